@@ -1,0 +1,515 @@
+//! Decoding of the DATA phase: end-of-data detection, dot-unstuffing, line-ending rules and the
+//! size limits, as a state machine fed with whatever bytes arrived.
+//!
+//! Only `<CRLF>.<CRLF>` ends the data: a `.` line counts only when the line before it ended in
+//! CRLF and the `.` line itself ends in CRLF. Every other look-alike (`\n.\n`, `\r.\r`,
+//! `\r\n\x00.\r\n`, ...) is content, so SMTP smuggling can never start a second message. Once
+//! an error is seen the decoder stops producing output but keeps looking for the real end, so
+//! the client gets one precise reply and nothing in the rejected body is read as a command.
+
+/// What to do with a bare CR or LF (or a NUL) in message content.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BareLineEndings {
+    /// Refuse the message with 550 5.6.2.
+    #[default]
+    Reject,
+    /// Turn each bare CR or LF into CRLF and drop NUL bytes.
+    Normalize,
+}
+
+/// Limits that apply to one message.
+#[derive(Debug, Clone, Copy)]
+pub struct DataLimits {
+    /// Longest content line in bytes, CRLF excluded.
+    pub max_line: usize,
+    /// Largest header block in bytes.
+    pub max_header: usize,
+    /// Largest message in bytes (decoded content).
+    pub max_message: usize,
+    /// Policy for bare CR, bare LF and NUL.
+    pub bare_line_endings: BareLineEndings,
+}
+
+/// Why the content was refused; the first problem found wins.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DataError {
+    /// A bare CR or LF in the content under the reject policy.
+    #[error("line {line} of the message contains a bare CR or LF; lines must end in CRLF")]
+    BareLineEnding { line: usize },
+    /// A NUL byte in the content under the reject policy.
+    #[error("line {line} of the message contains a NUL byte")]
+    Nul { line: usize },
+    /// A content line over `max_line` bytes.
+    #[error("line {line} of the message is longer than {limit} bytes")]
+    LineTooLong { line: usize, limit: usize },
+    /// The header block over `max_header` bytes.
+    #[error("the message header block is larger than {limit} bytes")]
+    HeaderTooLarge { limit: usize },
+    /// The message over `max_message` bytes.
+    #[error("the message is larger than the limit of {limit} bytes")]
+    MessageTooLarge { limit: usize },
+}
+
+/// Result of feeding bytes to the decoder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fed {
+    /// Bytes of the input consumed; after the end of data the rest belongs to the next command.
+    pub consumed: usize,
+    /// True once `<CRLF>.<CRLF>` was seen.
+    pub done: bool,
+}
+
+/// Incremental DATA decoder. Header lines are kept until the header block ends (bounded by
+/// `max_header`) so the receive stage can add trace fields; body content is written to `out`.
+#[derive(Debug)]
+pub struct DataDecoder {
+    limits: DataLimits,
+    line: Vec<u8>,
+    line_overflow: bool,
+    prev_crlf: bool,
+    line_no: usize,
+    size: usize,
+    in_header: bool,
+    header: Vec<u8>,
+    header_ready: bool,
+    error: Option<DataError>,
+    saw_8bit: bool,
+}
+
+impl DataDecoder {
+    /// A decoder positioned right after the 354 reply.
+    pub fn new(limits: DataLimits) -> Self {
+        DataDecoder {
+            limits,
+            line: Vec::with_capacity(256),
+            line_overflow: false,
+            prev_crlf: true,
+            line_no: 0,
+            size: 0,
+            in_header: true,
+            header: Vec::new(),
+            header_ready: false,
+            error: None,
+            saw_8bit: false,
+        }
+    }
+
+    /// Feeds input; decoded body bytes are appended to `out`.
+    pub fn feed(&mut self, input: &[u8], out: &mut Vec<u8>) -> Fed {
+        let mut pos = 0;
+        while pos < input.len() {
+            let rest = &input[pos..];
+            match rest.iter().position(|&b| b == b'\n') {
+                Some(lf) => {
+                    self.push_partial(&rest[..lf]);
+                    pos += lf + 1;
+                    if self.complete_line(out) {
+                        return Fed {
+                            consumed: pos,
+                            done: true,
+                        };
+                    }
+                }
+                None => {
+                    self.push_partial(rest);
+                    pos = input.len();
+                }
+            }
+        }
+        Fed {
+            consumed: pos,
+            done: false,
+        }
+    }
+
+    /// Once the header block is complete (or the data ended), hands it over exactly once.
+    pub fn take_header(&mut self) -> Option<Vec<u8>> {
+        if self.header_ready {
+            self.header_ready = false;
+            Some(std::mem::take(&mut self.header))
+        } else {
+            None
+        }
+    }
+
+    /// Call after `done`: the verdict on the whole message, and its decoded size.
+    pub fn finish(&mut self) -> Result<usize, DataError> {
+        if self.in_header {
+            self.in_header = false;
+            self.header_ready = self.error.is_none();
+        }
+        match self.error.clone() {
+            Some(e) => Err(e),
+            None => Ok(self.size),
+        }
+    }
+
+    /// True once content with the high bit set was seen.
+    pub fn saw_8bit(&self) -> bool {
+        self.saw_8bit
+    }
+
+    /// Decoded bytes so far.
+    pub fn size(&self) -> usize {
+        self.size
+    }
+
+    fn push_partial(&mut self, bytes: &[u8]) {
+        // Keep one byte more than the limit plus the CR, so overflow and the final CR are known.
+        let cap = self.limits.max_line + 2;
+        let room = cap.saturating_sub(self.line.len());
+        if bytes.len() > room {
+            self.line.extend_from_slice(&bytes[..room]);
+            self.line_overflow = true;
+            // Remember whether the line (so far) ends in CR: replace the kept last byte.
+            if let (Some(last), Some(&b)) = (self.line.last_mut(), bytes.last()) {
+                *last = b;
+            }
+        } else {
+            self.line.extend_from_slice(bytes);
+        }
+    }
+
+    /// Handles one complete raw line (LF already removed). Returns true at end of data.
+    fn complete_line(&mut self, out: &mut Vec<u8>) -> bool {
+        let mut line = std::mem::take(&mut self.line);
+        let overflow = std::mem::replace(&mut self.line_overflow, false);
+        let ends_crlf = line.last() == Some(&b'\r');
+        if ends_crlf {
+            line.pop();
+        }
+        if self.prev_crlf && ends_crlf && !overflow && line == b"." {
+            self.line = line;
+            self.line.clear();
+            return true;
+        }
+        self.line_no += 1;
+        let line_no = self.line_no;
+        let starts_after_crlf = self.prev_crlf;
+        self.prev_crlf = ends_crlf;
+
+        if overflow || line.len() > self.limits.max_line {
+            self.fail(DataError::LineTooLong {
+                line: line_no,
+                limit: self.limits.max_line,
+            });
+        }
+        let bare = !ends_crlf || line.contains(&b'\r');
+        let nul = line.contains(&0);
+        if self.limits.bare_line_endings == BareLineEndings::Reject {
+            if bare {
+                self.fail(DataError::BareLineEnding { line: line_no });
+            }
+            if nul {
+                self.fail(DataError::Nul { line: line_no });
+            }
+        }
+        if self.error.is_some() {
+            self.line = line;
+            self.line.clear();
+            return false;
+        }
+
+        // Dot-unstuffing applies only to lines that really begin after a CRLF.
+        let mut content: &[u8] = &line;
+        if starts_after_crlf && content.first() == Some(&b'.') {
+            content = &content[1..];
+        }
+        if bare || nul {
+            // Normalize: every bare CR becomes a line end, NUL bytes go.
+            let owned: Vec<u8> = content.iter().copied().filter(|&b| b != 0).collect();
+            for piece in owned.split(|&b| b == b'\r') {
+                self.emit(piece, out);
+            }
+        } else {
+            self.emit(content, out);
+        }
+        self.line = line;
+        self.line.clear();
+        false
+    }
+
+    fn emit(&mut self, content: &[u8], out: &mut Vec<u8>) {
+        if self.error.is_some() {
+            return;
+        }
+        self.size += content.len() + 2;
+        if self.size > self.limits.max_message {
+            self.fail(DataError::MessageTooLarge {
+                limit: self.limits.max_message,
+            });
+            return;
+        }
+        if !self.saw_8bit && content.iter().any(|&b| b >= 0x80) {
+            self.saw_8bit = true;
+        }
+        if self.in_header {
+            if content.is_empty() {
+                self.in_header = false;
+                self.header_ready = true;
+                out.extend_from_slice(b"\r\n");
+                return;
+            }
+            if self.header.len() + content.len() + 2 > self.limits.max_header {
+                self.fail(DataError::HeaderTooLarge {
+                    limit: self.limits.max_header,
+                });
+                return;
+            }
+            self.header.extend_from_slice(content);
+            self.header.extend_from_slice(b"\r\n");
+        } else {
+            out.extend_from_slice(content);
+            out.extend_from_slice(b"\r\n");
+        }
+    }
+
+    fn fail(&mut self, e: DataError) {
+        if self.error.is_none() {
+            self.error = Some(e);
+            self.header.clear();
+            self.header_ready = false;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits(bare: BareLineEndings) -> DataLimits {
+        DataLimits {
+            max_line: 2048,
+            max_header: 102_400,
+            max_message: 10 << 20,
+            bare_line_endings: bare,
+        }
+    }
+
+    /// Feeds `input` in pieces of `chunk` bytes; returns (content, consumed, done, verdict).
+    fn run(
+        input: &[u8],
+        chunk: usize,
+        bare: BareLineEndings,
+    ) -> (Vec<u8>, usize, bool, Result<usize, DataError>) {
+        let mut d = DataDecoder::new(limits(bare));
+        let mut body = Vec::new();
+        let mut header = Vec::new();
+        let mut consumed = 0;
+        for piece in input.chunks(chunk.max(1)) {
+            let fed = d.feed(piece, &mut body);
+            consumed += fed.consumed;
+            if let Some(h) = d.take_header() {
+                header = h;
+            }
+            if fed.done {
+                let verdict = d.finish();
+                if let Some(h) = d.take_header() {
+                    header = h;
+                }
+                header.extend_from_slice(&body);
+                return (header, consumed, true, verdict);
+            }
+        }
+        header.extend_from_slice(&body);
+        (
+            header,
+            consumed,
+            false,
+            Err(DataError::MessageTooLarge { limit: 0 }),
+        )
+    }
+
+    #[test]
+    fn plain_message_ends_at_crlf_dot_crlf() {
+        let input = b"Subject: hi\r\n\r\nhello\r\n.\r\nQUIT\r\n";
+        for chunk in [1, 2, 3, 7, 100] {
+            let (content, consumed, done, verdict) = run(input, chunk, BareLineEndings::Reject);
+            assert!(done);
+            assert_eq!(content, b"Subject: hi\r\n\r\nhello\r\n");
+            assert_eq!(verdict, Ok(content.len()));
+            if chunk == 100 {
+                assert_eq!(&input[consumed..], b"QUIT\r\n");
+            }
+        }
+    }
+
+    #[test]
+    fn empty_message_is_just_the_terminator() {
+        let (content, _, done, verdict) = run(b".\r\n", 100, BareLineEndings::Reject);
+        assert!(done);
+        assert!(content.is_empty());
+        assert_eq!(verdict, Ok(0));
+    }
+
+    #[test]
+    fn dot_stuffed_lines_are_unstuffed() {
+        let (content, _, done, _) = run(
+            b"A: b\r\n\r\n..x\r\n..\r\n.\r\n",
+            100,
+            BareLineEndings::Reject,
+        );
+        assert!(done);
+        assert_eq!(content, b"A: b\r\n\r\n.x\r\n.\r\n");
+    }
+
+    /// The fake end-of-data sequences seen in public SMTP smuggling scanners.
+    const SMUGGLING: [&[u8]; 16] = [
+        b"\n.\n",
+        b"\n.\r",
+        b"\r.\n",
+        b"\r.\r",
+        b"\n.\r\n",
+        b"\r.\r\n",
+        b"\r\n.\n",
+        b"\r\n.\r",
+        b"\r\n\x00.\r\n",
+        b"\r\n.\x00\r\n",
+        b"\r\n\x00.\r",
+        b"\r\n\x00.\n",
+        b"\n\n.\r\n",
+        b"\r\n.\r\r\n",
+        b"\r\r\n.\r\r\n",
+        b"\r\n.",
+    ];
+
+    fn smuggled(seq: &[u8]) -> Vec<u8> {
+        let mut m = b"From: a@example.com\r\n\r\nfirst".to_vec();
+        m.extend_from_slice(seq);
+        m.extend_from_slice(
+            b"MAIL FROM:<evil@example.com>\r\nRCPT TO:<victim@example.com>\r\nDATA\r\n",
+        );
+        m
+    }
+
+    #[test]
+    fn no_smuggling_sequence_ends_data_in_either_mode() {
+        for mode in [BareLineEndings::Reject, BareLineEndings::Normalize] {
+            for seq in SMUGGLING {
+                for chunk in [1, 5, 4096] {
+                    let (_, consumed, done, _) = run(&smuggled(seq), chunk, mode);
+                    assert!(!done, "{seq:?} ended data in {mode:?} (chunk {chunk})");
+                    assert_eq!(consumed, smuggled(seq).len());
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn smuggling_sequence_then_real_end_is_one_message() {
+        for seq in SMUGGLING {
+            let mut m = smuggled(seq);
+            m.extend_from_slice(b"body\r\n.\r\n");
+            let (_, consumed, done, verdict) = run(&m, 4096, BareLineEndings::Reject);
+            assert!(done, "{seq:?}");
+            assert_eq!(
+                consumed,
+                m.len(),
+                "{seq:?}: nothing may be left to read as a command"
+            );
+            if seq != b"\r\n." {
+                assert!(
+                    verdict.is_err(),
+                    "{seq:?} must be refused under the reject policy"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn reject_mode_names_the_line() {
+        let (_, _, done, verdict) = run(b"A: b\r\n\r\nx\ny\r\n.\r\n", 100, BareLineEndings::Reject);
+        assert!(done);
+        assert_eq!(verdict, Err(DataError::BareLineEnding { line: 3 }));
+    }
+
+    #[test]
+    fn normalize_mode_turns_bare_endings_into_crlf() {
+        let (content, _, done, verdict) = run(
+            b"A: b\r\n\r\nx\ny\rz\r\n\x00w\r\n.\r\n",
+            100,
+            BareLineEndings::Normalize,
+        );
+        assert!(done);
+        assert!(verdict.is_ok());
+        assert_eq!(content, b"A: b\r\n\r\nx\r\ny\r\nz\r\nw\r\n");
+    }
+
+    #[test]
+    fn normalized_fake_terminator_stays_content() {
+        let (content, _, done, _) = run(
+            b"A: b\r\n\r\nx\n.\nrest\r\n.\r\n",
+            100,
+            BareLineEndings::Normalize,
+        );
+        assert!(done);
+        assert_eq!(content, b"A: b\r\n\r\nx\r\n.\r\nrest\r\n");
+    }
+
+    #[test]
+    fn over_long_line_is_refused_not_cut() {
+        let mut m = b"A: b\r\n\r\n".to_vec();
+        m.extend(std::iter::repeat_n(b'x', 5000));
+        m.extend_from_slice(b"\r\n.\r\n");
+        let (_, _, done, verdict) = run(&m, 333, BareLineEndings::Reject);
+        assert!(done);
+        assert_eq!(
+            verdict,
+            Err(DataError::LineTooLong {
+                line: 3,
+                limit: 2048
+            })
+        );
+    }
+
+    #[test]
+    fn line_of_exactly_the_limit_is_fine() {
+        let mut m = b"A: b\r\n\r\n".to_vec();
+        m.extend(std::iter::repeat_n(b'x', 2048));
+        m.extend_from_slice(b"\r\n.\r\n");
+        let (_, _, done, verdict) = run(&m, 100, BareLineEndings::Reject);
+        assert!(done);
+        assert!(verdict.is_ok());
+    }
+
+    #[test]
+    fn header_block_limit() {
+        let mut d = DataDecoder::new(DataLimits {
+            max_header: 100,
+            ..limits(BareLineEndings::Reject)
+        });
+        let mut out = Vec::new();
+        for _ in 0..10 {
+            d.feed(b"X-Filler: 0123456789abcdef\r\n", &mut out);
+        }
+        let fed = d.feed(b"\r\nbody\r\n.\r\n", &mut out);
+        assert!(fed.done);
+        assert_eq!(d.finish(), Err(DataError::HeaderTooLarge { limit: 100 }));
+        assert!(d.take_header().is_none());
+    }
+
+    #[test]
+    fn message_limit_keeps_output_bounded() {
+        let mut d = DataDecoder::new(DataLimits {
+            max_message: 1000,
+            ..limits(BareLineEndings::Reject)
+        });
+        let mut out = Vec::new();
+        d.feed(b"A: b\r\n\r\n", &mut out);
+        for _ in 0..1000 {
+            d.feed(b"0123456789012345678901234567890123456789\r\n", &mut out);
+        }
+        assert!(out.len() <= 1000);
+        let fed = d.feed(b".\r\n", &mut out);
+        assert!(fed.done);
+        assert_eq!(d.finish(), Err(DataError::MessageTooLarge { limit: 1000 }));
+    }
+
+    #[test]
+    fn header_without_body_is_handed_over_at_the_end() {
+        let (content, _, done, verdict) = run(b"Subject: x\r\n.\r\n", 100, BareLineEndings::Reject);
+        assert!(done);
+        assert!(verdict.is_ok());
+        assert_eq!(content, b"Subject: x\r\n");
+    }
+}
