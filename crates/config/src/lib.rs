@@ -1,1 +1,422 @@
+//! sekisho's configuration: one TOML file that states only what differs from the defaults.
+//!
+//! Unknown keys and bad values are errors that name the key and the line. Without a file,
+//! sekisho runs on the embedded default (`DEFAULT_TOML`).
 
+mod duration;
+mod error;
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+use ipnet::IpNet;
+use serde::Deserialize;
+
+pub use duration::Duration;
+pub use error::ConfigError;
+
+/// The embedded default configuration, also shipped as `sekisho.default.toml`.
+pub const DEFAULT_TOML: &str = include_str!("../../../sekisho.default.toml");
+
+/// The whole configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Name of this gateway in greetings, Received fields and Message-IDs.
+    pub hostname: String,
+    /// Domains the MX listeners accept mail for.
+    pub local_domains: Vec<String>,
+    /// Where queue, spool and keys live.
+    pub store: StoreConfig,
+    /// Certificate for STARTTLS.
+    pub tls: TlsConfig,
+    /// SMTP server limits and policies.
+    pub smtp: SmtpConfig,
+    /// Logging.
+    pub log: LogConfig,
+    /// Listening sockets.
+    #[serde(rename = "listener")]
+    pub listeners: Vec<ListenerConfig>,
+}
+
+/// `[store]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    /// Data directory.
+    pub path: PathBuf,
+    /// Below this many free bytes on the spool's file system, MAIL gets 452 4.3.1.
+    pub min_free_space: u64,
+    /// Most messages committed in one database transaction (group commit).
+    pub group_commit_max: usize,
+}
+
+/// `[tls]`
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsConfig {
+    /// PEM certificate chain; unset: a self-signed certificate under `<store.path>/tls/`.
+    pub certificate: Option<PathBuf>,
+    /// PEM private key matching `certificate`.
+    pub key: Option<PathBuf>,
+}
+
+/// What to do with bare CR or LF in message content.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum BareLineEndings {
+    /// 550 5.6.2.
+    Reject,
+    /// Convert to CRLF.
+    Normalize,
+}
+
+/// `[smtp]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SmtpConfig {
+    pub max_command_line: usize,
+    pub max_text_line: usize,
+    pub max_header_size: usize,
+    pub max_message_size: u64,
+    pub max_recipients: usize,
+    pub max_junk_commands: u32,
+    pub max_errors: u32,
+    pub max_auth_failures: u32,
+    pub auth_failure_delay: Duration,
+    pub client_auth_failure_limit: u32,
+    pub client_auth_failure_window: Duration,
+    pub bare_line_endings: BareLineEndings,
+    pub command_timeout: Duration,
+    pub data_timeout: Duration,
+    pub min_data_rate: u64,
+    pub max_connections: usize,
+    pub max_connections_per_client: usize,
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// One human-readable line per event.
+    Text,
+    /// One JSON object per event.
+    Json,
+}
+
+/// `[log]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    pub format: LogFormat,
+    /// tracing filter, e.g. "info" or "sekisho_receive=debug".
+    pub level: String,
+}
+
+/// Listener role.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Users' mail programs: AUTH, relays for authenticated users and trusted networks.
+    Submission,
+    /// Internet mail for `local_domains`.
+    Mx,
+}
+
+/// `[[listener]]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListenerConfig {
+    pub address: SocketAddr,
+    pub role: Role,
+    #[serde(default)]
+    pub trusted_networks: Vec<IpNet>,
+    /// Allow AUTH without TLS for clients on loopback addresses.
+    #[serde(default)]
+    pub plaintext_auth_on_loopback: bool,
+}
+
+impl ListenerConfig {
+    /// True when `ip` is in this listener's trusted networks.
+    pub fn trusts(&self, ip: IpAddr) -> bool {
+        self.trusted_networks.iter().any(|n| n.contains(&ip))
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            hostname: system_hostname(),
+            local_domains: Vec::new(),
+            store: StoreConfig::default(),
+            tls: TlsConfig::default(),
+            smtp: SmtpConfig::default(),
+            log: LogConfig::default(),
+            listeners: Vec::new(),
+        }
+    }
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            path: "./sekisho-data".into(),
+            min_free_space: 64 << 20,
+            group_commit_max: 256,
+        }
+    }
+}
+
+impl Default for SmtpConfig {
+    fn default() -> Self {
+        SmtpConfig {
+            max_command_line: 512,
+            max_text_line: 2048,
+            max_header_size: 102_400,
+            max_message_size: 10 << 20,
+            max_recipients: 1000,
+            max_junk_commands: 100,
+            max_errors: 20,
+            max_auth_failures: 3,
+            auth_failure_delay: Duration::from_secs(1),
+            client_auth_failure_limit: 10,
+            client_auth_failure_window: Duration::from_secs(600),
+            bare_line_endings: BareLineEndings::Reject,
+            command_timeout: Duration::from_secs(300),
+            data_timeout: Duration::from_secs(300),
+            min_data_rate: 500,
+            max_connections: 100,
+            max_connections_per_client: 20,
+        }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            format: LogFormat::Text,
+            level: "info".into(),
+        }
+    }
+}
+
+fn system_hostname() -> String {
+    gethostname::gethostname().to_string_lossy().into_owned()
+}
+
+impl Config {
+    /// The embedded default.
+    pub fn embedded() -> Config {
+        Config::parse(DEFAULT_TOML, Path::new("<embedded default>"))
+            .expect("embedded default is valid")
+    }
+
+    /// Reads and checks a configuration file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Config::parse(&text, path)
+    }
+
+    /// Parses configuration text; `origin` names it in errors.
+    pub fn parse(text: &str, origin: &Path) -> Result<Config, ConfigError> {
+        let mut config: Config =
+            toml::from_str(text).map_err(|e| ConfigError::from_toml(origin, text, &e))?;
+        if config.listeners.is_empty() {
+            config.listeners = default_listeners();
+        }
+        config.validate(text, origin)?;
+        Ok(config)
+    }
+
+    fn validate(&self, text: &str, origin: &Path) -> Result<(), ConfigError> {
+        let err = |key: &str, message: String| ConfigError::invalid(origin, text, key, message);
+        if self.hostname.is_empty()
+            || self
+                .hostname
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control())
+        {
+            return Err(err(
+                "hostname",
+                format!("`{}` is not a host name", self.hostname),
+            ));
+        }
+        let s = &self.smtp;
+        if s.max_command_line < 512 {
+            return Err(err(
+                "max_command_line",
+                "must be at least 512 (RFC 5321 §4.5.3.1.4)".into(),
+            ));
+        }
+        if s.max_text_line < 1000 {
+            return Err(err(
+                "max_text_line",
+                "must be at least 1000 (RFC 5321 §4.5.3.1.6)".into(),
+            ));
+        }
+        for (key, zero) in [
+            ("max_message_size", s.max_message_size == 0),
+            ("max_header_size", s.max_header_size == 0),
+            ("max_recipients", s.max_recipients < 100),
+            ("max_errors", s.max_errors == 0),
+            ("max_auth_failures", s.max_auth_failures == 0),
+            ("max_connections", s.max_connections == 0),
+            (
+                "max_connections_per_client",
+                s.max_connections_per_client == 0,
+            ),
+            ("min_data_rate", s.min_data_rate == 0),
+            ("group_commit_max", self.store.group_commit_max == 0),
+        ] {
+            if zero {
+                let min = if key == "max_recipients" {
+                    "100 (RFC 5321 §4.5.3.1.8)"
+                } else {
+                    "1"
+                };
+                return Err(err(key, format!("must be at least {min}")));
+            }
+        }
+        let mut seen = std::collections::HashSet::new();
+        for l in &self.listeners {
+            if !seen.insert(l.address) {
+                return Err(err(
+                    "address",
+                    format!("listener address {} appears twice", l.address),
+                ));
+            }
+        }
+        if self.tls.certificate.is_some() != self.tls.key.is_some() {
+            return Err(err(
+                if self.tls.certificate.is_some() {
+                    "certificate"
+                } else {
+                    "key"
+                },
+                "[tls] certificate and key must be given together".into(),
+            ));
+        }
+        for d in &self.local_domains {
+            if d.is_empty() || d.contains(['@', ' ']) {
+                return Err(err("local_domains", format!("`{d}` is not a domain")));
+            }
+        }
+        Ok(())
+    }
+
+    /// The certificate and key paths, defaulting to the generated self-signed pair.
+    pub fn tls_paths(&self) -> (PathBuf, PathBuf, bool) {
+        match (&self.tls.certificate, &self.tls.key) {
+            (Some(c), Some(k)) => (c.clone(), k.clone(), false),
+            _ => {
+                let dir = self.store.path.join("tls");
+                (
+                    dir.join("self-signed.crt"),
+                    dir.join("self-signed.key"),
+                    true,
+                )
+            }
+        }
+    }
+}
+
+fn default_listeners() -> Vec<ListenerConfig> {
+    vec![
+        ListenerConfig {
+            address: "127.0.0.1:2525".parse().expect("literal"),
+            role: Role::Submission,
+            trusted_networks: vec![
+                "127.0.0.0/8".parse().expect("literal"),
+                "::1/128".parse().expect("literal"),
+            ],
+            plaintext_auth_on_loopback: false,
+        },
+        ListenerConfig {
+            address: "127.0.0.1:2526".parse().expect("literal"),
+            role: Role::Mx,
+            trusted_networks: Vec::new(),
+            plaintext_auth_on_loopback: false,
+        },
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(text, Path::new("test.toml"))
+    }
+
+    #[test]
+    fn embedded_default_matches_the_documented_defaults() {
+        let c = Config::embedded();
+        assert_eq!(c.listeners.len(), 2);
+        assert_eq!(c.listeners[0].address.port(), 2525);
+        assert_eq!(c.listeners[0].role, Role::Submission);
+        assert!(c.listeners[0].trusts("127.0.0.1".parse().unwrap()));
+        assert!(!c.listeners[1].trusts("127.0.0.1".parse().unwrap()));
+        assert_eq!(c.listeners[1].role, Role::Mx);
+        assert_eq!(c.smtp.max_text_line, 2048);
+        assert_eq!(c.store.path, PathBuf::from("./sekisho-data"));
+    }
+
+    #[test]
+    fn empty_file_is_the_default() {
+        let c = parse("").unwrap();
+        assert_eq!(c.smtp.max_recipients, 1000);
+        assert_eq!(c.listeners.len(), 2);
+    }
+
+    #[test]
+    fn unknown_key_names_key_and_line() {
+        let e = parse("hostname = \"gw.example\"\n\n[smtp]\nmax_recipents = 5\n").unwrap_err();
+        let msg = e.to_string();
+        assert!(msg.contains("test.toml:4"), "{msg}");
+        assert!(msg.contains("max_recipents"), "{msg}");
+    }
+
+    #[test]
+    fn bad_value_names_line() {
+        let e = parse("[[listener]]\naddress = \"nowhere\"\nrole = \"mx\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("test.toml:2"), "{e}");
+        let e = parse("[[listener]]\naddress = \"127.0.0.1:25\"\nrole = \"relay\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("test.toml:3") && e.contains("relay"), "{e}");
+        let e = parse("[smtp]\ncommand_timeout = \"5 fortnights\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("test.toml:2"), "{e}");
+    }
+
+    #[test]
+    fn semantic_errors_name_the_key_and_line() {
+        let e = parse("# c\n[smtp]\nmax_command_line = 100\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("test.toml:3") && e.contains("max_command_line"),
+            "{e}"
+        );
+        let e = parse("[tls]\ncertificate = \"/x.pem\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("test.toml:2") && e.contains("certificate"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn listeners_replace_the_default_list() {
+        let c = parse("[[listener]]\naddress = \"127.0.0.1:25\"\nrole = \"mx\"\n").unwrap();
+        assert_eq!(c.listeners.len(), 1);
+        assert_eq!(c.listeners[0].address.port(), 25);
+    }
+}
