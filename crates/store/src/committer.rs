@@ -1,0 +1,173 @@
+//! The queue façade used by the SMTP server: bodies into the spool, envelopes into the store,
+//! with group commit — one directory fsync and one transaction for every message waiting.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, oneshot};
+
+use crate::error::StoreError;
+use crate::model::NewMessage;
+use crate::queue_id::QueueId;
+use crate::recovery::{self, RecoveryReport};
+use crate::spool::{FinishedBody, Spool, TempBody};
+use crate::sqlite::SqliteStore;
+use crate::store::QueueStore;
+
+struct Pending {
+    body: FinishedBody,
+    message: NewMessage,
+    done: oneshot::Sender<Result<(), StoreError>>,
+}
+
+/// The spool and queue store of a running server. Holds the data directory's lock.
+#[derive(Clone)]
+pub struct Queue {
+    spool: Spool,
+    store: Arc<dyn QueueStore>,
+    commits: mpsc::Sender<Pending>,
+    _lock: Arc<std::fs::File>,
+}
+
+impl Queue {
+    /// Opens the data directory, takes its lock, recovers from any crash, and starts the
+    /// committer. `group_commit_max` bounds the messages per transaction.
+    pub async fn open(
+        data_dir: &Path,
+        group_commit_max: usize,
+    ) -> Result<(Queue, RecoveryReport), StoreError> {
+        std::fs::create_dir_all(data_dir).map_err(|e| StoreError::io("create", data_dir, e))?;
+        let lock_path = data_dir.join("lock");
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| StoreError::io("open", &lock_path, e))?;
+        if lock.try_lock().is_err() {
+            return Err(StoreError::Locked(data_dir.to_path_buf()));
+        }
+        let spool = Spool::open(data_dir)?;
+        let store: Arc<dyn QueueStore> =
+            Arc::new(SqliteStore::open(&data_dir.join("queue.db")).await?);
+        let report = recovery::recover(&spool, store.as_ref()).await?;
+        let (tx, rx) = mpsc::channel(group_commit_max.max(1) * 4);
+        tokio::spawn(commit_loop(
+            spool.clone(),
+            store.clone(),
+            rx,
+            group_commit_max.max(1),
+        ));
+        Ok((
+            Queue {
+                spool,
+                store,
+                commits: tx,
+                _lock: Arc::new(lock),
+            },
+            report,
+        ))
+    }
+
+    /// Starts writing the body of a new message.
+    pub async fn create_body(&self, id: &QueueId) -> Result<TempBody, StoreError> {
+        self.spool.create(id).await
+    }
+
+    /// Makes a finished body and its envelope durable. Returns only when both are on disk:
+    /// then, and only then, the SMTP server may say 250.
+    pub async fn commit(&self, body: FinishedBody, message: NewMessage) -> Result<(), StoreError> {
+        let (done, wait) = oneshot::channel();
+        if let Err(mpsc::error::SendError(p)) = self
+            .commits
+            .send(Pending {
+                body,
+                message,
+                done,
+            })
+            .await
+        {
+            p.body.discard();
+            return Err(StoreError::Closed);
+        }
+        wait.await.unwrap_or(Err(StoreError::Closed))
+    }
+
+    /// The metadata store.
+    pub fn store(&self) -> &Arc<dyn QueueStore> {
+        &self.store
+    }
+
+    /// The spool.
+    pub fn spool(&self) -> &Spool {
+        &self.spool
+    }
+
+    /// Path of a committed message body.
+    pub fn body_path(&self, id: &str) -> PathBuf {
+        self.spool.body_path(id)
+    }
+}
+
+async fn commit_loop(
+    spool: Spool,
+    store: Arc<dyn QueueStore>,
+    mut rx: mpsc::Receiver<Pending>,
+    max: usize,
+) {
+    let mut batch = Vec::with_capacity(max);
+    while rx.recv_many(&mut batch, max).await > 0 {
+        commit_batch(&spool, store.as_ref(), std::mem::take(&mut batch)).await;
+    }
+}
+
+async fn commit_batch(spool: &Spool, store: &dyn QueueStore, batch: Vec<Pending>) {
+    let published = {
+        let spool = spool.clone();
+        let bodies: Vec<FinishedBody> = batch
+            .iter()
+            .map(|p| FinishedBody {
+                id: p.body.id.clone(),
+                tmp_path: p.body.tmp_path.clone(),
+                size: p.body.size,
+            })
+            .collect();
+        tokio::task::spawn_blocking(move || spool.publish(&bodies.iter().collect::<Vec<_>>()))
+            .await
+            .unwrap_or_else(|_| batch.iter().map(|_| Err(StoreError::Closed)).collect())
+    };
+    let mut ready = Vec::with_capacity(batch.len());
+    for (p, moved) in batch.into_iter().zip(published) {
+        match moved {
+            Ok(()) => ready.push(p),
+            Err(e) => {
+                p.body.discard();
+                let _ = p.done.send(Err(e));
+            }
+        }
+    }
+    if ready.is_empty() {
+        return;
+    }
+    let messages: Vec<NewMessage> = ready.iter().map(|p| p.message.clone()).collect();
+    match store.insert_messages(&messages).await {
+        Ok(()) => {
+            for p in ready {
+                let _ = p.done.send(Ok(()));
+            }
+        }
+        Err(e) => {
+            tracing::error!(error = %e, messages = ready.len(), "queue commit failed");
+            let full = e.is_storage_full();
+            for p in ready {
+                spool.remove(p.body.id.as_str());
+                let err = if full {
+                    StoreError::StorageFull(e.to_string())
+                } else {
+                    StoreError::Damaged(e.to_string())
+                };
+                let _ = p.done.send(Err(err));
+            }
+        }
+    }
+}

@@ -1,0 +1,56 @@
+//! Store errors, split so the SMTP server can answer 452 for a full disk and 451 otherwise.
+
+use std::path::{Path, PathBuf};
+
+/// A failure of the spool or the queue database.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The file system is full (or the configured free-space floor was hit).
+    #[error("insufficient storage: {0}")]
+    StorageFull(String),
+    /// A file operation failed.
+    #[error("cannot {action} {}: {source}", path.display())]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// The database failed.
+    #[error("queue database: {0}")]
+    Database(#[from] sqlx::Error),
+    /// Another sekisho process holds the data directory.
+    #[error("data directory {} is in use by another sekisho process", .0.display())]
+    Locked(PathBuf),
+    /// The committer task is gone (shutting down).
+    #[error("the queue is shutting down")]
+    Closed,
+    /// A stored value could not be read back.
+    #[error("damaged record {0}")]
+    Damaged(String),
+}
+
+impl StoreError {
+    /// An I/O error, classified as `StorageFull` when the disk is full.
+    pub fn io(action: &'static str, path: &Path, source: std::io::Error) -> Self {
+        if source.kind() == std::io::ErrorKind::StorageFull || source.raw_os_error() == Some(28) {
+            return StoreError::StorageFull(format!(
+                "cannot {action} {}: {source}",
+                path.display()
+            ));
+        }
+        StoreError::Io {
+            action,
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+
+    /// True when the failure is a lack of storage (SMTP 452 4.3.1 rather than 451 4.3.0).
+    pub fn is_storage_full(&self) -> bool {
+        match self {
+            StoreError::StorageFull(_) => true,
+            StoreError::Database(sqlx::Error::Database(e)) => e.message().contains("full"),
+            _ => false,
+        }
+    }
+}

@@ -1,0 +1,188 @@
+//! Message bodies as files: `spool/tmp` while arriving, `spool/msg` once durable, and
+//! `quarantine` for what recovery set aside.
+
+use std::path::{Path, PathBuf};
+
+use tokio::io::AsyncWriteExt;
+
+use crate::error::StoreError;
+use crate::queue_id::QueueId;
+
+/// The body directories under the data directory.
+#[derive(Debug, Clone)]
+pub struct Spool {
+    tmp: PathBuf,
+    msg: PathBuf,
+    quarantine: PathBuf,
+}
+
+/// A body being written. Dropping it without `finish` leaves a temp file that the next start
+/// removes; `discard` removes it at once.
+#[derive(Debug)]
+pub struct TempBody {
+    id: QueueId,
+    path: PathBuf,
+    file: tokio::io::BufWriter<tokio::fs::File>,
+    size: u64,
+}
+
+/// A body written and fsynced, waiting for its commit.
+#[derive(Debug)]
+pub struct FinishedBody {
+    pub(crate) id: QueueId,
+    pub(crate) tmp_path: PathBuf,
+    pub(crate) size: u64,
+}
+
+impl FinishedBody {
+    /// Bytes in the body.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+}
+
+impl Spool {
+    /// Creates the directories under `data_dir` if needed.
+    pub fn open(data_dir: &Path) -> Result<Spool, StoreError> {
+        let spool = Spool {
+            tmp: data_dir.join("spool/tmp"),
+            msg: data_dir.join("spool/msg"),
+            quarantine: data_dir.join("quarantine"),
+        };
+        for dir in [&spool.tmp, &spool.msg, &spool.quarantine] {
+            std::fs::create_dir_all(dir).map_err(|e| StoreError::io("create", dir, e))?;
+        }
+        Ok(spool)
+    }
+
+    /// Path of a committed body.
+    pub fn body_path(&self, id: &str) -> PathBuf {
+        self.msg.join(id)
+    }
+
+    pub(crate) fn tmp_dir(&self) -> &Path {
+        &self.tmp
+    }
+
+    pub(crate) fn msg_dir(&self) -> &Path {
+        &self.msg
+    }
+
+    pub(crate) fn quarantine_dir(&self) -> &Path {
+        &self.quarantine
+    }
+
+    /// Starts a body for `id`.
+    pub async fn create(&self, id: &QueueId) -> Result<TempBody, StoreError> {
+        let path = self.tmp.join(id.as_str());
+        let file = tokio::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .await
+            .map_err(|e| StoreError::io("create", &path, e))?;
+        Ok(TempBody {
+            id: id.clone(),
+            path,
+            file: tokio::io::BufWriter::with_capacity(64 << 10, file),
+            size: 0,
+        })
+    }
+
+    /// Free bytes on the spool's file system.
+    pub fn free_space(&self) -> Option<u64> {
+        use std::os::unix::ffi::OsStrExt;
+        let c = std::ffi::CString::new(self.msg.as_os_str().as_bytes()).ok()?;
+        let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+        // SAFETY: `c` is a valid NUL-terminated path and `st` a valid out-pointer.
+        let rc = unsafe { libc::statvfs(c.as_ptr(), &mut st) };
+        (rc == 0).then(|| st.f_bavail as u64 * st.f_frsize as u64)
+    }
+
+    /// Moves the finished bodies into `spool/msg` and makes the renames durable with one
+    /// directory fsync. Returns, per body, whether it was moved.
+    pub(crate) fn publish(&self, bodies: &[&FinishedBody]) -> Vec<Result<(), StoreError>> {
+        let results: Vec<Result<(), StoreError>> = bodies
+            .iter()
+            .map(|b| {
+                let to = self.msg.join(b.id.as_str());
+                std::fs::rename(&b.tmp_path, &to)
+                    .map_err(|e| StoreError::io("move into the spool", &to, e))
+            })
+            .collect();
+        if let Err(e) = sync_dir(&self.msg) {
+            return results
+                .into_iter()
+                .map(|_| Err(StoreError::io("fsync", &self.msg, clone_io(&e))))
+                .collect();
+        }
+        results
+    }
+
+    /// Removes a committed body (after a failed commit or when a message is deleted).
+    pub(crate) fn remove(&self, id: &str) {
+        let _ = std::fs::remove_file(self.msg.join(id));
+    }
+}
+
+impl TempBody {
+    /// The message's queue ID.
+    pub fn id(&self) -> &QueueId {
+        &self.id
+    }
+
+    /// Bytes written so far.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Appends bytes.
+    pub async fn write(&mut self, bytes: &[u8]) -> Result<(), StoreError> {
+        self.file
+            .write_all(bytes)
+            .await
+            .map_err(|e| StoreError::io("write", &self.path, e))?;
+        self.size += bytes.len() as u64;
+        Ok(())
+    }
+
+    /// Flushes and fsyncs the file.
+    pub async fn finish(mut self) -> Result<FinishedBody, StoreError> {
+        self.file
+            .flush()
+            .await
+            .map_err(|e| StoreError::io("write", &self.path, e))?;
+        self.file
+            .get_mut()
+            .sync_all()
+            .await
+            .map_err(|e| StoreError::io("fsync", &self.path, e))?;
+        Ok(FinishedBody {
+            id: self.id,
+            tmp_path: self.path,
+            size: self.size,
+        })
+    }
+
+    /// Abandons the body and removes its file.
+    pub async fn discard(self) {
+        drop(self.file);
+        let _ = tokio::fs::remove_file(&self.path).await;
+    }
+}
+
+impl FinishedBody {
+    /// Abandons a finished body that will not be committed.
+    pub(crate) fn discard(&self) {
+        let _ = std::fs::remove_file(&self.tmp_path);
+    }
+}
+
+/// fsyncs a directory so renames and removals in it survive a crash.
+pub(crate) fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::File::open(dir)?.sync_all()
+}
+
+fn clone_io(e: &std::io::Error) -> std::io::Error {
+    std::io::Error::new(e.kind(), e.to_string())
+}

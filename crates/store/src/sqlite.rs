@@ -1,0 +1,381 @@
+//! The SQLite queue store: WAL, synchronous=FULL, busy_timeout.
+
+use std::path::Path;
+use std::str::FromStr;
+
+use async_trait::async_trait;
+use sqlx::Row;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+
+use crate::error::StoreError;
+use crate::model::{
+    MessageDetail, MessageSummary, NewMessage, RecipientRecord, RecipientState, UserRecord,
+};
+use crate::store::{Claim, QueueStore};
+
+const SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS messages (
+    id TEXT PRIMARY KEY,
+    received_at INTEGER NOT NULL,
+    sender TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    ret TEXT,
+    envid TEXT,
+    smtputf8 INTEGER NOT NULL,
+    body_8bit INTEGER NOT NULL,
+    client_ip TEXT NOT NULL,
+    helo TEXT NOT NULL,
+    listener TEXT NOT NULL,
+    auth_user TEXT,
+    tls TEXT
+);
+CREATE TABLE IF NOT EXISTS recipients (
+    message_id TEXT NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
+    idx INTEGER NOT NULL,
+    address TEXT NOT NULL,
+    orcpt TEXT,
+    notify TEXT,
+    state TEXT NOT NULL DEFAULT 'queued',
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at INTEGER NOT NULL,
+    last_reply TEXT,
+    PRIMARY KEY (message_id, idx)
+);
+CREATE INDEX IF NOT EXISTS recipients_due ON recipients (state, next_attempt_at);
+CREATE TABLE IF NOT EXISTS users (
+    name TEXT PRIMARY KEY,
+    password_hash TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+);
+"#;
+
+/// Queue store in one SQLite database file.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path`.
+    pub async fn open(path: &Path) -> Result<SqliteStore, StoreError> {
+        let options = SqliteConnectOptions::from_str("sqlite:")?
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(std::time::Duration::from_secs(10));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await?;
+        sqlx::raw_sql(SCHEMA).execute(&pool).await?;
+        Ok(SqliteStore { pool })
+    }
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+#[async_trait]
+impl QueueStore for SqliteStore {
+    async fn insert_messages(&self, batch: &[NewMessage]) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        for m in batch {
+            sqlx::query(
+                "INSERT INTO messages (id, received_at, sender, size, ret, envid, smtputf8, body_8bit, \
+                 client_ip, helo, listener, auth_user, tls) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            )
+            .bind(m.id.as_str())
+            .bind(m.received_at)
+            .bind(&m.sender)
+            .bind(m.size as i64)
+            .bind(&m.ret)
+            .bind(&m.envid)
+            .bind(m.smtputf8)
+            .bind(m.body_8bit)
+            .bind(&m.client_ip)
+            .bind(&m.helo)
+            .bind(&m.listener)
+            .bind(&m.auth_user)
+            .bind(&m.tls)
+            .execute(&mut *tx)
+            .await?;
+            for (idx, r) in m.recipients.iter().enumerate() {
+                sqlx::query(
+                    "INSERT INTO recipients (message_id, idx, address, orcpt, notify, state, next_attempt_at) \
+                     VALUES (?,?,?,?,?,'queued',?)",
+                )
+                .bind(m.id.as_str())
+                .bind(idx as i64)
+                .bind(&r.address)
+                .bind(&r.orcpt)
+                .bind(&r.notify)
+                .bind(m.received_at)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn list_messages(&self) -> Result<Vec<MessageSummary>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT m.id, m.received_at, m.sender, m.size, COUNT(r.idx) AS n, \
+             SUM(CASE WHEN r.state IN ('delivered','bounced') THEN 0 ELSE 1 END) AS pending \
+             FROM messages m LEFT JOIN recipients r ON r.message_id = m.id \
+             GROUP BY m.id ORDER BY m.received_at, m.id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| MessageSummary {
+                id: r.get("id"),
+                received_at: r.get("received_at"),
+                sender: r.get("sender"),
+                size: r.get::<i64, _>("size") as u64,
+                recipients: r.get::<i64, _>("n") as u64,
+                pending: r.get::<Option<i64>, _>("pending").unwrap_or(0) as u64,
+            })
+            .collect())
+    }
+
+    async fn message(&self, id: &str) -> Result<Option<MessageDetail>, StoreError> {
+        let Some(m) = sqlx::query("SELECT * FROM messages WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let rows = sqlx::query("SELECT * FROM recipients WHERE message_id = ? ORDER BY idx")
+            .bind(id)
+            .fetch_all(&self.pool)
+            .await?;
+        let mut recipients = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let state: String = r.get("state");
+            recipients.push(RecipientRecord {
+                address: r.get("address"),
+                orcpt: r.get("orcpt"),
+                notify: r.get("notify"),
+                state: RecipientState::parse(&state).ok_or_else(|| {
+                    StoreError::Damaged(format!("{id}: recipient state `{state}`"))
+                })?,
+                attempts: r.get::<i64, _>("attempts") as u32,
+                next_attempt_at: r.get("next_attempt_at"),
+                last_reply: r.get("last_reply"),
+            });
+        }
+        Ok(Some(MessageDetail {
+            id: m.get("id"),
+            received_at: m.get("received_at"),
+            sender: m.get("sender"),
+            size: m.get::<i64, _>("size") as u64,
+            ret: m.get("ret"),
+            envid: m.get("envid"),
+            smtputf8: m.get("smtputf8"),
+            body_8bit: m.get("body_8bit"),
+            client_ip: m.get("client_ip"),
+            helo: m.get("helo"),
+            listener: m.get("listener"),
+            auth_user: m.get("auth_user"),
+            tls: m.get("tls"),
+            recipients,
+        }))
+    }
+
+    async fn claim_due(&self, now: i64, limit: u32) -> Result<Vec<Claim>, StoreError> {
+        let rows = sqlx::query(
+            "UPDATE recipients SET state = 'active' WHERE rowid IN (SELECT rowid FROM recipients \
+             WHERE state = 'queued' AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ?) \
+             RETURNING message_id, idx",
+        )
+        .bind(now)
+        .bind(limit as i64)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| Claim {
+                message_id: r.get("message_id"),
+                idx: r.get("idx"),
+            })
+            .collect())
+    }
+
+    async fn release_claims(&self) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "UPDATE recipients SET state = 'queued', next_attempt_at = ? WHERE state = 'active'",
+        )
+        .bind(now())
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn message_sizes(&self) -> Result<Vec<(String, u64, u64)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT m.id, m.size, (SELECT COUNT(*) FROM recipients r WHERE r.message_id = m.id) AS n FROM messages m",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                (
+                    r.get("id"),
+                    r.get::<i64, _>("size") as u64,
+                    r.get::<i64, _>("n") as u64,
+                )
+            })
+            .collect())
+    }
+
+    async fn delete_message(&self, id: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query("DELETE FROM messages WHERE id = ?")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn put_user(&self, name: &str, password_hash: &str) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO users (name, password_hash, created_at) VALUES (?,?,?) \
+             ON CONFLICT(name) DO UPDATE SET password_hash = excluded.password_hash",
+        )
+        .bind(name)
+        .bind(password_hash)
+        .bind(now())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn delete_user(&self, name: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query("DELETE FROM users WHERE name = ?")
+            .bind(name)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn users(&self) -> Result<Vec<UserRecord>, StoreError> {
+        let rows = sqlx::query("SELECT name, created_at FROM users ORDER BY name")
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| UserRecord {
+                name: r.get("name"),
+                created_at: r.get("created_at"),
+            })
+            .collect())
+    }
+
+    async fn password_hash(&self, name: &str) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query("SELECT password_hash FROM users WHERE name = ?")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| r.get("password_hash")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::NewRecipient;
+    use crate::queue_id::QueueId;
+
+    fn message(n: usize) -> NewMessage {
+        NewMessage {
+            id: QueueId::generate(),
+            received_at: 1000,
+            sender: "a@example.com".into(),
+            size: 10,
+            ret: Some("HDRS".into()),
+            envid: Some("env".into()),
+            smtputf8: false,
+            body_8bit: false,
+            client_ip: "127.0.0.1".into(),
+            helo: "client".into(),
+            listener: "127.0.0.1:2525 submission".into(),
+            auth_user: None,
+            tls: None,
+            recipients: (0..n)
+                .map(|i| NewRecipient {
+                    address: format!("r{i}@example.jp"),
+                    orcpt: None,
+                    notify: Some("FAILURE".into()),
+                })
+                .collect(),
+        }
+    }
+
+    #[tokio::test]
+    async fn insert_list_show_claim_release() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = SqliteStore::open(&dir.path().join("q.db")).await.unwrap();
+        let m = message(3);
+        s.insert_messages(&[m.clone(), message(1)]).await.unwrap();
+        let list = s.list_messages().await.unwrap();
+        assert_eq!(list.len(), 2);
+        let d = s.message(m.id.as_str()).await.unwrap().unwrap();
+        assert_eq!(d.recipients.len(), 3);
+        assert_eq!(d.ret.as_deref(), Some("HDRS"));
+        assert_eq!(d.recipients[1].notify.as_deref(), Some("FAILURE"));
+        assert_eq!(d.recipients[0].state, RecipientState::Queued);
+
+        let claims = s.claim_due(2000, 10).await.unwrap();
+        assert_eq!(claims.len(), 4);
+        assert!(
+            s.claim_due(2000, 10).await.unwrap().is_empty(),
+            "claimed recipients are not due"
+        );
+        assert_eq!(s.release_claims().await.unwrap(), 4);
+        assert_eq!(
+            s.claim_due(i64::MAX, 10).await.unwrap().len(),
+            4,
+            "released claims are due again"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_failed_batch_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = SqliteStore::open(&dir.path().join("q.db")).await.unwrap();
+        let m = message(1);
+        s.insert_messages(&[m.clone()]).await.unwrap();
+        let fresh = message(2);
+        assert!(
+            s.insert_messages(&[fresh.clone(), m]).await.is_err(),
+            "duplicate id fails the batch"
+        );
+        assert!(s.message(fresh.id.as_str()).await.unwrap().is_none());
+        assert_eq!(s.list_messages().await.unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn users_roundtrip() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = SqliteStore::open(&dir.path().join("q.db")).await.unwrap();
+        s.put_user("alice", "h1").await.unwrap();
+        s.put_user("alice", "h2").await.unwrap();
+        assert_eq!(
+            s.password_hash("alice").await.unwrap().as_deref(),
+            Some("h2")
+        );
+        assert_eq!(s.users().await.unwrap().len(), 1);
+        assert!(s.delete_user("alice").await.unwrap());
+        assert!(!s.delete_user("alice").await.unwrap());
+    }
+}

@@ -1,0 +1,40 @@
+//! The queue store API; SQLite implements it now, PostgreSQL later.
+
+use async_trait::async_trait;
+
+use crate::error::StoreError;
+use crate::model::{MessageDetail, MessageSummary, NewMessage, UserRecord};
+
+/// A recipient claimed for delivery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claim {
+    pub message_id: String,
+    pub idx: i64,
+}
+
+/// Metadata of the queue: messages, recipients with their states, users.
+#[async_trait]
+pub trait QueueStore: Send + Sync {
+    /// Inserts messages with all their recipients in one transaction: all or none.
+    async fn insert_messages(&self, batch: &[NewMessage]) -> Result<(), StoreError>;
+    /// All messages, oldest first.
+    async fn list_messages(&self) -> Result<Vec<MessageSummary>, StoreError>;
+    /// One message with its recipients.
+    async fn message(&self, id: &str) -> Result<Option<MessageDetail>, StoreError>;
+    /// Claims up to `limit` queued recipients due at `now` (state becomes active).
+    async fn claim_due(&self, now: i64, limit: u32) -> Result<Vec<Claim>, StoreError>;
+    /// Makes every claimed recipient due again (after a crash); returns how many.
+    async fn release_claims(&self) -> Result<u64, StoreError>;
+    /// (id, size, recipient count) of every message, for recovery.
+    async fn message_sizes(&self) -> Result<Vec<(String, u64, u64)>, StoreError>;
+    /// Removes a message and its recipients.
+    async fn delete_message(&self, id: &str) -> Result<bool, StoreError>;
+    /// Adds or replaces a submission account.
+    async fn put_user(&self, name: &str, password_hash: &str) -> Result<(), StoreError>;
+    /// Removes an account; false if it did not exist.
+    async fn delete_user(&self, name: &str) -> Result<bool, StoreError>;
+    /// All accounts.
+    async fn users(&self) -> Result<Vec<UserRecord>, StoreError>;
+    /// The PHC password hash of an account.
+    async fn password_hash(&self, name: &str) -> Result<Option<String>, StoreError>;
+}
