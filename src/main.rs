@@ -1,1 +1,101 @@
-fn main() {}
+//! `sekisho`: the secure mail gateway's one binary.
+//!
+//! Exit codes: 0 ok, 1 a failure or finding, 2 a usage or configuration error.
+
+mod commands;
+mod logging;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use sekisho_config::Config;
+
+/// sekisho: a secure mail gateway that ends PPAP.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    /// Configuration file (default: ./sekisho.toml if present, else the embedded default).
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the gateway.
+    Serve,
+    /// Check configuration files.
+    Config {
+        #[command(subcommand)]
+        command: commands::config::ConfigCommand,
+    },
+    /// Look at the queue.
+    Queue {
+        #[command(subcommand)]
+        command: commands::queue::QueueCommand,
+    },
+    /// Manage submission accounts.
+    User {
+        #[command(subcommand)]
+        command: commands::user::UserCommand,
+    },
+}
+
+/// A command's failure, carrying its exit code.
+pub(crate) enum Failure {
+    /// Exit 1: the operation failed or found something.
+    Failed(String),
+    /// Exit 2: usage or configuration error.
+    Usage(String),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Config { command } => commands::config::run(command, cli.config.as_deref()),
+        command => match load_config(cli.config) {
+            Ok(config) => run_async(command, config),
+            Err(e) => Err(e),
+        },
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Failed(msg)) => {
+            eprintln!("sekisho: {msg}");
+            ExitCode::from(1)
+        }
+        Err(Failure::Usage(msg)) => {
+            eprintln!("sekisho: {msg}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run_async(command: Command, config: Config) -> Result<(), Failure> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::Failed(format!("cannot start the runtime: {e}")))?;
+    runtime.block_on(async move {
+        match command {
+            Command::Serve => commands::serve::run(config).await,
+            Command::Queue { command } => commands::queue::run(command, &config).await,
+            Command::User { command } => commands::user::run(command, &config).await,
+            Command::Config { .. } => unreachable!("handled before the runtime starts"),
+        }
+    })
+}
+
+/// `--config FILE`, else `./sekisho.toml` if present, else the embedded default.
+fn load_config(explicit: Option<PathBuf>) -> Result<Config, Failure> {
+    let path = explicit.or_else(|| {
+        let local = PathBuf::from("sekisho.toml");
+        local.exists().then_some(local)
+    });
+    match path {
+        Some(p) => Config::load(&p).map_err(|e| Failure::Usage(e.to_string())),
+        None => Ok(Config::embedded()),
+    }
+}

@@ -1,1 +1,18 @@
+//! The receive stage: SMTP listeners around the sans-IO session of `sekisho-smtp`.
+//!
+//! Each connection runs the session over a real socket, upgrades to TLS on STARTTLS (dropping
+//! whatever plaintext was pipelined behind it), checks passwords, enforces timeouts and
+//! connection limits, and streams DATA into the spool. A message is acknowledged with 250 only
+//! after `Queue::commit` returned: body and envelope are on disk.
 
+mod auth;
+mod connection;
+mod error;
+mod limits;
+mod message;
+mod server;
+mod tls;
+
+pub use error::ReceiveError;
+pub use server::Server;
+pub use tls::TlsManager;

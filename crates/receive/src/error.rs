@@ -1,0 +1,17 @@
+//! Errors of the receive stage.
+
+use std::path::PathBuf;
+
+/// Why the SMTP server could not start or reload.
+#[derive(Debug, thiserror::Error)]
+pub enum ReceiveError {
+    /// A listener address could not be bound.
+    #[error("cannot listen on {address}: {source}")]
+    Bind {
+        address: std::net::SocketAddr,
+        source: std::io::Error,
+    },
+    /// The certificate or key could not be used.
+    #[error("TLS certificate {}: {message}", path.display())]
+    Tls { path: PathBuf, message: String },
+}

@@ -1,0 +1,194 @@
+//! The SMTP server: listeners, shared context, accept loops.
+
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use sekisho_config::{Config, ListenerConfig, Role};
+use sekisho_smtp::session::SessionLimits;
+use sekisho_smtp::{BareLineEndings, DataLimits, ListenerRole, Reply, SessionConfig};
+use sekisho_store::Queue;
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpListener;
+
+use crate::auth::Authenticator;
+use crate::error::ReceiveError;
+use crate::limits::{ConnectionLimiter, Refusal};
+use crate::tls::TlsManager;
+
+/// State shared by every connection.
+pub(crate) struct Ctx {
+    pub config: Config,
+    pub queue: Queue,
+    pub tls: TlsManager,
+    pub auth: Authenticator,
+    pub data_limits: DataLimits,
+    limiter: Arc<ConnectionLimiter>,
+    local_domains: Arc<[String]>,
+}
+
+/// One listener's settings.
+pub(crate) struct ListenerCtx {
+    pub config: ListenerConfig,
+    /// "127.0.0.1:2525 submission", as recorded with each message.
+    pub label: String,
+}
+
+impl ListenerCtx {
+    pub(crate) fn is_submission(&self) -> bool {
+        self.config.role == Role::Submission
+    }
+
+    /// The session settings for a client at `ip`.
+    pub(crate) fn session_config(&self, ctx: &Ctx, ip: IpAddr) -> SessionConfig {
+        let s = &ctx.config.smtp;
+        SessionConfig {
+            hostname: ctx.config.hostname.clone(),
+            role: if self.is_submission() {
+                ListenerRole::Submission
+            } else {
+                ListenerRole::Mx
+            },
+            local_domains: ctx.local_domains.clone(),
+            limits: SessionLimits {
+                max_message_size: s.max_message_size,
+                max_recipients: s.max_recipients,
+                max_errors: s.max_errors,
+                max_junk_commands: s.max_junk_commands,
+                max_auth_failures: s.max_auth_failures,
+            },
+            tls_available: true,
+            plaintext_auth_allowed: self.config.plaintext_auth_on_loopback && ip.is_loopback(),
+            client_trusted: self.config.trusts(ip),
+            bare_line_endings: ctx.data_limits.bare_line_endings,
+        }
+    }
+}
+
+/// A bound SMTP server, ready to run.
+pub struct Server {
+    ctx: Arc<Ctx>,
+    listeners: Vec<(TcpListener, Arc<ListenerCtx>)>,
+}
+
+impl Server {
+    /// Loads the certificate and binds every listener of `config`.
+    pub async fn bind(config: Config, queue: Queue) -> Result<Server, ReceiveError> {
+        let (cert, key, self_signed) = config.tls_paths();
+        let tls = TlsManager::load(&cert, &key, self_signed, &config.hostname)?;
+        let s = &config.smtp;
+        let auth = Authenticator::new(
+            queue.store().clone(),
+            s.auth_failure_delay.0,
+            s.client_auth_failure_limit,
+            s.client_auth_failure_window.0,
+        );
+        let data_limits = DataLimits {
+            max_line: s.max_text_line,
+            max_header: s.max_header_size,
+            max_message: usize::try_from(s.max_message_size).unwrap_or(usize::MAX),
+            bare_line_endings: match s.bare_line_endings {
+                sekisho_config::BareLineEndings::Reject => BareLineEndings::Reject,
+                sekisho_config::BareLineEndings::Normalize => BareLineEndings::Normalize,
+            },
+        };
+        let mut listeners = Vec::new();
+        for l in &config.listeners {
+            let socket =
+                TcpListener::bind(l.address)
+                    .await
+                    .map_err(|source| ReceiveError::Bind {
+                        address: l.address,
+                        source,
+                    })?;
+            let local = socket.local_addr().map_err(|source| ReceiveError::Bind {
+                address: l.address,
+                source,
+            })?;
+            let role = if l.role == Role::Submission {
+                "submission"
+            } else {
+                "mx"
+            };
+            let mut lc = l.clone();
+            lc.address = local;
+            listeners.push((
+                socket,
+                Arc::new(ListenerCtx {
+                    config: lc,
+                    label: format!("{local} {role}"),
+                }),
+            ));
+        }
+        let ctx = Ctx {
+            limiter: ConnectionLimiter::new(s.max_connections, s.max_connections_per_client),
+            local_domains: config.local_domains.clone().into(),
+            config,
+            queue,
+            tls,
+            auth,
+            data_limits,
+        };
+        Ok(Server {
+            ctx: Arc::new(ctx),
+            listeners,
+        })
+    }
+
+    /// The bound addresses with their roles (port 0 resolved).
+    pub fn local_addrs(&self) -> Vec<(SocketAddr, Role)> {
+        self.listeners
+            .iter()
+            .map(|(_, l)| (l.config.address, l.config.role))
+            .collect()
+    }
+
+    /// Accepts connections until `shutdown` completes.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) {
+        let mut tasks = tokio::task::JoinSet::new();
+        for (socket, listener) in self.listeners {
+            tasks.spawn(accept_loop(self.ctx.clone(), socket, listener));
+        }
+        shutdown.await;
+        tasks.abort_all();
+    }
+}
+
+async fn accept_loop(ctx: Arc<Ctx>, socket: TcpListener, listener: Arc<ListenerCtx>) {
+    loop {
+        let (mut tcp, peer) = match socket.accept().await {
+            Ok(x) => x,
+            Err(e) => {
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let _ = tcp.set_nodelay(true);
+        let slot = match ctx.limiter.acquire(peer.ip()) {
+            Ok(slot) => slot,
+            Err(refusal) => {
+                let text = match refusal {
+                    Refusal::Total(n) => format!("Too many connections ({n}); try again later"),
+                    Refusal::PerClient(n) => {
+                        format!("Too many connections from your address ({n}); try again later")
+                    }
+                };
+                tracing::info!(client = %peer, reason = %text, "connection refused");
+                tokio::spawn(async move {
+                    let _ = tcp
+                        .write_all(Reply::new(421, "4.7.0", text).to_wire().as_bytes())
+                        .await;
+                    let _ = tcp.shutdown().await;
+                });
+                continue;
+            }
+        };
+        tracing::info!(client = %peer, listener = %listener.label, "connect");
+        let (ctx, listener) = (ctx.clone(), listener.clone());
+        tokio::spawn(async move {
+            crate::connection::serve(ctx, listener, tcp, peer).await;
+            drop(slot);
+        });
+    }
+}

@@ -1,0 +1,42 @@
+//! `sekisho config check FILE`.
+
+use std::path::{Path, PathBuf};
+
+use clap::Subcommand;
+use sekisho_config::Config;
+
+use crate::Failure;
+
+#[derive(Subcommand)]
+pub(crate) enum ConfigCommand {
+    /// Check a configuration file; prints every problem with its line, exits 2 on error.
+    Check {
+        /// The file (default: --config, then ./sekisho.toml).
+        file: Option<PathBuf>,
+    },
+    /// Print the embedded default configuration.
+    Default,
+}
+
+pub(crate) fn run(command: ConfigCommand, global: Option<&Path>) -> Result<(), Failure> {
+    match command {
+        ConfigCommand::Default => {
+            print!("{}", sekisho_config::DEFAULT_TOML);
+            Ok(())
+        }
+        ConfigCommand::Check { file } => {
+            let path = file
+                .or_else(|| global.map(Path::to_path_buf))
+                .unwrap_or_else(|| PathBuf::from("sekisho.toml"));
+            let config = Config::load(&path).map_err(|e| Failure::Usage(e.to_string()))?;
+            println!(
+                "{}: ok ({} listener{}, data in {})",
+                path.display(),
+                config.listeners.len(),
+                if config.listeners.len() == 1 { "" } else { "s" },
+                config.store.path.display()
+            );
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,89 @@
+//! `sekisho user add|del|list`: submission accounts, argon2id hashes in the store.
+
+use std::io::{BufRead, IsTerminal};
+
+use clap::Subcommand;
+use sekisho_config::Config;
+use sekisho_store::users;
+
+use super::{format_time, print_json};
+use crate::Failure;
+
+#[derive(Subcommand)]
+pub(crate) enum UserCommand {
+    /// Add an account or change its password. The password is read from standard input
+    /// (first line), or asked twice on a terminal.
+    Add { name: String },
+    /// Remove an account.
+    Del { name: String },
+    /// List accounts.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+pub(crate) async fn run(command: UserCommand, config: &Config) -> Result<(), Failure> {
+    let store = sekisho_store::open_store(&config.store.path)
+        .await
+        .map_err(|e| Failure::Failed(e.to_string()))?;
+    let failed = |e: sekisho_store::StoreError| Failure::Failed(e.to_string());
+    match command {
+        UserCommand::Add { name } => {
+            if !users::valid_user_name(&name) {
+                return Err(Failure::Usage(format!(
+                    "`{name}` is not a valid user name (1-64 characters, no spaces)"
+                )));
+            }
+            let password = read_password()?;
+            let hash = tokio::task::spawn_blocking(move || users::hash_password(&password))
+                .await
+                .map_err(|e| Failure::Failed(e.to_string()))?;
+            store.put_user(&name, &hash).await.map_err(failed)?;
+            println!("user {name} saved");
+            Ok(())
+        }
+        UserCommand::Del { name } => {
+            if store.delete_user(&name).await.map_err(failed)? {
+                println!("user {name} removed");
+                Ok(())
+            } else {
+                Err(Failure::Failed(format!("no user {name}")))
+            }
+        }
+        UserCommand::List { json } => {
+            let list = store.users().await.map_err(failed)?;
+            if json {
+                return print_json(&list);
+            }
+            for u in &list {
+                println!("{}  (since {})", u.name, format_time(u.created_at));
+            }
+            Ok(())
+        }
+    }
+}
+
+fn read_password() -> Result<String, Failure> {
+    let password = if std::io::stdin().is_terminal() {
+        let a =
+            rpassword::prompt_password("password: ").map_err(|e| Failure::Failed(e.to_string()))?;
+        let b =
+            rpassword::prompt_password("again: ").map_err(|e| Failure::Failed(e.to_string()))?;
+        if a != b {
+            return Err(Failure::Usage("the passwords differ".into()));
+        }
+        a
+    } else {
+        let mut line = String::new();
+        std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .map_err(|e| Failure::Failed(e.to_string()))?;
+        line.trim_end_matches(['\r', '\n']).to_string()
+    };
+    if password.is_empty() {
+        return Err(Failure::Usage("empty password".into()));
+    }
+    Ok(password)
+}
