@@ -1,1 +1,165 @@
+//! Shared test kit: a sekisho server on loopback port 0 with a temporary data directory, a
+//! certificate authority for its STARTTLS certificate, and a small SMTP client that speaks
+//! exactly the bytes a test gives it. Fake DNS and fake MX hosts join it with delivery.
 
+mod client;
+mod pki;
+
+pub use client::{Client, Response};
+pub use pki::TestPki;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use sekisho_config::{Config, ListenerConfig, Role};
+use sekisho_receive::Server;
+use sekisho_store::{Queue, users};
+use tokio::sync::oneshot;
+
+/// A running sekisho SMTP server for one test.
+pub struct TestServer {
+    /// Submission listener trusting 127.0.0.0/8: relays without AUTH.
+    pub trusted: SocketAddr,
+    /// Submission listener trusting nobody: AUTH (after STARTTLS) needed to relay.
+    pub submission: SocketAddr,
+    /// MX listener for `example.jp`.
+    pub mx: SocketAddr,
+    /// The certificates in use; `pki.ca_pem` is what clients trust.
+    pub pki: TestPki,
+    /// The queue the server writes to.
+    pub queue: Queue,
+    /// The configuration the server runs with.
+    pub config: Config,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+    dir: tempfile::TempDir,
+}
+
+/// The configuration the test kit starts from: three listeners on port 0, local domain
+/// `example.jp`, data in `dir`, certificate from `pki`.
+pub fn base_config(dir: &Path, pki: &TestPki) -> Config {
+    let mut config = Config::embedded();
+    config.hostname = "gw.sekisho.test".into();
+    config.local_domains = vec!["example.jp".into()];
+    config.store.path = dir.join("data");
+    config.store.min_free_space = 0;
+    config.tls.certificate = Some(pki.cert_path.clone());
+    config.tls.key = Some(pki.key_path.clone());
+    config.smtp.auth_failure_delay = sekisho_config::Duration::parse("50ms").expect("literal");
+    let listener = |role, trusted: &[&str]| ListenerConfig {
+        address: "127.0.0.1:0".parse().expect("literal"),
+        role,
+        trusted_networks: trusted
+            .iter()
+            .map(|n| n.parse().expect("literal"))
+            .collect(),
+        plaintext_auth_on_loopback: false,
+    };
+    config.listeners = vec![
+        listener(Role::Submission, &["127.0.0.0/8"]),
+        listener(Role::Submission, &[]),
+        listener(Role::Mx, &[]),
+    ];
+    config
+}
+
+impl TestServer {
+    /// Starts a server on the base configuration.
+    pub async fn start() -> TestServer {
+        Self::start_with(|_| {}).await
+    }
+
+    /// Starts a server after `tweak` changed the base configuration.
+    pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> TestServer {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let pki = TestPki::generate(dir.path(), "gw.sekisho.test");
+        let mut config = base_config(dir.path(), &pki);
+        tweak(&mut config);
+        let (queue, _) = Queue::open(&config.store.path, config.store.group_commit_max)
+            .await
+            .expect("open queue");
+        let server = Server::bind(config.clone(), queue.clone())
+            .await
+            .expect("bind");
+        let addrs = server.local_addrs();
+        let pick = |i: usize| {
+            addrs
+                .get(i)
+                .map_or("127.0.0.1:9".parse().expect("literal"), |a| a.0)
+        };
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(server.run(async move {
+            let _ = stopped.await;
+        }));
+        TestServer {
+            trusted: pick(0),
+            submission: pick(1),
+            mx: pick(2),
+            pki,
+            queue,
+            config,
+            stop: Some(stop),
+            task: Some(task),
+            dir,
+        }
+    }
+
+    /// Creates a submission account.
+    pub async fn add_user(&self, name: &str, password: &str) {
+        let hash = users::hash_password(password);
+        self.queue
+            .store()
+            .put_user(name, &hash)
+            .await
+            .expect("add user");
+    }
+
+    /// Number of messages in the queue.
+    pub async fn queued(&self) -> usize {
+        self.queue
+            .store()
+            .list_messages()
+            .await
+            .expect("list")
+            .len()
+    }
+
+    /// The spooled bytes of message `id`.
+    pub fn body(&self, id: &str) -> Vec<u8> {
+        std::fs::read(self.queue.body_path(id)).expect("spooled body")
+    }
+
+    /// The temporary directory holding data and certificates.
+    pub fn dir(&self) -> PathBuf {
+        self.dir.path().to_path_buf()
+    }
+
+    /// Stops accepting and waits for the accept loops to end. Returns the temporary
+    /// directory so the data outlives the server.
+    pub async fn stop(mut self) -> tempfile::TempDir {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.task.take() {
+            let _ = t.await;
+        }
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::mem::replace(&mut self.dir, dir)
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+    }
+}
+
+/// The queue ID in a "250 2.0.0 Ok: queued as ID" reply.
+pub fn queue_id(reply: &Response) -> Option<String> {
+    reply
+        .text()
+        .rsplit_once("queued as ")
+        .map(|(_, id)| id.trim().to_string())
+}

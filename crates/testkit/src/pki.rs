@@ -1,0 +1,60 @@
+//! A throw-away certificate authority and server certificate for STARTTLS tests.
+
+use std::path::{Path, PathBuf};
+
+use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
+
+/// PEM files of a test CA and a server certificate it signed.
+#[derive(Debug, Clone)]
+pub struct TestPki {
+    /// The CA certificate clients trust.
+    pub ca_path: PathBuf,
+    /// The CA certificate as PEM.
+    pub ca_pem: String,
+    /// The server certificate chain.
+    pub cert_path: PathBuf,
+    /// The server key.
+    pub key_path: PathBuf,
+}
+
+impl TestPki {
+    /// Writes a CA and a server certificate for `hostname`, `localhost` and 127.0.0.1 to `dir`.
+    pub fn generate(dir: &Path, hostname: &str) -> TestPki {
+        Self::generate_named(dir, hostname, "server")
+    }
+
+    /// Like `generate`, with the server certificate's common name set to `cn` (to tell
+    /// certificates apart in reload tests).
+    pub fn generate_named(dir: &Path, hostname: &str, cn: &str) -> TestPki {
+        let ca_key = KeyPair::generate().expect("CA key");
+        let mut ca = CertificateParams::new(Vec::<String>::new()).expect("CA params");
+        ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca.distinguished_name
+            .push(DnType::CommonName, "sekisho test CA");
+        let ca_cert = ca.self_signed(&ca_key).expect("CA cert");
+
+        let key = KeyPair::generate().expect("server key");
+        let mut params = CertificateParams::new(vec![
+            hostname.to_string(),
+            "localhost".into(),
+            "127.0.0.1".into(),
+        ])
+        .expect("params");
+        params.distinguished_name.push(DnType::CommonName, cn);
+        let cert = params
+            .signed_by(&key, &ca_cert, &ca_key)
+            .expect("server cert");
+
+        std::fs::create_dir_all(dir).expect("pki dir");
+        let pki = TestPki {
+            ca_path: dir.join(format!("{cn}-ca.pem")),
+            ca_pem: ca_cert.pem(),
+            cert_path: dir.join(format!("{cn}.pem")),
+            key_path: dir.join(format!("{cn}.key")),
+        };
+        std::fs::write(&pki.ca_path, &pki.ca_pem).expect("write CA");
+        std::fs::write(&pki.cert_path, cert.pem()).expect("write cert");
+        std::fs::write(&pki.key_path, key.serialize_pem()).expect("write key");
+        pki
+    }
+}
