@@ -27,6 +27,36 @@ pub fn has_routing(local: &str) -> bool {
     unquoted.contains(['%', '!', '@'])
 }
 
+/// True when `path` is `local@domain` with a dot-atom or quoted-string local part (RFC 5321
+/// §4.1.2) and a valid domain or address literal.
+pub fn valid_mailbox(path: &str) -> bool {
+    let Some(m) = split(path) else { return false };
+    if !valid_domain(m.domain) || path.len() > 320 {
+        return false;
+    }
+    if let Some(inner) = m.local.strip_prefix('"').and_then(|l| l.strip_suffix('"')) {
+        let mut escaped = false;
+        for c in inner.chars() {
+            if c.is_control() {
+                return false;
+            }
+            match c {
+                _ if escaped => escaped = false,
+                '\\' => escaped = true,
+                '"' => return false,
+                _ => {}
+            }
+        }
+        return !escaped;
+    }
+    m.local.split('.').all(|atom| {
+        !atom.is_empty()
+            && atom.chars().all(|c| {
+                c.is_ascii_alphanumeric() || "!#$%&'*+-/=?^_`{|}~".contains(c) || !c.is_ascii()
+            })
+    })
+}
+
 /// True when a domain is syntactically acceptable: a dot-atom of LDH labels (UTF-8 allowed for
 /// SMTPUTF8) or an address literal in brackets.
 pub fn valid_domain(domain: &str) -> bool {
@@ -83,6 +113,16 @@ mod tests {
         assert!(!valid_domain("a..b"));
         assert!(!valid_domain("-a.b"));
         assert!(!valid_domain("a;b.com"));
+    }
+
+    #[test]
+    fn mailboxes() {
+        assert!(valid_mailbox("\"john doe\"@example.com"));
+        assert!(valid_mailbox("a.b+c@[127.0.0.1]"));
+        assert!(!valid_mailbox("\"a\"b\"@example.com"));
+        assert!(!valid_mailbox("a..b@example.com"));
+        assert!(!valid_mailbox("a b@example.com"));
+        assert!(!valid_mailbox("\"victim@outside\""));
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 use smtp_proto::{Error as ProtoError, Request};
 
+use crate::address;
 use crate::reply::Reply;
 
 /// `BODY=` of MAIL FROM.
@@ -97,9 +98,20 @@ pub enum Command {
 
 /// Parses one command line (without its CRLF). Errors come back as the reply to send.
 pub fn parse(line: &[u8]) -> Result<Command, Reply> {
+    // smtp-proto knows neither address literals nor (byte-exact) quoted local parts: such a
+    // path is checked here and replaced by a placeholder while the parameters are parsed.
+    let special = special_path(line)?;
     let mut framed = Vec::with_capacity(line.len() + 2);
-    framed.extend_from_slice(line);
+    match &special {
+        Some((start, end, _)) => {
+            framed.extend_from_slice(&line[..*start]);
+            framed.extend_from_slice(PLACEHOLDER.as_bytes());
+            framed.extend_from_slice(&line[*end..]);
+        }
+        None => framed.extend_from_slice(line),
+    }
     framed.extend_from_slice(b"\r\n");
+    let raw = special.map(|(_, _, path)| path);
     let request = Request::parse(&mut framed.iter()).map_err(|e| proto_error(e, line))?;
     Ok(match request {
         Request::Ehlo { host } => Command::Ehlo(clean(&host, "EHLO domain")?),
@@ -119,7 +131,10 @@ pub fn parse(line: &[u8]) -> Result<Command, Reply> {
                 None
             };
             Command::Mail(MailParams {
-                address: raw_path(line).unwrap_or(clean(&from.address, "MAIL FROM:<address>")?),
+                address: match &raw {
+                    Some(path) => path.clone(),
+                    None => clean(&from.address, "MAIL FROM:<address>")?,
+                },
                 size: declared_size(line),
                 body: if from.flags & smtp_proto::MAIL_BODY_8BITMIME != 0 {
                     BodyType::EightBitMime
@@ -134,7 +149,10 @@ pub fn parse(line: &[u8]) -> Result<Command, Reply> {
         Request::Rcpt { to } => {
             let notify = notify_keywords(to.flags);
             Command::Rcpt(RcptParams {
-                address: raw_path(line).unwrap_or(clean(&to.address, "RCPT TO:<address>")?),
+                address: match raw {
+                    Some(path) => path,
+                    None => clean(&to.address, "RCPT TO:<address>")?,
+                },
                 orcpt: match (to.orcpt, param_value(line, "ORCPT")) {
                     (Some(_), Some(raw)) => Some(clean(&xtext_decode(raw), "ORCPT=type;xtext")?),
                     _ => None,
@@ -196,36 +214,56 @@ fn clean(value: &str, syntax: &'static str) -> Result<String, Reply> {
     Ok(value.to_string())
 }
 
-/// For a path with a quoted local part, the path exactly as sent (without brackets and without a
-/// source route), since smtp-proto drops the quotes. `None` when the path has no quotes.
-fn raw_path(line: &[u8]) -> Option<String> {
-    let text = std::str::from_utf8(line).ok()?;
-    let open = text.find('<')?;
-    let rest = &text[open + 1..];
-    if !rest.contains('"') {
-        return None;
+const PLACEHOLDER: &str = "placeholder@placeholder.invalid";
+
+/// For MAIL/RCPT with a path holding quotes or an address literal: the byte range of the path
+/// inside the brackets and the path as sent (without a source route), after checking its
+/// syntax here. `None` for every other line.
+fn special_path(line: &[u8]) -> Result<Option<(usize, usize, String)>, Reply> {
+    let is_mail = line.len() >= 4 && line[..4].eq_ignore_ascii_case(b"MAIL");
+    let is_rcpt = line.len() >= 4 && line[..4].eq_ignore_ascii_case(b"RCPT");
+    if !is_mail && !is_rcpt {
+        return Ok(None);
     }
+    let Ok(text) = std::str::from_utf8(line) else {
+        return Ok(None);
+    };
+    let Some(open) = text.find('<') else {
+        return Ok(None);
+    };
+    let start = open + 1;
     let mut in_quote = false;
     let mut escaped = false;
     let mut end = None;
-    for (i, c) in rest.char_indices() {
+    for (i, c) in text[start..].char_indices() {
         match c {
             _ if escaped => escaped = false,
             '\\' if in_quote => escaped = true,
             '"' => in_quote = !in_quote,
             '>' if !in_quote => {
-                end = Some(i);
+                end = Some(start + i);
                 break;
             }
             _ => {}
         }
     }
-    let path = &rest[..end?];
-    let path = match path.strip_prefix('@') {
-        Some(route) => &route[route.find(':')? + 1..],
-        None => path,
+    let Some(end) = end else { return Ok(None) };
+    let full = &text[start..end];
+    if !full.contains(['"', '[']) {
+        return Ok(None);
+    }
+    let path = match full.strip_prefix('@') {
+        Some(route) => route.find(':').map_or("", |i| &route[i + 1..]),
+        None => full,
     };
-    (!path.chars().any(|c| c.is_control())).then(|| path.to_string())
+    if !address::valid_mailbox(path) {
+        return Err(if is_mail {
+            Reply::new(501, "5.1.7", "Bad sender address syntax")
+        } else {
+            Reply::new(501, "5.1.3", "Bad recipient address syntax")
+        });
+    }
+    Ok(Some((start, end, path.to_string())))
 }
 
 fn proto_error(e: ProtoError, line: &[u8]) -> Reply {
@@ -378,6 +416,22 @@ mod tests {
             mail("MAIL FROM:<`id`@example.com>").address,
             "`id`@example.com"
         );
+    }
+
+    #[test]
+    fn address_literals_are_accepted_with_their_parameters() {
+        let m = mail("MAIL FROM:<antispam@[127.0.0.1]> SIZE=10");
+        assert_eq!(
+            (m.address.as_str(), m.size),
+            ("antispam@[127.0.0.1]", Some(10))
+        );
+        let r = rcpt("RCPT TO:<@[127.0.0.1]:relaytest@outside.example> NOTIFY=NEVER");
+        assert_eq!(
+            (r.address.as_str(), r.notify.as_deref()),
+            ("relaytest@outside.example", Some("NEVER"))
+        );
+        assert_eq!(refused(b"RCPT TO:<a@[not an ip]>").code, 501);
+        assert_eq!(refused(b"RCPT TO:<\"unterminated@x.example>").code, 501);
     }
 
     #[test]
