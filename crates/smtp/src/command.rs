@@ -112,6 +112,13 @@ pub fn parse(line: &[u8]) -> Result<Command, Reply> {
     }
     framed.extend_from_slice(b"\r\n");
     let raw = special.map(|(_, _, path)| path);
+    if let Some(name) = duplicate_parameter(line) {
+        return Err(Reply::new(
+            501,
+            "5.5.4",
+            format!("Duplicate parameter {name}"),
+        ));
+    }
     let request = Request::parse(&mut framed.iter()).map_err(|e| proto_error(e, line))?;
     Ok(match request {
         Request::Ehlo { host } => Command::Ehlo(clean(&host, "EHLO domain")?),
@@ -310,6 +317,21 @@ fn param_value<'a>(line: &'a [u8], name: &str) -> Option<&'a str> {
     })
 }
 
+/// The first ESMTP parameter (after the path) given twice, if any.
+fn duplicate_parameter(line: &[u8]) -> Option<String> {
+    let text = std::str::from_utf8(line).ok()?;
+    let params = &text[text.rfind('>')? + 1..];
+    let mut seen = Vec::new();
+    for p in params.split_ascii_whitespace() {
+        let key = p.split_once('=').map_or(p, |(k, _)| k).to_ascii_uppercase();
+        if seen.contains(&key) {
+            return Some(key);
+        }
+        seen.push(key);
+    }
+    None
+}
+
 /// Declared SIZE; a number too large for u64 saturates so the limit check refuses it.
 fn declared_size(line: &[u8]) -> Option<u64> {
     let value = param_value(line, "SIZE")?;
@@ -432,6 +454,16 @@ mod tests {
         );
         assert_eq!(refused(b"RCPT TO:<a@[not an ip]>").code, 501);
         assert_eq!(refused(b"RCPT TO:<\"unterminated@x.example>").code, 501);
+    }
+
+    #[test]
+    fn duplicate_parameters_are_refused() {
+        let r = refused(b"MAIL FROM:<a@example.com> SIZE=10 size=99999999");
+        assert_eq!((r.code, r.status), (501, Some("5.5.4")));
+        assert_eq!(
+            refused(b"RCPT TO:<b@example.com> NOTIFY=NEVER NOTIFY=SUCCESS").code,
+            501
+        );
     }
 
     #[test]
