@@ -1,0 +1,125 @@
+//! Running the `sekisho` binary as a separate process, for tests that kill, restart or measure
+//! it.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The binary under test.
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_sekisho")
+}
+
+/// A loopback address of its own for this test run: 127.A.B.C on `port`.
+pub fn own_address(port: u16) -> SocketAddr {
+    let n: u32 = rand::random::<u32>() % (250 * 250) + std::process::id() % 250;
+    format!(
+        "127.{}.{}.{}:{port}",
+        100 + (n % 100),
+        (n / 100) % 250 + 1,
+        (n / 7) % 250 + 1
+    )
+    .parse()
+    .unwrap()
+}
+
+/// Writes a configuration for a server with one trusted submission listener at `addr`.
+pub fn write_config(dir: &Path, addr: SocketAddr, extra: &str) -> PathBuf {
+    std::fs::create_dir_all(dir).unwrap();
+    let path = dir.join("sekisho.toml");
+    let text = format!(
+        "hostname = \"gw.sekisho.test\"\nlocal_domains = [\"example.jp\"]\n{extra}\n\n[store]\npath = \"{}\"\nmin_free_space = 0\n\n\
+         [log]\nlevel = \"warn\"\n\n[[listener]]\naddress = \"{addr}\"\nrole = \"submission\"\ntrusted_networks = [\"127.0.0.0/8\"]\n",
+        dir.join("data").display()
+    );
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// A running `sekisho serve`.
+pub struct Running {
+    pub child: Child,
+}
+
+impl Running {
+    /// Starts `sekisho --config CONFIG serve` and waits until it listens.
+    pub fn start(config: &Path) -> Running {
+        let mut child = Command::new(bin())
+            .args(["--config"])
+            .arg(config)
+            .arg("serve")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start sekisho");
+        let stdout = child.stdout.take().unwrap();
+        let mut lines = BufReader::new(stdout).lines();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            match lines.next() {
+                Some(Ok(l)) if l.starts_with("sekisho listening on") => break,
+                Some(Ok(_)) => {}
+                _ => panic!("sekisho did not start"),
+            }
+            assert!(Instant::now() < deadline, "sekisho did not start in time");
+        }
+        std::thread::spawn(move || for _ in lines {});
+        Running { child }
+    }
+
+    /// SIGKILL, and wait for the process to be gone.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM, and the exit status.
+    pub fn terminate(mut self) -> std::process::ExitStatus {
+        unsafe {
+            libc::kill(self.child.id() as i32, libc::SIGTERM);
+        }
+        self.child.wait().unwrap()
+    }
+
+    /// Peak resident memory (VmHWM) in KiB.
+    pub fn peak_rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap()
+    }
+}
+
+/// Runs `sekisho --config CONFIG ARGS...` with `stdin`, returning (exit code, stdout, stderr).
+pub fn run(config: Option<&Path>, args: &[&str], stdin: &str) -> (i32, String, String) {
+    use std::io::Write;
+    let mut cmd = Command::new(bin());
+    if let Some(c) = config {
+        cmd.arg("--config").arg(c);
+    }
+    let mut child = cmd
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
