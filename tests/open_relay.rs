@@ -6,46 +6,34 @@ use sekisho_testkit::{Client, TestServer};
 /// MAIL FROM / RCPT TO pairs in the spirit of smtp-open-relay's 16 tests, with the local domain
 /// (`example.jp`) and the local host as an IP literal.
 fn probes() -> Vec<(String, String)> {
+    const RCPT: [&str; 16] = [
+        "relaytest@outside.example",
+        "relaytest@outside.example",
+        "relaytest%outside.example@{L}",
+        "relaytest%outside.example@[127.0.0.1]",
+        "\"relaytest@outside.example\"",
+        "\"relaytest%outside.example\"",
+        "relaytest@outside.example@{L}",
+        "\"relaytest@outside.example\"@{L}",
+        "relaytest@outside.example@[127.0.0.1]",
+        "@{L}:relaytest@outside.example",
+        "@[127.0.0.1]:relaytest@outside.example",
+        "outside.example!relaytest",
+        "outside.example!relaytest@{L}",
+        "outside.example!relaytest@[127.0.0.1]",
+        "\"outside.example!relaytest\"@{L}",
+        "relaytest@outside.example",
+    ];
     let mut v = Vec::new();
     for local in ["example.jp", "[127.0.0.1]"] {
-        let from = format!("antispam@{local}");
-        v.push(("".into(), "relaytest@outside.example".into()));
-        v.push((from.clone(), "relaytest@outside.example".into()));
-        v.push((from.clone(), format!("relaytest%outside.example@{local}")));
-        v.push((
-            from.clone(),
-            format!("relaytest%outside.example@[127.0.0.1]"),
-        ));
-        v.push((from.clone(), format!("\"relaytest@outside.example\"")));
-        v.push((from.clone(), format!("\"relaytest%outside.example\"")));
-        v.push((from.clone(), format!("relaytest@outside.example@{local}")));
-        v.push((
-            from.clone(),
-            format!("\"relaytest@outside.example\"@{local}"),
-        ));
-        v.push((
-            from.clone(),
-            format!("relaytest@outside.example@[127.0.0.1]"),
-        ));
-        v.push((from.clone(), format!("@{local}:relaytest@outside.example")));
-        v.push((
-            from.clone(),
-            format!("@[127.0.0.1]:relaytest@outside.example"),
-        ));
-        v.push((from.clone(), format!("outside.example!relaytest")));
-        v.push((from.clone(), format!("outside.example!relaytest@{local}")));
-        v.push((
-            from.clone(),
-            format!("outside.example!relaytest@[127.0.0.1]"),
-        ));
-        v.push((
-            from.clone(),
-            format!("\"outside.example!relaytest\"@{local}"),
-        ));
-        v.push((
-            "relaytest@outside.example".into(),
-            "relaytest@outside.example".into(),
-        ));
+        for (i, rcpt) in RCPT.iter().enumerate() {
+            let from = match i {
+                0 => String::new(),
+                15 => "relaytest@outside.example".to_string(),
+                _ => format!("antispam@{local}"),
+            };
+            v.push((from, rcpt.replace("{L}", local)));
+        }
     }
     v
 }

@@ -354,7 +354,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let s = SqliteStore::open(&dir.path().join("q.db")).await.unwrap();
         let m = message(1);
-        s.insert_messages(&[m.clone()]).await.unwrap();
+        s.insert_messages(std::slice::from_ref(&m)).await.unwrap();
         let fresh = message(2);
         assert!(
             s.insert_messages(&[fresh.clone(), m]).await.is_err(),
