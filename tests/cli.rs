@@ -3,45 +3,25 @@
 
 mod support;
 
-use std::time::Duration;
-
 use sekisho_testkit::Client;
-use support::{Running, bin, own_address, run, write_config};
+use support::{Running, own_address, run, write_config};
 
 #[test]
 fn config_check_names_file_line_and_key() {
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("bad.toml");
-    std::fs::write(
-        &bad,
-        "hostname = \"gw.example.jp\"\n\n[smtp]\nmax_recipents = 10\n",
-    )
-    .unwrap();
+    std::fs::write(&bad, "hostname = \"gw.example.jp\"\n\n[smtp]\nmax_recipents = 10\n").unwrap();
     let (code, _, stderr) = run(None, &["config", "check", bad.to_str().unwrap()], "");
     assert_eq!(code, 2);
-    assert!(
-        stderr.contains("bad.toml:4:") && stderr.contains("max_recipents"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("bad.toml:4:") && stderr.contains("max_recipents"), "{stderr}");
 
-    std::fs::write(
-        &bad,
-        "[[listener]]\naddress = \"127.0.0.1:25\"\nrole = \"relay\"\n",
-    )
-    .unwrap();
+    std::fs::write(&bad, "[[listener]]\naddress = \"127.0.0.1:25\"\nrole = \"relay\"\n").unwrap();
     let (code, _, stderr) = run(None, &["config", "check", bad.to_str().unwrap()], "");
     assert_eq!(code, 2);
-    assert!(
-        stderr.contains("bad.toml:3:") && stderr.contains("relay"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("bad.toml:3:") && stderr.contains("relay"), "{stderr}");
 
     let good = dir.path().join("good.toml");
-    std::fs::write(
-        &good,
-        "local_domains = [\"example.jp\"]\n[smtp]\nmax_message_size = 20000000\n",
-    )
-    .unwrap();
+    std::fs::write(&good, "local_domains = [\"example.jp\"]\n[smtp]\nmax_message_size = 20000000\n").unwrap();
     let (code, stdout, _) = run(None, &["config", "check", good.to_str().unwrap()], "");
     assert_eq!(code, 0);
     assert!(stdout.contains("ok (2 listeners"), "{stdout}");
@@ -57,11 +37,7 @@ fn config_check_names_file_line_and_key() {
 fn users_are_added_listed_and_removed() {
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(dir.path(), own_address(2525), "");
-    let (code, stdout, stderr) = run(
-        Some(&config),
-        &["user", "add", "alice@example.jp"],
-        "pa55 word\n",
-    );
+    let (code, stdout, stderr) = run(Some(&config), &["user", "add", "alice@example.jp"], "pa55 word\n");
     assert_eq!(code, 0, "{stderr}");
     assert!(stdout.contains("saved"));
     let (code, stdout, _) = run(Some(&config), &["user", "list", "--json"], "");
@@ -73,14 +49,8 @@ fn users_are_added_listed_and_removed() {
     assert_eq!(code, 2, "empty password: {stderr}");
     let (code, _, _) = run(Some(&config), &["user", "add", "bad name"], "pw\n");
     assert_eq!(code, 2);
-    assert_eq!(
-        run(Some(&config), &["user", "del", "alice@example.jp"], "").0,
-        0
-    );
-    assert_eq!(
-        run(Some(&config), &["user", "del", "alice@example.jp"], "").0,
-        1
-    );
+    assert_eq!(run(Some(&config), &["user", "del", "alice@example.jp"], "").0, 0);
+    assert_eq!(run(Some(&config), &["user", "del", "alice@example.jp"], "").0, 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -89,27 +59,17 @@ async fn served_message_is_listed_and_shown() {
     let addr = own_address(2525);
     let config = write_config(dir.path(), addr, "");
     let c2 = config.clone();
-    let server = tokio::task::spawn_blocking(move || Running::start(&c2))
-        .await
-        .unwrap();
+    let server = tokio::task::spawn_blocking(move || Running::start(&c2)).await.unwrap();
     let (mut c, _) = Client::connect(addr).await;
     c.cmd("EHLO client.test").await;
-    let r = c
-        .send_mail(
-            "alice@example.jp",
-            &["bob@example.com", "carol@example.org"],
-            "Subject: hi\r\n\r\nx\r\n",
-        )
-        .await;
+    let r =
+        c.send_mail("alice@example.jp", &["bob@example.com", "carol@example.org"], "Subject: hi\r\n\r\nx\r\n").await;
     assert_eq!(r.code, 250);
     let id = sekisho_testkit::queue_id(&r).unwrap();
 
     let (code, stdout, _) = run(Some(&config), &["queue", "list"], "");
     assert_eq!(code, 0);
-    assert!(
-        stdout.contains(&id) && stdout.contains("2/2") && stdout.contains("alice@example.jp"),
-        "{stdout}"
-    );
+    assert!(stdout.contains(&id) && stdout.contains("2/2") && stdout.contains("alice@example.jp"), "{stdout}");
     let (code, stdout, _) = run(Some(&config), &["queue", "show", &id, "--json"], "");
     assert_eq!(code, 0);
     let m: serde_json::Value = serde_json::from_str(&stdout).unwrap();
@@ -119,10 +79,7 @@ async fn served_message_is_listed_and_shown() {
     assert_eq!(m["helo"], "client.test");
     let (code, stdout, _) = run(Some(&config), &["queue", "show", &id], "");
     assert_eq!(code, 0);
-    assert!(
-        stdout.contains("recipient:  <bob@example.com> queued"),
-        "{stdout}"
-    );
+    assert!(stdout.contains("recipient:  <bob@example.com> queued"), "{stdout}");
     let (code, _, stderr) = run(Some(&config), &["queue", "show", "NOSUCHMESSAGE000"], "");
     assert_eq!(code, 1);
     assert!(stderr.contains("no message NOSUCHMESSAGE000"));
@@ -141,9 +98,7 @@ async fn served_message_is_listed_and_shown() {
     assert_eq!(code, 1);
     assert!(stderr.contains("in use by another sekisho"), "{stderr}");
 
-    let status = tokio::task::spawn_blocking(move || server.terminate())
-        .await
-        .unwrap();
+    let status = tokio::task::spawn_blocking(move || server.terminate()).await.unwrap();
     assert!(status.success(), "SIGTERM is a clean stop");
 }
 
@@ -153,9 +108,7 @@ async fn memory_stays_flat_under_an_oversized_message() {
     let addr = own_address(2525);
     let config = write_config(dir.path(), addr, "");
     let c2 = config.clone();
-    let server = tokio::task::spawn_blocking(move || Running::start(&c2))
-        .await
-        .unwrap();
+    let server = tokio::task::spawn_blocking(move || Running::start(&c2)).await.unwrap();
     let (mut c, _) = Client::connect(addr).await;
     c.cmd("EHLO client.test").await;
     c.cmd("MAIL FROM:<a@example.jp>").await;
@@ -172,63 +125,19 @@ async fn memory_stays_flat_under_an_oversized_message() {
     assert_eq!(r.code, 552, "{r:?}");
     let after = server.peak_rss_kib();
     println!("peak RSS before {before} KiB, after 64 MiB of data {after} KiB");
-    assert!(
-        after < before + 16 * 1024,
-        "memory grew from {before} KiB to {after} KiB"
-    );
+    assert!(after < before + 16 * 1024, "memory grew from {before} KiB to {after} KiB");
     server.kill();
 }
 
 #[test]
 fn quick_start_runs_on_the_embedded_default() {
     let dir = tempfile::tempdir().unwrap();
-    let mut child = std::process::Command::new(bin())
-        .arg("serve")
-        .current_dir(dir.path())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut out = String::new();
-    let stdout = child.stdout.take().unwrap();
-    let reader = std::thread::spawn(move || {
-        use std::io::BufRead;
-        let mut lines = Vec::new();
-        for l in std::io::BufReader::new(stdout)
-            .lines()
-            .map_while(Result::ok)
-        {
-            let done = l.starts_with("data directory");
-            lines.push(l);
-            if done {
-                break;
-            }
-        }
-        lines.join("\n")
-    });
-    std::thread::sleep(Duration::from_millis(100));
-    for _ in 0..100 {
-        if reader.is_finished() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    if reader.is_finished() {
-        out = reader.join().unwrap();
-    }
-    unsafe {
-        libc::kill(child.id() as i32, libc::SIGTERM);
-    }
-    let status = child.wait().unwrap();
-    assert!(
-        out.contains("sekisho listening on 127.0.0.1:2525 (submission)"),
-        "{out}"
-    );
-    assert!(
-        out.contains("sekisho listening on 127.0.0.1:2526 (mx)"),
-        "{out}"
-    );
-    assert!(status.success());
+    let (server, printed) = Running::start_in(Some(dir.path()), None);
+    let out = printed.join("\n");
+    assert!(out.contains("sekisho listening on 127.0.0.1:2525 (submission)"), "{out}");
+    assert!(out.contains("sekisho listening on 127.0.0.1:2526 (mx)"), "{out}");
+    assert!(out.contains("data directory: ./sekisho-data"), "{out}");
+    assert!(server.terminate().success());
     assert!(dir.path().join("sekisho-data/tls/self-signed.crt").exists());
     assert!(dir.path().join("sekisho-data/queue.db").exists());
 }

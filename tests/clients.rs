@@ -5,19 +5,7 @@ use std::process::Command;
 use sekisho_testkit::TestServer;
 
 fn tool(name: &str) -> bool {
-    Command::new("sh")
-        .arg("-c")
-        .arg(format!("command -v {name}"))
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
-
-async fn stored_messages(s: &TestServer) -> Vec<sekisho_store::MessageDetail> {
-    let mut out = Vec::new();
-    for m in s.queue.store().list_messages().await.unwrap() {
-        out.push(s.queue.store().message(&m.id).await.unwrap().unwrap());
-    }
-    out
+    Command::new("sh").arg("-c").arg(format!("command -v {name}")).output().is_ok_and(|o| o.status.success())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -30,80 +18,36 @@ async fn swaks_with_starttls_auth_and_pipelining() {
     let output = tokio::task::spawn_blocking(move || {
         Command::new("swaks")
             .args(["--server", "127.0.0.1", "--port", &port])
-            .args([
-                "--ehlo",
-                "swaks.client.test",
-                "--tls",
-                "--tls-verify",
-                "--tls-ca-path",
-            ])
+            .args(["--ehlo", "swaks.client.test", "--tls", "--tls-verify", "--tls-ca-path"])
             .arg(&ca)
-            .args([
-                "--tls-sni",
-                "localhost",
-                "--auth",
-                "PLAIN",
-                "--auth-user",
-                "alice@example.jp",
-            ])
+            .args(["--tls-sni", "localhost", "--auth", "PLAIN", "--auth-user", "alice@example.jp"])
             .args(["--auth-password", "s3cret pass", "--pipeline"])
-            .args([
-                "--from",
-                "alice@example.jp",
-                "--to",
-                "bob@outside.example,carol@outside.example",
-            ])
-            .args([
-                "--header",
-                "Subject: from swaks",
-                "--body",
-                "8bit body: 日本語",
-            ])
+            .args(["--from", "alice@example.jp", "--to", "bob@outside.example,carol@outside.example"])
+            .args(["--header", "Subject: from swaks", "--body", "8bit body: 日本語"])
             .output()
             .expect("run swaks")
     })
     .await
     .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "swaks failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    assert!(output.status.success(), "swaks failed:\n{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
     assert!(stdout.contains("220 2.0.0 Ready to start TLS"), "{stdout}");
-    assert!(
-        stdout.contains("235 2.7.0 Authentication successful"),
-        "{stdout}"
-    );
+    assert!(stdout.contains("235 2.7.0 Authentication successful"), "{stdout}");
     assert!(stdout.contains("250 2.0.0 Ok: queued as"), "{stdout}");
-    let stored = stored_messages(&s).await;
+    let stored = s.stored_all().await;
     assert_eq!(stored.len(), 1);
-    assert_eq!(stored[0].auth_user.as_deref(), Some("alice@example.jp"));
+    assert_eq!(stored[0].info.auth_user.as_deref(), Some("alice@example.jp"));
     assert_eq!(stored[0].recipients.len(), 2);
-    assert!(stored[0].tls.is_some());
+    assert!(stored[0].info.tls.is_some());
 
     // Wrong password: swaks reports the failure, nothing is queued.
     let port = s.submission.port().to_string();
     let ca = s.pki.ca_path.clone();
     let output = tokio::task::spawn_blocking(move || {
         Command::new("swaks")
-            .args([
-                "--server",
-                "127.0.0.1",
-                "--port",
-                &port,
-                "--tls",
-                "--tls-ca-path",
-            ])
+            .args(["--server", "127.0.0.1", "--port", &port, "--tls", "--tls-ca-path"])
             .arg(&ca)
-            .args([
-                "--auth",
-                "LOGIN",
-                "--auth-user",
-                "alice@example.jp",
-                "--auth-password",
-                "wrong",
-            ])
+            .args(["--auth", "LOGIN", "--auth-user", "alice@example.jp", "--auth-password", "wrong"])
             .args(["--from", "alice@example.jp", "--to", "bob@outside.example"])
             .output()
             .expect("run swaks")
@@ -113,7 +57,7 @@ async fn swaks_with_starttls_auth_and_pipelining() {
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(!output.status.success());
     assert!(stdout.contains("535 5.7.8"), "{stdout}");
-    assert_eq!(stored_messages(&s).await.len(), 1);
+    assert_eq!(s.stored_all().await.len(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -123,10 +67,7 @@ async fn python_smtplib_with_starttls_auth_size_and_8bitmime() {
     s.add_user("py@example.jp", "pyth0n").await;
     let port = s.submission.port().to_string();
     let ca = s.pki.ca_path.clone();
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/clients/smtplib_client.py"
-    );
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/clients/smtplib_client.py");
     let output = tokio::task::spawn_blocking(move || {
         Command::new("python3")
             .arg(script)
@@ -139,29 +80,19 @@ async fn python_smtplib_with_starttls_auth_size_and_8bitmime() {
     .await
     .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "smtplib client failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    assert!(output.status.success(), "smtplib client failed:\n{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
     for line in ["login ok", "sent ok 250", "second ok", "size refused 552"] {
         assert!(stdout.contains(line), "missing `{line}` in:\n{stdout}");
     }
-    let stored = stored_messages(&s).await;
+    let stored = s.stored_all().await;
     assert_eq!(stored.len(), 2);
-    let first = stored
-        .iter()
-        .find(|m| m.recipients[0].address == "partner@outside.example")
-        .unwrap();
-    assert!(first.body_8bit);
-    let body = String::from_utf8(s.body(&first.id)).unwrap();
+    let first = stored.iter().find(|m| m.recipients[0].address == "partner@outside.example").unwrap();
+    assert!(first.info.body_8bit);
+    let body = String::from_utf8(s.body(&first.info.id)).unwrap();
     assert!(body.contains("添付のとおりお送りします。"));
     assert!(body.contains("filename=\"quote.pdf\""));
-    let second = stored
-        .iter()
-        .find(|m| m.recipients[0].address == "second@outside.example")
-        .unwrap();
-    assert_eq!(second.ret.as_deref(), Some("HDRS"));
-    assert_eq!(second.envid.as_deref(), Some("py-1"));
+    let second = stored.iter().find(|m| m.recipients[0].address == "second@outside.example").unwrap();
+    assert_eq!(second.info.ret.as_deref(), Some("HDRS"));
+    assert_eq!(second.info.envid.as_deref(), Some("py-1"));
     assert_eq!(second.recipients[0].notify.as_deref(), Some("FAILURE"));
 }

@@ -16,10 +16,7 @@ use sekisho_testkit::Client;
 use support::{Running, own_address, run, write_config};
 
 fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
 /// One client: sends messages with unique senders until `stop`, recording each acked sender.
@@ -32,9 +29,7 @@ async fn client(
 ) {
     let mut seq = 0usize;
     while !stop.load(Ordering::Relaxed) {
-        let Ok(Ok(tcp)) =
-            tokio::time::timeout(Duration::from_secs(2), tokio::net::TcpStream::connect(addr))
-                .await
+        let Ok(Ok(tcp)) = tokio::time::timeout(Duration::from_secs(2), tokio::net::TcpStream::connect(addr)).await
         else {
             tokio::time::sleep(Duration::from_millis(20)).await;
             continue;
@@ -44,9 +39,7 @@ async fn client(
         if c.try_read(Duration::from_secs(5)).await.map(|r| r.code) != Some(220) {
             continue;
         }
-        if !c.try_send(b"EHLO load.test\r\n").await
-            || c.try_read(Duration::from_secs(5)).await.is_none()
-        {
+        if !c.try_send(b"EHLO load.test\r\n").await || c.try_read(Duration::from_secs(5)).await.is_none() {
             continue;
         }
         while !stop.load(Ordering::Relaxed) {
@@ -66,10 +59,7 @@ async fn client(
             if !ok {
                 break;
             }
-            let body = format!(
-                "Subject: load {sender}\r\n\r\n{}\r\n.\r\n",
-                "payload line\r\n".repeat(40)
-            );
+            let body = format!("Subject: load {sender}\r\n\r\n{}\r\n.\r\n", "payload line\r\n".repeat(40));
             if !c.try_send(body.as_bytes()).await {
                 break;
             }
@@ -96,14 +86,12 @@ async fn sigkill_under_load_loses_no_acknowledged_message() {
     let count = Arc::new(AtomicUsize::new(0));
     let stop = Arc::new(AtomicBool::new(false));
     let mut server = Some(Running::start(&config));
-    let clients: Vec<_> = (0..6)
-        .map(|i| tokio::spawn(client(i, addr, acked.clone(), count.clone(), stop.clone())))
-        .collect();
+    let clients: Vec<_> =
+        (0..6).map(|i| tokio::spawn(client(i, addr, acked.clone(), count.clone(), stop.clone()))).collect();
 
     let started = Instant::now();
     let mut kills = 0;
-    while (count.load(Ordering::Relaxed) < target || kills < min_kills)
-        && started.elapsed() < Duration::from_secs(300)
+    while (count.load(Ordering::Relaxed) < target || kills < min_kills) && started.elapsed() < Duration::from_secs(300)
     {
         let wait = rand::thread_rng().gen_range(50..400);
         tokio::time::sleep(Duration::from_millis(wait)).await;
@@ -112,11 +100,7 @@ async fn sigkill_under_load_loses_no_acknowledged_message() {
             tokio::task::spawn_blocking(move || s.kill()).await.unwrap();
             kills += 1;
             let config = config.clone();
-            server = Some(
-                tokio::task::spawn_blocking(move || Running::start(&config))
-                    .await
-                    .unwrap(),
-            );
+            server = Some(tokio::task::spawn_blocking(move || Running::start(&config)).await.unwrap());
         }
     }
     stop.store(true, Ordering::Relaxed);
@@ -127,9 +111,7 @@ async fn sigkill_under_load_loses_no_acknowledged_message() {
     tokio::task::spawn_blocking(move || s.kill()).await.unwrap();
     // One more start runs recovery over whatever the last kill left.
     let config2 = config.clone();
-    let s = tokio::task::spawn_blocking(move || Running::start(&config2))
-        .await
-        .unwrap();
+    let s = tokio::task::spawn_blocking(move || Running::start(&config2)).await.unwrap();
     assert!(s.terminate().success());
 
     let (code, stdout, stderr) = run(Some(&config), &["queue", "list", "--json"], "");
@@ -137,16 +119,12 @@ async fn sigkill_under_load_loses_no_acknowledged_message() {
     let list: Vec<serde_json::Value> = serde_json::from_str(&stdout).unwrap();
     let mut present: HashMap<String, usize> = HashMap::new();
     for m in &list {
-        *present
-            .entry(m["sender"].as_str().unwrap().to_string())
-            .or_default() += 1;
+        *present.entry(m["sender"].as_str().unwrap().to_string()).or_default() += 1;
     }
     let acked = acked.lock().unwrap();
     let lost: Vec<&String> = acked.iter().filter(|s| !present.contains_key(*s)).collect();
     let duplicates = present.values().filter(|&&n| n > 1).count();
-    let quarantined = std::fs::read_dir(dir.path().join("data/quarantine"))
-        .unwrap()
-        .count();
+    let quarantined = std::fs::read_dir(dir.path().join("data/quarantine")).unwrap().count();
     println!(
         "crash test: kills {kills}, acked {}, present {} (acked ones {}), lost {}, duplicates {duplicates}, quarantined {quarantined}, {:.1}s",
         acked.len(),

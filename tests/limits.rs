@@ -22,17 +22,9 @@ async fn command_line_over_512_bytes_is_500() {
     let r = c.cmd(&long).await;
     assert_eq!(r.code, 500);
     assert!(r.text().starts_with("5.5.2 Line too long"));
-    assert_eq!(
-        c.cmd("EHLO client.test").await.code,
-        250,
-        "the session goes on"
-    );
+    assert_eq!(c.cmd("EHLO client.test").await.code, 250, "the session goes on");
     let exact = format!("NOOP {}", "a".repeat(512 - 7));
-    assert_eq!(
-        c.cmd(&exact).await.code,
-        250,
-        "512 bytes with CRLF is allowed"
-    );
+    assert_eq!(c.cmd(&exact).await.code, 250, "512 bytes with CRLF is allowed");
 }
 
 #[tokio::test]
@@ -61,10 +53,7 @@ async fn header_block_over_100_kib_is_552() {
     c.send(&m).await;
     let r = c.read().await;
     assert_eq!(r.code, 552);
-    assert!(
-        r.text().starts_with("5.3.4") && r.text().contains("header"),
-        "{r:?}"
-    );
+    assert!(r.text().starts_with("5.3.4") && r.text().contains("header"), "{r:?}");
 }
 
 #[tokio::test]
@@ -75,14 +64,9 @@ async fn declared_size_over_the_limit_is_552_at_mail() {
     let r = c.cmd("MAIL FROM:<a@example.jp> SIZE=10485761").await;
     assert_eq!(r.code, 552);
     assert!(r.text().starts_with("5.3.4"));
-    let r = c
-        .cmd("MAIL FROM:<a@example.jp> SIZE=99999999999999999999999999999")
-        .await;
+    let r = c.cmd("MAIL FROM:<a@example.jp> SIZE=99999999999999999999999999999").await;
     assert_eq!(r.code, 552);
-    assert_eq!(
-        c.cmd("MAIL FROM:<a@example.jp> SIZE=10485760").await.code,
-        250
-    );
+    assert_eq!(c.cmd("MAIL FROM:<a@example.jp> SIZE=10485760").await.code, 250);
 }
 
 #[tokio::test]
@@ -97,14 +81,9 @@ async fn undeclared_overrun_is_552_after_data() {
     c.send(b".\r\n").await;
     let r = c.read().await;
     assert_eq!(r.code, 552);
-    assert!(
-        r.text().contains("larger than the limit of 262144 bytes"),
-        "{r:?}"
-    );
+    assert!(r.text().contains("larger than the limit of 262144 bytes"), "{r:?}");
     assert_eq!(s.queued().await, 0);
-    let tmp = std::fs::read_dir(s.config.store.path.join("spool/tmp"))
-        .unwrap()
-        .count();
+    let tmp = std::fs::read_dir(s.config.store.path.join("spool/tmp")).unwrap().count();
     assert_eq!(tmp, 0, "the partial body is removed");
 }
 
@@ -172,20 +151,13 @@ async fn a_million_line_pipeline_is_bounded() {
     while let Some(r) = c.try_read(Duration::from_secs(2)).await {
         codes.push(r.code);
     }
-    assert_eq!(
-        codes.len(),
-        21,
-        "{:?}",
-        &codes[codes.len().saturating_sub(3)..]
-    );
+    assert_eq!(codes.len(), 21, "{:?}", &codes[codes.len().saturating_sub(3)..]);
     assert_eq!(codes.last(), Some(&421));
 }
 
 #[tokio::test]
 async fn idle_client_is_cut_off_after_the_command_timeout() {
-    let s =
-        TestServer::start_with(|c| c.smtp.command_timeout = ConfigDuration::parse("1s").unwrap())
-            .await;
+    let s = TestServer::start_with(|c| c.smtp.command_timeout = ConfigDuration::parse("1s").unwrap()).await;
     let (mut c, _) = Client::connect(s.trusted).await;
     let started = Instant::now();
     // One byte at a time never completes a line in time.
@@ -222,10 +194,7 @@ async fn slow_data_below_the_minimum_rate_is_cut_off() {
             break;
         }
     }
-    assert!(
-        cut,
-        "a client sending 4 bytes/s with a 100 bytes/s minimum must be cut off"
-    );
+    assert!(cut, "a client sending 4 bytes/s with a 100 bytes/s minimum must be cut off");
     assert!(started.elapsed() < Duration::from_secs(5));
     assert_eq!(s.queued().await, 0);
 }

@@ -78,10 +78,7 @@ async fn unauthenticated_submission_is_not_an_open_relay() {
     c.cmd("EHLO x").await;
     c.cmd("MAIL FROM:<a@example.jp>").await;
     let r = c.cmd("RCPT TO:<bob@example.jp>").await;
-    assert_eq!(
-        r.code, 554,
-        "even a local domain needs AUTH on submission: {r:?}"
-    );
+    assert_eq!(r.code, 554, "even a local domain needs AUTH on submission: {r:?}");
 }
 
 #[tokio::test]

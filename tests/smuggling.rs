@@ -6,24 +6,7 @@ use std::time::Duration;
 use sekisho_config::BareLineEndings;
 use sekisho_testkit::{Client, TestServer, queue_id};
 
-const SEQUENCES: [&[u8]; 16] = [
-    b"\n.\n",
-    b"\n.\r",
-    b"\r.\n",
-    b"\r.\r",
-    b"\n.\r\n",
-    b"\r.\r\n",
-    b"\r\n.\n",
-    b"\r\n.\r",
-    b"\r\n\x00.\r\n",
-    b"\r\n.\x00\r\n",
-    b"\r\n\x00.\r",
-    b"\r\n\x00.\n",
-    b"\n\n.\r\n",
-    b"\r\n.\r\r\n",
-    b"\r\r\n.\r\r\n",
-    b"\r\n.",
-];
+const SEQUENCES: [&[u8]; 16] = sekisho_smtp::data::FAKE_END_OF_DATA;
 
 /// Sends one message with `seq` inside, followed by a smuggled second transaction, then the
 /// real end of data. Returns every reply the server sent.
@@ -50,9 +33,8 @@ async fn attempt(s: &TestServer, seq: &[u8], pause_after_seq: bool) -> Vec<u16> 
 
 async fn smuggled_messages(s: &TestServer) -> usize {
     let mut n = 0;
-    for m in s.queue.store().list_messages().await.unwrap() {
-        let d = s.queue.store().message(&m.id).await.unwrap().unwrap();
-        if d.sender.contains("evil") || d.recipients.iter().any(|r| r.address.contains("victim")) {
+    for d in s.stored_all().await {
+        if d.info.sender.contains("evil") || d.recipients.iter().any(|r| r.address.contains("victim")) {
             n += 1;
         }
     }
@@ -64,19 +46,11 @@ async fn reject_mode_refuses_and_never_smuggles() {
     let s = TestServer::start().await;
     for (i, seq) in SEQUENCES.iter().enumerate() {
         let codes = attempt(&s, seq, i % 2 == 0).await;
-        assert_eq!(
-            codes.len(),
-            1,
-            "{seq:?}: exactly one reply for the whole data, got {codes:?}"
-        );
+        assert_eq!(codes.len(), 1, "{seq:?}: exactly one reply for the whole data, got {codes:?}");
         if *seq == b"\r\n." {
             assert_eq!(codes, [250], "a dot-stuffed line is ordinary content");
         } else {
-            assert_eq!(
-                codes,
-                [550],
-                "{seq:?} must be refused under the reject policy"
-            );
+            assert_eq!(codes, [550], "{seq:?} must be refused under the reject policy");
         }
     }
     assert_eq!(smuggled_messages(&s).await, 0);
@@ -97,10 +71,7 @@ async fn normalize_mode_keeps_the_sequence_as_content() {
     let body = String::from_utf8_lossy(&s.body(&list[0].id)).into_owned();
     assert!(body.contains("MAIL FROM:<evil@attacker.test>"));
     assert!(!body.contains('\0'));
-    assert!(
-        !body.replace("\r\n", "").contains(['\r', '\n']),
-        "no bare CR or LF is stored"
-    );
+    assert!(!body.replace("\r\n", "").contains(['\r', '\n']), "no bare CR or LF is stored");
 }
 
 #[tokio::test]
@@ -117,9 +88,5 @@ async fn real_end_of_data_split_across_packets_still_ends_the_message() {
     }
     let r = c.read().await;
     assert_eq!(r.code, 250);
-    assert!(
-        String::from_utf8(s.body(&queue_id(&r).unwrap()))
-            .unwrap()
-            .ends_with("\r\n\r\nbody\r\n")
-    );
+    assert!(String::from_utf8(s.body(&queue_id(&r).unwrap())).unwrap().ends_with("\r\n\r\nbody\r\n"));
 }

@@ -25,9 +25,7 @@ pub(crate) fn run(command: ConfigCommand, global: Option<&Path>) -> Result<(), F
             Ok(())
         }
         ConfigCommand::Check { file } => {
-            let path = file
-                .or_else(|| global.map(Path::to_path_buf))
-                .unwrap_or_else(|| PathBuf::from("sekisho.toml"));
+            let path = file.or_else(|| global.map(Path::to_path_buf)).unwrap_or_else(|| PathBuf::from("sekisho.toml"));
             let config = Config::load(&path).map_err(|e| Failure::Usage(e.to_string()))?;
             println!(
                 "{}: ok ({} listener{}, data in {})",

@@ -17,10 +17,6 @@ pub(crate) fn print_json<T: serde::Serialize>(value: &T) -> Result<(), Failure> 
 /// Unix seconds as "YYYY-MM-DD HH:MM:SS" in local time.
 pub(crate) fn format_time(unix: i64) -> String {
     chrono::DateTime::from_timestamp(unix, 0)
-        .map(|t| {
-            t.with_timezone(&chrono::Local)
-                .format("%Y-%m-%d %H:%M:%S")
-                .to_string()
-        })
+        .map(|t| t.with_timezone(&chrono::Local).format("%Y-%m-%d %H:%M:%S").to_string())
         .unwrap_or_else(|| unix.to_string())
 }

@@ -23,15 +23,10 @@ pub(crate) enum QueueCommand {
 }
 
 pub(crate) async fn run(command: QueueCommand, config: &Config) -> Result<(), Failure> {
-    let store = sekisho_store::open_store(&config.store.path)
-        .await
-        .map_err(|e| Failure::Failed(e.to_string()))?;
+    let store = sekisho_store::open_store(&config.store.path).await.map_err(|e| Failure::Failed(e.to_string()))?;
     match command {
         QueueCommand::List { json } => {
-            let list = store
-                .list_messages()
-                .await
-                .map_err(|e| Failure::Failed(e.to_string()))?;
+            let list = store.list_messages().await.map_err(|e| Failure::Failed(e.to_string()))?;
             if json {
                 return print_json(&list);
             }
@@ -39,10 +34,7 @@ pub(crate) async fn run(command: QueueCommand, config: &Config) -> Result<(), Fa
                 println!("queue is empty");
                 return Ok(());
             }
-            println!(
-                "{:<16}  {:<19}  {:>9}  {:>9}  SENDER",
-                "ID", "RECEIVED", "SIZE", "PENDING"
-            );
+            println!("{:<16}  {:<19}  {:>9}  {:>9}  SENDER", "ID", "RECEIVED", "SIZE", "PENDING");
             for m in &list {
                 let sender = if m.sender.is_empty() { "<>" } else { &m.sender };
                 println!(
@@ -54,45 +46,38 @@ pub(crate) async fn run(command: QueueCommand, config: &Config) -> Result<(), Fa
                     sender
                 );
             }
-            println!(
-                "-- {} message{}",
-                list.len(),
-                if list.len() == 1 { "" } else { "s" }
-            );
+            println!("-- {} message{}", list.len(), if list.len() == 1 { "" } else { "s" });
             Ok(())
         }
         QueueCommand::Show { id, json } => {
-            let Some(m) = store
-                .message(&id)
-                .await
-                .map_err(|e| Failure::Failed(e.to_string()))?
-            else {
+            let Some(m) = store.message(&id).await.map_err(|e| Failure::Failed(e.to_string()))? else {
                 return Err(Failure::Failed(format!("no message {id} in the queue")));
             };
             if json {
                 return print_json(&m);
             }
-            println!("queue id:   {}", m.id);
+            let info = &m.info;
+            println!("queue id:   {}", info.id);
             println!(
                 "received:   {} from {} (helo {}) on {}",
-                format_time(m.received_at),
-                m.client_ip,
-                m.helo,
-                m.listener
+                format_time(info.received_at),
+                info.client_ip,
+                info.helo,
+                info.listener
             );
-            println!("tls:        {}", m.tls.as_deref().unwrap_or("none"));
-            println!("user:       {}", m.auth_user.as_deref().unwrap_or("-"));
-            println!("sender:     <{}>", m.sender);
+            println!("tls:        {}", info.tls.as_deref().unwrap_or("none"));
+            println!("user:       {}", info.auth_user.as_deref().unwrap_or("-"));
+            println!("sender:     <{}>", info.sender);
             println!(
                 "size:       {} bytes{}{}",
-                m.size,
-                if m.body_8bit { ", 8bit" } else { "" },
-                if m.smtputf8 { ", SMTPUTF8" } else { "" }
+                info.size,
+                if info.body_8bit { ", 8bit" } else { "" },
+                if info.smtputf8 { ", SMTPUTF8" } else { "" }
             );
             println!(
                 "dsn:        ret={} envid={}",
-                m.ret.as_deref().unwrap_or("-"),
-                m.envid.as_deref().unwrap_or("-")
+                info.ret.as_deref().unwrap_or("-"),
+                info.envid.as_deref().unwrap_or("-")
             );
             for r in &m.recipients {
                 println!(
@@ -103,10 +88,7 @@ pub(crate) async fn run(command: QueueCommand, config: &Config) -> Result<(), Fa
                     format_time(r.next_attempt_at),
                     r.notify.as_deref().unwrap_or("-"),
                     r.orcpt.as_deref().unwrap_or("-"),
-                    r.last_reply
-                        .as_deref()
-                        .map(|l| format!(" last reply: {l}"))
-                        .unwrap_or_default()
+                    r.last_reply.as_deref().map(|l| format!(" last reply: {l}")).unwrap_or_default()
                 );
             }
             Ok(())

@@ -19,9 +19,9 @@ pub(crate) async fn run(config: Config) -> Result<(), Failure> {
         quarantined = report.quarantined.len(),
         "queue opened"
     );
-    let server = Server::bind(config.clone(), queue)
-        .await
-        .map_err(|e| Failure::Failed(e.to_string()))?;
+    let server = Server::bind(config.clone(), queue).await.map_err(|e| Failure::Failed(e.to_string()))?;
+    // Handlers are in place before anything is printed: a signal right after start is a clean stop.
+    let shutdown = shutdown_signal().map_err(|e| Failure::Failed(format!("cannot handle signals: {e}")))?;
     for (addr, role) in server.local_addrs() {
         let role = match role {
             Role::Submission => "submission",
@@ -30,16 +30,20 @@ pub(crate) async fn run(config: Config) -> Result<(), Failure> {
         println!("sekisho listening on {addr} ({role})");
     }
     println!("data directory: {}", config.store.path.display());
-    server.run(shutdown_signal()).await;
+    server.run(shutdown).await;
     tracing::info!("stopped");
     Ok(())
 }
 
-async fn shutdown_signal() {
+/// Completes on SIGINT or SIGTERM.
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
     use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-    }
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        tokio::select! {
+            _ = int.recv() => {}
+            _ = term.recv() => {}
+        }
+    })
 }

@@ -24,16 +24,12 @@ pub(crate) enum UserCommand {
 }
 
 pub(crate) async fn run(command: UserCommand, config: &Config) -> Result<(), Failure> {
-    let store = sekisho_store::open_store(&config.store.path)
-        .await
-        .map_err(|e| Failure::Failed(e.to_string()))?;
+    let store = sekisho_store::open_store(&config.store.path).await.map_err(|e| Failure::Failed(e.to_string()))?;
     let failed = |e: sekisho_store::StoreError| Failure::Failed(e.to_string());
     match command {
         UserCommand::Add { name } => {
             if !users::valid_user_name(&name) {
-                return Err(Failure::Usage(format!(
-                    "`{name}` is not a valid user name (1-64 characters, no spaces)"
-                )));
+                return Err(Failure::Usage(format!("`{name}` is not a valid user name (1-64 characters, no spaces)")));
             }
             let password = read_password()?;
             let hash = tokio::task::spawn_blocking(move || users::hash_password(&password))
@@ -66,20 +62,15 @@ pub(crate) async fn run(command: UserCommand, config: &Config) -> Result<(), Fai
 
 fn read_password() -> Result<String, Failure> {
     let password = if std::io::stdin().is_terminal() {
-        let a =
-            rpassword::prompt_password("password: ").map_err(|e| Failure::Failed(e.to_string()))?;
-        let b =
-            rpassword::prompt_password("again: ").map_err(|e| Failure::Failed(e.to_string()))?;
+        let a = rpassword::prompt_password("password: ").map_err(|e| Failure::Failed(e.to_string()))?;
+        let b = rpassword::prompt_password("again: ").map_err(|e| Failure::Failed(e.to_string()))?;
         if a != b {
             return Err(Failure::Usage("the passwords differ".into()));
         }
         a
     } else {
         let mut line = String::new();
-        std::io::stdin()
-            .lock()
-            .read_line(&mut line)
-            .map_err(|e| Failure::Failed(e.to_string()))?;
+        std::io::stdin().lock().read_line(&mut line).map_err(|e| Failure::Failed(e.to_string()))?;
         line.trim_end_matches(['\r', '\n']).to_string()
     };
     if password.is_empty() {

@@ -17,14 +17,7 @@ pub fn bin() -> &'static str {
 /// A loopback address of its own for this test run: 127.A.B.C on `port`.
 pub fn own_address(port: u16) -> SocketAddr {
     let n: u32 = rand::random::<u32>() % (250 * 250) + std::process::id() % 250;
-    format!(
-        "127.{}.{}.{}:{port}",
-        100 + (n % 100),
-        (n / 100) % 250 + 1,
-        (n / 7) % 250 + 1
-    )
-    .parse()
-    .unwrap()
+    format!("127.{}.{}.{}:{port}", 100 + (n % 100), (n / 100) % 250 + 1, (n / 7) % 250 + 1).parse().unwrap()
 }
 
 /// Writes a configuration for a server with one trusted submission listener at `addr`.
@@ -48,27 +41,39 @@ pub struct Running {
 impl Running {
     /// Starts `sekisho --config CONFIG serve` and waits until it listens.
     pub fn start(config: &Path) -> Running {
-        let mut child = Command::new(bin())
-            .args(["--config"])
-            .arg(config)
-            .arg("serve")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start sekisho");
+        Self::start_in(None, Some(config)).0
+    }
+
+    /// Starts `sekisho [--config CONFIG] serve` in `cwd` and waits for the lines it prints
+    /// about its listeners and data directory, which it returns.
+    pub fn start_in(cwd: Option<&Path>, config: Option<&Path>) -> (Running, Vec<String>) {
+        let mut cmd = Command::new(bin());
+        if let Some(c) = config {
+            cmd.arg("--config").arg(c);
+        }
+        if let Some(d) = cwd {
+            cmd.current_dir(d);
+        }
+        let mut child = cmd.arg("serve").stdout(Stdio::piped()).stderr(Stdio::null()).spawn().expect("start sekisho");
         let stdout = child.stdout.take().unwrap();
         let mut lines = BufReader::new(stdout).lines();
+        let mut printed = Vec::new();
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             match lines.next() {
-                Some(Ok(l)) if l.starts_with("sekisho listening on") => break,
-                Some(Ok(_)) => {}
-                _ => panic!("sekisho did not start"),
+                Some(Ok(l)) => {
+                    let done = l.starts_with("data directory");
+                    printed.push(l);
+                    if done {
+                        break;
+                    }
+                }
+                _ => panic!("sekisho did not start: {printed:?}"),
             }
             assert!(Instant::now() < deadline, "sekisho did not start in time");
         }
         std::thread::spawn(move || for _ in lines {});
-        Running { child }
+        (Running { child }, printed)
     }
 
     /// SIGKILL, and wait for the process to be gone.
@@ -79,6 +84,7 @@ impl Running {
 
     /// SIGTERM, and the exit status.
     pub fn terminate(mut self) -> std::process::ExitStatus {
+        // SAFETY: signalling our own child process.
         unsafe {
             libc::kill(self.child.id() as i32, libc::SIGTERM);
         }
@@ -96,6 +102,16 @@ impl Running {
     }
 }
 
+impl Drop for Running {
+    /// A failing test never leaves a server behind.
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
 /// Runs `sekisho --config CONFIG ARGS...` with `stdin`, returning (exit code, stdout, stderr).
 pub fn run(config: Option<&Path>, args: &[&str], stdin: &str) -> (i32, String, String) {
     use std::io::Write;
@@ -103,19 +119,8 @@ pub fn run(config: Option<&Path>, args: &[&str], stdin: &str) -> (i32, String, S
     if let Some(c) = config {
         cmd.arg("--config").arg(c);
     }
-    let mut child = cmd
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
+    let mut child = cmd.args(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
     let out = child.wait_with_output().unwrap();
     (
         out.status.code().unwrap_or(-1),

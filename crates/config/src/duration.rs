@@ -16,9 +16,7 @@ impl Duration {
     /// Parses "300s", "5m", "1h", "2d", "250ms" or "300".
     pub fn parse(text: &str) -> Option<Duration> {
         let text = text.trim();
-        let split = text
-            .find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(text.len());
+        let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
         let (digits, unit) = text.split_at(split);
         let n: u64 = digits.parse().ok()?;
         let d = match unit.trim() {
@@ -44,9 +42,7 @@ impl<'de> Deserialize<'de> for Duration {
         match Raw::deserialize(d)? {
             Raw::Int(n) => Ok(Duration::from_secs(n)),
             Raw::Text(t) => Duration::parse(&t).ok_or_else(|| {
-                de::Error::custom(format!(
-                    "`{t}` is not a duration; write e.g. \"300s\", \"5m\", \"1h\", \"250ms\""
-                ))
+                de::Error::custom(format!("`{t}` is not a duration; write e.g. \"300s\", \"5m\", \"1h\", \"250ms\""))
             }),
         }
     }

@@ -159,11 +159,7 @@ impl Default for Config {
 
 impl Default for StoreConfig {
     fn default() -> Self {
-        StoreConfig {
-            path: "./sekisho-data".into(),
-            min_free_space: 64 << 20,
-            group_commit_max: 256,
-        }
+        StoreConfig { path: "./sekisho-data".into(), min_free_space: 64 << 20, group_commit_max: 256 }
     }
 }
 
@@ -193,10 +189,7 @@ impl Default for SmtpConfig {
 
 impl Default for LogConfig {
     fn default() -> Self {
-        LogConfig {
-            format: LogFormat::Text,
-            level: "info".into(),
-        }
+        LogConfig { format: LogFormat::Text, level: "info".into() }
     }
 }
 
@@ -207,23 +200,19 @@ fn system_hostname() -> String {
 impl Config {
     /// The embedded default.
     pub fn embedded() -> Config {
-        Config::parse(DEFAULT_TOML, Path::new("<embedded default>"))
-            .expect("embedded default is valid")
+        Config::parse(DEFAULT_TOML, Path::new("<embedded default>")).expect("embedded default is valid")
     }
 
     /// Reads and checks a configuration file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let text =
+            std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
         Config::parse(&text, path)
     }
 
     /// Parses configuration text; `origin` names it in errors.
     pub fn parse(text: &str, origin: &Path) -> Result<Config, ConfigError> {
-        let mut config: Config =
-            toml::from_str(text).map_err(|e| ConfigError::from_toml(origin, text, &e))?;
+        let mut config: Config = toml::from_str(text).map_err(|e| ConfigError::from_toml(origin, text, &e))?;
         if config.listeners.is_empty() {
             config.listeners = default_listeners();
         }
@@ -233,29 +222,15 @@ impl Config {
 
     fn validate(&self, text: &str, origin: &Path) -> Result<(), ConfigError> {
         let err = |key: &str, message: String| ConfigError::invalid(origin, text, key, message);
-        if self.hostname.is_empty()
-            || self
-                .hostname
-                .chars()
-                .any(|c| c.is_whitespace() || c.is_control())
-        {
-            return Err(err(
-                "hostname",
-                format!("`{}` is not a host name", self.hostname),
-            ));
+        if self.hostname.is_empty() || self.hostname.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(err("hostname", format!("`{}` is not a host name", self.hostname)));
         }
         let s = &self.smtp;
         if s.max_command_line < 512 {
-            return Err(err(
-                "max_command_line",
-                "must be at least 512 (RFC 5321 §4.5.3.1.4)".into(),
-            ));
+            return Err(err("max_command_line", "must be at least 512 (RFC 5321 §4.5.3.1.4)".into()));
         }
         if s.max_text_line < 1000 {
-            return Err(err(
-                "max_text_line",
-                "must be at least 1000 (RFC 5321 §4.5.3.1.6)".into(),
-            ));
+            return Err(err("max_text_line", "must be at least 1000 (RFC 5321 §4.5.3.1.6)".into()));
         }
         for (key, zero) in [
             ("max_message_size", s.max_message_size == 0),
@@ -264,38 +239,24 @@ impl Config {
             ("max_errors", s.max_errors == 0),
             ("max_auth_failures", s.max_auth_failures == 0),
             ("max_connections", s.max_connections == 0),
-            (
-                "max_connections_per_client",
-                s.max_connections_per_client == 0,
-            ),
+            ("max_connections_per_client", s.max_connections_per_client == 0),
             ("min_data_rate", s.min_data_rate == 0),
             ("group_commit_max", self.store.group_commit_max == 0),
         ] {
             if zero {
-                let min = if key == "max_recipients" {
-                    "100 (RFC 5321 §4.5.3.1.8)"
-                } else {
-                    "1"
-                };
+                let min = if key == "max_recipients" { "100 (RFC 5321 §4.5.3.1.8)" } else { "1" };
                 return Err(err(key, format!("must be at least {min}")));
             }
         }
         let mut seen = std::collections::HashSet::new();
         for l in &self.listeners {
             if !seen.insert(l.address) {
-                return Err(err(
-                    "address",
-                    format!("listener address {} appears twice", l.address),
-                ));
+                return Err(err("address", format!("listener address {} appears twice", l.address)));
             }
         }
         if self.tls.certificate.is_some() != self.tls.key.is_some() {
             return Err(err(
-                if self.tls.certificate.is_some() {
-                    "certificate"
-                } else {
-                    "key"
-                },
+                if self.tls.certificate.is_some() { "certificate" } else { "key" },
                 "[tls] certificate and key must be given together".into(),
             ));
         }
@@ -313,11 +274,7 @@ impl Config {
             (Some(c), Some(k)) => (c.clone(), k.clone(), false),
             _ => {
                 let dir = self.store.path.join("tls");
-                (
-                    dir.join("self-signed.crt"),
-                    dir.join("self-signed.key"),
-                    true,
-                )
+                (dir.join("self-signed.crt"), dir.join("self-signed.key"), true)
             }
         }
     }
@@ -328,10 +285,7 @@ fn default_listeners() -> Vec<ListenerConfig> {
         ListenerConfig {
             address: "127.0.0.1:2525".parse().expect("literal"),
             role: Role::Submission,
-            trusted_networks: vec![
-                "127.0.0.0/8".parse().expect("literal"),
-                "::1/128".parse().expect("literal"),
-            ],
+            trusted_networks: vec!["127.0.0.0/8".parse().expect("literal"), "::1/128".parse().expect("literal")],
             plaintext_auth_on_loopback: false,
         },
         ListenerConfig {
@@ -381,36 +335,20 @@ mod tests {
 
     #[test]
     fn bad_value_names_line() {
-        let e = parse("[[listener]]\naddress = \"nowhere\"\nrole = \"mx\"\n")
-            .unwrap_err()
-            .to_string();
+        let e = parse("[[listener]]\naddress = \"nowhere\"\nrole = \"mx\"\n").unwrap_err().to_string();
         assert!(e.contains("test.toml:2"), "{e}");
-        let e = parse("[[listener]]\naddress = \"127.0.0.1:25\"\nrole = \"relay\"\n")
-            .unwrap_err()
-            .to_string();
+        let e = parse("[[listener]]\naddress = \"127.0.0.1:25\"\nrole = \"relay\"\n").unwrap_err().to_string();
         assert!(e.contains("test.toml:3") && e.contains("relay"), "{e}");
-        let e = parse("[smtp]\ncommand_timeout = \"5 fortnights\"\n")
-            .unwrap_err()
-            .to_string();
+        let e = parse("[smtp]\ncommand_timeout = \"5 fortnights\"\n").unwrap_err().to_string();
         assert!(e.contains("test.toml:2"), "{e}");
     }
 
     #[test]
     fn semantic_errors_name_the_key_and_line() {
-        let e = parse("# c\n[smtp]\nmax_command_line = 100\n")
-            .unwrap_err()
-            .to_string();
-        assert!(
-            e.contains("test.toml:3") && e.contains("max_command_line"),
-            "{e}"
-        );
-        let e = parse("[tls]\ncertificate = \"/x.pem\"\n")
-            .unwrap_err()
-            .to_string();
-        assert!(
-            e.contains("test.toml:2") && e.contains("certificate"),
-            "{e}"
-        );
+        let e = parse("# c\n[smtp]\nmax_command_line = 100\n").unwrap_err().to_string();
+        assert!(e.contains("test.toml:3") && e.contains("max_command_line"), "{e}");
+        let e = parse("[tls]\ncertificate = \"/x.pem\"\n").unwrap_err().to_string();
+        assert!(e.contains("test.toml:2") && e.contains("certificate"), "{e}");
     }
 
     #[test]

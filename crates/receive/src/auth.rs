@@ -37,13 +37,7 @@ impl Authenticator {
 
     /// Checks `user`/`password` for a client at `ip` whose session already failed
     /// `session_failures` times. A failure returns only after a delay that grows with them.
-    pub(crate) async fn verify(
-        &self,
-        ip: IpAddr,
-        user: &str,
-        password: &str,
-        session_failures: u32,
-    ) -> AuthOutcome {
+    pub(crate) async fn verify(&self, ip: IpAddr, user: &str, password: &str, session_failures: u32) -> AuthOutcome {
         if self.recent_failures(ip) >= self.client_limit as usize {
             return AuthOutcome::Throttled;
         }
@@ -57,9 +51,7 @@ impl Authenticator {
         let known = hash.is_some();
         let hash = hash.unwrap_or_else(|| self.dummy_hash.clone());
         let password = password.to_string();
-        let ok = tokio::task::spawn_blocking(move || users::verify_password(&hash, &password))
-            .await
-            .unwrap_or(false);
+        let ok = tokio::task::spawn_blocking(move || users::verify_password(&hash, &password)).await.unwrap_or(false);
         if ok && known {
             return AuthOutcome::Success;
         }

@@ -18,24 +18,11 @@ enum End {
 }
 
 /// Serves one accepted connection to the end.
-pub(crate) async fn serve(
-    ctx: Arc<Ctx>,
-    listener: Arc<ListenerCtx>,
-    mut tcp: TcpStream,
-    peer: SocketAddr,
-) {
+pub(crate) async fn serve(ctx: Arc<Ctx>, listener: Arc<ListenerCtx>, mut tcp: TcpStream, peer: SocketAddr) {
     let mut session = Session::new(listener.session_config(&ctx, peer.ip()));
     let mut buf = Vec::with_capacity(4096);
-    let mut conn = Conn {
-        ctx: &ctx,
-        listener: &listener,
-        peer,
-        tls: None,
-    };
-    if write(&mut tcp, &session.greeting().to_wire())
-        .await
-        .is_err()
-    {
+    let mut conn = Conn { ctx: &ctx, listener: &listener, peer, tls: None };
+    if write(&mut tcp, &session.greeting().to_wire()).await.is_err() {
         return;
     }
     match conn.drive(&mut tcp, &mut session, &mut buf).await {
@@ -46,8 +33,7 @@ pub(crate) async fn serve(
                 buf.clear();
             }
             let acceptor = ctx.tls.acceptor();
-            let handshake =
-                tokio::time::timeout(ctx.config.smtp.command_timeout.0, acceptor.accept(tcp)).await;
+            let handshake = tokio::time::timeout(ctx.config.smtp.command_timeout.0, acceptor.accept(tcp)).await;
             let mut tls = match handshake {
                 Ok(Ok(tls)) => tls,
                 Ok(Err(e)) => {
@@ -122,11 +108,7 @@ impl Conn<'_> {
                             }
                         }
                         Next::VerifyAuth { user, password } => {
-                            let outcome = self
-                                .ctx
-                                .auth
-                                .verify(self.peer.ip(), &user, &password, auth_failures)
-                                .await;
+                            let outcome = self.ctx.auth.verify(self.peer.ip(), &user, &password, auth_failures).await;
                             tracing::info!(client = %self.peer, user = %user, outcome = ?outcome, "AUTH");
                             if outcome != sekisho_smtp::AuthOutcome::Success {
                                 auth_failures += 1;
@@ -139,8 +121,8 @@ impl Conn<'_> {
             if !out.is_empty() && write(stream, &std::mem::take(&mut out)).await.is_err() {
                 return End::Closed;
             }
-            let deadline = *line_deadline
-                .get_or_insert_with(|| Instant::now() + self.ctx.config.smtp.command_timeout.0);
+            let deadline =
+                *line_deadline.get_or_insert_with(|| Instant::now() + self.ctx.config.smtp.command_timeout.0);
             buf.reserve(4096);
             match tokio::time::timeout_at(deadline, stream.read_buf(buf)).await {
                 Ok(Ok(0)) | Ok(Err(_)) => return End::Closed,
@@ -159,21 +141,13 @@ impl Conn<'_> {
             && bytes[..4].eq_ignore_ascii_case(b"MAIL")
             && self.storage_low()
         {
-            return session.refuse(Reply::new(
-                452,
-                "4.3.1",
-                "Insufficient system storage; try again later",
-            ));
+            return session.refuse(Reply::new(452, "4.3.1", "Insufficient system storage; try again later"));
         }
         session.on_line(line)
     }
 
     fn storage_low(&self) -> bool {
-        self.ctx
-            .queue
-            .spool()
-            .free_space()
-            .is_some_and(|free| free < self.ctx.config.store.min_free_space)
+        self.ctx.queue.spool().free_space().is_some_and(|free| free < self.ctx.config.store.min_free_space)
     }
 
     async fn receive_data<S: AsyncRead + AsyncWrite + Unpin>(
@@ -182,10 +156,7 @@ impl Conn<'_> {
         session: &Session,
         buf: &mut Vec<u8>,
     ) -> Result<Reply, Abort> {
-        let tx = session
-            .transaction()
-            .cloned()
-            .expect("DATA is only accepted within a transaction");
+        let tx = session.transaction().cloned().expect("DATA is only accepted within a transaction");
         let (helo, esmtp) = session.helo().unwrap_or(("unknown", false));
         let arrival = Arrival {
             helo,
@@ -202,10 +173,7 @@ impl Conn<'_> {
     async fn timed_out<S: AsyncWrite + Unpin>(&self, stream: &mut S) -> Action {
         tracing::info!(client = %self.peer, "timeout");
         let _ = write(stream, &Session::timeout_reply().to_wire()).await;
-        Action {
-            replies: vec![],
-            next: Next::Close,
-        }
+        Action { replies: vec![], next: Next::Close }
     }
 }
 

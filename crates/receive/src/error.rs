@@ -7,10 +7,7 @@ use std::path::PathBuf;
 pub enum ReceiveError {
     /// A listener address could not be bound.
     #[error("cannot listen on {address}: {source}")]
-    Bind {
-        address: std::net::SocketAddr,
-        source: std::io::Error,
-    },
+    Bind { address: std::net::SocketAddr, source: std::io::Error },
     /// The certificate or key could not be used.
     #[error("TLS certificate {}: {message}", path.display())]
     Tls { path: PathBuf, message: String },

@@ -28,11 +28,7 @@ pub(crate) enum Refusal {
 
 impl ConnectionLimiter {
     pub(crate) fn new(max_total: usize, max_per_client: usize) -> Arc<Self> {
-        Arc::new(ConnectionLimiter {
-            max_total,
-            max_per_client,
-            open: Mutex::new((0, HashMap::new())),
-        })
+        Arc::new(ConnectionLimiter { max_total, max_per_client, open: Mutex::new((0, HashMap::new())) })
     }
 
     /// Takes a slot for `ip`, or says which limit is reached.
@@ -47,10 +43,7 @@ impl ConnectionLimiter {
         }
         *n += 1;
         open.0 += 1;
-        Ok(ConnectionSlot {
-            limiter: self.clone(),
-            ip,
-        })
+        Ok(ConnectionSlot { limiter: self.clone(), ip })
     }
 }
 

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use sekisho_smtp::received::{self, Trace};
 use sekisho_smtp::{DataDecoder, DataError, Reply, Transaction, header};
-use sekisho_store::{NewMessage, NewRecipient, QueueId, StoreError, TempBody};
+use sekisho_store::{MessageInfo, NewMessage, NewRecipient, QueueId, StoreError, TempBody};
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::time::Instant;
 
@@ -52,8 +52,7 @@ pub(crate) async fn receive<S: AsyncRead + Unpin>(
             let fed = decoder.feed(buf, &mut out);
             buf.drain(..fed.consumed);
             if let Some(h) = decoder.take_header() {
-                body.write(trace_fields(ctx, &id, tx, arrival, &h, &date).as_bytes())
-                    .await;
+                body.write(trace_fields(ctx, &id, tx, arrival, &h, &date).as_bytes()).await;
                 body.write(&h).await;
             }
             body.write(&out).await;
@@ -78,8 +77,7 @@ pub(crate) async fn receive<S: AsyncRead + Unpin>(
     }
     let verdict = decoder.finish();
     if let Some(h) = decoder.take_header() {
-        body.write(trace_fields(ctx, &id, tx, arrival, &h, &date).as_bytes())
-            .await;
+        body.write(trace_fields(ctx, &id, tx, arrival, &h, &date).as_bytes()).await;
         body.write(&h).await;
     }
     if let Err(e) = verdict {
@@ -95,32 +93,30 @@ pub(crate) async fn receive<S: AsyncRead + Unpin>(
         Ok(f) => f,
         Err(e) => return Ok(store_error_reply(&id, &e)),
     };
-    let message = NewMessage {
-        id: id.clone(),
+    let info = MessageInfo {
+        id: id.to_string(),
         received_at: chrono::Utc::now().timestamp(),
         sender: tx.mail.address.clone(),
         size: finished.size(),
         ret: tx.mail.ret.map(|r| r.as_str().to_string()),
         envid: tx.mail.envid.clone(),
         smtputf8: tx.mail.smtputf8,
-        body_8bit: decoder.saw_8bit()
-            || tx.mail.body == sekisho_smtp::command::BodyType::EightBitMime,
+        body_8bit: decoder.saw_8bit() || tx.mail.body == sekisho_smtp::command::BodyType::EightBitMime,
         client_ip: arrival.client_ip.to_string(),
         helo: arrival.helo.to_string(),
         listener: arrival.listener.to_string(),
         auth_user: arrival.user.map(str::to_string),
         tls: arrival.tls.map(|(v, c)| format!("{v} {c}")),
+    };
+    let message = NewMessage {
+        info,
         recipients: tx
             .recipients
             .iter()
-            .map(|r| NewRecipient {
-                address: r.address.clone(),
-                orcpt: r.orcpt.clone(),
-                notify: r.notify.clone(),
-            })
+            .map(|r| NewRecipient { address: r.address.clone(), orcpt: r.orcpt.clone(), notify: r.notify.clone() })
             .collect(),
     };
-    let size = message.size;
+    let size = message.info.size;
     match ctx.queue.commit(finished, message).await {
         Ok(()) => {
             tracing::info!(
@@ -139,14 +135,7 @@ pub(crate) async fn receive<S: AsyncRead + Unpin>(
 }
 
 /// Received, and on submission Message-ID and Date when the message has none.
-fn trace_fields(
-    ctx: &Ctx,
-    id: &QueueId,
-    tx: &Transaction,
-    a: &Arrival<'_>,
-    header: &[u8],
-    date: &str,
-) -> String {
+fn trace_fields(ctx: &Ctx, id: &QueueId, tx: &Transaction, a: &Arrival<'_>, header: &[u8], date: &str) -> String {
     let single = (tx.recipients.len() == 1).then(|| tx.recipients[0].address.as_str());
     let tls = a.tls.map(|(v, c)| (v.as_str(), c.as_str()));
     let trace = Trace {
@@ -163,10 +152,7 @@ fn trace_fields(
     let mut fields = received::received_field(&trace);
     if a.submission {
         if !header::has_field(header, "Message-ID") {
-            fields.push_str(&received::message_id_field(
-                id.as_str(),
-                &ctx.config.hostname,
-            ));
+            fields.push_str(&received::message_id_field(id.as_str(), &ctx.config.hostname));
         }
         if !header::has_field(header, "Date") {
             fields.push_str(&received::date_field(date));
@@ -182,9 +168,7 @@ pub(crate) fn data_error_reply(e: &DataError) -> Reply {
         DataError::BareLineEnding { .. } => Reply::new(550, "5.6.2", text),
         DataError::Nul { .. } => Reply::new(550, "5.6.0", text),
         DataError::LineTooLong { .. } => Reply::new(550, "5.6.0", text),
-        DataError::HeaderTooLarge { .. } | DataError::MessageTooLarge { .. } => {
-            Reply::new(552, "5.3.4", text)
-        }
+        DataError::HeaderTooLarge { .. } | DataError::MessageTooLarge { .. } => Reply::new(552, "5.3.4", text),
     }
 }
 
@@ -193,11 +177,7 @@ fn store_error_reply(id: &QueueId, e: &StoreError) -> Reply {
     if e.is_storage_full() {
         Reply::new(452, "4.3.1", "Insufficient system storage; try again later")
     } else {
-        Reply::new(
-            451,
-            "4.3.0",
-            "Local error in processing; the message was not queued, try again later",
-        )
+        Reply::new(451, "4.3.0", "Local error in processing; the message was not queued, try again later")
     }
 }
 

@@ -44,11 +44,7 @@ impl ListenerCtx {
         let s = &ctx.config.smtp;
         SessionConfig {
             hostname: ctx.config.hostname.clone(),
-            role: if self.is_submission() {
-                ListenerRole::Submission
-            } else {
-                ListenerRole::Mx
-            },
+            role: if self.is_submission() { ListenerRole::Submission } else { ListenerRole::Mx },
             local_domains: ctx.local_domains.clone(),
             limits: SessionLimits {
                 max_message_size: s.max_message_size,
@@ -94,31 +90,14 @@ impl Server {
         };
         let mut listeners = Vec::new();
         for l in &config.listeners {
-            let socket =
-                TcpListener::bind(l.address)
-                    .await
-                    .map_err(|source| ReceiveError::Bind {
-                        address: l.address,
-                        source,
-                    })?;
-            let local = socket.local_addr().map_err(|source| ReceiveError::Bind {
-                address: l.address,
-                source,
-            })?;
-            let role = if l.role == Role::Submission {
-                "submission"
-            } else {
-                "mx"
-            };
+            let socket = TcpListener::bind(l.address)
+                .await
+                .map_err(|source| ReceiveError::Bind { address: l.address, source })?;
+            let local = socket.local_addr().map_err(|source| ReceiveError::Bind { address: l.address, source })?;
+            let role = if l.role == Role::Submission { "submission" } else { "mx" };
             let mut lc = l.clone();
             lc.address = local;
-            listeners.push((
-                socket,
-                Arc::new(ListenerCtx {
-                    config: lc,
-                    label: format!("{local} {role}"),
-                }),
-            ));
+            listeners.push((socket, Arc::new(ListenerCtx { config: lc, label: format!("{local} {role}") })));
         }
         let ctx = Ctx {
             limiter: ConnectionLimiter::new(s.max_connections, s.max_connections_per_client),
@@ -129,18 +108,12 @@ impl Server {
             auth,
             data_limits,
         };
-        Ok(Server {
-            ctx: Arc::new(ctx),
-            listeners,
-        })
+        Ok(Server { ctx: Arc::new(ctx), listeners })
     }
 
     /// The bound addresses with their roles (port 0 resolved).
     pub fn local_addrs(&self) -> Vec<(SocketAddr, Role)> {
-        self.listeners
-            .iter()
-            .map(|(_, l)| (l.config.address, l.config.role))
-            .collect()
+        self.listeners.iter().map(|(_, l)| (l.config.address, l.config.role)).collect()
     }
 
     /// Accepts connections until `shutdown` completes.
@@ -176,9 +149,7 @@ async fn accept_loop(ctx: Arc<Ctx>, socket: TcpListener, listener: Arc<ListenerC
                 };
                 tracing::info!(client = %peer, reason = %text, "connection refused");
                 tokio::spawn(async move {
-                    let _ = tcp
-                        .write_all(Reply::new(421, "4.7.0", text).to_wire().as_bytes())
-                        .await;
+                    let _ = tcp.write_all(Reply::new(421, "4.7.0", text).to_wire().as_bytes()).await;
                     let _ = tcp.shutdown().await;
                 });
                 continue;

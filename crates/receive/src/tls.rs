@@ -23,23 +23,14 @@ pub struct TlsManager {
 impl TlsManager {
     /// Loads the certificate; when `self_signed` and the files do not exist yet, generates a
     /// self-signed certificate for `hostname` first.
-    pub fn load(
-        cert: &Path,
-        key: &Path,
-        self_signed: bool,
-        hostname: &str,
-    ) -> Result<TlsManager, ReceiveError> {
+    pub fn load(cert: &Path, key: &Path, self_signed: bool, hostname: &str) -> Result<TlsManager, ReceiveError> {
         if self_signed && !(cert.exists() && key.exists()) {
             generate_self_signed(cert, key, hostname)?;
             tracing::info!(certificate = %cert.display(), "generated a self-signed certificate");
         }
         let acceptor = build(cert, key)?;
         let stamp = stamp(cert, key);
-        Ok(TlsManager {
-            cert: cert.to_path_buf(),
-            key: key.to_path_buf(),
-            state: Mutex::new((acceptor, stamp)),
-        })
+        Ok(TlsManager { cert: cert.to_path_buf(), key: key.to_path_buf(), state: Mutex::new((acceptor, stamp)) })
     }
 
     /// The acceptor to use now; reloads first if the files changed. A broken new certificate is
@@ -70,10 +61,7 @@ fn stamp(cert: &Path, key: &Path) -> Option<SystemTime> {
 }
 
 fn build(cert: &Path, key: &Path) -> Result<TlsAcceptor, ReceiveError> {
-    let err = |path: &Path, message: String| ReceiveError::Tls {
-        path: path.to_path_buf(),
-        message,
-    };
+    let err = |path: &Path, message: String| ReceiveError::Tls { path: path.to_path_buf(), message };
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
         .map_err(|e| err(cert, e.to_string()))?
         .collect::<Result<_, _>>()
@@ -82,28 +70,23 @@ fn build(cert: &Path, key: &Path) -> Result<TlsAcceptor, ReceiveError> {
         return Err(err(cert, "no certificate in the file".into()));
     }
     let key_der = PrivateKeyDer::from_pem_file(key).map_err(|e| err(key, e.to_string()))?;
-    let config =
-        ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-            .with_safe_default_protocol_versions()
-            .map_err(|e| err(cert, e.to_string()))?
-            .with_no_client_auth()
-            .with_single_cert(certs, key_der)
-            .map_err(|e| err(cert, e.to_string()))?;
+    let config = ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| err(cert, e.to_string()))?
+        .with_no_client_auth()
+        .with_single_cert(certs, key_der)
+        .map_err(|e| err(cert, e.to_string()))?;
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
 
 fn generate_self_signed(cert: &Path, key: &Path, hostname: &str) -> Result<(), ReceiveError> {
-    let err = |message: String| ReceiveError::Tls {
-        path: cert.to_path_buf(),
-        message,
-    };
+    let err = |message: String| ReceiveError::Tls { path: cert.to_path_buf(), message };
     let names = vec![hostname.to_string(), "localhost".to_string()];
     let generated = rcgen::generate_simple_self_signed(names).map_err(|e| err(e.to_string()))?;
     if let Some(dir) = cert.parent() {
         std::fs::create_dir_all(dir).map_err(|e| err(e.to_string()))?;
     }
-    write_private(key, generated.key_pair.serialize_pem().as_bytes())
-        .map_err(|e| err(e.to_string()))?;
+    write_private(key, generated.key_pair.serialize_pem().as_bytes()).map_err(|e| err(e.to_string()))?;
     std::fs::write(cert, generated.cert.pem()).map_err(|e| err(e.to_string()))?;
     Ok(())
 }
@@ -111,12 +94,7 @@ fn generate_self_signed(cert: &Path, key: &Path, hostname: &str) -> Result<(), R
 fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)?;
+    let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path)?;
     f.write_all(bytes)?;
     f.sync_all()
 }
@@ -129,8 +107,6 @@ pub(crate) fn describe(conn: &rustls::ServerConnection) -> (String, String) {
         Some(v) => format!("{v:?}"),
         None => "unknown".to_string(),
     };
-    let cipher = conn
-        .negotiated_cipher_suite()
-        .map_or("unknown".to_string(), |s| format!("{:?}", s.suite()));
+    let cipher = conn.negotiated_cipher_suite().map_or("unknown".to_string(), |s| format!("{:?}", s.suite()));
     (version, cipher)
 }

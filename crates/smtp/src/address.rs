@@ -51,9 +51,7 @@ pub fn valid_mailbox(path: &str) -> bool {
     }
     m.local.split('.').all(|atom| {
         !atom.is_empty()
-            && atom.chars().all(|c| {
-                c.is_ascii_alphanumeric() || "!#$%&'*+-/=?^_`{|}~".contains(c) || !c.is_ascii()
-            })
+            && atom.chars().all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+-/=?^_`{|}~".contains(c) || !c.is_ascii())
     })
 }
 
@@ -75,9 +73,7 @@ pub fn valid_domain(domain: &str) -> bool {
                 && label.len() <= 63
                 && !label.starts_with('-')
                 && !label.ends_with('-')
-                && label
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || !c.is_ascii())
+                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || !c.is_ascii())
         })
 }
 

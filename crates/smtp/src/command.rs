@@ -113,11 +113,7 @@ pub fn parse(line: &[u8]) -> Result<Command, Reply> {
     framed.extend_from_slice(b"\r\n");
     let raw = special.map(|(_, _, path)| path);
     if let Some(name) = duplicate_parameter(line) {
-        return Err(Reply::new(
-            501,
-            "5.5.4",
-            format!("Duplicate parameter {name}"),
-        ));
+        return Err(Reply::new(501, "5.5.4", format!("Duplicate parameter {name}")));
     }
     let request = Request::parse(&mut framed.iter()).map_err(|e| proto_error(e, line))?;
     Ok(match request {
@@ -175,10 +171,7 @@ pub fn parse(line: &[u8]) -> Result<Command, Reply> {
         Request::Expn { .. } => Command::Expn,
         Request::Help { .. } => Command::Help,
         Request::StartTls => Command::StartTls,
-        Request::Auth {
-            mechanism,
-            initial_response,
-        } => Command::Auth {
+        Request::Auth { mechanism, initial_response } => Command::Auth {
             mechanism: match mechanism {
                 smtp_proto::AUTH_PLAIN => Some(AuthMechanism::Plain),
                 smtp_proto::AUTH_LOGIN => Some(AuthMechanism::Login),
@@ -201,22 +194,14 @@ fn notify_keywords(flags: u64) -> Option<String> {
         (smtp_proto::RCPT_NOTIFY_FAILURE, "FAILURE"),
         (smtp_proto::RCPT_NOTIFY_DELAY, "DELAY"),
     ];
-    let set: Vec<&str> = names
-        .iter()
-        .filter(|(bit, _)| flags & bit != 0)
-        .map(|(_, n)| *n)
-        .collect();
+    let set: Vec<&str> = names.iter().filter(|(bit, _)| flags & bit != 0).map(|(_, n)| *n).collect();
     (!set.is_empty()).then(|| set.join(","))
 }
 
 /// Refuses values with control characters (CR, LF, NUL, ...) after decoding.
 fn clean(value: &str, syntax: &'static str) -> Result<String, Reply> {
     if value.chars().any(|c| c.is_control()) {
-        return Err(Reply::new(
-            501,
-            "5.5.4",
-            format!("Control characters are not allowed in {syntax}"),
-        ));
+        return Err(Reply::new(501, "5.5.4", format!("Control characters are not allowed in {syntax}")));
     }
     Ok(value.to_string())
 }
@@ -279,16 +264,10 @@ fn proto_error(e: ProtoError, line: &[u8]) -> Reply {
             Reply::new(500, "5.5.2", "Command not recognized")
         }
         ProtoError::InvalidSenderAddress => Reply::new(501, "5.1.7", "Invalid sender address"),
-        ProtoError::InvalidRecipientAddress => {
-            Reply::new(501, "5.1.3", "Invalid recipient address")
-        }
+        ProtoError::InvalidRecipientAddress => Reply::new(501, "5.1.3", "Invalid recipient address"),
         ProtoError::SyntaxError { syntax } => Reply::new(501, "5.5.4", format!("Syntax: {syntax}")),
         ProtoError::InvalidParameter { param: "SIZE" } if declared_size_is_numeric(line) => {
-            Reply::new(
-                552,
-                "5.3.4",
-                "Declared message size exceeds the fixed maximum message size",
-            )
+            Reply::new(552, "5.3.4", "Declared message size exceeds the fixed maximum message size")
         }
         ProtoError::InvalidParameter { param } => {
             Reply::new(501, "5.5.4", format!("Invalid value for parameter {param}"))
@@ -405,22 +384,13 @@ mod tests {
 
     #[test]
     fn source_route_is_dropped() {
-        assert_eq!(
-            rcpt("RCPT TO:<@local:victim@outside.example>").address,
-            "victim@outside.example"
-        );
+        assert_eq!(rcpt("RCPT TO:<@local:victim@outside.example>").address, "victim@outside.example");
     }
 
     #[test]
     fn quoted_local_part_is_kept_byte_exact() {
-        assert_eq!(
-            rcpt("RCPT TO:<\"john doe\"@example.com>").address,
-            "\"john doe\"@example.com"
-        );
-        assert_eq!(
-            rcpt("RCPT TO:<\"victim@outside\"@local>").address,
-            "\"victim@outside\"@local"
-        );
+        assert_eq!(rcpt("RCPT TO:<\"john doe\"@example.com>").address, "\"john doe\"@example.com");
+        assert_eq!(rcpt("RCPT TO:<\"victim@outside\"@local>").address, "\"victim@outside\"@local");
     }
 
     #[test]
@@ -434,24 +404,15 @@ mod tests {
     #[test]
     fn shell_metacharacters_are_refused_or_kept_verbatim() {
         assert_eq!(refused(b"MAIL FROM:<;sleep 66;@example.com>").code, 501);
-        assert_eq!(
-            mail("MAIL FROM:<`id`@example.com>").address,
-            "`id`@example.com"
-        );
+        assert_eq!(mail("MAIL FROM:<`id`@example.com>").address, "`id`@example.com");
     }
 
     #[test]
     fn address_literals_are_accepted_with_their_parameters() {
         let m = mail("MAIL FROM:<antispam@[127.0.0.1]> SIZE=10");
-        assert_eq!(
-            (m.address.as_str(), m.size),
-            ("antispam@[127.0.0.1]", Some(10))
-        );
+        assert_eq!((m.address.as_str(), m.size), ("antispam@[127.0.0.1]", Some(10)));
         let r = rcpt("RCPT TO:<@[127.0.0.1]:relaytest@outside.example> NOTIFY=NEVER");
-        assert_eq!(
-            (r.address.as_str(), r.notify.as_deref()),
-            ("relaytest@outside.example", Some("NEVER"))
-        );
+        assert_eq!((r.address.as_str(), r.notify.as_deref()), ("relaytest@outside.example", Some("NEVER")));
         assert_eq!(refused(b"RCPT TO:<a@[not an ip]>").code, 501);
         assert_eq!(refused(b"RCPT TO:<\"unterminated@x.example>").code, 501);
     }
@@ -460,10 +421,7 @@ mod tests {
     fn duplicate_parameters_are_refused() {
         let r = refused(b"MAIL FROM:<a@example.com> SIZE=10 size=99999999");
         assert_eq!((r.code, r.status), (501, Some("5.5.4")));
-        assert_eq!(
-            refused(b"RCPT TO:<b@example.com> NOTIFY=NEVER NOTIFY=SUCCESS").code,
-            501
-        );
+        assert_eq!(refused(b"RCPT TO:<b@example.com> NOTIFY=NEVER NOTIFY=SUCCESS").code, 501);
     }
 
     #[test]
@@ -491,24 +449,9 @@ mod tests {
     fn auth_mechanisms() {
         assert_eq!(
             parse(b"AUTH PLAIN AGEAYg=="),
-            Ok(Command::Auth {
-                mechanism: Some(AuthMechanism::Plain),
-                initial: Some("AGEAYg==".into())
-            })
+            Ok(Command::Auth { mechanism: Some(AuthMechanism::Plain), initial: Some("AGEAYg==".into()) })
         );
-        assert_eq!(
-            parse(b"AUTH LOGIN"),
-            Ok(Command::Auth {
-                mechanism: Some(AuthMechanism::Login),
-                initial: None
-            })
-        );
-        assert!(matches!(
-            parse(b"AUTH CRAM-MD5"),
-            Ok(Command::Auth {
-                mechanism: None,
-                ..
-            })
-        ));
+        assert_eq!(parse(b"AUTH LOGIN"), Ok(Command::Auth { mechanism: Some(AuthMechanism::Login), initial: None }));
+        assert!(matches!(parse(b"AUTH CRAM-MD5"), Ok(Command::Auth { mechanism: None, .. })));
     }
 }

@@ -7,6 +7,27 @@
 //! an error is seen the decoder stops producing output but keeps looking for the real end, so
 //! the client gets one precise reply and nothing in the rejected body is read as a command.
 
+/// The fake end-of-data sequences of public SMTP smuggling scanners (SEC Consult 2023,
+/// CVE-2023-51764/51765/51766). None of them ends the data here; tests throw all of them.
+pub const FAKE_END_OF_DATA: [&[u8]; 16] = [
+    b"\n.\n",
+    b"\n.\r",
+    b"\r.\n",
+    b"\r.\r",
+    b"\n.\r\n",
+    b"\r.\r\n",
+    b"\r\n.\n",
+    b"\r\n.\r",
+    b"\r\n\x00.\r\n",
+    b"\r\n.\x00\r\n",
+    b"\r\n\x00.\r",
+    b"\r\n\x00.\n",
+    b"\n\n.\r\n",
+    b"\r\n.\r\r\n",
+    b"\r\r\n.\r\r\n",
+    b"\r\n.",
+];
+
 /// What to do with a bare CR or LF (or a NUL) in message content.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum BareLineEndings {
@@ -104,10 +125,7 @@ impl DataDecoder {
                     self.push_partial(&rest[..lf]);
                     pos += lf + 1;
                     if self.complete_line(out) {
-                        return Fed {
-                            consumed: pos,
-                            done: true,
-                        };
+                        return Fed { consumed: pos, done: true };
                     }
                 }
                 None => {
@@ -116,10 +134,7 @@ impl DataDecoder {
                 }
             }
         }
-        Fed {
-            consumed: pos,
-            done: false,
-        }
+        Fed { consumed: pos, done: false }
     }
 
     /// Once the header block is complete (or the data ended), hands it over exactly once.
@@ -189,10 +204,7 @@ impl DataDecoder {
         self.prev_crlf = ends_crlf;
 
         if overflow || line.len() > self.limits.max_line {
-            self.fail(DataError::LineTooLong {
-                line: line_no,
-                limit: self.limits.max_line,
-            });
+            self.fail(DataError::LineTooLong { line: line_no, limit: self.limits.max_line });
         }
         let bare = !ends_crlf || line.contains(&b'\r');
         let nul = line.contains(&0);
@@ -235,9 +247,7 @@ impl DataDecoder {
         }
         self.size += content.len() + 2;
         if self.size > self.limits.max_message {
-            self.fail(DataError::MessageTooLarge {
-                limit: self.limits.max_message,
-            });
+            self.fail(DataError::MessageTooLarge { limit: self.limits.max_message });
             return;
         }
         if !self.saw_8bit && content.iter().any(|&b| b >= 0x80) {
@@ -251,9 +261,7 @@ impl DataDecoder {
                 return;
             }
             if self.header.len() + content.len() + 2 > self.limits.max_header {
-                self.fail(DataError::HeaderTooLarge {
-                    limit: self.limits.max_header,
-                });
+                self.fail(DataError::HeaderTooLarge { limit: self.limits.max_header });
                 return;
             }
             self.header.extend_from_slice(content);
@@ -278,20 +286,11 @@ mod tests {
     use super::*;
 
     fn limits(bare: BareLineEndings) -> DataLimits {
-        DataLimits {
-            max_line: 2048,
-            max_header: 102_400,
-            max_message: 10 << 20,
-            bare_line_endings: bare,
-        }
+        DataLimits { max_line: 2048, max_header: 102_400, max_message: 10 << 20, bare_line_endings: bare }
     }
 
     /// Feeds `input` in pieces of `chunk` bytes; returns (content, consumed, done, verdict).
-    fn run(
-        input: &[u8],
-        chunk: usize,
-        bare: BareLineEndings,
-    ) -> (Vec<u8>, usize, bool, Result<usize, DataError>) {
+    fn run(input: &[u8], chunk: usize, bare: BareLineEndings) -> (Vec<u8>, usize, bool, Result<usize, DataError>) {
         let mut d = DataDecoder::new(limits(bare));
         let mut body = Vec::new();
         let mut header = Vec::new();
@@ -312,12 +311,7 @@ mod tests {
             }
         }
         header.extend_from_slice(&body);
-        (
-            header,
-            consumed,
-            false,
-            Err(DataError::MessageTooLarge { limit: 0 }),
-        )
+        (header, consumed, false, Err(DataError::MessageTooLarge { limit: 0 }))
     }
 
     #[test]
@@ -344,48 +338,22 @@ mod tests {
 
     #[test]
     fn dot_stuffed_lines_are_unstuffed() {
-        let (content, _, done, _) = run(
-            b"A: b\r\n\r\n..x\r\n..\r\n.\r\n",
-            100,
-            BareLineEndings::Reject,
-        );
+        let (content, _, done, _) = run(b"A: b\r\n\r\n..x\r\n..\r\n.\r\n", 100, BareLineEndings::Reject);
         assert!(done);
         assert_eq!(content, b"A: b\r\n\r\n.x\r\n.\r\n");
     }
 
-    /// The fake end-of-data sequences seen in public SMTP smuggling scanners.
-    const SMUGGLING: [&[u8]; 16] = [
-        b"\n.\n",
-        b"\n.\r",
-        b"\r.\n",
-        b"\r.\r",
-        b"\n.\r\n",
-        b"\r.\r\n",
-        b"\r\n.\n",
-        b"\r\n.\r",
-        b"\r\n\x00.\r\n",
-        b"\r\n.\x00\r\n",
-        b"\r\n\x00.\r",
-        b"\r\n\x00.\n",
-        b"\n\n.\r\n",
-        b"\r\n.\r\r\n",
-        b"\r\r\n.\r\r\n",
-        b"\r\n.",
-    ];
-
     fn smuggled(seq: &[u8]) -> Vec<u8> {
         let mut m = b"From: a@example.com\r\n\r\nfirst".to_vec();
         m.extend_from_slice(seq);
-        m.extend_from_slice(
-            b"MAIL FROM:<evil@example.com>\r\nRCPT TO:<victim@example.com>\r\nDATA\r\n",
-        );
+        m.extend_from_slice(b"MAIL FROM:<evil@example.com>\r\nRCPT TO:<victim@example.com>\r\nDATA\r\n");
         m
     }
 
     #[test]
     fn no_smuggling_sequence_ends_data_in_either_mode() {
         for mode in [BareLineEndings::Reject, BareLineEndings::Normalize] {
-            for seq in SMUGGLING {
+            for seq in FAKE_END_OF_DATA {
                 for chunk in [1, 5, 4096] {
                     let (_, consumed, done, _) = run(&smuggled(seq), chunk, mode);
                     assert!(!done, "{seq:?} ended data in {mode:?} (chunk {chunk})");
@@ -397,21 +365,14 @@ mod tests {
 
     #[test]
     fn smuggling_sequence_then_real_end_is_one_message() {
-        for seq in SMUGGLING {
+        for seq in FAKE_END_OF_DATA {
             let mut m = smuggled(seq);
             m.extend_from_slice(b"body\r\n.\r\n");
             let (_, consumed, done, verdict) = run(&m, 4096, BareLineEndings::Reject);
             assert!(done, "{seq:?}");
-            assert_eq!(
-                consumed,
-                m.len(),
-                "{seq:?}: nothing may be left to read as a command"
-            );
+            assert_eq!(consumed, m.len(), "{seq:?}: nothing may be left to read as a command");
             if seq != b"\r\n." {
-                assert!(
-                    verdict.is_err(),
-                    "{seq:?} must be refused under the reject policy"
-                );
+                assert!(verdict.is_err(), "{seq:?} must be refused under the reject policy");
             }
         }
     }
@@ -425,11 +386,8 @@ mod tests {
 
     #[test]
     fn normalize_mode_turns_bare_endings_into_crlf() {
-        let (content, _, done, verdict) = run(
-            b"A: b\r\n\r\nx\ny\rz\r\n\x00w\r\n.\r\n",
-            100,
-            BareLineEndings::Normalize,
-        );
+        let (content, _, done, verdict) =
+            run(b"A: b\r\n\r\nx\ny\rz\r\n\x00w\r\n.\r\n", 100, BareLineEndings::Normalize);
         assert!(done);
         assert!(verdict.is_ok());
         assert_eq!(content, b"A: b\r\n\r\nx\r\ny\r\nz\r\nw\r\n");
@@ -437,11 +395,7 @@ mod tests {
 
     #[test]
     fn normalized_fake_terminator_stays_content() {
-        let (content, _, done, _) = run(
-            b"A: b\r\n\r\nx\n.\nrest\r\n.\r\n",
-            100,
-            BareLineEndings::Normalize,
-        );
+        let (content, _, done, _) = run(b"A: b\r\n\r\nx\n.\nrest\r\n.\r\n", 100, BareLineEndings::Normalize);
         assert!(done);
         assert_eq!(content, b"A: b\r\n\r\nx\r\n.\r\nrest\r\n");
     }
@@ -453,13 +407,7 @@ mod tests {
         m.extend_from_slice(b"\r\n.\r\n");
         let (_, _, done, verdict) = run(&m, 333, BareLineEndings::Reject);
         assert!(done);
-        assert_eq!(
-            verdict,
-            Err(DataError::LineTooLong {
-                line: 3,
-                limit: 2048
-            })
-        );
+        assert_eq!(verdict, Err(DataError::LineTooLong { line: 3, limit: 2048 }));
     }
 
     #[test]
@@ -474,10 +422,7 @@ mod tests {
 
     #[test]
     fn header_block_limit() {
-        let mut d = DataDecoder::new(DataLimits {
-            max_header: 100,
-            ..limits(BareLineEndings::Reject)
-        });
+        let mut d = DataDecoder::new(DataLimits { max_header: 100, ..limits(BareLineEndings::Reject) });
         let mut out = Vec::new();
         for _ in 0..10 {
             d.feed(b"X-Filler: 0123456789abcdef\r\n", &mut out);
@@ -490,10 +435,7 @@ mod tests {
 
     #[test]
     fn message_limit_keeps_output_bounded() {
-        let mut d = DataDecoder::new(DataLimits {
-            max_message: 1000,
-            ..limits(BareLineEndings::Reject)
-        });
+        let mut d = DataDecoder::new(DataLimits { max_message: 1000, ..limits(BareLineEndings::Reject) });
         let mut out = Vec::new();
         d.feed(b"A: b\r\n\r\n", &mut out);
         for _ in 0..1000 {

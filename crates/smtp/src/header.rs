@@ -31,9 +31,6 @@ mod tests {
 
     #[test]
     fn folded_line_mentioning_a_field_does_not_count() {
-        assert!(!has_field(
-            b"Subject: a\r\n\tMessage-ID: <x@y>\r\n",
-            "Message-ID"
-        ));
+        assert!(!has_field(b"Subject: a\r\n\tMessage-ID: <x@y>\r\n", "Message-ID"));
     }
 }

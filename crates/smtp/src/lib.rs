@@ -18,6 +18,4 @@ pub use command::{Command, MailParams, RcptParams};
 pub use data::{BareLineEndings, DataDecoder, DataError, DataLimits};
 pub use line::{FramedLine, LineReader};
 pub use reply::Reply;
-pub use session::{
-    Action, AuthOutcome, ListenerRole, Next, Session, SessionConfig, SessionLimits, Transaction,
-};
+pub use session::{Action, AuthOutcome, ListenerRole, Next, Session, SessionConfig, SessionLimits, Transaction};

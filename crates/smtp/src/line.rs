@@ -21,10 +21,7 @@ pub struct LineReader {
 impl LineReader {
     /// A reader enforcing `max_len` bytes per line, CRLF included (RFC 5321: 512).
     pub fn new(max_len: usize) -> Self {
-        LineReader {
-            max_len,
-            discarding: false,
-        }
+        LineReader { max_len, discarding: false }
     }
 
     /// Takes the next complete line from the front of `buf`, or `None` if more input is needed.
@@ -64,14 +61,8 @@ mod tests {
     fn splits_pipelined_commands() {
         let mut r = LineReader::new(512);
         let mut buf = b"MAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nDA".to_vec();
-        assert_eq!(
-            r.take(&mut buf),
-            Some(FramedLine::Line(b"MAIL FROM:<a@b>".to_vec()))
-        );
-        assert_eq!(
-            r.take(&mut buf),
-            Some(FramedLine::Line(b"RCPT TO:<c@d>".to_vec()))
-        );
+        assert_eq!(r.take(&mut buf), Some(FramedLine::Line(b"MAIL FROM:<a@b>".to_vec())));
+        assert_eq!(r.take(&mut buf), Some(FramedLine::Line(b"RCPT TO:<c@d>".to_vec())));
         assert_eq!(r.take(&mut buf), None);
         assert_eq!(buf, b"DA");
     }

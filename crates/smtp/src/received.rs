@@ -39,27 +39,16 @@ pub fn protocol(esmtp: bool, tls: bool, authenticated: bool) -> &'static str {
 
 /// The Received field, folded, CRLF-terminated.
 pub fn received_field(t: &Trace<'_>) -> String {
-    let helo: String = t
-        .helo
-        .chars()
-        .filter(|c| !c.is_control() && *c != '(' && *c != ')')
-        .collect();
+    let helo: String = t.helo.chars().filter(|c| !c.is_control() && *c != '(' && *c != ')').collect();
     let ip = match t.client_ip {
         IpAddr::V4(v4) => v4.to_string(),
         IpAddr::V6(v6) => format!("IPv6:{v6}"),
     };
-    let mut s = format!(
-        "Received: from {helo} ([{ip}])\r\n\tby {} (sekisho)",
-        t.hostname
-    );
+    let mut s = format!("Received: from {helo} ([{ip}])\r\n\tby {} (sekisho)", t.hostname);
     if let Some((version, cipher)) = t.tls {
         s.push_str(&format!(" (using {version} with cipher {cipher})"));
     }
-    s.push_str(&format!(
-        "\r\n\twith {} id {}",
-        protocol(t.esmtp, t.tls.is_some(), t.authenticated),
-        t.queue_id
-    ));
+    s.push_str(&format!("\r\n\twith {} id {}", protocol(t.esmtp, t.tls.is_some(), t.authenticated), t.queue_id));
     if let Some(rcpt) = t.single_recipient {
         s.push_str(&format!("\r\n\tfor <{rcpt}>"));
     }

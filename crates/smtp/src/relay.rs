@@ -17,43 +17,28 @@ pub fn authorize_recipient(
         return Err(Reply::new(501, "5.1.3", "Bad recipient address syntax"));
     };
     if !address::valid_domain(mailbox.domain) {
-        return Err(Reply::new(
-            501,
-            "5.1.3",
-            "Bad recipient address syntax: invalid domain",
-        ));
+        return Err(Reply::new(501, "5.1.3", "Bad recipient address syntax: invalid domain"));
     }
     match role {
         ListenerRole::Submission if authorized => Ok(()),
         ListenerRole::Submission => Err(Reply::new(
             554,
             "5.7.1",
-            format!(
-                "<{recipient}>: Relay access denied; authenticate or connect from a trusted network"
-            ),
+            format!("<{recipient}>: Relay access denied; authenticate or connect from a trusted network"),
         )),
         ListenerRole::Mx => {
             if has_routing(mailbox.local) {
                 return Err(Reply::new(
                     554,
                     "5.7.1",
-                    format!(
-                        "<{recipient}>: Relay access denied; sender-specified routing is not allowed"
-                    ),
+                    format!("<{recipient}>: Relay access denied; sender-specified routing is not allowed"),
                 ));
             }
             let domain = address::normalize_domain(mailbox.domain);
-            if local_domains
-                .iter()
-                .any(|d| address::normalize_domain(d) == domain)
-            {
+            if local_domains.iter().any(|d| address::normalize_domain(d) == domain) {
                 Ok(())
             } else {
-                Err(Reply::new(
-                    554,
-                    "5.7.1",
-                    format!("<{recipient}>: Relay access denied"),
-                ))
+                Err(Reply::new(554, "5.7.1", format!("<{recipient}>: Relay access denied")))
             }
         }
     }
@@ -88,8 +73,7 @@ mod tests {
     fn mx_listener_accepts_only_local_domains() {
         assert!(authorize_recipient(ListenerRole::Mx, false, &local(), "bob@example.jp").is_ok());
         assert!(authorize_recipient(ListenerRole::Mx, false, &local(), "bob@EXAMPLE.JP.").is_ok());
-        let e =
-            authorize_recipient(ListenerRole::Mx, false, &local(), "bob@example.com").unwrap_err();
+        let e = authorize_recipient(ListenerRole::Mx, false, &local(), "bob@example.com").unwrap_err();
         assert_eq!((e.code, e.status), (554, Some("5.7.1")));
     }
 
@@ -106,19 +90,13 @@ mod tests {
 
     #[test]
     fn submission_relays_for_authorized_clients_only() {
-        assert!(
-            authorize_recipient(ListenerRole::Submission, true, &[], "x@anywhere.example").is_ok()
-        );
-        assert!(
-            authorize_recipient(ListenerRole::Submission, false, &local(), "bob@example.jp")
-                .is_err()
-        );
+        assert!(authorize_recipient(ListenerRole::Submission, true, &[], "x@anywhere.example").is_ok());
+        assert!(authorize_recipient(ListenerRole::Submission, false, &local(), "bob@example.jp").is_err());
     }
 
     #[test]
     fn bad_syntax_is_501() {
-        let e =
-            authorize_recipient(ListenerRole::Submission, true, &[], "x@bad domain").unwrap_err();
+        let e = authorize_recipient(ListenerRole::Submission, true, &[], "x@bad domain").unwrap_err();
         assert_eq!(e.code, 501);
     }
 }

@@ -16,20 +16,12 @@ pub struct Reply {
 impl Reply {
     /// A one-line reply with an enhanced status code.
     pub fn new(code: u16, status: &'static str, text: impl Into<String>) -> Self {
-        Reply {
-            code,
-            status: Some(status),
-            lines: vec![text.into()],
-        }
+        Reply { code, status: Some(status), lines: vec![text.into()] }
     }
 
     /// A reply without enhanced status code (greeting, EHLO, 354, 334).
     pub fn plain(code: u16, lines: Vec<String>) -> Self {
-        Reply {
-            code,
-            status: None,
-            lines,
-        }
+        Reply { code, status: None, lines }
     }
 
     /// True for 4xx and 5xx replies.
@@ -53,10 +45,7 @@ impl Reply {
                 let _ = write!(out, "{status} ");
             }
             // Text never carries CR or LF: it could split the reply.
-            out.extend(
-                line.chars()
-                    .map(|c| if c == '\r' || c == '\n' { ' ' } else { c }),
-            );
+            out.extend(line.chars().map(|c| if c == '\r' || c == '\n' { ' ' } else { c }));
             out.push_str("\r\n");
         }
         out
@@ -65,12 +54,7 @@ impl Reply {
     /// The first text line, for logs.
     pub fn summary(&self) -> String {
         match self.status {
-            Some(s) => format!(
-                "{} {} {}",
-                self.code,
-                s,
-                self.lines.first().map_or("", |l| l)
-            ),
+            Some(s) => format!("{} {} {}", self.code, s, self.lines.first().map_or("", |l| l)),
             None => format!("{} {}", self.code, self.lines.first().map_or("", |l| l)),
         }
     }

@@ -200,11 +200,7 @@ impl Session {
             Phase::AuthLoginPassword { user } => self.auth_login_password(user, &bytes),
             Phase::Data | Phase::Closed => {
                 self.phase = Phase::Closed;
-                self.close(Reply::new(
-                    421,
-                    "4.3.0",
-                    "Internal state error, closing connection",
-                ))
+                self.close(Reply::new(421, "4.3.0", "Internal state error, closing connection"))
             }
         }
     }
@@ -234,8 +230,7 @@ impl Session {
                 self.auth_failures += 1;
                 let reply = Reply::new(535, "5.7.8", "Authentication credentials invalid");
                 if self.auth_failures >= self.cfg.limits.max_auth_failures {
-                    let mut a =
-                        self.close(Reply::new(421, "4.7.0", "Too many failed authentications"));
+                    let mut a = self.close(Reply::new(421, "4.7.0", "Too many failed authentications"));
                     a.replies.insert(0, reply);
                     return a;
                 }
@@ -248,11 +243,7 @@ impl Session {
     pub fn data_finished(&mut self, reply: Reply) -> Action {
         self.phase = Phase::Command;
         self.tx = None;
-        if reply.is_error() {
-            self.error(reply)
-        } else {
-            self.reply(reply)
-        }
+        if reply.is_error() { self.error(reply) } else { self.reply(reply) }
     }
 
     /// Refuses the current command for a reason found by the I/O layer (e.g. storage low).
@@ -262,11 +253,7 @@ impl Session {
 
     fn on_command(&mut self, bytes: &[u8]) -> Action {
         if is_http(bytes) {
-            return self.close(Reply::new(
-                421,
-                "4.7.0",
-                "This is an SMTP server, not a web server",
-            ));
+            return self.close(Reply::new(421, "4.7.0", "This is an SMTP server, not a web server"));
         }
         let cmd = match command::parse(bytes) {
             Ok(c) => c,
@@ -283,21 +270,13 @@ impl Session {
                 self.junk(Reply::new(250, "2.0.0", "Ok"))
             }
             Command::Noop => self.junk(Reply::new(250, "2.0.0", "Ok")),
-            Command::Vrfy => self.junk(Reply::new(
-                252,
-                "2.5.0",
-                "Cannot VRFY user; try RCPT to attempt delivery",
-            )),
+            Command::Vrfy => self.junk(Reply::new(252, "2.5.0", "Cannot VRFY user; try RCPT to attempt delivery")),
             Command::Help => self.junk(Reply::new(214, "2.0.0", "sekisho: see RFC 5321")),
             Command::Expn => self.error(Reply::new(502, "5.5.1", "EXPN is disabled")),
             Command::Quit => self.close(Reply::new(221, "2.0.0", "Bye")),
             Command::StartTls => self.starttls(),
             Command::Auth { mechanism, initial } => self.auth(mechanism, initial),
-            Command::NotImplemented(name) => self.error(Reply::new(
-                502,
-                "5.5.1",
-                format!("{name} is not implemented"),
-            )),
+            Command::NotImplemented(name) => self.error(Reply::new(502, "5.5.1", format!("{name} is not implemented"))),
         }
     }
 
@@ -307,11 +286,8 @@ impl Session {
         if !esmtp {
             return self.reply(Reply::plain(250, vec![self.cfg.hostname.clone()]));
         }
-        let mut lines = vec![
-            self.cfg.hostname.clone(),
-            "PIPELINING".into(),
-            format!("SIZE {}", self.cfg.limits.max_message_size),
-        ];
+        let mut lines =
+            vec![self.cfg.hostname.clone(), "PIPELINING".into(), format!("SIZE {}", self.cfg.limits.max_message_size)];
         if self.cfg.tls_available && !self.tls {
             lines.push("STARTTLS".into());
         }
@@ -335,11 +311,8 @@ impl Session {
         if self.tx.is_some() {
             return self.error(Reply::new(503, "5.5.1", "Nested MAIL command"));
         }
-        let has_params = m.size.is_some()
-            || m.body != BodyType::SevenBit
-            || m.smtputf8
-            || m.ret.is_some()
-            || m.envid.is_some();
+        let has_params =
+            m.size.is_some() || m.body != BodyType::SevenBit || m.smtputf8 || m.ret.is_some() || m.envid.is_some();
         if !esmtp && has_params {
             return self.error(Reply::new(555, "5.5.4", "MAIL parameters require EHLO"));
         }
@@ -350,36 +323,18 @@ impl Session {
             }
         }
         if !m.smtputf8 && !m.address.is_ascii() {
-            return self.error(Reply::new(
-                553,
-                "5.6.7",
-                "Non-ASCII sender address requires the SMTPUTF8 parameter",
-            ));
+            return self.error(Reply::new(553, "5.6.7", "Non-ASCII sender address requires the SMTPUTF8 parameter"));
         }
         if m.size.is_some_and(|s| s > self.cfg.limits.max_message_size) {
             return self.error(Reply::new(
                 552,
                 "5.3.4",
-                format!(
-                    "Message size exceeds the fixed maximum of {} bytes",
-                    self.cfg.limits.max_message_size
-                ),
+                format!("Message size exceeds the fixed maximum of {} bytes", self.cfg.limits.max_message_size),
             ));
         }
-        let sender = if m.address.is_empty() {
-            "<>".to_string()
-        } else {
-            m.address.clone()
-        };
-        self.tx = Some(Transaction {
-            mail: m,
-            recipients: Vec::new(),
-        });
-        self.reply(Reply::new(
-            250,
-            "2.1.0",
-            format!("Sender <{}> ok", sender.trim_matches(['<', '>'])),
-        ))
+        let sender = if m.address.is_empty() { "<>".to_string() } else { m.address.clone() };
+        self.tx = Some(Transaction { mail: m, recipients: Vec::new() });
+        self.reply(Reply::new(250, "2.1.0", format!("Sender <{}> ok", sender.trim_matches(['<', '>']))))
     }
 
     fn rcpt(&mut self, mut r: RcptParams) -> Action {
@@ -390,60 +345,35 @@ impl Session {
             return self.error(Reply::new(501, "5.1.3", "Bad recipient address syntax"));
         }
         if !tx.mail.smtputf8 && !r.address.is_ascii() {
-            return self.error(Reply::new(
-                553,
-                "5.6.7",
-                "Non-ASCII recipient address requires SMTPUTF8 in MAIL FROM",
-            ));
+            return self.error(Reply::new(553, "5.6.7", "Non-ASCII recipient address requires SMTPUTF8 in MAIL FROM"));
         }
         let authorized = self.user.is_some() || self.cfg.client_trusted;
-        if let Err(reply) = relay::authorize_recipient(
-            self.cfg.role,
-            authorized,
-            &self.cfg.local_domains,
-            &r.address,
-        ) {
+        if let Err(reply) = relay::authorize_recipient(self.cfg.role, authorized, &self.cfg.local_domains, &r.address) {
             return self.error(reply);
         }
         if tx.recipients.len() >= self.cfg.limits.max_recipients {
             return self.error(Reply::new(
                 452,
                 "4.5.3",
-                format!(
-                    "Too many recipients (limit {} per message)",
-                    self.cfg.limits.max_recipients
-                ),
+                format!("Too many recipients (limit {} per message)", self.cfg.limits.max_recipients),
             ));
         }
         let tx = self.tx.as_mut().expect("checked above");
-        if !tx
-            .recipients
-            .iter()
-            .any(|x| x.address.eq_ignore_ascii_case(&r.address))
-        {
+        if !tx.recipients.iter().any(|x| x.address.eq_ignore_ascii_case(&r.address)) {
             r.address.shrink_to_fit();
             tx.recipients.push(r.clone());
         }
-        self.reply(Reply::new(
-            250,
-            "2.1.5",
-            format!("Recipient <{}> ok", r.address),
-        ))
+        self.reply(Reply::new(250, "2.1.5", format!("Recipient <{}> ok", r.address)))
     }
 
     fn data(&mut self) -> Action {
         match &self.tx {
             None => self.error(Reply::new(503, "5.5.1", "Need MAIL command first")),
-            Some(tx) if tx.recipients.is_empty() => {
-                self.error(Reply::new(554, "5.5.1", "No valid recipients"))
-            }
+            Some(tx) if tx.recipients.is_empty() => self.error(Reply::new(554, "5.5.1", "No valid recipients")),
             Some(_) => {
                 self.phase = Phase::Data;
                 Action {
-                    replies: vec![Reply::plain(
-                        354,
-                        vec!["End data with <CR><LF>.<CR><LF>".into()],
-                    )],
+                    replies: vec![Reply::plain(354, vec!["End data with <CR><LF>.<CR><LF>".into()])],
                     next: Next::ReceiveData,
                 }
             }
@@ -457,19 +387,12 @@ impl Session {
         if !self.cfg.tls_available {
             return self.error(Reply::new(502, "5.5.1", "STARTTLS is not available"));
         }
-        Action {
-            replies: vec![Reply::new(220, "2.0.0", "Ready to start TLS")],
-            next: Next::StartTls,
-        }
+        Action { replies: vec![Reply::new(220, "2.0.0", "Ready to start TLS")], next: Next::StartTls }
     }
 
     fn auth(&mut self, mechanism: Option<AuthMechanism>, initial: Option<String>) -> Action {
         if self.cfg.role != ListenerRole::Submission {
-            return self.error(Reply::new(
-                503,
-                "5.5.1",
-                "AUTH is not available on this listener",
-            ));
+            return self.error(Reply::new(503, "5.5.1", "AUTH is not available on this listener"));
         }
         if self.helo.is_none() {
             return self.error(Reply::new(503, "5.5.1", "Send EHLO first"));
@@ -478,49 +401,32 @@ impl Session {
             return self.error(Reply::new(503, "5.5.1", "Already authenticated"));
         }
         if self.tx.is_some() {
-            return self.error(Reply::new(
-                503,
-                "5.5.1",
-                "AUTH is not allowed during a mail transaction",
-            ));
+            return self.error(Reply::new(503, "5.5.1", "AUTH is not allowed during a mail transaction"));
         }
         if !self.tls && !self.cfg.plaintext_auth_allowed {
-            return self.error(Reply::new(
-                538,
-                "5.7.11",
-                "Encryption required: use STARTTLS before AUTH",
-            ));
+            return self.error(Reply::new(538, "5.7.11", "Encryption required: use STARTTLS before AUTH"));
         }
         match (mechanism, initial) {
-            (None, _) => self.error(Reply::new(
-                504,
-                "5.5.4",
-                "Unrecognized authentication mechanism; use PLAIN or LOGIN",
-            )),
+            (None, _) => {
+                self.error(Reply::new(504, "5.5.4", "Unrecognized authentication mechanism; use PLAIN or LOGIN"))
+            }
             (Some(AuthMechanism::Plain), Some(resp)) => self.auth_plain_response(resp.as_bytes()),
             (Some(AuthMechanism::Plain), None) => self.challenge(Phase::AuthPlain, ""),
             (Some(AuthMechanism::Login), Some(resp)) => self.auth_login_user(resp.as_bytes()),
-            (Some(AuthMechanism::Login), None) => {
-                self.challenge(Phase::AuthLoginUser, "VXNlcm5hbWU6")
-            }
+            (Some(AuthMechanism::Login), None) => self.challenge(Phase::AuthLoginUser, "VXNlcm5hbWU6"),
         }
     }
 
     fn challenge(&mut self, phase: Phase, text: &str) -> Action {
         self.phase = phase;
-        Action {
-            replies: vec![Reply::plain(334, vec![text.to_string()])],
-            next: Next::Continue,
-        }
+        Action { replies: vec![Reply::plain(334, vec![text.to_string()])], next: Next::Continue }
     }
 
     fn decode_response(&mut self, bytes: &[u8]) -> Result<Vec<u8>, Action> {
         if bytes == b"*" {
             return Err(self.error(Reply::new(501, "5.7.0", "Authentication cancelled")));
         }
-        BASE64
-            .decode(bytes)
-            .map_err(|_| self.error(Reply::new(501, "5.5.2", "Invalid base64 data")))
+        BASE64.decode(bytes).map_err(|_| self.error(Reply::new(501, "5.5.2", "Invalid base64 data")))
     }
 
     fn auth_plain_response(&mut self, bytes: &[u8]) -> Action {
@@ -533,11 +439,7 @@ impl Session {
             return self.error(Reply::new(501, "5.5.2", "Malformed PLAIN response"));
         };
         if !authz.is_empty() && authz != user {
-            return self.error(Reply::new(
-                535,
-                "5.7.8",
-                "Authorization identity must match the user",
-            ));
+            return self.error(Reply::new(535, "5.7.8", "Authorization identity must match the user"));
         }
         self.verify(user, password)
     }
@@ -561,30 +463,20 @@ impl Session {
 
     fn verify(&mut self, user: &[u8], password: &[u8]) -> Action {
         match (std::str::from_utf8(user), std::str::from_utf8(password)) {
-            (Ok(u), Ok(p)) if !u.is_empty() && !u.chars().any(char::is_control) => Action {
-                replies: vec![],
-                next: Next::VerifyAuth {
-                    user: u.to_string(),
-                    password: p.to_string(),
-                },
-            },
+            (Ok(u), Ok(p)) if !u.is_empty() && !u.chars().any(char::is_control) => {
+                Action { replies: vec![], next: Next::VerifyAuth { user: u.to_string(), password: p.to_string() } }
+            }
             _ => self.auth_result(String::new(), AuthOutcome::Failure),
         }
     }
 
     fn reply(&mut self, reply: Reply) -> Action {
-        Action {
-            replies: vec![reply],
-            next: Next::Continue,
-        }
+        Action { replies: vec![reply], next: Next::Continue }
     }
 
     fn close(&mut self, reply: Reply) -> Action {
         self.phase = Phase::Closed;
-        Action {
-            replies: vec![reply],
-            next: Next::Close,
-        }
+        Action { replies: vec![reply], next: Next::Close }
     }
 
     fn error(&mut self, reply: Reply) -> Action {
@@ -593,11 +485,7 @@ impl Session {
             return self.close(reply);
         }
         if self.errors >= self.cfg.limits.max_errors {
-            let mut a = self.close(Reply::new(
-                421,
-                "4.7.0",
-                "Too many errors, closing connection",
-            ));
+            let mut a = self.close(Reply::new(421, "4.7.0", "Too many errors, closing connection"));
             a.replies.insert(0, reply);
             return a;
         }
@@ -607,20 +495,14 @@ impl Session {
     fn junk(&mut self, reply: Reply) -> Action {
         self.junk += 1;
         if self.junk > self.cfg.limits.max_junk_commands {
-            return self.close(Reply::new(
-                421,
-                "4.7.0",
-                "Too many junk commands, closing connection",
-            ));
+            return self.close(Reply::new(421, "4.7.0", "Too many junk commands, closing connection"));
         }
         self.reply(reply)
     }
 }
 
 fn is_http(bytes: &[u8]) -> bool {
-    ["GET ", "POST ", "HEAD ", "PUT ", "CONNECT "]
-        .iter()
-        .any(|m| bytes.starts_with(m.as_bytes()))
+    ["GET ", "POST ", "HEAD ", "PUT ", "CONNECT "].iter().any(|m| bytes.starts_with(m.as_bytes()))
 }
 
 #[cfg(test)]
@@ -659,30 +541,13 @@ mod tests {
         let mut s = Session::new(cfg(ListenerRole::Mx));
         let ehlo = send(&mut s, "EHLO client.example");
         let text = ehlo.replies[0].to_wire();
-        for cap in [
-            "PIPELINING",
-            "SIZE 1000",
-            "STARTTLS",
-            "ENHANCEDSTATUSCODES",
-            "8BITMIME",
-            "DSN",
-            "SMTPUTF8",
-        ] {
+        for cap in ["PIPELINING", "SIZE 1000", "STARTTLS", "ENHANCEDSTATUSCODES", "8BITMIME", "DSN", "SMTPUTF8"] {
             assert!(text.contains(cap), "{cap} missing in {text}");
         }
         assert!(!text.contains("AUTH"), "no AUTH on an MX listener");
-        assert_eq!(
-            codes(&send(&mut s, "MAIL FROM:<a@example.com> RET=FULL")),
-            [250]
-        );
-        assert_eq!(
-            codes(&send(&mut s, "RCPT TO:<bob@example.jp> NOTIFY=FAILURE")),
-            [250]
-        );
-        assert_eq!(
-            codes(&send(&mut s, "RCPT TO:<eve@elsewhere.example>")),
-            [554]
-        );
+        assert_eq!(codes(&send(&mut s, "MAIL FROM:<a@example.com> RET=FULL")), [250]);
+        assert_eq!(codes(&send(&mut s, "RCPT TO:<bob@example.jp> NOTIFY=FAILURE")), [250]);
+        assert_eq!(codes(&send(&mut s, "RCPT TO:<eve@elsewhere.example>")), [554]);
         let a = send(&mut s, "DATA");
         assert_eq!((codes(&a), a.next), (vec![354], Next::ReceiveData));
         let tx = s.transaction().unwrap();
@@ -708,10 +573,7 @@ mod tests {
     fn params_after_helo_are_refused() {
         let mut s = Session::new(cfg(ListenerRole::Mx));
         send(&mut s, "HELO x");
-        assert_eq!(
-            codes(&send(&mut s, "MAIL FROM:<a@b.example> SIZE=10")),
-            [555]
-        );
+        assert_eq!(codes(&send(&mut s, "MAIL FROM:<a@b.example> SIZE=10")), [555]);
     }
 
     #[test]
@@ -719,35 +581,20 @@ mod tests {
         let mut s = Session::new(cfg(ListenerRole::Mx));
         send(&mut s, "EHLO x");
         let a = send(&mut s, "MAIL FROM:<a@b.example> SIZE=1001");
-        assert_eq!(
-            (a.replies[0].code, a.replies[0].status),
-            (552, Some("5.3.4"))
-        );
-        assert_eq!(
-            codes(&send(&mut s, "MAIL FROM:<a@b.example> SIZE=1000")),
-            [250]
-        );
+        assert_eq!((a.replies[0].code, a.replies[0].status), (552, Some("5.3.4")));
+        assert_eq!(codes(&send(&mut s, "MAIL FROM:<a@b.example> SIZE=1000")), [250]);
     }
 
     #[test]
     fn recipient_limit_gives_452() {
-        let mut s = Session::new(SessionConfig {
-            client_trusted: true,
-            ..cfg(ListenerRole::Submission)
-        });
+        let mut s = Session::new(SessionConfig { client_trusted: true, ..cfg(ListenerRole::Submission) });
         send(&mut s, "EHLO x");
         send(&mut s, "MAIL FROM:<a@b.example>");
         for i in 0..3 {
-            assert_eq!(
-                codes(&send(&mut s, &format!("RCPT TO:<r{i}@c.example>"))),
-                [250]
-            );
+            assert_eq!(codes(&send(&mut s, &format!("RCPT TO:<r{i}@c.example>"))), [250]);
         }
         let a = send(&mut s, "RCPT TO:<r4@c.example>");
-        assert_eq!(
-            (a.replies[0].code, a.replies[0].status),
-            (452, Some("4.5.3"))
-        );
+        assert_eq!((a.replies[0].code, a.replies[0].status), (452, Some("4.5.3")));
     }
 
     #[test]
@@ -756,10 +603,7 @@ mod tests {
         send(&mut s, "EHLO x");
         send(&mut s, "MAIL FROM:<a@b.example>");
         let a = send(&mut s, "RCPT TO:<x@anywhere.example>");
-        assert_eq!(
-            (a.replies[0].code, a.replies[0].status),
-            (554, Some("5.7.1"))
-        );
+        assert_eq!((a.replies[0].code, a.replies[0].status), (554, Some("5.7.1")));
     }
 
     #[test]
@@ -767,33 +611,17 @@ mod tests {
         let mut s = Session::new(cfg(ListenerRole::Submission));
         let text = send(&mut s, "EHLO x").replies[0].to_wire();
         assert!(!text.contains("AUTH"));
-        assert_eq!(
-            codes(&send(&mut s, "AUTH PLAIN AGFsaWNlAHNlY3JldA==")),
-            [538]
-        );
+        assert_eq!(codes(&send(&mut s, "AUTH PLAIN AGFsaWNlAHNlY3JldA==")), [538]);
         send(&mut s, "MAIL FROM:<a@b.example>");
         assert_eq!(send(&mut s, "STARTTLS").next, Next::StartTls);
         s.tls_established();
         assert!(s.transaction().is_none());
-        assert_eq!(
-            codes(&send(&mut s, "MAIL FROM:<a@b.example>")),
-            [503],
-            "EHLO is needed again"
-        );
+        assert_eq!(codes(&send(&mut s, "MAIL FROM:<a@b.example>")), [503], "EHLO is needed again");
         let text = send(&mut s, "EHLO x").replies[0].to_wire();
         assert!(text.contains("AUTH PLAIN LOGIN") && !text.contains("STARTTLS"));
         let a = send(&mut s, "AUTH PLAIN AGFsaWNlAHNlY3JldA==");
-        assert_eq!(
-            a.next,
-            Next::VerifyAuth {
-                user: "alice".into(),
-                password: "secret".into()
-            }
-        );
-        assert_eq!(
-            codes(&s.auth_result("alice".into(), AuthOutcome::Success)),
-            [235]
-        );
+        assert_eq!(a.next, Next::VerifyAuth { user: "alice".into(), password: "secret".into() });
+        assert_eq!(codes(&s.auth_result("alice".into(), AuthOutcome::Success)), [235]);
         assert_eq!(s.user(), Some("alice"));
         send(&mut s, "MAIL FROM:<alice@example.jp>");
         assert_eq!(codes(&send(&mut s, "RCPT TO:<x@anywhere.example>")), [250]);
@@ -801,37 +629,22 @@ mod tests {
 
     #[test]
     fn auth_login_dialogue() {
-        let mut s = Session::new(SessionConfig {
-            plaintext_auth_allowed: true,
-            ..cfg(ListenerRole::Submission)
-        });
+        let mut s = Session::new(SessionConfig { plaintext_auth_allowed: true, ..cfg(ListenerRole::Submission) });
         send(&mut s, "EHLO x");
         let a = send(&mut s, "AUTH LOGIN");
         assert_eq!(a.replies[0].to_wire(), "334 VXNlcm5hbWU6\r\n");
         let a = send(&mut s, "YWxpY2U=");
         assert_eq!(a.replies[0].to_wire(), "334 UGFzc3dvcmQ6\r\n");
         let a = send(&mut s, "c2VjcmV0");
-        assert_eq!(
-            a.next,
-            Next::VerifyAuth {
-                user: "alice".into(),
-                password: "secret".into()
-            }
-        );
+        assert_eq!(a.next, Next::VerifyAuth { user: "alice".into(), password: "secret".into() });
     }
 
     #[test]
     fn failed_auth_closes_after_the_limit() {
-        let mut s = Session::new(SessionConfig {
-            plaintext_auth_allowed: true,
-            ..cfg(ListenerRole::Submission)
-        });
+        let mut s = Session::new(SessionConfig { plaintext_auth_allowed: true, ..cfg(ListenerRole::Submission) });
         send(&mut s, "EHLO x");
         send(&mut s, "AUTH PLAIN AGFsaWNlAHdyb25n");
-        assert_eq!(
-            codes(&s.auth_result("alice".into(), AuthOutcome::Failure)),
-            [535]
-        );
+        assert_eq!(codes(&s.auth_result("alice".into(), AuthOutcome::Failure)), [535]);
         send(&mut s, "AUTH PLAIN AGFsaWNlAHdyb25n");
         let a = s.auth_result("alice".into(), AuthOutcome::Failure);
         assert_eq!((codes(&a), a.next), (vec![535, 421], Next::Close));
@@ -839,10 +652,7 @@ mod tests {
 
     #[test]
     fn auth_cancel_and_garbage() {
-        let mut s = Session::new(SessionConfig {
-            plaintext_auth_allowed: true,
-            ..cfg(ListenerRole::Submission)
-        });
+        let mut s = Session::new(SessionConfig { plaintext_auth_allowed: true, ..cfg(ListenerRole::Submission) });
         send(&mut s, "EHLO x");
         send(&mut s, "AUTH PLAIN");
         assert_eq!(codes(&send(&mut s, "*")), [501]);
@@ -875,10 +685,7 @@ mod tests {
     fn vrfy_is_252_and_bare_lf_commands_are_refused() {
         let mut s = Session::new(cfg(ListenerRole::Mx));
         assert_eq!(codes(&send(&mut s, "VRFY root")), [252]);
-        assert_eq!(
-            codes(&s.on_line(FramedLine::BareLf(b"NOOP".to_vec()))),
-            [500]
-        );
+        assert_eq!(codes(&s.on_line(FramedLine::BareLf(b"NOOP".to_vec()))), [500]);
         assert_eq!(codes(&s.on_line(FramedLine::TooLong)), [500]);
     }
 
@@ -887,10 +694,7 @@ mod tests {
         let mut s = Session::new(cfg(ListenerRole::Mx));
         send(&mut s, "EHLO x");
         assert_eq!(codes(&send(&mut s, "MAIL FROM:<ü@b.example>")), [553]);
-        assert_eq!(
-            codes(&send(&mut s, "MAIL FROM:<ü@b.example> SMTPUTF8")),
-            [250]
-        );
+        assert_eq!(codes(&send(&mut s, "MAIL FROM:<ü@b.example> SMTPUTF8")), [250]);
     }
 
     #[test]

@@ -32,10 +32,7 @@ pub struct Queue {
 impl Queue {
     /// Opens the data directory, takes its lock, recovers from any crash, and starts the
     /// committer. `group_commit_max` bounds the messages per transaction.
-    pub async fn open(
-        data_dir: &Path,
-        group_commit_max: usize,
-    ) -> Result<(Queue, RecoveryReport), StoreError> {
+    pub async fn open(data_dir: &Path, group_commit_max: usize) -> Result<(Queue, RecoveryReport), StoreError> {
         std::fs::create_dir_all(data_dir).map_err(|e| StoreError::io("create", data_dir, e))?;
         let lock_path = data_dir.join("lock");
         let lock = std::fs::OpenOptions::new()
@@ -48,25 +45,11 @@ impl Queue {
             return Err(StoreError::Locked(data_dir.to_path_buf()));
         }
         let spool = Spool::open(data_dir)?;
-        let store: Arc<dyn QueueStore> =
-            Arc::new(SqliteStore::open(&data_dir.join("queue.db")).await?);
+        let store: Arc<dyn QueueStore> = Arc::new(SqliteStore::open(&data_dir.join("queue.db")).await?);
         let report = recovery::recover(&spool, store.as_ref()).await?;
         let (tx, rx) = mpsc::channel(group_commit_max.max(1) * 4);
-        tokio::spawn(commit_loop(
-            spool.clone(),
-            store.clone(),
-            rx,
-            group_commit_max.max(1),
-        ));
-        Ok((
-            Queue {
-                spool,
-                store,
-                commits: tx,
-                _lock: Arc::new(lock),
-            },
-            report,
-        ))
+        tokio::spawn(commit_loop(spool.clone(), store.clone(), rx, group_commit_max.max(1)));
+        Ok((Queue { spool, store, commits: tx, _lock: Arc::new(lock) }, report))
     }
 
     /// Starts writing the body of a new message.
@@ -78,15 +61,7 @@ impl Queue {
     /// then, and only then, the SMTP server may say 250.
     pub async fn commit(&self, body: FinishedBody, message: NewMessage) -> Result<(), StoreError> {
         let (done, wait) = oneshot::channel();
-        if let Err(mpsc::error::SendError(p)) = self
-            .commits
-            .send(Pending {
-                body,
-                message,
-                done,
-            })
-            .await
-        {
+        if let Err(mpsc::error::SendError(p)) = self.commits.send(Pending { body, message, done }).await {
             p.body.discard();
             return Err(StoreError::Closed);
         }
@@ -109,12 +84,7 @@ impl Queue {
     }
 }
 
-async fn commit_loop(
-    spool: Spool,
-    store: Arc<dyn QueueStore>,
-    mut rx: mpsc::Receiver<Pending>,
-    max: usize,
-) {
+async fn commit_loop(spool: Spool, store: Arc<dyn QueueStore>, mut rx: mpsc::Receiver<Pending>, max: usize) {
     let mut batch = Vec::with_capacity(max);
     while rx.recv_many(&mut batch, max).await > 0 {
         commit_batch(&spool, store.as_ref(), std::mem::take(&mut batch)).await;
@@ -126,11 +96,7 @@ async fn commit_batch(spool: &Spool, store: &dyn QueueStore, batch: Vec<Pending>
         let spool = spool.clone();
         let bodies: Vec<FinishedBody> = batch
             .iter()
-            .map(|p| FinishedBody {
-                id: p.body.id.clone(),
-                tmp_path: p.body.tmp_path.clone(),
-                size: p.body.size,
-            })
+            .map(|p| FinishedBody { id: p.body.id.clone(), tmp_path: p.body.tmp_path.clone(), size: p.body.size })
             .collect();
         tokio::task::spawn_blocking(move || spool.publish(&bodies.iter().collect::<Vec<_>>()))
             .await
@@ -161,11 +127,8 @@ async fn commit_batch(spool: &Spool, store: &dyn QueueStore, batch: Vec<Pending>
             let full = e.is_storage_full();
             for p in ready {
                 spool.remove(p.body.id.as_str());
-                let err = if full {
-                    StoreError::StorageFull(e.to_string())
-                } else {
-                    StoreError::Damaged(e.to_string())
-                };
+                let err =
+                    if full { StoreError::StorageFull(e.to_string()) } else { StoreError::Damaged(e.to_string()) };
                 let _ = p.done.send(Err(err));
             }
         }

@@ -10,11 +10,7 @@ pub enum StoreError {
     StorageFull(String),
     /// A file operation failed.
     #[error("cannot {action} {}: {source}", path.display())]
-    Io {
-        action: &'static str,
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Io { action: &'static str, path: PathBuf, source: std::io::Error },
     /// The database failed.
     #[error("queue database: {0}")]
     Database(#[from] sqlx::Error),
@@ -33,16 +29,9 @@ impl StoreError {
     /// An I/O error, classified as `StorageFull` when the disk is full.
     pub fn io(action: &'static str, path: &Path, source: std::io::Error) -> Self {
         if source.kind() == std::io::ErrorKind::StorageFull || source.raw_os_error() == Some(28) {
-            return StoreError::StorageFull(format!(
-                "cannot {action} {}: {source}",
-                path.display()
-            ));
+            return StoreError::StorageFull(format!("cannot {action} {}: {source}", path.display()));
         }
-        StoreError::Io {
-            action,
-            path: path.to_path_buf(),
-            source,
-        }
+        StoreError::Io { action, path: path.to_path_buf(), source }
     }
 
     /// True when the failure is a lack of storage (SMTP 452 4.3.1 rather than 451 4.3.0).

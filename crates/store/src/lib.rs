@@ -19,8 +19,7 @@ pub mod users;
 pub use committer::Queue;
 pub use error::StoreError;
 pub use model::{
-    MessageDetail, MessageSummary, NewMessage, NewRecipient, RecipientRecord, RecipientState,
-    UserRecord,
+    MessageDetail, MessageInfo, MessageSummary, NewMessage, NewRecipient, RecipientRecord, RecipientState, UserRecord,
 };
 pub use queue_id::QueueId;
 pub use recovery::RecoveryReport;
@@ -33,9 +32,6 @@ use std::sync::Arc;
 
 /// Opens the store for reading and administration (CLI), without recovery or the spool lock.
 pub async fn open_store(data_dir: &Path) -> Result<Arc<dyn QueueStore>, StoreError> {
-    std::fs::create_dir_all(data_dir)
-        .map_err(|e| StoreError::io("create the data directory", data_dir, e))?;
-    Ok(Arc::new(
-        SqliteStore::open(&data_dir.join("queue.db")).await?,
-    ))
+    std::fs::create_dir_all(data_dir).map_err(|e| StoreError::io("create the data directory", data_dir, e))?;
+    Ok(Arc::new(SqliteStore::open(&data_dir.join("queue.db")).await?))
 }

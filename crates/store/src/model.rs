@@ -2,8 +2,6 @@
 
 use serde::Serialize;
 
-use crate::queue_id::QueueId;
-
 /// A recipient as accepted by the SMTP server.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewRecipient {
@@ -15,10 +13,10 @@ pub struct NewRecipient {
     pub notify: Option<String>,
 }
 
-/// A message to enter the queue, with its envelope and how it arrived.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NewMessage {
-    pub id: QueueId,
+/// A message's envelope and how it arrived: what the queue records once per message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MessageInfo {
+    pub id: String,
     /// Unix seconds.
     pub received_at: i64,
     /// Reverse path; empty for the null sender.
@@ -39,6 +37,12 @@ pub struct NewMessage {
     pub auth_user: Option<String>,
     /// TLS protocol and cipher of the receiving session.
     pub tls: Option<String>,
+}
+
+/// A message to enter the queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewMessage {
+    pub info: MessageInfo,
     pub recipients: Vec<NewRecipient>,
 }
 
@@ -110,19 +114,8 @@ pub struct RecipientRecord {
 /// `sekisho queue show ID`.
 #[derive(Debug, Clone, Serialize)]
 pub struct MessageDetail {
-    pub id: String,
-    pub received_at: i64,
-    pub sender: String,
-    pub size: u64,
-    pub ret: Option<String>,
-    pub envid: Option<String>,
-    pub smtputf8: bool,
-    pub body_8bit: bool,
-    pub client_ip: String,
-    pub helo: String,
-    pub listener: String,
-    pub auth_user: Option<String>,
-    pub tls: Option<String>,
+    #[serde(flatten)]
+    pub info: MessageInfo,
     pub recipients: Vec<RecipientRecord>,
 }
 
@@ -131,4 +124,29 @@ pub struct MessageDetail {
 pub struct UserRecord {
     pub name: String,
     pub created_at: i64,
+}
+
+/// A message with `recipients` recipients, for tests.
+#[cfg(test)]
+pub(crate) fn sample_message(id: &crate::QueueId, size: u64, recipients: usize) -> NewMessage {
+    NewMessage {
+        info: MessageInfo {
+            id: id.to_string(),
+            received_at: 1000,
+            sender: "a@example.com".into(),
+            size,
+            ret: Some("HDRS".into()),
+            envid: Some("env".into()),
+            smtputf8: false,
+            body_8bit: false,
+            client_ip: "127.0.0.1".into(),
+            helo: "client".into(),
+            listener: "127.0.0.1:2525 submission".into(),
+            auth_user: None,
+            tls: None,
+        },
+        recipients: (0..recipients)
+            .map(|i| NewRecipient { address: format!("r{i}@example.jp"), orcpt: None, notify: Some("FAILURE".into()) })
+            .collect(),
+    }
 }

@@ -11,9 +11,8 @@ pub struct QueueId(String);
 impl QueueId {
     /// A new ID for a message received now.
     pub fn generate() -> QueueId {
-        let micros = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_micros() as u64);
+        let micros =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_micros() as u64);
         let mut s = String::with_capacity(16);
         for i in (0..10).rev() {
             s.push(ALPHABET[((micros >> (i * 5)) & 31) as usize] as char);

@@ -30,14 +30,8 @@ pub struct RecoveryReport {
     pub messages: u64,
 }
 
-pub(crate) async fn recover(
-    spool: &Spool,
-    store: &dyn QueueStore,
-) -> Result<RecoveryReport, StoreError> {
-    let mut report = RecoveryReport {
-        claims_released: store.release_claims().await?,
-        ..Default::default()
-    };
+pub(crate) async fn recover(spool: &Spool, store: &dyn QueueStore) -> Result<RecoveryReport, StoreError> {
+    let mut report = RecoveryReport { claims_released: store.release_claims().await?, ..Default::default() };
 
     for entry in read_dir(spool.tmp_dir())? {
         if std::fs::remove_file(entry.path()).is_ok() {
@@ -54,9 +48,7 @@ pub(crate) async fn recover(
     for (id, size, recipients) in store.message_sizes().await? {
         let reason = match bodies.remove(&id) {
             None => Some("body file is missing".to_string()),
-            Some(len) if len != size => {
-                Some(format!("body has {len} bytes, the queue recorded {size}"))
-            }
+            Some(len) if len != size => Some(format!("body has {len} bytes, the queue recorded {size}")),
             Some(_) if recipients == 0 => Some("message has no recipients".to_string()),
             Some(_) => None,
         };
@@ -79,21 +71,13 @@ pub(crate) async fn recover(
     Ok(report)
 }
 
-async fn quarantine(
-    spool: &Spool,
-    store: &dyn QueueStore,
-    id: &str,
-    reason: &str,
-) -> Result<(), StoreError> {
+async fn quarantine(spool: &Spool, store: &dyn QueueStore, id: &str, reason: &str) -> Result<(), StoreError> {
     let dir = spool.quarantine_dir();
     let record = store.message(id).await.ok().flatten();
     let note = serde_json::json!({ "id": id, "reason": reason, "message": record });
     let note_path = dir.join(format!("{id}.json"));
-    std::fs::write(
-        &note_path,
-        serde_json::to_vec_pretty(&note).unwrap_or_default(),
-    )
-    .map_err(|e| StoreError::io("write", &note_path, e))?;
+    std::fs::write(&note_path, serde_json::to_vec_pretty(&note).unwrap_or_default())
+        .map_err(|e| StoreError::io("write", &note_path, e))?;
     let body = spool.msg_dir().join(id);
     if body.exists() {
         let to = dir.join(id);
@@ -116,40 +100,15 @@ fn read_dir(dir: &std::path::Path) -> Result<Vec<std::fs::DirEntry>, StoreError>
 #[cfg(test)]
 mod tests {
     use crate::committer::Queue;
-    use crate::model::{NewMessage, NewRecipient};
+    use crate::model::sample_message;
     use crate::queue_id::QueueId;
-
-    fn message(id: &QueueId, size: u64) -> NewMessage {
-        NewMessage {
-            id: id.clone(),
-            received_at: 1,
-            sender: "a@example.com".into(),
-            size,
-            ret: None,
-            envid: None,
-            smtputf8: false,
-            body_8bit: false,
-            client_ip: "127.0.0.1".into(),
-            helo: "h".into(),
-            listener: "l".into(),
-            auth_user: None,
-            tls: None,
-            recipients: vec![NewRecipient {
-                address: "b@example.jp".into(),
-                orcpt: None,
-                notify: None,
-            }],
-        }
-    }
 
     async fn accept(q: &Queue, content: &[u8]) -> QueueId {
         let id = QueueId::generate();
         let mut body = q.create_body(&id).await.unwrap();
         body.write(content).await.unwrap();
         let fin = body.finish().await.unwrap();
-        q.commit(fin, message(&id, content.len() as u64))
-            .await
-            .unwrap();
+        q.commit(fin, sample_message(&id, content.len() as u64, 1)).await.unwrap();
         id
     }
 
@@ -171,36 +130,19 @@ mod tests {
             // Damage: truncate one body, delete another.
             std::fs::write(q.body_path(truncated.as_str()), b"Subj").unwrap();
             std::fs::remove_file(q.body_path(missing.as_str())).unwrap();
-            assert!(
-                Queue::open(dir.path(), 16).await.is_err(),
-                "the data directory is locked"
-            );
+            assert!(Queue::open(dir.path(), 16).await.is_err(), "the data directory is locked");
         }
         let (q, report) = Queue::open(dir.path(), 16).await.unwrap();
         assert_eq!(report.messages, 1);
         assert_eq!(report.temp_removed, 1);
         assert_eq!(report.orphans_swept, 1);
-        let mut quarantined: Vec<String> = report
-            .quarantined
-            .iter()
-            .map(|(id, _)| id.clone())
-            .collect();
+        let mut quarantined: Vec<String> = report.quarantined.iter().map(|(id, _)| id.clone()).collect();
         quarantined.sort();
         let mut expected = vec![truncated.to_string(), missing.to_string()];
         expected.sort();
         assert_eq!(quarantined, expected);
-        assert!(
-            dir.path()
-                .join("quarantine")
-                .join(truncated.as_str())
-                .exists()
-        );
-        assert!(
-            dir.path()
-                .join("quarantine")
-                .join(format!("{missing}.json"))
-                .exists()
-        );
+        assert!(dir.path().join("quarantine").join(truncated.as_str()).exists());
+        assert!(dir.path().join("quarantine").join(format!("{missing}.json")).exists());
         let list = q.store().list_messages().await.unwrap();
         assert_eq!(list.len(), 1);
         assert_eq!(list[0].id, good.as_str());
@@ -213,9 +155,7 @@ mod tests {
         let mut tasks = Vec::new();
         for i in 0..50 {
             let q = q.clone();
-            tasks.push(tokio::spawn(async move {
-                accept(&q, format!("Subject: {i}\r\n\r\nx\r\n").as_bytes()).await
-            }));
+            tasks.push(tokio::spawn(async move { accept(&q, format!("Subject: {i}\r\n\r\nx\r\n").as_bytes()).await }));
         }
         for t in tasks {
             t.await.unwrap();

@@ -81,12 +81,7 @@ impl Spool {
             .open(&path)
             .await
             .map_err(|e| StoreError::io("create", &path, e))?;
-        Ok(TempBody {
-            id: id.clone(),
-            path,
-            file: tokio::io::BufWriter::with_capacity(64 << 10, file),
-            size: 0,
-        })
+        Ok(TempBody { id: id.clone(), path, file: tokio::io::BufWriter::with_capacity(64 << 10, file), size: 0 })
     }
 
     /// Free bytes on the spool's file system.
@@ -106,15 +101,11 @@ impl Spool {
             .iter()
             .map(|b| {
                 let to = self.msg.join(b.id.as_str());
-                std::fs::rename(&b.tmp_path, &to)
-                    .map_err(|e| StoreError::io("move into the spool", &to, e))
+                std::fs::rename(&b.tmp_path, &to).map_err(|e| StoreError::io("move into the spool", &to, e))
             })
             .collect();
         if let Err(e) = sync_dir(&self.msg) {
-            return results
-                .into_iter()
-                .map(|_| Err(StoreError::io("fsync", &self.msg, clone_io(&e))))
-                .collect();
+            return results.into_iter().map(|_| Err(StoreError::io("fsync", &self.msg, clone_io(&e)))).collect();
         }
         results
     }
@@ -138,30 +129,16 @@ impl TempBody {
 
     /// Appends bytes.
     pub async fn write(&mut self, bytes: &[u8]) -> Result<(), StoreError> {
-        self.file
-            .write_all(bytes)
-            .await
-            .map_err(|e| StoreError::io("write", &self.path, e))?;
+        self.file.write_all(bytes).await.map_err(|e| StoreError::io("write", &self.path, e))?;
         self.size += bytes.len() as u64;
         Ok(())
     }
 
     /// Flushes and fsyncs the file.
     pub async fn finish(mut self) -> Result<FinishedBody, StoreError> {
-        self.file
-            .flush()
-            .await
-            .map_err(|e| StoreError::io("write", &self.path, e))?;
-        self.file
-            .get_mut()
-            .sync_all()
-            .await
-            .map_err(|e| StoreError::io("fsync", &self.path, e))?;
-        Ok(FinishedBody {
-            id: self.id,
-            tmp_path: self.path,
-            size: self.size,
-        })
+        self.file.flush().await.map_err(|e| StoreError::io("write", &self.path, e))?;
+        self.file.get_mut().sync_all().await.map_err(|e| StoreError::io("fsync", &self.path, e))?;
+        Ok(FinishedBody { id: self.id, tmp_path: self.path, size: self.size })
     }
 
     /// Abandons the body and removes its file.

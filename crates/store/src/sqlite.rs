@@ -5,13 +5,11 @@ use std::str::FromStr;
 
 use async_trait::async_trait;
 use sqlx::Row;
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
 use crate::error::StoreError;
 use crate::model::{
-    MessageDetail, MessageSummary, NewMessage, RecipientRecord, RecipientState, UserRecord,
+    MessageDetail, MessageInfo, MessageSummary, NewMessage, RecipientRecord, RecipientState, UserRecord,
 };
 use crate::store::{Claim, QueueStore};
 
@@ -67,31 +65,26 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
             .busy_timeout(std::time::Duration::from_secs(10));
-        let pool = SqlitePoolOptions::new()
-            .max_connections(4)
-            .connect_with(options)
-            .await?;
+        let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await?;
         sqlx::raw_sql(SCHEMA).execute(&pool).await?;
         Ok(SqliteStore { pool })
     }
 }
 
 fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
 }
 
 #[async_trait]
 impl QueueStore for SqliteStore {
     async fn insert_messages(&self, batch: &[NewMessage]) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
-        for m in batch {
+        for NewMessage { info: m, recipients } in batch {
             sqlx::query(
                 "INSERT INTO messages (id, received_at, sender, size, ret, envid, smtputf8, body_8bit, \
                  client_ip, helo, listener, auth_user, tls) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
             )
-            .bind(m.id.as_str())
+            .bind(&m.id)
             .bind(m.received_at)
             .bind(&m.sender)
             .bind(m.size as i64)
@@ -106,12 +99,12 @@ impl QueueStore for SqliteStore {
             .bind(&m.tls)
             .execute(&mut *tx)
             .await?;
-            for (idx, r) in m.recipients.iter().enumerate() {
+            for (idx, r) in recipients.iter().enumerate() {
                 sqlx::query(
                     "INSERT INTO recipients (message_id, idx, address, orcpt, notify, state, next_attempt_at) \
                      VALUES (?,?,?,?,?,'queued',?)",
                 )
-                .bind(m.id.as_str())
+                .bind(&m.id)
                 .bind(idx as i64)
                 .bind(&r.address)
                 .bind(&r.orcpt)
@@ -148,10 +141,7 @@ impl QueueStore for SqliteStore {
     }
 
     async fn message(&self, id: &str) -> Result<Option<MessageDetail>, StoreError> {
-        let Some(m) = sqlx::query("SELECT * FROM messages WHERE id = ?")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?
+        let Some(m) = sqlx::query("SELECT * FROM messages WHERE id = ?").bind(id).fetch_optional(&self.pool).await?
         else {
             return Ok(None);
         };
@@ -166,15 +156,14 @@ impl QueueStore for SqliteStore {
                 address: r.get("address"),
                 orcpt: r.get("orcpt"),
                 notify: r.get("notify"),
-                state: RecipientState::parse(&state).ok_or_else(|| {
-                    StoreError::Damaged(format!("{id}: recipient state `{state}`"))
-                })?,
+                state: RecipientState::parse(&state)
+                    .ok_or_else(|| StoreError::Damaged(format!("{id}: recipient state `{state}`")))?,
                 attempts: r.get::<i64, _>("attempts") as u32,
                 next_attempt_at: r.get("next_attempt_at"),
                 last_reply: r.get("last_reply"),
             });
         }
-        Ok(Some(MessageDetail {
+        let info = MessageInfo {
             id: m.get("id"),
             received_at: m.get("received_at"),
             sender: m.get("sender"),
@@ -188,8 +177,8 @@ impl QueueStore for SqliteStore {
             listener: m.get("listener"),
             auth_user: m.get("auth_user"),
             tls: m.get("tls"),
-            recipients,
-        }))
+        };
+        Ok(Some(MessageDetail { info, recipients }))
     }
 
     async fn claim_due(&self, now: i64, limit: u32) -> Result<Vec<Claim>, StoreError> {
@@ -202,22 +191,14 @@ impl QueueStore for SqliteStore {
         .bind(limit as i64)
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows
-            .iter()
-            .map(|r| Claim {
-                message_id: r.get("message_id"),
-                idx: r.get("idx"),
-            })
-            .collect())
+        Ok(rows.iter().map(|r| Claim { message_id: r.get("message_id"), idx: r.get("idx") }).collect())
     }
 
     async fn release_claims(&self) -> Result<u64, StoreError> {
-        let done = sqlx::query(
-            "UPDATE recipients SET state = 'queued', next_attempt_at = ? WHERE state = 'active'",
-        )
-        .bind(now())
-        .execute(&self.pool)
-        .await?;
+        let done = sqlx::query("UPDATE recipients SET state = 'queued', next_attempt_at = ? WHERE state = 'active'")
+            .bind(now())
+            .execute(&self.pool)
+            .await?;
         Ok(done.rows_affected())
     }
 
@@ -227,23 +208,11 @@ impl QueueStore for SqliteStore {
         )
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows
-            .iter()
-            .map(|r| {
-                (
-                    r.get("id"),
-                    r.get::<i64, _>("size") as u64,
-                    r.get::<i64, _>("n") as u64,
-                )
-            })
-            .collect())
+        Ok(rows.iter().map(|r| (r.get("id"), r.get::<i64, _>("size") as u64, r.get::<i64, _>("n") as u64)).collect())
     }
 
     async fn delete_message(&self, id: &str) -> Result<bool, StoreError> {
-        let done = sqlx::query("DELETE FROM messages WHERE id = ?")
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
+        let done = sqlx::query("DELETE FROM messages WHERE id = ?").bind(id).execute(&self.pool).await?;
         Ok(done.rows_affected() > 0)
     }
 
@@ -261,31 +230,18 @@ impl QueueStore for SqliteStore {
     }
 
     async fn delete_user(&self, name: &str) -> Result<bool, StoreError> {
-        let done = sqlx::query("DELETE FROM users WHERE name = ?")
-            .bind(name)
-            .execute(&self.pool)
-            .await?;
+        let done = sqlx::query("DELETE FROM users WHERE name = ?").bind(name).execute(&self.pool).await?;
         Ok(done.rows_affected() > 0)
     }
 
     async fn users(&self) -> Result<Vec<UserRecord>, StoreError> {
-        let rows = sqlx::query("SELECT name, created_at FROM users ORDER BY name")
-            .fetch_all(&self.pool)
-            .await?;
-        Ok(rows
-            .iter()
-            .map(|r| UserRecord {
-                name: r.get("name"),
-                created_at: r.get("created_at"),
-            })
-            .collect())
+        let rows = sqlx::query("SELECT name, created_at FROM users ORDER BY name").fetch_all(&self.pool).await?;
+        Ok(rows.iter().map(|r| UserRecord { name: r.get("name"), created_at: r.get("created_at") }).collect())
     }
 
     async fn password_hash(&self, name: &str) -> Result<Option<String>, StoreError> {
-        let row = sqlx::query("SELECT password_hash FROM users WHERE name = ?")
-            .bind(name)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row =
+            sqlx::query("SELECT password_hash FROM users WHERE name = ?").bind(name).fetch_optional(&self.pool).await?;
         Ok(row.map(|r| r.get("password_hash")))
     }
 }
@@ -293,32 +249,11 @@ impl QueueStore for SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::NewRecipient;
+    use crate::model::sample_message;
     use crate::queue_id::QueueId;
 
     fn message(n: usize) -> NewMessage {
-        NewMessage {
-            id: QueueId::generate(),
-            received_at: 1000,
-            sender: "a@example.com".into(),
-            size: 10,
-            ret: Some("HDRS".into()),
-            envid: Some("env".into()),
-            smtputf8: false,
-            body_8bit: false,
-            client_ip: "127.0.0.1".into(),
-            helo: "client".into(),
-            listener: "127.0.0.1:2525 submission".into(),
-            auth_user: None,
-            tls: None,
-            recipients: (0..n)
-                .map(|i| NewRecipient {
-                    address: format!("r{i}@example.jp"),
-                    orcpt: None,
-                    notify: Some("FAILURE".into()),
-                })
-                .collect(),
-        }
+        sample_message(&QueueId::generate(), 10, n)
     }
 
     #[tokio::test]
@@ -329,24 +264,17 @@ mod tests {
         s.insert_messages(&[m.clone(), message(1)]).await.unwrap();
         let list = s.list_messages().await.unwrap();
         assert_eq!(list.len(), 2);
-        let d = s.message(m.id.as_str()).await.unwrap().unwrap();
+        let d = s.message(&m.info.id).await.unwrap().unwrap();
         assert_eq!(d.recipients.len(), 3);
-        assert_eq!(d.ret.as_deref(), Some("HDRS"));
+        assert_eq!(d.info.ret.as_deref(), Some("HDRS"));
         assert_eq!(d.recipients[1].notify.as_deref(), Some("FAILURE"));
         assert_eq!(d.recipients[0].state, RecipientState::Queued);
 
         let claims = s.claim_due(2000, 10).await.unwrap();
         assert_eq!(claims.len(), 4);
-        assert!(
-            s.claim_due(2000, 10).await.unwrap().is_empty(),
-            "claimed recipients are not due"
-        );
+        assert!(s.claim_due(2000, 10).await.unwrap().is_empty(), "claimed recipients are not due");
         assert_eq!(s.release_claims().await.unwrap(), 4);
-        assert_eq!(
-            s.claim_due(i64::MAX, 10).await.unwrap().len(),
-            4,
-            "released claims are due again"
-        );
+        assert_eq!(s.claim_due(i64::MAX, 10).await.unwrap().len(), 4, "released claims are due again");
     }
 
     #[tokio::test]
@@ -356,11 +284,8 @@ mod tests {
         let m = message(1);
         s.insert_messages(std::slice::from_ref(&m)).await.unwrap();
         let fresh = message(2);
-        assert!(
-            s.insert_messages(&[fresh.clone(), m]).await.is_err(),
-            "duplicate id fails the batch"
-        );
-        assert!(s.message(fresh.id.as_str()).await.unwrap().is_none());
+        assert!(s.insert_messages(&[fresh.clone(), m]).await.is_err(), "duplicate id fails the batch");
+        assert!(s.message(&fresh.info.id).await.unwrap().is_none());
         assert_eq!(s.list_messages().await.unwrap().len(), 1);
     }
 
@@ -370,10 +295,7 @@ mod tests {
         let s = SqliteStore::open(&dir.path().join("q.db")).await.unwrap();
         s.put_user("alice", "h1").await.unwrap();
         s.put_user("alice", "h2").await.unwrap();
-        assert_eq!(
-            s.password_hash("alice").await.unwrap().as_deref(),
-            Some("h2")
-        );
+        assert_eq!(s.password_hash("alice").await.unwrap().as_deref(), Some("h2"));
         assert_eq!(s.users().await.unwrap().len(), 1);
         assert!(s.delete_user("alice").await.unwrap());
         assert!(!s.delete_user("alice").await.unwrap());

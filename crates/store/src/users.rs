@@ -1,9 +1,7 @@
 //! Submission account passwords: argon2id PHC strings.
 
 use argon2::Argon2;
-use argon2::password_hash::{
-    PasswordHash, PasswordHasher, PasswordVerifier, SaltString, rand_core::OsRng,
-};
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString, rand_core::OsRng};
 
 /// Hashes a password for storage.
 pub fn hash_password(password: &str) -> String {
@@ -16,11 +14,7 @@ pub fn hash_password(password: &str) -> String {
 
 /// Checks a password against a stored hash; a malformed hash never matches.
 pub fn verify_password(hash: &str, password: &str) -> bool {
-    PasswordHash::new(hash).is_ok_and(|h| {
-        Argon2::default()
-            .verify_password(password.as_bytes(), &h)
-            .is_ok()
-    })
+    PasswordHash::new(hash).is_ok_and(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
 }
 
 /// A valid account name: 1 to 64 printable characters without spaces.

@@ -49,11 +49,7 @@ impl Client {
     /// Connects without reading anything.
     pub async fn connect_raw(addr: SocketAddr) -> Client {
         let tcp = TcpStream::connect(addr).await.expect("connect");
-        Client {
-            io: Box::new(tcp),
-            buf: Vec::new(),
-            peer_cn: None,
-        }
+        Client { io: Box::new(tcp), buf: Vec::new(), peer_cn: None }
     }
 
     /// Sends raw bytes.
@@ -75,9 +71,7 @@ impl Client {
 
     /// Reads one (possibly multi-line) reply; panics on timeout or close.
     pub async fn read(&mut self) -> Response {
-        self.try_read(TIMEOUT)
-            .await
-            .expect("a reply from the server")
+        self.try_read(TIMEOUT).await.expect("a reply from the server")
     }
 
     /// Reads one reply, or `None` if the connection closed or nothing came within `wait`.
@@ -98,11 +92,7 @@ impl Client {
         loop {
             if let Some(i) = self.buf.iter().position(|&b| b == b'\n') {
                 let line: Vec<u8> = self.buf.drain(..=i).collect();
-                return Some(
-                    String::from_utf8_lossy(&line)
-                        .trim_end_matches(['\r', '\n'])
-                        .to_string(),
-                );
+                return Some(String::from_utf8_lossy(&line).trim_end_matches(['\r', '\n']).to_string());
             }
             let mut chunk = [0u8; 4096];
             match tokio::time::timeout(wait, self.io.read(&mut chunk)).await {
@@ -131,31 +121,17 @@ impl Client {
         for cert in CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
             roots.add(cert.expect("CA pem")).expect("add root");
         }
-        let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .expect("versions")
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+        let config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .expect("versions")
+            .with_root_certificates(roots)
+            .with_no_client_auth();
         let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
         self.buf.clear();
         let io = Box::new(PlainIo(self.io));
-        let tls = connector
-            .connect(ServerName::try_from("localhost").expect("name"), io)
-            .await
-            .expect("TLS handshake");
-        let peer_cn = tls
-            .get_ref()
-            .1
-            .peer_certificates()
-            .and_then(|c| c.first())
-            .map(|c| common_name(c.as_ref()));
-        Client {
-            io: Box::new(tls),
-            buf: Vec::new(),
-            peer_cn,
-        }
+        let tls = connector.connect(ServerName::try_from("localhost").expect("name"), io).await.expect("TLS handshake");
+        let peer_cn = tls.get_ref().1.peer_certificates().and_then(|c| c.first()).map(|c| common_name(c.as_ref()));
+        Client { io: Box::new(tls), buf: Vec::new(), peer_cn }
     }
 
     /// EHLO, STARTTLS, handshake, EHLO again.

@@ -49,17 +49,11 @@ pub fn base_config(dir: &Path, pki: &TestPki) -> Config {
     let listener = |role, trusted: &[&str]| ListenerConfig {
         address: "127.0.0.1:0".parse().expect("literal"),
         role,
-        trusted_networks: trusted
-            .iter()
-            .map(|n| n.parse().expect("literal"))
-            .collect(),
+        trusted_networks: trusted.iter().map(|n| n.parse().expect("literal")).collect(),
         plaintext_auth_on_loopback: false,
     };
-    config.listeners = vec![
-        listener(Role::Submission, &["127.0.0.0/8"]),
-        listener(Role::Submission, &[]),
-        listener(Role::Mx, &[]),
-    ];
+    config.listeners =
+        vec![listener(Role::Submission, &["127.0.0.0/8"]), listener(Role::Submission, &[]), listener(Role::Mx, &[])];
     config
 }
 
@@ -75,18 +69,10 @@ impl TestServer {
         let pki = TestPki::generate(dir.path(), "gw.sekisho.test");
         let mut config = base_config(dir.path(), &pki);
         tweak(&mut config);
-        let (queue, _) = Queue::open(&config.store.path, config.store.group_commit_max)
-            .await
-            .expect("open queue");
-        let server = Server::bind(config.clone(), queue.clone())
-            .await
-            .expect("bind");
+        let (queue, _) = Queue::open(&config.store.path, config.store.group_commit_max).await.expect("open queue");
+        let server = Server::bind(config.clone(), queue.clone()).await.expect("bind");
         let addrs = server.local_addrs();
-        let pick = |i: usize| {
-            addrs
-                .get(i)
-                .map_or("127.0.0.1:9".parse().expect("literal"), |a| a.0)
-        };
+        let pick = |i: usize| addrs.get(i).map_or("127.0.0.1:9".parse().expect("literal"), |a| a.0);
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(server.run(async move {
             let _ = stopped.await;
@@ -107,21 +93,27 @@ impl TestServer {
     /// Creates a submission account.
     pub async fn add_user(&self, name: &str, password: &str) {
         let hash = users::hash_password(password);
-        self.queue
-            .store()
-            .put_user(name, &hash)
-            .await
-            .expect("add user");
+        self.queue.store().put_user(name, &hash).await.expect("add user");
     }
 
     /// Number of messages in the queue.
     pub async fn queued(&self) -> usize {
-        self.queue
-            .store()
-            .list_messages()
-            .await
-            .expect("list")
-            .len()
+        self.queue.store().list_messages().await.expect("list").len()
+    }
+
+    /// The stored record of the message a "250 ... queued as ID" reply names.
+    pub async fn stored(&self, reply: &Response) -> sekisho_store::MessageDetail {
+        let id = queue_id(reply).unwrap_or_else(|| panic!("not a queued reply: {reply:?}"));
+        self.queue.store().message(&id).await.expect("read queue").expect("message in the queue")
+    }
+
+    /// Every stored message, oldest first.
+    pub async fn stored_all(&self) -> Vec<sekisho_store::MessageDetail> {
+        let mut out = Vec::new();
+        for m in self.queue.store().list_messages().await.expect("list") {
+            out.push(self.queue.store().message(&m.id).await.expect("read").expect("listed message"));
+        }
+        out
     }
 
     /// The spooled bytes of message `id`.
@@ -158,8 +150,5 @@ impl Drop for TestServer {
 
 /// The queue ID in a "250 2.0.0 Ok: queued as ID" reply.
 pub fn queue_id(reply: &Response) -> Option<String> {
-    reply
-        .text()
-        .rsplit_once("queued as ")
-        .map(|(_, id)| id.trim().to_string())
+    reply.text().rsplit_once("queued as ").map(|(_, id)| id.trim().to_string())
 }

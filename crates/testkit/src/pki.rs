@@ -29,21 +29,14 @@ impl TestPki {
         let ca_key = KeyPair::generate().expect("CA key");
         let mut ca = CertificateParams::new(Vec::<String>::new()).expect("CA params");
         ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        ca.distinguished_name
-            .push(DnType::CommonName, "sekisho test CA");
+        ca.distinguished_name.push(DnType::CommonName, "sekisho test CA");
         let ca_cert = ca.self_signed(&ca_key).expect("CA cert");
 
         let key = KeyPair::generate().expect("server key");
-        let mut params = CertificateParams::new(vec![
-            hostname.to_string(),
-            "localhost".into(),
-            "127.0.0.1".into(),
-        ])
-        .expect("params");
+        let mut params =
+            CertificateParams::new(vec![hostname.to_string(), "localhost".into(), "127.0.0.1".into()]).expect("params");
         params.distinguished_name.push(DnType::CommonName, cn);
-        let cert = params
-            .signed_by(&key, &ca_cert, &ca_key)
-            .expect("server cert");
+        let cert = params.signed_by(&key, &ca_cert, &ca_key).expect("server cert");
 
         std::fs::create_dir_all(dir).expect("pki dir");
         let pki = TestPki {
