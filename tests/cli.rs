@@ -4,7 +4,7 @@
 mod support;
 
 use sekisho_testkit::Client;
-use support::{Running, own_address, run, write_config};
+use support::{Running, own_address, run, serve, write_config};
 
 #[test]
 fn config_check_names_file_line_and_key() {
@@ -56,10 +56,7 @@ fn users_are_added_listed_and_removed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn served_message_is_listed_and_shown() {
     let dir = tempfile::tempdir().unwrap();
-    let addr = own_address(2525);
-    let config = write_config(dir.path(), addr, "");
-    let c2 = config.clone();
-    let server = tokio::task::spawn_blocking(move || Running::start(&c2)).await.unwrap();
+    let (addr, config, server) = serve(dir.path()).await;
     let (mut c, _) = Client::connect(addr).await;
     c.cmd("EHLO client.test").await;
     let r =
@@ -105,10 +102,7 @@ async fn served_message_is_listed_and_shown() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn memory_stays_flat_under_an_oversized_message() {
     let dir = tempfile::tempdir().unwrap();
-    let addr = own_address(2525);
-    let config = write_config(dir.path(), addr, "");
-    let c2 = config.clone();
-    let server = tokio::task::spawn_blocking(move || Running::start(&c2)).await.unwrap();
+    let (addr, _config, server) = serve(dir.path()).await;
     let (mut c, _) = Client::connect(addr).await;
     c.cmd("EHLO client.test").await;
     c.cmd("MAIL FROM:<a@example.jp>").await;

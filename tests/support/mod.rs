@@ -33,6 +33,15 @@ pub fn write_config(dir: &Path, addr: SocketAddr, extra: &str) -> PathBuf {
     path
 }
 
+/// Writes a configuration into `dir` and starts a server on it (from async tests).
+pub async fn serve(dir: &Path) -> (SocketAddr, PathBuf, Running) {
+    let addr = own_address(2525);
+    let config = write_config(dir, addr, "");
+    let c = config.clone();
+    let server = tokio::task::spawn_blocking(move || Running::start(&c)).await.unwrap();
+    (addr, config, server)
+}
+
 /// A running `sekisho serve`.
 pub struct Running {
     pub child: Child,
