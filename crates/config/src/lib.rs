@@ -5,7 +5,10 @@
 
 mod duration;
 mod error;
+mod route;
+mod static_records;
 
+use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
@@ -14,6 +17,8 @@ use serde::Deserialize;
 
 pub use duration::Duration;
 pub use error::ConfigError;
+pub use route::NextHop;
+pub use static_records::{StaticRecord, normalize_host};
 
 /// The embedded default configuration, also shipped as `sekisho.default.toml`.
 pub const DEFAULT_TOML: &str = include_str!("../../../sekisho.default.toml");
@@ -34,6 +39,12 @@ pub struct Config {
     pub smtp: SmtpConfig,
     /// Logging.
     pub log: LogConfig,
+    /// Name resolution.
+    pub dns: DnsConfig,
+    /// Outbound delivery.
+    pub delivery: DeliveryConfig,
+    /// Transport map: recipient domain to next hop, e.g. "example.com" = "[10.1.2.3]:25".
+    pub routes: BTreeMap<String, String>,
     /// Listening sockets.
     #[serde(rename = "listener")]
     pub listeners: Vec<ListenerConfig>,
@@ -94,6 +105,107 @@ pub struct SmtpConfig {
     pub max_connections_per_client: usize,
 }
 
+/// `[dns]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DnsConfig {
+    /// Name servers as "IP:port"; empty: the system resolver (/etc/resolv.conf).
+    pub servers: Vec<SocketAddr>,
+    /// Time for one query.
+    pub timeout: Duration,
+    /// Records that override DNS: name to a list of "TYPE DATA" strings.
+    #[serde(rename = "static")]
+    pub static_records: BTreeMap<String, Vec<String>>,
+}
+
+impl Default for DnsConfig {
+    fn default() -> Self {
+        DnsConfig { servers: Vec::new(), timeout: Duration::from_secs(5), static_records: BTreeMap::new() }
+    }
+}
+
+impl DnsConfig {
+    /// The static records, parsed (validated at load, so this cannot fail on a loaded config).
+    pub fn parsed_static(&self) -> BTreeMap<String, Vec<StaticRecord>> {
+        self.static_records
+            .iter()
+            .map(|(name, list)| {
+                (normalize_host(name), list.iter().filter_map(|r| StaticRecord::parse(r).ok()).collect())
+            })
+            .collect()
+    }
+}
+
+/// `[delivery]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DeliveryConfig {
+    /// Port used for every MX (25; tests and demos point it elsewhere).
+    pub port: u16,
+    /// Name sent in EHLO; unset: `hostname`.
+    pub helo_name: Option<String>,
+    /// Send all outbound mail through this host ("[host]:port" or "host").
+    pub relay_host: Option<String>,
+    /// AUTH user for `relay_host` (only over TLS).
+    pub relay_user: Option<String>,
+    /// AUTH password for `relay_host`.
+    pub relay_password: Option<String>,
+    /// Where mail accepted on an MX listener goes (the internal mail server).
+    pub next_hop: Option<String>,
+    /// Outbound SMTP connections in total.
+    pub max_connections: usize,
+    /// Outbound SMTP connections per destination.
+    pub max_connections_per_destination: usize,
+    /// Messages sent over one connection before it is closed.
+    pub max_messages_per_connection: usize,
+    /// How long an idle connection is kept for the next message to the same destination.
+    pub connection_reuse_time: Duration,
+    /// Waits between attempts; the last one repeats.
+    pub retry_schedule: Vec<Duration>,
+    /// Age after which a message still undelivered is bounced.
+    pub max_lifetime: Duration,
+    /// Age at which the sender is told once that the message is delayed; "0" never.
+    pub delay_warning: Duration,
+    /// How often the queue is scanned for due recipients.
+    pub scan_interval: Duration,
+    pub connect_timeout: Duration,
+    /// RFC 5321 §4.5.3.2 timeouts.
+    pub greeting_timeout: Duration,
+    pub mail_timeout: Duration,
+    pub rcpt_timeout: Duration,
+    pub data_timeout: Duration,
+    pub block_timeout: Duration,
+    pub done_timeout: Duration,
+}
+
+impl Default for DeliveryConfig {
+    fn default() -> Self {
+        DeliveryConfig {
+            port: 25,
+            helo_name: None,
+            relay_host: None,
+            relay_user: None,
+            relay_password: None,
+            next_hop: None,
+            max_connections: 50,
+            max_connections_per_destination: 10,
+            max_messages_per_connection: 100,
+            connection_reuse_time: Duration::from_secs(5),
+            retry_schedule: ["5m", "10m", "30m", "1h", "2h", "4h"].iter().filter_map(|d| Duration::parse(d)).collect(),
+            max_lifetime: Duration::from_secs(5 * 86_400),
+            delay_warning: Duration::from_secs(4 * 3600),
+            scan_interval: Duration::from_secs(1),
+            connect_timeout: Duration::from_secs(30),
+            greeting_timeout: Duration::from_secs(300),
+            mail_timeout: Duration::from_secs(300),
+            rcpt_timeout: Duration::from_secs(300),
+            data_timeout: Duration::from_secs(120),
+            block_timeout: Duration::from_secs(180),
+            done_timeout: Duration::from_secs(600),
+        }
+    }
+}
+
 /// Log output format.
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
@@ -152,6 +264,9 @@ impl Default for Config {
             tls: TlsConfig::default(),
             smtp: SmtpConfig::default(),
             log: LogConfig::default(),
+            dns: DnsConfig::default(),
+            delivery: DeliveryConfig::default(),
+            routes: BTreeMap::new(),
             listeners: Vec::new(),
         }
     }
@@ -260,6 +375,36 @@ impl Config {
                 "[tls] certificate and key must be given together".into(),
             ));
         }
+        for (name, records) in &self.dns.static_records {
+            for r in records {
+                StaticRecord::parse(r).map_err(|m| err(&format!("\"{name}\""), m))?;
+            }
+        }
+        for (domain, hop) in &self.routes {
+            NextHop::parse(hop).map_err(|m| err(&format!("\"{domain}\""), m))?;
+        }
+        for (key, hop) in [("relay_host", &self.delivery.relay_host), ("next_hop", &self.delivery.next_hop)] {
+            if let Some(h) = hop {
+                NextHop::parse(h).map_err(|m| err(key, m))?;
+            }
+        }
+        let d = &self.delivery;
+        if d.retry_schedule.is_empty() || d.retry_schedule.iter().any(|x| x.0.is_zero()) {
+            return Err(err("retry_schedule", "needs at least one non-zero wait".into()));
+        }
+        for (key, zero) in [
+            ("max_connections", d.max_connections == 0),
+            ("max_connections_per_destination", d.max_connections_per_destination == 0),
+            ("max_messages_per_connection", d.max_messages_per_connection == 0),
+            ("port", d.port == 0),
+        ] {
+            if zero {
+                return Err(err(key, "must be at least 1".into()));
+            }
+        }
+        if d.relay_user.is_some() != d.relay_password.is_some() {
+            return Err(err("relay_user", "relay_user and relay_password go together".into()));
+        }
         for d in &self.local_domains {
             if d.is_empty() || d.contains(['@', ' ']) {
                 return Err(err("local_domains", format!("`{d}` is not a domain")));
@@ -349,6 +494,26 @@ mod tests {
         assert!(e.contains("test.toml:3") && e.contains("max_command_line"), "{e}");
         let e = parse("[tls]\ncertificate = \"/x.pem\"\n").unwrap_err().to_string();
         assert!(e.contains("test.toml:2") && e.contains("certificate"), "{e}");
+    }
+
+    #[test]
+    fn dns_routes_and_delivery() {
+        let c = parse(
+            "[dns]\nservers = [\"127.0.0.53:53\"]\n[dns.static]\n\"example.com\" = [\"MX 10 mx1.example.com\"]\n\
+             \"mx1.example.com\" = [\"A 127.0.0.2\"]\n[routes]\n\"partner.example\" = \"[10.1.2.3]:25\"\n\
+             [delivery]\nport = 2525\nretry_schedule = [\"1s\", \"2s\"]\n",
+        )
+        .unwrap();
+        assert_eq!(c.dns.servers[0].port(), 53);
+        assert_eq!(c.dns.parsed_static()["mx1.example.com"], vec![StaticRecord::A("127.0.0.2".parse().unwrap())]);
+        assert_eq!(c.delivery.port, 2525);
+        assert_eq!(c.delivery.retry_schedule.len(), 2);
+        let e = parse("[dns.static]\n\"example.com\" = [\"MX ten mx\"]\n").unwrap_err().to_string();
+        assert!(e.contains("test.toml:2") && e.contains("preference"), "{e}");
+        let e = parse("[routes]\n\"a.example\" = \"[x\"\n").unwrap_err().to_string();
+        assert!(e.contains("test.toml:2"), "{e}");
+        let e = parse("[delivery]\nretry_schedule = []\n").unwrap_err().to_string();
+        assert!(e.contains("test.toml:2") && e.contains("retry_schedule"), "{e}");
     }
 
     #[test]

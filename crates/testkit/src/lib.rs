@@ -3,9 +3,11 @@
 //! exactly the bytes a test gives it. Fake DNS and fake MX hosts join it with delivery.
 
 mod client;
+mod dns;
 mod pki;
 
 pub use client::{Client, Response};
+pub use dns::FakeDns;
 pub use pki::TestPki;
 
 use std::net::SocketAddr;

@@ -1,0 +1,222 @@
+//! sekisho's view of DNS: MX and address lookups, with `[dns.static]` records answered first,
+//! and every failure classed as temporary (try later) or permanent (bounce), as RFC 5321 §5.1
+//! needs: NXDOMAIN is permanent, SERVFAIL and timeouts are temporary.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use async_trait::async_trait;
+use hickory_resolver::TokioResolver;
+use hickory_resolver::config::{ConnectionConfig, NameServerConfig, ResolverConfig, ResolverOpts};
+use hickory_resolver::net::runtime::TokioRuntimeProvider;
+use hickory_resolver::proto::rr::{RData, RecordType};
+use sekisho_config::{DnsConfig, StaticRecord, normalize_host};
+
+/// A DNS failure.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DnsError {
+    /// The name does not exist (NXDOMAIN): permanent.
+    #[error("{0}: no such domain (NXDOMAIN)")]
+    NoSuchDomain(String),
+    /// The name exists but has no records of the asked type.
+    #[error("{0}: no {1} records")]
+    NoRecords(String, &'static str),
+    /// The lookup failed for now (SERVFAIL, timeout, refused): temporary.
+    #[error("{0}: DNS lookup failed temporarily: {1}")]
+    Temporary(String, String),
+}
+
+impl DnsError {
+    /// True when trying again later may succeed.
+    pub fn is_temporary(&self) -> bool {
+        matches!(self, DnsError::Temporary(..))
+    }
+}
+
+/// One MX record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mx {
+    pub preference: u16,
+    /// Exchange host, lower case without the trailing dot.
+    pub exchange: String,
+}
+
+/// What the MX lookup of a domain said.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MxAnswer {
+    /// MX records, in the order received.
+    Mx(Vec<Mx>),
+    /// RFC 7505 null MX: the domain accepts no mail.
+    NullMx,
+    /// No MX records: the domain itself is the mail host (RFC 5321 §5.1).
+    Implicit,
+}
+
+/// The lookups delivery needs; a trait so tests and other resolvers can stand in.
+#[async_trait]
+pub trait Dns: Send + Sync {
+    /// MX records of `domain`.
+    async fn mx(&self, domain: &str) -> Result<MxAnswer, DnsError>;
+    /// IPv4 and IPv6 addresses of `host`.
+    async fn addresses(&self, host: &str) -> Result<Vec<IpAddr>, DnsError>;
+}
+
+/// hickory-resolver behind static records.
+pub struct Resolver {
+    resolver: TokioResolver,
+    statics: BTreeMap<String, Vec<StaticRecord>>,
+}
+
+impl Resolver {
+    /// Builds the resolver from `[dns]`: the listed servers, or the system's.
+    pub fn new(config: &DnsConfig) -> Result<Resolver, DnsError> {
+        let mut opts = ResolverOpts::default();
+        opts.timeout = config.timeout.0;
+        opts.attempts = 2;
+        let builder = if config.servers.is_empty() {
+            TokioResolver::builder_tokio().map_err(|e| DnsError::Temporary("system resolver".into(), e.to_string()))?
+        } else {
+            let servers = config
+                .servers
+                .iter()
+                .map(|s| {
+                    let mut udp = ConnectionConfig::udp();
+                    udp.port = s.port();
+                    let mut tcp = ConnectionConfig::tcp();
+                    tcp.port = s.port();
+                    NameServerConfig::new(s.ip(), true, vec![udp, tcp])
+                })
+                .collect();
+            TokioResolver::builder_with_config(
+                ResolverConfig::from_name_servers(servers),
+                TokioRuntimeProvider::default(),
+            )
+        };
+        let mut builder = builder;
+        *builder.options_mut() = opts;
+        let resolver = builder.build().map_err(|e| DnsError::Temporary("resolver".into(), e.to_string()))?;
+        Ok(Resolver { resolver, statics: config.parsed_static() })
+    }
+
+    fn statics_for(&self, name: &str) -> Option<&Vec<StaticRecord>> {
+        self.statics.get(&normalize_host(name))
+    }
+}
+
+fn fqdn(name: &str) -> String {
+    format!("{}.", name.trim_end_matches('.'))
+}
+
+fn classify(name: &str, kind: &'static str, e: hickory_resolver::net::NetError) -> DnsError {
+    if e.is_nx_domain() {
+        DnsError::NoSuchDomain(name.to_string())
+    } else if e.is_no_records_found() {
+        DnsError::NoRecords(name.to_string(), kind)
+    } else {
+        DnsError::Temporary(name.to_string(), e.to_string())
+    }
+}
+
+/// Interprets a list of MX records: a single "0 ." is the null MX.
+pub fn interpret_mx(records: Vec<Mx>) -> MxAnswer {
+    if records.is_empty() {
+        MxAnswer::Implicit
+    } else if records.len() == 1 && records[0].exchange == "." {
+        MxAnswer::NullMx
+    } else {
+        MxAnswer::Mx(records.into_iter().filter(|m| m.exchange != ".").collect())
+    }
+}
+
+#[async_trait]
+impl Dns for Resolver {
+    async fn mx(&self, domain: &str) -> Result<MxAnswer, DnsError> {
+        if let Some(records) = self.statics_for(domain) {
+            let mx: Vec<Mx> = records
+                .iter()
+                .filter_map(|r| match r {
+                    StaticRecord::Mx { preference, exchange } => {
+                        Some(Mx { preference: *preference, exchange: exchange.clone() })
+                    }
+                    _ => None,
+                })
+                .collect();
+            if !mx.is_empty() || records.iter().any(|r| matches!(r, StaticRecord::A(_) | StaticRecord::Aaaa(_))) {
+                return Ok(interpret_mx(mx));
+            }
+        }
+        match self.resolver.lookup(fqdn(domain), RecordType::MX).await {
+            Ok(lookup) => {
+                let mx = lookup
+                    .answers()
+                    .iter()
+                    .filter_map(|r| match &r.data {
+                        RData::MX(mx) => {
+                            Some(Mx { preference: mx.preference, exchange: normalize_host(&mx.exchange.to_string()) })
+                        }
+                        _ => None,
+                    })
+                    .collect();
+                Ok(interpret_mx(mx))
+            }
+            Err(e) => match classify(domain, "MX", e) {
+                DnsError::NoRecords(..) => Ok(MxAnswer::Implicit),
+                other => Err(other),
+            },
+        }
+    }
+
+    async fn addresses(&self, host: &str) -> Result<Vec<IpAddr>, DnsError> {
+        if let Ok(ip) = host.parse::<IpAddr>() {
+            return Ok(vec![ip]);
+        }
+        if let Some(records) = self.statics_for(host) {
+            let ips: Vec<IpAddr> = records
+                .iter()
+                .filter_map(|r| match r {
+                    StaticRecord::A(a) => Some(IpAddr::V4(*a)),
+                    StaticRecord::Aaaa(a) => Some(IpAddr::V6(*a)),
+                    _ => None,
+                })
+                .collect();
+            if !ips.is_empty() {
+                return Ok(ips);
+            }
+        }
+        match self.resolver.lookup_ip(fqdn(host)).await {
+            Ok(lookup) => {
+                let ips: Vec<IpAddr> = lookup.iter().collect();
+                if ips.is_empty() { Err(DnsError::NoRecords(host.to_string(), "A/AAAA")) } else { Ok(ips) }
+            }
+            Err(e) => Err(classify(host, "A/AAAA", e)),
+        }
+    }
+}
+
+/// MX records sorted by preference, shuffled among equal preferences (RFC 5321 §5.1).
+pub fn order_mx(mut records: Vec<Mx>) -> Vec<Mx> {
+    use rand::seq::SliceRandom;
+    records.shuffle(&mut rand::thread_rng());
+    records.sort_by_key(|m| m.preference);
+    records
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn null_mx_and_implicit_mx() {
+        assert_eq!(interpret_mx(vec![]), MxAnswer::Implicit);
+        assert_eq!(interpret_mx(vec![Mx { preference: 0, exchange: ".".into() }]), MxAnswer::NullMx);
+    }
+
+    #[test]
+    fn mx_order_is_by_preference() {
+        let mx = |p, e: &str| Mx { preference: p, exchange: e.into() };
+        let ordered = order_mx(vec![mx(20, "b"), mx(10, "a1"), mx(10, "a2"), mx(5, "z")]);
+        assert_eq!(ordered[0].exchange, "z");
+        assert!(ordered[1].exchange.starts_with('a') && ordered[2].exchange.starts_with('a'));
+        assert_eq!(ordered[3].exchange, "b");
+    }
+}
