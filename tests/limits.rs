@@ -107,7 +107,7 @@ async fn recipients_beyond_1000_get_452() {
     assert_eq!(c.cmd("DATA").await.code, 354);
     c.send(b"Subject: many\r\n\r\nx\r\n.\r\n").await;
     assert_eq!(c.read().await.code, 250);
-    let list = s.queue.store().list_messages().await.unwrap();
+    let list = s.queue.store().list_messages(false).await.unwrap();
     assert_eq!(list[0].recipients, 1000);
 }
 
@@ -228,4 +228,21 @@ async fn storage_below_the_floor_is_452_at_mail() {
     let r = c.cmd("MAIL FROM:<a@example.jp>").await;
     assert_eq!(r.code, 452);
     assert!(r.text().starts_with("4.3.1"));
+}
+
+#[tokio::test]
+async fn a_fast_burst_does_not_buy_idle_time() {
+    let s = TestServer::start_with(|c| {
+        c.smtp.data_timeout = ConfigDuration::parse("1s").unwrap();
+        c.smtp.min_data_rate = 1000;
+    })
+    .await;
+    let mut c = in_data(&s).await;
+    // 200 KB at once would earn 200 s at 1000 bytes/s without the cap.
+    c.send(b"Subject: burst\r\n\r\n").await;
+    c.send(format!("{}\r\n", "b".repeat(998)).repeat(200).as_bytes()).await;
+    let started = Instant::now();
+    let r = c.try_read(Duration::from_secs(5)).await.expect("cut off while idle");
+    assert_eq!(r.code, 421);
+    assert!(started.elapsed() < Duration::from_secs(3), "idle after a burst is bounded by data_timeout");
 }

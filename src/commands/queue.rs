@@ -12,6 +12,9 @@ pub(crate) enum QueueCommand {
     List {
         #[arg(long)]
         json: bool,
+        /// Include messages already delivered or bounced.
+        #[arg(long)]
+        all: bool,
     },
     /// Show one message: envelope, how it arrived, each recipient's state.
     Show {
@@ -25,8 +28,8 @@ pub(crate) enum QueueCommand {
 pub(crate) async fn run(command: QueueCommand, config: &Config) -> Result<(), Failure> {
     let store = sekisho_store::open_store(&config.store.path).await.map_err(|e| Failure::Failed(e.to_string()))?;
     match command {
-        QueueCommand::List { json } => {
-            let list = store.list_messages().await.map_err(|e| Failure::Failed(e.to_string()))?;
+        QueueCommand::List { json, all } => {
+            let list = store.list_messages(all).await.map_err(|e| Failure::Failed(e.to_string()))?;
             if json {
                 return print_json(&list);
             }

@@ -22,7 +22,8 @@ pub(crate) async fn serve(ctx: Arc<Ctx>, listener: Arc<ListenerCtx>, mut tcp: Tc
     let mut session = Session::new(listener.session_config(&ctx, peer.ip()));
     let mut buf = Vec::with_capacity(4096);
     let mut conn = Conn { ctx: &ctx, listener: &listener, peer, tls: None };
-    if write(&mut tcp, &session.greeting().to_wire()).await.is_err() {
+    let limit = ctx.config.smtp.command_timeout.0;
+    if write(&mut tcp, &session.greeting().to_wire(), limit).await.is_err() {
         return;
     }
     match conn.drive(&mut tcp, &mut session, &mut buf).await {
@@ -74,7 +75,8 @@ impl Conn<'_> {
         let mut line_deadline: Option<Instant> = None;
         let mut auth_failures = 0u32;
         loop {
-            while let Some(line) = reader.take(buf) {
+            let mut pos = 0;
+            while let Some(line) = reader.take(buf, &mut pos) {
                 line_deadline = None;
                 let mut action = self.on_line(session, line);
                 loop {
@@ -87,18 +89,21 @@ impl Conn<'_> {
                     action = match action.next {
                         Next::Continue => break,
                         Next::Close => {
-                            let _ = write(stream, &out).await;
-                            let _ = stream.shutdown().await;
+                            let _ = write(stream, &out, self.write_limit()).await;
+                            let _ = tokio::time::timeout(self.write_limit(), stream.shutdown()).await;
                             return End::Closed;
                         }
                         Next::StartTls => {
-                            if write(stream, &out).await.is_err() {
+                            buf.drain(..pos);
+                            if write(stream, &out, self.write_limit()).await.is_err() {
                                 return End::Closed;
                             }
                             return End::StartTls;
                         }
                         Next::ReceiveData => {
-                            if write(stream, &std::mem::take(&mut out)).await.is_err() {
+                            // The message content starts right after the DATA line.
+                            buf.drain(..std::mem::take(&mut pos));
+                            if write(stream, &std::mem::take(&mut out), self.write_limit()).await.is_err() {
                                 return End::Closed;
                             }
                             match self.receive_data(stream, session, buf).await {
@@ -118,7 +123,8 @@ impl Conn<'_> {
                     };
                 }
             }
-            if !out.is_empty() && write(stream, &std::mem::take(&mut out)).await.is_err() {
+            buf.drain(..pos);
+            if !out.is_empty() && write(stream, &std::mem::take(&mut out), self.write_limit()).await.is_err() {
                 return End::Closed;
             }
             let deadline =
@@ -133,6 +139,10 @@ impl Conn<'_> {
                 }
             }
         }
+    }
+
+    fn write_limit(&self) -> std::time::Duration {
+        self.ctx.config.smtp.command_timeout.0
     }
 
     fn on_line(&self, session: &mut Session, line: FramedLine) -> Action {
@@ -172,15 +182,19 @@ impl Conn<'_> {
 
     async fn timed_out<S: AsyncWrite + Unpin>(&self, stream: &mut S) -> Action {
         tracing::info!(client = %self.peer, "timeout");
-        let _ = write(stream, &Session::timeout_reply().to_wire()).await;
+        let _ = write(stream, &Session::timeout_reply().to_wire(), self.write_limit()).await;
         Action { replies: vec![], next: Next::Close }
     }
 }
 
-async fn write<S: AsyncWrite + Unpin>(stream: &mut S, text: &str) -> std::io::Result<()> {
+/// Writes replies; a client that stops reading is given `limit` before the connection is dropped.
+async fn write<S: AsyncWrite + Unpin>(stream: &mut S, text: &str, limit: std::time::Duration) -> std::io::Result<()> {
     if text.is_empty() {
         return Ok(());
     }
-    stream.write_all(text.as_bytes()).await?;
-    stream.flush().await
+    let io = async {
+        stream.write_all(text.as_bytes()).await?;
+        stream.flush().await
+    };
+    tokio::time::timeout(limit, io).await.map_err(|_| std::io::Error::from(std::io::ErrorKind::TimedOut))?
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use sekisho_smtp::received::{self, Trace};
 use sekisho_smtp::{DataDecoder, DataError, Reply, Transaction, header};
-use sekisho_store::{MessageInfo, NewMessage, NewRecipient, QueueId, StoreError, TempBody};
+use sekisho_store::{MessageInfo, NewMessage, NewRecipient, Origin, QueueId, StoreError, TempBody};
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::time::Instant;
 
@@ -71,8 +71,9 @@ pub(crate) async fn receive<S: AsyncRead + Unpin>(
                 body.discard().await;
                 return Err(Abort::Disconnected);
             }
-            // Postfix's smtpd_min_data_rate: each byte buys 1/rate seconds more.
-            Ok(Ok(n)) => deadline += Duration::from_secs_f64(n as f64 / rate),
+            // Postfix's smtpd_min_data_rate: each byte buys 1/rate seconds more, never more
+            // than data_timeout ahead, so fast bursts cannot bank idle time.
+            Ok(Ok(n)) => deadline = (deadline + Duration::from_secs_f64(n as f64 / rate)).min(Instant::now() + timeout),
         }
     }
     let verdict = decoder.finish();
@@ -107,6 +108,7 @@ pub(crate) async fn receive<S: AsyncRead + Unpin>(
         listener: arrival.listener.to_string(),
         auth_user: arrival.user.map(str::to_string),
         tls: arrival.tls.map(|(v, c)| format!("{v} {c}")),
+        origin: if arrival.submission { Origin::Submission } else { Origin::Mx },
     };
     let message = NewMessage {
         info,

@@ -129,7 +129,7 @@ impl Server {
 
 async fn accept_loop(ctx: Arc<Ctx>, socket: TcpListener, listener: Arc<ListenerCtx>) {
     loop {
-        let (mut tcp, peer) = match socket.accept().await {
+        let (mut tcp, mut peer) = match socket.accept().await {
             Ok(x) => x,
             Err(e) => {
                 tracing::warn!(error = %e, "accept failed");
@@ -138,6 +138,8 @@ async fn accept_loop(ctx: Arc<Ctx>, socket: TcpListener, listener: Arc<ListenerC
             }
         };
         let _ = tcp.set_nodelay(true);
+        // An IPv4 client on a dual-stack listener is judged by its IPv4 address.
+        peer.set_ip(peer.ip().to_canonical());
         let slot = match ctx.limiter.acquire(peer.ip()) {
             Ok(slot) => slot,
             Err(refusal) => {
@@ -148,10 +150,10 @@ async fn accept_loop(ctx: Arc<Ctx>, socket: TcpListener, listener: Arc<ListenerC
                     }
                 };
                 tracing::info!(client = %peer, reason = %text, "connection refused");
-                tokio::spawn(async move {
+                tokio::spawn(tokio::time::timeout(std::time::Duration::from_secs(10), async move {
                     let _ = tcp.write_all(Reply::new(421, "4.7.0", text).to_wire().as_bytes()).await;
                     let _ = tcp.shutdown().await;
-                });
+                }));
                 continue;
             }
         };

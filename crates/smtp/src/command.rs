@@ -100,6 +100,9 @@ pub enum Command {
 pub fn parse(line: &[u8]) -> Result<Command, Reply> {
     // smtp-proto knows neither address literals nor (byte-exact) quoted local parts: such a
     // path is checked here and replaced by a placeholder while the parameters are parsed.
+    if let Some(reply) = bare_postmaster_sender(line) {
+        return Err(reply);
+    }
     let special = special_path(line)?;
     let mut framed = Vec::with_capacity(line.len() + 2);
     match &special {
@@ -154,6 +157,8 @@ pub fn parse(line: &[u8]) -> Result<Command, Reply> {
             Command::Rcpt(RcptParams {
                 address: match raw {
                     Some(path) => path,
+                    // smtp-proto maps <Postmaster> to the empty path; keep the name.
+                    None if to.address.is_empty() && names_postmaster(line) => "postmaster".to_string(),
                     None => clean(&to.address, "RCPT TO:<address>")?,
                 },
                 orcpt: match (to.orcpt, param_value(line, "ORCPT")) {
@@ -204,6 +209,20 @@ fn clean(value: &str, syntax: &'static str) -> Result<String, Reply> {
         return Err(Reply::new(501, "5.5.4", format!("Control characters are not allowed in {syntax}")));
     }
     Ok(value.to_string())
+}
+
+/// smtp-proto turns `<postmaster>` into the null path; as a sender that would silently become
+/// `<>`, so it is refused instead.
+fn bare_postmaster_sender(line: &[u8]) -> Option<Reply> {
+    let is_mail = line.len() >= 4 && line[..4].eq_ignore_ascii_case(b"MAIL");
+    (is_mail && names_postmaster(line))
+        .then(|| Reply::new(501, "5.1.7", "Bad sender address syntax: <postmaster> needs a domain"))
+}
+
+/// True when the path of a MAIL or RCPT line is `<postmaster>` (any case).
+fn names_postmaster(line: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(line).to_ascii_lowercase();
+    text.find('<').is_some_and(|i| text[i..].starts_with("<postmaster>"))
 }
 
 const PLACEHOLDER: &str = "placeholder@placeholder.invalid";

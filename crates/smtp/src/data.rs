@@ -228,8 +228,12 @@ impl DataDecoder {
             content = &content[1..];
         }
         if bare || nul {
-            // Normalize: every bare CR becomes a line end, NUL bytes go.
-            let owned: Vec<u8> = content.iter().copied().filter(|&b| b != 0).collect();
+            // Normalize: every bare CR becomes a line end, NUL bytes go. A CR just before the
+            // line end ("x\r\r\n") is dropped rather than made into an empty line.
+            let mut owned: Vec<u8> = content.iter().copied().filter(|&b| b != 0).collect();
+            while ends_crlf && owned.last() == Some(&b'\r') {
+                owned.pop();
+            }
             for piece in owned.split(|&b| b == b'\r') {
                 self.emit(piece, out);
             }
@@ -391,6 +395,14 @@ mod tests {
         assert!(done);
         assert!(verdict.is_ok());
         assert_eq!(content, b"A: b\r\n\r\nx\r\ny\r\nz\r\nw\r\n");
+    }
+
+    #[test]
+    fn normalize_does_not_end_the_header_at_a_doubled_cr() {
+        let (content, _, done, _) =
+            run(b"Subject: x\r\r\nMessage-ID: <a@b>\r\n\r\nbody\r\n.\r\n", 100, BareLineEndings::Normalize);
+        assert!(done);
+        assert_eq!(content, b"Subject: x\r\nMessage-ID: <a@b>\r\n\r\nbody\r\n");
     }
 
     #[test]

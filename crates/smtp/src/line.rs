@@ -24,28 +24,27 @@ impl LineReader {
         LineReader { max_len, discarding: false }
     }
 
-    /// Takes the next complete line from the front of `buf`, or `None` if more input is needed.
-    /// Over-long input is dropped as it arrives so the buffer never grows past the limit.
-    pub fn take(&mut self, buf: &mut Vec<u8>) -> Option<FramedLine> {
-        match buf.iter().position(|&b| b == b'\n') {
+    /// Takes the next complete line of `buf` starting at `*pos`, advancing `*pos` past it, or
+    /// `None` if more input is needed. The caller drops `buf[..*pos]` once per read, so many
+    /// pipelined lines cost one move, not one each. Over-long input is skipped as it arrives
+    /// (`*pos` jumps to the end), so what the caller keeps never grows past the limit.
+    pub fn take(&mut self, buf: &[u8], pos: &mut usize) -> Option<FramedLine> {
+        let rest = &buf[*pos..];
+        match rest.iter().position(|&b| b == b'\n') {
             Some(lf) => {
-                let mut line: Vec<u8> = buf.drain(..=lf).collect();
-                if self.discarding || line.len() > self.max_len {
-                    self.discarding = false;
+                *pos += lf + 1;
+                if std::mem::replace(&mut self.discarding, false) || lf + 1 > self.max_len {
                     return Some(FramedLine::TooLong);
                 }
-                line.pop();
-                if line.last() == Some(&b'\r') {
-                    line.pop();
-                    Some(FramedLine::Line(line))
-                } else {
-                    Some(FramedLine::BareLf(line))
+                match rest[..lf].strip_suffix(b"\r") {
+                    Some(line) => Some(FramedLine::Line(line.to_vec())),
+                    None => Some(FramedLine::BareLf(rest[..lf].to_vec())),
                 }
             }
             None => {
-                if buf.len() > self.max_len {
+                if rest.len() > self.max_len {
                     self.discarding = true;
-                    buf.clear();
+                    *pos = buf.len();
                 }
                 None
             }
@@ -60,36 +59,40 @@ mod tests {
     #[test]
     fn splits_pipelined_commands() {
         let mut r = LineReader::new(512);
-        let mut buf = b"MAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nDA".to_vec();
-        assert_eq!(r.take(&mut buf), Some(FramedLine::Line(b"MAIL FROM:<a@b>".to_vec())));
-        assert_eq!(r.take(&mut buf), Some(FramedLine::Line(b"RCPT TO:<c@d>".to_vec())));
-        assert_eq!(r.take(&mut buf), None);
-        assert_eq!(buf, b"DA");
+        let buf = b"MAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nDA".to_vec();
+        let mut pos = 0;
+        assert_eq!(r.take(&buf, &mut pos), Some(FramedLine::Line(b"MAIL FROM:<a@b>".to_vec())));
+        assert_eq!(r.take(&buf, &mut pos), Some(FramedLine::Line(b"RCPT TO:<c@d>".to_vec())));
+        assert_eq!(r.take(&buf, &mut pos), None);
+        assert_eq!(&buf[pos..], b"DA");
     }
 
     #[test]
     fn bare_lf_is_reported() {
         let mut r = LineReader::new(512);
-        let mut buf = b"NOOP\n".to_vec();
-        assert_eq!(r.take(&mut buf), Some(FramedLine::BareLf(b"NOOP".to_vec())));
+        assert_eq!(r.take(b"NOOP\n", &mut 0), Some(FramedLine::BareLf(b"NOOP".to_vec())));
     }
 
     #[test]
     fn over_long_line_is_discarded_with_bounded_memory() {
         let mut r = LineReader::new(16);
         let mut buf = vec![b'A'; 100];
-        assert_eq!(r.take(&mut buf), None);
-        assert!(buf.is_empty());
+        let mut pos = 0;
+        assert_eq!(r.take(&buf, &mut pos), None);
+        assert_eq!(pos, 100, "the over-long prefix is consumed");
+        buf.drain(..pos);
         buf.extend_from_slice(b"AAAA\r\nNOOP\r\n");
-        assert_eq!(r.take(&mut buf), Some(FramedLine::TooLong));
-        assert_eq!(r.take(&mut buf), Some(FramedLine::Line(b"NOOP".to_vec())));
+        let mut pos = 0;
+        assert_eq!(r.take(&buf, &mut pos), Some(FramedLine::TooLong));
+        assert_eq!(r.take(&buf, &mut pos), Some(FramedLine::Line(b"NOOP".to_vec())));
     }
 
     #[test]
     fn limit_counts_the_crlf() {
         let mut r = LineReader::new(6);
-        let mut buf = b"NOOP\r\nNOOPX\r\n".to_vec();
-        assert_eq!(r.take(&mut buf), Some(FramedLine::Line(b"NOOP".to_vec())));
-        assert_eq!(r.take(&mut buf), Some(FramedLine::TooLong));
+        let buf = b"NOOP\r\nNOOPX\r\n";
+        let mut pos = 0;
+        assert_eq!(r.take(buf, &mut pos), Some(FramedLine::Line(b"NOOP".to_vec())));
+        assert_eq!(r.take(buf, &mut pos), Some(FramedLine::TooLong));
     }
 }

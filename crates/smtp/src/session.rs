@@ -186,6 +186,10 @@ impl Session {
     pub fn on_line(&mut self, line: FramedLine) -> Action {
         let bytes = match line {
             FramedLine::TooLong => {
+                // An over-long line also ends an AUTH dialogue: the next line is a command.
+                if self.phase != Phase::Closed {
+                    self.phase = Phase::Command;
+                }
                 return self.error(Reply::new(500, "5.5.2", "Line too long"));
             }
             FramedLine::BareLf(_) if self.cfg.bare_line_endings == BareLineEndings::Reject => {
@@ -243,7 +247,13 @@ impl Session {
     pub fn data_finished(&mut self, reply: Reply) -> Action {
         self.phase = Phase::Command;
         self.tx = None;
-        if reply.is_error() { self.error(reply) } else { self.reply(reply) }
+        if reply.is_error() {
+            return self.error(reply);
+        }
+        // Like Postfix's hard error limit: errors count "without delivering mail".
+        self.errors = 0;
+        self.junk = 0;
+        self.reply(reply)
     }
 
     /// Refuses the current command for a reason found by the I/O layer (e.g. storage low).
@@ -341,6 +351,13 @@ impl Session {
         let Some(tx) = &self.tx else {
             return self.error(Reply::new(503, "5.5.1", "Need MAIL command first"));
         };
+        if r.address.eq_ignore_ascii_case("postmaster") {
+            // RFC 5321 §4.5.1: <Postmaster> without a domain reaches this system's postmaster.
+            match self.cfg.local_domains.first() {
+                Some(domain) => r.address = format!("postmaster@{domain}"),
+                None => return self.error(Reply::new(550, "5.1.1", "No postmaster mailbox here")),
+            }
+        }
         if r.address.is_empty() {
             return self.error(Reply::new(501, "5.1.3", "Bad recipient address syntax"));
         }
@@ -352,7 +369,8 @@ impl Session {
             return self.error(reply);
         }
         if tx.recipients.len() >= self.cfg.limits.max_recipients {
-            return self.error(Reply::new(
+            // Not a client error (RFC 5321 §4.5.3.1.10): the client sends the rest later.
+            return self.reply(Reply::new(
                 452,
                 "4.5.3",
                 format!("Too many recipients (limit {} per message)", self.cfg.limits.max_recipients),
@@ -701,6 +719,48 @@ mod tests {
     fn http_request_is_closed() {
         let mut s = Session::new(cfg(ListenerRole::Mx));
         assert_eq!(send(&mut s, "GET / HTTP/1.1").next, Next::Close);
+    }
+
+    #[test]
+    fn postmaster_without_domain_is_the_local_postmaster() {
+        let mut s = Session::new(cfg(ListenerRole::Mx));
+        send(&mut s, "EHLO x");
+        send(&mut s, "MAIL FROM:<a@b.example>");
+        assert_eq!(codes(&send(&mut s, "RCPT TO:<Postmaster>")), [250]);
+        assert_eq!(s.transaction().unwrap().recipients[0].address, "postmaster@example.jp");
+        let mut s = Session::new(cfg(ListenerRole::Mx));
+        send(&mut s, "EHLO x");
+        assert_eq!(codes(&send(&mut s, "MAIL FROM:<postmaster>")), [501], "a sender needs a domain");
+    }
+
+    #[test]
+    fn delivered_mail_resets_the_error_count_and_452_is_not_an_error() {
+        let mut s = Session::new(SessionConfig { client_trusted: true, ..cfg(ListenerRole::Submission) });
+        send(&mut s, "EHLO x");
+        for _ in 0..9 {
+            send(&mut s, "BOGUS");
+        }
+        send(&mut s, "MAIL FROM:<a@b.example>");
+        for i in 0..3 {
+            send(&mut s, &format!("RCPT TO:<r{i}@c.example>"));
+        }
+        for _ in 0..5 {
+            assert_eq!(send(&mut s, "RCPT TO:<more@c.example>").next, Next::Continue, "452 does not close");
+        }
+        send(&mut s, "DATA");
+        s.data_finished(Reply::new(250, "2.0.0", "queued"));
+        for _ in 0..9 {
+            assert_eq!(send(&mut s, "BOGUS").next, Next::Continue);
+        }
+    }
+
+    #[test]
+    fn over_long_auth_response_ends_the_dialogue() {
+        let mut s = Session::new(SessionConfig { plaintext_auth_allowed: true, ..cfg(ListenerRole::Submission) });
+        send(&mut s, "EHLO x");
+        send(&mut s, "AUTH PLAIN");
+        assert_eq!(codes(&s.on_line(FramedLine::TooLong)), [500]);
+        assert_eq!(codes(&send(&mut s, "NOOP")), [250]);
     }
 
     #[test]

@@ -19,7 +19,8 @@ pub mod users;
 pub use committer::Queue;
 pub use error::StoreError;
 pub use model::{
-    MessageDetail, MessageInfo, MessageSummary, NewMessage, NewRecipient, RecipientRecord, RecipientState, UserRecord,
+    Attempt, AttemptOutcome, AttemptRecord, MessageDetail, MessageInfo, MessageSummary, NewMessage, NewRecipient,
+    Origin, RecipientRecord, RecipientState, RecipientUpdate, UserRecord,
 };
 pub use queue_id::QueueId;
 pub use recovery::RecoveryReport;

@@ -9,12 +9,15 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 
 use crate::error::StoreError;
 use crate::model::{
-    MessageDetail, MessageInfo, MessageSummary, NewMessage, RecipientRecord, RecipientState, UserRecord,
+    Attempt, AttemptOutcome, AttemptRecord, MessageDetail, MessageInfo, MessageSummary, NewMessage, Origin,
+    RecipientRecord, RecipientState, RecipientUpdate, UserRecord,
 };
 use crate::store::{Claim, QueueStore};
 
-const SCHEMA: &str = r#"
-CREATE TABLE IF NOT EXISTS messages (
+/// Schema changes in order; `PRAGMA user_version` counts how many are applied.
+const MIGRATIONS: &[&str] = &[
+    r#"
+CREATE TABLE messages (
     id TEXT PRIMARY KEY,
     received_at INTEGER NOT NULL,
     sender TEXT NOT NULL,
@@ -29,7 +32,7 @@ CREATE TABLE IF NOT EXISTS messages (
     auth_user TEXT,
     tls TEXT
 );
-CREATE TABLE IF NOT EXISTS recipients (
+CREATE TABLE recipients (
     message_id TEXT NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
     idx INTEGER NOT NULL,
     address TEXT NOT NULL,
@@ -41,13 +44,32 @@ CREATE TABLE IF NOT EXISTS recipients (
     last_reply TEXT,
     PRIMARY KEY (message_id, idx)
 );
-CREATE INDEX IF NOT EXISTS recipients_due ON recipients (state, next_attempt_at);
-CREATE TABLE IF NOT EXISTS users (
+CREATE INDEX recipients_due ON recipients (state, next_attempt_at);
+CREATE TABLE users (
     name TEXT PRIMARY KEY,
     password_hash TEXT NOT NULL,
     created_at INTEGER NOT NULL
 );
-"#;
+"#,
+    r#"
+ALTER TABLE messages ADD COLUMN origin TEXT NOT NULL DEFAULT 'submission';
+ALTER TABLE messages ADD COLUMN done_at INTEGER;
+ALTER TABLE recipients ADD COLUMN delay_warned INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX messages_pending ON messages (done_at);
+CREATE TABLE attempts (
+    message_id TEXT NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
+    idx INTEGER NOT NULL,
+    at INTEGER NOT NULL,
+    host TEXT NOT NULL,
+    ip TEXT NOT NULL,
+    port INTEGER NOT NULL,
+    reply TEXT NOT NULL,
+    tls TEXT,
+    outcome TEXT NOT NULL
+);
+CREATE INDEX attempts_message ON attempts (message_id);
+"#,
+];
 
 /// Queue store in one SQLite database file.
 #[derive(Debug, Clone)]
@@ -66,9 +88,21 @@ impl SqliteStore {
             .foreign_keys(true)
             .busy_timeout(std::time::Duration::from_secs(10));
         let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await?;
-        sqlx::raw_sql(SCHEMA).execute(&pool).await?;
+        migrate(&pool).await?;
         Ok(SqliteStore { pool })
     }
+}
+
+async fn migrate(pool: &SqlitePool) -> Result<(), StoreError> {
+    let mut conn = pool.acquire().await?;
+    let applied: i64 = sqlx::query_scalar("PRAGMA user_version").fetch_one(&mut *conn).await?;
+    for (i, step) in MIGRATIONS.iter().enumerate().skip(applied.max(0) as usize) {
+        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+        sqlx::raw_sql(step).execute(&mut *tx).await?;
+        sqlx::raw_sql(&format!("PRAGMA user_version = {}", i + 1)).execute(&mut *tx).await?;
+        tx.commit().await?;
+    }
+    Ok(())
 }
 
 fn now() -> i64 {
@@ -82,7 +116,7 @@ impl QueueStore for SqliteStore {
         for NewMessage { info: m, recipients } in batch {
             sqlx::query(
                 "INSERT INTO messages (id, received_at, sender, size, ret, envid, smtputf8, body_8bit, \
-                 client_ip, helo, listener, auth_user, tls) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                 client_ip, helo, listener, auth_user, tls, origin) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             )
             .bind(&m.id)
             .bind(m.received_at)
@@ -97,6 +131,7 @@ impl QueueStore for SqliteStore {
             .bind(&m.listener)
             .bind(&m.auth_user)
             .bind(&m.tls)
+            .bind(m.origin.as_str())
             .execute(&mut *tx)
             .await?;
             for (idx, r) in recipients.iter().enumerate() {
@@ -118,13 +153,14 @@ impl QueueStore for SqliteStore {
         Ok(())
     }
 
-    async fn list_messages(&self) -> Result<Vec<MessageSummary>, StoreError> {
+    async fn list_messages(&self, include_done: bool) -> Result<Vec<MessageSummary>, StoreError> {
         let rows = sqlx::query(
             "SELECT m.id, m.received_at, m.sender, m.size, COUNT(r.idx) AS n, \
              SUM(CASE WHEN r.state IN ('delivered','bounced') THEN 0 ELSE 1 END) AS pending \
              FROM messages m LEFT JOIN recipients r ON r.message_id = m.id \
-             GROUP BY m.id ORDER BY m.received_at, m.id",
+             WHERE ? OR m.done_at IS NULL GROUP BY m.id ORDER BY m.received_at, m.id",
         )
+        .bind(include_done)
         .fetch_all(&self.pool)
         .await?;
         Ok(rows
@@ -153,6 +189,7 @@ impl QueueStore for SqliteStore {
         for r in &rows {
             let state: String = r.get("state");
             recipients.push(RecipientRecord {
+                idx: r.get("idx"),
                 address: r.get("address"),
                 orcpt: r.get("orcpt"),
                 notify: r.get("notify"),
@@ -161,6 +198,34 @@ impl QueueStore for SqliteStore {
                 attempts: r.get::<i64, _>("attempts") as u32,
                 next_attempt_at: r.get("next_attempt_at"),
                 last_reply: r.get("last_reply"),
+                delay_warned: r.get("delay_warned"),
+            });
+        }
+        let rows = sqlx::query(
+            "SELECT a.*, r.address FROM attempts a JOIN recipients r ON r.message_id = a.message_id AND r.idx = a.idx \
+             WHERE a.message_id = ? ORDER BY a.rowid",
+        )
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut attempts = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let outcome: String = r.get("outcome");
+            attempts.push(AttemptRecord {
+                recipient: r.get("address"),
+                attempt: Attempt {
+                    at: r.get("at"),
+                    host: r.get("host"),
+                    ip: r.get("ip"),
+                    port: r.get::<i64, _>("port") as u16,
+                    reply: r.get("reply"),
+                    tls: r.get("tls"),
+                    outcome: match outcome.as_str() {
+                        "delivered" => AttemptOutcome::Delivered,
+                        "bounced" => AttemptOutcome::Bounced,
+                        _ => AttemptOutcome::Deferred,
+                    },
+                },
             });
         }
         let info = MessageInfo {
@@ -177,8 +242,10 @@ impl QueueStore for SqliteStore {
             listener: m.get("listener"),
             auth_user: m.get("auth_user"),
             tls: m.get("tls"),
+            origin: Origin::parse(m.get::<&str, _>("origin"))
+                .ok_or_else(|| StoreError::Damaged(format!("{id}: origin")))?,
         };
-        Ok(Some(MessageDetail { info, recipients }))
+        Ok(Some(MessageDetail { info, done_at: m.get("done_at"), recipients, attempts }))
     }
 
     async fn claim_due(&self, now: i64, limit: u32) -> Result<Vec<Claim>, StoreError> {
@@ -204,11 +271,93 @@ impl QueueStore for SqliteStore {
 
     async fn message_sizes(&self) -> Result<Vec<(String, u64, u64)>, StoreError> {
         let rows = sqlx::query(
-            "SELECT m.id, m.size, (SELECT COUNT(*) FROM recipients r WHERE r.message_id = m.id) AS n FROM messages m",
+            "SELECT m.id, m.size, (SELECT COUNT(*) FROM recipients r WHERE r.message_id = m.id) AS n \
+             FROM messages m WHERE m.done_at IS NULL",
         )
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows.iter().map(|r| (r.get("id"), r.get::<i64, _>("size") as u64, r.get::<i64, _>("n") as u64)).collect())
+        // A row damaged on disk (size not a number) reads as size u64::MAX: recovery quarantines
+        // it instead of failing to start.
+        Ok(rows
+            .iter()
+            .filter_map(|r| {
+                let id: String = r.try_get("id").ok()?;
+                let size = r.try_get::<i64, _>("size").map_or(u64::MAX, |s| s as u64);
+                Some((id, size, r.try_get::<i64, _>("n").unwrap_or(0) as u64))
+            })
+            .collect())
+    }
+
+    async fn record_outcomes(&self, updates: &[RecipientUpdate]) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        for u in updates {
+            sqlx::query(
+                "UPDATE recipients SET state = ?, next_attempt_at = ?, last_reply = ?, delay_warned = ?, \
+                 attempts = attempts + ? WHERE message_id = ? AND idx = ?",
+            )
+            .bind(u.state.as_str())
+            .bind(u.next_attempt_at)
+            .bind(&u.last_reply)
+            .bind(u.delay_warned)
+            .bind(u.attempt.is_some() as i64)
+            .bind(&u.message_id)
+            .bind(u.idx)
+            .execute(&mut *tx)
+            .await?;
+            if let Some(a) = &u.attempt {
+                sqlx::query(
+                    "INSERT INTO attempts (message_id, idx, at, host, ip, port, reply, tls, outcome) \
+                     VALUES (?,?,?,?,?,?,?,?,?)",
+                )
+                .bind(&u.message_id)
+                .bind(u.idx)
+                .bind(a.at)
+                .bind(&a.host)
+                .bind(&a.ip)
+                .bind(a.port as i64)
+                .bind(&a.reply)
+                .bind(&a.tls)
+                .bind(a.outcome.as_str())
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn finish_if_done(&self, id: &str, now: i64) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE messages SET done_at = ? WHERE id = ? AND done_at IS NULL AND NOT EXISTS \
+             (SELECT 1 FROM recipients WHERE message_id = ? AND state NOT IN ('delivered','bounced'))",
+        )
+        .bind(now)
+        .bind(id)
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn transition(
+        &self,
+        id: Option<&str>,
+        from: RecipientState,
+        to: RecipientState,
+        due: Option<i64>,
+    ) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "UPDATE recipients SET state = ?, next_attempt_at = COALESCE(?, next_attempt_at) \
+             WHERE state = ? AND (? IS NULL OR message_id = ?)",
+        )
+        .bind(to.as_str())
+        .bind(due)
+        .bind(from.as_str())
+        .bind(id)
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
     }
 
     async fn delete_message(&self, id: &str) -> Result<bool, StoreError> {
@@ -262,7 +411,7 @@ mod tests {
         let s = SqliteStore::open(&dir.path().join("q.db")).await.unwrap();
         let m = message(3);
         s.insert_messages(&[m.clone(), message(1)]).await.unwrap();
-        let list = s.list_messages().await.unwrap();
+        let list = s.list_messages(false).await.unwrap();
         assert_eq!(list.len(), 2);
         let d = s.message(&m.info.id).await.unwrap().unwrap();
         assert_eq!(d.recipients.len(), 3);
@@ -286,7 +435,53 @@ mod tests {
         let fresh = message(2);
         assert!(s.insert_messages(&[fresh.clone(), m]).await.is_err(), "duplicate id fails the batch");
         assert!(s.message(&fresh.info.id).await.unwrap().is_none());
-        assert_eq!(s.list_messages().await.unwrap().len(), 1);
+        assert_eq!(s.list_messages(false).await.unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn outcomes_attempts_and_done() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = SqliteStore::open(&dir.path().join("q.db")).await.unwrap();
+        let m = message(2);
+        let id = m.info.id.clone();
+        s.insert_messages(&[m]).await.unwrap();
+        let attempt = |outcome| Attempt {
+            at: 5,
+            host: "mx1.example.jp".into(),
+            ip: "127.0.0.2".into(),
+            port: 25,
+            reply: "250 ok".into(),
+            tls: Some("TLSv1.3 X".into()),
+            outcome,
+        };
+        let update = |idx, state, outcome| RecipientUpdate {
+            message_id: id.clone(),
+            idx,
+            state,
+            next_attempt_at: 100,
+            last_reply: Some("reply".into()),
+            delay_warned: false,
+            attempt: Some(attempt(outcome)),
+        };
+        s.record_outcomes(&[
+            update(0, RecipientState::Delivered, AttemptOutcome::Delivered),
+            update(1, RecipientState::Queued, AttemptOutcome::Deferred),
+        ])
+        .await
+        .unwrap();
+        assert!(!s.finish_if_done(&id, 7).await.unwrap(), "one recipient is still queued");
+        let d = s.message(&id).await.unwrap().unwrap();
+        assert_eq!(d.attempts.len(), 2);
+        assert_eq!(d.attempts[1].recipient, "r1@example.jp");
+        assert_eq!(d.recipients[1].attempts, 1);
+        assert_eq!(s.transition(Some(&id), RecipientState::Queued, RecipientState::Held, None).await.unwrap(), 1);
+        assert_eq!(s.transition(None, RecipientState::Held, RecipientState::Queued, Some(1)).await.unwrap(), 1);
+        s.record_outcomes(&[update(1, RecipientState::Bounced, AttemptOutcome::Bounced)]).await.unwrap();
+        assert!(s.finish_if_done(&id, 8).await.unwrap());
+        assert!(s.list_messages(false).await.unwrap().is_empty(), "done messages leave the queue listing");
+        assert_eq!(s.list_messages(true).await.unwrap().len(), 1);
+        assert!(s.message_sizes().await.unwrap().is_empty(), "recovery ignores done messages");
+        assert_eq!(s.message(&id).await.unwrap().unwrap().done_at, Some(8));
     }
 
     #[tokio::test]

@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 
 use crate::error::StoreError;
-use crate::model::{MessageDetail, MessageSummary, NewMessage, UserRecord};
+use crate::model::{MessageDetail, MessageSummary, NewMessage, RecipientState, RecipientUpdate, UserRecord};
 
 /// A recipient claimed for delivery.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,15 +17,28 @@ pub struct Claim {
 pub trait QueueStore: Send + Sync {
     /// Inserts messages with all their recipients in one transaction: all or none.
     async fn insert_messages(&self, batch: &[NewMessage]) -> Result<(), StoreError>;
-    /// All messages, oldest first.
-    async fn list_messages(&self) -> Result<Vec<MessageSummary>, StoreError>;
+    /// Messages still in the queue (with `include_done`, also finished ones), oldest first.
+    async fn list_messages(&self, include_done: bool) -> Result<Vec<MessageSummary>, StoreError>;
     /// One message with its recipients.
     async fn message(&self, id: &str) -> Result<Option<MessageDetail>, StoreError>;
     /// Claims up to `limit` queued recipients due at `now` (state becomes active).
     async fn claim_due(&self, now: i64, limit: u32) -> Result<Vec<Claim>, StoreError>;
     /// Makes every claimed recipient due again (after a crash); returns how many.
     async fn release_claims(&self) -> Result<u64, StoreError>;
-    /// (id, size, recipient count) of every message, for recovery.
+    /// Records attempts and new recipient states, all in one transaction.
+    async fn record_outcomes(&self, updates: &[RecipientUpdate]) -> Result<(), StoreError>;
+    /// Marks the message done when every recipient is delivered or bounced; true if it is.
+    async fn finish_if_done(&self, id: &str, now: i64) -> Result<bool, StoreError>;
+    /// Moves recipients in state `from` to `to` (of one message, or of all with `None`),
+    /// making them due at `due` when given; returns how many moved. Hold, release, retry, flush.
+    async fn transition(
+        &self,
+        id: Option<&str>,
+        from: RecipientState,
+        to: RecipientState,
+        due: Option<i64>,
+    ) -> Result<u64, StoreError>;
+    /// (id, size, recipient count) of every message not yet done, for recovery.
     async fn message_sizes(&self) -> Result<Vec<(String, u64, u64)>, StoreError>;
     /// Removes a message and its recipients.
     async fn delete_message(&self, id: &str) -> Result<bool, StoreError>;

@@ -100,7 +100,7 @@ impl TestServer {
 
     /// Number of messages in the queue.
     pub async fn queued(&self) -> usize {
-        self.queue.store().list_messages().await.expect("list").len()
+        self.queue.store().list_messages(false).await.expect("list").len()
     }
 
     /// The stored record of the message a "250 ... queued as ID" reply names.
@@ -112,7 +112,7 @@ impl TestServer {
     /// Every stored message, oldest first.
     pub async fn stored_all(&self) -> Vec<sekisho_store::MessageDetail> {
         let mut out = Vec::new();
-        for m in self.queue.store().list_messages().await.expect("list") {
+        for m in self.queue.store().list_messages(false).await.expect("list") {
             out.push(self.queue.store().message(&m.id).await.expect("read").expect("listed message"));
         }
         out
