@@ -1,0 +1,445 @@
+//! One outbound SMTP connection: connect, greeting, EHLO (HELO fallback), STARTTLS, AUTH, then
+//! any number of transactions. Every step has its RFC 5321 §4.5.3.2 timeout.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine as _;
+use rustls_pki_types::ServerName;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use super::body::DotStuffer;
+use super::ehlo::Capabilities;
+use super::envelope::{self, Envelope, Unsendable};
+use super::reply::{self, ServerReply};
+
+/// RFC 5321 §4.5.3.2 timeouts.
+#[derive(Debug, Clone, Copy)]
+pub struct Timeouts {
+    pub connect: Duration,
+    pub greeting: Duration,
+    pub mail: Duration,
+    pub rcpt: Duration,
+    pub data_init: Duration,
+    pub block: Duration,
+    pub done: Duration,
+}
+
+/// Where to connect.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Target {
+    /// The host name (MX name or next hop) or IP text.
+    pub host: String,
+    pub ip: IpAddr,
+    pub port: u16,
+}
+
+/// A failure of the connection or protocol (not a reply to a command).
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    #[error("cannot connect to {0}: {1}")]
+    Connect(SocketAddr, std::io::Error),
+    #[error("timeout {0}")]
+    Timeout(&'static str),
+    #[error("connection lost {0}")]
+    Lost(&'static str),
+    #[error("greeting: {}", .0.one_line())]
+    Greeting(ServerReply),
+    #[error("EHLO/HELO refused: {}", .0.one_line())]
+    Helo(ServerReply),
+    #[error("TLS handshake failed: {0}")]
+    Tls(String),
+    #[error("authentication failed: {}", .0.one_line())]
+    Auth(ServerReply),
+    #[error("protocol error: {0}")]
+    Protocol(String),
+}
+
+impl SessionError {
+    /// A permanent verdict on the whole destination (5xx greeting or HELO).
+    pub fn permanent_reply(&self) -> Option<&ServerReply> {
+        match self {
+            SessionError::Greeting(r) | SessionError::Helo(r) | SessionError::Auth(r) if r.is_permanent() => Some(r),
+            _ => None,
+        }
+    }
+}
+
+/// TLS protocol version and cipher suite of an established session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsInfo {
+    pub version: String,
+    pub cipher: String,
+}
+
+impl std::fmt::Display for TlsInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.version, self.cipher)
+    }
+}
+
+trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+
+/// An open SMTP connection, ready for MAIL.
+pub struct Connection {
+    io: Box<dyn Io>,
+    buf: Vec<u8>,
+    pub target: Target,
+    pub caps: Capabilities,
+    pub tls: Option<TlsInfo>,
+    /// Transactions completed on this connection.
+    pub transactions: usize,
+    t: Timeouts,
+}
+
+/// One recipient of a transaction.
+#[derive(Debug, Clone)]
+pub struct RcptSpec<'a> {
+    pub address: &'a str,
+    pub notify: Option<&'a str>,
+    pub orcpt: Option<&'a str>,
+}
+
+/// What the server said about one transaction.
+#[derive(Debug, Clone)]
+pub enum Transaction {
+    /// The message cannot go to this server as it is.
+    Unsendable(Unsendable),
+    /// MAIL FROM was refused: applies to every recipient.
+    MailRefused(ServerReply),
+    /// Per recipient: its RCPT reply, then (if accepted) the reply after the data, if any.
+    Done { rcpts: Vec<ServerReply>, data: Option<ServerReply> },
+}
+
+/// TLS settings for STARTTLS towards next hops.
+#[derive(Clone)]
+pub struct TlsClient {
+    pub connector: tokio_rustls::TlsConnector,
+}
+
+impl Connection {
+    /// Connects, reads the greeting, says EHLO, upgrades with STARTTLS when offered and `tls`
+    /// is given, and authenticates when `auth` is given (only ever over TLS).
+    pub async fn open(
+        target: &Target,
+        helo: &str,
+        tls: Option<&TlsClient>,
+        auth: Option<(&str, &str)>,
+        t: Timeouts,
+    ) -> Result<Connection, SessionError> {
+        let addr = SocketAddr::new(target.ip, target.port);
+        let tcp = tokio::time::timeout(t.connect, TcpStream::connect(addr))
+            .await
+            .map_err(|_| SessionError::Timeout("connecting"))?
+            .map_err(|e| SessionError::Connect(addr, e))?;
+        let _ = tcp.set_nodelay(true);
+        let mut c = Connection {
+            io: Box::new(tcp),
+            buf: Vec::with_capacity(4096),
+            target: target.clone(),
+            caps: Capabilities::default(),
+            tls: None,
+            transactions: 0,
+            t,
+        };
+        let greeting = c.read_reply(t.greeting, "waiting for the greeting").await?;
+        if !greeting.is_positive() {
+            return Err(SessionError::Greeting(greeting));
+        }
+        c.hello(helo).await?;
+        if let Some(tls) = tls.filter(|_| c.caps.starttls) {
+            c.command("STARTTLS\r\n", t.mail, "after STARTTLS")
+                .await
+                .and_then(|r| if r.code == 220 { Ok(()) } else { Err(SessionError::Tls(r.one_line())) })?;
+            // Anything the server pipelined before the handshake is discarded (CVE-2021-38371).
+            c.buf.clear();
+            c = c.upgrade(tls).await?;
+            c.hello(helo).await?;
+        }
+        if let Some((user, password)) = auth {
+            if c.tls.is_none() {
+                return Err(SessionError::Protocol("refusing to send a password without TLS".into()));
+            }
+            let token = base64::engine::general_purpose::STANDARD.encode(format!("\0{user}\0{password}"));
+            let r = c.command(&format!("AUTH PLAIN {token}\r\n"), t.mail, "after AUTH").await?;
+            if r.code != 235 {
+                return Err(SessionError::Auth(r));
+            }
+        }
+        Ok(c)
+    }
+
+    async fn hello(&mut self, helo: &str) -> Result<(), SessionError> {
+        let r = self.command(&format!("EHLO {helo}\r\n"), self.t.mail, "after EHLO").await?;
+        if r.is_positive() {
+            self.caps = Capabilities::from_ehlo(&r);
+            return Ok(());
+        }
+        let r = self.command(&format!("HELO {helo}\r\n"), self.t.mail, "after HELO").await?;
+        if !r.is_positive() {
+            return Err(SessionError::Helo(r));
+        }
+        self.caps = Capabilities::default();
+        Ok(())
+    }
+
+    async fn upgrade(self, tls: &TlsClient) -> Result<Connection, SessionError> {
+        let name = match self.target.host.parse::<IpAddr>() {
+            Ok(ip) => ServerName::IpAddress(ip.into()),
+            Err(_) => ServerName::try_from(self.target.host.clone()).map_err(|e| SessionError::Tls(e.to_string()))?,
+        };
+        let stream = tokio::time::timeout(self.t.mail, tls.connector.connect(name, Plain(self.io)))
+            .await
+            .map_err(|_| SessionError::Timeout("in the TLS handshake"))?
+            .map_err(|e| SessionError::Tls(e.to_string()))?;
+        let (_, conn) = stream.get_ref();
+        let version = match conn.protocol_version() {
+            Some(rustls::ProtocolVersion::TLSv1_3) => "TLSv1.3".to_string(),
+            Some(rustls::ProtocolVersion::TLSv1_2) => "TLSv1.2".to_string(),
+            Some(v) => format!("{v:?}"),
+            None => "unknown".into(),
+        };
+        let cipher = conn.negotiated_cipher_suite().map_or("unknown".into(), |s| format!("{:?}", s.suite()));
+        Ok(Connection {
+            io: Box::new(stream),
+            buf: Vec::with_capacity(4096),
+            target: self.target,
+            caps: Capabilities::default(),
+            tls: Some(TlsInfo { version, cipher }),
+            transactions: 0,
+            t: self.t,
+        })
+    }
+
+    /// Sends one message to `rcpts`, reading the body from `body` (spooled content).
+    pub async fn send(
+        &mut self,
+        env: &Envelope<'_>,
+        rcpts: &[RcptSpec<'_>],
+        body: &Path,
+    ) -> Result<Transaction, SessionError> {
+        let addresses: Vec<&str> = rcpts.iter().map(|r| r.address).collect();
+        let mail = match envelope::mail_from(env, &addresses, &self.caps) {
+            Ok(m) => m,
+            Err(u) => return Ok(Transaction::Unsendable(u)),
+        };
+        let rcpt_cmds: Vec<String> =
+            rcpts.iter().map(|r| envelope::rcpt_to(r.address, r.notify, r.orcpt, &self.caps)).collect();
+        let (mail_reply, rcpt_replies, data_reply) = if self.caps.pipelining {
+            let mut batch = mail.clone();
+            for c in &rcpt_cmds {
+                batch.push_str(c);
+            }
+            batch.push_str("DATA\r\n");
+            self.write(batch.as_bytes(), self.t.mail).await?;
+            let m = self.read_reply(self.t.mail, "after MAIL FROM").await?;
+            let mut rs = Vec::with_capacity(rcpts.len());
+            for _ in rcpts {
+                rs.push(self.read_reply(self.t.rcpt, "after RCPT TO").await?);
+            }
+            let d = self.read_reply(self.t.data_init, "after DATA").await?;
+            (m, rs, Some(d))
+        } else {
+            let m = self.command(&mail, self.t.mail, "after MAIL FROM").await?;
+            let mut rs = Vec::with_capacity(rcpts.len());
+            if m.is_positive() {
+                for c in &rcpt_cmds {
+                    rs.push(self.command(c, self.t.rcpt, "after RCPT TO").await?);
+                }
+            }
+            let d = if m.is_positive() && rs.iter().any(ServerReply::is_positive) {
+                Some(self.command("DATA\r\n", self.t.data_init, "after DATA").await?)
+            } else {
+                None
+            };
+            (m, rs, d)
+        };
+        let accepted = rcpt_replies.iter().any(ServerReply::is_positive);
+        if !mail_reply.is_positive() {
+            if data_reply.as_ref().is_some_and(|d| d.code == 354) {
+                self.abort_data().await?;
+            }
+            self.rset().await;
+            return Ok(Transaction::MailRefused(mail_reply));
+        }
+        let data = match data_reply {
+            Some(d) if d.code == 354 && accepted => {
+                self.stream_body(body).await?;
+                let done = self.read_reply(self.t.done, "after the end of data").await?;
+                if done.is_positive() {
+                    self.transactions += 1;
+                }
+                Some(done)
+            }
+            Some(d) if d.code == 354 => {
+                // No recipient was accepted, yet the server wants data: send an empty end.
+                self.abort_data().await?;
+                None
+            }
+            Some(d) if accepted => Some(d),
+            _ => None,
+        };
+        if data.as_ref().is_none_or(|d| !d.is_positive()) {
+            self.rset().await;
+        }
+        Ok(Transaction::Done { rcpts: rcpt_replies, data })
+    }
+
+    async fn abort_data(&mut self) -> Result<(), SessionError> {
+        self.write(b".\r\n", self.t.block).await?;
+        self.read_reply(self.t.done, "after an empty DATA").await.map(|_| ())
+    }
+
+    async fn stream_body(&mut self, path: &Path) -> Result<(), SessionError> {
+        let mut file = tokio::fs::File::open(path).await.map_err(|_| SessionError::Lost("reading the spooled body"))?;
+        let mut chunk = vec![0u8; 64 << 10];
+        let mut out = Vec::with_capacity(70 << 10);
+        let mut stuffer = DotStuffer::default();
+        loop {
+            let n = file.read(&mut chunk).await.map_err(|_| SessionError::Lost("reading the spooled body"))?;
+            if n == 0 {
+                break;
+            }
+            stuffer.encode(&chunk[..n], &mut out);
+            self.write(&out, self.t.block).await?;
+            out.clear();
+        }
+        stuffer.finish(&mut out);
+        self.write(&out, self.t.block).await
+    }
+
+    /// RSET, so the connection can carry another message; false if it is no longer usable.
+    pub async fn rset(&mut self) -> bool {
+        matches!(self.command("RSET\r\n", self.t.mail, "after RSET").await, Ok(r) if r.is_positive())
+    }
+
+    /// QUIT and close.
+    pub async fn quit(mut self) {
+        let _ = self.command("QUIT\r\n", Duration::from_secs(5), "after QUIT").await;
+        let _ = self.io.shutdown().await;
+    }
+
+    async fn command(&mut self, cmd: &str, limit: Duration, what: &'static str) -> Result<ServerReply, SessionError> {
+        self.write(cmd.as_bytes(), limit).await?;
+        self.read_reply(limit, what).await
+    }
+
+    async fn write(&mut self, bytes: &[u8], limit: Duration) -> Result<(), SessionError> {
+        let io = async {
+            self.io.write_all(bytes).await?;
+            self.io.flush().await
+        };
+        match tokio::time::timeout(limit, io).await {
+            Err(_) => Err(SessionError::Timeout("sending")),
+            Ok(Err(_)) => Err(SessionError::Lost("while sending")),
+            Ok(Ok(())) => Ok(()),
+        }
+    }
+
+    async fn read_reply(&mut self, limit: Duration, what: &'static str) -> Result<ServerReply, SessionError> {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            match reply::parse(&self.buf) {
+                Ok(Some((r, used))) => {
+                    self.buf.drain(..used);
+                    return Ok(r);
+                }
+                Ok(None) => {}
+                Err(e) => return Err(SessionError::Protocol(e.to_string())),
+            }
+            self.buf.reserve(4096);
+            match tokio::time::timeout_at(deadline, self.io.read_buf(&mut self.buf)).await {
+                Err(_) => return Err(SessionError::Timeout(what)),
+                Ok(Ok(0)) | Ok(Err(_)) => return Err(SessionError::Lost(what)),
+                Ok(Ok(_)) => {}
+            }
+        }
+    }
+}
+
+/// The plain stream under TLS.
+struct Plain(Box<dyn Io>);
+
+impl AsyncRead for Plain {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.0).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Plain {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.0).poll_write(cx, buf)
+    }
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.0).poll_flush(cx)
+    }
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.0).poll_shutdown(cx)
+    }
+}
+
+/// Opportunistic TLS: encrypt when offered, accept any certificate. (The transport-security
+/// stage replaces this with verification per connection and graded assurance.)
+pub fn opportunistic_tls() -> TlsClient {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+        .expect("TLS 1.2 and 1.3 are supported")
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(AcceptAny(provider)))
+        .with_no_client_auth();
+    TlsClient { connector: tokio_rustls::TlsConnector::from(Arc::new(config)) }
+}
+
+#[derive(Debug)]
+struct AcceptAny(Arc<rustls::crypto::CryptoProvider>);
+
+impl rustls::client::danger::ServerCertVerifier for AcceptAny {
+    fn verify_server_cert(
+        &self,
+        _: &rustls_pki_types::CertificateDer<'_>,
+        _: &[rustls_pki_types::CertificateDer<'_>],
+        _: &ServerName<'_>,
+        _: &[u8],
+        _: rustls_pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls_pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+    }
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls_pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+    }
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}

@@ -1,0 +1,9 @@
+//! The deliver stage: queued recipients leave. Routing and the retry schedule are pure
+//! functions; the SMTP client has a sans-IO core; the worker claims due recipients, delivers
+//! each message once per destination, records every attempt, and turns permanent failures and
+//! expiries into delivery status notifications.
+
+pub mod client;
+pub mod dsn;
+pub mod route;
+pub mod schedule;

@@ -1,0 +1,112 @@
+//! Where a recipient's mail goes: a pure decision from the configuration.
+
+use sekisho_config::{Config, NextHop};
+use sekisho_store::Origin;
+
+/// The destination of a group of recipients; recipients with equal destinations share a
+/// connection.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Destination {
+    /// The MX hosts of a domain (or its address records when it has no MX).
+    Mx { domain: String, port: u16 },
+    /// A configured host: MX lookup of `host` when `mx_lookup`, else its address records.
+    Host { host: String, port: u16, mx_lookup: bool },
+    /// Inbound mail with no `[delivery] next_hop`: it waits for the administrator.
+    NoNextHop,
+}
+
+impl std::fmt::Display for Destination {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Destination::Mx { domain, port } => write!(f, "{domain}:{port} (MX)"),
+            Destination::Host { host, port, mx_lookup: true } => write!(f, "{host}:{port} (MX)"),
+            Destination::Host { host, port, .. } => write!(f, "[{host}]:{port}"),
+            Destination::NoNextHop => write!(f, "no next hop"),
+        }
+    }
+}
+
+/// Routes one recipient: inbound mail to `next_hop`; outbound by `[routes]` (exact domain,
+/// then ".parent" entries), then `relay_host`, then the domain's MX.
+pub fn route(config: &Config, origin: Origin, recipient: &str) -> Destination {
+    let domain = recipient.rsplit_once('@').map_or("", |(_, d)| d).trim_end_matches('.').to_ascii_lowercase();
+    let port = config.delivery.port;
+    let hop = |text: &str| match NextHop::parse(text) {
+        Ok(h) => Destination::Host { port: h.port.unwrap_or(port), host: h.host, mx_lookup: h.mx_lookup },
+        Err(_) => Destination::NoNextHop,
+    };
+    if origin == Origin::Mx {
+        return config.delivery.next_hop.as_deref().map_or(Destination::NoNextHop, hop);
+    }
+    if let Some(target) = lookup_route(config, &domain) {
+        return hop(target);
+    }
+    if let Some(relay) = &config.delivery.relay_host {
+        return hop(relay);
+    }
+    let domain = domain.trim_start_matches('[').trim_end_matches(']').to_string();
+    Destination::Mx { domain, port }
+}
+
+fn lookup_route<'a>(config: &'a Config, domain: &str) -> Option<&'a str> {
+    let routes = &config.routes;
+    if let Some(t) = routes.iter().find(|(k, _)| k.eq_ignore_ascii_case(domain)) {
+        return Some(t.1);
+    }
+    let mut rest = domain;
+    while let Some((_, parent)) = rest.split_once('.') {
+        let key = format!(".{parent}");
+        if let Some(t) = routes.iter().find(|(k, _)| k.eq_ignore_ascii_case(&key)) {
+            return Some(t.1);
+        }
+        rest = parent;
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> Config {
+        let mut c = Config::embedded();
+        c.delivery.port = 2525;
+        c.routes.insert("partner.example".into(), "[10.1.2.3]:25".into());
+        c.routes.insert(".group.example".into(), "gw.group.example".into());
+        c
+    }
+
+    #[test]
+    fn outbound_routes() {
+        let c = config();
+        assert_eq!(
+            route(&c, Origin::Submission, "a@Partner.Example"),
+            Destination::Host { host: "10.1.2.3".into(), port: 25, mx_lookup: false }
+        );
+        assert_eq!(
+            route(&c, Origin::Submission, "a@sub.group.example"),
+            Destination::Host { host: "gw.group.example".into(), port: 2525, mx_lookup: true }
+        );
+        assert_eq!(
+            route(&c, Origin::Submission, "a@other.example"),
+            Destination::Mx { domain: "other.example".into(), port: 2525 }
+        );
+        let mut relay = c.clone();
+        relay.delivery.relay_host = Some("[smart.example]:587".into());
+        assert_eq!(
+            route(&relay, Origin::Local, "a@other.example"),
+            Destination::Host { host: "smart.example".into(), port: 587, mx_lookup: false }
+        );
+    }
+
+    #[test]
+    fn inbound_goes_to_the_next_hop_or_waits() {
+        let mut c = config();
+        assert_eq!(route(&c, Origin::Mx, "bob@example.jp"), Destination::NoNextHop);
+        c.delivery.next_hop = Some("[mail.internal]:25".into());
+        assert_eq!(
+            route(&c, Origin::Mx, "bob@example.jp"),
+            Destination::Host { host: "mail.internal".into(), port: 25, mx_lookup: false }
+        );
+    }
+}
