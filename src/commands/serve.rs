@@ -1,6 +1,9 @@
 //! `sekisho serve`: run the gateway until SIGINT or SIGTERM.
 
+use std::sync::Arc;
+
 use sekisho_config::{Config, Role};
+use sekisho_deliver::Deliverer;
 use sekisho_receive::Server;
 use sekisho_store::Queue;
 
@@ -19,7 +22,9 @@ pub(crate) async fn run(config: Config) -> Result<(), Failure> {
         quarantined = report.quarantined.len(),
         "queue opened"
     );
-    let server = Server::bind(config.clone(), queue).await.map_err(|e| Failure::Failed(e.to_string()))?;
+    let server = Server::bind(config.clone(), queue.clone()).await.map_err(|e| Failure::Failed(e.to_string()))?;
+    let dns = sekisho_dns::Resolver::new(&config.dns).map_err(|e| Failure::Failed(e.to_string()))?;
+    let deliverer = Deliverer::new(config.clone(), queue, Arc::new(dns));
     // Handlers are in place before anything is printed: a signal right after start is a clean stop.
     let shutdown = shutdown_signal().map_err(|e| Failure::Failed(format!("cannot handle signals: {e}")))?;
     for (addr, role) in server.local_addrs() {
@@ -30,7 +35,14 @@ pub(crate) async fn run(config: Config) -> Result<(), Failure> {
         println!("sekisho listening on {addr} ({role})");
     }
     println!("data directory: {}", config.store.path.display());
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let delivering = tokio::spawn(deliverer.run(async move {
+        let mut stopped = stopped;
+        let _ = stopped.wait_for(|s| *s).await;
+    }));
     server.run(shutdown).await;
+    let _ = stop.send(true);
+    let _ = delivering.await;
     tracing::info!("stopped");
     Ok(())
 }

@@ -5,5 +5,10 @@
 
 pub mod client;
 pub mod dsn;
+pub mod pool;
+pub mod resolve;
 pub mod route;
 pub mod schedule;
+mod worker;
+
+pub use worker::Deliverer;

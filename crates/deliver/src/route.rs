@@ -31,10 +31,7 @@ impl std::fmt::Display for Destination {
 pub fn route(config: &Config, origin: Origin, recipient: &str) -> Destination {
     let domain = recipient.rsplit_once('@').map_or("", |(_, d)| d).trim_end_matches('.').to_ascii_lowercase();
     let port = config.delivery.port;
-    let hop = |text: &str| match NextHop::parse(text) {
-        Ok(h) => Destination::Host { port: h.port.unwrap_or(port), host: h.host, mx_lookup: h.mx_lookup },
-        Err(_) => Destination::NoNextHop,
-    };
+    let hop = |text: &str| next_hop(text, port);
     if origin == Origin::Mx {
         return config.delivery.next_hop.as_deref().map_or(Destination::NoNextHop, hop);
     }
@@ -46,6 +43,14 @@ pub fn route(config: &Config, origin: Origin, recipient: &str) -> Destination {
     }
     let domain = domain.trim_start_matches('[').trim_end_matches(']').to_string();
     Destination::Mx { domain, port }
+}
+
+/// The destination a configured next hop ("[host]:port", "host") names.
+pub fn next_hop(text: &str, default_port: u16) -> Destination {
+    match NextHop::parse(text) {
+        Ok(h) => Destination::Host { port: h.port.unwrap_or(default_port), host: h.host, mx_lookup: h.mx_lookup },
+        Err(_) => Destination::NoNextHop,
+    }
 }
 
 fn lookup_route<'a>(config: &'a Config, domain: &str) -> Option<&'a str> {

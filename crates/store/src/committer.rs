@@ -26,6 +26,7 @@ pub struct Queue {
     spool: Spool,
     store: Arc<dyn QueueStore>,
     commits: mpsc::Sender<Pending>,
+    new_mail: Arc<tokio::sync::Notify>,
     _lock: Arc<std::fs::File>,
 }
 
@@ -48,8 +49,9 @@ impl Queue {
         let store: Arc<dyn QueueStore> = Arc::new(SqliteStore::open(&data_dir.join("queue.db")).await?);
         let report = recovery::recover(&spool, store.as_ref()).await?;
         let (tx, rx) = mpsc::channel(group_commit_max.max(1) * 4);
-        tokio::spawn(commit_loop(spool.clone(), store.clone(), rx, group_commit_max.max(1)));
-        Ok((Queue { spool, store, commits: tx, _lock: Arc::new(lock) }, report))
+        let new_mail = Arc::new(tokio::sync::Notify::new());
+        tokio::spawn(commit_loop(spool.clone(), store.clone(), rx, group_commit_max.max(1), new_mail.clone()));
+        Ok((Queue { spool, store, commits: tx, new_mail, _lock: Arc::new(lock) }, report))
     }
 
     /// Starts writing the body of a new message.
@@ -82,12 +84,34 @@ impl Queue {
     pub fn body_path(&self, id: &str) -> PathBuf {
         self.spool.body_path(id)
     }
+
+    /// Removes the body of a message that is done (or deleted).
+    pub fn remove_body(&self, id: &str) {
+        self.spool.remove(id);
+    }
+
+    /// Completes when new messages were committed since the last call (for the deliverer).
+    pub async fn new_mail(&self) {
+        self.new_mail.notified().await;
+    }
+
+    /// Wakes whoever waits in `new_mail` (after queue commands such as flush).
+    pub fn wake(&self) {
+        self.new_mail.notify_one();
+    }
 }
 
-async fn commit_loop(spool: Spool, store: Arc<dyn QueueStore>, mut rx: mpsc::Receiver<Pending>, max: usize) {
+async fn commit_loop(
+    spool: Spool,
+    store: Arc<dyn QueueStore>,
+    mut rx: mpsc::Receiver<Pending>,
+    max: usize,
+    new_mail: Arc<tokio::sync::Notify>,
+) {
     let mut batch = Vec::with_capacity(max);
     while rx.recv_many(&mut batch, max).await > 0 {
         commit_batch(&spool, store.as_ref(), std::mem::take(&mut batch)).await;
+        new_mail.notify_one();
     }
 }
 

@@ -4,10 +4,12 @@
 
 mod client;
 mod dns;
+mod mx;
 mod pki;
 
 pub use client::{Client, Response};
 pub use dns::FakeDns;
+pub use mx::{Delivered, FakeMx, MxBehavior};
 pub use pki::TestPki;
 
 use std::net::SocketAddr;
@@ -65,20 +67,60 @@ impl TestServer {
         Self::start_with(|_| {}).await
     }
 
+    /// Starts a server that also delivers, resolving through `dns` (a fake DNS server) and
+    /// connecting to `port` on every MX, after `tweak` changed the base configuration.
+    pub async fn start_delivering(dns: &FakeDns, port: u16, tweak: impl FnOnce(&mut Config)) -> TestServer {
+        Self::start_inner(Some((dns.addr, port)), tweak).await
+    }
+
     /// Starts a server after `tweak` changed the base configuration.
     pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> TestServer {
+        Self::start_inner(None, tweak).await
+    }
+
+    async fn start_inner(delivery: Option<(SocketAddr, u16)>, tweak: impl FnOnce(&mut Config)) -> TestServer {
         let dir = tempfile::tempdir().expect("temp dir");
         let pki = TestPki::generate(dir.path(), "gw.sekisho.test");
         let mut config = base_config(dir.path(), &pki);
+        if let Some((dns, port)) = delivery {
+            config.dns.servers = vec![dns];
+            config.dns.timeout = sekisho_config::Duration::parse("2s").expect("literal");
+            config.delivery.port = port;
+            config.delivery.retry_schedule = vec![sekisho_config::Duration::parse("1s").expect("literal")];
+            config.delivery.scan_interval = sekisho_config::Duration::parse("200ms").expect("literal");
+            config.delivery.connect_timeout = sekisho_config::Duration::parse("3s").expect("literal");
+        }
         tweak(&mut config);
         let (queue, _) = Queue::open(&config.store.path, config.store.group_commit_max).await.expect("open queue");
         let server = Server::bind(config.clone(), queue.clone()).await.expect("bind");
         let addrs = server.local_addrs();
         let pick = |i: usize| addrs.get(i).map_or("127.0.0.1:9".parse().expect("literal"), |a| a.0);
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(server.run(async move {
-            let _ = stopped.await;
-        }));
+        let deliverer = match delivery {
+            Some(_) => {
+                let dns = sekisho_dns::Resolver::new(&config.dns).expect("resolver");
+                Some(sekisho_deliver::Deliverer::new(config.clone(), queue.clone(), std::sync::Arc::new(dns)))
+            }
+            None => None,
+        };
+        let task = tokio::spawn(async move {
+            let (tx, rx) = tokio::sync::watch::channel(false);
+            let delivering = deliverer.map(|d| {
+                let mut rx = rx.clone();
+                tokio::spawn(d.run(async move {
+                    let _ = rx.wait_for(|s| *s).await;
+                }))
+            });
+            server
+                .run(async move {
+                    let _ = stopped.await;
+                })
+                .await;
+            let _ = tx.send(true);
+            if let Some(d) = delivering {
+                let _ = d.await;
+            }
+        });
         TestServer {
             trusted: pick(0),
             submission: pick(1),
@@ -116,6 +158,32 @@ impl TestServer {
             out.push(self.queue.store().message(&m.id).await.expect("read").expect("listed message"));
         }
         out
+    }
+
+    /// Waits up to `secs` seconds until `done` holds for the stored record of message `id`.
+    pub async fn wait_for(
+        &self,
+        id: &str,
+        secs: u64,
+        done: impl Fn(&sekisho_store::MessageDetail) -> bool,
+    ) -> sekisho_store::MessageDetail {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(secs);
+        loop {
+            let d = self.queue.store().message(id).await.expect("read").expect("message in the queue");
+            if done(&d) || tokio::time::Instant::now() >= deadline {
+                return d;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+    }
+
+    /// Sends one message through the trusted submission listener; returns its queue ID.
+    pub async fn submit(&self, from: &str, to: &[&str], content: &str) -> String {
+        let (mut c, _) = Client::connect(self.trusted).await;
+        c.cmd("EHLO client.test").await;
+        let r = c.send_mail(from, to, content).await;
+        assert_eq!(r.code, 250, "submission refused: {r:?}");
+        queue_id(&r).expect("queue id")
     }
 
     /// The spooled bytes of message `id`.

@@ -1,0 +1,550 @@
+//! The delivery worker: claims due recipients, delivers each message once per destination,
+//! records every attempt, schedules retries, and sends delivery status notifications.
+
+use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use sekisho_config::Config;
+use sekisho_dns::Dns;
+use sekisho_store::{
+    Attempt, AttemptOutcome, MessageDetail, MessageInfo, NewMessage, NewRecipient, Origin, Queue, QueueId,
+    RecipientRecord, RecipientState, RecipientUpdate,
+};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use crate::client::envelope::Envelope;
+use crate::client::reply::ServerReply;
+use crate::client::session::{Connection, RcptSpec, Target, Timeouts, TlsClient, Transaction, opportunistic_tls};
+use crate::dsn::{self, Dsn, DsnKind, DsnRecipient};
+use crate::pool::Pool;
+use crate::resolve::resolve;
+use crate::route::{Destination, route};
+use crate::schedule;
+
+/// What became of one recipient in one attempt.
+#[derive(Debug, Clone)]
+enum Verdict {
+    Delivered { reply: String },
+    Bounced { status: String, reason: String },
+    Deferred { status: String, reason: String },
+}
+
+#[derive(Debug, Clone)]
+struct RcptResult {
+    idx: i64,
+    verdict: Verdict,
+    /// Where the attempt went, if a host was reached or tried.
+    attempt_at: Option<(Target, Option<String>)>,
+    /// The next hop accepted DSN parameters (so it reports success itself).
+    next_hop_dsn: bool,
+}
+
+/// Bodies up to this size are returned whole in a failure notice when RET is not given.
+const RETURN_FULL_UP_TO: u64 = 50_000;
+
+/// Delivers queued mail until shut down.
+#[derive(Clone)]
+pub struct Deliverer {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: Config,
+    queue: Queue,
+    dns: Arc<dyn Dns>,
+    tls: TlsClient,
+    pool: Pool,
+    connections: Semaphore,
+    per_destination: Mutex<HashMap<Destination, Arc<Semaphore>>>,
+    timeouts: Timeouts,
+    helo: String,
+}
+
+fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+fn status_of(r: &ServerReply) -> String {
+    r.enhanced().map(str::to_string).unwrap_or_else(|| {
+        if r.is_permanent() {
+            "5.0.0".into()
+        } else if r.is_transient() {
+            "4.0.0".into()
+        } else {
+            "2.0.0".into()
+        }
+    })
+}
+
+impl Deliverer {
+    /// A deliverer for `queue`, resolving with `dns`.
+    pub fn new(config: Config, queue: Queue, dns: Arc<dyn Dns>) -> Deliverer {
+        let d = &config.delivery;
+        let timeouts = Timeouts {
+            connect: d.connect_timeout.0,
+            greeting: d.greeting_timeout.0,
+            mail: d.mail_timeout.0,
+            rcpt: d.rcpt_timeout.0,
+            data_init: d.data_timeout.0,
+            block: d.block_timeout.0,
+            done: d.done_timeout.0,
+        };
+        let helo = d.helo_name.clone().unwrap_or_else(|| config.hostname.clone());
+        Deliverer {
+            inner: Arc::new(Inner {
+                connections: Semaphore::new(d.max_connections),
+                per_destination: Mutex::new(HashMap::new()),
+                pool: Pool::default(),
+                tls: opportunistic_tls(),
+                timeouts,
+                helo,
+                dns,
+                queue,
+                config,
+            }),
+        }
+    }
+
+    /// Runs until `shutdown` completes. Recipients being delivered at that moment stay
+    /// claimed; the next start makes them due again.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) {
+        let inner = self.inner;
+        let max_inflight = inner.config.delivery.max_connections * 2;
+        let mut tasks = JoinSet::new();
+        tokio::pin!(shutdown);
+        loop {
+            while tasks.try_join_next().is_some() {}
+            let room = max_inflight.saturating_sub(tasks.len());
+            let mut claimed = 0;
+            if room > 0 {
+                match inner.queue.store().claim_due(now(), (room * 4) as u32).await {
+                    Ok(claims) => {
+                        claimed = claims.len();
+                        let mut by_message: Vec<(String, Vec<i64>)> = Vec::new();
+                        for c in claims {
+                            match by_message.iter_mut().find(|(id, _)| *id == c.message_id) {
+                                Some((_, idxs)) => idxs.push(c.idx),
+                                None => by_message.push((c.message_id, vec![c.idx])),
+                            }
+                        }
+                        for (id, idxs) in by_message {
+                            let inner = inner.clone();
+                            tasks.spawn(async move { inner.deliver_message(&id, &idxs).await });
+                        }
+                    }
+                    Err(e) => tracing::error!(error = %e, "cannot read the queue"),
+                }
+            }
+            for conn in inner.pool.expire(inner.config.delivery.connection_reuse_time.0) {
+                tokio::spawn(conn.quit());
+            }
+            if claimed > 0 && tasks.len() < max_inflight {
+                tokio::task::yield_now().await;
+                continue;
+            }
+            tokio::select! {
+                _ = &mut shutdown => break,
+                _ = inner.queue.new_mail() => {}
+                _ = tokio::time::sleep(inner.config.delivery.scan_interval.0) => {}
+                Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+            }
+        }
+        tasks.abort_all();
+        for conn in inner.pool.drain() {
+            let _ = tokio::time::timeout(Duration::from_secs(2), conn.quit()).await;
+        }
+    }
+}
+
+impl Inner {
+    async fn deliver_message(&self, id: &str, idxs: &[i64]) {
+        let detail = match self.queue.store().message(id).await {
+            Ok(Some(d)) => d,
+            Ok(None) => return,
+            Err(e) => {
+                tracing::error!(queue_id = id, error = %e, "cannot read message");
+                return;
+            }
+        };
+        let mut groups: BTreeMap<Destination, Vec<&RecipientRecord>> = BTreeMap::new();
+        for r in detail.recipients.iter().filter(|r| idxs.contains(&r.idx)) {
+            groups.entry(route(&self.config, detail.info.origin, &r.address)).or_default().push(r);
+        }
+        let mut results = Vec::new();
+        for (dest, rcpts) in &groups {
+            results.extend(self.deliver_group(&detail.info, dest, rcpts).await);
+        }
+        self.settle(&detail, results).await;
+    }
+
+    fn destination_slots(&self, dest: &Destination) -> Arc<Semaphore> {
+        let mut map = self.per_destination.lock().expect("destination lock");
+        map.retain(|_, s| Arc::strong_count(s) > 1 || s.available_permits() == 0);
+        map.entry(dest.clone())
+            .or_insert_with(|| Arc::new(Semaphore::new(self.config.delivery.max_connections_per_destination)))
+            .clone()
+    }
+
+    /// Credentials for the smart host, only when `dest` is the smart host.
+    fn relay_auth(&self, dest: &Destination) -> Option<(&str, &str)> {
+        let d = &self.config.delivery;
+        let relay = crate::route::next_hop(d.relay_host.as_deref()?, d.port);
+        (relay == *dest).then_some(())?;
+        Some((d.relay_user.as_deref()?, d.relay_password.as_deref()?))
+    }
+
+    async fn deliver_group(
+        &self,
+        info: &MessageInfo,
+        dest: &Destination,
+        rcpts: &[&RecipientRecord],
+    ) -> Vec<RcptResult> {
+        let all = |verdict: Verdict, at: Option<(Target, Option<String>)>| -> Vec<RcptResult> {
+            rcpts
+                .iter()
+                .map(|r| RcptResult {
+                    idx: r.idx,
+                    verdict: verdict.clone(),
+                    attempt_at: at.clone(),
+                    next_hop_dsn: false,
+                })
+                .collect()
+        };
+        let body = self.queue.body_path(&info.id);
+        match tokio::fs::metadata(&body).await {
+            Ok(m) if m.len() == info.size => {}
+            _ => {
+                tracing::error!(queue_id = %info.id, "spooled body missing or damaged; not delivering it");
+                return all(
+                    Verdict::Deferred {
+                        status: "4.3.0".into(),
+                        reason: "the spooled message is missing or damaged; the administrator must look at it".into(),
+                    },
+                    None,
+                );
+            }
+        }
+        let targets = match resolve(self.dns.as_ref(), dest).await {
+            Ok(t) => t,
+            Err(f) => {
+                let verdict = if f.temporary {
+                    Verdict::Deferred { status: f.status.into(), reason: f.reason }
+                } else {
+                    Verdict::Bounced { status: f.status.into(), reason: f.reason }
+                };
+                return all(verdict, None);
+            }
+        };
+        let slots = self.destination_slots(dest);
+        let _dest_slot = slots.acquire().await.expect("semaphore open");
+        let env = Envelope {
+            sender: &info.sender,
+            size: info.size,
+            body_8bit: info.body_8bit,
+            smtputf8: info.smtputf8,
+            ret: info.ret.as_deref(),
+            envid: info.envid.as_deref(),
+        };
+        let specs: Vec<RcptSpec<'_>> = rcpts
+            .iter()
+            .map(|r| RcptSpec { address: &r.address, notify: r.notify.as_deref(), orcpt: r.orcpt.as_deref() })
+            .collect();
+        let mut last: Option<(bool, String, String, Target, Option<String>)> = None;
+        for target in &targets {
+            let _slot = self.connections.acquire().await.expect("semaphore open");
+            let conn = match self.connection(target, dest).await {
+                Ok(c) => c,
+                Err(e) => {
+                    let permanent = e.permanent_reply().is_some();
+                    let status = e.permanent_reply().map_or("4.4.1".to_string(), status_of);
+                    tracing::info!(queue_id = %info.id, host = %target.host, ip = %target.ip, error = %e, "connection failed");
+                    last =
+                        Some((permanent, status, format!("{}[{}]: {e}", target.host, target.ip), target.clone(), None));
+                    continue;
+                }
+            };
+            let mut conn = conn;
+            let tls = conn.tls.as_ref().map(ToString::to_string);
+            let at = Some((target.clone(), tls.clone()));
+            match conn.send(&env, &specs, &body).await {
+                Err(e) => {
+                    return all(
+                        Verdict::Deferred {
+                            status: "4.4.2".into(),
+                            reason: format!("{}[{}]: {e}", target.host, target.ip),
+                        },
+                        at,
+                    );
+                }
+                Ok(Transaction::Unsendable(u)) => {
+                    self.release(conn);
+                    last = Some((true, u.status.into(), format!("{}: {}", target.host, u.reason), target.clone(), tls));
+                }
+                Ok(Transaction::MailRefused(r)) => {
+                    self.release(conn);
+                    if r.is_permanent() {
+                        return all(Verdict::Bounced { status: status_of(&r), reason: r.one_line() }, at);
+                    }
+                    last =
+                        Some((false, status_of(&r), format!("{}: {}", target.host, r.one_line()), target.clone(), tls));
+                }
+                Ok(Transaction::Done { rcpts: replies, data }) => {
+                    let dsn = conn.caps.dsn;
+                    let clean = data.as_ref().is_some_and(ServerReply::is_positive);
+                    if clean {
+                        self.release(conn);
+                    } else {
+                        tokio::spawn(conn.quit());
+                    }
+                    return rcpts
+                        .iter()
+                        .zip(replies)
+                        .map(|(r, reply)| {
+                            let verdict = match (&data, reply) {
+                                (_, rr) if rr.is_permanent() => {
+                                    Verdict::Bounced { status: status_of(&rr), reason: rr.one_line() }
+                                }
+                                (_, rr) if !rr.is_positive() => {
+                                    Verdict::Deferred { status: status_of(&rr), reason: rr.one_line() }
+                                }
+                                (Some(d), _) if d.is_positive() => Verdict::Delivered { reply: d.one_line() },
+                                (Some(d), _) if d.is_permanent() => {
+                                    Verdict::Bounced { status: status_of(d), reason: d.one_line() }
+                                }
+                                (Some(d), _) => Verdict::Deferred { status: status_of(d), reason: d.one_line() },
+                                (None, _) => Verdict::Deferred {
+                                    status: "4.4.2".into(),
+                                    reason: "no reply after the message data".into(),
+                                },
+                            };
+                            RcptResult { idx: r.idx, verdict, attempt_at: at.clone(), next_hop_dsn: dsn }
+                        })
+                        .collect();
+                }
+            }
+        }
+        let (permanent, status, reason, target, tls) =
+            last.unwrap_or((false, "4.4.1".into(), "no host could be reached".into(), targets[0].clone(), None));
+        let verdict =
+            if permanent { Verdict::Bounced { status, reason } } else { Verdict::Deferred { status, reason } };
+        all(verdict, Some((target, tls)))
+    }
+
+    async fn connection(
+        &self,
+        target: &Target,
+        dest: &Destination,
+    ) -> Result<Connection, crate::client::session::SessionError> {
+        let reuse = self.config.delivery.connection_reuse_time.0;
+        while let Some(mut c) = self.pool.take(target, reuse) {
+            if c.rset().await {
+                return Ok(c);
+            }
+        }
+        let auth = self.relay_auth(dest);
+        match Connection::open(target, &self.helo, Some(&self.tls), auth, self.timeouts).await {
+            // A failed handshake: opportunistic TLS falls back to plaintext on a new connection.
+            Err(crate::client::session::SessionError::Tls(e)) if auth.is_none() => {
+                tracing::info!(host = %target.host, ip = %target.ip, error = %e, "STARTTLS failed; retrying without TLS");
+                Connection::open(target, &self.helo, None, None, self.timeouts).await
+            }
+            other => other,
+        }
+    }
+
+    fn release(&self, conn: Connection) {
+        if conn.transactions < self.config.delivery.max_messages_per_connection {
+            self.pool.put(conn);
+        } else {
+            tokio::spawn(conn.quit());
+        }
+    }
+
+    async fn settle(&self, detail: &MessageDetail, results: Vec<RcptResult>) {
+        let info = &detail.info;
+        let t = now();
+        let d = &self.config.delivery;
+        let schedule: Vec<u64> = d.retry_schedule.iter().map(|x| x.0.as_secs().max(1)).collect();
+        let mut updates = Vec::with_capacity(results.len());
+        let (mut failed, mut delayed, mut relayed) = (Vec::new(), Vec::new(), Vec::new());
+        for r in results {
+            let Some(rec) = detail.recipients.iter().find(|x| x.idx == r.idx) else { continue };
+            let notify = rec.notify.as_deref().unwrap_or("");
+            let never = notify.contains("NEVER");
+            let wants_failure = !never && (notify.is_empty() || notify.contains("FAILURE"));
+            let wants_delay = !never && (notify.is_empty() || notify.contains("DELAY"));
+            let (target, tls) = r.attempt_at.clone().map_or((None, None), |(t, tls)| (Some(t), tls));
+            let remote = target.as_ref().map(|t| t.host.clone());
+            let mut warned = rec.delay_warned;
+            let (state, next, reply, outcome, report) = match r.verdict {
+                Verdict::Delivered { reply } => {
+                    let report =
+                        (notify.contains("SUCCESS") && !r.next_hop_dsn).then(|| ("2.0.0".to_string(), reply.clone()));
+                    if let Some(rep) = report {
+                        relayed.push((rec, rep.0, rep.1, remote.clone()));
+                    }
+                    (RecipientState::Delivered, t, reply, AttemptOutcome::Delivered, "sent")
+                }
+                Verdict::Bounced { status, reason } => {
+                    if wants_failure {
+                        failed.push((rec, status, reason.clone(), remote.clone()));
+                    }
+                    (RecipientState::Bounced, t, reason, AttemptOutcome::Bounced, "bounced")
+                }
+                Verdict::Deferred { status, reason } => {
+                    match schedule::next_attempt(
+                        info.received_at,
+                        rec.attempts + 1,
+                        t,
+                        &schedule,
+                        d.max_lifetime.0.as_secs(),
+                    ) {
+                        Some(at) => {
+                            if wants_delay
+                                && schedule::delay_warning_due(info.received_at, t, d.delay_warning.0.as_secs(), warned)
+                            {
+                                warned = true;
+                                delayed.push((rec, status, reason.clone(), remote.clone()));
+                            }
+                            (RecipientState::Queued, at, reason, AttemptOutcome::Deferred, "deferred")
+                        }
+                        None => {
+                            let reason = format!("delivery time expired; last error: {reason}");
+                            if wants_failure {
+                                failed.push((rec, "4.4.7".to_string(), reason.clone(), remote.clone()));
+                            }
+                            (RecipientState::Bounced, t, reason, AttemptOutcome::Bounced, "expired")
+                        }
+                    }
+                }
+            };
+            tracing::info!(
+                queue_id = %info.id,
+                to = %rec.address,
+                relay = %target.as_ref().map_or("none".to_string(), |t| format!("{}[{}]:{}", t.host, t.ip, t.port)),
+                tls = tls.as_deref().unwrap_or("none"),
+                delay = t - info.received_at,
+                status = report,
+                reply = %reply,
+                "delivery"
+            );
+            updates.push(RecipientUpdate {
+                message_id: info.id.clone(),
+                idx: rec.idx,
+                state,
+                next_attempt_at: next,
+                last_reply: Some(reply.clone()),
+                delay_warned: warned,
+                attempt: Some(Attempt {
+                    at: t,
+                    host: target.as_ref().map_or(String::new(), |t| t.host.clone()),
+                    ip: target.as_ref().map_or(String::new(), |t| t.ip.to_string()),
+                    port: target.as_ref().map_or(0, |t| t.port),
+                    reply,
+                    tls,
+                    outcome,
+                }),
+            });
+        }
+        if let Err(e) = self.queue.store().record_outcomes(&updates).await {
+            tracing::error!(queue_id = %info.id, error = %e, "cannot record delivery outcomes");
+            return;
+        }
+        // Never a notification about a notification, nor to the null sender.
+        if !info.sender.is_empty() && info.origin != Origin::Local {
+            for (kind, list) in [(DsnKind::Failed, failed), (DsnKind::Delayed, delayed), (DsnKind::Relayed, relayed)] {
+                if !list.is_empty() {
+                    self.notify_sender(info, kind, list).await;
+                }
+            }
+        }
+        match self.queue.store().finish_if_done(&info.id, t).await {
+            Ok(true) => self.queue.remove_body(&info.id),
+            Ok(false) => {}
+            Err(e) => tracing::error!(queue_id = %info.id, error = %e, "cannot mark message done"),
+        }
+    }
+
+    async fn notify_sender(
+        &self,
+        info: &MessageInfo,
+        kind: DsnKind,
+        list: Vec<(&RecipientRecord, String, String, Option<String>)>,
+    ) {
+        let original = tokio::fs::read(self.queue.body_path(&info.id)).await.unwrap_or_default();
+        let full = kind == DsnKind::Failed
+            && match info.ret.as_deref() {
+                Some("FULL") => true,
+                Some(_) => false,
+                None => info.size <= RETURN_FULL_UP_TO,
+            };
+        let id = QueueId::generate();
+        let date = chrono::Local::now().to_rfc2822();
+        let arrival = chrono::DateTime::from_timestamp(info.received_at, 0)
+            .map(|t| t.with_timezone(&chrono::Local).to_rfc2822())
+            .unwrap_or_else(|| date.clone());
+        let until = (kind == DsnKind::Delayed).then(|| {
+            chrono::DateTime::from_timestamp(info.received_at + self.config.delivery.max_lifetime.0.as_secs() as i64, 0)
+                .map(|t| t.with_timezone(&chrono::Local).to_rfc2822())
+                .unwrap_or_default()
+        });
+        let message_id = format!("<{id}@{}>", self.config.hostname);
+        let bytes = dsn::build(&Dsn {
+            kind,
+            hostname: &self.config.hostname,
+            to: &info.sender,
+            queue_id: &info.id,
+            envid: info.envid.as_deref(),
+            arrival_date: &arrival,
+            date: &date,
+            will_retry_until: until.as_deref(),
+            recipients: list
+                .into_iter()
+                .map(|(r, status, reason, remote)| DsnRecipient {
+                    address: r.address.clone(),
+                    orcpt: r.orcpt.clone(),
+                    status,
+                    diagnostic: Some(reason),
+                    remote_mta: remote,
+                })
+                .collect(),
+            original: &original,
+            full,
+            message_id: &message_id,
+        });
+        if let Err(e) = self.inject(&id, &info.sender, &bytes).await {
+            tracing::error!(queue_id = %info.id, error = %e, "cannot queue the delivery status notification");
+        } else {
+            tracing::info!(queue_id = %info.id, dsn = %id, kind = ?kind, to = %info.sender, "notification queued");
+        }
+    }
+
+    async fn inject(&self, id: &QueueId, to: &str, bytes: &[u8]) -> Result<(), sekisho_store::StoreError> {
+        let mut body = self.queue.create_body(id).await?;
+        body.write(bytes).await?;
+        let finished = body.finish().await?;
+        let message = NewMessage {
+            info: MessageInfo {
+                id: id.to_string(),
+                received_at: now(),
+                sender: String::new(),
+                size: finished.size(),
+                ret: None,
+                envid: None,
+                smtputf8: !to.is_ascii(),
+                body_8bit: bytes.iter().any(|&b| b >= 0x80),
+                client_ip: "127.0.0.1".into(),
+                helo: self.config.hostname.clone(),
+                listener: "sekisho".into(),
+                auth_user: None,
+                tls: None,
+                origin: Origin::Local,
+            },
+            recipients: vec![NewRecipient { address: to.to_string(), orcpt: None, notify: Some("NEVER".into()) }],
+        };
+        self.queue.commit(finished, message).await
+    }
+}
