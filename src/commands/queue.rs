@@ -3,6 +3,8 @@
 use clap::Subcommand;
 use sekisho_config::Config;
 
+use sekisho_store::RecipientState;
+
 use super::{format_time, print_json};
 use crate::Failure;
 
@@ -16,9 +18,38 @@ pub(crate) enum QueueCommand {
         #[arg(long)]
         all: bool,
     },
-    /// Show one message: envelope, how it arrived, each recipient's state.
+    /// Show one message: envelope, how it arrived, each recipient's state, every attempt.
     Show {
         /// Queue ID as printed by `queue list` and in the 250 reply.
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Make every queued recipient due now.
+    Flush {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Make one message's queued recipients due now.
+    Retry {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Keep one message's queued recipients from being delivered until released.
+    Hold {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Release a held message: its recipients are due now.
+    Release {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a message from the queue without delivering or bouncing it.
+    Delete {
         id: String,
         #[arg(long)]
         json: bool,
@@ -27,7 +58,36 @@ pub(crate) enum QueueCommand {
 
 pub(crate) async fn run(command: QueueCommand, config: &Config) -> Result<(), Failure> {
     let store = sekisho_store::open_store(&config.store.path).await.map_err(|e| Failure::Failed(e.to_string()))?;
+    let failed = |e: sekisho_store::StoreError| Failure::Failed(e.to_string());
+    let now = chrono::Utc::now().timestamp();
+    let known = |found: bool, id: &str| if found { Ok(()) } else { Err(Failure::Failed(format!("no message {id} in the queue"))) };
     match command {
+        QueueCommand::Flush { json } => {
+            let n = store.transition(None, RecipientState::Queued, RecipientState::Queued, Some(now)).await.map_err(failed)?;
+            report(json, serde_json::json!({ "due_now": n }), &format!("{n} recipient(s) due now"))
+        }
+        QueueCommand::Retry { id, json } => {
+            known(store.message(&id).await.map_err(failed)?.is_some(), &id)?;
+            let n = store.transition(Some(&id), RecipientState::Queued, RecipientState::Queued, Some(now)).await.map_err(failed)?;
+            report(json, serde_json::json!({ "id": id, "due_now": n }), &format!("{id}: {n} recipient(s) due now"))
+        }
+        QueueCommand::Hold { id, json } => {
+            known(store.message(&id).await.map_err(failed)?.is_some(), &id)?;
+            let n = store.transition(Some(&id), RecipientState::Queued, RecipientState::Held, None).await.map_err(failed)?;
+            report(json, serde_json::json!({ "id": id, "held": n }), &format!("{id}: {n} recipient(s) held"))
+        }
+        QueueCommand::Release { id, json } => {
+            known(store.message(&id).await.map_err(failed)?.is_some(), &id)?;
+            let n = store.transition(Some(&id), RecipientState::Held, RecipientState::Queued, Some(now)).await.map_err(failed)?;
+            report(json, serde_json::json!({ "id": id, "released": n }), &format!("{id}: {n} recipient(s) released"))
+        }
+        QueueCommand::Delete { id, json } => {
+            known(store.delete_message(&id).await.map_err(failed)?, &id)?;
+            if let Some(qid) = sekisho_store::QueueId::parse(&id) {
+                let _ = std::fs::remove_file(config.store.path.join("spool/msg").join(qid.as_str()));
+            }
+            report(json, serde_json::json!({ "id": id, "deleted": true }), &format!("{id}: deleted"))
+        }
         QueueCommand::List { json, all } => {
             let list = store.list_messages(all).await.map_err(|e| Failure::Failed(e.to_string()))?;
             if json {
@@ -82,6 +142,9 @@ pub(crate) async fn run(command: QueueCommand, config: &Config) -> Result<(), Fa
                 info.ret.as_deref().unwrap_or("-"),
                 info.envid.as_deref().unwrap_or("-")
             );
+            if let Some(done) = m.done_at {
+                println!("done:       {}", format_time(done));
+            }
             for r in &m.recipients {
                 println!(
                     "recipient:  <{}> {} (attempts {}, next {}) notify={} orcpt={}{}",
@@ -94,7 +157,29 @@ pub(crate) async fn run(command: QueueCommand, config: &Config) -> Result<(), Fa
                     r.last_reply.as_deref().map(|l| format!(" last reply: {l}")).unwrap_or_default()
                 );
             }
+            for a in &m.attempts {
+                let a_ = &a.attempt;
+                let relay = if a_.host.is_empty() { "-".to_string() } else { format!("{}[{}]:{}", a_.host, a_.ip, a_.port) };
+                println!(
+                    "attempt:    {} <{}> {} via {} tls={}: {}",
+                    format_time(a_.at),
+                    a.recipient,
+                    a_.outcome.as_str(),
+                    relay,
+                    a_.tls.as_deref().unwrap_or("none"),
+                    a_.reply
+                );
+            }
             Ok(())
         }
+    }
+}
+
+fn report(json: bool, value: serde_json::Value, text: &str) -> Result<(), Failure> {
+    if json {
+        print_json(&value)
+    } else {
+        println!("{text}");
+        Ok(())
     }
 }
