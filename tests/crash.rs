@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rand::Rng;
-use sekisho_testkit::Client;
+use sekisho_testkit::{Client, FakeDns, FakeMx, MxBehavior};
 use support::{Running, own_address, run, write_config};
 
 fn env_usize(name: &str, default: usize) -> usize {
@@ -114,7 +114,7 @@ async fn sigkill_under_load_loses_no_acknowledged_message() {
     let s = tokio::task::spawn_blocking(move || Running::start(&config2)).await.unwrap();
     assert!(s.terminate().success());
 
-    let (code, stdout, stderr) = run(Some(&config), &["queue", "list", "--json"], "");
+    let (code, stdout, stderr) = run(Some(&config), &["queue", "list", "--all", "--json"], "");
     assert_eq!(code, 0, "{stderr}");
     let list: Vec<serde_json::Value> = serde_json::from_str(&stdout).unwrap();
     let mut present: HashMap<String, usize> = HashMap::new();
@@ -138,4 +138,76 @@ async fn sigkill_under_load_loses_no_acknowledged_message() {
     assert!(lost.is_empty(), "lost after 250: {lost:?}");
     assert_eq!(duplicates, 0);
     assert_eq!(quarantined, 0, "no damaged message after SIGKILL");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_while_delivering_every_acked_message_reaches_the_sink() {
+    let target = env_usize("SEKISHO_CRASH_MESSAGES", 1000);
+    let min_kills = env_usize("SEKISHO_CRASH_KILLS", 20);
+    let dns = FakeDns::start("127.0.0.53").await;
+    let sink = FakeMx::start("127.0.0.120:0", MxBehavior::default()).await;
+    dns.mx("example.com", 10, "mx.example.com");
+    dns.addr("mx.example.com", "127.0.0.120");
+    let dir = tempfile::tempdir().unwrap();
+    let addr = own_address(2525);
+    let extra = format!(
+        "[dns]\nservers = [\"{}\"]\n[delivery]\nport = {}\nretry_schedule = [\"1s\"]\nscan_interval = \"100ms\"\n",
+        dns.addr,
+        sink.addr.port()
+    );
+    let config = write_config(dir.path(), addr, &extra);
+
+    let acked = Arc::new(Mutex::new(HashSet::new()));
+    let count = Arc::new(AtomicUsize::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut server = Some(Running::start(&config));
+    let clients: Vec<_> =
+        (0..6).map(|i| tokio::spawn(client(i, addr, acked.clone(), count.clone(), stop.clone()))).collect();
+    let started = Instant::now();
+    let mut kills = 0;
+    while (count.load(Ordering::Relaxed) < target || kills < min_kills) && started.elapsed() < Duration::from_secs(300)
+    {
+        tokio::time::sleep(Duration::from_millis(rand::thread_rng().gen_range(50..400))).await;
+        let s = server.take().unwrap();
+        tokio::task::spawn_blocking(move || s.kill()).await.unwrap();
+        kills += 1;
+        let c = config.clone();
+        server = Some(tokio::task::spawn_blocking(move || Running::start(&c)).await.unwrap());
+    }
+    stop.store(true, Ordering::Relaxed);
+    for c in clients {
+        let _ = c.await;
+    }
+    // Drain: the last server delivers what is left.
+    let drain_started = Instant::now();
+    loop {
+        let (code, out, err) = run(Some(&config), &["queue", "list", "--json"], "");
+        assert_eq!(code, 0, "{err}");
+        let left = serde_json::from_str::<Vec<serde_json::Value>>(&out).unwrap().len();
+        if left == 0 || drain_started.elapsed() > Duration::from_secs(120) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let s = server.take().unwrap();
+    assert!(tokio::task::spawn_blocking(move || s.terminate()).await.unwrap().success());
+
+    let mut delivered: HashMap<String, usize> = HashMap::new();
+    for m in sink.received() {
+        *delivered.entry(m.mail_from.clone()).or_default() += 1;
+    }
+    let acked = acked.lock().unwrap();
+    let lost: Vec<&String> = acked.iter().filter(|s| !delivered.contains_key(*s)).collect();
+    let duplicates: usize = delivered.values().map(|n| n - 1).sum();
+    println!(
+        "delivery crash test: kills {kills}, acked {}, delivered {} distinct ({} in all), lost {}, duplicates {duplicates}, \
+         drained in {:.1}s",
+        acked.len(),
+        delivered.len(),
+        sink.received().len(),
+        lost.len(),
+        drain_started.elapsed().as_secs_f64()
+    );
+    assert!(acked.len() >= target);
+    assert!(lost.is_empty(), "acknowledged but never delivered: {} e.g. {:?}", lost.len(), lost.first());
 }

@@ -317,3 +317,38 @@ async fn inbound_mail_goes_to_the_next_hop() {
     assert_eq!(internal.received()[0].rcpt_to, ["bob@example.jp"]);
     assert!(net.home.received().is_empty(), "not to the public MX of example.jp");
 }
+
+#[tokio::test]
+async fn ten_workers_deliver_a_hundred_messages_exactly_once() {
+    let net = Net::new().await;
+    let mx = net.mx("127.0.0.99", "mx.many.example", MxBehavior::default()).await;
+    net.dns.mx("many.example", 10, "mx.many.example");
+    let s = TestServer::start_delivering(&net.dns, net.port, |c| {
+        c.delivery.max_connections = 10;
+        c.smtp.max_connections_per_client = 200;
+        c.smtp.max_connections = 200;
+    })
+    .await;
+    let mut tasks = Vec::new();
+    for i in 0..100 {
+        let addr = s.trusted;
+        tasks.push(tokio::spawn(async move {
+            let (mut c, _) = sekisho_testkit::Client::connect(addr).await;
+            c.cmd("EHLO client.test").await;
+            let r = c.send_mail(&format!("s{i}@example.jp"), &[&format!("r{i}@many.example")], MSG).await;
+            assert_eq!(r.code, 250);
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let got = mx.wait_for(100, 30).await;
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let got_after = mx.received();
+    assert_eq!(got.len(), 100);
+    assert_eq!(got_after.len(), 100, "no message delivered twice");
+    let mut senders: Vec<String> = got_after.iter().map(|m| m.mail_from.clone()).collect();
+    senders.sort();
+    senders.dedup();
+    assert_eq!(senders.len(), 100);
+}

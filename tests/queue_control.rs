@@ -50,7 +50,8 @@ async fn hold_release_retry_flush_delete() {
     for i in 0..3 {
         let (mut client, _) = sekisho_testkit::Client::connect(addr).await;
         client.cmd("EHLO client.test").await;
-        let r = client.send_mail("alice@example.jp", &[&format!("p{i}@partner.example")], "Subject: q\r\n\r\nx\r\n").await;
+        let r =
+            client.send_mail("alice@example.jp", &[&format!("p{i}@partner.example")], "Subject: q\r\n\r\nx\r\n").await;
         ids.push(sekisho_testkit::queue_id(&r).unwrap());
     }
     for id in &ids {

@@ -60,25 +60,39 @@ pub(crate) async fn run(command: QueueCommand, config: &Config) -> Result<(), Fa
     let store = sekisho_store::open_store(&config.store.path).await.map_err(|e| Failure::Failed(e.to_string()))?;
     let failed = |e: sekisho_store::StoreError| Failure::Failed(e.to_string());
     let now = chrono::Utc::now().timestamp();
-    let known = |found: bool, id: &str| if found { Ok(()) } else { Err(Failure::Failed(format!("no message {id} in the queue"))) };
+    let known = |found: bool, id: &str| {
+        if found { Ok(()) } else { Err(Failure::Failed(format!("no message {id} in the queue"))) }
+    };
     match command {
         QueueCommand::Flush { json } => {
-            let n = store.transition(None, RecipientState::Queued, RecipientState::Queued, Some(now)).await.map_err(failed)?;
+            let n = store
+                .transition(None, RecipientState::Queued, RecipientState::Queued, Some(now))
+                .await
+                .map_err(failed)?;
             report(json, serde_json::json!({ "due_now": n }), &format!("{n} recipient(s) due now"))
         }
         QueueCommand::Retry { id, json } => {
             known(store.message(&id).await.map_err(failed)?.is_some(), &id)?;
-            let n = store.transition(Some(&id), RecipientState::Queued, RecipientState::Queued, Some(now)).await.map_err(failed)?;
+            let n = store
+                .transition(Some(&id), RecipientState::Queued, RecipientState::Queued, Some(now))
+                .await
+                .map_err(failed)?;
             report(json, serde_json::json!({ "id": id, "due_now": n }), &format!("{id}: {n} recipient(s) due now"))
         }
         QueueCommand::Hold { id, json } => {
             known(store.message(&id).await.map_err(failed)?.is_some(), &id)?;
-            let n = store.transition(Some(&id), RecipientState::Queued, RecipientState::Held, None).await.map_err(failed)?;
+            let n = store
+                .transition(Some(&id), RecipientState::Queued, RecipientState::Held, None)
+                .await
+                .map_err(failed)?;
             report(json, serde_json::json!({ "id": id, "held": n }), &format!("{id}: {n} recipient(s) held"))
         }
         QueueCommand::Release { id, json } => {
             known(store.message(&id).await.map_err(failed)?.is_some(), &id)?;
-            let n = store.transition(Some(&id), RecipientState::Held, RecipientState::Queued, Some(now)).await.map_err(failed)?;
+            let n = store
+                .transition(Some(&id), RecipientState::Held, RecipientState::Queued, Some(now))
+                .await
+                .map_err(failed)?;
             report(json, serde_json::json!({ "id": id, "released": n }), &format!("{id}: {n} recipient(s) released"))
         }
         QueueCommand::Delete { id, json } => {
@@ -159,7 +173,8 @@ pub(crate) async fn run(command: QueueCommand, config: &Config) -> Result<(), Fa
             }
             for a in &m.attempts {
                 let a_ = &a.attempt;
-                let relay = if a_.host.is_empty() { "-".to_string() } else { format!("{}[{}]:{}", a_.host, a_.ip, a_.port) };
+                let relay =
+                    if a_.host.is_empty() { "-".to_string() } else { format!("{}[{}]:{}", a_.host, a_.ip, a_.port) };
                 println!(
                     "attempt:    {} <{}> {} via {} tls={}: {}",
                     format_time(a_.at),

@@ -24,6 +24,9 @@ pub fn own_address(port: u16) -> SocketAddr {
 pub fn write_config(dir: &Path, addr: SocketAddr, extra: &str) -> PathBuf {
     std::fs::create_dir_all(dir).unwrap();
     let path = dir.join("sekisho.toml");
+    // Without a delivery setup of its own, a test server sends everything to a closed port on
+    // loopback: no DNS query and no connection ever leaves the machine.
+    let extra = if extra.is_empty() { "[delivery]\nrelay_host = \"[127.0.0.1]:9\"\n" } else { extra };
     let text = format!(
         "hostname = \"gw.sekisho.test\"\nlocal_domains = [\"example.jp\"]\n{extra}\n\n[store]\npath = \"{}\"\nmin_free_space = 0\n\n\
          [log]\nlevel = \"warn\"\n\n[[listener]]\naddress = \"{addr}\"\nrole = \"submission\"\ntrusted_networks = [\"127.0.0.0/8\"]\n",

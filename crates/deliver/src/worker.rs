@@ -9,8 +9,8 @@ use std::time::Duration;
 use sekisho_config::Config;
 use sekisho_dns::Dns;
 use sekisho_store::{
-    Attempt, AttemptOutcome, MessageDetail, MessageInfo, NewMessage, NewRecipient, Origin, Queue, QueueId,
-    RecipientRecord, RecipientState, RecipientUpdate,
+    Attempt, AttemptOutcome, MessageDetail, MessageInfo, NewMessage, NewRecipient, Notice, NoticeKind, Origin, Queue,
+    QueueId, RecipientRecord, RecipientState, RecipientUpdate,
 };
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
@@ -115,6 +115,15 @@ impl Deliverer {
         let max_inflight = inner.config.delivery.max_connections * 2;
         let mut tasks = JoinSet::new();
         tokio::pin!(shutdown);
+        // Notifications recorded before a crash but not yet queued.
+        match inner.queue.store().messages_with_notices().await {
+            Ok(ids) => {
+                for id in ids {
+                    inner.send_notices(&id).await;
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "cannot read pending notifications"),
+        }
         loop {
             while tasks.try_join_next().is_some() {}
             let room = max_inflight.saturating_sub(tasks.len());
@@ -368,55 +377,44 @@ impl Inner {
         let t = now();
         let d = &self.config.delivery;
         let schedule: Vec<u64> = d.retry_schedule.iter().map(|x| x.0.as_secs().max(1)).collect();
+        // Never a notification about a notification, nor to the null sender.
+        let may_notify = !info.sender.is_empty() && info.origin != Origin::Local;
         let mut updates = Vec::with_capacity(results.len());
-        let (mut failed, mut delayed, mut relayed) = (Vec::new(), Vec::new(), Vec::new());
         for r in results {
             let Some(rec) = detail.recipients.iter().find(|x| x.idx == r.idx) else { continue };
             let notify = rec.notify.as_deref().unwrap_or("");
-            let never = notify.contains("NEVER");
+            let never = notify.contains("NEVER") || !may_notify;
             let wants_failure = !never && (notify.is_empty() || notify.contains("FAILURE"));
             let wants_delay = !never && (notify.is_empty() || notify.contains("DELAY"));
+            let wants_success = !never && notify.contains("SUCCESS");
             let (target, tls) = r.attempt_at.clone().map_or((None, None), |(t, tls)| (Some(t), tls));
-            let remote = target.as_ref().map(|t| t.host.clone());
             let mut warned = rec.delay_warned;
-            let (state, next, reply, outcome, report) = match r.verdict {
+            let notice = |kind: NoticeKind, status: &str, wanted: bool| {
+                wanted.then(|| Notice { kind, status: status.to_string() })
+            };
+            let (state, next, reply, outcome, report, notice) = match r.verdict {
                 Verdict::Delivered { reply } => {
-                    let report =
-                        (notify.contains("SUCCESS") && !r.next_hop_dsn).then(|| ("2.0.0".to_string(), reply.clone()));
-                    if let Some(rep) = report {
-                        relayed.push((rec, rep.0, rep.1, remote.clone()));
-                    }
-                    (RecipientState::Delivered, t, reply, AttemptOutcome::Delivered, "sent")
+                    let n = notice(NoticeKind::Relayed, "2.0.0", wants_success && !r.next_hop_dsn);
+                    (RecipientState::Delivered, t, reply, AttemptOutcome::Delivered, "sent", n)
                 }
                 Verdict::Bounced { status, reason } => {
-                    if wants_failure {
-                        failed.push((rec, status, reason.clone(), remote.clone()));
-                    }
-                    (RecipientState::Bounced, t, reason, AttemptOutcome::Bounced, "bounced")
+                    let n = notice(NoticeKind::Failed, &status, wants_failure);
+                    (RecipientState::Bounced, t, reason, AttemptOutcome::Bounced, "bounced", n)
                 }
                 Verdict::Deferred { status, reason } => {
-                    match schedule::next_attempt(
-                        info.received_at,
-                        rec.attempts + 1,
-                        t,
-                        &schedule,
-                        d.max_lifetime.0.as_secs(),
-                    ) {
+                    let lifetime = d.max_lifetime.0.as_secs();
+                    match schedule::next_attempt(info.received_at, rec.attempts + 1, t, &schedule, lifetime) {
                         Some(at) => {
-                            if wants_delay
-                                && schedule::delay_warning_due(info.received_at, t, d.delay_warning.0.as_secs(), warned)
-                            {
-                                warned = true;
-                                delayed.push((rec, status, reason.clone(), remote.clone()));
-                            }
-                            (RecipientState::Queued, at, reason, AttemptOutcome::Deferred, "deferred")
+                            let due =
+                                schedule::delay_warning_due(info.received_at, t, d.delay_warning.0.as_secs(), warned);
+                            let n = notice(NoticeKind::Delayed, &status, wants_delay && due);
+                            warned |= n.is_some();
+                            (RecipientState::Queued, at, reason, AttemptOutcome::Deferred, "deferred", n)
                         }
                         None => {
                             let reason = format!("delivery time expired; last error: {reason}");
-                            if wants_failure {
-                                failed.push((rec, "4.4.7".to_string(), reason.clone(), remote.clone()));
-                            }
-                            (RecipientState::Bounced, t, reason, AttemptOutcome::Bounced, "expired")
+                            let n = notice(NoticeKind::Failed, "4.4.7", wants_failure);
+                            (RecipientState::Bounced, t, reason, AttemptOutcome::Bounced, "expired", n)
                         }
                     }
                 }
@@ -447,34 +445,78 @@ impl Inner {
                     tls,
                     outcome,
                 }),
+                notice,
             });
         }
+        // Outcomes and the notifications they call for are recorded together: a crash after
+        // this point re-sends a notification at worst, never loses one.
         if let Err(e) = self.queue.store().record_outcomes(&updates).await {
             tracing::error!(queue_id = %info.id, error = %e, "cannot record delivery outcomes");
             return;
         }
-        // Never a notification about a notification, nor to the null sender.
-        if !info.sender.is_empty() && info.origin != Origin::Local {
-            for (kind, list) in [(DsnKind::Failed, failed), (DsnKind::Delayed, delayed), (DsnKind::Relayed, relayed)] {
-                if !list.is_empty() {
-                    self.notify_sender(info, kind, list).await;
+        self.send_notices(&info.id).await;
+    }
+
+    /// Queues the notifications a message's recipients wait for, then marks the message done
+    /// when nothing is left to do for it.
+    async fn send_notices(&self, id: &str) {
+        let detail = match self.queue.store().message(id).await {
+            Ok(Some(d)) => d,
+            Ok(None) => return,
+            Err(e) => {
+                tracing::error!(queue_id = id, error = %e, "cannot read message");
+                return;
+            }
+        };
+        for kind in [NoticeKind::Failed, NoticeKind::Delayed, NoticeKind::Relayed] {
+            let list: Vec<DsnRecipient> = detail
+                .recipients
+                .iter()
+                .filter(|r| r.notice.as_ref().is_some_and(|n| n.kind == kind))
+                .map(|r| DsnRecipient {
+                    address: r.address.clone(),
+                    orcpt: r.orcpt.clone(),
+                    status: r.notice.as_ref().map_or(String::new(), |n| n.status.clone()),
+                    diagnostic: r.last_reply.clone(),
+                    remote_mta: detail
+                        .attempts
+                        .iter()
+                        .rev()
+                        .find(|a| a.recipient == r.address && !a.attempt.host.is_empty())
+                        .map(|a| a.attempt.host.clone()),
+                })
+                .collect();
+            if list.is_empty() {
+                continue;
+            }
+            match self.notify_sender(&detail.info, kind, list).await {
+                Ok(()) => {
+                    if let Err(e) = self.queue.store().clear_notices(id, kind).await {
+                        tracing::error!(queue_id = id, error = %e, "cannot clear sent notifications");
+                    }
                 }
+                Err(e) => tracing::error!(queue_id = id, error = %e, "cannot queue the delivery status notification"),
             }
         }
-        match self.queue.store().finish_if_done(&info.id, t).await {
-            Ok(true) => self.queue.remove_body(&info.id),
+        match self.queue.store().finish_if_done(id, now()).await {
+            Ok(true) => self.queue.remove_body(id),
             Ok(false) => {}
-            Err(e) => tracing::error!(queue_id = %info.id, error = %e, "cannot mark message done"),
+            Err(e) => tracing::error!(queue_id = id, error = %e, "cannot mark message done"),
         }
     }
 
     async fn notify_sender(
         &self,
         info: &MessageInfo,
-        kind: DsnKind,
-        list: Vec<(&RecipientRecord, String, String, Option<String>)>,
-    ) {
+        kind: NoticeKind,
+        recipients: Vec<DsnRecipient>,
+    ) -> Result<(), sekisho_store::StoreError> {
         let original = tokio::fs::read(self.queue.body_path(&info.id)).await.unwrap_or_default();
+        let kind = match kind {
+            NoticeKind::Failed => DsnKind::Failed,
+            NoticeKind::Delayed => DsnKind::Delayed,
+            NoticeKind::Relayed => DsnKind::Relayed,
+        };
         let full = kind == DsnKind::Failed
             && match info.ret.as_deref() {
                 Some("FULL") => true,
@@ -483,14 +525,12 @@ impl Inner {
             };
         let id = QueueId::generate();
         let date = chrono::Local::now().to_rfc2822();
-        let arrival = chrono::DateTime::from_timestamp(info.received_at, 0)
-            .map(|t| t.with_timezone(&chrono::Local).to_rfc2822())
-            .unwrap_or_else(|| date.clone());
-        let until = (kind == DsnKind::Delayed).then(|| {
-            chrono::DateTime::from_timestamp(info.received_at + self.config.delivery.max_lifetime.0.as_secs() as i64, 0)
-                .map(|t| t.with_timezone(&chrono::Local).to_rfc2822())
-                .unwrap_or_default()
-        });
+        let local_time =
+            |unix: i64| chrono::DateTime::from_timestamp(unix, 0).map(|t| t.with_timezone(&chrono::Local).to_rfc2822());
+        let arrival = local_time(info.received_at).unwrap_or_else(|| date.clone());
+        let until = (kind == DsnKind::Delayed)
+            .then(|| local_time(info.received_at + self.config.delivery.max_lifetime.0.as_secs() as i64))
+            .flatten();
         let message_id = format!("<{id}@{}>", self.config.hostname);
         let bytes = dsn::build(&Dsn {
             kind,
@@ -501,25 +541,14 @@ impl Inner {
             arrival_date: &arrival,
             date: &date,
             will_retry_until: until.as_deref(),
-            recipients: list
-                .into_iter()
-                .map(|(r, status, reason, remote)| DsnRecipient {
-                    address: r.address.clone(),
-                    orcpt: r.orcpt.clone(),
-                    status,
-                    diagnostic: Some(reason),
-                    remote_mta: remote,
-                })
-                .collect(),
+            recipients,
             original: &original,
             full,
             message_id: &message_id,
         });
-        if let Err(e) = self.inject(&id, &info.sender, &bytes).await {
-            tracing::error!(queue_id = %info.id, error = %e, "cannot queue the delivery status notification");
-        } else {
-            tracing::info!(queue_id = %info.id, dsn = %id, kind = ?kind, to = %info.sender, "notification queued");
-        }
+        self.inject(&id, &info.sender, &bytes).await?;
+        tracing::info!(queue_id = %info.id, dsn = %id, kind = ?kind, to = %info.sender, "notification queued");
+        Ok(())
     }
 
     async fn inject(&self, id: &QueueId, to: &str, bytes: &[u8]) -> Result<(), sekisho_store::StoreError> {

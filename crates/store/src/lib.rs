@@ -20,7 +20,7 @@ pub use committer::Queue;
 pub use error::StoreError;
 pub use model::{
     Attempt, AttemptOutcome, AttemptRecord, MessageDetail, MessageInfo, MessageSummary, NewMessage, NewRecipient,
-    Origin, RecipientRecord, RecipientState, RecipientUpdate, UserRecord,
+    Notice, NoticeKind, Origin, RecipientRecord, RecipientState, RecipientUpdate, UserRecord,
 };
 pub use queue_id::QueueId;
 pub use recovery::RecoveryReport;

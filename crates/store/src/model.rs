@@ -148,6 +148,47 @@ pub struct RecipientRecord {
     pub last_reply: Option<String>,
     /// A delay notification was sent for this recipient.
     pub delay_warned: bool,
+    /// A notification to the sender about this recipient, not yet sent.
+    pub notice: Option<Notice>,
+}
+
+/// Which delivery status notification a recipient needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NoticeKind {
+    Failed,
+    Delayed,
+    Relayed,
+}
+
+impl NoticeKind {
+    /// The stored keyword.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NoticeKind::Failed => "failed",
+            NoticeKind::Delayed => "delayed",
+            NoticeKind::Relayed => "relayed",
+        }
+    }
+
+    /// Reads a stored keyword.
+    pub fn parse(s: &str) -> Option<NoticeKind> {
+        match s {
+            "failed" => Some(NoticeKind::Failed),
+            "delayed" => Some(NoticeKind::Delayed),
+            "relayed" => Some(NoticeKind::Relayed),
+            _ => None,
+        }
+    }
+}
+
+/// A pending notification: recorded with the outcome in one transaction, so a crash cannot
+/// lose it; cleared once the notification is queued.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Notice {
+    pub kind: NoticeKind,
+    /// RFC 3463 status to report.
+    pub status: String,
 }
 
 /// What became of one delivery attempt.
@@ -205,6 +246,8 @@ pub struct RecipientUpdate {
     pub delay_warned: bool,
     /// The attempt to record, if one was made.
     pub attempt: Option<Attempt>,
+    /// A notification the sender must get about this outcome.
+    pub notice: Option<Notice>,
 }
 
 /// `sekisho queue show ID`.

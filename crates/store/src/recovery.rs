@@ -28,10 +28,15 @@ pub struct RecoveryReport {
     pub quarantined: Vec<(String, String)>,
     /// Messages in the queue after recovery.
     pub messages: u64,
+    /// Messages found finished but not yet marked done.
+    pub finished: u64,
 }
 
 pub(crate) async fn recover(spool: &Spool, store: &dyn QueueStore) -> Result<RecoveryReport, StoreError> {
     let mut report = RecoveryReport { claims_released: store.release_claims().await?, ..Default::default() };
+    // Messages whose last outcome was recorded just before a crash; their bodies are swept below.
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+    report.finished = store.finish_all_done(now).await?.len() as u64;
 
     for entry in read_dir(spool.tmp_dir())? {
         if std::fs::remove_file(entry.path()).is_ok() {

@@ -9,8 +9,8 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 
 use crate::error::StoreError;
 use crate::model::{
-    Attempt, AttemptOutcome, AttemptRecord, MessageDetail, MessageInfo, MessageSummary, NewMessage, Origin,
-    RecipientRecord, RecipientState, RecipientUpdate, UserRecord,
+    Attempt, AttemptOutcome, AttemptRecord, MessageDetail, MessageInfo, MessageSummary, NewMessage, Notice, NoticeKind,
+    Origin, RecipientRecord, RecipientState, RecipientUpdate, UserRecord,
 };
 use crate::store::{Claim, QueueStore};
 
@@ -69,7 +69,18 @@ CREATE TABLE attempts (
 );
 CREATE INDEX attempts_message ON attempts (message_id);
 "#,
+    r#"
+ALTER TABLE recipients ADD COLUMN notice TEXT;
+ALTER TABLE recipients ADD COLUMN notice_status TEXT;
+"#,
 ];
+
+/// A message is finished when it is not yet marked done, has recipients, every recipient is
+/// delivered or bounced, and no notification about it waits to be sent.
+const FINISHED: &str = "done_at IS NULL \
+     AND EXISTS (SELECT 1 FROM recipients r WHERE r.message_id = messages.id) \
+     AND NOT EXISTS (SELECT 1 FROM recipients r WHERE r.message_id = messages.id \
+         AND (r.state NOT IN ('delivered','bounced') OR r.notice IS NOT NULL))";
 
 /// Queue store in one SQLite database file.
 #[derive(Debug, Clone)]
@@ -199,6 +210,10 @@ impl QueueStore for SqliteStore {
                 next_attempt_at: r.get("next_attempt_at"),
                 last_reply: r.get("last_reply"),
                 delay_warned: r.get("delay_warned"),
+                notice: match (r.get::<Option<String>, _>("notice"), r.get::<Option<String>, _>("notice_status")) {
+                    (Some(kind), Some(status)) => NoticeKind::parse(&kind).map(|kind| Notice { kind, status }),
+                    _ => None,
+                },
             });
         }
         let rows = sqlx::query(
@@ -293,13 +308,15 @@ impl QueueStore for SqliteStore {
         for u in updates {
             sqlx::query(
                 "UPDATE recipients SET state = ?, next_attempt_at = ?, last_reply = ?, delay_warned = ?, \
-                 attempts = attempts + ? WHERE message_id = ? AND idx = ?",
+                 attempts = attempts + ?, notice = ?, notice_status = ? WHERE message_id = ? AND idx = ?",
             )
             .bind(u.state.as_str())
             .bind(u.next_attempt_at)
             .bind(&u.last_reply)
             .bind(u.delay_warned)
             .bind(u.attempt.is_some() as i64)
+            .bind(u.notice.as_ref().map(|n| n.kind.as_str()))
+            .bind(u.notice.as_ref().map(|n| n.status.as_str()))
             .bind(&u.message_id)
             .bind(u.idx)
             .execute(&mut *tx)
@@ -327,16 +344,36 @@ impl QueueStore for SqliteStore {
     }
 
     async fn finish_if_done(&self, id: &str, now: i64) -> Result<bool, StoreError> {
-        let done = sqlx::query(
-            "UPDATE messages SET done_at = ? WHERE id = ? AND done_at IS NULL AND NOT EXISTS \
-             (SELECT 1 FROM recipients WHERE message_id = ? AND state NOT IN ('delivered','bounced'))",
-        )
-        .bind(now)
-        .bind(id)
-        .bind(id)
-        .execute(&self.pool)
-        .await?;
+        let done = sqlx::query(&format!("UPDATE messages SET done_at = ? WHERE id = ? AND {FINISHED}"))
+            .bind(now)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
         Ok(done.rows_affected() > 0)
+    }
+
+    async fn finish_all_done(&self, now: i64) -> Result<Vec<String>, StoreError> {
+        let rows = sqlx::query(&format!("UPDATE messages SET done_at = ? WHERE {FINISHED} RETURNING id"))
+            .bind(now)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.iter().map(|r| r.get("id")).collect())
+    }
+
+    async fn clear_notices(&self, id: &str, kind: NoticeKind) -> Result<(), StoreError> {
+        sqlx::query("UPDATE recipients SET notice = NULL, notice_status = NULL WHERE message_id = ? AND notice = ?")
+            .bind(id)
+            .bind(kind.as_str())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn messages_with_notices(&self) -> Result<Vec<String>, StoreError> {
+        let rows = sqlx::query("SELECT DISTINCT message_id FROM recipients WHERE notice IS NOT NULL")
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.iter().map(|r| r.get("message_id")).collect())
     }
 
     async fn transition(
@@ -462,6 +499,7 @@ mod tests {
             last_reply: Some("reply".into()),
             delay_warned: false,
             attempt: Some(attempt(outcome)),
+            notice: None,
         };
         s.record_outcomes(&[
             update(0, RecipientState::Delivered, AttemptOutcome::Delivered),

@@ -3,7 +3,9 @@
 use async_trait::async_trait;
 
 use crate::error::StoreError;
-use crate::model::{MessageDetail, MessageSummary, NewMessage, RecipientState, RecipientUpdate, UserRecord};
+use crate::model::{
+    MessageDetail, MessageSummary, NewMessage, NoticeKind, RecipientState, RecipientUpdate, UserRecord,
+};
 
 /// A recipient claimed for delivery.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,6 +31,12 @@ pub trait QueueStore: Send + Sync {
     async fn record_outcomes(&self, updates: &[RecipientUpdate]) -> Result<(), StoreError>;
     /// Marks the message done when every recipient is delivered or bounced; true if it is.
     async fn finish_if_done(&self, id: &str, now: i64) -> Result<bool, StoreError>;
+    /// Marks done every finished message not yet marked (after a crash); returns their IDs.
+    async fn finish_all_done(&self, now: i64) -> Result<Vec<String>, StoreError>;
+    /// Forgets the pending notifications of one kind for a message, once sent.
+    async fn clear_notices(&self, id: &str, kind: NoticeKind) -> Result<(), StoreError>;
+    /// Messages with a notification still to send.
+    async fn messages_with_notices(&self) -> Result<Vec<String>, StoreError>;
     /// Moves recipients in state `from` to `to` (of one message, or of all with `None`),
     /// making them due at `due` when given; returns how many moved. Hold, release, retry, flush.
     async fn transition(

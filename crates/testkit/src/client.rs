@@ -48,8 +48,13 @@ impl Client {
 
     /// Connects without reading anything.
     pub async fn connect_raw(addr: SocketAddr) -> Client {
-        let tcp = TcpStream::connect(addr).await.expect("connect");
-        Client { io: Box::new(tcp), buf: Vec::new(), peer_cn: None }
+        Self::try_connect(addr).await.expect("connect")
+    }
+
+    /// Connects without reading anything; `None` if nothing listens (a server being restarted).
+    pub async fn try_connect(addr: SocketAddr) -> Option<Client> {
+        let tcp = tokio::time::timeout(TIMEOUT, TcpStream::connect(addr)).await.ok()?.ok()?;
+        Some(Client { io: Box::new(tcp), buf: Vec::new(), peer_cn: None })
     }
 
     /// Sends raw bytes.
