@@ -1,0 +1,118 @@
+//! Independent receiving peers: a real Postfix (a private instance started for the test) and
+//! Python's aiosmtpd take mail from sekisho's delivery.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use sekisho_store::RecipientState;
+use sekisho_testkit::{FakeDns, TestServer};
+
+fn free_port(ip: &str) -> u16 {
+    std::net::TcpListener::bind((ip, 0)).unwrap().local_addr().unwrap().port()
+}
+
+struct Postfix(std::path::PathBuf);
+
+impl Drop for Postfix {
+    fn drop(&mut self) {
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/postfix-instance");
+        let _ = Command::new(script).arg("stop").arg(&self.0).status();
+    }
+}
+
+async fn wait_file(path: &Path, needle: &str) -> String {
+    for _ in 0..100 {
+        if let Ok(text) = std::fs::read_to_string(path)
+            && text.contains(needle)
+        {
+            return text;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{} never contained {needle}", path.display());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_real_postfix_receives_from_sekisho() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port("127.0.0.130");
+    let pf = dir.path().join("postfix");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/postfix-instance");
+    let started = Command::new(script)
+        .args(["start", pf.to_str().unwrap(), &format!("127.0.0.130:{port}"), "mailbox", "example.net"])
+        .status()
+        .expect("run scripts/postfix-instance");
+    assert!(started.success(), "Postfix must start (root and the postfix package; scripts/test installs it)");
+    let _guard = Postfix(pf.clone());
+
+    let dns = FakeDns::start("127.0.0.53").await;
+    dns.mx("example.net", 10, "mail.example.net");
+    dns.addr("mail.example.net", "127.0.0.130");
+    let s = TestServer::start_delivering(&dns, port, |_| {}).await;
+    let content = "From: alice@example.jp\r\nTo: user@example.net\r\nSubject: to postfix\r\n\r\n.dot line\r\nbody\r\n";
+    let id = s.submit("alice@example.jp", &["user@example.net"], content).await;
+    let d = s
+        .wait_for(&id, 20, |d| {
+            d.recipients.iter().all(|r| matches!(r.state, RecipientState::Delivered | RecipientState::Bounced))
+        })
+        .await;
+    assert_eq!(d.recipients[0].state, RecipientState::Delivered, "{d:#?}");
+    assert!(d.attempts[0].attempt.reply.starts_with("250 2.0.0 Ok: queued as"), "{:?}", d.attempts);
+    let inbox = wait_file(&pf.join("mail/inbox"), "Subject: to postfix").await;
+    assert!(inbox.contains("by gw.sekisho.test (sekisho)"), "sekisho's Received field arrives: {inbox}");
+    assert!(inbox.contains("\n.dot line\n"), "dot-stuffing round-trips");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aiosmtpd_receives_from_sekisho() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port("127.0.0.140");
+    let maildir = dir.path().join("maildir");
+    let mut child = Command::new("python3")
+        .args(["-m", "aiosmtpd", "-n", "-c", "aiosmtpd.handlers.Mailbox"])
+        .arg(&maildir)
+        .args(["-l", &format!("127.0.0.140:{port}")])
+        .spawn()
+        .expect("python3 with aiosmtpd (scripts/test installs it)");
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(("127.0.0.140", port)).is_ok() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(child.try_wait().unwrap().is_none(), "aiosmtpd did not start");
+    let _guard = Kill(child);
+
+    let dns = FakeDns::start("127.0.0.53").await;
+    dns.mx("example.org", 10, "mx.example.org");
+    dns.addr("mx.example.org", "127.0.0.140");
+    let s = TestServer::start_delivering(&dns, port, |_| {}).await;
+    let id =
+        s.submit("alice@example.jp", &["a@example.org", "b@example.org"], "Subject: to aiosmtpd\r\n\r\nhi\r\n").await;
+    let d = s.wait_for(&id, 20, |d| d.recipients.iter().all(|r| r.state == RecipientState::Delivered)).await;
+    assert!(d.recipients.iter().all(|r| r.state == RecipientState::Delivered), "{d:#?}");
+    let mut found = String::new();
+    for _ in 0..50 {
+        for sub in ["new", "cur"] {
+            if let Ok(entries) = std::fs::read_dir(maildir.join(sub)) {
+                for e in entries.flatten() {
+                    found.push_str(&std::fs::read_to_string(e.path()).unwrap_or_default());
+                }
+            }
+        }
+        if !found.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(found.contains("Subject: to aiosmtpd"), "{found}");
+    assert_eq!(found.matches("Subject: to aiosmtpd").count(), 1, "one transaction for both recipients");
+}
