@@ -450,11 +450,21 @@ impl Inner {
         }
         // Outcomes and the notifications they call for are recorded together: a crash after
         // this point re-sends a notification at worst, never loses one.
-        if let Err(e) = self.queue.store().record_outcomes(&updates).await {
-            tracing::error!(queue_id = %info.id, error = %e, "cannot record delivery outcomes");
-            return;
+        let notices = updates.iter().any(|u| u.notice.is_some());
+        match self.queue.store().record_outcomes(&updates, t).await {
+            Ok(finished) => {
+                if finished.contains(&info.id) {
+                    self.queue.remove_body(&info.id);
+                }
+            }
+            Err(e) => {
+                tracing::error!(queue_id = %info.id, error = %e, "cannot record delivery outcomes");
+                return;
+            }
         }
-        self.send_notices(&info.id).await;
+        if notices {
+            self.send_notices(&info.id).await;
+        }
     }
 
     /// Queues the notifications a message's recipients wait for, then marks the message done

@@ -85,7 +85,10 @@ const FINISHED: &str = "done_at IS NULL \
 /// Queue store in one SQLite database file.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
-    pool: SqlitePool,
+    /// The single write connection.
+    writer: SqlitePool,
+    /// Connections for reads (WAL lets them run beside the writer).
+    reader: SqlitePool,
 }
 
 impl SqliteStore {
@@ -98,9 +101,23 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
             .busy_timeout(std::time::Duration::from_secs(10));
-        let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await?;
-        migrate(&pool).await?;
-        Ok(SqliteStore { pool })
+        // One writer: SQLite takes one write transaction at a time, and writers queued here wait
+        // without the busy handler's sleeps.
+        let writer = SqlitePoolOptions::new().max_connections(1).connect_with(options.clone()).await?;
+        migrate(&writer).await?;
+        let reader = SqlitePoolOptions::new().max_connections(8).connect_with(options).await?;
+        Ok(SqliteStore { writer, reader })
+    }
+
+    /// The write connection, set to the durability the operation needs: FULL (fsync at commit)
+    /// for what was acknowledged to a client or typed by an administrator; NORMAL for delivery
+    /// progress (claims, outcomes, done), whose loss to a power cut means a message is
+    /// delivered again, never lost, as with Postfix. The next FULL commit syncs the shared WAL.
+    async fn write_conn(&self, durable: bool) -> Result<sqlx::pool::PoolConnection<sqlx::Sqlite>, StoreError> {
+        let mut conn = self.writer.acquire().await?;
+        let pragma = if durable { "PRAGMA synchronous = FULL" } else { "PRAGMA synchronous = NORMAL" };
+        sqlx::query(pragma).execute(&mut *conn).await?;
+        Ok(conn)
     }
 }
 
@@ -123,7 +140,8 @@ fn now() -> i64 {
 #[async_trait]
 impl QueueStore for SqliteStore {
     async fn insert_messages(&self, batch: &[NewMessage]) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut conn = self.write_conn(true).await?;
+        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
         for NewMessage { info: m, recipients } in batch {
             sqlx::query(
                 "INSERT INTO messages (id, received_at, sender, size, ret, envid, smtputf8, body_8bit, \
@@ -172,7 +190,7 @@ impl QueueStore for SqliteStore {
              WHERE ? OR m.done_at IS NULL GROUP BY m.id ORDER BY m.received_at, m.id",
         )
         .bind(include_done)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.reader)
         .await?;
         Ok(rows
             .iter()
@@ -188,13 +206,13 @@ impl QueueStore for SqliteStore {
     }
 
     async fn message(&self, id: &str) -> Result<Option<MessageDetail>, StoreError> {
-        let Some(m) = sqlx::query("SELECT * FROM messages WHERE id = ?").bind(id).fetch_optional(&self.pool).await?
+        let Some(m) = sqlx::query("SELECT * FROM messages WHERE id = ?").bind(id).fetch_optional(&self.reader).await?
         else {
             return Ok(None);
         };
         let rows = sqlx::query("SELECT * FROM recipients WHERE message_id = ? ORDER BY idx")
             .bind(id)
-            .fetch_all(&self.pool)
+            .fetch_all(&self.reader)
             .await?;
         let mut recipients = Vec::with_capacity(rows.len());
         for r in &rows {
@@ -221,7 +239,7 @@ impl QueueStore for SqliteStore {
              WHERE a.message_id = ? ORDER BY a.rowid",
         )
         .bind(id)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.reader)
         .await?;
         let mut attempts = Vec::with_capacity(rows.len());
         for r in &rows {
@@ -271,7 +289,7 @@ impl QueueStore for SqliteStore {
         )
         .bind(now)
         .bind(limit as i64)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.write_conn(false).await?)
         .await?;
         Ok(rows.iter().map(|r| Claim { message_id: r.get("message_id"), idx: r.get("idx") }).collect())
     }
@@ -279,7 +297,7 @@ impl QueueStore for SqliteStore {
     async fn release_claims(&self) -> Result<u64, StoreError> {
         let done = sqlx::query("UPDATE recipients SET state = 'queued', next_attempt_at = ? WHERE state = 'active'")
             .bind(now())
-            .execute(&self.pool)
+            .execute(&mut *self.write_conn(false).await?)
             .await?;
         Ok(done.rows_affected())
     }
@@ -289,7 +307,7 @@ impl QueueStore for SqliteStore {
             "SELECT m.id, m.size, (SELECT COUNT(*) FROM recipients r WHERE r.message_id = m.id) AS n \
              FROM messages m WHERE m.done_at IS NULL",
         )
-        .fetch_all(&self.pool)
+        .fetch_all(&self.reader)
         .await?;
         // A row damaged on disk (size not a number) reads as size u64::MAX: recovery quarantines
         // it instead of failing to start.
@@ -303,8 +321,9 @@ impl QueueStore for SqliteStore {
             .collect())
     }
 
-    async fn record_outcomes(&self, updates: &[RecipientUpdate]) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+    async fn record_outcomes(&self, updates: &[RecipientUpdate], now: i64) -> Result<Vec<String>, StoreError> {
+        let mut conn = self.write_conn(false).await?;
+        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
         for u in updates {
             sqlx::query(
                 "UPDATE recipients SET state = ?, next_attempt_at = ?, last_reply = ?, delay_warned = ?, \
@@ -339,15 +358,28 @@ impl QueueStore for SqliteStore {
                 .await?;
             }
         }
+        let mut finished = Vec::new();
+        let mut ids: Vec<&str> = updates.iter().map(|u| u.message_id.as_str()).collect();
+        ids.dedup();
+        for id in ids {
+            let done = sqlx::query(&format!("UPDATE messages SET done_at = ? WHERE id = ? AND {FINISHED}"))
+                .bind(now)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            if done.rows_affected() > 0 {
+                finished.push(id.to_string());
+            }
+        }
         tx.commit().await?;
-        Ok(())
+        Ok(finished)
     }
 
     async fn finish_if_done(&self, id: &str, now: i64) -> Result<bool, StoreError> {
         let done = sqlx::query(&format!("UPDATE messages SET done_at = ? WHERE id = ? AND {FINISHED}"))
             .bind(now)
             .bind(id)
-            .execute(&self.pool)
+            .execute(&mut *self.write_conn(false).await?)
             .await?;
         Ok(done.rows_affected() > 0)
     }
@@ -355,7 +387,7 @@ impl QueueStore for SqliteStore {
     async fn finish_all_done(&self, now: i64) -> Result<Vec<String>, StoreError> {
         let rows = sqlx::query(&format!("UPDATE messages SET done_at = ? WHERE {FINISHED} RETURNING id"))
             .bind(now)
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *self.write_conn(false).await?)
             .await?;
         Ok(rows.iter().map(|r| r.get("id")).collect())
     }
@@ -364,14 +396,14 @@ impl QueueStore for SqliteStore {
         sqlx::query("UPDATE recipients SET notice = NULL, notice_status = NULL WHERE message_id = ? AND notice = ?")
             .bind(id)
             .bind(kind.as_str())
-            .execute(&self.pool)
+            .execute(&mut *self.write_conn(false).await?)
             .await?;
         Ok(())
     }
 
     async fn messages_with_notices(&self) -> Result<Vec<String>, StoreError> {
         let rows = sqlx::query("SELECT DISTINCT message_id FROM recipients WHERE notice IS NOT NULL")
-            .fetch_all(&self.pool)
+            .fetch_all(&self.reader)
             .await?;
         Ok(rows.iter().map(|r| r.get("message_id")).collect())
     }
@@ -392,13 +424,13 @@ impl QueueStore for SqliteStore {
         .bind(from.as_str())
         .bind(id)
         .bind(id)
-        .execute(&self.pool)
+        .execute(&mut *self.write_conn(true).await?)
         .await?;
         Ok(done.rows_affected())
     }
 
     async fn delete_message(&self, id: &str) -> Result<bool, StoreError> {
-        let done = sqlx::query("DELETE FROM messages WHERE id = ?").bind(id).execute(&self.pool).await?;
+        let done = sqlx::query("DELETE FROM messages WHERE id = ?").bind(id).execute(&mut *self.write_conn(true).await?).await?;
         Ok(done.rows_affected() > 0)
     }
 
@@ -410,24 +442,24 @@ impl QueueStore for SqliteStore {
         .bind(name)
         .bind(password_hash)
         .bind(now())
-        .execute(&self.pool)
+        .execute(&mut *self.write_conn(true).await?)
         .await?;
         Ok(())
     }
 
     async fn delete_user(&self, name: &str) -> Result<bool, StoreError> {
-        let done = sqlx::query("DELETE FROM users WHERE name = ?").bind(name).execute(&self.pool).await?;
+        let done = sqlx::query("DELETE FROM users WHERE name = ?").bind(name).execute(&mut *self.write_conn(true).await?).await?;
         Ok(done.rows_affected() > 0)
     }
 
     async fn users(&self) -> Result<Vec<UserRecord>, StoreError> {
-        let rows = sqlx::query("SELECT name, created_at FROM users ORDER BY name").fetch_all(&self.pool).await?;
+        let rows = sqlx::query("SELECT name, created_at FROM users ORDER BY name").fetch_all(&self.reader).await?;
         Ok(rows.iter().map(|r| UserRecord { name: r.get("name"), created_at: r.get("created_at") }).collect())
     }
 
     async fn password_hash(&self, name: &str) -> Result<Option<String>, StoreError> {
         let row =
-            sqlx::query("SELECT password_hash FROM users WHERE name = ?").bind(name).fetch_optional(&self.pool).await?;
+            sqlx::query("SELECT password_hash FROM users WHERE name = ?").bind(name).fetch_optional(&self.reader).await?;
         Ok(row.map(|r| r.get("password_hash")))
     }
 }
@@ -501,21 +533,26 @@ mod tests {
             attempt: Some(attempt(outcome)),
             notice: None,
         };
-        s.record_outcomes(&[
-            update(0, RecipientState::Delivered, AttemptOutcome::Delivered),
-            update(1, RecipientState::Queued, AttemptOutcome::Deferred),
-        ])
-        .await
-        .unwrap();
-        assert!(!s.finish_if_done(&id, 7).await.unwrap(), "one recipient is still queued");
+        let finished = s
+            .record_outcomes(
+                &[
+                    update(0, RecipientState::Delivered, AttemptOutcome::Delivered),
+                    update(1, RecipientState::Queued, AttemptOutcome::Deferred),
+                ],
+                7,
+            )
+            .await
+            .unwrap();
+        assert!(finished.is_empty(), "one recipient is still queued");
+        assert!(!s.finish_if_done(&id, 7).await.unwrap());
         let d = s.message(&id).await.unwrap().unwrap();
         assert_eq!(d.attempts.len(), 2);
         assert_eq!(d.attempts[1].recipient, "r1@example.jp");
         assert_eq!(d.recipients[1].attempts, 1);
         assert_eq!(s.transition(Some(&id), RecipientState::Queued, RecipientState::Held, None).await.unwrap(), 1);
         assert_eq!(s.transition(None, RecipientState::Held, RecipientState::Queued, Some(1)).await.unwrap(), 1);
-        s.record_outcomes(&[update(1, RecipientState::Bounced, AttemptOutcome::Bounced)]).await.unwrap();
-        assert!(s.finish_if_done(&id, 8).await.unwrap());
+        let finished = s.record_outcomes(&[update(1, RecipientState::Bounced, AttemptOutcome::Bounced)], 8).await.unwrap();
+        assert_eq!(finished, [id.clone()], "the last outcome finishes the message in the same transaction");
         assert!(s.list_messages(false).await.unwrap().is_empty(), "done messages leave the queue listing");
         assert_eq!(s.list_messages(true).await.unwrap().len(), 1);
         assert!(s.message_sizes().await.unwrap().is_empty(), "recovery ignores done messages");

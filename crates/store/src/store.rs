@@ -27,8 +27,9 @@ pub trait QueueStore: Send + Sync {
     async fn claim_due(&self, now: i64, limit: u32) -> Result<Vec<Claim>, StoreError>;
     /// Makes every claimed recipient due again (after a crash); returns how many.
     async fn release_claims(&self) -> Result<u64, StoreError>;
-    /// Records attempts and new recipient states, all in one transaction.
-    async fn record_outcomes(&self, updates: &[RecipientUpdate]) -> Result<(), StoreError>;
+    /// Records attempts and new recipient states, and marks done the messages they finish,
+    /// all in one transaction; returns the IDs of the messages finished.
+    async fn record_outcomes(&self, updates: &[RecipientUpdate], now: i64) -> Result<Vec<String>, StoreError>;
     /// Marks the message done when every recipient is delivered or bounced; true if it is.
     async fn finish_if_done(&self, id: &str, now: i64) -> Result<bool, StoreError>;
     /// Marks done every finished message not yet marked (after a crash); returns their IDs.
