@@ -170,7 +170,7 @@ impl Deliverer {
 
 impl Inner {
     async fn deliver_message(&self, id: &str, idxs: &[i64]) {
-        let detail = match self.queue.store().message(id).await {
+        let detail = match self.queue.store().message_without_history(id).await {
             Ok(Some(d)) => d,
             Ok(None) => return,
             Err(e) => {
@@ -223,7 +223,7 @@ impl Inner {
                 .collect()
         };
         let body = self.queue.body_path(&info.id);
-        match tokio::fs::metadata(&body).await {
+        match std::fs::metadata(&body) {
             Ok(m) if m.len() == info.size => {}
             _ => {
                 tracing::error!(queue_id = %info.id, "spooled body missing or damaged; not delivering it");
@@ -264,7 +264,7 @@ impl Inner {
         let mut last: Option<(bool, String, String, Target, Option<String>)> = None;
         for target in &targets {
             let _slot = self.connections.acquire().await.expect("semaphore open");
-            let conn = match self.connection(target, dest).await {
+            let (conn, reused) = match self.connection(target, dest).await {
                 Ok(c) => c,
                 Err(e) => {
                     let permanent = e.permanent_reply().is_some();
@@ -276,9 +276,23 @@ impl Inner {
                 }
             };
             let mut conn = conn;
+            let mut sent = conn.send(&env, &specs, &body).await;
+            if reused && sent.is_err() {
+                // The server closed the idle connection: once more on a fresh one.
+                match self.open(target, dest).await {
+                    Ok(fresh) => {
+                        conn = fresh;
+                        sent = conn.send(&env, &specs, &body).await;
+                    }
+                    Err(e) => {
+                        last = Some((false, "4.4.1".into(), format!("{}[{}]: {e}", target.host, target.ip), target.clone(), None));
+                        continue;
+                    }
+                }
+            }
             let tls = conn.tls.as_ref().map(ToString::to_string);
             let at = Some((target.clone(), tls.clone()));
-            match conn.send(&env, &specs, &body).await {
+            match sent {
                 Err(e) => {
                     return all(
                         Verdict::Deferred {
@@ -342,17 +356,19 @@ impl Inner {
         all(verdict, Some((target, tls)))
     }
 
+    /// A pooled connection to `target` (a clean one: its last transaction ended), or a new one.
     async fn connection(
         &self,
         target: &Target,
         dest: &Destination,
-    ) -> Result<Connection, crate::client::session::SessionError> {
-        let reuse = self.config.delivery.connection_reuse_time.0;
-        while let Some(mut c) = self.pool.take(target, reuse) {
-            if c.rset().await {
-                return Ok(c);
-            }
+    ) -> Result<(Connection, bool), crate::client::session::SessionError> {
+        if let Some(c) = self.pool.take(target, self.config.delivery.connection_reuse_time.0) {
+            return Ok((c, true));
         }
+        self.open(target, dest).await.map(|c| (c, false))
+    }
+
+    async fn open(&self, target: &Target, dest: &Destination) -> Result<Connection, crate::client::session::SessionError> {
         let auth = self.relay_auth(dest);
         match Connection::open(target, &self.helo, Some(&self.tls), auth, self.timeouts).await {
             // A failed handshake: opportunistic TLS falls back to plaintext on a new connection.

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use tokio::io::AsyncWriteExt;
+use std::io::Write;
 
 use crate::error::StoreError;
 use crate::queue_id::QueueId;
@@ -22,9 +22,13 @@ pub struct Spool {
 pub struct TempBody {
     id: QueueId,
     path: PathBuf,
-    file: tokio::io::BufWriter<tokio::fs::File>,
+    file: std::fs::File,
+    buf: Vec<u8>,
     size: u64,
 }
+
+/// Bytes collected before one write to the file.
+const WRITE_CHUNK: usize = 64 << 10;
 
 /// A body written and fsynced, waiting for its commit.
 #[derive(Debug)]
@@ -75,13 +79,14 @@ impl Spool {
     /// Starts a body for `id`.
     pub async fn create(&self, id: &QueueId) -> Result<TempBody, StoreError> {
         let path = self.tmp.join(id.as_str());
-        let file = tokio::fs::OpenOptions::new()
+        // Creating and writing go to the page cache and take microseconds: done in place, they
+        // save a thread hop each. Only the fsync in `finish` runs on the blocking pool.
+        let file = std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
             .open(&path)
-            .await
             .map_err(|e| StoreError::io("create", &path, e))?;
-        Ok(TempBody { id: id.clone(), path, file: tokio::io::BufWriter::with_capacity(64 << 10, file), size: 0 })
+        Ok(TempBody { id: id.clone(), path, file, buf: Vec::with_capacity(WRITE_CHUNK), size: 0 })
     }
 
     /// Free bytes on the spool's file system.
@@ -129,22 +134,36 @@ impl TempBody {
 
     /// Appends bytes.
     pub async fn write(&mut self, bytes: &[u8]) -> Result<(), StoreError> {
-        self.file.write_all(bytes).await.map_err(|e| StoreError::io("write", &self.path, e))?;
+        self.buf.extend_from_slice(bytes);
         self.size += bytes.len() as u64;
+        if self.buf.len() >= WRITE_CHUNK {
+            self.flush_buf()?;
+        }
         Ok(())
     }
 
-    /// Flushes and fsyncs the file.
+    fn flush_buf(&mut self) -> Result<(), StoreError> {
+        self.file.write_all(&self.buf).map_err(|e| StoreError::io("write", &self.path, e))?;
+        self.buf.clear();
+        Ok(())
+    }
+
+    /// Writes what is buffered and fsyncs the file.
     pub async fn finish(mut self) -> Result<FinishedBody, StoreError> {
-        self.file.flush().await.map_err(|e| StoreError::io("write", &self.path, e))?;
-        self.file.get_mut().sync_all().await.map_err(|e| StoreError::io("fsync", &self.path, e))?;
-        Ok(FinishedBody { id: self.id, tmp_path: self.path, size: self.size })
+        self.flush_buf()?;
+        let TempBody { id, path, file, size, .. } = self;
+        // sync_data: the data and the size that finds it, without the timestamps.
+        let synced = tokio::task::spawn_blocking(move || file.sync_data()).await;
+        match synced {
+            Ok(Ok(())) => Ok(FinishedBody { id, tmp_path: path, size }),
+            Ok(Err(e)) => Err(StoreError::io("fsync", &path, e)),
+            Err(_) => Err(StoreError::Closed),
+        }
     }
 
     /// Abandons the body and removes its file.
     pub async fn discard(self) {
-        drop(self.file);
-        let _ = tokio::fs::remove_file(&self.path).await;
+        let _ = std::fs::remove_file(&self.path);
     }
 }
 

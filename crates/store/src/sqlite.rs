@@ -82,6 +82,10 @@ const FINISHED: &str = "done_at IS NULL \
      AND NOT EXISTS (SELECT 1 FROM recipients r WHERE r.message_id = messages.id \
          AND (r.state NOT IN ('delivered','bounced') OR r.notice IS NOT NULL))";
 
+/// Rows per multi-row INSERT, within SQLite's 32766 bound variables per statement.
+const MESSAGE_ROWS_PER_INSERT: usize = 2000;
+const RECIPIENT_ROWS_PER_INSERT: usize = 4000;
+
 /// Queue store in one SQLite database file.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
@@ -142,41 +146,47 @@ impl QueueStore for SqliteStore {
     async fn insert_messages(&self, batch: &[NewMessage]) -> Result<(), StoreError> {
         let mut conn = self.write_conn(true).await?;
         let mut tx = sqlx::Connection::begin(&mut *conn).await?;
-        for NewMessage { info: m, recipients } in batch {
-            sqlx::query(
+        // Multi-row INSERTs: two statements per batch, however many messages it holds.
+        for chunk in batch.chunks(MESSAGE_ROWS_PER_INSERT) {
+            let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
                 "INSERT INTO messages (id, received_at, sender, size, ret, envid, smtputf8, body_8bit, \
-                 client_ip, helo, listener, auth_user, tls, origin) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            )
-            .bind(&m.id)
-            .bind(m.received_at)
-            .bind(&m.sender)
-            .bind(m.size as i64)
-            .bind(&m.ret)
-            .bind(&m.envid)
-            .bind(m.smtputf8)
-            .bind(m.body_8bit)
-            .bind(&m.client_ip)
-            .bind(&m.helo)
-            .bind(&m.listener)
-            .bind(&m.auth_user)
-            .bind(&m.tls)
-            .bind(m.origin.as_str())
-            .execute(&mut *tx)
-            .await?;
-            for (idx, r) in recipients.iter().enumerate() {
-                sqlx::query(
-                    "INSERT INTO recipients (message_id, idx, address, orcpt, notify, state, next_attempt_at) \
-                     VALUES (?,?,?,?,?,'queued',?)",
-                )
-                .bind(&m.id)
-                .bind(idx as i64)
-                .bind(&r.address)
-                .bind(&r.orcpt)
-                .bind(&r.notify)
-                .bind(m.received_at)
-                .execute(&mut *tx)
-                .await?;
-            }
+                 client_ip, helo, listener, auth_user, tls, origin) ",
+            );
+            q.push_values(chunk, |mut b, NewMessage { info: m, .. }| {
+                b.push_bind(&m.id)
+                    .push_bind(m.received_at)
+                    .push_bind(&m.sender)
+                    .push_bind(m.size as i64)
+                    .push_bind(&m.ret)
+                    .push_bind(&m.envid)
+                    .push_bind(m.smtputf8)
+                    .push_bind(m.body_8bit)
+                    .push_bind(&m.client_ip)
+                    .push_bind(&m.helo)
+                    .push_bind(&m.listener)
+                    .push_bind(&m.auth_user)
+                    .push_bind(&m.tls)
+                    .push_bind(m.origin.as_str());
+            });
+            q.build().execute(&mut *tx).await?;
+        }
+        let rows: Vec<(&NewMessage, usize)> =
+            batch.iter().flat_map(|m| (0..m.recipients.len()).map(move |idx| (m, idx))).collect();
+        for chunk in rows.chunks(RECIPIENT_ROWS_PER_INSERT) {
+            let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+                "INSERT INTO recipients (message_id, idx, address, orcpt, notify, state, next_attempt_at) ",
+            );
+            q.push_values(chunk, |mut b, (m, idx)| {
+                let r = &m.recipients[*idx];
+                b.push_bind(&m.info.id)
+                    .push_bind(*idx as i64)
+                    .push_bind(&r.address)
+                    .push_bind(&r.orcpt)
+                    .push_bind(&r.notify)
+                    .push_bind("queued")
+                    .push_bind(m.info.received_at);
+            });
+            q.build().execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(())
@@ -206,6 +216,37 @@ impl QueueStore for SqliteStore {
     }
 
     async fn message(&self, id: &str) -> Result<Option<MessageDetail>, StoreError> {
+        let Some(mut detail) = self.message_without_history(id).await? else { return Ok(None) };
+        let rows = sqlx::query(
+            "SELECT a.*, r.address FROM attempts a JOIN recipients r ON r.message_id = a.message_id AND r.idx = a.idx \
+             WHERE a.message_id = ? ORDER BY a.rowid",
+        )
+        .bind(id)
+        .fetch_all(&self.reader)
+        .await?;
+        for r in &rows {
+            let outcome: String = r.get("outcome");
+            detail.attempts.push(AttemptRecord {
+                recipient: r.get("address"),
+                attempt: Attempt {
+                    at: r.get("at"),
+                    host: r.get("host"),
+                    ip: r.get("ip"),
+                    port: r.get::<i64, _>("port") as u16,
+                    reply: r.get("reply"),
+                    tls: r.get("tls"),
+                    outcome: match outcome.as_str() {
+                        "delivered" => AttemptOutcome::Delivered,
+                        "bounced" => AttemptOutcome::Bounced,
+                        _ => AttemptOutcome::Deferred,
+                    },
+                },
+            });
+        }
+        Ok(Some(detail))
+    }
+
+    async fn message_without_history(&self, id: &str) -> Result<Option<MessageDetail>, StoreError> {
         let Some(m) = sqlx::query("SELECT * FROM messages WHERE id = ?").bind(id).fetch_optional(&self.reader).await?
         else {
             return Ok(None);
@@ -234,33 +275,7 @@ impl QueueStore for SqliteStore {
                 },
             });
         }
-        let rows = sqlx::query(
-            "SELECT a.*, r.address FROM attempts a JOIN recipients r ON r.message_id = a.message_id AND r.idx = a.idx \
-             WHERE a.message_id = ? ORDER BY a.rowid",
-        )
-        .bind(id)
-        .fetch_all(&self.reader)
-        .await?;
-        let mut attempts = Vec::with_capacity(rows.len());
-        for r in &rows {
-            let outcome: String = r.get("outcome");
-            attempts.push(AttemptRecord {
-                recipient: r.get("address"),
-                attempt: Attempt {
-                    at: r.get("at"),
-                    host: r.get("host"),
-                    ip: r.get("ip"),
-                    port: r.get::<i64, _>("port") as u16,
-                    reply: r.get("reply"),
-                    tls: r.get("tls"),
-                    outcome: match outcome.as_str() {
-                        "delivered" => AttemptOutcome::Delivered,
-                        "bounced" => AttemptOutcome::Bounced,
-                        _ => AttemptOutcome::Deferred,
-                    },
-                },
-            });
-        }
+        let attempts = Vec::new();
         let info = MessageInfo {
             id: m.get("id"),
             received_at: m.get("received_at"),

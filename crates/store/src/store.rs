@@ -21,8 +21,10 @@ pub trait QueueStore: Send + Sync {
     async fn insert_messages(&self, batch: &[NewMessage]) -> Result<(), StoreError>;
     /// Messages still in the queue (with `include_done`, also finished ones), oldest first.
     async fn list_messages(&self, include_done: bool) -> Result<Vec<MessageSummary>, StoreError>;
-    /// One message with its recipients.
+    /// One message with its recipients and attempt history.
     async fn message(&self, id: &str) -> Result<Option<MessageDetail>, StoreError>;
+    /// One message with its recipients, without the attempt history (for delivery).
+    async fn message_without_history(&self, id: &str) -> Result<Option<MessageDetail>, StoreError>;
     /// Claims up to `limit` queued recipients due at `now` (state becomes active).
     async fn claim_due(&self, now: i64, limit: u32) -> Result<Vec<Claim>, StoreError>;
     /// Makes every claimed recipient due again (after a crash); returns how many.

@@ -295,18 +295,23 @@ impl Connection {
     }
 
     async fn stream_body(&mut self, path: &Path) -> Result<(), SessionError> {
-        let mut file = tokio::fs::File::open(path).await.map_err(|_| SessionError::Lost("reading the spooled body"))?;
+        use std::io::Read;
+        // Reads come from the page cache (the body was just written or is small): done in
+        // place, they cost no thread hop.
+        let mut file = std::fs::File::open(path).map_err(|_| SessionError::Lost("reading the spooled body"))?;
         let mut chunk = vec![0u8; 64 << 10];
         let mut out = Vec::with_capacity(70 << 10);
         let mut stuffer = DotStuffer::default();
         loop {
-            let n = file.read(&mut chunk).await.map_err(|_| SessionError::Lost("reading the spooled body"))?;
+            let n = file.read(&mut chunk).map_err(|_| SessionError::Lost("reading the spooled body"))?;
             if n == 0 {
                 break;
             }
             stuffer.encode(&chunk[..n], &mut out);
-            self.write(&out, self.t.block).await?;
-            out.clear();
+            if out.len() >= 64 << 10 {
+                self.write(&out, self.t.block).await?;
+                out.clear();
+            }
         }
         stuffer.finish(&mut out);
         self.write(&out, self.t.block).await
