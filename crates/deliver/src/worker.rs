@@ -285,7 +285,13 @@ impl Inner {
                         sent = conn.send(&env, &specs, &body).await;
                     }
                     Err(e) => {
-                        last = Some((false, "4.4.1".into(), format!("{}[{}]: {e}", target.host, target.ip), target.clone(), None));
+                        last = Some((
+                            false,
+                            "4.4.1".into(),
+                            format!("{}[{}]: {e}", target.host, target.ip),
+                            target.clone(),
+                            None,
+                        ));
                         continue;
                     }
                 }
@@ -368,7 +374,11 @@ impl Inner {
         self.open(target, dest).await.map(|c| (c, false))
     }
 
-    async fn open(&self, target: &Target, dest: &Destination) -> Result<Connection, crate::client::session::SessionError> {
+    async fn open(
+        &self,
+        target: &Target,
+        dest: &Destination,
+    ) -> Result<Connection, crate::client::session::SessionError> {
         let auth = self.relay_auth(dest);
         match Connection::open(target, &self.helo, Some(&self.tls), auth, self.timeouts).await {
             // A failed handshake: opportunistic TLS falls back to plaintext on a new connection.

@@ -445,7 +445,10 @@ impl QueueStore for SqliteStore {
     }
 
     async fn delete_message(&self, id: &str) -> Result<bool, StoreError> {
-        let done = sqlx::query("DELETE FROM messages WHERE id = ?").bind(id).execute(&mut *self.write_conn(true).await?).await?;
+        let done = sqlx::query("DELETE FROM messages WHERE id = ?")
+            .bind(id)
+            .execute(&mut *self.write_conn(true).await?)
+            .await?;
         Ok(done.rows_affected() > 0)
     }
 
@@ -463,7 +466,10 @@ impl QueueStore for SqliteStore {
     }
 
     async fn delete_user(&self, name: &str) -> Result<bool, StoreError> {
-        let done = sqlx::query("DELETE FROM users WHERE name = ?").bind(name).execute(&mut *self.write_conn(true).await?).await?;
+        let done = sqlx::query("DELETE FROM users WHERE name = ?")
+            .bind(name)
+            .execute(&mut *self.write_conn(true).await?)
+            .await?;
         Ok(done.rows_affected() > 0)
     }
 
@@ -473,8 +479,10 @@ impl QueueStore for SqliteStore {
     }
 
     async fn password_hash(&self, name: &str) -> Result<Option<String>, StoreError> {
-        let row =
-            sqlx::query("SELECT password_hash FROM users WHERE name = ?").bind(name).fetch_optional(&self.reader).await?;
+        let row = sqlx::query("SELECT password_hash FROM users WHERE name = ?")
+            .bind(name)
+            .fetch_optional(&self.reader)
+            .await?;
         Ok(row.map(|r| r.get("password_hash")))
     }
 }
@@ -566,8 +574,13 @@ mod tests {
         assert_eq!(d.recipients[1].attempts, 1);
         assert_eq!(s.transition(Some(&id), RecipientState::Queued, RecipientState::Held, None).await.unwrap(), 1);
         assert_eq!(s.transition(None, RecipientState::Held, RecipientState::Queued, Some(1)).await.unwrap(), 1);
-        let finished = s.record_outcomes(&[update(1, RecipientState::Bounced, AttemptOutcome::Bounced)], 8).await.unwrap();
-        assert_eq!(finished, [id.clone()], "the last outcome finishes the message in the same transaction");
+        let finished =
+            s.record_outcomes(&[update(1, RecipientState::Bounced, AttemptOutcome::Bounced)], 8).await.unwrap();
+        assert_eq!(
+            finished,
+            std::slice::from_ref(&id),
+            "the last outcome finishes the message in the same transaction"
+        );
         assert!(s.list_messages(false).await.unwrap().is_empty(), "done messages leave the queue listing");
         assert_eq!(s.list_messages(true).await.unwrap().len(), 1);
         assert!(s.message_sizes().await.unwrap().is_empty(), "recovery ignores done messages");
