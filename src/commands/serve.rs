@@ -11,7 +11,7 @@ use crate::Failure;
 
 pub(crate) async fn run(config: Config) -> Result<(), Failure> {
     crate::logging::init(&config.log);
-    let (queue, report) = Queue::open(&config.store.path, config.store.group_commit_max)
+    let (queue, report) = Queue::open_with(&config.store.path, config.store.group_commit_max, config.store.group_sync)
         .await
         .map_err(|e| Failure::Failed(e.to_string()))?;
     tracing::info!(

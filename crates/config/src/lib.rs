@@ -60,6 +60,9 @@ pub struct StoreConfig {
     pub min_free_space: u64,
     /// Most messages committed in one database transaction (group commit).
     pub group_commit_max: usize,
+    /// Make each batch of accepted messages durable with one syncfs(2) of the spool's file
+    /// system instead of one fsync per message. Faster on a file system of its own.
+    pub group_sync: bool,
 }
 
 /// `[tls]`
@@ -274,7 +277,12 @@ impl Default for Config {
 
 impl Default for StoreConfig {
     fn default() -> Self {
-        StoreConfig { path: "./sekisho-data".into(), min_free_space: 64 << 20, group_commit_max: 256 }
+        StoreConfig {
+            path: "./sekisho-data".into(),
+            min_free_space: 64 << 20,
+            group_commit_max: 256,
+            group_sync: false,
+        }
     }
 }
 

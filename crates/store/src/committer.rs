@@ -34,6 +34,16 @@ impl Queue {
     /// Opens the data directory, takes its lock, recovers from any crash, and starts the
     /// committer. `group_commit_max` bounds the messages per transaction.
     pub async fn open(data_dir: &Path, group_commit_max: usize) -> Result<(Queue, RecoveryReport), StoreError> {
+        Self::open_with(data_dir, group_commit_max, false).await
+    }
+
+    /// Like `open`; with `group_sync`, each batch is made durable by one syncfs(2) of the
+    /// spool's file system instead of an fsync per message (`[store] group_sync`).
+    pub async fn open_with(
+        data_dir: &Path,
+        group_commit_max: usize,
+        group_sync: bool,
+    ) -> Result<(Queue, RecoveryReport), StoreError> {
         std::fs::create_dir_all(data_dir).map_err(|e| StoreError::io("create", data_dir, e))?;
         let lock_path = data_dir.join("lock");
         let lock = std::fs::OpenOptions::new()
@@ -45,7 +55,7 @@ impl Queue {
         if lock.try_lock().is_err() {
             return Err(StoreError::Locked(data_dir.to_path_buf()));
         }
-        let spool = Spool::open(data_dir)?;
+        let spool = Spool::open_with(data_dir, group_sync)?;
         let store: Arc<dyn QueueStore> = Arc::new(SqliteStore::open(&data_dir.join("queue.db")).await?);
         let report = recovery::recover(&spool, store.as_ref()).await?;
         let (tx, rx) = mpsc::channel(group_commit_max.max(1) * 4);

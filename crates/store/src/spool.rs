@@ -14,6 +14,8 @@ pub struct Spool {
     tmp: PathBuf,
     msg: PathBuf,
     quarantine: PathBuf,
+    /// Make a whole batch durable with one syncfs(2) instead of an fsync per body.
+    group_sync: bool,
 }
 
 /// A body being written. Dropping it without `finish` leaves a temp file that the next start
@@ -25,6 +27,8 @@ pub struct TempBody {
     file: std::fs::File,
     buf: Vec<u8>,
     size: u64,
+    /// The batch's syncfs(2) makes this body durable, not its own fsync.
+    group_sync: bool,
 }
 
 /// Bytes collected before one write to the file.
@@ -48,10 +52,16 @@ impl FinishedBody {
 impl Spool {
     /// Creates the directories under `data_dir` if needed.
     pub fn open(data_dir: &Path) -> Result<Spool, StoreError> {
+        Self::open_with(data_dir, false)
+    }
+
+    /// Like `open`; with `group_sync`, bodies are made durable by one syncfs(2) per batch.
+    pub fn open_with(data_dir: &Path, group_sync: bool) -> Result<Spool, StoreError> {
         let spool = Spool {
             tmp: data_dir.join("spool/tmp"),
             msg: data_dir.join("spool/msg"),
             quarantine: data_dir.join("quarantine"),
+            group_sync,
         };
         for dir in [&spool.tmp, &spool.msg, &spool.quarantine] {
             std::fs::create_dir_all(dir).map_err(|e| StoreError::io("create", dir, e))?;
@@ -86,7 +96,14 @@ impl Spool {
             .create_new(true)
             .open(&path)
             .map_err(|e| StoreError::io("create", &path, e))?;
-        Ok(TempBody { id: id.clone(), path, file, buf: Vec::with_capacity(WRITE_CHUNK), size: 0 })
+        Ok(TempBody {
+            id: id.clone(),
+            path,
+            file,
+            buf: Vec::with_capacity(WRITE_CHUNK),
+            size: 0,
+            group_sync: self.group_sync,
+        })
     }
 
     /// Free bytes on the spool's file system.
@@ -109,7 +126,11 @@ impl Spool {
                 std::fs::rename(&b.tmp_path, &to).map_err(|e| StoreError::io("move into the spool", &to, e))
             })
             .collect();
-        if let Err(e) = sync_dir(&self.msg) {
+        // Bodies and renames become durable together: with group sync one syncfs(2) flushes the
+        // whole batch (data before the metadata that names it, as ext4 and XFS order them);
+        // otherwise each body was fsynced already and the directory is fsynced here.
+        let synced = if self.group_sync { sync_fs(&self.msg) } else { sync_dir(&self.msg) };
+        if let Err(e) = synced {
             return results.into_iter().map(|_| Err(StoreError::io("fsync", &self.msg, clone_io(&e)))).collect();
         }
         results
@@ -151,7 +172,10 @@ impl TempBody {
     /// Writes what is buffered and fsyncs the file.
     pub async fn finish(mut self) -> Result<FinishedBody, StoreError> {
         self.flush_buf()?;
-        let TempBody { id, path, file, size, .. } = self;
+        let TempBody { id, path, file, size, group_sync, .. } = self;
+        if group_sync {
+            return Ok(FinishedBody { id, tmp_path: path, size });
+        }
         // sync_data: the data and the size that finds it, without the timestamps.
         let synced = tokio::task::spawn_blocking(move || file.sync_data()).await;
         match synced {
@@ -172,6 +196,14 @@ impl FinishedBody {
     pub(crate) fn discard(&self) {
         let _ = std::fs::remove_file(&self.tmp_path);
     }
+}
+
+/// syncfs(2): flushes every file and directory of the file system holding `dir`.
+fn sync_fs(dir: &Path) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let f = std::fs::File::open(dir)?;
+    // SAFETY: `f` is an open descriptor for the duration of the call.
+    if unsafe { libc::syncfs(f.as_raw_fd()) } == 0 { Ok(()) } else { Err(std::io::Error::last_os_error()) }
 }
 
 /// fsyncs a directory so renames and removals in it survive a crash.

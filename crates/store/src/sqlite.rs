@@ -2,6 +2,7 @@
 
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use sqlx::Row;
@@ -85,6 +86,7 @@ const FINISHED: &str = "done_at IS NULL \
 /// Rows per multi-row INSERT, within SQLite's 32766 bound variables per statement.
 const MESSAGE_ROWS_PER_INSERT: usize = 2000;
 const RECIPIENT_ROWS_PER_INSERT: usize = 4000;
+const ATTEMPT_ROWS_PER_INSERT: usize = 3000;
 
 /// Queue store in one SQLite database file.
 #[derive(Debug, Clone)]
@@ -93,6 +95,8 @@ pub struct SqliteStore {
     writer: SqlitePool,
     /// Connections for reads (WAL lets them run beside the writer).
     reader: SqlitePool,
+    /// The writer was last set to synchronous=NORMAL.
+    relaxed: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl SqliteStore {
@@ -110,17 +114,27 @@ impl SqliteStore {
         let writer = SqlitePoolOptions::new().max_connections(1).connect_with(options.clone()).await?;
         migrate(&writer).await?;
         let reader = SqlitePoolOptions::new().max_connections(8).connect_with(options).await?;
-        Ok(SqliteStore { writer, reader })
+        Ok(SqliteStore { writer, reader, relaxed: Arc::new(std::sync::atomic::AtomicBool::new(false)) })
     }
 
     /// The write connection, set to the durability the operation needs: FULL (fsync at commit)
     /// for what was acknowledged to a client or typed by an administrator; NORMAL for delivery
     /// progress (claims, outcomes, done), whose loss to a power cut means a message is
     /// delivered again, never lost, as with Postfix. The next FULL commit syncs the shared WAL.
+    ///
+    /// FULL is set before every durable operation. NORMAL is set only when the connection may
+    /// be in FULL: a wrong guess here can only make progress slower, never an acknowledged
+    /// message less durable.
     async fn write_conn(&self, durable: bool) -> Result<sqlx::pool::PoolConnection<sqlx::Sqlite>, StoreError> {
+        use std::sync::atomic::Ordering;
         let mut conn = self.writer.acquire().await?;
-        let pragma = if durable { "PRAGMA synchronous = FULL" } else { "PRAGMA synchronous = NORMAL" };
-        sqlx::query(pragma).execute(&mut *conn).await?;
+        if durable {
+            self.relaxed.store(false, Ordering::SeqCst);
+            sqlx::query("PRAGMA synchronous = FULL").execute(&mut *conn).await?;
+        } else if !self.relaxed.load(Ordering::SeqCst) {
+            sqlx::query("PRAGMA synchronous = NORMAL").execute(&mut *conn).await?;
+            self.relaxed.store(true, Ordering::SeqCst);
+        }
         Ok(conn)
     }
 }
@@ -247,14 +261,18 @@ impl QueueStore for SqliteStore {
     }
 
     async fn message_without_history(&self, id: &str) -> Result<Option<MessageDetail>, StoreError> {
-        let Some(m) = sqlx::query("SELECT * FROM messages WHERE id = ?").bind(id).fetch_optional(&self.reader).await?
-        else {
-            return Ok(None);
-        };
-        let rows = sqlx::query("SELECT * FROM recipients WHERE message_id = ? ORDER BY idx")
-            .bind(id)
-            .fetch_all(&self.reader)
-            .await?;
+        // One query: the message's columns come with each of its recipients.
+        let rows = sqlx::query(
+            "SELECT m.*, r.idx, r.address, r.orcpt, r.notify, r.state, r.attempts, r.next_attempt_at, \
+             r.last_reply, r.delay_warned, r.notice, r.notice_status \
+             FROM messages m LEFT JOIN recipients r ON r.message_id = m.id WHERE m.id = ? ORDER BY r.idx",
+        )
+        .bind(id)
+        .fetch_all(&self.reader)
+        .await?;
+        let Some(m) = rows.first() else { return Ok(None) };
+        let rows: Vec<&sqlx::sqlite::SqliteRow> =
+            rows.iter().filter(|r| r.try_get::<Option<i64>, _>("idx").ok().flatten().is_some()).collect();
         let mut recipients = Vec::with_capacity(rows.len());
         for r in &rows {
             let state: String = r.get("state");
@@ -337,8 +355,30 @@ impl QueueStore for SqliteStore {
     }
 
     async fn record_outcomes(&self, updates: &[RecipientUpdate], now: i64) -> Result<Vec<String>, StoreError> {
+        // Three statements, each atomic, in an order where a crash between them is harmless:
+        // the attempt history first; then each recipient's state together with the notice it
+        // calls for (never one without the other); then "done" for finished messages, which
+        // recovery also sets for any message it finds finished.
         let mut conn = self.write_conn(false).await?;
-        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+        let attempts: Vec<(&RecipientUpdate, &Attempt)> =
+            updates.iter().filter_map(|u| u.attempt.as_ref().map(|a| (u, a))).collect();
+        for chunk in attempts.chunks(ATTEMPT_ROWS_PER_INSERT) {
+            let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+                "INSERT INTO attempts (message_id, idx, at, host, ip, port, reply, tls, outcome) ",
+            );
+            q.push_values(chunk, |mut b, (u, a)| {
+                b.push_bind(&u.message_id)
+                    .push_bind(u.idx)
+                    .push_bind(a.at)
+                    .push_bind(&a.host)
+                    .push_bind(&a.ip)
+                    .push_bind(a.port as i64)
+                    .push_bind(&a.reply)
+                    .push_bind(&a.tls)
+                    .push_bind(a.outcome.as_str());
+            });
+            q.build().execute(&mut *conn).await?;
+        }
         for u in updates {
             sqlx::query(
                 "UPDATE recipients SET state = ?, next_attempt_at = ?, last_reply = ?, delay_warned = ?, \
@@ -353,25 +393,8 @@ impl QueueStore for SqliteStore {
             .bind(u.notice.as_ref().map(|n| n.status.as_str()))
             .bind(&u.message_id)
             .bind(u.idx)
-            .execute(&mut *tx)
+            .execute(&mut *conn)
             .await?;
-            if let Some(a) = &u.attempt {
-                sqlx::query(
-                    "INSERT INTO attempts (message_id, idx, at, host, ip, port, reply, tls, outcome) \
-                     VALUES (?,?,?,?,?,?,?,?,?)",
-                )
-                .bind(&u.message_id)
-                .bind(u.idx)
-                .bind(a.at)
-                .bind(&a.host)
-                .bind(&a.ip)
-                .bind(a.port as i64)
-                .bind(&a.reply)
-                .bind(&a.tls)
-                .bind(a.outcome.as_str())
-                .execute(&mut *tx)
-                .await?;
-            }
         }
         let mut finished = Vec::new();
         let mut ids: Vec<&str> = updates.iter().map(|u| u.message_id.as_str()).collect();
@@ -380,13 +403,12 @@ impl QueueStore for SqliteStore {
             let done = sqlx::query(&format!("UPDATE messages SET done_at = ? WHERE id = ? AND {FINISHED}"))
                 .bind(now)
                 .bind(id)
-                .execute(&mut *tx)
+                .execute(&mut *conn)
                 .await?;
             if done.rows_affected() > 0 {
                 finished.push(id.to_string());
             }
         }
-        tx.commit().await?;
         Ok(finished)
     }
 

@@ -91,7 +91,9 @@ impl TestServer {
             config.delivery.connect_timeout = sekisho_config::Duration::parse("3s").expect("literal");
         }
         tweak(&mut config);
-        let (queue, _) = Queue::open(&config.store.path, config.store.group_commit_max).await.expect("open queue");
+        let (queue, _) = Queue::open_with(&config.store.path, config.store.group_commit_max, config.store.group_sync)
+            .await
+            .expect("open queue");
         let server = Server::bind(config.clone(), queue.clone()).await.expect("bind");
         let addrs = server.local_addrs();
         let pick = |i: usize| addrs.get(i).map_or("127.0.0.1:9".parse().expect("literal"), |a| a.0);
