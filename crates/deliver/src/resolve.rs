@@ -51,6 +51,7 @@ pub async fn resolve(dns: &dyn Dns, dest: &Destination) -> Result<Vec<Target>, R
     if let Ok(ip) = name.parse() {
         return Ok(vec![Target { host: name.to_string(), ip, port }]);
     }
+    let configured = matches!(dest, Destination::Host { .. });
     let hosts: Vec<String> = if mx_lookup {
         match dns.mx(name).await {
             Ok(MxAnswer::Mx(mx)) => order_mx(mx).into_iter().map(|m| m.exchange).collect(),
@@ -62,7 +63,14 @@ pub async fn resolve(dns: &dyn Dns, dest: &Destination) -> Result<Vec<Target>, R
                 });
             }
             Ok(MxAnswer::Implicit) => vec![name.to_string()],
-            Err(e) => return Err(failure(&e, &format!("MX lookup for {name}"))),
+            Err(e) => {
+                let mut f = failure(&e, &format!("MX lookup for {name}"));
+                if configured {
+                    f.temporary = true;
+                    f.status = "4.4.3";
+                }
+                return Err(f);
+            }
         }
     } else {
         vec![name.to_string()]
@@ -81,6 +89,12 @@ pub async fn resolve(dns: &dyn Dns, dest: &Destination) -> Result<Vec<Target>, R
     }
     if targets.is_empty() {
         let mut f = last.unwrap_or(RouteFailure { temporary: true, status: "4.4.3", reason: "no mail host".into() });
+        // A configured next hop that cannot be found is a configuration or internal DNS
+        // problem: mail waits for it to be fixed instead of bouncing.
+        if matches!(dest, Destination::Host { .. }) {
+            f.temporary = true;
+            f.status = "4.4.3";
+        }
         // With MX records present, an MX host that cannot be found is the receiver's problem,
         // possibly temporary (RFC 5321 §5.1): retry rather than bounce.
         if mx_lookup && hosts.first().is_some_and(|h| h != name) {

@@ -150,6 +150,9 @@ impl Deliverer {
             for conn in inner.pool.expire(inner.config.delivery.connection_reuse_time.0) {
                 tokio::spawn(conn.quit());
             }
+            if claimed == 0 {
+                inner.queue.remove_finished_bodies().await;
+            }
             if claimed > 0 && tasks.len() < max_inflight {
                 tokio::task::yield_now().await;
                 continue;
@@ -161,7 +164,12 @@ impl Deliverer {
                 Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
             }
         }
-        tasks.abort_all();
+        // Deliveries under way get a moment to finish, so a restart does not repeat them.
+        let grace = tokio::time::timeout(Duration::from_secs(10), async { while tasks.join_next().await.is_some() {} });
+        if grace.await.is_err() {
+            tasks.abort_all();
+        }
+        inner.queue.remove_finished_bodies().await;
         for conn in inner.pool.drain() {
             let _ = tokio::time::timeout(Duration::from_secs(2), conn.quit()).await;
         }

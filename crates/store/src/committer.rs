@@ -27,6 +27,8 @@ pub struct Queue {
     store: Arc<dyn QueueStore>,
     commits: mpsc::Sender<Pending>,
     new_mail: Arc<tokio::sync::Notify>,
+    /// Bodies of finished messages, removed once "done" is durable.
+    removals: Arc<std::sync::Mutex<Vec<String>>>,
     _lock: Arc<std::fs::File>,
 }
 
@@ -60,8 +62,16 @@ impl Queue {
         let report = recovery::recover(&spool, store.as_ref()).await?;
         let (tx, rx) = mpsc::channel(group_commit_max.max(1) * 4);
         let new_mail = Arc::new(tokio::sync::Notify::new());
-        tokio::spawn(commit_loop(spool.clone(), store.clone(), rx, group_commit_max.max(1), new_mail.clone()));
-        Ok((Queue { spool, store, commits: tx, new_mail, _lock: Arc::new(lock) }, report))
+        let removals = Arc::new(std::sync::Mutex::new(Vec::new()));
+        tokio::spawn(commit_loop(
+            spool.clone(),
+            store.clone(),
+            rx,
+            group_commit_max.max(1),
+            new_mail.clone(),
+            removals.clone(),
+        ));
+        Ok((Queue { spool, store, commits: tx, new_mail, removals, _lock: Arc::new(lock) }, report))
     }
 
     /// Starts writing the body of a new message.
@@ -95,9 +105,23 @@ impl Queue {
         self.spool.body_path(id)
     }
 
-    /// Removes the body of a message that is done (or deleted).
+    /// Removes the body of a message that is done, once its "done" record is durable: right
+    /// after the next durable commit, or at the latest in `remove_finished_bodies`. Until
+    /// then a power cut finds the body where recovery expects it.
     pub fn remove_body(&self, id: &str) {
-        self.spool.remove(id);
+        self.removals.lock().expect("removals lock").push(id.to_string());
+    }
+
+    /// Makes the store durable and removes the bodies of finished messages (when idle).
+    pub async fn remove_finished_bodies(&self) {
+        let pending = !self.removals.lock().expect("removals lock").is_empty();
+        if !pending {
+            return;
+        }
+        match self.store.make_durable().await {
+            Ok(()) => remove_pending(&self.spool, &self.removals),
+            Err(e) => tracing::error!(error = %e, "cannot make the queue durable"),
+        }
     }
 
     /// Completes when new messages were committed since the last call (for the deliverer).
@@ -117,15 +141,32 @@ async fn commit_loop(
     mut rx: mpsc::Receiver<Pending>,
     max: usize,
     new_mail: Arc<tokio::sync::Notify>,
+    removals: Arc<std::sync::Mutex<Vec<String>>>,
 ) {
     let mut batch = Vec::with_capacity(max);
     while rx.recv_many(&mut batch, max).await > 0 {
-        commit_batch(&spool, store.as_ref(), std::mem::take(&mut batch)).await;
+        // Bodies finished before this durable commit may go once it is done.
+        let ready: Vec<String> = std::mem::take(&mut *removals.lock().expect("removals lock"));
+        if commit_batch(&spool, store.as_ref(), std::mem::take(&mut batch)).await {
+            for id in &ready {
+                spool.remove(id);
+            }
+        } else {
+            removals.lock().expect("removals lock").extend(ready);
+        }
         new_mail.notify_one();
     }
 }
 
-async fn commit_batch(spool: &Spool, store: &dyn QueueStore, batch: Vec<Pending>) {
+fn remove_pending(spool: &Spool, removals: &std::sync::Mutex<Vec<String>>) {
+    let ready: Vec<String> = std::mem::take(&mut *removals.lock().expect("removals lock"));
+    for id in &ready {
+        spool.remove(id);
+    }
+}
+
+/// Commits a batch; true when the database commit (FULL, so durable) happened.
+async fn commit_batch(spool: &Spool, store: &dyn QueueStore, batch: Vec<Pending>) -> bool {
     let published = {
         let spool = spool.clone();
         let bodies: Vec<FinishedBody> = batch
@@ -147,7 +188,7 @@ async fn commit_batch(spool: &Spool, store: &dyn QueueStore, batch: Vec<Pending>
         }
     }
     if ready.is_empty() {
-        return;
+        return false;
     }
     let messages: Vec<NewMessage> = ready.iter().map(|p| p.message.clone()).collect();
     match store.insert_messages(&messages).await {
@@ -155,6 +196,7 @@ async fn commit_batch(spool: &Spool, store: &dyn QueueStore, batch: Vec<Pending>
             for p in ready {
                 let _ = p.done.send(Ok(()));
             }
+            true
         }
         Err(e) => {
             tracing::error!(error = %e, messages = ready.len(), "queue commit failed");
@@ -165,6 +207,7 @@ async fn commit_batch(spool: &Spool, store: &dyn QueueStore, batch: Vec<Pending>
                     if full { StoreError::StorageFull(e.to_string()) } else { StoreError::Damaged(e.to_string()) };
                 let _ = p.done.send(Err(err));
             }
+            false
         }
     }
 }

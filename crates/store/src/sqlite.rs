@@ -438,6 +438,12 @@ impl QueueStore for SqliteStore {
         Ok(())
     }
 
+    async fn make_durable(&self) -> Result<(), StoreError> {
+        // A checkpoint syncs the WAL first, whatever the synchronous mode of earlier commits.
+        sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(&mut *self.write_conn(false).await?).await?;
+        Ok(())
+    }
+
     async fn messages_with_notices(&self) -> Result<Vec<String>, StoreError> {
         let rows = sqlx::query("SELECT DISTINCT message_id FROM recipients WHERE notice IS NOT NULL")
             .fetch_all(&self.reader)

@@ -38,6 +38,8 @@ pub trait QueueStore: Send + Sync {
     async fn finish_all_done(&self, now: i64) -> Result<Vec<String>, StoreError>;
     /// Forgets the pending notifications of one kind for a message, once sent.
     async fn clear_notices(&self, id: &str, kind: NoticeKind) -> Result<(), StoreError>;
+    /// Makes every earlier write durable (delivery progress included).
+    async fn make_durable(&self) -> Result<(), StoreError>;
     /// Messages with a notification still to send.
     async fn messages_with_notices(&self) -> Result<Vec<String>, StoreError>;
     /// Moves recipients in state `from` to `to` (of one message, or of all with `None`),

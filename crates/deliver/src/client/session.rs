@@ -59,10 +59,11 @@ pub enum SessionError {
 }
 
 impl SessionError {
-    /// A permanent verdict on the whole destination (5xx greeting or HELO).
+    /// A permanent verdict on the whole destination (5xx greeting or HELO). A refused AUTH is
+    /// never one: a wrong relay password is the administrator's to fix, and mail waits for it.
     pub fn permanent_reply(&self) -> Option<&ServerReply> {
         match self {
-            SessionError::Greeting(r) | SessionError::Helo(r) | SessionError::Auth(r) if r.is_permanent() => Some(r),
+            SessionError::Greeting(r) | SessionError::Helo(r) if r.is_permanent() => Some(r),
             _ => None,
         }
     }
