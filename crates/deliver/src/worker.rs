@@ -485,7 +485,7 @@ impl Inner {
         // Outcomes and the notifications they call for are recorded together: a crash after
         // this point re-sends a notification at worst, never loses one.
         let notices = updates.iter().any(|u| u.notice.is_some());
-        match self.queue.store().record_outcomes(&updates, t).await {
+        match self.queue.record_outcomes(updates, t).await {
             Ok(finished) => {
                 if finished.contains(&info.id) {
                     self.queue.remove_body(&info.id);

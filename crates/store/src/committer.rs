@@ -7,12 +7,19 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::error::StoreError;
-use crate::model::NewMessage;
+use crate::model::{NewMessage, RecipientUpdate};
 use crate::queue_id::QueueId;
 use crate::recovery::{self, RecoveryReport};
 use crate::spool::{FinishedBody, Spool, TempBody};
 use crate::sqlite::SqliteStore;
 use crate::store::QueueStore;
+
+/// Delivery outcomes waiting for the outcome writer.
+struct Outcomes {
+    updates: Vec<RecipientUpdate>,
+    now: i64,
+    done: oneshot::Sender<Result<Vec<String>, StoreError>>,
+}
 
 struct Pending {
     body: FinishedBody,
@@ -29,6 +36,7 @@ pub struct Queue {
     new_mail: Arc<tokio::sync::Notify>,
     /// Bodies of finished messages, removed once "done" is durable.
     removals: Arc<std::sync::Mutex<Vec<String>>>,
+    outcomes: mpsc::Sender<Outcomes>,
     _lock: Arc<std::fs::File>,
 }
 
@@ -71,7 +79,9 @@ impl Queue {
             new_mail.clone(),
             removals.clone(),
         ));
-        Ok((Queue { spool, store, commits: tx, new_mail, removals, _lock: Arc::new(lock) }, report))
+        let (outcomes, outcome_rx) = mpsc::channel(1024);
+        tokio::spawn(outcome_loop(store.clone(), outcome_rx));
+        Ok((Queue { spool, store, commits: tx, new_mail, removals, outcomes, _lock: Arc::new(lock) }, report))
     }
 
     /// Starts writing the body of a new message.
@@ -85,6 +95,17 @@ impl Queue {
         let (done, wait) = oneshot::channel();
         if let Err(mpsc::error::SendError(p)) = self.commits.send(Pending { body, message, done }).await {
             p.body.discard();
+            return Err(StoreError::Closed);
+        }
+        wait.await.unwrap_or(Err(StoreError::Closed))
+    }
+
+    /// Records delivery outcomes (see `QueueStore::record_outcomes`). Outcomes from
+    /// concurrent deliveries share one write (group commit); returns the IDs of the messages
+    /// this call's updates finished.
+    pub async fn record_outcomes(&self, updates: Vec<RecipientUpdate>, now: i64) -> Result<Vec<String>, StoreError> {
+        let (done, wait) = oneshot::channel();
+        if self.outcomes.send(Outcomes { updates, now, done }).await.is_err() {
             return Err(StoreError::Closed);
         }
         wait.await.unwrap_or(Err(StoreError::Closed))
@@ -155,6 +176,28 @@ async fn commit_loop(
             removals.lock().expect("removals lock").extend(ready);
         }
         new_mail.notify_one();
+    }
+}
+
+async fn outcome_loop(store: Arc<dyn QueueStore>, mut rx: mpsc::Receiver<Outcomes>) {
+    let mut batch = Vec::with_capacity(64);
+    while rx.recv_many(&mut batch, 64).await > 0 {
+        let now = batch.iter().map(|o| o.now).max().unwrap_or(0);
+        let all: Vec<RecipientUpdate> = batch.iter().flat_map(|o| o.updates.iter().cloned()).collect();
+        match store.record_outcomes(&all, now).await {
+            Ok(finished) => {
+                for o in batch.drain(..) {
+                    let mine = finished.iter().filter(|id| o.updates.iter().any(|u| &u.message_id == *id)).cloned();
+                    let _ = o.done.send(Ok(mine.collect()));
+                }
+            }
+            Err(e) => {
+                let text = e.to_string();
+                for o in batch.drain(..) {
+                    let _ = o.done.send(Err(StoreError::Damaged(text.clone())));
+                }
+            }
+        }
     }
 }
 

@@ -87,6 +87,7 @@ const FINISHED: &str = "done_at IS NULL \
 const MESSAGE_ROWS_PER_INSERT: usize = 2000;
 const RECIPIENT_ROWS_PER_INSERT: usize = 4000;
 const ATTEMPT_ROWS_PER_INSERT: usize = 3000;
+const UPDATE_ROWS_PER_STATEMENT: usize = 3000;
 
 /// Queue store in one SQLite database file.
 #[derive(Debug, Clone)]
@@ -355,10 +356,10 @@ impl QueueStore for SqliteStore {
     }
 
     async fn record_outcomes(&self, updates: &[RecipientUpdate], now: i64) -> Result<Vec<String>, StoreError> {
-        // Three statements, each atomic, in an order where a crash between them is harmless:
-        // the attempt history first; then each recipient's state together with the notice it
-        // calls for (never one without the other); then "done" for finished messages, which
-        // recovery also sets for any message it finds finished.
+        // Three statements for the whole batch, each atomic, in an order where a crash between
+        // them is harmless: the attempt history first; then every recipient's state together
+        // with the notice it calls for (never one without the other); then "done" for
+        // finished messages, which recovery also sets for any message it finds finished.
         let mut conn = self.write_conn(false).await?;
         let attempts: Vec<(&RecipientUpdate, &Attempt)> =
             updates.iter().filter_map(|u| u.attempt.as_ref().map(|a| (u, a))).collect();
@@ -379,34 +380,43 @@ impl QueueStore for SqliteStore {
             });
             q.build().execute(&mut *conn).await?;
         }
-        for u in updates {
-            sqlx::query(
-                "UPDATE recipients SET state = ?, next_attempt_at = ?, last_reply = ?, delay_warned = ?, \
-                 attempts = attempts + ?, notice = ?, notice_status = ? WHERE message_id = ? AND idx = ?",
-            )
-            .bind(u.state.as_str())
-            .bind(u.next_attempt_at)
-            .bind(&u.last_reply)
-            .bind(u.delay_warned)
-            .bind(u.attempt.is_some() as i64)
-            .bind(u.notice.as_ref().map(|n| n.kind.as_str()))
-            .bind(u.notice.as_ref().map(|n| n.status.as_str()))
-            .bind(&u.message_id)
-            .bind(u.idx)
-            .execute(&mut *conn)
-            .await?;
+        for chunk in updates.chunks(UPDATE_ROWS_PER_STATEMENT) {
+            let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+                "WITH v(message_id, idx, state, next_attempt_at, last_reply, delay_warned, tried, notice, notice_status) AS (",
+            );
+            q.push_values(chunk, |mut b, u| {
+                b.push_bind(&u.message_id)
+                    .push_bind(u.idx)
+                    .push_bind(u.state.as_str())
+                    .push_bind(u.next_attempt_at)
+                    .push_bind(&u.last_reply)
+                    .push_bind(u.delay_warned)
+                    .push_bind(u.attempt.is_some() as i64)
+                    .push_bind(u.notice.as_ref().map(|n| n.kind.as_str()))
+                    .push_bind(u.notice.as_ref().map(|n| n.status.as_str()));
+            });
+            q.push(
+                ") UPDATE recipients SET state = v.state, next_attempt_at = v.next_attempt_at, \
+                 last_reply = v.last_reply, delay_warned = v.delay_warned, attempts = attempts + v.tried, \
+                 notice = v.notice, notice_status = v.notice_status \
+                 FROM v WHERE recipients.message_id = v.message_id AND recipients.idx = v.idx",
+            );
+            q.build().execute(&mut *conn).await?;
         }
-        let mut finished = Vec::new();
         let mut ids: Vec<&str> = updates.iter().map(|u| u.message_id.as_str()).collect();
+        ids.sort_unstable();
         ids.dedup();
-        for id in ids {
-            let done = sqlx::query(&format!("UPDATE messages SET done_at = ? WHERE id = ? AND {FINISHED}"))
-                .bind(now)
-                .bind(id)
-                .execute(&mut *conn)
-                .await?;
-            if done.rows_affected() > 0 {
-                finished.push(id.to_string());
+        let mut finished = Vec::new();
+        for chunk in ids.chunks(UPDATE_ROWS_PER_STATEMENT) {
+            let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new("UPDATE messages SET done_at = ");
+            q.push_bind(now).push(" WHERE id IN (");
+            let mut list = q.separated(", ");
+            for id in chunk {
+                list.push_bind(*id);
+            }
+            q.push(format!(") AND {FINISHED} RETURNING id"));
+            for row in q.build().fetch_all(&mut *conn).await? {
+                finished.push(row.get::<String, _>("id"));
             }
         }
         Ok(finished)
