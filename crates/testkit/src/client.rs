@@ -133,8 +133,7 @@ impl Client {
             .with_no_client_auth();
         let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
         self.buf.clear();
-        let io = Box::new(PlainIo(self.io));
-        let tls = connector.connect(ServerName::try_from("localhost").expect("name"), io).await.expect("TLS handshake");
+        let tls = connector.connect(ServerName::try_from("localhost").expect("name"), self.io).await.expect("TLS handshake");
         let peer_cn = tls.get_ref().1.peer_certificates().and_then(|c| c.first()).map(|c| common_name(c.as_ref()));
         Client { io: Box::new(tls), buf: Vec::new(), peer_cn }
     }
@@ -184,40 +183,6 @@ impl Client {
     }
 }
 
-/// Adapts the boxed plain stream so it can sit under TLS.
-struct PlainIo(Box<dyn Io>);
-
-impl AsyncRead for PlainIo {
-    fn poll_read(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-        buf: &mut tokio::io::ReadBuf<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        std::pin::Pin::new(&mut self.0).poll_read(cx, buf)
-    }
-}
-
-impl AsyncWrite for PlainIo {
-    fn poll_write(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-        buf: &[u8],
-    ) -> std::task::Poll<std::io::Result<usize>> {
-        std::pin::Pin::new(&mut self.0).poll_write(cx, buf)
-    }
-    fn poll_flush(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        std::pin::Pin::new(&mut self.0).poll_flush(cx)
-    }
-    fn poll_shutdown(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        std::pin::Pin::new(&mut self.0).poll_shutdown(cx)
-    }
-}
 
 /// The subject CN of a DER certificate, found by its OID (2.5.4.3) — enough for tests.
 fn common_name(der: &[u8]) -> String {

@@ -193,7 +193,7 @@ impl Connection {
             Ok(ip) => ServerName::IpAddress(ip.into()),
             Err(_) => ServerName::try_from(self.target.host.clone()).map_err(|e| SessionError::Tls(e.to_string()))?,
         };
-        let stream = tokio::time::timeout(self.t.mail, tls.connector.connect(name, Plain(self.io)))
+        let stream = tokio::time::timeout(self.t.mail, tls.connector.connect(name, self.io))
             .await
             .map_err(|_| SessionError::Timeout("in the TLS handshake"))?
             .map_err(|e| SessionError::Tls(e.to_string()))?;
@@ -367,40 +367,6 @@ impl Connection {
     }
 }
 
-/// The plain stream under TLS.
-struct Plain(Box<dyn Io>);
-
-impl AsyncRead for Plain {
-    fn poll_read(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-        buf: &mut tokio::io::ReadBuf<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        std::pin::Pin::new(&mut self.0).poll_read(cx, buf)
-    }
-}
-
-impl AsyncWrite for Plain {
-    fn poll_write(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-        buf: &[u8],
-    ) -> std::task::Poll<std::io::Result<usize>> {
-        std::pin::Pin::new(&mut self.0).poll_write(cx, buf)
-    }
-    fn poll_flush(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        std::pin::Pin::new(&mut self.0).poll_flush(cx)
-    }
-    fn poll_shutdown(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        std::pin::Pin::new(&mut self.0).poll_shutdown(cx)
-    }
-}
 
 /// Opportunistic TLS: encrypt when offered, accept any certificate. (The transport-security
 /// stage replaces this with verification per connection and graded assurance.)
