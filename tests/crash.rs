@@ -74,6 +74,48 @@ async fn client(
     }
 }
 
+/// What a load under repeated SIGKILL left.
+struct Load {
+    /// Senders of the messages that got a 250.
+    acked: HashSet<String>,
+    kills: usize,
+    /// The server started after the last kill.
+    server: Running,
+    started: Instant,
+}
+
+/// Six clients send until `target` messages are acknowledged, while the server is killed
+/// with SIGKILL every 50-400 ms (at least `min_kills` times) and restarted.
+async fn load_while_killing(
+    config: &std::path::Path,
+    addr: std::net::SocketAddr,
+    target: usize,
+    min_kills: usize,
+) -> Load {
+    let acked = Arc::new(Mutex::new(HashSet::new()));
+    let count = Arc::new(AtomicUsize::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut server = Running::start(config);
+    let clients: Vec<_> =
+        (0..6).map(|i| tokio::spawn(client(i, addr, acked.clone(), count.clone(), stop.clone()))).collect();
+    let started = Instant::now();
+    let mut kills = 0;
+    while (count.load(Ordering::Relaxed) < target || kills < min_kills) && started.elapsed() < Duration::from_secs(300)
+    {
+        tokio::time::sleep(Duration::from_millis(rand::thread_rng().gen_range(50..400))).await;
+        tokio::task::spawn_blocking(move || server.kill()).await.unwrap();
+        kills += 1;
+        let c = config.to_path_buf();
+        server = tokio::task::spawn_blocking(move || Running::start(&c)).await.unwrap();
+    }
+    stop.store(true, Ordering::Relaxed);
+    for c in clients {
+        let _ = c.await;
+    }
+    let acked = std::mem::take(&mut *acked.lock().unwrap());
+    Load { acked, kills, server, started }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_under_load_loses_no_acknowledged_message() {
     let target = env_usize("SEKISHO_CRASH_MESSAGES", 1000);
@@ -82,31 +124,8 @@ async fn sigkill_under_load_loses_no_acknowledged_message() {
     let addr = own_address(2525);
     let config = write_config(dir.path(), addr, "");
 
-    let acked = Arc::new(Mutex::new(HashSet::new()));
-    let count = Arc::new(AtomicUsize::new(0));
-    let stop = Arc::new(AtomicBool::new(false));
-    let mut server = Some(Running::start(&config));
-    let clients: Vec<_> =
-        (0..6).map(|i| tokio::spawn(client(i, addr, acked.clone(), count.clone(), stop.clone()))).collect();
-
-    let started = Instant::now();
-    let mut kills = 0;
-    while (count.load(Ordering::Relaxed) < target || kills < min_kills) && started.elapsed() < Duration::from_secs(300)
-    {
-        let wait = rand::thread_rng().gen_range(50..400);
-        tokio::time::sleep(Duration::from_millis(wait)).await;
-        if kills < min_kills || count.load(Ordering::Relaxed) < target {
-            let s = server.take().unwrap();
-            tokio::task::spawn_blocking(move || s.kill()).await.unwrap();
-            kills += 1;
-            let config = config.clone();
-            server = Some(tokio::task::spawn_blocking(move || Running::start(&config)).await.unwrap());
-        }
-    }
-    stop.store(true, Ordering::Relaxed);
-    for c in clients {
-        let _ = c.await;
-    }
+    let Load { acked, kills, server, started } = load_while_killing(&config, addr, target, min_kills).await;
+    let mut server = Some(server);
     let s = server.take().unwrap();
     tokio::task::spawn_blocking(move || s.kill()).await.unwrap();
     // One more start runs recovery over whatever the last kill left.
@@ -121,7 +140,6 @@ async fn sigkill_under_load_loses_no_acknowledged_message() {
     for m in &list {
         *present.entry(m["sender"].as_str().unwrap().to_string()).or_default() += 1;
     }
-    let acked = acked.lock().unwrap();
     let lost: Vec<&String> = acked.iter().filter(|s| !present.contains_key(*s)).collect();
     let duplicates = present.values().filter(|&&n| n > 1).count();
     let quarantined = std::fs::read_dir(dir.path().join("data/quarantine")).unwrap().count();
@@ -157,27 +175,8 @@ async fn sigkill_while_delivering_every_acked_message_reaches_the_sink() {
     );
     let config = write_config(dir.path(), addr, &extra);
 
-    let acked = Arc::new(Mutex::new(HashSet::new()));
-    let count = Arc::new(AtomicUsize::new(0));
-    let stop = Arc::new(AtomicBool::new(false));
-    let mut server = Some(Running::start(&config));
-    let clients: Vec<_> =
-        (0..6).map(|i| tokio::spawn(client(i, addr, acked.clone(), count.clone(), stop.clone()))).collect();
-    let started = Instant::now();
-    let mut kills = 0;
-    while (count.load(Ordering::Relaxed) < target || kills < min_kills) && started.elapsed() < Duration::from_secs(300)
-    {
-        tokio::time::sleep(Duration::from_millis(rand::thread_rng().gen_range(50..400))).await;
-        let s = server.take().unwrap();
-        tokio::task::spawn_blocking(move || s.kill()).await.unwrap();
-        kills += 1;
-        let c = config.clone();
-        server = Some(tokio::task::spawn_blocking(move || Running::start(&c)).await.unwrap());
-    }
-    stop.store(true, Ordering::Relaxed);
-    for c in clients {
-        let _ = c.await;
-    }
+    let Load { acked, kills, server, .. } = load_while_killing(&config, addr, target, min_kills).await;
+    let mut server = Some(server);
     // Drain: the last server delivers what is left.
     let drain_started = Instant::now();
     loop {
@@ -196,7 +195,6 @@ async fn sigkill_while_delivering_every_acked_message_reaches_the_sink() {
     for m in sink.received() {
         *delivered.entry(m.mail_from.clone()).or_default() += 1;
     }
-    let acked = acked.lock().unwrap();
     let lost: Vec<&String> = acked.iter().filter(|s| !delivered.contains_key(*s)).collect();
     let duplicates: usize = delivered.values().map(|n| n - 1).sum();
     println!(

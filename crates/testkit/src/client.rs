@@ -133,7 +133,8 @@ impl Client {
             .with_no_client_auth();
         let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
         self.buf.clear();
-        let tls = connector.connect(ServerName::try_from("localhost").expect("name"), self.io).await.expect("TLS handshake");
+        let tls =
+            connector.connect(ServerName::try_from("localhost").expect("name"), self.io).await.expect("TLS handshake");
         let peer_cn = tls.get_ref().1.peer_certificates().and_then(|c| c.first()).map(|c| common_name(c.as_ref()));
         Client { io: Box::new(tls), buf: Vec::new(), peer_cn }
     }
@@ -182,7 +183,6 @@ impl Client {
         self.read().await
     }
 }
-
 
 /// The subject CN of a DER certificate, found by its OID (2.5.4.3) — enough for tests.
 fn common_name(der: &[u8]) -> String {

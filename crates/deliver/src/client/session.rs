@@ -367,7 +367,6 @@ impl Connection {
     }
 }
 
-
 /// Opportunistic TLS: encrypt when offered, accept any certificate. (The transport-security
 /// stage replaces this with verification per connection and graded assurance.)
 pub fn opportunistic_tls() -> TlsClient {
