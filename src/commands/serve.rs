@@ -24,7 +24,7 @@ pub(crate) async fn run(config: Config) -> Result<(), Failure> {
     );
     let server = Server::bind(config.clone(), queue.clone()).await.map_err(|e| Failure::Failed(e.to_string()))?;
     let dns = sekisho_dns::Resolver::new(&config.dns).map_err(|e| Failure::Failed(e.to_string()))?;
-    let deliverer = Deliverer::new(config.clone(), queue, Arc::new(dns));
+    let deliverer = Deliverer::new(config.clone(), queue, Arc::new(dns)).map_err(Failure::Usage)?;
     // Handlers are in place before anything is printed: a signal right after start is a clean stop.
     let shutdown = shutdown_signal().map_err(|e| Failure::Failed(format!("cannot handle signals: {e}")))?;
     for (addr, role) in server.local_addrs() {

@@ -45,6 +45,8 @@ pub struct Config {
     pub delivery: DeliveryConfig,
     /// Transport map: recipient domain to next hop, e.g. "example.com" = "[10.1.2.3]:25".
     pub routes: BTreeMap<String, String>,
+    /// Outbound policy.
+    pub outbound: OutboundConfig,
     /// Listening sockets.
     #[serde(rename = "listener")]
     pub listeners: Vec<ListenerConfig>,
@@ -73,6 +75,9 @@ pub struct TlsConfig {
     pub certificate: Option<PathBuf>,
     /// PEM private key matching `certificate`.
     pub key: Option<PathBuf>,
+    /// PEM files of further trusted root certificates for validating next hops (besides the
+    /// WebPKI roots).
+    pub extra_roots: Vec<PathBuf>,
 }
 
 /// What to do with bare CR or LF in message content.
@@ -209,6 +214,54 @@ impl Default for DeliveryConfig {
     }
 }
 
+/// TLS assurance levels a policy can require, weakest first.
+pub const ASSURANCE_LEVELS: [&str; 3] = ["none", "encrypted", "authenticated"];
+
+/// `[outbound]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OutboundConfig {
+    /// Least TLS assurance a delivery session must reach for any destination.
+    pub tls_require: String,
+    /// Per-destination rules, `[[outbound.tls]]`.
+    pub tls: Vec<OutboundTlsRule>,
+}
+
+impl Default for OutboundConfig {
+    fn default() -> Self {
+        OutboundConfig { tls_require: "none".into(), tls: Vec::new() }
+    }
+}
+
+/// `[[outbound.tls]] domains = [...], require = "authenticated"`: below that, no delivery.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutboundTlsRule {
+    /// Recipient domains; ".example.com" also matches its subdomains.
+    pub domains: Vec<String>,
+    /// Least assurance for them.
+    pub require: String,
+}
+
+impl OutboundConfig {
+    /// The assurance required for `domain`: the first matching rule, else `tls_require`.
+    pub fn required_for(&self, domain: &str) -> &str {
+        let domain = domain.trim_end_matches('.').to_ascii_lowercase();
+        self.tls
+            .iter()
+            .find(|r| {
+                r.domains.iter().any(|d| {
+                    let d = d.to_ascii_lowercase();
+                    match d.strip_prefix('.') {
+                        Some(parent) => domain == parent || domain.ends_with(&d),
+                        None => d == domain,
+                    }
+                })
+            })
+            .map_or(self.tls_require.as_str(), |r| r.require.as_str())
+    }
+}
+
 /// Log output format.
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
@@ -270,6 +323,7 @@ impl Default for Config {
             dns: DnsConfig::default(),
             delivery: DeliveryConfig::default(),
             routes: BTreeMap::new(),
+            outbound: OutboundConfig::default(),
             listeners: Vec::new(),
         }
     }
@@ -413,6 +467,24 @@ impl Config {
         if d.relay_user.is_some() != d.relay_password.is_some() {
             return Err(err("relay_user", "relay_user and relay_password go together".into()));
         }
+        let level = |key: &str, v: &str| {
+            if ASSURANCE_LEVELS.contains(&v) {
+                Ok(())
+            } else if v == "mta-sts" || v == "dane" {
+                Err(err(key, format!("`{v}` is not supported by this version; use one of {ASSURANCE_LEVELS:?}")))
+            } else {
+                Err(err(key, format!("`{v}` is not an assurance level; use one of {ASSURANCE_LEVELS:?}")))
+            }
+        };
+        level("tls_require", &self.outbound.tls_require)?;
+        for rule in &self.outbound.tls {
+            level("require", &rule.require)?;
+        }
+        for path in &self.tls.extra_roots {
+            if !path.exists() {
+                return Err(err("extra_roots", format!("{} does not exist", path.display())));
+            }
+        }
         for d in &self.local_domains {
             if d.is_empty() || d.contains(['@', ' ']) {
                 return Err(err("local_domains", format!("`{d}` is not a domain")));
@@ -522,6 +594,20 @@ mod tests {
         assert!(e.contains("test.toml:2"), "{e}");
         let e = parse("[delivery]\nretry_schedule = []\n").unwrap_err().to_string();
         assert!(e.contains("test.toml:2") && e.contains("retry_schedule"), "{e}");
+    }
+
+    #[test]
+    fn outbound_tls_rules() {
+        let c = parse(
+            "[outbound]\ntls_require = \"encrypted\"\n[[outbound.tls]]\ndomains = [\"partner.example\", \".bank.example\"]\n\
+             require = \"authenticated\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.outbound.required_for("Partner.Example"), "authenticated");
+        assert_eq!(c.outbound.required_for("mail.bank.example"), "authenticated");
+        assert_eq!(c.outbound.required_for("other.example"), "encrypted");
+        let e = parse("[[outbound.tls]]\ndomains = [\"a\"]\nrequire = \"strong\"\n").unwrap_err().to_string();
+        assert!(e.contains("test.toml:3") && e.contains("strong"), "{e}");
     }
 
     #[test]

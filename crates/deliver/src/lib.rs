@@ -9,6 +9,7 @@ pub mod pool;
 pub mod resolve;
 pub mod route;
 pub mod schedule;
+pub mod tls;
 mod worker;
 
 pub use worker::Deliverer;

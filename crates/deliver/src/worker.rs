@@ -17,12 +17,13 @@ use tokio::task::JoinSet;
 
 use crate::client::envelope::Envelope;
 use crate::client::reply::ServerReply;
-use crate::client::session::{Connection, RcptSpec, Target, Timeouts, TlsClient, Transaction, opportunistic_tls};
+use crate::client::session::{Connection, RcptSpec, Target, Timeouts, Transaction};
 use crate::dsn::{self, Dsn, DsnKind, DsnRecipient};
 use crate::pool::Pool;
 use crate::resolve::resolve;
 use crate::route::{Destination, route};
 use crate::schedule;
+use crate::tls::{Assurance, TlsClient, TlsEvidence};
 
 /// What became of one recipient in one attempt.
 #[derive(Debug, Clone)]
@@ -36,8 +37,10 @@ enum Verdict {
 struct RcptResult {
     idx: i64,
     verdict: Verdict,
-    /// Where the attempt went, if a host was reached or tried.
+    /// Where the attempt went, if a host was reached or tried, and over what TLS.
     attempt_at: Option<(Target, Option<String>)>,
+    /// What the session proved about its transport.
+    evidence: Option<TlsEvidence>,
     /// The next hop accepted DSN parameters (so it reports success itself).
     next_hop_dsn: bool,
 }
@@ -80,8 +83,9 @@ fn status_of(r: &ServerReply) -> String {
 }
 
 impl Deliverer {
-    /// A deliverer for `queue`, resolving with `dns`.
-    pub fn new(config: Config, queue: Queue, dns: Arc<dyn Dns>) -> Deliverer {
+    /// A deliverer for `queue`, resolving with `dns`. Fails when `[tls] extra_roots` cannot
+    /// be read.
+    pub fn new(config: Config, queue: Queue, dns: Arc<dyn Dns>) -> Result<Deliverer, String> {
         let d = &config.delivery;
         let timeouts = Timeouts {
             connect: d.connect_timeout.0,
@@ -93,19 +97,20 @@ impl Deliverer {
             done: d.done_timeout.0,
         };
         let helo = d.helo_name.clone().unwrap_or_else(|| config.hostname.clone());
-        Deliverer {
+        let tls = TlsClient::new(&config.tls.extra_roots)?;
+        Ok(Deliverer {
             inner: Arc::new(Inner {
                 connections: Semaphore::new(d.max_connections),
                 per_destination: Mutex::new(HashMap::new()),
                 pool: Pool::default(),
-                tls: opportunistic_tls(),
+                tls,
                 timeouts,
                 helo,
                 dns,
                 queue,
                 config,
             }),
-        }
+        })
     }
 
     /// Runs until `shutdown` completes. Recipients being delivered at that moment stay
@@ -219,17 +224,28 @@ impl Inner {
         dest: &Destination,
         rcpts: &[&RecipientRecord],
     ) -> Vec<RcptResult> {
-        let all = |verdict: Verdict, at: Option<(Target, Option<String>)>| -> Vec<RcptResult> {
+        let all = |verdict: Verdict, at: Option<(Target, Option<String>)>, evidence: Option<&TlsEvidence>| {
             rcpts
                 .iter()
                 .map(|r| RcptResult {
                     idx: r.idx,
                     verdict: verdict.clone(),
                     attempt_at: at.clone(),
+                    evidence: evidence.cloned(),
                     next_hop_dsn: false,
                 })
-                .collect()
+                .collect::<Vec<RcptResult>>()
         };
+        // One transaction carries every recipient of the group: it needs the strongest
+        // assurance any of their domains requires.
+        let required = rcpts
+            .iter()
+            .map(|r| {
+                let domain = r.address.rsplit_once('@').map_or("", |(_, d)| d);
+                Assurance::parse(self.config.outbound.required_for(domain)).unwrap_or(Assurance::None)
+            })
+            .max()
+            .unwrap_or(Assurance::None);
         let body = self.queue.body_path(&info.id);
         match std::fs::metadata(&body) {
             Ok(m) if m.len() == info.size => {}
@@ -240,6 +256,7 @@ impl Inner {
                         status: "4.3.0".into(),
                         reason: "the spooled message is missing or damaged; the administrator must look at it".into(),
                     },
+                    None,
                     None,
                 );
             }
@@ -252,7 +269,7 @@ impl Inner {
                 } else {
                     Verdict::Bounced { status: f.status.into(), reason: f.reason }
                 };
-                return all(verdict, None);
+                return all(verdict, None, None);
             }
         };
         let slots = self.destination_slots(dest);
@@ -270,9 +287,10 @@ impl Inner {
             .map(|r| RcptSpec { address: &r.address, notify: r.notify.as_deref(), orcpt: r.orcpt.as_deref() })
             .collect();
         let mut last: Option<(bool, String, String, Target, Option<String>)> = None;
+        let mut last_evidence: Option<TlsEvidence> = None;
         for target in &targets {
             let _slot = self.connections.acquire().await.expect("semaphore open");
-            let (conn, reused) = match self.connection(target, dest).await {
+            let (conn, reused) = match self.connection(target, dest, required).await {
                 Ok(c) => c,
                 Err(e) => {
                     let permanent = e.permanent_reply().is_some();
@@ -284,10 +302,28 @@ impl Inner {
                 }
             };
             let mut conn = conn;
+            if conn.evidence.assurance < required {
+                // Below the required assurance: not a byte of the message goes to this host.
+                let reached = &conn.evidence;
+                let why = reached.failure.as_deref().map(|f| format!(" ({f})")).unwrap_or_default();
+                let reason = format!(
+                    "{}[{}]: TLS required: {}; the session reached {}{why}",
+                    target.host,
+                    target.ip,
+                    required.as_str(),
+                    reached.assurance.as_str()
+                );
+                tracing::warn!(queue_id = %info.id, host = %target.host, ip = %target.ip, %reason, "TLS policy not met");
+                last_evidence = Some(conn.evidence.clone());
+                last =
+                    Some((false, "4.7.5".into(), reason, target.clone(), conn.tls.as_ref().map(ToString::to_string)));
+                tokio::spawn(conn.quit());
+                continue;
+            }
             let mut sent = conn.send(&env, &specs, &body).await;
             if reused && sent.is_err() {
                 // The server closed the idle connection: once more on a fresh one.
-                match self.open(target, dest).await {
+                match self.open(target, dest, required).await {
                     Ok(fresh) => {
                         conn = fresh;
                         sent = conn.send(&env, &specs, &body).await;
@@ -306,6 +342,7 @@ impl Inner {
             }
             let tls = conn.tls.as_ref().map(ToString::to_string);
             let at = Some((target.clone(), tls.clone()));
+            let evidence = conn.evidence.clone();
             match sent {
                 Err(e) => {
                     return all(
@@ -314,17 +351,24 @@ impl Inner {
                             reason: format!("{}[{}]: {e}", target.host, target.ip),
                         },
                         at,
+                        Some(&evidence),
                     );
                 }
                 Ok(Transaction::Unsendable(u)) => {
                     self.release(conn);
+                    last_evidence = Some(evidence);
                     last = Some((true, u.status.into(), format!("{}: {}", target.host, u.reason), target.clone(), tls));
                 }
                 Ok(Transaction::MailRefused(r)) => {
                     self.release(conn);
                     if r.is_permanent() {
-                        return all(Verdict::Bounced { status: status_of(&r), reason: r.one_line() }, at);
+                        return all(
+                            Verdict::Bounced { status: status_of(&r), reason: r.one_line() },
+                            at,
+                            Some(&evidence),
+                        );
                     }
+                    last_evidence = Some(evidence);
                     last =
                         Some((false, status_of(&r), format!("{}: {}", target.host, r.one_line()), target.clone(), tls));
                 }
@@ -357,7 +401,13 @@ impl Inner {
                                     reason: "no reply after the message data".into(),
                                 },
                             };
-                            RcptResult { idx: r.idx, verdict, attempt_at: at.clone(), next_hop_dsn: dsn }
+                            RcptResult {
+                                idx: r.idx,
+                                verdict,
+                                attempt_at: at.clone(),
+                                evidence: Some(evidence.clone()),
+                                next_hop_dsn: dsn,
+                            }
                         })
                         .collect();
                 }
@@ -367,7 +417,7 @@ impl Inner {
             last.unwrap_or((false, "4.4.1".into(), "no host could be reached".into(), targets[0].clone(), None));
         let verdict =
             if permanent { Verdict::Bounced { status, reason } } else { Verdict::Deferred { status, reason } };
-        all(verdict, Some((target, tls)))
+        all(verdict, Some((target, tls)), last_evidence.as_ref())
     }
 
     /// A pooled connection to `target` (a clean one: its last transaction ended), or a new one.
@@ -375,24 +425,33 @@ impl Inner {
         &self,
         target: &Target,
         dest: &Destination,
+        required: Assurance,
     ) -> Result<(Connection, bool), crate::client::session::SessionError> {
         if let Some(c) = self.pool.take(target, self.config.delivery.connection_reuse_time.0) {
             return Ok((c, true));
         }
-        self.open(target, dest).await.map(|c| (c, false))
+        self.open(target, dest, required).await.map(|c| (c, false))
     }
 
+    /// Opens a connection. When authentication is required, a certificate that does not prove
+    /// the host name aborts the handshake; when any TLS is required there is no plaintext
+    /// fallback after a failed handshake.
     async fn open(
         &self,
         target: &Target,
         dest: &Destination,
+        required: Assurance,
     ) -> Result<Connection, crate::client::session::SessionError> {
         let auth = self.relay_auth(dest);
-        match Connection::open(target, &self.helo, Some(&self.tls), auth, self.timeouts).await {
+        let enforce = required >= Assurance::Authenticated;
+        match Connection::open(target, &self.helo, Some(&self.tls), auth, self.timeouts, enforce).await {
             // A failed handshake: opportunistic TLS falls back to plaintext on a new connection.
-            Err(crate::client::session::SessionError::Tls(e)) if auth.is_none() => {
+            Err(crate::client::session::SessionError::Tls(e)) if auth.is_none() && required == Assurance::None => {
                 tracing::info!(host = %target.host, ip = %target.ip, error = %e, "STARTTLS failed; retrying without TLS");
-                Connection::open(target, &self.helo, None, None, self.timeouts).await
+                let mut c = Connection::open(target, &self.helo, None, None, self.timeouts, false).await?;
+                c.evidence =
+                    TlsEvidence::plaintext(true, Some(("validation-failure", format!("STARTTLS failed: {e}"))));
+                Ok(c)
             }
             other => other,
         }
@@ -478,6 +537,7 @@ impl Inner {
                     reply,
                     tls,
                     outcome,
+                    evidence: r.evidence.as_ref().and_then(|e| serde_json::to_value(e).ok()),
                 }),
                 notice,
             });

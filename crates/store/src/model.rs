@@ -225,6 +225,8 @@ pub struct Attempt {
     /// TLS version and cipher, when the session used TLS.
     pub tls: Option<String>,
     pub outcome: AttemptOutcome,
+    /// What the session proved about its transport: assurance, certificate, validation.
+    pub evidence: Option<serde_json::Value>,
 }
 
 /// An attempt as shown by `queue show`: which recipient it was for.

@@ -74,6 +74,9 @@ CREATE INDEX attempts_message ON attempts (message_id);
 ALTER TABLE recipients ADD COLUMN notice TEXT;
 ALTER TABLE recipients ADD COLUMN notice_status TEXT;
 "#,
+    r#"
+ALTER TABLE attempts ADD COLUMN evidence TEXT;
+"#,
 ];
 
 /// A message is finished when it is not yet marked done, has recipients, every recipient is
@@ -255,6 +258,7 @@ impl QueueStore for SqliteStore {
                         "bounced" => AttemptOutcome::Bounced,
                         _ => AttemptOutcome::Deferred,
                     },
+                    evidence: r.get::<Option<String>, _>("evidence").and_then(|e| serde_json::from_str(&e).ok()),
                 },
             });
         }
@@ -365,7 +369,7 @@ impl QueueStore for SqliteStore {
             updates.iter().filter_map(|u| u.attempt.as_ref().map(|a| (u, a))).collect();
         for chunk in attempts.chunks(ATTEMPT_ROWS_PER_INSERT) {
             let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
-                "INSERT INTO attempts (message_id, idx, at, host, ip, port, reply, tls, outcome) ",
+                "INSERT INTO attempts (message_id, idx, at, host, ip, port, reply, tls, outcome, evidence) ",
             );
             q.push_values(chunk, |mut b, (u, a)| {
                 b.push_bind(&u.message_id)
@@ -376,7 +380,8 @@ impl QueueStore for SqliteStore {
                     .push_bind(a.port as i64)
                     .push_bind(&a.reply)
                     .push_bind(&a.tls)
-                    .push_bind(a.outcome.as_str());
+                    .push_bind(a.outcome.as_str())
+                    .push_bind(a.evidence.as_ref().map(|e| e.to_string()));
             });
             q.build().execute(&mut *conn).await?;
         }
@@ -583,6 +588,7 @@ mod tests {
             reply: "250 ok".into(),
             tls: Some("TLSv1.3 X".into()),
             outcome,
+            evidence: Some(serde_json::json!({ "assurance": "encrypted" })),
         };
         let update = |idx, state, outcome| RecipientUpdate {
             message_id: id.clone(),

@@ -101,7 +101,10 @@ impl TestServer {
         let deliverer = match delivery {
             Some(_) => {
                 let dns = sekisho_dns::Resolver::new(&config.dns).expect("resolver");
-                Some(sekisho_deliver::Deliverer::new(config.clone(), queue.clone(), std::sync::Arc::new(dns)))
+                Some(
+                    sekisho_deliver::Deliverer::new(config.clone(), queue.clone(), std::sync::Arc::new(dns))
+                        .expect("deliverer"),
+                )
             }
             None => None,
         };

@@ -26,6 +26,15 @@ impl TestPki {
     /// Like `generate`, with the server certificate's common name set to `cn` (to tell
     /// certificates apart in reload tests).
     pub fn generate_named(dir: &Path, hostname: &str, cn: &str) -> TestPki {
+        Self::generate_full(dir, hostname, cn, false)
+    }
+
+    /// A server certificate that expired in 2020.
+    pub fn generate_expired(dir: &Path, hostname: &str) -> TestPki {
+        Self::generate_full(dir, hostname, "expired", true)
+    }
+
+    fn generate_full(dir: &Path, hostname: &str, cn: &str, expired: bool) -> TestPki {
         let ca_key = KeyPair::generate().expect("CA key");
         let mut ca = CertificateParams::new(Vec::<String>::new()).expect("CA params");
         ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
@@ -36,6 +45,10 @@ impl TestPki {
         let mut params =
             CertificateParams::new(vec![hostname.to_string(), "localhost".into(), "127.0.0.1".into()]).expect("params");
         params.distinguished_name.push(DnType::CommonName, cn);
+        if expired {
+            params.not_before = rcgen::date_time_ymd(2019, 1, 1);
+            params.not_after = rcgen::date_time_ymd(2020, 1, 1);
+        }
         let cert = params.signed_by(&key, &ca_cert, &ca_key).expect("server cert");
 
         std::fs::create_dir_all(dir).expect("pki dir");

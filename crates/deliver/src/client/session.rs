@@ -15,6 +15,7 @@ use super::body::DotStuffer;
 use super::ehlo::Capabilities;
 use super::envelope::{self, Envelope, Unsendable};
 use super::reply::{self, ServerReply};
+use crate::tls::{TlsClient, TlsEvidence};
 
 /// RFC 5321 §4.5.3.2 timeouts.
 #[derive(Debug, Clone, Copy)]
@@ -92,6 +93,8 @@ pub struct Connection {
     pub target: Target,
     pub caps: Capabilities,
     pub tls: Option<TlsInfo>,
+    /// What this session proves about its transport.
+    pub evidence: TlsEvidence,
     /// Transactions completed on this connection.
     pub transactions: usize,
     t: Timeouts,
@@ -116,21 +119,17 @@ pub enum Transaction {
     Done { rcpts: Vec<ServerReply>, data: Option<ServerReply> },
 }
 
-/// TLS settings for STARTTLS towards next hops.
-#[derive(Clone)]
-pub struct TlsClient {
-    pub connector: tokio_rustls::TlsConnector,
-}
-
 impl Connection {
     /// Connects, reads the greeting, says EHLO, upgrades with STARTTLS when offered and `tls`
-    /// is given, and authenticates when `auth` is given (only ever over TLS).
+    /// is given, and authenticates when `auth` is given (only ever over TLS). With `enforce`,
+    /// a certificate not valid for the host name aborts the handshake.
     pub async fn open(
         target: &Target,
         helo: &str,
         tls: Option<&TlsClient>,
         auth: Option<(&str, &str)>,
         t: Timeouts,
+        enforce: bool,
     ) -> Result<Connection, SessionError> {
         let addr = SocketAddr::new(target.ip, target.port);
         let tcp = tokio::time::timeout(t.connect, TcpStream::connect(addr))
@@ -144,6 +143,7 @@ impl Connection {
             target: target.clone(),
             caps: Capabilities::default(),
             tls: None,
+            evidence: TlsEvidence::plaintext(false, None),
             transactions: 0,
             t,
         };
@@ -152,13 +152,14 @@ impl Connection {
             return Err(SessionError::Greeting(greeting));
         }
         c.hello(helo).await?;
+        c.evidence = TlsEvidence::plaintext(c.caps.starttls, None);
         if let Some(tls) = tls.filter(|_| c.caps.starttls) {
             c.command("STARTTLS\r\n", t.mail, "after STARTTLS")
                 .await
                 .and_then(|r| if r.code == 220 { Ok(()) } else { Err(SessionError::Tls(r.one_line())) })?;
             // Anything the server pipelined before the handshake is discarded (CVE-2021-38371).
             c.buf.clear();
-            c = c.upgrade(tls).await?;
+            c = c.upgrade(tls, enforce).await?;
             c.hello(helo).await?;
         }
         if let Some((user, password)) = auth {
@@ -188,12 +189,14 @@ impl Connection {
         Ok(())
     }
 
-    async fn upgrade(self, tls: &TlsClient) -> Result<Connection, SessionError> {
+    async fn upgrade(self, tls: &TlsClient, enforce: bool) -> Result<Connection, SessionError> {
         let name = match self.target.host.parse::<IpAddr>() {
             Ok(ip) => ServerName::IpAddress(ip.into()),
             Err(_) => ServerName::try_from(self.target.host.clone()).map_err(|e| SessionError::Tls(e.to_string()))?,
         };
-        let stream = tokio::time::timeout(self.t.mail, tls.connector.connect(name, self.io))
+        let slot = Arc::new(std::sync::Mutex::new(None));
+        let connector = tls.connector(slot.clone(), enforce);
+        let stream = tokio::time::timeout(self.t.mail, connector.connect(name, self.io))
             .await
             .map_err(|_| SessionError::Timeout("in the TLS handshake"))?
             .map_err(|e| SessionError::Tls(e.to_string()))?;
@@ -205,12 +208,16 @@ impl Connection {
             None => "unknown".into(),
         };
         let cipher = conn.negotiated_cipher_suite().map_or("unknown".into(), |s| format!("{:?}", s.suite()));
+        let leaf = conn.peer_certificates().and_then(|c| c.first()).map(|c| c.as_ref().to_vec());
+        let pkix = slot.lock().expect("verification slot").take();
+        let evidence = TlsEvidence::established(&version, &cipher, leaf.as_deref(), pkix);
         Ok(Connection {
             io: Box::new(stream),
             buf: Vec::with_capacity(4096),
             target: self.target,
             caps: Capabilities::default(),
             tls: Some(TlsInfo { version, cipher }),
+            evidence,
             transactions: 0,
             t: self.t,
         })
@@ -364,53 +371,5 @@ impl Connection {
                 Ok(Ok(_)) => {}
             }
         }
-    }
-}
-
-/// Opportunistic TLS: encrypt when offered, accept any certificate. (The transport-security
-/// stage replaces this with verification per connection and graded assurance.)
-pub fn opportunistic_tls() -> TlsClient {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider.clone())
-        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
-        .expect("TLS 1.2 and 1.3 are supported")
-        .dangerous()
-        .with_custom_certificate_verifier(Arc::new(AcceptAny(provider)))
-        .with_no_client_auth();
-    TlsClient { connector: tokio_rustls::TlsConnector::from(Arc::new(config)) }
-}
-
-#[derive(Debug)]
-struct AcceptAny(Arc<rustls::crypto::CryptoProvider>);
-
-impl rustls::client::danger::ServerCertVerifier for AcceptAny {
-    fn verify_server_cert(
-        &self,
-        _: &rustls_pki_types::CertificateDer<'_>,
-        _: &[rustls_pki_types::CertificateDer<'_>],
-        _: &ServerName<'_>,
-        _: &[u8],
-        _: rustls_pki_types::UnixTime,
-    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
-        Ok(rustls::client::danger::ServerCertVerified::assertion())
-    }
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &rustls_pki_types::CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
-    }
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &rustls_pki_types::CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
-    }
-    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
     }
 }

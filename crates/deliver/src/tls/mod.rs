@@ -1,0 +1,10 @@
+//! Transport security measured in the delivery session itself: which assurance the very
+//! connection that carries the message reached, and the evidence for it.
+
+pub mod assurance;
+pub mod evidence;
+pub mod verifier;
+
+pub use assurance::Assurance;
+pub use evidence::{CertificateInfo, TlsEvidence};
+pub use verifier::TlsClient;

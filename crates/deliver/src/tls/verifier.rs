@@ -1,0 +1,118 @@
+//! A certificate verifier built for each connection: it validates the chain against the WebPKI
+//! roots plus `[tls] extra_roots` for the MX host name and records the result, failing the
+//! handshake only when the policy requires an authenticated session (so nothing is sent to a
+//! host that cannot prove its name).
+
+use std::sync::{Arc, Mutex};
+
+use rustls::client::WebPkiServerVerifier;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::CryptoProvider;
+use rustls::{DigitallySignedStruct, RootCertStore, SignatureScheme};
+use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
+
+/// The outcome of certificate validation: `Ok` or an RFC 8460 result type with details.
+pub type PkixResult = Result<(), (String, String)>;
+
+/// TLS towards next hops: trusted roots and the crypto provider.
+#[derive(Clone)]
+pub struct TlsClient {
+    provider: Arc<CryptoProvider>,
+    verifier: Arc<WebPkiServerVerifier>,
+}
+
+impl TlsClient {
+    /// WebPKI roots plus the PEM certificates in `extra_roots`.
+    pub fn new(extra_roots: &[std::path::PathBuf]) -> Result<TlsClient, String> {
+        use rustls_pki_types::pem::PemObject;
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut roots = RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
+        for path in extra_roots {
+            let certs = CertificateDer::pem_file_iter(path).map_err(|e| format!("{}: {e}", path.display()))?;
+            for cert in certs {
+                let cert = cert.map_err(|e| format!("{}: {e}", path.display()))?;
+                roots.add(cert).map_err(|e| format!("{}: {e}", path.display()))?;
+            }
+        }
+        let verifier = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+            .build()
+            .map_err(|e| e.to_string())?;
+        Ok(TlsClient { provider, verifier })
+    }
+
+    /// A connector for one connection; `slot` receives the validation result. With `enforce`,
+    /// an invalid certificate aborts the handshake.
+    pub fn connector(&self, slot: Arc<Mutex<Option<PkixResult>>>, enforce: bool) -> tokio_rustls::TlsConnector {
+        let verifier = Recording { inner: self.verifier.clone(), slot, enforce, provider: self.provider.clone() };
+        let config = rustls::ClientConfig::builder_with_provider(self.provider.clone())
+            .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+            .expect("TLS 1.2 and 1.3 are supported")
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(verifier))
+            .with_no_client_auth();
+        tokio_rustls::TlsConnector::from(Arc::new(config))
+    }
+}
+
+#[derive(Debug)]
+struct Recording {
+    inner: Arc<WebPkiServerVerifier>,
+    slot: Arc<Mutex<Option<PkixResult>>>,
+    enforce: bool,
+    provider: Arc<CryptoProvider>,
+}
+
+/// The RFC 8460 result type for a validation error, and a readable detail.
+pub fn classify(e: &rustls::Error) -> (String, String) {
+    use rustls::CertificateError as C;
+    let kind = match e {
+        rustls::Error::InvalidCertificate(C::NotValidForName | C::NotValidForNameContext { .. }) => {
+            "certificate-host-mismatch"
+        }
+        rustls::Error::InvalidCertificate(C::Expired | C::ExpiredContext { .. }) => "certificate-expired",
+        rustls::Error::InvalidCertificate(C::UnknownIssuer | C::BadSignature) => "certificate-not-trusted",
+        _ => "validation-failure",
+    };
+    (kind.to_string(), e.to_string())
+}
+
+impl ServerCertVerifier for Recording {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        let result = self.inner.verify_server_cert(end_entity, intermediates, server_name, ocsp, now);
+        let recorded = result.as_ref().map(|_| ()).map_err(classify);
+        *self.slot.lock().expect("verification slot") = Some(recorded);
+        match result {
+            Err(e) if self.enforce => Err(e),
+            _ => Ok(ServerCertVerified::assertion()),
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider.signature_verification_algorithms.supported_schemes()
+    }
+}

@@ -1,0 +1,134 @@
+//! Transport security measured in the delivery session: the assurance each session reached,
+//! the evidence recorded with the attempt, and `[[outbound.tls]]` policies that keep mail
+//! from hosts below the required level.
+
+use std::path::PathBuf;
+
+use sekisho_store::{MessageDetail, RecipientState};
+use sekisho_testkit::{FakeDns, FakeMx, MxBehavior, TestPki, TestServer};
+
+const MSG: &str = "From: alice@example.jp\r\nSubject: tls\r\n\r\nbody\r\n";
+
+fn final_state(d: &MessageDetail) -> bool {
+    d.recipients.iter().all(|r| matches!(r.state, RecipientState::Delivered | RecipientState::Bounced))
+}
+
+fn pki_dir(name: &str) -> PathBuf {
+    std::env::temp_dir().join(format!("sekisho-tls-{name}-{}-{}", std::process::id(), rand_suffix()))
+}
+
+fn rand_suffix() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64
+}
+
+struct Net {
+    dns: FakeDns,
+    port: u16,
+    _home: FakeMx,
+}
+
+impl Net {
+    async fn new() -> Net {
+        let dns = FakeDns::start("127.0.0.53").await;
+        let home = FakeMx::start("127.0.0.200:0", MxBehavior::default()).await;
+        dns.mx("example.jp", 10, "mx.example.jp");
+        dns.addr("mx.example.jp", "127.0.0.200");
+        let port = home.addr.port();
+        Net { dns, port, _home: home }
+    }
+
+    async fn mx(&self, ip: &str, host: &str, domain: &str, pref: u16, tls: Option<TestPki>) -> FakeMx {
+        let mx = FakeMx::start(&format!("{ip}:{}", self.port), MxBehavior { tls, ..Default::default() }).await;
+        self.dns.addr(host, ip);
+        self.dns.mx(domain, pref, host);
+        mx
+    }
+}
+
+/// Delivers one message to `rcpt` and returns the evidence of its last attempt.
+async fn evidence_for(s: &TestServer, rcpt: &str) -> (MessageDetail, serde_json::Value) {
+    let id = s.submit("alice@example.jp", &[rcpt], MSG).await;
+    let d = s.wait_for(&id, 15, |d| final_state(d) || d.recipients[0].attempts >= 1).await;
+    let e = d.attempts.last().and_then(|a| a.attempt.evidence.clone()).unwrap_or_default();
+    (d, e)
+}
+
+#[tokio::test]
+async fn each_session_is_graded_with_its_evidence() {
+    let net = Net::new().await;
+    let trusted = TestPki::generate(&pki_dir("ok"), "mx.good.example");
+    let wrong_name = TestPki::generate(&pki_dir("name"), "other.example");
+    let expired = TestPki::generate_expired(&pki_dir("exp"), "mx.old.example");
+    let _good = net.mx("127.0.0.201", "mx.good.example", "good.example", 10, Some(trusted.clone())).await;
+    let _name = net.mx("127.0.0.202", "mx.name.example", "name.example", 10, Some(wrong_name.clone())).await;
+    let _old = net.mx("127.0.0.203", "mx.old.example", "old.example", 10, Some(expired.clone())).await;
+    let _plain = net.mx("127.0.0.204", "mx.plain.example", "plain.example", 10, None).await;
+    let untrusted = TestPki::generate(&pki_dir("untrusted"), "mx.stranger.example");
+    let _stranger = net.mx("127.0.0.205", "mx.stranger.example", "stranger.example", 10, Some(untrusted)).await;
+    let roots = vec![trusted.ca_path.clone(), wrong_name.ca_path.clone(), expired.ca_path.clone()];
+    let s = TestServer::start_delivering(&net.dns, net.port, move |c| c.tls.extra_roots = roots).await;
+
+    let (d, e) = evidence_for(&s, "a@good.example").await;
+    assert_eq!(d.recipients[0].state, RecipientState::Delivered);
+    assert_eq!(e["assurance"], "authenticated", "{e:#}");
+    assert_eq!(e["pkix_valid"], true);
+    assert_eq!(e["version"], "TLSv1.3");
+    assert!(e["certificate"]["san"].as_array().unwrap().iter().any(|n| n == "mx.good.example"), "{e:#}");
+    assert_eq!(e["certificate"]["spki_sha256"].as_str().unwrap().len(), 64);
+    assert!(e["certificate"]["issuer"].as_str().unwrap().contains("sekisho test CA"));
+
+    let cases = [
+        ("a@name.example", "encrypted", Some("certificate-host-mismatch")),
+        ("a@old.example", "encrypted", Some("certificate-expired")),
+        ("a@stranger.example", "encrypted", Some("certificate-not-trusted")),
+        ("a@plain.example", "none", Some("starttls-not-supported")),
+    ];
+    for (rcpt, assurance, failure) in cases {
+        let (d, e) = evidence_for(&s, rcpt).await;
+        assert_eq!(d.recipients[0].state, RecipientState::Delivered, "{rcpt}: no policy, so mail goes");
+        assert_eq!(e["assurance"], assurance, "{rcpt}: {e:#}");
+        assert_eq!(e["failure"].as_str(), failure, "{rcpt}: {e:#}");
+    }
+}
+
+#[tokio::test]
+async fn required_authentication_skips_hosts_that_cannot_prove_their_name() {
+    let net = Net::new().await;
+    let weak = TestPki::generate(&pki_dir("weak"), "mx1.partner.example");
+    let strong = TestPki::generate(&pki_dir("strong"), "mx2.partner.example");
+    let primary = net.mx("127.0.0.211", "mx1.partner.example", "partner.example", 10, Some(weak)).await;
+    let backup = net.mx("127.0.0.212", "mx2.partner.example", "partner.example", 20, Some(strong.clone())).await;
+    let roots = vec![strong.ca_path.clone()];
+    let s = TestServer::start_delivering(&net.dns, net.port, move |c| {
+        c.tls.extra_roots = roots;
+        c.outbound.tls.push(sekisho_config::OutboundTlsRule {
+            domains: vec!["partner.example".into()],
+            require: "authenticated".into(),
+        });
+    })
+    .await;
+    let (d, e) = evidence_for(&s, "bob@partner.example").await;
+    let d = if final_state(&d) { d } else { s.wait_for(&d.info.id, 15, final_state).await };
+    assert_eq!(d.recipients[0].state, RecipientState::Delivered, "{d:#?}");
+    assert!(primary.received().is_empty(), "not a byte of the message to the unauthenticated primary");
+    assert_eq!(backup.received().len(), 1);
+    let last = d.attempts.last().unwrap();
+    assert_eq!(last.attempt.host, "mx2.partner.example");
+    let _ = e;
+    assert_eq!(last.attempt.evidence.as_ref().unwrap()["assurance"], "authenticated");
+}
+
+#[tokio::test]
+async fn required_encryption_defers_instead_of_sending_in_plaintext() {
+    let net = Net::new().await;
+    let plain = net.mx("127.0.0.221", "mx.plain.example", "plain.example", 10, None).await;
+    let s = TestServer::start_delivering(&net.dns, net.port, |c| c.outbound.tls_require = "encrypted".into()).await;
+    let (d, _) = evidence_for(&s, "x@plain.example").await;
+    let r = &d.recipients[0];
+    assert_eq!(r.state, RecipientState::Queued, "{d:#?}");
+    let reply = r.last_reply.as_deref().unwrap();
+    assert!(reply.contains("TLS required: encrypted; the session reached none (starttls-not-supported)"), "{reply}");
+    assert!(plain.received().is_empty());
+    let e = d.attempts.last().unwrap().attempt.evidence.clone().unwrap();
+    assert_eq!(e["assurance"], "none");
+}
