@@ -372,3 +372,18 @@ async fn a_configured_next_hop_that_cannot_be_found_waits_instead_of_bouncing() 
     assert!(d.recipients[0].last_reply.as_deref().unwrap().contains("mx.missing.example"));
     assert!(net.home.received().is_empty(), "no bounce for a configuration problem");
 }
+
+#[tokio::test]
+async fn a_permanent_refusal_from_one_host_does_not_bounce_while_another_may_take_it_later() {
+    let net = Net::new().await;
+    // mx1 is down (connection refused); mx2 announces a SIZE limit smaller than the message.
+    net.dns.mx("mixed.example", 10, "mx1.mixed.example");
+    net.dns.addr("mx1.mixed.example", "127.0.0.97");
+    let _small = net.mx("127.0.0.98", "mx2.mixed.example", MxBehavior { size: Some(10), ..Default::default() }).await;
+    net.dns.mx("mixed.example", 20, "mx2.mixed.example");
+    let s = net.server().await;
+    let id = s.submit("alice@example.jp", &["x@mixed.example"], MSG).await;
+    let d = s.wait_for(&id, 10, |d| d.recipients[0].attempts >= 1).await;
+    assert_eq!(d.recipients[0].state, RecipientState::Queued, "{d:#?}");
+    assert!(net.home.received().is_empty(), "no bounce while the primary may come back");
+}

@@ -81,10 +81,12 @@ pub(crate) async fn run(command: QueueCommand, config: &Config) -> Result<(), Fa
         }
         QueueCommand::Hold { id, json } => {
             known(store.message(&id).await.map_err(failed)?.is_some(), &id)?;
-            let n = store
-                .transition(Some(&id), RecipientState::Queued, RecipientState::Held, None)
-                .await
-                .map_err(failed)?;
+            // Recipients being delivered right now are held too: an attempt that fails leaves
+            // them held, one that succeeds cannot be taken back.
+            let mut n = 0;
+            for from in [RecipientState::Queued, RecipientState::Active] {
+                n += store.transition(Some(&id), from, RecipientState::Held, None).await.map_err(failed)?;
+            }
             report(json, serde_json::json!({ "id": id, "held": n }), &format!("{id}: {n} recipient(s) held"))
         }
         QueueCommand::Release { id, json } => {

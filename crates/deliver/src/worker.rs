@@ -45,6 +45,13 @@ struct RcptResult {
     next_hop_dsn: bool,
 }
 
+/// Recipients per SMTP transaction (Postfix's smtp_destination_recipient_limit); more go in
+/// further transactions, so servers that take 100 recipients at most are never overrun.
+const RECIPIENTS_PER_TRANSACTION: usize = 50;
+
+/// How often pending notifications whose queuing failed are tried again.
+const NOTICE_SWEEP: Duration = Duration::from_secs(60);
+
 /// Bodies up to this size are returned whole in a failure notice when RET is not given.
 const RETURN_FULL_UP_TO: u64 = 50_000;
 
@@ -120,15 +127,9 @@ impl Deliverer {
         let max_inflight = inner.config.delivery.max_connections * 2;
         let mut tasks = JoinSet::new();
         tokio::pin!(shutdown);
-        // Notifications recorded before a crash but not yet queued.
-        match inner.queue.store().messages_with_notices().await {
-            Ok(ids) => {
-                for id in ids {
-                    inner.send_notices(&id).await;
-                }
-            }
-            Err(e) => tracing::error!(error = %e, "cannot read pending notifications"),
-        }
+        // Notifications recorded before a crash (or whose queuing failed) but not yet queued.
+        inner.sweep_notices().await;
+        let mut last_sweep = tokio::time::Instant::now();
         loop {
             while tasks.try_join_next().is_some() {}
             let room = max_inflight.saturating_sub(tasks.len());
@@ -157,6 +158,10 @@ impl Deliverer {
             }
             if claimed == 0 {
                 inner.queue.remove_finished_bodies().await;
+                if last_sweep.elapsed() >= NOTICE_SWEEP {
+                    inner.sweep_notices().await;
+                    last_sweep = tokio::time::Instant::now();
+                }
             }
             if claimed > 0 && tasks.len() < max_inflight {
                 tokio::task::yield_now().await;
@@ -197,7 +202,9 @@ impl Inner {
         }
         let mut results = Vec::new();
         for (dest, rcpts) in &groups {
-            results.extend(self.deliver_group(&detail.info, dest, rcpts).await);
+            for chunk in rcpts.chunks(RECIPIENTS_PER_TRANSACTION) {
+                results.extend(self.deliver_group(&detail.info, dest, chunk).await);
+            }
         }
         self.settle(&detail, results).await;
     }
@@ -288,7 +295,11 @@ impl Inner {
             .collect();
         let mut last: Option<(bool, String, String, Target, Option<String>)> = None;
         let mut last_evidence: Option<TlsEvidence> = None;
+        let mut any_temporary = false;
         for target in &targets {
+            if last.as_ref().is_some_and(|l| !l.0) {
+                any_temporary = true;
+            }
             let _slot = self.connections.acquire().await.expect("semaphore open");
             let (conn, reused) = match self.connection(target, dest, required).await {
                 Ok(c) => c,
@@ -321,8 +332,9 @@ impl Inner {
                 continue;
             }
             let mut sent = conn.send(&env, &specs, &body).await;
-            if reused && sent.is_err() {
-                // The server closed the idle connection: once more on a fresh one.
+            if reused && sent.is_err() && !conn.data_started() {
+                // The server closed the idle connection before the data: once more on a fresh
+                // one (after the data started, the server may have the message: no resend).
                 match self.open(target, dest, required).await {
                     Ok(fresh) => {
                         conn = fresh;
@@ -415,6 +427,10 @@ impl Inner {
         }
         let (permanent, status, reason, target, tls) =
             last.unwrap_or((false, "4.4.1".into(), "no host could be reached".into(), targets[0].clone(), None));
+        // Bounce only when every host failed for good: one that might take the mail later
+        // makes the recipients wait.
+        let (permanent, status) =
+            if permanent && any_temporary { (false, format!("4{}", &status[1..])) } else { (permanent, status) };
         let verdict =
             if permanent { Verdict::Bounced { status, reason } } else { Verdict::Deferred { status, reason } };
         all(verdict, Some((target, tls)), last_evidence.as_ref())
@@ -458,7 +474,7 @@ impl Inner {
     }
 
     fn release(&self, conn: Connection) {
-        if conn.transactions < self.config.delivery.max_messages_per_connection {
+        if conn.reusable() && conn.transactions < self.config.delivery.max_messages_per_connection {
             self.pool.put(conn);
         } else {
             tokio::spawn(conn.quit());
@@ -561,6 +577,17 @@ impl Inner {
         }
     }
 
+    async fn sweep_notices(&self) {
+        match self.queue.store().messages_with_notices().await {
+            Ok(ids) => {
+                for id in ids {
+                    self.send_notices(&id).await;
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "cannot read pending notifications"),
+        }
+    }
+
     /// Queues the notifications a message's recipients wait for, then marks the message done
     /// when nothing is left to do for it.
     async fn send_notices(&self, id: &str) {
@@ -573,10 +600,11 @@ impl Inner {
             }
         };
         for kind in [NoticeKind::Failed, NoticeKind::Delayed, NoticeKind::Relayed] {
-            let list: Vec<DsnRecipient> = detail
-                .recipients
+            let due: Vec<&RecipientRecord> =
+                detail.recipients.iter().filter(|r| r.notice.as_ref().is_some_and(|n| n.kind == kind)).collect();
+            let idxs: Vec<i64> = due.iter().map(|r| r.idx).collect();
+            let list: Vec<DsnRecipient> = due
                 .iter()
-                .filter(|r| r.notice.as_ref().is_some_and(|n| n.kind == kind))
                 .map(|r| DsnRecipient {
                     address: r.address.clone(),
                     orcpt: r.orcpt.clone(),
@@ -595,7 +623,7 @@ impl Inner {
             }
             match self.notify_sender(&detail.info, kind, list).await {
                 Ok(()) => {
-                    if let Err(e) = self.queue.store().clear_notices(id, kind).await {
+                    if let Err(e) = self.queue.store().clear_notices(id, kind, &idxs).await {
                         tracing::error!(queue_id = id, error = %e, "cannot clear sent notifications");
                     }
                 }

@@ -192,9 +192,11 @@ async fn outcome_loop(store: Arc<dyn QueueStore>, mut rx: mpsc::Receiver<Outcome
                 }
             }
             Err(e) => {
-                let text = e.to_string();
+                // One bad request must not take the others down: each is tried alone.
+                tracing::warn!(error = %e, "outcome batch failed; writing each delivery's outcome alone");
                 for o in batch.drain(..) {
-                    let _ = o.done.send(Err(StoreError::Damaged(text.clone())));
+                    let result = store.record_outcomes(&o.updates, o.now).await;
+                    let _ = o.done.send(result);
                 }
             }
         }

@@ -321,8 +321,11 @@ impl QueueStore for SqliteStore {
 
     async fn claim_due(&self, now: i64, limit: u32) -> Result<Vec<Claim>, StoreError> {
         let rows = sqlx::query(
-            "UPDATE recipients SET state = 'active' WHERE rowid IN (SELECT rowid FROM recipients \
-             WHERE state = 'queued' AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ?) \
+            // A message whose delivery is under way is not claimed again until it ends: one
+            // task per message at a time.
+            "UPDATE recipients SET state = 'active' WHERE rowid IN (SELECT rowid FROM recipients r \
+             WHERE state = 'queued' AND next_attempt_at <= ? AND NOT EXISTS (SELECT 1 FROM recipients a \
+             WHERE a.message_id = r.message_id AND a.state = 'active') ORDER BY next_attempt_at LIMIT ?) \
              RETURNING message_id, idx",
         )
         .bind(now)
@@ -368,8 +371,11 @@ impl QueueStore for SqliteStore {
         let attempts: Vec<(&RecipientUpdate, &Attempt)> =
             updates.iter().filter_map(|u| u.attempt.as_ref().map(|a| (u, a))).collect();
         for chunk in attempts.chunks(ATTEMPT_ROWS_PER_INSERT) {
+            // A message deleted during its delivery has no row to attach the attempt to: its
+            // attempts are dropped, never the whole batch.
             let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
-                "INSERT INTO attempts (message_id, idx, at, host, ip, port, reply, tls, outcome, evidence) ",
+                "INSERT INTO attempts (message_id, idx, at, host, ip, port, reply, tls, outcome, evidence) \
+                 SELECT * FROM (",
             );
             q.push_values(chunk, |mut b, (u, a)| {
                 b.push_bind(&u.message_id)
@@ -383,6 +389,7 @@ impl QueueStore for SqliteStore {
                     .push_bind(a.outcome.as_str())
                     .push_bind(a.evidence.as_ref().map(|e| e.to_string()));
             });
+            q.push(") AS v WHERE v.column1 IN (SELECT id FROM messages)");
             q.build().execute(&mut *conn).await?;
         }
         for chunk in updates.chunks(UPDATE_ROWS_PER_STATEMENT) {
@@ -401,7 +408,8 @@ impl QueueStore for SqliteStore {
                     .push_bind(u.notice.as_ref().map(|n| n.status.as_str()));
             });
             q.push(
-                ") UPDATE recipients SET state = v.state, next_attempt_at = v.next_attempt_at, \
+                ") UPDATE recipients SET state = CASE WHEN recipients.state = 'held' AND v.state = 'queued' \
+                 THEN 'held' ELSE v.state END, next_attempt_at = v.next_attempt_at, \
                  last_reply = v.last_reply, delay_warned = v.delay_warned, attempts = attempts + v.tried, \
                  notice = v.notice, notice_status = v.notice_status \
                  FROM v WHERE recipients.message_id = v.message_id AND recipients.idx = v.idx",
@@ -444,12 +452,17 @@ impl QueueStore for SqliteStore {
         Ok(rows.iter().map(|r| r.get("id")).collect())
     }
 
-    async fn clear_notices(&self, id: &str, kind: NoticeKind) -> Result<(), StoreError> {
-        sqlx::query("UPDATE recipients SET notice = NULL, notice_status = NULL WHERE message_id = ? AND notice = ?")
-            .bind(id)
-            .bind(kind.as_str())
-            .execute(&mut *self.write_conn(false).await?)
-            .await?;
+    async fn clear_notices(&self, id: &str, kind: NoticeKind, idxs: &[i64]) -> Result<(), StoreError> {
+        let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+            "UPDATE recipients SET notice = NULL, notice_status = NULL WHERE message_id = ",
+        );
+        q.push_bind(id).push(" AND notice = ").push_bind(kind.as_str()).push(" AND idx IN (");
+        let mut list = q.separated(", ");
+        for idx in idxs {
+            list.push_bind(*idx);
+        }
+        q.push(")");
+        q.build().execute(&mut *self.write_conn(false).await?).await?;
         Ok(())
     }
 
@@ -629,6 +642,37 @@ mod tests {
         assert_eq!(s.list_messages(true).await.unwrap().len(), 1);
         assert!(s.message_sizes().await.unwrap().is_empty(), "recovery ignores done messages");
         assert_eq!(s.message(&id).await.unwrap().unwrap().done_at, Some(8));
+    }
+
+    #[tokio::test]
+    async fn an_outcome_for_a_deleted_message_does_not_fail_the_batch() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = SqliteStore::open(&dir.path().join("q.db")).await.unwrap();
+        let (kept, gone) = (message(1), message(1));
+        s.insert_messages(&[kept.clone(), gone.clone()]).await.unwrap();
+        assert!(s.delete_message(&gone.info.id).await.unwrap());
+        let update = |id: &str| RecipientUpdate {
+            message_id: id.to_string(),
+            idx: 0,
+            state: RecipientState::Delivered,
+            next_attempt_at: 1,
+            last_reply: Some("250 ok".into()),
+            delay_warned: false,
+            attempt: Some(Attempt {
+                at: 1,
+                host: "h".into(),
+                ip: "127.0.0.1".into(),
+                port: 25,
+                reply: "250 ok".into(),
+                tls: None,
+                outcome: AttemptOutcome::Delivered,
+                evidence: None,
+            }),
+            notice: None,
+        };
+        let finished = s.record_outcomes(&[update(&gone.info.id), update(&kept.info.id)], 5).await.unwrap();
+        assert_eq!(finished, [kept.info.id.clone()]);
+        assert_eq!(s.message(&kept.info.id).await.unwrap().unwrap().attempts.len(), 1);
     }
 
     #[tokio::test]

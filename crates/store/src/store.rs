@@ -36,8 +36,8 @@ pub trait QueueStore: Send + Sync {
     async fn finish_if_done(&self, id: &str, now: i64) -> Result<bool, StoreError>;
     /// Marks done every finished message not yet marked (after a crash); returns their IDs.
     async fn finish_all_done(&self, now: i64) -> Result<Vec<String>, StoreError>;
-    /// Forgets the pending notifications of one kind for a message, once sent.
-    async fn clear_notices(&self, id: &str, kind: NoticeKind) -> Result<(), StoreError>;
+    /// Forgets the pending notifications of one kind for these recipients, once sent.
+    async fn clear_notices(&self, id: &str, kind: NoticeKind, idxs: &[i64]) -> Result<(), StoreError>;
     /// Makes every earlier write durable (delivery progress included).
     async fn make_durable(&self) -> Result<(), StoreError>;
     /// Messages with a notification still to send.

@@ -53,7 +53,8 @@ pub fn mail_from(env: &Envelope<'_>, recipients: &[&str], caps: &Capabilities) -
     if env.body_8bit {
         cmd.push_str(" BODY=8BITMIME");
     }
-    if utf8_envelope {
+    // Declared by the sender (UTF-8 headers, say) and supported here, or needed by the envelope.
+    if utf8_envelope || (env.smtputf8 && caps.smtputf8) {
         cmd.push_str(" SMTPUTF8");
     }
     if caps.dsn {
@@ -148,6 +149,9 @@ mod tests {
         let nou = Capabilities { smtputf8: false, ..full() };
         assert_eq!(mail_from(&env(), &["鈴木@x"], &nou).unwrap_err().status, "5.6.7");
         assert!(mail_from(&env(), &["鈴木@x"], &full()).unwrap().contains(" SMTPUTF8"));
+        let declared = Envelope { smtputf8: true, ..env() };
+        assert!(mail_from(&declared, &["b@x"], &full()).unwrap().contains(" SMTPUTF8"));
+        assert!(!mail_from(&declared, &["b@x"], &nou).unwrap().contains("SMTPUTF8"), "ASCII envelope still goes");
         let small = Capabilities { size: Some(999), ..full() };
         assert_eq!(mail_from(&env(), &["b@x"], &small).unwrap_err().status, "5.3.4");
     }

@@ -97,6 +97,10 @@ pub struct Connection {
     pub evidence: TlsEvidence,
     /// Transactions completed on this connection.
     pub transactions: usize,
+    /// An RSET failed or a reply went missing: the dialogue may be out of step.
+    broken: bool,
+    /// The current transaction began sending the message data.
+    data_started: bool,
     t: Timeouts,
 }
 
@@ -145,6 +149,8 @@ impl Connection {
             tls: None,
             evidence: TlsEvidence::plaintext(false, None),
             transactions: 0,
+            broken: false,
+            data_started: false,
             t,
         };
         let greeting = c.read_reply(t.greeting, "waiting for the greeting").await?;
@@ -219,6 +225,8 @@ impl Connection {
             tls: Some(TlsInfo { version, cipher }),
             evidence,
             transactions: 0,
+            broken: false,
+            data_started: false,
             t: self.t,
         })
     }
@@ -230,6 +238,7 @@ impl Connection {
         rcpts: &[RcptSpec<'_>],
         body: &Path,
     ) -> Result<Transaction, SessionError> {
+        self.data_started = false;
         let addresses: Vec<&str> = rcpts.iter().map(|r| r.address).collect();
         let mail = match envelope::mail_from(env, &addresses, &self.caps) {
             Ok(m) => m,
@@ -271,11 +280,14 @@ impl Connection {
             if data_reply.as_ref().is_some_and(|d| d.code == 354) {
                 self.abort_data().await?;
             }
-            self.rset().await;
+            if !self.rset().await {
+                self.broken = true;
+            }
             return Ok(Transaction::MailRefused(mail_reply));
         }
         let data = match data_reply {
             Some(d) if d.code == 354 && accepted => {
+                self.data_started = true;
                 self.stream_body(body).await?;
                 let done = self.read_reply(self.t.done, "after the end of data").await?;
                 if done.is_positive() {
@@ -291,8 +303,8 @@ impl Connection {
             Some(d) if accepted => Some(d),
             _ => None,
         };
-        if data.as_ref().is_none_or(|d| !d.is_positive()) {
-            self.rset().await;
+        if data.as_ref().is_none_or(|d| !d.is_positive()) && !self.rset().await {
+            self.broken = true;
         }
         Ok(Transaction::Done { rcpts: rcpt_replies, data })
     }
@@ -323,6 +335,16 @@ impl Connection {
         }
         stuffer.finish(&mut out);
         self.write(&out, self.t.block).await
+    }
+
+    /// True when the connection can carry another message: every reply was read in step.
+    pub fn reusable(&self) -> bool {
+        !self.broken && self.buf.is_empty()
+    }
+
+    /// True when the last `send` began sending the message data (resending could duplicate it).
+    pub fn data_started(&self) -> bool {
+        self.data_started
     }
 
     /// RSET, so the connection can carry another message; false if it is no longer usable.
