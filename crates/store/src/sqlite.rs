@@ -671,7 +671,7 @@ mod tests {
             notice: None,
         };
         let finished = s.record_outcomes(&[update(&gone.info.id), update(&kept.info.id)], 5).await.unwrap();
-        assert_eq!(finished, [kept.info.id.clone()]);
+        assert_eq!(finished, std::slice::from_ref(&kept.info.id));
         assert_eq!(s.message(&kept.info.id).await.unwrap().unwrap().attempts.len(), 1);
     }
 
