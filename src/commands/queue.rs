@@ -177,13 +177,25 @@ pub(crate) async fn run(command: QueueCommand, config: &Config) -> Result<(), Fa
                 let a_ = &a.attempt;
                 let relay =
                     if a_.host.is_empty() { "-".to_string() } else { format!("{}[{}]:{}", a_.host, a_.ip, a_.port) };
+                let assurance = a_
+                    .evidence
+                    .as_ref()
+                    .and_then(|e| {
+                        let level = e["assurance"].as_str()?;
+                        Some(match e["failure"].as_str() {
+                            Some(f) => format!(" assurance={level} ({f})"),
+                            None => format!(" assurance={level}"),
+                        })
+                    })
+                    .unwrap_or_default();
                 println!(
-                    "attempt:    {} <{}> {} via {} tls={}: {}",
+                    "attempt:    {} <{}> {} via {} tls={}{}: {}",
                     format_time(a_.at),
                     a.recipient,
                     a_.outcome.as_str(),
                     relay,
                     a_.tls.as_deref().unwrap_or("none"),
+                    assurance,
                     a_.reply
                 );
             }
