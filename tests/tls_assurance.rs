@@ -132,3 +132,48 @@ async fn required_encryption_defers_instead_of_sending_in_plaintext() {
     let e = d.attempts.last().unwrap().attempt.evidence.clone().unwrap();
     assert_eq!(e["assurance"], "none");
 }
+
+#[tokio::test]
+async fn stripped_starttls_after_tls_deliveries_is_a_suspected_downgrade() {
+    let net = Net::new().await;
+    let pki = TestPki::generate(&pki_dir("strip"), "mx.victim.example");
+    let mx = net.mx("127.0.0.231", "mx.victim.example", "victim.example", 10, Some(pki.clone())).await;
+    let roots = vec![pki.ca_path.clone()];
+    let s = TestServer::start_delivering(&net.dns, net.port, move |c| {
+        c.tls.extra_roots = roots;
+        c.delivery.connection_reuse_time = sekisho_config::Duration::parse("0s").unwrap();
+    })
+    .await;
+    let (d, e) = evidence_for(&s, "a@victim.example").await;
+    assert_eq!(d.recipients[0].state, RecipientState::Delivered);
+    assert_eq!((e["assurance"].as_str(), e["downgrade_suspected"].as_bool()), (Some("authenticated"), Some(false)));
+
+    // An attacker now strips STARTTLS from the EHLO reply.
+    mx.behavior().offer_tls.store(false, std::sync::atomic::Ordering::SeqCst);
+    let (d, e) = evidence_for(&s, "b@victim.example").await;
+    assert_eq!(d.recipients[0].state, RecipientState::Delivered, "record: delivered, flagged for the next stage");
+    assert_eq!(e["assurance"], "none");
+    assert_eq!(e["downgrade_suspected"], true, "{e:#}");
+    assert_eq!(mx.received().len(), 2);
+}
+
+#[tokio::test]
+async fn a_suspected_downgrade_can_keep_the_mail() {
+    let net = Net::new().await;
+    let pki = TestPki::generate(&pki_dir("strip2"), "mx.guarded.example");
+    let mx = net.mx("127.0.0.232", "mx.guarded.example", "guarded.example", 10, Some(pki)).await;
+    let s = TestServer::start_delivering(&net.dns, net.port, |c| {
+        c.outbound.downgrade_action = "defer".into();
+        c.delivery.connection_reuse_time = sekisho_config::Duration::parse("0s").unwrap();
+    })
+    .await;
+    let (d, e) = evidence_for(&s, "a@guarded.example").await;
+    assert_eq!(d.recipients[0].state, RecipientState::Delivered);
+    assert_eq!(e["assurance"], "encrypted");
+    mx.behavior().offer_tls.store(false, std::sync::atomic::Ordering::SeqCst);
+    let (d, e) = evidence_for(&s, "b@guarded.example").await;
+    assert_eq!(d.recipients[0].state, RecipientState::Queued, "{d:#?}");
+    assert!(d.recipients[0].last_reply.as_deref().unwrap().contains("downgrade suspected"));
+    assert_eq!(e["downgrade_suspected"], true);
+    assert_eq!(mx.received().len(), 1, "nothing went over the stripped session");
+}

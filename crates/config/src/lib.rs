@@ -225,11 +225,24 @@ pub struct OutboundConfig {
     pub tls_require: String,
     /// Per-destination rules, `[[outbound.tls]]`.
     pub tls: Vec<OutboundTlsRule>,
+    /// How recent a TLS session to a domain must be for a plaintext one to look like a
+    /// downgrade.
+    pub downgrade_window: Duration,
+    /// How many TLS sessions to a domain make a plaintext one look like a downgrade.
+    pub downgrade_min_sessions: u32,
+    /// `"record"`: flag and log a suspected downgrade, deliver; `"defer"`: keep the mail.
+    pub downgrade_action: String,
 }
 
 impl Default for OutboundConfig {
     fn default() -> Self {
-        OutboundConfig { tls_require: "none".into(), tls: Vec::new() }
+        OutboundConfig {
+            tls_require: "none".into(),
+            tls: Vec::new(),
+            downgrade_window: Duration::from_secs(30 * 86_400),
+            downgrade_min_sessions: 1,
+            downgrade_action: "record".into(),
+        }
     }
 }
 
@@ -477,6 +490,12 @@ impl Config {
             }
         };
         level("tls_require", &self.outbound.tls_require)?;
+        if !["record", "defer"].contains(&self.outbound.downgrade_action.as_str()) {
+            return Err(err(
+                "downgrade_action",
+                format!("`{}`: use \"record\" or \"defer\"", self.outbound.downgrade_action),
+            ));
+        }
         for rule in &self.outbound.tls {
             level("require", &rule.require)?;
         }

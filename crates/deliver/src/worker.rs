@@ -71,6 +71,7 @@ struct Inner {
     per_destination: Mutex<HashMap<Destination, Arc<Semaphore>>>,
     timeouts: Timeouts,
     helo: String,
+    downgrades: crate::tls::DowngradeMemory,
 }
 
 fn now() -> i64 {
@@ -105,12 +106,16 @@ impl Deliverer {
         };
         let helo = d.helo_name.clone().unwrap_or_else(|| config.hostname.clone());
         let tls = TlsClient::new(&config.tls.extra_roots)?;
+        let o = &config.outbound;
+        let downgrades =
+            crate::tls::DowngradeMemory::new(o.downgrade_window.0.as_secs() as i64, o.downgrade_min_sessions, []);
         Ok(Deliverer {
             inner: Arc::new(Inner {
                 connections: Semaphore::new(d.max_connections),
                 per_destination: Mutex::new(HashMap::new()),
                 pool: Pool::default(),
                 tls,
+                downgrades,
                 timeouts,
                 helo,
                 dns,
@@ -127,6 +132,14 @@ impl Deliverer {
         let max_inflight = inner.config.delivery.max_connections * 2;
         let mut tasks = JoinSet::new();
         tokio::pin!(shutdown);
+        // What earlier runs learned about domains' TLS.
+        match inner.queue.store().tls_memory().await {
+            Ok(rows) => inner.downgrades.load(
+                rows.into_iter()
+                    .map(|(d, n, at)| (d, crate::tls::DomainMemory { secure_sessions: n, last_secure_at: at })),
+            ),
+            Err(e) => tracing::error!(error = %e, "cannot read the downgrade memory"),
+        }
         // Notifications recorded before a crash (or whose queuing failed) but not yet queued.
         inner.sweep_notices().await;
         let mut last_sweep = tokio::time::Instant::now();
@@ -313,6 +326,20 @@ impl Inner {
                 }
             };
             let mut conn = conn;
+            let downgrade = self.observe_transport(info, rcpts, target, &mut conn.evidence);
+            if downgrade && self.config.outbound.downgrade_action == "defer" {
+                let reason = format!(
+                    "{}[{}]: STARTTLS downgrade suspected: the domain reached TLS in recent deliveries, this \
+                     session reached {}; the mail waits",
+                    target.host,
+                    target.ip,
+                    conn.evidence.assurance.as_str()
+                );
+                last_evidence = Some(conn.evidence.clone());
+                last = Some((false, "4.7.5".into(), reason, target.clone(), None));
+                tokio::spawn(conn.quit());
+                continue;
+            }
             if conn.evidence.assurance < required {
                 // Below the required assurance: not a byte of the message goes to this host.
                 let reached = &conn.evidence;
@@ -434,6 +461,47 @@ impl Inner {
         let verdict =
             if permanent { Verdict::Bounced { status, reason } } else { Verdict::Deferred { status, reason } };
         all(verdict, Some((target, tls)), last_evidence.as_ref())
+    }
+
+    /// Updates the downgrade memory of the group's domains with this session, flags the
+    /// evidence when it looks like a downgrade, and returns whether it does.
+    fn observe_transport(
+        &self,
+        info: &MessageInfo,
+        rcpts: &[&RecipientRecord],
+        target: &Target,
+        evidence: &mut TlsEvidence,
+    ) -> bool {
+        let t = now();
+        let mut domains: Vec<String> =
+            rcpts.iter().map(|r| r.address.rsplit_once('@').map_or("", |(_, d)| d).to_ascii_lowercase()).collect();
+        domains.sort();
+        domains.dedup();
+        let mut flagged = false;
+        for domain in domains {
+            let (suspected, changed) = self.downgrades.observe(&domain, evidence.assurance, t);
+            flagged |= suspected;
+            if let Some(m) = changed {
+                let store = self.queue.store().clone();
+                tokio::spawn(async move {
+                    if let Err(e) = store.remember_tls(&domain, m.secure_sessions, m.last_secure_at).await {
+                        tracing::error!(error = %e, "cannot store the downgrade memory");
+                    }
+                });
+            }
+        }
+        if flagged {
+            evidence.downgrade_suspected = true;
+            tracing::warn!(
+                queue_id = %info.id,
+                host = %target.host,
+                ip = %target.ip,
+                assurance = evidence.assurance.as_str(),
+                failure = evidence.failure.as_deref().unwrap_or(""),
+                "STARTTLS downgrade suspected: this domain reached TLS before"
+            );
+        }
+        flagged
     }
 
     /// A pooled connection to `target` (a clean one: its last transaction ended), or a new one.

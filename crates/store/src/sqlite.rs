@@ -77,6 +77,13 @@ ALTER TABLE recipients ADD COLUMN notice_status TEXT;
     r#"
 ALTER TABLE attempts ADD COLUMN evidence TEXT;
 "#,
+    r#"
+CREATE TABLE tls_memory (
+    domain TEXT PRIMARY KEY,
+    secure_sessions INTEGER NOT NULL,
+    last_secure_at INTEGER NOT NULL
+);
+"#,
 ];
 
 /// A message is finished when it is not yet marked done, has recipients, every recipient is
@@ -463,6 +470,30 @@ impl QueueStore for SqliteStore {
         }
         q.push(")");
         q.build().execute(&mut *self.write_conn(false).await?).await?;
+        Ok(())
+    }
+
+    async fn tls_memory(&self) -> Result<Vec<(String, u32, i64)>, StoreError> {
+        let rows = sqlx::query("SELECT domain, secure_sessions, last_secure_at FROM tls_memory")
+            .fetch_all(&self.reader)
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| (r.get("domain"), r.get::<i64, _>("secure_sessions") as u32, r.get("last_secure_at")))
+            .collect())
+    }
+
+    async fn remember_tls(&self, domain: &str, secure_sessions: u32, last_secure_at: i64) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO tls_memory (domain, secure_sessions, last_secure_at) VALUES (?,?,?) \
+             ON CONFLICT(domain) DO UPDATE SET secure_sessions = excluded.secure_sessions, \
+             last_secure_at = excluded.last_secure_at",
+        )
+        .bind(domain)
+        .bind(secure_sessions as i64)
+        .bind(last_secure_at)
+        .execute(&mut *self.write_conn(false).await?)
+        .await?;
         Ok(())
     }
 

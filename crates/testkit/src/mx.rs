@@ -32,6 +32,8 @@ pub struct MxBehavior {
     pub drop_in_data: AtomicUsize,
     /// Offer STARTTLS with this certificate.
     pub tls: Option<TestPki>,
+    /// While false, STARTTLS is not offered (what a man in the middle stripping it causes).
+    pub offer_tls: std::sync::atomic::AtomicBool,
 }
 
 impl Default for MxBehavior {
@@ -48,6 +50,7 @@ impl Default for MxBehavior {
             data_replies: Mutex::new(VecDeque::new()),
             drop_in_data: AtomicUsize::new(0),
             tls: None,
+            offer_tls: std::sync::atomic::AtomicBool::new(true),
         }
     }
 }
@@ -172,7 +175,7 @@ async fn serve(
                 if b.dsn {
                     caps.push("DSN".into());
                 }
-                if b.tls.is_some() && !tls {
+                if b.tls.is_some() && !tls && b.offer_tls.load(Ordering::SeqCst) {
                     caps.push("STARTTLS".into());
                 }
                 caps.push("ENHANCEDSTATUSCODES".into());
@@ -185,7 +188,7 @@ async fn serve(
                 send(&mut io, &text).await?;
             }
             "HELO" => send(&mut io, "250 fake-mx.test\r\n").await?,
-            "STARTTLS" if b.tls.is_some() && !tls => {
+            "STARTTLS" if b.tls.is_some() && !tls && b.offer_tls.load(Ordering::SeqCst) => {
                 send(&mut io, "220 2.0.0 go ahead\r\n").await?;
                 let pki = b.tls.as_ref().expect("checked");
                 let acceptor = acceptor(pki);

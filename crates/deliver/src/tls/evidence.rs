@@ -32,6 +32,8 @@ pub struct TlsEvidence {
     /// A readable account of that failure.
     pub detail: Option<String>,
     pub assurance: Assurance,
+    /// The domain reached TLS in recent deliveries and this session reached less.
+    pub downgrade_suspected: bool,
 }
 
 impl TlsEvidence {
@@ -53,6 +55,7 @@ impl TlsEvidence {
             failure,
             detail,
             assurance: Assurance::None,
+            downgrade_suspected: false,
         }
     }
 
@@ -78,6 +81,7 @@ impl TlsEvidence {
             failure,
             detail,
             assurance,
+            downgrade_suspected: false,
         }
     }
 }

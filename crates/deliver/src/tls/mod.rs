@@ -3,8 +3,10 @@
 
 pub mod assurance;
 pub mod evidence;
+pub mod memory;
 pub mod verifier;
 
 pub use assurance::Assurance;
 pub use evidence::{CertificateInfo, TlsEvidence};
+pub use memory::{DomainMemory, DowngradeMemory};
 pub use verifier::TlsClient;

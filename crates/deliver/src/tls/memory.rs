@@ -1,0 +1,86 @@
+//! Downgrade memory: sekisho remembers, per recipient domain, that its mail servers reached
+//! TLS before. A session that now reaches less — STARTTLS gone from EHLO, the handshake
+//! failing — is what STARTTLS stripping looks like, and is flagged.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use super::assurance::Assurance;
+
+/// What is remembered about one domain.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DomainMemory {
+    /// Deliveries whose session reached `encrypted` or better.
+    pub secure_sessions: u32,
+    /// Unix seconds of the last of them.
+    pub last_secure_at: i64,
+}
+
+/// The downgrade rule: the domain reached `encrypted` or better at least `min_sessions`
+/// times, the last time within `window` seconds, and this session reached less.
+pub fn suspected(memory: &DomainMemory, reached: Assurance, now: i64, window: i64, min_sessions: u32) -> bool {
+    reached < Assurance::Encrypted
+        && memory.secure_sessions >= min_sessions.max(1)
+        && now - memory.last_secure_at <= window
+}
+
+/// The memory of every domain delivered to, shared by all deliveries.
+pub struct DowngradeMemory {
+    window: i64,
+    min_sessions: u32,
+    domains: Mutex<HashMap<String, DomainMemory>>,
+}
+
+impl DowngradeMemory {
+    /// A memory starting from what the store kept.
+    pub fn new(window: i64, min_sessions: u32, known: impl IntoIterator<Item = (String, DomainMemory)>) -> Self {
+        DowngradeMemory { window, min_sessions, domains: Mutex::new(known.into_iter().collect()) }
+    }
+
+    /// Adds what the store kept from earlier runs.
+    pub fn load(&self, known: impl IntoIterator<Item = (String, DomainMemory)>) {
+        self.domains.lock().expect("downgrade memory").extend(known);
+    }
+
+    /// Records a session to `domain` that reached `reached`. Returns whether it looks like a
+    /// downgrade, and the domain's new memory when it changed (to be stored).
+    pub fn observe(&self, domain: &str, reached: Assurance, now: i64) -> (bool, Option<DomainMemory>) {
+        let mut domains = self.domains.lock().expect("downgrade memory");
+        let memory = domains.entry(domain.to_ascii_lowercase()).or_default();
+        let flagged = suspected(memory, reached, now, self.window, self.min_sessions);
+        if reached >= Assurance::Encrypted {
+            memory.secure_sessions = memory.secure_sessions.saturating_add(1);
+            memory.last_secure_at = now;
+            return (flagged, Some(*memory));
+        }
+        (flagged, None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_domain_that_had_tls_and_now_has_none_is_flagged() {
+        let m = DowngradeMemory::new(3600, 1, []);
+        assert_eq!(m.observe("Example.JP", Assurance::None, 0), (false, None), "nothing known yet");
+        let (flag, changed) = m.observe("example.jp", Assurance::Encrypted, 10);
+        assert!(!flag);
+        assert_eq!(changed, Some(DomainMemory { secure_sessions: 1, last_secure_at: 10 }));
+        assert!(m.observe("example.jp", Assurance::None, 20).0, "STARTTLS stripped");
+        assert!(!m.observe("example.jp", Assurance::Authenticated, 30).0);
+        assert!(!m.observe("example.jp", Assurance::None, 30 + 3601).0, "outside the window");
+        assert!(!m.observe("other.example", Assurance::None, 40).0, "per domain");
+    }
+
+    #[test]
+    fn minimum_number_of_secure_sessions() {
+        let m = DowngradeMemory::new(3600, 3, []);
+        m.observe("a.example", Assurance::Encrypted, 1);
+        m.observe("a.example", Assurance::Encrypted, 2);
+        assert!(!m.observe("a.example", Assurance::None, 3).0);
+        m.observe("a.example", Assurance::Encrypted, 4);
+        assert!(m.observe("a.example", Assurance::None, 5).0);
+    }
+}
