@@ -26,6 +26,8 @@ struct Cli {
 enum Command {
     /// Run the gateway.
     Serve,
+    /// Check the TLS that domains' mail servers offer (assurance per MX, certificate, verdict).
+    Check(commands::check::CheckArgs),
     /// Check configuration files.
     Config {
         #[command(subcommand)]
@@ -82,6 +84,7 @@ fn run_async(command: Command, config: Config) -> Result<(), Failure> {
         match command {
             Command::Serve => commands::serve::run(config).await,
             Command::Queue { command } => commands::queue::run(command, &config).await,
+            Command::Check(args) => commands::check::run(args, &config).await,
             Command::User { command } => commands::user::run(command, &config).await,
             Command::Config { .. } => unreachable!("handled before the runtime starts"),
         }

@@ -1,5 +1,6 @@
 //! One file per subcommand.
 
+pub(crate) mod check;
 pub(crate) mod config;
 pub(crate) mod queue;
 pub(crate) mod serve;

@@ -3,6 +3,7 @@
 //! each message once per destination, records every attempt, and turns permanent failures and
 //! expiries into delivery status notifications.
 
+pub mod check;
 pub mod client;
 pub mod dsn;
 pub mod pool;
@@ -12,4 +13,4 @@ pub mod schedule;
 pub mod tls;
 mod worker;
 
-pub use worker::Deliverer;
+pub use worker::{Deliverer, timeouts};

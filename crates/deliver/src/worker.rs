@@ -74,6 +74,19 @@ struct Inner {
     downgrades: crate::tls::DowngradeMemory,
 }
 
+/// The RFC 5321 §4.5.3.2 timeouts configured in `[delivery]`.
+pub fn timeouts(d: &sekisho_config::DeliveryConfig) -> Timeouts {
+    Timeouts {
+        connect: d.connect_timeout.0,
+        greeting: d.greeting_timeout.0,
+        mail: d.mail_timeout.0,
+        rcpt: d.rcpt_timeout.0,
+        data_init: d.data_timeout.0,
+        block: d.block_timeout.0,
+        done: d.done_timeout.0,
+    }
+}
+
 fn now() -> i64 {
     chrono::Utc::now().timestamp()
 }
@@ -95,15 +108,7 @@ impl Deliverer {
     /// be read.
     pub fn new(config: Config, queue: Queue, dns: Arc<dyn Dns>) -> Result<Deliverer, String> {
         let d = &config.delivery;
-        let timeouts = Timeouts {
-            connect: d.connect_timeout.0,
-            greeting: d.greeting_timeout.0,
-            mail: d.mail_timeout.0,
-            rcpt: d.rcpt_timeout.0,
-            data_init: d.data_timeout.0,
-            block: d.block_timeout.0,
-            done: d.done_timeout.0,
-        };
+        let timeouts = timeouts(d);
         let helo = d.helo_name.clone().unwrap_or_else(|| config.hostname.clone());
         let tls = TlsClient::new(&config.tls.extra_roots)?;
         let o = &config.outbound;

@@ -59,6 +59,8 @@ pub trait Dns: Send + Sync {
     async fn mx(&self, domain: &str) -> Result<MxAnswer, DnsError>;
     /// IPv4 and IPv6 addresses of `host`.
     async fn addresses(&self, host: &str) -> Result<Vec<IpAddr>, DnsError>;
+    /// TXT records of `name` (each record's strings joined).
+    async fn txt(&self, name: &str) -> Result<Vec<String>, DnsError>;
 }
 
 /// hickory-resolver behind static records.
@@ -183,6 +185,40 @@ impl Dns for Resolver {
                 return Ok(ips);
             }
         }
+        self.lookup_ip(host).await
+    }
+
+    async fn txt(&self, name: &str) -> Result<Vec<String>, DnsError> {
+        if let Some(records) = self.statics_for(name) {
+            let txt: Vec<String> = records
+                .iter()
+                .filter_map(|r| match r {
+                    StaticRecord::Txt(t) => Some(t.clone()),
+                    _ => None,
+                })
+                .collect();
+            if !txt.is_empty() {
+                return Ok(txt);
+            }
+        }
+        match self.resolver.lookup(fqdn(name), RecordType::TXT).await {
+            Ok(lookup) => Ok(lookup
+                .answers()
+                .iter()
+                .filter_map(|r| match &r.data {
+                    RData::TXT(t) => Some(
+                        t.txt_data.iter().map(|part| String::from_utf8_lossy(part).into_owned()).collect::<String>(),
+                    ),
+                    _ => None,
+                })
+                .collect()),
+            Err(e) => Err(classify(name, "TXT", e)),
+        }
+    }
+}
+
+impl Resolver {
+    async fn lookup_ip(&self, host: &str) -> Result<Vec<IpAddr>, DnsError> {
         match self.resolver.lookup_ip(fqdn(host)).await {
             Ok(lookup) => {
                 let ips: Vec<IpAddr> = lookup.iter().collect();

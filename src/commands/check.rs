@@ -1,0 +1,181 @@
+//! `sekisho check DOMAIN... [--file F] [--json|--csv]`: the TLS each domain's mail servers offer,
+//! measured with the delivery code. Exit 1 when a domain would not get at least encrypted TLS.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use clap::Args;
+use sekisho_config::Config;
+use sekisho_deliver::check::{Checker, DomainReport};
+use sekisho_deliver::tls::{Assurance, TlsClient};
+
+use super::print_json;
+use crate::Failure;
+
+#[derive(Args)]
+pub(crate) struct CheckArgs {
+    /// Domains to check.
+    domains: Vec<String>,
+    /// A file with one domain per line (blank lines and # comments ignored).
+    #[arg(long)]
+    file: Option<PathBuf>,
+    #[arg(long, conflicts_with = "csv")]
+    json: bool,
+    #[arg(long)]
+    csv: bool,
+    /// Domains checked at once.
+    #[arg(long, default_value_t = 50)]
+    concurrency: usize,
+}
+
+struct Shared {
+    dns: sekisho_dns::Resolver,
+    tls: TlsClient,
+    helo: String,
+    port: u16,
+    timeouts: sekisho_deliver::client::session::Timeouts,
+}
+
+pub(crate) async fn run(args: CheckArgs, config: &Config) -> Result<(), Failure> {
+    let mut domains = args.domains.clone();
+    if let Some(file) = &args.file {
+        let text = std::fs::read_to_string(file).map_err(|e| Failure::Usage(format!("{}: {e}", file.display())))?;
+        domains
+            .extend(text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).map(str::to_string));
+    }
+    if domains.is_empty() {
+        return Err(Failure::Usage("name at least one domain, or --file".into()));
+    }
+    let shared = Arc::new(Shared {
+        dns: sekisho_dns::Resolver::new(&config.dns).map_err(|e| Failure::Failed(e.to_string()))?,
+        tls: TlsClient::new(&config.tls.extra_roots).map_err(Failure::Usage)?,
+        helo: config.delivery.helo_name.clone().unwrap_or_else(|| config.hostname.clone()),
+        port: config.delivery.port,
+        timeouts: sekisho_deliver::timeouts(&config.delivery),
+    });
+    let slots = Arc::new(tokio::sync::Semaphore::new(args.concurrency.max(1)));
+    let mut tasks = tokio::task::JoinSet::new();
+    for (i, domain) in domains.iter().enumerate() {
+        let (shared, slots, domain) = (shared.clone(), slots.clone(), domain.clone());
+        tasks.spawn(async move {
+            let _slot = slots.acquire().await.expect("semaphore open");
+            let checker = Checker {
+                dns: &shared.dns,
+                tls: &shared.tls,
+                helo: &shared.helo,
+                port: shared.port,
+                timeouts: shared.timeouts,
+            };
+            (i, checker.check(&domain).await)
+        });
+    }
+    let total = domains.len();
+    let progress = total > 1 && std::io::stderr().is_terminal();
+    let mut reports: Vec<Option<DomainReport>> = vec![None; total];
+    let mut done = 0;
+    while let Some(joined) = tasks.join_next().await {
+        let (i, report) = joined.map_err(|e| Failure::Failed(e.to_string()))?;
+        reports[i] = Some(report);
+        done += 1;
+        if progress {
+            eprint!("\rchecked {done}/{total}");
+        }
+    }
+    if progress {
+        eprintln!();
+    }
+    let reports: Vec<DomainReport> = reports.into_iter().flatten().collect();
+    if args.json {
+        print_json(&reports)?;
+    } else if args.csv {
+        print_csv(&reports);
+    } else {
+        for r in &reports {
+            print_text(r);
+        }
+    }
+    if reports.iter().any(|r| r.error.is_some() || r.assurance < Assurance::Encrypted) {
+        return Err(Failure::Failed(format!(
+            "{} of {} domain(s) would not get encrypted TLS",
+            reports.iter().filter(|r| r.error.is_some() || r.assurance < Assurance::Encrypted).count(),
+            reports.len()
+        )));
+    }
+    Ok(())
+}
+
+fn print_text(r: &DomainReport) {
+    println!("{}: {}", r.domain, r.assurance.as_str());
+    println!("  {}", r.verdict);
+    for m in &r.mx {
+        let pref = m.preference.map_or("implicit".to_string(), |p| format!("MX {p}"));
+        for a in &m.addresses {
+            match (&a.evidence, &a.error) {
+                (Some(e), _) => {
+                    let tls = match (&e.version, &e.cipher) {
+                        (Some(v), Some(c)) => format!("{v} {c}"),
+                        _ => if e.starttls_offered { "STARTTLS failed" } else { "no STARTTLS" }.to_string(),
+                    };
+                    let why = e.failure.as_deref().map(|f| format!(" ({f})")).unwrap_or_default();
+                    println!("  {pref} {} [{}]:{} {tls}: {}{why}", m.host, a.ip, a.port, e.assurance.as_str());
+                    if let Some(c) = &e.certificate {
+                        println!(
+                            "      certificate {} issued by {}, names {}, expires {}, SPKI SHA-256 {}",
+                            c.subject,
+                            c.issuer,
+                            c.san.join(" "),
+                            c.not_after,
+                            c.spki_sha256
+                        );
+                    }
+                }
+                (None, Some(err)) => println!("  {pref} {} [{}]:{} unreachable: {err}", m.host, a.ip, a.port),
+                (None, None) => {}
+            }
+        }
+    }
+    if let Some(t) = &r.mta_sts_record {
+        println!("  MTA-STS record: {t}");
+    }
+    if let Some(t) = &r.tls_rpt_record {
+        println!("  TLS-RPT record: {t}");
+    }
+}
+
+fn print_csv(reports: &[DomainReport]) {
+    println!("domain,domain_assurance,mx,preference,ip,port,starttls,version,cipher,assurance,failure,error,verdict");
+    let q = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
+    for r in reports {
+        if r.mx.is_empty() {
+            println!(
+                "{},{},,,,,,,,,,{},{}",
+                q(&r.domain),
+                r.assurance.as_str(),
+                q(r.error.as_deref().unwrap_or("")),
+                q(&r.verdict)
+            );
+        }
+        for m in &r.mx {
+            for a in &m.addresses {
+                let e = a.evidence.as_ref();
+                println!(
+                    "{},{},{},{},{},{},{},{},{},{},{},{},{}",
+                    q(&r.domain),
+                    r.assurance.as_str(),
+                    q(&m.host),
+                    m.preference.map_or(String::new(), |p| p.to_string()),
+                    a.ip,
+                    a.port,
+                    e.is_some_and(|e| e.starttls_offered),
+                    e.and_then(|e| e.version.clone()).unwrap_or_default(),
+                    e.and_then(|e| e.cipher.clone()).unwrap_or_default(),
+                    e.map_or("none", |e| e.assurance.as_str()),
+                    e.and_then(|e| e.failure.clone()).unwrap_or_default(),
+                    q(a.error.as_deref().unwrap_or("")),
+                    q(&r.verdict)
+                );
+            }
+        }
+    }
+}
