@@ -52,7 +52,7 @@ pub(crate) async fn run(args: CheckArgs, config: &Config) -> Result<(), Failure>
         tls: TlsClient::new(&config.tls.extra_roots).map_err(Failure::Usage)?,
         helo: config.delivery.helo_name.clone().unwrap_or_else(|| config.hostname.clone()),
         port: config.delivery.port,
-        timeouts: sekisho_deliver::timeouts(&config.delivery),
+        timeouts: checker_timeouts(&config.delivery),
     });
     let slots = Arc::new(tokio::sync::Semaphore::new(args.concurrency.max(1)));
     let mut tasks = tokio::task::JoinSet::new();
@@ -103,6 +103,16 @@ pub(crate) async fn run(args: CheckArgs, config: &Config) -> Result<(), Failure>
         )));
     }
     Ok(())
+}
+
+/// The delivery timeouts, each capped at 30 s: a probe need not wait as long as a delivery.
+fn checker_timeouts(d: &sekisho_config::DeliveryConfig) -> sekisho_deliver::client::session::Timeouts {
+    let cap = std::time::Duration::from_secs(30);
+    let mut t = sekisho_deliver::timeouts(d);
+    for v in [&mut t.connect, &mut t.greeting, &mut t.mail, &mut t.rcpt, &mut t.data_init, &mut t.block, &mut t.done] {
+        *v = (*v).min(cap);
+    }
+    t
 }
 
 fn print_text(r: &DomainReport) {

@@ -7,8 +7,9 @@ use serde::Serialize;
 use crate::client::session::{Connection, Target, Timeouts};
 use crate::tls::{Assurance, TlsClient, TlsEvidence};
 
-/// Addresses probed per MX host.
-const ADDRESSES_PER_HOST: usize = 2;
+/// Addresses probed per MX host, and MX hosts per domain (as many as delivery would try).
+const ADDRESSES_PER_HOST: usize = crate::resolve::MAX_TARGETS;
+const HOSTS_PER_DOMAIN: usize = crate::resolve::MAX_TARGETS;
 
 /// One address of one MX host.
 #[derive(Debug, Clone, Serialize)]
@@ -71,7 +72,9 @@ impl Checker<'_> {
         let mta_sts_record = txt(format!("_mta-sts.{domain}")).await;
         let tls_rpt_record = txt(format!("_smtp._tls.{domain}")).await;
         let hosts: Vec<(String, Option<u16>)> = match self.dns.mx(&domain).await {
-            Ok(MxAnswer::Mx(mx)) => order_mx(mx).into_iter().map(|m| (m.exchange, Some(m.preference))).collect(),
+            Ok(MxAnswer::Mx(mx)) => {
+                order_mx(mx).into_iter().take(HOSTS_PER_DOMAIN).map(|m| (m.exchange, Some(m.preference))).collect()
+            }
             Ok(MxAnswer::Implicit) => vec![(domain.clone(), None)],
             Ok(MxAnswer::NullMx) => {
                 return self.report(
@@ -117,6 +120,16 @@ impl Checker<'_> {
                     conn.quit().await;
                     AddressReport { ip: ip.to_string(), port: self.port, error: None, evidence: Some(evidence) }
                 }
+                // A failed handshake is what delivery would fall back to plaintext after: none.
+                Err(crate::client::session::SessionError::Tls(e)) => AddressReport {
+                    ip: ip.to_string(),
+                    port: self.port,
+                    error: None,
+                    evidence: Some(TlsEvidence::plaintext(
+                        true,
+                        Some(("validation-failure", format!("TLS handshake failed: {e}"))),
+                    )),
+                },
                 Err(e) => {
                     AddressReport { ip: ip.to_string(), port: self.port, error: Some(e.to_string()), evidence: None }
                 }

@@ -314,12 +314,20 @@ impl Inner {
         let mut last: Option<(bool, String, String, Target, Option<String>)> = None;
         let mut last_evidence: Option<TlsEvidence> = None;
         let mut any_temporary = false;
-        for target in &targets {
+        // (target, fresh connection only): a pooled connection found closed is replaced by a
+        // fresh one that goes through every check again.
+        let mut todo: std::collections::VecDeque<(&Target, bool)> = targets.iter().map(|t| (t, false)).collect();
+        while let Some((target, fresh_only)) = todo.pop_front() {
             if last.as_ref().is_some_and(|l| !l.0) {
                 any_temporary = true;
             }
             let _slot = self.connections.acquire().await.expect("semaphore open");
-            let (conn, reused) = match self.connection(target, dest, required).await {
+            let got = if fresh_only {
+                self.open(target, dest, required).await.map(|c| (c, false))
+            } else {
+                self.connection(target, dest, required).await
+            };
+            let (conn, reused) = match got {
                 Ok(c) => c,
                 Err(e) => {
                     let permanent = e.permanent_reply().is_some();
@@ -327,6 +335,7 @@ impl Inner {
                     tracing::info!(queue_id = %info.id, host = %target.host, ip = %target.ip, error = %e, "connection failed");
                     last =
                         Some((permanent, status, format!("{}[{}]: {e}", target.host, target.ip), target.clone(), None));
+                    last_evidence = None;
                     continue;
                 }
             };
@@ -363,26 +372,12 @@ impl Inner {
                 tokio::spawn(conn.quit());
                 continue;
             }
-            let mut sent = conn.send(&env, &specs, &body).await;
+            let sent = conn.send(&env, &specs, &body).await;
             if reused && sent.is_err() && !conn.data_started() {
                 // The server closed the idle connection before the data: once more on a fresh
                 // one (after the data started, the server may have the message: no resend).
-                match self.open(target, dest, required).await {
-                    Ok(fresh) => {
-                        conn = fresh;
-                        sent = conn.send(&env, &specs, &body).await;
-                    }
-                    Err(e) => {
-                        last = Some((
-                            false,
-                            "4.4.1".into(),
-                            format!("{}[{}]: {e}", target.host, target.ip),
-                            target.clone(),
-                            None,
-                        ));
-                        continue;
-                    }
-                }
+                todo.push_front((target, true));
+                continue;
             }
             let tls = conn.tls.as_ref().map(ToString::to_string);
             let at = Some((target.clone(), tls.clone()));
@@ -495,8 +490,9 @@ impl Inner {
                 });
             }
         }
+        // The evidence may belong to a pooled connection used before for other domains.
+        evidence.downgrade_suspected = flagged;
         if flagged {
-            evidence.downgrade_suspected = true;
             tracing::warn!(
                 queue_id = %info.id,
                 host = %target.host,

@@ -216,7 +216,14 @@ impl Connection {
         let cipher = conn.negotiated_cipher_suite().map_or("unknown".into(), |s| format!("{:?}", s.suite()));
         let leaf = conn.peer_certificates().and_then(|c| c.first()).map(|c| c.as_ref().to_vec());
         let pkix = slot.lock().expect("verification slot").take();
-        let evidence = TlsEvidence::established(&version, &cipher, leaf.as_deref(), pkix);
+        let mut evidence = TlsEvidence::established(&version, &cipher, leaf.as_deref(), pkix);
+        if self.target.host.parse::<IpAddr>().is_ok() && evidence.assurance == crate::tls::Assurance::Authenticated {
+            // A certificate for an IP address proves no name: authentication needs the MX (or
+            // next hop) host name.
+            evidence.assurance = crate::tls::Assurance::Encrypted;
+            evidence.failure = Some("validation-failure".into());
+            evidence.detail = Some("the next hop is an IP address: there is no host name to authenticate".into());
+        }
         Ok(Connection {
             io: Box::new(stream),
             buf: Vec::with_capacity(4096),
