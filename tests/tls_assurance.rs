@@ -177,3 +177,30 @@ async fn a_suspected_downgrade_can_keep_the_mail() {
     assert_eq!(e["downgrade_suspected"], true);
     assert_eq!(mx.received().len(), 1, "nothing went over the stripped session");
 }
+
+#[tokio::test]
+async fn a_certificate_suddenly_invalid_is_a_suspected_downgrade() {
+    let net = Net::new().await;
+    let genuine = TestPki::generate(&pki_dir("genuine"), "mx.bank.example");
+    let forged = TestPki::generate(&pki_dir("forged"), "mx.bank.example");
+    let mx = net.mx("127.0.0.251", "mx.bank.example", "bank.example", 10, Some(genuine.clone())).await;
+    let roots = vec![genuine.ca_path.clone()];
+    let s = TestServer::start_delivering(&net.dns, net.port, move |c| {
+        c.tls.extra_roots = roots;
+        c.delivery.connection_reuse_time = sekisho_config::Duration::parse("0s").unwrap();
+    })
+    .await;
+    let (_, e) = evidence_for(&s, "a@bank.example").await;
+    assert_eq!((e["assurance"].as_str(), e["downgrade_suspected"].as_bool()), (Some("authenticated"), Some(false)));
+
+    // A man in the middle answers at the same address with a certificate from another CA.
+    drop(mx);
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let _mitm =
+        FakeMx::start(&format!("127.0.0.251:{}", net.port), MxBehavior { tls: Some(forged), ..Default::default() })
+            .await;
+    let (_, e) = evidence_for(&s, "b@bank.example").await;
+    assert_eq!(e["assurance"], "encrypted");
+    assert_eq!(e["failure"], "certificate-not-trusted");
+    assert_eq!(e["downgrade_suspected"], true, "{e:#}");
+}

@@ -139,10 +139,15 @@ impl Deliverer {
         tokio::pin!(shutdown);
         // What earlier runs learned about domains' TLS.
         match inner.queue.store().tls_memory().await {
-            Ok(rows) => inner.downgrades.load(
-                rows.into_iter()
-                    .map(|(d, n, at)| (d, crate::tls::DomainMemory { secure_sessions: n, last_secure_at: at })),
-            ),
+            Ok(rows) => inner.downgrades.load(rows.into_iter().map(|m| {
+                let memory = crate::tls::DomainMemory {
+                    secure_sessions: m.secure_sessions,
+                    last_secure_at: m.last_secure_at,
+                    authenticated_sessions: m.authenticated_sessions,
+                    last_authenticated_at: m.last_authenticated_at,
+                };
+                (m.domain, memory)
+            })),
             Err(e) => tracing::error!(error = %e, "cannot read the downgrade memory"),
         }
         // Notifications recorded before a crash (or whose queuing failed) but not yet queued.
@@ -483,8 +488,15 @@ impl Inner {
             flagged |= suspected;
             if let Some(m) = changed {
                 let store = self.queue.store().clone();
+                let row = sekisho_store::TlsMemory {
+                    domain,
+                    secure_sessions: m.secure_sessions,
+                    last_secure_at: m.last_secure_at,
+                    authenticated_sessions: m.authenticated_sessions,
+                    last_authenticated_at: m.last_authenticated_at,
+                };
                 tokio::spawn(async move {
-                    if let Err(e) = store.remember_tls(&domain, m.secure_sessions, m.last_secure_at).await {
+                    if let Err(e) = store.remember_tls(&row).await {
                         tracing::error!(error = %e, "cannot store the downgrade memory");
                     }
                 });

@@ -296,3 +296,15 @@ pub(crate) fn sample_message(id: &crate::QueueId, size: u64, recipients: usize) 
             .collect(),
     }
 }
+
+/// What delivery remembers about the TLS a recipient domain reached (downgrade memory).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TlsMemory {
+    pub domain: String,
+    /// Deliveries that reached `encrypted` or better, and the time of the last.
+    pub secure_sessions: u32,
+    pub last_secure_at: i64,
+    /// Deliveries that reached `authenticated`, and the time of the last.
+    pub authenticated_sessions: u32,
+    pub last_authenticated_at: i64,
+}

@@ -11,7 +11,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 use crate::error::StoreError;
 use crate::model::{
     Attempt, AttemptOutcome, AttemptRecord, MessageDetail, MessageInfo, MessageSummary, NewMessage, Notice, NoticeKind,
-    Origin, RecipientRecord, RecipientState, RecipientUpdate, UserRecord,
+    Origin, RecipientRecord, RecipientState, RecipientUpdate, TlsMemory, UserRecord,
 };
 use crate::store::{Claim, QueueStore};
 
@@ -83,6 +83,10 @@ CREATE TABLE tls_memory (
     secure_sessions INTEGER NOT NULL,
     last_secure_at INTEGER NOT NULL
 );
+"#,
+    r#"
+ALTER TABLE tls_memory ADD COLUMN authenticated_sessions INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE tls_memory ADD COLUMN last_authenticated_at INTEGER NOT NULL DEFAULT 0;
 "#,
 ];
 
@@ -473,25 +477,33 @@ impl QueueStore for SqliteStore {
         Ok(())
     }
 
-    async fn tls_memory(&self) -> Result<Vec<(String, u32, i64)>, StoreError> {
-        let rows = sqlx::query("SELECT domain, secure_sessions, last_secure_at FROM tls_memory")
-            .fetch_all(&self.reader)
-            .await?;
+    async fn tls_memory(&self) -> Result<Vec<TlsMemory>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM tls_memory").fetch_all(&self.reader).await?;
         Ok(rows
             .iter()
-            .map(|r| (r.get("domain"), r.get::<i64, _>("secure_sessions") as u32, r.get("last_secure_at")))
+            .map(|r| TlsMemory {
+                domain: r.get("domain"),
+                secure_sessions: r.get::<i64, _>("secure_sessions") as u32,
+                last_secure_at: r.get("last_secure_at"),
+                authenticated_sessions: r.get::<i64, _>("authenticated_sessions") as u32,
+                last_authenticated_at: r.get("last_authenticated_at"),
+            })
             .collect())
     }
 
-    async fn remember_tls(&self, domain: &str, secure_sessions: u32, last_secure_at: i64) -> Result<(), StoreError> {
+    async fn remember_tls(&self, m: &TlsMemory) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO tls_memory (domain, secure_sessions, last_secure_at) VALUES (?,?,?) \
-             ON CONFLICT(domain) DO UPDATE SET secure_sessions = excluded.secure_sessions, \
-             last_secure_at = excluded.last_secure_at",
+            "INSERT INTO tls_memory (domain, secure_sessions, last_secure_at, authenticated_sessions, \
+             last_authenticated_at) VALUES (?,?,?,?,?) ON CONFLICT(domain) DO UPDATE SET \
+             secure_sessions = excluded.secure_sessions, last_secure_at = excluded.last_secure_at, \
+             authenticated_sessions = excluded.authenticated_sessions, \
+             last_authenticated_at = excluded.last_authenticated_at",
         )
-        .bind(domain)
-        .bind(secure_sessions as i64)
-        .bind(last_secure_at)
+        .bind(&m.domain)
+        .bind(m.secure_sessions as i64)
+        .bind(m.last_secure_at)
+        .bind(m.authenticated_sessions as i64)
+        .bind(m.last_authenticated_at)
         .execute(&mut *self.write_conn(false).await?)
         .await?;
         Ok(())

@@ -4,7 +4,7 @@ use async_trait::async_trait;
 
 use crate::error::StoreError;
 use crate::model::{
-    MessageDetail, MessageSummary, NewMessage, NoticeKind, RecipientState, RecipientUpdate, UserRecord,
+    MessageDetail, MessageSummary, NewMessage, NoticeKind, RecipientState, RecipientUpdate, TlsMemory, UserRecord,
 };
 
 /// A recipient claimed for delivery.
@@ -38,10 +38,10 @@ pub trait QueueStore: Send + Sync {
     async fn finish_all_done(&self, now: i64) -> Result<Vec<String>, StoreError>;
     /// Forgets the pending notifications of one kind for these recipients, once sent.
     async fn clear_notices(&self, id: &str, kind: NoticeKind, idxs: &[i64]) -> Result<(), StoreError>;
-    /// Downgrade memory: (domain, TLS sessions, last TLS session) for every domain.
-    async fn tls_memory(&self) -> Result<Vec<(String, u32, i64)>, StoreError>;
+    /// The downgrade memory of every domain.
+    async fn tls_memory(&self) -> Result<Vec<TlsMemory>, StoreError>;
     /// Stores one domain's downgrade memory.
-    async fn remember_tls(&self, domain: &str, secure_sessions: u32, last_secure_at: i64) -> Result<(), StoreError>;
+    async fn remember_tls(&self, memory: &TlsMemory) -> Result<(), StoreError>;
     /// Makes every earlier write durable (delivery progress included).
     async fn make_durable(&self) -> Result<(), StoreError>;
     /// Messages with a notification still to send.

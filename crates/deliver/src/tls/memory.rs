@@ -14,14 +14,24 @@ pub struct DomainMemory {
     pub secure_sessions: u32,
     /// Unix seconds of the last of them.
     pub last_secure_at: i64,
+    /// Deliveries whose session reached `authenticated`.
+    pub authenticated_sessions: u32,
+    /// Unix seconds of the last of them.
+    pub last_authenticated_at: i64,
 }
 
-/// The downgrade rule: the domain reached `encrypted` or better at least `min_sessions`
-/// times, the last time within `window` seconds, and this session reached less.
+/// The downgrade rule: the domain reached a level at least `min_sessions` times, the last time
+/// within `window` seconds, and this session reached less: encrypted before and none now
+/// (STARTTLS stripped, handshake failing), or authenticated before and not now (the certificate
+/// suddenly invalid, as a man in the middle's would be).
 pub fn suspected(memory: &DomainMemory, reached: Assurance, now: i64, window: i64, min_sessions: u32) -> bool {
-    reached < Assurance::Encrypted
-        && memory.secure_sessions >= min_sessions.max(1)
-        && now - memory.last_secure_at <= window
+    let min = min_sessions.max(1);
+    let lost_tls =
+        reached < Assurance::Encrypted && memory.secure_sessions >= min && now - memory.last_secure_at <= window;
+    let lost_authentication = reached < Assurance::Authenticated
+        && memory.authenticated_sessions >= min
+        && now - memory.last_authenticated_at <= window;
+    lost_tls || lost_authentication
 }
 
 /// The memory of every domain delivered to, shared by all deliveries.
@@ -51,9 +61,12 @@ impl DowngradeMemory {
         if reached >= Assurance::Encrypted {
             memory.secure_sessions = memory.secure_sessions.saturating_add(1);
             memory.last_secure_at = now;
-            return (flagged, Some(*memory));
         }
-        (flagged, None)
+        if reached >= Assurance::Authenticated {
+            memory.authenticated_sessions = memory.authenticated_sessions.saturating_add(1);
+            memory.last_authenticated_at = now;
+        }
+        (flagged, (reached >= Assurance::Encrypted).then_some(*memory))
     }
 }
 
@@ -67,11 +80,21 @@ mod tests {
         assert_eq!(m.observe("Example.JP", Assurance::None, 0), (false, None), "nothing known yet");
         let (flag, changed) = m.observe("example.jp", Assurance::Encrypted, 10);
         assert!(!flag);
-        assert_eq!(changed, Some(DomainMemory { secure_sessions: 1, last_secure_at: 10 }));
+        assert_eq!(changed, Some(DomainMemory { secure_sessions: 1, last_secure_at: 10, ..Default::default() }));
         assert!(m.observe("example.jp", Assurance::None, 20).0, "STARTTLS stripped");
         assert!(!m.observe("example.jp", Assurance::Authenticated, 30).0);
         assert!(!m.observe("example.jp", Assurance::None, 30 + 3601).0, "outside the window");
         assert!(!m.observe("other.example", Assurance::None, 40).0, "per domain");
+    }
+
+    #[test]
+    fn a_certificate_suddenly_invalid_is_flagged() {
+        let m = DowngradeMemory::new(3600, 1, []);
+        m.observe("bank.example", Assurance::Authenticated, 1);
+        assert!(m.observe("bank.example", Assurance::Encrypted, 2).0);
+        let n = DowngradeMemory::new(3600, 1, []);
+        n.observe("plain.example", Assurance::Encrypted, 1);
+        assert!(!n.observe("plain.example", Assurance::Encrypted, 2).0, "never authenticated: nothing lost");
     }
 
     #[test]
