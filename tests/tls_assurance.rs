@@ -119,6 +119,25 @@ async fn required_authentication_skips_hosts_that_cannot_prove_their_name() {
 }
 
 #[tokio::test]
+async fn a_refused_certificate_is_recorded_when_authentication_is_required() {
+    let net = Net::new().await;
+    let wrong = TestPki::generate(&pki_dir("wrongname"), "not-the-mx.example");
+    let mx = net.mx("127.0.0.213", "mx.strict.example", "strict.example", 10, Some(wrong.clone())).await;
+    let roots = vec![wrong.ca_path.clone()];
+    let s = TestServer::start_delivering(&net.dns, net.port, move |c| {
+        c.tls.extra_roots = roots;
+        c.outbound.tls_require = "authenticated".into();
+    })
+    .await;
+    let (d, e) = evidence_for(&s, "x@strict.example").await;
+    assert_eq!(d.recipients[0].state, RecipientState::Queued, "{d:#?}");
+    assert!(mx.received().is_empty());
+    assert_eq!(e["failure"], "certificate-host-mismatch", "{e:#}");
+    let reply = d.recipients[0].last_reply.as_deref().unwrap();
+    assert!(reply.contains("TLS required: authenticated; certificate refused (certificate-host-mismatch)"), "{reply}");
+}
+
+#[tokio::test]
 async fn required_encryption_defers_instead_of_sending_in_plaintext() {
     let net = Net::new().await;
     let plain = net.mx("127.0.0.221", "mx.plain.example", "plain.example", 10, None).await;

@@ -334,6 +334,19 @@ impl Inner {
             };
             let (conn, reused) = match got {
                 Ok(c) => c,
+                Err(crate::client::session::SessionError::CertificateRefused(evidence)) => {
+                    let reason = format!(
+                        "{}[{}]: TLS required: {}; {}",
+                        target.host,
+                        target.ip,
+                        required.as_str(),
+                        crate::client::session::SessionError::CertificateRefused(evidence.clone())
+                    );
+                    tracing::warn!(queue_id = %info.id, host = %target.host, ip = %target.ip, %reason, "TLS policy not met");
+                    last = Some((false, "4.7.5".into(), reason, target.clone(), None));
+                    last_evidence = Some(*evidence);
+                    continue;
+                }
                 Err(e) => {
                     let permanent = e.permanent_reply().is_some();
                     let status = e.permanent_reply().map_or("4.4.1".to_string(), status_of);

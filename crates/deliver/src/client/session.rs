@@ -53,6 +53,10 @@ pub enum SessionError {
     Helo(ServerReply),
     #[error("TLS handshake failed: {0}")]
     Tls(String),
+    /// The certificate did not prove the host name and the policy requires it: the handshake
+    /// was aborted before any mail was sent. The evidence says why.
+    #[error("certificate refused ({}): {}", .0.failure.as_deref().unwrap_or("validation-failure"), .0.detail.as_deref().unwrap_or(""))]
+    CertificateRefused(Box<TlsEvidence>),
     #[error("authentication failed: {}", .0.one_line())]
     Auth(ServerReply),
     #[error("protocol error: {0}")]
@@ -205,7 +209,14 @@ impl Connection {
         let stream = tokio::time::timeout(self.t.mail, connector.connect(name, self.io))
             .await
             .map_err(|_| SessionError::Timeout("in the TLS handshake"))?
-            .map_err(|e| SessionError::Tls(e.to_string()))?;
+            .map_err(|e| match slot.lock().expect("verification slot").take() {
+                Some(Err(failure)) if enforce => {
+                    let mut evidence = TlsEvidence::plaintext(true, Some((&failure.0, failure.1)));
+                    evidence.assurance = crate::tls::Assurance::None;
+                    SessionError::CertificateRefused(Box::new(evidence))
+                }
+                _ => SessionError::Tls(e.to_string()),
+            })?;
         let (_, conn) = stream.get_ref();
         let version = match conn.protocol_version() {
             Some(rustls::ProtocolVersion::TLSv1_3) => "TLSv1.3".to_string(),
