@@ -146,7 +146,7 @@ impl Deliverer {
                     authenticated_sessions: m.authenticated_sessions,
                     last_authenticated_at: m.last_authenticated_at,
                 };
-                (m.domain, memory)
+                ((m.domain, m.host), memory)
             })),
             Err(e) => tracing::error!(error = %e, "cannot read the downgrade memory"),
         }
@@ -497,12 +497,13 @@ impl Inner {
         domains.dedup();
         let mut flagged = false;
         for domain in domains {
-            let (suspected, changed) = self.downgrades.observe(&domain, evidence.assurance, t);
+            let (suspected, changed) = self.downgrades.observe(&domain, &target.host, evidence.assurance, t);
             flagged |= suspected;
             if let Some(m) = changed {
                 let store = self.queue.store().clone();
                 let row = sekisho_store::TlsMemory {
                     domain,
+                    host: target.host.to_ascii_lowercase(),
                     secure_sessions: m.secure_sessions,
                     last_secure_at: m.last_secure_at,
                     authenticated_sessions: m.authenticated_sessions,

@@ -297,10 +297,12 @@ pub(crate) fn sample_message(id: &crate::QueueId, size: u64, recipients: usize) 
     }
 }
 
-/// What delivery remembers about the TLS a recipient domain reached (downgrade memory).
+/// What delivery remembers about the TLS a recipient domain's MX host reached (downgrade memory).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TlsMemory {
     pub domain: String,
+    /// The MX host (or next hop) name.
+    pub host: String,
     /// Deliveries that reached `encrypted` or better, and the time of the last.
     pub secure_sessions: u32,
     pub last_secure_at: i64,

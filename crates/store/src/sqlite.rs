@@ -88,6 +88,18 @@ CREATE TABLE tls_memory (
 ALTER TABLE tls_memory ADD COLUMN authenticated_sessions INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE tls_memory ADD COLUMN last_authenticated_at INTEGER NOT NULL DEFAULT 0;
 "#,
+    r#"
+DROP TABLE tls_memory;
+CREATE TABLE tls_memory (
+    domain TEXT NOT NULL,
+    host TEXT NOT NULL,
+    secure_sessions INTEGER NOT NULL,
+    last_secure_at INTEGER NOT NULL,
+    authenticated_sessions INTEGER NOT NULL,
+    last_authenticated_at INTEGER NOT NULL,
+    PRIMARY KEY (domain, host)
+);
+"#,
 ];
 
 /// A message is finished when it is not yet marked done, has recipients, every recipient is
@@ -483,6 +495,7 @@ impl QueueStore for SqliteStore {
             .iter()
             .map(|r| TlsMemory {
                 domain: r.get("domain"),
+                host: r.get("host"),
                 secure_sessions: r.get::<i64, _>("secure_sessions") as u32,
                 last_secure_at: r.get("last_secure_at"),
                 authenticated_sessions: r.get::<i64, _>("authenticated_sessions") as u32,
@@ -493,13 +506,14 @@ impl QueueStore for SqliteStore {
 
     async fn remember_tls(&self, m: &TlsMemory) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO tls_memory (domain, secure_sessions, last_secure_at, authenticated_sessions, \
-             last_authenticated_at) VALUES (?,?,?,?,?) ON CONFLICT(domain) DO UPDATE SET \
+            "INSERT INTO tls_memory (domain, host, secure_sessions, last_secure_at, authenticated_sessions, \
+             last_authenticated_at) VALUES (?,?,?,?,?,?) ON CONFLICT(domain, host) DO UPDATE SET \
              secure_sessions = excluded.secure_sessions, last_secure_at = excluded.last_secure_at, \
              authenticated_sessions = excluded.authenticated_sessions, \
              last_authenticated_at = excluded.last_authenticated_at",
         )
         .bind(&m.domain)
+        .bind(&m.host)
         .bind(m.secure_sessions as i64)
         .bind(m.last_secure_at)
         .bind(m.authenticated_sessions as i64)
