@@ -80,7 +80,20 @@ pub struct FakeMx {
 impl FakeMx {
     /// Starts on `addr` (e.g. "127.0.0.2:0" or a fixed port shared by several fake hosts).
     pub async fn start(addr: &str, behavior: MxBehavior) -> FakeMx {
-        let listener = TcpListener::bind(addr).await.expect("bind fake MX");
+        // A host started again at the address of one just dropped may find the port still
+        // held for a moment.
+        let mut tries = 0;
+        let listener = loop {
+            match TcpListener::bind(addr).await {
+                Ok(l) => break l,
+                Err(e) if tries < 40 => {
+                    tries += 1;
+                    let _ = e;
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+                Err(e) => panic!("bind fake MX on {addr}: {e}"),
+            }
+        };
         let addr = listener.local_addr().expect("addr");
         let behavior = Arc::new(behavior);
         let received = Arc::new(Mutex::new(Vec::new()));
