@@ -55,6 +55,29 @@ const NOTICE_SWEEP: Duration = Duration::from_secs(60);
 /// Bodies up to this size are returned whole in a failure notice when RET is not given.
 const RETURN_FULL_UP_TO: u64 = 50_000;
 
+/// How the last host tried failed; with every host tried, it decides the recipients' fate.
+struct HostFailure {
+    permanent: bool,
+    status: String,
+    reason: String,
+    target: Target,
+    tls: Option<String>,
+    /// What that host's session proved, when one was had.
+    evidence: Option<TlsEvidence>,
+}
+
+impl HostFailure {
+    fn temporary(
+        status: &str,
+        reason: String,
+        target: &Target,
+        tls: Option<String>,
+        evidence: Option<TlsEvidence>,
+    ) -> HostFailure {
+        HostFailure { permanent: false, status: status.to_string(), reason, target: target.clone(), tls, evidence }
+    }
+}
+
 /// Delivers queued mail until shut down.
 #[derive(Clone)]
 pub struct Deliverer {
@@ -316,14 +339,13 @@ impl Inner {
             .iter()
             .map(|r| RcptSpec { address: &r.address, notify: r.notify.as_deref(), orcpt: r.orcpt.as_deref() })
             .collect();
-        let mut last: Option<(bool, String, String, Target, Option<String>)> = None;
-        let mut last_evidence: Option<TlsEvidence> = None;
+        let mut last: Option<HostFailure> = None;
         let mut any_temporary = false;
         // (target, fresh connection only): a pooled connection found closed is replaced by a
         // fresh one that goes through every check again.
         let mut todo: std::collections::VecDeque<(&Target, bool)> = targets.iter().map(|t| (t, false)).collect();
         while let Some((target, fresh_only)) = todo.pop_front() {
-            if last.as_ref().is_some_and(|l| !l.0) {
+            if last.as_ref().is_some_and(|l| !l.permanent) {
                 any_temporary = true;
             }
             let _slot = self.connections.acquire().await.expect("semaphore open");
@@ -343,17 +365,22 @@ impl Inner {
                         crate::client::session::SessionError::CertificateRefused(evidence.clone())
                     );
                     tracing::warn!(queue_id = %info.id, host = %target.host, ip = %target.ip, %reason, "TLS policy not met");
-                    last = Some((false, "4.7.5".into(), reason, target.clone(), None));
-                    last_evidence = Some(*evidence);
+                    last = Some(HostFailure::temporary("4.7.5", reason, target, None, Some(*evidence)));
                     continue;
                 }
                 Err(e) => {
                     let permanent = e.permanent_reply().is_some();
                     let status = e.permanent_reply().map_or("4.4.1".to_string(), status_of);
                     tracing::info!(queue_id = %info.id, host = %target.host, ip = %target.ip, error = %e, "connection failed");
-                    last =
-                        Some((permanent, status, format!("{}[{}]: {e}", target.host, target.ip), target.clone(), None));
-                    last_evidence = None;
+                    let reason = format!("{}[{}]: {e}", target.host, target.ip);
+                    last = Some(HostFailure {
+                        permanent,
+                        status,
+                        reason,
+                        target: target.clone(),
+                        tls: None,
+                        evidence: None,
+                    });
                     continue;
                 }
             };
@@ -367,8 +394,7 @@ impl Inner {
                     target.ip,
                     conn.evidence.assurance.as_str()
                 );
-                last_evidence = Some(conn.evidence.clone());
-                last = Some((false, "4.7.5".into(), reason, target.clone(), None));
+                last = Some(HostFailure::temporary("4.7.5", reason, target, None, Some(conn.evidence.clone())));
                 tokio::spawn(conn.quit());
                 continue;
             }
@@ -384,9 +410,8 @@ impl Inner {
                     reached.assurance.as_str()
                 );
                 tracing::warn!(queue_id = %info.id, host = %target.host, ip = %target.ip, %reason, "TLS policy not met");
-                last_evidence = Some(conn.evidence.clone());
-                last =
-                    Some((false, "4.7.5".into(), reason, target.clone(), conn.tls.as_ref().map(ToString::to_string)));
+                let tls = conn.tls.as_ref().map(ToString::to_string);
+                last = Some(HostFailure::temporary("4.7.5", reason, target, tls, Some(conn.evidence.clone())));
                 tokio::spawn(conn.quit());
                 continue;
             }
@@ -413,8 +438,14 @@ impl Inner {
                 }
                 Ok(Transaction::Unsendable(u)) => {
                     self.release(conn);
-                    last_evidence = Some(evidence);
-                    last = Some((true, u.status.into(), format!("{}: {}", target.host, u.reason), target.clone(), tls));
+                    last = Some(HostFailure {
+                        permanent: true,
+                        status: u.status.into(),
+                        reason: format!("{}: {}", target.host, u.reason),
+                        target: target.clone(),
+                        tls,
+                        evidence: Some(evidence),
+                    });
                 }
                 Ok(Transaction::MailRefused(r)) => {
                     self.release(conn);
@@ -425,9 +456,8 @@ impl Inner {
                             Some(&evidence),
                         );
                     }
-                    last_evidence = Some(evidence);
-                    last =
-                        Some((false, status_of(&r), format!("{}: {}", target.host, r.one_line()), target.clone(), tls));
+                    let reason = format!("{}: {}", target.host, r.one_line());
+                    last = Some(HostFailure::temporary(&status_of(&r), reason, target, tls, Some(evidence)));
                 }
                 Ok(Transaction::Done { rcpts: replies, data }) => {
                     let dsn = conn.caps.dsn;
@@ -470,15 +500,16 @@ impl Inner {
                 }
             }
         }
-        let (permanent, status, reason, target, tls) =
-            last.unwrap_or((false, "4.4.1".into(), "no host could be reached".into(), targets[0].clone(), None));
+        let HostFailure { permanent, status, reason, target, tls, evidence } = last.unwrap_or_else(|| {
+            HostFailure::temporary("4.4.1", "no host could be reached".into(), &targets[0], None, None)
+        });
         // Bounce only when every host failed for good: one that might take the mail later
         // makes the recipients wait.
         let (permanent, status) =
             if permanent && any_temporary { (false, format!("4{}", &status[1..])) } else { (permanent, status) };
         let verdict =
             if permanent { Verdict::Bounced { status, reason } } else { Verdict::Deferred { status, reason } };
-        all(verdict, Some((target, tls)), last_evidence.as_ref())
+        all(verdict, Some((target, tls)), evidence.as_ref())
     }
 
     /// Updates the downgrade memory of the group's domains with this session, flags the
