@@ -387,3 +387,42 @@ async fn a_permanent_refusal_from_one_host_does_not_bounce_while_another_may_tak
     assert_eq!(d.recipients[0].state, RecipientState::Queued, "{d:#?}");
     assert!(net.home.received().is_empty(), "no bounce while the primary may come back");
 }
+
+#[tokio::test]
+async fn a_slow_destination_does_not_hold_up_mail_for_others() {
+    let net = Net::new().await;
+    let slow = net
+        .mx(
+            "127.0.0.101",
+            "mx.slow.example",
+            MxBehavior { reply_delay: std::time::Duration::from_millis(700), ..Default::default() },
+        )
+        .await;
+    let fast = net.mx("127.0.0.102", "mx.fast.example", MxBehavior::default()).await;
+    net.dns.mx("slow.example", 10, "mx.slow.example");
+    net.dns.mx("fast.example", 10, "mx.fast.example");
+    let s = TestServer::start_delivering(&net.dns, net.port, |c| {
+        c.delivery.max_connections = 2;
+        c.delivery.max_connections_per_destination = 1;
+        c.delivery.destination_wait = sekisho_config::Duration::parse("300ms").unwrap();
+        c.delivery.scan_interval = sekisho_config::Duration::parse("100ms").unwrap();
+    })
+    .await;
+    // Far more mail for the slow destination than the worker takes on at once, then one
+    // message for another destination.
+    for i in 0..24 {
+        s.submit("alice@example.jp", &[&format!("r{i}@slow.example")], MSG).await;
+    }
+    let started = std::time::Instant::now();
+    let id = s.submit("alice@example.jp", &["x@fast.example"], MSG).await;
+    let d = s.wait_for(&id, 20, all_final).await;
+    assert_eq!(d.recipients[0].state, RecipientState::Delivered);
+    assert_eq!(fast.received().len(), 1);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "the fast destination waited {:?} behind the slow one",
+        started.elapsed()
+    );
+    assert!(slow.received().len() < 24, "the slow destination is still being worked through");
+    assert_eq!(d.recipients[0].attempts, 1);
+}

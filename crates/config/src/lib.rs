@@ -166,6 +166,9 @@ pub struct DeliveryConfig {
     pub max_connections_per_destination: usize,
     /// Messages sent over one connection before it is closed.
     pub max_messages_per_connection: usize,
+    /// How long a delivery waits for a connection slot of a busy destination before its
+    /// recipients go back to the queue (so other destinations are not held up).
+    pub destination_wait: Duration,
     /// How long an idle connection is kept for the next message to the same destination.
     pub connection_reuse_time: Duration,
     /// Waits between attempts; the last one repeats.
@@ -198,6 +201,7 @@ impl Default for DeliveryConfig {
             max_connections: 50,
             max_connections_per_destination: 10,
             max_messages_per_connection: 100,
+            destination_wait: Duration::from_secs(10),
             connection_reuse_time: Duration::from_secs(5),
             retry_schedule: ["5m", "10m", "30m", "1h", "2h", "4h"].iter().filter_map(|d| Duration::parse(d)).collect(),
             max_lifetime: Duration::from_secs(5 * 86_400),

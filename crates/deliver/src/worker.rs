@@ -28,9 +28,19 @@ use crate::tls::{Assurance, TlsClient, TlsEvidence};
 /// What became of one recipient in one attempt.
 #[derive(Debug, Clone)]
 enum Verdict {
-    Delivered { reply: String },
-    Bounced { status: String, reason: String },
-    Deferred { status: String, reason: String },
+    Delivered {
+        reply: String,
+    },
+    Bounced {
+        status: String,
+        reason: String,
+    },
+    Deferred {
+        status: String,
+        reason: String,
+    },
+    /// The destination's connections were all busy: not an attempt; tried again soon.
+    Busy,
 }
 
 #[derive(Debug, Clone)]
@@ -48,6 +58,9 @@ struct RcptResult {
 /// Recipients per SMTP transaction (Postfix's smtp_destination_recipient_limit); more go in
 /// further transactions, so servers that take 100 recipients at most are never overrun.
 const RECIPIENTS_PER_TRANSACTION: usize = 50;
+
+/// Seconds after which recipients put back for a busy destination are due again.
+const BUSY_RETRY: i64 = 5;
 
 /// How often pending notifications whose queuing failed are tried again.
 const NOTICE_SWEEP: Duration = Duration::from_secs(60);
@@ -326,7 +339,12 @@ impl Inner {
             }
         };
         let slots = self.destination_slots(dest);
-        let _dest_slot = slots.acquire().await.expect("semaphore open");
+        // Waiting long for a busy destination would hold this claim while mail for others
+        // waits behind it: after `destination_wait` the recipients go back to the queue.
+        let _dest_slot = match tokio::time::timeout(self.config.delivery.destination_wait.0, slots.acquire()).await {
+            Ok(permit) => permit.expect("semaphore open"),
+            Err(_) => return all(Verdict::Busy, None, None),
+        };
         let env = Envelope {
             sender: &info.sender,
             size: info.size,
@@ -628,6 +646,19 @@ impl Inner {
                 wanted.then(|| Notice { kind, status: status.to_string() })
             };
             let (state, next, reply, outcome, report, notice) = match r.verdict {
+                Verdict::Busy => {
+                    updates.push(RecipientUpdate {
+                        message_id: info.id.clone(),
+                        idx: rec.idx,
+                        state: RecipientState::Queued,
+                        next_attempt_at: t + BUSY_RETRY,
+                        last_reply: rec.last_reply.clone(),
+                        delay_warned: rec.delay_warned,
+                        attempt: None,
+                        notice: None,
+                    });
+                    continue;
+                }
                 Verdict::Delivered { reply } => {
                     let n = notice(NoticeKind::Relayed, "2.0.0", wants_success && !r.next_hop_dsn);
                     (RecipientState::Delivered, t, reply, AttemptOutcome::Delivered, "sent", n)

@@ -34,6 +34,8 @@ pub struct MxBehavior {
     pub tls: Option<TestPki>,
     /// While false, STARTTLS is not offered (what a man in the middle stripping it causes).
     pub offer_tls: std::sync::atomic::AtomicBool,
+    /// Wait before answering the end of the data (a slow destination).
+    pub reply_delay: std::time::Duration,
 }
 
 impl Default for MxBehavior {
@@ -51,6 +53,7 @@ impl Default for MxBehavior {
             drop_in_data: AtomicUsize::new(0),
             tls: None,
             offer_tls: std::sync::atomic::AtomicBool::new(true),
+            reply_delay: std::time::Duration::ZERO,
         }
     }
 }
@@ -246,6 +249,7 @@ async fn serve(
                     let l = if l.starts_with(b"..") { l[1..].to_vec() } else { l };
                     data.extend_from_slice(&l);
                 }
+                tokio::time::sleep(b.reply_delay).await;
                 let reply = b
                     .data_replies
                     .lock()
