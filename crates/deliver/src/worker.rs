@@ -428,7 +428,7 @@ impl Inner {
                     reached.assurance.as_str()
                 );
                 tracing::warn!(queue_id = %info.id, host = %target.host, ip = %target.ip, %reason, "TLS policy not met");
-                let tls = conn.tls.as_ref().map(ToString::to_string);
+                let tls = conn.tls_summary();
                 last = Some(HostFailure::temporary("4.7.5", reason, target, tls, Some(conn.evidence.clone())));
                 tokio::spawn(conn.quit());
                 continue;
@@ -440,7 +440,7 @@ impl Inner {
                 todo.push_front((target, true));
                 continue;
             }
-            let tls = conn.tls.as_ref().map(ToString::to_string);
+            let tls = conn.tls_summary();
             let at = Some((target.clone(), tls.clone()));
             let evidence = conn.evidence.clone();
             match sent {

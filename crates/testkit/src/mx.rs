@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
 
 use crate::pki::TestPki;
@@ -306,11 +306,4 @@ fn acceptor(pki: &TestPki) -> tokio_rustls::TlsAcceptor {
         .with_single_cert(certs, key)
         .expect("server config");
     tokio_rustls::TlsAcceptor::from(Arc::new(config))
-}
-
-#[allow(dead_code)]
-async fn read_all<R: AsyncRead + Unpin>(r: &mut R) -> Vec<u8> {
-    let mut v = Vec::new();
-    let _ = r.read_to_end(&mut v).await;
-    v
 }

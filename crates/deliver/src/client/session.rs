@@ -74,19 +74,6 @@ impl SessionError {
     }
 }
 
-/// TLS protocol version and cipher suite of an established session.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TlsInfo {
-    pub version: String,
-    pub cipher: String,
-}
-
-impl std::fmt::Display for TlsInfo {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} {}", self.version, self.cipher)
-    }
-}
-
 trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 
@@ -96,7 +83,6 @@ pub struct Connection {
     buf: Vec<u8>,
     pub target: Target,
     pub caps: Capabilities,
-    pub tls: Option<TlsInfo>,
     /// What this session proves about its transport.
     pub evidence: TlsEvidence,
     /// Transactions completed on this connection.
@@ -150,7 +136,6 @@ impl Connection {
             buf: Vec::with_capacity(4096),
             target: target.clone(),
             caps: Capabilities::default(),
-            tls: None,
             evidence: TlsEvidence::plaintext(false, None),
             transactions: 0,
             broken: false,
@@ -173,7 +158,7 @@ impl Connection {
             c.hello(helo).await?;
         }
         if let Some((user, password)) = auth {
-            if c.tls.is_none() {
+            if c.evidence.version.is_none() {
                 return Err(SessionError::Protocol("refusing to send a password without TLS".into()));
             }
             let token = base64::engine::general_purpose::STANDARD.encode(format!("\0{user}\0{password}"));
@@ -240,7 +225,6 @@ impl Connection {
             buf: Vec::with_capacity(4096),
             target: self.target,
             caps: Capabilities::default(),
-            tls: Some(TlsInfo { version, cipher }),
             evidence,
             transactions: 0,
             broken: false,
@@ -353,6 +337,11 @@ impl Connection {
         }
         stuffer.finish(&mut out);
         self.write(&out, self.t.block).await
+    }
+
+    /// "TLSv1.3 CIPHER" when the session runs over TLS, as recorded with each attempt.
+    pub fn tls_summary(&self) -> Option<String> {
+        Some(format!("{} {}", self.evidence.version.as_ref()?, self.evidence.cipher.as_deref().unwrap_or("unknown")))
     }
 
     /// True when the connection can carry another message: every reply was read in step.
