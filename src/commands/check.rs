@@ -32,6 +32,7 @@ pub(crate) struct CheckArgs {
 struct Shared {
     dns: sekisho_dns::Resolver,
     tls: TlsClient,
+    sts: sekisho_deliver::sts::StsPolicies,
     helo: String,
     port: u16,
     timeouts: sekisho_deliver::client::session::Timeouts,
@@ -50,6 +51,7 @@ pub(crate) async fn run(args: CheckArgs, config: &Config) -> Result<(), Failure>
     let shared = Arc::new(Shared {
         dns: sekisho_dns::Resolver::new(&config.dns).map_err(|e| Failure::Failed(e.to_string()))?,
         tls: TlsClient::new(&config.tls.extra_roots).map_err(Failure::Usage)?,
+        sts: sekisho_deliver::sts::StsPolicies::new(sekisho_deliver::sts_settings(&config.mta_sts), 0, None),
         helo: config.delivery.helo_name.clone().unwrap_or_else(|| config.hostname.clone()),
         port: config.delivery.port,
         timeouts: checker_timeouts(&config.delivery),
@@ -63,6 +65,7 @@ pub(crate) async fn run(args: CheckArgs, config: &Config) -> Result<(), Failure>
             let checker = Checker {
                 dns: &shared.dns,
                 tls: &shared.tls,
+                sts: &shared.sts,
                 helo: &shared.helo,
                 port: shared.port,
                 timeouts: shared.timeouts,
@@ -128,7 +131,12 @@ fn print_text(r: &DomainReport) {
                         _ => if e.starttls_offered { "STARTTLS failed" } else { "no STARTTLS" }.to_string(),
                     };
                     let why = e.failure.as_deref().map(|f| format!(" ({f})")).unwrap_or_default();
-                    println!("  {pref} {} [{}]:{} {tls}: {}{why}", m.host, a.ip, a.port, e.assurance.as_str());
+                    let sts = match m.mta_sts_match {
+                        Some(true) => ", named by the MTA-STS policy",
+                        Some(false) => ", NOT named by the MTA-STS policy",
+                        None => "",
+                    };
+                    println!("  {pref} {} [{}]:{} {tls}: {}{why}{sts}", m.host, a.ip, a.port, e.assurance.as_str());
                     if let Some(c) = &e.certificate {
                         println!(
                             "      certificate {} issued by {}, names {}, expires {}, SPKI SHA-256 {}",
@@ -147,6 +155,13 @@ fn print_text(r: &DomainReport) {
     }
     if let Some(t) = &r.mta_sts_record {
         println!("  MTA-STS record: {t}");
+    }
+    let sts = &r.mta_sts;
+    if let (Some(id), Some(mode)) = (&sts.policy_id, sts.mode) {
+        println!("  MTA-STS policy {id}: mode {}, mx {}", mode.as_str(), sts.mx.join(" "));
+    }
+    if let (Some(f), Some(d)) = (&sts.failure, &sts.detail) {
+        println!("  MTA-STS: {f}: {d}");
     }
     if let Some(t) = &r.tls_rpt_record {
         println!("  TLS-RPT record: {t}");

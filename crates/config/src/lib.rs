@@ -47,6 +47,8 @@ pub struct Config {
     pub routes: BTreeMap<String, String>,
     /// Outbound policy.
     pub outbound: OutboundConfig,
+    /// MTA-STS (RFC 8461) policy discovery for outbound mail.
+    pub mta_sts: MtaStsConfig,
     /// Listening sockets.
     #[serde(rename = "listener")]
     pub listeners: Vec<ListenerConfig>,
@@ -121,14 +123,32 @@ pub struct DnsConfig {
     pub servers: Vec<SocketAddr>,
     /// Time for one query.
     pub timeout: Duration,
-    /// Records that override DNS: name to a list of "TYPE DATA" strings.
+    /// Records that override DNS: name to a list of "TYPE DATA" strings. Static MX and TLSA
+    /// records count as DNSSEC-secure: they are the administrator's own assertion.
     #[serde(rename = "static")]
     pub static_records: BTreeMap<String, Vec<String>>,
+    /// DNSSEC trust anchors for the lookups DANE (RFC 7672) needs (MX and TLSA): a file of DNSKEY
+    /// records in zone-file presentation format, one a line, e.g.
+    /// `. 3600 IN DNSKEY 257 3 13 <base64 public key>` (the TTL and class may be left out; `;`
+    /// starts a comment). Keys owned by "." anchor the root; keys owned by another name anchor
+    /// that zone. DS records are not accepted. Unset: the IANA root keys built into the resolver.
+    pub trust_anchor: Option<PathBuf>,
+    /// Validate DNSSEC for the DANE lookups (MX and TLSA). Only those lookups validate; the MX,
+    /// address and TXT lookups of ordinary delivery never do, signed zone or not. `false` is for
+    /// resolvers that strip DNSSEC records: every DANE lookup then counts as insecure, so DANE
+    /// never applies (except to `[dns.static]` TLSA records).
+    pub dnssec: bool,
 }
 
 impl Default for DnsConfig {
     fn default() -> Self {
-        DnsConfig { servers: Vec::new(), timeout: Duration::from_secs(5), static_records: BTreeMap::new() }
+        DnsConfig {
+            servers: Vec::new(),
+            timeout: Duration::from_secs(5),
+            static_records: BTreeMap::new(),
+            trust_anchor: None,
+            dnssec: true,
+        }
     }
 }
 
@@ -219,7 +239,7 @@ impl Default for DeliveryConfig {
 }
 
 /// TLS assurance levels a policy can require, weakest first.
-pub const ASSURANCE_LEVELS: [&str; 3] = ["none", "encrypted", "authenticated"];
+pub const ASSURANCE_LEVELS: [&str; 5] = ["none", "encrypted", "authenticated", "mta-sts", "dane"];
 
 /// `[outbound]`
 #[derive(Debug, Clone, Deserialize)]
@@ -246,6 +266,31 @@ impl Default for OutboundConfig {
             downgrade_window: Duration::from_secs(30 * 86_400),
             downgrade_min_sessions: 1,
             downgrade_action: "record".into(),
+        }
+    }
+}
+
+/// `[mta_sts]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MtaStsConfig {
+    /// Look up and apply recipient domains' MTA-STS policies.
+    pub enabled: bool,
+    /// HTTPS port of the policy hosts (443; tests and demos point it elsewhere).
+    pub port: u16,
+    /// Time for one policy fetch: connection, TLS handshake and response.
+    pub timeout: Duration,
+    /// After a failed fetch, how long before the same domain's policy is fetched again.
+    pub retry_after_failure: Duration,
+}
+
+impl Default for MtaStsConfig {
+    fn default() -> Self {
+        MtaStsConfig {
+            enabled: true,
+            port: 443,
+            timeout: Duration::from_secs(10),
+            retry_after_failure: Duration::from_secs(300),
         }
     }
 }
@@ -341,6 +386,7 @@ impl Default for Config {
             delivery: DeliveryConfig::default(),
             routes: BTreeMap::new(),
             outbound: OutboundConfig::default(),
+            mta_sts: MtaStsConfig::default(),
             listeners: Vec::new(),
         }
     }
@@ -459,6 +505,11 @@ impl Config {
                 StaticRecord::parse(r).map_err(|m| err(&format!("\"{name}\""), m))?;
             }
         }
+        if let Some(path) = &self.dns.trust_anchor {
+            if !path.is_file() {
+                return Err(err("trust_anchor", format!("{} is not a readable file", path.display())));
+            }
+        }
         for (domain, hop) in &self.routes {
             NextHop::parse(hop).map_err(|m| err(&format!("\"{domain}\""), m))?;
         }
@@ -476,6 +527,8 @@ impl Config {
             ("max_connections_per_destination", d.max_connections_per_destination == 0),
             ("max_messages_per_connection", d.max_messages_per_connection == 0),
             ("port", d.port == 0),
+            ("port", self.mta_sts.port == 0),
+            ("timeout", self.mta_sts.timeout.0.is_zero()),
         ] {
             if zero {
                 return Err(err(key, "must be at least 1".into()));
@@ -487,8 +540,6 @@ impl Config {
         let level = |key: &str, v: &str| {
             if ASSURANCE_LEVELS.contains(&v) {
                 Ok(())
-            } else if v == "mta-sts" || v == "dane" {
-                Err(err(key, format!("`{v}` is not supported by this version; use one of {ASSURANCE_LEVELS:?}")))
             } else {
                 Err(err(key, format!("`{v}` is not an assurance level; use one of {ASSURANCE_LEVELS:?}")))
             }
@@ -617,6 +668,27 @@ mod tests {
         assert!(e.contains("test.toml:2"), "{e}");
         let e = parse("[delivery]\nretry_schedule = []\n").unwrap_err().to_string();
         assert!(e.contains("test.toml:2") && e.contains("retry_schedule"), "{e}");
+    }
+
+    #[test]
+    fn dns_trust_anchor_and_dnssec() {
+        let c = parse("").unwrap();
+        assert_eq!(c.dns.trust_anchor, None, "default: the built-in root anchors");
+        assert!(c.dns.dnssec, "DNSSEC validation of DANE lookups is on by default");
+        let dir = std::env::temp_dir().join(format!("sekisho-config-anchor-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let anchor = dir.join("root.key");
+        std::fs::write(&anchor, ". IN DNSKEY 257 3 13 AAAA\n").unwrap();
+        let c = parse(&format!("[dns]\ntrust_anchor = \"{}\"\ndnssec = false\n", anchor.display())).unwrap();
+        assert_eq!(c.dns.trust_anchor.as_deref(), Some(anchor.as_path()));
+        assert!(!c.dns.dnssec);
+        let e = parse("[dns]\nservers = []\ntrust_anchor = \"/nonexistent/root.key\"\n").unwrap_err().to_string();
+        assert!(e.contains("test.toml:3") && e.contains("trust_anchor"), "{e}");
+        let e = parse("[dns]\ndnssec = \"yes\"\n").unwrap_err().to_string();
+        assert!(e.contains("test.toml:2"), "{e}");
+        let e = parse("[dns]\ntrust_anchors = \"x\"\n").unwrap_err().to_string();
+        assert!(e.contains("test.toml:2") && e.contains("trust_anchors"), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -5,6 +5,7 @@ use sekisho_dns::{Dns, MxAnswer, order_mx};
 use serde::Serialize;
 
 use crate::client::session::{Connection, Target, Timeouts};
+use crate::sts::{Mode, StsDiscovery, StsLookup, StsPolicies};
 use crate::tls::{Assurance, TlsClient, TlsEvidence};
 
 /// Addresses probed per MX host, and MX hosts per domain (as many as delivery would try).
@@ -30,6 +31,8 @@ pub struct MxReport {
     pub addresses: Vec<AddressReport>,
     /// The weakest assurance among its reachable addresses; none when none was reachable.
     pub assurance: Assurance,
+    /// Whether the domain's MTA-STS policy names this host (None without a policy).
+    pub mta_sts_match: Option<bool>,
 }
 
 /// A whole domain.
@@ -41,9 +44,12 @@ pub struct DomainReport {
     pub error: Option<String>,
     /// The `_mta-sts` TXT record, when published.
     pub mta_sts_record: Option<String>,
+    /// The MTA-STS policy found, fetched over HTTPS, or why none could be had.
+    pub mta_sts: StsDiscovery,
     /// The `_smtp._tls` (TLS-RPT) TXT record, when published.
     pub tls_rpt_record: Option<String>,
-    /// The weakest MX sets it: mail may go to any of them.
+    /// The weakest MX mail may go to sets it (under an enforced MTA-STS policy, only the hosts
+    /// it names receive mail).
     pub assurance: Assurance,
     /// One sentence a person understands.
     pub verdict: String,
@@ -53,6 +59,8 @@ pub struct DomainReport {
 pub struct Checker<'a> {
     pub dns: &'a dyn Dns,
     pub tls: &'a TlsClient,
+    /// MTA-STS discovery (without a store: every check fetches afresh, once per domain).
+    pub sts: &'a StsPolicies,
     pub helo: &'a str,
     pub port: u16,
     pub timeouts: Timeouts,
@@ -71,30 +79,28 @@ impl Checker<'_> {
         };
         let mta_sts_record = txt(format!("_mta-sts.{domain}")).await;
         let tls_rpt_record = txt(format!("_smtp._tls.{domain}")).await;
+        let now = chrono::Utc::now().timestamp();
+        let sts = self.sts.lookup(self.dns, self.tls, &domain, now).await;
+        let records = Records { mta_sts_record, tls_rpt_record, sts };
         let hosts: Vec<(String, Option<u16>)> = match self.dns.mx(&domain).await {
             Ok(MxAnswer::Mx(mx)) => {
                 order_mx(mx).into_iter().take(HOSTS_PER_DOMAIN).map(|m| (m.exchange, Some(m.preference))).collect()
             }
             Ok(MxAnswer::Implicit) => vec![(domain.clone(), None)],
             Ok(MxAnswer::NullMx) => {
-                return self.report(
-                    domain,
-                    vec![],
-                    Some("the domain accepts no mail (null MX)".into()),
-                    mta_sts_record,
-                    tls_rpt_record,
-                );
+                return report(domain, vec![], Some("the domain accepts no mail (null MX)".into()), records);
             }
-            Err(e) => return self.report(domain, vec![], Some(e.to_string()), mta_sts_record, tls_rpt_record),
+            Err(e) => return report(domain, vec![], Some(e.to_string()), records),
         };
         let mut mx = Vec::with_capacity(hosts.len());
         for (host, preference) in hosts {
-            mx.push(self.check_host(&host, preference).await);
+            mx.push(self.check_host(&host, preference, &records.sts).await);
         }
-        self.report(domain, mx, None, mta_sts_record, tls_rpt_record)
+        report(domain, mx, None, records)
     }
 
-    async fn check_host(&self, host: &str, preference: Option<u16>) -> MxReport {
+    async fn check_host(&self, host: &str, preference: Option<u16>, sts: &StsLookup) -> MxReport {
+        let mta_sts_match = sts.policy().map(|p| p.matches(host));
         let ips = match self.dns.addresses(host).await {
             Ok(ips) => ips,
             Err(e) => {
@@ -108,6 +114,7 @@ impl Checker<'_> {
                         evidence: None,
                     }],
                     assurance: Assurance::None,
+                    mta_sts_match,
                 };
             }
         };
@@ -116,7 +123,8 @@ impl Checker<'_> {
             let target = Target { host: host.to_string(), ip, port: self.port };
             let report = match Connection::open(&target, self.helo, Some(self.tls), None, self.timeouts, false).await {
                 Ok(conn) => {
-                    let evidence = conn.evidence.clone();
+                    let mut evidence = conn.evidence.clone();
+                    evidence.apply_sts(Some(sts), host);
                     conn.quit().await;
                     AddressReport { ip: ip.to_string(), port: self.port, error: None, evidence: Some(evidence) }
                 }
@@ -138,20 +146,35 @@ impl Checker<'_> {
         }
         let assurance =
             addresses.iter().filter_map(|a| a.evidence.as_ref().map(|e| e.assurance)).min().unwrap_or(Assurance::None);
-        MxReport { host: host.to_string(), preference, addresses, assurance }
+        MxReport { host: host.to_string(), preference, addresses, assurance, mta_sts_match }
     }
+}
 
-    fn report(
-        &self,
-        domain: String,
-        mx: Vec<MxReport>,
-        error: Option<String>,
-        mta_sts_record: Option<String>,
-        tls_rpt_record: Option<String>,
-    ) -> DomainReport {
-        let assurance = mx.iter().map(|m| m.assurance).min().unwrap_or(Assurance::None);
-        let verdict = verdict(&domain, &mx, error.as_deref(), assurance);
-        DomainReport { domain, mx, error, mta_sts_record, tls_rpt_record, assurance, verdict }
+/// The domain's published records.
+struct Records {
+    mta_sts_record: Option<String>,
+    tls_rpt_record: Option<String>,
+    sts: StsLookup,
+}
+
+fn report(domain: String, mx: Vec<MxReport>, error: Option<String>, records: Records) -> DomainReport {
+    let enforced = records.sts.policy().is_some_and(|p| p.mode == Mode::Enforce);
+    let usable = |m: &&MxReport| !enforced || m.mta_sts_match == Some(true);
+    let assurance = mx.iter().filter(usable).map(|m| m.assurance).min().unwrap_or(Assurance::None);
+    let error = error.or_else(|| {
+        (enforced && !mx.is_empty() && !mx.iter().any(|m| usable(&m)))
+            .then(|| "no MX host is named by the domain's MTA-STS policy (mode enforce)".to_string())
+    });
+    let verdict = verdict(&domain, &mx, error.as_deref(), assurance);
+    DomainReport {
+        domain,
+        mx,
+        error,
+        mta_sts_record: records.mta_sts_record,
+        tls_rpt_record: records.tls_rpt_record,
+        mta_sts: records.sts.discovery,
+        assurance,
+        verdict,
     }
 }
 

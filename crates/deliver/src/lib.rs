@@ -10,7 +10,8 @@ pub mod pool;
 pub mod resolve;
 pub mod route;
 pub mod schedule;
+pub mod sts;
 pub mod tls;
 mod worker;
 
-pub use worker::{Deliverer, timeouts};
+pub use worker::{Deliverer, sts_settings, timeouts};

@@ -23,6 +23,7 @@ use crate::pool::Pool;
 use crate::resolve::resolve;
 use crate::route::{Destination, route};
 use crate::schedule;
+use crate::sts::{FetchSettings, StsLookup, StsPolicies};
 use crate::tls::{Assurance, TlsClient, TlsEvidence};
 
 /// What became of one recipient in one attempt.
@@ -108,6 +109,12 @@ struct Inner {
     timeouts: Timeouts,
     helo: String,
     downgrades: crate::tls::DowngradeMemory,
+    sts: StsPolicies,
+}
+
+/// Where and how long MTA-STS policies are fetched, from `[mta_sts]`.
+pub fn sts_settings(c: &sekisho_config::MtaStsConfig) -> FetchSettings {
+    FetchSettings { port: c.port, timeout: c.timeout.0 }
 }
 
 /// The RFC 5321 §4.5.3.2 timeouts configured in `[delivery]`.
@@ -150,6 +157,11 @@ impl Deliverer {
         let o = &config.outbound;
         let downgrades =
             crate::tls::DowngradeMemory::new(o.downgrade_window.0.as_secs() as i64, o.downgrade_min_sessions, []);
+        let sts = StsPolicies::new(
+            sts_settings(&config.mta_sts),
+            config.mta_sts.retry_after_failure.0.as_secs() as i64,
+            Some(queue.store().clone()),
+        );
         Ok(Deliverer {
             inner: Arc::new(Inner {
                 connections: Semaphore::new(d.max_connections),
@@ -157,6 +169,7 @@ impl Deliverer {
                 pool: Pool::default(),
                 tls,
                 downgrades,
+                sts,
                 timeouts,
                 helo,
                 dns,
@@ -186,6 +199,7 @@ impl Deliverer {
             })),
             Err(e) => tracing::error!(error = %e, "cannot read the downgrade memory"),
         }
+        inner.sts.load().await;
         // Notifications recorded before a crash (or whose queuing failed) but not yet queued.
         inner.sweep_notices().await;
         let mut last_sweep = tokio::time::Instant::now();
@@ -338,6 +352,14 @@ impl Inner {
                 return all(verdict, None, None);
             }
         };
+        // MTA-STS applies to mail routed by the recipient domain's MX records.
+        let sts = match dest {
+            Destination::Mx { domain, .. } if self.config.mta_sts.enabled => {
+                Some(self.sts.lookup(self.dns.as_ref(), &self.tls, domain, now()).await)
+            }
+            _ => None,
+        };
+        let enforced = sts.as_ref().and_then(StsLookup::policy).filter(|p| p.mode == crate::sts::Mode::Enforce);
         let slots = self.destination_slots(dest);
         // Waiting long for a busy destination would hold this claim while mail for others
         // waits behind it: after `destination_wait` the recipients go back to the queue.
@@ -366,6 +388,22 @@ impl Inner {
             if last.as_ref().is_some_and(|l| !l.permanent) {
                 any_temporary = true;
             }
+            // An enforced policy: hosts it does not name get no mail, the others must prove
+            // their names.
+            let required = match enforced {
+                Some(policy) if !policy.matches(&target.host) => {
+                    let reason = format!(
+                        "{}: not an MX host the MTA-STS policy of the domain names ({}); not used",
+                        target.host,
+                        policy.mx.join(", ")
+                    );
+                    tracing::warn!(queue_id = %info.id, host = %target.host, "MTA-STS policy: MX host does not match");
+                    last = Some(HostFailure::temporary("4.7.5", reason, target, None, None));
+                    continue;
+                }
+                Some(_) => required.max(Assurance::Authenticated),
+                None => required,
+            };
             let _slot = self.connections.acquire().await.expect("semaphore open");
             let got = if fresh_only {
                 self.open(target, dest, required).await.map(|c| (c, false))
@@ -374,7 +412,8 @@ impl Inner {
             };
             let (conn, reused) = match got {
                 Ok(c) => c,
-                Err(crate::client::session::SessionError::CertificateRefused(evidence)) => {
+                Err(crate::client::session::SessionError::CertificateRefused(mut evidence)) => {
+                    evidence.apply_sts(sts.as_ref(), &target.host);
                     let reason = format!(
                         "{}[{}]: TLS required: {}; {}",
                         target.host,
@@ -403,6 +442,7 @@ impl Inner {
                 }
             };
             let mut conn = conn;
+            conn.evidence.apply_sts(sts.as_ref(), &target.host);
             let downgrade = self.observe_transport(info, rcpts, target, &mut conn.evidence);
             if downgrade && self.config.outbound.downgrade_action == "defer" {
                 let reason = format!(

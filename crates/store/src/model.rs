@@ -310,3 +310,18 @@ pub struct TlsMemory {
     pub authenticated_sessions: u32,
     pub last_authenticated_at: i64,
 }
+
+/// An MTA-STS policy as fetched, kept so it survives restarts and failed fetches
+/// (RFC 8461 §5.1).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StsPolicyRecord {
+    pub domain: String,
+    /// The `id` of the `_mta-sts` TXT record it was fetched for.
+    pub policy_id: String,
+    /// The policy text as served.
+    pub policy: String,
+    /// Unix seconds.
+    pub fetched_at: i64,
+    /// Unix seconds after which it must not be used (fetched_at + max_age).
+    pub expires_at: i64,
+}

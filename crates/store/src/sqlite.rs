@@ -11,7 +11,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 use crate::error::StoreError;
 use crate::model::{
     Attempt, AttemptOutcome, AttemptRecord, MessageDetail, MessageInfo, MessageSummary, NewMessage, Notice, NoticeKind,
-    Origin, RecipientRecord, RecipientState, RecipientUpdate, TlsMemory, UserRecord,
+    Origin, RecipientRecord, RecipientState, RecipientUpdate, StsPolicyRecord, TlsMemory, UserRecord,
 };
 use crate::store::{Claim, QueueStore};
 
@@ -98,6 +98,15 @@ CREATE TABLE tls_memory (
     authenticated_sessions INTEGER NOT NULL,
     last_authenticated_at INTEGER NOT NULL,
     PRIMARY KEY (domain, host)
+);
+"#,
+    r#"
+CREATE TABLE sts_policies (
+    domain TEXT PRIMARY KEY,
+    policy_id TEXT NOT NULL,
+    policy TEXT NOT NULL,
+    fetched_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL
 );
 "#,
 ];
@@ -518,6 +527,36 @@ impl QueueStore for SqliteStore {
         .bind(m.last_secure_at)
         .bind(m.authenticated_sessions as i64)
         .bind(m.last_authenticated_at)
+        .execute(&mut *self.write_conn(false).await?)
+        .await?;
+        Ok(())
+    }
+
+    async fn sts_policies(&self) -> Result<Vec<StsPolicyRecord>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM sts_policies").fetch_all(&self.reader).await?;
+        Ok(rows
+            .iter()
+            .map(|r| StsPolicyRecord {
+                domain: r.get("domain"),
+                policy_id: r.get("policy_id"),
+                policy: r.get("policy"),
+                fetched_at: r.get("fetched_at"),
+                expires_at: r.get("expires_at"),
+            })
+            .collect())
+    }
+
+    async fn remember_sts_policy(&self, p: &StsPolicyRecord) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO sts_policies (domain, policy_id, policy, fetched_at, expires_at) VALUES (?,?,?,?,?) \
+             ON CONFLICT(domain) DO UPDATE SET policy_id = excluded.policy_id, policy = excluded.policy, \
+             fetched_at = excluded.fetched_at, expires_at = excluded.expires_at",
+        )
+        .bind(&p.domain)
+        .bind(&p.policy_id)
+        .bind(&p.policy)
+        .bind(p.fetched_at)
+        .bind(p.expires_at)
         .execute(&mut *self.write_conn(false).await?)
         .await?;
         Ok(())

@@ -4,7 +4,8 @@ use async_trait::async_trait;
 
 use crate::error::StoreError;
 use crate::model::{
-    MessageDetail, MessageSummary, NewMessage, NoticeKind, RecipientState, RecipientUpdate, TlsMemory, UserRecord,
+    MessageDetail, MessageSummary, NewMessage, NoticeKind, RecipientState, RecipientUpdate, StsPolicyRecord, TlsMemory,
+    UserRecord,
 };
 
 /// A recipient claimed for delivery.
@@ -42,6 +43,10 @@ pub trait QueueStore: Send + Sync {
     async fn tls_memory(&self) -> Result<Vec<TlsMemory>, StoreError>;
     /// Stores one domain's downgrade memory.
     async fn remember_tls(&self, memory: &TlsMemory) -> Result<(), StoreError>;
+    /// Every cached MTA-STS policy.
+    async fn sts_policies(&self) -> Result<Vec<StsPolicyRecord>, StoreError>;
+    /// Stores (replaces) a domain's MTA-STS policy.
+    async fn remember_sts_policy(&self, policy: &StsPolicyRecord) -> Result<(), StoreError>;
     /// Makes every earlier write durable (delivery progress included).
     async fn make_durable(&self) -> Result<(), StoreError>;
     /// Messages with a notification still to send.

@@ -107,6 +107,11 @@ impl FakeDns {
         self.add(alias, RData::CNAME(CNAME(name(target))));
     }
 
+    /// Removes every record of `owner` (it answers NXDOMAIN from now on).
+    pub fn remove(&self, owner: &str) {
+        self.zone.lock().expect("zone").records.remove(&key(owner));
+    }
+
     /// Answers SERVFAIL for every query about `owner`.
     pub fn servfail(&self, owner: &str) {
         self.zone.lock().expect("zone").servfail.push(key(owner));

@@ -4,11 +4,13 @@
 
 mod client;
 mod dns;
+mod https;
 mod mx;
 mod pki;
 
 pub use client::{Client, Response};
 pub use dns::FakeDns;
+pub use https::{FakeHttps, HttpAnswer};
 pub use mx::{Delivered, FakeMx, MxBehavior};
 pub use pki::TestPki;
 
@@ -70,16 +72,30 @@ impl TestServer {
     /// Starts a server that also delivers, resolving through `dns` (a fake DNS server) and
     /// connecting to `port` on every MX, after `tweak` changed the base configuration.
     pub async fn start_delivering(dns: &FakeDns, port: u16, tweak: impl FnOnce(&mut Config)) -> TestServer {
-        Self::start_inner(Some((dns.addr, port)), tweak).await
+        Self::start_inner(None, Some((dns.addr, port)), tweak).await
+    }
+
+    /// Like `start_delivering`, on the data of a server stopped before (`stop`'s directory).
+    pub async fn restart_delivering(
+        dir: tempfile::TempDir,
+        dns: &FakeDns,
+        port: u16,
+        tweak: impl FnOnce(&mut Config),
+    ) -> TestServer {
+        Self::start_inner(Some(dir), Some((dns.addr, port)), tweak).await
     }
 
     /// Starts a server after `tweak` changed the base configuration.
     pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> TestServer {
-        Self::start_inner(None, tweak).await
+        Self::start_inner(None, None, tweak).await
     }
 
-    async fn start_inner(delivery: Option<(SocketAddr, u16)>, tweak: impl FnOnce(&mut Config)) -> TestServer {
-        let dir = tempfile::tempdir().expect("temp dir");
+    async fn start_inner(
+        dir: Option<tempfile::TempDir>,
+        delivery: Option<(SocketAddr, u16)>,
+        tweak: impl FnOnce(&mut Config),
+    ) -> TestServer {
+        let dir = dir.unwrap_or_else(|| tempfile::tempdir().expect("temp dir"));
         let pki = TestPki::generate(dir.path(), "gw.sekisho.test");
         let mut config = base_config(dir.path(), &pki);
         if let Some((dns, port)) = delivery {

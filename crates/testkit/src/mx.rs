@@ -58,6 +58,22 @@ impl Default for MxBehavior {
     }
 }
 
+/// Binds `addr`; a host started again at the address of one just dropped may find the port
+/// still held for a moment.
+pub(crate) async fn bind_retrying(addr: &str) -> TcpListener {
+    let mut tries = 0;
+    loop {
+        match TcpListener::bind(addr).await {
+            Ok(l) => return l,
+            Err(_) if tries < 40 => {
+                tries += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            Err(e) => panic!("bind fake server on {addr}: {e}"),
+        }
+    }
+}
+
 /// A message the fake MX accepted.
 #[derive(Debug, Clone)]
 pub struct Delivered {
@@ -83,20 +99,7 @@ pub struct FakeMx {
 impl FakeMx {
     /// Starts on `addr` (e.g. "127.0.0.2:0" or a fixed port shared by several fake hosts).
     pub async fn start(addr: &str, behavior: MxBehavior) -> FakeMx {
-        // A host started again at the address of one just dropped may find the port still
-        // held for a moment.
-        let mut tries = 0;
-        let listener = loop {
-            match TcpListener::bind(addr).await {
-                Ok(l) => break l,
-                Err(e) if tries < 40 => {
-                    tries += 1;
-                    let _ = e;
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                }
-                Err(e) => panic!("bind fake MX on {addr}: {e}"),
-            }
-        };
+        let listener = bind_retrying(addr).await;
         let addr = listener.local_addr().expect("addr");
         let behavior = Arc::new(behavior);
         let received = Arc::new(Mutex::new(Vec::new()));
@@ -292,7 +295,7 @@ async fn send(io: &mut BufReader<Box<dyn Io>>, text: &str) -> std::io::Result<()
     io.get_mut().flush().await
 }
 
-fn acceptor(pki: &TestPki) -> tokio_rustls::TlsAcceptor {
+pub(crate) fn acceptor(pki: &TestPki) -> tokio_rustls::TlsAcceptor {
     use rustls_pki_types::pem::PemObject;
     let certs: Vec<_> = rustls_pki_types::CertificateDer::pem_file_iter(&pki.cert_path)
         .expect("cert")

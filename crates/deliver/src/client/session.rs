@@ -195,11 +195,10 @@ impl Connection {
             .await
             .map_err(|_| SessionError::Timeout("in the TLS handshake"))?
             .map_err(|e| match slot.lock().expect("verification slot").take() {
-                Some(Err(failure)) if enforce => {
-                    let mut evidence = TlsEvidence::plaintext(true, Some((&failure.0, failure.1)));
-                    evidence.assurance = crate::tls::Assurance::None;
-                    SessionError::CertificateRefused(Box::new(evidence))
-                }
+                Some(Err(failure)) if enforce => SessionError::CertificateRefused(Box::new(TlsEvidence::plaintext(
+                    true,
+                    Some((&failure.0, failure.1)),
+                ))),
                 _ => SessionError::Tls(e.to_string()),
             })?;
         let (_, conn) = stream.get_ref();
@@ -216,9 +215,11 @@ impl Connection {
         if self.target.host.parse::<IpAddr>().is_ok() && evidence.assurance == crate::tls::Assurance::Authenticated {
             // A certificate for an IP address proves no name: authentication needs the MX (or
             // next hop) host name.
-            evidence.assurance = crate::tls::Assurance::Encrypted;
-            evidence.failure = Some("validation-failure".into());
-            evidence.detail = Some("the next hop is an IP address: there is no host name to authenticate".into());
+            evidence.limit(
+                crate::tls::Assurance::Encrypted,
+                "validation-failure",
+                "the next hop is an IP address: there is no host name to authenticate".into(),
+            );
         }
         Ok(Connection {
             io: Box::new(stream),

@@ -2,9 +2,9 @@
 
 use serde::Serialize;
 
-/// How well a session is protected, weakest first. `mta-sts` and `dane` are graded by the
-/// policy stage that builds on this one; a session measured here reaches at most
-/// `authenticated`.
+/// How well a session is protected, weakest first. The session itself proves at most
+/// `authenticated`; `mta-sts` and `dane` are reached when the recipient domain's published
+/// policy (RFC 8461) or DNSSEC-signed TLSA records (RFC 7672) also hold for it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Assurance {
@@ -14,26 +14,31 @@ pub enum Assurance {
     Encrypted,
     /// TLS 1.2 or later with a certificate chain valid for the host name.
     Authenticated,
+    /// Authenticated, and the host matched the domain's MTA-STS policy in mode `enforce`.
+    MtaSts,
+    /// The certificate matched a usable DNSSEC-validated TLSA record of the host.
+    Dane,
 }
 
 impl Assurance {
+    /// Every level, weakest first.
+    pub const ALL: [Assurance; 5] =
+        [Assurance::None, Assurance::Encrypted, Assurance::Authenticated, Assurance::MtaSts, Assurance::Dane];
+
     /// The configuration keyword.
     pub fn as_str(self) -> &'static str {
         match self {
             Assurance::None => "none",
             Assurance::Encrypted => "encrypted",
             Assurance::Authenticated => "authenticated",
+            Assurance::MtaSts => "mta-sts",
+            Assurance::Dane => "dane",
         }
     }
 
     /// Reads a configuration keyword.
     pub fn parse(s: &str) -> Option<Assurance> {
-        match s {
-            "none" => Some(Assurance::None),
-            "encrypted" => Some(Assurance::Encrypted),
-            "authenticated" => Some(Assurance::Authenticated),
-            _ => None,
-        }
+        Assurance::ALL.into_iter().find(|a| a.as_str() == s)
     }
 }
 
@@ -43,10 +48,15 @@ mod tests {
 
     #[test]
     fn levels_are_ordered() {
-        assert!(Assurance::None < Assurance::Encrypted && Assurance::Encrypted < Assurance::Authenticated);
-        for a in [Assurance::None, Assurance::Encrypted, Assurance::Authenticated] {
+        assert!(Assurance::ALL.windows(2).all(|w| w[0] < w[1]));
+        for a in Assurance::ALL {
             assert_eq!(Assurance::parse(a.as_str()), Some(a));
         }
-        assert_eq!(Assurance::parse("dane"), None);
+        assert_eq!(Assurance::parse("DANE"), None);
+        assert_eq!(
+            Assurance::ALL.map(Assurance::as_str).to_vec(),
+            sekisho_config::ASSURANCE_LEVELS.to_vec(),
+            "the configuration accepts exactly these levels"
+        );
     }
 }

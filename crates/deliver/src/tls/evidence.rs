@@ -4,6 +4,7 @@ use serde::Serialize;
 
 use super::assurance::Assurance;
 use super::verifier::PkixResult;
+use crate::sts::{Mode, StsDiscovery, StsLookup};
 
 /// The leaf certificate as presented.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -32,8 +33,23 @@ pub struct TlsEvidence {
     /// A readable account of that failure.
     pub detail: Option<String>,
     pub assurance: Assurance,
+    /// What the session itself proved, before any domain policy raised it.
+    pub session_assurance: Assurance,
+    /// The recipient domain's MTA-STS policy and whether this host met it.
+    pub mta_sts: Option<StsHostEvidence>,
     /// The domain reached TLS in recent deliveries and this session reached less.
     pub downgrade_suspected: bool,
+}
+
+/// The MTA-STS policy as applied to one session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StsHostEvidence {
+    #[serde(flatten)]
+    pub discovery: StsDiscovery,
+    /// The MX host matched the policy's `mx` patterns (None without a policy).
+    pub mx_matched: Option<bool>,
+    /// The session met the policy: matching host, authenticated certificate.
+    pub policy_met: Option<bool>,
 }
 
 impl TlsEvidence {
@@ -55,6 +71,8 @@ impl TlsEvidence {
             failure,
             detail,
             assurance: Assurance::None,
+            session_assurance: Assurance::None,
+            mta_sts: None,
             downgrade_suspected: false,
         }
     }
@@ -81,8 +99,43 @@ impl TlsEvidence {
             failure,
             detail,
             assurance,
+            session_assurance: assurance,
+            mta_sts: None,
             downgrade_suspected: false,
         }
+    }
+
+    /// Caps what the session proved at `level`, naming why.
+    pub fn limit(&mut self, level: Assurance, failure: &str, detail: String) {
+        self.session_assurance = self.session_assurance.min(level);
+        self.failure = Some(failure.to_string());
+        self.detail = Some(detail);
+        self.grade();
+    }
+
+    /// Applies the recipient domain's MTA-STS policy to this session (replacing what an
+    /// earlier use of a pooled connection recorded): an authenticated session to a host the
+    /// `enforce` policy names reaches `mta-sts`.
+    pub fn apply_sts(&mut self, lookup: Option<&StsLookup>, host: &str) {
+        self.mta_sts = lookup.map(|l| {
+            let policy = l.policy();
+            let matched = policy.map(|p| p.matches(host));
+            StsHostEvidence {
+                discovery: l.discovery.clone(),
+                mx_matched: matched,
+                policy_met: matched.map(|m| m && self.session_assurance >= Assurance::Authenticated),
+            }
+        });
+        self.grade();
+    }
+
+    /// The assurance from what the session proved and the policies it met.
+    fn grade(&mut self) {
+        let sts = self
+            .mta_sts
+            .as_ref()
+            .is_some_and(|s| s.discovery.mode == Some(Mode::Enforce) && s.policy_met == Some(true));
+        self.assurance = if sts { Assurance::MtaSts } else { self.session_assurance };
     }
 }
 
