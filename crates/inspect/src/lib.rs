@@ -1,0 +1,7 @@
+//! sekisho's attachment inspection. [`encrypted`] answers, for one attachment's bytes, whether it
+//! or anything nested inside it is password-protected or encrypted: the files sekisho replaces
+//! at submission and cannot scan inbound. Pure functions over bytes; nothing touches the disk.
+
+#![warn(missing_docs)]
+
+pub mod encrypted;
