@@ -116,3 +116,91 @@ async fn aiosmtpd_receives_from_sekisho() {
     assert!(found.contains("Subject: to aiosmtpd"), "{found}");
     assert_eq!(found.matches("Subject: to aiosmtpd").count(), 1, "one transaction for both recipients");
 }
+
+/// Starts `tests/peers/legacy_tls_mx.py` (aiosmtpd offering STARTTLS with TLS 1.0/1.1 only).
+fn legacy_tls_mx(ip: &str, port: u16, pki: &sekisho_testkit::TestPki, maildir: &Path) -> std::process::Child {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/peers/legacy_tls_mx.py");
+    let mut child = Command::new("python3")
+        .args(["-W", "ignore", script, ip, &port.to_string()])
+        .arg(&pki.cert_path)
+        .arg(&pki.key_path)
+        .arg(maildir)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 with aiosmtpd (scripts/test installs it)");
+    for _ in 0..100 {
+        if std::net::TcpStream::connect((ip, port)).is_ok() {
+            return child;
+        }
+        assert!(child.try_wait().unwrap().is_none(), "legacy TLS server did not start");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("legacy TLS server not listening");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_with_only_tls_1_0_and_1_1_grades_none() {
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let pki = sekisho_testkit::TestPki::generate(&dir.path().join("pki"), "mx.legacy.example");
+    let port = free_port("127.0.0.141");
+    let maildir = dir.path().join("maildir");
+    let _mx = Kill(legacy_tls_mx("127.0.0.141", port, &pki, &maildir));
+    let dns = FakeDns::start("127.0.0.53").await;
+    dns.mx("legacy.example", 10, "mx.legacy.example");
+    dns.mx("strict-legacy.example", 10, "mx.legacy.example");
+    dns.addr("mx.legacy.example", "127.0.0.141");
+    let ca = pki.ca_path.clone();
+    let s = TestServer::start_delivering(&dns, port, move |c| {
+        c.tls.extra_roots = vec![ca];
+        c.outbound.tls.push(sekisho_config::OutboundTlsRule {
+            domains: vec!["strict-legacy.example".into()],
+            require: "encrypted".into(),
+        });
+    })
+    .await;
+
+    // Opportunistic TLS: the handshake fails (sekisho speaks TLS 1.2 and 1.3 only), the mail
+    // goes in plaintext on a new connection, graded none.
+    let id = s.submit("alice@example.jp", &["a@legacy.example"], "Subject: old server\r\n\r\nhi\r\n").await;
+    let d = s.wait_for(&id, 20, |d| d.recipients[0].state == RecipientState::Delivered).await;
+    assert_eq!(d.recipients[0].state, RecipientState::Delivered, "{d:#?}");
+    let e = d.attempts.last().unwrap().attempt.evidence.clone().unwrap();
+    assert_eq!((e["assurance"].as_str(), e["starttls_offered"].as_bool()), (Some("none"), Some(true)), "{e:#}");
+    assert!(e["detail"].as_str().unwrap().contains("STARTTLS failed"), "{e:#}");
+    let text = wait_file_in(&maildir, "Subject: old server").await;
+    assert!(text.starts_with("X-Transport: plain"), "{text}");
+
+    // Where encryption is required, nothing goes: the mail waits.
+    let id = s.submit("alice@example.jp", &["b@strict-legacy.example"], "Subject: strict\r\n\r\nhi\r\n").await;
+    let d = s.wait_for(&id, 20, |d| d.recipients[0].attempts >= 1).await;
+    assert_eq!(d.recipients[0].state, RecipientState::Queued, "{d:#?}");
+    assert!(d.recipients[0].last_reply.as_deref().unwrap().contains("TLS handshake failed"), "{d:#?}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let all: String = std::fs::read_dir(&maildir)
+        .unwrap()
+        .flatten()
+        .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
+        .collect();
+    assert!(!all.contains("Subject: strict"), "nothing in plaintext where encryption is required");
+}
+
+/// Waits for a file in `dir` containing `needle`; returns its text.
+async fn wait_file_in(dir: &Path, needle: &str) -> String {
+    for _ in 0..100 {
+        for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let text = std::fs::read_to_string(e.path()).unwrap_or_default();
+            if text.contains(needle) {
+                return text;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("no file in {} contains {needle}", dir.display());
+}

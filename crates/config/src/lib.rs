@@ -505,10 +505,10 @@ impl Config {
                 StaticRecord::parse(r).map_err(|m| err(&format!("\"{name}\""), m))?;
             }
         }
-        if let Some(path) = &self.dns.trust_anchor {
-            if !path.is_file() {
-                return Err(err("trust_anchor", format!("{} is not a readable file", path.display())));
-            }
+        if let Some(path) = &self.dns.trust_anchor
+            && !path.is_file()
+        {
+            return Err(err("trust_anchor", format!("{} is not a file", path.display())));
         }
         for (domain, hop) in &self.routes {
             NextHop::parse(hop).map_err(|m| err(&format!("\"{domain}\""), m))?;

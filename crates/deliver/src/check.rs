@@ -1,11 +1,13 @@
 //! The TLS checker: what a delivery to a domain would get, host by host, measured with the same
 //! session code that delivers mail — a library call for the CLI and, later, the portal.
 
-use sekisho_dns::{Dns, MxAnswer, order_mx};
+use sekisho_dns::{Dns, Dnssec, MxAnswer, order_mx};
 use serde::Serialize;
 
-use crate::client::session::{Connection, Target, Timeouts};
+use crate::client::session::{Checks, Connection, Target, Timeouts};
 use crate::sts::{Mode, StsDiscovery, StsLookup, StsPolicies};
+use crate::tls::dane::DaneEvidence;
+use crate::tls::plan::{DnssecHealth, HostDane, lookup_dane};
 use crate::tls::{Assurance, TlsClient, TlsEvidence};
 
 /// Addresses probed per MX host, and MX hosts per domain (as many as delivery would try).
@@ -33,6 +35,8 @@ pub struct MxReport {
     pub assurance: Assurance,
     /// Whether the domain's MTA-STS policy names this host (None without a policy).
     pub mta_sts_match: Option<bool>,
+    /// The host's TLSA records and their DNSSEC status, when the MX answer was signed.
+    pub dane: Option<DaneEvidence>,
 }
 
 /// A whole domain.
@@ -61,6 +65,8 @@ pub struct Checker<'a> {
     pub tls: &'a TlsClient,
     /// MTA-STS discovery (without a store: every check fetches afresh, once per domain).
     pub sts: &'a StsPolicies,
+    /// Whether DNSSEC validation works here (DANE is checked only then).
+    pub dnssec: &'a DnssecHealth,
     pub helo: &'a str,
     pub port: u16,
     pub timeouts: Timeouts,
@@ -82,6 +88,16 @@ impl Checker<'_> {
         let now = chrono::Utc::now().timestamp();
         let sts = self.sts.lookup(self.dns, self.tls, &domain, now).await;
         let records = Records { mta_sts_record, tls_rpt_record, sts };
+        let validating = self.dnssec.available(self.dns).await;
+        let mx_dnssec = if validating { self.dns.mx_secured(&domain).await.map(|a| a.dnssec).ok() } else { None };
+        let mx_secure = match mx_dnssec {
+            Some(Dnssec::Secure) => true,
+            Some(Dnssec::Bogus(why)) => {
+                let e = format!("DNSSEC validation of the MX records failed ({why})");
+                return report(domain, vec![], Some(e), records);
+            }
+            _ => false,
+        };
         let hosts: Vec<(String, Option<u16>)> = match self.dns.mx(&domain).await {
             Ok(MxAnswer::Mx(mx)) => {
                 order_mx(mx).into_iter().take(HOSTS_PER_DOMAIN).map(|m| (m.exchange, Some(m.preference))).collect()
@@ -94,13 +110,37 @@ impl Checker<'_> {
         };
         let mut mx = Vec::with_capacity(hosts.len());
         for (host, preference) in hosts {
-            mx.push(self.check_host(&host, preference, &records.sts).await);
+            mx.push(self.check_host(&host, preference, &records.sts, mx_secure).await);
         }
         report(domain, mx, None, records)
     }
 
-    async fn check_host(&self, host: &str, preference: Option<u16>, sts: &StsLookup) -> MxReport {
+    async fn check_host(&self, host: &str, preference: Option<u16>, sts: &StsLookup, mx_secure: bool) -> MxReport {
         let mta_sts_match = sts.policy().map(|p| p.matches(host));
+        let host_dane = lookup_dane(self.dns, mx_secure, host, self.port).await;
+        let (checks, dane) = match &host_dane {
+            HostDane::Applies(records) => (
+                Checks { authenticate: false, tlsa: records.clone() },
+                Some(DaneEvidence {
+                    dnssec: "secure".into(),
+                    records: records.clone(),
+                    matched: None,
+                    failure: None,
+                    detail: None,
+                }),
+            ),
+            HostDane::NotApplicable(note) => (Checks::default(), note.clone()),
+            HostDane::Unusable { failure, detail } => (
+                Checks::default(),
+                Some(DaneEvidence {
+                    dnssec: "bogus".into(),
+                    records: Vec::new(),
+                    matched: None,
+                    failure: Some(failure.to_string()),
+                    detail: Some(detail.clone()),
+                }),
+            ),
+        };
         let ips = match self.dns.addresses(host).await {
             Ok(ips) => ips,
             Err(e) => {
@@ -115,18 +155,27 @@ impl Checker<'_> {
                     }],
                     assurance: Assurance::None,
                     mta_sts_match,
+                    dane,
                 };
             }
         };
         let mut addresses = Vec::new();
         for ip in ips.into_iter().take(ADDRESSES_PER_HOST) {
             let target = Target { host: host.to_string(), ip, port: self.port };
-            let report = match Connection::open(&target, self.helo, Some(self.tls), None, self.timeouts, false).await {
+            let report = match Connection::open(&target, self.helo, Some(self.tls), None, self.timeouts, &checks).await
+            {
                 Ok(conn) => {
                     let mut evidence = conn.evidence.clone();
+                    if checks.tlsa.is_empty() {
+                        evidence.set_dane(dane.clone());
+                    }
                     evidence.apply_sts(Some(sts), host);
                     conn.quit().await;
                     AddressReport { ip: ip.to_string(), port: self.port, error: None, evidence: Some(evidence) }
+                }
+                // DANE refused the certificate: delivery would not use this address.
+                Err(crate::client::session::SessionError::CertificateRefused(evidence)) => {
+                    AddressReport { ip: ip.to_string(), port: self.port, error: None, evidence: Some(*evidence) }
                 }
                 // A failed handshake is what delivery would fall back to plaintext after: none.
                 Err(crate::client::session::SessionError::Tls(e)) => AddressReport {
@@ -144,9 +193,15 @@ impl Checker<'_> {
             };
             addresses.push(report);
         }
-        let assurance =
+        let mut assurance =
             addresses.iter().filter_map(|a| a.evidence.as_ref().map(|e| e.assurance)).min().unwrap_or(Assurance::None);
-        MxReport { host: host.to_string(), preference, addresses, assurance, mta_sts_match }
+        if matches!(host_dane, HostDane::Unusable { .. })
+            || matches!(host_dane, HostDane::Applies(_)) && assurance < Assurance::Dane
+        {
+            // Delivery would not use this host now.
+            assurance = Assurance::None;
+        }
+        MxReport { host: host.to_string(), preference, addresses, assurance, mta_sts_match, dane }
     }
 }
 

@@ -17,13 +17,14 @@ use tokio::task::JoinSet;
 
 use crate::client::envelope::Envelope;
 use crate::client::reply::ServerReply;
-use crate::client::session::{Connection, RcptSpec, Target, Timeouts, Transaction};
+use crate::client::session::{Checks, Connection, RcptSpec, Target, Timeouts, Transaction};
 use crate::dsn::{self, Dsn, DsnKind, DsnRecipient};
 use crate::pool::Pool;
 use crate::resolve::resolve;
 use crate::route::{Destination, route};
 use crate::schedule;
 use crate::sts::{FetchSettings, StsLookup, StsPolicies};
+use crate::tls::plan::{DnssecHealth, HostDane, HostPlan, lookup_dane, plan_host};
 use crate::tls::{Assurance, TlsClient, TlsEvidence};
 
 /// What became of one recipient in one attempt.
@@ -110,6 +111,7 @@ struct Inner {
     helo: String,
     downgrades: crate::tls::DowngradeMemory,
     sts: StsPolicies,
+    dnssec: DnssecHealth,
 }
 
 /// Where and how long MTA-STS policies are fetched, from `[mta_sts]`.
@@ -170,6 +172,7 @@ impl Deliverer {
                 tls,
                 downgrades,
                 sts,
+                dnssec: DnssecHealth::default(),
                 timeouts,
                 helo,
                 dns,
@@ -360,6 +363,28 @@ impl Inner {
             _ => None,
         };
         let enforced = sts.as_ref().and_then(StsLookup::policy).filter(|p| p.mode == crate::sts::Mode::Enforce);
+        // DANE (RFC 7672) applies to MX-routed mail whose MX answer is DNSSEC-secure; a bogus
+        // answer keeps the mail for now.
+        let mx_secure = match dest {
+            Destination::Mx { domain, .. }
+                if self.config.dns.dnssec && self.dnssec.available(self.dns.as_ref()).await =>
+            {
+                match self.dns.mx_secured(domain).await {
+                    Ok(answer) => match answer.dnssec {
+                        sekisho_dns::Dnssec::Secure => true,
+                        sekisho_dns::Dnssec::Insecure => false,
+                        sekisho_dns::Dnssec::Bogus(why) => {
+                            let reason =
+                                format!("MX lookup for {domain}: DNSSEC validation failed ({why}) (dnssec-invalid)");
+                            return all(Verdict::Deferred { status: "4.7.5".into(), reason }, None, None);
+                        }
+                    },
+                    Err(_) => false,
+                }
+            }
+            _ => false,
+        };
+        let mut dane_by_host: HashMap<String, HostDane> = HashMap::new();
         let slots = self.destination_slots(dest);
         // Waiting long for a busy destination would hold this claim while mail for others
         // waits behind it: after `destination_wait` the recipients go back to the queue.
@@ -388,27 +413,24 @@ impl Inner {
             if last.as_ref().is_some_and(|l| !l.permanent) {
                 any_temporary = true;
             }
-            // An enforced policy: hosts it does not name get no mail, the others must prove
-            // their names.
-            let required = match enforced {
-                Some(policy) if !policy.matches(&target.host) => {
-                    let reason = format!(
-                        "{}: not an MX host the MTA-STS policy of the domain names ({}); not used",
-                        target.host,
-                        policy.mx.join(", ")
-                    );
-                    tracing::warn!(queue_id = %info.id, host = %target.host, "MTA-STS policy: MX host does not match");
-                    last = Some(HostFailure::temporary("4.7.5", reason, target, None, None));
-                    continue;
-                }
-                Some(_) => required.max(Assurance::Authenticated),
-                None => required,
-            };
+            if !dane_by_host.contains_key(&target.host) {
+                let dane = lookup_dane(self.dns.as_ref(), mx_secure, &target.host, target.port).await;
+                dane_by_host.insert(target.host.clone(), dane);
+            }
+            let (required, checks, dane_note) =
+                match plan_host(&target.host, required, enforced, &dane_by_host[&target.host]) {
+                    HostPlan::Skip { reason } => {
+                        tracing::warn!(queue_id = %info.id, host = %target.host, %reason, "MX host not used");
+                        last = Some(HostFailure::temporary("4.7.5", reason, target, None, None));
+                        continue;
+                    }
+                    HostPlan::Try { required, checks, dane_note } => (required, checks, dane_note),
+                };
             let _slot = self.connections.acquire().await.expect("semaphore open");
             let got = if fresh_only {
-                self.open(target, dest, required).await.map(|c| (c, false))
+                self.open(target, dest, required, &checks).await.map(|c| (c, false))
             } else {
-                self.connection(target, dest, required).await
+                self.connection(target, dest, required, &checks).await
             };
             let (conn, reused) = match got {
                 Ok(c) => c,
@@ -442,7 +464,16 @@ impl Inner {
                 }
             };
             let mut conn = conn;
+            if checks.tlsa.is_empty() {
+                conn.evidence.set_dane(dane_note);
+            }
             conn.evidence.apply_sts(sts.as_ref(), &target.host);
+            if reused && conn.evidence.assurance < required {
+                // Opened for other mail with other checks: a fresh connection goes through these.
+                tokio::spawn(conn.quit());
+                todo.push_front((target, true));
+                continue;
+            }
             let downgrade = self.observe_transport(info, rcpts, target, &mut conn.evidence);
             if downgrade && self.config.outbound.downgrade_action == "defer" {
                 let reason = format!(
@@ -626,11 +657,12 @@ impl Inner {
         target: &Target,
         dest: &Destination,
         required: Assurance,
+        checks: &Checks,
     ) -> Result<(Connection, bool), crate::client::session::SessionError> {
         if let Some(c) = self.pool.take(target, self.config.delivery.connection_reuse_time.0) {
             return Ok((c, true));
         }
-        self.open(target, dest, required).await.map(|c| (c, false))
+        self.open(target, dest, required, checks).await.map(|c| (c, false))
     }
 
     /// Opens a connection. When authentication is required, a certificate that does not prove
@@ -641,14 +673,16 @@ impl Inner {
         target: &Target,
         dest: &Destination,
         required: Assurance,
+        checks: &Checks,
     ) -> Result<Connection, crate::client::session::SessionError> {
         let auth = self.relay_auth(dest);
-        let enforce = required >= Assurance::Authenticated;
-        match Connection::open(target, &self.helo, Some(&self.tls), auth, self.timeouts, enforce).await {
+        let checks =
+            Checks { authenticate: checks.authenticate || required >= Assurance::Authenticated, ..checks.clone() };
+        match Connection::open(target, &self.helo, Some(&self.tls), auth, self.timeouts, &checks).await {
             // A failed handshake: opportunistic TLS falls back to plaintext on a new connection.
             Err(crate::client::session::SessionError::Tls(e)) if auth.is_none() && required == Assurance::None => {
                 tracing::info!(host = %target.host, ip = %target.ip, error = %e, "STARTTLS failed; retrying without TLS");
-                let mut c = Connection::open(target, &self.helo, None, None, self.timeouts, false).await?;
+                let mut c = Connection::open(target, &self.helo, None, None, self.timeouts, &Checks::default()).await?;
                 c.evidence =
                     TlsEvidence::plaintext(true, Some(("validation-failure", format!("STARTTLS failed: {e}"))));
                 Ok(c)

@@ -1,16 +1,27 @@
 //! sekisho's view of DNS: MX and address lookups, with `[dns.static]` records answered first,
 //! and every failure classed as temporary (try later) or permanent (bounce), as RFC 5321 §5.1
 //! needs: NXDOMAIN is permanent, SERVFAIL and timeouts are temporary.
+//!
+//! The two lookups DANE needs (`mx_secured`, `tlsa`) go through a second, validating resolver
+//! and say whether their answer is DNSSEC-secure, insecure or bogus (see `dnssec`); the ordinary
+//! lookups never validate.
+
+mod dnssec;
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use hickory_resolver::TokioResolver;
 use hickory_resolver::config::{ConnectionConfig, NameServerConfig, ResolverConfig, ResolverOpts};
 use hickory_resolver::net::runtime::TokioRuntimeProvider;
+use hickory_resolver::proto::dnssec::TrustAnchors;
 use hickory_resolver::proto::rr::{RData, RecordType};
 use sekisho_config::{DnsConfig, StaticRecord, normalize_host};
+
+pub use dnssec::{Dnssec, Secured, Tlsa};
+use dnssec::{Validated, classify_validated};
 
 /// A DNS failure.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -34,7 +45,7 @@ impl DnsError {
 }
 
 /// One MX record.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Mx {
     pub preference: u16,
     /// Exchange host, lower case without the trailing dot.
@@ -42,7 +53,8 @@ pub struct Mx {
 }
 
 /// What the MX lookup of a domain said.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum MxAnswer {
     /// MX records, in the order received.
     Mx(Vec<Mx>),
@@ -61,48 +73,98 @@ pub trait Dns: Send + Sync {
     async fn addresses(&self, host: &str) -> Result<Vec<IpAddr>, DnsError>;
     /// TXT records of `name` (each record's strings joined).
     async fn txt(&self, name: &str) -> Result<Vec<String>, DnsError>;
+    /// MX records of `domain`, DNSSEC-validated (RFC 7672 §2.2.1: DANE applies only to the hosts
+    /// of a secure MX answer). NXDOMAIN, SERVFAIL and timeouts are errors as for `mx`; a bogus
+    /// answer is `Ok` with [`Dnssec::Bogus`] and an empty `MxAnswer::Mx`.
+    async fn mx_secured(&self, domain: &str) -> Result<Secured<MxAnswer>, DnsError>;
+    /// TLSA records at `name` (e.g. "_25._tcp.mx1.example.jp"), DNSSEC-validated. No records
+    /// (NODATA or NXDOMAIN) is an empty list with the status of that denial; a bogus answer is an
+    /// empty list with [`Dnssec::Bogus`]; SERVFAIL and timeouts are temporary errors.
+    async fn tlsa(&self, name: &str) -> Result<Secured<Vec<Tlsa>>, DnsError>;
 }
 
 /// hickory-resolver behind static records.
 pub struct Resolver {
     resolver: TokioResolver,
+    /// Validating resolver for `mx_secured` and `tlsa`; `None` with `[dns] dnssec = false`.
+    validating: Option<TokioResolver>,
     statics: BTreeMap<String, Vec<StaticRecord>>,
 }
 
 impl Resolver {
-    /// Builds the resolver from `[dns]`: the listed servers, or the system's.
+    /// Builds the resolver from `[dns]`: the listed servers, or the system's; and, unless
+    /// `dnssec = false`, a validating one on the same servers with `trust_anchor` (or the
+    /// built-in root keys) for the DANE lookups.
     pub fn new(config: &DnsConfig) -> Result<Resolver, DnsError> {
-        let mut opts = ResolverOpts::default();
-        opts.timeout = config.timeout.0;
-        opts.attempts = 2;
-        let builder = if config.servers.is_empty() {
-            TokioResolver::builder_tokio().map_err(|e| DnsError::Temporary("system resolver".into(), e.to_string()))?
-        } else {
-            let servers = config
-                .servers
-                .iter()
-                .map(|s| {
-                    let mut udp = ConnectionConfig::udp();
-                    udp.port = s.port();
-                    let mut tcp = ConnectionConfig::tcp();
-                    tcp.port = s.port();
-                    NameServerConfig::new(s.ip(), true, vec![udp, tcp])
-                })
-                .collect();
-            TokioResolver::builder_with_config(
-                ResolverConfig::from_name_servers(servers),
-                TokioRuntimeProvider::default(),
-            )
-        };
-        let mut builder = builder;
-        *builder.options_mut() = opts;
-        let resolver = builder.build().map_err(|e| DnsError::Temporary("resolver".into(), e.to_string()))?;
-        Ok(Resolver { resolver, statics: config.parsed_static() })
+        let resolver = build(config, false)?;
+        let validating = if config.dnssec { Some(build(config, true)?) } else { None };
+        Ok(Resolver { resolver, validating, statics: config.parsed_static() })
     }
 
     fn statics_for(&self, name: &str) -> Option<&Vec<StaticRecord>> {
         self.statics.get(&normalize_host(name))
     }
+
+    /// The static MX answer of `domain`, if `[dns.static]` decides it (MX records, or only
+    /// addresses: the implicit MX).
+    fn static_mx(&self, domain: &str) -> Option<MxAnswer> {
+        let records = self.statics_for(domain)?;
+        let mx: Vec<Mx> = records
+            .iter()
+            .filter_map(|r| match r {
+                StaticRecord::Mx { preference, exchange } => {
+                    Some(Mx { preference: *preference, exchange: exchange.clone() })
+                }
+                _ => None,
+            })
+            .collect();
+        if !mx.is_empty() || records.iter().any(|r| matches!(r, StaticRecord::A(_) | StaticRecord::Aaaa(_))) {
+            Some(interpret_mx(mx))
+        } else {
+            None
+        }
+    }
+
+    async fn validated(&self, name: &str, rtype: RecordType) -> Result<Option<Validated>, DnsError> {
+        let Some(validating) = &self.validating else { return Ok(None) };
+        classify_validated(name, rtype, validating.lookup(fqdn(name), rtype).await).map(Some)
+    }
+}
+
+/// One hickory resolver from `[dns]`; `validate` turns on DNSSEC validation with the configured
+/// trust anchor.
+fn build(config: &DnsConfig, validate: bool) -> Result<TokioResolver, DnsError> {
+    let mut opts = ResolverOpts::default();
+    opts.timeout = config.timeout.0;
+    opts.attempts = 2;
+    if validate {
+        opts.validate = true;
+        opts.edns0 = true;
+    }
+    let builder = if config.servers.is_empty() {
+        TokioResolver::builder_tokio().map_err(|e| DnsError::Temporary("system resolver".into(), e.to_string()))?
+    } else {
+        let servers = config
+            .servers
+            .iter()
+            .map(|s| {
+                let mut udp = ConnectionConfig::udp();
+                udp.port = s.port();
+                let mut tcp = ConnectionConfig::tcp();
+                tcp.port = s.port();
+                NameServerConfig::new(s.ip(), true, vec![udp, tcp])
+            })
+            .collect();
+        TokioResolver::builder_with_config(ResolverConfig::from_name_servers(servers), TokioRuntimeProvider::default())
+    };
+    let mut builder = builder;
+    *builder.options_mut() = opts;
+    if validate && let Some(path) = &config.trust_anchor {
+        let anchors = TrustAnchors::from_file(path)
+            .map_err(|e| DnsError::Temporary(format!("trust anchor {}", path.display()), e.to_string()))?;
+        builder = builder.with_trust_anchor(Arc::new(anchors));
+    }
+    builder.build().map_err(|e| DnsError::Temporary("resolver".into(), e.to_string()))
 }
 
 fn fqdn(name: &str) -> String {
@@ -133,34 +195,11 @@ pub fn interpret_mx(records: Vec<Mx>) -> MxAnswer {
 #[async_trait]
 impl Dns for Resolver {
     async fn mx(&self, domain: &str) -> Result<MxAnswer, DnsError> {
-        if let Some(records) = self.statics_for(domain) {
-            let mx: Vec<Mx> = records
-                .iter()
-                .filter_map(|r| match r {
-                    StaticRecord::Mx { preference, exchange } => {
-                        Some(Mx { preference: *preference, exchange: exchange.clone() })
-                    }
-                    _ => None,
-                })
-                .collect();
-            if !mx.is_empty() || records.iter().any(|r| matches!(r, StaticRecord::A(_) | StaticRecord::Aaaa(_))) {
-                return Ok(interpret_mx(mx));
-            }
+        if let Some(answer) = self.static_mx(domain) {
+            return Ok(answer);
         }
         match self.resolver.lookup(fqdn(domain), RecordType::MX).await {
-            Ok(lookup) => {
-                let mx = lookup
-                    .answers()
-                    .iter()
-                    .filter_map(|r| match &r.data {
-                        RData::MX(mx) => {
-                            Some(Mx { preference: mx.preference, exchange: normalize_host(&mx.exchange.to_string()) })
-                        }
-                        _ => None,
-                    })
-                    .collect();
-                Ok(interpret_mx(mx))
-            }
+            Ok(lookup) => Ok(interpret_mx(lookup.answers().iter().filter_map(|r| mx_of(&r.data)).collect())),
             Err(e) => match classify(domain, "MX", e) {
                 DnsError::NoRecords(..) => Ok(MxAnswer::Implicit),
                 other => Err(other),
@@ -186,6 +225,55 @@ impl Dns for Resolver {
             }
         }
         self.lookup_ip(host).await
+    }
+
+    async fn mx_secured(&self, domain: &str) -> Result<Secured<MxAnswer>, DnsError> {
+        if let Some(answer) = self.static_mx(domain) {
+            return Ok(Secured::secure(answer));
+        }
+        match self.validated(domain, RecordType::MX).await? {
+            None => self.mx(domain).await.map(Secured::insecure),
+            Some(Validated::Records(rdata, dnssec)) => {
+                let mx: Vec<Mx> = rdata.iter().filter_map(mx_of).collect();
+                let value = if dnssec.is_bogus() { MxAnswer::Mx(Vec::new()) } else { interpret_mx(mx) };
+                Ok(Secured { value, dnssec })
+            }
+            Some(Validated::NoData(dnssec)) => {
+                let value = if dnssec.is_bogus() { MxAnswer::Mx(Vec::new()) } else { MxAnswer::Implicit };
+                Ok(Secured { value, dnssec })
+            }
+            Some(Validated::NxDomain(_)) => Err(DnsError::NoSuchDomain(domain.to_string())),
+        }
+    }
+
+    async fn tlsa(&self, name: &str) -> Result<Secured<Vec<Tlsa>>, DnsError> {
+        if let Some(records) = self.statics_for(name) {
+            let tlsa: Vec<Tlsa> = records
+                .iter()
+                .filter_map(|r| match r {
+                    StaticRecord::Tlsa { usage, selector, matching, data } => {
+                        Some(Tlsa { usage: *usage, selector: *selector, matching: *matching, data: data.clone() })
+                    }
+                    _ => None,
+                })
+                .collect();
+            if !tlsa.is_empty() {
+                return Ok(Secured::secure(tlsa));
+            }
+        }
+        match self.validated(name, RecordType::TLSA).await? {
+            None => match self.resolver.lookup(fqdn(name), RecordType::TLSA).await {
+                Ok(lookup) => Ok(Secured::insecure(lookup.answers().iter().filter_map(|r| tlsa_of(&r.data)).collect())),
+                Err(e) => match classify(name, "TLSA", e) {
+                    DnsError::NoRecords(..) | DnsError::NoSuchDomain(_) => Ok(Secured::insecure(Vec::new())),
+                    other => Err(other),
+                },
+            },
+            Some(Validated::Records(rdata, dnssec)) => {
+                Ok(Secured { value: rdata.iter().filter_map(tlsa_of).collect(), dnssec })
+            }
+            Some(Validated::NoData(dnssec) | Validated::NxDomain(dnssec)) => Ok(Secured { value: Vec::new(), dnssec }),
+        }
     }
 
     async fn txt(&self, name: &str) -> Result<Vec<String>, DnsError> {
@@ -226,6 +314,25 @@ impl Resolver {
             }
             Err(e) => Err(classify(host, "A/AAAA", e)),
         }
+    }
+}
+
+fn mx_of(data: &RData) -> Option<Mx> {
+    match data {
+        RData::MX(mx) => Some(Mx { preference: mx.preference, exchange: normalize_host(&mx.exchange.to_string()) }),
+        _ => None,
+    }
+}
+
+fn tlsa_of(data: &RData) -> Option<Tlsa> {
+    match data {
+        RData::TLSA(t) => Some(Tlsa {
+            usage: t.cert_usage.into(),
+            selector: t.selector.into(),
+            matching: t.matching.into(),
+            data: t.cert_data.clone(),
+        }),
+        _ => None,
     }
 }
 

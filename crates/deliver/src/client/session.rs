@@ -3,7 +3,6 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -15,7 +14,19 @@ use super::body::DotStuffer;
 use super::ehlo::Capabilities;
 use super::envelope::{self, Envelope, Unsendable};
 use super::reply::{self, ServerReply};
+use crate::tls::dane::{DaneEvidence, DaneResult};
+use crate::tls::verifier::Slots;
 use crate::tls::{TlsClient, TlsEvidence};
+
+/// What a session's certificate must prove, decided before the connection opens.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Checks {
+    /// A certificate not valid for the host name aborts the handshake.
+    pub authenticate: bool,
+    /// The host's usable, DNSSEC-validated TLSA records: when given, a certificate matching
+    /// none of them aborts the handshake (RFC 7672).
+    pub tlsa: Vec<sekisho_dns::Tlsa>,
+}
 
 /// RFC 5321 §4.5.3.2 timeouts.
 #[derive(Debug, Clone, Copy)]
@@ -115,15 +126,15 @@ pub enum Transaction {
 
 impl Connection {
     /// Connects, reads the greeting, says EHLO, upgrades with STARTTLS when offered and `tls`
-    /// is given, and authenticates when `auth` is given (only ever over TLS). With `enforce`,
-    /// a certificate not valid for the host name aborts the handshake.
+    /// is given, and authenticates when `auth` is given (only ever over TLS). `checks` say
+    /// which certificates abort the handshake.
     pub async fn open(
         target: &Target,
         helo: &str,
         tls: Option<&TlsClient>,
         auth: Option<(&str, &str)>,
         t: Timeouts,
-        enforce: bool,
+        checks: &Checks,
     ) -> Result<Connection, SessionError> {
         let addr = SocketAddr::new(target.ip, target.port);
         let tcp = tokio::time::timeout(t.connect, TcpStream::connect(addr))
@@ -154,7 +165,7 @@ impl Connection {
                 .and_then(|r| if r.code == 220 { Ok(()) } else { Err(SessionError::Tls(r.one_line())) })?;
             // Anything the server pipelined before the handshake is discarded (CVE-2021-38371).
             c.buf.clear();
-            c = c.upgrade(tls, enforce).await?;
+            c = c.upgrade(tls, checks).await?;
             c.hello(helo).await?;
         }
         if let Some((user, password)) = auth {
@@ -184,22 +195,48 @@ impl Connection {
         Ok(())
     }
 
-    async fn upgrade(self, tls: &TlsClient, enforce: bool) -> Result<Connection, SessionError> {
+    async fn upgrade(self, tls: &TlsClient, checks: &Checks) -> Result<Connection, SessionError> {
         let name = match self.target.host.parse::<IpAddr>() {
             Ok(ip) => ServerName::IpAddress(ip.into()),
             Err(_) => ServerName::try_from(self.target.host.clone()).map_err(|e| SessionError::Tls(e.to_string()))?,
         };
-        let slot = Arc::new(std::sync::Mutex::new(None));
-        let connector = tls.connector(slot.clone(), enforce);
+        let slots = Slots::default();
+        let connector = tls.connector(slots.clone(), checks.authenticate, checks.tlsa.clone());
+        let dane_evidence = |result: Option<DaneResult>| {
+            (!checks.tlsa.is_empty()).then(|| {
+                let (matched, failure) = match result {
+                    Some(Ok(r)) => (Some(r), None),
+                    Some(Err(f)) => (None, Some(f)),
+                    None => (None, Some(("tlsa-invalid".to_string(), "no certificate was checked".to_string()))),
+                };
+                DaneEvidence {
+                    dnssec: "secure".into(),
+                    records: checks.tlsa.clone(),
+                    matched,
+                    detail: failure.as_ref().map(|f| f.1.clone()),
+                    failure: failure.map(|f| f.0),
+                }
+            })
+        };
         let stream = tokio::time::timeout(self.t.mail, connector.connect(name, self.io))
             .await
             .map_err(|_| SessionError::Timeout("in the TLS handshake"))?
-            .map_err(|e| match slot.lock().expect("verification slot").take() {
-                Some(Err(failure)) if enforce => SessionError::CertificateRefused(Box::new(TlsEvidence::plaintext(
-                    true,
-                    Some((&failure.0, failure.1)),
-                ))),
-                _ => SessionError::Tls(e.to_string()),
+            .map_err(|e| {
+                let pkix = slots.pkix.lock().expect("verification slot").take();
+                let dane = slots.dane.lock().expect("verification slot").take();
+                let refused = match (&dane, &pkix) {
+                    (Some(Err(f)), _) => Some(f.clone()),
+                    (None, Some(Err(f))) if checks.authenticate => Some(f.clone()),
+                    _ => None,
+                };
+                match refused {
+                    Some((kind, detail)) => {
+                        let mut evidence = TlsEvidence::plaintext(true, Some((&kind, detail)));
+                        evidence.dane = dane_evidence(dane);
+                        SessionError::CertificateRefused(Box::new(evidence))
+                    }
+                    None => SessionError::Tls(e.to_string()),
+                }
             })?;
         let (_, conn) = stream.get_ref();
         let version = match conn.protocol_version() {
@@ -210,8 +247,9 @@ impl Connection {
         };
         let cipher = conn.negotiated_cipher_suite().map_or("unknown".into(), |s| format!("{:?}", s.suite()));
         let leaf = conn.peer_certificates().and_then(|c| c.first()).map(|c| c.as_ref().to_vec());
-        let pkix = slot.lock().expect("verification slot").take();
+        let pkix = slots.pkix.lock().expect("verification slot").take();
         let mut evidence = TlsEvidence::established(&version, &cipher, leaf.as_deref(), pkix);
+        evidence.set_dane(dane_evidence(slots.dane.lock().expect("verification slot").take()));
         if self.target.host.parse::<IpAddr>().is_ok() && evidence.assurance == crate::tls::Assurance::Authenticated {
             // A certificate for an IP address proves no name: authentication needs the MX (or
             // next hop) host name.

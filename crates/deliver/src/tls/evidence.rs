@@ -3,6 +3,7 @@
 use serde::Serialize;
 
 use super::assurance::Assurance;
+use super::dane::DaneEvidence;
 use super::verifier::PkixResult;
 use crate::sts::{Mode, StsDiscovery, StsLookup};
 
@@ -37,6 +38,8 @@ pub struct TlsEvidence {
     pub session_assurance: Assurance,
     /// The recipient domain's MTA-STS policy and whether this host met it.
     pub mta_sts: Option<StsHostEvidence>,
+    /// The host's DANE TLSA records and whether the certificate matched one.
+    pub dane: Option<DaneEvidence>,
     /// The domain reached TLS in recent deliveries and this session reached less.
     pub downgrade_suspected: bool,
 }
@@ -73,6 +76,7 @@ impl TlsEvidence {
             assurance: Assurance::None,
             session_assurance: Assurance::None,
             mta_sts: None,
+            dane: None,
             downgrade_suspected: false,
         }
     }
@@ -101,6 +105,7 @@ impl TlsEvidence {
             assurance,
             session_assurance: assurance,
             mta_sts: None,
+            dane: None,
             downgrade_suspected: false,
         }
     }
@@ -129,13 +134,26 @@ impl TlsEvidence {
         self.grade();
     }
 
+    /// Records what DANE found for this session.
+    pub fn set_dane(&mut self, dane: Option<DaneEvidence>) {
+        self.dane = dane;
+        self.grade();
+    }
+
     /// The assurance from what the session proved and the policies it met.
     fn grade(&mut self) {
+        let dane = self.dane.as_ref().is_some_and(|d| d.matched.is_some());
         let sts = self
             .mta_sts
             .as_ref()
             .is_some_and(|s| s.discovery.mode == Some(Mode::Enforce) && s.policy_met == Some(true));
-        self.assurance = if sts { Assurance::MtaSts } else { self.session_assurance };
+        self.assurance = if dane && self.session_assurance >= Assurance::Encrypted {
+            Assurance::Dane
+        } else if sts {
+            Assurance::MtaSts
+        } else {
+            self.session_assurance
+        };
     }
 }
 

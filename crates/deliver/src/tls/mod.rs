@@ -2,8 +2,10 @@
 //! connection that carries the message reached, and the evidence for it.
 
 pub mod assurance;
+pub mod dane;
 pub mod evidence;
 pub mod memory;
+pub mod plan;
 pub mod verifier;
 
 pub use assurance::Assurance;

@@ -1,7 +1,8 @@
 //! A certificate verifier built for each connection: it validates the chain against the WebPKI
 //! roots plus `[tls] extra_roots` for the MX host name and records the result, failing the
 //! handshake only when the policy requires an authenticated session (so nothing is sent to a
-//! host that cannot prove its name).
+//! host that cannot prove its name). With the host's DANE TLSA records, the records decide,
+//! and a certificate that matches none aborts the handshake.
 
 use std::sync::{Arc, Mutex};
 
@@ -10,6 +11,9 @@ use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, Server
 use rustls::crypto::CryptoProvider;
 use rustls::{DigitallySignedStruct, RootCertStore, SignatureScheme};
 use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
+use sekisho_dns::Tlsa;
+
+use super::dane::DaneResult;
 
 /// The outcome of certificate validation: `Ok` or an RFC 8460 result type with details.
 pub type PkixResult = Result<(), (String, String)>;
@@ -40,10 +44,12 @@ impl TlsClient {
         Ok(TlsClient { provider, verifier })
     }
 
-    /// A connector for one connection; `slot` receives the validation result. With `enforce`,
-    /// an invalid certificate aborts the handshake.
-    pub fn connector(&self, slot: Arc<Mutex<Option<PkixResult>>>, enforce: bool) -> tokio_rustls::TlsConnector {
-        let verifier = Recording { inner: self.verifier.clone(), slot, enforce, provider: self.provider.clone() };
+    /// A connector for one connection; `slots` receive the validation results. With `enforce`,
+    /// an invalid certificate aborts the handshake; with `tlsa` (usable, DNSSEC-validated
+    /// records), a certificate matching none of them does.
+    pub fn connector(&self, slots: Slots, enforce: bool, tlsa: Vec<Tlsa>) -> tokio_rustls::TlsConnector {
+        let verifier =
+            Recording { inner: self.verifier.clone(), slots, enforce, tlsa, provider: self.provider.clone() };
         let config = rustls::ClientConfig::builder_with_provider(self.provider.clone())
             .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
             .expect("TLS 1.2 and 1.3 are supported")
@@ -66,11 +72,19 @@ impl TlsClient {
     }
 }
 
+/// Where a connection's verifier leaves its findings.
+#[derive(Debug, Clone, Default)]
+pub struct Slots {
+    pub pkix: Arc<Mutex<Option<PkixResult>>>,
+    pub dane: Arc<Mutex<Option<DaneResult>>>,
+}
+
 #[derive(Debug)]
 struct Recording {
     inner: Arc<WebPkiServerVerifier>,
-    slot: Arc<Mutex<Option<PkixResult>>>,
+    slots: Slots,
     enforce: bool,
+    tlsa: Vec<Tlsa>,
     provider: Arc<CryptoProvider>,
 }
 
@@ -99,7 +113,17 @@ impl ServerCertVerifier for Recording {
     ) -> Result<ServerCertVerified, rustls::Error> {
         let result = self.inner.verify_server_cert(end_entity, intermediates, server_name, ocsp, now);
         let recorded = result.as_ref().map(|_| ()).map_err(classify);
-        *self.slot.lock().expect("verification slot") = Some(recorded);
+        *self.slots.pkix.lock().expect("verification slot") = Some(recorded);
+        if !self.tlsa.is_empty() {
+            // DANE records bind: they decide, whatever PKIX says (RFC 7672 §3).
+            let dane = super::dane::check(&self.tlsa, end_entity, intermediates, server_name, now, &self.provider);
+            let refused = dane.is_err();
+            *self.slots.dane.lock().expect("verification slot") = Some(dane);
+            if refused {
+                return Err(rustls::Error::General("DANE: no TLSA record matches the certificate".into()));
+            }
+            return Ok(ServerCertVerified::assertion());
+        }
         match result {
             Err(e) if self.enforce => Err(e),
             _ => Ok(ServerCertVerified::assertion()),

@@ -1,0 +1,195 @@
+//! What one MX host must prove before it gets a message, decided from the domain's policies
+//! before connecting: the configured level, the domain's enforced MTA-STS policy, and the
+//! host's DANE records (which, when usable, take precedence over MTA-STS, RFC 8461 §2).
+
+use sekisho_dns::{Dns, DnsError, Dnssec, Tlsa};
+
+use super::assurance::Assurance;
+use super::dane::{DaneEvidence, usable};
+use crate::client::session::Checks;
+use crate::sts::Policy;
+
+/// What DNS says about DANE for one host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HostDane {
+    /// Usable DNSSEC-validated TLSA records: the certificate must match one.
+    Applies(Vec<Tlsa>),
+    /// DANE does not apply; the evidence says why (unsigned zone, no records), if it was looked up.
+    NotApplicable(Option<DaneEvidence>),
+    /// The lookup failed or its signatures are bogus: do not use this host now.
+    Unusable { failure: &'static str, detail: String },
+}
+
+/// Whether DNSSEC validation works at all here: the root zone's own denial of an MX record
+/// validates from the trust anchor. When it does not (a resolver that strips signatures, a
+/// wrong trust anchor), every answer would look bogus: that is this gateway's problem, not an
+/// attack on a destination, so DANE is off (with a warning) instead of all mail waiting.
+/// Probed again every `RECHECK`.
+#[derive(Default)]
+pub struct DnssecHealth {
+    last: std::sync::Mutex<Option<(std::time::Instant, bool)>>,
+}
+
+impl DnssecHealth {
+    const RECHECK: std::time::Duration = std::time::Duration::from_secs(300);
+
+    /// True when validated answers can be trusted to tell secure from bogus.
+    pub async fn available(&self, dns: &dyn Dns) -> bool {
+        if let Some((at, ok)) = *self.last.lock().expect("dnssec health") {
+            if at.elapsed() < Self::RECHECK {
+                return ok;
+            }
+        }
+        let ok = matches!(dns.mx_secured(".").await, Ok(a) if a.dnssec.is_secure());
+        let before = self.last.lock().expect("dnssec health").replace((std::time::Instant::now(), ok));
+        if before.is_none_or(|(_, was)| was != ok) {
+            if ok {
+                tracing::info!("DNSSEC validation works: DANE applies where domains publish TLSA records");
+            } else {
+                tracing::warn!(
+                    "DNSSEC validation does not work with these DNS servers and trust anchor (the root zone does \
+                     not validate): DANE is not applied"
+                );
+            }
+        }
+        ok
+    }
+}
+
+/// Looks up the TLSA records of `host` at `port`, when its MX answer was DNSSEC-secure.
+pub async fn lookup_dane(dns: &dyn Dns, mx_secure: bool, host: &str, port: u16) -> HostDane {
+    if !mx_secure {
+        return HostDane::NotApplicable(None);
+    }
+    let name = format!("_{port}._tcp.{host}");
+    let note = |dnssec: &str, detail: String| {
+        HostDane::NotApplicable(Some(DaneEvidence {
+            dnssec: dnssec.to_string(),
+            records: Vec::new(),
+            matched: None,
+            failure: None,
+            detail: Some(detail),
+        }))
+    };
+    match dns.tlsa(&name).await {
+        Ok(answer) => match answer.dnssec {
+            Dnssec::Bogus(why) => HostDane::Unusable {
+                failure: "dnssec-invalid",
+                detail: format!("{name}: DNSSEC validation failed ({why})"),
+            },
+            Dnssec::Insecure => note("insecure", format!("{name} is not DNSSEC-signed: DANE does not apply")),
+            Dnssec::Secure => {
+                let records = usable(&answer.value);
+                if records.is_empty() && answer.value.is_empty() {
+                    note("secure", format!("{name}: no TLSA records"))
+                } else if records.is_empty() {
+                    note("secure", format!("{name}: no TLSA record usable for SMTP (RFC 7672 §3.1.3)"))
+                } else {
+                    HostDane::Applies(records)
+                }
+            }
+        },
+        Err(DnsError::NoSuchDomain(_) | DnsError::NoRecords(..)) => {
+            note("insecure", format!("{name}: no TLSA records"))
+        }
+        Err(e) => HostDane::Unusable { failure: "tlsa-invalid", detail: format!("TLSA lookup failed: {e}") },
+    }
+}
+
+/// The decision for one host.
+#[derive(Debug, Clone, PartialEq)]
+pub enum HostPlan {
+    /// Not a byte of mail to this host, for `reason` (RFC 3463 status 4.7.5: it may change).
+    Skip { reason: String },
+    /// Connect with these checks; the session must reach `required`.
+    Try { required: Assurance, checks: Checks, dane_note: Option<DaneEvidence> },
+}
+
+/// Decides what `host` must prove: `required` by configuration, `enforced` the domain's
+/// MTA-STS policy in mode enforce, `dane` from its TLSA lookup.
+pub fn plan_host(host: &str, required: Assurance, enforced: Option<&Policy>, dane: &HostDane) -> HostPlan {
+    match dane {
+        HostDane::Unusable { failure, detail } => {
+            HostPlan::Skip { reason: format!("{host}: {detail} ({failure}); not used now") }
+        }
+        HostDane::Applies(records) => HostPlan::Try {
+            required: required.max(Assurance::Dane),
+            checks: Checks { authenticate: false, tlsa: records.clone() },
+            dane_note: None,
+        },
+        HostDane::NotApplicable(note) => match enforced {
+            Some(policy) if !policy.matches(host) => HostPlan::Skip {
+                reason: format!(
+                    "{host}: not an MX host the MTA-STS policy of the domain names ({}); not used",
+                    policy.mx.join(", ")
+                ),
+            },
+            _ => {
+                let required = if enforced.is_some() { required.max(Assurance::MtaSts) } else { required };
+                HostPlan::Try {
+                    required,
+                    checks: Checks { authenticate: required >= Assurance::Authenticated, tlsa: Vec::new() },
+                    dane_note: note.clone(),
+                }
+            }
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy(mx: &str) -> Policy {
+        Policy::parse(&format!("version: STSv1\nmode: enforce\nmx: {mx}\nmax_age: 60\n")).unwrap()
+    }
+
+    fn record() -> Tlsa {
+        Tlsa { usage: 3, selector: 1, matching: 1, data: vec![0; 32] }
+    }
+
+    #[test]
+    fn without_policies_the_configured_level_applies() {
+        let plan = plan_host("mx.a", Assurance::Encrypted, None, &HostDane::NotApplicable(None));
+        assert_eq!(plan, HostPlan::Try { required: Assurance::Encrypted, checks: Checks::default(), dane_note: None });
+        let HostPlan::Try { checks, .. } =
+            plan_host("mx.a", Assurance::Authenticated, None, &HostDane::NotApplicable(None))
+        else {
+            panic!()
+        };
+        assert!(checks.authenticate, "authentication required: a bad certificate aborts the handshake");
+    }
+
+    #[test]
+    fn an_enforced_policy_names_the_hosts_and_requires_mta_sts() {
+        let p = policy("*.example.net");
+        assert!(matches!(
+            plan_host("mx.other.example", Assurance::None, Some(&p), &HostDane::NotApplicable(None)),
+            HostPlan::Skip { reason } if reason.contains("not an MX host the MTA-STS policy")
+        ));
+        let HostPlan::Try { required, checks, .. } =
+            plan_host("mx1.example.net", Assurance::None, Some(&p), &HostDane::NotApplicable(None))
+        else {
+            panic!()
+        };
+        assert_eq!((required, checks.authenticate), (Assurance::MtaSts, true));
+    }
+
+    #[test]
+    fn dane_takes_precedence_and_bogus_dnssec_skips_the_host() {
+        let p = policy("mx.named.example");
+        let HostPlan::Try { required, checks, .. } =
+            plan_host("mx.unnamed.example", Assurance::Authenticated, Some(&p), &HostDane::Applies(vec![record()]))
+        else {
+            panic!()
+        };
+        assert_eq!(required, Assurance::Dane);
+        assert_eq!(checks.tlsa, vec![record()]);
+        assert!(!checks.authenticate, "DANE-EE ignores names: the TLSA records decide");
+        let bogus = HostDane::Unusable { failure: "dnssec-invalid", detail: "bad signature".into() };
+        assert!(matches!(
+            plan_host("mx", Assurance::None, None, &bogus),
+            HostPlan::Skip { reason } if reason.contains("dnssec-invalid")
+        ));
+    }
+}
