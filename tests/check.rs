@@ -68,3 +68,100 @@ async fn check_reports_each_mx_and_a_verdict() {
     assert_eq!(lines.len(), 1 + 2 + 2, "{out}");
     assert!(lines[3].contains("\"backup.mixed.example\"") || lines[4].contains("\"backup.mixed.example\""));
 }
+
+/// SHA-256 of the SubjectPublicKeyInfo of the first certificate in a PEM file.
+fn spki_sha256(pem_path: &std::path::Path) -> Vec<u8> {
+    use base64::Engine as _;
+    let text = std::fs::read_to_string(pem_path).unwrap();
+    let block = text.split("-----BEGIN CERTIFICATE-----").nth(1).unwrap();
+    let b64: String = block.split("-----END").next().unwrap().split_whitespace().collect();
+    let der = base64::engine::general_purpose::STANDARD.decode(b64).unwrap();
+    let hex = sekisho_deliver::tls::evidence::certificate_info(&der).unwrap().spki_sha256;
+    (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_applies_mta_sts_and_dane_and_can_answer_from_delivery_sessions() {
+    use sekisho_testkit::{FakeHttps, HttpAnswer, TestServer};
+    let dir = tempfile::tempdir().unwrap();
+    let dns = FakeDns::start("127.0.0.53").await;
+    dns.sign_zone("dane.example");
+    let anchor = dns.trust_anchor_file(dir.path());
+    let sts_pki = TestPki::generate(&dir.path().join("sts"), "mx.sts.example");
+    let sts_mx = FakeMx::start("127.0.1.21:0", MxBehavior { tls: Some(sts_pki.clone()), ..Default::default() }).await;
+    let port = sts_mx.addr.port();
+    let web_pki = TestPki::generate(&dir.path().join("web"), "mta-sts.sts.example");
+    let policy = "version: STSv1\nmode: enforce\nmx: mx.sts.example\nmax_age: 3600\n";
+    let web = FakeHttps::start("127.0.1.22:0", &web_pki, HttpAnswer::policy(policy)).await;
+    dns.mx("sts.example", 10, "mx.sts.example");
+    dns.addr("mx.sts.example", "127.0.1.21");
+    dns.addr("mta-sts.sts.example", "127.0.1.22");
+    dns.txt("_mta-sts.sts.example", "v=STSv1; id=c1;");
+    // A DANE-EE host whose certificate no CA vouches for.
+    let dane_pki = TestPki::generate(&dir.path().join("dane"), "self.example");
+    let _dane_mx =
+        FakeMx::start(&format!("127.0.1.23:{port}"), MxBehavior { tls: Some(dane_pki.clone()), ..Default::default() })
+            .await;
+    dns.mx("ee.dane.example", 10, "mx.ee.dane.example");
+    dns.addr("mx.ee.dane.example", "127.0.1.23");
+    dns.tlsa(&format!("_{port}._tcp.mx.ee.dane.example"), 3, 1, 1, &spki_sha256(&dane_pki.cert_path));
+    // A host the gateway delivers to once, then goes away.
+    let gone_pki = TestPki::generate(&dir.path().join("gone"), "mx.gone.example");
+    let gone =
+        FakeMx::start(&format!("127.0.1.24:{port}"), MxBehavior { tls: Some(gone_pki.clone()), ..Default::default() })
+            .await;
+    dns.mx("gone.example", 10, "mx.gone.example");
+    dns.addr("mx.gone.example", "127.0.1.24");
+
+    let roots = vec![sts_pki.ca_path.clone(), web_pki.ca_path.clone(), gone_pki.ca_path.clone()];
+    let (roots2, anchor2) = (roots.clone(), anchor.clone());
+    let s = TestServer::start_delivering(&dns, port, move |c| {
+        c.tls.extra_roots = roots2;
+        c.dns.trust_anchor = Some(anchor2);
+    })
+    .await;
+    let id = s.submit("alice@example.jp", &["bob@gone.example"], "Subject: x\r\n\r\nx\r\n").await;
+    s.wait_for(&id, 20, |d| d.recipients[0].state == sekisho_store::RecipientState::Delivered).await;
+    assert_eq!(gone.received().len(), 1);
+    drop(gone);
+    let store_path = s.config.store.path.clone();
+    let roots_toml: Vec<String> = roots.iter().map(|p| format!("\"{}\"", p.display())).collect();
+    let extra = format!(
+        "[dns]\nservers = [\"{}\"]\ntrust_anchor = \"{}\"\n[delivery]\nport = {port}\n[mta_sts]\nport = {}\n\
+         [tls]\nextra_roots = [{}]\n",
+        dns.addr,
+        anchor.display(),
+        web.addr.port(),
+        roots_toml.join(", ")
+    );
+    let config = write_config(&dir.path().join("cli"), own_address(2525), &extra);
+    let text = std::fs::read_to_string(&config).unwrap();
+    let config_cached = dir.path().join("cached.toml");
+    let data = dir.path().join("cli").join("data").display().to_string();
+    std::fs::write(&config_cached, text.replace(&data, &store_path.display().to_string())).unwrap();
+
+    let (_, out, err) = run(Some(&config), &["check", "sts.example", "ee.dane.example", "--json"], "");
+    let reports: serde_json::Value = serde_json::from_str(&out).unwrap_or_else(|_| panic!("{out}{err}"));
+    let sts = &reports[0];
+    assert_eq!(sts["assurance"], "mta-sts", "{sts:#}");
+    assert_eq!((sts["mta_sts"]["policy_id"].as_str(), sts["mta_sts"]["mode"].as_str()), (Some("c1"), Some("enforce")));
+    assert_eq!(sts["mx"][0]["mta_sts_match"], true);
+    let dane = &reports[1];
+    assert_eq!(dane["assurance"], "dane", "{dane:#}");
+    assert_eq!(dane["mx"][0]["dane"]["dnssec"], "secure");
+    assert_eq!(dane["mx"][0]["addresses"][0]["evidence"]["dane"]["matched"]["usage"], 3);
+    assert!(dane["verdict"].as_str().unwrap().contains("would travel inline"), "{dane:#}");
+
+    // The host is gone: a live check cannot reach it; --cached answers from the delivery session.
+    let (_, out, _) = run(Some(&config_cached), &["check", "gone.example", "--json"], "");
+    let live: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(live[0]["assurance"], "none", "{live:#}");
+    let (code, out, err) = run(Some(&config_cached), &["check", "gone.example", "--json", "--cached"], "");
+    assert_eq!(code, 0, "{out}{err}");
+    let cached: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let address = &cached[0]["mx"][0]["addresses"][0];
+    assert_eq!(cached[0]["assurance"], "authenticated", "{cached:#}");
+    assert!(address["cached_at"].as_i64().is_some(), "{cached:#}");
+    assert_eq!(address["evidence"]["certificate"]["san"][0], "mx.gone.example");
+    drop(s);
+}

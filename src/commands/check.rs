@@ -24,6 +24,10 @@ pub(crate) struct CheckArgs {
     json: bool,
     #[arg(long)]
     csv: bool,
+    /// Answer from the TLS evidence of recent delivery sessions (the probe cache) where there
+    /// is some, connecting only to hosts without it.
+    #[arg(long)]
+    cached: bool,
     /// Domains checked at once.
     #[arg(long, default_value_t = 50)]
     concurrency: usize,
@@ -37,6 +41,8 @@ struct Shared {
     helo: String,
     port: u16,
     timeouts: sekisho_deliver::client::session::Timeouts,
+    /// The store and the cache TTL, with --cached.
+    cache: Option<(Arc<dyn sekisho_store::QueueStore>, i64)>,
 }
 
 pub(crate) async fn run(args: CheckArgs, config: &Config) -> Result<(), Failure> {
@@ -49,6 +55,12 @@ pub(crate) async fn run(args: CheckArgs, config: &Config) -> Result<(), Failure>
     if domains.is_empty() {
         return Err(Failure::Usage("name at least one domain, or --file".into()));
     }
+    let cache = if args.cached {
+        let store = sekisho_store::open_store(&config.store.path).await.map_err(|e| Failure::Failed(e.to_string()))?;
+        Some((store, config.outbound.probe_cache_ttl.0.as_secs() as i64))
+    } else {
+        None
+    };
     let shared = Arc::new(Shared {
         dns: sekisho_dns::Resolver::new(&config.dns).map_err(|e| Failure::Failed(e.to_string()))?,
         tls: TlsClient::new(&config.tls.extra_roots).map_err(Failure::Usage)?,
@@ -57,6 +69,7 @@ pub(crate) async fn run(args: CheckArgs, config: &Config) -> Result<(), Failure>
         helo: config.delivery.helo_name.clone().unwrap_or_else(|| config.hostname.clone()),
         port: config.delivery.port,
         timeouts: checker_timeouts(&config.delivery),
+        cache,
     });
     let slots = Arc::new(tokio::sync::Semaphore::new(args.concurrency.max(1)));
     let mut tasks = tokio::task::JoinSet::new();
@@ -72,6 +85,7 @@ pub(crate) async fn run(args: CheckArgs, config: &Config) -> Result<(), Failure>
                 helo: &shared.helo,
                 port: shared.port,
                 timeouts: shared.timeouts,
+                cache: shared.cache.as_ref().map(|(store, ttl)| (store.as_ref(), *ttl)),
             };
             (i, checker.check(&domain).await)
         });
@@ -139,7 +153,17 @@ fn print_text(r: &DomainReport) {
                         Some(false) => ", NOT named by the MTA-STS policy",
                         None => "",
                     };
-                    println!("  {pref} {} [{}]:{} {tls}: {}{why}{sts}", m.host, a.ip, a.port, e.assurance.as_str());
+                    let age = a.cached_at.map_or(String::new(), |at| {
+                        let minutes = (chrono::Utc::now().timestamp() - at).max(0) / 60;
+                        format!(" (a delivery session {minutes} min ago)")
+                    });
+                    println!(
+                        "  {pref} {} [{}]:{} {tls}: {}{why}{sts}{age}",
+                        m.host,
+                        a.ip,
+                        a.port,
+                        e.assurance.as_str()
+                    );
                     if let Some(c) = &e.certificate {
                         println!(
                             "      certificate {} issued by {}, names {}, expires {}, SPKI SHA-256 {}",

@@ -256,6 +256,9 @@ pub struct OutboundConfig {
     pub downgrade_min_sessions: u32,
     /// `"record"`: flag and log a suspected downgrade, deliver; `"defer"`: keep the mail.
     pub downgrade_action: String,
+    /// How long the TLS evidence of a delivery session stays in the probe cache, where
+    /// `sekisho check --cached` (and planning) read it without connecting; "0" disables it.
+    pub probe_cache_ttl: Duration,
 }
 
 impl Default for OutboundConfig {
@@ -266,6 +269,7 @@ impl Default for OutboundConfig {
             downgrade_window: Duration::from_secs(30 * 86_400),
             downgrade_min_sessions: 1,
             downgrade_action: "record".into(),
+            probe_cache_ttl: Duration::from_secs(3600),
         }
     }
 }

@@ -8,6 +8,7 @@ use crate::client::session::{Checks, Connection, Target, Timeouts};
 use crate::sts::{Mode, StsDiscovery, StsLookup, StsPolicies};
 use crate::tls::dane::DaneEvidence;
 use crate::tls::plan::{DnssecHealth, HostDane, lookup_dane};
+use crate::tls::probe_cache::cached_probes;
 use crate::tls::{Assurance, TlsClient, TlsEvidence};
 
 /// Addresses probed per MX host, and MX hosts per domain (as many as delivery would try).
@@ -22,6 +23,9 @@ pub struct AddressReport {
     /// Why no SMTP session could be had, if none could.
     pub error: Option<String>,
     pub evidence: Option<TlsEvidence>,
+    /// Unix seconds of the delivery session this evidence comes from, when it was taken from
+    /// the probe cache instead of a new connection.
+    pub cached_at: Option<i64>,
 }
 
 /// One MX host.
@@ -67,6 +71,9 @@ pub struct Checker<'a> {
     pub sts: &'a StsPolicies,
     /// Whether DNSSEC validation works here (DANE is checked only then).
     pub dnssec: &'a DnssecHealth,
+    /// The probe cache and its TTL in seconds: fresh evidence of delivery sessions is used
+    /// instead of connecting.
+    pub cache: Option<(&'a dyn sekisho_store::QueueStore, i64)>,
     pub helo: &'a str,
     pub port: u16,
     pub timeouts: Timeouts,
@@ -152,6 +159,7 @@ impl Checker<'_> {
                         port: self.port,
                         error: Some(e.to_string()),
                         evidence: None,
+                        cached_at: None,
                     }],
                     assurance: Assurance::None,
                     mta_sts_match,
@@ -160,7 +168,22 @@ impl Checker<'_> {
             }
         };
         let mut addresses = Vec::new();
-        for ip in ips.into_iter().take(ADDRESSES_PER_HOST) {
+        if let Some((store, ttl)) = self.cache {
+            let now = chrono::Utc::now().timestamp();
+            for probe in cached_probes(store, host, ttl, now).await.into_iter().filter(|p| p.port == self.port) {
+                let mut evidence = probe.evidence;
+                evidence.apply_sts(Some(sts), host);
+                addresses.push(AddressReport {
+                    ip: probe.ip,
+                    port: probe.port,
+                    error: None,
+                    evidence: Some(evidence),
+                    cached_at: Some(probe.at),
+                });
+            }
+        }
+        let probe_now = if addresses.is_empty() { ips } else { Vec::new() };
+        for ip in probe_now.into_iter().take(ADDRESSES_PER_HOST) {
             let target = Target { host: host.to_string(), ip, port: self.port };
             let report = match Connection::open(&target, self.helo, Some(self.tls), None, self.timeouts, &checks).await
             {
@@ -171,12 +194,22 @@ impl Checker<'_> {
                     }
                     evidence.apply_sts(Some(sts), host);
                     conn.quit().await;
-                    AddressReport { ip: ip.to_string(), port: self.port, error: None, evidence: Some(evidence) }
+                    AddressReport {
+                        ip: ip.to_string(),
+                        port: self.port,
+                        error: None,
+                        evidence: Some(evidence),
+                        cached_at: None,
+                    }
                 }
                 // DANE refused the certificate: delivery would not use this address.
-                Err(crate::client::session::SessionError::CertificateRefused(evidence)) => {
-                    AddressReport { ip: ip.to_string(), port: self.port, error: None, evidence: Some(*evidence) }
-                }
+                Err(crate::client::session::SessionError::CertificateRefused(evidence)) => AddressReport {
+                    ip: ip.to_string(),
+                    port: self.port,
+                    error: None,
+                    evidence: Some(*evidence),
+                    cached_at: None,
+                },
                 // A failed handshake is what delivery would fall back to plaintext after: none.
                 Err(crate::client::session::SessionError::Tls(e)) => AddressReport {
                     ip: ip.to_string(),
@@ -186,10 +219,15 @@ impl Checker<'_> {
                         true,
                         Some(("validation-failure", format!("TLS handshake failed: {e}"))),
                     )),
+                    cached_at: None,
                 },
-                Err(e) => {
-                    AddressReport { ip: ip.to_string(), port: self.port, error: Some(e.to_string()), evidence: None }
-                }
+                Err(e) => AddressReport {
+                    ip: ip.to_string(),
+                    port: self.port,
+                    error: Some(e.to_string()),
+                    evidence: None,
+                    cached_at: None,
+                },
             };
             addresses.push(report);
         }

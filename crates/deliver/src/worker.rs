@@ -25,6 +25,7 @@ use crate::route::{Destination, route};
 use crate::schedule;
 use crate::sts::{FetchSettings, StsLookup, StsPolicies};
 use crate::tls::plan::{DnssecHealth, HostDane, HostPlan, lookup_dane, plan_host};
+use crate::tls::probe_cache::ProbeCache;
 use crate::tls::{Assurance, TlsClient, TlsEvidence};
 
 /// What became of one recipient in one attempt.
@@ -112,6 +113,7 @@ struct Inner {
     downgrades: crate::tls::DowngradeMemory,
     sts: StsPolicies,
     dnssec: DnssecHealth,
+    probes: ProbeCache,
 }
 
 /// Where and how long MTA-STS policies are fetched, from `[mta_sts]`.
@@ -173,6 +175,7 @@ impl Deliverer {
                 downgrades,
                 sts,
                 dnssec: DnssecHealth::default(),
+                probes: ProbeCache::new(o.probe_cache_ttl.0.as_secs() as i64, queue.store().clone()),
                 timeouts,
                 helo,
                 dns,
@@ -436,6 +439,7 @@ impl Inner {
                 Ok(c) => c,
                 Err(crate::client::session::SessionError::CertificateRefused(mut evidence)) => {
                     evidence.apply_sts(sts.as_ref(), &target.host);
+                    self.probes.observe(target, &evidence, now());
                     let reason = format!(
                         "{}[{}]: TLS required: {}; {}",
                         target.host,
@@ -468,6 +472,9 @@ impl Inner {
                 conn.evidence.set_dane(dane_note);
             }
             conn.evidence.apply_sts(sts.as_ref(), &target.host);
+            if !reused {
+                self.probes.observe(target, &conn.evidence, now());
+            }
             if reused && conn.evidence.assurance < required {
                 // Opened for other mail with other checks: a fresh connection goes through these.
                 tokio::spawn(conn.quit());

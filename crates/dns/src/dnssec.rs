@@ -13,7 +13,7 @@ use hickory_resolver::net::{DnsError as HickoryDnsError, NetError};
 use hickory_resolver::proto::dnssec::Proof;
 use hickory_resolver::proto::op::ResponseCode;
 use hickory_resolver::proto::rr::{RData, Record, RecordType};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::DnsError;
 
@@ -61,7 +61,7 @@ impl Dnssec {
 }
 
 /// One TLSA record (RFC 6698 §2.1).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Tlsa {
     /// Certificate usage: 2 DANE-TA, 3 DANE-EE (0 and 1 are not for SMTP, RFC 7672 §3.1.3).
     pub usage: u8,
@@ -70,12 +70,20 @@ pub struct Tlsa {
     /// 0 exact, 1 SHA-256, 2 SHA-512.
     pub matching: u8,
     /// Certificate association data.
-    #[serde(serialize_with = "hex")]
+    #[serde(serialize_with = "hex", deserialize_with = "unhex")]
     pub data: Vec<u8>,
 }
 
 fn hex<S: serde::Serializer>(data: &[u8], s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&data.iter().map(|b| format!("{b:02x}")).collect::<String>())
+}
+
+fn unhex<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+    let text = String::deserialize(d)?;
+    if !text.len().is_multiple_of(2) || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(serde::de::Error::custom("not hexadecimal"));
+    }
+    Ok((0..text.len()).step_by(2).map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap_or(0)).collect())
 }
 
 /// What a validating lookup found.

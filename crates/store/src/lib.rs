@@ -20,8 +20,8 @@ pub use committer::Queue;
 pub use error::StoreError;
 pub use model::{
     Attempt, AttemptOutcome, AttemptRecord, MessageDetail, MessageInfo, MessageSummary, NewMessage, NewRecipient,
-    Notice, NoticeKind, Origin, RecipientRecord, RecipientState, RecipientUpdate, StsPolicyRecord, TlsMemory,
-    UserRecord,
+    Notice, NoticeKind, Origin, ProbeRecord, RecipientRecord, RecipientState, RecipientUpdate, StsPolicyRecord,
+    TlsMemory, UserRecord,
 };
 pub use queue_id::QueueId;
 pub use recovery::RecoveryReport;

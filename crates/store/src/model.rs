@@ -311,6 +311,18 @@ pub struct TlsMemory {
     pub last_authenticated_at: i64,
 }
 
+/// The TLS evidence of the last session to one MX address (the probe cache).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ProbeRecord {
+    pub host: String,
+    pub ip: String,
+    pub port: u16,
+    /// Unix seconds of the session.
+    pub at: i64,
+    /// The session's TLS evidence, as JSON.
+    pub evidence: String,
+}
+
 /// An MTA-STS policy as fetched, kept so it survives restarts and failed fetches
 /// (RFC 8461 §5.1).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

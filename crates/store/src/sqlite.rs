@@ -11,7 +11,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 use crate::error::StoreError;
 use crate::model::{
     Attempt, AttemptOutcome, AttemptRecord, MessageDetail, MessageInfo, MessageSummary, NewMessage, Notice, NoticeKind,
-    Origin, RecipientRecord, RecipientState, RecipientUpdate, StsPolicyRecord, TlsMemory, UserRecord,
+    Origin, ProbeRecord, RecipientRecord, RecipientState, RecipientUpdate, StsPolicyRecord, TlsMemory, UserRecord,
 };
 use crate::store::{Claim, QueueStore};
 
@@ -107,6 +107,16 @@ CREATE TABLE sts_policies (
     policy TEXT NOT NULL,
     fetched_at INTEGER NOT NULL,
     expires_at INTEGER NOT NULL
+);
+"#,
+    r#"
+CREATE TABLE tls_probes (
+    host TEXT NOT NULL,
+    ip TEXT NOT NULL,
+    port INTEGER NOT NULL,
+    at INTEGER NOT NULL,
+    evidence TEXT NOT NULL,
+    PRIMARY KEY (host, ip, port)
 );
 "#,
 ];
@@ -560,6 +570,39 @@ impl QueueStore for SqliteStore {
         .execute(&mut *self.write_conn(false).await?)
         .await?;
         Ok(())
+    }
+
+    async fn record_probe(&self, p: &ProbeRecord) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO tls_probes (host, ip, port, at, evidence) VALUES (?,?,?,?,?) \
+             ON CONFLICT(host, ip, port) DO UPDATE SET at = excluded.at, evidence = excluded.evidence",
+        )
+        .bind(&p.host)
+        .bind(&p.ip)
+        .bind(p.port as i64)
+        .bind(p.at)
+        .bind(&p.evidence)
+        .execute(&mut *self.write_conn(false).await?)
+        .await?;
+        Ok(())
+    }
+
+    async fn probes(&self, host: &str, since: i64) -> Result<Vec<ProbeRecord>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM tls_probes WHERE host = ? AND at >= ? ORDER BY ip, port")
+            .bind(host)
+            .bind(since)
+            .fetch_all(&self.reader)
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| ProbeRecord {
+                host: r.get("host"),
+                ip: r.get("ip"),
+                port: r.get::<i64, _>("port") as u16,
+                at: r.get("at"),
+                evidence: r.get("evidence"),
+            })
+            .collect())
     }
 
     async fn make_durable(&self) -> Result<(), StoreError> {

@@ -4,8 +4,8 @@ use async_trait::async_trait;
 
 use crate::error::StoreError;
 use crate::model::{
-    MessageDetail, MessageSummary, NewMessage, NoticeKind, RecipientState, RecipientUpdate, StsPolicyRecord, TlsMemory,
-    UserRecord,
+    MessageDetail, MessageSummary, NewMessage, NoticeKind, ProbeRecord, RecipientState, RecipientUpdate,
+    StsPolicyRecord, TlsMemory, UserRecord,
 };
 
 /// A recipient claimed for delivery.
@@ -47,6 +47,10 @@ pub trait QueueStore: Send + Sync {
     async fn sts_policies(&self) -> Result<Vec<StsPolicyRecord>, StoreError>;
     /// Stores (replaces) a domain's MTA-STS policy.
     async fn remember_sts_policy(&self, policy: &StsPolicyRecord) -> Result<(), StoreError>;
+    /// Stores (replaces) the evidence of the last session to one MX address.
+    async fn record_probe(&self, probe: &ProbeRecord) -> Result<(), StoreError>;
+    /// The stored sessions to `host` since `since` (unix seconds).
+    async fn probes(&self, host: &str, since: i64) -> Result<Vec<ProbeRecord>, StoreError>;
     /// Makes every earlier write durable (delivery progress included).
     async fn make_durable(&self) -> Result<(), StoreError>;
     /// Messages with a notification still to send.

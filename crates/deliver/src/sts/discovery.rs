@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use sekisho_dns::{Dns, DnsError};
 use sekisho_store::{QueueStore, StsPolicyRecord};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::fetch::{FetchError, FetchSettings, fetch};
 use super::policy::{Mode, Policy};
@@ -25,14 +25,14 @@ pub struct ActivePolicy {
 }
 
 /// What discovery found for a domain, as recorded with each delivery attempt.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StsDiscovery {
     /// The policy in force, if any.
     pub policy_id: Option<String>,
     pub mode: Option<Mode>,
     pub mx: Vec<String>,
     /// `fetched`, `cache`, or `none`.
-    pub source: &'static str,
+    pub source: String,
     /// RFC 8460 result type of a discovery failure (a cached policy may still be in force).
     pub failure: Option<String>,
     pub detail: Option<String>,
@@ -164,7 +164,7 @@ fn answer(active: Option<ActivePolicy>, source: &'static str, failure: Option<(&
         policy_id: active.as_ref().map(|a| a.id.clone()),
         mode: active.as_ref().map(|a| a.policy.mode),
         mx: active.as_ref().map(|a| a.policy.mx.clone()).unwrap_or_default(),
-        source: if active.is_some() { source } else { "none" },
+        source: if active.is_some() { source } else { "none" }.to_string(),
         failure,
         detail,
     };

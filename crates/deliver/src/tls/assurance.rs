@@ -1,11 +1,11 @@
 //! Graded assurance of one SMTP session.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// How well a session is protected, weakest first. The session itself proves at most
 /// `authenticated`; `mta-sts` and `dane` are reached when the recipient domain's published
 /// policy (RFC 8461) or DNSSEC-signed TLSA records (RFC 7672) also hold for it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Assurance {
     /// No STARTTLS, a failed handshake, or TLS below 1.2.

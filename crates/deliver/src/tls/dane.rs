@@ -12,7 +12,7 @@ use rustls::client::danger::ServerCertVerifier;
 use rustls::crypto::CryptoProvider;
 use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
 use sekisho_dns::Tlsa;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// The record that matched, or an RFC 8460 result type with details.
 pub type DaneResult = Result<Tlsa, (String, String)>;
@@ -77,7 +77,7 @@ pub fn check(
 }
 
 /// What DANE found for one session, recorded with the attempt.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DaneEvidence {
     /// DNSSEC status of the TLSA lookup (`secure`, `insecure`, or `bogus`).
     pub dnssec: String,

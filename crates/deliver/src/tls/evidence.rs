@@ -1,6 +1,6 @@
 //! What a delivery session proves about its transport: recorded with every attempt.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::assurance::Assurance;
 use super::dane::DaneEvidence;
@@ -8,7 +8,7 @@ use super::verifier::PkixResult;
 use crate::sts::{Mode, StsDiscovery, StsLookup};
 
 /// The leaf certificate as presented.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CertificateInfo {
     pub subject: String,
     pub san: Vec<String>,
@@ -20,7 +20,7 @@ pub struct CertificateInfo {
 }
 
 /// The transport facts of one session.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TlsEvidence {
     pub starttls_offered: bool,
     /// "TLSv1.3", when TLS was established.
@@ -45,7 +45,7 @@ pub struct TlsEvidence {
 }
 
 /// The MTA-STS policy as applied to one session.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StsHostEvidence {
     #[serde(flatten)]
     pub discovery: StsDiscovery,

@@ -6,6 +6,7 @@ pub mod dane;
 pub mod evidence;
 pub mod memory;
 pub mod plan;
+pub mod probe_cache;
 pub mod verifier;
 
 pub use assurance::Assurance;

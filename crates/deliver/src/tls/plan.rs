@@ -35,10 +35,10 @@ impl DnssecHealth {
 
     /// True when validated answers can be trusted to tell secure from bogus.
     pub async fn available(&self, dns: &dyn Dns) -> bool {
-        if let Some((at, ok)) = *self.last.lock().expect("dnssec health") {
-            if at.elapsed() < Self::RECHECK {
-                return ok;
-            }
+        if let Some((at, ok)) = *self.last.lock().expect("dnssec health")
+            && at.elapsed() < Self::RECHECK
+        {
+            return ok;
         }
         let ok = matches!(dns.mx_secured(".").await, Ok(a) if a.dnssec.is_secure());
         let before = self.last.lock().expect("dnssec health").replace((std::time::Instant::now(), ok));
