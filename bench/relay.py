@@ -9,8 +9,16 @@ per message, and the relay's peak memory (sekisho: VmHWM; Postfix: sum of PSS ov
 processes, sampled). Both relays fsync every accepted message before answering 250.
 
 Usage: bench/relay.py [--runs 3] [--sizes 10k,100k,1m] [--only postfix|sekisho] [--json FILE]
+                      [--sink smtp-sink|plain|tls] [--messages-per-connection N]
 Needs root, the postfix package (smtp-source, smtp-sink) and a release build of sekisho
 (built here with cargo if missing). Traffic stays on 127.0.0.0/8.
+
+--sink tls uses examples/tls_sink.rs, a sink that offers STARTTLS (Postfix's smtp-sink does
+not), so both relays deliver over TLS: sekisho measures each session (certificate validation,
+evidence, assurance), Postfix runs with smtp_tls_security_level = may. --sink plain is the same
+sink without STARTTLS, to compare like with like. --messages-per-connection 1 makes every
+message pay a whole session (sekisho's max_messages_per_connection; Postfix's
+smtp_connection_cache_on_demand = no).
 """
 import argparse
 import json
@@ -83,13 +91,15 @@ def descendants(pid):
 
 
 class Sink:
-    """smtp-sink with its running counter parsed from stdout."""
+    """smtp-sink (or examples/tls_sink.rs) with its running counter parsed from stdout."""
 
-    def __init__(self, port):
+    def __init__(self, port, kind):
         self.count = 0
-        self.proc = subprocess.Popen(
-            ["smtp-sink", "-u", "nobody", "-c", f"{SINK}:{port}", "1024"],
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        if kind == "smtp-sink":
+            cmd = ["smtp-sink", "-u", "nobody", "-c", f"{SINK}:{port}", "1024"]
+        else:
+            cmd = [example_binary("tls_sink"), f"{SINK}:{port}"] + (["--tls"] if kind == "tls" else [])
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
         threading.Thread(target=self._read, daemon=True).start()
         wait_listening(SINK, port)
 
@@ -109,6 +119,14 @@ class Sink:
         self.proc.wait()
 
 
+def target_dir():
+    return os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
+
+
+def example_binary(name):
+    return os.path.join(target_dir(), "release", "examples", name)
+
+
 def wait_listening(ip, port, secs=20):
     import socket
     deadline = time.time() + secs
@@ -124,12 +142,19 @@ def wait_listening(ip, port, secs=20):
 class PostfixRelay:
     name = "postfix"
 
-    def __init__(self, workdir, sink_port):
+    def __init__(self, workdir, sink_port, per_connection):
         self.dir = os.path.join(workdir, "postfix")
         self.port = free_port(POSTFIX)
         script = os.path.join(ROOT, "scripts", "postfix-instance")
         subprocess.run([script, "start", self.dir, f"{POSTFIX}:{self.port}", "relay", f"[{SINK}]:{sink_port}"],
                        check=True)
+        settings = ["smtp_tls_security_level=may"]
+        if per_connection == 1:
+            settings.append("smtp_connection_cache_on_demand=no")
+        subprocess.run(["postconf", "-c", os.path.join(self.dir, "conf")] + ["-e"] + settings, check=True)
+        subprocess.run(["postfix", "-c", os.path.join(self.dir, "conf"), "reload"], check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(1)
         with open(os.path.join(self.dir, "queue", "pid", "master.pid")) as f:
             self.master = int(f.read().strip())
         self.addr = f"{POSTFIX}:{self.port}"
@@ -151,7 +176,7 @@ class PostfixRelay:
 class SekishoRelay:
     name = "sekisho"
 
-    def __init__(self, workdir, sink_port, binary):
+    def __init__(self, workdir, sink_port, binary, per_connection):
         self.dir = os.path.join(workdir, "sekisho")
         os.makedirs(self.dir, exist_ok=True)
         self.port = free_port(SEKISHO)
@@ -170,6 +195,7 @@ max_connections_per_client = 500
 relay_host = "[{SINK}]:{sink_port}"
 max_connections = 20
 max_connections_per_destination = 20
+max_messages_per_connection = {per_connection}
 scan_interval = "100ms"
 [[listener]]
 address = "{SEKISHO}:{self.port}"
@@ -203,12 +229,15 @@ trusted_networks = ["127.0.0.0/8"]
             self.proc.kill()
 
 
-def one_run(kind, size_name, binary):
+def one_run(kind, size_name, binary, sink_kind, per_connection):
     size, count = COUNTS[size_name]
     work = tempfile.mkdtemp(prefix=f"bench-{kind}-")
     sink_port = free_port(SINK)
-    sink = Sink(sink_port)
-    relay = PostfixRelay(work, sink_port) if kind == "postfix" else SekishoRelay(work, sink_port, binary)
+    sink = Sink(sink_port, sink_kind)
+    if kind == "postfix":
+        relay = PostfixRelay(work, sink_port, per_connection)
+    else:
+        relay = SekishoRelay(work, sink_port, binary, per_connection)
     peak = [0]
     done = threading.Event()
 
@@ -259,18 +288,22 @@ def main():
     ap.add_argument("--sizes", default="10k,100k,1m")
     ap.add_argument("--only", choices=["postfix", "sekisho"])
     ap.add_argument("--json")
+    ap.add_argument("--sink", choices=["smtp-sink", "plain", "tls"], default="smtp-sink")
+    ap.add_argument("--messages-per-connection", type=int, default=100)
     args = ap.parse_args()
     if os.geteuid() != 0:
         raise SystemExit("run as root (Postfix's master and smtp-sink need it)")
-    binary = os.path.join(os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target")), "release", "sekisho")
+    binary = os.path.join(target_dir(), "release", "sekisho")
     if args.only != "postfix":
         subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
+    if args.sink != "smtp-sink":
+        subprocess.run(["cargo", "build", "--release", "--quiet", "--example", "tls_sink"], cwd=ROOT, check=True)
     kinds = [args.only] if args.only else ["postfix", "sekisho"]
     results = []
     for size_name in args.sizes.split(","):
         for kind in kinds:
             for run in range(args.runs):
-                r = one_run(kind, size_name, binary)
+                r = one_run(kind, size_name, binary, args.sink, args.messages_per_connection)
                 results.append(r)
                 print(f"{kind:8} {size_name:5} run {run + 1}: {r['msgs_per_s']:8.1f} msg/s {r['mb_per_s']:7.2f} MB/s "
                       f"box {r['box_cpu_ms_per_msg']:.2f} ms/msg relay {r['relay_cpu_ms_per_msg']:.2f} ms/msg "

@@ -1,0 +1,117 @@
+//! A fast SMTP sink for the relay benchmark, like Postfix's smtp-sink but with STARTTLS:
+//! accepts every message, keeps nothing, and prints `mesg=N` (messages received so far) every
+//! 100 ms, as smtp-sink does, so bench/relay.py reads both the same way.
+//!
+//! Run: `cargo run --release --example tls_sink -- ADDR [--tls]` (a certificate for
+//! `sink.bench` is generated at start).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::net::TcpListener;
+
+trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+
+#[tokio::main]
+async fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let addr = args.get(1).expect("usage: tls_sink ADDR [--tls]").clone();
+    let acceptor = args.iter().any(|a| a == "--tls").then(acceptor);
+    let listener = TcpListener::bind(&addr).await.expect("bind");
+    let count = Arc::new(AtomicU64::new(0));
+    let c = count.clone();
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            println!("mesg={}", c.load(Ordering::Relaxed));
+        }
+    });
+    loop {
+        let Ok((tcp, _)) = listener.accept().await else { continue };
+        let _ = tcp.set_nodelay(true);
+        let (acceptor, count) = (acceptor.clone(), count.clone());
+        tokio::spawn(async move {
+            let _ = session(Box::new(tcp), acceptor, &count).await;
+        });
+    }
+}
+
+async fn session(
+    io: Box<dyn Io>,
+    acceptor: Option<tokio_rustls::TlsAcceptor>,
+    count: &AtomicU64,
+) -> std::io::Result<()> {
+    let mut io = BufReader::with_capacity(64 << 10, io);
+    io.get_mut().write_all(b"220 sink.bench ESMTP\r\n").await?;
+    let mut tls_done = false;
+    let mut line = Vec::with_capacity(1024);
+    let mut out: Vec<u8> = Vec::with_capacity(4096);
+    loop {
+        line.clear();
+        if io.read_until(b'\n', &mut line).await? == 0 {
+            return Ok(());
+        }
+        let verb = line.get(..4).map(|v| v.to_ascii_uppercase()).unwrap_or_default();
+        let reply: &[u8] = match verb.as_slice() {
+            b"EHLO" if acceptor.is_some() && !tls_done => {
+                b"250-sink.bench\r\n250-PIPELINING\r\n250-8BITMIME\r\n250-STARTTLS\r\n250 SIZE 104857600\r\n"
+            }
+            b"EHLO" => b"250-sink.bench\r\n250-PIPELINING\r\n250-8BITMIME\r\n250 SIZE 104857600\r\n",
+            b"HELO" => b"250 sink.bench\r\n",
+            b"STAR" if !tls_done && acceptor.is_some() => {
+                out.extend_from_slice(b"220 2.0.0 Ready to start TLS\r\n");
+                io.get_mut().write_all(&out).await?;
+                out.clear();
+                let tls = acceptor.as_ref().expect("checked").accept(io.into_inner()).await?;
+                io = BufReader::with_capacity(64 << 10, Box::new(tls));
+                tls_done = true;
+                continue;
+            }
+            b"MAIL" | b"RCPT" | b"RSET" | b"NOOP" => b"250 2.0.0 Ok\r\n",
+            b"DATA" => {
+                out.extend_from_slice(b"354 End data with <CR><LF>.<CR><LF>\r\n");
+                io.get_mut().write_all(&out).await?;
+                out.clear();
+                loop {
+                    line.clear();
+                    if io.read_until(b'\n', &mut line).await? == 0 {
+                        return Ok(());
+                    }
+                    if line == b".\r\n" {
+                        break;
+                    }
+                }
+                count.fetch_add(1, Ordering::Relaxed);
+                b"250 2.0.0 Ok: queued\r\n"
+            }
+            b"QUIT" => {
+                out.extend_from_slice(b"221 2.0.0 Bye\r\n");
+                io.get_mut().write_all(&out).await?;
+                return Ok(());
+            }
+            _ => b"502 5.5.2 Error: command not recognized\r\n",
+        };
+        // Replies to pipelined commands go out together once the client's batch is read.
+        out.extend_from_slice(reply);
+        if io.buffer().is_empty() {
+            io.get_mut().write_all(&out).await?;
+            out.clear();
+        }
+    }
+}
+
+fn acceptor() -> tokio_rustls::TlsAcceptor {
+    let key = rcgen::KeyPair::generate().expect("key");
+    let cert =
+        rcgen::CertificateParams::new(vec!["sink.bench".into()]).expect("params").self_signed(&key).expect("cert");
+    let der = rustls_pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into());
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_no_client_auth()
+        .with_single_cert(vec![cert.der().clone()], der)
+        .expect("server config");
+    tokio_rustls::TlsAcceptor::from(Arc::new(config))
+}
