@@ -256,6 +256,12 @@ pub struct OutboundConfig {
     pub downgrade_min_sessions: u32,
     /// `"record"`: flag and log a suspected downgrade, deliver; `"defer"`: keep the mail.
     pub downgrade_action: String,
+    /// Submitted mail with a password-protected or encrypted attachment (nested ones too):
+    /// `"reject"` (550 5.7.1, the sender is told to send it unencrypted) or `"allow"`.
+    pub encrypted_attachments: String,
+    /// Submitted mail with an attachment that cannot be inspected (a zip bomb, nesting too
+    /// deep, a corrupt archive): `"reject"` (550 5.7.1) or `"allow"`.
+    pub uninspectable_attachments: String,
     /// How long the TLS evidence of a delivery session stays in the probe cache, where
     /// `sekisho check --cached` (and planning) read it without connecting; "0" disables it.
     pub probe_cache_ttl: Duration,
@@ -270,6 +276,8 @@ impl Default for OutboundConfig {
             downgrade_min_sessions: 1,
             downgrade_action: "record".into(),
             probe_cache_ttl: Duration::from_secs(3600),
+            encrypted_attachments: "reject".into(),
+            uninspectable_attachments: "reject".into(),
         }
     }
 }
@@ -555,6 +563,23 @@ impl Config {
                 format!("`{}`: use \"record\" or \"defer\"", self.outbound.downgrade_action),
             ));
         }
+        for (key, value) in [
+            ("encrypted_attachments", &self.outbound.encrypted_attachments),
+            ("uninspectable_attachments", &self.outbound.uninspectable_attachments),
+        ] {
+            match value.as_str() {
+                "reject" | "allow" => {}
+                "link" => {
+                    return Err(err(
+                        key,
+                        "\"link\" needs the download portal, which this version does not have yet; use \"reject\" \
+                         or \"allow\""
+                            .into(),
+                    ));
+                }
+                other => return Err(err(key, format!("`{other}`: use \"reject\" or \"allow\""))),
+            }
+        }
         for rule in &self.outbound.tls {
             level("require", &rule.require)?;
         }
@@ -672,6 +697,23 @@ mod tests {
         assert!(e.contains("test.toml:2"), "{e}");
         let e = parse("[delivery]\nretry_schedule = []\n").unwrap_err().to_string();
         assert!(e.contains("test.toml:2") && e.contains("retry_schedule"), "{e}");
+    }
+
+    #[test]
+    fn attachment_policies() {
+        let c = parse("").unwrap();
+        assert_eq!(
+            (c.outbound.encrypted_attachments.as_str(), c.outbound.uninspectable_attachments.as_str()),
+            ("reject", "reject")
+        );
+        assert_eq!(
+            parse("[outbound]\nencrypted_attachments = \"allow\"\n").unwrap().outbound.encrypted_attachments,
+            "allow"
+        );
+        let e = parse("[outbound]\nencrypted_attachments = \"link\"\n").unwrap_err().to_string();
+        assert!(e.contains(":2: encrypted_attachments") && e.contains("download portal"), "{e}");
+        let e = parse("[outbound]\nuninspectable_attachments = \"maybe\"\n").unwrap_err().to_string();
+        assert!(e.contains("uninspectable_attachments") && e.contains("`maybe`"), "{e}");
     }
 
     #[test]

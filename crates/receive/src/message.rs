@@ -94,6 +94,23 @@ pub(crate) async fn receive<S: AsyncRead + Unpin>(
         Ok(f) => f,
         Err(e) => return Ok(store_error_reply(&id, &e)),
     };
+    // Outbound, every attachment is inspected before the 250: a password-protected file is
+    // what sekisho replaces.
+    if arrival.submission {
+        match crate::attachments::check(&ctx.config.outbound, finished.path()).await {
+            Ok(None) => {}
+            Ok(Some(reply)) => {
+                finished.discard();
+                tracing::info!(queue_id = %id, from = %tx.mail.address, reply = %reply.lines[0], "message refused");
+                return Ok(reply);
+            }
+            Err(e) => {
+                finished.discard();
+                tracing::error!(queue_id = %id, error = %e, "cannot inspect the message");
+                return Ok(Reply::new(451, "4.3.0", "Local error in processing; the message was not queued"));
+            }
+        }
+    }
     let info = MessageInfo {
         id: id.to_string(),
         received_at: chrono::Utc::now().timestamp(),

@@ -47,6 +47,11 @@ impl FinishedBody {
     pub fn size(&self) -> u64 {
         self.size
     }
+
+    /// Where the body is until its commit (for inspection before the 250).
+    pub fn path(&self) -> &Path {
+        &self.tmp_path
+    }
 }
 
 impl Spool {
@@ -193,7 +198,7 @@ impl TempBody {
 
 impl FinishedBody {
     /// Abandons a finished body that will not be committed.
-    pub(crate) fn discard(&self) {
+    pub fn discard(&self) {
         let _ = std::fs::remove_file(&self.tmp_path);
     }
 }

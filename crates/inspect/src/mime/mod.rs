@@ -1,0 +1,230 @@
+//! The MIME walk of a whole message: every leaf part, nested messages included, decoded from
+//! its transfer encoding and inspected by its bytes (a file is what it is, whatever its
+//! declared type or name). Each part's name candidates are all kept — `name=` and `filename=`,
+//! RFC 2231 and encoded-word forms, from every Content-Type and Content-Disposition field — so
+//! that a decision never rests on only the first one.
+
+mod transfer;
+
+use mail_parser::{HeaderName, HeaderValue, MessageParser, MimeHeaders, PartType};
+
+use crate::encrypted::{self, Limits, Report};
+
+/// Bounds on the structure of one message.
+#[derive(Debug, Clone)]
+pub struct MessageLimits {
+    /// Most MIME parts, nested messages included.
+    pub max_parts: usize,
+    /// Deepest nesting of multiparts and attached messages.
+    pub max_depth: u32,
+    /// Bounds for each part's inspection.
+    pub archive: Limits,
+}
+
+impl Default for MessageLimits {
+    fn default() -> Self {
+        MessageLimits { max_parts: 1000, max_depth: 20, archive: Limits::default() }
+    }
+}
+
+/// Why a message's structure cannot be inspected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MimeError {
+    /// Not a message at all (nothing to parse).
+    #[error("the message cannot be parsed as MIME")]
+    Unparseable,
+    /// More parts than `max_parts`.
+    #[error("the message has more than {0} MIME parts")]
+    TooManyParts(usize),
+    /// Nested deeper than `max_depth`.
+    #[error("MIME parts are nested more than {0} deep")]
+    TooDeep(u32),
+}
+
+/// One leaf part.
+#[derive(Debug, Clone)]
+pub struct PartReport {
+    /// Where it is: "1", "2.1" (numbered like IMAP sections).
+    pub section: String,
+    /// Every file name the part's fields give, in order, duplicates removed.
+    pub names: Vec<String>,
+    /// "type/subtype" as declared ("text/plain" when none is).
+    pub content_type: String,
+    /// A file name, or `Content-Disposition: attachment`.
+    pub is_attachment: bool,
+    /// Decoded size in bytes.
+    pub size: usize,
+    /// What its bytes are, and whether anything in them is encrypted.
+    pub report: Report,
+}
+
+impl PartReport {
+    /// The name to show: the first candidate, else the section.
+    pub fn display_name(&self) -> String {
+        self.names.first().cloned().unwrap_or_else(|| format!("part {}", self.section))
+    }
+}
+
+/// Walks `raw` (a whole message) and inspects every leaf part.
+pub fn inspect_message(raw: &[u8], limits: &MessageLimits) -> Result<Vec<PartReport>, MimeError> {
+    let message = MessageParser::default().parse(raw).ok_or(MimeError::Unparseable)?;
+    let mut walk = Walk { limits, parts: 0, out: Vec::new() };
+    walk.part(&message, raw, 0, "", 0)?;
+    Ok(walk.out)
+}
+
+struct Walk<'l> {
+    limits: &'l MessageLimits,
+    parts: usize,
+    out: Vec<PartReport>,
+}
+
+impl Walk<'_> {
+    /// Part `id` of `message`, whose offsets point into `raw`.
+    fn part(
+        &mut self,
+        message: &mail_parser::Message<'_>,
+        raw: &[u8],
+        id: u32,
+        section: &str,
+        depth: u32,
+    ) -> Result<(), MimeError> {
+        if depth > self.limits.max_depth {
+            return Err(MimeError::TooDeep(self.limits.max_depth));
+        }
+        self.parts += 1;
+        if self.parts > self.limits.max_parts {
+            return Err(MimeError::TooManyParts(self.limits.max_parts));
+        }
+        let Some(part) = message.parts.get(id as usize) else { return Ok(()) };
+        match &part.body {
+            PartType::Multipart(children) => {
+                for (i, child) in children.iter().enumerate() {
+                    let s = if section.is_empty() { format!("{}", i + 1) } else { format!("{section}.{}", i + 1) };
+                    self.part(message, raw, *child, &s, depth + 1)?;
+                }
+                Ok(())
+            }
+            PartType::Message(inner) => {
+                let s = if section.is_empty() { "1".to_string() } else { section.to_string() };
+                // A message attached as is keeps offsets into the outer message; one that was
+                // transfer-encoded was decoded and parsed on its own.
+                let inner_raw = if part.encoding == mail_parser::Encoding::None { raw } else { inner.raw_message() };
+                self.part(inner, inner_raw, 0, &s, depth + 1)
+            }
+            _ => {
+                let section = if section.is_empty() { "1".to_string() } else { section.to_string() };
+                let (start, end) = (part.offset_body as usize, (part.offset_end as usize).min(raw.len()));
+                let body = raw.get(start..end.max(start)).unwrap_or_default();
+                let bytes = match part.encoding {
+                    mail_parser::Encoding::Base64 => transfer::base64(body),
+                    mail_parser::Encoding::QuotedPrintable => transfer::quoted_printable(body),
+                    _ => body.to_vec(),
+                };
+                let names = names(part);
+                let content_type = part.content_type().map_or("text/plain".to_string(), |ct| {
+                    format!("{}/{}", ct.ctype(), ct.subtype().unwrap_or("")).to_ascii_lowercase()
+                });
+                let is_attachment = !names.is_empty()
+                    || part.content_disposition().is_some_and(|d| d.ctype().eq_ignore_ascii_case("attachment"));
+                let label = names.first().cloned().unwrap_or_else(|| format!("part {section}"));
+                let report = encrypted::inspect(&label, &bytes, &self.limits.archive);
+                self.out.push(PartReport { section, names, content_type, is_attachment, size: bytes.len(), report });
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Every file name in the part's Content-Type (`name`) and Content-Disposition (`filename`)
+/// fields, every occurrence of each.
+fn names(part: &mail_parser::MessagePart<'_>) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    for header in &part.headers {
+        let wanted = match header.name {
+            HeaderName::ContentType => "name",
+            HeaderName::ContentDisposition => "filename",
+            _ => continue,
+        };
+        if let HeaderValue::ContentType(ct) = &header.value {
+            for a in ct.attributes().unwrap_or_default() {
+                if a.name.eq_ignore_ascii_case(wanted) && !a.value.is_empty() && !names.iter().any(|n| *n == a.value) {
+                    names.push(a.value.to_string());
+                }
+            }
+        }
+    }
+    names
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(parts: &[(&str, &[u8])]) -> Vec<u8> {
+        use std::fmt::Write;
+        let mut m = String::from("From: a@example.jp\r\nTo: b@example.com\r\nSubject: t\r\nMIME-Version: 1.0\r\n");
+        m.push_str("Content-Type: multipart/mixed; boundary=\"XX\"\r\n\r\n");
+        for (headers, body) in parts {
+            let _ = write!(m, "--XX\r\n{headers}\r\n\r\n");
+            m.push_str(&String::from_utf8_lossy(body));
+            m.push_str("\r\n");
+        }
+        m.push_str("--XX--\r\n");
+        m.into_bytes()
+    }
+
+    #[test]
+    fn every_name_candidate_is_kept() {
+        let raw = message(&[(
+            "Content-Type: application/octet-stream; name=\"a.txt\"\r\nContent-Disposition: attachment; \
+             filename=\"b.zip\"\r\nContent-Disposition: attachment; filename*=UTF-8''c%E2%80%AEgpj.exe",
+            b"x",
+        )]);
+        let parts = inspect_message(&raw, &MessageLimits::default()).unwrap();
+        assert_eq!(parts.len(), 1);
+        assert_eq!(parts[0].names, ["a.txt", "b.zip", "c\u{202e}gpj.exe"]);
+        assert!(parts[0].is_attachment);
+    }
+
+    #[test]
+    fn parts_are_decoded_before_inspection_and_sections_numbered() {
+        let raw = message(&[
+            ("Content-Type: text/plain", b"hello"),
+            ("Content-Type: application/zip\r\nContent-Transfer-Encoding: base64", b"UEsFBgAAAAAAAAAAAAAAAAAAAAAAAA=="),
+        ]);
+        let parts = inspect_message(&raw, &MessageLimits::default()).unwrap();
+        assert_eq!(parts.iter().map(|p| p.section.as_str()).collect::<Vec<_>>(), ["1", "2"]);
+        assert!(!parts[0].is_attachment);
+        assert_eq!(parts[1].size, 22, "an empty ZIP, decoded from base64");
+        assert_eq!(parts[1].report.format, encrypted::Format::Zip);
+    }
+
+    #[test]
+    fn attached_messages_are_walked_whether_encoded_or_not() {
+        let inner = message(&[(
+            "Content-Type: application/zip; name=\"in.zip\"\r\nContent-Transfer-Encoding: base64",
+            b"UEsFBgAAAAAAAAAAAAAAAAAAAAAAAA==",
+        )]);
+        let plain = message(&[("Content-Type: message/rfc822", &inner)]);
+        let parts = inspect_message(&plain, &MessageLimits::default()).unwrap();
+        assert_eq!(parts.len(), 1, "{parts:?}");
+        assert_eq!((parts[0].names[0].as_str(), parts[0].size), ("in.zip", 22));
+        use base64::Engine as _;
+        let encoded = base64::engine::general_purpose::STANDARD.encode(&inner);
+        let wrapped =
+            message(&[("Content-Type: message/rfc822\r\nContent-Transfer-Encoding: base64", encoded.as_bytes())]);
+        let parts = inspect_message(&wrapped, &MessageLimits::default()).unwrap();
+        assert_eq!((parts[0].names[0].as_str(), parts[0].size), ("in.zip", 22), "{parts:?}");
+    }
+
+    #[test]
+    fn structure_limits() {
+        let raw = message(&[("Content-Type: text/plain", b"a"), ("Content-Type: text/plain", b"b")]);
+        let tight = MessageLimits { max_parts: 2, ..Default::default() };
+        assert_eq!(inspect_message(&raw, &tight).unwrap_err(), MimeError::TooManyParts(2));
+        let shallow = MessageLimits { max_depth: 0, ..Default::default() };
+        assert_eq!(inspect_message(&raw, &shallow).unwrap_err(), MimeError::TooDeep(0));
+        assert_eq!(inspect_message(b"", &MessageLimits::default()).unwrap_err(), MimeError::Unparseable);
+    }
+}

@@ -1,0 +1,172 @@
+//! Encrypted attachments at submission: the file sekisho replaces. Every part of a submitted
+//! message is inspected (nested archives and attached messages too) before the 250; a
+//! password-protected file, or one that cannot be inspected, is refused with a reply the sender
+//! understands, per `[outbound] encrypted_attachments` and `uninspectable_attachments`.
+
+use std::path::Path;
+
+use sekisho_config::OutboundConfig;
+use sekisho_inspect::encrypted::Verdict;
+use sekisho_inspect::mime::{MessageLimits, MimeError, PartReport, inspect_message};
+use sekisho_smtp::Reply;
+
+/// Longest excerpt of a finding in a reply.
+const MAX_REPLY_DETAIL: usize = 200;
+
+/// Inspects the spooled message at `path`; the reply that refuses it, if the policy does.
+pub(crate) async fn check(policy: &OutboundConfig, path: &Path) -> Result<Option<Reply>, std::io::Error> {
+    if policy.encrypted_attachments == "allow" && policy.uninspectable_attachments == "allow" {
+        return Ok(None);
+    }
+    let raw = tokio::fs::read(path).await?;
+    let result = tokio::task::spawn_blocking(move || inspect_message(&raw, &MessageLimits::default()))
+        .await
+        .map_err(std::io::Error::other)?;
+    Ok(decide(policy, &result))
+}
+
+/// The decision, from the policy and what inspection found: a pure function.
+pub(crate) fn decide(policy: &OutboundConfig, result: &Result<Vec<PartReport>, MimeError>) -> Option<Reply> {
+    let reject_encrypted = policy.encrypted_attachments == "reject";
+    let reject_uninspectable = policy.uninspectable_attachments == "reject";
+    let parts = match result {
+        Ok(parts) => parts,
+        // Nothing MIME in it (no header at all): nothing to inspect.
+        Err(MimeError::Unparseable) => return None,
+        Err(e) if reject_uninspectable => {
+            return Some(Reply::new(550, "5.6.0", format!("{e}; sekisho inspects every part of the mail it sends")));
+        }
+        Err(_) => return None,
+    };
+    for part in parts {
+        match part.report.verdict() {
+            Verdict::Encrypted(findings) if reject_encrypted => {
+                let what = findings.first().map(|f| f.to_string()).unwrap_or_default();
+                return Some(Reply::new(
+                    550,
+                    "5.7.1",
+                    format!(
+                        "{} is password-protected ({}): send the file unencrypted, and no password mail; sekisho \
+                         protects it on the way (as is over verified TLS, else as a download link)",
+                        quoted(&part.display_name()),
+                        ascii(&what)
+                    ),
+                ));
+            }
+            Verdict::Uninspectable(obstacles) if reject_uninspectable => {
+                let what = obstacles.first().map(|o| o.to_string()).unwrap_or_default();
+                return Some(Reply::new(
+                    550,
+                    "5.7.1",
+                    format!(
+                        "{} cannot be inspected ({}): send it in a form that can be opened",
+                        quoted(&part.display_name()),
+                        ascii(&what)
+                    ),
+                ));
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+fn quoted(name: &str) -> String {
+    format!("\"{}\"", ascii(name).replace('"', "'"))
+}
+
+/// Printable ASCII only (a reply is ASCII), shortened.
+fn ascii(text: &str) -> String {
+    let mut out: String =
+        text.chars().map(|c| if c.is_ascii_graphic() || c == ' ' { c } else { '?' }).take(MAX_REPLY_DETAIL).collect();
+    if text.chars().count() > MAX_REPLY_DETAIL {
+        out.push_str("...");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy(encrypted: &str, uninspectable: &str) -> OutboundConfig {
+        OutboundConfig {
+            encrypted_attachments: encrypted.into(),
+            uninspectable_attachments: uninspectable.into(),
+            ..Default::default()
+        }
+    }
+
+    fn zip_with_flag(flag: u16) -> Vec<u8> {
+        // One stored entry "a.txt" ("hi"), local header and central directory.
+        let name = b"a.txt";
+        let mut z = Vec::new();
+        z.extend_from_slice(b"PK\x03\x04\x14\x00");
+        z.extend_from_slice(&flag.to_le_bytes());
+        z.extend_from_slice(&[0, 0, 0, 0, 0, 0]);
+        z.extend_from_slice(&0xd893_2aacu32.to_le_bytes()); // CRC-32 of "hi"
+        z.extend_from_slice(&2u32.to_le_bytes());
+        z.extend_from_slice(&2u32.to_le_bytes());
+        z.extend_from_slice(&(name.len() as u16).to_le_bytes());
+        z.extend_from_slice(&0u16.to_le_bytes());
+        z.extend_from_slice(name);
+        z.extend_from_slice(b"hi");
+        let cd = z.len() as u32;
+        z.extend_from_slice(b"PK\x01\x02\x14\x00\x14\x00");
+        z.extend_from_slice(&flag.to_le_bytes());
+        z.extend_from_slice(&[0, 0, 0, 0, 0, 0]);
+        z.extend_from_slice(&0xd893_2aacu32.to_le_bytes());
+        z.extend_from_slice(&2u32.to_le_bytes());
+        z.extend_from_slice(&2u32.to_le_bytes());
+        z.extend_from_slice(&(name.len() as u16).to_le_bytes());
+        z.extend_from_slice(&[0; 12]);
+        z.extend_from_slice(&0u32.to_le_bytes());
+        z.extend_from_slice(name);
+        let cd_size = z.len() as u32 - cd;
+        z.extend_from_slice(b"PK\x05\x06\x00\x00\x00\x00\x01\x00\x01\x00");
+        z.extend_from_slice(&cd_size.to_le_bytes());
+        z.extend_from_slice(&cd.to_le_bytes());
+        z.extend_from_slice(&0u16.to_le_bytes());
+        z
+    }
+
+    fn mail_with(attachment: &[u8], name: &str) -> Vec<u8> {
+        use base64::Engine as _;
+        let b64 = base64::engine::general_purpose::STANDARD.encode(attachment);
+        format!(
+            "From: a@example.jp\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=B\r\n\r\n--B\r\n\
+             Content-Type: text/plain\r\n\r\nsee attached\r\n--B\r\nContent-Type: application/zip; name=\"{name}\"\r\n\
+             Content-Transfer-Encoding: base64\r\n\r\n{b64}\r\n--B--\r\n"
+        )
+        .into_bytes()
+    }
+
+    fn run(policy: &OutboundConfig, raw: &[u8]) -> Option<Reply> {
+        decide(policy, &inspect_message(raw, &MessageLimits::default()))
+    }
+
+    #[test]
+    fn a_password_zip_is_refused_with_a_sentence() {
+        let r = run(&policy("reject", "reject"), &mail_with(&zip_with_flag(1), "見積書.zip")).expect("refused");
+        assert_eq!((r.code, r.status), (550, Some("5.7.1")));
+        let text = &r.lines[0];
+        assert!(text.starts_with("\"???.zip\" is password-protected ("), "{text}");
+        assert!(text.contains("ZipCrypto") && text.contains("send the file unencrypted"), "{text}");
+        assert!(text.is_ascii());
+    }
+
+    #[test]
+    fn a_plain_zip_passes_and_allow_lets_everything_through() {
+        assert!(run(&policy("reject", "reject"), &mail_with(&zip_with_flag(0), "plain.zip")).is_none());
+        assert!(run(&policy("allow", "reject"), &mail_with(&zip_with_flag(1), "secret.zip")).is_none());
+    }
+
+    #[test]
+    fn structure_problems_follow_the_uninspectable_policy() {
+        let err: Result<Vec<PartReport>, MimeError> = Err(MimeError::TooManyParts(1000));
+        let r = decide(&policy("reject", "reject"), &err).expect("refused");
+        assert_eq!((r.code, r.status), (550, Some("5.6.0")));
+        assert!(r.lines[0].contains("more than 1000 MIME parts"));
+        assert!(decide(&policy("reject", "allow"), &err).is_none());
+    }
+}

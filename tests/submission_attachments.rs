@@ -1,0 +1,108 @@
+//! Encrypted attachments at submission, over a real SMTP session: files made by the real tools
+//! (zip -P, 7-Zip with AES and with hidden names, qpdf, msoffcrypto-tool, LibreOffice; see
+//! crates/inspect/tests/fixtures/make.sh) are refused with 550 5.7.1 and a sentence, nested ones
+//! too; their unencrypted twins are queued. Nothing refused reaches the queue.
+
+use base64::Engine as _;
+use sekisho_testkit::{Client, TestServer};
+
+fn fixture(name: &str) -> Vec<u8> {
+    std::fs::read(format!("{}/crates/inspect/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+}
+
+/// A message with a text part and `name` attached, base64 in 76-character lines.
+fn mail_with(name: &str, bytes: &[u8]) -> String {
+    let b64 = base64::engine::general_purpose::STANDARD.encode(bytes);
+    let lines: Vec<&str> = b64.as_bytes().chunks(76).map(|c| std::str::from_utf8(c).unwrap()).collect();
+    format!(
+        "From: alice@example.jp\r\nTo: bob@partner.example\r\nSubject: the file\r\nMIME-Version: 1.0\r\n\
+         Content-Type: multipart/mixed; boundary=\"=-b\"\r\n\r\n--=-b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n\
+         Please find the file attached.\r\n--=-b\r\nContent-Type: application/octet-stream; name=\"{name}\"\r\n\
+         Content-Disposition: attachment; filename=\"{name}\"\r\nContent-Transfer-Encoding: base64\r\n\r\n{}\r\n--=-b--\r\n",
+        lines.join("\r\n")
+    )
+}
+
+async fn submit(s: &TestServer, content: &str) -> (u16, String) {
+    let (mut c, _) = Client::connect(s.trusted).await;
+    c.cmd("EHLO client.test").await;
+    let r = c.send_mail("alice@example.jp", &["bob@partner.example"], content).await;
+    (r.code, r.text())
+}
+
+#[tokio::test]
+async fn encrypted_files_made_by_real_tools_are_refused_and_their_twins_pass() {
+    let s = TestServer::start().await;
+    let cases = [
+        ("zipcrypto.zip", "ZipCrypto"),
+        ("aes256.zip", "AES-256"),
+        ("headers-encrypted.7z", "names hidden"),
+        ("content-encrypted.7z", "7z"),
+        ("encrypted.pdf", "encrypted PDF"),
+        ("encrypted-xref-stream.pdf", "encrypted PDF"),
+        ("encrypted.docx", "Office document"),
+        ("encrypted.xlsx", "Office document"),
+        ("encrypted.doc", "Office 97-2003"),
+        ("encrypted.xls", "Office 97-2003"),
+        ("encrypted.odt", "OpenDocument"),
+        ("docx-in-zip.zip", "Office document"),
+        ("zip-in-zip.zip", "ZIP entry"),
+        ("pdf-in-7z.7z", "encrypted PDF"),
+    ];
+    for (file, what) in cases {
+        let (code, text) = submit(&s, &mail_with(file, &fixture(file))).await;
+        assert_eq!(code, 550, "{file}: {text}");
+        assert!(text.starts_with(&format!("5.7.1 \"{file}\" is password-protected (")), "{file}: {text}");
+        assert!(text.contains(what), "{file}: {text}");
+        assert!(text.contains("send the file unencrypted"), "{file}: {text}");
+    }
+    assert_eq!(s.queued().await, 0, "nothing refused is queued");
+    let twins = [
+        "plain.zip",
+        "plain-7zip.zip",
+        "plain.7z",
+        "plain.pdf",
+        "plain-xref-stream.pdf",
+        "plain.docx",
+        "plain.xlsx",
+        "plain.doc",
+        "plain.xls",
+        "plain.odt",
+        "plain-in-zip.zip",
+        "decoy.pdf",
+    ];
+    for file in twins {
+        let (code, text) = submit(&s, &mail_with(file, &fixture(file))).await;
+        assert_eq!(code, 250, "{file}: {text}");
+    }
+    assert_eq!(s.queued().await, twins.len());
+}
+
+#[tokio::test]
+async fn the_file_is_judged_by_its_bytes_not_its_name_or_type() {
+    let s = TestServer::start().await;
+    // An encrypted ZIP disguised as a text file, attached as a nested message.
+    let inner = mail_with("notes.txt", &fixture("zipcrypto.zip"));
+    let outer = format!(
+        "From: alice@example.jp\r\nSubject: fwd\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=o\r\n\r\n\
+         --o\r\nContent-Type: text/plain\r\n\r\nforwarded\r\n--o\r\nContent-Type: message/rfc822\r\n\r\n{inner}\r\n--o--\r\n"
+    );
+    let (code, text) = submit(&s, &outer).await;
+    assert_eq!(code, 550, "{text}");
+    assert!(text.contains("\"notes.txt\" is password-protected"), "{text}");
+}
+
+#[tokio::test]
+async fn the_policy_can_allow_them_and_inbound_mail_is_not_refused_here() {
+    let s = TestServer::start_with(|c| c.outbound.encrypted_attachments = "allow".into()).await;
+    let (code, text) = submit(&s, &mail_with("zipcrypto.zip", &fixture("zipcrypto.zip"))).await;
+    assert_eq!(code, 250, "{text}");
+
+    let s = TestServer::start().await;
+    let (mut c, _) = Client::connect(s.mx).await;
+    c.cmd("EHLO mx.outside.example").await;
+    let r = c
+        .send_mail("carol@outside.example", &["alice@example.jp"], &mail_with("x.zip", &fixture("zipcrypto.zip")))
+        .await;
+    assert_eq!(r.code, 250, "inbound mail is inspected by the inbound stage, not refused at submission: {r:?}");
+}
