@@ -69,17 +69,6 @@ async fn check_reports_each_mx_and_a_verdict() {
     assert!(lines[3].contains("\"backup.mixed.example\"") || lines[4].contains("\"backup.mixed.example\""));
 }
 
-/// SHA-256 of the SubjectPublicKeyInfo of the first certificate in a PEM file.
-fn spki_sha256(pem_path: &std::path::Path) -> Vec<u8> {
-    use base64::Engine as _;
-    let text = std::fs::read_to_string(pem_path).unwrap();
-    let block = text.split("-----BEGIN CERTIFICATE-----").nth(1).unwrap();
-    let b64: String = block.split("-----END").next().unwrap().split_whitespace().collect();
-    let der = base64::engine::general_purpose::STANDARD.decode(b64).unwrap();
-    let hex = sekisho_deliver::tls::evidence::certificate_info(&der).unwrap().spki_sha256;
-    (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap()).collect()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn check_applies_mta_sts_and_dane_and_can_answer_from_delivery_sessions() {
     use sekisho_testkit::{FakeHttps, HttpAnswer, TestServer};
@@ -104,7 +93,7 @@ async fn check_applies_mta_sts_and_dane_and_can_answer_from_delivery_sessions() 
             .await;
     dns.mx("ee.dane.example", 10, "mx.ee.dane.example");
     dns.addr("mx.ee.dane.example", "127.0.1.23");
-    dns.tlsa(&format!("_{port}._tcp.mx.ee.dane.example"), 3, 1, 1, &spki_sha256(&dane_pki.cert_path));
+    dns.tlsa(&format!("_{port}._tcp.mx.ee.dane.example"), 3, 1, 1, &dane_pki.cert_spki_sha256());
     // A host the gateway delivers to once, then goes away.
     let gone_pki = TestPki::generate(&dir.path().join("gone"), "mx.gone.example");
     let gone =

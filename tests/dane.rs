@@ -4,38 +4,10 @@
 //! bogus answer keeps the mail from that host. Each case asserts the assurance, the evidence
 //! and where the mail went.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use base64::Engine as _;
-use sekisho_store::{MessageDetail, RecipientState};
+use sekisho_store::RecipientState;
 use sekisho_testkit::{FakeDns, FakeMx, MxBehavior, TestPki, TestServer};
-
-const MSG: &str = "From: alice@example.jp\r\nSubject: dane\r\n\r\nbody\r\n";
-
-fn der(pem_path: &Path, index: usize) -> Vec<u8> {
-    let text = std::fs::read_to_string(pem_path).unwrap();
-    let block = text.split("-----BEGIN CERTIFICATE-----").nth(index + 1).expect("certificate in PEM");
-    let b64: String = block.split("-----END").next().unwrap().split_whitespace().collect();
-    base64::engine::general_purpose::STANDARD.decode(b64).unwrap()
-}
-
-fn unhex(hex: &str) -> Vec<u8> {
-    (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap()).collect()
-}
-
-/// SHA-256 of the SubjectPublicKeyInfo of a DER certificate (a "3 1 1" or "2 1 1" record).
-fn spki_sha256(cert: &[u8]) -> Vec<u8> {
-    unhex(&sekisho_deliver::tls::evidence::certificate_info(cert).unwrap().spki_sha256)
-}
-
-/// A server certificate for `name` whose chain file also carries its CA (as DANE-TA needs).
-fn pki_with_chain(dir: &Path, name: &str) -> TestPki {
-    let pki = TestPki::generate(&dir.join(name), name);
-    let chain = dir.join(format!("{name}-chain.pem"));
-    let text = std::fs::read_to_string(&pki.cert_path).unwrap() + &pki.ca_pem;
-    std::fs::write(&chain, text).unwrap();
-    TestPki { cert_path: chain, ..pki }
-}
 
 struct Net {
     dns: FakeDns,
@@ -62,8 +34,25 @@ impl Net {
         mx
     }
 
-    fn tlsa_name(&self, host: &str) -> String {
-        format!("_{}._tcp.{host}", self.port)
+    /// A certificate for `name` from a CA of its own, which the gateway trusts only if told.
+    fn pki(&self, name: &str) -> TestPki {
+        TestPki::generate(&self.dir.path().join(name), name)
+    }
+
+    /// Like `pki`, with the CA in the chain file too (as DANE-TA needs).
+    fn pki_with_chain(&self, name: &str) -> TestPki {
+        let pki = self.pki(name);
+        let chain = self.dir.path().join(format!("{name}-chain.pem"));
+        let text = std::fs::read_to_string(&pki.cert_path).unwrap() + &pki.ca_pem;
+        std::fs::write(&chain, text).unwrap();
+        TestPki { cert_path: chain, ..pki }
+    }
+
+    /// Publishes a TLSA record for `host` on the delivery port; returns its owner name.
+    fn tlsa(&self, host: &str, usage: u8, selector: u8, matching: u8, data: &[u8]) -> String {
+        let name = format!("_{}._tcp.{host}", self.port);
+        self.dns.tlsa(&name, usage, selector, matching, data);
+        name
     }
 
     async fn gateway(&self, roots: Vec<PathBuf>) -> TestServer {
@@ -77,22 +66,15 @@ impl Net {
     }
 }
 
-async fn attempt(s: &TestServer, rcpt: &str) -> (MessageDetail, serde_json::Value) {
-    let id = s.submit("alice@example.jp", &[rcpt], MSG).await;
-    let d = s.wait_for(&id, 20, |d| d.recipients[0].attempts >= 1).await;
-    let e = d.attempts.last().and_then(|a| a.attempt.evidence.clone()).unwrap_or_default();
-    (d, e)
-}
-
 #[tokio::test]
 async fn dane_ee_matches_the_server_key_whatever_its_name_or_issuer() {
     let net = Net::new("127.0.10").await;
     // A certificate from a CA nobody trusts, for another name: PKIX fails, DANE-EE decides.
-    let pki = TestPki::generate(&net.dir.path().join("ee"), "some-other-name.example");
+    let pki = net.pki("some-other-name.example");
     let mx = net.mx("127.0.10.10", "mx.ee.dane.example", "ee.dane.example", Some(pki.clone())).await;
-    net.dns.tlsa(&net.tlsa_name("mx.ee.dane.example"), 3, 1, 1, &spki_sha256(&der(&pki.cert_path, 0)));
+    net.tlsa("mx.ee.dane.example", 3, 1, 1, &pki.cert_spki_sha256());
     let s = net.gateway(vec![]).await;
-    let (d, e) = attempt(&s, "bob@ee.dane.example").await;
+    let (d, e) = s.first_attempt("bob@ee.dane.example").await;
     assert_eq!(d.recipients[0].state, RecipientState::Delivered, "{d:#?}");
     assert_eq!(mx.received().len(), 1);
     assert_eq!((e["assurance"].as_str(), e["session_assurance"].as_str()), (Some("dane"), Some("encrypted")), "{e:#}");
@@ -105,11 +87,11 @@ async fn dane_ee_matches_the_server_key_whatever_its_name_or_issuer() {
 async fn a_certificate_matching_no_tlsa_record_gets_no_mail() {
     let net = Net::new("127.0.11").await;
     // A certificate valid by PKIX: the TLSA records still bind.
-    let pki = TestPki::generate(&net.dir.path().join("mm"), "mx.mismatch.dane.example");
+    let pki = net.pki("mx.mismatch.dane.example");
     let mx = net.mx("127.0.11.10", "mx.mismatch.dane.example", "mismatch.dane.example", Some(pki.clone())).await;
-    net.dns.tlsa(&net.tlsa_name("mx.mismatch.dane.example"), 3, 1, 1, &[0xab; 32]);
+    net.tlsa("mx.mismatch.dane.example", 3, 1, 1, &[0xab; 32]);
     let s = net.gateway(vec![pki.ca_path.clone()]).await;
-    let (d, e) = attempt(&s, "bob@mismatch.dane.example").await;
+    let (d, e) = s.first_attempt("bob@mismatch.dane.example").await;
     assert_eq!(d.recipients[0].state, RecipientState::Queued, "{d:#?}");
     assert!(mx.received().is_empty(), "the handshake was aborted before any mail");
     assert_eq!(e["failure"], "tlsa-invalid", "{e:#}");
@@ -120,21 +102,21 @@ async fn a_certificate_matching_no_tlsa_record_gets_no_mail() {
 #[tokio::test]
 async fn dane_ta_validates_the_chain_from_the_presented_anchor_for_the_mx_name() {
     let net = Net::new("127.0.12").await;
-    let good = pki_with_chain(net.dir.path(), "mx.ta.dane.example");
+    let good = net.pki_with_chain("mx.ta.dane.example");
     let mx = net.mx("127.0.12.10", "mx.ta.dane.example", "ta.dane.example", Some(good.clone())).await;
-    net.dns.tlsa(&net.tlsa_name("mx.ta.dane.example"), 2, 1, 1, &spki_sha256(&der(&good.ca_path, 0)));
+    net.tlsa("mx.ta.dane.example", 2, 1, 1, &good.ca_spki_sha256());
     // The same kind of anchor, but the certificate is for another name: DANE-TA checks names.
-    let wrong = pki_with_chain(net.dir.path(), "not-the-mx.example");
+    let wrong = net.pki_with_chain("not-the-mx.example");
     let other = net.mx("127.0.12.11", "mx.taname.dane.example", "taname.dane.example", Some(wrong.clone())).await;
-    net.dns.tlsa(&net.tlsa_name("mx.taname.dane.example"), 2, 1, 1, &spki_sha256(&der(&wrong.ca_path, 0)));
+    net.tlsa("mx.taname.dane.example", 2, 1, 1, &wrong.ca_spki_sha256());
     let s = net.gateway(vec![]).await;
 
-    let (d, e) = attempt(&s, "bob@ta.dane.example").await;
+    let (d, e) = s.first_attempt("bob@ta.dane.example").await;
     assert_eq!(d.recipients[0].state, RecipientState::Delivered, "{d:#?}");
     assert_eq!(mx.received().len(), 1);
     assert_eq!((e["assurance"].as_str(), e["dane"]["matched"]["usage"].as_u64()), (Some("dane"), Some(2)), "{e:#}");
 
-    let (d, e) = attempt(&s, "bob@taname.dane.example").await;
+    let (d, e) = s.first_attempt("bob@taname.dane.example").await;
     assert_eq!(d.recipients[0].state, RecipientState::Queued, "{d:#?}");
     assert!(other.received().is_empty());
     assert_eq!(e["failure"], "tlsa-invalid", "{e:#}");
@@ -144,12 +126,12 @@ async fn dane_ta_validates_the_chain_from_the_presented_anchor_for_the_mx_name()
 #[tokio::test]
 async fn tlsa_records_in_an_unsigned_zone_are_ignored() {
     let net = Net::new("127.0.13").await;
-    let pki = TestPki::generate(&net.dir.path().join("ins"), "mx.insecure.example");
+    let pki = net.pki("mx.insecure.example");
     // A signed domain whose MX host lies in an unsigned zone, with a TLSA record nobody can trust.
     let mx = net.mx("127.0.13.10", "mx.insecure.example", "unsigned-mx.dane.example", Some(pki.clone())).await;
-    net.dns.tlsa(&net.tlsa_name("mx.insecure.example"), 3, 1, 1, &[0xab; 32]);
+    net.tlsa("mx.insecure.example", 3, 1, 1, &[0xab; 32]);
     let s = net.gateway(vec![pki.ca_path.clone()]).await;
-    let (d, e) = attempt(&s, "bob@unsigned-mx.dane.example").await;
+    let (d, e) = s.first_attempt("bob@unsigned-mx.dane.example").await;
     assert_eq!(d.recipients[0].state, RecipientState::Delivered, "{d:#?}");
     assert_eq!(mx.received().len(), 1);
     assert_eq!(e["assurance"], "authenticated", "no DANE: the session's own grade, {e:#}");
@@ -160,13 +142,12 @@ async fn tlsa_records_in_an_unsigned_zone_are_ignored() {
 #[tokio::test]
 async fn a_bogus_tlsa_answer_keeps_the_mail_from_that_host() {
     let net = Net::new("127.0.14").await;
-    let pki = TestPki::generate(&net.dir.path().join("bogus"), "mx.bogus.dane.example");
+    let pki = net.pki("mx.bogus.dane.example");
     let mx = net.mx("127.0.14.10", "mx.bogus.dane.example", "bogus.dane.example", Some(pki.clone())).await;
-    let name = net.tlsa_name("mx.bogus.dane.example");
-    net.dns.tlsa(&name, 3, 1, 1, &spki_sha256(&der(&pki.cert_path, 0)));
+    let name = net.tlsa("mx.bogus.dane.example", 3, 1, 1, &pki.cert_spki_sha256());
     net.dns.corrupt_signatures(&name);
     let s = net.gateway(vec![pki.ca_path.clone()]).await;
-    let (d, _) = attempt(&s, "bob@bogus.dane.example").await;
+    let (d, _) = s.first_attempt("bob@bogus.dane.example").await;
     let r = &d.recipients[0];
     assert_eq!(r.state, RecipientState::Queued, "{d:#?}");
     assert!(r.last_reply.as_deref().unwrap().contains("dnssec-invalid"), "{r:?}");
@@ -176,10 +157,10 @@ async fn a_bogus_tlsa_answer_keeps_the_mail_from_that_host() {
 #[tokio::test]
 async fn a_signed_domain_without_tlsa_records_is_delivered_as_usual() {
     let net = Net::new("127.0.15").await;
-    let pki = TestPki::generate(&net.dir.path().join("none"), "mx.none.dane.example");
+    let pki = net.pki("mx.none.dane.example");
     let mx = net.mx("127.0.15.10", "mx.none.dane.example", "none.dane.example", Some(pki.clone())).await;
     let s = net.gateway(vec![pki.ca_path.clone()]).await;
-    let (d, e) = attempt(&s, "bob@none.dane.example").await;
+    let (d, e) = s.first_attempt("bob@none.dane.example").await;
     assert_eq!(d.recipients[0].state, RecipientState::Delivered, "{d:#?}");
     assert_eq!(mx.received().len(), 1);
     assert_eq!(

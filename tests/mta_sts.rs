@@ -5,10 +5,8 @@
 
 use std::path::PathBuf;
 
-use sekisho_store::{MessageDetail, RecipientState};
+use sekisho_store::RecipientState;
 use sekisho_testkit::{FakeDns, FakeHttps, FakeMx, HttpAnswer, MxBehavior, TestPki, TestServer};
-
-const MSG: &str = "From: alice@example.jp\r\nSubject: sts\r\n\r\nbody\r\n";
 
 fn pki_dir(name: &str) -> PathBuf {
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
@@ -76,6 +74,11 @@ impl Net {
         https
     }
 
+    /// A policy host for `domain` serving an `enforce` policy that names `mx`.
+    async fn enforcing(&mut self, ip: &str, domain: &str, id: &str, mx: &[&str]) -> FakeHttps {
+        self.policy_host(ip, domain, id, HttpAnswer::policy(&enforce(mx))).await
+    }
+
     fn settings(&self) -> impl FnOnce(&mut sekisho_config::Config) + use<> {
         let (roots, https_port) = (self.roots.clone(), self.https_port);
         move |c| {
@@ -90,23 +93,13 @@ impl Net {
     }
 }
 
-/// Delivers one message to `rcpt`; returns the record after its first attempt and the evidence.
-async fn attempt(s: &TestServer, rcpt: &str) -> (MessageDetail, serde_json::Value) {
-    let id = s.submit("alice@example.jp", &[rcpt], MSG).await;
-    let d = s.wait_for(&id, 20, |d| d.recipients[0].attempts >= 1).await;
-    let e = d.attempts.last().and_then(|a| a.attempt.evidence.clone()).unwrap_or_default();
-    (d, e)
-}
-
 #[tokio::test]
 async fn an_enforced_policy_matched_reaches_mta_sts_and_is_cached() {
     let mut net = Net::new("127.0.3").await;
     let mx = net.mx("127.0.3.10", "mx.secure.example", "secure.example", 10, Some("mx.secure.example")).await;
-    let host = net
-        .policy_host("127.0.3.11", "secure.example", "2026a", HttpAnswer::policy(&enforce(&["mx.secure.example"])))
-        .await;
+    let host = net.enforcing("127.0.3.11", "secure.example", "2026a", &["mx.secure.example"]).await;
     let s = net.gateway().await;
-    let (d, e) = attempt(&s, "bob@secure.example").await;
+    let (d, e) = s.first_attempt("bob@secure.example").await;
     assert_eq!(d.recipients[0].state, RecipientState::Delivered, "{d:#?}");
     assert_eq!(e["assurance"], "mta-sts", "{e:#}");
     assert_eq!(e["session_assurance"], "authenticated");
@@ -116,7 +109,7 @@ async fn an_enforced_policy_matched_reaches_mta_sts_and_is_cached() {
     assert_eq!(sts["source"], "fetched");
     assert_eq!(mx.received().len(), 1);
 
-    let (d, e) = attempt(&s, "carol@secure.example").await;
+    let (d, e) = s.first_attempt("carol@secure.example").await;
     assert_eq!(d.recipients[0].state, RecipientState::Delivered);
     assert_eq!((e["assurance"].as_str(), e["mta_sts"]["source"].as_str()), (Some("mta-sts"), Some("cache")));
     assert_eq!(host.requests(), 1, "the same id: the cached policy is used without a fetch");
@@ -127,21 +120,12 @@ async fn an_enforced_policy_keeps_mail_from_hosts_it_does_not_name() {
     let mut net = Net::new("127.0.4").await;
     let rogue = net.mx("127.0.4.10", "mx1.mixed.example", "mixed.example", 10, Some("mx1.mixed.example")).await;
     let named = net.mx("127.0.4.11", "mx2.mixed.example", "mixed.example", 20, Some("mx2.mixed.example")).await;
-    let _h = net
-        .policy_host(
-            "127.0.4.12",
-            "mixed.example",
-            "1",
-            HttpAnswer::policy(&enforce(&["*.mixed.example.net", "mx2.mixed.example"])),
-        )
-        .await;
+    let _h = net.enforcing("127.0.4.12", "mixed.example", "1", &["*.mixed.example.net", "mx2.mixed.example"]).await;
     let lone = net.mx("127.0.4.13", "mx.lone.example", "lone.example", 10, Some("mx.lone.example")).await;
-    let _h2 = net
-        .policy_host("127.0.4.14", "lone.example", "1", HttpAnswer::policy(&enforce(&["mx.elsewhere.example"])))
-        .await;
+    let _h2 = net.enforcing("127.0.4.14", "lone.example", "1", &["mx.elsewhere.example"]).await;
     let s = net.gateway().await;
 
-    let (d, e) = attempt(&s, "bob@mixed.example").await;
+    let (d, e) = s.first_attempt("bob@mixed.example").await;
     assert_eq!(d.recipients[0].state, RecipientState::Delivered, "{d:#?}");
     assert!(rogue.received().is_empty(), "the primary is not named by the policy: no mail, no connection");
     assert_eq!(rogue.connections(), 0);
@@ -149,7 +133,7 @@ async fn an_enforced_policy_keeps_mail_from_hosts_it_does_not_name() {
     assert_eq!(d.attempts.last().unwrap().attempt.host, "mx2.mixed.example");
     assert_eq!(e["assurance"], "mta-sts");
 
-    let (d, _) = attempt(&s, "bob@lone.example").await;
+    let (d, _) = s.first_attempt("bob@lone.example").await;
     let r = &d.recipients[0];
     assert_eq!(r.state, RecipientState::Queued, "no host passes: the mail waits (RFC 8461 §5)");
     assert!(r.last_reply.as_deref().unwrap().contains("not an MX host the MTA-STS policy"), "{r:?}");
@@ -160,11 +144,9 @@ async fn an_enforced_policy_keeps_mail_from_hosts_it_does_not_name() {
 async fn an_invalid_certificate_under_enforce_gets_no_mail() {
     let mut net = Net::new("127.0.5").await;
     let mx = net.mx("127.0.5.10", "mx.strict.example", "strict.example", 10, Some("wrong-name.example")).await;
-    let _h = net
-        .policy_host("127.0.5.11", "strict.example", "7", HttpAnswer::policy(&enforce(&["mx.strict.example"])))
-        .await;
+    let _h = net.enforcing("127.0.5.11", "strict.example", "7", &["mx.strict.example"]).await;
     let s = net.gateway().await;
-    let (d, e) = attempt(&s, "bob@strict.example").await;
+    let (d, e) = s.first_attempt("bob@strict.example").await;
     assert_eq!(d.recipients[0].state, RecipientState::Queued, "{d:#?}");
     assert!(mx.received().is_empty(), "the handshake was aborted before any mail");
     assert_eq!(e["failure"], "certificate-host-mismatch", "{e:#}");
@@ -180,7 +162,7 @@ async fn testing_mode_records_and_delivers() {
         .policy_host("127.0.6.11", "trial.example", "t1", HttpAnswer::policy(&policy("testing", &["mx.trial.example"])))
         .await;
     let s = net.gateway().await;
-    let (d, e) = attempt(&s, "bob@trial.example").await;
+    let (d, e) = s.first_attempt("bob@trial.example").await;
     assert_eq!(d.recipients[0].state, RecipientState::Delivered, "{d:#?}");
     assert_eq!(mx.received().len(), 1);
     assert_eq!(e["assurance"], "encrypted", "{e:#}");
@@ -204,7 +186,7 @@ async fn a_failed_fetch_without_a_cached_policy_delivers_as_without_mta_sts() {
         )
         .await;
     let s = net.gateway().await;
-    let (d, e) = attempt(&s, "bob@broken.example").await;
+    let (d, e) = s.first_attempt("bob@broken.example").await;
     assert_eq!(d.recipients[0].state, RecipientState::Delivered, "{d:#?}");
     assert_eq!(mx.received().len(), 1);
     let sts = &e["mta_sts"];
@@ -215,7 +197,7 @@ async fn a_failed_fetch_without_a_cached_policy_delivers_as_without_mta_sts() {
     );
     assert!(sts["detail"].as_str().unwrap().contains("HTTP status 404"), "{e:#}");
 
-    let (d, e) = attempt(&s, "bob@html.example").await;
+    let (d, e) = s.first_attempt("bob@html.example").await;
     assert_eq!(d.recipients[0].state, RecipientState::Delivered);
     assert_eq!(html.received().len(), 1);
     assert_eq!(e["mta_sts"]["failure"], "sts-policy-invalid", "{e:#}");
@@ -225,10 +207,9 @@ async fn a_failed_fetch_without_a_cached_policy_delivers_as_without_mta_sts() {
 async fn a_cached_policy_stays_in_force_when_a_new_fetch_fails() {
     let mut net = Net::new("127.0.8").await;
     let good = net.mx("127.0.8.10", "mx.kept.example", "kept.example", 10, Some("mx.kept.example")).await;
-    let host =
-        net.policy_host("127.0.8.11", "kept.example", "v1", HttpAnswer::policy(&enforce(&["mx.kept.example"]))).await;
+    let host = net.enforcing("127.0.8.11", "kept.example", "v1", &["mx.kept.example"]).await;
     let s = net.gateway().await;
-    let (_, e) = attempt(&s, "a@kept.example").await;
+    let (_, e) = s.first_attempt("a@kept.example").await;
     assert_eq!(e["assurance"], "mta-sts", "{e:#}");
 
     // A new id is announced, but the policy host is down (or an attacker blocks it) and an
@@ -240,7 +221,7 @@ async fn a_cached_policy_stays_in_force_when_a_new_fetch_fails() {
     // A restart forgets what the resolver cached of the old record; the policy is in the store.
     let dir = s.stop().await;
     let s = TestServer::restart_delivering(dir, &net.dns, net.smtp_port, net.settings()).await;
-    let (d, e) = attempt(&s, "b@kept.example").await;
+    let (d, e) = s.first_attempt("b@kept.example").await;
     assert_eq!(d.recipients[0].state, RecipientState::Delivered, "{d:#?}");
     assert!(rogue.received().is_empty(), "the cached policy still names only mx.kept.example");
     assert_eq!(good.received().len(), 2);
@@ -254,16 +235,14 @@ async fn a_cached_policy_stays_in_force_when_a_new_fetch_fails() {
 async fn a_policy_is_remembered_across_restarts() {
     let mut net = Net::new("127.0.9").await;
     let _mx = net.mx("127.0.9.10", "mx.durable.example", "durable.example", 10, Some("mx.durable.example")).await;
-    let host = net
-        .policy_host("127.0.9.11", "durable.example", "d1", HttpAnswer::policy(&enforce(&["mx.durable.example"])))
-        .await;
+    let host = net.enforcing("127.0.9.11", "durable.example", "d1", &["mx.durable.example"]).await;
     let s = net.gateway().await;
-    let (_, e) = attempt(&s, "a@durable.example").await;
+    let (_, e) = s.first_attempt("a@durable.example").await;
     assert_eq!(e["mta_sts"]["source"], "fetched", "{e:#}");
     let dir = s.stop().await;
     host.set(HttpAnswer::Close);
     let s = TestServer::restart_delivering(dir, &net.dns, net.smtp_port, net.settings()).await;
-    let (_, e) = attempt(&s, "b@durable.example").await;
+    let (_, e) = s.first_attempt("b@durable.example").await;
     assert_eq!((e["assurance"].as_str(), e["mta_sts"]["source"].as_str()), (Some("mta-sts"), Some("cache")), "{e:#}");
     assert_eq!(host.requests(), 1, "the stored policy was used");
 }

@@ -7,8 +7,6 @@ use std::path::PathBuf;
 use sekisho_store::{MessageDetail, RecipientState};
 use sekisho_testkit::{FakeDns, FakeMx, MxBehavior, TestPki, TestServer};
 
-const MSG: &str = "From: alice@example.jp\r\nSubject: tls\r\n\r\nbody\r\n";
-
 fn final_state(d: &MessageDetail) -> bool {
     d.recipients.iter().all(|r| matches!(r.state, RecipientState::Delivered | RecipientState::Bounced))
 }
@@ -45,14 +43,6 @@ impl Net {
     }
 }
 
-/// Delivers one message to `rcpt` and returns the evidence of its last attempt.
-async fn evidence_for(s: &TestServer, rcpt: &str) -> (MessageDetail, serde_json::Value) {
-    let id = s.submit("alice@example.jp", &[rcpt], MSG).await;
-    let d = s.wait_for(&id, 15, |d| final_state(d) || d.recipients[0].attempts >= 1).await;
-    let e = d.attempts.last().and_then(|a| a.attempt.evidence.clone()).unwrap_or_default();
-    (d, e)
-}
-
 #[tokio::test]
 async fn each_session_is_graded_with_its_evidence() {
     let net = Net::new().await;
@@ -68,7 +58,7 @@ async fn each_session_is_graded_with_its_evidence() {
     let roots = vec![trusted.ca_path.clone(), wrong_name.ca_path.clone(), expired.ca_path.clone()];
     let s = TestServer::start_delivering(&net.dns, net.port, move |c| c.tls.extra_roots = roots).await;
 
-    let (d, e) = evidence_for(&s, "a@good.example").await;
+    let (d, e) = s.first_attempt("a@good.example").await;
     assert_eq!(d.recipients[0].state, RecipientState::Delivered);
     assert_eq!(e["assurance"], "authenticated", "{e:#}");
     assert_eq!(e["pkix_valid"], true);
@@ -84,7 +74,7 @@ async fn each_session_is_graded_with_its_evidence() {
         ("a@plain.example", "none", Some("starttls-not-supported")),
     ];
     for (rcpt, assurance, failure) in cases {
-        let (d, e) = evidence_for(&s, rcpt).await;
+        let (d, e) = s.first_attempt(rcpt).await;
         assert_eq!(d.recipients[0].state, RecipientState::Delivered, "{rcpt}: no policy, so mail goes");
         assert_eq!(e["assurance"], assurance, "{rcpt}: {e:#}");
         assert_eq!(e["failure"].as_str(), failure, "{rcpt}: {e:#}");
@@ -107,14 +97,13 @@ async fn required_authentication_skips_hosts_that_cannot_prove_their_name() {
         });
     })
     .await;
-    let (d, e) = evidence_for(&s, "bob@partner.example").await;
+    let (d, _) = s.first_attempt("bob@partner.example").await;
     let d = if final_state(&d) { d } else { s.wait_for(&d.info.id, 15, final_state).await };
     assert_eq!(d.recipients[0].state, RecipientState::Delivered, "{d:#?}");
     assert!(primary.received().is_empty(), "not a byte of the message to the unauthenticated primary");
     assert_eq!(backup.received().len(), 1);
     let last = d.attempts.last().unwrap();
     assert_eq!(last.attempt.host, "mx2.partner.example");
-    let _ = e;
     assert_eq!(last.attempt.evidence.as_ref().unwrap()["assurance"], "authenticated");
 }
 
@@ -129,7 +118,7 @@ async fn a_refused_certificate_is_recorded_when_authentication_is_required() {
         c.outbound.tls_require = "authenticated".into();
     })
     .await;
-    let (d, e) = evidence_for(&s, "x@strict.example").await;
+    let (d, e) = s.first_attempt("x@strict.example").await;
     assert_eq!(d.recipients[0].state, RecipientState::Queued, "{d:#?}");
     assert!(mx.received().is_empty());
     assert_eq!(e["failure"], "certificate-host-mismatch", "{e:#}");
@@ -142,7 +131,7 @@ async fn required_encryption_defers_instead_of_sending_in_plaintext() {
     let net = Net::new().await;
     let plain = net.mx("127.0.0.221", "mx.plain.example", "plain.example", 10, None).await;
     let s = TestServer::start_delivering(&net.dns, net.port, |c| c.outbound.tls_require = "encrypted".into()).await;
-    let (d, _) = evidence_for(&s, "x@plain.example").await;
+    let (d, _) = s.first_attempt("x@plain.example").await;
     let r = &d.recipients[0];
     assert_eq!(r.state, RecipientState::Queued, "{d:#?}");
     let reply = r.last_reply.as_deref().unwrap();
@@ -163,13 +152,13 @@ async fn stripped_starttls_after_tls_deliveries_is_a_suspected_downgrade() {
         c.delivery.connection_reuse_time = sekisho_config::Duration::parse("0s").unwrap();
     })
     .await;
-    let (d, e) = evidence_for(&s, "a@victim.example").await;
+    let (d, e) = s.first_attempt("a@victim.example").await;
     assert_eq!(d.recipients[0].state, RecipientState::Delivered);
     assert_eq!((e["assurance"].as_str(), e["downgrade_suspected"].as_bool()), (Some("authenticated"), Some(false)));
 
     // An attacker now strips STARTTLS from the EHLO reply.
     mx.behavior().offer_tls.store(false, std::sync::atomic::Ordering::SeqCst);
-    let (d, e) = evidence_for(&s, "b@victim.example").await;
+    let (d, e) = s.first_attempt("b@victim.example").await;
     assert_eq!(d.recipients[0].state, RecipientState::Delivered, "record: delivered, flagged for the next stage");
     assert_eq!(e["assurance"], "none");
     assert_eq!(e["downgrade_suspected"], true, "{e:#}");
@@ -186,11 +175,11 @@ async fn a_suspected_downgrade_can_keep_the_mail() {
         c.delivery.connection_reuse_time = sekisho_config::Duration::parse("0s").unwrap();
     })
     .await;
-    let (d, e) = evidence_for(&s, "a@guarded.example").await;
+    let (d, e) = s.first_attempt("a@guarded.example").await;
     assert_eq!(d.recipients[0].state, RecipientState::Delivered);
     assert_eq!(e["assurance"], "encrypted");
     mx.behavior().offer_tls.store(false, std::sync::atomic::Ordering::SeqCst);
-    let (d, e) = evidence_for(&s, "b@guarded.example").await;
+    let (d, e) = s.first_attempt("b@guarded.example").await;
     assert_eq!(d.recipients[0].state, RecipientState::Queued, "{d:#?}");
     assert!(d.recipients[0].last_reply.as_deref().unwrap().contains("downgrade suspected"));
     assert_eq!(e["downgrade_suspected"], true);
@@ -209,7 +198,7 @@ async fn a_certificate_suddenly_invalid_is_a_suspected_downgrade() {
         c.delivery.connection_reuse_time = sekisho_config::Duration::parse("0s").unwrap();
     })
     .await;
-    let (_, e) = evidence_for(&s, "a@bank.example").await;
+    let (_, e) = s.first_attempt("a@bank.example").await;
     assert_eq!((e["assurance"].as_str(), e["downgrade_suspected"].as_bool()), (Some("authenticated"), Some(false)));
 
     // A man in the middle answers at the same address with a certificate from another CA.
@@ -218,7 +207,7 @@ async fn a_certificate_suddenly_invalid_is_a_suspected_downgrade() {
     let _mitm =
         FakeMx::start(&format!("127.0.0.251:{}", net.port), MxBehavior { tls: Some(forged), ..Default::default() })
             .await;
-    let (_, e) = evidence_for(&s, "b@bank.example").await;
+    let (_, e) = s.first_attempt("b@bank.example").await;
     assert_eq!(e["assurance"], "encrypted");
     assert_eq!(e["failure"], "certificate-not-trusted");
     assert_eq!(e["downgrade_suspected"], true, "{e:#}");

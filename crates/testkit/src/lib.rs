@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 
 use sekisho_config::{Config, ListenerConfig, Role};
 use sekisho_receive::Server;
-use sekisho_store::{Queue, users};
+use sekisho_store::{Queue, RecipientState, users};
 use tokio::sync::oneshot;
 
 /// A running sekisho SMTP server for one test.
@@ -205,6 +205,22 @@ impl TestServer {
         let r = c.send_mail(from, to, content).await;
         assert_eq!(r.code, 250, "submission refused: {r:?}");
         queue_id(&r).expect("queue id")
+    }
+
+    /// Submits one short message from alice@example.jp to `rcpt` and waits up to 20 seconds for
+    /// its first delivery attempt (or a final state). Returns the record and the TLS evidence of
+    /// the last attempt (`Null` when there is none).
+    pub async fn first_attempt(&self, rcpt: &str) -> (sekisho_store::MessageDetail, serde_json::Value) {
+        const MSG: &str = "From: alice@example.jp\r\nSubject: test\r\n\r\nbody\r\n";
+        let id = self.submit("alice@example.jp", &[rcpt], MSG).await;
+        let d = self
+            .wait_for(&id, 20, |d| {
+                let r = &d.recipients[0];
+                r.attempts >= 1 || matches!(r.state, RecipientState::Delivered | RecipientState::Bounced)
+            })
+            .await;
+        let e = d.attempts.last().and_then(|a| a.attempt.evidence.clone()).unwrap_or_default();
+        (d, e)
     }
 
     /// The spooled bytes of message `id`.

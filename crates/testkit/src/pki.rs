@@ -29,6 +29,17 @@ impl TestPki {
         Self::generate_full(dir, hostname, cn, false)
     }
 
+    /// SHA-256 of the server certificate's SubjectPublicKeyInfo: the data of a "3 1 1" TLSA
+    /// record.
+    pub fn cert_spki_sha256(&self) -> Vec<u8> {
+        spki_sha256(&std::fs::read_to_string(&self.cert_path).expect("server certificate"))
+    }
+
+    /// SHA-256 of the CA certificate's SubjectPublicKeyInfo: the data of a "2 1 1" TLSA record.
+    pub fn ca_spki_sha256(&self) -> Vec<u8> {
+        spki_sha256(&self.ca_pem)
+    }
+
     /// A server certificate that expired in 2020.
     pub fn generate_expired(dir: &Path, hostname: &str) -> TestPki {
         Self::generate_full(dir, hostname, "expired", true)
@@ -63,4 +74,14 @@ impl TestPki {
         std::fs::write(&pki.key_path, key.serialize_pem()).expect("write key");
         pki
     }
+}
+
+/// SHA-256 of the SubjectPublicKeyInfo of the first certificate in `pem`.
+fn spki_sha256(pem: &str) -> Vec<u8> {
+    use base64::Engine as _;
+    let block = pem.split("-----BEGIN CERTIFICATE-----").nth(1).expect("certificate in PEM");
+    let b64: String = block.split("-----END").next().unwrap_or_default().split_whitespace().collect();
+    let der = base64::engine::general_purpose::STANDARD.decode(b64).expect("base64 certificate");
+    let hex = sekisho_deliver::tls::evidence::certificate_info(&der).expect("certificate").spki_sha256;
+    (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).expect("hex")).collect()
 }

@@ -110,7 +110,8 @@ fn dechunk(mut rest: &[u8], max_body: usize) -> Result<Option<Vec<u8>>, HttpErro
             // Trailers, if any, end with an empty line.
             return Ok(find(rest, b"\r\n").map(|_| body));
         }
-        if body.len() + size > max_body {
+        // `body` never exceeds `max_body`; a size near usize::MAX must not overflow the sum.
+        if size > max_body - body.len() {
             return Err(HttpError::BodyTooLarge(max_body));
         }
         if rest.len() < size + 2 {
@@ -148,6 +149,16 @@ mod tests {
         assert_eq!(parse(r, false, 100).unwrap().unwrap().body, b"hello");
         assert_eq!(parse(&r[..r.len() - 2], false, 100), Ok(None));
         assert_eq!(parse(r, false, 4), Err(HttpError::BodyTooLarge(4)));
+    }
+
+    #[test]
+    fn a_chunk_size_near_the_largest_integer_is_too_large() {
+        // After a first chunk, a size that overflowed `body.len() + size` used to pass the limit
+        // check and panic on slicing: a policy host could stop the delivery task.
+        let huge = format!("{:x}", usize::MAX);
+        let r = format!("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\r\na\r\n{huge}\r\nxx");
+        assert_eq!(parse(r.as_bytes(), false, 100), Err(HttpError::BodyTooLarge(100)));
+        assert_eq!(parse(r.as_bytes(), true, 100), Err(HttpError::BodyTooLarge(100)));
     }
 
     #[test]

@@ -37,10 +37,31 @@ pub(crate) struct Scan {
     pub(crate) error: Option<FormatError>,
 }
 
+/// Reads one block at a position and returns where the next one starts, or `None` to stop.
+type Block = fn(&[u8], usize, &mut Scan) -> Result<Option<usize>, FormatError>;
+
+/// Reads blocks from `start` with `block` until it says stop, the data ends, bad bytes or more
+/// than `max_files` files.
+fn scan(data: &[u8], start: usize, max_files: usize, block: Block) -> Scan {
+    let mut scan = Scan::default();
+    let mut pos = start;
+    while pos < data.len() && scan.files.len() <= max_files {
+        match block(data, pos, &mut scan) {
+            Ok(Some(next)) => pos = next,
+            Ok(None) => break,
+            Err(e) => {
+                scan.error = Some(e);
+                break;
+            }
+        }
+    }
+    scan
+}
+
 pub(crate) fn inspect(w: &mut Walker<'_>, path: &[String], bytes: &[u8], format: Format) {
     let (version, scan) = match format {
-        Format::Rar4 => (4, rar4::scan(bytes, w.entries_left())),
-        _ => (5, rar5::scan(bytes, w.entries_left())),
+        Format::Rar4 => (4, scan(bytes, rar4::MARKER_LEN, w.entries_left(), rar4::block)),
+        _ => (5, scan(bytes, rar5::SIGNATURE_LEN, w.entries_left(), rar5::block)),
     };
     if scan.headers_encrypted {
         w.finding(path, Kind::Rar { version, headers_encrypted: true });

@@ -6,7 +6,8 @@ use super::bytes::Reader;
 use super::error::FormatError;
 use super::rar::{RarFile, Scan};
 
-const MARKER_LEN: usize = 7;
+/// The marker block: blocks start after it.
+pub(crate) const MARKER_LEN: usize = 7;
 const MAIN: u8 = 0x73;
 const FILE: u8 = 0x74;
 const NEW_SUB: u8 = 0x7A;
@@ -25,25 +26,9 @@ const FILE_LARGE: u16 = 0x0100;
 const FILE_UNICODE: u16 = 0x0200;
 const METHOD_STORE: u8 = 0x30;
 
-/// Reads every block up to the end block, an encrypted-headers main header, bad bytes or
-/// `max_files`.
-pub(crate) fn scan(data: &[u8], max_files: usize) -> Scan {
-    let mut scan = Scan::default();
-    let mut pos = MARKER_LEN;
-    while pos < data.len() && scan.files.len() <= max_files {
-        match block(data, pos, &mut scan) {
-            Ok(Some(next)) => pos = next,
-            Ok(None) => break,
-            Err(e) => {
-                scan.error = Some(e);
-                break;
-            }
-        }
-    }
-    scan
-}
-
-fn block(data: &[u8], pos: usize, scan: &mut Scan) -> Result<Option<usize>, FormatError> {
+/// Reads the block at `pos`; returns where the next one starts, or `None` to stop (end block,
+/// or a main header saying the block headers are encrypted).
+pub(crate) fn block(data: &[u8], pos: usize, scan: &mut Scan) -> Result<Option<usize>, FormatError> {
     let mut r = Reader::at(data, pos);
     r.u16()?; // HEAD_CRC
     let kind = r.u8()?;

@@ -6,7 +6,8 @@ use super::bytes::Reader;
 use super::error::FormatError;
 use super::rar::{RarFile, Scan};
 
-const SIGNATURE_LEN: usize = 8;
+/// The signature: blocks start after it.
+pub(crate) const SIGNATURE_LEN: usize = 8;
 const MAIN: u64 = 1;
 const FILE: u64 = 2;
 const SERVICE: u64 = 3;
@@ -23,25 +24,9 @@ const FILE_HAS_MTIME: u64 = 0x0002;
 const FILE_HAS_CRC: u64 = 0x0004;
 const EXTRA_ENCRYPTION: u64 = 0x01;
 
-/// Reads every header up to the end block, an encryption header, bad bytes or `max_files`.
-pub(crate) fn scan(data: &[u8], max_files: usize) -> Scan {
-    let mut scan = Scan::default();
-    let mut pos = SIGNATURE_LEN;
-    while pos < data.len() && scan.files.len() <= max_files {
-        match block(data, pos, &mut scan) {
-            Ok(Some(next)) => pos = next,
-            Ok(None) => break,
-            Err(e) => {
-                scan.error = Some(e);
-                break;
-            }
-        }
-    }
-    scan
-}
-
-/// Reads the block at `pos`; returns where the next one starts, or `None` to stop.
-fn block(data: &[u8], pos: usize, scan: &mut Scan) -> Result<Option<usize>, FormatError> {
+/// Reads the block at `pos`; returns where the next one starts, or `None` to stop (end block,
+/// or an encryption header: the headers after it are encrypted).
+pub(crate) fn block(data: &[u8], pos: usize, scan: &mut Scan) -> Result<Option<usize>, FormatError> {
     let mut r = Reader::at(data, pos);
     r.u32()?; // header CRC32
     let size = vint(&mut r)?;

@@ -57,6 +57,21 @@ pub(crate) struct Header {
     pub(crate) unicode_name: Option<String>,
 }
 
+impl Header {
+    /// A header from its fixed fields, before the extra field is applied.
+    fn new(name: Vec<u8>, flags: u16, method: u16, compressed: u32, uncompressed: u32) -> Self {
+        Header {
+            name,
+            flags,
+            method,
+            compressed: compressed.into(),
+            uncompressed: uncompressed.into(),
+            aes: None,
+            unicode_name: None,
+        }
+    }
+}
+
 /// A central directory entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Entry {
@@ -245,15 +260,7 @@ fn read_central(r: &mut Reader<'_>, archive_offset: u64) -> Result<Entry, Format
     let name = r.take(name_len.into())?.to_vec();
     let extra = r.take(extra_len.into())?;
     r.skip(comment_len.into())?;
-    let mut header = Header {
-        name,
-        flags,
-        method,
-        compressed: compressed.into(),
-        uncompressed: uncompressed.into(),
-        aes: None,
-        unicode_name: None,
-    };
+    let mut header = Header::new(name, flags, method, compressed, uncompressed);
     let mut local_offset = u64::from(local_offset);
     let wants = Zip64Wants {
         uncompressed: uncompressed == 0xFFFF_FFFF,
@@ -340,15 +347,7 @@ pub(crate) fn read_local(data: &[u8], offset: usize) -> Result<Local, FormatErro
     let extra_len = r.u16()?;
     let name = r.take(name_len.into())?.to_vec();
     let extra = r.take(extra_len.into())?;
-    let mut header = Header {
-        name,
-        flags,
-        method,
-        compressed: compressed.into(),
-        uncompressed: uncompressed.into(),
-        aes: None,
-        unicode_name: None,
-    };
+    let mut header = Header::new(name, flags, method, compressed, uncompressed);
     let zip64 = compressed == 0xFFFF_FFFF || uncompressed == 0xFFFF_FFFF;
     let wants = Zip64Wants { uncompressed: zip64, compressed: zip64, offset: false };
     apply_extra(&mut header, extra, wants, None)?;
