@@ -96,10 +96,14 @@ impl Checker<'_> {
         let sts = self.sts.lookup(self.dns, self.tls, &domain, now).await;
         let records = Records { mta_sts_record, tls_rpt_record, sts };
         let validating = self.dnssec.available(self.dns).await;
-        let mx_dnssec = if validating { self.dns.mx_secured(&domain).await.map(|a| a.dnssec).ok() } else { None };
+        let mx_dnssec = if validating { Some(self.dns.mx_secured(&domain).await.map(|a| a.dnssec)) } else { None };
         let mx_secure = match mx_dnssec {
-            Some(Dnssec::Secure) => true,
-            Some(Dnssec::Bogus(why)) => {
+            Some(Err(e)) if e.is_temporary() => {
+                let e = format!("the DNSSEC-validated MX lookup failed ({e}); delivery would wait");
+                return report(domain, vec![], Some(e), records);
+            }
+            Some(Ok(Dnssec::Secure)) => true,
+            Some(Ok(Dnssec::Bogus(why))) => {
                 let e = format!("DNSSEC validation of the MX records failed ({why})");
                 return report(domain, vec![], Some(e), records);
             }
@@ -137,6 +141,7 @@ impl Checker<'_> {
                 }),
             ),
             HostDane::NotApplicable(note) => (Checks::default(), note.clone()),
+            HostDane::NoneUsable(note) => (Checks::default(), Some(note.clone())),
             HostDane::Unusable { failure, detail } => (
                 Checks::default(),
                 Some(DaneEvidence {
@@ -171,7 +176,19 @@ impl Checker<'_> {
         if let Some((store, ttl)) = self.cache {
             let now = chrono::Utc::now().timestamp();
             for probe in cached_probes(store, host, ttl, now).await.into_iter().filter(|p| p.port == self.port) {
+                // A cached session says what DANE found only if it was checked against this
+                // host's records; otherwise it is probed again.
+                let fits = match &host_dane {
+                    HostDane::Applies(records) => probe.evidence.dane.as_ref().is_some_and(|d| d.records == *records),
+                    _ => true,
+                };
+                if !fits {
+                    continue;
+                }
                 let mut evidence = probe.evidence;
+                if !matches!(host_dane, HostDane::Applies(_)) {
+                    evidence.set_dane(dane.clone());
+                }
                 evidence.apply_sts(Some(sts), host);
                 addresses.push(AddressReport {
                     ip: probe.ip,

@@ -358,6 +358,15 @@ impl Inner {
                 return all(verdict, None, None);
             }
         };
+        let slots = self.destination_slots(dest);
+        // Waiting long for a busy destination would hold this claim while mail for others
+        // waits behind it: after `destination_wait` the recipients go back to the queue.
+        let _dest_slot = match tokio::time::timeout(self.config.delivery.destination_wait.0, slots.acquire()).await {
+            Ok(permit) => permit.expect("semaphore open"),
+            Err(_) => return all(Verdict::Busy, None, None),
+        };
+        // Policies are looked up holding the destination slot, so a slow policy host or DNS
+        // answer holds up only this destination.
         // MTA-STS applies to mail routed by the recipient domain's MX records.
         let sts = match dest {
             Destination::Mx { domain, .. } if self.config.mta_sts.enabled => {
@@ -382,19 +391,18 @@ impl Inner {
                             return all(Verdict::Deferred { status: "4.7.5".into(), reason }, None, None);
                         }
                     },
+                    // The lookup failed for now: without it DANE cannot be ruled out, so the
+                    // mail waits rather than going without it.
+                    Err(e) if e.is_temporary() => {
+                        let reason = format!("DNSSEC-validated MX lookup for {domain} failed: {e}");
+                        return all(Verdict::Deferred { status: "4.4.3".into(), reason }, None, None);
+                    }
                     Err(_) => false,
                 }
             }
             _ => false,
         };
         let mut dane_by_host: HashMap<String, HostDane> = HashMap::new();
-        let slots = self.destination_slots(dest);
-        // Waiting long for a busy destination would hold this claim while mail for others
-        // waits behind it: after `destination_wait` the recipients go back to the queue.
-        let _dest_slot = match tokio::time::timeout(self.config.delivery.destination_wait.0, slots.acquire()).await {
-            Ok(permit) => permit.expect("semaphore open"),
-            Err(_) => return all(Verdict::Busy, None, None),
-        };
         let env = Envelope {
             sender: &info.sender,
             size: info.size,

@@ -57,6 +57,18 @@ struct DomainState {
     cached: Option<ActivePolicy>,
     /// (TXT id, unix seconds) of the last failed fetch: not fetched again for a while.
     failed: Option<(String, i64, FetchError)>,
+    /// Unix seconds and reason of the last failed TXT lookup: not asked again for a while.
+    txt_failed: Option<(i64, String)>,
+}
+
+/// Seconds a failed `_mta-sts` TXT lookup is remembered (so deliveries do not queue up behind
+/// a slow DNS answer).
+const TXT_RETRY: i64 = 60;
+
+/// Age after which a cached policy is fetched again even though its id is unchanged, so it is
+/// renewed well before it expires and a policy host blocked at that moment cannot make it lapse.
+fn refresh_after(max_age: u64) -> i64 {
+    (max_age as i64 / 2).clamp(60, 86_400)
 }
 
 /// Policies of every domain mail went to; shared by all deliveries.
@@ -104,21 +116,29 @@ impl StsPolicies {
         let state = self.state(&domain);
         let mut state = state.lock().await;
         let cached = state.cached.clone().filter(|c| c.expires_at > now);
+        if let Some((at, why)) = &state.txt_failed
+            && now - at < TXT_RETRY
+        {
+            return answer(cached, "cache", Some(("sts-policy-fetch-error", why.clone())));
+        }
         let announced = match dns.txt(&format!("_mta-sts.{domain}")).await {
             Ok(records) => policy_id(&records),
             Err(DnsError::NoSuchDomain(_) | DnsError::NoRecords(..)) => Err(RecordError::Missing),
             Err(e) => {
                 // The record could not be read now: a cached policy stays in force.
+                state.txt_failed = Some((now, e.to_string()));
                 return answer(cached, "cache", Some(("sts-policy-fetch-error", e.to_string())));
             }
         };
+        state.txt_failed = None;
         let id = match announced {
             Ok(id) => id,
             // No (valid) record: a cached policy stays in force until it expires (§5.1).
             Err(RecordError::Missing) => return answer(cached, "cache", None),
             Err(e) => return answer(cached, "cache", Some(("sts-policy-invalid", format!("_mta-sts.{domain}: {e}")))),
         };
-        if let Some(c) = cached.as_ref().filter(|c| c.id == id) {
+        if let Some(c) = cached.as_ref().filter(|c| c.id == id && now - c.fetched_at < refresh_after(c.policy.max_age))
+        {
             return answer(Some(c.clone()), "cache", None);
         }
         if let Some((failed_id, at, e)) = &state.failed
@@ -169,4 +189,94 @@ fn answer(active: Option<ActivePolicy>, source: &'static str, failure: Option<(&
         detail,
     };
     StsLookup { active, discovery }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::IpAddr;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use async_trait::async_trait;
+    use sekisho_dns::{MxAnswer, Secured, Tlsa};
+
+    use super::*;
+
+    /// DNS with one `_mta-sts` answer and no addresses (so every fetch fails).
+    struct Txt {
+        answer: Result<Vec<String>, DnsError>,
+        queries: AtomicUsize,
+    }
+
+    #[async_trait]
+    impl Dns for Txt {
+        async fn mx(&self, _: &str) -> Result<MxAnswer, DnsError> {
+            Ok(MxAnswer::Implicit)
+        }
+        async fn addresses(&self, host: &str) -> Result<Vec<IpAddr>, DnsError> {
+            Err(DnsError::NoRecords(host.into(), "A/AAAA"))
+        }
+        async fn txt(&self, _: &str) -> Result<Vec<String>, DnsError> {
+            self.queries.fetch_add(1, Ordering::SeqCst);
+            self.answer.clone()
+        }
+        async fn mx_secured(&self, _: &str) -> Result<Secured<MxAnswer>, DnsError> {
+            Ok(Secured::insecure(MxAnswer::Implicit))
+        }
+        async fn tlsa(&self, _: &str) -> Result<Secured<Vec<Tlsa>>, DnsError> {
+            Ok(Secured::insecure(Vec::new()))
+        }
+    }
+
+    fn policies() -> StsPolicies {
+        let settings = FetchSettings { port: 443, timeout: std::time::Duration::from_secs(2) };
+        StsPolicies::new(settings, 300, None)
+    }
+
+    async fn seed(p: &StsPolicies, id: &str, fetched_at: i64, max_age: u64) {
+        let text = format!("version: STSv1\nmode: enforce\nmx: mx.example.jp\nmax_age: {max_age}\n");
+        let policy = Policy::parse(&text).unwrap();
+        p.state("example.jp").lock().await.cached =
+            Some(ActivePolicy { id: id.into(), policy, fetched_at, expires_at: fetched_at + max_age as i64 });
+    }
+
+    fn dns(answer: Result<Vec<String>, DnsError>) -> Txt {
+        Txt { answer, queries: AtomicUsize::new(0) }
+    }
+
+    #[tokio::test]
+    async fn a_fresh_cached_policy_with_the_announced_id_is_used_without_a_fetch() {
+        let (p, tls) = (policies(), TlsClient::new(&[]).unwrap());
+        seed(&p, "a1", 1000, 86_400).await;
+        let l = p.lookup(&dns(Ok(vec!["v=STSv1; id=a1;".into()])), &tls, "example.jp", 2000).await;
+        assert_eq!((l.discovery.source.as_str(), l.discovery.failure.as_deref()), ("cache", None));
+    }
+
+    #[tokio::test]
+    async fn an_old_policy_is_fetched_again_before_it_expires_and_kept_when_that_fails() {
+        let (p, tls) = (policies(), TlsClient::new(&[]).unwrap());
+        seed(&p, "a1", 0, 86_400).await;
+        // Past half its max_age: renewed even with the same id; the fetch fails (no address),
+        // and the policy stays in force.
+        let l = p.lookup(&dns(Ok(vec!["v=STSv1; id=a1;".into()])), &tls, "example.jp", 50_000).await;
+        assert_eq!(l.discovery.policy_id.as_deref(), Some("a1"));
+        assert_eq!(l.discovery.failure.as_deref(), Some("sts-policy-fetch-error"), "{:?}", l.discovery);
+        assert!(l.policy().is_some(), "still enforced");
+        // Expired: gone.
+        let l = p.lookup(&dns(Ok(vec!["v=STSv1; id=a1;".into()])), &tls, "example.jp", 90_000).await;
+        assert!(l.active.is_none());
+    }
+
+    #[tokio::test]
+    async fn a_failed_txt_lookup_is_remembered_for_a_while() {
+        let (p, tls) = (policies(), TlsClient::new(&[]).unwrap());
+        seed(&p, "a1", 1000, 86_400).await;
+        let slow = dns(Err(DnsError::Temporary("_mta-sts.example.jp".into(), "timeout".into())));
+        for now in [2000, 2010, 2059] {
+            let l = p.lookup(&slow, &tls, "example.jp", now).await;
+            assert_eq!(l.discovery.policy_id.as_deref(), Some("a1"), "the cached policy stays in force");
+        }
+        assert_eq!(slow.queries.load(Ordering::SeqCst), 1, "asked once within a minute");
+        p.lookup(&slow, &tls, "example.jp", 2061).await;
+        assert_eq!(slow.queries.load(Ordering::SeqCst), 2);
+    }
 }

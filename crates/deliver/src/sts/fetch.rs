@@ -16,6 +16,13 @@ use crate::tls::TlsClient;
 /// Largest policy accepted (RFC 8461 §3.3 suggests 64 KiB).
 pub const MAX_POLICY: usize = 64 << 10;
 
+/// Most bytes of a whole response read (headers, chunk framing and body).
+const MAX_RAW: usize = http::MAX_HEAD + 2 * MAX_POLICY;
+
+/// Time to connect to one address of the policy host, so a black-holed address leaves time
+/// for the next.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+
 /// Why no policy could be had, as an RFC 8460 result type and a readable detail.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{kind}: {detail}")]
@@ -75,8 +82,9 @@ async fn get(dns: &dyn Dns, tls: &TlsClient, host: &str, port: u16) -> Result<St
 
 /// One address; the flag says whether the connection itself failed.
 async fn get_from(tls: &TlsClient, host: &str, addr: SocketAddr) -> Result<String, (bool, FetchError)> {
-    let tcp = tokio::net::TcpStream::connect(addr)
+    let tcp = tokio::time::timeout(CONNECT_TIMEOUT, tokio::net::TcpStream::connect(addr))
         .await
+        .map_err(|_| (true, FetchError::fetch(format!("cannot connect to {host} ({addr}): no answer"))))?
         .map_err(|e| (true, FetchError::fetch(format!("cannot connect to {host} ({addr}): {e}"))))?;
     let name = ServerName::try_from(host.to_string()).map_err(|e| (false, FetchError::fetch(e.to_string())))?;
     let mut stream = tls.https_connector().connect(name, tcp).await.map_err(|e| {
@@ -93,6 +101,7 @@ async fn get_from(tls: &TlsClient, host: &str, addr: SocketAddr) -> Result<Strin
     let lost = |e: std::io::Error| (false, FetchError::fetch(format!("https://{host}/: {e}")));
     stream.write_all(request.as_bytes()).await.map_err(lost)?;
     let mut buf = Vec::with_capacity(4096);
+    let mut parsed_at = 0;
     let response = loop {
         let n = stream.read_buf(&mut buf).await;
         // A server closing without TLS close_notify after a complete response is common.
@@ -102,6 +111,15 @@ async fn get_from(tls: &TlsClient, host: &str, addr: SocketAddr) -> Result<Strin
         {
             return Err(lost(std::io::Error::new(e.kind(), e.to_string())));
         }
+        if buf.len() > MAX_RAW {
+            return Err((false, FetchError::invalid(format!("the response exceeds {MAX_RAW} bytes"))));
+        }
+        // Parsed again only after a good part more arrived (or at the end): a server trickling
+        // tiny records cannot make the parsing quadratic.
+        if !eof && buf.len() > 16 << 10 && buf.len() - parsed_at < 16 << 10 {
+            continue;
+        }
+        parsed_at = buf.len();
         match http::parse(&buf, eof, MAX_POLICY) {
             Ok(Some(r)) => break r,
             Ok(None) => {}

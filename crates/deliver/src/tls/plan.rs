@@ -16,6 +16,9 @@ pub enum HostDane {
     Applies(Vec<Tlsa>),
     /// DANE does not apply; the evidence says why (unsigned zone, no records), if it was looked up.
     NotApplicable(Option<DaneEvidence>),
+    /// Secure TLSA records exist but none is usable for SMTP: TLS is still required, without
+    /// authentication by DANE (RFC 7672 §2.2).
+    NoneUsable(DaneEvidence),
     /// The lookup failed or its signatures are bogus: do not use this host now.
     Unusable { failure: &'static str, detail: String },
 }
@@ -40,7 +43,16 @@ impl DnssecHealth {
         {
             return ok;
         }
-        let ok = matches!(dns.mx_secured(".").await, Ok(a) if a.dnssec.is_secure());
+        // Only a completed answer decides; a lost or failed probe keeps the last verdict (so
+        // dropping one query cannot switch DANE off) and is tried again next time.
+        let ok = match dns.mx_secured(".").await {
+            Ok(a) => a.dnssec.is_secure(),
+            Err(e) => {
+                let last = self.last.lock().expect("dnssec health").map(|(_, ok)| ok);
+                tracing::warn!(error = %e, "DNSSEC health probe failed; keeping the last verdict");
+                return last.unwrap_or(false);
+            }
+        };
         let before = self.last.lock().expect("dnssec health").replace((std::time::Instant::now(), ok));
         if before.is_none_or(|(_, was)| was != ok) {
             if ok {
@@ -83,7 +95,10 @@ pub async fn lookup_dane(dns: &dyn Dns, mx_secure: bool, host: &str, port: u16) 
                 if records.is_empty() && answer.value.is_empty() {
                     note("secure", format!("{name}: no TLSA records"))
                 } else if records.is_empty() {
-                    note("secure", format!("{name}: no TLSA record usable for SMTP (RFC 7672 §3.1.3)"))
+                    match note("secure", format!("{name}: no TLSA record usable for SMTP; TLS still required")) {
+                        HostDane::NotApplicable(Some(e)) => HostDane::NoneUsable(e),
+                        other => other,
+                    }
                 } else {
                     HostDane::Applies(records)
                 }
@@ -92,7 +107,7 @@ pub async fn lookup_dane(dns: &dyn Dns, mx_secure: bool, host: &str, port: u16) 
         Err(DnsError::NoSuchDomain(_) | DnsError::NoRecords(..)) => {
             note("insecure", format!("{name}: no TLSA records"))
         }
-        Err(e) => HostDane::Unusable { failure: "tlsa-invalid", detail: format!("TLSA lookup failed: {e}") },
+        Err(e) => HostDane::Unusable { failure: "dnssec-invalid", detail: format!("TLSA lookup failed: {e}") },
     }
 }
 
@@ -116,6 +131,11 @@ pub fn plan_host(host: &str, required: Assurance, enforced: Option<&Policy>, dan
             required: required.max(Assurance::Dane),
             checks: Checks { authenticate: false, tlsa: records.clone() },
             dane_note: None,
+        },
+        HostDane::NoneUsable(note) => HostPlan::Try {
+            required: required.max(Assurance::Encrypted),
+            checks: Checks { authenticate: required >= Assurance::Authenticated, tlsa: Vec::new() },
+            dane_note: Some(note.clone()),
         },
         HostDane::NotApplicable(note) => match enforced {
             Some(policy) if !policy.matches(host) => HostPlan::Skip {
@@ -186,6 +206,15 @@ mod tests {
         assert_eq!(required, Assurance::Dane);
         assert_eq!(checks.tlsa, vec![record()]);
         assert!(!checks.authenticate, "DANE-EE ignores names: the TLSA records decide");
+        let unusable = HostDane::NoneUsable(DaneEvidence {
+            dnssec: "secure".into(),
+            records: vec![],
+            matched: None,
+            failure: None,
+            detail: None,
+        });
+        let HostPlan::Try { required, .. } = plan_host("mx", Assurance::None, None, &unusable) else { panic!() };
+        assert_eq!(required, Assurance::Encrypted, "secure but unusable TLSA records still require TLS");
         let bogus = HostDane::Unusable { failure: "dnssec-invalid", detail: "bad signature".into() };
         assert!(matches!(
             plan_host("mx", Assurance::None, None, &bogus),
