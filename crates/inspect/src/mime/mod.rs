@@ -54,6 +54,10 @@ pub struct PartReport {
     pub is_attachment: bool,
     /// Decoded size in bytes.
     pub size: usize,
+    /// Where the part is in the message, from the start of its header to the end of its body
+    /// (what the rewrite stage replaces); for a part inside an attached message, the span of
+    /// that whole attached message.
+    pub span: (usize, usize),
     /// What its bytes are, and whether anything in them is encrypted.
     pub report: Report,
 }
@@ -69,7 +73,7 @@ impl PartReport {
 pub fn inspect_message(raw: &[u8], limits: &MessageLimits) -> Result<Vec<PartReport>, MimeError> {
     let message = MessageParser::default().parse(raw).ok_or(MimeError::Unparseable)?;
     let mut walk = Walk { limits, parts: 0, out: Vec::new() };
-    walk.part(&message, raw, 0, "", 0)?;
+    walk.part(&message, raw, 0, "", 0, None)?;
     Ok(walk.out)
 }
 
@@ -88,6 +92,7 @@ impl Walk<'_> {
         id: u32,
         section: &str,
         depth: u32,
+        outer_span: Option<(usize, usize)>,
     ) -> Result<(), MimeError> {
         if depth > self.limits.max_depth {
             return Err(MimeError::TooDeep(self.limits.max_depth));
@@ -101,7 +106,7 @@ impl Walk<'_> {
             PartType::Multipart(children) => {
                 for (i, child) in children.iter().enumerate() {
                     let s = if section.is_empty() { format!("{}", i + 1) } else { format!("{section}.{}", i + 1) };
-                    self.part(message, raw, *child, &s, depth + 1)?;
+                    self.part(message, raw, *child, &s, depth + 1, outer_span)?;
                 }
                 Ok(())
             }
@@ -110,7 +115,10 @@ impl Walk<'_> {
                 // A message attached as is keeps offsets into the outer message; one that was
                 // transfer-encoded was decoded and parsed on its own.
                 let inner_raw = if part.encoding == mail_parser::Encoding::None { raw } else { inner.raw_message() };
-                self.part(inner, inner_raw, 0, &s, depth + 1)
+                let own = (part.offset_header as usize, part.offset_end as usize);
+                // A part of an attached message is replaced with the whole attached message.
+                let span = outer_span.or(Some(own));
+                self.part(inner, inner_raw, 0, &s, depth + 1, span)
             }
             _ => {
                 let section = if section.is_empty() { "1".to_string() } else { section.to_string() };
@@ -129,7 +137,16 @@ impl Walk<'_> {
                     || part.content_disposition().is_some_and(|d| d.ctype().eq_ignore_ascii_case("attachment"));
                 let label = names.first().cloned().unwrap_or_else(|| format!("part {section}"));
                 let report = encrypted::inspect(&label, &bytes, &self.limits.archive);
-                self.out.push(PartReport { section, names, content_type, is_attachment, size: bytes.len(), report });
+                let span = outer_span.unwrap_or((part.offset_header as usize, end.max(start)));
+                self.out.push(PartReport {
+                    section,
+                    names,
+                    content_type,
+                    is_attachment,
+                    size: bytes.len(),
+                    span,
+                    report,
+                });
                 Ok(())
             }
         }

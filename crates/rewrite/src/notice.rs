@@ -1,0 +1,167 @@
+//! The download notice that stands where the attachments were: each file's name, size and
+//! SHA-256, the link, how to open it and until when — in Japanese and English, as text/plain
+//! and text/html (every name escaped), transfer-encoded in base64 so any server carries it.
+
+use base64::Engine as _;
+
+/// One file behind a link.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NoticeFile {
+    /// The file name as the sender gave it.
+    pub name: String,
+    /// Bytes.
+    pub size: u64,
+    /// SHA-256 of the file, hex.
+    pub sha256: String,
+}
+
+/// What the notice says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notice {
+    /// The files, in the order they were attached.
+    pub files: Vec<NoticeFile>,
+    /// The recipient's own download page.
+    pub url: String,
+    /// Until when the files can be downloaded, as a person reads it.
+    pub expires: String,
+    /// How the page is opened, e.g. "a one-time code sent to your address when you ask for it".
+    pub access_en: String,
+    /// The same in Japanese.
+    pub access_ja: String,
+}
+
+/// The notice as a MIME part (headers, empty line, body): multipart/alternative with a
+/// text/plain and a text/html version, delimited by `boundary`.
+pub fn notice_part(n: &Notice, boundary: &str) -> Vec<u8> {
+    let b64 = |text: &str| {
+        let encoded = base64::engine::general_purpose::STANDARD.encode(text.as_bytes());
+        encoded.as_bytes().chunks(76).map(|c| String::from_utf8_lossy(c).into_owned()).collect::<Vec<_>>().join("\r\n")
+    };
+    format!(
+        "Content-Type: multipart/alternative; boundary=\"{boundary}\"\r\n\r\n--{boundary}\r\n\
+         Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n{}\r\n--{boundary}\r\n\
+         Content-Type: text/html; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n{}\r\n--{boundary}--",
+        b64(&text(n)),
+        b64(&html(n))
+    )
+    .into_bytes()
+}
+
+fn size(bytes: u64) -> String {
+    match bytes {
+        b if b >= 1 << 20 => format!("{:.1} MiB", b as f64 / (1u64 << 20) as f64),
+        b if b >= 1 << 10 => format!("{:.1} KiB", b as f64 / 1024.0),
+        b => format!("{b} bytes"),
+    }
+}
+
+/// Names with control characters (CR, LF, U+202E...) shown escaped, never acted on.
+fn visible(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}') {
+                c.escape_unicode().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
+fn text(n: &Notice) -> String {
+    let mut files = String::new();
+    for f in &n.files {
+        files.push_str(&format!("  - {} ({}, SHA-256 {})\r\n", visible(&f.name), size(f.size), f.sha256));
+    }
+    format!(
+        "添付ファイルは安全のためダウンロードリンクでお届けします。\r\n\
+         The attachments of this message are delivered as a download link for their protection.\r\n\r\n\
+         {files}\r\n\
+         ダウンロード / Download: {}\r\n\
+         開き方: {}\r\nHow to open it: {}\r\n\
+         有効期限 / Available until: {}\r\n",
+        n.url, n.access_ja, n.access_en, n.expires
+    )
+}
+
+fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in visible(s).chars() {
+        match c {
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn html(n: &Notice) -> String {
+    let mut rows = String::new();
+    for f in &n.files {
+        rows.push_str(&format!(
+            "<tr><td>{}</td><td>{}</td><td><code>{}</code></td></tr>",
+            escape(&f.name),
+            size(f.size),
+            escape(&f.sha256)
+        ));
+    }
+    format!(
+        "<!DOCTYPE html><html><body><p>添付ファイルは安全のためダウンロードリンクでお届けします。<br>\
+         The attachments of this message are delivered as a download link for their protection.</p>\
+         <table><tr><th>File</th><th>Size</th><th>SHA-256</th></tr>{rows}</table>\
+         <p><a href=\"{url}\">ダウンロード / Download</a></p><p>開き方: {}<br>How to open it: {}</p>\
+         <p>有効期限 / Available until: {}</p></body></html>",
+        escape(&n.access_ja),
+        escape(&n.access_en),
+        escape(&n.expires),
+        url = escape(&n.url)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn notice(name: &str) -> Notice {
+        Notice {
+            files: vec![NoticeFile { name: name.into(), size: 1536, sha256: "ab".repeat(32) }],
+            url: "https://gw.example.jp/d/TOKEN".into(),
+            expires: "2026-12-08 10:00 JST".into(),
+            access_en: "a one-time code sent to your address".into(),
+            access_ja: "ご本人のアドレスに届くワンタイムコード".into(),
+        }
+    }
+
+    fn decoded(part: &[u8], media: &str) -> String {
+        let text = String::from_utf8(part.to_vec()).unwrap();
+        let start = text.find(&format!("Content-Type: {media}")).unwrap();
+        let body = text[start..].split("\r\n\r\n").nth(1).unwrap().split("\r\n--").next().unwrap();
+        let clean: String = body.split_whitespace().collect();
+        String::from_utf8(base64::engine::general_purpose::STANDARD.decode(clean).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn lists_each_file_in_both_languages() {
+        let part = notice_part(&notice("見積書.pdf"), "b1");
+        assert!(part.is_ascii(), "7-bit safe");
+        let text = decoded(&part, "text/plain");
+        assert!(text.contains("見積書.pdf (1.5 KiB, SHA-256 abab"), "{text}");
+        assert!(text.contains("Download: https://gw.example.jp/d/TOKEN"));
+        assert!(text.contains("ダウンロード") && text.contains("2026-12-08 10:00 JST"));
+    }
+
+    #[test]
+    fn hostile_names_are_escaped() {
+        let part = notice_part(&notice("\"><svg onload=alert(1)>\r\nX-Injected: 1\u{202e}fdp.exe"), "b1");
+        let html = decoded(&part, "text/html");
+        assert!(html.contains("&quot;&gt;&lt;svg onload=alert(1)&gt;"), "{html}");
+        assert!(!html.contains("<svg"));
+        assert!(html.contains("\\u{d}\\u{a}X-Injected: 1\\u{202e}fdp.exe"), "{html}");
+        let text = decoded(&part, "text/plain");
+        assert!(!text.contains("\r\nX-Injected"), "no line break from a name: {text}");
+    }
+}
