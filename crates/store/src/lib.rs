@@ -4,10 +4,11 @@
 //! fsync the directory, then one database transaction with the envelope and every recipient.
 //! Only after that may the SMTP server say 250. Many messages share one directory fsync and one
 //! transaction (group commit). At start, `Queue::open` makes the spool and the database agree
-//! again after a crash.
+//! again after a crash. Files kept for download are sealed with a key of their own ([`files`]).
 
 mod committer;
 mod error;
+pub mod files;
 mod model;
 mod queue_id;
 mod recovery;

@@ -1,0 +1,108 @@
+//! The file store: attachments kept for download, each sealed with a key of its own
+//! (AES-256-GCM, see [`sealed`]) that lives in the database, so a copy of the files alone
+//! reveals nothing. Written like spool bodies: temp file, fsync, rename, directory fsync.
+
+pub mod sealed;
+
+use std::path::{Path, PathBuf};
+
+use crate::error::StoreError;
+use crate::spool::sync_dir;
+pub use sealed::{FileKey, Unsealer};
+
+/// A file as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredFile {
+    /// Its name in the store (random, 128 bits, hex).
+    pub id: String,
+    pub key: FileKey,
+    /// Plaintext bytes.
+    pub size: u64,
+    /// SHA-256 of the plaintext, hex.
+    pub sha256: String,
+}
+
+/// Sealed files under `<data>/files/`.
+#[derive(Debug, Clone)]
+pub struct FileStore {
+    dir: PathBuf,
+    tmp: PathBuf,
+}
+
+impl FileStore {
+    /// Creates `<data_dir>/files` (and its `tmp`) if needed.
+    pub fn open(data_dir: &Path) -> Result<FileStore, StoreError> {
+        let dir = data_dir.join("files");
+        let tmp = dir.join("tmp");
+        std::fs::create_dir_all(&tmp).map_err(|e| StoreError::io("create", &tmp, e))?;
+        Ok(FileStore { dir, tmp })
+    }
+
+    fn path(&self, id: &str) -> Option<PathBuf> {
+        (id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit())).then(|| self.dir.join(id))
+    }
+
+    /// Seals and stores `plain` durably under a new key (blocking: call it off the runtime).
+    pub fn put(&self, plain: &[u8]) -> Result<StoredFile, StoreError> {
+        let id: String = rand::random::<[u8; 16]>().iter().map(|b| format!("{b:02x}")).collect();
+        let key = FileKey::generate();
+        let tmp = self.tmp.join(&id);
+        let write = || -> std::io::Result<()> {
+            let mut f = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
+            sealed::seal(&key, plain, &mut f)?;
+            let f = f.into_inner().map_err(|e| e.into_error())?;
+            f.sync_data()
+        };
+        write().map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            StoreError::io("write", &tmp, e)
+        })?;
+        let path = self.dir.join(&id);
+        std::fs::rename(&tmp, &path).map_err(|e| StoreError::io("rename", &path, e))?;
+        sync_dir(&self.dir).map_err(|e| StoreError::io("fsync", &self.dir, e))?;
+        let digest = ring::digest::digest(&ring::digest::SHA256, plain);
+        let sha256 = digest.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+        Ok(StoredFile { id, key, size: plain.len() as u64, sha256 })
+    }
+
+    /// The plaintext of file `id` as a stream; damage shows as an `InvalidData` read error.
+    pub fn reader(&self, id: &str, key: &FileKey) -> Result<Unsealer<std::io::BufReader<std::fs::File>>, StoreError> {
+        let path = self.path(id).ok_or_else(|| StoreError::Damaged(format!("file id `{id}`")))?;
+        let f = std::fs::File::open(&path).map_err(|e| StoreError::io("open", &path, e))?;
+        Unsealer::new(std::io::BufReader::new(f), key).map_err(|e| StoreError::io("read", &path, e))
+    }
+
+    /// Removes file `id` (expiry, revocation); true if it was there.
+    pub fn remove(&self, id: &str) -> bool {
+        self.path(id).is_some_and(|p| std::fs::remove_file(p).is_ok())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Read;
+
+    use super::*;
+
+    #[test]
+    fn files_are_sealed_at_rest_and_read_back_with_their_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileStore::open(dir.path()).unwrap();
+        let plain = b"Quarterly figures: confidential".repeat(5000);
+        let f = store.put(&plain).unwrap();
+        assert_eq!(f.size, plain.len() as u64);
+        assert_eq!(f.sha256.len(), 64);
+        let on_disk = std::fs::read(dir.path().join("files").join(&f.id)).unwrap();
+        assert!(!on_disk.windows(18).any(|w| w == b"Quarterly figures:"), "no plaintext on disk");
+        let mut back = Vec::new();
+        store.reader(&f.id, &f.key).unwrap().read_to_end(&mut back).unwrap();
+        assert_eq!(back, plain);
+        let mut wrong = Vec::new();
+        let read = store.reader(&f.id, &FileKey::generate()).unwrap().read_to_end(&mut wrong);
+        assert_eq!(read.unwrap_err().kind(), std::io::ErrorKind::InvalidData, "another key reads nothing");
+        assert!(store.reader("../queue.db", &f.key).is_err(), "ids are checked, never paths");
+        assert!(store.remove(&f.id));
+        assert!(!store.remove(&f.id));
+        assert_eq!(std::fs::read_dir(dir.path().join("files/tmp")).unwrap().count(), 0);
+    }
+}
