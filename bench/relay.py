@@ -9,7 +9,7 @@ per message, and the relay's peak memory (sekisho: VmHWM; Postfix: sum of PSS ov
 processes, sampled). Both relays fsync every accepted message before answering 250.
 
 Usage: bench/relay.py [--runs 3] [--sizes 10k,100k,1m] [--only postfix|sekisho] [--json FILE]
-                      [--sink smtp-sink|plain|tls] [--messages-per-connection N]
+                      [--sink smtp-sink|plain|tls] [--messages-per-connection N] [--no-inspection]
 Needs root, the postfix package (smtp-source, smtp-sink) and a release build of sekisho
 (built here with cargo if missing). Traffic stays on 127.0.0.0/8.
 
@@ -18,7 +18,9 @@ not), so both relays deliver over TLS: sekisho measures each session (certificat
 evidence, assurance), Postfix runs with smtp_tls_security_level = may. --sink plain is the same
 sink without STARTTLS, to compare like with like. --messages-per-connection 1 makes every
 message pay a whole session (sekisho's max_messages_per_connection; Postfix's
-smtp_connection_cache_on_demand = no).
+smtp_connection_cache_on_demand = no). --no-inspection turns off sekisho's inspection of
+submitted attachments ([outbound] encrypted_attachments and uninspectable_attachments =
+"allow"), to show what it costs.
 """
 import argparse
 import json
@@ -176,7 +178,7 @@ class PostfixRelay:
 class SekishoRelay:
     name = "sekisho"
 
-    def __init__(self, workdir, sink_port, binary, per_connection):
+    def __init__(self, workdir, sink_port, binary, per_connection, inspection=True):
         self.dir = os.path.join(workdir, "sekisho")
         os.makedirs(self.dir, exist_ok=True)
         self.port = free_port(SEKISHO)
@@ -197,6 +199,9 @@ max_connections = 20
 max_connections_per_destination = 20
 max_messages_per_connection = {per_connection}
 scan_interval = "100ms"
+[outbound]
+encrypted_attachments = "{'reject' if inspection else 'allow'}"
+uninspectable_attachments = "{'reject' if inspection else 'allow'}"
 [[listener]]
 address = "{SEKISHO}:{self.port}"
 role = "submission"
@@ -229,7 +234,7 @@ trusted_networks = ["127.0.0.0/8"]
             self.proc.kill()
 
 
-def one_run(kind, size_name, binary, sink_kind, per_connection):
+def one_run(kind, size_name, binary, sink_kind, per_connection, inspection=True):
     size, count = COUNTS[size_name]
     work = tempfile.mkdtemp(prefix=f"bench-{kind}-")
     sink_port = free_port(SINK)
@@ -237,7 +242,7 @@ def one_run(kind, size_name, binary, sink_kind, per_connection):
     if kind == "postfix":
         relay = PostfixRelay(work, sink_port, per_connection)
     else:
-        relay = SekishoRelay(work, sink_port, binary, per_connection)
+        relay = SekishoRelay(work, sink_port, binary, per_connection, inspection)
     peak = [0]
     done = threading.Event()
 
@@ -290,6 +295,7 @@ def main():
     ap.add_argument("--json")
     ap.add_argument("--sink", choices=["smtp-sink", "plain", "tls"], default="smtp-sink")
     ap.add_argument("--messages-per-connection", type=int, default=100)
+    ap.add_argument("--no-inspection", action="store_true")
     args = ap.parse_args()
     if os.geteuid() != 0:
         raise SystemExit("run as root (Postfix's master and smtp-sink need it)")
@@ -303,7 +309,7 @@ def main():
     for size_name in args.sizes.split(","):
         for kind in kinds:
             for run in range(args.runs):
-                r = one_run(kind, size_name, binary, args.sink, args.messages_per_connection)
+                r = one_run(kind, size_name, binary, args.sink, args.messages_per_connection, not args.no_inspection)
                 results.append(r)
                 print(f"{kind:8} {size_name:5} run {run + 1}: {r['msgs_per_s']:8.1f} msg/s {r['mb_per_s']:7.2f} MB/s "
                       f"box {r['box_cpu_ms_per_msg']:.2f} ms/msg relay {r['relay_cpu_ms_per_msg']:.2f} ms/msg "

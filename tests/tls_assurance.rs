@@ -55,6 +55,8 @@ async fn each_session_is_graded_with_its_evidence() {
     let _plain = net.mx("127.0.0.204", "mx.plain.example", "plain.example", 10, None).await;
     let untrusted = TestPki::generate(&pki_dir("untrusted"), "mx.stranger.example");
     let _stranger = net.mx("127.0.0.205", "mx.stranger.example", "stranger.example", 10, Some(untrusted)).await;
+    let own = TestPki::generate_self_signed(&pki_dir("self"), "mx.self.example");
+    let _self_signed = net.mx("127.0.0.206", "mx.self.example", "self.example", 10, Some(own)).await;
     let roots = vec![trusted.ca_path.clone(), wrong_name.ca_path.clone(), expired.ca_path.clone()];
     let s = TestServer::start_delivering(&net.dns, net.port, move |c| c.tls.extra_roots = roots).await;
 
@@ -71,6 +73,7 @@ async fn each_session_is_graded_with_its_evidence() {
         ("a@name.example", "encrypted", Some("certificate-host-mismatch")),
         ("a@old.example", "encrypted", Some("certificate-expired")),
         ("a@stranger.example", "encrypted", Some("certificate-not-trusted")),
+        ("a@self.example", "encrypted", Some("certificate-not-trusted")),
         ("a@plain.example", "none", Some("starttls-not-supported")),
     ];
     for (rcpt, assurance, failure) in cases {

@@ -10,6 +10,11 @@ use sekisho_inspect::encrypted::Verdict;
 use sekisho_inspect::mime::{MessageLimits, MimeError, PartReport, inspect_message};
 use sekisho_smtp::Reply;
 
+/// Messages inspected at once in this process: one per core (at least two).
+static INSPECTIONS: std::sync::LazyLock<tokio::sync::Semaphore> = std::sync::LazyLock::new(|| {
+    tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get().max(2)))
+});
+
 /// Longest excerpt of a finding in a reply.
 const MAX_REPLY_DETAIL: usize = 200;
 
@@ -18,6 +23,9 @@ pub(crate) async fn check(policy: &OutboundConfig, path: &Path) -> Result<Option
     if policy.encrypted_attachments == "allow" && policy.uninspectable_attachments == "allow" {
         return Ok(None);
     }
+    // Inspection holds a message and its decoded parts in memory and uses a core: a few at a
+    // time, whatever the number of connections.
+    let _turn = INSPECTIONS.acquire().await.map_err(std::io::Error::other)?;
     let raw = tokio::fs::read(path).await?;
     let result = tokio::task::spawn_blocking(move || inspect_message(&raw, &MessageLimits::default()))
         .await

@@ -40,6 +40,25 @@ impl TestPki {
         spki_sha256(&self.ca_pem)
     }
 
+    /// A self-signed server certificate for `hostname` (no CA: `ca_path` holds the certificate
+    /// itself).
+    pub fn generate_self_signed(dir: &Path, hostname: &str) -> TestPki {
+        let key = KeyPair::generate().expect("key");
+        let mut params = CertificateParams::new(vec![hostname.to_string()]).expect("params");
+        params.distinguished_name.push(DnType::CommonName, hostname);
+        let cert = params.self_signed(&key).expect("self-signed cert");
+        std::fs::create_dir_all(dir).expect("pki dir");
+        let pki = TestPki {
+            ca_path: dir.join("self-signed.pem"),
+            ca_pem: cert.pem(),
+            cert_path: dir.join("self-signed.pem"),
+            key_path: dir.join("self-signed.key"),
+        };
+        std::fs::write(&pki.cert_path, cert.pem()).expect("write cert");
+        std::fs::write(&pki.key_path, key.serialize_pem()).expect("write key");
+        pki
+    }
+
     /// A server certificate that expired in 2020.
     pub fn generate_expired(dir: &Path, hostname: &str) -> TestPki {
         Self::generate_full(dir, hostname, "expired", true)

@@ -10,6 +10,9 @@ use mail_parser::{HeaderName, HeaderValue, MessageParser, MimeHeaders, PartType}
 
 use crate::encrypted::{self, Limits, Report};
 
+/// Bytes of a text part looked at to tell whether it is really a file.
+const SNIFF_BYTES: usize = 8 << 10;
+
 /// Bounds on the structure of one message.
 #[derive(Debug, Clone)]
 pub struct MessageLimits {
@@ -124,10 +127,10 @@ impl Walk<'_> {
                 let section = if section.is_empty() { "1".to_string() } else { section.to_string() };
                 let (start, end) = (part.offset_body as usize, (part.offset_end as usize).min(raw.len()));
                 let body = raw.get(start..end.max(start)).unwrap_or_default();
-                let bytes = match part.encoding {
-                    mail_parser::Encoding::Base64 => transfer::base64(body),
-                    mail_parser::Encoding::QuotedPrintable => transfer::quoted_printable(body),
-                    _ => body.to_vec(),
+                let decode = |raw: &[u8]| match part.encoding {
+                    mail_parser::Encoding::Base64 => transfer::base64(raw),
+                    mail_parser::Encoding::QuotedPrintable => transfer::quoted_printable(raw),
+                    _ => raw.to_vec(),
                 };
                 let names = names(part);
                 let content_type = part.content_type().map_or("text/plain".to_string(), |ct| {
@@ -136,17 +139,26 @@ impl Walk<'_> {
                 let is_attachment = !names.is_empty()
                     || part.content_disposition().is_some_and(|d| d.ctype().eq_ignore_ascii_case("attachment"));
                 let label = names.first().cloned().unwrap_or_else(|| format!("part {section}"));
-                let report = encrypted::inspect(&label, &bytes, &self.limits.archive);
+                // A text part without a file name is read, not saved: only when its first bytes
+                // look like a file format is it decoded whole and inspected (a file is judged by
+                // its bytes, and a long letter costs little).
+                let read_inline = !is_attachment && content_type.starts_with("text/");
+                let prefix = decode(&body[..body.len().min(SNIFF_BYTES)]);
+                let (report, size) = if read_inline && encrypted::sniff(&prefix) == encrypted::Format::Other {
+                    let size = if body.len() <= SNIFF_BYTES {
+                        prefix.len()
+                    } else if part.encoding == mail_parser::Encoding::None {
+                        body.len()
+                    } else {
+                        decode(body).len()
+                    };
+                    (encrypted::inspect(&label, &prefix, &self.limits.archive), size)
+                } else {
+                    let bytes = decode(body);
+                    (encrypted::inspect(&label, &bytes, &self.limits.archive), bytes.len())
+                };
                 let span = outer_span.unwrap_or((part.offset_header as usize, end.max(start)));
-                self.out.push(PartReport {
-                    section,
-                    names,
-                    content_type,
-                    is_attachment,
-                    size: bytes.len(),
-                    span,
-                    report,
-                });
+                self.out.push(PartReport { section, names, content_type, is_attachment, size, span, report });
                 Ok(())
             }
         }
@@ -233,6 +245,21 @@ mod tests {
             message(&[("Content-Type: message/rfc822\r\nContent-Transfer-Encoding: base64", encoded.as_bytes())]);
         let parts = inspect_message(&wrapped, &MessageLimits::default()).unwrap();
         assert_eq!((parts[0].names[0].as_str(), parts[0].size), ("in.zip", 22), "{parts:?}");
+    }
+
+    #[test]
+    fn a_file_in_a_text_part_is_still_judged_by_its_bytes() {
+        use base64::Engine as _;
+        let zip = base64::engine::general_purpose::STANDARD.encode(b"PK\x05\x06\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0");
+        let long_letter = "Dear colleague,\r\n".repeat(2000);
+        let raw = message(&[
+            ("Content-Type: text/plain", long_letter.as_bytes()),
+            ("Content-Type: text/plain\r\nContent-Transfer-Encoding: base64", zip.as_bytes()),
+        ]);
+        let parts = inspect_message(&raw, &MessageLimits::default()).unwrap();
+        assert_eq!(parts[0].report.format, encrypted::Format::Other);
+        assert_eq!(parts[0].size, long_letter.len(), "the whole letter is counted");
+        assert_eq!(parts[1].report.format, encrypted::Format::Zip, "a ZIP labelled text/plain is a ZIP");
     }
 
     #[test]
