@@ -25,8 +25,12 @@ async fn attempt(s: &TestServer, seq: &[u8], pause_after_seq: bool) -> Vec<u16> 
     }
     c.send(b"MAIL FROM:<evil@attacker.test>\r\nRCPT TO:<victim@example.com>\r\nDATA\r\nFrom: evil@attacker.test\r\nSubject: smuggled\r\n\r\nowned\r\n.\r\n").await;
     let mut codes = Vec::new();
-    while let Some(r) = c.try_read(Duration::from_millis(400)).await {
+    // The reply to the real end of data may take a while on a loaded machine; any further
+    // reply (a smuggled transaction's) would follow at once.
+    let mut wait = Duration::from_secs(10);
+    while let Some(r) = c.try_read(wait).await {
         codes.push(r.code);
+        wait = Duration::from_millis(400);
     }
     codes
 }
