@@ -15,8 +15,12 @@ static INSPECTIONS: std::sync::LazyLock<tokio::sync::Semaphore> = std::sync::Laz
     tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get().max(2)))
 });
 
-/// Longest excerpt of a finding in a reply.
-const MAX_REPLY_DETAIL: usize = 200;
+/// Longest file name and finding in a reply (a reply line stays within 512 bytes).
+const MAX_REPLY_NAME: usize = 60;
+const MAX_REPLY_DETAIL: usize = 80;
+
+/// Longest wait for a turn to inspect, and longest inspection.
+const INSPECTION_TIME: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Inspects the spooled message at `path`; the reply that refuses it, if the policy does.
 pub(crate) async fn check(policy: &OutboundConfig, path: &Path) -> Result<Option<Reply>, std::io::Error> {
@@ -25,12 +29,25 @@ pub(crate) async fn check(policy: &OutboundConfig, path: &Path) -> Result<Option
     }
     // Inspection holds a message and its decoded parts in memory and uses a core: a few at a
     // time, whatever the number of connections.
-    let _turn = INSPECTIONS.acquire().await.map_err(std::io::Error::other)?;
+    let too_slow = || {
+        (policy.uninspectable_attachments == "reject").then(|| {
+            Reply::new(
+                550,
+                "5.7.1",
+                "the message could not be inspected in time: send large archives unpacked or in parts",
+            )
+        })
+    };
+    let Ok(turn) = tokio::time::timeout(INSPECTION_TIME, INSPECTIONS.acquire()).await else {
+        return Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "no turn to inspect the message"));
+    };
+    let _turn = turn.map_err(std::io::Error::other)?;
     let raw = tokio::fs::read(path).await?;
-    let result = tokio::task::spawn_blocking(move || inspect_message(&raw, &MessageLimits::default()))
-        .await
-        .map_err(std::io::Error::other)?;
-    Ok(decide(policy, &result))
+    let inspection = tokio::task::spawn_blocking(move || inspect_message(&raw, &MessageLimits::default()));
+    match tokio::time::timeout(INSPECTION_TIME, inspection).await {
+        Ok(result) => Ok(decide(policy, &result.map_err(std::io::Error::other)?)),
+        Err(_) => Ok(too_slow()),
+    }
 }
 
 /// The decision, from the policy and what inspection found: a pure function.
@@ -39,8 +56,6 @@ pub(crate) fn decide(policy: &OutboundConfig, result: &Result<Vec<PartReport>, M
     let reject_uninspectable = policy.uninspectable_attachments == "reject";
     let parts = match result {
         Ok(parts) => parts,
-        // Nothing MIME in it (no header at all): nothing to inspect.
-        Err(MimeError::Unparseable) => return None,
         Err(e) if reject_uninspectable => {
             return Some(Reply::new(550, "5.6.0", format!("{e}; sekisho inspects every part of the mail it sends")));
         }
@@ -57,7 +72,7 @@ pub(crate) fn decide(policy: &OutboundConfig, result: &Result<Vec<PartReport>, M
                         "{} is password-protected ({}): send the file unencrypted, and no password mail; sekisho \
                          protects it on the way (as is over verified TLS, else as a download link)",
                         quoted(&part.display_name()),
-                        ascii(&what)
+                        ascii(&what, MAX_REPLY_DETAIL)
                     ),
                 ));
             }
@@ -69,7 +84,7 @@ pub(crate) fn decide(policy: &OutboundConfig, result: &Result<Vec<PartReport>, M
                     format!(
                         "{} cannot be inspected ({}): send it in a form that can be opened",
                         quoted(&part.display_name()),
-                        ascii(&what)
+                        ascii(&what, MAX_REPLY_DETAIL)
                     ),
                 ));
             }
@@ -80,14 +95,14 @@ pub(crate) fn decide(policy: &OutboundConfig, result: &Result<Vec<PartReport>, M
 }
 
 fn quoted(name: &str) -> String {
-    format!("\"{}\"", ascii(name).replace('"', "'"))
+    format!("\"{}\"", ascii(name, MAX_REPLY_NAME).replace('"', "'"))
 }
 
-/// Printable ASCII only (a reply is ASCII), shortened.
-fn ascii(text: &str) -> String {
+/// Printable ASCII only (a reply is ASCII), at most `max` characters.
+fn ascii(text: &str, max: usize) -> String {
     let mut out: String =
-        text.chars().map(|c| if c.is_ascii_graphic() || c == ' ' { c } else { '?' }).take(MAX_REPLY_DETAIL).collect();
-    if text.chars().count() > MAX_REPLY_DETAIL {
+        text.chars().map(|c| if c.is_ascii_graphic() || c == ' ' { c } else { '?' }).take(max).collect();
+    if text.chars().count() > max {
         out.push_str("...");
     }
     out
@@ -161,6 +176,8 @@ mod tests {
         assert!(text.starts_with("\"???.zip\" is password-protected ("), "{text}");
         assert!(text.contains("ZipCrypto") && text.contains("send the file unencrypted"), "{text}");
         assert!(text.is_ascii());
+        let long = run(&policy("reject", "reject"), &mail_with(&zip_with_flag(1), &"n".repeat(600))).unwrap();
+        assert!(long.to_wire().len() <= 512, "a reply line stays within RFC 5321's 512 bytes");
     }
 
     #[test]
@@ -176,5 +193,8 @@ mod tests {
         assert_eq!((r.code, r.status), (550, Some("5.6.0")));
         assert!(r.lines[0].contains("more than 1000 MIME parts"));
         assert!(decide(&policy("reject", "allow"), &err).is_none());
+        let ambiguous: Result<Vec<PartReport>, MimeError> =
+            Err(MimeError::Ambiguous("2".into(), "more than one Content-Type field".into()));
+        assert!(decide(&policy("reject", "reject"), &ambiguous).unwrap().lines[0].contains("ambiguous"));
     }
 }

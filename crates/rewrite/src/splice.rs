@@ -19,7 +19,8 @@ pub enum RewriteError {
 /// empty line, body).
 pub fn link_variant(raw: &[u8], spans: &[(usize, usize)], notice: &[u8]) -> Result<Vec<u8>, RewriteError> {
     let mut spans = spans.to_vec();
-    spans.sort_unstable();
+    // By start, the enclosing (longer) span first.
+    spans.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
     spans.dedup();
     // A part inside another one (an attached message's parts) goes with the outer one.
     let mut outer: Vec<(usize, usize)> = Vec::with_capacity(spans.len());
@@ -42,8 +43,13 @@ pub fn link_variant(raw: &[u8], spans: &[(usize, usize)], notice: &[u8]) -> Resu
     out.extend_from_slice(notice);
     let mut at = first_end;
     for &(start, end) in &outer[1..] {
-        // The delimiter before the part starts with the CRLF that ends the previous part.
+        // The delimiter before the part starts with the CRLF that ends the previous part;
+        // anything else there (a delimiter in mid-line) is not cut, it is refused.
         let cut = delimiter_start(raw, start).max(at);
+        let delimiter = &raw[cut..start];
+        if !(delimiter.starts_with(b"\r\n--") && delimiter.ends_with(b"\n")) {
+            return Err(RewriteError::BadSpan(start, end));
+        }
         out.extend_from_slice(&raw[at..cut]);
         at = end;
     }
@@ -121,8 +127,14 @@ mod tests {
         assert_eq!(link_variant(MSG, &[(5, 10_000)], b"x"), Err(RewriteError::BadSpan(5, 10_000)));
         assert_eq!(link_variant(MSG, &[(10, 20), (15, 30)], b"x"), Err(RewriteError::BadSpan(15, 30)));
         assert_eq!(link_variant(MSG, &[], b"x"), Err(RewriteError::NoAttachments));
-        let nested = link_variant(MSG, &[span("Content-Type: application/zip", "ZIPDATA"), (120, 125)], b"N");
-        assert!(nested.is_ok(), "a span inside another goes with it");
+        let zip = span("Content-Type: application/zip", "ZIPDATA");
+        let nested = link_variant(MSG, &[(zip.0 + 5, zip.0 + 10), zip, (zip.0, zip.0 + 3)], b"N");
+        assert!(nested.is_ok(), "a span inside another goes with it: {nested:?}");
+        // A delimiter in mid-line before a part: refused, not cut through the text before it.
+        let pdf = span("Content-Type: application/pdf", "PDFDATA");
+        let odd = [&MSG[..pdf.0 - 7], b"x--B\r\n", &MSG[pdf.0..]].concat();
+        let moved = (pdf.0 - 1, pdf.1 - 1);
+        assert_eq!(link_variant(&odd, &[zip, moved], b"N"), Err(RewriteError::BadSpan(moved.0, moved.1)));
     }
 }
 

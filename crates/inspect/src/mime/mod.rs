@@ -10,9 +10,6 @@ use mail_parser::{HeaderName, HeaderValue, MessageParser, MimeHeaders, PartType}
 
 use crate::encrypted::{self, Limits, Report};
 
-/// Bytes of a text part looked at to tell whether it is really a file.
-const SNIFF_BYTES: usize = 8 << 10;
-
 /// Bounds on the structure of one message.
 #[derive(Debug, Clone)]
 pub struct MessageLimits {
@@ -42,6 +39,10 @@ pub enum MimeError {
     /// Nested deeper than `max_depth`.
     #[error("MIME parts are nested more than {0} deep")]
     TooDeep(u32),
+    /// A part that mail programs could read in more than one way (duplicate fields, an
+    /// unknown or undecodable transfer encoding): refused rather than guessed.
+    #[error("MIME part {0} is ambiguous: {1}")]
+    Ambiguous(String, String),
 }
 
 /// One leaf part.
@@ -74,10 +75,69 @@ impl PartReport {
 
 /// Walks `raw` (a whole message) and inspects every leaf part.
 pub fn inspect_message(raw: &[u8], limits: &MessageLimits) -> Result<Vec<PartReport>, MimeError> {
+    prescan(raw, limits)?;
     let message = MessageParser::default().parse(raw).ok_or(MimeError::Unparseable)?;
     let mut walk = Walk { limits, parts: 0, out: Vec::new() };
     walk.part(&message, raw, 0, "", 0, None)?;
     Ok(walk.out)
+}
+
+/// Counts Content-Type fields and boundary-like lines before parsing, so a message built to
+/// have a million parts (or a million nested messages) is refused before the parser builds them.
+fn prescan(raw: &[u8], limits: &MessageLimits) -> Result<(), MimeError> {
+    let (mut types, mut delimiters) = (0usize, 0usize);
+    for line in raw.split(|&b| b == b'\n') {
+        if line.len() >= 13 && line[..13].eq_ignore_ascii_case(b"content-type:") {
+            types += 1;
+        } else if line.starts_with(b"--") {
+            delimiters += 1;
+        }
+    }
+    if types > limits.max_parts || delimiters > 2 * limits.max_parts + 2 {
+        return Err(MimeError::TooManyParts(limits.max_parts));
+    }
+    Ok(())
+}
+
+/// Transfer encodings RFC 2045 defines.
+const ENCODINGS: [&str; 5] = ["7bit", "8bit", "binary", "base64", "quoted-printable"];
+
+/// Refuses a part whose MIME fields can be read in more than one way.
+fn unambiguous(part: &mail_parser::MessagePart<'_>, section: &str) -> Result<(), MimeError> {
+    let bad = |why: String| Err(MimeError::Ambiguous(section.to_string(), why));
+    for (name, label) in [
+        (HeaderName::ContentType, "Content-Type"),
+        (HeaderName::ContentTransferEncoding, "Content-Transfer-Encoding"),
+        (HeaderName::ContentDisposition, "Content-Disposition"),
+    ] {
+        if part.headers.iter().filter(|h| h.name == name).count() > 1 {
+            return bad(format!("more than one {label} field"));
+        }
+    }
+    if let Some(ct) = part.content_type() {
+        let boundaries = ct.attributes().unwrap_or_default().iter().filter(|a| a.name.eq_ignore_ascii_case("boundary"));
+        if boundaries.count() > 1 {
+            return bad("more than one boundary parameter".into());
+        }
+    }
+    if let Some(cte) = transfer_encoding(part)
+        && !ENCODINGS.contains(&cte.as_str())
+    {
+        return bad(format!("unknown Content-Transfer-Encoding `{cte}`"));
+    }
+    if part.is_encoding_problem {
+        return bad("its content cannot be decoded as declared".into());
+    }
+    Ok(())
+}
+
+/// The part's Content-Transfer-Encoding as written (lower case, trimmed).
+fn transfer_encoding(part: &mail_parser::MessagePart<'_>) -> Option<String> {
+    part.headers.iter().find(|h| h.name == HeaderName::ContentTransferEncoding).map(|h| match &h.value {
+        HeaderValue::Text(t) => t.trim().to_ascii_lowercase(),
+        HeaderValue::ContentType(ct) => ct.ctype().trim().to_ascii_lowercase(),
+        _ => String::new(),
+    })
 }
 
 struct Walk<'l> {
@@ -105,6 +165,7 @@ impl Walk<'_> {
             return Err(MimeError::TooManyParts(self.limits.max_parts));
         }
         let Some(part) = message.parts.get(id as usize) else { return Ok(()) };
+        unambiguous(part, if section.is_empty() { "1" } else { section })?;
         match &part.body {
             PartType::Multipart(children) => {
                 for (i, child) in children.iter().enumerate() {
@@ -127,36 +188,24 @@ impl Walk<'_> {
                 let section = if section.is_empty() { "1".to_string() } else { section.to_string() };
                 let (start, end) = (part.offset_body as usize, (part.offset_end as usize).min(raw.len()));
                 let body = raw.get(start..end.max(start)).unwrap_or_default();
-                let decode = |raw: &[u8]| match part.encoding {
-                    mail_parser::Encoding::Base64 => transfer::base64(raw),
-                    mail_parser::Encoding::QuotedPrintable => transfer::quoted_printable(raw),
-                    _ => raw.to_vec(),
+                let bytes = match transfer_encoding(part).as_deref() {
+                    Some("base64") => transfer::base64(body),
+                    Some("quoted-printable") => transfer::quoted_printable(body),
+                    _ => body.to_vec(),
                 };
                 let names = names(part);
                 let content_type = part.content_type().map_or("text/plain".to_string(), |ct| {
                     format!("{}/{}", ct.ctype(), ct.subtype().unwrap_or("")).to_ascii_lowercase()
                 });
+                if content_type.starts_with("message/") {
+                    // An attached message the parser did not open (nested too deep for it).
+                    return Err(MimeError::TooDeep(depth));
+                }
                 let is_attachment = !names.is_empty()
                     || part.content_disposition().is_some_and(|d| d.ctype().eq_ignore_ascii_case("attachment"));
                 let label = names.first().cloned().unwrap_or_else(|| format!("part {section}"));
-                // A text part without a file name is read, not saved: only when its first bytes
-                // look like a file format is it decoded whole and inspected (a file is judged by
-                // its bytes, and a long letter costs little).
-                let read_inline = !is_attachment && content_type.starts_with("text/");
-                let prefix = decode(&body[..body.len().min(SNIFF_BYTES)]);
-                let (report, size) = if read_inline && encrypted::sniff(&prefix) == encrypted::Format::Other {
-                    let size = if body.len() <= SNIFF_BYTES {
-                        prefix.len()
-                    } else if part.encoding == mail_parser::Encoding::None {
-                        body.len()
-                    } else {
-                        decode(body).len()
-                    };
-                    (encrypted::inspect(&label, &prefix, &self.limits.archive), size)
-                } else {
-                    let bytes = decode(body);
-                    (encrypted::inspect(&label, &bytes, &self.limits.archive), bytes.len())
-                };
+                let report = encrypted::inspect(&label, &bytes, &self.limits.archive);
+                let size = bytes.len();
                 let span = outer_span.unwrap_or((part.offset_header as usize, end.max(start)));
                 self.out.push(PartReport { section, names, content_type, is_attachment, size, span, report });
                 Ok(())
@@ -207,7 +256,7 @@ mod tests {
     fn every_name_candidate_is_kept() {
         let raw = message(&[(
             "Content-Type: application/octet-stream; name=\"a.txt\"\r\nContent-Disposition: attachment; \
-             filename=\"b.zip\"\r\nContent-Disposition: attachment; filename*=UTF-8''c%E2%80%AEgpj.exe",
+             filename=\"b.zip\"; filename*=UTF-8''c%E2%80%AEgpj.exe",
             b"x",
         )]);
         let parts = inspect_message(&raw, &MessageLimits::default()).unwrap();
@@ -260,6 +309,48 @@ mod tests {
         assert_eq!(parts[0].report.format, encrypted::Format::Other);
         assert_eq!(parts[0].size, long_letter.len(), "the whole letter is counted");
         assert_eq!(parts[1].report.format, encrypted::Format::Zip, "a ZIP labelled text/plain is a ZIP");
+    }
+
+    #[test]
+    fn ambiguous_parts_are_refused_not_guessed() {
+        let cases: [(&str, &str); 4] = [
+            ("Content-Type: application/zip\r\nContent-Type: text/plain", "more than one Content-Type"),
+            (
+                "Content-Type: application/zip\r\nContent-Transfer-Encoding: base64\r\nContent-Transfer-Encoding: 7bit",
+                "more than one Content-Transfer-Encoding",
+            ),
+            ("Content-Type: application/zip\r\nContent-Transfer-Encoding: base64 (really)", "unknown"),
+            ("Content-Type: application/zip\r\nContent-Transfer-Encoding: x-uuencode", "unknown"),
+        ];
+        for (headers, why) in cases {
+            let raw = message(&[(headers, b"UEsDBA==")]);
+            match inspect_message(&raw, &MessageLimits::default()) {
+                Err(MimeError::Ambiguous(section, detail)) => {
+                    assert_eq!(section, "1");
+                    assert!(detail.contains(why), "{headers}: {detail}");
+                }
+                other => panic!("{headers}: {other:?}"),
+            }
+        }
+        let two_boundaries = b"Content-Type: multipart/mixed; boundary=A; boundary=B\r\n\r\n--B\r\n\r\nx\r\n--B--\r\n";
+        assert!(matches!(
+            inspect_message(two_boundaries, &MessageLimits::default()),
+            Err(MimeError::Ambiguous(_, d)) if d.contains("boundary")
+        ));
+    }
+
+    #[test]
+    fn a_million_parts_are_refused_before_parsing() {
+        let raw = "Content-Type: message/rfc822\r\n\r\n".repeat(5000);
+        assert_eq!(
+            inspect_message(raw.as_bytes(), &MessageLimits::default()).unwrap_err(),
+            MimeError::TooManyParts(1000)
+        );
+        let raw = format!("Content-Type: multipart/mixed; boundary=B\r\n\r\n{}", "--B\r\n\r\n".repeat(5000));
+        assert_eq!(
+            inspect_message(raw.as_bytes(), &MessageLimits::default()).unwrap_err(),
+            MimeError::TooManyParts(1000)
+        );
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //! leniently (as mail programs do), so a part's bytes are what the recipient's program would
 //! save, whatever its declared media type.
 
-/// Decodes base64, ignoring characters outside the alphabet and missing padding.
+/// Decodes base64 (the RFC 2045 alphabet), ignoring every other character as RFC 2045 says;
+/// `=` ends a quantum and decoding goes on after it, as lenient mail programs do.
 pub fn base64(raw: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(raw.len() / 4 * 3);
     let (mut acc, mut bits) = (0u32, 0u32);
@@ -11,9 +12,12 @@ pub fn base64(raw: &[u8]) -> Vec<u8> {
             b'A'..=b'Z' => b - b'A',
             b'a'..=b'z' => b - b'a' + 26,
             b'0'..=b'9' => b - b'0' + 52,
-            b'+' | b'-' => 62,
-            b'/' | b'_' => 63,
-            b'=' => break,
+            b'+' => 62,
+            b'/' => 63,
+            b'=' => {
+                (acc, bits) = (0, 0);
+                continue;
+            }
             _ => continue,
         };
         acc = (acc << 6) | u32::from(v);
@@ -37,6 +41,22 @@ pub fn quoted_printable(raw: &[u8]) -> Vec<u8> {
             match (raw.get(i + 1), raw.get(i + 2)) {
                 (Some(b'\r'), Some(b'\n')) => i += 3,
                 (Some(b'\n'), _) => i += 2,
+                // A soft line break with trailing white space after the `=`.
+                (Some(b' ' | b'\t'), _)
+                    if raw[i + 1..]
+                        .iter()
+                        .position(|&c| c != b' ' && c != b'\t')
+                        .is_some_and(|p| matches!(raw.get(i + 1 + p), Some(b'\r' | b'\n'))) =>
+                {
+                    let p = raw[i + 1..].iter().position(|&c| c != b' ' && c != b'\t').unwrap_or(0);
+                    i += 1 + p;
+                    if raw.get(i) == Some(&b'\r') {
+                        i += 1;
+                    }
+                    if raw.get(i) == Some(&b'\n') {
+                        i += 1;
+                    }
+                }
                 (Some(&a), Some(&b)) if hex(a).is_some() && hex(b).is_some() => {
                     out.push(hex(a).unwrap_or(0) << 4 | hex(b).unwrap_or(0));
                     i += 3;
@@ -64,6 +84,8 @@ mod tests {
         assert_eq!(base64(b"UEs\r\nDBA"), b"PK\x03\x04");
         assert_eq!(base64(b"aGVsbG8gd29ybGQ="), b"hello world");
         assert_eq!(base64(b""), b"");
+        assert_eq!(base64(b"-UEsDBA=="), b"PK\x03\x04", "'-' is not in the MIME alphabet: skipped");
+        assert_eq!(base64(b"QQ==UEsDBA=="), b"APK\x03\x04", "decoding goes on after padding");
     }
 
     #[test]
@@ -71,5 +93,6 @@ mod tests {
         assert_eq!(quoted_printable(b"a=3Db=\r\nc=\nd"), b"a=bcd");
         assert_eq!(quoted_printable(b"PK=03=04"), b"PK\x03\x04");
         assert_eq!(quoted_printable(b"bad =ZZ end="), b"bad =ZZ end=");
+        assert_eq!(quoted_printable(b"a= \t\r\nb"), b"ab", "soft break with trailing white space");
     }
 }

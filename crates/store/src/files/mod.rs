@@ -48,7 +48,7 @@ impl FileStore {
         let key = FileKey::generate();
         let tmp = self.tmp.join(&id);
         let write = || -> std::io::Result<()> {
-            let mut f = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
+            let mut f = std::io::BufWriter::new(std::fs::File::create_new(&tmp)?);
             sealed::seal(&key, plain, &mut f)?;
             let f = f.into_inner().map_err(|e| e.into_error())?;
             f.sync_data()
@@ -58,7 +58,10 @@ impl FileStore {
             StoreError::io("write", &tmp, e)
         })?;
         let path = self.dir.join(&id);
-        std::fs::rename(&tmp, &path).map_err(|e| StoreError::io("rename", &path, e))?;
+        std::fs::rename(&tmp, &path).map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            StoreError::io("rename", &path, e)
+        })?;
         sync_dir(&self.dir).map_err(|e| StoreError::io("fsync", &self.dir, e))?;
         let digest = ring::digest::digest(&ring::digest::SHA256, plain);
         let sha256 = digest.as_ref().iter().map(|b| format!("{b:02x}")).collect();

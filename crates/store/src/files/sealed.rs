@@ -36,7 +36,7 @@ impl FileKey {
 
     /// From hex.
     pub fn from_hex(hex: &str) -> Option<FileKey> {
-        if hex.len() != 64 {
+        if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
             return None;
         }
         let mut key = [0u8; 32];
@@ -217,6 +217,7 @@ mod tests {
         let key = FileKey::generate();
         assert_eq!(FileKey::from_hex(&key.to_hex()), Some(key.clone()));
         assert_eq!(FileKey::from_hex("zz"), None);
+        assert_eq!(FileKey::from_hex(&format!("+f{}", &key.to_hex()[2..])), None, "no signs");
         assert_eq!(format!("{key:?}"), "FileKey(..)");
     }
 }
