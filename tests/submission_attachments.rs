@@ -93,6 +93,31 @@ async fn the_file_is_judged_by_its_bytes_not_its_name_or_type() {
 }
 
 #[tokio::test]
+async fn a_uuencoded_file_in_the_text_is_an_attachment_too() {
+    let s = TestServer::start().await;
+    let zip = fixture("zipcrypto.zip");
+    let mut uu = String::from("begin 644 secret.zip\r\n");
+    for chunk in zip.chunks(45) {
+        let mut line = vec![32 + chunk.len() as u8];
+        for tri in chunk.chunks(3) {
+            let b = [tri[0], *tri.get(1).unwrap_or(&0), *tri.get(2).unwrap_or(&0)];
+            let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+            for shift in [18, 12, 6, 0] {
+                let v = ((n >> shift) & 63) as u8;
+                line.push(if v == 0 { b'`' } else { v + 32 });
+            }
+        }
+        uu.push_str(&String::from_utf8(line).unwrap());
+        uu.push_str("\r\n");
+    }
+    uu.push_str("`\r\nend\r\n");
+    let content = format!("From: alice@example.jp\r\nSubject: old style\r\n\r\nHere it is:\r\n\r\n{uu}");
+    let (code, text) = submit(&s, &content).await;
+    assert_eq!(code, 550, "{text}");
+    assert!(text.contains("\"secret.zip\" is password-protected"), "{text}");
+}
+
+#[tokio::test]
 async fn the_policy_can_allow_them_and_inbound_mail_is_not_refused_here() {
     let s = TestServer::start_with(|c| c.outbound.encrypted_attachments = "allow".into()).await;
     let (code, text) = submit(&s, &mail_with("zipcrypto.zip", &fixture("zipcrypto.zip"))).await;

@@ -207,11 +207,32 @@ impl Walk<'_> {
                 let report = encrypted::inspect(&label, &bytes, &self.limits.archive);
                 let size = bytes.len();
                 let span = outer_span.unwrap_or((part.offset_header as usize, end.max(start)));
+                // Files uuencoded in a text are attachments to the mail programs that show them.
+                if content_type.starts_with("text/") && (bytes.starts_with(b"begin ") || contains(&bytes, b"\nbegin "))
+                {
+                    for (i, (name, file)) in transfer::uuencoded(&bytes).into_iter().enumerate() {
+                        let label =
+                            if name.is_empty() { format!("part {section} uuencoded {}", i + 1) } else { name.clone() };
+                        self.out.push(PartReport {
+                            section: format!("{section} uuencoded {}", i + 1),
+                            names: if name.is_empty() { vec![] } else { vec![name] },
+                            content_type: "application/octet-stream".into(),
+                            is_attachment: true,
+                            size: file.len(),
+                            span,
+                            report: encrypted::inspect(&label, &file, &self.limits.archive),
+                        });
+                    }
+                }
                 self.out.push(PartReport { section, names, content_type, is_attachment, size, span, report });
                 Ok(())
             }
         }
     }
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
 }
 
 /// Every file name in the part's Content-Type (`name`) and Content-Disposition (`filename`)

@@ -96,3 +96,51 @@ mod tests {
         assert_eq!(quoted_printable(b"a= \t\r\nb"), b"ab", "soft break with trailing white space");
     }
 }
+
+/// Files uuencoded inside a text (`begin 644 name` … `end`), which mail programs still show as
+/// attachments: each one's name and bytes.
+pub fn uuencoded(text: &[u8]) -> Vec<(String, Vec<u8>)> {
+    let mut files = Vec::new();
+    let mut lines = text.split(|&b| b == b'\n').map(|l| l.strip_suffix(b"\r").unwrap_or(l));
+    while let Some(line) = lines.next() {
+        let Some(rest) = line.strip_prefix(b"begin ") else { continue };
+        let mut fields = rest.splitn(2, |&b| b == b' ');
+        let mode = fields.next().unwrap_or_default();
+        if mode.is_empty() || !mode.iter().all(|b| (b'0'..=b'7').contains(b)) {
+            continue;
+        }
+        let name = String::from_utf8_lossy(fields.next().unwrap_or_default()).trim().to_string();
+        let mut bytes = Vec::new();
+        for line in lines.by_ref() {
+            if line == b"end" || line.first().is_none_or(|&c| c == b'`') && line.len() <= 1 {
+                break;
+            }
+            let len = usize::from((line[0].wrapping_sub(32)) & 63);
+            let mut decoded = Vec::with_capacity(len + 3);
+            for quad in line[1..].chunks(4) {
+                let v: Vec<u32> =
+                    (0..4).map(|i| u32::from(quad.get(i).map_or(0, |c| c.wrapping_sub(32) & 63))).collect();
+                let n = (v[0] << 18) | (v[1] << 12) | (v[2] << 6) | v[3];
+                decoded.extend_from_slice(&[(n >> 16) as u8, (n >> 8) as u8, n as u8]);
+            }
+            decoded.truncate(len);
+            bytes.extend_from_slice(&decoded);
+        }
+        files.push((name, bytes));
+    }
+    files
+}
+
+#[cfg(test)]
+mod uu_tests {
+    use super::*;
+
+    #[test]
+    fn uuencoded_files_in_text_are_found() {
+        // `uuencode` of "PK\x03\x04hi" named x.zip.
+        let text = b"Hello,\r\nthe file:\r\n\r\nbegin 644 x.zip\r\n&4$L#!&AI\r\n`\r\nend\r\nBye\r\n";
+        let files = uuencoded(text);
+        assert_eq!(files, vec![("x.zip".to_string(), b"PK\x03\x04hi".to_vec())]);
+        assert!(uuencoded(b"begin the meeting at 10\r\n").is_empty(), "not a mode: ordinary text");
+    }
+}
