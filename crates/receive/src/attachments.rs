@@ -62,34 +62,21 @@ pub(crate) fn decide(policy: &OutboundConfig, result: &Result<Vec<PartReport>, M
         Err(_) => return None,
     };
     for part in parts {
-        match part.report.verdict() {
-            Verdict::Encrypted(findings) if reject_encrypted => {
-                let what = findings.first().map(|f| f.to_string()).unwrap_or_default();
-                return Some(Reply::new(
-                    550,
-                    "5.7.1",
-                    format!(
-                        "{} is password-protected ({}): send the file unencrypted, and no password mail; sekisho \
-                         protects it on the way (as is over verified TLS, else as a download link)",
-                        quoted(&part.display_name()),
-                        ascii(&what, MAX_REPLY_DETAIL)
-                    ),
-                ));
-            }
-            Verdict::Uninspectable(obstacles) if reject_uninspectable => {
-                let what = obstacles.first().map(|o| o.to_string()).unwrap_or_default();
-                return Some(Reply::new(
-                    550,
-                    "5.7.1",
-                    format!(
-                        "{} cannot be inspected ({}): send it in a form that can be opened",
-                        quoted(&part.display_name()),
-                        ascii(&what, MAX_REPLY_DETAIL)
-                    ),
-                ));
-            }
-            _ => {}
-        }
+        let (what, advice) = match part.report.verdict() {
+            Verdict::Encrypted(findings) if reject_encrypted => (
+                findings.first().map(|f| f.to_string()),
+                "is password-protected ({}): send the file unencrypted, and no password mail; sekisho protects \
+                 it on the way (as is over verified TLS, else as a download link)",
+            ),
+            Verdict::Uninspectable(obstacles) if reject_uninspectable => (
+                obstacles.first().map(|o| o.to_string()),
+                "cannot be inspected ({}): send it in a form that can be opened",
+            ),
+            _ => continue,
+        };
+        let detail = ascii(&what.unwrap_or_default(), MAX_REPLY_DETAIL);
+        let text = format!("{} {}", quoted(&part.display_name()), advice.replacen("{}", &detail, 1));
+        return Some(Reply::new(550, "5.7.1", text));
     }
     None
 }
