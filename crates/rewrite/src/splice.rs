@@ -12,12 +12,18 @@ pub enum RewriteError {
     /// Nothing to replace.
     #[error("the message has no attachment part to replace")]
     NoAttachments,
+    /// The notice's boundary could be taken for one of the message's (or the other way round).
+    #[error("the notice's MIME boundary clashes with the message's; choose another")]
+    BoundaryClash,
 }
 
 /// The link variant of `raw`: the parts at `spans` (each `(start of its header, end of its
 /// body)`, as the MIME walk reports them) replaced by `notice` (a whole MIME part: headers,
 /// empty line, body).
 pub fn link_variant(raw: &[u8], spans: &[(usize, usize)], notice: &[u8]) -> Result<Vec<u8>, RewriteError> {
+    if boundaries_clash(raw, notice) {
+        return Err(RewriteError::BoundaryClash);
+    }
     let mut spans = spans.to_vec();
     // By start, the enclosing (longer) span first.
     spans.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
@@ -55,6 +61,23 @@ pub fn link_variant(raw: &[u8], spans: &[(usize, usize)], notice: &[u8]) -> Resu
     }
     out.extend_from_slice(&raw[at..]);
     Ok(out)
+}
+
+/// The delimiter lines ("--boundary") of `text`, without a closing "--".
+fn delimiters(text: &[u8]) -> impl Iterator<Item = &[u8]> {
+    text.split(|&b| b == b'\n')
+        .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
+        .filter(|l| l.starts_with(b"--") && l.len() > 2)
+}
+
+/// True when a delimiter of the notice starts like one of the message's or the other way round
+/// (parsers match boundaries by prefix).
+fn boundaries_clash(raw: &[u8], notice: &[u8]) -> bool {
+    let ours: Vec<&[u8]> = delimiters(notice).map(|d| d.strip_suffix(b"--").unwrap_or(d)).collect();
+    delimiters(raw).any(|theirs| {
+        let theirs = theirs.strip_suffix(b"--").unwrap_or(theirs);
+        ours.iter().any(|o| o.starts_with(theirs) || theirs.starts_with(o))
+    })
 }
 
 /// Where the delimiter line before a part that starts at `start` begins (its leading CRLF).
@@ -110,6 +133,16 @@ mod tests {
             --B\r\nContent-Type: text/plain\r\n\r\nhello\r\n\
             --B\r\nContent-Type: text/plain\r\n\r\nNOTICE\r\n--B--\r\n";
         assert_eq!(String::from_utf8(out).unwrap(), expected);
+    }
+
+    #[test]
+    fn a_notice_boundary_like_the_message_s_is_refused() {
+        let zip = span("Content-Type: application/zip", "ZIPDATA");
+        let notice =
+            |b: &str| format!("Content-Type: multipart/alternative; boundary=\"{b}\"\r\n\r\n--{b}\r\n\r\nx\r\n--{b}--");
+        assert_eq!(link_variant(MSG, &[zip], notice("Bn").as_bytes()), Err(RewriteError::BoundaryClash), "prefix");
+        assert_eq!(link_variant(MSG, &[zip], notice("B").as_bytes()), Err(RewriteError::BoundaryClash), "same");
+        assert!(link_variant(MSG, &[zip], notice("=-n1").as_bytes()).is_ok());
     }
 
     #[test]
