@@ -65,7 +65,7 @@ pub(crate) async fn run(args: CheckArgs, config: &Config) -> Result<(), Failure>
         dns: sekisho_dns::Resolver::new(&config.dns).map_err(|e| Failure::Failed(e.to_string()))?,
         tls: TlsClient::new(&config.tls.extra_roots).map_err(Failure::Usage)?,
         sts: sekisho_deliver::sts::StsPolicies::new(sekisho_deliver::sts_settings(&config.mta_sts), 0, None),
-        dnssec: Default::default(),
+        dnssec: sekisho_deliver::tls::plan::DnssecHealth::new(config.dns.dnssec),
         helo: config.delivery.helo_name.clone().unwrap_or_else(|| config.hostname.clone()),
         port: config.delivery.port,
         timeouts: checker_timeouts(&config.delivery),

@@ -18,7 +18,7 @@ use serde::Deserialize;
 pub use duration::Duration;
 pub use error::ConfigError;
 pub use route::NextHop;
-pub use static_records::{StaticRecord, normalize_host};
+pub use static_records::{StaticRecord, decode_hex, normalize_host};
 
 /// The embedded default configuration, also shipped as `sekisho.default.toml`.
 pub const DEFAULT_TOML: &str = include_str!("../../../sekisho.default.toml");

@@ -66,7 +66,8 @@ pub fn normalize_host(host: &str) -> String {
     host.trim_end_matches('.').to_ascii_lowercase()
 }
 
-fn decode_hex(hex: &str) -> Result<Vec<u8>, String> {
+/// Decodes hexadecimal text (either case); the error names the text.
+pub fn decode_hex(hex: &str) -> Result<Vec<u8>, String> {
     if !hex.len().is_multiple_of(2) || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(format!("`{hex}` is not hexadecimal"));
     }

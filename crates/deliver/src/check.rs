@@ -1,13 +1,13 @@
 //! The TLS checker: what a delivery to a domain would get, host by host, measured with the same
 //! session code that delivers mail — a library call for the CLI and, later, the portal.
 
-use sekisho_dns::{Dns, Dnssec, MxAnswer, order_mx};
+use sekisho_dns::{Dns, MxAnswer, order_mx};
 use serde::Serialize;
 
 use crate::client::session::{Checks, Connection, Target, Timeouts};
 use crate::sts::{Mode, StsDiscovery, StsLookup, StsPolicies};
 use crate::tls::dane::DaneEvidence;
-use crate::tls::plan::{DnssecHealth, HostDane, lookup_dane};
+use crate::tls::plan::{DnssecHealth, HostDane, MxDnssec, lookup_dane};
 use crate::tls::probe_cache::cached_probes;
 use crate::tls::{Assurance, TlsClient, TlsEvidence};
 
@@ -95,19 +95,17 @@ impl Checker<'_> {
         let now = chrono::Utc::now().timestamp();
         let sts = self.sts.lookup(self.dns, self.tls, &domain, now).await;
         let records = Records { mta_sts_record, tls_rpt_record, sts };
-        let validating = self.dnssec.available(self.dns).await;
-        let mx_dnssec = if validating { Some(self.dns.mx_secured(&domain).await.map(|a| a.dnssec)) } else { None };
-        let mx_secure = match mx_dnssec {
-            Some(Err(e)) if e.is_temporary() => {
-                let e = format!("the DNSSEC-validated MX lookup failed ({e}); delivery would wait");
-                return report(domain, vec![], Some(e), records);
-            }
-            Some(Ok(Dnssec::Secure)) => true,
-            Some(Ok(Dnssec::Bogus(why))) => {
+        let mx_secure = match self.dnssec.mx_status(self.dns, &domain).await {
+            MxDnssec::Secure => true,
+            MxDnssec::Insecure => false,
+            MxDnssec::Bogus(why) => {
                 let e = format!("DNSSEC validation of the MX records failed ({why})");
                 return report(domain, vec![], Some(e), records);
             }
-            _ => false,
+            MxDnssec::Failed(e) => {
+                let e = format!("the DNSSEC-validated MX lookup failed ({e}); delivery would wait");
+                return report(domain, vec![], Some(e), records);
+            }
         };
         let hosts: Vec<(String, Option<u16>)> = match self.dns.mx(&domain).await {
             Ok(MxAnswer::Mx(mx)) => {
@@ -129,29 +127,10 @@ impl Checker<'_> {
     async fn check_host(&self, host: &str, preference: Option<u16>, sts: &StsLookup, mx_secure: bool) -> MxReport {
         let mta_sts_match = sts.policy().map(|p| p.matches(host));
         let host_dane = lookup_dane(self.dns, mx_secure, host, self.port).await;
-        let (checks, dane) = match &host_dane {
-            HostDane::Applies(records) => (
-                Checks { authenticate: false, tlsa: records.clone() },
-                Some(DaneEvidence {
-                    dnssec: "secure".into(),
-                    records: records.clone(),
-                    matched: None,
-                    failure: None,
-                    detail: None,
-                }),
-            ),
-            HostDane::NotApplicable(note) => (Checks::default(), note.clone()),
-            HostDane::NoneUsable(note) => (Checks::default(), Some(note.clone())),
-            HostDane::Unusable { failure, detail } => (
-                Checks::default(),
-                Some(DaneEvidence {
-                    dnssec: "bogus".into(),
-                    records: Vec::new(),
-                    matched: None,
-                    failure: Some(failure.to_string()),
-                    detail: Some(detail.clone()),
-                }),
-            ),
+        let dane = host_dane.evidence();
+        let checks = match &host_dane {
+            HostDane::Applies(records) => Checks { authenticate: false, tlsa: records.clone() },
+            _ => Checks::default(),
         };
         let ips = match self.dns.addresses(host).await {
             Ok(ips) => ips,

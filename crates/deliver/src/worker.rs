@@ -24,7 +24,7 @@ use crate::resolve::resolve;
 use crate::route::{Destination, route};
 use crate::schedule;
 use crate::sts::{FetchSettings, StsLookup, StsPolicies};
-use crate::tls::plan::{DnssecHealth, HostDane, HostPlan, lookup_dane, plan_host};
+use crate::tls::plan::{DnssecHealth, HostDane, HostPlan, MxDnssec, lookup_dane, plan_host};
 use crate::tls::probe_cache::ProbeCache;
 use crate::tls::{Assurance, TlsClient, TlsEvidence};
 
@@ -174,7 +174,7 @@ impl Deliverer {
                 tls,
                 downgrades,
                 sts,
-                dnssec: DnssecHealth::default(),
+                dnssec: DnssecHealth::new(config.dns.dnssec),
                 probes: ProbeCache::new(o.probe_cache_ttl.0.as_secs() as i64, queue.store().clone()),
                 timeouts,
                 helo,
@@ -378,28 +378,20 @@ impl Inner {
         // DANE (RFC 7672) applies to MX-routed mail whose MX answer is DNSSEC-secure; a bogus
         // answer keeps the mail for now.
         let mx_secure = match dest {
-            Destination::Mx { domain, .. }
-                if self.config.dns.dnssec && self.dnssec.available(self.dns.as_ref()).await =>
-            {
-                match self.dns.mx_secured(domain).await {
-                    Ok(answer) => match answer.dnssec {
-                        sekisho_dns::Dnssec::Secure => true,
-                        sekisho_dns::Dnssec::Insecure => false,
-                        sekisho_dns::Dnssec::Bogus(why) => {
-                            let reason =
-                                format!("MX lookup for {domain}: DNSSEC validation failed ({why}) (dnssec-invalid)");
-                            return all(Verdict::Deferred { status: "4.7.5".into(), reason }, None, None);
-                        }
-                    },
-                    // The lookup failed for now: without it DANE cannot be ruled out, so the
-                    // mail waits rather than going without it.
-                    Err(e) if e.is_temporary() => {
-                        let reason = format!("DNSSEC-validated MX lookup for {domain} failed: {e}");
-                        return all(Verdict::Deferred { status: "4.4.3".into(), reason }, None, None);
-                    }
-                    Err(_) => false,
+            Destination::Mx { domain, .. } => match self.dnssec.mx_status(self.dns.as_ref(), domain).await {
+                MxDnssec::Secure => true,
+                MxDnssec::Insecure => false,
+                MxDnssec::Bogus(why) => {
+                    let reason = format!("MX lookup for {domain}: DNSSEC validation failed ({why}) (dnssec-invalid)");
+                    return all(Verdict::Deferred { status: "4.7.5".into(), reason }, None, None);
                 }
-            }
+                // Without the validated lookup DANE cannot be ruled out: the mail waits rather
+                // than going without it.
+                MxDnssec::Failed(e) => {
+                    let reason = format!("DNSSEC-validated MX lookup for {domain} failed: {e}");
+                    return all(Verdict::Deferred { status: "4.4.3".into(), reason }, None, None);
+                }
+            },
             _ => false,
         };
         let mut dane_by_host: HashMap<String, HostDane> = HashMap::new();
@@ -691,9 +683,7 @@ impl Inner {
         checks: &Checks,
     ) -> Result<Connection, crate::client::session::SessionError> {
         let auth = self.relay_auth(dest);
-        let checks =
-            Checks { authenticate: checks.authenticate || required >= Assurance::Authenticated, ..checks.clone() };
-        match Connection::open(target, &self.helo, Some(&self.tls), auth, self.timeouts, &checks).await {
+        match Connection::open(target, &self.helo, Some(&self.tls), auth, self.timeouts, checks).await {
             // A failed handshake: opportunistic TLS falls back to plaintext on a new connection.
             Err(crate::client::session::SessionError::Tls(e)) if auth.is_none() && required == Assurance::None => {
                 tracing::info!(host = %target.host, ip = %target.ip, error = %e, "STARTTLS failed; retrying without TLS");

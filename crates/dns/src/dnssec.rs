@@ -79,11 +79,7 @@ fn hex<S: serde::Serializer>(data: &[u8], s: S) -> Result<S::Ok, S::Error> {
 }
 
 fn unhex<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
-    let text = String::deserialize(d)?;
-    if !text.len().is_multiple_of(2) || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(serde::de::Error::custom("not hexadecimal"));
-    }
-    Ok((0..text.len()).step_by(2).map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap_or(0)).collect())
+    sekisho_config::decode_hex(&String::deserialize(d)?).map_err(serde::de::Error::custom)
 }
 
 /// What a validating lookup found.

@@ -28,16 +28,54 @@ pub enum HostDane {
 /// wrong trust anchor), every answer would look bogus: that is this gateway's problem, not an
 /// attack on a destination, so DANE is off (with a warning) instead of all mail waiting.
 /// Probed again every `RECHECK`.
-#[derive(Default)]
 pub struct DnssecHealth {
+    /// `[dns] dnssec`: validation asked for at all.
+    enabled: bool,
     last: std::sync::Mutex<Option<(std::time::Instant, bool)>>,
+}
+
+/// What a domain's DNSSEC-validated MX answer means for DANE.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MxDnssec {
+    /// Signed and valid: the MX hosts' TLSA records are looked up.
+    Secure,
+    /// Unsigned, or validation off or not working here: no DANE.
+    Insecure,
+    /// Signatures fail: the mail waits (`dnssec-invalid`).
+    Bogus(String),
+    /// The validated lookup failed for now: DANE cannot be ruled out, the mail waits.
+    Failed(String),
 }
 
 impl DnssecHealth {
     const RECHECK: std::time::Duration = std::time::Duration::from_secs(300);
 
+    /// Health of validation, which `enabled` (`[dns] dnssec`) may turn off altogether.
+    pub fn new(enabled: bool) -> DnssecHealth {
+        DnssecHealth { enabled, last: std::sync::Mutex::new(None) }
+    }
+
+    /// The DNSSEC status of `domain`'s MX answer, as DANE reads it.
+    pub async fn mx_status(&self, dns: &dyn Dns, domain: &str) -> MxDnssec {
+        if !self.available(dns).await {
+            return MxDnssec::Insecure;
+        }
+        match dns.mx_secured(domain).await {
+            Ok(answer) => match answer.dnssec {
+                Dnssec::Secure => MxDnssec::Secure,
+                Dnssec::Insecure => MxDnssec::Insecure,
+                Dnssec::Bogus(why) => MxDnssec::Bogus(why),
+            },
+            Err(e) if e.is_temporary() => MxDnssec::Failed(e.to_string()),
+            Err(_) => MxDnssec::Insecure,
+        }
+    }
+
     /// True when validated answers can be trusted to tell secure from bogus.
-    pub async fn available(&self, dns: &dyn Dns) -> bool {
+    async fn available(&self, dns: &dyn Dns) -> bool {
+        if !self.enabled {
+            return false;
+        }
         if let Some((at, ok)) = *self.last.lock().expect("dnssec health")
             && at.elapsed() < Self::RECHECK
         {
@@ -108,6 +146,26 @@ pub async fn lookup_dane(dns: &dyn Dns, mx_secure: bool, host: &str, port: u16) 
             note("insecure", format!("{name}: no TLSA records"))
         }
         Err(e) => HostDane::Unusable { failure: "dnssec-invalid", detail: format!("TLSA lookup failed: {e}") },
+    }
+}
+
+impl HostDane {
+    /// What the lookup found, as evidence (for a host DANE applies to: its records, before the
+    /// session says whether one matched).
+    pub fn evidence(&self) -> Option<DaneEvidence> {
+        let evidence = |dnssec: &str, records: &[Tlsa], failure: Option<&str>, detail: Option<&str>| DaneEvidence {
+            dnssec: dnssec.to_string(),
+            records: records.to_vec(),
+            matched: None,
+            failure: failure.map(str::to_string),
+            detail: detail.map(str::to_string),
+        };
+        match self {
+            HostDane::Applies(records) => Some(evidence("secure", records, None, None)),
+            HostDane::NotApplicable(note) => note.clone(),
+            HostDane::NoneUsable(note) => Some(note.clone()),
+            HostDane::Unusable { failure, detail } => Some(evidence("bogus", &[], Some(failure), Some(detail))),
+        }
     }
 }
 

@@ -44,7 +44,7 @@ impl FileStore {
 
     /// Seals and stores `plain` durably under a new key (blocking: call it off the runtime).
     pub fn put(&self, plain: &[u8]) -> Result<StoredFile, StoreError> {
-        let id: String = rand::random::<[u8; 16]>().iter().map(|b| format!("{b:02x}")).collect();
+        let id = sealed::hex(&rand::random::<[u8; 16]>());
         let key = FileKey::generate();
         let tmp = self.tmp.join(&id);
         let write = || -> std::io::Result<()> {
@@ -64,7 +64,7 @@ impl FileStore {
         })?;
         sync_dir(&self.dir).map_err(|e| StoreError::io("fsync", &self.dir, e))?;
         let digest = ring::digest::digest(&ring::digest::SHA256, plain);
-        let sha256 = digest.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+        let sha256 = sealed::hex(digest.as_ref());
         Ok(StoredFile { id, key, size: plain.len() as u64, sha256 })
     }
 
