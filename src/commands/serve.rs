@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use sekisho_config::{Config, Role};
 use sekisho_deliver::Deliverer;
+use sekisho_portal::Portal;
 use sekisho_receive::Server;
 use sekisho_store::Queue;
 
@@ -24,7 +25,11 @@ pub(crate) async fn run(config: Config) -> Result<(), Failure> {
     );
     let server = Server::bind(config.clone(), queue.clone()).await.map_err(|e| Failure::Failed(e.to_string()))?;
     let dns = sekisho_dns::Resolver::new(&config.dns).map_err(|e| Failure::Failed(e.to_string()))?;
-    let deliverer = Deliverer::new(config.clone(), queue, Arc::new(dns)).map_err(Failure::Usage)?;
+    let deliverer = Deliverer::new(config.clone(), queue.clone(), Arc::new(dns)).map_err(Failure::Usage)?;
+    let portal = Portal::new(config.clone(), queue).map_err(Failure::Failed)?;
+    let portal_listener = tokio::net::TcpListener::bind(config.portal.address)
+        .await
+        .map_err(|e| Failure::Failed(format!("cannot listen on {} (portal): {e}", config.portal.address)))?;
     // Handlers are in place before anything is printed: a signal right after start is a clean stop.
     let shutdown = shutdown_signal().map_err(|e| Failure::Failed(format!("cannot handle signals: {e}")))?;
     for (addr, role) in server.local_addrs() {
@@ -34,17 +39,50 @@ pub(crate) async fn run(config: Config) -> Result<(), Failure> {
         };
         println!("sekisho listening on {addr} ({role})");
     }
+    if let Ok(addr) = portal_listener.local_addr() {
+        println!("sekisho listening on {addr} (portal, links at {}/d/...)", config.portal.url.trim_end_matches('/'));
+    }
     println!("data directory: {}", config.store.path.display());
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let delivering = tokio::spawn(deliverer.run(async move {
-        let mut stopped = stopped;
-        let _ = stopped.wait_for(|s| *s).await;
-    }));
+    let until_stopped = move || {
+        let mut stopped = stopped.clone();
+        async move {
+            let _ = stopped.wait_for(|s| *s).await;
+        }
+    };
+    let delivering = tokio::spawn(deliverer.run(until_stopped()));
+    let serving = tokio::spawn(portal.clone().run(portal_listener, until_stopped()));
+    let purging = tokio::spawn(purge_every(portal, PURGE_INTERVAL, until_stopped()));
     server.run(shutdown).await;
     let _ = stop.send(true);
     let _ = delivering.await;
+    match serving.await {
+        Ok(Err(e)) => tracing::error!(error = %e, "portal failed"),
+        Err(e) => tracing::error!(error = %e, "portal failed"),
+        Ok(Ok(())) => {}
+    }
+    let _ = purging.await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// How often files whose links all expired or were revoked are removed.
+const PURGE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Purges expired files at start and every `interval` until `stop`.
+async fn purge_every(portal: Portal, interval: std::time::Duration, stop: impl std::future::Future<Output = ()>) {
+    tokio::pin!(stop);
+    loop {
+        match portal.purge().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(files = n, "expired download files purged"),
+            Err(e) => tracing::error!(error = %e, "cannot purge expired download files"),
+        }
+        tokio::select! {
+            _ = &mut stop => return,
+            _ = tokio::time::sleep(interval) => {}
+        }
+    }
 }
 
 /// Completes on SIGINT or SIGTERM.

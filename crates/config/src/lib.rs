@@ -3,8 +3,10 @@
 //! Unknown keys and bad values are errors that name the key and the line. Without a file,
 //! sekisho runs on the embedded default (`DEFAULT_TOML`).
 
+mod attachments;
 mod duration;
 mod error;
+mod portal;
 mod route;
 mod static_records;
 
@@ -15,8 +17,10 @@ use std::path::{Path, PathBuf};
 use ipnet::IpNet;
 use serde::Deserialize;
 
+pub use attachments::{AttachmentPolicy, AttachmentRule, domain_matches};
 pub use duration::Duration;
 pub use error::ConfigError;
+pub use portal::{ACCESS_MODES, Passphrase, PortalConfig};
 pub use route::NextHop;
 pub use static_records::{StaticRecord, decode_hex, normalize_host};
 
@@ -49,6 +53,8 @@ pub struct Config {
     pub outbound: OutboundConfig,
     /// MTA-STS (RFC 8461) policy discovery for outbound mail.
     pub mta_sts: MtaStsConfig,
+    /// The download portal.
+    pub portal: PortalConfig,
     /// Listening sockets.
     #[serde(rename = "listener")]
     pub listeners: Vec<ListenerConfig>,
@@ -265,6 +271,16 @@ pub struct OutboundConfig {
     /// How long the TLS evidence of a delivery session stays in the probe cache, where
     /// `sekisho check --cached` (and planning) read it without connecting; "0" disables it.
     pub probe_cache_ttl: Duration,
+    /// Least TLS assurance of the delivery session at which a recipient gets the attachments
+    /// inline; below it (or when a downgrade is suspected) the recipient gets a download link.
+    pub attachments_inline_min: String,
+    /// How inline attachments travel: "as-is", or "zip" (one plain ZIP, no password).
+    pub inline_format: String,
+    /// Images referenced by `cid:` from the HTML body stay in the message (they are part of
+    /// the text, not attachments).
+    pub inline_cid_images: bool,
+    /// Per-domain overrides, `[[outbound.attachments]]`.
+    pub attachments: Vec<AttachmentRule>,
 }
 
 impl Default for OutboundConfig {
@@ -278,6 +294,10 @@ impl Default for OutboundConfig {
             probe_cache_ttl: Duration::from_secs(3600),
             encrypted_attachments: "reject".into(),
             uninspectable_attachments: "reject".into(),
+            attachments_inline_min: "encrypted".into(),
+            inline_format: "as-is".into(),
+            inline_cid_images: true,
+            attachments: Vec::new(),
         }
     }
 }
@@ -320,19 +340,23 @@ pub struct OutboundTlsRule {
 impl OutboundConfig {
     /// The assurance required for `domain`: the first matching rule, else `tls_require`.
     pub fn required_for(&self, domain: &str) -> &str {
-        let domain = domain.trim_end_matches('.').to_ascii_lowercase();
-        self.tls
-            .iter()
-            .find(|r| {
-                r.domains.iter().any(|d| {
-                    let d = d.to_ascii_lowercase();
-                    match d.strip_prefix('.') {
-                        Some(parent) => domain == parent || domain.ends_with(&d),
-                        None => d == domain,
-                    }
-                })
-            })
-            .map_or(self.tls_require.as_str(), |r| r.require.as_str())
+        self.tls.iter().find(|r| domain_matches(&r.domains, domain)).map_or(self.tls_require.as_str(), |r| &r.require)
+    }
+
+    /// How attachments travel to `domain`, and how its links open (`default_access` from
+    /// `[portal] access`): each key from the first `[[outbound.attachments]]` rule that
+    /// matches the domain and sets it, else the general setting.
+    pub fn attachments_for<'a>(&'a self, domain: &str, default_access: &'a str) -> AttachmentPolicy<'a> {
+        let rules: Vec<&AttachmentRule> =
+            self.attachments.iter().filter(|r| domain_matches(&r.domains, domain)).collect();
+        let pick = |get: fn(&AttachmentRule) -> Option<&String>, fallback: &'a str| {
+            rules.iter().find_map(|r| get(r)).map_or(fallback, |v| v.as_str())
+        };
+        AttachmentPolicy {
+            inline_min: pick(|r| r.inline_min.as_ref(), &self.attachments_inline_min),
+            inline_format: pick(|r| r.inline_format.as_ref(), &self.inline_format),
+            access: pick(|r| r.access.as_ref(), default_access),
+        }
     }
 }
 
@@ -399,6 +423,7 @@ impl Default for Config {
             routes: BTreeMap::new(),
             outbound: OutboundConfig::default(),
             mta_sts: MtaStsConfig::default(),
+            portal: PortalConfig::default(),
             listeners: Vec::new(),
         }
     }
@@ -583,6 +608,34 @@ impl Config {
         for rule in &self.outbound.tls {
             level("require", &rule.require)?;
         }
+        level("attachments_inline_min", &self.outbound.attachments_inline_min)?;
+        let format = |key: &str, v: &str| match v {
+            "as-is" | "zip" => Ok(()),
+            other => Err(err(key, format!("`{other}`: use \"as-is\" or \"zip\""))),
+        };
+        let access = |key: &str, v: &str| {
+            if ACCESS_MODES.contains(&v) {
+                Ok(())
+            } else {
+                Err(err(key, format!("`{v}` is not an access mode; use one of {ACCESS_MODES:?}")))
+            }
+        };
+        format("inline_format", &self.outbound.inline_format)?;
+        for rule in &self.outbound.attachments {
+            if rule.domains.is_empty() {
+                return Err(err("domains", "an [[outbound.attachments]] rule needs at least one domain".into()));
+            }
+            if let Some(v) = &rule.inline_min {
+                level("inline_min", v)?;
+            }
+            if let Some(v) = &rule.inline_format {
+                format("inline_format", v)?;
+            }
+            if let Some(v) = &rule.access {
+                access("access", v)?;
+            }
+        }
+        self.validate_portal(&err, &access)?;
         for path in &self.tls.extra_roots {
             if !path.exists() {
                 return Err(err("extra_roots", format!("{} does not exist", path.display())));
@@ -591,6 +644,45 @@ impl Config {
         for d in &self.local_domains {
             if d.is_empty() || d.contains(['@', ' ']) {
                 return Err(err("local_domains", format!("`{d}` is not a domain")));
+            }
+        }
+        Ok(())
+    }
+
+    fn validate_portal(
+        &self,
+        err: &dyn Fn(&str, String) -> ConfigError,
+        access: &dyn Fn(&str, &str) -> Result<(), ConfigError>,
+    ) -> Result<(), ConfigError> {
+        let p = &self.portal;
+        access("access", &p.access)?;
+        let url = p.url.trim_end_matches('/');
+        let host = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://"));
+        if host.is_none_or(|h| h.is_empty() || h.contains(['/', '?', '#', ' ', '"', '<', '>'])) {
+            return Err(err("url", format!("`{}` is not an http:// or https:// address without a path", p.url)));
+        }
+        if !["auto", "ja", "en"].contains(&p.language.as_str()) {
+            return Err(err("language", format!("`{}`: use \"auto\", \"ja\" or \"en\"", p.language)));
+        }
+        for (key, zero) in [
+            ("link_expiry", p.link_expiry.0.is_zero()),
+            ("max_downloads", p.max_downloads == 0),
+            ("code_lifetime", p.code_lifetime.0.is_zero()),
+            ("max_failures", p.max_failures == 0),
+            ("session_lifetime", p.session_lifetime.0.is_zero()),
+            ("rate_limit", p.rate_limit == 0),
+            ("max_codes_per_hour", p.max_codes_per_hour == 0),
+        ] {
+            if zero {
+                return Err(err(key, "must be at least 1".into()));
+            }
+        }
+        for pass in &p.passphrase {
+            if pass.matches.is_empty() || pass.matches.contains(' ') {
+                return Err(err("match", format!("`{}` is not an address or a domain", pass.matches)));
+            }
+            if !pass.hash.starts_with("$argon2") {
+                return Err(err("hash", "must be an argon2 PHC string (sekisho links hash-passphrase)".into()));
             }
         }
         Ok(())
@@ -756,5 +848,44 @@ mod tests {
         let c = parse("[[listener]]\naddress = \"127.0.0.1:25\"\nrole = \"mx\"\n").unwrap();
         assert_eq!(c.listeners.len(), 1);
         assert_eq!(c.listeners[0].address.port(), 25);
+    }
+}
+
+#[cfg(test)]
+mod attachment_tests {
+    use super::*;
+
+    #[test]
+    fn attachment_rules_override_key_by_key() {
+        let c = Config::parse(
+            "[outbound]\nattachments_inline_min = \"authenticated\"\n\n[[outbound.attachments]]\n\
+             domains = [\".partner.jp\"]\ninline_format = \"zip\"\n\n[[outbound.attachments]]\n\
+             domains = [\"mail.partner.jp\"]\ninline_min = \"dane\"\naccess = \"passphrase\"\n",
+            Path::new("t.toml"),
+        )
+        .unwrap();
+        let p = c.outbound.attachments_for("mail.partner.jp", "otp");
+        assert_eq!((p.inline_min, p.inline_format, p.access), ("dane", "zip", "passphrase"));
+        let p = c.outbound.attachments_for("example.com", "otp");
+        assert_eq!((p.inline_min, p.inline_format, p.access), ("authenticated", "as-is", "otp"));
+        let d = Config::embedded();
+        assert_eq!(d.outbound.attachments_inline_min, "encrypted");
+        assert_eq!(d.portal.access, "otp");
+        assert_eq!(d.portal.link_expiry.0.as_secs(), 7 * 86_400);
+    }
+
+    #[test]
+    fn bad_portal_and_attachment_keys_are_named_with_their_line() {
+        for (text, key, line) in [
+            ("[outbound]\nattachments_inline_min = \"tls\"\n", "attachments_inline_min", 2),
+            ("[outbound]\ninline_format = \"7z\"\n", "inline_format", 2),
+            ("[portal]\n\naccess = \"sms\"\n", "access", 3),
+            ("[portal]\nurl = \"ftp://x\"\n", "url", 2),
+            ("[portal]\nmax_failures = 0\n", "max_failures", 2),
+            ("[[portal.passphrase]]\nmatch = \"a.jp\"\nhash = \"secret\"\n", "hash", 3),
+        ] {
+            let e = Config::parse(text, Path::new("t.toml")).unwrap_err().to_string();
+            assert!(e.contains(key) && e.contains(&format!(":{line}")), "{text}: {e}");
+        }
     }
 }

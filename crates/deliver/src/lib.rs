@@ -5,13 +5,16 @@
 
 pub mod check;
 pub mod client;
+pub mod decide;
 pub mod dsn;
+pub mod links;
 pub mod pool;
 pub mod resolve;
 pub mod route;
 pub mod schedule;
 pub mod sts;
 pub mod tls;
+mod variants;
 mod worker;
 
 pub use worker::{Deliverer, sts_settings, timeouts};

@@ -9,16 +9,17 @@ use std::time::Duration;
 use sekisho_config::Config;
 use sekisho_dns::Dns;
 use sekisho_store::{
-    Attempt, AttemptOutcome, MessageDetail, MessageInfo, NewMessage, NewRecipient, Notice, NoticeKind, Origin, Queue,
-    QueueId, RecipientRecord, RecipientState, RecipientUpdate,
+    Attempt, AttemptOutcome, MessageDetail, MessageInfo, Notice, NoticeKind, Origin, Queue, QueueId, RecipientRecord,
+    RecipientState, RecipientUpdate, Variant,
 };
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use crate::client::envelope::Envelope;
 use crate::client::reply::ServerReply;
-use crate::client::session::{Checks, Connection, RcptSpec, Target, Timeouts, Transaction};
+use crate::client::session::{Body, Checks, Connection, RcptSpec, Target, Timeouts, Transaction};
 use crate::dsn::{self, Dsn, DsnKind, DsnRecipient};
+use crate::links::{LinkMaker, Prepared};
 use crate::pool::Pool;
 use crate::resolve::resolve;
 use crate::route::{Destination, route};
@@ -27,6 +28,7 @@ use crate::sts::{FetchSettings, StsLookup, StsPolicies};
 use crate::tls::plan::{DnssecHealth, HostDane, HostPlan, MxDnssec, lookup_dane, plan_host};
 use crate::tls::probe_cache::ProbeCache;
 use crate::tls::{Assurance, TlsClient, TlsEvidence};
+use crate::variants::{self, Files};
 
 /// What became of one recipient in one attempt.
 #[derive(Debug, Clone)]
@@ -56,6 +58,8 @@ struct RcptResult {
     evidence: Option<TlsEvidence>,
     /// The next hop accepted DSN parameters (so it reports success itself).
     next_hop_dsn: bool,
+    /// Which variant of the message the recipient was sent, and why.
+    variant: Option<Variant>,
 }
 
 /// Recipients per SMTP transaction (Postfix's smtp_destination_recipient_limit); more go in
@@ -114,6 +118,7 @@ struct Inner {
     sts: StsPolicies,
     dnssec: DnssecHealth,
     probes: ProbeCache,
+    links: LinkMaker,
 }
 
 /// Where and how long MTA-STS policies are fetched, from `[mta_sts]`.
@@ -138,6 +143,35 @@ fn now() -> i64 {
     chrono::Utc::now().timestamp()
 }
 
+/// One recipient's result of an attempt.
+fn result(
+    r: &RecipientRecord,
+    verdict: Verdict,
+    at: &Option<(Target, Option<String>)>,
+    evidence: &TlsEvidence,
+) -> RcptResult {
+    RcptResult {
+        idx: r.idx,
+        verdict,
+        attempt_at: at.clone(),
+        evidence: Some(evidence.clone()),
+        next_hop_dsn: false,
+        variant: None,
+    }
+}
+
+/// A recipient's verdict from its RCPT reply and the reply after the data.
+fn transaction_verdict(data: Option<&ServerReply>, rcpt: ServerReply) -> Verdict {
+    match (data, rcpt) {
+        (_, rr) if rr.is_permanent() => Verdict::Bounced { status: status_of(&rr), reason: rr.one_line() },
+        (_, rr) if !rr.is_positive() => Verdict::Deferred { status: status_of(&rr), reason: rr.one_line() },
+        (Some(d), _) if d.is_positive() => Verdict::Delivered { reply: d.one_line() },
+        (Some(d), _) if d.is_permanent() => Verdict::Bounced { status: status_of(d), reason: d.one_line() },
+        (Some(d), _) => Verdict::Deferred { status: status_of(d), reason: d.one_line() },
+        (None, _) => Verdict::Deferred { status: "4.4.2".into(), reason: "no reply after the message data".into() },
+    }
+}
+
 fn status_of(r: &ServerReply) -> String {
     r.enhanced().map(str::to_string).unwrap_or_else(|| {
         if r.is_permanent() {
@@ -152,12 +186,13 @@ fn status_of(r: &ServerReply) -> String {
 
 impl Deliverer {
     /// A deliverer for `queue`, resolving with `dns`. Fails when `[tls] extra_roots` cannot
-    /// be read.
+    /// be read or the file store cannot be created.
     pub fn new(config: Config, queue: Queue, dns: Arc<dyn Dns>) -> Result<Deliverer, String> {
         let d = &config.delivery;
         let timeouts = timeouts(d);
         let helo = d.helo_name.clone().unwrap_or_else(|| config.hostname.clone());
         let tls = TlsClient::new(&config.tls.extra_roots)?;
+        let files = sekisho_store::files::FileStore::open(&config.store.path).map_err(|e| e.to_string())?;
         let o = &config.outbound;
         let downgrades =
             crate::tls::DowngradeMemory::new(o.downgrade_window.0.as_secs() as i64, o.downgrade_min_sessions, []);
@@ -176,6 +211,7 @@ impl Deliverer {
                 sts,
                 dnssec: DnssecHealth::new(config.dns.dnssec),
                 probes: ProbeCache::new(o.probe_cache_ttl.0.as_secs() as i64, queue.store().clone()),
+                links: LinkMaker::new(queue.store().clone(), files),
                 timeouts,
                 helo,
                 dns,
@@ -279,13 +315,33 @@ impl Inner {
         for r in detail.recipients.iter().filter(|r| idxs.contains(&r.idx)) {
             groups.entry(route(&self.config, detail.info.origin, &r.address)).or_default().push(r);
         }
+        let files = self.files(&detail.info).await;
         let mut results = Vec::new();
         for (dest, rcpts) in &groups {
             for chunk in rcpts.chunks(RECIPIENTS_PER_TRANSACTION) {
-                results.extend(self.deliver_group(&detail.info, dest, chunk).await);
+                results.extend(self.deliver_group(&detail.info, &files, dest, chunk).await);
             }
         }
         self.settle(&detail, results).await;
+    }
+
+    /// The attachments of a submitted message, taken out for the decision and the variants.
+    /// Inbound mail and sekisho's own notifications travel as they are.
+    async fn files(&self, info: &MessageInfo) -> Files {
+        if info.origin != Origin::Submission {
+            return Files::None;
+        }
+        let raw = match tokio::fs::read(self.queue.body_path(&info.id)).await {
+            Ok(raw) => raw,
+            Err(e) => return Files::Unreadable(format!("cannot read the spooled message: {e}")),
+        };
+        let keep_cid_images = self.config.outbound.inline_cid_images;
+        match tokio::task::spawn_blocking(move || Prepared::new(raw, keep_cid_images)).await {
+            Ok(Ok(Some(p))) => Files::Prepared(p),
+            Ok(Ok(None)) => Files::None,
+            Ok(Err(e)) => Files::Unreadable(e),
+            Err(e) => Files::Unreadable(e.to_string()),
+        }
     }
 
     fn destination_slots(&self, dest: &Destination) -> Arc<Semaphore> {
@@ -307,6 +363,7 @@ impl Inner {
     async fn deliver_group(
         &self,
         info: &MessageInfo,
+        files: &Files,
         dest: &Destination,
         rcpts: &[&RecipientRecord],
     ) -> Vec<RcptResult> {
@@ -319,6 +376,7 @@ impl Inner {
                     attempt_at: at.clone(),
                     evidence: evidence.cloned(),
                     next_hop_dsn: false,
+                    variant: None,
                 })
                 .collect::<Vec<RcptResult>>()
         };
@@ -403,16 +461,12 @@ impl Inner {
             ret: info.ret.as_deref(),
             envid: info.envid.as_deref(),
         };
-        let specs: Vec<RcptSpec<'_>> = rcpts
-            .iter()
-            .map(|r| RcptSpec { address: &r.address, notify: r.notify.as_deref(), orcpt: r.orcpt.as_deref() })
-            .collect();
         let mut last: Option<HostFailure> = None;
         let mut any_temporary = false;
         // (target, fresh connection only): a pooled connection found closed is replaced by a
         // fresh one that goes through every check again.
         let mut todo: std::collections::VecDeque<(&Target, bool)> = targets.iter().map(|t| (t, false)).collect();
-        while let Some((target, fresh_only)) = todo.pop_front() {
+        'hosts: while let Some((target, fresh_only)) = todo.pop_front() {
             if last.as_ref().is_some_and(|l| !l.permanent) {
                 any_temporary = true;
             }
@@ -511,90 +565,113 @@ impl Inner {
                 tokio::spawn(conn.quit());
                 continue;
             }
-            let sent = conn.send(&env, &specs, &body).await;
-            if reused && sent.is_err() && !conn.data_started() {
-                // The server closed the idle connection before the data: once more on a fresh
-                // one (after the data started, the server may have the message: no resend).
-                todo.push_front((target, true));
-                continue;
-            }
             let tls = conn.tls_summary();
             let at = Some((target.clone(), tls.clone()));
             let evidence = conn.evidence.clone();
-            match sent {
-                Err(e) => {
-                    return all(
-                        Verdict::Deferred {
-                            status: "4.4.2".into(),
-                            reason: format!("{}[{}]: {e}", target.host, target.ip),
-                        },
-                        at,
-                        Some(&evidence),
-                    );
+            let (batches, held) =
+                variants::plan(&self.config, &self.links, info, files, rcpts, &target.host, &evidence).await;
+            let mut results: Vec<RcptResult> = held
+                .into_iter()
+                .map(|h| RcptResult {
+                    variant: Some(h.variant),
+                    ..result(h.rcpt, Verdict::Deferred { status: "4.3.0".into(), reason: h.reason }, &at, &evidence)
+                })
+                .collect();
+            // The first transaction that fails in a way the next host might not ends the
+            // session; recipients of later transactions wait for the next attempt.
+            let mut stop: Option<(Verdict, bool)> = None;
+            for (n, batch) in batches.iter().enumerate() {
+                let with_variant = |r: RcptResult| RcptResult { variant: batch.variant.clone(), ..r };
+                if let Some((verdict, _)) = &stop {
+                    results
+                        .extend(batch.rcpts.iter().map(|r| with_variant(result(r, verdict.clone(), &at, &evidence))));
+                    continue;
                 }
-                Ok(Transaction::Unsendable(u)) => {
-                    self.release(conn);
-                    last = Some(HostFailure {
-                        permanent: true,
-                        status: u.status.into(),
-                        reason: format!("{}: {}", target.host, u.reason),
-                        target: target.clone(),
-                        tls,
-                        evidence: Some(evidence),
-                    });
+                let specs: Vec<RcptSpec<'_>> = batch
+                    .rcpts
+                    .iter()
+                    .map(|r| RcptSpec { address: &r.address, notify: r.notify.as_deref(), orcpt: r.orcpt.as_deref() })
+                    .collect();
+                let env = Envelope { size: batch.body.as_ref().map_or(info.size, |b| b.len() as u64), ..env };
+                let data = batch.body.as_deref().map_or(Body::File(&body), Body::Bytes);
+                let sent = conn.send(&env, &specs, data).await;
+                let first = n == 0;
+                if first && reused && sent.is_err() && !conn.data_started() {
+                    // The server closed the idle connection before the data: once more on a
+                    // fresh one (after the data started, the server may have the message: no
+                    // resend).
+                    todo.push_front((target, true));
+                    continue 'hosts;
                 }
-                Ok(Transaction::MailRefused(r)) => {
-                    self.release(conn);
-                    if r.is_permanent() {
-                        return all(
-                            Verdict::Bounced { status: status_of(&r), reason: r.one_line() },
-                            at,
-                            Some(&evidence),
+                match sent {
+                    Err(e) => {
+                        let reason = format!("{}[{}]: {e}", target.host, target.ip);
+                        let verdict = Verdict::Deferred { status: "4.4.2".into(), reason };
+                        results.extend(
+                            batch.rcpts.iter().map(|r| with_variant(result(r, verdict.clone(), &at, &evidence))),
+                        );
+                        stop = Some((verdict, false));
+                    }
+                    Ok(Transaction::Unsendable(u)) if first => {
+                        last = Some(HostFailure {
+                            permanent: true,
+                            status: u.status.into(),
+                            reason: format!("{}: {}", target.host, u.reason),
+                            target: target.clone(),
+                            tls,
+                            evidence: Some(evidence),
+                        });
+                        self.release(conn);
+                        continue 'hosts;
+                    }
+                    Ok(Transaction::MailRefused(r)) if first && !r.is_permanent() => {
+                        let reason = format!("{}: {}", target.host, r.one_line());
+                        last = Some(HostFailure::temporary(&status_of(&r), reason, target, tls, Some(evidence)));
+                        self.release(conn);
+                        continue 'hosts;
+                    }
+                    Ok(Transaction::Unsendable(u)) => {
+                        let reason = format!("{}: {}", target.host, u.reason);
+                        let verdict = Verdict::Deferred { status: format!("4{}", &u.status[1..]), reason };
+                        results.extend(
+                            batch.rcpts.iter().map(|r| with_variant(result(r, verdict.clone(), &at, &evidence))),
+                        );
+                        stop = Some((verdict, true));
+                    }
+                    Ok(Transaction::MailRefused(r)) => {
+                        let verdict = if r.is_permanent() {
+                            Verdict::Bounced { status: status_of(&r), reason: r.one_line() }
+                        } else {
+                            Verdict::Deferred { status: status_of(&r), reason: r.one_line() }
+                        };
+                        results.extend(
+                            batch.rcpts.iter().map(|r| with_variant(result(r, verdict.clone(), &at, &evidence))),
                         );
                     }
-                    let reason = format!("{}: {}", target.host, r.one_line());
-                    last = Some(HostFailure::temporary(&status_of(&r), reason, target, tls, Some(evidence)));
-                }
-                Ok(Transaction::Done { rcpts: replies, data }) => {
-                    let dsn = conn.caps.dsn;
-                    let clean = data.as_ref().is_some_and(ServerReply::is_positive);
-                    if clean {
-                        self.release(conn);
-                    } else {
-                        tokio::spawn(conn.quit());
-                    }
-                    return rcpts
-                        .iter()
-                        .zip(replies)
-                        .map(|(r, reply)| {
-                            let verdict = match (&data, reply) {
-                                (_, rr) if rr.is_permanent() => {
-                                    Verdict::Bounced { status: status_of(&rr), reason: rr.one_line() }
-                                }
-                                (_, rr) if !rr.is_positive() => {
-                                    Verdict::Deferred { status: status_of(&rr), reason: rr.one_line() }
-                                }
-                                (Some(d), _) if d.is_positive() => Verdict::Delivered { reply: d.one_line() },
-                                (Some(d), _) if d.is_permanent() => {
-                                    Verdict::Bounced { status: status_of(d), reason: d.one_line() }
-                                }
-                                (Some(d), _) => Verdict::Deferred { status: status_of(d), reason: d.one_line() },
-                                (None, _) => Verdict::Deferred {
+                    Ok(Transaction::Done { rcpts: replies, data }) => {
+                        let dsn = conn.caps.dsn;
+                        if !data.as_ref().is_some_and(ServerReply::is_positive) && !conn.reusable() {
+                            stop = Some((
+                                Verdict::Deferred {
                                     status: "4.4.2".into(),
-                                    reason: "no reply after the message data".into(),
+                                    reason: format!("{}[{}]: the session ended early", target.host, target.ip),
                                 },
-                            };
-                            RcptResult {
-                                idx: r.idx,
-                                verdict,
-                                attempt_at: at.clone(),
-                                evidence: Some(evidence.clone()),
-                                next_hop_dsn: dsn,
-                            }
-                        })
-                        .collect();
+                                true,
+                            ));
+                        }
+                        results.extend(batch.rcpts.iter().zip(replies).map(|(r, reply)| {
+                            let verdict = transaction_verdict(data.as_ref(), reply);
+                            with_variant(RcptResult { next_hop_dsn: dsn, ..result(r, verdict, &at, &evidence) })
+                        }));
+                    }
                 }
             }
+            // A connection whose last transaction went wrong is not used again.
+            match stop {
+                Some((_, true)) | None => self.release(conn),
+                Some((_, false)) => drop(conn),
+            }
+            return results;
         }
         let HostFailure { permanent, status, reason, target, tls, evidence } = last.unwrap_or_else(|| {
             HostFailure::temporary("4.4.1", "no host could be reached".into(), &targets[0], None, None)
@@ -790,6 +867,7 @@ impl Inner {
                     tls,
                     outcome,
                     evidence: r.evidence.as_ref().and_then(|e| serde_json::to_value(e).ok()),
+                    variant: r.variant,
                 }),
                 notice,
             });
@@ -914,34 +992,8 @@ impl Inner {
             full,
             message_id: &message_id,
         });
-        self.inject(&id, &info.sender, &bytes).await?;
+        self.queue.inject(&id, &self.config.hostname, &info.sender, &bytes).await?;
         tracing::info!(queue_id = %info.id, dsn = %id, kind = ?kind, to = %info.sender, "notification queued");
         Ok(())
-    }
-
-    async fn inject(&self, id: &QueueId, to: &str, bytes: &[u8]) -> Result<(), sekisho_store::StoreError> {
-        let mut body = self.queue.create_body(id).await?;
-        body.write(bytes).await?;
-        let finished = body.finish().await?;
-        let message = NewMessage {
-            info: MessageInfo {
-                id: id.to_string(),
-                received_at: now(),
-                sender: String::new(),
-                size: finished.size(),
-                ret: None,
-                envid: None,
-                smtputf8: !to.is_ascii(),
-                body_8bit: bytes.iter().any(|&b| b >= 0x80),
-                client_ip: "127.0.0.1".into(),
-                helo: self.config.hostname.clone(),
-                listener: "sekisho".into(),
-                auth_user: None,
-                tls: None,
-                origin: Origin::Local,
-            },
-            recipients: vec![NewRecipient { address: to.to_string(), orcpt: None, notify: Some("NEVER".into()) }],
-        };
-        self.queue.commit(finished, message).await
     }
 }

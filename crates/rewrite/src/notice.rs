@@ -47,7 +47,8 @@ pub fn notice_part(n: &Notice, boundary: &str) -> Vec<u8> {
     .into_bytes()
 }
 
-fn size(bytes: u64) -> String {
+/// A size as a person reads it: "1.5 KiB", "12.0 MiB", "300 bytes".
+pub fn human_size(bytes: u64) -> String {
     match bytes {
         b if b >= 1 << 20 => format!("{:.1} MiB", b as f64 / (1u64 << 20) as f64),
         b if b >= 1 << 10 => format!("{:.1} KiB", b as f64 / 1024.0),
@@ -71,7 +72,7 @@ fn visible(name: &str) -> String {
 fn text(n: &Notice) -> String {
     let mut files = String::new();
     for f in &n.files {
-        files.push_str(&format!("  - {} ({}, SHA-256 {})\r\n", visible(&f.name), size(f.size), f.sha256));
+        files.push_str(&format!("  - {} ({}, SHA-256 {})\r\n", visible(&f.name), human_size(f.size), f.sha256));
     }
     format!(
         "添付ファイルは安全のためダウンロードリンクでお届けします。\r\n\
@@ -105,7 +106,7 @@ fn html(n: &Notice) -> String {
         rows.push_str(&format!(
             "<tr><td>{}</td><td>{}</td><td><code>{}</code></td></tr>",
             escape(&f.name),
-            size(f.size),
+            human_size(f.size),
             escape(&f.sha256)
         ));
     }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::error::StoreError;
-use crate::model::{NewMessage, RecipientUpdate};
+use crate::model::{MessageInfo, NewMessage, NewRecipient, Origin, RecipientUpdate};
 use crate::queue_id::QueueId;
 use crate::recovery::{self, RecoveryReport};
 use crate::spool::{FinishedBody, Spool, TempBody};
@@ -98,6 +98,34 @@ impl Queue {
             return Err(StoreError::Closed);
         }
         wait.await.unwrap_or(Err(StoreError::Closed))
+    }
+
+    /// Queues a message sekisho writes itself (a delivery status notification, a one-time
+    /// code): from the null sender, to `to` alone, never notified about.
+    pub async fn inject(&self, id: &QueueId, hostname: &str, to: &str, bytes: &[u8]) -> Result<(), StoreError> {
+        let mut body = self.create_body(id).await?;
+        body.write(bytes).await?;
+        let finished = body.finish().await?;
+        let message = NewMessage {
+            info: MessageInfo {
+                id: id.to_string(),
+                received_at: crate::sqlite::now(),
+                sender: String::new(),
+                size: finished.size(),
+                ret: None,
+                envid: None,
+                smtputf8: !to.is_ascii(),
+                body_8bit: bytes.iter().any(|&b| b >= 0x80),
+                client_ip: "127.0.0.1".into(),
+                helo: hostname.to_string(),
+                listener: "sekisho".into(),
+                auth_user: None,
+                tls: None,
+                origin: Origin::Local,
+            },
+            recipients: vec![NewRecipient { address: to.to_string(), orcpt: None, notify: Some("NEVER".into()) }],
+        };
+        self.commit(finished, message).await
     }
 
     /// Records delivery outcomes (see `QueueStore::record_outcomes`). Outcomes from

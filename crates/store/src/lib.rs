@@ -9,20 +9,24 @@
 mod committer;
 mod error;
 pub mod files;
+pub mod links;
 mod model;
 mod queue_id;
 mod recovery;
 mod spool;
 mod sqlite;
+mod sqlite_links;
 mod store;
 pub mod users;
 
 pub use committer::Queue;
 pub use error::StoreError;
+pub use files::purge_expired_files;
+pub use links::{Access, LinkFile, LinkMessage, LinkRecord, LinkStore, NewLink, PortalEvent, PortalSession, Proof};
 pub use model::{
     Attempt, AttemptOutcome, AttemptRecord, MessageDetail, MessageInfo, MessageSummary, NewMessage, NewRecipient,
     Notice, NoticeKind, Origin, ProbeRecord, RecipientRecord, RecipientState, RecipientUpdate, StsPolicyRecord,
-    TlsMemory, UserRecord,
+    TlsMemory, UserRecord, Variant,
 };
 pub use queue_id::QueueId;
 pub use recovery::RecoveryReport;

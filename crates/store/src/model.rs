@@ -227,6 +227,29 @@ pub struct Attempt {
     pub outcome: AttemptOutcome,
     /// What the session proved about its transport: assurance, certificate, validation.
     pub evidence: Option<serde_json::Value>,
+    /// Which variant of the message went (or would have gone) to the recipient, and why.
+    pub variant: Option<Variant>,
+}
+
+/// Which variant of a message a recipient was sent, and the sentence that says why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Variant {
+    /// "inline" (the attachments as they are) or "link" (a download notice instead).
+    pub kind: &'static str,
+    /// E.g. "link — mx1.example.jp offered no STARTTLS".
+    pub reason: String,
+}
+
+impl Variant {
+    /// From the stored keyword and reason.
+    pub fn parse(kind: &str, reason: String) -> Option<Variant> {
+        let kind = match kind {
+            "inline" => "inline",
+            "link" => "link",
+            _ => return None,
+        };
+        Some(Variant { kind, reason })
+    }
 }
 
 /// An attempt as shown by `queue show`: which recipient it was for.

@@ -12,6 +12,7 @@ use crate::error::StoreError;
 use crate::model::{
     Attempt, AttemptOutcome, AttemptRecord, MessageDetail, MessageInfo, MessageSummary, NewMessage, Notice, NoticeKind,
     Origin, ProbeRecord, RecipientRecord, RecipientState, RecipientUpdate, StsPolicyRecord, TlsMemory, UserRecord,
+    Variant,
 };
 use crate::store::{Claim, QueueStore};
 
@@ -119,6 +120,77 @@ CREATE TABLE tls_probes (
     PRIMARY KEY (host, ip, port)
 );
 "#,
+    r#"
+ALTER TABLE attempts ADD COLUMN variant TEXT;
+ALTER TABLE attempts ADD COLUMN variant_reason TEXT;
+CREATE TABLE link_messages (
+    message_id TEXT PRIMARY KEY,
+    sender TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+);
+CREATE TABLE link_files (
+    message_id TEXT NOT NULL REFERENCES link_messages(message_id) ON DELETE CASCADE,
+    idx INTEGER NOT NULL,
+    file_id TEXT NOT NULL,
+    key TEXT NOT NULL,
+    name TEXT NOT NULL,
+    content_type TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    sha256 TEXT NOT NULL,
+    purged INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (message_id, idx)
+);
+CREATE TABLE links (
+    message_id TEXT NOT NULL REFERENCES link_messages(message_id) ON DELETE CASCADE,
+    idx INTEGER NOT NULL,
+    recipient TEXT NOT NULL,
+    token_hash TEXT NOT NULL UNIQUE,
+    access TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    revoked INTEGER NOT NULL DEFAULT 0,
+    failures INTEGER NOT NULL DEFAULT 0,
+    max_downloads INTEGER NOT NULL,
+    secret_hash TEXT,
+    hint TEXT,
+    PRIMARY KEY (message_id, idx)
+);
+CREATE TABLE link_codes (
+    message_id TEXT NOT NULL,
+    idx INTEGER NOT NULL,
+    code_hash TEXT NOT NULL,
+    expires_at INTEGER NOT NULL,
+    PRIMARY KEY (message_id, idx),
+    FOREIGN KEY (message_id, idx) REFERENCES links(message_id, idx) ON DELETE CASCADE
+);
+CREATE TABLE portal_sessions (
+    id_hash TEXT PRIMARY KEY,
+    message_id TEXT NOT NULL,
+    idx INTEGER NOT NULL,
+    csrf TEXT NOT NULL,
+    verified INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    FOREIGN KEY (message_id, idx) REFERENCES links(message_id, idx) ON DELETE CASCADE
+);
+CREATE TABLE link_downloads (
+    message_id TEXT NOT NULL,
+    idx INTEGER NOT NULL,
+    file_idx INTEGER NOT NULL,
+    count INTEGER NOT NULL,
+    PRIMARY KEY (message_id, idx, file_idx)
+);
+CREATE TABLE portal_events (
+    at INTEGER NOT NULL,
+    message_id TEXT NOT NULL,
+    idx INTEGER,
+    event TEXT NOT NULL,
+    client TEXT NOT NULL,
+    user_agent TEXT NOT NULL,
+    detail TEXT NOT NULL
+);
+CREATE INDEX portal_events_message ON portal_events (message_id);
+"#,
 ];
 
 /// A message is finished when it is not yet marked done, has recipients, every recipient is
@@ -131,16 +203,16 @@ const FINISHED: &str = "done_at IS NULL \
 /// Rows per multi-row INSERT, within SQLite's 32766 bound variables per statement.
 const MESSAGE_ROWS_PER_INSERT: usize = 2000;
 const RECIPIENT_ROWS_PER_INSERT: usize = 4000;
-const ATTEMPT_ROWS_PER_INSERT: usize = 3000;
+const ATTEMPT_ROWS_PER_INSERT: usize = 2500;
 const UPDATE_ROWS_PER_STATEMENT: usize = 3000;
 
 /// Queue store in one SQLite database file.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     /// The single write connection.
-    writer: SqlitePool,
+    pub(crate) writer: SqlitePool,
     /// Connections for reads (WAL lets them run beside the writer).
-    reader: SqlitePool,
+    pub(crate) reader: SqlitePool,
     /// The writer was last set to synchronous=NORMAL.
     relaxed: Arc<std::sync::atomic::AtomicBool>,
 }
@@ -171,7 +243,10 @@ impl SqliteStore {
     /// FULL is set before every durable operation. NORMAL is set only when the connection may
     /// be in FULL: a wrong guess here can only make progress slower, never an acknowledged
     /// message less durable.
-    async fn write_conn(&self, durable: bool) -> Result<sqlx::pool::PoolConnection<sqlx::Sqlite>, StoreError> {
+    pub(crate) async fn write_conn(
+        &self,
+        durable: bool,
+    ) -> Result<sqlx::pool::PoolConnection<sqlx::Sqlite>, StoreError> {
         use std::sync::atomic::Ordering;
         let mut conn = self.writer.acquire().await?;
         if durable {
@@ -197,7 +272,7 @@ async fn migrate(pool: &SqlitePool) -> Result<(), StoreError> {
     Ok(())
 }
 
-fn now() -> i64 {
+pub(crate) fn now() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
 }
 
@@ -301,6 +376,11 @@ impl QueueStore for SqliteStore {
                         _ => AttemptOutcome::Deferred,
                     },
                     evidence: r.get::<Option<String>, _>("evidence").and_then(|e| serde_json::from_str(&e).ok()),
+                    variant: match (r.get::<Option<String>, _>("variant"), r.get::<Option<String>, _>("variant_reason"))
+                    {
+                        (Some(kind), Some(reason)) => Variant::parse(&kind, reason),
+                        _ => None,
+                    },
                 },
             });
         }
@@ -416,7 +496,8 @@ impl QueueStore for SqliteStore {
             // A message deleted during its delivery has no row to attach the attempt to: its
             // attempts are dropped, never the whole batch.
             let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
-                "INSERT INTO attempts (message_id, idx, at, host, ip, port, reply, tls, outcome, evidence) \
+                "INSERT INTO attempts (message_id, idx, at, host, ip, port, reply, tls, outcome, evidence, variant, \
+                 variant_reason) \
                  SELECT * FROM (",
             );
             q.push_values(chunk, |mut b, (u, a)| {
@@ -429,7 +510,9 @@ impl QueueStore for SqliteStore {
                     .push_bind(&a.reply)
                     .push_bind(&a.tls)
                     .push_bind(a.outcome.as_str())
-                    .push_bind(a.evidence.as_ref().map(|e| e.to_string()));
+                    .push_bind(a.evidence.as_ref().map(|e| e.to_string()))
+                    .push_bind(a.variant.as_ref().map(|v| v.kind))
+                    .push_bind(a.variant.as_ref().map(|v| v.reason.clone()));
             });
             q.push(") AS v WHERE v.column1 IN (SELECT id FROM messages)");
             q.build().execute(&mut *conn).await?;
@@ -741,6 +824,10 @@ mod tests {
             tls: Some("TLSv1.3 X".into()),
             outcome,
             evidence: Some(serde_json::json!({ "assurance": "encrypted" })),
+            variant: Some(crate::model::Variant {
+                kind: "link",
+                reason: "link — mx1.example.jp offered no STARTTLS".into(),
+            }),
         };
         let update = |idx, state, outcome| RecipientUpdate {
             message_id: id.clone(),
@@ -767,6 +854,7 @@ mod tests {
         let d = s.message(&id).await.unwrap().unwrap();
         assert_eq!(d.attempts.len(), 2);
         assert_eq!(d.attempts[1].recipient, "r1@example.jp");
+        assert_eq!(d.attempts[1].attempt.variant, attempt(AttemptOutcome::Delivered).variant, "the decision is kept");
         assert_eq!(d.recipients[1].attempts, 1);
         assert_eq!(s.transition(Some(&id), RecipientState::Queued, RecipientState::Held, None).await.unwrap(), 1);
         assert_eq!(s.transition(None, RecipientState::Held, RecipientState::Queued, Some(1)).await.unwrap(), 1);
@@ -806,6 +894,7 @@ mod tests {
                 tls: None,
                 outcome: AttemptOutcome::Delivered,
                 evidence: None,
+                variant: None,
             }),
             notice: None,
         };

@@ -1,4 +1,4 @@
-//! The queue store API; SQLite implements it now, PostgreSQL later.
+//! The queue store API (the link store's too); SQLite implements it now, PostgreSQL later.
 
 use async_trait::async_trait;
 
@@ -17,7 +17,7 @@ pub struct Claim {
 
 /// Metadata of the queue: messages, recipients with their states, users.
 #[async_trait]
-pub trait QueueStore: Send + Sync {
+pub trait QueueStore: crate::links::LinkStore + Send + Sync {
     /// Inserts messages with all their recipients in one transaction: all or none.
     async fn insert_messages(&self, batch: &[NewMessage]) -> Result<(), StoreError>;
     /// Messages still in the queue (with `include_done`, also finished ones), oldest first.

@@ -113,6 +113,13 @@ pub struct RcptSpec<'a> {
     pub orcpt: Option<&'a str>,
 }
 
+/// The message data of a transaction: the spooled body, or a variant made for it.
+#[derive(Debug, Clone, Copy)]
+pub enum Body<'a> {
+    File(&'a Path),
+    Bytes(&'a [u8]),
+}
+
 /// What the server said about one transaction.
 #[derive(Debug, Clone)]
 pub enum Transaction {
@@ -272,12 +279,12 @@ impl Connection {
         })
     }
 
-    /// Sends one message to `rcpts`, reading the body from `body` (spooled content).
+    /// Sends one message to `rcpts`, its data from `body`.
     pub async fn send(
         &mut self,
         env: &Envelope<'_>,
         rcpts: &[RcptSpec<'_>],
-        body: &Path,
+        body: Body<'_>,
     ) -> Result<Transaction, SessionError> {
         self.data_started = false;
         let addresses: Vec<&str> = rcpts.iter().map(|r| r.address).collect();
@@ -355,11 +362,16 @@ impl Connection {
         self.read_reply(self.t.done, "after an empty DATA").await.map(|_| ())
     }
 
-    async fn stream_body(&mut self, path: &Path) -> Result<(), SessionError> {
+    async fn stream_body(&mut self, body: Body<'_>) -> Result<(), SessionError> {
         use std::io::Read;
         // Reads come from the page cache (the body was just written or is small): done in
         // place, they cost no thread hop.
-        let mut file = std::fs::File::open(path).map_err(|_| SessionError::Lost("reading the spooled body"))?;
+        let mut file: Box<dyn Read + Send> = match body {
+            Body::File(path) => {
+                Box::new(std::fs::File::open(path).map_err(|_| SessionError::Lost("reading the spooled body"))?)
+            }
+            Body::Bytes(bytes) => Box::new(bytes),
+        };
         let mut chunk = vec![0u8; 64 << 10];
         let mut out = Vec::with_capacity(70 << 10);
         let mut stuffer = DotStuffer::default();

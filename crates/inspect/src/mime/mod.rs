@@ -4,7 +4,10 @@
 //! RFC 2231 and encoded-word forms, from every Content-Type and Content-Disposition field — so
 //! that a decision never rests on only the first one.
 
+mod files;
 mod transfer;
+
+pub use files::{AttachedFile, MessageFiles, attachments};
 
 use mail_parser::{HeaderName, HeaderValue, MessageParser, MimeHeaders, PartType};
 

@@ -81,6 +81,22 @@ impl FileStore {
     }
 }
 
+/// Removes from `files` every file whose message's links have all expired or been revoked by
+/// `now`, and marks it purged; returns (message ID, file index) of each.
+pub async fn purge_expired_files(
+    store: &dyn crate::links::LinkStore,
+    files: &FileStore,
+    now: i64,
+) -> Result<Vec<(String, i64)>, StoreError> {
+    let mut purged = Vec::new();
+    for (message_id, idx, file_id) in store.files_to_purge(now).await? {
+        files.remove(&file_id);
+        store.mark_purged(&message_id, idx).await?;
+        purged.push((message_id, idx));
+    }
+    Ok(purged)
+}
+
 #[cfg(test)]
 mod tests {
     use std::io::Read;

@@ -1,0 +1,91 @@
+//! `[portal]`: the web portal where recipients download files sent as links.
+
+use std::net::SocketAddr;
+
+use serde::Deserialize;
+
+use crate::duration::Duration;
+
+/// Access modes a link can have.
+pub const ACCESS_MODES: [&str; 3] = ["otp", "passphrase", "none"];
+
+/// `[portal]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PortalConfig {
+    /// Where the portal's HTTP server listens.
+    pub address: SocketAddr,
+    /// The portal's address as recipients reach it; links are made from it
+    /// (`{url}/d/{token}`). Session cookies are `Secure` when it is `https://`.
+    pub url: String,
+    /// How a recipient opens a link's page, unless an `[[outbound.attachments]]` rule says
+    /// otherwise: "otp" (a one-time code mailed to the recipient when asked for), "passphrase"
+    /// (agreed beforehand, `[[portal.passphrase]]`; recipients without one get "otp") or
+    /// "none" (the link alone).
+    pub access: String,
+    /// How long a link works; its files are purged once every link of the message has expired
+    /// or been revoked.
+    pub link_expiry: Duration,
+    /// Downloads of each file per recipient.
+    pub max_downloads: u32,
+    /// How long a one-time code is valid.
+    pub code_lifetime: Duration,
+    /// Wrong codes or passphrases that lock a link until the sender unlocks it.
+    pub max_failures: u32,
+    /// How long a portal session (the cookie a link is swapped for) lasts.
+    pub session_lifetime: Duration,
+    /// Requests per minute one client address may make.
+    pub rate_limit: u32,
+    /// One-time codes one link may request per hour.
+    pub max_codes_per_hour: u32,
+    /// Page language: "auto" (the browser's Accept-Language), "ja" or "en".
+    pub language: String,
+    /// Passphrases agreed beforehand: `[[portal.passphrase]] match = "bob@example.com" or
+    /// "example.com", hash = "$argon2id$...", hint = "..."`.
+    pub passphrase: Vec<Passphrase>,
+}
+
+/// A passphrase agreed with a recipient address or domain, stored as an argon2 hash.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Passphrase {
+    /// A recipient address, or a domain for all its addresses.
+    #[serde(rename = "match")]
+    pub matches: String,
+    /// PHC string (`sekisho links hash-passphrase` makes one).
+    pub hash: String,
+    /// Shown on the page so the recipient knows which passphrase is meant.
+    #[serde(default)]
+    pub hint: String,
+}
+
+impl Default for PortalConfig {
+    fn default() -> Self {
+        PortalConfig {
+            address: "127.0.0.1:8025".parse().expect("literal"),
+            url: "http://127.0.0.1:8025".into(),
+            access: "otp".into(),
+            link_expiry: Duration::from_secs(7 * 86_400),
+            max_downloads: 10,
+            code_lifetime: Duration::from_secs(600),
+            max_failures: 5,
+            session_lifetime: Duration::from_secs(3600),
+            rate_limit: 120,
+            max_codes_per_hour: 5,
+            language: "auto".into(),
+            passphrase: Vec::new(),
+        }
+    }
+}
+
+impl PortalConfig {
+    /// The passphrase agreed for `recipient`: its address first, else its domain.
+    pub fn passphrase_for(&self, recipient: &str) -> Option<&Passphrase> {
+        let recipient = recipient.to_ascii_lowercase();
+        let domain = recipient.rsplit_once('@').map_or("", |(_, d)| d);
+        self.passphrase
+            .iter()
+            .find(|p| p.matches.eq_ignore_ascii_case(&recipient))
+            .or_else(|| self.passphrase.iter().find(|p| p.matches.eq_ignore_ascii_case(domain)))
+    }
+}

@@ -1,0 +1,135 @@
+//! The decision, inside the delivery session, of how one recipient gets a message's
+//! attachments: inline when this very session reached the assurance the policy asks for and no
+//! downgrade is suspected, else as a download link. A pure function of the session's evidence
+//! and the policy; its reason is the sentence the message's trace shows.
+
+use sekisho_store::Variant;
+
+use crate::tls::{Assurance, TlsEvidence};
+
+/// How the attachments go to one recipient.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Carriage {
+    /// The attachments themselves (as they are, or in one plain ZIP).
+    Inline,
+    /// A download notice with the recipient's own link.
+    Link,
+}
+
+/// The decision and the sentence that explains it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decision {
+    pub carriage: Carriage,
+    pub reason: String,
+}
+
+impl Decision {
+    /// As recorded with the attempt.
+    pub fn variant(&self) -> Variant {
+        let kind = match self.carriage {
+            Carriage::Inline => "inline",
+            Carriage::Link => "link",
+        };
+        Variant { kind, reason: self.reason.clone() }
+    }
+}
+
+/// "TLS 1.3" from "TLSv1.3".
+fn tls_name(version: &str) -> String {
+    version.replace("TLSv", "TLS ")
+}
+
+/// How the attachments go to a recipient when the session to `host` proved `evidence` and
+/// the policy asks for `inline_min` (a message without attachments needs no decision).
+pub fn decide(host: &str, evidence: &TlsEvidence, inline_min: Assurance) -> Decision {
+    let reached = evidence.assurance;
+    let link = |why: String| Decision { carriage: Carriage::Link, reason: format!("link — {why}") };
+    if evidence.downgrade_suspected {
+        return link(format!(
+            "{host} reached TLS in earlier deliveries and this session reached {}: a STARTTLS downgrade is \
+             suspected",
+            reached.as_str()
+        ));
+    }
+    if reached >= inline_min {
+        let how = match &evidence.version {
+            Some(v) => format!("{}, {}", tls_name(v), reached.as_str()),
+            None => "no TLS, as the policy allows".to_string(),
+        };
+        return Decision { carriage: Carriage::Inline, reason: format!("inline — {how}") };
+    }
+    let why = match (&evidence.version, evidence.starttls_offered) {
+        (None, false) => format!("{host} offered no STARTTLS"),
+        (None, true) => {
+            let detail = evidence.detail.as_deref().unwrap_or("the TLS handshake failed");
+            format!("{host} offered STARTTLS but no TLS session was established ({detail})")
+        }
+        (Some(v), _) => {
+            let failure = evidence.failure.as_deref().map(|f| format!(" ({f})")).unwrap_or_default();
+            format!(
+                "{host} reached {}, {}{failure}; attachments travel inline from {}",
+                tls_name(v),
+                reached.as_str(),
+                inline_min.as_str()
+            )
+        }
+    };
+    link(why)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tls(assurance: Assurance) -> TlsEvidence {
+        let mut e = TlsEvidence::plaintext(true, None);
+        e.version = Some("TLSv1.3".into());
+        e.cipher = Some("TLS13_AES_256_GCM_SHA384".into());
+        e.assurance = assurance;
+        e.session_assurance = assurance;
+        e
+    }
+
+    #[test]
+    fn each_level_against_each_requirement() {
+        for reached in Assurance::ALL {
+            for min in Assurance::ALL {
+                let evidence =
+                    if reached == Assurance::None { TlsEvidence::plaintext(false, None) } else { tls(reached) };
+                let d = decide("mx1.example.jp", &evidence, min);
+                let expected = if reached >= min { Carriage::Inline } else { Carriage::Link };
+                assert_eq!(d.carriage, expected, "{reached:?} against {min:?}: {}", d.reason);
+            }
+        }
+    }
+
+    #[test]
+    fn reasons_say_what_the_session_did() {
+        let none = decide("mx1.example.jp", &TlsEvidence::plaintext(false, None), Assurance::Encrypted);
+        assert_eq!(none.reason, "link — mx1.example.jp offered no STARTTLS");
+        let mut failed = TlsEvidence::plaintext(true, Some(("validation-failure", "STARTTLS failed: eof".into())));
+        failed.assurance = Assurance::None;
+        let d = decide("mx2.example.jp", &failed, Assurance::Encrypted);
+        assert!(d.reason.contains("offered STARTTLS but no TLS session") && d.reason.contains("eof"), "{}", d.reason);
+        let mut mismatch = tls(Assurance::Encrypted);
+        mismatch.failure = Some("certificate-host-mismatch".into());
+        let d = decide("mx3.example.jp", &mismatch, Assurance::Authenticated);
+        assert_eq!(
+            d.reason,
+            "link — mx3.example.jp reached TLS 1.3, encrypted (certificate-host-mismatch); attachments travel inline \
+             from authenticated"
+        );
+        let d = decide("mx4.example.jp", &tls(Assurance::MtaSts), Assurance::Encrypted);
+        assert_eq!((d.carriage, d.reason.as_str()), (Carriage::Inline, "inline — TLS 1.3, mta-sts"));
+    }
+
+    #[test]
+    fn a_suspected_downgrade_always_means_a_link() {
+        let mut e = tls(Assurance::Encrypted);
+        e.downgrade_suspected = true;
+        let d = decide("mx1.example.jp", &e, Assurance::None);
+        assert_eq!(d.carriage, Carriage::Link);
+        assert!(d.reason.contains("downgrade"), "{}", d.reason);
+        assert_eq!(d.variant().kind, "link");
+    }
+}

@@ -1,0 +1,180 @@
+//! The variants of a submitted message with attachments, made during delivery: the ZIP variant
+//! (once per message) and, per recipient who gets a link, the link variant. The message's files
+//! are sealed into the file store once; each recipient gets a link token of its own (stored
+//! only as its SHA-256), so every download is attributable and revocable per recipient.
+
+use std::sync::Arc;
+
+use sekisho_config::Config;
+use sekisho_inspect::mime::{MessageFiles, MessageLimits, attachments};
+use sekisho_rewrite::{Notice, NoticeFile, ZipEntry, link_variant, notice_part, zip_archive, zip_part};
+use sekisho_store::files::FileStore;
+use sekisho_store::links::{random_token, token_hash};
+use sekisho_store::{Access, LinkFile, LinkMessage, MessageInfo, NewLink, QueueStore};
+
+/// A submitted message read for delivery, with its files taken out.
+pub struct Prepared {
+    pub raw: Vec<u8>,
+    pub files: MessageFiles,
+}
+
+impl Prepared {
+    /// Reads and walks `raw` (blocking: call it off the runtime). `None`: no attachments.
+    pub fn new(raw: Vec<u8>, keep_cid_images: bool) -> Result<Option<Prepared>, String> {
+        let files = attachments(&raw, &MessageLimits::default(), keep_cid_images).map_err(|e| e.to_string())?;
+        Ok((!files.files.is_empty()).then_some(Prepared { raw, files }))
+    }
+
+    fn spans(&self) -> Vec<(usize, usize)> {
+        self.files.files.iter().map(|f| f.span).collect()
+    }
+
+    /// The message with its attachments in one plain ZIP.
+    pub fn zip_variant(&self) -> Result<Vec<u8>, String> {
+        let entries: Vec<ZipEntry<'_>> =
+            self.files.files.iter().map(|f| ZipEntry { name: &f.name, bytes: &f.bytes }).collect();
+        let zip = zip_archive(&entries).map_err(|e| format!("cannot build the ZIP: {e}"))?;
+        link_variant(&self.raw, &self.spans(), &zip_part(&zip, "attachments.zip")).map_err(|e| e.to_string())
+    }
+}
+
+/// Makes links: keeps a message's files and writes each recipient's link variant.
+pub struct LinkMaker {
+    store: Arc<dyn QueueStore>,
+    files: FileStore,
+}
+
+/// How a recipient opens the page, in both languages.
+fn access_sentences(access: Access, hint: Option<&str>) -> (String, String) {
+    match access {
+        Access::Otp => (
+            "ask for a one-time code on the page; it is sent to this address".into(),
+            "ページでワンタイムコードを請求すると、このアドレスに届きます".into(),
+        ),
+        Access::Passphrase => {
+            let hint = hint.filter(|h| !h.is_empty()).unwrap_or("-");
+            (
+                format!("the passphrase agreed with the sender beforehand (hint: {hint})"),
+                format!("事前に取り決めたパスフレーズ（ヒント: {hint}）"),
+            )
+        }
+        Access::None => ("the link alone".into(), "リンクだけで開けます".into()),
+    }
+}
+
+impl LinkMaker {
+    /// Keeps files under the data directory of `store`.
+    pub fn new(store: Arc<dyn QueueStore>, files: FileStore) -> LinkMaker {
+        LinkMaker { store, files }
+    }
+
+    /// The message's kept files: stored now unless an earlier delivery stored them.
+    async fn kept(&self, info: &MessageInfo, prepared: &Prepared) -> Result<LinkMessage, String> {
+        if let Some(m) = self.store.link_message(&info.id).await.map_err(|e| e.to_string())? {
+            return Ok(m);
+        }
+        let mut files = Vec::with_capacity(prepared.files.files.len());
+        for (i, f) in prepared.files.files.iter().enumerate() {
+            let store = self.files.clone();
+            let bytes = f.bytes.clone();
+            let sealed = tokio::task::spawn_blocking(move || store.put(&bytes))
+                .await
+                .map_err(|e| e.to_string())?
+                .map_err(|e| e.to_string())?;
+            files.push(LinkFile {
+                idx: i as i64,
+                file_id: sealed.id,
+                key: sealed.key.to_hex(),
+                name: f.name.clone(),
+                content_type: f.content_type.clone(),
+                size: sealed.size,
+                sha256: sealed.sha256,
+                purged: false,
+            });
+        }
+        let message = LinkMessage {
+            message_id: info.id.clone(),
+            sender: info.sender.clone(),
+            subject: prepared.files.subject.clone(),
+            created_at: chrono::Utc::now().timestamp(),
+            files,
+        };
+        let kept = self.store.put_link_message(&message).await.map_err(|e| e.to_string())?;
+        if kept != message {
+            for f in &message.files {
+                self.files.remove(&f.file_id);
+            }
+        }
+        Ok(kept)
+    }
+
+    /// A new link for recipient `idx` (`address`) and the link variant that carries it.
+    pub async fn link_variant(
+        &self,
+        config: &Config,
+        info: &MessageInfo,
+        prepared: &Prepared,
+        idx: i64,
+        address: &str,
+    ) -> Result<Vec<u8>, String> {
+        let kept = self.kept(info, prepared).await?;
+        let domain = address.rsplit_once('@').map_or("", |(_, d)| d);
+        let portal = &config.portal;
+        let policy = config.outbound.attachments_for(domain, &portal.access);
+        let passphrase = portal.passphrase_for(address);
+        // A recipient with no agreed passphrase gets one-time codes instead.
+        let access = match Access::parse(policy.access) {
+            Some(Access::Passphrase) if passphrase.is_none() => Access::Otp,
+            Some(a) => a,
+            None => Access::Otp,
+        };
+        let (secret_hash, hint) = match (access, passphrase) {
+            (Access::Passphrase, Some(p)) => (Some(p.hash.clone()), Some(p.hint.clone())),
+            _ => (None, None),
+        };
+        let token = random_token(16);
+        let now = chrono::Utc::now().timestamp();
+        let expires_at = now + portal.link_expiry.0.as_secs() as i64;
+        self.store
+            .put_link(&NewLink {
+                message_id: info.id.clone(),
+                idx,
+                recipient: address.to_string(),
+                token_hash: token_hash(&token),
+                access,
+                created_at: now,
+                expires_at,
+                max_downloads: portal.max_downloads,
+                secret_hash,
+                hint: hint.clone(),
+            })
+            .await
+            .map_err(|e| e.to_string())?;
+        let (access_en, access_ja) = access_sentences(access, hint.as_deref());
+        let expires = chrono::DateTime::from_timestamp(expires_at, 0)
+            .map(|t| t.with_timezone(&chrono::Local).format("%Y-%m-%d %H:%M (UTC%:z)").to_string())
+            .unwrap_or_default();
+        let notice = Notice {
+            files: kept
+                .files
+                .iter()
+                .map(|f| NoticeFile { name: f.name.clone(), size: f.size, sha256: f.sha256.clone() })
+                .collect(),
+            url: format!("{}/d/{token}", portal.url.trim_end_matches('/')),
+            expires,
+            access_en,
+            access_ja,
+        };
+        let spans = prepared.spans();
+        // A boundary the message could contain is all but impossible; one more try if it does.
+        let mut last = String::new();
+        for _ in 0..3 {
+            let boundary = format!("=_sekisho_{}", token_hash(&random_token(16)).get(..24).unwrap_or_default());
+            match link_variant(&prepared.raw, &spans, &notice_part(&notice, &boundary)) {
+                Ok(v) => return Ok(v),
+                Err(e) => last = e.to_string(),
+            }
+        }
+        Err(last)
+    }
+}

@@ -1,0 +1,176 @@
+//! The files of a message, as the rewrite stage takes them out: every attachment part decoded,
+//! an attached message whole (as a `.eml` file), each with the span of bytes it occupies.
+//! Images the HTML body shows through `cid:` references can be left in place.
+
+use mail_parser::{MessageParser, MimeHeaders, PartType};
+
+use super::{MessageLimits, MimeError, names, prescan, transfer, transfer_encoding, unambiguous};
+
+/// One file carried by a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttachedFile {
+    /// The file name (the first candidate the part gives), or "message.eml" / "attachment-N".
+    pub name: String,
+    /// "type/subtype" as declared.
+    pub content_type: String,
+    /// From the start of the part's header to the end of its body.
+    pub span: (usize, usize),
+    /// The decoded bytes.
+    pub bytes: Vec<u8>,
+}
+
+/// A message's subject and files.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct MessageFiles {
+    /// The Subject field, decoded ("" when there is none).
+    pub subject: String,
+    /// The attachments, in message order.
+    pub files: Vec<AttachedFile>,
+}
+
+/// Every attachment of `raw`: parts with a file name or `Content-Disposition: attachment`, and
+/// attached messages whole. With `keep_cid_images`, a part the HTML body references by
+/// `cid:` (and not marked as an attachment) stays: it belongs to the text.
+pub fn attachments(raw: &[u8], limits: &MessageLimits, keep_cid_images: bool) -> Result<MessageFiles, MimeError> {
+    prescan(raw, limits)?;
+    let message = MessageParser::default().parse(raw).ok_or(MimeError::Unparseable)?;
+    let cids = if keep_cid_images { referenced_cids(&message) } else { Vec::new() };
+    let mut walk = FileWalk { limits, parts: 0, cids, out: Vec::new() };
+    walk.part(&message, raw, 0, "1", 0)?;
+    Ok(MessageFiles { subject: message.subject().unwrap_or_default().to_string(), files: walk.out })
+}
+
+struct FileWalk<'l> {
+    limits: &'l MessageLimits,
+    parts: usize,
+    /// Content-IDs referenced from HTML parts, without angle brackets, lower case.
+    cids: Vec<String>,
+    out: Vec<AttachedFile>,
+}
+
+impl FileWalk<'_> {
+    fn part(
+        &mut self,
+        message: &mail_parser::Message<'_>,
+        raw: &[u8],
+        id: u32,
+        section: &str,
+        depth: u32,
+    ) -> Result<(), MimeError> {
+        if depth > self.limits.max_depth {
+            return Err(MimeError::TooDeep(self.limits.max_depth));
+        }
+        self.parts += 1;
+        if self.parts > self.limits.max_parts {
+            return Err(MimeError::TooManyParts(self.limits.max_parts));
+        }
+        let Some(part) = message.parts.get(id as usize) else { return Ok(()) };
+        unambiguous(part, section)?;
+        let end = (part.offset_end as usize).min(raw.len());
+        let span = (part.offset_header as usize, end);
+        match &part.body {
+            PartType::Multipart(children) => {
+                for (i, child) in children.iter().enumerate() {
+                    let s = if id == 0 { format!("{}", i + 1) } else { format!("{section}.{}", i + 1) };
+                    self.part(message, raw, *child, &s, depth + 1)?;
+                }
+                Ok(())
+            }
+            PartType::Message(inner) if id != 0 => {
+                let bytes = if part.encoding == mail_parser::Encoding::None {
+                    raw.get(part.offset_body as usize..end).unwrap_or_default().to_vec()
+                } else {
+                    inner.raw_message().to_vec()
+                };
+                let name = names(part).into_iter().next().unwrap_or_else(|| "message.eml".to_string());
+                self.out.push(AttachedFile { name, content_type: "message/rfc822".into(), span, bytes });
+                Ok(())
+            }
+            PartType::Message(_) => Ok(()),
+            _ => {
+                let names = names(part);
+                let disposition_attachment =
+                    part.content_disposition().is_some_and(|d| d.ctype().eq_ignore_ascii_case("attachment"));
+                if names.is_empty() && !disposition_attachment {
+                    return Ok(());
+                }
+                let cid = part.content_id().map(|c| c.trim_matches(['<', '>', ' ']).to_ascii_lowercase());
+                if !disposition_attachment && cid.is_some_and(|c| self.cids.contains(&c)) {
+                    return Ok(());
+                }
+                let body = raw.get(part.offset_body as usize..end).unwrap_or_default();
+                let bytes = match transfer_encoding(part).as_deref() {
+                    Some("base64") => transfer::base64(body),
+                    Some("quoted-printable") => transfer::quoted_printable(body),
+                    _ => body.to_vec(),
+                };
+                let content_type = part.content_type().map_or("application/octet-stream".to_string(), |ct| {
+                    format!("{}/{}", ct.ctype(), ct.subtype().unwrap_or("octet-stream")).to_ascii_lowercase()
+                });
+                let n = self.out.len() + 1;
+                let name = names.into_iter().next().unwrap_or_else(|| format!("attachment-{n}"));
+                self.out.push(AttachedFile { name, content_type, span, bytes });
+                Ok(())
+            }
+        }
+    }
+}
+
+/// The Content-IDs that HTML parts reference as `cid:...`, lower case.
+fn referenced_cids(message: &mail_parser::Message<'_>) -> Vec<String> {
+    let mut cids = Vec::new();
+    for part in &message.parts {
+        if let PartType::Html(html) = &part.body {
+            let lower = html.to_ascii_lowercase();
+            for (at, _) in lower.match_indices("cid:") {
+                let rest = &lower[at + 4..];
+                let end = rest.find(['"', '\'', ')', ' ', '>', '\r', '\n']).unwrap_or(rest.len());
+                if end > 0 {
+                    cids.push(rest[..end].to_string());
+                }
+            }
+        }
+    }
+    cids
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MESSAGE: &str = "From: a@example.jp\r\nTo: b@example.com\r\nSubject: t\r\nMIME-Version: 1.0\r\n\
+        Content-Type: multipart/mixed; boundary=\"XX\"\r\n\r\n\
+        --XX\r\nContent-Type: multipart/related; boundary=\"YY\"\r\n\r\n\
+        --YY\r\nContent-Type: text/html\r\n\r\n<p>Logo: <img src=\"cid:Logo@x\"></p>\r\n\
+        --YY\r\nContent-Type: image/png; name=\"logo.png\"\r\nContent-ID: <logo@x>\r\n\
+        Content-Transfer-Encoding: base64\r\n\r\niVBORw==\r\n--YY--\r\n\
+        --XX\r\nContent-Type: application/pdf; name=\"a.pdf\"\r\nContent-Disposition: attachment; filename=\"a.pdf\"\r\n\
+        Content-Transfer-Encoding: base64\r\n\r\nJVBERi0xLjQK\r\n\
+        --XX\r\nContent-Type: message/rfc822\r\n\r\nFrom: c@example.jp\r\nSubject: fwd\r\n\r\nhello\r\n\
+        --XX--\r\n";
+
+    #[test]
+    fn attachments_and_attached_messages_are_files_cid_images_stay() {
+        let MessageFiles { subject, files } = attachments(MESSAGE.as_bytes(), &MessageLimits::default(), true).unwrap();
+        assert_eq!(subject, "t");
+        let names: Vec<&str> = files.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(names, ["a.pdf", "message.eml"]);
+        assert_eq!(files[0].bytes, b"%PDF-1.4\n");
+        assert_eq!(files[0].content_type, "application/pdf");
+        let (start, end) = files[0].span;
+        assert!(MESSAGE[start..end].starts_with("Content-Type: application/pdf"));
+        assert!(MESSAGE[start..end].ends_with("JVBERi0xLjQK"), "{:?}", &MESSAGE[start..end]);
+        assert!(String::from_utf8_lossy(&files[1].bytes).starts_with("From: c@example.jp\r\nSubject: fwd"));
+        let all = attachments(MESSAGE.as_bytes(), &MessageLimits::default(), false).unwrap().files;
+        assert_eq!(all.iter().map(|f| f.name.as_str()).collect::<Vec<_>>(), ["logo.png", "a.pdf", "message.eml"]);
+        assert_eq!(all[0].bytes, [0x89, b'P', b'N', b'G']);
+    }
+
+    #[test]
+    fn a_text_message_has_none_and_limits_hold() {
+        let plain = b"From: a@example.jp\r\nSubject: t\r\n\r\nhello\r\n";
+        assert!(attachments(plain, &MessageLimits::default(), true).unwrap().files.is_empty());
+        let tight = MessageLimits { max_parts: 3, ..Default::default() };
+        assert_eq!(attachments(MESSAGE.as_bytes(), &tight, true).unwrap_err(), MimeError::TooManyParts(3));
+    }
+}

@@ -1,0 +1,70 @@
+//! The mail that carries a one-time code to the recipient's own address, at the moment the
+//! recipient asks for it: a wiretapper waiting for a password mail has nothing to wait for.
+
+use base64::Engine as _;
+
+/// A one-time code: six digits from the CSPRNG.
+pub fn new_code() -> String {
+    format!("{:06}", rand::Rng::gen_range(&mut rand::rngs::OsRng, 0..1_000_000u32))
+}
+
+/// What the store keeps of a code: its SHA-256 together with the link it belongs to, so a code
+/// of one link is worth nothing on another.
+pub fn code_hash(message_id: &str, idx: i64, code: &str) -> String {
+    sekisho_store::links::token_hash(&format!("{message_id}\0{idx}\0{code}"))
+}
+
+fn header_safe(s: &str) -> String {
+    s.chars().filter(|c| !c.is_control()).collect()
+}
+
+fn encoded_word(s: &str) -> String {
+    format!("=?UTF-8?B?{}?=", base64::engine::general_purpose::STANDARD.encode(s))
+}
+
+/// The whole message (headers and body) sent to `to` with `code`, valid for `minutes`.
+pub fn code_mail(hostname: &str, to: &str, sender: &str, code: &str, minutes: u64) -> Vec<u8> {
+    let body = format!(
+        "ダウンロード用のワンタイムコード: {code}\r\n\
+         {sender} さんから送られたファイルのページで入力してください。有効期限は {minutes} 分、1 回限りです。\r\n\
+         このコードを求めていない場合は、このメールを無視してください。\r\n\r\n\
+         Your one-time download code: {code}\r\n\
+         Enter it on the page of the files {sender} sent you. It is valid for {minutes} minutes, once.\r\n\
+         If you did not ask for it, ignore this mail.\r\n",
+        sender = header_safe(sender),
+    );
+    let encoded = base64::engine::general_purpose::STANDARD.encode(body.as_bytes());
+    let lines: Vec<&str> = encoded.as_bytes().chunks(76).map(|c| std::str::from_utf8(c).unwrap_or("")).collect();
+    let hostname = header_safe(hostname);
+    format!(
+        "From: sekisho <postmaster@{hostname}>\r\nTo: <{to}>\r\nSubject: {subject}\r\nDate: {date}\r\n\
+         Message-ID: <{id}@{hostname}>\r\nMIME-Version: 1.0\r\nAuto-Submitted: auto-generated\r\n\
+         Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n{body}\r\n",
+        to = header_safe(to),
+        subject = encoded_word("ダウンロード用コード / Your download code"),
+        date = chrono::Local::now().to_rfc2822(),
+        id = sekisho_store::links::random_token(12),
+        body = lines.join("\r\n"),
+    )
+    .into_bytes()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_mail_carries_the_code_and_nothing_breaks_its_header() {
+        let mail = code_mail("gw.example.jp", "bob@example.com", "alice@example.jp\r\nBcc: x@evil", "042917", 10);
+        let text = String::from_utf8(mail).unwrap();
+        let (head, body) = text.split_once("\r\n\r\n").unwrap();
+        assert!(head.contains("To: <bob@example.com>"));
+        assert!(!head.contains("Bcc"));
+        let clean: String = body.split_whitespace().collect();
+        let decoded = String::from_utf8(base64::engine::general_purpose::STANDARD.decode(clean).unwrap()).unwrap();
+        assert!(decoded.contains("Your one-time download code: 042917"));
+        assert!(!decoded.contains("\r\nBcc"), "{decoded}");
+        assert_eq!(new_code().len(), 6);
+        assert_ne!(code_hash("M", 0, "1"), code_hash("M", 1, "1"));
+    }
+}

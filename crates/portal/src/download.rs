@@ -1,0 +1,211 @@
+//! Downloads: a file (or all of them in one plain ZIP) streamed from the sealed file store in
+//! 64 KiB pieces, so memory stays flat whatever the file size and the number of downloads.
+
+use std::io::Read;
+use std::net::SocketAddr;
+
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use sekisho_store::LinkFile;
+use sekisho_store::files::FileKey;
+use tokio::sync::mpsc;
+
+use crate::Portal;
+use crate::page::notice;
+use crate::session::{Client, Current};
+
+/// Pieces buffered per download.
+const PIPE_DEPTH: usize = 4;
+const PIECE: usize = 64 << 10;
+
+/// `Content-Disposition` for `name` (RFC 6266): an ASCII fallback and the UTF-8 name.
+pub fn content_disposition(name: &str) -> String {
+    let fallback: String = name
+        .chars()
+        .map(|c| if c.is_ascii_graphic() && !matches!(c, '"' | '\\' | '%' | ';') || c == ' ' { c } else { '_' })
+        .collect();
+    let mut encoded = String::with_capacity(name.len() * 3);
+    for b in name.bytes() {
+        if b.is_ascii_alphanumeric() || b"!#$&+-.^_`|~".contains(&b) {
+            encoded.push(b as char);
+        } else {
+            encoded.push_str(&format!("%{b:02X}"));
+        }
+    }
+    format!("attachment; filename=\"{fallback}\"; filename*=UTF-8''{encoded}")
+}
+
+/// Writes into the response body from a blocking thread.
+struct Pipe(mpsc::Sender<std::io::Result<Vec<u8>>>);
+
+impl std::io::Write for Pipe {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .blocking_send(Ok(buf.to_vec()))
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the client went away"))?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A response body written by `produce` on a blocking thread; a failure ends the body early
+/// (the client sees a truncated transfer, never wrong bytes as complete).
+fn streamed(produce: impl FnOnce(&mut std::io::BufWriter<Pipe>) -> std::io::Result<()> + Send + 'static) -> Body {
+    let (tx, rx) = mpsc::channel(PIPE_DEPTH);
+    let fail = tx.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut out = std::io::BufWriter::with_capacity(PIECE, Pipe(tx));
+        let result = produce(&mut out).and_then(|()| std::io::Write::flush(&mut out));
+        if let Err(e) = result {
+            if e.kind() != std::io::ErrorKind::BrokenPipe {
+                tracing::error!(error = %e, "download failed");
+            }
+            let _ = fail.blocking_send(Err(e));
+        }
+    });
+    Body::from_stream(tokio_stream::wrappers::ReceiverStream::new(rx))
+}
+
+impl Portal {
+    /// The verified session of a download request and its message's files, or the refusal.
+    async fn downloadable(&self, headers: &HeaderMap) -> Result<(Current, Vec<LinkFile>), Response> {
+        let c = self.session_or_refusal(headers).await?;
+        let t = self.texts(headers);
+        if c.link.locked(self.inner.config.portal.max_failures) {
+            return Err(notice(StatusCode::LOCKED, t, t.locked));
+        }
+        if !c.session.verified {
+            return Err(notice(StatusCode::FORBIDDEN, t, t.no_session));
+        }
+        match self.inner.store.link_message(&c.link.message_id).await {
+            Ok(Some(m)) => Ok((c, m.files)),
+            Ok(None) => Err(notice(StatusCode::NOT_FOUND, t, t.not_found)),
+            Err(e) => Err((StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n")).into_response()),
+        }
+    }
+
+    /// Counts a download of each of `files`; the refusal when one is purged or used up.
+    async fn count(&self, headers: &HeaderMap, c: &Current, files: &[&LinkFile]) -> Result<(), Response> {
+        let t = self.texts(headers);
+        for f in files {
+            if f.purged {
+                return Err(notice(StatusCode::GONE, t, t.purged));
+            }
+            match self.inner.store.count_download(&c.link.message_id, c.link.idx, f.idx, c.link.max_downloads).await {
+                Ok(true) => {}
+                Ok(false) => return Err(notice(StatusCode::GONE, t, t.used_up)),
+                Err(e) => return Err((StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n")).into_response()),
+            }
+        }
+        Ok(())
+    }
+
+    fn open(&self, f: &LinkFile) -> std::io::Result<impl Read + Send + 'static> {
+        let key = FileKey::from_hex(&f.key).ok_or_else(|| std::io::Error::other("damaged file key"))?;
+        self.inner.files.reader(&f.file_id, &key).map_err(std::io::Error::other)
+    }
+}
+
+fn attachment_headers(response: &mut Response, content_type: &'static str, name: &str, length: Option<u64>) {
+    let h = response.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    if let Ok(v) = HeaderValue::from_str(&content_disposition(name)) {
+        h.insert(header::CONTENT_DISPOSITION, v);
+    }
+    if let Some(len) = length {
+        h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+    }
+}
+
+/// `GET /d/files/{n}`: one file.
+pub async fn file(
+    State(portal): State<Portal>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Path(n): Path<String>,
+) -> Response {
+    let (c, files) = match portal.downloadable(&headers).await {
+        Ok(v) => v,
+        Err(refusal) => return refusal,
+    };
+    let t = portal.texts(&headers);
+    let Some(f) = n.parse::<i64>().ok().and_then(|n| files.iter().find(|f| f.idx == n)) else {
+        return notice(StatusCode::NOT_FOUND, t, t.not_found);
+    };
+    if let Err(refusal) = portal.count(&headers, &c, &[f]).await {
+        return refusal;
+    }
+    let mut reader = match portal.open(f) {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!(message_id = %c.link.message_id, file = %f.file_id, error = %e, "kept file unreadable");
+            return notice(StatusCode::GONE, t, t.purged);
+        }
+    };
+    portal.event(&c.link, "download", &Client::new(peer, &headers), f.name.clone()).await;
+    let body = streamed(move |out| std::io::copy(&mut reader, out).map(|_| ()));
+    let mut response = body.into_response();
+    // Served as bytes to save, never to render: whatever the declared type.
+    attachment_headers(&mut response, "application/octet-stream", &f.name, Some(f.size));
+    response
+}
+
+/// `GET /d/all.zip`: every file in one plain ZIP (each counts as a download).
+pub async fn all(
+    State(portal): State<Portal>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> Response {
+    let (c, files) = match portal.downloadable(&headers).await {
+        Ok(v) => v,
+        Err(refusal) => return refusal,
+    };
+    if let Err(refusal) = portal.count(&headers, &c, &files.iter().collect::<Vec<_>>()).await {
+        return refusal;
+    }
+    let mut readers = Vec::with_capacity(files.len());
+    for f in &files {
+        match portal.open(f) {
+            Ok(r) => readers.push((f.name.clone(), f.size, r)),
+            Err(e) => {
+                tracing::error!(message_id = %c.link.message_id, error = %e, "kept file unreadable");
+                let t = portal.texts(&headers);
+                return notice(StatusCode::GONE, t, t.purged);
+            }
+        }
+    }
+    let names: Vec<&str> = files.iter().map(|f| f.name.as_str()).collect();
+    portal.event(&c.link, "download", &Client::new(peer, &headers), format!("all: {}", names.join(", "))).await;
+    let body = streamed(move |out| {
+        let mut zip = sekisho_rewrite::ZipBuilder::new(out, false);
+        for (name, size, mut reader) in readers {
+            zip.add(&name, size, &mut reader)?;
+        }
+        zip.finish().map(|_| ())
+    });
+    let mut response = body.into_response();
+    attachment_headers(&mut response, "application/zip", "attachments.zip", None);
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_encoded_never_injected() {
+        assert_eq!(
+            content_disposition("見積 1.pdf"),
+            "attachment; filename=\"__ 1.pdf\"; filename*=UTF-8''%E8%A6%8B%E7%A9%8D%201.pdf"
+        );
+        let hostile = content_disposition("a\"\r\nSet-Cookie: x=1;.pdf");
+        assert!(!hostile.contains('\r') && !hostile.contains('\n'));
+        assert!(hostile.starts_with("attachment; filename=\"a___Set-Cookie: x=1_.pdf\""), "{hostile}");
+        assert!(HeaderValue::from_str(&hostile).is_ok());
+    }
+}

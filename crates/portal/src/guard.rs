@@ -1,0 +1,109 @@
+//! What every request goes through: a request budget per client address, and the security
+//! headers every response carries (strict CSP, no sniffing, no framing, no referrer, no cache).
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use crate::Portal;
+
+/// Clients remembered at most; beyond it, the oldest windows are dropped.
+const MAX_CLIENTS: usize = 100_000;
+const WINDOW: Duration = Duration::from_secs(60);
+
+/// Requests per minute per client address (IPv6 clients counted per /64).
+pub struct RateLimiter {
+    per_minute: u32,
+    windows: Mutex<HashMap<IpAddr, (Instant, u32)>>,
+}
+
+impl RateLimiter {
+    /// A limiter allowing `per_minute` requests per client.
+    pub fn new(per_minute: u32) -> RateLimiter {
+        RateLimiter { per_minute, windows: Mutex::new(HashMap::new()) }
+    }
+
+    /// Counts one request of `ip`; false when its budget for this minute is spent.
+    pub fn allow(&self, ip: IpAddr) -> bool {
+        let key = match ip {
+            IpAddr::V6(v6) => {
+                let s = v6.segments();
+                IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+            }
+            v4 => v4,
+        };
+        let now = Instant::now();
+        let mut windows = self.windows.lock().expect("rate limiter lock");
+        if windows.len() >= MAX_CLIENTS {
+            windows.retain(|_, (start, _)| now.duration_since(*start) < WINDOW);
+        }
+        let entry = windows.entry(key).or_insert((now, 0));
+        if now.duration_since(entry.0) >= WINDOW {
+            *entry = (now, 0);
+        }
+        entry.1 += 1;
+        entry.1 <= self.per_minute
+    }
+}
+
+/// The security headers of every portal response.
+pub const HEADERS: [(&str, &str); 7] = [
+    (
+        "content-security-policy",
+        "default-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self'; form-action 'self'; \
+         frame-ancestors 'none'; base-uri 'none'",
+    ),
+    ("x-content-type-options", "nosniff"),
+    ("referrer-policy", "no-referrer"),
+    ("x-frame-options", "DENY"),
+    ("cache-control", "no-store"),
+    ("cross-origin-opener-policy", "same-origin"),
+    ("cross-origin-resource-policy", "same-origin"),
+];
+
+/// Rate limit, then the handler, then the headers.
+pub async fn guard(
+    State(portal): State<Portal>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let mut response = if portal.inner.limiter.allow(peer.ip()) {
+        next.run(request).await
+    } else {
+        let mut r = (StatusCode::TOO_MANY_REQUESTS, "too many requests from your address; try again in a minute\n")
+            .into_response();
+        r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
+        r
+    };
+    let headers = response.headers_mut();
+    for (name, value) in HEADERS {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_client_has_its_own_budget() {
+        let limiter = RateLimiter::new(3);
+        let a: IpAddr = "192.0.2.1".parse().unwrap();
+        let b: IpAddr = "192.0.2.2".parse().unwrap();
+        assert!((0..3).all(|_| limiter.allow(a)));
+        assert!(!limiter.allow(a));
+        assert!(limiter.allow(b));
+        let v6a: IpAddr = "2001:db8::1".parse().unwrap();
+        let v6b: IpAddr = "2001:db8::2".parse().unwrap();
+        assert!((0..3).all(|_| limiter.allow(v6a)));
+        assert!(!limiter.allow(v6b), "one /64 is one client");
+    }
+}

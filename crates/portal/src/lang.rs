@@ -1,0 +1,154 @@
+//! The portal's two languages: Japanese and English, chosen by `[portal] language` or the
+//! browser's `Accept-Language`.
+
+use axum::http::{HeaderMap, header};
+
+/// Every sentence the pages show, in one language.
+pub struct Texts {
+    pub lang: &'static str,
+    pub title: &'static str,
+    pub from: &'static str,
+    pub subject: &'static str,
+    pub files: &'static str,
+    pub name: &'static str,
+    pub size: &'static str,
+    pub kind: &'static str,
+    pub downloads_left: &'static str,
+    pub available_until: &'static str,
+    pub download: &'static str,
+    pub download_all: &'static str,
+    pub otp_intro: &'static str,
+    pub send_code: &'static str,
+    pub code_sent: &'static str,
+    pub code: &'static str,
+    pub passphrase_intro: &'static str,
+    pub hint: &'static str,
+    pub passphrase: &'static str,
+    pub open: &'static str,
+    pub wrong: &'static str,
+    pub tries_left: &'static str,
+    pub locked: &'static str,
+    pub too_many_codes: &'static str,
+    pub not_found: &'static str,
+    pub expired: &'static str,
+    pub revoked: &'static str,
+    pub no_session: &'static str,
+    pub bad_form: &'static str,
+    pub used_up: &'static str,
+    pub purged: &'static str,
+}
+
+pub const JA: Texts = Texts {
+    lang: "ja",
+    title: "ファイルのダウンロード",
+    from: "差出人",
+    subject: "件名",
+    files: "ファイル",
+    name: "名前",
+    size: "サイズ",
+    kind: "種類",
+    downloads_left: "残りダウンロード回数",
+    available_until: "有効期限",
+    download: "ダウンロード",
+    download_all: "すべてを ZIP でダウンロード",
+    otp_intro: "本人確認のため、このリンクの宛先アドレスにワンタイムコードをお送りします。",
+    send_code: "コードを送信",
+    code_sent: "コードを送信しました。メールに記載の 6 桁のコードを入力してください（有効期限 10 分）。",
+    code: "コード",
+    passphrase_intro: "送信者と事前に取り決めたパスフレーズを入力してください。",
+    hint: "ヒント",
+    passphrase: "パスフレーズ",
+    open: "開く",
+    wrong: "正しくありません。",
+    tries_left: "残り試行回数",
+    locked: "誤った入力が続いたため、このリンクはロックされました。送信者にロックの解除を依頼してください。",
+    too_many_codes: "コードの送信回数が上限に達しました。しばらくしてからお試しください。",
+    not_found: "このリンクは見つかりません。アドレスを確認してください。",
+    expired: "このリンクは有効期限が切れています。送信者にお問い合わせください。",
+    revoked: "このリンクは送信者により取り消されました。",
+    no_session: "セッションがありません。メールに記載のリンクをもう一度開いてください。",
+    bad_form: "フォームが古いか、別のサイトから送信されました。ページを開き直してください。",
+    used_up: "このファイルのダウンロード回数の上限に達しました。",
+    purged: "このファイルは削除されました。",
+};
+
+pub const EN: Texts = Texts {
+    lang: "en",
+    title: "File download",
+    from: "From",
+    subject: "Subject",
+    files: "Files",
+    name: "Name",
+    size: "Size",
+    kind: "Type",
+    downloads_left: "Downloads left",
+    available_until: "Available until",
+    download: "Download",
+    download_all: "Download all as ZIP",
+    otp_intro: "To confirm it is you, a one-time code is sent to the address this link was sent to.",
+    send_code: "Send me a code",
+    code_sent: "A code was sent. Enter the 6 digits from the mail (valid for 10 minutes).",
+    code: "Code",
+    passphrase_intro: "Enter the passphrase you agreed with the sender.",
+    hint: "Hint",
+    passphrase: "Passphrase",
+    open: "Open",
+    wrong: "That is not right.",
+    tries_left: "Tries left",
+    locked: "This link is locked after too many wrong entries. Ask the sender to unlock it.",
+    too_many_codes: "Too many codes were sent for this link. Please try again later.",
+    not_found: "There is no such link. Check the address.",
+    expired: "This link has expired. Please ask the sender.",
+    revoked: "The sender has revoked this link.",
+    no_session: "No session. Open the link in the mail again.",
+    bad_form: "The form is stale or was sent from another site. Open the page again.",
+    used_up: "This file has been downloaded as many times as allowed.",
+    purged: "This file has been removed.",
+};
+
+/// The texts for a request: the configured language, or with "auto" the first of Japanese
+/// and English the browser prefers (English when it names neither).
+pub fn texts(configured: &str, headers: &HeaderMap) -> &'static Texts {
+    match configured {
+        "ja" => return &JA,
+        "en" => return &EN,
+        _ => {}
+    }
+    let accept = headers.get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let mut best: Option<(f32, &'static Texts)> = None;
+    for item in accept.split(',') {
+        let mut fields = item.split(';');
+        let tag = fields.next().unwrap_or("").trim().to_ascii_lowercase();
+        let q = fields.find_map(|f| f.trim().strip_prefix("q=").and_then(|q| q.parse::<f32>().ok())).unwrap_or(1.0);
+        let texts = match tag.split('-').next() {
+            Some("ja") => &JA,
+            Some("en") => &EN,
+            _ => continue,
+        };
+        if q > 0.0 && best.is_none_or(|(b, _)| q > b) {
+            best = Some((q, texts));
+        }
+    }
+    best.map_or(&EN, |(_, t)| t)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with(accept: &str) -> &'static str {
+        let mut h = HeaderMap::new();
+        h.insert(header::ACCEPT_LANGUAGE, accept.parse().unwrap());
+        texts("auto", &h).lang
+    }
+
+    #[test]
+    fn the_browser_preference_decides_unless_configured() {
+        assert_eq!(with("ja,en-US;q=0.9"), "ja");
+        assert_eq!(with("en-US,ja;q=0.5"), "en");
+        assert_eq!(with("fr, ja;q=0.3, en;q=0.2"), "ja");
+        assert_eq!(with("de"), "en");
+        assert_eq!(with("ja;q=0"), "en");
+        assert_eq!(texts("ja", &HeaderMap::new()).lang, "ja");
+    }
+}

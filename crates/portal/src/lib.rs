@@ -1,0 +1,81 @@
+//! sekisho's web portal. A recipient who got a download notice opens `/d/{token}`: the token
+//! is swapped for a session cookie and the browser sent on to the clean address `/d`, where the
+//! recipient proves the one-time code (mailed to their address through sekisho's own queue) or
+//! the agreed passphrase, then downloads each file (streamed, never whole in memory) or all of
+//! them as one plain ZIP. Every form carries a CSRF token, every response strict security
+//! headers, every client a request budget, and every event goes to the audit log.
+
+#![warn(missing_docs)]
+
+mod code_mail;
+mod download;
+mod guard;
+mod lang;
+mod page;
+mod recipient;
+mod session;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::{get, post};
+use sekisho_config::Config;
+use sekisho_store::files::FileStore;
+use sekisho_store::{Queue, QueueStore};
+
+pub use guard::RateLimiter;
+
+/// What the portal's handlers share.
+#[derive(Clone)]
+pub struct Portal {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: Config,
+    store: Arc<dyn QueueStore>,
+    files: FileStore,
+    /// Where one-time code mails are queued.
+    queue: Queue,
+    limiter: RateLimiter,
+}
+
+impl Portal {
+    /// A portal over the running gateway's queue (its store and file store).
+    pub fn new(config: Config, queue: Queue) -> Result<Portal, String> {
+        let files = FileStore::open(&config.store.path).map_err(|e| e.to_string())?;
+        let limiter = RateLimiter::new(config.portal.rate_limit);
+        Ok(Portal { inner: Arc::new(Inner { store: queue.store().clone(), files, queue, limiter, config }) })
+    }
+
+    /// The portal's routes.
+    pub fn router(&self) -> Router {
+        Router::new()
+            .route("/d/{token}", get(recipient::open_link))
+            .route("/d", get(recipient::page))
+            .route("/d/code", post(recipient::send_code))
+            .route("/d/verify", post(recipient::verify))
+            .route("/d/files/{n}", get(download::file))
+            .route("/d/all.zip", get(download::all))
+            .fallback(recipient::not_found)
+            .layer(axum::middleware::from_fn_with_state(self.clone(), guard::guard))
+            .with_state(self.clone())
+    }
+
+    /// Serves on `listener` until `shutdown` completes.
+    pub async fn run(
+        self,
+        listener: tokio::net::TcpListener,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let app = self.router().into_make_service_with_connect_info::<SocketAddr>();
+        axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+    }
+
+    /// Removes the files of messages whose every link expired or was revoked; how many.
+    pub async fn purge(&self) -> Result<usize, sekisho_store::StoreError> {
+        let now = chrono::Utc::now().timestamp();
+        sekisho_store::purge_expired_files(self.inner.store.as_ref(), &self.inner.files, now).await.map(|p| p.len())
+    }
+}

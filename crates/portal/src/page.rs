@@ -1,0 +1,99 @@
+//! The portal's pages (askama templates, every value escaped for HTML).
+
+use askama::Template;
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
+
+use crate::lang::Texts;
+
+/// One file as the recipient page lists it.
+pub struct FileRow {
+    /// Its number in `/d/files/{n}`.
+    pub n: i64,
+    pub name: String,
+    pub size: String,
+    pub content_type: String,
+    pub sha256: String,
+    /// Downloads left for this recipient.
+    pub left: u32,
+    /// Can be downloaded now (not purged, downloads left, recipient verified).
+    pub available: bool,
+}
+
+/// The recipient's page: the message, its files, and what opens them.
+#[derive(Template)]
+#[template(path = "recipient.html")]
+pub struct RecipientPage<'a> {
+    pub t: &'static Texts,
+    pub sender: &'a str,
+    pub subject: &'a str,
+    pub expires: String,
+    pub files: Vec<FileRow>,
+    /// The recipient is verified: the files can be downloaded.
+    pub show_files: bool,
+    /// The link opens with a passphrase (else a one-time code).
+    pub passphrase: bool,
+    pub hint: Option<String>,
+    pub locked: bool,
+    /// A line about the last action ("a code was sent", "that is not right").
+    pub message: Option<String>,
+    pub csrf: &'a str,
+}
+
+/// A page with one sentence (an unknown, expired or revoked link).
+#[derive(Template)]
+#[template(path = "notice.html")]
+pub struct NoticePage {
+    pub t: &'static Texts,
+    pub text: String,
+}
+
+/// A template rendered with `status`.
+pub fn render(status: StatusCode, page: &impl Template) -> Response {
+    match page.render() {
+        Ok(html) => (status, Html(html)).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "portal page failed to render");
+            (StatusCode::INTERNAL_SERVER_ERROR, "the page could not be rendered\n").into_response()
+        }
+    }
+}
+
+/// A notice page in the request's language.
+pub fn notice(status: StatusCode, t: &'static Texts, text: &str) -> Response {
+    render(status, &NoticePage { t, text: text.to_string() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hostile_names_render_as_text() {
+        let page = RecipientPage {
+            t: &crate::lang::EN,
+            sender: "a@example.jp",
+            subject: "<script>alert(1)</script>",
+            expires: "2026-12-09".into(),
+            files: vec![FileRow {
+                n: 0,
+                name: "\"><svg onload=alert(1)>.pdf".into(),
+                size: sekisho_rewrite::human_size(2048),
+                content_type: "application/pdf".into(),
+                sha256: "ab".into(),
+                left: 3,
+                available: true,
+            }],
+            show_files: true,
+            passphrase: false,
+            hint: None,
+            locked: false,
+            message: None,
+            csrf: "c",
+        };
+        let html = page.render().unwrap();
+        assert!(!html.contains("<svg") && !html.contains("<script>alert"), "{html}");
+        assert!(html.contains("&#34;&#62;&#60;svg onload=alert(1)&#62;.pdf"), "{html}");
+        assert!(html.contains("2.0 KiB"));
+    }
+}

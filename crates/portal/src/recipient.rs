@@ -1,0 +1,321 @@
+//! The recipient's side: the link swapped for a session, the page, the one-time code asked for
+//! and proved, or the passphrase.
+
+use std::net::SocketAddr;
+
+use axum::Form;
+use axum::extract::{ConnectInfo, Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use sekisho_store::links::{random_token, token_hash};
+use sekisho_store::{Access, LinkRecord, PortalEvent, PortalSession, Proof, QueueId};
+
+use crate::Portal;
+use crate::code_mail::{code_hash, code_mail, new_code};
+use crate::lang::{Texts, texts};
+use crate::page::{FileRow, RecipientPage, notice, render};
+use crate::session::{Client, Current, set_cookie};
+
+/// Link tokens are 128 bits in URL-safe base64: 22 characters.
+fn well_formed(token: &str) -> bool {
+    token.len() == 22 && token.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+/// A store failure, as the recipient sees it.
+fn unavailable(e: sekisho_store::StoreError) -> Response {
+    tracing::error!(error = %e, "portal store failure");
+    (StatusCode::SERVICE_UNAVAILABLE, "the portal cannot read its store right now; try again shortly\n").into_response()
+}
+
+impl Portal {
+    pub(crate) fn texts(&self, headers: &HeaderMap) -> &'static Texts {
+        texts(&self.inner.config.portal.language, headers)
+    }
+
+    /// Appends to the audit log (a failure is logged, never shown).
+    pub(crate) async fn event(&self, link: &LinkRecord, event: &str, client: &Client, detail: String) {
+        let e = PortalEvent {
+            at: now(),
+            message_id: link.message_id.clone(),
+            idx: Some(link.idx),
+            event: event.to_string(),
+            client: client.address.clone(),
+            user_agent: client.user_agent.clone(),
+            detail,
+        };
+        tracing::info!(message_id = %e.message_id, recipient = %link.recipient, event, client = %e.client, "portal");
+        if let Err(err) = self.inner.store.record_event(&e).await {
+            tracing::error!(error = %err, "cannot record a portal event");
+        }
+    }
+
+    /// The refusal for a link that can no longer be used, if it cannot.
+    pub(crate) fn unusable(&self, link: &LinkRecord, t: &'static Texts) -> Option<Response> {
+        if link.revoked {
+            return Some(notice(StatusCode::GONE, t, t.revoked));
+        }
+        if link.expires_at <= now() {
+            return Some(notice(StatusCode::GONE, t, t.expired));
+        }
+        None
+    }
+
+    /// The session of the request, or the page that says there is none (or that its link is
+    /// no longer usable).
+    pub(crate) async fn session_or_refusal(&self, headers: &HeaderMap) -> Result<Current, Response> {
+        let t = self.texts(headers);
+        match self.current(headers).await {
+            Err(e) => Err(unavailable(e)),
+            Ok(None) => Err(notice(StatusCode::FORBIDDEN, t, t.no_session)),
+            Ok(Some(c)) => match self.unusable(&c.link, t) {
+                Some(refusal) => Err(refusal),
+                None => Ok(c),
+            },
+        }
+    }
+
+    /// The recipient page for the session `c`, with `message` and `status`.
+    async fn recipient_page(
+        &self,
+        headers: &HeaderMap,
+        c: &Current,
+        status: StatusCode,
+        message: Option<String>,
+    ) -> Response {
+        let t = self.texts(headers);
+        let store = &self.inner.store;
+        let (message_files, downloads) = match tokio::try_join!(
+            store.link_message(&c.link.message_id),
+            store.downloads(&c.link.message_id, c.link.idx)
+        ) {
+            Ok((Some(m), d)) => (m, d),
+            Ok((None, _)) => return notice(StatusCode::NOT_FOUND, t, t.not_found),
+            Err(e) => return unavailable(e),
+        };
+        let locked = c.link.locked(self.inner.config.portal.max_failures);
+        let files = message_files
+            .files
+            .iter()
+            .map(|f| {
+                let made = downloads.iter().find(|(i, _)| *i == f.idx).map_or(0, |(_, n)| *n);
+                let left = c.link.max_downloads.saturating_sub(made);
+                FileRow {
+                    n: f.idx,
+                    name: f.name.clone(),
+                    size: sekisho_rewrite::human_size(f.size),
+                    content_type: f.content_type.clone(),
+                    sha256: f.sha256.clone(),
+                    left,
+                    available: !f.purged && left > 0,
+                }
+            })
+            .collect();
+        let expires = chrono::DateTime::from_timestamp(c.link.expires_at, 0)
+            .map(|d| d.with_timezone(&chrono::Local).format("%Y-%m-%d %H:%M (UTC%:z)").to_string())
+            .unwrap_or_default();
+        let page = RecipientPage {
+            t,
+            sender: &message_files.sender,
+            subject: &message_files.subject,
+            expires,
+            files,
+            show_files: c.session.verified && !locked,
+            passphrase: c.link.access == Access::Passphrase,
+            hint: c.link.hint.clone().filter(|h| !h.is_empty()),
+            locked,
+            message,
+            csrf: &c.session.csrf,
+        };
+        render(if locked && status.is_success() { StatusCode::LOCKED } else { status }, &page)
+    }
+}
+
+/// `GET /d/{token}`: the token is swapped for a session cookie and the browser sent on to
+/// `/d`, so the token leaves the address bar, the history and any Referer.
+pub async fn open_link(
+    State(portal): State<Portal>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Path(token): Path<String>,
+) -> Response {
+    let t = portal.texts(&headers);
+    if !well_formed(&token) {
+        return notice(StatusCode::NOT_FOUND, t, t.not_found);
+    }
+    let link = match portal.inner.store.link_by_token(&token_hash(&token)).await {
+        Ok(Some(link)) => link,
+        Ok(None) => return notice(StatusCode::NOT_FOUND, t, t.not_found),
+        Err(e) => return unavailable(e),
+    };
+    if let Some(refusal) = portal.unusable(&link, t) {
+        return refusal;
+    }
+    let id = random_token(32);
+    let lifetime = portal.inner.config.portal.session_lifetime.0.as_secs();
+    let session = PortalSession {
+        message_id: link.message_id.clone(),
+        idx: link.idx,
+        csrf: random_token(16),
+        verified: link.access == Access::None,
+        expires_at: now() + lifetime as i64,
+    };
+    if let Err(e) = portal.inner.store.put_session(&token_hash(&id), &session).await {
+        return unavailable(e);
+    }
+    portal.event(&link, "opened", &Client::new(peer, &headers), String::new()).await;
+    let mut response = (StatusCode::SEE_OTHER, [(header::LOCATION, "/d")]).into_response();
+    if let Ok(v) = HeaderValue::from_str(&set_cookie(&id, portal.secure(), lifetime)) {
+        response.headers_mut().insert(header::SET_COOKIE, v);
+    }
+    response
+}
+
+/// `GET /d`: the page of the session's link.
+pub async fn page(State(portal): State<Portal>, headers: HeaderMap) -> Response {
+    match portal.session_or_refusal(&headers).await {
+        Ok(c) => portal.recipient_page(&headers, &c, StatusCode::OK, None).await,
+        Err(refusal) => refusal,
+    }
+}
+
+/// The fields of the portal's forms.
+#[derive(serde::Deserialize)]
+pub struct ProofForm {
+    csrf: String,
+    #[serde(default)]
+    secret: String,
+}
+
+/// The session for a form post, or its refusal (no session, stale or cross-site form).
+async fn form_session(portal: &Portal, headers: &HeaderMap, csrf: &str) -> Result<Current, Response> {
+    let c = portal.session_or_refusal(headers).await?;
+    if !portal.form_allowed(headers, &c.session, csrf) {
+        let t = portal.texts(headers);
+        return Err(notice(StatusCode::FORBIDDEN, t, t.bad_form));
+    }
+    Ok(c)
+}
+
+/// `POST /d/code`: a one-time code is mailed to the link's recipient, through the queue.
+pub async fn send_code(
+    State(portal): State<Portal>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Form(form): Form<ProofForm>,
+) -> Response {
+    let c = match form_session(&portal, &headers, &form.csrf).await {
+        Ok(c) => c,
+        Err(refusal) => return refusal,
+    };
+    let t = portal.texts(&headers);
+    let p = &portal.inner.config.portal;
+    if c.link.access != Access::Otp || c.session.verified {
+        return portal.recipient_page(&headers, &c, StatusCode::BAD_REQUEST, None).await;
+    }
+    if c.link.locked(p.max_failures) {
+        return portal.recipient_page(&headers, &c, StatusCode::LOCKED, None).await;
+    }
+    let recent = match portal.inner.store.events(&c.link.message_id).await {
+        Ok(events) => {
+            events.iter().filter(|e| e.idx == Some(c.link.idx) && e.event == "code-sent" && e.at > now() - 3600).count()
+        }
+        Err(e) => return unavailable(e),
+    };
+    if recent >= p.max_codes_per_hour as usize {
+        let message = Some(t.too_many_codes.to_string());
+        return portal.recipient_page(&headers, &c, StatusCode::TOO_MANY_REQUESTS, message).await;
+    }
+    let code = new_code();
+    let lifetime = p.code_lifetime.0.as_secs();
+    let hash = code_hash(&c.link.message_id, c.link.idx, &code);
+    if let Err(e) = portal.inner.store.put_code(&c.link.message_id, c.link.idx, &hash, now() + lifetime as i64).await {
+        return unavailable(e);
+    }
+    let sender = match portal.inner.store.link_message(&c.link.message_id).await {
+        Ok(m) => m.map(|m| m.sender).unwrap_or_default(),
+        Err(e) => return unavailable(e),
+    };
+    let hostname = &portal.inner.config.hostname;
+    let mail = code_mail(hostname, &c.link.recipient, &sender, &code, lifetime.div_ceil(60));
+    let id = QueueId::generate();
+    if let Err(e) = portal.inner.queue.inject(&id, hostname, &c.link.recipient, &mail).await {
+        return unavailable(e);
+    }
+    portal.inner.queue.wake();
+    portal.event(&c.link, "code-sent", &Client::new(peer, &headers), format!("queued as {id}")).await;
+    portal.recipient_page(&headers, &c, StatusCode::OK, Some(t.code_sent.to_string())).await
+}
+
+/// `POST /d/verify`: the code or passphrase; right opens the files, wrong counts a try.
+pub async fn verify(
+    State(portal): State<Portal>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Form(form): Form<ProofForm>,
+) -> Response {
+    let c = match form_session(&portal, &headers, &form.csrf).await {
+        Ok(c) => c,
+        Err(refusal) => return refusal,
+    };
+    let t = portal.texts(&headers);
+    let client = Client::new(peer, &headers);
+    let max = portal.inner.config.portal.max_failures;
+    let store = &portal.inner.store;
+    let (message_id, idx) = (c.link.message_id.as_str(), c.link.idx);
+    let secret = form.secret.trim().to_string();
+    let proof = match c.link.access {
+        Access::None => Ok(Proof::Accepted),
+        Access::Otp => store.use_code(message_id, idx, &code_hash(message_id, idx, &secret), now(), max).await,
+        Access::Passphrase => {
+            let hash = c.link.secret_hash.clone().unwrap_or_default();
+            let right = tokio::task::spawn_blocking(move || {
+                use argon2::PasswordVerifier as _;
+                let parsed = argon2::PasswordHash::new(&hash).ok()?;
+                Some(argon2::Argon2::default().verify_password(secret.as_bytes(), &parsed).is_ok())
+            })
+            .await
+            .ok()
+            .flatten()
+            .unwrap_or(false);
+            store.prove_secret(message_id, idx, max, right).await
+        }
+    };
+    match proof {
+        Err(e) => unavailable(e),
+        Ok(Proof::Accepted) => {
+            if let Err(e) = store.verify_session(&c.id_hash).await {
+                return unavailable(e);
+            }
+            portal.event(&c.link, "verified", &client, String::new()).await;
+            (StatusCode::SEE_OTHER, [(header::LOCATION, "/d")]).into_response()
+        }
+        Ok(Proof::Locked) => {
+            portal.event(&c.link, "refused-locked", &client, String::new()).await;
+            portal.recipient_page(&headers, &c, StatusCode::LOCKED, None).await
+        }
+        Ok(Proof::Wrong { left }) => {
+            portal.event(&c.link, "wrong", &client, format!("{left} tries left")).await;
+            if left == 0 {
+                portal.event(&c.link, "locked", &client, String::new()).await;
+            }
+            // The page reflects the new count (a locked link shows as such).
+            let c = match store.link(message_id, idx).await {
+                Ok(Some(link)) => Current { link, ..c },
+                Ok(None) => return notice(StatusCode::NOT_FOUND, t, t.not_found),
+                Err(e) => return unavailable(e),
+            };
+            let message = format!("{} {}: {left}", t.wrong, t.tries_left);
+            portal.recipient_page(&headers, &c, StatusCode::FORBIDDEN, Some(message)).await
+        }
+    }
+}
+
+/// Anything else.
+pub async fn not_found(State(portal): State<Portal>, headers: HeaderMap) -> Response {
+    let t = portal.texts(&headers);
+    notice(StatusCode::NOT_FOUND, t, t.not_found)
+}

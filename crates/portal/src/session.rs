@@ -1,0 +1,115 @@
+//! Portal sessions: the cookie a link's token is swapped for (random, 256 bits, stored only as
+//! its SHA-256), the CSRF token of its forms, and who the client is for the audit log.
+
+use axum::http::{HeaderMap, header};
+use sekisho_store::links::token_hash;
+use sekisho_store::{LinkRecord, PortalSession};
+
+use crate::Portal;
+
+/// The cookie's name: `__Host-` (Secure, no Domain, Path=/) when the portal is served over
+/// HTTPS.
+pub fn cookie_name(secure: bool) -> &'static str {
+    if secure { "__Host-sekisho" } else { "sekisho" }
+}
+
+/// Equal without telling how much of it matched.
+pub fn same(a: &str, b: &str) -> bool {
+    use subtle::ConstantTimeEq as _;
+    a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
+}
+
+/// The `Set-Cookie` value for session `id`.
+pub fn set_cookie(id: &str, secure: bool, max_age: u64) -> String {
+    let secure_attr = if secure { "; Secure" } else { "" };
+    format!("{}={id}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure_attr}", cookie_name(secure))
+}
+
+/// The session cookie's value, if the request has one.
+pub fn cookie(headers: &HeaderMap, secure: bool) -> Option<String> {
+    let name = cookie_name(secure);
+    headers.get_all(header::COOKIE).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(';')).find_map(|c| {
+        let (k, v) = c.trim().split_once('=')?;
+        (k == name && !v.is_empty() && v.len() <= 64).then(|| v.to_string())
+    })
+}
+
+/// Who made a request, for the audit log.
+#[derive(Debug, Clone)]
+pub struct Client {
+    pub address: String,
+    pub user_agent: String,
+}
+
+impl Client {
+    /// From the connection's peer address and the request headers (the user agent cut to
+    /// 200 characters).
+    pub fn new(peer: std::net::SocketAddr, headers: &HeaderMap) -> Client {
+        let user_agent = headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .chars()
+            .filter(|c| !c.is_control())
+            .take(200)
+            .collect();
+        Client { address: peer.ip().to_string(), user_agent }
+    }
+}
+
+/// A request's session with its link, when both are still valid.
+pub struct Current {
+    /// SHA-256 of the cookie.
+    pub id_hash: String,
+    pub session: PortalSession,
+    pub link: LinkRecord,
+}
+
+impl Portal {
+    /// True when the portal is served over HTTPS (its cookies are then `Secure`).
+    pub fn secure(&self) -> bool {
+        self.inner.config.portal.url.starts_with("https://")
+    }
+
+    /// The session of the request, with its link.
+    pub async fn current(&self, headers: &HeaderMap) -> Result<Option<Current>, sekisho_store::StoreError> {
+        let Some(id) = cookie(headers, self.secure()) else { return Ok(None) };
+        let id_hash = token_hash(&id);
+        let now = chrono::Utc::now().timestamp();
+        let Some(session) = self.inner.store.session(&id_hash, now).await? else { return Ok(None) };
+        let Some(link) = self.inner.store.link(&session.message_id, session.idx).await? else { return Ok(None) };
+        Ok(Some(Current { id_hash, session, link }))
+    }
+
+    /// True when a form post comes from the portal's own pages: the right CSRF token, and an
+    /// `Origin` (when the browser sends one) that is the portal's.
+    pub fn form_allowed(&self, headers: &HeaderMap, session: &PortalSession, csrf: &str) -> bool {
+        let origin_ok = match headers.get(header::ORIGIN).and_then(|o| o.to_str().ok()) {
+            None => true,
+            Some(origin) => {
+                let ours = self.inner.config.portal.url.trim_end_matches('/');
+                let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
+                origin == ours || origin.split_once("://").is_some_and(|(_, rest)| !host.is_empty() && rest == host)
+            }
+        };
+        origin_ok && same(csrf, &session.csrf)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cookies_are_read_back_and_never_too_long() {
+        let mut h = HeaderMap::new();
+        h.insert(header::COOKIE, "a=1; sekisho=abc; b=2".parse().unwrap());
+        assert_eq!(cookie(&h, false).as_deref(), Some("abc"));
+        assert_eq!(cookie(&h, true), None, "the secure name differs");
+        h.insert(header::COOKIE, format!("sekisho={}", "x".repeat(65)).parse().unwrap());
+        assert_eq!(cookie(&h, false), None);
+        assert!(set_cookie("v", true, 60).contains("__Host-sekisho=v; Path=/; HttpOnly; SameSite=Lax"));
+        assert!(set_cookie("v", true, 60).ends_with("; Secure"));
+        assert!(same("abc", "abc") && !same("abc", "abd") && !same("abc", "ab"));
+    }
+}

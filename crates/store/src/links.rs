@@ -1,0 +1,238 @@
+//! Download links: the files of a message sent as a link (one sealed copy per message), one
+//! link per recipient (its token stored only as a SHA-256), one-time codes, portal sessions,
+//! downloads and the audit log of every portal event.
+
+use async_trait::async_trait;
+use serde::Serialize;
+
+use crate::error::StoreError;
+
+/// SHA-256 of a token, cookie or code, hex: what the store keeps instead of it.
+pub fn token_hash(token: &str) -> String {
+    crate::files::sealed::hex(ring::digest::digest(&ring::digest::SHA256, token.as_bytes()).as_ref())
+}
+
+/// A random token of `bytes` bytes from the operating system's CSPRNG, URL-safe base64
+/// (16 bytes for a link: 128 bits).
+pub fn random_token(bytes: usize) -> String {
+    use base64::Engine as _;
+    let mut buf = vec![0u8; bytes];
+    rand::Rng::fill(&mut rand::rngs::OsRng, buf.as_mut_slice());
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(buf)
+}
+
+/// How a recipient opens a link's page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Access {
+    /// A one-time code mailed to the recipient's address when asked for.
+    Otp,
+    /// A passphrase agreed beforehand per recipient address or domain.
+    Passphrase,
+    /// The link alone.
+    None,
+}
+
+impl Access {
+    /// The configured and stored keyword.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Access::Otp => "otp",
+            Access::Passphrase => "passphrase",
+            Access::None => "none",
+        }
+    }
+
+    /// Reads a keyword.
+    pub fn parse(s: &str) -> Option<Access> {
+        Some(match s {
+            "otp" => Access::Otp,
+            "passphrase" => Access::Passphrase,
+            "none" => Access::None,
+            _ => return None,
+        })
+    }
+}
+
+/// One file kept for download.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LinkFile {
+    /// Position among the message's files, from 0.
+    pub idx: i64,
+    /// The name in the file store.
+    #[serde(skip)]
+    pub file_id: String,
+    /// The file's key (hex), never shown.
+    #[serde(skip)]
+    pub key: String,
+    /// The file name as the sender gave it.
+    pub name: String,
+    pub content_type: String,
+    pub size: u64,
+    /// SHA-256 of the file, hex.
+    pub sha256: String,
+    /// Removed from the file store (expired or revoked everywhere).
+    pub purged: bool,
+}
+
+/// A message whose attachments are kept for download.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LinkMessage {
+    pub message_id: String,
+    /// Envelope sender.
+    pub sender: String,
+    /// The message's Subject, decoded.
+    pub subject: String,
+    /// Unix seconds.
+    pub created_at: i64,
+    pub files: Vec<LinkFile>,
+}
+
+/// One recipient's link.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LinkRecord {
+    pub message_id: String,
+    /// The recipient's position in the envelope.
+    pub idx: i64,
+    pub recipient: String,
+    pub access: Access,
+    /// Unix seconds.
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub revoked: bool,
+    /// Wrong codes or passphrases since the last right one.
+    pub failures: u32,
+    /// Downloads allowed per file.
+    pub max_downloads: u32,
+    /// PHC hash of the link's passphrase (passphrase mode).
+    #[serde(skip)]
+    pub secret_hash: Option<String>,
+    /// Shown on the page in passphrase mode.
+    pub hint: Option<String>,
+}
+
+impl LinkRecord {
+    /// Locked after `max_failures` wrong codes until the sender unlocks it.
+    pub fn locked(&self, max_failures: u32) -> bool {
+        self.failures >= max_failures
+    }
+}
+
+/// A new link for one recipient (replacing any earlier one of the same recipient).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewLink {
+    pub message_id: String,
+    pub idx: i64,
+    pub recipient: String,
+    /// SHA-256 of the token, hex.
+    pub token_hash: String,
+    pub access: Access,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub max_downloads: u32,
+    pub secret_hash: Option<String>,
+    pub hint: Option<String>,
+}
+
+/// A portal session: the cookie a link's token was swapped for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortalSession {
+    pub message_id: String,
+    pub idx: i64,
+    /// The form token every POST of this session must carry.
+    pub csrf: String,
+    /// The recipient proved the code or passphrase (always true in mode `none`).
+    pub verified: bool,
+    pub expires_at: i64,
+}
+
+/// One line of the portal's audit log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PortalEvent {
+    pub at: i64,
+    pub message_id: String,
+    /// The recipient's position, when the event concerns one link.
+    pub idx: Option<i64>,
+    /// "opened", "code-sent", "code-wrong", "verified", "locked", "download", "revoked", ...
+    pub event: String,
+    /// The client's address.
+    pub client: String,
+    pub user_agent: String,
+    pub detail: String,
+}
+
+/// Whether a code or passphrase was accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Proof {
+    /// Accepted; the failure count is back to zero.
+    Accepted,
+    /// Wrong; this many tries are left before the link locks.
+    Wrong { left: u32 },
+    /// The link is locked: no try was counted.
+    Locked,
+}
+
+/// The store of links, files kept for download, and the portal's sessions and events.
+#[async_trait]
+pub trait LinkStore: Send + Sync {
+    /// Records the message's files once; returns the stored message (an earlier one if the
+    /// message already had its files stored, whose files the caller must then discard).
+    async fn put_link_message(&self, message: &LinkMessage) -> Result<LinkMessage, StoreError>;
+    /// The message's files, if it has any kept.
+    async fn link_message(&self, message_id: &str) -> Result<Option<LinkMessage>, StoreError>;
+    /// Creates or replaces one recipient's link.
+    async fn put_link(&self, link: &NewLink) -> Result<(), StoreError>;
+    /// The link whose token has SHA-256 `token_hash`.
+    async fn link_by_token(&self, token_hash: &str) -> Result<Option<LinkRecord>, StoreError>;
+    /// One recipient's link.
+    async fn link(&self, message_id: &str, idx: i64) -> Result<Option<LinkRecord>, StoreError>;
+    /// Every link (of one message with `Some`), newest first.
+    async fn links(&self, message_id: Option<&str>) -> Result<Vec<LinkRecord>, StoreError>;
+    /// Revokes the links of a message (one recipient's with `Some`); how many changed.
+    async fn revoke_links(&self, message_id: &str, idx: Option<i64>) -> Result<u64, StoreError>;
+    /// Sets the expiry of a message's links (one recipient's with `Some`); how many changed.
+    async fn set_link_expiry(&self, message_id: &str, idx: Option<i64>, expires_at: i64) -> Result<u64, StoreError>;
+    /// Clears the failure count of a locked link.
+    async fn unlock_link(&self, message_id: &str, idx: i64) -> Result<bool, StoreError>;
+    /// Stores a one-time code (its hash), replacing the link's earlier ones.
+    async fn put_code(&self, message_id: &str, idx: i64, code_hash: &str, expires_at: i64) -> Result<(), StoreError>;
+    /// Checks a one-time code (by hash), using it up when right, counting a try when wrong;
+    /// concurrent tries never pass `max_failures`.
+    async fn use_code(
+        &self,
+        message_id: &str,
+        idx: i64,
+        code_hash: &str,
+        now: i64,
+        max_failures: u32,
+    ) -> Result<Proof, StoreError>;
+    /// Counts a try of a passphrase (`right`: whether it matched). The try is
+    /// counted before it is judged, so concurrent guesses never pass `max_failures`.
+    async fn prove_secret(
+        &self,
+        message_id: &str,
+        idx: i64,
+        max_failures: u32,
+        right: bool,
+    ) -> Result<Proof, StoreError>;
+    /// Starts a portal session under the SHA-256 of its cookie.
+    async fn put_session(&self, id_hash: &str, session: &PortalSession) -> Result<(), StoreError>;
+    /// A session that has not expired at `now`.
+    async fn session(&self, id_hash: &str, now: i64) -> Result<Option<PortalSession>, StoreError>;
+    /// Marks a session verified.
+    async fn verify_session(&self, id_hash: &str) -> Result<(), StoreError>;
+    /// Counts a download of file `file_idx` by recipient `idx` if fewer than `max` were made;
+    /// false when the limit is reached.
+    async fn count_download(&self, message_id: &str, idx: i64, file_idx: i64, max: u32) -> Result<bool, StoreError>;
+    /// Downloads made of each file by recipient `idx`: (file_idx, count).
+    async fn downloads(&self, message_id: &str, idx: i64) -> Result<Vec<(i64, u32)>, StoreError>;
+    /// Appends to the audit log.
+    async fn record_event(&self, event: &PortalEvent) -> Result<(), StoreError>;
+    /// The audit log of one message, oldest first.
+    async fn events(&self, message_id: &str) -> Result<Vec<PortalEvent>, StoreError>;
+    /// Files whose every link has expired or been revoked by `now` and that are still kept:
+    /// (message_id, file_idx, file_id).
+    async fn files_to_purge(&self, now: i64) -> Result<Vec<(String, i64, String)>, StoreError>;
+    /// Marks a file removed from the file store.
+    async fn mark_purged(&self, message_id: &str, file_idx: i64) -> Result<(), StoreError>;
+}

@@ -1,0 +1,557 @@
+//! The SQLite link store: links, kept files, codes, portal sessions, downloads, audit log.
+
+use async_trait::async_trait;
+use sqlx::Row;
+use sqlx::sqlite::SqliteRow;
+
+use crate::error::StoreError;
+use crate::links::{Access, LinkFile, LinkMessage, LinkRecord, LinkStore, NewLink, PortalEvent, PortalSession, Proof};
+use crate::sqlite::SqliteStore;
+
+fn link_record(r: &SqliteRow) -> Result<LinkRecord, StoreError> {
+    let access: String = r.get("access");
+    Ok(LinkRecord {
+        message_id: r.get("message_id"),
+        idx: r.get("idx"),
+        recipient: r.get("recipient"),
+        access: Access::parse(&access).ok_or_else(|| StoreError::Damaged(format!("link access `{access}`")))?,
+        created_at: r.get("created_at"),
+        expires_at: r.get("expires_at"),
+        revoked: r.get("revoked"),
+        failures: r.get::<i64, _>("failures") as u32,
+        max_downloads: r.get::<i64, _>("max_downloads") as u32,
+        secret_hash: r.get("secret_hash"),
+        hint: r.get("hint"),
+    })
+}
+
+const LINK_COLUMNS: &str = "message_id, idx, recipient, access, created_at, expires_at, revoked, failures, \
+                            max_downloads, secret_hash, hint";
+
+impl SqliteStore {
+    /// Counts one try against the link unless it is locked; None when it is.
+    async fn count_try(
+        &self,
+        conn: &mut sqlx::SqliteConnection,
+        message_id: &str,
+        idx: i64,
+        max_failures: u32,
+    ) -> Result<Option<u32>, StoreError> {
+        let row = sqlx::query(
+            "UPDATE links SET failures = failures + 1 WHERE message_id = ? AND idx = ? AND failures < ? \
+             RETURNING failures",
+        )
+        .bind(message_id)
+        .bind(idx)
+        .bind(max_failures as i64)
+        .fetch_optional(&mut *conn)
+        .await?;
+        Ok(row.map(|r| r.get::<i64, _>("failures") as u32))
+    }
+
+    async fn judge(
+        &self,
+        conn: &mut sqlx::SqliteConnection,
+        message_id: &str,
+        idx: i64,
+        failures: u32,
+        max_failures: u32,
+        right: bool,
+    ) -> Result<Proof, StoreError> {
+        if !right {
+            return Ok(Proof::Wrong { left: max_failures.saturating_sub(failures) });
+        }
+        sqlx::query("UPDATE links SET failures = 0 WHERE message_id = ? AND idx = ?")
+            .bind(message_id)
+            .bind(idx)
+            .execute(&mut *conn)
+            .await?;
+        Ok(Proof::Accepted)
+    }
+}
+
+#[async_trait]
+impl LinkStore for SqliteStore {
+    async fn put_link_message(&self, m: &LinkMessage) -> Result<LinkMessage, StoreError> {
+        let mut conn = self.write_conn(true).await?;
+        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+        let inserted = sqlx::query(
+            "INSERT INTO link_messages (message_id, sender, subject, created_at) VALUES (?, ?, ?, ?) \
+             ON CONFLICT (message_id) DO NOTHING",
+        )
+        .bind(&m.message_id)
+        .bind(&m.sender)
+        .bind(&m.subject)
+        .bind(m.created_at)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if inserted == 1 {
+            for f in &m.files {
+                sqlx::query(
+                    "INSERT INTO link_files (message_id, idx, file_id, key, name, content_type, size, sha256) \
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                )
+                .bind(&m.message_id)
+                .bind(f.idx)
+                .bind(&f.file_id)
+                .bind(&f.key)
+                .bind(&f.name)
+                .bind(&f.content_type)
+                .bind(f.size as i64)
+                .bind(&f.sha256)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        tx.commit().await?;
+        drop(conn);
+        if inserted == 1 {
+            return Ok(m.clone());
+        }
+        self.link_message(&m.message_id).await?.ok_or_else(|| StoreError::Damaged(m.message_id.clone()))
+    }
+
+    async fn link_message(&self, message_id: &str) -> Result<Option<LinkMessage>, StoreError> {
+        let Some(m) = sqlx::query("SELECT * FROM link_messages WHERE message_id = ?")
+            .bind(message_id)
+            .fetch_optional(&self.reader)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let files = sqlx::query("SELECT * FROM link_files WHERE message_id = ? ORDER BY idx")
+            .bind(message_id)
+            .fetch_all(&self.reader)
+            .await?
+            .iter()
+            .map(|f| LinkFile {
+                idx: f.get("idx"),
+                file_id: f.get("file_id"),
+                key: f.get("key"),
+                name: f.get("name"),
+                content_type: f.get("content_type"),
+                size: f.get::<i64, _>("size") as u64,
+                sha256: f.get("sha256"),
+                purged: f.get("purged"),
+            })
+            .collect();
+        Ok(Some(LinkMessage {
+            message_id: m.get("message_id"),
+            sender: m.get("sender"),
+            subject: m.get("subject"),
+            created_at: m.get("created_at"),
+            files,
+        }))
+    }
+
+    async fn put_link(&self, l: &NewLink) -> Result<(), StoreError> {
+        let mut conn = self.write_conn(true).await?;
+        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+        // A new token for the recipient: its earlier sessions and codes go with the old one.
+        for table in ["portal_sessions", "link_codes"] {
+            sqlx::query(&format!("DELETE FROM {table} WHERE message_id = ? AND idx = ?"))
+                .bind(&l.message_id)
+                .bind(l.idx)
+                .execute(&mut *tx)
+                .await?;
+        }
+        sqlx::query(
+            "INSERT INTO links (message_id, idx, recipient, token_hash, access, created_at, expires_at, \
+             max_downloads, secret_hash, hint) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+             ON CONFLICT (message_id, idx) DO UPDATE SET token_hash = excluded.token_hash, \
+             access = excluded.access, expires_at = excluded.expires_at, revoked = 0, \
+             max_downloads = excluded.max_downloads, secret_hash = excluded.secret_hash, hint = excluded.hint",
+        )
+        .bind(&l.message_id)
+        .bind(l.idx)
+        .bind(&l.recipient)
+        .bind(&l.token_hash)
+        .bind(l.access.as_str())
+        .bind(l.created_at)
+        .bind(l.expires_at)
+        .bind(l.max_downloads as i64)
+        .bind(&l.secret_hash)
+        .bind(&l.hint)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn link_by_token(&self, token_hash: &str) -> Result<Option<LinkRecord>, StoreError> {
+        sqlx::query(&format!("SELECT {LINK_COLUMNS} FROM links WHERE token_hash = ?"))
+            .bind(token_hash)
+            .fetch_optional(&self.reader)
+            .await?
+            .map(|r| link_record(&r))
+            .transpose()
+    }
+
+    async fn link(&self, message_id: &str, idx: i64) -> Result<Option<LinkRecord>, StoreError> {
+        sqlx::query(&format!("SELECT {LINK_COLUMNS} FROM links WHERE message_id = ? AND idx = ?"))
+            .bind(message_id)
+            .bind(idx)
+            .fetch_optional(&self.reader)
+            .await?
+            .map(|r| link_record(&r))
+            .transpose()
+    }
+
+    async fn links(&self, message_id: Option<&str>) -> Result<Vec<LinkRecord>, StoreError> {
+        sqlx::query(&format!(
+            "SELECT {LINK_COLUMNS} FROM links WHERE ?1 IS NULL OR message_id = ?1 \
+             ORDER BY created_at DESC, message_id, idx"
+        ))
+        .bind(message_id)
+        .fetch_all(&self.reader)
+        .await?
+        .iter()
+        .map(link_record)
+        .collect()
+    }
+
+    async fn revoke_links(&self, message_id: &str, idx: Option<i64>) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "UPDATE links SET revoked = 1 WHERE message_id = ?1 AND (?2 IS NULL OR idx = ?2) AND revoked = 0",
+        )
+        .bind(message_id)
+        .bind(idx)
+        .execute(&mut *self.write_conn(true).await?)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn set_link_expiry(&self, message_id: &str, idx: Option<i64>, expires_at: i64) -> Result<u64, StoreError> {
+        let done = sqlx::query("UPDATE links SET expires_at = ?3 WHERE message_id = ?1 AND (?2 IS NULL OR idx = ?2)")
+            .bind(message_id)
+            .bind(idx)
+            .bind(expires_at)
+            .execute(&mut *self.write_conn(true).await?)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn unlock_link(&self, message_id: &str, idx: i64) -> Result<bool, StoreError> {
+        let done = sqlx::query("UPDATE links SET failures = 0 WHERE message_id = ? AND idx = ?")
+            .bind(message_id)
+            .bind(idx)
+            .execute(&mut *self.write_conn(true).await?)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn put_code(&self, message_id: &str, idx: i64, code_hash: &str, expires_at: i64) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO link_codes (message_id, idx, code_hash, expires_at) VALUES (?, ?, ?, ?) \
+             ON CONFLICT (message_id, idx) DO UPDATE SET code_hash = excluded.code_hash, \
+             expires_at = excluded.expires_at",
+        )
+        .bind(message_id)
+        .bind(idx)
+        .bind(code_hash)
+        .bind(expires_at)
+        .execute(&mut *self.write_conn(true).await?)
+        .await?;
+        Ok(())
+    }
+
+    async fn use_code(
+        &self,
+        message_id: &str,
+        idx: i64,
+        code_hash: &str,
+        now: i64,
+        max_failures: u32,
+    ) -> Result<Proof, StoreError> {
+        let mut conn = self.write_conn(true).await?;
+        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+        let Some(failures) = self.count_try(&mut tx, message_id, idx, max_failures).await? else {
+            return Ok(Proof::Locked);
+        };
+        let used =
+            sqlx::query("DELETE FROM link_codes WHERE message_id = ? AND idx = ? AND code_hash = ? AND expires_at > ?")
+                .bind(message_id)
+                .bind(idx)
+                .bind(code_hash)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+                == 1;
+        let proof = self.judge(&mut tx, message_id, idx, failures, max_failures, used).await?;
+        tx.commit().await?;
+        Ok(proof)
+    }
+
+    async fn prove_secret(
+        &self,
+        message_id: &str,
+        idx: i64,
+        max_failures: u32,
+        right: bool,
+    ) -> Result<Proof, StoreError> {
+        let mut conn = self.write_conn(true).await?;
+        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+        let Some(failures) = self.count_try(&mut tx, message_id, idx, max_failures).await? else {
+            return Ok(Proof::Locked);
+        };
+        let proof = self.judge(&mut tx, message_id, idx, failures, max_failures, right).await?;
+        tx.commit().await?;
+        Ok(proof)
+    }
+
+    async fn put_session(&self, id_hash: &str, s: &PortalSession) -> Result<(), StoreError> {
+        let mut conn = self.write_conn(true).await?;
+        // Expired sessions go as new ones come.
+        sqlx::query("DELETE FROM portal_sessions WHERE expires_at < ?")
+            .bind(crate::sqlite::now())
+            .execute(&mut *conn)
+            .await?;
+        sqlx::query(
+            "INSERT INTO portal_sessions (id_hash, message_id, idx, csrf, verified, expires_at) \
+             VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(id_hash)
+        .bind(&s.message_id)
+        .bind(s.idx)
+        .bind(&s.csrf)
+        .bind(s.verified)
+        .bind(s.expires_at)
+        .execute(&mut *conn)
+        .await?;
+        Ok(())
+    }
+
+    async fn session(&self, id_hash: &str, now: i64) -> Result<Option<PortalSession>, StoreError> {
+        let row = sqlx::query("SELECT * FROM portal_sessions WHERE id_hash = ? AND expires_at > ?")
+            .bind(id_hash)
+            .bind(now)
+            .fetch_optional(&self.reader)
+            .await?;
+        Ok(row.map(|r| PortalSession {
+            message_id: r.get("message_id"),
+            idx: r.get("idx"),
+            csrf: r.get("csrf"),
+            verified: r.get("verified"),
+            expires_at: r.get("expires_at"),
+        }))
+    }
+
+    async fn verify_session(&self, id_hash: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE portal_sessions SET verified = 1 WHERE id_hash = ?")
+            .bind(id_hash)
+            .execute(&mut *self.write_conn(true).await?)
+            .await?;
+        Ok(())
+    }
+
+    async fn count_download(&self, message_id: &str, idx: i64, file_idx: i64, max: u32) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "INSERT INTO link_downloads (message_id, idx, file_idx, count) VALUES (?1, ?2, ?3, 1) \
+             ON CONFLICT (message_id, idx, file_idx) DO UPDATE SET count = count + 1 WHERE count < ?4",
+        )
+        .bind(message_id)
+        .bind(idx)
+        .bind(file_idx)
+        .bind(max as i64)
+        .execute(&mut *self.write_conn(true).await?)
+        .await?;
+        Ok(done.rows_affected() == 1 && max > 0)
+    }
+
+    async fn downloads(&self, message_id: &str, idx: i64) -> Result<Vec<(i64, u32)>, StoreError> {
+        let rows = sqlx::query("SELECT file_idx, count FROM link_downloads WHERE message_id = ? AND idx = ?")
+            .bind(message_id)
+            .bind(idx)
+            .fetch_all(&self.reader)
+            .await?;
+        Ok(rows.iter().map(|r| (r.get("file_idx"), r.get::<i64, _>("count") as u32)).collect())
+    }
+
+    async fn record_event(&self, e: &PortalEvent) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO portal_events (at, message_id, idx, event, client, user_agent, detail) \
+             VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(e.at)
+        .bind(&e.message_id)
+        .bind(e.idx)
+        .bind(&e.event)
+        .bind(&e.client)
+        .bind(&e.user_agent)
+        .bind(&e.detail)
+        .execute(&mut *self.write_conn(true).await?)
+        .await?;
+        Ok(())
+    }
+
+    async fn events(&self, message_id: &str) -> Result<Vec<PortalEvent>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM portal_events WHERE message_id = ? ORDER BY rowid")
+            .bind(message_id)
+            .fetch_all(&self.reader)
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| PortalEvent {
+                at: r.get("at"),
+                message_id: r.get("message_id"),
+                idx: r.get("idx"),
+                event: r.get("event"),
+                client: r.get("client"),
+                user_agent: r.get("user_agent"),
+                detail: r.get("detail"),
+            })
+            .collect())
+    }
+
+    async fn files_to_purge(&self, now: i64) -> Result<Vec<(String, i64, String)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT f.message_id, f.idx, f.file_id FROM link_files f WHERE f.purged = 0 \
+             AND NOT EXISTS (SELECT 1 FROM links l WHERE l.message_id = f.message_id \
+                 AND l.revoked = 0 AND l.expires_at > ?) \
+             AND EXISTS (SELECT 1 FROM links l WHERE l.message_id = f.message_id)",
+        )
+        .bind(now)
+        .fetch_all(&self.reader)
+        .await?;
+        Ok(rows.iter().map(|r| (r.get("message_id"), r.get("idx"), r.get("file_id"))).collect())
+    }
+
+    async fn mark_purged(&self, message_id: &str, file_idx: i64) -> Result<(), StoreError> {
+        sqlx::query("UPDATE link_files SET purged = 1 WHERE message_id = ? AND idx = ?")
+            .bind(message_id)
+            .bind(file_idx)
+            .execute(&mut *self.write_conn(true).await?)
+            .await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn store() -> (tempfile::TempDir, SqliteStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let s = SqliteStore::open(&dir.path().join("q.db")).await.unwrap();
+        (dir, s)
+    }
+
+    fn message() -> LinkMessage {
+        LinkMessage {
+            message_id: "M1".into(),
+            sender: "alice@example.jp".into(),
+            subject: "見積書".into(),
+            created_at: 100,
+            files: vec![LinkFile {
+                idx: 0,
+                file_id: "ab".repeat(16),
+                key: "00".repeat(32),
+                name: "a.pdf".into(),
+                content_type: "application/pdf".into(),
+                size: 10,
+                sha256: "cd".repeat(32),
+                purged: false,
+            }],
+        }
+    }
+
+    fn link(token_hash: &str) -> NewLink {
+        NewLink {
+            message_id: "M1".into(),
+            idx: 0,
+            recipient: "bob@example.com".into(),
+            token_hash: token_hash.into(),
+            access: Access::Otp,
+            created_at: 100,
+            expires_at: 1000,
+            max_downloads: 2,
+            secret_hash: None,
+            hint: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn files_are_recorded_once_per_message() {
+        let (_d, s) = store().await;
+        let first = s.put_link_message(&message()).await.unwrap();
+        let mut again = message();
+        again.files[0].file_id = "ef".repeat(16);
+        let kept = s.put_link_message(&again).await.unwrap();
+        assert_eq!(kept, first, "the first stored copy stays");
+    }
+
+    #[tokio::test]
+    async fn a_new_token_replaces_the_old_one_and_its_sessions() {
+        let (_d, s) = store().await;
+        s.put_link_message(&message()).await.unwrap();
+        s.put_link(&link("old")).await.unwrap();
+        let session =
+            PortalSession { message_id: "M1".into(), idx: 0, csrf: "c".into(), verified: true, expires_at: i64::MAX };
+        s.put_session("sid", &session).await.unwrap();
+        s.put_link(&link("new")).await.unwrap();
+        assert!(s.link_by_token("old").await.unwrap().is_none());
+        assert_eq!(s.link_by_token("new").await.unwrap().unwrap().recipient, "bob@example.com");
+        assert!(s.session("sid", 0).await.unwrap().is_none(), "sessions of the old token end");
+    }
+
+    #[tokio::test]
+    async fn codes_are_single_use_and_five_wrong_tries_lock() {
+        let (_d, s) = store().await;
+        s.put_link_message(&message()).await.unwrap();
+        s.put_link(&link("t")).await.unwrap();
+        s.put_code("M1", 0, "right", 500).await.unwrap();
+        assert_eq!(s.use_code("M1", 0, "wrong", 100, 5).await.unwrap(), Proof::Wrong { left: 4 });
+        assert_eq!(s.use_code("M1", 0, "right", 600, 5).await.unwrap(), Proof::Wrong { left: 3 }, "expired");
+        s.put_code("M1", 0, "right", 500).await.unwrap();
+        assert_eq!(s.use_code("M1", 0, "right", 100, 5).await.unwrap(), Proof::Accepted);
+        assert_eq!(s.use_code("M1", 0, "right", 100, 5).await.unwrap(), Proof::Wrong { left: 4 }, "used up");
+        for left in (0..4).rev() {
+            assert_eq!(s.use_code("M1", 0, "x", 100, 5).await.unwrap(), Proof::Wrong { left });
+        }
+        s.put_code("M1", 0, "right", 500).await.unwrap();
+        assert_eq!(s.use_code("M1", 0, "right", 100, 5).await.unwrap(), Proof::Locked, "locked even for the right one");
+        assert!(s.link("M1", 0).await.unwrap().unwrap().locked(5));
+        assert!(s.unlock_link("M1", 0).await.unwrap());
+        assert_eq!(s.use_code("M1", 0, "right", 100, 5).await.unwrap(), Proof::Accepted);
+    }
+
+    #[tokio::test]
+    async fn concurrent_wrong_guesses_never_pass_the_limit() {
+        let (_d, s) = store().await;
+        s.put_link_message(&message()).await.unwrap();
+        s.put_link(&link("t")).await.unwrap();
+        let tries = (0..40).map(|i| {
+            let s = s.clone();
+            tokio::spawn(async move { s.prove_secret("M1", 0, 5, i == 39).await.unwrap() })
+        });
+        let mut counted = 0;
+        for t in tries {
+            if t.await.unwrap() != Proof::Locked {
+                counted += 1;
+            }
+        }
+        assert_eq!(counted, 5);
+        assert_eq!(s.link("M1", 0).await.unwrap().unwrap().failures, 5);
+    }
+
+    #[tokio::test]
+    async fn downloads_stop_at_the_limit_and_files_purge_after_expiry() {
+        let (_d, s) = store().await;
+        s.put_link_message(&message()).await.unwrap();
+        s.put_link(&link("t")).await.unwrap();
+        assert!(s.count_download("M1", 0, 0, 2).await.unwrap());
+        assert!(s.count_download("M1", 0, 0, 2).await.unwrap());
+        assert!(!s.count_download("M1", 0, 0, 2).await.unwrap());
+        assert_eq!(s.downloads("M1", 0).await.unwrap(), [(0, 2)]);
+        assert!(s.files_to_purge(999).await.unwrap().is_empty());
+        assert_eq!(s.files_to_purge(1000).await.unwrap(), [("M1".to_string(), 0, "ab".repeat(16))]);
+        s.set_link_expiry("M1", None, 5000).await.unwrap();
+        assert!(s.files_to_purge(1000).await.unwrap().is_empty(), "extended");
+        s.revoke_links("M1", Some(0)).await.unwrap();
+        assert_eq!(s.files_to_purge(1000).await.unwrap().len(), 1, "revoked everywhere");
+        s.mark_purged("M1", 0).await.unwrap();
+        assert!(s.files_to_purge(1000).await.unwrap().is_empty());
+    }
+}
