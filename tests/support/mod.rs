@@ -29,8 +29,10 @@ pub fn write_config(dir: &Path, addr: SocketAddr, extra: &str) -> PathBuf {
     let extra = if extra.is_empty() { "[delivery]\nrelay_host = \"[127.0.0.1]:9\"\n" } else { extra };
     let text = format!(
         "hostname = \"gw.sekisho.test\"\nlocal_domains = [\"example.jp\"]\n{extra}\n\n[store]\npath = \"{}\"\nmin_free_space = 0\n\n\
-         [log]\nlevel = \"warn\"\n\n[[listener]]\naddress = \"{addr}\"\nrole = \"submission\"\ntrusted_networks = [\"127.0.0.0/8\"]\n",
-        dir.join("data").display()
+         [log]\nlevel = \"warn\"\n\n[portal]\naddress = \"{ip}:8025\"\nurl = \"http://{ip}:8025\"\n\n\
+         [[listener]]\naddress = \"{addr}\"\nrole = \"submission\"\ntrusted_networks = [\"127.0.0.0/8\"]\n",
+        dir.join("data").display(),
+        ip = addr.ip(),
     );
     std::fs::write(&path, text).unwrap();
     path

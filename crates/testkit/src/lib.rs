@@ -30,6 +30,8 @@ pub struct TestServer {
     pub submission: SocketAddr,
     /// MX listener for `example.jp`.
     pub mx: SocketAddr,
+    /// The download portal (servers that deliver), at `config.portal.url`.
+    pub portal: Option<SocketAddr>,
     /// The certificates in use; `pki.ca_pem` is what clients trust.
     pub pki: TestPki,
     /// The queue the server writes to.
@@ -98,6 +100,15 @@ impl TestServer {
         let dir = dir.unwrap_or_else(|| tempfile::tempdir().expect("temp dir"));
         let pki = TestPki::generate(dir.path(), "gw.sekisho.test");
         let mut config = base_config(dir.path(), &pki);
+        let portal_listener = match delivery {
+            Some(_) => Some(tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind the portal")),
+            None => None,
+        };
+        let portal_addr = portal_listener.as_ref().map(|l| l.local_addr().expect("portal address"));
+        if let Some(addr) = portal_addr {
+            config.portal.address = addr;
+            config.portal.url = format!("http://{addr}");
+        }
         if let Some((dns, port)) = delivery {
             config.dns.servers = vec![dns];
             config.dns.timeout = sekisho_config::Duration::parse("2s").expect("literal");
@@ -124,14 +135,18 @@ impl TestServer {
             }
             None => None,
         };
+        let portal =
+            portal_listener.map(|l| (l, sekisho_portal::Portal::new(config.clone(), queue.clone()).expect("portal")));
         let task = tokio::spawn(async move {
             let (tx, rx) = tokio::sync::watch::channel(false);
-            let delivering = deliverer.map(|d| {
+            let until_stopped = || {
                 let mut rx = rx.clone();
-                tokio::spawn(d.run(async move {
+                async move {
                     let _ = rx.wait_for(|s| *s).await;
-                }))
-            });
+                }
+            };
+            let delivering = deliverer.map(|d| tokio::spawn(d.run(until_stopped())));
+            let serving = portal.map(|(l, p)| tokio::spawn(p.run(l, until_stopped())));
             server
                 .run(async move {
                     let _ = stopped.await;
@@ -141,11 +156,15 @@ impl TestServer {
             if let Some(d) = delivering {
                 let _ = d.await;
             }
+            if let Some(s) = serving {
+                let _ = s.await;
+            }
         });
         TestServer {
             trusted: pick(0),
             submission: pick(1),
             mx: pick(2),
+            portal: portal_addr,
             pki,
             queue,
             config,

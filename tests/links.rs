@@ -1,0 +1,296 @@
+//! The end of PPAP, end to end over loopback: one message with two attachments to a recipient
+//! whose MX speaks authenticated TLS, one whose MX offers no STARTTLS, and one whose MX just
+//! had STARTTLS stripped. The first gets the message byte for byte; the others get the
+//! download notice, whose link a real HTTP client follows through the one-time-code flow (the
+//! code captured at the fake MX) to files whose SHA-256 matches what was sent.
+
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+
+use base64::Engine as _;
+use sekisho_store::{MessageDetail, RecipientState};
+use sekisho_testkit::{FakeDns, FakeMx, MxBehavior, TestPki, TestServer};
+
+const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
+
+fn pki_dir(name: &str) -> PathBuf {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+    std::env::temp_dir().join(format!("sekisho-links-{name}-{}-{nanos}", std::process::id()))
+}
+
+fn sha256(bytes: &[u8]) -> String {
+    ring::digest::digest(&ring::digest::SHA256, bytes).as_ref().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn random_bytes(n: usize) -> Vec<u8> {
+    (0..n).map(|_| rand::random::<u8>()).collect()
+}
+
+fn wrapped(bytes: &[u8]) -> String {
+    B64.encode(bytes).as_bytes().chunks(76).map(|c| std::str::from_utf8(c).unwrap()).collect::<Vec<_>>().join("\r\n")
+}
+
+/// A message with a text body and two attachments.
+fn message(to: &str, files: &[(&str, &[u8])]) -> String {
+    let mut m = format!(
+        "From: alice@example.jp\r\nTo: {to}\r\nSubject: =?UTF-8?B?{}?=\r\nDate: Wed, 2 Dec 2026 10:00:00 +0900\r\n\
+         Message-ID: <quote-1@example.jp>\r\nMIME-Version: 1.0\r\n\
+         Content-Type: multipart/mixed; boundary=\"outer\"\r\n\r\n--outer\r\n\
+         Content-Type: text/plain; charset=utf-8\r\n\r\nPlease find the quotation attached.\r\n",
+        B64.encode("見積書の送付")
+    );
+    for (name, bytes) in files {
+        m.push_str(&format!(
+            "--outer\r\nContent-Type: application/octet-stream; name=\"{name}\"\r\n\
+             Content-Disposition: attachment; filename=\"{name}\"\r\nContent-Transfer-Encoding: base64\r\n\r\n{}\r\n",
+            wrapped(bytes)
+        ));
+    }
+    m.push_str("--outer--\r\n");
+    m
+}
+
+fn done(d: &MessageDetail) -> bool {
+    d.recipients.iter().all(|r| matches!(r.state, RecipientState::Delivered | RecipientState::Bounced))
+}
+
+/// The decoded text/plain part of the download notice in `data`.
+fn notice_text(data: &[u8]) -> String {
+    let text = String::from_utf8_lossy(data);
+    let start = text.find("boundary=\"=_sekisho_").expect("a download notice");
+    let plain = &text[start..];
+    let body_start = plain
+        .find("Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n")
+        .expect("text part")
+        + "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n".len();
+    let body = &plain[body_start..];
+    let body = &body[..body.find("\r\n--").unwrap()];
+    let clean: String = body.split_whitespace().collect();
+    String::from_utf8(B64.decode(clean).unwrap()).unwrap()
+}
+
+fn link_in(notice: &str) -> String {
+    let at = notice.find("Download: ").expect("the link") + "Download: ".len();
+    notice[at..].lines().next().unwrap().trim().to_string()
+}
+
+/// The one-time code in a code mail.
+fn code_in(data: &[u8]) -> String {
+    let text = String::from_utf8_lossy(data);
+    let body = text.split_once("\r\n\r\n").unwrap().1;
+    let clean: String = body.split_whitespace().collect();
+    let decoded = String::from_utf8(B64.decode(clean).unwrap()).unwrap();
+    let at = decoded.find("Your one-time download code: ").unwrap() + "Your one-time download code: ".len();
+    decoded[at..at + 6].to_string()
+}
+
+/// A browser-like client that keeps the session cookie by hand and never follows redirects.
+struct Browser {
+    http: reqwest::Client,
+    base: String,
+    cookie: Option<String>,
+    csrf: String,
+}
+
+impl Browser {
+    fn new(base: &str) -> Browser {
+        let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        Browser { http, base: base.to_string(), cookie: None, csrf: String::new() }
+    }
+
+    fn with_cookie(&self, r: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        let r = r.header("accept-language", "en");
+        match &self.cookie {
+            Some(c) => r.header("cookie", c),
+            None => r,
+        }
+    }
+
+    /// Follows a link from a notice: expects the swap for a cookie and a redirect to /d.
+    async fn open(&mut self, url: &str) -> reqwest::Response {
+        let r = self.with_cookie(self.http.get(url)).send().await.unwrap();
+        if let Some(set) = r.headers().get("set-cookie") {
+            self.cookie = Some(set.to_str().unwrap().split(';').next().unwrap().to_string());
+        }
+        r
+    }
+
+    async fn get(&mut self, path: &str) -> (u16, reqwest::header::HeaderMap, Vec<u8>) {
+        let r = self.with_cookie(self.http.get(format!("{}{path}", self.base))).send().await.unwrap();
+        let (status, headers) = (r.status().as_u16(), r.headers().clone());
+        let body = r.bytes().await.unwrap().to_vec();
+        if let Some(csrf) = csrf_in(&body) {
+            self.csrf = csrf;
+        }
+        (status, headers, body)
+    }
+
+    async fn post(&mut self, path: &str, fields: &[(&str, &str)]) -> (u16, String) {
+        let mut form: Vec<(&str, &str)> = vec![("csrf", &self.csrf)];
+        form.extend_from_slice(fields);
+        let r = self.with_cookie(self.http.post(format!("{}{path}", self.base)).form(&form)).send().await.unwrap();
+        let status = r.status().as_u16();
+        (status, r.text().await.unwrap())
+    }
+}
+
+fn csrf_in(page: &[u8]) -> Option<String> {
+    let text = String::from_utf8_lossy(page);
+    let at = text.find("name=\"csrf\" value=\"")? + "name=\"csrf\" value=\"".len();
+    Some(text[at..at + text[at..].find('"')?].to_string())
+}
+
+struct Net {
+    dns: FakeDns,
+    port: u16,
+    _home: FakeMx,
+}
+
+impl Net {
+    async fn new(home_ip: &str) -> Net {
+        let dns = FakeDns::start("127.0.0.53").await;
+        let home = FakeMx::start(&format!("{home_ip}:0"), MxBehavior::default()).await;
+        dns.mx("example.jp", 10, "mx.example.jp");
+        dns.addr("mx.example.jp", home_ip);
+        let port = home.addr.port();
+        Net { dns, port, _home: home }
+    }
+
+    async fn mx(&self, ip: &str, domain: &str, tls: Option<TestPki>) -> FakeMx {
+        let host = format!("mx.{domain}");
+        let mx = FakeMx::start(&format!("{ip}:{}", self.port), MxBehavior { tls, ..Default::default() }).await;
+        self.dns.addr(&host, ip);
+        self.dns.mx(domain, 10, &host);
+        mx
+    }
+}
+
+#[tokio::test]
+async fn each_recipient_gets_the_variant_its_session_earned_and_the_link_works() {
+    let net = Net::new("127.0.6.1").await;
+    let good = TestPki::generate(&pki_dir("good"), "mx.tls.example");
+    let down = TestPki::generate(&pki_dir("down"), "mx.down.example");
+    let tls_mx = net.mx("127.0.6.2", "tls.example", Some(good.clone())).await;
+    let plain_mx = net.mx("127.0.6.3", "plain.example", None).await;
+    let down_mx = net.mx("127.0.6.4", "down.example", Some(down.clone())).await;
+    let roots = vec![good.ca_path.clone(), down.ca_path.clone()];
+    let s = TestServer::start_delivering(&net.dns, net.port, move |c| {
+        c.tls.extra_roots = roots;
+        c.delivery.connection_reuse_time = sekisho_config::Duration::parse("0s").unwrap();
+    })
+    .await;
+    // down.example reached TLS before; then an attacker strips STARTTLS.
+    let (d, _) = s.first_attempt("earlier@down.example").await;
+    assert_eq!(d.recipients[0].state, RecipientState::Delivered);
+    down_mx.behavior().offer_tls.store(false, Ordering::SeqCst);
+
+    let quote = random_bytes(150_000);
+    let sheet = random_bytes(40_000);
+    let files: [(&str, &[u8]); 2] = [("見積書.pdf", &quote), ("明細.xlsx", &sheet)];
+    let to = ["carol@tls.example", "bob@plain.example", "dave@down.example"];
+    let submitted = message("several", &files);
+    let id = s.submit("alice@example.jp", &to, &submitted).await;
+    let d = s.wait_for(&id, 30, done).await;
+    assert!(d.recipients.iter().all(|r| r.state == RecipientState::Delivered), "{:#?}", d.recipients);
+
+    // Over authenticated TLS: the message exactly as submitted.
+    let inline = tls_mx.wait_for(1, 5).await;
+    assert!(inline[0].tls);
+    assert!(inline[0].data.ends_with(submitted.as_bytes()), "the attachments travel as they are");
+
+    // Without STARTTLS, and after a stripped one: the notice, never the files.
+    let spooled = String::from_utf8(inline[0].data.clone()).unwrap();
+    let text_part = "Content-Type: text/plain; charset=utf-8\r\n\r\nPlease find the quotation attached.\r\n";
+    let mut links = Vec::new();
+    for (mx, rcpt) in [(&plain_mx, "bob@plain.example"), (&down_mx, "dave@down.example")] {
+        let got = mx.wait_for(if rcpt.starts_with("dave") { 2 } else { 1 }, 5).await;
+        let m = got.iter().find(|m| m.rcpt_to == [rcpt.to_string()]).expect("the link variant");
+        assert!(!m.tls);
+        let data = String::from_utf8(m.data.clone()).unwrap();
+        assert!(!data.contains(&wrapped(&quote)[..76]) && !data.contains(&wrapped(&sheet)[..76]), "no file leaves");
+        let head_end = spooled.find("--outer\r\nContent-Type: application/octet-stream").unwrap();
+        assert_eq!(&data[..head_end], &spooled[..head_end], "headers and text stay byte for byte");
+        assert!(data.contains(text_part));
+        assert!(data.ends_with("--outer--\r\n"));
+        let notice = notice_text(&m.data);
+        assert!(notice.contains(&format!("見積書.pdf (146.5 KiB, SHA-256 {})", sha256(&quote))), "{notice}");
+        assert!(notice.contains(&format!("明細.xlsx (39.1 KiB, SHA-256 {})", sha256(&sheet))), "{notice}");
+        links.push(link_in(&notice));
+    }
+    assert_ne!(links[0], links[1], "one link per recipient");
+
+    // The trace says what was done and why.
+    let full = s.queue.store().message(&id).await.unwrap().unwrap();
+    let variant = |rcpt: &str| {
+        let a = full.attempts.iter().rev().find(|a| a.recipient == rcpt).unwrap();
+        a.attempt.variant.clone().unwrap()
+    };
+    let carol = variant("carol@tls.example");
+    assert_eq!((carol.kind, carol.reason.as_str()), ("inline", "inline — TLS 1.3, authenticated"));
+    let bob = variant("bob@plain.example");
+    assert_eq!((bob.kind, bob.reason.as_str()), ("link", "link — mx.plain.example offered no STARTTLS"));
+    let dave = variant("dave@down.example");
+    assert_eq!(dave.kind, "link");
+    assert!(dave.reason.contains("downgrade is suspected"), "{}", dave.reason);
+    let kept = s.queue.store().link_message(&id).await.unwrap().unwrap();
+    assert_eq!(kept.files.len(), 2, "one stored copy per message");
+    assert_eq!(s.queue.store().links(Some(&id)).await.unwrap().len(), 2);
+
+    // Bob follows his link.
+    let portal = format!("http://{}", s.portal.unwrap());
+    assert!(links[0].starts_with(&format!("{portal}/d/")), "{}", links[0]);
+    let mut b = Browser::new(&portal);
+    let r = b.open(&links[0]).await;
+    assert_eq!(r.status().as_u16(), 303);
+    assert_eq!(r.headers()["location"], "/d", "the token leaves the address bar");
+    assert_eq!(r.headers()["referrer-policy"], "no-referrer");
+    let cookie = r.headers()["set-cookie"].to_str().unwrap();
+    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"), "{cookie}");
+    let (status, headers, page) = b.get("/d").await;
+    let page = String::from_utf8(page).unwrap();
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("alice@example.jp") && page.contains("見積書の送付") && page.contains("見積書.pdf"));
+    assert!(headers["content-security-policy"].to_str().unwrap().contains("default-src 'none'"));
+    assert_eq!(headers["x-content-type-options"], "nosniff");
+    assert_eq!(b.get("/d/files/0").await.0, 403, "no download before the code");
+
+    let (status, page) = b.post("/d/code", &[]).await;
+    assert_eq!(status, 200, "{page}");
+    let code_mail = plain_mx.wait_for(2, 10).await;
+    let code = code_in(&code_mail[1].data);
+    assert_eq!(code_mail[1].rcpt_to, ["bob@plain.example"], "the code goes to the recipient's own address");
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    let (status, page) = b.post("/d/verify", &[("secret", wrong)]).await;
+    assert_eq!(status, 403);
+    assert!(page.contains("Tries left: 4"), "{page}");
+    let (status, _) = b.post("/d/verify", &[("secret", &code)]).await;
+    assert_eq!(status, 303, "the right code opens the files");
+    let (status, _, page) = b.get("/d").await;
+    assert_eq!(status, 200);
+    assert!(String::from_utf8(page).unwrap().contains(&sha256(&quote)));
+
+    let (status, headers, body) = b.get("/d/files/0").await;
+    assert_eq!(status, 200);
+    assert_eq!(sha256(&body), sha256(&quote), "the file downloaded is the file sent");
+    let disposition = headers["content-disposition"].to_str().unwrap();
+    assert!(disposition.contains("filename*=UTF-8''%E8%A6%8B%E7%A9%8D%E6%9B%B8.pdf"), "{disposition}");
+    assert_eq!(headers["content-type"], "application/octet-stream");
+    let (status, _, zip) = b.get("/d/all.zip").await;
+    assert_eq!(status, 200);
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(zip)).unwrap();
+    for (name, bytes) in files {
+        let mut entry = archive.by_name(name).unwrap();
+        assert!(!entry.encrypted());
+        let mut out = Vec::new();
+        std::io::Read::read_to_end(&mut entry, &mut out).unwrap();
+        assert_eq!(out, bytes);
+    }
+
+    // The used code is worth nothing now, and the audit log has every step.
+    let (status, _) = b.post("/d/verify", &[("secret", &code)]).await;
+    assert_eq!(status, 403, "a code is used once");
+    let events: Vec<String> = s.queue.store().events(&id).await.unwrap().into_iter().map(|e| e.event).collect();
+    for e in ["opened", "code-sent", "wrong", "verified", "download"] {
+        assert!(events.iter().any(|x| x == e), "{e} missing from {events:?}");
+    }
+}
