@@ -1,0 +1,298 @@
+//! The download portal against what an outsider tries (OWASP ASVS): guessed and malformed
+//! tokens, expired and revoked links, download limits, brute-forced and concurrently guessed
+//! codes, cross-site and stale form posts, hostile file names, and clients that ask too often.
+//! Links are seeded through the store, as delivery makes them.
+
+use sekisho_store::files::FileStore;
+use sekisho_store::links::{random_token, token_hash};
+use sekisho_store::{Access, LinkFile, LinkMessage, NewLink};
+use sekisho_testkit::{FakeDns, TestServer};
+
+const PORTAL_CODE_PAGE: &str = "Send me a code";
+
+struct Seeded {
+    message_id: String,
+    url: String,
+}
+
+/// A message with one file `name` holding `bytes`, and a link for bob@example.com.
+async fn seed(s: &TestServer, access: Access, name: &str, bytes: &[u8], tweak: impl FnOnce(&mut NewLink)) -> Seeded {
+    let files = FileStore::open(&s.config.store.path).unwrap();
+    let stored = files.put(bytes).unwrap();
+    let message_id = format!("M{}", random_token(9).replace(['-', '_'], "x"));
+    let store = s.queue.store();
+    store
+        .put_link_message(&LinkMessage {
+            message_id: message_id.clone(),
+            sender: "alice@example.jp".into(),
+            subject: "figures".into(),
+            created_at: 0,
+            files: vec![LinkFile {
+                idx: 0,
+                file_id: stored.id,
+                key: stored.key.to_hex(),
+                name: name.into(),
+                content_type: "application/pdf".into(),
+                size: stored.size,
+                sha256: stored.sha256,
+                purged: false,
+            }],
+        })
+        .await
+        .unwrap();
+    let token = random_token(16);
+    let now = chrono::Utc::now().timestamp();
+    let mut link = NewLink {
+        message_id: message_id.clone(),
+        idx: 0,
+        recipient: "bob@example.com".into(),
+        token_hash: token_hash(&token),
+        access,
+        created_at: now,
+        expires_at: now + 3600,
+        max_downloads: 3,
+        secret_hash: None,
+        hint: None,
+    };
+    tweak(&mut link);
+    store.put_link(&link).await.unwrap();
+    Seeded { message_id, url: format!("http://{}/d/{token}", s.portal.unwrap()) }
+}
+
+async fn server(tweak: impl FnOnce(&mut sekisho_config::Config) + Send + 'static) -> (FakeDns, TestServer) {
+    let dns = FakeDns::start("127.0.0.53").await;
+    dns.mx("example.com", 10, "mx.example.com");
+    dns.addr("mx.example.com", "127.0.0.1");
+    // Code mails wait in the queue: nothing answers on port 9.
+    let s = TestServer::start_delivering(&dns, 9, tweak).await;
+    (dns, s)
+}
+
+struct Browser {
+    http: reqwest::Client,
+    base: String,
+    cookie: Option<String>,
+    csrf: String,
+}
+
+impl Browser {
+    fn new(s: &TestServer) -> Browser {
+        let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        Browser { http, base: format!("http://{}", s.portal.unwrap()), cookie: None, csrf: String::new() }
+    }
+
+    fn req(&self, r: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        let r = r.header("accept-language", "en");
+        match &self.cookie {
+            Some(c) => r.header("cookie", c),
+            None => r,
+        }
+    }
+
+    /// Follows the link and loads the page; the status of the page.
+    async fn open(&mut self, url: &str) -> (u16, String) {
+        let r = self.req(self.http.get(url)).send().await.unwrap();
+        if r.status().as_u16() != 303 {
+            let status = r.status().as_u16();
+            return (status, r.text().await.unwrap());
+        }
+        let set = r.headers()["set-cookie"].to_str().unwrap();
+        self.cookie = Some(set.split(';').next().unwrap().to_string());
+        self.get("/d").await
+    }
+
+    async fn get(&mut self, path: &str) -> (u16, String) {
+        let r = self.req(self.http.get(format!("{}{path}", self.base))).send().await.unwrap();
+        let status = r.status().as_u16();
+        let text = String::from_utf8_lossy(&r.bytes().await.unwrap()).into_owned();
+        if let Some(at) = text.find("name=\"csrf\" value=\"") {
+            let rest = &text[at + 19..];
+            self.csrf = rest[..rest.find('"').unwrap()].to_string();
+        }
+        (status, text)
+    }
+
+    async fn post(&self, path: &str, fields: &[(&str, &str)], origin: Option<&str>) -> (u16, String) {
+        let mut r = self.req(self.http.post(format!("{}{path}", self.base)).form(fields));
+        if let Some(o) = origin {
+            r = r.header("origin", o);
+        }
+        let r = r.send().await.unwrap();
+        let status = r.status().as_u16();
+        (status, r.text().await.unwrap())
+    }
+
+    async fn verify(&self, secret: &str) -> u16 {
+        self.post("/d/verify", &[("csrf", &self.csrf), ("secret", secret)], None).await.0
+    }
+}
+
+#[tokio::test]
+async fn unknown_expired_and_revoked_links_are_refused() {
+    let (_dns, s) = server(|_| {}).await;
+    let mut b = Browser::new(&s);
+    let base = format!("http://{}", s.portal.unwrap());
+    assert_eq!(b.open(&format!("{base}/d/{}", random_token(16))).await.0, 404, "a guessed token");
+    assert_eq!(b.open(&format!("{base}/d/..%2f..%2fqueue.db")).await.0, 404);
+    assert_eq!(b.open(&format!("{base}/d/{}", "A".repeat(5000))).await.0, 404);
+    assert_eq!(b.get("/d").await.0, 403, "no session");
+    assert_eq!(b.get("/nothing-here").await.0, 404);
+
+    let expired = seed(&s, Access::None, "a.pdf", b"x", |l| l.expires_at = 1).await;
+    let (status, page) = Browser::new(&s).open(&expired.url).await;
+    assert_eq!(status, 410);
+    assert!(page.contains("expired"), "{page}");
+
+    let revoked = seed(&s, Access::None, "a.pdf", b"x", |_| {}).await;
+    let mut b = Browser::new(&s);
+    assert_eq!(b.open(&revoked.url).await.0, 200);
+    assert_eq!(b.get("/d/files/0").await.0, 200);
+    s.queue.store().revoke_links(&revoked.message_id, None).await.unwrap();
+    let (status, page) = b.get("/d/files/0").await;
+    assert_eq!(status, 410, "revocation ends an open session too");
+    assert!(page.contains("revoked"), "{page}");
+    assert_eq!(Browser::new(&s).open(&revoked.url).await.0, 410);
+}
+
+#[tokio::test]
+async fn downloads_stop_at_the_limit_and_expired_files_are_purged() {
+    let (_dns, s) = server(|_| {}).await;
+    let file = b"%PDF-1.7 quarterly figures".repeat(1000);
+    let link = seed(&s, Access::None, "figures.pdf", &file, |l| l.max_downloads = 2).await;
+    let mut b = Browser::new(&s);
+    let (status, page) = b.open(&link.url).await;
+    assert_eq!(status, 200);
+    assert!(page.contains("figures.pdf") && !page.contains(PORTAL_CODE_PAGE), "mode none opens at once");
+    for _ in 0..2 {
+        let (status, body) = b.get("/d/files/0").await;
+        assert_eq!((status, body.len()), (200, file.len()));
+    }
+    let (status, page) = b.get("/d/files/0").await;
+    assert_eq!(status, 410);
+    assert!(page.contains("as many times as allowed"), "{page}");
+    assert_eq!(b.get("/d/files/7").await.0, 404);
+    assert_eq!(b.get("/d/files/x").await.0, 404);
+
+    let kept = s.queue.store().link_message(&link.message_id).await.unwrap().unwrap();
+    let on_disk = s.config.store.path.join("files").join(&kept.files[0].file_id);
+    assert!(on_disk.exists());
+    s.queue.store().set_link_expiry(&link.message_id, None, 1).await.unwrap();
+    let files = FileStore::open(&s.config.store.path).unwrap();
+    let purged = sekisho_store::purge_expired_files(s.queue.store().as_ref(), &files, chrono::Utc::now().timestamp())
+        .await
+        .unwrap();
+    assert!(purged.contains(&(link.message_id.clone(), 0)));
+    assert!(!on_disk.exists(), "an expired file is gone from the disk");
+}
+
+#[tokio::test]
+async fn five_wrong_codes_lock_the_link_even_when_guessed_at_once() {
+    let (_dns, s) = server(|_| {}).await;
+    let link = seed(&s, Access::Otp, "a.pdf", b"secret", |_| {}).await;
+    let mut b = Browser::new(&s);
+    let (status, page) = b.open(&link.url).await;
+    assert_eq!(status, 200);
+    assert!(page.contains(PORTAL_CODE_PAGE), "{page}");
+    let (status, page) = b.post("/d/code", &[("csrf", &b.csrf)], None).await;
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(s.queued().await, 1, "the code mail waits in the queue");
+
+    // Twenty wrong guesses at once: exactly five are counted, the rest find the link locked.
+    let guesses = (0..20).map(|i| {
+        let b = Browser { http: b.http.clone(), base: b.base.clone(), cookie: b.cookie.clone(), csrf: b.csrf.clone() };
+        tokio::spawn(async move { b.verify(&format!("{:06}", 900_000 + i)).await })
+    });
+    let mut statuses = Vec::new();
+    for g in guesses {
+        statuses.push(g.await.unwrap());
+    }
+    assert_eq!(statuses.iter().filter(|&&s| s == 403).count(), 5, "{statuses:?}");
+    assert_eq!(statuses.iter().filter(|&&s| s == 423).count(), 15, "{statuses:?}");
+    let l = s.queue.store().link(&link.message_id, 0).await.unwrap().unwrap();
+    assert_eq!(l.failures, 5);
+    let (status, page) = b.get("/d").await;
+    assert_eq!(status, 423);
+    assert!(page.contains("Ask the sender to unlock it"), "{page}");
+    assert_eq!(b.post("/d/code", &[("csrf", &b.csrf)], None).await.0, 423, "no code for a locked link");
+    assert_eq!(b.get("/d/files/0").await.0, 423);
+
+    // The sender unlocks it; a fresh code works once.
+    s.queue.store().unlock_link(&link.message_id, 0).await.unwrap();
+    let code_hash = |code: &str| token_hash(&format!("{}\0{}\0{code}", link.message_id, 0));
+    let expires = chrono::Utc::now().timestamp() + 600;
+    s.queue.store().put_code(&link.message_id, 0, &code_hash("123456"), expires).await.unwrap();
+    assert_eq!(b.verify("123456").await, 303);
+    assert_eq!(b.get("/d/files/0").await, (200, "secret".to_string()));
+}
+
+#[tokio::test]
+async fn forms_from_elsewhere_or_without_their_token_are_refused() {
+    let (_dns, s) = server(|_| {}).await;
+    let link = seed(&s, Access::Otp, "a.pdf", b"x", |_| {}).await;
+    let mut b = Browser::new(&s);
+    b.open(&link.url).await;
+    let csrf = b.csrf.clone();
+    assert_eq!(b.post("/d/code", &[], None).await.0, 422, "a form without its fields");
+    assert_eq!(b.post("/d/code", &[("csrf", "forged")], None).await.0, 403);
+    assert_eq!(b.post("/d/code", &[("csrf", &csrf)], Some("https://evil.example")).await.0, 403);
+    let other = Browser { cookie: None, ..Browser::new(&s) };
+    assert_eq!(other.post("/d/code", &[("csrf", &csrf)], None).await.0, 403, "no session, no form");
+    assert_eq!(s.queued().await, 0, "no code was sent");
+    let own_origin = b.base.clone();
+    assert_eq!(b.post("/d/code", &[("csrf", &csrf)], Some(&own_origin)).await.0, 200);
+    assert_eq!(s.queued().await, 1);
+}
+
+#[tokio::test]
+async fn a_passphrase_agreed_beforehand_opens_the_link() {
+    let (_dns, s) = server(|_| {}).await;
+    use argon2::PasswordHasher as _;
+    let salt = argon2::password_hash::SaltString::generate(&mut rand::rngs::OsRng);
+    let hash = argon2::Argon2::default().hash_password(b"blue heron 42", &salt).unwrap().to_string();
+    let link = seed(&s, Access::Passphrase, "a.pdf", b"agreed", |l| {
+        l.secret_hash = Some(hash);
+        l.hint = Some("the bird at the lake".into());
+    })
+    .await;
+    let mut b = Browser::new(&s);
+    let (status, page) = b.open(&link.url).await;
+    assert_eq!(status, 200);
+    assert!(page.contains("the bird at the lake") && !page.contains(PORTAL_CODE_PAGE), "{page}");
+    assert_eq!(b.post("/d/code", &[("csrf", &b.csrf)], None).await.0, 400, "no codes in passphrase mode");
+    assert_eq!(b.verify("red heron 42").await, 403);
+    assert_eq!(b.verify("blue heron 42").await, 303);
+    assert_eq!(b.get("/d/files/0").await, (200, "agreed".to_string()));
+}
+
+#[tokio::test]
+async fn hostile_file_names_are_text_and_never_headers() {
+    let (_dns, s) = server(|_| {}).await;
+    let name = "\"><svg onload=alert(1)>\r\nSet-Cookie: stolen=1;.pdf";
+    let link = seed(&s, Access::None, name, b"x", |_| {}).await;
+    let mut b = Browser::new(&s);
+    let (status, page) = b.open(&link.url).await;
+    assert_eq!(status, 200);
+    assert!(!page.contains("<svg"), "{page}");
+    assert!(page.contains("&#34;&#62;&#60;svg onload=alert(1)&#62;"), "{page}");
+    let r = b.req(b.http.get(format!("{}/d/files/0", b.base))).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert!(r.headers().get("set-cookie").is_none(), "no header from a file name");
+    let d = r.headers()["content-disposition"].to_str().unwrap();
+    assert!(d.starts_with("attachment; filename=\"_><svg onload=alert(1)>__Set-Cookie: stolen=1_.pdf\""), "{d}");
+    assert!(d.contains("filename*=UTF-8''%22%3E%3Csvg%20onload%3Dalert%281%29%3E%0D%0ASet-Cookie"), "{d}");
+}
+
+#[tokio::test]
+async fn a_client_asking_too_often_waits() {
+    let (_dns, s) = server(|c| c.portal.rate_limit = 5).await;
+    let b = Browser::new(&s);
+    let mut statuses = Vec::new();
+    for _ in 0..7 {
+        let r = b.req(b.http.get(format!("{}/d", b.base))).send().await.unwrap();
+        statuses.push(r.status().as_u16());
+        if r.status().as_u16() == 429 {
+            assert_eq!(r.headers()["retry-after"], "60");
+        }
+    }
+    assert_eq!(statuses, [403, 403, 403, 403, 403, 429, 429]);
+}
