@@ -38,6 +38,11 @@ enum Command {
         #[command(subcommand)]
         command: commands::queue::QueueCommand,
     },
+    /// Download links: list, show, revoke, extend, unlock; purge expired files.
+    Links {
+        #[command(subcommand)]
+        command: commands::links::LinksCommand,
+    },
     /// Manage submission accounts.
     User {
         #[command(subcommand)]
@@ -86,6 +91,7 @@ fn run_async(command: Command, config: Config) -> Result<(), Failure> {
             Command::Queue { command } => commands::queue::run(command, &config).await,
             Command::Check(args) => commands::check::run(args, &config).await,
             Command::User { command } => commands::user::run(command, &config).await,
+            Command::Links { command } => commands::links::run(command, &config).await,
             Command::Config { .. } => unreachable!("handled before the runtime starts"),
         }
     })

@@ -2,6 +2,7 @@
 
 pub(crate) mod check;
 pub(crate) mod config;
+pub(crate) mod links;
 pub(crate) mod queue;
 pub(crate) mod serve;
 pub(crate) mod user;

@@ -198,6 +198,14 @@ pub(crate) async fn run(command: QueueCommand, config: &Config) -> Result<(), Fa
                     assurance,
                     a_.reply
                 );
+                if let Some(v) = &a_.variant {
+                    // The reason normally starts with its kind ("link — ..."); say it if not.
+                    if v.reason.starts_with(v.kind) {
+                        println!("variant:    {}", v.reason);
+                    } else {
+                        println!("variant:    {} — {}", v.kind, v.reason);
+                    }
+                }
             }
             Ok(())
         }

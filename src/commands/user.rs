@@ -60,7 +60,8 @@ pub(crate) async fn run(command: UserCommand, config: &Config) -> Result<(), Fai
     }
 }
 
-fn read_password() -> Result<String, Failure> {
+/// A password or passphrase: asked twice on a terminal, else stdin's first line.
+pub(crate) fn read_password() -> Result<String, Failure> {
     let password = if std::io::stdin().is_terminal() {
         let a = rpassword::prompt_password("password: ").map_err(|e| Failure::Failed(e.to_string()))?;
         let b = rpassword::prompt_password("again: ").map_err(|e| Failure::Failed(e.to_string()))?;
