@@ -19,7 +19,7 @@ struct Seeded {
 async fn seed(s: &TestServer, access: Access, name: &str, bytes: &[u8], tweak: impl FnOnce(&mut NewLink)) -> Seeded {
     let files = FileStore::open(&s.config.store.path).unwrap();
     let stored = files.put(bytes).unwrap();
-    let message_id = format!("M{}", random_token(9).replace(['-', '_'], "x"));
+    let message_id = format!("M{}", random_token(8).replace(['-', '_'], "x"));
     let store = s.queue.store();
     store
         .put_link_message(&LinkMessage {
@@ -57,6 +57,34 @@ async fn seed(s: &TestServer, access: Access, name: &str, bytes: &[u8], tweak: i
     tweak(&mut link);
     store.put_link(&link).await.unwrap();
     Seeded { message_id, url: format!("http://{}/d/{token}", s.portal.unwrap()) }
+}
+
+/// Files and a link kept for queued message `id`.
+async fn seed_for(s: &TestServer, id: &str) {
+    let store = s.queue.store();
+    store
+        .put_link_message(&LinkMessage {
+            message_id: id.into(),
+            sender: "alice@example.jp".into(),
+            subject: "figures".into(),
+            created_at: 0,
+            files: Vec::new(),
+        })
+        .await
+        .unwrap();
+    let link = NewLink {
+        message_id: id.into(),
+        idx: 0,
+        recipient: "bob@example.com".into(),
+        token_hash: token_hash(&random_token(16)),
+        access: Access::Otp,
+        created_at: 0,
+        expires_at: i64::MAX,
+        max_downloads: 1,
+        secret_hash: None,
+        hint: None,
+    };
+    store.put_link(&link).await.unwrap();
 }
 
 async fn server(tweak: impl FnOnce(&mut sekisho_config::Config) + Send + 'static) -> (FakeDns, TestServer) {
@@ -295,4 +323,78 @@ async fn a_client_asking_too_often_waits() {
         }
     }
     assert_eq!(statuses, [403, 403, 403, 403, 403, 429, 429]);
+}
+
+#[tokio::test]
+async fn the_trace_api_answers_administrators_only() {
+    let token = "admin-secret-token-for-tests";
+    let (_dns, s) = server(move |c| c.portal.api_token_sha256 = token_hash(token)).await;
+    let id = s.submit("alice@example.jp", &["bob@example.com"], "Subject: figures\r\n\r\nsee link\r\n").await;
+    seed_for(&s, &id).await;
+    let http = reqwest::Client::new();
+    let url = format!("http://{}/api/v1/messages/{id}", s.portal.unwrap());
+    let r = http.get(&url).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 401);
+    assert_eq!(r.headers()["www-authenticate"], "Bearer");
+    let r = http.get(&url).bearer_auth("admin-secret-token-for-test").send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 401, "a near miss is a miss");
+    let r = http.get(&url).bearer_auth(token).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let trace: serde_json::Value = serde_json::from_str(&r.text().await.unwrap()).unwrap();
+    assert_eq!(trace["message"]["id"], id.as_str());
+    assert_eq!(trace["message"]["recipients"][0]["address"], "bob@example.com");
+    assert!(trace["links"].as_array().unwrap().iter().any(|l| l["recipient"] == "bob@example.com"));
+    assert!(trace["files"].as_array().is_some());
+    let missing = format!("http://{}/api/v1/messages/NOSUCHMESSAGE", s.portal.unwrap());
+    assert_eq!(http.get(&missing).bearer_auth(token).send().await.unwrap().status().as_u16(), 404);
+
+    let (_dns2, off) = server(|_| {}).await;
+    let url = format!("http://{}/api/v1/messages/{id}", off.portal.unwrap());
+    let r = http.get(&url).bearer_auth(token).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 404, "without a configured token the API is off");
+}
+
+#[tokio::test]
+async fn the_checker_tells_a_person_and_a_program_what_a_domain_offers() {
+    let dns = FakeDns::start("127.0.0.53").await;
+    let dir = std::env::temp_dir().join(format!("sekisho-portal-check-{}", std::process::id()));
+    let pki = sekisho_testkit::TestPki::generate(&dir, "mx.checked.example");
+    let mx = sekisho_testkit::FakeMx::start(
+        "127.0.8.2:0",
+        sekisho_testkit::MxBehavior { tls: Some(pki.clone()), ..Default::default() },
+    )
+    .await;
+    dns.mx("checked.example", 10, "mx.checked.example");
+    dns.addr("mx.checked.example", "127.0.8.2");
+    let roots = vec![pki.ca_path.clone()];
+    let s = TestServer::start_delivering(&dns, mx.addr.port(), move |c| {
+        c.tls.extra_roots = roots;
+        c.portal.check_rate_limit = 2;
+    })
+    .await;
+    let http = reqwest::Client::new();
+    let base = format!("http://{}", s.portal.unwrap());
+    let r = http.get(format!("{base}/api/v1/check?domain=checked.example")).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let report: serde_json::Value = serde_json::from_str(&r.text().await.unwrap()).unwrap();
+    assert_eq!(report["assurance"], "authenticated", "{report:#}");
+    assert_eq!(report["mx"][0]["host"], "mx.checked.example");
+    let page = http
+        .get(format!("{base}/check?domain=checked.example"))
+        .header("accept-language", "en")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("id=\"verdict\"") && page.contains("mx.checked.example"), "{page}");
+    assert!(page.contains("TLSv1.3"), "{page}");
+    let r = http.get(format!("{base}/api/v1/check?domain=%3Csvg%3E.example")).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 400, "not a domain name");
+    let r = http.get(format!("{base}/check?domain=%22%3E%3Csvg%20onload%3Dalert(1)%3E")).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 400);
+    assert!(!r.text().await.unwrap().contains("<svg"), "the input is escaped");
+    let r = http.get(format!("{base}/api/v1/check?domain=checked.example")).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 429, "two checks a minute (malformed names are not checks)");
 }

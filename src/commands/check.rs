@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use clap::Args;
 use sekisho_config::Config;
-use sekisho_deliver::check::{Checker, DomainReport};
-use sekisho_deliver::tls::{Assurance, TlsClient};
+use sekisho_deliver::check::{CheckService, DomainReport};
+use sekisho_deliver::tls::Assurance;
 
 use super::print_json;
 use crate::Failure;
@@ -33,18 +33,6 @@ pub(crate) struct CheckArgs {
     concurrency: usize,
 }
 
-struct Shared {
-    dns: sekisho_dns::Resolver,
-    tls: TlsClient,
-    sts: sekisho_deliver::sts::StsPolicies,
-    dnssec: sekisho_deliver::tls::plan::DnssecHealth,
-    helo: String,
-    port: u16,
-    timeouts: sekisho_deliver::client::session::Timeouts,
-    /// The store and the cache TTL, with --cached.
-    cache: Option<(Arc<dyn sekisho_store::QueueStore>, i64)>,
-}
-
 pub(crate) async fn run(args: CheckArgs, config: &Config) -> Result<(), Failure> {
     let mut domains = args.domains.clone();
     if let Some(file) = &args.file {
@@ -56,38 +44,18 @@ pub(crate) async fn run(args: CheckArgs, config: &Config) -> Result<(), Failure>
         return Err(Failure::Usage("name at least one domain, or --file".into()));
     }
     let cache = if args.cached {
-        let store = sekisho_store::open_store(&config.store.path).await.map_err(|e| Failure::Failed(e.to_string()))?;
-        Some((store, config.outbound.probe_cache_ttl.0.as_secs() as i64))
+        Some(sekisho_store::open_store(&config.store.path).await.map_err(|e| Failure::Failed(e.to_string()))?)
     } else {
         None
     };
-    let shared = Arc::new(Shared {
-        dns: sekisho_dns::Resolver::new(&config.dns).map_err(|e| Failure::Failed(e.to_string()))?,
-        tls: TlsClient::new(&config.tls.extra_roots).map_err(Failure::Usage)?,
-        sts: sekisho_deliver::sts::StsPolicies::new(sekisho_deliver::sts_settings(&config.mta_sts), 0, None),
-        dnssec: sekisho_deliver::tls::plan::DnssecHealth::new(config.dns.dnssec),
-        helo: config.delivery.helo_name.clone().unwrap_or_else(|| config.hostname.clone()),
-        port: config.delivery.port,
-        timeouts: checker_timeouts(&config.delivery),
-        cache,
-    });
+    let shared = Arc::new(CheckService::new(config, cache).map_err(Failure::Usage)?);
     let slots = Arc::new(tokio::sync::Semaphore::new(args.concurrency.max(1)));
     let mut tasks = tokio::task::JoinSet::new();
     for (i, domain) in domains.iter().enumerate() {
         let (shared, slots, domain) = (shared.clone(), slots.clone(), domain.clone());
         tasks.spawn(async move {
             let _slot = slots.acquire().await.expect("semaphore open");
-            let checker = Checker {
-                dns: &shared.dns,
-                tls: &shared.tls,
-                sts: &shared.sts,
-                dnssec: &shared.dnssec,
-                helo: &shared.helo,
-                port: shared.port,
-                timeouts: shared.timeouts,
-                cache: shared.cache.as_ref().map(|(store, ttl)| (store.as_ref(), *ttl)),
-            };
-            (i, checker.check(&domain).await)
+            (i, shared.check(&domain).await)
         });
     }
     let total = domains.len();
@@ -123,16 +91,6 @@ pub(crate) async fn run(args: CheckArgs, config: &Config) -> Result<(), Failure>
         )));
     }
     Ok(())
-}
-
-/// The delivery timeouts, each capped at 30 s: a probe need not wait as long as a delivery.
-fn checker_timeouts(d: &sekisho_config::DeliveryConfig) -> sekisho_deliver::client::session::Timeouts {
-    let cap = std::time::Duration::from_secs(30);
-    let mut t = sekisho_deliver::timeouts(d);
-    for v in [&mut t.connect, &mut t.greeting, &mut t.mail, &mut t.rcpt, &mut t.data_init, &mut t.block, &mut t.done] {
-        *v = (*v).min(cap);
-    }
-    t
 }
 
 fn print_text(r: &DomainReport) {

@@ -672,10 +672,15 @@ impl Config {
             ("session_lifetime", p.session_lifetime.0.is_zero()),
             ("rate_limit", p.rate_limit == 0),
             ("max_codes_per_hour", p.max_codes_per_hour == 0),
+            ("check_rate_limit", p.check_rate_limit == 0),
         ] {
             if zero {
                 return Err(err(key, "must be at least 1".into()));
             }
+        }
+        let token = &p.api_token_sha256;
+        if !token.is_empty() && (token.len() != 64 || !token.bytes().all(|b| b.is_ascii_hexdigit())) {
+            return Err(err("api_token_sha256", "must be 64 hexadecimal digits: the SHA-256 of the token".into()));
         }
         for pass in &p.passphrase {
             if pass.matches.is_empty() || pass.matches.contains(' ') {

@@ -40,6 +40,12 @@ pub struct PortalConfig {
     pub max_codes_per_hour: u32,
     /// Page language: "auto" (the browser's Accept-Language), "ja" or "en".
     pub language: String,
+    /// Domain checks (`/check`, `/api/v1/check`) per minute one client address may ask for:
+    /// each one connects to the domain's mail servers.
+    pub check_rate_limit: u32,
+    /// SHA-256 (hex) of the token that opens the message trace API
+    /// (`Authorization: Bearer TOKEN`); empty: the API is off.
+    pub api_token_sha256: String,
     /// Passphrases agreed beforehand: `[[portal.passphrase]] match = "bob@example.com" or
     /// "example.com", hash = "$argon2id$...", hint = "..."`.
     pub passphrase: Vec<Passphrase>,
@@ -73,6 +79,8 @@ impl Default for PortalConfig {
             rate_limit: 120,
             max_codes_per_hour: 5,
             language: "auto".into(),
+            check_rate_limit: 10,
+            api_token_sha256: String::new(),
             passphrase: Vec::new(),
         }
     }

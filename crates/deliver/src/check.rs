@@ -1,5 +1,5 @@
 //! The TLS checker: what a delivery to a domain would get, host by host, measured with the same
-//! session code that delivers mail — a library call for the CLI and, later, the portal.
+//! session code that delivers mail — a library call for the CLI and the portal.
 
 use sekisho_dns::{Dns, MxAnswer, order_mx};
 use serde::Serialize;
@@ -61,6 +61,69 @@ pub struct DomainReport {
     pub assurance: Assurance,
     /// One sentence a person understands.
     pub verdict: String,
+}
+
+/// A checker built once from the configuration and shared by every check: what the CLI and
+/// the portal's checker page use.
+pub struct CheckService {
+    dns: sekisho_dns::Resolver,
+    tls: TlsClient,
+    sts: StsPolicies,
+    dnssec: DnssecHealth,
+    helo: String,
+    port: u16,
+    timeouts: Timeouts,
+    /// The store and the cache TTL, when answers may come from the probe cache.
+    cache: Option<(std::sync::Arc<dyn sekisho_store::QueueStore>, i64)>,
+}
+
+impl CheckService {
+    /// From `config`; with `cache`, fresh evidence of delivery sessions answers instead of new
+    /// connections (`[outbound] probe_cache_ttl`). Fails on an unusable resolver or root set.
+    pub fn new(
+        config: &sekisho_config::Config,
+        cache: Option<std::sync::Arc<dyn sekisho_store::QueueStore>>,
+    ) -> Result<CheckService, String> {
+        // A probe need not wait as long as a delivery: each timeout capped at 30 s.
+        let cap = std::time::Duration::from_secs(30);
+        let mut timeouts = crate::timeouts(&config.delivery);
+        for v in [
+            &mut timeouts.connect,
+            &mut timeouts.greeting,
+            &mut timeouts.mail,
+            &mut timeouts.rcpt,
+            &mut timeouts.data_init,
+            &mut timeouts.block,
+            &mut timeouts.done,
+        ] {
+            *v = (*v).min(cap);
+        }
+        Ok(CheckService {
+            dns: sekisho_dns::Resolver::new(&config.dns).map_err(|e| e.to_string())?,
+            tls: TlsClient::new(&config.tls.extra_roots)?,
+            sts: StsPolicies::new(crate::sts_settings(&config.mta_sts), 0, None),
+            dnssec: DnssecHealth::new(config.dns.dnssec),
+            helo: config.delivery.helo_name.clone().unwrap_or_else(|| config.hostname.clone()),
+            port: config.delivery.port,
+            timeouts,
+            cache: cache.map(|store| (store, config.outbound.probe_cache_ttl.0.as_secs() as i64)),
+        })
+    }
+
+    /// Checks every MX of `domain`.
+    pub async fn check(&self, domain: &str) -> DomainReport {
+        let checker = Checker {
+            dns: &self.dns,
+            tls: &self.tls,
+            sts: &self.sts,
+            dnssec: &self.dnssec,
+            helo: &self.helo,
+            port: self.port,
+            timeouts: self.timeouts,
+            cache: self.cache.as_ref().map(|(store, ttl)| (store.as_ref(), *ttl)),
+        };
+        checker.check(domain).await
+    }
 }
 
 /// Settings the checker shares with delivery.

@@ -36,6 +36,14 @@ pub struct Texts {
     pub bad_form: &'static str,
     pub used_up: &'static str,
     pub purged: &'static str,
+    pub check_title: &'static str,
+    pub check_domain: &'static str,
+    pub check_button: &'static str,
+    pub check_address: &'static str,
+    pub check_certificate: &'static str,
+    pub check_assurance: &'static str,
+    pub check_bad_domain: &'static str,
+    pub check_too_often: &'static str,
 }
 
 pub const JA: Texts = Texts {
@@ -70,6 +78,14 @@ pub const JA: Texts = Texts {
     bad_form: "フォームが古いか、別のサイトから送信されました。ページを開き直してください。",
     used_up: "このファイルのダウンロード回数の上限に達しました。",
     purged: "このファイルは削除されました。",
+    check_title: "TLS チェック",
+    check_domain: "ドメイン",
+    check_button: "調べる",
+    check_address: "アドレス",
+    check_certificate: "証明書",
+    check_assurance: "保証レベル",
+    check_bad_domain: "ドメイン名として正しくありません。",
+    check_too_often: "チェックの回数が多すぎます。1 分後にお試しください。",
 };
 
 pub const EN: Texts = Texts {
@@ -104,6 +120,14 @@ pub const EN: Texts = Texts {
     bad_form: "The form is stale or was sent from another site. Open the page again.",
     used_up: "This file has been downloaded as many times as allowed.",
     purged: "This file has been removed.",
+    check_title: "TLS check",
+    check_domain: "Domain",
+    check_button: "Check",
+    check_address: "Address",
+    check_certificate: "Certificate",
+    check_assurance: "Assurance",
+    check_bad_domain: "That is not a domain name.",
+    check_too_often: "Too many checks from your address; try again in a minute.",
 };
 
 /// The texts for a request: the configured language, or with "auto" the first of Japanese

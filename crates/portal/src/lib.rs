@@ -3,10 +3,12 @@
 //! recipient proves the one-time code (mailed to their address through sekisho's own queue) or
 //! the agreed passphrase, then downloads each file (streamed, never whole in memory) or all of
 //! them as one plain ZIP. Every form carries a CSRF token, every response strict security
-//! headers, every client a request budget, and every event goes to the audit log.
+//! headers, every client a request budget, and every event goes to the audit log. Beside it:
+//! the TLS checker page and API, and the message trace API for administrators.
 
 #![warn(missing_docs)]
 
+mod checker;
 mod code_mail;
 mod download;
 mod guard;
@@ -14,6 +16,7 @@ mod lang;
 mod page;
 mod recipient;
 mod session;
+mod trace;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -21,6 +24,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::routing::{get, post};
 use sekisho_config::Config;
+use sekisho_deliver::check::CheckService;
 use sekisho_store::files::FileStore;
 use sekisho_store::{Queue, QueueStore};
 
@@ -39,6 +43,9 @@ struct Inner {
     /// Where one-time code mails are queued.
     queue: Queue,
     limiter: RateLimiter,
+    /// Domain checks per client.
+    check_limiter: RateLimiter,
+    checker: CheckService,
 }
 
 impl Portal {
@@ -46,7 +53,10 @@ impl Portal {
     pub fn new(config: Config, queue: Queue) -> Result<Portal, String> {
         let files = FileStore::open(&config.store.path).map_err(|e| e.to_string())?;
         let limiter = RateLimiter::new(config.portal.rate_limit);
-        Ok(Portal { inner: Arc::new(Inner { store: queue.store().clone(), files, queue, limiter, config }) })
+        let check_limiter = RateLimiter::new(config.portal.check_rate_limit);
+        let checker = CheckService::new(&config, Some(queue.store().clone()))?;
+        let store = queue.store().clone();
+        Ok(Portal { inner: Arc::new(Inner { store, files, queue, limiter, check_limiter, checker, config }) })
     }
 
     /// The portal's routes.
@@ -58,6 +68,9 @@ impl Portal {
             .route("/d/verify", post(recipient::verify))
             .route("/d/files/{n}", get(download::file))
             .route("/d/all.zip", get(download::all))
+            .route("/check", get(checker::page))
+            .route("/api/v1/check", get(checker::api))
+            .route("/api/v1/messages/{id}", get(trace::message))
             .fallback(recipient::not_found)
             .layer(axum::middleware::from_fn_with_state(self.clone(), guard::guard))
             .with_state(self.clone())
