@@ -398,3 +398,108 @@ async fn the_checker_tells_a_person_and_a_program_what_a_domain_offers() {
     let r = http.get(format!("{base}/api/v1/check?domain=checked.example")).send().await.unwrap();
     assert_eq!(r.status().as_u16(), 429, "two checks a minute (malformed names are not checks)");
 }
+
+/// The sign-in form token the console set in its cookie, and the cookie header to send back.
+async fn sign_in_form(http: &reqwest::Client, base: &str) -> (String, String) {
+    let r = http.get(format!("{base}/sent")).header("accept-language", "en").send().await.unwrap();
+    let cookie = r.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_string();
+    let page = r.text().await.unwrap();
+    let at = page.find("name=\"csrf\" value=\"").unwrap() + 19;
+    (page[at..at + page[at..].find('"').unwrap()].to_string(), cookie)
+}
+
+fn session_cookie(r: &reqwest::Response) -> String {
+    r.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn senders_see_their_own_mail_and_manage_its_links() {
+    let (_dns, s) = server(|_| {}).await;
+    s.add_user("alice@example.jp", "correct horse").await;
+    let mine = s.submit("alice@example.jp", &["bob@example.com"], "Subject: figures\r\n\r\nx\r\n").await;
+    let theirs = s.submit("carol@example.jp", &["bob@example.com"], "Subject: other\r\n\r\nx\r\n").await;
+    seed_for(&s, &mine).await;
+    seed_for(&s, &theirs).await;
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let base = format!("http://{}", s.portal.unwrap());
+
+    let (csrf, pre) = sign_in_form(&http, &base).await;
+    let post = |path: &str, cookie: &str, form: &[(&str, &str)]| {
+        http.post(format!("{base}{path}")).header("cookie", cookie).header("accept-language", "en").form(form).send()
+    };
+    let wrong = [("csrf", csrf.as_str()), ("user", "alice@example.jp"), ("password", "battery staple")];
+    let r = post("/sent/login", &pre, &wrong).await.unwrap();
+    assert_eq!(r.status().as_u16(), 403);
+    assert!(r.text().await.unwrap().contains("Wrong user name or password"));
+    let forged = [("csrf", "forged"), ("user", "alice@example.jp"), ("password", "correct horse")];
+    assert_eq!(post("/sent/login", &pre, &forged).await.unwrap().status().as_u16(), 403, "a form from elsewhere");
+    let (csrf, pre) = sign_in_form(&http, &base).await;
+    let right = [("csrf", csrf.as_str()), ("user", "alice@example.jp"), ("password", "correct horse")];
+    let r = post("/sent/login", &pre, &right).await.unwrap();
+    assert_eq!(r.status().as_u16(), 303);
+    let console = session_cookie(&r);
+    assert!(console.starts_with("sekisho-console="), "{console}");
+
+    let get = |path: String, cookie: String| http.get(format!("{base}{path}")).header("cookie", cookie).send();
+    let list = get("/sent".into(), console.clone()).await.unwrap().text().await.unwrap();
+    assert!(list.contains(&mine) && !list.contains(&theirs), "only the sender's own mail: {list}");
+    let r = get(format!("/sent/m/{theirs}"), console.clone()).await.unwrap();
+    assert_eq!(r.status().as_u16(), 404, "someone else's message does not exist");
+    let page = get(format!("/sent/m/{mine}"), console.clone()).await.unwrap().text().await.unwrap();
+    assert!(page.contains("bob@example.com") && page.contains("link (otp): active"), "{page}");
+    let at = page.find("name=\"csrf\" value=\"").unwrap() + 19;
+    let form_token = page[at..at + page[at..].find('"').unwrap()].to_string();
+    let revoke = [("csrf", form_token.as_str()), ("idx", "0"), ("action", "revoke")];
+    let r = post(&format!("/sent/m/{theirs}/link"), &console, &revoke).await.unwrap();
+    assert_eq!(r.status().as_u16(), 404, "no action on someone else's links");
+    assert!(!s.queue.store().link(&theirs, 0).await.unwrap().unwrap().revoked);
+    let r = post(&format!("/sent/m/{mine}/link"), &console, &revoke).await.unwrap();
+    assert_eq!(r.status().as_u16(), 303);
+    assert!(s.queue.store().link(&mine, 0).await.unwrap().unwrap().revoked);
+    let events = s.queue.store().events(&mine).await.unwrap();
+    assert!(events.iter().any(|e| e.event == "revoked" && e.detail.contains("alice@example.jp")), "{events:?}");
+    let page = get(format!("/sent/m/{mine}"), console).await.unwrap().text().await.unwrap();
+    assert!(page.contains("link (otp): revoked"), "{page}");
+}
+
+#[tokio::test]
+async fn a_sign_in_link_reaches_only_addresses_that_sent_mail() {
+    let (_dns, s) = server(|_| {}).await;
+    let mine = s.submit("alice@example.jp", &["bob@example.com"], "Subject: figures\r\n\r\nx\r\n").await;
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let base = format!("http://{}", s.portal.unwrap());
+    let queued_before = s.queued().await;
+    let (csrf, pre) = sign_in_form(&http, &base).await;
+    let ask = |address: &'static str| {
+        http.post(format!("{base}/sent/login-link"))
+            .header("cookie", pre.clone())
+            .header("accept-language", "en")
+            .form(&[("csrf", csrf.clone()), ("address", address.to_string())])
+            .send()
+    };
+    let stranger = ask("mallory@example.net").await.unwrap();
+    assert_eq!(stranger.status().as_u16(), 200);
+    let stranger_page = stranger.text().await.unwrap();
+    assert_eq!(s.queued().await, queued_before, "no mail to an address that never sent any");
+    let sender = ask("Alice@Example.jp").await.unwrap();
+    assert_eq!(sender.status().as_u16(), 200);
+    assert!(
+        sender.text().await.unwrap().contains("a sign-in link is on its way") && stranger_page.contains("on its way")
+    );
+    // The sign-in mail waits in the queue (nothing answers on port 9): read it from the spool.
+    let mails = s.stored_all().await;
+    let mail =
+        mails.iter().find(|m| m.info.sender.is_empty() && m.recipients[0].address == "alice@example.jp").unwrap();
+    let body = String::from_utf8(s.body(&mail.info.id)).unwrap();
+    let b64: String = body.split_once("\r\n\r\n").unwrap().1.split_whitespace().collect();
+    use base64::Engine as _;
+    let text = String::from_utf8(base64::engine::general_purpose::STANDARD.decode(b64).unwrap()).unwrap();
+    let at = text.find(&format!("{base}/sent/login/")).unwrap();
+    let link = text[at..].lines().next().unwrap().trim().to_string();
+    let r = http.get(&link).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 303);
+    let console = session_cookie(&r);
+    let list = http.get(format!("{base}/sent")).header("cookie", console).send().await.unwrap().text().await.unwrap();
+    assert!(list.contains(&mine), "{list}");
+    assert_eq!(http.get(&link).send().await.unwrap().status().as_u16(), 404, "a sign-in link works once");
+}

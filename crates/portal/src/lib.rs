@@ -4,15 +4,17 @@
 //! the agreed passphrase, then downloads each file (streamed, never whole in memory) or all of
 //! them as one plain ZIP. Every form carries a CSRF token, every response strict security
 //! headers, every client a request budget, and every event goes to the audit log. Beside it:
-//! the TLS checker page and API, and the message trace API for administrators.
+//! the sender console, the TLS checker page and API, and the message trace API for
+//! administrators.
 
 #![warn(missing_docs)]
 
 mod checker;
-mod code_mail;
+mod console;
 mod download;
 mod guard;
 mod lang;
+mod mails;
 mod page;
 mod recipient;
 mod session;
@@ -68,6 +70,12 @@ impl Portal {
             .route("/d/verify", post(recipient::verify))
             .route("/d/files/{n}", get(download::file))
             .route("/d/all.zip", get(download::all))
+            .route("/sent", get(console::list))
+            .route("/sent/login", post(console::login))
+            .route("/sent/login-link", post(console::login_link))
+            .route("/sent/login/{token}", get(console::login_with_link))
+            .route("/sent/m/{id}", get(console::message))
+            .route("/sent/m/{id}/link", post(console::link_action))
             .route("/check", get(checker::page))
             .route("/api/v1/check", get(checker::api))
             .route("/api/v1/messages/{id}", get(trace::message))

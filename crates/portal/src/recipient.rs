@@ -11,10 +11,10 @@ use sekisho_store::links::{random_token, token_hash};
 use sekisho_store::{Access, LinkRecord, PortalEvent, PortalSession, Proof, QueueId};
 
 use crate::Portal;
-use crate::code_mail::{code_hash, code_mail, new_code};
 use crate::lang::{Texts, texts};
+use crate::mails::{code_hash, code_mail, new_code};
 use crate::page::{FileRow, RecipientPage, notice, render};
-use crate::session::{Client, Current, set_cookie};
+use crate::session::{Client, Current, RECIPIENT, set_cookie};
 
 /// Link tokens are 128 bits in URL-safe base64: 22 characters.
 fn well_formed(token: &str) -> bool {
@@ -168,7 +168,7 @@ pub async fn open_link(
     }
     portal.event(&link, "opened", &Client::new(peer, &headers), String::new()).await;
     let mut response = (StatusCode::SEE_OTHER, [(header::LOCATION, "/d")]).into_response();
-    if let Ok(v) = HeaderValue::from_str(&set_cookie(&id, portal.secure(), lifetime)) {
+    if let Ok(v) = HeaderValue::from_str(&set_cookie(RECIPIENT, &id, portal.secure(), lifetime)) {
         response.headers_mut().insert(header::SET_COOKIE, v);
     }
     response
@@ -193,7 +193,7 @@ pub struct ProofForm {
 /// The session for a form post, or its refusal (no session, stale or cross-site form).
 async fn form_session(portal: &Portal, headers: &HeaderMap, csrf: &str) -> Result<Current, Response> {
     let c = portal.session_or_refusal(headers).await?;
-    if !portal.form_allowed(headers, &c.session, csrf) {
+    if !portal.form_allowed(headers, &c.session.csrf, csrf) {
         let t = portal.texts(headers);
         return Err(notice(StatusCode::FORBIDDEN, t, t.bad_form));
     }

@@ -7,10 +7,17 @@ use sekisho_store::{LinkRecord, PortalSession};
 
 use crate::Portal;
 
-/// The cookie's name: `__Host-` (Secure, no Domain, Path=/) when the portal is served over
-/// HTTPS.
-pub fn cookie_name(secure: bool) -> &'static str {
-    if secure { "__Host-sekisho" } else { "sekisho" }
+/// The recipient page's session cookie.
+pub const RECIPIENT: &str = "sekisho";
+/// The sender console's session cookie.
+pub const CONSOLE: &str = "sekisho-console";
+/// The sender console's sign-in form token (double submit).
+pub const SIGN_IN: &str = "sekisho-sign-in";
+
+/// A cookie's name: with the `__Host-` prefix (Secure, no Domain, Path=/) when the portal is
+/// served over HTTPS.
+pub fn cookie_name(base: &str, secure: bool) -> String {
+    if secure { format!("__Host-{base}") } else { base.to_string() }
 }
 
 /// Equal without telling how much of it matched.
@@ -19,15 +26,15 @@ pub fn same(a: &str, b: &str) -> bool {
     a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
 }
 
-/// The `Set-Cookie` value for session `id`.
-pub fn set_cookie(id: &str, secure: bool, max_age: u64) -> String {
+/// The `Set-Cookie` value for cookie `base` holding `value`.
+pub fn set_cookie(base: &str, value: &str, secure: bool, max_age: u64) -> String {
     let secure_attr = if secure { "; Secure" } else { "" };
-    format!("{}={id}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure_attr}", cookie_name(secure))
+    format!("{}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure_attr}", cookie_name(base, secure))
 }
 
-/// The session cookie's value, if the request has one.
-pub fn cookie(headers: &HeaderMap, secure: bool) -> Option<String> {
-    let name = cookie_name(secure);
+/// The value of cookie `base`, if the request has one.
+pub fn cookie(headers: &HeaderMap, base: &str, secure: bool) -> Option<String> {
+    let name = cookie_name(base, secure);
     headers.get_all(header::COOKIE).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(';')).find_map(|c| {
         let (k, v) = c.trim().split_once('=')?;
         (k == name && !v.is_empty() && v.len() <= 64).then(|| v.to_string())
@@ -73,7 +80,7 @@ impl Portal {
 
     /// The session of the request, with its link.
     pub async fn current(&self, headers: &HeaderMap) -> Result<Option<Current>, sekisho_store::StoreError> {
-        let Some(id) = cookie(headers, self.secure()) else { return Ok(None) };
+        let Some(id) = cookie(headers, RECIPIENT, self.secure()) else { return Ok(None) };
         let id_hash = token_hash(&id);
         let now = chrono::Utc::now().timestamp();
         let Some(session) = self.inner.store.session(&id_hash, now).await? else { return Ok(None) };
@@ -83,7 +90,7 @@ impl Portal {
 
     /// True when a form post comes from the portal's own pages: the right CSRF token, and an
     /// `Origin` (when the browser sends one) that is the portal's.
-    pub fn form_allowed(&self, headers: &HeaderMap, session: &PortalSession, csrf: &str) -> bool {
+    pub fn form_allowed(&self, headers: &HeaderMap, expected: &str, csrf: &str) -> bool {
         let origin_ok = match headers.get(header::ORIGIN).and_then(|o| o.to_str().ok()) {
             None => true,
             Some(origin) => {
@@ -92,7 +99,7 @@ impl Portal {
                 origin == ours || origin.split_once("://").is_some_and(|(_, rest)| !host.is_empty() && rest == host)
             }
         };
-        origin_ok && same(csrf, &session.csrf)
+        origin_ok && !expected.is_empty() && same(csrf, expected)
     }
 }
 
@@ -104,12 +111,13 @@ mod tests {
     fn cookies_are_read_back_and_never_too_long() {
         let mut h = HeaderMap::new();
         h.insert(header::COOKIE, "a=1; sekisho=abc; b=2".parse().unwrap());
-        assert_eq!(cookie(&h, false).as_deref(), Some("abc"));
-        assert_eq!(cookie(&h, true), None, "the secure name differs");
+        assert_eq!(cookie(&h, RECIPIENT, false).as_deref(), Some("abc"));
+        assert_eq!(cookie(&h, RECIPIENT, true), None, "the secure name differs");
+        assert_eq!(cookie(&h, CONSOLE, false), None);
         h.insert(header::COOKIE, format!("sekisho={}", "x".repeat(65)).parse().unwrap());
-        assert_eq!(cookie(&h, false), None);
-        assert!(set_cookie("v", true, 60).contains("__Host-sekisho=v; Path=/; HttpOnly; SameSite=Lax"));
-        assert!(set_cookie("v", true, 60).ends_with("; Secure"));
+        assert_eq!(cookie(&h, RECIPIENT, false), None);
+        assert!(set_cookie(RECIPIENT, "v", true, 60).contains("__Host-sekisho=v; Path=/; HttpOnly; SameSite=Lax"));
+        assert!(set_cookie(RECIPIENT, "v", true, 60).ends_with("; Secure"));
         assert!(same("abc", "abc") && !same("abc", "abd") && !same("abc", "ab"));
     }
 }

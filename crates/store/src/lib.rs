@@ -22,7 +22,9 @@ pub mod users;
 pub use committer::Queue;
 pub use error::StoreError;
 pub use files::purge_expired_files;
-pub use links::{Access, LinkFile, LinkMessage, LinkRecord, LinkStore, NewLink, PortalEvent, PortalSession, Proof};
+pub use links::{
+    Access, ConsoleSession, LinkFile, LinkMessage, LinkRecord, LinkStore, NewLink, PortalEvent, PortalSession, Proof,
+};
 pub use model::{
     Attempt, AttemptOutcome, AttemptRecord, MessageDetail, MessageInfo, MessageSummary, NewMessage, NewRecipient,
     Notice, NoticeKind, Origin, ProbeRecord, RecipientRecord, RecipientState, RecipientUpdate, StsPolicyRecord,

@@ -235,4 +235,34 @@ pub trait LinkStore: Send + Sync {
     async fn files_to_purge(&self, now: i64) -> Result<Vec<(String, i64, String)>, StoreError>;
     /// Marks a file removed from the file store.
     async fn mark_purged(&self, message_id: &str, file_idx: i64) -> Result<(), StoreError>;
+    /// Starts a sender console session (under the SHA-256 of its cookie) for `sender`.
+    async fn put_console_session(&self, id_hash: &str, session: &ConsoleSession) -> Result<(), StoreError>;
+    /// A console session that has not expired at `now`.
+    async fn console_session(&self, id_hash: &str, now: i64) -> Result<Option<ConsoleSession>, StoreError>;
+    /// Stores a sign-in link (its token's SHA-256) mailed to `address`.
+    async fn put_console_login(&self, token_hash: &str, address: &str, expires_at: i64) -> Result<(), StoreError>;
+    /// Uses up a sign-in link; the address it was mailed to, if it is valid at `now`.
+    async fn use_console_login(&self, token_hash: &str, now: i64) -> Result<Option<String>, StoreError>;
+    /// Sign-in links mailed to `address` since `since`.
+    async fn console_logins_since(&self, address: &str, since: i64) -> Result<u32, StoreError>;
+    /// Messages `sender` sent, newest first, at most `limit`: those whose envelope sender is
+    /// `sender`, and with `account`, those submitted under that account.
+    async fn messages_from(
+        &self,
+        sender: &str,
+        account: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<crate::model::MessageSummary>, StoreError>;
+}
+
+/// Who is signed in to the sender console.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsoleSession {
+    /// The sender address (from a sign-in link) or the submission account name.
+    pub sender: String,
+    /// Signed in with the submission account's password: its submissions are shown too.
+    pub account: bool,
+    /// The form token every POST of this session must carry.
+    pub csrf: String,
+    pub expires_at: i64,
 }

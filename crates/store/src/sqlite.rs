@@ -191,6 +191,23 @@ CREATE TABLE portal_events (
 );
 CREATE INDEX portal_events_message ON portal_events (message_id);
 "#,
+    r#"
+CREATE TABLE console_sessions (
+    id_hash TEXT PRIMARY KEY,
+    sender TEXT NOT NULL,
+    account INTEGER NOT NULL,
+    csrf TEXT NOT NULL,
+    expires_at INTEGER NOT NULL
+);
+CREATE TABLE console_logins (
+    token_hash TEXT PRIMARY KEY,
+    address TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL
+);
+CREATE INDEX messages_sender ON messages (sender COLLATE NOCASE);
+CREATE INDEX messages_auth_user ON messages (auth_user);
+"#,
 ];
 
 /// A message is finished when it is not yet marked done, has recipients, every recipient is

@@ -5,7 +5,10 @@ use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
 use crate::error::StoreError;
-use crate::links::{Access, LinkFile, LinkMessage, LinkRecord, LinkStore, NewLink, PortalEvent, PortalSession, Proof};
+use crate::links::{
+    Access, ConsoleSession, LinkFile, LinkMessage, LinkRecord, LinkStore, NewLink, PortalEvent, PortalSession, Proof,
+};
+use crate::model::MessageSummary;
 use crate::sqlite::SqliteStore;
 
 fn link_record(r: &SqliteRow) -> Result<LinkRecord, StoreError> {
@@ -426,6 +429,107 @@ impl LinkStore for SqliteStore {
             .await?;
         Ok(())
     }
+
+    async fn put_console_session(&self, id_hash: &str, s: &ConsoleSession) -> Result<(), StoreError> {
+        let mut conn = self.write_conn(true).await?;
+        sqlx::query("DELETE FROM console_sessions WHERE expires_at < ?")
+            .bind(crate::sqlite::now())
+            .execute(&mut *conn)
+            .await?;
+        sqlx::query("INSERT INTO console_sessions (id_hash, sender, account, csrf, expires_at) VALUES (?, ?, ?, ?, ?)")
+            .bind(id_hash)
+            .bind(&s.sender)
+            .bind(s.account)
+            .bind(&s.csrf)
+            .bind(s.expires_at)
+            .execute(&mut *conn)
+            .await?;
+        Ok(())
+    }
+
+    async fn console_session(&self, id_hash: &str, now: i64) -> Result<Option<ConsoleSession>, StoreError> {
+        let row = sqlx::query("SELECT * FROM console_sessions WHERE id_hash = ? AND expires_at > ?")
+            .bind(id_hash)
+            .bind(now)
+            .fetch_optional(&self.reader)
+            .await?;
+        Ok(row.map(|r| ConsoleSession {
+            sender: r.get("sender"),
+            account: r.get("account"),
+            csrf: r.get("csrf"),
+            expires_at: r.get("expires_at"),
+        }))
+    }
+
+    async fn put_console_login(&self, token_hash: &str, address: &str, expires_at: i64) -> Result<(), StoreError> {
+        let mut conn = self.write_conn(true).await?;
+        let now = crate::sqlite::now();
+        sqlx::query("DELETE FROM console_logins WHERE expires_at < ? AND created_at < ?")
+            .bind(now)
+            .bind(now - 86_400)
+            .execute(&mut *conn)
+            .await?;
+        sqlx::query("INSERT INTO console_logins (token_hash, address, created_at, expires_at) VALUES (?, ?, ?, ?)")
+            .bind(token_hash)
+            .bind(address)
+            .bind(now)
+            .bind(expires_at)
+            .execute(&mut *conn)
+            .await?;
+        Ok(())
+    }
+
+    async fn use_console_login(&self, token_hash: &str, now: i64) -> Result<Option<String>, StoreError> {
+        // Used up, but kept (expired) for the per-address count of the last day.
+        let row = sqlx::query(
+            "UPDATE console_logins SET expires_at = 0 WHERE token_hash = ? AND expires_at > ? RETURNING address",
+        )
+        .bind(token_hash)
+        .bind(now)
+        .fetch_optional(&mut *self.write_conn(true).await?)
+        .await?;
+        Ok(row.map(|r| r.get("address")))
+    }
+
+    async fn console_logins_since(&self, address: &str, since: i64) -> Result<u32, StoreError> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM console_logins WHERE address = ? AND created_at >= ?")
+            .bind(address)
+            .bind(since)
+            .fetch_one(&self.reader)
+            .await?;
+        Ok(n as u32)
+    }
+
+    async fn messages_from(
+        &self,
+        sender: &str,
+        account: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<MessageSummary>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT m.id, m.received_at, m.sender, m.size, COUNT(r.idx) AS n, \
+             SUM(CASE WHEN r.state IN ('delivered','bounced') THEN 0 ELSE 1 END) AS pending \
+             FROM messages m LEFT JOIN recipients r ON r.message_id = m.id \
+             WHERE m.origin = 'submission' AND (m.sender = ?1 COLLATE NOCASE OR (?2 IS NOT NULL AND m.auth_user = ?2)) \
+             GROUP BY m.id ORDER BY m.received_at DESC, m.id DESC LIMIT ?3",
+        )
+        .bind(sender)
+        .bind(account)
+        .bind(limit as i64)
+        .fetch_all(&self.reader)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| MessageSummary {
+                id: r.get("id"),
+                received_at: r.get("received_at"),
+                sender: r.get("sender"),
+                size: r.get::<i64, _>("size") as u64,
+                recipients: r.get::<i64, _>("n") as u64,
+                pending: r.get::<Option<i64>, _>("pending").unwrap_or(0) as u64,
+            })
+            .collect())
+    }
 }
 
 #[cfg(test)]
@@ -470,6 +574,26 @@ mod tests {
             secret_hash: None,
             hint: None,
         }
+    }
+
+    #[tokio::test]
+    async fn sign_in_links_work_once_and_senders_see_their_own_messages() {
+        let (_d, s) = store().await;
+        s.put_console_login("t", "alice@example.jp", i64::MAX).await.unwrap();
+        assert_eq!(s.use_console_login("t", 100).await.unwrap().as_deref(), Some("alice@example.jp"));
+        assert_eq!(s.use_console_login("t", 100).await.unwrap(), None, "used up");
+        assert_eq!(s.console_logins_since("alice@example.jp", 0).await.unwrap(), 1);
+        use crate::store::QueueStore as _;
+        let mut m = crate::model::sample_message(&crate::QueueId::generate(), 10, 1);
+        m.info.sender = "Alice@Example.jp".into();
+        let mut other = crate::model::sample_message(&crate::QueueId::generate(), 10, 1);
+        other.info.sender = "carol@example.jp".into();
+        other.info.auth_user = Some("alice".into());
+        s.insert_messages(&[m.clone(), other.clone()]).await.unwrap();
+        let by_address = s.messages_from("alice@example.jp", None, 10).await.unwrap();
+        assert_eq!(by_address.iter().map(|x| x.id.as_str()).collect::<Vec<_>>(), [m.info.id.as_str()]);
+        assert_eq!(s.messages_from("alice@example.jp", Some("alice"), 10).await.unwrap().len(), 2);
+        assert!(s.messages_from("bob@example.jp", None, 10).await.unwrap().is_empty());
     }
 
     #[tokio::test]

@@ -1,5 +1,6 @@
-//! The mail that carries a one-time code to the recipient's own address, at the moment the
-//! recipient asks for it: a wiretapper waiting for a password mail has nothing to wait for.
+//! The mails the portal sends through sekisho's queue: the one-time code, to the recipient's
+//! own address at the moment the recipient asks for it (a wiretapper waiting for a password
+//! mail has nothing to wait for), and the sender console's sign-in link.
 
 use base64::Engine as _;
 
@@ -24,7 +25,7 @@ fn encoded_word(s: &str) -> String {
 
 /// The whole message (headers and body) sent to `to` with `code`, valid for `minutes`.
 pub fn code_mail(hostname: &str, to: &str, sender: &str, code: &str, minutes: u64) -> Vec<u8> {
-    let body = format!(
+    let text = format!(
         "ダウンロード用のワンタイムコード: {code}\r\n\
          {sender} さんから送られたファイルのページで入力してください。有効期限は {minutes} 分、1 回限りです。\r\n\
          このコードを求めていない場合は、このメールを無視してください。\r\n\r\n\
@@ -33,7 +34,23 @@ pub fn code_mail(hostname: &str, to: &str, sender: &str, code: &str, minutes: u6
          If you did not ask for it, ignore this mail.\r\n",
         sender = header_safe(sender),
     );
-    let encoded = base64::engine::general_purpose::STANDARD.encode(body.as_bytes());
+    plain_mail(hostname, to, "ダウンロード用コード / Your download code", &text)
+}
+
+/// The mail that signs a sender in to the console: the link, valid for `minutes`, once.
+pub fn sign_in_mail(hostname: &str, to: &str, link: &str, minutes: u64) -> Vec<u8> {
+    let text = format!(
+        "送信したメールの状況を見るには、次のリンクを開いてください（{minutes} 分以内、1 回限り）:\r\n{link}\r\n\
+         心当たりがない場合は、このメールを無視してください。\r\n\r\n\
+         To see what became of the mail you sent, open this link (within {minutes} minutes, once):\r\n{link}\r\n\
+         If you did not ask for it, ignore this mail.\r\n"
+    );
+    plain_mail(hostname, to, "sekisho 送信状況へのサインイン / Sign in to your sent mail", &text)
+}
+
+/// A text mail from sekisho to `to`: UTF-8, base64, an encoded-word subject.
+fn plain_mail(hostname: &str, to: &str, subject: &str, text: &str) -> Vec<u8> {
+    let encoded = base64::engine::general_purpose::STANDARD.encode(text.as_bytes());
     let lines: Vec<&str> = encoded.as_bytes().chunks(76).map(|c| std::str::from_utf8(c).unwrap_or("")).collect();
     let hostname = header_safe(hostname);
     format!(
@@ -41,7 +58,7 @@ pub fn code_mail(hostname: &str, to: &str, sender: &str, code: &str, minutes: u6
          Message-ID: <{id}@{hostname}>\r\nMIME-Version: 1.0\r\nAuto-Submitted: auto-generated\r\n\
          Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n{body}\r\n",
         to = header_safe(to),
-        subject = encoded_word("ダウンロード用コード / Your download code"),
+        subject = encoded_word(subject),
         date = chrono::Local::now().to_rfc2822(),
         id = sekisho_store::links::random_token(12),
         body = lines.join("\r\n"),

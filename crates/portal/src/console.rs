@@ -1,0 +1,476 @@
+//! The sender console `/sent`: a sender signs in with the submission account's password, or
+//! with a sign-in link mailed to the sending address, and sees each message sent: per
+//! recipient what was delivered and how (inline or link, and why), over what TLS, every
+//! download of a link; and can revoke, extend or unlock a link.
+
+use std::net::SocketAddr;
+
+use askama::Template;
+use axum::Form;
+use axum::extract::{ConnectInfo, Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use sekisho_store::links::{random_token, token_hash};
+use sekisho_store::{ConsoleSession, MessageDetail, Origin, PortalEvent, QueueId};
+
+use crate::Portal;
+use crate::lang::Texts;
+use crate::mails::sign_in_mail;
+use crate::page::{notice, render};
+use crate::session::{CONSOLE, Client, SIGN_IN, cookie, set_cookie};
+
+/// Messages the console lists.
+const LIST_LIMIT: u32 = 200;
+/// How long a mailed sign-in link works.
+const SIGN_IN_LINK_LIFETIME: i64 = 15 * 60;
+/// Sign-in links mailed to one address per hour.
+const SIGN_IN_LINKS_PER_HOUR: u32 = 5;
+/// A wrong password costs this long.
+const WRONG_PASSWORD_DELAY: std::time::Duration = std::time::Duration::from_secs(1);
+/// How much "extend" adds, from now.
+const EXTENSION: i64 = 7 * 86_400;
+
+fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+fn when(unix: i64) -> String {
+    chrono::DateTime::from_timestamp(unix, 0)
+        .map(|d| d.with_timezone(&chrono::Local).format("%Y-%m-%d %H:%M").to_string())
+        .unwrap_or_default()
+}
+
+fn unavailable(e: sekisho_store::StoreError) -> Response {
+    tracing::error!(error = %e, "console store failure");
+    (StatusCode::SERVICE_UNAVAILABLE, "the console cannot read its store right now; try again shortly\n")
+        .into_response()
+}
+
+#[derive(Template)]
+#[template(path = "sign_in.html")]
+struct SignInPage {
+    t: &'static Texts,
+    csrf: String,
+    message: Option<String>,
+}
+
+struct MessageRow {
+    when: String,
+    id: String,
+    subject: String,
+    recipients: Vec<String>,
+}
+
+#[derive(Template)]
+#[template(path = "sent.html")]
+struct SentPage {
+    t: &'static Texts,
+    who: String,
+    messages: Vec<MessageRow>,
+}
+
+struct RecipientView {
+    idx: i64,
+    address: String,
+    state: String,
+    variant: Option<String>,
+    evidence: Option<String>,
+    link: Option<String>,
+    /// (when, client, user agent, file)
+    downloads: Vec<(String, String, String, String)>,
+}
+
+#[derive(Template)]
+#[template(path = "sent_message.html")]
+struct MessagePage {
+    t: &'static Texts,
+    id: String,
+    when: String,
+    subject: String,
+    files: Vec<String>,
+    recipients: Vec<RecipientView>,
+    csrf: String,
+}
+
+/// A response that sets cookie `name` and sends the browser to `to`.
+fn redirect_with_cookie(to: &'static str, cookie_header: Option<String>) -> Response {
+    let mut r = (StatusCode::SEE_OTHER, [(header::LOCATION, to)]).into_response();
+    if let Some(v) = cookie_header.and_then(|c| HeaderValue::from_str(&c).ok()) {
+        r.headers_mut().insert(header::SET_COOKIE, v);
+    }
+    r
+}
+
+impl Portal {
+    async fn console(
+        &self,
+        headers: &HeaderMap,
+    ) -> Result<Option<(ConsoleSession, String)>, sekisho_store::StoreError> {
+        let Some(id) = cookie(headers, CONSOLE, self.secure()) else { return Ok(None) };
+        let id_hash = token_hash(&id);
+        Ok(self.inner.store.console_session(&id_hash, now()).await?.map(|s| (s, id_hash)))
+    }
+
+    /// Signs `sender` in: a new session and its cookie.
+    async fn sign_in(&self, sender: &str, account: bool) -> Response {
+        let id = random_token(32);
+        let lifetime = self.inner.config.portal.session_lifetime.0.as_secs();
+        let session = ConsoleSession {
+            sender: sender.to_string(),
+            account,
+            csrf: random_token(16),
+            expires_at: now() + lifetime as i64,
+        };
+        if let Err(e) = self.inner.store.put_console_session(&token_hash(&id), &session).await {
+            return unavailable(e);
+        }
+        redirect_with_cookie("/sent", Some(set_cookie(CONSOLE, &id, self.secure(), lifetime)))
+    }
+
+    /// The sign-in page, with a fresh form token in a cookie of its own (double submit).
+    fn sign_in_page(&self, t: &'static Texts, status: StatusCode, message: Option<String>) -> Response {
+        let csrf = random_token(16);
+        let mut r = render(status, &SignInPage { t, csrf: csrf.clone(), message });
+        if let Ok(v) = HeaderValue::from_str(&set_cookie(SIGN_IN, &csrf, self.secure(), 3600)) {
+            r.headers_mut().insert(header::SET_COOKIE, v);
+        }
+        r
+    }
+
+    /// True when a sign-in form carries the token its cookie holds.
+    fn sign_in_form_allowed(&self, headers: &HeaderMap, csrf: &str) -> bool {
+        let expected = cookie(headers, SIGN_IN, self.secure()).unwrap_or_default();
+        self.form_allowed(headers, &expected, csrf)
+    }
+
+    /// Whether `session` may see message `d`.
+    fn owns(session: &ConsoleSession, d: &MessageDetail) -> bool {
+        d.info.origin == Origin::Submission
+            && (d.info.sender.eq_ignore_ascii_case(&session.sender)
+                || (session.account && d.info.auth_user.as_deref() == Some(session.sender.as_str())))
+    }
+}
+
+/// `GET /sent`: the sign-in page, or the list of messages sent.
+pub async fn list(State(portal): State<Portal>, headers: HeaderMap) -> Response {
+    let t = portal.texts(&headers);
+    let (session, _) = match portal.console(&headers).await {
+        Err(e) => return unavailable(e),
+        Ok(None) => return portal.sign_in_page(t, StatusCode::OK, None),
+        Ok(Some(s)) => s,
+    };
+    let store = &portal.inner.store;
+    let account = session.account.then_some(session.sender.as_str());
+    let summaries = match store.messages_from(&session.sender, account, LIST_LIMIT).await {
+        Ok(s) => s,
+        Err(e) => return unavailable(e),
+    };
+    let mut messages = Vec::with_capacity(summaries.len());
+    for m in summaries {
+        let (detail, kept) = match tokio::try_join!(store.message(&m.id), store.link_message(&m.id)) {
+            Ok((Some(d), kept)) => (d, kept),
+            Ok((None, _)) => continue,
+            Err(e) => return unavailable(e),
+        };
+        let recipients = detail
+            .recipients
+            .iter()
+            .map(|r| {
+                let variant = detail
+                    .attempts
+                    .iter()
+                    .rev()
+                    .find(|a| a.recipient == r.address)
+                    .and_then(|a| a.attempt.variant.clone());
+                match variant {
+                    Some(v) => format!("{}: {} — {}", r.address, r.state.as_str(), v.reason),
+                    None => format!("{}: {}", r.address, r.state.as_str()),
+                }
+            })
+            .collect();
+        messages.push(MessageRow {
+            when: when(m.received_at),
+            id: m.id,
+            subject: kept.map(|k| k.subject).unwrap_or_default(),
+            recipients,
+        });
+    }
+    render(StatusCode::OK, &SentPage { t, who: session.sender, messages })
+}
+
+/// The sign-in form.
+#[derive(serde::Deserialize)]
+pub struct SignInForm {
+    csrf: String,
+    user: String,
+    password: String,
+}
+
+/// `POST /sent/login`: the submission account's name and password.
+pub async fn login(
+    State(portal): State<Portal>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Form(form): Form<SignInForm>,
+) -> Response {
+    let t = portal.texts(&headers);
+    if !portal.sign_in_form_allowed(&headers, &form.csrf) {
+        return notice(StatusCode::FORBIDDEN, t, t.bad_form);
+    }
+    let hash = match portal.inner.store.password_hash(&form.user).await {
+        Ok(h) => h,
+        Err(e) => return unavailable(e),
+    };
+    let password = form.password;
+    let right = tokio::task::spawn_blocking(move || {
+        use argon2::PasswordVerifier as _;
+        let hash = hash?;
+        let parsed = argon2::PasswordHash::new(&hash).ok()?;
+        Some(argon2::Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
+    })
+    .await
+    .ok()
+    .flatten()
+    .unwrap_or(false);
+    if !right {
+        tracing::warn!(user = %form.user.chars().take(64).collect::<String>(), client = %peer.ip(), "console sign-in refused");
+        tokio::time::sleep(WRONG_PASSWORD_DELAY).await;
+        return portal.sign_in_page(t, StatusCode::FORBIDDEN, Some(t.console_wrong.to_string()));
+    }
+    tracing::info!(user = %form.user, client = %peer.ip(), "console sign-in");
+    portal.sign_in(&form.user, true).await
+}
+
+/// The sign-in-link form.
+#[derive(serde::Deserialize)]
+pub struct SignInLinkForm {
+    csrf: String,
+    address: String,
+}
+
+/// `POST /sent/login-link`: a sign-in link mailed to a sending address. The answer is the same
+/// whether or not the address sent mail through sekisho, so it tells an outsider nothing.
+pub async fn login_link(
+    State(portal): State<Portal>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Form(form): Form<SignInLinkForm>,
+) -> Response {
+    let t = portal.texts(&headers);
+    if !portal.sign_in_form_allowed(&headers, &form.csrf) {
+        return notice(StatusCode::FORBIDDEN, t, t.bad_form);
+    }
+    let address = form.address.trim().to_ascii_lowercase();
+    let plausible = address.len() <= 254
+        && address.split_once('@').is_some_and(|(l, d)| !l.is_empty() && d.contains('.'))
+        && !address.chars().any(|c| c.is_control() || c.is_whitespace() || matches!(c, '<' | '>' | '"' | ','));
+    let store = &portal.inner.store;
+    if plausible {
+        let known = store.messages_from(&address, None, 1).await.map(|m| !m.is_empty());
+        let recent = store.console_logins_since(&address, now() - 3600).await;
+        match (known, recent) {
+            (Ok(true), Ok(n)) if n < SIGN_IN_LINKS_PER_HOUR => {
+                let token = random_token(16);
+                if let Err(e) =
+                    store.put_console_login(&token_hash(&token), &address, now() + SIGN_IN_LINK_LIFETIME).await
+                {
+                    return unavailable(e);
+                }
+                let url = format!("{}/sent/login/{token}", portal.inner.config.portal.url.trim_end_matches('/'));
+                let hostname = &portal.inner.config.hostname;
+                let mail = sign_in_mail(hostname, &address, &url, SIGN_IN_LINK_LIFETIME as u64 / 60);
+                if let Err(e) = portal.inner.queue.inject(&QueueId::generate(), hostname, &address, &mail).await {
+                    return unavailable(e);
+                }
+                portal.inner.queue.wake();
+                tracing::info!(address = %address, client = %peer.ip(), "console sign-in link sent");
+            }
+            (Err(e), _) | (_, Err(e)) => return unavailable(e),
+            _ => tracing::info!(address = %address, client = %peer.ip(), "console sign-in link not sent"),
+        }
+    }
+    portal.sign_in_page(t, StatusCode::OK, Some(t.console_link_sent.to_string()))
+}
+
+/// `GET /sent/login/{token}`: a mailed sign-in link.
+pub async fn login_with_link(State(portal): State<Portal>, headers: HeaderMap, Path(token): Path<String>) -> Response {
+    let t = portal.texts(&headers);
+    if token.len() > 64 {
+        return notice(StatusCode::NOT_FOUND, t, t.console_bad_link);
+    }
+    match portal.inner.store.use_console_login(&token_hash(&token), now()).await {
+        Ok(Some(address)) => portal.sign_in(&address, false).await,
+        Ok(None) => notice(StatusCode::NOT_FOUND, t, t.console_bad_link),
+        Err(e) => unavailable(e),
+    }
+}
+
+/// The session of a console request and the message it names, if the sender may see it.
+async fn owned(portal: &Portal, headers: &HeaderMap, id: &str) -> Result<(ConsoleSession, MessageDetail), Response> {
+    let t = portal.texts(headers);
+    let session = match portal.console(headers).await {
+        Err(e) => return Err(unavailable(e)),
+        Ok(None) => return Err(redirect_with_cookie("/sent", None)),
+        Ok(Some((s, _))) => s,
+    };
+    match portal.inner.store.message(id).await {
+        Ok(Some(d)) if Portal::owns(&session, &d) => Ok((session, d)),
+        // Someone else's message is no different from none at all.
+        Ok(_) => Err(notice(StatusCode::NOT_FOUND, t, t.not_found)),
+        Err(e) => Err(unavailable(e)),
+    }
+}
+
+/// `GET /sent/m/{id}`: one message, per recipient.
+pub async fn message(State(portal): State<Portal>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+    let (session, detail) = match owned(&portal, &headers, &id).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let t = portal.texts(&headers);
+    let store = &portal.inner.store;
+    let (kept, links, events) =
+        match tokio::try_join!(store.link_message(&id), store.links(Some(&id)), store.events(&id)) {
+            Ok(v) => v,
+            Err(e) => return unavailable(e),
+        };
+    let max_failures = portal.inner.config.portal.max_failures;
+    let recipients = detail
+        .recipients
+        .iter()
+        .map(|r| {
+            let last = detail.attempts.iter().rev().find(|a| a.recipient == r.address);
+            let evidence = last.map(|a| {
+                let a = &a.attempt;
+                let e = a.evidence.as_ref();
+                let field = |k: &str| e.and_then(|e| e.get(k)).and_then(|v| v.as_str()).unwrap_or("-").to_string();
+                let certificate = e
+                    .and_then(|e| e.get("certificate"))
+                    .and_then(|c| {
+                        Some(format!(
+                            ", certificate {} (SPKI SHA-256 {})",
+                            c.get("subject")?.as_str()?,
+                            c.get("spki_sha256")?.as_str()?
+                        ))
+                    })
+                    .unwrap_or_default();
+                format!(
+                    "{} {}[{}]: {}, assurance {}{certificate}; {}",
+                    when(a.at),
+                    a.host,
+                    a.ip,
+                    a.tls.as_deref().unwrap_or("no TLS"),
+                    field("assurance"),
+                    a.reply
+                )
+            });
+            let link = links.iter().find(|l| l.idx == r.idx);
+            let link_line = link.map(|l| {
+                let state = if l.revoked {
+                    "revoked".to_string()
+                } else if l.expires_at <= now() {
+                    "expired".to_string()
+                } else if l.locked(max_failures) {
+                    format!("locked after {} wrong tries", l.failures)
+                } else {
+                    "active".to_string()
+                };
+                format!("link ({}): {state}, until {}", l.access.as_str(), when(l.expires_at))
+            });
+            let downloads = events
+                .iter()
+                .filter(|e| e.idx == Some(r.idx) && e.event == "download")
+                .map(|e| (when(e.at), e.client.clone(), e.user_agent.clone(), e.detail.clone()))
+                .collect();
+            RecipientView {
+                idx: r.idx,
+                address: r.address.clone(),
+                state: r.state.as_str().to_string(),
+                variant: last.and_then(|a| a.attempt.variant.as_ref()).map(|v| v.reason.clone()),
+                evidence,
+                link: link_line,
+                downloads,
+            }
+        })
+        .collect();
+    let files = kept
+        .as_ref()
+        .map(|k| {
+            k.files
+                .iter()
+                .map(|f| format!("{} ({}, SHA-256 {})", f.name, sekisho_rewrite::human_size(f.size), f.sha256))
+                .collect()
+        })
+        .unwrap_or_default();
+    let page = MessagePage {
+        t,
+        id: detail.info.id.clone(),
+        when: when(detail.info.received_at),
+        subject: kept.map(|k| k.subject).unwrap_or_default(),
+        files,
+        recipients,
+        csrf: session.csrf,
+    };
+    render(StatusCode::OK, &page)
+}
+
+/// A link action from the console.
+#[derive(serde::Deserialize)]
+pub struct LinkAction {
+    csrf: String,
+    idx: i64,
+    action: String,
+}
+
+/// `POST /sent/m/{id}/link`: revoke, extend or unlock one recipient's link.
+pub async fn link_action(
+    State(portal): State<Portal>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Form(form): Form<LinkAction>,
+) -> Response {
+    let (session, _) = match owned(&portal, &headers, &id).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let t = portal.texts(&headers);
+    if !portal.form_allowed(&headers, &session.csrf, &form.csrf) {
+        return notice(StatusCode::FORBIDDEN, t, t.bad_form);
+    }
+    let store = &portal.inner.store;
+    let done = match form.action.as_str() {
+        "revoke" => store.revoke_links(&id, Some(form.idx)).await.map(|n| n > 0),
+        "extend" => store.set_link_expiry(&id, Some(form.idx), now() + EXTENSION).await.map(|n| n > 0),
+        "unlock" => store.unlock_link(&id, form.idx).await,
+        _ => return notice(StatusCode::BAD_REQUEST, t, t.bad_form),
+    };
+    match done {
+        Ok(true) => {}
+        Ok(false) => return notice(StatusCode::NOT_FOUND, t, t.not_found),
+        Err(e) => return unavailable(e),
+    }
+    let client = Client::new(peer, &headers);
+    let event = PortalEvent {
+        at: now(),
+        message_id: id.clone(),
+        idx: Some(form.idx),
+        event: match form.action.as_str() {
+            "revoke" => "revoked",
+            "extend" => "extended",
+            _ => "unlocked",
+        }
+        .to_string(),
+        client: client.address,
+        user_agent: client.user_agent,
+        detail: format!("by {} in the console", session.sender),
+    };
+    if let Err(e) = store.record_event(&event).await {
+        tracing::error!(error = %e, "cannot record a console event");
+    }
+    let mut r = (StatusCode::SEE_OTHER, "").into_response();
+    if let Ok(v) = HeaderValue::from_str(&format!("/sent/m/{id}")) {
+        r.headers_mut().insert(header::LOCATION, v);
+    }
+    r
+}
