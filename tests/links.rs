@@ -143,7 +143,8 @@ fn csrf_in(page: &[u8]) -> Option<String> {
 struct Net {
     dns: FakeDns,
     port: u16,
-    _home: FakeMx,
+    /// The MX of example.jp, the sender's own domain.
+    home: FakeMx,
 }
 
 impl Net {
@@ -153,7 +154,7 @@ impl Net {
         dns.mx("example.jp", 10, "mx.example.jp");
         dns.addr("mx.example.jp", home_ip);
         let port = home.addr.port();
-        Net { dns, port, _home: home }
+        Net { dns, port, home }
     }
 
     async fn mx(&self, ip: &str, domain: &str, tls: Option<TestPki>) -> FakeMx {
@@ -293,4 +294,55 @@ async fn each_recipient_gets_the_variant_its_session_earned_and_the_link_works()
     for e in ["opened", "code-sent", "wrong", "verified", "download"] {
         assert!(events.iter().any(|x| x == e), "{e} missing from {events:?}");
     }
+}
+
+/// The decoded body of a text mail sekisho wrote.
+fn own_mail_text(data: &[u8]) -> String {
+    let text = String::from_utf8_lossy(data);
+    let clean: String = text.split_once("\r\n\r\n").unwrap().1.split_whitespace().collect();
+    String::from_utf8(B64.decode(clean).unwrap()).unwrap()
+}
+
+#[tokio::test]
+async fn in_password_mode_the_sender_gets_the_password_and_hears_of_the_first_download() {
+    let net = Net::new("127.0.6.21").await;
+    let plain_mx = net.mx("127.0.6.22", "plain2.example", None).await;
+    let s = TestServer::start_delivering(&net.dns, net.port, |c| {
+        c.portal.access = "password".into();
+        c.portal.notify_first_download = true;
+    })
+    .await;
+    let report = random_bytes(20_000);
+    let submitted = message("bob", &[("report.pdf", &report)]);
+    let id = s.submit("alice@example.jp", &["bob@plain2.example", "carol@plain2.example"], &submitted).await;
+    s.wait_for(&id, 30, done).await;
+    let got = plain_mx.wait_for(2, 5).await;
+    let notice = notice_text(&got[0].data);
+    assert!(notice.contains("the password the sender gives you by phone or chat"), "{notice}");
+    assert!(!notice.contains("Password:"), "the password never travels with the link");
+    let home = net.home.wait_for(1, 10).await;
+    assert_eq!(home.len(), 1, "one password mail per message, whatever the number of recipients");
+    assert_eq!(home[0].rcpt_to, ["alice@example.jp"]);
+    let text = own_mail_text(&home[0].data);
+    const SAYS: &str = "Recipients open it with this password: ";
+    let at = text.find(SAYS).unwrap() + SAYS.len();
+    let password = text[at..].lines().next().unwrap().trim().to_string();
+    assert_eq!(password.len(), 19, "{password}");
+
+    let mut b = Browser::new(&format!("http://{}", s.portal.unwrap()));
+    b.open(&link_in(&notice)).await;
+    let (status, _, page) = b.get("/d").await;
+    assert_eq!(status, 200);
+    assert!(String::from_utf8(page).unwrap().contains("Enter the password the sender gave you"));
+    assert_eq!(b.post("/d/verify", &[("secret", "aaaa-bbbb-cccc-dddd")]).await.0, 403);
+    assert_eq!(b.post("/d/verify", &[("secret", &password)]).await.0, 303);
+    let (status, _, body) = b.get("/d/files/0").await;
+    assert_eq!((status, sha256(&body)), (200, sha256(&report)));
+    let home = net.home.wait_for(2, 10).await;
+    let told = own_mail_text(&home[1].data);
+    assert!(told.contains("downloaded report.pdf from your message"), "{told}");
+    assert!(told.contains("bob@plain2.example") || told.contains("carol@plain2.example"), "{told}");
+    b.get("/d/files/0").await;
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(net.home.received().len(), 2, "only the first download is announced");
 }

@@ -37,6 +37,7 @@ async fn seed(s: &TestServer, access: Access, name: &str, bytes: &[u8], tweak: i
                 sha256: stored.sha256,
                 purged: false,
             }],
+            password_hash: None,
         })
         .await
         .unwrap();
@@ -69,6 +70,7 @@ async fn seed_for(s: &TestServer, id: &str) {
             subject: "figures".into(),
             created_at: 0,
             files: Vec::new(),
+            password_hash: None,
         })
         .await
         .unwrap();

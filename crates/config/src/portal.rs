@@ -7,7 +7,7 @@ use serde::Deserialize;
 use crate::duration::Duration;
 
 /// Access modes a link can have.
-pub const ACCESS_MODES: [&str; 3] = ["otp", "passphrase", "none"];
+pub const ACCESS_MODES: [&str; 4] = ["otp", "password", "passphrase", "none"];
 
 /// `[portal]`
 #[derive(Debug, Clone, Deserialize)]
@@ -19,7 +19,9 @@ pub struct PortalConfig {
     /// (`{url}/d/{token}`). Session cookies are `Secure` when it is `https://`.
     pub url: String,
     /// How a recipient opens a link's page, unless an `[[outbound.attachments]]` rule says
-    /// otherwise: "otp" (a one-time code mailed to the recipient when asked for), "passphrase"
+    /// otherwise: "otp" (a one-time code mailed to the recipient when asked for), "password"
+    /// (a random password per message, mailed to the sender to pass on by phone or chat),
+    /// "passphrase"
     /// (agreed beforehand, `[[portal.passphrase]]`; recipients without one get "otp") or
     /// "none" (the link alone).
     pub access: String,
@@ -40,6 +42,8 @@ pub struct PortalConfig {
     pub max_codes_per_hour: u32,
     /// Page language: "auto" (the browser's Accept-Language), "ja" or "en".
     pub language: String,
+    /// Mail the sender when a recipient first downloads a file of a link.
+    pub notify_first_download: bool,
     /// Domain checks (`/check`, `/api/v1/check`) per minute one client address may ask for:
     /// each one connects to the domain's mail servers.
     pub check_rate_limit: u32,
@@ -79,6 +83,7 @@ impl Default for PortalConfig {
             rate_limit: 120,
             max_codes_per_hour: 5,
             language: "auto".into(),
+            notify_first_download: false,
             check_rate_limit: 10,
             api_token_sha256: String::new(),
             passphrase: Vec::new(),

@@ -10,7 +10,7 @@ use sekisho_inspect::mime::{MessageFiles, MessageLimits, attachments};
 use sekisho_rewrite::{Notice, NoticeFile, ZipEntry, link_variant, notice_part, zip_archive, zip_part};
 use sekisho_store::files::FileStore;
 use sekisho_store::links::{random_token, token_hash};
-use sekisho_store::{Access, LinkFile, LinkMessage, MessageInfo, NewLink, QueueStore};
+use sekisho_store::{Access, LinkFile, LinkMessage, MessageInfo, NewLink, Queue, QueueStore};
 
 /// A submitted message read for delivery, with its files taken out.
 pub struct Prepared {
@@ -42,6 +42,23 @@ impl Prepared {
 pub struct LinkMaker {
     store: Arc<dyn QueueStore>,
     files: FileStore,
+    /// Where the password mail to the sender is queued.
+    queue: Queue,
+}
+
+/// Characters of a message password: no look-alikes (0/O, 1/l/I).
+const PASSWORD_ALPHABET: &[u8] = b"23456789abcdefghjkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ";
+
+/// A random password for a message: four groups of four, about 92 bits, easy to read aloud.
+pub fn new_password() -> String {
+    use rand::Rng as _;
+    let mut rng = rand::rngs::OsRng;
+    (0..4)
+        .map(|_| {
+            (0..4).map(|_| PASSWORD_ALPHABET[rng.gen_range(0..PASSWORD_ALPHABET.len())] as char).collect::<String>()
+        })
+        .collect::<Vec<_>>()
+        .join("-")
 }
 
 /// How a recipient opens the page, in both languages.
@@ -50,6 +67,10 @@ fn access_sentences(access: Access, hint: Option<&str>) -> (String, String) {
         Access::Otp => (
             "ask for a one-time code on the page; it is sent to this address".into(),
             "ページでワンタイムコードを請求すると、このアドレスに届きます".into(),
+        ),
+        Access::Password => (
+            "the password the sender gives you by phone or chat".into(),
+            "送信者から電話やチャットで伝えられるパスワード".into(),
         ),
         Access::Passphrase => {
             let hint = hint.filter(|h| !h.is_empty()).unwrap_or("-");
@@ -63,9 +84,57 @@ fn access_sentences(access: Access, hint: Option<&str>) -> (String, String) {
 }
 
 impl LinkMaker {
-    /// Keeps files under the data directory of `store`.
-    pub fn new(store: Arc<dyn QueueStore>, files: FileStore) -> LinkMaker {
-        LinkMaker { store, files }
+    /// Keeps files in `files`, links in the queue's store.
+    pub fn new(queue: Queue, files: FileStore) -> LinkMaker {
+        LinkMaker { store: queue.store().clone(), files, queue }
+    }
+
+    /// The hash of the message's password, made (and mailed to the sender) the first time a
+    /// recipient gets a link in password mode; None when there is no sender to tell.
+    async fn message_password(
+        &self,
+        config: &Config,
+        info: &MessageInfo,
+        kept: &LinkMessage,
+        recipient: &str,
+    ) -> Result<Option<String>, String> {
+        if let Some(hash) = &kept.password_hash {
+            return Ok(Some(hash.clone()));
+        }
+        if info.sender.is_empty() {
+            return Ok(None);
+        }
+        let password = new_password();
+        let p = password.clone();
+        let hash = tokio::task::spawn_blocking(move || sekisho_store::users::hash_password(&p))
+            .await
+            .map_err(|e| e.to_string())?;
+        if !self.store.set_message_password(&info.id, &hash).await.map_err(|e| e.to_string())? {
+            // Set meanwhile by another delivery of this message.
+            let again = self.store.link_message(&info.id).await.map_err(|e| e.to_string())?;
+            return Ok(again.and_then(|m| m.password_hash));
+        }
+        let text = format!(
+            "メール「{subject}」の添付ファイルは、{recipient} さんなどへダウンロードリンクとして届けられました。\r\n\
+             受信者がファイルを開くためのパスワード: {password}\r\n\
+             このパスワードは電話やチャットなど、メール以外の方法でお伝えください。\r\n\r\n\
+             The attachments of your message \"{subject}\" went to {recipient} (and perhaps others) as a \
+             download link.\r\nRecipients open it with this password: {password}\r\n\
+             Give it to them by phone or chat — not by mail.\r\n",
+            subject = kept.subject,
+        );
+        let mail = sekisho_rewrite::own_mail::plain_mail(
+            &config.hostname,
+            &info.sender,
+            "ダウンロード用パスワード / Download password",
+            &text,
+            &chrono::Local::now().to_rfc2822(),
+            &random_token(12),
+        );
+        let id = sekisho_store::QueueId::generate();
+        self.queue.inject(&id, &config.hostname, &info.sender, &mail).await.map_err(|e| e.to_string())?;
+        tracing::info!(queue_id = %info.id, password_mail = %id, to = %info.sender, "link password sent to the sender");
+        Ok(Some(hash))
     }
 
     /// The message's kept files: stored now unless an earlier delivery stored them.
@@ -98,6 +167,7 @@ impl LinkMaker {
             subject: prepared.files.subject.clone(),
             created_at: chrono::Utc::now().timestamp(),
             files,
+            password_hash: None,
         };
         let kept = self.store.put_link_message(&message).await.map_err(|e| e.to_string())?;
         if kept != message {
@@ -128,9 +198,14 @@ impl LinkMaker {
             Some(a) => a,
             None => Access::Otp,
         };
-        let (secret_hash, hint) = match (access, passphrase) {
-            (Access::Passphrase, Some(p)) => (Some(p.hash.clone()), Some(p.hint.clone())),
-            _ => (None, None),
+        let (access, secret_hash, hint) = match (access, passphrase) {
+            (Access::Passphrase, Some(p)) => (access, Some(p.hash.clone()), Some(p.hint.clone())),
+            // Without a sender to hand the password to, the recipient gets one-time codes.
+            (Access::Password, _) => match self.message_password(config, info, &kept, address).await? {
+                Some(hash) => (access, Some(hash), None),
+                None => (Access::Otp, None, None),
+            },
+            _ => (access, None, None),
         };
         let token = random_token(16);
         let now = chrono::Utc::now().timestamp();

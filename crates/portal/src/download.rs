@@ -89,9 +89,13 @@ impl Portal {
         }
     }
 
-    /// Counts a download of each of `files`; the refusal when one is purged or used up.
+    /// Counts a download of each of `files`; the refusal when one is purged or used up. The
+    /// first download of a link is announced to the sender when `notify_first_download` is on.
     async fn count(&self, headers: &HeaderMap, c: &Current, files: &[&LinkFile]) -> Result<(), Response> {
         let t = self.texts(headers);
+        let store = &self.inner.store;
+        let first = self.inner.config.portal.notify_first_download
+            && store.downloads(&c.link.message_id, c.link.idx).await.is_ok_and(|d| d.iter().all(|(_, n)| *n == 0));
         for f in files {
             if f.purged {
                 return Err(notice(StatusCode::GONE, t, t.purged));
@@ -102,7 +106,33 @@ impl Portal {
                 Err(e) => return Err((StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n")).into_response()),
             }
         }
+        if first {
+            let names: Vec<&str> = files.iter().map(|f| f.name.as_str()).collect();
+            self.tell_sender(c, &names.join(", ")).await;
+        }
         Ok(())
+    }
+
+    /// Mails the message's sender that the link's recipient downloaded `names`.
+    async fn tell_sender(&self, c: &Current, names: &str) {
+        let Ok(Some(m)) = self.inner.store.link_message(&c.link.message_id).await else { return };
+        if m.sender.is_empty() {
+            return;
+        }
+        let at = chrono::Local::now().format("%Y-%m-%d %H:%M (UTC%:z)");
+        let text = format!(
+            "{rcpt} さんが、メール「{subject}」のファイル {names} をダウンロードしました（{at}）。\r\n\r\n\
+             {rcpt} downloaded {names} from your message \"{subject}\" at {at}.\r\n",
+            rcpt = c.link.recipient,
+            subject = m.subject,
+        );
+        let hostname = &self.inner.config.hostname;
+        let mail =
+            crate::mails::plain_mail(hostname, &m.sender, "ダウンロードのお知らせ / Your files were downloaded", &text);
+        match self.inner.queue.inject(&sekisho_store::QueueId::generate(), hostname, &m.sender, &mail).await {
+            Ok(()) => self.inner.queue.wake(),
+            Err(e) => tracing::error!(error = %e, "cannot queue the first-download notice"),
+        }
     }
 
     fn open(&self, f: &LinkFile) -> std::io::Result<impl Read + Send + 'static> {

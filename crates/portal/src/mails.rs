@@ -2,7 +2,7 @@
 //! own address at the moment the recipient asks for it (a wiretapper waiting for a password
 //! mail has nothing to wait for), and the sender console's sign-in link.
 
-use base64::Engine as _;
+use sekisho_rewrite::own_mail::header_safe;
 
 /// A one-time code: six digits from the CSPRNG.
 pub fn new_code() -> String {
@@ -13,14 +13,6 @@ pub fn new_code() -> String {
 /// of one link is worth nothing on another.
 pub fn code_hash(message_id: &str, idx: i64, code: &str) -> String {
     sekisho_store::links::token_hash(&format!("{message_id}\0{idx}\0{code}"))
-}
-
-fn header_safe(s: &str) -> String {
-    s.chars().filter(|c| !c.is_control()).collect()
-}
-
-fn encoded_word(s: &str) -> String {
-    format!("=?UTF-8?B?{}?=", base64::engine::general_purpose::STANDARD.encode(s))
 }
 
 /// The whole message (headers and body) sent to `to` with `code`, valid for `minutes`.
@@ -48,22 +40,11 @@ pub fn sign_in_mail(hostname: &str, to: &str, link: &str, minutes: u64) -> Vec<u
     plain_mail(hostname, to, "sekisho 送信状況へのサインイン / Sign in to your sent mail", &text)
 }
 
-/// A text mail from sekisho to `to`: UTF-8, base64, an encoded-word subject.
-fn plain_mail(hostname: &str, to: &str, subject: &str, text: &str) -> Vec<u8> {
-    let encoded = base64::engine::general_purpose::STANDARD.encode(text.as_bytes());
-    let lines: Vec<&str> = encoded.as_bytes().chunks(76).map(|c| std::str::from_utf8(c).unwrap_or("")).collect();
-    let hostname = header_safe(hostname);
-    format!(
-        "From: sekisho <postmaster@{hostname}>\r\nTo: <{to}>\r\nSubject: {subject}\r\nDate: {date}\r\n\
-         Message-ID: <{id}@{hostname}>\r\nMIME-Version: 1.0\r\nAuto-Submitted: auto-generated\r\n\
-         Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n{body}\r\n",
-        to = header_safe(to),
-        subject = encoded_word(subject),
-        date = chrono::Local::now().to_rfc2822(),
-        id = sekisho_store::links::random_token(12),
-        body = lines.join("\r\n"),
-    )
-    .into_bytes()
+/// A text mail from sekisho to `to`, dated now.
+pub fn plain_mail(hostname: &str, to: &str, subject: &str, text: &str) -> Vec<u8> {
+    let date = chrono::Local::now().to_rfc2822();
+    let id = sekisho_store::links::random_token(12);
+    sekisho_rewrite::own_mail::plain_mail(hostname, to, subject, text, &date, &id)
 }
 
 #[cfg(test)]
@@ -78,6 +59,7 @@ mod tests {
         assert!(head.contains("To: <bob@example.com>"));
         assert!(!head.contains("Bcc"));
         let clean: String = body.split_whitespace().collect();
+        use base64::Engine as _;
         let decoded = String::from_utf8(base64::engine::general_purpose::STANDARD.decode(clean).unwrap()).unwrap();
         assert!(decoded.contains("Your one-time download code: 042917"));
         assert!(!decoded.contains("\r\nBcc"), "{decoded}");

@@ -31,8 +31,10 @@ pub struct RecipientPage<'a> {
     pub files: Vec<FileRow>,
     /// The recipient is verified: the files can be downloaded.
     pub show_files: bool,
-    /// The link opens with a passphrase (else a one-time code).
+    /// The link opens with a passphrase or password (else a one-time code).
     pub passphrase: bool,
+    /// It is the message's password (handed to the sender), not an agreed passphrase.
+    pub password: bool,
     pub hint: Option<String>,
     pub locked: bool,
     /// A line about the last action ("a code was sent", "that is not right").
@@ -86,6 +88,7 @@ mod tests {
             }],
             show_files: true,
             passphrase: false,
+            password: false,
             hint: None,
             locked: false,
             message: None,

@@ -124,7 +124,8 @@ impl Portal {
             expires,
             files,
             show_files: c.session.verified && !locked,
-            passphrase: c.link.access == Access::Passphrase,
+            passphrase: matches!(c.link.access, Access::Passphrase | Access::Password),
+            password: c.link.access == Access::Password,
             hint: c.link.hint.clone().filter(|h| !h.is_empty()),
             locked,
             message,
@@ -270,7 +271,7 @@ pub async fn verify(
     let proof = match c.link.access {
         Access::None => Ok(Proof::Accepted),
         Access::Otp => store.use_code(message_id, idx, &code_hash(message_id, idx, &secret), now(), max).await,
-        Access::Passphrase => {
+        Access::Passphrase | Access::Password => {
             let hash = c.link.secret_hash.clone().unwrap_or_default();
             let right = tokio::task::spawn_blocking(move || {
                 use argon2::PasswordVerifier as _;

@@ -7,6 +7,7 @@
 #![warn(missing_docs)]
 
 mod notice;
+pub mod own_mail;
 mod splice;
 mod zip;
 

@@ -27,6 +27,8 @@ pub fn random_token(bytes: usize) -> String {
 pub enum Access {
     /// A one-time code mailed to the recipient's address when asked for.
     Otp,
+    /// A random password per message, handed to the sender to pass on by phone or chat.
+    Password,
     /// A passphrase agreed beforehand per recipient address or domain.
     Passphrase,
     /// The link alone.
@@ -38,6 +40,7 @@ impl Access {
     pub fn as_str(self) -> &'static str {
         match self {
             Access::Otp => "otp",
+            Access::Password => "password",
             Access::Passphrase => "passphrase",
             Access::None => "none",
         }
@@ -47,6 +50,7 @@ impl Access {
     pub fn parse(s: &str) -> Option<Access> {
         Some(match s {
             "otp" => Access::Otp,
+            "password" => Access::Password,
             "passphrase" => Access::Passphrase,
             "none" => Access::None,
             _ => return None,
@@ -86,6 +90,9 @@ pub struct LinkMessage {
     /// Unix seconds.
     pub created_at: i64,
     pub files: Vec<LinkFile>,
+    /// PHC hash of the message's password (links in password mode), once one was made.
+    #[serde(skip)]
+    pub password_hash: Option<String>,
 }
 
 /// One recipient's link.
@@ -100,11 +107,11 @@ pub struct LinkRecord {
     pub created_at: i64,
     pub expires_at: i64,
     pub revoked: bool,
-    /// Wrong codes or passphrases since the last right one.
+    /// Wrong codes, passwords or passphrases since the last right one.
     pub failures: u32,
     /// Downloads allowed per file.
     pub max_downloads: u32,
-    /// PHC hash of the link's passphrase (passphrase mode).
+    /// PHC hash of the link's password or passphrase (password and passphrase modes).
     #[serde(skip)]
     pub secret_hash: Option<String>,
     /// Shown on the page in passphrase mode.
@@ -178,6 +185,8 @@ pub trait LinkStore: Send + Sync {
     /// Records the message's files once; returns the stored message (an earlier one if the
     /// message already had its files stored, whose files the caller must then discard).
     async fn put_link_message(&self, message: &LinkMessage) -> Result<LinkMessage, StoreError>;
+    /// Sets the message's password (its hash) unless it has one; true if this call set it.
+    async fn set_message_password(&self, message_id: &str, password_hash: &str) -> Result<bool, StoreError>;
     /// The message's files, if it has any kept.
     async fn link_message(&self, message_id: &str) -> Result<Option<LinkMessage>, StoreError>;
     /// Creates or replaces one recipient's link.
@@ -206,7 +215,7 @@ pub trait LinkStore: Send + Sync {
         now: i64,
         max_failures: u32,
     ) -> Result<Proof, StoreError>;
-    /// Counts a try of a passphrase (`right`: whether it matched). The try is
+    /// Counts a try of a password or passphrase (`right`: whether it matched). The try is
     /// counted before it is judged, so concurrent guesses never pass `max_failures`.
     async fn prove_secret(
         &self,

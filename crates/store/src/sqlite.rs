@@ -208,6 +208,9 @@ CREATE TABLE console_logins (
 CREATE INDEX messages_sender ON messages (sender COLLATE NOCASE);
 CREATE INDEX messages_auth_user ON messages (auth_user);
 "#,
+    r#"
+ALTER TABLE link_messages ADD COLUMN password_hash TEXT;
+"#,
 ];
 
 /// A message is finished when it is not yet marked done, has recipients, every recipient is

@@ -115,6 +115,16 @@ impl LinkStore for SqliteStore {
         self.link_message(&m.message_id).await?.ok_or_else(|| StoreError::Damaged(m.message_id.clone()))
     }
 
+    async fn set_message_password(&self, message_id: &str, password_hash: &str) -> Result<bool, StoreError> {
+        let done =
+            sqlx::query("UPDATE link_messages SET password_hash = ? WHERE message_id = ? AND password_hash IS NULL")
+                .bind(password_hash)
+                .bind(message_id)
+                .execute(&mut *self.write_conn(true).await?)
+                .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     async fn link_message(&self, message_id: &str) -> Result<Option<LinkMessage>, StoreError> {
         let Some(m) = sqlx::query("SELECT * FROM link_messages WHERE message_id = ?")
             .bind(message_id)
@@ -145,6 +155,7 @@ impl LinkStore for SqliteStore {
             subject: m.get("subject"),
             created_at: m.get("created_at"),
             files,
+            password_hash: m.get("password_hash"),
         }))
     }
 
@@ -558,6 +569,7 @@ mod tests {
                 sha256: "cd".repeat(32),
                 purged: false,
             }],
+            password_hash: None,
         }
     }
 
@@ -604,6 +616,9 @@ mod tests {
         again.files[0].file_id = "ef".repeat(16);
         let kept = s.put_link_message(&again).await.unwrap();
         assert_eq!(kept, first, "the first stored copy stays");
+        assert!(s.set_message_password("M1", "$argon2id$one").await.unwrap());
+        assert!(!s.set_message_password("M1", "$argon2id$two").await.unwrap(), "one password per message");
+        assert_eq!(s.link_message("M1").await.unwrap().unwrap().password_hash.as_deref(), Some("$argon2id$one"));
     }
 
     #[tokio::test]
