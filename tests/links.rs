@@ -346,3 +346,34 @@ async fn in_password_mode_the_sender_gets_the_password_and_hears_of_the_first_do
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     assert_eq!(net.home.received().len(), 2, "only the first download is announced");
 }
+
+#[tokio::test]
+async fn under_the_link_policy_a_password_protected_file_never_travels_even_over_good_tls() {
+    let net = Net::new("127.0.6.31").await;
+    let good = TestPki::generate(&pki_dir("good3"), "mx.tls3.example");
+    let tls_mx = net.mx("127.0.6.32", "tls3.example", Some(good.clone())).await;
+    let roots = vec![good.ca_path.clone()];
+    let s = TestServer::start_delivering(&net.dns, net.port, move |c| {
+        c.tls.extra_roots = roots;
+        c.outbound.encrypted_attachments = "link".into();
+    })
+    .await;
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("crates/inspect/tests/fixtures");
+    let locked = std::fs::read(fixtures.join("zipcrypto.zip")).unwrap();
+    let plain = std::fs::read(fixtures.join("plain.zip")).unwrap();
+    let id = s.submit("alice@example.jp", &["carol@tls3.example"], &message("carol", &[("見積.zip", &locked)])).await;
+    let clean = s.submit("alice@example.jp", &["dave@tls3.example"], &message("dave", &[("plain.zip", &plain)])).await;
+    for id in [&id, &clean] {
+        let d = s.wait_for(id, 30, done).await;
+        assert_eq!(d.recipients[0].state, RecipientState::Delivered, "accepted, not refused: {d:#?}");
+    }
+    let got = tls_mx.wait_for(2, 5).await;
+    let to_carol = got.iter().find(|m| m.rcpt_to == ["carol@tls3.example"]).unwrap();
+    assert!(to_carol.tls);
+    assert!(notice_text(&to_carol.data).contains("見積.zip"), "a link even over authenticated TLS");
+    let to_dave = got.iter().find(|m| m.rcpt_to == ["dave@tls3.example"]).unwrap();
+    assert!(String::from_utf8_lossy(&to_dave.data).contains(&wrapped(&plain)[..60]), "an unencrypted file goes inline");
+    let d = s.queue.store().message(&id).await.unwrap().unwrap();
+    let v = d.attempts.last().unwrap().attempt.variant.clone().unwrap();
+    assert!(v.reason.starts_with("link — 見積.zip is password-protected"), "{}", v.reason);
+}

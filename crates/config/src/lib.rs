@@ -263,7 +263,8 @@ pub struct OutboundConfig {
     /// `"record"`: flag and log a suspected downgrade, deliver; `"defer"`: keep the mail.
     pub downgrade_action: String,
     /// Submitted mail with a password-protected or encrypted attachment (nested ones too):
-    /// `"reject"` (550 5.7.1, the sender is told to send it unencrypted) or `"allow"`.
+    /// `"reject"` (550 5.7.1, the sender is told to send it unencrypted), `"link"` (accepted,
+    /// and its attachments always go as download links, whatever the TLS) or `"allow"`.
     pub encrypted_attachments: String,
     /// Submitted mail with an attachment that cannot be inspected (a zip bomb, nesting too
     /// deep, a corrupt archive): `"reject"` (550 5.7.1) or `"allow"`.
@@ -588,22 +589,15 @@ impl Config {
                 format!("`{}`: use \"record\" or \"defer\"", self.outbound.downgrade_action),
             ));
         }
-        for (key, value) in [
-            ("encrypted_attachments", &self.outbound.encrypted_attachments),
-            ("uninspectable_attachments", &self.outbound.uninspectable_attachments),
-        ] {
-            match value.as_str() {
-                "reject" | "allow" => {}
-                "link" => {
-                    return Err(err(
-                        key,
-                        "\"link\" needs the download portal, which this version does not have yet; use \"reject\" \
-                         or \"allow\""
-                            .into(),
-                    ));
-                }
-                other => return Err(err(key, format!("`{other}`: use \"reject\" or \"allow\""))),
+        match self.outbound.encrypted_attachments.as_str() {
+            "reject" | "link" | "allow" => {}
+            other => {
+                return Err(err("encrypted_attachments", format!("`{other}`: use \"reject\", \"link\" or \"allow\"")));
             }
+        }
+        match self.outbound.uninspectable_attachments.as_str() {
+            "reject" | "allow" => {}
+            other => return Err(err("uninspectable_attachments", format!("`{other}`: use \"reject\" or \"allow\""))),
         }
         for rule in &self.outbound.tls {
             level("require", &rule.require)?;
@@ -807,8 +801,12 @@ mod tests {
             parse("[outbound]\nencrypted_attachments = \"allow\"\n").unwrap().outbound.encrypted_attachments,
             "allow"
         );
-        let e = parse("[outbound]\nencrypted_attachments = \"link\"\n").unwrap_err().to_string();
-        assert!(e.contains(":2: encrypted_attachments") && e.contains("download portal"), "{e}");
+        assert_eq!(
+            parse("[outbound]\nencrypted_attachments = \"link\"\n").unwrap().outbound.encrypted_attachments,
+            "link"
+        );
+        let e = parse("[outbound]\nencrypted_attachments = \"maybe\"\n").unwrap_err().to_string();
+        assert!(e.contains(":2: encrypted_attachments") && e.contains("\"link\""), "{e}");
         let e = parse("[outbound]\nuninspectable_attachments = \"maybe\"\n").unwrap_err().to_string();
         assert!(e.contains("uninspectable_attachments") && e.contains("`maybe`"), "{e}");
     }

@@ -41,9 +41,16 @@ fn tls_name(version: &str) -> String {
 
 /// How the attachments go to a recipient when the session to `host` proved `evidence` and
 /// the policy asks for `inline_min` (a message without attachments needs no decision).
-pub fn decide(host: &str, evidence: &TlsEvidence, inline_min: Assurance) -> Decision {
+/// `encrypted` names a password-protected file the message carries under
+/// `encrypted_attachments = "link"`: such a message always goes as a link.
+pub fn decide(host: &str, evidence: &TlsEvidence, inline_min: Assurance, encrypted: Option<&str>) -> Decision {
     let reached = evidence.assurance;
     let link = |why: String| Decision { carriage: Carriage::Link, reason: format!("link — {why}") };
+    if let Some(name) = encrypted {
+        return link(format!(
+            "{name} is password-protected: such files go as links whatever the TLS (encrypted_attachments = \"link\")"
+        ));
+    }
     if evidence.downgrade_suspected {
         return link(format!(
             "{host} reached TLS in earlier deliveries and this session reached {}: a STARTTLS downgrade is \
@@ -96,7 +103,7 @@ mod tests {
             for min in Assurance::ALL {
                 let evidence =
                     if reached == Assurance::None { TlsEvidence::plaintext(false, None) } else { tls(reached) };
-                let d = decide("mx1.example.jp", &evidence, min);
+                let d = decide("mx1.example.jp", &evidence, min, None);
                 let expected = if reached >= min { Carriage::Inline } else { Carriage::Link };
                 assert_eq!(d.carriage, expected, "{reached:?} against {min:?}: {}", d.reason);
             }
@@ -105,21 +112,21 @@ mod tests {
 
     #[test]
     fn reasons_say_what_the_session_did() {
-        let none = decide("mx1.example.jp", &TlsEvidence::plaintext(false, None), Assurance::Encrypted);
+        let none = decide("mx1.example.jp", &TlsEvidence::plaintext(false, None), Assurance::Encrypted, None);
         assert_eq!(none.reason, "link — mx1.example.jp offered no STARTTLS");
         let mut failed = TlsEvidence::plaintext(true, Some(("validation-failure", "STARTTLS failed: eof".into())));
         failed.assurance = Assurance::None;
-        let d = decide("mx2.example.jp", &failed, Assurance::Encrypted);
+        let d = decide("mx2.example.jp", &failed, Assurance::Encrypted, None);
         assert!(d.reason.contains("offered STARTTLS but no TLS session") && d.reason.contains("eof"), "{}", d.reason);
         let mut mismatch = tls(Assurance::Encrypted);
         mismatch.failure = Some("certificate-host-mismatch".into());
-        let d = decide("mx3.example.jp", &mismatch, Assurance::Authenticated);
+        let d = decide("mx3.example.jp", &mismatch, Assurance::Authenticated, None);
         assert_eq!(
             d.reason,
             "link — mx3.example.jp reached TLS 1.3, encrypted (certificate-host-mismatch); attachments travel inline \
              from authenticated"
         );
-        let d = decide("mx4.example.jp", &tls(Assurance::MtaSts), Assurance::Encrypted);
+        let d = decide("mx4.example.jp", &tls(Assurance::MtaSts), Assurance::Encrypted, None);
         assert_eq!((d.carriage, d.reason.as_str()), (Carriage::Inline, "inline — TLS 1.3, mta-sts"));
     }
 
@@ -127,9 +134,16 @@ mod tests {
     fn a_suspected_downgrade_always_means_a_link() {
         let mut e = tls(Assurance::Encrypted);
         e.downgrade_suspected = true;
-        let d = decide("mx1.example.jp", &e, Assurance::None);
+        let d = decide("mx1.example.jp", &e, Assurance::None, None);
         assert_eq!(d.carriage, Carriage::Link);
         assert!(d.reason.contains("downgrade"), "{}", d.reason);
         assert_eq!(d.variant().kind, "link");
+    }
+
+    #[test]
+    fn an_encrypted_file_under_the_link_policy_always_means_a_link() {
+        let d = decide("mx1.example.jp", &tls(Assurance::Dane), Assurance::Encrypted, Some("quote.zip"));
+        assert_eq!(d.carriage, Carriage::Link);
+        assert!(d.reason.starts_with("link — quote.zip is password-protected"), "{}", d.reason);
     }
 }

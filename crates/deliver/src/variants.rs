@@ -57,7 +57,8 @@ pub(crate) async fn plan<'r>(
         let domain = rcpt.address.rsplit_once('@').map_or("", |(_, d)| d);
         let policy = config.outbound.attachments_for(domain, &config.portal.access);
         let inline_min = Assurance::parse(policy.inline_min).unwrap_or(Assurance::Encrypted);
-        let decision = decide(host, evidence, inline_min);
+        let encrypted = prepared.ok().and_then(|p| p.encrypted.as_deref());
+        let decision = decide(host, evidence, inline_min, encrypted);
         let variant = decision.variant();
         tracing::info!(queue_id = %info.id, to = %rcpt.address, decision = %variant.reason, "attachments");
         match (decision.carriage, prepared) {

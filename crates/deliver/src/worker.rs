@@ -336,7 +336,8 @@ impl Inner {
             Err(e) => return Files::Unreadable(format!("cannot read the spooled message: {e}")),
         };
         let keep_cid_images = self.config.outbound.inline_cid_images;
-        match tokio::task::spawn_blocking(move || Prepared::new(raw, keep_cid_images)).await {
+        let find_encrypted = self.config.outbound.encrypted_attachments == "link";
+        match tokio::task::spawn_blocking(move || Prepared::new(raw, keep_cid_images, find_encrypted)).await {
             Ok(Ok(Some(p))) => Files::Prepared(p),
             Ok(Ok(None)) => Files::None,
             Ok(Err(e)) => Files::Unreadable(e),
