@@ -353,9 +353,12 @@ async fn under_the_link_policy_a_password_protected_file_never_travels_even_over
     let good = TestPki::generate(&pki_dir("good3"), "mx.tls3.example");
     let tls_mx = net.mx("127.0.6.32", "tls3.example", Some(good.clone())).await;
     let roots = vec![good.ca_path.clone()];
+    let template = pki_dir("template").with_extension("txt");
+    std::fs::write(&template, "ACME Corp. file service\n{{files}}\nGet them at {{url}} until {{expires}}.\n").unwrap();
     let s = TestServer::start_delivering(&net.dns, net.port, move |c| {
         c.tls.extra_roots = roots;
         c.outbound.encrypted_attachments = "link".into();
+        c.outbound.notice_text_template = Some(template);
     })
     .await;
     let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("crates/inspect/tests/fixtures");
@@ -370,7 +373,10 @@ async fn under_the_link_policy_a_password_protected_file_never_travels_even_over
     let got = tls_mx.wait_for(2, 5).await;
     let to_carol = got.iter().find(|m| m.rcpt_to == ["carol@tls3.example"]).unwrap();
     assert!(to_carol.tls);
-    assert!(notice_text(&to_carol.data).contains("見積.zip"), "a link even over authenticated TLS");
+    let notice = notice_text(&to_carol.data);
+    assert!(notice.contains("見積.zip"), "a link even over authenticated TLS");
+    assert!(notice.starts_with("ACME Corp. file service\r\n  - 見積.zip"), "the administrator's text: {notice}");
+    assert!(notice.contains(&format!("Get them at http://{}/d/", s.portal.unwrap())), "{notice}");
     let to_dave = got.iter().find(|m| m.rcpt_to == ["dave@tls3.example"]).unwrap();
     assert!(String::from_utf8_lossy(&to_dave.data).contains(&wrapped(&plain)[..60]), "an unencrypted file goes inline");
     let d = s.queue.store().message(&id).await.unwrap().unwrap();

@@ -282,6 +282,10 @@ pub struct OutboundConfig {
     pub inline_cid_images: bool,
     /// Per-domain overrides, `[[outbound.attachments]]`.
     pub attachments: Vec<AttachmentRule>,
+    /// A file with the download notice's text version, instead of the built-in one.
+    pub notice_text_template: Option<PathBuf>,
+    /// A file with the download notice's HTML version, instead of the built-in one.
+    pub notice_html_template: Option<PathBuf>,
 }
 
 impl Default for OutboundConfig {
@@ -299,6 +303,8 @@ impl Default for OutboundConfig {
             inline_format: "as-is".into(),
             inline_cid_images: true,
             attachments: Vec::new(),
+            notice_text_template: None,
+            notice_html_template: None,
         }
     }
 }
@@ -629,6 +635,18 @@ impl Config {
                 access("access", v)?;
             }
         }
+        for (key, path) in [
+            ("notice_text_template", &self.outbound.notice_text_template),
+            ("notice_html_template", &self.outbound.notice_html_template),
+        ] {
+            if let Some(path) = path {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| err(key, format!("cannot read {} as UTF-8 text: {e}", path.display())))?;
+                if !text.contains("{{url}}") {
+                    return Err(err(key, format!("{} must contain {{{{url}}}}, the link", path.display())));
+                }
+            }
+        }
         self.validate_portal(&err, &access)?;
         for path in &self.tls.extra_roots {
             if !path.exists() {
@@ -875,6 +893,26 @@ mod attachment_tests {
         assert_eq!(d.outbound.attachments_inline_min, "encrypted");
         assert_eq!(d.portal.access, "otp");
         assert_eq!(d.portal.link_expiry.0.as_secs(), 7 * 86_400);
+    }
+
+    #[test]
+    fn notice_templates_must_exist_and_carry_the_link() {
+        let dir = std::env::temp_dir().join(format!("sekisho-notice-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let good = dir.join("good.txt");
+        std::fs::write(&good, "Download: {{url}}\n").unwrap();
+        let bad = dir.join("bad.txt");
+        std::fs::write(&bad, "no link here\n").unwrap();
+        let c = Config::parse(&format!("[outbound]\nnotice_text_template = \"{}\"\n", good.display()), Path::new("t"));
+        assert!(c.is_ok());
+        let e = Config::parse(&format!("[outbound]\nnotice_html_template = \"{}\"\n", bad.display()), Path::new("t"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(":2: notice_html_template") && e.contains("{{url}}"), "{e}");
+        let e = Config::parse("[outbound]\nnotice_text_template = \"/nonexistent/n.txt\"\n", Path::new("t"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("notice_text_template") && e.contains("cannot read"), "{e}");
     }
 
     #[test]

@@ -7,7 +7,9 @@ use std::sync::Arc;
 
 use sekisho_config::Config;
 use sekisho_inspect::mime::{MessageFiles, MessageLimits, attachments};
-use sekisho_rewrite::{Notice, NoticeFile, ZipEntry, link_variant, notice_part, zip_archive, zip_part};
+use sekisho_rewrite::{
+    Notice, NoticeFile, NoticeTemplates, ZipEntry, link_variant, notice_part, zip_archive, zip_part,
+};
 use sekisho_store::files::FileStore;
 use sekisho_store::links::{random_token, token_hash};
 use sekisho_store::{Access, LinkFile, LinkMessage, MessageInfo, NewLink, Queue, QueueStore};
@@ -57,6 +59,8 @@ pub struct LinkMaker {
     files: FileStore,
     /// Where the password mail to the sender is queued.
     queue: Queue,
+    /// The administrator's notice texts, if any.
+    templates: NoticeTemplates,
 }
 
 /// Characters of a message password: no look-alikes (0/O, 1/l/I).
@@ -97,9 +101,17 @@ fn access_sentences(access: Access, hint: Option<&str>) -> (String, String) {
 }
 
 impl LinkMaker {
-    /// Keeps files in `files`, links in the queue's store.
-    pub fn new(queue: Queue, files: FileStore) -> LinkMaker {
-        LinkMaker { store: queue.store().clone(), files, queue }
+    /// Keeps files in `files`, links in the queue's store; notices from the templates
+    /// `[outbound] notice_text_template` and `notice_html_template` name, if they do.
+    pub fn new(config: &Config, queue: Queue, files: FileStore) -> Result<LinkMaker, String> {
+        let read = |path: &Option<std::path::PathBuf>| {
+            path.as_ref()
+                .map(|p| std::fs::read_to_string(p).map_err(|e| format!("cannot read {}: {e}", p.display())))
+                .transpose()
+        };
+        let o = &config.outbound;
+        let templates = NoticeTemplates { text: read(&o.notice_text_template)?, html: read(&o.notice_html_template)? };
+        Ok(LinkMaker { store: queue.store().clone(), files, queue, templates })
     }
 
     /// The hash of the message's password, made (and mailed to the sender) the first time a
@@ -258,7 +270,7 @@ impl LinkMaker {
         let mut last = String::new();
         for _ in 0..3 {
             let boundary = format!("=_sekisho_{}", token_hash(&random_token(16)).get(..24).unwrap_or_default());
-            match link_variant(&prepared.raw, &spans, &notice_part(&notice, &boundary)) {
+            match link_variant(&prepared.raw, &spans, &notice_part(&notice, &boundary, &self.templates)) {
                 Ok(v) => return Ok(v),
                 Err(e) => last = e.to_string(),
             }

@@ -11,6 +11,6 @@ pub mod own_mail;
 mod splice;
 mod zip;
 
-pub use notice::{Notice, NoticeFile, human_size, notice_part};
+pub use notice::{Notice, NoticeFile, NoticeTemplates, PLACEHOLDERS, human_size, notice_part};
 pub use splice::{RewriteError, link_variant};
 pub use zip::{ZipBuilder, ZipEntry, zip_archive, zip_part};

@@ -30,9 +30,47 @@ pub struct Notice {
     pub access_ja: String,
 }
 
+/// Notice texts an administrator wrote instead of the built-in ones. Each may use
+/// `{{files}}`, `{{url}}`, `{{expires}}`, `{{access_en}}` and `{{access_ja}}`; in the HTML one,
+/// every value is escaped and `{{files}}` is table rows (`<tr><td>name</td><td>size</td>
+/// <td><code>sha256</code></td></tr>`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NoticeTemplates {
+    /// The text/plain version.
+    pub text: Option<String>,
+    /// The text/html version.
+    pub html: Option<String>,
+}
+
+/// The placeholders a template may use.
+pub const PLACEHOLDERS: [&str; 5] = ["files", "url", "expires", "access_en", "access_ja"];
+
+/// `template` with each `{{name}}` replaced by `value(name)`, in one pass: a value is never
+/// read again for placeholders. Unknown names stay as written.
+fn fill(template: &str, value: impl Fn(&str) -> Option<String>) -> String {
+    let mut out = String::with_capacity(template.len() + 256);
+    let mut rest = template;
+    while let Some(start) = rest.find("{{") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        match after.find("}}").and_then(|end| Some((end, value(after[..end].trim())?))) {
+            Some((end, v)) => {
+                out.push_str(&v);
+                rest = &after[end + 2..];
+            }
+            None => {
+                out.push_str("{{");
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
 /// The notice as a MIME part (headers, empty line, body): multipart/alternative with a
-/// text/plain and a text/html version, delimited by `boundary`.
-pub fn notice_part(n: &Notice, boundary: &str) -> Vec<u8> {
+/// text/plain and a text/html version, delimited by `boundary`; from `templates` where given.
+pub fn notice_part(n: &Notice, boundary: &str, templates: &NoticeTemplates) -> Vec<u8> {
     let b64 = |text: &str| {
         let encoded = base64::engine::general_purpose::STANDARD.encode(text.as_bytes());
         encoded.as_bytes().chunks(76).map(|c| String::from_utf8_lossy(c).into_owned()).collect::<Vec<_>>().join("\r\n")
@@ -41,8 +79,8 @@ pub fn notice_part(n: &Notice, boundary: &str) -> Vec<u8> {
         "Content-Type: multipart/alternative; boundary=\"{boundary}\"\r\n\r\n--{boundary}\r\n\
          Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n{}\r\n--{boundary}\r\n\
          Content-Type: text/html; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n{}\r\n--{boundary}--",
-        b64(&text(n)),
-        b64(&html(n))
+        b64(&templates.text.as_deref().map_or_else(|| text(n), |t| text_from(t, n))),
+        b64(&templates.html.as_deref().map_or_else(|| html(n), |t| html_from(t, n)))
     )
     .into_bytes()
 }
@@ -69,11 +107,40 @@ fn visible(name: &str) -> String {
         .collect()
 }
 
-fn text(n: &Notice) -> String {
+fn text_files(n: &Notice) -> String {
     let mut files = String::new();
     for f in &n.files {
         files.push_str(&format!("  - {} ({}, SHA-256 {})\r\n", visible(&f.name), human_size(f.size), f.sha256));
     }
+    files
+}
+
+fn text_from(template: &str, n: &Notice) -> String {
+    let text = fill(template, |name| match name {
+        "files" => Some(text_files(n)),
+        "url" => Some(n.url.clone()),
+        "expires" => Some(n.expires.clone()),
+        "access_en" => Some(n.access_en.clone()),
+        "access_ja" => Some(n.access_ja.clone()),
+        _ => None,
+    });
+    // Mail wants CRLF line ends, whatever the template file had.
+    text.replace("\r\n", "\n").replace('\n', "\r\n")
+}
+
+fn html_from(template: &str, n: &Notice) -> String {
+    fill(template, |name| match name {
+        "files" => Some(html_rows(n)),
+        "url" => Some(escape(&n.url)),
+        "expires" => Some(escape(&n.expires)),
+        "access_en" => Some(escape(&n.access_en)),
+        "access_ja" => Some(escape(&n.access_ja)),
+        _ => None,
+    })
+}
+
+fn text(n: &Notice) -> String {
+    let files = text_files(n);
     format!(
         "添付ファイルは安全のためダウンロードリンクでお届けします。\r\n\
          The attachments of this message are delivered as a download link for their protection.\r\n\r\n\
@@ -100,7 +167,7 @@ fn escape(s: &str) -> String {
     out
 }
 
-fn html(n: &Notice) -> String {
+fn html_rows(n: &Notice) -> String {
     let mut rows = String::new();
     for f in &n.files {
         rows.push_str(&format!(
@@ -110,6 +177,11 @@ fn html(n: &Notice) -> String {
             escape(&f.sha256)
         ));
     }
+    rows
+}
+
+fn html(n: &Notice) -> String {
+    let rows = html_rows(n);
     format!(
         "<!DOCTYPE html><html><body><p>添付ファイルは安全のためダウンロードリンクでお届けします。<br>\
          The attachments of this message are delivered as a download link for their protection.</p>\
@@ -147,7 +219,7 @@ mod tests {
 
     #[test]
     fn lists_each_file_in_both_languages() {
-        let part = notice_part(&notice("見積書.pdf"), "b1");
+        let part = notice_part(&notice("見積書.pdf"), "b1", &NoticeTemplates::default());
         assert!(part.is_ascii(), "7-bit safe");
         let text = decoded(&part, "text/plain");
         assert!(text.contains("見積書.pdf (1.5 KiB, SHA-256 abab"), "{text}");
@@ -157,12 +229,39 @@ mod tests {
 
     #[test]
     fn hostile_names_are_escaped() {
-        let part = notice_part(&notice("\"><svg onload=alert(1)>\r\nX-Injected: 1\u{202e}fdp.exe"), "b1");
+        let part = notice_part(
+            &notice("\"><svg onload=alert(1)>\r\nX-Injected: 1\u{202e}fdp.exe"),
+            "b1",
+            &NoticeTemplates::default(),
+        );
         let html = decoded(&part, "text/html");
         assert!(html.contains("&quot;&gt;&lt;svg onload=alert(1)&gt;"), "{html}");
         assert!(!html.contains("<svg"));
         assert!(html.contains("\\u{d}\\u{a}X-Injected: 1\\u{202e}fdp.exe"), "{html}");
         let text = decoded(&part, "text/plain");
         assert!(!text.contains("\r\nX-Injected"), "no line break from a name: {text}");
+    }
+
+    #[test]
+    fn an_administrators_templates_are_filled_once_and_escaped() {
+        let templates = NoticeTemplates {
+            text: Some("Files for you:\n{{files}}Open {{url}} by {{ expires }}. {{unknown}} {{url".into()),
+            html: Some("<p>{{files}}</p><a href=\"{{url}}\">open</a>".into()),
+        };
+        let mut n = notice("{{url}}<b>.pdf");
+        n.url = "https://gw.example.jp/d/T?a=1&b=2".into();
+        let part = notice_part(&n, "b1", &templates);
+        let text = decoded(&part, "text/plain");
+        assert_eq!(
+            text,
+            format!(
+                "Files for you:\r\n  - {{{{url}}}}<b>.pdf (1.5 KiB, SHA-256 {})\r\nOpen https://gw.example.jp/d/T?a=1&b=2 by \
+                 2026-12-08 10:00 JST. {{{{unknown}}}} {{{{url",
+                "ab".repeat(32)
+            )
+        );
+        let html = decoded(&part, "text/html");
+        assert!(html.contains("<td>{{url}}&lt;b&gt;.pdf</td>"), "a name is not a placeholder: {html}");
+        assert!(html.contains("href=\"https://gw.example.jp/d/T?a=1&amp;b=2\""), "{html}");
     }
 }

@@ -203,7 +203,7 @@ mod walk_tests {
             access_ja: "コード".into(),
         };
         let spans: Vec<_> = attachments.iter().map(|p| p.span).collect();
-        let out = link_variant(raw, &spans, &notice_part(&notice, "=-n")).unwrap();
+        let out = link_variant(raw, &spans, &notice_part(&notice, "=-n", &crate::NoticeTemplates::default())).unwrap();
 
         let text = String::from_utf8(out.clone()).unwrap();
         let original = String::from_utf8(raw.to_vec()).unwrap();
