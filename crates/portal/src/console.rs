@@ -17,7 +17,7 @@ use crate::Portal;
 use crate::lang::Texts;
 use crate::mails::sign_in_mail;
 use crate::page::{notice, render};
-use crate::session::{CONSOLE, Client, SIGN_IN, cookie, set_cookie};
+use crate::session::{CONSOLE, Client, SIGN_IN, cookie, set_cookie, verify_secret};
 
 /// Messages the console lists.
 const LIST_LIMIT: u32 = 200;
@@ -221,17 +221,7 @@ pub async fn login(
         Ok(h) => h,
         Err(e) => return unavailable(e),
     };
-    let password = form.password;
-    let right = tokio::task::spawn_blocking(move || {
-        use argon2::PasswordVerifier as _;
-        let hash = hash?;
-        let parsed = argon2::PasswordHash::new(&hash).ok()?;
-        Some(argon2::Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
-    })
-    .await
-    .ok()
-    .flatten()
-    .unwrap_or(false);
+    let right = verify_secret(hash, form.password).await;
     if !right {
         tracing::warn!(user = %form.user.chars().take(64).collect::<String>(), client = %peer.ip(), "console sign-in refused");
         tokio::time::sleep(WRONG_PASSWORD_DELAY).await;

@@ -14,7 +14,7 @@ use crate::Portal;
 use crate::lang::{Texts, texts};
 use crate::mails::{code_hash, code_mail, new_code};
 use crate::page::{FileRow, RecipientPage, notice, render};
-use crate::session::{Client, Current, RECIPIENT, set_cookie};
+use crate::session::{Client, Current, RECIPIENT, set_cookie, verify_secret};
 
 /// Link tokens are 128 bits in URL-safe base64: 22 characters.
 fn well_formed(token: &str) -> bool {
@@ -272,16 +272,7 @@ pub async fn verify(
         Access::None => Ok(Proof::Accepted),
         Access::Otp => store.use_code(message_id, idx, &code_hash(message_id, idx, &secret), now(), max).await,
         Access::Passphrase | Access::Password => {
-            let hash = c.link.secret_hash.clone().unwrap_or_default();
-            let right = tokio::task::spawn_blocking(move || {
-                use argon2::PasswordVerifier as _;
-                let parsed = argon2::PasswordHash::new(&hash).ok()?;
-                Some(argon2::Argon2::default().verify_password(secret.as_bytes(), &parsed).is_ok())
-            })
-            .await
-            .ok()
-            .flatten()
-            .unwrap_or(false);
+            let right = verify_secret(c.link.secret_hash.clone(), secret).await;
             store.prove_secret(message_id, idx, max, right).await
         }
     };

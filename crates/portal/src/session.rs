@@ -26,6 +26,21 @@ pub fn same(a: &str, b: &str) -> bool {
     a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
 }
 
+/// Whether `secret` matches the PHC (argon2) hash `hash`, computed off the runtime; a missing
+/// or unreadable hash matches nothing.
+pub async fn verify_secret(hash: Option<String>, secret: String) -> bool {
+    tokio::task::spawn_blocking(move || {
+        use argon2::PasswordVerifier as _;
+        let hash = hash?;
+        let parsed = argon2::PasswordHash::new(&hash).ok()?;
+        Some(argon2::Argon2::default().verify_password(secret.as_bytes(), &parsed).is_ok())
+    })
+    .await
+    .ok()
+    .flatten()
+    .unwrap_or(false)
+}
+
 /// The `Set-Cookie` value for cookie `base` holding `value`.
 pub fn set_cookie(base: &str, value: &str, secure: bool, max_age: u64) -> String {
     let secure_attr = if secure { "; Secure" } else { "" };

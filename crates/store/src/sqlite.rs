@@ -292,6 +292,24 @@ async fn migrate(pool: &SqlitePool) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// A message with its recipient counts, as `queue list` and the sender console list them; the
+/// query goes on with WHERE.
+pub(crate) const SUMMARY_SELECT: &str = "SELECT m.id, m.received_at, m.sender, m.size, COUNT(r.idx) AS n, \
+     SUM(CASE WHEN r.state IN ('delivered','bounced') THEN 0 ELSE 1 END) AS pending \
+     FROM messages m LEFT JOIN recipients r ON r.message_id = m.id";
+
+/// A row of `SUMMARY_SELECT`.
+pub(crate) fn summary(r: &sqlx::sqlite::SqliteRow) -> MessageSummary {
+    MessageSummary {
+        id: r.get("id"),
+        received_at: r.get("received_at"),
+        sender: r.get("sender"),
+        size: r.get::<i64, _>("size") as u64,
+        recipients: r.get::<i64, _>("n") as u64,
+        pending: r.get::<Option<i64>, _>("pending").unwrap_or(0) as u64,
+    }
+}
+
 pub(crate) fn now() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
 }
@@ -348,26 +366,13 @@ impl QueueStore for SqliteStore {
     }
 
     async fn list_messages(&self, include_done: bool) -> Result<Vec<MessageSummary>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT m.id, m.received_at, m.sender, m.size, COUNT(r.idx) AS n, \
-             SUM(CASE WHEN r.state IN ('delivered','bounced') THEN 0 ELSE 1 END) AS pending \
-             FROM messages m LEFT JOIN recipients r ON r.message_id = m.id \
-             WHERE ? OR m.done_at IS NULL GROUP BY m.id ORDER BY m.received_at, m.id",
-        )
+        let rows = sqlx::query(&format!(
+            "{SUMMARY_SELECT} WHERE ? OR m.done_at IS NULL GROUP BY m.id ORDER BY m.received_at, m.id"
+        ))
         .bind(include_done)
         .fetch_all(&self.reader)
         .await?;
-        Ok(rows
-            .iter()
-            .map(|r| MessageSummary {
-                id: r.get("id"),
-                received_at: r.get("received_at"),
-                sender: r.get("sender"),
-                size: r.get::<i64, _>("size") as u64,
-                recipients: r.get::<i64, _>("n") as u64,
-                pending: r.get::<Option<i64>, _>("pending").unwrap_or(0) as u64,
-            })
-            .collect())
+        Ok(rows.iter().map(summary).collect())
     }
 
     async fn message(&self, id: &str) -> Result<Option<MessageDetail>, StoreError> {

@@ -517,29 +517,17 @@ impl LinkStore for SqliteStore {
         account: Option<&str>,
         limit: u32,
     ) -> Result<Vec<MessageSummary>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT m.id, m.received_at, m.sender, m.size, COUNT(r.idx) AS n, \
-             SUM(CASE WHEN r.state IN ('delivered','bounced') THEN 0 ELSE 1 END) AS pending \
-             FROM messages m LEFT JOIN recipients r ON r.message_id = m.id \
-             WHERE m.origin = 'submission' AND (m.sender = ?1 COLLATE NOCASE OR (?2 IS NOT NULL AND m.auth_user = ?2)) \
-             GROUP BY m.id ORDER BY m.received_at DESC, m.id DESC LIMIT ?3",
-        )
+        let rows = sqlx::query(&format!(
+            "{} WHERE m.origin = 'submission' AND (m.sender = ?1 COLLATE NOCASE \
+             OR (?2 IS NOT NULL AND m.auth_user = ?2)) GROUP BY m.id ORDER BY m.received_at DESC, m.id DESC LIMIT ?3",
+            crate::sqlite::SUMMARY_SELECT
+        ))
         .bind(sender)
         .bind(account)
         .bind(limit as i64)
         .fetch_all(&self.reader)
         .await?;
-        Ok(rows
-            .iter()
-            .map(|r| MessageSummary {
-                id: r.get("id"),
-                received_at: r.get("received_at"),
-                sender: r.get("sender"),
-                size: r.get::<i64, _>("size") as u64,
-                recipients: r.get::<i64, _>("n") as u64,
-                pending: r.get::<Option<i64>, _>("pending").unwrap_or(0) as u64,
-            })
-            .collect())
+        Ok(rows.iter().map(crate::sqlite::summary).collect())
     }
 }
 

@@ -4,7 +4,7 @@
 
 use mail_parser::{MessageParser, MimeHeaders, PartType};
 
-use super::{MessageLimits, MimeError, names, prescan, transfer, transfer_encoding, unambiguous};
+use super::{MessageLimits, MimeError, enter, names, prescan, transfer, transfer_encoding, unambiguous};
 
 /// One file carried by a message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,13 +57,7 @@ impl FileWalk<'_> {
         section: &str,
         depth: u32,
     ) -> Result<(), MimeError> {
-        if depth > self.limits.max_depth {
-            return Err(MimeError::TooDeep(self.limits.max_depth));
-        }
-        self.parts += 1;
-        if self.parts > self.limits.max_parts {
-            return Err(MimeError::TooManyParts(self.limits.max_parts));
-        }
+        enter(self.limits, &mut self.parts, depth)?;
         let Some(part) = message.parts.get(id as usize) else { return Ok(()) };
         unambiguous(part, section)?;
         let end = (part.offset_end as usize).min(raw.len());

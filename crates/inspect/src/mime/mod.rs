@@ -143,6 +143,18 @@ fn transfer_encoding(part: &mail_parser::MessagePart<'_>) -> Option<String> {
     })
 }
 
+/// Counts one more part at `depth`, refusing what passes the limits.
+fn enter(limits: &MessageLimits, parts: &mut usize, depth: u32) -> Result<(), MimeError> {
+    if depth > limits.max_depth {
+        return Err(MimeError::TooDeep(limits.max_depth));
+    }
+    *parts += 1;
+    if *parts > limits.max_parts {
+        return Err(MimeError::TooManyParts(limits.max_parts));
+    }
+    Ok(())
+}
+
 struct Walk<'l> {
     limits: &'l MessageLimits,
     parts: usize,
@@ -160,13 +172,7 @@ impl Walk<'_> {
         depth: u32,
         outer_span: Option<(usize, usize)>,
     ) -> Result<(), MimeError> {
-        if depth > self.limits.max_depth {
-            return Err(MimeError::TooDeep(self.limits.max_depth));
-        }
-        self.parts += 1;
-        if self.parts > self.limits.max_parts {
-            return Err(MimeError::TooManyParts(self.limits.max_parts));
-        }
+        enter(self.limits, &mut self.parts, depth)?;
         let Some(part) = message.parts.get(id as usize) else { return Ok(()) };
         unambiguous(part, if section.is_empty() { "1" } else { section })?;
         match &part.body {
