@@ -176,6 +176,7 @@ async fn seed_links(
         subject: "見積書".into(),
         created_at,
         files,
+        password_hash: None,
     };
     store.put_link_message(&message).await.unwrap();
     for &(idx, recipient, access, expires_at) in links {

@@ -256,7 +256,9 @@ async fn each_recipient_gets_the_variant_its_session_earned_and_the_link_works()
     assert_eq!(b.get("/d/files/0").await.0, 403, "no download before the code");
 
     let (status, page) = b.post("/d/code", &[]).await;
-    assert_eq!(status, 200, "{page}");
+    assert_eq!(status, 303, "back to the page, which a reload does not post again: {page}");
+    let (_, _, page) = b.get("/d?sent=1").await;
+    assert!(String::from_utf8(page).unwrap().contains("A code was sent"));
     let code_mail = plain_mx.wait_for(2, 10).await;
     let code = code_in(&code_mail[1].data);
     assert_eq!(code_mail[1].rcpt_to, ["bob@plain.example"], "the code goes to the recipient's own address");

@@ -224,7 +224,7 @@ async fn five_wrong_codes_lock_the_link_even_when_guessed_at_once() {
     assert_eq!(status, 200);
     assert!(page.contains(PORTAL_CODE_PAGE), "{page}");
     let (status, page) = b.post("/d/code", &[("csrf", &b.csrf)], None).await;
-    assert_eq!(status, 200, "{page}");
+    assert_eq!(status, 303, "{page}");
     assert_eq!(s.queued().await, 1, "the code mail waits in the queue");
 
     // Twenty wrong guesses at once: exactly five are counted, the rest find the link locked.
@@ -269,8 +269,14 @@ async fn forms_from_elsewhere_or_without_their_token_are_refused() {
     assert_eq!(other.post("/d/code", &[("csrf", &csrf)], None).await.0, 403, "no session, no form");
     assert_eq!(s.queued().await, 0, "no code was sent");
     let own_origin = b.base.clone();
-    assert_eq!(b.post("/d/code", &[("csrf", &csrf)], Some(&own_origin)).await.0, 200);
+    assert_eq!(b.post("/d/code", &[("csrf", &csrf)], Some(&own_origin)).await.0, 303);
     assert_eq!(s.queued().await, 1);
+    assert_eq!(
+        b.post("/d/code", &[("csrf", &csrf)], Some("null")).await.0,
+        303,
+        "a browser's own form under no-referrer"
+    );
+    assert_eq!(s.queued().await, 2);
 }
 
 #[tokio::test]

@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 
 use axum::Form;
-use axum::extract::{ConnectInfo, Path, State};
+use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use sekisho_store::links::{random_token, token_hash};
@@ -175,10 +175,21 @@ pub async fn open_link(
     response
 }
 
+/// `?sent=1` after a code was sent.
+#[derive(serde::Deserialize)]
+pub struct PageQuery {
+    #[serde(default)]
+    sent: Option<String>,
+}
+
 /// `GET /d`: the page of the session's link.
-pub async fn page(State(portal): State<Portal>, headers: HeaderMap) -> Response {
+pub async fn page(State(portal): State<Portal>, headers: HeaderMap, Query(q): Query<PageQuery>) -> Response {
+    let t = portal.texts(&headers);
     match portal.session_or_refusal(&headers).await {
-        Ok(c) => portal.recipient_page(&headers, &c, StatusCode::OK, None).await,
+        Ok(c) => {
+            let message = (q.sent.is_some() && !c.session.verified).then(|| t.code_sent.to_string());
+            portal.recipient_page(&headers, &c, StatusCode::OK, message).await
+        }
         Err(refusal) => refusal,
     }
 }
@@ -248,7 +259,8 @@ pub async fn send_code(
     }
     portal.inner.queue.wake();
     portal.event(&c.link, "code-sent", &Client::new(peer, &headers), format!("queued as {id}")).await;
-    portal.recipient_page(&headers, &c, StatusCode::OK, Some(t.code_sent.to_string())).await
+    // Back to the page, so that reloading it does not mail another code.
+    (StatusCode::SEE_OTHER, [(header::LOCATION, "/d?sent=1")]).into_response()
 }
 
 /// `POST /d/verify`: the code or passphrase; right opens the files, wrong counts a try.

@@ -104,10 +104,12 @@ impl Portal {
     }
 
     /// True when a form post comes from the portal's own pages: the right CSRF token, and an
-    /// `Origin` (when the browser sends one) that is the portal's.
+    /// `Origin` (when the browser names one) that is the portal's.
     pub fn form_allowed(&self, headers: &HeaderMap, expected: &str, csrf: &str) -> bool {
+        // Under `Referrer-Policy: no-referrer` browsers send `Origin: null` with their own
+        // forms: it names no other site, and the form token decides.
         let origin_ok = match headers.get(header::ORIGIN).and_then(|o| o.to_str().ok()) {
-            None => true,
+            None | Some("null") => true,
             Some(origin) => {
                 let ours = self.inner.config.portal.url.trim_end_matches('/');
                 let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");

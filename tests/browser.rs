@@ -1,0 +1,254 @@
+//! The recipient's side in a real browser: a message with two attachments, one of them named
+//! to break out of the page's markup, goes to an MX without STARTTLS; the download notice's
+//! link is followed in headless Chromium (Debian's, driven by playwright-core from
+//! `tests/browser/walk.mjs`) through the one-time-code flow, the code captured at the fake MX
+//! and typed in by the script, to the first file downloaded through the page's own link. Its
+//! SHA-256 must be the attachment's, the hostile name must show as text and never as markup,
+//! and no dialog may appear. Screenshots of each step are kept under
+//! `target/browser-artefacts/` of the workspace.
+//!
+//! Needs `node`, `/usr/bin/chromium` and `tests/browser/node_modules` (`scripts/test` installs
+//! them); without them the test fails saying so.
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+use base64::Engine as _;
+use sekisho_store::{MessageDetail, RecipientState};
+use sekisho_testkit::{FakeDns, FakeMx, MxBehavior, TestServer};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+
+const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
+
+/// The whole walk in the browser is killed past this.
+const SCRIPT_LIMIT: Duration = Duration::from_secs(120);
+
+const HOSTILE: &str = "\"><svg onload=alert(1)>.pdf";
+
+fn sha256(bytes: &[u8]) -> String {
+    ring::digest::digest(&ring::digest::SHA256, bytes).as_ref().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn random_bytes(n: usize) -> Vec<u8> {
+    (0..n).map(|_| rand::random::<u8>()).collect()
+}
+
+fn wrapped(bytes: &[u8]) -> String {
+    B64.encode(bytes).as_bytes().chunks(76).map(|c| std::str::from_utf8(c).unwrap()).collect::<Vec<_>>().join("\r\n")
+}
+
+/// RFC 2231 `UTF-8''` percent-encoding: quotes, angle brackets, spaces and the like survive.
+fn rfc2231(name: &str) -> String {
+    let mut out = String::from("UTF-8''");
+    for b in name.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// A message with a text body and the attachments `files`, their names in RFC 2231 form.
+fn message(to: &str, files: &[(&str, &[u8])]) -> String {
+    let mut m = format!(
+        "From: alice@example.jp\r\nTo: {to}\r\nSubject: Quotation\r\nDate: Wed, 2 Dec 2026 10:00:00 +0900\r\n\
+         Message-ID: <browser-1@example.jp>\r\nMIME-Version: 1.0\r\n\
+         Content-Type: multipart/mixed; boundary=\"outer\"\r\n\r\n--outer\r\n\
+         Content-Type: text/plain; charset=utf-8\r\n\r\nPlease find the quotation attached.\r\n"
+    );
+    for (name, bytes) in files {
+        let encoded = rfc2231(name);
+        m.push_str(&format!(
+            "--outer\r\nContent-Type: application/octet-stream; name*={encoded}\r\n\
+             Content-Disposition: attachment; filename*={encoded}\r\nContent-Transfer-Encoding: base64\r\n\r\n{}\r\n",
+            wrapped(bytes)
+        ));
+    }
+    m.push_str("--outer--\r\n");
+    m
+}
+
+fn done(d: &MessageDetail) -> bool {
+    d.recipients.iter().all(|r| matches!(r.state, RecipientState::Delivered | RecipientState::Bounced))
+}
+
+/// The decoded text/plain part of the download notice in `data`.
+fn notice_text(data: &[u8]) -> String {
+    let text = String::from_utf8_lossy(data);
+    let start = text.find("boundary=\"=_sekisho_").expect("a download notice");
+    let plain = &text[start..];
+    let part_head = "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n";
+    let body = &plain[plain.find(part_head).expect("text part") + part_head.len()..];
+    let body = &body[..body.find("\r\n--").unwrap()];
+    let clean: String = body.split_whitespace().collect();
+    String::from_utf8(B64.decode(clean).unwrap()).unwrap()
+}
+
+fn link_in(notice: &str) -> String {
+    let at = notice.find("Download: ").expect("the link") + "Download: ".len();
+    notice[at..].lines().next().unwrap().trim().to_string()
+}
+
+/// The one-time code in a code mail, if `data` is one.
+fn code_in(data: &[u8]) -> Option<String> {
+    let text = String::from_utf8_lossy(data);
+    let body = text.split_once("\r\n\r\n")?.1;
+    let clean: String = body.split_whitespace().collect();
+    let decoded = String::from_utf8(B64.decode(clean).ok()?).ok()?;
+    let at = decoded.find("Your one-time download code: ")? + "Your one-time download code: ".len();
+    let code = decoded.get(at..at + 6)?;
+    code.bytes().all(|b| b.is_ascii_digit()).then(|| code.to_string())
+}
+
+/// Waits up to `secs` seconds for a code mail to `rcpt` at `mx`.
+async fn code_from(mx: &FakeMx, rcpt: &str, secs: u64) -> String {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+    loop {
+        let found = mx.received().iter().filter(|m| m.rcpt_to == [rcpt.to_string()]).find_map(|m| code_in(&m.data));
+        if let Some(code) = found {
+            return code;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no code mail for {rcpt} within {secs} s");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn is_png(path: &Path) -> bool {
+    std::fs::read(path).is_ok_and(|b| b.len() > 1000 && b.starts_with(b"\x89PNG\r\n\x1a\n"))
+}
+
+/// What the script said on stdout, and how it ended.
+#[derive(Default, Debug)]
+struct Walk {
+    asked_for_code: bool,
+    filename: Option<String>,
+    sha256: Option<String>,
+    done: bool,
+    other: Vec<String>,
+}
+
+/// Fails at once, saying what to install, when node, Chromium or playwright-core is missing.
+fn preflight() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let version = match std::process::Command::new("node").arg("--version").output() {
+        Ok(out) if out.status.success() => String::from_utf8_lossy(&out.stdout).trim().to_string(),
+        Ok(out) => panic!("`node --version` failed ({}): install Node.js (scripts/test does)", out.status),
+        Err(e) => panic!("cannot run node ({e}): install Node.js (scripts/test does)"),
+    };
+    let major: u32 = version.trim_start_matches('v').split('.').next().and_then(|m| m.parse().ok()).unwrap_or(0);
+    assert!(major >= 20, "node {version} is too old: playwright-core needs Node.js 20 or later");
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    assert!(Path::new(&chromium).is_file(), "no Chromium at {chromium}: install Debian's chromium (scripts/test does)");
+    assert!(
+        root.join("tests/browser/node_modules/playwright-core").is_dir(),
+        "tests/browser/node_modules is missing: run `npm ci --prefix tests/browser` (scripts/test does)"
+    );
+}
+
+/// Runs `tests/browser/walk.mjs` on `link`, giving it the code that arrives at `mx` for `rcpt`
+/// when it asks; returns what it printed, its exit status and its stderr.
+async fn walk(link: &str, shots: &Path, mx: &FakeMx, rcpt: &str) -> (Walk, std::process::ExitStatus, String) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut child = tokio::process::Command::new("node")
+        .arg("tests/browser/walk.mjs")
+        .current_dir(root)
+        .env("PORTAL_LINK", link)
+        .env("SCREENSHOT_DIR", shots)
+        .env("HOSTILE_NAME", HOSTILE)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run node ({e}): install Node.js (scripts/test does)"));
+    let mut stdin = child.stdin.take().unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut stderr = child.stderr.take().unwrap();
+    let errors = tokio::spawn(async move {
+        let mut text = String::new();
+        let _ = stderr.read_to_string(&mut text).await;
+        text
+    });
+    let talk = async {
+        let mut w = Walk::default();
+        while let Some(line) = stdout.next_line().await.unwrap() {
+            match line.split_once(' ').unwrap_or((line.as_str(), "")) {
+                ("NEED_CODE", _) => {
+                    w.asked_for_code = true;
+                    let code = code_from(mx, rcpt, 20).await;
+                    stdin.write_all(format!("{code}\n").as_bytes()).await.unwrap();
+                    stdin.flush().await.unwrap();
+                }
+                ("FILENAME", name) => w.filename = Some(name.to_string()),
+                ("SHA256", hex) => w.sha256 = Some(hex.to_string()),
+                ("DONE", _) => w.done = true,
+                _ => w.other.push(line),
+            }
+        }
+        let status = child.wait().await.unwrap();
+        (w, status)
+    };
+    match tokio::time::timeout(SCRIPT_LIMIT, talk).await {
+        Ok((w, status)) => (w, status, errors.await.unwrap()),
+        Err(_) => {
+            // Chromium ends with node: it loses the pipe playwright-core drives it through.
+            let _ = child.start_kill();
+            let stderr = tokio::time::timeout(Duration::from_secs(5), errors).await.ok().and_then(Result::ok);
+            panic!("walk.mjs killed after {} s; its stderr:\n{}", SCRIPT_LIMIT.as_secs(), stderr.unwrap_or_default())
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_recipient_walks_from_the_notice_to_the_file_in_chromium() {
+    preflight();
+    let dns = FakeDns::start("127.0.7.53").await;
+    let home = FakeMx::start("127.0.7.60:0", MxBehavior::default()).await;
+    let port = home.addr.port();
+    dns.mx("example.jp", 10, "mx.example.jp");
+    dns.addr("mx.example.jp", "127.0.7.60");
+    let plain_mx = FakeMx::start(&format!("127.0.7.61:{port}"), MxBehavior::default()).await;
+    dns.mx("plain.example", 10, "mx.plain.example");
+    dns.addr("mx.plain.example", "127.0.7.61");
+    let s = TestServer::start_delivering(&dns, port, |_| {}).await;
+
+    let hostile = random_bytes(120_000);
+    let sheet = random_bytes(30_000);
+    let files: [(&str, &[u8]); 2] = [(HOSTILE, &hostile), ("明細.xlsx", &sheet)];
+    let rcpt = "bob@plain.example";
+    let id = s.submit("alice@example.jp", &[rcpt], &message(rcpt, &files)).await;
+    let d = s.wait_for(&id, 30, done).await;
+    assert_eq!(d.recipients[0].state, RecipientState::Delivered, "{:#?}", d.recipients);
+    let got = plain_mx.wait_for(1, 5).await;
+    assert!(!got[0].tls, "the MX offers no STARTTLS");
+    let notice = notice_text(&got[0].data);
+    assert!(notice.contains(&format!("{HOSTILE} (117.2 KiB, SHA-256 {})", sha256(&hostile))), "{notice}");
+    let link = link_in(&notice);
+    let portal = format!("http://{}", s.portal.unwrap());
+    assert!(link.starts_with(&format!("{portal}/d/")), "{link}");
+
+    let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/browser-artefacts");
+    let _ = std::fs::remove_dir_all(&shots);
+    std::fs::create_dir_all(&shots).unwrap();
+    let started = std::time::Instant::now();
+    let (w, status, stderr) = walk(&link, &shots, &plain_mx, rcpt).await;
+    eprintln!("walk.mjs took {:.1} s; {w:?}", started.elapsed().as_secs_f64());
+    assert!(status.success(), "walk.mjs failed ({status}); screenshots in {}:\n{stderr}", shots.display());
+    assert!(w.asked_for_code && w.done, "{w:?}\n{stderr}");
+    assert_eq!(w.sha256.as_deref(), Some(sha256(&hostile).as_str()), "the file downloaded is the file sent");
+    let suggested = w.filename.as_deref().unwrap_or_default();
+    assert!(suggested.ends_with(".pdf"), "the browser saves {suggested:?}");
+    for name in ["01-opened.png", "02-code-sent.png", "04-files.png", "05-downloaded.png"] {
+        assert!(is_png(&shots.join(name)), "no screenshot {name} in {}", shots.display());
+    }
+
+    // The audit log saw a browser do each step.
+    let events = s.queue.store().events(&id).await.unwrap();
+    for e in ["opened", "code-sent", "verified", "download"] {
+        let seen = events.iter().find(|x| x.event == e).unwrap_or_else(|| panic!("{e} missing from {events:?}"));
+        assert!(seen.user_agent.contains("Chrome"), "{e}: {}", seen.user_agent);
+    }
+}
