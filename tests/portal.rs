@@ -17,9 +17,22 @@ struct Seeded {
 
 /// A message with one file `name` holding `bytes`, and a link for bob@example.com.
 async fn seed(s: &TestServer, access: Access, name: &str, bytes: &[u8], tweak: impl FnOnce(&mut NewLink)) -> Seeded {
+    let message_id = format!("M{}", random_token(8).replace(['-', '_'], "x"));
+    seed_message(s, &message_id, access, name, bytes, tweak).await
+}
+
+/// Like `seed`, for message `message_id`.
+async fn seed_message(
+    s: &TestServer,
+    message_id: &str,
+    access: Access,
+    name: &str,
+    bytes: &[u8],
+    tweak: impl FnOnce(&mut NewLink),
+) -> Seeded {
+    let message_id = message_id.to_string();
     let files = FileStore::open(&s.config.store.path).unwrap();
     let stored = files.put(bytes).unwrap();
-    let message_id = format!("M{}", random_token(8).replace(['-', '_'], "x"));
     let store = s.queue.store();
     store
         .put_link_message(&LinkMessage {
@@ -91,8 +104,10 @@ async fn seed_for(s: &TestServer, id: &str) {
 
 async fn server(tweak: impl FnOnce(&mut sekisho_config::Config) + Send + 'static) -> (FakeDns, TestServer) {
     let dns = FakeDns::start("127.0.0.53").await;
-    dns.mx("example.com", 10, "mx.example.com");
-    dns.addr("mx.example.com", "127.0.0.1");
+    for domain in ["example.com", "example.jp"] {
+        dns.mx(domain, 10, &format!("mx.{domain}"));
+        dns.addr(&format!("mx.{domain}"), "127.0.0.1");
+    }
     // Code mails wait in the queue: nothing answers on port 9.
     let s = TestServer::start_delivering(&dns, 9, tweak).await;
     (dns, s)
@@ -510,4 +525,49 @@ async fn a_sign_in_link_reaches_only_addresses_that_sent_mail() {
     let list = http.get(format!("{base}/sent")).header("cookie", console).send().await.unwrap().text().await.unwrap();
     assert!(list.contains(&mine), "{list}");
     assert_eq!(http.get(&link).send().await.unwrap().status().as_u16(), 404, "a sign-in link works once");
+}
+
+#[tokio::test]
+async fn a_sender_can_send_a_recipient_a_new_link() {
+    let (_dns, s) = server(|_| {}).await;
+    s.add_user("alice@example.jp", "correct horse").await;
+    let id = s.submit("alice@example.jp", &["bob@example.com"], "Subject: figures\r\n\r\nx\r\n").await;
+    let old = seed_message(&s, &id, Access::None, "figures.pdf", b"the figures", |_| {}).await;
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let base = format!("http://{}", s.portal.unwrap());
+    let (csrf, pre) = sign_in_form(&http, &base).await;
+    let form = [("csrf", csrf.as_str()), ("user", "alice@example.jp"), ("password", "correct horse")];
+    let r = http.post(format!("{base}/sent/login")).header("cookie", pre).form(&form).send().await.unwrap();
+    let console = session_cookie(&r);
+    let page = http.get(format!("{base}/sent/m/{id}")).header("cookie", &console).send().await.unwrap();
+    let page = page.text().await.unwrap();
+    let at = page.find("name=\"csrf\" value=\"").unwrap() + 19;
+    let token = page[at..at + page[at..].find('"').unwrap()].to_string();
+    let before = s.queued().await;
+    let resend = [("csrf", token.as_str()), ("idx", "0"), ("action", "resend")];
+    let r =
+        http.post(format!("{base}/sent/m/{id}/link")).header("cookie", &console).form(&resend).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 303);
+    assert_eq!(s.queued().await, before + 1, "a notice of its own is queued");
+    assert_eq!(Browser::new(&s).open(&old.url).await.0, 404, "the old link stops working");
+    let mails = s.stored_all().await;
+    let mail = mails.iter().find(|m| m.info.sender.is_empty() && m.recipients[0].address == "bob@example.com").unwrap();
+    let body = String::from_utf8(s.body(&mail.info.id)).unwrap();
+    assert!(body.contains("Content-Type: multipart/alternative; boundary=\"=_sekisho_"), "{body}");
+    let start = body.find("Content-Transfer-Encoding: base64\r\n\r\n").unwrap() + 35;
+    let b64: String = body[start..start + body[start..].find("\r\n--").unwrap()].split_whitespace().collect();
+    use base64::Engine as _;
+    let text = String::from_utf8(base64::engine::general_purpose::STANDARD.decode(b64).unwrap()).unwrap();
+    let at = text.find("Download: ").unwrap() + 10;
+    let new_link = text[at..].lines().next().unwrap().trim().to_string();
+    assert_ne!(new_link, old.url);
+    let mut b = Browser::new(&s);
+    let (status, page) = b.open(&new_link).await;
+    assert_eq!(status, 200);
+    assert!(page.contains(PORTAL_CODE_PAGE), "the new link follows today's policy (otp): {page}");
+    let (status, page) = b.get("/d/files/0").await;
+    assert_eq!(status, 403);
+    assert!(page.contains("Enter the code"), "{page}");
+    let events = s.queue.store().events(&id).await.unwrap();
+    assert!(events.iter().any(|e| e.event == "resent" && e.detail.contains("queued as")), "{events:?}");
 }

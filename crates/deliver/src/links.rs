@@ -119,14 +119,13 @@ impl LinkMaker {
     async fn message_password(
         &self,
         config: &Config,
-        info: &MessageInfo,
         kept: &LinkMessage,
         recipient: &str,
     ) -> Result<Option<String>, String> {
         if let Some(hash) = &kept.password_hash {
             return Ok(Some(hash.clone()));
         }
-        if info.sender.is_empty() {
+        if kept.sender.is_empty() {
             return Ok(None);
         }
         let password = new_password();
@@ -134,9 +133,9 @@ impl LinkMaker {
         let hash = tokio::task::spawn_blocking(move || sekisho_store::users::hash_password(&p))
             .await
             .map_err(|e| e.to_string())?;
-        if !self.store.set_message_password(&info.id, &hash).await.map_err(|e| e.to_string())? {
+        if !self.store.set_message_password(&kept.message_id, &hash).await.map_err(|e| e.to_string())? {
             // Set meanwhile by another delivery of this message.
-            let again = self.store.link_message(&info.id).await.map_err(|e| e.to_string())?;
+            let again = self.store.link_message(&kept.message_id).await.map_err(|e| e.to_string())?;
             return Ok(again.and_then(|m| m.password_hash));
         }
         let text = format!(
@@ -150,15 +149,15 @@ impl LinkMaker {
         );
         let mail = sekisho_rewrite::own_mail::plain_mail(
             &config.hostname,
-            &info.sender,
+            &kept.sender,
             "ダウンロード用パスワード / Download password",
             &text,
             &chrono::Local::now().to_rfc2822(),
             &random_token(12),
         );
         let id = sekisho_store::QueueId::generate();
-        self.queue.inject(&id, &config.hostname, &info.sender, &mail).await.map_err(|e| e.to_string())?;
-        tracing::info!(queue_id = %info.id, password_mail = %id, to = %info.sender, "link password sent to the sender");
+        self.queue.inject(&id, &config.hostname, &kept.sender, &mail).await.map_err(|e| e.to_string())?;
+        tracing::info!(queue_id = %kept.message_id, password_mail = %id, to = %kept.sender, "link password sent to the sender");
         Ok(Some(hash))
     }
 
@@ -203,16 +202,9 @@ impl LinkMaker {
         Ok(kept)
     }
 
-    /// A new link for recipient `idx` (`address`) and the link variant that carries it.
-    pub async fn link_variant(
-        &self,
-        config: &Config,
-        info: &MessageInfo,
-        prepared: &Prepared,
-        idx: i64,
-        address: &str,
-    ) -> Result<Vec<u8>, String> {
-        let kept = self.kept(info, prepared).await?;
+    /// A new link for recipient `idx` (`address`) of the kept message, stored (any earlier
+    /// token of the recipient stops working), and the notice that carries it.
+    async fn new_link(&self, config: &Config, kept: &LinkMessage, idx: i64, address: &str) -> Result<Notice, String> {
         let domain = address.rsplit_once('@').map_or("", |(_, d)| d);
         let portal = &config.portal;
         let policy = config.outbound.attachments_for(domain, &portal.access);
@@ -226,7 +218,7 @@ impl LinkMaker {
         let (access, secret_hash, hint) = match (access, passphrase) {
             (Access::Passphrase, Some(p)) => (access, Some(p.hash.clone()), Some(p.hint.clone())),
             // Without a sender to hand the password to, the recipient gets one-time codes.
-            (Access::Password, _) => match self.message_password(config, info, &kept, address).await? {
+            (Access::Password, _) => match self.message_password(config, kept, address).await? {
                 Some(hash) => (access, Some(hash), None),
                 None => (Access::Otp, None, None),
             },
@@ -237,7 +229,7 @@ impl LinkMaker {
         let expires_at = now + portal.link_expiry.0.as_secs() as i64;
         self.store
             .put_link(&NewLink {
-                message_id: info.id.clone(),
+                message_id: kept.message_id.clone(),
                 idx,
                 recipient: address.to_string(),
                 token_hash: token_hash(&token),
@@ -254,7 +246,7 @@ impl LinkMaker {
         let expires = chrono::DateTime::from_timestamp(expires_at, 0)
             .map(|t| t.with_timezone(&chrono::Local).format("%Y-%m-%d %H:%M (UTC%:z)").to_string())
             .unwrap_or_default();
-        let notice = Notice {
+        Ok(Notice {
             files: kept
                 .files
                 .iter()
@@ -264,13 +256,56 @@ impl LinkMaker {
             expires,
             access_en,
             access_ja,
-        };
+        })
+    }
+
+    /// A MIME boundary for a notice: random, so no message can contain it but by chance.
+    fn boundary() -> String {
+        format!("=_sekisho_{}", token_hash(&random_token(16)).get(..24).unwrap_or_default())
+    }
+
+    /// Sends recipient `idx` of message `message_id` a new link (the old one stops working) in
+    /// a notice of its own, through the queue: the console's "re-send". Returns the queue ID.
+    pub async fn resend(&self, config: &Config, message_id: &str, idx: i64) -> Result<String, String> {
+        let store = &self.store;
+        let kept = store.link_message(message_id).await.map_err(|e| e.to_string())?;
+        let link = store.link(message_id, idx).await.map_err(|e| e.to_string())?;
+        let (Some(kept), Some(link)) = (kept, link) else { return Err("the message has no such link".into()) };
+        if kept.files.iter().all(|f| f.purged) {
+            return Err("the files have been purged".into());
+        }
+        let notice = self.new_link(config, &kept, idx, &link.recipient).await?;
+        let subject = format!("ダウンロードリンク / Download link: {}", kept.subject);
+        let mail = sekisho_rewrite::own_mail::mail_with_part(
+            &config.hostname,
+            &link.recipient,
+            &subject,
+            &notice_part(&notice, &Self::boundary(), &self.templates),
+            &chrono::Local::now().to_rfc2822(),
+            &random_token(12),
+        );
+        let id = sekisho_store::QueueId::generate();
+        self.queue.inject(&id, &config.hostname, &link.recipient, &mail).await.map_err(|e| e.to_string())?;
+        self.queue.wake();
+        Ok(id.to_string())
+    }
+
+    /// A new link for recipient `idx` (`address`) and the link variant that carries it.
+    pub async fn link_variant(
+        &self,
+        config: &Config,
+        info: &MessageInfo,
+        prepared: &Prepared,
+        idx: i64,
+        address: &str,
+    ) -> Result<Vec<u8>, String> {
+        let kept = self.kept(info, prepared).await?;
+        let notice = self.new_link(config, &kept, idx, address).await?;
         let spans = prepared.spans();
         // A boundary the message could contain is all but impossible; one more try if it does.
         let mut last = String::new();
         for _ in 0..3 {
-            let boundary = format!("=_sekisho_{}", token_hash(&random_token(16)).get(..24).unwrap_or_default());
-            match link_variant(&prepared.raw, &spans, &notice_part(&notice, &boundary, &self.templates)) {
+            match link_variant(&prepared.raw, &spans, &notice_part(&notice, &Self::boundary(), &self.templates)) {
                 Ok(v) => return Ok(v),
                 Err(e) => last = e.to_string(),
             }

@@ -1,7 +1,7 @@
 //! The sender console `/sent`: a sender signs in with the submission account's password, or
 //! with a sign-in link mailed to the sending address, and sees each message sent: per
 //! recipient what was delivered and how (inline or link, and why), over what TLS, every
-//! download of a link; and can revoke, extend or unlock a link.
+//! download of a link; and can revoke, extend, unlock or re-send a link.
 
 use std::net::SocketAddr;
 
@@ -412,7 +412,8 @@ pub struct LinkAction {
     action: String,
 }
 
-/// `POST /sent/m/{id}/link`: revoke, extend or unlock one recipient's link.
+/// `POST /sent/m/{id}/link`: revoke, extend, unlock or re-send one recipient's link (a
+/// re-sent link is a new one, in a notice of its own; the old one stops working).
 pub async fn link_action(
     State(portal): State<Portal>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -429,10 +430,21 @@ pub async fn link_action(
         return notice(StatusCode::FORBIDDEN, t, t.bad_form);
     }
     let store = &portal.inner.store;
+    let mut detail = format!("by {} in the console", session.sender);
     let done = match form.action.as_str() {
         "revoke" => store.revoke_links(&id, Some(form.idx)).await.map(|n| n > 0),
         "extend" => store.set_link_expiry(&id, Some(form.idx), now() + EXTENSION).await.map(|n| n > 0),
         "unlock" => store.unlock_link(&id, form.idx).await,
+        "resend" => match portal.inner.links.resend(&portal.inner.config, &id, form.idx).await {
+            Ok(queued) => {
+                detail = format!("{detail}; a new link, queued as {queued}");
+                Ok(true)
+            }
+            Err(why) => {
+                tracing::warn!(message_id = %id, idx = form.idx, %why, "link not re-sent");
+                return notice(StatusCode::CONFLICT, t, &format!("{}: {why}", t.console_not_resent));
+            }
+        },
         _ => return notice(StatusCode::BAD_REQUEST, t, t.bad_form),
     };
     match done {
@@ -448,12 +460,13 @@ pub async fn link_action(
         event: match form.action.as_str() {
             "revoke" => "revoked",
             "extend" => "extended",
+            "resend" => "resent",
             _ => "unlocked",
         }
         .to_string(),
         client: client.address,
         user_agent: client.user_agent,
-        detail: format!("by {} in the console", session.sender),
+        detail,
     };
     if let Err(e) = store.record_event(&event).await {
         tracing::error!(error = %e, "cannot record a console event");

@@ -80,7 +80,7 @@ impl Portal {
             return Err(notice(StatusCode::LOCKED, t, t.locked));
         }
         if !c.session.verified {
-            return Err(notice(StatusCode::FORBIDDEN, t, t.no_session));
+            return Err(notice(StatusCode::FORBIDDEN, t, t.verify_first));
         }
         match self.inner.store.link_message(&c.link.message_id).await {
             Ok(Some(m)) => Ok((c, m.files)),

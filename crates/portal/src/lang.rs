@@ -34,6 +34,7 @@ pub struct Texts {
     pub expired: &'static str,
     pub revoked: &'static str,
     pub no_session: &'static str,
+    pub verify_first: &'static str,
     pub bad_form: &'static str,
     pub used_up: &'static str,
     pub purged: &'static str,
@@ -64,6 +65,8 @@ pub struct Texts {
     pub console_extend: &'static str,
     pub console_unlock: &'static str,
     pub console_bad_link: &'static str,
+    pub console_resend: &'static str,
+    pub console_not_resent: &'static str,
 }
 
 pub const JA: Texts = Texts {
@@ -96,6 +99,7 @@ pub const JA: Texts = Texts {
     expired: "このリンクは有効期限が切れています。送信者にお問い合わせください。",
     revoked: "このリンクは送信者により取り消されました。",
     no_session: "セッションがありません。メールに記載のリンクをもう一度開いてください。",
+    verify_first: "先にページでコード（またはパスワード）を入力してください。",
     bad_form: "フォームが古いか、別のサイトから送信されました。ページを開き直してください。",
     used_up: "このファイルのダウンロード回数の上限に達しました。",
     purged: "このファイルは削除されました。",
@@ -126,6 +130,8 @@ pub const JA: Texts = Texts {
     console_extend: "7 日延長",
     console_unlock: "ロック解除",
     console_bad_link: "このサインイン用リンクは使えません（期限切れか使用済み）。",
+    console_resend: "新しいリンクを再送",
+    console_not_resent: "リンクを再送できませんでした",
 };
 
 pub const EN: Texts = Texts {
@@ -158,6 +164,7 @@ pub const EN: Texts = Texts {
     expired: "This link has expired. Please ask the sender.",
     revoked: "The sender has revoked this link.",
     no_session: "No session. Open the link in the mail again.",
+    verify_first: "Enter the code (or password) on the page first.",
     bad_form: "The form is stale or was sent from another site. Open the page again.",
     used_up: "This file has been downloaded as many times as allowed.",
     purged: "This file has been removed.",
@@ -188,6 +195,8 @@ pub const EN: Texts = Texts {
     console_extend: "Extend by 7 days",
     console_unlock: "Unlock",
     console_bad_link: "This sign-in link cannot be used (expired or used).",
+    console_resend: "Re-send a new link",
+    console_not_resent: "The link could not be re-sent",
 };
 
 /// The texts for a request: the configured language, or with "auto" the first of Japanese

@@ -27,6 +27,7 @@ use axum::Router;
 use axum::routing::{get, post};
 use sekisho_config::Config;
 use sekisho_deliver::check::CheckService;
+use sekisho_deliver::links::LinkMaker;
 use sekisho_store::files::FileStore;
 use sekisho_store::{Queue, QueueStore};
 
@@ -48,6 +49,8 @@ struct Inner {
     /// Domain checks per client.
     check_limiter: RateLimiter,
     checker: CheckService,
+    /// Makes new links (the console's "re-send").
+    links: LinkMaker,
 }
 
 impl Portal {
@@ -57,8 +60,10 @@ impl Portal {
         let limiter = RateLimiter::new(config.portal.rate_limit);
         let check_limiter = RateLimiter::new(config.portal.check_rate_limit);
         let checker = CheckService::new(&config, Some(queue.store().clone()))?;
+        let links = LinkMaker::new(&config, queue.clone(), files.clone())?;
         let store = queue.store().clone();
-        Ok(Portal { inner: Arc::new(Inner { store, files, queue, limiter, check_limiter, checker, config }) })
+        let inner = Inner { store, files, queue, limiter, check_limiter, checker, links, config };
+        Ok(Portal { inner: Arc::new(inner) })
     }
 
     /// The portal's routes.

@@ -18,18 +18,29 @@ fn encoded_word(s: &str) -> String {
 pub fn plain_mail(hostname: &str, to: &str, subject: &str, text: &str, date: &str, message_id: &str) -> Vec<u8> {
     let encoded = base64::engine::general_purpose::STANDARD.encode(text.as_bytes());
     let lines: Vec<&str> = encoded.as_bytes().chunks(76).map(|c| std::str::from_utf8(c).unwrap_or("")).collect();
+    let part = format!(
+        "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n{}",
+        lines.join("\r\n")
+    );
+    mail_with_part(hostname, to, subject, part.as_bytes(), date, message_id)
+}
+
+/// A whole message whose body is `part` (its own Content-* fields, an empty line, its body),
+/// otherwise as [`plain_mail`].
+pub fn mail_with_part(hostname: &str, to: &str, subject: &str, part: &[u8], date: &str, message_id: &str) -> Vec<u8> {
     let hostname = header_safe(hostname);
-    format!(
+    let mut out = format!(
         "From: sekisho <postmaster@{hostname}>\r\nTo: <{to}>\r\nSubject: {subject}\r\nDate: {date}\r\n\
-         Message-ID: <{id}@{hostname}>\r\nMIME-Version: 1.0\r\nAuto-Submitted: auto-generated\r\n\
-         Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n{body}\r\n",
+         Message-ID: <{id}@{hostname}>\r\nMIME-Version: 1.0\r\nAuto-Submitted: auto-generated\r\n",
         to = header_safe(to),
         subject = encoded_word(subject),
         date = header_safe(date),
         id = header_safe(message_id),
-        body = lines.join("\r\n"),
     )
-    .into_bytes()
+    .into_bytes();
+    out.extend_from_slice(part);
+    out.extend_from_slice(b"\r\n");
+    out
 }
 
 #[cfg(test)]
