@@ -429,7 +429,8 @@ async fn queue_show_tells_each_attempts_variant() {
         origin: Origin::Submission,
     };
     let rcpt = |a: &str| NewRecipient { address: a.into(), orcpt: None, notify: None };
-    let message = NewMessage { info, recipients: vec![rcpt("bob@example.com"), rcpt("carol@example.org")] };
+    let message =
+        NewMessage { info, recipients: vec![rcpt("bob@example.com"), rcpt("carol@example.org")], not_before: None };
     store.insert_messages(&[message]).await.unwrap();
     let attempt = |at, variant: Option<(&str, &str)>| Attempt {
         at,

@@ -385,3 +385,35 @@ async fn under_the_link_policy_a_password_protected_file_never_travels_even_over
     let v = d.attempts.last().unwrap().attempt.variant.clone().unwrap();
     assert!(v.reason.starts_with("link — 見積.zip is password-protected"), "{}", v.reason);
 }
+
+#[tokio::test]
+async fn a_password_by_separate_mail_follows_the_link_after_the_delay() {
+    let net = Net::new("127.0.6.41").await;
+    let plain_mx = net.mx("127.0.6.42", "plain4.example", None).await;
+    let s = TestServer::start_delivering(&net.dns, net.port, |c| {
+        c.portal.access = "password".into();
+        c.portal.password_delivery = "separate-mail".into();
+        c.portal.password_delay = sekisho_config::Duration::parse("3s").unwrap();
+    })
+    .await;
+    let report = random_bytes(5_000);
+    let id = s.submit("alice@example.jp", &["bob@plain4.example"], &message("bob", &[("r.pdf", &report)])).await;
+    s.wait_for(&id, 30, done).await;
+    let sent_at = std::time::Instant::now();
+    let first = plain_mx.wait_for(1, 5).await;
+    let link = link_in(&notice_text(&first[0].data));
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    assert_eq!(plain_mx.received().len(), 1, "the password does not follow at once");
+    let both = plain_mx.wait_for(2, 15).await;
+    assert!(sent_at.elapsed() >= std::time::Duration::from_secs(2), "it waited for the delay");
+    assert_eq!(both[1].rcpt_to, ["bob@plain4.example"]);
+    let text = own_mail_text(&both[1].data);
+    let password = text.rsplit(": ").next().unwrap().trim().to_string();
+    assert_eq!(password.len(), 19, "{text}");
+    assert!(net.home.received().is_empty(), "nothing to the sender in this mode");
+    let mut b = Browser::new(&format!("http://{}", s.portal.unwrap()));
+    b.open(&link).await;
+    b.get("/d").await;
+    assert_eq!(b.post("/d/verify", &[("secret", &password)]).await.0, 303);
+    assert_eq!(sha256(&b.get("/d/files/0").await.2), sha256(&report));
+}

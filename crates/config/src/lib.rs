@@ -668,6 +668,12 @@ impl Config {
     ) -> Result<(), ConfigError> {
         let p = &self.portal;
         access("access", &p.access)?;
+        if !["sender", "separate-mail"].contains(&p.password_delivery.as_str()) {
+            return Err(err(
+                "password_delivery",
+                format!("`{}`: use \"sender\" or \"separate-mail\"", p.password_delivery),
+            ));
+        }
         let url = p.url.trim_end_matches('/');
         let host = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://"));
         if host.is_none_or(|h| h.is_empty() || h.contains(['/', '?', '#', ' ', '"', '<', '>'])) {

@@ -20,11 +20,17 @@ pub struct PortalConfig {
     pub url: String,
     /// How a recipient opens a link's page, unless an `[[outbound.attachments]]` rule says
     /// otherwise: "otp" (a one-time code mailed to the recipient when asked for), "password"
-    /// (a random password per message, mailed to the sender to pass on by phone or chat),
+    /// (a random password, see `password_delivery`),
     /// "passphrase"
     /// (agreed beforehand, `[[portal.passphrase]]`; recipients without one get "otp") or
     /// "none" (the link alone).
     pub access: String,
+    /// With `access = "password"`: "sender" (one password per message, mailed to the sender to
+    /// pass on by phone or chat) or "separate-mail" (one per recipient, mailed to the recipient
+    /// `password_delay` after the link).
+    pub password_delivery: String,
+    /// How long after the link the password mail leaves (`password_delivery = "separate-mail"`).
+    pub password_delay: Duration,
     /// How long a link works; its files are purged once every link of the message has expired
     /// or been revoked.
     pub link_expiry: Duration,
@@ -75,6 +81,8 @@ impl Default for PortalConfig {
             address: "127.0.0.1:8025".parse().expect("literal"),
             url: "http://127.0.0.1:8025".into(),
             access: "otp".into(),
+            password_delivery: "sender".into(),
+            password_delay: Duration::from_secs(300),
             link_expiry: Duration::from_secs(7 * 86_400),
             max_downloads: 10,
             code_lifetime: Duration::from_secs(600),

@@ -161,6 +161,35 @@ impl LinkMaker {
         Ok(Some(hash))
     }
 
+    /// A password for one recipient's link (`password_delivery = "separate-mail"`), mailed to
+    /// the recipient `password_delay` after now; its hash.
+    async fn recipient_password(&self, config: &Config, kept: &LinkMessage, recipient: &str) -> Result<String, String> {
+        let password = new_password();
+        let p = password.clone();
+        let hash = tokio::task::spawn_blocking(move || sekisho_store::users::hash_password(&p))
+            .await
+            .map_err(|e| e.to_string())?;
+        let text = format!(
+            "{sender} さんから届いたダウンロードリンク（メール「{subject}」）のパスワード: {password}\r\n\r\n\
+             The password for the download link {sender} sent you (message \"{subject}\"): {password}\r\n",
+            sender = kept.sender,
+            subject = kept.subject,
+        );
+        let mail = sekisho_rewrite::own_mail::plain_mail(
+            &config.hostname,
+            recipient,
+            "ダウンロード用パスワード / Download password",
+            &text,
+            &chrono::Local::now().to_rfc2822(),
+            &random_token(12),
+        );
+        let id = sekisho_store::QueueId::generate();
+        let due = chrono::Utc::now().timestamp() + config.portal.password_delay.0.as_secs() as i64;
+        self.queue.inject_at(&id, &config.hostname, recipient, &mail, Some(due)).await.map_err(|e| e.to_string())?;
+        tracing::info!(queue_id = %kept.message_id, password_mail = %id, to = %recipient, due, "link password queued");
+        Ok(hash)
+    }
+
     /// The message's kept files: stored now unless an earlier delivery stored them.
     async fn kept(&self, info: &MessageInfo, prepared: &Prepared) -> Result<LinkMessage, String> {
         if let Some(m) = self.store.link_message(&info.id).await.map_err(|e| e.to_string())? {
@@ -217,6 +246,9 @@ impl LinkMaker {
         };
         let (access, secret_hash, hint) = match (access, passphrase) {
             (Access::Passphrase, Some(p)) => (access, Some(p.hash.clone()), Some(p.hint.clone())),
+            (Access::Password, _) if portal.password_delivery == "separate-mail" => {
+                (access, Some(self.recipient_password(config, kept, address).await?), None)
+            }
             // Without a sender to hand the password to, the recipient gets one-time codes.
             (Access::Password, _) => match self.message_password(config, kept, address).await? {
                 Some(hash) => (access, Some(hash), None),

@@ -134,6 +134,7 @@ pub(crate) async fn receive<S: AsyncRead + Unpin>(
             .iter()
             .map(|r| NewRecipient { address: r.address.clone(), orcpt: r.orcpt.clone(), notify: r.notify.clone() })
             .collect(),
+        not_before: None,
     };
     let size = message.info.size;
     match ctx.queue.commit(finished, message).await {

@@ -103,6 +103,18 @@ impl Queue {
     /// Queues a message sekisho writes itself (a delivery status notification, a one-time
     /// code): from the null sender, to `to` alone, never notified about.
     pub async fn inject(&self, id: &QueueId, hostname: &str, to: &str, bytes: &[u8]) -> Result<(), StoreError> {
+        self.inject_at(id, hostname, to, bytes, None).await
+    }
+
+    /// Like `inject`, first tried not before `not_before` (Unix seconds) when given.
+    pub async fn inject_at(
+        &self,
+        id: &QueueId,
+        hostname: &str,
+        to: &str,
+        bytes: &[u8],
+        not_before: Option<i64>,
+    ) -> Result<(), StoreError> {
         let mut body = self.create_body(id).await?;
         body.write(bytes).await?;
         let finished = body.finish().await?;
@@ -124,6 +136,7 @@ impl Queue {
                 origin: Origin::Local,
             },
             recipients: vec![NewRecipient { address: to.to_string(), orcpt: None, notify: Some("NEVER".into()) }],
+            not_before,
         };
         self.commit(finished, message).await
     }

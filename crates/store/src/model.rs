@@ -79,6 +79,8 @@ impl Origin {
 pub struct NewMessage {
     pub info: MessageInfo,
     pub recipients: Vec<NewRecipient>,
+    /// The first delivery attempt not before this time (Unix seconds); at once when None.
+    pub not_before: Option<i64>,
 }
 
 /// Where a recipient stands.
@@ -317,6 +319,7 @@ pub(crate) fn sample_message(id: &crate::QueueId, size: u64, recipients: usize) 
         recipients: (0..recipients)
             .map(|i| NewRecipient { address: format!("r{i}@example.jp"), orcpt: None, notify: Some("FAILURE".into()) })
             .collect(),
+        not_before: None,
     }
 }
 

@@ -357,7 +357,7 @@ impl QueueStore for SqliteStore {
                     .push_bind(&r.orcpt)
                     .push_bind(&r.notify)
                     .push_bind("queued")
-                    .push_bind(m.info.received_at);
+                    .push_bind(m.not_before.unwrap_or(m.info.received_at));
             });
             q.build().execute(&mut *tx).await?;
         }
