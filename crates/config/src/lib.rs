@@ -691,6 +691,8 @@ impl Config {
             ("rate_limit", p.rate_limit == 0),
             ("max_codes_per_hour", p.max_codes_per_hour == 0),
             ("check_rate_limit", p.check_rate_limit == 0),
+            ("max_connections", p.max_connections == 0),
+            ("idle_timeout", p.idle_timeout.0.is_zero()),
         ] {
             if zero {
                 return Err(err(key, "must be at least 1".into()));

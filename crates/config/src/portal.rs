@@ -44,6 +44,10 @@ pub struct PortalConfig {
     pub session_lifetime: Duration,
     /// Requests per minute one client address may make.
     pub rate_limit: u32,
+    /// Connections open at once; further clients wait to be accepted.
+    pub max_connections: usize,
+    /// A connection that moves no byte either way for this long is closed.
+    pub idle_timeout: Duration,
     /// One-time codes one link may request per hour.
     pub max_codes_per_hour: u32,
     /// Page language: "auto" (the browser's Accept-Language), "ja" or "en".
@@ -89,6 +93,8 @@ impl Default for PortalConfig {
             max_failures: 5,
             session_lifetime: Duration::from_secs(3600),
             rate_limit: 120,
+            max_connections: 512,
+            idle_timeout: Duration::from_secs(60),
             max_codes_per_hour: 5,
             language: "auto".into(),
             notify_first_download: false,

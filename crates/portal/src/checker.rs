@@ -14,6 +14,7 @@ use sekisho_deliver::check::DomainReport;
 
 use crate::Portal;
 use crate::lang::Texts;
+use crate::listener::Peer;
 use crate::page::render;
 
 /// Longest a check may take before the client gets an answer.
@@ -128,7 +129,7 @@ impl Portal {
 /// `GET /check?domain=`
 pub async fn page(
     State(portal): State<Portal>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ConnectInfo(Peer(peer)): ConnectInfo<Peer>,
     headers: HeaderMap,
     Query(q): Query<DomainQuery>,
 ) -> Response {
@@ -166,7 +167,7 @@ pub async fn page(
 /// `GET /api/v1/check?domain=`
 pub async fn api(
     State(portal): State<Portal>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ConnectInfo(Peer(peer)): ConnectInfo<Peer>,
     Query(q): Query<DomainQuery>,
 ) -> Response {
     match portal.checked(peer, &crate::lang::EN, &q.domain).await {

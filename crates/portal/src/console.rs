@@ -3,8 +3,6 @@
 //! recipient what was delivered and how (inline or link, and why), over what TLS, every
 //! download of a link; and can revoke, extend, unlock or re-send a link.
 
-use std::net::SocketAddr;
-
 use askama::Template;
 use axum::Form;
 use axum::extract::{ConnectInfo, Path, State};
@@ -15,6 +13,7 @@ use sekisho_store::{ConsoleSession, MessageDetail, Origin, PortalEvent, QueueId}
 
 use crate::Portal;
 use crate::lang::Texts;
+use crate::listener::Peer;
 use crate::mails::sign_in_mail;
 use crate::page::{notice, render};
 use crate::session::{CONSOLE, Client, SIGN_IN, cookie, set_cookie, verify_secret};
@@ -209,7 +208,7 @@ pub struct SignInForm {
 /// `POST /sent/login`: the submission account's name and password.
 pub async fn login(
     State(portal): State<Portal>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ConnectInfo(Peer(peer)): ConnectInfo<Peer>,
     headers: HeaderMap,
     Form(form): Form<SignInForm>,
 ) -> Response {
@@ -242,7 +241,7 @@ pub struct SignInLinkForm {
 /// whether or not the address sent mail through sekisho, so it tells an outsider nothing.
 pub async fn login_link(
     State(portal): State<Portal>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ConnectInfo(Peer(peer)): ConnectInfo<Peer>,
     headers: HeaderMap,
     Form(form): Form<SignInLinkForm>,
 ) -> Response {
@@ -416,7 +415,7 @@ pub struct LinkAction {
 /// re-sent link is a new one, in a notice of its own; the old one stops working).
 pub async fn link_action(
     State(portal): State<Portal>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ConnectInfo(Peer(peer)): ConnectInfo<Peer>,
     headers: HeaderMap,
     Path(id): Path<String>,
     Form(form): Form<LinkAction>,

@@ -2,7 +2,6 @@
 //! 64 KiB pieces, so memory stays flat whatever the file size and the number of downloads.
 
 use std::io::Read;
-use std::net::SocketAddr;
 
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Path, State};
@@ -13,6 +12,7 @@ use sekisho_store::files::FileKey;
 use tokio::sync::mpsc;
 
 use crate::Portal;
+use crate::listener::Peer;
 use crate::page::notice;
 use crate::session::{Client, Current};
 
@@ -155,7 +155,7 @@ fn attachment_headers(response: &mut Response, content_type: &'static str, name:
 /// `GET /d/files/{n}`: one file.
 pub async fn file(
     State(portal): State<Portal>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ConnectInfo(Peer(peer)): ConnectInfo<Peer>,
     headers: HeaderMap,
     Path(n): Path<String>,
 ) -> Response {
@@ -188,7 +188,7 @@ pub async fn file(
 /// `GET /d/all.zip`: every file in one plain ZIP (each counts as a download).
 pub async fn all(
     State(portal): State<Portal>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ConnectInfo(Peer(peer)): ConnectInfo<Peer>,
     headers: HeaderMap,
 ) -> Response {
     let (c, files) = match portal.downloadable(&headers).await {

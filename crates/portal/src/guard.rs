@@ -2,7 +2,7 @@
 //! headers every response carries (strict CSP, no sniffing, no framing, no referrer, no cache).
 
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -12,6 +12,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::Portal;
+use crate::listener::Peer;
 
 /// Clients remembered at most; beyond it, the oldest windows are dropped.
 const MAX_CLIENTS: usize = 100_000;
@@ -70,7 +71,7 @@ pub const HEADERS: [(&str, &str); 7] = [
 /// Rate limit, then the handler, then the headers.
 pub async fn guard(
     State(portal): State<Portal>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ConnectInfo(Peer(peer)): ConnectInfo<Peer>,
     request: Request,
     next: Next,
 ) -> Response {

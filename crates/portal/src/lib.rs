@@ -14,13 +14,13 @@ mod console;
 mod download;
 mod guard;
 mod lang;
+mod listener;
 mod mails;
 mod page;
 mod recipient;
 mod session;
 mod trace;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
@@ -89,13 +89,16 @@ impl Portal {
             .with_state(self.clone())
     }
 
-    /// Serves on `listener` until `shutdown` completes.
+    /// Serves on `listener` until `shutdown` completes, within `[portal] max_connections` and
+    /// `idle_timeout`.
     pub async fn run(
         self,
         listener: tokio::net::TcpListener,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        let app = self.router().into_make_service_with_connect_info::<SocketAddr>();
+        let p = &self.inner.config.portal;
+        let listener = listener::Guarded::new(listener, p.max_connections, p.idle_timeout.0);
+        let app = self.router().into_make_service_with_connect_info::<listener::Peer>();
         axum::serve(listener, app).with_graceful_shutdown(shutdown).await
     }
 

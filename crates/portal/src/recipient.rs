@@ -1,8 +1,6 @@
 //! The recipient's side: the link swapped for a session, the page, the one-time code asked for
 //! and proved, or the passphrase.
 
-use std::net::SocketAddr;
-
 use axum::Form;
 use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -12,6 +10,7 @@ use sekisho_store::{Access, LinkRecord, PortalEvent, PortalSession, Proof, Queue
 
 use crate::Portal;
 use crate::lang::{Texts, texts};
+use crate::listener::Peer;
 use crate::mails::{code_hash, code_mail, new_code};
 use crate::page::{FileRow, RecipientPage, notice, render};
 use crate::session::{Client, Current, RECIPIENT, set_cookie, verify_secret};
@@ -139,7 +138,7 @@ impl Portal {
 /// `/d`, so the token leaves the address bar, the history and any Referer.
 pub async fn open_link(
     State(portal): State<Portal>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ConnectInfo(Peer(peer)): ConnectInfo<Peer>,
     headers: HeaderMap,
     Path(token): Path<String>,
 ) -> Response {
@@ -215,7 +214,7 @@ async fn form_session(portal: &Portal, headers: &HeaderMap, csrf: &str) -> Resul
 /// `POST /d/code`: a one-time code is mailed to the link's recipient, through the queue.
 pub async fn send_code(
     State(portal): State<Portal>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ConnectInfo(Peer(peer)): ConnectInfo<Peer>,
     headers: HeaderMap,
     Form(form): Form<ProofForm>,
 ) -> Response {
@@ -266,7 +265,7 @@ pub async fn send_code(
 /// `POST /d/verify`: the code or passphrase; right opens the files, wrong counts a try.
 pub async fn verify(
     State(portal): State<Portal>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ConnectInfo(Peer(peer)): ConnectInfo<Peer>,
     headers: HeaderMap,
     Form(form): Form<ProofForm>,
 ) -> Response {
