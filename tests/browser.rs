@@ -4,27 +4,39 @@
 //! `tests/browser/walk.mjs`) through the one-time-code flow, the code captured at the fake MX
 //! and typed in by the script, to the first file downloaded through the page's own link. Its
 //! SHA-256 must be the attachment's, the hostile name must show as text and never as markup,
-//! and no dialog may appear. Screenshots of each step are kept under
-//! `target/browser-artefacts/` of the workspace.
+//! and no dialog may appear.
+//!
+//! The sender's side too: in the console `/sent` (`tests/browser/console.mjs`) a wrong password
+//! is refused, the right one signs in, the list and the message's page tell why the message went
+//! as a link, with the evidence of its delivery, and the recipient's Revoke button revokes the
+//! link, which then opens only the "revoked" page.
+//!
+//! Screenshots of each step are kept under `target/browser-artefacts/` of the workspace, the
+//! console's named `console-*.png`. The scripts share `tests/browser/common.mjs`.
 //!
 //! Needs `node`, `/usr/bin/chromium` and `tests/browser/node_modules` (`scripts/test` installs
 //! them); without them the test fails saying so.
 
-use std::path::Path;
-use std::process::Stdio;
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
+use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
 
 use base64::Engine as _;
 use sekisho_store::{MessageDetail, RecipientState};
 use sekisho_testkit::{FakeDns, FakeMx, MxBehavior, TestServer};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader, Lines};
+use tokio::process::{ChildStdin, ChildStdout};
 
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
 
-/// The whole walk in the browser is killed past this.
+/// A whole walk in the browser is killed past this.
 const SCRIPT_LIMIT: Duration = Duration::from_secs(120);
 
 const HOSTILE: &str = "\"><svg onload=alert(1)>.pdf";
+
+/// The file-name prefix of the console walk's screenshots.
+const CONSOLE_SHOTS: &str = "console-";
 
 fn sha256(bytes: &[u8]) -> String {
     ring::digest::digest(&ring::digest::SHA256, bytes).as_ref().iter().map(|b| format!("{b:02x}")).collect()
@@ -148,16 +160,33 @@ fn preflight() {
     );
 }
 
-/// Runs `tests/browser/walk.mjs` on `link`, giving it the code that arrives at `mx` for `rcpt`
-/// when it asks; returns what it printed, its exit status and its stderr.
-async fn walk(link: &str, shots: &Path, mx: &FakeMx, rcpt: &str) -> (Walk, std::process::ExitStatus, String) {
+/// The directory of the screenshots, emptied of the files `mine` names (the other walk's stay:
+/// the tests run at the same time).
+fn artefacts(mine: impl Fn(&str) -> bool) -> PathBuf {
+    let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/browser-artefacts");
+    std::fs::create_dir_all(&shots).unwrap();
+    for entry in std::fs::read_dir(&shots).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_name().to_str().is_some_and(&mine) {
+            std::fs::remove_file(entry.path()).unwrap();
+        }
+    }
+    shots
+}
+
+/// Runs `tests/browser/{script}` with node and `env`, `talk` reading its stdout and writing to
+/// its stdin; returns what `talk` made of it, the script's exit status and its stderr. Past
+/// `SCRIPT_LIMIT` the script is killed and the test fails.
+async fn run_script<T>(
+    script: &str,
+    env: &[(&str, &OsStr)],
+    talk: impl AsyncFnOnce(&mut Lines<BufReader<ChildStdout>>, &mut ChildStdin) -> T,
+) -> (T, ExitStatus, String) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut child = tokio::process::Command::new("node")
-        .arg("tests/browser/walk.mjs")
+        .arg(Path::new("tests/browser").join(script))
         .current_dir(root)
-        .env("PORTAL_LINK", link)
-        .env("SCREENSHOT_DIR", shots)
-        .env("HOSTILE_NAME", HOSTILE)
+        .envs(env.iter().copied())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -172,7 +201,28 @@ async fn walk(link: &str, shots: &Path, mx: &FakeMx, rcpt: &str) -> (Walk, std::
         let _ = stderr.read_to_string(&mut text).await;
         text
     });
-    let talk = async {
+    let whole = async {
+        let made = talk(&mut stdout, &mut stdin).await;
+        let status = child.wait().await.unwrap();
+        (made, status)
+    };
+    match tokio::time::timeout(SCRIPT_LIMIT, whole).await {
+        Ok((made, status)) => (made, status, errors.await.unwrap()),
+        Err(_) => {
+            // Chromium ends with node: it loses the pipe playwright-core drives it through.
+            let _ = child.start_kill();
+            let stderr = tokio::time::timeout(Duration::from_secs(5), errors).await.ok().and_then(Result::ok);
+            panic!("{script} killed after {} s; its stderr:\n{}", SCRIPT_LIMIT.as_secs(), stderr.unwrap_or_default())
+        }
+    }
+}
+
+/// Runs `tests/browser/walk.mjs` on `link`, giving it the code that arrives at `mx` for `rcpt`
+/// when it asks; returns what it printed, its exit status and its stderr.
+async fn walk(link: &str, shots: &Path, mx: &FakeMx, rcpt: &str) -> (Walk, ExitStatus, String) {
+    let env =
+        [("PORTAL_LINK", link.as_ref()), ("SCREENSHOT_DIR", shots.as_os_str()), ("HOSTILE_NAME", HOSTILE.as_ref())];
+    run_script("walk.mjs", &env, async |stdout, stdin| {
         let mut w = Walk::default();
         while let Some(line) = stdout.next_line().await.unwrap() {
             match line.split_once(' ').unwrap_or((line.as_str(), "")) {
@@ -188,18 +238,9 @@ async fn walk(link: &str, shots: &Path, mx: &FakeMx, rcpt: &str) -> (Walk, std::
                 _ => w.other.push(line),
             }
         }
-        let status = child.wait().await.unwrap();
-        (w, status)
-    };
-    match tokio::time::timeout(SCRIPT_LIMIT, talk).await {
-        Ok((w, status)) => (w, status, errors.await.unwrap()),
-        Err(_) => {
-            // Chromium ends with node: it loses the pipe playwright-core drives it through.
-            let _ = child.start_kill();
-            let stderr = tokio::time::timeout(Duration::from_secs(5), errors).await.ok().and_then(Result::ok);
-            panic!("walk.mjs killed after {} s; its stderr:\n{}", SCRIPT_LIMIT.as_secs(), stderr.unwrap_or_default())
-        }
-    }
+        w
+    })
+    .await
 }
 
 #[tokio::test]
@@ -230,9 +271,7 @@ async fn a_recipient_walks_from_the_notice_to_the_file_in_chromium() {
     let portal = format!("http://{}", s.portal.unwrap());
     assert!(link.starts_with(&format!("{portal}/d/")), "{link}");
 
-    let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/browser-artefacts");
-    let _ = std::fs::remove_dir_all(&shots);
-    std::fs::create_dir_all(&shots).unwrap();
+    let shots = artefacts(|name| !name.starts_with(CONSOLE_SHOTS));
     let started = std::time::Instant::now();
     let (w, status, stderr) = walk(&link, &shots, &plain_mx, rcpt).await;
     eprintln!("walk.mjs took {:.1} s; {w:?}", started.elapsed().as_secs_f64());
@@ -251,4 +290,69 @@ async fn a_recipient_walks_from_the_notice_to_the_file_in_chromium() {
         let seen = events.iter().find(|x| x.event == e).unwrap_or_else(|| panic!("{e} missing from {events:?}"));
         assert!(seen.user_agent.contains("Chrome"), "{e}: {}", seen.user_agent);
     }
+}
+
+#[tokio::test]
+async fn a_sender_revokes_a_link_in_the_console_in_chromium() {
+    preflight();
+    let dns = FakeDns::start("127.0.7.73").await;
+    let home = FakeMx::start("127.0.7.70:0", MxBehavior::default()).await;
+    let port = home.addr.port();
+    dns.mx("example.jp", 10, "mx.example.jp");
+    dns.addr("mx.example.jp", "127.0.7.70");
+    let plain_mx = FakeMx::start(&format!("127.0.7.71:{port}"), MxBehavior::default()).await;
+    dns.mx("plain.example", 10, "mx.plain.example");
+    dns.addr("mx.plain.example", "127.0.7.71");
+    let s = TestServer::start_delivering(&dns, port, |_| {}).await;
+    let (user, password) = ("alice@example.jp", "correct horse battery");
+    s.add_user(user, password).await;
+
+    let sheet = random_bytes(40_000);
+    let rcpt = "bob@plain.example";
+    let id = s.submit(user, &[rcpt], &message(rcpt, &[("quotation.pdf", &sheet)])).await;
+    let d = s.wait_for(&id, 30, done).await;
+    assert_eq!(d.recipients[0].state, RecipientState::Delivered, "{:#?}", d.recipients);
+    let got = plain_mx.wait_for(1, 5).await;
+    assert!(!got[0].tls, "the MX offers no STARTTLS");
+    let link = link_in(&notice_text(&got[0].data));
+    let portal = format!("http://{}", s.portal.unwrap());
+    assert!(link.starts_with(&format!("{portal}/d/")), "{link}");
+
+    let shots = artefacts(|name| name.starts_with(CONSOLE_SHOTS));
+    let env = [
+        ("PORTAL", portal.as_ref()),
+        ("MESSAGE_ID", id.as_ref()),
+        ("RECIPIENT", rcpt.as_ref()),
+        ("CONSOLE_USER", user.as_ref()),
+        ("CONSOLE_PASSWORD", password.as_ref()),
+        ("EVIDENCE", "mx.plain.example[127.0.7.71]: no TLS".as_ref()),
+        ("PORTAL_LINK", link.as_ref()),
+        ("SCREENSHOT_DIR", shots.as_os_str()),
+    ];
+    let started = std::time::Instant::now();
+    let (said, status, stderr) = run_script("console.mjs", &env, async |stdout, _| {
+        let mut said = Vec::new();
+        while let Some(line) = stdout.next_line().await.unwrap() {
+            said.push(line);
+        }
+        said
+    })
+    .await;
+    eprintln!("console.mjs took {:.1} s; {said:?}\n{stderr}", started.elapsed().as_secs_f64());
+    assert!(status.success(), "console.mjs failed ({status}); screenshots in {}:\n{stderr}", shots.display());
+    assert_eq!(said, ["DONE"], "{stderr}");
+    for step in ["01-sign-in", "02-wrong-password", "03-list", "04-message", "05-revoked", "06-link-revoked"] {
+        let name = format!("{CONSOLE_SHOTS}{step}.png");
+        assert!(is_png(&shots.join(&name)), "no screenshot {name} in {}", shots.display());
+    }
+
+    // The browser revoked the link, and the audit log says who, with what.
+    let store = s.queue.store();
+    assert!(store.link(&id, 0).await.unwrap().expect("the recipient's link").revoked);
+    let events = store.events(&id).await.unwrap();
+    let revoked = events.iter().find(|e| e.event == "revoked").unwrap_or_else(|| panic!("no revoked in {events:?}"));
+    assert!(revoked.user_agent.contains("Chrome"), "revoked by {:?}", revoked.user_agent);
+    assert!(revoked.detail.contains(user), "{revoked:?}");
+    assert_eq!(revoked.idx, Some(0), "{revoked:?}");
+    assert!(!events.iter().any(|e| e.event == "opened"), "the revoked link opened nothing: {events:?}");
 }

@@ -7,39 +7,23 @@
 // Protocol on stdout, one line each: `NEED_CODE` once the code was asked for (the code and a
 // newline are then expected on stdin), `FILENAME <name the browser suggests>`,
 // `SHA256 <hex of the downloaded file>`, `DONE` at the end. Anything wrong: a message on stderr
-// and a non-zero exit status.
+// and a non-zero exit status. The browser's set-up and ending are in common.mjs.
 
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 
+import { fail, inChromium, say } from './common.mjs';
+
+const NAME = 'walk.mjs';
 const LIMIT_MS = 100_000;
 const CODE_WAIT_MS = 60_000;
 
-function fail(message) {
-  process.stderr.write(`walk.mjs: ${message}\n`);
-  process.exit(1);
-}
-
 const link = process.env.PORTAL_LINK;
-const shots = process.env.SCREENSHOT_DIR;
 const hostile = process.env.HOSTILE_NAME;
-const executablePath = process.env.CHROMIUM || '/usr/bin/chromium';
-if (!link || !shots || !hostile) fail('PORTAL_LINK, SCREENSHOT_DIR and HOSTILE_NAME must be set');
-if (!existsSync(executablePath)) {
-  fail(`no Chromium at ${executablePath}: install Debian's chromium package (scripts/test does)`);
+if (!link || !process.env.SCREENSHOT_DIR || !hostile) {
+  fail(NAME, 'PORTAL_LINK, SCREENSHOT_DIR and HOSTILE_NAME must be set');
 }
-let chromium;
-try {
-  ({ chromium } = await import('playwright-core'));
-} catch (e) {
-  fail(`cannot load playwright-core (${e.message}): run \`npm ci --prefix tests/browser\` (scripts/test does)`);
-}
-mkdirSync(shots, { recursive: true });
-
-// Never hang: past the limit the browser is left to die with this process.
-const watchdog = setTimeout(() => fail(`gave up after ${LIMIT_MS / 1000} s`), LIMIT_MS);
 
 const lines = createInterface({ input: process.stdin })[Symbol.asyncIterator]();
 async function nextLine() {
@@ -56,59 +40,11 @@ async function nextLine() {
   }
 }
 
-function say(line) {
-  process.stdout.write(`${line}\n`);
-}
-
-const browser = await chromium.launch({
-  executablePath,
-  args: [
-    '--headless',
-    '--no-sandbox',
-    '--disable-gpu',
-    '--disable-quic',
-    '--no-first-run',
-    '--disable-background-networking',
-    '--disable-component-update',
-    '--disable-sync',
-  ],
-});
-let status = 0;
-let page;
-try {
-  const context = await browser.newContext({ acceptDownloads: true, locale: 'en-US' });
-  page = await context.newPage();
-  page.setDefaultTimeout(20_000);
-  const dialogs = [];
-  page.on('dialog', (d) => {
-    dialogs.push(`${d.type()}: ${d.message()}`);
-    d.dismiss().catch(() => {});
-  });
-  const pageErrors = [];
-  page.on('pageerror', (e) => pageErrors.push(e.message));
-  page.on('console', (m) => process.stderr.write(`walk.mjs: console ${m.type()}: ${m.text()}\n`));
-  // What the browser sent with each form, for the log when the portal refuses one.
-  page.on('response', async (r) => {
-    if (r.request().method() !== 'POST') {
-      if (r.status() >= 400) process.stderr.write(`walk.mjs: ${r.request().method()} ${r.url()} -> ${r.status()}\n`);
-      return;
-    }
-    const h = await r.request().allHeaders().catch(() => ({}));
-    const origin = h.origin ?? '(none)';
-    process.stderr.write(`walk.mjs: POST ${new URL(r.url()).pathname} -> ${r.status()}, Origin: ${origin}\n`);
-  });
-  const shot = async (name) => page.screenshot({ path: join(shots, name), fullPage: true });
+const options = { name: NAME, limitMs: LIMIT_MS, contextOptions: { acceptDownloads: true } };
+await inChromium(options, async ({ page, shot, expectPage }) => {
   const noSvg = async (where) => {
     const n = await page.evaluate(() => document.querySelectorAll('svg').length);
     if (n !== 0) throw new Error(`${where}: ${n} svg element(s) in the page: a file name became markup`);
-  };
-  const expectPage = async (response, where, path) => {
-    if (!response) throw new Error(`${where}: no response`);
-    if (response.status() !== 200) {
-      const text = await page.textContent('body').catch(() => '');
-      throw new Error(`${where}: HTTP ${response.status()} at ${page.url()}: ${text.trim()}`);
-    }
-    if (new URL(page.url()).pathname !== path) throw new Error(`${where}: ended at ${page.url()}`);
   };
 
   // The link is swapped for a cookie and the browser sent on to /d.
@@ -156,16 +92,4 @@ try {
 
   const xss = await page.evaluate(() => window.__xss);
   if (xss !== undefined) throw new Error(`window.__xss was set: ${JSON.stringify(xss)}`);
-  if (dialogs.length) throw new Error(`dialogs appeared: ${dialogs.join('; ')}`);
-  if (pageErrors.length) throw new Error(`errors in the page: ${pageErrors.join('; ')}`);
-  await context.close();
-  say('DONE');
-} catch (e) {
-  process.stderr.write(`walk.mjs: ${e.stack || e}\n`);
-  status = 1;
-  if (page) await page.screenshot({ path: join(shots, 'failure.png'), fullPage: true }).catch(() => {});
-} finally {
-  await browser.close().catch(() => {});
-  clearTimeout(watchdog);
-}
-process.exit(status);
+});
