@@ -462,6 +462,9 @@ async fn senders_see_their_own_mail_and_manage_its_links() {
     assert_eq!(r.status().as_u16(), 303);
     let console = session_cookie(&r);
     assert!(console.starts_with("sekisho-console="), "{console}");
+    let cleared =
+        r.headers().get_all("set-cookie").iter().any(|c| c.to_str().unwrap().starts_with("sekisho-sign-in=;"));
+    assert!(cleared, "the sign-in form's token is dropped once used");
 
     let get = |path: String, cookie: String| http.get(format!("{base}{path}")).header("cookie", cookie).send();
     let list = get("/sent".into(), console.clone()).await.unwrap().text().await.unwrap();

@@ -123,7 +123,12 @@ impl Portal {
         if let Err(e) = self.inner.store.put_console_session(&token_hash(&id), &session).await {
             return unavailable(e);
         }
-        redirect_with_cookie("/sent", Some(set_cookie(CONSOLE, &id, self.secure(), lifetime)))
+        let mut r = redirect_with_cookie("/sent", Some(set_cookie(CONSOLE, &id, self.secure(), lifetime)));
+        // The sign-in form's token has done its work.
+        if let Ok(v) = HeaderValue::from_str(&set_cookie(SIGN_IN, "", self.secure(), 0)) {
+            r.headers_mut().append(header::SET_COOKIE, v);
+        }
+        r
     }
 
     /// The sign-in page, with a fresh form token in a cookie of its own (double submit).

@@ -82,6 +82,7 @@ impl Portal {
             .route("/sent/m/{id}", get(console::message))
             .route("/sent/m/{id}/link", post(console::link_action))
             .route("/check", get(checker::page))
+            .route("/favicon.ico", get(|| async { axum::http::StatusCode::NO_CONTENT }))
             .route("/api/v1/check", get(checker::api))
             .route("/api/v1/messages/{id}", get(trace::message))
             .fallback(recipient::not_found)
