@@ -22,13 +22,11 @@ use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
 
-use base64::Engine as _;
-use sekisho_store::{MessageDetail, RecipientState};
+use sekisho_store::RecipientState;
+use sekisho_testkit::mail::{Names, code_from, done, link_in, message_with_files, notice_text, random_bytes, sha256};
 use sekisho_testkit::{FakeDns, FakeMx, MxBehavior, TestServer};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::process::{ChildStdin, ChildStdout};
-
-const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
 
 /// A whole walk in the browser is killed past this.
 const SCRIPT_LIMIT: Duration = Duration::from_secs(120);
@@ -37,96 +35,6 @@ const HOSTILE: &str = "\"><svg onload=alert(1)>.pdf";
 
 /// The file-name prefix of the console walk's screenshots.
 const CONSOLE_SHOTS: &str = "console-";
-
-fn sha256(bytes: &[u8]) -> String {
-    ring::digest::digest(&ring::digest::SHA256, bytes).as_ref().iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn random_bytes(n: usize) -> Vec<u8> {
-    (0..n).map(|_| rand::random::<u8>()).collect()
-}
-
-fn wrapped(bytes: &[u8]) -> String {
-    B64.encode(bytes).as_bytes().chunks(76).map(|c| std::str::from_utf8(c).unwrap()).collect::<Vec<_>>().join("\r\n")
-}
-
-/// RFC 2231 `UTF-8''` percent-encoding: quotes, angle brackets, spaces and the like survive.
-fn rfc2231(name: &str) -> String {
-    let mut out = String::from("UTF-8''");
-    for b in name.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
-/// A message with a text body and the attachments `files`, their names in RFC 2231 form.
-fn message(to: &str, files: &[(&str, &[u8])]) -> String {
-    let mut m = format!(
-        "From: alice@example.jp\r\nTo: {to}\r\nSubject: Quotation\r\nDate: Wed, 2 Dec 2026 10:00:00 +0900\r\n\
-         Message-ID: <browser-1@example.jp>\r\nMIME-Version: 1.0\r\n\
-         Content-Type: multipart/mixed; boundary=\"outer\"\r\n\r\n--outer\r\n\
-         Content-Type: text/plain; charset=utf-8\r\n\r\nPlease find the quotation attached.\r\n"
-    );
-    for (name, bytes) in files {
-        let encoded = rfc2231(name);
-        m.push_str(&format!(
-            "--outer\r\nContent-Type: application/octet-stream; name*={encoded}\r\n\
-             Content-Disposition: attachment; filename*={encoded}\r\nContent-Transfer-Encoding: base64\r\n\r\n{}\r\n",
-            wrapped(bytes)
-        ));
-    }
-    m.push_str("--outer--\r\n");
-    m
-}
-
-fn done(d: &MessageDetail) -> bool {
-    d.recipients.iter().all(|r| matches!(r.state, RecipientState::Delivered | RecipientState::Bounced))
-}
-
-/// The decoded text/plain part of the download notice in `data`.
-fn notice_text(data: &[u8]) -> String {
-    let text = String::from_utf8_lossy(data);
-    let start = text.find("boundary=\"=_sekisho_").expect("a download notice");
-    let plain = &text[start..];
-    let part_head = "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n";
-    let body = &plain[plain.find(part_head).expect("text part") + part_head.len()..];
-    let body = &body[..body.find("\r\n--").unwrap()];
-    let clean: String = body.split_whitespace().collect();
-    String::from_utf8(B64.decode(clean).unwrap()).unwrap()
-}
-
-fn link_in(notice: &str) -> String {
-    let at = notice.find("Download: ").expect("the link") + "Download: ".len();
-    notice[at..].lines().next().unwrap().trim().to_string()
-}
-
-/// The one-time code in a code mail, if `data` is one.
-fn code_in(data: &[u8]) -> Option<String> {
-    let text = String::from_utf8_lossy(data);
-    let body = text.split_once("\r\n\r\n")?.1;
-    let clean: String = body.split_whitespace().collect();
-    let decoded = String::from_utf8(B64.decode(clean).ok()?).ok()?;
-    let at = decoded.find("Your one-time download code: ")? + "Your one-time download code: ".len();
-    let code = decoded.get(at..at + 6)?;
-    code.bytes().all(|b| b.is_ascii_digit()).then(|| code.to_string())
-}
-
-/// Waits up to `secs` seconds for a code mail to `rcpt` at `mx`.
-async fn code_from(mx: &FakeMx, rcpt: &str, secs: u64) -> String {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
-    loop {
-        let found = mx.received().iter().filter(|m| m.rcpt_to == [rcpt.to_string()]).find_map(|m| code_in(&m.data));
-        if let Some(code) = found {
-            return code;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "no code mail for {rcpt} within {secs} s");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
 
 fn is_png(path: &Path) -> bool {
     std::fs::read(path).is_ok_and(|b| b.len() > 1000 && b.starts_with(b"\x89PNG\r\n\x1a\n"))
@@ -260,7 +168,7 @@ async fn a_recipient_walks_from_the_notice_to_the_file_in_chromium() {
     let sheet = random_bytes(30_000);
     let files: [(&str, &[u8]); 2] = [(HOSTILE, &hostile), ("明細.xlsx", &sheet)];
     let rcpt = "bob@plain.example";
-    let id = s.submit("alice@example.jp", &[rcpt], &message(rcpt, &files)).await;
+    let id = s.submit("alice@example.jp", &[rcpt], &message_with_files(rcpt, &files, Names::Rfc2231)).await;
     let d = s.wait_for(&id, 30, done).await;
     assert_eq!(d.recipients[0].state, RecipientState::Delivered, "{:#?}", d.recipients);
     let got = plain_mx.wait_for(1, 5).await;
@@ -309,7 +217,7 @@ async fn a_sender_revokes_a_link_in_the_console_in_chromium() {
 
     let sheet = random_bytes(40_000);
     let rcpt = "bob@plain.example";
-    let id = s.submit(user, &[rcpt], &message(rcpt, &[("quotation.pdf", &sheet)])).await;
+    let id = s.submit(user, &[rcpt], &message_with_files(rcpt, &[("quotation.pdf", &sheet)], Names::Rfc2231)).await;
     let d = s.wait_for(&id, 30, done).await;
     assert_eq!(d.recipients[0].state, RecipientState::Delivered, "{:#?}", d.recipients);
     let got = plain_mx.wait_for(1, 5).await;

@@ -7,137 +7,15 @@
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 
-use base64::Engine as _;
-use sekisho_store::{MessageDetail, RecipientState};
-use sekisho_testkit::{FakeDns, FakeMx, MxBehavior, TestPki, TestServer};
-
-const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
+use sekisho_store::RecipientState;
+use sekisho_testkit::mail::{
+    Names, code_in, done, link_in, message_with_files, notice_text, own_mail_text, random_bytes, sha256, wrapped,
+};
+use sekisho_testkit::{Browser, FakeDns, FakeMx, MxBehavior, TestPki, TestServer};
 
 fn pki_dir(name: &str) -> PathBuf {
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
     std::env::temp_dir().join(format!("sekisho-links-{name}-{}-{nanos}", std::process::id()))
-}
-
-fn sha256(bytes: &[u8]) -> String {
-    ring::digest::digest(&ring::digest::SHA256, bytes).as_ref().iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn random_bytes(n: usize) -> Vec<u8> {
-    (0..n).map(|_| rand::random::<u8>()).collect()
-}
-
-fn wrapped(bytes: &[u8]) -> String {
-    B64.encode(bytes).as_bytes().chunks(76).map(|c| std::str::from_utf8(c).unwrap()).collect::<Vec<_>>().join("\r\n")
-}
-
-/// A message with a text body and two attachments.
-fn message(to: &str, files: &[(&str, &[u8])]) -> String {
-    let mut m = format!(
-        "From: alice@example.jp\r\nTo: {to}\r\nSubject: =?UTF-8?B?{}?=\r\nDate: Wed, 2 Dec 2026 10:00:00 +0900\r\n\
-         Message-ID: <quote-1@example.jp>\r\nMIME-Version: 1.0\r\n\
-         Content-Type: multipart/mixed; boundary=\"outer\"\r\n\r\n--outer\r\n\
-         Content-Type: text/plain; charset=utf-8\r\n\r\nPlease find the quotation attached.\r\n",
-        B64.encode("見積書の送付")
-    );
-    for (name, bytes) in files {
-        m.push_str(&format!(
-            "--outer\r\nContent-Type: application/octet-stream; name=\"{name}\"\r\n\
-             Content-Disposition: attachment; filename=\"{name}\"\r\nContent-Transfer-Encoding: base64\r\n\r\n{}\r\n",
-            wrapped(bytes)
-        ));
-    }
-    m.push_str("--outer--\r\n");
-    m
-}
-
-fn done(d: &MessageDetail) -> bool {
-    d.recipients.iter().all(|r| matches!(r.state, RecipientState::Delivered | RecipientState::Bounced))
-}
-
-/// The decoded text/plain part of the download notice in `data`.
-fn notice_text(data: &[u8]) -> String {
-    let text = String::from_utf8_lossy(data);
-    let start = text.find("boundary=\"=_sekisho_").expect("a download notice");
-    let plain = &text[start..];
-    let body_start = plain
-        .find("Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n")
-        .expect("text part")
-        + "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n".len();
-    let body = &plain[body_start..];
-    let body = &body[..body.find("\r\n--").unwrap()];
-    let clean: String = body.split_whitespace().collect();
-    String::from_utf8(B64.decode(clean).unwrap()).unwrap()
-}
-
-fn link_in(notice: &str) -> String {
-    let at = notice.find("Download: ").expect("the link") + "Download: ".len();
-    notice[at..].lines().next().unwrap().trim().to_string()
-}
-
-/// The one-time code in a code mail.
-fn code_in(data: &[u8]) -> String {
-    let text = String::from_utf8_lossy(data);
-    let body = text.split_once("\r\n\r\n").unwrap().1;
-    let clean: String = body.split_whitespace().collect();
-    let decoded = String::from_utf8(B64.decode(clean).unwrap()).unwrap();
-    let at = decoded.find("Your one-time download code: ").unwrap() + "Your one-time download code: ".len();
-    decoded[at..at + 6].to_string()
-}
-
-/// A browser-like client that keeps the session cookie by hand and never follows redirects.
-struct Browser {
-    http: reqwest::Client,
-    base: String,
-    cookie: Option<String>,
-    csrf: String,
-}
-
-impl Browser {
-    fn new(base: &str) -> Browser {
-        let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-        Browser { http, base: base.to_string(), cookie: None, csrf: String::new() }
-    }
-
-    fn with_cookie(&self, r: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
-        let r = r.header("accept-language", "en");
-        match &self.cookie {
-            Some(c) => r.header("cookie", c),
-            None => r,
-        }
-    }
-
-    /// Follows a link from a notice: expects the swap for a cookie and a redirect to /d.
-    async fn open(&mut self, url: &str) -> reqwest::Response {
-        let r = self.with_cookie(self.http.get(url)).send().await.unwrap();
-        if let Some(set) = r.headers().get("set-cookie") {
-            self.cookie = Some(set.to_str().unwrap().split(';').next().unwrap().to_string());
-        }
-        r
-    }
-
-    async fn get(&mut self, path: &str) -> (u16, reqwest::header::HeaderMap, Vec<u8>) {
-        let r = self.with_cookie(self.http.get(format!("{}{path}", self.base))).send().await.unwrap();
-        let (status, headers) = (r.status().as_u16(), r.headers().clone());
-        let body = r.bytes().await.unwrap().to_vec();
-        if let Some(csrf) = csrf_in(&body) {
-            self.csrf = csrf;
-        }
-        (status, headers, body)
-    }
-
-    async fn post(&mut self, path: &str, fields: &[(&str, &str)]) -> (u16, String) {
-        let mut form: Vec<(&str, &str)> = vec![("csrf", &self.csrf)];
-        form.extend_from_slice(fields);
-        let r = self.with_cookie(self.http.post(format!("{}{path}", self.base)).form(&form)).send().await.unwrap();
-        let status = r.status().as_u16();
-        (status, r.text().await.unwrap())
-    }
-}
-
-fn csrf_in(page: &[u8]) -> Option<String> {
-    let text = String::from_utf8_lossy(page);
-    let at = text.find("name=\"csrf\" value=\"")? + "name=\"csrf\" value=\"".len();
-    Some(text[at..at + text[at..].find('"')?].to_string())
 }
 
 struct Net {
@@ -189,7 +67,7 @@ async fn each_recipient_gets_the_variant_its_session_earned_and_the_link_works()
     let sheet = random_bytes(40_000);
     let files: [(&str, &[u8]); 2] = [("見積書.pdf", &quote), ("明細.xlsx", &sheet)];
     let to = ["carol@tls.example", "bob@plain.example", "dave@down.example"];
-    let submitted = message("several", &files);
+    let submitted = message_with_files("several", &files, Names::Quoted);
     let id = s.submit("alice@example.jp", &to, &submitted).await;
     let d = s.wait_for(&id, 30, done).await;
     assert!(d.recipients.iter().all(|r| r.state == RecipientState::Delivered), "{:#?}", d.recipients);
@@ -241,7 +119,7 @@ async fn each_recipient_gets_the_variant_its_session_earned_and_the_link_works()
     let portal = format!("http://{}", s.portal.unwrap());
     assert!(links[0].starts_with(&format!("{portal}/d/")), "{}", links[0]);
     let mut b = Browser::new(&portal);
-    let r = b.open(&links[0]).await;
+    let r = b.follow(&links[0]).await;
     assert_eq!(r.status().as_u16(), 303);
     assert_eq!(r.headers()["location"], "/d", "the token leaves the address bar");
     assert_eq!(r.headers()["referrer-policy"], "no-referrer");
@@ -255,18 +133,18 @@ async fn each_recipient_gets_the_variant_its_session_earned_and_the_link_works()
     assert_eq!(headers["x-content-type-options"], "nosniff");
     assert_eq!(b.get("/d/files/0").await.0, 403, "no download before the code");
 
-    let (status, page) = b.post("/d/code", &[]).await;
+    let (status, page) = b.submit("/d/code", &[]).await;
     assert_eq!(status, 303, "back to the page, which a reload does not post again: {page}");
     let (_, _, page) = b.get("/d?sent=1").await;
     assert!(String::from_utf8(page).unwrap().contains("A code was sent"));
     let code_mail = plain_mx.wait_for(2, 10).await;
-    let code = code_in(&code_mail[1].data);
+    let code = code_in(&code_mail[1].data).expect("a code mail");
     assert_eq!(code_mail[1].rcpt_to, ["bob@plain.example"], "the code goes to the recipient's own address");
     let wrong = if code == "000000" { "111111" } else { "000000" };
-    let (status, page) = b.post("/d/verify", &[("secret", wrong)]).await;
+    let (status, page) = b.submit("/d/verify", &[("secret", wrong)]).await;
     assert_eq!(status, 403);
     assert!(page.contains("Tries left: 4"), "{page}");
-    let (status, _) = b.post("/d/verify", &[("secret", &code)]).await;
+    let (status, _) = b.submit("/d/verify", &[("secret", &code)]).await;
     assert_eq!(status, 303, "the right code opens the files");
     let (status, _, page) = b.get("/d").await;
     assert_eq!(status, 200);
@@ -290,19 +168,12 @@ async fn each_recipient_gets_the_variant_its_session_earned_and_the_link_works()
     }
 
     // The used code is worth nothing now, and the audit log has every step.
-    let (status, _) = b.post("/d/verify", &[("secret", &code)]).await;
+    let (status, _) = b.submit("/d/verify", &[("secret", &code)]).await;
     assert_eq!(status, 403, "a code is used once");
     let events: Vec<String> = s.queue.store().events(&id).await.unwrap().into_iter().map(|e| e.event).collect();
     for e in ["opened", "code-sent", "wrong", "verified", "download"] {
         assert!(events.iter().any(|x| x == e), "{e} missing from {events:?}");
     }
-}
-
-/// The decoded body of a text mail sekisho wrote.
-fn own_mail_text(data: &[u8]) -> String {
-    let text = String::from_utf8_lossy(data);
-    let clean: String = text.split_once("\r\n\r\n").unwrap().1.split_whitespace().collect();
-    String::from_utf8(B64.decode(clean).unwrap()).unwrap()
 }
 
 #[tokio::test]
@@ -315,7 +186,7 @@ async fn in_password_mode_the_sender_gets_the_password_and_hears_of_the_first_do
     })
     .await;
     let report = random_bytes(20_000);
-    let submitted = message("bob", &[("report.pdf", &report)]);
+    let submitted = message_with_files("bob", &[("report.pdf", &report)], Names::Quoted);
     let id = s.submit("alice@example.jp", &["bob@plain2.example", "carol@plain2.example"], &submitted).await;
     s.wait_for(&id, 30, done).await;
     let got = plain_mx.wait_for(2, 5).await;
@@ -325,23 +196,23 @@ async fn in_password_mode_the_sender_gets_the_password_and_hears_of_the_first_do
     let home = net.home.wait_for(1, 10).await;
     assert_eq!(home.len(), 1, "one password mail per message, whatever the number of recipients");
     assert_eq!(home[0].rcpt_to, ["alice@example.jp"]);
-    let text = own_mail_text(&home[0].data);
+    let text = own_mail_text(&home[0].data).unwrap();
     const SAYS: &str = "Recipients open it with this password: ";
     let at = text.find(SAYS).unwrap() + SAYS.len();
     let password = text[at..].lines().next().unwrap().trim().to_string();
     assert_eq!(password.len(), 19, "{password}");
 
-    let mut b = Browser::new(&format!("http://{}", s.portal.unwrap()));
-    b.open(&link_in(&notice)).await;
+    let mut b = s.browser();
+    b.follow(&link_in(&notice)).await;
     let (status, _, page) = b.get("/d").await;
     assert_eq!(status, 200);
     assert!(String::from_utf8(page).unwrap().contains("Enter the password the sender gave you"));
-    assert_eq!(b.post("/d/verify", &[("secret", "aaaa-bbbb-cccc-dddd")]).await.0, 403);
-    assert_eq!(b.post("/d/verify", &[("secret", &password)]).await.0, 303);
+    assert_eq!(b.submit("/d/verify", &[("secret", "aaaa-bbbb-cccc-dddd")]).await.0, 403);
+    assert_eq!(b.submit("/d/verify", &[("secret", &password)]).await.0, 303);
     let (status, _, body) = b.get("/d/files/0").await;
     assert_eq!((status, sha256(&body)), (200, sha256(&report)));
     let home = net.home.wait_for(2, 10).await;
-    let told = own_mail_text(&home[1].data);
+    let told = own_mail_text(&home[1].data).unwrap();
     assert!(told.contains("downloaded report.pdf from your message"), "{told}");
     assert!(told.contains("bob@plain2.example") || told.contains("carol@plain2.example"), "{told}");
     b.get("/d/files/0").await;
@@ -366,8 +237,20 @@ async fn under_the_link_policy_a_password_protected_file_never_travels_even_over
     let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("crates/inspect/tests/fixtures");
     let locked = std::fs::read(fixtures.join("zipcrypto.zip")).unwrap();
     let plain = std::fs::read(fixtures.join("plain.zip")).unwrap();
-    let id = s.submit("alice@example.jp", &["carol@tls3.example"], &message("carol", &[("見積.zip", &locked)])).await;
-    let clean = s.submit("alice@example.jp", &["dave@tls3.example"], &message("dave", &[("plain.zip", &plain)])).await;
+    let id = s
+        .submit(
+            "alice@example.jp",
+            &["carol@tls3.example"],
+            &message_with_files("carol", &[("見積.zip", &locked)], Names::Quoted),
+        )
+        .await;
+    let clean = s
+        .submit(
+            "alice@example.jp",
+            &["dave@tls3.example"],
+            &message_with_files("dave", &[("plain.zip", &plain)], Names::Quoted),
+        )
+        .await;
     for id in [&id, &clean] {
         let d = s.wait_for(id, 30, done).await;
         assert_eq!(d.recipients[0].state, RecipientState::Delivered, "accepted, not refused: {d:#?}");
@@ -397,7 +280,13 @@ async fn a_password_by_separate_mail_follows_the_link_after_the_delay() {
     })
     .await;
     let report = random_bytes(5_000);
-    let id = s.submit("alice@example.jp", &["bob@plain4.example"], &message("bob", &[("r.pdf", &report)])).await;
+    let id = s
+        .submit(
+            "alice@example.jp",
+            &["bob@plain4.example"],
+            &message_with_files("bob", &[("r.pdf", &report)], Names::Quoted),
+        )
+        .await;
     s.wait_for(&id, 30, done).await;
     let sent_at = std::time::Instant::now();
     let first = plain_mx.wait_for(1, 5).await;
@@ -407,13 +296,13 @@ async fn a_password_by_separate_mail_follows_the_link_after_the_delay() {
     let both = plain_mx.wait_for(2, 15).await;
     assert!(sent_at.elapsed() >= std::time::Duration::from_secs(2), "it waited for the delay");
     assert_eq!(both[1].rcpt_to, ["bob@plain4.example"]);
-    let text = own_mail_text(&both[1].data);
+    let text = own_mail_text(&both[1].data).unwrap();
     let password = text.rsplit(": ").next().unwrap().trim().to_string();
     assert_eq!(password.len(), 19, "{text}");
     assert!(net.home.received().is_empty(), "nothing to the sender in this mode");
-    let mut b = Browser::new(&format!("http://{}", s.portal.unwrap()));
-    b.open(&link).await;
+    let mut b = s.browser();
+    b.follow(&link).await;
     b.get("/d").await;
-    assert_eq!(b.post("/d/verify", &[("secret", &password)]).await.0, 303);
+    assert_eq!(b.submit("/d/verify", &[("secret", &password)]).await.0, 303);
     assert_eq!(sha256(&b.get("/d/files/0").await.2), sha256(&report));
 }

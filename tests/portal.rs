@@ -113,90 +113,31 @@ async fn server(tweak: impl FnOnce(&mut sekisho_config::Config) + Send + 'static
     (dns, s)
 }
 
-struct Browser {
-    http: reqwest::Client,
-    base: String,
-    cookie: Option<String>,
-    csrf: String,
-}
-
-impl Browser {
-    fn new(s: &TestServer) -> Browser {
-        let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-        Browser { http, base: format!("http://{}", s.portal.unwrap()), cookie: None, csrf: String::new() }
-    }
-
-    fn req(&self, r: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
-        let r = r.header("accept-language", "en");
-        match &self.cookie {
-            Some(c) => r.header("cookie", c),
-            None => r,
-        }
-    }
-
-    /// Follows the link and loads the page; the status of the page.
-    async fn open(&mut self, url: &str) -> (u16, String) {
-        let r = self.req(self.http.get(url)).send().await.unwrap();
-        if r.status().as_u16() != 303 {
-            let status = r.status().as_u16();
-            return (status, r.text().await.unwrap());
-        }
-        let set = r.headers()["set-cookie"].to_str().unwrap();
-        self.cookie = Some(set.split(';').next().unwrap().to_string());
-        self.get("/d").await
-    }
-
-    async fn get(&mut self, path: &str) -> (u16, String) {
-        let r = self.req(self.http.get(format!("{}{path}", self.base))).send().await.unwrap();
-        let status = r.status().as_u16();
-        let text = String::from_utf8_lossy(&r.bytes().await.unwrap()).into_owned();
-        if let Some(at) = text.find("name=\"csrf\" value=\"") {
-            let rest = &text[at + 19..];
-            self.csrf = rest[..rest.find('"').unwrap()].to_string();
-        }
-        (status, text)
-    }
-
-    async fn post(&self, path: &str, fields: &[(&str, &str)], origin: Option<&str>) -> (u16, String) {
-        let mut r = self.req(self.http.post(format!("{}{path}", self.base)).form(fields));
-        if let Some(o) = origin {
-            r = r.header("origin", o);
-        }
-        let r = r.send().await.unwrap();
-        let status = r.status().as_u16();
-        (status, r.text().await.unwrap())
-    }
-
-    async fn verify(&self, secret: &str) -> u16 {
-        self.post("/d/verify", &[("csrf", &self.csrf), ("secret", secret)], None).await.0
-    }
-}
-
 #[tokio::test]
 async fn unknown_expired_and_revoked_links_are_refused() {
     let (_dns, s) = server(|_| {}).await;
-    let mut b = Browser::new(&s);
+    let mut b = s.browser();
     let base = format!("http://{}", s.portal.unwrap());
     assert_eq!(b.open(&format!("{base}/d/{}", random_token(16))).await.0, 404, "a guessed token");
     assert_eq!(b.open(&format!("{base}/d/..%2f..%2fqueue.db")).await.0, 404);
     assert_eq!(b.open(&format!("{base}/d/{}", "A".repeat(5000))).await.0, 404);
-    assert_eq!(b.get("/d").await.0, 403, "no session");
-    assert_eq!(b.get("/nothing-here").await.0, 404);
+    assert_eq!(b.get_text("/d").await.0, 403, "no session");
+    assert_eq!(b.get_text("/nothing-here").await.0, 404);
 
     let expired = seed(&s, Access::None, "a.pdf", b"x", |l| l.expires_at = 1).await;
-    let (status, page) = Browser::new(&s).open(&expired.url).await;
+    let (status, page) = s.browser().open(&expired.url).await;
     assert_eq!(status, 410);
     assert!(page.contains("expired"), "{page}");
 
     let revoked = seed(&s, Access::None, "a.pdf", b"x", |_| {}).await;
-    let mut b = Browser::new(&s);
+    let mut b = s.browser();
     assert_eq!(b.open(&revoked.url).await.0, 200);
-    assert_eq!(b.get("/d/files/0").await.0, 200);
+    assert_eq!(b.get_text("/d/files/0").await.0, 200);
     s.queue.store().revoke_links(&revoked.message_id, None).await.unwrap();
-    let (status, page) = b.get("/d/files/0").await;
+    let (status, page) = b.get_text("/d/files/0").await;
     assert_eq!(status, 410, "revocation ends an open session too");
     assert!(page.contains("revoked"), "{page}");
-    assert_eq!(Browser::new(&s).open(&revoked.url).await.0, 410);
+    assert_eq!(s.browser().open(&revoked.url).await.0, 410);
 }
 
 #[tokio::test]
@@ -204,19 +145,19 @@ async fn downloads_stop_at_the_limit_and_expired_files_are_purged() {
     let (_dns, s) = server(|_| {}).await;
     let file = b"%PDF-1.7 quarterly figures".repeat(1000);
     let link = seed(&s, Access::None, "figures.pdf", &file, |l| l.max_downloads = 2).await;
-    let mut b = Browser::new(&s);
+    let mut b = s.browser();
     let (status, page) = b.open(&link.url).await;
     assert_eq!(status, 200);
     assert!(page.contains("figures.pdf") && !page.contains(PORTAL_CODE_PAGE), "mode none opens at once");
     for _ in 0..2 {
-        let (status, body) = b.get("/d/files/0").await;
+        let (status, body) = b.get_text("/d/files/0").await;
         assert_eq!((status, body.len()), (200, file.len()));
     }
-    let (status, page) = b.get("/d/files/0").await;
+    let (status, page) = b.get_text("/d/files/0").await;
     assert_eq!(status, 410);
     assert!(page.contains("as many times as allowed"), "{page}");
-    assert_eq!(b.get("/d/files/7").await.0, 404);
-    assert_eq!(b.get("/d/files/x").await.0, 404);
+    assert_eq!(b.get_text("/d/files/7").await.0, 404);
+    assert_eq!(b.get_text("/d/files/x").await.0, 404);
 
     let kept = s.queue.store().link_message(&link.message_id).await.unwrap().unwrap();
     let on_disk = s.config.store.path.join("files").join(&kept.files[0].file_id);
@@ -234,7 +175,7 @@ async fn downloads_stop_at_the_limit_and_expired_files_are_purged() {
 async fn five_wrong_codes_lock_the_link_even_when_guessed_at_once() {
     let (_dns, s) = server(|_| {}).await;
     let link = seed(&s, Access::Otp, "a.pdf", b"secret", |_| {}).await;
-    let mut b = Browser::new(&s);
+    let mut b = s.browser();
     let (status, page) = b.open(&link.url).await;
     assert_eq!(status, 200);
     assert!(page.contains(PORTAL_CODE_PAGE), "{page}");
@@ -244,7 +185,7 @@ async fn five_wrong_codes_lock_the_link_even_when_guessed_at_once() {
 
     // Twenty wrong guesses at once: exactly five are counted, the rest find the link locked.
     let guesses = (0..20).map(|i| {
-        let b = Browser { http: b.http.clone(), base: b.base.clone(), cookie: b.cookie.clone(), csrf: b.csrf.clone() };
+        let b = b.clone();
         tokio::spawn(async move { b.verify(&format!("{:06}", 900_000 + i)).await })
     });
     let mut statuses = Vec::new();
@@ -255,11 +196,11 @@ async fn five_wrong_codes_lock_the_link_even_when_guessed_at_once() {
     assert_eq!(statuses.iter().filter(|&&s| s == 423).count(), 15, "{statuses:?}");
     let l = s.queue.store().link(&link.message_id, 0).await.unwrap().unwrap();
     assert_eq!(l.failures, 5);
-    let (status, page) = b.get("/d").await;
+    let (status, page) = b.get_text("/d").await;
     assert_eq!(status, 423);
     assert!(page.contains("Ask the sender to unlock it"), "{page}");
     assert_eq!(b.post("/d/code", &[("csrf", &b.csrf)], None).await.0, 423, "no code for a locked link");
-    assert_eq!(b.get("/d/files/0").await.0, 423);
+    assert_eq!(b.get_text("/d/files/0").await.0, 423);
 
     // The sender unlocks it; a fresh code works once.
     s.queue.store().unlock_link(&link.message_id, 0).await.unwrap();
@@ -267,20 +208,20 @@ async fn five_wrong_codes_lock_the_link_even_when_guessed_at_once() {
     let expires = chrono::Utc::now().timestamp() + 600;
     s.queue.store().put_code(&link.message_id, 0, &code_hash("123456"), expires).await.unwrap();
     assert_eq!(b.verify("123456").await, 303);
-    assert_eq!(b.get("/d/files/0").await, (200, "secret".to_string()));
+    assert_eq!(b.get_text("/d/files/0").await, (200, "secret".to_string()));
 }
 
 #[tokio::test]
 async fn forms_from_elsewhere_or_without_their_token_are_refused() {
     let (_dns, s) = server(|_| {}).await;
     let link = seed(&s, Access::Otp, "a.pdf", b"x", |_| {}).await;
-    let mut b = Browser::new(&s);
+    let mut b = s.browser();
     b.open(&link.url).await;
     let csrf = b.csrf.clone();
     assert_eq!(b.post("/d/code", &[], None).await.0, 422, "a form without its fields");
     assert_eq!(b.post("/d/code", &[("csrf", "forged")], None).await.0, 403);
     assert_eq!(b.post("/d/code", &[("csrf", &csrf)], Some("https://evil.example")).await.0, 403);
-    let other = Browser { cookie: None, ..Browser::new(&s) };
+    let other = s.browser();
     assert_eq!(other.post("/d/code", &[("csrf", &csrf)], None).await.0, 403, "no session, no form");
     assert_eq!(s.queued().await, 0, "no code was sent");
     let own_origin = b.base.clone();
@@ -305,14 +246,14 @@ async fn a_passphrase_agreed_beforehand_opens_the_link() {
         l.hint = Some("the bird at the lake".into());
     })
     .await;
-    let mut b = Browser::new(&s);
+    let mut b = s.browser();
     let (status, page) = b.open(&link.url).await;
     assert_eq!(status, 200);
     assert!(page.contains("the bird at the lake") && !page.contains(PORTAL_CODE_PAGE), "{page}");
     assert_eq!(b.post("/d/code", &[("csrf", &b.csrf)], None).await.0, 400, "no codes in passphrase mode");
     assert_eq!(b.verify("red heron 42").await, 403);
     assert_eq!(b.verify("blue heron 42").await, 303);
-    assert_eq!(b.get("/d/files/0").await, (200, "agreed".to_string()));
+    assert_eq!(b.get_text("/d/files/0").await, (200, "agreed".to_string()));
 }
 
 #[tokio::test]
@@ -320,12 +261,12 @@ async fn hostile_file_names_are_text_and_never_headers() {
     let (_dns, s) = server(|_| {}).await;
     let name = "\"><svg onload=alert(1)>\r\nSet-Cookie: stolen=1;.pdf";
     let link = seed(&s, Access::None, name, b"x", |_| {}).await;
-    let mut b = Browser::new(&s);
+    let mut b = s.browser();
     let (status, page) = b.open(&link.url).await;
     assert_eq!(status, 200);
     assert!(!page.contains("<svg"), "{page}");
     assert!(page.contains("&#34;&#62;&#60;svg onload=alert(1)&#62;"), "{page}");
-    let r = b.req(b.http.get(format!("{}/d/files/0", b.base))).send().await.unwrap();
+    let r = b.request(b.http.get(format!("{}/d/files/0", b.base))).send().await.unwrap();
     assert_eq!(r.status().as_u16(), 200);
     assert!(r.headers().get("set-cookie").is_none(), "no header from a file name");
     let d = r.headers()["content-disposition"].to_str().unwrap();
@@ -336,10 +277,10 @@ async fn hostile_file_names_are_text_and_never_headers() {
 #[tokio::test]
 async fn a_client_asking_too_often_waits() {
     let (_dns, s) = server(|c| c.portal.rate_limit = 5).await;
-    let b = Browser::new(&s);
+    let b = s.browser();
     let mut statuses = Vec::new();
     for _ in 0..7 {
-        let r = b.req(b.http.get(format!("{}/d", b.base))).send().await.unwrap();
+        let r = b.request(b.http.get(format!("{}/d", b.base))).send().await.unwrap();
         statuses.push(r.status().as_u16());
         if r.status().as_u16() == 429 {
             assert_eq!(r.headers()["retry-after"], "60");
@@ -552,7 +493,7 @@ async fn a_sender_can_send_a_recipient_a_new_link() {
         http.post(format!("{base}/sent/m/{id}/link")).header("cookie", &console).form(&resend).send().await.unwrap();
     assert_eq!(r.status().as_u16(), 303);
     assert_eq!(s.queued().await, before + 1, "a notice of its own is queued");
-    assert_eq!(Browser::new(&s).open(&old.url).await.0, 404, "the old link stops working");
+    assert_eq!(s.browser().open(&old.url).await.0, 404, "the old link stops working");
     let mails = s.stored_all().await;
     let mail = mails.iter().find(|m| m.info.sender.is_empty() && m.recipients[0].address == "bob@example.com").unwrap();
     let body = String::from_utf8(s.body(&mail.info.id)).unwrap();
@@ -564,11 +505,11 @@ async fn a_sender_can_send_a_recipient_a_new_link() {
     let at = text.find("Download: ").unwrap() + 10;
     let new_link = text[at..].lines().next().unwrap().trim().to_string();
     assert_ne!(new_link, old.url);
-    let mut b = Browser::new(&s);
+    let mut b = s.browser();
     let (status, page) = b.open(&new_link).await;
     assert_eq!(status, 200);
     assert!(page.contains(PORTAL_CODE_PAGE), "the new link follows today's policy (otp): {page}");
-    let (status, page) = b.get("/d/files/0").await;
+    let (status, page) = b.get_text("/d/files/0").await;
     assert_eq!(status, 403);
     assert!(page.contains("Enter the code"), "{page}");
     let events = s.queue.store().events(&id).await.unwrap();

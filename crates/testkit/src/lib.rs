@@ -2,12 +2,15 @@
 //! certificate authority for its STARTTLS certificate, and a small SMTP client that speaks
 //! exactly the bytes a test gives it. Fake DNS and fake MX hosts join it with delivery.
 
+mod browser;
 mod client;
 mod dns;
 mod https;
+pub mod mail;
 mod mx;
 mod pki;
 
+pub use browser::{Browser, csrf_in};
 pub use client::{Client, Response};
 pub use dns::FakeDns;
 pub use https::{FakeHttps, HttpAnswer};
@@ -245,6 +248,11 @@ impl TestServer {
     /// The spooled bytes of message `id`.
     pub fn body(&self, id: &str) -> Vec<u8> {
         std::fs::read(self.queue.body_path(id)).expect("spooled body")
+    }
+
+    /// A visitor of this server's portal (servers that deliver run one).
+    pub fn browser(&self) -> Browser {
+        Browser::new(&format!("http://{}", self.portal.expect("a delivering test server runs the portal")))
     }
 
     /// The temporary directory holding data and certificates.
