@@ -10,8 +10,10 @@ processes, sampled). Both relays fsync every accepted message before answering 2
 
 Usage: bench/relay.py [--runs 3] [--sizes 10k,100k,1m] [--only postfix|sekisho] [--json FILE]
                       [--sink smtp-sink|plain|tls] [--messages-per-connection N] [--no-inspection]
-Needs root, the postfix package (smtp-source, smtp-sink) and a release build of sekisho
-(built here with cargo if missing). Traffic stays on 127.0.0.0/8.
+                      [--messages N] [--no-build]
+       bench/relay.py --attachments [links|inline|both] [--runs 3] [--messages 300] [--json FILE]
+Needs the postfix package (smtp-source, smtp-sink), root for Postfix's relay and smtp-sink, and
+a release build of sekisho (built here with cargo). Traffic stays on 127.0.0.0/8.
 
 --sink tls uses examples/tls_sink.rs, a sink that offers STARTTLS (Postfix's smtp-sink does
 not), so both relays deliver over TLS: sekisho measures each session (certificate validation,
@@ -21,11 +23,24 @@ message pay a whole session (sekisho's max_messages_per_connection; Postfix's
 smtp_connection_cache_on_demand = no). --no-inspection turns off sekisho's inspection of
 submitted attachments ([outbound] encrypted_attachments and uninspectable_attachments =
 "allow"), to show what it costs.
+
+--attachments measures sekisho alone on messages with one 1 MB attachment (1,000,000 random
+bytes, base64: 1.37 MB on the wire), sent by two smtp-source processes of 10 sessions each,
+one to recipients at tls.bench, one to plain.bench, one recipient per message. tls.bench is
+routed to examples/tls_sink.rs with STARTTLS, whose certificate sekisho trusts ([tls]
+extra_roots, so the session is `authenticated`): those recipients get the message inline.
+"links": plain.bench is routed to a second tls_sink without STARTTLS, so half the messages get
+the link variant (the file sealed into the file store, a link made, the notice written in place
+of the attachment). "inline": plain.bench is routed to the TLS sink too, so every message goes
+inline, the same run without links. "both" (the default) alternates the two, --runs of each,
+and prints the comparison. Every run checks what the sinks got: inline messages at least the
+submitted size, link variants under 64 KB, and one sealed file per link message in the store.
 """
 import argparse
 import json
 import os
 import re
+import resource
 import shutil
 import signal
 import statistics
@@ -39,7 +54,11 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SINK = "127.0.0.150"
 POSTFIX = "127.0.0.151"
 SEKISHO = "127.0.0.152"
+PLAIN_SINK = "127.0.0.153"
 COUNTS = {"10k": (10_000, 5000), "100k": (100_000, 2000), "1m": (1_000_000, 300)}
+ATTACHMENT_BYTES = 1_000_000
+ATTACHMENT_MESSAGES = 300
+LINK_VARIANT_MAX = 64 << 10
 
 
 def free_port(ip):
@@ -95,15 +114,18 @@ def descendants(pid):
 class Sink:
     """smtp-sink (or examples/tls_sink.rs) with its running counter parsed from stdout."""
 
-    def __init__(self, port, kind):
+    def __init__(self, port, kind, ip=SINK, cert_out=None):
         self.count = 0
+        self.bytes = 0
         if kind == "smtp-sink":
-            cmd = ["smtp-sink", "-u", "nobody", "-c", f"{SINK}:{port}", "1024"]
+            cmd = ["smtp-sink", "-u", "nobody", "-c", f"{ip}:{port}", "1024"]
         else:
-            cmd = [example_binary("tls_sink"), f"{SINK}:{port}"] + (["--tls"] if kind == "tls" else [])
+            cmd = [example_binary("tls_sink"), f"{ip}:{port}"] + (["--tls"] if kind == "tls" else [])
+            if cert_out:
+                cmd += ["--cert-out", cert_out]
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
         threading.Thread(target=self._read, daemon=True).start()
-        wait_listening(SINK, port)
+        wait_listening(ip, port)
 
     def _read(self):
         buf = b""
@@ -112,9 +134,11 @@ class Sink:
             if not chunk:
                 return
             buf = (buf + chunk)[-256:]
-            found = re.findall(rb"mesg=(\d+)", buf)
+            found = re.findall(rb"mesg=(\d+)(?: bytes=(\d+))?", buf)
             if found:
-                self.count = int(found[-1])
+                self.count = int(found[-1][0])
+                if found[-1][1]:
+                    self.bytes = int(found[-1][1])
 
     def stop(self):
         self.proc.kill()
@@ -178,10 +202,13 @@ class PostfixRelay:
 class SekishoRelay:
     name = "sekisho"
 
-    def __init__(self, workdir, sink_port, binary, per_connection, inspection=True):
+    def __init__(self, workdir, sink_port, binary, per_connection, inspection=True, extra=""):
+        """Relays to the sink at sink_port, or (sink_port None) as `extra` routes it."""
         self.dir = os.path.join(workdir, "sekisho")
         os.makedirs(self.dir, exist_ok=True)
         self.port = free_port(SEKISHO)
+        portal = f"{SEKISHO}:{free_port(SEKISHO)}"
+        relay_host = f'relay_host = "[{SINK}]:{sink_port}"' if sink_port else ""
         config = os.path.join(self.dir, "sekisho.toml")
         with open(config, "w") as f:
             f.write(f"""hostname = "bench.sekisho.test"
@@ -193,8 +220,11 @@ level = "warn"
 [smtp]
 max_connections = 500
 max_connections_per_client = 500
+[portal]
+address = "{portal}"
+url = "http://{portal}"
 [delivery]
-relay_host = "[{SINK}]:{sink_port}"
+{relay_host}
 max_connections = 20
 max_connections_per_destination = 20
 max_messages_per_connection = {per_connection}
@@ -206,7 +236,7 @@ uninspectable_attachments = "{'reject' if inspection else 'allow'}"
 address = "{SEKISHO}:{self.port}"
 role = "submission"
 trusted_networks = ["127.0.0.0/8"]
-""")
+{extra}""")
         self.proc = subprocess.Popen([binary, "--config", config, "serve"],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_listening(SEKISHO, self.port)
@@ -234,8 +264,9 @@ trusted_networks = ["127.0.0.0/8"]
             self.proc.kill()
 
 
-def one_run(kind, size_name, binary, sink_kind, per_connection, inspection=True):
+def one_run(kind, size_name, binary, sink_kind, per_connection, inspection=True, messages=None):
     size, count = COUNTS[size_name]
+    count = messages or count
     work = tempfile.mkdtemp(prefix=f"bench-{kind}-")
     sink_port = free_port(SINK)
     sink = Sink(sink_port, sink_kind)
@@ -287,6 +318,192 @@ def one_run(kind, size_name, binary, sink_kind, per_connection, inspection=True)
     return result
 
 
+def attachment_message(path):
+    """Writes a message with one attachment of ATTACHMENT_BYTES random bytes to path, with LF
+    line ends (smtp-source -F sends each line with CRLF); returns its size on the wire."""
+    import base64
+    import random
+    data = random.Random(7).randbytes(ATTACHMENT_BYTES)
+    b64 = base64.b64encode(data).decode()
+    lines = ["From: bench@example.jp", "To: recipients@bench.test", "Subject: figures",
+             "MIME-Version: 1.0", 'Content-Type: multipart/mixed; boundary="b1"', "",
+             "--b1", "Content-Type: text/plain; charset=utf-8", "", "Please find the figures attached.",
+             "--b1", 'Content-Type: application/octet-stream; name="figures.bin"',
+             'Content-Disposition: attachment; filename="figures.bin"', "Content-Transfer-Encoding: base64", ""]
+    lines += [b64[i:i + 76] for i in range(0, len(b64), 76)]
+    lines += ["--b1--"]
+    with open(path, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    return sum(len(line) + 2 for line in lines)
+
+
+def attachment_run(variant, binary, count, message_file, message_bytes, inspection=True):
+    """One run of --attachments: count messages (half to tls.bench, half to plain.bench)."""
+    work = tempfile.mkdtemp(prefix=f"bench-attachments-{variant}-")
+    os.chmod(work, 0o755)
+    cert = os.path.join(work, "sink.pem")
+    tls_port = free_port(SINK)
+    tls_sink = Sink(tls_port, "tls", SINK, cert_out=cert)
+    plain_sink = None
+    if variant == "links":
+        plain_port = free_port(PLAIN_SINK)
+        plain_sink = Sink(plain_port, "plain", PLAIN_SINK)
+        plain_route = f"[{PLAIN_SINK}]:{plain_port}"
+    else:
+        plain_route = f"[sink.bench]:{tls_port}"
+    deadline = time.time() + 10
+    while not os.path.exists(cert) and time.time() < deadline:
+        time.sleep(0.05)
+    extra = f"""[tls]
+extra_roots = ["{cert}"]
+[dns.static]
+"sink.bench" = ["A {SINK}"]
+[routes]
+"tls.bench" = "[sink.bench]:{tls_port}"
+"plain.bench" = "{plain_route}"
+"""
+    relay = SekishoRelay(work, None, binary, 100, inspection, extra)
+    sinks = [tls_sink] + ([plain_sink] if plain_sink else [])
+    try:
+        return measure_attachments(variant, relay, tls_sink, plain_sink, count, message_file, message_bytes)
+    finally:
+        relay.stop()
+        for sink in sinks:
+            sink.stop()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def measure_attachments(variant, relay, tls_sink, plain_sink, count, message_file, message_bytes):
+    peak = [0]
+    done = threading.Event()
+
+    def sample():
+        while not done.is_set():
+            peak[0] = max(peak[0], relay.memory_kib())
+            time.sleep(0.1)
+
+    threading.Thread(target=sample, daemon=True).start()
+    half = count // 2
+    sinks = [tls_sink] + ([plain_sink] if plain_sink else [])
+
+    def ours():
+        """CPU jiffies of the relay and the sinks."""
+        return relay.cpu_jiffies() + sum(proc_cpu_jiffies(s.proc.pid) for s in sinks)
+
+    hz = os.sysconf("SC_CLK_TCK")
+    children0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    busy0, relay0, ours0, t0 = busy_jiffies(), relay.cpu_jiffies(), ours(), time.time()
+    sources = [subprocess.Popen(["smtp-source", "-s", "10", "-m", str(half), "-F", message_file, "-M", "source.test",
+                                 "-f", "bench@example.jp", "-t", f"rcpt@{domain}", relay.addr],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+               for domain in ["tls.bench", "plain.bench"]]
+    for source in sources:
+        _, err = source.communicate()
+        if source.returncode != 0:
+            raise SystemExit(f"smtp-source failed against sekisho: {err}")
+    children1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    sources_jiffies = (children1.ru_utime + children1.ru_stime - children0.ru_utime - children0.ru_stime) * hz
+
+    def received():
+        return sum(s.count for s in sinks)
+
+    deadline = time.time() + 600
+    while received() < 2 * half and time.time() < deadline:
+        time.sleep(0.01)
+    t1 = time.time()
+    busy1, relay1, ours1 = busy_jiffies(), relay.cpu_jiffies(), ours()
+    done.set()
+    time.sleep(0.25)  # the sinks' next counter line carries the bytes of the last messages
+    # The machine's busy time that was none of the benchmark's (relay, sinks, smtp-source): other
+    # work sharing the CPU, as a share of both cores.
+    foreign = busy1 - busy0 - (ours1 - ours0) - sources_jiffies
+    files_dir = os.path.join(relay.dir, "data", "files")
+    stored = len([f for f in os.listdir(files_dir) if f != "tmp"]) if os.path.isdir(files_dir) else 0
+    result = {
+        "relay": "sekisho",
+        "attachments": variant,
+        "messages": 2 * half,
+        "received": received(),
+        "message_bytes": message_bytes,
+        "seconds": t1 - t0,
+        "msgs_per_s": 2 * half / (t1 - t0),
+        "mb_per_s": 2 * half * message_bytes / (t1 - t0) / 1e6,
+        "box_cpu_ms_per_msg": (busy1 - busy0) * 1000 / hz / (2 * half),
+        "relay_cpu_ms_per_msg": (relay1 - relay0) * 1000 / hz / (2 * half),
+        "memory_kib": max(peak[0], relay.peak_rss_kib()),
+        "tls_sink": {"messages": tls_sink.count, "bytes": tls_sink.bytes},
+        "plain_sink": {"messages": plain_sink.count, "bytes": plain_sink.bytes} if plain_sink else None,
+        "files_stored": stored,
+        "foreign_cpu_pct": max(0.0, foreign / hz / (t1 - t0) / os.cpu_count() * 100),
+        "load": os.getloadavg()[0],
+    }
+    if received() < 2 * half:
+        raise SystemExit(f"attachments {variant}: only {received()} of {2 * half} messages reached the sinks")
+    # Each recipient got the variant its session earned: inline at the TLS sink, the link
+    # variant (a notice instead of the attachment) at the plain one, one sealed file each.
+    inline_avg = tls_sink.bytes / max(tls_sink.count, 1)
+    if inline_avg < message_bytes:
+        raise SystemExit(f"attachments {variant}: the TLS sink got {inline_avg:.0f} bytes a message on average, "
+                         f"less than the {message_bytes} submitted: not inline")
+    if plain_sink:
+        per = plain_sink.bytes / max(plain_sink.count, 1)
+        if per > LINK_VARIANT_MAX or stored != half:
+            raise SystemExit(f"attachments links: {per:.0f} bytes a message at the plain sink, {stored} files "
+                             f"stored for {half} link messages: not the link variant")
+        result["link_variant_bytes"] = per
+    elif stored:
+        raise SystemExit(f"attachments inline: {stored} files stored, none expected")
+    return result
+
+
+def attachments_main(args, binary):
+    variants = ["inline", "links"] if args.attachments == "both" else [args.attachments]
+    count = args.messages or ATTACHMENT_MESSAGES
+    work = tempfile.mkdtemp(prefix="bench-attachment-message-")
+    os.chmod(work, 0o755)
+    message_file = os.path.join(work, "message.eml")
+    message_bytes = attachment_message(message_file)
+    results = []
+    try:
+        for run in range(args.runs):
+            for variant in variants:
+                r = attachment_run(variant, binary, count, message_file, message_bytes, not args.no_inspection)
+                results.append(r)
+                extra = f" link variant {r['link_variant_bytes'] / 1024:.1f} KiB" if "link_variant_bytes" in r else ""
+                print(f"attachments {variant:6} run {run + 1}: {r['msgs_per_s']:7.1f} msg/s {r['mb_per_s']:7.2f} MB/s "
+                      f"box {r['box_cpu_ms_per_msg']:.2f} ms/msg relay {r['relay_cpu_ms_per_msg']:.2f} ms/msg "
+                      f"mem {r['memory_kib'] / 1024:.1f} MiB{extra}; other work {r['foreign_cpu_pct']:.0f}% of the "
+                      f"CPU, load {r['load']:.2f}", flush=True)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    print()
+    print(f"{count} messages of {message_bytes / 1e6:.2f} MB (a {ATTACHMENT_BYTES / 1e6:.0f} MB attachment), "
+          f"medians of {args.runs}; memory: the highest peak RSS")
+    print("| attachments | msg/s | MB/s | box CPU ms/msg | relay CPU ms/msg | relay memory MiB |")
+    print("|---|---|---|---|---|---|")
+    med = {}
+    for variant in variants:
+        rs = [r for r in results if r["attachments"] == variant]
+        med[variant] = {k: statistics.median(r[k] for r in rs)
+                        for k in ["msgs_per_s", "mb_per_s", "box_cpu_ms_per_msg", "relay_cpu_ms_per_msg"]}
+        med[variant]["memory_kib"] = max(r["memory_kib"] for r in rs)
+        label = "all inline (TLS sink)" if variant == "inline" else "half links (plain sink)"
+        m = med[variant]
+        print(f"| {label} | {m['msgs_per_s']:.1f} | {m['mb_per_s']:.1f} | {m['box_cpu_ms_per_msg']:.2f} | "
+              f"{m['relay_cpu_ms_per_msg']:.2f} | {m['memory_kib'] / 1024:.0f} |")
+    if len(variants) == 2:
+        i, l = med["inline"], med["links"]
+        # Half the messages took the link path instead of the inline one.
+        wall = (1 / l["msgs_per_s"] - 1 / i["msgs_per_s"]) * 1000 * 2
+        cpu = (l["relay_cpu_ms_per_msg"] - i["relay_cpu_ms_per_msg"]) * 2
+        print()
+        print(f"links/inline throughput: {l['msgs_per_s'] / i['msgs_per_s']:.2f}x; per link message, against "
+              f"sending it inline over TLS: {wall:+.2f} ms of wall time, {cpu:+.2f} ms of sekisho CPU")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=2)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--runs", type=int, default=3)
@@ -296,20 +513,34 @@ def main():
     ap.add_argument("--sink", choices=["smtp-sink", "plain", "tls"], default="smtp-sink")
     ap.add_argument("--messages-per-connection", type=int, default=100)
     ap.add_argument("--no-inspection", action="store_true")
+    ap.add_argument("--no-build", action="store_true",
+                    help="use the release binaries already built (under $CARGO_TARGET_DIR) as they are")
+    ap.add_argument("--messages", type=int, help="messages per run instead of the size's default (at most 20000)")
+    ap.add_argument("--attachments", nargs="?", const="both", choices=["links", "inline", "both"],
+                    help="sekisho alone, 1 MB attachments, half the recipients without STARTTLS (links)")
     args = ap.parse_args()
-    if os.geteuid() != 0:
+    if args.messages is not None and not 2 <= args.messages <= 20_000:
+        raise SystemExit("--messages: between 2 and 20000")
+    if args.attachments and args.only == "postfix":
+        raise SystemExit("--attachments measures sekisho only")
+    uses_root = not args.attachments and (args.only != "sekisho" or args.sink == "smtp-sink")
+    if uses_root and os.geteuid() != 0:
         raise SystemExit("run as root (Postfix's master and smtp-sink need it)")
     binary = os.path.join(target_dir(), "release", "sekisho")
-    if args.only != "postfix":
+    if (args.only != "postfix" or args.attachments) and not args.no_build:
         subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
-    if args.sink != "smtp-sink":
+    if (args.sink != "smtp-sink" or args.attachments) and not args.no_build:
         subprocess.run(["cargo", "build", "--release", "--quiet", "--example", "tls_sink"], cwd=ROOT, check=True)
+    if args.attachments:
+        attachments_main(args, binary)
+        return
     kinds = [args.only] if args.only else ["postfix", "sekisho"]
     results = []
     for size_name in args.sizes.split(","):
         for kind in kinds:
             for run in range(args.runs):
-                r = one_run(kind, size_name, binary, args.sink, args.messages_per_connection, not args.no_inspection)
+                r = one_run(kind, size_name, binary, args.sink, args.messages_per_connection, not args.no_inspection,
+                            args.messages)
                 results.append(r)
                 print(f"{kind:8} {size_name:5} run {run + 1}: {r['msgs_per_s']:8.1f} msg/s {r['mb_per_s']:7.2f} MB/s "
                       f"box {r['box_cpu_ms_per_msg']:.2f} ms/msg relay {r['relay_cpu_ms_per_msg']:.2f} ms/msg "

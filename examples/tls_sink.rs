@@ -1,9 +1,11 @@
 //! A fast SMTP sink for the relay benchmark, like Postfix's smtp-sink but with STARTTLS:
-//! accepts every message, keeps nothing, and prints `mesg=N` (messages received so far) every
-//! 100 ms, as smtp-sink does, so bench/relay.py reads both the same way.
+//! accepts every message, keeps nothing, and prints `mesg=N bytes=B` (messages and message
+//! bytes received so far) every 100 ms, as smtp-sink prints `mesg=N`, so bench/relay.py reads
+//! both the same way.
 //!
-//! Run: `cargo run --release --example tls_sink -- ADDR [--tls]` (a certificate for
-//! `sink.bench` is generated at start).
+//! Run: `cargo run --release --example tls_sink -- ADDR [--tls] [--cert-out FILE]` (a
+//! self-signed certificate for `sink.bench` and ADDR's IP address is generated at start;
+//! `--cert-out` writes it as PEM, for the relay's `[tls] extra_roots`).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -17,15 +19,17 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 #[tokio::main]
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let addr = args.get(1).expect("usage: tls_sink ADDR [--tls]").clone();
-    let acceptor = args.iter().any(|a| a == "--tls").then(acceptor);
+    let addr = args.get(1).expect("usage: tls_sink ADDR [--tls] [--cert-out FILE]").clone();
+    let cert_out = args.iter().position(|a| a == "--cert-out").and_then(|i| args.get(i + 1));
+    let ip = addr.rsplit_once(':').map(|(ip, _)| ip.trim_matches(['[', ']']).to_string()).unwrap_or_default();
+    let acceptor = args.iter().any(|a| a == "--tls").then(|| acceptor(&ip, cert_out.map(String::as_str)));
     let listener = TcpListener::bind(&addr).await.expect("bind");
-    let count = Arc::new(AtomicU64::new(0));
+    let count = Arc::new(Counts::default());
     let c = count.clone();
     tokio::spawn(async move {
         loop {
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-            println!("mesg={}", c.load(Ordering::Relaxed));
+            println!("mesg={} bytes={}", c.messages.load(Ordering::Relaxed), c.bytes.load(Ordering::Relaxed));
         }
     });
     loop {
@@ -38,11 +42,14 @@ async fn main() {
     }
 }
 
-async fn session(
-    io: Box<dyn Io>,
-    acceptor: Option<tokio_rustls::TlsAcceptor>,
-    count: &AtomicU64,
-) -> std::io::Result<()> {
+/// Messages received, and their bytes (as sent: CRLF included, the final dot not).
+#[derive(Default)]
+struct Counts {
+    messages: AtomicU64,
+    bytes: AtomicU64,
+}
+
+async fn session(io: Box<dyn Io>, acceptor: Option<tokio_rustls::TlsAcceptor>, count: &Counts) -> std::io::Result<()> {
     let mut io = BufReader::with_capacity(64 << 10, io);
     io.get_mut().write_all(b"220 sink.bench ESMTP\r\n").await?;
     let mut tls_done = false;
@@ -74,6 +81,7 @@ async fn session(
                 out.extend_from_slice(b"354 End data with <CR><LF>.<CR><LF>\r\n");
                 io.get_mut().write_all(&out).await?;
                 out.clear();
+                let mut bytes = 0;
                 loop {
                     line.clear();
                     if io.read_until(b'\n', &mut line).await? == 0 {
@@ -82,8 +90,10 @@ async fn session(
                     if line == b".\r\n" {
                         break;
                     }
+                    bytes += line.len() as u64;
                 }
-                count.fetch_add(1, Ordering::Relaxed);
+                count.messages.fetch_add(1, Ordering::Relaxed);
+                count.bytes.fetch_add(bytes, Ordering::Relaxed);
                 b"250 2.0.0 Ok: queued\r\n"
             }
             b"QUIT" => {
@@ -102,10 +112,13 @@ async fn session(
     }
 }
 
-fn acceptor() -> tokio_rustls::TlsAcceptor {
+fn acceptor(ip: &str, cert_out: Option<&str>) -> tokio_rustls::TlsAcceptor {
     let key = rcgen::KeyPair::generate().expect("key");
-    let cert =
-        rcgen::CertificateParams::new(vec!["sink.bench".into()]).expect("params").self_signed(&key).expect("cert");
+    let names = vec!["sink.bench".to_string(), ip.to_string()];
+    let cert = rcgen::CertificateParams::new(names).expect("params").self_signed(&key).expect("cert");
+    if let Some(path) = cert_out {
+        std::fs::write(path, cert.pem()).expect("write the certificate");
+    }
     let der = rustls_pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into());
     let config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
         .with_safe_default_protocol_versions()
