@@ -427,6 +427,7 @@ async fn queue_show_tells_each_attempts_variant() {
         auth_user: None,
         tls: None,
         origin: Origin::Submission,
+        attachments: Some(1),
     };
     let rcpt = |a: &str| NewRecipient { address: a.into(), orcpt: None, notify: None };
     let message =

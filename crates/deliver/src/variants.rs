@@ -4,19 +4,53 @@
 //! link variant carries the recipient's own link.
 
 use sekisho_config::Config;
-use sekisho_store::{MessageInfo, RecipientRecord, Variant};
+use sekisho_store::{MessageInfo, Origin, RecipientRecord, Variant};
 
 use crate::decide::{Carriage, decide};
 use crate::links::{LinkMaker, Prepared};
 use crate::tls::{Assurance, TlsEvidence};
 
-/// What a submitted message's files allow: none to decide about, taken out, or not readable.
-pub(crate) enum Files {
-    /// No attachments (or mail that is not rewritten: inbound, notifications).
-    None,
-    Prepared(Prepared),
-    /// The attachments could not be taken out: inline is still possible, links are not.
-    Unreadable(String),
+/// A submitted message's files, taken out of the spooled body the first time a decision needs
+/// them (a link or a ZIP), at most once per delivery of the message.
+pub(crate) struct Files {
+    /// The spooled body, for submitted mail that may carry files; None for mail that is not
+    /// rewritten (inbound, sekisho's own) and for submitted mail inspected and found without.
+    body: Option<std::path::PathBuf>,
+    /// The count of files inspection at submission found (None: not inspected).
+    counted: Option<u32>,
+    keep_cid_images: bool,
+    find_encrypted: bool,
+    prepared: tokio::sync::OnceCell<Result<Option<Prepared>, String>>,
+}
+
+impl Files {
+    /// The files of message `info`, spooled at `body`.
+    pub(crate) fn new(config: &Config, info: &MessageInfo, body: std::path::PathBuf) -> Files {
+        let may_have = info.origin == Origin::Submission && info.attachments != Some(0);
+        Files {
+            body: may_have.then_some(body),
+            counted: info.attachments,
+            keep_cid_images: config.outbound.inline_cid_images,
+            find_encrypted: config.outbound.encrypted_attachments == "link",
+            prepared: tokio::sync::OnceCell::new(),
+        }
+    }
+
+    /// The message read and walked (once); `None` when it carries no files after all.
+    async fn prepared(&self) -> Result<Option<&Prepared>, &str> {
+        let Some(body) = &self.body else { return Ok(None) };
+        let (keep_cid_images, find_encrypted) = (self.keep_cid_images, self.find_encrypted);
+        let result = self
+            .prepared
+            .get_or_init(|| async move {
+                let raw = tokio::fs::read(body).await.map_err(|e| format!("cannot read the spooled message: {e}"))?;
+                tokio::task::spawn_blocking(move || Prepared::new(raw, keep_cid_images, find_encrypted))
+                    .await
+                    .map_err(|e| e.to_string())?
+            })
+            .await;
+        result.as_ref().map(Option::as_ref).map_err(String::as_str)
+    }
 }
 
 /// One transaction of the session.
@@ -44,25 +78,45 @@ pub(crate) async fn plan<'r>(
     host: &str,
     evidence: &TlsEvidence,
 ) -> (Vec<Batch<'r>>, Vec<Held<'r>>) {
-    let prepared = match files {
-        Files::None => return (vec![Batch { rcpts: rcpts.to_vec(), body: None, variant: None }], Vec::new()),
-        Files::Prepared(p) => Ok(p),
-        Files::Unreadable(e) => Err(e),
-    };
+    let plain = || (vec![Batch { rcpts: rcpts.to_vec(), body: None, variant: None }], Vec::new());
+    if files.body.is_none() {
+        return plain();
+    }
+    // Taken out now when the decision itself needs them (uncounted files, the encrypted-file
+    // policy), else only when a recipient gets a link or a ZIP.
+    let mut prepared = None;
+    if files.counted.is_none() || files.find_encrypted {
+        match files.prepared().await {
+            Ok(None) => return plain(),
+            p => prepared = Some(p.map(|p| p.expect("some"))),
+        }
+    }
+    let encrypted = prepared.and_then(|p| p.ok()).and_then(|p| p.encrypted.as_deref());
+    let decided: Vec<_> = rcpts
+        .iter()
+        .map(|&rcpt| {
+            let domain = rcpt.address.rsplit_once('@').map_or("", |(_, d)| d);
+            let policy = config.outbound.attachments_for(domain, &config.portal.access);
+            let inline_min = Assurance::parse(policy.inline_min).unwrap_or(Assurance::Encrypted);
+            let decision = decide(host, evidence, inline_min, encrypted);
+            tracing::info!(queue_id = %info.id, to = %rcpt.address, decision = %decision.reason, "attachments");
+            (rcpt, policy.inline_format == "zip", decision)
+        })
+        .collect();
+    if prepared.is_none() && decided.iter().any(|(_, zip, d)| *zip || d.carriage == Carriage::Link) {
+        match files.prepared().await {
+            Ok(None) => return plain(),
+            p => prepared = Some(p.map(|p| p.expect("some"))),
+        }
+    }
     let mut as_is = Batch { rcpts: Vec::new(), body: None, variant: None };
     let mut zipped = Batch { rcpts: Vec::new(), body: None, variant: None };
     let mut batches = Vec::new();
     let mut held = Vec::new();
-    for &rcpt in rcpts {
-        let domain = rcpt.address.rsplit_once('@').map_or("", |(_, d)| d);
-        let policy = config.outbound.attachments_for(domain, &config.portal.access);
-        let inline_min = Assurance::parse(policy.inline_min).unwrap_or(Assurance::Encrypted);
-        let encrypted = prepared.ok().and_then(|p| p.encrypted.as_deref());
-        let decision = decide(host, evidence, inline_min, encrypted);
+    for (rcpt, zip, decision) in decided {
         let variant = decision.variant();
-        tracing::info!(queue_id = %info.id, to = %rcpt.address, decision = %variant.reason, "attachments");
         match (decision.carriage, prepared) {
-            (Carriage::Inline, Ok(_)) if policy.inline_format == "zip" => {
+            (Carriage::Inline, Some(Ok(_))) if zip => {
                 zipped.rcpts.push(rcpt);
                 zipped.variant = Some(variant);
             }
@@ -70,20 +124,21 @@ pub(crate) async fn plan<'r>(
                 as_is.rcpts.push(rcpt);
                 as_is.variant = Some(variant);
             }
-            (Carriage::Link, Ok(p)) => match links.link_variant(config, info, p, rcpt.idx, &rcpt.address).await {
+            (Carriage::Link, Some(Ok(p))) => match links.link_variant(config, info, p, rcpt.idx, &rcpt.address).await {
                 Ok(body) => batches.push(Batch { rcpts: vec![rcpt], body: Some(body), variant: Some(variant) }),
                 Err(e) => {
                     let reason = format!("the download link could not be made: {e}");
                     held.push(Held { rcpt, variant, reason });
                 }
             },
-            (Carriage::Link, Err(e)) => {
+            (Carriage::Link, Some(Err(e))) => {
                 let reason = format!("the attachments could not be taken out of the message for a link: {e}");
                 held.push(Held { rcpt, variant, reason });
             }
+            (Carriage::Link, None) => unreachable!("a link decision takes the files out first"),
         }
     }
-    if let (false, Ok(p)) = (zipped.rcpts.is_empty(), prepared) {
+    if let (false, Some(Ok(p))) = (zipped.rcpts.is_empty(), prepared) {
         match p.zip_variant() {
             Ok(body) => zipped.body = Some(body),
             // Over a session good enough for inline, the files may go as they are.

@@ -19,7 +19,7 @@ use crate::client::envelope::Envelope;
 use crate::client::reply::ServerReply;
 use crate::client::session::{Body, Checks, Connection, RcptSpec, Target, Timeouts, Transaction};
 use crate::dsn::{self, Dsn, DsnKind, DsnRecipient};
-use crate::links::{LinkMaker, Prepared};
+use crate::links::LinkMaker;
 use crate::pool::Pool;
 use crate::resolve::resolve;
 use crate::route::{Destination, route};
@@ -315,7 +315,7 @@ impl Inner {
         for r in detail.recipients.iter().filter(|r| idxs.contains(&r.idx)) {
             groups.entry(route(&self.config, detail.info.origin, &r.address)).or_default().push(r);
         }
-        let files = self.files(&detail.info).await;
+        let files = Files::new(&self.config, &detail.info, self.queue.body_path(&detail.info.id));
         let mut results = Vec::new();
         for (dest, rcpts) in &groups {
             for chunk in rcpts.chunks(RECIPIENTS_PER_TRANSACTION) {
@@ -323,26 +323,6 @@ impl Inner {
             }
         }
         self.settle(&detail, results).await;
-    }
-
-    /// The attachments of a submitted message, taken out for the decision and the variants.
-    /// Inbound mail and sekisho's own notifications travel as they are.
-    async fn files(&self, info: &MessageInfo) -> Files {
-        if info.origin != Origin::Submission {
-            return Files::None;
-        }
-        let raw = match tokio::fs::read(self.queue.body_path(&info.id)).await {
-            Ok(raw) => raw,
-            Err(e) => return Files::Unreadable(format!("cannot read the spooled message: {e}")),
-        };
-        let keep_cid_images = self.config.outbound.inline_cid_images;
-        let find_encrypted = self.config.outbound.encrypted_attachments == "link";
-        match tokio::task::spawn_blocking(move || Prepared::new(raw, keep_cid_images, find_encrypted)).await {
-            Ok(Ok(Some(p))) => Files::Prepared(p),
-            Ok(Ok(None)) => Files::None,
-            Ok(Err(e)) => Files::Unreadable(e),
-            Err(e) => Files::Unreadable(e.to_string()),
-        }
     }
 
     fn destination_slots(&self, dest: &Destination) -> Arc<Semaphore> {

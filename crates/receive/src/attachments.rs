@@ -22,10 +22,19 @@ const MAX_REPLY_DETAIL: usize = 80;
 /// Longest wait for a turn to inspect, and longest inspection.
 const INSPECTION_TIME: std::time::Duration = std::time::Duration::from_secs(60);
 
-/// Inspects the spooled message at `path`; the reply that refuses it, if the policy does.
-pub(crate) async fn check(policy: &OutboundConfig, path: &Path) -> Result<Option<Reply>, std::io::Error> {
+/// What inspecting a submitted message found.
+pub(crate) struct Inspected {
+    /// The reply that refuses the message, if the policy does.
+    pub refusal: Option<Reply>,
+    /// Parts that are files (attachments, or inside attached messages); None when the message
+    /// was not (fully) inspected.
+    pub files: Option<u32>,
+}
+
+/// Inspects the spooled message at `path`.
+pub(crate) async fn check(policy: &OutboundConfig, path: &Path) -> Result<Inspected, std::io::Error> {
     if policy.encrypted_attachments == "allow" && policy.uninspectable_attachments == "allow" {
-        return Ok(None);
+        return Ok(Inspected { refusal: None, files: None });
     }
     // Inspection holds a message and its decoded parts in memory and uses a core: a few at a
     // time, whatever the number of connections.
@@ -45,8 +54,12 @@ pub(crate) async fn check(policy: &OutboundConfig, path: &Path) -> Result<Option
     let raw = tokio::fs::read(path).await?;
     let inspection = tokio::task::spawn_blocking(move || inspect_message(&raw, &MessageLimits::default()));
     match tokio::time::timeout(INSPECTION_TIME, inspection).await {
-        Ok(result) => Ok(decide(policy, &result.map_err(std::io::Error::other)?)),
-        Err(_) => Ok(too_slow()),
+        Ok(result) => {
+            let result = result.map_err(std::io::Error::other)?;
+            let files = result.as_ref().ok().map(|parts| parts.iter().filter(|p| p.is_file()).count() as u32);
+            Ok(Inspected { refusal: decide(policy, &result), files })
+        }
+        Err(_) => Ok(Inspected { refusal: too_slow(), files: None }),
     }
 }
 

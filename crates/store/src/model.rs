@@ -39,6 +39,9 @@ pub struct MessageInfo {
     pub tls: Option<String>,
     /// Which kind of listener accepted it: outbound (submission) or inbound (MX).
     pub origin: Origin,
+    /// Parts that are files (attachments, or inside attached messages), as the inspection at
+    /// submission counted them; None when it did not (inbound mail, inspection off).
+    pub attachments: Option<u32>,
 }
 
 /// Which kind of listener accepted a message.
@@ -315,6 +318,7 @@ pub(crate) fn sample_message(id: &crate::QueueId, size: u64, recipients: usize) 
             auth_user: None,
             tls: None,
             origin: Origin::Submission,
+            attachments: None,
         },
         recipients: (0..recipients)
             .map(|i| NewRecipient { address: format!("r{i}@example.jp"), orcpt: None, notify: Some("FAILURE".into()) })

@@ -211,6 +211,9 @@ CREATE INDEX messages_auth_user ON messages (auth_user);
     r#"
 ALTER TABLE link_messages ADD COLUMN password_hash TEXT;
 "#,
+    r#"
+ALTER TABLE messages ADD COLUMN attachments INTEGER;
+"#,
 ];
 
 /// A message is finished when it is not yet marked done, has recipients, every recipient is
@@ -323,7 +326,7 @@ impl QueueStore for SqliteStore {
         for chunk in batch.chunks(MESSAGE_ROWS_PER_INSERT) {
             let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
                 "INSERT INTO messages (id, received_at, sender, size, ret, envid, smtputf8, body_8bit, \
-                 client_ip, helo, listener, auth_user, tls, origin) ",
+                 client_ip, helo, listener, auth_user, tls, origin, attachments) ",
             );
             q.push_values(chunk, |mut b, NewMessage { info: m, .. }| {
                 b.push_bind(&m.id)
@@ -339,7 +342,8 @@ impl QueueStore for SqliteStore {
                     .push_bind(&m.listener)
                     .push_bind(&m.auth_user)
                     .push_bind(&m.tls)
-                    .push_bind(m.origin.as_str());
+                    .push_bind(m.origin.as_str())
+                    .push_bind(m.attachments.map(i64::from));
             });
             q.build().execute(&mut *tx).await?;
         }
@@ -462,6 +466,7 @@ impl QueueStore for SqliteStore {
             tls: m.get("tls"),
             origin: Origin::parse(m.get::<&str, _>("origin"))
                 .ok_or_else(|| StoreError::Damaged(format!("{id}: origin")))?,
+            attachments: m.get::<Option<i64>, _>("attachments").map(|n| n as u32),
         };
         Ok(Some(MessageDetail { info, done_at: m.get("done_at"), recipients, attempts }))
     }

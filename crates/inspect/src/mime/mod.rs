@@ -59,6 +59,8 @@ pub struct PartReport {
     pub content_type: String,
     /// A file name, or `Content-Disposition: attachment`.
     pub is_attachment: bool,
+    /// Inside an attached message (which travels as one file).
+    pub in_attached_message: bool,
     /// Decoded size in bytes.
     pub size: usize,
     /// Where the part is in the message, from the start of its header to the end of its body
@@ -70,6 +72,11 @@ pub struct PartReport {
 }
 
 impl PartReport {
+    /// Part of a file the message carries: an attachment, or inside an attached message.
+    pub fn is_file(&self) -> bool {
+        self.is_attachment || self.in_attached_message
+    }
+
     /// The name to show: the first candidate, else the section.
     pub fn display_name(&self) -> String {
         self.names.first().cloned().unwrap_or_else(|| format!("part {}", self.section))
@@ -227,13 +234,24 @@ impl Walk<'_> {
                             names: if name.is_empty() { vec![] } else { vec![name] },
                             content_type: "application/octet-stream".into(),
                             is_attachment: true,
+                            in_attached_message: outer_span.is_some(),
                             size: file.len(),
                             span,
                             report: encrypted::inspect(&label, &file, &self.limits.archive),
                         });
                     }
                 }
-                self.out.push(PartReport { section, names, content_type, is_attachment, size, span, report });
+                let in_attached_message = outer_span.is_some();
+                self.out.push(PartReport {
+                    section,
+                    names,
+                    content_type,
+                    is_attachment,
+                    in_attached_message,
+                    size,
+                    span,
+                    report,
+                });
                 Ok(())
             }
         }
