@@ -61,6 +61,8 @@ async fn each_recipient_gets_the_variant_its_session_earned_and_the_link_works()
     // down.example reached TLS before; then an attacker strips STARTTLS.
     let (d, _) = s.first_attempt("earlier@down.example").await;
     assert_eq!(d.recipients[0].state, RecipientState::Delivered);
+    assert_eq!(d.info.attachments, Some(0), "inspection at submission counted the files");
+    assert_eq!(d.attempts.last().unwrap().attempt.variant, None, "no files, nothing to decide");
     down_mx.behavior().offer_tls.store(false, Ordering::SeqCst);
 
     let quote = random_bytes(150_000);
@@ -100,6 +102,7 @@ async fn each_recipient_gets_the_variant_its_session_earned_and_the_link_works()
 
     // The trace says what was done and why.
     let full = s.queue.store().message(&id).await.unwrap().unwrap();
+    assert_eq!(full.info.attachments, Some(2));
     let variant = |rcpt: &str| {
         let a = full.attempts.iter().rev().find(|a| a.recipient == rcpt).unwrap();
         a.attempt.variant.clone().unwrap()
