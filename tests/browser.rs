@@ -85,11 +85,15 @@ fn artefacts(mine: impl Fn(&str) -> bool) -> PathBuf {
 /// Runs `tests/browser/{script}` with node and `env`, `talk` reading its stdout and writing to
 /// its stdin; returns what `talk` made of it, the script's exit status and its stderr. Past
 /// `SCRIPT_LIMIT` the script is killed and the test fails.
+/// One Chromium at a time: two on a loaded two-core machine starve each other.
+static ONE_BROWSER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 async fn run_script<T>(
     script: &str,
     env: &[(&str, &OsStr)],
     talk: impl AsyncFnOnce(&mut Lines<BufReader<ChildStdout>>, &mut ChildStdin) -> T,
 ) -> (T, ExitStatus, String) {
+    let _one = ONE_BROWSER.lock().await;
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut child = tokio::process::Command::new("node")
         .arg(Path::new("tests/browser").join(script))

@@ -96,8 +96,18 @@ export async function inChromium({ name, prefix = '', limitMs, contextOptions = 
       if (dialogs.length) throw new Error(`dialogs appeared: ${dialogs.join('; ')}`);
       if (pageErrors.length) throw new Error(`errors in the page: ${pageErrors.join('; ')}`);
     };
+    // A loaded machine can make Chromium fail a capture now and then: a few tries, then give up.
     const shot = async (file) => {
-      await page.screenshot({ path: join(shots, `${prefix}${file}`), fullPage: true });
+      for (let tries = 1; ; tries++) {
+        try {
+          await page.screenshot({ path: join(shots, `${prefix}${file}`), fullPage: true });
+          break;
+        } catch (e) {
+          if (tries >= 3) throw e;
+          log(`screenshot ${file} failed (${e.message.split('\n')[0]}); trying again`);
+          await new Promise((resolve) => setTimeout(resolve, 1000));
+        }
+      }
       clean();
     };
     const expectPage = async (response, where, path, expected = 200) => {
