@@ -274,15 +274,7 @@ def one_run(kind, size_name, binary, sink_kind, per_connection, inspection=True,
         relay = PostfixRelay(work, sink_port, per_connection)
     else:
         relay = SekishoRelay(work, sink_port, binary, per_connection, inspection)
-    peak = [0]
-    done = threading.Event()
-
-    def sample():
-        while not done.is_set():
-            peak[0] = max(peak[0], relay.memory_kib())
-            time.sleep(0.1)
-
-    threading.Thread(target=sample, daemon=True).start()
+    peak, done = sample_peak_memory(relay)
     busy0, relay0, t0 = busy_jiffies(), relay.cpu_jiffies(), time.time()
     source = subprocess.run(["smtp-source", "-s", "20", "-m", str(count), "-l", str(size), "-M", "source.test",
                              "-f", "bench@example.jp", "-t", "sink@example.com", relay.addr],
@@ -373,7 +365,9 @@ extra_roots = ["{cert}"]
         shutil.rmtree(work, ignore_errors=True)
 
 
-def measure_attachments(variant, relay, tls_sink, plain_sink, count, message_file, message_bytes):
+def sample_peak_memory(relay):
+    """Samples the relay's memory every 0.1 s until the returned event is set; the peak (KiB)
+    is in the returned one-element list."""
     peak = [0]
     done = threading.Event()
 
@@ -383,6 +377,11 @@ def measure_attachments(variant, relay, tls_sink, plain_sink, count, message_fil
             time.sleep(0.1)
 
     threading.Thread(target=sample, daemon=True).start()
+    return peak, done
+
+
+def measure_attachments(variant, relay, tls_sink, plain_sink, count, message_file, message_bytes):
+    peak, done = sample_peak_memory(relay)
     half = count // 2
     sinks = [tls_sink] + ([plain_sink] if plain_sink else [])
 
