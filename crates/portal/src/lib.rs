@@ -1,7 +1,7 @@
 //! sekisho's web portal. A recipient who got a download notice opens `/d/{token}`: the token
 //! is swapped for a session cookie and the browser sent on to the clean address `/d`, where the
-//! recipient proves the one-time code (mailed to their address through sekisho's own queue) or
-//! the agreed passphrase, then downloads each file (streamed, never whole in memory) or all of
+//! recipient proves the one-time code (mailed to their address through sekisho's own queue),
+//! the password or the agreed passphrase, then downloads each file (streamed, never whole in memory) or all of
 //! them as one plain ZIP. Every form carries a CSRF token, every response strict security
 //! headers, every client a request budget, and every event goes to the audit log. Beside it:
 //! the sender console, the TLS checker page and API, and the message trace API for
