@@ -63,6 +63,13 @@ pub struct LinkMaker {
     templates: NoticeTemplates,
 }
 
+/// A time as the notice and the portal show it: "2026-12-09 10:00 (UTC+09:00)", local time.
+pub fn readable_time(unix: i64) -> String {
+    chrono::DateTime::from_timestamp(unix, 0)
+        .map(|t| t.with_timezone(&chrono::Local).format("%Y-%m-%d %H:%M (UTC%:z)").to_string())
+        .unwrap_or_default()
+}
+
 /// Characters of a message password: no look-alikes (0/O, 1/l/I).
 const PASSWORD_ALPHABET: &[u8] = b"23456789abcdefghjkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ";
 
@@ -275,9 +282,7 @@ impl LinkMaker {
             .await
             .map_err(|e| e.to_string())?;
         let (access_en, access_ja) = access_sentences(access, hint.as_deref());
-        let expires = chrono::DateTime::from_timestamp(expires_at, 0)
-            .map(|t| t.with_timezone(&chrono::Local).format("%Y-%m-%d %H:%M (UTC%:z)").to_string())
-            .unwrap_or_default();
+        let expires = readable_time(expires_at);
         Ok(Notice {
             files: kept
                 .files

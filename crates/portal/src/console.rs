@@ -15,7 +15,7 @@ use crate::Portal;
 use crate::lang::Texts;
 use crate::listener::Peer;
 use crate::mails::sign_in_mail;
-use crate::page::{notice, render};
+use crate::page::{notice, now, render, unavailable};
 use crate::session::{CONSOLE, Client, SIGN_IN, cookie, set_cookie, verify_secret};
 
 /// Messages the console lists.
@@ -29,20 +29,10 @@ const WRONG_PASSWORD_DELAY: std::time::Duration = std::time::Duration::from_secs
 /// How much "extend" adds, from now.
 const EXTENSION: i64 = 7 * 86_400;
 
-fn now() -> i64 {
-    chrono::Utc::now().timestamp()
-}
-
 fn when(unix: i64) -> String {
     chrono::DateTime::from_timestamp(unix, 0)
         .map(|d| d.with_timezone(&chrono::Local).format("%Y-%m-%d %H:%M").to_string())
         .unwrap_or_default()
-}
-
-fn unavailable(e: sekisho_store::StoreError) -> Response {
-    tracing::error!(error = %e, "console store failure");
-    (StatusCode::SERVICE_UNAVAILABLE, "the console cannot read its store right now; try again shortly\n")
-        .into_response()
 }
 
 #[derive(Template)]

@@ -85,7 +85,7 @@ impl Portal {
         match self.inner.store.link_message(&c.link.message_id).await {
             Ok(Some(m)) => Ok((c, m.files)),
             Ok(None) => Err(notice(StatusCode::NOT_FOUND, t, t.not_found)),
-            Err(e) => Err((StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n")).into_response()),
+            Err(e) => Err(crate::page::unavailable(e)),
         }
     }
 
@@ -103,7 +103,7 @@ impl Portal {
             match self.inner.store.count_download(&c.link.message_id, c.link.idx, f.idx, c.link.max_downloads).await {
                 Ok(true) => {}
                 Ok(false) => return Err(notice(StatusCode::GONE, t, t.used_up)),
-                Err(e) => return Err((StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n")).into_response()),
+                Err(e) => return Err(crate::page::unavailable(e)),
             }
         }
         if first {
@@ -119,7 +119,7 @@ impl Portal {
         if m.sender.is_empty() {
             return;
         }
-        let at = chrono::Local::now().format("%Y-%m-%d %H:%M (UTC%:z)");
+        let at = sekisho_deliver::links::readable_time(crate::page::now());
         let text = format!(
             "{rcpt} さんが、メール「{subject}」のファイル {names} をダウンロードしました（{at}）。\r\n\r\n\
              {rcpt} downloaded {names} from your message \"{subject}\" at {at}.\r\n",

@@ -50,6 +50,17 @@ pub struct NoticePage {
     pub text: String,
 }
 
+/// Unix seconds now.
+pub fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+/// A store failure, as a visitor sees it (and the log records it).
+pub fn unavailable(e: sekisho_store::StoreError) -> Response {
+    tracing::error!(error = %e, "portal store failure");
+    (StatusCode::SERVICE_UNAVAILABLE, "the portal cannot read its store right now; try again shortly\n").into_response()
+}
+
 /// A template rendered with `status`.
 pub fn render(status: StatusCode, page: &impl Template) -> Response {
     match page.render() {

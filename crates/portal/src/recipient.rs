@@ -12,22 +12,12 @@ use crate::Portal;
 use crate::lang::{Texts, texts};
 use crate::listener::Peer;
 use crate::mails::{code_hash, code_mail, new_code};
-use crate::page::{FileRow, RecipientPage, notice, render};
+use crate::page::{FileRow, RecipientPage, notice, now, render, unavailable};
 use crate::session::{Client, Current, RECIPIENT, set_cookie, verify_secret};
 
 /// Link tokens are 128 bits in URL-safe base64: 22 characters.
 fn well_formed(token: &str) -> bool {
     token.len() == 22 && token.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-}
-
-fn now() -> i64 {
-    chrono::Utc::now().timestamp()
-}
-
-/// A store failure, as the recipient sees it.
-fn unavailable(e: sekisho_store::StoreError) -> Response {
-    tracing::error!(error = %e, "portal store failure");
-    (StatusCode::SERVICE_UNAVAILABLE, "the portal cannot read its store right now; try again shortly\n").into_response()
 }
 
 impl Portal {
@@ -113,9 +103,7 @@ impl Portal {
                 }
             })
             .collect();
-        let expires = chrono::DateTime::from_timestamp(c.link.expires_at, 0)
-            .map(|d| d.with_timezone(&chrono::Local).format("%Y-%m-%d %H:%M (UTC%:z)").to_string())
-            .unwrap_or_default();
+        let expires = sekisho_deliver::links::readable_time(c.link.expires_at);
         let page = RecipientPage {
             t,
             sender: &message_files.sender,
