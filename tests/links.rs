@@ -108,11 +108,11 @@ async fn each_recipient_gets_the_variant_its_session_earned_and_the_link_works()
         a.attempt.variant.clone().unwrap()
     };
     let carol = variant("carol@tls.example");
-    assert_eq!((carol.kind, carol.reason.as_str()), ("inline", "inline — TLS 1.3, authenticated"));
+    assert_eq!((carol.kind.as_str(), carol.reason.as_str()), ("inline", "inline — TLS 1.3, authenticated"));
     let bob = variant("bob@plain.example");
-    assert_eq!((bob.kind, bob.reason.as_str()), ("link", "link — mx.plain.example offered no STARTTLS"));
+    assert_eq!((bob.kind.as_str(), bob.reason.as_str()), ("link", "link — mx.plain.example offered no STARTTLS"));
     let dave = variant("dave@down.example");
-    assert_eq!(dave.kind, "link");
+    assert_eq!(dave.kind.as_str(), "link");
     assert!(dave.reason.contains("downgrade is suspected"), "{}", dave.reason);
     let kept = s.queue.store().link_message(&id).await.unwrap().unwrap();
     assert_eq!(kept.files.len(), 2, "one stored copy per message");
@@ -184,7 +184,7 @@ async fn in_password_mode_the_sender_gets_the_password_and_hears_of_the_first_do
     let net = Net::new("127.0.6.21").await;
     let plain_mx = net.mx("127.0.6.22", "plain2.example", None).await;
     let s = TestServer::start_delivering(&net.dns, net.port, |c| {
-        c.portal.access = "password".into();
+        c.portal.access = sekisho_config::Access::Password;
         c.portal.notify_first_download = true;
     })
     .await;
@@ -233,7 +233,7 @@ async fn under_the_link_policy_a_password_protected_file_never_travels_even_over
     std::fs::write(&template, "ACME Corp. file service\n{{files}}\nGet them at {{url}} until {{expires}}.\n").unwrap();
     let s = TestServer::start_delivering(&net.dns, net.port, move |c| {
         c.tls.extra_roots = roots;
-        c.outbound.encrypted_attachments = "link".into();
+        c.outbound.encrypted_attachments = sekisho_config::EncryptedPolicy::Link;
         c.outbound.notice_text_template = Some(template);
     })
     .await;
@@ -277,8 +277,8 @@ async fn a_password_by_separate_mail_follows_the_link_after_the_delay() {
     let net = Net::new("127.0.6.41").await;
     let plain_mx = net.mx("127.0.6.42", "plain4.example", None).await;
     let s = TestServer::start_delivering(&net.dns, net.port, |c| {
-        c.portal.access = "password".into();
-        c.portal.password_delivery = "separate-mail".into();
+        c.portal.access = sekisho_config::Access::Password;
+        c.portal.password_delivery = sekisho_config::PasswordDelivery::SeparateMail;
         c.portal.password_delay = sekisho_config::Duration::parse("3s").unwrap();
     })
     .await;

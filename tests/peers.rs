@@ -161,7 +161,7 @@ async fn a_server_with_only_tls_1_0_and_1_1_grades_none() {
         c.tls.extra_roots = vec![ca];
         c.outbound.tls.push(sekisho_config::OutboundTlsRule {
             domains: vec!["strict-legacy.example".into()],
-            require: "encrypted".into(),
+            require: sekisho_config::Assurance::Encrypted,
         });
     })
     .await;

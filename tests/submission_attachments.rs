@@ -119,7 +119,7 @@ async fn a_uuencoded_file_in_the_text_is_an_attachment_too() {
 
 #[tokio::test]
 async fn the_policy_can_allow_them_and_inbound_mail_is_not_refused_here() {
-    let s = TestServer::start_with(|c| c.outbound.encrypted_attachments = "allow".into()).await;
+    let s = TestServer::start_with(|c| c.outbound.encrypted_attachments = sekisho_config::EncryptedPolicy::Allow).await;
     let (code, text) = submit(&s, &mail_with("zipcrypto.zip", &fixture("zipcrypto.zip"))).await;
     assert_eq!(code, 250, "{text}");
 

@@ -96,7 +96,7 @@ async fn required_authentication_skips_hosts_that_cannot_prove_their_name() {
         c.tls.extra_roots = roots;
         c.outbound.tls.push(sekisho_config::OutboundTlsRule {
             domains: vec!["partner.example".into()],
-            require: "authenticated".into(),
+            require: sekisho_config::Assurance::Authenticated,
         });
     })
     .await;
@@ -118,7 +118,7 @@ async fn a_refused_certificate_is_recorded_when_authentication_is_required() {
     let roots = vec![wrong.ca_path.clone()];
     let s = TestServer::start_delivering(&net.dns, net.port, move |c| {
         c.tls.extra_roots = roots;
-        c.outbound.tls_require = "authenticated".into();
+        c.outbound.tls_require = sekisho_config::Assurance::Authenticated;
     })
     .await;
     let (d, e) = s.first_attempt("x@strict.example").await;
@@ -133,7 +133,10 @@ async fn a_refused_certificate_is_recorded_when_authentication_is_required() {
 async fn required_encryption_defers_instead_of_sending_in_plaintext() {
     let net = Net::new().await;
     let plain = net.mx("127.0.0.221", "mx.plain.example", "plain.example", 10, None).await;
-    let s = TestServer::start_delivering(&net.dns, net.port, |c| c.outbound.tls_require = "encrypted".into()).await;
+    let s = TestServer::start_delivering(&net.dns, net.port, |c| {
+        c.outbound.tls_require = sekisho_config::Assurance::Encrypted
+    })
+    .await;
     let (d, _) = s.first_attempt("x@plain.example").await;
     let r = &d.recipients[0];
     assert_eq!(r.state, RecipientState::Queued, "{d:#?}");
@@ -174,7 +177,7 @@ async fn a_suspected_downgrade_can_keep_the_mail() {
     let pki = TestPki::generate(&pki_dir("strip2"), "mx.guarded.example");
     let mx = net.mx("127.0.0.232", "mx.guarded.example", "guarded.example", 10, Some(pki)).await;
     let s = TestServer::start_delivering(&net.dns, net.port, |c| {
-        c.outbound.downgrade_action = "defer".into();
+        c.outbound.downgrade_action = sekisho_config::DowngradeAction::Defer;
         c.delivery.connection_reuse_time = sekisho_config::Duration::parse("0s").unwrap();
     })
     .await;

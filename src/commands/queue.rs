@@ -200,7 +200,7 @@ pub(crate) async fn run(command: QueueCommand, config: &Config) -> Result<(), Fa
                 );
                 if let Some(v) = &a_.variant {
                     // The reason normally starts with its kind ("link — ..."); say it if not.
-                    if v.reason.starts_with(v.kind) {
+                    if v.reason.starts_with(v.kind.as_str()) {
                         println!("variant:    {}", v.reason);
                     } else {
                         println!("variant:    {} — {}", v.kind, v.reason);

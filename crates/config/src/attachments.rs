@@ -1,5 +1,6 @@
 //! `[[outbound.attachments]]`: per-domain overrides of how attachments travel.
 
+use sekisho_policy::{Access, InlineFormat, InlineMin};
 use serde::Deserialize;
 
 /// `[[outbound.attachments]] domains = [...]` with any of `inline_min`, `inline_format`,
@@ -10,11 +11,11 @@ pub struct AttachmentRule {
     /// Recipient domains; ".example.com" also matches its subdomains.
     pub domains: Vec<String>,
     /// Least assurance at which attachments travel inline to them.
-    pub inline_min: Option<String>,
+    pub inline_min: Option<InlineMin>,
     /// "as-is" or "zip".
-    pub inline_format: Option<String>,
+    pub inline_format: Option<InlineFormat>,
     /// How their links are opened.
-    pub access: Option<String>,
+    pub access: Option<Access>,
 }
 
 /// True when `domain` is one of `patterns` ("example.com", or ".example.com" for it and its
@@ -31,9 +32,12 @@ pub fn domain_matches(patterns: &[String], domain: &str) -> bool {
 }
 
 /// What applies to one recipient domain.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AttachmentPolicy<'a> {
-    pub inline_min: &'a str,
-    pub inline_format: &'a str,
-    pub access: &'a str,
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AttachmentPolicy {
+    /// From which session assurance attachments go inline.
+    pub inline_min: InlineMin,
+    /// How inline attachments travel.
+    pub inline_format: InlineFormat,
+    /// How the recipient's link opens.
+    pub access: Access,
 }

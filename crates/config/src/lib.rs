@@ -20,8 +20,12 @@ use serde::Deserialize;
 pub use attachments::{AttachmentPolicy, AttachmentRule, domain_matches};
 pub use duration::Duration;
 pub use error::ConfigError;
-pub use portal::{ACCESS_MODES, Passphrase, PortalConfig};
+pub use portal::{Passphrase, PortalConfig};
 pub use route::NextHop;
+pub use sekisho_policy::{
+    Access, Assurance, DowngradeAction, EncryptedPolicy, InlineFormat, InlineMin, Language, PasswordDelivery,
+    UninspectablePolicy,
+};
 pub use static_records::{StaticRecord, decode_hex, normalize_host};
 
 /// The embedded default configuration, also shipped as `sekisho.default.toml`.
@@ -244,15 +248,12 @@ impl Default for DeliveryConfig {
     }
 }
 
-/// TLS assurance levels a policy can require, weakest first.
-pub const ASSURANCE_LEVELS: [&str; 5] = ["none", "encrypted", "authenticated", "mta-sts", "dane"];
-
 /// `[outbound]`
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct OutboundConfig {
     /// Least TLS assurance a delivery session must reach for any destination.
-    pub tls_require: String,
+    pub tls_require: Assurance,
     /// Per-destination rules, `[[outbound.tls]]`.
     pub tls: Vec<OutboundTlsRule>,
     /// How recent a TLS session to a domain must be for a plaintext one to look like a
@@ -261,22 +262,26 @@ pub struct OutboundConfig {
     /// How many TLS sessions to a domain make a plaintext one look like a downgrade.
     pub downgrade_min_sessions: u32,
     /// `"record"`: flag and log a suspected downgrade, deliver; `"defer"`: keep the mail.
-    pub downgrade_action: String,
+    pub downgrade_action: DowngradeAction,
     /// Submitted mail with a password-protected or encrypted attachment (nested ones too):
     /// `"reject"` (550 5.7.1, the sender is told to send it unencrypted), `"link"` (accepted,
     /// and its attachments always go as download links, whatever the TLS) or `"allow"`.
-    pub encrypted_attachments: String,
+    pub encrypted_attachments: EncryptedPolicy,
     /// Submitted mail with an attachment that cannot be inspected (a zip bomb, nesting too
     /// deep, a corrupt archive): `"reject"` (550 5.7.1) or `"allow"`.
-    pub uninspectable_attachments: String,
+    pub uninspectable_attachments: UninspectablePolicy,
     /// How long the TLS evidence of a delivery session stays in the probe cache, where
     /// `sekisho check --cached` (and planning) read it without connecting; "0" disables it.
     pub probe_cache_ttl: Duration,
     /// Least TLS assurance of the delivery session at which a recipient gets the attachments
     /// inline; below it (or when a downgrade is suspected) the recipient gets a download link.
-    pub attachments_inline_min: String,
+    /// `"never"`: always a link.
+    pub attachments_inline_min: InlineMin,
+    /// The same for recipients in `local_domains` (colleagues, routed to the internal server):
+    /// by default they get attachments inline whatever the hop's TLS.
+    pub internal_inline_min: InlineMin,
     /// How inline attachments travel: "as-is", or "zip" (one plain ZIP, no password).
-    pub inline_format: String,
+    pub inline_format: InlineFormat,
     /// Images referenced by `cid:` from the HTML body stay in the message (they are part of
     /// the text, not attachments).
     pub inline_cid_images: bool,
@@ -291,16 +296,17 @@ pub struct OutboundConfig {
 impl Default for OutboundConfig {
     fn default() -> Self {
         OutboundConfig {
-            tls_require: "none".into(),
+            tls_require: Assurance::None,
             tls: Vec::new(),
             downgrade_window: Duration::from_secs(30 * 86_400),
             downgrade_min_sessions: 1,
-            downgrade_action: "record".into(),
+            downgrade_action: DowngradeAction::Record,
             probe_cache_ttl: Duration::from_secs(3600),
-            encrypted_attachments: "reject".into(),
-            uninspectable_attachments: "reject".into(),
-            attachments_inline_min: "encrypted".into(),
-            inline_format: "as-is".into(),
+            encrypted_attachments: EncryptedPolicy::Reject,
+            uninspectable_attachments: UninspectablePolicy::Reject,
+            attachments_inline_min: InlineMin::Encrypted,
+            internal_inline_min: InlineMin::None,
+            inline_format: InlineFormat::AsIs,
             inline_cid_images: true,
             attachments: Vec::new(),
             notice_text_template: None,
@@ -341,28 +347,35 @@ pub struct OutboundTlsRule {
     /// Recipient domains; ".example.com" also matches its subdomains.
     pub domains: Vec<String>,
     /// Least assurance for them.
-    pub require: String,
+    pub require: Assurance,
 }
 
 impl OutboundConfig {
     /// The assurance required for `domain`: the first matching rule, else `tls_require`.
-    pub fn required_for(&self, domain: &str) -> &str {
-        self.tls.iter().find(|r| domain_matches(&r.domains, domain)).map_or(self.tls_require.as_str(), |r| &r.require)
+    pub fn required_for(&self, domain: &str) -> Assurance {
+        self.tls.iter().find(|r| domain_matches(&r.domains, domain)).map_or(self.tls_require, |r| r.require)
+    }
+}
+
+impl Config {
+    /// True when `domain` is one of `local_domains`.
+    pub fn is_local(&self, domain: &str) -> bool {
+        let domain = domain.trim_end_matches('.');
+        self.local_domains.iter().any(|d| d.eq_ignore_ascii_case(domain))
     }
 
-    /// How attachments travel to `domain`, and how its links open (`default_access` from
-    /// `[portal] access`): each key from the first `[[outbound.attachments]]` rule that
-    /// matches the domain and sets it, else the general setting.
-    pub fn attachments_for<'a>(&'a self, domain: &str, default_access: &'a str) -> AttachmentPolicy<'a> {
-        let rules: Vec<&AttachmentRule> =
-            self.attachments.iter().filter(|r| domain_matches(&r.domains, domain)).collect();
-        let pick = |get: fn(&AttachmentRule) -> Option<&String>, fallback: &'a str| {
-            rules.iter().find_map(|r| get(r)).map_or(fallback, |v| v.as_str())
-        };
+    /// How attachments travel to `domain`, and how its links open: each key from the first
+    /// `[[outbound.attachments]]` rule that matches the domain and sets it, else the general
+    /// setting (`internal_inline_min` for local domains, `attachments_inline_min` for others;
+    /// `[portal] access`).
+    pub fn attachments_for(&self, domain: &str) -> AttachmentPolicy {
+        let o = &self.outbound;
+        let rules: Vec<&AttachmentRule> = o.attachments.iter().filter(|r| domain_matches(&r.domains, domain)).collect();
+        let general_min = if self.is_local(domain) { o.internal_inline_min } else { o.attachments_inline_min };
         AttachmentPolicy {
-            inline_min: pick(|r| r.inline_min.as_ref(), &self.attachments_inline_min),
-            inline_format: pick(|r| r.inline_format.as_ref(), &self.inline_format),
-            access: pick(|r| r.access.as_ref(), default_access),
+            inline_min: rules.iter().find_map(|r| r.inline_min).unwrap_or(general_min),
+            inline_format: rules.iter().find_map(|r| r.inline_format).unwrap_or(o.inline_format),
+            access: rules.iter().find_map(|r| r.access).unwrap_or(self.portal.access),
         }
     }
 }
@@ -511,133 +524,92 @@ impl Config {
         }
         let s = &self.smtp;
         if s.max_command_line < 512 {
-            return Err(err("max_command_line", "must be at least 512 (RFC 5321 §4.5.3.1.4)".into()));
+            return Err(err("smtp.max_command_line", "must be at least 512 (RFC 5321 §4.5.3.1.4)".into()));
         }
         if s.max_text_line < 1000 {
-            return Err(err("max_text_line", "must be at least 1000 (RFC 5321 §4.5.3.1.6)".into()));
+            return Err(err("smtp.max_text_line", "must be at least 1000 (RFC 5321 §4.5.3.1.6)".into()));
         }
         for (key, zero) in [
-            ("max_message_size", s.max_message_size == 0),
-            ("max_header_size", s.max_header_size == 0),
-            ("max_recipients", s.max_recipients < 100),
-            ("max_errors", s.max_errors == 0),
-            ("max_auth_failures", s.max_auth_failures == 0),
-            ("max_connections", s.max_connections == 0),
-            ("max_connections_per_client", s.max_connections_per_client == 0),
-            ("min_data_rate", s.min_data_rate == 0),
-            ("group_commit_max", self.store.group_commit_max == 0),
+            ("smtp.max_message_size", s.max_message_size == 0),
+            ("smtp.max_header_size", s.max_header_size == 0),
+            ("smtp.max_recipients", s.max_recipients < 100),
+            ("smtp.max_errors", s.max_errors == 0),
+            ("smtp.max_auth_failures", s.max_auth_failures == 0),
+            ("smtp.max_connections", s.max_connections == 0),
+            ("smtp.max_connections_per_client", s.max_connections_per_client == 0),
+            ("smtp.min_data_rate", s.min_data_rate == 0),
+            ("store.group_commit_max", self.store.group_commit_max == 0),
         ] {
             if zero {
-                let min = if key == "max_recipients" { "100 (RFC 5321 §4.5.3.1.8)" } else { "1" };
+                let min = if key == "smtp.max_recipients" { "100 (RFC 5321 §4.5.3.1.8)" } else { "1" };
                 return Err(err(key, format!("must be at least {min}")));
             }
         }
         let mut seen = std::collections::HashSet::new();
-        for l in &self.listeners {
+        for (i, l) in self.listeners.iter().enumerate() {
             if !seen.insert(l.address) {
-                return Err(err("address", format!("listener address {} appears twice", l.address)));
+                return Err(err(
+                    &format!("listener.{i}.address"),
+                    format!("listener address {} appears twice", l.address),
+                ));
             }
         }
         if self.tls.certificate.is_some() != self.tls.key.is_some() {
             return Err(err(
-                if self.tls.certificate.is_some() { "certificate" } else { "key" },
+                if self.tls.certificate.is_some() { "tls.certificate" } else { "tls.key" },
                 "[tls] certificate and key must be given together".into(),
             ));
         }
         for (name, records) in &self.dns.static_records {
             for r in records {
-                StaticRecord::parse(r).map_err(|m| err(&format!("\"{name}\""), m))?;
+                StaticRecord::parse(r).map_err(|m| err(&format!("dns.static.\"{name}\""), m))?;
             }
         }
         if let Some(path) = &self.dns.trust_anchor
             && !path.is_file()
         {
-            return Err(err("trust_anchor", format!("{} is not a file", path.display())));
+            return Err(err("dns.trust_anchor", format!("{} is not a file", path.display())));
         }
         for (domain, hop) in &self.routes {
-            NextHop::parse(hop).map_err(|m| err(&format!("\"{domain}\""), m))?;
+            NextHop::parse(hop).map_err(|m| err(&format!("routes.\"{domain}\""), m))?;
         }
-        for (key, hop) in [("relay_host", &self.delivery.relay_host), ("next_hop", &self.delivery.next_hop)] {
+        for (key, hop) in
+            [("delivery.relay_host", &self.delivery.relay_host), ("delivery.next_hop", &self.delivery.next_hop)]
+        {
             if let Some(h) = hop {
                 NextHop::parse(h).map_err(|m| err(key, m))?;
             }
         }
         let d = &self.delivery;
         if d.retry_schedule.is_empty() || d.retry_schedule.iter().any(|x| x.0.is_zero()) {
-            return Err(err("retry_schedule", "needs at least one non-zero wait".into()));
+            return Err(err("delivery.retry_schedule", "needs at least one non-zero wait".into()));
         }
         for (key, zero) in [
-            ("max_connections", d.max_connections == 0),
-            ("max_connections_per_destination", d.max_connections_per_destination == 0),
-            ("max_messages_per_connection", d.max_messages_per_connection == 0),
-            ("port", d.port == 0),
-            ("port", self.mta_sts.port == 0),
-            ("timeout", self.mta_sts.timeout.0.is_zero()),
+            ("delivery.max_connections", d.max_connections == 0),
+            ("delivery.max_connections_per_destination", d.max_connections_per_destination == 0),
+            ("delivery.max_messages_per_connection", d.max_messages_per_connection == 0),
+            ("delivery.port", d.port == 0),
+            ("mta_sts.port", self.mta_sts.port == 0),
+            ("mta_sts.timeout", self.mta_sts.timeout.0.is_zero()),
         ] {
             if zero {
                 return Err(err(key, "must be at least 1".into()));
             }
         }
         if d.relay_user.is_some() != d.relay_password.is_some() {
-            return Err(err("relay_user", "relay_user and relay_password go together".into()));
+            return Err(err("delivery.relay_user", "relay_user and relay_password go together".into()));
         }
-        let level = |key: &str, v: &str| {
-            if ASSURANCE_LEVELS.contains(&v) {
-                Ok(())
-            } else {
-                Err(err(key, format!("`{v}` is not an assurance level; use one of {ASSURANCE_LEVELS:?}")))
-            }
-        };
-        level("tls_require", &self.outbound.tls_require)?;
-        if !["record", "defer"].contains(&self.outbound.downgrade_action.as_str()) {
-            return Err(err(
-                "downgrade_action",
-                format!("`{}`: use \"record\" or \"defer\"", self.outbound.downgrade_action),
-            ));
-        }
-        match self.outbound.encrypted_attachments.as_str() {
-            "reject" | "link" | "allow" => {}
-            other => {
-                return Err(err("encrypted_attachments", format!("`{other}`: use \"reject\", \"link\" or \"allow\"")));
-            }
-        }
-        match self.outbound.uninspectable_attachments.as_str() {
-            "reject" | "allow" => {}
-            other => return Err(err("uninspectable_attachments", format!("`{other}`: use \"reject\" or \"allow\""))),
-        }
-        for rule in &self.outbound.tls {
-            level("require", &rule.require)?;
-        }
-        level("attachments_inline_min", &self.outbound.attachments_inline_min)?;
-        let format = |key: &str, v: &str| match v {
-            "as-is" | "zip" => Ok(()),
-            other => Err(err(key, format!("`{other}`: use \"as-is\" or \"zip\""))),
-        };
-        let access = |key: &str, v: &str| {
-            if ACCESS_MODES.contains(&v) {
-                Ok(())
-            } else {
-                Err(err(key, format!("`{v}` is not an access mode; use one of {ACCESS_MODES:?}")))
-            }
-        };
-        format("inline_format", &self.outbound.inline_format)?;
-        for rule in &self.outbound.attachments {
+        for (i, rule) in self.outbound.attachments.iter().enumerate() {
             if rule.domains.is_empty() {
-                return Err(err("domains", "an [[outbound.attachments]] rule needs at least one domain".into()));
-            }
-            if let Some(v) = &rule.inline_min {
-                level("inline_min", v)?;
-            }
-            if let Some(v) = &rule.inline_format {
-                format("inline_format", v)?;
-            }
-            if let Some(v) = &rule.access {
-                access("access", v)?;
+                return Err(err(
+                    &format!("outbound.attachments.{i}.domains"),
+                    "an [[outbound.attachments]] rule needs at least one domain".into(),
+                ));
             }
         }
         for (key, path) in [
-            ("notice_text_template", &self.outbound.notice_text_template),
-            ("notice_html_template", &self.outbound.notice_html_template),
+            ("outbound.notice_text_template", &self.outbound.notice_text_template),
+            ("outbound.notice_html_template", &self.outbound.notice_html_template),
         ] {
             if let Some(path) = path {
                 let text = std::fs::read_to_string(path)
@@ -647,10 +619,10 @@ impl Config {
                 }
             }
         }
-        self.validate_portal(&err, &access)?;
+        self.validate_portal(&err)?;
         for path in &self.tls.extra_roots {
             if !path.exists() {
-                return Err(err("extra_roots", format!("{} does not exist", path.display())));
+                return Err(err("tls.extra_roots", format!("{} does not exist", path.display())));
             }
         }
         for d in &self.local_domains {
@@ -661,38 +633,24 @@ impl Config {
         Ok(())
     }
 
-    fn validate_portal(
-        &self,
-        err: &dyn Fn(&str, String) -> ConfigError,
-        access: &dyn Fn(&str, &str) -> Result<(), ConfigError>,
-    ) -> Result<(), ConfigError> {
+    fn validate_portal(&self, err: &dyn Fn(&str, String) -> ConfigError) -> Result<(), ConfigError> {
         let p = &self.portal;
-        access("access", &p.access)?;
-        if !["sender", "separate-mail"].contains(&p.password_delivery.as_str()) {
-            return Err(err(
-                "password_delivery",
-                format!("`{}`: use \"sender\" or \"separate-mail\"", p.password_delivery),
-            ));
-        }
         let url = p.url.trim_end_matches('/');
         let host = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://"));
         if host.is_none_or(|h| h.is_empty() || h.contains(['/', '?', '#', ' ', '"', '<', '>'])) {
-            return Err(err("url", format!("`{}` is not an http:// or https:// address without a path", p.url)));
-        }
-        if !["auto", "ja", "en"].contains(&p.language.as_str()) {
-            return Err(err("language", format!("`{}`: use \"auto\", \"ja\" or \"en\"", p.language)));
+            return Err(err("portal.url", format!("`{}` is not an http:// or https:// address without a path", p.url)));
         }
         for (key, zero) in [
-            ("link_expiry", p.link_expiry.0.is_zero()),
-            ("max_downloads", p.max_downloads == 0),
-            ("code_lifetime", p.code_lifetime.0.is_zero()),
-            ("max_failures", p.max_failures == 0),
-            ("session_lifetime", p.session_lifetime.0.is_zero()),
-            ("rate_limit", p.rate_limit == 0),
-            ("max_codes_per_hour", p.max_codes_per_hour == 0),
-            ("check_rate_limit", p.check_rate_limit == 0),
-            ("max_connections", p.max_connections == 0),
-            ("idle_timeout", p.idle_timeout.0.is_zero()),
+            ("portal.link_expiry", p.link_expiry.0.is_zero()),
+            ("portal.max_downloads", p.max_downloads == 0),
+            ("portal.code_lifetime", p.code_lifetime.0.is_zero()),
+            ("portal.max_failures", p.max_failures == 0),
+            ("portal.session_lifetime", p.session_lifetime.0.is_zero()),
+            ("portal.rate_limit", p.rate_limit == 0),
+            ("portal.max_codes_per_hour", p.max_codes_per_hour == 0),
+            ("portal.check_rate_limit", p.check_rate_limit == 0),
+            ("portal.max_connections", p.max_connections == 0),
+            ("portal.idle_timeout", p.idle_timeout.0.is_zero()),
         ] {
             if zero {
                 return Err(err(key, "must be at least 1".into()));
@@ -700,14 +658,23 @@ impl Config {
         }
         let token = &p.api_token_sha256;
         if !token.is_empty() && (token.len() != 64 || !token.bytes().all(|b| b.is_ascii_hexdigit())) {
-            return Err(err("api_token_sha256", "must be 64 hexadecimal digits: the SHA-256 of the token".into()));
+            return Err(err(
+                "portal.api_token_sha256",
+                "must be 64 hexadecimal digits: the SHA-256 of the token".into(),
+            ));
         }
-        for pass in &p.passphrase {
+        for (i, pass) in p.passphrase.iter().enumerate() {
             if pass.matches.is_empty() || pass.matches.contains(' ') {
-                return Err(err("match", format!("`{}` is not an address or a domain", pass.matches)));
+                return Err(err(
+                    &format!("portal.passphrase.{i}.match"),
+                    format!("`{}` is not an address or a domain", pass.matches),
+                ));
             }
             if !pass.hash.starts_with("$argon2") {
-                return Err(err("hash", "must be an argon2 PHC string (sekisho links hash-passphrase)".into()));
+                return Err(err(
+                    &format!("portal.passphrase.{i}.hash"),
+                    "must be an argon2 PHC string (sekisho links hash-passphrase)".into(),
+                ));
             }
         }
         Ok(())
@@ -820,19 +787,19 @@ mod tests {
     fn attachment_policies() {
         let c = parse("").unwrap();
         assert_eq!(
-            (c.outbound.encrypted_attachments.as_str(), c.outbound.uninspectable_attachments.as_str()),
-            ("reject", "reject")
+            (c.outbound.encrypted_attachments, c.outbound.uninspectable_attachments),
+            (EncryptedPolicy::Reject, UninspectablePolicy::Reject)
         );
         assert_eq!(
             parse("[outbound]\nencrypted_attachments = \"allow\"\n").unwrap().outbound.encrypted_attachments,
-            "allow"
+            EncryptedPolicy::Allow
         );
         assert_eq!(
             parse("[outbound]\nencrypted_attachments = \"link\"\n").unwrap().outbound.encrypted_attachments,
-            "link"
+            EncryptedPolicy::Link
         );
         let e = parse("[outbound]\nencrypted_attachments = \"maybe\"\n").unwrap_err().to_string();
-        assert!(e.contains(":2: encrypted_attachments") && e.contains("\"link\""), "{e}");
+        assert!(e.contains(":2: outbound.encrypted_attachments: `maybe`") && e.contains("\"link\""), "{e}");
         let e = parse("[outbound]\nuninspectable_attachments = \"maybe\"\n").unwrap_err().to_string();
         assert!(e.contains("uninspectable_attachments") && e.contains("`maybe`"), "{e}");
     }
@@ -865,9 +832,9 @@ mod tests {
              require = \"authenticated\"\n",
         )
         .unwrap();
-        assert_eq!(c.outbound.required_for("Partner.Example"), "authenticated");
-        assert_eq!(c.outbound.required_for("mail.bank.example"), "authenticated");
-        assert_eq!(c.outbound.required_for("other.example"), "encrypted");
+        assert_eq!(c.outbound.required_for("Partner.Example"), Assurance::Authenticated);
+        assert_eq!(c.outbound.required_for("mail.bank.example"), Assurance::Authenticated);
+        assert_eq!(c.outbound.required_for("other.example"), Assurance::Encrypted);
         let e = parse("[[outbound.tls]]\ndomains = [\"a\"]\nrequire = \"strong\"\n").unwrap_err().to_string();
         assert!(e.contains("test.toml:3") && e.contains("strong"), "{e}");
     }
@@ -893,13 +860,16 @@ mod attachment_tests {
             Path::new("t.toml"),
         )
         .unwrap();
-        let p = c.outbound.attachments_for("mail.partner.jp", "otp");
-        assert_eq!((p.inline_min, p.inline_format, p.access), ("dane", "zip", "passphrase"));
-        let p = c.outbound.attachments_for("example.com", "otp");
-        assert_eq!((p.inline_min, p.inline_format, p.access), ("authenticated", "as-is", "otp"));
+        let p = c.attachments_for("mail.partner.jp");
+        assert_eq!((p.inline_min, p.inline_format, p.access), (InlineMin::Dane, InlineFormat::Zip, Access::Passphrase));
+        let p = c.attachments_for("example.com");
+        assert_eq!(
+            (p.inline_min, p.inline_format, p.access),
+            (InlineMin::Authenticated, InlineFormat::AsIs, Access::Otp)
+        );
         let d = Config::embedded();
-        assert_eq!(d.outbound.attachments_inline_min, "encrypted");
-        assert_eq!(d.portal.access, "otp");
+        assert_eq!(d.outbound.attachments_inline_min, InlineMin::Encrypted);
+        assert_eq!(d.portal.access, Access::Otp);
         assert_eq!(d.portal.link_expiry.0.as_secs(), 7 * 86_400);
     }
 
@@ -916,7 +886,7 @@ mod attachment_tests {
         let e = Config::parse(&format!("[outbound]\nnotice_html_template = \"{}\"\n", bad.display()), Path::new("t"))
             .unwrap_err()
             .to_string();
-        assert!(e.contains(":2: notice_html_template") && e.contains("{{url}}"), "{e}");
+        assert!(e.contains(":2: outbound.notice_html_template") && e.contains("{{url}}"), "{e}");
         let e = Config::parse("[outbound]\nnotice_text_template = \"/nonexistent/n.txt\"\n", Path::new("t"))
             .unwrap_err()
             .to_string();
@@ -936,5 +906,53 @@ mod attachment_tests {
             let e = Config::parse(text, Path::new("t.toml")).unwrap_err().to_string();
             assert!(e.contains(key) && e.contains(&format!(":{line}")), "{text}: {e}");
         }
+    }
+
+    #[test]
+    fn local_domains_get_attachments_inline_unless_a_rule_says_otherwise() {
+        let c = Config::parse(
+            "local_domains = [\"corp.example\"]\n[outbound]\nattachments_inline_min = \"authenticated\"\n\n\
+             [[outbound.attachments]]\ndomains = [\"secret.corp.example\"]\ninline_min = \"never\"\n",
+            Path::new("t.toml"),
+        )
+        .unwrap();
+        assert_eq!(c.attachments_for("Corp.Example").inline_min, InlineMin::None, "colleagues: inline");
+        assert_eq!(c.attachments_for("partner.example").inline_min, InlineMin::Authenticated);
+        let c = Config::parse(
+            "local_domains = [\"corp.example\"]\n[outbound]\ninternal_inline_min = \"encrypted\"\n",
+            Path::new("t.toml"),
+        )
+        .unwrap();
+        assert_eq!(c.attachments_for("corp.example").inline_min, InlineMin::Encrypted, "overridable");
+    }
+
+    #[test]
+    fn never_means_always_a_link() {
+        let c = Config::parse("[outbound]\nattachments_inline_min = \"never\"\n", Path::new("t.toml")).unwrap();
+        assert_eq!(c.attachments_for("example.com").inline_min, InlineMin::Never);
+    }
+
+    #[test]
+    fn a_key_written_in_several_tables_is_reported_in_the_right_one() {
+        let text = "[delivery]\nport = 25\nmax_connections = 5\n\n[mta_sts]\nport = 0\n";
+        let e = Config::parse(text, Path::new("t.toml")).unwrap_err().to_string();
+        assert_eq!(e, "t.toml:6: mta_sts.port: must be at least 1");
+        let text = "[smtp]\nmax_connections = 5\n\n[delivery]\nmax_connections = 0\n";
+        let e = Config::parse(text, Path::new("t.toml")).unwrap_err().to_string();
+        assert_eq!(e, "t.toml:5: delivery.max_connections: must be at least 1");
+        let text = "[[listener]]\naddress = \"127.0.0.1:25\"\nrole = \"mx\"\n\n[[listener]]\n\
+                    address = \"127.0.0.1:25\"\nrole = \"submission\"\n";
+        let e = Config::parse(text, Path::new("t.toml")).unwrap_err().to_string();
+        assert!(e.starts_with("t.toml:6: listener.1.address"), "{e}");
+    }
+
+    #[test]
+    fn a_bad_keyword_names_its_table_key_and_the_accepted_values() {
+        let text = "[outbound]\ntls_require = \"none\"\n\n[[outbound.tls]]\ndomains = [\"a.example\"]\n\
+                    require = \"strong\"\n";
+        let e = Config::parse(text, Path::new("t.toml")).unwrap_err().to_string();
+        assert!(e.starts_with("t.toml:6: outbound.tls.0.require: `strong` is not one of \"none\""), "{e}");
+        let e = Config::parse("[portal]\npassword_delivery = \"fax\"\n", Path::new("t.toml")).unwrap_err().to_string();
+        assert!(e.contains(":2: portal.password_delivery: `fax`") && e.contains("\"separate-mail\""), "{e}");
     }
 }

@@ -4,10 +4,9 @@ use std::net::SocketAddr;
 
 use serde::Deserialize;
 
-use crate::duration::Duration;
+use sekisho_policy::{Access, Language, PasswordDelivery};
 
-/// Access modes a link can have.
-pub const ACCESS_MODES: [&str; 4] = ["otp", "password", "passphrase", "none"];
+use crate::duration::Duration;
 
 /// `[portal]`
 #[derive(Debug, Clone, Deserialize)]
@@ -24,11 +23,11 @@ pub struct PortalConfig {
     /// "passphrase"
     /// (agreed beforehand, `[[portal.passphrase]]`; recipients without one get "otp") or
     /// "none" (the link alone).
-    pub access: String,
+    pub access: Access,
     /// With `access = "password"`: "sender" (one password per message, mailed to the sender to
     /// pass on by phone or chat) or "separate-mail" (one per recipient, mailed to the recipient
     /// `password_delay` after the link).
-    pub password_delivery: String,
+    pub password_delivery: PasswordDelivery,
     /// How long after the link the password mail leaves (`password_delivery = "separate-mail"`).
     pub password_delay: Duration,
     /// How long a link works; its files are purged once every link of the message has expired
@@ -51,7 +50,7 @@ pub struct PortalConfig {
     /// One-time codes one link may request per hour.
     pub max_codes_per_hour: u32,
     /// Page language: "auto" (the browser's Accept-Language), "ja" or "en".
-    pub language: String,
+    pub language: Language,
     /// Mail the sender when a recipient first downloads a file of a link.
     pub notify_first_download: bool,
     /// Domain checks (`/check`, `/api/v1/check`) per minute one client address may ask for:
@@ -84,8 +83,8 @@ impl Default for PortalConfig {
         PortalConfig {
             address: "127.0.0.1:8025".parse().expect("literal"),
             url: "http://127.0.0.1:8025".into(),
-            access: "otp".into(),
-            password_delivery: "sender".into(),
+            access: Access::Otp,
+            password_delivery: PasswordDelivery::Sender,
             password_delay: Duration::from_secs(300),
             link_expiry: Duration::from_secs(7 * 86_400),
             max_downloads: 10,
@@ -96,7 +95,7 @@ impl Default for PortalConfig {
             max_connections: 512,
             idle_timeout: Duration::from_secs(60),
             max_codes_per_hour: 5,
-            language: "auto".into(),
+            language: Language::Auto,
             notify_first_download: false,
             check_rate_limit: 10,
             api_token_sha256: String::new(),

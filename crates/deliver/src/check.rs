@@ -5,9 +5,10 @@ use sekisho_dns::{Dns, MxAnswer, order_mx};
 use serde::Serialize;
 
 use crate::client::session::{Checks, Connection, Target, Timeouts};
+use crate::destination::{DomainPolicy, PolicyHold, PolicySources};
 use crate::sts::{Mode, StsDiscovery, StsLookup, StsPolicies};
 use crate::tls::dane::DaneEvidence;
-use crate::tls::plan::{DnssecHealth, HostDane, MxDnssec, lookup_dane};
+use crate::tls::plan::{DnssecHealth, HostDane};
 use crate::tls::probe_cache::cached_probes;
 use crate::tls::{Assurance, TlsClient, TlsEvidence};
 
@@ -72,6 +73,7 @@ pub struct CheckService {
     dnssec: DnssecHealth,
     helo: String,
     port: u16,
+    sts_enabled: bool,
     timeouts: Timeouts,
     /// The store and the cache TTL, when answers may come from the probe cache.
     cache: Option<(std::sync::Arc<dyn sekisho_store::QueueStore>, i64)>,
@@ -105,6 +107,7 @@ impl CheckService {
             dnssec: DnssecHealth::new(config.dns.dnssec),
             helo: config.delivery.helo_name.clone().unwrap_or_else(|| config.hostname.clone()),
             port: config.delivery.port,
+            sts_enabled: config.mta_sts.enabled,
             timeouts,
             cache: cache.map(|store| (store, config.outbound.probe_cache_ttl.0.as_secs() as i64)),
         })
@@ -119,6 +122,7 @@ impl CheckService {
             dnssec: &self.dnssec,
             helo: &self.helo,
             port: self.port,
+            sts_enabled: self.sts_enabled,
             timeouts: self.timeouts,
             cache: self.cache.as_ref().map(|(store, ttl)| (store.as_ref(), *ttl)),
         };
@@ -139,6 +143,9 @@ pub struct Checker<'a> {
     pub cache: Option<(&'a dyn sekisho_store::QueueStore, i64)>,
     pub helo: &'a str,
     pub port: u16,
+    /// `[mta_sts] enabled`: without it, delivery applies no MTA-STS policy, and the check
+    /// reports none.
+    pub sts_enabled: bool,
     pub timeouts: Timeouts,
 }
 
@@ -156,20 +163,29 @@ impl Checker<'_> {
         let mta_sts_record = txt(format!("_mta-sts.{domain}")).await;
         let tls_rpt_record = txt(format!("_smtp._tls.{domain}")).await;
         let now = chrono::Utc::now().timestamp();
-        let sts = self.sts.lookup(self.dns, self.tls, &domain, now).await;
+        // The same step delivery takes before it connects.
+        let src = PolicySources {
+            dns: self.dns,
+            dnssec: self.dnssec,
+            sts: self.sts,
+            tls: self.tls,
+            sts_enabled: self.sts_enabled,
+        };
+        let policy = DomainPolicy::lookup(&src, &domain, now).await;
+        let sts = policy.sts.clone().unwrap_or_else(StsLookup::disabled);
         let records = Records { mta_sts_record, tls_rpt_record, sts };
-        let mx_secure = match self.dnssec.mx_status(self.dns, &domain).await {
-            MxDnssec::Secure => true,
-            MxDnssec::Insecure => false,
-            MxDnssec::Bogus(why) => {
+        match &policy.hold {
+            Some(PolicyHold::Bogus(why)) => {
                 let e = format!("DNSSEC validation of the MX records failed ({why})");
                 return report(domain, vec![], Some(e), records);
             }
-            MxDnssec::Failed(e) => {
+            Some(PolicyHold::Failed(e)) => {
                 let e = format!("the DNSSEC-validated MX lookup failed ({e}); delivery would wait");
                 return report(domain, vec![], Some(e), records);
             }
-        };
+            None => {}
+        }
+        let mut policy = policy;
         let hosts: Vec<(String, Option<u16>)> = match self.dns.mx(&domain).await {
             Ok(MxAnswer::Mx(mx)) => {
                 order_mx(mx).into_iter().take(HOSTS_PER_DOMAIN).map(|m| (m.exchange, Some(m.preference))).collect()
@@ -182,14 +198,15 @@ impl Checker<'_> {
         };
         let mut mx = Vec::with_capacity(hosts.len());
         for (host, preference) in hosts {
-            mx.push(self.check_host(&host, preference, &records.sts, mx_secure).await);
+            mx.push(self.check_host(&host, preference, &mut policy).await);
         }
         report(domain, mx, None, records)
     }
 
-    async fn check_host(&self, host: &str, preference: Option<u16>, sts: &StsLookup, mx_secure: bool) -> MxReport {
-        let mta_sts_match = sts.policy().map(|p| p.matches(host));
-        let host_dane = lookup_dane(self.dns, mx_secure, host, self.port).await;
+    async fn check_host(&self, host: &str, preference: Option<u16>, policy: &mut DomainPolicy) -> MxReport {
+        let mta_sts_match = policy.sts_match(host);
+        let (host_dane, _) = policy.host(self.dns, host, self.port, Assurance::None).await;
+        let sts = policy.sts.as_ref();
         let dane = host_dane.evidence();
         let checks = match &host_dane {
             HostDane::Applies(records) => Checks { authenticate: false, tlsa: records.clone() },
@@ -231,7 +248,7 @@ impl Checker<'_> {
                 if !matches!(host_dane, HostDane::Applies(_)) {
                     evidence.set_dane(dane.clone());
                 }
-                evidence.apply_sts(Some(sts), host);
+                evidence.apply_sts(sts, host);
                 addresses.push(AddressReport {
                     ip: probe.ip,
                     port: probe.port,
@@ -251,7 +268,7 @@ impl Checker<'_> {
                     if checks.tlsa.is_empty() {
                         evidence.set_dane(dane.clone());
                     }
-                    evidence.apply_sts(Some(sts), host);
+                    evidence.apply_sts(sts, host);
                     conn.quit().await;
                     AddressReport {
                         ip: ip.to_string(),

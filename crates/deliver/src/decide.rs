@@ -3,18 +3,11 @@
 //! downgrade is suspected, else as a download link. A pure function of the session's evidence
 //! and the policy; its reason is the sentence the message's trace shows.
 
+pub use sekisho_policy::Carriage;
+use sekisho_policy::InlineMin;
 use sekisho_store::Variant;
 
-use crate::tls::{Assurance, TlsEvidence};
-
-/// How the attachments go to one recipient.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Carriage {
-    /// The attachments themselves (as they are, or in one plain ZIP).
-    Inline,
-    /// A download notice with the recipient's own link.
-    Link,
-}
+use crate::tls::TlsEvidence;
 
 /// The decision and the sentence that explains it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,11 +19,7 @@ pub struct Decision {
 impl Decision {
     /// As recorded with the attempt.
     pub fn variant(&self) -> Variant {
-        let kind = match self.carriage {
-            Carriage::Inline => "inline",
-            Carriage::Link => "link",
-        };
-        Variant { kind, reason: self.reason.clone() }
+        Variant { kind: self.carriage, reason: self.reason.clone() }
     }
 }
 
@@ -43,7 +32,7 @@ fn tls_name(version: &str) -> String {
 /// the policy asks for `inline_min` (a message without attachments needs no decision).
 /// `encrypted` names a password-protected file the message carries under
 /// `encrypted_attachments = "link"`: such a message always goes as a link.
-pub fn decide(host: &str, evidence: &TlsEvidence, inline_min: Assurance, encrypted: Option<&str>) -> Decision {
+pub fn decide(host: &str, evidence: &TlsEvidence, inline_min: InlineMin, encrypted: Option<&str>) -> Decision {
     let reached = evidence.assurance;
     let link = |why: String| Decision { carriage: Carriage::Link, reason: format!("link — {why}") };
     if let Some(name) = encrypted {
@@ -58,7 +47,10 @@ pub fn decide(host: &str, evidence: &TlsEvidence, inline_min: Assurance, encrypt
             reached.as_str()
         ));
     }
-    if reached >= inline_min {
+    if inline_min == InlineMin::Never {
+        return link("the policy sends attachments to this domain as links whatever the TLS".into());
+    }
+    if inline_min.admits(reached) {
         let how = match &evidence.version {
             Some(v) => format!("{}, {}", tls_name(v), reached.as_str()),
             None => "no TLS, as the policy allows".to_string(),
@@ -87,6 +79,7 @@ pub fn decide(host: &str, evidence: &TlsEvidence, inline_min: Assurance, encrypt
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tls::Assurance;
 
     fn tls(assurance: Assurance) -> TlsEvidence {
         let mut e = TlsEvidence::plaintext(true, None);
@@ -99,12 +92,13 @@ mod tests {
 
     #[test]
     fn each_level_against_each_requirement() {
-        for reached in Assurance::ALL {
-            for min in Assurance::ALL {
+        for &reached in Assurance::ALL {
+            for &min in InlineMin::ALL {
                 let evidence =
                     if reached == Assurance::None { TlsEvidence::plaintext(false, None) } else { tls(reached) };
                 let d = decide("mx1.example.jp", &evidence, min, None);
-                let expected = if reached >= min { Carriage::Inline } else { Carriage::Link };
+                let expected =
+                    if min.assurance().is_some_and(|m| reached >= m) { Carriage::Inline } else { Carriage::Link };
                 assert_eq!(d.carriage, expected, "{reached:?} against {min:?}: {}", d.reason);
             }
         }
@@ -112,21 +106,21 @@ mod tests {
 
     #[test]
     fn reasons_say_what_the_session_did() {
-        let none = decide("mx1.example.jp", &TlsEvidence::plaintext(false, None), Assurance::Encrypted, None);
+        let none = decide("mx1.example.jp", &TlsEvidence::plaintext(false, None), InlineMin::Encrypted, None);
         assert_eq!(none.reason, "link — mx1.example.jp offered no STARTTLS");
         let mut failed = TlsEvidence::plaintext(true, Some(("validation-failure", "STARTTLS failed: eof".into())));
         failed.assurance = Assurance::None;
-        let d = decide("mx2.example.jp", &failed, Assurance::Encrypted, None);
+        let d = decide("mx2.example.jp", &failed, InlineMin::Encrypted, None);
         assert!(d.reason.contains("offered STARTTLS but no TLS session") && d.reason.contains("eof"), "{}", d.reason);
         let mut mismatch = tls(Assurance::Encrypted);
         mismatch.failure = Some("certificate-host-mismatch".into());
-        let d = decide("mx3.example.jp", &mismatch, Assurance::Authenticated, None);
+        let d = decide("mx3.example.jp", &mismatch, InlineMin::Authenticated, None);
         assert_eq!(
             d.reason,
             "link — mx3.example.jp reached TLS 1.3, encrypted (certificate-host-mismatch); attachments travel inline \
              from authenticated"
         );
-        let d = decide("mx4.example.jp", &tls(Assurance::MtaSts), Assurance::Encrypted, None);
+        let d = decide("mx4.example.jp", &tls(Assurance::MtaSts), InlineMin::Encrypted, None);
         assert_eq!((d.carriage, d.reason.as_str()), (Carriage::Inline, "inline — TLS 1.3, mta-sts"));
     }
 
@@ -134,16 +128,23 @@ mod tests {
     fn a_suspected_downgrade_always_means_a_link() {
         let mut e = tls(Assurance::Encrypted);
         e.downgrade_suspected = true;
-        let d = decide("mx1.example.jp", &e, Assurance::None, None);
+        let d = decide("mx1.example.jp", &e, InlineMin::None, None);
         assert_eq!(d.carriage, Carriage::Link);
         assert!(d.reason.contains("downgrade"), "{}", d.reason);
-        assert_eq!(d.variant().kind, "link");
+        assert_eq!(d.variant().kind, Carriage::Link);
     }
 
     #[test]
     fn an_encrypted_file_under_the_link_policy_always_means_a_link() {
-        let d = decide("mx1.example.jp", &tls(Assurance::Dane), Assurance::Encrypted, Some("quote.zip"));
+        let d = decide("mx1.example.jp", &tls(Assurance::Dane), InlineMin::Encrypted, Some("quote.zip"));
         assert_eq!(d.carriage, Carriage::Link);
         assert!(d.reason.starts_with("link — quote.zip is password-protected"), "{}", d.reason);
+    }
+
+    #[test]
+    fn never_sends_links_over_any_session() {
+        let d = decide("mx1.example.jp", &tls(Assurance::Dane), InlineMin::Never, None);
+        assert_eq!(d.carriage, Carriage::Link);
+        assert_eq!(d.reason, "link — the policy sends attachments to this domain as links whatever the TLS");
     }
 }

@@ -6,8 +6,10 @@
 pub mod check;
 pub mod client;
 pub mod decide;
+pub mod destination;
 pub mod dsn;
 pub mod links;
+pub mod outcome;
 pub mod pool;
 pub mod resolve;
 pub mod route;

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use sekisho_config::Config;
+use sekisho_config::{Config, PasswordDelivery};
 use sekisho_inspect::mime::{MessageFiles, MessageLimits, attachments};
 use sekisho_rewrite::{
     Notice, NoticeFile, NoticeTemplates, ZipEntry, link_variant, notice_part, zip_archive, zip_part,
@@ -243,17 +243,16 @@ impl LinkMaker {
     async fn new_link(&self, config: &Config, kept: &LinkMessage, idx: i64, address: &str) -> Result<Notice, String> {
         let domain = address.rsplit_once('@').map_or("", |(_, d)| d);
         let portal = &config.portal;
-        let policy = config.outbound.attachments_for(domain, &portal.access);
+        let policy = config.attachments_for(domain);
         let passphrase = portal.passphrase_for(address);
         // A recipient with no agreed passphrase gets one-time codes instead.
-        let access = match Access::parse(policy.access) {
-            Some(Access::Passphrase) if passphrase.is_none() => Access::Otp,
-            Some(a) => a,
-            None => Access::Otp,
+        let access = match policy.access {
+            Access::Passphrase if passphrase.is_none() => Access::Otp,
+            a => a,
         };
         let (access, secret_hash, hint) = match (access, passphrase) {
             (Access::Passphrase, Some(p)) => (access, Some(p.hash.clone()), Some(p.hint.clone())),
-            (Access::Password, _) if portal.password_delivery == "separate-mail" => {
+            (Access::Password, _) if portal.password_delivery == PasswordDelivery::SeparateMail => {
                 (access, Some(self.recipient_password(config, kept, address).await?), None)
             }
             // Without a sender to hand the password to, the recipient gets one-time codes.

@@ -3,12 +3,12 @@
 //! attachments inline (per inline format) and one per recipient who gets a link, since each
 //! link variant carries the recipient's own link.
 
-use sekisho_config::Config;
+use sekisho_config::{Config, EncryptedPolicy, InlineFormat};
 use sekisho_store::{MessageInfo, Origin, RecipientRecord, Variant};
 
 use crate::decide::{Carriage, decide};
 use crate::links::{LinkMaker, Prepared};
-use crate::tls::{Assurance, TlsEvidence};
+use crate::tls::TlsEvidence;
 
 /// A submitted message's files, taken out of the spooled body the first time a decision needs
 /// them (a link or a ZIP), at most once per delivery of the message.
@@ -31,7 +31,7 @@ impl Files {
             body: may_have.then_some(body),
             counted: info.attachments,
             keep_cid_images: config.outbound.inline_cid_images,
-            find_encrypted: config.outbound.encrypted_attachments == "link",
+            find_encrypted: config.outbound.encrypted_attachments == EncryptedPolicy::Link,
             prepared: tokio::sync::OnceCell::new(),
         }
     }
@@ -96,11 +96,10 @@ pub(crate) async fn plan<'r>(
         .iter()
         .map(|&rcpt| {
             let domain = rcpt.address.rsplit_once('@').map_or("", |(_, d)| d);
-            let policy = config.outbound.attachments_for(domain, &config.portal.access);
-            let inline_min = Assurance::parse(policy.inline_min).unwrap_or(Assurance::Encrypted);
-            let decision = decide(host, evidence, inline_min, encrypted);
+            let policy = config.attachments_for(domain);
+            let decision = decide(host, evidence, policy.inline_min, encrypted);
             tracing::info!(queue_id = %info.id, to = %rcpt.address, decision = %decision.reason, "attachments");
-            (rcpt, policy.inline_format == "zip", decision)
+            (rcpt, policy.inline_format == InlineFormat::Zip, decision)
         })
         .collect();
     if prepared.is_none() && decided.iter().any(|(_, zip, d)| *zip || d.carriage == Carriage::Link) {

@@ -2,6 +2,7 @@
 //! browser's `Accept-Language`.
 
 use axum::http::{HeaderMap, header};
+use sekisho_policy::Language;
 
 /// Every sentence the pages show, in one language.
 pub struct Texts {
@@ -201,11 +202,11 @@ pub const EN: Texts = Texts {
 
 /// The texts for a request: the configured language, or with "auto" the first of Japanese
 /// and English the browser prefers (English when it names neither).
-pub fn texts(configured: &str, headers: &HeaderMap) -> &'static Texts {
+pub fn texts(configured: Language, headers: &HeaderMap) -> &'static Texts {
     match configured {
-        "ja" => return &JA,
-        "en" => return &EN,
-        _ => {}
+        Language::Ja => return &JA,
+        Language::En => return &EN,
+        Language::Auto => {}
     }
     let accept = headers.get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok()).unwrap_or("");
     let mut best: Option<(f32, &'static Texts)> = None;
@@ -232,7 +233,7 @@ mod tests {
     fn with(accept: &str) -> &'static str {
         let mut h = HeaderMap::new();
         h.insert(header::ACCEPT_LANGUAGE, accept.parse().unwrap());
-        texts("auto", &h).lang
+        texts(Language::Auto, &h).lang
     }
 
     #[test]
@@ -242,6 +243,6 @@ mod tests {
         assert_eq!(with("fr, ja;q=0.3, en;q=0.2"), "ja");
         assert_eq!(with("de"), "en");
         assert_eq!(with("ja;q=0"), "en");
-        assert_eq!(texts("ja", &HeaderMap::new()).lang, "ja");
+        assert_eq!(texts(Language::Ja, &HeaderMap::new()).lang, "ja");
     }
 }

@@ -22,7 +22,7 @@ fn well_formed(token: &str) -> bool {
 
 impl Portal {
     pub(crate) fn texts(&self, headers: &HeaderMap) -> &'static Texts {
-        texts(&self.inner.config.portal.language, headers)
+        texts(self.inner.config.portal.language, headers)
     }
 
     /// Appends to the audit log (a failure is logged, never shown).

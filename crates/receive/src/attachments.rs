@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use sekisho_config::OutboundConfig;
+use sekisho_config::{EncryptedPolicy, OutboundConfig, UninspectablePolicy};
 use sekisho_inspect::encrypted::Verdict;
 use sekisho_inspect::mime::{MessageLimits, MimeError, PartReport, inspect_message};
 use sekisho_smtp::Reply;
@@ -33,13 +33,15 @@ pub(crate) struct Inspected {
 
 /// Inspects the spooled message at `path`.
 pub(crate) async fn check(policy: &OutboundConfig, path: &Path) -> Result<Inspected, std::io::Error> {
-    if policy.encrypted_attachments == "allow" && policy.uninspectable_attachments == "allow" {
+    if policy.encrypted_attachments == EncryptedPolicy::Allow
+        && policy.uninspectable_attachments == UninspectablePolicy::Allow
+    {
         return Ok(Inspected { refusal: None, files: None });
     }
     // Inspection holds a message and its decoded parts in memory and uses a core: a few at a
     // time, whatever the number of connections.
     let too_slow = || {
-        (policy.uninspectable_attachments == "reject").then(|| {
+        (policy.uninspectable_attachments == UninspectablePolicy::Reject).then(|| {
             Reply::new(
                 550,
                 "5.7.1",
@@ -65,8 +67,8 @@ pub(crate) async fn check(policy: &OutboundConfig, path: &Path) -> Result<Inspec
 
 /// The decision, from the policy and what inspection found: a pure function.
 pub(crate) fn decide(policy: &OutboundConfig, result: &Result<Vec<PartReport>, MimeError>) -> Option<Reply> {
-    let reject_encrypted = policy.encrypted_attachments == "reject";
-    let reject_uninspectable = policy.uninspectable_attachments == "reject";
+    let reject_encrypted = policy.encrypted_attachments == EncryptedPolicy::Reject;
+    let reject_uninspectable = policy.uninspectable_attachments == UninspectablePolicy::Reject;
     let parts = match result {
         Ok(parts) => parts,
         Err(e) if reject_uninspectable => {
@@ -114,8 +116,8 @@ mod tests {
 
     fn policy(encrypted: &str, uninspectable: &str) -> OutboundConfig {
         OutboundConfig {
-            encrypted_attachments: encrypted.into(),
-            uninspectable_attachments: uninspectable.into(),
+            encrypted_attachments: EncryptedPolicy::parse(encrypted).expect("a policy keyword"),
+            uninspectable_attachments: UninspectablePolicy::parse(uninspectable).expect("a policy keyword"),
             ..Default::default()
         }
     }

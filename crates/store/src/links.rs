@@ -21,42 +21,7 @@ pub fn random_token(bytes: usize) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(buf)
 }
 
-/// How a recipient opens a link's page.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Access {
-    /// A one-time code mailed to the recipient's address when asked for.
-    Otp,
-    /// A random password per message, handed to the sender to pass on by phone or chat.
-    Password,
-    /// A passphrase agreed beforehand per recipient address or domain.
-    Passphrase,
-    /// The link alone.
-    None,
-}
-
-impl Access {
-    /// The configured and stored keyword.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Access::Otp => "otp",
-            Access::Password => "password",
-            Access::Passphrase => "passphrase",
-            Access::None => "none",
-        }
-    }
-
-    /// Reads a keyword.
-    pub fn parse(s: &str) -> Option<Access> {
-        Some(match s {
-            "otp" => Access::Otp,
-            "password" => Access::Password,
-            "passphrase" => Access::Passphrase,
-            "none" => Access::None,
-            _ => return None,
-        })
-    }
-}
+pub use sekisho_policy::Access;
 
 /// One file kept for download.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -1,5 +1,6 @@
 //! Values stored in and read from the queue.
 
+use sekisho_policy::Carriage;
 use serde::Serialize;
 
 /// A recipient as accepted by the SMTP server.
@@ -240,7 +241,7 @@ pub struct Attempt {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Variant {
     /// "inline" (the attachments as they are) or "link" (a download notice instead).
-    pub kind: &'static str,
+    pub kind: Carriage,
     /// E.g. "link — mx1.example.jp offered no STARTTLS".
     pub reason: String,
 }
@@ -248,12 +249,7 @@ pub struct Variant {
 impl Variant {
     /// From the stored keyword and reason.
     pub fn parse(kind: &str, reason: String) -> Option<Variant> {
-        let kind = match kind {
-            "inline" => "inline",
-            "link" => "link",
-            _ => return None,
-        };
-        Some(Variant { kind, reason })
+        Some(Variant { kind: Carriage::parse(kind)?, reason })
     }
 }
 

@@ -541,7 +541,7 @@ impl QueueStore for SqliteStore {
                     .push_bind(&a.tls)
                     .push_bind(a.outcome.as_str())
                     .push_bind(a.evidence.as_ref().map(|e| e.to_string()))
-                    .push_bind(a.variant.as_ref().map(|v| v.kind))
+                    .push_bind(a.variant.as_ref().map(|v| v.kind.as_str()))
                     .push_bind(a.variant.as_ref().map(|v| v.reason.clone()));
             });
             q.push(") AS v WHERE v.column1 IN (SELECT id FROM messages)");
@@ -855,7 +855,7 @@ mod tests {
             outcome,
             evidence: Some(serde_json::json!({ "assurance": "encrypted" })),
             variant: Some(crate::model::Variant {
-                kind: "link",
+                kind: sekisho_policy::Carriage::Link,
                 reason: "link — mx1.example.jp offered no STARTTLS".into(),
             }),
         };

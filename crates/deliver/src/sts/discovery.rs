@@ -46,6 +46,21 @@ pub struct StsLookup {
 }
 
 impl StsLookup {
+    /// No lookup made: `[mta_sts] enabled = false`.
+    pub fn disabled() -> StsLookup {
+        StsLookup {
+            active: None,
+            discovery: StsDiscovery {
+                policy_id: None,
+                mode: None,
+                mx: Vec::new(),
+                source: "disabled".into(),
+                failure: None,
+                detail: None,
+            },
+        }
+    }
+
     /// The policy, when it binds or reports (mode `none` does neither).
     pub fn policy(&self) -> Option<&Policy> {
         self.active.as_ref().map(|a| &a.policy).filter(|p| p.mode != Mode::None)

@@ -1,0 +1,151 @@
+//! The transactions one checked session carries: the variants planned for its evidence (inline,
+//! ZIP, one link notice per recipient), sent one after another. The first transaction that
+//! fails in a way the next host might not ends the session; recipients of later transactions
+//! wait for the next attempt.
+
+use sekisho_store::{MessageInfo, RecipientRecord};
+
+use super::Inner;
+use super::group::Checked;
+use crate::client::envelope::Envelope;
+use crate::client::reply::ServerReply;
+use crate::client::session::{Body, RcptSpec, Target, Transaction};
+use crate::outcome::{HostFailure, RcptResult, Verdict, status_of, transaction_verdict};
+use crate::variants::{self, Files};
+
+/// What carrying the transactions over one session came to.
+pub(super) enum Carried {
+    /// Every recipient has a result (delivered, refused, or waiting).
+    Done(Vec<RcptResult>),
+    /// A pooled connection was closed before the data: the same target, on a fresh one.
+    RetryFresh,
+    /// The first transaction failed in a way another host might not: the next host is tried.
+    HostFailed(HostFailure),
+}
+
+/// How the session ends after a failed transaction.
+enum Stop {
+    /// Later recipients get this verdict; the connection may still be reused.
+    Clean(Verdict),
+    /// Later recipients get this verdict; the connection is dropped.
+    Broken(Verdict),
+}
+
+impl Inner {
+    /// Sends message `info` to `rcpts` over `checked`, in as many transactions as its variants
+    /// need.
+    pub(super) async fn carry(
+        &self,
+        info: &MessageInfo,
+        files: &Files,
+        rcpts: &[&RecipientRecord],
+        target: &Target,
+        checked: Checked,
+    ) -> Carried {
+        let Checked { mut conn, reused } = checked;
+        let tls = conn.tls_summary();
+        let at = Some((target.clone(), tls.clone()));
+        let evidence = conn.evidence.clone();
+        let result =
+            |r: &RecipientRecord, verdict: Verdict| RcptResult::new(r.idx, verdict, at.clone(), Some(evidence.clone()));
+        let (batches, held) =
+            variants::plan(&self.config, &self.links, info, files, rcpts, &target.host, &evidence).await;
+        let mut results: Vec<RcptResult> = held
+            .into_iter()
+            .map(|h| RcptResult { variant: Some(h.variant), ..result(h.rcpt, Verdict::deferred("4.3.0", h.reason)) })
+            .collect();
+        let body = self.queue.body_path(&info.id);
+        let mut stop: Option<Stop> = None;
+        for (n, batch) in batches.iter().enumerate() {
+            let with_variant = |r: RcptResult| RcptResult { variant: batch.variant.clone(), ..r };
+            if let Some(Stop::Clean(verdict) | Stop::Broken(verdict)) = &stop {
+                results.extend(batch.rcpts.iter().map(|r| with_variant(result(r, verdict.clone()))));
+                continue;
+            }
+            let specs: Vec<RcptSpec<'_>> = batch
+                .rcpts
+                .iter()
+                .map(|r| RcptSpec { address: &r.address, notify: r.notify.as_deref(), orcpt: r.orcpt.as_deref() })
+                .collect();
+            let env = Envelope {
+                sender: &info.sender,
+                size: batch.body.as_ref().map_or(info.size, |b| b.len() as u64),
+                body_8bit: info.body_8bit,
+                smtputf8: info.smtputf8,
+                ret: info.ret.as_deref(),
+                envid: info.envid.as_deref(),
+            };
+            let data = batch.body.as_deref().map_or(Body::File(&body), Body::Bytes);
+            let sent = conn.send(&env, &specs, data).await;
+            let first = n == 0;
+            if first && reused && sent.is_err() && !conn.data_started() {
+                // The server closed the idle connection before the data: once more on a fresh
+                // one (after the data started, the server may have the message: no resend).
+                return Carried::RetryFresh;
+            }
+            let all_get = |results: &mut Vec<RcptResult>, verdict: &Verdict| {
+                results.extend(batch.rcpts.iter().map(|r| with_variant(result(r, verdict.clone()))));
+            };
+            match sent {
+                Err(e) => {
+                    let verdict = Verdict::deferred("4.4.2", format!("{}[{}]: {e}", target.host, target.ip));
+                    all_get(&mut results, &verdict);
+                    stop = Some(Stop::Broken(verdict));
+                }
+                Ok(Transaction::Unsendable(u)) if first => {
+                    self.release(conn);
+                    return Carried::HostFailed(HostFailure {
+                        permanent: true,
+                        status: u.status.into(),
+                        reason: format!("{}: {}", target.host, u.reason),
+                        target: target.clone(),
+                        tls,
+                        evidence: Some(evidence),
+                    });
+                }
+                Ok(Transaction::MailRefused(r)) if first && !r.is_permanent() => {
+                    self.release(conn);
+                    let reason = format!("{}: {}", target.host, r.one_line());
+                    return Carried::HostFailed(HostFailure::temporary(
+                        &status_of(&r),
+                        reason,
+                        target,
+                        tls,
+                        Some(evidence),
+                    ));
+                }
+                Ok(Transaction::Unsendable(u)) => {
+                    let reason = format!("{}: {}", target.host, u.reason);
+                    let verdict = Verdict::Deferred { status: format!("4{}", &u.status[1..]), reason };
+                    all_get(&mut results, &verdict);
+                    stop = Some(Stop::Clean(verdict));
+                }
+                Ok(Transaction::MailRefused(r)) => {
+                    let verdict = if r.is_permanent() {
+                        Verdict::Bounced { status: status_of(&r), reason: r.one_line() }
+                    } else {
+                        Verdict::Deferred { status: status_of(&r), reason: r.one_line() }
+                    };
+                    all_get(&mut results, &verdict);
+                }
+                Ok(Transaction::Done { rcpts: replies, data }) => {
+                    let dsn = conn.caps.dsn;
+                    if !data.as_ref().is_some_and(ServerReply::is_positive) && !conn.reusable() {
+                        let reason = format!("{}[{}]: the session ended early", target.host, target.ip);
+                        stop = Some(Stop::Clean(Verdict::deferred("4.4.2", reason)));
+                    }
+                    results.extend(batch.rcpts.iter().zip(replies).map(|(r, reply)| {
+                        let verdict = transaction_verdict(data.as_ref(), reply);
+                        with_variant(RcptResult { next_hop_dsn: dsn, ..result(r, verdict) })
+                    }));
+                }
+            }
+        }
+        // A connection whose last transaction went wrong is not used again.
+        match stop {
+            Some(Stop::Broken(_)) => drop(conn),
+            Some(Stop::Clean(_)) | None => self.release(conn),
+        }
+        Carried::Done(results)
+    }
+}

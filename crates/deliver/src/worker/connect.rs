@@ -1,0 +1,107 @@
+//! Connections to one target: from the pool or new, the plaintext fallback opportunistic TLS
+//! allows, the downgrade memory each session updates, and the pool a clean one goes back to.
+
+use sekisho_store::{MessageInfo, RecipientRecord};
+
+use super::{Inner, now};
+use crate::client::session::{Checks, Connection, SessionError, Target};
+use crate::route::Destination;
+use crate::tls::{Assurance, TlsEvidence};
+
+impl Inner {
+    /// Updates the downgrade memory of the group's domains with this session, flags the
+    /// evidence when it looks like a downgrade, and returns whether it does.
+    pub(super) fn observe_transport(
+        &self,
+        info: &MessageInfo,
+        rcpts: &[&RecipientRecord],
+        target: &Target,
+        evidence: &mut TlsEvidence,
+    ) -> bool {
+        let t = now();
+        let mut domains: Vec<String> =
+            rcpts.iter().map(|r| r.address.rsplit_once('@').map_or("", |(_, d)| d).to_ascii_lowercase()).collect();
+        domains.sort();
+        domains.dedup();
+        let mut flagged = false;
+        for domain in domains {
+            let (suspected, changed) = self.downgrades.observe(&domain, &target.host, evidence.assurance, t);
+            flagged |= suspected;
+            if let Some(m) = changed {
+                let store = self.queue.store().clone();
+                let row = sekisho_store::TlsMemory {
+                    domain,
+                    host: target.host.to_ascii_lowercase(),
+                    secure_sessions: m.secure_sessions,
+                    last_secure_at: m.last_secure_at,
+                    authenticated_sessions: m.authenticated_sessions,
+                    last_authenticated_at: m.last_authenticated_at,
+                };
+                tokio::spawn(async move {
+                    if let Err(e) = store.remember_tls(&row).await {
+                        tracing::error!(error = %e, "cannot store the downgrade memory");
+                    }
+                });
+            }
+        }
+        // The evidence may belong to a pooled connection used before for other domains.
+        evidence.downgrade_suspected = flagged;
+        if flagged {
+            tracing::warn!(
+                queue_id = %info.id,
+                host = %target.host,
+                ip = %target.ip,
+                assurance = evidence.assurance.as_str(),
+                failure = evidence.failure.as_deref().unwrap_or(""),
+                "STARTTLS downgrade suspected: this domain reached TLS before"
+            );
+        }
+        flagged
+    }
+
+    /// A pooled connection to `target` (a clean one: its last transaction ended), or a new one.
+    pub(super) async fn connection(
+        &self,
+        target: &Target,
+        dest: &Destination,
+        required: Assurance,
+        checks: &Checks,
+    ) -> Result<(Connection, bool), SessionError> {
+        if let Some(c) = self.pool.take(target, self.config.delivery.connection_reuse_time.0) {
+            return Ok((c, true));
+        }
+        self.open(target, dest, required, checks).await.map(|c| (c, false))
+    }
+
+    /// Opens a connection. When authentication is required, a certificate that does not prove
+    /// the host name aborts the handshake; when any TLS is required there is no plaintext
+    /// fallback after a failed handshake.
+    pub(super) async fn open(
+        &self,
+        target: &Target,
+        dest: &Destination,
+        required: Assurance,
+        checks: &Checks,
+    ) -> Result<Connection, SessionError> {
+        let auth = self.relay_auth(dest);
+        match Connection::open(target, &self.helo, Some(&self.tls), auth, self.timeouts, checks).await {
+            // A failed handshake: opportunistic TLS falls back to plaintext on a new connection.
+            Err(SessionError::Tls(e)) if auth.is_none() && required == Assurance::None => {
+                tracing::info!(host = %target.host, ip = %target.ip, error = %e, "STARTTLS failed; retrying without TLS");
+                let mut c = Connection::open(target, &self.helo, None, None, self.timeouts, &Checks::default()).await?;
+                c.evidence =
+                    TlsEvidence::plaintext(true, Some(("validation-failure", format!("STARTTLS failed: {e}"))));
+                Ok(c)
+            }
+            other => other,
+        }
+    }
+
+    pub(super) fn release(&self, conn: Connection) {
+        if conn.reusable() && conn.transactions < self.config.delivery.max_messages_per_connection {
+            self.pool.put(conn);
+        } else {
+            tokio::spawn(conn.quit());
+        }
+    }
+}

@@ -1,0 +1,239 @@
+//! The delivery worker: claims due recipients, delivers each message once per destination,
+//! records every attempt, schedules retries, and sends delivery status notifications.
+
+use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use sekisho_config::Config;
+use sekisho_dns::Dns;
+use sekisho_store::{Queue, RecipientRecord};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use crate::client::session::Timeouts;
+use crate::links::LinkMaker;
+use crate::pool::Pool;
+use crate::route::{Destination, route};
+use crate::sts::{FetchSettings, StsPolicies};
+use crate::tls::TlsClient;
+use crate::tls::plan::DnssecHealth;
+use crate::tls::probe_cache::ProbeCache;
+use crate::variants::Files;
+
+/// Recipients per SMTP transaction (Postfix's smtp_destination_recipient_limit); more go in
+/// further transactions, so servers that take 100 recipients at most are never overrun.
+const RECIPIENTS_PER_TRANSACTION: usize = 50;
+
+/// How often pending notifications whose queuing failed are tried again.
+const NOTICE_SWEEP: Duration = Duration::from_secs(60);
+
+/// Delivers queued mail until shut down.
+#[derive(Clone)]
+pub struct Deliverer {
+    inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    config: Config,
+    queue: Queue,
+    dns: Arc<dyn Dns>,
+    tls: TlsClient,
+    pool: Pool,
+    connections: Semaphore,
+    per_destination: Mutex<HashMap<Destination, Arc<Semaphore>>>,
+    timeouts: Timeouts,
+    helo: String,
+    downgrades: crate::tls::DowngradeMemory,
+    sts: StsPolicies,
+    dnssec: DnssecHealth,
+    probes: ProbeCache,
+    links: LinkMaker,
+}
+
+/// Where and how long MTA-STS policies are fetched, from `[mta_sts]`.
+pub fn sts_settings(c: &sekisho_config::MtaStsConfig) -> FetchSettings {
+    FetchSettings { port: c.port, timeout: c.timeout.0 }
+}
+
+/// The RFC 5321 §4.5.3.2 timeouts configured in `[delivery]`.
+pub fn timeouts(d: &sekisho_config::DeliveryConfig) -> Timeouts {
+    Timeouts {
+        connect: d.connect_timeout.0,
+        greeting: d.greeting_timeout.0,
+        mail: d.mail_timeout.0,
+        rcpt: d.rcpt_timeout.0,
+        data_init: d.data_timeout.0,
+        block: d.block_timeout.0,
+        done: d.done_timeout.0,
+    }
+}
+
+pub(crate) fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+impl Deliverer {
+    /// A deliverer for `queue`, resolving with `dns`. Fails when `[tls] extra_roots` cannot
+    /// be read or the file store cannot be created.
+    pub fn new(config: Config, queue: Queue, dns: Arc<dyn Dns>) -> Result<Deliverer, String> {
+        let d = &config.delivery;
+        let timeouts = timeouts(d);
+        let helo = d.helo_name.clone().unwrap_or_else(|| config.hostname.clone());
+        let tls = TlsClient::new(&config.tls.extra_roots)?;
+        let files = sekisho_store::files::FileStore::open(&config.store.path).map_err(|e| e.to_string())?;
+        let o = &config.outbound;
+        let downgrades =
+            crate::tls::DowngradeMemory::new(o.downgrade_window.0.as_secs() as i64, o.downgrade_min_sessions, []);
+        let sts = StsPolicies::new(
+            sts_settings(&config.mta_sts),
+            config.mta_sts.retry_after_failure.0.as_secs() as i64,
+            Some(queue.store().clone()),
+        );
+        Ok(Deliverer {
+            inner: Arc::new(Inner {
+                connections: Semaphore::new(d.max_connections),
+                per_destination: Mutex::new(HashMap::new()),
+                pool: Pool::default(),
+                tls,
+                downgrades,
+                sts,
+                dnssec: DnssecHealth::new(config.dns.dnssec),
+                probes: ProbeCache::new(o.probe_cache_ttl.0.as_secs() as i64, queue.store().clone()),
+                links: LinkMaker::new(&config, queue.clone(), files)?,
+                timeouts,
+                helo,
+                dns,
+                queue,
+                config,
+            }),
+        })
+    }
+
+    /// Runs until `shutdown` completes. Recipients being delivered at that moment stay
+    /// claimed; the next start makes them due again.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) {
+        let inner = self.inner;
+        let max_inflight = inner.config.delivery.max_connections * 2;
+        let mut tasks = JoinSet::new();
+        tokio::pin!(shutdown);
+        // What earlier runs learned about domains' TLS.
+        match inner.queue.store().tls_memory().await {
+            Ok(rows) => inner.downgrades.load(rows.into_iter().map(|m| {
+                let memory = crate::tls::DomainMemory {
+                    secure_sessions: m.secure_sessions,
+                    last_secure_at: m.last_secure_at,
+                    authenticated_sessions: m.authenticated_sessions,
+                    last_authenticated_at: m.last_authenticated_at,
+                };
+                ((m.domain, m.host), memory)
+            })),
+            Err(e) => tracing::error!(error = %e, "cannot read the downgrade memory"),
+        }
+        inner.sts.load().await;
+        // Notifications recorded before a crash (or whose queuing failed) but not yet queued.
+        inner.sweep_notices().await;
+        let mut last_sweep = tokio::time::Instant::now();
+        loop {
+            while tasks.try_join_next().is_some() {}
+            let room = max_inflight.saturating_sub(tasks.len());
+            let mut claimed = 0;
+            if room > 0 {
+                match inner.queue.store().claim_due(now(), (room * 4) as u32).await {
+                    Ok(claims) => {
+                        claimed = claims.len();
+                        let mut by_message: Vec<(String, Vec<i64>)> = Vec::new();
+                        for c in claims {
+                            match by_message.iter_mut().find(|(id, _)| *id == c.message_id) {
+                                Some((_, idxs)) => idxs.push(c.idx),
+                                None => by_message.push((c.message_id, vec![c.idx])),
+                            }
+                        }
+                        for (id, idxs) in by_message {
+                            let inner = inner.clone();
+                            tasks.spawn(async move { inner.deliver_message(&id, &idxs).await });
+                        }
+                    }
+                    Err(e) => tracing::error!(error = %e, "cannot read the queue"),
+                }
+            }
+            for conn in inner.pool.expire(inner.config.delivery.connection_reuse_time.0) {
+                tokio::spawn(conn.quit());
+            }
+            if claimed == 0 {
+                inner.queue.remove_finished_bodies().await;
+                if last_sweep.elapsed() >= NOTICE_SWEEP {
+                    inner.sweep_notices().await;
+                    last_sweep = tokio::time::Instant::now();
+                }
+            }
+            if claimed > 0 && tasks.len() < max_inflight {
+                tokio::task::yield_now().await;
+                continue;
+            }
+            tokio::select! {
+                _ = &mut shutdown => break,
+                _ = inner.queue.new_mail() => {}
+                _ = tokio::time::sleep(inner.config.delivery.scan_interval.0) => {}
+                Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+            }
+        }
+        // Deliveries under way get a moment to finish, so a restart does not repeat them.
+        let grace = tokio::time::timeout(Duration::from_secs(10), async { while tasks.join_next().await.is_some() {} });
+        if grace.await.is_err() {
+            tasks.abort_all();
+        }
+        inner.queue.remove_finished_bodies().await;
+        for conn in inner.pool.drain() {
+            let _ = tokio::time::timeout(Duration::from_secs(2), conn.quit()).await;
+        }
+    }
+}
+
+mod carry;
+mod connect;
+mod group;
+mod notices;
+mod settle;
+
+impl Inner {
+    async fn deliver_message(&self, id: &str, idxs: &[i64]) {
+        let detail = match self.queue.store().message_without_history(id).await {
+            Ok(Some(d)) => d,
+            Ok(None) => return,
+            Err(e) => {
+                tracing::error!(queue_id = id, error = %e, "cannot read message");
+                return;
+            }
+        };
+        let mut groups: BTreeMap<Destination, Vec<&RecipientRecord>> = BTreeMap::new();
+        for r in detail.recipients.iter().filter(|r| idxs.contains(&r.idx)) {
+            groups.entry(route(&self.config, detail.info.origin, &r.address)).or_default().push(r);
+        }
+        let files = Files::new(&self.config, &detail.info, self.queue.body_path(&detail.info.id));
+        let mut results = Vec::new();
+        for (dest, rcpts) in &groups {
+            for chunk in rcpts.chunks(RECIPIENTS_PER_TRANSACTION) {
+                results.extend(self.deliver_group(&detail.info, &files, dest, chunk).await);
+            }
+        }
+        self.settle(&detail, results).await;
+    }
+
+    pub(super) fn destination_slots(&self, dest: &Destination) -> Arc<Semaphore> {
+        let mut map = self.per_destination.lock().expect("destination lock");
+        map.retain(|_, s| Arc::strong_count(s) > 1 || s.available_permits() == 0);
+        map.entry(dest.clone())
+            .or_insert_with(|| Arc::new(Semaphore::new(self.config.delivery.max_connections_per_destination)))
+            .clone()
+    }
+
+    /// Credentials for the smart host, only when `dest` is the smart host.
+    pub(super) fn relay_auth(&self, dest: &Destination) -> Option<(&str, &str)> {
+        let d = &self.config.delivery;
+        let relay = crate::route::next_hop(d.relay_host.as_deref()?, d.port);
+        (relay == *dest).then_some(())?;
+        Some((d.relay_user.as_deref()?, d.relay_password.as_deref()?))
+    }
+}

@@ -1,0 +1,202 @@
+//! sekisho's policy vocabulary: every enumerated setting of the configuration as a type, read
+//! once when the configuration loads ("parse, don't validate"). Consumers match on variants;
+//! nothing compares strings or falls back silently. Each type's keywords are the ones the
+//! configuration file, the store and `--json` output use.
+
+mod keywords;
+
+pub use keywords::UnknownKeyword;
+
+keywords! {
+    /// How well a delivery session is protected, weakest first. The session itself proves at
+    /// most `authenticated`; `mta-sts` and `dane` are reached when the recipient domain's
+    /// published policy (RFC 8461) or DNSSEC-signed TLSA records (RFC 7672) also hold for it.
+    Assurance {
+        /// No STARTTLS, a failed handshake, or TLS below 1.2.
+        None = "none",
+        /// TLS 1.2 or later; the certificate was not (successfully) validated.
+        Encrypted = "encrypted",
+        /// TLS 1.2 or later with a certificate chain valid for the host name.
+        Authenticated = "authenticated",
+        /// Authenticated, and the host matched the domain's MTA-STS policy in mode `enforce`.
+        MtaSts = "mta-sts",
+        /// The certificate matched a usable DNSSEC-validated TLSA record of the host.
+        Dane = "dane",
+    }
+}
+
+keywords! {
+    /// From which session assurance a recipient gets attachments inline (below it: a download
+    /// link); `never` sends links whatever the TLS.
+    InlineMin {
+        /// Inline over any session, plaintext included.
+        None = "none",
+        /// Inline from TLS 1.2, certificate not checked.
+        Encrypted = "encrypted",
+        /// Inline from a certificate valid for the MX name.
+        Authenticated = "authenticated",
+        /// Inline only where the domain's MTA-STS policy (enforce) matched.
+        MtaSts = "mta-sts",
+        /// Inline only where DANE matched.
+        Dane = "dane",
+        /// Always a download link.
+        Never = "never",
+    }
+}
+
+impl InlineMin {
+    /// The assurance this asks for; `None` for `never`.
+    pub fn assurance(self) -> Option<Assurance> {
+        Some(match self {
+            InlineMin::None => Assurance::None,
+            InlineMin::Encrypted => Assurance::Encrypted,
+            InlineMin::Authenticated => Assurance::Authenticated,
+            InlineMin::MtaSts => Assurance::MtaSts,
+            InlineMin::Dane => Assurance::Dane,
+            InlineMin::Never => return None,
+        })
+    }
+
+    /// True when a session that reached `reached` may carry the attachments inline.
+    pub fn admits(self, reached: Assurance) -> bool {
+        self.assurance().is_some_and(|min| reached >= min)
+    }
+}
+
+keywords! {
+    /// How inline attachments travel.
+    InlineFormat {
+        /// The attachment parts as the sender wrote them.
+        AsIs = "as-is",
+        /// One plain ZIP (no password) in place of the attachment parts.
+        Zip = "zip",
+    }
+}
+
+keywords! {
+    /// Submitted mail with a password-protected or encrypted attachment (nested ones too).
+    EncryptedPolicy {
+        /// Refused at submission (550 5.7.1): the sender is told to send it unencrypted.
+        Reject = "reject",
+        /// Accepted, and its attachments always go as download links, whatever the TLS.
+        Link = "link",
+        /// Accepted and treated like any other attachment.
+        Allow = "allow",
+    }
+}
+
+keywords! {
+    /// Submitted mail with an attachment that cannot be inspected (a zip bomb, nesting too
+    /// deep, a corrupt archive).
+    UninspectablePolicy {
+        /// Refused at submission (550 5.7.1 or 5.6.0).
+        Reject = "reject",
+        /// Accepted.
+        Allow = "allow",
+    }
+}
+
+keywords! {
+    /// What a suspected STARTTLS downgrade does to a delivery.
+    DowngradeAction {
+        /// Flag and log it; deliver (attachments go as links).
+        Record = "record",
+        /// Keep the mail for a later attempt.
+        Defer = "defer",
+    }
+}
+
+keywords! {
+    /// How a recipient opens a link's page.
+    Access {
+        /// A one-time code mailed to the recipient's address when asked for.
+        Otp = "otp",
+        /// A random password, handed over as `password_delivery` says.
+        Password = "password",
+        /// A passphrase agreed beforehand per recipient address or domain.
+        Passphrase = "passphrase",
+        /// The link alone.
+        None = "none",
+    }
+}
+
+keywords! {
+    /// With `access = "password"`: who gets the password.
+    PasswordDelivery {
+        /// One password per message, mailed to the sender to pass on by phone or chat.
+        Sender = "sender",
+        /// One per recipient, mailed to the recipient `password_delay` after the link.
+        SeparateMail = "separate-mail",
+    }
+}
+
+keywords! {
+    /// The portal's page language.
+    Language {
+        /// The browser's Accept-Language.
+        Auto = "auto",
+        /// Japanese.
+        Ja = "ja",
+        /// English.
+        En = "en",
+    }
+}
+
+keywords! {
+    /// How one recipient got a message's attachments.
+    Carriage {
+        /// The attachments themselves (as they are, or in one plain ZIP).
+        Inline = "inline",
+        /// A download notice with the recipient's own link.
+        Link = "link",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn assurance_levels_are_ordered_weakest_first() {
+        assert!(Assurance::ALL.windows(2).all(|w| w[0] < w[1]));
+    }
+
+    #[test]
+    fn every_keyword_reads_back_as_itself() {
+        for &a in Assurance::ALL {
+            assert_eq!(Assurance::parse(a.as_str()), Some(a));
+        }
+        for &m in InlineMin::ALL {
+            assert_eq!(InlineMin::parse(m.as_str()), Some(m));
+        }
+        assert_eq!(Assurance::parse("DANE"), None, "keywords are exact");
+        assert_eq!(PasswordDelivery::parse("separate-mail"), Some(PasswordDelivery::SeparateMail));
+    }
+
+    #[test]
+    fn inline_min_never_admits_any_session() {
+        for &reached in Assurance::ALL {
+            assert!(!InlineMin::Never.admits(reached));
+            assert!(InlineMin::None.admits(reached));
+        }
+        assert!(InlineMin::Authenticated.admits(Assurance::Dane));
+        assert!(!InlineMin::Authenticated.admits(Assurance::Encrypted));
+    }
+
+    #[test]
+    fn inline_min_shares_the_assurance_keywords() {
+        for &a in Assurance::ALL {
+            assert_eq!(InlineMin::parse(a.as_str()).and_then(InlineMin::assurance), Some(a));
+        }
+    }
+
+    #[test]
+    fn an_unknown_keyword_names_the_accepted_ones() {
+        use serde::Deserialize as _;
+        use serde::de::value::{Error, StrDeserializer};
+        let e = DowngradeAction::deserialize(StrDeserializer::<Error>::new("defer-it")).unwrap_err();
+        assert_eq!(e.to_string(), "`defer-it` is not one of \"record\", \"defer\"");
+        let ok = DowngradeAction::deserialize(StrDeserializer::<Error>::new("defer")).unwrap();
+        assert_eq!(ok, DowngradeAction::Defer);
+    }
+}
