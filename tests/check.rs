@@ -36,7 +36,7 @@ async fn check_reports_each_mx_and_a_verdict() {
 
     let (code, out, err) = run(Some(&config), &["check", "strong.example"], "");
     assert_eq!(code, 0, "{out}{err}");
-    assert!(out.contains("strong.example: authenticated"), "{out}");
+    assert!(out.contains("strong.example: inline (authenticated)"), "{out}");
     assert!(
         out.contains("Attachments to strong.example would travel inline: every MX reached authenticated TLS 1.3."),
         "{out}"
@@ -58,13 +58,17 @@ async fn check_reports_each_mx_and_a_verdict() {
     );
     assert_eq!(reports[1]["assurance"], "authenticated");
     assert!(reports[2]["error"].as_str().unwrap().contains("null MX"));
+    assert_eq!(
+        [&reports[0]["outcome"], &reports[1]["outcome"], &reports[2]["outcome"]],
+        ["links", "inline", "undeliverable"]
+    );
 
     let list = dir.path().join("domains.txt");
     std::fs::write(&list, "# partners\nstrong.example\n\nmixed.example\n").unwrap();
     let (code, out, _) = run(Some(&config), &["check", "--file", list.to_str().unwrap(), "--csv"], "");
     assert_eq!(code, 1);
     let lines: Vec<&str> = out.lines().collect();
-    assert!(lines[0].starts_with("domain,domain_assurance,mx"));
+    assert!(lines[0].starts_with("domain,outcome,domain_assurance,role,host,preference,ip"), "{out}");
     assert_eq!(lines.len(), 1 + 2 + 2, "{out}");
     assert!(lines[3].contains("\"backup.mixed.example\"") || lines[4].contains("\"backup.mixed.example\""));
 }
@@ -153,4 +157,115 @@ async fn check_applies_mta_sts_and_dane_and_can_answer_from_delivery_sessions() 
     assert!(address["cached_at"].as_i64().is_some(), "{cached:#}");
     assert_eq!(address["evidence"]["certificate"]["san"][0], "mx.gone.example");
     drop(s);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_predicts_what_delivery_does_route_and_blocked_hosts_included() {
+    use sekisho_testkit::{FakeHttps, HttpAnswer};
+    let dir = tempfile::tempdir().unwrap();
+    let dns = FakeDns::start("127.0.0.53").await;
+    dns.sign_zone("dane.example");
+    let anchor = dns.trust_anchor_file(dir.path());
+    // A smart host with TLS, a partner whose MX offers no STARTTLS, one whose MX has TLS.
+    let relay_pki = TestPki::generate(&dir.path().join("relay"), "smart.isp.example");
+    let relay = FakeMx::start("127.0.2.1:0", MxBehavior { tls: Some(relay_pki.clone()), ..Default::default() }).await;
+    let port = relay.addr.port();
+    let plain = FakeMx::start(&format!("127.0.2.2:{port}"), MxBehavior::default()).await;
+    let good_pki = TestPki::generate(&dir.path().join("good"), "mx.good.example");
+    let _good =
+        FakeMx::start(&format!("127.0.2.3:{port}"), MxBehavior { tls: Some(good_pki.clone()), ..Default::default() })
+            .await;
+    dns.addr("smart.isp.example", "127.0.2.1");
+    dns.mx("plain.example", 10, "mx.plain.example");
+    dns.addr("mx.plain.example", "127.0.2.2");
+    dns.mx("good.example", 10, "mx.good.example");
+    dns.addr("mx.good.example", "127.0.2.3");
+    // MTA-STS in mode enforce naming none of the domain's MX hosts.
+    let web_pki = TestPki::generate(&dir.path().join("web"), "mta-sts.nonamed.example");
+    let policy = "version: STSv1\nmode: enforce\nmx: mx.elsewhere.example\nmax_age: 3600\n";
+    let web = FakeHttps::start("127.0.2.4:0", &web_pki, HttpAnswer::policy(policy)).await;
+    dns.mx("nonamed.example", 10, "mx.good.example");
+    dns.addr("mta-sts.nonamed.example", "127.0.2.4");
+    dns.txt("_mta-sts.nonamed.example", "v=STSv1; id=n1;");
+    // DANE: a TLSA record no certificate matches, and TLSA records whose signatures fail.
+    let dane_pki = TestPki::generate(&dir.path().join("dane"), "self.example");
+    let dane_mx =
+        FakeMx::start(&format!("127.0.2.5:{port}"), MxBehavior { tls: Some(dane_pki.clone()), ..Default::default() })
+            .await;
+    dns.mx("mismatch.dane.example", 10, "mx.mismatch.dane.example");
+    dns.addr("mx.mismatch.dane.example", "127.0.2.5");
+    dns.tlsa(&format!("_{port}._tcp.mx.mismatch.dane.example"), 3, 1, 1, &[7; 32]);
+    dns.mx("bogus.dane.example", 10, "mx.bogus.dane.example");
+    dns.addr("mx.bogus.dane.example", "127.0.2.5");
+    let bogus_name = format!("_{port}._tcp.mx.bogus.dane.example");
+    dns.tlsa(&bogus_name, 3, 1, 1, &dane_pki.cert_spki_sha256());
+    dns.corrupt_signatures(&bogus_name);
+
+    let roots: Vec<String> =
+        [&relay_pki, &good_pki, &web_pki].iter().map(|p| format!("\"{}\"", p.ca_path.display())).collect();
+    let base = format!(
+        "[dns]\nservers = [\"{}\"]\ntrust_anchor = \"{}\"\n[mta_sts]\nport = {}\n[tls]\nextra_roots = [{}]\n",
+        dns.addr,
+        anchor.display(),
+        web.addr.port(),
+        roots.join(", ")
+    );
+    let check = |name: &str, extra: &str, domains: &[&str]| {
+        let config = write_config(&dir.path().join(name), own_address(2525), &format!("{base}{extra}"));
+        if name == "local" {
+            let text = std::fs::read_to_string(&config).unwrap();
+            std::fs::write(&config, text.replace("[\"example.jp\"]", "[\"example.jp\", \"good.example\"]")).unwrap();
+        }
+        let mut args = vec!["check", "--json"];
+        args.extend_from_slice(domains);
+        let (_, out, err) = run(Some(&config), &args, "");
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap_or_else(|_| panic!("{out}{err}"));
+        v
+    };
+
+    // By MX: DANE and MTA-STS leave no host to deliver to: the mail waits, and the check says so.
+    let r = check(
+        "mx",
+        &format!("[delivery]\nport = {port}\n"),
+        &["nonamed.example", "mismatch.dane.example", "bogus.dane.example"],
+    );
+    assert_eq!(r[0]["outcome"], "waits", "{r:#}");
+    let verdict = r[0]["verdict"].as_str().unwrap();
+    assert!(verdict.starts_with("Mail to nonamed.example would wait: its MTA-STS policy (mode enforce) names none of its MX hosts (mx.good.example)"), "{verdict}");
+    assert_eq!(r[1]["outcome"], "waits", "{r:#}");
+    assert!(r[1]["mx"][0]["blocked"].as_str().unwrap().contains("TLSA"), "{r:#}");
+    assert!(!r[1]["verdict"].as_str().unwrap().contains("download links"), "{r:#}");
+    assert_eq!(r[2]["outcome"], "waits", "{r:#}");
+    assert!(r[2]["mx"][0]["blocked"].as_str().unwrap().contains("dnssec-invalid"), "{r:#}");
+    assert_eq!(r[2]["mx"][0]["addresses"], serde_json::json!([]), "a host whose TLSA is bogus is not contacted: {r:#}");
+    let contacted = dane_mx.connections();
+    assert_eq!(contacted, 1, "only the mismatch host's certificate was looked at");
+
+    // Through a smart host: the recipient's own MX decides, probe-based.
+    let smart = format!("[delivery]\nport = {port}\nrelay_host = \"[smart.isp.example]\"\n");
+    let r = check("smart", &smart, &["plain.example", "good.example"]);
+    assert_eq!(r[0]["route"], format!("[smart.isp.example]:{port}"), "{r:#}");
+    assert_eq!(r[0]["hop"][0]["assurance"], "authenticated", "{r:#}");
+    assert_eq!(r[0]["outcome"], "links", "{r:#}");
+    assert_eq!(
+        r[0]["verdict"],
+        format!(
+            "Attachments to plain.example would go as download links: probe-based (through the smart host [smart.isp.example]:{port}): mx.plain.example offered no STARTTLS."
+        )
+    );
+    assert_eq!(r[1]["outcome"], "inline", "{r:#}");
+    assert!(plain.connections() >= 1, "the recipient's MX was probed");
+    let r = check("smart-link", &format!("{smart}[outbound]\nsmart_host_attachments = \"link\"\n"), &["good.example"]);
+    assert_eq!(r[0]["outcome"], "links", "{r:#}");
+    assert!(r[0]["verdict"].as_str().unwrap().contains("smart_host_attachments = \"link\""), "{r:#}");
+
+    // A [routes] entry is the domain's own server: its TLS decides.
+    let routed = format!("[delivery]\nport = {port}\n[routes]\n\"good.example\" = \"[127.0.2.2]\"\n");
+    let r = check("routes", &routed, &["good.example"]);
+    assert_eq!(r[0]["outcome"], "links", "{r:#}");
+    assert_eq!(r[0]["mx"], serde_json::json!([]), "{r:#}");
+    assert_eq!(r[0]["hop"][0]["host"], "127.0.2.2", "{r:#}");
+    // A local domain gets attachments inline by default, whatever the hop.
+    let r = check("local", &routed, &["good.example"]);
+    assert_eq!(r[0]["outcome"], "inline", "{r:#}");
 }

@@ -1,5 +1,6 @@
-//! `sekisho check DOMAIN... [--file F] [--json|--csv]`: the TLS each domain's mail servers offer,
-//! measured with the delivery code. Exit 1 when a domain would not get at least encrypted TLS.
+//! `sekisho check DOMAIN... [--file F] [--json|--csv]`: what delivery would do with mail to
+//! each domain — its route, the TLS each host offers, measured with the delivery code, and
+//! whether attachments would travel inline. Exit 1 when a domain's would not.
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -7,8 +8,7 @@ use std::sync::Arc;
 
 use clap::Args;
 use sekisho_config::Config;
-use sekisho_deliver::check::{CheckService, DomainReport};
-use sekisho_deliver::tls::Assurance;
+use sekisho_deliver::check::{CheckService, DomainReport, MxReport, Outcome};
 
 use super::print_json;
 use crate::Failure;
@@ -83,10 +83,10 @@ pub(crate) async fn run(args: CheckArgs, config: &Config) -> Result<(), Failure>
             print_text(r);
         }
     }
-    if reports.iter().any(|r| r.error.is_some() || r.assurance < Assurance::Encrypted) {
+    let not_inline = reports.iter().filter(|r| r.outcome != Outcome::Inline).count();
+    if not_inline > 0 {
         return Err(Failure::Failed(format!(
-            "{} of {} domain(s) would not get encrypted TLS",
-            reports.iter().filter(|r| r.error.is_some() || r.assurance < Assurance::Encrypted).count(),
+            "{not_inline} of {} domain(s) would not get attachments inline",
             reports.len()
         )));
     }
@@ -94,10 +94,39 @@ pub(crate) async fn run(args: CheckArgs, config: &Config) -> Result<(), Failure>
 }
 
 fn print_text(r: &DomainReport) {
-    println!("{}: {}", r.domain, r.assurance.as_str());
+    println!("{}: {} ({})", r.domain, r.outcome.as_str(), r.assurance.as_str());
     println!("  {}", r.verdict);
-    for m in &r.mx {
-        let pref = m.preference.map_or("implicit".to_string(), |p| format!("MX {p}"));
+    if let Some(route) = &r.route {
+        println!("  route: {route}");
+        print_hosts(&r.hop, true);
+    }
+    print_hosts(&r.mx, false);
+    if let Some(t) = &r.mta_sts_record {
+        println!("  MTA-STS record: {t}");
+    }
+    let sts = &r.mta_sts;
+    if let (Some(id), Some(mode)) = (&sts.policy_id, sts.mode) {
+        println!("  MTA-STS policy {id}: mode {}, mx {}", mode.as_str(), sts.mx.join(" "));
+    }
+    if let (Some(f), Some(d)) = (&sts.failure, &sts.detail) {
+        println!("  MTA-STS: {f}: {d}");
+    }
+    if let Some(t) = &r.tls_rpt_record {
+        println!("  TLS-RPT record: {t}");
+    }
+}
+
+/// The hosts of the route (`route`) or the domain's MX hosts, one line per address.
+fn print_hosts(hosts: &[MxReport], route: bool) {
+    for m in hosts {
+        let pref = match m.preference {
+            Some(p) => format!("MX {p}"),
+            None if route => "host".to_string(),
+            None => "implicit".to_string(),
+        };
+        if let Some(b) = &m.blocked {
+            println!("  {pref} {}: NOT USED: {b}", m.host);
+        }
         for a in &m.addresses {
             match (&a.evidence, &a.error) {
                 (Some(e), _) => {
@@ -138,43 +167,31 @@ fn print_text(r: &DomainReport) {
             }
         }
     }
-    if let Some(t) = &r.mta_sts_record {
-        println!("  MTA-STS record: {t}");
-    }
-    let sts = &r.mta_sts;
-    if let (Some(id), Some(mode)) = (&sts.policy_id, sts.mode) {
-        println!("  MTA-STS policy {id}: mode {}, mx {}", mode.as_str(), sts.mx.join(" "));
-    }
-    if let (Some(f), Some(d)) = (&sts.failure, &sts.detail) {
-        println!("  MTA-STS: {f}: {d}");
-    }
-    if let Some(t) = &r.tls_rpt_record {
-        println!("  TLS-RPT record: {t}");
-    }
 }
 
 fn print_csv(reports: &[DomainReport]) {
-    println!("domain,domain_assurance,mx,preference,ip,port,starttls,version,cipher,assurance,failure,error,verdict");
+    println!(
+        "domain,outcome,domain_assurance,role,host,preference,ip,port,starttls,version,cipher,assurance,failure,error,\
+         blocked,verdict"
+    );
     let q = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
     for r in reports {
-        if r.mx.is_empty() {
-            println!(
-                "{},{},,,,,,,,,,{},{}",
-                q(&r.domain),
-                r.assurance.as_str(),
-                q(r.error.as_deref().unwrap_or("")),
-                q(&r.verdict)
-            );
+        let head = format!("{},{},{}", q(&r.domain), r.outcome.as_str(), r.assurance.as_str());
+        if r.mx.is_empty() && r.hop.is_empty() {
+            println!("{head},,,,,,,,,,,,{},,{}", q(r.error.as_deref().unwrap_or("")), q(&r.verdict));
         }
-        for m in &r.mx {
+        let hosts = r.hop.iter().map(|m| ("route", m)).chain(r.mx.iter().map(|m| ("mx", m)));
+        for (role, m) in hosts {
+            let blocked = q(m.blocked.as_deref().unwrap_or(""));
+            let pref = m.preference.map_or(String::new(), |p| p.to_string());
+            if m.addresses.is_empty() {
+                println!("{head},{role},{},{pref},,,,,,none,,,{blocked},{}", q(&m.host), q(&r.verdict));
+            }
             for a in &m.addresses {
                 let e = a.evidence.as_ref();
                 println!(
-                    "{},{},{},{},{},{},{},{},{},{},{},{},{}",
-                    q(&r.domain),
-                    r.assurance.as_str(),
+                    "{head},{role},{},{pref},{},{},{},{},{},{},{},{},{blocked},{}",
                     q(&m.host),
-                    m.preference.map_or(String::new(), |p| p.to_string()),
                     a.ip,
                     a.port,
                     e.is_some_and(|e| e.starttls_offered),

@@ -24,7 +24,7 @@ pub use portal::{Passphrase, PortalConfig};
 pub use route::NextHop;
 pub use sekisho_policy::{
     Access, Assurance, DowngradeAction, EncryptedPolicy, InlineFormat, InlineMin, Language, PasswordDelivery,
-    UninspectablePolicy,
+    SmartHostAttachments, UninspectablePolicy,
 };
 pub use static_records::{StaticRecord, decode_hex, normalize_host};
 
@@ -280,6 +280,9 @@ pub struct OutboundConfig {
     /// The same for recipients in `local_domains` (colleagues, routed to the internal server):
     /// by default they get attachments inline whatever the hop's TLS.
     pub internal_inline_min: InlineMin,
+    /// Mail through `[delivery] relay_host`: decide from a probe of the recipient domain's own
+    /// MX hosts, or always send links.
+    pub smart_host_attachments: SmartHostAttachments,
     /// How inline attachments travel: "as-is", or "zip" (one plain ZIP, no password).
     pub inline_format: InlineFormat,
     /// Images referenced by `cid:` from the HTML body stay in the message (they are part of
@@ -306,6 +309,7 @@ impl Default for OutboundConfig {
             uninspectable_attachments: UninspectablePolicy::Reject,
             attachments_inline_min: InlineMin::Encrypted,
             internal_inline_min: InlineMin::None,
+            smart_host_attachments: SmartHostAttachments::Probe,
             inline_format: InlineFormat::AsIs,
             inline_cid_images: true,
             attachments: Vec::new(),

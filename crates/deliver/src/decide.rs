@@ -4,10 +4,10 @@
 //! and the policy; its reason is the sentence the message's trace shows.
 
 pub use sekisho_policy::Carriage;
-use sekisho_policy::InlineMin;
+use sekisho_policy::{InlineMin, SmartHostAttachments};
 use sekisho_store::Variant;
 
-use crate::tls::TlsEvidence;
+use crate::tls::{Assurance, TlsEvidence};
 
 /// The decision and the sentence that explains it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,10 +76,57 @@ pub fn decide(host: &str, evidence: &TlsEvidence, inline_min: InlineMin, encrypt
     link(why)
 }
 
+/// What sekisho's own probe knows of a recipient domain's MX hosts, for mail the smart host
+/// carries on: the weakest assurance among the hosts mail may go to, and the clause that
+/// explains it (or why none may).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecipientMx {
+    pub assurance: Assurance,
+    pub why: Option<String>,
+}
+
+/// The decision for mail that leaves through the smart host `relay`: `hop` is the decision
+/// from the session to the smart host; with `mode` probe, the recipient domain's own MX hosts
+/// (`probe`) must reach `inline_min` too.
+pub fn beyond_smart_host(
+    hop: Decision,
+    relay: &str,
+    mode: SmartHostAttachments,
+    inline_min: InlineMin,
+    probe: Option<&RecipientMx>,
+) -> Decision {
+    let link = |why: String| Decision { carriage: Carriage::Link, reason: format!("link — {why}") };
+    if hop.carriage == Carriage::Link {
+        return hop;
+    }
+    if mode == SmartHostAttachments::Link {
+        return link(format!("mail leaves through the smart host {relay} (smart_host_attachments = \"link\")"));
+    }
+    if inline_min == InlineMin::None {
+        return hop;
+    }
+    let hop_how = hop.reason.trim_start_matches("inline — ");
+    match probe {
+        Some(p) if inline_min.admits(p.assurance) => Decision {
+            carriage: Carriage::Inline,
+            reason: format!(
+                "inline — probe-based: the recipient's MX hosts reached {} when sekisho probed them; the hop to the \
+                 smart host {relay}: {hop_how}",
+                p.assurance.as_str()
+            ),
+        },
+        Some(p) => link(format!(
+            "probe-based (through the smart host {relay}): {}; attachments travel inline from {}",
+            p.why.as_deref().unwrap_or("the recipient's MX hosts offered no usable TLS"),
+            inline_min.as_str()
+        )),
+        None => link(format!("probe-based (through the smart host {relay}): the recipient's MX hosts were not probed")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tls::Assurance;
 
     fn tls(assurance: Assurance) -> TlsEvidence {
         let mut e = TlsEvidence::plaintext(true, None);
@@ -146,5 +193,50 @@ mod tests {
         let d = decide("mx1.example.jp", &tls(Assurance::Dane), InlineMin::Never, None);
         assert_eq!(d.carriage, Carriage::Link);
         assert_eq!(d.reason, "link — the policy sends attachments to this domain as links whatever the TLS");
+    }
+
+    #[test]
+    fn through_a_smart_host_the_recipients_own_mx_hosts_decide() {
+        let hop = || decide("smart.isp.example", &tls(Assurance::Authenticated), InlineMin::Encrypted, None);
+        let probe = |a: Assurance, why: Option<&str>| RecipientMx { assurance: a, why: why.map(str::to_string) };
+        let probe_mode = SmartHostAttachments::Probe;
+        // The partner's MX has no TLS: a TLS hop to the smart host does not make it inline.
+        let plain = probe(Assurance::None, Some("mx.partner.example offered no STARTTLS"));
+        let d = beyond_smart_host(hop(), "smart.isp.example", probe_mode, InlineMin::Encrypted, Some(&plain));
+        assert_eq!(d.carriage, Carriage::Link);
+        assert_eq!(
+            d.reason,
+            "link — probe-based (through the smart host smart.isp.example): mx.partner.example offered no STARTTLS; \
+             attachments travel inline from encrypted"
+        );
+        let good = probe(Assurance::Authenticated, None);
+        let d = beyond_smart_host(hop(), "smart.isp.example", probe_mode, InlineMin::Encrypted, Some(&good));
+        assert_eq!(d.carriage, Carriage::Inline);
+        assert!(
+            d.reason.starts_with("inline — probe-based: the recipient's MX hosts reached authenticated"),
+            "{}",
+            d.reason
+        );
+        assert!(d.reason.ends_with("smart host smart.isp.example: TLS 1.3, authenticated"), "{}", d.reason);
+        // Not probed, or the policy asks for more than the probe found: links.
+        let d = beyond_smart_host(hop(), "smart.isp.example", probe_mode, InlineMin::Encrypted, None);
+        assert_eq!(d.carriage, Carriage::Link);
+        let d = beyond_smart_host(hop(), "smart.isp.example", probe_mode, InlineMin::Dane, Some(&good));
+        assert_eq!(d.carriage, Carriage::Link);
+        // "link" mode: always links; a hop that already means a link keeps its own reason.
+        let d = beyond_smart_host(hop(), "smart.isp.example", SmartHostAttachments::Link, InlineMin::None, Some(&good));
+        assert_eq!(
+            (d.carriage, d.reason.as_str()),
+            (
+                Carriage::Link,
+                "link — mail leaves through the smart host smart.isp.example (smart_host_attachments = \"link\")"
+            )
+        );
+        let weak_hop = decide("smart.isp.example", &TlsEvidence::plaintext(false, None), InlineMin::Encrypted, None);
+        let d = beyond_smart_host(weak_hop.clone(), "smart.isp.example", probe_mode, InlineMin::Encrypted, Some(&good));
+        assert_eq!(d, weak_hop);
+        // Policy "none": inline whatever either hop reached.
+        let d = beyond_smart_host(hop(), "smart.isp.example", probe_mode, InlineMin::None, Some(&plain));
+        assert_eq!(d.carriage, Carriage::Inline);
     }
 }

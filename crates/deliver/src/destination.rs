@@ -7,10 +7,10 @@ use std::collections::HashMap;
 
 use sekisho_dns::Dns;
 
+use crate::client::session::Target;
 use crate::sts::{Mode, Policy, StsLookup, StsPolicies};
-use crate::tls::Assurance;
-use crate::tls::TlsClient;
 use crate::tls::plan::{DnssecHealth, HostDane, HostPlan, MxDnssec, lookup_dane, plan_host};
+use crate::tls::{Assurance, TlsClient, TlsEvidence};
 
 /// Why mail to a domain must wait before any host is tried.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -99,4 +99,20 @@ impl DomainPolicy {
         let plan = plan_host(host, required, self.enforced(), &dane);
         (dane, plan)
     }
+}
+
+/// The sentence for a session to `target` that reached less than `required` (None when it
+/// reached enough): not a byte of the message goes to such a host.
+pub fn below_required(target: &Target, required: Assurance, evidence: &TlsEvidence) -> Option<String> {
+    if evidence.assurance >= required {
+        return None;
+    }
+    let why = evidence.failure.as_deref().map(|f| format!(" ({f})")).unwrap_or_default();
+    Some(format!(
+        "{}[{}]: TLS required: {}; the session reached {}{why}",
+        target.host,
+        target.ip,
+        required.as_str(),
+        evidence.assurance.as_str()
+    ))
 }

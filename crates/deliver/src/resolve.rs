@@ -19,7 +19,7 @@ pub struct RouteFailure {
     pub reason: String,
 }
 
-fn failure(e: &DnsError, what: &str) -> RouteFailure {
+pub(crate) fn failure(e: &DnsError, what: &str) -> RouteFailure {
     match e {
         DnsError::Temporary(..) => RouteFailure { temporary: true, status: "4.4.3", reason: format!("{what}: {e}") },
         DnsError::NoSuchDomain(_) => RouteFailure {
@@ -39,7 +39,7 @@ fn failure(e: &DnsError, what: &str) -> RouteFailure {
 pub async fn resolve(dns: &dyn Dns, dest: &Destination) -> Result<Vec<Target>, RouteFailure> {
     let (name, port, mx_lookup) = match dest {
         Destination::Mx { domain, port } => (domain.as_str(), *port, true),
-        Destination::Host { host, port, mx_lookup } => (host.as_str(), *port, *mx_lookup),
+        Destination::Host { host, port, mx_lookup, .. } => (host.as_str(), *port, *mx_lookup),
         Destination::NoNextHop => {
             return Err(RouteFailure {
                 temporary: true,

@@ -10,7 +10,10 @@ pub enum Destination {
     /// The MX hosts of a domain (or its address records when it has no MX).
     Mx { domain: String, port: u16 },
     /// A configured host: MX lookup of `host` when `mx_lookup`, else its address records.
-    Host { host: String, port: u16, mx_lookup: bool },
+    /// `relay` marks `[delivery] relay_host`, a smart host: the recipients' own MX hosts are
+    /// further on, out of sight of the session (a `[routes]` entry names the recipient
+    /// domain's own server).
+    Host { host: String, port: u16, mx_lookup: bool, relay: bool },
     /// Inbound mail with no `[delivery] next_hop`: it waits for the administrator.
     NoNextHop,
 }
@@ -19,7 +22,7 @@ impl std::fmt::Display for Destination {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Destination::Mx { domain, port } => write!(f, "{domain}:{port} (MX)"),
-            Destination::Host { host, port, mx_lookup: true } => write!(f, "{host}:{port} (MX)"),
+            Destination::Host { host, port, mx_lookup: true, .. } => write!(f, "{host}:{port} (MX)"),
             Destination::Host { host, port, .. } => write!(f, "[{host}]:{port}"),
             Destination::NoNextHop => write!(f, "no next hop"),
         }
@@ -31,7 +34,7 @@ impl std::fmt::Display for Destination {
 pub fn route(config: &Config, origin: Origin, recipient: &str) -> Destination {
     let domain = recipient.rsplit_once('@').map_or("", |(_, d)| d).trim_end_matches('.').to_ascii_lowercase();
     let port = config.delivery.port;
-    let hop = |text: &str| next_hop(text, port);
+    let hop = |text: &str| next_hop(text, port, false);
     if origin == Origin::Mx {
         return config.delivery.next_hop.as_deref().map_or(Destination::NoNextHop, hop);
     }
@@ -39,17 +42,27 @@ pub fn route(config: &Config, origin: Origin, recipient: &str) -> Destination {
         return hop(target);
     }
     if let Some(relay) = &config.delivery.relay_host {
-        return hop(relay);
+        return next_hop(relay, port, true);
     }
     let domain = domain.trim_start_matches('[').trim_end_matches(']').to_string();
     Destination::Mx { domain, port }
 }
 
-/// The destination a configured next hop ("[host]:port", "host") names.
-pub fn next_hop(text: &str, default_port: u16) -> Destination {
+/// The destination a configured next hop ("[host]:port", "host") names; `relay` for the
+/// smart host.
+pub fn next_hop(text: &str, default_port: u16, relay: bool) -> Destination {
     match NextHop::parse(text) {
-        Ok(h) => Destination::Host { port: h.port.unwrap_or(default_port), host: h.host, mx_lookup: h.mx_lookup },
+        Ok(h) => {
+            Destination::Host { port: h.port.unwrap_or(default_port), host: h.host, mx_lookup: h.mx_lookup, relay }
+        }
         Err(_) => Destination::NoNextHop,
+    }
+}
+
+impl Destination {
+    /// Whether this is the smart host (`relay_host`).
+    pub fn is_relay(&self) -> bool {
+        matches!(self, Destination::Host { relay: true, .. })
     }
 }
 
@@ -86,11 +99,11 @@ mod tests {
         let c = config();
         assert_eq!(
             route(&c, Origin::Submission, "a@Partner.Example"),
-            Destination::Host { host: "10.1.2.3".into(), port: 25, mx_lookup: false }
+            Destination::Host { host: "10.1.2.3".into(), port: 25, mx_lookup: false, relay: false }
         );
         assert_eq!(
             route(&c, Origin::Submission, "a@sub.group.example"),
-            Destination::Host { host: "gw.group.example".into(), port: 2525, mx_lookup: true }
+            Destination::Host { host: "gw.group.example".into(), port: 2525, mx_lookup: true, relay: false }
         );
         assert_eq!(
             route(&c, Origin::Submission, "a@other.example"),
@@ -100,7 +113,7 @@ mod tests {
         relay.delivery.relay_host = Some("[smart.example]:587".into());
         assert_eq!(
             route(&relay, Origin::Local, "a@other.example"),
-            Destination::Host { host: "smart.example".into(), port: 587, mx_lookup: false }
+            Destination::Host { host: "smart.example".into(), port: 587, mx_lookup: false, relay: true }
         );
     }
 
@@ -111,7 +124,7 @@ mod tests {
         c.delivery.next_hop = Some("[mail.internal]:25".into());
         assert_eq!(
             route(&c, Origin::Mx, "bob@example.jp"),
-            Destination::Host { host: "mail.internal".into(), port: 25, mx_lookup: false }
+            Destination::Host { host: "mail.internal".into(), port: 25, mx_lookup: false, relay: false }
         );
     }
 }

@@ -3,10 +3,12 @@
 //! attachments inline (per inline format) and one per recipient who gets a link, since each
 //! link variant carries the recipient's own link.
 
-use sekisho_config::{Config, EncryptedPolicy, InlineFormat};
+use std::collections::BTreeMap;
+
+use sekisho_config::{Config, EncryptedPolicy, InlineFormat, SmartHostAttachments};
 use sekisho_store::{MessageInfo, Origin, RecipientRecord, Variant};
 
-use crate::decide::{Carriage, decide};
+use crate::decide::{Carriage, RecipientMx, beyond_smart_host, decide};
 use crate::links::{LinkMaker, Prepared};
 use crate::tls::TlsEvidence;
 
@@ -36,6 +38,11 @@ impl Files {
         }
     }
 
+    /// Whether the message may carry files (submitted, and not found without at submission).
+    pub(crate) fn may_have(&self) -> bool {
+        self.body.is_some()
+    }
+
     /// The message read and walked (once); `None` when it carries no files after all.
     async fn prepared(&self) -> Result<Option<&Prepared>, &str> {
         let Some(body) = &self.body else { return Ok(None) };
@@ -51,6 +58,13 @@ impl Files {
             .await;
         result.as_ref().map(Option::as_ref).map_err(String::as_str)
     }
+}
+
+/// Mail through the smart host: the mode, and what the probe found of each recipient
+/// domain's own MX hosts (local domains are not probed: the hop decides for them).
+pub(crate) struct SmartHost {
+    pub mode: SmartHostAttachments,
+    pub probes: BTreeMap<String, RecipientMx>,
 }
 
 /// One transaction of the session.
@@ -74,6 +88,7 @@ pub(crate) async fn plan<'r>(
     links: &LinkMaker,
     info: &MessageInfo,
     files: &Files,
+    smart_host: Option<&SmartHost>,
     rcpts: &[&'r RecipientRecord],
     host: &str,
     evidence: &TlsEvidence,
@@ -97,7 +112,11 @@ pub(crate) async fn plan<'r>(
         .map(|&rcpt| {
             let domain = rcpt.address.rsplit_once('@').map_or("", |(_, d)| d);
             let policy = config.attachments_for(domain);
-            let decision = decide(host, evidence, policy.inline_min, encrypted);
+            let mut decision = decide(host, evidence, policy.inline_min, encrypted);
+            if let Some(s) = smart_host.filter(|_| !config.is_local(domain)) {
+                let probe = s.probes.get(&domain.to_ascii_lowercase());
+                decision = beyond_smart_host(decision, host, s.mode, policy.inline_min, probe);
+            }
             tracing::info!(queue_id = %info.id, to = %rcpt.address, decision = %decision.reason, "attachments");
             (rcpt, policy.inline_format == InlineFormat::Zip, decision)
         })

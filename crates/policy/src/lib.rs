@@ -107,6 +107,19 @@ keywords! {
 }
 
 keywords! {
+    /// How attachments are decided for mail that leaves through the smart host
+    /// (`relay_host`), whose session says nothing about the recipient's own mail servers.
+    SmartHostAttachments {
+        /// From what sekisho's own probe of the recipient domain's MX hosts reached (fresh
+        /// delivery or checker sessions in the probe cache, else a new probe), and the hop to
+        /// the smart host: both must reach the inline level.
+        Probe = "probe",
+        /// Always as download links.
+        Link = "link",
+    }
+}
+
+keywords! {
     /// How a recipient opens a link's page.
     Access {
         /// A one-time code mailed to the recipient's address when asked for.

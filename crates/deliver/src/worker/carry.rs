@@ -11,7 +11,7 @@ use crate::client::envelope::Envelope;
 use crate::client::reply::ServerReply;
 use crate::client::session::{Body, RcptSpec, Target, Transaction};
 use crate::outcome::{HostFailure, RcptResult, Verdict, status_of, transaction_verdict};
-use crate::variants::{self, Files};
+use crate::variants::{self, Files, SmartHost};
 
 /// What carrying the transactions over one session came to.
 pub(super) enum Carried {
@@ -38,6 +38,7 @@ impl Inner {
         &self,
         info: &MessageInfo,
         files: &Files,
+        smart_host: Option<&SmartHost>,
         rcpts: &[&RecipientRecord],
         target: &Target,
         checked: Checked,
@@ -49,7 +50,7 @@ impl Inner {
         let result =
             |r: &RecipientRecord, verdict: Verdict| RcptResult::new(r.idx, verdict, at.clone(), Some(evidence.clone()));
         let (batches, held) =
-            variants::plan(&self.config, &self.links, info, files, rcpts, &target.host, &evidence).await;
+            variants::plan(&self.config, &self.links, info, files, smart_host, rcpts, &target.host, &evidence).await;
         let mut results: Vec<RcptResult> = held
             .into_iter()
             .map(|h| RcptResult { variant: Some(h.variant), ..result(h.rcpt, Verdict::deferred("4.3.0", h.reason)) })

@@ -12,7 +12,7 @@ use sekisho_store::{MessageInfo, RecipientRecord};
 use super::carry::Carried;
 use super::{Inner, now};
 use crate::client::session::{Connection, SessionError, Target};
-use crate::destination::{DomainPolicy, PolicySources};
+use crate::destination::{DomainPolicy, PolicySources, below_required};
 use crate::outcome::{HostFailure, RcptResult, Verdict, fold_failures, status_of};
 use crate::resolve::resolve;
 use crate::route::Destination;
@@ -68,6 +68,7 @@ impl Inner {
             Ok(p) => p,
             Err(verdict) => return all(verdict, None, None),
         };
+        let smart_host = self.smart_host(info, dest, files, rcpts).await;
         let required = self.required(rcpts);
         let mut failures: Vec<HostFailure> = Vec::new();
         // (target, fresh connection only): a pooled connection found closed is replaced by a
@@ -86,7 +87,7 @@ impl Inner {
                         continue;
                     }
                 };
-            match self.carry(info, files, rcpts, target, checked).await {
+            match self.carry(info, files, smart_host.as_ref(), rcpts, target, checked).await {
                 Carried::Done(results) => return results,
                 Carried::RetryFresh => todo.push_front((target, true)),
                 Carried::HostFailed(f) => failures.push(f),
@@ -199,17 +200,8 @@ impl Inner {
             tokio::spawn(conn.quit());
             return Err(NoConnection::Failed(failure));
         }
-        if conn.evidence.assurance < required {
+        if let Some(reason) = below_required(target, required, &conn.evidence) {
             // Below the required assurance: not a byte of the message goes to this host.
-            let reached = &conn.evidence;
-            let why = reached.failure.as_deref().map(|f| format!(" ({f})")).unwrap_or_default();
-            let reason = format!(
-                "{}[{}]: TLS required: {}; the session reached {}{why}",
-                target.host,
-                target.ip,
-                required.as_str(),
-                reached.assurance.as_str()
-            );
             tracing::warn!(queue_id = %info.id, host = %target.host, ip = %target.ip, %reason, "TLS policy not met");
             let failure =
                 HostFailure::temporary("4.7.5", reason, target, conn.tls_summary(), Some(conn.evidence.clone()));

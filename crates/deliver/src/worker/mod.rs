@@ -191,6 +191,7 @@ impl Deliverer {
     }
 }
 
+mod beyond;
 mod carry;
 mod connect;
 mod group;
@@ -232,8 +233,7 @@ impl Inner {
     /// Credentials for the smart host, only when `dest` is the smart host.
     pub(super) fn relay_auth(&self, dest: &Destination) -> Option<(&str, &str)> {
         let d = &self.config.delivery;
-        let relay = crate::route::next_hop(d.relay_host.as_deref()?, d.port);
-        (relay == *dest).then_some(())?;
+        dest.is_relay().then_some(())?;
         Some((d.relay_user.as_deref()?, d.relay_password.as_deref()?))
     }
 }

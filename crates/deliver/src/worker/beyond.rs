@@ -1,0 +1,75 @@
+//! Before mail leaves through the smart host: what sekisho's own probe knows of each recipient
+//! domain's MX hosts — fresh sessions from the probe cache, else a new probe, whose sessions
+//! then go into the cache — for the probe-based inline-or-link decision. Taken before the
+//! connection to the smart host, never while it is held.
+
+use std::collections::BTreeMap;
+
+use sekisho_config::SmartHostAttachments;
+use sekisho_store::{MessageInfo, RecipientRecord};
+
+use super::{Inner, now};
+use crate::check::{Checker, probe_timeouts, recipient_mx};
+use crate::client::session::Target;
+use crate::route::Destination;
+use crate::tls::Assurance;
+use crate::variants::{Files, SmartHost};
+
+impl Inner {
+    /// The smart-host decision's inputs for `rcpts` (routed to `dest`); None when `dest` is not
+    /// the smart host or the message carries no files.
+    pub(super) async fn smart_host(
+        &self,
+        info: &MessageInfo,
+        dest: &Destination,
+        files: &Files,
+        rcpts: &[&RecipientRecord],
+    ) -> Option<SmartHost> {
+        let mode = self.config.outbound.smart_host_attachments;
+        if !dest.is_relay() || !files.may_have() {
+            return None;
+        }
+        let mut probes = BTreeMap::new();
+        if mode == SmartHostAttachments::Probe {
+            let mut domains: Vec<String> =
+                rcpts.iter().map(|r| r.address.rsplit_once('@').map_or("", |(_, d)| d).to_ascii_lowercase()).collect();
+            domains.sort();
+            domains.dedup();
+            domains.retain(|d| !self.config.is_local(d));
+            let store = self.queue.store().clone();
+            let checker = Checker {
+                dns: self.dns.as_ref(),
+                tls: &self.tls,
+                sts: &self.sts,
+                dnssec: &self.dnssec,
+                cache: Some((store.as_ref(), self.config.outbound.probe_cache_ttl.0.as_secs() as i64)),
+                helo: &self.helo,
+                port: self.config.delivery.port,
+                sts_enabled: self.config.mta_sts.enabled,
+                timeouts: probe_timeouts(&self.config.delivery),
+            };
+            for domain in domains {
+                let check = checker.check_mx(&domain, Assurance::None).await;
+                // New probe sessions keep the cache fresh for the next message and for `check`.
+                for host in &check.hosts {
+                    for a in host.addresses.iter().filter(|a| a.cached_at.is_none()) {
+                        if let (Some(evidence), Ok(ip)) = (&a.evidence, a.ip.parse()) {
+                            let target = Target { host: host.host.clone(), ip, port: a.port };
+                            self.probes.observe(&target, evidence, now());
+                        }
+                    }
+                }
+                let found = recipient_mx(check.problem.as_ref().map_or(Ok(check.hosts.as_slice()), Err));
+                tracing::info!(
+                    queue_id = %info.id,
+                    domain = %domain,
+                    assurance = found.assurance.as_str(),
+                    why = found.why.as_deref().unwrap_or(""),
+                    "recipient MX hosts probed for mail through the smart host"
+                );
+                probes.insert(domain, found);
+            }
+        }
+        Some(SmartHost { mode, probes })
+    }
+}
