@@ -309,3 +309,56 @@ async fn a_password_by_separate_mail_follows_the_link_after_the_delay() {
     assert_eq!(b.submit("/d/verify", &[("secret", &password)]).await.0, 303);
     assert_eq!(sha256(&b.get("/d/files/0").await.2), sha256(&report));
 }
+
+#[tokio::test]
+async fn through_a_smart_host_the_recipients_own_mx_decides_not_the_first_hop() {
+    let net = Net::new("127.0.6.41").await;
+    let relay_pki = TestPki::generate(&pki_dir("relay"), "smart.isp.example");
+    let relay = FakeMx::start(
+        &format!("127.0.6.42:{}", net.port),
+        MxBehavior { tls: Some(relay_pki.clone()), ..Default::default() },
+    )
+    .await;
+    net.dns.addr("smart.isp.example", "127.0.6.42");
+    let good = TestPki::generate(&pki_dir("good4"), "mx.tls4.example");
+    let _tls_mx = net.mx("127.0.6.43", "tls4.example", Some(good.clone())).await;
+    let plain_mx = net.mx("127.0.6.44", "plain4.example", None).await;
+    let roots = vec![relay_pki.ca_path.clone(), good.ca_path.clone()];
+    let s = TestServer::start_delivering(&net.dns, net.port, move |c| {
+        c.tls.extra_roots = roots;
+        c.delivery.relay_host = Some("[smart.isp.example]".into());
+    })
+    .await;
+    let quote = random_bytes(20_000);
+    let submitted = message_with_files("smart", &[("quote.pdf", &quote)], Names::Quoted);
+    let id = s.submit("alice@example.jp", &["bob@plain4.example", "carol@tls4.example"], &submitted).await;
+    let d = s.wait_for(&id, 30, done).await;
+    assert!(d.recipients.iter().all(|r| r.state == RecipientState::Delivered), "{:#?}", d.recipients);
+
+    // Both leave over authenticated TLS to the smart host; only the partner whose own MX
+    // speaks TLS gets the file.
+    let got = relay.wait_for(2, 5).await;
+    assert!(got.iter().all(|m| m.tls));
+    let to_bob = got.iter().find(|m| m.rcpt_to == ["bob@plain4.example"]).unwrap();
+    assert!(!String::from_utf8_lossy(&to_bob.data).contains(&wrapped(&quote)[..76]), "no file beyond a plaintext MX");
+    assert!(notice_text(&to_bob.data).contains("quote.pdf"));
+    let to_carol = got.iter().find(|m| m.rcpt_to == ["carol@tls4.example"]).unwrap();
+    assert!(to_carol.data.ends_with(submitted.as_bytes()), "inline: the recipient's MX reached authenticated TLS");
+    assert!(plain_mx.connections() >= 1, "sekisho probed the recipient's own MX");
+    assert!(plain_mx.received().is_empty(), "the probe carried no mail");
+
+    let full = s.queue.store().message(&id).await.unwrap().unwrap();
+    let variant = |rcpt: &str| {
+        let a = full.attempts.iter().rev().find(|a| a.recipient == rcpt).unwrap();
+        a.attempt.variant.clone().unwrap().reason
+    };
+    assert_eq!(
+        variant("bob@plain4.example"),
+        "link — probe-based (through the smart host smart.isp.example): mx.plain4.example offered no STARTTLS; \
+         attachments travel inline from encrypted"
+    );
+    assert!(
+        variant("carol@tls4.example")
+            .starts_with("inline — probe-based: the recipient's MX hosts reached authenticated")
+    );
+}
