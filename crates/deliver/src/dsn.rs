@@ -79,6 +79,31 @@ pub fn build(d: &Dsn<'_>) -> Vec<u8> {
         date = d.date,
         mid = d.message_id,
     );
+    human_part(&mut m, d);
+    machine_part(&mut m, d, &boundary, action);
+    let mut out = m.into_bytes();
+    if d.full {
+        let _ = write!(
+            &mut Adapter(&mut out),
+            "\r\n--{boundary}\r\nContent-Description: Undelivered Message\r\nContent-Type: message/rfc822\r\n\r\n"
+        );
+        out.extend_from_slice(d.original);
+        if !d.original.ends_with(b"\r\n") {
+            out.extend_from_slice(b"\r\n");
+        }
+    } else {
+        let _ = write!(
+            &mut Adapter(&mut out),
+            "\r\n--{boundary}\r\nContent-Description: Undelivered Message Headers\r\nContent-Type: text/rfc822-headers\r\n\r\n"
+        );
+        out.extend_from_slice(header_block(d.original));
+    }
+    out.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    out
+}
+
+/// The notification a person reads: why each recipient failed or waits.
+fn human_part(m: &mut String, d: &Dsn<'_>) {
     let intro = match d.kind {
         DsnKind::Failed => {
             "Your message could not be delivered to one or more recipients. It has been returned\r\n\
@@ -111,6 +136,10 @@ pub fn build(d: &Dsn<'_>) -> Vec<u8> {
     if let Some(until) = d.will_retry_until {
         let _ = write!(m, "\r\nsekisho will keep trying until {until}.\r\n");
     }
+}
+
+/// The `message/delivery-status` part (RFC 3464) for mail programs.
+fn machine_part(m: &mut String, d: &Dsn<'_>, boundary: &str, action: &str) {
     let _ = write!(
         m,
         "\r\n--{boundary}\r\nContent-Description: Delivery report\r\nContent-Type: message/delivery-status\r\n\r\n\
@@ -139,25 +168,6 @@ pub fn build(d: &Dsn<'_>) -> Vec<u8> {
             let _ = write!(m, "Will-Retry-Until: {until}\r\n");
         }
     }
-    let mut out = m.into_bytes();
-    if d.full {
-        let _ = write!(
-            &mut Adapter(&mut out),
-            "\r\n--{boundary}\r\nContent-Description: Undelivered Message\r\nContent-Type: message/rfc822\r\n\r\n"
-        );
-        out.extend_from_slice(d.original);
-        if !d.original.ends_with(b"\r\n") {
-            out.extend_from_slice(b"\r\n");
-        }
-    } else {
-        let _ = write!(
-            &mut Adapter(&mut out),
-            "\r\n--{boundary}\r\nContent-Description: Undelivered Message Headers\r\nContent-Type: text/rfc822-headers\r\n\r\n"
-        );
-        out.extend_from_slice(header_block(d.original));
-    }
-    out.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
-    out
 }
 
 /// Text for a header or report field: no CR/LF, at most 900 characters.

@@ -6,7 +6,7 @@ use std::net::IpAddr;
 
 use super::Checker;
 use super::report::{AddressReport, MxReport};
-use crate::client::session::{Connection, SessionError, Target};
+use crate::client::session::{Checks, Connection, SessionError, Target};
 use crate::destination::{DomainPolicy, below_required};
 use crate::tls::plan::{HostDane, HostPlan};
 use crate::tls::probe_cache::cached_probes;
@@ -50,20 +50,14 @@ impl Checker<'_> {
             None => match self.dns.addresses(host).await {
                 Ok(ips) => ips,
                 Err(e) => {
-                    let error = Some(e.to_string());
-                    report.addresses.push(AddressReport {
-                        ip: String::new(),
-                        port,
-                        error,
-                        evidence: None,
-                        cached_at: None,
-                    });
+                    report.addresses.push(AddressReport::unreachable(String::new(), port, e.to_string()));
                     return report;
                 }
             },
         };
         let dane_applies = matches!(host_dane, HostDane::Applies(_));
         let sts = policy.sts.as_ref();
+        // DANE and MTA-STS as delivery records them with the session.
         let finish = |mut evidence: TlsEvidence| {
             if !dane_applies {
                 evidence.set_dane(dane_note.clone());
@@ -71,51 +65,25 @@ impl Checker<'_> {
             evidence.apply_sts(sts, host);
             evidence
         };
-        if let Some((store, ttl)) = self.cache {
-            let now = chrono::Utc::now().timestamp();
-            for probe in cached_probes(store, host, ttl, now).await.into_iter().filter(|p| p.port == port) {
-                // A cached session says what DANE found only if it was checked against this
-                // host's records; otherwise it is probed again.
-                if let HostDane::Applies(records) = &host_dane
-                    && probe.evidence.dane.as_ref().is_none_or(|d| d.records != *records)
-                {
-                    continue;
-                }
-                let evidence = Some(finish(probe.evidence));
-                report.addresses.push(AddressReport {
-                    ip: probe.ip,
-                    port,
-                    error: None,
-                    evidence,
-                    cached_at: Some(probe.at),
-                });
-            }
-        }
-        let probe_now = if report.addresses.is_empty() { ips } else { Vec::new() };
-        for ip in probe_now.into_iter().take(ADDRESSES_PER_HOST) {
-            let target = Target { host: host.to_string(), ip, port };
-            let (evidence, error) =
-                match Connection::open(&target, self.helo, Some(self.tls), None, self.timeouts, &checks).await {
-                    Ok(conn) => {
-                        let evidence = conn.evidence.clone();
-                        conn.quit().await;
-                        (Some(finish(evidence)), None)
+        report.addresses = self
+            .cached(host, port, &host_dane)
+            .await
+            .into_iter()
+            .map(|(at, ip, e)| AddressReport { ip, port, error: None, evidence: Some(finish(e)), cached_at: Some(at) })
+            .collect();
+        if report.addresses.is_empty() {
+            for ip in ips.into_iter().take(ADDRESSES_PER_HOST) {
+                let target = Target { host: host.to_string(), ip, port };
+                let (evidence, error) = match self.probe(&target, &checks).await {
+                    Probed::Session(e) => (Some(finish(e)), None),
+                    Probed::Refused(e, why) => {
+                        report.blocked.get_or_insert(why);
+                        (Some(e), None)
                     }
-                    // The certificate did not pass (DANE, or authentication required): delivery
-                    // would not use this address.
-                    Err(SessionError::CertificateRefused(evidence)) => {
-                        let e = SessionError::CertificateRefused(evidence.clone());
-                        report.blocked.get_or_insert_with(|| format!("{host}[{ip}]: {e}"));
-                        (Some(*evidence), None)
-                    }
-                    // A failed handshake is what delivery falls back to plaintext after: none.
-                    Err(SessionError::Tls(e)) => {
-                        let failure = ("validation-failure", format!("TLS handshake failed: {e}"));
-                        (Some(finish(TlsEvidence::plaintext(true, Some(failure)))), None)
-                    }
-                    Err(e) => (None, Some(e.to_string())),
+                    Probed::Unreachable(e) => (None, Some(e)),
                 };
-            report.addresses.push(AddressReport { ip: ip.to_string(), port, error, evidence, cached_at: None });
+                report.addresses.push(AddressReport { ip: ip.to_string(), port, error, evidence, cached_at: None });
+            }
         }
         // What delivery's gate would say of each session, cached or new.
         for a in &report.addresses {
@@ -133,4 +101,56 @@ impl Checker<'_> {
             .unwrap_or(Assurance::None);
         report
     }
+
+    /// Fresh sessions of delivery (or earlier probes) with `host` from the probe cache: (when,
+    /// address, evidence). A session counts for a DANE host only if it was checked against
+    /// the host's present records.
+    async fn cached(&self, host: &str, port: u16, dane: &HostDane) -> Vec<(i64, String, TlsEvidence)> {
+        let Some((store, ttl)) = self.cache else { return Vec::new() };
+        let now = chrono::Utc::now().timestamp();
+        cached_probes(store, host, ttl, now)
+            .await
+            .into_iter()
+            .filter(|p| p.port == port)
+            .filter(|p| match dane {
+                HostDane::Applies(records) => p.evidence.dane.as_ref().is_some_and(|d| d.records == *records),
+                _ => true,
+            })
+            .map(|p| (p.at, p.ip, p.evidence))
+            .collect()
+    }
+
+    /// One probe session: connect, EHLO, STARTTLS under `checks`, QUIT.
+    async fn probe(&self, target: &Target, checks: &Checks) -> Probed {
+        match Connection::open(target, self.helo, Some(self.tls), None, self.timeouts, checks).await {
+            Ok(conn) => {
+                let evidence = conn.evidence.clone();
+                conn.quit().await;
+                Probed::Session(evidence)
+            }
+            // The certificate did not pass (DANE, or authentication required): delivery would
+            // not use this address.
+            Err(SessionError::CertificateRefused(evidence)) => {
+                let why =
+                    format!("{}[{}]: {}", target.host, target.ip, SessionError::CertificateRefused(evidence.clone()));
+                Probed::Refused(*evidence, why)
+            }
+            // A failed handshake is what delivery falls back to plaintext after: none.
+            Err(SessionError::Tls(e)) => {
+                let failure = ("validation-failure", format!("TLS handshake failed: {e}"));
+                Probed::Session(TlsEvidence::plaintext(true, Some(failure)))
+            }
+            Err(e) => Probed::Unreachable(e.to_string()),
+        }
+    }
+}
+
+/// What one probe session came to.
+enum Probed {
+    /// A session, with its evidence.
+    Session(TlsEvidence),
+    /// The certificate was refused: the evidence, and delivery's sentence.
+    Refused(TlsEvidence, String),
+    /// No SMTP session could be had.
+    Unreachable(String),
 }

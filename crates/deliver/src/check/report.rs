@@ -22,6 +22,13 @@ pub struct AddressReport {
     pub cached_at: Option<i64>,
 }
 
+impl AddressReport {
+    /// An address (or a host without one, `ip` empty) no SMTP session could be had with.
+    pub fn unreachable(ip: String, port: u16, error: String) -> AddressReport {
+        AddressReport { ip, port, error: Some(error), evidence: None, cached_at: None }
+    }
+}
+
 /// One MX host (or one host of a configured route).
 #[derive(Debug, Clone, Serialize)]
 pub struct MxReport {
@@ -261,5 +268,80 @@ pub fn recipient_mx(mx: Checked<'_>) -> crate::decide::RecipientMx {
         Err(p) => RecipientMx { assurance: Assurance::None, why: Some(p.text.clone()) },
         Ok(Err(why)) => RecipientMx { assurance: Assurance::None, why: Some(why) },
         Ok(Ok((assurance, weak))) => RecipientMx { assurance, why: weak.map(MxReport::why) },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn host(name: &str, assurance: Assurance, blocked: Option<&str>, sts: Option<bool>) -> MxReport {
+        let mut evidence = TlsEvidence::plaintext(assurance == Assurance::None, None);
+        if assurance == Assurance::None {
+            evidence.failure = Some("starttls-not-supported".into());
+        } else {
+            evidence.version = Some("TLSv1.3".into());
+        }
+        evidence.assurance = assurance;
+        MxReport {
+            host: name.into(),
+            preference: Some(10),
+            addresses: vec![AddressReport {
+                ip: "192.0.2.1".into(),
+                port: 25,
+                error: None,
+                evidence: Some(evidence),
+                cached_at: None,
+            }],
+            assurance,
+            mta_sts_match: sts,
+            dane: None,
+            blocked: blocked.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn each_route_and_policy_gives_the_outcome_delivery_would() {
+        let good = [host("mx1.a.example", Assurance::Authenticated, None, None)];
+        let plain = [host("mx1.b.example", Assurance::None, None, None)];
+        let smart = [host("smart.example", Assurance::Authenticated, None, None)];
+        let sts_none = [host("mx1.c.example", Assurance::Authenticated, Some("not named"), Some(false))];
+        let dane = [host("mx1.d.example", Assurance::None, Some("mx1.d.example: TLSA mismatch"), None)];
+        let bounce = Problem { text: "the domain accepts no mail (null MX)".into(), waits: false };
+        let probe = Via::SmartHost { hop: "smart.example".into(), mode: SmartHostAttachments::Probe };
+        let link = Via::SmartHost { hop: "smart.example".into(), mode: SmartHostAttachments::Link };
+        let route = Via::Route { hop: "[10.0.0.1]:25".into() };
+        let enc = InlineMin::Encrypted;
+        let cases: &[(Checked<'_>, Checked<'_>, &Via, InlineMin, Outcome)] = &[
+            (Ok(&good), Ok(&[]), &Via::Mx, enc, Outcome::Inline),
+            (Ok(&plain), Ok(&[]), &Via::Mx, enc, Outcome::Links),
+            (Ok(&plain), Ok(&[]), &Via::Mx, InlineMin::None, Outcome::Inline),
+            (Ok(&good), Ok(&[]), &Via::Mx, InlineMin::Never, Outcome::Links),
+            (Ok(&sts_none), Ok(&[]), &Via::Mx, enc, Outcome::Waits),
+            (Ok(&dane), Ok(&[]), &Via::Mx, enc, Outcome::Waits),
+            (Err(&bounce), Ok(&[]), &Via::Mx, enc, Outcome::Undeliverable),
+            (Ok(&[]), Ok(&plain), &route, enc, Outcome::Links),
+            (Ok(&[]), Ok(&good), &route, enc, Outcome::Inline),
+            (Ok(&plain), Ok(&smart), &probe, enc, Outcome::Links),
+            (Ok(&good), Ok(&smart), &probe, enc, Outcome::Inline),
+            (Err(&bounce), Ok(&smart), &probe, enc, Outcome::Links),
+            (Ok(&good), Ok(&smart), &link, enc, Outcome::Links),
+            (Ok(&good), Ok(&dane), &probe, enc, Outcome::Waits),
+        ];
+        for (i, (mx, hop, via, min, want)) in cases.iter().enumerate() {
+            let p = predict("x.example", *mx, *hop, via, *min);
+            assert_eq!(p.outcome, *want, "case {i}: {}", p.verdict);
+        }
+        let p = predict("c.example", Ok(&sts_none), Ok(&[]), &Via::Mx, enc);
+        assert_eq!(
+            p.verdict,
+            "Mail to c.example would wait: its MTA-STS policy (mode enforce) names none of its MX hosts \
+             (mx1.c.example), so no host may receive it until the policy or the MX records change."
+        );
+        let p = predict("d.example", Ok(&dane), Ok(&[]), &Via::Mx, enc);
+        assert_eq!(
+            p.verdict,
+            "Mail to d.example would wait: no MX host may receive it now: mx1.d.example: TLSA mismatch."
+        );
     }
 }

@@ -9,7 +9,7 @@ use super::Inner;
 use super::group::Checked;
 use crate::client::envelope::Envelope;
 use crate::client::reply::ServerReply;
-use crate::client::session::{Body, RcptSpec, Target, Transaction};
+use crate::client::session::{Body, RcptSpec, SessionError, Target, Transaction};
 use crate::outcome::{HostFailure, RcptResult, Verdict, status_of, transaction_verdict};
 use crate::variants::{self, Files, SmartHost};
 
@@ -84,63 +84,28 @@ impl Inner {
                 // one (after the data started, the server may have the message: no resend).
                 return Carried::RetryFresh;
             }
-            let all_get = |results: &mut Vec<RcptResult>, verdict: &Verdict| {
-                results.extend(batch.rcpts.iter().map(|r| with_variant(result(r, verdict.clone()))));
+            let (dsn, reusable) = (conn.caps.dsn, conn.reusable());
+            let verdicts = match judge(sent, first, target, reusable) {
+                Judged::HostFailed { permanent, status, reason } => {
+                    self.release(conn);
+                    let failure =
+                        HostFailure { permanent, status, reason, target: target.clone(), tls, evidence: None };
+                    return Carried::HostFailed(HostFailure { evidence: Some(evidence), ..failure });
+                }
+                Judged::All { verdict, stop: s } => {
+                    stop = s;
+                    vec![verdict; batch.rcpts.len()]
+                }
+                Judged::Each { verdicts, stop: s } => {
+                    stop = s;
+                    verdicts
+                }
             };
-            match sent {
-                Err(e) => {
-                    let verdict = Verdict::deferred("4.4.2", format!("{}[{}]: {e}", target.host, target.ip));
-                    all_get(&mut results, &verdict);
-                    stop = Some(Stop::Broken(verdict));
-                }
-                Ok(Transaction::Unsendable(u)) if first => {
-                    self.release(conn);
-                    return Carried::HostFailed(HostFailure {
-                        permanent: true,
-                        status: u.status.into(),
-                        reason: format!("{}: {}", target.host, u.reason),
-                        target: target.clone(),
-                        tls,
-                        evidence: Some(evidence),
-                    });
-                }
-                Ok(Transaction::MailRefused(r)) if first && !r.is_permanent() => {
-                    self.release(conn);
-                    let reason = format!("{}: {}", target.host, r.one_line());
-                    return Carried::HostFailed(HostFailure::temporary(
-                        &status_of(&r),
-                        reason,
-                        target,
-                        tls,
-                        Some(evidence),
-                    ));
-                }
-                Ok(Transaction::Unsendable(u)) => {
-                    let reason = format!("{}: {}", target.host, u.reason);
-                    let verdict = Verdict::Deferred { status: format!("4{}", &u.status[1..]), reason };
-                    all_get(&mut results, &verdict);
-                    stop = Some(Stop::Clean(verdict));
-                }
-                Ok(Transaction::MailRefused(r)) => {
-                    let verdict = if r.is_permanent() {
-                        Verdict::Bounced { status: status_of(&r), reason: r.one_line() }
-                    } else {
-                        Verdict::Deferred { status: status_of(&r), reason: r.one_line() }
-                    };
-                    all_get(&mut results, &verdict);
-                }
-                Ok(Transaction::Done { rcpts: replies, data }) => {
-                    let dsn = conn.caps.dsn;
-                    if !data.as_ref().is_some_and(ServerReply::is_positive) && !conn.reusable() {
-                        let reason = format!("{}[{}]: the session ended early", target.host, target.ip);
-                        stop = Some(Stop::Clean(Verdict::deferred("4.4.2", reason)));
-                    }
-                    results.extend(batch.rcpts.iter().zip(replies).map(|(r, reply)| {
-                        let verdict = transaction_verdict(data.as_ref(), reply);
-                        with_variant(RcptResult { next_hop_dsn: dsn, ..result(r, verdict) })
-                    }));
-                }
-            }
+            // The next hop's DSN support matters for recipients it accepted.
+            results.extend(batch.rcpts.iter().zip(verdicts).map(|(r, verdict)| {
+                let next_hop_dsn = dsn && matches!(verdict, Verdict::Delivered { .. });
+                with_variant(RcptResult { next_hop_dsn, ..result(r, verdict) })
+            }));
         }
         // A connection whose last transaction went wrong is not used again.
         match stop {
@@ -148,5 +113,60 @@ impl Inner {
             Some(Stop::Clean(_)) | None => self.release(conn),
         }
         Carried::Done(results)
+    }
+}
+
+/// What one transaction's result means.
+enum Judged {
+    /// The first transaction failed in a way another host might not.
+    HostFailed { permanent: bool, status: String, reason: String },
+    /// One verdict for every recipient of the transaction, and whether the session ends here.
+    All { verdict: Verdict, stop: Option<Stop> },
+    /// One verdict per recipient, in order.
+    Each { verdicts: Vec<Verdict>, stop: Option<Stop> },
+}
+
+/// Reads the result of one transaction to `target` (`first` of the session; the connection
+/// still `reusable`).
+fn judge(sent: Result<Transaction, SessionError>, first: bool, target: &Target, reusable: bool) -> Judged {
+    let one = |verdict: Verdict, stop: Option<Stop>| Judged::All { verdict, stop };
+    match sent {
+        Err(e) => {
+            let verdict = Verdict::deferred("4.4.2", format!("{}[{}]: {e}", target.host, target.ip));
+            one(verdict.clone(), Some(Stop::Broken(verdict)))
+        }
+        Ok(Transaction::Unsendable(u)) if first => Judged::HostFailed {
+            permanent: true,
+            status: u.status.into(),
+            reason: format!("{}: {}", target.host, u.reason),
+        },
+        Ok(Transaction::MailRefused(r)) if first && !r.is_permanent() => Judged::HostFailed {
+            permanent: false,
+            status: status_of(&r),
+            reason: format!("{}: {}", target.host, r.one_line()),
+        },
+        Ok(Transaction::Unsendable(u)) => {
+            let reason = format!("{}: {}", target.host, u.reason);
+            let verdict = Verdict::Deferred { status: format!("4{}", &u.status[1..]), reason };
+            one(verdict.clone(), Some(Stop::Clean(verdict)))
+        }
+        Ok(Transaction::MailRefused(r)) => {
+            let verdict = if r.is_permanent() {
+                Verdict::Bounced { status: status_of(&r), reason: r.one_line() }
+            } else {
+                Verdict::Deferred { status: status_of(&r), reason: r.one_line() }
+            };
+            one(verdict, None)
+        }
+        Ok(Transaction::Done { rcpts, data }) => {
+            let stop = (!data.as_ref().is_some_and(ServerReply::is_positive) && !reusable).then(|| {
+                let reason = format!("{}[{}]: the session ended early", target.host, target.ip);
+                Stop::Clean(Verdict::deferred("4.4.2", reason))
+            });
+            Judged::Each {
+                verdicts: rcpts.into_iter().map(|reply| transaction_verdict(data.as_ref(), reply)).collect(),
+                stop,
+            }
+        }
     }
 }
