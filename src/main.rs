@@ -4,6 +4,7 @@
 
 mod commands;
 mod logging;
+mod material;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

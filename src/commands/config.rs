@@ -27,6 +27,7 @@ pub(crate) fn run(command: ConfigCommand, global: Option<&Path>) -> Result<(), F
         ConfigCommand::Check { file } => {
             let path = file.or_else(|| global.map(Path::to_path_buf)).unwrap_or_else(|| PathBuf::from("sekisho.toml"));
             let config = Config::load(&path).map_err(|e| Failure::Usage(e.to_string()))?;
+            crate::material::check(&config).map_err(|e| Failure::Usage(e.to_string()))?;
             println!(
                 "{}: ok ({} listener{}, data in {})",
                 path.display(),

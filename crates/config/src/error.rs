@@ -28,6 +28,10 @@ impl ConfigError {
         let line = line_of_offset(text, span.start);
         let message = match key_at(text, span.start) {
             // An unknown key's span is the key itself: the message names it already.
+            // `[outbound.tls]` where `[[outbound.tls]]` (a list of tables) is meant.
+            Some(key) if message.starts_with("invalid type: map, expected a sequence") => {
+                format!("{key}: {message}: it is a list of tables, written [[{key}]] with double brackets")
+            }
             Some(key) if !message.starts_with("unknown key") => format!("{key}: {message}"),
             _ => message,
         };

@@ -62,6 +62,9 @@ pub struct Config {
     /// Listening sockets.
     #[serde(rename = "listener")]
     pub listeners: Vec<ListenerConfig>,
+    /// The file and text this configuration was read from, for errors found after loading.
+    #[serde(skip)]
+    source: Option<std::sync::Arc<(PathBuf, String)>>,
 }
 
 /// `[store]`
@@ -449,6 +452,7 @@ impl Default for Config {
             mta_sts: MtaStsConfig::default(),
             portal: PortalConfig::default(),
             listeners: Vec::new(),
+            source: None,
         }
     }
 }
@@ -518,7 +522,17 @@ impl Config {
             config.listeners = default_listeners();
         }
         config.validate(text, origin)?;
+        config.source = Some(std::sync::Arc::new((origin.to_path_buf(), text.to_string())));
         Ok(config)
+    }
+
+    /// An error about `key` (a dotted path, as in `tls.key`) found after loading, such as a
+    /// certificate that does not match its key: it names the file and the key's line.
+    pub fn error_at(&self, key: &str, message: String) -> ConfigError {
+        match &self.source {
+            Some(src) => ConfigError::invalid(&src.0, &src.1, key, message),
+            None => ConfigError::invalid(Path::new("<configuration>"), "", key, message),
+        }
     }
 
     fn validate(&self, text: &str, origin: &Path) -> Result<(), ConfigError> {
@@ -895,6 +909,17 @@ mod attachment_tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("notice_text_template") && e.contains("cannot read"), "{e}");
+    }
+
+    #[test]
+    fn a_list_of_tables_written_with_single_brackets_says_how_to_write_it() {
+        let e = Config::parse(
+            "[outbound.tls]\ndomains = [\"a.example\"]\nrequire = \"authenticated\"\n",
+            Path::new("test.toml"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("test.toml:1: outbound.tls:") && e.contains("written [[outbound.tls]]"), "{e}");
     }
 
     #[test]

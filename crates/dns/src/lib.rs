@@ -167,6 +167,23 @@ fn build(config: &DnsConfig, validate: bool) -> Result<TokioResolver, DnsError> 
     builder.build().map_err(|e| DnsError::Temporary("resolver".into(), e.to_string()))
 }
 
+/// Reads a DNSSEC trust anchor file as the resolver will: DNSKEY records in zone-file format
+/// (as in /usr/share/dns/root.key). A DS record set or a BIND `trust-anchors { }` clause is
+/// refused with a sentence saying so.
+pub fn check_trust_anchor(path: &std::path::Path) -> Result<(), String> {
+    TrustAnchors::from_file(path).map(|_| ()).map_err(|e| {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        let form = if text.contains("trust-anchors") || text.contains("managed-keys") {
+            " (this is BIND's trust-anchors syntax)"
+        } else if text.split_whitespace().any(|w| w == "DS") {
+            " (these are DS records)"
+        } else {
+            ""
+        };
+        format!("{}: not DNSKEY records in zone-file format{form}, as in /usr/share/dns/root.key: {e}", path.display())
+    })
+}
+
 fn fqdn(name: &str) -> String {
     format!("{}.", name.trim_end_matches('.'))
 }

@@ -60,6 +60,12 @@ fn stamp(cert: &Path, key: &Path) -> Option<SystemTime> {
     Some(c.max(k))
 }
 
+/// Loads `cert` and `key` as the listeners would: both readable PEM, a certificate in the
+/// first, a private key in the second, and the key the certificate's own.
+pub fn check_certificate(cert: &Path, key: &Path) -> Result<(), ReceiveError> {
+    build(cert, key).map(|_| ())
+}
+
 fn build(cert: &Path, key: &Path) -> Result<TlsAcceptor, ReceiveError> {
     let err = |path: &Path, message: String| ReceiveError::Tls { path: path.to_path_buf(), message };
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
