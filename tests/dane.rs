@@ -170,3 +170,22 @@ async fn a_signed_domain_without_tlsa_records_is_delivered_as_usual() {
     );
     assert!(e["dane"]["detail"].as_str().unwrap().contains("no TLSA records"), "{e:#}");
 }
+
+#[tokio::test]
+async fn no_starttls_under_valid_tlsa_gets_no_mail_and_the_evidence_says_why() {
+    let net = Net::new("127.0.16").await;
+    let pki = net.pki("mx.nostarttls.dane.example");
+    let mx = net.mx("127.0.16.10", "mx.nostarttls.dane.example", "nostarttls.dane.example", None).await;
+    net.tlsa("mx.nostarttls.dane.example", 3, 1, 1, &pki.cert_spki_sha256());
+    let s = net.gateway(vec![]).await;
+    let (d, e) = s.first_attempt("bob@nostarttls.dane.example").await;
+    assert_eq!(d.recipients[0].state, RecipientState::Queued, "{d:#?}");
+    assert!(mx.received().is_empty(), "not a byte of mail in plaintext under DANE");
+    let dane = &e["dane"];
+    assert_eq!(
+        (dane["dnssec"].as_str(), dane["failure"].as_str()),
+        (Some("secure"), Some("starttls-not-supported")),
+        "{e:#}"
+    );
+    assert_eq!(dane["records"].as_array().map(Vec::len), Some(1), "{e:#}");
+}

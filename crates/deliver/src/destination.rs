@@ -116,3 +116,24 @@ pub fn below_required(target: &Target, required: Assurance, evidence: &TlsEviden
         evidence.assurance.as_str()
     ))
 }
+
+/// Records DANE on a session's evidence: for a host DANE applies to, what the handshake checked
+/// — or, when the session had no TLS, the records it should have met and the failure (RFC 8460
+/// result type); for any other host, what DNS said of its TLSA records (replacing what an
+/// earlier use of a pooled connection recorded).
+pub fn record_dane(evidence: &mut TlsEvidence, dane: &HostDane) {
+    if !matches!(dane, HostDane::Applies(_)) {
+        evidence.set_dane(dane.evidence());
+        return;
+    }
+    if evidence.dane.is_some() {
+        return;
+    }
+    let mut note = dane.evidence();
+    if let Some(n) = note.as_mut() {
+        let failure = if evidence.starttls_offered { "validation-failure" } else { "starttls-not-supported" };
+        n.failure = Some(failure.into());
+        n.detail = Some("the host has DNSSEC-signed TLSA records, and the session had no TLS".into());
+    }
+    evidence.set_dane(note);
+}

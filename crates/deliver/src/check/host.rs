@@ -7,7 +7,7 @@ use std::net::IpAddr;
 use super::Checker;
 use super::report::{AddressReport, MxReport};
 use crate::client::session::{Checks, Connection, SessionError, Target};
-use crate::destination::{DomainPolicy, below_required};
+use crate::destination::{DomainPolicy, below_required, record_dane};
 use crate::tls::plan::{HostDane, HostPlan};
 use crate::tls::probe_cache::cached_probes;
 use crate::tls::{Assurance, TlsEvidence};
@@ -37,13 +37,13 @@ impl Checker<'_> {
             dane: host_dane.evidence(),
             blocked: None,
         };
-        let (required, checks, dane_note) = match plan {
+        let (required, checks) = match plan {
             HostPlan::Skip { reason } => {
                 // Delivery sends not a byte to this host: neither does the check connect.
                 report.blocked = Some(reason);
                 return report;
             }
-            HostPlan::Try { required, checks, dane_note } => (required, checks, dane_note),
+            HostPlan::Try { required, checks, .. } => (required, checks),
         };
         let ips = match ips {
             Some(ips) => ips,
@@ -55,13 +55,10 @@ impl Checker<'_> {
                 }
             },
         };
-        let dane_applies = matches!(host_dane, HostDane::Applies(_));
         let sts = policy.sts.as_ref();
         // DANE and MTA-STS as delivery records them with the session.
         let finish = |mut evidence: TlsEvidence| {
-            if !dane_applies {
-                evidence.set_dane(dane_note.clone());
-            }
+            record_dane(&mut evidence, &host_dane);
             evidence.apply_sts(sts, host);
             evidence
         };

@@ -12,7 +12,7 @@ use sekisho_store::{MessageInfo, RecipientRecord};
 use super::carry::Carried;
 use super::{Inner, now};
 use crate::client::session::{Connection, SessionError, Target};
-use crate::destination::{DomainPolicy, PolicySources, below_required};
+use crate::destination::{DomainPolicy, PolicySources, below_required, record_dane};
 use crate::outcome::{HostFailure, RcptResult, Verdict, fold_failures, status_of};
 use crate::resolve::resolve;
 use crate::route::Destination;
@@ -157,13 +157,13 @@ impl Inner {
         required: Assurance,
         policy: &mut DomainPolicy,
     ) -> Result<Checked, NoConnection> {
-        let (required, checks, dane_note) =
+        let (host_dane, required, checks) =
             match policy.host(self.dns.as_ref(), &target.host, target.port, required).await {
                 (_, HostPlan::Skip { reason }) => {
                     tracing::warn!(queue_id = %info.id, host = %target.host, %reason, "MX host not used");
                     return Err(NoConnection::Failed(HostFailure::temporary("4.7.5", reason, target, None, None)));
                 }
-                (_, HostPlan::Try { required, checks, dane_note }) => (required, checks, dane_note),
+                (dane, HostPlan::Try { required, checks, .. }) => (dane, required, checks),
             };
         let _slot = self.connections.acquire().await.expect("semaphore open");
         let got = if fresh_only {
@@ -175,9 +175,7 @@ impl Inner {
             Ok(c) => c,
             Err(e) => return Err(NoConnection::Failed(self.connect_failure(info, target, required, policy, e))),
         };
-        if checks.tlsa.is_empty() {
-            conn.evidence.set_dane(dane_note);
-        }
+        record_dane(&mut conn.evidence, &host_dane);
         conn.evidence.apply_sts(policy.sts.as_ref(), &target.host);
         if !reused {
             self.probes.observe(target, &conn.evidence, now());
