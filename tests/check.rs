@@ -268,4 +268,19 @@ async fn check_predicts_what_delivery_does_route_and_blocked_hosts_included() {
     // A local domain gets attachments inline by default, whatever the hop.
     let r = check("local", &routed, &["good.example"]);
     assert_eq!(r[0]["outcome"], "inline", "{r:#}");
+
+    assert_eq!(r[0]["warnings"], serde_json::json!([]), "validation works here: {r:#}");
+
+    // A trust anchor that validates nothing: DANE is off, and the check says so loudly.
+    let stranger = FakeDns::start("127.0.0.54").await;
+    std::fs::create_dir_all(dir.path().join("wrong")).unwrap();
+    let wrong = stranger.trust_anchor_file(&dir.path().join("wrong"));
+    let text = base.replace(&anchor.display().to_string(), &wrong.display().to_string());
+    let config = write_config(
+        &dir.path().join("wrong-anchor"),
+        own_address(2525),
+        &format!("{text}[delivery]\nport = {port}\n"),
+    );
+    let (_, out, _) = run(Some(&config), &["check", "good.example"], "");
+    assert!(out.contains("WARNING: DNSSEC validation does not work"), "{out}");
 }

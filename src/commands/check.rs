@@ -96,6 +96,9 @@ pub(crate) async fn run(args: CheckArgs, config: &Config) -> Result<(), Failure>
 fn print_text(r: &DomainReport) {
     println!("{}: {} ({})", r.domain, r.outcome.as_str(), r.assurance.as_str());
     println!("  {}", r.verdict);
+    for w in &r.warnings {
+        println!("  WARNING: {w}");
+    }
     if let Some(route) = &r.route {
         println!("  route: {route}");
         print_hosts(&r.hop, true);

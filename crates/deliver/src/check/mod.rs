@@ -168,7 +168,12 @@ impl Checker<'_> {
         let hop_checked = hop_problem.as_ref().map_or(Ok(hop.as_slice()), Err);
         let mx_checked = mx.problem.as_ref().map_or(Ok(mx.hosts.as_slice()), Err);
         let p = predict(&domain, mx_checked, hop_checked, &via, inline_min);
+        let mut warnings = Vec::new();
+        if self.dnssec.broken(self.dns).await {
+            warnings.push(crate::tls::plan::DNSSEC_BROKEN.to_string());
+        }
         DomainReport {
+            warnings,
             error: hop_problem.or(mx.problem).map(|p| p.text),
             domain,
             mx: mx.hosts,

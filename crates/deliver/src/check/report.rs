@@ -96,6 +96,8 @@ pub struct DomainReport {
     pub assurance: Assurance,
     /// What delivery would do now.
     pub outcome: Outcome,
+    /// Problems of this gateway that change the answer (DNSSEC validation not working here).
+    pub warnings: Vec<String>,
     /// One sentence a person understands.
     pub verdict: String,
 }

@@ -23,6 +23,10 @@ pub enum HostDane {
     Unusable { failure: &'static str, detail: String },
 }
 
+/// What a person is told while validation does not work here.
+pub const DNSSEC_BROKEN: &str = "DNSSEC validation does not work with these DNS servers and trust anchor (the root \
+                                 zone does not validate): DANE is not applied to any domain until it does";
+
 /// Whether DNSSEC validation works at all here: the root zone's own denial of an MX record
 /// validates from the trust anchor. When it does not (a resolver that strips signatures, a
 /// wrong trust anchor), every answer would look bogus: that is this gateway's problem, not an
@@ -71,6 +75,12 @@ impl DnssecHealth {
         }
     }
 
+    /// True when validation is asked for (`[dns] dnssec`) but does not work here: DANE is
+    /// then not applied, which a person must hear about.
+    pub async fn broken(&self, dns: &dyn Dns) -> bool {
+        self.enabled && !self.available(dns).await
+    }
+
     /// True when validated answers can be trusted to tell secure from bogus.
     async fn available(&self, dns: &dyn Dns) -> bool {
         if !self.enabled {
@@ -92,15 +102,11 @@ impl DnssecHealth {
             }
         };
         let before = self.last.lock().expect("dnssec health").replace((std::time::Instant::now(), ok));
-        if before.is_none_or(|(_, was)| was != ok) {
-            if ok {
-                tracing::info!("DNSSEC validation works: DANE applies where domains publish TLSA records");
-            } else {
-                tracing::warn!(
-                    "DNSSEC validation does not work with these DNS servers and trust anchor (the root zone does \
-                     not validate): DANE is not applied"
-                );
-            }
+        if ok && before.is_none_or(|(_, was)| !was) {
+            tracing::info!("DNSSEC validation works: DANE applies where domains publish TLSA records");
+        } else if !ok {
+            // Said at every probe while it lasts: mail to DANE domains goes without DANE.
+            tracing::error!("{DNSSEC_BROKEN}");
         }
         ok
     }
