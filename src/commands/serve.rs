@@ -12,7 +12,7 @@ use crate::Failure;
 
 pub(crate) async fn run(config: Config) -> Result<(), Failure> {
     crate::material::check(&config).map_err(|e| Failure::Usage(e.to_string()))?;
-    crate::logging::init(&config.log);
+    let _log = crate::logging::init(&config.log);
     let (queue, report) = Queue::open_with(&config.store.path, config.store.group_commit_max, config.store.group_sync)
         .await
         .map_err(|e| Failure::Failed(e.to_string()))?;
