@@ -7,7 +7,9 @@ pub use sekisho_policy::Carriage;
 use sekisho_policy::{InlineMin, SmartHostAttachments};
 use sekisho_store::Variant;
 
-use crate::tls::{Assurance, TlsEvidence};
+pub use sekisho_transport::check::RecipientMx;
+
+use crate::tls::TlsEvidence;
 
 /// The decision and the sentence that explains it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,15 +78,6 @@ pub fn decide(host: &str, evidence: &TlsEvidence, inline_min: InlineMin, encrypt
     link(why)
 }
 
-/// What sekisho's own probe knows of a recipient domain's MX hosts, for mail the smart host
-/// carries on: the weakest assurance among the hosts mail may go to, and the clause that
-/// explains it (or why none may).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RecipientMx {
-    pub assurance: Assurance,
-    pub why: Option<String>,
-}
-
 /// The decision for mail that leaves through the smart host `relay`: `hop` is the decision
 /// from the session to the smart host; with `mode` probe, the recipient domain's own MX hosts
 /// (`probe`) must reach `inline_min` too.
@@ -127,6 +120,7 @@ pub fn beyond_smart_host(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tls::Assurance;
 
     fn tls(assurance: Assurance) -> TlsEvidence {
         let mut e = TlsEvidence::plaintext(true, None);

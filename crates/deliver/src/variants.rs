@@ -9,8 +9,8 @@ use sekisho_config::{Config, EncryptedPolicy, InlineFormat, SmartHostAttachments
 use sekisho_store::{MessageInfo, Origin, RecipientRecord, Variant};
 
 use crate::decide::{Carriage, RecipientMx, beyond_smart_host, decide};
-use crate::links::{LinkMaker, Prepared};
 use crate::tls::TlsEvidence;
+use sekisho_links::{LinkMaker, Prepared};
 
 /// A submitted message's files, taken out of the spooled body the first time a decision needs
 /// them (a link or a ZIP), at most once per delivery of the message.

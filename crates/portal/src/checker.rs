@@ -10,7 +10,7 @@ use axum::Json;
 use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use sekisho_deliver::check::DomainReport;
+use sekisho_transport::check::DomainReport;
 
 use crate::Portal;
 use crate::lang::Texts;

@@ -26,10 +26,10 @@ use std::sync::Arc;
 use axum::Router;
 use axum::routing::{get, post};
 use sekisho_config::Config;
-use sekisho_deliver::check::CheckService;
-use sekisho_deliver::links::LinkMaker;
+use sekisho_links::LinkMaker;
 use sekisho_store::files::FileStore;
 use sekisho_store::{Queue, QueueStore};
+use sekisho_transport::check::CheckService;
 
 pub use guard::RateLimiter;
 

@@ -8,19 +8,20 @@ use std::time::Duration;
 
 use sekisho_config::Config;
 use sekisho_dns::Dns;
+use sekisho_links::LinkMaker;
 use sekisho_store::{Queue, RecipientRecord};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use crate::client::session::Timeouts;
-use crate::links::LinkMaker;
 use crate::pool::Pool;
 use crate::route::{Destination, route};
-use crate::sts::{FetchSettings, StsPolicies};
+use crate::sts::StsPolicies;
 use crate::tls::TlsClient;
 use crate::tls::plan::DnssecHealth;
 use crate::tls::probe_cache::ProbeCache;
 use crate::variants::Files;
+use crate::{sts_settings, timeouts};
 
 /// Recipients per SMTP transaction (Postfix's smtp_destination_recipient_limit); more go in
 /// further transactions, so servers that take 100 recipients at most are never overrun.
@@ -50,24 +51,6 @@ pub(crate) struct Inner {
     dnssec: DnssecHealth,
     probes: ProbeCache,
     links: LinkMaker,
-}
-
-/// Where and how long MTA-STS policies are fetched, from `[mta_sts]`.
-pub fn sts_settings(c: &sekisho_config::MtaStsConfig) -> FetchSettings {
-    FetchSettings { port: c.port, timeout: c.timeout.0 }
-}
-
-/// The RFC 5321 §4.5.3.2 timeouts configured in `[delivery]`.
-pub fn timeouts(d: &sekisho_config::DeliveryConfig) -> Timeouts {
-    Timeouts {
-        connect: d.connect_timeout.0,
-        greeting: d.greeting_timeout.0,
-        mail: d.mail_timeout.0,
-        rcpt: d.rcpt_timeout.0,
-        data_init: d.data_timeout.0,
-        block: d.block_timeout.0,
-        done: d.done_timeout.0,
-    }
 }
 
 pub(crate) fn now() -> i64 {

@@ -189,6 +189,15 @@ fn versions(hosts: &[&[MxReport]]) -> &'static str {
     if all13 { "TLS 1.3" } else { "TLS 1.2 or later" }
 }
 
+/// What sekisho's own probe knows of a recipient domain's MX hosts, for mail the smart host
+/// carries on: the weakest assurance among the hosts mail may go to, and the clause that
+/// explains it (or why none may).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecipientMx {
+    pub assurance: Assurance,
+    pub why: Option<String>,
+}
+
 /// Hosts as checked, or why none could be.
 pub type Checked<'a> = Result<&'a [MxReport], &'a Problem>;
 
@@ -264,8 +273,7 @@ pub fn predict(domain: &str, mx: Checked<'_>, hop: Checked<'_>, via: &Via, inlin
 
 /// What the probe of a recipient domain's MX hosts gives the smart-host decision: the weakest
 /// assurance among the hosts mail may go to, or none with the reason.
-pub fn recipient_mx(mx: Checked<'_>) -> crate::decide::RecipientMx {
-    use crate::decide::RecipientMx;
+pub fn recipient_mx(mx: Checked<'_>) -> RecipientMx {
     match mx.map(|m| weakest(m, "MX host")) {
         Err(p) => RecipientMx { assurance: Assurance::None, why: Some(p.text.clone()) },
         Ok(Err(why)) => RecipientMx { assurance: Assurance::None, why: Some(why) },

@@ -12,7 +12,8 @@ use sekisho_dns::{Dns, MxAnswer, order_mx};
 use sekisho_store::Origin;
 
 pub use report::{
-    AddressReport, Checked, DomainReport, MxReport, Outcome, Prediction, Problem, Via, predict, recipient_mx, weakest,
+    AddressReport, Checked, DomainReport, MxReport, Outcome, Prediction, Problem, RecipientMx, Via, predict,
+    recipient_mx, weakest,
 };
 
 use crate::client::session::{Target, Timeouts};
