@@ -199,7 +199,8 @@ async fn a_recipient_walks_from_the_notice_to_the_file_in_chromium() {
     // The audit log saw a browser do each step.
     let events = s.queue.store().events(&id).await.unwrap();
     for e in ["opened", "code-sent", "verified", "download"] {
-        let seen = events.iter().find(|x| x.event == e).unwrap_or_else(|| panic!("{e} missing from {events:?}"));
+        let seen =
+            events.iter().find(|x| x.event.as_str() == e).unwrap_or_else(|| panic!("{e} missing from {events:?}"));
         assert!(seen.user_agent.contains("Chrome"), "{e}: {}", seen.user_agent);
     }
 }
@@ -262,9 +263,10 @@ async fn a_sender_revokes_a_link_in_the_console_in_chromium() {
     let store = s.queue.store();
     assert!(store.link(&id, 0).await.unwrap().expect("the recipient's link").revoked);
     let events = store.events(&id).await.unwrap();
-    let revoked = events.iter().find(|e| e.event == "revoked").unwrap_or_else(|| panic!("no revoked in {events:?}"));
+    let revoked =
+        events.iter().find(|e| e.event.as_str() == "revoked").unwrap_or_else(|| panic!("no revoked in {events:?}"));
     assert!(revoked.user_agent.contains("Chrome"), "revoked by {:?}", revoked.user_agent);
     assert!(revoked.detail.contains(user), "{revoked:?}");
     assert_eq!(revoked.idx, Some(0), "{revoked:?}");
-    assert!(!events.iter().any(|e| e.event == "opened"), "the revoked link opened nothing: {events:?}");
+    assert!(!events.iter().any(|e| e.event.as_str() == "opened"), "the revoked link opened nothing: {events:?}");
 }

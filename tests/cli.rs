@@ -248,7 +248,7 @@ async fn links_are_listed_shown_revoked_extended_and_unlocked() {
         at: now,
         message_id: a.into(),
         idx: Some(0),
-        event: "opened".into(),
+        event: sekisho_store::LinkEvent::Opened,
         client: "192.0.2.7".into(),
         user_agent: "Mozilla/5.0 (test)".into(),
         detail: String::new(),

@@ -173,7 +173,8 @@ async fn each_recipient_gets_the_variant_its_session_earned_and_the_link_works()
     // The used code is worth nothing now, and the audit log has every step.
     let (status, _) = b.submit("/d/verify", &[("secret", &code)]).await;
     assert_eq!(status, 403, "a code is used once");
-    let events: Vec<String> = s.queue.store().events(&id).await.unwrap().into_iter().map(|e| e.event).collect();
+    let events: Vec<String> =
+        s.queue.store().events(&id).await.unwrap().into_iter().map(|e| e.event.as_str().to_string()).collect();
     for e in ["opened", "code-sent", "wrong", "verified", "download"] {
         assert!(events.iter().any(|x| x == e), "{e} missing from {events:?}");
     }

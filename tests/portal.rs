@@ -424,7 +424,10 @@ async fn senders_see_their_own_mail_and_manage_its_links() {
     assert_eq!(r.status().as_u16(), 303);
     assert!(s.queue.store().link(&mine, 0).await.unwrap().unwrap().revoked);
     let events = s.queue.store().events(&mine).await.unwrap();
-    assert!(events.iter().any(|e| e.event == "revoked" && e.detail.contains("alice@example.jp")), "{events:?}");
+    assert!(
+        events.iter().any(|e| e.event.as_str() == "revoked" && e.detail.contains("alice@example.jp")),
+        "{events:?}"
+    );
     let page = get(format!("/sent/m/{mine}"), console).await.unwrap().text().await.unwrap();
     assert!(page.contains("link (otp): revoked"), "{page}");
 }
@@ -513,5 +516,5 @@ async fn a_sender_can_send_a_recipient_a_new_link() {
     assert_eq!(status, 403);
     assert!(page.contains("Enter the code"), "{page}");
     let events = s.queue.store().events(&id).await.unwrap();
-    assert!(events.iter().any(|e| e.event == "resent" && e.detail.contains("queued as")), "{events:?}");
+    assert!(events.iter().any(|e| e.event.as_str() == "resent" && e.detail.contains("queued as")), "{events:?}");
 }

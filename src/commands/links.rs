@@ -6,8 +6,9 @@ use std::sync::Arc;
 
 use clap::Subcommand;
 use sekisho_config::Config;
+use sekisho_links::{Actor, LinkActions, LinkError, Which};
 use sekisho_store::files::FileStore;
-use sekisho_store::{LinkRecord, LinkStore, PortalEvent, QueueStore, StoreError};
+use sekisho_store::{LinkRecord, LinkStore, QueueStore, StoreError};
 use serde::Serialize;
 
 use super::{format_time, print_json};
@@ -96,7 +97,7 @@ struct FileDownloads {
 #[derive(Serialize)]
 struct EventView {
     at: i64,
-    event: String,
+    event: sekisho_store::LinkEvent,
     idx: Option<i64>,
     client: String,
     user_agent: String,
@@ -137,6 +138,9 @@ pub(crate) async fn run(command: LinksCommand, config: &Config) -> Result<(), Fa
     let store: &dyn LinkStore = &*queue;
     let now = chrono::Utc::now().timestamp();
     let max_failures = config.portal.max_failures;
+    let actions = LinkActions { store };
+    let by = operator().map_or_else(|| "from the command line".to_string(), |u| format!("by {u}"));
+    let actor = Actor { client: "cli".into(), user_agent: String::new(), by };
     match command {
         LinksCommand::HashPassphrase => unreachable!("answered before the store opens"),
         LinksCommand::List { all, json } => {
@@ -261,16 +265,9 @@ pub(crate) async fn run(command: LinksCommand, config: &Config) -> Result<(), Fa
             Ok(())
         }
         LinksCommand::Revoke { message_id, recipient } => {
-            let targets = targets(store, &message_id, recipient.as_deref()).await?;
-            let mut changed = 0;
-            for idx in &targets.idxs {
-                changed += store.revoke_links(&message_id, *idx).await.map_err(failed)?;
-            }
-            if changed > 0 {
-                record(store, &message_id, &targets, "revoked", "", now).await?;
-            }
-            let already = if changed == 0 { " (already revoked)" } else { "" };
-            println!("{message_id}: {changed} link(s) revoked{already}");
+            let acted = actions.revoke(&message_id, which(recipient.as_deref()), &actor, now).await.map_err(refused)?;
+            let already = if acted.changed == 0 { " (already revoked)" } else { "" };
+            println!("{message_id}: {} link(s) revoked{already}", acted.changed);
             Ok(())
         }
         LinksCommand::Extend { message_id, recipient, until } => {
@@ -278,32 +275,19 @@ pub(crate) async fn run(command: LinksCommand, config: &Config) -> Result<(), Fa
                 .ok_or_else(|| Failure::Usage(format!("`{until}` is not a duration; write e.g. \"12h\", \"3d\"")))?;
             let secs = i64::try_from(duration.0.as_secs()).unwrap_or(i64::MAX);
             let expires_at = now.saturating_add(secs);
-            let targets = targets(store, &message_id, recipient.as_deref()).await?;
-            if let Some(m) = store.link_message(&message_id).await.map_err(failed)?
-                && m.files.iter().any(|f| f.purged)
-            {
-                return Err(Failure::Failed(format!(
-                    "the files of message {message_id} were purged: a longer link would have nothing to download"
-                )));
-            }
-            let mut changed = 0;
-            for idx in &targets.idxs {
-                changed += store.set_link_expiry(&message_id, *idx, expires_at).await.map_err(failed)?;
-            }
-            let when = format_time(expires_at);
-            record(store, &message_id, &targets, "extended", &format!(" until {when}"), now).await?;
-            let revoked = targets.links.iter().filter(|l| l.revoked).count();
+            let acted = actions
+                .extend(&message_id, which(recipient.as_deref()), expires_at, &actor, now)
+                .await
+                .map_err(refused)?;
+            let revoked = acted.links.iter().filter(|l| l.revoked).count();
             let note = if revoked > 0 { format!(" ({revoked} revoked, and they stay revoked)") } else { String::new() };
-            println!("{message_id}: {changed} link(s) now expire {when}{note}");
+            println!("{message_id}: {} link(s) now expire {}{note}", acted.changed, format_time(expires_at));
             Ok(())
         }
         LinksCommand::Unlock { message_id, recipient } => {
-            let targets = targets(store, &message_id, Some(&recipient)).await?;
-            let was_locked = targets.links.iter().any(|l| l.locked(max_failures));
-            for idx in targets.idxs.iter().flatten() {
-                store.unlock_link(&message_id, *idx).await.map_err(failed)?;
-            }
-            record(store, &message_id, &targets, "unlocked", "", now).await?;
+            let acted =
+                actions.unlock(&message_id, Which::Recipient(&recipient), &actor, now).await.map_err(refused)?;
+            let was_locked = acted.links.iter().any(|l| l.locked(max_failures));
             let note = if was_locked { "" } else { " (it was not locked)" };
             println!("{message_id}: link of {recipient} unlocked{note}");
             Ok(())
@@ -367,59 +351,17 @@ async fn view(
     })
 }
 
-/// The links a command acts on: every link of the message (`None`), or the recipient's.
-struct Targets {
-    idxs: Vec<Option<i64>>,
-    /// The links matched.
-    links: Vec<LinkRecord>,
-    /// For the audit log: the recipient, or "every recipient".
-    what: String,
-}
-
-async fn targets(store: &dyn LinkStore, message_id: &str, recipient: Option<&str>) -> Result<Targets, Failure> {
-    let links = store.links(Some(message_id)).await.map_err(failed)?;
-    if links.is_empty() {
-        return Err(no_links(message_id));
-    }
-    let Some(recipient) = recipient else {
-        return Ok(Targets { idxs: vec![None], links, what: "every recipient".into() });
-    };
-    let wanted = recipient.trim().trim_start_matches('<').trim_end_matches('>');
-    let links: Vec<LinkRecord> = links.into_iter().filter(|l| l.recipient.eq_ignore_ascii_case(wanted)).collect();
-    if links.is_empty() {
-        return Err(Failure::Failed(format!("message {message_id} has no link for {wanted}")));
-    }
-    Ok(Targets { idxs: links.iter().map(|l| Some(l.idx)).collect(), links, what: wanted.to_string() })
-}
-
 /// The login name of whoever runs the command (behind sudo, the one who ran sudo).
 fn operator() -> Option<String> {
     ["SUDO_USER", "USER", "LOGNAME"].iter().find_map(|v| std::env::var(v).ok().filter(|u| !u.is_empty()))
 }
 
-/// One audit log line per link acted on (one without a recipient for the whole message);
-/// its detail says which links, `more`, and who ran the command.
-async fn record(
-    store: &dyn LinkStore,
-    message_id: &str,
-    targets: &Targets,
-    event: &str,
-    more: &str,
-    now: i64,
-) -> Result<(), Failure> {
-    let by = operator().map(|u| format!(", by {u}")).unwrap_or_default();
-    let detail = format!("{}{more}{by}", targets.what);
-    for idx in &targets.idxs {
-        let e = PortalEvent {
-            at: now,
-            message_id: message_id.to_string(),
-            idx: *idx,
-            event: event.to_string(),
-            client: "cli".to_string(),
-            user_agent: String::new(),
-            detail: detail.clone(),
-        };
-        store.record_event(&e).await.map_err(failed)?;
-    }
-    Ok(())
+/// The links of the message, or the recipient's.
+fn which(recipient: Option<&str>) -> Which<'_> {
+    recipient.map_or(Which::All, Which::Recipient)
+}
+
+/// A refused action: the store's failure, or why there was nothing to act on.
+fn refused(e: LinkError) -> Failure {
+    Failure::Failed(e.to_string())
 }

@@ -54,6 +54,7 @@ impl Files {
                 tokio::task::spawn_blocking(move || Prepared::new(raw, keep_cid_images, find_encrypted))
                     .await
                     .map_err(|e| e.to_string())?
+                    .map_err(|e| e.to_string())
             })
             .await;
         result.as_ref().map(Option::as_ref).map_err(String::as_str)

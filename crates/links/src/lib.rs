@@ -3,6 +3,10 @@
 //! are sealed into the file store once; each recipient gets a link token of its own (stored
 //! only as its SHA-256), so every download is attributable and revocable per recipient.
 
+mod actions;
+
+pub use actions::{Acted, Actor, LinkActions, LinkError, Which};
+
 use std::sync::Arc;
 
 use sekisho_config::{Config, PasswordDelivery};
@@ -25,8 +29,9 @@ pub struct Prepared {
 impl Prepared {
     /// Reads and walks `raw` (blocking: call it off the runtime); with `find_encrypted`, looks
     /// for a password-protected file too. `None`: no attachments.
-    pub fn new(raw: Vec<u8>, keep_cid_images: bool, find_encrypted: bool) -> Result<Option<Prepared>, String> {
-        let files = attachments(&raw, &MessageLimits::default(), keep_cid_images).map_err(|e| e.to_string())?;
+    pub fn new(raw: Vec<u8>, keep_cid_images: bool, find_encrypted: bool) -> Result<Option<Prepared>, LinkError> {
+        let files = attachments(&raw, &MessageLimits::default(), keep_cid_images)
+            .map_err(|e| LinkError::Message(e.to_string()))?;
         let limits = MessageLimits::default().archive;
         let encrypted = find_encrypted
             .then(|| {
@@ -45,11 +50,12 @@ impl Prepared {
     }
 
     /// The message with its attachments in one plain ZIP.
-    pub fn zip_variant(&self) -> Result<Vec<u8>, String> {
+    pub fn zip_variant(&self) -> Result<Vec<u8>, LinkError> {
         let entries: Vec<ZipEntry<'_>> =
             self.files.files.iter().map(|f| ZipEntry { name: &f.name, bytes: &f.bytes }).collect();
-        let zip = zip_archive(&entries).map_err(|e| format!("cannot build the ZIP: {e}"))?;
-        link_variant(&self.raw, &self.spans(), &zip_part(&zip, "attachments.zip")).map_err(|e| e.to_string())
+        let zip = zip_archive(&entries).map_err(|e| LinkError::Message(format!("cannot build the ZIP: {e}")))?;
+        link_variant(&self.raw, &self.spans(), &zip_part(&zip, "attachments.zip"))
+            .map_err(|e| LinkError::Message(e.to_string()))
     }
 }
 
@@ -110,10 +116,13 @@ fn access_sentences(access: Access, hint: Option<&str>) -> (String, String) {
 impl LinkMaker {
     /// Keeps files in `files`, links in the queue's store; notices from the templates
     /// `[outbound] notice_text_template` and `notice_html_template` name, if they do.
-    pub fn new(config: &Config, queue: Queue, files: FileStore) -> Result<LinkMaker, String> {
+    pub fn new(config: &Config, queue: Queue, files: FileStore) -> Result<LinkMaker, LinkError> {
         let read = |path: &Option<std::path::PathBuf>| {
             path.as_ref()
-                .map(|p| std::fs::read_to_string(p).map_err(|e| format!("cannot read {}: {e}", p.display())))
+                .map(|p| {
+                    std::fs::read_to_string(p)
+                        .map_err(|e| LinkError::Template(format!("cannot read {}: {e}", p.display())))
+                })
                 .transpose()
         };
         let o = &config.outbound;
@@ -128,7 +137,7 @@ impl LinkMaker {
         config: &Config,
         kept: &LinkMessage,
         recipient: &str,
-    ) -> Result<Option<String>, String> {
+    ) -> Result<Option<String>, LinkError> {
         if let Some(hash) = &kept.password_hash {
             return Ok(Some(hash.clone()));
         }
@@ -137,12 +146,10 @@ impl LinkMaker {
         }
         let password = new_password();
         let p = password.clone();
-        let hash = tokio::task::spawn_blocking(move || sekisho_store::users::hash_password(&p))
-            .await
-            .map_err(|e| e.to_string())?;
-        if !self.store.set_message_password(&kept.message_id, &hash).await.map_err(|e| e.to_string())? {
+        let hash = tokio::task::spawn_blocking(move || sekisho_store::users::hash_password(&p)).await?;
+        if !self.store.set_message_password(&kept.message_id, &hash).await? {
             // Set meanwhile by another delivery of this message.
-            let again = self.store.link_message(&kept.message_id).await.map_err(|e| e.to_string())?;
+            let again = self.store.link_message(&kept.message_id).await?;
             return Ok(again.and_then(|m| m.password_hash));
         }
         let text = format!(
@@ -163,19 +170,22 @@ impl LinkMaker {
             &random_token(12),
         );
         let id = sekisho_store::QueueId::generate();
-        self.queue.inject(&id, &config.hostname, &kept.sender, &mail).await.map_err(|e| e.to_string())?;
+        self.queue.inject(&id, &config.hostname, &kept.sender, &mail).await?;
         tracing::info!(queue_id = %kept.message_id, password_mail = %id, to = %kept.sender, "link password sent to the sender");
         Ok(Some(hash))
     }
 
     /// A password for one recipient's link (`password_delivery = "separate-mail"`), mailed to
     /// the recipient `password_delay` after now; its hash.
-    async fn recipient_password(&self, config: &Config, kept: &LinkMessage, recipient: &str) -> Result<String, String> {
+    async fn recipient_password(
+        &self,
+        config: &Config,
+        kept: &LinkMessage,
+        recipient: &str,
+    ) -> Result<String, LinkError> {
         let password = new_password();
         let p = password.clone();
-        let hash = tokio::task::spawn_blocking(move || sekisho_store::users::hash_password(&p))
-            .await
-            .map_err(|e| e.to_string())?;
+        let hash = tokio::task::spawn_blocking(move || sekisho_store::users::hash_password(&p)).await?;
         let text = format!(
             "{sender} さんから届いたダウンロードリンク（メール「{subject}」）のパスワード: {password}\r\n\r\n\
              The password for the download link {sender} sent you (message \"{subject}\"): {password}\r\n",
@@ -192,24 +202,21 @@ impl LinkMaker {
         );
         let id = sekisho_store::QueueId::generate();
         let due = chrono::Utc::now().timestamp() + config.portal.password_delay.0.as_secs() as i64;
-        self.queue.inject_at(&id, &config.hostname, recipient, &mail, Some(due)).await.map_err(|e| e.to_string())?;
+        self.queue.inject_at(&id, &config.hostname, recipient, &mail, Some(due)).await?;
         tracing::info!(queue_id = %kept.message_id, password_mail = %id, to = %recipient, due, "link password queued");
         Ok(hash)
     }
 
     /// The message's kept files: stored now unless an earlier delivery stored them.
-    async fn kept(&self, info: &MessageInfo, prepared: &Prepared) -> Result<LinkMessage, String> {
-        if let Some(m) = self.store.link_message(&info.id).await.map_err(|e| e.to_string())? {
+    async fn kept(&self, info: &MessageInfo, prepared: &Prepared) -> Result<LinkMessage, LinkError> {
+        if let Some(m) = self.store.link_message(&info.id).await? {
             return Ok(m);
         }
         let mut files = Vec::with_capacity(prepared.files.files.len());
         for (i, f) in prepared.files.files.iter().enumerate() {
             let store = self.files.clone();
             let bytes = f.bytes.clone();
-            let sealed = tokio::task::spawn_blocking(move || store.put(&bytes))
-                .await
-                .map_err(|e| e.to_string())?
-                .map_err(|e| e.to_string())?;
+            let sealed = tokio::task::spawn_blocking(move || store.put(&bytes)).await??;
             files.push(LinkFile {
                 idx: i as i64,
                 file_id: sealed.id,
@@ -229,7 +236,7 @@ impl LinkMaker {
             files,
             password_hash: None,
         };
-        let kept = self.store.put_link_message(&message).await.map_err(|e| e.to_string())?;
+        let kept = self.store.put_link_message(&message).await?;
         if kept != message {
             for f in &message.files {
                 self.files.remove(&f.file_id);
@@ -240,7 +247,13 @@ impl LinkMaker {
 
     /// A new link for recipient `idx` (`address`) of the kept message, stored (any earlier
     /// token of the recipient stops working), and the notice that carries it.
-    async fn new_link(&self, config: &Config, kept: &LinkMessage, idx: i64, address: &str) -> Result<Notice, String> {
+    async fn new_link(
+        &self,
+        config: &Config,
+        kept: &LinkMessage,
+        idx: i64,
+        address: &str,
+    ) -> Result<Notice, LinkError> {
         let domain = address.rsplit_once('@').map_or("", |(_, d)| d);
         let portal = &config.portal;
         let policy = config.attachments_for(domain);
@@ -278,8 +291,7 @@ impl LinkMaker {
                 secret_hash,
                 hint: hint.clone(),
             })
-            .await
-            .map_err(|e| e.to_string())?;
+            .await?;
         let (access_en, access_ja) = access_sentences(access, hint.as_deref());
         let expires = readable_time(expires_at);
         Ok(Notice {
@@ -302,13 +314,23 @@ impl LinkMaker {
 
     /// Sends recipient `idx` of message `message_id` a new link (the old one stops working) in
     /// a notice of its own, through the queue: the console's "re-send". Returns the queue ID.
-    pub async fn resend(&self, config: &Config, message_id: &str, idx: i64) -> Result<String, String> {
+    /// Records it on the audit log as taken by `actor`.
+    pub async fn resend(
+        &self,
+        config: &Config,
+        message_id: &str,
+        idx: i64,
+        actor: &Actor,
+        now: i64,
+    ) -> Result<String, LinkError> {
         let store = &self.store;
-        let kept = store.link_message(message_id).await.map_err(|e| e.to_string())?;
-        let link = store.link(message_id, idx).await.map_err(|e| e.to_string())?;
-        let (Some(kept), Some(link)) = (kept, link) else { return Err("the message has no such link".into()) };
+        let kept = store.link_message(message_id).await?;
+        let link = store.link(message_id, idx).await?;
+        let (Some(kept), Some(link)) = (kept, link) else {
+            return Err(LinkError::NoSuchLink { message_id: message_id.to_string(), recipient: format!("#{idx}") });
+        };
         if kept.files.iter().all(|f| f.purged) {
-            return Err("the files have been purged".into());
+            return Err(LinkError::Purged(message_id.to_string()));
         }
         let notice = self.new_link(config, &kept, idx, &link.recipient).await?;
         let subject = format!("ダウンロードリンク / Download link: {}", kept.subject);
@@ -321,8 +343,11 @@ impl LinkMaker {
             &random_token(12),
         );
         let id = sekisho_store::QueueId::generate();
-        self.queue.inject(&id, &config.hostname, &link.recipient, &mail).await.map_err(|e| e.to_string())?;
+        self.queue.inject(&id, &config.hostname, &link.recipient, &mail).await?;
         self.queue.wake();
+        let detail = format!("{}, {}; a new link, queued as {id}", link.recipient, actor.by);
+        let actions = LinkActions { store: self.store.as_ref() };
+        actions.note(message_id, Some(idx), sekisho_store::LinkEvent::Resent, detail, actor, now).await?;
         Ok(id.to_string())
     }
 
@@ -334,7 +359,7 @@ impl LinkMaker {
         prepared: &Prepared,
         idx: i64,
         address: &str,
-    ) -> Result<Vec<u8>, String> {
+    ) -> Result<Vec<u8>, LinkError> {
         let kept = self.kept(info, prepared).await?;
         let notice = self.new_link(config, &kept, idx, address).await?;
         let spans = prepared.spans();
@@ -346,6 +371,6 @@ impl LinkMaker {
                 Err(e) => last = e.to_string(),
             }
         }
-        Err(last)
+        Err(LinkError::Message(last))
     }
 }

@@ -156,6 +156,34 @@ keywords! {
 }
 
 keywords! {
+    /// What happened to a download link, as its audit log records it.
+    LinkEvent {
+        /// The recipient opened the link's page.
+        Opened = "opened",
+        /// A one-time code was mailed to the recipient.
+        CodeSent = "code-sent",
+        /// The code, password or passphrase was accepted.
+        Verified = "verified",
+        /// A wrong code, password or passphrase.
+        Wrong = "wrong",
+        /// Too many wrong tries: the link is locked.
+        Locked = "locked",
+        /// A try on a locked link.
+        RefusedLocked = "refused-locked",
+        /// A file (or all of them as one ZIP) was downloaded.
+        Download = "download",
+        /// The sender or an administrator revoked the link.
+        Revoked = "revoked",
+        /// Its expiry was moved.
+        Extended = "extended",
+        /// A locked link was unlocked.
+        Unlocked = "unlocked",
+        /// A new link was sent to the recipient in place of this one.
+        Resent = "resent",
+    }
+}
+
+keywords! {
     /// How one recipient got a message's attachments.
     Carriage {
         /// The attachments themselves (as they are, or in one plain ZIP).

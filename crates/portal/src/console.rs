@@ -8,8 +8,9 @@ use axum::Form;
 use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use sekisho_links::{Actor, LinkActions, LinkError, Which};
 use sekisho_store::links::{random_token, token_hash};
-use sekisho_store::{ConsoleSession, MessageDetail, Origin, PortalEvent, QueueId};
+use sekisho_store::{ConsoleSession, LinkEvent, MessageDetail, Origin, QueueId};
 
 use crate::Portal;
 use crate::lang::Texts;
@@ -363,7 +364,7 @@ pub async fn message(State(portal): State<Portal>, headers: HeaderMap, Path(id):
             });
             let downloads = events
                 .iter()
-                .filter(|e| e.idx == Some(r.idx) && e.event == "download")
+                .filter(|e| e.idx == Some(r.idx) && e.event == LinkEvent::Download)
                 .map(|e| (when(e.at), e.client.clone(), e.user_agent.clone(), e.detail.clone()))
                 .collect();
             RecipientView {
@@ -423,47 +424,31 @@ pub async fn link_action(
     if !portal.form_allowed(&headers, &session.csrf, &form.csrf) {
         return notice(StatusCode::FORBIDDEN, t, t.bad_form);
     }
-    let store = &portal.inner.store;
-    let mut detail = format!("by {} in the console", session.sender);
+    let client = Client::new(peer, &headers);
+    let actor = Actor {
+        client: client.address,
+        user_agent: client.user_agent,
+        by: format!("by {} in the console", session.sender),
+    };
+    let actions = LinkActions { store: portal.inner.store.as_ref() };
+    let which = Which::Index(form.idx);
     let done = match form.action.as_str() {
-        "revoke" => store.revoke_links(&id, Some(form.idx)).await.map(|n| n > 0),
-        "extend" => store.set_link_expiry(&id, Some(form.idx), now() + EXTENSION).await.map(|n| n > 0),
-        "unlock" => store.unlock_link(&id, form.idx).await,
-        "resend" => match portal.inner.links.resend(&portal.inner.config, &id, form.idx).await {
-            Ok(queued) => {
-                detail = format!("{detail}; a new link, queued as {queued}");
-                Ok(true)
-            }
-            Err(why) => {
-                tracing::warn!(message_id = %id, idx = form.idx, %why, "link not re-sent");
-                return notice(StatusCode::CONFLICT, t, &format!("{}: {why}", t.console_not_resent));
-            }
-        },
+        "revoke" => actions.revoke(&id, which, &actor, now()).await.map(|a| a.changed > 0),
+        "extend" => actions.extend(&id, which, now() + EXTENSION, &actor, now()).await.map(|a| a.changed > 0),
+        "unlock" => actions.unlock(&id, which, &actor, now()).await.map(|a| a.changed > 0),
+        "resend" => portal.inner.links.resend(&portal.inner.config, &id, form.idx, &actor, now()).await.map(|_| true),
         _ => return notice(StatusCode::BAD_REQUEST, t, t.bad_form),
     };
     match done {
         Ok(true) => {}
-        Ok(false) => return notice(StatusCode::NOT_FOUND, t, t.not_found),
-        Err(e) => return unavailable(e),
-    }
-    let client = Client::new(peer, &headers);
-    let event = PortalEvent {
-        at: now(),
-        message_id: id.clone(),
-        idx: Some(form.idx),
-        event: match form.action.as_str() {
-            "revoke" => "revoked",
-            "extend" => "extended",
-            "resend" => "resent",
-            _ => "unlocked",
+        Ok(false) | Err(LinkError::NoLinks(_) | LinkError::NoSuchLink { .. }) => {
+            return notice(StatusCode::NOT_FOUND, t, t.not_found);
         }
-        .to_string(),
-        client: client.address,
-        user_agent: client.user_agent,
-        detail,
-    };
-    if let Err(e) = store.record_event(&event).await {
-        tracing::error!(error = %e, "cannot record a console event");
+        Err(LinkError::Store(e)) => return unavailable(e),
+        Err(why) => {
+            tracing::warn!(message_id = %id, idx = form.idx, %why, action = %form.action, "link action not taken");
+            return notice(StatusCode::CONFLICT, t, &format!("{}: {why}", t.console_not_resent));
+        }
     }
     let mut r = (StatusCode::SEE_OTHER, "").into_response();
     if let Ok(v) = HeaderValue::from_str(&format!("/sent/m/{id}")) {

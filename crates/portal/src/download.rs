@@ -177,7 +177,7 @@ pub async fn file(
             return notice(StatusCode::GONE, t, t.purged);
         }
     };
-    portal.event(&c.link, "download", &Client::new(peer, &headers), f.name.clone()).await;
+    portal.event(&c.link, sekisho_store::LinkEvent::Download, &Client::new(peer, &headers), f.name.clone()).await;
     let body = streamed(move |out| std::io::copy(&mut reader, out).map(|_| ()));
     let mut response = body.into_response();
     // Served as bytes to save, never to render: whatever the declared type.
@@ -210,7 +210,14 @@ pub async fn all(
         }
     }
     let names: Vec<&str> = files.iter().map(|f| f.name.as_str()).collect();
-    portal.event(&c.link, "download", &Client::new(peer, &headers), format!("all: {}", names.join(", "))).await;
+    portal
+        .event(
+            &c.link,
+            sekisho_store::LinkEvent::Download,
+            &Client::new(peer, &headers),
+            format!("all: {}", names.join(", ")),
+        )
+        .await;
     let body = streamed(move |out| {
         let mut zip = sekisho_rewrite::ZipBuilder::new(out, false);
         for (name, size, mut reader) in readers {

@@ -60,7 +60,7 @@ impl Portal {
         let limiter = RateLimiter::new(config.portal.rate_limit);
         let check_limiter = RateLimiter::new(config.portal.check_rate_limit);
         let checker = CheckService::new(&config, Some(queue.store().clone()))?;
-        let links = LinkMaker::new(&config, queue.clone(), files.clone())?;
+        let links = LinkMaker::new(&config, queue.clone(), files.clone()).map_err(|e| e.to_string())?;
         let store = queue.store().clone();
         let inner = Inner { store, files, queue, limiter, check_limiter, checker, links, config };
         Ok(Portal { inner: Arc::new(inner) })

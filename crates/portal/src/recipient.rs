@@ -6,7 +6,7 @@ use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use sekisho_store::links::{random_token, token_hash};
-use sekisho_store::{Access, LinkRecord, PortalEvent, PortalSession, Proof, QueueId};
+use sekisho_store::{Access, LinkEvent, LinkRecord, PortalEvent, PortalSession, Proof, QueueId};
 
 use crate::Portal;
 use crate::lang::{Texts, texts};
@@ -26,17 +26,17 @@ impl Portal {
     }
 
     /// Appends to the audit log (a failure is logged, never shown).
-    pub(crate) async fn event(&self, link: &LinkRecord, event: &str, client: &Client, detail: String) {
+    pub(crate) async fn event(&self, link: &LinkRecord, event: LinkEvent, client: &Client, detail: String) {
         let e = PortalEvent {
             at: now(),
             message_id: link.message_id.clone(),
             idx: Some(link.idx),
-            event: event.to_string(),
+            event,
             client: client.address.clone(),
             user_agent: client.user_agent.clone(),
             detail,
         };
-        tracing::info!(message_id = %e.message_id, recipient = %link.recipient, event, client = %e.client, "portal");
+        tracing::info!(message_id = %e.message_id, recipient = %link.recipient, event = event.as_str(), client = %e.client, "portal");
         if let Err(err) = self.inner.store.record_event(&e).await {
             tracing::error!(error = %err, "cannot record a portal event");
         }
@@ -154,7 +154,7 @@ pub async fn open_link(
     if let Err(e) = portal.inner.store.put_session(&token_hash(&id), &session).await {
         return unavailable(e);
     }
-    portal.event(&link, "opened", &Client::new(peer, &headers), String::new()).await;
+    portal.event(&link, LinkEvent::Opened, &Client::new(peer, &headers), String::new()).await;
     let mut response = (StatusCode::SEE_OTHER, [(header::LOCATION, "/d")]).into_response();
     if let Ok(v) = HeaderValue::from_str(&set_cookie(RECIPIENT, &id, portal.secure(), lifetime)) {
         response.headers_mut().insert(header::SET_COOKIE, v);
@@ -219,9 +219,10 @@ pub async fn send_code(
         return portal.recipient_page(&headers, &c, StatusCode::LOCKED, None).await;
     }
     let recent = match portal.inner.store.events(&c.link.message_id).await {
-        Ok(events) => {
-            events.iter().filter(|e| e.idx == Some(c.link.idx) && e.event == "code-sent" && e.at > now() - 3600).count()
-        }
+        Ok(events) => events
+            .iter()
+            .filter(|e| e.idx == Some(c.link.idx) && e.event == LinkEvent::CodeSent && e.at > now() - 3600)
+            .count(),
         Err(e) => return unavailable(e),
     };
     if recent >= p.max_codes_per_hour as usize {
@@ -245,7 +246,7 @@ pub async fn send_code(
         return unavailable(e);
     }
     portal.inner.queue.wake();
-    portal.event(&c.link, "code-sent", &Client::new(peer, &headers), format!("queued as {id}")).await;
+    portal.event(&c.link, LinkEvent::CodeSent, &Client::new(peer, &headers), format!("queued as {id}")).await;
     // Back to the page, so that reloading it does not mail another code.
     (StatusCode::SEE_OTHER, [(header::LOCATION, "/d?sent=1")]).into_response()
 }
@@ -281,17 +282,17 @@ pub async fn verify(
             if let Err(e) = store.verify_session(&c.id_hash).await {
                 return unavailable(e);
             }
-            portal.event(&c.link, "verified", &client, String::new()).await;
+            portal.event(&c.link, LinkEvent::Verified, &client, String::new()).await;
             (StatusCode::SEE_OTHER, [(header::LOCATION, "/d")]).into_response()
         }
         Ok(Proof::Locked) => {
-            portal.event(&c.link, "refused-locked", &client, String::new()).await;
+            portal.event(&c.link, LinkEvent::RefusedLocked, &client, String::new()).await;
             portal.recipient_page(&headers, &c, StatusCode::LOCKED, None).await
         }
         Ok(Proof::Wrong { left }) => {
-            portal.event(&c.link, "wrong", &client, format!("{left} tries left")).await;
+            portal.event(&c.link, LinkEvent::Wrong, &client, format!("{left} tries left")).await;
             if left == 0 {
-                portal.event(&c.link, "locked", &client, String::new()).await;
+                portal.event(&c.link, LinkEvent::Locked, &client, String::new()).await;
             }
             // The page reflects the new count (a locked link shows as such).
             let c = match store.link(message_id, idx).await {

@@ -5,6 +5,8 @@
 use async_trait::async_trait;
 use serde::Serialize;
 
+pub use sekisho_policy::LinkEvent;
+
 use crate::error::StoreError;
 
 /// SHA-256 of a token, cookie or code, hex: what the store keeps instead of it.
@@ -125,8 +127,8 @@ pub struct PortalEvent {
     pub message_id: String,
     /// The recipient's position, when the event concerns one link.
     pub idx: Option<i64>,
-    /// "opened", "code-sent", "code-wrong", "verified", "locked", "download", "revoked", ...
-    pub event: String,
+    /// What happened.
+    pub event: LinkEvent,
     /// The client's address.
     pub client: String,
     pub user_agent: String,

@@ -4,6 +4,8 @@ use async_trait::async_trait;
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
+use sekisho_policy::LinkEvent;
+
 use crate::error::StoreError;
 use crate::links::{
     Access, ConsoleSession, LinkFile, LinkMessage, LinkRecord, LinkStore, NewLink, PortalEvent, PortalSession, Proof,
@@ -391,7 +393,7 @@ impl LinkStore for SqliteStore {
         .bind(e.at)
         .bind(&e.message_id)
         .bind(e.idx)
-        .bind(&e.event)
+        .bind(e.event.as_str())
         .bind(&e.client)
         .bind(&e.user_agent)
         .bind(&e.detail)
@@ -405,18 +407,21 @@ impl LinkStore for SqliteStore {
             .bind(message_id)
             .fetch_all(&self.reader)
             .await?;
-        Ok(rows
-            .iter()
-            .map(|r| PortalEvent {
-                at: r.get("at"),
-                message_id: r.get("message_id"),
-                idx: r.get("idx"),
-                event: r.get("event"),
-                client: r.get("client"),
-                user_agent: r.get("user_agent"),
-                detail: r.get("detail"),
+        rows.iter()
+            .map(|r| {
+                let event: String = r.get("event");
+                Ok(PortalEvent {
+                    at: r.get("at"),
+                    message_id: r.get("message_id"),
+                    idx: r.get("idx"),
+                    event: LinkEvent::parse(&event)
+                        .ok_or_else(|| StoreError::Damaged(format!("portal event `{event}`")))?,
+                    client: r.get("client"),
+                    user_agent: r.get("user_agent"),
+                    detail: r.get("detail"),
+                })
             })
-            .collect())
+            .collect()
     }
 
     async fn files_to_purge(&self, now: i64) -> Result<Vec<(String, i64, String)>, StoreError> {

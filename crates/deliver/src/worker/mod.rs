@@ -84,7 +84,7 @@ impl Deliverer {
                 sts,
                 dnssec: DnssecHealth::new(config.dns.dnssec),
                 probes: ProbeCache::new(o.probe_cache_ttl.0.as_secs() as i64, queue.store().clone()),
-                links: LinkMaker::new(&config, queue.clone(), files)?,
+                links: LinkMaker::new(&config, queue.clone(), files).map_err(|e| e.to_string())?,
                 timeouts,
                 helo,
                 dns,
