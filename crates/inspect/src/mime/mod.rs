@@ -5,9 +5,12 @@
 //! that a decision never rests on only the first one.
 
 mod files;
+mod prescan;
 mod transfer;
 
 pub use files::{AttachedFile, MessageFiles, attachments};
+
+use prescan::prescan;
 
 use mail_parser::{HeaderName, HeaderValue, MessageParser, MimeHeaders, PartType};
 
@@ -88,25 +91,24 @@ pub fn inspect_message(raw: &[u8], limits: &MessageLimits) -> Result<Vec<PartRep
     prescan(raw, limits)?;
     let message = MessageParser::default().parse(raw).ok_or(MimeError::Unparseable)?;
     let mut walk = Walk { limits, parts: 0, out: Vec::new() };
-    walk.part(&message, raw, 0, "", 0, None)?;
-    Ok(walk.out)
+    let walked = walk.part(&message, raw, 0, "", 0, None);
+    dismantle(message);
+    walked.map(|()| walk.out)
 }
 
-/// Counts Content-Type fields and boundary-like lines before parsing, so a message built to
-/// have a million parts (or a million nested messages) is refused before the parser builds them.
-fn prescan(raw: &[u8], limits: &MessageLimits) -> Result<(), MimeError> {
-    let (mut types, mut delimiters) = (0usize, 0usize);
-    for line in raw.split(|&b| b == b'\n') {
-        if line.len() >= 13 && line[..13].eq_ignore_ascii_case(b"content-type:") {
-            types += 1;
-        } else if line.starts_with(b"--") {
-            delimiters += 1;
+/// Drops a parsed message level by level: mail-parser nests attached messages as values, and
+/// dropping them the ordinary way recurses once per level.
+fn dismantle(message: mail_parser::Message<'_>) {
+    let mut pending = vec![message];
+    while let Some(mut message) = pending.pop() {
+        for part in &mut message.parts {
+            if let PartType::Message(_) = part.body
+                && let PartType::Message(inner) = std::mem::take(&mut part.body)
+            {
+                pending.push(inner);
+            }
         }
     }
-    if types > limits.max_parts || delimiters > 2 * limits.max_parts + 2 {
-        return Err(MimeError::TooManyParts(limits.max_parts));
-    }
-    Ok(())
 }
 
 /// Transfer encodings RFC 2045 defines.
@@ -392,7 +394,14 @@ mod tests {
         let raw = "Content-Type: message/rfc822\r\n\r\n".repeat(5000);
         assert_eq!(
             inspect_message(raw.as_bytes(), &MessageLimits::default()).unwrap_err(),
-            MimeError::TooManyParts(1000)
+            MimeError::TooDeep(20),
+            "5000 messages each in the one before are nested 5000 deep"
+        );
+        let raw = format!("Subject: quoted\r\n\r\n{}", "Content-Type: text/plain\r\n".repeat(5000));
+        assert_eq!(
+            inspect_message(raw.as_bytes(), &MessageLimits::default()).unwrap_err(),
+            MimeError::TooManyParts(1000),
+            "Content-Type fields anywhere bound the parts mail-parser could build"
         );
         let raw = format!("Content-Type: multipart/mixed; boundary=B\r\n\r\n{}", "--B\r\n\r\n".repeat(5000));
         assert_eq!(
