@@ -1,7 +1,9 @@
 //! Message shapes generated here: nesting built to overflow the stack (tens of thousands of
 //! attached messages, whatever the spelling of their Content-Type field) is refused with a
-//! clear reason, not a crash; an SQL dump in the text is not thousands of parts.
+//! clear reason, not a crash; mail every MTA accepts (reports, receipts, bounces, SQL dumps in
+//! the text) is inspected, not refused.
 
+use sekisho_inspect::encrypted::Verdict;
 use sekisho_inspect::mime::{MessageLimits, MimeError, attachments, inspect_message};
 
 const LEVELS: usize = 40_000;
@@ -52,6 +54,60 @@ fn base64_attached_messages_chained_inside_each_other() {
         inner = format!("Content-Type: message/rfc822\r\nContent-Transfer-Encoding: base64\r\n\r\n{encoded}\r\n");
     }
     refused_as_too_deep(&inner);
+}
+
+fn report(kind: &str, body: &str) -> String {
+    format!(
+        "From: a@example.jp\r\nTo: b@example.com\r\nSubject: report\r\nMIME-Version: 1.0\r\n\
+         Content-Type: multipart/report; report-type={kind}; boundary=R\r\n\r\n\
+         --R\r\nContent-Type: text/plain\r\n\r\nSee the report.\r\n\
+         --R\r\nContent-Type: message/{kind}\r\n\r\n{body}\r\n\
+         --R\r\nContent-Type: text/rfc822-headers\r\n\r\nFrom: c@example.jp\r\nSubject: hi\r\n\r\n\
+         --R--\r\n"
+    )
+}
+
+#[test]
+fn reports_receipts_and_external_bodies_are_inspected_as_text() {
+    let shapes = [
+        report(
+            "disposition-notification",
+            "Reporting-UA: mua.example.jp\r\nDisposition: manual-action/MDN-sent-manually; displayed",
+        ),
+        report(
+            "delivery-status",
+            "Reporting-MTA: dns; mx.example.jp\r\n\r\nFinal-Recipient: rfc822; b@example.com\r\nAction: failed\r\nStatus: 5.1.1",
+        ),
+        report("feedback-report", "Feedback-Type: abuse\r\nUser-Agent: fbl/1.0\r\nVersion: 1"),
+        "Content-Type: message/external-body; access-type=URL; URL=\"https://example.jp/a.pdf\"\r\n\r\n\
+         Content-Type: application/pdf\r\n\r\n"
+            .to_string(),
+    ];
+    for raw in shapes {
+        let parts = inspect(raw.as_bytes()).unwrap_or_else(|e| panic!("{e}: {raw}"));
+        assert!(parts.iter().all(|p| p.report.verdict() == Verdict::Clean), "{raw}");
+    }
+}
+
+#[test]
+fn a_bounce_forwarded_as_an_attachment_is_opened() {
+    let bounce = report("delivery-status", "Reporting-MTA: dns; mx.example.jp\r\n\r\nAction: failed");
+    let raw = format!(
+        "From: a@example.jp\r\nSubject: fwd bounce\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=F\r\n\r\n\
+         --F\r\nContent-Type: text/plain\r\n\r\nWhy did this bounce?\r\n\
+         --F\r\nContent-Type: message/rfc822\r\n\r\n{bounce}\r\n--F--\r\n"
+    );
+    let parts = inspect(raw.as_bytes()).unwrap();
+    assert!(parts.iter().any(|p| p.content_type == "message/delivery-status" && p.in_attached_message), "{parts:?}");
+}
+
+#[test]
+fn a_fragment_is_refused_with_its_own_sentence() {
+    let raw = "From: a@example.jp\r\nSubject: part 1\r\nContent-Type: message/partial; id=\"x@example.jp\"; number=1; \
+               total=2\r\n\r\nFrom: a@example.jp\r\nSubject: big\r\n\r\nhalf of it\r\n";
+    let err = inspect(raw.as_bytes()).unwrap_err();
+    assert_eq!(err, MimeError::Fragment);
+    assert!(err.to_string().contains("send it whole"), "{err}");
 }
 
 #[test]

@@ -49,6 +49,12 @@ pub enum MimeError {
     /// unknown or undecodable transfer encoding): refused rather than guessed.
     #[error("MIME part {0} is ambiguous: {1}")]
     Ambiguous(String, String),
+    /// A `message/partial` part: one fragment of a message split in several mails, which
+    /// cannot be inspected alone (RFC 2046 5.2.2).
+    #[error(
+        "the message is a fragment (message/partial) of a larger message, which cannot be inspected alone: send it whole"
+    )]
+    Fragment,
 }
 
 /// One leaf part.
@@ -215,9 +221,13 @@ impl Walk<'_> {
                 let content_type = part.content_type().map_or("text/plain".to_string(), |ct| {
                     format!("{}/{}", ct.ctype(), ct.subtype().unwrap_or("")).to_ascii_lowercase()
                 });
-                if content_type.starts_with("message/") {
+                match content_type.as_str() {
                     // An attached message the parser did not open (nested too deep for it).
-                    return Err(MimeError::TooDeep(depth));
+                    "message/rfc822" | "message/global" => return Err(MimeError::TooDeep(depth)),
+                    "message/partial" => return Err(MimeError::Fragment),
+                    // Reports (delivery-status, disposition-notification, feedback-report),
+                    // external-body and the rest are text: inspected as such, like any leaf.
+                    _ => {}
                 }
                 let is_attachment = !names.is_empty()
                     || part.content_disposition().is_some_and(|d| d.ctype().eq_ignore_ascii_case("attachment"));
