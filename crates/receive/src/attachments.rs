@@ -23,6 +23,10 @@ const MAX_REPLY_TEXT: usize = 512 - "550 5.7.1 ".len() - 2;
 const MAX_REPLY_NAME: usize = 60;
 const MAX_REPLY_REASON: usize = 200;
 
+/// Stack of the thread a message is inspected on. The limits keep the walk shallow, but a
+/// stack overflow cannot be caught: inspection never runs on a runtime thread's small stack.
+const INSPECTION_STACK: usize = 64 << 20;
+
 /// Longest wait for a turn to inspect, and longest inspection.
 const INSPECTION_TIME: std::time::Duration = std::time::Duration::from_secs(60);
 
@@ -56,15 +60,27 @@ pub(crate) async fn check(policy: &OutboundConfig, path: &Path) -> Result<Inspec
     };
     let _turn = turn.map_err(std::io::Error::other)?;
     let raw = tokio::fs::read(path).await?;
-    let inspection = tokio::task::spawn_blocking(move || inspect_message(&raw, &MessageLimits::default()));
+    let inspection = inspect_apart(raw)?;
     match tokio::time::timeout(INSPECTION_TIME, inspection).await {
         Ok(result) => {
-            let result = result.map_err(std::io::Error::other)?;
+            let result = result.map_err(|_| std::io::Error::other("the inspection thread ended without an answer"))?;
             let files = result.as_ref().ok().map(|parts| parts.iter().filter(|p| p.is_file()).count() as u32);
             Ok(Inspected { refusal: decide(policy, &result), files })
         }
         Err(_) => Ok(Inspected { refusal: too_slow(), files: None }),
     }
+}
+
+/// Inspects `raw` on a thread of its own with an [`INSPECTION_STACK`] stack; the answer comes
+/// back on the channel (closed without one if the inspection panicked).
+fn inspect_apart(
+    raw: Vec<u8>,
+) -> Result<tokio::sync::oneshot::Receiver<Result<Vec<PartReport>, MimeError>>, std::io::Error> {
+    let (answer, answered) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new().name("sekisho-inspect".into()).stack_size(INSPECTION_STACK).spawn(move || {
+        let _ = answer.send(inspect_message(&raw, &MessageLimits::default()));
+    })?;
+    Ok(answered)
 }
 
 /// The decision, from the policy and what inspection found: a pure function. A refusal says
@@ -300,5 +316,17 @@ mod tests {
         assert!(r.to_wire().len() <= 512);
         let fragment = decide(&policy("reject", "reject"), &Err(MimeError::Fragment)).expect("refused");
         assert!(fragment.lines[0].starts_with("the message is a fragment (message/partial)"), "{:?}", fragment.lines);
+    }
+
+    #[tokio::test]
+    async fn forty_thousand_nested_messages_are_refused_not_a_crash() {
+        let raw = format!("From: a@example.jp\r\n{}", "Content-Type : message/rfc822\r\n\r\n".repeat(40_000));
+        let path = std::env::temp_dir().join(format!("sekisho-deep-{}.eml", std::process::id()));
+        tokio::fs::write(&path, raw).await.unwrap();
+        let inspected = check(&policy("reject", "reject"), &path).await;
+        let _ = tokio::fs::remove_file(&path).await;
+        let refusal = inspected.unwrap().refusal.expect("refused");
+        assert_eq!((refusal.code, refusal.status), (550, Some("5.6.0")));
+        assert!(refusal.lines[0].starts_with("MIME parts are nested more than 20 deep"), "{:?}", refusal.lines);
     }
 }
