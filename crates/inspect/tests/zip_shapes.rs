@@ -94,3 +94,18 @@ fn duplicate_names_are_not_opened() {
     let obstacles: Vec<_> = report.obstacles.iter().map(|o| (o.path.clone(), o.reason.clone())).collect();
     assert_eq!(obstacles, [(path(&["dup.zip"]), Reason::DuplicateNames)]);
 }
+
+/// An entry compressed with Implode (method 6, PKZIP 1.x) is not corrupt: sekisho has no
+/// decoder for it, and says so by name.
+#[test]
+fn an_imploded_entry_is_an_unsupported_method_not_corrupt() {
+    let mut zip = raw_zip(&[RawEntry::new("old.txt", b"imploded bytes")]);
+    zip[8] = 6; // the local header's method
+    let central = zip.windows(4).position(|w| w == b"PK\x01\x02").unwrap();
+    zip[central + 10] = 6; // the central directory's
+    let report = run("old.zip", &zip);
+    let reasons: Vec<(Vec<String>, Reason)> =
+        report.obstacles.iter().map(|o| (o.path.clone(), o.reason.clone())).collect();
+    assert_eq!(reasons, [(path(&["old.zip", "old.txt"]), Reason::UnsupportedMethod { method: 6 })]);
+    assert_eq!(reasons[0].1.to_string(), "compressed with a method sekisho cannot open (Implode, method 6)");
+}

@@ -15,9 +15,17 @@ static INSPECTIONS: std::sync::LazyLock<tokio::sync::Semaphore> = std::sync::Laz
     tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get().max(2)))
 });
 
-/// Longest file name and finding in a reply (a reply line stays within 512 bytes).
+/// Longest reply text: with "550 5.7.1 " before it and CRLF after, a reply line stays within
+/// RFC 5321's 512 bytes.
+const MAX_REPLY_TEXT: usize = 512 - "550 5.7.1 ".len() - 2;
+/// Longest file name, and longest reason, in a reply: the reason comes whole before the path
+/// inside an archive, which is cut to what room is left.
 const MAX_REPLY_NAME: usize = 60;
-const MAX_REPLY_DETAIL: usize = 80;
+const MAX_REPLY_REASON: usize = 200;
+
+/// Stack of the thread a message is inspected on. The limits keep the walk shallow, but a
+/// stack overflow cannot be caught: inspection never runs on a runtime thread's small stack.
+const INSPECTION_STACK: usize = 64 << 20;
 
 /// Longest wait for a turn to inspect, and longest inspection.
 const INSPECTION_TIME: std::time::Duration = std::time::Duration::from_secs(60);
@@ -54,10 +62,10 @@ pub(crate) async fn check(policy: &OutboundConfig, path: &Path) -> Result<Inspec
     };
     let _turn = turn.map_err(std::io::Error::other)?;
     let raw = tokio::fs::read(path).await?;
-    let inspection = tokio::task::spawn_blocking(move || inspect_message(&raw, &MessageLimits::default()));
+    let inspection = inspect_apart(raw)?;
     match tokio::time::timeout(INSPECTION_TIME, inspection).await {
         Ok(result) => {
-            let result = result.map_err(std::io::Error::other)?;
+            let result = result.map_err(|_| std::io::Error::other("the inspection thread ended without an answer"))?;
             let files = result.as_ref().ok().map(|parts| parts.iter().filter(|p| p.is_file()).count() as u32);
             Ok(Inspected { refusal: decide(policy, &result), files })
         }
@@ -65,35 +73,76 @@ pub(crate) async fn check(policy: &OutboundConfig, path: &Path) -> Result<Inspec
     }
 }
 
-/// The decision, from the policy and what inspection found: a pure function.
+/// Inspects `raw` on a thread of its own with an [`INSPECTION_STACK`] stack; the answer comes
+/// back on the channel (closed without one if the inspection panicked).
+fn inspect_apart(
+    raw: Vec<u8>,
+) -> Result<tokio::sync::oneshot::Receiver<Result<Vec<PartReport>, MimeError>>, std::io::Error> {
+    let (answer, answered) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new().name("sekisho-inspect".into()).stack_size(INSPECTION_STACK).spawn(move || {
+        let _ = answer.send(inspect_message(&raw, &MessageLimits::default()));
+    })?;
+    Ok(answered)
+}
+
+/// The decision, from the policy and what inspection found: a pure function. A refusal says
+/// why first (the reason whole), then where inside the file, then what to do.
 pub(crate) fn decide(policy: &OutboundConfig, result: &Result<Vec<PartReport>, MimeError>) -> Option<Reply> {
     let reject_encrypted = policy.encrypted_attachments == EncryptedPolicy::Reject;
     let reject_uninspectable = policy.uninspectable_attachments == UninspectablePolicy::Reject;
     let parts = match result {
         Ok(parts) => parts,
         Err(e) if reject_uninspectable => {
-            return Some(Reply::new(550, "5.6.0", format!("{e}; sekisho inspects every part of the mail it sends")));
+            let text = format!("{}; sekisho inspects every part of the mail it sends", ascii(&e.to_string(), 400));
+            return Some(Reply::new(550, "5.6.0", text));
         }
         Err(_) => return None,
     };
     for part in parts {
-        let (what, advice) = match part.report.verdict() {
-            Verdict::Encrypted(findings) if reject_encrypted => (
-                findings.first().map(|f| f.to_string()),
-                "is password-protected ({}): send the file unencrypted, and no password mail; sekisho protects \
-                 it on the way (as is over verified TLS, else as a download link)",
-            ),
-            Verdict::Uninspectable(obstacles) if reject_uninspectable => (
-                obstacles.first().map(|o| o.to_string()),
-                "cannot be inspected ({}): send it in a form that can be opened",
-            ),
+        let name = quoted(&part.display_name());
+        let text = match part.report.verdict() {
+            Verdict::Encrypted(findings) if reject_encrypted => {
+                let Some(finding) = findings.first() else { continue };
+                let kind = finding.kind.to_string();
+                let kind = kind.strip_prefix("password-protected ").unwrap_or(&kind);
+                let advice = "send the file unencrypted, and no password mail; sekisho protects it on the way (as is \
+                              over verified TLS, else as a download link)";
+                let head = format!("{name} is password-protected ({}", ascii(kind, MAX_REPLY_REASON));
+                let tail = format!("): {advice}");
+                format!("{head}{}{tail}", inside(&finding.path, MAX_REPLY_TEXT.saturating_sub(head.len() + tail.len())))
+            }
+            Verdict::Uninspectable(obstacles) if reject_uninspectable => {
+                let Some(obstacle) = obstacles.first() else { continue };
+                let head =
+                    format!("{name} cannot be inspected: {}", ascii(&obstacle.reason.to_string(), MAX_REPLY_REASON));
+                let tail = format!(": {}", obstacle.reason.advice());
+                format!(
+                    "{head}{}{tail}",
+                    inside(&obstacle.path, MAX_REPLY_TEXT.saturating_sub(head.len() + tail.len()))
+                )
+            }
             _ => continue,
         };
-        let detail = ascii(&what.unwrap_or_default(), MAX_REPLY_DETAIL);
-        let text = format!("{} {}", quoted(&part.display_name()), advice.replacen("{}", &detail, 1));
         return Some(Reply::new(550, "5.7.1", text));
     }
     None
+}
+
+/// ", in a.zip > b/c.docx" (where inside the attachment), at most `room` characters; nothing
+/// when the attachment itself is meant.
+fn inside(path: &[String], room: usize) -> String {
+    if path.len() < 2 {
+        return String::new();
+    }
+    let path: Vec<String> = path.iter().map(|p| ascii(p, MAX_REPLY_NAME)).collect();
+    let text = format!(", in {}", path.join(" > "));
+    if text.len() <= room {
+        text
+    } else if room > ", in ...".len() {
+        format!("{}...", &text[..room - 3])
+    } else {
+        String::new()
+    }
 }
 
 fn quoted(name: &str) -> String {
@@ -198,5 +247,88 @@ mod tests {
         let ambiguous: Result<Vec<PartReport>, MimeError> =
             Err(MimeError::Ambiguous("2".into(), "more than one Content-Type field".into()));
         assert!(decide(&policy("reject", "reject"), &ambiguous).unwrap().lines[0].contains("ambiguous"));
+    }
+
+    fn part_with(report: sekisho_inspect::encrypted::Report) -> Result<Vec<PartReport>, MimeError> {
+        Ok(vec![PartReport {
+            section: "2".into(),
+            names: vec!["outer.zip".into()],
+            content_type: "application/zip".into(),
+            is_attachment: true,
+            in_attached_message: false,
+            size: 1,
+            span: (0, 1),
+            report,
+        }])
+    }
+
+    fn deep_path() -> Vec<String> {
+        let mut path = vec!["outer.zip".to_string()];
+        path.extend((0..12).map(|i| format!("folder-{i}/archive-with-a-long-name-{i}.zip")));
+        path
+    }
+
+    #[test]
+    fn the_reason_comes_first_whole_then_where_then_what_to_do() {
+        use sekisho_inspect::encrypted::{Format, Obstacle, Reason, Report};
+        let report = Report {
+            format: Format::Zip,
+            findings: vec![],
+            obstacles: vec![Obstacle { path: deep_path(), reason: Reason::UnsupportedMethod { method: 6 } }],
+            notes: vec![],
+        };
+        let r = decide(&policy("reject", "reject"), &part_with(report)).expect("refused");
+        let text = &r.lines[0];
+        assert!(
+            text.starts_with(
+                "\"outer.zip\" cannot be inspected: compressed with a method sekisho cannot open (Implode, method 6), \
+                 in outer.zip > folder-0/"
+            ),
+            "{text}"
+        );
+        assert!(text.ends_with(": send it as a standard ZIP (Deflate), or the files unpacked"), "{text}");
+        assert!(text.contains("...:"), "the path is what is cut: {text}");
+        assert!(r.to_wire().len() <= 512, "{}", r.to_wire().len());
+    }
+
+    #[test]
+    fn a_deep_encrypted_entry_still_says_what_to_do() {
+        use sekisho_inspect::encrypted::{Finding, Format, Kind, Report, ZipMethod};
+        let report = Report {
+            format: Format::Zip,
+            findings: vec![Finding { path: deep_path(), kind: Kind::Zip(ZipMethod::ZipCrypto) }],
+            obstacles: vec![],
+            notes: vec![],
+        };
+        let r = decide(&policy("reject", "reject"), &part_with(report)).expect("refused");
+        let text = &r.lines[0];
+        assert!(
+            text.starts_with("\"outer.zip\" is password-protected (ZIP entry (ZipCrypto), in outer.zip > "),
+            "{text}"
+        );
+        assert!(text.contains("send the file unencrypted"), "{text}");
+        assert!(r.to_wire().len() <= 512);
+    }
+
+    #[test]
+    fn a_long_structure_reason_stays_within_a_reply_line() {
+        let err =
+            Err(MimeError::Ambiguous("1".into(), format!("unknown Content-Transfer-Encoding `{}`", "x".repeat(900))));
+        let r = decide(&policy("reject", "reject"), &err).expect("refused");
+        assert!(r.to_wire().len() <= 512);
+        let fragment = decide(&policy("reject", "reject"), &Err(MimeError::Fragment)).expect("refused");
+        assert!(fragment.lines[0].starts_with("the message is a fragment (message/partial)"), "{:?}", fragment.lines);
+    }
+
+    #[tokio::test]
+    async fn forty_thousand_nested_messages_are_refused_not_a_crash() {
+        let raw = format!("From: a@example.jp\r\n{}", "Content-Type : message/rfc822\r\n\r\n".repeat(40_000));
+        let path = std::env::temp_dir().join(format!("sekisho-deep-{}.eml", std::process::id()));
+        tokio::fs::write(&path, raw).await.unwrap();
+        let inspected = check(&policy("reject", "reject"), &path).await;
+        let _ = tokio::fs::remove_file(&path).await;
+        let refusal = inspected.unwrap().refusal.expect("refused");
+        assert_eq!((refusal.code, refusal.status), (550, Some("5.6.0")));
+        assert!(refusal.lines[0].starts_with("MIME parts are nested more than 20 deep"), "{:?}", refusal.lines);
     }
 }

@@ -137,8 +137,9 @@ pub enum Reason {
     /// One volume of a multi-volume archive: the rest is elsewhere.
     #[error("one part of a multi-volume archive")]
     MultiVolume,
-    /// A ZIP compression method without a decoder here.
-    #[error("compression method {method} is not supported")]
+    /// A ZIP compression method without a decoder here (Implode, Shrink, Reduce...): not
+    /// corrupt, only old or rare.
+    #[error("compressed with a method sekisho cannot open ({})", zip_method_label(*method))]
     UnsupportedMethod {
         /// The method number of the ZIP entry.
         method: u16,
@@ -151,6 +152,44 @@ pub enum Reason {
         /// What was wrong.
         detail: String,
     },
+}
+
+impl Reason {
+    /// What the sender can do about it, in a sentence to end a refusal with.
+    pub fn advice(&self) -> &'static str {
+        match self {
+            Reason::TooDeep { .. }
+            | Reason::TooManyEntries { .. }
+            | Reason::EntryTooLarge { .. }
+            | Reason::TotalTooLarge { .. } => "send the files unpacked, or in smaller archives",
+            Reason::OverlappingEntries | Reason::DuplicateNames | Reason::HiddenLocalEntry { .. } => {
+                "make the archive again with a standard tool, or send the files unpacked"
+            }
+            Reason::MultiVolume => "send the whole archive in one volume, or the files unpacked",
+            Reason::UnsupportedMethod { .. } => "send it as a standard ZIP (Deflate), or the files unpacked",
+            Reason::Corrupt { .. } => "send an intact copy, or the files unpacked",
+        }
+    }
+}
+
+/// The name and number of a ZIP compression method (APPNOTE.TXT 4.4.5), e.g. "Implode, method 6".
+fn zip_method_label(method: u16) -> String {
+    let name = match method {
+        1 => "Shrink",
+        2..=5 => "Reduce",
+        6 => "Implode",
+        7 => "Tokenize",
+        10 => "PKWARE DCL Implode",
+        16 => "IBM z/OS CMPSC",
+        18 => "IBM TERSE",
+        19 => "IBM LZ77",
+        20 | 93 => "Zstandard",
+        94 => "MP3",
+        96 => "JPEG",
+        97 => "WavPack",
+        _ => return format!("method {method}"),
+    };
+    format!("{name}, method {method}")
 }
 
 /// A place the inspection could not look into.

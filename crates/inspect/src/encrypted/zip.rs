@@ -156,6 +156,10 @@ fn check_layout(bytes: &[u8], dir: &Directory, plain: &[(usize, Local)]) -> Resu
     Ok(())
 }
 
+/// Compression methods the `zip` crate decodes as built here: stored, Deflate, Deflate64,
+/// BZIP2, LZMA, XZ, PPMd. Any other is unsupported, not corrupt.
+const DECODED_METHODS: [u16; 7] = [0, 8, 9, 12, 14, 95, 98];
+
 /// Decompresses each plain entry with the `zip` crate and inspects what comes out.
 fn decompress(w: &mut Walker<'_>, path: &[String], bytes: &[u8], dir: &Directory, plain: &[(usize, Local)]) {
     let todo: Vec<usize> = plain.iter().map(|(index, _)| *index).filter(|&i| !dir.entries[i].header.is_dir()).collect();
@@ -176,6 +180,10 @@ fn decompress(w: &mut Walker<'_>, path: &[String], bytes: &[u8], dir: &Directory
     for index in todo {
         let header = &dir.entries[index].header;
         let entry_path = child(path, header.display_name());
+        if !DECODED_METHODS.contains(&header.method) {
+            w.obstacle(&entry_path, Reason::UnsupportedMethod { method: header.method });
+            continue;
+        }
         if let Err(reason) = w.check_declared(header.uncompressed) {
             w.obstacle(&entry_path, reason);
             continue;
@@ -201,7 +209,7 @@ fn decompress(w: &mut Walker<'_>, path: &[String], bytes: &[u8], dir: &Directory
                     return;
                 }
             }
-            Ok(Err(ZipError::UnsupportedArchive(_))) => {
+            Ok(Err(ZipError::UnsupportedArchive(_) | ZipError::CompressionMethodNotSupported(_))) => {
                 w.obstacle(&entry_path, Reason::UnsupportedMethod { method: header.method })
             }
             Ok(Err(e)) => w.corrupt(&entry_path, Format::Zip, e),

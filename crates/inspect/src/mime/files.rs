@@ -4,7 +4,7 @@
 
 use mail_parser::{MessageParser, MimeHeaders, PartType};
 
-use super::{MessageLimits, MimeError, enter, names, prescan, transfer, transfer_encoding, unambiguous};
+use super::{MessageLimits, MimeError, dismantle, enter, names, prescan, transfer, transfer_encoding, unambiguous};
 
 /// One file carried by a message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,8 +36,10 @@ pub fn attachments(raw: &[u8], limits: &MessageLimits, keep_cid_images: bool) ->
     let message = MessageParser::default().parse(raw).ok_or(MimeError::Unparseable)?;
     let cids = if keep_cid_images { referenced_cids(&message) } else { Vec::new() };
     let mut walk = FileWalk { limits, parts: 0, cids, out: Vec::new() };
-    walk.part(&message, raw, 0, "1", 0)?;
-    Ok(MessageFiles { subject: message.subject().unwrap_or_default().to_string(), files: walk.out })
+    let walked = walk.part(&message, raw, 0, "1", 0);
+    let subject = message.subject().unwrap_or_default().to_string();
+    dismantle(message);
+    walked.map(|()| MessageFiles { subject, files: walk.out })
 }
 
 struct FileWalk<'l> {

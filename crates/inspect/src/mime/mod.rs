@@ -5,9 +5,12 @@
 //! that a decision never rests on only the first one.
 
 mod files;
+mod prescan;
 mod transfer;
 
 pub use files::{AttachedFile, MessageFiles, attachments};
+
+use prescan::prescan;
 
 use mail_parser::{HeaderName, HeaderValue, MessageParser, MimeHeaders, PartType};
 
@@ -46,6 +49,12 @@ pub enum MimeError {
     /// unknown or undecodable transfer encoding): refused rather than guessed.
     #[error("MIME part {0} is ambiguous: {1}")]
     Ambiguous(String, String),
+    /// A `message/partial` part: one fragment of a message split in several mails, which
+    /// cannot be inspected alone (RFC 2046 5.2.2).
+    #[error(
+        "the message is a fragment (message/partial) of a larger message, which cannot be inspected alone: send it whole"
+    )]
+    Fragment,
 }
 
 /// One leaf part.
@@ -88,25 +97,24 @@ pub fn inspect_message(raw: &[u8], limits: &MessageLimits) -> Result<Vec<PartRep
     prescan(raw, limits)?;
     let message = MessageParser::default().parse(raw).ok_or(MimeError::Unparseable)?;
     let mut walk = Walk { limits, parts: 0, out: Vec::new() };
-    walk.part(&message, raw, 0, "", 0, None)?;
-    Ok(walk.out)
+    let walked = walk.part(&message, raw, 0, "", 0, None);
+    dismantle(message);
+    walked.map(|()| walk.out)
 }
 
-/// Counts Content-Type fields and boundary-like lines before parsing, so a message built to
-/// have a million parts (or a million nested messages) is refused before the parser builds them.
-fn prescan(raw: &[u8], limits: &MessageLimits) -> Result<(), MimeError> {
-    let (mut types, mut delimiters) = (0usize, 0usize);
-    for line in raw.split(|&b| b == b'\n') {
-        if line.len() >= 13 && line[..13].eq_ignore_ascii_case(b"content-type:") {
-            types += 1;
-        } else if line.starts_with(b"--") {
-            delimiters += 1;
+/// Drops a parsed message level by level: mail-parser nests attached messages as values, and
+/// dropping them the ordinary way recurses once per level.
+fn dismantle(message: mail_parser::Message<'_>) {
+    let mut pending = vec![message];
+    while let Some(mut message) = pending.pop() {
+        for part in &mut message.parts {
+            if let PartType::Message(_) = part.body
+                && let PartType::Message(inner) = std::mem::take(&mut part.body)
+            {
+                pending.push(inner);
+            }
         }
     }
-    if types > limits.max_parts || delimiters > 2 * limits.max_parts + 2 {
-        return Err(MimeError::TooManyParts(limits.max_parts));
-    }
-    Ok(())
 }
 
 /// Transfer encodings RFC 2045 defines.
@@ -213,9 +221,13 @@ impl Walk<'_> {
                 let content_type = part.content_type().map_or("text/plain".to_string(), |ct| {
                     format!("{}/{}", ct.ctype(), ct.subtype().unwrap_or("")).to_ascii_lowercase()
                 });
-                if content_type.starts_with("message/") {
+                match content_type.as_str() {
                     // An attached message the parser did not open (nested too deep for it).
-                    return Err(MimeError::TooDeep(depth));
+                    "message/rfc822" | "message/global" => return Err(MimeError::TooDeep(depth)),
+                    "message/partial" => return Err(MimeError::Fragment),
+                    // Reports (delivery-status, disposition-notification, feedback-report),
+                    // external-body and the rest are text: inspected as such, like any leaf.
+                    _ => {}
                 }
                 let is_attachment = !names.is_empty()
                     || part.content_disposition().is_some_and(|d| d.ctype().eq_ignore_ascii_case("attachment"));
@@ -392,7 +404,14 @@ mod tests {
         let raw = "Content-Type: message/rfc822\r\n\r\n".repeat(5000);
         assert_eq!(
             inspect_message(raw.as_bytes(), &MessageLimits::default()).unwrap_err(),
-            MimeError::TooManyParts(1000)
+            MimeError::TooDeep(20),
+            "5000 messages each in the one before are nested 5000 deep"
+        );
+        let raw = format!("Subject: quoted\r\n\r\n{}", "Content-Type: text/plain\r\n".repeat(5000));
+        assert_eq!(
+            inspect_message(raw.as_bytes(), &MessageLimits::default()).unwrap_err(),
+            MimeError::TooManyParts(1000),
+            "Content-Type fields anywhere bound the parts mail-parser could build"
         );
         let raw = format!("Content-Type: multipart/mixed; boundary=B\r\n\r\n{}", "--B\r\n\r\n".repeat(5000));
         assert_eq!(
