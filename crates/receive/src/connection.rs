@@ -4,7 +4,10 @@
 //! - the connection's slot in the listener's limits is given back before the last reply is
 //!   written, so a client may reconnect as soon as it read the 221;
 //! - the time to send a command, shortened before MAIL while the listener is under stress
-//!   (`stress_command_timeout`, re-evaluated as soon as stress begins).
+//!   (`stress_command_timeout`, re-evaluated as soon as stress begins);
+//! - on the MX listener, message content that arrived together with DATA, before the 354 was
+//!   sent, is a pipelining violation (Postfix's `smtpd_forbid_unauth_pipelining`):
+//!   `554 5.5.0` and close. Authenticated sessions may pipeline.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -78,6 +81,11 @@ struct Conn<'a> {
     slot: Option<ConnectionSlot>,
 }
 
+/// The reply to message content sent before the 354.
+fn synchronization_error() -> Reply {
+    Reply::new(554, "5.5.0", "Error: SMTP protocol synchronization")
+}
+
 impl Conn<'_> {
     async fn drive<S: AsyncRead + AsyncWrite + Unpin>(
         &mut self,
@@ -95,6 +103,10 @@ impl Conn<'_> {
             while let Some(line) = reader.take(buf, &mut pos) {
                 line_started = None;
                 let mut action = self.on_line(session, line);
+                if action.next == Next::ReceiveData && pos < buf.len() && self.forbids_pipelining(session) {
+                    tracing::info!(client = %self.peer, bytes = buf.len() - pos, "message content sent before 354");
+                    action = Action { replies: vec![synchronization_error()], next: Next::Close };
+                }
                 loop {
                     for r in &action.replies {
                         if r.is_error() {
@@ -178,6 +190,12 @@ impl Conn<'_> {
         } else {
             smtp.command_timeout.0
         }
+    }
+
+    /// True when message content must not arrive before the 354: unauthenticated sessions on
+    /// the MX listener.
+    fn forbids_pipelining(&self, session: &Session) -> bool {
+        !self.listener.is_submission() && session.user().is_none()
     }
 
     /// Gives the connection's slot back: called before the last reply is written.
@@ -313,5 +331,23 @@ mod tests {
         let last = writes.last().unwrap();
         assert!(last.0.contains("221 "), "{writes:?}");
         assert_eq!(last.1, 0, "the client may reconnect as soon as it reads 221");
+    }
+
+    #[tokio::test]
+    async fn content_before_354_on_the_mx_listener_is_a_synchronization_error() {
+        let writes = session(1, b"EHLO client.test\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.jp>\r\nDATA\r\nSubject: early\r\n\r\nx\r\n.\r\n").await;
+        let all: String = writes.iter().map(|w| w.0.as_str()).collect();
+        assert!(all.contains("554 5.5.0 Error: SMTP protocol synchronization\r\n"), "{all}");
+        assert!(!all.contains("354"), "{all}");
+        assert!(!all.contains("queued"), "{all}");
+    }
+
+    #[tokio::test]
+    async fn data_on_its_own_on_the_mx_listener_is_fine() {
+        let writes =
+            session(1, b"EHLO client.test\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.jp>\r\nDATA\r\n").await;
+        let all: String = writes.iter().map(|w| w.0.as_str()).collect();
+        assert!(all.contains("354 "), "{all}");
+        assert!(!all.contains("554"), "{all}");
     }
 }
