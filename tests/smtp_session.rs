@@ -142,8 +142,22 @@ async fn eight_bit_and_smtputf8_messages() {
 }
 
 #[tokio::test]
-async fn bare_line_endings_are_refused_by_default_and_normalized_on_request() {
+async fn bare_line_endings_are_normalized_by_default_on_both_listeners_and_refused_on_request() {
     let s = TestServer::start().await;
+    for (listener, rcpt) in [(s.trusted, "b@example.com"), (s.mx, "b@example.jp")] {
+        let (mut c, _) = Client::connect(listener).await;
+        c.cmd("EHLO client.test").await;
+        c.cmd("MAIL FROM:<a@example.jp>").await;
+        assert_eq!(c.cmd(&format!("RCPT TO:<{rcpt}>")).await.code, 250);
+        assert_eq!(c.cmd("DATA").await.code, 354);
+        c.send(b"Subject: x\r\n\r\nline one\nline two\rthree\r\n.\r\n").await;
+        let r = c.read().await;
+        assert_eq!(r.code, 250, "{listener}: {r:?}");
+        let body = String::from_utf8(s.body(&queue_id(&r).unwrap())).unwrap();
+        assert!(body.ends_with("\r\n\r\nline one\r\nline two\r\nthree\r\n"), "{body:?}");
+    }
+
+    let s = TestServer::start_with(|c| c.smtp.bare_line_endings = sekisho_config::BareLineEndings::Reject).await;
     let (mut c, _) = Client::connect(s.trusted).await;
     c.cmd("EHLO client.test").await;
     c.cmd("MAIL FROM:<a@example.jp>").await;
@@ -155,18 +169,6 @@ async fn bare_line_endings_are_refused_by_default_and_normalized_on_request() {
     assert!(r.text().starts_with("5.6.2"), "{r:?}");
     assert_eq!(s.queued().await, 0);
     assert_eq!(c.cmd("NOOP").await.code, 250, "the session goes on");
-
-    let s = TestServer::start_with(|c| c.smtp.bare_line_endings = sekisho_config::BareLineEndings::Normalize).await;
-    let (mut c, _) = Client::connect(s.trusted).await;
-    c.cmd("EHLO client.test").await;
-    c.cmd("MAIL FROM:<a@example.jp>").await;
-    c.cmd("RCPT TO:<b@example.com>").await;
-    c.cmd("DATA").await;
-    c.send(b"Subject: x\r\n\r\nline one\nline two\rthree\r\n.\r\n").await;
-    let r = c.read().await;
-    assert_eq!(r.code, 250);
-    let body = String::from_utf8(s.body(&queue_id(&r).unwrap())).unwrap();
-    assert!(body.ends_with("\r\n\r\nline one\r\nline two\r\nthree\r\n"), "{body:?}");
 }
 
 #[tokio::test]

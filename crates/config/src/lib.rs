@@ -499,7 +499,7 @@ impl Default for SmtpConfig {
             auth_failure_delay: Duration::from_secs(1),
             client_auth_failure_limit: 10,
             client_auth_failure_window: Duration::from_secs(600),
-            bare_line_endings: BareLineEndings::Reject,
+            bare_line_endings: BareLineEndings::Normalize,
             command_timeout: Duration::from_secs(300),
             data_timeout: Duration::from_secs(300),
             min_data_rate: 500,
@@ -1008,6 +1008,7 @@ mod attachment_tests {
         assert_eq!(c.listeners[1].connection_limits(&c.smtp), (30, 3));
         assert_eq!(c.smtp.stress_command_timeout, Duration::from_secs(10));
         assert_eq!(c.smtp.stress_threshold, 80);
+        assert_eq!(c.smtp.bare_line_endings, BareLineEndings::Normalize, "Postfix 3.9's default");
     }
 
     #[test]
