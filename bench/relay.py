@@ -217,9 +217,6 @@ path = "{self.dir}/data"
 min_free_space = 0
 [log]
 level = "warn"
-[smtp]
-max_connections = 500
-max_connections_per_client = 500
 [portal]
 address = "{portal}"
 url = "http://{portal}"

@@ -96,3 +96,41 @@ async fn python_smtplib_with_starttls_auth_size_and_8bitmime() {
     assert_eq!(second.info.envid.as_deref(), Some("py-1"));
     assert_eq!(second.recipients[0].notify.as_deref(), Some("FAILURE"));
 }
+
+/// Runs tests/clients/smtplib_bare_lf.py against `port`; returns its output line.
+async fn smtplib_bare_lf(port: u16, rcpt: &str) -> String {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/clients/smtplib_bare_lf.py");
+    let (port, rcpt) = (port.to_string(), rcpt.to_string());
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new("python3").arg(script).args(["127.0.0.1", &port, &rcpt]).output().expect("run python3")
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(output.status.success(), "smtplib client failed:\n{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    stdout.trim().to_string()
+}
+
+/// A script's `smtplib.sendmail()` with a bytes message sends bare LF line endings; both
+/// listeners accept it by default and store CRLF lines (Postfix 3.9+ does the same), and
+/// `bare_line_endings = "reject"` still refuses it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_smtplib_bytes_message_with_bare_lf_is_normalized() {
+    assert!(tool("python3"), "python3 is required");
+    let s = TestServer::start().await;
+    assert_eq!(smtplib_bare_lf(s.mx.port(), "bob@example.jp").await, "accepted");
+    assert_eq!(smtplib_bare_lf(s.trusted.port(), "partner@outside.example").await, "accepted");
+    let stored = s.stored_all().await;
+    assert_eq!(stored.len(), 2);
+    for m in &stored {
+        let body = String::from_utf8(s.body(&m.info.id)).unwrap();
+        assert!(body.contains("Subject: nightly report\r\n"), "{body:?}");
+        assert!(body.contains("\r\nfirst line\r\n.a line starting with a dot\r\nlast line\r\n"), "{body:?}");
+        assert!(!body.replace("\r\n", "").contains(['\r', '\n']), "no bare LF stored: {body:?}");
+    }
+
+    let s = TestServer::start_with(|c| c.smtp.bare_line_endings = sekisho_config::BareLineEndings::Reject).await;
+    let out = smtplib_bare_lf(s.mx.port(), "bob@example.jp").await;
+    assert!(out.starts_with("refused 550 5.6.2"), "{out}");
+    assert_eq!(s.queued().await, 0);
+}

@@ -202,22 +202,57 @@ async fn slow_data_below_the_minimum_rate_is_cut_off() {
 #[tokio::test]
 async fn connections_per_client_and_in_total_are_limited() {
     let s = TestServer::start_with(|c| c.smtp.max_connections_per_client = 2).await;
-    let (_a, ga) = Client::connect(s.trusted).await;
-    let (_b, gb) = Client::connect(s.trusted).await;
+    let (_a, ga) = Client::connect(s.submission).await;
+    let (_b, gb) = Client::connect(s.submission).await;
     assert_eq!((ga.code, gb.code), (220, 220));
-    let (mut c, gc) = Client::connect(s.trusted).await;
+    let (mut c, gc) = Client::connect(s.submission).await;
     assert_eq!(gc.code, 421);
-    assert!(gc.text().contains("from your address"));
+    assert!(gc.text().contains("from your address (2)"), "{gc:?}");
     assert!(c.is_closed(Duration::from_secs(2)).await);
     drop(_a);
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let (_d, gd) = Client::connect(s.trusted).await;
+    let (_d, gd) = Client::connect(s.submission).await;
     assert_eq!(gd.code, 220, "a slot is free again");
 
     let s = TestServer::start_with(|c| c.smtp.max_connections = 1).await;
-    let (_a, ga) = Client::connect(s.trusted).await;
+    let (_a, ga) = Client::connect(s.mx).await;
     let (_b, gb) = Client::connect(s.mx).await;
     assert_eq!((ga.code, gb.code), (220, 421));
+    assert!(gb.text().contains("Too many connections (1)"), "{gb:?}");
+}
+
+/// `smtp-source -s 20`: a client keeping exactly as many sessions as it may, each reconnecting
+/// the moment it read the 221 of the one before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_reconnecting_right_after_221_is_within_its_limit() {
+    let s = TestServer::start_with(|c| c.smtp.max_connections_per_client = 2).await;
+    let (_held, g) = Client::connect(s.submission).await;
+    assert_eq!(g.code, 220);
+    let (mut c, g) = Client::connect(s.submission).await;
+    assert_eq!(g.code, 220);
+    for round in 0..200 {
+        assert_eq!(c.cmd("QUIT").await.code, 221);
+        let (next, g) = Client::connect(s.submission).await;
+        assert_eq!(g.code, 220, "round {round}: {g:?}");
+        c = next;
+    }
+}
+
+#[tokio::test]
+async fn trusted_networks_are_exempt_from_the_per_client_limit() {
+    let s = TestServer::start_with(|c| c.smtp.max_connections_per_client = 2).await;
+    let mut open = Vec::new();
+    for i in 0..20 {
+        let (c, g) = Client::connect(s.trusted).await;
+        assert_eq!(g.code, 220, "session {i} of a trusted client: {g:?}");
+        open.push(c);
+    }
+    let (_c, g) = Client::connect(s.mx).await;
+    assert_eq!(g.code, 220, "an untrusted listener has its own count");
+    let (_d, g) = Client::connect(s.mx).await;
+    assert_eq!(g.code, 220);
+    let (_e, g) = Client::connect(s.mx).await;
+    assert_eq!(g.code, 421, "the MX listener trusts nobody: {g:?}");
 }
 
 #[tokio::test]
@@ -245,4 +280,90 @@ async fn a_fast_burst_does_not_buy_idle_time() {
     let r = c.try_read(Duration::from_secs(5)).await.expect("cut off while idle");
     assert_eq!(r.code, 421);
     assert!(started.elapsed() < Duration::from_secs(3), "idle after a burst is bounded by data_timeout");
+}
+
+/// The internet fills the MX listener with idle connections from a few addresses; users on the
+/// submission listener are still served, and each listener counts per-client limits apart.
+#[tokio::test]
+async fn a_full_mx_listener_does_not_lock_out_submission() {
+    let s = TestServer::start_with(|c| {
+        c.smtp.max_connections = 10;
+        c.smtp.max_connections_per_client = 2;
+    })
+    .await;
+    let mut idle = Vec::new();
+    for i in 0..10 {
+        let source = format!("127.0.0.{}", 2 + i / 2).parse().unwrap();
+        let (c, g) = Client::connect_from(s.mx, source).await;
+        assert_eq!(g.code, 220, "idle connection {i}: {g:?}");
+        idle.push(c);
+    }
+    let (_, g) = Client::connect_from(s.mx, "127.0.0.9".parse().unwrap()).await;
+    assert_eq!(g.code, 421);
+    assert!(g.text().contains("Too many connections (10)"), "{g:?}");
+
+    let (mut user, g) = Client::connect(s.trusted).await;
+    assert_eq!(g.code, 220, "submission has a cap of its own: {g:?}");
+    user.cmd("EHLO client.test").await;
+    let r = user.send_mail("alice@example.jp", &["bob@example.com"], "Subject: hi\r\n\r\nhello\r\n").await;
+    assert_eq!(r.code, 250, "{r:?}");
+    for _ in 0..2 {
+        let (_c, g) = Client::connect_from(s.submission, "127.0.0.2".parse().unwrap()).await;
+        assert_eq!(g.code, 220, "127.0.0.2's two MX connections do not count on submission: {g:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_listener_may_set_its_own_caps() {
+    let s = TestServer::start_with(|c| {
+        c.listeners[2].max_connections = Some(1);
+        c.listeners[1].max_connections_per_client = Some(1);
+    })
+    .await;
+    let (_a, ga) = Client::connect(s.mx).await;
+    let (_b, gb) = Client::connect_from(s.mx, "127.0.0.2".parse().unwrap()).await;
+    assert_eq!((ga.code, gb.code), (220, 421));
+    let (_c, gc) = Client::connect(s.submission).await;
+    let (_d, gd) = Client::connect(s.submission).await;
+    assert_eq!((gc.code, gd.code), (220, 421));
+    assert!(gd.text().contains("from your address (1)"), "{gd:?}");
+}
+
+/// Postfix's stress-dependent `smtpd_timeout`: with the MX listener above `stress_threshold`
+/// percent of its cap (here 50%: 3 of 5), a connection idle before MAIL gets the short timeout,
+/// even one that connected before the stress began; a session with a transaction under way and
+/// the other listeners keep the normal one.
+#[tokio::test]
+async fn under_stress_idle_connections_before_mail_are_closed_after_the_short_timeout() {
+    let s = TestServer::start_with(|c| {
+        c.smtp.max_connections = 5;
+        c.smtp.stress_threshold = 50;
+        c.smtp.stress_command_timeout = ConfigDuration::parse("1s").unwrap();
+    })
+    .await;
+    let (mut first, g) = Client::connect(s.mx).await;
+    assert_eq!(g.code, 220);
+    let (mut busy, _) = Client::connect(s.mx).await;
+    busy.cmd("EHLO client.test").await;
+    assert_eq!(busy.cmd("MAIL FROM:<a@example.com>").await.code, 250);
+    let (mut user, _) = Client::connect(s.trusted).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(first.cmd("NOOP").await.code, 250, "2 of 5: no stress, no short timeout");
+
+    let started = Instant::now();
+    let mut more = Vec::new();
+    for _ in 0..3 {
+        more.push(Client::connect(s.mx).await.0);
+    }
+    let r = first.read().await;
+    assert_eq!(r.code, 421, "{r:?}");
+    assert!(r.text().starts_with("4.4.2"), "{r:?}");
+    assert!(first.is_closed(Duration::from_secs(2)).await);
+    let waited = started.elapsed();
+    assert!(waited < Duration::from_secs(3), "closed after {waited:?}");
+    // Still 4 of 5 open after the first one closed: under stress.
+    let r = more[0].read().await;
+    assert_eq!(r.code, 421, "a connection made under stress gets the short timeout too: {r:?}");
+    assert_eq!(busy.cmd("RCPT TO:<b@example.jp>").await.code, 250, "a transaction under way keeps its time");
+    assert_eq!(user.cmd("NOOP").await.code, 250, "the submission listener is not under stress");
 }

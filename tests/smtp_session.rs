@@ -77,6 +77,32 @@ RCPT TO:<c@example.org>\r\nRCPT TO:<\"john doe\"@example.net>\r\nDATA\r\n",
     assert!(String::from_utf8(s.body(&id)).unwrap().ends_with("\r\n.leading dot\r\n"));
 }
 
+/// Postfix's `smtpd_forbid_unauth_pipelining`: content sent with DATA, before the 354, is a
+/// protocol violation on the MX listener; authenticated submission keeps full pipelining.
+#[tokio::test]
+async fn content_before_354_is_refused_on_mx_and_allowed_after_auth() {
+    let s = TestServer::start().await;
+    let (mut c, _) = Client::connect(s.mx).await;
+    c.cmd("EHLO client.test").await;
+    c.send(b"MAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.jp>\r\nDATA\r\nSubject: early\r\n\r\nx\r\n.\r\n").await;
+    let codes = [c.read().await.code, c.read().await.code];
+    assert_eq!(codes, [250, 250]);
+    let r = c.read().await;
+    assert_eq!((r.code, r.text()), (554, "5.5.0 Error: SMTP protocol synchronization".to_string()));
+    assert!(c.is_closed(Duration::from_secs(2)).await);
+    assert_eq!(s.queued().await, 0);
+
+    s.add_user("alice@example.jp", "pw").await;
+    let (c, _) = Client::connect(s.submission).await;
+    let mut c = c.starttls(&s.pki.ca_pem).await;
+    assert_eq!(c.cmd("AUTH PLAIN AGFsaWNlQGV4YW1wbGUuanAAcHc=").await.code, 235);
+    c.send(b"MAIL FROM:<alice@example.jp>\r\nRCPT TO:<b@example.com>\r\nDATA\r\nSubject: p\r\n\r\nx\r\n.\r\n").await;
+    let codes: Vec<u16> =
+        [c.read().await, c.read().await, c.read().await, c.read().await].iter().map(|r| r.code).collect();
+    assert_eq!(codes, [250, 250, 354, 250]);
+    assert_eq!(s.queued().await, 1);
+}
+
 #[tokio::test]
 async fn helo_rset_noop_vrfy_and_unknown_commands() {
     let s = TestServer::start().await;
@@ -116,8 +142,22 @@ async fn eight_bit_and_smtputf8_messages() {
 }
 
 #[tokio::test]
-async fn bare_line_endings_are_refused_by_default_and_normalized_on_request() {
+async fn bare_line_endings_are_normalized_by_default_on_both_listeners_and_refused_on_request() {
     let s = TestServer::start().await;
+    for (listener, rcpt) in [(s.trusted, "b@example.com"), (s.mx, "b@example.jp")] {
+        let (mut c, _) = Client::connect(listener).await;
+        c.cmd("EHLO client.test").await;
+        c.cmd("MAIL FROM:<a@example.jp>").await;
+        assert_eq!(c.cmd(&format!("RCPT TO:<{rcpt}>")).await.code, 250);
+        assert_eq!(c.cmd("DATA").await.code, 354);
+        c.send(b"Subject: x\r\n\r\nline one\nline two\rthree\r\n.\r\n").await;
+        let r = c.read().await;
+        assert_eq!(r.code, 250, "{listener}: {r:?}");
+        let body = String::from_utf8(s.body(&queue_id(&r).unwrap())).unwrap();
+        assert!(body.ends_with("\r\n\r\nline one\r\nline two\r\nthree\r\n"), "{body:?}");
+    }
+
+    let s = TestServer::start_with(|c| c.smtp.bare_line_endings = sekisho_config::BareLineEndings::Reject).await;
     let (mut c, _) = Client::connect(s.trusted).await;
     c.cmd("EHLO client.test").await;
     c.cmd("MAIL FROM:<a@example.jp>").await;
@@ -129,18 +169,6 @@ async fn bare_line_endings_are_refused_by_default_and_normalized_on_request() {
     assert!(r.text().starts_with("5.6.2"), "{r:?}");
     assert_eq!(s.queued().await, 0);
     assert_eq!(c.cmd("NOOP").await.code, 250, "the session goes on");
-
-    let s = TestServer::start_with(|c| c.smtp.bare_line_endings = sekisho_config::BareLineEndings::Normalize).await;
-    let (mut c, _) = Client::connect(s.trusted).await;
-    c.cmd("EHLO client.test").await;
-    c.cmd("MAIL FROM:<a@example.jp>").await;
-    c.cmd("RCPT TO:<b@example.com>").await;
-    c.cmd("DATA").await;
-    c.send(b"Subject: x\r\n\r\nline one\nline two\rthree\r\n.\r\n").await;
-    let r = c.read().await;
-    assert_eq!(r.code, 250);
-    let body = String::from_utf8(s.body(&queue_id(&r).unwrap())).unwrap();
-    assert!(body.ends_with("\r\n\r\nline one\r\nline two\r\nthree\r\n"), "{body:?}");
 }
 
 #[tokio::test]

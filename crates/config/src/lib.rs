@@ -124,8 +124,17 @@ pub struct SmtpConfig {
     pub command_timeout: Duration,
     pub data_timeout: Duration,
     pub min_data_rate: u64,
+    /// Open connections per listener, for listeners that set no `max_connections` of their own.
     pub max_connections: usize,
+    /// Open connections per client address on one listener (trusted networks exempt), for
+    /// listeners that set no `max_connections_per_client` of their own.
     pub max_connections_per_client: usize,
+    /// Time to send a command before MAIL while the listener is under stress (Postfix's
+    /// stress-dependent `smtpd_timeout`); `command_timeout` if that is shorter.
+    pub stress_command_timeout: Duration,
+    /// A listener with more open connections than this percentage of its `max_connections` is
+    /// under stress (1 to 100; 100: never).
+    pub stress_threshold: u8,
 }
 
 /// `[dns]`
@@ -427,12 +436,28 @@ pub struct ListenerConfig {
     /// Allow AUTH without TLS for clients on loopback addresses.
     #[serde(default)]
     pub plaintext_auth_on_loopback: bool,
+    /// Open connections on this listener; unset: `[smtp] max_connections`.
+    #[serde(default)]
+    pub max_connections: Option<usize>,
+    /// Open connections per client address on this listener; unset:
+    /// `[smtp] max_connections_per_client`.
+    #[serde(default)]
+    pub max_connections_per_client: Option<usize>,
 }
 
 impl ListenerConfig {
     /// True when `ip` is in this listener's trusted networks.
     pub fn trusts(&self, ip: IpAddr) -> bool {
         self.trusted_networks.iter().any(|n| n.contains(&ip))
+    }
+
+    /// This listener's connection caps, in total and per client address, with the `[smtp]`
+    /// values as defaults.
+    pub fn connection_limits(&self, smtp: &SmtpConfig) -> (usize, usize) {
+        (
+            self.max_connections.unwrap_or(smtp.max_connections),
+            self.max_connections_per_client.unwrap_or(smtp.max_connections_per_client),
+        )
     }
 }
 
@@ -482,12 +507,14 @@ impl Default for SmtpConfig {
             auth_failure_delay: Duration::from_secs(1),
             client_auth_failure_limit: 10,
             client_auth_failure_window: Duration::from_secs(600),
-            bare_line_endings: BareLineEndings::Reject,
+            bare_line_endings: BareLineEndings::Normalize,
             command_timeout: Duration::from_secs(300),
             data_timeout: Duration::from_secs(300),
             min_data_rate: 500,
             max_connections: 100,
             max_connections_per_client: 20,
+            stress_command_timeout: Duration::from_secs(10),
+            stress_threshold: 80,
         }
     }
 }
@@ -556,12 +583,16 @@ impl Config {
             ("smtp.max_connections", s.max_connections == 0),
             ("smtp.max_connections_per_client", s.max_connections_per_client == 0),
             ("smtp.min_data_rate", s.min_data_rate == 0),
+            ("smtp.stress_command_timeout", s.stress_command_timeout.0.is_zero()),
             ("store.group_commit_max", self.store.group_commit_max == 0),
         ] {
             if zero {
                 let min = if key == "smtp.max_recipients" { "100 (RFC 5321 §4.5.3.1.8)" } else { "1" };
                 return Err(err(key, format!("must be at least {min}")));
             }
+        }
+        if !(1..=100).contains(&s.stress_threshold) {
+            return Err(err("smtp.stress_threshold", "must be a percentage from 1 to 100".into()));
         }
         let mut seen = std::collections::HashSet::new();
         for (i, l) in self.listeners.iter().enumerate() {
@@ -570,6 +601,13 @@ impl Config {
                     &format!("listener.{i}.address"),
                     format!("listener address {} appears twice", l.address),
                 ));
+            }
+            for (key, value) in
+                [("max_connections", l.max_connections), ("max_connections_per_client", l.max_connections_per_client)]
+            {
+                if value == Some(0) {
+                    return Err(err(&format!("listener.{i}.{key}"), "must be at least 1".into()));
+                }
             }
         }
         if self.tls.certificate.is_some() != self.tls.key.is_some() {
@@ -717,12 +755,16 @@ fn default_listeners() -> Vec<ListenerConfig> {
             role: Role::Submission,
             trusted_networks: vec!["127.0.0.0/8".parse().expect("literal"), "::1/128".parse().expect("literal")],
             plaintext_auth_on_loopback: false,
+            max_connections: None,
+            max_connections_per_client: None,
         },
         ListenerConfig {
             address: "127.0.0.1:2526".parse().expect("literal"),
             role: Role::Mx,
             trusted_networks: Vec::new(),
             plaintext_auth_on_loopback: false,
+            max_connections: None,
+            max_connections_per_client: None,
         },
     ]
 }
@@ -983,5 +1025,30 @@ mod attachment_tests {
         assert!(e.starts_with("t.toml:6: outbound.tls.0.require: `strong` is not one of \"none\""), "{e}");
         let e = Config::parse("[portal]\npassword_delivery = \"fax\"\n", Path::new("t.toml")).unwrap_err().to_string();
         assert!(e.contains(":2: portal.password_delivery: `fax`") && e.contains("\"separate-mail\""), "{e}");
+    }
+
+    #[test]
+    fn each_listener_has_its_own_connection_caps_defaulting_to_smtp() {
+        let text = "[smtp]\nmax_connections = 50\n\n[[listener]]\naddress = \"127.0.0.1:25\"\nrole = \"mx\"\n\n\
+                    [[listener]]\naddress = \"127.0.0.1:587\"\nrole = \"submission\"\nmax_connections = 30\n\
+                    max_connections_per_client = 3\n";
+        let c = Config::parse(text, Path::new("t.toml")).unwrap();
+        assert_eq!(c.listeners[0].connection_limits(&c.smtp), (50, 20));
+        assert_eq!(c.listeners[1].connection_limits(&c.smtp), (30, 3));
+        assert_eq!(c.smtp.stress_command_timeout, Duration::from_secs(10));
+        assert_eq!(c.smtp.stress_threshold, 80);
+        assert_eq!(c.smtp.bare_line_endings, BareLineEndings::Normalize, "Postfix 3.9's default");
+    }
+
+    #[test]
+    fn connection_caps_and_stress_settings_are_checked() {
+        let text = "[[listener]]\naddress = \"127.0.0.1:25\"\nrole = \"mx\"\n\n[[listener]]\n\
+                    address = \"127.0.0.1:587\"\nrole = \"submission\"\nmax_connections = 0\n";
+        let e = Config::parse(text, Path::new("t.toml")).unwrap_err().to_string();
+        assert_eq!(e, "t.toml:8: listener.1.max_connections: must be at least 1");
+        let e = Config::parse("[smtp]\nstress_threshold = 101\n", Path::new("t.toml")).unwrap_err().to_string();
+        assert_eq!(e, "t.toml:2: smtp.stress_threshold: must be a percentage from 1 to 100");
+        let e = Config::parse("[smtp]\nstress_command_timeout = \"0s\"\n", Path::new("t.toml")).unwrap_err();
+        assert_eq!(e.to_string(), "t.toml:2: smtp.stress_command_timeout: must be at least 1");
     }
 }

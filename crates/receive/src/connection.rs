@@ -1,14 +1,24 @@
 //! One SMTP connection: the session driven over a socket, then over TLS after STARTTLS.
+//!
+//! Besides the session's own rules, the driver enforces what only it can see:
+//! - the connection's slot in the listener's limits is given back before the last reply is
+//!   written, so a client may reconnect as soon as it read the 221;
+//! - the time to send a command, shortened before MAIL while the listener is under stress
+//!   (`stress_command_timeout`, re-evaluated as soon as stress begins);
+//! - on the MX listener, message content that arrived together with DATA, before the 354 was
+//!   sent, is a pipelining violation (Postfix's `smtpd_forbid_unauth_pipelining`):
+//!   `554 5.5.0` and close. Authenticated sessions may pipeline.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use sekisho_smtp::session::Next;
 use sekisho_smtp::{Action, FramedLine, LineReader, Reply, Session};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::TcpStream;
 use tokio::time::Instant;
 
+use crate::limits::ConnectionSlot;
 use crate::message::{self, Abort, Arrival};
 use crate::server::{Ctx, ListenerCtx};
 
@@ -17,11 +27,17 @@ enum End {
     StartTls,
 }
 
-/// Serves one accepted connection to the end.
-pub(crate) async fn serve(ctx: Arc<Ctx>, listener: Arc<ListenerCtx>, mut tcp: TcpStream, peer: SocketAddr) {
+/// Serves one accepted connection to the end; `slot` is its place in the listener's limits.
+pub(crate) async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
+    ctx: Arc<Ctx>,
+    listener: Arc<ListenerCtx>,
+    mut tcp: S,
+    peer: SocketAddr,
+    slot: ConnectionSlot,
+) {
     let mut session = Session::new(listener.session_config(&ctx, peer.ip()));
     let mut buf = Vec::with_capacity(4096);
-    let mut conn = Conn { ctx: &ctx, listener: &listener, peer, tls: None };
+    let mut conn = Conn { ctx: &ctx, listener: &listener, peer, tls: None, slot: Some(slot) };
     let limit = ctx.config.smtp.command_timeout.0;
     if write(&mut tcp, &session.greeting().to_wire(), limit).await.is_err() {
         return;
@@ -61,24 +77,36 @@ struct Conn<'a> {
     listener: &'a ListenerCtx,
     peer: SocketAddr,
     tls: Option<(String, String)>,
+    /// Held until the session ends.
+    slot: Option<ConnectionSlot>,
+}
+
+/// The reply to message content sent before the 354.
+fn synchronization_error() -> Reply {
+    Reply::new(554, "5.5.0", "Error: SMTP protocol synchronization")
 }
 
 impl Conn<'_> {
     async fn drive<S: AsyncRead + AsyncWrite + Unpin>(
-        &self,
+        &mut self,
         stream: &mut S,
         session: &mut Session,
         buf: &mut Vec<u8>,
     ) -> End {
         let mut reader = LineReader::new(self.ctx.config.smtp.max_command_line);
         let mut out = String::new();
-        let mut line_deadline: Option<Instant> = None;
+        let mut line_started: Option<Instant> = None;
+        let mut stress = self.listener.limiter.stress();
         let mut auth_failures = 0u32;
         loop {
             let mut pos = 0;
             while let Some(line) = reader.take(buf, &mut pos) {
-                line_deadline = None;
+                line_started = None;
                 let mut action = self.on_line(session, line);
+                if action.next == Next::ReceiveData && pos < buf.len() && self.forbids_pipelining(session) {
+                    tracing::info!(client = %self.peer, bytes = buf.len() - pos, "message content sent before 354");
+                    action = Action { replies: vec![synchronization_error()], next: Next::Close };
+                }
                 loop {
                     for r in &action.replies {
                         if r.is_error() {
@@ -89,6 +117,7 @@ impl Conn<'_> {
                     action = match action.next {
                         Next::Continue => break,
                         Next::Close => {
+                            self.release();
                             let _ = write(stream, &out, self.write_limit()).await;
                             let _ = tokio::time::timeout(self.write_limit(), stream.shutdown()).await;
                             return End::Closed;
@@ -127,10 +156,17 @@ impl Conn<'_> {
             if !out.is_empty() && write(stream, &std::mem::take(&mut out), self.write_limit()).await.is_err() {
                 return End::Closed;
             }
-            let deadline =
-                *line_deadline.get_or_insert_with(|| Instant::now() + self.ctx.config.smtp.command_timeout.0);
+            let started = *line_started.get_or_insert_with(Instant::now);
             buf.reserve(4096);
-            match tokio::time::timeout_at(deadline, stream.read_buf(buf)).await {
+            let read = loop {
+                let deadline = started + self.command_limit(session, *stress.borrow_and_update());
+                tokio::select! {
+                    read = tokio::time::timeout_at(deadline, stream.read_buf(buf)) => break read,
+                    // Stress began or ended: the deadline changes.
+                    Ok(()) = stress.changed() => {}
+                }
+            };
+            match read {
                 Ok(Ok(0)) | Ok(Err(_)) => return End::Closed,
                 Ok(Ok(_)) => {}
                 Err(_) => {
@@ -141,8 +177,30 @@ impl Conn<'_> {
         }
     }
 
-    fn write_limit(&self) -> std::time::Duration {
+    fn write_limit(&self) -> Duration {
         self.ctx.config.smtp.command_timeout.0
+    }
+
+    /// Time to send the next command line: `command_timeout`, or before MAIL while the listener
+    /// is under stress, `stress_command_timeout` if shorter.
+    fn command_limit(&self, session: &Session, stressed: bool) -> Duration {
+        let smtp = &self.ctx.config.smtp;
+        if stressed && session.transaction().is_none() {
+            smtp.command_timeout.0.min(smtp.stress_command_timeout.0)
+        } else {
+            smtp.command_timeout.0
+        }
+    }
+
+    /// True when message content must not arrive before the 354: unauthenticated sessions on
+    /// the MX listener.
+    fn forbids_pipelining(&self, session: &Session) -> bool {
+        !self.listener.is_submission() && session.user().is_none()
+    }
+
+    /// Gives the connection's slot back: called before the last reply is written.
+    fn release(&mut self) {
+        self.slot = None;
     }
 
     fn on_line(&self, session: &mut Session, line: FramedLine) -> Action {
@@ -180,15 +238,16 @@ impl Conn<'_> {
         message::receive(self.ctx, stream, buf, &tx, &arrival).await
     }
 
-    async fn timed_out<S: AsyncWrite + Unpin>(&self, stream: &mut S) -> Action {
+    async fn timed_out<S: AsyncWrite + Unpin>(&mut self, stream: &mut S) -> Action {
         tracing::info!(client = %self.peer, "timeout");
+        self.release();
         let _ = write(stream, &Session::timeout_reply().to_wire(), self.write_limit()).await;
         Action { replies: vec![], next: Next::Close }
     }
 }
 
 /// Writes replies; a client that stops reading is given `limit` before the connection is dropped.
-async fn write<S: AsyncWrite + Unpin>(stream: &mut S, text: &str, limit: std::time::Duration) -> std::io::Result<()> {
+async fn write<S: AsyncWrite + Unpin>(stream: &mut S, text: &str, limit: Duration) -> std::io::Result<()> {
     if text.is_empty() {
         return Ok(());
     }
@@ -197,4 +256,98 @@ async fn write<S: AsyncWrite + Unpin>(stream: &mut S, text: &str, limit: std::ti
         stream.flush().await
     };
     tokio::time::timeout(limit, io).await.map_err(|_| std::io::Error::from(std::io::ErrorKind::TimedOut))?
+}
+
+#[cfg(test)]
+mod tests {
+    use std::pin::Pin;
+    use std::sync::Mutex;
+    use std::task::{Context, Poll};
+
+    use tokio::io::{DuplexStream, ReadBuf};
+
+    use super::*;
+    use crate::limits::ConnectionLimiter;
+
+    /// The server's side of a connection that notes, for every write, the text written and how
+    /// many connections the listener had open at that moment.
+    struct Recording {
+        inner: DuplexStream,
+        limiter: Arc<ConnectionLimiter>,
+        writes: Arc<Mutex<Vec<(String, usize)>>>,
+    }
+
+    impl AsyncRead for Recording {
+        fn poll_read(
+            mut self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            buf: &mut ReadBuf<'_>,
+        ) -> Poll<std::io::Result<()>> {
+            Pin::new(&mut self.inner).poll_read(cx, buf)
+        }
+    }
+
+    impl AsyncWrite for Recording {
+        fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+            let open = self.limiter.open();
+            let written = Pin::new(&mut self.inner).poll_write(cx, buf);
+            if let Poll::Ready(Ok(n)) = written {
+                self.writes.lock().unwrap().push((String::from_utf8_lossy(&buf[..n]).into_owned(), open));
+            }
+            written
+        }
+        fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+            Pin::new(&mut self.inner).poll_flush(cx)
+        }
+        fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+            Pin::new(&mut self.inner).poll_shutdown(cx)
+        }
+    }
+
+    /// Runs one session of `input` on listener `index` of a test server; returns each write
+    /// with the listener's open connections at the time.
+    async fn session(index: usize, input: &[u8]) -> Vec<(String, usize)> {
+        let dir = tempfile::tempdir().unwrap();
+        let (ctx, listeners) = crate::server::test_server(dir.path()).await;
+        let listener = listeners[index].clone();
+        let peer: SocketAddr = "192.0.2.7:40000".parse().unwrap();
+        let slot = listener.limiter.acquire(peer.ip(), false).unwrap();
+        let (mut client, server) = tokio::io::duplex(1 << 16);
+        let writes = Arc::new(Mutex::new(Vec::new()));
+        let stream = Recording { inner: server, limiter: listener.limiter.clone(), writes: writes.clone() };
+        let task = tokio::spawn(serve(ctx, listener, stream, peer, slot));
+        client.write_all(input).await.unwrap();
+        client.shutdown().await.unwrap();
+        let mut received = Vec::new();
+        client.read_to_end(&mut received).await.unwrap();
+        task.await.unwrap();
+        writes.lock().unwrap().clone()
+    }
+
+    #[tokio::test]
+    async fn the_slot_is_given_back_before_the_221_is_written() {
+        let writes = session(0, b"EHLO client.test\r\nQUIT\r\n").await;
+        assert!(writes[0].0.starts_with("220 ") && writes[0].1 == 1, "{writes:?}");
+        let last = writes.last().unwrap();
+        assert!(last.0.contains("221 "), "{writes:?}");
+        assert_eq!(last.1, 0, "the client may reconnect as soon as it reads 221");
+    }
+
+    #[tokio::test]
+    async fn content_before_354_on_the_mx_listener_is_a_synchronization_error() {
+        let writes = session(1, b"EHLO client.test\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.jp>\r\nDATA\r\nSubject: early\r\n\r\nx\r\n.\r\n").await;
+        let all: String = writes.iter().map(|w| w.0.as_str()).collect();
+        assert!(all.contains("554 5.5.0 Error: SMTP protocol synchronization\r\n"), "{all}");
+        assert!(!all.contains("354"), "{all}");
+        assert!(!all.contains("queued"), "{all}");
+    }
+
+    #[tokio::test]
+    async fn data_on_its_own_on_the_mx_listener_is_fine() {
+        let writes =
+            session(1, b"EHLO client.test\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.jp>\r\nDATA\r\n").await;
+        let all: String = writes.iter().map(|w| w.0.as_str()).collect();
+        assert!(all.contains("354 "), "{all}");
+        assert!(!all.contains("554"), "{all}");
+    }
 }

@@ -23,7 +23,6 @@ pub(crate) struct Ctx {
     pub tls: TlsManager,
     pub auth: Authenticator,
     pub data_limits: DataLimits,
-    limiter: Arc<ConnectionLimiter>,
     local_domains: Arc<[String]>,
 }
 
@@ -32,6 +31,8 @@ pub(crate) struct ListenerCtx {
     pub config: ListenerConfig,
     /// "127.0.0.1:2525 submission", as recorded with each message.
     pub label: String,
+    /// This listener's open connections.
+    pub limiter: Arc<ConnectionLimiter>,
 }
 
 impl ListenerCtx {
@@ -97,17 +98,11 @@ impl Server {
             let role = if l.role == Role::Submission { "submission" } else { "mx" };
             let mut lc = l.clone();
             lc.address = local;
-            listeners.push((socket, Arc::new(ListenerCtx { config: lc, label: format!("{local} {role}") })));
+            let (max_total, max_per_client) = l.connection_limits(s);
+            let limiter = ConnectionLimiter::new(max_total, max_per_client, s.stress_threshold);
+            listeners.push((socket, Arc::new(ListenerCtx { config: lc, label: format!("{local} {role}"), limiter })));
         }
-        let ctx = Ctx {
-            limiter: ConnectionLimiter::new(s.max_connections, s.max_connections_per_client),
-            local_domains: config.local_domains.clone().into(),
-            config,
-            queue,
-            tls,
-            auth,
-            data_limits,
-        };
+        let ctx = Ctx { local_domains: config.local_domains.clone().into(), config, queue, tls, auth, data_limits };
         Ok(Server { ctx: Arc::new(ctx), listeners })
     }
 
@@ -140,7 +135,7 @@ async fn accept_loop(ctx: Arc<Ctx>, socket: TcpListener, listener: Arc<ListenerC
         let _ = tcp.set_nodelay(true);
         // An IPv4 client on a dual-stack listener is judged by its IPv4 address.
         peer.set_ip(peer.ip().to_canonical());
-        let slot = match ctx.limiter.acquire(peer.ip()) {
+        let slot = match listener.limiter.acquire(peer.ip(), listener.config.trusts(peer.ip())) {
             Ok(slot) => slot,
             Err(refusal) => {
                 let text = match refusal {
@@ -149,7 +144,7 @@ async fn accept_loop(ctx: Arc<Ctx>, socket: TcpListener, listener: Arc<ListenerC
                         format!("Too many connections from your address ({n}); try again later")
                     }
                 };
-                tracing::info!(client = %peer, reason = %text, "connection refused");
+                tracing::info!(client = %peer, listener = %listener.label, reason = %text, "connection refused");
                 tokio::spawn(tokio::time::timeout(std::time::Duration::from_secs(10), async move {
                     let _ = tcp.write_all(Reply::new(421, "4.7.0", text).to_wire().as_bytes()).await;
                     let _ = tcp.shutdown().await;
@@ -157,11 +152,25 @@ async fn accept_loop(ctx: Arc<Ctx>, socket: TcpListener, listener: Arc<ListenerC
                 continue;
             }
         };
-        tracing::info!(client = %peer, listener = %listener.label, "connect");
+        tracing::info!(client = %peer, listener = %listener.label, open = listener.limiter.open(), "connect");
         let (ctx, listener) = (ctx.clone(), listener.clone());
-        tokio::spawn(async move {
-            crate::connection::serve(ctx, listener, tcp, peer).await;
-            drop(slot);
-        });
+        tokio::spawn(crate::connection::serve(ctx, listener, tcp, peer, slot));
     }
+}
+
+/// A server on the embedded default's two listeners (submission trusting loopback, then MX for
+/// `example.jp`), both on port 0, with its data in `dir`.
+#[cfg(test)]
+pub(crate) async fn test_server(dir: &std::path::Path) -> (Arc<Ctx>, Vec<Arc<ListenerCtx>>) {
+    let mut config = Config::embedded();
+    config.hostname = "gw.sekisho.test".into();
+    config.local_domains = vec!["example.jp".into()];
+    config.store.path = dir.join("data");
+    config.store.min_free_space = 0;
+    for l in &mut config.listeners {
+        l.address.set_port(0);
+    }
+    let (queue, _) = Queue::open_with(&config.store.path, 1, false).await.expect("open queue");
+    let server = Server::bind(config, queue).await.expect("bind");
+    (server.ctx, server.listeners.into_iter().map(|(_, l)| l).collect())
 }

@@ -32,9 +32,9 @@ pub const FAKE_END_OF_DATA: [&[u8]; 16] = [
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum BareLineEndings {
     /// Refuse the message with 550 5.6.2.
-    #[default]
     Reject,
-    /// Turn each bare CR or LF into CRLF and drop NUL bytes.
+    /// Turn each bare CR or LF into CRLF and drop NUL bytes (Postfix 3.9+).
+    #[default]
     Normalize,
 }
 
@@ -222,9 +222,13 @@ impl DataDecoder {
             return false;
         }
 
-        // Dot-unstuffing applies only to lines that really begin after a CRLF.
+        // Dot-unstuffing applies to lines that really begin after a CRLF, and under normalize
+        // to stuffed lines after a bare LF: a client that ends its lines in LF (Python's
+        // smtplib with a bytes message) dot-stuffs them too. A lone "." after a bare LF is no
+        // stuffing (and never the end of data): it stays content as it is.
+        let stuffed_after_lf = self.limits.bare_line_endings == BareLineEndings::Normalize && line.len() > 1;
         let mut content: &[u8] = &line;
-        if starts_after_crlf && content.first() == Some(&b'.') {
+        if (starts_after_crlf || stuffed_after_lf) && content.first() == Some(&b'.') {
             content = &content[1..];
         }
         if bare || nul {
@@ -403,6 +407,16 @@ mod tests {
             run(b"Subject: x\r\r\nMessage-ID: <a@b>\r\n\r\nbody\r\n.\r\n", 100, BareLineEndings::Normalize);
         assert!(done);
         assert_eq!(content, b"Subject: x\r\nMessage-ID: <a@b>\r\n\r\nbody\r\n");
+    }
+
+    #[test]
+    fn normalize_unstuffs_dot_lines_after_a_bare_lf() {
+        // smtplib.sendmail() with bytes: LF line ends, leading dots doubled.
+        let (content, _, done, verdict) =
+            run(b"A: b\n\nfirst\n..dot line\n..\nlast\n\r\n.\r\n", 100, BareLineEndings::Normalize);
+        assert!(done);
+        assert!(verdict.is_ok());
+        assert_eq!(content, b"A: b\r\n\r\nfirst\r\n.dot line\r\n.\r\nlast\r\n\r\n");
     }
 
     #[test]

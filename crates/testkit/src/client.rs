@@ -51,6 +51,21 @@ impl Client {
         Self::try_connect(addr).await.expect("connect")
     }
 
+    /// Connects from the local address `source` (e.g. 127.0.0.2, another loopback client) and
+    /// reads the greeting.
+    pub async fn connect_from(addr: SocketAddr, source: std::net::IpAddr) -> (Client, Response) {
+        let socket = match source {
+            std::net::IpAddr::V4(_) => tokio::net::TcpSocket::new_v4(),
+            std::net::IpAddr::V6(_) => tokio::net::TcpSocket::new_v6(),
+        }
+        .expect("socket");
+        socket.bind(SocketAddr::new(source, 0)).expect("bind the source address");
+        let tcp = tokio::time::timeout(TIMEOUT, socket.connect(addr)).await.expect("connect in time").expect("connect");
+        let mut c = Client { io: Box::new(tcp), buf: Vec::new(), peer_cn: None };
+        let greeting = c.read().await;
+        (c, greeting)
+    }
+
     /// Connects without reading anything; `None` if nothing listens (a server being restarted).
     pub async fn try_connect(addr: SocketAddr) -> Option<Client> {
         let tcp = tokio::time::timeout(TIMEOUT, TcpStream::connect(addr)).await.ok()?.ok()?;

@@ -62,6 +62,8 @@ pub fn base_config(dir: &Path, pki: &TestPki) -> Config {
         role,
         trusted_networks: trusted.iter().map(|n| n.parse().expect("literal")).collect(),
         plaintext_auth_on_loopback: false,
+        max_connections: None,
+        max_connections_per_client: None,
     };
     config.listeners =
         vec![listener(Role::Submission, &["127.0.0.0/8"]), listener(Role::Submission, &[]), listener(Role::Mx, &[])];
