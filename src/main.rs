@@ -3,6 +3,7 @@
 //! Exit codes: 0 ok, 1 a failure or finding, 2 a usage or configuration error.
 
 mod commands;
+mod hangup;
 mod logging;
 
 use std::path::PathBuf;

@@ -1,4 +1,5 @@
-//! `sekisho serve`: run the gateway until SIGINT or SIGTERM.
+//! `sekisho serve`: run the gateway until SIGINT or SIGTERM. SIGHUP does no harm: until
+//! configuration reload exists, it is logged and the gateway keeps serving.
 
 use std::sync::Arc;
 
@@ -32,6 +33,7 @@ pub(crate) async fn run(config: Config) -> Result<(), Failure> {
         .map_err(|e| Failure::Failed(format!("cannot listen on {} (portal): {e}", config.portal.address)))?;
     // Handlers are in place before anything is printed: a signal right after start is a clean stop.
     let shutdown = shutdown_signal().map_err(|e| Failure::Failed(format!("cannot handle signals: {e}")))?;
+    let hangups = crate::hangup::handle().map_err(|e| Failure::Failed(format!("cannot handle SIGHUP: {e}")))?;
     for (addr, role) in server.local_addrs() {
         let role = match role {
             Role::Submission => "submission",
@@ -62,6 +64,7 @@ pub(crate) async fn run(config: Config) -> Result<(), Failure> {
         Ok(Ok(())) => {}
     }
     let _ = purging.await;
+    hangups.abort();
     tracing::info!("stopped");
     Ok(())
 }
