@@ -2,9 +2,12 @@
 //!
 //! Exit codes: 0 ok, 1 a failure or finding, 2 a usage or configuration error.
 
+#![warn(clippy::print_stdout)]
+
 mod commands;
 mod hangup;
 mod logging;
+mod output;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -41,3 +41,65 @@ async fn sighup_is_logged_and_the_gateway_keeps_accepting_mail() {
     let status = tokio::task::spawn_blocking(move || server.terminate()).await.unwrap();
     assert!(status.success(), "SIGTERM after SIGHUP is still a clean stop");
 }
+
+/// A fresh data directory for a test configuration, opened for seeding.
+async fn data_store(config: &std::path::Path) -> (std::path::PathBuf, sekisho_store::SqliteStore) {
+    let data = config.parent().unwrap().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let store = sekisho_store::SqliteStore::open(&data.join("queue.db")).await.unwrap();
+    (data, store)
+}
+
+/// A message as the receiving side records it, received at `received_at`.
+fn message(id: &str, received_at: i64, recipients: &[&str]) -> sekisho_store::NewMessage {
+    use sekisho_store::{MessageInfo, NewMessage, NewRecipient, Origin};
+    let info = MessageInfo {
+        id: id.into(),
+        received_at,
+        sender: "alice@example.jp".into(),
+        size: 100,
+        ret: None,
+        envid: None,
+        smtputf8: false,
+        body_8bit: false,
+        client_ip: "127.0.0.1".into(),
+        helo: "client.test".into(),
+        listener: "127.0.0.1:2525 submission".into(),
+        auth_user: None,
+        tls: None,
+        origin: Origin::Submission,
+        attachments: None,
+    };
+    let recipients = recipients.iter().map(|a| NewRecipient { address: (*a).into(), orcpt: None, notify: None });
+    NewMessage { info, recipients: recipients.collect(), not_before: None }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn output_piped_into_a_reader_that_stops_early_ends_quietly() {
+    use sekisho_store::QueueStore;
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), own_address(2525), "");
+    let (_data, store) = data_store(&config).await;
+    let now = chrono::Utc::now().timestamp();
+    let batch: Vec<_> = (0..3000).map(|i| message(&format!("MPIPE{i:011}"), now, &["bob@example.com"])).collect();
+    store.insert_messages(&batch).await.unwrap();
+
+    // `sekisho queue list | head -1`: far more than a pipe holds, and the reader leaves.
+    let mut child = std::process::Command::new(support::bin())
+        .arg("--config")
+        .arg(&config)
+        .args(["queue", "list"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
+    assert!(first.starts_with("ID"), "{first}");
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "no panic on a broken pipe: {stderr}");
+    assert!(stderr.is_empty(), "nothing said on stderr: {stderr}");
+    assert_eq!(out.status.code(), Some(141), "quiet exit, as a shell shows SIGPIPE");
+}

@@ -12,6 +12,7 @@ use sekisho_deliver::tls::Assurance;
 
 use super::print_json;
 use crate::Failure;
+use crate::output::outln;
 
 #[derive(Args)]
 pub(crate) struct CheckArgs {
@@ -94,8 +95,8 @@ pub(crate) async fn run(args: CheckArgs, config: &Config) -> Result<(), Failure>
 }
 
 fn print_text(r: &DomainReport) {
-    println!("{}: {}", r.domain, r.assurance.as_str());
-    println!("  {}", r.verdict);
+    outln!("{}: {}", r.domain, r.assurance.as_str());
+    outln!("  {}", r.verdict);
     for m in &r.mx {
         let pref = m.preference.map_or("implicit".to_string(), |p| format!("MX {p}"));
         for a in &m.addresses {
@@ -115,15 +116,9 @@ fn print_text(r: &DomainReport) {
                         let minutes = (chrono::Utc::now().timestamp() - at).max(0) / 60;
                         format!(" (a delivery session {minutes} min ago)")
                     });
-                    println!(
-                        "  {pref} {} [{}]:{} {tls}: {}{why}{sts}{age}",
-                        m.host,
-                        a.ip,
-                        a.port,
-                        e.assurance.as_str()
-                    );
+                    outln!("  {pref} {} [{}]:{} {tls}: {}{why}{sts}{age}", m.host, a.ip, a.port, e.assurance.as_str());
                     if let Some(c) = &e.certificate {
-                        println!(
+                        outln!(
                             "      certificate {} issued by {}, names {}, expires {}, SPKI SHA-256 {}",
                             c.subject,
                             c.issuer,
@@ -133,32 +128,32 @@ fn print_text(r: &DomainReport) {
                         );
                     }
                 }
-                (None, Some(err)) => println!("  {pref} {} [{}]:{} unreachable: {err}", m.host, a.ip, a.port),
+                (None, Some(err)) => outln!("  {pref} {} [{}]:{} unreachable: {err}", m.host, a.ip, a.port),
                 (None, None) => {}
             }
         }
     }
     if let Some(t) = &r.mta_sts_record {
-        println!("  MTA-STS record: {t}");
+        outln!("  MTA-STS record: {t}");
     }
     let sts = &r.mta_sts;
     if let (Some(id), Some(mode)) = (&sts.policy_id, sts.mode) {
-        println!("  MTA-STS policy {id}: mode {}, mx {}", mode.as_str(), sts.mx.join(" "));
+        outln!("  MTA-STS policy {id}: mode {}, mx {}", mode.as_str(), sts.mx.join(" "));
     }
     if let (Some(f), Some(d)) = (&sts.failure, &sts.detail) {
-        println!("  MTA-STS: {f}: {d}");
+        outln!("  MTA-STS: {f}: {d}");
     }
     if let Some(t) = &r.tls_rpt_record {
-        println!("  TLS-RPT record: {t}");
+        outln!("  TLS-RPT record: {t}");
     }
 }
 
 fn print_csv(reports: &[DomainReport]) {
-    println!("domain,domain_assurance,mx,preference,ip,port,starttls,version,cipher,assurance,failure,error,verdict");
+    outln!("domain,domain_assurance,mx,preference,ip,port,starttls,version,cipher,assurance,failure,error,verdict");
     let q = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
     for r in reports {
         if r.mx.is_empty() {
-            println!(
+            outln!(
                 "{},{},,,,,,,,,,{},{}",
                 q(&r.domain),
                 r.assurance.as_str(),
@@ -169,7 +164,7 @@ fn print_csv(reports: &[DomainReport]) {
         for m in &r.mx {
             for a in &m.addresses {
                 let e = a.evidence.as_ref();
-                println!(
+                outln!(
                     "{},{},{},{},{},{},{},{},{},{},{},{},{}",
                     q(&r.domain),
                     r.assurance.as_str(),

@@ -6,6 +6,7 @@ use clap::Subcommand;
 use sekisho_config::Config;
 
 use crate::Failure;
+use crate::output::{out, outln};
 
 #[derive(Subcommand)]
 pub(crate) enum ConfigCommand {
@@ -21,13 +22,13 @@ pub(crate) enum ConfigCommand {
 pub(crate) fn run(command: ConfigCommand, global: Option<&Path>) -> Result<(), Failure> {
     match command {
         ConfigCommand::Default => {
-            print!("{}", sekisho_config::DEFAULT_TOML);
+            out!("{}", sekisho_config::DEFAULT_TOML);
             Ok(())
         }
         ConfigCommand::Check { file } => {
             let path = file.or_else(|| global.map(Path::to_path_buf)).unwrap_or_else(|| PathBuf::from("sekisho.toml"));
             let config = Config::load(&path).map_err(|e| Failure::Usage(e.to_string()))?;
-            println!(
+            outln!(
                 "{}: ok ({} listener{}, data in {})",
                 path.display(),
                 config.listeners.len(),

@@ -12,6 +12,7 @@ use serde::Serialize;
 
 use super::{format_time, print_json};
 use crate::Failure;
+use crate::output::outln;
 
 #[derive(Subcommand)]
 pub(crate) enum LinksCommand {
@@ -129,7 +130,7 @@ pub(crate) async fn run(command: LinksCommand, config: &Config) -> Result<(), Fa
         let hash = tokio::task::spawn_blocking(move || sekisho_store::users::hash_password(&passphrase))
             .await
             .map_err(|e| Failure::Failed(e.to_string()))?;
-        println!("{hash}");
+        outln!("{hash}");
         return Ok(());
     }
     let queue: Arc<dyn QueueStore> =
@@ -151,15 +152,19 @@ pub(crate) async fn run(command: LinksCommand, config: &Config) -> Result<(), Fa
                 return print_json(&views);
             }
             if views.is_empty() {
-                println!("{}", if all { "no links" } else { "no active links" });
+                outln!("{}", if all { "no links" } else { "no active links" });
                 return Ok(());
             }
-            println!(
+            outln!(
                 "{:<16}  {:<32}  {:<10}  {:<19}  {:<7}  DOWNLOADS",
-                "MESSAGE", "RECIPIENT", "ACCESS", "EXPIRES", "STATE"
+                "MESSAGE",
+                "RECIPIENT",
+                "ACCESS",
+                "EXPIRES",
+                "STATE"
             );
             for v in &views {
-                println!(
+                outln!(
                     "{:<16}  {:<32}  {:<10}  {:<19}  {:<7}  {}",
                     v.message_id,
                     v.recipient,
@@ -169,7 +174,7 @@ pub(crate) async fn run(command: LinksCommand, config: &Config) -> Result<(), Fa
                     v.downloads
                 );
             }
-            println!("-- {} link{}", views.len(), if views.len() == 1 { "" } else { "s" });
+            outln!("-- {} link{}", views.len(), if views.len() == 1 { "" } else { "s" });
             Ok(())
         }
         LinksCommand::Show { message_id, json } => {
@@ -208,14 +213,14 @@ pub(crate) async fn run(command: LinksCommand, config: &Config) -> Result<(), Fa
                     "events": events,
                 }));
             }
-            println!("message:    {message_id}");
+            outln!("message:    {message_id}");
             if let Some(m) = &message {
-                println!("sender:     <{}>", m.sender);
-                println!("subject:    {}", m.subject);
-                println!("kept since: {}", format_time(m.created_at));
+                outln!("sender:     <{}>", m.sender);
+                outln!("subject:    {}", m.subject);
+                outln!("kept since: {}", format_time(m.created_at));
             }
             for f in files {
-                println!(
+                outln!(
                     "file {}:     {} ({} bytes, {}) sha256 {}{}",
                     f.idx,
                     f.name,
@@ -230,7 +235,7 @@ pub(crate) async fn run(command: LinksCommand, config: &Config) -> Result<(), Fa
             for v in &views {
                 let per_file: Vec<String> =
                     v.file_downloads.iter().flatten().map(|d| format!("{} {}", name(d.file), d.count)).collect();
-                println!(
+                outln!(
                     "link:       <{}> {}, {}, expires {}, downloads {}{} (at most {} per file), wrong tries {}/{}",
                     v.recipient,
                     v.access,
@@ -248,7 +253,7 @@ pub(crate) async fn run(command: LinksCommand, config: &Config) -> Result<(), Fa
                 None => "-".to_string(),
             };
             for e in &events {
-                println!(
+                outln!(
                     "event:      {} {} {} client {}{}{}",
                     format_time(e.at),
                     e.event,
@@ -270,7 +275,7 @@ pub(crate) async fn run(command: LinksCommand, config: &Config) -> Result<(), Fa
                 record(store, &message_id, &targets, "revoked", "", now).await?;
             }
             let already = if changed == 0 { " (already revoked)" } else { "" };
-            println!("{message_id}: {changed} link(s) revoked{already}");
+            outln!("{message_id}: {changed} link(s) revoked{already}");
             Ok(())
         }
         LinksCommand::Extend { message_id, recipient, until } => {
@@ -294,7 +299,7 @@ pub(crate) async fn run(command: LinksCommand, config: &Config) -> Result<(), Fa
             record(store, &message_id, &targets, "extended", &format!(" until {when}"), now).await?;
             let revoked = targets.links.iter().filter(|l| l.revoked).count();
             let note = if revoked > 0 { format!(" ({revoked} revoked, and they stay revoked)") } else { String::new() };
-            println!("{message_id}: {changed} link(s) now expire {when}{note}");
+            outln!("{message_id}: {changed} link(s) now expire {when}{note}");
             Ok(())
         }
         LinksCommand::Unlock { message_id, recipient } => {
@@ -305,7 +310,7 @@ pub(crate) async fn run(command: LinksCommand, config: &Config) -> Result<(), Fa
             }
             record(store, &message_id, &targets, "unlocked", "", now).await?;
             let note = if was_locked { "" } else { " (it was not locked)" };
-            println!("{message_id}: link of {recipient} unlocked{note}");
+            outln!("{message_id}: link of {recipient} unlocked{note}");
             Ok(())
         }
         LinksCommand::Purge { json } => {
@@ -328,7 +333,7 @@ pub(crate) async fn run(command: LinksCommand, config: &Config) -> Result<(), Fa
             if json {
                 return print_json(&serde_json::json!({ "purged": purged.len(), "files": purged }));
             }
-            println!("{} file(s) purged", purged.len());
+            outln!("{} file(s) purged", purged.len());
             Ok(())
         }
     }

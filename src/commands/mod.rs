@@ -8,11 +8,12 @@ pub(crate) mod serve;
 pub(crate) mod user;
 
 use crate::Failure;
+use crate::output::outln;
 
 /// Prints a value as pretty JSON on stdout.
 pub(crate) fn print_json<T: serde::Serialize>(value: &T) -> Result<(), Failure> {
     let text = serde_json::to_string_pretty(value).map_err(|e| Failure::Failed(e.to_string()))?;
-    println!("{text}");
+    outln!("{text}");
     Ok(())
 }
 

@@ -7,6 +7,7 @@ use sekisho_store::RecipientState;
 
 use super::{format_time, print_json};
 use crate::Failure;
+use crate::output::outln;
 
 #[derive(Subcommand)]
 pub(crate) enum QueueCommand {
@@ -110,13 +111,13 @@ pub(crate) async fn run(command: QueueCommand, config: &Config) -> Result<(), Fa
                 return print_json(&list);
             }
             if list.is_empty() {
-                println!("queue is empty");
+                outln!("queue is empty");
                 return Ok(());
             }
-            println!("{:<16}  {:<19}  {:>9}  {:>9}  SENDER", "ID", "RECEIVED", "SIZE", "PENDING");
+            outln!("{:<16}  {:<19}  {:>9}  {:>9}  SENDER", "ID", "RECEIVED", "SIZE", "PENDING");
             for m in &list {
                 let sender = if m.sender.is_empty() { "<>" } else { &m.sender };
-                println!(
+                outln!(
                     "{:<16}  {:<19}  {:>9}  {:>9}  {}",
                     m.id,
                     format_time(m.received_at),
@@ -125,7 +126,7 @@ pub(crate) async fn run(command: QueueCommand, config: &Config) -> Result<(), Fa
                     sender
                 );
             }
-            println!("-- {} message{}", list.len(), if list.len() == 1 { "" } else { "s" });
+            outln!("-- {} message{}", list.len(), if list.len() == 1 { "" } else { "s" });
             Ok(())
         }
         QueueCommand::Show { id, json } => {
@@ -136,33 +137,33 @@ pub(crate) async fn run(command: QueueCommand, config: &Config) -> Result<(), Fa
                 return print_json(&m);
             }
             let info = &m.info;
-            println!("queue id:   {}", info.id);
-            println!(
+            outln!("queue id:   {}", info.id);
+            outln!(
                 "received:   {} from {} (helo {}) on {}",
                 format_time(info.received_at),
                 info.client_ip,
                 info.helo,
                 info.listener
             );
-            println!("tls:        {}", info.tls.as_deref().unwrap_or("none"));
-            println!("user:       {}", info.auth_user.as_deref().unwrap_or("-"));
-            println!("sender:     <{}>", info.sender);
-            println!(
+            outln!("tls:        {}", info.tls.as_deref().unwrap_or("none"));
+            outln!("user:       {}", info.auth_user.as_deref().unwrap_or("-"));
+            outln!("sender:     <{}>", info.sender);
+            outln!(
                 "size:       {} bytes{}{}",
                 info.size,
                 if info.body_8bit { ", 8bit" } else { "" },
                 if info.smtputf8 { ", SMTPUTF8" } else { "" }
             );
-            println!(
+            outln!(
                 "dsn:        ret={} envid={}",
                 info.ret.as_deref().unwrap_or("-"),
                 info.envid.as_deref().unwrap_or("-")
             );
             if let Some(done) = m.done_at {
-                println!("done:       {}", format_time(done));
+                outln!("done:       {}", format_time(done));
             }
             for r in &m.recipients {
-                println!(
+                outln!(
                     "recipient:  <{}> {} (attempts {}, next {}) notify={} orcpt={}{}",
                     r.address,
                     r.state.as_str(),
@@ -188,7 +189,7 @@ pub(crate) async fn run(command: QueueCommand, config: &Config) -> Result<(), Fa
                         })
                     })
                     .unwrap_or_default();
-                println!(
+                outln!(
                     "attempt:    {} <{}> {} via {} tls={}{}: {}",
                     format_time(a_.at),
                     a.recipient,
@@ -201,9 +202,9 @@ pub(crate) async fn run(command: QueueCommand, config: &Config) -> Result<(), Fa
                 if let Some(v) = &a_.variant {
                     // The reason normally starts with its kind ("link — ..."); say it if not.
                     if v.reason.starts_with(v.kind.as_str()) {
-                        println!("variant:    {}", v.reason);
+                        outln!("variant:    {}", v.reason);
                     } else {
-                        println!("variant:    {} — {}", v.kind, v.reason);
+                        outln!("variant:    {} — {}", v.kind, v.reason);
                     }
                 }
             }
@@ -216,7 +217,7 @@ fn report(json: bool, value: serde_json::Value, text: &str) -> Result<(), Failur
     if json {
         print_json(&value)
     } else {
-        println!("{text}");
+        outln!("{text}");
         Ok(())
     }
 }

@@ -39,12 +39,15 @@ pub(crate) async fn run(config: Config) -> Result<(), Failure> {
             Role::Submission => "submission",
             Role::Mx => "mx",
         };
-        println!("sekisho listening on {addr} ({role})");
+        crate::output::announce(format_args!("sekisho listening on {addr} ({role})"));
     }
     if let Ok(addr) = portal_listener.local_addr() {
-        println!("sekisho listening on {addr} (portal, links at {}/d/...)", config.portal.url.trim_end_matches('/'));
+        crate::output::announce(format_args!(
+            "sekisho listening on {addr} (portal, links at {}/d/...)",
+            config.portal.url.trim_end_matches('/')
+        ));
     }
-    println!("data directory: {}", config.store.path.display());
+    crate::output::announce(format_args!("data directory: {}", config.store.path.display()));
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let until_stopped = move || {
         let mut stopped = stopped.clone();

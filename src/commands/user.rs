@@ -8,6 +8,7 @@ use sekisho_store::users;
 
 use super::{format_time, print_json};
 use crate::Failure;
+use crate::output::outln;
 
 #[derive(Subcommand)]
 pub(crate) enum UserCommand {
@@ -36,12 +37,12 @@ pub(crate) async fn run(command: UserCommand, config: &Config) -> Result<(), Fai
                 .await
                 .map_err(|e| Failure::Failed(e.to_string()))?;
             store.put_user(&name, &hash).await.map_err(failed)?;
-            println!("user {name} saved");
+            outln!("user {name} saved");
             Ok(())
         }
         UserCommand::Del { name } => {
             if store.delete_user(&name).await.map_err(failed)? {
-                println!("user {name} removed");
+                outln!("user {name} removed");
                 Ok(())
             } else {
                 Err(Failure::Failed(format!("no user {name}")))
@@ -53,7 +54,7 @@ pub(crate) async fn run(command: UserCommand, config: &Config) -> Result<(), Fai
                 return print_json(&list);
             }
             for u in &list {
-                println!("{}  (since {})", u.name, format_time(u.created_at));
+                outln!("{}  (since {})", u.name, format_time(u.created_at));
             }
             Ok(())
         }
