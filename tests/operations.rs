@@ -103,3 +103,53 @@ async fn output_piped_into_a_reader_that_stops_early_ends_quietly() {
     assert!(stderr.is_empty(), "nothing said on stderr: {stderr}");
     assert_eq!(out.status.code(), Some(141), "quiet exit, as a shell shows SIGPIPE");
 }
+
+/// Runs `sekisho ARGS...` in `cwd` without `--config`, with `SEKISHO_CONFIG` set to `env` or
+/// unset; returns (exit code, stdout, stderr).
+fn run_in(cwd: &std::path::Path, env: Option<&std::path::Path>, args: &[&str]) -> (i32, String, String) {
+    let mut cmd = std::process::Command::new(support::bin());
+    cmd.current_dir(cwd).args(args).env_remove("SEKISHO_CONFIG");
+    if let Some(e) = env {
+        cmd.env("SEKISHO_CONFIG", e);
+    }
+    let out = cmd.output().unwrap();
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    (out.status.code().unwrap_or(-1), text(&out.stdout), text(&out.stderr))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commands_run_elsewhere_find_the_configuration_or_say_where_the_data_is_not() {
+    use sekisho_store::QueueStore;
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(&dir.path().join("gw"), own_address(2525), "");
+    let (_data, store) = data_store(&config).await;
+    store.insert_messages(&[message("MELSEWHERE000001", 1_700_000_000, &["bob@example.com"])]).await.unwrap();
+    let home = dir.path().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+
+    // No configuration anywhere: the embedded default's ./sekisho-data does not exist here.
+    for args in [&["queue", "list"][..], &["queue", "show", "MELSEWHERE000001"], &["links", "list"], &["user", "list"]]
+    {
+        let (code, stdout, stderr) = run_in(&home, None, args);
+        assert_eq!(code, 1, "{args:?}: {stdout}{stderr}");
+        assert!(stderr.contains("data directory ./sekisho-data does not exist"), "{args:?}: {stderr}");
+        assert!(stderr.contains("the embedded default"), "the configuration used is named: {stderr}");
+        assert!(!home.join("sekisho-data").exists(), "{args:?} created a data directory");
+    }
+
+    // SEKISHO_CONFIG names the gateway's configuration.
+    let (code, stdout, stderr) = run_in(&home, Some(&config), &["queue", "list"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("MELSEWHERE000001"), "{stdout}");
+
+    // ./sekisho.toml in the current directory.
+    std::fs::copy(&config, home.join("sekisho.toml")).unwrap();
+    let (code, stdout, stderr) = run_in(&home, None, &["queue", "list"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("MELSEWHERE000001"), "{stdout}");
+
+    // A SEKISHO_CONFIG that does not exist is an error, never a fallback.
+    let (code, _, stderr) = run_in(&home, Some(&home.join("missing.toml")), &["queue", "list"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("missing.toml"), "{stderr}");
+}

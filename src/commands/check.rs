@@ -12,6 +12,7 @@ use sekisho_deliver::tls::Assurance;
 
 use super::print_json;
 use crate::Failure;
+use crate::config_file::ConfigSource;
 use crate::output::outln;
 
 #[derive(Args)]
@@ -34,7 +35,7 @@ pub(crate) struct CheckArgs {
     concurrency: usize,
 }
 
-pub(crate) async fn run(args: CheckArgs, config: &Config) -> Result<(), Failure> {
+pub(crate) async fn run(args: CheckArgs, config: &Config, source: &ConfigSource) -> Result<(), Failure> {
     let mut domains = args.domains.clone();
     if let Some(file) = &args.file {
         let text = std::fs::read_to_string(file).map_err(|e| Failure::Usage(format!("{}: {e}", file.display())))?;
@@ -44,11 +45,8 @@ pub(crate) async fn run(args: CheckArgs, config: &Config) -> Result<(), Failure>
     if domains.is_empty() {
         return Err(Failure::Usage("name at least one domain, or --file".into()));
     }
-    let cache = if args.cached {
-        Some(sekisho_store::open_store(&config.store.path).await.map_err(|e| Failure::Failed(e.to_string()))?)
-    } else {
-        None
-    };
+    let cache =
+        if args.cached { Some(super::open_store(config, source, super::DataDir::MustExist).await?) } else { None };
     let shared = Arc::new(CheckService::new(config, cache).map_err(Failure::Usage)?);
     let slots = Arc::new(tokio::sync::Semaphore::new(args.concurrency.max(1)));
     let mut tasks = tokio::task::JoinSet::new();

@@ -12,6 +12,7 @@ use serde::Serialize;
 
 use super::{format_time, print_json};
 use crate::Failure;
+use crate::config_file::ConfigSource;
 use crate::output::outln;
 
 #[derive(Subcommand)]
@@ -124,7 +125,7 @@ fn state(link: &LinkRecord, now: i64, max_failures: u32) -> &'static str {
     }
 }
 
-pub(crate) async fn run(command: LinksCommand, config: &Config) -> Result<(), Failure> {
+pub(crate) async fn run(command: LinksCommand, config: &Config, source: &ConfigSource) -> Result<(), Failure> {
     if let LinksCommand::HashPassphrase = command {
         let passphrase = super::user::read_password()?;
         let hash = tokio::task::spawn_blocking(move || sekisho_store::users::hash_password(&passphrase))
@@ -133,8 +134,7 @@ pub(crate) async fn run(command: LinksCommand, config: &Config) -> Result<(), Fa
         outln!("{hash}");
         return Ok(());
     }
-    let queue: Arc<dyn QueueStore> =
-        sekisho_store::open_store(&config.store.path).await.map_err(|e| Failure::Failed(e.to_string()))?;
+    let queue: Arc<dyn QueueStore> = super::open_store(config, source, super::DataDir::MustExist).await?;
     let store: &dyn LinkStore = &*queue;
     let now = chrono::Utc::now().timestamp();
     let max_failures = config.portal.max_failures;

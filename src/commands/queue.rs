@@ -7,6 +7,7 @@ use sekisho_store::RecipientState;
 
 use super::{format_time, print_json};
 use crate::Failure;
+use crate::config_file::ConfigSource;
 use crate::output::outln;
 
 #[derive(Subcommand)]
@@ -57,8 +58,8 @@ pub(crate) enum QueueCommand {
     },
 }
 
-pub(crate) async fn run(command: QueueCommand, config: &Config) -> Result<(), Failure> {
-    let store = sekisho_store::open_store(&config.store.path).await.map_err(|e| Failure::Failed(e.to_string()))?;
+pub(crate) async fn run(command: QueueCommand, config: &Config, source: &ConfigSource) -> Result<(), Failure> {
+    let store = super::open_store(config, source, super::DataDir::MustExist).await?;
     let failed = |e: sekisho_store::StoreError| Failure::Failed(e.to_string());
     let now = chrono::Utc::now().timestamp();
     let known = |found: bool, id: &str| {

@@ -10,8 +10,9 @@ use sekisho_receive::Server;
 use sekisho_store::Queue;
 
 use crate::Failure;
+use crate::config_file::ConfigSource;
 
-pub(crate) async fn run(config: Config) -> Result<(), Failure> {
+pub(crate) async fn run(config: Config, source: &ConfigSource) -> Result<(), Failure> {
     crate::logging::init(&config.log);
     let (queue, report) = Queue::open_with(&config.store.path, config.store.group_commit_max, config.store.group_sync)
         .await
@@ -47,6 +48,7 @@ pub(crate) async fn run(config: Config) -> Result<(), Failure> {
             config.portal.url.trim_end_matches('/')
         ));
     }
+    crate::output::announce(format_args!("configuration: {source}"));
     crate::output::announce(format_args!("data directory: {}", config.store.path.display()));
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let until_stopped = move || {

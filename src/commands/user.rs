@@ -6,8 +6,10 @@ use clap::Subcommand;
 use sekisho_config::Config;
 use sekisho_store::users;
 
+use super::DataDir;
 use super::{format_time, print_json};
 use crate::Failure;
+use crate::config_file::ConfigSource;
 use crate::output::outln;
 
 #[derive(Subcommand)]
@@ -24,8 +26,10 @@ pub(crate) enum UserCommand {
     },
 }
 
-pub(crate) async fn run(command: UserCommand, config: &Config) -> Result<(), Failure> {
-    let store = sekisho_store::open_store(&config.store.path).await.map_err(|e| Failure::Failed(e.to_string()))?;
+pub(crate) async fn run(command: UserCommand, config: &Config, source: &ConfigSource) -> Result<(), Failure> {
+    // Accounts may be added before the first `serve`; nothing else makes a data directory.
+    let data_dir = if matches!(command, UserCommand::Add { .. }) { DataDir::Create } else { DataDir::MustExist };
+    let store = super::open_store(config, source, data_dir).await?;
     let failed = |e: sekisho_store::StoreError| Failure::Failed(e.to_string());
     match command {
         UserCommand::Add { name } => {
