@@ -153,3 +153,39 @@ async fn commands_run_elsewhere_find_the_configuration_or_say_where_the_data_is_
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("missing.toml"), "{stderr}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queue_purge_removes_finished_mail_older_than_the_retention_and_says_how_much() {
+    use sekisho_store::{QueueStore, RecipientState};
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), own_address(2525), "");
+    let (_data, store) = data_store(&config).await;
+    let now = chrono::Utc::now().timestamp();
+    let day = 86_400;
+    let (old, queued, recent) = ("MOLDDONE00000001", "MOLDQUEUED000002", "MRECENTDONE00003");
+    for (id, at, done) in [(old, now - 100 * day, true), (queued, now - 100 * day, false), (recent, now - day, true)] {
+        store.insert_messages(&[message(id, at, &["bob@example.com", "carol@example.org"])]).await.unwrap();
+        if done {
+            store.transition(Some(id), RecipientState::Queued, RecipientState::Delivered, None).await.unwrap();
+            assert!(store.finish_if_done(id, at + 60).await.unwrap());
+        }
+    }
+
+    let (code, stdout, stderr) = support::run(Some(&config), &["queue", "purge", "--json"], "");
+    assert_eq!(code, 0, "{stderr}");
+    let counts: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(counts["messages"], 1, "{counts}");
+    assert_eq!(counts["recipients"], 2, "{counts}");
+    let before = counts["before"].as_i64().unwrap();
+    assert!((now - 90 * day - before).abs() < 60, "the default retention is 90 days: {counts}");
+    assert_eq!(support::run(Some(&config), &["queue", "show", old], "").0, 1, "the old finished message is gone");
+    assert_eq!(support::run(Some(&config), &["queue", "show", queued], "").0, 0, "queued mail is never purged");
+    assert_eq!(support::run(Some(&config), &["queue", "show", recent], "").0, 0, "recent mail stays");
+
+    let (code, stdout, _) = support::run(Some(&config), &["queue", "purge", "--older-than", "12h"], "");
+    assert_eq!(code, 0);
+    assert!(stdout.contains("1 finished message(s) with 2 recipient(s)"), "{stdout}");
+    assert_eq!(support::run(Some(&config), &["queue", "show", recent], "").0, 1);
+    let (code, _, stderr) = support::run(Some(&config), &["queue", "purge", "--older-than", "soon"], "");
+    assert_eq!(code, 2, "{stderr}");
+}

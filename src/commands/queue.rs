@@ -50,6 +50,15 @@ pub(crate) enum QueueCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Remove finished messages (with their attempts), expired links' records and audit log
+    /// rows older than DURATION (default: `[store] retention`), and say how many.
+    Purge {
+        /// Age, e.g. "90d", "12h" (default: `[store] retention`).
+        #[arg(long, value_name = "DURATION")]
+        older_than: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
     /// Remove a message from the queue without delivering or bouncing it.
     Delete {
         id: String,
@@ -98,6 +107,36 @@ pub(crate) async fn run(command: QueueCommand, config: &Config, source: &ConfigS
                 .await
                 .map_err(failed)?;
             report(json, serde_json::json!({ "id": id, "released": n }), &format!("{id}: {n} recipient(s) released"))
+        }
+        QueueCommand::Purge { older_than, json } => {
+            let keep = match older_than {
+                Some(text) => sekisho_config::Duration::parse(&text).ok_or_else(|| {
+                    Failure::Usage(format!("`{text}` is not a duration; write e.g. \"90d\", \"12h\""))
+                })?,
+                None => config.store.retention,
+            };
+            if keep.0.is_zero() {
+                return Err(Failure::Usage(
+                    "[store] retention is \"0\" (keep forever): give --older-than DURATION to purge".into(),
+                ));
+            }
+            let before = now.saturating_sub(keep.0.as_secs() as i64);
+            let c = sekisho_store::purge_finished(&*store, &config.store.path, before).await.map_err(failed)?;
+            let mut value = serde_json::to_value(c).map_err(|e| Failure::Failed(e.to_string()))?;
+            value["before"] = before.into();
+            let text = format!(
+                "purged records older than {}: {} finished message(s) with {} recipient(s) and {} attempt(s) \
+                 ({} spooled body file(s)), {} expired link record(s) with {} link(s), {} audit log row(s)",
+                format_time(before),
+                c.messages,
+                c.recipients,
+                c.attempts,
+                c.bodies,
+                c.link_messages,
+                c.links,
+                c.audit_events
+            );
+            report(json, value, &text)
         }
         QueueCommand::Delete { id, json } => {
             known(store.delete_message(&id).await.map_err(failed)?, &id)?;

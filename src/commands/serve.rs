@@ -7,7 +7,7 @@ use sekisho_config::{Config, Role};
 use sekisho_deliver::Deliverer;
 use sekisho_portal::Portal;
 use sekisho_receive::Server;
-use sekisho_store::Queue;
+use sekisho_store::{Queue, QueueStore};
 
 use crate::Failure;
 use crate::config_file::ConfigSource;
@@ -28,6 +28,8 @@ pub(crate) async fn run(config: Config, source: &ConfigSource) -> Result<(), Fai
     let server = Server::bind(config.clone(), queue.clone()).await.map_err(|e| Failure::Failed(e.to_string()))?;
     let dns = sekisho_dns::Resolver::new(&config.dns).map_err(|e| Failure::Failed(e.to_string()))?;
     let deliverer = Deliverer::new(config.clone(), queue.clone(), Arc::new(dns)).map_err(Failure::Usage)?;
+    let retention =
+        Retention { store: queue.store().clone(), data_dir: config.store.path.clone(), keep: config.store.retention.0 };
     let portal = Portal::new(config.clone(), queue).map_err(Failure::Failed)?;
     let portal_listener = tokio::net::TcpListener::bind(config.portal.address)
         .await
@@ -59,7 +61,7 @@ pub(crate) async fn run(config: Config, source: &ConfigSource) -> Result<(), Fai
     };
     let delivering = tokio::spawn(deliverer.run(until_stopped()));
     let serving = tokio::spawn(portal.clone().run(portal_listener, until_stopped()));
-    let purging = tokio::spawn(purge_every(portal, PURGE_INTERVAL, until_stopped()));
+    let purging = tokio::spawn(purge_every(portal, retention, PURGE_INTERVAL, until_stopped()));
     server.run(shutdown).await;
     let _ = stop.send(true);
     let _ = delivering.await;
@@ -74,11 +76,51 @@ pub(crate) async fn run(config: Config, source: &ConfigSource) -> Result<(), Fai
     Ok(())
 }
 
-/// How often files whose links all expired or were revoked are removed.
+/// How often files whose links all expired or were revoked are removed, and what is older than
+/// `[store] retention`.
 const PURGE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(3600);
 
-/// Purges expired files at start and every `interval` until `stop`.
-async fn purge_every(portal: Portal, interval: std::time::Duration, stop: impl std::future::Future<Output = ()>) {
+/// `[store] retention` as the hourly purge applies it.
+struct Retention {
+    store: Arc<dyn QueueStore>,
+    data_dir: std::path::PathBuf,
+    /// Zero: keep forever.
+    keep: std::time::Duration,
+}
+
+impl Retention {
+    /// Removes finished messages, links' records and audit rows older than `keep`.
+    async fn purge(&self) {
+        if self.keep.is_zero() {
+            return;
+        }
+        let before = chrono::Utc::now().timestamp().saturating_sub(self.keep.as_secs() as i64);
+        match sekisho_store::purge_finished(&*self.store, &self.data_dir, before).await {
+            Ok(c) if c == sekisho_store::PurgeCounts::default() => {}
+            Ok(c) => tracing::info!(
+                messages = c.messages,
+                recipients = c.recipients,
+                attempts = c.attempts,
+                bodies = c.bodies,
+                link_messages = c.link_messages,
+                links = c.links,
+                audit_events = c.audit_events,
+                before,
+                "records older than the retention purged"
+            ),
+            Err(e) => tracing::error!(error = %e, "cannot purge records older than the retention"),
+        }
+    }
+}
+
+/// Purges expired files, then what is older than the retention, at start and every `interval`
+/// until `stop`.
+async fn purge_every(
+    portal: Portal,
+    retention: Retention,
+    interval: std::time::Duration,
+    stop: impl std::future::Future<Output = ()>,
+) {
     tokio::pin!(stop);
     loop {
         match portal.purge().await {
@@ -86,6 +128,7 @@ async fn purge_every(portal: Portal, interval: std::time::Duration, stop: impl s
             Ok(n) => tracing::info!(files = n, "expired download files purged"),
             Err(e) => tracing::error!(error = %e, "cannot purge expired download files"),
         }
+        retention.purge().await;
         tokio::select! {
             _ = &mut stop => return,
             _ = tokio::time::sleep(interval) => {}

@@ -77,6 +77,9 @@ pub struct StoreConfig {
     /// Make each batch of accepted messages durable with one syncfs(2) of the spool's file
     /// system instead of one fsync per message. Faster on a file system of its own.
     pub group_sync: bool,
+    /// How long finished messages (with their attempt history), expired links' records and
+    /// the portal's audit log are kept; `serve` purges older ones hourly. "0": kept forever.
+    pub retention: Duration,
 }
 
 /// `[tls]`
@@ -456,6 +459,7 @@ impl Default for StoreConfig {
             min_free_space: 64 << 20,
             group_commit_max: 256,
             group_sync: false,
+            retention: Duration::from_secs(90 * 86_400),
         }
     }
 }
@@ -544,6 +548,10 @@ impl Config {
                 let min = if key == "smtp.max_recipients" { "100 (RFC 5321 §4.5.3.1.8)" } else { "1" };
                 return Err(err(key, format!("must be at least {min}")));
             }
+        }
+        let retention = self.store.retention.0;
+        if !retention.is_zero() && retention < std::time::Duration::from_secs(3600) {
+            return Err(err("store.retention", "must be \"0\" (keep forever) or at least \"1h\"".into()));
         }
         let mut seen = std::collections::HashSet::new();
         for (i, l) in self.listeners.iter().enumerate() {
@@ -728,6 +736,17 @@ mod tests {
         assert_eq!(c.listeners[1].role, Role::Mx);
         assert_eq!(c.smtp.max_text_line, 2048);
         assert_eq!(c.store.path, PathBuf::from("./sekisho-data"));
+        assert_eq!(c.store.retention, Duration::from_secs(90 * 86_400));
+    }
+
+    #[test]
+    fn retention_is_a_duration_of_an_hour_or_more_or_zero() {
+        assert_eq!(parse("[store]\nretention = \"30d\"\n").unwrap().store.retention, Duration::from_secs(30 * 86_400));
+        assert!(parse("[store]\nretention = \"0\"\n").unwrap().store.retention.0.is_zero(), "0 keeps forever");
+        let e = parse("[store]\npath = \"/x\"\nretention = \"10m\"\n").unwrap_err().to_string();
+        assert_eq!(e, "test.toml:3: store.retention: must be \"0\" (keep forever) or at least \"1h\"");
+        let e = parse("[store]\nretention = \"ninety days\"\n").unwrap_err().to_string();
+        assert!(e.contains("test.toml:2") && e.contains("retention"), "{e}");
     }
 
     #[test]
