@@ -169,7 +169,7 @@ pub(crate) async fn run(command: LinksCommand, config: &Config, source: &ConfigS
                     v.message_id,
                     v.recipient,
                     v.access,
-                    format_time(v.expires_at),
+                    format_time(&config.time_zone, v.expires_at),
                     v.state,
                     v.downloads
                 );
@@ -217,7 +217,7 @@ pub(crate) async fn run(command: LinksCommand, config: &Config, source: &ConfigS
             if let Some(m) = &message {
                 outln!("sender:     <{}>", m.sender);
                 outln!("subject:    {}", m.subject);
-                outln!("kept since: {}", format_time(m.created_at));
+                outln!("kept since: {}", format_time(&config.time_zone, m.created_at));
             }
             for f in files {
                 outln!(
@@ -240,7 +240,7 @@ pub(crate) async fn run(command: LinksCommand, config: &Config, source: &ConfigS
                     v.recipient,
                     v.access,
                     v.state,
-                    format_time(v.expires_at),
+                    format_time(&config.time_zone, v.expires_at),
                     v.downloads,
                     if per_file.is_empty() { String::new() } else { format!(" [{}]", per_file.join(", ")) },
                     v.max_downloads,
@@ -255,7 +255,7 @@ pub(crate) async fn run(command: LinksCommand, config: &Config, source: &ConfigS
             for e in &events {
                 outln!(
                     "event:      {} {} {} client {}{}{}",
-                    format_time(e.at),
+                    format_time(&config.time_zone, e.at),
                     e.event,
                     recipient(e.idx),
                     if e.client.is_empty() { "-" } else { &e.client },
@@ -295,7 +295,7 @@ pub(crate) async fn run(command: LinksCommand, config: &Config, source: &ConfigS
             for idx in &targets.idxs {
                 changed += store.set_link_expiry(&message_id, *idx, expires_at).await.map_err(failed)?;
             }
-            let when = format_time(expires_at);
+            let when = format_time(&config.time_zone, expires_at);
             record(store, &message_id, &targets, "extended", &format!(" until {when}"), now).await?;
             let revoked = targets.links.iter().filter(|l| l.revoked).count();
             let note = if revoked > 0 { format!(" ({revoked} revoked, and they stay revoked)") } else { String::new() };

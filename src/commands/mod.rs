@@ -52,9 +52,7 @@ pub(crate) fn print_json<T: serde::Serialize>(value: &T) -> Result<(), Failure> 
     Ok(())
 }
 
-/// Unix seconds as "YYYY-MM-DD HH:MM:SS" in local time.
-pub(crate) fn format_time(unix: i64) -> String {
-    chrono::DateTime::from_timestamp(unix, 0)
-        .map(|t| t.with_timezone(&chrono::Local).format("%Y-%m-%d %H:%M:%S").to_string())
-        .unwrap_or_else(|| unix.to_string())
+/// Unix seconds as "YYYY-MM-DD HH:MM:SS" in the configured `time_zone`.
+pub(crate) fn format_time(zone: &sekisho_config::TimeZone, unix: i64) -> String {
+    zone.at(unix).map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string()).unwrap_or_else(|| unix.to_string())
 }

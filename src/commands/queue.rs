@@ -127,7 +127,7 @@ pub(crate) async fn run(command: QueueCommand, config: &Config, source: &ConfigS
             let text = format!(
                 "purged records older than {}: {} finished message(s) with {} recipient(s) and {} attempt(s) \
                  ({} spooled body file(s)), {} expired link record(s) with {} link(s), {} audit log row(s)",
-                format_time(before),
+                format_time(&config.time_zone, before),
                 c.messages,
                 c.recipients,
                 c.attempts,
@@ -160,7 +160,7 @@ pub(crate) async fn run(command: QueueCommand, config: &Config, source: &ConfigS
                 outln!(
                     "{:<16}  {:<19}  {:>9}  {:>9}  {}",
                     m.id,
-                    format_time(m.received_at),
+                    format_time(&config.time_zone, m.received_at),
                     m.size,
                     format!("{}/{}", m.pending, m.recipients),
                     sender
@@ -180,7 +180,7 @@ pub(crate) async fn run(command: QueueCommand, config: &Config, source: &ConfigS
             outln!("queue id:   {}", info.id);
             outln!(
                 "received:   {} from {} (helo {}) on {}",
-                format_time(info.received_at),
+                format_time(&config.time_zone, info.received_at),
                 info.client_ip,
                 info.helo,
                 info.listener
@@ -200,7 +200,7 @@ pub(crate) async fn run(command: QueueCommand, config: &Config, source: &ConfigS
                 info.envid.as_deref().unwrap_or("-")
             );
             if let Some(done) = m.done_at {
-                outln!("done:       {}", format_time(done));
+                outln!("done:       {}", format_time(&config.time_zone, done));
             }
             for r in &m.recipients {
                 outln!(
@@ -208,7 +208,7 @@ pub(crate) async fn run(command: QueueCommand, config: &Config, source: &ConfigS
                     r.address,
                     r.state.as_str(),
                     r.attempts,
-                    format_time(r.next_attempt_at),
+                    format_time(&config.time_zone, r.next_attempt_at),
                     r.notify.as_deref().unwrap_or("-"),
                     r.orcpt.as_deref().unwrap_or("-"),
                     r.last_reply.as_deref().map(|l| format!(" last reply: {l}")).unwrap_or_default()
@@ -231,7 +231,7 @@ pub(crate) async fn run(command: QueueCommand, config: &Config, source: &ConfigS
                     .unwrap_or_default();
                 outln!(
                     "attempt:    {} <{}> {} via {} tls={}{}: {}",
-                    format_time(a_.at),
+                    format_time(&config.time_zone, a_.at),
                     a.recipient,
                     a_.outcome.as_str(),
                     relay,

@@ -58,7 +58,7 @@ pub(crate) async fn run(command: UserCommand, config: &Config, source: &ConfigSo
                 return print_json(&list);
             }
             for u in &list {
-                outln!("{}  (since {})", u.name, format_time(u.created_at));
+                outln!("{}  (since {})", u.name, format_time(&config.time_zone, u.created_at));
             }
             Ok(())
         }

@@ -9,6 +9,7 @@ mod error;
 mod portal;
 mod route;
 mod static_records;
+mod time_zone;
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
@@ -27,6 +28,7 @@ pub use sekisho_policy::{
     UninspectablePolicy,
 };
 pub use static_records::{StaticRecord, decode_hex, normalize_host};
+pub use time_zone::TimeZone;
 
 /// The embedded default configuration, also shipped as `sekisho.default.toml`.
 pub const DEFAULT_TOML: &str = include_str!("../../../sekisho.default.toml");
@@ -39,6 +41,9 @@ pub struct Config {
     pub hostname: String,
     /// Domains the MX listeners accept mail for.
     pub local_domains: Vec<String>,
+    /// The zone times are written in for people (notices, portal, console, commands): an IANA
+    /// name; unset, the system's zone.
+    pub time_zone: TimeZone,
     /// Where queue, spool and keys live.
     pub store: StoreConfig,
     /// Certificate for STARTTLS.
@@ -437,6 +442,7 @@ impl Default for Config {
         Config {
             hostname: system_hostname(),
             local_domains: Vec::new(),
+            time_zone: TimeZone::system(),
             store: StoreConfig::default(),
             tls: TlsConfig::default(),
             smtp: SmtpConfig::default(),
@@ -525,6 +531,9 @@ impl Config {
         let err = |key: &str, message: String| ConfigError::invalid(origin, text, key, message);
         if self.hostname.is_empty() || self.hostname.chars().any(|c| c.is_whitespace() || c.is_control()) {
             return Err(err("hostname", format!("`{}` is not a host name", self.hostname)));
+        }
+        if let Some(problem) = self.time_zone.problem() {
+            return Err(err("time_zone", problem.to_string()));
         }
         let s = &self.smtp;
         if s.max_command_line < 512 {
@@ -737,6 +746,18 @@ mod tests {
         assert_eq!(c.smtp.max_text_line, 2048);
         assert_eq!(c.store.path, PathBuf::from("./sekisho-data"));
         assert_eq!(c.store.retention, Duration::from_secs(90 * 86_400));
+    }
+
+    #[test]
+    fn time_zone_is_an_iana_name_resolved_at_load() {
+        let c = parse("time_zone = \"Asia/Tokyo\"\n").unwrap();
+        assert_eq!(c.time_zone.name(), "Asia/Tokyo");
+        assert_eq!(c.time_zone.offset_at(0), 9 * 3600);
+        assert_eq!(parse("").unwrap().time_zone, TimeZone::system(), "default: the system's zone");
+        let e = parse("hostname = \"gw\"\ntime_zone = \"Asia/Tokio\"\n").unwrap_err().to_string();
+        assert!(e.starts_with("test.toml:2: time_zone: `Asia/Tokio` is not a time zone"), "{e}");
+        let e = parse("time_zone = 9\n").unwrap_err().to_string();
+        assert!(e.contains("test.toml:1") && e.contains("time_zone"), "{e}");
     }
 
     #[test]
