@@ -2,21 +2,28 @@
 //!
 //! Exit codes: 0 ok, 1 a failure or finding, 2 a usage or configuration error.
 
+#![warn(clippy::print_stdout)]
+
 mod commands;
+mod config_file;
+mod hangup;
 mod logging;
 mod material;
+mod output;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use config_file::ConfigSource;
 use sekisho_config::Config;
 
 /// sekisho: a secure mail gateway that ends PPAP.
 #[derive(Parser)]
 #[command(version, about)]
 struct Cli {
-    /// Configuration file (default: ./sekisho.toml if present, else the embedded default).
+    /// Configuration file (default: $SEKISHO_CONFIG, else ./sekisho.toml, else
+    /// /etc/sekisho/sekisho.toml, else the embedded default).
     #[arg(long, global = true, value_name = "FILE")]
     config: Option<PathBuf>,
     #[command(subcommand)]
@@ -62,11 +69,14 @@ pub(crate) enum Failure {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Config { command } => commands::config::run(command, cli.config.as_deref()),
-        command => match load_config(cli.config) {
-            Ok(config) => run_async(command, config),
-            Err(e) => Err(e),
-        },
+        Command::Config { command } => commands::config::run(command, cli.config),
+        command => {
+            let source = config_file::locate_here(cli.config);
+            match config_file::load(&source) {
+                Ok(config) => run_async(command, config, source),
+                Err(e) => Err(e),
+            }
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -81,31 +91,19 @@ fn main() -> ExitCode {
     }
 }
 
-fn run_async(command: Command, config: Config) -> Result<(), Failure> {
+fn run_async(command: Command, config: Config, source: ConfigSource) -> Result<(), Failure> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| Failure::Failed(format!("cannot start the runtime: {e}")))?;
     runtime.block_on(async move {
         match command {
-            Command::Serve => commands::serve::run(config).await,
-            Command::Queue { command } => commands::queue::run(command, &config).await,
-            Command::Check(args) => commands::check::run(args, &config).await,
-            Command::User { command } => commands::user::run(command, &config).await,
-            Command::Links { command } => commands::links::run(command, &config).await,
+            Command::Serve => commands::serve::run(config, &source).await,
+            Command::Queue { command } => commands::queue::run(command, &config, &source).await,
+            Command::Check(args) => commands::check::run(args, &config, &source).await,
+            Command::User { command } => commands::user::run(command, &config, &source).await,
+            Command::Links { command } => commands::links::run(command, &config, &source).await,
             Command::Config { .. } => unreachable!("handled before the runtime starts"),
         }
     })
-}
-
-/// `--config FILE`, else `./sekisho.toml` if present, else the embedded default.
-fn load_config(explicit: Option<PathBuf>) -> Result<Config, Failure> {
-    let path = explicit.or_else(|| {
-        let local = PathBuf::from("sekisho.toml");
-        local.exists().then_some(local)
-    });
-    match path {
-        Some(p) => Config::load(&p).map_err(|e| Failure::Usage(e.to_string())),
-        None => Ok(Config::embedded()),
-    }
 }

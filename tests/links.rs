@@ -236,6 +236,7 @@ async fn under_the_link_policy_a_password_protected_file_never_travels_even_over
         c.tls.extra_roots = roots;
         c.outbound.encrypted_attachments = sekisho_config::EncryptedPolicy::Link;
         c.outbound.notice_text_template = Some(template);
+        c.time_zone = sekisho_config::TimeZone::named("Asia/Tokyo").unwrap();
     })
     .await;
     let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("crates/inspect/tests/fixtures");
@@ -266,6 +267,7 @@ async fn under_the_link_policy_a_password_protected_file_never_travels_even_over
     assert!(notice.contains("見積.zip"), "a link even over authenticated TLS");
     assert!(notice.starts_with("ACME Corp. file service\r\n  - 見積.zip"), "the administrator's text: {notice}");
     assert!(notice.contains(&format!("Get them at http://{}/d/", s.portal.unwrap())), "{notice}");
+    assert!(notice.contains(" (UTC+09:00).\r\n"), "the expiry in the configured time_zone: {notice}");
     let to_dave = got.iter().find(|m| m.rcpt_to == ["dave@tls3.example"]).unwrap();
     assert!(String::from_utf8_lossy(&to_dave.data).contains(&wrapped(&plain)[..60]), "an unencrypted file goes inline");
     let d = s.queue.store().message(&id).await.unwrap().unwrap();

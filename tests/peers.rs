@@ -64,6 +64,31 @@ async fn a_real_postfix_receives_from_sekisho() {
     assert!(inbox.contains("\n.dot line\n"), "dot-stuffing round-trips");
 }
 
+#[test]
+fn the_private_postfix_has_its_own_master_cf_and_a_failed_start_leaves_nothing_running() {
+    let dir = tempfile::tempdir().unwrap();
+    let pf = dir.path().join("postfix");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/postfix-instance");
+    let _guard = Postfix(pf.clone());
+    // Port 0: the master starts and binds somewhere, but never where the script looks.
+    let out = Command::new(script)
+        .args(["start", pf.to_str().unwrap(), "127.0.0.131:0", "mailbox", "example.net"])
+        .output()
+        .expect("run scripts/postfix-instance");
+    assert!(!out.status.success(), "the start fails");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("did not start listening on 127.0.0.131:0"), "{stderr}");
+    let status = Command::new("postfix").arg("-c").arg(pf.join("conf")).arg("status").output().unwrap();
+    assert!(!status.status.success(), "the instance's master was stopped: {status:?}");
+
+    let master = std::fs::read_to_string(pf.join("conf/master.cf")).unwrap();
+    let services: Vec<&str> =
+        master.lines().filter(|l| !l.starts_with('#')).filter_map(|l| l.split_whitespace().next()).collect();
+    assert_eq!(services[0], "127.0.0.131:0", "one SMTP listener, on the address asked for: {master}");
+    assert!(!services.contains(&"smtp") || master.contains("smtp         unix"), "no stock `smtp inet`: {master}");
+    assert!(!services.contains(&"maildrop"), "nothing copied from /etc/postfix/master.cf: {master}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn aiosmtpd_receives_from_sekisho() {
     let dir = tempfile::tempdir().unwrap();

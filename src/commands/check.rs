@@ -12,6 +12,8 @@ use sekisho_deliver::check::{CheckService, DomainReport, MxReport, Outcome};
 
 use super::print_json;
 use crate::Failure;
+use crate::config_file::ConfigSource;
+use crate::output::outln;
 
 #[derive(Args)]
 pub(crate) struct CheckArgs {
@@ -33,7 +35,7 @@ pub(crate) struct CheckArgs {
     concurrency: usize,
 }
 
-pub(crate) async fn run(args: CheckArgs, config: &Config) -> Result<(), Failure> {
+pub(crate) async fn run(args: CheckArgs, config: &Config, source: &ConfigSource) -> Result<(), Failure> {
     let mut domains = args.domains.clone();
     if let Some(file) = &args.file {
         let text = std::fs::read_to_string(file).map_err(|e| Failure::Usage(format!("{}: {e}", file.display())))?;
@@ -43,11 +45,8 @@ pub(crate) async fn run(args: CheckArgs, config: &Config) -> Result<(), Failure>
     if domains.is_empty() {
         return Err(Failure::Usage("name at least one domain, or --file".into()));
     }
-    let cache = if args.cached {
-        Some(sekisho_store::open_store(&config.store.path).await.map_err(|e| Failure::Failed(e.to_string()))?)
-    } else {
-        None
-    };
+    let cache =
+        if args.cached { Some(super::open_store(config, source, super::DataDir::MustExist).await?) } else { None };
     let shared = Arc::new(CheckService::new(config, cache).map_err(Failure::Usage)?);
     let slots = Arc::new(tokio::sync::Semaphore::new(args.concurrency.max(1)));
     let mut tasks = tokio::task::JoinSet::new();
@@ -94,28 +93,28 @@ pub(crate) async fn run(args: CheckArgs, config: &Config) -> Result<(), Failure>
 }
 
 fn print_text(r: &DomainReport) {
-    println!("{}: {} ({})", r.domain, r.outcome.as_str(), r.assurance.as_str());
-    println!("  {}", r.verdict);
+    outln!("{}: {} ({})", r.domain, r.outcome.as_str(), r.assurance.as_str());
+    outln!("  {}", r.verdict);
     for w in &r.warnings {
-        println!("  WARNING: {w}");
+        outln!("  WARNING: {w}");
     }
     if let Some(route) = &r.route {
-        println!("  route: {route}");
+        outln!("  route: {route}");
         print_hosts(&r.hop, true);
     }
     print_hosts(&r.mx, false);
     if let Some(t) = &r.mta_sts_record {
-        println!("  MTA-STS record: {t}");
+        outln!("  MTA-STS record: {t}");
     }
     let sts = &r.mta_sts;
     if let (Some(id), Some(mode)) = (&sts.policy_id, sts.mode) {
-        println!("  MTA-STS policy {id}: mode {}, mx {}", mode.as_str(), sts.mx.join(" "));
+        outln!("  MTA-STS policy {id}: mode {}, mx {}", mode.as_str(), sts.mx.join(" "));
     }
     if let (Some(f), Some(d)) = (&sts.failure, &sts.detail) {
-        println!("  MTA-STS: {f}: {d}");
+        outln!("  MTA-STS: {f}: {d}");
     }
     if let Some(t) = &r.tls_rpt_record {
-        println!("  TLS-RPT record: {t}");
+        outln!("  TLS-RPT record: {t}");
     }
 }
 
@@ -128,7 +127,7 @@ fn print_hosts(hosts: &[MxReport], route: bool) {
             None => "implicit".to_string(),
         };
         if let Some(b) = &m.blocked {
-            println!("  {pref} {}: NOT USED: {b}", m.host);
+            outln!("  {pref} {}: NOT USED: {b}", m.host);
         }
         for a in &m.addresses {
             match (&a.evidence, &a.error) {
@@ -147,15 +146,9 @@ fn print_hosts(hosts: &[MxReport], route: bool) {
                         let minutes = (chrono::Utc::now().timestamp() - at).max(0) / 60;
                         format!(" (a delivery session {minutes} min ago)")
                     });
-                    println!(
-                        "  {pref} {} [{}]:{} {tls}: {}{why}{sts}{age}",
-                        m.host,
-                        a.ip,
-                        a.port,
-                        e.assurance.as_str()
-                    );
+                    outln!("  {pref} {} [{}]:{} {tls}: {}{why}{sts}{age}", m.host, a.ip, a.port, e.assurance.as_str());
                     if let Some(c) = &e.certificate {
-                        println!(
+                        outln!(
                             "      certificate {} issued by {}, names {}, expires {}, SPKI SHA-256 {}",
                             c.subject,
                             c.issuer,
@@ -165,7 +158,7 @@ fn print_hosts(hosts: &[MxReport], route: bool) {
                         );
                     }
                 }
-                (None, Some(err)) => println!("  {pref} {} [{}]:{} unreachable: {err}", m.host, a.ip, a.port),
+                (None, Some(err)) => outln!("  {pref} {} [{}]:{} unreachable: {err}", m.host, a.ip, a.port),
                 (None, None) => {}
             }
         }
@@ -173,7 +166,7 @@ fn print_hosts(hosts: &[MxReport], route: bool) {
 }
 
 fn print_csv(reports: &[DomainReport]) {
-    println!(
+    outln!(
         "domain,outcome,domain_assurance,role,host,preference,ip,port,starttls,version,cipher,assurance,failure,error,\
          blocked,verdict"
     );
@@ -181,18 +174,18 @@ fn print_csv(reports: &[DomainReport]) {
     for r in reports {
         let head = format!("{},{},{}", q(&r.domain), r.outcome.as_str(), r.assurance.as_str());
         if r.mx.is_empty() && r.hop.is_empty() {
-            println!("{head},,,,,,,,,,,,{},,{}", q(r.error.as_deref().unwrap_or("")), q(&r.verdict));
+            outln!("{head},,,,,,,,,,,,{},,{}", q(r.error.as_deref().unwrap_or("")), q(&r.verdict));
         }
         let hosts = r.hop.iter().map(|m| ("route", m)).chain(r.mx.iter().map(|m| ("mx", m)));
         for (role, m) in hosts {
             let blocked = q(m.blocked.as_deref().unwrap_or(""));
             let pref = m.preference.map_or(String::new(), |p| p.to_string());
             if m.addresses.is_empty() {
-                println!("{head},{role},{},{pref},,,,,,none,,,{blocked},{}", q(&m.host), q(&r.verdict));
+                outln!("{head},{role},{},{pref},,,,,,none,,,{blocked},{}", q(&m.host), q(&r.verdict));
             }
             for a in &m.addresses {
                 let e = a.evidence.as_ref();
-                println!(
+                outln!(
                     "{head},{role},{},{pref},{},{},{},{},{},{},{},{},{blocked},{}",
                     q(&m.host),
                     a.ip,

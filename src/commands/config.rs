@@ -1,34 +1,39 @@
 //! `sekisho config check FILE`.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use clap::Subcommand;
 use sekisho_config::Config;
 
 use crate::Failure;
+use crate::output::{out, outln};
 
 #[derive(Subcommand)]
 pub(crate) enum ConfigCommand {
     /// Check a configuration file; prints every problem with its line, exits 2 on error.
     Check {
-        /// The file (default: --config, then ./sekisho.toml).
+        /// The file (default: --config, then $SEKISHO_CONFIG, ./sekisho.toml,
+        /// /etc/sekisho/sekisho.toml).
         file: Option<PathBuf>,
     },
     /// Print the embedded default configuration.
     Default,
 }
 
-pub(crate) fn run(command: ConfigCommand, global: Option<&Path>) -> Result<(), Failure> {
+pub(crate) fn run(command: ConfigCommand, global: Option<PathBuf>) -> Result<(), Failure> {
     match command {
         ConfigCommand::Default => {
-            print!("{}", sekisho_config::DEFAULT_TOML);
+            out!("{}", sekisho_config::DEFAULT_TOML);
             Ok(())
         }
         ConfigCommand::Check { file } => {
-            let path = file.or_else(|| global.map(Path::to_path_buf)).unwrap_or_else(|| PathBuf::from("sekisho.toml"));
-            let config = Config::load(&path).map_err(|e| Failure::Usage(e.to_string()))?;
+            let source = crate::config_file::locate_here(file.or(global));
+            let Some(path) = source.path() else {
+                return Err(Failure::Usage(format!("no configuration file to check: {source}")));
+            };
+            let config = Config::load(path).map_err(|e| Failure::Usage(e.to_string()))?;
             crate::material::check(&config).map_err(|e| Failure::Usage(e.to_string()))?;
-            println!(
+            outln!(
                 "{}: ok ({} listener{}, data in {})",
                 path.display(),
                 config.listeners.len(),

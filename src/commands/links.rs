@@ -13,6 +13,8 @@ use serde::Serialize;
 
 use super::{format_time, print_json};
 use crate::Failure;
+use crate::config_file::ConfigSource;
+use crate::output::outln;
 
 #[derive(Subcommand)]
 pub(crate) enum LinksCommand {
@@ -124,21 +126,20 @@ fn state(link: &LinkRecord, now: i64, max_failures: u32) -> &'static str {
     }
 }
 
-pub(crate) async fn run(command: LinksCommand, config: &Config) -> Result<(), Failure> {
+pub(crate) async fn run(command: LinksCommand, config: &Config, source: &ConfigSource) -> Result<(), Failure> {
     if let LinksCommand::HashPassphrase = command {
         let passphrase = super::user::read_password()?;
         let hash = tokio::task::spawn_blocking(move || sekisho_store::users::hash_password(&passphrase))
             .await
             .map_err(|e| Failure::Failed(e.to_string()))?;
-        println!("{hash}");
+        outln!("{hash}");
         return Ok(());
     }
-    let queue: Arc<dyn QueueStore> =
-        sekisho_store::open_store(&config.store.path).await.map_err(|e| Failure::Failed(e.to_string()))?;
+    let queue: Arc<dyn QueueStore> = super::open_store(config, source, super::DataDir::MustExist).await?;
     let store: &dyn LinkStore = &*queue;
     let now = chrono::Utc::now().timestamp();
     let max_failures = config.portal.max_failures;
-    let actions = LinkActions { store };
+    let actions = LinkActions { store, time_zone: &config.time_zone };
     let by = operator().map_or_else(|| "from the command line".to_string(), |u| format!("by {u}"));
     let actor = Actor { client: "cli".into(), user_agent: String::new(), by };
     match command {
@@ -155,25 +156,29 @@ pub(crate) async fn run(command: LinksCommand, config: &Config) -> Result<(), Fa
                 return print_json(&views);
             }
             if views.is_empty() {
-                println!("{}", if all { "no links" } else { "no active links" });
+                outln!("{}", if all { "no links" } else { "no active links" });
                 return Ok(());
             }
-            println!(
+            outln!(
                 "{:<16}  {:<32}  {:<10}  {:<19}  {:<7}  DOWNLOADS",
-                "MESSAGE", "RECIPIENT", "ACCESS", "EXPIRES", "STATE"
+                "MESSAGE",
+                "RECIPIENT",
+                "ACCESS",
+                "EXPIRES",
+                "STATE"
             );
             for v in &views {
-                println!(
+                outln!(
                     "{:<16}  {:<32}  {:<10}  {:<19}  {:<7}  {}",
                     v.message_id,
                     v.recipient,
                     v.access,
-                    format_time(v.expires_at),
+                    format_time(&config.time_zone, v.expires_at),
                     v.state,
                     v.downloads
                 );
             }
-            println!("-- {} link{}", views.len(), if views.len() == 1 { "" } else { "s" });
+            outln!("-- {} link{}", views.len(), if views.len() == 1 { "" } else { "s" });
             Ok(())
         }
         LinksCommand::Show { message_id, json } => {
@@ -212,14 +217,14 @@ pub(crate) async fn run(command: LinksCommand, config: &Config) -> Result<(), Fa
                     "events": events,
                 }));
             }
-            println!("message:    {message_id}");
+            outln!("message:    {message_id}");
             if let Some(m) = &message {
-                println!("sender:     <{}>", m.sender);
-                println!("subject:    {}", m.subject);
-                println!("kept since: {}", format_time(m.created_at));
+                outln!("sender:     <{}>", m.sender);
+                outln!("subject:    {}", m.subject);
+                outln!("kept since: {}", format_time(&config.time_zone, m.created_at));
             }
             for f in files {
-                println!(
+                outln!(
                     "file {}:     {} ({} bytes, {}) sha256 {}{}",
                     f.idx,
                     f.name,
@@ -234,12 +239,12 @@ pub(crate) async fn run(command: LinksCommand, config: &Config) -> Result<(), Fa
             for v in &views {
                 let per_file: Vec<String> =
                     v.file_downloads.iter().flatten().map(|d| format!("{} {}", name(d.file), d.count)).collect();
-                println!(
+                outln!(
                     "link:       <{}> {}, {}, expires {}, downloads {}{} (at most {} per file), wrong tries {}/{}",
                     v.recipient,
                     v.access,
                     v.state,
-                    format_time(v.expires_at),
+                    format_time(&config.time_zone, v.expires_at),
                     v.downloads,
                     if per_file.is_empty() { String::new() } else { format!(" [{}]", per_file.join(", ")) },
                     v.max_downloads,
@@ -252,9 +257,9 @@ pub(crate) async fn run(command: LinksCommand, config: &Config) -> Result<(), Fa
                 None => "-".to_string(),
             };
             for e in &events {
-                println!(
+                outln!(
                     "event:      {} {} {} client {}{}{}",
-                    format_time(e.at),
+                    format_time(&config.time_zone, e.at),
                     e.event,
                     recipient(e.idx),
                     if e.client.is_empty() { "-" } else { &e.client },
@@ -267,7 +272,7 @@ pub(crate) async fn run(command: LinksCommand, config: &Config) -> Result<(), Fa
         LinksCommand::Revoke { message_id, recipient } => {
             let acted = actions.revoke(&message_id, which(recipient.as_deref()), &actor, now).await.map_err(refused)?;
             let already = if acted.changed == 0 { " (already revoked)" } else { "" };
-            println!("{message_id}: {} link(s) revoked{already}", acted.changed);
+            outln!("{message_id}: {} link(s) revoked{already}", acted.changed);
             Ok(())
         }
         LinksCommand::Extend { message_id, recipient, until } => {
@@ -281,7 +286,11 @@ pub(crate) async fn run(command: LinksCommand, config: &Config) -> Result<(), Fa
                 .map_err(refused)?;
             let revoked = acted.links.iter().filter(|l| l.revoked).count();
             let note = if revoked > 0 { format!(" ({revoked} revoked, and they stay revoked)") } else { String::new() };
-            println!("{message_id}: {} link(s) now expire {}{note}", acted.changed, format_time(expires_at));
+            outln!(
+                "{message_id}: {} link(s) now expire {}{note}",
+                acted.changed,
+                format_time(&config.time_zone, expires_at)
+            );
             Ok(())
         }
         LinksCommand::Unlock { message_id, recipient } => {
@@ -289,7 +298,7 @@ pub(crate) async fn run(command: LinksCommand, config: &Config) -> Result<(), Fa
                 actions.unlock(&message_id, Which::Recipient(&recipient), &actor, now).await.map_err(refused)?;
             let was_locked = acted.links.iter().any(|l| l.locked(max_failures));
             let note = if was_locked { "" } else { " (it was not locked)" };
-            println!("{message_id}: link of {recipient} unlocked{note}");
+            outln!("{message_id}: link of {recipient} unlocked{note}");
             Ok(())
         }
         LinksCommand::Purge { json } => {
@@ -312,7 +321,7 @@ pub(crate) async fn run(command: LinksCommand, config: &Config) -> Result<(), Fa
             if json {
                 return print_json(&serde_json::json!({ "purged": purged.len(), "files": purged }));
             }
-            println!("{} file(s) purged", purged.len());
+            outln!("{} file(s) purged", purged.len());
             Ok(())
         }
     }

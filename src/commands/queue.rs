@@ -7,6 +7,8 @@ use sekisho_store::RecipientState;
 
 use super::{format_time, print_json};
 use crate::Failure;
+use crate::config_file::ConfigSource;
+use crate::output::outln;
 
 #[derive(Subcommand)]
 pub(crate) enum QueueCommand {
@@ -48,6 +50,15 @@ pub(crate) enum QueueCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Remove finished messages (with their attempts), expired links' records and audit log
+    /// rows older than DURATION (default: `[store] retention`), and say how many.
+    Purge {
+        /// Age, e.g. "90d", "12h" (default: `[store] retention`).
+        #[arg(long, value_name = "DURATION")]
+        older_than: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
     /// Remove a message from the queue without delivering or bouncing it.
     Delete {
         id: String,
@@ -56,8 +67,8 @@ pub(crate) enum QueueCommand {
     },
 }
 
-pub(crate) async fn run(command: QueueCommand, config: &Config) -> Result<(), Failure> {
-    let store = sekisho_store::open_store(&config.store.path).await.map_err(|e| Failure::Failed(e.to_string()))?;
+pub(crate) async fn run(command: QueueCommand, config: &Config, source: &ConfigSource) -> Result<(), Failure> {
+    let store = super::open_store(config, source, super::DataDir::MustExist).await?;
     let failed = |e: sekisho_store::StoreError| Failure::Failed(e.to_string());
     let now = chrono::Utc::now().timestamp();
     let known = |found: bool, id: &str| {
@@ -97,6 +108,36 @@ pub(crate) async fn run(command: QueueCommand, config: &Config) -> Result<(), Fa
                 .map_err(failed)?;
             report(json, serde_json::json!({ "id": id, "released": n }), &format!("{id}: {n} recipient(s) released"))
         }
+        QueueCommand::Purge { older_than, json } => {
+            let keep = match older_than {
+                Some(text) => sekisho_config::Duration::parse(&text).ok_or_else(|| {
+                    Failure::Usage(format!("`{text}` is not a duration; write e.g. \"90d\", \"12h\""))
+                })?,
+                None => config.store.retention,
+            };
+            if keep.0.is_zero() {
+                return Err(Failure::Usage(
+                    "[store] retention is \"0\" (keep forever): give --older-than DURATION to purge".into(),
+                ));
+            }
+            let before = now.saturating_sub(keep.0.as_secs() as i64);
+            let c = sekisho_store::purge_finished(&*store, &config.store.path, before).await.map_err(failed)?;
+            let mut value = serde_json::to_value(c).map_err(|e| Failure::Failed(e.to_string()))?;
+            value["before"] = before.into();
+            let text = format!(
+                "purged records older than {}: {} finished message(s) with {} recipient(s) and {} attempt(s) \
+                 ({} spooled body file(s)), {} expired link record(s) with {} link(s), {} audit log row(s)",
+                format_time(&config.time_zone, before),
+                c.messages,
+                c.recipients,
+                c.attempts,
+                c.bodies,
+                c.link_messages,
+                c.links,
+                c.audit_events
+            );
+            report(json, value, &text)
+        }
         QueueCommand::Delete { id, json } => {
             known(store.delete_message(&id).await.map_err(failed)?, &id)?;
             if let Some(qid) = sekisho_store::QueueId::parse(&id) {
@@ -110,22 +151,22 @@ pub(crate) async fn run(command: QueueCommand, config: &Config) -> Result<(), Fa
                 return print_json(&list);
             }
             if list.is_empty() {
-                println!("queue is empty");
+                outln!("queue is empty");
                 return Ok(());
             }
-            println!("{:<16}  {:<19}  {:>9}  {:>9}  SENDER", "ID", "RECEIVED", "SIZE", "PENDING");
+            outln!("{:<16}  {:<19}  {:>9}  {:>9}  SENDER", "ID", "RECEIVED", "SIZE", "PENDING");
             for m in &list {
                 let sender = if m.sender.is_empty() { "<>" } else { &m.sender };
-                println!(
+                outln!(
                     "{:<16}  {:<19}  {:>9}  {:>9}  {}",
                     m.id,
-                    format_time(m.received_at),
+                    format_time(&config.time_zone, m.received_at),
                     m.size,
                     format!("{}/{}", m.pending, m.recipients),
                     sender
                 );
             }
-            println!("-- {} message{}", list.len(), if list.len() == 1 { "" } else { "s" });
+            outln!("-- {} message{}", list.len(), if list.len() == 1 { "" } else { "s" });
             Ok(())
         }
         QueueCommand::Show { id, json } => {
@@ -136,38 +177,38 @@ pub(crate) async fn run(command: QueueCommand, config: &Config) -> Result<(), Fa
                 return print_json(&m);
             }
             let info = &m.info;
-            println!("queue id:   {}", info.id);
-            println!(
+            outln!("queue id:   {}", info.id);
+            outln!(
                 "received:   {} from {} (helo {}) on {}",
-                format_time(info.received_at),
+                format_time(&config.time_zone, info.received_at),
                 info.client_ip,
                 info.helo,
                 info.listener
             );
-            println!("tls:        {}", info.tls.as_deref().unwrap_or("none"));
-            println!("user:       {}", info.auth_user.as_deref().unwrap_or("-"));
-            println!("sender:     <{}>", info.sender);
-            println!(
+            outln!("tls:        {}", info.tls.as_deref().unwrap_or("none"));
+            outln!("user:       {}", info.auth_user.as_deref().unwrap_or("-"));
+            outln!("sender:     <{}>", info.sender);
+            outln!(
                 "size:       {} bytes{}{}",
                 info.size,
                 if info.body_8bit { ", 8bit" } else { "" },
                 if info.smtputf8 { ", SMTPUTF8" } else { "" }
             );
-            println!(
+            outln!(
                 "dsn:        ret={} envid={}",
                 info.ret.as_deref().unwrap_or("-"),
                 info.envid.as_deref().unwrap_or("-")
             );
             if let Some(done) = m.done_at {
-                println!("done:       {}", format_time(done));
+                outln!("done:       {}", format_time(&config.time_zone, done));
             }
             for r in &m.recipients {
-                println!(
+                outln!(
                     "recipient:  <{}> {} (attempts {}, next {}) notify={} orcpt={}{}",
                     r.address,
                     r.state.as_str(),
                     r.attempts,
-                    format_time(r.next_attempt_at),
+                    format_time(&config.time_zone, r.next_attempt_at),
                     r.notify.as_deref().unwrap_or("-"),
                     r.orcpt.as_deref().unwrap_or("-"),
                     r.last_reply.as_deref().map(|l| format!(" last reply: {l}")).unwrap_or_default()
@@ -188,9 +229,9 @@ pub(crate) async fn run(command: QueueCommand, config: &Config) -> Result<(), Fa
                         })
                     })
                     .unwrap_or_default();
-                println!(
+                outln!(
                     "attempt:    {} <{}> {} via {} tls={}{}: {}",
-                    format_time(a_.at),
+                    format_time(&config.time_zone, a_.at),
                     a.recipient,
                     a_.outcome.as_str(),
                     relay,
@@ -201,9 +242,9 @@ pub(crate) async fn run(command: QueueCommand, config: &Config) -> Result<(), Fa
                 if let Some(v) = &a_.variant {
                     // The reason normally starts with its kind ("link — ..."); say it if not.
                     if v.reason.starts_with(v.kind.as_str()) {
-                        println!("variant:    {}", v.reason);
+                        outln!("variant:    {}", v.reason);
                     } else {
-                        println!("variant:    {} — {}", v.kind, v.reason);
+                        outln!("variant:    {} — {}", v.kind, v.reason);
                     }
                 }
             }
@@ -216,7 +257,7 @@ fn report(json: bool, value: serde_json::Value, text: &str) -> Result<(), Failur
     if json {
         print_json(&value)
     } else {
-        println!("{text}");
+        outln!("{text}");
         Ok(())
     }
 }

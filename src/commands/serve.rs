@@ -1,4 +1,5 @@
-//! `sekisho serve`: run the gateway until SIGINT or SIGTERM.
+//! `sekisho serve`: run the gateway until SIGINT or SIGTERM. SIGHUP does no harm: until
+//! configuration reload exists, it is logged and the gateway keeps serving.
 
 use std::sync::Arc;
 
@@ -6,11 +7,12 @@ use sekisho_config::{Config, Role};
 use sekisho_deliver::Deliverer;
 use sekisho_portal::Portal;
 use sekisho_receive::Server;
-use sekisho_store::Queue;
+use sekisho_store::{Queue, QueueStore};
 
 use crate::Failure;
+use crate::config_file::ConfigSource;
 
-pub(crate) async fn run(config: Config) -> Result<(), Failure> {
+pub(crate) async fn run(config: Config, source: &ConfigSource) -> Result<(), Failure> {
     crate::material::check(&config).map_err(|e| Failure::Usage(e.to_string()))?;
     let _log = crate::logging::init(&config.log);
     let (queue, report) = Queue::open_with(&config.store.path, config.store.group_commit_max, config.store.group_sync)
@@ -27,23 +29,30 @@ pub(crate) async fn run(config: Config) -> Result<(), Failure> {
     let server = Server::bind(config.clone(), queue.clone()).await.map_err(|e| Failure::Failed(e.to_string()))?;
     let dns = sekisho_dns::Resolver::new(&config.dns).map_err(|e| Failure::Failed(e.to_string()))?;
     let deliverer = Deliverer::new(config.clone(), queue.clone(), Arc::new(dns)).map_err(Failure::Usage)?;
+    let retention =
+        Retention { store: queue.store().clone(), data_dir: config.store.path.clone(), keep: config.store.retention.0 };
     let portal = Portal::new(config.clone(), queue).map_err(Failure::Failed)?;
     let portal_listener = tokio::net::TcpListener::bind(config.portal.address)
         .await
         .map_err(|e| Failure::Failed(format!("cannot listen on {} (portal): {e}", config.portal.address)))?;
     // Handlers are in place before anything is printed: a signal right after start is a clean stop.
     let shutdown = shutdown_signal().map_err(|e| Failure::Failed(format!("cannot handle signals: {e}")))?;
+    let hangups = crate::hangup::handle().map_err(|e| Failure::Failed(format!("cannot handle SIGHUP: {e}")))?;
     for (addr, role) in server.local_addrs() {
         let role = match role {
             Role::Submission => "submission",
             Role::Mx => "mx",
         };
-        println!("sekisho listening on {addr} ({role})");
+        crate::output::announce(format_args!("sekisho listening on {addr} ({role})"));
     }
     if let Ok(addr) = portal_listener.local_addr() {
-        println!("sekisho listening on {addr} (portal, links at {}/d/...)", config.portal.url.trim_end_matches('/'));
+        crate::output::announce(format_args!(
+            "sekisho listening on {addr} (portal, links at {}/d/...)",
+            config.portal.url.trim_end_matches('/')
+        ));
     }
-    println!("data directory: {}", config.store.path.display());
+    crate::output::announce(format_args!("configuration: {source}"));
+    crate::output::announce(format_args!("data directory: {}", config.store.path.display()));
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let until_stopped = move || {
         let mut stopped = stopped.clone();
@@ -53,7 +62,7 @@ pub(crate) async fn run(config: Config) -> Result<(), Failure> {
     };
     let delivering = tokio::spawn(deliverer.run(until_stopped()));
     let serving = tokio::spawn(portal.clone().run(portal_listener, until_stopped()));
-    let purging = tokio::spawn(purge_every(portal, PURGE_INTERVAL, until_stopped()));
+    let purging = tokio::spawn(purge_every(portal, retention, PURGE_INTERVAL, until_stopped()));
     server.run(shutdown).await;
     let _ = stop.send(true);
     let _ = delivering.await;
@@ -63,15 +72,56 @@ pub(crate) async fn run(config: Config) -> Result<(), Failure> {
         Ok(Ok(())) => {}
     }
     let _ = purging.await;
+    hangups.abort();
     tracing::info!("stopped");
     Ok(())
 }
 
-/// How often files whose links all expired or were revoked are removed.
+/// How often files whose links all expired or were revoked are removed, and what is older than
+/// `[store] retention`.
 const PURGE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(3600);
 
-/// Purges expired files at start and every `interval` until `stop`.
-async fn purge_every(portal: Portal, interval: std::time::Duration, stop: impl std::future::Future<Output = ()>) {
+/// `[store] retention` as the hourly purge applies it.
+struct Retention {
+    store: Arc<dyn QueueStore>,
+    data_dir: std::path::PathBuf,
+    /// Zero: keep forever.
+    keep: std::time::Duration,
+}
+
+impl Retention {
+    /// Removes finished messages, links' records and audit rows older than `keep`.
+    async fn purge(&self) {
+        if self.keep.is_zero() {
+            return;
+        }
+        let before = chrono::Utc::now().timestamp().saturating_sub(self.keep.as_secs() as i64);
+        match sekisho_store::purge_finished(&*self.store, &self.data_dir, before).await {
+            Ok(c) if c == sekisho_store::PurgeCounts::default() => {}
+            Ok(c) => tracing::info!(
+                messages = c.messages,
+                recipients = c.recipients,
+                attempts = c.attempts,
+                bodies = c.bodies,
+                link_messages = c.link_messages,
+                links = c.links,
+                audit_events = c.audit_events,
+                before,
+                "records older than the retention purged"
+            ),
+            Err(e) => tracing::error!(error = %e, "cannot purge records older than the retention"),
+        }
+    }
+}
+
+/// Purges expired files, then what is older than the retention, at start and every `interval`
+/// until `stop`.
+async fn purge_every(
+    portal: Portal,
+    retention: Retention,
+    interval: std::time::Duration,
+    stop: impl std::future::Future<Output = ()>,
+) {
     tokio::pin!(stop);
     loop {
         match portal.purge().await {
@@ -79,6 +129,7 @@ async fn purge_every(portal: Portal, interval: std::time::Duration, stop: impl s
             Ok(n) => tracing::info!(files = n, "expired download files purged"),
             Err(e) => tracing::error!(error = %e, "cannot purge expired download files"),
         }
+        retention.purge().await;
         tokio::select! {
             _ = &mut stop => return,
             _ = tokio::time::sleep(interval) => {}

@@ -6,8 +6,11 @@ use clap::Subcommand;
 use sekisho_config::Config;
 use sekisho_store::users;
 
+use super::DataDir;
 use super::{format_time, print_json};
 use crate::Failure;
+use crate::config_file::ConfigSource;
+use crate::output::outln;
 
 #[derive(Subcommand)]
 pub(crate) enum UserCommand {
@@ -23,8 +26,10 @@ pub(crate) enum UserCommand {
     },
 }
 
-pub(crate) async fn run(command: UserCommand, config: &Config) -> Result<(), Failure> {
-    let store = sekisho_store::open_store(&config.store.path).await.map_err(|e| Failure::Failed(e.to_string()))?;
+pub(crate) async fn run(command: UserCommand, config: &Config, source: &ConfigSource) -> Result<(), Failure> {
+    // Accounts may be added before the first `serve`; nothing else makes a data directory.
+    let data_dir = if matches!(command, UserCommand::Add { .. }) { DataDir::Create } else { DataDir::MustExist };
+    let store = super::open_store(config, source, data_dir).await?;
     let failed = |e: sekisho_store::StoreError| Failure::Failed(e.to_string());
     match command {
         UserCommand::Add { name } => {
@@ -36,12 +41,12 @@ pub(crate) async fn run(command: UserCommand, config: &Config) -> Result<(), Fai
                 .await
                 .map_err(|e| Failure::Failed(e.to_string()))?;
             store.put_user(&name, &hash).await.map_err(failed)?;
-            println!("user {name} saved");
+            outln!("user {name} saved");
             Ok(())
         }
         UserCommand::Del { name } => {
             if store.delete_user(&name).await.map_err(failed)? {
-                println!("user {name} removed");
+                outln!("user {name} removed");
                 Ok(())
             } else {
                 Err(Failure::Failed(format!("no user {name}")))
@@ -53,7 +58,7 @@ pub(crate) async fn run(command: UserCommand, config: &Config) -> Result<(), Fai
                 return print_json(&list);
             }
             for u in &list {
-                println!("{}  (since {})", u.name, format_time(u.created_at));
+                outln!("{}  (since {})", u.name, format_time(&config.time_zone, u.created_at));
             }
             Ok(())
         }

@@ -61,6 +61,22 @@ impl Running {
     /// Starts `sekisho [--config CONFIG] serve` in `cwd` and waits for the lines it prints
     /// about its listeners and data directory, which it returns.
     pub fn start_in(cwd: Option<&Path>, config: Option<&Path>) -> (Running, Vec<String>) {
+        let (running, printed, _) = Self::spawn(cwd, config, false);
+        (running, printed)
+    }
+
+    /// Starts `sekisho --config CONFIG serve` with its log (standard error) read line by line
+    /// into the returned channel.
+    pub fn start_logged(config: &Path) -> (Running, std::sync::mpsc::Receiver<String>) {
+        let (running, _, log) = Self::spawn(None, Some(config), true);
+        (running, log.expect("log captured"))
+    }
+
+    fn spawn(
+        cwd: Option<&Path>,
+        config: Option<&Path>,
+        log: bool,
+    ) -> (Running, Vec<String>, Option<std::sync::mpsc::Receiver<String>>) {
         let mut cmd = Command::new(bin());
         if let Some(c) = config {
             cmd.arg("--config").arg(c);
@@ -68,7 +84,17 @@ impl Running {
         if let Some(d) = cwd {
             cmd.current_dir(d);
         }
-        let mut child = cmd.arg("serve").stdout(Stdio::piped()).stderr(Stdio::null()).spawn().expect("start sekisho");
+        let stderr = if log { Stdio::piped() } else { Stdio::null() };
+        let mut child = cmd.arg("serve").stdout(Stdio::piped()).stderr(stderr).spawn().expect("start sekisho");
+        let log = child.stderr.take().map(|stderr| {
+            let (tx, rx) = std::sync::mpsc::channel();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                    let _ = tx.send(line);
+                }
+            });
+            rx
+        });
         let stdout = child.stdout.take().unwrap();
         let mut lines = BufReader::new(stdout).lines();
         let mut printed = Vec::new();
@@ -87,13 +113,21 @@ impl Running {
             assert!(Instant::now() < deadline, "sekisho did not start in time");
         }
         std::thread::spawn(move || for _ in lines {});
-        (Running { child }, printed)
+        (Running { child }, printed, log)
     }
 
     /// SIGKILL, and wait for the process to be gone.
     pub fn kill(mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+
+    /// Sends `signal` to the server.
+    pub fn signal(&self, signal: i32) {
+        // SAFETY: signalling our own child process.
+        unsafe {
+            libc::kill(self.child.id() as i32, signal);
+        }
     }
 
     /// SIGTERM, and the exit status.

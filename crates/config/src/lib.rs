@@ -9,6 +9,7 @@ mod error;
 mod portal;
 mod route;
 mod static_records;
+mod time_zone;
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
@@ -27,6 +28,7 @@ pub use sekisho_policy::{
     SmartHostAttachments, UninspectablePolicy,
 };
 pub use static_records::{StaticRecord, decode_hex, normalize_host};
+pub use time_zone::TimeZone;
 
 /// The embedded default configuration, also shipped as `sekisho.default.toml`.
 pub const DEFAULT_TOML: &str = include_str!("../../../sekisho.default.toml");
@@ -39,6 +41,9 @@ pub struct Config {
     pub hostname: String,
     /// Domains the MX listeners accept mail for.
     pub local_domains: Vec<String>,
+    /// The zone times are written in for people (notices, portal, console, commands): an IANA
+    /// name; unset, the system's zone.
+    pub time_zone: TimeZone,
     /// Where queue, spool and keys live.
     pub store: StoreConfig,
     /// Certificate for STARTTLS.
@@ -80,6 +85,9 @@ pub struct StoreConfig {
     /// Make each batch of accepted messages durable with one syncfs(2) of the spool's file
     /// system instead of one fsync per message. Faster on a file system of its own.
     pub group_sync: bool,
+    /// How long finished messages (with their attempt history), expired links' records and
+    /// the portal's audit log are kept; `serve` purges older ones hourly. "0": kept forever.
+    pub retention: Duration,
 }
 
 /// `[tls]`
@@ -466,6 +474,7 @@ impl Default for Config {
         Config {
             hostname: system_hostname(),
             local_domains: Vec::new(),
+            time_zone: TimeZone::system(),
             store: StoreConfig::default(),
             tls: TlsConfig::default(),
             smtp: SmtpConfig::default(),
@@ -489,6 +498,7 @@ impl Default for StoreConfig {
             min_free_space: 64 << 20,
             group_commit_max: 256,
             group_sync: false,
+            retention: Duration::from_secs(90 * 86_400),
         }
     }
 }
@@ -567,6 +577,9 @@ impl Config {
         if self.hostname.is_empty() || self.hostname.chars().any(|c| c.is_whitespace() || c.is_control()) {
             return Err(err("hostname", format!("`{}` is not a host name", self.hostname)));
         }
+        if let Some(problem) = self.time_zone.problem() {
+            return Err(err("time_zone", problem.to_string()));
+        }
         let s = &self.smtp;
         if s.max_command_line < 512 {
             return Err(err("smtp.max_command_line", "must be at least 512 (RFC 5321 §4.5.3.1.4)".into()));
@@ -593,6 +606,10 @@ impl Config {
         }
         if !(1..=100).contains(&s.stress_threshold) {
             return Err(err("smtp.stress_threshold", "must be a percentage from 1 to 100".into()));
+        }
+        let retention = self.store.retention.0;
+        if !retention.is_zero() && retention < std::time::Duration::from_secs(3600) {
+            return Err(err("store.retention", "must be \"0\" (keep forever) or at least \"1h\"".into()));
         }
         let mut seen = std::collections::HashSet::new();
         for (i, l) in self.listeners.iter().enumerate() {
@@ -788,6 +805,29 @@ mod tests {
         assert_eq!(c.listeners[1].role, Role::Mx);
         assert_eq!(c.smtp.max_text_line, 2048);
         assert_eq!(c.store.path, PathBuf::from("./sekisho-data"));
+        assert_eq!(c.store.retention, Duration::from_secs(90 * 86_400));
+    }
+
+    #[test]
+    fn time_zone_is_an_iana_name_resolved_at_load() {
+        let c = parse("time_zone = \"Asia/Tokyo\"\n").unwrap();
+        assert_eq!(c.time_zone.name(), "Asia/Tokyo");
+        assert_eq!(c.time_zone.offset_at(0), 9 * 3600);
+        assert_eq!(parse("").unwrap().time_zone, TimeZone::system(), "default: the system's zone");
+        let e = parse("hostname = \"gw\"\ntime_zone = \"Asia/Tokio\"\n").unwrap_err().to_string();
+        assert!(e.starts_with("test.toml:2: time_zone: `Asia/Tokio` is not a time zone"), "{e}");
+        let e = parse("time_zone = 9\n").unwrap_err().to_string();
+        assert!(e.contains("test.toml:1") && e.contains("time_zone"), "{e}");
+    }
+
+    #[test]
+    fn retention_is_a_duration_of_an_hour_or_more_or_zero() {
+        assert_eq!(parse("[store]\nretention = \"30d\"\n").unwrap().store.retention, Duration::from_secs(30 * 86_400));
+        assert!(parse("[store]\nretention = \"0\"\n").unwrap().store.retention.0.is_zero(), "0 keeps forever");
+        let e = parse("[store]\npath = \"/x\"\nretention = \"10m\"\n").unwrap_err().to_string();
+        assert_eq!(e, "test.toml:3: store.retention: must be \"0\" (keep forever) or at least \"1h\"");
+        let e = parse("[store]\nretention = \"ninety days\"\n").unwrap_err().to_string();
+        assert!(e.contains("test.toml:2") && e.contains("retention"), "{e}");
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! and the sender console. Each records one audit-log line per link it changed, saying who
 //! took it.
 
+use sekisho_config::TimeZone;
 use sekisho_store::{LinkEvent, LinkRecord, LinkStore, PortalEvent, StoreError};
 
 /// Why an action on links could not be taken.
@@ -60,9 +61,10 @@ pub struct Acted {
     pub changed: u64,
 }
 
-/// The actions, over a link store.
+/// The actions, over a link store; times in the audit log's sentences in `time_zone`.
 pub struct LinkActions<'a> {
     pub store: &'a dyn LinkStore,
+    pub time_zone: &'a TimeZone,
 }
 
 /// The links an action is for: positions (None: the whole message), the records, and how
@@ -109,7 +111,7 @@ impl LinkActions<'_> {
         for idx in &t.idxs {
             changed += self.store.set_link_expiry(message_id, *idx, expires_at).await?;
         }
-        let until = format!(" until {}", crate::readable_time(expires_at));
+        let until = format!(" until {}", crate::readable_time(expires_at, self.time_zone));
         self.record(message_id, &t, changed, LinkEvent::Extended, &until, actor, now).await
     }
 

@@ -9,7 +9,7 @@ pub use actions::{Acted, Actor, LinkActions, LinkError, Which};
 
 use std::sync::Arc;
 
-use sekisho_config::{Config, PasswordDelivery};
+use sekisho_config::{Config, PasswordDelivery, TimeZone};
 use sekisho_inspect::mime::{MessageFiles, MessageLimits, attachments};
 use sekisho_rewrite::{
     Notice, NoticeFile, NoticeTemplates, ZipEntry, link_variant, notice_part, zip_archive, zip_part,
@@ -69,11 +69,10 @@ pub struct LinkMaker {
     templates: NoticeTemplates,
 }
 
-/// A time as the notice and the portal show it: "2026-12-09 10:00 (UTC+09:00)", local time.
-pub fn readable_time(unix: i64) -> String {
-    chrono::DateTime::from_timestamp(unix, 0)
-        .map(|t| t.with_timezone(&chrono::Local).format("%Y-%m-%d %H:%M (UTC%:z)").to_string())
-        .unwrap_or_default()
+/// A time as the notice and the portal show it: "2026-12-09 10:00 (UTC+09:00)", in the
+/// configured `time_zone`.
+pub fn readable_time(unix: i64, zone: &TimeZone) -> String {
+    zone.format(unix, "%Y-%m-%d %H:%M (UTC%:z)")
 }
 
 /// Characters of a message password: no look-alikes (0/O, 1/l/I).
@@ -293,7 +292,7 @@ impl LinkMaker {
             })
             .await?;
         let (access_en, access_ja) = access_sentences(access, hint.as_deref());
-        let expires = readable_time(expires_at);
+        let expires = readable_time(expires_at, &config.time_zone);
         Ok(Notice {
             files: kept
                 .files
@@ -346,7 +345,7 @@ impl LinkMaker {
         self.queue.inject(&id, &config.hostname, &link.recipient, &mail).await?;
         self.queue.wake();
         let detail = format!("{}, {}; a new link, queued as {id}", link.recipient, actor.by);
-        let actions = LinkActions { store: self.store.as_ref() };
+        let actions = LinkActions { store: self.store.as_ref(), time_zone: &config.time_zone };
         actions.note(message_id, Some(idx), sekisho_store::LinkEvent::Resent, detail, actor, now).await?;
         Ok(id.to_string())
     }

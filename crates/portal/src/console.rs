@@ -30,10 +30,9 @@ const WRONG_PASSWORD_DELAY: std::time::Duration = std::time::Duration::from_secs
 /// How much "extend" adds, from now.
 const EXTENSION: i64 = 7 * 86_400;
 
-fn when(unix: i64) -> String {
-    chrono::DateTime::from_timestamp(unix, 0)
-        .map(|d| d.with_timezone(&chrono::Local).format("%Y-%m-%d %H:%M").to_string())
-        .unwrap_or_default()
+/// A time as the console shows it, in the configured `time_zone`.
+fn when(zone: &sekisho_config::TimeZone, unix: i64) -> String {
+    zone.format(unix, "%Y-%m-%d %H:%M")
 }
 
 #[derive(Template)]
@@ -184,7 +183,7 @@ pub async fn list(State(portal): State<Portal>, headers: HeaderMap) -> Response 
             })
             .collect();
         messages.push(MessageRow {
-            when: when(m.received_at),
+            when: when(&portal.inner.config.time_zone, m.received_at),
             id: m.id,
             subject: kept.map(|k| k.subject).unwrap_or_default(),
             recipients,
@@ -341,7 +340,7 @@ pub async fn message(State(portal): State<Portal>, headers: HeaderMap, Path(id):
                     .unwrap_or_default();
                 format!(
                     "{} {}[{}]: {}, assurance {}{certificate}; {}",
-                    when(a.at),
+                    when(&portal.inner.config.time_zone, a.at),
                     a.host,
                     a.ip,
                     a.tls.as_deref().unwrap_or("no TLS"),
@@ -360,12 +359,23 @@ pub async fn message(State(portal): State<Portal>, headers: HeaderMap, Path(id):
                 } else {
                     "active".to_string()
                 };
-                format!("link ({}): {state}, until {}", l.access.as_str(), when(l.expires_at))
+                format!(
+                    "link ({}): {state}, until {}",
+                    l.access.as_str(),
+                    when(&portal.inner.config.time_zone, l.expires_at)
+                )
             });
             let downloads = events
                 .iter()
                 .filter(|e| e.idx == Some(r.idx) && e.event == LinkEvent::Download)
-                .map(|e| (when(e.at), e.client.clone(), e.user_agent.clone(), e.detail.clone()))
+                .map(|e| {
+                    (
+                        when(&portal.inner.config.time_zone, e.at),
+                        e.client.clone(),
+                        e.user_agent.clone(),
+                        e.detail.clone(),
+                    )
+                })
                 .collect();
             RecipientView {
                 idx: r.idx,
@@ -390,7 +400,7 @@ pub async fn message(State(portal): State<Portal>, headers: HeaderMap, Path(id):
     let page = MessagePage {
         t,
         id: detail.info.id.clone(),
-        when: when(detail.info.received_at),
+        when: when(&portal.inner.config.time_zone, detail.info.received_at),
         subject: kept.map(|k| k.subject).unwrap_or_default(),
         files,
         recipients,
@@ -430,7 +440,7 @@ pub async fn link_action(
         user_agent: client.user_agent,
         by: format!("by {} in the console", session.sender),
     };
-    let actions = LinkActions { store: portal.inner.store.as_ref() };
+    let actions = LinkActions { store: portal.inner.store.as_ref(), time_zone: &portal.inner.config.time_zone };
     let which = Which::Index(form.idx);
     let done = match form.action.as_str() {
         "revoke" => actions.revoke(&id, which, &actor, now()).await.map(|a| a.changed > 0),

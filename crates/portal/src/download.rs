@@ -119,7 +119,7 @@ impl Portal {
         if m.sender.is_empty() {
             return;
         }
-        let at = sekisho_links::readable_time(crate::page::now());
+        let at = sekisho_links::readable_time(crate::page::now(), &self.inner.config.time_zone);
         let text = format!(
             "{rcpt} さんが、メール「{subject}」のファイル {names} をダウンロードしました（{at}）。\r\n\r\n\
              {rcpt} downloaded {names} from your message \"{subject}\" at {at}.\r\n",

@@ -103,7 +103,7 @@ impl Portal {
                 }
             })
             .collect();
-        let expires = sekisho_links::readable_time(c.link.expires_at);
+        let expires = sekisho_links::readable_time(c.link.expires_at, &self.inner.config.time_zone);
         let page = RecipientPage {
             t,
             sender: &message_files.sender,

@@ -11,6 +11,7 @@ mod error;
 pub mod files;
 pub mod links;
 mod model;
+mod purge;
 mod queue_id;
 mod recovery;
 mod spool;
@@ -31,6 +32,7 @@ pub use model::{
     Notice, NoticeKind, Origin, ProbeRecord, RecipientRecord, RecipientState, RecipientUpdate, StsPolicyRecord,
     TlsMemory, UserRecord, Variant,
 };
+pub use purge::{PurgeCounts, purge_finished};
 pub use queue_id::QueueId;
 pub use recovery::RecoveryReport;
 pub use spool::{FinishedBody, Spool, TempBody};

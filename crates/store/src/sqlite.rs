@@ -752,6 +752,10 @@ impl QueueStore for SqliteStore {
         Ok(done.rows_affected())
     }
 
+    async fn purge_finished(&self, before: i64) -> Result<(crate::PurgeCounts, Vec<String>), StoreError> {
+        self.purge_rows(before).await
+    }
+
     async fn delete_message(&self, id: &str) -> Result<bool, StoreError> {
         let done = sqlx::query("DELETE FROM messages WHERE id = ?")
             .bind(id)

@@ -66,6 +66,11 @@ pub trait QueueStore: crate::links::LinkStore + Send + Sync {
     ) -> Result<u64, StoreError>;
     /// (id, size, recipient count) of every message not yet done, for recovery.
     async fn message_sizes(&self) -> Result<Vec<(String, u64, u64)>, StoreError>;
+    /// Removes what retention no longer keeps, older than `before` (unix seconds): finished
+    /// messages with their recipients and attempts, kept-file records whose links are all over,
+    /// audit rows. Returns the counts and the IDs of the messages removed (whose bodies the
+    /// caller removes: see `purge_finished`).
+    async fn purge_finished(&self, before: i64) -> Result<(crate::PurgeCounts, Vec<String>), StoreError>;
     /// Removes a message and its recipients.
     async fn delete_message(&self, id: &str) -> Result<bool, StoreError>;
     /// Adds or replaces a submission account.

@@ -90,8 +90,8 @@ impl Inner {
             };
         let id = QueueId::generate();
         let date = chrono::Local::now().to_rfc2822();
-        let local_time =
-            |unix: i64| chrono::DateTime::from_timestamp(unix, 0).map(|t| t.with_timezone(&chrono::Local).to_rfc2822());
+        let zone = &self.config.time_zone;
+        let local_time = |unix: i64| zone.at(unix).map(|t| t.to_rfc2822());
         let arrival = local_time(info.received_at).unwrap_or_else(|| date.clone());
         let until = (kind == DsnKind::Delayed)
             .then(|| local_time(info.received_at + self.config.delivery.max_lifetime.0.as_secs() as i64))
