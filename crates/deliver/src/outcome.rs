@@ -254,9 +254,12 @@ mod tests {
         }
     }
 
+    /// Each host's failure (permanent?, status), and the folded verdict (kind, status).
+    type FoldRow<'a> = (&'a [(bool, &'a str)], Option<(&'a str, &'a str)>);
+
     #[test]
     fn the_mail_bounces_only_when_every_host_failed_for_good() {
-        let table: [(&[(bool, &str)], Option<(&str, &str)>); 6] = [
+        let table: [FoldRow<'_>; 6] = [
             (&[], None),
             (&[(true, "5.1.1")], Some(("bounced", "5.1.1"))),
             (&[(false, "4.4.1")], Some(("deferred", "4.4.1"))),

@@ -83,17 +83,24 @@ pub(crate) struct Held<'r> {
     pub reason: String,
 }
 
-/// The transactions for `rcpts` over a session to `host` that proved `evidence`.
+/// The session the transactions go over: the host, what it proved, and (for the smart host)
+/// what the probe found beyond it.
+pub(crate) struct Session<'a> {
+    pub host: &'a str,
+    pub evidence: &'a TlsEvidence,
+    pub smart_host: Option<&'a SmartHost>,
+}
+
+/// The transactions for `rcpts` over `session`.
 pub(crate) async fn plan<'r>(
     config: &Config,
     links: &LinkMaker,
     info: &MessageInfo,
     files: &Files,
-    smart_host: Option<&SmartHost>,
     rcpts: &[&'r RecipientRecord],
-    host: &str,
-    evidence: &TlsEvidence,
+    session: Session<'_>,
 ) -> (Vec<Batch<'r>>, Vec<Held<'r>>) {
+    let Session { host, evidence, smart_host } = session;
     let plain = || (vec![Batch { rcpts: rcpts.to_vec(), body: None, variant: None }], Vec::new());
     if files.body.is_none() {
         return plain();

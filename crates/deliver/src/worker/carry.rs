@@ -11,7 +11,7 @@ use crate::client::envelope::Envelope;
 use crate::client::reply::ServerReply;
 use crate::client::session::{Body, RcptSpec, SessionError, Target, Transaction};
 use crate::outcome::{HostFailure, RcptResult, Verdict, status_of, transaction_verdict};
-use crate::variants::{self, Files, SmartHost};
+use crate::variants::{self, Files, Session, SmartHost};
 
 /// What carrying the transactions over one session came to.
 pub(super) enum Carried {
@@ -20,7 +20,7 @@ pub(super) enum Carried {
     /// A pooled connection was closed before the data: the same target, on a fresh one.
     RetryFresh,
     /// The first transaction failed in a way another host might not: the next host is tried.
-    HostFailed(HostFailure),
+    HostFailed(Box<HostFailure>),
 }
 
 /// How the session ends after a failed transaction.
@@ -49,8 +49,15 @@ impl Inner {
         let evidence = conn.evidence.clone();
         let result =
             |r: &RecipientRecord, verdict: Verdict| RcptResult::new(r.idx, verdict, at.clone(), Some(evidence.clone()));
-        let (batches, held) =
-            variants::plan(&self.config, &self.links, info, files, smart_host, rcpts, &target.host, &evidence).await;
+        let (batches, held) = variants::plan(
+            &self.config,
+            &self.links,
+            info,
+            files,
+            rcpts,
+            Session { host: &target.host, evidence: &evidence, smart_host },
+        )
+        .await;
         let mut results: Vec<RcptResult> = held
             .into_iter()
             .map(|h| RcptResult { variant: Some(h.variant), ..result(h.rcpt, Verdict::deferred("4.3.0", h.reason)) })
@@ -90,7 +97,7 @@ impl Inner {
                     self.release(conn);
                     let failure =
                         HostFailure { permanent, status, reason, target: target.clone(), tls, evidence: None };
-                    return Carried::HostFailed(HostFailure { evidence: Some(evidence), ..failure });
+                    return Carried::HostFailed(Box::new(HostFailure { evidence: Some(evidence), ..failure }));
                 }
                 Judged::All { verdict, stop: s } => {
                     stop = s;

@@ -30,7 +30,7 @@ pub(super) struct Checked {
 /// Why a target gave no usable connection.
 enum NoConnection {
     /// This host failed; the next one is tried.
-    Failed(HostFailure),
+    Failed(Box<HostFailure>),
     /// A pooled connection does not fit: a fresh one to the same target is tried.
     Fresh,
 }
@@ -79,7 +79,7 @@ impl Inner {
                 match self.checked_connection(info, rcpts, dest, target, fresh_only, required, &mut policy).await {
                     Ok(c) => c,
                     Err(NoConnection::Failed(f)) => {
-                        failures.push(f);
+                        failures.push(*f);
                         continue;
                     }
                     Err(NoConnection::Fresh) => {
@@ -90,7 +90,7 @@ impl Inner {
             match self.carry(info, files, smart_host.as_ref(), rcpts, target, checked).await {
                 Carried::Done(results) => return results,
                 Carried::RetryFresh => todo.push_front((target, true)),
-                Carried::HostFailed(f) => failures.push(f),
+                Carried::HostFailed(f) => failures.push(*f),
             }
         }
         if failures.is_empty() {
@@ -161,7 +161,9 @@ impl Inner {
             match policy.host(self.dns.as_ref(), &target.host, target.port, required).await {
                 (_, HostPlan::Skip { reason }) => {
                     tracing::warn!(queue_id = %info.id, host = %target.host, %reason, "MX host not used");
-                    return Err(NoConnection::Failed(HostFailure::temporary("4.7.5", reason, target, None, None)));
+                    return Err(NoConnection::Failed(Box::new(HostFailure::temporary(
+                        "4.7.5", reason, target, None, None,
+                    ))));
                 }
                 (dane, HostPlan::Try { required, checks, .. }) => (dane, required, checks),
             };
@@ -173,7 +175,9 @@ impl Inner {
         };
         let (mut conn, reused) = match got {
             Ok(c) => c,
-            Err(e) => return Err(NoConnection::Failed(self.connect_failure(info, target, required, policy, e))),
+            Err(e) => {
+                return Err(NoConnection::Failed(Box::new(self.connect_failure(info, target, required, policy, e))));
+            }
         };
         record_dane(&mut conn.evidence, &host_dane);
         conn.evidence.apply_sts(policy.sts.as_ref(), &target.host);
@@ -196,7 +200,7 @@ impl Inner {
             );
             let failure = HostFailure::temporary("4.7.5", reason, target, None, Some(conn.evidence.clone()));
             tokio::spawn(conn.quit());
-            return Err(NoConnection::Failed(failure));
+            return Err(NoConnection::Failed(Box::new(failure)));
         }
         if let Some(reason) = below_required(target, required, &conn.evidence) {
             // Below the required assurance: not a byte of the message goes to this host.
@@ -204,7 +208,7 @@ impl Inner {
             let failure =
                 HostFailure::temporary("4.7.5", reason, target, conn.tls_summary(), Some(conn.evidence.clone()));
             tokio::spawn(conn.quit());
-            return Err(NoConnection::Failed(failure));
+            return Err(NoConnection::Failed(Box::new(failure)));
         }
         Ok(Checked { conn, reused })
     }
