@@ -4,7 +4,7 @@
 mod support;
 
 use sekisho_testkit::Client;
-use support::{Running, own_address, run, serve, write_config};
+use support::{Running, data_store, own_address, run, serve, submitted, write_config};
 
 #[test]
 fn config_check_names_file_line_and_key() {
@@ -138,14 +138,6 @@ fn quick_start_runs_on_the_embedded_default() {
     assert!(server.terminate().success());
     assert!(dir.path().join("sekisho-data/tls/self-signed.crt").exists());
     assert!(dir.path().join("sekisho-data/queue.db").exists());
-}
-
-/// The store of a test configuration's data directory, for seeding it.
-async fn data_store(config: &std::path::Path) -> (std::path::PathBuf, sekisho_store::SqliteStore) {
-    let data = config.parent().unwrap().join("data");
-    std::fs::create_dir_all(&data).unwrap();
-    let store = sekisho_store::SqliteStore::open(&data.join("queue.db")).await.unwrap();
-    (data, store)
 }
 
 fn link_file(idx: i64, name: &str, file_id: String, key: String, size: u64) -> sekisho_store::LinkFile {
@@ -406,32 +398,14 @@ async fn links_purge_removes_the_files_of_expired_links_only() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn queue_show_tells_each_attempts_variant() {
-    use sekisho_store::{Attempt, AttemptOutcome, MessageInfo, NewMessage, NewRecipient, Origin, QueueStore};
+    use sekisho_store::{Attempt, AttemptOutcome, QueueStore};
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(dir.path(), own_address(2525), "");
     let (_data, store) = data_store(&config).await;
     let now = chrono::Utc::now().timestamp();
     let id = "MVARIANT00000001";
-    let info = MessageInfo {
-        id: id.into(),
-        received_at: now,
-        sender: "alice@example.jp".into(),
-        size: 100,
-        ret: None,
-        envid: None,
-        smtputf8: false,
-        body_8bit: false,
-        client_ip: "127.0.0.1".into(),
-        helo: "client.test".into(),
-        listener: "127.0.0.1:2525 submission".into(),
-        auth_user: None,
-        tls: None,
-        origin: Origin::Submission,
-        attachments: Some(1),
-    };
-    let rcpt = |a: &str| NewRecipient { address: a.into(), orcpt: None, notify: None };
-    let message =
-        NewMessage { info, recipients: vec![rcpt("bob@example.com"), rcpt("carol@example.org")], not_before: None };
+    let mut message = submitted(id, now, &["bob@example.com", "carol@example.org"]);
+    message.info.attachments = Some(1);
     store.insert_messages(&[message]).await.unwrap();
     let attempt = |at, variant: Option<(&str, &str)>| Attempt {
         at,

@@ -10,7 +10,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use sekisho_testkit::Client;
-use support::{Running, own_address, write_config};
+use support::{Running, data_store, own_address, submitted, write_config};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sighup_is_logged_and_the_gateway_keeps_accepting_mail() {
@@ -42,38 +42,6 @@ async fn sighup_is_logged_and_the_gateway_keeps_accepting_mail() {
     assert!(status.success(), "SIGTERM after SIGHUP is still a clean stop");
 }
 
-/// A fresh data directory for a test configuration, opened for seeding.
-async fn data_store(config: &std::path::Path) -> (std::path::PathBuf, sekisho_store::SqliteStore) {
-    let data = config.parent().unwrap().join("data");
-    std::fs::create_dir_all(&data).unwrap();
-    let store = sekisho_store::SqliteStore::open(&data.join("queue.db")).await.unwrap();
-    (data, store)
-}
-
-/// A message as the receiving side records it, received at `received_at`.
-fn message(id: &str, received_at: i64, recipients: &[&str]) -> sekisho_store::NewMessage {
-    use sekisho_store::{MessageInfo, NewMessage, NewRecipient, Origin};
-    let info = MessageInfo {
-        id: id.into(),
-        received_at,
-        sender: "alice@example.jp".into(),
-        size: 100,
-        ret: None,
-        envid: None,
-        smtputf8: false,
-        body_8bit: false,
-        client_ip: "127.0.0.1".into(),
-        helo: "client.test".into(),
-        listener: "127.0.0.1:2525 submission".into(),
-        auth_user: None,
-        tls: None,
-        origin: Origin::Submission,
-        attachments: None,
-    };
-    let recipients = recipients.iter().map(|a| NewRecipient { address: (*a).into(), orcpt: None, notify: None });
-    NewMessage { info, recipients: recipients.collect(), not_before: None }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn output_piped_into_a_reader_that_stops_early_ends_quietly() {
     use sekisho_store::QueueStore;
@@ -82,7 +50,7 @@ async fn output_piped_into_a_reader_that_stops_early_ends_quietly() {
     let config = write_config(dir.path(), own_address(2525), "");
     let (_data, store) = data_store(&config).await;
     let now = chrono::Utc::now().timestamp();
-    let batch: Vec<_> = (0..3000).map(|i| message(&format!("MPIPE{i:011}"), now, &["bob@example.com"])).collect();
+    let batch: Vec<_> = (0..3000).map(|i| submitted(&format!("MPIPE{i:011}"), now, &["bob@example.com"])).collect();
     store.insert_messages(&batch).await.unwrap();
 
     // `sekisho queue list | head -1`: far more than a pipe holds, and the reader leaves.
@@ -123,7 +91,7 @@ async fn commands_run_elsewhere_find_the_configuration_or_say_where_the_data_is_
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(&dir.path().join("gw"), own_address(2525), "");
     let (_data, store) = data_store(&config).await;
-    store.insert_messages(&[message("MELSEWHERE000001", 1_700_000_000, &["bob@example.com"])]).await.unwrap();
+    store.insert_messages(&[submitted("MELSEWHERE000001", 1_700_000_000, &["bob@example.com"])]).await.unwrap();
     let home = dir.path().join("home");
     std::fs::create_dir_all(&home).unwrap();
 
@@ -164,7 +132,7 @@ async fn queue_purge_removes_finished_mail_older_than_the_retention_and_says_how
     let day = 86_400;
     let (old, queued, recent) = ("MOLDDONE00000001", "MOLDQUEUED000002", "MRECENTDONE00003");
     for (id, at, done) in [(old, now - 100 * day, true), (queued, now - 100 * day, false), (recent, now - day, true)] {
-        store.insert_messages(&[message(id, at, &["bob@example.com", "carol@example.org"])]).await.unwrap();
+        store.insert_messages(&[submitted(id, at, &["bob@example.com", "carol@example.org"])]).await.unwrap();
         if done {
             store.transition(Some(id), RecipientState::Queued, RecipientState::Delivered, None).await.unwrap();
             assert!(store.finish_if_done(id, at + 60).await.unwrap());

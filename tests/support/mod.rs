@@ -176,3 +176,35 @@ pub fn run(config: Option<&Path>, args: &[&str], stdin: &str) -> (i32, String, S
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }
+
+/// A fresh data directory for a test configuration, opened for seeding.
+pub async fn data_store(config: &std::path::Path) -> (std::path::PathBuf, sekisho_store::SqliteStore) {
+    let data = config.parent().unwrap().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let store = sekisho_store::SqliteStore::open(&data.join("queue.db")).await.unwrap();
+    (data, store)
+}
+
+/// A submitted message as the receiving side records it, received at `received_at`.
+pub fn submitted(id: &str, received_at: i64, recipients: &[&str]) -> sekisho_store::NewMessage {
+    use sekisho_store::{MessageInfo, NewMessage, NewRecipient, Origin};
+    let info = MessageInfo {
+        id: id.into(),
+        received_at,
+        sender: "alice@example.jp".into(),
+        size: 100,
+        ret: None,
+        envid: None,
+        smtputf8: false,
+        body_8bit: false,
+        client_ip: "127.0.0.1".into(),
+        helo: "client.test".into(),
+        listener: "127.0.0.1:2525 submission".into(),
+        auth_user: None,
+        tls: None,
+        origin: Origin::Submission,
+        attachments: None,
+    };
+    let recipients = recipients.iter().map(|a| NewRecipient { address: (*a).into(), orcpt: None, notify: None });
+    NewMessage { info, recipients: recipients.collect(), not_before: None }
+}

@@ -197,3 +197,96 @@ impl LinkActions<'_> {
         Ok(Acted { links: t.links.clone(), changed })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use sekisho_store::{Access, LinkFile, LinkMessage, NewLink, SqliteStore};
+
+    use super::*;
+
+    async fn store_with_two_links(dir: &std::path::Path) -> SqliteStore {
+        let s = SqliteStore::open(&dir.join("queue.db")).await.unwrap();
+        let file = LinkFile {
+            idx: 0,
+            file_id: "ab".repeat(16),
+            key: "00".repeat(32),
+            name: "a.pdf".into(),
+            content_type: "application/pdf".into(),
+            size: 10,
+            sha256: "cd".repeat(32),
+            purged: false,
+        };
+        let message = LinkMessage {
+            message_id: "M1".into(),
+            sender: "alice@example.jp".into(),
+            subject: "quote".into(),
+            created_at: 100,
+            files: vec![file],
+            password_hash: None,
+        };
+        s.put_link_message(&message).await.unwrap();
+        for (idx, recipient) in [(0, "bob@example.com"), (1, "carol@example.org")] {
+            let link = NewLink {
+                message_id: "M1".into(),
+                idx,
+                recipient: recipient.into(),
+                token_hash: format!("{idx:064}"),
+                access: Access::Otp,
+                created_at: 100,
+                expires_at: 10_000,
+                max_downloads: 3,
+                secret_hash: None,
+                hint: None,
+            };
+            s.put_link(&link).await.unwrap();
+        }
+        s
+    }
+
+    fn actor() -> Actor {
+        Actor { client: "cli".into(), user_agent: String::new(), by: "by root".into() }
+    }
+
+    #[tokio::test]
+    async fn each_action_changes_the_links_it_names_and_says_so_in_the_audit_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = store_with_two_links(dir.path()).await;
+        let tz = TimeZone::utc();
+        let actions = LinkActions { store: &s, time_zone: &tz };
+
+        let acted = actions.revoke("M1", Which::Recipient("<Bob@Example.com>"), &actor(), 200).await.unwrap();
+        assert_eq!(acted.changed, 1);
+        assert!(s.link("M1", 0).await.unwrap().unwrap().revoked);
+        assert!(!s.link("M1", 1).await.unwrap().unwrap().revoked, "only bob's");
+        let again = actions.revoke("M1", Which::Index(0), &actor(), 201).await.unwrap();
+        assert_eq!(again.changed, 0, "already revoked: nothing changes, nothing is recorded");
+
+        let acted = actions.extend("M1", Which::All, 50_000, &actor(), 202).await.unwrap();
+        assert_eq!((acted.changed, acted.links.len()), (2, 2));
+        assert_eq!(s.link("M1", 1).await.unwrap().unwrap().expires_at, 50_000);
+        assert!(s.link("M1", 0).await.unwrap().unwrap().revoked, "a revoked link stays revoked");
+
+        let events = s.events("M1").await.unwrap();
+        let seen: Vec<(LinkEvent, Option<i64>)> = events.iter().map(|e| (e.event, e.idx)).collect();
+        assert_eq!(seen, [(LinkEvent::Revoked, Some(0)), (LinkEvent::Extended, None)]);
+        assert_eq!(events[0].detail, "Bob@Example.com, by root");
+        assert!(events[1].detail.starts_with("every recipient until 1970-01-01 13:53"), "{}", events[1].detail);
+        assert_eq!(events[1].client, "cli");
+    }
+
+    #[tokio::test]
+    async fn unknown_messages_and_recipients_and_purged_files_are_refused_with_their_reason() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = store_with_two_links(dir.path()).await;
+        let tz = TimeZone::utc();
+        let actions = LinkActions { store: &s, time_zone: &tz };
+        let e = actions.unlock("NOPE", Which::All, &actor(), 1).await.unwrap_err();
+        assert_eq!(e.to_string(), "no links for message NOPE");
+        let e = actions.revoke("M1", Which::Recipient("dave@example.net"), &actor(), 1).await.unwrap_err();
+        assert_eq!(e.to_string(), "message M1 has no link for dave@example.net");
+        s.mark_purged("M1", 0).await.unwrap();
+        let e = actions.extend("M1", Which::All, 99, &actor(), 1).await.unwrap_err();
+        assert!(matches!(e, LinkError::Purged(_)), "{e}");
+        assert!(s.events("M1").await.unwrap().is_empty(), "nothing refused is recorded");
+    }
+}
