@@ -32,13 +32,13 @@ pub(crate) fn check(config: &Config) -> Result<(), ConfigError> {
         }
     }
     if let Err(e) = sekisho_deliver::tls::TlsClient::new(&config.tls.extra_roots) {
-        return Err(config.error_at("tls.extra_roots", e));
+        return Err(config.error_at("tls.extra_roots", e.to_string()));
     }
     if config.dns.dnssec
         && let Some(anchor) = &config.dns.trust_anchor
         && let Err(e) = sekisho_dns::check_trust_anchor(anchor)
     {
-        return Err(config.error_at("dns.trust_anchor", e));
+        return Err(config.error_at("dns.trust_anchor", e.to_string()));
     }
     Ok(())
 }

@@ -47,7 +47,7 @@ pub(crate) async fn run(args: CheckArgs, config: &Config, source: &ConfigSource)
     }
     let cache =
         if args.cached { Some(super::open_store(config, source, super::DataDir::MustExist).await?) } else { None };
-    let shared = Arc::new(CheckService::new(config, cache).map_err(Failure::Usage)?);
+    let shared = Arc::new(CheckService::new(config, cache).map_err(|e| Failure::Usage(e.to_string()))?);
     let slots = Arc::new(tokio::sync::Semaphore::new(args.concurrency.max(1)));
     let mut tasks = tokio::task::JoinSet::new();
     for (i, domain) in domains.iter().enumerate() {

@@ -11,5 +11,5 @@ pub mod schedule;
 mod variants;
 mod worker;
 
-pub use sekisho_transport::{check, client, destination, resolve, route, sts, sts_settings, timeouts, tls};
-pub use worker::Deliverer;
+pub use sekisho_transport::{SetupError, check, client, destination, resolve, route, sts, sts_settings, timeouts, tls};
+pub use worker::{DeliverError, Deliverer};

@@ -10,7 +10,7 @@ use sekisho_store::{MessageInfo, Origin, RecipientRecord, Variant};
 
 use crate::decide::{Carriage, RecipientMx, beyond_smart_host, decide};
 use crate::tls::TlsEvidence;
-use sekisho_links::{LinkMaker, Prepared};
+use sekisho_links::{LinkError, LinkMaker, Prepared};
 
 /// A submitted message's files, taken out of the spooled body the first time a decision needs
 /// them (a link or a ZIP), at most once per delivery of the message.
@@ -22,7 +22,7 @@ pub(crate) struct Files {
     counted: Option<u32>,
     keep_cid_images: bool,
     find_encrypted: bool,
-    prepared: tokio::sync::OnceCell<Result<Option<Prepared>, String>>,
+    prepared: tokio::sync::OnceCell<Result<Option<Prepared>, PrepareError>>,
 }
 
 impl Files {
@@ -44,21 +44,30 @@ impl Files {
     }
 
     /// The message read and walked (once); `None` when it carries no files after all.
-    async fn prepared(&self) -> Result<Option<&Prepared>, &str> {
+    async fn prepared(&self) -> Result<Option<&Prepared>, &PrepareError> {
         let Some(body) = &self.body else { return Ok(None) };
         let (keep_cid_images, find_encrypted) = (self.keep_cid_images, self.find_encrypted);
         let result = self
             .prepared
             .get_or_init(|| async move {
-                let raw = tokio::fs::read(body).await.map_err(|e| format!("cannot read the spooled message: {e}"))?;
-                tokio::task::spawn_blocking(move || Prepared::new(raw, keep_cid_images, find_encrypted))
-                    .await
-                    .map_err(|e| e.to_string())?
-                    .map_err(|e| e.to_string())
+                let raw = tokio::fs::read(body).await.map_err(PrepareError::Read)?;
+                let walked = tokio::task::spawn_blocking(move || Prepared::new(raw, keep_cid_images, find_encrypted));
+                Ok(walked.await.map_err(LinkError::from)??)
             })
             .await;
-        result.as_ref().map(Option::as_ref).map_err(String::as_str)
+        result.as_ref().map(Option::as_ref)
     }
+}
+
+/// Why a message's files could not be taken out of it.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum PrepareError {
+    /// The spooled body could not be read.
+    #[error("cannot read the spooled message: {0}")]
+    Read(std::io::Error),
+    /// The message could not be walked.
+    #[error(transparent)]
+    Walk(#[from] LinkError),
 }
 
 /// Mail through the smart host: the mode, and what the probe found of each recipient

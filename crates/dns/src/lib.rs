@@ -170,7 +170,7 @@ fn build(config: &DnsConfig, validate: bool) -> Result<TokioResolver, DnsError> 
 /// Reads a DNSSEC trust anchor file as the resolver will: DNSKEY records in zone-file format
 /// (as in /usr/share/dns/root.key). A DS record set or a BIND `trust-anchors { }` clause is
 /// refused with a sentence saying so.
-pub fn check_trust_anchor(path: &std::path::Path) -> Result<(), String> {
+pub fn check_trust_anchor(path: &std::path::Path) -> Result<(), TrustAnchorError> {
     TrustAnchors::from_file(path).map(|_| ()).map_err(|e| {
         let text = std::fs::read_to_string(path).unwrap_or_default();
         let form = if text.contains("trust-anchors") || text.contains("managed-keys") {
@@ -180,9 +180,17 @@ pub fn check_trust_anchor(path: &std::path::Path) -> Result<(), String> {
         } else {
             ""
         };
-        format!("{}: not DNSKEY records in zone-file format{form}, as in /usr/share/dns/root.key: {e}", path.display())
+        TrustAnchorError(format!(
+            "{}: not DNSKEY records in zone-file format{form}, as in /usr/share/dns/root.key: {e}",
+            path.display()
+        ))
     })
 }
+
+/// A trust anchor file the resolver cannot use, and why.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct TrustAnchorError(String);
 
 fn fqdn(name: &str) -> String {
     format!("{}.", name.trim_end_matches('.'))

@@ -53,14 +53,28 @@ struct Inner {
     links: LinkMaker,
 }
 
+/// Why the portal could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum PortalError {
+    /// The TLS checker it serves (extra roots, resolver).
+    #[error(transparent)]
+    Checker(#[from] sekisho_transport::SetupError),
+    /// The file store.
+    #[error(transparent)]
+    Store(#[from] sekisho_store::StoreError),
+    /// The notice templates.
+    #[error(transparent)]
+    Links(#[from] sekisho_links::LinkError),
+}
+
 impl Portal {
     /// A portal over the running gateway's queue (its store and file store).
-    pub fn new(config: Config, queue: Queue) -> Result<Portal, String> {
-        let files = FileStore::open(&config.store.path).map_err(|e| e.to_string())?;
+    pub fn new(config: Config, queue: Queue) -> Result<Portal, PortalError> {
+        let files = FileStore::open(&config.store.path)?;
         let limiter = RateLimiter::new(config.portal.rate_limit);
         let check_limiter = RateLimiter::new(config.portal.check_rate_limit);
         let checker = CheckService::new(&config, Some(queue.store().clone()))?;
-        let links = LinkMaker::new(&config, queue.clone(), files.clone()).map_err(|e| e.to_string())?;
+        let links = LinkMaker::new(&config, queue.clone(), files.clone())?;
         let store = queue.store().clone();
         let inner = Inner { store, files, queue, limiter, check_limiter, checker, links, config };
         Ok(Portal { inner: Arc::new(inner) })

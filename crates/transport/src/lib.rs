@@ -6,10 +6,13 @@
 pub mod check;
 pub mod client;
 pub mod destination;
+mod error;
 pub mod resolve;
 pub mod route;
 pub mod sts;
 pub mod tls;
+
+pub use error::SetupError;
 
 use client::session::Timeouts;
 use sts::FetchSettings;

@@ -30,6 +30,20 @@ const RECIPIENTS_PER_TRANSACTION: usize = 50;
 /// How often pending notifications whose queuing failed are tried again.
 const NOTICE_SWEEP: Duration = Duration::from_secs(60);
 
+/// Why the deliverer could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum DeliverError {
+    /// The transport: extra roots, the certificate verifier.
+    #[error(transparent)]
+    Setup(#[from] crate::SetupError),
+    /// The file store for link files.
+    #[error(transparent)]
+    Store(#[from] sekisho_store::StoreError),
+    /// The notice templates.
+    #[error(transparent)]
+    Links(#[from] sekisho_links::LinkError),
+}
+
 /// Delivers queued mail until shut down.
 #[derive(Clone)]
 pub struct Deliverer {
@@ -60,12 +74,12 @@ pub(crate) fn now() -> i64 {
 impl Deliverer {
     /// A deliverer for `queue`, resolving with `dns`. Fails when `[tls] extra_roots` cannot
     /// be read or the file store cannot be created.
-    pub fn new(config: Config, queue: Queue, dns: Arc<dyn Dns>) -> Result<Deliverer, String> {
+    pub fn new(config: Config, queue: Queue, dns: Arc<dyn Dns>) -> Result<Deliverer, DeliverError> {
         let d = &config.delivery;
         let timeouts = timeouts(d);
         let helo = d.helo_name.clone().unwrap_or_else(|| config.hostname.clone());
         let tls = TlsClient::new(&config.tls.extra_roots)?;
-        let files = sekisho_store::files::FileStore::open(&config.store.path).map_err(|e| e.to_string())?;
+        let files = sekisho_store::files::FileStore::open(&config.store.path)?;
         let o = &config.outbound;
         let downgrades =
             crate::tls::DowngradeMemory::new(o.downgrade_window.0.as_secs() as i64, o.downgrade_min_sessions, []);
@@ -84,7 +98,7 @@ impl Deliverer {
                 sts,
                 dnssec: DnssecHealth::new(config.dns.dnssec),
                 probes: ProbeCache::new(o.probe_cache_ttl.0.as_secs() as i64, queue.store().clone()),
-                links: LinkMaker::new(&config, queue.clone(), files).map_err(|e| e.to_string())?,
+                links: LinkMaker::new(&config, queue.clone(), files)?,
                 timeouts,
                 helo,
                 dns,

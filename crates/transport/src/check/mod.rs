@@ -65,10 +65,10 @@ impl CheckService {
     pub fn new(
         config: &Config,
         cache: Option<std::sync::Arc<dyn sekisho_store::QueueStore>>,
-    ) -> Result<CheckService, String> {
+    ) -> Result<CheckService, crate::SetupError> {
         Ok(CheckService {
             config: config.clone(),
-            dns: sekisho_dns::Resolver::new(&config.dns).map_err(|e| e.to_string())?,
+            dns: sekisho_dns::Resolver::new(&config.dns)?,
             tls: TlsClient::new(&config.tls.extra_roots)?,
             sts: StsPolicies::new(crate::sts_settings(&config.mta_sts), 0, None),
             dnssec: DnssecHealth::new(config.dns.dnssec),

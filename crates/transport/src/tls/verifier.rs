@@ -6,6 +6,8 @@
 
 use std::sync::{Arc, Mutex};
 
+use crate::SetupError;
+
 use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
@@ -27,20 +29,21 @@ pub struct TlsClient {
 
 impl TlsClient {
     /// WebPKI roots plus the PEM certificates in `extra_roots`.
-    pub fn new(extra_roots: &[std::path::PathBuf]) -> Result<TlsClient, String> {
+    pub fn new(extra_roots: &[std::path::PathBuf]) -> Result<TlsClient, SetupError> {
         use rustls_pki_types::pem::PemObject;
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let mut roots = RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
         for path in extra_roots {
-            let certs = CertificateDer::pem_file_iter(path).map_err(|e| format!("{}: {e}", path.display()))?;
+            let bad = |e: &dyn std::fmt::Display| SetupError::Roots { path: path.clone(), message: e.to_string() };
+            let certs = CertificateDer::pem_file_iter(path).map_err(|e| bad(&e))?;
             for cert in certs {
-                let cert = cert.map_err(|e| format!("{}: {e}", path.display()))?;
-                roots.add(cert).map_err(|e| format!("{}: {e}", path.display()))?;
+                let cert = cert.map_err(|e| bad(&e))?;
+                roots.add(cert).map_err(|e| bad(&e))?;
             }
         }
         let verifier = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
             .build()
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| SetupError::Verifier(e.to_string()))?;
         Ok(TlsClient { provider, verifier })
     }
 
