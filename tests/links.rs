@@ -365,3 +365,44 @@ async fn through_a_smart_host_the_recipients_own_mx_decides_not_the_first_hop() 
             .starts_with("inline — probe-based: the recipient's MX hosts reached authenticated")
     );
 }
+
+#[tokio::test]
+async fn a_recipient_mx_that_never_answers_the_probe_holds_the_smart_host_delivery_only_briefly() {
+    let net = Net::new("127.0.6.51").await;
+    let relay_pki = TestPki::generate(&pki_dir("relay5"), "smart5.isp.example");
+    let relay = FakeMx::start(
+        &format!("127.0.6.52:{}", net.port),
+        MxBehavior { tls: Some(relay_pki.clone()), ..Default::default() },
+    )
+    .await;
+    net.dns.addr("smart5.isp.example", "127.0.6.52");
+    // The partner's MX takes the connection and never says a word (or port 25 is filtered).
+    let tarpit = tokio::net::TcpListener::bind(format!("127.0.6.53:{}", net.port)).await.unwrap();
+    let held = tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((socket, _)) = tarpit.accept().await {
+            open.push(socket);
+        }
+    });
+    net.dns.mx("silent.example", 10, "mx.silent.example");
+    net.dns.addr("mx.silent.example", "127.0.6.53");
+    let roots = vec![relay_pki.ca_path.clone()];
+    let s = TestServer::start_delivering(&net.dns, net.port, move |c| {
+        c.tls.extra_roots = roots;
+        c.delivery.relay_host = Some("[smart5.isp.example]".into());
+    })
+    .await;
+    let quote = random_bytes(10_000);
+    let submitted = message_with_files("silent", &[("quote.pdf", &quote)], Names::Quoted);
+    let started = std::time::Instant::now();
+    let id = s.submit("alice@example.jp", &["bob@silent.example"], &submitted).await;
+    let d = s.wait_for(&id, 40, done).await;
+    assert_eq!(d.recipients[0].state, RecipientState::Delivered, "{:#?}", d.recipients);
+    assert!(started.elapsed() < std::time::Duration::from_secs(30), "held {:?}", started.elapsed());
+    let got = relay.wait_for(1, 5).await;
+    assert!(notice_text(&got[0].data).contains("quote.pdf"), "a link, not the file");
+    let full = s.queue.store().message(&id).await.unwrap().unwrap();
+    let reason = full.attempts.last().unwrap().attempt.variant.clone().unwrap().reason;
+    assert!(reason.contains("could not probe the recipient's MX hosts within 15 s"), "{reason}");
+    held.abort();
+}

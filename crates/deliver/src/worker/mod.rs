@@ -64,6 +64,8 @@ pub(crate) struct Inner {
     sts: StsPolicies,
     dnssec: DnssecHealth,
     probes: ProbeCache,
+    /// Recent probes of recipient domains for mail through the smart host: (when, found).
+    smart_probes: Mutex<HashMap<String, (i64, crate::decide::RecipientMx)>>,
     links: LinkMaker,
 }
 
@@ -98,6 +100,7 @@ impl Deliverer {
                 sts,
                 dnssec: DnssecHealth::new(config.dns.dnssec),
                 probes: ProbeCache::new(o.probe_cache_ttl.0.as_secs() as i64, queue.store().clone()),
+                smart_probes: Mutex::new(HashMap::new()),
                 links: LinkMaker::new(&config, queue.clone(), files)?,
                 timeouts,
                 helo,
