@@ -165,7 +165,7 @@ impl Inner {
                         "4.7.5", reason, target, None, None,
                     ))));
                 }
-                (dane, HostPlan::Try { required, checks, .. }) => (dane, required, checks),
+                (dane, HostPlan::Try { required, checks }) => (dane, required, checks),
             };
         let _slot = self.connections.acquire().await.expect("semaphore open");
         let got = if fresh_only {

@@ -43,7 +43,7 @@ impl Checker<'_> {
                 report.blocked = Some(reason);
                 return report;
             }
-            HostPlan::Try { required, checks, .. } => (required, checks),
+            HostPlan::Try { required, checks } => (required, checks),
         };
         let ips = match ips {
             Some(ips) => ips,

@@ -181,7 +181,7 @@ pub enum HostPlan {
     /// Not a byte of mail to this host, for `reason` (RFC 3463 status 4.7.5: it may change).
     Skip { reason: String },
     /// Connect with these checks; the session must reach `required`.
-    Try { required: Assurance, checks: Checks, dane_note: Option<DaneEvidence> },
+    Try { required: Assurance, checks: Checks },
 }
 
 /// Decides what `host` must prove: `required` by configuration, `enforced` the domain's
@@ -194,14 +194,12 @@ pub fn plan_host(host: &str, required: Assurance, enforced: Option<&Policy>, dan
         HostDane::Applies(records) => HostPlan::Try {
             required: required.max(Assurance::Dane),
             checks: Checks { authenticate: false, tlsa: records.clone() },
-            dane_note: None,
         },
-        HostDane::NoneUsable(note) => HostPlan::Try {
+        HostDane::NoneUsable(_) => HostPlan::Try {
             required: required.max(Assurance::Encrypted),
             checks: Checks { authenticate: required >= Assurance::Authenticated, tlsa: Vec::new() },
-            dane_note: Some(note.clone()),
         },
-        HostDane::NotApplicable(note) => match enforced {
+        HostDane::NotApplicable(_) => match enforced {
             Some(policy) if !policy.matches(host) => HostPlan::Skip {
                 reason: format!(
                     "{host}: not an MX host the MTA-STS policy of the domain names ({}); not used",
@@ -213,7 +211,6 @@ pub fn plan_host(host: &str, required: Assurance, enforced: Option<&Policy>, dan
                 HostPlan::Try {
                     required,
                     checks: Checks { authenticate: required >= Assurance::Authenticated, tlsa: Vec::new() },
-                    dane_note: note.clone(),
                 }
             }
         },
@@ -235,7 +232,7 @@ mod tests {
     #[test]
     fn without_policies_the_configured_level_applies() {
         let plan = plan_host("mx.a", Assurance::Encrypted, None, &HostDane::NotApplicable(None));
-        assert_eq!(plan, HostPlan::Try { required: Assurance::Encrypted, checks: Checks::default(), dane_note: None });
+        assert_eq!(plan, HostPlan::Try { required: Assurance::Encrypted, checks: Checks::default() });
         let HostPlan::Try { checks, .. } =
             plan_host("mx.a", Assurance::Authenticated, None, &HostDane::NotApplicable(None))
         else {
