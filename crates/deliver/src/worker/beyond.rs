@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use sekisho_config::SmartHostAttachments;
 use sekisho_store::{MessageInfo, RecipientRecord};
 
-use super::{Inner, now};
+use super::{Inner, domains_of, now};
 use crate::check::{Checker, probe_timeouts, recipient_mx};
 use crate::client::session::Target;
 use crate::decide::RecipientMx;
@@ -38,10 +38,7 @@ impl Inner {
         }
         let mut probes = BTreeMap::new();
         if mode == SmartHostAttachments::Probe {
-            let mut domains: Vec<String> =
-                rcpts.iter().map(|r| r.address.rsplit_once('@').map_or("", |(_, d)| d).to_ascii_lowercase()).collect();
-            domains.sort();
-            domains.dedup();
+            let mut domains = domains_of(rcpts);
             domains.retain(|d| !self.config.is_local(d));
             let store = self.queue.store().clone();
             let checker = Checker {

@@ -95,9 +95,9 @@ impl Inner {
             let verdicts = match judge(sent, first, target, reusable) {
                 Judged::HostFailed { permanent, status, reason } => {
                     self.release(conn);
-                    let failure =
-                        HostFailure { permanent, status, reason, target: target.clone(), tls, evidence: None };
-                    return Carried::HostFailed(Box::new(HostFailure { evidence: Some(evidence), ..failure }));
+                    let target = target.clone();
+                    let failure = HostFailure { permanent, status, reason, target, tls, evidence: Some(evidence) };
+                    return Carried::HostFailed(Box::new(failure));
                 }
                 Judged::All { verdict, stop: s } => {
                     stop = s;

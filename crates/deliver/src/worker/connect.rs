@@ -3,7 +3,7 @@
 
 use sekisho_store::{MessageInfo, RecipientRecord};
 
-use super::{Inner, now};
+use super::{Inner, domains_of, now};
 use crate::client::session::{Checks, Connection, SessionError, Target};
 use crate::route::Destination;
 use crate::tls::{Assurance, TlsEvidence};
@@ -19,10 +19,7 @@ impl Inner {
         evidence: &mut TlsEvidence,
     ) -> bool {
         let t = now();
-        let mut domains: Vec<String> =
-            rcpts.iter().map(|r| r.address.rsplit_once('@').map_or("", |(_, d)| d).to_ascii_lowercase()).collect();
-        domains.sort();
-        domains.dedup();
+        let domains = domains_of(rcpts);
         let mut flagged = false;
         for domain in domains {
             let (suspected, changed) = self.downgrades.observe(&domain, &target.host, evidence.assurance, t);

@@ -69,6 +69,15 @@ pub(crate) struct Inner {
     links: LinkMaker,
 }
 
+/// The recipients' domains, lower case, each once.
+fn domains_of(rcpts: &[&RecipientRecord]) -> Vec<String> {
+    let mut domains: Vec<String> =
+        rcpts.iter().map(|r| r.address.rsplit_once('@').map_or("", |(_, d)| d).to_ascii_lowercase()).collect();
+    domains.sort();
+    domains.dedup();
+    domains
+}
+
 pub(crate) fn now() -> i64 {
     chrono::Utc::now().timestamp()
 }
