@@ -14,21 +14,12 @@ pub(crate) fn check(config: &Config) -> Result<(), ConfigError> {
             }
         }
         if let Err(e) = sekisho_receive::check_certificate(cert, key) {
-            let sekisho_receive::ReceiveError::Tls { path, message } = &e else {
-                return Err(config.error_at("tls.certificate", e.to_string()));
+            use sekisho_receive::CertificateError as E;
+            let name = match e {
+                E::Key { .. } | E::Mismatch { .. } => "tls.key",
+                E::Certificate { .. } | E::NoCertificate { .. } => "tls.certificate",
             };
-            // A private key where the certificate belongs, or a key of another certificate.
-            let mismatch = message.to_ascii_lowercase().contains("match") || message.contains("inconsistent");
-            let no_cert = message.contains("no certificate");
-            let name = if !no_cert && (path == key || mismatch) { "tls.key" } else { "tls.certificate" };
-            let message = if no_cert {
-                format!("{}: no certificate in the file (is it the key?)", cert.display())
-            } else if mismatch {
-                format!("{} is not the key of the certificate {} ({message})", key.display(), cert.display())
-            } else {
-                format!("{}: {message}", path.display())
-            };
-            return Err(config.error_at(name, message));
+            return Err(config.error_at(name, e.to_string()));
         }
     }
     if let Err(e) = sekisho_deliver::tls::TlsClient::new(&config.tls.extra_roots) {

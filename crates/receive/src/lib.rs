@@ -16,4 +16,4 @@ mod tls;
 
 pub use error::ReceiveError;
 pub use server::Server;
-pub use tls::{TlsManager, check_certificate};
+pub use tls::{CertificateError, TlsManager, check_certificate};

@@ -60,28 +60,67 @@ fn stamp(cert: &Path, key: &Path) -> Option<SystemTime> {
     Some(c.max(k))
 }
 
+/// Why a certificate and key cannot serve the listeners.
+#[derive(Debug, thiserror::Error)]
+pub enum CertificateError {
+    /// The certificate file is unreadable or not PEM certificates.
+    #[error("{}: {message}", path.display())]
+    Certificate { path: PathBuf, message: String },
+    /// The certificate file holds no certificate (a key given in its place, say).
+    #[error("{}: no certificate in the file (is it the key?)", path.display())]
+    NoCertificate { path: PathBuf },
+    /// The key file is unreadable or holds no private key.
+    #[error("{}: {message}", path.display())]
+    Key { path: PathBuf, message: String },
+    /// The key is not the certificate's own.
+    #[error("{} is not the key of the certificate {} ({message})", key.display(), cert.display())]
+    Mismatch { cert: PathBuf, key: PathBuf, message: String },
+}
+
+impl From<CertificateError> for ReceiveError {
+    fn from(e: CertificateError) -> ReceiveError {
+        let path = match &e {
+            CertificateError::Certificate { path, .. } | CertificateError::NoCertificate { path } => path.clone(),
+            CertificateError::Key { path, .. } => path.clone(),
+            CertificateError::Mismatch { key, .. } => key.clone(),
+        };
+        ReceiveError::Tls { path, message: e.to_string() }
+    }
+}
+
 /// Loads `cert` and `key` as the listeners would: both readable PEM, a certificate in the
 /// first, a private key in the second, and the key the certificate's own.
-pub fn check_certificate(cert: &Path, key: &Path) -> Result<(), ReceiveError> {
-    build(cert, key).map(|_| ())
+pub fn check_certificate(cert: &Path, key: &Path) -> Result<(), CertificateError> {
+    load(cert, key).map(|_| ())
 }
 
 fn build(cert: &Path, key: &Path) -> Result<TlsAcceptor, ReceiveError> {
-    let err = |path: &Path, message: String| ReceiveError::Tls { path: path.to_path_buf(), message };
+    Ok(load(cert, key)?)
+}
+
+fn load(cert: &Path, key: &Path) -> Result<TlsAcceptor, CertificateError> {
+    let bad_cert =
+        |e: &dyn std::fmt::Display| CertificateError::Certificate { path: cert.into(), message: e.to_string() };
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
-        .map_err(|e| err(cert, e.to_string()))?
+        .map_err(|e| bad_cert(&e))?
         .collect::<Result<_, _>>()
-        .map_err(|e| err(cert, e.to_string()))?;
+        .map_err(|e| bad_cert(&e))?;
     if certs.is_empty() {
-        return Err(err(cert, "no certificate in the file".into()));
+        return Err(CertificateError::NoCertificate { path: cert.into() });
     }
-    let key_der = PrivateKeyDer::from_pem_file(key).map_err(|e| err(key, e.to_string()))?;
+    let key_der = PrivateKeyDer::from_pem_file(key)
+        .map_err(|e| CertificateError::Key { path: key.into(), message: e.to_string() })?;
     let config = ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
         .with_safe_default_protocol_versions()
-        .map_err(|e| err(cert, e.to_string()))?
+        .map_err(|e| bad_cert(&e))?
         .with_no_client_auth()
         .with_single_cert(certs, key_der)
-        .map_err(|e| err(cert, e.to_string()))?;
+        .map_err(|e| match e {
+            rustls::Error::InconsistentKeys(_) => {
+                CertificateError::Mismatch { cert: cert.into(), key: key.into(), message: e.to_string() }
+            }
+            e => bad_cert(&e),
+        })?;
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
 
