@@ -398,7 +398,7 @@ async fn links_purge_removes_the_files_of_expired_links_only() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn queue_show_tells_each_attempts_variant() {
-    use sekisho_store::{Attempt, AttemptOutcome, QueueStore};
+    use sekisho_store::{Attempt, AttemptOutcome, QueueWrites};
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(dir.path(), own_address(2525), "");
     let (_data, store) = data_store(&config).await;
@@ -421,7 +421,7 @@ async fn queue_show_tells_each_attempts_variant() {
     let update = |idx, a| sekisho_store::RecipientUpdate {
         message_id: id.into(),
         idx,
-        state: sekisho_store::RecipientState::Delivered,
+        outcome: AttemptOutcome::Delivered,
         next_attempt_at: now,
         last_reply: None,
         delay_warned: false,
@@ -429,6 +429,7 @@ async fn queue_show_tells_each_attempts_variant() {
         notice: None,
     };
     let reason = "link — mx1.example.jp offered no STARTTLS";
+    assert_eq!(store.claim_due(now, 10).await.unwrap().len(), 2);
     store
         .record_outcomes(&[update(0, attempt(now, Some(("link", reason)))), update(1, attempt(now + 1, None))], now)
         .await

@@ -101,7 +101,7 @@ async fn each_recipient_gets_the_variant_its_session_earned_and_the_link_works()
     assert_ne!(links[0], links[1], "one link per recipient");
 
     // The trace says what was done and why.
-    let full = s.queue.store().message(&id).await.unwrap().unwrap();
+    let full = s.queue.stores().messages.message(&id).await.unwrap().unwrap();
     assert_eq!(full.info.attachments, Some(2));
     let variant = |rcpt: &str| {
         let a = full.attempts.iter().rev().find(|a| a.recipient == rcpt).unwrap();
@@ -114,9 +114,9 @@ async fn each_recipient_gets_the_variant_its_session_earned_and_the_link_works()
     let dave = variant("dave@down.example");
     assert_eq!(dave.kind.as_str(), "link");
     assert!(dave.reason.contains("downgrade is suspected"), "{}", dave.reason);
-    let kept = s.queue.store().link_message(&id).await.unwrap().unwrap();
+    let kept = s.queue.stores().links.link_message(&id).await.unwrap().unwrap();
     assert_eq!(kept.files.len(), 2, "one stored copy per message");
-    assert_eq!(s.queue.store().links(Some(&id)).await.unwrap().len(), 2);
+    assert_eq!(s.queue.stores().links.links(Some(&id)).await.unwrap().len(), 2);
 
     // Bob follows his link.
     let portal = format!("http://{}", s.portal.unwrap());
@@ -174,7 +174,7 @@ async fn each_recipient_gets_the_variant_its_session_earned_and_the_link_works()
     let (status, _) = b.submit("/d/verify", &[("secret", &code)]).await;
     assert_eq!(status, 403, "a code is used once");
     let events: Vec<String> =
-        s.queue.store().events(&id).await.unwrap().into_iter().map(|e| e.event.as_str().to_string()).collect();
+        s.queue.stores().links.events(&id).await.unwrap().into_iter().map(|e| e.event.as_str().to_string()).collect();
     for e in ["opened", "code-sent", "wrong", "verified", "download"] {
         assert!(events.iter().any(|x| x == e), "{e} missing from {events:?}");
     }
@@ -270,7 +270,7 @@ async fn under_the_link_policy_a_password_protected_file_never_travels_even_over
     assert!(notice.contains(" (UTC+09:00).\r\n"), "the expiry in the configured time_zone: {notice}");
     let to_dave = got.iter().find(|m| m.rcpt_to == ["dave@tls3.example"]).unwrap();
     assert!(String::from_utf8_lossy(&to_dave.data).contains(&wrapped(&plain)[..60]), "an unencrypted file goes inline");
-    let d = s.queue.store().message(&id).await.unwrap().unwrap();
+    let d = s.queue.stores().messages.message(&id).await.unwrap().unwrap();
     let v = d.attempts.last().unwrap().attempt.variant.clone().unwrap();
     assert!(v.reason.starts_with("link — 見積.zip is password-protected"), "{}", v.reason);
 }
@@ -350,7 +350,7 @@ async fn through_a_smart_host_the_recipients_own_mx_decides_not_the_first_hop() 
     assert!(plain_mx.connections() >= 1, "sekisho probed the recipient's own MX");
     assert!(plain_mx.received().is_empty(), "the probe carried no mail");
 
-    let full = s.queue.store().message(&id).await.unwrap().unwrap();
+    let full = s.queue.stores().messages.message(&id).await.unwrap().unwrap();
     let variant = |rcpt: &str| {
         let a = full.attempts.iter().rev().find(|a| a.recipient == rcpt).unwrap();
         a.attempt.variant.clone().unwrap().reason
@@ -401,7 +401,7 @@ async fn a_recipient_mx_that_never_answers_the_probe_holds_the_smart_host_delive
     assert!(started.elapsed() < std::time::Duration::from_secs(30), "held {:?}", started.elapsed());
     let got = relay.wait_for(1, 5).await;
     assert!(notice_text(&got[0].data).contains("quote.pdf"), "a link, not the file");
-    let full = s.queue.store().message(&id).await.unwrap().unwrap();
+    let full = s.queue.stores().messages.message(&id).await.unwrap().unwrap();
     let reason = full.attempts.last().unwrap().attempt.variant.clone().unwrap().reason;
     assert!(reason.contains("could not probe the recipient's MX hosts within 15 s"), "{reason}");
     held.abort();

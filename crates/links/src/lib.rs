@@ -16,7 +16,7 @@ use sekisho_rewrite::{
 };
 use sekisho_store::files::FileStore;
 use sekisho_store::links::{random_token, token_hash};
-use sekisho_store::{Access, LinkFile, LinkMessage, MessageInfo, NewLink, Queue, QueueStore};
+use sekisho_store::{Access, LinkFile, LinkMessage, LinkStore, MessageInfo, NewLink, Queue};
 
 /// A submitted message read for delivery, with its files taken out.
 pub struct Prepared {
@@ -61,7 +61,7 @@ impl Prepared {
 
 /// Makes links: keeps a message's files and writes each recipient's link variant.
 pub struct LinkMaker {
-    store: Arc<dyn QueueStore>,
+    store: Arc<dyn LinkStore>,
     files: FileStore,
     /// Where the password mail to the sender is queued.
     queue: Queue,
@@ -126,7 +126,7 @@ impl LinkMaker {
         };
         let o = &config.outbound;
         let templates = NoticeTemplates { text: read(&o.notice_text_template)?, html: read(&o.notice_html_template)? };
-        Ok(LinkMaker { store: queue.store().clone(), files, queue, templates })
+        Ok(LinkMaker { store: queue.stores().links.clone(), files, queue, templates })
     }
 
     /// The hash of the message's password, made (and mailed to the sender) the first time a

@@ -82,7 +82,7 @@ impl Portal {
         if !c.session.verified {
             return Err(notice(StatusCode::FORBIDDEN, t, t.verify_first));
         }
-        match self.inner.store.link_message(&c.link.message_id).await {
+        match self.inner.stores.links.link_message(&c.link.message_id).await {
             Ok(Some(m)) => Ok((c, m.files)),
             Ok(None) => Err(notice(StatusCode::NOT_FOUND, t, t.not_found)),
             Err(e) => Err(crate::page::unavailable(e)),
@@ -93,14 +93,24 @@ impl Portal {
     /// first download of a link is announced to the sender when `notify_first_download` is on.
     async fn count(&self, headers: &HeaderMap, c: &Current, files: &[&LinkFile]) -> Result<(), Response> {
         let t = self.texts(headers);
-        let store = &self.inner.store;
+        let stores = &self.inner.stores;
         let first = self.inner.config.portal.notify_first_download
-            && store.downloads(&c.link.message_id, c.link.idx).await.is_ok_and(|d| d.iter().all(|(_, n)| *n == 0));
+            && stores
+                .links
+                .downloads(&c.link.message_id, c.link.idx)
+                .await
+                .is_ok_and(|d| d.iter().all(|(_, n)| *n == 0));
         for f in files {
             if f.purged {
                 return Err(notice(StatusCode::GONE, t, t.purged));
             }
-            match self.inner.store.count_download(&c.link.message_id, c.link.idx, f.idx, c.link.max_downloads).await {
+            match self
+                .inner
+                .stores
+                .links
+                .count_download(&c.link.message_id, c.link.idx, f.idx, c.link.max_downloads)
+                .await
+            {
                 Ok(true) => {}
                 Ok(false) => return Err(notice(StatusCode::GONE, t, t.used_up)),
                 Err(e) => return Err(crate::page::unavailable(e)),
@@ -115,7 +125,7 @@ impl Portal {
 
     /// Mails the message's sender that the link's recipient downloaded `names`.
     async fn tell_sender(&self, c: &Current, names: &str) {
-        let Ok(Some(m)) = self.inner.store.link_message(&c.link.message_id).await else { return };
+        let Ok(Some(m)) = self.inner.stores.links.link_message(&c.link.message_id).await else { return };
         if m.sender.is_empty() {
             return;
         }

@@ -28,7 +28,7 @@ use axum::routing::{get, post};
 use sekisho_config::Config;
 use sekisho_links::LinkMaker;
 use sekisho_store::files::FileStore;
-use sekisho_store::{Queue, QueueStore};
+use sekisho_store::{Queue, Stores};
 use sekisho_transport::check::CheckService;
 
 pub use guard::RateLimiter;
@@ -41,7 +41,7 @@ pub struct Portal {
 
 struct Inner {
     config: Config,
-    store: Arc<dyn QueueStore>,
+    stores: Stores,
     files: FileStore,
     /// Where one-time code mails are queued.
     queue: Queue,
@@ -73,10 +73,10 @@ impl Portal {
         let files = FileStore::open(&config.store.path)?;
         let limiter = RateLimiter::new(config.portal.rate_limit);
         let check_limiter = RateLimiter::new(config.portal.check_rate_limit);
-        let checker = CheckService::new(&config, Some(queue.store().clone()))?;
+        let checker = CheckService::new(&config, Some(queue.stores().tls.clone()))?;
         let links = LinkMaker::new(&config, queue.clone(), files.clone())?;
-        let store = queue.store().clone();
-        let inner = Inner { store, files, queue, limiter, check_limiter, checker, links, config };
+        let stores = queue.stores().clone();
+        let inner = Inner { stores, files, queue, limiter, check_limiter, checker, links, config };
         Ok(Portal { inner: Arc::new(inner) })
     }
 
@@ -120,6 +120,8 @@ impl Portal {
     /// Removes the files of messages whose every link expired or was revoked; how many.
     pub async fn purge(&self) -> Result<usize, sekisho_store::StoreError> {
         let now = chrono::Utc::now().timestamp();
-        sekisho_store::purge_expired_files(self.inner.store.as_ref(), &self.inner.files, now).await.map(|p| p.len())
+        sekisho_store::purge_expired_files(self.inner.stores.links.as_ref(), &self.inner.files, now)
+            .await
+            .map(|p| p.len())
     }
 }

@@ -261,12 +261,13 @@ pub struct AttemptRecord {
     pub attempt: Attempt,
 }
 
-/// A recipient's new state after an attempt.
+/// What an attempt (or a delivery put off without one) means for one recipient. Its new
+/// state follows from `outcome` by [`crate::state::next`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct RecipientUpdate {
     pub message_id: String,
     pub idx: i64,
-    pub state: RecipientState,
+    pub outcome: AttemptOutcome,
     pub next_attempt_at: i64,
     pub last_reply: Option<String>,
     pub delay_warned: bool,
