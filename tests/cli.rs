@@ -405,7 +405,13 @@ async fn queue_show_tells_each_attempts_variant() {
     let now = chrono::Utc::now().timestamp();
     let id = "MVARIANT00000001";
     let mut message = submitted(id, now, &["bob@example.com", "carol@example.org"]);
-    message.info.attachments = Some(1);
+    message.info.findings = Some(vec![sekisho_store::FileFinding {
+        section: "2".into(),
+        name: "quote.pdf".into(),
+        content_type: "application/pdf".into(),
+        size: 1000,
+        found: sekisho_store::Found::Clean,
+    }]);
     store.insert_messages(&[message]).await.unwrap();
     let attempt = |at, variant: Option<(&str, &str)>| Attempt {
         at,
@@ -439,6 +445,7 @@ async fn queue_show_tells_each_attempts_variant() {
     assert_eq!(code, 0, "{stderr}");
     assert!(stdout.contains(&format!("variant:    {reason}")), "{stdout}");
     assert_eq!(stdout.matches("variant:").count(), 1, "none for an attempt without one: {stdout}");
+    assert!(stdout.contains("file:       quote.pdf (application/pdf, 1000 bytes): clean"), "{stdout}");
     let shown = json_of(&config, &["queue", "show", id, "--json"]);
     let attempts = shown["attempts"].as_array().unwrap();
     let of = |r: &str| attempts.iter().find(|a| a["recipient"] == r).unwrap()["variant"].clone();

@@ -61,7 +61,7 @@ async fn each_recipient_gets_the_variant_its_session_earned_and_the_link_works()
     // down.example reached TLS before; then an attacker strips STARTTLS.
     let (d, _) = s.first_attempt("earlier@down.example").await;
     assert_eq!(d.recipients[0].state, RecipientState::Delivered);
-    assert_eq!(d.info.attachments, Some(0), "inspection at submission counted the files");
+    assert_eq!(d.info.findings, Some(vec![]), "inspection at submission found no files");
     assert_eq!(d.attempts.last().unwrap().attempt.variant, None, "no files, nothing to decide");
     down_mx.behavior().offer_tls.store(false, Ordering::SeqCst);
 
@@ -102,7 +102,14 @@ async fn each_recipient_gets_the_variant_its_session_earned_and_the_link_works()
 
     // The trace says what was done and why.
     let full = s.queue.stores().messages.message(&id).await.unwrap().unwrap();
-    assert_eq!(full.info.attachments, Some(2));
+    let found: Vec<(&str, &str, u64)> =
+        full.info.findings.iter().flatten().map(|f| (f.name.as_str(), f.content_type.as_str(), f.size)).collect();
+    assert_eq!(
+        found,
+        [("見積書.pdf", "application/octet-stream", 150_000), ("明細.xlsx", "application/octet-stream", 40_000)],
+        "inspection at submission recorded each file"
+    );
+    assert!(full.info.findings.iter().flatten().all(|f| f.found == sekisho_store::Found::Clean));
     let variant = |rcpt: &str| {
         let a = full.attempts.iter().rev().find(|a| a.recipient == rcpt).unwrap();
         a.attempt.variant.clone().unwrap()

@@ -184,6 +184,15 @@ pub(crate) async fn run(command: QueueCommand, config: &Config, source: &ConfigS
                 info.ret.as_deref().unwrap_or("-"),
                 info.envid.as_deref().unwrap_or("-")
             );
+            match &info.findings {
+                Some(files) => {
+                    for f in files {
+                        outln!("file:       {} ({}, {} bytes): {}", f.name, f.content_type, f.size, found(&f.found));
+                    }
+                }
+                None if info.origin == sekisho_store::Origin::Submission => outln!("files:      not inspected"),
+                None => {}
+            }
             if let Some(done) = m.done_at {
                 outln!("done:       {}", format_time(&config.time_zone, done));
             }
@@ -244,5 +253,16 @@ fn report(json: bool, value: serde_json::Value, text: &str) -> Result<(), Failur
     } else {
         outln!("{text}");
         Ok(())
+    }
+}
+
+/// What inspection found in a file, in words: "clean", "password-protected ZIP entry
+/// (ZipCrypto), in a > b", "not inspected: why".
+fn found(found: &sekisho_store::Found) -> String {
+    let inside = |path: &[String]| if path.is_empty() { String::new() } else { format!(", in {}", path.join(" > ")) };
+    match found {
+        sekisho_store::Found::Clean => "clean".into(),
+        sekisho_store::Found::Encrypted { what, inside: path } => format!("encrypted ({what}){}", inside(path)),
+        sekisho_store::Found::Uninspectable { why, inside: path } => format!("not inspected: {why}{}", inside(path)),
     }
 }

@@ -300,7 +300,7 @@ mod tests {
             auth_user: None,
             tls: None,
             origin,
-            attachments: None,
+            findings: None,
         }
     }
 

@@ -19,21 +19,25 @@ pub(crate) struct Files {
     /// rewritten (inbound, sekisho's own) and for submitted mail inspected and found without.
     body: Option<std::path::PathBuf>,
     /// The count of files inspection at submission found (None: not inspected).
-    counted: Option<u32>,
+    counted: Option<usize>,
+    /// The first password-protected file inspection at submission found, under
+    /// `encrypted_attachments = "link"` (any other policy lets it decide nothing here).
+    encrypted: Option<String>,
     keep_cid_images: bool,
-    find_encrypted: bool,
     prepared: tokio::sync::OnceCell<Result<Option<Prepared>, PrepareError>>,
 }
 
 impl Files {
     /// The files of message `info`, spooled at `body`.
     pub(crate) fn new(config: &Config, info: &MessageInfo, body: std::path::PathBuf) -> Files {
-        let may_have = info.origin == Origin::Submission && info.attachments != Some(0);
+        let counted = info.findings.as_ref().map(Vec::len);
+        let may_have = info.origin == Origin::Submission && counted != Some(0);
+        let link_encrypted = config.outbound.encrypted_attachments == EncryptedPolicy::Link;
         Files {
             body: may_have.then_some(body),
-            counted: info.attachments,
+            counted,
+            encrypted: info.encrypted_file().filter(|_| link_encrypted).map(str::to_string),
             keep_cid_images: config.outbound.inline_cid_images,
-            find_encrypted: config.outbound.encrypted_attachments == EncryptedPolicy::Link,
             prepared: tokio::sync::OnceCell::new(),
         }
     }
@@ -46,12 +50,12 @@ impl Files {
     /// The message read and walked (once); `None` when it carries no files after all.
     async fn prepared(&self) -> Result<Option<&Prepared>, &PrepareError> {
         let Some(body) = &self.body else { return Ok(None) };
-        let (keep_cid_images, find_encrypted) = (self.keep_cid_images, self.find_encrypted);
+        let keep_cid_images = self.keep_cid_images;
         let result = self
             .prepared
             .get_or_init(|| async move {
                 let raw = tokio::fs::read(body).await.map_err(PrepareError::Read)?;
-                let walked = tokio::task::spawn_blocking(move || Prepared::new(raw, keep_cid_images, find_encrypted));
+                let walked = tokio::task::spawn_blocking(move || Prepared::new(raw, keep_cid_images));
                 Ok(walked.await.map_err(LinkError::from)??)
             })
             .await;
@@ -114,16 +118,16 @@ pub(crate) async fn plan<'r>(
     if files.body.is_none() {
         return plain();
     }
-    // Taken out now when the decision itself needs them (uncounted files, the encrypted-file
-    // policy), else only when a recipient gets a link or a ZIP.
+    // Taken out now when the message was not inspected at submission (it may carry no files
+    // after all), else only when a recipient gets a link or a ZIP.
     let mut prepared = None;
-    if files.counted.is_none() || files.find_encrypted {
+    if files.counted.is_none() {
         match files.prepared().await {
             Ok(None) => return plain(),
             p => prepared = Some(p.map(|p| p.expect("some"))),
         }
     }
-    let encrypted = prepared.and_then(|p| p.ok()).and_then(|p| p.encrypted.as_deref());
+    let encrypted = files.encrypted.as_deref();
     let decided: Vec<_> = rcpts
         .iter()
         .map(|&rcpt| {

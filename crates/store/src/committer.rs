@@ -140,7 +140,7 @@ impl Queue {
                 auth_user: None,
                 tls: None,
                 origin: Origin::Local,
-                attachments: None,
+                findings: None,
             },
             recipients: vec![NewRecipient { address: to.to_string(), orcpt: None, notify: Some("NEVER".into()) }],
             not_before,

@@ -33,9 +33,9 @@ pub use links::{
     PortalSession, Proof, SessionStore,
 };
 pub use model::{
-    Attempt, AttemptOutcome, AttemptRecord, MessageDetail, MessageInfo, MessageSummary, NewMessage, NewRecipient,
-    Notice, NoticeKind, Origin, ProbeRecord, RecipientRecord, RecipientState, RecipientUpdate, StsPolicyRecord,
-    TlsMemory, UserRecord, Variant,
+    Attempt, AttemptOutcome, AttemptRecord, FileFinding, Found, MessageDetail, MessageInfo, MessageSummary, NewMessage,
+    NewRecipient, Notice, NoticeKind, Origin, ProbeRecord, RecipientRecord, RecipientState, RecipientUpdate,
+    StsPolicyRecord, TlsMemory, UserRecord, Variant,
 };
 pub use purge::PurgeCounts;
 pub use queue_id::QueueId;

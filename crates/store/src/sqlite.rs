@@ -214,6 +214,11 @@ ALTER TABLE link_messages ADD COLUMN password_hash TEXT;
     r#"
 ALTER TABLE messages ADD COLUMN attachments INTEGER;
 "#,
+    // What inspection at submission found, file by file (JSON); `attachments` is no longer
+    // written.
+    r#"
+ALTER TABLE messages ADD COLUMN findings TEXT;
+"#,
 ];
 
 /// A message is finished when it is not yet marked done, has recipients, every recipient is
@@ -442,7 +447,8 @@ impl MessageStore for SqliteStore {
             tls: m.get("tls"),
             origin: Origin::parse(m.get::<&str, _>("origin"))
                 .ok_or_else(|| StoreError::Damaged(format!("{id}: origin")))?,
-            attachments: m.get::<Option<i64>, _>("attachments").map(|n| n as u32),
+            // Unreadable findings (a row damaged on disk) read as "not inspected".
+            findings: m.get::<Option<String>, _>("findings").and_then(|j| serde_json::from_str(&j).ok()),
         };
         Ok(Some(MessageDetail { info, done_at: m.get("done_at"), recipients, attempts }))
     }
@@ -483,7 +489,7 @@ impl QueueWrites for SqliteStore {
         for chunk in batch.chunks(MESSAGE_ROWS_PER_INSERT) {
             let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
                 "INSERT INTO messages (id, received_at, sender, size, ret, envid, smtputf8, body_8bit, \
-                 client_ip, helo, listener, auth_user, tls, origin, attachments) ",
+                 client_ip, helo, listener, auth_user, tls, origin, findings) ",
             );
             q.push_values(chunk, |mut b, NewMessage { info: m, .. }| {
                 b.push_bind(&m.id)
@@ -500,7 +506,7 @@ impl QueueWrites for SqliteStore {
                     .push_bind(&m.auth_user)
                     .push_bind(&m.tls)
                     .push_bind(m.origin.as_str())
-                    .push_bind(m.attachments.map(i64::from));
+                    .push_bind(m.findings.as_ref().and_then(|f| serde_json::to_string(f).ok()));
             });
             q.build().execute(&mut *tx).await?;
         }
