@@ -187,6 +187,43 @@ async fn each_recipient_gets_the_variant_its_session_earned_and_the_link_works()
     }
 }
 
+/// Where the last session to a host was too weak for the attachments, the next message's files
+/// are sealed before sekisho connects again: no session waits for them.
+#[tokio::test]
+async fn after_a_weak_session_the_files_are_sealed_before_the_next_connection() {
+    let net = Net::new("127.0.6.21").await;
+    let plain_mx = net.mx("127.0.6.22", "plain.example", None).await;
+    let s = TestServer::start_delivering(&net.dns, net.port, |c| {
+        c.delivery.connection_reuse_time = sekisho_config::Duration::parse("0s").unwrap();
+    })
+    .await;
+    let files: [(&str, &[u8]); 1] = [("見積書.pdf", &random_bytes(30_000))];
+    let first =
+        s.submit("alice@example.jp", &["bob@plain.example"], &message_with_files("one", &files, Names::Quoted)).await;
+    s.wait_for(&first, 30, done).await;
+    assert_eq!(plain_mx.connections(), 1);
+
+    plain_mx.behavior().greeting_delay_ms.store(3_000, Ordering::SeqCst);
+    let second =
+        s.submit("alice@example.jp", &["bob@plain.example"], &message_with_files("two", &files, Names::Quoted)).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while plain_mx.connections() < 2 {
+        assert!(std::time::Instant::now() < deadline, "no second connection");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    // The host has not even greeted: nothing of this session is known yet.
+    let kept = s.queue.stores().links.link_message(&second).await.unwrap();
+    let kept = kept.expect("the files were kept before the connection");
+    assert_eq!(kept.files.len(), 1);
+    assert!(
+        s.queue.stores().links.links(Some(&second)).await.unwrap().is_empty(),
+        "the link itself waits for the session"
+    );
+    let d = s.wait_for(&second, 30, done).await;
+    assert_eq!(d.recipients[0].state, RecipientState::Delivered);
+    assert_eq!(s.queue.stores().links.links(Some(&second)).await.unwrap().len(), 1);
+}
+
 #[tokio::test]
 async fn in_password_mode_the_sender_gets_the_password_and_hears_of_the_first_download() {
     let net = Net::new("127.0.6.21").await;

@@ -47,8 +47,13 @@ impl Files {
         self.body.is_some()
     }
 
+    /// The password-protected file that makes every recipient's carriage a link, if any.
+    pub(crate) fn encrypted(&self) -> Option<&str> {
+        self.encrypted.as_deref()
+    }
+
     /// The message read and walked (once); `None` when it carries no files after all.
-    async fn prepared(&self) -> Result<Option<&Prepared>, &PrepareError> {
+    pub(crate) async fn prepared(&self) -> Result<Option<&Prepared>, &PrepareError> {
         let Some(body) = &self.body else { return Ok(None) };
         let keep_cid_images = self.keep_cid_images;
         let result = self
@@ -127,7 +132,7 @@ pub(crate) async fn plan<'r>(
             p => prepared = Some(p.map(|p| p.expect("some"))),
         }
     }
-    let encrypted = files.encrypted.as_deref();
+    let encrypted = files.encrypted();
     let decided: Vec<_> = rcpts
         .iter()
         .map(|&rcpt| {

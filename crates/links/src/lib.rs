@@ -194,8 +194,8 @@ impl LinkMaker {
         Ok(hash)
     }
 
-    /// The message's kept files: stored now unless an earlier delivery stored them.
-    async fn kept(&self, info: &MessageInfo, prepared: &Prepared) -> Result<LinkMessage, LinkError> {
+    /// The message's kept files: sealed and stored now unless an earlier delivery did.
+    pub async fn keep(&self, info: &MessageInfo, prepared: &Prepared) -> Result<LinkMessage, LinkError> {
         if let Some(m) = self.store.link_message(&info.id).await? {
             return Ok(m);
         }
@@ -347,7 +347,7 @@ impl LinkMaker {
         idx: i64,
         address: &str,
     ) -> Result<Vec<u8>, LinkError> {
-        let kept = self.kept(info, prepared).await?;
+        let kept = self.keep(info, prepared).await?;
         let notice = self.new_link(config, &kept, idx, address).await?;
         let spans = prepared.spans();
         // A boundary the message could contain is all but impossible; one more try if it does.

@@ -200,7 +200,8 @@ pub trait LinkStore: Send + Sync {
     async fn record_event(&self, event: &PortalEvent) -> Result<(), StoreError>;
     /// The audit log of one message, oldest first.
     async fn events(&self, message_id: &str) -> Result<Vec<PortalEvent>, StoreError>;
-    /// Files whose every link has expired or been revoked by `now` and that are still kept:
+    /// Files whose every link has expired or been revoked by `now`, or that no link was ever
+    /// made for and whose message has left the queue, and that are still kept:
     /// (message_id, file_idx, file_id).
     async fn files_to_purge(&self, now: i64) -> Result<Vec<(String, i64, String)>, StoreError>;
     /// Marks a file removed from the file store.

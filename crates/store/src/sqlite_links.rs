@@ -385,7 +385,8 @@ impl LinkStore for SqliteStore {
             "SELECT f.message_id, f.idx, f.file_id FROM link_files f WHERE f.purged = 0 \
              AND NOT EXISTS (SELECT 1 FROM links l WHERE l.message_id = f.message_id \
                  AND l.revoked = 0 AND l.expires_at > ?) \
-             AND EXISTS (SELECT 1 FROM links l WHERE l.message_id = f.message_id)",
+             AND (EXISTS (SELECT 1 FROM links l WHERE l.message_id = f.message_id) \
+                  OR NOT EXISTS (SELECT 1 FROM messages m WHERE m.id = f.message_id AND m.done_at IS NULL))",
         )
         .bind(now)
         .fetch_all(&self.reader)
@@ -689,5 +690,20 @@ mod tests {
         assert_eq!(s.files_to_purge(1000).await.unwrap().len(), 1, "revoked everywhere");
         s.mark_purged("M1", 0).await.unwrap();
         assert!(s.files_to_purge(1000).await.unwrap().is_empty());
+    }
+
+    /// Files sealed before a delivery that then sent every recipient the attachments inline
+    /// have no link: they go once the message has left the queue, never while it is in it.
+    #[tokio::test]
+    async fn files_kept_for_links_nobody_got_go_when_the_message_is_done() {
+        use crate::store::QueueWrites as _;
+        let (_d, s) = store().await;
+        let queued = crate::model::sample_message(&crate::QueueId::generate(), 10, 1);
+        let id = queued.info.id.clone();
+        s.insert_messages(&[queued]).await.unwrap();
+        s.put_link_message(&LinkMessage { message_id: id.clone(), ..message() }).await.unwrap();
+        assert!(s.files_to_purge(i64::MAX).await.unwrap().is_empty(), "still in the queue: a link may come");
+        sqlx::query("UPDATE messages SET done_at = 1 WHERE id = ?").bind(&id).execute(&s.writer).await.unwrap();
+        assert_eq!(s.files_to_purge(0).await.unwrap(), [(id, 0, "ab".repeat(16))]);
     }
 }

@@ -205,6 +205,7 @@ mod carry;
 mod connect;
 mod group;
 mod notices;
+mod prepare;
 mod settle;
 
 impl Inner {

@@ -38,6 +38,13 @@ impl ProbeCache {
         ProbeCache { ttl, store, written: Mutex::new(HashMap::new()) }
     }
 
+    /// What the last session to `target` proved, when this process had one within the TTL.
+    pub fn recent(&self, target: &Target, now: i64) -> Option<Assurance> {
+        let key = (target.host.to_ascii_lowercase(), target.ip.to_string(), target.port);
+        let written = self.written.lock().expect("probe cache");
+        written.get(&key).filter(|(at, _, _)| now - at < self.ttl).map(|(_, assurance, _)| *assurance)
+    }
+
     /// Records the evidence of a session to `target`. Written at most every quarter of the TTL
     /// per address, unless what the session proved changed.
     pub fn observe(&self, target: &Target, evidence: &TlsEvidence, now: i64) {
