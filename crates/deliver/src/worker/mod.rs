@@ -223,11 +223,16 @@ impl Inner {
             groups.entry(route(&self.config, detail.info.origin, &r.address)).or_default().push(r);
         }
         let files = Files::new(&self.config, &detail.info, self.queue.body_path(&detail.info.id));
+        let chunks: Vec<_> = groups
+            .iter()
+            .flat_map(|(dest, rcpts)| rcpts.chunks(RECIPIENTS_PER_TRANSACTION).map(move |c| (dest, c)))
+            .collect();
         let mut results = Vec::new();
-        for (dest, rcpts) in &groups {
-            for chunk in rcpts.chunks(RECIPIENTS_PER_TRANSACTION) {
-                results.extend(self.deliver_group(&detail.info, &files, dest, chunk).await);
+        for (n, (dest, chunk)) in chunks.iter().enumerate() {
+            if n + 1 == chunks.len() {
+                files.mark_last();
             }
+            results.extend(self.deliver_group(&detail.info, &files, dest, chunk).await);
         }
         self.settle(&detail, results).await;
     }

@@ -75,7 +75,8 @@ impl Inner {
             return;
         }
         let started = std::time::Instant::now();
-        let Ok(Some(prepared)) = files.prepared().await else { return };
+        let walked = files.prepared().await;
+        let Ok(Some(prepared)) = walked.as_ref() else { return };
         if seal && let Err(e) = self.links.keep(info, prepared).await {
             tracing::warn!(queue_id = %info.id, error = %e, "cannot keep the files before delivery; trying in the session");
             return;
