@@ -4,6 +4,7 @@
 
 #![warn(clippy::print_stdout)]
 
+mod allocator;
 mod commands;
 mod config_file;
 mod hangup;
@@ -92,6 +93,9 @@ fn main() -> ExitCode {
 }
 
 fn run_async(command: Command, config: Config, source: ConfigSource) -> Result<(), Failure> {
+    if matches!(command, Command::Serve) {
+        allocator::bound();
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -155,3 +155,9 @@ mod tests {
         assert_eq!(key_at(TEXT, offset).as_deref(), Some("dns.static.\"example.com\""));
     }
 }
+
+/// Why one value of the configuration is not what its key takes (the sentence names the
+/// value; the caller adds the key and line).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct InvalidValue(pub String);

@@ -20,7 +20,7 @@ use serde::Deserialize;
 
 pub use attachments::{AttachmentPolicy, AttachmentRule, domain_matches};
 pub use duration::Duration;
-pub use error::ConfigError;
+pub use error::{ConfigError, InvalidValue};
 pub use portal::{Passphrase, PortalConfig};
 pub use route::NextHop;
 pub use sekisho_policy::{
@@ -635,7 +635,7 @@ impl Config {
         }
         for (name, records) in &self.dns.static_records {
             for r in records {
-                StaticRecord::parse(r).map_err(|m| err(&format!("dns.static.\"{name}\""), m))?;
+                StaticRecord::parse(r).map_err(|m| err(&format!("dns.static.\"{name}\""), m.0))?;
             }
         }
         if let Some(path) = &self.dns.trust_anchor
@@ -644,13 +644,13 @@ impl Config {
             return Err(err("dns.trust_anchor", format!("{} is not a file", path.display())));
         }
         for (domain, hop) in &self.routes {
-            NextHop::parse(hop).map_err(|m| err(&format!("routes.\"{domain}\""), m))?;
+            NextHop::parse(hop).map_err(|m| err(&format!("routes.\"{domain}\""), m.0))?;
         }
         for (key, hop) in
             [("delivery.relay_host", &self.delivery.relay_host), ("delivery.next_hop", &self.delivery.next_hop)]
         {
             if let Some(h) = hop {
-                NextHop::parse(h).map_err(|m| err(key, m))?;
+                NextHop::parse(h).map_err(|m| err(key, m.0))?;
             }
         }
         let d = &self.delivery;

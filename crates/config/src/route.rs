@@ -2,6 +2,8 @@
 //! maps: "[host]:port" or "[192.0.2.1]" means that host without an MX lookup; "host" or
 //! "host:port" means the host's MX records.
 
+use crate::error::InvalidValue;
+
 /// Where mail for a destination goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NextHop {
@@ -15,7 +17,12 @@ pub struct NextHop {
 
 impl NextHop {
     /// Parses "[host]:port", "[host]", "host:port" or "host".
-    pub fn parse(text: &str) -> Result<NextHop, String> {
+    pub fn parse(text: &str) -> Result<NextHop, InvalidValue> {
+        Self::parse_text(text).map_err(InvalidValue)
+    }
+
+    /// The same, the reason as a sentence.
+    fn parse_text(text: &str) -> Result<NextHop, String> {
         let text = text.trim();
         let err = || format!("`{text}` is not a next hop; write \"[host]:port\", \"[192.0.2.1]\" or \"domain\"");
         let (host, port, mx_lookup) = if let Some(rest) = text.strip_prefix('[') {

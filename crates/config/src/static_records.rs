@@ -3,6 +3,8 @@
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
+use crate::error::InvalidValue;
+
 /// One static DNS record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StaticRecord {
@@ -25,7 +27,12 @@ pub enum StaticRecord {
 
 impl StaticRecord {
     /// Parses one record written as "TYPE DATA".
-    pub fn parse(text: &str) -> Result<StaticRecord, String> {
+    pub fn parse(text: &str) -> Result<StaticRecord, InvalidValue> {
+        Self::parse_text(text).map_err(InvalidValue)
+    }
+
+    /// The same, the reason as a sentence.
+    fn parse_text(text: &str) -> Result<StaticRecord, String> {
         let text = text.trim();
         let (kind, rest) = text.split_once(char::is_whitespace).unwrap_or((text, ""));
         let rest = rest.trim();
@@ -96,9 +103,9 @@ mod tests {
 
     #[test]
     fn errors_say_what_is_wrong() {
-        assert!(StaticRecord::parse("MX ten mx").unwrap_err().contains("preference"));
-        assert!(StaticRecord::parse("A 999.1.1.1").unwrap_err().contains("IPv4"));
-        assert!(StaticRecord::parse("SRV 1 2 3 x").unwrap_err().contains("unknown record type"));
-        assert!(StaticRecord::parse("TLSA 3 1 1 xyz").unwrap_err().contains("hexadecimal"));
+        assert!(StaticRecord::parse("MX ten mx").unwrap_err().0.contains("preference"));
+        assert!(StaticRecord::parse("A 999.1.1.1").unwrap_err().0.contains("IPv4"));
+        assert!(StaticRecord::parse("SRV 1 2 3 x").unwrap_err().0.contains("unknown record type"));
+        assert!(StaticRecord::parse("TLSA 3 1 1 xyz").unwrap_err().0.contains("hexadecimal"));
     }
 }

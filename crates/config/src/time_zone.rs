@@ -9,6 +9,8 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Deserializer};
 
+use crate::error::InvalidValue;
+
 /// A resolved time zone.
 #[derive(Clone)]
 pub struct TimeZone {
@@ -22,7 +24,12 @@ pub struct TimeZone {
 
 impl TimeZone {
     /// The zone with this IANA name ("Asia/Tokyo", "UTC"), from the system's zoneinfo files.
-    pub fn named(name: &str) -> Result<TimeZone, String> {
+    pub fn named(name: &str) -> Result<TimeZone, InvalidValue> {
+        Self::named_text(name).map_err(InvalidValue)
+    }
+
+    /// The same, the reason as a sentence.
+    fn named_text(name: &str) -> Result<TimeZone, String> {
         let plausible = !name.is_empty()
             && !name.starts_with(['/', '.'])
             && !name.contains("..")
@@ -111,7 +118,7 @@ impl PartialEq for TimeZone {
 impl<'de> Deserialize<'de> for TimeZone {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let name = String::deserialize(d)?;
-        Ok(TimeZone::named(&name).unwrap_or_else(|problem| TimeZone { name, zone: None, problem: Some(problem) }))
+        Ok(TimeZone::named(&name).unwrap_or_else(|problem| TimeZone { name, zone: None, problem: Some(problem.0) }))
     }
 }
 

@@ -158,15 +158,20 @@ impl<'l> Walker<'l> {
     }
 }
 
+/// A third-party parser panicked on the input, with what it said.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("parser panicked: {0}")]
+pub(crate) struct Panicked(String);
+
 /// Runs a third-party parser so that a panic on hostile input becomes an error, not a crash.
-pub(crate) fn guard<T>(f: impl FnOnce() -> T) -> Result<T, String> {
+pub(crate) fn guard<T>(f: impl FnOnce() -> T) -> Result<T, Panicked> {
     catch_unwind(AssertUnwindSafe(f)).map_err(|panic| {
         let text = panic
             .downcast_ref::<&str>()
             .map(|s| s.to_string())
             .or_else(|| panic.downcast_ref::<String>().cloned())
             .unwrap_or_default();
-        format!("parser panicked: {text}")
+        Panicked(text)
     })
 }
 
@@ -207,6 +212,6 @@ mod tests {
     fn guard_turns_a_panic_into_an_error() {
         assert_eq!(guard(|| 1), Ok(1));
         let err = guard(|| -> u8 { panic!("boom") }).unwrap_err();
-        assert_eq!(err, "parser panicked: boom");
+        assert_eq!(err.to_string(), "parser panicked: boom");
     }
 }
