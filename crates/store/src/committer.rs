@@ -54,14 +54,17 @@ impl Queue {
         group_commit_max: usize,
         group_sync: bool,
     ) -> Result<(Queue, RecoveryReport), StoreError> {
-        std::fs::create_dir_all(data_dir).map_err(|e| StoreError::io("create", data_dir, e))?;
+        let tightened = crate::private::secure_data_dir(data_dir).map_err(|e| StoreError::io("secure", data_dir, e))?;
+        if let Some(t) = tightened {
+            tracing::warn!(
+                data_dir = %data_dir.display(),
+                was = format_args!("{:04o}", t.was),
+                entries = t.entries,
+                "the data directory was open to other users: group and other permissions removed from it and                  everything in it (now 0700, files 0600)"
+            );
+        }
         let lock_path = data_dir.join("lock");
-        let lock = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .map_err(|e| StoreError::io("open", &lock_path, e))?;
+        let lock = crate::private::open_or_create(&lock_path).map_err(|e| StoreError::io("open", &lock_path, e))?;
         if lock.try_lock().is_err() {
             return Err(StoreError::Locked(data_dir.to_path_buf()));
         }

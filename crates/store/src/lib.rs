@@ -11,11 +11,13 @@ mod error;
 pub mod files;
 pub mod links;
 mod model;
+mod private;
 mod purge;
 mod queue_id;
 mod recovery;
 mod spool;
 mod sqlite;
+mod sqlite_keys;
 mod sqlite_links;
 mod store;
 pub mod users;
@@ -32,6 +34,7 @@ pub use model::{
     Notice, NoticeKind, Origin, ProbeRecord, RecipientRecord, RecipientState, RecipientUpdate, StsPolicyRecord,
     TlsMemory, UserRecord, Variant,
 };
+pub use private::{DIR_MODE, FILE_MODE, Tightened, secure_data_dir};
 pub use purge::{PurgeCounts, purge_finished};
 pub use queue_id::QueueId;
 pub use recovery::RecoveryReport;
@@ -44,6 +47,6 @@ use std::sync::Arc;
 
 /// Opens the store for reading and administration (CLI), without recovery or the spool lock.
 pub async fn open_store(data_dir: &Path) -> Result<Arc<dyn QueueStore>, StoreError> {
-    std::fs::create_dir_all(data_dir).map_err(|e| StoreError::io("create the data directory", data_dir, e))?;
+    private::create_dir_all(data_dir).map_err(|e| StoreError::io("create the data directory", data_dir, e))?;
     Ok(Arc::new(SqliteStore::open(&data_dir.join("queue.db")).await?))
 }
