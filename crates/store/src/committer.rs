@@ -40,6 +40,21 @@ pub struct Queue {
     _lock: Arc<std::fs::File>,
 }
 
+/// The data directory's lock, held while it lives: one sekisho process at a time.
+#[derive(Debug)]
+pub struct DataDirLock(std::fs::File);
+
+/// Takes the lock of `data_dir` (which must exist), as `serve` does; fails with
+/// [`StoreError::Locked`] while a server runs on it. For offline work such as rewrapping keys.
+pub fn lock_data_dir(data_dir: &Path) -> Result<DataDirLock, StoreError> {
+    let lock_path = data_dir.join("lock");
+    let lock = crate::private::open_or_create(&lock_path).map_err(|e| StoreError::io("open", &lock_path, e))?;
+    if lock.try_lock().is_err() {
+        return Err(StoreError::Locked(data_dir.to_path_buf()));
+    }
+    Ok(DataDirLock(lock))
+}
+
 impl Queue {
     /// Opens the data directory, takes its lock, recovers from any crash, and starts the
     /// committer. `group_commit_max` bounds the messages per transaction.
@@ -63,11 +78,7 @@ impl Queue {
                 "the data directory was open to other users: group and other permissions removed from it and                  everything in it (now 0700, files 0600)"
             );
         }
-        let lock_path = data_dir.join("lock");
-        let lock = crate::private::open_or_create(&lock_path).map_err(|e| StoreError::io("open", &lock_path, e))?;
-        if lock.try_lock().is_err() {
-            return Err(StoreError::Locked(data_dir.to_path_buf()));
-        }
+        let lock = lock_data_dir(data_dir)?;
         let spool = Spool::open_with(data_dir, group_sync)?;
         let store: Arc<dyn QueueStore> = Arc::new(SqliteStore::open(&data_dir.join("queue.db")).await?);
         let report = recovery::recover(&spool, store.as_ref()).await?;
@@ -84,7 +95,7 @@ impl Queue {
         ));
         let (outcomes, outcome_rx) = mpsc::channel(1024);
         tokio::spawn(outcome_loop(store.clone(), outcome_rx));
-        Ok((Queue { spool, store, commits: tx, new_mail, removals, outcomes, _lock: Arc::new(lock) }, report))
+        Ok((Queue { spool, store, commits: tx, new_mail, removals, outcomes, _lock: Arc::new(lock.0) }, report))
     }
 
     /// Starts writing the body of a new message.

@@ -22,7 +22,7 @@ mod sqlite_links;
 mod store;
 pub mod users;
 
-pub use committer::Queue;
+pub use committer::{DataDirLock, Queue, lock_data_dir};
 pub use error::StoreError;
 pub use files::purge_expired_files;
 pub use links::{

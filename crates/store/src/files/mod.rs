@@ -114,6 +114,20 @@ impl FileStore {
     }
 }
 
+/// Opens the file store of `data_dir` with `keys` after bringing every kept file's key under
+/// the current store key in one transaction ([`wrap_file_keys`]: keys from before wrapping are
+/// wrapped now). Fails, changing nothing, when the stored keys were wrapped by another store
+/// key ([`KeyError::UnknownStoreKey`]).
+pub async fn open_with_keys(
+    data_dir: &Path,
+    store: &dyn crate::links::LinkStore,
+    keys: KeyRing,
+) -> Result<(FileStore, Rewrapped), StoreError> {
+    let files = FileStore::open(data_dir)?;
+    let done = wrap_file_keys(store, &keys).await?;
+    Ok((files.with_keys(keys), done))
+}
+
 /// Removes from `files` every file whose message's links have all expired or been revoked by
 /// `now`, and marks it purged; returns (message ID, file index) of each.
 pub async fn purge_expired_files(
