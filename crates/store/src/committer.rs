@@ -69,14 +69,22 @@ impl Queue {
         group_commit_max: usize,
         group_sync: bool,
     ) -> Result<(Queue, RecoveryReport), StoreError> {
-        let tightened = crate::private::secure_data_dir(data_dir).map_err(|e| StoreError::io("secure", data_dir, e))?;
-        if let Some(t) = tightened {
-            tracing::warn!(
+        crate::private::create_dir_all(data_dir).map_err(|e| StoreError::io("create", data_dir, e))?;
+        match crate::private::secure_data_dir(data_dir) {
+            Ok(None) => {}
+            Ok(Some(t)) => tracing::warn!(
                 data_dir = %data_dir.display(),
                 was = format_args!("{:04o}", t.was),
                 entries = t.entries,
-                "the data directory was open to other users: group and other permissions removed from it and                  everything in it (now 0700, files 0600)"
-            );
+                "the data directory was open to other users: group and other permissions removed from it and \
+                 everything in it (now 0700, files 0600)"
+            ),
+            // Not fatal: the server can run, but the operator must fix it.
+            Err(e) => tracing::warn!(
+                data_dir = %data_dir.display(),
+                error = %e,
+                "the data directory is open to other users and could not be tightened: chmod -R go= it"
+            ),
         }
         let lock = lock_data_dir(data_dir)?;
         let spool = Spool::open_with(data_dir, group_sync)?;
