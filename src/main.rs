@@ -11,6 +11,7 @@ mod hangup;
 mod logging;
 mod material;
 mod output;
+mod store_key;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -57,6 +58,11 @@ enum Command {
         #[command(subcommand)]
         command: commands::user::UserCommand,
     },
+    /// The store key that wraps kept files' keys: generate one, rotate to a new one.
+    Key {
+        #[command(subcommand)]
+        command: commands::key::KeyCommand,
+    },
 }
 
 /// A command's failure, carrying its exit code.
@@ -68,6 +74,10 @@ pub(crate) enum Failure {
 }
 
 fn main() -> ExitCode {
+    // Everything sekisho creates (data directory, key files) is for its own user alone; the
+    // store sets these modes explicitly too.
+    // SAFETY: umask(2) only sets this process's file mode creation mask and cannot fail.
+    unsafe { libc::umask(0o077) };
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Config { command } => commands::config::run(command, cli.config),
@@ -106,6 +116,7 @@ fn run_async(command: Command, config: Config, source: ConfigSource) -> Result<(
             Command::Queue { command } => commands::queue::run(command, &config, &source).await,
             Command::Check(args) => commands::check::run(args, &config, &source).await,
             Command::User { command } => commands::user::run(command, &config, &source).await,
+            Command::Key { command } => commands::key::run(command, &config, &source).await,
             Command::Links { command } => commands::links::run(command, &config, &source).await,
             Command::Config { .. } => unreachable!("handled before the runtime starts"),
         }

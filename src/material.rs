@@ -1,5 +1,6 @@
 //! What the configuration names on disk, loaded the way `serve` will load it: the listeners'
-//! certificate and key, the extra roots for outbound TLS, the DNSSEC trust anchor. Run by
+//! certificate and key, the extra roots for outbound TLS, the DNSSEC trust anchor, the store
+//! key (`crate::store_key`). Run by
 //! `config check` and before `serve` starts, so a bad file is a configuration error (exit 2)
 //! that names the file, the line and the key.
 
@@ -31,5 +32,5 @@ pub(crate) fn check(config: &Config) -> Result<(), ConfigError> {
     {
         return Err(config.error_at("dns.trust_anchor", e.to_string()));
     }
-    Ok(())
+    crate::store_key::check(config)
 }

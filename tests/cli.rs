@@ -361,12 +361,13 @@ async fn links_purge_removes_the_files_of_expired_links_only() {
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(dir.path(), own_address(2525), "");
     let (data, store) = data_store(&config).await;
-    let files = sekisho_store::files::FileStore::open(&data).unwrap();
+    let key = sekisho_store::files::KeyRing::new(sekisho_store::files::StoreKey::generate());
+    let files = sekisho_store::files::FileStore::open(&data).unwrap().with_keys(key);
     let now = chrono::Utc::now().timestamp();
     let old = files.put(b"old quarterly figures").unwrap();
     let new = files.put(b"new quarterly figures").unwrap();
     let (expired, active) = ("MLINKOLD00000001", "MLINKNEW00000002");
-    let file = |f: &sekisho_store::files::StoredFile, name| link_file(0, name, f.id.clone(), f.key.to_hex(), f.size);
+    let file = |f: &sekisho_store::files::StoredFile, name| link_file(0, name, f.id.clone(), f.key.clone(), f.size);
     seed_links(
         &store,
         expired,

@@ -3,7 +3,6 @@
 //! codes, cross-site and stale form posts, hostile file names, and clients that ask too often.
 //! Links are seeded through the store, as delivery makes them.
 
-use sekisho_store::files::FileStore;
 use sekisho_store::links::{random_token, token_hash};
 use sekisho_store::{Access, LinkFile, LinkMessage, NewLink};
 use sekisho_testkit::{FakeDns, TestServer};
@@ -31,7 +30,7 @@ async fn seed_message(
     tweak: impl FnOnce(&mut NewLink),
 ) -> Seeded {
     let message_id = message_id.to_string();
-    let files = FileStore::open(&s.config.store.path).unwrap();
+    let files = s.files.clone();
     let stored = files.put(bytes).unwrap();
     let store = &s.queue.stores().links;
     store
@@ -43,7 +42,7 @@ async fn seed_message(
             files: vec![LinkFile {
                 idx: 0,
                 file_id: stored.id,
-                key: stored.key.to_hex(),
+                key: stored.key,
                 name: name.into(),
                 content_type: "application/pdf".into(),
                 size: stored.size,
@@ -163,7 +162,7 @@ async fn downloads_stop_at_the_limit_and_expired_files_are_purged() {
     let on_disk = s.config.store.path.join("files").join(&kept.files[0].file_id);
     assert!(on_disk.exists());
     s.queue.stores().links.set_link_expiry(&link.message_id, None, 1).await.unwrap();
-    let files = FileStore::open(&s.config.store.path).unwrap();
+    let files = s.files.clone();
     let purged =
         sekisho_store::purge_expired_files(s.queue.stores().links.as_ref(), &files, chrono::Utc::now().timestamp())
             .await

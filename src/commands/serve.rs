@@ -26,12 +26,13 @@ pub(crate) async fn run(config: Config, source: &ConfigSource) -> Result<(), Fai
         quarantined = report.quarantined.len(),
         "queue opened"
     );
+    let files = crate::store_key::open_files(&config, queue.stores().links.as_ref()).await?;
     let server = Server::bind(config.clone(), queue.clone()).await.map_err(|e| Failure::Failed(e.to_string()))?;
     let dns = sekisho_dns::Resolver::new(&config.dns).map_err(|e| Failure::Failed(e.to_string()))?;
-    let deliverer =
-        Deliverer::new(config.clone(), queue.clone(), Arc::new(dns)).map_err(|e| Failure::Usage(e.to_string()))?;
+    let deliverer = Deliverer::new(config.clone(), queue.clone(), Arc::new(dns), files.clone())
+        .map_err(|e| Failure::Usage(e.to_string()))?;
     let retention = Retention { control: queue.control().clone(), keep: config.store.retention.0 };
-    let portal = Portal::new(config.clone(), queue).map_err(|e| Failure::Failed(e.to_string()))?;
+    let portal = Portal::new(config.clone(), queue, files).map_err(|e| Failure::Failed(e.to_string()))?;
     let portal_listener = tokio::net::TcpListener::bind(config.portal.address)
         .await
         .map_err(|e| Failure::Failed(format!("cannot listen on {} (portal): {e}", config.portal.address)))?;

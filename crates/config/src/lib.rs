@@ -88,6 +88,23 @@ pub struct StoreConfig {
     /// How long finished messages (with their attempt history), expired links' records and
     /// the portal's audit log are kept; `serve` purges older ones hourly. "0": kept forever.
     pub retention: Duration,
+    /// The store key: a file of 32 random bytes, kept outside the data directory, that wraps
+    /// every kept file's key. Unset: `$SEKISHO_STORE_KEY`, else the systemd credential
+    /// `$CREDENTIALS_DIRECTORY/sekisho-store-key`, else [`StoreConfig::default_key_file`]
+    /// (created at first start).
+    pub key_file: Option<PathBuf>,
+}
+
+impl StoreConfig {
+    /// Where the store key is kept when no key is configured: beside the data directory,
+    /// named after it (`./sekisho-data` → `./sekisho-data.key`). `None` when the data
+    /// directory's path has no last component (`/`, `..`).
+    pub fn default_key_file(&self) -> Option<PathBuf> {
+        let name = self.path.file_name()?;
+        let mut key = name.to_os_string();
+        key.push(".key");
+        Some(self.path.with_file_name(key))
+    }
 }
 
 /// `[tls]`
@@ -499,6 +516,7 @@ impl Default for StoreConfig {
             group_commit_max: 256,
             group_sync: false,
             retention: Duration::from_secs(90 * 86_400),
+            key_file: None,
         }
     }
 }
@@ -626,6 +644,29 @@ impl Config {
                     return Err(err(&format!("listener.{i}.{key}"), "must be at least 1".into()));
                 }
             }
+        }
+        match &self.store.key_file {
+            Some(key) if key.starts_with(&self.store.path) => {
+                return Err(err(
+                    "store.key_file",
+                    format!(
+                        "{} is inside the data directory {}: a copy of the data directory would carry the key \
+                         that opens its files; keep the store key elsewhere",
+                        key.display(),
+                        self.store.path.display()
+                    ),
+                ));
+            }
+            None if self.store.default_key_file().is_none() => {
+                return Err(err(
+                    "store.path",
+                    format!(
+                        "{} has no name to put the default store key beside it: set [store] key_file",
+                        self.store.path.display()
+                    ),
+                ));
+            }
+            _ => {}
         }
         if self.tls.certificate.is_some() != self.tls.key.is_some() {
             return Err(err(
@@ -1090,5 +1131,24 @@ mod attachment_tests {
         assert_eq!(e, "t.toml:2: smtp.stress_threshold: must be a percentage from 1 to 100");
         let e = Config::parse("[smtp]\nstress_command_timeout = \"0s\"\n", Path::new("t.toml")).unwrap_err();
         assert_eq!(e.to_string(), "t.toml:2: smtp.stress_command_timeout: must be at least 1");
+    }
+
+    #[test]
+    fn the_store_key_is_kept_outside_the_data_directory() {
+        let parse = |text: &str| Config::parse(text, Path::new("test.toml"));
+        let c = Config::embedded();
+        assert_eq!(c.store.key_file, None);
+        assert_eq!(c.store.default_key_file(), Some(PathBuf::from("./sekisho-data.key")));
+        let c = parse("[store]\npath = \"/var/lib/sekisho\"\nkey_file = \"/etc/sekisho/store.key\"\n").unwrap();
+        assert_eq!(c.store.key_file, Some(PathBuf::from("/etc/sekisho/store.key")));
+        let e = parse("[store]\npath = \"/var/lib/sekisho\"\nkey_file = \"/var/lib/sekisho/store.key\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("test.toml:3: store.key_file: /var/lib/sekisho/store.key is inside the data directory"),
+            "{e}"
+        );
+        let e = parse("[store]\npath = \"/\"\n").unwrap_err().to_string();
+        assert!(e.contains("store.path") && e.contains("set [store] key_file"), "{e}");
     }
 }

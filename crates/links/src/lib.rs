@@ -207,7 +207,7 @@ impl LinkMaker {
             files.push(LinkFile {
                 idx: i as i64,
                 file_id: sealed.id,
-                key: sealed.key.to_hex(),
+                key: sealed.key,
                 name: f.name.clone(),
                 content_type: f.content_type.clone(),
                 size: sealed.size,

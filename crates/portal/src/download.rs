@@ -8,7 +8,6 @@ use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use sekisho_store::LinkFile;
-use sekisho_store::files::FileKey;
 use tokio::sync::mpsc;
 
 use crate::Portal;
@@ -146,8 +145,7 @@ impl Portal {
     }
 
     fn open(&self, f: &LinkFile) -> std::io::Result<impl Read + Send + 'static> {
-        let key = FileKey::from_hex(&f.key).ok_or_else(|| std::io::Error::other("damaged file key"))?;
-        self.inner.files.reader(&f.file_id, &key).map_err(std::io::Error::other)
+        self.inner.files.reader(&f.file_id, &f.key).map_err(std::io::Error::other)
     }
 }
 

@@ -68,9 +68,9 @@ pub enum PortalError {
 }
 
 impl Portal {
-    /// A portal over the running gateway's queue (its store and file store).
-    pub fn new(config: Config, queue: Queue) -> Result<Portal, PortalError> {
-        let files = FileStore::open(&config.store.path)?;
+    /// A portal over the running gateway's queue (its store) and file store (opened with the
+    /// store key).
+    pub fn new(config: Config, queue: Queue, files: FileStore) -> Result<Portal, PortalError> {
         let limiter = RateLimiter::new(config.portal.rate_limit);
         let check_limiter = RateLimiter::new(config.portal.check_rate_limit);
         let checker = CheckService::new(&config, Some(queue.stores().tls.clone()))?;

@@ -129,10 +129,13 @@ fn generate_self_signed(cert: &Path, key: &Path, hostname: &str) -> Result<(), R
     let names = vec![hostname.to_string(), "localhost".to_string()];
     let generated = rcgen::generate_simple_self_signed(names).map_err(|e| err(e.to_string()))?;
     if let Some(dir) = cert.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| err(e.to_string()))?;
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(|e| err(e.to_string()))?;
     }
     write_private(key, generated.key_pair.serialize_pem().as_bytes()).map_err(|e| err(e.to_string()))?;
-    std::fs::write(cert, generated.cert.pem()).map_err(|e| err(e.to_string()))?;
+    // The certificate is public, but it lives in the data directory, where nothing is
+    // readable by others.
+    write_private(cert, generated.cert.pem().as_bytes()).map_err(|e| err(e.to_string()))?;
     Ok(())
 }
 

@@ -43,6 +43,21 @@ pub struct Queue {
     _lock: Arc<std::fs::File>,
 }
 
+/// The data directory's lock, held while it lives: one sekisho process at a time.
+#[derive(Debug)]
+pub struct DataDirLock(std::fs::File);
+
+/// Takes the lock of `data_dir` (which must exist), as `serve` does; fails with
+/// [`StoreError::Locked`] while a server runs on it. For offline work such as rewrapping keys.
+pub fn lock_data_dir(data_dir: &Path) -> Result<DataDirLock, StoreError> {
+    let lock_path = data_dir.join("lock");
+    let lock = crate::private::open_or_create(&lock_path).map_err(|e| StoreError::io("open", &lock_path, e))?;
+    if lock.try_lock().is_err() {
+        return Err(StoreError::Locked(data_dir.to_path_buf()));
+    }
+    Ok(DataDirLock(lock))
+}
+
 impl Queue {
     /// Opens the data directory, takes its lock, recovers from any crash, and starts the
     /// committer. `group_commit_max` bounds the messages per transaction.
@@ -57,17 +72,24 @@ impl Queue {
         group_commit_max: usize,
         group_sync: bool,
     ) -> Result<(Queue, RecoveryReport), StoreError> {
-        std::fs::create_dir_all(data_dir).map_err(|e| StoreError::io("create", data_dir, e))?;
-        let lock_path = data_dir.join("lock");
-        let lock = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .map_err(|e| StoreError::io("open", &lock_path, e))?;
-        if lock.try_lock().is_err() {
-            return Err(StoreError::Locked(data_dir.to_path_buf()));
+        crate::private::create_dir_all(data_dir).map_err(|e| StoreError::io("create", data_dir, e))?;
+        match crate::private::secure_data_dir(data_dir) {
+            Ok(None) => {}
+            Ok(Some(t)) => tracing::warn!(
+                data_dir = %data_dir.display(),
+                was = format_args!("{:04o}", t.was),
+                entries = t.entries,
+                "the data directory was open to other users: group and other permissions removed from it and \
+                 everything in it (now 0700, files 0600)"
+            ),
+            // Not fatal: the server can run, but the operator must fix it.
+            Err(e) => tracing::warn!(
+                data_dir = %data_dir.display(),
+                error = %e,
+                "the data directory is open to other users and could not be tightened: chmod -R go= it"
+            ),
         }
+        let lock = lock_data_dir(data_dir)?;
         let spool = Spool::open_with(data_dir, group_sync)?;
         let store: Arc<dyn Backend> = Arc::new(SqliteStore::open(&data_dir.join("queue.db")).await?);
         let report = recovery::recover(&spool, store.as_ref()).await?;
@@ -86,7 +108,7 @@ impl Queue {
         tokio::spawn(outcome_loop(store.clone(), outcome_rx));
         let (stores, control) = (Stores::of(&store), QueueControl::new(store.clone(), data_dir));
         let queue =
-            Queue { spool, store, stores, control, commits: tx, new_mail, removals, outcomes, _lock: Arc::new(lock) };
+            Queue { spool, store, stores, control, commits: tx, new_mail, removals, outcomes, _lock: Arc::new(lock.0) };
         Ok((queue, report))
     }
 

@@ -20,6 +20,9 @@ pub enum StoreError {
     /// The committer task is gone (shutting down).
     #[error("the queue is shutting down")]
     Closed,
+    /// A kept file's key does not open (no store key, another store key, altered).
+    #[error("file key: {0}")]
+    FileKey(#[from] crate::files::KeyError),
     /// A stored value could not be read back.
     #[error("damaged record {0}")]
     Damaged(String),

@@ -12,19 +12,21 @@ mod error;
 pub mod files;
 pub mod links;
 mod model;
+mod private;
 mod purge;
 mod queue_id;
 mod recovery;
 mod spool;
 mod sqlite;
 mod sqlite_accounts;
+mod sqlite_keys;
 mod sqlite_links;
 mod sqlite_tls;
 pub mod state;
 mod store;
 pub mod users;
 
-pub use committer::Queue;
+pub use committer::{DataDirLock, Queue, lock_data_dir};
 pub use control::{Command, QueueControl};
 pub use error::StoreError;
 pub use files::purge_expired_files;
@@ -37,6 +39,7 @@ pub use model::{
     NewRecipient, Notice, NoticeKind, Origin, ProbeRecord, RecipientRecord, RecipientState, RecipientUpdate,
     StsPolicyRecord, TlsMemory, UserRecord, Variant,
 };
+pub use private::{DIR_MODE, FILE_MODE, Tightened, secure_data_dir};
 pub use purge::PurgeCounts;
 pub use queue_id::QueueId;
 pub use recovery::RecoveryReport;
@@ -53,7 +56,7 @@ use std::sync::Arc;
 /// Opens the store for reading and administration (CLI), without recovery or the spool lock:
 /// its roles, and the administrator's door to the queue.
 pub async fn open_store(data_dir: &Path) -> Result<(Stores, QueueControl), StoreError> {
-    std::fs::create_dir_all(data_dir).map_err(|e| StoreError::io("create the data directory", data_dir, e))?;
+    private::create_dir_all(data_dir).map_err(|e| StoreError::io("create the data directory", data_dir, e))?;
     let backend: Arc<dyn store::Backend> = Arc::new(SqliteStore::open(&data_dir.join("queue.db")).await?);
     Ok((Stores::of(&backend), QueueControl::new(backend, data_dir)))
 }

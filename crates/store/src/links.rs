@@ -214,6 +214,12 @@ pub trait LinkStore: Send + Sync {
         account: Option<&str>,
         limit: u32,
     ) -> Result<Vec<crate::model::MessageSummary>, StoreError>;
+    /// Every kept (not purged) file's stored key, for wrapping them with the store key at start
+    /// and rewrapping them on `sekisho key rotate` (crates/store/src/files/rewrap.rs).
+    async fn file_keys(&self) -> Result<Vec<crate::files::FileKeyRow>, StoreError>;
+    /// Replaces stored file keys in one transaction, all or none: fails (changing nothing)
+    /// when one of them no longer holds its `old` value.
+    async fn replace_file_keys(&self, changes: &[crate::files::FileKeyChange]) -> Result<(), StoreError>;
 }
 
 /// Portal sessions of recipients and senders, and the console's sign-in links (portal).

@@ -86,7 +86,7 @@ async fn quarantine(spool: &Spool, store: &dyn Backend, id: &str, reason: &str) 
     let record = store.message(id).await.ok().flatten();
     let note = serde_json::json!({ "id": id, "reason": reason, "message": record });
     let note_path = dir.join(format!("{id}.json"));
-    std::fs::write(&note_path, serde_json::to_vec_pretty(&note).unwrap_or_default())
+    crate::private::write(&note_path, &serde_json::to_vec_pretty(&note).unwrap_or_default())
         .map_err(|e| StoreError::io("write", &note_path, e))?;
     let body = spool.msg_dir().join(id);
     if body.exists() {

@@ -69,7 +69,7 @@ impl Spool {
             group_sync,
         };
         for dir in [&spool.tmp, &spool.msg, &spool.quarantine] {
-            std::fs::create_dir_all(dir).map_err(|e| StoreError::io("create", dir, e))?;
+            crate::private::create_dir_all(dir).map_err(|e| StoreError::io("create", dir, e))?;
         }
         Ok(spool)
     }
@@ -96,11 +96,7 @@ impl Spool {
         let path = self.tmp.join(id.as_str());
         // Creating and writing go to the page cache and take microseconds: done in place, they
         // save a thread hop each. Only the fsync in `finish` runs on the blocking pool.
-        let file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&path)
-            .map_err(|e| StoreError::io("create", &path, e))?;
+        let file = crate::private::create_new_file(&path).map_err(|e| StoreError::io("create", &path, e))?;
         Ok(TempBody {
             id: id.clone(),
             path,

@@ -274,6 +274,9 @@ pub struct SqliteStore {
 impl SqliteStore {
     /// Opens (creating if needed) the database at `path`.
     pub async fn open(path: &Path) -> Result<SqliteStore, StoreError> {
+        // Created 0600 before SQLite opens it: SQLite gives the -wal and -shm files the
+        // database file's permissions.
+        crate::private::open_or_create(path).map_err(|e| StoreError::io("open", path, e))?;
         let options = SqliteConnectOptions::from_str("sqlite:")?
             .filename(path)
             .create_if_missing(true)

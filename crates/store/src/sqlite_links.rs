@@ -421,6 +421,15 @@ impl LinkStore for SqliteStore {
         .await?;
         Ok(rows.iter().map(crate::sqlite::summary).collect())
     }
+
+    // Files at rest: implemented in sqlite_keys.rs.
+    async fn file_keys(&self) -> Result<Vec<crate::files::FileKeyRow>, StoreError> {
+        crate::sqlite_keys::file_keys(self).await
+    }
+
+    async fn replace_file_keys(&self, changes: &[crate::files::FileKeyChange]) -> Result<(), StoreError> {
+        crate::sqlite_keys::replace_file_keys(self, changes).await
+    }
 }
 
 #[async_trait]

@@ -39,11 +39,26 @@ pub struct TestServer {
     pub pki: TestPki,
     /// The queue the server writes to.
     pub queue: Queue,
+    /// The sealed file store, opened with the store key (`config.store.key_file`).
+    pub files: sekisho_store::files::FileStore,
     /// The configuration the server runs with.
     pub config: Config,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
     dir: tempfile::TempDir,
+}
+
+/// The file store opened with the configured key file (created when missing), its keys
+/// wrapped as `serve` wraps them.
+async fn open_files(config: &Config, queue: &Queue) -> sekisho_store::files::FileStore {
+    use sekisho_store::files::{KeyRing, create_key_file, read_key_file};
+    let path = config.store.key_file.as_ref().expect("the test kit's configuration names a key file");
+    let key = if path.exists() { read_key_file(path) } else { create_key_file(path) }.expect("store key");
+    let (files, _) =
+        sekisho_store::files::open_with_keys(&config.store.path, queue.stores().links.as_ref(), KeyRing::new(key))
+            .await
+            .expect("open the file store");
+    files
 }
 
 /// The configuration the test kit starts from: three listeners on port 0, local domain
@@ -53,6 +68,8 @@ pub fn base_config(dir: &Path, pki: &TestPki) -> Config {
     config.hostname = "gw.sekisho.test".into();
     config.local_domains = vec!["example.jp".into()];
     config.store.path = dir.join("data");
+    // Beside the data directory, created at start when missing (as `serve` creates its default).
+    config.store.key_file = Some(dir.join("store.key"));
     config.store.min_free_space = 0;
     config.tls.certificate = Some(pki.cert_path.clone());
     config.tls.key = Some(pki.key_path.clone());
@@ -126,6 +143,7 @@ impl TestServer {
         let (queue, _) = Queue::open_with(&config.store.path, config.store.group_commit_max, config.store.group_sync)
             .await
             .expect("open queue");
+        let files = open_files(&config, &queue).await;
         let server = Server::bind(config.clone(), queue.clone()).await.expect("bind");
         let addrs = server.local_addrs();
         let pick = |i: usize| addrs.get(i).map_or("127.0.0.1:9".parse().expect("literal"), |a| a.0);
@@ -134,14 +152,19 @@ impl TestServer {
             Some(_) => {
                 let dns = sekisho_dns::Resolver::new(&config.dns).expect("resolver");
                 Some(
-                    sekisho_deliver::Deliverer::new(config.clone(), queue.clone(), std::sync::Arc::new(dns))
-                        .expect("deliverer"),
+                    sekisho_deliver::Deliverer::new(
+                        config.clone(),
+                        queue.clone(),
+                        std::sync::Arc::new(dns),
+                        files.clone(),
+                    )
+                    .expect("deliverer"),
                 )
             }
             None => None,
         };
-        let portal =
-            portal_listener.map(|l| (l, sekisho_portal::Portal::new(config.clone(), queue.clone()).expect("portal")));
+        let portal = portal_listener
+            .map(|l| (l, sekisho_portal::Portal::new(config.clone(), queue.clone(), files.clone()).expect("portal")));
         let task = tokio::spawn(async move {
             let (tx, rx) = tokio::sync::watch::channel(false);
             let until_stopped = || {
@@ -172,6 +195,7 @@ impl TestServer {
             portal: portal_addr,
             pki,
             queue,
+            files,
             config,
             stop: Some(stop),
             task: Some(task),

@@ -83,14 +83,18 @@ pub(crate) fn now() -> i64 {
 }
 
 impl Deliverer {
-    /// A deliverer for `queue`, resolving with `dns`. Fails when `[tls] extra_roots` cannot
-    /// be read or the file store cannot be created.
-    pub fn new(config: Config, queue: Queue, dns: Arc<dyn Dns>) -> Result<Deliverer, DeliverError> {
+    /// A deliverer for `queue`, resolving with `dns`, sealing link files into `files` (opened
+    /// with the store key). Fails when `[tls] extra_roots` cannot be read.
+    pub fn new(
+        config: Config,
+        queue: Queue,
+        dns: Arc<dyn Dns>,
+        files: sekisho_store::files::FileStore,
+    ) -> Result<Deliverer, DeliverError> {
         let d = &config.delivery;
         let timeouts = timeouts(d);
         let helo = d.helo_name.clone().unwrap_or_else(|| config.hostname.clone());
         let tls = TlsClient::new(&config.tls.extra_roots)?;
-        let files = sekisho_store::files::FileStore::open(&config.store.path)?;
         let o = &config.outbound;
         let downgrades =
             crate::tls::DowngradeMemory::new(o.downgrade_window.0.as_secs() as i64, o.downgrade_min_sessions, []);

@@ -1,0 +1,111 @@
+//! The SQLite side of files at rest: reading and replacing the stored file keys.
+
+use sqlx::Row;
+
+use crate::error::StoreError;
+use crate::files::{FileKeyChange, FileKeyRow};
+use crate::sqlite::SqliteStore;
+
+/// Every kept (not purged) file's stored key.
+pub(crate) async fn file_keys(s: &SqliteStore) -> Result<Vec<FileKeyRow>, StoreError> {
+    let rows =
+        sqlx::query("SELECT message_id, idx, file_id, key FROM link_files WHERE purged = 0 ORDER BY message_id, idx")
+            .fetch_all(&s.reader)
+            .await?;
+    Ok(rows
+        .iter()
+        .map(|r| FileKeyRow {
+            message_id: r.get("message_id"),
+            idx: r.get("idx"),
+            file_id: r.get("file_id"),
+            key: r.get("key"),
+        })
+        .collect())
+}
+
+/// Replaces stored keys in one transaction; rolls back when one no longer holds its old value.
+pub(crate) async fn replace_file_keys(s: &SqliteStore, changes: &[FileKeyChange]) -> Result<(), StoreError> {
+    let mut conn = s.write_conn(true).await?;
+    let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+    for c in changes {
+        let changed = sqlx::query("UPDATE link_files SET key = ? WHERE message_id = ? AND idx = ? AND key = ?")
+            .bind(&c.new)
+            .bind(&c.message_id)
+            .bind(c.idx)
+            .bind(&c.old)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if changed != 1 {
+            tx.rollback().await?;
+            return Err(StoreError::Damaged(format!(
+                "file key of {} file {}: changed while it was rewrapped; nothing was replaced",
+                c.message_id, c.idx
+            )));
+        }
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::files::{FileKey, KeyRing, StoreKey, wrap_file_keys};
+    use crate::links::{LinkFile, LinkMessage, LinkStore};
+
+    fn file(idx: i64, file_id: &str, key: String) -> LinkFile {
+        LinkFile {
+            idx,
+            file_id: file_id.into(),
+            key,
+            name: format!("f{idx}.pdf"),
+            content_type: "application/pdf".into(),
+            size: 1,
+            sha256: "00".into(),
+            purged: false,
+        }
+    }
+
+    #[tokio::test]
+    async fn plain_keys_are_wrapped_and_rotation_rewraps_all_or_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = SqliteStore::open(&dir.path().join("q.db")).await.unwrap();
+        let (k0, k1) = (FileKey::generate(), FileKey::generate());
+        let message = LinkMessage {
+            message_id: "M1".into(),
+            sender: "a@example.jp".into(),
+            subject: "s".into(),
+            created_at: 0,
+            files: vec![file(0, "a0", k0.to_hex()), file(1, "a1", k1.to_hex())],
+            password_hash: None,
+        };
+        s.put_link_message(&message).await.unwrap();
+        let (old, new) = (StoreKey::generate(), StoreKey::generate());
+        let done = wrap_file_keys(&s, &KeyRing::new(old.clone())).await.unwrap();
+        assert_eq!((done.wrapped_plain, done.rewrapped, done.unchanged), (2, 0, 0));
+        let stored = s.link_message("M1").await.unwrap().unwrap().files;
+        assert!(stored.iter().all(|f| f.key.starts_with(&format!("v1:{}:", old.id()))), "{stored:?}");
+        assert_eq!(KeyRing::new(old.clone()).unwrap("a0", &stored[0].key), Ok(k0.clone()));
+
+        // The wrong key changes nothing and says which key the data needs.
+        let e = wrap_file_keys(&s, &KeyRing::new(new.clone())).await.unwrap_err();
+        assert!(e.to_string().contains(&old.id()), "{e}");
+        assert_eq!(s.link_message("M1").await.unwrap().unwrap().files, stored);
+
+        let ring = KeyRing::new(new.clone()).with_previous(old.clone());
+        let done = wrap_file_keys(&s, &ring).await.unwrap();
+        assert_eq!((done.wrapped_plain, done.rewrapped, done.unchanged), (0, 2, 0));
+        let rotated = s.link_message("M1").await.unwrap().unwrap().files;
+        assert_eq!(KeyRing::new(new.clone()).unwrap("a1", &rotated[1].key), Ok(k1));
+        assert!(KeyRing::new(old).unwrap("a1", &rotated[1].key).is_err());
+
+        // A key changed under the rewrap: nothing is replaced.
+        let stale = vec![
+            FileKeyChange { message_id: "M1".into(), idx: 0, old: rotated[0].key.clone(), new: "x".into() },
+            FileKeyChange { message_id: "M1".into(), idx: 1, old: "stale".into(), new: "y".into() },
+        ];
+        assert!(s.replace_file_keys(&stale).await.is_err());
+        assert_eq!(s.link_message("M1").await.unwrap().unwrap().files, rotated);
+    }
+}
