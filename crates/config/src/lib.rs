@@ -24,7 +24,7 @@ pub use error::ConfigError;
 pub use portal::{Passphrase, PortalConfig};
 pub use route::NextHop;
 pub use sekisho_policy::{
-    Access, Assurance, DowngradeAction, EncryptedPolicy, InlineFormat, InlineMin, Language, PasswordDelivery,
+    Access, Assurance, CheckerAccess, DowngradeAction, EncryptedPolicy, InlineFormat, InlineMin, Language, PasswordDelivery,
     SmartHostAttachments, UninspectablePolicy,
 };
 pub use static_records::{StaticRecord, decode_hex, normalize_host};
@@ -724,6 +724,9 @@ impl Config {
             ("portal.check_rate_limit", p.check_rate_limit == 0),
             ("portal.max_connections", p.max_connections == 0),
             ("portal.idle_timeout", p.idle_timeout.0.is_zero()),
+            ("portal.max_connections_per_client", p.max_connections_per_client == 0),
+            ("portal.header_timeout", p.header_timeout.0.is_zero()),
+            ("portal.request_timeout", p.request_timeout.0.is_zero()),
         ] {
             if zero {
                 return Err(err(key, "must be at least 1".into()));

@@ -91,7 +91,8 @@ fn redirect_with_cookie(to: &'static str, cookie_header: Option<String>) -> Resp
 }
 
 impl Portal {
-    async fn console(
+    /// The signed-in console session of the request and the hash of its cookie, if any.
+    pub(crate) async fn console(
         &self,
         headers: &HeaderMap,
     ) -> Result<Option<(ConsoleSession, String)>, sekisho_store::StoreError> {

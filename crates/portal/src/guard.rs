@@ -1,5 +1,6 @@
 //! What every request goes through: a request budget per client address, and the security
-//! headers every response carries (strict CSP, no sniffing, no framing, no referrer, no cache).
+//! headers every response carries (strict CSP, no sniffing, no framing, no referrer, no cache;
+//! HSTS when the portal's address is `https://`).
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -68,6 +69,11 @@ pub const HEADERS: [(&str, &str); 7] = [
     ("cross-origin-resource-policy", "same-origin"),
 ];
 
+/// `Strict-Transport-Security` of a portal whose `[portal] url` is `https://`: browsers use
+/// HTTPS only, for a year, so no one on the path can strip it (the portal's own host only; other
+/// names under its domain may still serve plain HTTP).
+pub const HSTS: &str = "max-age=31536000";
+
 /// Rate limit, then the handler, then the headers.
 pub async fn guard(
     State(portal): State<Portal>,
@@ -83,9 +89,13 @@ pub async fn guard(
         r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
         r
     };
+    let secure = portal.secure();
     let headers = response.headers_mut();
     for (name, value) in HEADERS {
         headers.insert(name, HeaderValue::from_static(value));
+    }
+    if secure {
+        headers.insert(header::STRICT_TRANSPORT_SECURITY, HeaderValue::from_static(HSTS));
     }
     response
 }

@@ -30,6 +30,7 @@ use sekisho_links::LinkMaker;
 use sekisho_store::files::FileStore;
 use sekisho_store::{Queue, QueueStore};
 use sekisho_transport::check::CheckService;
+use sekisho_transport::public::Reach;
 
 pub use guard::RateLimiter;
 
@@ -73,7 +74,9 @@ impl Portal {
         let files = FileStore::open(&config.store.path)?;
         let limiter = RateLimiter::new(config.portal.rate_limit);
         let check_limiter = RateLimiter::new(config.portal.check_rate_limit);
-        let checker = CheckService::new(&config, Some(queue.store().clone()))?;
+        // Visitors choose the domain: unless allowed, the checker contacts public addresses only.
+        let reach = if config.portal.checker_allow_private { Reach::Any } else { Reach::PublicOnly };
+        let checker = CheckService::new(&config, Some(queue.store().clone()))?.with_reach(reach);
         let links = LinkMaker::new(&config, queue.clone(), files.clone())?;
         let store = queue.store().clone();
         let inner = Inner { store, files, queue, limiter, check_limiter, checker, links, config };
