@@ -54,7 +54,12 @@ async fn refusals() {
     let pki = TestPki::generate(dir.path(), "mta-sts.sts.example");
     let mx = FakeMx::start("127.0.8.2:0", MxBehavior::default()).await;
     let mx6 = FakeMx::start(&format!("[::1]:{}", mx.addr.port()), MxBehavior::default()).await;
-    let https = FakeHttps::start("127.0.8.3:0", &pki, HttpAnswer::policy("version: STSv1\nmode: enforce\nmx: *\nmax_age: 86400\n")).await;
+    let https = FakeHttps::start(
+        "127.0.8.3:0",
+        &pki,
+        HttpAnswer::policy("version: STSv1\nmode: enforce\nmx: *\nmax_age: 86400\n"),
+    )
+    .await;
     let targets = [
         ("internal.example", "127.0.8.2"),
         ("mapped.example", "::ffff:127.0.8.2"),

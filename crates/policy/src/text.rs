@@ -52,7 +52,9 @@ mod tests {
         assert!(matches!(visible("見積 1.pdf"), Cow::Borrowed("見積 1.pdf")));
         assert_eq!(visible("invoice\u{202e}fdp.exe"), "invoice\\u{202e}fdp.exe");
         assert_eq!(visible("a\r\nb\0c\u{7f}d\u{85}e"), "a\\u{d}\\u{a}b\\u{0}c\\u{7f}d\\u{85}e");
-        for c in ['\u{61c}', '\u{200e}', '\u{200f}', '\u{202a}', '\u{202d}', '\u{2028}', '\u{2029}', '\u{2066}', '\u{2069}'] {
+        for c in
+            ['\u{61c}', '\u{200e}', '\u{200f}', '\u{202a}', '\u{202d}', '\u{2028}', '\u{2029}', '\u{2066}', '\u{2069}']
+        {
             assert!(hidden(c), "{c:?}");
             assert!(!visible(&format!("x{c}y")).contains(c), "{c:?}");
         }

@@ -394,7 +394,10 @@ pub async fn message(State(portal): State<Portal>, headers: HeaderMap, Path(id):
         .map(|k| {
             k.files
                 .iter()
-                .map(|f| format!("{} ({}, SHA-256 {})", f.name, sekisho_rewrite::human_size(f.size), f.sha256))
+                .map(|f| {
+                    let size = sekisho_rewrite::human_size(f.size);
+                    format!("{} ({size}, SHA-256 {})", sekisho_policy::text::visible(&f.name), f.sha256)
+                })
                 .collect()
         })
         .unwrap_or_default();

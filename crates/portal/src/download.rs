@@ -7,6 +7,7 @@ use axum::body::Body;
 use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use sekisho_policy::text::visible;
 use sekisho_store::LinkFile;
 use sekisho_store::files::FileKey;
 use tokio::sync::mpsc;
@@ -20,8 +21,10 @@ use crate::session::{Client, Current};
 const PIPE_DEPTH: usize = 4;
 const PIECE: usize = 64 << 10;
 
-/// `Content-Disposition` for `name` (RFC 6266): an ASCII fallback and the UTF-8 name.
+/// `Content-Disposition` for `name` (RFC 6266): an ASCII fallback and the UTF-8 name, its
+/// control and bidirectional formatting characters escaped as on every page.
 pub fn content_disposition(name: &str) -> String {
+    let name = visible(name);
     let fallback: String = name
         .chars()
         .map(|c| if c.is_ascii_graphic() && !matches!(c, '"' | '\\' | '%' | ';') || c == ' ' { c } else { '_' })
@@ -107,7 +110,7 @@ impl Portal {
             }
         }
         if first {
-            let names: Vec<&str> = files.iter().map(|f| f.name.as_str()).collect();
+            let names: Vec<_> = files.iter().map(|f| visible(&f.name)).collect();
             self.tell_sender(c, &names.join(", ")).await;
         }
         Ok(())
@@ -177,7 +180,9 @@ pub async fn file(
             return notice(StatusCode::GONE, t, t.purged);
         }
     };
-    portal.event(&c.link, sekisho_store::LinkEvent::Download, &Client::new(peer, &headers), f.name.clone()).await;
+    portal
+        .event(&c.link, sekisho_store::LinkEvent::Download, &Client::new(peer, &headers), visible(&f.name).into_owned())
+        .await;
     let body = streamed(move |out| std::io::copy(&mut reader, out).map(|_| ()));
     let mut response = body.into_response();
     // Served as bytes to save, never to render: whatever the declared type.
@@ -209,7 +214,7 @@ pub async fn all(
             }
         }
     }
-    let names: Vec<&str> = files.iter().map(|f| f.name.as_str()).collect();
+    let names: Vec<_> = files.iter().map(|f| visible(&f.name)).collect();
     portal
         .event(
             &c.link,
@@ -242,7 +247,9 @@ mod tests {
         );
         let hostile = content_disposition("a\"\r\nSet-Cookie: x=1;.pdf");
         assert!(!hostile.contains('\r') && !hostile.contains('\n'));
-        assert!(hostile.starts_with("attachment; filename=\"a___Set-Cookie: x=1_.pdf\""), "{hostile}");
+        assert!(hostile.starts_with("attachment; filename=\"a__u{d}_u{a}Set-Cookie: x=1_.pdf\""), "{hostile}");
         assert!(HeaderValue::from_str(&hostile).is_ok());
+        let reversed = content_disposition("invoice\u{202e}fdp.exe\0");
+        assert!(reversed.ends_with("filename*=UTF-8''invoice%5Cu%7B202e%7Dfdp.exe%5Cu%7B0%7D"), "{reversed}");
     }
 }

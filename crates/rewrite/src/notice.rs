@@ -95,7 +95,6 @@ pub fn human_size(bytes: u64) -> String {
     }
 }
 
-
 fn text_files(n: &Notice) -> String {
     let mut files = String::new();
     for f in &n.files {

@@ -18,8 +18,8 @@ pub use report::{
 
 use crate::client::session::{Target, Timeouts};
 use crate::destination::{DomainPolicy, PolicyHold, PolicySources};
-use crate::resolve::resolve;
 use crate::public::Reach;
+use crate::resolve::resolve;
 use crate::route::{Destination, route};
 use crate::sts::{FetchSettings, StsLookup, StsPolicies};
 use crate::tls::plan::DnssecHealth;
