@@ -126,3 +126,144 @@ async fn hsts_is_sent_when_the_portal_is_served_over_https() {
         assert_eq!(r.headers()["strict-transport-security"], "max-age=31536000", "{path}");
     }
 }
+
+/// A connection to `addr` from the loopback address `from`.
+async fn connect_from(from: &str, addr: std::net::SocketAddr) -> tokio::net::TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(format!("{from}:0").parse().unwrap()).unwrap();
+    socket.connect(addr).await.unwrap()
+}
+
+/// What the server sent on `conn` until it closed it (at most `secs` seconds).
+async fn answer(mut conn: tokio::net::TcpStream, secs: u64) -> String {
+    use tokio::io::AsyncReadExt as _;
+    let mut bytes = Vec::new();
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(secs), conn.read_to_end(&mut bytes)).await;
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+#[tokio::test]
+async fn a_slowloris_cannot_keep_another_client_from_being_served() {
+    use tokio::io::AsyncWriteExt as _;
+    let (_dns, s) = server(|c| {
+        c.portal.max_connections = 8;
+        c.portal.max_connections_per_client = 4;
+        c.portal.header_timeout = sekisho_config::Duration::parse("1s").unwrap();
+    })
+    .await;
+    let portal = s.portal.unwrap();
+    // One client opens every slot there is and trickles a header line into each, often enough
+    // never to be idle.
+    let mut slow = Vec::new();
+    for _ in 0..12 {
+        let mut c = connect_from("127.0.0.1", portal).await;
+        c.write_all(b"GET /check HTTP/1.1\r\nHost: portal\r\n").await.unwrap();
+        slow.push(c);
+    }
+    let trickle = tokio::spawn(async move {
+        for _ in 0..20 {
+            for c in &mut slow {
+                let _ = c.write_all(b"X-Slow: 1\r\n").await;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+        }
+        let mut answers = Vec::new();
+        for c in slow {
+            answers.push(answer(c, 2).await);
+        }
+        answers
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let started = std::time::Instant::now();
+    let mut other = connect_from("127.0.0.2", portal).await;
+    other.write_all(b"GET /check HTTP/1.1\r\nHost: portal\r\nConnection: close\r\n\r\n").await.unwrap();
+    let served = answer(other, 10).await;
+    assert!(served.starts_with("HTTP/1.1 200 OK\r\n"), "{served}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(3), "served at once: {:?}", started.elapsed());
+    let answers = trickle.await.unwrap();
+    let count = |status: &str| answers.iter().filter(|a| a.starts_with(status)).count();
+    assert_eq!(count("HTTP/1.1 429 Too Many Requests\r\n"), 8, "beyond its 4 connections: {answers:?}");
+    assert_eq!(count("HTTP/1.1 408 Request Timeout\r\n"), 4, "its headers never ended: {answers:?}");
+}
+
+#[tokio::test]
+async fn a_request_body_trickled_past_the_deadline_gets_408() {
+    use tokio::io::AsyncWriteExt as _;
+    let (_dns, s) = server(|c| c.portal.request_timeout = sekisho_config::Duration::parse("1s").unwrap()).await;
+    let mut c = connect_from("127.0.0.1", s.portal.unwrap()).await;
+    let head = "POST /sent/login HTTP/1.1\r\nHost: portal\r\nContent-Type: application/x-www-form-urlencoded\r\n\
+                Content-Length: 100\r\n\r\nuser=";
+    c.write_all(head.as_bytes()).await.unwrap();
+    let started = std::time::Instant::now();
+    for _ in 0..8 {
+        if c.write_all(b"a").await.is_err() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    let text = answer(c, 5).await;
+    assert!(text.starts_with("HTTP/1.1 408 Request Timeout\r\n"), "{text}");
+    assert!(text.to_ascii_lowercase().contains("connection: close"), "{text}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+}
+
+#[tokio::test]
+async fn forwarded_addresses_count_only_from_trusted_proxies() {
+    let http = reqwest::Client::new();
+    let get = |base: String, xff: &'static str| {
+        let http = http.clone();
+        async move { http.get(format!("{base}/d")).header("x-forwarded-for", xff).send().await.unwrap().status().as_u16() }
+    };
+    // Behind a trusted proxy, each forwarded client has its own budget and is who the audit
+    // log names.
+    let (_dns, s) = server(|c| {
+        c.portal.rate_limit = 2;
+        c.portal.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+    })
+    .await;
+    let base = format!("http://{}", s.portal.unwrap());
+    let statuses = [
+        get(base.clone(), "203.0.113.1").await,
+        get(base.clone(), "203.0.113.1").await,
+        get(base.clone(), "203.0.113.1").await,
+        get(base.clone(), "198.51.100.9, 203.0.113.2").await,
+    ];
+    assert_eq!(statuses, [403, 403, 429, 403], "203.0.113.2 is another client");
+    let url = seed(&s, "Mproxied", &[("a.pdf", b"x")]).await;
+    let once = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let r = once.get(&url).header("x-forwarded-for", "192.0.2.77, 203.0.113.50").send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 303, "the link opens");
+    let events = s.queue.store().events("Mproxied").await.unwrap();
+    assert_eq!(events.last().unwrap().client, "203.0.113.50", "{events:?}");
+
+    // From anyone else the header is the client's own words: ignored.
+    let (_dns2, s) = server(|c| c.portal.rate_limit = 2).await;
+    let base = format!("http://{}", s.portal.unwrap());
+    let statuses = [
+        get(base.clone(), "203.0.113.1").await,
+        get(base.clone(), "203.0.113.2").await,
+        get(base.clone(), "203.0.113.3").await,
+    ];
+    assert_eq!(statuses, [403, 403, 429], "one client whatever it claims");
+    let url = seed(&s, "Mspoofed", &[("a.pdf", b"x")]).await;
+    let r = http
+        .get(&url)
+        .header("x-forwarded-for", "203.0.113.50")
+        .header("forwarded", "for=203.0.113.51")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 429, "still the same client's budget");
+    let (_dns3, s) = server(|_| {}).await;
+    let url = seed(&s, "Mspoofed", &[("a.pdf", b"x")]).await;
+    let r = once
+        .get(&url)
+        .header("x-forwarded-for", "203.0.113.50")
+        .header("forwarded", "for=203.0.113.51")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 303);
+    let events = s.queue.store().events("Mspoofed").await.unwrap();
+    assert_eq!(events.last().unwrap().client, "127.0.0.1", "{events:?}");
+}

@@ -45,7 +45,7 @@ pub struct PortalConfig {
     pub session_lifetime: Duration,
     /// Requests per minute one client address may make.
     pub rate_limit: u32,
-    /// Connections open at once; further clients wait to be accepted.
+    /// Connections open at once; beyond them a connection is answered 503 and closed.
     pub max_connections: usize,
     /// A connection that moves no byte either way for this long is closed.
     pub idle_timeout: Duration,

@@ -11,7 +11,9 @@
 
 mod checker;
 mod console;
+mod deadline;
 mod download;
+mod forwarded;
 mod guard;
 mod lang;
 mod listener;
@@ -107,16 +109,15 @@ impl Portal {
             .with_state(self.clone())
     }
 
-    /// Serves on `listener` until `shutdown` completes, within `[portal] max_connections` and
-    /// `idle_timeout`.
+    /// Serves on `listener` until `shutdown` completes, within `[portal] max_connections`,
+    /// `max_connections_per_client`, `header_timeout`, `request_timeout` and `idle_timeout`.
     pub async fn run(
         self,
         listener: tokio::net::TcpListener,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        let p = &self.inner.config.portal;
-        let listener = listener::Guarded::new(listener, p.max_connections, p.idle_timeout.0);
-        let app = self.router().into_make_service_with_connect_info::<listener::Peer>();
+        let listener = listener::Guarded::new(listener, listener::Limits::new(&self.inner.config.portal));
+        let app = self.router().into_make_service_with_connect_info::<listener::Connection>();
         axum::serve(listener, app).with_graceful_shutdown(shutdown).await
     }
 
