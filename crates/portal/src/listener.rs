@@ -327,8 +327,7 @@ mod tests {
     use super::*;
 
     fn limits(max: usize, per_client: usize, idle_ms: u64, header_ms: u64) -> Limits {
-        let mut portal = PortalConfig::default();
-        portal.trusted_proxies = vec!["127.0.0.9/32".parse().unwrap()];
+        let portal = PortalConfig { trusted_proxies: vec!["127.0.0.9/32".parse().unwrap()], ..PortalConfig::default() };
         Limits {
             max_connections: max,
             per_client,

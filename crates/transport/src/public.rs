@@ -89,9 +89,7 @@ fn special_v6(ip: Ipv6Addr) -> Option<&'static str> {
         // ::/96, deprecated IPv4-compatible addresses
         0 => Some("IPv4-compatible address, deprecated (::/96)"),
         // 64:ff9b::/96, the NAT64 well-known prefix
-        p if p == 0x0064_ff9b_0000_0000_0000_0000 => {
-            embedded(a as u32, "NAT64 address of a special-purpose IPv4 address")
-        }
+        0x0064_ff9b_0000_0000_0000_0000 => embedded(a as u32, "NAT64 address of a special-purpose IPv4 address"),
         // 2002::/16, 6to4
         _ if a >> 112 == 0x2002 => embedded((a >> 80) as u32, "6to4 address of a special-purpose IPv4 address"),
         _ => None,
