@@ -61,6 +61,7 @@ pub struct PortalConfig {
     /// Reverse proxies (addresses or CIDR blocks) whose `Forwarded` / `X-Forwarded-For`
     /// headers name the client: the rightmost address not itself a trusted proxy is the
     /// client for rate limits and the audit log. Empty: the socket peer is the client.
+    #[serde(deserialize_with = "addresses_or_networks")]
     pub trusted_proxies: Vec<IpNet>,
     /// One-time codes one link may request per hour.
     pub max_codes_per_hour: u32,
@@ -97,6 +98,18 @@ pub struct Passphrase {
     /// Shown on the page so the recipient knows which passphrase is meant.
     #[serde(default)]
     pub hint: String,
+}
+
+/// A list of addresses (`"10.0.0.1"`, one host) or CIDR blocks (`"10.0.0.0/24"`).
+fn addresses_or_networks<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<IpNet>, D::Error> {
+    Vec::<String>::deserialize(d)?
+        .iter()
+        .map(|s| {
+            s.parse::<IpNet>()
+                .or_else(|_| s.parse::<IpAddr>().map(IpNet::from))
+                .map_err(|_| serde::de::Error::custom(format!("`{s}` is neither an IP address nor a CIDR block")))
+        })
+        .collect()
 }
 
 impl Default for PortalConfig {
