@@ -350,3 +350,35 @@ async fn stalled_zip_downloads_hold_one_file_each() {
     drop(stalled);
     assert_eq!(made(&downloads(&s, "Mmany").await), 0, "none was sent whole");
 }
+
+#[tokio::test]
+async fn a_kept_alive_connection_may_rest_between_requests() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let (_dns, s) = server(|c| c.portal.header_timeout = sekisho_config::Duration::parse("1s").unwrap()).await;
+    let mut c = connect_from("127.0.0.1", s.portal.unwrap()).await;
+    c.write_all(b"GET /check HTTP/1.1\r\nHost: portal\r\n\r\n").await.unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 8192];
+    // The first response, whole: its head, then Content-Length bytes.
+    let length = loop {
+        let n = c.read(&mut buf).await.unwrap();
+        assert!(n > 0, "closed early: {}", String::from_utf8_lossy(&got));
+        got.extend_from_slice(&buf[..n]);
+        let text = String::from_utf8_lossy(&got).to_ascii_lowercase();
+        if let Some(end) = text.find("\r\n\r\n") {
+            let len: usize =
+                text.split("content-length: ").nth(1).unwrap().split("\r\n").next().unwrap().parse().unwrap();
+            break end + 4 + len;
+        }
+    };
+    while got.len() < length {
+        let n = c.read(&mut buf).await.unwrap();
+        assert!(n > 0);
+        got.extend_from_slice(&buf[..n]);
+    }
+    assert!(got.starts_with(b"HTTP/1.1 200 OK\r\n"));
+    tokio::time::sleep(std::time::Duration::from_millis(1800)).await;
+    c.write_all(b"GET /check HTTP/1.1\r\nHost: portal\r\nConnection: close\r\n\r\n").await.unwrap();
+    let second = answer(c, 5).await;
+    assert!(second.starts_with("HTTP/1.1 200 OK\r\n"), "the header deadline starts with the next request: {second}");
+}

@@ -1,5 +1,6 @@
 //! `[portal] request_timeout` for a request's body: a body still arriving at the request's
 //! deadline ends in an error (the handler refuses it), and the guard answers `408` instead.
+//! And the other end: a response body that tells the connection's clock when it has been sent.
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -9,6 +10,8 @@ use std::task::{Context, Poll};
 use axum::body::{Body, BodyDataStream, Bytes};
 use tokio::time::{Instant, Sleep};
 use tokio_stream::Stream;
+
+use crate::listener::RequestClock;
 
 /// Set once the body missed its deadline.
 #[derive(Debug, Clone, Default)]
@@ -64,5 +67,45 @@ impl Stream for Timed {
                 Poll::Pending => Poll::Pending,
             },
         }
+    }
+}
+
+/// A response body that marks its request done on the connection's clock once the server has
+/// sent it (and drops it).
+pub struct Sent {
+    inner: Body,
+    clock: Arc<RequestClock>,
+}
+
+impl Sent {
+    /// `inner`, marking `clock` when sent.
+    pub fn new(inner: Body, clock: Arc<RequestClock>) -> Sent {
+        Sent { inner, clock }
+    }
+}
+
+impl Drop for Sent {
+    fn drop(&mut self) {
+        self.clock.done();
+    }
+}
+
+impl http_body::Body for Sent {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        Pin::new(&mut self.inner).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
     }
 }

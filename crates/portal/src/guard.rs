@@ -8,6 +8,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
@@ -97,6 +98,7 @@ pub async fn guard(
     let (parts, body) = request.into_parts();
     let (body, missed) = deadline::timed(body, started + p.request_timeout.0);
     let request = Request::from_parts(parts, body);
+    let clock = connection.clock.clone();
     let mut response = if portal.inner.limiter.allow(client) {
         let response = next.run(request).await;
         if missed.missed() { timed_out() } else { response }
@@ -114,7 +116,8 @@ pub async fn guard(
     if secure {
         headers.insert(header::STRICT_TRANSPORT_SECURITY, HeaderValue::from_static(HSTS));
     }
-    response
+    // The next request's header time starts once this response has been sent whole.
+    response.map(|body| Body::new(deadline::Sent::new(body, clock)))
 }
 
 /// `408` for a request that did not arrive in time; the connection is closed after it.

@@ -51,10 +51,11 @@ impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, Guar
 enum Phase {
     /// Its headers are arriving (timed by `header_timeout`).
     Head,
-    /// Parsed and handed to the portal; its body, if any, is timed by the guard.
+    /// Parsed and handed to the portal, until its response has been sent: its body, if any,
+    /// is timed by the guard.
     Handling,
-    /// The response is being sent (or was, and the connection waits for the next request).
-    Responding,
+    /// The response was sent; the connection waits for the next request.
+    Done,
 }
 
 /// When the connection's current request began and where it is.
@@ -80,21 +81,22 @@ impl RequestClock {
         self.state.lock().expect("request clock lock").0
     }
 
+    /// Marks the request's response as sent (its body was dropped by the server).
+    pub fn done(&self) {
+        let mut state = self.state.lock().expect("request clock lock");
+        if state.0 == Phase::Handling {
+            state.0 = Phase::Done;
+        }
+    }
+
     /// Bytes arrived: after a response, they begin the next request.
     fn read(&self) -> bool {
         let mut state = self.state.lock().expect("request clock lock");
-        if state.0 == Phase::Responding {
+        if state.0 == Phase::Done {
             *state = (Phase::Head, Instant::now());
             return true;
         }
         false
-    }
-
-    fn wrote(&self) {
-        let mut state = self.state.lock().expect("request clock lock");
-        if state.0 == Phase::Handling {
-            state.0 = Phase::Responding;
-        }
     }
 }
 
@@ -210,6 +212,8 @@ pub struct GuardedStream {
     header: Duration,
     header_deadline: Pin<Box<Sleep>>,
     clock: Arc<RequestClock>,
+    /// A write is waiting for the client to read.
+    writing: bool,
 }
 
 impl GuardedStream {
@@ -221,8 +225,11 @@ impl GuardedStream {
     /// long (then `408` is sent first), else pending.
     fn expired(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Error> {
         if self.clock.phase() == Phase::Head && self.header_deadline.as_mut().poll(cx).is_ready() {
-            // Nothing of a response was written in this phase: the 408 is a whole answer.
-            let _ = self.io.try_write(TIMED_OUT);
+            // The last response was sent whole: the 408 is an answer of its own (unless the
+            // client has not even read that one yet).
+            if !self.writing {
+                let _ = self.io.try_write(TIMED_OUT);
+            }
             let e = std::io::Error::new(std::io::ErrorKind::TimedOut, "the request's headers took too long");
             return Poll::Ready(e);
         }
@@ -256,13 +263,16 @@ impl AsyncWrite for GuardedStream {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<std::io::Result<usize>> {
         match Pin::new(&mut self.io).poll_write(cx, data) {
             Poll::Ready(r) => {
+                self.writing = false;
                 if matches!(r, Ok(n) if n > 0) {
                     self.progressed();
-                    self.clock.wrote();
                 }
                 Poll::Ready(r)
             }
-            Poll::Pending => self.expired(cx).map(Err),
+            Poll::Pending => {
+                self.writing = true;
+                self.expired(cx).map(Err)
+            }
         }
     }
 
@@ -310,6 +320,7 @@ impl axum::serve::Listener for Guarded {
                 header: self.limits.header,
                 header_deadline: Box::pin(tokio::time::sleep_until(now + self.limits.header)),
                 clock: Arc::new(RequestClock::new()),
+                writing: false,
             };
             return (stream, addr);
         }
@@ -414,5 +425,33 @@ mod tests {
             assert_eq!(peer.ip().to_string(), "127.0.0.9");
             proxied.push((c, conn));
         }
+    }
+
+    #[tokio::test]
+    async fn only_a_request_whose_headers_are_arriving_is_timed_as_headers() {
+        use axum::serve::Listener as _;
+        let inner = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = inner.local_addr().unwrap();
+        let mut listener = Guarded::new(inner, limits(10, 8, 60_000, 200));
+        let mut client = TcpStream::connect(addr).await.unwrap();
+        let (mut conn, _) = listener.accept().await;
+        let mut buf = [0u8; 64];
+        client.write_all(b"GET / HTTP/1.1\r\n\r\n").await.unwrap();
+        assert!(conn.read(&mut buf).await.unwrap() > 0);
+        conn.clock.handling();
+        let handled = tokio::time::timeout(Duration::from_millis(500), conn.read(&mut buf)).await;
+        assert!(handled.is_err(), "a request being handled (or its response sent) has no header deadline");
+        conn.clock.done();
+        let quiet = tokio::time::timeout(Duration::from_millis(500), conn.read(&mut buf)).await;
+        assert!(quiet.is_err(), "a quiet keep-alive connection waits for idle_timeout only");
+        client.write_all(b"GET / HT").await.unwrap();
+        assert!(conn.read(&mut buf).await.unwrap() > 0);
+        let started = std::time::Instant::now();
+        assert_eq!(conn.read(&mut buf).await.unwrap_err().kind(), std::io::ErrorKind::TimedOut);
+        assert!(started.elapsed() < Duration::from_secs(1));
+        drop(conn);
+        let mut text = String::new();
+        client.read_to_string(&mut text).await.unwrap();
+        assert!(text.starts_with("HTTP/1.1 408 Request Timeout\r\n"), "{text}");
     }
 }
