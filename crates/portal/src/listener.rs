@@ -132,13 +132,20 @@ pub struct Guarded {
     inner: TcpListener,
     slots: Arc<Semaphore>,
     counts: Counts,
+    refusals: Arc<Semaphore>,
     limits: Limits,
 }
 
 impl Guarded {
     /// Limits `inner` as `limits` say.
     pub fn new(inner: TcpListener, limits: Limits) -> Guarded {
-        Guarded { inner, slots: Arc::new(Semaphore::new(limits.max_connections)), counts: Arc::default(), limits }
+        Guarded {
+            inner,
+            slots: Arc::new(Semaphore::new(limits.max_connections)),
+            counts: Arc::default(),
+            refusals: Arc::new(Semaphore::new(REFUSALS)),
+            limits,
+        }
     }
 
     /// Counts a connection of `ip`; `None` when the client already has its share.
@@ -187,10 +194,16 @@ const PER_CLIENT: &[u8] = b"HTTP/1.1 429 Too Many Requests\r\nConnection: close\
 const FULL: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nRetry-After: 10\r\n\
     Content-Type: text/plain; charset=utf-8\r\nContent-Length: 48\r\n\r\nthe portal is busy; try again in a few seconds\n";
 
+/// Refused connections being answered at once; beyond them a refused connection is closed
+/// without an answer, so a flood of connections holds few descriptors.
+const REFUSALS: usize = 256;
+
 /// Answers `response` on a connection the portal does not serve, and closes it: within a
 /// second, reading what the client sent meanwhile so the answer is not lost to a reset.
-fn refuse(mut io: TcpStream, response: &'static [u8]) {
+fn refuse(refusals: &Arc<Semaphore>, mut io: TcpStream, response: &'static [u8]) {
+    let Ok(permit) = refusals.clone().try_acquire_owned() else { return };
     tokio::spawn(async move {
+        let _permit = permit;
         let _ = tokio::time::timeout(Duration::from_secs(1), async {
             io.write_all(response).await?;
             io.shutdown().await?;
@@ -301,12 +314,12 @@ impl axum::serve::Listener for Guarded {
                 }
             };
             let Ok(slot) = self.slots.clone().try_acquire_owned() else {
-                refuse(io, FULL);
+                refuse(&self.refusals, io, FULL);
                 continue;
             };
             let Some(counted) = self.admit(addr.ip()) else {
                 tracing::info!(client = %addr.ip(), "portal connection refused: too many from this client");
-                refuse(io, PER_CLIENT);
+                refuse(&self.refusals, io, PER_CLIENT);
                 continue;
             };
             let _ = io.set_nodelay(true);
