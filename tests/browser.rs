@@ -197,7 +197,7 @@ async fn a_recipient_walks_from_the_notice_to_the_file_in_chromium() {
     }
 
     // The audit log saw a browser do each step.
-    let events = s.queue.store().events(&id).await.unwrap();
+    let events = s.queue.stores().links.events(&id).await.unwrap();
     for e in ["opened", "code-sent", "verified", "download"] {
         let seen =
             events.iter().find(|x| x.event.as_str() == e).unwrap_or_else(|| panic!("{e} missing from {events:?}"));
@@ -260,7 +260,7 @@ async fn a_sender_revokes_a_link_in_the_console_in_chromium() {
     }
 
     // The browser revoked the link, and the audit log says who, with what.
-    let store = s.queue.store();
+    let store = &s.queue.stores().links;
     assert!(store.link(&id, 0).await.unwrap().expect("the recipient's link").revoked);
     let events = store.events(&id).await.unwrap();
     let revoked =

@@ -398,14 +398,20 @@ async fn links_purge_removes_the_files_of_expired_links_only() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn queue_show_tells_each_attempts_variant() {
-    use sekisho_store::{Attempt, AttemptOutcome, QueueStore};
+    use sekisho_store::{Attempt, AttemptOutcome, QueueWrites};
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(dir.path(), own_address(2525), "");
     let (_data, store) = data_store(&config).await;
     let now = chrono::Utc::now().timestamp();
     let id = "MVARIANT00000001";
     let mut message = submitted(id, now, &["bob@example.com", "carol@example.org"]);
-    message.info.attachments = Some(1);
+    message.info.findings = Some(vec![sekisho_store::FileFinding {
+        section: "2".into(),
+        name: "quote.pdf".into(),
+        content_type: "application/pdf".into(),
+        size: 1000,
+        found: sekisho_store::Found::Clean,
+    }]);
     store.insert_messages(&[message]).await.unwrap();
     let attempt = |at, variant: Option<(&str, &str)>| Attempt {
         at,
@@ -421,7 +427,7 @@ async fn queue_show_tells_each_attempts_variant() {
     let update = |idx, a| sekisho_store::RecipientUpdate {
         message_id: id.into(),
         idx,
-        state: sekisho_store::RecipientState::Delivered,
+        outcome: AttemptOutcome::Delivered,
         next_attempt_at: now,
         last_reply: None,
         delay_warned: false,
@@ -429,6 +435,7 @@ async fn queue_show_tells_each_attempts_variant() {
         notice: None,
     };
     let reason = "link — mx1.example.jp offered no STARTTLS";
+    assert_eq!(store.claim_due(now, 10).await.unwrap().len(), 2);
     store
         .record_outcomes(&[update(0, attempt(now, Some(("link", reason)))), update(1, attempt(now + 1, None))], now)
         .await
@@ -438,6 +445,7 @@ async fn queue_show_tells_each_attempts_variant() {
     assert_eq!(code, 0, "{stderr}");
     assert!(stdout.contains(&format!("variant:    {reason}")), "{stdout}");
     assert_eq!(stdout.matches("variant:").count(), 1, "none for an attempt without one: {stdout}");
+    assert!(stdout.contains("file:       quote.pdf (application/pdf, 1000 bytes): clean"), "{stdout}");
     let shown = json_of(&config, &["queue", "show", id, "--json"]);
     let attempts = shown["attempts"].as_array().unwrap();
     let of = |r: &str| attempts.iter().find(|a| a["recipient"] == r).unwrap()["variant"].clone();

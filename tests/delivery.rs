@@ -274,7 +274,7 @@ async fn no_notification_for_a_notification() {
     let d = s.wait_for(&id, 15, all_final).await;
     assert_eq!(d.recipients[0].state, RecipientState::Bounced);
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-    assert_eq!(s.queue.store().list_messages(true).await.unwrap().len(), 1, "no notification was created");
+    assert_eq!(s.queue.stores().messages.list_messages(true).await.unwrap().len(), 1, "no notification was created");
 }
 
 #[tokio::test]
@@ -305,7 +305,7 @@ async fn success_and_delay_notifications_on_request() {
     let reports = net.home.wait_for(2, 15).await;
     assert_eq!(reports.len(), 2, "a delay notice is sent");
     assert!(String::from_utf8_lossy(&reports[1].data).contains("Action: delayed"));
-    let d = s.queue.store().message(&slow).await.unwrap().unwrap();
+    let d = s.queue.stores().messages.message(&slow).await.unwrap().unwrap();
     assert!(d.recipients[0].delay_warned);
 }
 

@@ -107,7 +107,7 @@ async fn recipients_beyond_1000_get_452() {
     assert_eq!(c.cmd("DATA").await.code, 354);
     c.send(b"Subject: many\r\n\r\nx\r\n.\r\n").await;
     assert_eq!(c.read().await.code, 250);
-    let list = s.queue.store().list_messages(false).await.unwrap();
+    let list = s.queue.stores().messages.list_messages(false).await.unwrap();
     assert_eq!(list[0].recipients, 1000);
 }
 

@@ -61,7 +61,7 @@ async fn each_recipient_gets_the_variant_its_session_earned_and_the_link_works()
     // down.example reached TLS before; then an attacker strips STARTTLS.
     let (d, _) = s.first_attempt("earlier@down.example").await;
     assert_eq!(d.recipients[0].state, RecipientState::Delivered);
-    assert_eq!(d.info.attachments, Some(0), "inspection at submission counted the files");
+    assert_eq!(d.info.findings, Some(vec![]), "inspection at submission found no files");
     assert_eq!(d.attempts.last().unwrap().attempt.variant, None, "no files, nothing to decide");
     down_mx.behavior().offer_tls.store(false, Ordering::SeqCst);
 
@@ -101,8 +101,15 @@ async fn each_recipient_gets_the_variant_its_session_earned_and_the_link_works()
     assert_ne!(links[0], links[1], "one link per recipient");
 
     // The trace says what was done and why.
-    let full = s.queue.store().message(&id).await.unwrap().unwrap();
-    assert_eq!(full.info.attachments, Some(2));
+    let full = s.queue.stores().messages.message(&id).await.unwrap().unwrap();
+    let found: Vec<(&str, &str, u64)> =
+        full.info.findings.iter().flatten().map(|f| (f.name.as_str(), f.content_type.as_str(), f.size)).collect();
+    assert_eq!(
+        found,
+        [("見積書.pdf", "application/octet-stream", 150_000), ("明細.xlsx", "application/octet-stream", 40_000)],
+        "inspection at submission recorded each file"
+    );
+    assert!(full.info.findings.iter().flatten().all(|f| f.found == sekisho_store::Found::Clean));
     let variant = |rcpt: &str| {
         let a = full.attempts.iter().rev().find(|a| a.recipient == rcpt).unwrap();
         a.attempt.variant.clone().unwrap()
@@ -114,9 +121,9 @@ async fn each_recipient_gets_the_variant_its_session_earned_and_the_link_works()
     let dave = variant("dave@down.example");
     assert_eq!(dave.kind.as_str(), "link");
     assert!(dave.reason.contains("downgrade is suspected"), "{}", dave.reason);
-    let kept = s.queue.store().link_message(&id).await.unwrap().unwrap();
+    let kept = s.queue.stores().links.link_message(&id).await.unwrap().unwrap();
     assert_eq!(kept.files.len(), 2, "one stored copy per message");
-    assert_eq!(s.queue.store().links(Some(&id)).await.unwrap().len(), 2);
+    assert_eq!(s.queue.stores().links.links(Some(&id)).await.unwrap().len(), 2);
 
     // Bob follows his link.
     let portal = format!("http://{}", s.portal.unwrap());
@@ -174,10 +181,47 @@ async fn each_recipient_gets_the_variant_its_session_earned_and_the_link_works()
     let (status, _) = b.submit("/d/verify", &[("secret", &code)]).await;
     assert_eq!(status, 403, "a code is used once");
     let events: Vec<String> =
-        s.queue.store().events(&id).await.unwrap().into_iter().map(|e| e.event.as_str().to_string()).collect();
+        s.queue.stores().links.events(&id).await.unwrap().into_iter().map(|e| e.event.as_str().to_string()).collect();
     for e in ["opened", "code-sent", "wrong", "verified", "download"] {
         assert!(events.iter().any(|x| x == e), "{e} missing from {events:?}");
     }
+}
+
+/// Where the last session to a host was too weak for the attachments, the next message's files
+/// are sealed before sekisho connects again: no session waits for them.
+#[tokio::test]
+async fn after_a_weak_session_the_files_are_sealed_before_the_next_connection() {
+    let net = Net::new("127.0.6.21").await;
+    let plain_mx = net.mx("127.0.6.22", "plain.example", None).await;
+    let s = TestServer::start_delivering(&net.dns, net.port, |c| {
+        c.delivery.connection_reuse_time = sekisho_config::Duration::parse("0s").unwrap();
+    })
+    .await;
+    let files: [(&str, &[u8]); 1] = [("見積書.pdf", &random_bytes(30_000))];
+    let first =
+        s.submit("alice@example.jp", &["bob@plain.example"], &message_with_files("one", &files, Names::Quoted)).await;
+    s.wait_for(&first, 30, done).await;
+    assert_eq!(plain_mx.connections(), 1);
+
+    plain_mx.behavior().greeting_delay_ms.store(3_000, Ordering::SeqCst);
+    let second =
+        s.submit("alice@example.jp", &["bob@plain.example"], &message_with_files("two", &files, Names::Quoted)).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while plain_mx.connections() < 2 {
+        assert!(std::time::Instant::now() < deadline, "no second connection");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    // The host has not even greeted: nothing of this session is known yet.
+    let kept = s.queue.stores().links.link_message(&second).await.unwrap();
+    let kept = kept.expect("the files were kept before the connection");
+    assert_eq!(kept.files.len(), 1);
+    assert!(
+        s.queue.stores().links.links(Some(&second)).await.unwrap().is_empty(),
+        "the link itself waits for the session"
+    );
+    let d = s.wait_for(&second, 30, done).await;
+    assert_eq!(d.recipients[0].state, RecipientState::Delivered);
+    assert_eq!(s.queue.stores().links.links(Some(&second)).await.unwrap().len(), 1);
 }
 
 #[tokio::test]
@@ -270,7 +314,7 @@ async fn under_the_link_policy_a_password_protected_file_never_travels_even_over
     assert!(notice.contains(" (UTC+09:00).\r\n"), "the expiry in the configured time_zone: {notice}");
     let to_dave = got.iter().find(|m| m.rcpt_to == ["dave@tls3.example"]).unwrap();
     assert!(String::from_utf8_lossy(&to_dave.data).contains(&wrapped(&plain)[..60]), "an unencrypted file goes inline");
-    let d = s.queue.store().message(&id).await.unwrap().unwrap();
+    let d = s.queue.stores().messages.message(&id).await.unwrap().unwrap();
     let v = d.attempts.last().unwrap().attempt.variant.clone().unwrap();
     assert!(v.reason.starts_with("link — 見積.zip is password-protected"), "{}", v.reason);
 }
@@ -350,7 +394,7 @@ async fn through_a_smart_host_the_recipients_own_mx_decides_not_the_first_hop() 
     assert!(plain_mx.connections() >= 1, "sekisho probed the recipient's own MX");
     assert!(plain_mx.received().is_empty(), "the probe carried no mail");
 
-    let full = s.queue.store().message(&id).await.unwrap().unwrap();
+    let full = s.queue.stores().messages.message(&id).await.unwrap().unwrap();
     let variant = |rcpt: &str| {
         let a = full.attempts.iter().rev().find(|a| a.recipient == rcpt).unwrap();
         a.attempt.variant.clone().unwrap().reason
@@ -401,7 +445,7 @@ async fn a_recipient_mx_that_never_answers_the_probe_holds_the_smart_host_delive
     assert!(started.elapsed() < std::time::Duration::from_secs(30), "held {:?}", started.elapsed());
     let got = relay.wait_for(1, 5).await;
     assert!(notice_text(&got[0].data).contains("quote.pdf"), "a link, not the file");
-    let full = s.queue.store().message(&id).await.unwrap().unwrap();
+    let full = s.queue.stores().messages.message(&id).await.unwrap().unwrap();
     let reason = full.attempts.last().unwrap().attempt.variant.clone().unwrap().reason;
     assert!(reason.contains("could not probe the recipient's MX hosts within 15 s"), "{reason}");
     held.abort();

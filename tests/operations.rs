@@ -44,7 +44,7 @@ async fn sighup_is_logged_and_the_gateway_keeps_accepting_mail() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn output_piped_into_a_reader_that_stops_early_ends_quietly() {
-    use sekisho_store::QueueStore;
+    use sekisho_store::QueueWrites;
     use std::io::{BufRead, BufReader};
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(dir.path(), own_address(2525), "");
@@ -87,7 +87,7 @@ fn run_in(cwd: &std::path::Path, env: Option<&std::path::Path>, args: &[&str]) -
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn commands_run_elsewhere_find_the_configuration_or_say_where_the_data_is_not() {
-    use sekisho_store::QueueStore;
+    use sekisho_store::QueueWrites;
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(&dir.path().join("gw"), own_address(2525), "");
     let (_data, store) = data_store(&config).await;
@@ -124,20 +124,34 @@ async fn commands_run_elsewhere_find_the_configuration_or_say_where_the_data_is_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn queue_purge_removes_finished_mail_older_than_the_retention_and_says_how_much() {
-    use sekisho_store::{QueueStore, RecipientState};
+    use sekisho_store::{AttemptOutcome, MessageStore, QueueWrites};
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(dir.path(), own_address(2525), "");
     let (_data, store) = data_store(&config).await;
     let now = chrono::Utc::now().timestamp();
     let day = 86_400;
     let (old, queued, recent) = ("MOLDDONE00000001", "MOLDQUEUED000002", "MRECENTDONE00003");
-    for (id, at, done) in [(old, now - 100 * day, true), (queued, now - 100 * day, false), (recent, now - day, true)] {
+    // Delivered the way delivery does it: claimed, then the outcome recorded.
+    for (id, at) in [(old, now - 100 * day), (recent, now - day)] {
         store.insert_messages(&[submitted(id, at, &["bob@example.com", "carol@example.org"])]).await.unwrap();
-        if done {
-            store.transition(Some(id), RecipientState::Queued, RecipientState::Delivered, None).await.unwrap();
-            assert!(store.finish_if_done(id, at + 60).await.unwrap());
-        }
+        assert_eq!(store.claim_due(now, 10).await.unwrap().len(), 2);
+        let delivered = |idx| sekisho_store::RecipientUpdate {
+            message_id: id.into(),
+            idx,
+            outcome: AttemptOutcome::Delivered,
+            next_attempt_at: at,
+            last_reply: None,
+            delay_warned: false,
+            attempt: None,
+            notice: None,
+        };
+        store.record_outcomes(&[delivered(0), delivered(1)], at + 60).await.unwrap();
+        assert!(store.message(id).await.unwrap().unwrap().done_at.is_some(), "{id} finished");
     }
+    store
+        .insert_messages(&[submitted(queued, now - 100 * day, &["bob@example.com", "carol@example.org"])])
+        .await
+        .unwrap();
 
     let (code, stdout, stderr) = support::run(Some(&config), &["queue", "purge", "--json"], "");
     assert_eq!(code, 0, "{stderr}");

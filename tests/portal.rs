@@ -33,7 +33,7 @@ async fn seed_message(
     let message_id = message_id.to_string();
     let files = FileStore::open(&s.config.store.path).unwrap();
     let stored = files.put(bytes).unwrap();
-    let store = s.queue.store();
+    let store = &s.queue.stores().links;
     store
         .put_link_message(&LinkMessage {
             message_id: message_id.clone(),
@@ -75,7 +75,7 @@ async fn seed_message(
 
 /// Files and a link kept for queued message `id`.
 async fn seed_for(s: &TestServer, id: &str) {
-    let store = s.queue.store();
+    let store = &s.queue.stores().links;
     store
         .put_link_message(&LinkMessage {
             message_id: id.into(),
@@ -133,7 +133,7 @@ async fn unknown_expired_and_revoked_links_are_refused() {
     let mut b = s.browser();
     assert_eq!(b.open(&revoked.url).await.0, 200);
     assert_eq!(b.get_text("/d/files/0").await.0, 200);
-    s.queue.store().revoke_links(&revoked.message_id, None).await.unwrap();
+    s.queue.stores().links.revoke_links(&revoked.message_id, None).await.unwrap();
     let (status, page) = b.get_text("/d/files/0").await;
     assert_eq!(status, 410, "revocation ends an open session too");
     assert!(page.contains("revoked"), "{page}");
@@ -159,14 +159,15 @@ async fn downloads_stop_at_the_limit_and_expired_files_are_purged() {
     assert_eq!(b.get_text("/d/files/7").await.0, 404);
     assert_eq!(b.get_text("/d/files/x").await.0, 404);
 
-    let kept = s.queue.store().link_message(&link.message_id).await.unwrap().unwrap();
+    let kept = s.queue.stores().links.link_message(&link.message_id).await.unwrap().unwrap();
     let on_disk = s.config.store.path.join("files").join(&kept.files[0].file_id);
     assert!(on_disk.exists());
-    s.queue.store().set_link_expiry(&link.message_id, None, 1).await.unwrap();
+    s.queue.stores().links.set_link_expiry(&link.message_id, None, 1).await.unwrap();
     let files = FileStore::open(&s.config.store.path).unwrap();
-    let purged = sekisho_store::purge_expired_files(s.queue.store().as_ref(), &files, chrono::Utc::now().timestamp())
-        .await
-        .unwrap();
+    let purged =
+        sekisho_store::purge_expired_files(s.queue.stores().links.as_ref(), &files, chrono::Utc::now().timestamp())
+            .await
+            .unwrap();
     assert!(purged.contains(&(link.message_id.clone(), 0)));
     assert!(!on_disk.exists(), "an expired file is gone from the disk");
 }
@@ -194,7 +195,7 @@ async fn five_wrong_codes_lock_the_link_even_when_guessed_at_once() {
     }
     assert_eq!(statuses.iter().filter(|&&s| s == 403).count(), 5, "{statuses:?}");
     assert_eq!(statuses.iter().filter(|&&s| s == 423).count(), 15, "{statuses:?}");
-    let l = s.queue.store().link(&link.message_id, 0).await.unwrap().unwrap();
+    let l = s.queue.stores().links.link(&link.message_id, 0).await.unwrap().unwrap();
     assert_eq!(l.failures, 5);
     let (status, page) = b.get_text("/d").await;
     assert_eq!(status, 423);
@@ -203,10 +204,10 @@ async fn five_wrong_codes_lock_the_link_even_when_guessed_at_once() {
     assert_eq!(b.get_text("/d/files/0").await.0, 423);
 
     // The sender unlocks it; a fresh code works once.
-    s.queue.store().unlock_link(&link.message_id, 0).await.unwrap();
+    s.queue.stores().links.unlock_link(&link.message_id, 0).await.unwrap();
     let code_hash = |code: &str| token_hash(&format!("{}\0{}\0{code}", link.message_id, 0));
     let expires = chrono::Utc::now().timestamp() + 600;
-    s.queue.store().put_code(&link.message_id, 0, &code_hash("123456"), expires).await.unwrap();
+    s.queue.stores().links.put_code(&link.message_id, 0, &code_hash("123456"), expires).await.unwrap();
     assert_eq!(b.verify("123456").await, 303);
     assert_eq!(b.get_text("/d/files/0").await, (200, "secret".to_string()));
 }
@@ -427,11 +428,11 @@ async fn senders_see_their_own_mail_and_manage_its_links() {
     let revoke = [("csrf", form_token.as_str()), ("idx", "0"), ("action", "revoke")];
     let r = post(&format!("/sent/m/{theirs}/link"), &console, &revoke).await.unwrap();
     assert_eq!(r.status().as_u16(), 404, "no action on someone else's links");
-    assert!(!s.queue.store().link(&theirs, 0).await.unwrap().unwrap().revoked);
+    assert!(!s.queue.stores().links.link(&theirs, 0).await.unwrap().unwrap().revoked);
     let r = post(&format!("/sent/m/{mine}/link"), &console, &revoke).await.unwrap();
     assert_eq!(r.status().as_u16(), 303);
-    assert!(s.queue.store().link(&mine, 0).await.unwrap().unwrap().revoked);
-    let events = s.queue.store().events(&mine).await.unwrap();
+    assert!(s.queue.stores().links.link(&mine, 0).await.unwrap().unwrap().revoked);
+    let events = s.queue.stores().links.events(&mine).await.unwrap();
     assert!(
         events.iter().any(|e| e.event.as_str() == "revoked" && e.detail.contains("alice@example.jp")),
         "{events:?}"
@@ -523,6 +524,6 @@ async fn a_sender_can_send_a_recipient_a_new_link() {
     let (status, page) = b.get_text("/d/files/0").await;
     assert_eq!(status, 403);
     assert!(page.contains("Enter the code"), "{page}");
-    let events = s.queue.store().events(&id).await.unwrap();
+    let events = s.queue.stores().links.events(&id).await.unwrap();
     assert!(events.iter().any(|e| e.event.as_str() == "resent" && e.detail.contains("queued as")), "{events:?}");
 }

@@ -150,7 +150,7 @@ async fn the_checker_can_be_limited_to_signed_in_senders_or_turned_off() {
         csrf: random_token(16),
         expires_at: chrono::Utc::now().timestamp() + 600,
     };
-    s.queue.store().put_console_session(&token_hash(&id), &session).await.unwrap();
+    s.queue.stores().sessions.put_console_session(&token_hash(&id), &session).await.unwrap();
     let cookie = format!("sekisho-console={id}");
     let r = http.get(format!("{base}/check")).header("cookie", &cookie).send().await.unwrap();
     assert_eq!(r.status().as_u16(), 200, "a signed-in sender gets the page");

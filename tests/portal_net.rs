@@ -25,7 +25,7 @@ async fn seed(s: &TestServer, message_id: &str, files: &[(&str, &[u8])]) -> Stri
             purged: false,
         });
     }
-    let store = s.queue.store();
+    let store = &s.queue.stores().links;
     let message = LinkMessage {
         message_id: message_id.into(),
         sender: "alice@example.jp".into(),
@@ -68,7 +68,7 @@ async fn console_cookie(s: &TestServer) -> String {
         csrf: random_token(16),
         expires_at: chrono::Utc::now().timestamp() + 600,
     };
-    s.queue.store().put_console_session(&token_hash(&id), &session).await.unwrap();
+    s.queue.stores().sessions.put_console_session(&token_hash(&id), &session).await.unwrap();
     format!("sekisho-console={id}")
 }
 
@@ -233,7 +233,7 @@ async fn forwarded_addresses_count_only_from_trusted_proxies() {
     let once = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
     let r = once.get(&url).header("x-forwarded-for", "192.0.2.77, 203.0.113.50").send().await.unwrap();
     assert_eq!(r.status().as_u16(), 303, "the link opens");
-    let events = s.queue.store().events("Mproxied").await.unwrap();
+    let events = s.queue.stores().links.events("Mproxied").await.unwrap();
     assert_eq!(events.last().unwrap().client, "203.0.113.50", "{events:?}");
 
     // From anyone else the header is the client's own words: ignored.
@@ -264,13 +264,13 @@ async fn forwarded_addresses_count_only_from_trusted_proxies() {
         .await
         .unwrap();
     assert_eq!(r.status().as_u16(), 303);
-    let events = s.queue.store().events("Mspoofed").await.unwrap();
+    let events = s.queue.stores().links.events("Mspoofed").await.unwrap();
     assert_eq!(events.last().unwrap().client, "127.0.0.1", "{events:?}");
 }
 
 /// Downloads made of each file of the link (file idx, count).
 async fn downloads(s: &TestServer, message_id: &str) -> Vec<(i64, u32)> {
-    s.queue.store().downloads(message_id, 0).await.unwrap()
+    s.queue.stores().links.downloads(message_id, 0).await.unwrap()
 }
 
 fn made(d: &[(i64, u32)]) -> u32 {

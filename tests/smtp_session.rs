@@ -20,7 +20,7 @@ async fn trusted_client_relays_and_gets_the_queue_id() {
     assert_eq!(r.code, 250, "{r:?}");
     assert!(r.text().starts_with("2.0.0 Ok: queued as "));
     let id = queue_id(&r).unwrap();
-    let detail = s.queue.store().message(&id).await.unwrap().unwrap();
+    let detail = s.queue.stores().messages.message(&id).await.unwrap().unwrap();
     assert_eq!(detail.info.sender, "alice@example.jp");
     assert_eq!(detail.recipients[0].address, "bob@example.com");
     let body = String::from_utf8(s.body(&id)).unwrap();
@@ -67,7 +67,7 @@ RCPT TO:<c@example.org>\r\nRCPT TO:<\"john doe\"@example.net>\r\nDATA\r\n",
     assert_eq!(r.code, 250);
     assert_eq!(c.read().await.code, 250, "NOOP pipelined after the dot");
     let id = queue_id(&r).unwrap();
-    let d = s.queue.store().message(&id).await.unwrap().unwrap();
+    let d = s.queue.stores().messages.message(&id).await.unwrap().unwrap();
     assert_eq!(d.info.ret.as_deref(), Some("HDRS"));
     assert_eq!(d.info.envid.as_deref(), Some("env+1"));
     assert_eq!(d.recipients.len(), 3);

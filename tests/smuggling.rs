@@ -89,7 +89,7 @@ async fn normalize_mode_keeps_the_sequence_as_content() {
     assert_eq!(smuggled_messages(&s).await, 0);
     assert_eq!(s.queued().await, SEQUENCES.len());
     // The smuggled commands are inside the first message, as text.
-    let list = s.queue.store().list_messages(false).await.unwrap();
+    let list = s.queue.stores().messages.list_messages(false).await.unwrap();
     let body = String::from_utf8_lossy(&s.body(&list[0].id)).into_owned();
     assert!(body.contains("MAIL FROM:<evil@attacker.test>"));
     assert!(!body.contains('\0'));

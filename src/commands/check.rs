@@ -45,8 +45,11 @@ pub(crate) async fn run(args: CheckArgs, config: &Config, source: &ConfigSource)
     if domains.is_empty() {
         return Err(Failure::Usage("name at least one domain, or --file".into()));
     }
-    let cache =
-        if args.cached { Some(super::open_store(config, source, super::DataDir::MustExist).await?) } else { None };
+    let cache = if args.cached {
+        Some(super::open_store(config, source, super::DataDir::MustExist).await?.0.tls)
+    } else {
+        None
+    };
     let shared = Arc::new(CheckService::new(config, cache).map_err(|e| Failure::Usage(e.to_string()))?);
     let slots = Arc::new(tokio::sync::Semaphore::new(args.concurrency.max(1)));
     let mut tasks = tokio::task::JoinSet::new();

@@ -2,13 +2,12 @@
 //! attachments were sent as links, their kept files and the portal's audit log.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use clap::Subcommand;
 use sekisho_config::Config;
 use sekisho_links::{Actor, LinkActions, LinkError, Which};
 use sekisho_store::files::FileStore;
-use sekisho_store::{LinkRecord, LinkStore, QueueStore, StoreError};
+use sekisho_store::{LinkRecord, LinkStore, StoreError};
 use serde::Serialize;
 
 use super::{format_time, print_json};
@@ -135,8 +134,8 @@ pub(crate) async fn run(command: LinksCommand, config: &Config, source: &ConfigS
         outln!("{hash}");
         return Ok(());
     }
-    let queue: Arc<dyn QueueStore> = super::open_store(config, source, super::DataDir::MustExist).await?;
-    let store: &dyn LinkStore = &*queue;
+    let links = super::open_store(config, source, super::DataDir::MustExist).await?.0.links;
+    let store: &dyn LinkStore = &*links;
     let now = chrono::Utc::now().timestamp();
     let max_failures = config.portal.max_failures;
     let actions = LinkActions { store, time_zone: &config.time_zone };

@@ -7,10 +7,8 @@ pub(crate) mod queue;
 pub(crate) mod serve;
 pub(crate) mod user;
 
-use std::sync::Arc;
-
 use sekisho_config::Config;
-use sekisho_store::QueueStore;
+use sekisho_store::{QueueControl, Stores};
 
 use crate::Failure;
 use crate::config_file::ConfigSource;
@@ -27,12 +25,12 @@ pub(crate) enum DataDir {
     MustExist,
 }
 
-/// Opens the queue store of the configured data directory.
+/// Opens the store of the configured data directory: its roles and the queue's control.
 pub(crate) async fn open_store(
     config: &Config,
     source: &ConfigSource,
     data_dir: DataDir,
-) -> Result<Arc<dyn QueueStore>, Failure> {
+) -> Result<(Stores, QueueControl), Failure> {
     let path = &config.store.path;
     if data_dir == DataDir::MustExist && !path.is_dir() {
         return Err(Failure::Failed(format!(

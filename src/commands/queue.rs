@@ -3,7 +3,7 @@
 use clap::Subcommand;
 use sekisho_config::Config;
 
-use sekisho_store::RecipientState;
+use sekisho_store::Command;
 
 use super::{format_time, print_json};
 use crate::Failure;
@@ -68,7 +68,8 @@ pub(crate) enum QueueCommand {
 }
 
 pub(crate) async fn run(command: QueueCommand, config: &Config, source: &ConfigSource) -> Result<(), Failure> {
-    let store = super::open_store(config, source, super::DataDir::MustExist).await?;
+    let (stores, control) = super::open_store(config, source, super::DataDir::MustExist).await?;
+    let store = stores.messages;
     let failed = |e: sekisho_store::StoreError| Failure::Failed(e.to_string());
     let now = chrono::Utc::now().timestamp();
     let known = |found: bool, id: &str| {
@@ -76,36 +77,23 @@ pub(crate) async fn run(command: QueueCommand, config: &Config, source: &ConfigS
     };
     match command {
         QueueCommand::Flush { json } => {
-            let n = store
-                .transition(None, RecipientState::Queued, RecipientState::Queued, Some(now))
-                .await
-                .map_err(failed)?;
+            let n = control.apply(None, Command::Retry, now).await.map_err(failed)?;
             report(json, serde_json::json!({ "due_now": n }), &format!("{n} recipient(s) due now"))
         }
         QueueCommand::Retry { id, json } => {
             known(store.message(&id).await.map_err(failed)?.is_some(), &id)?;
-            let n = store
-                .transition(Some(&id), RecipientState::Queued, RecipientState::Queued, Some(now))
-                .await
-                .map_err(failed)?;
+            let n = control.apply(Some(&id), Command::Retry, now).await.map_err(failed)?;
             report(json, serde_json::json!({ "id": id, "due_now": n }), &format!("{id}: {n} recipient(s) due now"))
         }
         QueueCommand::Hold { id, json } => {
             known(store.message(&id).await.map_err(failed)?.is_some(), &id)?;
-            // Recipients being delivered right now are held too: an attempt that fails leaves
-            // them held, one that succeeds cannot be taken back.
-            let mut n = 0;
-            for from in [RecipientState::Queued, RecipientState::Active] {
-                n += store.transition(Some(&id), from, RecipientState::Held, None).await.map_err(failed)?;
-            }
+            // Recipients being delivered right now are held too (see `Command::Hold`).
+            let n = control.apply(Some(&id), Command::Hold, now).await.map_err(failed)?;
             report(json, serde_json::json!({ "id": id, "held": n }), &format!("{id}: {n} recipient(s) held"))
         }
         QueueCommand::Release { id, json } => {
             known(store.message(&id).await.map_err(failed)?.is_some(), &id)?;
-            let n = store
-                .transition(Some(&id), RecipientState::Held, RecipientState::Queued, Some(now))
-                .await
-                .map_err(failed)?;
+            let n = control.apply(Some(&id), Command::Release, now).await.map_err(failed)?;
             report(json, serde_json::json!({ "id": id, "released": n }), &format!("{id}: {n} recipient(s) released"))
         }
         QueueCommand::Purge { older_than, json } => {
@@ -121,7 +109,7 @@ pub(crate) async fn run(command: QueueCommand, config: &Config, source: &ConfigS
                 ));
             }
             let before = now.saturating_sub(keep.0.as_secs() as i64);
-            let c = sekisho_store::purge_finished(&*store, &config.store.path, before).await.map_err(failed)?;
+            let c = control.purge(before).await.map_err(failed)?;
             let mut value = serde_json::to_value(c).map_err(|e| Failure::Failed(e.to_string()))?;
             value["before"] = before.into();
             let text = format!(
@@ -139,10 +127,7 @@ pub(crate) async fn run(command: QueueCommand, config: &Config, source: &ConfigS
             report(json, value, &text)
         }
         QueueCommand::Delete { id, json } => {
-            known(store.delete_message(&id).await.map_err(failed)?, &id)?;
-            if let Some(qid) = sekisho_store::QueueId::parse(&id) {
-                let _ = std::fs::remove_file(config.store.path.join("spool/msg").join(qid.as_str()));
-            }
+            known(control.delete(&id).await.map_err(failed)?, &id)?;
             report(json, serde_json::json!({ "id": id, "deleted": true }), &format!("{id}: deleted"))
         }
         QueueCommand::List { json, all } => {
@@ -199,6 +184,15 @@ pub(crate) async fn run(command: QueueCommand, config: &Config, source: &ConfigS
                 info.ret.as_deref().unwrap_or("-"),
                 info.envid.as_deref().unwrap_or("-")
             );
+            match &info.findings {
+                Some(files) => {
+                    for f in files {
+                        outln!("file:       {} ({}, {} bytes): {}", f.name, f.content_type, f.size, found(&f.found));
+                    }
+                }
+                None if info.origin == sekisho_store::Origin::Submission => outln!("files:      not inspected"),
+                None => {}
+            }
             if let Some(done) = m.done_at {
                 outln!("done:       {}", format_time(&config.time_zone, done));
             }
@@ -259,5 +253,16 @@ fn report(json: bool, value: serde_json::Value, text: &str) -> Result<(), Failur
     } else {
         outln!("{text}");
         Ok(())
+    }
+}
+
+/// What inspection found in a file, in words: "clean", "password-protected ZIP entry
+/// (ZipCrypto), in a > b", "not inspected: why".
+fn found(found: &sekisho_store::Found) -> String {
+    let inside = |path: &[String]| if path.is_empty() { String::new() } else { format!(", in {}", path.join(" > ")) };
+    match found {
+        sekisho_store::Found::Clean => "clean".into(),
+        sekisho_store::Found::Encrypted { what, inside: path } => format!("encrypted ({what}){}", inside(path)),
+        sekisho_store::Found::Uninspectable { why, inside: path } => format!("not inspected: {why}{}", inside(path)),
     }
 }

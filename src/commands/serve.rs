@@ -7,7 +7,7 @@ use sekisho_config::{Config, Role};
 use sekisho_deliver::Deliverer;
 use sekisho_portal::Portal;
 use sekisho_receive::Server;
-use sekisho_store::{Queue, QueueStore};
+use sekisho_store::{Queue, QueueControl};
 
 use crate::Failure;
 use crate::config_file::ConfigSource;
@@ -30,8 +30,7 @@ pub(crate) async fn run(config: Config, source: &ConfigSource) -> Result<(), Fai
     let dns = sekisho_dns::Resolver::new(&config.dns).map_err(|e| Failure::Failed(e.to_string()))?;
     let deliverer =
         Deliverer::new(config.clone(), queue.clone(), Arc::new(dns)).map_err(|e| Failure::Usage(e.to_string()))?;
-    let retention =
-        Retention { store: queue.store().clone(), data_dir: config.store.path.clone(), keep: config.store.retention.0 };
+    let retention = Retention { control: queue.control().clone(), keep: config.store.retention.0 };
     let portal = Portal::new(config.clone(), queue).map_err(|e| Failure::Failed(e.to_string()))?;
     let portal_listener = tokio::net::TcpListener::bind(config.portal.address)
         .await
@@ -84,8 +83,7 @@ const PURGE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(3600)
 
 /// `[store] retention` as the hourly purge applies it.
 struct Retention {
-    store: Arc<dyn QueueStore>,
-    data_dir: std::path::PathBuf,
+    control: QueueControl,
     /// Zero: keep forever.
     keep: std::time::Duration,
 }
@@ -97,7 +95,7 @@ impl Retention {
             return;
         }
         let before = chrono::Utc::now().timestamp().saturating_sub(self.keep.as_secs() as i64);
-        match sekisho_store::purge_finished(&*self.store, &self.data_dir, before).await {
+        match self.control.purge(before).await {
             Ok(c) if c == sekisho_store::PurgeCounts::default() => {}
             Ok(c) => tracing::info!(
                 messages = c.messages,

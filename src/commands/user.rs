@@ -29,7 +29,7 @@ pub(crate) enum UserCommand {
 pub(crate) async fn run(command: UserCommand, config: &Config, source: &ConfigSource) -> Result<(), Failure> {
     // Accounts may be added before the first `serve`; nothing else makes a data directory.
     let data_dir = if matches!(command, UserCommand::Add { .. }) { DataDir::Create } else { DataDir::MustExist };
-    let store = super::open_store(config, source, data_dir).await?;
+    let store = super::open_store(config, source, data_dir).await?.0.accounts;
     let failed = |e: sekisho_store::StoreError| Failure::Failed(e.to_string());
     match command {
         UserCommand::Add { name } => {

@@ -1,10 +1,10 @@
 //! What an attempt did to each recipient, as pure functions: the verdict a transaction's replies
 //! give, the verdict when no host took the mail ("bounce only when every host failed for
-//! good"), and the recipient's new state, next attempt and notice after an attempt.
+//! good"), and the recipient's outcome, next attempt and notice after an attempt (its new
+//! state follows from the outcome by `sekisho_store::state`).
 
 use sekisho_store::{
-    Attempt, AttemptOutcome, MessageInfo, Notice, NoticeKind, Origin, RecipientRecord, RecipientState, RecipientUpdate,
-    Variant,
+    Attempt, AttemptOutcome, MessageInfo, Notice, NoticeKind, Origin, RecipientRecord, RecipientUpdate, Variant,
 };
 
 use crate::client::reply::ServerReply;
@@ -172,12 +172,12 @@ pub fn recipient_update(
     let wants = Wants::of(rec.notify.as_deref(), info);
     let notice = |kind: NoticeKind, status: &str, wanted: bool| wanted.then(|| Notice { kind, status: status.into() });
     let mut warned = rec.delay_warned;
-    let (state, next, reply, outcome, report, notice) = match r.verdict {
+    let (next, reply, outcome, report, notice) = match r.verdict {
         Verdict::Busy => {
             let update = RecipientUpdate {
                 message_id: info.id.clone(),
                 idx: rec.idx,
-                state: RecipientState::Queued,
+                outcome: AttemptOutcome::Deferred,
                 next_attempt_at: now + BUSY_RETRY,
                 last_reply: rec.last_reply.clone(),
                 delay_warned: rec.delay_warned,
@@ -188,11 +188,11 @@ pub fn recipient_update(
         }
         Verdict::Delivered { reply } => {
             let n = notice(NoticeKind::Relayed, "2.0.0", wants.success && !r.next_hop_dsn);
-            (RecipientState::Delivered, now, reply, AttemptOutcome::Delivered, "sent", n)
+            (now, reply, AttemptOutcome::Delivered, "sent", n)
         }
         Verdict::Bounced { status, reason } => {
             let n = notice(NoticeKind::Failed, &status, wants.failure);
-            (RecipientState::Bounced, now, reason, AttemptOutcome::Bounced, "bounced", n)
+            (now, reason, AttemptOutcome::Bounced, "bounced", n)
         }
         Verdict::Deferred { status, reason } => {
             match schedule::next_attempt(info.received_at, rec.attempts + 1, now, &policy.schedule, policy.max_lifetime)
@@ -201,12 +201,12 @@ pub fn recipient_update(
                     let due = schedule::delay_warning_due(info.received_at, now, policy.delay_warning, warned);
                     let n = notice(NoticeKind::Delayed, &status, wants.delay && due);
                     warned |= n.is_some();
-                    (RecipientState::Queued, at, reason, AttemptOutcome::Deferred, "deferred", n)
+                    (at, reason, AttemptOutcome::Deferred, "deferred", n)
                 }
                 None => {
                     let reason = format!("delivery time expired; last error: {reason}");
                     let n = notice(NoticeKind::Failed, "4.4.7", wants.failure);
-                    (RecipientState::Bounced, now, reason, AttemptOutcome::Bounced, "expired", n)
+                    (now, reason, AttemptOutcome::Bounced, "expired", n)
                 }
             }
         }
@@ -215,7 +215,7 @@ pub fn recipient_update(
     let update = RecipientUpdate {
         message_id: info.id.clone(),
         idx: rec.idx,
-        state,
+        outcome,
         next_attempt_at: next,
         last_reply: Some(reply.clone()),
         delay_warned: warned,
@@ -238,6 +238,7 @@ pub fn recipient_update(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sekisho_store::RecipientState;
 
     fn target(host: &str) -> Target {
         Target { host: host.into(), ip: "127.0.0.2".parse().unwrap(), port: 25 }
@@ -299,7 +300,7 @@ mod tests {
             auth_user: None,
             tls: None,
             origin,
-            attachments: None,
+            findings: None,
         }
     }
 
@@ -365,7 +366,9 @@ mod tests {
                 now,
                 &POLICY(),
             );
-            assert_eq!(u.state, state, "{label}");
+            let moved =
+                sekisho_store::state::next(RecipientState::Active, sekisho_store::state::Move::Outcome(u.outcome));
+            assert_eq!(moved, Some(state), "{label}");
             assert_eq!(u.next_attempt_at, next, "{label}");
             assert_eq!(u.notice.as_ref().map(|n| (n.kind, n.status.as_str())), notice, "{label}");
             assert_eq!(w, word, "{label}");

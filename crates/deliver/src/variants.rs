@@ -12,29 +12,40 @@ use crate::decide::{Carriage, RecipientMx, beyond_smart_host, decide};
 use crate::tls::TlsEvidence;
 use sekisho_links::{LinkError, LinkMaker, Prepared};
 
+/// The message read and walked, shared by whoever needs it while it is kept.
+pub(crate) type Walked = std::sync::Arc<Result<Option<Prepared>, PrepareError>>;
+
 /// A submitted message's files, taken out of the spooled body the first time a decision needs
-/// them (a link or a ZIP), at most once per delivery of the message.
+/// them (a link or a ZIP), and let go once the last transaction's variants are made: a
+/// delivery never holds a message and its decoded files while it waits on the network.
 pub(crate) struct Files {
     /// The spooled body, for submitted mail that may carry files; None for mail that is not
     /// rewritten (inbound, sekisho's own) and for submitted mail inspected and found without.
     body: Option<std::path::PathBuf>,
     /// The count of files inspection at submission found (None: not inspected).
-    counted: Option<u32>,
+    counted: Option<usize>,
+    /// The first password-protected file inspection at submission found, under
+    /// `encrypted_attachments = "link"` (any other policy lets it decide nothing here).
+    encrypted: Option<String>,
     keep_cid_images: bool,
-    find_encrypted: bool,
-    prepared: tokio::sync::OnceCell<Result<Option<Prepared>, PrepareError>>,
+    prepared: tokio::sync::Mutex<Option<Walked>>,
+    /// The transactions being planned are the message's last in this delivery.
+    last: std::sync::atomic::AtomicBool,
 }
 
 impl Files {
     /// The files of message `info`, spooled at `body`.
     pub(crate) fn new(config: &Config, info: &MessageInfo, body: std::path::PathBuf) -> Files {
-        let may_have = info.origin == Origin::Submission && info.attachments != Some(0);
+        let counted = info.findings.as_ref().map(Vec::len);
+        let may_have = info.origin == Origin::Submission && counted != Some(0);
+        let link_encrypted = config.outbound.encrypted_attachments == EncryptedPolicy::Link;
         Files {
             body: may_have.then_some(body),
-            counted: info.attachments,
+            counted,
+            encrypted: info.encrypted_file().filter(|_| link_encrypted).map(str::to_string),
             keep_cid_images: config.outbound.inline_cid_images,
-            find_encrypted: config.outbound.encrypted_attachments == EncryptedPolicy::Link,
-            prepared: tokio::sync::OnceCell::new(),
+            prepared: tokio::sync::Mutex::new(None),
+            last: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -43,19 +54,42 @@ impl Files {
         self.body.is_some()
     }
 
-    /// The message read and walked (once); `None` when it carries no files after all.
-    async fn prepared(&self) -> Result<Option<&Prepared>, &PrepareError> {
-        let Some(body) = &self.body else { return Ok(None) };
-        let (keep_cid_images, find_encrypted) = (self.keep_cid_images, self.find_encrypted);
-        let result = self
-            .prepared
-            .get_or_init(|| async move {
-                let raw = tokio::fs::read(body).await.map_err(PrepareError::Read)?;
-                let walked = tokio::task::spawn_blocking(move || Prepared::new(raw, keep_cid_images, find_encrypted));
-                Ok(walked.await.map_err(LinkError::from)??)
-            })
-            .await;
-        result.as_ref().map(Option::as_ref)
+    /// The password-protected file that makes every recipient's carriage a link, if any.
+    pub(crate) fn encrypted(&self) -> Option<&str> {
+        self.encrypted.as_deref()
+    }
+
+    /// The message read and walked (again, if it was let go); `Ok(None)` when it carries no
+    /// files after all.
+    pub(crate) async fn prepared(&self) -> Walked {
+        let Some(body) = &self.body else { return std::sync::Arc::new(Ok(None)) };
+        let mut slot = self.prepared.lock().await;
+        if let Some(walked) = &*slot {
+            return walked.clone();
+        }
+        let keep_cid_images = self.keep_cid_images;
+        let walk = async move {
+            let raw = tokio::fs::read(body).await.map_err(PrepareError::Read)?;
+            let walked = tokio::task::spawn_blocking(move || Prepared::new(raw, keep_cid_images));
+            Ok(walked.await.map_err(LinkError::from)??)
+        };
+        let walked = std::sync::Arc::new(walk.await);
+        *slot = Some(walked.clone());
+        walked
+    }
+
+    /// Says that the next group of recipients is the message's last in this delivery.
+    pub(crate) fn mark_last(&self) {
+        self.last.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Once the last group's variants are made, lets the walked message go (its bytes are freed
+    /// when the last user drops them); a later need, such as the next MX host after a failed
+    /// session, walks it again.
+    pub(crate) async fn planned(&self) {
+        if self.last.load(std::sync::atomic::Ordering::Relaxed) {
+            self.prepared.lock().await.take();
+        }
     }
 }
 
@@ -114,16 +148,17 @@ pub(crate) async fn plan<'r>(
     if files.body.is_none() {
         return plain();
     }
-    // Taken out now when the decision itself needs them (uncounted files, the encrypted-file
-    // policy), else only when a recipient gets a link or a ZIP.
-    let mut prepared = None;
-    if files.counted.is_none() || files.find_encrypted {
-        match files.prepared().await {
-            Ok(None) => return plain(),
-            p => prepared = Some(p.map(|p| p.expect("some"))),
+    // Taken out now when the message was not inspected at submission (it may carry no files
+    // after all), else only when a recipient gets a link or a ZIP.
+    let mut walked = None;
+    if files.counted.is_none() {
+        let w = files.prepared().await;
+        if matches!(*w, Ok(None)) {
+            return plain();
         }
+        walked = Some(w);
     }
-    let encrypted = prepared.and_then(|p| p.ok()).and_then(|p| p.encrypted.as_deref());
+    let encrypted = files.encrypted();
     let decided: Vec<_> = rcpts
         .iter()
         .map(|&rcpt| {
@@ -138,12 +173,15 @@ pub(crate) async fn plan<'r>(
             (rcpt, policy.inline_format == InlineFormat::Zip, decision)
         })
         .collect();
-    if prepared.is_none() && decided.iter().any(|(_, zip, d)| *zip || d.carriage == Carriage::Link) {
-        match files.prepared().await {
-            Ok(None) => return plain(),
-            p => prepared = Some(p.map(|p| p.expect("some"))),
+    if walked.is_none() && decided.iter().any(|(_, zip, d)| *zip || d.carriage == Carriage::Link) {
+        let w = files.prepared().await;
+        if matches!(*w, Ok(None)) {
+            return plain();
         }
+        walked = Some(w);
     }
+    let prepared: Option<Result<&Prepared, &PrepareError>> =
+        walked.as_deref().map(|w| w.as_ref().map(|p| p.as_ref().expect("files, checked above")));
     let mut as_is = Batch { rcpts: Vec::new(), body: None, variant: None };
     let mut zipped = Batch { rcpts: Vec::new(), body: None, variant: None };
     let mut batches = Vec::new();

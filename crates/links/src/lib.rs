@@ -16,33 +16,21 @@ use sekisho_rewrite::{
 };
 use sekisho_store::files::FileStore;
 use sekisho_store::links::{random_token, token_hash};
-use sekisho_store::{Access, LinkFile, LinkMessage, MessageInfo, NewLink, Queue, QueueStore};
+use sekisho_store::{Access, LinkFile, LinkMessage, LinkStore, MessageInfo, NewLink, Queue};
 
-/// A submitted message read for delivery, with its files taken out.
+/// A submitted message read for delivery, with its files taken out (to rewrite it: whether
+/// any is password-protected was found at submission).
 pub struct Prepared {
     pub raw: Vec<u8>,
     pub files: MessageFiles,
-    /// The name of a password-protected file among them, when asked to look for one.
-    pub encrypted: Option<String>,
 }
 
 impl Prepared {
-    /// Reads and walks `raw` (blocking: call it off the runtime); with `find_encrypted`, looks
-    /// for a password-protected file too. `None`: no attachments.
-    pub fn new(raw: Vec<u8>, keep_cid_images: bool, find_encrypted: bool) -> Result<Option<Prepared>, LinkError> {
+    /// Reads and walks `raw` (blocking: call it off the runtime). `None`: no attachments.
+    pub fn new(raw: Vec<u8>, keep_cid_images: bool) -> Result<Option<Prepared>, LinkError> {
         let files = attachments(&raw, &MessageLimits::default(), keep_cid_images)
             .map_err(|e| LinkError::Message(e.to_string()))?;
-        let limits = MessageLimits::default().archive;
-        let encrypted = find_encrypted
-            .then(|| {
-                files.files.iter().find_map(|f| {
-                    let report = sekisho_inspect::encrypted::inspect(&f.name, &f.bytes, &limits);
-                    matches!(report.verdict(), sekisho_inspect::encrypted::Verdict::Encrypted(_))
-                        .then(|| f.name.clone())
-                })
-            })
-            .flatten();
-        Ok((!files.files.is_empty()).then_some(Prepared { raw, files, encrypted }))
+        Ok((!files.files.is_empty()).then_some(Prepared { raw, files }))
     }
 
     fn spans(&self) -> Vec<(usize, usize)> {
@@ -61,7 +49,7 @@ impl Prepared {
 
 /// Makes links: keeps a message's files and writes each recipient's link variant.
 pub struct LinkMaker {
-    store: Arc<dyn QueueStore>,
+    store: Arc<dyn LinkStore>,
     files: FileStore,
     /// Where the password mail to the sender is queued.
     queue: Queue,
@@ -126,7 +114,7 @@ impl LinkMaker {
         };
         let o = &config.outbound;
         let templates = NoticeTemplates { text: read(&o.notice_text_template)?, html: read(&o.notice_html_template)? };
-        Ok(LinkMaker { store: queue.store().clone(), files, queue, templates })
+        Ok(LinkMaker { store: queue.stores().links.clone(), files, queue, templates })
     }
 
     /// The hash of the message's password, made (and mailed to the sender) the first time a
@@ -206,8 +194,8 @@ impl LinkMaker {
         Ok(hash)
     }
 
-    /// The message's kept files: stored now unless an earlier delivery stored them.
-    async fn kept(&self, info: &MessageInfo, prepared: &Prepared) -> Result<LinkMessage, LinkError> {
+    /// The message's kept files: sealed and stored now unless an earlier delivery did.
+    pub async fn keep(&self, info: &MessageInfo, prepared: &Prepared) -> Result<LinkMessage, LinkError> {
         if let Some(m) = self.store.link_message(&info.id).await? {
             return Ok(m);
         }
@@ -359,7 +347,7 @@ impl LinkMaker {
         idx: i64,
         address: &str,
     ) -> Result<Vec<u8>, LinkError> {
-        let kept = self.kept(info, prepared).await?;
+        let kept = self.keep(info, prepared).await?;
         let notice = self.new_link(config, &kept, idx, address).await?;
         let spans = prepared.spans();
         // A boundary the message could contain is all but impossible; one more try if it does.

@@ -98,7 +98,7 @@ impl Portal {
     ) -> Result<Option<(ConsoleSession, String)>, sekisho_store::StoreError> {
         let Some(id) = cookie(headers, CONSOLE, self.secure()) else { return Ok(None) };
         let id_hash = token_hash(&id);
-        Ok(self.inner.store.console_session(&id_hash, now()).await?.map(|s| (s, id_hash)))
+        Ok(self.inner.stores.sessions.console_session(&id_hash, now()).await?.map(|s| (s, id_hash)))
     }
 
     /// Signs `sender` in: a new session and its cookie.
@@ -111,7 +111,7 @@ impl Portal {
             csrf: random_token(16),
             expires_at: now() + lifetime as i64,
         };
-        if let Err(e) = self.inner.store.put_console_session(&token_hash(&id), &session).await {
+        if let Err(e) = self.inner.stores.sessions.put_console_session(&token_hash(&id), &session).await {
             return unavailable(e);
         }
         let mut r = redirect_with_cookie("/sent", Some(set_cookie(CONSOLE, &id, self.secure(), lifetime)));
@@ -154,15 +154,15 @@ pub async fn list(State(portal): State<Portal>, headers: HeaderMap) -> Response 
         Ok(None) => return portal.sign_in_page(t, StatusCode::OK, None),
         Ok(Some(s)) => s,
     };
-    let store = &portal.inner.store;
+    let stores = &portal.inner.stores;
     let account = session.account.then_some(session.sender.as_str());
-    let summaries = match store.messages_from(&session.sender, account, LIST_LIMIT).await {
+    let summaries = match stores.links.messages_from(&session.sender, account, LIST_LIMIT).await {
         Ok(s) => s,
         Err(e) => return unavailable(e),
     };
     let mut messages = Vec::with_capacity(summaries.len());
     for m in summaries {
-        let (detail, kept) = match tokio::try_join!(store.message(&m.id), store.link_message(&m.id)) {
+        let (detail, kept) = match tokio::try_join!(stores.messages.message(&m.id), stores.links.link_message(&m.id)) {
             Ok((Some(d), kept)) => (d, kept),
             Ok((None, _)) => continue,
             Err(e) => return unavailable(e),
@@ -212,7 +212,7 @@ pub async fn login(
     if !portal.sign_in_form_allowed(&headers, &form.csrf) {
         return notice(StatusCode::FORBIDDEN, t, t.bad_form);
     }
-    let hash = match portal.inner.store.password_hash(&form.user).await {
+    let hash = match portal.inner.stores.accounts.password_hash(&form.user).await {
         Ok(h) => h,
         Err(e) => return unavailable(e),
     };
@@ -249,15 +249,17 @@ pub async fn login_link(
     let plausible = address.len() <= 254
         && address.split_once('@').is_some_and(|(l, d)| !l.is_empty() && d.contains('.'))
         && !address.chars().any(|c| c.is_control() || c.is_whitespace() || matches!(c, '<' | '>' | '"' | ','));
-    let store = &portal.inner.store;
+    let stores = &portal.inner.stores;
     if plausible {
-        let known = store.messages_from(&address, None, 1).await.map(|m| !m.is_empty());
-        let recent = store.console_logins_since(&address, now() - 3600).await;
+        let known = stores.links.messages_from(&address, None, 1).await.map(|m| !m.is_empty());
+        let recent = stores.sessions.console_logins_since(&address, now() - 3600).await;
         match (known, recent) {
             (Ok(true), Ok(n)) if n < SIGN_IN_LINKS_PER_HOUR => {
                 let token = random_token(16);
-                if let Err(e) =
-                    store.put_console_login(&token_hash(&token), &address, now() + SIGN_IN_LINK_LIFETIME).await
+                if let Err(e) = stores
+                    .sessions
+                    .put_console_login(&token_hash(&token), &address, now() + SIGN_IN_LINK_LIFETIME)
+                    .await
                 {
                     return unavailable(e);
                 }
@@ -283,7 +285,7 @@ pub async fn login_with_link(State(portal): State<Portal>, headers: HeaderMap, P
     if token.len() > 64 {
         return notice(StatusCode::NOT_FOUND, t, t.console_bad_link);
     }
-    match portal.inner.store.use_console_login(&token_hash(&token), now()).await {
+    match portal.inner.stores.sessions.use_console_login(&token_hash(&token), now()).await {
         Ok(Some(address)) => portal.sign_in(&address, false).await,
         Ok(None) => notice(StatusCode::NOT_FOUND, t, t.console_bad_link),
         Err(e) => unavailable(e),
@@ -298,7 +300,7 @@ async fn owned(portal: &Portal, headers: &HeaderMap, id: &str) -> Result<(Consol
         Ok(None) => return Err(redirect_with_cookie("/sent", None)),
         Ok(Some((s, _))) => s,
     };
-    match portal.inner.store.message(id).await {
+    match portal.inner.stores.messages.message(id).await {
         Ok(Some(d)) if Portal::owns(&session, &d) => Ok((session, d)),
         // Someone else's message is no different from none at all.
         Ok(_) => Err(notice(StatusCode::NOT_FOUND, t, t.not_found)),
@@ -313,9 +315,10 @@ pub async fn message(State(portal): State<Portal>, headers: HeaderMap, Path(id):
         Err(r) => return r,
     };
     let t = portal.texts(&headers);
-    let store = &portal.inner.store;
+    let stores = &portal.inner.stores;
     let (kept, links, events) =
-        match tokio::try_join!(store.link_message(&id), store.links(Some(&id)), store.events(&id)) {
+        match tokio::try_join!(stores.links.link_message(&id), stores.links.links(Some(&id)), stores.links.events(&id))
+        {
             Ok(v) => v,
             Err(e) => return unavailable(e),
         };
@@ -444,7 +447,7 @@ pub async fn link_action(
         user_agent: client.user_agent,
         by: format!("by {} in the console", session.sender),
     };
-    let actions = LinkActions { store: portal.inner.store.as_ref(), time_zone: &portal.inner.config.time_zone };
+    let actions = LinkActions { store: portal.inner.stores.links.as_ref(), time_zone: &portal.inner.config.time_zone };
     let which = Which::Index(form.idx);
     let done = match form.action.as_str() {
         "revoke" => actions.revoke(&id, which, &actor, now()).await.map(|a| a.changed > 0),

@@ -125,7 +125,7 @@ impl Portal {
         if !c.session.verified {
             return Err(notice(StatusCode::FORBIDDEN, t, t.verify_first));
         }
-        match self.inner.store.link_message(&c.link.message_id).await {
+        match self.inner.stores.links.link_message(&c.link.message_id).await {
             Ok(Some(m)) => Ok((c, m.files)),
             Ok(None) => Err(notice(StatusCode::NOT_FOUND, t, t.not_found)),
             Err(e) => Err(crate::page::unavailable(e)),
@@ -136,7 +136,7 @@ impl Portal {
     /// one at a time and closed again.
     async fn left(&self, headers: &HeaderMap, c: &Current, files: &[&LinkFile]) -> Result<(), Response> {
         let t = self.texts(headers);
-        let made = match self.inner.store.downloads(&c.link.message_id, c.link.idx).await {
+        let made = match self.inner.stores.links.downloads(&c.link.message_id, c.link.idx).await {
             Ok(made) => made,
             Err(e) => return Err(crate::page::unavailable(e)),
         };
@@ -165,7 +165,7 @@ impl Portal {
         client: &Client,
         detail: String,
     ) -> Result<(), NotCounted> {
-        let store = &self.inner.store;
+        let store = &self.inner.stores.links;
         let first = self.inner.config.portal.notify_first_download
             && store.downloads(&c.link.message_id, c.link.idx).await.is_ok_and(|d| d.iter().all(|(_, n)| *n == 0));
         for f in files {
@@ -188,7 +188,7 @@ impl Portal {
 
     /// Mails the message's sender that the link's recipient downloaded `names`.
     async fn tell_sender(&self, c: &Current, names: &str) {
-        let Ok(Some(m)) = self.inner.store.link_message(&c.link.message_id).await else { return };
+        let Ok(Some(m)) = self.inner.stores.links.link_message(&c.link.message_id).await else { return };
         if m.sender.is_empty() {
             return;
         }

@@ -30,7 +30,7 @@ use axum::routing::{get, post};
 use sekisho_config::Config;
 use sekisho_links::LinkMaker;
 use sekisho_store::files::FileStore;
-use sekisho_store::{Queue, QueueStore};
+use sekisho_store::{Queue, Stores};
 use sekisho_transport::check::CheckService;
 use sekisho_transport::public::Reach;
 
@@ -44,7 +44,7 @@ pub struct Portal {
 
 struct Inner {
     config: Config,
-    store: Arc<dyn QueueStore>,
+    stores: Stores,
     files: FileStore,
     /// Where one-time code mails are queued.
     queue: Queue,
@@ -78,10 +78,10 @@ impl Portal {
         let check_limiter = RateLimiter::new(config.portal.check_rate_limit);
         // Visitors choose the domain: unless allowed, the checker contacts public addresses only.
         let reach = if config.portal.checker_allow_private { Reach::Any } else { Reach::PublicOnly };
-        let checker = CheckService::new(&config, Some(queue.store().clone()))?.with_reach(reach);
+        let checker = CheckService::new(&config, Some(queue.stores().tls.clone()))?.with_reach(reach);
         let links = LinkMaker::new(&config, queue.clone(), files.clone())?;
-        let store = queue.store().clone();
-        let inner = Inner { store, files, queue, limiter, check_limiter, checker, links, config };
+        let stores = queue.stores().clone();
+        let inner = Inner { stores, files, queue, limiter, check_limiter, checker, links, config };
         Ok(Portal { inner: Arc::new(inner) })
     }
 
@@ -124,6 +124,8 @@ impl Portal {
     /// Removes the files of messages whose every link expired or was revoked; how many.
     pub async fn purge(&self) -> Result<usize, sekisho_store::StoreError> {
         let now = chrono::Utc::now().timestamp();
-        sekisho_store::purge_expired_files(self.inner.store.as_ref(), &self.inner.files, now).await.map(|p| p.len())
+        sekisho_store::purge_expired_files(self.inner.stores.links.as_ref(), &self.inner.files, now)
+            .await
+            .map(|p| p.len())
     }
 }

@@ -38,7 +38,7 @@ impl Portal {
             detail,
         };
         tracing::info!(message_id = %e.message_id, recipient = %link.recipient, event = event.as_str(), client = %e.client, "portal");
-        if let Err(err) = self.inner.store.record_event(&e).await {
+        if let Err(err) = self.inner.stores.links.record_event(&e).await {
             tracing::error!(error = %err, "cannot record a portal event");
         }
     }
@@ -77,10 +77,10 @@ impl Portal {
         message: Option<String>,
     ) -> Response {
         let t = self.texts(headers);
-        let store = &self.inner.store;
+        let stores = &self.inner.stores;
         let (message_files, downloads) = match tokio::try_join!(
-            store.link_message(&c.link.message_id),
-            store.downloads(&c.link.message_id, c.link.idx)
+            stores.links.link_message(&c.link.message_id),
+            stores.links.downloads(&c.link.message_id, c.link.idx)
         ) {
             Ok((Some(m), d)) => (m, d),
             Ok((None, _)) => return notice(StatusCode::NOT_FOUND, t, t.not_found),
@@ -135,7 +135,7 @@ pub async fn open_link(
     if !well_formed(&token) {
         return notice(StatusCode::NOT_FOUND, t, t.not_found);
     }
-    let link = match portal.inner.store.link_by_token(&token_hash(&token)).await {
+    let link = match portal.inner.stores.links.link_by_token(&token_hash(&token)).await {
         Ok(Some(link)) => link,
         Ok(None) => return notice(StatusCode::NOT_FOUND, t, t.not_found),
         Err(e) => return unavailable(e),
@@ -152,7 +152,7 @@ pub async fn open_link(
         verified: link.access == Access::None,
         expires_at: now() + lifetime as i64,
     };
-    if let Err(e) = portal.inner.store.put_session(&token_hash(&id), &session).await {
+    if let Err(e) = portal.inner.stores.sessions.put_session(&token_hash(&id), &session).await {
         return unavailable(e);
     }
     portal.event(&link, LinkEvent::Opened, &Client::new(peer, &headers), String::new()).await;
@@ -219,7 +219,7 @@ pub async fn send_code(
     if c.link.locked(p.max_failures) {
         return portal.recipient_page(&headers, &c, StatusCode::LOCKED, None).await;
     }
-    let recent = match portal.inner.store.events(&c.link.message_id).await {
+    let recent = match portal.inner.stores.links.events(&c.link.message_id).await {
         Ok(events) => events
             .iter()
             .filter(|e| e.idx == Some(c.link.idx) && e.event == LinkEvent::CodeSent && e.at > now() - 3600)
@@ -233,10 +233,12 @@ pub async fn send_code(
     let code = new_code();
     let lifetime = p.code_lifetime.0.as_secs();
     let hash = code_hash(&c.link.message_id, c.link.idx, &code);
-    if let Err(e) = portal.inner.store.put_code(&c.link.message_id, c.link.idx, &hash, now() + lifetime as i64).await {
+    if let Err(e) =
+        portal.inner.stores.links.put_code(&c.link.message_id, c.link.idx, &hash, now() + lifetime as i64).await
+    {
         return unavailable(e);
     }
-    let sender = match portal.inner.store.link_message(&c.link.message_id).await {
+    let sender = match portal.inner.stores.links.link_message(&c.link.message_id).await {
         Ok(m) => m.map(|m| m.sender).unwrap_or_default(),
         Err(e) => return unavailable(e),
     };
@@ -266,21 +268,21 @@ pub async fn verify(
     let t = portal.texts(&headers);
     let client = Client::new(peer, &headers);
     let max = portal.inner.config.portal.max_failures;
-    let store = &portal.inner.store;
+    let stores = &portal.inner.stores;
     let (message_id, idx) = (c.link.message_id.as_str(), c.link.idx);
     let secret = form.secret.trim().to_string();
     let proof = match c.link.access {
         Access::None => Ok(Proof::Accepted),
-        Access::Otp => store.use_code(message_id, idx, &code_hash(message_id, idx, &secret), now(), max).await,
+        Access::Otp => stores.links.use_code(message_id, idx, &code_hash(message_id, idx, &secret), now(), max).await,
         Access::Passphrase | Access::Password => {
             let right = verify_secret(c.link.secret_hash.clone(), secret).await;
-            store.prove_secret(message_id, idx, max, right).await
+            stores.links.prove_secret(message_id, idx, max, right).await
         }
     };
     match proof {
         Err(e) => unavailable(e),
         Ok(Proof::Accepted) => {
-            if let Err(e) = store.verify_session(&c.id_hash).await {
+            if let Err(e) = stores.sessions.verify_session(&c.id_hash).await {
                 return unavailable(e);
             }
             portal.event(&c.link, LinkEvent::Verified, &client, String::new()).await;
@@ -296,7 +298,7 @@ pub async fn verify(
                 portal.event(&c.link, LinkEvent::Locked, &client, String::new()).await;
             }
             // The page reflects the new count (a locked link shows as such).
-            let c = match store.link(message_id, idx).await {
+            let c = match stores.links.link(message_id, idx).await {
                 Ok(Some(link)) => Current { link, ..c },
                 Ok(None) => return notice(StatusCode::NOT_FOUND, t, t.not_found),
                 Err(e) => return unavailable(e),

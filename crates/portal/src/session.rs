@@ -98,8 +98,8 @@ impl Portal {
         let Some(id) = cookie(headers, RECIPIENT, self.secure()) else { return Ok(None) };
         let id_hash = token_hash(&id);
         let now = chrono::Utc::now().timestamp();
-        let Some(session) = self.inner.store.session(&id_hash, now).await? else { return Ok(None) };
-        let Some(link) = self.inner.store.link(&session.message_id, session.idx).await? else { return Ok(None) };
+        let Some(session) = self.inner.stores.sessions.session(&id_hash, now).await? else { return Ok(None) };
+        let Some(link) = self.inner.stores.links.link(&session.message_id, session.idx).await? else { return Ok(None) };
         Ok(Some(Current { id_hash, session, link }))
     }
 

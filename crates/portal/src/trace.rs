@@ -32,13 +32,14 @@ pub async fn message(State(portal): State<Portal>, headers: HeaderMap, Path(id):
         r.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         return r;
     }
-    let store = &portal.inner.store;
-    let detail = match store.message(&id).await {
+    let stores = &portal.inner.stores;
+    let detail = match stores.messages.message(&id).await {
         Ok(Some(d)) => d,
         Ok(None) => return error(StatusCode::NOT_FOUND, "no such message"),
         Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, &e.to_string()),
     };
-    let found = tokio::try_join!(store.link_message(&id), store.links(Some(&id)), store.events(&id));
+    let found =
+        tokio::try_join!(stores.links.link_message(&id), stores.links.links(Some(&id)), stores.links.events(&id));
     let (kept, links, events) = match found {
         Ok(v) => v,
         Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, &e.to_string()),

@@ -9,6 +9,7 @@ use sekisho_config::{EncryptedPolicy, OutboundConfig, UninspectablePolicy};
 use sekisho_inspect::encrypted::Verdict;
 use sekisho_inspect::mime::{MessageLimits, MimeError, PartReport, inspect_message};
 use sekisho_smtp::Reply;
+use sekisho_store::{FileFinding, Found};
 
 /// Messages inspected at once in this process: one per core (at least two).
 static INSPECTIONS: std::sync::LazyLock<tokio::sync::Semaphore> = std::sync::LazyLock::new(|| {
@@ -34,9 +35,9 @@ const INSPECTION_TIME: std::time::Duration = std::time::Duration::from_secs(60);
 pub(crate) struct Inspected {
     /// The reply that refuses the message, if the policy does.
     pub refusal: Option<Reply>,
-    /// Parts that are files (attachments, or inside attached messages); None when the message
-    /// was not (fully) inspected.
-    pub files: Option<u32>,
+    /// What was found in each file (attachments, and files inside attached messages); None
+    /// when the message was not (fully) inspected.
+    pub findings: Option<Vec<FileFinding>>,
 }
 
 /// Inspects the spooled message at `path`.
@@ -44,7 +45,7 @@ pub(crate) async fn check(policy: &OutboundConfig, path: &Path) -> Result<Inspec
     if policy.encrypted_attachments == EncryptedPolicy::Allow
         && policy.uninspectable_attachments == UninspectablePolicy::Allow
     {
-        return Ok(Inspected { refusal: None, files: None });
+        return Ok(Inspected { refusal: None, findings: None });
     }
     // Inspection holds a message and its decoded parts in memory and uses a core: a few at a
     // time, whatever the number of connections.
@@ -66,10 +67,10 @@ pub(crate) async fn check(policy: &OutboundConfig, path: &Path) -> Result<Inspec
     match tokio::time::timeout(INSPECTION_TIME, inspection).await {
         Ok(result) => {
             let result = result.map_err(|_| std::io::Error::other("the inspection thread ended without an answer"))?;
-            let files = result.as_ref().ok().map(|parts| parts.iter().filter(|p| p.is_file()).count() as u32);
-            Ok(Inspected { refusal: decide(policy, &result), files })
+            let findings = result.as_ref().ok().map(|parts| findings(parts));
+            Ok(Inspected { refusal: decide(policy, &result), findings })
         }
-        Err(_) => Ok(Inspected { refusal: too_slow(), files: None }),
+        Err(_) => Ok(Inspected { refusal: too_slow(), findings: None }),
     }
 }
 
@@ -126,6 +127,31 @@ pub(crate) fn decide(policy: &OutboundConfig, result: &Result<Vec<PartReport>, M
         return Some(Reply::new(550, "5.7.1", text));
     }
     None
+}
+
+/// What the message carries, file by file, as the queue records it: a pure function.
+pub(crate) fn findings(parts: &[PartReport]) -> Vec<FileFinding> {
+    parts
+        .iter()
+        .filter(|p| p.is_file())
+        .map(|p| FileFinding {
+            section: p.section.clone(),
+            name: p.display_name(),
+            content_type: p.content_type.clone(),
+            size: p.size as u64,
+            found: match p.report.verdict() {
+                Verdict::Clean => Found::Clean,
+                Verdict::Encrypted(f) => Found::Encrypted {
+                    what: f.first().map(|f| f.kind.to_string()).unwrap_or_default(),
+                    inside: f.first().map(|f| f.path.iter().skip(1).cloned().collect()).unwrap_or_default(),
+                },
+                Verdict::Uninspectable(o) => Found::Uninspectable {
+                    why: o.first().map(|o| o.reason.to_string()).unwrap_or_default(),
+                    inside: o.first().map(|o| o.path.iter().skip(1).cloned().collect()).unwrap_or_default(),
+                },
+            },
+        })
+        .collect()
 }
 
 /// ", in a.zip > b/c.docx" (where inside the attachment), at most `room` characters; nothing
@@ -229,6 +255,23 @@ mod tests {
         assert!(text.is_ascii());
         let long = run(&policy("reject", "reject"), &mail_with(&zip_with_flag(1), &"n".repeat(600))).unwrap();
         assert!(long.to_wire().len() <= 512, "a reply line stays within RFC 5321's 512 bytes");
+    }
+
+    #[test]
+    fn the_findings_name_each_file_and_what_was_found_in_it() {
+        let raw = mail_with(&zip_with_flag(1), "secret.zip");
+        let plain = mail_with(&zip_with_flag(0), "plain.zip");
+        let parts = inspect_message(&raw, &MessageLimits::default()).unwrap();
+        let found = findings(&parts);
+        assert_eq!(found.len(), 1, "the text body is no file: {found:?}");
+        assert_eq!((found[0].name.as_str(), found[0].section.as_str()), ("secret.zip", "2"));
+        assert_eq!(found[0].content_type, "application/zip");
+        assert!(
+            matches!(&found[0].found, Found::Encrypted { what, inside } if what.contains("ZipCrypto") && inside == &["a.txt"]),
+            "{found:?}"
+        );
+        let clean = findings(&inspect_message(&plain, &MessageLimits::default()).unwrap());
+        assert_eq!(clean[0].found, Found::Clean);
     }
 
     #[test]

@@ -6,11 +6,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use sekisho_smtp::session::AuthOutcome;
-use sekisho_store::{QueueStore, users};
+use sekisho_store::{AccountStore, users};
 
 /// Checks credentials against the store and remembers recent failures per client address.
 pub(crate) struct Authenticator {
-    store: Arc<dyn QueueStore>,
+    store: Arc<dyn AccountStore>,
     failure_delay: Duration,
     client_limit: u32,
     window: Duration,
@@ -37,7 +37,7 @@ fn client_key(ip: IpAddr) -> IpAddr {
 
 impl Authenticator {
     pub(crate) fn new(
-        store: Arc<dyn QueueStore>,
+        store: Arc<dyn AccountStore>,
         failure_delay: Duration,
         client_limit: u32,
         window: Duration,

@@ -96,10 +96,10 @@ pub(crate) async fn receive<S: AsyncRead + Unpin>(
     };
     // Outbound, every attachment is inspected before the 250: a password-protected file is
     // what sekisho replaces.
-    let mut attachments = None;
+    let mut findings = None;
     if arrival.submission {
         match crate::attachments::check(&ctx.config.outbound, finished.path()).await {
-            Ok(crate::attachments::Inspected { refusal: None, files }) => attachments = files,
+            Ok(crate::attachments::Inspected { refusal: None, findings: found }) => findings = found,
             Ok(crate::attachments::Inspected { refusal: Some(reply), .. }) => {
                 finished.discard();
                 tracing::info!(queue_id = %id, from = %tx.mail.address, reply = %reply.lines[0], "message refused");
@@ -127,7 +127,7 @@ pub(crate) async fn receive<S: AsyncRead + Unpin>(
         auth_user: arrival.user.map(str::to_string),
         tls: arrival.tls.map(|(v, c)| format!("{v} {c}")),
         origin: if arrival.submission { Origin::Submission } else { Origin::Mx },
-        attachments,
+        findings,
     };
     let message = NewMessage {
         info,

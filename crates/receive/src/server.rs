@@ -75,7 +75,7 @@ impl Server {
         let tls = TlsManager::load(&cert, &key, self_signed, &config.hostname)?;
         let s = &config.smtp;
         let auth = Authenticator::new(
-            queue.store().clone(),
+            queue.stores().accounts.clone(),
             s.auth_failure_delay.0,
             s.client_auth_failure_limit,
             s.client_auth_failure_window.0,

@@ -6,13 +6,14 @@ use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
 
+use crate::control::QueueControl;
 use crate::error::StoreError;
-use crate::model::{MessageInfo, NewMessage, NewRecipient, Origin, RecipientUpdate};
+use crate::model::{MessageInfo, NewMessage, NewRecipient, NoticeKind, Origin, RecipientUpdate};
 use crate::queue_id::QueueId;
 use crate::recovery::{self, RecoveryReport};
 use crate::spool::{FinishedBody, Spool, TempBody};
 use crate::sqlite::SqliteStore;
-use crate::store::QueueStore;
+use crate::store::{Backend, Claim, Stores};
 
 /// Delivery outcomes waiting for the outcome writer.
 struct Outcomes {
@@ -31,7 +32,9 @@ struct Pending {
 #[derive(Clone)]
 pub struct Queue {
     spool: Spool,
-    store: Arc<dyn QueueStore>,
+    store: Arc<dyn Backend>,
+    stores: Stores,
+    control: QueueControl,
     commits: mpsc::Sender<Pending>,
     new_mail: Arc<tokio::sync::Notify>,
     /// Bodies of finished messages, removed once "done" is durable.
@@ -66,7 +69,7 @@ impl Queue {
             return Err(StoreError::Locked(data_dir.to_path_buf()));
         }
         let spool = Spool::open_with(data_dir, group_sync)?;
-        let store: Arc<dyn QueueStore> = Arc::new(SqliteStore::open(&data_dir.join("queue.db")).await?);
+        let store: Arc<dyn Backend> = Arc::new(SqliteStore::open(&data_dir.join("queue.db")).await?);
         let report = recovery::recover(&spool, store.as_ref()).await?;
         let (tx, rx) = mpsc::channel(group_commit_max.max(1) * 4);
         let new_mail = Arc::new(tokio::sync::Notify::new());
@@ -81,7 +84,10 @@ impl Queue {
         ));
         let (outcomes, outcome_rx) = mpsc::channel(1024);
         tokio::spawn(outcome_loop(store.clone(), outcome_rx));
-        Ok((Queue { spool, store, commits: tx, new_mail, removals, outcomes, _lock: Arc::new(lock) }, report))
+        let (stores, control) = (Stores::of(&store), QueueControl::new(store.clone(), data_dir));
+        let queue =
+            Queue { spool, store, stores, control, commits: tx, new_mail, removals, outcomes, _lock: Arc::new(lock) };
+        Ok((queue, report))
     }
 
     /// Starts writing the body of a new message.
@@ -134,7 +140,7 @@ impl Queue {
                 auth_user: None,
                 tls: None,
                 origin: Origin::Local,
-                attachments: None,
+                findings: None,
             },
             recipients: vec![NewRecipient { address: to.to_string(), orcpt: None, notify: Some("NEVER".into()) }],
             not_before,
@@ -142,7 +148,24 @@ impl Queue {
         self.commit(finished, message).await
     }
 
-    /// Records delivery outcomes (see `QueueStore::record_outcomes`). Outcomes from
+    /// Claims up to `limit` recipients due at `now` for delivery (queued → active), one
+    /// message's recipients by one delivery at a time.
+    pub async fn claim_due(&self, now: i64, limit: u32) -> Result<Vec<Claim>, StoreError> {
+        self.store.claim_due(now, limit).await
+    }
+
+    /// Forgets the pending notifications of one kind for these recipients, once queued.
+    pub async fn clear_notices(&self, id: &str, kind: NoticeKind, idxs: &[i64]) -> Result<(), StoreError> {
+        self.store.clear_notices(id, kind, idxs).await
+    }
+
+    /// Marks the message done when every recipient is delivered or bounced and no notice
+    /// waits; true if it is.
+    pub async fn finish_if_done(&self, id: &str, now: i64) -> Result<bool, StoreError> {
+        self.store.finish_if_done(id, now).await
+    }
+
+    /// Records delivery outcomes (the new states follow from `crate::state`). Outcomes from
     /// concurrent deliveries share one write (group commit); returns the IDs of the messages
     /// this call's updates finished.
     pub async fn record_outcomes(&self, updates: Vec<RecipientUpdate>, now: i64) -> Result<Vec<String>, StoreError> {
@@ -153,9 +176,14 @@ impl Queue {
         wait.await.unwrap_or(Err(StoreError::Closed))
     }
 
-    /// The metadata store.
-    pub fn store(&self) -> &Arc<dyn QueueStore> {
-        &self.store
+    /// The store's roles (reading the queue, TLS knowledge, accounts, links, sessions).
+    pub fn stores(&self) -> &Stores {
+        &self.stores
+    }
+
+    /// The administrator's door: hold, release, retry, delete, purge.
+    pub fn control(&self) -> &QueueControl {
+        &self.control
     }
 
     /// The spool.
@@ -200,7 +228,7 @@ impl Queue {
 
 async fn commit_loop(
     spool: Spool,
-    store: Arc<dyn QueueStore>,
+    store: Arc<dyn Backend>,
     mut rx: mpsc::Receiver<Pending>,
     max: usize,
     new_mail: Arc<tokio::sync::Notify>,
@@ -221,7 +249,7 @@ async fn commit_loop(
     }
 }
 
-async fn outcome_loop(store: Arc<dyn QueueStore>, mut rx: mpsc::Receiver<Outcomes>) {
+async fn outcome_loop(store: Arc<dyn Backend>, mut rx: mpsc::Receiver<Outcomes>) {
     let mut batch = Vec::with_capacity(64);
     while rx.recv_many(&mut batch, 64).await > 0 {
         let now = batch.iter().map(|o| o.now).max().unwrap_or(0);
@@ -253,7 +281,7 @@ fn remove_pending(spool: &Spool, removals: &std::sync::Mutex<Vec<String>>) {
 }
 
 /// Commits a batch; true when the database commit (FULL, so durable) happened.
-async fn commit_batch(spool: &Spool, store: &dyn QueueStore, batch: Vec<Pending>) -> bool {
+async fn commit_batch(spool: &Spool, store: &dyn Backend, batch: Vec<Pending>) -> bool {
     let published = {
         let spool = spool.clone();
         let bodies: Vec<FinishedBody> = batch

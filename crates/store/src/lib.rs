@@ -7,6 +7,7 @@
 //! again after a crash. Files kept for download are sealed with a key of their own ([`files`]).
 
 mod committer;
+mod control;
 mod error;
 pub mod files;
 pub mod links;
@@ -16,34 +17,43 @@ mod queue_id;
 mod recovery;
 mod spool;
 mod sqlite;
+mod sqlite_accounts;
 mod sqlite_links;
+mod sqlite_tls;
+pub mod state;
 mod store;
 pub mod users;
 
 pub use committer::Queue;
+pub use control::{Command, QueueControl};
 pub use error::StoreError;
 pub use files::purge_expired_files;
 pub use links::{
     Access, ConsoleSession, LinkEvent, LinkFile, LinkMessage, LinkRecord, LinkStore, NewLink, PortalEvent,
-    PortalSession, Proof,
+    PortalSession, Proof, SessionStore,
 };
 pub use model::{
-    Attempt, AttemptOutcome, AttemptRecord, MessageDetail, MessageInfo, MessageSummary, NewMessage, NewRecipient,
-    Notice, NoticeKind, Origin, ProbeRecord, RecipientRecord, RecipientState, RecipientUpdate, StsPolicyRecord,
-    TlsMemory, UserRecord, Variant,
+    Attempt, AttemptOutcome, AttemptRecord, FileFinding, Found, MessageDetail, MessageInfo, MessageSummary, NewMessage,
+    NewRecipient, Notice, NoticeKind, Origin, ProbeRecord, RecipientRecord, RecipientState, RecipientUpdate,
+    StsPolicyRecord, TlsMemory, UserRecord, Variant,
 };
-pub use purge::{PurgeCounts, purge_finished};
+pub use purge::PurgeCounts;
 pub use queue_id::QueueId;
 pub use recovery::RecoveryReport;
 pub use spool::{FinishedBody, Spool, TempBody};
 pub use sqlite::SqliteStore;
-pub use store::{Claim, QueueStore};
+/// Tests seed data directories through the queue's own writes.
+#[cfg(feature = "seeding")]
+pub use store::QueueWrites;
+pub use store::{AccountStore, Claim, MessageStore, Stores, TlsStore};
 
 use std::path::Path;
 use std::sync::Arc;
 
-/// Opens the store for reading and administration (CLI), without recovery or the spool lock.
-pub async fn open_store(data_dir: &Path) -> Result<Arc<dyn QueueStore>, StoreError> {
+/// Opens the store for reading and administration (CLI), without recovery or the spool lock:
+/// its roles, and the administrator's door to the queue.
+pub async fn open_store(data_dir: &Path) -> Result<(Stores, QueueControl), StoreError> {
     std::fs::create_dir_all(data_dir).map_err(|e| StoreError::io("create the data directory", data_dir, e))?;
-    Ok(Arc::new(SqliteStore::open(&data_dir.join("queue.db")).await?))
+    let backend: Arc<dyn store::Backend> = Arc::new(SqliteStore::open(&data_dir.join("queue.db")).await?);
+    Ok((Stores::of(&backend), QueueControl::new(backend, data_dir)))
 }

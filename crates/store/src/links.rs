@@ -146,7 +146,7 @@ pub enum Proof {
     Locked,
 }
 
-/// The store of links, files kept for download, and the portal's sessions and events.
+/// Links, the files kept for download, downloads and the audit log (delivery, portal, CLI).
 #[async_trait]
 pub trait LinkStore: Send + Sync {
     /// Records the message's files once; returns the stored message (an earlier one if the
@@ -191,12 +191,6 @@ pub trait LinkStore: Send + Sync {
         max_failures: u32,
         right: bool,
     ) -> Result<Proof, StoreError>;
-    /// Starts a portal session under the SHA-256 of its cookie.
-    async fn put_session(&self, id_hash: &str, session: &PortalSession) -> Result<(), StoreError>;
-    /// A session that has not expired at `now`.
-    async fn session(&self, id_hash: &str, now: i64) -> Result<Option<PortalSession>, StoreError>;
-    /// Marks a session verified.
-    async fn verify_session(&self, id_hash: &str) -> Result<(), StoreError>;
     /// Counts a download of file `file_idx` by recipient `idx` if fewer than `max` were made;
     /// false when the limit is reached.
     async fn count_download(&self, message_id: &str, idx: i64, file_idx: i64, max: u32) -> Result<bool, StoreError>;
@@ -206,11 +200,31 @@ pub trait LinkStore: Send + Sync {
     async fn record_event(&self, event: &PortalEvent) -> Result<(), StoreError>;
     /// The audit log of one message, oldest first.
     async fn events(&self, message_id: &str) -> Result<Vec<PortalEvent>, StoreError>;
-    /// Files whose every link has expired or been revoked by `now` and that are still kept:
+    /// Files whose every link has expired or been revoked by `now`, or that no link was ever
+    /// made for and whose message has left the queue, and that are still kept:
     /// (message_id, file_idx, file_id).
     async fn files_to_purge(&self, now: i64) -> Result<Vec<(String, i64, String)>, StoreError>;
     /// Marks a file removed from the file store.
     async fn mark_purged(&self, message_id: &str, file_idx: i64) -> Result<(), StoreError>;
+    /// Messages `sender` sent, newest first, at most `limit`: those whose envelope sender is
+    /// `sender`, and with `account`, those submitted under that account.
+    async fn messages_from(
+        &self,
+        sender: &str,
+        account: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<crate::model::MessageSummary>, StoreError>;
+}
+
+/// Portal sessions of recipients and senders, and the console's sign-in links (portal).
+#[async_trait]
+pub trait SessionStore: Send + Sync {
+    /// Starts a portal session under the SHA-256 of its cookie.
+    async fn put_session(&self, id_hash: &str, session: &PortalSession) -> Result<(), StoreError>;
+    /// A session that has not expired at `now`.
+    async fn session(&self, id_hash: &str, now: i64) -> Result<Option<PortalSession>, StoreError>;
+    /// Marks a session verified.
+    async fn verify_session(&self, id_hash: &str) -> Result<(), StoreError>;
     /// Starts a sender console session (under the SHA-256 of its cookie) for `sender`.
     async fn put_console_session(&self, id_hash: &str, session: &ConsoleSession) -> Result<(), StoreError>;
     /// A console session that has not expired at `now`.
@@ -221,14 +235,6 @@ pub trait LinkStore: Send + Sync {
     async fn use_console_login(&self, token_hash: &str, now: i64) -> Result<Option<String>, StoreError>;
     /// Sign-in links mailed to `address` since `since`.
     async fn console_logins_since(&self, address: &str, since: i64) -> Result<u32, StoreError>;
-    /// Messages `sender` sent, newest first, at most `limit`: those whose envelope sender is
-    /// `sender`, and with `account`, those submitted under that account.
-    async fn messages_from(
-        &self,
-        sender: &str,
-        account: Option<&str>,
-        limit: u32,
-    ) -> Result<Vec<crate::model::MessageSummary>, StoreError>;
 }
 
 /// Who is signed in to the sender console.

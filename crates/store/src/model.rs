@@ -40,9 +40,47 @@ pub struct MessageInfo {
     pub tls: Option<String>,
     /// Which kind of listener accepted it: outbound (submission) or inbound (MX).
     pub origin: Origin,
-    /// Parts that are files (attachments, or inside attached messages), as the inspection at
-    /// submission counted them; None when it did not (inbound mail, inspection off).
-    pub attachments: Option<u32>,
+    /// What the inspection at submission found in each file the message carries (attachments,
+    /// and files inside attached messages); None when it did not look (inbound mail,
+    /// inspection off, or it could not finish). Delivery decides from this and walks the
+    /// message again only to rewrite it.
+    pub findings: Option<Vec<FileFinding>>,
+}
+
+impl MessageInfo {
+    /// The name of the first password-protected file inspection found, if any.
+    pub fn encrypted_file(&self) -> Option<&str> {
+        self.findings.iter().flatten().find(|f| matches!(f.found, Found::Encrypted { .. })).map(|f| f.name.as_str())
+    }
+}
+
+/// What the inspection at submission found in one file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct FileFinding {
+    /// Where it is in the message: "2", "3.1" (numbered like IMAP sections).
+    pub section: String,
+    /// The name the sender gave it (or "part N").
+    pub name: String,
+    /// "type/subtype" as declared.
+    pub content_type: String,
+    /// Decoded size in bytes.
+    pub size: u64,
+    /// What its bytes turned out to be.
+    #[serde(flatten)]
+    pub found: Found,
+}
+
+/// The verdict on one file: encrypted beats uninspectable beats clean.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(tag = "verdict", rename_all = "lowercase")]
+pub enum Found {
+    /// Opened all the way; nothing password-protected in it.
+    Clean,
+    /// Password-protected: what (e.g. "password-protected ZIP entry"), and where inside
+    /// ("a.zip > b/c.docx"; empty when the file itself is meant).
+    Encrypted { what: String, inside: Vec<String> },
+    /// Could not be opened all the way: why, and where inside.
+    Uninspectable { why: String, inside: Vec<String> },
 }
 
 /// Which kind of listener accepted a message.
@@ -261,12 +299,13 @@ pub struct AttemptRecord {
     pub attempt: Attempt,
 }
 
-/// A recipient's new state after an attempt.
+/// What an attempt (or a delivery put off without one) means for one recipient. Its new
+/// state follows from `outcome` by [`crate::state::next`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct RecipientUpdate {
     pub message_id: String,
     pub idx: i64,
-    pub state: RecipientState,
+    pub outcome: AttemptOutcome,
     pub next_attempt_at: i64,
     pub last_reply: Option<String>,
     pub delay_warned: bool,
@@ -314,7 +353,7 @@ pub(crate) fn sample_message(id: &crate::QueueId, size: u64, recipients: usize) 
             auth_user: None,
             tls: None,
             origin: Origin::Submission,
-            attachments: None,
+            findings: None,
         },
         recipients: (0..recipients)
             .map(|i| NewRecipient { address: format!("r{i}@example.jp"), orcpt: None, notify: Some("FAILURE".into()) })

@@ -11,15 +11,11 @@
 //!
 //! Nothing still queued, held, in delivery or waiting for a notification is ever touched.
 
-use std::path::Path;
-
 use serde::Serialize;
 use sqlx::Row;
 
 use crate::error::StoreError;
-use crate::queue_id::QueueId;
 use crate::sqlite::SqliteStore;
-use crate::store::QueueStore;
 
 /// How much one purge removed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -41,7 +37,7 @@ pub struct PurgeCounts {
 }
 
 /// Finished messages done before `before`, and none other.
-const OLD_FINISHED: &str = "SELECT id FROM messages WHERE done_at IS NOT NULL AND done_at < ?1 \
+pub(crate) const OLD_FINISHED: &str = "SELECT id FROM messages WHERE done_at IS NOT NULL AND done_at < ?1 \
      AND NOT EXISTS (SELECT 1 FROM recipients r WHERE r.message_id = messages.id \
          AND r.state NOT IN ('delivered','bounced'))";
 
@@ -83,28 +79,13 @@ impl SqliteStore {
     }
 }
 
-/// Purges what is older than `before` (unix seconds) from the store, and the spooled bodies
-/// of the messages removed from `data_dir`'s spool. `serve` runs it hourly with
-/// `[store] retention`; `sekisho queue purge` on demand.
-pub async fn purge_finished(store: &dyn QueueStore, data_dir: &Path, before: i64) -> Result<PurgeCounts, StoreError> {
-    let (mut counts, ids) = store.purge_finished(before).await?;
-    let spool = data_dir.join("spool/msg");
-    for id in ids {
-        // IDs are checked, never used as paths as they are.
-        if let Some(id) = QueueId::parse(&id)
-            && std::fs::remove_file(spool.join(id.as_str())).is_ok()
-        {
-            counts.bodies += 1;
-        }
-    }
-    Ok(counts)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::links::{Access, LinkFile, LinkMessage, LinkStore, NewLink, PortalEvent};
     use crate::model::sample_message;
+    use crate::queue_id::QueueId;
+    use crate::store::{MessageStore, QueueWrites};
 
     const DAY: i64 = 86_400;
 
@@ -191,7 +172,8 @@ mod tests {
     #[tokio::test]
     async fn only_what_finished_before_the_cutoff_is_removed() {
         let dir = tempfile::tempdir().unwrap();
-        let s = SqliteStore::open(&dir.path().join("q.db")).await.unwrap();
+        let s = std::sync::Arc::new(SqliteStore::open(&dir.path().join("q.db")).await.unwrap());
+        let control = crate::QueueControl::new(s.clone(), dir.path());
         let now = 1_000 * DAY;
         let cutoff = now - 90 * DAY;
         let old_done = seed_message(&s, cutoff - 10 * DAY, Some(cutoff - 9 * DAY)).await;
@@ -205,7 +187,7 @@ mod tests {
         std::fs::create_dir_all(&body).unwrap();
         std::fs::write(body.join(&old_done), "left behind").unwrap();
 
-        let counts = purge_finished(&s, dir.path(), cutoff).await.unwrap();
+        let counts = control.purge(cutoff).await.unwrap();
         assert_eq!(
             counts,
             PurgeCounts {
@@ -231,6 +213,6 @@ mod tests {
         assert_eq!(s.events(&recent_done).await.unwrap().len(), 1);
         assert!(s.link(&recent_done, 0).await.unwrap().is_some());
 
-        assert_eq!(purge_finished(&s, dir.path(), cutoff).await.unwrap(), PurgeCounts::default(), "nothing twice");
+        assert_eq!(control.purge(cutoff).await.unwrap(), PurgeCounts::default(), "nothing twice");
     }
 }

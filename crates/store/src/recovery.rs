@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use crate::error::StoreError;
 use crate::spool::{Spool, sync_dir};
-use crate::store::QueueStore;
+use crate::store::Backend;
 
 /// What recovery found and did.
 #[derive(Debug, Default, Clone, Serialize)]
@@ -32,10 +32,11 @@ pub struct RecoveryReport {
     pub finished: u64,
 }
 
-pub(crate) async fn recover(spool: &Spool, store: &dyn QueueStore) -> Result<RecoveryReport, StoreError> {
-    let mut report = RecoveryReport { claims_released: store.release_claims().await?, ..Default::default() };
+pub(crate) async fn recover(spool: &Spool, store: &dyn Backend) -> Result<RecoveryReport, StoreError> {
+    let now = crate::sqlite::now();
+    let claims_released = store.apply_move(None, crate::state::Move::Recover, Some(now)).await?;
+    let mut report = RecoveryReport { claims_released, ..Default::default() };
     // Messages whose last outcome was recorded just before a crash; their bodies are swept below.
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
     report.finished = store.finish_all_done(now).await?.len() as u64;
 
     for entry in read_dir(spool.tmp_dir())? {
@@ -80,7 +81,7 @@ pub(crate) async fn recover(spool: &Spool, store: &dyn QueueStore) -> Result<Rec
     Ok(report)
 }
 
-async fn quarantine(spool: &Spool, store: &dyn QueueStore, id: &str, reason: &str) -> Result<(), StoreError> {
+async fn quarantine(spool: &Spool, store: &dyn Backend, id: &str, reason: &str) -> Result<(), StoreError> {
     let dir = spool.quarantine_dir();
     let record = store.message(id).await.ok().flatten();
     let note = serde_json::json!({ "id": id, "reason": reason, "message": record });
@@ -152,7 +153,7 @@ mod tests {
         assert_eq!(quarantined, expected);
         assert!(dir.path().join("quarantine").join(truncated.as_str()).exists());
         assert!(dir.path().join("quarantine").join(format!("{missing}.json")).exists());
-        let list = q.store().list_messages(false).await.unwrap();
+        let list = q.stores().messages.list_messages(false).await.unwrap();
         assert_eq!(list.len(), 1);
         assert_eq!(list[0].id, good.as_str());
     }
@@ -169,6 +170,6 @@ mod tests {
         for t in tasks {
             t.await.unwrap();
         }
-        assert_eq!(q.store().list_messages(false).await.unwrap().len(), 50);
+        assert_eq!(q.stores().messages.list_messages(false).await.unwrap().len(), 50);
     }
 }

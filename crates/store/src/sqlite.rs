@@ -11,10 +11,10 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 use crate::error::StoreError;
 use crate::model::{
     Attempt, AttemptOutcome, AttemptRecord, MessageDetail, MessageInfo, MessageSummary, NewMessage, Notice, NoticeKind,
-    Origin, ProbeRecord, RecipientRecord, RecipientState, RecipientUpdate, StsPolicyRecord, TlsMemory, UserRecord,
-    Variant,
+    Origin, RecipientRecord, RecipientState, RecipientUpdate, Variant,
 };
-use crate::store::{Claim, QueueStore};
+use crate::state::{self, Move};
+use crate::store::{Claim, MessageStore, QueueWrites};
 
 /// Schema changes in order; `PRAGMA user_version` counts how many are applied.
 const MIGRATIONS: &[&str] = &[
@@ -214,6 +214,11 @@ ALTER TABLE link_messages ADD COLUMN password_hash TEXT;
     r#"
 ALTER TABLE messages ADD COLUMN attachments INTEGER;
 "#,
+    // What inspection at submission found, file by file (JSON); `attachments` is no longer
+    // written.
+    r#"
+ALTER TABLE messages ADD COLUMN findings TEXT;
+"#,
 ];
 
 /// A message is finished when it is not yet marked done, has recipients, every recipient is
@@ -222,6 +227,32 @@ const FINISHED: &str = "done_at IS NULL \
      AND EXISTS (SELECT 1 FROM recipients r WHERE r.message_id = messages.id) \
      AND NOT EXISTS (SELECT 1 FROM recipients r WHERE r.message_id = messages.id \
          AND (r.state NOT IN ('delivered','bounced') OR r.notice IS NOT NULL))";
+
+/// `(SET expression, WHERE list)` of move `m` on the column `column`, generated from
+/// [`state::next`]: `CASE column WHEN 'from' THEN 'to' ... END` and `'from', ...`.
+pub(crate) fn move_sql(column: &str, m: Move) -> (String, String) {
+    let pairs = state::moves(m);
+    let when: String = pairs.iter().map(|(f, t)| format!(" WHEN '{}' THEN '{}'", f.as_str(), t.as_str())).collect();
+    let from: Vec<String> = pairs.iter().map(|(f, _)| format!("'{}'", f.as_str())).collect();
+    (format!("CASE {column}{when} ELSE {column} END"), from.join(", "))
+}
+
+/// The new state of a recipient after an attempt whose outcome is `v.outcome`, generated
+/// from [`state::next`]; a recipient the outcome does not apply to keeps its state.
+fn outcome_sql() -> String {
+    let mut when = String::new();
+    for o in [AttemptOutcome::Delivered, AttemptOutcome::Deferred, AttemptOutcome::Bounced] {
+        for (f, t) in state::moves(Move::Outcome(o)) {
+            when += &format!(
+                " WHEN v.outcome = '{}' AND recipients.state = '{}' THEN '{}'",
+                o.as_str(),
+                f.as_str(),
+                t.as_str()
+            );
+        }
+    }
+    format!("CASE{when} ELSE recipients.state END")
+}
 
 /// Rows per multi-row INSERT, within SQLite's 32766 bound variables per statement.
 const MESSAGE_ROWS_PER_INSERT: usize = 2000;
@@ -318,57 +349,7 @@ pub(crate) fn now() -> i64 {
 }
 
 #[async_trait]
-impl QueueStore for SqliteStore {
-    async fn insert_messages(&self, batch: &[NewMessage]) -> Result<(), StoreError> {
-        let mut conn = self.write_conn(true).await?;
-        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
-        // Multi-row INSERTs: two statements per batch, however many messages it holds.
-        for chunk in batch.chunks(MESSAGE_ROWS_PER_INSERT) {
-            let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
-                "INSERT INTO messages (id, received_at, sender, size, ret, envid, smtputf8, body_8bit, \
-                 client_ip, helo, listener, auth_user, tls, origin, attachments) ",
-            );
-            q.push_values(chunk, |mut b, NewMessage { info: m, .. }| {
-                b.push_bind(&m.id)
-                    .push_bind(m.received_at)
-                    .push_bind(&m.sender)
-                    .push_bind(m.size as i64)
-                    .push_bind(&m.ret)
-                    .push_bind(&m.envid)
-                    .push_bind(m.smtputf8)
-                    .push_bind(m.body_8bit)
-                    .push_bind(&m.client_ip)
-                    .push_bind(&m.helo)
-                    .push_bind(&m.listener)
-                    .push_bind(&m.auth_user)
-                    .push_bind(&m.tls)
-                    .push_bind(m.origin.as_str())
-                    .push_bind(m.attachments.map(i64::from));
-            });
-            q.build().execute(&mut *tx).await?;
-        }
-        let rows: Vec<(&NewMessage, usize)> =
-            batch.iter().flat_map(|m| (0..m.recipients.len()).map(move |idx| (m, idx))).collect();
-        for chunk in rows.chunks(RECIPIENT_ROWS_PER_INSERT) {
-            let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
-                "INSERT INTO recipients (message_id, idx, address, orcpt, notify, state, next_attempt_at) ",
-            );
-            q.push_values(chunk, |mut b, (m, idx)| {
-                let r = &m.recipients[*idx];
-                b.push_bind(&m.info.id)
-                    .push_bind(*idx as i64)
-                    .push_bind(&r.address)
-                    .push_bind(&r.orcpt)
-                    .push_bind(&r.notify)
-                    .push_bind("queued")
-                    .push_bind(m.not_before.unwrap_or(m.info.received_at));
-            });
-            q.build().execute(&mut *tx).await?;
-        }
-        tx.commit().await?;
-        Ok(())
-    }
-
+impl MessageStore for SqliteStore {
     async fn list_messages(&self, include_done: bool) -> Result<Vec<MessageSummary>, StoreError> {
         let rows = sqlx::query(&format!(
             "{SUMMARY_SELECT} WHERE ? OR m.done_at IS NULL GROUP BY m.id ORDER BY m.received_at, m.id"
@@ -466,33 +447,17 @@ impl QueueStore for SqliteStore {
             tls: m.get("tls"),
             origin: Origin::parse(m.get::<&str, _>("origin"))
                 .ok_or_else(|| StoreError::Damaged(format!("{id}: origin")))?,
-            attachments: m.get::<Option<i64>, _>("attachments").map(|n| n as u32),
+            // Unreadable findings (a row damaged on disk) read as "not inspected".
+            findings: m.get::<Option<String>, _>("findings").and_then(|j| serde_json::from_str(&j).ok()),
         };
         Ok(Some(MessageDetail { info, done_at: m.get("done_at"), recipients, attempts }))
     }
 
-    async fn claim_due(&self, now: i64, limit: u32) -> Result<Vec<Claim>, StoreError> {
-        let rows = sqlx::query(
-            // A message whose delivery is under way is not claimed again until it ends: one
-            // task per message at a time.
-            "UPDATE recipients SET state = 'active' WHERE rowid IN (SELECT rowid FROM recipients r \
-             WHERE state = 'queued' AND next_attempt_at <= ? AND NOT EXISTS (SELECT 1 FROM recipients a \
-             WHERE a.message_id = r.message_id AND a.state = 'active') ORDER BY next_attempt_at LIMIT ?) \
-             RETURNING message_id, idx",
-        )
-        .bind(now)
-        .bind(limit as i64)
-        .fetch_all(&mut *self.write_conn(false).await?)
-        .await?;
-        Ok(rows.iter().map(|r| Claim { message_id: r.get("message_id"), idx: r.get("idx") }).collect())
-    }
-
-    async fn release_claims(&self) -> Result<u64, StoreError> {
-        let done = sqlx::query("UPDATE recipients SET state = 'queued', next_attempt_at = ? WHERE state = 'active'")
-            .bind(now())
-            .execute(&mut *self.write_conn(false).await?)
+    async fn messages_with_notices(&self) -> Result<Vec<String>, StoreError> {
+        let rows = sqlx::query("SELECT DISTINCT message_id FROM recipients WHERE notice IS NOT NULL")
+            .fetch_all(&self.reader)
             .await?;
-        Ok(done.rows_affected())
+        Ok(rows.iter().map(|r| r.get("message_id")).collect())
     }
 
     async fn message_sizes(&self) -> Result<Vec<(String, u64, u64)>, StoreError> {
@@ -512,6 +477,85 @@ impl QueueStore for SqliteStore {
                 Some((id, size, r.try_get::<i64, _>("n").unwrap_or(0) as u64))
             })
             .collect())
+    }
+}
+
+#[async_trait]
+impl QueueWrites for SqliteStore {
+    async fn insert_messages(&self, batch: &[NewMessage]) -> Result<(), StoreError> {
+        let mut conn = self.write_conn(true).await?;
+        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+        // Multi-row INSERTs: two statements per batch, however many messages it holds.
+        for chunk in batch.chunks(MESSAGE_ROWS_PER_INSERT) {
+            let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+                "INSERT INTO messages (id, received_at, sender, size, ret, envid, smtputf8, body_8bit, \
+                 client_ip, helo, listener, auth_user, tls, origin, findings) ",
+            );
+            q.push_values(chunk, |mut b, NewMessage { info: m, .. }| {
+                b.push_bind(&m.id)
+                    .push_bind(m.received_at)
+                    .push_bind(&m.sender)
+                    .push_bind(m.size as i64)
+                    .push_bind(&m.ret)
+                    .push_bind(&m.envid)
+                    .push_bind(m.smtputf8)
+                    .push_bind(m.body_8bit)
+                    .push_bind(&m.client_ip)
+                    .push_bind(&m.helo)
+                    .push_bind(&m.listener)
+                    .push_bind(&m.auth_user)
+                    .push_bind(&m.tls)
+                    .push_bind(m.origin.as_str())
+                    .push_bind(m.findings.as_ref().and_then(|f| serde_json::to_string(f).ok()));
+            });
+            q.build().execute(&mut *tx).await?;
+        }
+        let rows: Vec<(&NewMessage, usize)> =
+            batch.iter().flat_map(|m| (0..m.recipients.len()).map(move |idx| (m, idx))).collect();
+        for chunk in rows.chunks(RECIPIENT_ROWS_PER_INSERT) {
+            let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+                "INSERT INTO recipients (message_id, idx, address, orcpt, notify, state, next_attempt_at) ",
+            );
+            q.push_values(chunk, |mut b, (m, idx)| {
+                let r = &m.recipients[*idx];
+                b.push_bind(&m.info.id)
+                    .push_bind(*idx as i64)
+                    .push_bind(&r.address)
+                    .push_bind(&r.orcpt)
+                    .push_bind(&r.notify)
+                    .push_bind("queued")
+                    .push_bind(m.not_before.unwrap_or(m.info.received_at));
+            });
+            q.build().execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn claim_due(&self, now: i64, limit: u32) -> Result<Vec<Claim>, StoreError> {
+        let (set, from) = move_sql("state", Move::Claim);
+        let sql = format!(
+            // A message whose delivery is under way is not claimed again until it ends: one
+            // task per message at a time.
+            "UPDATE recipients SET state = {set} WHERE rowid IN (SELECT rowid FROM recipients r \
+             WHERE state IN ({from}) AND next_attempt_at <= ? AND NOT EXISTS (SELECT 1 FROM recipients a \
+             WHERE a.message_id = r.message_id AND a.state = '{active}') ORDER BY next_attempt_at LIMIT ?) \
+             RETURNING message_id, idx",
+            active = RecipientState::Active.as_str()
+        );
+        let rows =
+            sqlx::query(&sql).bind(now).bind(limit as i64).fetch_all(&mut *self.write_conn(false).await?).await?;
+        Ok(rows.iter().map(|r| Claim { message_id: r.get("message_id"), idx: r.get("idx") }).collect())
+    }
+
+    async fn apply_move(&self, id: Option<&str>, m: Move, due: Option<i64>) -> Result<u64, StoreError> {
+        let (set, from) = move_sql("state", m);
+        let sql = format!(
+            "UPDATE recipients SET state = {set}, next_attempt_at = COALESCE(?, next_attempt_at) \
+             WHERE state IN ({from}) AND (? IS NULL OR message_id = ?)"
+        );
+        let done = sqlx::query(&sql).bind(due).bind(id).bind(id).execute(&mut *self.write_conn(true).await?).await?;
+        Ok(done.rows_affected())
     }
 
     async fn record_outcomes(&self, updates: &[RecipientUpdate], now: i64) -> Result<Vec<String>, StoreError> {
@@ -549,12 +593,12 @@ impl QueueStore for SqliteStore {
         }
         for chunk in updates.chunks(UPDATE_ROWS_PER_STATEMENT) {
             let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
-                "WITH v(message_id, idx, state, next_attempt_at, last_reply, delay_warned, tried, notice, notice_status) AS (",
+                "WITH v(message_id, idx, outcome, next_attempt_at, last_reply, delay_warned, tried, notice, notice_status) AS (",
             );
             q.push_values(chunk, |mut b, u| {
                 b.push_bind(&u.message_id)
                     .push_bind(u.idx)
-                    .push_bind(u.state.as_str())
+                    .push_bind(u.outcome.as_str())
                     .push_bind(u.next_attempt_at)
                     .push_bind(&u.last_reply)
                     .push_bind(u.delay_warned)
@@ -562,13 +606,13 @@ impl QueueStore for SqliteStore {
                     .push_bind(u.notice.as_ref().map(|n| n.kind.as_str()))
                     .push_bind(u.notice.as_ref().map(|n| n.status.as_str()));
             });
-            q.push(
-                ") UPDATE recipients SET state = CASE WHEN recipients.state = 'held' AND v.state = 'queued' \
-                 THEN 'held' ELSE v.state END, next_attempt_at = v.next_attempt_at, \
+            q.push(format!(
+                ") UPDATE recipients SET state = {}, next_attempt_at = v.next_attempt_at, \
                  last_reply = v.last_reply, delay_warned = v.delay_warned, attempts = attempts + v.tried, \
                  notice = v.notice, notice_status = v.notice_status \
                  FROM v WHERE recipients.message_id = v.message_id AND recipients.idx = v.idx",
-            );
+                outcome_sql()
+            ));
             q.build().execute(&mut *conn).await?;
         }
         let mut ids: Vec<&str> = updates.iter().map(|u| u.message_id.as_str()).collect();
@@ -621,135 +665,10 @@ impl QueueStore for SqliteStore {
         Ok(())
     }
 
-    async fn tls_memory(&self) -> Result<Vec<TlsMemory>, StoreError> {
-        let rows = sqlx::query("SELECT * FROM tls_memory").fetch_all(&self.reader).await?;
-        Ok(rows
-            .iter()
-            .map(|r| TlsMemory {
-                domain: r.get("domain"),
-                host: r.get("host"),
-                secure_sessions: r.get::<i64, _>("secure_sessions") as u32,
-                last_secure_at: r.get("last_secure_at"),
-                authenticated_sessions: r.get::<i64, _>("authenticated_sessions") as u32,
-                last_authenticated_at: r.get("last_authenticated_at"),
-            })
-            .collect())
-    }
-
-    async fn remember_tls(&self, m: &TlsMemory) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO tls_memory (domain, host, secure_sessions, last_secure_at, authenticated_sessions, \
-             last_authenticated_at) VALUES (?,?,?,?,?,?) ON CONFLICT(domain, host) DO UPDATE SET \
-             secure_sessions = excluded.secure_sessions, last_secure_at = excluded.last_secure_at, \
-             authenticated_sessions = excluded.authenticated_sessions, \
-             last_authenticated_at = excluded.last_authenticated_at",
-        )
-        .bind(&m.domain)
-        .bind(&m.host)
-        .bind(m.secure_sessions as i64)
-        .bind(m.last_secure_at)
-        .bind(m.authenticated_sessions as i64)
-        .bind(m.last_authenticated_at)
-        .execute(&mut *self.write_conn(false).await?)
-        .await?;
-        Ok(())
-    }
-
-    async fn sts_policies(&self) -> Result<Vec<StsPolicyRecord>, StoreError> {
-        let rows = sqlx::query("SELECT * FROM sts_policies").fetch_all(&self.reader).await?;
-        Ok(rows
-            .iter()
-            .map(|r| StsPolicyRecord {
-                domain: r.get("domain"),
-                policy_id: r.get("policy_id"),
-                policy: r.get("policy"),
-                fetched_at: r.get("fetched_at"),
-                expires_at: r.get("expires_at"),
-            })
-            .collect())
-    }
-
-    async fn remember_sts_policy(&self, p: &StsPolicyRecord) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO sts_policies (domain, policy_id, policy, fetched_at, expires_at) VALUES (?,?,?,?,?) \
-             ON CONFLICT(domain) DO UPDATE SET policy_id = excluded.policy_id, policy = excluded.policy, \
-             fetched_at = excluded.fetched_at, expires_at = excluded.expires_at",
-        )
-        .bind(&p.domain)
-        .bind(&p.policy_id)
-        .bind(&p.policy)
-        .bind(p.fetched_at)
-        .bind(p.expires_at)
-        .execute(&mut *self.write_conn(false).await?)
-        .await?;
-        Ok(())
-    }
-
-    async fn record_probe(&self, p: &ProbeRecord) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO tls_probes (host, ip, port, at, evidence) VALUES (?,?,?,?,?) \
-             ON CONFLICT(host, ip, port) DO UPDATE SET at = excluded.at, evidence = excluded.evidence",
-        )
-        .bind(&p.host)
-        .bind(&p.ip)
-        .bind(p.port as i64)
-        .bind(p.at)
-        .bind(&p.evidence)
-        .execute(&mut *self.write_conn(false).await?)
-        .await?;
-        Ok(())
-    }
-
-    async fn probes(&self, host: &str, since: i64) -> Result<Vec<ProbeRecord>, StoreError> {
-        let rows = sqlx::query("SELECT * FROM tls_probes WHERE host = ? AND at >= ? ORDER BY ip, port")
-            .bind(host)
-            .bind(since)
-            .fetch_all(&self.reader)
-            .await?;
-        Ok(rows
-            .iter()
-            .map(|r| ProbeRecord {
-                host: r.get("host"),
-                ip: r.get("ip"),
-                port: r.get::<i64, _>("port") as u16,
-                at: r.get("at"),
-                evidence: r.get("evidence"),
-            })
-            .collect())
-    }
-
     async fn make_durable(&self) -> Result<(), StoreError> {
         // A checkpoint syncs the WAL first, whatever the synchronous mode of earlier commits.
         sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(&mut *self.write_conn(false).await?).await?;
         Ok(())
-    }
-
-    async fn messages_with_notices(&self) -> Result<Vec<String>, StoreError> {
-        let rows = sqlx::query("SELECT DISTINCT message_id FROM recipients WHERE notice IS NOT NULL")
-            .fetch_all(&self.reader)
-            .await?;
-        Ok(rows.iter().map(|r| r.get("message_id")).collect())
-    }
-
-    async fn transition(
-        &self,
-        id: Option<&str>,
-        from: RecipientState,
-        to: RecipientState,
-        due: Option<i64>,
-    ) -> Result<u64, StoreError> {
-        let done = sqlx::query(
-            "UPDATE recipients SET state = ?, next_attempt_at = COALESCE(?, next_attempt_at) \
-             WHERE state = ? AND (? IS NULL OR message_id = ?)",
-        )
-        .bind(to.as_str())
-        .bind(due)
-        .bind(from.as_str())
-        .bind(id)
-        .bind(id)
-        .execute(&mut *self.write_conn(true).await?)
-        .await?;
-        Ok(done.rows_affected())
     }
 
     async fn purge_finished(&self, before: i64) -> Result<(crate::PurgeCounts, Vec<String>), StoreError> {
@@ -763,40 +682,6 @@ impl QueueStore for SqliteStore {
             .await?;
         Ok(done.rows_affected() > 0)
     }
-
-    async fn put_user(&self, name: &str, password_hash: &str) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO users (name, password_hash, created_at) VALUES (?,?,?) \
-             ON CONFLICT(name) DO UPDATE SET password_hash = excluded.password_hash",
-        )
-        .bind(name)
-        .bind(password_hash)
-        .bind(now())
-        .execute(&mut *self.write_conn(true).await?)
-        .await?;
-        Ok(())
-    }
-
-    async fn delete_user(&self, name: &str) -> Result<bool, StoreError> {
-        let done = sqlx::query("DELETE FROM users WHERE name = ?")
-            .bind(name)
-            .execute(&mut *self.write_conn(true).await?)
-            .await?;
-        Ok(done.rows_affected() > 0)
-    }
-
-    async fn users(&self) -> Result<Vec<UserRecord>, StoreError> {
-        let rows = sqlx::query("SELECT name, created_at FROM users ORDER BY name").fetch_all(&self.reader).await?;
-        Ok(rows.iter().map(|r| UserRecord { name: r.get("name"), created_at: r.get("created_at") }).collect())
-    }
-
-    async fn password_hash(&self, name: &str) -> Result<Option<String>, StoreError> {
-        let row = sqlx::query("SELECT password_hash FROM users WHERE name = ?")
-            .bind(name)
-            .fetch_optional(&self.reader)
-            .await?;
-        Ok(row.map(|r| r.get("password_hash")))
-    }
 }
 
 #[cfg(test)]
@@ -804,6 +689,7 @@ mod tests {
     use super::*;
     use crate::model::sample_message;
     use crate::queue_id::QueueId;
+    use crate::store::AccountStore;
 
     fn message(n: usize) -> NewMessage {
         sample_message(&QueueId::generate(), 10, n)
@@ -826,7 +712,7 @@ mod tests {
         let claims = s.claim_due(2000, 10).await.unwrap();
         assert_eq!(claims.len(), 4);
         assert!(s.claim_due(2000, 10).await.unwrap().is_empty(), "claimed recipients are not due");
-        assert_eq!(s.release_claims().await.unwrap(), 4);
+        assert_eq!(s.apply_move(None, Move::Recover, Some(1)).await.unwrap(), 4);
         assert_eq!(s.claim_due(i64::MAX, 10).await.unwrap().len(), 4, "released claims are due again");
     }
 
@@ -849,6 +735,7 @@ mod tests {
         let m = message(2);
         let id = m.info.id.clone();
         s.insert_messages(&[m]).await.unwrap();
+        assert_eq!(s.claim_due(i64::MAX, 10).await.unwrap().len(), 2);
         let attempt = |outcome| Attempt {
             at: 5,
             host: "mx1.example.jp".into(),
@@ -863,10 +750,10 @@ mod tests {
                 reason: "link — mx1.example.jp offered no STARTTLS".into(),
             }),
         };
-        let update = |idx, state, outcome| RecipientUpdate {
+        let update = |idx, outcome| RecipientUpdate {
             message_id: id.clone(),
             idx,
-            state,
+            outcome,
             next_attempt_at: 100,
             last_reply: Some("reply".into()),
             delay_warned: false,
@@ -874,13 +761,7 @@ mod tests {
             notice: None,
         };
         let finished = s
-            .record_outcomes(
-                &[
-                    update(0, RecipientState::Delivered, AttemptOutcome::Delivered),
-                    update(1, RecipientState::Queued, AttemptOutcome::Deferred),
-                ],
-                7,
-            )
+            .record_outcomes(&[update(0, AttemptOutcome::Delivered), update(1, AttemptOutcome::Deferred)], 7)
             .await
             .unwrap();
         assert!(finished.is_empty(), "one recipient is still queued");
@@ -890,10 +771,12 @@ mod tests {
         assert_eq!(d.attempts[1].recipient, "r1@example.jp");
         assert_eq!(d.attempts[1].attempt.variant, attempt(AttemptOutcome::Delivered).variant, "the decision is kept");
         assert_eq!(d.recipients[1].attempts, 1);
-        assert_eq!(s.transition(Some(&id), RecipientState::Queued, RecipientState::Held, None).await.unwrap(), 1);
-        assert_eq!(s.transition(None, RecipientState::Held, RecipientState::Queued, Some(1)).await.unwrap(), 1);
-        let finished =
-            s.record_outcomes(&[update(1, RecipientState::Bounced, AttemptOutcome::Bounced)], 8).await.unwrap();
+        assert_eq!(d.recipients[1].state, RecipientState::Queued);
+        assert_eq!(s.apply_move(Some(&id), Move::Hold, None).await.unwrap(), 1, "the delivered one stays delivered");
+        assert_eq!(s.claim_due(i64::MAX, 10).await.unwrap(), vec![], "held recipients are never claimed");
+        assert_eq!(s.apply_move(None, Move::Release, Some(1)).await.unwrap(), 1);
+        assert_eq!(s.claim_due(i64::MAX, 10).await.unwrap().len(), 1);
+        let finished = s.record_outcomes(&[update(1, AttemptOutcome::Bounced)], 8).await.unwrap();
         assert_eq!(
             finished,
             std::slice::from_ref(&id),
@@ -905,17 +788,65 @@ mod tests {
         assert_eq!(s.message(&id).await.unwrap().unwrap().done_at, Some(8));
     }
 
+    /// The SQL generated from `state::next` does what the table says, on a real database.
+    #[tokio::test]
+    async fn a_hold_during_delivery_survives_a_deferral_and_the_sql_follows_the_table() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = SqliteStore::open(&dir.path().join("q.db")).await.unwrap();
+        let m = message(3);
+        let id = m.info.id.clone();
+        s.insert_messages(&[m]).await.unwrap();
+        assert_eq!(s.claim_due(i64::MAX, 10).await.unwrap().len(), 3);
+        assert_eq!(s.apply_move(Some(&id), Move::Hold, None).await.unwrap(), 3, "active recipients are held too");
+        let outcome = |idx, outcome| RecipientUpdate {
+            message_id: id.clone(),
+            idx,
+            outcome,
+            next_attempt_at: 50,
+            last_reply: None,
+            delay_warned: false,
+            attempt: None,
+            notice: None,
+        };
+        let updates = [
+            outcome(0, AttemptOutcome::Deferred),
+            outcome(1, AttemptOutcome::Delivered),
+            outcome(2, AttemptOutcome::Bounced),
+        ];
+        s.record_outcomes(&updates, 9).await.unwrap();
+        let states: Vec<RecipientState> =
+            s.message(&id).await.unwrap().unwrap().recipients.iter().map(|r| r.state).collect();
+        let expected: Vec<RecipientState> =
+            updates.iter().map(|u| state::next(RecipientState::Held, Move::Outcome(u.outcome)).unwrap()).collect();
+        assert_eq!(states, expected);
+        assert_eq!(states, [RecipientState::Held, RecipientState::Delivered, RecipientState::Bounced]);
+        // A late outcome never moves a final state.
+        s.record_outcomes(&[outcome(1, AttemptOutcome::Deferred)], 10).await.unwrap();
+        assert_eq!(s.message(&id).await.unwrap().unwrap().recipients[1].state, RecipientState::Delivered);
+    }
+
+    #[test]
+    fn the_final_states_in_the_sql_are_the_tables() {
+        let finals: Vec<String> =
+            state::ALL_STATES.iter().filter(|s| state::is_final(**s)).map(|s| format!("'{}'", s.as_str())).collect();
+        let list = finals.join(",");
+        for sql in [FINISHED, SUMMARY_SELECT, crate::purge::OLD_FINISHED] {
+            assert!(sql.contains(&list), "{sql}");
+        }
+    }
+
     #[tokio::test]
     async fn an_outcome_for_a_deleted_message_does_not_fail_the_batch() {
         let dir = tempfile::tempdir().unwrap();
         let s = SqliteStore::open(&dir.path().join("q.db")).await.unwrap();
         let (kept, gone) = (message(1), message(1));
         s.insert_messages(&[kept.clone(), gone.clone()]).await.unwrap();
+        assert_eq!(s.claim_due(i64::MAX, 10).await.unwrap().len(), 2);
         assert!(s.delete_message(&gone.info.id).await.unwrap());
         let update = |id: &str| RecipientUpdate {
             message_id: id.to_string(),
             idx: 0,
-            state: RecipientState::Delivered,
+            outcome: AttemptOutcome::Delivered,
             next_attempt_at: 1,
             last_reply: Some("250 ok".into()),
             delay_warned: false,

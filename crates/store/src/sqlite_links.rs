@@ -9,6 +9,7 @@ use sekisho_policy::LinkEvent;
 use crate::error::StoreError;
 use crate::links::{
     Access, ConsoleSession, LinkFile, LinkMessage, LinkRecord, LinkStore, NewLink, PortalEvent, PortalSession, Proof,
+    SessionStore,
 };
 use crate::model::MessageSummary;
 use crate::sqlite::SqliteStore;
@@ -317,51 +318,6 @@ impl LinkStore for SqliteStore {
         Ok(proof)
     }
 
-    async fn put_session(&self, id_hash: &str, s: &PortalSession) -> Result<(), StoreError> {
-        let mut conn = self.write_conn(true).await?;
-        // Expired sessions go as new ones come.
-        sqlx::query("DELETE FROM portal_sessions WHERE expires_at < ?")
-            .bind(crate::sqlite::now())
-            .execute(&mut *conn)
-            .await?;
-        sqlx::query(
-            "INSERT INTO portal_sessions (id_hash, message_id, idx, csrf, verified, expires_at) \
-             VALUES (?, ?, ?, ?, ?, ?)",
-        )
-        .bind(id_hash)
-        .bind(&s.message_id)
-        .bind(s.idx)
-        .bind(&s.csrf)
-        .bind(s.verified)
-        .bind(s.expires_at)
-        .execute(&mut *conn)
-        .await?;
-        Ok(())
-    }
-
-    async fn session(&self, id_hash: &str, now: i64) -> Result<Option<PortalSession>, StoreError> {
-        let row = sqlx::query("SELECT * FROM portal_sessions WHERE id_hash = ? AND expires_at > ?")
-            .bind(id_hash)
-            .bind(now)
-            .fetch_optional(&self.reader)
-            .await?;
-        Ok(row.map(|r| PortalSession {
-            message_id: r.get("message_id"),
-            idx: r.get("idx"),
-            csrf: r.get("csrf"),
-            verified: r.get("verified"),
-            expires_at: r.get("expires_at"),
-        }))
-    }
-
-    async fn verify_session(&self, id_hash: &str) -> Result<(), StoreError> {
-        sqlx::query("UPDATE portal_sessions SET verified = 1 WHERE id_hash = ?")
-            .bind(id_hash)
-            .execute(&mut *self.write_conn(true).await?)
-            .await?;
-        Ok(())
-    }
-
     async fn count_download(&self, message_id: &str, idx: i64, file_idx: i64, max: u32) -> Result<bool, StoreError> {
         let done = sqlx::query(
             "INSERT INTO link_downloads (message_id, idx, file_idx, count) VALUES (?1, ?2, ?3, 1) \
@@ -429,7 +385,8 @@ impl LinkStore for SqliteStore {
             "SELECT f.message_id, f.idx, f.file_id FROM link_files f WHERE f.purged = 0 \
              AND NOT EXISTS (SELECT 1 FROM links l WHERE l.message_id = f.message_id \
                  AND l.revoked = 0 AND l.expires_at > ?) \
-             AND EXISTS (SELECT 1 FROM links l WHERE l.message_id = f.message_id)",
+             AND (EXISTS (SELECT 1 FROM links l WHERE l.message_id = f.message_id) \
+                  OR NOT EXISTS (SELECT 1 FROM messages m WHERE m.id = f.message_id AND m.done_at IS NULL))",
         )
         .bind(now)
         .fetch_all(&self.reader)
@@ -441,6 +398,73 @@ impl LinkStore for SqliteStore {
         sqlx::query("UPDATE link_files SET purged = 1 WHERE message_id = ? AND idx = ?")
             .bind(message_id)
             .bind(file_idx)
+            .execute(&mut *self.write_conn(true).await?)
+            .await?;
+        Ok(())
+    }
+
+    async fn messages_from(
+        &self,
+        sender: &str,
+        account: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<MessageSummary>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "{} WHERE m.origin = 'submission' AND (m.sender = ?1 COLLATE NOCASE \
+             OR (?2 IS NOT NULL AND m.auth_user = ?2)) GROUP BY m.id ORDER BY m.received_at DESC, m.id DESC LIMIT ?3",
+            crate::sqlite::SUMMARY_SELECT
+        ))
+        .bind(sender)
+        .bind(account)
+        .bind(limit as i64)
+        .fetch_all(&self.reader)
+        .await?;
+        Ok(rows.iter().map(crate::sqlite::summary).collect())
+    }
+}
+
+#[async_trait]
+impl SessionStore for SqliteStore {
+    async fn put_session(&self, id_hash: &str, s: &PortalSession) -> Result<(), StoreError> {
+        let mut conn = self.write_conn(true).await?;
+        // Expired sessions go as new ones come.
+        sqlx::query("DELETE FROM portal_sessions WHERE expires_at < ?")
+            .bind(crate::sqlite::now())
+            .execute(&mut *conn)
+            .await?;
+        sqlx::query(
+            "INSERT INTO portal_sessions (id_hash, message_id, idx, csrf, verified, expires_at) \
+             VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(id_hash)
+        .bind(&s.message_id)
+        .bind(s.idx)
+        .bind(&s.csrf)
+        .bind(s.verified)
+        .bind(s.expires_at)
+        .execute(&mut *conn)
+        .await?;
+        Ok(())
+    }
+
+    async fn session(&self, id_hash: &str, now: i64) -> Result<Option<PortalSession>, StoreError> {
+        let row = sqlx::query("SELECT * FROM portal_sessions WHERE id_hash = ? AND expires_at > ?")
+            .bind(id_hash)
+            .bind(now)
+            .fetch_optional(&self.reader)
+            .await?;
+        Ok(row.map(|r| PortalSession {
+            message_id: r.get("message_id"),
+            idx: r.get("idx"),
+            csrf: r.get("csrf"),
+            verified: r.get("verified"),
+            expires_at: r.get("expires_at"),
+        }))
+    }
+
+    async fn verify_session(&self, id_hash: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE portal_sessions SET verified = 1 WHERE id_hash = ?")
+            .bind(id_hash)
             .execute(&mut *self.write_conn(true).await?)
             .await?;
         Ok(())
@@ -515,25 +539,6 @@ impl LinkStore for SqliteStore {
             .await?;
         Ok(n as u32)
     }
-
-    async fn messages_from(
-        &self,
-        sender: &str,
-        account: Option<&str>,
-        limit: u32,
-    ) -> Result<Vec<MessageSummary>, StoreError> {
-        let rows = sqlx::query(&format!(
-            "{} WHERE m.origin = 'submission' AND (m.sender = ?1 COLLATE NOCASE \
-             OR (?2 IS NOT NULL AND m.auth_user = ?2)) GROUP BY m.id ORDER BY m.received_at DESC, m.id DESC LIMIT ?3",
-            crate::sqlite::SUMMARY_SELECT
-        ))
-        .bind(sender)
-        .bind(account)
-        .bind(limit as i64)
-        .fetch_all(&self.reader)
-        .await?;
-        Ok(rows.iter().map(crate::sqlite::summary).collect())
-    }
 }
 
 #[cfg(test)]
@@ -588,7 +593,7 @@ mod tests {
         assert_eq!(s.use_console_login("t", 100).await.unwrap().as_deref(), Some("alice@example.jp"));
         assert_eq!(s.use_console_login("t", 100).await.unwrap(), None, "used up");
         assert_eq!(s.console_logins_since("alice@example.jp", 0).await.unwrap(), 1);
-        use crate::store::QueueStore as _;
+        use crate::store::QueueWrites as _;
         let mut m = crate::model::sample_message(&crate::QueueId::generate(), 10, 1);
         m.info.sender = "Alice@Example.jp".into();
         let mut other = crate::model::sample_message(&crate::QueueId::generate(), 10, 1);
@@ -685,5 +690,20 @@ mod tests {
         assert_eq!(s.files_to_purge(1000).await.unwrap().len(), 1, "revoked everywhere");
         s.mark_purged("M1", 0).await.unwrap();
         assert!(s.files_to_purge(1000).await.unwrap().is_empty());
+    }
+
+    /// Files sealed before a delivery that then sent every recipient the attachments inline
+    /// have no link: they go once the message has left the queue, never while it is in it.
+    #[tokio::test]
+    async fn files_kept_for_links_nobody_got_go_when_the_message_is_done() {
+        use crate::store::QueueWrites as _;
+        let (_d, s) = store().await;
+        let queued = crate::model::sample_message(&crate::QueueId::generate(), 10, 1);
+        let id = queued.info.id.clone();
+        s.insert_messages(&[queued]).await.unwrap();
+        s.put_link_message(&LinkMessage { message_id: id.clone(), ..message() }).await.unwrap();
+        assert!(s.files_to_purge(i64::MAX).await.unwrap().is_empty(), "still in the queue: a link may come");
+        sqlx::query("UPDATE messages SET done_at = 1 WHERE id = ?").bind(&id).execute(&s.writer).await.unwrap();
+        assert_eq!(s.files_to_purge(0).await.unwrap(), [(id, 0, "ab".repeat(16))]);
     }
 }

@@ -1,12 +1,19 @@
-//! The queue store API (the link store's too); SQLite implements it now, PostgreSQL later.
+//! The store's doors, one role trait per kind of consumer. SQLite implements every role now;
+//! a PostgreSQL backend implements the same traits. Consumers hold only the roles they use
+//! ([`Stores`]); recipient state is written only through [`crate::Queue`] and
+//! [`crate::QueueControl`], whose moves come from the pure table in [`crate::state`].
+
+use std::sync::Arc;
 
 use async_trait::async_trait;
 
 use crate::error::StoreError;
+use crate::links::{LinkStore, SessionStore};
 use crate::model::{
-    MessageDetail, MessageSummary, NewMessage, NoticeKind, ProbeRecord, RecipientState, RecipientUpdate,
-    StsPolicyRecord, TlsMemory, UserRecord,
+    MessageDetail, MessageSummary, NewMessage, NoticeKind, ProbeRecord, RecipientUpdate, StsPolicyRecord, TlsMemory,
+    UserRecord,
 };
+use crate::state::Move;
 
 /// A recipient claimed for delivery.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -15,30 +22,25 @@ pub struct Claim {
     pub idx: i64,
 }
 
-/// Metadata of the queue: messages, recipients with their states, users.
+/// Reading the queue: messages, their recipients and attempt history (delivery, portal, CLI).
 #[async_trait]
-pub trait QueueStore: crate::links::LinkStore + Send + Sync {
-    /// Inserts messages with all their recipients in one transaction: all or none.
-    async fn insert_messages(&self, batch: &[NewMessage]) -> Result<(), StoreError>;
+pub trait MessageStore: Send + Sync {
     /// Messages still in the queue (with `include_done`, also finished ones), oldest first.
     async fn list_messages(&self, include_done: bool) -> Result<Vec<MessageSummary>, StoreError>;
     /// One message with its recipients and attempt history.
     async fn message(&self, id: &str) -> Result<Option<MessageDetail>, StoreError>;
     /// One message with its recipients, without the attempt history (for delivery).
     async fn message_without_history(&self, id: &str) -> Result<Option<MessageDetail>, StoreError>;
-    /// Claims up to `limit` queued recipients due at `now` (state becomes active).
-    async fn claim_due(&self, now: i64, limit: u32) -> Result<Vec<Claim>, StoreError>;
-    /// Makes every claimed recipient due again (after a crash); returns how many.
-    async fn release_claims(&self) -> Result<u64, StoreError>;
-    /// Records attempts and new recipient states, and marks done the messages they finish,
-    /// all in one transaction; returns the IDs of the messages finished.
-    async fn record_outcomes(&self, updates: &[RecipientUpdate], now: i64) -> Result<Vec<String>, StoreError>;
-    /// Marks the message done when every recipient is delivered or bounced; true if it is.
-    async fn finish_if_done(&self, id: &str, now: i64) -> Result<bool, StoreError>;
-    /// Marks done every finished message not yet marked (after a crash); returns their IDs.
-    async fn finish_all_done(&self, now: i64) -> Result<Vec<String>, StoreError>;
-    /// Forgets the pending notifications of one kind for these recipients, once sent.
-    async fn clear_notices(&self, id: &str, kind: NoticeKind, idxs: &[i64]) -> Result<(), StoreError>;
+    /// Messages with a notification still to send.
+    async fn messages_with_notices(&self) -> Result<Vec<String>, StoreError>;
+    /// (id, size, recipient count) of every message not yet done, for recovery.
+    async fn message_sizes(&self) -> Result<Vec<(String, u64, u64)>, StoreError>;
+}
+
+/// What sekisho knows of other domains' transport: downgrade memory, MTA-STS policies, and
+/// the evidence of the last session to each MX address (delivery, the TLS checker).
+#[async_trait]
+pub trait TlsStore: Send + Sync {
     /// The downgrade memory of every domain.
     async fn tls_memory(&self) -> Result<Vec<TlsMemory>, StoreError>;
     /// Stores one domain's downgrade memory.
@@ -51,28 +53,11 @@ pub trait QueueStore: crate::links::LinkStore + Send + Sync {
     async fn record_probe(&self, probe: &ProbeRecord) -> Result<(), StoreError>;
     /// The stored sessions to `host` since `since` (unix seconds).
     async fn probes(&self, host: &str, since: i64) -> Result<Vec<ProbeRecord>, StoreError>;
-    /// Makes every earlier write durable (delivery progress included).
-    async fn make_durable(&self) -> Result<(), StoreError>;
-    /// Messages with a notification still to send.
-    async fn messages_with_notices(&self) -> Result<Vec<String>, StoreError>;
-    /// Moves recipients in state `from` to `to` (of one message, or of all with `None`),
-    /// making them due at `due` when given; returns how many moved. Hold, release, retry, flush.
-    async fn transition(
-        &self,
-        id: Option<&str>,
-        from: RecipientState,
-        to: RecipientState,
-        due: Option<i64>,
-    ) -> Result<u64, StoreError>;
-    /// (id, size, recipient count) of every message not yet done, for recovery.
-    async fn message_sizes(&self) -> Result<Vec<(String, u64, u64)>, StoreError>;
-    /// Removes what retention no longer keeps, older than `before` (unix seconds): finished
-    /// messages with their recipients and attempts, kept-file records whose links are all over,
-    /// audit rows. Returns the counts and the IDs of the messages removed (whose bodies the
-    /// caller removes: see `purge_finished`).
-    async fn purge_finished(&self, before: i64) -> Result<(crate::PurgeCounts, Vec<String>), StoreError>;
-    /// Removes a message and its recipients.
-    async fn delete_message(&self, id: &str) -> Result<bool, StoreError>;
+}
+
+/// Submission accounts (receive's AUTH, the console's sign-in, the CLI).
+#[async_trait]
+pub trait AccountStore: Send + Sync {
     /// Adds or replaces a submission account.
     async fn put_user(&self, name: &str, password_hash: &str) -> Result<(), StoreError>;
     /// Removes an account; false if it did not exist.
@@ -81,4 +66,65 @@ pub trait QueueStore: crate::links::LinkStore + Send + Sync {
     async fn users(&self) -> Result<Vec<UserRecord>, StoreError>;
     /// The PHC password hash of an account.
     async fn password_hash(&self, name: &str) -> Result<Option<String>, StoreError>;
+}
+
+/// Writing the queue: only `Queue` and `QueueControl` hold this role (other crates can name
+/// it only with the `seeding` feature, which tests use to seed a data directory). Every
+/// statement is atomic on its own; states move only as [`crate::state::next`] says.
+#[async_trait]
+pub trait QueueWrites: Send + Sync {
+    /// Inserts messages with all their recipients in one transaction: all or none.
+    async fn insert_messages(&self, batch: &[NewMessage]) -> Result<(), StoreError>;
+    /// Claims up to `limit` queued recipients due at `now` ([`Move::Claim`]), one message's
+    /// recipients by one delivery at a time.
+    async fn claim_due(&self, now: i64, limit: u32) -> Result<Vec<Claim>, StoreError>;
+    /// Applies `m` to the recipients it applies to (of one message, or of all with `None`),
+    /// making them due at `due` when given; returns how many moved.
+    async fn apply_move(&self, id: Option<&str>, m: Move, due: Option<i64>) -> Result<u64, StoreError>;
+    /// Records attempts and each recipient's outcome ([`Move::Outcome`]) with the notice it
+    /// calls for, and marks done the messages they finish (three atomic statements, in an
+    /// order where a crash between them is harmless); returns the IDs of the messages finished.
+    async fn record_outcomes(&self, updates: &[RecipientUpdate], now: i64) -> Result<Vec<String>, StoreError>;
+    /// Marks the message done when every recipient is delivered or bounced; true if it is.
+    async fn finish_if_done(&self, id: &str, now: i64) -> Result<bool, StoreError>;
+    /// Marks done every finished message not yet marked (after a crash); returns their IDs.
+    async fn finish_all_done(&self, now: i64) -> Result<Vec<String>, StoreError>;
+    /// Forgets the pending notifications of one kind for these recipients, once sent.
+    async fn clear_notices(&self, id: &str, kind: NoticeKind, idxs: &[i64]) -> Result<(), StoreError>;
+    /// Makes every earlier write durable (delivery progress included).
+    async fn make_durable(&self) -> Result<(), StoreError>;
+    /// Removes what retention no longer keeps, older than `before` (see `crate::purge`).
+    async fn purge_finished(&self, before: i64) -> Result<(crate::PurgeCounts, Vec<String>), StoreError>;
+    /// Removes a message and its recipients.
+    async fn delete_message(&self, id: &str) -> Result<bool, StoreError>;
+}
+
+/// Everything a backend implements.
+pub(crate) trait Backend:
+    MessageStore + QueueWrites + TlsStore + AccountStore + LinkStore + SessionStore
+{
+}
+
+impl<T: MessageStore + QueueWrites + TlsStore + AccountStore + LinkStore + SessionStore> Backend for T {}
+
+/// The public roles of one backend, each handed to the consumers that need it.
+#[derive(Clone)]
+pub struct Stores {
+    pub messages: Arc<dyn MessageStore>,
+    pub tls: Arc<dyn TlsStore>,
+    pub accounts: Arc<dyn AccountStore>,
+    pub links: Arc<dyn LinkStore>,
+    pub sessions: Arc<dyn SessionStore>,
+}
+
+impl Stores {
+    pub(crate) fn of(backend: &Arc<dyn Backend>) -> Stores {
+        Stores {
+            messages: backend.clone(),
+            tls: backend.clone(),
+            accounts: backend.clone(),
+            links: backend.clone(),
+            sessions: backend.clone(),
+        }
+    }
 }

@@ -182,25 +182,25 @@ impl TestServer {
     /// Creates a submission account.
     pub async fn add_user(&self, name: &str, password: &str) {
         let hash = users::hash_password(password);
-        self.queue.store().put_user(name, &hash).await.expect("add user");
+        self.queue.stores().accounts.put_user(name, &hash).await.expect("add user");
     }
 
     /// Number of messages in the queue.
     pub async fn queued(&self) -> usize {
-        self.queue.store().list_messages(false).await.expect("list").len()
+        self.queue.stores().messages.list_messages(false).await.expect("list").len()
     }
 
     /// The stored record of the message a "250 ... queued as ID" reply names.
     pub async fn stored(&self, reply: &Response) -> sekisho_store::MessageDetail {
         let id = queue_id(reply).unwrap_or_else(|| panic!("not a queued reply: {reply:?}"));
-        self.queue.store().message(&id).await.expect("read queue").expect("message in the queue")
+        self.queue.stores().messages.message(&id).await.expect("read queue").expect("message in the queue")
     }
 
     /// Every stored message, oldest first.
     pub async fn stored_all(&self) -> Vec<sekisho_store::MessageDetail> {
         let mut out = Vec::new();
-        for m in self.queue.store().list_messages(false).await.expect("list") {
-            out.push(self.queue.store().message(&m.id).await.expect("read").expect("listed message"));
+        for m in self.queue.stores().messages.list_messages(false).await.expect("list") {
+            out.push(self.queue.stores().messages.message(&m.id).await.expect("read").expect("listed message"));
         }
         out
     }
@@ -214,7 +214,7 @@ impl TestServer {
     ) -> sekisho_store::MessageDetail {
         let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(secs);
         loop {
-            let d = self.queue.store().message(id).await.expect("read").expect("message in the queue");
+            let d = self.queue.stores().messages.message(id).await.expect("read").expect("message in the queue");
             if done(&d) || tokio::time::Instant::now() >= deadline {
                 return d;
             }

@@ -36,6 +36,8 @@ pub struct MxBehavior {
     pub offer_tls: std::sync::atomic::AtomicBool,
     /// Wait before answering the end of the data (a slow destination).
     pub reply_delay: std::time::Duration,
+    /// Wait before the greeting, in milliseconds (a slow host; tests look at sekisho meanwhile).
+    pub greeting_delay_ms: std::sync::atomic::AtomicU64,
 }
 
 impl Default for MxBehavior {
@@ -54,6 +56,7 @@ impl Default for MxBehavior {
             tls: None,
             offer_tls: std::sync::atomic::AtomicBool::new(true),
             reply_delay: std::time::Duration::ZERO,
+            greeting_delay_ms: std::sync::atomic::AtomicU64::new(0),
         }
     }
 }
@@ -163,6 +166,7 @@ async fn serve(
 ) -> std::io::Result<()> {
     let mut io: BufReader<Box<dyn Io>> = BufReader::new(Box::new(tcp));
     let mut tls = false;
+    tokio::time::sleep(std::time::Duration::from_millis(b.greeting_delay_ms.load(Ordering::SeqCst))).await;
     send(&mut io, &format!("{} fake-mx.test ESMTP\r\n", b.greeting)).await?;
     if b.greeting != 220 {
         return Ok(());

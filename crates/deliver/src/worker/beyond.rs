@@ -40,7 +40,7 @@ impl Inner {
         if mode == SmartHostAttachments::Probe {
             let mut domains = domains_of(rcpts);
             domains.retain(|d| !self.config.is_local(d));
-            let store = self.queue.store().clone();
+            let store = self.queue.stores().tls.clone();
             let checker = Checker {
                 dns: self.dns.as_ref(),
                 tls: &self.tls,

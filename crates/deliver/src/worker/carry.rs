@@ -58,6 +58,7 @@ impl Inner {
             Session { host: &target.host, evidence: &evidence, smart_host },
         )
         .await;
+        files.planned().await;
         let mut results: Vec<RcptResult> = held
             .into_iter()
             .map(|h| RcptResult { variant: Some(h.variant), ..result(h.rcpt, Verdict::deferred("4.3.0", h.reason)) })

@@ -25,7 +25,7 @@ impl Inner {
             let (suspected, changed) = self.downgrades.observe(&domain, &target.host, evidence.assurance, t);
             flagged |= suspected;
             if let Some(m) = changed {
-                let store = self.queue.store().clone();
+                let store = self.queue.stores().tls.clone();
                 let row = sekisho_store::TlsMemory {
                     domain,
                     host: target.host.to_ascii_lowercase(),

@@ -69,6 +69,7 @@ impl Inner {
             Err(verdict) => return all(verdict, None, None),
         };
         let smart_host = self.smart_host(info, dest, files, rcpts).await;
+        self.prepare(info, files, rcpts, &targets, smart_host.as_ref()).await;
         let required = self.required(rcpts);
         let mut failures: Vec<HostFailure> = Vec::new();
         // (target, fresh connection only): a pooled connection found closed is replaced by a

@@ -97,7 +97,7 @@ impl Deliverer {
         let sts = StsPolicies::new(
             sts_settings(&config.mta_sts),
             config.mta_sts.retry_after_failure.0.as_secs() as i64,
-            Some(queue.store().clone()),
+            Some(queue.stores().tls.clone()),
         );
         Ok(Deliverer {
             inner: Arc::new(Inner {
@@ -108,7 +108,7 @@ impl Deliverer {
                 downgrades,
                 sts,
                 dnssec: DnssecHealth::new(config.dns.dnssec),
-                probes: ProbeCache::new(o.probe_cache_ttl.0.as_secs() as i64, queue.store().clone()),
+                probes: ProbeCache::new(o.probe_cache_ttl.0.as_secs() as i64, queue.stores().tls.clone()),
                 smart_probes: Mutex::new(HashMap::new()),
                 links: LinkMaker::new(&config, queue.clone(), files)?,
                 timeouts,
@@ -128,7 +128,7 @@ impl Deliverer {
         let mut tasks = JoinSet::new();
         tokio::pin!(shutdown);
         // What earlier runs learned about domains' TLS.
-        match inner.queue.store().tls_memory().await {
+        match inner.queue.stores().tls.tls_memory().await {
             Ok(rows) => inner.downgrades.load(rows.into_iter().map(|m| {
                 let memory = crate::tls::DomainMemory {
                     secure_sessions: m.secure_sessions,
@@ -149,7 +149,7 @@ impl Deliverer {
             let room = max_inflight.saturating_sub(tasks.len());
             let mut claimed = 0;
             if room > 0 {
-                match inner.queue.store().claim_due(now(), (room * 4) as u32).await {
+                match inner.queue.claim_due(now(), (room * 4) as u32).await {
                     Ok(claims) => {
                         claimed = claims.len();
                         let mut by_message: Vec<(String, Vec<i64>)> = Vec::new();
@@ -205,11 +205,12 @@ mod carry;
 mod connect;
 mod group;
 mod notices;
+mod prepare;
 mod settle;
 
 impl Inner {
     async fn deliver_message(&self, id: &str, idxs: &[i64]) {
-        let detail = match self.queue.store().message_without_history(id).await {
+        let detail = match self.queue.stores().messages.message_without_history(id).await {
             Ok(Some(d)) => d,
             Ok(None) => return,
             Err(e) => {
@@ -222,11 +223,16 @@ impl Inner {
             groups.entry(route(&self.config, detail.info.origin, &r.address)).or_default().push(r);
         }
         let files = Files::new(&self.config, &detail.info, self.queue.body_path(&detail.info.id));
+        let chunks: Vec<_> = groups
+            .iter()
+            .flat_map(|(dest, rcpts)| rcpts.chunks(RECIPIENTS_PER_TRANSACTION).map(move |c| (dest, c)))
+            .collect();
         let mut results = Vec::new();
-        for (dest, rcpts) in &groups {
-            for chunk in rcpts.chunks(RECIPIENTS_PER_TRANSACTION) {
-                results.extend(self.deliver_group(&detail.info, &files, dest, chunk).await);
+        for (n, (dest, chunk)) in chunks.iter().enumerate() {
+            if n + 1 == chunks.len() {
+                files.mark_last();
             }
+            results.extend(self.deliver_group(&detail.info, &files, dest, chunk).await);
         }
         self.settle(&detail, results).await;
     }

@@ -11,7 +11,7 @@ const RETURN_FULL_UP_TO: u64 = 50_000;
 
 impl Inner {
     pub(super) async fn sweep_notices(&self) {
-        match self.queue.store().messages_with_notices().await {
+        match self.queue.stores().messages.messages_with_notices().await {
             Ok(ids) => {
                 for id in ids {
                     self.send_notices(&id).await;
@@ -24,7 +24,7 @@ impl Inner {
     /// Queues the notifications a message's recipients wait for, then marks the message done
     /// when nothing is left to do for it.
     pub(super) async fn send_notices(&self, id: &str) {
-        let detail = match self.queue.store().message(id).await {
+        let detail = match self.queue.stores().messages.message(id).await {
             Ok(Some(d)) => d,
             Ok(None) => return,
             Err(e) => {
@@ -56,14 +56,14 @@ impl Inner {
             }
             match self.notify_sender(&detail.info, kind, list).await {
                 Ok(()) => {
-                    if let Err(e) = self.queue.store().clear_notices(id, kind, &idxs).await {
+                    if let Err(e) = self.queue.clear_notices(id, kind, &idxs).await {
                         tracing::error!(queue_id = id, error = %e, "cannot clear sent notifications");
                     }
                 }
                 Err(e) => tracing::error!(queue_id = id, error = %e, "cannot queue the delivery status notification"),
             }
         }
-        match self.queue.store().finish_if_done(id, now()).await {
+        match self.queue.finish_if_done(id, now()).await {
             Ok(true) => self.queue.remove_body(id),
             Ok(false) => {}
             Err(e) => tracing::error!(queue_id = id, error = %e, "cannot mark message done"),

@@ -57,7 +57,7 @@ pub struct CheckService {
     helo: String,
     timeouts: Timeouts,
     /// The store and the cache TTL, when answers may come from the probe cache.
-    cache: Option<(std::sync::Arc<dyn sekisho_store::QueueStore>, i64)>,
+    cache: Option<(std::sync::Arc<dyn sekisho_store::TlsStore>, i64)>,
     /// Which addresses checks may contact.
     reach: Reach,
 }
@@ -67,7 +67,7 @@ impl CheckService {
     /// connections (`[outbound] probe_cache_ttl`). Fails on an unusable resolver or root set.
     pub fn new(
         config: &Config,
-        cache: Option<std::sync::Arc<dyn sekisho_store::QueueStore>>,
+        cache: Option<std::sync::Arc<dyn sekisho_store::TlsStore>>,
     ) -> Result<CheckService, crate::SetupError> {
         Ok(CheckService {
             config: config.clone(),
@@ -120,7 +120,7 @@ pub struct Checker<'a> {
     pub dnssec: &'a DnssecHealth,
     /// The probe cache and its TTL in seconds: fresh evidence of delivery sessions is used
     /// instead of connecting.
-    pub cache: Option<(&'a dyn sekisho_store::QueueStore, i64)>,
+    pub cache: Option<(&'a dyn sekisho_store::TlsStore, i64)>,
     pub helo: &'a str,
     /// The port of the domains' MX hosts (`[delivery] port`).
     pub port: u16,

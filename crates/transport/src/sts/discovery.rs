@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use sekisho_dns::{Dns, DnsError};
-use sekisho_store::{QueueStore, StsPolicyRecord};
+use sekisho_store::{StsPolicyRecord, TlsStore};
 use serde::{Deserialize, Serialize};
 
 use super::fetch::{FetchError, FetchSettings, fetch};
@@ -90,14 +90,14 @@ fn refresh_after(max_age: u64) -> i64 {
 pub struct StsPolicies {
     settings: FetchSettings,
     retry_after_failure: i64,
-    store: Option<Arc<dyn QueueStore>>,
+    store: Option<Arc<dyn TlsStore>>,
     domains: Mutex<HashMap<String, Arc<tokio::sync::Mutex<DomainState>>>>,
 }
 
 impl StsPolicies {
     /// Discovery with `settings`; policies are kept in `store` when given (the checker runs
     /// without one).
-    pub fn new(settings: FetchSettings, retry_after_failure: i64, store: Option<Arc<dyn QueueStore>>) -> Self {
+    pub fn new(settings: FetchSettings, retry_after_failure: i64, store: Option<Arc<dyn TlsStore>>) -> Self {
         StsPolicies { settings, retry_after_failure, store, domains: Mutex::new(HashMap::new()) }
     }
 

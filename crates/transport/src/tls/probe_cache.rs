@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use sekisho_store::{ProbeRecord, QueueStore};
+use sekisho_store::{ProbeRecord, TlsStore};
 
 use super::assurance::Assurance;
 use super::evidence::TlsEvidence;
@@ -28,14 +28,21 @@ type Written = (i64, Assurance, Option<String>);
 /// The cache, shared by every delivery.
 pub struct ProbeCache {
     ttl: i64,
-    store: Arc<dyn QueueStore>,
+    store: Arc<dyn TlsStore>,
     written: Mutex<HashMap<(String, String, u16), Written>>,
 }
 
 impl ProbeCache {
     /// A cache keeping evidence `ttl` seconds (0: off).
-    pub fn new(ttl: i64, store: Arc<dyn QueueStore>) -> ProbeCache {
+    pub fn new(ttl: i64, store: Arc<dyn TlsStore>) -> ProbeCache {
         ProbeCache { ttl, store, written: Mutex::new(HashMap::new()) }
+    }
+
+    /// What the last session to `target` proved, when this process had one within the TTL.
+    pub fn recent(&self, target: &Target, now: i64) -> Option<Assurance> {
+        let key = (target.host.to_ascii_lowercase(), target.ip.to_string(), target.port);
+        let written = self.written.lock().expect("probe cache");
+        written.get(&key).filter(|(at, _, _)| now - at < self.ttl).map(|(_, assurance, _)| *assurance)
     }
 
     /// Records the evidence of a session to `target`. Written at most every quarter of the TTL
@@ -68,7 +75,7 @@ impl ProbeCache {
 }
 
 /// The sessions to `host` within `ttl` seconds of `now`, as `store` kept them.
-pub async fn cached_probes(store: &dyn QueueStore, host: &str, ttl: i64, now: i64) -> Vec<CachedProbe> {
+pub async fn cached_probes(store: &dyn TlsStore, host: &str, ttl: i64, now: i64) -> Vec<CachedProbe> {
     if ttl <= 0 {
         return Vec::new();
     }

@@ -1,0 +1,75 @@
+//! The administrator's door to the queue (`sekisho queue ...`, the hourly retention): hold,
+//! release, retry, delete and purge. It writes recipient state only through the moves of
+//! [`crate::state`], as [`crate::Queue`] does, and needs no lock on the data directory.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::error::StoreError;
+use crate::purge::PurgeCounts;
+use crate::queue_id::QueueId;
+use crate::state::Move;
+use crate::store::Backend;
+
+/// Queue administration over one data directory.
+#[derive(Clone)]
+pub struct QueueControl {
+    store: Arc<dyn Backend>,
+    data_dir: PathBuf,
+}
+
+/// What an administrator can ask of a message's recipients.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Command {
+    /// Held: not delivered until released; recipients under delivery are held too (an attempt
+    /// that fails leaves them held, one that succeeds cannot be taken back).
+    Hold,
+    /// Held recipients become due now.
+    Release,
+    /// Queued recipients become due now.
+    Retry,
+}
+
+impl QueueControl {
+    pub(crate) fn new(store: Arc<dyn Backend>, data_dir: &Path) -> QueueControl {
+        QueueControl { store, data_dir: data_dir.to_path_buf() }
+    }
+
+    /// Applies `command` to the recipients of message `id` (of every message with `None`) at
+    /// `now`; returns how many recipients moved.
+    pub async fn apply(&self, id: Option<&str>, command: Command, now: i64) -> Result<u64, StoreError> {
+        let (m, due) = match command {
+            Command::Hold => (Move::Hold, None),
+            Command::Release => (Move::Release, Some(now)),
+            Command::Retry => (Move::Retry, Some(now)),
+        };
+        self.store.apply_move(id, m, due).await
+    }
+
+    /// Removes a message, its recipients and its spooled body; false when there was no such
+    /// message.
+    pub async fn delete(&self, id: &str) -> Result<bool, StoreError> {
+        let found = self.store.delete_message(id).await?;
+        if found && let Some(id) = QueueId::parse(id) {
+            let _ = std::fs::remove_file(self.data_dir.join("spool/msg").join(id.as_str()));
+        }
+        Ok(found)
+    }
+
+    /// Purges what is older than `before` (unix seconds) from the store, and the spooled
+    /// bodies of the messages removed. `serve` runs it hourly with `[store] retention`;
+    /// `sekisho queue purge` on demand.
+    pub async fn purge(&self, before: i64) -> Result<PurgeCounts, StoreError> {
+        let (mut counts, ids) = self.store.purge_finished(before).await?;
+        let spool = self.data_dir.join("spool/msg");
+        for id in ids {
+            // IDs are checked, never used as paths as they are.
+            if let Some(id) = QueueId::parse(&id)
+                && std::fs::remove_file(spool.join(id.as_str())).is_ok()
+            {
+                counts.bodies += 1;
+            }
+        }
+        Ok(counts)
+    }
+}

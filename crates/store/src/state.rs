@@ -1,0 +1,125 @@
+//! Every way a recipient's state can move, in one pure table. The stores only persist what
+//! [`next`] says; they hold no rule of their own (their SQL is generated from this table).
+//!
+//! ```text
+//!            claim               delivered / bounced
+//!   queued ─────────▶ active ───────────────────────▶ delivered / bounced (final)
+//!     ▲  ▲             │ deferred, crash recovery
+//!     │  └─────────────┘
+//!     │ release     hold (queued or active)
+//!   held ◀──────────────
+//! ```
+//! A recipient held while its delivery was under way stays held when that attempt is
+//! deferred; when the attempt delivered or bounced it, that is what happened and is recorded.
+
+use serde::Serialize;
+
+use crate::model::{AttemptOutcome, RecipientState};
+
+/// Something that moves a recipient.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Move {
+    /// A delivery worker takes a due recipient.
+    Claim,
+    /// A delivery attempt ended (or was put off, as deferred).
+    Outcome(AttemptOutcome),
+    /// Start after a crash: claims of the dead process are given back.
+    Recover,
+    /// The administrator holds the recipient (`queue hold`).
+    Hold,
+    /// The administrator releases a held recipient (`queue release`).
+    Release,
+    /// The administrator asks for an attempt now (`queue retry`, `queue flush`).
+    Retry,
+}
+
+/// Every state, for the tables generated from [`next`].
+pub const ALL_STATES: [RecipientState; 5] = [
+    RecipientState::Queued,
+    RecipientState::Active,
+    RecipientState::Held,
+    RecipientState::Delivered,
+    RecipientState::Bounced,
+];
+
+/// The state a recipient in `current` moves to, or `None` when the move does not apply to it
+/// (it is left exactly as it is).
+pub fn next(current: RecipientState, m: Move) -> Option<RecipientState> {
+    use RecipientState::*;
+    match (current, m) {
+        (Delivered | Bounced, _) => None,
+        (Queued, Move::Claim) => Some(Active),
+        (Active, Move::Recover) => Some(Queued),
+        (Queued | Active, Move::Hold) => Some(Held),
+        (Held, Move::Release) => Some(Queued),
+        (Queued, Move::Retry) => Some(Queued),
+        (Active | Held, Move::Outcome(AttemptOutcome::Delivered)) => Some(Delivered),
+        (Active | Held, Move::Outcome(AttemptOutcome::Bounced)) => Some(Bounced),
+        (Active, Move::Outcome(AttemptOutcome::Deferred)) => Some(Queued),
+        (Held, Move::Outcome(AttemptOutcome::Deferred)) => Some(Held),
+        _ => None,
+    }
+}
+
+/// The pairs (from, to) of a move, over every state it applies to.
+pub fn moves(m: Move) -> Vec<(RecipientState, RecipientState)> {
+    ALL_STATES.iter().filter_map(|&from| next(from, m).map(|to| (from, to))).collect()
+}
+
+/// True when a recipient in this state will not move again.
+pub fn is_final(state: RecipientState) -> bool {
+    matches!(state, RecipientState::Delivered | RecipientState::Bounced)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use AttemptOutcome as O;
+    use RecipientState::*;
+
+    #[test]
+    fn every_state_and_move_has_the_answer_an_administrator_expects() {
+        let moves = [
+            Move::Claim,
+            Move::Outcome(O::Delivered),
+            Move::Outcome(O::Bounced),
+            Move::Outcome(O::Deferred),
+            Move::Recover,
+            Move::Hold,
+            Move::Release,
+            Move::Retry,
+        ];
+        // Rows: the state before; columns: the moves above. `-` = left as it is.
+        #[rustfmt::skip]
+        let table: [(RecipientState, [Option<RecipientState>; 8]); 5] = [
+            (Queued,    [Some(Active), None,            None,          None,         None,         Some(Held), None,         Some(Queued)]),
+            (Active,    [None,         Some(Delivered), Some(Bounced), Some(Queued), Some(Queued), Some(Held), None,         None]),
+            (Held,      [None,         Some(Delivered), Some(Bounced), Some(Held),   None,         None,       Some(Queued), None]),
+            (Delivered, [None,         None,            None,          None,         None,         None,       None,         None]),
+            (Bounced,   [None,         None,            None,          None,         None,         None,       None,         None]),
+        ];
+        for (from, row) in table {
+            for (m, want) in moves.iter().zip(row) {
+                assert_eq!(next(from, *m), want, "{from:?} + {m:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_hold_during_delivery_survives_a_deferral_but_not_a_delivery() {
+        let held = next(Active, Move::Hold).unwrap();
+        assert_eq!(next(held, Move::Outcome(O::Deferred)), Some(Held));
+        assert_eq!(next(held, Move::Outcome(O::Delivered)), Some(Delivered));
+        assert_eq!(next(held, Move::Claim), None, "a held recipient is never claimed");
+    }
+
+    #[test]
+    fn final_states_never_move() {
+        for from in ALL_STATES.into_iter().filter(|s| is_final(*s)) {
+            assert!(moves(Move::Release).iter().chain(&moves(Move::Retry)).all(|(f, _)| *f != from));
+            assert!(moves(Move::Outcome(O::Deferred)).iter().all(|(f, _)| *f != from));
+        }
+        assert_eq!(moves(Move::Hold), vec![(Queued, Held), (Active, Held)]);
+    }
+}
