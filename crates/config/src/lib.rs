@@ -24,8 +24,8 @@ pub use error::{ConfigError, InvalidValue};
 pub use portal::{Passphrase, PortalConfig};
 pub use route::NextHop;
 pub use sekisho_policy::{
-    Access, Assurance, DowngradeAction, EncryptedPolicy, InlineFormat, InlineMin, Language, PasswordDelivery,
-    SmartHostAttachments, UninspectablePolicy,
+    Access, Assurance, CheckerAccess, DowngradeAction, EncryptedPolicy, InlineFormat, InlineMin, Language,
+    PasswordDelivery, SmartHostAttachments, UninspectablePolicy,
 };
 pub use static_records::{StaticRecord, decode_hex, normalize_host};
 pub use time_zone::TimeZone;
@@ -765,6 +765,9 @@ impl Config {
             ("portal.check_rate_limit", p.check_rate_limit == 0),
             ("portal.max_connections", p.max_connections == 0),
             ("portal.idle_timeout", p.idle_timeout.0.is_zero()),
+            ("portal.max_connections_per_client", p.max_connections_per_client == 0),
+            ("portal.header_timeout", p.header_timeout.0.is_zero()),
+            ("portal.request_timeout", p.request_timeout.0.is_zero()),
         ] {
             if zero {
                 return Err(err(key, "must be at least 1".into()));
@@ -1046,6 +1049,27 @@ mod attachment_tests {
     }
 
     #[test]
+    fn the_portal_keeps_to_public_addresses_and_limits_each_client_by_default() {
+        let p = Config::embedded().portal;
+        assert_eq!((p.checker, p.checker_allow_private), (CheckerAccess::Public, false));
+        assert_eq!(
+            (p.max_connections_per_client, p.header_timeout.0.as_secs(), p.request_timeout.0.as_secs()),
+            (32, 10, 30)
+        );
+        assert!(p.trusted_proxies.is_empty());
+        let c = Config::parse(
+            "[portal]\nchecker = \"signed-in\"\ntrusted_proxies = [\"127.0.0.1\", \"10.0.0.0/24\"]\n",
+            Path::new("t.toml"),
+        )
+        .unwrap();
+        assert_eq!(c.portal.checker, CheckerAccess::SignedIn);
+        assert!(
+            c.portal.trusted_proxy("10.0.0.77".parse().unwrap())
+                && !c.portal.trusted_proxy("10.0.1.1".parse().unwrap())
+        );
+    }
+
+    #[test]
     fn bad_portal_and_attachment_keys_are_named_with_their_line() {
         for (text, key, line) in [
             ("[outbound]\nattachments_inline_min = \"tls\"\n", "attachments_inline_min", 2),
@@ -1054,6 +1078,10 @@ mod attachment_tests {
             ("[portal]\nurl = \"ftp://x\"\n", "url", 2),
             ("[portal]\nmax_failures = 0\n", "max_failures", 2),
             ("[[portal.passphrase]]\nmatch = \"a.jp\"\nhash = \"secret\"\n", "hash", 3),
+            ("[portal]\nchecker = \"everyone\"\n", "checker", 2),
+            ("[portal]\nheader_timeout = \"0s\"\n", "header_timeout", 2),
+            ("[portal]\nmax_connections_per_client = 0\n", "max_connections_per_client", 2),
+            ("[portal]\ntrusted_proxies = [\"10.0.0.0/33\"]\n", "trusted_proxies", 2),
         ] {
             let e = Config::parse(text, Path::new("t.toml")).unwrap_err().to_string();
             assert!(e.contains(key) && e.contains(&format!(":{line}")), "{text}: {e}");

@@ -1,10 +1,12 @@
 //! `[portal]`: the web portal where recipients download files sent as links.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
+
+use ipnet::IpNet;
 
 use serde::Deserialize;
 
-use sekisho_policy::{Access, Language, PasswordDelivery};
+use sekisho_policy::{Access, CheckerAccess, Language, PasswordDelivery};
 
 use crate::duration::Duration;
 
@@ -43,10 +45,24 @@ pub struct PortalConfig {
     pub session_lifetime: Duration,
     /// Requests per minute one client address may make.
     pub rate_limit: u32,
-    /// Connections open at once; further clients wait to be accepted.
+    /// Connections open at once; beyond them a connection is answered 503 and closed.
     pub max_connections: usize,
     /// A connection that moves no byte either way for this long is closed.
     pub idle_timeout: Duration,
+    /// Connections open at once from one client address (an IPv6 /64); more are answered 429
+    /// and closed. Trusted proxies are not capped.
+    pub max_connections_per_client: usize,
+    /// A request's headers must arrive within this long of its first byte (of the
+    /// connection, for its first request); else 408 and the connection is closed.
+    pub header_timeout: Duration,
+    /// A whole request (headers and body) must arrive within this long of its first byte;
+    /// else 408 and the connection is closed.
+    pub request_timeout: Duration,
+    /// Reverse proxies (addresses or CIDR blocks) whose `Forwarded` / `X-Forwarded-For`
+    /// headers name the client: the rightmost address not itself a trusted proxy is the
+    /// client for rate limits and the audit log. Empty: the socket peer is the client.
+    #[serde(deserialize_with = "addresses_or_networks")]
+    pub trusted_proxies: Vec<IpNet>,
     /// One-time codes one link may request per hour.
     pub max_codes_per_hour: u32,
     /// Page language: "auto" (the browser's Accept-Language), "ja" or "en".
@@ -56,6 +72,12 @@ pub struct PortalConfig {
     /// Domain checks (`/check`, `/api/v1/check`) per minute one client address may ask for:
     /// each one connects to the domain's mail servers.
     pub check_rate_limit: u32,
+    /// Who may use the TLS checker: "public", "signed-in" (senders signed in to the console)
+    /// or "off".
+    pub checker: CheckerAccess,
+    /// Let the portal's checker contact loopback, private and other special-purpose
+    /// addresses (RFC 6890); off, they are reported as "not a public address".
+    pub checker_allow_private: bool,
     /// SHA-256 (hex) of the token that opens the message trace API
     /// (`Authorization: Bearer TOKEN`); empty: the API is off.
     pub api_token_sha256: String,
@@ -78,6 +100,18 @@ pub struct Passphrase {
     pub hint: String,
 }
 
+/// A list of addresses (`"10.0.0.1"`, one host) or CIDR blocks (`"10.0.0.0/24"`).
+fn addresses_or_networks<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<IpNet>, D::Error> {
+    Vec::<String>::deserialize(d)?
+        .iter()
+        .map(|s| {
+            s.parse::<IpNet>()
+                .or_else(|_| s.parse::<IpAddr>().map(IpNet::from))
+                .map_err(|_| serde::de::Error::custom(format!("`{s}` is neither an IP address nor a CIDR block")))
+        })
+        .collect()
+}
+
 impl Default for PortalConfig {
     fn default() -> Self {
         PortalConfig {
@@ -94,10 +128,16 @@ impl Default for PortalConfig {
             rate_limit: 120,
             max_connections: 512,
             idle_timeout: Duration::from_secs(60),
+            max_connections_per_client: 32,
+            header_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(30),
+            trusted_proxies: Vec::new(),
             max_codes_per_hour: 5,
             language: Language::Auto,
             notify_first_download: false,
             check_rate_limit: 10,
+            checker: CheckerAccess::Public,
+            checker_allow_private: false,
             api_token_sha256: String::new(),
             passphrase: Vec::new(),
         }
@@ -105,6 +145,11 @@ impl Default for PortalConfig {
 }
 
 impl PortalConfig {
+    /// True when `ip` is one of `trusted_proxies`.
+    pub fn trusted_proxy(&self, ip: IpAddr) -> bool {
+        self.trusted_proxies.iter().any(|n| n.contains(&ip))
+    }
+
     /// The passphrase agreed for `recipient`: its address first, else its domain.
     pub fn passphrase_for(&self, recipient: &str) -> Option<&Passphrase> {
         let recipient = recipient.to_ascii_lowercase();

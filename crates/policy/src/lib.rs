@@ -4,6 +4,7 @@
 //! configuration file, the store and `--json` output use.
 
 mod keywords;
+pub mod text;
 
 pub use keywords::UnknownKeyword;
 
@@ -140,6 +141,18 @@ keywords! {
         Sender = "sender",
         /// One per recipient, mailed to the recipient `password_delay` after the link.
         SeparateMail = "separate-mail",
+    }
+}
+
+keywords! {
+    /// Who may use the portal's TLS checker (`/check`, `/api/v1/check`).
+    CheckerAccess {
+        /// Anyone.
+        Public = "public",
+        /// Only senders signed in to the console.
+        SignedIn = "signed-in",
+        /// Nobody: the pages answer 404.
+        Off = "off",
     }
 }
 

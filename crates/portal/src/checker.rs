@@ -10,6 +10,7 @@ use axum::Json;
 use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use sekisho_policy::CheckerAccess;
 use sekisho_transport::check::DomainReport;
 
 use crate::Portal;
@@ -109,9 +110,11 @@ impl Portal {
     async fn checked(
         &self,
         peer: SocketAddr,
+        headers: &HeaderMap,
         t: &'static Texts,
         domain: &str,
     ) -> Result<DomainReport, (StatusCode, String)> {
+        self.may_check(headers, t).await?;
         let domain = domain.trim().to_ascii_lowercase();
         if !valid_domain(&domain) {
             return Err((StatusCode::BAD_REQUEST, t.check_bad_domain.to_string()));
@@ -122,6 +125,25 @@ impl Portal {
         match tokio::time::timeout(CHECK_TIME, self.inner.checker.check(&domain)).await {
             Ok(report) => Ok(report),
             Err(_) => Err((StatusCode::GATEWAY_TIMEOUT, format!("the check of {domain} took too long"))),
+        }
+    }
+}
+
+impl Portal {
+    /// Whether `[portal] checker` lets this request check: 404 when it is off, 403 without a
+    /// console session when it is `signed-in`.
+    async fn may_check(&self, headers: &HeaderMap, t: &'static Texts) -> Result<(), (StatusCode, String)> {
+        match self.inner.config.portal.checker {
+            CheckerAccess::Public => Ok(()),
+            CheckerAccess::Off => Err((StatusCode::NOT_FOUND, "this portal offers no TLS checker".into())),
+            CheckerAccess::SignedIn => match self.console(headers).await {
+                Ok(Some(_)) => Ok(()),
+                Ok(None) => Err((StatusCode::FORBIDDEN, t.check_sign_in.to_string())),
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot read the console session");
+                    Err((StatusCode::SERVICE_UNAVAILABLE, "the portal cannot read its store; try again later".into()))
+                }
+            },
         }
     }
 }
@@ -145,9 +167,15 @@ pub async fn page(
         tls_rpt: String::new(),
     };
     if q.domain.is_empty() {
-        return render(StatusCode::OK, &page);
+        return match portal.may_check(&headers, t).await {
+            Ok(()) => render(StatusCode::OK, &page),
+            Err((status, sentence)) => {
+                page.error = Some(sentence);
+                render(status, &page)
+            }
+        };
     }
-    match portal.checked(peer, t, &q.domain).await {
+    match portal.checked(peer, &headers, t, &q.domain).await {
         Ok(report) => {
             page.verdict = Some(report.verdict.clone());
             page.assurance = report.assurance.as_str().to_string();
@@ -168,9 +196,10 @@ pub async fn page(
 pub async fn api(
     State(portal): State<Portal>,
     ConnectInfo(Peer(peer)): ConnectInfo<Peer>,
+    headers: HeaderMap,
     Query(q): Query<DomainQuery>,
 ) -> Response {
-    match portal.checked(peer, &crate::lang::EN, &q.domain).await {
+    match portal.checked(peer, &headers, &crate::lang::EN, &q.domain).await {
         Ok(report) => Json(report).into_response(),
         Err((status, sentence)) => (status, Json(serde_json::json!({ "error": sentence }))).into_response(),
     }

@@ -91,7 +91,8 @@ fn redirect_with_cookie(to: &'static str, cookie_header: Option<String>) -> Resp
 }
 
 impl Portal {
-    async fn console(
+    /// The signed-in console session of the request and the hash of its cookie, if any.
+    pub(crate) async fn console(
         &self,
         headers: &HeaderMap,
     ) -> Result<Option<(ConsoleSession, String)>, sekisho_store::StoreError> {
@@ -396,7 +397,10 @@ pub async fn message(State(portal): State<Portal>, headers: HeaderMap, Path(id):
         .map(|k| {
             k.files
                 .iter()
-                .map(|f| format!("{} ({}, SHA-256 {})", f.name, sekisho_rewrite::human_size(f.size), f.sha256))
+                .map(|f| {
+                    let size = sekisho_rewrite::human_size(f.size);
+                    format!("{} ({size}, SHA-256 {})", sekisho_policy::text::visible(&f.name), f.sha256)
+                })
                 .collect()
         })
         .unwrap_or_default();

@@ -1,5 +1,9 @@
 //! Downloads: a file (or all of them in one plain ZIP) streamed from the sealed file store in
-//! 64 KiB pieces, so memory stays flat whatever the file size and the number of downloads.
+//! 64 KiB pieces, so memory stays flat whatever the file size and the number of downloads; a ZIP
+//! opens its files one at a time, so a stalled client holds one file handle, not one per file.
+//! A download counts when its bytes are sent: the last piece goes out only once the download
+//! is counted (a client that stops early, or a `HEAD`, counts nothing; a download past the limit
+//! never completes).
 
 use std::io::Read;
 
@@ -7,6 +11,7 @@ use axum::body::Body;
 use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use sekisho_policy::text::visible;
 use sekisho_store::LinkFile;
 use tokio::sync::mpsc;
 
@@ -19,8 +24,10 @@ use crate::session::{Client, Current};
 const PIPE_DEPTH: usize = 4;
 const PIECE: usize = 64 << 10;
 
-/// `Content-Disposition` for `name` (RFC 6266): an ASCII fallback and the UTF-8 name.
+/// `Content-Disposition` for `name` (RFC 6266): an ASCII fallback and the UTF-8 name, its
+/// control and bidirectional formatting characters escaped as on every page.
 pub fn content_disposition(name: &str) -> String {
+    let name = visible(name);
     let fallback: String = name
         .chars()
         .map(|c| if c.is_ascii_graphic() && !matches!(c, '"' | '\\' | '%' | ';') || c == ' ' { c } else { '_' })
@@ -36,14 +43,33 @@ pub fn content_disposition(name: &str) -> String {
     format!("attachment; filename=\"{fallback}\"; filename*=UTF-8''{encoded}")
 }
 
-/// Writes into the response body from a blocking thread.
-struct Pipe(mpsc::Sender<std::io::Result<Vec<u8>>>);
+/// Writes into the response body from a blocking thread, always holding back the latest piece
+/// (the last one, once everything is written).
+struct Pipe {
+    tx: mpsc::Sender<std::io::Result<Vec<u8>>>,
+    held: Option<Vec<u8>>,
+}
+
+impl Pipe {
+    fn send(&self, piece: Vec<u8>) -> std::io::Result<()> {
+        self.tx
+            .blocking_send(Ok(piece))
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the client went away"))
+    }
+
+    /// Sends the held piece.
+    fn release(&mut self) -> std::io::Result<()> {
+        match self.held.take() {
+            Some(piece) => self.send(piece),
+            None => Ok(()),
+        }
+    }
+}
 
 impl std::io::Write for Pipe {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .blocking_send(Ok(buf.to_vec()))
-            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the client went away"))?;
+        self.release()?;
+        self.held = Some(buf.to_vec());
         Ok(buf.len())
     }
 
@@ -52,14 +78,31 @@ impl std::io::Write for Pipe {
     }
 }
 
-/// A response body written by `produce` on a blocking thread; a failure ends the body early
-/// (the client sees a truncated transfer, never wrong bytes as complete).
-fn streamed(produce: impl FnOnce(&mut std::io::BufWriter<Pipe>) -> std::io::Result<()> + Send + 'static) -> Body {
+/// Why the last piece of a download was not sent.
+#[derive(Debug, thiserror::Error)]
+#[error("the download was not counted: {0}")]
+struct NotCounted(&'static str);
+
+/// A response body written by `produce` on a blocking thread. Its last piece is sent only after
+/// `commit` (the download counted) succeeds. A failure ends the body early (the client sees a
+/// truncated transfer, never wrong bytes as complete).
+fn streamed<C>(
+    produce: impl FnOnce(&mut std::io::BufWriter<Pipe>) -> std::io::Result<()> + Send + 'static,
+    commit: impl FnOnce() -> C + Send + 'static,
+) -> Body
+where
+    C: std::future::Future<Output = Result<(), NotCounted>> + Send,
+{
     let (tx, rx) = mpsc::channel(PIPE_DEPTH);
     let fail = tx.clone();
+    let runtime = tokio::runtime::Handle::current();
     tokio::task::spawn_blocking(move || {
-        let mut out = std::io::BufWriter::with_capacity(PIECE, Pipe(tx));
-        let result = produce(&mut out).and_then(|()| std::io::Write::flush(&mut out));
+        let mut out = std::io::BufWriter::with_capacity(PIECE, Pipe { tx, held: None });
+        let result =
+            produce(&mut out).and_then(|()| out.into_inner().map_err(|e| e.into_error())).and_then(|mut pipe| {
+                runtime.block_on(commit()).map_err(std::io::Error::other)?;
+                pipe.release()
+            });
         if let Err(e) = result {
             if e.kind() != std::io::ErrorKind::BrokenPipe {
                 tracing::error!(error = %e, "download failed");
@@ -88,35 +131,55 @@ impl Portal {
         }
     }
 
-    /// Counts a download of each of `files`; the refusal when one is purged or used up. The
-    /// first download of a link is announced to the sender when `notify_first_download` is on.
-    async fn count(&self, headers: &HeaderMap, c: &Current, files: &[&LinkFile]) -> Result<(), Response> {
+    /// The refusal when one of `files` is purged, used up or unreadable; the files are opened
+    /// one at a time and closed again.
+    async fn left(&self, headers: &HeaderMap, c: &Current, files: &[&LinkFile]) -> Result<(), Response> {
         let t = self.texts(headers);
-        let stores = &self.inner.stores;
-        let first = self.inner.config.portal.notify_first_download
-            && stores
-                .links
-                .downloads(&c.link.message_id, c.link.idx)
-                .await
-                .is_ok_and(|d| d.iter().all(|(_, n)| *n == 0));
+        let made = match self.inner.stores.links.downloads(&c.link.message_id, c.link.idx).await {
+            Ok(made) => made,
+            Err(e) => return Err(crate::page::unavailable(e)),
+        };
         for f in files {
             if f.purged {
                 return Err(notice(StatusCode::GONE, t, t.purged));
             }
-            match self
-                .inner
-                .stores
-                .links
-                .count_download(&c.link.message_id, c.link.idx, f.idx, c.link.max_downloads)
-                .await
-            {
-                Ok(true) => {}
-                Ok(false) => return Err(notice(StatusCode::GONE, t, t.used_up)),
-                Err(e) => return Err(crate::page::unavailable(e)),
+            if made.iter().any(|(i, n)| *i == f.idx && *n >= c.link.max_downloads) {
+                return Err(notice(StatusCode::GONE, t, t.used_up));
+            }
+            if let Err(e) = self.open(f) {
+                tracing::error!(message_id = %c.link.message_id, file = %f.file_id, error = %e, "kept file unreadable");
+                return Err(notice(StatusCode::GONE, t, t.purged));
             }
         }
+        Ok(())
+    }
+
+    /// Counts a download of each of `files`, once its bytes are all but sent, and records it in
+    /// the audit log (`detail`); fails when one is used up meanwhile. The first download of a
+    /// link is announced to the sender when `notify_first_download` is on.
+    async fn counted(
+        &self,
+        c: &Current,
+        files: &[LinkFile],
+        client: &Client,
+        detail: String,
+    ) -> Result<(), NotCounted> {
+        let store = &self.inner.stores.links;
+        let first = self.inner.config.portal.notify_first_download
+            && store.downloads(&c.link.message_id, c.link.idx).await.is_ok_and(|d| d.iter().all(|(_, n)| *n == 0));
+        for f in files {
+            match store.count_download(&c.link.message_id, c.link.idx, f.idx, c.link.max_downloads).await {
+                Ok(true) => {}
+                Ok(false) => return Err(NotCounted("no downloads left")),
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot count a download");
+                    return Err(NotCounted("the store failed"));
+                }
+            }
+        }
+        self.event(&c.link, sekisho_store::LinkEvent::Download, client, detail).await;
         if first {
-            let names: Vec<&str> = files.iter().map(|f| f.name.as_str()).collect();
+            let names: Vec<_> = files.iter().map(|f| visible(&f.name)).collect();
             self.tell_sender(c, &names.join(", ")).await;
         }
         Ok(())
@@ -160,6 +223,13 @@ fn attachment_headers(response: &mut Response, content_type: &'static str, name:
     }
 }
 
+/// `HEAD` on a download: refused, so that nothing is counted for it.
+pub async fn head() -> Response {
+    let mut r = (StatusCode::METHOD_NOT_ALLOWED, "downloads answer GET only\n").into_response();
+    r.headers_mut().insert(header::ALLOW, HeaderValue::from_static("GET"));
+    r
+}
+
 /// `GET /d/files/{n}`: one file.
 pub async fn file(
     State(portal): State<Portal>,
@@ -172,24 +242,24 @@ pub async fn file(
         Err(refusal) => return refusal,
     };
     let t = portal.texts(&headers);
-    let Some(f) = n.parse::<i64>().ok().and_then(|n| files.iter().find(|f| f.idx == n)) else {
+    let Some(f) = n.parse::<i64>().ok().and_then(|n| files.iter().find(|f| f.idx == n)).cloned() else {
         return notice(StatusCode::NOT_FOUND, t, t.not_found);
     };
-    if let Err(refusal) = portal.count(&headers, &c, &[f]).await {
+    if let Err(refusal) = portal.left(&headers, &c, &[&f]).await {
         return refusal;
     }
-    let mut reader = match portal.open(f) {
-        Ok(r) => r,
-        Err(e) => {
-            tracing::error!(message_id = %c.link.message_id, file = %f.file_id, error = %e, "kept file unreadable");
-            return notice(StatusCode::GONE, t, t.purged);
-        }
-    };
-    portal.event(&c.link, sekisho_store::LinkEvent::Download, &Client::new(peer, &headers), f.name.clone()).await;
-    let body = streamed(move |out| std::io::copy(&mut reader, out).map(|_| ()));
-    let mut response = body.into_response();
+    let mut response = Response::new(Body::empty());
     // Served as bytes to save, never to render: whatever the declared type.
     attachment_headers(&mut response, "application/octet-stream", &f.name, Some(f.size));
+    let client = Client::new(peer, &headers);
+    let (p, file) = (portal.clone(), f.clone());
+    *response.body_mut() = streamed(
+        move |out| std::io::copy(&mut p.open(&file)?, out).map(|_| ()),
+        move || async move {
+            let detail = visible(&f.name).into_owned();
+            portal.counted(&c, &[f], &client, detail).await
+        },
+    );
     response
 }
 
@@ -203,36 +273,25 @@ pub async fn all(
         Ok(v) => v,
         Err(refusal) => return refusal,
     };
-    if let Err(refusal) = portal.count(&headers, &c, &files.iter().collect::<Vec<_>>()).await {
+    if let Err(refusal) = portal.left(&headers, &c, &files.iter().collect::<Vec<_>>()).await {
         return refusal;
     }
-    let mut readers = Vec::with_capacity(files.len());
-    for f in &files {
-        match portal.open(f) {
-            Ok(r) => readers.push((f.name.clone(), f.size, r)),
-            Err(e) => {
-                tracing::error!(message_id = %c.link.message_id, error = %e, "kept file unreadable");
-                let t = portal.texts(&headers);
-                return notice(StatusCode::GONE, t, t.purged);
+    let names: Vec<_> = files.iter().map(|f| visible(&f.name)).collect();
+    let detail = format!("all: {}", names.join(", "));
+    let client = Client::new(peer, &headers);
+    let (p, zipped) = (portal.clone(), files.clone());
+    let body = streamed(
+        move |out| {
+            let mut zip = sekisho_rewrite::ZipBuilder::new(out, false);
+            // One file open at a time, however many the message has.
+            for f in &zipped {
+                let mut reader = p.open(f)?;
+                zip.add(&f.name, f.size, &mut reader)?;
             }
-        }
-    }
-    let names: Vec<&str> = files.iter().map(|f| f.name.as_str()).collect();
-    portal
-        .event(
-            &c.link,
-            sekisho_store::LinkEvent::Download,
-            &Client::new(peer, &headers),
-            format!("all: {}", names.join(", ")),
-        )
-        .await;
-    let body = streamed(move |out| {
-        let mut zip = sekisho_rewrite::ZipBuilder::new(out, false);
-        for (name, size, mut reader) in readers {
-            zip.add(&name, size, &mut reader)?;
-        }
-        zip.finish().map(|_| ())
-    });
+            zip.finish().map(|_| ())
+        },
+        move || async move { portal.counted(&c, &files, &client, detail).await },
+    );
     let mut response = body.into_response();
     attachment_headers(&mut response, "application/zip", "attachments.zip", None);
     response
@@ -250,7 +309,9 @@ mod tests {
         );
         let hostile = content_disposition("a\"\r\nSet-Cookie: x=1;.pdf");
         assert!(!hostile.contains('\r') && !hostile.contains('\n'));
-        assert!(hostile.starts_with("attachment; filename=\"a___Set-Cookie: x=1_.pdf\""), "{hostile}");
+        assert!(hostile.starts_with("attachment; filename=\"a__u{d}_u{a}Set-Cookie: x=1_.pdf\""), "{hostile}");
         assert!(HeaderValue::from_str(&hostile).is_ok());
+        let reversed = content_disposition("invoice\u{202e}fdp.exe\0");
+        assert!(reversed.ends_with("filename*=UTF-8''invoice%5Cu%7B202e%7Dfdp.exe%5Cu%7B0%7D"), "{reversed}");
     }
 }

@@ -1,18 +1,21 @@
-//! What every request goes through: a request budget per client address, and the security
-//! headers every response carries (strict CSP, no sniffing, no framing, no referrer, no cache).
+//! What every request goes through: who the client is (the peer, or the client a trusted proxy
+//! names), the deadline of its body (`request_timeout`), a request budget per client address,
+//! and the security headers every response carries (strict CSP, no sniffing, no framing, no
+//! referrer, no cache; HSTS when the portal's address is `https://`).
 
 use std::collections::HashMap;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use crate::Portal;
-use crate::listener::Peer;
+use crate::listener::{Connection, Peer};
+use crate::{Portal, deadline, forwarded};
 
 /// Clients remembered at most; beyond it, the oldest windows are dropped.
 const MAX_CLIENTS: usize = 100_000;
@@ -24,6 +27,18 @@ pub struct RateLimiter {
     windows: Mutex<HashMap<IpAddr, (Instant, u32)>>,
 }
 
+/// One client as limits count them: an IPv4 address, or an IPv6 /64.
+pub fn client_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) if v6.to_ipv4_mapped().is_none() => {
+            let s = v6.segments();
+            IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+        }
+        IpAddr::V6(v6) => IpAddr::V4(v6.to_ipv4_mapped().expect("checked")),
+        v4 => v4,
+    }
+}
+
 impl RateLimiter {
     /// A limiter allowing `per_minute` requests per client.
     pub fn new(per_minute: u32) -> RateLimiter {
@@ -32,13 +47,7 @@ impl RateLimiter {
 
     /// Counts one request of `ip`; false when its budget for this minute is spent.
     pub fn allow(&self, ip: IpAddr) -> bool {
-        let key = match ip {
-            IpAddr::V6(v6) => {
-                let s = v6.segments();
-                IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
-            }
-            v4 => v4,
-        };
+        let key = client_key(ip);
         let now = Instant::now();
         let mut windows = self.windows.lock().expect("rate limiter lock");
         if windows.len() >= MAX_CLIENTS {
@@ -68,26 +77,54 @@ pub const HEADERS: [(&str, &str); 7] = [
     ("cross-origin-resource-policy", "same-origin"),
 ];
 
-/// Rate limit, then the handler, then the headers.
+/// `Strict-Transport-Security` of a portal whose `[portal] url` is `https://`: browsers use
+/// HTTPS only, for a year, so no one on the path can strip it (the portal's own host only; other
+/// names under its domain may still serve plain HTTP).
+pub const HSTS: &str = "max-age=31536000";
+
+/// The client, the body's deadline and the rate limit, then the handler, then the headers.
+/// Handlers see the client as `ConnectInfo<Peer>`.
 pub async fn guard(
     State(portal): State<Portal>,
-    ConnectInfo(Peer(peer)): ConnectInfo<Peer>,
-    request: Request,
+    ConnectInfo(connection): ConnectInfo<Connection>,
+    mut request: Request,
     next: Next,
 ) -> Response {
-    let mut response = if portal.inner.limiter.allow(peer.ip()) {
-        next.run(request).await
+    let started = connection.clock.handling();
+    let p = &portal.inner.config.portal;
+    let client = forwarded::client(connection.addr.ip(), request.headers(), |ip| p.trusted_proxy(ip));
+    let peer = SocketAddr::new(client, connection.addr.port());
+    request.extensions_mut().insert(ConnectInfo(Peer(peer)));
+    let (parts, body) = request.into_parts();
+    let (body, missed) = deadline::timed(body, started + p.request_timeout.0);
+    let request = Request::from_parts(parts, body);
+    let clock = connection.clock.clone();
+    let mut response = if portal.inner.limiter.allow(client) {
+        let response = next.run(request).await;
+        if missed.missed() { timed_out() } else { response }
     } else {
         let mut r = (StatusCode::TOO_MANY_REQUESTS, "too many requests from your address; try again in a minute\n")
             .into_response();
         r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
         r
     };
+    let secure = portal.secure();
     let headers = response.headers_mut();
     for (name, value) in HEADERS {
         headers.insert(name, HeaderValue::from_static(value));
     }
-    response
+    if secure {
+        headers.insert(header::STRICT_TRANSPORT_SECURITY, HeaderValue::from_static(HSTS));
+    }
+    // The next request's header time starts once this response has been sent whole.
+    response.map(|body| Body::new(deadline::Sent::new(body, clock)))
+}
+
+/// `408` for a request that did not arrive in time; the connection is closed after it.
+fn timed_out() -> Response {
+    let mut r = (StatusCode::REQUEST_TIMEOUT, "the request did not arrive in time; retry\n").into_response();
+    r.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+    r
 }
 
 #[cfg(test)]

@@ -11,7 +11,9 @@
 
 mod checker;
 mod console;
+mod deadline;
 mod download;
+mod forwarded;
 mod guard;
 mod lang;
 mod listener;
@@ -30,6 +32,7 @@ use sekisho_links::LinkMaker;
 use sekisho_store::files::FileStore;
 use sekisho_store::{Queue, Stores};
 use sekisho_transport::check::CheckService;
+use sekisho_transport::public::Reach;
 
 pub use guard::RateLimiter;
 
@@ -73,7 +76,9 @@ impl Portal {
     pub fn new(config: Config, queue: Queue, files: FileStore) -> Result<Portal, PortalError> {
         let limiter = RateLimiter::new(config.portal.rate_limit);
         let check_limiter = RateLimiter::new(config.portal.check_rate_limit);
-        let checker = CheckService::new(&config, Some(queue.stores().tls.clone()))?;
+        // Visitors choose the domain: unless allowed, the checker contacts public addresses only.
+        let reach = if config.portal.checker_allow_private { Reach::Any } else { Reach::PublicOnly };
+        let checker = CheckService::new(&config, Some(queue.stores().tls.clone()))?.with_reach(reach);
         let links = LinkMaker::new(&config, queue.clone(), files.clone())?;
         let stores = queue.stores().clone();
         let inner = Inner { stores, files, queue, limiter, check_limiter, checker, links, config };
@@ -87,8 +92,8 @@ impl Portal {
             .route("/d", get(recipient::page))
             .route("/d/code", post(recipient::send_code))
             .route("/d/verify", post(recipient::verify))
-            .route("/d/files/{n}", get(download::file))
-            .route("/d/all.zip", get(download::all))
+            .route("/d/files/{n}", get(download::file).head(download::head))
+            .route("/d/all.zip", get(download::all).head(download::head))
             .route("/sent", get(console::list))
             .route("/sent/login", post(console::login))
             .route("/sent/login-link", post(console::login_link))
@@ -104,16 +109,15 @@ impl Portal {
             .with_state(self.clone())
     }
 
-    /// Serves on `listener` until `shutdown` completes, within `[portal] max_connections` and
-    /// `idle_timeout`.
+    /// Serves on `listener` until `shutdown` completes, within `[portal] max_connections`,
+    /// `max_connections_per_client`, `header_timeout`, `request_timeout` and `idle_timeout`.
     pub async fn run(
         self,
         listener: tokio::net::TcpListener,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        let p = &self.inner.config.portal;
-        let listener = listener::Guarded::new(listener, p.max_connections, p.idle_timeout.0);
-        let app = self.router().into_make_service_with_connect_info::<listener::Peer>();
+        let listener = listener::Guarded::new(listener, listener::Limits::new(&self.inner.config.portal));
+        let app = self.router().into_make_service_with_connect_info::<listener::Connection>();
         axum::serve(listener, app).with_graceful_shutdown(shutdown).await
     }
 

@@ -5,6 +5,7 @@ use axum::Form;
 use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use sekisho_policy::text::visible;
 use sekisho_store::links::{random_token, token_hash};
 use sekisho_store::{Access, LinkEvent, LinkRecord, PortalEvent, PortalSession, Proof, QueueId};
 
@@ -94,9 +95,9 @@ impl Portal {
                 let left = c.link.max_downloads.saturating_sub(made);
                 FileRow {
                     n: f.idx,
-                    name: f.name.clone(),
+                    name: visible(&f.name).into_owned(),
                     size: sekisho_rewrite::human_size(f.size),
-                    content_type: f.content_type.clone(),
+                    content_type: visible(&f.content_type).into_owned(),
                     sha256: f.sha256.clone(),
                     left,
                     available: !f.purged && left > 0,

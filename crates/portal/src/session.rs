@@ -72,7 +72,7 @@ impl Client {
             .and_then(|v| v.to_str().ok())
             .unwrap_or("")
             .chars()
-            .filter(|c| !c.is_control())
+            .filter(|c| !sekisho_policy::text::hidden(*c))
             .take(200)
             .collect();
         Client { address: peer.ip().to_string(), user_agent }

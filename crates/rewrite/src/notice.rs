@@ -3,6 +3,7 @@
 //! and text/html (every name escaped), transfer-encoded in base64 so any server carries it.
 
 use base64::Engine as _;
+use sekisho_policy::text::visible;
 
 /// One file behind a link.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,19 +93,6 @@ pub fn human_size(bytes: u64) -> String {
         b if b >= 1 << 10 => format!("{:.1} KiB", b as f64 / 1024.0),
         b => format!("{b} bytes"),
     }
-}
-
-/// Names with control characters (CR, LF, U+202E...) shown escaped, never acted on.
-fn visible(name: &str) -> String {
-    name.chars()
-        .map(|c| {
-            if c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}') {
-                c.escape_unicode().to_string()
-            } else {
-                c.to_string()
-            }
-        })
-        .collect()
 }
 
 fn text_files(n: &Notice) -> String {

@@ -21,7 +21,7 @@ fn entry_name(name: &str, taken: &[String]) -> String {
         .next()
         .unwrap_or_default()
         .chars()
-        .filter(|c| !c.is_control() && !matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}'))
+        .filter(|c| !sekisho_policy::text::hidden(*c))
         .collect();
     let base = base.trim_start_matches('.').trim();
     let base = if base.is_empty() { "attachment" } else { base };

@@ -7,6 +7,7 @@ pub mod check;
 pub mod client;
 pub mod destination;
 mod error;
+pub mod public;
 pub mod resolve;
 pub mod route;
 pub mod sts;
@@ -19,7 +20,7 @@ use sts::FetchSettings;
 
 /// Where and how long MTA-STS policies are fetched, from `[mta_sts]`.
 pub fn sts_settings(c: &sekisho_config::MtaStsConfig) -> FetchSettings {
-    FetchSettings { port: c.port, timeout: c.timeout.0 }
+    FetchSettings { port: c.port, timeout: c.timeout.0, reach: public::Reach::Any }
 }
 
 /// The RFC 5321 §4.5.3.2 timeouts configured in `[delivery]`.

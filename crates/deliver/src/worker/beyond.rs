@@ -51,6 +51,8 @@ impl Inner {
                 port: self.config.delivery.port,
                 sts_enabled: self.config.mta_sts.enabled,
                 timeouts: probe_timeouts(&self.config.delivery),
+                // Delivery goes wherever the MX records say.
+                reach: sekisho_transport::public::Reach::Any,
             };
             for domain in domains {
                 if let Some(known) = self.recent_probe(&domain) {

@@ -8,6 +8,7 @@ use super::Checker;
 use super::report::{AddressReport, MxReport};
 use crate::client::session::{Checks, Connection, SessionError, Target};
 use crate::destination::{DomainPolicy, below_required, record_dane};
+use crate::public::NOT_PUBLIC;
 use crate::tls::plan::{HostDane, HostPlan};
 use crate::tls::probe_cache::cached_probes;
 use crate::tls::{Assurance, TlsEvidence};
@@ -66,10 +67,15 @@ impl Checker<'_> {
             .cached(host, port, &host_dane)
             .await
             .into_iter()
+            .filter(|(_, ip, _)| ip.parse().is_ok_and(|ip| self.reach.allows(ip)))
             .map(|(at, ip, e)| AddressReport { ip, port, error: None, evidence: Some(finish(e)), cached_at: Some(at) })
             .collect();
         if report.addresses.is_empty() {
             for ip in ips.into_iter().take(ADDRESSES_PER_HOST) {
+                if !self.reach.allows(ip) {
+                    report.addresses.push(AddressReport::unreachable(ip.to_string(), port, NOT_PUBLIC.into()));
+                    continue;
+                }
                 let target = Target { host: host.to_string(), ip, port };
                 let (evidence, error) = match self.probe(&target, &checks).await {
                     Probed::Session(e) => (Some(finish(e)), None),

@@ -18,9 +18,10 @@ pub use report::{
 
 use crate::client::session::{Target, Timeouts};
 use crate::destination::{DomainPolicy, PolicyHold, PolicySources};
+use crate::public::Reach;
 use crate::resolve::resolve;
 use crate::route::{Destination, route};
-use crate::sts::{StsLookup, StsPolicies};
+use crate::sts::{FetchSettings, StsLookup, StsPolicies};
 use crate::tls::plan::DnssecHealth;
 use crate::tls::{Assurance, TlsClient};
 
@@ -57,6 +58,8 @@ pub struct CheckService {
     timeouts: Timeouts,
     /// The store and the cache TTL, when answers may come from the probe cache.
     cache: Option<(std::sync::Arc<dyn sekisho_store::TlsStore>, i64)>,
+    /// Which addresses checks may contact.
+    reach: Reach,
 }
 
 impl CheckService {
@@ -75,7 +78,18 @@ impl CheckService {
             helo: config.delivery.helo_name.clone().unwrap_or_else(|| config.hostname.clone()),
             timeouts: probe_timeouts(&config.delivery),
             cache: cache.map(|store| (store, config.outbound.probe_cache_ttl.0.as_secs() as i64)),
+            reach: Reach::Any,
         })
+    }
+
+    /// The same checker contacting only addresses `reach` allows: mail servers and MTA-STS
+    /// policy hosts at other addresses are reported as "not a public address", never
+    /// connected to. The portal's checker uses `Reach::PublicOnly`.
+    pub fn with_reach(mut self, reach: Reach) -> CheckService {
+        self.reach = reach;
+        let settings = FetchSettings { reach, ..crate::sts_settings(&self.config.mta_sts) };
+        self.sts = StsPolicies::new(settings, 0, None);
+        self
     }
 
     /// What delivery would do with submitted mail to `domain`, route included.
@@ -90,6 +104,7 @@ impl CheckService {
             sts_enabled: self.config.mta_sts.enabled,
             timeouts: self.timeouts,
             cache: self.cache.as_ref().map(|(store, ttl)| (store.as_ref(), *ttl)),
+            reach: self.reach,
         };
         checker.check_as_routed(&self.config, domain).await
     }
@@ -113,6 +128,8 @@ pub struct Checker<'a> {
     /// reports none.
     pub sts_enabled: bool,
     pub timeouts: Timeouts,
+    /// Which addresses may be contacted; others are reported as "not a public address".
+    pub reach: Reach,
 }
 
 /// The domain's MX hosts as checked, or why none could be.

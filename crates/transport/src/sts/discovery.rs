@@ -243,7 +243,8 @@ mod tests {
     }
 
     fn policies() -> StsPolicies {
-        let settings = FetchSettings { port: 443, timeout: std::time::Duration::from_secs(2) };
+        let settings =
+            FetchSettings { port: 443, timeout: std::time::Duration::from_secs(2), reach: Default::default() };
         StsPolicies::new(settings, 300, None)
     }
 

@@ -11,6 +11,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::http;
 use super::policy::Policy;
+use crate::public::{NOT_PUBLIC, Reach};
 use crate::tls::TlsClient;
 
 /// Largest policy accepted (RFC 8461 §3.3 suggests 64 KiB).
@@ -49,6 +50,9 @@ pub struct FetchSettings {
     pub port: u16,
     /// For the whole fetch: connection, handshake, request and response.
     pub timeout: Duration,
+    /// Which addresses of the policy host may be contacted (public ones only for the
+    /// portal's checker).
+    pub reach: Reach,
 }
 
 /// Fetches and parses the policy of `domain`; returns it with its text.
@@ -59,17 +63,21 @@ pub async fn fetch(
     settings: FetchSettings,
 ) -> Result<(Policy, String), FetchError> {
     let host = format!("mta-sts.{domain}");
-    let text = tokio::time::timeout(settings.timeout, get(dns, tls, &host, settings.port))
+    let text = tokio::time::timeout(settings.timeout, get(dns, tls, &host, settings.port, settings.reach))
         .await
         .map_err(|_| FetchError::fetch(format!("https://{host}/: no answer within {:?}", settings.timeout)))??;
     let policy = Policy::parse(&text).map_err(|e| FetchError::invalid(e.to_string()))?;
     Ok((policy, text))
 }
 
-async fn get(dns: &dyn Dns, tls: &TlsClient, host: &str, port: u16) -> Result<String, FetchError> {
+async fn get(dns: &dyn Dns, tls: &TlsClient, host: &str, port: u16, reach: Reach) -> Result<String, FetchError> {
     let ips = dns.addresses(host).await.map_err(|e| FetchError::fetch(e.to_string()))?;
     let mut last = FetchError::fetch(format!("{host} has no address"));
     for ip in ips.into_iter().take(crate::resolve::MAX_TARGETS) {
+        if !reach.allows(ip) {
+            last = FetchError::fetch(format!("https://{host}/ ({ip}): {NOT_PUBLIC}"));
+            continue;
+        }
         match get_from(tls, host, SocketAddr::new(ip, port)).await {
             Ok(text) => return Ok(text),
             // Only a failure to connect moves on to the next address.
