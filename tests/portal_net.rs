@@ -3,21 +3,20 @@
 //! downloads, file names that reverse or break lines — and HSTS when served over HTTPS.
 //! Links are seeded through the store, as delivery makes them.
 
-use sekisho_store::files::FileStore;
 use sekisho_store::links::{random_token, token_hash};
 use sekisho_store::{Access, ConsoleSession, LinkFile, LinkMessage, NewLink};
 use sekisho_testkit::{FakeDns, TestServer};
 
 /// A link for bob@example.com to message `message_id` holding `files` (name, bytes).
 async fn seed(s: &TestServer, message_id: &str, files: &[(&str, &[u8])]) -> String {
-    let store_files = FileStore::open(&s.config.store.path).unwrap();
+    let store_files = s.files.clone();
     let mut kept = Vec::new();
     for (idx, (name, bytes)) in files.iter().enumerate() {
         let stored = store_files.put(bytes).unwrap();
         kept.push(LinkFile {
             idx: idx as i64,
             file_id: stored.id,
-            key: stored.key.to_hex(),
+            key: stored.key,
             name: name.to_string(),
             content_type: "application/pdf".into(),
             size: stored.size,
