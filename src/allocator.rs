@@ -4,8 +4,14 @@
 //! keeps every freed block: the half-links attachment benchmark peaked at 139 MiB with them,
 //! 61–78 MiB with these two settings (BENCHMARKS.md).
 
-/// Two arenas, and blocks of 256 KiB or more straight from (and back to) the system.
+/// Two arenas, and blocks of 256 KiB or more straight from (and back to) the system — unless
+/// the administrator tuned glibc's allocator already (`MALLOC_ARENA_MAX`,
+/// `MALLOC_MMAP_THRESHOLD_`, `GLIBC_TUNABLES`): theirs then stands.
 pub(crate) fn bound() {
+    let tuned = ["MALLOC_ARENA_MAX", "MALLOC_MMAP_THRESHOLD_", "GLIBC_TUNABLES"];
+    if tuned.iter().any(|v| std::env::var_os(v).is_some()) {
+        return;
+    }
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only sets allocator parameters, and glibc makes it thread-safe.
     unsafe {

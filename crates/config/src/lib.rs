@@ -25,7 +25,7 @@ pub use portal::{Passphrase, PortalConfig};
 pub use route::NextHop;
 pub use sekisho_policy::{
     Access, Assurance, CheckerAccess, DowngradeAction, EncryptedPolicy, InlineFormat, InlineMin, Language,
-    PasswordDelivery, SmartHostAttachments, UninspectablePolicy,
+    PasswordDelivery, ProxyHeader, SmartHostAttachments, UninspectablePolicy,
 };
 pub use static_records::{StaticRecord, decode_hex, normalize_host};
 pub use time_zone::TimeZone;

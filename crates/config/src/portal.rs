@@ -6,7 +6,7 @@ use ipnet::IpNet;
 
 use serde::Deserialize;
 
-use sekisho_policy::{Access, CheckerAccess, Language, PasswordDelivery};
+use sekisho_policy::{Access, CheckerAccess, Language, PasswordDelivery, ProxyHeader};
 
 use crate::duration::Duration;
 
@@ -63,6 +63,8 @@ pub struct PortalConfig {
     /// client for rate limits and the audit log. Empty: the socket peer is the client.
     #[serde(deserialize_with = "addresses_or_networks")]
     pub trusted_proxies: Vec<IpNet>,
+    /// The header those proxies set; the other one is never read.
+    pub trusted_proxy_header: ProxyHeader,
     /// One-time codes one link may request per hour.
     pub max_codes_per_hour: u32,
     /// Page language: "auto" (the browser's Accept-Language), "ja" or "en".
@@ -132,6 +134,7 @@ impl Default for PortalConfig {
             header_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(30),
             trusted_proxies: Vec::new(),
+            trusted_proxy_header: ProxyHeader::XForwardedFor,
             max_codes_per_hour: 5,
             language: Language::Auto,
             notify_first_download: false,
@@ -147,6 +150,8 @@ impl Default for PortalConfig {
 impl PortalConfig {
     /// True when `ip` is one of `trusted_proxies`.
     pub fn trusted_proxy(&self, ip: IpAddr) -> bool {
+        // An IPv4 proxy reaching a dual-stack listener shows as ::ffff:a.b.c.d.
+        let ip = ip.to_canonical();
         self.trusted_proxies.iter().any(|n| n.contains(&ip))
     }
 

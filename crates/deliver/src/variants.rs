@@ -27,6 +27,9 @@ pub(crate) struct Files {
     /// The first password-protected file inspection at submission found, under
     /// `encrypted_attachments = "link"` (any other policy lets it decide nothing here).
     encrypted: Option<String>,
+    /// `encrypted_attachments = "link"` and the message was not inspected at submission (queued
+    /// by an earlier version, or its inspection could not finish): the walk looks for one.
+    find_encrypted: bool,
     keep_cid_images: bool,
     prepared: tokio::sync::Mutex<Option<Walked>>,
     /// The transactions being planned are the message's last in this delivery.
@@ -43,6 +46,7 @@ impl Files {
             body: may_have.then_some(body),
             counted,
             encrypted: info.encrypted_file().filter(|_| link_encrypted).map(str::to_string),
+            find_encrypted: link_encrypted && counted.is_none(),
             keep_cid_images: config.outbound.inline_cid_images,
             prepared: tokio::sync::Mutex::new(None),
             last: std::sync::atomic::AtomicBool::new(false),
@@ -67,10 +71,10 @@ impl Files {
         if let Some(walked) = &*slot {
             return walked.clone();
         }
-        let keep_cid_images = self.keep_cid_images;
+        let (keep_cid_images, find_encrypted) = (self.keep_cid_images, self.find_encrypted);
         let walk = async move {
             let raw = tokio::fs::read(body).await.map_err(PrepareError::Read)?;
-            let walked = tokio::task::spawn_blocking(move || Prepared::new(raw, keep_cid_images));
+            let walked = tokio::task::spawn_blocking(move || Prepared::new(raw, keep_cid_images, find_encrypted));
             Ok(walked.await.map_err(LinkError::from)??)
         };
         let walked = std::sync::Arc::new(walk.await);
@@ -158,7 +162,9 @@ pub(crate) async fn plan<'r>(
         }
         walked = Some(w);
     }
-    let encrypted = files.encrypted();
+    // Not inspected at submission: the walk above looked (under the link policy).
+    let walked_encrypted = walked.as_deref().and_then(|w| w.as_ref().ok()?.as_ref()?.encrypted.as_deref());
+    let encrypted = files.encrypted().or(walked_encrypted);
     let decided: Vec<_> = rcpts
         .iter()
         .map(|&rcpt| {

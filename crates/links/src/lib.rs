@@ -18,19 +18,32 @@ use sekisho_store::files::FileStore;
 use sekisho_store::links::{random_token, token_hash};
 use sekisho_store::{Access, LinkFile, LinkMessage, LinkStore, MessageInfo, NewLink, Queue};
 
-/// A submitted message read for delivery, with its files taken out (to rewrite it: whether
-/// any is password-protected was found at submission).
+/// A submitted message read for delivery, with its files taken out to rewrite it.
 pub struct Prepared {
     pub raw: Vec<u8>,
     pub files: MessageFiles,
+    /// The name of a password-protected file among them, when asked to look for one: only for
+    /// a message not inspected at submission (whose findings say it otherwise).
+    pub encrypted: Option<String>,
 }
 
 impl Prepared {
-    /// Reads and walks `raw` (blocking: call it off the runtime). `None`: no attachments.
-    pub fn new(raw: Vec<u8>, keep_cid_images: bool) -> Result<Option<Prepared>, LinkError> {
+    /// Reads and walks `raw` (blocking: call it off the runtime); with `find_encrypted`, looks
+    /// for a password-protected file too. `None`: no attachments.
+    pub fn new(raw: Vec<u8>, keep_cid_images: bool, find_encrypted: bool) -> Result<Option<Prepared>, LinkError> {
         let files = attachments(&raw, &MessageLimits::default(), keep_cid_images)
             .map_err(|e| LinkError::Message(e.to_string()))?;
-        Ok((!files.files.is_empty()).then_some(Prepared { raw, files }))
+        let limits = MessageLimits::default().archive;
+        let encrypted = find_encrypted
+            .then(|| {
+                files.files.iter().find_map(|f| {
+                    let report = sekisho_inspect::encrypted::inspect(&f.name, &f.bytes, &limits);
+                    matches!(report.verdict(), sekisho_inspect::encrypted::Verdict::Encrypted(_))
+                        .then(|| f.name.clone())
+                })
+            })
+            .flatten();
+        Ok((!files.files.is_empty()).then_some(Prepared { raw, files, encrypted }))
     }
 
     fn spans(&self) -> Vec<(usize, usize)> {

@@ -65,6 +65,17 @@ impl InlineMin {
 }
 
 keywords! {
+    /// The one header the portal's trusted reverse proxies append the client's address to
+    /// (a client's own copy of the other header passes through them untouched).
+    ProxyHeader {
+        /// `X-Forwarded-For` (nginx `$proxy_add_x_forwarded_for`, HAProxy `forwardfor`).
+        XForwardedFor = "x-forwarded-for",
+        /// `Forwarded` (RFC 7239).
+        Forwarded = "forwarded",
+    }
+}
+
+keywords! {
     /// How inline attachments travel.
     InlineFormat {
         /// The attachment parts as the sender wrote them.

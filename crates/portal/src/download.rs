@@ -43,33 +43,16 @@ pub fn content_disposition(name: &str) -> String {
     format!("attachment; filename=\"{fallback}\"; filename*=UTF-8''{encoded}")
 }
 
-/// Writes into the response body from a blocking thread, always holding back the latest piece
-/// (the last one, once everything is written).
+/// Writes into the response body from a blocking thread.
 struct Pipe {
     tx: mpsc::Sender<std::io::Result<Vec<u8>>>,
-    held: Option<Vec<u8>>,
-}
-
-impl Pipe {
-    fn send(&self, piece: Vec<u8>) -> std::io::Result<()> {
-        self.tx
-            .blocking_send(Ok(piece))
-            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the client went away"))
-    }
-
-    /// Sends the held piece.
-    fn release(&mut self) -> std::io::Result<()> {
-        match self.held.take() {
-            Some(piece) => self.send(piece),
-            None => Ok(()),
-        }
-    }
 }
 
 impl std::io::Write for Pipe {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.release()?;
-        self.held = Some(buf.to_vec());
+        self.tx
+            .blocking_send(Ok(buf.to_vec()))
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the client went away"))?;
         Ok(buf.len())
     }
 
@@ -78,14 +61,15 @@ impl std::io::Write for Pipe {
     }
 }
 
-/// Why the last piece of a download was not sent.
+/// Why a download was not sent.
 #[derive(Debug, thiserror::Error)]
 #[error("the download was not counted: {0}")]
 struct NotCounted(&'static str);
 
-/// A response body written by `produce` on a blocking thread. Its last piece is sent only after
-/// `commit` (the download counted) succeeds. A failure ends the body early (the client sees a
-/// truncated transfer, never wrong bytes as complete).
+/// A response body written by `produce` on a blocking thread, once `commit` (the download
+/// counted) succeeded: the first byte goes out counted, so a transfer abandoned near its end
+/// is a download too, and no client gets most of a file past the limit. A failure ends the
+/// body early (the client sees a truncated transfer, never wrong bytes as complete).
 fn streamed<C>(
     produce: impl FnOnce(&mut std::io::BufWriter<Pipe>) -> std::io::Result<()> + Send + 'static,
     commit: impl FnOnce() -> C + Send + 'static,
@@ -97,12 +81,11 @@ where
     let fail = tx.clone();
     let runtime = tokio::runtime::Handle::current();
     tokio::task::spawn_blocking(move || {
-        let mut out = std::io::BufWriter::with_capacity(PIECE, Pipe { tx, held: None });
-        let result =
-            produce(&mut out).and_then(|()| out.into_inner().map_err(|e| e.into_error())).and_then(|mut pipe| {
-                runtime.block_on(commit()).map_err(std::io::Error::other)?;
-                pipe.release()
-            });
+        let result = runtime.block_on(commit()).map_err(std::io::Error::other).and_then(|()| {
+            let mut out = std::io::BufWriter::with_capacity(PIECE, Pipe { tx });
+            produce(&mut out)?;
+            out.into_inner().map(drop).map_err(|e| e.into_error())
+        });
         if let Err(e) = result {
             if e.kind() != std::io::ErrorKind::BrokenPipe {
                 tracing::error!(error = %e, "download failed");
@@ -154,7 +137,7 @@ impl Portal {
         Ok(())
     }
 
-    /// Counts a download of each of `files`, once its bytes are all but sent, and records it in
+    /// Counts a download of each of `files`, as its first bytes go out, and records it in
     /// the audit log (`detail`); fails when one is used up meanwhile. The first download of a
     /// link is announced to the sender when `notify_first_download` is on.
     async fn counted(

@@ -1,5 +1,7 @@
-//! Who the client is behind reverse proxies: `Forwarded` (RFC 7239) or else `X-Forwarded-For`,
-//! read only when the connection comes from a trusted proxy (`[portal] trusted_proxies`). Each
+//! Who the client is behind reverse proxies: the one header they set (`[portal]
+//! trusted_proxy_header`: `X-Forwarded-For`, or `Forwarded` of RFC 7239), read only when the
+//! connection comes from a trusted proxy (`[portal] trusted_proxies`); a client's own copy of
+//! the other header, which proxies pass through, is never read. Each
 //! proxy appends the address it got the request from, so the list is read from the right: the
 //! first address that is not itself a trusted proxy is the client. Anything left of it was
 //! written by the client and is never believed. Pure: headers in, an address out.
@@ -7,15 +9,20 @@
 use std::net::IpAddr;
 
 use axum::http::HeaderMap;
+use sekisho_config::ProxyHeader;
 
 /// The client of a request that came from `peer`: `peer` itself unless it is `trusted`, else
 /// the rightmost forwarded hop that is not trusted. A hop that is no address (`unknown`, an
 /// obfuscated name) ends the walk: the proxy that reported it is taken as the client.
-pub fn client(peer: IpAddr, headers: &HeaderMap, trusted: impl Fn(IpAddr) -> bool) -> IpAddr {
+pub fn client(peer: IpAddr, headers: &HeaderMap, header: ProxyHeader, trusted: impl Fn(IpAddr) -> bool) -> IpAddr {
     if !trusted(peer) {
         return peer;
     }
-    let hops = forwarded_for(headers).or_else(|| x_forwarded_for(headers)).unwrap_or_default();
+    let hops = match header {
+        ProxyHeader::Forwarded => forwarded_for(headers),
+        ProxyHeader::XForwardedFor => x_forwarded_for(headers),
+    };
+    let hops = hops.unwrap_or_default();
     let mut client = peer;
     for hop in hops.iter().rev() {
         match hop {
@@ -93,6 +100,10 @@ mod tests {
         h
     }
 
+    fn client_xff(peer: IpAddr, h: &HeaderMap, trusted: fn(IpAddr) -> bool) -> IpAddr {
+        client(peer, h, ProxyHeader::XForwardedFor, trusted)
+    }
+
     fn proxies(ip: IpAddr) -> bool {
         ip.to_string().starts_with("10.0.0.")
     }
@@ -101,36 +112,39 @@ mod tests {
     fn only_a_trusted_proxy_names_the_client() {
         let spoofed = headers(&[("x-forwarded-for", "203.0.113.7"), ("forwarded", "for=203.0.113.8")]);
         assert_eq!(
-            client(ip("198.51.100.1"), &spoofed, proxies),
+            client_xff(ip("198.51.100.1"), &spoofed, proxies),
             ip("198.51.100.1"),
             "an untrusted peer is the client"
         );
         let h = headers(&[("x-forwarded-for", "203.0.113.7")]);
-        assert_eq!(client(ip("10.0.0.1"), &h, proxies), ip("203.0.113.7"));
-        assert_eq!(client(ip("10.0.0.1"), &HeaderMap::new(), proxies), ip("10.0.0.1"), "no header: the proxy");
+        assert_eq!(client_xff(ip("10.0.0.1"), &h, proxies), ip("203.0.113.7"));
+        assert_eq!(client_xff(ip("10.0.0.1"), &HeaderMap::new(), proxies), ip("10.0.0.1"), "no header: the proxy");
     }
 
     #[test]
     fn the_rightmost_untrusted_hop_is_the_client() {
         // The client wrote its own "1.2.3.4"; the proxies appended what they saw.
         let h = headers(&[("x-forwarded-for", "1.2.3.4, 203.0.113.7"), ("x-forwarded-for", "10.0.0.2")]);
-        assert_eq!(client(ip("10.0.0.1"), &h, proxies), ip("203.0.113.7"));
+        assert_eq!(client_xff(ip("10.0.0.1"), &h, proxies), ip("203.0.113.7"));
         let all_trusted = headers(&[("x-forwarded-for", "10.0.0.3, 10.0.0.2")]);
-        assert_eq!(client(ip("10.0.0.1"), &all_trusted, proxies), ip("10.0.0.3"));
+        assert_eq!(client_xff(ip("10.0.0.1"), &all_trusted, proxies), ip("10.0.0.3"));
         let unknown = headers(&[("x-forwarded-for", "1.2.3.4, unknown, 10.0.0.2")]);
-        assert_eq!(client(ip("10.0.0.1"), &unknown, proxies), ip("10.0.0.2"), "no address: its reporter");
+        assert_eq!(client_xff(ip("10.0.0.1"), &unknown, proxies), ip("10.0.0.2"), "no address: its reporter");
     }
 
     #[test]
-    fn forwarded_wins_over_x_forwarded_for_and_its_forms_are_read() {
+    fn only_the_configured_header_is_read_and_forwarded_forms_are_read() {
         let h = headers(&[
             ("forwarded", "for=1.2.3.4, for=\"[2001:db8:cafe::17]:4711\";proto=https"),
             ("x-forwarded-for", "203.0.113.9"),
         ]);
-        assert_eq!(client(ip("10.0.0.1"), &h, proxies), ip("2001:db8:cafe::17"));
+        let forwarded = |peer, h: &HeaderMap| client(peer, h, ProxyHeader::Forwarded, proxies);
+        assert_eq!(forwarded(ip("10.0.0.1"), &h), ip("2001:db8:cafe::17"));
+        assert_eq!(client_xff(ip("10.0.0.1"), &h, proxies), ip("203.0.113.9"), "a client's own Forwarded is ignored");
         let h = headers(&[("forwarded", "proto=https;For=\"192.0.2.60:8080\";by=10.0.0.1")]);
-        assert_eq!(client(ip("10.0.0.1"), &h, proxies), ip("192.0.2.60"));
+        assert_eq!(forwarded(ip("10.0.0.1"), &h), ip("192.0.2.60"));
+        assert_eq!(client_xff(ip("10.0.0.1"), &h, proxies), ip("10.0.0.1"), "no X-Forwarded-For: the proxy");
         let h = headers(&[("forwarded", "for=_hidden")]);
-        assert_eq!(client(ip("10.0.0.1"), &h, proxies), ip("10.0.0.1"));
+        assert_eq!(forwarded(ip("10.0.0.1"), &h), ip("10.0.0.1"));
     }
 }

@@ -92,7 +92,8 @@ pub async fn guard(
 ) -> Response {
     let started = connection.clock.handling();
     let p = &portal.inner.config.portal;
-    let client = forwarded::client(connection.addr.ip(), request.headers(), |ip| p.trusted_proxy(ip));
+    let client =
+        forwarded::client(connection.addr.ip(), request.headers(), p.trusted_proxy_header, |ip| p.trusted_proxy(ip));
     let peer = SocketAddr::new(client, connection.addr.port());
     request.extensions_mut().insert(ConnectInfo(Peer(peer)));
     let (parts, body) = request.into_parts();

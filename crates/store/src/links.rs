@@ -200,9 +200,9 @@ pub trait LinkStore: Send + Sync {
     async fn record_event(&self, event: &PortalEvent) -> Result<(), StoreError>;
     /// The audit log of one message, oldest first.
     async fn events(&self, message_id: &str) -> Result<Vec<PortalEvent>, StoreError>;
-    /// Files whose every link has expired or been revoked by `now`, or that no link was ever
-    /// made for and whose message has left the queue, and that are still kept:
-    /// (message_id, file_idx, file_id).
+    /// Files still kept whose every link (if any was made) has expired or been revoked by
+    /// `now`, of messages no longer in the queue (a recipient still to be delivered may get a
+    /// link to them): (message_id, file_idx, file_id).
     async fn files_to_purge(&self, now: i64) -> Result<Vec<(String, i64, String)>, StoreError>;
     /// Marks a file removed from the file store.
     async fn mark_purged(&self, message_id: &str, file_idx: i64) -> Result<(), StoreError>;

@@ -59,18 +59,29 @@ pub fn secure_data_dir(path: &Path) -> io::Result<Option<Tightened>> {
 }
 
 fn tighten_below(dir: &Path, count: &mut usize) -> io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
     for entry in std::fs::read_dir(dir)? {
         let entry = entry?;
-        let meta = entry.metadata()?;
-        if meta.file_type().is_symlink() {
+        // Only files and directories; each is changed through a descriptor opened without
+        // following links, so an entry swapped for a symlink meanwhile is not followed.
+        let kind = entry.file_type()?;
+        if !(kind.is_file() || kind.is_dir()) {
             continue;
         }
+        let Ok(opened) =
+            std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK).open(entry.path())
+        else {
+            continue;
+        };
+        let meta = opened.metadata()?;
         if meta.is_dir() {
             tighten_below(&entry.path(), count)?;
+        } else if !meta.is_file() {
+            continue;
         }
         let mode = meta.permissions().mode() & 0o7777;
         if mode & 0o077 != 0 {
-            std::fs::set_permissions(entry.path(), std::fs::Permissions::from_mode(mode & !0o077))?;
+            opened.set_permissions(std::fs::Permissions::from_mode(mode & !0o077))?;
             *count += 1;
         }
     }

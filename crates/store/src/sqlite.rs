@@ -228,6 +228,9 @@ const FINISHED: &str = "done_at IS NULL \
      AND NOT EXISTS (SELECT 1 FROM recipients r WHERE r.message_id = messages.id \
          AND (r.state NOT IN ('delivered','bounced') OR r.notice IS NOT NULL))";
 
+/// The final states, as an SQL list.
+const FINAL: &str = "'delivered','bounced'";
+
 /// `(SET expression, WHERE list)` of move `m` on the column `column`, generated from
 /// [`state::next`]: `CASE column WHEN 'from' THEN 'to' ... END` and `'from', ...`.
 pub(crate) fn move_sql(column: &str, m: Move) -> (String, String) {
@@ -613,7 +616,8 @@ impl QueueWrites for SqliteStore {
                 ") UPDATE recipients SET state = {}, next_attempt_at = v.next_attempt_at, \
                  last_reply = v.last_reply, delay_warned = v.delay_warned, attempts = attempts + v.tried, \
                  notice = v.notice, notice_status = v.notice_status \
-                 FROM v WHERE recipients.message_id = v.message_id AND recipients.idx = v.idx",
+                 FROM v WHERE recipients.message_id = v.message_id AND recipients.idx = v.idx \
+                 AND recipients.state NOT IN ({FINAL})",
                 outcome_sql()
             ));
             q.build().execute(&mut *conn).await?;
@@ -833,6 +837,7 @@ mod tests {
         let finals: Vec<String> =
             state::ALL_STATES.iter().filter(|s| state::is_final(**s)).map(|s| format!("'{}'", s.as_str())).collect();
         let list = finals.join(",");
+        assert_eq!(FINAL, list);
         for sql in [FINISHED, SUMMARY_SELECT, crate::purge::OLD_FINISHED] {
             assert!(sql.contains(&list), "{sql}");
         }

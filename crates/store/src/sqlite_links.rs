@@ -385,8 +385,7 @@ impl LinkStore for SqliteStore {
             "SELECT f.message_id, f.idx, f.file_id FROM link_files f WHERE f.purged = 0 \
              AND NOT EXISTS (SELECT 1 FROM links l WHERE l.message_id = f.message_id \
                  AND l.revoked = 0 AND l.expires_at > ?) \
-             AND (EXISTS (SELECT 1 FROM links l WHERE l.message_id = f.message_id) \
-                  OR NOT EXISTS (SELECT 1 FROM messages m WHERE m.id = f.message_id AND m.done_at IS NULL))",
+             AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.id = f.message_id AND m.done_at IS NULL)",
         )
         .bind(now)
         .fetch_all(&self.reader)
@@ -702,7 +701,8 @@ mod tests {
     }
 
     /// Files sealed before a delivery that then sent every recipient the attachments inline
-    /// have no link: they go once the message has left the queue, never while it is in it.
+    /// have no link, and files whose links were all revoked may still be needed by recipients
+    /// not yet delivered: they go once the message has left the queue, never while it is in it.
     #[tokio::test]
     async fn files_kept_for_links_nobody_got_go_when_the_message_is_done() {
         use crate::store::QueueWrites as _;
@@ -712,6 +712,9 @@ mod tests {
         s.insert_messages(&[queued]).await.unwrap();
         s.put_link_message(&LinkMessage { message_id: id.clone(), ..message() }).await.unwrap();
         assert!(s.files_to_purge(i64::MAX).await.unwrap().is_empty(), "still in the queue: a link may come");
+        s.put_link(&NewLink { message_id: id.clone(), ..link("t") }).await.unwrap();
+        s.revoke_links(&id, None).await.unwrap();
+        assert!(s.files_to_purge(i64::MAX).await.unwrap().is_empty(), "revoked, but another recipient may need them");
         sqlx::query("UPDATE messages SET done_at = 1 WHERE id = ?").bind(&id).execute(&s.writer).await.unwrap();
         assert_eq!(s.files_to_purge(0).await.unwrap(), [(id, 0, "ab".repeat(16))]);
     }

@@ -10,7 +10,8 @@
 //!   held ◀──────────────
 //! ```
 //! A recipient held while its delivery was under way stays held when that attempt is
-//! deferred; when the attempt delivered or bounced it, that is what happened and is recorded.
+//! deferred; when the attempt delivered or bounced it, that is what happened and is recorded —
+//! also when it was held and released again before the attempt ended (it is then queued).
 
 use serde::Serialize;
 
@@ -54,9 +55,9 @@ pub fn next(current: RecipientState, m: Move) -> Option<RecipientState> {
         (Queued | Active, Move::Hold) => Some(Held),
         (Held, Move::Release) => Some(Queued),
         (Queued, Move::Retry) => Some(Queued),
-        (Active | Held, Move::Outcome(AttemptOutcome::Delivered)) => Some(Delivered),
-        (Active | Held, Move::Outcome(AttemptOutcome::Bounced)) => Some(Bounced),
-        (Active, Move::Outcome(AttemptOutcome::Deferred)) => Some(Queued),
+        (Active | Held | Queued, Move::Outcome(AttemptOutcome::Delivered)) => Some(Delivered),
+        (Active | Held | Queued, Move::Outcome(AttemptOutcome::Bounced)) => Some(Bounced),
+        (Active | Queued, Move::Outcome(AttemptOutcome::Deferred)) => Some(Queued),
         (Held, Move::Outcome(AttemptOutcome::Deferred)) => Some(Held),
         _ => None,
     }
@@ -93,7 +94,7 @@ mod tests {
         // Rows: the state before; columns: the moves above. `-` = left as it is.
         #[rustfmt::skip]
         let table: [(RecipientState, [Option<RecipientState>; 8]); 5] = [
-            (Queued,    [Some(Active), None,            None,          None,         None,         Some(Held), None,         Some(Queued)]),
+            (Queued,    [Some(Active), Some(Delivered), Some(Bounced), Some(Queued), None,         Some(Held), None,         Some(Queued)]),
             (Active,    [None,         Some(Delivered), Some(Bounced), Some(Queued), Some(Queued), Some(Held), None,         None]),
             (Held,      [None,         Some(Delivered), Some(Bounced), Some(Held),   None,         None,       Some(Queued), None]),
             (Delivered, [None,         None,            None,          None,         None,         None,       None,         None]),
@@ -112,6 +113,14 @@ mod tests {
         assert_eq!(next(held, Move::Outcome(O::Deferred)), Some(Held));
         assert_eq!(next(held, Move::Outcome(O::Delivered)), Some(Delivered));
         assert_eq!(next(held, Move::Claim), None, "a held recipient is never claimed");
+    }
+
+    #[test]
+    fn an_attempt_ending_after_a_hold_and_release_is_recorded() {
+        let released = next(next(Active, Move::Hold).unwrap(), Move::Release).unwrap();
+        assert_eq!(released, Queued);
+        assert_eq!(next(released, Move::Outcome(O::Delivered)), Some(Delivered), "never delivered twice");
+        assert_eq!(next(released, Move::Outcome(O::Bounced)), Some(Bounced));
     }
 
     #[test]
