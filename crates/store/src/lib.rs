@@ -24,8 +24,8 @@ pub use committer::Queue;
 pub use error::StoreError;
 pub use files::purge_expired_files;
 pub use links::{
-    Access, ConsoleSession, LinkEvent, LinkFile, LinkMessage, LinkRecord, LinkStore, NewLink, PortalEvent,
-    PortalSession, Proof,
+    Access, CodeReport, ConsoleSession, LinkEvent, LinkFile, LinkMessage, LinkRecord, LinkStore, NewCode, NewLink,
+    PortalEvent, PortalSession, Proof,
 };
 pub use model::{
     Attempt, AttemptOutcome, AttemptRecord, MessageDetail, MessageInfo, MessageSummary, NewMessage, NewRecipient,

@@ -214,6 +214,24 @@ ALTER TABLE link_messages ADD COLUMN password_hash TEXT;
     r#"
 ALTER TABLE messages ADD COLUMN attachments INTEGER;
 "#,
+    // One-time codes bound to the portal session that asked for them; rows stay (used or
+    // expired) for the per-link hourly count and the recipient's "this wasn't me" report.
+    r#"
+DROP TABLE link_codes;
+CREATE TABLE link_session_codes (
+    message_id TEXT NOT NULL,
+    idx INTEGER NOT NULL,
+    session_hash TEXT NOT NULL,
+    code_hash TEXT NOT NULL,
+    report_hash TEXT NOT NULL UNIQUE,
+    client TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    reported INTEGER NOT NULL DEFAULT 0,
+    FOREIGN KEY (message_id, idx) REFERENCES links(message_id, idx) ON DELETE CASCADE
+);
+CREATE INDEX link_session_codes_link ON link_session_codes (message_id, idx, created_at);
+"#,
 ];
 
 /// A message is finished when it is not yet marked done, has recipients, every recipient is
