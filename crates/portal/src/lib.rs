@@ -19,6 +19,7 @@ mod mails;
 mod page;
 mod recipient;
 mod session;
+mod sign_in_guard;
 mod trace;
 
 use std::sync::Arc;
@@ -51,6 +52,8 @@ struct Inner {
     checker: CheckService,
     /// Makes new links (the console's "re-send").
     links: LinkMaker,
+    /// Password checks a few at once; console sign-ins counted per account and client.
+    guard: sign_in_guard::SignInGuard,
 }
 
 /// Why the portal could not start.
@@ -76,7 +79,8 @@ impl Portal {
         let checker = CheckService::new(&config, Some(queue.store().clone()))?;
         let links = LinkMaker::new(&config, queue.clone(), files.clone())?;
         let store = queue.store().clone();
-        let inner = Inner { store, files, queue, limiter, check_limiter, checker, links, config };
+        let guard = sign_in_guard::SignInGuard::default();
+        let inner = Inner { store, files, queue, limiter, check_limiter, checker, links, guard, config };
         Ok(Portal { inner: Arc::new(inner) })
     }
 
@@ -87,12 +91,14 @@ impl Portal {
             .route("/d", get(recipient::page))
             .route("/d/code", post(recipient::send_code))
             .route("/d/verify", post(recipient::verify))
+            .route("/d/report/{token}", get(recipient::report_page).post(recipient::report))
             .route("/d/files/{n}", get(download::file))
             .route("/d/all.zip", get(download::all))
             .route("/sent", get(console::list))
             .route("/sent/login", post(console::login))
             .route("/sent/login-link", post(console::login_link))
-            .route("/sent/login/{token}", get(console::login_with_link))
+            .route("/sent/login/{token}", get(console::login_link_page).post(console::login_with_link))
+            .route("/sent/logout", post(console::logout))
             .route("/sent/m/{id}", get(console::message))
             .route("/sent/m/{id}/link", post(console::link_action))
             .route("/check", get(checker::page))
@@ -115,6 +121,12 @@ impl Portal {
         let listener = listener::Guarded::new(listener, p.max_connections, p.idle_timeout.0);
         let app = self.router().into_make_service_with_connect_info::<listener::Peer>();
         axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+    }
+
+    /// The most password checks (argon2) that ran at once since the portal started: never
+    /// more than the bound the portal keeps, whatever the load.
+    pub fn password_checks_peak(&self) -> usize {
+        self.inner.guard.peak()
     }
 
     /// Removes the files of messages whose every link expired or was revoked; how many.

@@ -510,12 +510,14 @@ impl LinkStore for SqliteStore {
             return Ok(false);
         }
         // The session's earlier codes stop working; their rows stay for the count and reports.
-        sqlx::query("UPDATE link_session_codes SET expires_at = 0 WHERE message_id = ? AND idx = ? AND session_hash = ?")
-            .bind(&c.message_id)
-            .bind(c.idx)
-            .bind(&c.session_hash)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "UPDATE link_session_codes SET expires_at = 0 WHERE message_id = ? AND idx = ? AND session_hash = ?",
+        )
+        .bind(&c.message_id)
+        .bind(c.idx)
+        .bind(&c.session_hash)
+        .execute(&mut *tx)
+        .await?;
         sqlx::query("DELETE FROM link_session_codes WHERE created_at < ?")
             .bind(c.created_at - 7 * 86_400)
             .execute(&mut *tx)
