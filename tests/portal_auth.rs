@@ -370,3 +370,38 @@ async fn signing_out_and_removing_the_account_end_console_sessions() {
     assert_eq!(r.status().as_u16(), 303, "sent to sign in");
     assert_eq!(r.headers()["location"], "/sent");
 }
+
+/// A server whose recipient domain example.com has a plaintext-only MX at 127.0.0.41 (the
+/// weak path a wiretapper watches), under `code_min_assurance`.
+async fn weak_path(floor: Option<sekisho_config::Assurance>) -> (FakeDns, sekisho_testkit::FakeMx, TestServer) {
+    let dns = FakeDns::start("127.0.0.53").await;
+    let mx = sekisho_testkit::FakeMx::start("127.0.0.41:0", sekisho_testkit::MxBehavior::default()).await;
+    dns.mx("example.com", 10, "mx.example.com");
+    dns.addr("mx.example.com", "127.0.0.41");
+    let s = TestServer::start_delivering(&dns, mx.addr.port(), move |c| c.portal.code_min_assurance = floor).await;
+    (dns, mx, s)
+}
+
+#[tokio::test]
+async fn under_code_min_assurance_the_code_mail_waits_rather_than_travel_in_plaintext() {
+    // Without a floor the code mail goes the weak way, as the notice did.
+    let (_dns, mx, s) = weak_path(None).await;
+    let url = seed(&s, "MFLOOR0").await;
+    let mut b = s.browser();
+    b.open(&url).await;
+    assert_eq!(b.submit("/d/code", &[]).await.0, 303);
+    sekisho_testkit::mail::code_from(&mx, "bob@example.com", 20).await;
+
+    let (_dns, mx, s) = weak_path(Some(sekisho_config::Assurance::Encrypted)).await;
+    let url = seed(&s, "MFLOOR1").await;
+    let mut b = s.browser();
+    b.open(&url).await;
+    assert_eq!(b.submit("/d/code", &[]).await.0, 303);
+    let mail = s.stored_all().await.into_iter().find(|m| m.info.sender.is_empty()).expect("the code mail is queued");
+    let d = s.wait_for(&mail.info.id, 20, |d| d.recipients[0].attempts >= 1).await;
+    let r = &d.recipients[0];
+    assert_eq!(r.state, sekisho_store::RecipientState::Queued, "{d:#?}");
+    let reply = r.last_reply.as_deref().unwrap_or_default();
+    assert!(reply.contains("TLS required: encrypted; the session reached none"), "{reply}");
+    assert!(mx.received().is_empty(), "not a byte of the code mail in plaintext");
+}

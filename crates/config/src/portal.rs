@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 
 use serde::Deserialize;
 
-use sekisho_policy::{Access, Language, PasswordDelivery};
+use sekisho_policy::{Access, Assurance, Language, PasswordDelivery};
 
 use crate::duration::Duration;
 
@@ -49,6 +49,10 @@ pub struct PortalConfig {
     pub idle_timeout: Duration,
     /// One-time codes one link may request per hour.
     pub max_codes_per_hour: u32,
+    /// The least TLS assurance the one-time code mail may travel over ("none", "encrypted",
+    /// "authenticated", "mta-sts", "dane"); below it the code mail waits and is retried, never
+    /// sent weaker. Unset: whatever `[outbound]` requires for the recipient's domain.
+    pub code_min_assurance: Option<Assurance>,
     /// Page language: "auto" (the browser's Accept-Language), "ja" or "en".
     pub language: Language,
     /// Mail the sender when a recipient first downloads a file of a link.
@@ -95,6 +99,7 @@ impl Default for PortalConfig {
             max_connections: 512,
             idle_timeout: Duration::from_secs(60),
             max_codes_per_hour: 5,
+            code_min_assurance: None,
             language: Language::Auto,
             notify_first_download: false,
             check_rate_limit: 10,

@@ -300,6 +300,7 @@ mod tests {
             tls: None,
             origin,
             attachments: None,
+            required_tls: None,
         }
     }
 

@@ -256,7 +256,9 @@ pub async fn send_code(
     let report_url = format!("{}/d/report/{report}", p.url.trim_end_matches('/'));
     let mail = code_mail(hostname, &c.link.recipient, &sender, &code, lifetime.div_ceil(60), &who, &report_url);
     let id = QueueId::generate();
-    if let Err(e) = portal.inner.queue.inject(&id, hostname, &c.link.recipient, &mail).await {
+    // Under `code_min_assurance` the code mail never travels over a weaker session.
+    let queue = &portal.inner.queue;
+    if let Err(e) = queue.inject_requiring(&id, hostname, &c.link.recipient, &mail, None, p.code_min_assurance).await {
         return unavailable(e);
     }
     portal.inner.queue.wake();

@@ -43,6 +43,10 @@ pub struct MessageInfo {
     /// Parts that are files (attachments, or inside attached messages), as the inspection at
     /// submission counted them; None when it did not (inbound mail, inspection off).
     pub attachments: Option<u32>,
+    /// The TLS level every hop of this message needs at least, beyond what `[outbound]`
+    /// requires for its recipients' domains (sekisho's own code mails under `[portal]
+    /// code_min_assurance`); None: only that.
+    pub required_tls: Option<sekisho_policy::Assurance>,
 }
 
 /// Which kind of listener accepted a message.
@@ -315,6 +319,7 @@ pub(crate) fn sample_message(id: &crate::QueueId, size: u64, recipients: usize) 
             tls: None,
             origin: Origin::Submission,
             attachments: None,
+            required_tls: None,
         },
         recipients: (0..recipients)
             .map(|i| NewRecipient { address: format!("r{i}@example.jp"), orcpt: None, notify: Some("FAILURE".into()) })

@@ -232,6 +232,11 @@ CREATE TABLE link_session_codes (
 );
 CREATE INDEX link_session_codes_link ON link_session_codes (message_id, idx, created_at);
 "#,
+    // The TLS level every hop of one message needs at least (sekisho's own code mails under
+    // `[portal] code_min_assurance`); NULL: only what `[outbound]` requires.
+    r#"
+ALTER TABLE messages ADD COLUMN required_tls TEXT;
+"#,
 ];
 
 /// A message is finished when it is not yet marked done, has recipients, every recipient is
@@ -344,7 +349,7 @@ impl QueueStore for SqliteStore {
         for chunk in batch.chunks(MESSAGE_ROWS_PER_INSERT) {
             let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
                 "INSERT INTO messages (id, received_at, sender, size, ret, envid, smtputf8, body_8bit, \
-                 client_ip, helo, listener, auth_user, tls, origin, attachments) ",
+                 client_ip, helo, listener, auth_user, tls, origin, attachments, required_tls) ",
             );
             q.push_values(chunk, |mut b, NewMessage { info: m, .. }| {
                 b.push_bind(&m.id)
@@ -361,7 +366,8 @@ impl QueueStore for SqliteStore {
                     .push_bind(&m.auth_user)
                     .push_bind(&m.tls)
                     .push_bind(m.origin.as_str())
-                    .push_bind(m.attachments.map(i64::from));
+                    .push_bind(m.attachments.map(i64::from))
+                    .push_bind(m.required_tls.map(|a| a.as_str()));
             });
             q.build().execute(&mut *tx).await?;
         }
@@ -485,6 +491,13 @@ impl QueueStore for SqliteStore {
             origin: Origin::parse(m.get::<&str, _>("origin"))
                 .ok_or_else(|| StoreError::Damaged(format!("{id}: origin")))?,
             attachments: m.get::<Option<i64>, _>("attachments").map(|n| n as u32),
+            required_tls: match m.get::<Option<String>, _>("required_tls") {
+                Some(level) => Some(
+                    sekisho_policy::Assurance::parse(&level)
+                        .ok_or_else(|| StoreError::Damaged(format!("{id}: required_tls `{level}`")))?,
+                ),
+                None => None,
+            },
         };
         Ok(Some(MessageDetail { info, done_at: m.get("done_at"), recipients, attempts }))
     }
