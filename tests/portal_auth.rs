@@ -405,3 +405,34 @@ async fn under_code_min_assurance_the_code_mail_waits_rather_than_travel_in_plai
     assert!(reply.contains("TLS required: encrypted; the session reached none"), "{reply}");
     assert!(mx.received().is_empty(), "not a byte of the code mail in plaintext");
 }
+
+#[tokio::test]
+async fn below_code_min_assurance_the_link_falls_back_to_the_sender_relayed_password() {
+    use sekisho_testkit::mail::{Names, done, link_in, message_with_files, notice_text, random_bytes};
+    let dns = FakeDns::start("127.0.0.53").await;
+    let home = sekisho_testkit::FakeMx::start("127.0.0.42:0", sekisho_testkit::MxBehavior::default()).await;
+    dns.mx("example.jp", 10, "mx.example.jp");
+    dns.addr("mx.example.jp", "127.0.0.42");
+    let port = home.addr.port();
+    let plain = sekisho_testkit::FakeMx::start(&format!("127.0.0.43:{port}"), Default::default()).await;
+    dns.mx("plain.example", 10, "mx.plain.example");
+    dns.addr("mx.plain.example", "127.0.0.43");
+    let floor = Some(sekisho_config::Assurance::Encrypted);
+    let s = TestServer::start_delivering(&dns, port, move |c| c.portal.code_min_assurance = floor).await;
+    let report = random_bytes(5_000);
+    let submitted = message_with_files("bob", &[("report.pdf", &report)], Names::Quoted);
+    let id = s.submit("alice@example.jp", &["bob@plain.example"], &submitted).await;
+    s.wait_for(&id, 30, done).await;
+    let notice = notice_text(&plain.wait_for(1, 5).await[0].data);
+    assert!(notice.contains("the password the sender gives you by phone or chat"), "{notice}");
+    assert!(notice.contains("a one-time code cannot be mailed to you"), "the notice says why: {notice}");
+    let told = home.wait_for(1, 10).await;
+    assert_eq!(told[0].rcpt_to, ["alice@example.jp"], "the sender gets the password to pass on");
+    let mut b = s.browser();
+    let (status, page) = b.open(&link_in(&notice)).await;
+    assert_eq!(status, 200);
+    assert!(page.contains("Enter the password the sender gave you"), "{page}");
+    assert_eq!(b.submit("/d/code", &[]).await.0, 400, "no code mail for this link");
+    let link = s.queue.store().link(&id, 0).await.unwrap().unwrap();
+    assert_eq!(link.access, Access::Password);
+}
