@@ -984,6 +984,15 @@ mod tests {
     }
 
     #[test]
+    fn the_code_mail_floor_is_unset_unless_given() {
+        assert_eq!(parse("").unwrap().portal.code_min_assurance, None);
+        let c = parse("[portal]\ncode_min_assurance = \"authenticated\"\n").unwrap();
+        assert_eq!(c.portal.code_min_assurance, Some(Assurance::Authenticated));
+        let e = parse("[portal]\ncode_min_assurance = \"strong\"\n").unwrap_err().to_string();
+        assert!(e.contains("strong"), "{e}");
+    }
+
+    #[test]
     fn listeners_replace_the_default_list() {
         let c = parse("[[listener]]\naddress = \"127.0.0.1:25\"\nrole = \"mx\"\n").unwrap();
         assert_eq!(c.listeners.len(), 1);

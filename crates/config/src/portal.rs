@@ -6,7 +6,7 @@ use ipnet::IpNet;
 
 use serde::Deserialize;
 
-use sekisho_policy::{Access, CheckerAccess, Language, PasswordDelivery, ProxyHeader};
+use sekisho_policy::{Access, Assurance, CheckerAccess, Language, PasswordDelivery, ProxyHeader};
 
 use crate::duration::Duration;
 
@@ -67,6 +67,10 @@ pub struct PortalConfig {
     pub trusted_proxy_header: ProxyHeader,
     /// One-time codes one link may request per hour.
     pub max_codes_per_hour: u32,
+    /// The least TLS assurance the one-time code mail may travel over ("none", "encrypted",
+    /// "authenticated", "mta-sts", "dane"); below it the code mail waits and is retried, never
+    /// sent weaker. Unset: whatever `[outbound]` requires for the recipient's domain.
+    pub code_min_assurance: Option<Assurance>,
     /// Page language: "auto" (the browser's Accept-Language), "ja" or "en".
     pub language: Language,
     /// Mail the sender when a recipient first downloads a file of a link.
@@ -136,6 +140,7 @@ impl Default for PortalConfig {
             trusted_proxies: Vec::new(),
             trusted_proxy_header: ProxyHeader::XForwardedFor,
             max_codes_per_hour: 5,
+            code_min_assurance: None,
             language: Language::Auto,
             notify_first_download: false,
             check_rate_limit: 10,

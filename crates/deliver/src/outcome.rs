@@ -301,6 +301,7 @@ mod tests {
             tls: None,
             origin,
             findings: None,
+            required_tls: None,
         }
     }
 

@@ -138,6 +138,24 @@ pub(crate) struct Session<'a> {
     pub smart_host: Option<&'a SmartHost>,
 }
 
+/// What is known of the TLS the recipient's own server reached: this session's (a suspected
+/// downgrade counts as none), or through a smart host, what the probe of the recipient's MX
+/// hosts found; None when nothing is known. It decides whether a one-time code can be mailed
+/// under `[portal] code_min_assurance`.
+fn path_to(
+    config: &Config,
+    address: &str,
+    evidence: &TlsEvidence,
+    smart_host: Option<&SmartHost>,
+) -> Option<sekisho_policy::Assurance> {
+    let domain = address.rsplit_once('@').map_or("", |(_, d)| d);
+    match smart_host.filter(|_| !config.is_local(domain)) {
+        Some(s) => s.probes.get(&domain.to_ascii_lowercase()).map(|p| p.assurance),
+        None if evidence.downgrade_suspected => Some(sekisho_policy::Assurance::None),
+        None => Some(evidence.assurance),
+    }
+}
+
 /// The transactions for `rcpts` over `session`.
 pub(crate) async fn plan<'r>(
     config: &Config,
@@ -203,7 +221,17 @@ pub(crate) async fn plan<'r>(
                 as_is.rcpts.push(rcpt);
                 as_is.variant = Some(variant);
             }
-            (Carriage::Link, Some(Ok(p))) => match links.link_variant(config, info, p, rcpt.idx, &rcpt.address).await {
+            (Carriage::Link, Some(Ok(p))) => match links
+                .link_variant(
+                    config,
+                    info,
+                    p,
+                    rcpt.idx,
+                    &rcpt.address,
+                    path_to(config, &rcpt.address, evidence, smart_host),
+                )
+                .await
+            {
                 Ok(body) => batches.push(Batch { rcpts: vec![rcpt], body: Some(body), variant: Some(variant) }),
                 Err(e) => {
                     let reason = format!("the download link could not be made: {e}");

@@ -9,7 +9,7 @@ pub use actions::{Acted, Actor, LinkActions, LinkError, Which};
 
 use std::sync::Arc;
 
-use sekisho_config::{Config, PasswordDelivery, TimeZone};
+use sekisho_config::{Assurance, Config, PasswordDelivery, TimeZone};
 use sekisho_inspect::mime::{MessageFiles, MessageLimits, attachments};
 use sekisho_rewrite::{
     Notice, NoticeFile, NoticeTemplates, ZipEntry, link_variant, notice_part, zip_archive, zip_part,
@@ -92,6 +92,13 @@ pub fn new_password() -> String {
 }
 
 /// How a recipient opens the page, in both languages.
+/// Whether a link in mode `access` falls back to the sender-relayed password: one-time codes,
+/// a `floor` for the code mail (`[portal] code_min_assurance`), and the recipient's server
+/// known (`path`) to be below it. Unknown: no fallback (the code mail waits for the floor).
+pub fn code_falls_back(access: Access, floor: Option<Assurance>, path: Option<Assurance>) -> bool {
+    access == Access::Otp && floor.zip(path).is_some_and(|(floor, path)| path < floor)
+}
+
 fn access_sentences(access: Access, hint: Option<&str>) -> (String, String) {
     match access {
         Access::Otp => (
@@ -253,6 +260,7 @@ impl LinkMaker {
         kept: &LinkMessage,
         idx: i64,
         address: &str,
+        path: Option<Assurance>,
     ) -> Result<Notice, LinkError> {
         let domain = address.rsplit_once('@').map_or("", |(_, d)| d);
         let portal = &config.portal;
@@ -263,6 +271,23 @@ impl LinkMaker {
             Access::Passphrase if passphrase.is_none() => Access::Otp,
             a => a,
         };
+        // A code mail could not travel safely to this recipient: the sender relays a password
+        // (when there is a sender to hand it to; else the code mail waits for a safe session).
+        if code_falls_back(access, portal.code_min_assurance, path)
+            && let Some(hash) = self.message_password(config, kept, address).await?
+        {
+            let (en, ja) = access_sentences(Access::Password, None);
+            let floor = portal.code_min_assurance.map_or("", |a| a.as_str());
+            let sentences = (
+                format!(
+                    "{en} (a one-time code cannot be mailed to you: the connection to your mail server is below {floor})"
+                ),
+                format!(
+                    "{ja}（お使いのメールサーバーへの接続が {floor} に満たないため、ワンタイムコードはメールで送れません）"
+                ),
+            );
+            return self.store_link(config, kept, idx, address, (Access::Password, Some(hash), None), sentences).await;
+        }
         let (access, secret_hash, hint) = match (access, passphrase) {
             (Access::Passphrase, Some(p)) => (access, Some(p.hash.clone()), Some(p.hint.clone())),
             (Access::Password, _) if portal.password_delivery == PasswordDelivery::SeparateMail => {
@@ -275,6 +300,22 @@ impl LinkMaker {
             },
             _ => (access, None, None),
         };
+        let sentences = access_sentences(access, hint.as_deref());
+        self.store_link(config, kept, idx, address, (access, secret_hash, hint), sentences).await
+    }
+
+    /// Stores recipient `idx`'s new link `(access, secret_hash, hint)`; the notice for it,
+    /// whose access sentences (English, Japanese) are `sentences`.
+    async fn store_link(
+        &self,
+        config: &Config,
+        kept: &LinkMessage,
+        idx: i64,
+        address: &str,
+        (access, secret_hash, hint): (Access, Option<String>, Option<String>),
+        (access_en, access_ja): (String, String),
+    ) -> Result<Notice, LinkError> {
+        let portal = &config.portal;
         let token = random_token(16);
         let now = chrono::Utc::now().timestamp();
         let expires_at = now + portal.link_expiry.0.as_secs() as i64;
@@ -289,10 +330,9 @@ impl LinkMaker {
                 expires_at,
                 max_downloads: portal.max_downloads,
                 secret_hash,
-                hint: hint.clone(),
+                hint,
             })
             .await?;
-        let (access_en, access_ja) = access_sentences(access, hint.as_deref());
         let expires = readable_time(expires_at, &config.time_zone);
         Ok(Notice {
             files: kept
@@ -332,7 +372,7 @@ impl LinkMaker {
         if kept.files.iter().all(|f| f.purged) {
             return Err(LinkError::Purged(message_id.to_string()));
         }
-        let notice = self.new_link(config, &kept, idx, &link.recipient).await?;
+        let notice = self.new_link(config, &kept, idx, &link.recipient, None).await?;
         let subject = format!("ダウンロードリンク / Download link: {}", kept.subject);
         let mail = sekisho_rewrite::own_mail::mail_with_part(
             &config.hostname,
@@ -352,6 +392,7 @@ impl LinkMaker {
     }
 
     /// A new link for recipient `idx` (`address`) and the link variant that carries it.
+    /// `path`: the TLS known to reach the recipient's server (see `code_falls_back`).
     pub async fn link_variant(
         &self,
         config: &Config,
@@ -359,9 +400,10 @@ impl LinkMaker {
         prepared: &Prepared,
         idx: i64,
         address: &str,
+        path: Option<Assurance>,
     ) -> Result<Vec<u8>, LinkError> {
         let kept = self.keep(info, prepared).await?;
-        let notice = self.new_link(config, &kept, idx, address).await?;
+        let notice = self.new_link(config, &kept, idx, address, path).await?;
         let spans = prepared.spans();
         // A boundary the message could contain is all but impossible; one more try if it does.
         let mut last = String::new();
@@ -372,5 +414,22 @@ impl LinkMaker {
             }
         }
         Err(LinkError::Message(last))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_codes_fall_back_and_only_below_a_known_floor() {
+        use Assurance::*;
+        assert!(code_falls_back(Access::Otp, Some(Encrypted), Some(None)));
+        assert!(code_falls_back(Access::Otp, Some(Authenticated), Some(Encrypted)));
+        assert!(!code_falls_back(Access::Otp, Some(Encrypted), Some(Encrypted)), "at the floor");
+        assert!(!code_falls_back(Access::Otp, Some(Encrypted), Option::None), "unknown: the code mail waits");
+        assert!(!code_falls_back(Access::Otp, Option::None, Some(None)), "no floor: today's behaviour");
+        assert!(!code_falls_back(Access::Passphrase, Some(Dane), Some(None)));
+        assert!(!code_falls_back(Access::None, Some(Dane), Some(None)));
     }
 }

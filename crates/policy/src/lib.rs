@@ -204,6 +204,9 @@ keywords! {
         Unlocked = "unlocked",
         /// A new link was sent to the recipient in place of this one.
         Resent = "resent",
+        /// The recipient reported a code request as not theirs ("this wasn't me"): the link
+        /// was locked and the session that asked for the code ended.
+        CodeReported = "code-reported",
     }
 }
 

@@ -15,9 +15,11 @@ use sekisho_store::{ConsoleSession, LinkEvent, MessageDetail, Origin, QueueId};
 use crate::Portal;
 use crate::lang::Texts;
 use crate::listener::Peer;
-use crate::mails::sign_in_mail;
+use crate::mails::{account_locked_mail, sign_in_mail};
 use crate::page::{notice, now, render, unavailable};
-use crate::session::{CONSOLE, Client, SIGN_IN, cookie, set_cookie, verify_secret};
+use crate::recipient::{ConfirmForm, busy};
+use crate::session::{CONSOLE, Client, SIGN_IN, cookie, set_cookie};
+use crate::sign_in_guard::{Admission, Failure};
 
 /// Messages the console lists.
 const LIST_LIMIT: u32 = 200;
@@ -25,6 +27,8 @@ const LIST_LIMIT: u32 = 200;
 const SIGN_IN_LINK_LIFETIME: i64 = 15 * 60;
 /// Sign-in links mailed to one address per hour.
 const SIGN_IN_LINKS_PER_HOUR: u32 = 5;
+use crate::sign_in_guard::LOCK;
+
 /// A wrong password costs this long.
 const WRONG_PASSWORD_DELAY: std::time::Duration = std::time::Duration::from_secs(1);
 /// How much "extend" adds, from now.
@@ -56,6 +60,7 @@ struct SentPage {
     t: &'static Texts,
     who: String,
     messages: Vec<MessageRow>,
+    csrf: String,
 }
 
 struct RecipientView {
@@ -98,7 +103,14 @@ impl Portal {
     ) -> Result<Option<(ConsoleSession, String)>, sekisho_store::StoreError> {
         let Some(id) = cookie(headers, CONSOLE, self.secure()) else { return Ok(None) };
         let id_hash = token_hash(&id);
-        Ok(self.inner.stores.sessions.console_session(&id_hash, now()).await?.map(|s| (s, id_hash)))
+        let stores = &self.inner.stores;
+        let Some(session) = stores.sessions.console_session(&id_hash, now()).await? else { return Ok(None) };
+        // An account removed (`sekisho user del`) ends its sessions.
+        if session.account && stores.accounts.password_hash(&session.sender).await?.is_none() {
+            stores.sessions.end_console_session(&id_hash).await?;
+            return Ok(None);
+        }
+        Ok(Some((session, id_hash)))
     }
 
     /// Signs `sender` in: a new session and its cookie.
@@ -190,7 +202,7 @@ pub async fn list(State(portal): State<Portal>, headers: HeaderMap) -> Response 
             recipients,
         });
     }
-    render(StatusCode::OK, &SentPage { t, who: session.sender, messages })
+    render(StatusCode::OK, &SentPage { t, who: session.sender, messages, csrf: session.csrf })
 }
 
 /// The sign-in form.
@@ -212,18 +224,84 @@ pub async fn login(
     if !portal.sign_in_form_allowed(&headers, &form.csrf) {
         return notice(StatusCode::FORBIDDEN, t, t.bad_form);
     }
-    let hash = match portal.inner.stores.accounts.password_hash(&form.user).await {
+    let guard = &portal.inner.guard;
+    let (user, ip, admitted) = (form.user.as_str(), peer.ip(), now());
+    let shown = user.chars().take(64).collect::<String>();
+    // Counted before it is hashed: a flood of guesses is refused unhashed.
+    match guard.admit(user, ip, admitted) {
+        Admission::Check => {}
+        Admission::AccountLocked { until } => {
+            tracing::warn!(user = %shown.escape_debug(), client = %ip, until, "console sign-in refused: account locked");
+            let mut r = portal.sign_in_page(t, StatusCode::LOCKED, Some(t.console_locked.to_string()));
+            let wait = (until - admitted).max(1).to_string();
+            if let Ok(v) = HeaderValue::from_str(&wait) {
+                r.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+            return r;
+        }
+        Admission::ClientThrottled => {
+            tracing::warn!(user = %shown.escape_debug(), client = %ip, "console sign-in refused: client throttled");
+            let mut r = portal.sign_in_page(t, StatusCode::TOO_MANY_REQUESTS, Some(t.console_too_often.to_string()));
+            r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("900"));
+            return r;
+        }
+    }
+    let hash = match portal.inner.stores.accounts.password_hash(user).await {
         Ok(h) => h,
-        Err(e) => return unavailable(e),
+        Err(e) => {
+            guard.forget(user, ip, admitted);
+            return unavailable(e);
+        }
     };
-    let right = verify_secret(hash, form.password).await;
+    let known = hash.is_some();
+    // An unknown name is checked against a dummy hash: the answer takes as long.
+    let right = match guard.verify(hash, form.password).await {
+        Ok(right) => right,
+        Err(_) => {
+            guard.forget(user, ip, admitted);
+            return busy(t);
+        }
+    };
     if !right {
-        tracing::warn!(user = %form.user.chars().take(64).collect::<String>(), client = %peer.ip(), "console sign-in refused");
+        tracing::warn!(user = %shown.escape_debug(), client = %ip, "console sign-in refused");
+        if let Failure::Locked { failures } = guard.failed(user, now()) {
+            tracing::warn!(user = %shown.escape_debug(), client = %ip, failures, "console account locked");
+            if known {
+                portal.tell_owner_locked(user, failures, &ip.to_string());
+            }
+        }
         tokio::time::sleep(WRONG_PASSWORD_DELAY).await;
         return portal.sign_in_page(t, StatusCode::FORBIDDEN, Some(t.console_wrong.to_string()));
     }
-    tracing::info!(user = %form.user, client = %peer.ip(), "console sign-in");
-    portal.sign_in(&form.user, true).await
+    guard.forget(user, ip, admitted);
+    tracing::info!(user = %shown.escape_debug(), client = %ip, "console sign-in");
+    portal.sign_in(user, true).await
+}
+
+impl Portal {
+    /// Mails an account's owner (when its name is a mail address) that it was locked.
+    fn tell_owner_locked(&self, user: &str, failures: usize, client: &str) {
+        if !plausible_address(user) {
+            tracing::warn!(user = %user.escape_debug(), "a locked account has no mail address to tell");
+            return;
+        }
+        let hostname = self.inner.config.hostname.clone();
+        let mail = account_locked_mail(&hostname, user, failures as u32, client, (LOCK / 60) as u64);
+        let (queue, to) = (self.inner.queue.clone(), user.to_string());
+        tokio::spawn(async move {
+            match queue.inject(&QueueId::generate(), &hostname, &to, &mail).await {
+                Ok(()) => queue.wake(),
+                Err(e) => tracing::error!(error = %e, "cannot queue the account-locked mail"),
+            }
+        });
+    }
+}
+
+/// A plain mail address: something@domain.tld, nothing that could break a header.
+fn plausible_address(address: &str) -> bool {
+    address.len() <= 254
+        && address.split_once('@').is_some_and(|(l, d)| !l.is_empty() && d.contains('.'))
+        && !address.chars().any(|c| c.is_control() || c.is_whitespace() || matches!(c, '<' | '>' | '"' | ','))
 }
 
 /// The sign-in-link form.
@@ -246,42 +324,70 @@ pub async fn login_link(
         return notice(StatusCode::FORBIDDEN, t, t.bad_form);
     }
     let address = form.address.trim().to_ascii_lowercase();
-    let plausible = address.len() <= 254
-        && address.split_once('@').is_some_and(|(l, d)| !l.is_empty() && d.contains('.'))
-        && !address.chars().any(|c| c.is_control() || c.is_whitespace() || matches!(c, '<' | '>' | '"' | ','));
-    let stores = &portal.inner.stores;
-    if plausible {
+    if plausible_address(&address) {
+        // In the background: the answer comes as fast whether or not the address is known.
+        let portal = portal.clone();
+        tokio::spawn(async move { portal.mail_sign_in_link(address, peer.ip()).await });
+    }
+    portal.sign_in_page(t, StatusCode::OK, Some(t.console_link_sent.to_string()))
+}
+
+impl Portal {
+    /// Mails a sign-in link to `address` if it sent mail through sekisho and had fewer than
+    /// `SIGN_IN_LINKS_PER_HOUR` links in the last hour; failures are logged.
+    async fn mail_sign_in_link(&self, address: String, client: std::net::IpAddr) {
+        let stores = &self.inner.stores;
         let known = stores.links.messages_from(&address, None, 1).await.map(|m| !m.is_empty());
         let recent = stores.sessions.console_logins_since(&address, now() - 3600).await;
         match (known, recent) {
             (Ok(true), Ok(n)) if n < SIGN_IN_LINKS_PER_HOUR => {
                 let token = random_token(16);
-                if let Err(e) = stores
+                let hostname = &self.inner.config.hostname;
+                let url = format!("{}/sent/login/{token}", self.inner.config.portal.url.trim_end_matches('/'));
+                let mail = sign_in_mail(hostname, &address, &url, SIGN_IN_LINK_LIFETIME as u64 / 60);
+                let queued = match stores
                     .sessions
                     .put_console_login(&token_hash(&token), &address, now() + SIGN_IN_LINK_LIFETIME)
                     .await
                 {
-                    return unavailable(e);
+                    Ok(()) => self.inner.queue.inject(&QueueId::generate(), hostname, &address, &mail).await,
+                    Err(e) => Err(e),
+                };
+                match queued {
+                    Ok(()) => {
+                        self.inner.queue.wake();
+                        tracing::info!(address = %address, %client, "console sign-in link sent");
+                    }
+                    Err(e) => tracing::error!(error = %e, address = %address, "cannot send a console sign-in link"),
                 }
-                let url = format!("{}/sent/login/{token}", portal.inner.config.portal.url.trim_end_matches('/'));
-                let hostname = &portal.inner.config.hostname;
-                let mail = sign_in_mail(hostname, &address, &url, SIGN_IN_LINK_LIFETIME as u64 / 60);
-                if let Err(e) = portal.inner.queue.inject(&QueueId::generate(), hostname, &address, &mail).await {
-                    return unavailable(e);
-                }
-                portal.inner.queue.wake();
-                tracing::info!(address = %address, client = %peer.ip(), "console sign-in link sent");
             }
-            (Err(e), _) | (_, Err(e)) => return unavailable(e),
-            _ => tracing::info!(address = %address, client = %peer.ip(), "console sign-in link not sent"),
+            (Err(e), _) | (_, Err(e)) => tracing::error!(error = %e, "cannot send a console sign-in link"),
+            _ => tracing::info!(address = %address, %client, "console sign-in link not sent"),
         }
     }
-    portal.sign_in_page(t, StatusCode::OK, Some(t.console_link_sent.to_string()))
 }
 
-/// `GET /sent/login/{token}`: a mailed sign-in link.
-pub async fn login_with_link(State(portal): State<Portal>, headers: HeaderMap, Path(token): Path<String>) -> Response {
+/// `GET /sent/login/{token}`: a mailed sign-in link shows a button; only its POST signs in,
+/// so a mail scanner fetching the link does not use it up.
+pub async fn login_link_page(State(portal): State<Portal>, headers: HeaderMap, Path(token): Path<String>) -> Response {
     let t = portal.texts(&headers);
+    if token.len() > 64 || !token.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+        return notice(StatusCode::NOT_FOUND, t, t.console_bad_link);
+    }
+    portal.confirm_page(t, t.console_link_intro, format!("/sent/login/{token}"), t.console_sign_in)
+}
+
+/// `POST /sent/login/{token}`: the button of a mailed sign-in link.
+pub async fn login_with_link(
+    State(portal): State<Portal>,
+    headers: HeaderMap,
+    Path(token): Path<String>,
+    Form(form): Form<ConfirmForm>,
+) -> Response {
+    let t = portal.texts(&headers);
+    if !portal.confirm_allowed(&headers, form.csrf()) {
+        return notice(StatusCode::FORBIDDEN, t, t.bad_form);
+    }
     if token.len() > 64 {
         return notice(StatusCode::NOT_FOUND, t, t.console_bad_link);
     }
@@ -290,6 +396,24 @@ pub async fn login_with_link(State(portal): State<Portal>, headers: HeaderMap, P
         Ok(None) => notice(StatusCode::NOT_FOUND, t, t.console_bad_link),
         Err(e) => unavailable(e),
     }
+}
+
+/// `POST /sent/logout`: ends the console session.
+pub async fn logout(State(portal): State<Portal>, headers: HeaderMap, Form(form): Form<ConfirmForm>) -> Response {
+    let t = portal.texts(&headers);
+    let (session, id_hash) = match portal.console(&headers).await {
+        Err(e) => return unavailable(e),
+        Ok(None) => return redirect_with_cookie("/sent", Some(set_cookie(CONSOLE, "", portal.secure(), 0))),
+        Ok(Some(s)) => s,
+    };
+    if !portal.form_allowed(&headers, &session.csrf, form.csrf()) {
+        return notice(StatusCode::FORBIDDEN, t, t.bad_form);
+    }
+    if let Err(e) = portal.inner.stores.sessions.end_console_session(&id_hash).await {
+        return unavailable(e);
+    }
+    tracing::info!(sender = %session.sender.escape_debug(), "console sign-out");
+    redirect_with_cookie("/sent", Some(set_cookie(CONSOLE, "", portal.secure(), 0)))
 }
 
 /// The session of a console request and the message it names, if the sender may see it.

@@ -101,7 +101,9 @@ impl Portal {
     async fn downloadable(&self, headers: &HeaderMap) -> Result<(Current, Vec<LinkFile>), Response> {
         let c = self.session_or_refusal(headers).await?;
         let t = self.texts(headers);
-        if c.link.locked(self.inner.config.portal.max_failures) {
+        // A lock stops guessing; a session that already proved itself keeps its files
+        // (someone else's wrong codes must not take them away).
+        if !c.session.verified && c.link.locked(self.inner.config.portal.max_failures) {
             return Err(notice(StatusCode::LOCKED, t, t.locked));
         }
         if !c.session.verified {

@@ -69,6 +69,15 @@ pub struct Texts {
     pub console_bad_link: &'static str,
     pub console_resend: &'static str,
     pub console_not_resent: &'static str,
+    pub report_intro: &'static str,
+    pub report_button: &'static str,
+    pub report_done: &'static str,
+    pub report_unknown: &'static str,
+    pub console_link_intro: &'static str,
+    pub console_locked: &'static str,
+    pub console_too_often: &'static str,
+    pub console_busy: &'static str,
+    pub console_sign_out: &'static str,
 }
 
 pub const JA: Texts = Texts {
@@ -135,6 +144,15 @@ pub const JA: Texts = Texts {
     console_bad_link: "このサインイン用リンクは使えません（期限切れか使用済み）。",
     console_resend: "新しいリンクを再送",
     console_not_resent: "リンクを再送できませんでした",
+    report_intro: "このリンクのダウンロード用コードを誰かが求めました。あなたでなければ、下のボタンを押してください。リンクはロックされ、送信者に知らされます。",
+    report_button: "私ではありません",
+    report_done: "ありがとうございます。リンクをロックし、送信者に知らせました。送信者は新しいリンクを送ることができます。",
+    report_unknown: "この報告用リンクは使えません（不明か使用済み）。",
+    console_link_intro: "送信したメールの状況を見るには、サインインしてください。",
+    console_locked: "パスワードの誤りが続いたため、このアカウントはしばらくロックされています。後でお試しください（所有者にメールで知らせました）。",
+    console_too_often: "この接続元からのパスワードの誤りが多すぎます。しばらくしてからお試しください。",
+    console_busy: "サインインが混み合っています。数秒後にお試しください。",
+    console_sign_out: "サインアウト",
 };
 
 pub const EN: Texts = Texts {
@@ -201,6 +219,15 @@ pub const EN: Texts = Texts {
     console_bad_link: "This sign-in link cannot be used (expired or used).",
     console_resend: "Re-send a new link",
     console_not_resent: "The link could not be re-sent",
+    report_intro: "Someone asked for a download code for this link. If it was not you, press the button: the link is locked and the sender is told.",
+    report_button: "This wasn't me",
+    report_done: "Thank you. The link is locked and the sender was told; they can send you a new link.",
+    report_unknown: "This report link cannot be used (unknown or already used).",
+    console_link_intro: "Sign in to see what became of the mail you sent.",
+    console_locked: "This account is locked for a while after too many wrong passwords. Try again later; its owner was told by mail.",
+    console_too_often: "Too many wrong passwords from your address. Please try again later.",
+    console_busy: "Too many sign-ins at once. Please try again in a few seconds.",
+    console_sign_out: "Sign out",
 };
 
 /// The texts for a request: the configured language, or with "auto" the first of Japanese

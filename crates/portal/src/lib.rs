@@ -21,6 +21,7 @@ mod mails;
 mod page;
 mod recipient;
 mod session;
+mod sign_in_guard;
 mod trace;
 
 use std::sync::Arc;
@@ -54,6 +55,8 @@ struct Inner {
     checker: CheckService,
     /// Makes new links (the console's "re-send").
     links: LinkMaker,
+    /// Password checks a few at once; console sign-ins counted per account and client.
+    guard: sign_in_guard::SignInGuard,
 }
 
 /// Why the portal could not start.
@@ -81,7 +84,8 @@ impl Portal {
         let checker = CheckService::new(&config, Some(queue.stores().tls.clone()))?.with_reach(reach);
         let links = LinkMaker::new(&config, queue.clone(), files.clone())?;
         let stores = queue.stores().clone();
-        let inner = Inner { stores, files, queue, limiter, check_limiter, checker, links, config };
+        let guard = sign_in_guard::SignInGuard::default();
+        let inner = Inner { stores, files, queue, limiter, check_limiter, checker, links, guard, config };
         Ok(Portal { inner: Arc::new(inner) })
     }
 
@@ -92,12 +96,14 @@ impl Portal {
             .route("/d", get(recipient::page))
             .route("/d/code", post(recipient::send_code))
             .route("/d/verify", post(recipient::verify))
+            .route("/d/report/{token}", get(recipient::report_page).post(recipient::report))
             .route("/d/files/{n}", get(download::file).head(download::head))
             .route("/d/all.zip", get(download::all).head(download::head))
             .route("/sent", get(console::list))
             .route("/sent/login", post(console::login))
             .route("/sent/login-link", post(console::login_link))
-            .route("/sent/login/{token}", get(console::login_with_link))
+            .route("/sent/login/{token}", get(console::login_link_page).post(console::login_with_link))
+            .route("/sent/logout", post(console::logout))
             .route("/sent/m/{id}", get(console::message))
             .route("/sent/m/{id}/link", post(console::link_action))
             .route("/check", get(checker::page))
@@ -119,6 +125,12 @@ impl Portal {
         let listener = listener::Guarded::new(listener, listener::Limits::new(&self.inner.config.portal));
         let app = self.router().into_make_service_with_connect_info::<listener::Connection>();
         axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+    }
+
+    /// The most password checks (argon2) that ran at once since the portal started: never
+    /// more than the bound the portal keeps, whatever the load.
+    pub fn password_checks_peak(&self) -> usize {
+        self.inner.guard.peak()
     }
 
     /// Removes the files of messages whose every link expired or was revoked; how many.

@@ -50,6 +50,18 @@ pub struct NoticePage {
     pub text: String,
 }
 
+/// A sentence and one button that posts to `action`: what a link from a mail shows, so that a
+/// mail scanner fetching the link changes nothing.
+#[derive(Template)]
+#[template(path = "confirm.html")]
+pub struct ConfirmPage {
+    pub t: &'static Texts,
+    pub text: String,
+    pub action: String,
+    pub button: String,
+    pub csrf: String,
+}
+
 /// Unix seconds now.
 pub fn now() -> i64 {
     chrono::Utc::now().timestamp()

@@ -7,14 +7,14 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use sekisho_policy::text::visible;
 use sekisho_store::links::{random_token, token_hash};
-use sekisho_store::{Access, LinkEvent, LinkRecord, PortalEvent, PortalSession, Proof, QueueId};
+use sekisho_store::{Access, LinkEvent, LinkRecord, NewCode, PortalEvent, PortalSession, Proof, QueueId};
 
 use crate::Portal;
 use crate::lang::{Texts, texts};
 use crate::listener::Peer;
-use crate::mails::{code_hash, code_mail, new_code};
+use crate::mails::{Requester, browser_of, code_hash, code_mail, new_code, report_mail};
 use crate::page::{FileRow, RecipientPage, notice, now, render, unavailable};
-use crate::session::{Client, Current, RECIPIENT, set_cookie, verify_secret};
+use crate::session::{Client, Current, RECIPIENT, set_cookie};
 
 /// Link tokens are 128 bits in URL-safe base64: 22 characters.
 fn well_formed(token: &str) -> bool {
@@ -86,7 +86,8 @@ impl Portal {
             Ok((None, _)) => return notice(StatusCode::NOT_FOUND, t, t.not_found),
             Err(e) => return unavailable(e),
         };
-        let locked = c.link.locked(self.inner.config.portal.max_failures);
+        // A verified session is not affected by a lock that wrong guesses elsewhere caused.
+        let locked = !c.session.verified && c.link.locked(self.inner.config.portal.max_failures);
         let files = message_files
             .files
             .iter()
@@ -219,37 +220,50 @@ pub async fn send_code(
     if c.link.locked(p.max_failures) {
         return portal.recipient_page(&headers, &c, StatusCode::LOCKED, None).await;
     }
-    let recent = match portal.inner.stores.links.events(&c.link.message_id).await {
-        Ok(events) => events
-            .iter()
-            .filter(|e| e.idx == Some(c.link.idx) && e.event == LinkEvent::CodeSent && e.at > now() - 3600)
-            .count(),
-        Err(e) => return unavailable(e),
+    let client = Client::new(peer, &headers);
+    let at = now();
+    let who = Requester {
+        address: client.address.clone(),
+        browser: browser_of(&client.user_agent),
+        when: portal.inner.config.time_zone.format(at, "%Y-%m-%d %H:%M %Z"),
     };
-    if recent >= p.max_codes_per_hour as usize {
-        let message = Some(t.too_many_codes.to_string());
-        return portal.recipient_page(&headers, &c, StatusCode::TOO_MANY_REQUESTS, message).await;
-    }
     let code = new_code();
+    let report = random_token(16);
     let lifetime = p.code_lifetime.0.as_secs();
-    let hash = code_hash(&c.link.message_id, c.link.idx, &code);
-    if let Err(e) =
-        portal.inner.stores.links.put_code(&c.link.message_id, c.link.idx, &hash, now() + lifetime as i64).await
-    {
-        return unavailable(e);
+    let new = NewCode {
+        message_id: c.link.message_id.clone(),
+        idx: c.link.idx,
+        session_hash: c.id_hash.clone(),
+        code_hash: code_hash(&c.link.message_id, c.link.idx, &code),
+        report_hash: token_hash(&report),
+        client: who.line(),
+        created_at: at,
+        expires_at: at + lifetime as i64,
+    };
+    // Counted and stored in one transaction: concurrent requests never pass the limit.
+    match portal.inner.stores.links.issue_code(&new, p.max_codes_per_hour).await {
+        Ok(true) => {}
+        Ok(false) => {
+            let message = Some(t.too_many_codes.to_string());
+            return portal.recipient_page(&headers, &c, StatusCode::TOO_MANY_REQUESTS, message).await;
+        }
+        Err(e) => return unavailable(e),
     }
     let sender = match portal.inner.stores.links.link_message(&c.link.message_id).await {
         Ok(m) => m.map(|m| m.sender).unwrap_or_default(),
         Err(e) => return unavailable(e),
     };
     let hostname = &portal.inner.config.hostname;
-    let mail = code_mail(hostname, &c.link.recipient, &sender, &code, lifetime.div_ceil(60));
+    let report_url = format!("{}/d/report/{report}", p.url.trim_end_matches('/'));
+    let mail = code_mail(hostname, &c.link.recipient, &sender, &code, lifetime.div_ceil(60), &who, &report_url);
     let id = QueueId::generate();
-    if let Err(e) = portal.inner.queue.inject(&id, hostname, &c.link.recipient, &mail).await {
+    // Under `code_min_assurance` the code mail never travels over a weaker session.
+    let queue = &portal.inner.queue;
+    if let Err(e) = queue.inject_requiring(&id, hostname, &c.link.recipient, &mail, None, p.code_min_assurance).await {
         return unavailable(e);
     }
     portal.inner.queue.wake();
-    portal.event(&c.link, LinkEvent::CodeSent, &Client::new(peer, &headers), format!("queued as {id}")).await;
+    portal.event(&c.link, LinkEvent::CodeSent, &client, format!("queued as {id}")).await;
     // Back to the page, so that reloading it does not mail another code.
     (StatusCode::SEE_OTHER, [(header::LOCATION, "/d?sent=1")]).into_response()
 }
@@ -273,9 +287,15 @@ pub async fn verify(
     let secret = form.secret.trim().to_string();
     let proof = match c.link.access {
         Access::None => Ok(Proof::Accepted),
-        Access::Otp => stores.links.use_code(message_id, idx, &code_hash(message_id, idx, &secret), now(), max).await,
+        Access::Otp => {
+            // Only in the session that asked for it.
+            let hash = code_hash(message_id, idx, &secret);
+            stores.links.use_code(message_id, idx, &c.id_hash, &hash, now(), max).await
+        }
         Access::Passphrase | Access::Password => {
-            let right = verify_secret(c.link.secret_hash.clone(), secret).await;
+            let Ok(right) = portal.inner.guard.verify(c.link.secret_hash.clone(), secret).await else {
+                return busy(t);
+            };
             stores.links.prove_secret(message_id, idx, max, right).await
         }
     };
@@ -307,6 +327,78 @@ pub async fn verify(
             portal.recipient_page(&headers, &c, StatusCode::FORBIDDEN, Some(message)).await
         }
     }
+}
+
+/// `GET /d/report/{token}`: the "this wasn't me" link of a code mail. A page with a button,
+/// so that a mail scanner fetching the link changes nothing.
+pub async fn report_page(State(portal): State<Portal>, headers: HeaderMap, Path(token): Path<String>) -> Response {
+    let t = portal.texts(&headers);
+    if !well_formed(&token) {
+        return notice(StatusCode::NOT_FOUND, t, t.report_unknown);
+    }
+    portal.confirm_page(t, t.report_intro, format!("/d/report/{token}"), t.report_button)
+}
+
+/// The form of a page with one button (and of sign-out): its token.
+#[derive(serde::Deserialize)]
+pub struct ConfirmForm {
+    csrf: String,
+}
+
+impl ConfirmForm {
+    /// The form token.
+    pub fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
+/// `POST /d/report/{token}`: the recipient did not ask for that code. The link locks, the
+/// session that asked for the code ends, the sender is told by mail, the audit log records it.
+pub async fn report(
+    State(portal): State<Portal>,
+    ConnectInfo(Peer(peer)): ConnectInfo<Peer>,
+    headers: HeaderMap,
+    Path(token): Path<String>,
+    Form(form): Form<ConfirmForm>,
+) -> Response {
+    let t = portal.texts(&headers);
+    if !portal.confirm_allowed(&headers, &form.csrf) {
+        return notice(StatusCode::FORBIDDEN, t, t.bad_form);
+    }
+    if !well_formed(&token) {
+        return notice(StatusCode::NOT_FOUND, t, t.report_unknown);
+    }
+    let stores = &portal.inner.stores;
+    let r = match stores.links.report_code(&token_hash(&token), portal.inner.config.portal.max_failures).await {
+        Ok(Some(r)) => r,
+        Ok(None) => return notice(StatusCode::NOT_FOUND, t, t.report_unknown),
+        Err(e) => return unavailable(e),
+    };
+    let (link, kept) =
+        match tokio::try_join!(stores.links.link(&r.message_id, r.idx), stores.links.link_message(&r.message_id)) {
+            Ok((Some(link), kept)) => (link, kept),
+            Ok((None, _)) => return notice(StatusCode::NOT_FOUND, t, t.report_unknown),
+            Err(e) => return unavailable(e),
+        };
+    let when = portal.inner.config.time_zone.format(r.created_at, "%Y-%m-%d %H:%M %Z");
+    let detail = format!("code asked for by {} at {when}; link locked", r.client);
+    portal.event(&link, LinkEvent::CodeReported, &Client::new(peer, &headers), detail).await;
+    if let Some(kept) = kept.filter(|k| !k.sender.is_empty()) {
+        let hostname = &portal.inner.config.hostname;
+        let mail = report_mail(hostname, &kept.sender, &link.recipient, &kept.subject, &r.client, &when);
+        if let Err(e) = portal.inner.queue.inject(&QueueId::generate(), hostname, &kept.sender, &mail).await {
+            return unavailable(e);
+        }
+        portal.inner.queue.wake();
+    }
+    notice(StatusCode::OK, t, t.report_done)
+}
+
+/// Too many password checks at once: come back in a few seconds.
+pub(crate) fn busy(t: &'static Texts) -> Response {
+    let mut r = notice(StatusCode::SERVICE_UNAVAILABLE, t, t.console_busy);
+    r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+    r
 }
 
 /// Anything else.

@@ -14,6 +14,9 @@ pub const CONSOLE: &str = "sekisho-console";
 /// The sender console's sign-in form token (double submit).
 pub const SIGN_IN: &str = "sekisho-sign-in";
 
+/// The form token of a page reached from a mailed link (double submit).
+pub const CONFIRM: &str = "sekisho-confirm";
+
 /// A cookie's name: with the `__Host-` prefix (Secure, no Domain, Path=/) when the portal is
 /// served over HTTPS.
 pub fn cookie_name(base: &str, secure: bool) -> String {
@@ -24,21 +27,6 @@ pub fn cookie_name(base: &str, secure: bool) -> String {
 pub fn same(a: &str, b: &str) -> bool {
     use subtle::ConstantTimeEq as _;
     a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
-}
-
-/// Whether `secret` matches the PHC (argon2) hash `hash`, computed off the runtime; a missing
-/// or unreadable hash matches nothing.
-pub async fn verify_secret(hash: Option<String>, secret: String) -> bool {
-    tokio::task::spawn_blocking(move || {
-        use argon2::PasswordVerifier as _;
-        let hash = hash?;
-        let parsed = argon2::PasswordHash::new(&hash).ok()?;
-        Some(argon2::Argon2::default().verify_password(secret.as_bytes(), &parsed).is_ok())
-    })
-    .await
-    .ok()
-    .flatten()
-    .unwrap_or(false)
 }
 
 /// The `Set-Cookie` value for cookie `base` holding `value`.
@@ -101,6 +89,30 @@ impl Portal {
         let Some(session) = self.inner.stores.sessions.session(&id_hash, now).await? else { return Ok(None) };
         let Some(link) = self.inner.stores.links.link(&session.message_id, session.idx).await? else { return Ok(None) };
         Ok(Some(Current { id_hash, session, link }))
+    }
+
+    /// The page of a mailed link: `text` and a button posting to `action`, its form token in a
+    /// cookie of its own (double submit).
+    pub fn confirm_page(
+        &self,
+        t: &'static crate::lang::Texts,
+        text: &str,
+        action: String,
+        button: &str,
+    ) -> axum::response::Response {
+        let csrf = sekisho_store::links::random_token(16);
+        let page = crate::page::ConfirmPage { t, text: text.into(), action, button: button.into(), csrf: csrf.clone() };
+        let mut r = crate::page::render(axum::http::StatusCode::OK, &page);
+        if let Ok(v) = axum::http::HeaderValue::from_str(&set_cookie(CONFIRM, &csrf, self.secure(), 3600)) {
+            r.headers_mut().insert(header::SET_COOKIE, v);
+        }
+        r
+    }
+
+    /// True when the form of a `confirm_page` carries the token its cookie holds.
+    pub fn confirm_allowed(&self, headers: &HeaderMap, csrf: &str) -> bool {
+        let expected = cookie(headers, CONFIRM, self.secure()).unwrap_or_default();
+        self.form_allowed(headers, &expected, csrf)
     }
 
     /// True when a form post comes from the portal's own pages: the right CSRF token, and an

@@ -128,6 +128,7 @@ pub(crate) async fn receive<S: AsyncRead + Unpin>(
         tls: arrival.tls.map(|(v, c)| format!("{v} {c}")),
         origin: if arrival.submission { Origin::Submission } else { Origin::Mx },
         findings,
+        required_tls: None,
     };
     let message = NewMessage {
         info,

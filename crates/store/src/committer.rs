@@ -143,6 +143,20 @@ impl Queue {
         bytes: &[u8],
         not_before: Option<i64>,
     ) -> Result<(), StoreError> {
+        self.inject_requiring(id, hostname, to, bytes, not_before, None).await
+    }
+
+    /// Like `inject_at`, delivered only over sessions of at least `required_tls` (when given):
+    /// below it the message waits and is retried, never sent weaker.
+    pub async fn inject_requiring(
+        &self,
+        id: &QueueId,
+        hostname: &str,
+        to: &str,
+        bytes: &[u8],
+        not_before: Option<i64>,
+        required_tls: Option<sekisho_policy::Assurance>,
+    ) -> Result<(), StoreError> {
         let mut body = self.create_body(id).await?;
         body.write(bytes).await?;
         let finished = body.finish().await?;
@@ -163,6 +177,7 @@ impl Queue {
                 tls: None,
                 origin: Origin::Local,
                 findings: None,
+                required_tls,
             },
             recipients: vec![NewRecipient { address: to.to_string(), orcpt: None, notify: Some("NEVER".into()) }],
             not_before,

@@ -31,8 +31,8 @@ pub use control::{Command, QueueControl};
 pub use error::StoreError;
 pub use files::purge_expired_files;
 pub use links::{
-    Access, ConsoleSession, LinkEvent, LinkFile, LinkMessage, LinkRecord, LinkStore, NewLink, PortalEvent,
-    PortalSession, Proof, SessionStore,
+    Access, CodeReport, ConsoleSession, LinkEvent, LinkFile, LinkMessage, LinkRecord, LinkStore, NewCode, NewLink,
+    PortalEvent, PortalSession, Proof, SessionStore,
 };
 pub use model::{
     Attempt, AttemptOutcome, AttemptRecord, FileFinding, Found, MessageDetail, MessageInfo, MessageSummary, NewMessage,

@@ -170,18 +170,6 @@ pub trait LinkStore: Send + Sync {
     async fn set_link_expiry(&self, message_id: &str, idx: Option<i64>, expires_at: i64) -> Result<u64, StoreError>;
     /// Clears the failure count of a locked link.
     async fn unlock_link(&self, message_id: &str, idx: i64) -> Result<bool, StoreError>;
-    /// Stores a one-time code (its hash), replacing the link's earlier ones.
-    async fn put_code(&self, message_id: &str, idx: i64, code_hash: &str, expires_at: i64) -> Result<(), StoreError>;
-    /// Checks a one-time code (by hash), using it up when right, counting a try when wrong;
-    /// concurrent tries never pass `max_failures`.
-    async fn use_code(
-        &self,
-        message_id: &str,
-        idx: i64,
-        code_hash: &str,
-        now: i64,
-        max_failures: u32,
-    ) -> Result<Proof, StoreError>;
     /// Counts a try of a password or passphrase (`right`: whether it matched). The try is
     /// counted before it is judged, so concurrent guesses never pass `max_failures`.
     async fn prove_secret(
@@ -220,6 +208,30 @@ pub trait LinkStore: Send + Sync {
     /// Replaces stored file keys in one transaction, all or none: fails (changing nothing)
     /// when one of them no longer holds its `old` value.
     async fn replace_file_keys(&self, changes: &[crate::files::FileKeyChange]) -> Result<(), StoreError>;
+
+    // --- One-time codes bound to the portal session that asked for them ---------------------
+
+    /// Issues a one-time code to the session that asked for it, unless the link already had
+    /// `max_per_hour` codes issued in the hour before `code.created_at`: the count and the
+    /// insert are one transaction, so concurrent requests never pass the limit. The session's
+    /// earlier codes stop working. False when the limit is reached.
+    async fn issue_code(&self, code: &NewCode, max_per_hour: u32) -> Result<bool, StoreError>;
+    /// Checks a one-time code (by hash) for the session `session_hash`: a code works only in
+    /// the session that asked for it, once. Right uses it up; wrong counts a try; concurrent
+    /// tries never pass `max_failures`.
+    async fn use_code(
+        &self,
+        message_id: &str,
+        idx: i64,
+        session_hash: &str,
+        code_hash: &str,
+        now: i64,
+        max_failures: u32,
+    ) -> Result<Proof, StoreError>;
+    /// The recipient's "this wasn't me" (by the report token's SHA-256): once per code, locks
+    /// the link (its failure count set to `max_failures`) and ends the session that asked for
+    /// the code. The code's request, the first time; None for an unknown or used report token.
+    async fn report_code(&self, report_hash: &str, max_failures: u32) -> Result<Option<CodeReport>, StoreError>;
 }
 
 /// Portal sessions of recipients and senders, and the console's sign-in links (portal).
@@ -241,6 +253,38 @@ pub trait SessionStore: Send + Sync {
     async fn use_console_login(&self, token_hash: &str, now: i64) -> Result<Option<String>, StoreError>;
     /// Sign-in links mailed to `address` since `since`.
     async fn console_logins_since(&self, address: &str, since: i64) -> Result<u32, StoreError>;
+    // --- Console sessions: sign-out --------------------------------------------------------
+
+    /// Ends a console session (by the SHA-256 of its cookie).
+    async fn end_console_session(&self, id_hash: &str) -> Result<(), StoreError>;
+}
+
+/// A one-time code asked for in one portal session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewCode {
+    pub message_id: String,
+    pub idx: i64,
+    /// SHA-256 of the cookie of the session that asked for it: the only one it opens.
+    pub session_hash: String,
+    /// SHA-256 of the code (bound to the link).
+    pub code_hash: String,
+    /// SHA-256 of the "this wasn't me" token the code mail carries.
+    pub report_hash: String,
+    /// Who asked (address and browser), as the code mail names them.
+    pub client: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+/// A code request the recipient reported as not theirs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CodeReport {
+    pub message_id: String,
+    pub idx: i64,
+    /// Who asked for the code (address and browser).
+    pub client: String,
+    /// When it was asked for (Unix seconds).
+    pub created_at: i64,
 }
 
 /// Who is signed in to the sender console.

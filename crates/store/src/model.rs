@@ -45,6 +45,10 @@ pub struct MessageInfo {
     /// inspection off, or it could not finish). Delivery decides from this and walks the
     /// message again only to rewrite it.
     pub findings: Option<Vec<FileFinding>>,
+    /// The TLS level every hop of this message needs at least, beyond what `[outbound]`
+    /// requires for its recipients' domains (sekisho's own code mails under `[portal]
+    /// code_min_assurance`); None: only that.
+    pub required_tls: Option<sekisho_policy::Assurance>,
 }
 
 impl MessageInfo {
@@ -354,6 +358,7 @@ pub(crate) fn sample_message(id: &crate::QueueId, size: u64, recipients: usize) 
             tls: None,
             origin: Origin::Submission,
             findings: None,
+            required_tls: None,
         },
         recipients: (0..recipients)
             .map(|i| NewRecipient { address: format!("r{i}@example.jp"), orcpt: None, notify: Some("FAILURE".into()) })

@@ -219,6 +219,29 @@ ALTER TABLE messages ADD COLUMN attachments INTEGER;
     r#"
 ALTER TABLE messages ADD COLUMN findings TEXT;
 "#,
+    // One-time codes bound to the portal session that asked for them; rows stay (used or
+    // expired) for the per-link hourly count and the recipient's "this wasn't me" report.
+    r#"
+DROP TABLE link_codes;
+CREATE TABLE link_session_codes (
+    message_id TEXT NOT NULL,
+    idx INTEGER NOT NULL,
+    session_hash TEXT NOT NULL,
+    code_hash TEXT NOT NULL,
+    report_hash TEXT NOT NULL UNIQUE,
+    client TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    reported INTEGER NOT NULL DEFAULT 0,
+    FOREIGN KEY (message_id, idx) REFERENCES links(message_id, idx) ON DELETE CASCADE
+);
+CREATE INDEX link_session_codes_link ON link_session_codes (message_id, idx, created_at);
+"#,
+    // The TLS level every hop of one message needs at least (sekisho's own code mails under
+    // `[portal] code_min_assurance`); NULL: only what `[outbound]` requires.
+    r#"
+ALTER TABLE messages ADD COLUMN required_tls TEXT;
+"#,
 ];
 
 /// A message is finished when it is not yet marked done, has recipients, every recipient is
@@ -455,6 +478,13 @@ impl MessageStore for SqliteStore {
                 .ok_or_else(|| StoreError::Damaged(format!("{id}: origin")))?,
             // Unreadable findings (a row damaged on disk) read as "not inspected".
             findings: m.get::<Option<String>, _>("findings").and_then(|j| serde_json::from_str(&j).ok()),
+            required_tls: match m.get::<Option<String>, _>("required_tls") {
+                Some(level) => Some(
+                    sekisho_policy::Assurance::parse(&level)
+                        .ok_or_else(|| StoreError::Damaged(format!("{id}: required_tls `{level}`")))?,
+                ),
+                None => None,
+            },
         };
         Ok(Some(MessageDetail { info, done_at: m.get("done_at"), recipients, attempts }))
     }
@@ -495,7 +525,7 @@ impl QueueWrites for SqliteStore {
         for chunk in batch.chunks(MESSAGE_ROWS_PER_INSERT) {
             let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
                 "INSERT INTO messages (id, received_at, sender, size, ret, envid, smtputf8, body_8bit, \
-                 client_ip, helo, listener, auth_user, tls, origin, findings) ",
+                 client_ip, helo, listener, auth_user, tls, origin, findings, required_tls) ",
             );
             q.push_values(chunk, |mut b, NewMessage { info: m, .. }| {
                 b.push_bind(&m.id)
@@ -512,7 +542,8 @@ impl QueueWrites for SqliteStore {
                     .push_bind(&m.auth_user)
                     .push_bind(&m.tls)
                     .push_bind(m.origin.as_str())
-                    .push_bind(m.findings.as_ref().and_then(|f| serde_json::to_string(f).ok()));
+                    .push_bind(m.findings.as_ref().and_then(|f| serde_json::to_string(f).ok()))
+                    .push_bind(m.required_tls.map(|a| a.as_str()));
             });
             q.build().execute(&mut *tx).await?;
         }

@@ -8,8 +8,8 @@ use sekisho_policy::LinkEvent;
 
 use crate::error::StoreError;
 use crate::links::{
-    Access, ConsoleSession, LinkFile, LinkMessage, LinkRecord, LinkStore, NewLink, PortalEvent, PortalSession, Proof,
-    SessionStore,
+    Access, CodeReport, ConsoleSession, LinkFile, LinkMessage, LinkRecord, LinkStore, NewCode, NewLink, PortalEvent,
+    PortalSession, Proof, SessionStore,
 };
 use crate::model::MessageSummary;
 use crate::sqlite::SqliteStore;
@@ -166,7 +166,7 @@ impl LinkStore for SqliteStore {
         let mut conn = self.write_conn(true).await?;
         let mut tx = sqlx::Connection::begin(&mut *conn).await?;
         // A new token for the recipient: its earlier sessions and codes go with the old one.
-        for table in ["portal_sessions", "link_codes"] {
+        for table in ["portal_sessions", "link_session_codes"] {
             sqlx::query(&format!("DELETE FROM {table} WHERE message_id = ? AND idx = ?"))
                 .bind(&l.message_id)
                 .bind(l.idx)
@@ -256,49 +256,6 @@ impl LinkStore for SqliteStore {
             .execute(&mut *self.write_conn(true).await?)
             .await?;
         Ok(done.rows_affected() == 1)
-    }
-
-    async fn put_code(&self, message_id: &str, idx: i64, code_hash: &str, expires_at: i64) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO link_codes (message_id, idx, code_hash, expires_at) VALUES (?, ?, ?, ?) \
-             ON CONFLICT (message_id, idx) DO UPDATE SET code_hash = excluded.code_hash, \
-             expires_at = excluded.expires_at",
-        )
-        .bind(message_id)
-        .bind(idx)
-        .bind(code_hash)
-        .bind(expires_at)
-        .execute(&mut *self.write_conn(true).await?)
-        .await?;
-        Ok(())
-    }
-
-    async fn use_code(
-        &self,
-        message_id: &str,
-        idx: i64,
-        code_hash: &str,
-        now: i64,
-        max_failures: u32,
-    ) -> Result<Proof, StoreError> {
-        let mut conn = self.write_conn(true).await?;
-        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
-        let Some(failures) = self.count_try(&mut tx, message_id, idx, max_failures).await? else {
-            return Ok(Proof::Locked);
-        };
-        let used =
-            sqlx::query("DELETE FROM link_codes WHERE message_id = ? AND idx = ? AND code_hash = ? AND expires_at > ?")
-                .bind(message_id)
-                .bind(idx)
-                .bind(code_hash)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected()
-                == 1;
-        let proof = self.judge(&mut tx, message_id, idx, failures, max_failures, used).await?;
-        tx.commit().await?;
-        Ok(proof)
     }
 
     async fn prove_secret(
@@ -429,6 +386,116 @@ impl LinkStore for SqliteStore {
     async fn replace_file_keys(&self, changes: &[crate::files::FileKeyChange]) -> Result<(), StoreError> {
         crate::sqlite_keys::replace_file_keys(self, changes).await
     }
+
+    // --- One-time codes bound to the portal session that asked for them ---------------------
+
+    async fn issue_code(&self, c: &NewCode, max_per_hour: u32) -> Result<bool, StoreError> {
+        let mut conn = self.write_conn(true).await?;
+        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+        let issued: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM link_session_codes WHERE message_id = ? AND idx = ? AND created_at > ?",
+        )
+        .bind(&c.message_id)
+        .bind(c.idx)
+        .bind(c.created_at - 3600)
+        .fetch_one(&mut *tx)
+        .await?;
+        if issued >= max_per_hour as i64 {
+            return Ok(false);
+        }
+        // The session's earlier codes stop working; their rows stay for the count and reports.
+        sqlx::query(
+            "UPDATE link_session_codes SET expires_at = 0 WHERE message_id = ? AND idx = ? AND session_hash = ?",
+        )
+        .bind(&c.message_id)
+        .bind(c.idx)
+        .bind(&c.session_hash)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("DELETE FROM link_session_codes WHERE created_at < ?")
+            .bind(c.created_at - 7 * 86_400)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO link_session_codes (message_id, idx, session_hash, code_hash, report_hash, client, \
+             created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&c.message_id)
+        .bind(c.idx)
+        .bind(&c.session_hash)
+        .bind(&c.code_hash)
+        .bind(&c.report_hash)
+        .bind(&c.client)
+        .bind(c.created_at)
+        .bind(c.expires_at)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn use_code(
+        &self,
+        message_id: &str,
+        idx: i64,
+        session_hash: &str,
+        code_hash: &str,
+        now: i64,
+        max_failures: u32,
+    ) -> Result<Proof, StoreError> {
+        let mut conn = self.write_conn(true).await?;
+        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+        let Some(failures) = self.count_try(&mut tx, message_id, idx, max_failures).await? else {
+            return Ok(Proof::Locked);
+        };
+        let used = sqlx::query(
+            "UPDATE link_session_codes SET expires_at = 0 WHERE message_id = ? AND idx = ? AND session_hash = ? \
+             AND code_hash = ? AND expires_at > ?",
+        )
+        .bind(message_id)
+        .bind(idx)
+        .bind(session_hash)
+        .bind(code_hash)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        let proof = self.judge(&mut tx, message_id, idx, failures, max_failures, used).await?;
+        tx.commit().await?;
+        Ok(proof)
+    }
+
+    async fn report_code(&self, report_hash: &str, max_failures: u32) -> Result<Option<CodeReport>, StoreError> {
+        let mut conn = self.write_conn(true).await?;
+        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+        let Some(row) = sqlx::query(
+            "UPDATE link_session_codes SET reported = 1, expires_at = 0 WHERE report_hash = ? AND reported = 0 \
+             RETURNING message_id, idx, session_hash, client, created_at",
+        )
+        .bind(report_hash)
+        .fetch_optional(&mut *tx)
+        .await?
+        else {
+            return Ok(None);
+        };
+        let report = CodeReport {
+            message_id: row.get("message_id"),
+            idx: row.get("idx"),
+            client: row.get("client"),
+            created_at: row.get("created_at"),
+        };
+        let session_hash: String = row.get("session_hash");
+        sqlx::query("UPDATE links SET failures = MAX(failures, ?) WHERE message_id = ? AND idx = ?")
+            .bind(max_failures as i64)
+            .bind(&report.message_id)
+            .bind(report.idx)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM portal_sessions WHERE id_hash = ?").bind(&session_hash).execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(Some(report))
+    }
 }
 
 #[async_trait]
@@ -547,6 +614,16 @@ impl SessionStore for SqliteStore {
             .await?;
         Ok(n as u32)
     }
+
+    // --- Console sessions: sign-out --------------------------------------------------------
+
+    async fn end_console_session(&self, id_hash: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM console_sessions WHERE id_hash = ?")
+            .bind(id_hash)
+            .execute(&mut *self.write_conn(true).await?)
+            .await?;
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -641,25 +718,88 @@ mod tests {
         assert!(s.session("sid", 0).await.unwrap().is_none(), "sessions of the old token end");
     }
 
+    fn code(session: &str, hash: &str, report: &str, at: i64) -> NewCode {
+        NewCode {
+            message_id: "M1".into(),
+            idx: 0,
+            session_hash: session.into(),
+            code_hash: hash.into(),
+            report_hash: report.into(),
+            client: "192.0.2.7, Firefox".into(),
+            created_at: at,
+            expires_at: at + 400,
+        }
+    }
+
     #[tokio::test]
     async fn codes_are_single_use_and_five_wrong_tries_lock() {
         let (_d, s) = store().await;
         s.put_link_message(&message()).await.unwrap();
         s.put_link(&link("t")).await.unwrap();
-        s.put_code("M1", 0, "right", 500).await.unwrap();
-        assert_eq!(s.use_code("M1", 0, "wrong", 100, 5).await.unwrap(), Proof::Wrong { left: 4 });
-        assert_eq!(s.use_code("M1", 0, "right", 600, 5).await.unwrap(), Proof::Wrong { left: 3 }, "expired");
-        s.put_code("M1", 0, "right", 500).await.unwrap();
-        assert_eq!(s.use_code("M1", 0, "right", 100, 5).await.unwrap(), Proof::Accepted);
-        assert_eq!(s.use_code("M1", 0, "right", 100, 5).await.unwrap(), Proof::Wrong { left: 4 }, "used up");
+        assert!(s.issue_code(&code("A", "right", "r1", 100), 30).await.unwrap());
+        assert_eq!(s.use_code("M1", 0, "A", "wrong", 100, 5).await.unwrap(), Proof::Wrong { left: 4 });
+        assert_eq!(s.use_code("M1", 0, "A", "right", 600, 5).await.unwrap(), Proof::Wrong { left: 3 }, "expired");
+        assert!(s.issue_code(&code("A", "right", "r2", 100), 30).await.unwrap());
+        assert_eq!(s.use_code("M1", 0, "A", "right", 100, 5).await.unwrap(), Proof::Accepted);
+        assert_eq!(s.use_code("M1", 0, "A", "right", 100, 5).await.unwrap(), Proof::Wrong { left: 4 }, "used up");
         for left in (0..4).rev() {
-            assert_eq!(s.use_code("M1", 0, "x", 100, 5).await.unwrap(), Proof::Wrong { left });
+            assert_eq!(s.use_code("M1", 0, "A", "x", 100, 5).await.unwrap(), Proof::Wrong { left });
         }
-        s.put_code("M1", 0, "right", 500).await.unwrap();
-        assert_eq!(s.use_code("M1", 0, "right", 100, 5).await.unwrap(), Proof::Locked, "locked even for the right one");
+        assert!(s.issue_code(&code("A", "right", "r3", 100), 30).await.unwrap());
+        let locked = s.use_code("M1", 0, "A", "right", 100, 5).await.unwrap();
+        assert_eq!(locked, Proof::Locked, "locked even for the right one");
         assert!(s.link("M1", 0).await.unwrap().unwrap().locked(5));
         assert!(s.unlock_link("M1", 0).await.unwrap());
-        assert_eq!(s.use_code("M1", 0, "right", 100, 5).await.unwrap(), Proof::Accepted);
+        assert_eq!(s.use_code("M1", 0, "A", "right", 100, 5).await.unwrap(), Proof::Accepted);
+    }
+
+    #[tokio::test]
+    async fn a_code_opens_only_the_session_that_asked_for_it() {
+        let (_d, s) = store().await;
+        s.put_link_message(&message()).await.unwrap();
+        s.put_link(&link("t")).await.unwrap();
+        assert!(s.issue_code(&code("A", "right", "r1", 100), 30).await.unwrap());
+        assert_eq!(s.use_code("M1", 0, "B", "right", 100, 5).await.unwrap(), Proof::Wrong { left: 4 });
+        assert_eq!(s.use_code("M1", 0, "A", "right", 100, 5).await.unwrap(), Proof::Accepted);
+        assert!(s.issue_code(&code("A", "old", "r2", 100), 30).await.unwrap());
+        assert!(s.issue_code(&code("A", "new", "r3", 101), 30).await.unwrap());
+        assert_eq!(s.use_code("M1", 0, "A", "old", 101, 5).await.unwrap(), Proof::Wrong { left: 4 }, "replaced");
+    }
+
+    #[tokio::test]
+    async fn concurrent_code_requests_never_pass_the_hourly_limit() {
+        let (_d, s) = store().await;
+        s.put_link_message(&message()).await.unwrap();
+        s.put_link(&link("t")).await.unwrap();
+        let asks = (0..30).map(|i| {
+            let s = s.clone();
+            tokio::spawn(async move { s.issue_code(&code("A", "c", &format!("r{i}"), 100), 5).await.unwrap() })
+        });
+        let mut issued = 0;
+        for a in asks {
+            issued += usize::from(a.await.unwrap());
+        }
+        assert_eq!(issued, 5);
+        assert!(s.issue_code(&code("A", "c", "later", 100 + 3601), 5).await.unwrap(), "an hour later");
+    }
+
+    #[tokio::test]
+    async fn a_reported_code_locks_the_link_and_ends_the_asking_session() {
+        let (_d, s) = store().await;
+        s.put_link_message(&message()).await.unwrap();
+        s.put_link(&link("t")).await.unwrap();
+        let session =
+            PortalSession { message_id: "M1".into(), idx: 0, csrf: "c".into(), verified: true, expires_at: i64::MAX };
+        s.put_session("A", &session).await.unwrap();
+        s.put_session("B", &session).await.unwrap();
+        assert!(s.issue_code(&code("A", "right", "rep", 100), 30).await.unwrap());
+        let report = s.report_code("rep", 5).await.unwrap().unwrap();
+        assert_eq!((report.message_id.as_str(), report.client.as_str()), ("M1", "192.0.2.7, Firefox"));
+        assert_eq!(s.report_code("rep", 5).await.unwrap(), None, "once");
+        assert!(s.link("M1", 0).await.unwrap().unwrap().locked(5));
+        assert!(s.session("A", 0).await.unwrap().is_none(), "the asking session ends");
+        assert!(s.session("B", 0).await.unwrap().is_some());
+        assert_eq!(s.use_code("M1", 0, "A", "right", 100, 5).await.unwrap(), Proof::Locked);
     }
 
     #[tokio::test]

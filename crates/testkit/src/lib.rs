@@ -35,6 +35,8 @@ pub struct TestServer {
     pub mx: SocketAddr,
     /// The download portal (servers that deliver), at `config.portal.url`.
     pub portal: Option<SocketAddr>,
+    /// The running portal itself (servers that deliver), for what its counters tell.
+    pub portal_app: Option<sekisho_portal::Portal>,
     /// The certificates in use; `pki.ca_pem` is what clients trust.
     pub pki: TestPki,
     /// The queue the server writes to.
@@ -165,6 +167,7 @@ impl TestServer {
         };
         let portal = portal_listener
             .map(|l| (l, sekisho_portal::Portal::new(config.clone(), queue.clone(), files.clone()).expect("portal")));
+        let portal_app = portal.as_ref().map(|(_, p)| p.clone());
         let task = tokio::spawn(async move {
             let (tx, rx) = tokio::sync::watch::channel(false);
             let until_stopped = || {
@@ -193,6 +196,7 @@ impl TestServer {
             submission: pick(1),
             mx: pick(2),
             portal: portal_addr,
+            portal_app,
             pki,
             queue,
             files,

@@ -70,7 +70,7 @@ impl Inner {
         };
         let smart_host = self.smart_host(info, dest, files, rcpts).await;
         self.prepare(info, files, rcpts, &targets, smart_host.as_ref()).await;
-        let required = self.required(rcpts);
+        let required = self.required(info, rcpts);
         let mut failures: Vec<HostFailure> = Vec::new();
         // (target, fresh connection only): a pooled connection found closed is replaced by a
         // fresh one that goes through every check again.
@@ -117,11 +117,13 @@ impl Inner {
     }
 
     /// One transaction carries every recipient of the group: it needs the strongest assurance
-    /// any of their domains requires.
-    fn required(&self, rcpts: &[&RecipientRecord]) -> Assurance {
+    /// any of their domains requires, and at least what the message itself requires (a code
+    /// mail under `[portal] code_min_assurance`).
+    fn required(&self, info: &MessageInfo, rcpts: &[&RecipientRecord]) -> Assurance {
         rcpts
             .iter()
             .map(|r| self.config.outbound.required_for(r.address.rsplit_once('@').map_or("", |(_, d)| d)))
+            .chain(info.required_tls)
             .max()
             .unwrap_or(Assurance::None)
     }
