@@ -36,6 +36,14 @@ fn tls_name(version: &str) -> String {
 /// `encrypted_attachments = "link"`: such a message always goes as a link.
 pub fn decide(host: &str, evidence: &TlsEvidence, inline_min: InlineMin, encrypted: Option<&str>) -> Decision {
     let reached = evidence.assurance;
+    if inline_min.carriage(reached, evidence.downgrade_suspected, encrypted.is_some()) == Carriage::Inline {
+        let how = match &evidence.version {
+            Some(v) => format!("{}, {}", tls_name(v), reached.as_str()),
+            None => "no TLS, as the policy allows".to_string(),
+        };
+        return Decision { carriage: Carriage::Inline, reason: format!("inline — {how}") };
+    }
+    // A link: the reason is the first cause `InlineMin::carriage` weighs.
     let link = |why: String| Decision { carriage: Carriage::Link, reason: format!("link — {why}") };
     if let Some(name) = encrypted {
         return link(format!(
@@ -51,13 +59,6 @@ pub fn decide(host: &str, evidence: &TlsEvidence, inline_min: InlineMin, encrypt
     }
     if inline_min == InlineMin::Never {
         return link("the policy sends attachments to this domain as links whatever the TLS".into());
-    }
-    if inline_min.admits(reached) {
-        let how = match &evidence.version {
-            Some(v) => format!("{}, {}", tls_name(v), reached.as_str()),
-            None => "no TLS, as the policy allows".to_string(),
-        };
-        return Decision { carriage: Carriage::Inline, reason: format!("inline — {how}") };
     }
     let why = match (&evidence.version, evidence.starttls_offered) {
         (None, false) => format!("{host} offered no STARTTLS"),
@@ -141,6 +142,39 @@ mod tests {
                 let expected =
                     if min.assurance().is_some_and(|m| reached >= m) { Carriage::Inline } else { Carriage::Link };
                 assert_eq!(d.carriage, expected, "{reached:?} against {min:?}: {}", d.reason);
+            }
+        }
+    }
+
+    /// `sekisho check` predicts, for a domain whose one MX host reached a level, what delivery
+    /// decides over a session that reached it: both apply `InlineMin::carriage`.
+    #[test]
+    fn the_checker_predicts_what_delivery_decides() {
+        use sekisho_transport::check::{AddressReport, MxReport, Outcome, Via, predict};
+        for &reached in Assurance::ALL {
+            for &min in InlineMin::ALL {
+                let evidence =
+                    if reached == Assurance::None { TlsEvidence::plaintext(false, None) } else { tls(reached) };
+                let host = MxReport {
+                    host: "mx1.example.jp".into(),
+                    preference: Some(10),
+                    addresses: vec![AddressReport {
+                        ip: "192.0.2.1".into(),
+                        port: 25,
+                        error: None,
+                        evidence: Some(evidence.clone()),
+                        cached_at: None,
+                    }],
+                    assurance: reached,
+                    mta_sts_match: None,
+                    dane: None,
+                    blocked: None,
+                };
+                let hosts = [host];
+                let predicted = predict("example.jp", Ok(&hosts), Ok(&[]), &Via::Mx, min).outcome;
+                let decided = decide("mx1.example.jp", &evidence, min, None).carriage;
+                let expected = if decided == Carriage::Inline { Outcome::Inline } else { Outcome::Links };
+                assert_eq!(predicted, expected, "{reached:?} against {min:?}");
             }
         }
     }

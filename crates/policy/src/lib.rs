@@ -62,6 +62,13 @@ impl InlineMin {
     pub fn admits(self, reached: Assurance) -> bool {
         self.assurance().is_some_and(|min| reached >= min)
     }
+
+    /// The one rule of the inline-or-link decision, which delivery (`decide`) and the TLS
+    /// checker (`predict`) both apply: a link for a password-protected file under the link
+    /// policy, for a suspected downgrade, for `never`, and below this level; else inline.
+    pub fn carriage(self, reached: Assurance, downgrade_suspected: bool, encrypted: bool) -> Carriage {
+        if encrypted || downgrade_suspected || !self.admits(reached) { Carriage::Link } else { Carriage::Inline }
+    }
 }
 
 keywords! {
@@ -249,6 +256,17 @@ mod tests {
         }
         assert!(InlineMin::Authenticated.admits(Assurance::Dane));
         assert!(!InlineMin::Authenticated.admits(Assurance::Encrypted));
+    }
+
+    #[test]
+    fn a_link_for_an_encrypted_file_a_downgrade_never_or_below_the_level() {
+        let (min, good) = (InlineMin::Encrypted, Assurance::Dane);
+        assert_eq!(min.carriage(good, false, false), Carriage::Inline);
+        assert_eq!(min.carriage(good, false, true), Carriage::Link, "encrypted file");
+        assert_eq!(min.carriage(good, true, false), Carriage::Link, "suspected downgrade");
+        assert_eq!(InlineMin::None.carriage(Assurance::None, true, false), Carriage::Link, "even at none");
+        assert_eq!(InlineMin::Never.carriage(good, false, false), Carriage::Link);
+        assert_eq!(min.carriage(Assurance::None, false, false), Carriage::Link, "below the level");
     }
 
     #[test]

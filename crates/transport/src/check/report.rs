@@ -253,10 +253,11 @@ pub fn predict(domain: &str, mx: Checked<'_>, hop: Checked<'_>, via: &Via, inlin
             }
         }
     };
+    // The rule delivery applies (`InlineMin::carriage`), over the weakest host mail may go to.
     if inline_min == InlineMin::Never {
         return links(assurance, "the policy sends attachments to this domain as links whatever the TLS".into());
     }
-    if inline_min.admits(assurance) {
+    if inline_min.carriage(assurance, false, false) == sekisho_policy::Carriage::Inline {
         if assurance == Assurance::None {
             return inline(assurance, "the policy allows attachments without TLS to this domain".into());
         }
