@@ -4,52 +4,13 @@
 //! someone else's wrong codes, and the sender console's sign-in under a guessing flood, mail
 //! link scanners, sign-out and removed accounts. Everything over real sockets.
 
-use sekisho_store::links::{random_token, token_hash};
-use sekisho_store::{Access, LinkFile, LinkMessage, NewLink};
+use sekisho_store::Access;
 use sekisho_testkit::mail::{code_in, own_mail_text};
 use sekisho_testkit::{Browser, FakeDns, TestServer};
 
-/// A message with one file and an OTP link for bob@example.com; (message id, link URL).
+/// A message with one file and an OTP link for bob@example.com: the link's URL.
 async fn seed(s: &TestServer, message_id: &str) -> String {
-    let files = s.files.clone();
-    let stored = files.put(b"the figures").unwrap();
-    let store = &s.queue.stores().links;
-    store
-        .put_link_message(&LinkMessage {
-            message_id: message_id.into(),
-            sender: "alice@example.jp".into(),
-            subject: "figures".into(),
-            created_at: 0,
-            files: vec![LinkFile {
-                idx: 0,
-                file_id: stored.id,
-                key: stored.key,
-                name: "figures.pdf".into(),
-                content_type: "application/pdf".into(),
-                size: stored.size,
-                sha256: stored.sha256,
-                purged: false,
-            }],
-            password_hash: None,
-        })
-        .await
-        .unwrap();
-    let token = random_token(16);
-    let now = chrono::Utc::now().timestamp();
-    let link = NewLink {
-        message_id: message_id.into(),
-        idx: 0,
-        recipient: "bob@example.com".into(),
-        token_hash: token_hash(&token),
-        access: Access::Otp,
-        created_at: now,
-        expires_at: now + 3600,
-        max_downloads: 3,
-        secret_hash: None,
-        hint: None,
-    };
-    store.put_link(&link).await.unwrap();
-    format!("http://{}/d/{token}", s.portal.unwrap())
+    s.seed_link(message_id, &[("figures.pdf", b"the figures")], Access::Otp).await
 }
 
 async fn server(tweak: impl FnOnce(&mut sekisho_config::Config) + Send + 'static) -> (FakeDns, TestServer) {

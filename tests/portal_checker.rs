@@ -8,8 +8,6 @@
 
 use std::process::Command;
 
-use sekisho_store::ConsoleSession;
-use sekisho_store::links::{random_token, token_hash};
 use sekisho_testkit::{FakeDns, FakeHttps, FakeMx, HttpAnswer, MxBehavior, TestPki, TestServer};
 
 /// Set in the child that runs inside the private network namespace.
@@ -143,15 +141,7 @@ async fn the_checker_can_be_limited_to_signed_in_senders_or_turned_off() {
     assert!(r.text().await.unwrap().contains("signed in to the console"));
     let r = http.get(format!("{base}/check")).header("accept-language", "en").send().await.unwrap();
     assert_eq!(r.status().as_u16(), 403);
-    let id = random_token(32);
-    let session = ConsoleSession {
-        sender: "alice@example.jp".into(),
-        account: false,
-        csrf: random_token(16),
-        expires_at: chrono::Utc::now().timestamp() + 600,
-    };
-    s.queue.stores().sessions.put_console_session(&token_hash(&id), &session).await.unwrap();
-    let cookie = format!("sekisho-console={id}");
+    let cookie = s.console_cookie("alice@example.jp").await;
     let r = http.get(format!("{base}/check")).header("cookie", &cookie).send().await.unwrap();
     assert_eq!(r.status().as_u16(), 200, "a signed-in sender gets the page");
     let r = http.get(format!("{base}/api/v1/check?domain=example.com")).header("cookie", &cookie).send().await.unwrap();

@@ -3,72 +3,18 @@
 //! downloads, file names that reverse or break lines — and HSTS when served over HTTPS.
 //! Links are seeded through the store, as delivery makes them.
 
-use sekisho_store::links::{random_token, token_hash};
-use sekisho_store::{Access, ConsoleSession, LinkFile, LinkMessage, NewLink};
+use sekisho_store::Access;
 use sekisho_testkit::{FakeDns, TestServer};
 
 /// A link for bob@example.com to message `message_id` holding `files` (name, bytes).
 async fn seed(s: &TestServer, message_id: &str, files: &[(&str, &[u8])]) -> String {
-    let store_files = s.files.clone();
-    let mut kept = Vec::new();
-    for (idx, (name, bytes)) in files.iter().enumerate() {
-        let stored = store_files.put(bytes).unwrap();
-        kept.push(LinkFile {
-            idx: idx as i64,
-            file_id: stored.id,
-            key: stored.key,
-            name: name.to_string(),
-            content_type: "application/pdf".into(),
-            size: stored.size,
-            sha256: stored.sha256,
-            purged: false,
-        });
-    }
-    let store = &s.queue.stores().links;
-    let message = LinkMessage {
-        message_id: message_id.into(),
-        sender: "alice@example.jp".into(),
-        subject: "figures".into(),
-        created_at: 0,
-        files: kept,
-        password_hash: None,
-    };
-    store.put_link_message(&message).await.unwrap();
-    let token = random_token(16);
-    let now = chrono::Utc::now().timestamp();
-    let link = NewLink {
-        message_id: message_id.into(),
-        idx: 0,
-        recipient: "bob@example.com".into(),
-        token_hash: token_hash(&token),
-        access: Access::None,
-        created_at: now,
-        expires_at: now + 3600,
-        max_downloads: 3,
-        secret_hash: None,
-        hint: None,
-    };
-    store.put_link(&link).await.unwrap();
-    format!("http://{}/d/{token}", s.portal.unwrap())
+    s.seed_link(message_id, files, Access::None).await
 }
 
 async fn server(tweak: impl FnOnce(&mut sekisho_config::Config) + Send + 'static) -> (FakeDns, TestServer) {
     let dns = FakeDns::start("127.0.0.53").await;
     let s = TestServer::start_delivering(&dns, 9, tweak).await;
     (dns, s)
-}
-
-/// A console session for alice@example.jp: the cookie header that carries it.
-async fn console_cookie(s: &TestServer) -> String {
-    let id = random_token(32);
-    let session = ConsoleSession {
-        sender: "alice@example.jp".into(),
-        account: false,
-        csrf: random_token(16),
-        expires_at: chrono::Utc::now().timestamp() + 600,
-    };
-    s.queue.stores().sessions.put_console_session(&token_hash(&id), &session).await.unwrap();
-    format!("sekisho-console={id}")
 }
 
 #[tokio::test]
@@ -98,7 +44,7 @@ async fn names_that_reverse_or_break_lines_are_shown_escaped_everywhere() {
     assert!(!d.contains("%E2%80%AE") && !d.contains("%0D") && !d.contains("%00"), "{d}");
 
     let http = reqwest::Client::new();
-    let cookie = console_cookie(&s).await;
+    let cookie = s.console_cookie("alice@example.jp").await;
     let base = format!("http://{}", s.portal.unwrap());
     let r = http
         .get(format!("{base}/sent/m/{id}"))

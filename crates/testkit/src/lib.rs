@@ -9,6 +9,7 @@ mod https;
 pub mod mail;
 mod mx;
 mod pki;
+mod seed;
 
 pub use browser::{Browser, csrf_in};
 pub use client::{Client, Response};
