@@ -7,7 +7,9 @@ use std::path::Path;
 
 use sekisho_config::{EncryptedPolicy, OutboundConfig, UninspectablePolicy};
 use sekisho_inspect::encrypted::Verdict;
-use sekisho_inspect::mime::{MessageLimits, MimeError, PartReport, inspect_message};
+use sekisho_inspect::mime::{MimeError, PartReport};
+
+use crate::inspector::INSPECTORS;
 use sekisho_smtp::Reply;
 use sekisho_store::{FileFinding, Found};
 
@@ -23,10 +25,6 @@ const MAX_REPLY_TEXT: usize = 512 - "550 5.7.1 ".len() - 2;
 /// inside an archive, which is cut to what room is left.
 const MAX_REPLY_NAME: usize = 60;
 const MAX_REPLY_REASON: usize = 200;
-
-/// Stack of the thread a message is inspected on. The limits keep the walk shallow, but a
-/// stack overflow cannot be caught: inspection never runs on a runtime thread's small stack.
-const INSPECTION_STACK: usize = 64 << 20;
 
 /// Longest wait for a turn to inspect, and longest inspection.
 const INSPECTION_TIME: std::time::Duration = std::time::Duration::from_secs(60);
@@ -63,27 +61,21 @@ pub(crate) async fn check(policy: &OutboundConfig, path: &Path) -> Result<Inspec
     };
     let _turn = turn.map_err(std::io::Error::other)?;
     let raw = tokio::fs::read(path).await?;
-    let inspection = inspect_apart(raw)?;
+    let inspection = INSPECTORS.inspect(raw)?;
     match tokio::time::timeout(INSPECTION_TIME, inspection).await {
         Ok(result) => {
             let result = result.map_err(|_| std::io::Error::other("the inspection thread ended without an answer"))?;
             let findings = result.as_ref().ok().map(|parts| findings(parts));
             Ok(Inspected { refusal: decide(policy, &result), findings })
         }
-        Err(_) => Ok(Inspected { refusal: too_slow(), findings: None }),
+        Err(_) => {
+            // That thread is still at it: another takes its place.
+            if let Err(e) = INSPECTORS.add_thread() {
+                tracing::error!(error = %e, "cannot start an inspection thread");
+            }
+            Ok(Inspected { refusal: too_slow(), findings: None })
+        }
     }
-}
-
-/// Inspects `raw` on a thread of its own with an [`INSPECTION_STACK`] stack; the answer comes
-/// back on the channel (closed without one if the inspection panicked).
-fn inspect_apart(
-    raw: Vec<u8>,
-) -> Result<tokio::sync::oneshot::Receiver<Result<Vec<PartReport>, MimeError>>, std::io::Error> {
-    let (answer, answered) = tokio::sync::oneshot::channel();
-    std::thread::Builder::new().name("sekisho-inspect".into()).stack_size(INSPECTION_STACK).spawn(move || {
-        let _ = answer.send(inspect_message(&raw, &MessageLimits::default()));
-    })?;
-    Ok(answered)
 }
 
 /// The decision, from the policy and what inspection found: a pure function. A refusal says
@@ -188,6 +180,7 @@ fn ascii(text: &str, max: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sekisho_inspect::mime::{MessageLimits, inspect_message};
 
     fn policy(encrypted: &str, uninspectable: &str) -> OutboundConfig {
         OutboundConfig {
