@@ -125,7 +125,7 @@ async fn this_wasnt_me_locks_the_link_ends_the_asking_session_and_tells_the_send
     assert!(reported.detail.contains("code asked for by 127.0.0.1"), "{reported:?}");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn thirty_parallel_code_requests_mail_no_more_codes_than_the_hourly_limit() {
     let (_dns, s) = server(|c| c.portal.max_codes_per_hour = 5).await;
     let url = seed(&s, "MRACE1").await;
