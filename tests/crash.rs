@@ -35,7 +35,8 @@ async fn client(
             continue;
         };
         drop(tcp);
-        let mut c = Client::connect_raw(addr).await;
+        // The server may be killed between the probe and this connection: try again.
+        let Some(mut c) = Client::try_connect(addr).await else { continue };
         if c.try_read(Duration::from_secs(5)).await.map(|r| r.code) != Some(220) {
             continue;
         }
