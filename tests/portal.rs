@@ -4,7 +4,7 @@
 //! Links are seeded through the store, as delivery makes them.
 
 use sekisho_store::links::{random_token, token_hash};
-use sekisho_store::{Access, LinkFile, LinkMessage, NewLink};
+use sekisho_store::{Access, NewLink};
 use sekisho_testkit::{FakeDns, TestServer};
 
 const PORTAL_CODE_PAGE: &str = "Send me a code";
@@ -29,87 +29,22 @@ async fn seed_message(
     bytes: &[u8],
     tweak: impl FnOnce(&mut NewLink),
 ) -> Seeded {
-    let message_id = message_id.to_string();
-    let files = s.files.clone();
-    let stored = files.put(bytes).unwrap();
-    let store = &s.queue.stores().links;
-    store
-        .put_link_message(&LinkMessage {
-            message_id: message_id.clone(),
-            sender: "alice@example.jp".into(),
-            subject: "figures".into(),
-            created_at: 0,
-            files: vec![LinkFile {
-                idx: 0,
-                file_id: stored.id,
-                key: stored.key,
-                name: name.into(),
-                content_type: "application/pdf".into(),
-                size: stored.size,
-                sha256: stored.sha256,
-                purged: false,
-            }],
-            password_hash: None,
-        })
-        .await
-        .unwrap();
-    let token = random_token(16);
-    let now = chrono::Utc::now().timestamp();
-    let mut link = NewLink {
-        message_id: message_id.clone(),
-        idx: 0,
-        recipient: "bob@example.com".into(),
-        token_hash: token_hash(&token),
-        access,
-        created_at: now,
-        expires_at: now + 3600,
-        max_downloads: 3,
-        secret_hash: None,
-        hint: None,
-    };
-    tweak(&mut link);
-    store.put_link(&link).await.unwrap();
-    Seeded { message_id, url: format!("http://{}/d/{token}", s.portal.unwrap()) }
+    let url = s.seed_link_with(message_id, &[(name, bytes)], access, tweak).await;
+    Seeded { message_id: message_id.to_string(), url }
 }
 
-/// Files and a link kept for queued message `id`.
+/// A link without files for queued message `id`.
 async fn seed_for(s: &TestServer, id: &str) {
-    let store = &s.queue.stores().links;
-    store
-        .put_link_message(&LinkMessage {
-            message_id: id.into(),
-            sender: "alice@example.jp".into(),
-            subject: "figures".into(),
-            created_at: 0,
-            files: Vec::new(),
-            password_hash: None,
-        })
-        .await
-        .unwrap();
-    let link = NewLink {
-        message_id: id.into(),
-        idx: 0,
-        recipient: "bob@example.com".into(),
-        token_hash: token_hash(&random_token(16)),
-        access: Access::Otp,
-        created_at: 0,
-        expires_at: i64::MAX,
-        max_downloads: 1,
-        secret_hash: None,
-        hint: None,
-    };
-    store.put_link(&link).await.unwrap();
+    s.seed_link_with(id, &[], Access::Otp, |l| {
+        l.created_at = 0;
+        l.expires_at = i64::MAX;
+        l.max_downloads = 1;
+    })
+    .await;
 }
 
 async fn server(tweak: impl FnOnce(&mut sekisho_config::Config) + Send + 'static) -> (FakeDns, TestServer) {
-    let dns = FakeDns::start("127.0.0.53").await;
-    for domain in ["example.com", "example.jp"] {
-        dns.mx(domain, 10, &format!("mx.{domain}"));
-        dns.addr(&format!("mx.{domain}"), "127.0.0.1");
-    }
-    // Code mails wait in the queue: nothing answers on port 9.
-    let s = TestServer::start_delivering(&dns, 9, tweak).await;
-    (dns, s)
+    TestServer::with_mail_held(tweak).await
 }
 
 #[tokio::test]

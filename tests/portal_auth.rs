@@ -14,14 +14,7 @@ async fn seed(s: &TestServer, message_id: &str) -> String {
 }
 
 async fn server(tweak: impl FnOnce(&mut sekisho_config::Config) + Send + 'static) -> (FakeDns, TestServer) {
-    let dns = FakeDns::start("127.0.0.53").await;
-    for domain in ["example.com", "example.jp"] {
-        dns.mx(domain, 10, &format!("mx.{domain}"));
-        dns.addr(&format!("mx.{domain}"), "127.0.0.1");
-    }
-    // sekisho's own mails wait in the queue: nothing answers on port 9.
-    let s = TestServer::start_delivering(&dns, 9, tweak).await;
-    (dns, s)
+    TestServer::with_mail_held(tweak).await
 }
 
 /// The decoded texts of sekisho's own mails to `rcpt` waiting in the queue, oldest first.
