@@ -23,14 +23,14 @@ struct Job {
 
 /// The inspection threads and their queue.
 pub(crate) struct Inspectors {
-    jobs: Mutex<Sender<Job>>,
+    jobs: Sender<Job>,
     queue: Arc<Mutex<Receiver<Job>>>,
 }
 
 /// One thread per core (at least two), as many as inspections run at once.
 pub(crate) static INSPECTORS: LazyLock<Inspectors> = LazyLock::new(|| {
     let (jobs, queue) = channel();
-    let pool = Inspectors { jobs: Mutex::new(jobs), queue: Arc::new(Mutex::new(queue)) };
+    let pool = Inspectors { jobs, queue: Arc::new(Mutex::new(queue)) };
     for _ in 0..std::thread::available_parallelism().map_or(2, |n| n.get().max(2)) {
         if let Err(e) = pool.add_thread() {
             tracing::error!(error = %e, "cannot start an inspection thread");
@@ -44,11 +44,7 @@ impl Inspectors {
     /// inspection panicked).
     pub(crate) fn inspect(&self, raw: Vec<u8>) -> Result<tokio::sync::oneshot::Receiver<Answer>, std::io::Error> {
         let (answer, answered) = tokio::sync::oneshot::channel();
-        self.jobs
-            .lock()
-            .expect("inspection queue")
-            .send(Job { raw, answer })
-            .map_err(|_| std::io::Error::other("no inspection thread is running"))?;
+        self.jobs.send(Job { raw, answer }).map_err(|_| std::io::Error::other("no inspection thread is running"))?;
         Ok(answered)
     }
 

@@ -5,6 +5,7 @@
 //! (a token row and the notice spliced in; measured in BENCHMARKS.md).
 
 use sekisho_config::{InlineFormat, InlineMin, SmartHostAttachments};
+use sekisho_policy::Carriage;
 use sekisho_store::{MessageInfo, RecipientRecord};
 
 use super::{Inner, now};
@@ -25,19 +26,18 @@ pub(crate) struct Outlook {
     pub beyond: Option<(SmartHostAttachments, Option<Assurance>)>,
 }
 
-/// Whether the recipient will likely get a link: certainly with an encrypted file, with
-/// `never`, or when the smart-host decision already says so; likely when the last session
-/// to the same host did not reach `inline_min`. A pure function.
+/// Whether the recipient will likely get a link, by the rule delivery applies
+/// (`InlineMin::carriage`): certainly when even the strongest session would give one (an
+/// encrypted file, `never`) or the smart-host decision already does; likely when the last
+/// session to the same host would. A pure function.
 pub(crate) fn link_likely(o: Outlook) -> bool {
-    let below = |a: Option<Assurance>| a.is_some_and(|a| !o.inline_min.admits(a));
-    o.encrypted
-        || o.inline_min == InlineMin::Never
-        || below(o.last_session)
+    let link = |a: Assurance| o.inline_min.carriage(a, false, o.encrypted) == Carriage::Link;
+    link(Assurance::Dane)
+        || o.last_session.is_some_and(link)
         || match o.beyond {
             Some((SmartHostAttachments::Link, _)) => true,
-            Some((SmartHostAttachments::Probe, probe)) => {
-                o.inline_min != InlineMin::None && probe.is_none_or(|p| !o.inline_min.admits(p))
-            }
+            // As `beyond_smart_host`: with `inline_min = "none"` the hop alone decides.
+            Some((SmartHostAttachments::Probe, probe)) => o.inline_min != InlineMin::None && probe.is_none_or(link),
             None => false,
         }
 }
