@@ -129,22 +129,14 @@ fn generate_self_signed(cert: &Path, key: &Path, hostname: &str) -> Result<(), R
     let names = vec![hostname.to_string(), "localhost".to_string()];
     let generated = rcgen::generate_simple_self_signed(names).map_err(|e| err(e.to_string()))?;
     if let Some(dir) = cert.parent() {
-        use std::os::unix::fs::DirBuilderExt;
-        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(|e| err(e.to_string()))?;
+        sekisho_store::private::create_dir_all(dir).map_err(|e| err(e.to_string()))?;
     }
-    write_private(key, generated.key_pair.serialize_pem().as_bytes()).map_err(|e| err(e.to_string()))?;
+    sekisho_store::private::write(key, generated.key_pair.serialize_pem().as_bytes())
+        .map_err(|e| err(e.to_string()))?;
     // The certificate is public, but it lives in the data directory, where nothing is
     // readable by others.
-    write_private(cert, generated.cert.pem().as_bytes()).map_err(|e| err(e.to_string()))?;
+    sekisho_store::private::write(cert, generated.cert.pem().as_bytes()).map_err(|e| err(e.to_string()))?;
     Ok(())
-}
-
-fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path)?;
-    f.write_all(bytes)?;
-    f.sync_all()
 }
 
 /// "TLSv1.3" and the cipher suite name of an established server connection.

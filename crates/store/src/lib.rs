@@ -12,7 +12,7 @@ mod error;
 pub mod files;
 pub mod links;
 mod model;
-mod private;
+pub mod private;
 mod purge;
 mod queue_id;
 mod recovery;

@@ -13,7 +13,7 @@ pub const DIR_MODE: u32 = 0o700;
 pub const FILE_MODE: u32 = 0o600;
 
 /// Creates `path` and its missing parents with mode 0700.
-pub(crate) fn create_dir_all(path: &Path) -> io::Result<()> {
+pub fn create_dir_all(path: &Path) -> io::Result<()> {
     std::fs::DirBuilder::new().recursive(true).mode(DIR_MODE).create(path)
 }
 
@@ -27,11 +27,12 @@ pub(crate) fn open_or_create(path: &Path) -> io::Result<File> {
     std::fs::OpenOptions::new().write(true).create(true).truncate(false).mode(FILE_MODE).open(path)
 }
 
-/// Writes `bytes` to `path` (replacing it), created with mode 0600.
-pub(crate) fn write(path: &Path, bytes: &[u8]) -> io::Result<()> {
+/// Writes `bytes` to `path` (replacing it), created with mode 0600, and makes it durable.
+pub fn write(path: &Path, bytes: &[u8]) -> io::Result<()> {
     use io::Write;
     let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(FILE_MODE).open(path)?;
-    f.write_all(bytes)
+    f.write_all(bytes)?;
+    f.sync_all()
 }
 
 /// What [`secure_data_dir`] changed in a data directory that was open to others.
