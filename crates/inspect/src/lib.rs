@@ -5,5 +5,6 @@
 
 #![warn(missing_docs)]
 
+pub mod content;
 pub mod encrypted;
 pub mod mime;
