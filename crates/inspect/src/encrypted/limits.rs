@@ -2,7 +2,7 @@
 
 /// Bounds on one inspection. When one is reached the inspection reports
 /// [`Reason`](super::Reason) instead of going on; memory stays under about
-/// `max_total_uncompressed` plus the attachment itself (plus `max_decoder_memory` for 7z).
+/// `max_total_uncompressed` plus the attachment itself (plus `max_decoder_memory` for 7z and xz).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limits {
     /// Containers nested deeper are not opened: the attachment is depth 0, a file inside it
@@ -14,8 +14,16 @@ pub struct Limits {
     pub max_total_uncompressed: u64,
     /// Bytes one entry may decompress to (its declared size is checked first).
     pub max_entry_size: u64,
-    /// Memory the 7z decoder may take for its header buffers and dictionaries.
+    /// Memory the 7z and xz decoders may take for their header buffers and dictionaries.
     pub max_decoder_memory: u64,
+    /// Bytes decompressed, every level together, per byte of the attachment: a file may
+    /// expand to `max_ratio` times its size (or `ratio_allowance`, whichever is more, and never
+    /// beyond `max_total_uncompressed`). Real documents and archives stay well under 100;
+    /// bombs are thousands to millions.
+    pub max_ratio: u64,
+    /// Bytes any attachment may decompress to whatever its ratio, so that a small file of
+    /// repetitive text is still opened.
+    pub ratio_allowance: u64,
 }
 
 impl Default for Limits {
@@ -26,6 +34,17 @@ impl Default for Limits {
             max_total_uncompressed: 512 << 20,
             max_entry_size: 128 << 20,
             max_decoder_memory: 64 << 20,
+            max_ratio: 100,
+            ratio_allowance: 8 << 20,
         }
+    }
+}
+
+impl Limits {
+    /// Bytes an attachment of `input` bytes may decompress to, every level together, and
+    /// whether that bound is the ratio's (rather than `max_total_uncompressed`).
+    pub fn budget(&self, input: u64) -> (u64, bool) {
+        let by_ratio = input.saturating_mul(self.max_ratio).max(self.ratio_allowance);
+        if by_ratio < self.max_total_uncompressed { (by_ratio, true) } else { (self.max_total_uncompressed, false) }
     }
 }

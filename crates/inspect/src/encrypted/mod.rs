@@ -11,32 +11,39 @@
 //!   Excel and PowerPoint 97-2003 encryption marks; OpenDocument's manifest encryption data.
 //! - PDF: `/Encrypt` in a trailer or cross-reference stream dictionary.
 //!
-//! Archives (ZIP, plain 7z, stored RAR entries) and compound file streams are opened and what
-//! is inside is inspected in turn, within [`Limits`]. What cannot be opened (a limit reached,
+//! Archives (ZIP, plain 7z, stored RAR entries, tar, gzip, bzip2, xz), compound file streams,
+//! files embedded in PDFs, TNEF and BinHex wrappers and saved messages are opened and what is
+//! inside is inspected in turn, within [`Limits`] (the walk is shared with
+//! [`crate::content`], which keeps the tree it builds). What cannot be opened (a limit reached,
 //! a zip bomb shape, corrupt data) is reported as an [`Obstacle`], never silently passed.
 
-mod bytes;
+pub(crate) mod bytes;
 mod error;
 mod legacy;
 mod limits;
 mod odf;
 mod office;
 mod pdf;
-mod pdf_lex;
+pub(crate) mod pdf_lex;
 mod rar;
 mod rar4;
 mod rar5;
 mod report;
 mod sevenz;
 mod sevenz_header;
-mod sniff;
-mod walker;
+pub(crate) mod sniff;
+pub(crate) mod walker;
 mod zip;
-mod zip_raw;
+pub(crate) mod zip_raw;
 
 pub use limits::Limits;
 pub use report::{Finding, Kind, LegacyFormat, Note, Obstacle, OoxmlScheme, Reason, Report, Verdict, ZipMethod};
 pub use sniff::{Format, sniff};
+
+/// True when the PDF `bytes` name an encryption dictionary (their streams are then encrypted).
+pub(crate) fn pdf_is_encrypted(bytes: &[u8]) -> bool {
+    sniff::pdf_start(bytes).is_some_and(|start| pdf::is_encrypted(&bytes[start..]))
+}
 
 /// Inspects one attachment: `name` is used only in the report's paths, `bytes` is the whole
 /// file. Never fails: what could not be inspected is in [`Report::obstacles`].
@@ -49,7 +56,7 @@ pub use sniff::{Format, sniff};
 /// assert_eq!(report.verdict(), Verdict::Clean);
 /// ```
 pub fn inspect(name: &str, bytes: &[u8], limits: &Limits) -> Report {
-    let mut walker = walker::Walker::new(limits);
+    let mut walker = walker::Walker::new(limits, bytes.len() as u64, false);
     let format = walker.inspect(&[name.to_owned()], bytes);
     let mut report = walker.report;
     report.format = format;

@@ -88,9 +88,15 @@ fn streams(w: &mut Walker<'_>, path: &[String], cf: &mut Cfb<'_>) {
         }
         let read = guard(|| cf.open_stream(&name).map(|mut s| w.read_entry(&mut s, len, Format::Cfb)));
         match read {
-            Ok(Ok(Ok(data))) => {
-                w.inspect(&stream_path, &data);
-            }
+            Ok(Ok(Ok(data))) => match crate::content::ole_native::unwrap(&name, &data) {
+                Some((label, file)) => {
+                    let file = file.to_vec();
+                    w.inspect_owned(&child(path, label), file);
+                }
+                None => {
+                    w.inspect_owned(&stream_path, data);
+                }
+            },
             Ok(Ok(Err(reason))) => w.obstacle(&stream_path, reason),
             Ok(Err(e)) => w.corrupt(&stream_path, Format::Cfb, e),
             Err(panic) => w.corrupt(&stream_path, Format::Cfb, panic),

@@ -81,6 +81,9 @@ pub(crate) fn inspect(w: &mut Walker<'_>, path: &[String], bytes: &[u8], format:
         let file_path = child(path, file.name.clone());
         if file.encrypted {
             w.finding(if file.service { path } else { &file_path }, kind);
+            if !file.service {
+                w.sized(&file_path, file.unpacked_size);
+            }
         } else if file.service || file.directory || file.split {
             continue;
         } else if file.stored {
@@ -92,6 +95,8 @@ pub(crate) fn inspect(w: &mut Walker<'_>, path: &[String], bytes: &[u8], format:
             w.inspect(&file_path, data);
         } else if file.unpacked_size > 0 {
             compressed += 1;
+            let why = "compressed RAR entry: listed, not opened (no RAR decoder)".to_string();
+            w.listed(&file_path, file.unpacked_size, crate::content::State::Unreadable { why });
         }
     }
     if compressed > 0 {

@@ -121,6 +121,13 @@ pub enum Reason {
         /// The limit.
         max: u64,
     },
+    /// More bytes decompressed than [`Limits::max_ratio`](super::Limits::max_ratio) times the
+    /// attachment's size, all levels together: the shape of a decompression bomb.
+    #[error("expands more than {max_ratio} times its size (a decompression bomb shape)")]
+    RatioTooHigh {
+        /// The limit.
+        max_ratio: u64,
+    },
     /// ZIP entries share bytes: the shape of non-recursive zip bombs.
     #[error("entries overlap (a zip bomb shape)")]
     OverlappingEntries,
@@ -155,13 +162,20 @@ pub enum Reason {
 }
 
 impl Reason {
+    /// True when nothing more of the container is read after this (a budget spent): the
+    /// container itself is then incompletely read.
+    pub fn stops_the_walk(&self) -> bool {
+        matches!(self, Reason::TooManyEntries { .. } | Reason::TotalTooLarge { .. } | Reason::RatioTooHigh { .. })
+    }
+
     /// What the sender can do about it, in a sentence to end a refusal with.
     pub fn advice(&self) -> &'static str {
         match self {
             Reason::TooDeep { .. }
             | Reason::TooManyEntries { .. }
             | Reason::EntryTooLarge { .. }
-            | Reason::TotalTooLarge { .. } => "send the files unpacked, or in smaller archives",
+            | Reason::TotalTooLarge { .. }
+            | Reason::RatioTooHigh { .. } => "send the files unpacked, or in smaller archives",
             Reason::OverlappingEntries | Reason::DuplicateNames | Reason::HiddenLocalEntry { .. } => {
                 "make the archive again with a standard tool, or send the files unpacked"
             }

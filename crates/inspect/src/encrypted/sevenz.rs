@@ -36,7 +36,9 @@ pub(crate) fn inspect(w: &mut Walker<'_>, path: &[String], bytes: &[u8]) {
     let mut encrypted = false;
     for (index, file) in archive.files.iter().enumerate() {
         if archive.is_file_encrypted(index) {
-            w.finding(&child(path, file.name()), Kind::SevenZip { headers_encrypted: false });
+            let entry_path = child(path, file.name());
+            w.finding(&entry_path, Kind::SevenZip { headers_encrypted: false });
+            w.sized(&entry_path, file.size());
             encrypted = true;
         }
     }
@@ -73,7 +75,7 @@ fn decompress(w: &mut Walker<'_>, path: &[String], bytes: &[u8], archive: Archiv
             let entry_path = child(path, entry.name());
             match w.read_entry(data, entry.size(), Format::SevenZip) {
                 Ok(content) => {
-                    w.inspect(&entry_path, &content);
+                    w.inspect_owned(&entry_path, content);
                     Ok(true)
                 }
                 Err(reason) => {

@@ -22,6 +22,20 @@ pub enum Format {
     Cfb,
     /// A PDF (its header may follow up to 1024 bytes of junk).
     Pdf,
+    /// A gzip stream (.gz, .tgz).
+    Gzip,
+    /// A bzip2 stream (.bz2).
+    Bzip2,
+    /// An xz stream (.xz).
+    Xz,
+    /// A POSIX (ustar) or GNU tar archive.
+    Tar,
+    /// A TNEF stream (`winmail.dat`): Outlook's wrapper of a message's attachments.
+    Tnef,
+    /// A BinHex 4.0 text (.hqx): a Macintosh file in printable characters.
+    BinHex,
+    /// A saved email message (.eml), recognised by its header.
+    Message,
     /// Anything else: nothing inside to inspect.
     Other,
 }
@@ -30,6 +44,10 @@ const SEVEN_Z: &[u8] = b"7z\xBC\xAF\x27\x1C";
 const RAR5: &[u8] = b"Rar!\x1A\x07\x01\x00";
 const RAR4: &[u8] = b"Rar!\x1A\x07\x00";
 const CFB: &[u8] = b"\xD0\xCF\x11\xE0\xA1\xB1\x1A\xE1";
+const GZIP: &[u8] = b"\x1F\x8B\x08";
+const BZIP2_BLOCK: &[u8] = b"1AY&SY";
+const XZ: &[u8] = b"\xFD7zXZ\x00";
+const TNEF: &[u8] = b"\x78\x9F\x3E\x22";
 /// PDF readers accept a header that starts within the first 1024 bytes.
 const PDF_HEADER_WINDOW: usize = 1024;
 
@@ -53,6 +71,13 @@ pub(crate) fn candidates(bytes: &[u8]) -> Vec<Format> {
     if zip_raw::has_directory(bytes) {
         out.push(Format::Zip);
     }
+    if out.is_empty() {
+        if crate::content::binhex::starts(bytes).is_some() {
+            out.push(Format::BinHex);
+        } else if crate::content::message::looks_like_message(bytes) {
+            out.push(Format::Message);
+        }
+    }
     out
 }
 
@@ -67,6 +92,20 @@ fn by_signature(bytes: &[u8]) -> Option<Format> {
         Some(Format::Rar4)
     } else if bytes.starts_with(CFB) {
         Some(Format::Cfb)
+    } else if bytes.starts_with(GZIP) {
+        Some(Format::Gzip)
+    } else if bytes.len() >= 10
+        && bytes.starts_with(b"BZh")
+        && (b'1'..=b'9').contains(&bytes[3])
+        && &bytes[4..10] == BZIP2_BLOCK
+    {
+        Some(Format::Bzip2)
+    } else if bytes.starts_with(XZ) {
+        Some(Format::Xz)
+    } else if bytes.starts_with(TNEF) {
+        Some(Format::Tnef)
+    } else if crate::content::tar::is_tar(bytes) {
+        Some(Format::Tar)
     } else {
         None
     }

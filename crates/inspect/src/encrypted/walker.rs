@@ -1,6 +1,9 @@
-//! The recursion: sniff a file, hand it to its format's inspector, keep the shared limits
-//! (depth, entries, bytes decompressed) and collect what every level reports.
+//! The recursion, written once: sniff a file, hand it to its format's opener, keep the shared
+//! limits (depth, entries, bytes decompressed, ratio), collect what every level reports, and
+//! build the tree of [`Node`]s that [`crate::content`] hands out. The encrypted-file
+//! [`Report`] and the content tree are two views of this one walk.
 
+use std::borrow::Cow;
 use std::io::Read;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
@@ -8,6 +11,7 @@ use super::limits::Limits;
 use super::report::{Finding, Kind, Note, Obstacle, Reason, Report};
 use super::sniff::{Format, candidates};
 use super::{office, pdf, rar, sevenz, zip};
+use crate::content::{self, Node, State};
 
 const CHUNK: usize = 64 * 1024;
 
@@ -16,22 +20,61 @@ pub(crate) struct Walker<'l> {
     pub(crate) limits: &'l Limits,
     entries: usize,
     decompressed: u64,
+    /// Bytes that may be decompressed in all, and whether the ratio set that bound.
+    budget: (u64, bool),
     pub(crate) report: Report,
+    /// Build the full tree: types, hazards and every node's bytes. Without it the tree has
+    /// only names, sizes and states (what the encrypted-file report needs).
+    full: bool,
+    /// The nodes being opened, outermost first.
+    stack: Vec<Node>,
+    /// The attachment's node, once opened.
+    pub(crate) root: Option<Node>,
 }
 
 impl<'l> Walker<'l> {
-    pub(crate) fn new(limits: &'l Limits) -> Self {
+    /// A walk of an attachment of `input` bytes; `full` builds the whole content tree.
+    pub(crate) fn new(limits: &'l Limits, input: u64, full: bool) -> Self {
         Walker {
             limits,
             entries: 0,
             decompressed: 0,
+            budget: limits.budget(input),
             report: Report { format: Format::Other, findings: vec![], obstacles: vec![], notes: vec![] },
+            full,
+            stack: Vec::new(),
+            root: None,
         }
     }
 
-    /// Inspects `bytes`, found at `path` (the attachment's name first), as every format it may
-    /// be; returns the first, refined (a ZIP may turn out to be OOXML).
+    /// Opens `bytes`, found at `path` (the attachment's name first), as every format it may
+    /// be; returns the first, refined (a ZIP may turn out to be OOXML). Its node joins the tree.
     pub(crate) fn inspect(&mut self, path: &[String], bytes: &[u8]) -> Format {
+        self.open(path, Cow::Borrowed(bytes))
+    }
+
+    /// [`Walker::inspect`] for bytes the walk owns (decompressed): the node keeps them.
+    pub(crate) fn inspect_owned(&mut self, path: &[String], bytes: Vec<u8>) -> Format {
+        self.open(path, Cow::Owned(bytes))
+    }
+
+    fn open(&mut self, path: &[String], bytes: Cow<'_, [u8]>) -> Format {
+        let name = path.last().cloned().unwrap_or_default();
+        self.stack.push(Node::opened(name, bytes.len() as u64));
+        let format = self.dispatch(path, &bytes);
+        let mut node = self.stack.pop().expect("pushed above");
+        if self.full {
+            content::describe(&mut node, format, &bytes);
+            node.content = Some(bytes.into_owned());
+        }
+        match self.stack.last_mut() {
+            Some(parent) => parent.children.push(node),
+            None => self.root = Some(node),
+        }
+        format
+    }
+
+    fn dispatch(&mut self, path: &[String], bytes: &[u8]) -> Format {
         let formats = candidates(bytes);
         let Some(&first) = formats.first() else {
             return Format::Other;
@@ -59,6 +102,27 @@ impl<'l> Walker<'l> {
                 }
                 Format::Pdf => {
                     pdf::inspect(self, path, bytes);
+                    content::pdf_files::inspect(self, path, bytes);
+                    format
+                }
+                Format::Gzip | Format::Bzip2 | Format::Xz => {
+                    content::compressed::inspect(self, path, bytes, format);
+                    format
+                }
+                Format::Tar => {
+                    content::tar::inspect(self, path, bytes);
+                    format
+                }
+                Format::Tnef => {
+                    content::tnef::inspect(self, path, bytes);
+                    format
+                }
+                Format::BinHex => {
+                    content::binhex::inspect(self, path, bytes);
+                    format
+                }
+                Format::Message => {
+                    content::message::inspect(self, path, bytes);
                     format
                 }
                 Format::Other => format,
@@ -67,10 +131,48 @@ impl<'l> Walker<'l> {
                 refined = found;
             }
         }
+        if self.full && matches!(refined, Format::Ooxml | Format::OpenDocument | Format::Cfb) {
+            content::keep_embedded(self.stack.last_mut().expect("the node being opened"));
+        }
         refined
     }
 
+    /// The node for `path`: the one being opened, or an entry of it that is not opened (made
+    /// on first mention, then found again by name).
+    fn node_at(&mut self, path: &[String]) -> Option<&mut Node> {
+        let depth = self.stack.len();
+        if path.len() == depth {
+            return self.stack.last_mut();
+        }
+        if path.len() != depth + 1 {
+            return None;
+        }
+        let name = path.last()?;
+        let top = self.stack.last_mut()?;
+        let found = top.children.iter().rposition(|c| &c.name == name && c.content.is_none() && c.children.is_empty());
+        let index = match found {
+            Some(i) => i,
+            None => {
+                top.children.push(Node::listed(name.clone(), 0));
+                top.children.len() - 1
+            }
+        };
+        top.children.get_mut(index)
+    }
+
+    /// The container being opened, when `path` names one of its entries.
+    fn parent_of(&mut self, path: &[String]) -> Option<&mut Node> {
+        if path.len() == self.stack.len() + 1 { self.stack.last_mut() } else { None }
+    }
+
     pub(crate) fn finding(&mut self, path: &[String], kind: Kind) {
+        let what = kind.to_string();
+        if let Some(node) = self.node_at(path) {
+            node.encrypted(&what);
+        }
+        if let Some(parent) = self.parent_of(path) {
+            parent.encrypted(&what);
+        }
         let finding = Finding { path: path.to_vec(), kind };
         if !self.report.findings.contains(&finding) {
             self.report.findings.push(finding);
@@ -78,6 +180,15 @@ impl<'l> Walker<'l> {
     }
 
     pub(crate) fn obstacle(&mut self, path: &[String], reason: Reason) {
+        let why = reason.to_string();
+        if let Some(node) = self.node_at(path) {
+            node.unreadable(&why);
+        }
+        if reason.stops_the_walk()
+            && let Some(parent) = self.parent_of(path)
+        {
+            parent.unreadable(&why);
+        }
         self.report.obstacles.push(Obstacle { path: path.to_vec(), reason });
     }
 
@@ -87,6 +198,24 @@ impl<'l> Walker<'l> {
 
     pub(crate) fn note(&mut self, path: &[String], text: impl Into<String>) {
         self.report.notes.push(Note { path: path.to_vec(), text: text.into() });
+    }
+
+    /// An entry listed but not opened, neither encrypted nor an obstacle to the encrypted-file
+    /// check (a compressed RAR entry): in the tree only.
+    pub(crate) fn listed(&mut self, path: &[String], size: u64, state: State) {
+        if let Some(node) = self.node_at(path) {
+            node.size = size;
+            node.state = state;
+        }
+    }
+
+    /// The size an archive declares for an entry that is not opened.
+    pub(crate) fn sized(&mut self, path: &[String], size: u64) {
+        if path.len() == self.stack.len() + 1
+            && let Some(node) = self.node_at(path)
+        {
+            node.size = size;
+        }
     }
 
     /// Counts `n` more archive entries against [`Limits::max_entries`].
@@ -106,7 +235,16 @@ impl<'l> Walker<'l> {
 
     /// Bytes that may still be decompressed.
     pub(crate) fn budget_left(&self) -> u64 {
-        self.limits.max_total_uncompressed.saturating_sub(self.decompressed)
+        self.budget.0.saturating_sub(self.decompressed)
+    }
+
+    /// Why the total budget is spent: the ratio, or the total.
+    fn over_budget(&self) -> Reason {
+        if self.budget.1 {
+            Reason::RatioTooHigh { max_ratio: self.limits.max_ratio }
+        } else {
+            Reason::TotalTooLarge { max: self.limits.max_total_uncompressed }
+        }
     }
 
     /// Checks a declared size before any work is spent on it.
@@ -115,7 +253,7 @@ impl<'l> Walker<'l> {
             return Err(Reason::EntryTooLarge { max: self.limits.max_entry_size });
         }
         if declared > self.budget_left() {
-            return Err(Reason::TotalTooLarge { max: self.limits.max_total_uncompressed });
+            return Err(self.over_budget());
         }
         Ok(())
     }
@@ -148,7 +286,7 @@ impl<'l> Walker<'l> {
                 return Err(if cap == per_entry {
                     Reason::EntryTooLarge { max: per_entry }
                 } else {
-                    Reason::TotalTooLarge { max: self.limits.max_total_uncompressed }
+                    self.over_budget()
                 });
             }
             out.extend_from_slice(&chunk[..n]);
@@ -157,7 +295,6 @@ impl<'l> Walker<'l> {
         Ok(out)
     }
 }
-
 /// A third-party parser panicked on the input, with what it said.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("parser panicked: {0}")]
@@ -189,12 +326,12 @@ mod tests {
     #[test]
     fn read_entry_stops_at_the_limits() {
         let limits = Limits { max_entry_size: 10, max_total_uncompressed: 15, ..Limits::default() };
-        let mut w = Walker::new(&limits);
+        let mut w = Walker::new(&limits, 0, false);
         assert_eq!(w.read_entry(&mut &[1u8; 8][..], 8, Format::Zip).map(|v| v.len()), Ok(8));
         // The declared size lies: the bytes themselves are counted.
         assert_eq!(w.read_entry(&mut &[1u8; 100][..], 1, Format::Zip), Err(Reason::TotalTooLarge { max: 15 }));
         assert_eq!(w.budget_left(), 0);
-        let mut w = Walker::new(&limits);
+        let mut w = Walker::new(&limits, 0, false);
         assert_eq!(w.read_entry(&mut &[1u8; 11][..], 0, Format::Zip), Err(Reason::EntryTooLarge { max: 10 }));
         assert_eq!(w.check_declared(11), Err(Reason::EntryTooLarge { max: 10 }));
     }
@@ -202,7 +339,7 @@ mod tests {
     #[test]
     fn counts_entries() {
         let limits = Limits { max_entries: 3, ..Limits::default() };
-        let mut w = Walker::new(&limits);
+        let mut w = Walker::new(&limits, 0, false);
         assert_eq!(w.count_entries(3), Ok(()));
         assert_eq!(w.count_entries(1), Err(Reason::TooManyEntries { max: 3 }));
         assert_eq!(w.entries_left(), 0);

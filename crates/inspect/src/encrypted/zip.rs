@@ -30,7 +30,9 @@ pub(crate) fn inspect(w: &mut Walker<'_>, path: &[String], bytes: &[u8]) -> Form
         // No usable directory: what the local headers say is all there is.
         for local in &locals {
             if let Some(method) = encryption(&local.header) {
-                w.finding(&child(path, local.header.display_name()), Kind::Zip(method));
+                let entry_path = child(path, local.header.display_name());
+                w.finding(&entry_path, Kind::Zip(method));
+                w.sized(&entry_path, local.header.uncompressed);
             }
         }
         return Format::Zip;
@@ -43,7 +45,9 @@ pub(crate) fn inspect(w: &mut Walker<'_>, path: &[String], bytes: &[u8]) -> Form
         let local = usize::try_from(entry.local_offset).ok().and_then(|o| zip_raw::read_local(bytes, o).ok());
         let method = encryption(&entry.header).or_else(|| local.as_ref().and_then(|l| encryption(&l.header)));
         if let Some(method) = method {
-            w.finding(&child(path, name), Kind::Zip(method));
+            let entry_path = child(path, name);
+            w.finding(&entry_path, Kind::Zip(method));
+            w.sized(&entry_path, entry.header.uncompressed);
             continue;
         }
         match local {
@@ -185,7 +189,12 @@ fn decompress(w: &mut Walker<'_>, path: &[String], bytes: &[u8], dir: &Directory
             continue;
         }
         if let Err(reason) = w.check_declared(header.uncompressed) {
+            let stop = reason.stops_the_walk();
             w.obstacle(&entry_path, reason);
+            w.sized(&entry_path, header.uncompressed);
+            if stop {
+                return;
+            }
             continue;
         }
         let read = guard(|| -> Result<Result<Vec<u8>, Reason>, ZipError> {
@@ -200,10 +209,10 @@ fn decompress(w: &mut Walker<'_>, path: &[String], bytes: &[u8], dir: &Directory
                 if header.name == b"META-INF/manifest.xml" && odf::manifest_declares_encryption(&data) {
                     w.finding(path, Kind::OpenDocument);
                 }
-                w.inspect(&entry_path, &data);
+                w.inspect_owned(&entry_path, data);
             }
             Ok(Ok(Err(reason))) => {
-                let stop = matches!(reason, Reason::TotalTooLarge { .. });
+                let stop = reason.stops_the_walk();
                 w.obstacle(&entry_path, reason);
                 if stop {
                     return;

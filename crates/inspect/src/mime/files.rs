@@ -4,6 +4,7 @@
 
 use mail_parser::{MessageParser, MimeHeaders, PartType};
 
+use super::loose;
 use super::{MessageLimits, MimeError, dismantle, enter, names, prescan, transfer, transfer_encoding, unambiguous};
 
 /// One file carried by a message.
@@ -35,11 +36,60 @@ pub fn attachments(raw: &[u8], limits: &MessageLimits, keep_cid_images: bool) ->
     prescan(raw, limits)?;
     let message = MessageParser::default().parse(raw).ok_or(MimeError::Unparseable)?;
     let cids = if keep_cid_images { referenced_cids(&message) } else { Vec::new() };
-    let mut walk = FileWalk { limits, parts: 0, cids, out: Vec::new() };
+    let mut walk = FileWalk { limits, parts: 0, cids, out: Vec::new(), text: None };
     let walked = walk.part(&message, raw, 0, "1", 0);
     let subject = message.subject().unwrap_or_default().to_string();
     dismantle(message);
     walked.map(|()| MessageFiles { subject, files: walk.out })
+}
+
+/// Everything a message carries for inspection: its [`attachments`], and also the files a mail
+/// program may show that are not attachment parts (uuencoded or BinHex-encoded in a text
+/// part, bytes in a multipart's preamble or epilogue), and the text of its own text parts
+/// (HTML with tags removed), at most `max_text` bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Carried {
+    /// The files, in message order.
+    pub files: Vec<AttachedFile>,
+    /// The message's text.
+    pub text: String,
+}
+
+/// Walks `raw` once and returns what it [`Carried`].
+pub fn carried(raw: &[u8], limits: &MessageLimits, max_text: usize) -> Result<Carried, MimeError> {
+    prescan(raw, limits)?;
+    let message = MessageParser::default().parse(raw).ok_or(MimeError::Unparseable)?;
+    let mut walk = FileWalk { limits, parts: 0, cids: Vec::new(), out: Vec::new(), text: Some(Text::new(max_text)) };
+    let walked = walk.part(&message, raw, 0, "1", 0);
+    dismantle(message);
+    walked.map(|()| Carried { files: walk.out, text: walk.text.map(|t| t.text).unwrap_or_default() })
+}
+
+/// The text gathered so far, bounded.
+struct Text {
+    text: String,
+    max: usize,
+}
+
+impl Text {
+    fn new(max: usize) -> Self {
+        Text { text: String::new(), max }
+    }
+
+    fn push(&mut self, more: &str) {
+        let room = self.max.saturating_sub(self.text.len());
+        if room == 0 || more.trim().is_empty() {
+            return;
+        }
+        if !self.text.is_empty() {
+            self.text.push('\n');
+        }
+        let mut end = more.len().min(room);
+        while !more.is_char_boundary(end) {
+            end -= 1;
+        }
+        self.text.push_str(&more[..end]);
+    }
 }
 
 struct FileWalk<'l> {
@@ -48,6 +98,8 @@ struct FileWalk<'l> {
     /// Content-IDs referenced from HTML parts, without angle brackets, lower case.
     cids: Vec<String>,
     out: Vec<AttachedFile>,
+    /// Gather text and the files outside attachment parts too (for [`carried`]).
+    text: Option<Text>,
 }
 
 impl FileWalk<'_> {
@@ -66,9 +118,24 @@ impl FileWalk<'_> {
         let span = (part.offset_header as usize, end);
         match &part.body {
             PartType::Multipart(children) => {
+                let boundary = part.content_type().and_then(|ct| ct.attribute("boundary")).unwrap_or_default();
+                let first = children.first().and_then(|c| message.parts.get(*c as usize));
+                if self.text.is_some()
+                    && let Some(first) = first
+                {
+                    let preamble = raw.get(part.offset_body as usize..first.offset_header as usize).unwrap_or_default();
+                    self.loose(loose::preamble(preamble, boundary), span, "preamble");
+                }
                 for (i, child) in children.iter().enumerate() {
                     let s = if id == 0 { format!("{}", i + 1) } else { format!("{section}.{}", i + 1) };
                     self.part(message, raw, *child, &s, depth + 1)?;
+                }
+                let last = children.last().and_then(|c| message.parts.get(*c as usize));
+                if self.text.is_some()
+                    && let Some(last) = last
+                {
+                    let epilogue = raw.get(last.offset_end as usize..end).unwrap_or_default();
+                    self.loose(loose::epilogue(epilogue, boundary), span, "epilogue");
                 }
                 Ok(())
             }
@@ -88,7 +155,15 @@ impl FileWalk<'_> {
                 let disposition_attachment =
                     part.content_disposition().is_some_and(|d| d.ctype().eq_ignore_ascii_case("attachment"));
                 if names.is_empty() && !disposition_attachment {
-                    return Ok(());
+                    // For inspection, a nameless binary part is a file too (mail programs
+                    // offer it for saving); text parts are the message's text.
+                    if self.text.is_none() {
+                        return Ok(());
+                    }
+                    if matches!(part.body, PartType::Text(_) | PartType::Html(_)) {
+                        self.text_part(part, span);
+                        return Ok(());
+                    }
                 }
                 let cid = part.content_id().map(|c| c.trim_matches(['<', '>', ' ']).to_ascii_lowercase());
                 if !disposition_attachment && cid.is_some_and(|c| self.cids.contains(&c)) {
@@ -108,6 +183,37 @@ impl FileWalk<'_> {
                 self.out.push(AttachedFile { name, content_type, span, bytes });
                 Ok(())
             }
+        }
+    }
+}
+
+impl FileWalk<'_> {
+    /// A text part that is not an attachment: its text, and the files encoded in it.
+    fn text_part(&mut self, part: &mail_parser::MessagePart<'_>, span: (usize, usize)) {
+        let found = match &part.body {
+            PartType::Text(text) => {
+                if let Some(t) = self.text.as_mut() {
+                    t.push(text);
+                }
+                loose::in_text(text.as_bytes())
+            }
+            PartType::Html(html) => {
+                if let Some(t) = self.text.as_mut() {
+                    t.push(&crate::content::html_text(html));
+                }
+                loose::in_text(html.as_bytes())
+            }
+            _ => return,
+        };
+        self.loose(found, span, "text");
+    }
+
+    /// Files found outside attachment parts, named by what they say or by where they were.
+    fn loose(&mut self, found: Vec<(String, Vec<u8>)>, span: (usize, usize), place: &str) {
+        for (name, bytes) in found {
+            let n = self.out.len() + 1;
+            let name = if name.is_empty() { format!("{place}-{n}") } else { name };
+            self.out.push(AttachedFile { name, content_type: "application/octet-stream".into(), span, bytes });
         }
     }
 }

@@ -5,10 +5,11 @@
 //! that a decision never rests on only the first one.
 
 mod files;
+mod loose;
 mod prescan;
 mod transfer;
 
-pub use files::{AttachedFile, MessageFiles, attachments};
+pub use files::{AttachedFile, Carried, MessageFiles, attachments, carried};
 
 use prescan::prescan;
 
