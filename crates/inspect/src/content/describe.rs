@@ -101,7 +101,9 @@ fn compound_document(bytes: &[u8]) -> Office {
         } else {
             None
         };
-        let kind = if has("/WordDocument") {
+        let kind = if has("/EncryptedPackage") {
+            "encrypted Office document"
+        } else if has("/WordDocument") {
             "Word 97-2003 document"
         } else if has("/Workbook") || has("/Book") {
             if macros.is_none() && xlm_sheets(&mut cf) {

@@ -189,3 +189,6 @@ pub fn open_message(raw: &[u8], limits: &MessageLimits) -> Result<Contents, Mime
     let files = carried.files.into_iter().map(|f| open_owned(&f.name, f.bytes, &limits.archive)).collect();
     Ok(Contents { files, text: carried.text })
 }
+
+#[cfg(test)]
+mod tests;

@@ -14,7 +14,8 @@ pub struct Limits {
     pub max_total_uncompressed: u64,
     /// Bytes one entry may decompress to (its declared size is checked first).
     pub max_entry_size: u64,
-    /// Memory the 7z and xz decoders may take for their header buffers and dictionaries.
+    /// Memory the 7z and xz decoders may take for their header buffers and dictionaries
+    /// (`xz -9` and `7z -mx9` use a 64 MiB dictionary).
     pub max_decoder_memory: u64,
     /// Bytes decompressed, every level together, per byte of the attachment: a file may
     /// expand to `max_ratio` times its size (or `ratio_allowance`, whichever is more, and never
@@ -33,7 +34,7 @@ impl Default for Limits {
             max_entries: 10_000,
             max_total_uncompressed: 512 << 20,
             max_entry_size: 128 << 20,
-            max_decoder_memory: 64 << 20,
+            max_decoder_memory: 96 << 20,
             max_ratio: 100,
             ratio_allowance: 8 << 20,
         }
