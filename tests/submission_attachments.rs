@@ -131,3 +131,53 @@ async fn the_policy_can_allow_them_and_inbound_mail_is_not_refused_here() {
         .await;
     assert_eq!(r.code, 250, "inbound mail is inspected by the inbound stage, not refused at submission: {r:?}");
 }
+
+/// A PDF with `file` embedded as `name` (an uncompressed EmbeddedFile stream), as a PDF writer
+/// attaches a file.
+fn pdf_embedding(name: &str, file: &[u8]) -> Vec<u8> {
+    let mut pdf = format!(
+        "%PDF-1.7\n1 0 obj\n<< /Type /Catalog /Names << /EmbeddedFiles << /Names [({name}) 2 0 R] >> >> >>\nendobj\n\
+         2 0 obj\n<< /Type /Filespec /F ({name}) /EF << /F 3 0 R >> >>\nendobj\n\
+         3 0 obj\n<< /Type /EmbeddedFile /Length {} >>\nstream\n",
+        file.len()
+    )
+    .into_bytes();
+    pdf.extend_from_slice(file);
+    pdf.extend_from_slice(b"\nendstream\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n");
+    pdf
+}
+
+#[tokio::test]
+async fn encrypted_files_in_wrappers_pdfs_and_saved_messages_are_refused() {
+    let s = TestServer::start().await;
+    let forwarded = mail_with("secret.zip", &fixture("zipcrypto.zip"));
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        ("zipcrypto.zip.gz", fixture("zipcrypto.zip.gz"), "ZipCrypto"),
+        ("zipcrypto.zip.bz2", fixture("zipcrypto.zip.bz2"), "ZipCrypto"),
+        ("zipcrypto.zip.xz", fixture("zipcrypto.zip.xz"), "ZipCrypto"),
+        ("wrapped.tar", fixture("wrapped.tar"), "ZipCrypto"),
+        ("wrapped.tgz", fixture("wrapped.tgz"), "ZipCrypto"),
+        ("wrapped.tar.xz", fixture("wrapped.tar.xz"), "ZipCrypto"),
+        ("report.pdf", pdf_embedding("secret.zip", &fixture("zipcrypto.zip")), "ZipCrypto"),
+        ("report2.pdf", pdf_embedding("budget.xlsx", &fixture("encrypted.xlsx")), "Office document"),
+        ("fwd.eml", forwarded.into_bytes(), "ZipCrypto"),
+    ];
+    for (file, bytes, what) in &cases {
+        let (code, text) = submit(&s, &mail_with(file, bytes)).await;
+        assert_eq!(code, 550, "{file}: {text}");
+        assert!(text.starts_with(&format!("5.7.1 \"{file}\" is password-protected (")), "{file}: {text}");
+        assert!(text.contains(what), "{file}: {text}");
+    }
+    assert_eq!(s.queued().await, 0, "nothing refused is queued");
+    let plain_forward = mail_with("hello.zip", &fixture("plain.zip"));
+    let twins: Vec<(&str, Vec<u8>)> = vec![
+        ("plain.tar.bz2", fixture("plain.tar.bz2")),
+        ("report.pdf", pdf_embedding("hello.zip", &fixture("plain.zip"))),
+        ("fwd.eml", plain_forward.into_bytes()),
+    ];
+    for (file, bytes) in &twins {
+        let (code, text) = submit(&s, &mail_with(file, bytes)).await;
+        assert_eq!(code, 250, "{file}: {text}");
+    }
+    assert_eq!(s.queued().await, twins.len());
+}
