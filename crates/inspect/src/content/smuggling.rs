@@ -12,6 +12,11 @@ const LONG_RUN: usize = 2048;
 pub(crate) fn assembles_a_file(html: &[u8]) -> bool {
     let lower = html.to_ascii_lowercase();
     let has = |needle: &[u8]| find(&lower, needle, 0).is_some();
+    // A link or object whose target is a whole file inline: the browser saves it without any
+    // script.
+    if data_uri_file(&lower) {
+        return true;
+    }
     if !has(b"<script") && !has(b"javascript:") && !has(b" on") {
         return false;
     }
@@ -22,6 +27,32 @@ pub(crate) fn assembles_a_file(html: &[u8]) -> bool {
     let saves = has(b"createobjecturl") && (has(b"download=") || has(b".download") || has(b"download\""));
     let builds = has(b"new blob") || has(b"atob(") || has(b"uint8array") || has(b"data:application/");
     (saves && (builds || payload)) || (payload && (has(b"atob(") || has(b"new blob")))
+}
+
+/// Shortest base64 payload of a `data:application/...` link taken for a file (a small program
+/// is a few hundred bytes).
+const DATA_URI_RUN: usize = 256;
+
+/// A link (`href`) to a `data:application/...;base64,` URI carrying a file.
+fn data_uri_file(lower: &[u8]) -> bool {
+    let mut from = 0;
+    while let Some(at) = find(lower, b"data:application/", from) {
+        from = at + 1;
+        let before = &lower[at.saturating_sub(8)..at];
+        if find(before, b"href=", 0).is_none() {
+            continue;
+        }
+        let window = &lower[at..lower.len().min(at + 128)];
+        if let Some(b64) = find(window, b";base64,", 0) {
+            let payload = &lower[at + b64 + 8..];
+            let run =
+                payload.iter().take_while(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=')).count();
+            if run >= DATA_URI_RUN {
+                return true;
+            }
+        }
+    }
+    false
 }
 
 /// A run of at least [`LONG_RUN`] base64 characters.
@@ -80,6 +111,8 @@ mod tests {
         );
         assert!(assembles_a_file(array.as_bytes()));
         assert!(!assembles_a_file(b"<html><body><p>Invoice attached.</p><script>track()</script></body></html>"));
+        let link = format!("<a href=\"data:application/octet-stream;base64,{payload}\">invoice</a>");
+        assert!(assembles_a_file(link.as_bytes()), "a data URI link needs no script");
         let image = format!("<html><img src=\"data:image/png;base64,{payload}\"></html>");
         assert!(!assembles_a_file(image.as_bytes()), "an inline image is no download");
     }

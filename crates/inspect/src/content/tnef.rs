@@ -25,7 +25,8 @@ fn attachments(bytes: &[u8]) -> (Vec<Attachment<'_>>, Option<String>) {
     let mut out: Vec<Attachment<'_>> = Vec::new();
     // Signature (4) and legacy key (2).
     let mut pos = 6;
-    while pos < bytes.len() {
+    // Writers may leave a line break or padding after the last attribute.
+    while pos + 9 <= bytes.len() {
         let (Some(&level), Some(id), Some(len)) = (bytes.get(pos), le32(bytes, pos + 1), le32(bytes, pos + 5)) else {
             return (out, Some(format!("truncated attribute at byte {pos}")));
         };
@@ -111,5 +112,8 @@ mod tests {
         assert_eq!(found[1].data, Some(&b"PK\x05\x06"[..]));
         let (_, error) = attachments(&stream[..stream.len() - 3]);
         assert!(error.is_some());
+        let padded = [&stream[..], b"\n"].concat();
+        let (found, error) = attachments(&padded);
+        assert_eq!((found.len(), error), (2, None), "a trailing line break");
     }
 }

@@ -207,9 +207,24 @@ pub(crate) fn is_html(head: &[u8]) -> bool {
     let lower = head[..head.len().min(1024)].to_ascii_lowercase();
     let t = lower.trim_ascii_start();
     let t = t.strip_prefix(b"\xef\xbb\xbf").unwrap_or(t);
-    [&b"<!doctype html"[..], b"<html", b"<head", b"<script", b"<body", b"<iframe", b"<!--"]
-        .iter()
-        .any(|tag| t.starts_with(tag))
+    [
+        &b"<!doctype html"[..],
+        b"<html",
+        b"<head",
+        b"<script",
+        b"<body",
+        b"<iframe",
+        b"<!--",
+        b"<a ",
+        b"<div",
+        b"<p>",
+        b"<table",
+        b"<meta",
+        b"<form",
+        b"<title",
+    ]
+    .iter()
+    .any(|tag| t.starts_with(tag))
         || find(&lower, b"<html", 0).is_some()
         || find(&lower, b"<script", 0).is_some()
 }
