@@ -87,7 +87,7 @@ pub(crate) fn find(haystack: &[u8], needle: &[u8], from: usize) -> Option<usize>
     if needle.is_empty() || from >= haystack.len() {
         return None;
     }
-    haystack[from..].windows(needle.len()).position(|w| w == needle).map(|p| p + from)
+    memchr::memmem::find(&haystack[from..], needle).map(|p| p + from)
 }
 
 #[cfg(test)]

@@ -125,21 +125,24 @@ pub(crate) fn find_end(data: &[u8]) -> Option<End> {
         return None;
     }
     let lowest = data.len().saturating_sub(END_LEN + MAX_COMMENT);
-    let mut pos = data.len() - END_LEN;
-    loop {
-        if &data[pos..pos + 4] == END {
-            let comment = usize::from(u16::from_le_bytes([data[pos + 20], data[pos + 21]]));
-            if pos + END_LEN + comment <= data.len()
-                && let Ok(end) = parse_end(data, pos)
-            {
-                return Some(end);
-            }
+    // Candidates from the last possible position backwards: a SIMD search for `P`, then the
+    // other three bytes (faster than a reverse substring search over 64 KiB of data).
+    let mut upto = data.len() - END_LEN + 1;
+    while let Some(found) = memchr::memrchr(b'P', &data[lowest..upto]) {
+        let pos = lowest + found;
+        if &data[pos..pos + 4] != END {
+            upto = pos;
+            continue;
         }
-        if pos == lowest {
-            return None;
+        let comment = usize::from(u16::from_le_bytes([data[pos + 20], data[pos + 21]]));
+        if pos + END_LEN + comment <= data.len()
+            && let Ok(end) = parse_end(data, pos)
+        {
+            return Some(end);
         }
-        pos -= 1;
+        upto = pos;
     }
+    None
 }
 
 fn parse_end(data: &[u8], pos: usize) -> Result<End, FormatError> {

@@ -272,7 +272,7 @@ impl Walk<'_> {
 }
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle)
+    memchr::memmem::find(haystack, needle).is_some()
 }
 
 /// Every file name in the part's Content-Type (`name`) and Content-Disposition (`filename`)

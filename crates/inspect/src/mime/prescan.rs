@@ -35,12 +35,35 @@ pub(super) fn prescan(raw: &[u8], limits: &MessageLimits) -> Result<(), MimeErro
 
 /// The second bound: Content-Type fields on any line, read as mail-parser reads field names.
 fn count_types(raw: &[u8], limits: &MessageLimits) -> Result<(), MimeError> {
-    let types =
-        raw.split(|&b| b == b'\n').filter(|line| field_name(line).is_some_and(|n| n == b"content-type")).count();
+    let types = lines(raw).filter(|line| field_name(line).is_some_and(|n| n == b"content-type")).count();
     if types > limits.max_parts {
         return Err(MimeError::TooManyParts(limits.max_parts));
     }
     Ok(())
+}
+
+/// The lines of `raw` split at each LF (as `split` would, the last one possibly empty), found
+/// with memchr: the pre-scan reads every line of a message, most of them base64.
+fn lines(raw: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut start = 0;
+    let mut ends = memchr::memchr_iter(b'\n', raw);
+    let mut done = false;
+    std::iter::from_fn(move || {
+        if done {
+            return None;
+        }
+        match ends.next() {
+            Some(end) => {
+                let line = &raw[start..end];
+                start = end + 1;
+                Some(line)
+            }
+            None => {
+                done = true;
+                Some(&raw[start..])
+            }
+        }
+    })
 }
 
 /// A level of nesting open at some point of the message.
@@ -68,7 +91,7 @@ enum Mode {
 fn scan(raw: &[u8], limits: &MessageLimits, depth: u32, encoded_left: u32, parts: &mut usize) -> Result<(), MimeError> {
     let mut frames: Vec<Frame> = Vec::new();
     let mut mode = Mode::Header(Vec::new());
-    for line in raw.split(|&b| b == b'\n') {
+    for line in lines(raw) {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         mode = match mode {
             Mode::Header(mut fields) => match header_line(&mut fields, line) {
@@ -214,10 +237,11 @@ fn delimiter<'a>(frames: &[Frame], line: &'a [u8]) -> Option<&'a [u8]> {
         Frame::Multipart { boundary, .. } => Some(boundary),
         Frame::Message => None,
     })?;
+    // Lines are short: a byte search for '-' beats building a substring searcher per line.
     let mut from = 0;
-    while let Some(at) = find(&line[from..], b"--") {
+    while let Some(at) = memchr::memchr(b'-', &line[from..]) {
         let start = from + at + 2;
-        if line[start..].starts_with(boundary) {
+        if line.get(from + at + 1) == Some(&b'-') && line[start..].starts_with(boundary) {
             return Some(&line[start + boundary.len()..]);
         }
         from += at + 1;
@@ -244,10 +268,6 @@ fn encoded_message(
     }
     scan(&decoded, limits, depth, encoded_left - 1, parts)?;
     count_types(&decoded, limits)
-}
-
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    memchr::memmem::find(haystack, needle)
 }
 
 /// What the pre-scan reads of a Content-Type value.
@@ -313,6 +333,15 @@ mod tests {
 
     fn scan_default(raw: &[u8]) -> Result<(), MimeError> {
         prescan(raw, &MessageLimits::default())
+    }
+
+    #[test]
+    fn lines_split_as_split_does() {
+        for raw in [&b""[..], b"a", b"a\n", b"a\nb", b"\n\n", b"a\r\nb\r\n"] {
+            let ours: Vec<&[u8]> = lines(raw).collect();
+            let split: Vec<&[u8]> = raw.split(|&b| b == b'\n').collect();
+            assert_eq!(ours, split, "{raw:?}");
+        }
     }
 
     #[test]
