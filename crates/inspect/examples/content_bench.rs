@@ -2,8 +2,9 @@
 //! - `message` (default): `open_message` on a 1 MB message carrying a 1 MB ZIP of 20 entries
 //!   (base64), CPU time per message (the thread's CPU clock), and the encrypted-file check
 //!   (`inspect_message`, what submission runs) on the same message;
-//! - `bombs`: each decompression-bomb construction opened once, its wall time, the process's
-//!   peak RSS, and the state it ended in.
+//! - `bombs`: each decompression-bomb construction built and opened once in a process of its
+//!   own: wall and CPU time of `open_file`, the process's peak RSS before (building the bomb)
+//!   and after opening it, and the state it ended in.
 //!
 //! Run: `cargo run --release -p sekisho-inspect --example content_bench [message|bombs] [N]`.
 
@@ -107,85 +108,111 @@ fn state(root: &Node) -> String {
         .unwrap_or_else(|| "NOT STOPPED".into())
 }
 
-fn bombs() -> Vec<(&'static str, Vec<u8>)> {
-    let mut out = Vec::new();
-    // 42.zip: five levels of 16 copies, 4 MiB of zeros at the bottom (4 TiB in all).
-    let mut level = zip(&[("0.dat".into(), vec![0u8; 4 * MIB])]);
-    for depth in 1..=5 {
-        let entries: Vec<(String, Vec<u8>)> =
-            (0..16).map(|i| (format!("lib{depth}_{i:x}.zip"), level.clone())).collect();
-        level = zip(&entries);
-    }
-    out.push(("42.zip-style nesting", level));
-    // Fifield: 2000 central directory entries over one kernel of 16 MiB of zeros.
-    let kernel = zip(&[("k".into(), vec![0u8; 16 * MIB])]);
-    let end = kernel.len() - 22;
-    let cd_offset = u32::from_le_bytes(kernel[end + 16..end + 20].try_into().unwrap()) as usize;
-    let one = kernel[cd_offset..end].to_vec();
-    let mut bomb = kernel[..cd_offset].to_vec();
-    for i in 0..2000u16 {
-        let mut entry = one.clone();
-        entry[46] = (i % 251) as u8;
-        bomb.extend_from_slice(&entry);
-    }
-    let cd_size = (bomb.len() - cd_offset) as u32;
-    bomb.extend_from_slice(b"PK\x05\x06\0\0\0\0");
-    bomb.extend_from_slice(&2000u16.to_le_bytes());
-    bomb.extend_from_slice(&2000u16.to_le_bytes());
-    bomb.extend_from_slice(&cd_size.to_le_bytes());
-    bomb.extend_from_slice(&(cd_offset as u32).to_le_bytes());
-    bomb.extend_from_slice(&[0, 0]);
-    out.push(("overlapping entries (Fifield)", bomb));
+const BOMBS: usize = 7;
+
+/// Bomb `i`: its label and bytes.
+fn bomb(i: usize) -> (&'static str, Vec<u8>) {
     let chunk = vec![0u8; MIB];
-    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
-    let mut bz = bzip2::write::BzEncoder::new(Vec::new(), bzip2::Compression::best());
-    let mut xz = lzma_rust2::XzWriter::new(Vec::new(), lzma_rust2::XzOptions::with_preset(6)).unwrap();
-    for _ in 0..1024 {
-        gz.write_all(&chunk).unwrap();
-        bz.write_all(&chunk).unwrap();
-        xz.write_all(&chunk).unwrap();
+    match i {
+        0 => {
+            // 42.zip: five levels of 16 copies, 4 MiB of zeros at the bottom (4 TiB in all).
+            let mut level = zip(&[("0.dat".into(), vec![0u8; 4 * MIB])]);
+            for depth in 1..=5 {
+                let entries: Vec<(String, Vec<u8>)> =
+                    (0..16).map(|i| (format!("lib{depth}_{i:x}.zip"), level.clone())).collect();
+                level = zip(&entries);
+            }
+            ("42.zip-style nesting (4 TiB)", level)
+        }
+        1 => {
+            // Fifield: 2000 central directory entries over one kernel of 16 MiB of zeros.
+            let kernel = zip(&[("k".into(), vec![0u8; 16 * MIB])]);
+            let end = kernel.len() - 22;
+            let cd_offset = u32::from_le_bytes(kernel[end + 16..end + 20].try_into().unwrap()) as usize;
+            let one = kernel[cd_offset..end].to_vec();
+            let mut bomb = kernel[..cd_offset].to_vec();
+            for i in 0..2000u16 {
+                let mut entry = one.clone();
+                entry[46] = (i % 251) as u8;
+                bomb.extend_from_slice(&entry);
+            }
+            let cd_size = (bomb.len() - cd_offset) as u32;
+            bomb.extend_from_slice(b"PK\x05\x06\0\0\0\0");
+            bomb.extend_from_slice(&2000u16.to_le_bytes());
+            bomb.extend_from_slice(&2000u16.to_le_bytes());
+            bomb.extend_from_slice(&cd_size.to_le_bytes());
+            bomb.extend_from_slice(&(cd_offset as u32).to_le_bytes());
+            bomb.extend_from_slice(&[0, 0]);
+            ("overlapping entries, Fifield (32 GiB)", bomb)
+        }
+        2 => {
+            let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+            (0..1024).for_each(|_| gz.write_all(&chunk).unwrap());
+            ("gzip of 1 GiB of zeros", gz.finish().unwrap())
+        }
+        3 => {
+            let mut bz = bzip2::write::BzEncoder::new(Vec::new(), bzip2::Compression::best());
+            (0..1024).for_each(|_| bz.write_all(&chunk).unwrap());
+            ("bzip2 of 1 GiB of zeros", bz.finish().unwrap())
+        }
+        4 => {
+            let mut xz = lzma_rust2::XzWriter::new(Vec::new(), lzma_rust2::XzOptions::with_preset(6)).unwrap();
+            (0..1024).for_each(|_| xz.write_all(&chunk).unwrap());
+            ("xz of 1 GiB of zeros", xz.finish().unwrap())
+        }
+        5 => {
+            let mut tar = Vec::new();
+            for i in 0..100_000 {
+                let mut header = [0u8; 512];
+                let name = format!("f{i}");
+                header[..name.len()].copy_from_slice(name.as_bytes());
+                header[124..136].copy_from_slice(b"00000000000\0");
+                header[156] = b'0';
+                header[257..263].copy_from_slice(b"ustar\0");
+                header[148..156].copy_from_slice(b"        ");
+                let sum: u32 = header.iter().map(|&b| u32::from(b)).sum();
+                header[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
+                tar.extend_from_slice(&header);
+            }
+            ("tar of 100,000 entries", tar)
+        }
+        _ => {
+            let mut level = zip(&[("r.txt".into(), b"r".to_vec())]);
+            for _ in 0..1000 {
+                level = zip(&[("r.zip".into(), level)]);
+            }
+            ("a zip holding itself 1000 deep", level)
+        }
     }
-    out.push(("gzip of 1 GiB of zeros", gz.finish().unwrap()));
-    out.push(("bzip2 of 1 GiB of zeros", bz.finish().unwrap()));
-    out.push(("xz of 1 GiB of zeros", xz.finish().unwrap()));
-    // A tar of 100,000 empty files.
-    let mut tar = Vec::new();
-    for i in 0..100_000 {
-        let mut header = [0u8; 512];
-        let name = format!("f{i}");
-        header[..name.len()].copy_from_slice(name.as_bytes());
-        header[124..136].copy_from_slice(b"00000000000\0");
-        header[156] = b'0';
-        header[257..263].copy_from_slice(b"ustar\0");
-        header[148..156].copy_from_slice(b"        ");
-        let sum: u32 = header.iter().map(|&b| u32::from(b)).sum();
-        header[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
-        tar.extend_from_slice(&header);
-    }
-    out.push(("tar of 100,000 entries", tar));
-    // A zip holding itself 1000 times over.
-    let mut level = zip(&[("r.txt".into(), b"r".to_vec())]);
-    for _ in 0..1000 {
-        level = zip(&[("r.zip".into(), level)]);
-    }
-    out.push(("a zip holding itself 1000 deep", level));
-    out
+}
+
+/// Opens bomb `i` (in a process of its own, so that peak RSS is its own).
+fn one_bomb(i: usize) {
+    let (label, bomb) = bomb(i);
+    let before = peak_rss_mib();
+    let cpu = thread_cpu();
+    let start = Instant::now();
+    let root = open_file("bomb", &bomb, &Limits::default());
+    let took = start.elapsed();
+    let cpu = thread_cpu() - cpu;
+    println!(
+        "| {label} | {} | {:.1} | {:.1} | {:.0} | {:.0} | {} |",
+        bomb.len(),
+        took.as_secs_f64() * 1e3,
+        cpu * 1e3,
+        before,
+        peak_rss_mib(),
+        state(&root)
+    );
 }
 
 fn bomb_bench() {
-    let made = bombs();
-    println!("bombs built; peak RSS so far {:.0} MiB", peak_rss_mib());
-    for (label, bomb) in made {
-        let start = Instant::now();
-        let root = open_file("bomb", &bomb, &Limits::default());
-        let took = start.elapsed();
-        println!(
-            "{label}: {} bytes, {:.1} ms, peak RSS {:.0} MiB, {}",
-            bomb.len(),
-            took.as_secs_f64() * 1e3,
-            peak_rss_mib(),
-            state(&root)
-        );
+    println!("| bomb | bytes | wall ms | CPU ms | peak RSS before, MiB | peak RSS after, MiB | state |");
+    println!("|---|---|---|---|---|---|---|");
+    let me = std::env::current_exe().expect("exe");
+    for i in 0..BOMBS {
+        let status = std::process::Command::new(&me).args(["bomb", &i.to_string()]).status().expect("run");
+        assert!(status.success());
     }
 }
 
@@ -194,6 +221,7 @@ fn main() {
     let n: usize = std::env::args().nth(2).and_then(|a| a.parse().ok()).unwrap_or(200);
     match mode.as_str() {
         "bombs" => bomb_bench(),
+        "bomb" => one_bomb(n),
         _ => message_bench(n),
     }
 }
