@@ -126,7 +126,7 @@ fn main() {
     println!("hazards: {:?}", c.hazards);
     println!("message errors: {:?}", c.message_errors);
     let mut types: Vec<_> = c.types.into_iter().collect();
-    types.sort_by(|a, b| b.1.cmp(&a.1));
+    types.sort_by_key(|t| std::cmp::Reverse(t.1));
     println!("types: {:?}", types);
     println!(
         "time: {:.1} ms in all, slowest {:.1} ms ({})",
