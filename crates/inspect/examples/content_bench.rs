@@ -108,7 +108,7 @@ fn state(root: &Node) -> String {
         .unwrap_or_else(|| "NOT STOPPED".into())
 }
 
-const BOMBS: usize = 7;
+const BOMBS: usize = 8;
 
 /// Bomb `i`: its label and bytes.
 fn bomb(i: usize) -> (&'static str, Vec<u8>) {
@@ -159,6 +159,11 @@ fn bomb(i: usize) -> (&'static str, Vec<u8>) {
             let mut xz = lzma_rust2::XzWriter::new(Vec::new(), lzma_rust2::XzOptions::with_preset(6)).unwrap();
             (0..1024).for_each(|_| xz.write_all(&chunk).unwrap());
             ("xz of 1 GiB of zeros", xz.finish().unwrap())
+        }
+        7 => {
+            let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+            (0..10 * 1024).for_each(|_| gz.write_all(&chunk).unwrap());
+            ("gzip of 10 GiB of zeros", gz.finish().unwrap())
         }
         5 => {
             let mut tar = Vec::new();

@@ -3,6 +3,8 @@
 /// Bounds on one inspection. When one is reached the inspection reports
 /// [`Reason`](super::Reason) instead of going on; memory stays under about
 /// `max_total_uncompressed` plus the attachment itself (plus `max_decoder_memory` for 7z and xz).
+/// The defaults keep any decompression bomb under 256 MiB of memory: 160 MiB decompressed at
+/// most, and far less for a small file (see `max_ratio`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limits {
     /// Containers nested deeper are not opened: the attachment is depth 0, a file inside it
@@ -32,7 +34,7 @@ impl Default for Limits {
         Limits {
             max_depth: 4,
             max_entries: 10_000,
-            max_total_uncompressed: 512 << 20,
+            max_total_uncompressed: 160 << 20,
             max_entry_size: 128 << 20,
             max_decoder_memory: 96 << 20,
             max_ratio: 100,
