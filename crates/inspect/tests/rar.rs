@@ -235,3 +235,26 @@ fn truncated_rar_keeps_what_it_saw() {
     let truncated = Reason::Corrupt { format: Format::Rar4, detail: format!("truncated at byte {}", archive.len()) };
     assert_eq!(obstacles, [(path(&["x.rar"]), truncated)]);
 }
+
+/// The content tree lists every RAR entry with its size: a stored one opened, a compressed one
+/// listed as not read (no RAR decoder), an encrypted one as encrypted.
+#[test]
+fn the_content_tree_lists_rar_entries_with_their_sizes() {
+    use sekisho_inspect::content::{State, open_file};
+    use sekisho_inspect::encrypted::Limits;
+    let archive = rar5(&[
+        main5(),
+        file5("stored.txt", HELLO, HELLO, 0, &[]),
+        file5("packed.txt", &[b'x'; 5000], &[0x3C; 12], 3, &[]),
+        file5("sealed.txt", HELLO, &[0x5A; 16], 0, &encryption_record5()),
+        end5(),
+    ]);
+    let root = open_file("x.rar", &archive, &Limits::default());
+    assert_eq!(root.file_type, "RAR archive");
+    let entries: Vec<(&str, u64)> = root.children.iter().map(|c| (c.name.as_str(), c.size)).collect();
+    assert_eq!(entries, [("stored.txt", 14), ("packed.txt", 5000), ("sealed.txt", 14)]);
+    assert_eq!(root.children[0].content.as_deref(), Some(HELLO));
+    assert!(matches!(&root.children[1].state, State::Unreadable { why } if why.contains("no RAR decoder")));
+    assert_eq!(root.children[1].content, None);
+    assert!(matches!(root.children[2].state, State::Encrypted { .. }));
+}

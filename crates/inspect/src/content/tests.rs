@@ -235,6 +235,18 @@ fn legacy_office_macros_and_packaged_files() {
     let root = open_file("old.doc", &doc, &Limits::default());
     assert_eq!(root.file_type, "Word 97-2003 document with macros");
     assert_eq!(root.hazards, [Hazard::Macros("VBA storage".into())]);
+    // An Excel 4.0 macro sheet: a BOUNDSHEET record of sheet type 1 in the workbook globals.
+    let record = |kind: u16, data: &[u8]| [&kind.to_le_bytes()[..], &(data.len() as u16).to_le_bytes(), data].concat();
+    let globals =
+        [record(0x0809, &[0; 16]), record(0x0085, &[0, 0, 0, 0, 0, 1, 1, 0, b'M']), record(0x000A, &[])].concat();
+    let xls = cfb(&[], &[("/Workbook", &globals)]);
+    let root = open_file("old.xls", &xls, &Limits::default());
+    assert_eq!(root.file_type, "Excel 97-2003 workbook with macros");
+    assert_eq!(root.hazards, [Hazard::Macros("XLM macro sheet".into())]);
+    let worksheet =
+        [record(0x0809, &[0; 16]), record(0x0085, &[0, 0, 0, 0, 0, 0, 1, 0, b'S']), record(0x000A, &[])].concat();
+    let root = open_file("old.xls", &cfb(&[], &[("/Workbook", &worksheet)]), &Limits::default());
+    assert!(root.hazards.is_empty(), "{root:#?}");
     let package = super::ole_native::build("run.js", b"WScript.Echo(1)");
     let doc = cfb(&["/ObjectPool/_1"], &[("/WordDocument", &[0u8; 64]), ("/ObjectPool/_1/\u{1}Ole10Native", &package)]);
     let root = open_file("old.doc", &doc, &Limits::default());
