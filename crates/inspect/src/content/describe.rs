@@ -17,7 +17,7 @@ const MAX_NAMES: usize = 100_000;
 /// Sets `node.file_type` and `node.hazards` from `bytes`, found to be `format`.
 pub(crate) fn describe(node: &mut Node, format: Format, bytes: &[u8]) {
     let office = match format {
-        Format::Ooxml | Format::OpenDocument | Format::Zip => zip_document(bytes, format),
+        Format::Ooxml | Format::OpenDocument => zip_document(bytes, format),
         Format::Cfb => compound_document(bytes),
         _ => Office::default(),
     };

@@ -68,6 +68,11 @@ pub(crate) fn looks_like_message(bytes: &[u8]) -> bool {
     false
 }
 
+/// True for the media types of an attached message.
+pub(crate) fn is_message_type(content_type: &str) -> bool {
+    matches!(content_type, "message/rfc822" | "message/global")
+}
+
 /// Opens the message `bytes` found at `path`: each file it carries is a child.
 pub(crate) fn inspect(w: &mut Walker<'_>, path: &[String], bytes: &[u8]) {
     let limits = MessageLimits { archive: w.limits.clone(), ..MessageLimits::default() };
@@ -77,7 +82,12 @@ pub(crate) fn inspect(w: &mut Walker<'_>, path: &[String], bytes: &[u8]) {
                 return w.obstacle(path, reason);
             }
             for file in carried.files {
-                w.inspect_owned(&child(path, file.name), file.bytes);
+                let entry_path = child(path, file.name);
+                if is_message_type(&file.content_type) {
+                    w.inspect_owned_as(&entry_path, file.bytes, Format::Message);
+                } else {
+                    w.inspect_owned(&entry_path, file.bytes);
+                }
             }
         }
         Err(e) => w.corrupt(path, Format::Message, e),

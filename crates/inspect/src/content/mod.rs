@@ -184,9 +184,23 @@ pub fn open_owned(name: &str, bytes: Vec<u8>, limits: &Limits) -> Node {
 }
 
 /// Opens every file of the message `raw`, each within `limits.archive`, and gathers its text.
+/// An attached message (`message/rfc822`) is a node whose children are its files.
 pub fn open_message(raw: &[u8], limits: &MessageLimits) -> Result<Contents, MimeError> {
     let carried = mime::carried(raw, limits, MAX_TEXT)?;
-    let files = carried.files.into_iter().map(|f| open_owned(&f.name, f.bytes, &limits.archive)).collect();
+    let files = carried
+        .files
+        .into_iter()
+        .map(|f| {
+            if message::is_message_type(&f.content_type) {
+                let size = f.bytes.len() as u64;
+                let mut walker = Walker::new(&limits.archive, size, true);
+                walker.inspect_owned_as(&[f.name.clone()], f.bytes, crate::encrypted::Format::Message);
+                walker.root.unwrap_or_else(|| Node::listed(f.name, size))
+            } else {
+                open_owned(&f.name, f.bytes, &limits.archive)
+            }
+        })
+        .collect();
     Ok(Contents { files, text: carried.text })
 }
 

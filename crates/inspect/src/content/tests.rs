@@ -156,6 +156,20 @@ fn a_saved_message_sent_as_octet_stream_is_opened_as_a_message() {
 }
 
 #[test]
+fn an_attached_message_is_a_node_with_its_files_whatever_its_header() {
+    // A forwarded message whose header has only a Subject: not sniffed as a message, but
+    // declared message/rfc822.
+    let inner = b"Subject: fwd\r\nContent-Type: multipart/mixed; boundary=\"YY\"\r\n\r\n--YY\r\n\
+                  Content-Type: application/octet-stream; name=\"a.exe\"\r\n\r\nMZ\r\n--YY--\r\n";
+    let outer = message(&[("Content-Type: message/rfc822", inner)]);
+    let contents = open_message(&outer, &MessageLimits::default()).unwrap();
+    assert_eq!(contents.files.len(), 1);
+    assert_eq!(contents.files[0].file_type, "email message");
+    assert_eq!(contents.files[0].children[0].name, "a.exe");
+    assert_eq!(contents.files[0].children[0].hazards, [Hazard::Executable("PE".into())]);
+}
+
+#[test]
 fn winmail_dat_attachments_are_children() {
     let tnef = super::tnef::build(&[("secret.zip", &fixture("zipcrypto.zip")), ("a.txt", b"x")]);
     let report = inspect("winmail.dat", &tnef, &Limits::default());

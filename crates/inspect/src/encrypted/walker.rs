@@ -50,18 +50,24 @@ impl<'l> Walker<'l> {
     /// Opens `bytes`, found at `path` (the attachment's name first), as every format it may
     /// be; returns the first, refined (a ZIP may turn out to be OOXML). Its node joins the tree.
     pub(crate) fn inspect(&mut self, path: &[String], bytes: &[u8]) -> Format {
-        self.open(path, Cow::Borrowed(bytes))
+        self.open(path, Cow::Borrowed(bytes), None)
     }
 
     /// [`Walker::inspect`] for bytes the walk owns (decompressed): the node keeps them.
     pub(crate) fn inspect_owned(&mut self, path: &[String], bytes: Vec<u8>) -> Format {
-        self.open(path, Cow::Owned(bytes))
+        self.open(path, Cow::Owned(bytes), None)
     }
 
-    fn open(&mut self, path: &[String], bytes: Cow<'_, [u8]>) -> Format {
+    /// [`Walker::inspect_owned`] for bytes whose format is known from elsewhere (a part
+    /// declared `message/rfc822` is a message, whatever its header looks like).
+    pub(crate) fn inspect_owned_as(&mut self, path: &[String], bytes: Vec<u8>, format: Format) -> Format {
+        self.open(path, Cow::Owned(bytes), Some(format))
+    }
+
+    fn open(&mut self, path: &[String], bytes: Cow<'_, [u8]>, known: Option<Format>) -> Format {
         let name = path.last().cloned().unwrap_or_default();
         self.stack.push(Node::opened(name, bytes.len() as u64));
-        let format = self.dispatch(path, &bytes);
+        let format = self.dispatch(path, &bytes, known);
         let mut node = self.stack.pop().expect("pushed above");
         if self.full {
             content::describe(&mut node, format, &bytes);
@@ -74,8 +80,11 @@ impl<'l> Walker<'l> {
         format
     }
 
-    fn dispatch(&mut self, path: &[String], bytes: &[u8]) -> Format {
-        let formats = candidates(bytes);
+    fn dispatch(&mut self, path: &[String], bytes: &[u8], known: Option<Format>) -> Format {
+        let formats = match known {
+            Some(format) => vec![format],
+            None => candidates(bytes),
+        };
         let Some(&first) = formats.first() else {
             return Format::Other;
         };
