@@ -5,7 +5,7 @@
 use mail_parser::{MessageParser, MimeHeaders, PartType};
 
 use super::loose;
-use super::{MessageLimits, MimeError, dismantle, enter, names, prescan, transfer, transfer_encoding, unambiguous};
+use super::{MessageLimits, MimeError, decode, dismantle, enter, names, prescan, unambiguous};
 
 /// One file carried by a message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -170,11 +170,7 @@ impl FileWalk<'_> {
                     return Ok(());
                 }
                 let body = raw.get(part.offset_body as usize..end).unwrap_or_default();
-                let bytes = match transfer_encoding(part).as_deref() {
-                    Some("base64") => transfer::base64(body),
-                    Some("quoted-printable") => transfer::quoted_printable(body),
-                    _ => body.to_vec(),
-                };
+                let bytes = decode(part, body);
                 let content_type = part.content_type().map_or("application/octet-stream".to_string(), |ct| {
                     format!("{}/{}", ct.ctype(), ct.subtype().unwrap_or("octet-stream")).to_ascii_lowercase()
                 });

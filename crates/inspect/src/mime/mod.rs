@@ -150,6 +150,22 @@ fn unambiguous(part: &mail_parser::MessagePart<'_>, section: &str) -> Result<(),
     Ok(())
 }
 
+/// A leaf part's bytes, decoded from its transfer encoding (`body` is its raw body). A binary
+/// part in plain base64 is taken as mail-parser already decoded it (both decoders read plain
+/// base64 alike); any other base64 is decoded here, leniently, as mail programs do.
+fn decode(part: &mail_parser::MessagePart<'_>, body: &[u8]) -> Vec<u8> {
+    match transfer_encoding(part).as_deref() {
+        Some("base64") => match &part.body {
+            PartType::Binary(decoded) | PartType::InlineBinary(decoded) if transfer::is_plain_base64(body) => {
+                decoded.to_vec()
+            }
+            _ => transfer::base64(body),
+        },
+        Some("quoted-printable") => transfer::quoted_printable(body),
+        _ => body.to_vec(),
+    }
+}
+
 /// The part's Content-Transfer-Encoding as written (lower case, trimmed).
 fn transfer_encoding(part: &mail_parser::MessagePart<'_>) -> Option<String> {
     part.headers.iter().find(|h| h.name == HeaderName::ContentTransferEncoding).map(|h| match &h.value {
@@ -213,11 +229,7 @@ impl Walk<'_> {
                 let section = if section.is_empty() { "1".to_string() } else { section.to_string() };
                 let (start, end) = (part.offset_body as usize, (part.offset_end as usize).min(raw.len()));
                 let body = raw.get(start..end.max(start)).unwrap_or_default();
-                let bytes = match transfer_encoding(part).as_deref() {
-                    Some("base64") => transfer::base64(body),
-                    Some("quoted-printable") => transfer::quoted_printable(body),
-                    _ => body.to_vec(),
-                };
+                let bytes = decode(part, body);
                 let names = names(part);
                 let content_type = part.content_type().map_or("text/plain".to_string(), |ct| {
                     format!("{}/{}", ct.ctype(), ct.subtype().unwrap_or("")).to_ascii_lowercase()
@@ -370,6 +382,32 @@ mod tests {
         assert_eq!(parts[0].report.format, encrypted::Format::Other);
         assert_eq!(parts[0].size, long_letter.len(), "the whole letter is counted");
         assert_eq!(parts[1].report.format, encrypted::Format::Zip, "a ZIP labelled text/plain is a ZIP");
+    }
+
+    #[test]
+    fn mail_parser_decodes_plain_base64_as_we_do() {
+        use base64::Engine as _;
+        let mut seed = 7u32;
+        for len in [0usize, 1, 2, 3, 4, 57, 58, 59, 1000, 4097] {
+            let data: Vec<u8> = (0..len)
+                .map(|_| {
+                    seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12345);
+                    (seed >> 16) as u8
+                })
+                .collect();
+            let text = base64::engine::general_purpose::STANDARD.encode(&data);
+            let lines: Vec<&[u8]> = text.as_bytes().chunks(76).collect();
+            let body = lines.join(&b"\r\n"[..]);
+            let raw = message(&[(
+                "Content-Type: application/octet-stream; name=\"x.bin\"\r\nContent-Transfer-Encoding: base64",
+                &body,
+            )]);
+            assert!(transfer::is_plain_base64(&body), "{len}");
+            let parsed = MessageParser::default().parse(&raw).unwrap();
+            let part = parsed.parts.iter().find(|p| matches!(p.body, PartType::Binary(_))).unwrap();
+            assert_eq!(part.contents(), transfer::base64(&body).as_slice(), "{len}");
+            assert_eq!(part.contents(), data.as_slice(), "{len}");
+        }
     }
 
     #[test]

@@ -55,6 +55,35 @@ pub fn base64(raw: &[u8]) -> Vec<u8> {
     out
 }
 
+/// True when `raw` is base64 as RFC 2045 writes it: alphabet symbols in whole quanta, only
+/// line breaks and blanks between them, and `=` only as the final padding. Every decoder,
+/// lenient or strict, reads such a body the same way (so another decoder's output can be
+/// taken as is).
+pub fn is_plain_base64(raw: &[u8]) -> bool {
+    let (mut symbols, mut pads) = (0usize, 0usize);
+    let mut i = 0;
+    while i < raw.len() {
+        if pads == 0
+            && let Some(q) = raw.get(i..i + 4)
+            && (SYMBOLS[q[0] as usize] | SYMBOLS[q[1] as usize] | SYMBOLS[q[2] as usize] | SYMBOLS[q[3] as usize]) < 64
+        {
+            symbols += 4;
+            i += 4;
+            continue;
+        }
+        let b = raw[i];
+        i += 1;
+        match SYMBOLS[b as usize] {
+            PAD => pads += 1,
+            SKIP if matches!(b, b'\r' | b'\n' | b' ' | b'\t') => {}
+            SKIP => return false,
+            _ if pads > 0 => return false,
+            _ => symbols += 1,
+        }
+    }
+    pads <= 2 && (symbols + pads) % 4 == 0 && (pads == 0 || symbols % 4 != 0)
+}
+
 /// Decodes quoted-printable: `=XX` escapes and `=` soft line breaks; anything else as is.
 pub fn quoted_printable(raw: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(raw.len());
@@ -157,6 +186,18 @@ mod tests {
         }
         let clean = base64::engine::general_purpose::STANDARD.encode(b"every byte of this sentence");
         assert_eq!(base64(clean.as_bytes()), b"every byte of this sentence");
+    }
+
+    #[test]
+    fn plain_base64_is_whole_quanta_with_final_padding_only() {
+        assert!(is_plain_base64(b"QUJD\r\nREVG\r\n"));
+        assert!(is_plain_base64(b"QUI=\r\n"));
+        assert!(is_plain_base64(b"QQ==\r\n"));
+        assert!(is_plain_base64(b""));
+        assert!(!is_plain_base64(b"QUI=QUJD"), "padding in the middle");
+        assert!(!is_plain_base64(b"QUJ"), "a partial quantum");
+        assert!(!is_plain_base64(b"QUJD!"), "a character outside the alphabet");
+        assert!(!is_plain_base64(b"Q==="));
     }
 
     #[test]
