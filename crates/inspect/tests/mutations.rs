@@ -21,7 +21,17 @@ const FIXTURES: &[&str] = &[
     "encrypted.docx",
     "plain.odt",
     "docx-in-zip.zip",
+    "zipcrypto.zip.gz",
+    "zipcrypto.zip.bz2",
+    "zipcrypto.zip.xz",
+    "wrapped.tar",
+    "wrapped.tgz",
+    "plain.tar.bz2",
 ];
+
+/// Debian's clamav-testfiles in formats the content walk opens (TNEF, BinHex, mail, PDF with an
+/// embedded file, an OLE package).
+const CLAMAV: &[&str] = &["clam.tnef", "clam.exe.binhex", "clam.mail", "clam.pdf", "clam.ole.doc", "clam.exe.html"];
 
 struct XorShift(u64);
 
@@ -38,8 +48,9 @@ impl XorShift {
 fn mutated_fixtures_never_panic() {
     let limits = Limits { max_total_uncompressed: 32 << 20, ..Limits::default() };
     let mut rng = XorShift(0x5EC1_5110);
-    for name in FIXTURES {
-        let original = common::fixture(name);
+    let clamav = CLAMAV.iter().map(|n| (*n, std::fs::read(format!("/usr/share/clamav-testfiles/{n}")).unwrap()));
+    let all = FIXTURES.iter().map(|n| (*n, common::fixture(n))).chain(clamav);
+    for (name, original) in all {
         for round in 0..150 {
             let mut bytes = original.clone();
             if round % 5 == 0 {
@@ -52,6 +63,8 @@ fn mutated_fixtures_never_panic() {
                 let at = (rng.next() as usize) % bytes.len();
                 bytes[at] = rng.next() as u8;
             }
+            // The content tree too: types, hazards and the documents' embedded files.
+            let _ = sekisho_inspect::content::open_file(name, &bytes, &limits);
             let report = inspect(name, &bytes, &limits);
             for obstacle in &report.obstacles {
                 if let Reason::Corrupt { detail, .. } = &obstacle.reason {

@@ -194,7 +194,7 @@ pub fn open_message(raw: &[u8], limits: &MessageLimits) -> Result<Contents, Mime
             if message::is_message_type(&f.content_type) {
                 let size = f.bytes.len() as u64;
                 let mut walker = Walker::new(&limits.archive, size, true);
-                walker.inspect_owned_as(&[f.name.clone()], f.bytes, crate::encrypted::Format::Message);
+                walker.inspect_owned_as(std::slice::from_ref(&f.name), f.bytes, crate::encrypted::Format::Message);
                 walker.root.unwrap_or_else(|| Node::listed(f.name, size))
             } else {
                 open_owned(&f.name, f.bytes, &limits.archive)
