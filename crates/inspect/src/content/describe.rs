@@ -6,7 +6,7 @@ use std::io::{Cursor, Read};
 use cfb::CompoundFile;
 
 use super::types::{self, Sniffed};
-use super::{Node, State, hazards};
+use super::{Hazard, Node, State, hazards};
 use crate::encrypted::Format;
 use crate::encrypted::walker::guard;
 use crate::encrypted::zip_raw;
@@ -23,7 +23,11 @@ pub(crate) fn describe(node: &mut Node, format: Format, bytes: &[u8]) {
     };
     let sniffed: Sniffed = types::sniff(bytes, format, office.label.as_deref());
     node.file_type = sniffed.label.clone();
-    for hazard in hazards::collect(&node.name, bytes, &sniffed, office.macros) {
+    let mut found = hazards::collect(&node.name, bytes, &sniffed, office.macros);
+    if office.installer {
+        found.insert(0, Hazard::Executable("MSI".into()));
+    }
+    for hazard in found {
         if !node.hazards.contains(&hazard) {
             node.hazards.push(hazard);
         }
@@ -35,12 +39,14 @@ pub(crate) fn describe(node: &mut Node, format: Format, bytes: &[u8]) {
 struct Office {
     label: Option<String>,
     macros: Option<String>,
+    /// A Windows Installer package (by its root CLSID).
+    installer: bool,
 }
 
 impl Office {
     fn new(kind: &str, macros: Option<&str>) -> Self {
         let label = if macros.is_some() { format!("{kind} with macros") } else { kind.to_string() };
-        Office { label: Some(label), macros: macros.map(str::to_string) }
+        Office { label: Some(label), macros: macros.map(str::to_string), installer: false }
     }
 }
 
@@ -115,9 +121,14 @@ fn compound_document(bytes: &[u8]) -> Office {
         } else if has("/__properties_version1.0") {
             "Outlook message"
         } else if clsid.eq_ignore_ascii_case("000c1084-0000-0000-c000-000000000046") {
-            "Windows Installer package"
+            // An installer runs code on a double click, whatever its name says.
+            return Some(Office { label: Some("Windows Installer package".into()), macros: None, installer: true });
         } else if has("/PROJECT") && storage_named("VBA") {
-            return Some(Office { label: Some("VBA project".into()), macros: Some("VBA storage".into()) });
+            return Some(Office {
+                label: Some("VBA project".into()),
+                macros: Some("VBA storage".into()),
+                installer: false,
+            });
         } else {
             "Compound File (OLE2)"
         };

@@ -81,7 +81,8 @@ pub enum State {
 /// What a file's content shows that policy may count as Danger.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Hazard {
-    /// A native executable: "PE", "ELF", "Mach-O".
+    /// A native executable: "PE", "ELF", "Mach-O"; or a Windows Installer package ("MSI",
+    /// by its compound file's class id).
     Executable(String),
     /// A script Windows runs on a double click, by its extension: "js", "vbs", "hta", "ps1",
     /// "bat", "cmd", "scr", "pif", "com", "cpl", "msi", "wsf", "wsh", "jse", "vbe".

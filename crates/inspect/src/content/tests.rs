@@ -271,6 +271,19 @@ fn legacy_office_macros_and_packaged_files() {
 }
 
 #[test]
+fn an_installer_is_an_executable_whatever_its_name() {
+    let mut cf = cfb::CompoundFile::create(std::io::Cursor::new(Vec::new())).unwrap();
+    let msi = "000c1084-0000-0000-c000-000000000046".parse().unwrap();
+    cf.set_storage_clsid("/", msi).unwrap();
+    cf.create_stream("/\u{4840}\u{3f3f}").unwrap().write_all(b"tables").unwrap();
+    cf.flush().unwrap();
+    let bytes = cf.into_inner().into_inner();
+    let root = open_file("invoice.doc", &bytes, &Limits::default());
+    assert_eq!(root.file_type, "Windows Installer package");
+    assert_eq!(root.hazards, [Hazard::Executable("MSI".into())]);
+}
+
+#[test]
 fn an_object_embedded_in_a_docx_is_a_child() {
     let package = super::ole_native::build("a.exe", &pe());
     let ole = cfb(&[], &[("/\u{1}Ole10Native", &package)]);
