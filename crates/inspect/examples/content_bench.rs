@@ -1,7 +1,8 @@
 //! Benchmark of the content walk, in release:
 //! - `message` (default): `open_message` on a 1 MB message carrying a 1 MB ZIP of 20 entries
-//!   (base64), CPU time per message (the thread's CPU clock), and the encrypted-file check
-//!   (`inspect_message`, what submission runs) on the same message;
+//!   (base64), CPU time per message (the thread's CPU clock, each run measured alone: median,
+//!   minimum and mean, since other processes on a shared machine slow single runs down), and
+//!   the encrypted-file check (`inspect_message`, what submission runs) on the same message;
 //! - `bombs`: each decompression-bomb construction built and opened once in a process of its
 //!   own: wall and CPU time of `open_file`, the process's peak RSS before (building the bomb)
 //!   and after opening it, and the state it ended in.
@@ -91,12 +92,20 @@ fn message_bench(n: usize) {
         }),
     ] {
         run();
-        let start = thread_cpu();
-        for _ in 0..n {
-            run();
-        }
-        let per = (thread_cpu() - start) / n as f64 * 1e3;
-        println!("{label}: {per:.2} ms CPU per message ({n} runs)");
+        let mut times: Vec<f64> = (0..n)
+            .map(|_| {
+                let start = thread_cpu();
+                run();
+                (thread_cpu() - start) * 1e3
+            })
+            .collect();
+        times.sort_by(f64::total_cmp);
+        let mean = times.iter().sum::<f64>() / n as f64;
+        println!(
+            "{label}: CPU ms per message: median {:.2}, min {:.2}, mean {mean:.2} ({n} runs)",
+            times[n / 2],
+            times[0]
+        );
     }
     println!("peak RSS {:.0} MiB", peak_rss_mib());
 }

@@ -10,6 +10,7 @@
 
 pub(crate) mod binhex;
 pub(crate) mod compressed;
+pub(crate) mod data_uri;
 mod describe;
 mod hazards;
 pub(crate) mod message;

@@ -319,6 +319,15 @@ fn a_pe_named_pdf_and_html_smuggling_inside_a_zip() {
     assert_eq!(find(&root, "view.html").file_type, "HTML document");
     assert!(find(&root, "readme.txt").hazards.is_empty());
     assert!(root.hazards.is_empty(), "a container's own bytes are not its entries' hazards");
+    let link = format!(
+        "<html><a href=\"data:application/octet-stream;base64,{}\">open</a></html>",
+        String::from_utf8(base64(&pe())).unwrap().replace("\r\n", "")
+    );
+    let root = open_file("page.html", link.as_bytes(), &Limits::default());
+    assert_eq!(root.hazards, [Hazard::HtmlSmuggling]);
+    assert_eq!(root.children.len(), 1, "the data: URI is a file");
+    assert_eq!(root.children[0].hazards, [Hazard::Executable("PE".into())]);
+    assert_eq!(root.children[0].content.as_deref(), Some(&pe()[..]));
 }
 
 #[test]

@@ -71,7 +71,7 @@ pub(crate) fn candidates(bytes: &[u8]) -> Vec<Format> {
     if zip_raw::has_directory(bytes) {
         out.push(Format::Zip);
     }
-    if out.is_empty() {
+    if out.is_empty() && textual(bytes) {
         if crate::content::binhex::starts(bytes).is_some() {
             out.push(Format::BinHex);
         } else if crate::content::message::looks_like_message(bytes) {
@@ -109,6 +109,12 @@ fn by_signature(bytes: &[u8]) -> Option<Format> {
     } else {
         None
     }
+}
+
+/// True when `bytes` may be text (no NUL in their first KiB): only then are the formats
+/// recognised by their words (BinHex, a message, HTML) looked for.
+pub(crate) fn textual(bytes: &[u8]) -> bool {
+    memchr::memchr(0, &bytes[..bytes.len().min(1024)]).is_none()
 }
 
 /// Where `%PDF-` starts, if within the first 1024 bytes.

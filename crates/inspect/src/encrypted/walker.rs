@@ -86,6 +86,14 @@ impl<'l> Walker<'l> {
             None => candidates(bytes),
         };
         let Some(&first) = formats.first() else {
+            // HTML carrying files inline (`data:` URIs) is a container too.
+            if content::data_uri::holds_data_uris(bytes) {
+                if path.len().saturating_sub(1) > self.limits.max_depth as usize {
+                    self.obstacle(path, Reason::TooDeep { max_depth: self.limits.max_depth });
+                } else {
+                    content::data_uri::inspect(self, path, bytes);
+                }
+            }
             return Format::Other;
         };
         let depth = path.len().saturating_sub(1);

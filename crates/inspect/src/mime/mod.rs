@@ -7,7 +7,7 @@
 mod files;
 mod loose;
 mod prescan;
-mod transfer;
+pub(crate) mod transfer;
 
 pub use files::{AttachedFile, Carried, MessageFiles, attachments, carried};
 
