@@ -194,7 +194,7 @@ impl FileWalk<'_> {
                 loose::in_text(text.as_bytes())
             }
             PartType::Html(html) => {
-                if let Some(t) = self.text.as_mut() {
+                if let Some(t) = self.text.as_mut().filter(|t| t.text.len() < t.max) {
                     t.push(&crate::content::html_text(html));
                 }
                 loose::in_text(html.as_bytes())
