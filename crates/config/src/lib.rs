@@ -6,6 +6,7 @@
 mod attachments;
 mod duration;
 mod error;
+mod inbound;
 mod portal;
 mod route;
 mod static_records;
@@ -21,6 +22,7 @@ use serde::Deserialize;
 pub use attachments::{AttachmentPolicy, AttachmentRule, domain_matches};
 pub use duration::Duration;
 pub use error::{ConfigError, InvalidValue};
+pub use inbound::{InboundConfig, InboundRule};
 pub use portal::{Passphrase, PortalConfig};
 pub use route::NextHop;
 pub use sekisho_policy::{
@@ -62,6 +64,8 @@ pub struct Config {
     pub outbound: OutboundConfig,
     /// MTA-STS (RFC 8461) policy discovery for outbound mail.
     pub mta_sts: MtaStsConfig,
+    /// Inbound protection: what is done with mail for the local domains, by its files.
+    pub inbound: InboundConfig,
     /// The download portal.
     pub portal: PortalConfig,
     /// Listening sockets.
@@ -501,6 +505,7 @@ impl Default for Config {
             routes: BTreeMap::new(),
             outbound: OutboundConfig::default(),
             mta_sts: MtaStsConfig::default(),
+            inbound: InboundConfig::default(),
             portal: PortalConfig::default(),
             listeners: Vec::new(),
             source: None,
@@ -734,6 +739,16 @@ impl Config {
             }
         }
         self.validate_portal(&err)?;
+        let budget = self.inbound.time_budget.0;
+        if budget < std::time::Duration::from_secs(1) || budget > std::time::Duration::from_secs(300) {
+            return Err(err(
+                "inbound.time_budget",
+                "must be from \"1s\" to \"5m\" (a client waits at most 10 minutes for the reply to its data)".into(),
+            ));
+        }
+        if self.inbound.subject_tag.chars().any(char::is_control) {
+            return Err(err("inbound.subject_tag", "must be one line of text, without control characters".into()));
+        }
         for path in &self.tls.extra_roots {
             if !path.exists() {
                 return Err(err("tls.extra_roots", format!("{} does not exist", path.display())));
