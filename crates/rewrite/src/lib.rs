@@ -6,6 +6,7 @@
 
 #![warn(missing_docs)]
 
+pub mod inbound;
 mod notice;
 pub mod own_mail;
 mod splice;

@@ -242,6 +242,10 @@ CREATE INDEX link_session_codes_link ON link_session_codes (message_id, idx, cre
     r#"
 ALTER TABLE messages ADD COLUMN required_tls TEXT;
 "#,
+    // What inbound protection found and did (JSON).
+    r#"
+ALTER TABLE messages ADD COLUMN inspection TEXT;
+"#,
 ];
 
 /// A message is finished when it is not yet marked done, has recipients, every recipient is
@@ -485,6 +489,8 @@ impl MessageStore for SqliteStore {
                 ),
                 None => None,
             },
+            // An unreadable record (a row damaged on disk) reads as "not inspected".
+            inspection: m.get::<Option<String>, _>("inspection").and_then(|j| serde_json::from_str(&j).ok()),
         };
         Ok(Some(MessageDetail { info, done_at: m.get("done_at"), recipients, attempts }))
     }
@@ -525,7 +531,7 @@ impl QueueWrites for SqliteStore {
         for chunk in batch.chunks(MESSAGE_ROWS_PER_INSERT) {
             let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
                 "INSERT INTO messages (id, received_at, sender, size, ret, envid, smtputf8, body_8bit, \
-                 client_ip, helo, listener, auth_user, tls, origin, findings, required_tls) ",
+                 client_ip, helo, listener, auth_user, tls, origin, findings, required_tls, inspection) ",
             );
             q.push_values(chunk, |mut b, NewMessage { info: m, .. }| {
                 b.push_bind(&m.id)
@@ -543,7 +549,8 @@ impl QueueWrites for SqliteStore {
                     .push_bind(&m.tls)
                     .push_bind(m.origin.as_str())
                     .push_bind(m.findings.as_ref().and_then(|f| serde_json::to_string(f).ok()))
-                    .push_bind(m.required_tls.map(|a| a.as_str()));
+                    .push_bind(m.required_tls.map(|a| a.as_str()))
+                    .push_bind(m.inspection.as_ref().and_then(|i| serde_json::to_string(i).ok()));
             });
             q.build().execute(&mut *tx).await?;
         }
@@ -560,7 +567,7 @@ impl QueueWrites for SqliteStore {
                     .push_bind(&r.address)
                     .push_bind(&r.orcpt)
                     .push_bind(&r.notify)
-                    .push_bind("queued")
+                    .push_bind(if m.held { "held" } else { "queued" })
                     .push_bind(m.not_before.unwrap_or(m.info.received_at));
             });
             q.build().execute(&mut *tx).await?;

@@ -1,0 +1,137 @@
+//! Inbound protection through the MX listener: every file opened and classified before the
+//! 250, the policy's action, and the record the trace shows.
+
+use sekisho_config::Config;
+use sekisho_policy::inbound::{FileClass, InboundAction, Outcome};
+use sekisho_store::{MessageDetail, RecipientState};
+use sekisho_testkit::{Client, FakeDns, FakeMx, MxBehavior, TestServer, queue_id};
+
+/// The internal mail server behind the gateway, and the gateway in front of it.
+struct Site {
+    _dns: FakeDns,
+    internal: FakeMx,
+    gw: TestServer,
+}
+
+impl Site {
+    async fn start(tweak: impl FnOnce(&mut Config)) -> Site {
+        let dns = FakeDns::start("127.0.0.53").await;
+        let internal = FakeMx::start("127.0.0.96:0", MxBehavior::default()).await;
+        let hop = format!("[127.0.0.96]:{}", internal.addr.port());
+        let gw = TestServer::start_delivering(&dns, internal.addr.port(), move |c| {
+            c.delivery.next_hop = Some(hop);
+            tweak(c);
+        })
+        .await;
+        Site { _dns: dns, internal, gw }
+    }
+
+    /// Sends `message` from the internet to bob@example.jp; the final reply.
+    async fn send(&self, message: &str) -> sekisho_testkit::Response {
+        let (mut c, _) = Client::connect(self.gw.mx).await;
+        c.cmd("EHLO outside.example").await;
+        c.send_mail("someone@outside.example", &["bob@example.jp"], message).await
+    }
+
+    async fn stored(&self, id: &str) -> MessageDetail {
+        self.gw.queue.stores().messages.message(id).await.unwrap().expect("stored")
+    }
+}
+
+fn with_file(name: &str, content_type: &str, base64: &str) -> String {
+    format!(
+        "From: someone@outside.example\r\nTo: bob@example.jp\r\nSubject: Invoice\r\nMIME-Version: 1.0\r\n\
+         Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nSee the file.\r\n\
+         --b\r\nContent-Type: {content_type}; name=\"{name}\"\r\nContent-Disposition: attachment; filename=\"{name}\"\r\n\
+         Content-Transfer-Encoding: base64\r\n\r\n{base64}\r\n--b--\r\n"
+    )
+}
+
+fn delivered(d: &MessageDetail) -> bool {
+    d.recipients.iter().all(|r| r.state == RecipientState::Delivered)
+}
+
+#[tokio::test]
+async fn the_internal_server_gets_sekishos_summary_and_never_a_forged_one() {
+    let site = Site::start(|_| {}).await;
+    let message = "From: someone@outside.example\r\nX-Sekisho-Inspection: delivered; worst=safe; forged\r\n\
+                   Subject: Hello\r\n\r\nJust text.\r\n";
+    let r = site.send(message).await;
+    assert_eq!(r.code, 250, "{r:?}");
+    let id = queue_id(&r).unwrap();
+    let d = site.gw.wait_for(&id, 15, delivered).await;
+    let record = d.info.inspection.as_ref().expect("inbound mail is inspected");
+    assert_eq!((record.action, record.files.len()), (Outcome::Delivered, 0));
+    assert_eq!(record.rule, "no file → deliver (inbound.safe)");
+    let got = site.internal.wait_for(1, 5).await;
+    let text = String::from_utf8_lossy(&got[0].data).to_string();
+    assert!(text.starts_with("X-Sekisho-Inspection: delivered; worst=safe; files=0;"), "{text}");
+    assert_eq!(text.matches("X-Sekisho-Inspection").count(), 1, "the sender's copy is removed: {text}");
+    assert!(text.ends_with("Just text.\r\n"), "the body is as received: {text}");
+}
+
+#[tokio::test]
+async fn without_an_antivirus_a_file_is_never_safe_and_the_subject_says_so() {
+    let site = Site::start(|c| {
+        c.inbound.error = InboundAction::Deliver;
+        c.inbound.subject_tag = "[要注意]".into();
+    })
+    .await;
+    let r = site.send(&with_file("report.txt", "text/plain", "aGVsbG8gd29ybGQ=")).await;
+    assert_eq!(r.code, 250, "{r:?}");
+    let id = queue_id(&r).unwrap();
+    let d = site.gw.wait_for(&id, 15, delivered).await;
+    let record = d.info.inspection.as_ref().unwrap();
+    assert_eq!(record.files.len(), 1);
+    let file = &record.files[0];
+    assert_eq!((file.name.as_str(), file.class, file.size), ("report.txt", FileClass::Error, 11));
+    assert_eq!(file.reason, "not scanned: no antivirus is configured");
+    assert_eq!(file.sha256.as_deref(), Some("b94d27b9934d3e08a52e52d7da7dabfac484efe37a5380ee9088f7ace2efcde9"));
+    let got = site.internal.wait_for(1, 5).await;
+    let text = String::from_utf8_lossy(&got[0].data).to_string();
+    assert!(text.contains("\r\nSubject: =?UTF-8?B?W+imgeazqOaEj10=?= Invoice\r\n"), "{text}");
+    assert!(text.contains("worst=error; files=1; safe=0; unsupported=0; error=1; danger=0"), "{text}");
+}
+
+#[tokio::test]
+async fn reject_refuses_before_the_250_and_names_the_file() {
+    let site = Site::start(|c| c.inbound.error = InboundAction::Reject).await;
+    let r = site.send(&with_file("invoice.zip", "application/zip", "UEsFBgAAAAAAAAAAAAAAAAAAAAAAAA==")).await;
+    assert_eq!(r.code, 550, "{r:?}");
+    assert!(r.lines[0].starts_with("5.7.1 \"invoice.zip\" is error: not scanned"), "{r:?}");
+    assert_eq!(site.gw.queued().await, 0, "nothing is queued");
+}
+
+#[tokio::test]
+async fn quarantine_holds_every_recipient_until_an_administrator_acts() {
+    let site = Site::start(|c| c.inbound.error = InboundAction::Quarantine).await;
+    let r = site.send(&with_file("a.bin", "application/octet-stream", "AAECAw==")).await;
+    assert_eq!(r.code, 250, "{r:?}");
+    let id = queue_id(&r).unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let d = site.stored(&id).await;
+    assert_eq!(d.info.inspection.as_ref().unwrap().action, Outcome::Quarantined);
+    assert!(d.recipients.iter().all(|r| r.state == RecipientState::Held), "{d:#?}");
+    assert!(site.internal.received().is_empty(), "nothing is delivered");
+}
+
+#[tokio::test]
+async fn an_ambiguous_message_is_refused_as_at_submission() {
+    let site = Site::start(|_| {}).await;
+    let message = "From: someone@outside.example\r\nSubject: x\r\nMIME-Version: 1.0\r\n\
+                   Content-Type: text/plain\r\nContent-Type: application/zip\r\n\r\nbody\r\n";
+    let r = site.send(message).await;
+    assert_eq!(r.code, 550, "{r:?}");
+    assert!(r.lines[0].starts_with("5.6.0 MIME part 1 is ambiguous: more than one Content-Type field"), "{r:?}");
+}
+
+#[tokio::test]
+async fn inspection_off_passes_mail_as_before() {
+    let site = Site::start(|c| c.inbound.inspect = false).await;
+    let r = site.send(&with_file("a.bin", "application/octet-stream", "AAECAw==")).await;
+    let id = queue_id(&r).unwrap();
+    let d = site.gw.wait_for(&id, 15, delivered).await;
+    assert!(d.info.inspection.is_none());
+    let got = site.internal.wait_for(1, 5).await;
+    assert!(!String::from_utf8_lossy(&got[0].data).contains("X-Sekisho-Inspection"));
+}
