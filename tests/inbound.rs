@@ -135,3 +135,34 @@ async fn inspection_off_passes_mail_as_before() {
     let got = site.internal.wait_for(1, 5).await;
     assert!(!String::from_utf8_lossy(&got[0].data).contains("X-Sekisho-Inspection"));
 }
+
+#[tokio::test]
+async fn separate_keeps_the_files_on_the_portal_and_the_notice_lists_each_with_its_class() {
+    let site = Site::start(|_| {}).await;
+    let report = sekisho_testkit::mail::random_bytes(3000);
+    let r =
+        site.send(&with_file("report.bin", "application/octet-stream", &sekisho_testkit::mail::wrapped(&report))).await;
+    assert_eq!(r.code, 250, "{r:?}");
+    let id = queue_id(&r).unwrap();
+    let d = site.gw.wait_for(&id, 15, delivered).await;
+    let record = d.info.inspection.as_ref().unwrap();
+    assert_eq!(record.action, Outcome::Separated, "an unscanned file is Error, and Error is separated by default");
+    assert_eq!(record.rule, "error file → separate (inbound.error)");
+    let got = site.internal.wait_for(1, 5).await;
+    let text = String::from_utf8_lossy(&got[0].data).to_string();
+    assert!(text.starts_with("X-Sekisho-Inspection: separated; worst=error;"), "{text}");
+    assert!(!text.contains(&sekisho_testkit::mail::wrapped(&report)[..60]), "the file is not in the mail");
+    assert!(text.contains("See the file."), "the text stays");
+    let notice = sekisho_testkit::mail::notice_text(&got[0].data);
+    assert!(notice.contains("- report.bin (2.9 KiB): エラー"), "{notice}");
+    assert!(notice.contains("Error (not scanned; download at your own risk): not scanned: no antivirus is configured"));
+    let at = notice.find("Files and their classes: ").unwrap() + "Files and their classes: ".len();
+    let link = notice[at..].lines().next().unwrap().trim().to_string();
+    let portal = format!("http://{}", site.gw.portal.unwrap());
+    assert!(link.starts_with(&format!("{portal}/d/")), "{link}");
+    let mut b = sekisho_testkit::Browser::new(&portal);
+    assert_eq!(b.follow(&link).await.status().as_u16(), 303);
+    let (status, _, body) = b.get("/d/files/0").await;
+    assert_eq!(status, 200, "[inbound] access = \"none\": the link in the recipient's mailbox opens the page");
+    assert_eq!(sekisho_testkit::mail::sha256(&body), sekisho_testkit::mail::sha256(&report));
+}

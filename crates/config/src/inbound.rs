@@ -1,5 +1,6 @@
 //! `[inbound]`: what is done with mail arriving on the MX listeners, by the class of its files.
 
+use sekisho_policy::Access;
 use sekisho_policy::inbound::{DangerKind, FileClass, InboundAction};
 use serde::Deserialize;
 
@@ -31,6 +32,10 @@ pub struct InboundConfig {
     pub time_budget: Duration,
     /// Try the passwords the message's own text carries on its encrypted archives.
     pub message_passwords: bool,
+    /// How the recipient of a separated message opens its classification page: `"none"` (the
+    /// link in the notice, which only their mailbox received) or `"otp"` (a one-time code
+    /// mailed to their own address).
+    pub access: Access,
     /// Per recipient domain overrides, `[[inbound.domains]]`.
     pub domains: Vec<InboundRule>,
 }
@@ -47,6 +52,7 @@ impl Default for InboundConfig {
             subject_tag: String::new(),
             time_budget: Duration::from_secs(30),
             message_passwords: true,
+            access: Access::None,
             domains: Vec::new(),
         }
     }

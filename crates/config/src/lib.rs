@@ -746,6 +746,15 @@ impl Config {
                 "must be from \"1s\" to \"5m\" (a client waits at most 10 minutes for the reply to its data)".into(),
             ));
         }
+        if !matches!(self.inbound.access, Access::None | Access::Otp) {
+            return Err(err(
+                "inbound.access",
+                format!(
+                    "`{}`: only \"none\" or \"otp\" (the sender of inbound mail is an outsider)",
+                    self.inbound.access
+                ),
+            ));
+        }
         if self.inbound.subject_tag.chars().any(char::is_control) {
             return Err(err("inbound.subject_tag", "must be one line of text, without control characters".into()));
         }
@@ -920,6 +929,24 @@ mod tests {
         assert!(e.contains("test.toml:3") && e.contains("max_command_line"), "{e}");
         let e = parse("[tls]\ncertificate = \"/x.pem\"\n").unwrap_err().to_string();
         assert!(e.contains("test.toml:2") && e.contains("certificate"), "{e}");
+    }
+
+    #[test]
+    fn inbound_policy_errors_name_the_key_and_line() {
+        let c = parse("[inbound]\ndanger = \"reject\"\ndanger_content = [\"macros\"]\n").unwrap();
+        assert_eq!(c.inbound.danger, sekisho_policy::inbound::InboundAction::Reject);
+        assert_eq!(c.inbound.danger_content, [sekisho_policy::inbound::DangerKind::Macros]);
+        for (text, line, key) in [
+            ("[inbound]\ndanger = \"drop\"\n", 2, "danger"),
+            ("[inbound]\n\ndanger_content = [\"exe\"]\n", 3, "danger_content"),
+            ("[inbound]\ntime_budget = \"10m\"\n", 2, "time_budget"),
+            ("[inbound]\naccess = \"password\"\n", 2, "access"),
+            ("[inbound]\nsubject_tag = \"a\\nBcc: x\"\n", 2, "subject_tag"),
+            ("[[inbound.domains]]\ndomains = [\"a.test\"]\nsafe = \"x\"\n", 3, "safe"),
+        ] {
+            let e = parse(text).unwrap_err().to_string();
+            assert!(e.contains(&format!("test.toml:{line}")) && e.contains(key), "{text}: {e}");
+        }
     }
 
     #[test]

@@ -284,8 +284,9 @@ fn outcome_sql() -> String {
     format!("CASE{when} ELSE recipients.state END")
 }
 
-/// Rows per multi-row INSERT, within SQLite's 32766 bound variables per statement.
-const MESSAGE_ROWS_PER_INSERT: usize = 2000;
+/// Rows per multi-row INSERT, within SQLite's 32766 bound variables per statement (a message
+/// row binds 17).
+const MESSAGE_ROWS_PER_INSERT: usize = 32766 / 17;
 const RECIPIENT_ROWS_PER_INSERT: usize = 4000;
 const ATTEMPT_ROWS_PER_INSERT: usize = 2500;
 const UPDATE_ROWS_PER_STATEMENT: usize = 3000;
