@@ -1,6 +1,8 @@
 //! Inbound protection through the MX listener: every file opened and classified before the
 //! 250, the policy's action, and the record the trace shows.
 
+mod support;
+
 use sekisho_config::Config;
 use sekisho_policy::inbound::{FileClass, InboundAction, Outcome};
 use sekisho_store::{MessageDetail, RecipientState};
@@ -102,17 +104,55 @@ async fn reject_refuses_before_the_250_and_names_the_file() {
     assert_eq!(site.gw.queued().await, 0, "nothing is queued");
 }
 
-#[tokio::test]
-async fn quarantine_holds_every_recipient_until_an_administrator_acts() {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quarantine_holds_every_recipient_until_an_administrator_releases_or_deletes_it() {
     let site = Site::start(|c| c.inbound.error = InboundAction::Quarantine).await;
     let r = site.send(&with_file("a.bin", "application/octet-stream", "AAECAw==")).await;
     assert_eq!(r.code, 250, "{r:?}");
-    let id = queue_id(&r).unwrap();
+    let kept = queue_id(&r).unwrap();
+    let dropped = queue_id(&site.send(&with_file("b.bin", "application/octet-stream", "AAECAw==")).await).unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
-    let d = site.stored(&id).await;
+    let d = site.stored(&kept).await;
     assert_eq!(d.info.inspection.as_ref().unwrap().action, Outcome::Quarantined);
     assert!(d.recipients.iter().all(|r| r.state == RecipientState::Held), "{d:#?}");
     assert!(site.internal.received().is_empty(), "nothing is delivered");
+
+    // The administrator looks, releases one and deletes the other.
+    let config = site.gw.dir().join("cli.toml");
+    let data = site.gw.dir().join("data");
+    std::fs::write(&config, format!("[store]\npath = \"{}\"\n", data.display())).unwrap();
+    let cli = |args: &[&str], id: Option<&str>| {
+        let config = config.clone();
+        let args: Vec<String> = args.iter().copied().chain(id).map(str::to_string).collect();
+        tokio::task::spawn_blocking(move || {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            support::run(Some(&config), &args, "")
+        })
+    };
+    let (code, out, err) = cli(&["quarantine", "list", "--json"], None).await.unwrap();
+    assert_eq!(code, 0, "{err}");
+    let list: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let ids: Vec<&str> = list.as_array().unwrap().iter().map(|m| m["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, [kept.as_str(), dropped.as_str()]);
+    assert_eq!(list[0]["inspection"]["files"][0]["class"], "error");
+    let (code, out, _) = cli(&["quarantine", "show"], Some(&kept)).await.unwrap();
+    assert_eq!(code, 0);
+    assert!(out.contains("inspection: quarantined — error file → quarantine (inbound.error)"), "{out}");
+    assert!(out.contains("file:       a.bin ("), "{out}");
+    let (code, out, _) = cli(&["quarantine", "release"], Some(&kept)).await.unwrap();
+    assert_eq!((code, out.trim()), (0, format!("{kept}: released to 1 recipient(s)").as_str()));
+    let (code, _, _) = cli(&["quarantine", "delete"], Some(&dropped)).await.unwrap();
+    assert_eq!(code, 0);
+    let (code, _, err) = cli(&["quarantine", "release"], Some(&dropped)).await.unwrap();
+    assert_eq!(code, 1);
+    assert!(err.contains(&format!("no message {dropped} in quarantine")), "{err}");
+    site.gw.queue.wake();
+    let got = site.internal.wait_for(1, 10).await;
+    let text = String::from_utf8_lossy(&got[0].data).to_string();
+    assert!(text.starts_with("X-Sekisho-Inspection: released; worst=error;"), "{text}");
+    assert!(text.contains("AAECAw=="), "a released message is delivered as it is");
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(site.internal.received().len(), 1, "the deleted one never leaves");
 }
 
 #[tokio::test]

@@ -1,7 +1,7 @@
 //! The header block of an inbound message as delivered: sekisho's inspection summary on top,
 //! any copy of that field the sender wrote removed, and the Subject tagged when policy asks.
 
-use sekisho_policy::inbound::{FileClass, InspectionRecord};
+use sekisho_policy::inbound::{FileClass, InspectionRecord, Outcome};
 
 /// The summary field's name.
 pub const FIELD: &str = "X-Sekisho-Inspection";
@@ -17,9 +17,13 @@ pub fn summary(record: &InspectionRecord, hostname: &str) -> String {
     }
     let classes: Vec<String> = FileClass::ALL.iter().map(|c| format!("{c}={}", counts[*c as usize])).collect();
     let host: String = hostname.chars().filter(|c| c.is_ascii_graphic()).collect();
+    // A quarantined message that leaves was released by an administrator.
+    let action = match record.action {
+        Outcome::Quarantined => "released",
+        other => other.as_str(),
+    };
     format!(
-        "{}; worst={}; files={}; {}; by={host}{}",
-        record.action,
+        "{action}; worst={}; files={}; {}; by={host}{}",
         record.worst(),
         record.files.len(),
         classes.join("; "),
@@ -95,7 +99,7 @@ fn tag_word(tag: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sekisho_policy::inbound::{ClassifiedFile, Outcome};
+    use sekisho_policy::inbound::ClassifiedFile;
 
     const HEADER: &[u8] = b"Received: from x\r\nX-Sekisho-Inspection: delivered; worst=safe\r\n \tforged\r\nSubject: Invoice\r\n\tcontinued\r\nFrom: a@b\r\n\r\n";
 

@@ -496,6 +496,18 @@ impl MessageStore for SqliteStore {
         Ok(Some(MessageDetail { info, done_at: m.get("done_at"), recipients, attempts }))
     }
 
+    async fn quarantined(&self) -> Result<Vec<String>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT m.id FROM messages m WHERE m.done_at IS NULL \
+             AND json_extract(m.inspection, '$.action') = 'quarantined' \
+             AND EXISTS (SELECT 1 FROM recipients r WHERE r.message_id = m.id AND r.state = 'held') \
+             ORDER BY m.received_at, m.id",
+        )
+        .fetch_all(&self.reader)
+        .await?;
+        Ok(rows.iter().map(|r| r.get("id")).collect())
+    }
+
     async fn messages_with_notices(&self) -> Result<Vec<String>, StoreError> {
         let rows = sqlx::query("SELECT DISTINCT message_id FROM recipients WHERE notice IS NOT NULL")
             .fetch_all(&self.reader)
