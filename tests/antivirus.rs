@@ -226,6 +226,20 @@ async fn a_file_over_clamds_stream_max_length_is_too_large() {
 }
 
 #[tokio::test]
+async fn a_file_clamd_stops_scanning_at_its_max_file_size_is_not_scanned_not_clean() {
+    let clamd = Clamd::start_with(ClamdOptions { max_file_size: Some(1 << 20), ..Default::default() }).await;
+    let client = Client::new(settings(clamd.unix_address()));
+    let big = tokio::io::repeat(b'a').take(2 << 20).chain(EICAR);
+    match client.scan_reader(big, None).await {
+        Err(ClamdError::LimitExceeded { signature }) => {
+            assert_eq!(signature, "Heuristics.Limits.Exceeded.MaxFileSize")
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(client.scan(EICAR).await.unwrap(), found(EICAR_SIGNATURE), "small files are still scanned");
+}
+
+#[tokio::test]
 async fn a_stopped_clamd_is_unavailable() {
     let mut clamd = Clamd::start().await;
     let unix = Client::new(settings(clamd.unix_address()));

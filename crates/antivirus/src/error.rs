@@ -47,6 +47,16 @@ pub enum ClamdError {
     /// (`INSTREAM size limit exceeded. ERROR`).
     #[error("the file is larger than clamd accepts in one stream (max_stream, clamd's StreamMaxLength)")]
     TooLarge,
+    /// clamd stopped scanning at one of its limits (`MaxFileSize`, `MaxScanSize`, `MaxFiles`,
+    /// `MaxRecursion`, `MaxScanTime`, ...): with `AlertExceedsMax yes` it answers
+    /// `stream: Heuristics.Limits.Exceeded.MaxFileSize FOUND`. The file was not scanned whole.
+    /// (Without `AlertExceedsMax`, clamd answers `stream: OK` for such a file, which no client
+    /// can tell from a clean one: set it.)
+    #[error("clamd did not scan the whole file: {signature}")]
+    LimitExceeded {
+        /// clamd's name for the limit, e.g. `Heuristics.Limits.Exceeded.MaxFileSize`.
+        signature: String,
+    },
     /// clamd answered with an error, or with text this client does not know.
     #[error("clamd refused the request: {0}")]
     Refused(String),

@@ -21,8 +21,14 @@ pub enum Verdict {
 /// clamd's reply when a stream goes past its `StreamMaxLength`.
 const SIZE_LIMIT: &str = "INSTREAM size limit exceeded. ERROR";
 
+/// The start of the names clamd gives, under `AlertExceedsMax`, to a file it stopped scanning
+/// at a limit.
+const LIMITS_EXCEEDED: &str = "Heuristics.Limits.Exceeded";
+
 /// Reads the reply to `INSTREAM`. `stream: OK` is [`Verdict::Clean`], `stream: NAME FOUND`
-/// is [`Verdict::Found`]; the size-limit error is [`ClamdError::TooLarge`]; everything else,
+/// is [`Verdict::Found`], except `Heuristics.Limits.Exceeded.*`, which is
+/// [`ClamdError::LimitExceeded`] (clamd stopped before the end of the file); the size-limit
+/// error is [`ClamdError::TooLarge`]; everything else,
 /// errors and text this client does not know, is [`ClamdError::Refused`]. Nothing else is
 /// ever clean.
 pub fn parse_scan_reply(reply: &str) -> Result<Verdict, ClamdError> {
@@ -37,6 +43,9 @@ pub fn parse_scan_reply(reply: &str) -> Result<Verdict, ClamdError> {
     let signature = rest.strip_suffix(" FOUND").ok_or_else(refused)?;
     if signature.is_empty() || signature.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(refused());
+    }
+    if signature.starts_with(LIMITS_EXCEEDED) {
+        return Err(ClamdError::LimitExceeded { signature: signature.to_string() });
     }
     Ok(Verdict::Found { signature: signature.to_string() })
 }
@@ -86,6 +95,23 @@ mod tests {
         for reply in ["stream:  FOUND", "stream: FOUND", "stream: two words FOUND", "stream: X FOUND extra"] {
             assert!(matches!(parse_scan_reply(reply), Err(ClamdError::Refused(_))), "{reply:?}");
         }
+    }
+
+    #[test]
+    fn a_file_clamd_stopped_scanning_at_a_limit_is_not_scanned_not_found() {
+        for limit in ["MaxFileSize", "MaxScanSize", "MaxFiles", "MaxRecursion", "MaxScanTime"] {
+            let reply = format!("stream: Heuristics.Limits.Exceeded.{limit} FOUND");
+            assert!(
+                matches!(parse_scan_reply(&reply), Err(ClamdError::LimitExceeded { signature })
+                    if signature == format!("Heuristics.Limits.Exceeded.{limit}")),
+                "{reply}"
+            );
+        }
+        assert_eq!(
+            parse_scan_reply("stream: Heuristics.Encrypted.Zip FOUND").unwrap(),
+            found("Heuristics.Encrypted.Zip"),
+            "other heuristics are findings"
+        );
     }
 
     #[test]
