@@ -315,8 +315,9 @@ async fn a_session_clamd_closed_while_pooled_still_scans() {
     assert_eq!(client.scan(b"first").await.unwrap(), Verdict::Clean);
     assert_eq!(client.scan(EICAR).await.unwrap(), found(EICAR_SIGNATURE));
     assert_eq!(relay.connections.load(Ordering::SeqCst), 1, "the second scan reused the session");
-    // clamd ends a session that sends no command for ReadTimeout (1 s here).
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    // clamd ends a session that sends no command for ReadTimeout (1 s here, counted in whole
+    // seconds: it closes between 1 and 2 s after the last command).
+    tokio::time::sleep(Duration::from_millis(3500)).await;
     assert_eq!(client.scan(EICAR).await.unwrap(), found(EICAR_SIGNATURE));
     assert_eq!(relay.connections.load(Ordering::SeqCst), 2, "a fresh connection replaced the closed session");
 }
