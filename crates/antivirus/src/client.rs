@@ -160,3 +160,27 @@ impl Clamd {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn send<T: Send>(_: T) {}
+
+    /// Callers box these futures as `dyn Future + Send` and spawn them.
+    #[test]
+    fn every_request_is_a_send_future() {
+        let clamd = Clamd::new(ClamdSettings {
+            address: "127.0.0.1:9".parse().unwrap(),
+            connect_timeout: Duration::from_secs(1),
+            scan_timeout: Duration::from_secs(1),
+            max_concurrent: 1,
+            max_stream: 1,
+        });
+        send(clamd.scan(b""));
+        send(clamd.scan_reader(&b""[..], None));
+        send(clamd.ping());
+        send(clamd.version());
+        send(clamd.clone());
+    }
+}
