@@ -280,6 +280,30 @@ async fn a_clamd_that_never_answers_is_a_scan_timeout() {
     assert!(matches!(client.ping().await, Err(ClamdError::Timeout { stage: Stage::Scan, .. })));
 }
 
+#[tokio::test]
+async fn a_clamd_that_never_accepts_is_a_connect_timeout() {
+    // A listener whose accept queue is full: the kernel drops further connection attempts.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let listener = socket.listen(0).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut queued = Vec::new();
+    loop {
+        match tokio::time::timeout(Duration::from_millis(200), TcpStream::connect(addr)).await {
+            Ok(conn) => queued.push(conn.unwrap()),
+            Err(_) => break,
+        }
+        assert!(queued.len() < 64, "the accept queue never filled");
+    }
+    let connect_timeout = Duration::from_millis(300);
+    let client = Client::new(ClamdSettings { connect_timeout, ..settings(ClamdAddress::Tcp(addr)) });
+    match client.scan(EICAR).await {
+        Err(ClamdError::Timeout { stage: Stage::Connect, after }) => assert_eq!(after, connect_timeout),
+        other => panic!("{other:?}"),
+    }
+    drop(listener);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fifty_concurrent_scans_four_at_a_time_are_all_answered_on_four_connections() {
     let clamd = Clamd::start().await;
