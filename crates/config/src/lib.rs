@@ -3,12 +3,14 @@
 //! Unknown keys and bad values are errors that name the key and the line. Without a file,
 //! sekisho runs on the embedded default (`DEFAULT_TOML`).
 
+mod antivirus;
 mod attachments;
 mod duration;
 mod error;
 mod inbound;
 mod portal;
 mod route;
+mod size;
 mod static_records;
 mod time_zone;
 
@@ -19,16 +21,19 @@ use std::path::{Path, PathBuf};
 use ipnet::IpNet;
 use serde::Deserialize;
 
+pub use antivirus::AntivirusConfig;
 pub use attachments::{AttachmentPolicy, AttachmentRule, domain_matches};
 pub use duration::Duration;
 pub use error::{ConfigError, InvalidValue};
 pub use inbound::{InboundConfig, InboundRule};
 pub use portal::{Passphrase, PortalConfig};
 pub use route::NextHop;
+pub use sekisho_antivirus::{ClamdAddress, ClamdSettings};
 pub use sekisho_policy::{
     Access, Assurance, CheckerAccess, DowngradeAction, EncryptedPolicy, InlineFormat, InlineMin, Language,
     PasswordDelivery, ProxyHeader, SmartHostAttachments, UninspectablePolicy,
 };
+pub use size::Size;
 pub use static_records::{StaticRecord, decode_hex, normalize_host};
 pub use time_zone::TimeZone;
 
@@ -68,6 +73,8 @@ pub struct Config {
     pub inbound: InboundConfig,
     /// The download portal.
     pub portal: PortalConfig,
+    /// Inbound antivirus: the clamd every inbound attachment and archive entry is sent to.
+    pub antivirus: AntivirusConfig,
     /// Listening sockets.
     #[serde(rename = "listener")]
     pub listeners: Vec<ListenerConfig>,
@@ -507,6 +514,7 @@ impl Default for Config {
             mta_sts: MtaStsConfig::default(),
             inbound: InboundConfig::default(),
             portal: PortalConfig::default(),
+            antivirus: AntivirusConfig::default(),
             listeners: Vec::new(),
             source: None,
         }
@@ -757,6 +765,9 @@ impl Config {
         }
         if self.inbound.subject_tag.chars().any(char::is_control) {
             return Err(err("inbound.subject_tag", "must be one line of text, without control characters".into()));
+        }
+        if let Some((key, message)) = self.antivirus.problem() {
+            return Err(err(key, message));
         }
         for path in &self.tls.extra_roots {
             if !path.exists() {
