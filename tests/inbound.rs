@@ -206,3 +206,83 @@ async fn separate_keeps_the_files_on_the_portal_and_the_notice_lists_each_with_i
     assert_eq!(status, 200, "[inbound] access = \"none\": the link in the recipient's mailbox opens the page");
     assert_eq!(sekisho_testkit::mail::sha256(&body), sekisho_testkit::mail::sha256(&report));
 }
+
+/// A site whose gateway scans with a real clamd (the test kit's, with its own database).
+async fn scanned_site(tweak: impl FnOnce(&mut Config)) -> (Site, sekisho_testkit::Clamd) {
+    let clamd = sekisho_testkit::Clamd::start().await;
+    let address = clamd.unix_address();
+    let site = Site::start(move |c| {
+        c.antivirus.clamd = Some(address);
+        tweak(c);
+    })
+    .await;
+    (site, clamd)
+}
+
+#[tokio::test]
+async fn a_clean_file_scanned_by_clamd_is_safe_and_travels_as_it_is() {
+    let (site, _clamd) = scanned_site(|_| {}).await;
+    let r = site.send(&with_file("notes.txt", "text/plain", "bm90aGluZyB0byBzZWUgaGVyZQ==")).await;
+    assert_eq!(r.code, 250, "{r:?}");
+    let d = site.gw.wait_for(&queue_id(&r).unwrap(), 15, delivered).await;
+    let record = d.info.inspection.as_ref().unwrap();
+    assert!(record.antivirus.starts_with("clamd at unix:"), "{}", record.antivirus);
+    assert_eq!((record.files[0].class, record.files[0].reason.as_str()), (FileClass::Safe, "scanned: nothing found"));
+    assert_eq!(record.action, Outcome::Delivered);
+    let got = site.internal.wait_for(1, 5).await;
+    let text = String::from_utf8_lossy(&got[0].data).to_string();
+    assert!(text.contains("bm90aGluZyB0byBzZWUgaGVyZQ=="), "the file travels as it is");
+    assert!(text.starts_with("X-Sekisho-Inspection: delivered; worst=safe; files=1; safe=1;"), "{text}");
+}
+
+#[tokio::test]
+async fn a_virus_is_danger_and_is_never_downloadable() {
+    use base64::Engine as _;
+    let (site, _clamd) = scanned_site(|_| {}).await;
+    let eicar = base64::engine::general_purpose::STANDARD.encode(sekisho_testkit::EICAR);
+    let r = site.send(&with_file("invoice.com", "application/octet-stream", &eicar)).await;
+    assert_eq!(r.code, 250, "{r:?}");
+    let d = site.gw.wait_for(&queue_id(&r).unwrap(), 15, delivered).await;
+    let record = d.info.inspection.as_ref().unwrap();
+    let file = &record.files[0];
+    assert_eq!(file.class, FileClass::Danger);
+    assert_eq!(file.reason, format!("virus found: {}", sekisho_testkit::EICAR_SIGNATURE));
+    assert_eq!(record.action, Outcome::Separated);
+    let got = site.internal.wait_for(1, 5).await;
+    assert!(!String::from_utf8_lossy(&got[0].data).contains(&eicar), "the virus is not delivered");
+    let notice = sekisho_testkit::mail::notice_text(&got[0].data);
+    assert!(
+        notice.contains("invoice.com (68 bytes): 危険（ダウンロードできません） / Danger (cannot be downloaded)"),
+        "{notice}"
+    );
+    let kept = site.gw.queue.stores().links.link_message(&d.info.id).await.unwrap().unwrap();
+    assert!(kept.files.is_empty(), "a Danger file is never kept for download: {kept:?}");
+}
+
+#[tokio::test]
+async fn a_virus_under_reject_is_refused_before_the_250() {
+    use base64::Engine as _;
+    let (site, _clamd) = scanned_site(|c| c.inbound.danger = InboundAction::Reject).await;
+    let eicar = base64::engine::general_purpose::STANDARD.encode(sekisho_testkit::EICAR);
+    let r = site.send(&with_file("a.txt", "text/plain", &eicar)).await;
+    assert_eq!(r.code, 550, "{r:?}");
+    assert_eq!(
+        r.lines[0],
+        format!(
+            "5.7.1 \"a.txt\" is danger: virus found: {}; the recipient's gateway does not accept it",
+            sekisho_testkit::EICAR_SIGNATURE
+        )
+    );
+}
+
+#[tokio::test]
+async fn with_clamd_stopped_a_file_is_error_never_safe() {
+    let (site, mut clamd) = scanned_site(|c| c.inbound.error = InboundAction::Deliver).await;
+    clamd.stop();
+    let r = site.send(&with_file("notes.txt", "text/plain", "aGVsbG8=")).await;
+    assert_eq!(r.code, 250, "{r:?}");
+    let d = site.gw.wait_for(&queue_id(&r).unwrap(), 15, delivered).await;
+    let file = &d.info.inspection.as_ref().unwrap().files[0];
+    assert_eq!(file.class, FileClass::Error);
+    assert!(file.reason.starts_with("not scanned: "), "{}", file.reason);
+}

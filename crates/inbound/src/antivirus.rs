@@ -37,3 +37,29 @@ impl Antivirus for NoAntivirus {
         Box::pin(async { Scan::Failed("no antivirus is configured".into()) })
     }
 }
+
+/// ClamAV's clamd: every error (unavailable, timed out, a limit clamd stopped at) is
+/// [`Scan::Failed`] with clamd's reason.
+impl Antivirus for sekisho_antivirus::Clamd {
+    fn name(&self) -> String {
+        format!("clamd at {}", self.settings().address)
+    }
+
+    fn scan(&self, bytes: std::sync::Arc<Vec<u8>>) -> Pin<Box<dyn Future<Output = Scan> + Send + '_>> {
+        Box::pin(async move {
+            match sekisho_antivirus::Clamd::scan(self, &bytes).await {
+                Ok(sekisho_antivirus::Verdict::Clean) => Scan::Clean,
+                Ok(sekisho_antivirus::Verdict::Found { signature }) => Scan::Found(signature),
+                Err(e) => Scan::Failed(e.to_string()),
+            }
+        })
+    }
+}
+
+/// The antivirus `[antivirus]` configures, or [`NoAntivirus`].
+pub fn configured(config: &sekisho_config::AntivirusConfig) -> std::sync::Arc<dyn Antivirus> {
+    match config.settings() {
+        Some(settings) => std::sync::Arc::new(sekisho_antivirus::Clamd::new(settings)),
+        None => std::sync::Arc::new(NoAntivirus),
+    }
+}

@@ -10,7 +10,7 @@ pub mod classify;
 pub mod decide;
 pub mod scan;
 
-pub use antivirus::{Antivirus, NoAntivirus, Scan};
+pub use antivirus::{Antivirus, NoAntivirus, Scan, configured};
 pub use classify::classify;
 pub use decide::{Decision, decide};
 pub use scan::{Scans, scan_all};

@@ -104,7 +104,7 @@ impl Server {
             let limiter = ConnectionLimiter::new(max_total, max_per_client, s.stress_threshold);
             listeners.push((socket, Arc::new(ListenerCtx { config: lc, label: format!("{local} {role}"), limiter })));
         }
-        let antivirus: Arc<dyn sekisho_inbound::Antivirus> = Arc::new(sekisho_inbound::NoAntivirus);
+        let antivirus = sekisho_inbound::configured(&config.antivirus);
         let ctx = Ctx {
             local_domains: config.local_domains.clone().into(),
             config,
