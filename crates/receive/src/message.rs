@@ -161,6 +161,7 @@ pub(crate) async fn receive<S: AsyncRead + Unpin>(
         held,
     };
     let size = message.info.size;
+    let inbound_action = message.info.inspection.as_ref().map(|i| i.action.as_str());
     match ctx.queue.commit(finished, message).await {
         Ok(()) => {
             tracing::info!(
@@ -170,6 +171,7 @@ pub(crate) async fn receive<S: AsyncRead + Unpin>(
                 size,
                 client = %arrival.client_ip,
                 user = arrival.user.unwrap_or(""),
+                inbound = inbound_action.unwrap_or(""),
                 "queued"
             );
             Ok(Reply::new(250, "2.0.0", format!("Ok: queued as {id}")))

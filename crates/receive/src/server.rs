@@ -105,6 +105,12 @@ impl Server {
             listeners.push((socket, Arc::new(ListenerCtx { config: lc, label: format!("{local} {role}"), limiter })));
         }
         let antivirus = sekisho_inbound::configured(&config.antivirus);
+        let has_mx = config.listeners.iter().any(|l| l.role == Role::Mx);
+        if has_mx && config.inbound.inspect && config.antivirus.clamd.is_none() {
+            tracing::warn!(
+                "[antivirus] clamd is not set: inbound files are classified Error (not scanned) and handled by [inbound] error"
+            );
+        }
         let ctx = Ctx {
             local_domains: config.local_domains.clone().into(),
             config,
