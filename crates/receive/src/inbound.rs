@@ -17,6 +17,21 @@ use tokio::time::Instant;
 use crate::attachments::{ascii, quoted};
 use crate::inspector::{INSPECTIONS, INSPECTORS};
 
+/// Memory all inbound inspections may hold at once (a message, its decoded files and what
+/// archives expand to stay in memory from the opening to the last scan), in units of 64 KiB.
+const MEMORY_UNITS: u32 = 1024;
+const UNIT: u64 = 64 << 10;
+
+/// The memory budget of inbound inspections: many small messages at once, few large ones.
+static MEMORY: std::sync::LazyLock<tokio::sync::Semaphore> =
+    std::sync::LazyLock::new(|| tokio::sync::Semaphore::new(MEMORY_UNITS as usize));
+
+/// The units a message of `size` bytes takes: the body, its decoded files and their entries
+/// (about three times its size), at most the whole budget.
+fn units(size: u64) -> u32 {
+    (size.saturating_mul(3).div_ceil(UNIT)).clamp(1, MEMORY_UNITS as u64) as u32
+}
+
 /// What inbound protection made of a message.
 pub(crate) struct Checked {
     /// The reply that refuses it, when the policy rejects it.
@@ -37,6 +52,12 @@ pub(crate) async fn check(
         return Ok(Checked { refusal: None, record: None });
     }
     let deadline = Instant::now() + policy.time_budget.0;
+    let size = tokio::fs::metadata(path).await?.len();
+    let Ok(memory) = tokio::time::timeout_at(deadline, MEMORY.acquire_many(units(size))).await else {
+        let files = vec![unopened("the gateway was too busy to inspect it within [inbound] time_budget".into())];
+        return Ok(finish(policy, antivirus, tx, files));
+    };
+    let _memory = memory.map_err(std::io::Error::other)?;
     let files = match opened(path, deadline).await? {
         Ok(Some(contents)) => {
             let mut files = contents.files;
@@ -50,6 +71,16 @@ pub(crate) async fn check(
             return Ok(Checked { refusal: Some(Reply::new(550, "5.6.0", text)), record: None });
         }
     };
+    Ok(finish(policy, antivirus, tx, files))
+}
+
+/// The decision on the classified `files`, and the record kept.
+fn finish(
+    policy: &sekisho_config::InboundConfig,
+    antivirus: &Arc<dyn Antivirus>,
+    tx: &Transaction,
+    files: Vec<ClassifiedFile>,
+) -> Checked {
     let domains: Vec<&str> = tx.recipients.iter().map(|r| domain(&r.address)).collect();
     let decision = decide(&files, &domains, policy);
     let refusal = (decision.action == InboundAction::Reject).then(|| refusal(&files));
@@ -60,7 +91,7 @@ pub(crate) async fn check(
         antivirus: antivirus.name(),
         password_in_message: false,
     };
-    Ok(Checked { refusal, record: Some(record) })
+    Checked { refusal, record: Some(record) }
 }
 
 /// The message opened on an inspection thread; `Ok(None)` when that did not end by `deadline`.
@@ -115,4 +146,18 @@ fn refusal(files: &[ClassifiedFile]) -> Reply {
 
 fn domain(address: &str) -> &str {
     address.rsplit_once('@').map_or("", |(_, d)| d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_message_takes_memory_by_its_size_never_more_than_the_budget() {
+        assert_eq!(units(0), 1);
+        assert_eq!(units(10 << 10), 1);
+        assert_eq!(units(1 << 20), 48);
+        assert_eq!(units(10 << 20), 480);
+        assert_eq!(units(1 << 40), MEMORY_UNITS);
+    }
 }
