@@ -48,6 +48,11 @@ enum Command {
         #[command(subcommand)]
         command: commands::queue::QueueCommand,
     },
+    /// Inbound messages held by policy: list, show, release, delete.
+    Quarantine {
+        #[command(subcommand)]
+        command: commands::quarantine::QuarantineCommand,
+    },
     /// Download links: list, show, revoke, extend, unlock; purge expired files.
     Links {
         #[command(subcommand)]
@@ -114,6 +119,7 @@ fn run_async(command: Command, config: Config, source: ConfigSource) -> Result<(
         match command {
             Command::Serve => commands::serve::run(config, &source).await,
             Command::Queue { command } => commands::queue::run(command, &config, &source).await,
+            Command::Quarantine { command } => commands::quarantine::run(command, &config, &source).await,
             Command::Check(args) => commands::check::run(args, &config, &source).await,
             Command::User { command } => commands::user::run(command, &config, &source).await,
             Command::Key { command } => commands::key::run(command, &config, &source).await,

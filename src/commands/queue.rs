@@ -193,6 +193,9 @@ pub(crate) async fn run(command: QueueCommand, config: &Config, source: &ConfigS
                 None if info.origin == sekisho_store::Origin::Submission => outln!("files:      not inspected"),
                 None => {}
             }
+            if let Some(record) = &info.inspection {
+                print_inspection(record);
+            }
             if let Some(done) = m.done_at {
                 outln!("done:       {}", format_time(&config.time_zone, done));
             }
@@ -247,7 +250,30 @@ pub(crate) async fn run(command: QueueCommand, config: &Config, source: &ConfigS
     }
 }
 
-fn report(json: bool, value: serde_json::Value, text: &str) -> Result<(), Failure> {
+/// An inbound message's inspection: what was done and why, then each file and archive entry
+/// (indented under its container) with its class and reason.
+pub(crate) fn print_inspection(record: &sekisho_policy::inbound::InspectionRecord) {
+    outln!("inspection: {} — {}", record.action, record.rule);
+    outln!("antivirus:  {}", record.antivirus);
+    if record.password_in_message {
+        outln!("warning:    the password of an archive was in the message itself");
+    }
+    for file in &record.files {
+        for (path, f) in file.walk() {
+            outln!(
+                "file:       {}{} ({}, {} bytes): {} — {}",
+                "  ".repeat(path.len() - 1),
+                sekisho_policy::text::visible(&f.name),
+                f.file_type,
+                f.size,
+                f.class,
+                sekisho_policy::text::visible(&f.reason)
+            );
+        }
+    }
+}
+
+pub(crate) fn report(json: bool, value: serde_json::Value, text: &str) -> Result<(), Failure> {
     if json {
         print_json(&value)
     } else {

@@ -205,7 +205,8 @@ pub fn submitted(id: &str, received_at: i64, recipients: &[&str]) -> sekisho_sto
         origin: Origin::Submission,
         findings: None,
         required_tls: None,
+        inspection: None,
     };
     let recipients = recipients.iter().map(|a| NewRecipient { address: (*a).into(), orcpt: None, notify: None });
-    NewMessage { info, recipients: recipients.collect(), not_before: None }
+    NewMessage { info, recipients: recipients.collect(), not_before: None, held: false }
 }

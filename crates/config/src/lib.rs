@@ -3,11 +3,14 @@
 //! Unknown keys and bad values are errors that name the key and the line. Without a file,
 //! sekisho runs on the embedded default (`DEFAULT_TOML`).
 
+mod antivirus;
 mod attachments;
 mod duration;
 mod error;
+mod inbound;
 mod portal;
 mod route;
+mod size;
 mod static_records;
 mod time_zone;
 
@@ -18,15 +21,19 @@ use std::path::{Path, PathBuf};
 use ipnet::IpNet;
 use serde::Deserialize;
 
+pub use antivirus::AntivirusConfig;
 pub use attachments::{AttachmentPolicy, AttachmentRule, domain_matches};
 pub use duration::Duration;
 pub use error::{ConfigError, InvalidValue};
+pub use inbound::{InboundConfig, InboundRule};
 pub use portal::{Passphrase, PortalConfig};
 pub use route::NextHop;
+pub use sekisho_antivirus::{ClamdAddress, ClamdSettings};
 pub use sekisho_policy::{
     Access, Assurance, CheckerAccess, DowngradeAction, EncryptedPolicy, InlineFormat, InlineMin, Language,
     PasswordDelivery, ProxyHeader, SmartHostAttachments, UninspectablePolicy,
 };
+pub use size::Size;
 pub use static_records::{StaticRecord, decode_hex, normalize_host};
 pub use time_zone::TimeZone;
 
@@ -62,8 +69,12 @@ pub struct Config {
     pub outbound: OutboundConfig,
     /// MTA-STS (RFC 8461) policy discovery for outbound mail.
     pub mta_sts: MtaStsConfig,
+    /// Inbound protection: what is done with mail for the local domains, by its files.
+    pub inbound: InboundConfig,
     /// The download portal.
     pub portal: PortalConfig,
+    /// Inbound antivirus: the clamd every inbound attachment and archive entry is sent to.
+    pub antivirus: AntivirusConfig,
     /// Listening sockets.
     #[serde(rename = "listener")]
     pub listeners: Vec<ListenerConfig>,
@@ -501,7 +512,9 @@ impl Default for Config {
             routes: BTreeMap::new(),
             outbound: OutboundConfig::default(),
             mta_sts: MtaStsConfig::default(),
+            inbound: InboundConfig::default(),
             portal: PortalConfig::default(),
+            antivirus: AntivirusConfig::default(),
             listeners: Vec::new(),
             source: None,
         }
@@ -734,6 +747,28 @@ impl Config {
             }
         }
         self.validate_portal(&err)?;
+        let budget = self.inbound.time_budget.0;
+        if budget < std::time::Duration::from_secs(1) || budget > std::time::Duration::from_secs(300) {
+            return Err(err(
+                "inbound.time_budget",
+                "must be from \"1s\" to \"5m\" (a client waits at most 10 minutes for the reply to its data)".into(),
+            ));
+        }
+        if !matches!(self.inbound.access, Access::None | Access::Otp) {
+            return Err(err(
+                "inbound.access",
+                format!(
+                    "`{}`: only \"none\" or \"otp\" (the sender of inbound mail is an outsider)",
+                    self.inbound.access
+                ),
+            ));
+        }
+        if self.inbound.subject_tag.chars().any(char::is_control) {
+            return Err(err("inbound.subject_tag", "must be one line of text, without control characters".into()));
+        }
+        if let Some((key, message)) = self.antivirus.problem() {
+            return Err(err(key, message));
+        }
         for path in &self.tls.extra_roots {
             if !path.exists() {
                 return Err(err("tls.extra_roots", format!("{} does not exist", path.display())));
@@ -905,6 +940,24 @@ mod tests {
         assert!(e.contains("test.toml:3") && e.contains("max_command_line"), "{e}");
         let e = parse("[tls]\ncertificate = \"/x.pem\"\n").unwrap_err().to_string();
         assert!(e.contains("test.toml:2") && e.contains("certificate"), "{e}");
+    }
+
+    #[test]
+    fn inbound_policy_errors_name_the_key_and_line() {
+        let c = parse("[inbound]\ndanger = \"reject\"\ndanger_content = [\"macros\"]\n").unwrap();
+        assert_eq!(c.inbound.danger, sekisho_policy::inbound::InboundAction::Reject);
+        assert_eq!(c.inbound.danger_content, [sekisho_policy::inbound::DangerKind::Macros]);
+        for (text, line, key) in [
+            ("[inbound]\ndanger = \"drop\"\n", 2, "danger"),
+            ("[inbound]\n\ndanger_content = [\"exe\"]\n", 3, "danger_content"),
+            ("[inbound]\ntime_budget = \"10m\"\n", 2, "time_budget"),
+            ("[inbound]\naccess = \"password\"\n", 2, "access"),
+            ("[inbound]\nsubject_tag = \"a\\nBcc: x\"\n", 2, "subject_tag"),
+            ("[[inbound.domains]]\ndomains = [\"a.test\"]\nsafe = \"x\"\n", 3, "safe"),
+        ] {
+            let e = parse(text).unwrap_err().to_string();
+            assert!(e.contains(&format!("test.toml:{line}")) && e.contains(key), "{text}: {e}");
+        }
     }
 
     #[test]

@@ -5,6 +5,7 @@
 
 pub mod decide;
 pub mod dsn;
+mod inbound;
 pub mod outcome;
 pub mod pool;
 pub mod schedule;

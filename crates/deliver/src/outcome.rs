@@ -302,6 +302,7 @@ mod tests {
             origin,
             findings: None,
             required_tls: None,
+            inspection: None,
         }
     }
 

@@ -118,9 +118,39 @@ pub(crate) struct SmartHost {
 /// One transaction of the session.
 pub(crate) struct Batch<'r> {
     pub rcpts: Vec<&'r RecipientRecord>,
-    /// The data, when it is not the spooled body.
-    pub body: Option<Vec<u8>>,
+    pub data: Data,
     pub variant: Option<Variant>,
+}
+
+/// What a transaction sends.
+pub(crate) enum Data {
+    /// The spooled body as it is.
+    Spooled,
+    /// A variant made for it.
+    Made(Vec<u8>),
+    /// A rewritten header block, then the spooled body from `resume_at` on.
+    Headed { head: Vec<u8>, resume_at: u64 },
+}
+
+impl Data {
+    /// Its size, for SIZE=, when the spooled body has `spooled` bytes.
+    pub(crate) fn size(&self, spooled: u64) -> u64 {
+        match self {
+            Data::Spooled => spooled,
+            Data::Made(b) => b.len() as u64,
+            Data::Headed { head, resume_at } => head.len() as u64 + spooled.saturating_sub(*resume_at),
+        }
+    }
+
+    /// The data to send, the spooled body being at `path`.
+    pub(crate) fn body<'a>(&'a self, path: &'a std::path::Path) -> crate::client::session::Body<'a> {
+        use crate::client::session::Body;
+        match self {
+            Data::Spooled => Body::File(path),
+            Data::Made(b) => Body::Bytes(b),
+            Data::Headed { head, resume_at } => Body::Spliced { head, path, resume_at: *resume_at },
+        }
+    }
 }
 
 /// A recipient who cannot be sent to in this session, and why.
@@ -164,9 +194,36 @@ pub(crate) async fn plan<'r>(
     files: &Files,
     rcpts: &[&'r RecipientRecord],
     session: Session<'_>,
+    spooled: &std::path::Path,
 ) -> (Vec<Batch<'r>>, Vec<Held<'r>>) {
     let Session { host, evidence, smart_host } = session;
-    let plain = || (vec![Batch { rcpts: rcpts.to_vec(), body: None, variant: None }], Vec::new());
+    let plain = || (vec![Batch { rcpts: rcpts.to_vec(), data: Data::Spooled, variant: None }], Vec::new());
+    if let (Origin::Mx, Some(record)) = (info.origin, &info.inspection) {
+        if record.action == sekisho_policy::inbound::Outcome::Separated {
+            return match crate::inbound::separated(config, links, info, record, rcpts, spooled).await {
+                Ok(planned) => planned,
+                Err(reason) => {
+                    let variant = Variant { kind: Carriage::Link, reason: format!("inbound: {}", record.rule) };
+                    (
+                        Vec::new(),
+                        rcpts
+                            .iter()
+                            .map(|&rcpt| Held { rcpt, variant: variant.clone(), reason: reason.clone() })
+                            .collect(),
+                    )
+                }
+            };
+        }
+        let variant = Variant { kind: Carriage::Inline, reason: format!("inbound: {}", record.rule) };
+        return match crate::inbound::headed(config, record, spooled).await {
+            Ok(data) => (vec![Batch { rcpts: rcpts.to_vec(), data, variant: Some(variant) }], Vec::new()),
+            Err(e) => {
+                let reason = format!("cannot read the spooled message: {e}");
+                let held = rcpts.iter().map(|&rcpt| Held { rcpt, variant: variant.clone(), reason: reason.clone() });
+                (Vec::new(), held.collect())
+            }
+        };
+    }
     if files.body.is_none() {
         return plain();
     }
@@ -206,8 +263,8 @@ pub(crate) async fn plan<'r>(
     }
     let prepared: Option<Result<&Prepared, &PrepareError>> =
         walked.as_deref().map(|w| w.as_ref().map(|p| p.as_ref().expect("files, checked above")));
-    let mut as_is = Batch { rcpts: Vec::new(), body: None, variant: None };
-    let mut zipped = Batch { rcpts: Vec::new(), body: None, variant: None };
+    let mut as_is = Batch { rcpts: Vec::new(), data: Data::Spooled, variant: None };
+    let mut zipped = Batch { rcpts: Vec::new(), data: Data::Spooled, variant: None };
     let mut batches = Vec::new();
     let mut held = Vec::new();
     for (rcpt, zip, decision) in decided {
@@ -232,7 +289,7 @@ pub(crate) async fn plan<'r>(
                 )
                 .await
             {
-                Ok(body) => batches.push(Batch { rcpts: vec![rcpt], body: Some(body), variant: Some(variant) }),
+                Ok(body) => batches.push(Batch { rcpts: vec![rcpt], data: Data::Made(body), variant: Some(variant) }),
                 Err(e) => {
                     let reason = format!("the download link could not be made: {e}");
                     held.push(Held { rcpt, variant, reason });
@@ -247,7 +304,7 @@ pub(crate) async fn plan<'r>(
     }
     if let (false, Some(Ok(p))) = (zipped.rcpts.is_empty(), prepared) {
         match p.zip_variant() {
-            Ok(body) => zipped.body = Some(body),
+            Ok(body) => zipped.data = Data::Made(body),
             // Over a session good enough for inline, the files may go as they are.
             Err(e) => tracing::warn!(queue_id = %info.id, error = %e, "ZIP variant failed; attachments go as they are"),
         }

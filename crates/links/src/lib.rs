@@ -4,6 +4,9 @@
 //! only as its SHA-256), so every download is attributable and revocable per recipient.
 
 mod actions;
+mod inbound;
+
+pub use inbound::downloadable;
 
 pub use actions::{Acted, Actor, LinkActions, LinkError, Which};
 
@@ -216,16 +219,26 @@ impl LinkMaker {
 
     /// The message's kept files: sealed and stored now unless an earlier delivery did.
     pub async fn keep(&self, info: &MessageInfo, prepared: &Prepared) -> Result<LinkMessage, LinkError> {
+        self.keep_some(info, prepared, |_| true).await
+    }
+
+    /// Like [`keep`](Self::keep), sealing only the files `wanted` accepts.
+    async fn keep_some(
+        &self,
+        info: &MessageInfo,
+        prepared: &Prepared,
+        wanted: impl Fn(&sekisho_inspect::mime::AttachedFile) -> bool,
+    ) -> Result<LinkMessage, LinkError> {
         if let Some(m) = self.store.link_message(&info.id).await? {
             return Ok(m);
         }
         let mut files = Vec::with_capacity(prepared.files.files.len());
-        for (i, f) in prepared.files.files.iter().enumerate() {
+        for f in prepared.files.files.iter().filter(|f| wanted(f)) {
             let store = self.files.clone();
             let bytes = f.bytes.clone();
             let sealed = tokio::task::spawn_blocking(move || store.put(&bytes)).await??;
             files.push(LinkFile {
-                idx: i as i64,
+                idx: files.len() as i64,
                 file_id: sealed.id,
                 key: sealed.key,
                 name: f.name.clone(),

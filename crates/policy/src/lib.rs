@@ -3,6 +3,7 @@
 //! nothing compares strings or falls back silently. Each type's keywords are the ones the
 //! configuration file, the store and `--json` output use.
 
+pub mod inbound;
 mod keywords;
 pub mod text;
 

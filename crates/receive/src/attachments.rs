@@ -7,16 +7,11 @@ use std::path::Path;
 
 use sekisho_config::{EncryptedPolicy, OutboundConfig, UninspectablePolicy};
 use sekisho_inspect::encrypted::Verdict;
-use sekisho_inspect::mime::{MimeError, PartReport};
+use sekisho_inspect::mime::{MessageLimits, MimeError, PartReport, inspect_message};
 
-use crate::inspector::INSPECTORS;
+use crate::inspector::{INSPECTIONS, INSPECTORS};
 use sekisho_smtp::Reply;
 use sekisho_store::{FileFinding, Found};
-
-/// Messages inspected at once in this process: one per core (at least two).
-static INSPECTIONS: std::sync::LazyLock<tokio::sync::Semaphore> = std::sync::LazyLock::new(|| {
-    tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get().max(2)))
-});
 
 /// Longest reply text: with "550 5.7.1 " before it and CRLF after, a reply line stays within
 /// RFC 5321's 512 bytes.
@@ -61,7 +56,7 @@ pub(crate) async fn check(policy: &OutboundConfig, path: &Path) -> Result<Inspec
     };
     let _turn = turn.map_err(std::io::Error::other)?;
     let raw = tokio::fs::read(path).await?;
-    let inspection = INSPECTORS.inspect(raw)?;
+    let inspection = INSPECTORS.run(move || inspect_message(&raw, &MessageLimits::default()))?;
     match tokio::time::timeout(INSPECTION_TIME, inspection).await {
         Ok(result) => {
             let result = result.map_err(|_| std::io::Error::other("the inspection thread ended without an answer"))?;
@@ -163,12 +158,12 @@ fn inside(path: &[String], room: usize) -> String {
     }
 }
 
-fn quoted(name: &str) -> String {
+pub(crate) fn quoted(name: &str) -> String {
     format!("\"{}\"", ascii(name, MAX_REPLY_NAME).replace('"', "'"))
 }
 
 /// Printable ASCII only (a reply is ASCII), at most `max` characters.
-fn ascii(text: &str, max: usize) -> String {
+pub(crate) fn ascii(text: &str, max: usize) -> String {
     let mut out: String =
         text.chars().map(|c| if c.is_ascii_graphic() || c == ' ' { c } else { '?' }).take(max).collect();
     if text.chars().count() > max {

@@ -1,4 +1,4 @@
-//! The threads submitted messages are inspected on: a few long-lived threads with a large
+//! The threads messages are inspected on (submitted and inbound): a few long-lived threads with a large
 //! stack (a stack overflow cannot be caught, and a runtime thread's stack is small), instead of
 //! a new 64 MiB thread per message, whose creation and unmapping cost every message a
 //! system-wide TLB shootdown. An inspection that outlives its time gets a replacement thread,
@@ -7,25 +7,23 @@
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, LazyLock, Mutex};
 
-use sekisho_inspect::mime::{MessageLimits, MimeError, PartReport, inspect_message};
-
 /// Stack of each inspection thread. The limits keep the walk shallow, but a stack overflow
 /// cannot be caught: inspection never runs on a runtime thread's small stack.
 const INSPECTION_STACK: usize = 64 << 20;
 
-/// What inspecting one message found.
-pub(crate) type Answer = Result<Vec<PartReport>, MimeError>;
-
-struct Job {
-    raw: Vec<u8>,
-    answer: tokio::sync::oneshot::Sender<Answer>,
-}
+/// One inspection: it sends its own answer.
+type Job = Box<dyn FnOnce() + Send>;
 
 /// The inspection threads and their queue.
 pub(crate) struct Inspectors {
     jobs: Sender<Job>,
     queue: Arc<Mutex<Receiver<Job>>>,
 }
+
+/// Messages inspected at once in this process: one per core (at least two). An inspection
+/// holds a message and its decoded parts in memory and uses a core.
+pub(crate) static INSPECTIONS: LazyLock<tokio::sync::Semaphore> =
+    LazyLock::new(|| tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get().max(2))));
 
 /// One thread per core (at least two), as many as inspections run at once.
 pub(crate) static INSPECTORS: LazyLock<Inspectors> = LazyLock::new(|| {
@@ -40,11 +38,17 @@ pub(crate) static INSPECTORS: LazyLock<Inspectors> = LazyLock::new(|| {
 });
 
 impl Inspectors {
-    /// Queues `raw` for inspection; the answer comes on the channel (closed without one if the
-    /// inspection panicked).
-    pub(crate) fn inspect(&self, raw: Vec<u8>) -> Result<tokio::sync::oneshot::Receiver<Answer>, std::io::Error> {
+    /// Queues the inspection `work`; its answer comes on the channel (closed without one if
+    /// the inspection panicked).
+    pub(crate) fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<tokio::sync::oneshot::Receiver<T>, std::io::Error> {
         let (answer, answered) = tokio::sync::oneshot::channel();
-        self.jobs.send(Job { raw, answer }).map_err(|_| std::io::Error::other("no inspection thread is running"))?;
+        let job: Job = Box::new(move || {
+            let _ = answer.send(work());
+        });
+        self.jobs.send(job).map_err(|_| std::io::Error::other("no inspection thread is running"))?;
         Ok(answered)
     }
 
@@ -54,14 +58,9 @@ impl Inspectors {
         std::thread::Builder::new().name("sekisho-inspect".into()).stack_size(INSPECTION_STACK).spawn(move || {
             loop {
                 let job = queue.lock().expect("inspection queue").recv();
-                let Ok(Job { raw, answer }) = job else { return };
-                let inspected = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    inspect_message(&raw, &MessageLimits::default())
-                }));
+                let Ok(job) = job else { return };
                 // A panic drops the answer: the waiting session hears the inspection failed.
-                if let Ok(result) = inspected {
-                    let _ = answer.send(result);
-                }
+                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
             }
         })?;
         Ok(())

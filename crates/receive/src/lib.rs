@@ -9,6 +9,7 @@ mod attachments;
 mod auth;
 mod connection;
 mod error;
+mod inbound;
 mod inspector;
 mod limits;
 mod message;

@@ -112,6 +112,25 @@ pub(crate) async fn receive<S: AsyncRead + Unpin>(
             }
         }
     }
+    // Inbound, every file is opened, scanned and classified before the 250: a rejected
+    // message is refused now, the others are queued with what was found and decided.
+    let mut inspection = None;
+    if !arrival.submission {
+        match crate::inbound::check(&ctx.config, &ctx.antivirus, finished.path(), tx).await {
+            Ok(crate::inbound::Checked { refusal: Some(reply), .. }) => {
+                finished.discard();
+                tracing::info!(queue_id = %id, from = %tx.mail.address, reply = %reply.lines[0], "message refused");
+                return Ok(reply);
+            }
+            Ok(crate::inbound::Checked { record, .. }) => inspection = record,
+            Err(e) => {
+                finished.discard();
+                tracing::error!(queue_id = %id, error = %e, "cannot inspect the message");
+                return Ok(Reply::new(451, "4.3.0", "Local error in processing; the message was not queued"));
+            }
+        }
+    }
+    let held = inspection.as_ref().is_some_and(|i| i.action == sekisho_policy::inbound::Outcome::Quarantined);
     let info = MessageInfo {
         id: id.to_string(),
         received_at: chrono::Utc::now().timestamp(),
@@ -129,6 +148,7 @@ pub(crate) async fn receive<S: AsyncRead + Unpin>(
         origin: if arrival.submission { Origin::Submission } else { Origin::Mx },
         findings,
         required_tls: None,
+        inspection,
     };
     let message = NewMessage {
         info,
@@ -138,8 +158,10 @@ pub(crate) async fn receive<S: AsyncRead + Unpin>(
             .map(|r| NewRecipient { address: r.address.clone(), orcpt: r.orcpt.clone(), notify: r.notify.clone() })
             .collect(),
         not_before: None,
+        held,
     };
     let size = message.info.size;
+    let inbound_action = message.info.inspection.as_ref().map(|i| i.action.as_str());
     match ctx.queue.commit(finished, message).await {
         Ok(()) => {
             tracing::info!(
@@ -149,6 +171,7 @@ pub(crate) async fn receive<S: AsyncRead + Unpin>(
                 size,
                 client = %arrival.client_ip,
                 user = arrival.user.unwrap_or(""),
+                inbound = inbound_action.unwrap_or(""),
                 "queued"
             );
             Ok(Reply::new(250, "2.0.0", format!("Ok: queued as {id}")))

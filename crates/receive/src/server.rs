@@ -23,6 +23,8 @@ pub(crate) struct Ctx {
     pub tls: TlsManager,
     pub auth: Authenticator,
     pub data_limits: DataLimits,
+    /// Scans inbound files (`[antivirus]`).
+    pub antivirus: Arc<dyn sekisho_inbound::Antivirus>,
     local_domains: Arc<[String]>,
 }
 
@@ -102,7 +104,22 @@ impl Server {
             let limiter = ConnectionLimiter::new(max_total, max_per_client, s.stress_threshold);
             listeners.push((socket, Arc::new(ListenerCtx { config: lc, label: format!("{local} {role}"), limiter })));
         }
-        let ctx = Ctx { local_domains: config.local_domains.clone().into(), config, queue, tls, auth, data_limits };
+        let antivirus = sekisho_inbound::configured(&config.antivirus);
+        let has_mx = config.listeners.iter().any(|l| l.role == Role::Mx);
+        if has_mx && config.inbound.inspect && config.antivirus.clamd.is_none() {
+            tracing::warn!(
+                "[antivirus] clamd is not set: inbound files are classified Error (not scanned) and handled by [inbound] error"
+            );
+        }
+        let ctx = Ctx {
+            local_domains: config.local_domains.clone().into(),
+            config,
+            queue,
+            tls,
+            auth,
+            data_limits,
+            antivirus,
+        };
         Ok(Server { ctx: Arc::new(ctx), listeners })
     }
 

@@ -6,11 +6,14 @@
 
 #![warn(missing_docs)]
 
+pub mod inbound;
+mod inbound_notice;
 mod notice;
 pub mod own_mail;
 mod splice;
 mod zip;
 
+pub use inbound_notice::{InboundNotice, class_words, inbound_notice_part};
 pub use notice::{Notice, NoticeFile, NoticeTemplates, PLACEHOLDERS, human_size, notice_part};
 pub use splice::{RewriteError, link_variant};
 pub use zip::{ZipBuilder, ZipEntry, zip_archive, zip_part};

@@ -72,6 +72,16 @@ fn fill(template: &str, value: impl Fn(&str) -> Option<String>) -> String {
 /// The notice as a MIME part (headers, empty line, body): multipart/alternative with a
 /// text/plain and a text/html version, delimited by `boundary`; from `templates` where given.
 pub fn notice_part(n: &Notice, boundary: &str, templates: &NoticeTemplates) -> Vec<u8> {
+    alternative(
+        &templates.text.as_deref().map_or_else(|| text(n), |t| text_from(t, n)),
+        &templates.html.as_deref().map_or_else(|| html(n), |t| html_from(t, n)),
+        boundary,
+    )
+}
+
+/// A multipart/alternative MIME part (headers, empty line, body) of `text` and `html`, each in
+/// UTF-8 and base64, delimited by `boundary`.
+pub(crate) fn alternative(text: &str, html: &str, boundary: &str) -> Vec<u8> {
     let b64 = |text: &str| {
         let encoded = base64::engine::general_purpose::STANDARD.encode(text.as_bytes());
         encoded.as_bytes().chunks(76).map(|c| String::from_utf8_lossy(c).into_owned()).collect::<Vec<_>>().join("\r\n")
@@ -80,8 +90,8 @@ pub fn notice_part(n: &Notice, boundary: &str, templates: &NoticeTemplates) -> V
         "Content-Type: multipart/alternative; boundary=\"{boundary}\"\r\n\r\n--{boundary}\r\n\
          Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n{}\r\n--{boundary}\r\n\
          Content-Type: text/html; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n{}\r\n--{boundary}--",
-        b64(&templates.text.as_deref().map_or_else(|| text(n), |t| text_from(t, n))),
-        b64(&templates.html.as_deref().map_or_else(|| html(n), |t| html_from(t, n)))
+        b64(text),
+        b64(html)
     )
     .into_bytes()
 }
@@ -140,7 +150,7 @@ fn text(n: &Notice) -> String {
     )
 }
 
-fn escape(s: &str) -> String {
+pub(crate) fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in visible(s).chars() {
         match c {

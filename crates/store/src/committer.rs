@@ -178,9 +178,11 @@ impl Queue {
                 origin: Origin::Local,
                 findings: None,
                 required_tls,
+                inspection: None,
             },
             recipients: vec![NewRecipient { address: to.to_string(), orcpt: None, notify: Some("NEVER".into()) }],
             not_before,
+            held: false,
         };
         self.commit(finished, message).await
     }

@@ -49,6 +49,10 @@ pub struct MessageInfo {
     /// requires for its recipients' domains (sekisho's own code mails under `[portal]
     /// code_min_assurance`); None: only that.
     pub required_tls: Option<sekisho_policy::Assurance>,
+    /// What inbound protection found in each file, the class it gave it and what it did with
+    /// the message; None when inbound inspection did not run (outbound mail, `[inbound]
+    /// inspect = false`).
+    pub inspection: Option<sekisho_policy::inbound::InspectionRecord>,
 }
 
 impl MessageInfo {
@@ -127,6 +131,9 @@ pub struct NewMessage {
     pub recipients: Vec<NewRecipient>,
     /// The first delivery attempt not before this time (Unix seconds); at once when None.
     pub not_before: Option<i64>,
+    /// Every recipient starts held (quarantine): nothing is delivered until an administrator
+    /// releases it.
+    pub held: bool,
 }
 
 /// Where a recipient stands.
@@ -359,11 +366,13 @@ pub(crate) fn sample_message(id: &crate::QueueId, size: u64, recipients: usize) 
             origin: Origin::Submission,
             findings: None,
             required_tls: None,
+            inspection: None,
         },
         recipients: (0..recipients)
             .map(|i| NewRecipient { address: format!("r{i}@example.jp"), orcpt: None, notify: Some("FAILURE".into()) })
             .collect(),
         not_before: None,
+        held: false,
     }
 }
 

@@ -242,6 +242,10 @@ CREATE INDEX link_session_codes_link ON link_session_codes (message_id, idx, cre
     r#"
 ALTER TABLE messages ADD COLUMN required_tls TEXT;
 "#,
+    // What inbound protection found and did (JSON).
+    r#"
+ALTER TABLE messages ADD COLUMN inspection TEXT;
+"#,
 ];
 
 /// A message is finished when it is not yet marked done, has recipients, every recipient is
@@ -280,8 +284,9 @@ fn outcome_sql() -> String {
     format!("CASE{when} ELSE recipients.state END")
 }
 
-/// Rows per multi-row INSERT, within SQLite's 32766 bound variables per statement.
-const MESSAGE_ROWS_PER_INSERT: usize = 2000;
+/// Rows per multi-row INSERT, within SQLite's 32766 bound variables per statement (a message
+/// row binds 17).
+const MESSAGE_ROWS_PER_INSERT: usize = 32766 / 17;
 const RECIPIENT_ROWS_PER_INSERT: usize = 4000;
 const ATTEMPT_ROWS_PER_INSERT: usize = 2500;
 const UPDATE_ROWS_PER_STATEMENT: usize = 3000;
@@ -485,8 +490,22 @@ impl MessageStore for SqliteStore {
                 ),
                 None => None,
             },
+            // An unreadable record (a row damaged on disk) reads as "not inspected".
+            inspection: m.get::<Option<String>, _>("inspection").and_then(|j| serde_json::from_str(&j).ok()),
         };
         Ok(Some(MessageDetail { info, done_at: m.get("done_at"), recipients, attempts }))
+    }
+
+    async fn quarantined(&self) -> Result<Vec<String>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT m.id FROM messages m WHERE m.done_at IS NULL \
+             AND json_extract(m.inspection, '$.action') = 'quarantined' \
+             AND EXISTS (SELECT 1 FROM recipients r WHERE r.message_id = m.id AND r.state = 'held') \
+             ORDER BY m.received_at, m.id",
+        )
+        .fetch_all(&self.reader)
+        .await?;
+        Ok(rows.iter().map(|r| r.get("id")).collect())
     }
 
     async fn messages_with_notices(&self) -> Result<Vec<String>, StoreError> {
@@ -525,7 +544,7 @@ impl QueueWrites for SqliteStore {
         for chunk in batch.chunks(MESSAGE_ROWS_PER_INSERT) {
             let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
                 "INSERT INTO messages (id, received_at, sender, size, ret, envid, smtputf8, body_8bit, \
-                 client_ip, helo, listener, auth_user, tls, origin, findings, required_tls) ",
+                 client_ip, helo, listener, auth_user, tls, origin, findings, required_tls, inspection) ",
             );
             q.push_values(chunk, |mut b, NewMessage { info: m, .. }| {
                 b.push_bind(&m.id)
@@ -543,7 +562,8 @@ impl QueueWrites for SqliteStore {
                     .push_bind(&m.tls)
                     .push_bind(m.origin.as_str())
                     .push_bind(m.findings.as_ref().and_then(|f| serde_json::to_string(f).ok()))
-                    .push_bind(m.required_tls.map(|a| a.as_str()));
+                    .push_bind(m.required_tls.map(|a| a.as_str()))
+                    .push_bind(m.inspection.as_ref().and_then(|i| serde_json::to_string(i).ok()));
             });
             q.build().execute(&mut *tx).await?;
         }
@@ -560,7 +580,7 @@ impl QueueWrites for SqliteStore {
                     .push_bind(&r.address)
                     .push_bind(&r.orcpt)
                     .push_bind(&r.notify)
-                    .push_bind("queued")
+                    .push_bind(if m.held { "held" } else { "queued" })
                     .push_bind(m.not_before.unwrap_or(m.info.received_at));
             });
             q.build().execute(&mut *tx).await?;

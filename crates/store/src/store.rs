@@ -35,6 +35,8 @@ pub trait MessageStore: Send + Sync {
     async fn messages_with_notices(&self) -> Result<Vec<String>, StoreError>;
     /// (id, size, recipient count) of every message not yet done, for recovery.
     async fn message_sizes(&self) -> Result<Vec<(String, u64, u64)>, StoreError>;
+    /// Inbound messages in quarantine (a recipient still held), oldest first.
+    async fn quarantined(&self) -> Result<Vec<String>, StoreError>;
 }
 
 /// What sekisho knows of other domains' transport: downgrade memory, MTA-STS policies, and

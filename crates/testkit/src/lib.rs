@@ -3,6 +3,7 @@
 //! exactly the bytes a test gives it. Fake DNS and fake MX hosts join it with delivery.
 
 mod browser;
+mod clamd;
 mod client;
 mod dns;
 mod https;
@@ -12,6 +13,10 @@ mod pki;
 mod seed;
 
 pub use browser::{Browser, csrf_in};
+pub use clamd::{
+    CLAM_TEST_PATTERN, CLAMAV_TEST_FILES, Clamd, ClamdOptions, EICAR, EICAR_SIGNATURE, PATTERN_SIGNATURE,
+    TEST_FILE_SIGNATURE,
+};
 pub use client::{Client, Response};
 pub use dns::FakeDns;
 pub use https::{FakeHttps, HttpAnswer};

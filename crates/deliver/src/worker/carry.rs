@@ -9,7 +9,7 @@ use super::Inner;
 use super::group::Checked;
 use crate::client::envelope::Envelope;
 use crate::client::reply::ServerReply;
-use crate::client::session::{Body, RcptSpec, SessionError, Target, Transaction};
+use crate::client::session::{RcptSpec, SessionError, Target, Transaction};
 use crate::outcome::{HostFailure, RcptResult, Verdict, status_of, transaction_verdict};
 use crate::variants::{self, Files, Session, SmartHost};
 
@@ -56,6 +56,7 @@ impl Inner {
             files,
             rcpts,
             Session { host: &target.host, evidence: &evidence, smart_host },
+            &self.queue.body_path(&info.id),
         )
         .await;
         files.planned().await;
@@ -78,13 +79,13 @@ impl Inner {
                 .collect();
             let env = Envelope {
                 sender: &info.sender,
-                size: batch.body.as_ref().map_or(info.size, |b| b.len() as u64),
+                size: batch.data.size(info.size),
                 body_8bit: info.body_8bit,
                 smtputf8: info.smtputf8,
                 ret: info.ret.as_deref(),
                 envid: info.envid.as_deref(),
             };
-            let data = batch.body.as_deref().map_or(Body::File(&body), Body::Bytes);
+            let data = batch.data.body(&body);
             let sent = conn.send(&env, &specs, data).await;
             let first = n == 0;
             if first && reused && sent.is_err() && !conn.data_started() {

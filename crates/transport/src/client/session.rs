@@ -118,6 +118,13 @@ pub struct RcptSpec<'a> {
 pub enum Body<'a> {
     File(&'a Path),
     Bytes(&'a [u8]),
+    /// `head`, then the spooled body from byte `resume_at` on (a rewritten header block in
+    /// front of the body as spooled).
+    Spliced {
+        head: &'a [u8],
+        path: &'a Path,
+        resume_at: u64,
+    },
 }
 
 /// What the server said about one transaction.
@@ -371,6 +378,13 @@ impl Connection {
                 Box::new(std::fs::File::open(path).map_err(|_| SessionError::Lost("reading the spooled body"))?)
             }
             Body::Bytes(bytes) => Box::new(bytes),
+            Body::Spliced { head, path, resume_at } => {
+                use std::io::Seek as _;
+                let mut rest = std::fs::File::open(path).map_err(|_| SessionError::Lost("reading the spooled body"))?;
+                rest.seek(std::io::SeekFrom::Start(resume_at))
+                    .map_err(|_| SessionError::Lost("reading the spooled body"))?;
+                Box::new(std::io::Read::chain(head, rest))
+            }
         };
         let mut chunk = vec![0u8; 64 << 10];
         let mut out = Vec::with_capacity(70 << 10);

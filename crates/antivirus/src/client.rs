@@ -1,0 +1,186 @@
+//! The handle callers share: bounded concurrency, a pool of clamd sessions, timeouts.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::io::AsyncRead;
+use tokio::sync::Semaphore;
+
+use crate::address::ClamdAddress;
+use crate::error::{ClamdError, Stage};
+use crate::reply::{Verdict, parse_scan_reply};
+use crate::session::{Failed, Request, Session, Tracked};
+
+/// A session idle longer than this is closed rather than reused: clamd ends sessions that
+/// send no command for its `ReadTimeout` (120 s by default), and reusing one just before
+/// that would race with clamd closing it.
+const POOL_IDLE_LIMIT: Duration = Duration::from_secs(30);
+
+/// How to reach clamd and how long to wait for it.
+#[derive(Debug, Clone)]
+pub struct ClamdSettings {
+    /// clamd's socket.
+    pub address: ClamdAddress,
+    /// The longest wait for a connection.
+    pub connect_timeout: Duration,
+    /// The longest wait for one request on a connection: sending the file and clamd's answer.
+    pub scan_timeout: Duration,
+    /// Most requests in flight at once (and connections open); more wait their turn.
+    pub max_concurrent: usize,
+    /// The largest file sent, in bytes; larger ones are [`ClamdError::TooLarge`] without being
+    /// sent. clamd's `StreamMaxLength` must be at least this.
+    pub max_stream: u64,
+}
+
+/// A clamd client. Cloning it is cheap; the clones share one pool and one concurrency limit.
+#[derive(Clone)]
+pub struct Clamd {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    settings: ClamdSettings,
+    permits: Semaphore,
+    /// Sessions between requests, the most recently used last. Locked only to push or pop.
+    idle: Mutex<Vec<Session>>,
+}
+
+impl Clamd {
+    /// A client for `settings`; it connects at the first request.
+    pub fn new(settings: ClamdSettings) -> Clamd {
+        let permits = Semaphore::new(settings.max_concurrent.max(1));
+        Clamd { inner: Arc::new(Inner { settings, permits, idle: Mutex::new(Vec::new()) }) }
+    }
+
+    /// The settings it was made with.
+    pub fn settings(&self) -> &ClamdSettings {
+        &self.inner.settings
+    }
+
+    /// Scans bytes in memory.
+    pub async fn scan(&self, bytes: &[u8]) -> Result<Verdict, ClamdError> {
+        if bytes.len() as u64 > self.inner.settings.max_stream {
+            return Err(ClamdError::TooLarge);
+        }
+        self.run(Request::<tokio::io::Empty>::Bytes(bytes), parse_scan_reply).await
+    }
+
+    /// Scans what `reader` yields, sent as it is read, one 64 KiB chunk at a time.
+    /// `len_hint`, when known, refuses a file over `max_stream` before anything is sent.
+    pub async fn scan_reader<R: AsyncRead + Unpin>(
+        &self,
+        reader: R,
+        len_hint: Option<u64>,
+    ) -> Result<Verdict, ClamdError> {
+        if len_hint.is_some_and(|len| len > self.inner.settings.max_stream) {
+            return Err(ClamdError::TooLarge);
+        }
+        let mut reader = Tracked::new(reader);
+        self.run(Request::Reader(&mut reader), parse_scan_reply).await
+    }
+
+    /// Checks that clamd answers `PONG`.
+    pub async fn ping(&self) -> Result<(), ClamdError> {
+        self.run(Request::<tokio::io::Empty>::Command(b"zPING\0"), |reply| match reply {
+            "PONG" => Ok(()),
+            other => Err(ClamdError::Refused(other.to_string())),
+        })
+        .await
+    }
+
+    /// clamd's version line, e.g. `ClamAV 1.4.6/27480/Thu Dec  3 09:25:01 2026` (engine,
+    /// database version and date; without an official database, only the engine).
+    pub async fn version(&self) -> Result<String, ClamdError> {
+        self.run(Request::<tokio::io::Empty>::Command(b"zVERSION\0"), |reply| match reply {
+            v if v.starts_with("ClamAV ") => Ok(v.to_string()),
+            other => Err(ClamdError::Refused(other.to_string())),
+        })
+        .await
+    }
+
+    /// Runs one request under the concurrency limit: on a pooled session when one is open,
+    /// again once on a fresh one if clamd had closed it, and puts the session back when
+    /// the answer was a good one.
+    async fn run<R: AsyncRead + Unpin, T>(
+        &self,
+        mut request: Request<'_, R>,
+        interpret: impl Fn(&str) -> Result<T, ClamdError>,
+    ) -> Result<T, ClamdError> {
+        let s = &self.inner.settings;
+        let _permit = self.inner.permits.acquire().await.expect("the semaphore is never closed");
+        let pooled = self.take_idle();
+        let reused = pooled.is_some();
+        let mut session = match pooled {
+            Some(session) => session,
+            None => Session::open(&s.address, s.connect_timeout).await?,
+        };
+        let mut outcome = self.attempt(&mut session, &mut request).await;
+        if reused && matches!(outcome, Err(Failed::Closed)) && request.replayable() {
+            tracing::debug!(address = %s.address, "clamd closed a pooled session; retrying on a fresh connection");
+            session = Session::open(&s.address, s.connect_timeout).await?;
+            outcome = self.attempt(&mut session, &mut request).await;
+        }
+        let reply = outcome.map_err(|failed| match failed {
+            Failed::Closed => ClamdError::Protocol("clamd closed the connection before it answered".into()),
+            Failed::Error(e) => e,
+        })?;
+        let answer = interpret(&reply)?;
+        self.put_back(session);
+        Ok(answer)
+    }
+
+    async fn attempt<R: AsyncRead + Unpin>(
+        &self,
+        session: &mut Session,
+        request: &mut Request<'_, R>,
+    ) -> Result<String, Failed> {
+        let s = &self.inner.settings;
+        tokio::time::timeout(s.scan_timeout, session.exchange(request, s.max_stream))
+            .await
+            .map_err(|_| Failed::Error(ClamdError::Timeout { stage: Stage::Scan, after: s.scan_timeout }))?
+    }
+
+    /// The most recently used session that clamd has not closed; older or closed ones are
+    /// dropped on the way.
+    fn take_idle(&self) -> Option<Session> {
+        let mut idle = self.inner.idle.lock().unwrap_or_else(|e| e.into_inner());
+        while let Some(session) = idle.pop() {
+            if session.idle_since.elapsed() < POOL_IDLE_LIMIT && !session.closed_by_clamd() {
+                return Some(session);
+            }
+        }
+        None
+    }
+
+    fn put_back(&self, mut session: Session) {
+        session.idle_since = Instant::now();
+        let mut idle = self.inner.idle.lock().unwrap_or_else(|e| e.into_inner());
+        if idle.len() < self.inner.settings.max_concurrent.max(1) {
+            idle.push(session);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn send<T: Send>(_: T) {}
+
+    /// Callers box these futures as `dyn Future + Send` and spawn them.
+    #[test]
+    fn every_request_is_a_send_future() {
+        let clamd = Clamd::new(ClamdSettings {
+            address: "127.0.0.1:9".parse().unwrap(),
+            connect_timeout: Duration::from_secs(1),
+            scan_timeout: Duration::from_secs(1),
+            max_concurrent: 1,
+            max_stream: 1,
+        });
+        send(clamd.scan(b""));
+        send(clamd.scan_reader(&b""[..], None));
+        send(clamd.ping());
+        send(clamd.version());
+        send(clamd.clone());
+    }
+}

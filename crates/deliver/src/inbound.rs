@@ -1,0 +1,93 @@
+//! Inbound mail with an inspection record, as it leaves for the internal server: the spooled
+//! body with sekisho's summary field on top (and the Subject tagged when `[inbound]
+//! subject_tag` is set and a file is not Safe). Only the header block is read and rewritten;
+//! the body streams from the spool as it is. Under `separate`, each recipient gets the message
+//! with its files kept on the portal ([`separated`]).
+
+use std::io::Read as _;
+use std::path::Path;
+
+use sekisho_config::Config;
+use sekisho_policy::inbound::{FileClass, InspectionRecord};
+use sekisho_rewrite::inbound::{header_end, inbound_header, summary};
+
+use sekisho_links::{LinkMaker, Prepared};
+use sekisho_policy::Carriage;
+use sekisho_store::{MessageInfo, RecipientRecord, Variant};
+
+use crate::variants::{Batch, Data, Held};
+
+/// How much of the spooled body is read to find the end of its header block, beyond `[smtp]
+/// max_header_size` (the Received field sekisho wrote in front of it).
+const HEADER_SLACK: usize = 64 << 10;
+
+/// The data for inbound mail inspected as `record`, spooled at `path`.
+pub(crate) async fn headed(config: &Config, record: &InspectionRecord, path: &Path) -> std::io::Result<Data> {
+    let limit = config.smtp.max_header_size.saturating_add(HEADER_SLACK);
+    let path = path.to_path_buf();
+    let prefix = tokio::task::spawn_blocking(move || {
+        let mut prefix = Vec::new();
+        std::fs::File::open(&path)?.take(limit as u64).read_to_end(&mut prefix)?;
+        Ok::<_, std::io::Error>(prefix)
+    })
+    .await
+    .map_err(std::io::Error::other)??;
+    let field = summary(record, &config.hostname);
+    let tag = subject_tag(config, record);
+    // A message that is all header (no empty line) was read whole when it is shorter than the
+    // limit; a longer header than that cannot be, and gets the field in front only.
+    let end = header_end(&prefix).or((prefix.len() < limit).then_some(prefix.len()));
+    Ok(match end {
+        Some(end) => Data::Headed { head: inbound_header(&prefix[..end], &field, tag), resume_at: end as u64 },
+        None => Data::Headed { head: inbound_header(b"", &field, None), resume_at: 0 },
+    })
+}
+
+/// The transactions for inbound mail under `separate`: each recipient gets the message with
+/// its files replaced by a notice and a link of its own. A message in which no attachment is
+/// found after all goes as it is, with the summary field.
+pub(crate) async fn separated<'r>(
+    config: &Config,
+    links: &LinkMaker,
+    info: &MessageInfo,
+    record: &InspectionRecord,
+    rcpts: &[&'r RecipientRecord],
+    spooled: &Path,
+) -> Result<(Vec<Batch<'r>>, Vec<Held<'r>>), String> {
+    let path = spooled.to_path_buf();
+    let keep_cid = config.outbound.inline_cid_images;
+    let prepared = tokio::task::spawn_blocking(move || {
+        let raw = std::fs::read(&path).map_err(|e| format!("cannot read the spooled message: {e}"))?;
+        Prepared::new(raw, keep_cid, false).map_err(|e| e.to_string())
+    })
+    .await
+    .map_err(|e| e.to_string())??;
+    let variant = Variant { kind: Carriage::Link, reason: format!("inbound: {}", record.rule) };
+    let Some(prepared) = prepared else {
+        let data = headed(config, record, spooled).await.map_err(|e| e.to_string())?;
+        return Ok((vec![Batch { rcpts: rcpts.to_vec(), data, variant: Some(variant) }], Vec::new()));
+    };
+    let field = summary(record, &config.hostname);
+    let tag = subject_tag(config, record);
+    let mut batches = Vec::new();
+    let mut held = Vec::new();
+    for &rcpt in rcpts {
+        let made =
+            links.separated_variant(config, info, &prepared, record, rcpt.idx, &rcpt.address, (&field, tag)).await;
+        match made {
+            Ok(body) => {
+                batches.push(Batch { rcpts: vec![rcpt], data: Data::Made(body), variant: Some(variant.clone()) })
+            }
+            Err(e) => {
+                let reason = format!("the files could not be kept on the portal: {e}");
+                held.push(Held { rcpt, variant: variant.clone(), reason });
+            }
+        }
+    }
+    Ok((batches, held))
+}
+
+/// `[inbound] subject_tag`, when set and a file is not Safe.
+fn subject_tag<'c>(config: &'c Config, record: &InspectionRecord) -> Option<&'c str> {
+    Some(config.inbound.subject_tag.as_str()).filter(|t| !t.is_empty() && record.worst() != FileClass::Safe)
+}

@@ -1,0 +1,16 @@
+//! Inbound protection, after the message is opened ([`sekisho_inspect::content`]): every file
+//! is scanned by the antivirus ([`scan`]), classified Safe / Danger / Unsupported / Error with
+//! its reason ([`classify`]), and the policy picks what happens to the message ([`decide`]).
+//! Classification and decision are pure; only the scan does I/O, through [`Antivirus`].
+
+#![warn(missing_docs)]
+
+mod antivirus;
+pub mod classify;
+pub mod decide;
+pub mod scan;
+
+pub use antivirus::{Antivirus, NoAntivirus, Scan, configured};
+pub use classify::classify;
+pub use decide::{Decision, decide};
+pub use scan::{Scans, scan_all};

@@ -1,0 +1,163 @@
+//! Inbound protection before the 250: a message for the local domains is opened, every file is
+//! scanned and classified, and the policy decides, within `[inbound] time_budget`, what happens
+//! to it: refused now (550), or queued with its record (delivered, separated or quarantined by
+//! the later stages).
+
+use std::path::Path;
+use std::sync::Arc;
+
+use sekisho_config::Config;
+use sekisho_inbound::{Antivirus, classify, decide, scan_all};
+use sekisho_inspect::content::{Contents, open_message};
+use sekisho_inspect::mime::{MessageLimits, MimeError};
+use sekisho_policy::inbound::{ClassifiedFile, FileClass, InboundAction, InspectionRecord};
+use sekisho_smtp::{Reply, Transaction};
+use tokio::time::Instant;
+
+use crate::attachments::{ascii, quoted};
+use crate::inspector::{INSPECTIONS, INSPECTORS};
+
+/// Memory all inbound inspections may hold at once (a message, its decoded files and what
+/// archives expand to stay in memory from the opening to the last scan), in units of 64 KiB.
+const MEMORY_UNITS: u32 = 1024;
+const UNIT: u64 = 64 << 10;
+
+/// The memory budget of inbound inspections: many small messages at once, few large ones.
+static MEMORY: std::sync::LazyLock<tokio::sync::Semaphore> =
+    std::sync::LazyLock::new(|| tokio::sync::Semaphore::new(MEMORY_UNITS as usize));
+
+/// The units a message of `size` bytes takes: the body, its decoded files and their entries
+/// (about three times its size), at most the whole budget.
+fn units(size: u64) -> u32 {
+    (size.saturating_mul(3).div_ceil(UNIT)).clamp(1, MEMORY_UNITS as u64) as u32
+}
+
+/// What inbound protection made of a message.
+pub(crate) struct Checked {
+    /// The reply that refuses it, when the policy rejects it.
+    pub refusal: Option<Reply>,
+    /// The record kept with the message (None when inspection is off).
+    pub record: Option<InspectionRecord>,
+}
+
+/// Inspects the received message at `path` for the recipients of `tx`.
+pub(crate) async fn check(
+    config: &Config,
+    antivirus: &Arc<dyn Antivirus>,
+    path: &Path,
+    tx: &Transaction,
+) -> Result<Checked, std::io::Error> {
+    let policy = &config.inbound;
+    if !policy.inspect {
+        return Ok(Checked { refusal: None, record: None });
+    }
+    let deadline = Instant::now() + policy.time_budget.0;
+    let size = tokio::fs::metadata(path).await?.len();
+    let Ok(memory) = tokio::time::timeout_at(deadline, MEMORY.acquire_many(units(size))).await else {
+        let files = vec![unopened("the gateway was too busy to inspect it within [inbound] time_budget".into())];
+        return Ok(finish(policy, antivirus, tx, files));
+    };
+    let _memory = memory.map_err(std::io::Error::other)?;
+    let files = match opened(path, deadline).await? {
+        Ok(Some(contents)) => {
+            let mut files = contents.files;
+            let scans = scan_all(&mut files, antivirus.clone(), deadline).await;
+            classify(&files, &scans, &policy.danger_content)
+        }
+        Ok(None) => vec![unopened("the message could not be opened within [inbound] time_budget".into())],
+        Err(e) => {
+            tracing::info!(error = %e, "inbound message refused: its MIME structure cannot be inspected");
+            let text = format!("{}; the message was not accepted", ascii(&e.to_string(), 400));
+            return Ok(Checked { refusal: Some(Reply::new(550, "5.6.0", text)), record: None });
+        }
+    };
+    Ok(finish(policy, antivirus, tx, files))
+}
+
+/// The decision on the classified `files`, and the record kept.
+fn finish(
+    policy: &sekisho_config::InboundConfig,
+    antivirus: &Arc<dyn Antivirus>,
+    tx: &Transaction,
+    files: Vec<ClassifiedFile>,
+) -> Checked {
+    let domains: Vec<&str> = tx.recipients.iter().map(|r| domain(&r.address)).collect();
+    let decision = decide(&files, &domains, policy);
+    let refusal = (decision.action == InboundAction::Reject).then(|| refusal(&files));
+    let record = InspectionRecord {
+        action: decision.action.into(),
+        rule: decision.rule,
+        files,
+        antivirus: antivirus.name(),
+        password_in_message: false,
+    };
+    Checked { refusal, record: Some(record) }
+}
+
+/// The message opened on an inspection thread; `Ok(None)` when that did not end by `deadline`.
+async fn opened(path: &Path, deadline: Instant) -> Result<Result<Option<Contents>, MimeError>, std::io::Error> {
+    let Ok(turn) = tokio::time::timeout_at(deadline, INSPECTIONS.acquire()).await else {
+        return Ok(Ok(None));
+    };
+    let _turn = turn.map_err(std::io::Error::other)?;
+    let raw = tokio::fs::read(path).await?;
+    let opening = INSPECTORS.run(move || open_message(&raw, &MessageLimits::default()))?;
+    match tokio::time::timeout_at(deadline, opening).await {
+        Ok(Ok(Ok(contents))) => Ok(Ok(Some(contents))),
+        Ok(Ok(Err(e))) => Ok(Err(e)),
+        Ok(Err(_)) => Ok(Ok(None)),
+        Err(_) => {
+            // That thread is still at it: another takes its place.
+            if let Err(e) = INSPECTORS.add_thread() {
+                tracing::error!(error = %e, "cannot start an inspection thread");
+            }
+            Ok(Ok(None))
+        }
+    }
+}
+
+/// The entry standing for a message that could not be opened: Error, so its policy applies.
+fn unopened(reason: String) -> ClassifiedFile {
+    ClassifiedFile {
+        name: "(the whole message)".into(),
+        size: 0,
+        file_type: "message".into(),
+        class: FileClass::Error,
+        reason,
+        sha256: None,
+        children: Vec::new(),
+    }
+}
+
+/// `550 5.7.1` naming the worst file and why.
+fn refusal(files: &[ClassifiedFile]) -> Reply {
+    let worst = files.iter().max_by_key(|f| f.class);
+    let text = match worst {
+        Some(f) => format!(
+            "{} is {}: {}; the recipient's gateway does not accept it",
+            quoted(&f.name),
+            f.class,
+            ascii(&f.reason, 300)
+        ),
+        None => "the message was refused by the recipient's gateway".into(),
+    };
+    Reply::new(550, "5.7.1", text)
+}
+
+fn domain(address: &str) -> &str {
+    address.rsplit_once('@').map_or("", |(_, d)| d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_message_takes_memory_by_its_size_never_more_than_the_budget() {
+        assert_eq!(units(0), 1);
+        assert_eq!(units(10 << 10), 1);
+        assert_eq!(units(1 << 20), 48);
+        assert_eq!(units(10 << 20), 480);
+        assert_eq!(units(1 << 40), MEMORY_UNITS);
+    }
+}
