@@ -8,3 +8,4 @@
 pub mod content;
 pub mod encrypted;
 pub mod mime;
+pub mod unlock;

@@ -1,0 +1,140 @@
+//! 7z with AES-256: content only (names readable), or the headers too (`-mhe=on`), decrypted
+//! with `sevenz-rust2`.
+//!
+//! 7z has no password check value: a wrong key only shows as a decoder failure or a CRC
+//! mismatch. So every entry in an encrypted block must carry a CRC, and the password is right
+//! only once one has been verified (or the encrypted headers decoded, which their CRC
+//! verifies). An archive whose encrypted entries carry no CRC is refused: any password would
+//! seem to open it.
+
+use std::collections::HashSet;
+use std::io::{Cursor, Read};
+
+use sevenz_rust2::{Archive, ArchiveEntry, ArchiveReader, EncoderMethod, Error, Password};
+
+use super::budget::{Budget, ReadFailure};
+use super::{UnlockError, Unlocked, entry_path, guarded};
+
+/// 7-Zip's default key derivation: 2^19 SHA-256 rounds.
+pub(crate) const DEFAULT_KDF_POWER: u8 = 19;
+
+pub(crate) fn unlock(bytes: &[u8], password: &str, budget: &mut Budget<'_>) -> Result<Vec<Unlocked>, UnlockError> {
+    let memory_kb = usize::try_from(budget.limits.max_decoder_memory / 1024).unwrap_or(usize::MAX);
+    let (archive, headers_verified) = match read(bytes, &Password::empty(), memory_kb)? {
+        Ok(archive) => (archive, false),
+        Err(Error::PasswordRequired) => {
+            if password.is_empty() {
+                return Err(UnlockError::WrongPassword);
+            }
+            match read(bytes, &Password::new(password), memory_kb)? {
+                Ok(archive) => (archive, true),
+                Err(Error::MaxMemLimited { .. }) => return Err(memory()),
+                // The encrypted header did not decode to a valid, CRC-checked header.
+                Err(_) => return Err(UnlockError::WrongPassword),
+            }
+        }
+        Err(Error::MaxMemLimited { .. }) => return Err(memory()),
+        Err(e) => return Err(UnlockError::corrupt(e)),
+    };
+    budget.check_entries(archive.files.len()).map_err(UnlockError::Limit)?;
+    let encrypted: Vec<usize> = (0..archive.files.len()).filter(|&i| archive.is_file_encrypted(i)).collect();
+    if encrypted.is_empty() && !headers_verified {
+        return Err(UnlockError::NotEncrypted);
+    }
+    if encrypted.iter().any(|&i| archive.files[i].has_stream && !archive.files[i].has_crc) {
+        return Err(UnlockError::unsupported(
+            "7z archive",
+            "this 7z archive carries no checksums, so sekisho cannot tell whether a password is right",
+        ));
+    }
+    // Checked up front: in a solid block, skipping an entry would still decode it.
+    let mut total = 0u64;
+    for file in archive.files.iter().filter(|f| f.has_stream) {
+        budget.check_declared(file.size).map_err(UnlockError::Limit)?;
+        total = total.saturating_add(file.size);
+    }
+    if total > budget.left() {
+        return Err(UnlockError::Limit(crate::encrypted::Reason::TotalTooLarge {
+            max: budget.limits.max_total_uncompressed,
+        }));
+    }
+    if password.is_empty() {
+        return Err(UnlockError::WrongPassword);
+    }
+    decode(bytes, archive, password, &encrypted, headers_verified, budget)
+}
+
+/// Reads the archive's headers, a panic of the parser made an error.
+fn read(bytes: &[u8], password: &Password, memory_kb: usize) -> Result<Result<Archive, Error>, UnlockError> {
+    guarded(|| Archive::read_with_memory_limit(&mut Cursor::new(bytes), password, memory_kb))
+}
+
+fn memory() -> UnlockError {
+    UnlockError::unsupported("7z archive", "this 7z archive needs more memory to decode than sekisho allows")
+}
+
+/// Decodes every entry (solid blocks decode in order), each within the budget.
+fn decode(
+    bytes: &[u8],
+    archive: Archive,
+    password: &str,
+    encrypted: &[usize],
+    mut verified: bool,
+    budget: &mut Budget<'_>,
+) -> Result<Vec<Unlocked>, UnlockError> {
+    let mut reader = ArchiveReader::from_archive(archive, Cursor::new(bytes), Password::new(password));
+    reader.set_thread_count(1);
+    // The callback sees entries by reference: they are told apart by address.
+    let files = &reader.archive().files;
+    let secret: HashSet<usize> = encrypted.iter().map(|&i| &files[i] as *const ArchiveEntry as usize).collect();
+    let mut out = Vec::new();
+    let mut stop: Option<UnlockError> = None;
+    let mut current_secret = false;
+    let result = guarded(|| {
+        reader.for_each_entries(|entry, data: &mut dyn Read| {
+            current_secret = secret.contains(&(entry as *const ArchiveEntry as usize));
+            if !entry.has_stream() || entry.is_directory() {
+                return Ok(true);
+            }
+            match budget.read(data, entry.size()) {
+                Ok(content) => {
+                    verified |= current_secret;
+                    out.push(Unlocked { path: entry_path(entry.name()), bytes: content });
+                    Ok(true)
+                }
+                Err(ReadFailure::Limit(reason)) => {
+                    stop = Some(UnlockError::Limit(reason));
+                    Ok(false)
+                }
+                Err(ReadFailure::Failed(e)) => Err(Error::MaybeBadPassword(e)),
+            }
+        })
+    })?;
+    if let Some(error) = stop {
+        return Err(error);
+    }
+    match result {
+        Ok(()) => Ok(out),
+        Err(Error::MaxMemLimited { .. }) => Err(memory()),
+        Err(Error::UnsupportedCompressionMethod(method)) => Err(UnlockError::Unsupported {
+            format: "7z archive".into(),
+            why: format!("this 7z archive is compressed with a method sekisho cannot open ({method})"),
+        }),
+        Err(_) if current_secret && !verified => Err(UnlockError::WrongPassword),
+        Err(e) => Err(UnlockError::corrupt(e)),
+    }
+}
+
+/// The key derivation work of the first encrypted block whose coder is readable without the
+/// password (content-only encryption): 2 to this power SHA-256 rounds per try. `None` when
+/// the headers are encrypted (7-Zip then uses its default, but a hostile archive may not).
+pub(crate) fn kdf_power(bytes: &[u8]) -> Option<u8> {
+    let archive = read(bytes, &Password::empty(), 64 << 10).ok()?.ok()?;
+    archive
+        .blocks
+        .iter()
+        .flat_map(|b| b.coders.iter())
+        .find(|c| c.encoder_method_id() == EncoderMethod::ID_AES256_SHA256)
+        .and_then(|c| c.properties().first())
+        .map(|p| p & 0x3F)
+}
