@@ -27,6 +27,14 @@ pub enum UnlockError {
     /// entry or the total too large. No entry is returned.
     #[error("the archive cannot be opened: {0}")]
     Limit(Reason),
+    /// Two different passwords carried by the message each open the archive: one ciphertext
+    /// that decrypts validly under two keys is built to show a scanner something else than
+    /// the recipient. Only [`try_candidates`](super::try_candidates) returns it.
+    #[error("more than one password opens this archive, each to different content")]
+    Ambiguous {
+        /// The passwords that opened it, in the order tried.
+        passwords: Vec<String>,
+    },
     /// The bytes are not a valid archive, or the archive was damaged after the password was
     /// shown right.
     #[error("the archive is damaged: {0}")]

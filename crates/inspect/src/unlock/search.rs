@@ -23,7 +23,7 @@ pub struct TryLimits {
 
 impl Default for TryLimits {
     fn default() -> Self {
-        TryLimits { max_tries: 20, max_sevenz_work: 4 }
+        TryLimits { max_tries: 20, max_sevenz_work: 8 }
     }
 }
 
@@ -36,13 +36,17 @@ pub struct Found {
     pub entries: Vec<Unlocked>,
 }
 
-/// Tries `candidates` in order on the archive `bytes` (called `name`) and returns the first
+/// Tries `candidates` in order on the archive `bytes` (called `name`) and returns the one
 /// that opens it (verified by CRC or HMAC, so a wrong candidate never "opens" it).
+///
+/// The candidates after it are tried too, within `tries`: a hostile archive can be built so
+/// that a decoy password in the mail decrypts it, validly, to harmless bytes while the real
+/// one gives the recipient something else. Then [`UnlockError::Ambiguous`].
 ///
 /// `Ok(None)`: no candidate within `tries` opened it. `Err`: no password can help, and
 /// trying stops at once: [`UnlockError::Unsupported`] (RAR, encrypted Office or PDF...),
 /// [`UnlockError::NotEncrypted`], [`UnlockError::Limit`] (a bomb behind the password, say)
-/// or [`UnlockError::Corrupt`]. Never `WrongPassword`.
+/// or [`UnlockError::Corrupt`]; or [`UnlockError::Ambiguous`]. Never `WrongPassword`.
 pub fn try_candidates(
     name: &str,
     bytes: &[u8],
@@ -58,12 +62,68 @@ pub fn try_candidates(
         }
         _ => tries.max_tries as u64,
     };
-    for candidate in candidates.iter().take(usize::try_from(max).unwrap_or(usize::MAX)) {
-        match unlock(name, bytes, candidate, limits) {
-            Ok(entries) => return Ok(Some(Found { password: candidate.clone(), entries })),
+    let max = usize::try_from(max).unwrap_or(usize::MAX);
+    search(candidates, max, |candidate| unlock(name, bytes, candidate, limits))
+}
+
+/// The search itself: `open` tries one password.
+fn search(
+    candidates: &[String],
+    max: usize,
+    mut open: impl FnMut(&str) -> Result<Vec<Unlocked>, UnlockError>,
+) -> Result<Option<Found>, UnlockError> {
+    let mut found: Option<Found> = None;
+    for candidate in candidates.iter().take(max) {
+        match open(candidate) {
+            Ok(entries) => match &found {
+                None => found = Some(Found { password: candidate.clone(), entries }),
+                Some(first) if first.entries == entries => {}
+                Some(first) => {
+                    return Err(UnlockError::Ambiguous { passwords: vec![first.password.clone(), candidate.clone()] });
+                }
+            },
             Err(UnlockError::WrongPassword) => continue,
             Err(other) => return Err(other),
         }
     }
-    Ok(None)
+    Ok(found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn strings(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    fn content(bytes: &[u8]) -> Vec<Unlocked> {
+        vec![Unlocked { path: vec!["a.txt".into()], bytes: bytes.to_vec() }]
+    }
+
+    #[test]
+    fn two_passwords_that_open_one_archive_differently_are_refused() {
+        let candidates = strings(&["decoy", "other", "real"]);
+        let open = |pw: &str| match pw {
+            "decoy" => Ok(content(b"harmless")),
+            "real" => Ok(content(b"MZ payload")),
+            _ => Err(UnlockError::WrongPassword),
+        };
+        assert_eq!(
+            search(&candidates, 10, open),
+            Err(UnlockError::Ambiguous { passwords: strings(&["decoy", "real"]) })
+        );
+        // Beyond the tries, the second opening is not seen.
+        assert_eq!(search(&candidates, 2, open).unwrap().unwrap().password, "decoy");
+    }
+
+    #[test]
+    fn the_first_opening_wins_and_wrong_passwords_are_skipped() {
+        let candidates = strings(&["a", "b", "c"]);
+        let open = |pw: &str| if pw == "b" { Ok(content(b"x")) } else { Err(UnlockError::WrongPassword) };
+        assert_eq!(search(&candidates, 10, open), Ok(Some(Found { password: "b".into(), entries: content(b"x") })));
+        assert_eq!(search(&candidates, 1, open), Ok(None));
+        let stop = |_: &str| Err(UnlockError::NotEncrypted);
+        assert_eq!(search(&candidates, 10, stop), Err(UnlockError::NotEncrypted));
+    }
 }
