@@ -318,3 +318,31 @@ fn a_seven_zip_without_checksums_is_refused_for_any_password() {
         }
     }
 }
+
+/// Each WinZip AES entry costs its own PBKDF2 derivation: an archive of thousands of tiny AES
+/// entries is refused before any is derived.
+#[test]
+fn too_many_encrypted_entries_are_refused_before_any_key_is_derived() {
+    let source = archive("aes256.zip");
+    let mut source = zip::ZipArchive::new(std::io::Cursor::new(&source[..])).unwrap();
+    let mut writer = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    for i in 0..1001 {
+        writer.raw_copy_file_rename(source.by_index_raw(1).unwrap(), format!("invoice-{i}.txt")).unwrap();
+    }
+    let many = writer.finish().unwrap().into_inner();
+    let start = std::time::Instant::now();
+    assert_eq!(
+        unlock("many.zip", &many, PASSWORD, &Limits::default()),
+        Err(UnlockError::Limit(Reason::TooManyEntries { max: 1000 }))
+    );
+    assert!(start.elapsed() < std::time::Duration::from_millis(500), "{:?}", start.elapsed());
+    // Fewer open, each verified by its HMAC.
+    let mut writer = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    for i in 0..3 {
+        writer.raw_copy_file_rename(source.by_index_raw(1).unwrap(), format!("invoice-{i}.txt")).unwrap();
+    }
+    let few = writer.finish().unwrap().into_inner();
+    let entries = unlock("few.zip", &few, PASSWORD, &Limits::default()).unwrap();
+    assert_eq!(entries.len(), 3);
+    assert!(entries.iter().all(|e| e.bytes == invoice()));
+}

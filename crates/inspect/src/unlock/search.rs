@@ -55,11 +55,7 @@ pub fn try_candidates(
     tries: &TryLimits,
 ) -> Result<Option<Found>, UnlockError> {
     let max = match sniff(bytes) {
-        Format::SevenZip => {
-            let power = sevenz::kdf_power(bytes).unwrap_or(DEFAULT_KDF_POWER);
-            let cost = 1u64 << power.saturating_sub(DEFAULT_KDF_POWER).min(63);
-            tries.max_sevenz_work / cost
-        }
+        Format::SevenZip => tries.max_sevenz_work / sevenz::cost(sevenz::kdf_power(bytes).unwrap_or(DEFAULT_KDF_POWER)),
         _ => tries.max_tries as u64,
     };
     let max = usize::try_from(max).unwrap_or(usize::MAX);

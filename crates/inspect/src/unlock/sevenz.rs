@@ -18,6 +18,11 @@ use super::{UnlockError, Unlocked, entry_path, guarded};
 /// 7-Zip's default key derivation: 2^19 SHA-256 rounds.
 pub(crate) const DEFAULT_KDF_POWER: u8 = 19;
 
+/// Key derivation work one unlock may do for the content, in default derivations (2^19
+/// SHA-256 rounds, about 12 ms here: BENCHMARKS.md). 7-Zip derives once for a whole archive;
+/// a hostile one could give each of thousands of blocks its own salt and 2^24 rounds.
+pub(crate) const MAX_KDF_WORK: u64 = 64;
+
 pub(crate) fn unlock(bytes: &[u8], password: &str, budget: &mut Budget<'_>) -> Result<Vec<Unlocked>, UnlockError> {
     let memory_kb = usize::try_from(budget.limits.max_decoder_memory / 1024).unwrap_or(usize::MAX);
     let (archive, headers_verified) = match read(bytes, &Password::empty(), memory_kb)? {
@@ -45,6 +50,14 @@ pub(crate) fn unlock(bytes: &[u8], password: &str, budget: &mut Budget<'_>) -> R
         return Err(UnlockError::unsupported(
             "7z archive",
             "this 7z archive carries no checksums, so sekisho cannot tell whether a password is right",
+        ));
+    }
+    let aes = archive.blocks.iter().flat_map(|b| b.coders.iter());
+    let aes = aes.filter(|c| c.encoder_method_id() == EncoderMethod::ID_AES256_SHA256);
+    if kdf_work(aes.map(|c| c.properties())) > MAX_KDF_WORK {
+        return Err(UnlockError::unsupported(
+            "7z archive",
+            "this 7z archive asks for more key derivation work than sekisho allows",
         ));
     }
     // Checked up front: in a solid block, skipping an entry would still decode it.
@@ -125,6 +138,32 @@ fn decode(
     }
 }
 
+/// The key derivation work decoding every block costs, in default derivations. The decoder
+/// keeps the last key, so a block with the same parameters as the one before costs nothing.
+/// `aes` are the properties of each block's AES coder, in order.
+fn kdf_work<'a>(aes: impl Iterator<Item = &'a [u8]>) -> u64 {
+    let mut work = 0u64;
+    let mut last: Option<&[u8]> = None;
+    for props in aes {
+        if last != Some(props) {
+            work = work.saturating_add(cost(props.first().map_or(DEFAULT_KDF_POWER, |p| p & 0x3F)));
+        }
+        last = Some(props);
+    }
+    work
+}
+
+/// One derivation of 2^`power` rounds, in default derivations (at least 1). The power 63
+/// means a raw key, without derivation.
+pub(crate) fn cost(power: u8) -> u64 {
+    if power == RAW_KEY {
+        return 1;
+    }
+    1u64 << power.saturating_sub(DEFAULT_KDF_POWER).min(62)
+}
+
+const RAW_KEY: u8 = 0x3F;
+
 /// The key derivation work of the first encrypted block whose coder is readable without the
 /// password (content-only encryption): 2 to this power SHA-256 rounds per try. `None` when
 /// the headers are encrypted (7-Zip then uses its default, but a hostile archive may not).
@@ -137,4 +176,24 @@ pub(crate) fn kdf_power(bytes: &[u8]) -> Option<u8> {
         .find(|c| c.encoder_method_id() == EncoderMethod::ID_AES256_SHA256)
         .and_then(|c| c.properties().first())
         .map(|p| p & 0x3F)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_derivation_work_counts_each_new_salt_and_its_rounds() {
+        // 7-Zip: one set of parameters for every block (power 19, no salt).
+        let same = [[19u8, 0x00].as_slice(); 500];
+        assert_eq!(kdf_work(same.iter().copied()), 1);
+        // A salt of its own for each block: a derivation each.
+        let salts: Vec<Vec<u8>> = (0..100u8).map(|i| vec![19 | 0x80, 0x00, i]).collect();
+        assert_eq!(kdf_work(salts.iter().map(|p| p.as_slice())), 100);
+        assert!(kdf_work(salts.iter().map(|p| p.as_slice())) > MAX_KDF_WORK);
+        // 2^24 rounds cost 32 default derivations.
+        assert_eq!(kdf_work([[24u8, 0x00].as_slice(), &[24, 0x10, 7]].into_iter()), 64);
+        assert_eq!(cost(RAW_KEY), 1);
+        assert_eq!(cost(10), 1);
+    }
 }

@@ -12,9 +12,15 @@ use ::zip::result::ZipError;
 
 use super::budget::{Budget, ReadFailure};
 use super::{UnlockError, Unlocked, entry_path, guarded};
+use crate::encrypted::Reason;
 
 /// General purpose flag bit 6: PKWARE strong encryption.
 const FLAG_STRONG: u16 = 0x40;
+
+/// Encrypted entries opened in one archive. Each WinZip AES entry has its own salt, so each
+/// costs a PBKDF2 derivation (about 1 ms, BENCHMARKS.md): 10,000 entries, within
+/// [`Limits::max_entries`](crate::encrypted::Limits::max_entries), would cost 10 s.
+pub(crate) const MAX_ENCRYPTED_ENTRIES: usize = 1000;
 
 /// Whether one entry is encrypted, and how a failure to read it is reported.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -40,8 +46,12 @@ pub(crate) fn unlock(bytes: &[u8], password: &str, budget: &mut Budget<'_>) -> R
         }
         kinds.push(if entry.encrypted() { Entry::Encrypted } else { Entry::Plain });
     }
-    if !kinds.contains(&Entry::Encrypted) {
-        return Err(UnlockError::NotEncrypted);
+    match kinds.iter().filter(|&&k| k == Entry::Encrypted).count() {
+        0 => return Err(UnlockError::NotEncrypted),
+        n if n > MAX_ENCRYPTED_ENTRIES => {
+            return Err(UnlockError::Limit(Reason::TooManyEntries { max: MAX_ENCRYPTED_ENTRIES }));
+        }
+        _ => {}
     }
     // Smallest encrypted entry first: a wrong password is then found at the least cost.
     let mut order: Vec<usize> = (0..archive.len()).collect();
