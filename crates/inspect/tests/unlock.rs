@@ -227,13 +227,29 @@ const JAPANESE_BODY: &str = "\
 鈴木 一郎 (TEL: 03-1234-5678)
 ";
 
+/// A reply in a hijacked thread, as Emotet sends them: the password above the quoted mail.
+const ENGLISH_BODY: &str = "\
+Hi Mark,
+
+Please review the attached statement before Friday.
+Archive pass: Kx7#pQ2v
+
+Thanks,
+Anna
+
+On Tue, Dec 1, 2026 at 9:12 AM Mark Lee <mark@example.com> wrote:
+> Could you send me the Q4 figures (ref. Q4-2026r2)?
+";
+
 #[test]
 fn the_candidates_of_a_mail_open_its_archive() {
-    let candidates = password_candidates(JAPANESE_BODY);
-    assert_eq!(candidates[0], PASSWORD);
-    for name in ["zipcrypto.zip", "aes256.zip", "mixed.zip", "content.7z", "headers.7z"] {
-        let found = try_candidates(name, &archive(name), &candidates, &Limits::default(), &TryLimits::default());
-        assert!(matches!(&found, Ok(Some(Found { password, .. })) if password == PASSWORD), "{name}: {found:?}");
+    for body in [JAPANESE_BODY, ENGLISH_BODY] {
+        let candidates = password_candidates(body);
+        assert_eq!(candidates[0], PASSWORD);
+        for name in ["zipcrypto.zip", "aes256.zip", "mixed.zip", "content.7z", "headers.7z"] {
+            let found = try_candidates(name, &archive(name), &candidates, &Limits::default(), &TryLimits::default());
+            assert!(matches!(&found, Ok(Some(Found { password, .. })) if password == PASSWORD), "{name}: {found:?}");
+        }
     }
 }
 

@@ -42,12 +42,16 @@ pub struct Unlocked {
 /// the encrypted entries decrypted and the unencrypted entries of a mixed archive as they
 /// are, in the archive's order (directories are left out). Nested archives are not opened.
 ///
-/// Errors: [`UnlockError::WrongPassword`] when the password does not decrypt the archive
-/// (verified by CRC or HMAC, never a check byte alone); [`UnlockError::Unsupported`] for
-/// RAR, encrypted Office and PDF files and other schemes; [`UnlockError::NotEncrypted`] when
-/// nothing in the archive needs a password; [`UnlockError::Limit`] when the entries, one
-/// entry or the total decompressed would pass `limits` (nothing is returned then);
-/// [`UnlockError::Corrupt`] for damaged bytes.
+/// Errors (nothing is returned with any of them):
+/// - [`UnlockError::WrongPassword`]: the password does not decrypt the archive (verified by
+///   CRC or HMAC, never by a check byte alone);
+/// - [`UnlockError::Unsupported`]: RAR, encrypted Office and PDF files, PKWARE strong
+///   encryption; a 7z whose encrypted entries carry no CRC (any password would seem right)
+///   or that asks for more than 64 times 7-Zip's own key derivation work;
+/// - [`UnlockError::NotEncrypted`]: nothing in the archive needs a password;
+/// - [`UnlockError::Limit`]: the entries, one entry or the total decompressed would pass
+///   `limits`, or a ZIP has more than 1000 encrypted entries (each costs a key derivation);
+/// - [`UnlockError::Corrupt`]: damaged bytes.
 ///
 /// ```
 /// use sekisho_inspect::encrypted::Limits;
