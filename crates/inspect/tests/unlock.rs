@@ -362,3 +362,18 @@ fn too_many_encrypted_entries_are_refused_before_any_key_is_derived() {
     assert_eq!(entries.len(), 3);
     assert!(entries.iter().all(|e| e.bytes == invoice()));
 }
+
+/// A Japanese password from the mail opens the archive; its half-width form is another
+/// password.
+#[test]
+fn a_japanese_password_opens_zip_and_seven_zip() {
+    let body = "お世話になっております。\nパスワード：パス１２３abc\n";
+    let candidates = password_candidates(body);
+    assert_eq!(candidates[..2], ["パス１２３abc", "パス123abc"]);
+    for name in ["jp-zipcrypto.zip", "jp.7z"] {
+        assert_eq!(open(name, "パス１２３abc").unwrap(), [entry(&["invoice.txt"], invoice())], "{name}");
+        assert_eq!(open(name, "パス123abc"), Err(UnlockError::WrongPassword), "{name}");
+        let found = try_candidates(name, &archive(name), &candidates, &Limits::default(), &TryLimits::default());
+        assert_eq!(found.unwrap().unwrap().password, "パス１２３abc", "{name}");
+    }
+}

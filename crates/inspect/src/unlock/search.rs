@@ -41,7 +41,8 @@ pub struct Found {
 ///
 /// The candidates after it are tried too, within `tries`: a hostile archive can be built so
 /// that a decoy password in the mail decrypts it, validly, to harmless bytes while the real
-/// one gives the recipient something else. Then [`UnlockError::Ambiguous`].
+/// one gives the recipient something else. Then [`UnlockError::Ambiguous`]. So a search
+/// costs its whole budget even when the first candidate opens the archive.
 ///
 /// `Ok(None)`: no candidate within `tries` opened it. `Err`: no password can help, and
 /// trying stops at once: [`UnlockError::Unsupported`] (RAR, encrypted Office or PDF...),
