@@ -45,7 +45,8 @@ const LABELS: &[(&str, bool)] = &[
     ("パス", false),
 ];
 
-/// What may stand between a label and its value; the value follows the last of them.
+/// What may stand between a label and its value. Each one within reach of the label is tried
+/// in order; the first followed by an acceptable value gives it ("パスワードは以下です：X").
 const SEPARATORS: &[&str] = &[":", "=", "は", "】", "]", "→", "->", " is ", " - "];
 
 /// Brackets a password may be written in, with their closing forms.
