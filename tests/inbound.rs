@@ -286,3 +286,59 @@ async fn with_clamd_stopped_a_file_is_error_never_safe() {
     assert_eq!(file.class, FileClass::Error);
     assert!(file.reason.starts_with("not scanned: "), "{}", file.reason);
 }
+
+/// A ZIP made by Info-ZIP with `password` (ZipCrypto) holding `files`.
+fn zip_with_password(password: &str, files: &[(&str, &[u8])]) -> Vec<u8> {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, bytes) in files {
+        std::fs::write(dir.path().join(name), bytes).unwrap();
+    }
+    let mut cmd = std::process::Command::new("zip");
+    cmd.current_dir(dir.path()).args(["-q", "-X", "-P", password, "out.zip"]);
+    cmd.args(files.iter().map(|(n, _)| *n));
+    assert!(cmd.status().expect("Info-ZIP's zip (scripts/test installs it)").success());
+    std::fs::read(dir.path().join("out.zip")).unwrap()
+}
+
+#[tokio::test]
+async fn the_password_in_the_same_mail_opens_the_archive_and_the_virus_inside_is_found() {
+    use base64::Engine as _;
+    let (site, _clamd) = scanned_site(|_| {}).await;
+    let zip = zip_with_password("Zq7-4mTa", &[("invoice.doc.exe", sekisho_testkit::EICAR), ("readme.txt", b"hello")]);
+    let body = "From: partner@outside.example\r\nSubject: Re: 請求書\r\nMIME-Version: 1.0\r\n\
+                Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/plain; charset=utf-8\r\n\
+                Content-Transfer-Encoding: 8bit\r\n\r\n請求書をお送りします。\r\nパスワード：Zq7-4mTa\r\n--b\r\n\
+                Content-Type: application/zip; name=\"invoice.zip\"\r\nContent-Transfer-Encoding: base64\r\n\r\n";
+    let message = format!("{body}{}\r\n--b--\r\n", base64::engine::general_purpose::STANDARD.encode(&zip));
+    let r = site.send(&message).await;
+    assert_eq!(r.code, 250, "{r:?}");
+    let d = site.gw.wait_for(&queue_id(&r).unwrap(), 15, delivered).await;
+    let record = d.info.inspection.as_ref().unwrap();
+    assert!(record.password_in_message, "{record:#?}");
+    let archive = &record.files[0];
+    assert_eq!(archive.class, FileClass::Danger, "{archive:#?}");
+    let entry = |name: &str| archive.children.iter().find(|c| c.name == name).unwrap();
+    assert_eq!(entry("invoice.doc.exe").reason, format!("virus found: {}", sekisho_testkit::EICAR_SIGNATURE));
+    assert_eq!(entry("readme.txt").class, FileClass::Safe);
+    let got = site.internal.wait_for(1, 5).await;
+    let notice = sekisho_testkit::mail::notice_text(&got[0].data);
+    assert!(notice.contains("the password of an encrypted attachment was written in this mail itself"), "{notice}");
+    let text = String::from_utf8_lossy(&got[0].data).to_string();
+    assert!(text.contains("; password-in-message=yes"), "{text}");
+}
+
+#[tokio::test]
+async fn without_the_password_an_encrypted_archive_is_unsupported() {
+    use base64::Engine as _;
+    let (site, _clamd) = scanned_site(|_| {}).await;
+    let zip = zip_with_password("Zq7-4mTa", &[("a.txt", b"quarterly figures")]);
+    let r = site
+        .send(&with_file("a.zip", "application/zip", &base64::engine::general_purpose::STANDARD.encode(&zip)))
+        .await;
+    let d = site.gw.wait_for(&queue_id(&r).unwrap(), 15, delivered).await;
+    let record = d.info.inspection.as_ref().unwrap();
+    assert!(!record.password_in_message);
+    assert_eq!(record.files[0].class, FileClass::Unsupported, "{record:#?}");
+    assert!(record.files[0].reason.starts_with("encrypted ("), "{}", record.files[0].reason);
+    assert_eq!(record.action, Outcome::Separated);
+}

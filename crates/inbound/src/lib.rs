@@ -8,9 +8,11 @@
 mod antivirus;
 pub mod classify;
 pub mod decide;
+pub mod passwords;
 pub mod scan;
 
 pub use antivirus::{Antivirus, NoAntivirus, Scan, configured};
 pub use classify::classify;
 pub use decide::{Decision, decide};
+pub use passwords::open_with_message_passwords;
 pub use scan::{Scans, scan_all};

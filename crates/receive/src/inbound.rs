@@ -7,7 +7,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use sekisho_config::Config;
-use sekisho_inbound::{Antivirus, classify, decide, scan_all};
+use sekisho_inbound::{Antivirus, classify, decide, open_with_message_passwords, scan_all};
 use sekisho_inspect::content::{Contents, open_message};
 use sekisho_inspect::mime::{MessageLimits, MimeError};
 use sekisho_policy::inbound::{ClassifiedFile, FileClass, InboundAction, InspectionRecord};
@@ -58,8 +58,10 @@ pub(crate) async fn check(
         return Ok(finish(policy, antivirus, tx, files));
     };
     let _memory = memory.map_err(std::io::Error::other)?;
-    let files = match opened(path, deadline).await? {
-        Ok(Some(contents)) => {
+    let mut password_in_message = false;
+    let files = match opened(path, deadline, policy.message_passwords).await? {
+        Ok(Some((contents, found))) => {
+            password_in_message = found;
             let mut files = contents.files;
             let scans = scan_all(&mut files, antivirus.clone(), deadline).await;
             classify(&files, &scans, &policy.danger_content)
@@ -71,7 +73,11 @@ pub(crate) async fn check(
             return Ok(Checked { refusal: Some(Reply::new(550, "5.6.0", text)), record: None });
         }
     };
-    Ok(finish(policy, antivirus, tx, files))
+    let mut checked = finish(policy, antivirus, tx, files);
+    if let Some(record) = &mut checked.record {
+        record.password_in_message = password_in_message;
+    }
+    Ok(checked)
 }
 
 /// The decision on the classified `files`, and the record kept.
@@ -94,14 +100,26 @@ fn finish(
     Checked { refusal, record: Some(record) }
 }
 
-/// The message opened on an inspection thread; `Ok(None)` when that did not end by `deadline`.
-async fn opened(path: &Path, deadline: Instant) -> Result<Result<Option<Contents>, MimeError>, std::io::Error> {
+/// The message opened on an inspection thread, its encrypted archives tried with the passwords
+/// its text carries when `passwords` (and whether one opened); `Ok(None)` when that did not
+/// end by `deadline`.
+async fn opened(
+    path: &Path,
+    deadline: Instant,
+    passwords: bool,
+) -> Result<Result<Option<(Contents, bool)>, MimeError>, std::io::Error> {
     let Ok(turn) = tokio::time::timeout_at(deadline, INSPECTIONS.acquire()).await else {
         return Ok(Ok(None));
     };
     let _turn = turn.map_err(std::io::Error::other)?;
     let raw = tokio::fs::read(path).await?;
-    let opening = INSPECTORS.run(move || open_message(&raw, &MessageLimits::default()))?;
+    let opening = INSPECTORS.run(move || {
+        let limits = MessageLimits::default();
+        open_message(&raw, &limits).map(|mut contents| {
+            let found = passwords && open_with_message_passwords(&mut contents, &limits.archive);
+            (contents, found)
+        })
+    })?;
     match tokio::time::timeout_at(deadline, opening).await {
         Ok(Ok(Ok(contents))) => Ok(Ok(Some(contents))),
         Ok(Ok(Err(e))) => Ok(Err(e)),

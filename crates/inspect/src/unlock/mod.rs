@@ -19,8 +19,6 @@ mod search;
 mod sevenz;
 mod zip;
 
-use std::panic::{AssertUnwindSafe, catch_unwind};
-
 use crate::encrypted::{self, Format, Kind, Limits};
 
 use budget::Budget;
@@ -79,7 +77,8 @@ pub fn unlock(name: &str, bytes: &[u8], password: &str, limits: &Limits) -> Resu
         Format::Pdf => {
             Err(UnlockError::unsupported("PDF document", "password-protected PDF files cannot be opened by sekisho"))
         }
-        Format::Other => Err(UnlockError::unsupported(
+        // Wrappers (gzip, tar...) and other files: a password opens what is inside them, if anything.
+        _ => Err(UnlockError::unsupported(
             "file",
             "this file is not an archive sekisho can open with a password (ZIP or 7z)",
         )),
@@ -109,14 +108,7 @@ fn entry_path(name: &str) -> Vec<String> {
 /// Runs a third-party parser so that a panic on hostile input becomes
 /// [`UnlockError::Corrupt`], not a crash.
 fn guarded<T>(f: impl FnOnce() -> T) -> Result<T, UnlockError> {
-    catch_unwind(AssertUnwindSafe(f)).map_err(|panic| {
-        let text = panic
-            .downcast_ref::<&str>()
-            .map(|s| s.to_string())
-            .or_else(|| panic.downcast_ref::<String>().cloned())
-            .unwrap_or_default();
-        UnlockError::Corrupt(format!("the decoder failed: {text}"))
-    })
+    crate::encrypted::walker::guard(f).map_err(|p| UnlockError::Corrupt(format!("the decoder failed: {p}")))
 }
 
 #[cfg(test)]
