@@ -342,3 +342,61 @@ async fn without_the_password_an_encrypted_archive_is_unsupported() {
     assert!(record.files[0].reason.starts_with("encrypted ("), "{}", record.files[0].reason);
     assert_eq!(record.action, Outcome::Separated);
 }
+
+/// A minimal Windows executable: the MZ header pointing at a PE signature.
+fn pe() -> Vec<u8> {
+    let mut pe = b"MZ".to_vec();
+    pe.resize(0x200, 0);
+    pe[0x3c] = 0x80;
+    pe[0x80..0x84].copy_from_slice(b"PE\0\0");
+    pe
+}
+
+#[tokio::test]
+async fn content_the_policy_forbids_is_danger_whatever_its_name() {
+    use base64::Engine as _;
+    use std::io::Write as _;
+    let (site, _clamd) = scanned_site(|_| {}).await;
+    let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+    let r = site.send(&with_file("invoice.pdf", "application/pdf", &b64(&pe()))).await;
+    let d = site.gw.wait_for(&queue_id(&r).unwrap(), 15, delivered).await;
+    let file = &d.info.inspection.as_ref().unwrap().files[0];
+    assert_eq!(file.class, FileClass::Danger, "{file:#?}");
+    assert!(file.reason.contains("executable (PE)"), "{}", file.reason);
+
+    let mut xlsm = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    for (name, bytes) in [
+        ("[Content_Types].xml", &b"<?xml version=\"1.0\"?><Types/>"[..]),
+        ("xl/workbook.xml", b"<workbook/>"),
+        ("xl/vbaProject.bin", b"\xD0\xCF\x11\xE0\xA1\xB1\x1A\xE1"),
+    ] {
+        xlsm.start_file(name, zip::write::SimpleFileOptions::default()).unwrap();
+        xlsm.write_all(bytes).unwrap();
+    }
+    let xlsm = xlsm.finish().unwrap().into_inner();
+    let r = site.send(&with_file("figures.xlsm", "application/vnd.ms-excel.sheet.macroEnabled.12", &b64(&xlsm))).await;
+    let d = site.gw.wait_for(&queue_id(&r).unwrap(), 15, delivered).await;
+    let file = &d.info.inspection.as_ref().unwrap().files[0];
+    assert_eq!(file.class, FileClass::Danger, "{file:#?}");
+    assert!(file.reason.contains("Office document with macros"), "{}", file.reason);
+}
+
+#[tokio::test]
+async fn content_left_out_of_danger_content_is_named_but_allowed() {
+    use base64::Engine as _;
+    let (site, _clamd) = scanned_site(|c| {
+        c.inbound.danger_content = vec![sekisho_policy::inbound::DangerKind::Macros];
+    })
+    .await;
+    let r = site
+        .send(&with_file(
+            "tool.bin",
+            "application/octet-stream",
+            &base64::engine::general_purpose::STANDARD.encode(pe()),
+        ))
+        .await;
+    let d = site.gw.wait_for(&queue_id(&r).unwrap(), 15, delivered).await;
+    let file = &d.info.inspection.as_ref().unwrap().files[0];
+    assert_eq!(file.class, FileClass::Safe, "{file:#?}");
+    assert!(file.reason.contains("allowed by policy"), "{}", file.reason);
+}
