@@ -286,32 +286,47 @@ impl<'l> Walker<'l> {
         self.check_declared(declared)?;
         let per_entry = self.limits.max_entry_size;
         let cap = per_entry.min(self.budget_left());
-        let mut out = Vec::with_capacity(declared.min(cap).min(1 << 20) as usize);
-        let mut chunk = vec![0; CHUNK];
-        loop {
-            let n = match reader.read(&mut chunk) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    self.decompressed += out.len() as u64;
-                    return Err(Reason::Corrupt { format, detail: e.to_string() });
-                }
-            };
-            if (out.len() + n) as u64 > cap {
-                self.decompressed += cap;
-                return Err(if cap == per_entry {
-                    Reason::EntryTooLarge { max: per_entry }
-                } else {
-                    self.over_budget()
-                });
-            }
-            out.extend_from_slice(&chunk[..n]);
+        let (read, ended) = read_capped(reader, declared, cap);
+        self.decompressed += read;
+        match ended {
+            Ok(out) => Ok(out),
+            Err(Capped::Io(e)) => Err(Reason::Corrupt { format, detail: e.to_string() }),
+            Err(Capped::Over) if cap == per_entry => Err(Reason::EntryTooLarge { max: per_entry }),
+            Err(Capped::Over) => Err(self.over_budget()),
         }
-        self.decompressed += out.len() as u64;
-        Ok(out)
     }
 }
+
+/// Why [`read_capped`] stopped before the end.
+#[derive(Debug)]
+pub(crate) enum Capped {
+    /// The reader failed (a damaged stream, a wrong key, a checksum).
+    Io(std::io::Error),
+    /// More than the cap came.
+    Over,
+}
+
+/// Reads `reader` to its end, in chunks, never keeping more than `cap` bytes whatever
+/// `declared` says. Returns the bytes counted against the limits (what was read, or `cap` when
+/// it was passed) and the bytes, or why it stopped.
+pub(crate) fn read_capped(reader: &mut dyn Read, declared: u64, cap: u64) -> (u64, Result<Vec<u8>, Capped>) {
+    let mut out = Vec::with_capacity(declared.min(cap).min(1 << 20) as usize);
+    let mut chunk = vec![0; CHUNK];
+    loop {
+        let n = match reader.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return (out.len() as u64, Err(Capped::Io(e))),
+        };
+        if (out.len() + n) as u64 > cap {
+            return (cap, Err(Capped::Over));
+        }
+        out.extend_from_slice(&chunk[..n]);
+    }
+    (out.len() as u64, Ok(out))
+}
+
 /// A third-party parser panicked on the input, with what it said.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("parser panicked: {0}")]

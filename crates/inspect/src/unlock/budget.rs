@@ -1,11 +1,10 @@
 //! The bounds of one unlock: entries counted, bytes decompressed, each entry read within what
 //! is left. A bomb behind a password stops here like any other.
 
-use std::io::{ErrorKind, Read};
+use std::io::Read;
 
+use crate::encrypted::walker::{Capped, read_capped};
 use crate::encrypted::{Limits, Reason};
-
-const CHUNK: usize = 64 * 1024;
 
 /// How one entry's read ended when it did not end with its bytes.
 #[derive(Debug)]
@@ -58,30 +57,16 @@ impl<'l> Budget<'l> {
         self.check_declared(declared).map_err(ReadFailure::Limit)?;
         let per_entry = self.limits.max_entry_size;
         let cap = per_entry.min(self.left());
-        let mut out = Vec::with_capacity(declared.min(cap).min(1 << 20) as usize);
-        let mut chunk = vec![0; CHUNK];
-        loop {
-            let n = match reader.read(&mut chunk) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    self.decompressed += out.len() as u64;
-                    return Err(ReadFailure::Failed(e));
-                }
-            };
-            if (out.len() + n) as u64 > cap {
-                self.decompressed += cap;
-                return Err(ReadFailure::Limit(if cap == per_entry {
-                    Reason::EntryTooLarge { max: per_entry }
-                } else {
-                    Reason::TotalTooLarge { max: self.limits.max_total_uncompressed }
-                }));
+        let (read, ended) = read_capped(reader, declared, cap);
+        self.decompressed += read;
+        match ended {
+            Ok(out) => Ok(out),
+            Err(Capped::Io(e)) => Err(ReadFailure::Failed(e)),
+            Err(Capped::Over) if cap == per_entry => Err(ReadFailure::Limit(Reason::EntryTooLarge { max: per_entry })),
+            Err(Capped::Over) => {
+                Err(ReadFailure::Limit(Reason::TotalTooLarge { max: self.limits.max_total_uncompressed }))
             }
-            out.extend_from_slice(&chunk[..n]);
         }
-        self.decompressed += out.len() as u64;
-        Ok(out)
     }
 }
 
