@@ -31,17 +31,19 @@ impl Duration {
     }
 }
 
+/// A value written as a bare number or as text with a unit ("300", "5m", "25MB").
+#[derive(Deserialize)]
+#[serde(untagged)]
+pub(crate) enum NumberOrText {
+    Number(u64),
+    Text(String),
+}
+
 impl<'de> Deserialize<'de> for Duration {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            Int(u64),
-            Text(String),
-        }
-        match Raw::deserialize(d)? {
-            Raw::Int(n) => Ok(Duration::from_secs(n)),
-            Raw::Text(t) => Duration::parse(&t).ok_or_else(|| {
+        match NumberOrText::deserialize(d)? {
+            NumberOrText::Number(n) => Ok(Duration::from_secs(n)),
+            NumberOrText::Text(t) => Duration::parse(&t).ok_or_else(|| {
                 de::Error::custom(format!("`{t}` is not a duration; write e.g. \"300s\", \"5m\", \"1h\", \"250ms\""))
             }),
         }

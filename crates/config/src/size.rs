@@ -4,6 +4,8 @@
 
 use serde::{Deserialize, Deserializer, de};
 
+use crate::duration::NumberOrText;
+
 /// A configured number of bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Size(pub u64);
@@ -28,15 +30,9 @@ impl Size {
 
 impl<'de> Deserialize<'de> for Size {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            Int(u64),
-            Text(String),
-        }
-        match Raw::deserialize(d)? {
-            Raw::Int(n) => Ok(Size(n)),
-            Raw::Text(t) => Size::parse(&t).ok_or_else(|| {
+        match NumberOrText::deserialize(d)? {
+            NumberOrText::Number(n) => Ok(Size(n)),
+            NumberOrText::Text(t) => Size::parse(&t).ok_or_else(|| {
                 de::Error::custom(format!(
                     "`{t}` is not a size; write e.g. \"25MB\", \"512KB\", \"1GB\" (1 MB = 1024 KB)"
                 ))
