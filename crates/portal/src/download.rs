@@ -7,8 +7,8 @@
 
 use std::io::Read;
 
-use axum::body::Body;
 use axum::Form;
+use axum::body::Body;
 use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};

@@ -155,7 +155,13 @@ impl Portal {
     }
 
     /// The page again after a form, with `message` and `status`.
-    async fn inbound_page_again(&self, headers: &HeaderMap, c: &Current, status: StatusCode, message: String) -> Response {
+    async fn inbound_page_again(
+        &self,
+        headers: &HeaderMap,
+        c: &Current,
+        status: StatusCode,
+        message: String,
+    ) -> Response {
         let t = self.texts(headers);
         let loaded = tokio::try_join!(
             self.inbound(&c.link.message_id),
@@ -188,7 +194,9 @@ impl Portal {
         match gate(file.class, warned) {
             Gate::Never => Err(notice(StatusCode::FORBIDDEN, t, i.danger_refused)),
             Gate::Warn => Err(notice(StatusCode::FORBIDDEN, t, i.needs_warning)),
-            Gate::Send => kept_at(&inbound.record, files, n).cloned().ok_or_else(|| notice(StatusCode::GONE, t, t.purged)),
+            Gate::Send => {
+                kept_at(&inbound.record, files, n).cloned().ok_or_else(|| notice(StatusCode::GONE, t, t.purged))
+            }
         }
     }
 }
@@ -248,13 +256,13 @@ pub async fn unlock(
     let ip = client_key(peer.ip());
     let at = now();
     if portal.inner.guard.admit(&account, ip, at) != Admission::Check {
-        let mut r = portal.inbound_page_again(&headers, &c, StatusCode::TOO_MANY_REQUESTS, i.unlock_throttled.into()).await;
+        let mut r =
+            portal.inbound_page_again(&headers, &c, StatusCode::TOO_MANY_REQUESTS, i.unlock_throttled.into()).await;
         r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("900"));
         return r;
     }
     let forget = || portal.inner.guard.counters.lock().unwrap_or_else(|p| p.into_inner()).forget(&account, ip, at);
-    let Ok(Ok(_turn)) =
-        tokio::time::timeout(crate::sign_in_guard::HASHING_WAIT, portal.inner.openings.acquire()).await
+    let Ok(Ok(_turn)) = tokio::time::timeout(crate::sign_in_guard::HASHING_WAIT, portal.inner.openings.acquire()).await
     else {
         forget();
         return crate::recipient::busy(t);
@@ -278,7 +286,9 @@ pub async fn unlock(
             }
             let summary = summary(&entries);
             if portal.inner.held.put(&c.id_hash, c.session.expires_at, n, entries, now()).is_err() {
-                return portal.inbound_page_again(&headers, &c, StatusCode::SERVICE_UNAVAILABLE, i.unlock_full.into()).await;
+                return portal
+                    .inbound_page_again(&headers, &c, StatusCode::SERVICE_UNAVAILABLE, i.unlock_full.into())
+                    .await;
             }
             let detail = format!("{}: {summary}", visible(&file.name));
             portal.event(&c.link, LinkEvent::ArchiveOpened, &client, detail).await;
@@ -319,11 +329,8 @@ pub async fn unlock(
 /// "2 entries: 1 safe, 1 danger", for the audit log.
 fn summary(entries: &[held::Entry]) -> String {
     let count = |class| entries.iter().filter(|e| e.file.class == class).count();
-    let classes: Vec<String> = FileClass::ALL
-        .iter()
-        .filter(|c| count(**c) > 0)
-        .map(|c| format!("{} {}", count(*c), c.as_str()))
-        .collect();
+    let classes: Vec<String> =
+        FileClass::ALL.iter().filter(|c| count(**c) > 0).map(|c| format!("{} {}", count(*c), c.as_str())).collect();
     format!("{} entries: {}", entries.len(), classes.join(", "))
 }
 
@@ -354,7 +361,8 @@ pub async fn entry(
         return notice(StatusCode::NOT_FOUND, t, t.not_found);
     };
     let Some(bytes) = e.bytes.as_ref().filter(|_| e.file.class == FileClass::Safe) else {
-        let why = if e.file.class == FileClass::Danger { inbound_texts(t).danger_refused } else { inbound_texts(t).never };
+        let why =
+            if e.file.class == FileClass::Danger { inbound_texts(t).danger_refused } else { inbound_texts(t).never };
         return notice(StatusCode::FORBIDDEN, t, why);
     };
     let name = e.file.name.rsplit('/').next().unwrap_or(&e.file.name).to_string();

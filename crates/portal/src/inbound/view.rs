@@ -45,7 +45,10 @@ pub fn unlockable(f: &ClassifiedFile) -> bool {
     let kind = f.file_type.to_ascii_lowercase();
     let name = f.name.to_ascii_lowercase();
     f.class == FileClass::Unsupported
-        && (kind.contains("zip") || kind.contains("7z") || kind.contains("sevenzip") || name.ends_with(".zip")
+        && (kind.contains("zip")
+            || kind.contains("7z")
+            || kind.contains("sevenzip")
+            || name.ends_with(".zip")
             || name.ends_with(".7z"))
 }
 
@@ -245,16 +248,15 @@ mod tests {
         let files = [kept(0, "clean.txt", "s"), kept(1, "secret.zip", "u")];
         let left = BTreeMap::from([(0, 3), (1, 3)]);
         let mut unlocked = BTreeMap::new();
-        let tree = |unlocked, actions| Tree {
-            t: &crate::lang::EN,
-            i: &super::super::texts::EN,
-            record: &r,
-            files: &files,
-            left: &left,
-            unlocked,
-            actions,
-        };
-        let rows = rows(&tree(&unlocked, true));
+        fn tree<'a>(
+            (record, files, left): (&'a InspectionRecord, &'a [LinkFile], &'a BTreeMap<i64, u32>),
+            unlocked: &'a BTreeMap<usize, Vec<ClassifiedFile>>,
+            actions: bool,
+        ) -> Tree<'a> {
+            Tree { t: &crate::lang::EN, i: &super::super::texts::EN, record, files, left, unlocked, actions }
+        }
+        let parts = (&r, &files[..], &left);
+        let rows = rows(&tree(parts, &unlocked, true));
         let got: Vec<_> = rows.iter().map(|r| (r.depth, r.class, r.download.as_deref(), r.warn, r.unlock)).collect();
         assert_eq!(
             got,
@@ -268,14 +270,18 @@ mod tests {
         );
         assert_eq!(rows[0].note, Some("cannot be downloaded"));
         assert!(rows[2].label.starts_with("Unsupported"));
-        unlocked.insert(2, vec![file("in/ok.txt", FileClass::Safe, "1", vec![]), file("v", FileClass::Danger, "2", vec![])]);
-        let rows = super::rows(&tree(&unlocked, true));
-        let got: Vec<_> = rows[2..5].iter().map(|r| (r.depth, r.name.as_str(), r.download.as_deref(), r.unlock)).collect();
+        unlocked.insert(
+            2,
+            vec![file("in/ok.txt", FileClass::Safe, "1", vec![]), file("v", FileClass::Danger, "2", vec![])],
+        );
+        let rows = super::rows(&tree(parts, &unlocked, true));
+        let got: Vec<_> =
+            rows[2..5].iter().map(|r| (r.depth, r.name.as_str(), r.download.as_deref(), r.unlock)).collect();
         assert_eq!(
             got,
             [(0, "secret.zip", None, None), (1, "in/ok.txt", Some("/d/unlocked/2/0"), None), (1, "v", None, None)]
         );
-        let quiet = super::rows(&tree(&unlocked, false));
+        let quiet = super::rows(&tree(parts, &unlocked, false));
         assert!(quiet.iter().all(|r| r.download.is_none() && r.warn.is_none() && r.unlock.is_none()), "not verified");
     }
 }
