@@ -9,7 +9,7 @@ mod support;
 use sekisho_config::Config;
 use sekisho_policy::inbound::{FileClass, Outcome};
 use sekisho_store::{MessageDetail, RecipientState};
-use sekisho_testkit::mail::{notice_text, sha256, wrapped};
+use sekisho_testkit::mail::{encrypted_zip, notice_text, sha256, wrapped};
 use sekisho_testkit::{Browser, Client, FakeDns, FakeMx, MxBehavior, TestServer, queue_id};
 
 /// The internal mail server behind the gateway, the gateway scanning with the kit's clamd.
@@ -71,22 +71,6 @@ fn message(from: &str, files: &[(&str, &[u8])]) -> String {
     }
     m.push_str("--b--\r\n");
     m
-}
-
-/// `zip -P password` of `entries`, made by Info-ZIP's zip (ZipCrypto).
-fn encrypted_zip(password: &str, entries: &[(&str, &[u8])]) -> Vec<u8> {
-    let dir = tempfile::tempdir().unwrap();
-    for (name, bytes) in entries {
-        std::fs::write(dir.path().join(name), bytes).unwrap();
-    }
-    let out = std::process::Command::new("zip")
-        .current_dir(dir.path())
-        .args(["-q", "-X", "-P", password, "archive.zip"])
-        .args(entries.iter().map(|(n, _)| *n))
-        .output()
-        .expect("zip (Debian package zip)");
-    assert!(out.status.success(), "zip failed: {}", String::from_utf8_lossy(&out.stderr));
-    std::fs::read(dir.path().join("archive.zip")).unwrap()
 }
 
 /// POST the warning form of file `n`, `accept`ed or not: the status and the bytes.
