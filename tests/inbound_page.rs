@@ -211,3 +211,47 @@ async fn a_virus_named_and_sized_like_a_clean_file_is_never_kept() {
     let (status, _, body) = b.get("/d/files/0").await;
     assert_eq!((status, body), (200, twin));
 }
+
+#[tokio::test]
+async fn wrong_passwords_are_also_bounded_in_memory_with_429() {
+    // The link would lock only after 100; the portal's own count of wrong tries stops first.
+    let site = Site::start("127.0.34.", |c| c.portal.max_failures = 100).await;
+    let secret = encrypted_zip("secret", &[("readme.txt", CLEAN)]);
+    let (_, link) = site.deliver("someone@outside.example", &message("a@outside.example", &[("s.zip", &secret)])).await;
+    let mut b = Browser::new(&site.portal());
+    assert_eq!(b.open(&link).await.0, 200);
+    let mut statuses = Vec::new();
+    for _ in 0..11 {
+        statuses.push(b.submit("/d/unlock/0", &[("password", "guess")]).await.0);
+    }
+    assert_eq!(statuses, [[403; 10].as_slice(), &[429]].concat());
+    let r = b.request(
+        b.http.post(format!("{}/d/unlock/0", b.base)).form(&[("csrf", b.csrf.as_str()), ("password", "secret")]),
+    );
+    let r = r.send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 429, "not even the right one is tried now");
+    assert_eq!(r.headers()["retry-after"], "900");
+    assert!(r.text().await.unwrap().contains("Too many wrong passwords: try again in 15 minutes."));
+}
+
+#[tokio::test]
+async fn with_otp_access_the_classes_show_but_nothing_opens_before_the_code() {
+    let site = Site::start("127.0.35.", |c| c.inbound.access = sekisho_policy::Access::Otp).await;
+    let secret = encrypted_zip("secret", &[("readme.txt", CLEAN)]);
+    let files: [(&str, &[u8]); 2] = [("minutes.txt", CLEAN), ("s.zip", &secret)];
+    let (_, link) = site.deliver("someone@outside.example", &message("a@outside.example", &files)).await;
+    let mut b = Browser::new(&site.portal());
+    let (status, page) = b.open(&link).await;
+    assert_eq!(status, 200);
+    assert!(page.contains("badge safe") && page.contains("badge unsupported"), "{page}");
+    assert!(page.contains("id=\"send-code\""), "the code form: {page}");
+    assert!(!page.contains("/d/files/") && !page.contains("/d/unlock/"), "nothing to act on yet: {page}");
+    assert_eq!(b.get("/d/files/0").await.0, 403);
+    assert_eq!(b.submit("/d/unlock/1", &[("password", "secret")]).await.0, 403);
+    assert_eq!(b.submit("/d/code", &[]).await.0, 303);
+    let code = sekisho_testkit::mail::code_from(&site.internal, "bob@example.jp", 20).await;
+    assert_eq!(b.verify(&code).await, 303);
+    let (status, page) = b.get_text("/d").await;
+    assert_eq!(status, 200);
+    assert!(page.contains("href=\"/d/files/0\"") && page.contains("action=\"/d/unlock/1\""), "{page}");
+}
