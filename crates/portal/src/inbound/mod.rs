@@ -410,3 +410,69 @@ pub async fn safe_zip(
     crate::download::attachment_headers(&mut response, "application/zip", "safe-files.zip", Some(len));
     response
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn page(t: &'static Texts, name: &str) -> InboundPage<'static> {
+        let file = sekisho_policy::inbound::ClassifiedFile {
+            name: name.into(),
+            size: 68,
+            file_type: "Other".into(),
+            class: FileClass::Danger,
+            reason: "virus found: <b>x</b>".into(),
+            sha256: None,
+            children: Vec::new(),
+        };
+        let i = inbound_texts(t);
+        let record = InspectionRecord {
+            action: sekisho_policy::inbound::Outcome::Separated,
+            rule: String::new(),
+            files: vec![file],
+            antivirus: String::new(),
+            password_in_message: true,
+        };
+        let rows = view::rows(&Tree {
+            t,
+            i,
+            record: &record,
+            files: &[],
+            left: &BTreeMap::new(),
+            unlocked: &BTreeMap::new(),
+            actions: true,
+        });
+        InboundPage {
+            t,
+            i,
+            header_from: "\"><script>alert(1)</script> <a@b.example>".into(),
+            envelope: "x@attacker.example".into(),
+            differs: true,
+            recipient: "bob@example.jp".into(),
+            subject: "請求書".into(),
+            received: "2026-12-04 09:00 (UTC+09:00)".into(),
+            expires: "2026-12-11 09:00 (UTC+09:00)".into(),
+            password_in_message: true,
+            rows,
+            safe_zips: Vec::new(),
+            show_files: true,
+            passphrase: false,
+            password: false,
+            hint: None,
+            locked: false,
+            message: None,
+            csrf: "c",
+        }
+    }
+
+    #[test]
+    fn the_page_speaks_japanese_or_english_and_renders_names_as_text() {
+        let ja = page(&crate::lang::JA, "<img src=x onerror=alert(1)>.exe").render().unwrap();
+        assert!(ja.contains("<html lang=\"ja\">") && ja.contains("ヘッダと情報が異なります"), "{ja}");
+        assert!(ja.contains("危険（ダウンロードできません）") && ja.contains("パスワードがこのメール自体に"), "{ja}");
+        assert!(!ja.contains("<img") && !ja.contains("<script>") && !ja.contains("<b>x"), "{ja}");
+        let en = page(&crate::lang::EN, "a.exe").render().unwrap();
+        assert!(en.contains("differs from the header") && en.contains("Danger (cannot be downloaded)"), "{en}");
+        assert!(en.contains("<span class=\"note\">cannot be downloaded</span>") && !en.contains("href=\"/d/files"));
+    }
+}
