@@ -224,7 +224,9 @@ impl Portal {
         let t = self.texts(headers);
         match self.inbound(&c.link.message_id).await {
             Err(e) => Err(crate::page::unavailable(e)),
-            Ok(Some(inbound)) => self.inbound_file(t, &inbound, files, n, warned),
+            Ok(Some(inbound)) => {
+                Portal::inbound_file(t, &inbound, files, n, warned).map_err(|(status, text)| notice(status, t, text))
+            }
             Ok(None) if warned => Err(notice(StatusCode::NOT_FOUND, t, t.not_found)),
             Ok(None) => n
                 .parse::<i64>()

@@ -177,26 +177,23 @@ impl Portal {
     }
 
     /// The kept file behind the record's file `n` of an inbound message, for a download
-    /// `warned` or not: the refusal when its class forbids it (Danger: 403 always; not scanned:
-    /// 403 until the warning was accepted), or it was not kept.
+    /// `warned` or not; else the status and sentence of the refusal: its class forbids it
+    /// (Danger: 403 always; not scanned: 403 until the warning was accepted), or it was not kept.
     pub(crate) fn inbound_file(
-        &self,
         t: &'static Texts,
         inbound: &Inbound,
         files: &[LinkFile],
         n: &str,
         warned: bool,
-    ) -> Result<LinkFile, Response> {
+    ) -> Result<LinkFile, (StatusCode, &'static str)> {
         let i = inbound_texts(t);
         let Some((n, file)) = n.parse::<usize>().ok().and_then(|n| inbound.record.files.get(n).map(|f| (n, f))) else {
-            return Err(notice(StatusCode::NOT_FOUND, t, t.not_found));
+            return Err((StatusCode::NOT_FOUND, t.not_found));
         };
         match gate(file.class, warned) {
-            Gate::Never => Err(notice(StatusCode::FORBIDDEN, t, i.danger_refused)),
-            Gate::Warn => Err(notice(StatusCode::FORBIDDEN, t, i.needs_warning)),
-            Gate::Send => {
-                kept_at(&inbound.record, files, n).cloned().ok_or_else(|| notice(StatusCode::GONE, t, t.purged))
-            }
+            Gate::Never => Err((StatusCode::FORBIDDEN, i.danger_refused)),
+            Gate::Warn => Err((StatusCode::FORBIDDEN, i.needs_warning)),
+            Gate::Send => kept_at(&inbound.record, files, n).cloned().ok_or((StatusCode::GONE, t.purged)),
         }
     }
 }
