@@ -255,3 +255,26 @@ async fn with_otp_access_the_classes_show_but_nothing_opens_before_the_code() {
     assert_eq!(status, 200);
     assert!(page.contains("href=\"/d/files/0\"") && page.contains("action=\"/d/unlock/1\""), "{page}");
 }
+
+#[tokio::test]
+async fn a_7z_with_encrypted_names_opens_with_its_password() {
+    let site = Site::start("127.0.36.", |_| {}).await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("readme.txt"), CLEAN).unwrap();
+    let out = std::process::Command::new("7zz")
+        .current_dir(dir.path())
+        .args(["a", "-bso0", "-bsp0", "-psecret", "-mhe=on", "archive.7z", "readme.txt"])
+        .output()
+        .expect("7zz (Debian package 7zip)");
+    assert!(out.status.success(), "7zz failed: {}", String::from_utf8_lossy(&out.stderr));
+    let archive = std::fs::read(dir.path().join("archive.7z")).unwrap();
+    let (d, link) = site.deliver("a@outside.example", &message("a@outside.example", &[("docs.7z", &archive)])).await;
+    assert_eq!(d.info.inspection.as_ref().unwrap().files[0].class, FileClass::Unsupported);
+    let mut b = Browser::new(&site.portal());
+    let (_, page) = b.open(&link).await;
+    assert!(page.contains("action=\"/d/unlock/0\""), "a 7z takes a password: {page}");
+    assert_eq!(b.submit("/d/unlock/0", &[("password", "Secret")]).await.0, 403);
+    assert_eq!(b.submit("/d/unlock/0", &[("password", "secret")]).await.0, 303);
+    let (status, _, body) = b.get("/d/unlocked/0/0").await;
+    assert_eq!((status, sha256(&body)), (200, sha256(CLEAN)));
+}

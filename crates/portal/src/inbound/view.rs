@@ -156,6 +156,11 @@ pub fn rows(tree: &Tree<'_>) -> Vec<Row> {
                         Gate::Warn => r.note = Some(tree.i.not_kept),
                     }
                     out.push(r);
+                    for (path, f) in e.walk().into_iter().skip(1) {
+                        let mut r = row(tree.t, f, path.len());
+                        r.note = (f.class == FileClass::Danger).then_some(tree.i.never);
+                        out.push(r);
+                    }
                 }
             }
             None => {
