@@ -130,6 +130,7 @@ async fn the_page_shows_the_route_and_each_class_and_danger_never_downloads() {
     assert_eq!(forged.0, 403, "a form from elsewhere");
     let (status, body) = warned(&b, 2, true).await;
     assert_eq!((status, sha256(&body)), (200, sha256(&secret)));
+    assert!(!page.contains("id=\"download-all\""), "one Safe file: no ZIP offered");
     // All files: the Safe ones only.
     let (status, _, zip) = b.get("/d/all.zip").await;
     assert_eq!(status, 200);

@@ -65,6 +65,8 @@ pub struct InboundPage<'a> {
     pub rows: Vec<Row>,
     /// Archives opened in this session with Safe entries: their numbers.
     pub safe_zips: Vec<usize>,
+    /// More than one Safe file can be downloaded: `/d/all.zip` is offered.
+    pub all_safe: bool,
     pub show_files: bool,
     pub passphrase: bool,
     pub password: bool,
@@ -128,6 +130,7 @@ impl Portal {
             .map(|(n, _)| *n)
             .filter(|_| show_files)
             .collect();
+        let all_safe = rows.iter().filter(|r| r.depth == 0 && r.download.is_some()).count() > 1;
         let zone = &self.inner.config.time_zone;
         let header_from = visible(&kept.header_from).into_owned();
         let page = InboundPage {
@@ -143,6 +146,7 @@ impl Portal {
             password_in_message: inbound.record.password_in_message,
             rows,
             safe_zips,
+            all_safe,
             show_files,
             passphrase: matches!(c.link.access, Access::Passphrase | Access::Password),
             password: c.link.access == Access::Password,
@@ -452,6 +456,7 @@ mod tests {
             password_in_message: true,
             rows,
             safe_zips: Vec::new(),
+            all_safe: false,
             show_files: true,
             passphrase: false,
             password: false,
