@@ -279,3 +279,21 @@ async fn a_7z_with_encrypted_names_opens_with_its_password() {
     let (status, _, body) = b.get("/d/unlocked/0/0").await;
     assert_eq!((status, sha256(&body)), (200, sha256(CLEAN)));
 }
+
+#[tokio::test]
+async fn a_password_in_the_mail_itself_is_a_warning_on_the_page() {
+    let site = Site::start("127.0.37.", |_| {}).await;
+    let secret = encrypted_zip("Kx7pQ2", &[("eicar.com", sekisho_testkit::EICAR), ("readme.txt", CLEAN)]);
+    let body = message("a@outside.example", &[("invoice.zip", &secret)])
+        .replace("See the files.", "The password for the attachment: Kx7pQ2");
+    let (d, link) = site.deliver("a@outside.example", &body).await;
+    let record = d.info.inspection.as_ref().unwrap();
+    assert!(record.password_in_message, "{record:#?}");
+    let mut b = Browser::new(&site.portal());
+    let (status, page) = b.open(&link).await;
+    assert_eq!(status, 200);
+    assert!(page.contains("<p class=\"message warning\" id=\"password-in-message\">Warning: the password"), "{page}");
+    let entry = page.find("<span class=\"file-name\">eicar.com</span>").expect(&page);
+    assert!(page[entry..].contains("badge danger"), "the entries the gateway opened are shown: {page}");
+    assert!(!page.contains("action=\"/d/unlock/"), "nothing left to unlock: {page}");
+}
