@@ -149,6 +149,7 @@ async fn an_old_data_directory_is_tightened_and_wrapped_and_the_key_rotates() {
             message_id: "MOLD000000000001".into(),
             sender: "alice@example.jp".into(),
             subject: "figures".into(),
+            header_from: String::new(),
             created_at: 0,
             files: vec![sekisho_store::LinkFile {
                 idx: 0,

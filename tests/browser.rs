@@ -11,8 +11,13 @@
 //! as a link, with the evidence of its delivery, and the recipient's Revoke button revokes the
 //! link, which then opens only the "revoked" page.
 //!
+//! Inbound, the classification page (`tests/browser/unlock.mjs`): a `zip -P` archive arrives
+//! through the MX listener (Unsupported: encrypted), a wrong password is refused, the right one
+//! shows each entry classified by clamd (EICAR Danger, a text Safe), and the Safe entry
+//! downloads with its SHA-256.
+//!
 //! Screenshots of each step are kept under `target/browser-artefacts/` of the workspace, the
-//! console's named `console-*.png`. The scripts share `tests/browser/common.mjs`.
+//! console's named `console-*.png`, the classification page's `unlock-*.png`. The scripts share `tests/browser/common.mjs`.
 //!
 //! Needs `node`, `/usr/bin/chromium` and `tests/browser/node_modules` (`scripts/test` installs
 //! them); without them the test fails saying so.
@@ -23,7 +28,9 @@ use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
 
 use sekisho_store::RecipientState;
-use sekisho_testkit::mail::{Names, code_from, done, link_in, message_with_files, notice_text, random_bytes, sha256};
+use sekisho_testkit::mail::{
+    Names, code_from, done, encrypted_zip, link_in, message_with_files, notice_text, random_bytes, sha256,
+};
 use sekisho_testkit::{FakeDns, FakeMx, MxBehavior, TestServer};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::process::{ChildStdin, ChildStdout};
@@ -35,6 +42,8 @@ const HOSTILE: &str = "\"><svg onload=alert(1)>.pdf";
 
 /// The file-name prefix of the console walk's screenshots.
 const CONSOLE_SHOTS: &str = "console-";
+/// The file-name prefix of the classification page walk's screenshots.
+const UNLOCK_SHOTS: &str = "unlock-";
 
 fn is_png(path: &Path) -> bool {
     std::fs::read(path).is_ok_and(|b| b.len() > 1000 && b.starts_with(b"\x89PNG\r\n\x1a\n"))
@@ -183,7 +192,7 @@ async fn a_recipient_walks_from_the_notice_to_the_file_in_chromium() {
     let portal = format!("http://{}", s.portal.unwrap());
     assert!(link.starts_with(&format!("{portal}/d/")), "{link}");
 
-    let shots = artefacts(|name| !name.starts_with(CONSOLE_SHOTS));
+    let shots = artefacts(|name| !name.starts_with(CONSOLE_SHOTS) && !name.starts_with(UNLOCK_SHOTS));
     let started = std::time::Instant::now();
     let (w, status, stderr) = walk(&link, &shots, &plain_mx, rcpt).await;
     eprintln!("walk.mjs took {:.1} s; {w:?}", started.elapsed().as_secs_f64());
@@ -269,4 +278,79 @@ async fn a_sender_revokes_a_link_in_the_console_in_chromium() {
     assert!(revoked.detail.contains(user), "{revoked:?}");
     assert_eq!(revoked.idx, Some(0), "{revoked:?}");
     assert!(!events.iter().any(|e| e.event.as_str() == "opened"), "the revoked link opened nothing: {events:?}");
+}
+
+#[tokio::test]
+async fn a_recipient_unlocks_an_encrypted_zip_on_the_classification_page_in_chromium() {
+    preflight();
+    let clamd = sekisho_testkit::Clamd::start().await;
+    let av = clamd.unix_address();
+    let dns = FakeDns::start("127.0.7.83").await;
+    let internal = FakeMx::start("127.0.7.86:0", MxBehavior::default()).await;
+    let hop = format!("[127.0.7.86]:{}", internal.addr.port());
+    let s = TestServer::start_delivering(&dns, internal.addr.port(), move |c| {
+        c.delivery.next_hop = Some(hop);
+        c.antivirus.clamd = Some(av);
+    })
+    .await;
+
+    // The attack: a password-protected ZIP whose password is not in the mail.
+    let readme = b"the quarterly figures are in the shared folder\n";
+    let archive = encrypted_zip("secret", &[("eicar.com", sekisho_testkit::EICAR), ("readme.txt", readme)]);
+    let message = format!(
+        "From: Accounts <billing@bank.example>\r\nTo: bob@example.jp\r\nSubject: Invoice\r\nMIME-Version: 1.0\r\n\
+         Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\n\
+         The password follows in another mail.\r\n--b\r\nContent-Type: application/zip; name=\"invoice.zip\"\r\n\
+         Content-Disposition: attachment; filename=\"invoice.zip\"\r\nContent-Transfer-Encoding: base64\r\n\r\n{}\r\n--b--\r\n",
+        sekisho_testkit::mail::wrapped(&archive)
+    );
+    let (mut c, _) = sekisho_testkit::Client::connect(s.mx).await;
+    c.cmd("EHLO outside.example").await;
+    let r = c.send_mail("bounce@mailer.example", &["bob@example.jp"], &message).await;
+    assert_eq!(r.code, 250, "{r:?}");
+    let id = sekisho_testkit::queue_id(&r).unwrap();
+    s.wait_for(&id, 30, done).await;
+    let got = internal.wait_for(1, 5).await;
+    let notice = notice_text(&got[0].data);
+    let at = notice.find("Files and their classes: ").expect(&notice) + "Files and their classes: ".len();
+    let link = notice[at..].lines().next().unwrap().trim().to_string();
+
+    let shots = artefacts(|name| name.starts_with(UNLOCK_SHOTS));
+    let env = [
+        ("PORTAL_LINK", link.as_ref()),
+        ("ARCHIVE", "invoice.zip".as_ref()),
+        ("PASSWORD", "secret".as_ref()),
+        ("SCREENSHOT_DIR", shots.as_os_str()),
+    ];
+    let started = std::time::Instant::now();
+    let (said, status, stderr) = run_script("unlock.mjs", &env, async |stdout, _| {
+        let mut said = Vec::new();
+        while let Some(line) = stdout.next_line().await.unwrap() {
+            said.push(line);
+        }
+        said
+    })
+    .await;
+    eprintln!("unlock.mjs took {:.1} s; {said:?}\n{stderr}", started.elapsed().as_secs_f64());
+    assert!(status.success(), "unlock.mjs failed ({status}); screenshots in {}:\n{stderr}", shots.display());
+    assert_eq!(
+        said,
+        [
+            "DIFFERS yes".to_string(),
+            "ENTRY danger eicar.com".into(),
+            "ENTRY safe readme.txt".into(),
+            "FILENAME readme.txt".into(),
+            format!("SHA256 {}", sha256(readme)),
+            "DONE".into(),
+        ],
+        "{stderr}"
+    );
+    for step in ["01-opened", "02-wrong", "03-opened", "04-downloaded"] {
+        assert!(is_png(&shots.join(format!("unlock-{step}.png"))), "no screenshot unlock-{step}.png");
+    }
+    let events = s.queue.stores().links.events(&id).await.unwrap();
+    let opened = events.iter().find(|e| e.event.as_str() == "archive-opened").expect("archive-opened");
+    assert!(opened.user_agent.contains("Chrome"), "{opened:?}");
+    assert!(events.iter().all(|e| !e.detail.contains("not-the-password")), "a password is never recorded");
+    drop(clamd);
 }

@@ -166,6 +166,7 @@ async fn seed_links(
         message_id: id.into(),
         sender: "alice@example.jp".into(),
         subject: "見積書".into(),
+        header_from: String::new(),
         created_at,
         files,
         password_hash: None,

@@ -202,9 +202,13 @@ async fn separate_keeps_the_files_on_the_portal_and_the_notice_lists_each_with_i
     assert!(link.starts_with(&format!("{portal}/d/")), "{link}");
     let mut b = sekisho_testkit::Browser::new(&portal);
     assert_eq!(b.follow(&link).await.status().as_u16(), 303);
-    let (status, _, body) = b.get("/d/files/0").await;
-    assert_eq!(status, 200, "[inbound] access = \"none\": the link in the recipient's mailbox opens the page");
-    assert_eq!(sekisho_testkit::mail::sha256(&body), sekisho_testkit::mail::sha256(&report));
+    assert_eq!(b.get("/d").await.0, 200);
+    let (status, _, _) = b.get("/d/files/0").await;
+    assert_eq!(status, 403, "[inbound] access = \"none\": the page opens, and an unscanned file needs its warning");
+    let form = [("csrf", b.csrf.as_str()), ("accept", "1")];
+    let r = b.request(b.http.post(format!("{portal}/d/files/0")).form(&form)).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(sekisho_testkit::mail::sha256(&r.bytes().await.unwrap()), sekisho_testkit::mail::sha256(&report));
 }
 
 /// A site whose gateway scans with a real clamd (the test kit's, with its own database).

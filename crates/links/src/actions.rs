@@ -220,6 +220,7 @@ mod tests {
             message_id: "M1".into(),
             sender: "alice@example.jp".into(),
             subject: "quote".into(),
+            header_from: String::new(),
             created_at: 100,
             files: vec![file],
             password_hash: None,

@@ -11,10 +11,29 @@ use sekisho_store::MessageInfo;
 
 use crate::{LinkError, LinkMaker, Prepared, access_sentences};
 
-/// The classified file an attached file is, matched by name and size (None: the inspection
-/// did not list it, and it is not kept).
-fn classified<'r>(record: &'r InspectionRecord, file: &AttachedFile) -> Option<&'r ClassifiedFile> {
-    record.files.iter().find(|c| c.name == file.name && c.size == file.bytes.len() as u64)
+/// The classified file a message's file is, with its position among the record's files: the
+/// first top-level file of `record` with its name and size, and its SHA-256 (hex) when the
+/// record knows it, so that two files of one name and size (a clean one and a virus) are never
+/// taken for each other. None: the inspection did not list it, and it is not kept. The portal
+/// maps its kept files to the record with this too.
+pub fn classified<'r>(
+    record: &'r InspectionRecord,
+    name: &str,
+    size: u64,
+    sha256: &str,
+) -> Option<(usize, &'r ClassifiedFile)> {
+    record
+        .files
+        .iter()
+        .enumerate()
+        .find(|(_, c)| c.name == name && c.size == size && c.sha256.as_deref().is_none_or(|h| h == sha256))
+}
+
+/// [`classified`] for an attached file.
+fn classified_attachment<'r>(record: &'r InspectionRecord, file: &AttachedFile) -> Option<&'r ClassifiedFile> {
+    let digest = ring::digest::digest(&ring::digest::SHA256, &file.bytes);
+    let hex: String = digest.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+    classified(record, &file.name, file.bytes.len() as u64, &hex).map(|(_, c)| c)
 }
 
 /// Whether a file may be downloaded from the portal: every class but Danger.
@@ -38,8 +57,9 @@ impl LinkMaker {
         address: &str,
         (field, tag): (&str, Option<&str>),
     ) -> Result<Vec<u8>, LinkError> {
-        let kept =
-            self.keep_some(info, prepared, |f| classified(record, f).is_some_and(|c| downloadable(c.class))).await?;
+        let kept = self
+            .keep_some(info, prepared, |f| classified_attachment(record, f).is_some_and(|c| downloadable(c.class)))
+            .await?;
         let access = config.inbound.access;
         let link = self.store_link(config, &kept, idx, address, (access, None, None), access_sentences(access, None));
         let link = link.await?;
@@ -63,5 +83,49 @@ impl LinkMaker {
             }
         }
         Err(LinkError::Message(last))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sekisho_policy::inbound::Outcome;
+
+    fn file(name: &str, size: u64, class: FileClass, sha256: Option<&str>) -> ClassifiedFile {
+        ClassifiedFile {
+            name: name.into(),
+            size,
+            file_type: "text".into(),
+            class,
+            reason: String::new(),
+            sha256: sha256.map(str::to_owned),
+            children: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_virus_with_a_clean_files_name_and_size_is_never_taken_for_it() {
+        let record = InspectionRecord {
+            action: Outcome::Separated,
+            rule: String::new(),
+            files: vec![
+                file("a.txt", 68, FileClass::Safe, Some("aa")),
+                file("a.txt", 68, FileClass::Danger, Some("bb")),
+                file("b.txt", 3, FileClass::Error, None),
+            ],
+            antivirus: String::new(),
+            password_in_message: false,
+        };
+        assert_eq!(classified(&record, "a.txt", 68, "bb").map(|(i, c)| (i, c.class)), Some((1, FileClass::Danger)));
+        assert_eq!(classified(&record, "a.txt", 68, "aa").map(|(i, c)| (i, c.class)), Some((0, FileClass::Safe)));
+        assert_eq!(classified(&record, "a.txt", 68, "cc"), None, "a file the record does not list");
+        assert_eq!(classified(&record, "b.txt", 3, "dd").map(|(i, _)| i), Some(2), "no hash recorded: name and size");
+        let attached = AttachedFile {
+            name: "a.txt".into(),
+            content_type: "text/plain".into(),
+            span: (0, 0),
+            bytes: vec![b'x'; 68],
+        };
+        assert!(classified_attachment(&record, &attached).is_none(), "neither hash is the file's");
     }
 }

@@ -4,9 +4,11 @@
 //! only as its SHA-256), so every download is attributable and revocable per recipient.
 
 mod actions;
+mod header_from;
 mod inbound;
 
-pub use inbound::downloadable;
+pub use header_from::header_from;
+pub use inbound::{classified, downloadable};
 
 pub use actions::{Acted, Actor, LinkActions, LinkError, Which};
 
@@ -252,6 +254,7 @@ impl LinkMaker {
             message_id: info.id.clone(),
             sender: info.sender.clone(),
             subject: prepared.files.subject.clone(),
+            header_from: header_from(&prepared.raw),
             created_at: chrono::Utc::now().timestamp(),
             files,
             password_hash: None,

@@ -215,6 +215,9 @@ keywords! {
         /// The recipient reported a code request as not theirs ("this wasn't me"): the link
         /// was locked and the session that asked for the code ended.
         CodeReported = "code-reported",
+        /// The recipient opened an encrypted archive with its password on the classification
+        /// page (the password itself is never recorded).
+        ArchiveOpened = "archive-opened",
     }
 }
 

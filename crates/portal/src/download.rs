@@ -7,6 +7,7 @@
 
 use std::io::Read;
 
+use axum::Form;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -98,7 +99,7 @@ where
 
 impl Portal {
     /// The verified session of a download request and its message's files, or the refusal.
-    async fn downloadable(&self, headers: &HeaderMap) -> Result<(Current, Vec<LinkFile>), Response> {
+    pub(crate) async fn downloadable(&self, headers: &HeaderMap) -> Result<(Current, Vec<LinkFile>), Response> {
         let c = self.session_or_refusal(headers).await?;
         let t = self.texts(headers);
         // A lock stops guessing; a session that already proved itself keeps its files
@@ -195,9 +196,69 @@ impl Portal {
     fn open(&self, f: &LinkFile) -> std::io::Result<impl Read + Send + 'static> {
         self.inner.files.reader(&f.file_id, &f.key).map_err(std::io::Error::other)
     }
+
+    /// The whole of kept file `f`, read on a blocking thread (an archive to open with a
+    /// password: at most the size of a message).
+    pub(crate) async fn read_whole(&self, f: &LinkFile) -> std::io::Result<Vec<u8>> {
+        let (p, f) = (self.clone(), f.clone());
+        tokio::task::spawn_blocking(move || {
+            let mut bytes = Vec::with_capacity(f.size as usize);
+            p.open(&f)?.read_to_end(&mut bytes)?;
+            Ok(bytes)
+        })
+        .await
+        .map_err(std::io::Error::other)?
+    }
+
+    /// The kept file `n` names: for an inbound message the record's file `n`, sent only as its
+    /// class allows (`warned`: the warning was accepted); else the kept file of that index,
+    /// and never through the warning form.
+    async fn chosen(
+        &self,
+        headers: &HeaderMap,
+        c: &Current,
+        files: &[LinkFile],
+        n: &str,
+        warned: bool,
+    ) -> Result<LinkFile, Response> {
+        let t = self.texts(headers);
+        match self.inbound(&c.link.message_id).await {
+            Err(e) => Err(crate::page::unavailable(e)),
+            Ok(Some(inbound)) => {
+                Portal::inbound_file(t, &inbound, files, n, warned).map_err(|(status, text)| notice(status, t, text))
+            }
+            Ok(None) if warned => Err(notice(StatusCode::NOT_FOUND, t, t.not_found)),
+            Ok(None) => n
+                .parse::<i64>()
+                .ok()
+                .and_then(|n| files.iter().find(|f| f.idx == n))
+                .cloned()
+                .ok_or_else(|| notice(StatusCode::NOT_FOUND, t, t.not_found)),
+        }
+    }
+
+    /// Streams kept file `f` to the session `c`'s client.
+    async fn send_file(self, headers: &HeaderMap, c: Current, f: LinkFile, peer: std::net::SocketAddr) -> Response {
+        if let Err(refusal) = self.left(headers, &c, &[&f]).await {
+            return refusal;
+        }
+        let mut response = Response::new(Body::empty());
+        // Served as bytes to save, never to render: whatever the declared type.
+        attachment_headers(&mut response, "application/octet-stream", &f.name, Some(f.size));
+        let client = Client::new(peer, headers);
+        let (p, file) = (self.clone(), f.clone());
+        *response.body_mut() = streamed(
+            move |out| std::io::copy(&mut p.open(&file)?, out).map(|_| ()),
+            move || async move {
+                let detail = visible(&f.name).into_owned();
+                self.counted(&c, &[f], &client, detail).await
+            },
+        );
+        response
+    }
 }
 
-fn attachment_headers(response: &mut Response, content_type: &'static str, name: &str, length: Option<u64>) {
+pub(crate) fn attachment_headers(response: &mut Response, content_type: &'static str, name: &str, length: Option<u64>) {
     let h = response.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     if let Ok(v) = HeaderValue::from_str(&content_disposition(name)) {
@@ -215,7 +276,7 @@ pub async fn head() -> Response {
     r
 }
 
-/// `GET /d/files/{n}`: one file.
+/// `GET /d/files/{n}`: one file (on the classification page, only a Safe one).
 pub async fn file(
     State(portal): State<Portal>,
     ConnectInfo(Peer(peer)): ConnectInfo<Peer>,
@@ -226,38 +287,72 @@ pub async fn file(
         Ok(v) => v,
         Err(refusal) => return refusal,
     };
-    let t = portal.texts(&headers);
-    let Some(f) = n.parse::<i64>().ok().and_then(|n| files.iter().find(|f| f.idx == n)).cloned() else {
-        return notice(StatusCode::NOT_FOUND, t, t.not_found);
-    };
-    if let Err(refusal) = portal.left(&headers, &c, &[&f]).await {
-        return refusal;
+    match portal.chosen(&headers, &c, &files, &n, false).await {
+        Ok(f) => portal.send_file(&headers, c, f, peer).await,
+        Err(refusal) => refusal,
     }
-    let mut response = Response::new(Body::empty());
-    // Served as bytes to save, never to render: whatever the declared type.
-    attachment_headers(&mut response, "application/octet-stream", &f.name, Some(f.size));
-    let client = Client::new(peer, &headers);
-    let (p, file) = (portal.clone(), f.clone());
-    *response.body_mut() = streamed(
-        move |out| std::io::copy(&mut p.open(&file)?, out).map(|_| ()),
-        move || async move {
-            let detail = visible(&f.name).into_owned();
-            portal.counted(&c, &[f], &client, detail).await
-        },
-    );
-    response
 }
 
-/// `GET /d/all.zip`: every file in one plain ZIP (each counts as a download).
+/// The classification page's warning form.
+#[derive(serde::Deserialize)]
+pub struct WarningForm {
+    csrf: String,
+    /// The box "I understand the file was not scanned".
+    #[serde(default)]
+    accept: String,
+}
+
+/// `POST /d/files/{n}`: a file of an inbound message that was not scanned (Unsupported,
+/// Error), sent once the form's warning was accepted; never a Danger file.
+pub async fn file_warned(
+    State(portal): State<Portal>,
+    ConnectInfo(Peer(peer)): ConnectInfo<Peer>,
+    headers: HeaderMap,
+    Path(n): Path<String>,
+    Form(form): Form<WarningForm>,
+) -> Response {
+    let session = match crate::recipient::form_session(&portal, &headers, &form.csrf).await {
+        Ok(c) => c,
+        Err(refusal) => return refusal,
+    };
+    let (c, files) = match portal.downloadable(&headers).await {
+        Ok((c, files)) if c.id_hash == session.id_hash => (c, files),
+        Ok(_) => {
+            let t = portal.texts(&headers);
+            return notice(StatusCode::FORBIDDEN, t, t.bad_form);
+        }
+        Err(refusal) => return refusal,
+    };
+    match portal.chosen(&headers, &c, &files, &n, !form.accept.is_empty()).await {
+        Ok(f) => portal.send_file(&headers, c, f, peer).await,
+        Err(refusal) => refusal,
+    }
+}
+
+/// `GET /d/all.zip`: every file in one plain ZIP (each counts as a download); on the
+/// classification page, every Safe file.
 pub async fn all(
     State(portal): State<Portal>,
     ConnectInfo(Peer(peer)): ConnectInfo<Peer>,
     headers: HeaderMap,
 ) -> Response {
-    let (c, files) = match portal.downloadable(&headers).await {
+    let (c, mut files) = match portal.downloadable(&headers).await {
         Ok(v) => v,
         Err(refusal) => return refusal,
     };
+    // On the classification page: the Safe files only (the others each after their warning).
+    match portal.inbound(&c.link.message_id).await {
+        Ok(Some(inbound)) => files.retain(|f| {
+            sekisho_links::classified(&inbound.record, &f.name, f.size, &f.sha256)
+                .is_some_and(|(_, c)| c.class == sekisho_policy::inbound::FileClass::Safe)
+        }),
+        Ok(None) => {}
+        Err(e) => return crate::page::unavailable(e),
+    }
+    if files.is_empty() {
+        let t = portal.texts(&headers);
+        return notice(StatusCode::NOT_FOUND, t, t.not_found);
+    }
     if let Err(refusal) = portal.left(&headers, &c, &files.iter().collect::<Vec<_>>()).await {
         return refusal;
     }

@@ -15,6 +15,7 @@ mod deadline;
 mod download;
 mod forwarded;
 mod guard;
+mod inbound;
 mod lang;
 mod listener;
 mod mails;
@@ -57,6 +58,12 @@ struct Inner {
     links: LinkMaker,
     /// Password checks a few at once; console sign-ins counted per account and client.
     guard: sign_in_guard::SignInGuard,
+    /// Scans the entries of archives recipients open with a password.
+    antivirus: std::sync::Arc<dyn sekisho_inbound::Antivirus>,
+    /// Those archives' entries, per session, in memory.
+    held: inbound::Held,
+    /// Password openings a few at once.
+    openings: tokio::sync::Semaphore,
 }
 
 /// Why the portal could not start.
@@ -85,7 +92,23 @@ impl Portal {
         let links = LinkMaker::new(&config, queue.clone(), files.clone())?;
         let stores = queue.stores().clone();
         let guard = sign_in_guard::SignInGuard::default();
-        let inner = Inner { stores, files, queue, limiter, check_limiter, checker, links, guard, config };
+        let antivirus = sekisho_inbound::configured(&config.antivirus);
+        let held = inbound::Held::default();
+        let openings = tokio::sync::Semaphore::new(inbound::OPENINGS_AT_ONCE);
+        let inner = Inner {
+            stores,
+            files,
+            queue,
+            limiter,
+            check_limiter,
+            checker,
+            links,
+            guard,
+            antivirus,
+            held,
+            openings,
+            config,
+        };
         Ok(Portal { inner: Arc::new(inner) })
     }
 
@@ -97,7 +120,10 @@ impl Portal {
             .route("/d/code", post(recipient::send_code))
             .route("/d/verify", post(recipient::verify))
             .route("/d/report/{token}", get(recipient::report_page).post(recipient::report))
-            .route("/d/files/{n}", get(download::file).head(download::head))
+            .route("/d/files/{n}", get(download::file).post(download::file_warned).head(download::head))
+            .route("/d/unlock/{n}", post(inbound::unlock))
+            .route("/d/unlocked/{n}/all.zip", get(inbound::safe_zip).head(download::head))
+            .route("/d/unlocked/{n}/{k}", get(inbound::entry).head(download::head))
             .route("/d/all.zip", get(download::all).head(download::head))
             .route("/sent", get(console::list))
             .route("/sent/login", post(console::login))

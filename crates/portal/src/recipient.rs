@@ -78,6 +78,13 @@ impl Portal {
     ) -> Response {
         let t = self.texts(headers);
         let stores = &self.inner.stores;
+        match tokio::try_join!(self.inbound(&c.link.message_id), stores.links.link_message(&c.link.message_id)) {
+            Ok((Some(inbound), Some(kept))) => {
+                return self.inbound_page(headers, c, &inbound, &kept, status, message).await;
+            }
+            Ok(_) => {}
+            Err(e) => return unavailable(e),
+        }
         let (message_files, downloads) = match tokio::try_join!(
             stores.links.link_message(&c.link.message_id),
             stores.links.downloads(&c.link.message_id, c.link.idx)
@@ -192,7 +199,7 @@ pub struct ProofForm {
 }
 
 /// The session for a form post, or its refusal (no session, stale or cross-site form).
-async fn form_session(portal: &Portal, headers: &HeaderMap, csrf: &str) -> Result<Current, Response> {
+pub(crate) async fn form_session(portal: &Portal, headers: &HeaderMap, csrf: &str) -> Result<Current, Response> {
     let c = portal.session_or_refusal(headers).await?;
     if !portal.form_allowed(headers, &c.session.csrf, csrf) {
         let t = portal.texts(headers);

@@ -54,6 +54,10 @@ pub struct LinkMessage {
     pub sender: String,
     /// The message's Subject, decoded.
     pub subject: String,
+    /// The message's header From as it reads ("Name <address>"), decoded; empty when it has
+    /// none.
+    #[serde(default)]
+    pub header_from: String,
     /// Unix seconds.
     pub created_at: i64,
     pub files: Vec<LinkFile>,

@@ -136,6 +136,7 @@ mod tests {
             message_id: id.into(),
             sender: "alice@example.jp".into(),
             subject: "見積書".into(),
+            header_from: String::new(),
             created_at: at,
             files: vec![file],
             password_hash: None,

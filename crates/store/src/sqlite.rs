@@ -246,6 +246,11 @@ ALTER TABLE messages ADD COLUMN required_tls TEXT;
     r#"
 ALTER TABLE messages ADD COLUMN inspection TEXT;
 "#,
+    // The header From of a message whose files are kept (the classification page's route
+    // information: the body is removed once the message is delivered).
+    r#"
+ALTER TABLE link_messages ADD COLUMN header_from TEXT NOT NULL DEFAULT '';
+"#,
 ];
 
 /// A message is finished when it is not yet marked done, has recipients, every recipient is

@@ -76,6 +76,7 @@ mod tests {
             message_id: "M1".into(),
             sender: "a@example.jp".into(),
             subject: "s".into(),
+            header_from: String::new(),
             created_at: 0,
             files: vec![file(0, "a0", k0.to_hex()), file(1, "a1", k1.to_hex())],
             password_hash: None,

@@ -82,12 +82,13 @@ impl LinkStore for SqliteStore {
         let mut conn = self.write_conn(true).await?;
         let mut tx = sqlx::Connection::begin(&mut *conn).await?;
         let inserted = sqlx::query(
-            "INSERT INTO link_messages (message_id, sender, subject, created_at) VALUES (?, ?, ?, ?) \
+            "INSERT INTO link_messages (message_id, sender, subject, header_from, created_at) VALUES (?, ?, ?, ?, ?) \
              ON CONFLICT (message_id) DO NOTHING",
         )
         .bind(&m.message_id)
         .bind(&m.sender)
         .bind(&m.subject)
+        .bind(&m.header_from)
         .bind(m.created_at)
         .execute(&mut *tx)
         .await?
@@ -156,6 +157,7 @@ impl LinkStore for SqliteStore {
             message_id: m.get("message_id"),
             sender: m.get("sender"),
             subject: m.get("subject"),
+            header_from: m.get("header_from"),
             created_at: m.get("created_at"),
             files,
             password_hash: m.get("password_hash"),
@@ -641,6 +643,7 @@ mod tests {
             message_id: "M1".into(),
             sender: "alice@example.jp".into(),
             subject: "見積書".into(),
+            header_from: String::new(),
             created_at: 100,
             files: vec![LinkFile {
                 idx: 0,

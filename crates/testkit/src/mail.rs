@@ -119,3 +119,20 @@ pub async fn code_from(mx: &FakeMx, rcpt: &str, secs: u64) -> String {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
+
+/// `zip -P password` of `entries` (name, bytes), made by Info-ZIP's zip (ZipCrypto, Debian
+/// package zip): the password-protected archive attack mail carries.
+pub fn encrypted_zip(password: &str, entries: &[(&str, &[u8])]) -> Vec<u8> {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    for (name, bytes) in entries {
+        std::fs::write(dir.path().join(name), bytes).expect("an entry written");
+    }
+    let out = std::process::Command::new("zip")
+        .current_dir(dir.path())
+        .args(["-q", "-X", "-P", password, "archive.zip"])
+        .args(entries.iter().map(|(n, _)| *n))
+        .output()
+        .expect("zip (Debian package zip)");
+    assert!(out.status.success(), "zip failed: {}", String::from_utf8_lossy(&out.stderr));
+    std::fs::read(dir.path().join("archive.zip")).expect("the archive")
+}

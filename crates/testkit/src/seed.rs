@@ -55,6 +55,7 @@ impl TestServer {
             message_id: message_id.into(),
             sender: "alice@example.jp".into(),
             subject: "figures".into(),
+            header_from: String::new(),
             created_at: 0,
             files: kept,
             password_hash: None,

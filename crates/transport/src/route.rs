@@ -29,14 +29,21 @@ impl std::fmt::Display for Destination {
     }
 }
 
-/// Routes one recipient: inbound mail to `next_hop`; outbound by `[routes]` (exact domain,
-/// then ".parent" entries), then `relay_host`, then the domain's MX.
+/// Routes one recipient: inbound mail to `next_hop`, and so is sekisho's own mail (a one-time
+/// code, a notice) to a recipient in `local_domains` when `next_hop` is set; outbound by
+/// `[routes]` (exact domain, then ".parent" entries), then `relay_host`, then the domain's MX.
 pub fn route(config: &Config, origin: Origin, recipient: &str) -> Destination {
     let domain = recipient.rsplit_once('@').map_or("", |(_, d)| d).trim_end_matches('.').to_ascii_lowercase();
     let port = config.delivery.port;
     let hop = |text: &str| next_hop(text, port, false);
     if origin == Origin::Mx {
         return config.delivery.next_hop.as_deref().map_or(Destination::NoNextHop, hop);
+    }
+    if origin == Origin::Local
+        && config.is_local(&domain)
+        && let Some(internal) = config.delivery.next_hop.as_deref()
+    {
+        return hop(internal);
     }
     if let Some(target) = lookup_route(config, &domain) {
         return hop(target);
@@ -115,6 +122,20 @@ mod tests {
             route(&relay, Origin::Local, "a@other.example"),
             Destination::Host { host: "smart.example".into(), port: 587, mx_lookup: false, relay: true }
         );
+    }
+
+    #[test]
+    fn sekishos_own_mail_to_a_local_recipient_goes_to_the_internal_server() {
+        let mut c = config();
+        c.local_domains = vec!["example.jp".into()];
+        let mx = Destination::Mx { domain: "example.jp".into(), port: 2525 };
+        assert_eq!(route(&c, Origin::Local, "bob@Example.JP"), mx, "no next hop: as before");
+        c.delivery.next_hop = Some("[mail.internal]:25".into());
+        c.delivery.relay_host = Some("[smart.example]:587".into());
+        let internal = Destination::Host { host: "mail.internal".into(), port: 25, mx_lookup: false, relay: false };
+        assert_eq!(route(&c, Origin::Local, "bob@Example.JP"), internal, "a code mail for an inbound recipient");
+        assert!(route(&c, Origin::Local, "a@other.example").is_relay(), "outside: as before");
+        assert!(route(&c, Origin::Submission, "bob@example.jp").is_relay(), "submitted mail: as before");
     }
 
     #[test]
