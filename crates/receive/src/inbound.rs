@@ -55,7 +55,7 @@ pub(crate) async fn check(
     let size = tokio::fs::metadata(path).await?.len();
     let Ok(memory) = tokio::time::timeout_at(deadline, MEMORY.acquire_many(units(size))).await else {
         let files = vec![unopened("the gateway was too busy to inspect it within [inbound] time_budget".into())];
-        return Ok(finish(policy, antivirus, tx, files));
+        return Ok(finish(policy, antivirus, tx, files, false));
     };
     let _memory = memory.map_err(std::io::Error::other)?;
     let mut password_in_message = false;
@@ -73,19 +73,17 @@ pub(crate) async fn check(
             return Ok(Checked { refusal: Some(Reply::new(550, "5.6.0", text)), record: None });
         }
     };
-    let mut checked = finish(policy, antivirus, tx, files);
-    if let Some(record) = &mut checked.record {
-        record.password_in_message = password_in_message;
-    }
-    Ok(checked)
+    Ok(finish(policy, antivirus, tx, files, password_in_message))
 }
 
-/// The decision on the classified `files`, and the record kept.
+/// The decision on the classified `files` (`password_in_message`: a password in the message's
+/// text opened one of its archives), and the record kept.
 fn finish(
     policy: &sekisho_config::InboundConfig,
     antivirus: &Arc<dyn Antivirus>,
     tx: &Transaction,
     files: Vec<ClassifiedFile>,
+    password_in_message: bool,
 ) -> Checked {
     let domains: Vec<&str> = tx.recipients.iter().map(|r| domain(&r.address)).collect();
     let decision = decide(&files, &domains, policy);
@@ -95,7 +93,7 @@ fn finish(
         rule: decision.rule,
         files,
         antivirus: antivirus.name(),
-        password_in_message: false,
+        password_in_message,
     };
     Checked { refusal, record: Some(record) }
 }
