@@ -58,7 +58,7 @@ def main():
         subprocess.run(["cargo", "build", "--release", "--bin", "sekisho"], cwd=ROOT, check=True)
     subprocess.run([sys.executable, a.anchor, "up", "--stack", "rspamd"], check=True)
     dir = tempfile.mkdtemp(prefix="sekisho-inmem-")
-    sink = subprocess.Popen(["smtp-sink", "-c", f"{SINK[0]}:{SINK[1]}", "100"])
+    sink = subprocess.Popen(["smtp-sink", "-u", "nobody", "-c", f"{SINK[0]}:{SINK[1]}", "100"])
     size = int(a.size_mb * 1024 * 1024)
     config = os.path.join(dir, "sekisho.toml")
     with open(config, "w") as f:
@@ -100,6 +100,10 @@ def main():
             time.sleep(1)
         done = time.monotonic() - t0
         peak = vmhwm_kib(gw.pid)
+        if out.stdout.strip() != "[]":
+            print(out.stdout[:2000])
+            listed = subprocess.run([binary, "--config", config, "queue", "list"], capture_output=True, text=True)
+            print(listed.stdout[-1500:])
         print(f"inbound-memory: {a.messages} x {a.size_mb:g} MB at once: accepted {len(replies)}/{a.messages} "
               f"in {accepted:.1f}s, queue empty after {done:.1f}s; sekisho peak RSS {peak / 1024:.0f} MiB "
               f"(idle before: {base / 1024:.0f} MiB)")
