@@ -58,7 +58,7 @@ def main():
         subprocess.run(["cargo", "build", "--release", "--bin", "sekisho"], cwd=ROOT, check=True)
     subprocess.run([sys.executable, a.anchor, "up", "--stack", "rspamd"], check=True)
     dir = tempfile.mkdtemp(prefix="sekisho-inmem-")
-    sink = subprocess.Popen(["smtp-sink", "-u", "nobody", "-c", f"{SINK[0]}:{SINK[1]}", "100"])
+    sink = subprocess.Popen(["smtp-sink", "-u", "nobody", "-c", f"{SINK[0]}:{SINK[1]}", "100"], stdout=subprocess.DEVNULL)
     size = int(a.size_mb * 1024 * 1024)
     config = os.path.join(dir, "sekisho.toml")
     with open(config, "w") as f:
