@@ -55,11 +55,14 @@ pub(crate) async fn check(policy: &OutboundConfig, path: &Path) -> Result<Inspec
         return Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "no turn to inspect the message"));
     };
     let _turn = turn.map_err(std::io::Error::other)?;
-    let raw = tokio::fs::read(path).await?;
-    let inspection = INSPECTORS.run(move || inspect_message(&raw, &MessageLimits::default()))?;
+    // Read on the inspection thread itself: one hop between threads instead of two.
+    let path = path.to_path_buf();
+    let inspection =
+        INSPECTORS.run(move || std::fs::read(&path).map(|raw| inspect_message(&raw, &MessageLimits::default())))?;
     match tokio::time::timeout(INSPECTION_TIME, inspection).await {
         Ok(result) => {
-            let result = result.map_err(|_| std::io::Error::other("the inspection thread ended without an answer"))?;
+            let result =
+                result.map_err(|_| std::io::Error::other("the inspection thread ended without an answer"))??;
             let findings = result.as_ref().ok().map(|parts| findings(parts));
             Ok(Inspected { refusal: decide(policy, &result), findings })
         }

@@ -116,7 +116,7 @@ pub(crate) async fn receive<S: AsyncRead + Unpin>(
     // message is refused now, the others are queued with what was found and decided.
     let mut inspection = None;
     if !arrival.submission {
-        match crate::inbound::check(&ctx.config, &ctx.antivirus, finished.path(), tx).await {
+        match crate::inbound::check(&ctx.config, &ctx.antivirus, (finished.path(), finished.size()), tx).await {
             Ok(crate::inbound::Checked { refusal: Some(reply), .. }) => {
                 finished.discard();
                 tracing::info!(queue_id = %id, from = %tx.mail.address, reply = %reply.lines[0], "message refused");
