@@ -11,8 +11,9 @@ use sekisho_config::Config;
 use sekisho_policy::inbound::{FileClass, InspectionRecord};
 use sekisho_rewrite::inbound::{header_end, inbound_header, summary};
 
-use sekisho_links::{LinkMaker, Prepared};
+use sekisho_links::{LinkError, LinkMaker, Prepared};
 use sekisho_policy::Carriage;
+use sekisho_policy::inbound::Outcome;
 use sekisho_store::{MessageInfo, RecipientRecord, Variant};
 
 use crate::variants::{Batch, Data, Held};
@@ -21,8 +22,48 @@ use crate::variants::{Batch, Data, Held};
 /// max_header_size` (the Received field sekisho wrote in front of it).
 const HEADER_SLACK: usize = 64 << 10;
 
+/// Why an inbound message's transactions could not be made: every recipient is held back.
+#[derive(Debug, thiserror::Error)]
+enum Unplanned {
+    #[error("cannot read the spooled message: {0}")]
+    Read(#[from] std::io::Error),
+    #[error(transparent)]
+    Walk(#[from] LinkError),
+}
+
+/// The transactions for inbound mail inspected as `record`, spooled at `spooled`: under
+/// `separate` ([`separated`]) one per recipient, else one for all ([`headed`]). When they
+/// cannot be made, every recipient is held back with the reason.
+pub(crate) async fn plan<'r>(
+    config: &Config,
+    links: &LinkMaker,
+    info: &MessageInfo,
+    record: &InspectionRecord,
+    rcpts: &[&'r RecipientRecord],
+    spooled: &Path,
+) -> (Vec<Batch<'r>>, Vec<Held<'r>>) {
+    let separate = record.action == Outcome::Separated;
+    let kind = if separate { Carriage::Link } else { Carriage::Inline };
+    let variant = Variant { kind, reason: format!("inbound: {}", record.rule) };
+    let planned = if separate {
+        separated(config, links, info, record, rcpts, spooled, &variant).await
+    } else {
+        headed(config, record, spooled)
+            .await
+            .map(|data| (vec![Batch { rcpts: rcpts.to_vec(), data, variant: Some(variant.clone()) }], Vec::new()))
+            .map_err(Unplanned::from)
+    };
+    planned.unwrap_or_else(|e| {
+        let reason = e.to_string();
+        (
+            Vec::new(),
+            rcpts.iter().map(|&rcpt| Held { rcpt, variant: variant.clone(), reason: reason.clone() }).collect(),
+        )
+    })
+}
+
 /// The data for inbound mail inspected as `record`, spooled at `path`.
-pub(crate) async fn headed(config: &Config, record: &InspectionRecord, path: &Path) -> std::io::Result<Data> {
+async fn headed(config: &Config, record: &InspectionRecord, path: &Path) -> std::io::Result<Data> {
     let limit = config.smtp.max_header_size.saturating_add(HEADER_SLACK);
     let path = path.to_path_buf();
     let prefix = tokio::task::spawn_blocking(move || {
@@ -46,26 +87,26 @@ pub(crate) async fn headed(config: &Config, record: &InspectionRecord, path: &Pa
 /// The transactions for inbound mail under `separate`: each recipient gets the message with
 /// its files replaced by a notice and a link of its own. A message in which no attachment is
 /// found after all goes as it is, with the summary field.
-pub(crate) async fn separated<'r>(
+async fn separated<'r>(
     config: &Config,
     links: &LinkMaker,
     info: &MessageInfo,
     record: &InspectionRecord,
     rcpts: &[&'r RecipientRecord],
     spooled: &Path,
-) -> Result<(Vec<Batch<'r>>, Vec<Held<'r>>), String> {
+    variant: &Variant,
+) -> Result<(Vec<Batch<'r>>, Vec<Held<'r>>), Unplanned> {
     let path = spooled.to_path_buf();
     let keep_cid = config.outbound.inline_cid_images;
     let prepared = tokio::task::spawn_blocking(move || {
-        let raw = std::fs::read(&path).map_err(|e| format!("cannot read the spooled message: {e}"))?;
-        Prepared::new(raw, keep_cid, false).map_err(|e| e.to_string())
+        let raw = std::fs::read(&path)?;
+        Ok::<_, Unplanned>(Prepared::new(raw, keep_cid, false)?)
     })
     .await
-    .map_err(|e| e.to_string())??;
-    let variant = Variant { kind: Carriage::Link, reason: format!("inbound: {}", record.rule) };
+    .map_err(std::io::Error::other)??;
     let Some(prepared) = prepared else {
-        let data = headed(config, record, spooled).await.map_err(|e| e.to_string())?;
-        return Ok((vec![Batch { rcpts: rcpts.to_vec(), data, variant: Some(variant) }], Vec::new()));
+        let data = headed(config, record, spooled).await?;
+        return Ok((vec![Batch { rcpts: rcpts.to_vec(), data, variant: Some(variant.clone()) }], Vec::new()));
     };
     let field = summary(record, &config.hostname);
     let tag = subject_tag(config, record);

@@ -199,30 +199,7 @@ pub(crate) async fn plan<'r>(
     let Session { host, evidence, smart_host } = session;
     let plain = || (vec![Batch { rcpts: rcpts.to_vec(), data: Data::Spooled, variant: None }], Vec::new());
     if let (Origin::Mx, Some(record)) = (info.origin, &info.inspection) {
-        if record.action == sekisho_policy::inbound::Outcome::Separated {
-            return match crate::inbound::separated(config, links, info, record, rcpts, spooled).await {
-                Ok(planned) => planned,
-                Err(reason) => {
-                    let variant = Variant { kind: Carriage::Link, reason: format!("inbound: {}", record.rule) };
-                    (
-                        Vec::new(),
-                        rcpts
-                            .iter()
-                            .map(|&rcpt| Held { rcpt, variant: variant.clone(), reason: reason.clone() })
-                            .collect(),
-                    )
-                }
-            };
-        }
-        let variant = Variant { kind: Carriage::Inline, reason: format!("inbound: {}", record.rule) };
-        return match crate::inbound::headed(config, record, spooled).await {
-            Ok(data) => (vec![Batch { rcpts: rcpts.to_vec(), data, variant: Some(variant) }], Vec::new()),
-            Err(e) => {
-                let reason = format!("cannot read the spooled message: {e}");
-                let held = rcpts.iter().map(|&rcpt| Held { rcpt, variant: variant.clone(), reason: reason.clone() });
-                (Vec::new(), held.collect())
-            }
-        };
+        return crate::inbound::plan(config, links, info, record, rcpts, spooled).await;
     }
     if files.body.is_none() {
         return plain();
