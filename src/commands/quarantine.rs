@@ -1,10 +1,12 @@
-//! `sekisho quarantine list|show|release|delete`: inbound messages held by `[inbound]` policy
-//! (`quarantine`), for an administrator to release (delivered as they are, with the inspection
-//! summary) or delete.
+//! `sekisho quarantine list|show|release|delete|digest`: inbound messages held by `[inbound]`
+//! policy (`quarantine`), for an administrator to release (delivered as they are, with the
+//! inspection summary) or delete, through the same `QueueControl::act_on_quarantined` as the
+//! portal's administration page (both write the audit log); and the quarantine digest now.
 
 use clap::Subcommand;
 use sekisho_config::Config;
-use sekisho_store::{Command, MessageDetail};
+use sekisho_store::MessageDetail;
+use sekisho_store::quarantine::{Actor, Done, QuarantineError};
 
 use super::queue::{print_inspection, report};
 use super::{format_time, print_json};
@@ -37,11 +39,28 @@ pub(crate) enum QuarantineCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Send the quarantine digest now: each recipient gets one mail listing what was held for
+    /// them that no digest listed yet (`serve` sends it daily at `[inbound] quarantine_digest`).
+    Digest {
+        /// Send it now (required: the daily digest is `serve`'s).
+        #[arg(long)]
+        now: bool,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// The administrator on the command line, for the audit log.
+fn actor() -> Actor {
+    let user = ["SUDO_USER", "USER", "LOGNAME"].iter().find_map(|k| std::env::var(k).ok()).unwrap_or_default();
+    let user: String = user.chars().filter(|c| !c.is_control()).take(64).collect();
+    let user = if user.is_empty() { "an unknown user".to_string() } else { user };
+    Actor { client: "local".into(), user_agent: "sekisho quarantine".into(), by: format!("by {user} on the command line") }
 }
 
 pub(crate) async fn run(command: QuarantineCommand, config: &Config, source: &ConfigSource) -> Result<(), Failure> {
     let (stores, control) = super::open_store(config, source, super::DataDir::MustExist).await?;
-    let store = stores.messages;
+    let store = stores.messages.clone();
     let failed = |e: sekisho_store::StoreError| Failure::Failed(e.to_string());
     let quarantined = store.quarantined().await.map_err(failed)?;
     let held = |id: &str| {
@@ -107,17 +126,37 @@ pub(crate) async fn run(command: QuarantineCommand, config: &Config, source: &Co
             }
             Ok(())
         }
-        QuarantineCommand::Release { id, json } => {
-            held(&id)?;
-            let n = control.apply(Some(&id), Command::Release, now).await.map_err(failed)?;
-            tracing::info!(queue_id = %id, recipients = n, "released from quarantine");
+        QuarantineCommand::Release { id, json } => act(&control, &id, true, json, now).await,
+        QuarantineCommand::Delete { id, json } => act(&control, &id, false, json, now).await,
+        QuarantineCommand::Digest { now: false, .. } => Err(Failure::Usage(
+            "`sekisho quarantine digest --now` sends the digest now; `serve` sends it daily at \
+             [inbound] quarantine_digest"
+                .into(),
+        )),
+        QuarantineCommand::Digest { now: true, json } => {
+            let sent = sekisho_portal::digest::send_digests(config, &stores, &control, now).await.map_err(failed)?;
+            if json {
+                return print_json(&sent);
+            }
+            if sent.is_empty() {
+                outln!("no digest to send: nothing new is held");
+            }
+            for mail in &sent {
+                outln!("{}: digest {} queued ({} message(s))", mail.to, mail.id, mail.messages.len());
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Releases or deletes through the code the portal's page uses too.
+pub(crate) async fn act(control: &sekisho_store::QueueControl, id: &str, release: bool, json: bool, now: i64) -> Result<(), Failure> {
+    match control.act_on_quarantined(id, release, &actor(), now).await {
+        Ok(Done::Released(n)) => {
             report(json, serde_json::json!({ "id": id, "released": n }), &format!("{id}: released to {n} recipient(s)"))
         }
-        QuarantineCommand::Delete { id, json } => {
-            held(&id)?;
-            control.delete(&id).await.map_err(failed)?;
-            tracing::info!(queue_id = %id, "deleted from quarantine");
-            report(json, serde_json::json!({ "id": id, "deleted": true }), &format!("{id}: deleted"))
-        }
+        Ok(Done::Deleted) => report(json, serde_json::json!({ "id": id, "deleted": true }), &format!("{id}: deleted")),
+        Err(e @ QuarantineError::NotInQuarantine(_)) => Err(Failure::Failed(e.to_string())),
+        Err(QuarantineError::Store(e)) => Err(Failure::Failed(e.to_string())),
     }
 }

@@ -3,7 +3,7 @@
 use clap::Subcommand;
 use sekisho_config::Config;
 
-use sekisho_store::Command;
+use sekisho_store::{Command, LinkEvent};
 
 use super::{format_time, print_json};
 use crate::Failure;
@@ -69,7 +69,7 @@ pub(crate) enum QueueCommand {
 
 pub(crate) async fn run(command: QueueCommand, config: &Config, source: &ConfigSource) -> Result<(), Failure> {
     let (stores, control) = super::open_store(config, source, super::DataDir::MustExist).await?;
-    let store = stores.messages;
+    let store = stores.messages.clone();
     let failed = |e: sekisho_store::StoreError| Failure::Failed(e.to_string());
     let now = chrono::Utc::now().timestamp();
     let known = |found: bool, id: &str| {
@@ -93,6 +93,10 @@ pub(crate) async fn run(command: QueueCommand, config: &Config, source: &ConfigS
         }
         QueueCommand::Release { id, json } => {
             known(store.message(&id).await.map_err(failed)?.is_some(), &id)?;
+            if control.in_quarantine(&id).await.map_err(failed)? {
+                // The quarantine's own path: checked and written to the audit log.
+                return super::quarantine::act(&control, &id, true, json, now).await;
+            }
             let n = control.apply(Some(&id), Command::Release, now).await.map_err(failed)?;
             report(json, serde_json::json!({ "id": id, "released": n }), &format!("{id}: {n} recipient(s) released"))
         }
@@ -127,6 +131,9 @@ pub(crate) async fn run(command: QueueCommand, config: &Config, source: &ConfigS
             report(json, value, &text)
         }
         QueueCommand::Delete { id, json } => {
+            if control.in_quarantine(&id).await.map_err(failed)? {
+                return super::quarantine::act(&control, &id, false, json, now).await;
+            }
             known(control.delete(&id).await.map_err(failed)?, &id)?;
             report(json, serde_json::json!({ "id": id, "deleted": true }), &format!("{id}: deleted"))
         }
@@ -243,6 +250,20 @@ pub(crate) async fn run(command: QueueCommand, config: &Config, source: &ConfigS
                     } else {
                         outln!("variant:    {} — {}", v.kind, v.reason);
                     }
+                }
+            }
+            // Who released or deleted it from quarantine, and which digests told whom.
+            for e in stores.links.events(&id).await.map_err(failed)? {
+                if matches!(
+                    e.event,
+                    LinkEvent::QuarantineReleased | LinkEvent::QuarantineDeleted | LinkEvent::QuarantineDigest
+                ) {
+                    outln!(
+                        "event:      {} {}: {}",
+                        format_time(&config.time_zone, e.at),
+                        e.event,
+                        sekisho_policy::text::visible(&e.detail)
+                    );
                 }
             }
             Ok(())

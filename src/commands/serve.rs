@@ -32,6 +32,8 @@ pub(crate) async fn run(config: Config, source: &ConfigSource) -> Result<(), Fai
     let deliverer = Deliverer::new(config.clone(), queue.clone(), Arc::new(dns), files.clone())
         .map_err(|e| Failure::Usage(e.to_string()))?;
     let retention = Retention { control: queue.control().clone(), keep: config.store.retention.0 };
+    let (digest_stores, digest_control, digest_queue) =
+        (queue.stores().clone(), queue.control().clone(), queue.clone());
     let portal = Portal::new(config.clone(), queue, files).map_err(|e| Failure::Failed(e.to_string()))?;
     let portal_listener = tokio::net::TcpListener::bind(config.portal.address)
         .await
@@ -64,6 +66,13 @@ pub(crate) async fn run(config: Config, source: &ConfigSource) -> Result<(), Fai
     let delivering = tokio::spawn(deliverer.run(until_stopped()));
     let serving = tokio::spawn(portal.clone().run(portal_listener, until_stopped()));
     let purging = tokio::spawn(purge_every(portal, retention, PURGE_INTERVAL, until_stopped()));
+    let digesting = tokio::spawn(sekisho_portal::digest::run_daily(
+        config.clone(),
+        digest_stores,
+        digest_control,
+        move || digest_queue.wake(),
+        until_stopped(),
+    ));
     server.run(shutdown).await;
     let _ = stop.send(true);
     let _ = delivering.await;
@@ -73,6 +82,7 @@ pub(crate) async fn run(config: Config, source: &ConfigSource) -> Result<(), Fai
         Ok(Ok(())) => {}
     }
     let _ = purging.await;
+    let _ = digesting.await;
     hangups.abort();
     tracing::info!("stopped");
     Ok(())

@@ -38,6 +38,10 @@ pub struct InboundConfig {
     pub access: Access,
     /// Per recipient domain overrides, `[[inbound.domains]]`.
     pub domains: Vec<InboundRule>,
+    /// `false` (the default) or the time of day ("08:30", in `time_zone`) at which each
+    /// recipient of quarantined mail gets one mail listing what was held for them since the
+    /// last digest.
+    pub quarantine_digest: crate::DigestTime,
 }
 
 impl Default for InboundConfig {
@@ -54,6 +58,7 @@ impl Default for InboundConfig {
             message_passwords: true,
             access: Access::None,
             domains: Vec::new(),
+            quarantine_digest: crate::DigestTime::default(),
         }
     }
 }

@@ -7,6 +7,7 @@ mod antivirus;
 mod attachments;
 mod duration;
 mod error;
+mod digest_time;
 mod inbound;
 mod portal;
 mod route;
@@ -25,6 +26,7 @@ pub use antivirus::AntivirusConfig;
 pub use attachments::{AttachmentPolicy, AttachmentRule, domain_matches};
 pub use duration::Duration;
 pub use error::{ConfigError, InvalidValue};
+pub use digest_time::DigestTime;
 pub use inbound::{InboundConfig, InboundRule};
 pub use portal::{Passphrase, PortalConfig};
 pub use route::NextHop;
@@ -947,12 +949,19 @@ mod tests {
         let c = parse("[inbound]\ndanger = \"reject\"\ndanger_content = [\"macros\"]\n").unwrap();
         assert_eq!(c.inbound.danger, sekisho_policy::inbound::InboundAction::Reject);
         assert_eq!(c.inbound.danger_content, [sekisho_policy::inbound::DangerKind::Macros]);
+        assert_eq!(c.inbound.quarantine_digest.minutes(), None, "no digest unless asked for");
+        let c = parse("[inbound]\nquarantine_digest = \"07:45\"\n[portal]\nadministrators = [\"postmaster@corp.test\"]\n")
+            .unwrap();
+        assert_eq!(c.inbound.quarantine_digest.minutes(), Some(465));
+        assert_eq!(c.portal.administrators, ["postmaster@corp.test"]);
         for (text, line, key) in [
             ("[inbound]\ndanger = \"drop\"\n", 2, "danger"),
             ("[inbound]\n\ndanger_content = [\"exe\"]\n", 3, "danger_content"),
             ("[inbound]\ntime_budget = \"10m\"\n", 2, "time_budget"),
             ("[inbound]\naccess = \"password\"\n", 2, "access"),
             ("[inbound]\nsubject_tag = \"a\\nBcc: x\"\n", 2, "subject_tag"),
+            ("[inbound]\n\nquarantine_digest = \"25:00\"\n", 3, "quarantine_digest"),
+            ("[inbound]\nquarantine_digest = true\n", 2, "quarantine_digest"),
             ("[[inbound.domains]]\ndomains = [\"a.test\"]\nsafe = \"x\"\n", 3, "safe"),
         ] {
             let e = parse(text).unwrap_err().to_string();

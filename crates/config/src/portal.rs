@@ -87,6 +87,9 @@ pub struct PortalConfig {
     /// SHA-256 (hex) of the token that opens the message trace API
     /// (`Authorization: Bearer TOKEN`); empty: the API is off.
     pub api_token_sha256: String,
+    /// Console accounts (`sekisho user add` names) that, once signed in with their password,
+    /// also see the administration pages (the quarantine). Empty: nobody does.
+    pub administrators: Vec<String>,
     /// Passphrases agreed beforehand: `[[portal.passphrase]] match = "bob@example.com" or
     /// "example.com", hash = "$argon2id$...", hint = "..."`.
     pub passphrase: Vec<Passphrase>,
@@ -147,6 +150,7 @@ impl Default for PortalConfig {
             checker: CheckerAccess::Public,
             checker_allow_private: false,
             api_token_sha256: String::new(),
+            administrators: Vec::new(),
             passphrase: Vec::new(),
         }
     }

@@ -21,9 +21,26 @@ pub fn header_from(raw: &[u8]) -> String {
     }
 }
 
+/// The decoded Subject of `raw`, read from its header block only (at most `MAX_HEADER`
+/// bytes); empty when it has none. Pure.
+pub fn header_subject(raw: &[u8]) -> String {
+    let end =
+        sekisho_rewrite::inbound::header_end(&raw[..raw.len().min(MAX_HEADER)]).unwrap_or(raw.len().min(MAX_HEADER));
+    MessageParser::new()
+        .parse_headers(&raw[..end])
+        .and_then(|m| m.subject().map(|s| s.trim().to_string()))
+        .unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_subject_decoded_from_the_header_only() {
+        assert_eq!(header_subject(b"From: a@x\r\nSubject: =?UTF-8?B?6KuL5rGC5pu4?=\r\n\r\nSubject: no\r\n"), "\u{8acb}\u{6c42}\u{66f8}");
+        assert_eq!(header_subject(b"From: a@x\r\n\r\nSubject: body\r\n"), "");
+    }
 
     #[test]
     fn the_first_from_address_with_its_decoded_name() {

@@ -7,7 +7,7 @@ mod actions;
 mod header_from;
 mod inbound;
 
-pub use header_from::header_from;
+pub use header_from::{header_from, header_subject};
 pub use inbound::{classified, downloadable};
 
 pub use actions::{Acted, Actor, LinkActions, LinkError, Which};

@@ -218,6 +218,12 @@ keywords! {
         /// The recipient opened an encrypted archive with its password on the classification
         /// page (the password itself is never recorded).
         ArchiveOpened = "archive-opened",
+        /// An administrator released a quarantined inbound message: delivery resumes.
+        QuarantineReleased = "quarantine-released",
+        /// An administrator deleted a quarantined inbound message: nothing is delivered.
+        QuarantineDeleted = "quarantine-deleted",
+        /// A recipient was told in the quarantine digest that the message was held for them.
+        QuarantineDigest = "quarantine-digest",
     }
 }
 

@@ -61,6 +61,8 @@ struct SentPage {
     who: String,
     messages: Vec<MessageRow>,
     csrf: String,
+    /// The signed-in account is an administrator: the page links to the quarantine.
+    admin: Option<&'static str>,
 }
 
 struct RecipientView {
@@ -135,7 +137,7 @@ impl Portal {
     }
 
     /// The sign-in page, with a fresh form token in a cookie of its own (double submit).
-    fn sign_in_page(&self, t: &'static Texts, status: StatusCode, message: Option<String>) -> Response {
+    pub(crate) fn sign_in_page(&self, t: &'static Texts, status: StatusCode, message: Option<String>) -> Response {
         let csrf = random_token(16);
         let mut r = render(status, &SignInPage { t, csrf: csrf.clone(), message });
         if let Ok(v) = HeaderValue::from_str(&set_cookie(SIGN_IN, &csrf, self.secure(), 3600)) {
@@ -202,7 +204,8 @@ pub async fn list(State(portal): State<Portal>, headers: HeaderMap) -> Response 
             recipients,
         });
     }
-    render(StatusCode::OK, &SentPage { t, who: session.sender, messages, csrf: session.csrf })
+    let admin = portal.is_admin(&session).then(|| crate::quarantine::admin_link(t));
+    render(StatusCode::OK, &SentPage { t, who: session.sender, messages, csrf: session.csrf, admin })
 }
 
 /// The sign-in form.

@@ -4,8 +4,9 @@
 //! the password or the agreed passphrase, then downloads each file (streamed, never whole in memory) or all of
 //! them as one plain ZIP. Every form carries a CSRF token, every response strict security
 //! headers, every client a request budget, and every event goes to the audit log. Beside it:
-//! the sender console, the TLS checker page and API, and the message trace API for
-//! administrators.
+//! the sender console (with the quarantine's administration pages for the accounts in
+//! `[portal] administrators`), the TLS checker page and API, and the message trace API for
+//! administrators. [`digest`] sends the quarantine digest.
 
 #![warn(missing_docs)]
 
@@ -20,6 +21,7 @@ mod lang;
 mod listener;
 mod mails;
 mod page;
+mod quarantine;
 mod recipient;
 mod session;
 mod sign_in_guard;
@@ -37,6 +39,7 @@ use sekisho_transport::check::CheckService;
 use sekisho_transport::public::Reach;
 
 pub use guard::RateLimiter;
+pub use quarantine::digest;
 
 /// What the portal's handlers share.
 #[derive(Clone)]
@@ -132,6 +135,9 @@ impl Portal {
             .route("/sent/logout", post(console::logout))
             .route("/sent/m/{id}", get(console::message))
             .route("/sent/m/{id}/link", post(console::link_action))
+            .route("/sent/quarantine", get(quarantine::list))
+            .route("/sent/quarantine/{id}", get(quarantine::message))
+            .route("/sent/quarantine/{id}/{action}", get(quarantine::confirm).post(quarantine::act))
             .route("/check", get(checker::page))
             .route("/favicon.ico", get(|| async { axum::http::StatusCode::NO_CONTENT }))
             .route("/api/v1/check", get(checker::api))

@@ -10,6 +10,7 @@ pub mod inbound;
 mod inbound_notice;
 mod notice;
 pub mod own_mail;
+pub mod quarantine_digest;
 mod splice;
 mod zip;
 

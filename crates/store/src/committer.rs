@@ -8,7 +8,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::control::QueueControl;
 use crate::error::StoreError;
-use crate::model::{MessageInfo, NewMessage, NewRecipient, NoticeKind, Origin, RecipientUpdate};
+use crate::model::{NewMessage, NoticeKind, RecipientUpdate};
 use crate::queue_id::QueueId;
 use crate::recovery::{self, RecoveryReport};
 use crate::spool::{FinishedBody, Spool, TempBody};
@@ -160,30 +160,7 @@ impl Queue {
         let mut body = self.create_body(id).await?;
         body.write(bytes).await?;
         let finished = body.finish().await?;
-        let message = NewMessage {
-            info: MessageInfo {
-                id: id.to_string(),
-                received_at: crate::sqlite::now(),
-                sender: String::new(),
-                size: finished.size(),
-                ret: None,
-                envid: None,
-                smtputf8: !to.is_ascii(),
-                body_8bit: bytes.iter().any(|&b| b >= 0x80),
-                client_ip: "127.0.0.1".into(),
-                helo: hostname.to_string(),
-                listener: "sekisho".into(),
-                auth_user: None,
-                tls: None,
-                origin: Origin::Local,
-                findings: None,
-                required_tls,
-                inspection: None,
-            },
-            recipients: vec![NewRecipient { address: to.to_string(), orcpt: None, notify: Some("NEVER".into()) }],
-            not_before,
-            held: false,
-        };
+        let message = crate::model::local_message(id, hostname, to, bytes, finished.size(), not_before, required_tls);
         self.commit(finished, message).await
     }
 

@@ -14,7 +14,7 @@ use crate::store::Backend;
 /// Queue administration over one data directory.
 #[derive(Clone)]
 pub struct QueueControl {
-    store: Arc<dyn Backend>,
+    pub(crate) store: Arc<dyn Backend>,
     data_dir: PathBuf,
 }
 
@@ -54,6 +54,32 @@ impl QueueControl {
             let _ = std::fs::remove_file(self.data_dir.join("spool/msg").join(id.as_str()));
         }
         Ok(found)
+    }
+
+    /// Queues a message sekisho writes itself (as `Queue::inject`) without the running
+    /// server's committer: the body is written, fsynced and renamed into the spool, then its
+    /// record inserted, so the CLI can queue one beside `sekisho serve`, which delivers it at
+    /// its next scan.
+    pub async fn inject(&self, id: &QueueId, hostname: &str, to: &str, bytes: &[u8]) -> Result<(), StoreError> {
+        let spool = crate::spool::Spool::open(&self.data_dir)?;
+        let mut body = spool.create(id).await?;
+        body.write(bytes).await?;
+        let finished = body.finish().await?;
+        let message = crate::model::local_message(id, hostname, to, bytes, finished.size(), None, None);
+        if let Some(Err(e)) = spool.publish(&[&finished]).into_iter().next() {
+            finished.discard();
+            return Err(e);
+        }
+        if let Err(e) = self.store.insert_messages(&[message]).await {
+            spool.remove(id.as_str());
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// Where the body of message `id` is spooled (None for an ID that is not one).
+    pub fn body_path(&self, id: &str) -> Option<PathBuf> {
+        QueueId::parse(id).map(|id| self.data_dir.join("spool/msg").join(id.as_str()))
     }
 
     /// Purges what is older than `before` (unix seconds) from the store, and the spooled

@@ -345,6 +345,42 @@ pub struct UserRecord {
     pub created_at: i64,
 }
 
+/// A message sekisho writes itself: from the null sender, to `to` alone, never notified about.
+pub(crate) fn local_message(
+    id: &crate::QueueId,
+    hostname: &str,
+    to: &str,
+    bytes: &[u8],
+    size: u64,
+    not_before: Option<i64>,
+    required_tls: Option<sekisho_policy::Assurance>,
+) -> NewMessage {
+    NewMessage {
+        info: MessageInfo {
+            id: id.to_string(),
+            received_at: crate::sqlite::now(),
+            sender: String::new(),
+            size,
+            ret: None,
+            envid: None,
+            smtputf8: !to.is_ascii(),
+            body_8bit: bytes.iter().any(|&b| b >= 0x80),
+            client_ip: "127.0.0.1".into(),
+            helo: hostname.to_string(),
+            listener: "sekisho".into(),
+            auth_user: None,
+            tls: None,
+            origin: Origin::Local,
+            findings: None,
+            required_tls,
+            inspection: None,
+        },
+        recipients: vec![NewRecipient { address: to.to_string(), orcpt: None, notify: Some("NEVER".into()) }],
+        not_before,
+        held: false,
+    }
+}
+
 /// A message with `recipients` recipients, for tests.
 #[cfg(test)]
 pub(crate) fn sample_message(id: &crate::QueueId, size: u64, recipients: usize) -> NewMessage {

@@ -251,6 +251,20 @@ ALTER TABLE messages ADD COLUMN inspection TEXT;
     r#"
 ALTER TABLE link_messages ADD COLUMN header_from TEXT NOT NULL DEFAULT '';
 "#,
+    // The quarantine digest: which held recipients were told, and which scheduled digests ran
+    // (so that a restart never sends one twice).
+    r#"
+CREATE TABLE quarantine_digests (
+    message_id TEXT NOT NULL,
+    idx INTEGER NOT NULL,
+    told_at INTEGER NOT NULL,
+    PRIMARY KEY (message_id, idx)
+);
+CREATE TABLE quarantine_digest_runs (
+    slot INTEGER PRIMARY KEY,
+    ran_at INTEGER NOT NULL
+);
+"#,
 ];
 
 /// A message is finished when it is not yet marked done, has recipients, every recipient is

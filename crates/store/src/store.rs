@@ -9,6 +9,7 @@ use async_trait::async_trait;
 
 use crate::error::StoreError;
 use crate::links::{LinkStore, SessionStore};
+use crate::quarantine::DigestStore;
 use crate::model::{
     MessageDetail, MessageSummary, NewMessage, NoticeKind, ProbeRecord, RecipientUpdate, StsPolicyRecord, TlsMemory,
     UserRecord,
@@ -103,11 +104,11 @@ pub trait QueueWrites: Send + Sync {
 
 /// Everything a backend implements.
 pub(crate) trait Backend:
-    MessageStore + QueueWrites + TlsStore + AccountStore + LinkStore + SessionStore
+    MessageStore + QueueWrites + TlsStore + AccountStore + LinkStore + SessionStore + DigestStore
 {
 }
 
-impl<T: MessageStore + QueueWrites + TlsStore + AccountStore + LinkStore + SessionStore> Backend for T {}
+impl<T: MessageStore + QueueWrites + TlsStore + AccountStore + LinkStore + SessionStore + DigestStore> Backend for T {}
 
 /// The public roles of one backend, each handed to the consumers that need it.
 #[derive(Clone)]
@@ -117,6 +118,8 @@ pub struct Stores {
     pub accounts: Arc<dyn AccountStore>,
     pub links: Arc<dyn LinkStore>,
     pub sessions: Arc<dyn SessionStore>,
+    /// What the quarantine digest told whom.
+    pub digests: Arc<dyn DigestStore>,
 }
 
 impl Stores {
@@ -127,6 +130,7 @@ impl Stores {
             accounts: backend.clone(),
             links: backend.clone(),
             sessions: backend.clone(),
+            digests: backend.clone(),
         }
     }
 }
