@@ -55,7 +55,11 @@ fn actor() -> Actor {
     let user = ["SUDO_USER", "USER", "LOGNAME"].iter().find_map(|k| std::env::var(k).ok()).unwrap_or_default();
     let user: String = user.chars().filter(|c| !c.is_control()).take(64).collect();
     let user = if user.is_empty() { "an unknown user".to_string() } else { user };
-    Actor { client: "local".into(), user_agent: "sekisho quarantine".into(), by: format!("by {user} on the command line") }
+    Actor {
+        client: "local".into(),
+        user_agent: "sekisho quarantine".into(),
+        by: format!("by {user} on the command line"),
+    }
 }
 
 pub(crate) async fn run(command: QuarantineCommand, config: &Config, source: &ConfigSource) -> Result<(), Failure> {
@@ -150,7 +154,13 @@ pub(crate) async fn run(command: QuarantineCommand, config: &Config, source: &Co
 }
 
 /// Releases or deletes through the code the portal's page uses too.
-pub(crate) async fn act(control: &sekisho_store::QueueControl, id: &str, release: bool, json: bool, now: i64) -> Result<(), Failure> {
+pub(crate) async fn act(
+    control: &sekisho_store::QueueControl,
+    id: &str,
+    release: bool,
+    json: bool,
+    now: i64,
+) -> Result<(), Failure> {
     match control.act_on_quarantined(id, release, &actor(), now).await {
         Ok(Done::Released(n)) => {
             report(json, serde_json::json!({ "id": id, "released": n }), &format!("{id}: released to {n} recipient(s)"))

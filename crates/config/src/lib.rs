@@ -5,9 +5,9 @@
 
 mod antivirus;
 mod attachments;
+mod digest_time;
 mod duration;
 mod error;
-mod digest_time;
 mod inbound;
 mod portal;
 mod route;
@@ -24,9 +24,9 @@ use serde::Deserialize;
 
 pub use antivirus::AntivirusConfig;
 pub use attachments::{AttachmentPolicy, AttachmentRule, domain_matches};
+pub use digest_time::DigestTime;
 pub use duration::Duration;
 pub use error::{ConfigError, InvalidValue};
-pub use digest_time::DigestTime;
 pub use inbound::{InboundConfig, InboundRule};
 pub use portal::{Passphrase, PortalConfig};
 pub use route::NextHop;
@@ -950,8 +950,9 @@ mod tests {
         assert_eq!(c.inbound.danger, sekisho_policy::inbound::InboundAction::Reject);
         assert_eq!(c.inbound.danger_content, [sekisho_policy::inbound::DangerKind::Macros]);
         assert_eq!(c.inbound.quarantine_digest.minutes(), None, "no digest unless asked for");
-        let c = parse("[inbound]\nquarantine_digest = \"07:45\"\n[portal]\nadministrators = [\"postmaster@corp.test\"]\n")
-            .unwrap();
+        let c =
+            parse("[inbound]\nquarantine_digest = \"07:45\"\n[portal]\nadministrators = [\"postmaster@corp.test\"]\n")
+                .unwrap();
         assert_eq!(c.inbound.quarantine_digest.minutes(), Some(465));
         assert_eq!(c.portal.administrators, ["postmaster@corp.test"]);
         for (text, line, key) in [

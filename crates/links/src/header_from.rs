@@ -38,7 +38,10 @@ mod tests {
 
     #[test]
     fn the_subject_decoded_from_the_header_only() {
-        assert_eq!(header_subject(b"From: a@x\r\nSubject: =?UTF-8?B?6KuL5rGC5pu4?=\r\n\r\nSubject: no\r\n"), "\u{8acb}\u{6c42}\u{66f8}");
+        assert_eq!(
+            header_subject(b"From: a@x\r\nSubject: =?UTF-8?B?6KuL5rGC5pu4?=\r\n\r\nSubject: no\r\n"),
+            "\u{8acb}\u{6c42}\u{66f8}"
+        );
         assert_eq!(header_subject(b"From: a@x\r\n\r\nSubject: body\r\n"), "");
     }
 

@@ -9,11 +9,11 @@ use async_trait::async_trait;
 
 use crate::error::StoreError;
 use crate::links::{LinkStore, SessionStore};
-use crate::quarantine::DigestStore;
 use crate::model::{
     MessageDetail, MessageSummary, NewMessage, NoticeKind, ProbeRecord, RecipientUpdate, StsPolicyRecord, TlsMemory,
     UserRecord,
 };
+use crate::quarantine::DigestStore;
 use crate::state::Move;
 
 /// A recipient claimed for delivery.

@@ -59,13 +59,16 @@ pub async fn send_digests(
         let Some(d) = stores.messages.message_without_history(&id).await? else { continue };
         let header = super::read_header(control.body_path(&id)).await;
         let reason = d.info.inspection.as_ref().map(why).unwrap_or_default();
-        items.insert(id, HeldItem {
-            sender: d.info.sender.clone(),
-            from: header.from,
-            subject: header.subject,
-            received: config.time_zone.format(d.info.received_at, "%Y-%m-%d %H:%M"),
-            why: reason,
-        });
+        items.insert(
+            id,
+            HeldItem {
+                sender: d.info.sender.clone(),
+                from: header.from,
+                subject: header.subject,
+                received: config.time_zone.format(d.info.received_at, "%Y-%m-%d %H:%M"),
+                why: reason,
+            },
+        );
     }
     let mut sent = Vec::new();
     for held in by_recipient.into_values() {

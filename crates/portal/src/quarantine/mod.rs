@@ -99,7 +99,8 @@ impl Portal {
     /// True when `session` is an administrator's: signed in with the password of an account
     /// listed in `[portal] administrators`.
     pub(crate) fn is_admin(&self, session: &ConsoleSession) -> bool {
-        session.account && self.inner.config.portal.administrators.iter().any(|a| a.eq_ignore_ascii_case(&session.sender))
+        session.account
+            && self.inner.config.portal.administrators.iter().any(|a| a.eq_ignore_ascii_case(&session.sender))
     }
 
     /// The administrator's session of a request, or the answer for anyone else: the sign-in

@@ -108,11 +108,10 @@ mod tests {
         };
         assert_eq!(why(&record), "invoice.zip > eicar.com: danger — Eicar-Test-Signature");
         let rows = file_rows(&record);
-        assert_eq!(rows.iter().map(|r| (r.depth, r.name.as_str())).collect::<Vec<_>>(), [
-            (0, "notes.txt"),
-            (0, "invoice.zip"),
-            (1, "eicar.com")
-        ]);
+        assert_eq!(
+            rows.iter().map(|r| (r.depth, r.name.as_str())).collect::<Vec<_>>(),
+            [(0, "notes.txt"), (0, "invoice.zip"), (1, "eicar.com")]
+        );
         let empty = InspectionRecord { files: vec![], ..record };
         assert_eq!(why(&empty), "danger file → quarantine (inbound.danger)");
         let header = Header::read(b"From: Bank <a@bank.example>\r\nSubject: Hi\r\n\r\nbody");
