@@ -16,6 +16,10 @@
 //! shows each entry classified by clamd (EICAR Danger, a text Safe), and the Safe entry
 //! downloads with its SHA-256.
 //!
+//! An administrator (`tests/browser/quarantine.mjs`) signs in, follows the console's link to the
+//! quarantine, opens a held message and releases it through the confirmation; the message then
+//! reaches the internal server and the audit log names the administrator.
+//!
 //! Screenshots of each step are kept under `target/browser-artefacts/` of the workspace, the
 //! console's named `console-*.png`, the classification page's `unlock-*.png`. The scripts share `tests/browser/common.mjs`.
 //!
@@ -44,6 +48,8 @@ const HOSTILE: &str = "\"><svg onload=alert(1)>.pdf";
 const CONSOLE_SHOTS: &str = "console-";
 /// The file-name prefix of the classification page walk's screenshots.
 const UNLOCK_SHOTS: &str = "unlock-";
+/// The file-name prefix of the quarantine release's screenshots.
+const QUARANTINE_SHOTS: &str = "quarantine-";
 
 fn is_png(path: &Path) -> bool {
     std::fs::read(path).is_ok_and(|b| b.len() > 1000 && b.starts_with(b"\x89PNG\r\n\x1a\n"))
@@ -353,4 +359,62 @@ async fn a_recipient_unlocks_an_encrypted_zip_on_the_classification_page_in_chro
     assert!(opened.user_agent.contains("Chrome"), "{opened:?}");
     assert!(events.iter().all(|e| !e.detail.contains("not-the-password")), "a password is never recorded");
     drop(clamd);
+}
+
+#[tokio::test]
+async fn an_administrator_releases_a_quarantined_message_in_chromium() {
+    preflight();
+    let dns = FakeDns::start("127.0.7.83").await;
+    let internal = FakeMx::start("127.0.7.80:0", MxBehavior::default()).await;
+    let hop = format!("[127.0.7.80]:{}", internal.addr.port());
+    let (user, password) = ("postmaster@example.jp", "correct horse battery");
+    let s = TestServer::start_delivering(&dns, internal.addr.port(), move |c| {
+        c.delivery.next_hop = Some(hop);
+        c.inbound.error = sekisho_policy::inbound::InboundAction::Quarantine;
+        c.portal.administrators = vec![user.into()];
+    })
+    .await;
+    s.add_user(user, password).await;
+    let message = "From: billing@outside.example\r\nSubject: Invoice\r\nMIME-Version: 1.0\r\n\
+                   Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nSee.\r\n\
+                   --b\r\nContent-Type: application/octet-stream; name=\"held.bin\"\r\n\
+                   Content-Disposition: attachment; filename=\"held.bin\"\r\nContent-Transfer-Encoding: base64\r\n\r\n\
+                   AAECAw==\r\n--b--\r\n";
+    let (mut c, _) = sekisho_testkit::Client::connect(s.mx).await;
+    c.cmd("EHLO outside.example").await;
+    let r = c.send_mail("billing@outside.example", &["bob@example.jp"], message).await;
+    let id = sekisho_testkit::queue_id(&r).unwrap_or_else(|| panic!("{r:?}"));
+    let d = s.wait_for(&id, 15, |d| d.recipients[0].state == RecipientState::Held).await;
+    assert_eq!(d.recipients[0].state, RecipientState::Held, "{d:#?}");
+
+    let portal = format!("http://{}", s.portal.unwrap());
+    let shots = artefacts(|name| name.starts_with(QUARANTINE_SHOTS));
+    let env = [
+        ("PORTAL", portal.as_ref()),
+        ("MESSAGE_ID", id.as_ref()),
+        ("CONSOLE_USER", user.as_ref()),
+        ("CONSOLE_PASSWORD", password.as_ref()),
+        ("FILE", "held.bin".as_ref()),
+        ("SCREENSHOT_DIR", shots.as_os_str()),
+    ];
+    let (said, status, stderr) = run_script("quarantine.mjs", &env, async |stdout, _| {
+        let mut said = Vec::new();
+        while let Some(line) = stdout.next_line().await.unwrap() {
+            said.push(line);
+        }
+        said
+    })
+    .await;
+    assert!(status.success(), "quarantine.mjs failed ({status}); screenshots in {}:\n{stderr}", shots.display());
+    assert_eq!(said, ["DONE"], "{stderr}");
+    for step in ["01-list", "02-message", "03-confirm", "04-released"] {
+        let name = format!("{QUARANTINE_SHOTS}{step}.png");
+        assert!(is_png(&shots.join(&name)), "no screenshot {name} in {}", shots.display());
+    }
+    let got = internal.wait_for(1, 10).await;
+    assert!(String::from_utf8_lossy(&got[0].data).starts_with("X-Sekisho-Inspection: released;"));
+    let events = s.queue.stores().links.events(&id).await.unwrap();
+    let released = events.iter().find(|e| e.event.as_str() == "quarantine-released").expect("audited");
+    assert!(released.user_agent.contains("Chrome"), "{released:?}");
+    assert!(released.detail.contains(user), "{released:?}");
 }
