@@ -5,18 +5,24 @@
 
 mod support;
 
+use base64::Engine as _;
 use sekisho_config::Config;
 use sekisho_policy::inbound::InboundAction;
 use sekisho_store::{LinkEvent, RecipientState};
 use sekisho_testkit::{Client, FakeDns, FakeMx, MxBehavior, TestServer, queue_id};
 
 /// The internal mail server behind the gateway, and the gateway in front of it, which
-/// quarantines mail with a file it could not scan (no antivirus: Error).
+/// quarantines mail with a file it could not scan (no antivirus: Error) or, with a real clamd,
+/// a virus (Danger).
 struct Site {
     _dns: FakeDns,
     internal: FakeMx,
     gw: TestServer,
+    _clamd: Option<sekisho_testkit::Clamd>,
 }
+
+/// A file sekisho cannot scan without an antivirus: (name, base64).
+const UNSCANNED: (&str, &str) = ("invoice.bin", "AAECAw==");
 
 impl Site {
     async fn start(tweak: impl FnOnce(&mut Config)) -> Site {
@@ -26,23 +32,34 @@ impl Site {
         let gw = TestServer::start_delivering(&dns, internal.addr.port(), move |c| {
             c.delivery.next_hop = Some(hop);
             c.inbound.error = InboundAction::Quarantine;
+            c.inbound.danger = InboundAction::Quarantine;
             c.portal.administrators = vec!["postmaster@example.jp".into()];
             tweak(c);
         })
         .await;
         gw.add_user("postmaster@example.jp", "admin password").await;
         gw.add_user("alice@example.jp", "alice password").await;
-        Site { _dns: dns, internal, gw }
+        Site { _dns: dns, internal, gw, _clamd: None }
     }
 
-    /// Sends a message with a file from the internet to `to`; its queue ID.
-    async fn send(&self, header_from: &str, subject: &str, to: &[&str]) -> String {
+    /// The same, scanning with a real clamd (the test kit's, with its own database).
+    async fn scanned() -> Site {
+        let clamd = sekisho_testkit::Clamd::start().await;
+        let address = clamd.unix_address();
+        let mut site = Site::start(move |c| c.antivirus.clamd = Some(address)).await;
+        site._clamd = Some(clamd);
+        site
+    }
+
+    /// Sends a message with `file` (name, base64) from the internet to `to`; its queue ID.
+    async fn send(&self, header_from: &str, subject: &str, to: &[&str], file: (&str, &str)) -> String {
+        let (name, base64) = file;
         let message = format!(
             "From: {header_from}\r\nSubject: {subject}\r\nMIME-Version: 1.0\r\n\
              Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nSee the file.\r\n\
-             --b\r\nContent-Type: application/octet-stream; name=\"invoice.bin\"\r\n\
-             Content-Disposition: attachment; filename=\"invoice.bin\"\r\nContent-Transfer-Encoding: base64\r\n\r\n\
-             AAECAw==\r\n--b--\r\n"
+             --b\r\nContent-Type: application/octet-stream; name=\"{name}\"\r\n\
+             Content-Disposition: attachment; filename=\"{name}\"\r\nContent-Transfer-Encoding: base64\r\n\r\n\
+             {base64}\r\n--b--\r\n"
         );
         let (mut c, _) = Client::connect(self.gw.mx).await;
         c.cmd("EHLO outside.example").await;
@@ -106,9 +123,11 @@ async fn wait_held(site: &Site, id: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_administrator_releases_and_deletes_held_mail_on_the_portal_and_nobody_else_can() {
-    let site = Site::start(|_| {}).await;
-    let kept = site.send("Bank <notice@bank.example>", "Invoice 42", &["bob@example.jp"]).await;
-    let dropped = site.send("billing@outside.example", "Second", &["carol@example.jp"]).await;
+    let site = Site::scanned().await;
+    let eicar = base64::engine::general_purpose::STANDARD.encode(sekisho_testkit::EICAR);
+    let virus = ("invoice.com", eicar.as_str());
+    let kept = site.send("Bank <notice@bank.example>", "Invoice 42", &["bob@example.jp"], virus).await;
+    let dropped = site.send("billing@outside.example", "Second", &["carol@example.jp"], virus).await;
     wait_held(&site, &kept).await;
     wait_held(&site, &dropped).await;
     let (http, base) = (http(), site.base());
@@ -144,14 +163,21 @@ async fn an_administrator_releases_and_deletes_held_mail_on_the_portal_and_nobod
         "differs from the header",
         "Invoice 42",
         "bob@example.jp",
-        "invoice.bin: error — not scanned: no antivirus is configured",
+        &format!("invoice.com: danger — virus found: {}", sekisho_testkit::EICAR_SIGNATURE),
     ] {
         assert!(kept_row.contains(text), "{text}: {kept_row}");
     }
     assert!(!row(&dropped).contains("differs from the header"), "{}", row(&dropped));
     let (status, detail) = get(&http, format!("{base}/sent/quarantine/{kept}"), Some(&admin)).await;
     assert_eq!(status, 200);
-    assert!(detail.contains("error file → quarantine (inbound.error)") && detail.contains("invoice.bin"), "{detail}");
+    assert!(detail.contains("danger file → quarantine (inbound.danger)"), "{detail}");
+    assert!(detail.contains("invoice.com") && detail.contains(sekisho_testkit::EICAR_SIGNATURE), "{detail}");
+
+    // A session from a mailed sign-in link is not an administrator's, even for a listed name.
+    let linked = site.gw.console_cookie("postmaster@example.jp").await;
+    let (status, page) = get(&http, format!("{base}/sent/quarantine"), Some(&linked)).await;
+    assert_eq!(status, 403, "{page}");
+    assert!(page.contains("sign in with your account"), "{page}");
 
     // Release: a confirmation, then a POST that needs the session's form token.
     let (status, confirm) = get(&http, format!("{base}/sent/quarantine/{kept}/release"), Some(&admin)).await;
@@ -172,8 +198,8 @@ async fn an_administrator_releases_and_deletes_held_mail_on_the_portal_and_nobod
     assert_eq!(r.headers()["location"], "/sent/quarantine");
     let got = site.internal.wait_for(1, 10).await;
     let text = String::from_utf8_lossy(&got[0].data).to_string();
-    assert!(text.starts_with("X-Sekisho-Inspection: released; worst=error;"), "{text}");
-    assert!(text.contains("Subject: Invoice 42") && text.contains("AAECAw=="), "delivered as it is: {text}");
+    assert!(text.starts_with("X-Sekisho-Inspection: released; worst=danger;"), "{text}");
+    assert!(text.contains("Subject: Invoice 42") && text.contains(&eicar), "delivered as it is: {text}");
     assert_eq!(post(release, admin.clone(), &csrf).await.unwrap().status().as_u16(), 404, "released once");
 
     // Delete: gone from the queue, never delivered.
@@ -205,7 +231,6 @@ async fn an_administrator_releases_and_deletes_held_mail_on_the_portal_and_nobod
 
 /// The body of a sekisho text mail, decoded.
 fn decoded_body(raw: &[u8]) -> String {
-    use base64::Engine as _;
     let text = String::from_utf8_lossy(raw).to_string();
     let (_, body) = text.split_once("\r\n\r\n").unwrap();
     let clean: String = body.split_whitespace().collect();
@@ -215,8 +240,9 @@ fn decoded_body(raw: &[u8]) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_digest_tells_each_recipient_once_what_was_held_for_them() {
     let site = Site::start(|_| {}).await;
-    let first = site.send("Bank <notice@bank.example>", "Invoice 42", &["bob@example.jp", "carol@example.jp"]).await;
-    let second = site.send("billing@outside.example", "Reminder", &["bob@example.jp"]).await;
+    let first =
+        site.send("Bank <notice@bank.example>", "Invoice 42", &["bob@example.jp", "carol@example.jp"], UNSCANNED).await;
+    let second = site.send("billing@outside.example", "Reminder", &["bob@example.jp"], UNSCANNED).await;
     wait_held(&site, &first).await;
     wait_held(&site, &second).await;
 
@@ -256,9 +282,51 @@ async fn the_digest_tells_each_recipient_once_what_was_held_for_them() {
     assert!(out.contains("quarantine-digest: bob@example.jp told in the quarantine digest"), "{out}");
 
     // Something new is held: the next run tells only about it.
-    let third = site.send("x@outside.example", "Third", &["bob@example.jp"]).await;
+    let third = site.send("x@outside.example", "Third", &["bob@example.jp"], UNSCANNED).await;
     wait_held(&site, &third).await;
     let (code, out, _) = site.cli(&["quarantine", "digest", "--now"]).await;
     assert_eq!(code, 0);
     assert!(out.starts_with("bob@example.jp: digest ") && out.contains("(1 message(s))"), "{out}");
+
+    // The command line's release is the page's: written to the audit log with who ran it.
+    let (code, _, err) = site.cli(&["quarantine", "release", &first]).await;
+    assert_eq!(code, 0, "{err}");
+    let (_, out, _) = site.cli(&["queue", "show", &first]).await;
+    assert!(out.contains("quarantine-released: released to 2 recipient(s) by "), "{out}");
+    assert!(out.contains(" on the command line"), "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_daily_digest_runs_once_per_day_even_across_a_restart() {
+    let site = Site::start(|_| {}).await;
+    let id = site.send("billing@outside.example", "Invoice 7", &["bob@example.jp"], UNSCANNED).await;
+    wait_held(&site, &id).await;
+    // The digest's time of day is this minute (UTC): the day's run is due now.
+    let mut config = site.gw.config.clone();
+    config.time_zone = sekisho_config::TimeZone::utc();
+    let now = chrono::Utc::now();
+    let minute = u16::try_from(chrono::Timelike::hour(&now) * 60 + chrono::Timelike::minute(&now)).unwrap();
+    config.inbound.quarantine_digest = sekisho_config::DigestTime::at(minute / 60, minute % 60).unwrap();
+    let run = |config: Config| {
+        let queue = site.gw.queue.clone();
+        let (stores, control) = (queue.stores().clone(), queue.control().clone());
+        sekisho_portal::digest::run_daily(
+            config,
+            stores,
+            control,
+            move || queue.wake(),
+            tokio::time::sleep(std::time::Duration::from_millis(800)),
+        )
+    };
+    run(config.clone()).await;
+    let got = site.internal.wait_for(1, 10).await;
+    assert_eq!(got[0].rcpt_to, ["bob@example.jp"]);
+    assert!(decoded_body(&got[0].data).contains("  Subject: Invoice 7\r\n"));
+
+    // Something new is held, then sekisho restarts the same day: the day's digest was sent.
+    let later = site.send("billing@outside.example", "Invoice 8", &["bob@example.jp"], UNSCANNED).await;
+    wait_held(&site, &later).await;
+    run(config).await;
+    tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+    assert_eq!(site.internal.received().len(), 1, "one digest a day");
 }

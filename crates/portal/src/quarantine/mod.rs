@@ -55,6 +55,9 @@ pub(crate) fn admin_link(t: &Texts) -> &'static str {
     quarantine_texts(t).link
 }
 
+/// An administrator's session, with the texts of the request's language.
+type Admin = (ConsoleSession, &'static Texts, &'static QuarantineTexts);
+
 /// One held message as the pages show it.
 pub struct HeldRow {
     pub id: String,
@@ -99,13 +102,17 @@ impl Portal {
     /// True when `session` is an administrator's: signed in with the password of an account
     /// listed in `[portal] administrators`.
     pub(crate) fn is_admin(&self, session: &ConsoleSession) -> bool {
-        session.account
-            && self.inner.config.portal.administrators.iter().any(|a| a.eq_ignore_ascii_case(&session.sender))
+        session.account && self.listed_admin(&session.sender)
+    }
+
+    /// True when `name` is in `[portal] administrators` (letter case aside).
+    fn listed_admin(&self, name: &str) -> bool {
+        self.inner.config.portal.administrators.iter().any(|a| a.eq_ignore_ascii_case(name))
     }
 
     /// The administrator's session of a request, or the answer for anyone else: the sign-in
     /// page when not signed in, 403 when not an administrator.
-    async fn admin(&self, headers: &HeaderMap) -> Result<ConsoleSession, Response> {
+    async fn admin(&self, headers: &HeaderMap) -> Result<Admin, Response> {
         let t = self.texts(headers);
         let q = quarantine_texts(t);
         let session = match self.console(headers).await {
@@ -114,11 +121,10 @@ impl Portal {
             Ok(Some((s, _))) => s,
         };
         if self.is_admin(&session) {
-            return Ok(session);
+            return Ok((session, t, q));
         }
         tracing::warn!(user = %session.sender.escape_debug(), "administration page refused: not an administrator");
-        let listed = self.inner.config.portal.administrators.iter().any(|a| a.eq_ignore_ascii_case(&session.sender));
-        let sentence = if listed { q.admin_link_session } else { q.not_admin };
+        let sentence = if self.listed_admin(&session.sender) { q.admin_link_session } else { q.not_admin };
         Err(notice(StatusCode::FORBIDDEN, t, &format!("{sentence} ({})", session.sender)))
     }
 
@@ -150,11 +156,10 @@ impl Portal {
 
 /// `GET /sent/quarantine`: every quarantined message, oldest first.
 pub async fn list(State(portal): State<Portal>, headers: HeaderMap) -> Response {
-    let session = match portal.admin(&headers).await {
-        Ok(s) => s,
+    let (session, t, q) = match portal.admin(&headers).await {
+        Ok(v) => v,
         Err(r) => return r,
     };
-    let t = portal.texts(&headers);
     let ids = match portal.inner.stores.messages.quarantined().await {
         Ok(ids) => ids,
         Err(e) => return unavailable(e),
@@ -168,16 +173,15 @@ pub async fn list(State(portal): State<Portal>, headers: HeaderMap) -> Response 
         }
     }
     let i = crate::inbound::texts::inbound_texts(t);
-    render(StatusCode::OK, &ListPage { t, q: quarantine_texts(t), i, who: session.sender, rows })
+    render(StatusCode::OK, &ListPage { t, q, i, who: session.sender, rows })
 }
 
 /// `GET /sent/quarantine/{id}`: one quarantined message.
 pub async fn message(State(portal): State<Portal>, headers: HeaderMap, Path(id): Path<String>) -> Response {
-    if let Err(r) = portal.admin(&headers).await {
-        return r;
-    }
-    let t = portal.texts(&headers);
-    let q = quarantine_texts(t);
+    let (_, t, q) = match portal.admin(&headers).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
     let d = match portal.quarantined(&id).await {
         Ok(Some(d)) => d,
         Ok(None) => return notice(StatusCode::NOT_FOUND, t, q.not_held),
@@ -231,12 +235,10 @@ pub async fn confirm(
     headers: HeaderMap,
     Path((id, action)): Path<(String, String)>,
 ) -> Response {
-    let session = match portal.admin(&headers).await {
-        Ok(s) => s,
+    let (session, t, q) = match portal.admin(&headers).await {
+        Ok(v) => v,
         Err(r) => return r,
     };
-    let t = portal.texts(&headers);
-    let q = quarantine_texts(t);
     let Some(release) = release_of(&action) else { return notice(StatusCode::NOT_FOUND, t, t.not_found) };
     let d = match portal.quarantined(&id).await {
         Ok(Some(d)) => d,
@@ -270,12 +272,10 @@ pub async fn act(
     Path((id, action)): Path<(String, String)>,
     Form(form): Form<ConfirmForm>,
 ) -> Response {
-    let session = match portal.admin(&headers).await {
-        Ok(s) => s,
+    let (session, t, q) = match portal.admin(&headers).await {
+        Ok(v) => v,
         Err(r) => return r,
     };
-    let t = portal.texts(&headers);
-    let q = quarantine_texts(t);
     if !portal.form_allowed(&headers, &session.csrf, form.csrf()) {
         return notice(StatusCode::FORBIDDEN, t, t.bad_form);
     }
