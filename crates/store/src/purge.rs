@@ -7,7 +7,9 @@
 //! - kept-file records of messages created before the cutoff whose every link expired before
 //!   it (or was revoked) and whose files are already purged from disk, with their links,
 //!   codes, sessions and download counts;
-//! - audit log rows (portal events) older than the cutoff.
+//! - audit log rows (portal events) older than the cutoff;
+//! - what the quarantine digest remembers of recipients no longer held, told before the
+//!   cutoff, and of its daily runs before it.
 //!
 //! Nothing still queued, held, in delivery or waiting for a notification is ever touched.
 
@@ -74,6 +76,14 @@ impl SqliteStore {
             link_messages: delete(format!("DELETE FROM link_messages WHERE message_id IN ({OLD_LINKS})")).await?,
             audit_events: delete("DELETE FROM portal_events WHERE at < ?1".into()).await?,
         };
+        delete(
+            "DELETE FROM quarantine_digests WHERE told_at < ?1 AND NOT EXISTS (SELECT 1 FROM recipients r \
+             WHERE r.message_id = quarantine_digests.message_id AND r.idx = quarantine_digests.idx \
+             AND r.state = 'held')"
+                .into(),
+        )
+        .await?;
+        delete("DELETE FROM quarantine_digest_runs WHERE ran_at < ?1".into()).await?;
         tx.commit().await?;
         Ok((counts, ids))
     }

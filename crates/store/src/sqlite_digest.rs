@@ -97,5 +97,21 @@ mod tests {
         assert!(s.claim_digest_slot(100, 101).await.unwrap());
         assert!(!s.claim_digest_slot(100, 102).await.unwrap(), "a slot runs once");
         assert!(s.claim_digest_slot(200, 201).await.unwrap());
+
+        // Retention forgets only what no longer matters: a recipient still held stays told.
+        s.mark_told(&untold, 5).await.unwrap();
+        let rows = async || -> (i64, i64) {
+            let told =
+                sqlx::query_scalar("SELECT COUNT(*) FROM quarantine_digests").fetch_one(&s.reader).await.unwrap();
+            let runs =
+                sqlx::query_scalar("SELECT COUNT(*) FROM quarantine_digest_runs").fetch_one(&s.reader).await.unwrap();
+            (told, runs)
+        };
+        s.purge_rows(1000).await.unwrap();
+        assert_eq!(rows().await, (2, 0), "held recipients stay told; old runs go");
+        assert!(s.delete_message(&held.info.id).await.unwrap());
+        s.purge_rows(1000).await.unwrap();
+        assert_eq!(rows().await, (0, 0), "a deleted message's rows go");
+        assert!(s.untold().await.unwrap().is_empty());
     }
 }
