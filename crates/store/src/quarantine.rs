@@ -98,8 +98,10 @@ pub trait DigestStore: Send + Sync {
     /// Held recipients of quarantined messages that no digest told about yet, oldest
     /// message first.
     async fn untold(&self) -> Result<Vec<HeldRecipient>, StoreError>;
-    /// Remembers that these recipients were told (durably, before their mail is queued).
-    async fn mark_told(&self, told: &[HeldRecipient], at: i64) -> Result<(), StoreError>;
+    /// Remembers that these recipients were told (durably, before their mail is queued);
+    /// returns those this call marked, leaving out any another run marked first (so two runs
+    /// at once never tell anyone twice).
+    async fn mark_told(&self, told: &[HeldRecipient], at: i64) -> Result<Vec<HeldRecipient>, StoreError>;
     /// Forgets `mark_told` for recipients whose mail could not be queued.
     async fn unmark_told(&self, told: &[HeldRecipient]) -> Result<(), StoreError>;
     /// Claims the scheduled digest of `slot` (unix seconds of its time of day): true for the

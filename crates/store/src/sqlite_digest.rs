@@ -25,19 +25,24 @@ impl DigestStore for SqliteStore {
             .collect())
     }
 
-    async fn mark_told(&self, told: &[HeldRecipient], at: i64) -> Result<(), StoreError> {
+    async fn mark_told(&self, told: &[HeldRecipient], at: i64) -> Result<Vec<HeldRecipient>, StoreError> {
         let mut conn = self.write_conn(true).await?;
         let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+        let mut marked = Vec::with_capacity(told.len());
         for t in told {
-            sqlx::query("INSERT OR IGNORE INTO quarantine_digests (message_id, idx, told_at) VALUES (?, ?, ?)")
-                .bind(&t.message_id)
-                .bind(t.idx)
-                .bind(at)
-                .execute(&mut *tx)
-                .await?;
+            let done =
+                sqlx::query("INSERT OR IGNORE INTO quarantine_digests (message_id, idx, told_at) VALUES (?, ?, ?)")
+                    .bind(&t.message_id)
+                    .bind(t.idx)
+                    .bind(at)
+                    .execute(&mut *tx)
+                    .await?;
+            if done.rows_affected() == 1 {
+                marked.push(t.clone());
+            }
         }
         tx.commit().await?;
-        Ok(())
+        Ok(marked)
     }
 
     async fn unmark_told(&self, told: &[HeldRecipient]) -> Result<(), StoreError> {
@@ -90,8 +95,10 @@ mod tests {
         let untold = s.untold().await.unwrap();
         assert_eq!(untold.len(), 2, "only the quarantined message's recipients: {untold:?}");
         assert!(untold.iter().all(|u| u.message_id == held.info.id));
-        s.mark_told(&untold[..1], 5).await.unwrap();
+        assert_eq!(s.mark_told(&untold[..1], 5).await.unwrap(), untold[..1].to_vec());
         assert_eq!(s.untold().await.unwrap(), untold[1..].to_vec());
+        assert_eq!(s.mark_told(&untold, 6).await.unwrap(), untold[1..].to_vec(), "a run that came second");
+        s.unmark_told(&untold[1..]).await.unwrap();
         s.unmark_told(&untold[..1]).await.unwrap();
         assert_eq!(s.untold().await.unwrap().len(), 2);
         assert!(s.claim_digest_slot(100, 101).await.unwrap());

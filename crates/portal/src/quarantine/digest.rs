@@ -72,8 +72,12 @@ pub async fn send_digests(
     }
     let mut sent = Vec::new();
     for held in by_recipient.into_values() {
+        // Remembered first: a crash after this line loses one digest, never sends two; what
+        // another run (the CLI beside `serve`) marked first is left to it.
+        let held = stores.digests.mark_told(&held, now).await?;
         let listed: Vec<HeldItem> = held.iter().filter_map(|h| items.get(&h.message_id).cloned()).collect();
         if listed.is_empty() {
+            stores.digests.unmark_told(&held).await?;
             continue;
         }
         let to = held[0].address.clone();
@@ -88,8 +92,6 @@ pub async fn send_digests(
             &mail_id,
         );
         let queue_id = QueueId::generate();
-        // Remembered first: a crash after this line loses one digest, never sends two.
-        stores.digests.mark_told(&held, now).await?;
         if let Err(e) = control.inject(&queue_id, &config.hostname, &to, &mail).await {
             tracing::error!(error = %e, to = %to.escape_debug(), "cannot queue the quarantine digest");
             stores.digests.unmark_told(&held).await?;
