@@ -299,3 +299,34 @@ pub async fn act(
     r.headers_mut().insert(header::LOCATION, HeaderValue::from_static("/sent/quarantine"));
     r
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outsiders_text_renders_as_text_and_the_differs_mark_shows() {
+        let row = HeldRow {
+            id: "M1".into(),
+            received: "2026-12-04 09:15".into(),
+            envelope: "a@outside.example".into(),
+            header_from: "\"><svg onload=alert(1)> <ceo@corp.test>".into(),
+            differs: true,
+            subject: "<script>alert(1)</script>".into(),
+            recipients: vec!["bob@corp.test".into()],
+            size: "1.0 KiB".into(),
+            why: "x.com: danger — virus found: Eicar-Test-Signature".into(),
+        };
+        let t = &crate::lang::JA;
+        let i = crate::inbound::texts::inbound_texts(t);
+        let html = ListPage { t, q: quarantine_texts(t), i, who: "postmaster@corp.test".into(), rows: vec![row] }
+            .render()
+            .unwrap();
+        assert!(!html.contains("<svg") && !html.contains("<script>alert"), "{html}");
+        assert!(html.contains("&#60;script&#62;alert(1)&#60;/script&#62;"), "{html}");
+        assert!(html.contains(i.differs) && html.contains(JA_HEADING), "{html}");
+        assert!(html.contains(".badge.danger"), "the shared style is included: {html}");
+    }
+
+    const JA_HEADING: &str = "隔離中のメール（管理者）";
+}
