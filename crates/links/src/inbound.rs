@@ -115,6 +115,8 @@ mod tests {
             ],
             antivirus: String::new(),
             password_in_message: false,
+            sanitised: Vec::new(),
+            html_to_text: false,
         };
         assert_eq!(classified(&record, "a.txt", 68, "bb").map(|(i, c)| (i, c.class)), Some((1, FileClass::Danger)));
         assert_eq!(classified(&record, "a.txt", 68, "aa").map(|(i, c)| (i, c.class)), Some((0, FileClass::Safe)));

@@ -143,6 +143,8 @@ mod tests {
             files: vec![file(FileClass::Danger, vec![file(FileClass::Danger, vec![]), file(FileClass::Safe, vec![])])],
             antivirus: "clamd".into(),
             password_in_message: true,
+            sanitised: Vec::new(),
+            html_to_text: false,
         };
         assert_eq!(
             summary(&record, "gw.example.jp\r\n"),

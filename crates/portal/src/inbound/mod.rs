@@ -433,6 +433,8 @@ mod tests {
             files: vec![file],
             antivirus: String::new(),
             password_in_message: true,
+            sanitised: Vec::new(),
+            html_to_text: false,
         };
         let rows = view::rows(&Tree {
             t,

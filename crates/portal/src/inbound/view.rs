@@ -217,6 +217,8 @@ mod tests {
             ],
             antivirus: String::new(),
             password_in_message: false,
+            sanitised: Vec::new(),
+            html_to_text: false,
         }
     }
 
