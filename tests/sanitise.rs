@@ -191,6 +191,20 @@ async fn beside_a_file_that_is_separated_the_copy_is_kept_for_download_and_the_o
     let kept = site.gw.queue.stores().links.link_message(&d.info.id).await.unwrap().unwrap();
     let names: Vec<&str> = kept.files.iter().map(|f| f.name.as_str()).collect();
     assert!(names.contains(&"figures.xlsx") && !names.contains(&"figures.xlsm"), "{names:?}");
+
+    // On the classification page the copy is a Safe file under its original.
+    let at = notice.find("Files and their classes: ").unwrap() + "Files and their classes: ".len();
+    let link = notice[at..].lines().next().unwrap().trim().to_string();
+    let portal = format!("http://{}", site.gw.portal.unwrap());
+    let mut b = sekisho_testkit::Browser::new(&portal);
+    assert_eq!(b.follow(&link).await.status().as_u16(), 303);
+    let (status, page) = b.get_text("/d").await;
+    assert_eq!(status, 200);
+    assert!(page.contains("figures.xlsx") && page.contains("href=\"/d/files/0\""), "{page}");
+    let (status, _, bytes) = b.get("/d/files/0").await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&bytes));
+    assert_eq!(Some(sekisho_testkit::mail::sha256(&bytes)), record.sanitised[0].copy.sha256);
+    assert!(!part_names(&bytes).iter().any(|n| n.contains("vbaProject")));
 }
 
 #[tokio::test]
