@@ -78,3 +78,82 @@ pub(crate) fn sanitised_body(raw: &[u8], record: &InspectionRecord) -> Result<Op
     }
     Ok(Some(edit_parts(raw, edits)?))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write as _;
+
+    use base64::Engine as _;
+    use sekisho_policy::inbound::{ClassifiedFile, FileClass, Outcome, SanitisedCopy};
+
+    use super::*;
+
+    fn docm() -> Vec<u8> {
+        let types = br#"<Types><Override PartName="/word/document.xml" ContentType="application/vnd.ms-word.document.macroEnabled.main+xml"/></Types>"#;
+        let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        for (name, data) in [
+            ("[Content_Types].xml", &types[..]),
+            ("word/document.xml", b"<w:document/>"),
+            ("word/vbaProject.bin", b"v"),
+        ] {
+            w.start_file(name, zip::write::SimpleFileOptions::default()).unwrap();
+            w.write_all(data).unwrap();
+        }
+        w.finish().unwrap().into_inner()
+    }
+
+    fn hex(bytes: &[u8]) -> String {
+        ring::digest::digest(&ring::digest::SHA256, bytes).as_ref().iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    fn file(name: &str, bytes: &[u8], class: FileClass) -> ClassifiedFile {
+        ClassifiedFile {
+            name: name.into(),
+            size: bytes.len() as u64,
+            file_type: "t".into(),
+            class,
+            reason: String::new(),
+            sha256: Some(hex(bytes)),
+            children: Vec::new(),
+        }
+    }
+
+    fn message(doc: &[u8]) -> Vec<u8> {
+        format!(
+            "From: a@example.jp\r\nContent-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nhi\r\n\
+             --b\r\nContent-Type: application/octet-stream; name=\"a.docm\"\r\nContent-Transfer-Encoding: base64\r\n\r\n{}\r\n--b--\r\n",
+            base64::engine::general_purpose::STANDARD.encode(doc)
+        )
+        .into_bytes()
+    }
+
+    fn record(doc: &[u8], copy: ClassifiedFile) -> InspectionRecord {
+        InspectionRecord {
+            action: Outcome::Delivered,
+            rule: String::new(),
+            files: vec![file("a.docm", doc, FileClass::Danger)],
+            antivirus: String::new(),
+            password_in_message: false,
+            sanitised: vec![SanitisedCopy { original: 0, done: "VBA project removed".into(), copy }],
+            html_to_text: false,
+        }
+    }
+
+    #[test]
+    fn the_copy_inspected_replaces_its_original_and_anything_else_holds_the_message() {
+        let doc = docm();
+        let copy = remove_macros("a.docm", &doc, &SanitiseLimits::default()).unwrap();
+        let good = record(&doc, file("a.docx", &copy.bytes, FileClass::Safe));
+        let out = String::from_utf8(sanitised_body(&message(&doc), &good).unwrap().unwrap()).unwrap();
+        assert!(out.contains("filename=\"a.docx\""), "{out}");
+        assert!(!out.contains("a.docm") && out.contains("\r\n\r\nhi\r\n"), "{out}");
+
+        let other = record(&doc, file("a.docx", b"not the copy", FileClass::Safe));
+        assert!(matches!(sanitised_body(&message(&doc), &other), Err(SanitisedError::Differs(n)) if n == "a.docm"));
+        let absent = b"From: a@example.jp\r\n\r\nno files\r\n";
+        assert!(matches!(sanitised_body(absent, &good), Err(SanitisedError::Missing(n)) if n == "a.docm"));
+        let not_safe = record(&doc, file("a.docx", &copy.bytes, FileClass::Error));
+        assert!(!wanted(&not_safe));
+        assert_eq!(sanitised_body(&message(&doc), &not_safe).unwrap(), None, "the original's class stands");
+    }
+}
