@@ -132,4 +132,14 @@ mod tests {
         assert_eq!(action(FileClass::Danger, "other.test").0, InboundAction::Separate);
         assert_eq!(action(FileClass::Safe, "corp.test").0, InboundAction::Deliver);
     }
+
+    #[test]
+    fn sanitising_is_off_unless_asked_for() {
+        let c = InboundConfig::default();
+        assert!(!c.sanitise_macros && !c.html_to_text);
+        let path = std::path::Path::new("sekisho.toml");
+        let c = crate::Config::parse("[inbound]\nsanitise_macros = true\nhtml_to_text = true\n", path).unwrap();
+        assert!(c.inbound.sanitise_macros && c.inbound.html_to_text);
+        assert!(!crate::Config::embedded().inbound.sanitise_macros);
+    }
 }

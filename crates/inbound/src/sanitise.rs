@@ -142,7 +142,11 @@ mod tests {
     }
 
     async fn run(bytes: Vec<u8>) -> (Vec<ClassifiedFile>, Vec<SanitisedCopy>) {
-        let mut nodes = vec![open_file("a.docm", &bytes, &Limits::default())];
+        run_named("a.docm", bytes).await
+    }
+
+    async fn run_named(name: &str, bytes: Vec<u8>) -> (Vec<ClassifiedFile>, Vec<SanitisedCopy>) {
+        let mut nodes = vec![open_file(name, &bytes, &Limits::default())];
         let originals = sanitise_originals(&nodes, true);
         let deadline = Instant::now() + std::time::Duration::from_secs(10);
         let scans = scan_all(&mut nodes, Arc::new(Clean), deadline).await;
@@ -175,6 +179,23 @@ mod tests {
                 .ends_with("; no sanitised copy: the document is damaged: [Content_Types].xml is not well-formed"),
             "{}",
             files[0].reason
+        );
+    }
+
+    #[tokio::test]
+    async fn a_legacy_document_with_macros_keeps_danger_and_says_why() {
+        let mut cf = cfb::CompoundFile::create(std::io::Cursor::new(Vec::new())).unwrap();
+        cf.create_storage_all("/Macros/VBA").unwrap();
+        cf.create_stream("/WordDocument").unwrap().write_all(&[0u8; 64]).unwrap();
+        cf.create_stream("/Macros/VBA/dir").unwrap().write_all(b"\x01").unwrap();
+        cf.flush().unwrap();
+        let (files, copies) = run_named("old.doc", cf.into_inner().into_inner()).await;
+        assert!(copies.is_empty());
+        assert_eq!(files[0].class, FileClass::Danger);
+        assert_eq!(
+            files[0].reason,
+            "Office document with macros (VBA storage); no sanitised copy: legacy Office format (.doc/.xls/.ppt): \
+             its macros cannot be removed"
         );
     }
 }
