@@ -20,8 +20,9 @@ use crate::{classify, scan_all};
 /// threads).
 const STACK: usize = 64 << 20;
 
-/// The bytes of the top-level files a copy may be made of (a macro hazard of their own), taken
-/// before the scan takes the bytes away.
+/// The bytes of the top-level files a copy may be made of (a macro hazard of their own, or an
+/// Office Open XML document with a part that has one), taken before the scan takes the bytes
+/// away.
 #[derive(Debug, Default)]
 pub struct Originals(Vec<(usize, String, Vec<u8>)>);
 
@@ -31,11 +32,15 @@ pub fn sanitise_originals(files: &[Node], enabled: bool) -> Originals {
         return Originals::default();
     }
     let macros = |n: &Node| n.hazards.iter().any(|h| matches!(h, Hazard::Macros(_)));
+    // An OOXML document whose VBA project has another name shows it on the part, not itself.
+    let ooxml = |n: &Node| {
+        ["Word document", "Excel workbook", "PowerPoint presentation"].iter().any(|k| n.file_type.starts_with(k))
+    };
     Originals(
         files
             .iter()
             .enumerate()
-            .filter(|(_, n)| macros(n))
+            .filter(|(_, n)| macros(n) || (ooxml(n) && n.children.iter().any(macros)))
             .filter_map(|(i, n)| n.content.clone().map(|bytes| (i, n.name.clone(), bytes)))
             .collect(),
     )
@@ -166,6 +171,31 @@ mod tests {
         assert_eq!(copy.copy.reason, "VBA project removed; scanned: nothing found");
         assert_eq!(copy.copy.sha256.as_ref().map(String::len), Some(64));
         assert!(sanitise_originals(&[open_file("a.docm", &docm(b"x"), &Limits::default())], false).0.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_vba_project_under_another_name_is_removed_too() {
+        let mut cf = cfb::CompoundFile::create(std::io::Cursor::new(Vec::new())).unwrap();
+        cf.create_storage_all("/VBA").unwrap();
+        cf.create_stream("/PROJECT").unwrap().write_all(b"ID=\"{}\"").unwrap();
+        cf.create_stream("/VBA/dir").unwrap().write_all(b"\x01").unwrap();
+        cf.flush().unwrap();
+        let vba = cf.into_inner().into_inner();
+        let types = br#"<Types><Override PartName="/word/document.xml" ContentType="application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml"/></Types>"#;
+        let rels = br#"<Relationships><Relationship Id="r1" Type="http://schemas.microsoft.com/office/2006/relationships/vbaProject" Target="logo.bin"/></Relationships>"#;
+        let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        for (name, data) in [
+            ("[Content_Types].xml", &types[..]),
+            ("word/document.xml", b"<w:document/>"),
+            ("word/_rels/document.xml.rels", rels),
+            ("word/logo.bin", &vba),
+        ] {
+            w.start_file(name, zip::write::SimpleFileOptions::default()).unwrap();
+            w.write_all(data).unwrap();
+        }
+        let (files, copies) = run_named("a.docx", w.finish().unwrap().into_inner()).await;
+        assert_eq!(files[0].class, FileClass::Danger, "{:?}", files[0]);
+        assert_eq!((copies[0].copy.name.as_str(), copies[0].copy.class), ("a.docx", FileClass::Safe), "{copies:?}");
     }
 
     #[tokio::test]

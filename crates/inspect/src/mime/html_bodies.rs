@@ -48,6 +48,28 @@ fn body_part(part: &mail_parser::MessagePart<'_>) -> bool {
     names(part).is_empty() && !attachment
 }
 
+/// True when `part` is an HTML body, or a multipart (e.g. `multipart/related`) holding one:
+/// an alternative to remove beside a text/plain one. Other alternatives (a calendar invitation)
+/// stay. At most `budget` parts are looked at.
+fn shows_html(message: &mail_parser::Message<'_>, part: &mail_parser::MessagePart<'_>, budget: usize) -> bool {
+    let mut pending = vec![part];
+    let mut seen = 0;
+    while let Some(p) = pending.pop() {
+        seen += 1;
+        if seen > budget {
+            return false;
+        }
+        match &p.body {
+            PartType::Html(_) if body_part(p) => return true,
+            PartType::Multipart(children) => {
+                pending.extend(children.iter().filter_map(|c| message.parts.get(*c as usize)));
+            }
+            _ => {}
+        }
+    }
+    false
+}
+
 impl Bodies<'_> {
     fn part(
         &mut self,
@@ -73,7 +95,7 @@ impl Bodies<'_> {
                 for (i, c) in children.iter().enumerate() {
                     let s = format!("{section}.{}", i + 1);
                     match child(c) {
-                        Some(p) if plain && !(matches!(p.body, PartType::Text(_)) && body_part(p)) => {
+                        Some(p) if plain && shows_html(message, p, self.limits.max_parts) => {
                             enter(self.limits, &mut self.parts, depth + 1)?;
                             unambiguous(p, &s)?;
                             let end = (p.offset_end as usize).min(raw.len());
@@ -113,6 +135,15 @@ mod tests {
         let HtmlBody::Convert { span, html } = &bodies[1] else { panic!("{bodies:?}") };
         assert_eq!(html, "ては", "decoded from Shift_JIS");
         assert!(raw[span.0..span.1].starts_with("Content-Type: text/html; charset=shift_jis"));
+        let invitation = "From: a@example.jp\r\nContent-Type: multipart/alternative; boundary=\"A\"\r\n\r\n\
+            --A\r\nContent-Type: text/plain\r\n\r\nmeet\r\n\
+            --A\r\nContent-Type: multipart/related; boundary=\"R\"\r\n\r\n\
+            --R\r\nContent-Type: text/html\r\n\r\n<p>meet</p>\r\n--R--\r\n\
+            --A\r\nContent-Type: text/calendar; method=REQUEST\r\n\r\nBEGIN:VCALENDAR\r\n--A--\r\n";
+        let bodies = html_bodies(invitation.as_bytes(), &MessageLimits::default()).unwrap();
+        let [HtmlBody::Remove { span }] = bodies.as_slice() else { panic!("{bodies:?}") };
+        assert!(invitation[span.0..span.1].starts_with("Content-Type: multipart/related"), "the HTML goes whole");
+        assert!(invitation[span.0..span.1].ends_with("--R--"), "{:?}", &invitation[span.0..span.1]);
         let alone = "From: a@example.jp\r\nContent-Type: text/html\r\n\r\n<b>hi</b>\r\n";
         let bodies = html_bodies(alone.as_bytes(), &MessageLimits::default()).unwrap();
         assert_eq!(bodies, [HtmlBody::Convert { span: (0, alone.len()), html: "<b>hi</b>\r\n".into() }]);

@@ -21,11 +21,13 @@ pub struct SanitiseLimits {
     pub max_entries: usize,
     /// Largest XML part (content types, relationships) read and rewritten, decompressed.
     pub max_part: u64,
+    /// Most bytes of XML parts read from one document, all together.
+    pub max_xml_total: u64,
 }
 
 impl Default for SanitiseLimits {
     fn default() -> Self {
-        SanitiseLimits { max_size: 64 << 20, max_entries: 10_000, max_part: 4 << 20 }
+        SanitiseLimits { max_size: 64 << 20, max_entries: 10_000, max_part: 4 << 20, max_xml_total: 32 << 20 }
     }
 }
 
@@ -49,6 +51,12 @@ pub enum SanitiseError {
     PartTooLarge {
         /// The part.
         name: String,
+        /// The limit.
+        max: u64,
+    },
+    /// Its XML parts together are larger than [`SanitiseLimits::max_xml_total`].
+    #[error("its XML parts together are larger than {max} bytes")]
+    XmlTooLarge {
         /// The limit.
         max: u64,
     },

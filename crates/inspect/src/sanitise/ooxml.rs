@@ -112,23 +112,32 @@ pub fn remove_macros(name: &str, bytes: &[u8], limits: &SanitiseLimits) -> Resul
     if names.iter().any(|n| n.to_ascii_lowercase().starts_with("xl/macrosheets/")) {
         return Err(SanitiseError::Unremovable("an Excel 4.0 macro sheet"));
     }
-    let removed = vba_parts(&names);
-    let lower: HashSet<String> = removed.iter().map(|n| n.to_ascii_lowercase()).collect();
+    // The package's XML parts, read once, each and all together bounded.
+    let mut xml: Vec<Option<String>> = vec![None; names.len()];
+    let mut total = 0u64;
+    for (i, part) in names.iter().enumerate() {
+        if part == CONTENT_TYPES || part.to_ascii_lowercase().ends_with(".rels") {
+            let text = read_part(&mut archive, i, part, limits)?;
+            total += text.len() as u64;
+            if total > limits.max_xml_total {
+                return Err(SanitiseError::XmlTooLarge { max: limits.max_xml_total });
+            }
+            xml[i] = Some(text);
+        }
+    }
+    let lower = vba_parts(&names, &xml)?;
+    let removed: Vec<String> = names.iter().filter(|n| lower.contains(&n.to_ascii_lowercase())).cloned().collect();
 
     let mut rewritten: Vec<Option<Vec<u8>>> = vec![None; names.len()];
     let mut main_type = false;
     for (i, part) in names.iter().enumerate() {
-        if lower.contains(&part.to_ascii_lowercase()) {
-            continue;
-        }
+        let Some(text) = xml[i].take().filter(|_| !lower.contains(&part.to_ascii_lowercase())) else { continue };
         let edited = if part == CONTENT_TYPES {
-            let (xml, mapped) = content_types(&read_part(&mut archive, i, part, limits)?, &lower)?;
+            let (xml, mapped) = content_types(&text, &lower)?;
             main_type |= mapped;
             xml
-        } else if part.to_ascii_lowercase().ends_with(".rels") {
-            relationships(&read_part(&mut archive, i, part, limits)?, part, &lower)?
         } else {
-            None
+            relationships(&text, part, &lower)?
         };
         rewritten[i] = edited.map(String::into_bytes);
     }
@@ -160,20 +169,47 @@ pub fn remove_macros(name: &str, bytes: &[u8], limits: &SanitiseLimits) -> Resul
     Ok(Sanitised { name, content_type, bytes, removed, done: "VBA project removed" })
 }
 
-/// The VBA project's parts among `names`, and the relationship parts of those.
-fn vba_parts(names: &[String]) -> Vec<String> {
-    let vba: Vec<&String> = names
-        .iter()
-        .filter(|n| VBA_PARTS.contains(&n.rsplit('/').next().unwrap_or_default().to_ascii_lowercase().as_str()))
-        .collect();
-    let rels: Vec<String> = vba
+/// The VBA project's parts (lower case): by their names (any part whose name ends like one),
+/// by the content types `[Content_Types].xml` gives them, and by the relationships that load
+/// them (Office finds the project through its relationship, whatever its name); and the
+/// relationship parts of all those. `xml`: the package's XML parts, by entry.
+fn vba_parts(names: &[String], xml: &[Option<String>]) -> Result<HashSet<String>, SanitiseError> {
+    let mut parts: HashSet<String> =
+        names.iter().map(|n| n.to_ascii_lowercase()).filter(|n| VBA_PARTS.iter().any(|p| n.ends_with(p))).collect();
+    for (name, text) in names.iter().zip(xml).filter_map(|(n, t)| t.as_ref().map(|t| (n, t))) {
+        let mut found = Vec::new();
+        if name == CONTENT_TYPES {
+            edit_elements(text, "Override", |a| {
+                if attribute(a, "ContentType").is_some_and(vba_type) {
+                    found.push(attribute(a, "PartName").unwrap_or_default().trim_start_matches('/').to_string());
+                }
+                Edit::Keep
+            })
+            .map_err(|_| malformed(CONTENT_TYPES))?;
+        } else {
+            let base = name.rsplit_once("_rels/").map_or("", |(dir, _)| dir);
+            edit_elements(text, "Relationship", |a| {
+                let external = attribute(a, "TargetMode").is_some_and(|m| m.eq_ignore_ascii_case("External"));
+                if attribute(a, "Type").is_some_and(vba_type) && !external {
+                    found.push(resolve(base, attribute(a, "Target").unwrap_or_default()));
+                }
+                Edit::Keep
+            })
+            .map_err(|_| malformed(name))?;
+        }
+        parts.extend(found.into_iter().map(|p| p.to_ascii_lowercase()).filter(|p| !p.is_empty()));
+    }
+    let rels: Vec<String> = parts
         .iter()
         .map(|n| match n.rsplit_once('/') {
-            Some((dir, file)) => format!("{dir}/_rels/{file}.rels").to_ascii_lowercase(),
-            None => format!("_rels/{n}.rels").to_ascii_lowercase(),
+            Some((dir, file)) => format!("{dir}/_rels/{file}.rels"),
+            None => format!("_rels/{n}.rels"),
         })
         .collect();
-    names.iter().filter(|n| vba.contains(n) || rels.contains(&n.to_ascii_lowercase())).cloned().collect()
+    parts.extend(rels);
+    // The package's own parts never go, whatever a relationship says.
+    parts.retain(|p| p != &CONTENT_TYPES.to_ascii_lowercase() && p != "_rels/.rels");
+    Ok(parts)
 }
 
 /// Entry `i` (`name`) decompressed as text, at most [`SanitiseLimits::max_part`] bytes.

@@ -164,6 +164,24 @@ fn a_docm_loses_its_project_data_and_their_relationships_but_keeps_its_links() {
 }
 
 #[test]
+fn a_project_under_another_name_is_found_by_its_relationship_and_content_type() {
+    let types = br#"<Types><Override PartName="/xl/workbook.xml" ContentType="application/vnd.ms-excel.sheet.macroEnabled.main+xml"/><Override PartName="/xl/typed.bin" ContentType="application/vnd.ms-office.vbaProject"/></Types>"#;
+    let rels = br#"<Relationships><Relationship Id="r1" Type="http://schemas.microsoft.com/office/2006/relationships/vbaProject" Target="../xl/./payload.bin"/><Relationship Id="r2" Type="http://schemas.microsoft.com/office/2006/relationships/vbaProject" Target="/[Content_Types].xml"/></Relationships>"#;
+    let book = zip(&[
+        ("[Content_Types].xml", types),
+        ("xl/workbook.xml", b"<workbook/>"),
+        ("xl/_rels/workbook.xml.rels", rels),
+        ("xl/payload.bin", &vba_project()),
+        ("xl/typed.bin", &vba_project()),
+        ("xl/word+vbaProject.bin", &vba_project()),
+    ]);
+    let copy = remove_macros("b.xlsm", &book, &SanitiseLimits::default()).unwrap();
+    assert_eq!(copy.removed, ["xl/payload.bin", "xl/typed.bin", "xl/word+vbaProject.bin"]);
+    let names: Vec<String> = parts(&copy.bytes).into_iter().map(|(n, _)| n).collect();
+    assert_eq!(names, ["[Content_Types].xml", "xl/workbook.xml", "xl/_rels/workbook.xml.rels"], "the package stays");
+}
+
+#[test]
 fn what_cannot_be_sanitised_says_why() {
     let limits = SanitiseLimits::default();
     let original = xlsm();
@@ -179,6 +197,8 @@ fn what_cannot_be_sanitised_says_why() {
     assert_eq!(remove_macros("a.xlsx", &xlm, &limits), Err(SanitiseError::Unremovable("an Excel 4.0 macro sheet")));
     let small = SanitiseLimits { max_size: 100, ..limits };
     assert_eq!(remove_macros("a.xlsm", &original, &small), Err(SanitiseError::TooLarge { max: 100 }));
+    let little_xml = SanitiseLimits { max_xml_total: 1000, ..limits };
+    assert_eq!(remove_macros("a.xlsm", &original, &little_xml), Err(SanitiseError::XmlTooLarge { max: 1000 }));
     let tiny_parts = SanitiseLimits { max_part: 10, ..limits };
     assert!(matches!(remove_macros("a.xlsm", &original, &tiny_parts), Err(SanitiseError::PartTooLarge { .. })));
     let broken_types = zip(&[("[Content_Types].xml", b"<Types><Override PartName=\"x"), ("xl/vbaProject.bin", b"x")]);
@@ -196,4 +216,57 @@ fn html_becomes_text_with_every_link_shown() {
         html_to_text(html),
         "Dear customer,\n\nPlease sign in to your bank <https://evil.example/login?a=1&b=2>.\n\n- one\n- two <3>\n[logo] https://example.jp/ a@example.jp\n"
     );
+}
+
+/// A fixed pseudo-random sequence, so failures reproduce.
+struct XorShift(u64);
+
+impl XorShift {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}
+
+#[test]
+fn mutated_documents_and_html_never_panic_and_a_copy_never_keeps_its_project() {
+    let mut rng = XorShift(0x5eed_5a71);
+    for original in [xlsm(), docm()] {
+        for round in 0..400 {
+            let mut bytes = original.clone();
+            if round % 10 == 0 {
+                bytes.truncate(rng.next() as usize % bytes.len());
+            }
+            for _ in 0..1 + round % 4 {
+                let at = rng.next() as usize % bytes.len().max(1);
+                if let Some(b) = bytes.get_mut(at) {
+                    *b ^= 1 << (rng.next() % 8);
+                }
+            }
+            if let Ok(copy) = remove_macros("m.docm", &bytes, &SanitiseLimits::default()) {
+                let names: Vec<String> = parts_lenient(&copy.bytes);
+                assert!(!names.iter().any(|n| n.to_ascii_lowercase().ends_with("vbaproject.bin")), "{names:?}");
+            }
+        }
+    }
+    let html = "<p>テスト &amp; <a href='https://x.example/?a=&lt;'>リンク</a><script>x</script>&#x1F600;</p>";
+    for round in 0..2000 {
+        let mut bytes = html.as_bytes().to_vec();
+        for _ in 0..1 + round % 5 {
+            let at = rng.next() as usize % bytes.len();
+            bytes[at] = b"<>&;\"'=/ a#x"[rng.next() as usize % 12];
+        }
+        bytes.truncate(bytes.len() - rng.next() as usize % 8);
+        let _ = html_to_text(&String::from_utf8_lossy(&bytes));
+    }
+}
+
+/// The names of a ZIP's entries, or none when it cannot be read.
+fn parts_lenient(bytes: &[u8]) -> Vec<String> {
+    let Ok(mut archive) = ::zip::ZipArchive::new(std::io::Cursor::new(bytes)) else { return Vec::new() };
+    (0..archive.len())
+        .filter_map(|i| archive.by_index_raw(i).ok().map(|e| e.name().unwrap_or_default().to_string()))
+        .collect()
 }

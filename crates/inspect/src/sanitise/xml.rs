@@ -46,6 +46,9 @@ pub(super) fn edit_elements(
         match edit(&attributes(&tag[open.len()..tag.len() - 1])?) {
             Edit::Keep => out.push_str(&xml[found..end]),
             Edit::Drop => changed = true,
+            // A value written with entities is not where the decoded one is: refused, never
+            // left unchanged while said to be changed.
+            Edit::Replace(old, _) if !tag.contains(&old) => return Err(Malformed),
             Edit::Replace(old, new) => {
                 changed = true;
                 out.push_str(&tag.replace(&old, &new));
