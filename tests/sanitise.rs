@@ -135,10 +135,26 @@ async fn an_xlsm_with_macros_reaches_the_recipient_as_an_xlsx_without_its_vba_pr
     assert_eq!(copy.copy.reason, "VBA project removed; scanned: nothing found", "clamd scanned the copy");
     assert_eq!(record.action, Outcome::Delivered);
     assert_eq!(record.rule, "safe file → deliver (inbound.safe); 1 file replaced by its sanitised copy");
-    // What the trace and `queue show --json` print.
-    let json = serde_json::to_value(record).unwrap();
-    assert_eq!(json["sanitised"][0]["name"], "figures.xlsx");
-    assert_eq!(json["sanitised"][0]["class"], "safe");
+    // What `queue show` prints (the trace API serialises the same record).
+    let config = site.gw.dir().join("cli.toml");
+    std::fs::write(&config, format!("[store]\npath = \"{}\"\n", site.gw.dir().join("data").display())).unwrap();
+    let show = |json: bool| {
+        let (config, id) = (config.clone(), id.clone());
+        tokio::task::spawn_blocking(move || {
+            let mut args = vec!["queue", "show", id.as_str()];
+            args.extend(json.then_some("--json"));
+            support::run(Some(&config), &args, "")
+        })
+    };
+    let (code, out, err) = show(true).await.unwrap();
+    assert_eq!(code, 0, "{err}");
+    let json: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let sanitised = &json["inspection"]["sanitised"][0];
+    assert_eq!((sanitised["original"].as_u64(), sanitised["name"].as_str()), (Some(0), Some("figures.xlsx")));
+    assert_eq!((sanitised["class"].as_str(), sanitised["done"].as_str()), (Some("safe"), Some("VBA project removed")));
+    assert_eq!(sanitised["sha256"].as_str(), copy.copy.sha256.as_deref());
+    let (_, out, _) = show(false).await.unwrap();
+    assert!(out.contains("sanitised:  figures.xlsm → figures.xlsx ("), "{out}");
 
     let got = site.internal.wait_for(1, 5).await;
     let data = &got[0].data;
