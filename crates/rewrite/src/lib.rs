@@ -10,10 +10,12 @@ pub mod inbound;
 mod inbound_notice;
 mod notice;
 pub mod own_mail;
+mod replace;
 mod splice;
 mod zip;
 
 pub use inbound_notice::{InboundNotice, class_words, inbound_notice_part};
 pub use notice::{Notice, NoticeFile, NoticeTemplates, PLACEHOLDERS, human_size, notice_part};
+pub use replace::{PartEdit, edit_parts, file_part, text_part};
 pub use splice::{RewriteError, link_variant};
 pub use zip::{ZipBuilder, ZipEntry, zip_archive, zip_part};
