@@ -292,6 +292,21 @@ pub(crate) fn print_inspection(record: &sekisho_policy::inbound::InspectionRecor
             );
         }
     }
+    for s in &record.sanitised {
+        let original = record.files.get(s.original).map_or("?".into(), |f| sekisho_policy::text::visible(&f.name));
+        outln!(
+            "sanitised:  {} → {} ({} bytes, {}): {} — {}",
+            original,
+            sekisho_policy::text::visible(&s.copy.name),
+            s.copy.size,
+            s.copy.sha256.as_deref().unwrap_or("-"),
+            s.copy.class,
+            sekisho_policy::text::visible(&s.copy.reason)
+        );
+    }
+    if record.html_to_text {
+        outln!("html:       HTML bodies delivered as plain text");
+    }
 }
 
 pub(crate) fn report(json: bool, value: serde_json::Value, text: &str) -> Result<(), Failure> {

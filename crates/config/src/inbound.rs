@@ -36,6 +36,13 @@ pub struct InboundConfig {
     /// link in the notice, which only their mailbox received) or `"otp"` (a one-time code
     /// mailed to their own address).
     pub access: Access,
+    /// Make a copy of each Office Open XML document with a VBA project without it (.xlsm →
+    /// .xlsx), inspect the copy again, and deliver a Safe copy in place of the original (which
+    /// stays Danger, never given to the recipient). Legacy .doc/.xls/.ppt keep Danger.
+    pub sanitise_macros: bool,
+    /// Deliver HTML body parts as plain text with their links shown as text; where a
+    /// text/plain alternative exists, the HTML part is removed.
+    pub html_to_text: bool,
     /// Per recipient domain overrides, `[[inbound.domains]]`.
     pub domains: Vec<InboundRule>,
     /// `false` (the default) or the time of day ("08:30", in `time_zone`) at which each
@@ -57,6 +64,8 @@ impl Default for InboundConfig {
             time_budget: Duration::from_secs(30),
             message_passwords: true,
             access: Access::None,
+            sanitise_macros: false,
+            html_to_text: false,
             domains: Vec::new(),
             quarantine_digest: crate::DigestTime::default(),
         }
@@ -127,5 +136,15 @@ mod tests {
         assert_eq!(action(FileClass::Error, "corp.test"), (InboundAction::Separate, "inbound.error".into()));
         assert_eq!(action(FileClass::Danger, "other.test").0, InboundAction::Separate);
         assert_eq!(action(FileClass::Safe, "corp.test").0, InboundAction::Deliver);
+    }
+
+    #[test]
+    fn sanitising_is_off_unless_asked_for() {
+        let c = InboundConfig::default();
+        assert!(!c.sanitise_macros && !c.html_to_text);
+        let path = std::path::Path::new("sekisho.toml");
+        let c = crate::Config::parse("[inbound]\nsanitise_macros = true\nhtml_to_text = true\n", path).unwrap();
+        assert!(c.inbound.sanitise_macros && c.inbound.html_to_text);
+        assert!(!crate::Config::embedded().inbound.sanitise_macros);
     }
 }

@@ -2,7 +2,9 @@
 //! body with sekisho's summary field on top (and the Subject tagged when `[inbound]
 //! subject_tag` is set and a file is not Safe). Only the header block is read and rewritten;
 //! the body streams from the spool as it is. Under `separate`, each recipient gets the message
-//! with its files kept on the portal ([`separated`]).
+//! with its files kept on the portal ([`separated`]). When the record asks for sanitised
+//! delivery (a Safe copy in place of a file, HTML bodies as text), the whole message is read and
+//! rewritten first ([`crate::sanitised`]).
 
 use std::io::Read as _;
 use std::path::Path;
@@ -16,6 +18,7 @@ use sekisho_policy::Carriage;
 use sekisho_policy::inbound::Outcome;
 use sekisho_store::{MessageInfo, RecipientRecord, Variant};
 
+use crate::sanitised::{SanitisedError, sanitised_body, wanted};
 use crate::variants::{Batch, Data, Held};
 
 /// How much of the spooled body is read to find the end of its header block, beyond `[smtp]
@@ -29,6 +32,8 @@ enum Unplanned {
     Read(#[from] std::io::Error),
     #[error(transparent)]
     Walk(#[from] LinkError),
+    #[error(transparent)]
+    Sanitise(#[from] SanitisedError),
 }
 
 /// The transactions for inbound mail inspected as `record`, spooled at `spooled`: under
@@ -45,13 +50,13 @@ pub(crate) async fn plan<'r>(
     let separate = record.action == Outcome::Separated;
     let kind = if separate { Carriage::Link } else { Carriage::Inline };
     let variant = Variant { kind, reason: format!("inbound: {}", record.rule) };
-    let planned = if separate {
-        separated(config, links, info, record, rcpts, spooled, &variant).await
-    } else {
-        headed(config, record, spooled)
+    let planned = match sanitised(record, spooled).await {
+        Err(e) => Err(e),
+        Ok(body) if separate => separated(config, links, info, record, rcpts, (spooled, body), &variant).await,
+        Ok(body) => headed_or_made(config, record, spooled, body)
             .await
             .map(|data| (vec![Batch { rcpts: rcpts.to_vec(), data, variant: Some(variant.clone()) }], Vec::new()))
-            .map_err(Unplanned::from)
+            .map_err(Unplanned::from),
     };
     planned.unwrap_or_else(|e| {
         let reason = e.to_string();
@@ -60,6 +65,36 @@ pub(crate) async fn plan<'r>(
             rcpts.iter().map(|&rcpt| Held { rcpt, variant: variant.clone(), reason: reason.clone() }).collect(),
         )
     })
+}
+
+/// The message spooled at `spooled` as its recipients get it under `record`'s sanitised
+/// delivery; None when it goes as spooled.
+async fn sanitised(record: &InspectionRecord, spooled: &Path) -> Result<Option<Vec<u8>>, Unplanned> {
+    if !wanted(record) {
+        return Ok(None);
+    }
+    let path = spooled.to_path_buf();
+    let record = record.clone();
+    tokio::task::spawn_blocking(move || {
+        let raw = std::fs::read(&path)?;
+        Ok::<_, Unplanned>(sanitised_body(&raw, &record)?)
+    })
+    .await
+    .map_err(std::io::Error::other)?
+}
+
+/// [`headed`], or the header of `body` (the message as sanitised) rewritten the same way.
+async fn headed_or_made(
+    config: &Config,
+    record: &InspectionRecord,
+    spooled: &Path,
+    body: Option<Vec<u8>>,
+) -> std::io::Result<Data> {
+    let Some(body) = body else { return headed(config, record, spooled).await };
+    let end = header_end(&body).unwrap_or(body.len());
+    let mut out = inbound_header(&body[..end], &summary(record, &config.hostname), subject_tag(config, record));
+    out.extend_from_slice(&body[end..]);
+    Ok(Data::Made(out))
 }
 
 /// The data for inbound mail inspected as `record`, spooled at `path`.
@@ -93,19 +128,23 @@ async fn separated<'r>(
     info: &MessageInfo,
     record: &InspectionRecord,
     rcpts: &[&'r RecipientRecord],
-    spooled: &Path,
+    (spooled, body): (&Path, Option<Vec<u8>>),
     variant: &Variant,
 ) -> Result<(Vec<Batch<'r>>, Vec<Held<'r>>), Unplanned> {
     let path = spooled.to_path_buf();
     let keep_cid = config.outbound.inline_cid_images;
+    let sanitised = body.clone();
     let prepared = tokio::task::spawn_blocking(move || {
-        let raw = std::fs::read(&path)?;
+        let raw = match sanitised {
+            Some(body) => body,
+            None => std::fs::read(&path)?,
+        };
         Ok::<_, Unplanned>(Prepared::new(raw, keep_cid, false)?)
     })
     .await
     .map_err(std::io::Error::other)??;
     let Some(prepared) = prepared else {
-        let data = headed(config, record, spooled).await?;
+        let data = headed_or_made(config, record, spooled, body).await?;
         return Ok((vec![Batch { rcpts: rcpts.to_vec(), data, variant: Some(variant.clone()) }], Vec::new()));
     };
     let field = summary(record, &config.hostname);
@@ -128,7 +167,8 @@ async fn separated<'r>(
     Ok((batches, held))
 }
 
-/// `[inbound] subject_tag`, when set and a file is not Safe.
+/// `[inbound] subject_tag`, when set and a file the recipient gets is not Safe (a Safe
+/// sanitised copy counts for its original).
 fn subject_tag<'c>(config: &'c Config, record: &InspectionRecord) -> Option<&'c str> {
-    Some(config.inbound.subject_tag.as_str()).filter(|t| !t.is_empty() && record.worst() != FileClass::Safe)
+    Some(config.inbound.subject_tag.as_str()).filter(|t| !t.is_empty() && record.delivered_worst() != FileClass::Safe)
 }

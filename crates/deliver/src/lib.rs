@@ -8,6 +8,7 @@ pub mod dsn;
 mod inbound;
 pub mod outcome;
 pub mod pool;
+mod sanitised;
 pub mod schedule;
 mod variants;
 mod worker;

@@ -9,10 +9,12 @@ mod antivirus;
 pub mod classify;
 pub mod decide;
 pub mod passwords;
+pub mod sanitise;
 pub mod scan;
 
 pub use antivirus::{Antivirus, NoAntivirus, Scan, configured};
 pub use classify::classify;
-pub use decide::{Decision, decide};
+pub use decide::{Decision, decide, decide_sanitised};
 pub use passwords::open_with_message_passwords;
+pub use sanitise::{Originals, sanitise_copies, sanitise_originals};
 pub use scan::{Scans, scan_all};

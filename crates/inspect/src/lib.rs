@@ -9,4 +9,5 @@
 pub mod content;
 pub mod encrypted;
 pub mod mime;
+pub mod sanitise;
 pub mod unlock;

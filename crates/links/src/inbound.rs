@@ -14,19 +14,26 @@ use crate::{LinkError, LinkMaker, Prepared, access_sentences};
 /// The classified file a message's file is, with its position among the record's files: the
 /// first top-level file of `record` with its name and size, and its SHA-256 (hex) when the
 /// record knows it, so that two files of one name and size (a clean one and a virus) are never
-/// taken for each other. None: the inspection did not list it, and it is not kept. The portal
-/// maps its kept files to the record with this too.
+/// taken for each other. A Safe sanitised copy (name, size and SHA-256) is the classified file
+/// at its original's position. None: the inspection did not list it, and it is not kept. The
+/// portal maps its kept files to the record with this too.
 pub fn classified<'r>(
     record: &'r InspectionRecord,
     name: &str,
     size: u64,
     sha256: &str,
 ) -> Option<(usize, &'r ClassifiedFile)> {
-    record
+    let original = record
         .files
         .iter()
         .enumerate()
-        .find(|(_, c)| c.name == name && c.size == size && c.sha256.as_deref().is_none_or(|h| h == sha256))
+        .find(|(_, c)| c.name == name && c.size == size && c.sha256.as_deref().is_none_or(|h| h == sha256));
+    original.or_else(|| {
+        (0..record.files.len())
+            .filter_map(|i| record.safe_copy(i))
+            .map(|s| (s.original, &s.copy))
+            .find(|(_, c)| c.name == name && c.size == size && c.sha256.as_deref() == Some(sha256))
+    })
 }
 
 /// [`classified`] for an attached file.
@@ -68,6 +75,7 @@ impl LinkMaker {
             url: link.url,
             expires: link.expires,
             password_in_message: record.password_in_message,
+            sanitised: &record.sanitised,
         };
         let spans = prepared.spans();
         let mut last = String::new();
@@ -89,7 +97,7 @@ impl LinkMaker {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sekisho_policy::inbound::Outcome;
+    use sekisho_policy::inbound::{Outcome, SanitisedCopy};
 
     fn file(name: &str, size: u64, class: FileClass, sha256: Option<&str>) -> ClassifiedFile {
         ClassifiedFile {
@@ -115,6 +123,8 @@ mod tests {
             ],
             antivirus: String::new(),
             password_in_message: false,
+            sanitised: Vec::new(),
+            html_to_text: false,
         };
         assert_eq!(classified(&record, "a.txt", 68, "bb").map(|(i, c)| (i, c.class)), Some((1, FileClass::Danger)));
         assert_eq!(classified(&record, "a.txt", 68, "aa").map(|(i, c)| (i, c.class)), Some((0, FileClass::Safe)));
@@ -127,5 +137,27 @@ mod tests {
             bytes: vec![b'x'; 68],
         };
         assert!(classified_attachment(&record, &attached).is_none(), "neither hash is the file's");
+    }
+
+    #[test]
+    fn a_safe_sanitised_copy_is_classified_at_its_originals_place() {
+        let copy = |class| SanitisedCopy {
+            original: 0,
+            done: "VBA project removed".into(),
+            copy: file("a.xlsx", 50, class, Some("cc")),
+        };
+        let mut record = InspectionRecord {
+            action: Outcome::Delivered,
+            rule: String::new(),
+            files: vec![file("a.xlsm", 68, FileClass::Danger, Some("aa"))],
+            antivirus: String::new(),
+            password_in_message: false,
+            sanitised: vec![copy(FileClass::Safe)],
+            html_to_text: false,
+        };
+        assert_eq!(classified(&record, "a.xlsx", 50, "cc").map(|(i, c)| (i, c.class)), Some((0, FileClass::Safe)));
+        assert_eq!(classified(&record, "a.xlsx", 50, "dd"), None, "another file of the copy's name");
+        record.sanitised = vec![copy(FileClass::Error)];
+        assert_eq!(classified(&record, "a.xlsx", 50, "cc"), None, "a copy that is not Safe is never kept");
     }
 }

@@ -78,6 +78,13 @@ pub struct InspectionRecord {
     /// A password found in the message's own text opened one of its archives.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub password_in_message: bool,
+    /// Sanitised copies of the message's files (`[inbound] sanitise_macros`), each inspected
+    /// again; a Safe one is delivered in place of its original.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sanitised: Vec<SanitisedCopy>,
+    /// Its HTML body parts are delivered as plain text (`[inbound] html_to_text`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub html_to_text: bool,
 }
 
 impl InspectionRecord {
@@ -85,6 +92,46 @@ impl InspectionRecord {
     pub fn worst(&self) -> FileClass {
         self.files.iter().map(|f| f.class).max().unwrap_or(FileClass::Safe)
     }
+
+    /// The worst class among what the recipient gets: a file with a Safe sanitised copy
+    /// counts as that copy.
+    pub fn delivered_worst(&self) -> FileClass {
+        delivered_worst(&self.files, &self.sanitised)
+    }
+
+    /// The Safe sanitised copy delivered in place of top-level file `original`, if any.
+    pub fn safe_copy(&self, original: usize) -> Option<&SanitisedCopy> {
+        safe_copy(&self.sanitised, original)
+    }
+}
+
+/// A copy of one of a message's files made harmless (メール無害化), as inspected again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SanitisedCopy {
+    /// The position of the original among the record's (top-level) files.
+    pub original: usize,
+    /// What was done to make the copy, in words: "VBA project removed".
+    pub done: String,
+    /// The copy: its name, size, type, SHA-256, and the class and reason its own inspection
+    /// gave. Only a Safe copy is delivered.
+    #[serde(flatten)]
+    pub copy: ClassifiedFile,
+}
+
+/// The Safe copy of top-level file `original` among `sanitised`.
+pub fn safe_copy(sanitised: &[SanitisedCopy], original: usize) -> Option<&SanitisedCopy> {
+    sanitised.iter().find(|s| s.original == original && s.copy.class == FileClass::Safe)
+}
+
+/// The worst class of what the recipient of `files` gets, when the Safe copies among
+/// `sanitised` stand in for their originals; Safe when there is no file.
+pub fn delivered_worst(files: &[ClassifiedFile], sanitised: &[SanitisedCopy]) -> FileClass {
+    files
+        .iter()
+        .enumerate()
+        .map(|(i, f)| if safe_copy(sanitised, i).is_some() { FileClass::Safe } else { f.class })
+        .max()
+        .unwrap_or(FileClass::Safe)
 }
 
 keywords! {
@@ -184,13 +231,45 @@ mod tests {
             files: vec![file("a.zip", FileClass::Danger, vec![file("x.exe", FileClass::Danger, vec![])])],
             antivirus: "clamd".into(),
             password_in_message: false,
+            sanitised: Vec::new(),
+            html_to_text: false,
         };
         let json = serde_json::to_value(&record).unwrap();
+        assert!(json.get("sanitised").is_none() && json.get("html_to_text").is_none(), "{json}");
         assert_eq!(json["action"], "separated");
         assert_eq!(json["files"][0]["children"][0]["class"], "danger");
         assert_eq!(json["files"][0]["type"], "x");
         assert_eq!(serde_json::from_value::<InspectionRecord>(json).unwrap(), record);
         assert_eq!(record.worst(), FileClass::Danger);
+    }
+
+    #[test]
+    fn a_safe_copy_stands_in_for_its_original_and_is_printed_beside_it() {
+        let mut copy = file("a.xlsx", FileClass::Safe, vec![]);
+        copy.sha256 = Some("ab".into());
+        let record = InspectionRecord {
+            action: Outcome::Delivered,
+            rule: String::new(),
+            files: vec![file("a.xlsm", FileClass::Danger, vec![]), file("b.txt", FileClass::Safe, vec![])],
+            antivirus: "clamd".into(),
+            password_in_message: false,
+            sanitised: vec![SanitisedCopy { original: 0, done: "VBA project removed".into(), copy }],
+            html_to_text: true,
+        };
+        assert_eq!((record.worst(), record.delivered_worst()), (FileClass::Danger, FileClass::Safe));
+        assert_eq!(record.safe_copy(0).map(|c| c.copy.name.as_str()), Some("a.xlsx"));
+        assert!(record.safe_copy(1).is_none());
+        let json = serde_json::to_value(&record).unwrap();
+        assert_eq!(json["sanitised"][0]["original"], 0);
+        assert_eq!(json["sanitised"][0]["name"], "a.xlsx");
+        assert_eq!(json["sanitised"][0]["sha256"], "ab");
+        assert_eq!(json["sanitised"][0]["class"], "safe");
+        assert_eq!(json["sanitised"][0]["done"], "VBA project removed");
+        assert_eq!(json["html_to_text"], true);
+        assert_eq!(serde_json::from_value::<InspectionRecord>(json).unwrap(), record);
+        let mut unsafe_copy = record.clone();
+        unsafe_copy.sanitised[0].copy.class = FileClass::Error;
+        assert_eq!(unsafe_copy.delivered_worst(), FileClass::Danger, "only a Safe copy stands in");
     }
 
     #[test]

@@ -7,10 +7,11 @@ use std::path::Path;
 use std::sync::Arc;
 
 use sekisho_config::Config;
-use sekisho_inbound::{Antivirus, classify, decide, open_with_message_passwords, scan_all};
+use sekisho_inbound::{Antivirus, classify, decide_sanitised, open_with_message_passwords, scan_all};
+use sekisho_inbound::{sanitise_copies, sanitise_originals};
 use sekisho_inspect::content::{Contents, open_message};
 use sekisho_inspect::mime::{MessageLimits, MimeError};
-use sekisho_policy::inbound::{ClassifiedFile, FileClass, InboundAction, InspectionRecord};
+use sekisho_policy::inbound::{ClassifiedFile, FileClass, InboundAction, InspectionRecord, SanitisedCopy};
 use sekisho_smtp::{Reply, Transaction};
 use tokio::time::Instant;
 
@@ -54,16 +55,22 @@ pub(crate) async fn check(
     let deadline = Instant::now() + policy.time_budget.0;
     let Ok(memory) = tokio::time::timeout_at(deadline, MEMORY.acquire_many(units(size))).await else {
         let files = vec![unopened("the gateway was too busy to inspect it within [inbound] time_budget".into())];
-        return Ok(finish(policy, antivirus, tx, files, false));
+        return Ok(finish(policy, antivirus, tx, (files, Vec::new()), false));
     };
     let _memory = memory.map_err(std::io::Error::other)?;
     let mut password_in_message = false;
+    let mut sanitised = Vec::new();
     let files = match opened(path, deadline, policy.message_passwords).await? {
         Ok(Some((contents, found))) => {
             password_in_message = found;
             let mut files = contents.files;
+            // Sanitised copies: the originals' bytes are taken before the scan frees them.
+            let originals = sanitise_originals(&files, policy.sanitise_macros);
             let scans = scan_all(&mut files, antivirus.clone(), deadline).await;
-            classify(&files, &scans, &policy.danger_content)
+            let mut files = classify(&files, &scans, &policy.danger_content);
+            let danger = &policy.danger_content;
+            sanitised = sanitise_copies(&mut files, originals, antivirus.clone(), deadline, danger).await;
+            files
         }
         Ok(None) => vec![unopened("the message could not be opened within [inbound] time_budget".into())],
         Err(e) => {
@@ -72,20 +79,20 @@ pub(crate) async fn check(
             return Ok(Checked { refusal: Some(Reply::new(550, "5.6.0", text)), record: None });
         }
     };
-    Ok(finish(policy, antivirus, tx, files, password_in_message))
+    Ok(finish(policy, antivirus, tx, (files, sanitised), password_in_message))
 }
 
-/// The decision on the classified `files` (`password_in_message`: a password in the message's
-/// text opened one of its archives), and the record kept.
+/// The decision on the classified `files` and their `sanitised` copies (`password_in_message`:
+/// a password in the message's text opened one of its archives), and the record kept.
 fn finish(
     policy: &sekisho_config::InboundConfig,
     antivirus: &Arc<dyn Antivirus>,
     tx: &Transaction,
-    files: Vec<ClassifiedFile>,
+    (files, sanitised): (Vec<ClassifiedFile>, Vec<SanitisedCopy>),
     password_in_message: bool,
 ) -> Checked {
     let domains: Vec<&str> = tx.recipients.iter().map(|r| domain(&r.address)).collect();
-    let decision = decide(&files, &domains, policy);
+    let decision = decide_sanitised(&files, &sanitised, &domains, policy);
     let refusal = (decision.action == InboundAction::Reject).then(|| refusal(&files));
     let record = InspectionRecord {
         action: decision.action.into(),
@@ -93,6 +100,8 @@ fn finish(
         files,
         antivirus: antivirus.name(),
         password_in_message,
+        sanitised,
+        html_to_text: policy.html_to_text,
     };
     Checked { refusal, record: Some(record) }
 }

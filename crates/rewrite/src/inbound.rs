@@ -6,8 +6,10 @@ use sekisho_policy::inbound::{FileClass, InspectionRecord, Outcome};
 /// The summary field's name.
 pub const FIELD: &str = "X-Sekisho-Inspection";
 
-/// The summary of `record` as one header field value (ASCII): the action, the worst class,
-/// how many files of each class, and the gateway that inspected it.
+/// The summary of `record` as one header field value (ASCII): the action, the worst class of
+/// what the recipient gets (a Safe sanitised copy counts for its original), how many files of
+/// each class (originals as inspected), the gateway that inspected it, and, in words, what was
+/// made harmless on the way.
 pub fn summary(record: &InspectionRecord, hostname: &str) -> String {
     let mut counts = [0usize; 4];
     for file in &record.files {
@@ -23,12 +25,32 @@ pub fn summary(record: &InspectionRecord, hostname: &str) -> String {
         other => other.as_str(),
     };
     format!(
-        "{action}; worst={}; files={}; {}; by={host}{}",
-        record.worst(),
+        "{action}; worst={}; files={}; {}; by={host}{}{}",
+        record.delivered_worst(),
         record.files.len(),
         classes.join("; "),
         if record.password_in_message { "; password-in-message=yes" } else { "" },
+        sanitised(record),
     )
+}
+
+/// What sanitised delivery did, for the summary: the copies delivered in place of their
+/// originals and the HTML shown as text.
+fn sanitised(record: &InspectionRecord) -> String {
+    let copies: Vec<&str> =
+        (0..record.files.len()).filter_map(|i| record.safe_copy(i)).map(|c| c.done.as_str()).collect();
+    let mut out = String::new();
+    if let Some(done) = copies.first() {
+        let done: String = done.chars().filter(|c| c.is_ascii_graphic() || *c == ' ').collect();
+        out.push_str(&format!(
+            "; sanitised={} ({done}: the attached copy has no macros; the original was withheld)",
+            copies.len()
+        ));
+    }
+    if record.html_to_text {
+        out.push_str("; html=text (shown as plain text, every link as its address)");
+    }
+    out
 }
 
 /// `header` (a message's header block, up to and including the empty line that ends it) with
@@ -99,7 +121,7 @@ fn tag_word(tag: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sekisho_policy::inbound::ClassifiedFile;
+    use sekisho_policy::inbound::{ClassifiedFile, SanitisedCopy};
 
     const HEADER: &[u8] = b"Received: from x\r\nX-Sekisho-Inspection: delivered; worst=safe\r\n \tforged\r\nSubject: Invoice\r\n\tcontinued\r\nFrom: a@b\r\n\r\n";
 
@@ -143,10 +165,28 @@ mod tests {
             files: vec![file(FileClass::Danger, vec![file(FileClass::Danger, vec![]), file(FileClass::Safe, vec![])])],
             antivirus: "clamd".into(),
             password_in_message: true,
+            sanitised: Vec::new(),
+            html_to_text: false,
         };
         assert_eq!(
             summary(&record, "gw.example.jp\r\n"),
             "separated; worst=danger; files=1; safe=1; unsupported=0; error=0; danger=2; by=gw.example.jp; password-in-message=yes"
+        );
+        let mut copy = file(FileClass::Safe, vec![]);
+        copy.name = "a.xlsx".into();
+        let record = InspectionRecord {
+            action: Outcome::Delivered,
+            files: vec![file(FileClass::Danger, vec![])],
+            password_in_message: false,
+            sanitised: vec![SanitisedCopy { original: 0, done: "VBA project removed\r\nBcc: x".into(), copy }],
+            html_to_text: true,
+            ..record
+        };
+        assert_eq!(
+            summary(&record, "gw"),
+            "delivered; worst=safe; files=1; safe=0; unsupported=0; error=0; danger=1; by=gw; \
+             sanitised=1 (VBA project removedBcc: x: the attached copy has no macros; the original was withheld); \
+             html=text (shown as plain text, every link as its address)"
         );
     }
 }

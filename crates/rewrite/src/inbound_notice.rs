@@ -3,7 +3,7 @@
 //! can be downloaded, and the link to the classification page — in Japanese and English, text
 //! and HTML (every name escaped).
 
-use sekisho_policy::inbound::{ClassifiedFile, FileClass};
+use sekisho_policy::inbound::{ClassifiedFile, FileClass, SanitisedCopy, safe_copy};
 use sekisho_policy::text::visible;
 
 use crate::notice::{alternative, escape, human_size};
@@ -19,7 +19,15 @@ pub struct InboundNotice<'a> {
     pub expires: String,
     /// A password in the message's own text opened one of its archives.
     pub password_in_message: bool,
+    /// Sanitised copies of the files; a Safe one is listed under its original.
+    pub sanitised: &'a [SanitisedCopy],
 }
+
+/// What a Safe sanitised copy is, in both languages.
+pub const SANITISED_WORDS: (&str, &str) = (
+    "無害化済み（マクロを削除した複製。ダウンロードできます。元のファイルはお渡ししません）",
+    "Sanitised (a copy with its macros removed; can be downloaded. The original is withheld)",
+);
 
 /// The class in both languages, with what the recipient may do with the file.
 pub fn class_words(class: FileClass) -> (&'static str, &'static str) {
@@ -47,7 +55,16 @@ const WARNING_EN: &str =
 
 fn text(n: &InboundNotice<'_>) -> String {
     let mut files = String::new();
-    for file in n.files {
+    for (i, file) in n.files.iter().enumerate() {
+        if let Some(copy) = safe_copy(n.sanitised, i) {
+            let (ja, en) = SANITISED_WORDS;
+            files.push_str(&format!(
+                "  - {} ({}): {ja} / {en}: {}\r\n",
+                visible(&copy.copy.name),
+                human_size(copy.copy.size),
+                visible(&copy.done),
+            ));
+        }
         for (path, f) in file.walk() {
             let (ja, en) = class_words(f.class);
             files.push_str(&format!(
@@ -72,7 +89,16 @@ fn text(n: &InboundNotice<'_>) -> String {
 
 fn html(n: &InboundNotice<'_>) -> String {
     let mut rows = String::new();
-    for file in n.files {
+    for (i, file) in n.files.iter().enumerate() {
+        if let Some(copy) = safe_copy(n.sanitised, i) {
+            let (ja, en) = SANITISED_WORDS;
+            rows.push_str(&format!(
+                "<tr><td>{}</td><td>{}</td><td>{ja}<br>{en}</td><td>{}</td></tr>",
+                escape(&copy.copy.name),
+                human_size(copy.copy.size),
+                escape(&copy.done),
+            ));
+        }
         for (path, f) in file.walk() {
             let (ja, en) = class_words(f.class);
             rows.push_str(&format!(
@@ -139,6 +165,7 @@ mod tests {
             url: "https://gw/d/T".into(),
             expires: "2026-12-10".into(),
             password_in_message: true,
+            sanitised: &[],
         };
         let part = inbound_notice_part(&n, "B");
         let text = decoded(&part, "text/plain");
@@ -153,5 +180,31 @@ mod tests {
         assert!(html.contains("&lt;img src=x&gt;.exe"), "{html}");
         assert!(!html.contains("<img"), "{html}");
         assert!(html.contains("href=\"https://gw/d/T\""));
+    }
+
+    #[test]
+    fn a_safe_sanitised_copy_is_listed_before_its_withheld_original() {
+        let files = [file("見積書.xlsm", FileClass::Danger, "Office document with macros (vbaProject.bin)", vec![])];
+        let copy = SanitisedCopy {
+            original: 0,
+            done: "VBA project removed".into(),
+            copy: file("見積書.xlsx", FileClass::Safe, "VBA project removed; scanned: nothing found", vec![]),
+        };
+        let sanitised = [copy];
+        let n = InboundNotice {
+            files: &files,
+            url: "https://gw/d/T".into(),
+            expires: "2026-12-10".into(),
+            password_in_message: false,
+            sanitised: &sanitised,
+        };
+        let text = decoded(&inbound_notice_part(&n, "B"), "text/plain");
+        assert!(
+            text.contains(
+                "  - 見積書.xlsx (2.0 KiB): 無害化済み（マクロを削除した複製。ダウンロードできます。元のファイルはお渡ししません） / \
+                 Sanitised (a copy with its macros removed; can be downloaded. The original is withheld): VBA project removed\r\n  - 見積書.xlsm"
+            ),
+            "{text}"
+        );
     }
 }

@@ -81,7 +81,7 @@ fn boundaries_clash(raw: &[u8], notice: &[u8]) -> bool {
 }
 
 /// Where the delimiter line before a part that starts at `start` begins (its leading CRLF).
-fn delimiter_start(raw: &[u8], start: usize) -> usize {
+pub(crate) fn delimiter_start(raw: &[u8], start: usize) -> usize {
     // raw[..start] ends with "\r\n--boundary\r\n"; find the CRLF before that line.
     let before = &raw[..start.saturating_sub(2)];
     before.windows(2).rposition(|w| w == b"\r\n").unwrap_or(0)
@@ -89,7 +89,7 @@ fn delimiter_start(raw: &[u8], start: usize) -> usize {
 
 /// A message that is one attachment: its header fields minus Content-* and MIME-Version,
 /// then the notice's.
-fn whole_message(raw: &[u8], notice: &[u8]) -> Vec<u8> {
+pub(crate) fn whole_message(raw: &[u8], notice: &[u8]) -> Vec<u8> {
     let header_end = raw.windows(4).position(|w| w == b"\r\n\r\n").map_or(raw.len(), |p| p + 2);
     let mut out = Vec::with_capacity(header_end + notice.len() + 32);
     let mut keep = true;

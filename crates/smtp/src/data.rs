@@ -120,11 +120,22 @@ impl DataDecoder {
         let mut pos = 0;
         while pos < input.len() {
             let rest = &input[pos..];
-            match rest.iter().position(|&b| b == b'\n') {
+            match memchr::memchr(b'\n', rest) {
                 Some(lf) => {
-                    self.push_partial(&rest[..lf]);
                     pos += lf + 1;
-                    if self.complete_line(out) {
+                    let done = if self.line.is_empty() {
+                        // The whole line is in this input: read it where it is.
+                        self.complete_line(&rest[..lf], false, out)
+                    } else {
+                        self.push_partial(&rest[..lf]);
+                        let line = std::mem::take(&mut self.line);
+                        let overflow = std::mem::replace(&mut self.line_overflow, false);
+                        let done = self.complete_line(&line, overflow, out);
+                        self.line = line;
+                        self.line.clear();
+                        done
+                    };
+                    if done {
                         return Fed { consumed: pos, done: true };
                     }
                 }
@@ -185,17 +196,14 @@ impl DataDecoder {
         }
     }
 
-    /// Handles one complete raw line (LF already removed). Returns true at end of data.
-    fn complete_line(&mut self, out: &mut Vec<u8>) -> bool {
-        let mut line = std::mem::take(&mut self.line);
-        let overflow = std::mem::replace(&mut self.line_overflow, false);
-        let ends_crlf = line.last() == Some(&b'\r');
-        if ends_crlf {
-            line.pop();
-        }
+    /// Handles one complete raw line (LF already removed; `overflow`: it was cut at the
+    /// limit while it arrived). Returns true at end of data.
+    fn complete_line(&mut self, line: &[u8], overflow: bool, out: &mut Vec<u8>) -> bool {
+        let (line, ends_crlf) = match line.strip_suffix(b"\r") {
+            Some(line) => (line, true),
+            None => (line, false),
+        };
         if self.prev_crlf && ends_crlf && !overflow && line == b"." {
-            self.line = line;
-            self.line.clear();
             return true;
         }
         self.line_no += 1;
@@ -206,8 +214,9 @@ impl DataDecoder {
         if overflow || line.len() > self.limits.max_line {
             self.fail(DataError::LineTooLong { line: line_no, limit: self.limits.max_line });
         }
-        let bare = !ends_crlf || line.contains(&b'\r');
-        let nul = line.contains(&0);
+        let odd = memchr::memchr2(b'\r', 0, line).is_some();
+        let bare = !ends_crlf || (odd && line.contains(&b'\r'));
+        let nul = odd && line.contains(&0);
         if self.limits.bare_line_endings == BareLineEndings::Reject {
             if bare {
                 self.fail(DataError::BareLineEnding { line: line_no });
@@ -217,8 +226,6 @@ impl DataDecoder {
             }
         }
         if self.error.is_some() {
-            self.line = line;
-            self.line.clear();
             return false;
         }
 
@@ -227,7 +234,7 @@ impl DataDecoder {
         // smtplib with a bytes message) dot-stuffs them too. A lone "." after a bare LF is no
         // stuffing (and never the end of data): it stays content as it is.
         let stuffed_after_lf = self.limits.bare_line_endings == BareLineEndings::Normalize && line.len() > 1;
-        let mut content: &[u8] = &line;
+        let mut content: &[u8] = line;
         if (starts_after_crlf || stuffed_after_lf) && content.first() == Some(&b'.') {
             content = &content[1..];
         }
@@ -244,8 +251,6 @@ impl DataDecoder {
         } else {
             self.emit(content, out);
         }
-        self.line = line;
-        self.line.clear();
         false
     }
 
@@ -258,7 +263,7 @@ impl DataDecoder {
             self.fail(DataError::MessageTooLarge { limit: self.limits.max_message });
             return;
         }
-        if !self.saw_8bit && content.iter().any(|&b| b >= 0x80) {
+        if !self.saw_8bit && !content.is_ascii() {
             self.saw_8bit = true;
         }
         if self.in_header {

@@ -24,6 +24,7 @@ mod types;
 
 pub(crate) use describe::{describe, keep_embedded};
 pub use text::html_text;
+pub(crate) use text::push_decoded;
 
 /// True when `bytes` are a native executable (PE, ELF, Mach-O).
 pub(crate) fn is_executable(bytes: &[u8]) -> bool {

@@ -43,7 +43,7 @@ pub fn html_text(html: &str) -> String {
 }
 
 /// Appends `text` with entities decoded.
-fn push_decoded(out: &mut String, text: &str) {
+pub(crate) fn push_decoded(out: &mut String, text: &str) {
     let mut rest = text;
     while let Some(amp) = rest.find('&') {
         out.push_str(&rest[..amp]);

@@ -5,11 +5,13 @@
 //! that a decision never rests on only the first one.
 
 mod files;
+mod html_bodies;
 mod loose;
 mod prescan;
 pub(crate) mod transfer;
 
 pub use files::{AttachedFile, Carried, MessageFiles, attachments, carried};
+pub use html_bodies::{HtmlBody, html_bodies};
 
 use prescan::prescan;
 

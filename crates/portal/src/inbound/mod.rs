@@ -194,7 +194,9 @@ impl Portal {
         let Some((n, file)) = n.parse::<usize>().ok().and_then(|n| inbound.record.files.get(n).map(|f| (n, f))) else {
             return Err((StatusCode::NOT_FOUND, t.not_found));
         };
-        match gate(file.class, warned) {
+        // File `n` is its Safe sanitised copy when it has one (the original is never kept).
+        let class = inbound.record.safe_copy(n).map_or(file.class, |c| c.copy.class);
+        match gate(class, warned) {
             Gate::Never => Err((StatusCode::FORBIDDEN, i.danger_refused)),
             Gate::Warn => Err((StatusCode::FORBIDDEN, i.needs_warning)),
             Gate::Send => kept_at(&inbound.record, files, n).cloned().ok_or((StatusCode::GONE, t.purged)),
@@ -433,6 +435,8 @@ mod tests {
             files: vec![file],
             antivirus: String::new(),
             password_in_message: true,
+            sanitised: Vec::new(),
+            html_to_text: false,
         };
         let rows = view::rows(&Tree {
             t,

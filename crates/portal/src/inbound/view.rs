@@ -145,6 +145,17 @@ pub fn rows(tree: &Tree<'_>) -> Vec<Row> {
             top.note = Some(tree.i.unlocked);
         }
         out.push(top);
+        // A Safe sanitised copy stands under its (never downloadable) original, for download.
+        if let Some(copy) = tree.record.safe_copy(n) {
+            let mut r = row(tree.t, &copy.copy, 1);
+            match kept {
+                None => r.note = Some(tree.i.not_kept),
+                Some(_) if left == 0 => r.note = Some(tree.t.used_up),
+                Some(_) if tree.actions => r.download = Some(format!("/d/files/{n}")),
+                Some(_) => {}
+            }
+            out.push(r);
+        }
         match opened {
             Some(entries) => {
                 for (k, e) in entries.iter().enumerate() {
@@ -217,6 +228,8 @@ mod tests {
             ],
             antivirus: String::new(),
             password_in_message: false,
+            sanitised: Vec::new(),
+            html_to_text: false,
         }
     }
 
