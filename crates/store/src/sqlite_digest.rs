@@ -88,6 +88,8 @@ mod tests {
             files: Vec::new(),
             antivirus: "test".into(),
             password_in_message: false,
+            sanitised: Vec::new(),
+            html_to_text: false,
         });
         let mut plain = sample_message(&QueueId::generate(), 10, 1);
         plain.held = true;

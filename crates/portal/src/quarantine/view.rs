@@ -105,6 +105,8 @@ mod tests {
             files: vec![safe, zip],
             antivirus: "clamd".into(),
             password_in_message: false,
+            sanitised: Vec::new(),
+            html_to_text: false,
         };
         assert_eq!(why(&record), "invoice.zip > eicar.com: danger — Eicar-Test-Signature");
         let rows = file_rows(&record);
