@@ -3,7 +3,6 @@
 
 use std::io::Write;
 
-
 /// One file to put in the ZIP.
 #[derive(Debug, Clone, Copy)]
 pub struct ZipEntry<'a> {

@@ -6,7 +6,7 @@
 
 use mail_parser::{MessageParser, MimeHeaders, PartType};
 
-use super::{MessageLimits, MimeError, dismantle, enter, names, prescan, unambiguous};
+use super::{MessageLimits, MimeError, dismantle, enter, entered, names, prescan, unambiguous};
 
 /// What to do with one part to deliver a message's HTML as text.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -79,9 +79,9 @@ impl Bodies<'_> {
         section: &str,
         depth: u32,
     ) -> Result<(), MimeError> {
-        enter(self.limits, &mut self.parts, depth)?;
-        let Some(part) = message.parts.get(id as usize) else { return Ok(()) };
-        unambiguous(part, section)?;
+        let Some(part) = entered(self.limits, &mut self.parts, (message, id), section, depth)? else {
+            return Ok(());
+        };
         let end = (part.offset_end as usize).min(raw.len());
         let span = (if id == 0 { 0 } else { part.offset_header as usize }, end);
         match &part.body {
