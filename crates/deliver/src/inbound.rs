@@ -18,6 +18,7 @@ use sekisho_policy::Carriage;
 use sekisho_policy::inbound::Outcome;
 use sekisho_store::{MessageInfo, RecipientRecord, Variant};
 
+use crate::leftover::withheld_file_left;
 use crate::sanitised::{SanitisedError, sanitised_body, wanted};
 use crate::variants::{Batch, Data, Held};
 
@@ -34,6 +35,20 @@ enum Unplanned {
     Walk(#[from] LinkError),
     #[error(transparent)]
     Sanitise(#[from] SanitisedError),
+    #[error("cannot walk the message as it would leave: {0}")]
+    Check(#[from] sekisho_inspect::mime::MimeError),
+    #[error(
+        "\"{0}\", a file the policy withholds, is encoded in the message's text, where it cannot be taken out: the message is held for an administrator"
+    )]
+    Leftover(String),
+}
+
+/// `body`, the message as it would leave, when no file `record` withholds is left in it.
+fn checked(body: Vec<u8>, record: &InspectionRecord) -> Result<Vec<u8>, Unplanned> {
+    match withheld_file_left(&body, record)? {
+        Some(name) => Err(Unplanned::Leftover(name)),
+        None => Ok(body),
+    }
 }
 
 /// The transactions for inbound mail inspected as `record`, spooled at `spooled`: under
@@ -77,7 +92,7 @@ async fn sanitised(record: &InspectionRecord, spooled: &Path) -> Result<Option<V
     let record = record.clone();
     tokio::task::spawn_blocking(move || {
         let raw = std::fs::read(&path)?;
-        Ok::<_, Unplanned>(sanitised_body(&raw, &record)?)
+        sanitised_body(&raw, &record)?.map(|body| checked(body, &record)).transpose()
     })
     .await
     .map_err(std::io::Error::other)?
@@ -151,9 +166,16 @@ async fn separated<'r>(
     let tag = subject_tag(config, record);
     let mut batches = Vec::new();
     let mut held = Vec::new();
-    for &rcpt in rcpts {
+    for (i, &rcpt) in rcpts.iter().enumerate() {
         let made =
             links.separated_variant(config, info, &prepared, record, rcpt.idx, &rcpt.address, (&field, tag)).await;
+        if i == 0
+            && let Ok(body) = &made
+        {
+            // Every recipient's form differs from the first one's only by its link.
+            let (body, record) = (body.clone(), record.clone());
+            tokio::task::spawn_blocking(move || checked(body, &record)).await.map_err(std::io::Error::other)??;
+        }
         match made {
             Ok(body) => {
                 batches.push(Batch { rcpts: vec![rcpt], data: Data::Made(body), variant: Some(variant.clone()) })

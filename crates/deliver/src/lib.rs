@@ -6,6 +6,7 @@
 pub mod decide;
 pub mod dsn;
 mod inbound;
+mod leftover;
 pub mod outcome;
 pub mod pool;
 mod sanitised;
