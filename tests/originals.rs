@@ -58,8 +58,9 @@ impl Site {
     /// The command line on this site's data directory: (exit code, stdout, stderr).
     async fn cli(&self, args: &[&str]) -> (i32, String, String) {
         let config = self.gw.dir().join("cli.toml");
-        let data = self.gw.dir().join("data");
-        std::fs::write(&config, format!("[store]\npath = \"{}\"\n", data.display())).unwrap();
+        let (data, key) = (self.gw.dir().join("data"), self.gw.dir().join("store.key"));
+        std::fs::write(&config, format!("[store]\npath = \"{}\"\nkey_file = \"{}\"\n", data.display(), key.display()))
+            .unwrap();
         let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
         tokio::task::spawn_blocking(move || {
             let args: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -268,6 +269,26 @@ async fn the_administrator_downloads_the_withheld_original_and_nobody_else_can_u
         taken[0].detail.contains("figures.xlsm") && taken[0].detail.contains("by postmaster@example.jp"),
         "{taken:?}"
     );
+
+    // The command line lists it and writes it out, audited too.
+    let (code, out, err) = site.cli(&["quarantine", "originals"]).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains(&format!("{id} #0")) && out.contains(&sha256(&original)), "{out}");
+    assert!(out.contains("delivered:  figures.xlsx") && out.contains("subject:    Figures Q3"), "{out}");
+    let (code, out, _) = site.cli(&["quarantine", "originals", "--json"]).await;
+    assert_eq!(code, 0);
+    let json: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(json[0]["sha256"].as_str(), Some(sha256(&original).as_str()));
+    assert!(json[0].get("key").is_none() && json[0].get("file_id").is_none(), "no key material: {out}");
+    let exported = site.gw.dir().join("exported.xlsm");
+    let (code, out, err) = site.cli(&["quarantine", "original", &id, "0", "--out", exported.to_str().unwrap()]).await;
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(sha256(&std::fs::read(&exported).unwrap()), sha256(&original));
+    let (code, _, err) = site.cli(&["quarantine", "original", &id, "0", "--out", exported.to_str().unwrap()]).await;
+    assert_eq!(code, 1, "an existing file is never overwritten: {err}");
+    let events = site.gw.queue.stores().links.events(&id).await.unwrap();
+    let taken = events.iter().filter(|e| e.event == LinkEvent::OriginalDownloaded).count();
+    assert_eq!(taken, 2, "{events:?}");
 
     // Retention: once older than it, the original and its sealed file are gone.
     let data_files = || files_under(&site.gw.dir().join("data/files")).into_iter().filter(|(p, _)| !p.ends_with("tmp"));

@@ -15,15 +15,17 @@ use crate::links::{LinkEvent, LinkStore, PortalEvent};
 use crate::quarantine::Actor;
 
 /// One original withheld from a message's recipients, sealed in the file store.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct WithheldOriginal {
     /// The message's queue ID.
     pub message_id: String,
     /// The original's position among the inspection record's files.
     pub idx: i64,
     /// Its name in the file store.
+    #[serde(skip)]
     pub file_id: String,
     /// Its key, wrapped by the store key.
+    #[serde(skip)]
     pub key: String,
     /// The attachment's name, as the sender wrote it.
     pub name: String,
