@@ -4,6 +4,7 @@ pub(crate) mod check;
 pub(crate) mod config;
 pub(crate) mod key;
 pub(crate) mod links;
+pub(crate) mod originals;
 pub(crate) mod quarantine;
 pub(crate) mod queue;
 pub(crate) mod serve;

@@ -67,6 +67,9 @@ pub(crate) async fn plan<'r>(
     let variant = Variant { kind, reason: format!("inbound: {}", record.rule) };
     let planned = match sanitised(record, spooled).await {
         Err(e) => Err(e),
+        // The originals the copies stand in for are kept for the administrators first: a
+        // message whose originals cannot be kept is held back, never sent without them kept.
+        Ok(Some(_)) if let Err(e) = withhold(links, info, record, spooled).await => Err(e),
         Ok(body) if separate => separated(config, links, info, record, rcpts, (spooled, body), &variant).await,
         Ok(body) => headed_or_made(config, record, spooled, body)
             .await
@@ -96,6 +99,22 @@ async fn sanitised(record: &InspectionRecord, spooled: &Path) -> Result<Option<V
     })
     .await
     .map_err(std::io::Error::other)?
+}
+
+/// Seals the originals a Safe copy stands in for, for the administrators (once per message).
+async fn withhold(
+    links: &LinkMaker,
+    info: &MessageInfo,
+    record: &InspectionRecord,
+    spooled: &Path,
+) -> Result<(), Unplanned> {
+    if !(0..record.files.len()).any(|i| record.safe_copy(i).is_some()) {
+        return Ok(());
+    }
+    let path = spooled.to_path_buf();
+    let raw = tokio::task::spawn_blocking(move || std::fs::read(&path)).await.map_err(std::io::Error::other)??;
+    links.withhold_originals(info, record, raw).await?;
+    Ok(())
 }
 
 /// [`headed`], or the header of `body` (the message as sanitised) rewritten the same way.

@@ -138,6 +138,11 @@ impl Portal {
             .route("/sent/quarantine", get(quarantine::list))
             .route("/sent/quarantine/{id}", get(quarantine::message))
             .route("/sent/quarantine/{id}/{action}", get(quarantine::confirm).post(quarantine::act))
+            .route("/sent/originals", get(quarantine::originals::list))
+            .route(
+                "/sent/originals/{id}/{n}",
+                get(quarantine::originals::confirm).post(quarantine::originals::download),
+            )
             .route("/check", get(checker::page))
             .route("/favicon.ico", get(|| async { axum::http::StatusCode::NO_CONTENT }))
             .route("/api/v1/check", get(checker::api))

@@ -86,7 +86,10 @@ impl QueueControl {
     /// bodies of the messages removed. `serve` runs it hourly with `[store] retention`;
     /// `sekisho queue purge` on demand.
     pub async fn purge(&self, before: i64) -> Result<PurgeCounts, StoreError> {
+        let files = crate::files::FileStore::open(&self.data_dir)?;
+        let originals = crate::originals::purge_withheld(self.store.as_ref(), &files, before).await?;
         let (mut counts, ids) = self.store.purge_finished(before).await?;
+        counts.originals = originals;
         let spool = self.data_dir.join("spool/msg");
         for id in ids {
             // IDs are checked, never used as paths as they are.

@@ -12,6 +12,7 @@ mod error;
 pub mod files;
 pub mod links;
 mod model;
+pub mod originals;
 pub mod private;
 mod purge;
 pub mod quarantine;
@@ -23,6 +24,7 @@ mod sqlite_accounts;
 mod sqlite_digest;
 mod sqlite_keys;
 mod sqlite_links;
+mod sqlite_originals;
 mod sqlite_tls;
 pub mod state;
 mod store;
@@ -41,6 +43,7 @@ pub use model::{
     NewRecipient, Notice, NoticeKind, Origin, ProbeRecord, RecipientRecord, RecipientState, RecipientUpdate,
     StsPolicyRecord, TlsMemory, UserRecord, Variant,
 };
+pub use originals::{OriginalError, OriginalStore, WithheldOriginal};
 pub use private::{DIR_MODE, FILE_MODE, Tightened, secure_data_dir};
 pub use purge::PurgeCounts;
 pub use quarantine::{DigestStore, HeldRecipient, QuarantineError};

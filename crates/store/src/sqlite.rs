@@ -265,6 +265,30 @@ CREATE TABLE quarantine_digest_runs (
     ran_at INTEGER NOT NULL
 );
 "#,
+    // Originals withheld from inbound mail in favour of their sanitised copy, sealed for the
+    // administrators only (`originals.rs`).
+    r#"
+CREATE TABLE withheld_originals (
+    message_id TEXT NOT NULL,
+    idx INTEGER NOT NULL,
+    file_id TEXT NOT NULL,
+    key TEXT NOT NULL,
+    name TEXT NOT NULL,
+    content_type TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    sha256 TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    copy_name TEXT NOT NULL,
+    copy_sha256 TEXT NOT NULL,
+    sender TEXT NOT NULL,
+    header_from TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    recipients TEXT NOT NULL,
+    received_at INTEGER NOT NULL,
+    kept_at INTEGER NOT NULL,
+    PRIMARY KEY (message_id, idx)
+);
+"#,
 ];
 
 /// A message is finished when it is not yet marked done, has recipients, every recipient is

@@ -13,6 +13,7 @@ use crate::model::{
     MessageDetail, MessageSummary, NewMessage, NoticeKind, ProbeRecord, RecipientUpdate, StsPolicyRecord, TlsMemory,
     UserRecord,
 };
+use crate::originals::OriginalStore;
 use crate::quarantine::DigestStore;
 use crate::state::Move;
 
@@ -104,11 +105,14 @@ pub trait QueueWrites: Send + Sync {
 
 /// Everything a backend implements.
 pub(crate) trait Backend:
-    MessageStore + QueueWrites + TlsStore + AccountStore + LinkStore + SessionStore + DigestStore
+    MessageStore + QueueWrites + TlsStore + AccountStore + LinkStore + SessionStore + DigestStore + OriginalStore
 {
 }
 
-impl<T: MessageStore + QueueWrites + TlsStore + AccountStore + LinkStore + SessionStore + DigestStore> Backend for T {}
+impl<T> Backend for T where
+    T: MessageStore + QueueWrites + TlsStore + AccountStore + LinkStore + SessionStore + DigestStore + OriginalStore
+{
+}
 
 /// The public roles of one backend, each handed to the consumers that need it.
 #[derive(Clone)]
@@ -120,6 +124,8 @@ pub struct Stores {
     pub sessions: Arc<dyn SessionStore>,
     /// What the quarantine digest told whom.
     pub digests: Arc<dyn DigestStore>,
+    /// Originals withheld in favour of their sanitised copies, for the administrators.
+    pub originals: Arc<dyn OriginalStore>,
 }
 
 impl Stores {
@@ -131,6 +137,7 @@ impl Stores {
             links: backend.clone(),
             sessions: backend.clone(),
             digests: backend.clone(),
+            originals: backend.clone(),
         }
     }
 }

@@ -8,6 +8,7 @@
 //! their password. Not signed in: the sign-in page; signed in but not listed: 403.
 
 pub mod digest;
+pub mod originals;
 mod texts;
 pub mod view;
 

@@ -28,6 +28,8 @@ pub struct QuarantineTexts {
     pub not_held: &'static str,
     pub not_admin: &'static str,
     pub admin_link_session: &'static str,
+    /// The link to the originals replaced by sanitised copies.
+    pub originals: &'static str,
 }
 
 /// Japanese.
@@ -54,6 +56,7 @@ pub const JA: QuarantineTexts = QuarantineTexts {
     not_held: "このメールは隔離されていません（すでに配送または削除されています）。",
     not_admin: "このページは管理者だけが使えます。このアカウントは [portal] administrators に含まれていません。",
     admin_link_session: "管理者のページを開くには、メールのリンクではなくアカウントのパスワードでサインインしてください。",
+    originals: "無害化で差し替えた原本",
 };
 
 /// English.
@@ -80,6 +83,7 @@ pub const EN: QuarantineTexts = QuarantineTexts {
     not_held: "This message is not in quarantine (it was released or deleted already).",
     not_admin: "Only administrators can use this page: this account is not listed in [portal] administrators.",
     admin_link_session: "To open the administration pages, sign in with your account's password, not with a mailed link.",
+    originals: "Originals replaced by sanitised copies",
 };
 
 /// The sentences in the language of `t`.
