@@ -43,9 +43,10 @@ enum Unplanned {
     Leftover(String),
 }
 
-/// `body`, the message as it would leave, when no file `record` withholds is left in it.
-fn checked(body: Vec<u8>, record: &InspectionRecord) -> Result<Vec<u8>, Unplanned> {
-    match withheld_file_left(&body, record)? {
+/// `body`, the message as it would leave (`separated` or not), when no file `record` withholds
+/// is left in it.
+fn checked(body: Vec<u8>, record: &InspectionRecord, separated: bool) -> Result<Vec<u8>, Unplanned> {
+    match withheld_file_left(&body, record, separated)? {
         Some(name) => Err(Unplanned::Leftover(name)),
         None => Ok(body),
     }
@@ -95,7 +96,7 @@ async fn sanitised(record: &InspectionRecord, spooled: &Path) -> Result<Option<V
     let record = record.clone();
     tokio::task::spawn_blocking(move || {
         let raw = std::fs::read(&path)?;
-        sanitised_body(&raw, &record)?.map(|body| checked(body, &record)).transpose()
+        sanitised_body(&raw, &record)?.map(|body| checked(body, &record, false)).transpose()
     })
     .await
     .map_err(std::io::Error::other)?
@@ -193,7 +194,9 @@ async fn separated<'r>(
         {
             // Every recipient's form differs from the first one's only by its link.
             let (body, record) = (body.clone(), record.clone());
-            tokio::task::spawn_blocking(move || checked(body, &record)).await.map_err(std::io::Error::other)??;
+            tokio::task::spawn_blocking(move || checked(body, &record, true))
+                .await
+                .map_err(std::io::Error::other)??;
         }
         match made {
             Ok(body) => {

@@ -6,17 +6,25 @@
 use sekisho_inspect::mime::{MessageLimits, MimeError, carried};
 use sekisho_policy::inbound::{FileClass, InspectionRecord};
 
-/// The name of the first file of `body` (the message as it would leave) that `record` classes
-/// worse than Safe, found again by its SHA-256; None when there is none. Blocking: it walks
-/// the whole message.
-pub(crate) fn withheld_file_left(body: &[u8], record: &InspectionRecord) -> Result<Option<String>, MimeError> {
-    let withheld: Vec<(&str, &str)> = record
+/// The name of the first file of `body` (the message as it would leave) that must not be in
+/// it, found again by its SHA-256; None when there is none. What must not: every original a
+/// Safe sanitised copy stands in for, and, when the message is `separated`, every file (or
+/// archive entry) the record classes worse than Safe. Blocking: it walks the whole message.
+pub(crate) fn withheld_file_left(
+    body: &[u8],
+    record: &InspectionRecord,
+    separated: bool,
+) -> Result<Option<String>, MimeError> {
+    let replaced = (0..record.files.len()).filter(|&i| record.safe_copy(i).is_some()).map(|i| &record.files[i]);
+    let unsafe_files = record
         .files
         .iter()
+        .filter(|_| separated)
         .flat_map(|f| f.walk())
-        .filter(|(_, f)| f.class != FileClass::Safe)
-        .filter_map(|(_, f)| f.sha256.as_deref().map(|h| (f.name.as_str(), h)))
-        .collect();
+        .map(|(_, f)| f)
+        .filter(|f| f.class != FileClass::Safe);
+    let withheld: Vec<(&str, &str)> =
+        replaced.chain(unsafe_files).filter_map(|f| f.sha256.as_deref().map(|h| (f.name.as_str(), h))).collect();
     if withheld.is_empty() {
         return Ok(None);
     }
@@ -68,25 +76,28 @@ mod tests {
             sekisho_testkit::mail::uuencoded("a.docm", FILE)
         );
         assert_eq!(
-            withheld_file_left(text.as_bytes(), &record(FILE, FileClass::Danger)).unwrap().as_deref(),
+            withheld_file_left(text.as_bytes(), &record(FILE, FileClass::Danger), true).unwrap().as_deref(),
             Some("a.docm")
         );
         assert_eq!(
-            withheld_file_left(text.as_bytes(), &record(FILE, FileClass::Safe)).unwrap(),
+            withheld_file_left(text.as_bytes(), &record(FILE, FileClass::Safe), true).unwrap(),
             None,
             "Safe files may stay"
         );
         let separated =
             "From: a@outside.example\r\nSubject: x\r\nContent-Type: text/plain\r\n\r\nThe files are on the portal.\r\n";
-        assert_eq!(withheld_file_left(separated.as_bytes(), &record(FILE, FileClass::Danger)).unwrap(), None);
+        assert_eq!(withheld_file_left(separated.as_bytes(), &record(FILE, FileClass::Danger), true).unwrap(), None);
         let attached = format!(
             "From: a@outside.example\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n\
              Content-Type: application/octet-stream; name=a.docm\r\nContent-Transfer-Encoding: base64\r\n\r\n{}\r\n--b--\r\n",
             base64::engine::general_purpose::STANDARD.encode(FILE)
         );
+        let unsupported = record(FILE, FileClass::Unsupported);
+        assert_eq!(withheld_file_left(attached.as_bytes(), &unsupported, true).unwrap().as_deref(), Some("a.docm"));
         assert_eq!(
-            withheld_file_left(attached.as_bytes(), &record(FILE, FileClass::Unsupported)).unwrap().as_deref(),
-            Some("a.docm")
+            withheld_file_left(attached.as_bytes(), &unsupported, false).unwrap(),
+            None,
+            "delivered as it is, a file the policy lets through stays"
         );
     }
 }
