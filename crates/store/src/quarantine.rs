@@ -107,4 +107,7 @@ pub trait DigestStore: Send + Sync {
     /// Claims the scheduled digest of `slot` (unix seconds of its time of day): true for the
     /// one caller that may send it, false when it was sent already (before a restart).
     async fn claim_digest_slot(&self, slot: i64, now: i64) -> Result<bool, StoreError>;
+    /// Gives back the claim of `slot` after its run failed, so that it runs again (the
+    /// recipients it told stay marked: nobody is told twice).
+    async fn release_digest_slot(&self, slot: i64) -> Result<(), StoreError>;
 }
