@@ -50,10 +50,21 @@ impl QueueControl {
     /// message.
     pub async fn delete(&self, id: &str) -> Result<bool, StoreError> {
         let found = self.store.delete_message(id).await?;
+        self.remove_body(found, id);
+        Ok(found)
+    }
+
+    /// Deletes message `id` and its body only while every recipient is held; false otherwise.
+    pub async fn delete_held(&self, id: &str) -> Result<bool, StoreError> {
+        let found = self.store.delete_held_message(id).await?;
+        self.remove_body(found, id);
+        Ok(found)
+    }
+
+    fn remove_body(&self, found: bool, id: &str) {
         if found && let Some(id) = QueueId::parse(id) {
             let _ = std::fs::remove_file(self.data_dir.join("spool/msg").join(id.as_str()));
         }
-        Ok(found)
     }
 
     /// Queues a message sekisho writes itself (as `Queue::inject`) without the running

@@ -57,10 +57,15 @@ impl QueueControl {
         if !self.in_quarantine(id).await? {
             return Err(QuarantineError::NotInQuarantine(id.to_string()));
         }
+        // Each action takes effect only on recipients still held: of two administrators acting
+        // at once (the page and the CLI), the second finds nothing to do and says so.
         let (done, event) = if release {
-            (Done::Released(self.apply(Some(id), Command::Release, now).await?), LinkEvent::QuarantineReleased)
+            match self.apply(Some(id), Command::Release, now).await? {
+                0 => return Err(QuarantineError::NotInQuarantine(id.to_string())),
+                n => (Done::Released(n), LinkEvent::QuarantineReleased),
+            }
         } else {
-            if !self.delete(id).await? {
+            if !self.delete_held(id).await? {
                 return Err(QuarantineError::NotInQuarantine(id.to_string()));
             }
             (Done::Deleted, LinkEvent::QuarantineDeleted)

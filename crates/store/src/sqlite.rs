@@ -783,6 +783,17 @@ impl QueueWrites for SqliteStore {
             .await?;
         Ok(done.rows_affected() > 0)
     }
+
+    async fn delete_held_message(&self, id: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "DELETE FROM messages WHERE id = ? \
+             AND NOT EXISTS (SELECT 1 FROM recipients r WHERE r.message_id = messages.id AND r.state <> 'held')",
+        )
+        .bind(id)
+        .execute(&mut *self.write_conn(true).await?)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
 }
 
 #[cfg(test)]
@@ -794,6 +805,22 @@ mod tests {
 
     fn message(n: usize) -> NewMessage {
         sample_message(&QueueId::generate(), 10, n)
+    }
+
+    #[tokio::test]
+    async fn a_held_message_is_deleted_only_while_every_recipient_is_still_held() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = SqliteStore::open(&dir.path().join("q.db")).await.unwrap();
+        let (mut held, queued) = (message(2), message(2));
+        held.held = true;
+        s.insert_messages(&[held.clone(), queued.clone()]).await.unwrap();
+        assert!(!s.delete_held_message(&queued.info.id).await.unwrap(), "its recipients are due");
+        assert!(s.message(&queued.info.id).await.unwrap().is_some());
+        s.apply_move(Some(&held.info.id), crate::state::Move::Release, Some(1)).await.unwrap();
+        assert!(!s.delete_held_message(&held.info.id).await.unwrap(), "released meanwhile");
+        s.apply_move(Some(&held.info.id), crate::state::Move::Hold, None).await.unwrap();
+        assert!(s.delete_held_message(&held.info.id).await.unwrap());
+        assert!(s.message(&held.info.id).await.unwrap().is_none());
     }
 
     #[tokio::test]

@@ -101,6 +101,9 @@ pub trait QueueWrites: Send + Sync {
     async fn purge_finished(&self, before: i64) -> Result<(crate::PurgeCounts, Vec<String>), StoreError>;
     /// Removes a message and its recipients.
     async fn delete_message(&self, id: &str) -> Result<bool, StoreError>;
+    /// Removes a message and its recipients only while every recipient is held (so a message
+    /// released meanwhile, its delivery under way, stays).
+    async fn delete_held_message(&self, id: &str) -> Result<bool, StoreError>;
 }
 
 /// Everything a backend implements.
