@@ -80,7 +80,13 @@ struct ListPage {
     i: &'static crate::inbound::texts::InboundTexts,
     who: String,
     rows: Vec<HeldRow>,
+    /// Held messages beyond the first [`LISTED`], not shown.
+    more: usize,
 }
+
+/// Most held messages the list shows (the oldest): a flood of held mail costs the page no
+/// more than this many reads.
+const LISTED: usize = 200;
 
 #[derive(Template)]
 #[template(path = "quarantine_message.html")]
@@ -165,8 +171,9 @@ pub async fn list(State(portal): State<Portal>, headers: HeaderMap) -> Response 
         Ok(ids) => ids,
         Err(e) => return unavailable(e),
     };
-    let mut rows = Vec::with_capacity(ids.len());
-    for id in ids {
+    let more = ids.len().saturating_sub(LISTED);
+    let mut rows = Vec::with_capacity(ids.len().min(LISTED));
+    for id in ids.into_iter().take(LISTED) {
         match portal.inner.stores.messages.message_without_history(&id).await {
             Ok(Some(d)) => rows.push(portal.held_row(&d).await),
             Ok(None) => {}
@@ -174,7 +181,7 @@ pub async fn list(State(portal): State<Portal>, headers: HeaderMap) -> Response 
         }
     }
     let i = crate::inbound::texts::inbound_texts(t);
-    render(StatusCode::OK, &ListPage { t, q, i, who: session.sender, rows })
+    render(StatusCode::OK, &ListPage { t, q, i, who: session.sender, rows, more })
 }
 
 /// `GET /sent/quarantine/{id}`: one quarantined message.
