@@ -86,12 +86,17 @@ pub(crate) async fn plan<'r>(
     })
 }
 
+/// Messages rewritten whole for sanitised delivery at once: each holds the message, its
+/// decoded files and the rewritten form in memory (about four times its size).
+static SANITISING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(4);
+
 /// The message spooled at `spooled` as its recipients get it under `record`'s sanitised
 /// delivery; None when it goes as spooled.
 async fn sanitised(record: &InspectionRecord, spooled: &Path) -> Result<Option<Vec<u8>>, Unplanned> {
     if !wanted(record) {
         return Ok(None);
     }
+    let _turn = SANITISING.acquire().await.map_err(std::io::Error::other)?;
     let path = spooled.to_path_buf();
     let record = record.clone();
     tokio::task::spawn_blocking(move || {
