@@ -327,9 +327,10 @@ mod tests {
         };
         let t = &crate::lang::JA;
         let i = crate::inbound::texts::inbound_texts(t);
-        let html = ListPage { t, q: quarantine_texts(t), i, who: "postmaster@corp.test".into(), rows: vec![row] }
-            .render()
-            .unwrap();
+        let html =
+            ListPage { t, q: quarantine_texts(t), i, who: "postmaster@corp.test".into(), rows: vec![row], more: 0 }
+                .render()
+                .unwrap();
         assert!(!html.contains("<svg") && !html.contains("<script>alert"), "{html}");
         assert!(html.contains("&#60;script&#62;alert(1)&#60;/script&#62;"), "{html}");
         assert!(html.contains(i.differs) && html.contains(JA_HEADING), "{html}");
