@@ -10,6 +10,7 @@ mod error;
 mod inbound;
 mod portal;
 mod route;
+mod rules;
 mod size;
 mod static_records;
 mod time_zone;
@@ -28,6 +29,11 @@ pub use error::{ConfigError, InvalidValue};
 pub use inbound::{InboundConfig, InboundRule};
 pub use portal::{Passphrase, PortalConfig};
 pub use route::NextHop;
+pub use rules::{
+    Actions as RuleActions, Checked as RuleChecked, Decision as RuleDecision, FileFacts, Match as RuleMatch,
+    RecipientClass, Rejection as RuleRejection, Rule, RulesConfig, Submission, evaluate as evaluate_rules,
+    fold as fold_keyword,
+};
 pub use sekisho_antivirus::{ClamdAddress, ClamdSettings};
 pub use sekisho_policy::{
     Access, Assurance, CheckerAccess, DowngradeAction, EncryptedPolicy, InlineFormat, InlineMin, Language,
@@ -75,6 +81,8 @@ pub struct Config {
     pub portal: PortalConfig,
     /// Inbound antivirus: the clamd every inbound attachment and archive entry is sent to.
     pub antivirus: AntivirusConfig,
+    /// Mis-send rules applied to submitted mail.
+    pub rules: RulesConfig,
     /// Listening sockets.
     #[serde(rename = "listener")]
     pub listeners: Vec<ListenerConfig>,
@@ -515,6 +523,7 @@ impl Default for Config {
             inbound: InboundConfig::default(),
             portal: PortalConfig::default(),
             antivirus: AntivirusConfig::default(),
+            rules: RulesConfig::default(),
             listeners: Vec::new(),
             source: None,
         }
@@ -590,6 +599,13 @@ impl Config {
             config.listeners = default_listeners();
         }
         config.validate(text, origin)?;
+        match config.rules.load_file(origin, text)? {
+            Some((path, rules_text)) => {
+                config.rules.validate(&|key: &str, m| ConfigError::invalid(&path, &rules_text, key, m), "")?
+            }
+            None => config.rules.validate(&|key: &str, m| ConfigError::invalid(origin, text, key, m), "rules.")?,
+        }
+        config.rules.fold_keywords();
         config.source = Some(std::sync::Arc::new((origin.to_path_buf(), text.to_string())));
         Ok(config)
     }

@@ -19,6 +19,7 @@ mod recovery;
 mod spool;
 mod sqlite;
 mod sqlite_accounts;
+mod sqlite_history;
 mod sqlite_keys;
 mod sqlite_links;
 mod sqlite_tls;

@@ -251,6 +251,11 @@ ALTER TABLE messages ADD COLUMN inspection TEXT;
     r#"
 ALTER TABLE link_messages ADD COLUMN header_from TEXT NOT NULL DEFAULT '';
 "#,
+    // Recipients by domain, for the mis-send rules' first-time domains
+    // (`sqlite_history.rs` `DOMAIN_OF`).
+    r#"
+CREATE INDEX recipients_domain ON recipients (lower(substr(address, instr(address, '@') + 1)), state);
+"#,
 ];
 
 /// A message is finished when it is not yet marked done, has recipients, every recipient is
@@ -389,6 +394,10 @@ pub(crate) fn now() -> i64 {
 
 #[async_trait]
 impl MessageStore for SqliteStore {
+    async fn written_domains(&self, domains: &[String]) -> Result<std::collections::BTreeSet<String>, StoreError> {
+        self.written_domains_of(domains).await
+    }
+
     async fn list_messages(&self, include_done: bool) -> Result<Vec<MessageSummary>, StoreError> {
         let rows = sqlx::query(&format!(
             "{SUMMARY_SELECT} WHERE ? OR m.done_at IS NULL GROUP BY m.id ORDER BY m.received_at, m.id"

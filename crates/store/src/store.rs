@@ -37,6 +37,9 @@ pub trait MessageStore: Send + Sync {
     async fn message_sizes(&self) -> Result<Vec<(String, u64, u64)>, StoreError>;
     /// Inbound messages in quarantine (a recipient still held), oldest first.
     async fn quarantined(&self) -> Result<Vec<String>, StoreError>;
+    /// Which of `domains` submitted mail has been delivered to (lower case): the domains the
+    /// organisation has written to, for the mis-send rules.
+    async fn written_domains(&self, domains: &[String]) -> Result<std::collections::BTreeSet<String>, StoreError>;
 }
 
 /// What sekisho knows of other domains' transport: downgrade memory, MTA-STS policies, and
