@@ -6,6 +6,7 @@ pub(crate) mod key;
 pub(crate) mod links;
 pub(crate) mod quarantine;
 pub(crate) mod queue;
+pub(crate) mod rules;
 pub(crate) mod serve;
 pub(crate) mod user;
 

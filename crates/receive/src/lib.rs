@@ -13,6 +13,7 @@ mod inbound;
 mod inspector;
 mod limits;
 mod message;
+pub mod rules;
 mod server;
 mod tls;
 

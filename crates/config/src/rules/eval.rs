@@ -136,7 +136,7 @@ impl<'a> Prepared<'a> {
                 continue;
             }
             external.push(r.clone());
-            if !s.known_domains.contains(&domain) && !first_time.iter().any(|d: &String| *d == domain) {
+            if !s.known_domains.contains(&domain) && !first_time.contains(&domain) {
                 first_time.push(domain.clone());
             }
             external_domains.insert(domain);
@@ -157,7 +157,14 @@ impl<'a> Prepared<'a> {
     fn check(&self, rules: &RulesConfig, m: &Match) -> Result<Vec<String>, String> {
         let s = self.s;
         let mut why = Vec::new();
-        let mut hold = |ok: bool, yes: String, no: String| if ok { Ok(why.push(yes)) } else { Err(no) };
+        let mut hold = |ok: bool, yes: String, no: String| {
+            if ok {
+                why.push(yes);
+                Ok(())
+            } else {
+                Err(no)
+            }
+        };
         if !m.sender.is_empty() {
             let ok = address_matches(&m.sender, s.sender);
             hold(ok, format!("sender {} is listed", s.sender), format!("sender {} is not listed", s.sender))?;

@@ -16,7 +16,7 @@ const HALF_KANA: [char; 63] = [
 fn voiced(base: char, handakuten: bool) -> Option<char> {
     let c = base as u32;
     let step = if handakuten { 2 } else { 1 };
-    let rows_ka_sa = (0x30AB..=0x30BD).contains(&c) && (c - 0x30AB) % 2 == 0;
+    let rows_ka_sa = (0x30AB..=0x30BD).contains(&c) && (c - 0x30AB).is_multiple_of(2);
     let row_ta = matches!(c, 0x30BF | 0x30C1 | 0x30C4 | 0x30C6 | 0x30C8);
     let row_ha = matches!(c, 0x30CF | 0x30D2 | 0x30D5 | 0x30D8 | 0x30DB);
     let target = match () {
