@@ -18,7 +18,7 @@ hold = 1
 [[rules.rule]]
 name = "first-time-domain"
 match = { recipient_class = ["first_time_external"] }
-actions = { hold = 5, banner = "First mail from us to your domain" }
+actions = { hold = 5 }
 
 [[rules.rule]]
 name = "confidential-outside"
@@ -124,4 +124,50 @@ fn a_rule_error_names_the_file_line_and_key() {
     let (code, _, stderr) = run(None, &["config", "check", bad.to_str().unwrap()], "");
     assert_eq!(code, 2);
     assert!(stderr.contains("bad.toml:3: rules.rule.0.match.sender_group: no group `sales`"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queue_show_names_the_rule_that_fired_and_why() {
+    use sekisho_store::QueueWrites;
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), own_address(2525), "");
+    let (_data, store) = data_store(&config).await;
+    let mut m = submitted("MRULESSHOWN00001", chrono::Utc::now().timestamp(), &["bob@customer.example"]);
+    m.info.rules = Some(sekisho_store::RulesRecord {
+        fired: vec![sekisho_store::FiredRule {
+            rule: "first-time-domain".into(),
+            reasons: vec!["first-time external domain(s): customer.example".into()],
+        }],
+        default_applied: false,
+        hold_minutes: Some(5),
+        force_link: Some("first-time-domain".into()),
+    });
+    store.insert_messages(&[m]).await.unwrap();
+    drop(store);
+    let show = |json: bool| {
+        let config = config.clone();
+        move || {
+            let mut args = vec!["queue", "show", "MRULESSHOWN00001"];
+            if json {
+                args.push("--json");
+            }
+            run(Some(&config), &args, "")
+        }
+    };
+    let (code, stdout, stderr) = tokio::task::spawn_blocking(show(false)).await.unwrap();
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.contains("rule:       first-time-domain (first-time external domain(s): customer.example)\n"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("held:       5 minute(s) before the first attempt\n"), "{stdout}");
+    assert!(
+        stdout.contains("links:      attachments as links whatever the TLS (rule first-time-domain)\n"),
+        "{stdout}"
+    );
+    let (code, stdout, _) = tokio::task::spawn_blocking(show(true)).await.unwrap();
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(v["rules"]["fired"][0]["rule"], "first-time-domain", "{v}");
+    assert_eq!(v["rules"]["hold_minutes"], 5);
 }

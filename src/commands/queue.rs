@@ -196,6 +196,9 @@ pub(crate) async fn run(command: QueueCommand, config: &Config, source: &ConfigS
             if let Some(record) = &info.inspection {
                 print_inspection(record);
             }
+            if let Some(record) = &info.rules {
+                super::rules::print_record(record);
+            }
             if let Some(done) = m.done_at {
                 outln!("done:       {}", format_time(&config.time_zone, done));
             }

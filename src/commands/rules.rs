@@ -45,7 +45,8 @@ pub(crate) async fn run(command: RulesCommand, config: &Config, source: &ConfigS
         (BTreeSet::new(), false)
     };
     let findings = sekisho_receive::rules::inspect_files(&raw).unwrap_or_default();
-    let decision = sekisho_receive::rules::decide(config, &raw, &from, &to, &findings, &known);
+    let words = sekisho_receive::rules::rule_words(config, &raw);
+    let decision = sekisho_receive::rules::decide(config, &words, raw.len() as u64, &from, &to, &findings, &known);
     if json {
         return print_json(&as_json(&decision, history));
     }
@@ -86,10 +87,9 @@ fn outcome(d: &RuleDecision) -> Vec<String> {
     if let Some(m) = d.hold_minutes {
         out.push(format!("hold {m} minute(s) before the first delivery attempt"));
     }
-    if d.force_link {
-        out.push("send attachments as links whatever the TLS".into());
+    if let Some(rule) = &d.force_link {
+        out.push(format!("send attachments as links whatever the TLS (rule {rule})"));
     }
-    out.extend(d.banners.iter().map(|b| format!("add the banner \"{b}\"")));
     if !d.notify.is_empty() {
         out.push(format!("notify {}", d.notify.join(", ")));
     }
@@ -110,7 +110,28 @@ fn as_json(d: &RuleDecision, history: bool) -> serde_json::Value {
         "reject": d.reject.as_ref().map(|r| serde_json::json!({ "rule": r.rule, "sentence": r.sentence })),
         "hold_minutes": d.hold_minutes,
         "force_link": d.force_link,
-        "banners": d.banners,
         "notify": d.notify,
     })
+}
+
+/// `queue show`'s lines for what the rules decided at submission.
+pub(crate) fn print_record(record: &sekisho_store::RulesRecord) {
+    for line in record_lines(record) {
+        outln!("{line}");
+    }
+}
+
+fn record_lines(r: &sekisho_store::RulesRecord) -> Vec<String> {
+    let mut out: Vec<String> =
+        r.fired.iter().map(|f| format!("rule:       {} ({})", f.rule, f.reasons.join("; "))).collect();
+    if r.default_applied {
+        out.push("rule:       none matched: the default applied".into());
+    }
+    if let Some(m) = r.hold_minutes {
+        out.push(format!("held:       {m} minute(s) before the first attempt"));
+    }
+    if let Some(rule) = &r.force_link {
+        out.push(format!("links:      attachments as links whatever the TLS (rule {rule})"));
+    }
+    out
 }

@@ -14,6 +14,7 @@ mod inspector;
 mod limits;
 mod message;
 pub mod rules;
+pub mod rules_notice;
 mod server;
 mod tls;
 

@@ -179,6 +179,7 @@ impl Queue {
                 findings: None,
                 required_tls,
                 inspection: None,
+                rules: None,
             },
             recipients: vec![NewRecipient { address: to.to_string(), orcpt: None, notify: Some("NEVER".into()) }],
             not_before,

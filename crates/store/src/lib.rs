@@ -16,6 +16,7 @@ pub mod private;
 mod purge;
 mod queue_id;
 mod recovery;
+mod rules_record;
 mod spool;
 mod sqlite;
 mod sqlite_accounts;
@@ -44,6 +45,7 @@ pub use private::{DIR_MODE, FILE_MODE, Tightened, secure_data_dir};
 pub use purge::PurgeCounts;
 pub use queue_id::QueueId;
 pub use recovery::RecoveryReport;
+pub use rules_record::{FiredRule, RulesRecord};
 pub use spool::{FinishedBody, Spool, TempBody};
 pub use sqlite::SqliteStore;
 /// Tests seed data directories through the queue's own writes.

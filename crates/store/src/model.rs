@@ -53,6 +53,9 @@ pub struct MessageInfo {
     /// the message; None when inbound inspection did not run (outbound mail, `[inbound]
     /// inspect = false`).
     pub inspection: Option<sekisho_policy::inbound::InspectionRecord>,
+    /// What the mis-send rules decided at submission; None when no rule is configured (or
+    /// for mail that was not submitted).
+    pub rules: Option<crate::RulesRecord>,
 }
 
 impl MessageInfo {
@@ -367,6 +370,7 @@ pub(crate) fn sample_message(id: &crate::QueueId, size: u64, recipients: usize) 
             findings: None,
             required_tls: None,
             inspection: None,
+            rules: None,
         },
         recipients: (0..recipients)
             .map(|i| NewRecipient { address: format!("r{i}@example.jp"), orcpt: None, notify: Some("FAILURE".into()) })

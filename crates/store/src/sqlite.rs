@@ -256,6 +256,10 @@ ALTER TABLE link_messages ADD COLUMN header_from TEXT NOT NULL DEFAULT '';
     r#"
 CREATE INDEX recipients_domain ON recipients (lower(substr(address, instr(address, '@') + 1)), state);
 "#,
+    // What the mis-send rules decided at submission (JSON).
+    r#"
+ALTER TABLE messages ADD COLUMN rules TEXT;
+"#,
 ];
 
 /// A message is finished when it is not yet marked done, has recipients, every recipient is
@@ -296,7 +300,7 @@ fn outcome_sql() -> String {
 
 /// Rows per multi-row INSERT, within SQLite's 32766 bound variables per statement (a message
 /// row binds 17).
-const MESSAGE_ROWS_PER_INSERT: usize = 32766 / 17;
+const MESSAGE_ROWS_PER_INSERT: usize = 32766 / 18;
 const RECIPIENT_ROWS_PER_INSERT: usize = 4000;
 const ATTEMPT_ROWS_PER_INSERT: usize = 2500;
 const UPDATE_ROWS_PER_STATEMENT: usize = 3000;
@@ -506,6 +510,7 @@ impl MessageStore for SqliteStore {
             },
             // An unreadable record (a row damaged on disk) reads as "not inspected".
             inspection: m.get::<Option<String>, _>("inspection").and_then(|j| serde_json::from_str(&j).ok()),
+            rules: m.get::<Option<String>, _>("rules").and_then(|j| serde_json::from_str(&j).ok()),
         };
         Ok(Some(MessageDetail { info, done_at: m.get("done_at"), recipients, attempts }))
     }
@@ -558,7 +563,7 @@ impl QueueWrites for SqliteStore {
         for chunk in batch.chunks(MESSAGE_ROWS_PER_INSERT) {
             let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
                 "INSERT INTO messages (id, received_at, sender, size, ret, envid, smtputf8, body_8bit, \
-                 client_ip, helo, listener, auth_user, tls, origin, findings, required_tls, inspection) ",
+                 client_ip, helo, listener, auth_user, tls, origin, findings, required_tls, inspection, rules) ",
             );
             q.push_values(chunk, |mut b, NewMessage { info: m, .. }| {
                 b.push_bind(&m.id)
@@ -577,7 +582,8 @@ impl QueueWrites for SqliteStore {
                     .push_bind(m.origin.as_str())
                     .push_bind(m.findings.as_ref().and_then(|f| serde_json::to_string(f).ok()))
                     .push_bind(m.required_tls.map(|a| a.as_str()))
-                    .push_bind(m.inspection.as_ref().and_then(|i| serde_json::to_string(i).ok()));
+                    .push_bind(m.inspection.as_ref().and_then(|i| serde_json::to_string(i).ok()))
+                    .push_bind(m.rules.as_ref().and_then(|r| serde_json::to_string(r).ok()));
             });
             q.build().execute(&mut *tx).await?;
         }

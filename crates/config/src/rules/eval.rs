@@ -71,10 +71,8 @@ pub struct Decision {
     pub reject: Option<Rejection>,
     /// Minutes before the first delivery attempt: the longest of the matching rules'.
     pub hold_minutes: Option<u32>,
-    /// Attachments as links whatever the TLS.
-    pub force_link: bool,
-    /// Banners, in rule order.
-    pub banners: Vec<String>,
+    /// The first rule (or "default") that sends attachments as links whatever the TLS.
+    pub force_link: Option<String>,
     /// Who gets a copy of the decision ("sender" or addresses), each once.
     pub notify: Vec<String>,
 }
@@ -92,8 +90,9 @@ impl Decision {
         if let Some(m) = a.hold {
             self.hold_minutes = Some(self.hold_minutes.map_or(m, |h| h.max(m)));
         }
-        self.force_link |= a.force_link;
-        self.banners.extend(a.banner.iter().cloned());
+        if a.force_link && self.force_link.is_none() {
+            self.force_link = Some(rule.to_string());
+        }
         for n in &a.notify {
             if !self.notify.contains(n) {
                 self.notify.push(n.clone());

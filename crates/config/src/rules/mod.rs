@@ -122,8 +122,6 @@ pub struct Actions {
     pub hold: Option<u32>,
     /// Attachments travel as links whatever the TLS of the delivery session.
     pub force_link: bool,
-    /// A text added to the message for its recipients.
-    pub banner: Option<String>,
     /// Who gets a copy of the decision: "sender", or addresses.
     pub notify: Vec<String>,
 }
@@ -264,9 +262,6 @@ fn validate_actions(a: &Actions, err: &dyn Fn(&str, String) -> ConfigError) -> R
         && (r.trim().is_empty() || r.len() > 400 || !r.chars().all(|c| c == ' ' || c.is_ascii_graphic()))
     {
         return Err(err("reject", "the sentence is sent in an SMTP reply: 1 to 400 printable ASCII characters".into()));
-    }
-    if a.banner.as_deref().is_some_and(|b| b.trim().is_empty()) {
-        return Err(err("banner", "an empty banner adds nothing".into()));
     }
     if let Some(bad) = a.notify.iter().find(|n| *n != "sender" && !n.contains('@')) {
         return Err(err("notify", format!("`{bad}` is neither \"sender\" nor an address")));
