@@ -2,6 +2,7 @@
 
 pub(crate) mod check;
 pub(crate) mod config;
+pub(crate) mod hold;
 pub(crate) mod key;
 pub(crate) mod links;
 pub(crate) mod quarantine;

@@ -21,6 +21,7 @@ mod spool;
 mod sqlite;
 mod sqlite_accounts;
 mod sqlite_history;
+mod sqlite_hold;
 mod sqlite_keys;
 mod sqlite_links;
 mod sqlite_tls;
@@ -37,9 +38,9 @@ pub use links::{
     PortalEvent, PortalSession, Proof, SessionStore,
 };
 pub use model::{
-    Attempt, AttemptOutcome, AttemptRecord, FileFinding, Found, MessageDetail, MessageInfo, MessageSummary, NewMessage,
-    NewRecipient, Notice, NoticeKind, Origin, ProbeRecord, RecipientRecord, RecipientState, RecipientUpdate,
-    StsPolicyRecord, TlsMemory, UserRecord, Variant,
+    Attempt, AttemptOutcome, AttemptRecord, Cancellation, FileFinding, Found, HeldMessage, MessageDetail, MessageInfo,
+    MessageSummary, NewMessage, NewRecipient, Notice, NoticeKind, Origin, ProbeRecord, RecipientRecord, RecipientState,
+    RecipientUpdate, StsPolicyRecord, TlsMemory, UserRecord, Variant,
 };
 pub use private::{DIR_MODE, FILE_MODE, Tightened, secure_data_dir};
 pub use purge::PurgeCounts;

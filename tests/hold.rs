@@ -1,0 +1,118 @@
+//! Hold and cancel: a message a rule holds waits for its due time in the queue; "send now"
+//! delivers it at once, a cancel means it is never delivered and its trace says who and when.
+//! Over the real submission listener and a fake MX, and through `sekisho hold`.
+
+mod support;
+
+use std::path::Path;
+use std::time::Duration;
+
+use sekisho_config::Config;
+use sekisho_store::{Command, RecipientState};
+use sekisho_testkit::mail::done;
+use sekisho_testkit::{FakeDns, FakeMx, MxBehavior, TestServer};
+use support::{data_store, own_address, run, submitted, write_config};
+
+const MESSAGE: &str = "From: alice@example.jp\r\nTo: bob@hold.example\r\nSubject: the plan\r\n\r\nHere it is.\r\n";
+
+fn hold_five_minutes() -> sekisho_config::RulesConfig {
+    let text = "local_domains = [\"example.jp\"]\n[[rules.rule]]\nname = \"hold-outside\"\n\
+                match = { recipient_class = [\"external\"] }\nactions = { hold = 5 }\n";
+    Config::parse(text, Path::new("rules.toml")).unwrap().rules
+}
+
+#[tokio::test]
+async fn a_held_message_waits_send_now_delivers_it_at_once_and_a_cancelled_one_never_leaves() {
+    let dns = FakeDns::start("127.0.0.53").await;
+    let mx = FakeMx::start("127.0.8.51:0", MxBehavior::default()).await;
+    dns.addr("mx.hold.example", "127.0.8.51");
+    dns.mx("hold.example", 10, "mx.hold.example");
+    let r = hold_five_minutes();
+    let s = TestServer::start_delivering(&dns, mx.addr.port(), move |c| c.rules = r).await;
+    let sent_now = s.submit("alice@example.jp", &["bob@hold.example"], MESSAGE).await;
+    let cancelled = s.submit("alice@example.jp", &["carol@hold.example"], MESSAGE).await;
+    let held = s.queue.stores().messages.held(chrono::Utc::now().timestamp(), Some("alice@example.jp")).await.unwrap();
+    assert_eq!(held.len(), 2, "{held:?}");
+
+    // Several delivery scans (every 200 ms) pass: nothing leaves before its time.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(mx.received().is_empty(), "held mail is not delivered early");
+
+    let now = chrono::Utc::now().timestamp();
+    assert!(s.queue.control().cancel(&cancelled, "console:alice@example.jp", now).await.unwrap());
+    assert_eq!(s.queue.control().apply(Some(&sent_now), Command::Retry, now).await.unwrap(), 1, "send now");
+    // A release after the cancel moves nothing: a cancelled recipient is final.
+    assert_eq!(s.queue.control().apply(Some(&cancelled), Command::Retry, now).await.unwrap(), 0);
+    let d = s.wait_for(&sent_now, 10, done).await;
+    assert_eq!(d.recipients[0].state, RecipientState::Delivered);
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let got = mx.received();
+    assert_eq!(got.len(), 1, "only the message sent now arrived");
+    assert_eq!(got[0].rcpt_to, ["bob@hold.example"]);
+    let d = s.queue.stores().messages.message(&cancelled).await.unwrap().unwrap();
+    assert_eq!(d.recipients[0].state, RecipientState::Cancelled);
+    assert!(d.done_at.is_some(), "finished, kept per retention");
+    assert_eq!(d.cancelled.as_ref().unwrap().by, "console:alice@example.jp");
+    let json = serde_json::to_value(&d).unwrap();
+    assert_eq!(json["cancelled"]["by"], "console:alice@example.jp", "the trace API's record: {json}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hold_list_release_and_cancel_from_the_command_line() {
+    use sekisho_store::QueueWrites;
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), own_address(2525), "");
+    let (_data, store) = data_store(&config).await;
+    let now = chrono::Utc::now().timestamp();
+    let record = sekisho_store::RulesRecord {
+        fired: vec![sekisho_store::FiredRule { rule: "hold-outside".into(), reasons: vec![] }],
+        hold_minutes: Some(5),
+        ..Default::default()
+    };
+    for id in ["MHOLDCLI00000001", "MHOLDCLI00000002"] {
+        let mut m = submitted(id, now, &["bob@hold.example"]);
+        m.info.rules = Some(record.clone());
+        m.not_before = Some(now + 300);
+        store.insert_messages(&[m]).await.unwrap();
+    }
+    drop(store);
+    let cli = |args: &'static [&'static str]| {
+        let config = config.clone();
+        move || run(Some(&config), args, "")
+    };
+    let (code, stdout, stderr) = tokio::task::spawn_blocking(cli(&["hold", "list"])).await.unwrap();
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.contains("MHOLDCLI00000001  due ")
+            && stdout.contains("<alice@example.jp> -> bob@hold.example  (rule hold-outside)"),
+        "{stdout}"
+    );
+    let (code, stdout, _) = tokio::task::spawn_blocking(cli(&["hold", "list", "--json"])).await.unwrap();
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(v.as_array().unwrap().len(), 2);
+    assert_eq!(v[0]["due_at"], now + 300);
+
+    let (code, stdout, stderr) =
+        tokio::task::spawn_blocking(cli(&["hold", "cancel", "MHOLDCLI00000001"])).await.unwrap();
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(stdout, "MHOLDCLI00000001: cancelled, it will never be delivered\n");
+    let (code, _, stderr) = tokio::task::spawn_blocking(cli(&["hold", "cancel", "MHOLDCLI00000001"])).await.unwrap();
+    assert_eq!((code, stderr.as_str()), (1, "sekisho: MHOLDCLI00000001 was cancelled already\n"));
+    let (code, _, stderr) = tokio::task::spawn_blocking(cli(&["hold", "release", "MHOLDCLI00000001"])).await.unwrap();
+    assert_eq!(code, 1);
+    assert!(stderr.contains("is not held"), "{stderr}");
+    let (code, stdout, _) = tokio::task::spawn_blocking(cli(&["queue", "show", "MHOLDCLI00000001"])).await.unwrap();
+    assert_eq!(code, 0);
+    assert!(stdout.contains("cancelled:  ") && stdout.contains(" by cli:"), "who and when: {stdout}");
+
+    let (code, stdout, _) =
+        tokio::task::spawn_blocking(cli(&["hold", "release", "MHOLDCLI00000002", "--json"])).await.unwrap();
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(v["due_now"], 1);
+    let (code, stdout, _) = tokio::task::spawn_blocking(cli(&["hold", "list"])).await.unwrap();
+    assert_eq!((code, stdout.as_str()), (0, "no message is held\n"));
+    let (code, _, stderr) = tokio::task::spawn_blocking(cli(&["hold", "cancel", "MNOSUCHMESSAGE01"])).await.unwrap();
+    assert_eq!((code, stderr.as_str()), (1, "sekisho: no message MNOSUCHMESSAGE01 in the queue\n"));
+}
