@@ -61,6 +61,9 @@ struct SentPage {
     who: String,
     messages: Vec<MessageRow>,
     csrf: String,
+    /// Messages a mis-send rule holds (`console_hold.rs`).
+    held: Vec<crate::console_hold::HeldRow>,
+    h: &'static crate::console_hold::HoldTexts,
 }
 
 struct RecipientView {
@@ -202,7 +205,12 @@ pub async fn list(State(portal): State<Portal>, headers: HeaderMap) -> Response 
             recipients,
         });
     }
-    render(StatusCode::OK, &SentPage { t, who: session.sender, messages, csrf: session.csrf })
+    let held = match crate::console_hold::held_of(&portal, &session).await {
+        Ok(rows) => rows,
+        Err(r) => return r,
+    };
+    let h = crate::console_hold::hold_texts(t);
+    render(StatusCode::OK, &SentPage { t, who: session.sender, messages, csrf: session.csrf, held, h })
 }
 
 /// The sign-in form.
@@ -417,7 +425,11 @@ pub async fn logout(State(portal): State<Portal>, headers: HeaderMap, Form(form)
 }
 
 /// The session of a console request and the message it names, if the sender may see it.
-async fn owned(portal: &Portal, headers: &HeaderMap, id: &str) -> Result<(ConsoleSession, MessageDetail), Response> {
+pub(crate) async fn owned(
+    portal: &Portal,
+    headers: &HeaderMap,
+    id: &str,
+) -> Result<(ConsoleSession, MessageDetail), Response> {
     let t = portal.texts(headers);
     let session = match portal.console(headers).await {
         Err(e) => return Err(unavailable(e)),

@@ -11,6 +11,7 @@
 
 mod checker;
 mod console;
+mod console_hold;
 mod deadline;
 mod download;
 mod forwarded;
@@ -132,6 +133,7 @@ impl Portal {
             .route("/sent/logout", post(console::logout))
             .route("/sent/m/{id}", get(console::message))
             .route("/sent/m/{id}/link", post(console::link_action))
+            .route("/sent/m/{id}/hold", post(console_hold::hold_action))
             .route("/check", get(checker::page))
             .route("/favicon.ico", get(|| async { axum::http::StatusCode::NO_CONTENT }))
             .route("/api/v1/check", get(checker::api))
