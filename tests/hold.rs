@@ -116,3 +116,22 @@ async fn hold_list_release_and_cancel_from_the_command_line() {
     let (code, _, stderr) = tokio::task::spawn_blocking(cli(&["hold", "cancel", "MNOSUCHMESSAGE01"])).await.unwrap();
     assert_eq!((code, stderr.as_str()), (1, "sekisho: no message MNOSUCHMESSAGE01 in the queue\n"));
 }
+
+#[tokio::test]
+async fn the_global_outbound_hold_holds_every_submitted_message_and_a_rule_can_lengthen_it() {
+    let r = hold_five_minutes();
+    let s = TestServer::start_with(move |c| {
+        c.outbound.hold = 2;
+        c.rules = r;
+    })
+    .await;
+    let inside = s.submit("alice@example.jp", &["carol@example.jp"], MESSAGE).await;
+    let outside = s.submit("alice@example.jp", &["bob@hold.example"], MESSAGE).await;
+    for (id, minutes) in [(&inside, 2), (&outside, 5)] {
+        let d = s.queue.stores().messages.message(id).await.unwrap().unwrap();
+        assert_eq!(d.recipients[0].next_attempt_at, d.info.received_at + minutes * 60, "{id}");
+        assert_eq!(d.info.rules.as_ref().unwrap().hold_minutes, Some(minutes as u32));
+    }
+    let held = s.queue.stores().messages.held(chrono::Utc::now().timestamp(), None).await.unwrap();
+    assert_eq!(held.len(), 2, "both can be cancelled from the list: {held:?}");
+}

@@ -350,6 +350,9 @@ pub struct OutboundConfig {
     pub notice_text_template: Option<PathBuf>,
     /// A file with the download notice's HTML version, instead of the built-in one.
     pub notice_html_template: Option<PathBuf>,
+    /// Minutes every submitted message waits before its first delivery attempt (the sender
+    /// can still cancel it); 0: off. A rule's `hold` can make it longer.
+    pub hold: u32,
 }
 
 impl Default for OutboundConfig {
@@ -371,6 +374,7 @@ impl Default for OutboundConfig {
             attachments: Vec::new(),
             notice_text_template: None,
             notice_html_template: None,
+            hold: 0,
         }
     }
 }

@@ -170,7 +170,7 @@ pub(crate) async fn check(
     received_at: i64,
 ) -> Result<Ruled, RulesError> {
     let rules = &config.rules;
-    if rules.rules.is_empty() && rules.default.is_empty() {
+    if rules.rules.is_empty() && rules.default.is_empty() && config.outbound.hold == 0 {
         return Ok(Ruled { refusal: None, record: None, not_before: None, decision: None });
     }
     let known = known_domains(config, store, recipients).await?;
@@ -196,7 +196,12 @@ pub(crate) async fn check(
         .map_err(std::io::Error::other)??
     };
     let findings = findings.or(walked.as_deref()).unwrap_or_default();
-    let decision = decide(config, &words, size, sender, recipients, findings, &known);
+    let mut decision = decide(config, &words, size, sender, recipients, findings, &known);
+    // `[outbound] hold`: every message waits at least that long.
+    if config.outbound.hold > 0 {
+        decision.hold_minutes =
+            Some(decision.hold_minutes.map_or(config.outbound.hold, |m| m.max(config.outbound.hold)));
+    }
     Ok(Ruled {
         refusal: reply(&decision),
         not_before: decision.hold_minutes.map(|m| received_at + i64::from(m) * 60),
