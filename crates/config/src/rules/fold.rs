@@ -50,10 +50,12 @@ pub fn fold(text: &str) -> String {
             out.push(v);
             continue;
         }
-        if c.is_ascii() {
-            out.push(c.to_ascii_lowercase());
-        } else {
-            out.extend(c.to_lowercase());
+        match c as u32 {
+            0..0x80 => out.push(c.to_ascii_lowercase()),
+            // Kana, CJK ideographs and Hangul have no case: the common Japanese text skips
+            // the case tables.
+            0x3000..0xA000 | 0xAC00..0xD7A4 => out.push(c),
+            _ => out.extend(c.to_lowercase()),
         }
     }
     out
