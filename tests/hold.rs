@@ -135,3 +135,47 @@ async fn the_global_outbound_hold_holds_every_submitted_message_and_a_rule_can_l
     let held = s.queue.stores().messages.held(chrono::Utc::now().timestamp(), None).await.unwrap();
     assert_eq!(held.len(), 2, "both can be cancelled from the list: {held:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kill_9_while_a_thousand_messages_are_held_loses_none_and_releases_none_early() {
+    use sekisho_store::MessageStore;
+    let mx = FakeMx::start("127.0.8.71:0", MxBehavior::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let addr = own_address(2525);
+    let extra = format!(
+        "[delivery]\nrelay_host = \"[127.0.8.71]:{}\"\n\n[[rules.rule]]\nname = \"hold-outside\"\n\
+         match = {{ recipient_class = [\"external\"] }}\nactions = {{ hold = 5 }}\n",
+        mx.addr.port()
+    );
+    let config = write_config(dir.path(), addr, &extra);
+    let c = config.clone();
+    let server = tokio::task::spawn_blocking(move || support::Running::start(&c)).await.unwrap();
+    let (mut client, _) = sekisho_testkit::Client::connect(addr).await;
+    client.cmd("EHLO client.test").await;
+    let mut accepted = Vec::new();
+    for i in 0..1000 {
+        let r = client.send_mail("alice@example.jp", &[&format!("r{i}@hold.example")], MESSAGE).await;
+        assert_eq!(r.code, 250, "{}", r.text());
+        accepted.push(r.text().rsplit(' ').next().unwrap().to_string());
+    }
+    drop(client);
+    tokio::task::spawn_blocking(move || server.kill()).await.unwrap();
+
+    let c = config.clone();
+    let server = tokio::task::spawn_blocking(move || support::Running::start(&c)).await.unwrap();
+    // Recovery ran and the deliverer has scanned many times (every second by default).
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(mx.received().is_empty(), "nothing released early by the crash or the restart");
+    let (_data, store) = data_store(&config).await;
+    let now = chrono::Utc::now().timestamp();
+    let held = store.held(now, None).await.unwrap();
+    assert_eq!(held.len(), 1000, "every held message is still held");
+    let mut ids: Vec<&str> = held.iter().map(|h| h.id.as_str()).collect();
+    ids.sort();
+    accepted.sort();
+    assert_eq!(ids, accepted.iter().map(String::as_str).collect::<Vec<_>>(), "none lost");
+    for h in &held {
+        assert!(h.due_at > now + 200, "still due about five minutes after it arrived: {h:?}");
+    }
+    tokio::task::spawn_blocking(move || server.kill()).await.unwrap();
+}

@@ -41,7 +41,12 @@ fn main() {
     let recipients: Vec<String> = (0..5).map(|i| format!("r{i}@customer{}.example", i % 3)).collect();
     let known: BTreeSet<String> = ["customer0.example", "customer1.example"].map(String::from).into();
     let files = vec![
-        FileFacts { name: "見積.xlsx".into(), content_type: "application/octet-stream".into(), size: 80_000, encrypted: false },
+        FileFacts {
+            name: "見積.xlsx".into(),
+            content_type: "application/octet-stream".into(),
+            size: 80_000,
+            encrypted: false,
+        },
         FileFacts { name: "logo.png".into(), content_type: "image/png".into(), size: 9_000, encrypted: false },
     ];
     let s = Submission {
