@@ -141,6 +141,7 @@ async fn queue_show_names_the_rule_that_fired_and_why() {
         default_applied: false,
         hold_minutes: Some(5),
         force_link: Some("first-time-domain".into()),
+        bcc_external: None,
     });
     store.insert_messages(&[m]).await.unwrap();
     drop(store);

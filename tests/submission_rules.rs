@@ -185,3 +185,65 @@ actions = { reject = "Confidential mail stays inside the company", notify = ["se
     to.sort();
     assert_eq!(to, ["alice@example.jp", "boss@example.jp"]);
 }
+
+#[tokio::test]
+async fn bcc_external_gives_each_of_thirty_external_recipients_a_copy_naming_only_them() {
+    let dns = FakeDns::start("127.0.0.53").await;
+    let home = FakeMx::start("127.0.7.51:0", MxBehavior::default()).await;
+    let port = home.addr.port();
+    dns.mx("example.jp", 10, "mx.example.jp");
+    dns.addr("mx.example.jp", "127.0.7.51");
+    let mx = FakeMx::start(&format!("127.0.7.52:{port}"), MxBehavior::default()).await;
+    for d in ["one.example", "two.example"] {
+        dns.mx(d, 10, "mx.customers.example");
+    }
+    dns.addr("mx.customers.example", "127.0.7.52");
+    let r = rules(
+        r#"
+[[rules.rule]]
+name = "many-outside"
+match = { min_external_recipients = 2 }
+actions = { bcc_external = 10 }
+"#,
+    );
+    let s = TestServer::start_delivering(&dns, port, move |c| c.rules = r).await;
+    let external: Vec<String> =
+        (0..30).map(|i| format!("c{i}@{}", if i % 2 == 0 { "one.example" } else { "two.example" })).collect();
+    let internal = ["carol@example.jp", "dave@example.jp"];
+    let message = format!(
+        "From: alice@example.jp\r\nTo: {}\r\nCc: {}\r\nSubject: price change\r\n\r\nDear customers,\r\nTo: whom it may concern\r\n",
+        external.join(",\r\n "),
+        internal.join(", ")
+    );
+    let mut all: Vec<&str> = external.iter().map(String::as_str).collect();
+    all.extend(internal);
+    let id = s.submit("alice@example.jp", &all, &message).await;
+    let d = s.wait_for(&id, 30, done).await;
+    assert!(d.recipients.iter().all(|r| r.state == RecipientState::Delivered), "{d:#?}");
+    assert_eq!(d.info.rules.as_ref().unwrap().bcc_external.as_deref(), Some("many-outside"));
+
+    let got = mx.wait_for(30, 10).await;
+    assert_eq!(got.len(), 30, "one transaction per external recipient");
+    for m in &got {
+        assert_eq!(m.rcpt_to.len(), 1);
+        let rcpt = &m.rcpt_to[0];
+        let text = String::from_utf8_lossy(&m.data);
+        let (head, body) = text.split_once("\r\n\r\n").unwrap();
+        assert!(head.contains(&format!("\r\nTo: <{rcpt}>\r\n")), "{head}");
+        for other in all.iter().filter(|a| *a != rcpt) {
+            assert!(
+                !head.contains(&format!("{other}\r\n")) && !head.contains(&format!("{other},")),
+                "{rcpt} sees {other}: {head}"
+            );
+        }
+        assert!(!head.to_ascii_lowercase().contains("\r\ncc:"), "{head}");
+        assert_eq!(body, "Dear customers,\r\nTo: whom it may concern\r\n", "the body is as sent");
+    }
+    let inside = home.wait_for(1, 10).await;
+    let text = String::from_utf8_lossy(&inside[0].data);
+    assert_eq!(inside[0].rcpt_to.len(), 2, "internal recipients share one transaction");
+    assert!(
+        text.contains("Cc: carol@example.jp, dave@example.jp") && text.contains("c29@two.example"),
+        "they see the list: {text}"
+    );
+}

@@ -90,6 +90,9 @@ fn outcome(d: &RuleDecision) -> Vec<String> {
     if let Some(rule) = &d.force_link {
         out.push(format!("send attachments as links whatever the TLS (rule {rule})"));
     }
+    if let Some(rule) = &d.bcc_external {
+        out.push(format!("give each external recipient a copy naming only them (rule {rule})"));
+    }
     if !d.notify.is_empty() {
         out.push(format!("notify {}", d.notify.join(", ")));
     }
@@ -111,6 +114,7 @@ fn as_json(d: &RuleDecision, history: bool) -> serde_json::Value {
         "hold_minutes": d.hold_minutes,
         "force_link": d.force_link,
         "notify": d.notify,
+        "bcc_external": d.bcc_external,
     })
 }
 
@@ -132,6 +136,9 @@ fn record_lines(r: &sekisho_store::RulesRecord) -> Vec<String> {
     }
     if let Some(rule) = &r.force_link {
         out.push(format!("links:      attachments as links whatever the TLS (rule {rule})"));
+    }
+    if let Some(rule) = &r.bcc_external {
+        out.push(format!("bcc:        each external recipient sees only themselves (rule {rule})"));
     }
     out
 }

@@ -137,6 +137,7 @@ pub fn record(d: &RuleDecision) -> RulesRecord {
         default_applied: d.default_applied,
         hold_minutes: d.hold_minutes,
         force_link: d.force_link.clone(),
+        bcc_external: d.bcc_external.clone(),
     }
 }
 

@@ -36,6 +36,9 @@ pub fn notice(d: &RuleDecision, sender: &str, recipients: &[String], queued: Opt
     if let Some(rule) = &d.force_link {
         text.push_str(&format!("Attachments travel as download links whatever the TLS (rule {rule}).\n"));
     }
+    if let Some(rule) = &d.bcc_external {
+        text.push_str(&format!("Each external recipient gets a copy naming only them (rule {rule}).\n"));
+    }
     text.push_str("\nRules that matched:\n");
     for c in d.checked.iter().filter(|c| c.matched) {
         text.push_str(&format!("- {}: {}\n", c.rule, c.reasons.join("; ")));

@@ -12,6 +12,7 @@ mod notice;
 pub mod own_mail;
 mod replace;
 mod splice;
+pub mod undisclosed;
 mod zip;
 
 pub use inbound_notice::{InboundNotice, class_words, inbound_notice_part};

@@ -26,4 +26,7 @@ pub struct RulesRecord {
     /// The rule that sends the attachments as links whatever the TLS, if one does.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub force_link: Option<String>,
+    /// The rule that gives each external recipient a copy naming only them, if one does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bcc_external: Option<String>,
 }

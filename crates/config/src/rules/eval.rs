@@ -75,6 +75,9 @@ pub struct Decision {
     pub force_link: Option<String>,
     /// Who gets a copy of the decision ("sender" or addresses), each once.
     pub notify: Vec<String>,
+    /// The first rule whose `bcc_external` applies (more external recipients than it allows):
+    /// each external recipient gets a copy naming only them.
+    pub bcc_external: Option<String>,
 }
 
 impl Decision {
@@ -83,7 +86,10 @@ impl Decision {
         self.checked.iter().filter(|c| c.matched).map(|c| c.rule.as_str()).collect()
     }
 
-    fn apply(&mut self, rule: &str, a: &Actions) {
+    fn apply(&mut self, rule: &str, a: &Actions, external: usize) {
+        if a.bcc_external.is_some_and(|n| external > n) && self.bcc_external.is_none() {
+            self.bcc_external = Some(rule.to_string());
+        }
         if let Some(sentence) = &a.reject {
             self.reject.get_or_insert_with(|| Rejection { rule: rule.to_string(), sentence: sentence.clone() });
         }
@@ -288,7 +294,7 @@ pub fn evaluate(rules: &RulesConfig, submission: &Submission<'_>) -> Decision {
         let reasons = checked.unwrap_or_else(|no| vec![no]);
         decision.checked.push(Checked { rule: rule.name.clone(), matched, reasons });
         if matched {
-            decision.apply(&rule.name, &rule.actions);
+            decision.apply(&rule.name, &rule.actions, prepared.external.len());
             if rule.stop || decision.reject.is_some() {
                 break;
             }
@@ -296,7 +302,7 @@ pub fn evaluate(rules: &RulesConfig, submission: &Submission<'_>) -> Decision {
     }
     if !decision.checked.iter().any(|c| c.matched) {
         decision.default_applied = true;
-        decision.apply("default", &rules.default);
+        decision.apply("default", &rules.default, prepared.external.len());
     }
     decision
 }

@@ -124,6 +124,9 @@ pub struct Actions {
     pub force_link: bool,
     /// Who gets a copy of the decision: "sender", or addresses.
     pub notify: Vec<String>,
+    /// With more than this many external recipients, each external recipient gets a copy whose
+    /// To and Cc name only them (the others as if in Bcc); internal recipients see the list.
+    pub bcc_external: Option<usize>,
 }
 
 impl Actions {
@@ -255,6 +258,9 @@ impl RulesConfig {
 }
 
 fn validate_actions(a: &Actions, err: &dyn Fn(&str, String) -> ConfigError) -> Result<(), ConfigError> {
+    if a.bcc_external == Some(0) {
+        return Err(err("bcc_external", "must be at least 1 (external recipients)".into()));
+    }
     if a.hold == Some(0) {
         return Err(err("hold", "must be at least 1 (minutes)".into()));
     }

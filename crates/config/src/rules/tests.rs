@@ -43,7 +43,7 @@ actions = { hold = 10, notify = ["sender"] }
 [[rules.rule]]
 name = "many-domains"
 match = { min_external_domains = 3 }
-actions = { hold = 5 }
+actions = { hold = 5, bcc_external = 11 }
 
 [[rules.rule]]
 name = "first-time"
@@ -323,6 +323,9 @@ fn each_case_fires_the_rules_it_states() {
         assert_eq!(d.hold_minutes, c.hold, "{}", c.what);
         assert_eq!(d.force_link.is_some(), c.force_link, "{}", c.what);
         assert_eq!(d.default_applied, c.fired.is_empty(), "{}", c.what);
+        // many-domains moves external recipients to Bcc above 11 of them.
+        let bcc = d.fired().contains(&"many-domains") && c.to.len() > 11;
+        assert_eq!(d.bcc_external.is_some(), bcc, "{}", c.what);
     }
 }
 
