@@ -205,6 +205,12 @@ pub(crate) async fn run(command: QueueCommand, config: &Config, source: &ConfigS
             if let Some(record) = &info.inspection {
                 print_inspection(record);
             }
+            if let Some(record) = &info.rules {
+                super::rules::print_record(record);
+            }
+            if let Some(c) = &m.cancelled {
+                outln!("cancelled:  {} by {}", format_time(&config.time_zone, c.at), c.by);
+            }
             if let Some(done) = m.done_at {
                 outln!("done:       {}", format_time(&config.time_zone, done));
             }

@@ -11,6 +11,7 @@ mod error;
 mod inbound;
 mod portal;
 mod route;
+mod rules;
 mod size;
 mod static_records;
 mod time_zone;
@@ -30,6 +31,11 @@ pub use error::{ConfigError, InvalidValue};
 pub use inbound::{InboundConfig, InboundRule};
 pub use portal::{Passphrase, PortalConfig};
 pub use route::NextHop;
+pub use rules::{
+    Actions as RuleActions, Checked as RuleChecked, Decision as RuleDecision, FileFacts, Match as RuleMatch,
+    RecipientClass, Rejection as RuleRejection, Rule, RulesConfig, Submission, evaluate as evaluate_rules,
+    fold as fold_keyword,
+};
 pub use sekisho_antivirus::{ClamdAddress, ClamdSettings};
 pub use sekisho_policy::{
     Access, Assurance, CheckerAccess, DowngradeAction, EncryptedPolicy, InlineFormat, InlineMin, Language,
@@ -77,6 +83,8 @@ pub struct Config {
     pub portal: PortalConfig,
     /// Inbound antivirus: the clamd every inbound attachment and archive entry is sent to.
     pub antivirus: AntivirusConfig,
+    /// Mis-send rules applied to submitted mail.
+    pub rules: RulesConfig,
     /// Listening sockets.
     #[serde(rename = "listener")]
     pub listeners: Vec<ListenerConfig>,
@@ -344,6 +352,9 @@ pub struct OutboundConfig {
     pub notice_text_template: Option<PathBuf>,
     /// A file with the download notice's HTML version, instead of the built-in one.
     pub notice_html_template: Option<PathBuf>,
+    /// Minutes every submitted message waits before its first delivery attempt (the sender
+    /// can still cancel it); 0: off. A rule's `hold` can make it longer.
+    pub hold: u32,
 }
 
 impl Default for OutboundConfig {
@@ -365,6 +376,7 @@ impl Default for OutboundConfig {
             attachments: Vec::new(),
             notice_text_template: None,
             notice_html_template: None,
+            hold: 0,
         }
     }
 }
@@ -517,6 +529,7 @@ impl Default for Config {
             inbound: InboundConfig::default(),
             portal: PortalConfig::default(),
             antivirus: AntivirusConfig::default(),
+            rules: RulesConfig::default(),
             listeners: Vec::new(),
             source: None,
         }
@@ -592,6 +605,13 @@ impl Config {
             config.listeners = default_listeners();
         }
         config.validate(text, origin)?;
+        match config.rules.load_file(origin, text)? {
+            Some((path, rules_text)) => {
+                config.rules.validate(&|key: &str, m| ConfigError::invalid(&path, &rules_text, key, m), "")?
+            }
+            None => config.rules.validate(&|key: &str, m| ConfigError::invalid(origin, text, key, m), "rules.")?,
+        }
+        config.rules.fold_keywords();
         config.source = Some(std::sync::Arc::new((origin.to_path_buf(), text.to_string())));
         Ok(config)
     }

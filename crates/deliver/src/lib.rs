@@ -3,6 +3,7 @@
 //! each message once per destination, records every attempt, and turns permanent failures and
 //! expiries into delivery status notifications.
 
+mod bcc;
 pub mod decide;
 pub mod dsn;
 mod inbound;

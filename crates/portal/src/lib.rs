@@ -12,6 +12,7 @@
 
 mod checker;
 mod console;
+mod console_hold;
 mod deadline;
 mod download;
 mod forwarded;
@@ -143,6 +144,7 @@ impl Portal {
                 "/sent/originals/{id}/{n}",
                 get(quarantine::originals::confirm).post(quarantine::originals::download),
             )
+            .route("/sent/m/{id}/hold", post(console_hold::hold_action))
             .route("/check", get(checker::page))
             .route("/favicon.ico", get(|| async { axum::http::StatusCode::NO_CONTENT }))
             .route("/api/v1/check", get(checker::api))

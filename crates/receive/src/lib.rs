@@ -13,6 +13,8 @@ mod inbound;
 mod inspector;
 mod limits;
 mod message;
+pub mod rules;
+pub mod rules_notice;
 mod server;
 mod tls;
 

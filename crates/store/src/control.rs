@@ -46,6 +46,13 @@ impl QueueControl {
         self.store.apply_move(id, m, due).await
     }
 
+    /// Cancels a message a rule holds (or any message whose recipients are all still queued
+    /// or held): it is never delivered, and `by` and `now` are recorded for its trace. False
+    /// when it was no longer cancellable (its delivery began, it finished, no such message).
+    pub async fn cancel(&self, id: &str, by: &str, now: i64) -> Result<bool, StoreError> {
+        self.store.cancel(id, by, now).await
+    }
+
     /// Removes a message, its recipients and its spooled body; false when there was no such
     /// message.
     pub async fn delete(&self, id: &str) -> Result<bool, StoreError> {

@@ -46,7 +46,7 @@ pub struct PurgeCounts {
 /// Finished messages done before `before`, and none other.
 pub(crate) const OLD_FINISHED: &str = "SELECT id FROM messages WHERE done_at IS NOT NULL AND done_at < ?1 \
      AND NOT EXISTS (SELECT 1 FROM recipients r WHERE r.message_id = messages.id \
-         AND r.state NOT IN ('delivered','bounced'))";
+         AND r.state NOT IN ('delivered','bounced','cancelled'))";
 
 /// Kept-file records created before `before` whose links all ended before it (or were
 /// revoked) and whose files are gone from disk.

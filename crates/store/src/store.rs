@@ -39,6 +39,12 @@ pub trait MessageStore: Send + Sync {
     async fn message_sizes(&self) -> Result<Vec<(String, u64, u64)>, StoreError>;
     /// Inbound messages in quarantine (a recipient still held), oldest first.
     async fn quarantined(&self) -> Result<Vec<String>, StoreError>;
+    /// Which of `domains` submitted mail has been delivered to (lower case): the domains the
+    /// organisation has written to, for the mis-send rules.
+    async fn written_domains(&self, domains: &[String]) -> Result<std::collections::BTreeSet<String>, StoreError>;
+    /// Submitted messages a mis-send rule holds at `now` (no attempt yet, due later), of one
+    /// sender when given, soonest due first.
+    async fn held(&self, now: i64, sender: Option<&str>) -> Result<Vec<crate::model::HeldMessage>, StoreError>;
 }
 
 /// What sekisho knows of other domains' transport: downgrade memory, MTA-STS policies, and
@@ -77,6 +83,10 @@ pub trait AccountStore: Send + Sync {
 /// statement is atomic on its own; states move only as [`crate::state::next`] says.
 #[async_trait]
 pub trait QueueWrites: Send + Sync {
+    /// Cancels message `id` ([`crate::state::Move::Cancel`] on every recipient, in one
+    /// statement, only when all of them are still queued or held), records `by` and `now`, and
+    /// finishes it; false when it was no longer cancellable.
+    async fn cancel(&self, id: &str, by: &str, now: i64) -> Result<bool, StoreError>;
     /// Inserts messages with all their recipients in one transaction: all or none.
     async fn insert_messages(&self, batch: &[NewMessage]) -> Result<(), StoreError>;
     /// Claims up to `limit` queued recipients due at `now` ([`Move::Claim`]), one message's

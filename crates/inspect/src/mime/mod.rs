@@ -9,9 +9,11 @@ mod html_bodies;
 mod loose;
 mod prescan;
 pub(crate) mod transfer;
+mod words;
 
 pub use files::{AttachedFile, Carried, MessageFiles, attachments, carried};
 pub use html_bodies::{HtmlBody, html_bodies};
+pub use words::{Words, words};
 
 use prescan::prescan;
 
