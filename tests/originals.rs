@@ -71,30 +71,6 @@ impl Site {
     }
 }
 
-/// A macro-enabled workbook reduced to its parts, with a VBA project.
-fn xlsm() -> Vec<u8> {
-    let types = br#"<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
-<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"><Default Extension="bin" ContentType="application/vnd.ms-office.vbaProject"/><Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/><Default Extension="xml" ContentType="application/xml"/><Override PartName="/xl/workbook.xml" ContentType="application/vnd.ms-excel.sheet.macroEnabled.main+xml"/><Override PartName="/xl/worksheets/sheet1.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/></Types>"#;
-    let rels = br#"<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument" Target="xl/workbook.xml"/></Relationships>"#;
-    let workbook_rels = br#"<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet" Target="worksheets/sheet1.xml"/><Relationship Id="rId2" Type="http://schemas.microsoft.com/office/2006/relationships/vbaProject" Target="vbaProject.bin"/></Relationships>"#;
-    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
-    for (name, bytes) in [
-        ("[Content_Types].xml", &types[..]),
-        ("_rels/.rels", rels),
-        ("xl/workbook.xml", b"<workbook><sheets><sheet name=\"S\" sheetId=\"1\" r:id=\"rId1\"/></sheets></workbook>"),
-        ("xl/_rels/workbook.xml.rels", workbook_rels),
-        ("xl/worksheets/sheet1.xml", b"<worksheet><sheetData/></worksheet>"),
-        ("xl/vbaProject.bin", b"\xD0\xCF\x11\xE0\xA1\xB1\x1A\xE1Attribute VB_Name = \"Module1\""),
-    ] {
-        // Stored, not deflated: the VBA project's bytes appear as they are in the file, so a
-        // copy in clear on disk would show.
-        let options = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
-        w.start_file(name, options).unwrap();
-        w.write_all(bytes).unwrap();
-    }
-    w.finish().unwrap().into_inner()
-}
-
 /// A message with a text part and the given attachments (name, type, bytes).
 fn with_files(files: &[(&str, &str, &[u8])]) -> String {
     let mut out = "From: Someone <someone@outside.example>\r\nTo: bob@example.jp\r\nSubject: Figures Q3\r\n\
@@ -184,7 +160,7 @@ fn files_under(dir: &std::path::Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_administrator_downloads_the_withheld_original_and_nobody_else_can_until_it_is_purged() {
     let site = Site::start(|_| {}).await;
-    let original = xlsm();
+    let original = sekisho_testkit::mail::xlsm();
     let id = site.send(&with_files(&[("figures.xlsm", XLSM, &original)])).await;
     let d = site.gw.wait_for(&id, 15, sekisho_testkit::mail::done).await;
     assert!(d.recipients.iter().all(|r| r.state == RecipientState::Delivered), "{d:#?}");
@@ -317,7 +293,7 @@ async fn the_administrator_downloads_the_withheld_original_and_nobody_else_can_u
 async fn beside_a_separated_message_the_recipients_link_never_reaches_the_original() {
     // An encrypted ZIP is Unsupported, separated by default: the recipient gets a link.
     let site = Site::start(|c| c.inbound.unsupported = InboundAction::Separate).await;
-    let original = xlsm();
+    let original = sekisho_testkit::mail::xlsm();
     let secret = sekisho_testkit::mail::encrypted_zip("pw", &[("a.txt", b"quarterly figures")]);
     let id =
         site.send(&with_files(&[("figures.xlsm", XLSM, &original), ("secret.zip", "application/zip", &secret)])).await;

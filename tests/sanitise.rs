@@ -54,29 +54,6 @@ fn b64(bytes: &[u8]) -> String {
     sekisho_testkit::mail::wrapped(bytes)
 }
 
-/// A macro-enabled workbook as Excel writes one, reduced to its parts: content types, package
-/// and workbook relationships, a sheet, and the VBA project.
-fn xlsm() -> Vec<u8> {
-    let types = br#"<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
-<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"><Default Extension="bin" ContentType="application/vnd.ms-office.vbaProject"/><Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/><Default Extension="xml" ContentType="application/xml"/><Override PartName="/xl/workbook.xml" ContentType="application/vnd.ms-excel.sheet.macroEnabled.main+xml"/><Override PartName="/xl/worksheets/sheet1.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/></Types>"#;
-    let rels = br#"<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument" Target="xl/workbook.xml"/></Relationships>"#;
-    let workbook_rels = br#"<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet" Target="worksheets/sheet1.xml"/><Relationship Id="rId2" Type="http://schemas.microsoft.com/office/2006/relationships/vbaProject" Target="vbaProject.bin"/></Relationships>"#;
-    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
-    for (name, bytes) in [
-        ("[Content_Types].xml", &types[..]),
-        ("_rels/.rels", rels),
-        ("xl/workbook.xml", b"<workbook><sheets><sheet name=\"S\" sheetId=\"1\" r:id=\"rId1\"/></sheets></workbook>"),
-        ("xl/_rels/workbook.xml.rels", workbook_rels),
-        ("xl/worksheets/sheet1.xml", b"<worksheet><sheetData/></worksheet>"),
-        ("xl/vbaProject.bin", b"\xD0\xCF\x11\xE0\xA1\xB1\x1A\xE1Attribute VB_Name = \"Module1\""),
-    ] {
-        let options = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
-        w.start_file(name, options).unwrap();
-        w.write_all(bytes).unwrap();
-    }
-    w.finish().unwrap().into_inner()
-}
-
 /// A message with a text part and the given attachments (name, type, bytes).
 fn with_files(files: &[(&str, &str, &[u8])]) -> String {
     let mut out = "From: someone@outside.example\r\nTo: bob@example.jp\r\nSubject: Figures\r\nMIME-Version: 1.0\r\n\
@@ -120,7 +97,7 @@ fn part(zip: &[u8], name: &str) -> String {
 #[tokio::test]
 async fn an_xlsm_with_macros_reaches_the_recipient_as_an_xlsx_without_its_vba_project() {
     let site = Site::start(|c| c.inbound.sanitise_macros = true).await;
-    let original = xlsm();
+    let original = sekisho_testkit::mail::xlsm();
     let id =
         site.send(&with_files(&[("figures.xlsm", "application/vnd.ms-excel.sheet.macroEnabled.12", &original)])).await;
     let d = site.delivered(&id).await;
@@ -188,7 +165,7 @@ async fn beside_a_file_that_is_separated_the_copy_is_kept_for_download_and_the_o
         w.finish().unwrap().into_inner()
     };
     let message = with_files(&[
-        ("figures.xlsm", "application/vnd.ms-excel.sheet.macroEnabled.12", &xlsm()),
+        ("figures.xlsm", "application/vnd.ms-excel.sheet.macroEnabled.12", &sekisho_testkit::mail::xlsm()),
         ("secret.zip", "application/zip", &zip),
     ]);
     let id = site.send(&message).await;

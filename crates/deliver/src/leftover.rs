@@ -29,8 +29,7 @@ pub(crate) fn withheld_file_left(
         return Ok(None);
     }
     for file in carried(body, &MessageLimits::default(), 0)?.files {
-        let digest = ring::digest::digest(&ring::digest::SHA256, &file.bytes);
-        let hex: String = digest.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+        let hex = sekisho_store::sha256_hex(&file.bytes);
         if let Some((name, _)) = withheld.iter().find(|(_, h)| *h == hex) {
             return Ok(Some(name.to_string()));
         }
@@ -46,8 +45,7 @@ mod tests {
     use super::*;
 
     fn record(bytes: &[u8], class: FileClass) -> InspectionRecord {
-        let hex =
-            ring::digest::digest(&ring::digest::SHA256, bytes).as_ref().iter().map(|b| format!("{b:02x}")).collect();
+        let hex = sekisho_store::sha256_hex(bytes);
         InspectionRecord {
             action: Outcome::Separated,
             rule: String::new(),

@@ -38,16 +38,14 @@ pub(crate) fn sanitised_body(raw: &[u8], record: &InspectionRecord) -> Result<Op
     let mut pending: Vec<usize> = (0..record.files.len()).filter(|&i| record.safe_copy(i).is_some()).collect();
     if !pending.is_empty() {
         for file in attachments(raw, &limits, false)?.files {
-            let digest = ring::digest::digest(&ring::digest::SHA256, &file.bytes);
-            let hex: String = digest.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+            let hex = sekisho_store::sha256_hex(&file.bytes);
             let Some((i, _)) = sekisho_links::classified(record, &file.name, file.bytes.len() as u64, &hex) else {
                 continue;
             };
             let Some(copy) = record.safe_copy(i) else { continue };
             let made = remove_macros(&file.name, &file.bytes, &SanitiseLimits::default())
                 .map_err(|error| SanitisedError::Remade { name: file.name.clone(), error })?;
-            let digest = ring::digest::digest(&ring::digest::SHA256, &made.bytes);
-            let hex: String = digest.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+            let hex = sekisho_store::sha256_hex(&made.bytes);
             if copy.copy.sha256.as_deref() != Some(hex.as_str()) || made.name != copy.copy.name {
                 return Err(SanitisedError::Differs(file.name));
             }
@@ -103,7 +101,7 @@ mod tests {
     }
 
     fn hex(bytes: &[u8]) -> String {
-        ring::digest::digest(&ring::digest::SHA256, bytes).as_ref().iter().map(|b| format!("{b:02x}")).collect()
+        sekisho_store::sha256_hex(bytes)
     }
 
     fn file(name: &str, bytes: &[u8], class: FileClass) -> ClassifiedFile {

@@ -38,8 +38,7 @@ pub fn classified<'r>(
 
 /// [`classified`] for an attached file.
 fn classified_attachment<'r>(record: &'r InspectionRecord, file: &AttachedFile) -> Option<&'r ClassifiedFile> {
-    let digest = ring::digest::digest(&ring::digest::SHA256, &file.bytes);
-    let hex: String = digest.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+    let hex = sekisho_store::sha256_hex(&file.bytes);
     classified(record, &file.name, file.bytes.len() as u64, &hex).map(|(_, c)| c)
 }
 

@@ -14,8 +14,7 @@ use crate::{LinkError, LinkMaker, classified, header_from, header_subject};
 pub fn withheld_files<'f>(record: &InspectionRecord, files: &'f [AttachedFile]) -> Vec<(usize, &'f AttachedFile)> {
     let mut out: Vec<(usize, &AttachedFile)> = Vec::new();
     for f in files {
-        let digest = ring::digest::digest(&ring::digest::SHA256, &f.bytes);
-        let hex: String = digest.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+        let hex = sekisho_store::sha256_hex(&f.bytes);
         let Some((i, c)) = classified(record, &f.name, f.bytes.len() as u64, &hex) else { continue };
         // The original itself, not its copy (which `classified` puts at the same position).
         let original = std::ptr::eq(c, &record.files[i]);
@@ -110,7 +109,7 @@ mod tests {
     use sekisho_policy::inbound::{ClassifiedFile, FileClass, Outcome, SanitisedCopy};
 
     fn hex(bytes: &[u8]) -> String {
-        ring::digest::digest(&ring::digest::SHA256, bytes).as_ref().iter().map(|b| format!("{b:02x}")).collect()
+        sekisho_store::sha256_hex(bytes)
     }
 
     fn classified_file(name: &str, bytes: &[u8], class: FileClass) -> ClassifiedFile {

@@ -37,6 +37,7 @@ pub use committer::{DataDirLock, Queue, lock_data_dir};
 pub use control::{Command, QueueControl};
 pub use error::StoreError;
 pub use files::purge_expired_files;
+pub use files::sealed::sha256_hex;
 pub use links::{
     Access, CodeReport, ConsoleSession, LinkEvent, LinkFile, LinkMessage, LinkRecord, LinkStore, NewCode, NewLink,
     PortalEvent, PortalSession, Proof, SessionStore,

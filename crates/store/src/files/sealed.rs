@@ -56,6 +56,11 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// The SHA-256 of `bytes` in lower-case hexadecimal, as records and pages show files.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex(ring::digest::digest(&ring::digest::SHA256, bytes).as_ref())
+}
+
 fn nonce(prefix: &[u8; 8], segment: u32) -> Nonce {
     let mut n = [0u8; 12];
     n[..8].copy_from_slice(prefix);
