@@ -10,6 +10,7 @@ mod duration;
 mod error;
 mod inbound;
 mod portal;
+mod recipients;
 mod route;
 mod size;
 mod static_records;
@@ -29,6 +30,7 @@ pub use duration::Duration;
 pub use error::{ConfigError, InvalidValue};
 pub use inbound::{InboundConfig, InboundRule};
 pub use portal::{Passphrase, PortalConfig};
+pub use recipients::{RecipientRule, RecipientsConfig};
 pub use route::NextHop;
 pub use sekisho_antivirus::{ClamdAddress, ClamdSettings};
 pub use sekisho_policy::{
@@ -73,6 +75,8 @@ pub struct Config {
     pub mta_sts: MtaStsConfig,
     /// Inbound protection: what is done with mail for the local domains, by its files.
     pub inbound: InboundConfig,
+    /// Recipient verification at RCPT for the local domains.
+    pub recipients: RecipientsConfig,
     /// The download portal.
     pub portal: PortalConfig,
     /// Inbound antivirus: the clamd every inbound attachment and archive entry is sent to.
@@ -515,6 +519,7 @@ impl Default for Config {
             outbound: OutboundConfig::default(),
             mta_sts: MtaStsConfig::default(),
             inbound: InboundConfig::default(),
+            recipients: RecipientsConfig::default(),
             portal: PortalConfig::default(),
             antivirus: AntivirusConfig::default(),
             listeners: Vec::new(),
@@ -780,6 +785,9 @@ impl Config {
             if d.is_empty() || d.contains(['@', ' ']) {
                 return Err(err("local_domains", format!("`{d}` is not a domain")));
             }
+        }
+        if let Some((key, message)) = self.recipients.problem(&self.local_domains, self.delivery.next_hop.as_deref()) {
+            return Err(err(&key, message));
         }
         Ok(())
     }

@@ -149,6 +149,9 @@ impl Conn<'_> {
                             }
                             session.auth_result(user, outcome)
                         }
+                        Next::VerifyRecipient { address } => {
+                            session.recipient_verdict(self.ctx.recipients.verify(&address).await)
+                        }
                     };
                 }
             }

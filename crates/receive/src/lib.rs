@@ -13,6 +13,7 @@ mod inbound;
 mod inspector;
 mod limits;
 mod message;
+mod recipients;
 mod server;
 mod tls;
 

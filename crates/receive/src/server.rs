@@ -25,6 +25,8 @@ pub(crate) struct Ctx {
     pub data_limits: DataLimits,
     /// Scans inbound files (`[antivirus]`).
     pub antivirus: Arc<dyn sekisho_inbound::Antivirus>,
+    /// Recipient verification at RCPT on the MX listeners (`[recipients]`).
+    pub recipients: crate::recipients::Recipients,
     local_domains: Arc<[String]>,
 }
 
@@ -55,11 +57,13 @@ impl ListenerCtx {
                 max_errors: s.max_errors,
                 max_junk_commands: s.max_junk_commands,
                 max_auth_failures: s.max_auth_failures,
+                max_unknown_recipients: ctx.config.recipients.max_unknown,
             },
             tls_available: true,
             plaintext_auth_allowed: self.config.plaintext_auth_on_loopback && ip.is_loopback(),
             client_trusted: self.config.trusts(ip),
             bare_line_endings: ctx.data_limits.bare_line_endings,
+            verify_recipients: !self.is_submission() && ctx.recipients.active(),
         }
     }
 }
@@ -112,6 +116,7 @@ impl Server {
             );
         }
         let ctx = Ctx {
+            recipients: crate::recipients::Recipients::new(&config),
             local_domains: config.local_domains.clone().into(),
             config,
             queue,

@@ -1,0 +1,82 @@
+//! Recipient verification for the local domains, asked by the session at RCPT on the MX
+//! listeners (`Next::VerifyRecipient`). Per `[[recipients.domains]]` rule: a list file, then a
+//! callout to the internal server. The session turns the verdict into 250, 550 5.1.1, 450 4.1.1
+//! or 451 4.4.3 and counts the unknown ones (`[recipients] max_unknown`).
+//!
+//! Timing: a list answers known and unknown addresses alike at once; a callout answer is
+//! remembered for each (`callout_positive_ttl`, `callout_negative_ttl`), and an address not
+//! remembered takes one probe whether it exists or not.
+
+mod cache;
+mod callout;
+mod list;
+
+use std::sync::Arc;
+
+use sekisho_config::{Config, NextHop};
+use sekisho_smtp::RecipientVerdict;
+use sekisho_smtp::address;
+
+use callout::Callout;
+use list::ListFile;
+
+/// One `[[recipients.domains]]` rule, ready to answer.
+#[derive(Debug)]
+struct Rule {
+    domains: Vec<String>,
+    list: Option<ListFile>,
+    callout: Option<Arc<Callout>>,
+}
+
+/// The recipient sources of every verified domain.
+#[derive(Debug, Default)]
+pub(crate) struct Recipients {
+    rules: Vec<Rule>,
+}
+
+impl Recipients {
+    /// The sources `config` names. The configuration was validated: a callout target that does
+    /// not parse is left out (its domain then answers from its list alone, or accepts all).
+    pub(crate) fn new(config: &Config) -> Recipients {
+        let c = &config.recipients;
+        let helo = config.delivery.helo_name.clone().unwrap_or_else(|| config.hostname.clone());
+        let rules = c
+            .domains
+            .iter()
+            .map(|r| Rule {
+                domains: r.domains.clone(),
+                list: r.list.as_deref().map(|p| ListFile::new(p, c.list_check_interval.0)),
+                callout: r
+                    .callout_target(config.delivery.next_hop.as_deref())
+                    .and_then(|t| NextHop::parse(&t).ok())
+                    .map(|hop| Arc::new(Callout::new(&hop, config.delivery.port, &helo, c))),
+            })
+            .collect();
+        Recipients { rules }
+    }
+
+    /// True when some domain is verified.
+    pub(crate) fn active(&self) -> bool {
+        !self.rules.is_empty()
+    }
+
+    /// The verdict on `recipient` (an address the relay rules accepted for a local domain).
+    pub(crate) async fn verify(&self, recipient: &str) -> RecipientVerdict {
+        let Some(mailbox) = address::split(recipient) else { return RecipientVerdict::Known };
+        // RFC 5321 §4.5.1: every domain has a postmaster.
+        if mailbox.local.eq_ignore_ascii_case("postmaster") {
+            return RecipientVerdict::Known;
+        }
+        let Some(rule) = self.rules.iter().find(|r| sekisho_config::domain_matches(&r.domains, mailbox.domain)) else {
+            return RecipientVerdict::Known;
+        };
+        let listed = rule.list.as_ref().map(|l| l.lookup(mailbox.local, mailbox.domain));
+        match (listed, &rule.callout) {
+            (Some(Some(true)), _) => RecipientVerdict::Known,
+            (_, Some(callout)) => callout.verify(recipient).await,
+            (Some(Some(false)), None) => RecipientVerdict::Unknown,
+            (Some(None), None) => RecipientVerdict::Unverified,
+            (None, None) => RecipientVerdict::Known,
+        }
+    }
+}
