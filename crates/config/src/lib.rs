@@ -12,6 +12,7 @@ mod inbound;
 mod portal;
 mod recipients;
 mod route;
+mod senders;
 mod size;
 mod static_records;
 mod time_zone;
@@ -37,6 +38,7 @@ pub use sekisho_policy::{
     Access, Assurance, CheckerAccess, DowngradeAction, EncryptedPolicy, InlineFormat, InlineMin, Language,
     PasswordDelivery, ProxyHeader, SmartHostAttachments, UninspectablePolicy,
 };
+pub use senders::SendersConfig;
 pub use size::Size;
 pub use static_records::{StaticRecord, decode_hex, normalize_host};
 pub use time_zone::TimeZone;
@@ -77,6 +79,8 @@ pub struct Config {
     pub inbound: InboundConfig,
     /// Recipient verification at RCPT for the local domains.
     pub recipients: RecipientsConfig,
+    /// Which senders submission clients may use.
+    pub senders: SendersConfig,
     /// The download portal.
     pub portal: PortalConfig,
     /// Inbound antivirus: the clamd every inbound attachment and archive entry is sent to.
@@ -520,6 +524,7 @@ impl Default for Config {
             mta_sts: MtaStsConfig::default(),
             inbound: InboundConfig::default(),
             recipients: RecipientsConfig::default(),
+            senders: SendersConfig::default(),
             portal: PortalConfig::default(),
             antivirus: AntivirusConfig::default(),
             listeners: Vec::new(),
@@ -787,6 +792,9 @@ impl Config {
             }
         }
         if let Some((key, message)) = self.recipients.problem(&self.local_domains, self.delivery.next_hop.as_deref()) {
+            return Err(err(&key, message));
+        }
+        if let Some((key, message)) = self.senders.problem() {
             return Err(err(&key, message));
         }
         Ok(())

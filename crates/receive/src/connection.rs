@@ -152,6 +152,9 @@ impl Conn<'_> {
                         Next::VerifyRecipient { address } => {
                             session.recipient_verdict(self.ctx.recipients.verify(&address).await)
                         }
+                        Next::VerifySender { user, address } => {
+                            session.sender_verdict(crate::senders::check(self.ctx, user.as_deref(), &address).await)
+                        }
                     };
                 }
             }

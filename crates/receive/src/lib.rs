@@ -14,6 +14,7 @@ mod inspector;
 mod limits;
 mod message;
 mod recipients;
+mod senders;
 mod server;
 mod tls;
 

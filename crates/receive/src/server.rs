@@ -64,6 +64,8 @@ impl ListenerCtx {
             client_trusted: self.config.trusts(ip),
             bare_line_endings: ctx.data_limits.bare_line_endings,
             verify_recipients: !self.is_submission() && ctx.recipients.active(),
+            verify_senders: self.is_submission()
+                && (ctx.config.senders.bind_to_accounts || !ctx.config.senders.trusted_domains.is_empty()),
         }
     }
 }

@@ -20,4 +20,4 @@ pub use data::{BareLineEndings, DataDecoder, DataError, DataLimits};
 pub use line::{FramedLine, LineReader};
 pub use reply::Reply;
 pub use session::{Action, AuthOutcome, ListenerRole, Next, Session, SessionConfig, SessionLimits, Transaction};
-pub use verify::RecipientVerdict;
+pub use verify::{RecipientVerdict, SenderVerdict};

@@ -15,7 +15,7 @@ use crate::data::BareLineEndings;
 use crate::line::FramedLine;
 use crate::relay;
 use crate::reply::Reply;
-use crate::verify::{self, RecipientVerdict};
+use crate::verify::{self, RecipientVerdict, SenderVerdict};
 
 /// What a listener is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,6 +64,9 @@ pub struct SessionConfig {
     pub bare_line_endings: BareLineEndings,
     /// MX listener: each new recipient is checked by the I/O layer (`Next::VerifyRecipient`).
     pub verify_recipients: bool,
+    /// Submission listener: the sender of an authenticated or trusted client is checked by the
+    /// I/O layer (`Next::VerifySender`).
+    pub verify_senders: bool,
 }
 
 /// The envelope of the message being received.
@@ -90,6 +93,9 @@ pub enum Next {
     VerifyAuth { user: String, password: String },
     /// Ask the recipient sources about this address, then call `recipient_verdict`.
     VerifyRecipient { address: String },
+    /// Check that the authenticated `user` (or, with `None`, the trusted network) may send as
+    /// `address`, then call `sender_verdict`.
+    VerifySender { user: Option<String>, address: String },
 }
 
 /// Replies to send, then the next step.
@@ -138,6 +144,8 @@ pub struct Session {
     unknown: u32,
     /// The recipient waiting for `recipient_verdict`.
     pending: Option<RcptParams>,
+    /// The MAIL FROM waiting for `sender_verdict`.
+    pending_mail: Option<MailParams>,
 }
 
 const BASE64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
@@ -157,6 +165,7 @@ impl Session {
             auth_failures: 0,
             unknown: 0,
             pending: None,
+            pending_mail: None,
         }
     }
 
@@ -285,6 +294,18 @@ impl Session {
         }
     }
 
+    /// The verdict on the sender asked for with `Next::VerifySender`.
+    pub fn sender_verdict(&mut self, verdict: SenderVerdict) -> Action {
+        let Some(m) = self.pending_mail.take() else {
+            return self.close(Reply::new(421, "4.3.0", "Internal state error, closing connection"));
+        };
+        match verdict.refusal(&m.address) {
+            None => self.open_transaction(m),
+            Some(reply) if verdict == SenderVerdict::Unverified => self.reply(reply),
+            Some(reply) => self.error(reply),
+        }
+    }
+
     /// Refuses the current command for a reason found by the I/O layer (e.g. storage low).
     pub fn refuse(&mut self, reply: Reply) -> Action {
         self.error(reply)
@@ -371,6 +392,16 @@ impl Session {
                 format!("Message size exceeds the fixed maximum of {} bytes", self.cfg.limits.max_message_size),
             ));
         }
+        let checked = self.user.is_some() || self.cfg.client_trusted;
+        if self.cfg.verify_senders && self.cfg.role == ListenerRole::Submission && checked {
+            let (user, address) = (self.user.clone(), m.address.clone());
+            self.pending_mail = Some(m);
+            return Action { replies: vec![], next: Next::VerifySender { user, address } };
+        }
+        self.open_transaction(m)
+    }
+
+    fn open_transaction(&mut self, m: MailParams) -> Action {
         let sender = if m.address.is_empty() { "<>".to_string() } else { m.address.clone() };
         self.tx = Some(Transaction { mail: m, recipients: Vec::new() });
         self.reply(Reply::new(250, "2.1.0", format!("Sender <{}> ok", sender.trim_matches(['<', '>']))))
@@ -592,6 +623,7 @@ mod tests {
             client_trusted: false,
             bare_line_endings: BareLineEndings::Reject,
             verify_recipients: false,
+            verify_senders: false,
         }
     }
 
@@ -871,5 +903,37 @@ mod tests {
         send(&mut s, "EHLO x");
         send(&mut s, "MAIL FROM:<a@b.example>");
         assert_eq!(codes(&send(&mut s, "RCPT TO:<x@example.jp>")), [250]);
+    }
+
+    #[test]
+    fn senders_of_checked_clients_are_asked_about_and_a_mismatch_is_553() {
+        let mut s = Session::new(SessionConfig {
+            verify_senders: true,
+            plaintext_auth_allowed: true,
+            ..cfg(ListenerRole::Submission)
+        });
+        send(&mut s, "EHLO x");
+        assert_eq!(codes(&send(&mut s, "MAIL FROM:<ceo@example.jp>")), [250], "an unauthenticated client is not asked");
+        send(&mut s, "RSET");
+        send(&mut s, "AUTH PLAIN AGFsaWNlAHNlY3JldA==");
+        s.auth_result("alice".into(), AuthOutcome::Success);
+        let a = send(&mut s, "MAIL FROM:<ceo@example.jp>");
+        assert_eq!(a.next, Next::VerifySender { user: Some("alice".into()), address: "ceo@example.jp".into() });
+        let a = s.sender_verdict(SenderVerdict::NotBound { account: "alice".into() });
+        assert_eq!((a.replies[0].code, a.replies[0].status), (553, Some("5.7.1")));
+        assert!(a.replies[0].lines[0].contains("account alice"), "{a:?}");
+        assert!(s.transaction().is_none());
+        send(&mut s, "MAIL FROM:<alice@example.jp>");
+        assert_eq!(codes(&s.sender_verdict(SenderVerdict::Unverified)), [451]);
+        send(&mut s, "MAIL FROM:<alice@example.jp>");
+        assert_eq!(codes(&s.sender_verdict(SenderVerdict::Allowed)), [250]);
+        assert_eq!(s.transaction().unwrap().mail.address, "alice@example.jp");
+
+        let mut s =
+            Session::new(SessionConfig { verify_senders: true, client_trusted: true, ..cfg(ListenerRole::Submission) });
+        send(&mut s, "EHLO x");
+        let a = send(&mut s, "MAIL FROM:<app@outside.example>");
+        assert_eq!(a.next, Next::VerifySender { user: None, address: "app@outside.example".into() });
+        assert_eq!(codes(&s.sender_verdict(SenderVerdict::NotTrustedDomain)), [553]);
     }
 }

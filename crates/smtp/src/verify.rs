@@ -39,6 +39,45 @@ impl RecipientVerdict {
     }
 }
 
+/// What the I/O layer found about the envelope sender of a submission client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SenderVerdict {
+    /// The client may use the address.
+    Allowed,
+    /// The address is not bound to this authenticated account: 553 5.7.1.
+    NotBound { account: String },
+    /// A trusted-network client used a domain it may not send for: 553 5.7.1.
+    NotTrustedDomain,
+    /// The bindings could not be read now: 451 4.3.0.
+    Unverified,
+}
+
+impl SenderVerdict {
+    /// The refusal of MAIL FROM `address`, or `None` when it is accepted.
+    pub fn refusal(&self, address: &str) -> Option<Reply> {
+        match self {
+            SenderVerdict::Allowed => None,
+            SenderVerdict::NotBound { account } => Some(Reply::new(
+                553,
+                "5.7.1",
+                format!(
+                    "Sender address <{address}> is not one of the addresses of account {account}; send as your own address"
+                ),
+            )),
+            SenderVerdict::NotTrustedDomain => Some(Reply::new(
+                553,
+                "5.7.1",
+                format!("Sender address <{address}> is not in a domain this trusted network may send for"),
+            )),
+            SenderVerdict::Unverified => Some(Reply::new(
+                451,
+                "4.3.0",
+                format!("Sender address <{address}> cannot be checked now; try again later"),
+            )),
+        }
+    }
+}
+
 /// The reply that ends a session that tried too many unknown recipients.
 pub fn too_many_unknown(limit: u32) -> Reply {
     Reply::new(421, "4.7.1", format!("Too many unknown recipients ({limit}) in this session, closing connection"))

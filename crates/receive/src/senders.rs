@@ -1,0 +1,77 @@
+//! Which envelope senders a submission client may use (`[senders]`), asked by the session at
+//! MAIL FROM (`Next::VerifySender`): an authenticated account only its own addresses (its name
+//! when that is an address, the addresses bound in the account store, `patterns`), a trusted
+//! network only `trusted_domains`.
+
+use sekisho_config::SendersConfig;
+use sekisho_smtp::SenderVerdict;
+
+use crate::server::Ctx;
+
+/// The verdict on `address` for `user` (`None`: a trusted-network client without AUTH), with
+/// the addresses bound to the account. Pure.
+pub(crate) fn decide(cfg: &SendersConfig, user: Option<&str>, address: &str, bound: &[String]) -> SenderVerdict {
+    let Some(user) = user else {
+        return if cfg.trusted_may_use(address) { SenderVerdict::Allowed } else { SenderVerdict::NotTrustedDomain };
+    };
+    if !cfg.bind_to_accounts || address.is_empty() {
+        return SenderVerdict::Allowed;
+    }
+    let same = |a: &str| a.trim_end_matches('.').eq_ignore_ascii_case(address.trim_end_matches('.'));
+    let own =
+        same(user) || bound.iter().any(|b| same(b)) || cfg.patterns.iter().any(|p| same(&p.replace("{user}", user)));
+    if own { SenderVerdict::Allowed } else { SenderVerdict::NotBound { account: user.to_string() } }
+}
+
+/// The verdict, reading the account's bound addresses from the store when they matter.
+pub(crate) async fn check(ctx: &Ctx, user: Option<&str>, address: &str) -> SenderVerdict {
+    let cfg = &ctx.config.senders;
+    let bound = match user {
+        Some(u) if cfg.bind_to_accounts && !address.is_empty() => {
+            match ctx.queue.stores().accounts.addresses(u).await {
+                Ok(bound) => bound,
+                Err(e) => {
+                    tracing::warn!(user = %u, error = %e, "cannot read the account's sender addresses");
+                    return SenderVerdict::Unverified;
+                }
+            }
+        }
+        _ => Vec::new(),
+    };
+    decide(cfg, user, address, &bound)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg() -> SendersConfig {
+        SendersConfig {
+            bind_to_accounts: true,
+            patterns: vec!["{user}@corp.test".into()],
+            trusted_domains: vec!["corp.test".into()],
+        }
+    }
+
+    #[test]
+    fn an_account_sends_only_as_its_own_addresses() {
+        let bound = vec!["sales@corp.test".to_string()];
+        let d = |user, address| decide(&cfg(), Some(user), address, &bound);
+        assert_eq!(d("alice", "alice@corp.test"), SenderVerdict::Allowed, "the pattern");
+        assert_eq!(d("alice", "Alice@CORP.test"), SenderVerdict::Allowed);
+        assert_eq!(d("alice", "sales@corp.test"), SenderVerdict::Allowed, "bound in the store");
+        assert_eq!(d("bob@corp.test", "bob@corp.test"), SenderVerdict::Allowed, "the account's name is an address");
+        assert_eq!(d("alice", ""), SenderVerdict::Allowed, "the null sender");
+        assert_eq!(d("alice", "ceo@corp.test"), SenderVerdict::NotBound { account: "alice".into() });
+        assert_eq!(d("alice", "alice@outside.example"), SenderVerdict::NotBound { account: "alice".into() });
+        let off = SendersConfig { bind_to_accounts: false, ..cfg() };
+        assert_eq!(decide(&off, Some("alice"), "ceo@corp.test", &[]), SenderVerdict::Allowed);
+    }
+
+    #[test]
+    fn a_trusted_network_sends_only_for_its_domains() {
+        assert_eq!(decide(&cfg(), None, "app@corp.test", &[]), SenderVerdict::Allowed);
+        assert_eq!(decide(&cfg(), None, "ceo@outside.example", &[]), SenderVerdict::NotTrustedDomain);
+        assert_eq!(decide(&SendersConfig::default(), None, "ceo@outside.example", &[]), SenderVerdict::Allowed);
+    }
+}
