@@ -1,7 +1,8 @@
 //! Our own users send only as themselves: on the submission listener an authenticated account
 //! may use only the addresses bound to it (its name when that is an address, the addresses in
-//! the account store, `[senders] patterns`), refused at MAIL FROM with 553 5.7.1; a trusted
-//! network may send only for `[senders] trusted_domains`.
+//! the account store, `[senders] patterns`), refused at MAIL FROM with 553 5.7.1 and in the
+//! header From with 550 5.7.1 after the data; a trusted network may send only for `[senders]
+//! trusted_domains`.
 
 use base64::Engine as _;
 use sekisho_testkit::{Client, TestServer};
@@ -41,8 +42,18 @@ async fn an_authenticated_user_may_send_only_as_an_address_bound_to_the_account(
     );
     assert_eq!(mail_from(&mut c, "alice@outside.example").await.0, 553);
     let r = c.send_mail("alice@example.jp", &["bob@outside.example"], "Subject: mine\r\n\r\nok\r\n").await;
-    assert_eq!(r.code, 250, "mail from a bound address is queued: {r:?}");
-    assert_eq!(s.queued().await, 1, "nothing from the refused senders was queued");
+    assert_eq!(r.code, 250, "mail without a From field is not refused for it: {r:?}");
+    let content = "From: \"Alice\" <sales@example.jp>\r\nSubject: mine\r\n\r\nok\r\n";
+    let r = c.send_mail("alice@example.jp", &["bob@outside.example"], content).await;
+    assert_eq!(r.code, 250, "a bound address in the header From: {r:?}");
+    let content = "From: \"alice@example.jp\" <ceo@example.jp>\r\nSubject: urgent transfer\r\n\r\npay\r\n";
+    let r = c.send_mail("alice@example.jp", &["bob@outside.example"], content).await;
+    assert_eq!(r.code, 550, "{r:?}");
+    assert_eq!(
+        r.text(),
+        "5.7.1 Header From <ceo@example.jp> is not one of the addresses of account alice; send as your own address"
+    );
+    assert_eq!(s.queued().await, 2, "nothing from the refused senders was queued");
 }
 
 #[tokio::test]
@@ -57,4 +68,9 @@ async fn a_trusted_network_sends_only_for_its_listed_domains() {
         (code, text.as_str()),
         (553, "5.7.1 Sender address <ceo@outside.example> is not in a domain this trusted network may send for")
     );
+    let forged = "From: ceo@outside.example\r\nSubject: x\r\n\r\nx\r\n";
+    let r = c.send_mail("app@example.jp", &["someone@outside.example"], forged).await;
+    assert_eq!((r.code, r.text().starts_with("5.7.1 Header From <ceo@outside.example>")), (550, true), "{r:?}");
+    let r = c.send_mail("app@example.jp", &["someone@outside.example"], "From: app@example.jp\r\n\r\nx\r\n").await;
+    assert_eq!(r.code, 250, "{r:?}");
 }

@@ -4,7 +4,7 @@
 //! network only `trusted_domains`.
 
 use sekisho_config::SendersConfig;
-use sekisho_smtp::SenderVerdict;
+use sekisho_smtp::{Reply, SenderVerdict};
 
 use crate::server::Ctx;
 
@@ -41,6 +41,47 @@ pub(crate) async fn check(ctx: &Ctx, user: Option<&str>, address: &str) -> Sende
     decide(cfg, user, address, &bound)
 }
 
+/// The refusal of a message whose header From names an address the sender may not use (550
+/// 5.7.1 after DATA), checked like the envelope sender. Pure.
+pub(crate) fn header_refusal(
+    cfg: &SendersConfig,
+    user: Option<&str>,
+    from: &[String],
+    bound: &[String],
+) -> Option<Reply> {
+    from.iter().find_map(|address| {
+        let text = match decide(cfg, user, address, bound) {
+            SenderVerdict::NotBound { account } => {
+                format!(
+                    "Header From <{address}> is not one of the addresses of account {account}; send as your own address"
+                )
+            }
+            SenderVerdict::NotTrustedDomain => {
+                format!("Header From <{address}> is not in a domain this trusted network may send for")
+            }
+            SenderVerdict::Allowed | SenderVerdict::Unverified => return None,
+        };
+        Some(Reply::new(550, "5.7.1", text))
+    })
+}
+
+/// The refusal for the header From of a submitted message, reading the account's bound
+/// addresses when they matter; a store failure is 451 4.3.0.
+pub(crate) async fn check_header(ctx: &Ctx, user: Option<&str>, from: &[String]) -> Option<Reply> {
+    let cfg = &ctx.config.senders;
+    let bound = match user {
+        Some(u) if cfg.bind_to_accounts && !from.is_empty() => match ctx.queue.stores().accounts.addresses(u).await {
+            Ok(bound) => bound,
+            Err(e) => {
+                tracing::warn!(user = %u, error = %e, "cannot read the account's sender addresses");
+                return Some(Reply::new(451, "4.3.0", "Sender addresses cannot be checked now; try again later"));
+            }
+        },
+        _ => Vec::new(),
+    };
+    header_refusal(cfg, user, from, &bound)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -73,5 +114,22 @@ mod tests {
         assert_eq!(decide(&cfg(), None, "app@corp.test", &[]), SenderVerdict::Allowed);
         assert_eq!(decide(&cfg(), None, "ceo@outside.example", &[]), SenderVerdict::NotTrustedDomain);
         assert_eq!(decide(&SendersConfig::default(), None, "ceo@outside.example", &[]), SenderVerdict::Allowed);
+    }
+
+    #[test]
+    fn the_header_from_is_checked_like_the_envelope_sender() {
+        let bound = vec!["sales@corp.test".to_string()];
+        let from = |list: &[&str]| list.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert!(
+            header_refusal(&cfg(), Some("alice"), &from(&["alice@corp.test", "sales@corp.test"]), &bound).is_none()
+        );
+        let r = header_refusal(&cfg(), Some("alice"), &from(&["alice@corp.test", "ceo@corp.test"]), &bound).unwrap();
+        assert_eq!((r.code, r.status), (550, Some("5.7.1")));
+        assert_eq!(
+            r.lines[0],
+            "Header From <ceo@corp.test> is not one of the addresses of account alice; send as your own address"
+        );
+        assert!(header_refusal(&cfg(), None, &from(&["x@outside.example"]), &[]).is_some());
+        assert!(header_refusal(&cfg(), Some("alice"), &[], &bound).is_none(), "no From field: nothing to compare");
     }
 }

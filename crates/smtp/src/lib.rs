@@ -7,6 +7,7 @@
 pub mod address;
 pub mod command;
 pub mod data;
+pub mod from_field;
 pub mod header;
 pub mod line;
 pub mod received;
