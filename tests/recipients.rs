@@ -92,6 +92,33 @@ async fn a_client_that_tries_too_many_unknown_recipients_is_cut_off() {
     assert!(c.is_closed(Duration::from_secs(2)).await, "the connection is closed after the 421");
 }
 
+#[tokio::test]
+async fn reconnecting_does_not_reset_the_count_of_a_client_address() {
+    let dir = tempfile::tempdir().unwrap();
+    let list = dir.path().join("users.txt");
+    std::fs::write(&list, "alice\n").unwrap();
+    let s = TestServer::start_with(|c| {
+        c.recipients.max_unknown = 2;
+        c.recipients.max_unknown_per_client = 3;
+        c.recipients.domains.push(rule(Some(list.clone()), None));
+    })
+    .await;
+    let mut c = mx_session(&s).await;
+    assert_eq!(rcpt(&mut c, "a@example.jp").await.0, 550);
+    assert_eq!(rcpt(&mut c, "b@example.jp").await.0, 550);
+    assert_eq!(rcpt(&mut c, "alice@example.jp").await.0, 421, "the session's own limit");
+    let mut c = mx_session(&s).await;
+    assert_eq!(rcpt(&mut c, "alice@example.jp").await.0, 250);
+    assert_eq!(rcpt(&mut c, "c@example.jp").await.0, 550);
+    let mut c = mx_session(&s).await;
+    let (code, text) = rcpt(&mut c, "alice@example.jp").await;
+    assert_eq!(
+        (code, text.as_str()),
+        (421, "4.7.1 Too many unknown recipients from your address; try again later, closing connection"),
+        "three unknown recipients from this address: even a known one is not answered now"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_callout_to_the_internal_postfix_refuses_unknown_users_and_never_guesses_when_it_is_down() {
     let dir = tempfile::tempdir().unwrap();

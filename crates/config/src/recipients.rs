@@ -16,6 +16,12 @@ pub struct RecipientsConfig {
     /// Unknown recipients (550 5.1.1) one session may try; its next RCPT gets 421 and the
     /// connection is closed, so the check cannot be used to harvest addresses.
     pub max_unknown: u32,
+    /// Unknown recipients one client address may try within `unknown_window`, over all its
+    /// sessions; after that each of its RCPTs to a verified domain gets 421 and the connection is
+    /// closed until the window has passed.
+    pub max_unknown_per_client: u32,
+    /// The window of `max_unknown_per_client`.
+    pub unknown_window: Duration,
     /// How long an address the callout target accepted is remembered as existing.
     pub callout_positive_ttl: Duration,
     /// How long an address the callout target refused with 5xx is remembered as unknown;
@@ -35,6 +41,8 @@ impl Default for RecipientsConfig {
     fn default() -> Self {
         RecipientsConfig {
             max_unknown: 3,
+            max_unknown_per_client: 20,
+            unknown_window: Duration::from_secs(3600),
             callout_positive_ttl: Duration::from_secs(86_400),
             callout_negative_ttl: Duration::from_secs(3600),
             callout_timeout: Duration::from_secs(10),
@@ -80,10 +88,16 @@ impl RecipientsConfig {
 
     /// The first problem: its key and a sentence.
     pub(crate) fn problem(&self, local_domains: &[String], next_hop: Option<&str>) -> Option<(String, String)> {
-        if self.max_unknown == 0 {
-            return Some(("recipients.max_unknown".into(), "must be at least 1".into()));
+        for (key, n) in [("max_unknown", self.max_unknown), ("max_unknown_per_client", self.max_unknown_per_client)] {
+            if n == 0 {
+                return Some((format!("recipients.{key}"), "must be at least 1".into()));
+            }
         }
-        for (key, d) in [("callout_timeout", self.callout_timeout), ("list_check_interval", self.list_check_interval)] {
+        for (key, d) in [
+            ("callout_timeout", self.callout_timeout),
+            ("list_check_interval", self.list_check_interval),
+            ("unknown_window", self.unknown_window),
+        ] {
             if d.0.is_zero() {
                 return Some((format!("recipients.{key}"), "must be more than 0".into()));
             }

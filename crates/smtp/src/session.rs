@@ -289,8 +289,9 @@ impl Session {
                 self.unknown += 1;
                 self.error(reply)
             }
-            // Not the client's error: it tries again later.
-            Some(reply) => self.reply(reply),
+            // Counted like any refusal (as Postfix's error count does): a client cannot make
+            // endless callouts while the internal server is down.
+            Some(reply) => self.error(reply),
         }
     }
 
@@ -301,7 +302,6 @@ impl Session {
         };
         match verdict.refusal(&m.address) {
             None => self.open_transaction(m),
-            Some(reply) if verdict == SenderVerdict::Unverified => self.reply(reply),
             Some(reply) => self.error(reply),
         }
     }
@@ -874,12 +874,32 @@ mod tests {
         send(&mut s, "RCPT TO:<later@example.jp>");
         assert_eq!(codes(&s.recipient_verdict(RecipientVerdict::Unverified)), [450]);
         send(&mut s, "RCPT TO:<down@example.jp>");
-        assert_eq!(codes(&s.recipient_verdict(RecipientVerdict::Unreachable)), [451], "temporary answers do not count");
+        assert_eq!(codes(&s.recipient_verdict(RecipientVerdict::Unreachable)), [451], "not counted as unknown");
         send(&mut s, "RCPT TO:<nobody2@example.jp>");
         assert_eq!(codes(&s.recipient_verdict(RecipientVerdict::Unknown)), [550]);
         assert_eq!(s.transaction().unwrap().recipients.len(), 1, "only the known recipient is kept");
         let a = send(&mut s, "RCPT TO:<bob@example.jp>");
         assert_eq!((a.replies[0].code, a.replies[0].status, a.next), (421, Some("4.7.1"), Next::Close));
+    }
+
+    #[test]
+    fn a_throttled_client_is_closed_and_temporary_verdicts_count_as_errors() {
+        let mut s = Session::new(SessionConfig { verify_recipients: true, ..cfg(ListenerRole::Mx) });
+        send(&mut s, "EHLO x");
+        send(&mut s, "MAIL FROM:<a@b.example>");
+        for i in 0..9 {
+            send(&mut s, &format!("RCPT TO:<r{i}@example.jp>"));
+            assert_eq!(s.recipient_verdict(RecipientVerdict::Unreachable).next, Next::Continue);
+        }
+        send(&mut s, "RCPT TO:<r9@example.jp>");
+        assert_eq!(s.recipient_verdict(RecipientVerdict::Unreachable).next, Next::Close, "max_errors holds");
+
+        let mut s = Session::new(SessionConfig { verify_recipients: true, ..cfg(ListenerRole::Mx) });
+        send(&mut s, "EHLO x");
+        send(&mut s, "MAIL FROM:<a@b.example>");
+        send(&mut s, "RCPT TO:<bob@example.jp>");
+        let a = s.recipient_verdict(RecipientVerdict::Throttled);
+        assert_eq!((codes(&a), a.next), (vec![421], Next::Close));
     }
 
     #[test]

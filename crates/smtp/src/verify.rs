@@ -15,6 +15,9 @@ pub enum RecipientVerdict {
     Unverified,
     /// The internal server could not be reached: 451 4.4.3.
     Unreachable,
+    /// The client's address had too many unknown recipients lately (in any session): 421
+    /// 4.7.1 and close, whatever the address.
+    Throttled,
 }
 
 impl RecipientVerdict {
@@ -34,6 +37,11 @@ impl RecipientVerdict {
                 451,
                 "4.4.3",
                 format!("<{address}>: The mail server that verifies recipients cannot be reached; try again later"),
+            )),
+            RecipientVerdict::Throttled => Some(Reply::new(
+                421,
+                "4.7.1",
+                "Too many unknown recipients from your address; try again later, closing connection",
             )),
         }
     }
@@ -94,11 +102,21 @@ mod tests {
             RecipientVerdict::Unknown,
             RecipientVerdict::Unverified,
             RecipientVerdict::Unreachable,
+            RecipientVerdict::Throttled,
         ]
         .iter()
         .map(|v| v.refusal("a@b.test").map(|r| (r.code, r.status)))
         .collect();
-        assert_eq!(codes, [None, Some((550, Some("5.1.1"))), Some((450, Some("4.1.1"))), Some((451, Some("4.4.3")))]);
+        assert_eq!(
+            codes,
+            [
+                None,
+                Some((550, Some("5.1.1"))),
+                Some((450, Some("4.1.1"))),
+                Some((451, Some("4.4.3"))),
+                Some((421, Some("4.7.1")))
+            ]
+        );
         assert!(
             RecipientVerdict::Unknown
                 .refusal("a@b.test")

@@ -96,7 +96,7 @@ impl Callout {
         match verdict {
             RecipientVerdict::Known => self.cache().put(address, true, self.positive_ttl, now),
             RecipientVerdict::Unknown => self.cache().put(address, false, self.negative_ttl, now),
-            RecipientVerdict::Unverified | RecipientVerdict::Unreachable => {}
+            RecipientVerdict::Unverified | RecipientVerdict::Unreachable | RecipientVerdict::Throttled => {}
         }
         verdict
     }

@@ -10,8 +10,11 @@
 mod cache;
 mod callout;
 mod list;
+mod throttle;
 
-use std::sync::Arc;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use sekisho_config::{Config, NextHop};
 use sekisho_smtp::RecipientVerdict;
@@ -19,6 +22,7 @@ use sekisho_smtp::address;
 
 use callout::Callout;
 use list::ListFile;
+use throttle::UnknownCounter;
 
 /// One `[[recipients.domains]]` rule, ready to answer.
 #[derive(Debug)]
@@ -29,9 +33,11 @@ struct Rule {
 }
 
 /// The recipient sources of every verified domain.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Recipients {
     rules: Vec<Rule>,
+    /// Unknown recipients per client address (`max_unknown_per_client`, `unknown_window`).
+    unknown: Mutex<UnknownCounter>,
 }
 
 impl Recipients {
@@ -52,7 +58,8 @@ impl Recipients {
                     .map(|hop| Arc::new(Callout::new(&hop, config.delivery.port, &helo, c))),
             })
             .collect();
-        Recipients { rules }
+        let unknown = Mutex::new(UnknownCounter::new(c.max_unknown_per_client, c.unknown_window.0));
+        Recipients { rules, unknown }
     }
 
     /// True when some domain is verified.
@@ -60,8 +67,24 @@ impl Recipients {
         !self.rules.is_empty()
     }
 
-    /// The verdict on `recipient` (an address the relay rules accepted for a local domain).
-    pub(crate) async fn verify(&self, recipient: &str) -> RecipientVerdict {
+    /// The verdict on `recipient` (an address the relay rules accepted for a local domain) for
+    /// a client at `client`; its unknown recipients are counted.
+    pub(crate) async fn verify(&self, client: IpAddr, recipient: &str) -> RecipientVerdict {
+        if self.counter().over(client, Instant::now()) {
+            return RecipientVerdict::Throttled;
+        }
+        let verdict = self.lookup(recipient).await;
+        if verdict == RecipientVerdict::Unknown {
+            self.counter().record(client, Instant::now());
+        }
+        verdict
+    }
+
+    fn counter(&self) -> std::sync::MutexGuard<'_, UnknownCounter> {
+        self.unknown.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    async fn lookup(&self, recipient: &str) -> RecipientVerdict {
         let Some(mailbox) = address::split(recipient) else { return RecipientVerdict::Known };
         // RFC 5321 §4.5.1: every domain has a postmaster.
         if mailbox.local.eq_ignore_ascii_case("postmaster") {
