@@ -25,7 +25,7 @@ fn free_port(ip: &str) -> u16 {
 }
 
 fn rule(list: Option<std::path::PathBuf>, callout_host: Option<String>) -> RecipientRule {
-    RecipientRule { domains: vec!["example.jp".into()], list, callout: false, callout_host }
+    RecipientRule { domains: vec!["example.jp".into()], list, callout: false, callout_host, ldap: false }
 }
 
 async fn rcpt(c: &mut Client, to: &str) -> (u16, String) {

@@ -9,6 +9,7 @@ mod digest_time;
 mod duration;
 mod error;
 mod inbound;
+mod ldap;
 mod portal;
 mod recipients;
 mod route;
@@ -30,6 +31,7 @@ pub use digest_time::DigestTime;
 pub use duration::Duration;
 pub use error::{ConfigError, InvalidValue};
 pub use inbound::{InboundConfig, InboundRule};
+pub use ldap::LdapConfig;
 pub use portal::{Passphrase, PortalConfig};
 pub use recipients::{RecipientRule, RecipientsConfig};
 pub use route::NextHop;
@@ -81,6 +83,8 @@ pub struct Config {
     pub recipients: RecipientsConfig,
     /// Which senders submission clients may use.
     pub senders: SendersConfig,
+    /// The directory asked for recipients and account addresses.
+    pub ldap: LdapConfig,
     /// The download portal.
     pub portal: PortalConfig,
     /// Inbound antivirus: the clamd every inbound attachment and archive entry is sent to.
@@ -525,6 +529,7 @@ impl Default for Config {
             inbound: InboundConfig::default(),
             recipients: RecipientsConfig::default(),
             senders: SendersConfig::default(),
+            ldap: LdapConfig::default(),
             portal: PortalConfig::default(),
             antivirus: AntivirusConfig::default(),
             listeners: Vec::new(),
@@ -795,6 +800,10 @@ impl Config {
             return Err(err(&key, message));
         }
         if let Some((key, message)) = self.senders.problem() {
+            return Err(err(&key, message));
+        }
+        let ldap_used = self.senders.ldap || self.recipients.domains.iter().any(|r| r.ldap);
+        if let Some((key, message)) = self.ldap.problem(ldap_used) {
             return Err(err(&key, message));
         }
         Ok(())

@@ -67,6 +67,9 @@ pub struct RecipientRule {
     /// The server asked instead of `next_hop`: "[host]:port" or "[192.0.2.1]"; implies
     /// `callout`.
     pub callout_host: Option<String>,
+    /// Ask the directory (`[ldap] recipient_filter`).
+    #[serde(default)]
+    pub ldap: bool,
 }
 
 impl RecipientRule {
@@ -116,8 +119,11 @@ impl RecipientsConfig {
                     return Some((key("domains"), format!("`{d}` is not one of local_domains")));
                 }
             }
-            if rule.list.is_none() && !rule.callout && rule.callout_host.is_none() {
-                return Some((key("domains"), "a rule needs `list`, `callout = true` or `callout_host`".into()));
+            if rule.list.is_none() && !rule.callout && rule.callout_host.is_none() && !rule.ldap {
+                return Some((
+                    key("domains"),
+                    "a rule needs `list`, `ldap = true`, `callout = true` or `callout_host`".into(),
+                ));
             }
             if let Some(path) = &rule.list
                 && let Err(e) = std::fs::read_to_string(path)

@@ -19,6 +19,9 @@ pub struct SendersConfig {
     /// without AUTH) may use; ".corp.test" also matches subdomains. Empty: any sender, as
     /// before.
     pub trusted_domains: Vec<String>,
+    /// The account's addresses also come from the directory (`[ldap] sender_filter`,
+    /// `sender_attributes`).
+    pub ldap: bool,
 }
 
 impl SendersConfig {

@@ -27,18 +27,38 @@ pub(crate) fn decide(cfg: &SendersConfig, user: Option<&str>, address: &str, bou
 pub(crate) async fn check(ctx: &Ctx, user: Option<&str>, address: &str) -> SenderVerdict {
     let cfg = &ctx.config.senders;
     let bound = match user {
-        Some(u) if cfg.bind_to_accounts && !address.is_empty() => {
-            match ctx.queue.stores().accounts.addresses(u).await {
-                Ok(bound) => bound,
-                Err(e) => {
-                    tracing::warn!(user = %u, error = %e, "cannot read the account's sender addresses");
-                    return SenderVerdict::Unverified;
-                }
-            }
-        }
+        Some(u) if cfg.bind_to_accounts && !address.is_empty() => match bound_addresses(ctx, u).await {
+            Some(bound) => bound,
+            None => return SenderVerdict::Unverified,
+        },
         _ => Vec::new(),
     };
     decide(cfg, user, address, &bound)
+}
+
+/// The addresses bound to account `user`: in the account store, and in the directory with
+/// `[senders] ldap`. `None` when a source could not be read.
+async fn bound_addresses(ctx: &Ctx, user: &str) -> Option<Vec<String>> {
+    let mut bound = match ctx.queue.stores().accounts.addresses(user).await {
+        Ok(bound) => bound,
+        Err(e) => {
+            tracing::warn!(user = %user, error = %e, "cannot read the account's sender addresses");
+            return None;
+        }
+    };
+    if let (true, Some(directory)) = (ctx.config.senders.ldap, &ctx.directory) {
+        let l = &ctx.config.ldap;
+        let filter = sekisho_directory::filter(&l.sender_filter, "user", user);
+        let attrs: Vec<&str> = l.sender_attributes.iter().map(String::as_str).collect();
+        match directory.search(&filter, &attrs).await {
+            Ok(entries) => bound.extend(sekisho_directory::addresses(&entries, &l.sender_attributes)),
+            Err(e) => {
+                tracing::warn!(user = %user, error = %e, "cannot read the account's addresses from the directory");
+                return None;
+            }
+        }
+    }
+    Some(bound)
 }
 
 /// The refusal of a message whose header From names an address the sender may not use (550
@@ -70,12 +90,9 @@ pub(crate) fn header_refusal(
 pub(crate) async fn check_header(ctx: &Ctx, user: Option<&str>, from: &[String]) -> Option<Reply> {
     let cfg = &ctx.config.senders;
     let bound = match user {
-        Some(u) if cfg.bind_to_accounts && !from.is_empty() => match ctx.queue.stores().accounts.addresses(u).await {
-            Ok(bound) => bound,
-            Err(e) => {
-                tracing::warn!(user = %u, error = %e, "cannot read the account's sender addresses");
-                return Some(Reply::new(451, "4.3.0", "Sender addresses cannot be checked now; try again later"));
-            }
+        Some(u) if cfg.bind_to_accounts && !from.is_empty() => match bound_addresses(ctx, u).await {
+            Some(bound) => bound,
+            None => return Some(Reply::new(451, "4.3.0", "Sender addresses cannot be checked now; try again later")),
         },
         _ => Vec::new(),
     };
@@ -91,6 +108,7 @@ mod tests {
             bind_to_accounts: true,
             patterns: vec!["{user}@corp.test".into()],
             trusted_domains: vec!["corp.test".into()],
+            ldap: false,
         }
     }
 

@@ -27,6 +27,8 @@ pub(crate) struct Ctx {
     pub antivirus: Arc<dyn sekisho_inbound::Antivirus>,
     /// Recipient verification at RCPT on the MX listeners (`[recipients]`).
     pub recipients: crate::recipients::Recipients,
+    /// The directory (`[ldap]`), when configured.
+    pub directory: Option<Arc<sekisho_directory::Directory>>,
     local_domains: Arc<[String]>,
 }
 
@@ -117,8 +119,19 @@ impl Server {
                 "[antivirus] clamd is not set: inbound files are classified Error (not scanned) and handled by [inbound] error"
             );
         }
+        let directory = config.ldap.url.as_ref().map(|url| {
+            let l = &config.ldap;
+            Arc::new(sekisho_directory::Directory::new(sekisho_directory::DirectorySettings {
+                url: url.clone(),
+                bind_dn: l.bind_dn.clone(),
+                bind_password: l.bind_password.clone(),
+                base_dn: l.base_dn.clone(),
+                timeout: l.timeout.0,
+            }))
+        });
         let ctx = Ctx {
-            recipients: crate::recipients::Recipients::new(&config),
+            recipients: crate::recipients::Recipients::new(&config, directory.clone()),
+            directory,
             local_domains: config.local_domains.clone().into(),
             config,
             queue,

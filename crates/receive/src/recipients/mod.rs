@@ -1,6 +1,6 @@
 //! Recipient verification for the local domains, asked by the session at RCPT on the MX
-//! listeners (`Next::VerifyRecipient`). Per `[[recipients.domains]]` rule: a list file, then a
-//! callout to the internal server. The session turns the verdict into 250, 550 5.1.1, 450 4.1.1
+//! listeners (`Next::VerifyRecipient`). Per `[[recipients.domains]]` rule: a list file, the
+//! directory (`[ldap]`), then a callout to the internal server. The session turns the verdict into 250, 550 5.1.1, 450 4.1.1
 //! or 451 4.4.3 and counts the unknown ones (`[recipients] max_unknown`).
 //!
 //! Timing: a list answers known and unknown addresses alike at once; a callout answer is
@@ -17,6 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use sekisho_config::{Config, NextHop};
+use sekisho_directory::Directory;
 use sekisho_smtp::RecipientVerdict;
 use sekisho_smtp::address;
 
@@ -29,6 +30,8 @@ use throttle::UnknownCounter;
 struct Rule {
     domains: Vec<String>,
     list: Option<ListFile>,
+    /// Ask the directory.
+    ldap: bool,
     callout: Option<Arc<Callout>>,
 }
 
@@ -38,12 +41,16 @@ pub(crate) struct Recipients {
     rules: Vec<Rule>,
     /// Unknown recipients per client address (`max_unknown_per_client`, `unknown_window`).
     unknown: Mutex<UnknownCounter>,
+    /// The directory (`[ldap]`), when configured.
+    directory: Option<Arc<Directory>>,
+    /// `[ldap] recipient_filter`.
+    recipient_filter: String,
 }
 
 impl Recipients {
     /// The sources `config` names. The configuration was validated: a callout target that does
     /// not parse is left out (its domain then answers from its list alone, or accepts all).
-    pub(crate) fn new(config: &Config) -> Recipients {
+    pub(crate) fn new(config: &Config, directory: Option<Arc<Directory>>) -> Recipients {
         let c = &config.recipients;
         let helo = config.delivery.helo_name.clone().unwrap_or_else(|| config.hostname.clone());
         let rules = c
@@ -52,6 +59,7 @@ impl Recipients {
             .map(|r| Rule {
                 domains: r.domains.clone(),
                 list: r.list.as_deref().map(|p| ListFile::new(p, c.list_check_interval.0)),
+                ldap: r.ldap,
                 callout: r
                     .callout_target(config.delivery.next_hop.as_deref())
                     .and_then(|t| NextHop::parse(&t).ok())
@@ -59,7 +67,7 @@ impl Recipients {
             })
             .collect();
         let unknown = Mutex::new(UnknownCounter::new(c.max_unknown_per_client, c.unknown_window.0));
-        Recipients { rules, unknown }
+        Recipients { rules, unknown, directory, recipient_filter: config.ldap.recipient_filter.clone() }
     }
 
     /// True when some domain is verified.
@@ -93,13 +101,31 @@ impl Recipients {
         let Some(rule) = self.rules.iter().find(|r| sekisho_config::domain_matches(&r.domains, mailbox.domain)) else {
             return RecipientVerdict::Known;
         };
-        let listed = rule.list.as_ref().map(|l| l.lookup(mailbox.local, mailbox.domain));
-        match (listed, &rule.callout) {
-            (Some(Some(true)), _) => RecipientVerdict::Known,
-            (_, Some(callout)) => callout.verify(recipient).await,
-            (Some(Some(false)), None) => RecipientVerdict::Unknown,
-            (Some(None), None) => RecipientVerdict::Unverified,
-            (None, None) => RecipientVerdict::Known,
+        // Each source in turn: one that knows the address accepts it; the callout, if any, has
+        // the last word; otherwise one source that could not answer makes it temporary.
+        let (mut unknown, mut unanswered) = (false, false);
+        match rule.list.as_ref().map(|l| l.lookup(mailbox.local, mailbox.domain)) {
+            Some(Some(true)) => return RecipientVerdict::Known,
+            Some(Some(false)) => unknown = true,
+            Some(None) => unanswered = true,
+            None => {}
+        }
+        if let (true, Some(directory)) = (rule.ldap, &self.directory) {
+            let filter = sekisho_directory::filter(&self.recipient_filter, "address", recipient);
+            match directory.search(&filter, &["1.1"]).await {
+                Ok(entries) if !entries.is_empty() => return RecipientVerdict::Known,
+                Ok(_) => unknown = true,
+                Err(e) => {
+                    tracing::warn!(address = %recipient, error = %e, "recipient lookup in the directory failed");
+                    unanswered = true;
+                }
+            }
+        }
+        match &rule.callout {
+            Some(callout) => callout.verify(recipient).await,
+            None if unanswered => RecipientVerdict::Unverified,
+            None if unknown => RecipientVerdict::Unknown,
+            None => RecipientVerdict::Known,
         }
     }
 }
