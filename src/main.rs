@@ -58,6 +58,17 @@ enum Command {
         #[command(subcommand)]
         command: commands::links::LinksCommand,
     },
+    /// Messages a mis-send rule holds before their first attempt: list, release (send now),
+    /// cancel.
+    Hold {
+        #[command(subcommand)]
+        command: commands::hold::HoldCommand,
+    },
+    /// Mis-send rules: `rules test` shows which match a message and what would happen.
+    Rules {
+        #[command(subcommand)]
+        command: commands::rules::RulesCommand,
+    },
     /// Manage submission accounts.
     User {
         #[command(subcommand)]
@@ -122,6 +133,8 @@ fn run_async(command: Command, config: Config, source: ConfigSource) -> Result<(
             Command::Quarantine { command } => commands::quarantine::run(command, &config, &source).await,
             Command::Check(args) => commands::check::run(args, &config, &source).await,
             Command::User { command } => commands::user::run(command, &config, &source).await,
+            Command::Hold { command } => commands::hold::run(command, &config, &source).await,
+            Command::Rules { command } => commands::rules::run(command, &config, &source).await,
             Command::Key { command } => commands::key::run(command, &config, &source).await,
             Command::Links { command } => commands::links::run(command, &config, &source).await,
             Command::Config { .. } => unreachable!("handled before the runtime starts"),

@@ -20,6 +20,10 @@
 //! quarantine, opens a held message and releases it through the confirmation; the message then
 //! reaches the internal server and the audit log names the administrator.
 //!
+//! Hold and cancel (`tests/browser/held.mjs`): a message a mis-send rule holds five minutes is
+//! listed in the console with the time left; its "Cancel" button cancels it, the page says it
+//! will never be delivered, and it is never delivered.
+//!
 //! Screenshots of each step are kept under `target/browser-artefacts/` of the workspace, the
 //! console's named `console-*.png`, the classification page's `unlock-*.png`. The scripts share `tests/browser/common.mjs`.
 //!
@@ -50,6 +54,8 @@ const CONSOLE_SHOTS: &str = "console-";
 const UNLOCK_SHOTS: &str = "unlock-";
 /// The file-name prefix of the quarantine release's screenshots.
 const QUARANTINE_SHOTS: &str = "quarantine-";
+/// The file-name prefix of the held-message walk's screenshots.
+const HELD_SHOTS: &str = "held-";
 
 fn is_png(path: &Path) -> bool {
     std::fs::read(path).is_ok_and(|b| b.len() > 1000 && b.starts_with(b"\x89PNG\r\n\x1a\n"))
@@ -198,7 +204,9 @@ async fn a_recipient_walks_from_the_notice_to_the_file_in_chromium() {
     let portal = format!("http://{}", s.portal.unwrap());
     assert!(link.starts_with(&format!("{portal}/d/")), "{link}");
 
-    let shots = artefacts(|name| !name.starts_with(CONSOLE_SHOTS) && !name.starts_with(UNLOCK_SHOTS));
+    let shots = artefacts(|name| {
+        ![CONSOLE_SHOTS, UNLOCK_SHOTS, QUARANTINE_SHOTS, HELD_SHOTS].iter().any(|p| name.starts_with(p))
+    });
     let started = std::time::Instant::now();
     let (w, status, stderr) = walk(&link, &shots, &plain_mx, rcpt).await;
     eprintln!("walk.mjs took {:.1} s; {w:?}", started.elapsed().as_secs_f64());
@@ -364,7 +372,7 @@ async fn a_recipient_unlocks_an_encrypted_zip_on_the_classification_page_in_chro
 #[tokio::test]
 async fn an_administrator_releases_a_quarantined_message_in_chromium() {
     preflight();
-    let dns = FakeDns::start("127.0.7.83").await;
+    let dns = FakeDns::start("127.0.7.87").await;
     let internal = FakeMx::start("127.0.7.80:0", MxBehavior::default()).await;
     let hop = format!("[127.0.7.80]:{}", internal.addr.port());
     let (user, password) = ("postmaster@example.jp", "correct horse battery");
@@ -417,4 +425,55 @@ async fn an_administrator_releases_a_quarantined_message_in_chromium() {
     let released = events.iter().find(|e| e.event.as_str() == "quarantine-released").expect("audited");
     assert!(released.user_agent.contains("Chrome"), "{released:?}");
     assert!(released.detail.contains(user), "{released:?}");
+}
+
+#[tokio::test]
+async fn a_sender_cancels_a_held_message_in_the_console_in_chromium() {
+    preflight();
+    let dns = FakeDns::start("127.0.7.88").await;
+    let mx = FakeMx::start("127.0.7.81:0", MxBehavior::default()).await;
+    dns.mx("held.example", 10, "mx.held.example");
+    dns.addr("mx.held.example", "127.0.7.81");
+    let rules = sekisho_config::Config::parse(
+        "local_domains = [\"example.jp\"]\n[[rules.rule]]\nname = \"hold-outside\"\n\
+         match = { recipient_class = [\"external\"] }\nactions = { hold = 5 }\n",
+        Path::new("rules.toml"),
+    )
+    .unwrap()
+    .rules;
+    let s = TestServer::start_delivering(&dns, mx.addr.port(), move |c| c.rules = rules).await;
+    let (user, password) = ("alice@example.jp", "correct horse battery");
+    s.add_user(user, password).await;
+    let id = s.submit(user, &["bob@held.example"], "Subject: the plan\r\n\r\nHere it is.\r\n").await;
+
+    let shots = artefacts(|name| name.starts_with(HELD_SHOTS));
+    let portal = format!("http://{}", s.portal.unwrap());
+    let env = [
+        ("PORTAL", portal.as_ref()),
+        ("MESSAGE_ID", id.as_ref()),
+        ("CONSOLE_USER", user.as_ref()),
+        ("CONSOLE_PASSWORD", password.as_ref()),
+        ("SCREENSHOT_DIR", shots.as_os_str()),
+    ];
+    let (said, status, stderr) = run_script("held.mjs", &env, async |stdout, _| {
+        let mut said = Vec::new();
+        while let Some(line) = stdout.next_line().await.unwrap() {
+            said.push(line);
+        }
+        said
+    })
+    .await;
+    assert!(status.success(), "held.mjs failed ({status}); screenshots in {}:\n{stderr}", shots.display());
+    assert_eq!(said, ["DONE"], "{stderr}");
+    for step in ["01-held", "02-cancelled", "03-list"] {
+        let name = format!("{HELD_SHOTS}{step}.png");
+        assert!(is_png(&shots.join(&name)), "no screenshot {name} in {}", shots.display());
+    }
+    let d = s.queue.stores().messages.message(&id).await.unwrap().unwrap();
+    assert_eq!(d.recipients[0].state, RecipientState::Cancelled);
+    assert_eq!(d.cancelled.unwrap().by, format!("console:{user}"));
+    let now = chrono::Utc::now().timestamp();
+    s.queue.control().apply(Some(&id), sekisho_store::Command::Retry, now).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert!(mx.received().is_empty(), "a cancelled message is never delivered");
 }

@@ -212,6 +212,28 @@ async fn separate_keeps_the_files_on_the_portal_and_the_notice_lists_each_with_i
 }
 
 /// A site whose gateway scans with a real clamd (the test kit's, with its own database).
+#[tokio::test]
+async fn a_virus_uuencoded_in_the_text_cannot_be_separated_and_the_message_is_held() {
+    use base64::Engine as _;
+    let (site, _clamd) = scanned_site(|_| {}).await;
+    let eicar = base64::engine::general_purpose::STANDARD.encode(sekisho_testkit::EICAR);
+    // The attachment is separated as usual; the same file in the text is no attachment part.
+    let message = with_file("invoice.com", "application/octet-stream", &eicar).replace(
+        "See the file.\r\n",
+        &format!("See the file.\r\n{}", sekisho_testkit::mail::uuencoded("invoice.com", sekisho_testkit::EICAR)),
+    );
+    let r = site.send(&message).await;
+    assert_eq!(r.code, 250, "{r:?}");
+    let id = queue_id(&r).unwrap();
+    let d = site.gw.wait_for(&id, 15, |d| d.recipients.iter().all(|r| r.state == RecipientState::Held)).await;
+    let record = d.info.inspection.as_ref().unwrap();
+    assert!(record.files.iter().all(|f| f.class == FileClass::Danger), "{record:#?}");
+    let error = d.recipients[0].last_reply.as_deref().unwrap_or_default();
+    assert!(error.contains("is encoded in the message's text, where it cannot be taken out"), "{d:#?}");
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(site.internal.received().is_empty(), "nothing reaches the internal server");
+}
+
 async fn scanned_site(tweak: impl FnOnce(&mut Config)) -> (Site, sekisho_testkit::Clamd) {
     let clamd = sekisho_testkit::Clamd::start().await;
     let address = clamd.unix_address();

@@ -297,3 +297,32 @@ async fn a_password_in_the_mail_itself_is_a_warning_on_the_page() {
     assert!(page[entry..].contains("badge danger"), "the entries the gateway opened are shown: {page}");
     assert!(!page.contains("action=\"/d/unlock/"), "nothing left to unlock: {page}");
 }
+
+#[tokio::test]
+async fn with_unscanned_downloads_off_an_unscanned_file_never_downloads_but_its_password_still_opens_it() {
+    let site = Site::start("127.0.38.", |c| c.inbound.unscanned_downloads = false).await;
+    let secret = encrypted_zip("secret", &[("readme.txt", CLEAN)]);
+    let files: [(&str, &[u8]); 2] = [("minutes.txt", CLEAN), ("secret.zip", &secret)];
+    let (_, link) = site.deliver("someone@outside.example", &message("someone@outside.example", &files)).await;
+
+    let mut b = Browser::new(&site.portal());
+    let (status, page) = b.open(&link).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("your organisation does not allow it"), "{page}");
+    assert!(!page.contains("action=\"/d/files/1\""), "no warning form: {page}");
+    assert!(page.contains("action=\"/d/unlock/1\""), "the password form stays: {page}");
+    // Refused whatever the way in, the warning accepted or not.
+    let (status, _, body) = b.get("/d/files/1").await;
+    assert_eq!(status, 403);
+    assert!(String::from_utf8_lossy(&body).contains("your organisation does not allow it"));
+    assert_eq!(warned(&b, 1, true).await.0, 403);
+    // The Safe file as usual, and the archive's entries once its password opened it.
+    let (status, _, body) = b.get("/d/files/0").await;
+    assert_eq!((status, sha256(&body)), (200, sha256(CLEAN)));
+    let (status, page) = b.submit("/d/unlock/1", &[("password", "secret")]).await;
+    assert_eq!(status, 303, "{page}");
+    let (_, page) = b.get_text("/d").await;
+    assert!(page.contains("href=\"/d/unlocked/1/0\""), "{page}");
+    let (status, _, body) = b.get("/d/unlocked/1/0").await;
+    assert_eq!((status, sha256(&body)), (200, sha256(CLEAN)));
+}

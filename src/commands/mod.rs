@@ -2,10 +2,13 @@
 
 pub(crate) mod check;
 pub(crate) mod config;
+pub(crate) mod hold;
 pub(crate) mod key;
 pub(crate) mod links;
+pub(crate) mod originals;
 pub(crate) mod quarantine;
 pub(crate) mod queue;
+pub(crate) mod rules;
 pub(crate) mod serve;
 pub(crate) mod user;
 

@@ -1,4 +1,4 @@
-//! `sekisho quarantine list|show|release|delete|digest`: inbound messages held by `[inbound]`
+//! `sekisho quarantine list|show|release|delete|digest|originals|original`: inbound messages held by `[inbound]`
 //! policy (`quarantine`), for an administrator to release (delivered as they are, with the
 //! inspection summary) or delete, through the same `QueueControl::act_on_quarantined` as the
 //! portal's administration page (both write the audit log); and the quarantine digest now.
@@ -38,6 +38,20 @@ pub(crate) enum QuarantineCommand {
         id: String,
         #[arg(long)]
         json: bool,
+    },
+    /// List the originals sanitised copies stood in for: withheld from their recipients, kept
+    /// sealed for the administrators until `[store] retention`.
+    Originals {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write withheld original N of message ID to a new file (mode 0600), written to the audit
+    /// log: it carries what it was withheld for (macros); open it only in an isolated place.
+    Original {
+        id: String,
+        n: i64,
+        #[arg(long)]
+        out: std::path::PathBuf,
     },
     /// Send the quarantine digest now: each recipient gets one mail listing what was held for
     /// them that no digest listed yet (`serve` sends it daily at `[inbound] quarantine_digest`).
@@ -132,6 +146,11 @@ pub(crate) async fn run(command: QuarantineCommand, config: &Config, source: &Co
         }
         QuarantineCommand::Release { id, json } => act(&control, &id, true, json, now).await,
         QuarantineCommand::Delete { id, json } => act(&control, &id, false, json, now).await,
+        QuarantineCommand::Originals { json } => super::originals::list(config, &stores, json).await,
+        QuarantineCommand::Original { id, n, out } => {
+            let actor = Actor { user_agent: "sekisho quarantine original".into(), ..actor() };
+            super::originals::export(config, &stores, (&id, n), &out, &actor, now).await
+        }
         QuarantineCommand::Digest { now: false, .. } => Err(Failure::Usage(
             "`sekisho quarantine digest --now` sends the digest now; `serve` sends it daily at \
              [inbound] quarantine_digest"

@@ -118,7 +118,8 @@ pub(crate) async fn run(command: QueueCommand, config: &Config, source: &ConfigS
             value["before"] = before.into();
             let text = format!(
                 "purged records older than {}: {} finished message(s) with {} recipient(s) and {} attempt(s) \
-                 ({} spooled body file(s)), {} expired link record(s) with {} link(s), {} audit log row(s)",
+                 ({} spooled body file(s)), {} expired link record(s) with {} link(s), {} audit log row(s), \
+                 {} withheld original(s)",
                 format_time(&config.time_zone, before),
                 c.messages,
                 c.recipients,
@@ -126,7 +127,8 @@ pub(crate) async fn run(command: QueueCommand, config: &Config, source: &ConfigS
                 c.bodies,
                 c.link_messages,
                 c.links,
-                c.audit_events
+                c.audit_events,
+                c.originals
             );
             report(json, value, &text)
         }
@@ -202,6 +204,12 @@ pub(crate) async fn run(command: QueueCommand, config: &Config, source: &ConfigS
             }
             if let Some(record) = &info.inspection {
                 print_inspection(record);
+            }
+            if let Some(record) = &info.rules {
+                super::rules::print_record(record);
+            }
+            if let Some(c) = &m.cancelled {
+                outln!("cancelled:  {} by {}", format_time(&config.time_zone, c.at), c.by);
             }
             if let Some(done) = m.done_at {
                 outln!("done:       {}", format_time(&config.time_zone, done));

@@ -116,6 +116,7 @@ impl Retention {
                 link_messages = c.link_messages,
                 links = c.links,
                 audit_events = c.audit_events,
+                originals = c.originals,
                 before,
                 "records older than the retention purged"
             ),

@@ -206,6 +206,7 @@ pub fn submitted(id: &str, received_at: i64, recipients: &[&str]) -> sekisho_sto
         findings: None,
         required_tls: None,
         inspection: None,
+        rules: None,
     };
     let recipients = recipients.iter().map(|a| NewRecipient { address: (*a).into(), orcpt: None, notify: None });
     NewMessage { info, recipients: recipients.collect(), not_before: None, held: false }

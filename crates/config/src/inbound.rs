@@ -43,6 +43,10 @@ pub struct InboundConfig {
     /// Deliver HTML body parts as plain text with their links shown as text; where a
     /// text/plain alternative exists, the HTML part is removed.
     pub html_to_text: bool,
+    /// Files that could not be scanned (Unsupported, Error) may be downloaded from the
+    /// classification page after its warning. `false`: never; an encrypted archive can still
+    /// be opened there with its password, and its entries count by their own classes.
+    pub unscanned_downloads: bool,
     /// Per recipient domain overrides, `[[inbound.domains]]`.
     pub domains: Vec<InboundRule>,
     /// `false` (the default) or the time of day ("08:30", in `time_zone`) at which each
@@ -66,6 +70,7 @@ impl Default for InboundConfig {
             access: Access::None,
             sanitise_macros: false,
             html_to_text: false,
+            unscanned_downloads: true,
             domains: Vec::new(),
             quarantine_digest: crate::DigestTime::default(),
         }

@@ -13,6 +13,7 @@ mod ldap;
 mod portal;
 mod recipients;
 mod route;
+mod rules;
 mod senders;
 mod size;
 mod static_records;
@@ -35,6 +36,11 @@ pub use ldap::LdapConfig;
 pub use portal::{Passphrase, PortalConfig};
 pub use recipients::{RecipientRule, RecipientsConfig};
 pub use route::NextHop;
+pub use rules::{
+    Actions as RuleActions, Checked as RuleChecked, Decision as RuleDecision, FileFacts, Match as RuleMatch,
+    RecipientClass, Rejection as RuleRejection, Rule, RulesConfig, Submission, evaluate as evaluate_rules,
+    fold as fold_keyword,
+};
 pub use sekisho_antivirus::{ClamdAddress, ClamdSettings};
 pub use sekisho_policy::{
     Access, Assurance, CheckerAccess, DowngradeAction, EncryptedPolicy, InlineFormat, InlineMin, Language,
@@ -89,6 +95,8 @@ pub struct Config {
     pub portal: PortalConfig,
     /// Inbound antivirus: the clamd every inbound attachment and archive entry is sent to.
     pub antivirus: AntivirusConfig,
+    /// Mis-send rules applied to submitted mail.
+    pub rules: RulesConfig,
     /// Listening sockets.
     #[serde(rename = "listener")]
     pub listeners: Vec<ListenerConfig>,
@@ -356,6 +364,9 @@ pub struct OutboundConfig {
     pub notice_text_template: Option<PathBuf>,
     /// A file with the download notice's HTML version, instead of the built-in one.
     pub notice_html_template: Option<PathBuf>,
+    /// Minutes every submitted message waits before its first delivery attempt (the sender
+    /// can still cancel it); 0: off. A rule's `hold` can make it longer.
+    pub hold: u32,
 }
 
 impl Default for OutboundConfig {
@@ -377,6 +388,7 @@ impl Default for OutboundConfig {
             attachments: Vec::new(),
             notice_text_template: None,
             notice_html_template: None,
+            hold: 0,
         }
     }
 }
@@ -532,6 +544,7 @@ impl Default for Config {
             ldap: LdapConfig::default(),
             portal: PortalConfig::default(),
             antivirus: AntivirusConfig::default(),
+            rules: RulesConfig::default(),
             listeners: Vec::new(),
             source: None,
         }
@@ -607,6 +620,13 @@ impl Config {
             config.listeners = default_listeners();
         }
         config.validate(text, origin)?;
+        match config.rules.load_file(origin, text)? {
+            Some((path, rules_text)) => {
+                config.rules.validate(&|key: &str, m| ConfigError::invalid(&path, &rules_text, key, m), "")?
+            }
+            None => config.rules.validate(&|key: &str, m| ConfigError::invalid(origin, text, key, m), "rules.")?,
+        }
+        config.rules.fold_keywords();
         config.source = Some(std::sync::Arc::new((origin.to_path_buf(), text.to_string())));
         Ok(config)
     }

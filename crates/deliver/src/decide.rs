@@ -118,6 +118,16 @@ pub fn beyond_smart_host(
     }
 }
 
+/// The carriage a mis-send rule decided at submission (`MessageInfo::rules`, `force_link`):
+/// a link whatever the session's TLS. The verdict was taken once and is carried as recorded,
+/// not derived again here.
+pub fn forced_by_rule(rule: &str) -> Decision {
+    Decision {
+        carriage: Carriage::Link,
+        reason: format!("link — the rule {rule} sends this message's attachments as links whatever the TLS"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -18,6 +18,7 @@ use sekisho_policy::Carriage;
 use sekisho_policy::inbound::Outcome;
 use sekisho_store::{MessageInfo, RecipientRecord, Variant};
 
+use crate::leftover::withheld_file_left;
 use crate::sanitised::{SanitisedError, sanitised_body, wanted};
 use crate::variants::{Batch, Data, Held};
 
@@ -34,6 +35,21 @@ enum Unplanned {
     Walk(#[from] LinkError),
     #[error(transparent)]
     Sanitise(#[from] SanitisedError),
+    #[error("cannot walk the message as it would leave: {0}")]
+    Check(#[from] sekisho_inspect::mime::MimeError),
+    #[error(
+        "\"{0}\", a file the policy withholds, is encoded in the message's text, where it cannot be taken out: the message is held for an administrator"
+    )]
+    Leftover(String),
+}
+
+/// `body`, the message as it would leave (`separated` or not), when no file `record` withholds
+/// is left in it.
+fn checked(body: Vec<u8>, record: &InspectionRecord, separated: bool) -> Result<Vec<u8>, Unplanned> {
+    match withheld_file_left(&body, record, separated)? {
+        Some(name) => Err(Unplanned::Leftover(name)),
+        None => Ok(body),
+    }
 }
 
 /// The transactions for inbound mail inspected as `record`, spooled at `spooled`: under
@@ -52,6 +68,9 @@ pub(crate) async fn plan<'r>(
     let variant = Variant { kind, reason: format!("inbound: {}", record.rule) };
     let planned = match sanitised(record, spooled).await {
         Err(e) => Err(e),
+        // The originals the copies stand in for are kept for the administrators first: a
+        // message whose originals cannot be kept is held back, never sent without them kept.
+        Ok(Some(_)) if let Err(e) = withhold(links, info, record, spooled).await => Err(e),
         Ok(body) if separate => separated(config, links, info, record, rcpts, (spooled, body), &variant).await,
         Ok(body) => headed_or_made(config, record, spooled, body)
             .await
@@ -67,20 +86,41 @@ pub(crate) async fn plan<'r>(
     })
 }
 
+/// Messages rewritten whole for sanitised delivery at once: each holds the message, its
+/// decoded files and the rewritten form in memory (about four times its size).
+static SANITISING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(4);
+
 /// The message spooled at `spooled` as its recipients get it under `record`'s sanitised
 /// delivery; None when it goes as spooled.
 async fn sanitised(record: &InspectionRecord, spooled: &Path) -> Result<Option<Vec<u8>>, Unplanned> {
     if !wanted(record) {
         return Ok(None);
     }
+    let _turn = SANITISING.acquire().await.map_err(std::io::Error::other)?;
     let path = spooled.to_path_buf();
     let record = record.clone();
     tokio::task::spawn_blocking(move || {
         let raw = std::fs::read(&path)?;
-        Ok::<_, Unplanned>(sanitised_body(&raw, &record)?)
+        sanitised_body(&raw, &record)?.map(|body| checked(body, &record, false)).transpose()
     })
     .await
     .map_err(std::io::Error::other)?
+}
+
+/// Seals the originals a Safe copy stands in for, for the administrators (once per message).
+async fn withhold(
+    links: &LinkMaker,
+    info: &MessageInfo,
+    record: &InspectionRecord,
+    spooled: &Path,
+) -> Result<(), Unplanned> {
+    if !(0..record.files.len()).any(|i| record.safe_copy(i).is_some()) {
+        return Ok(());
+    }
+    let path = spooled.to_path_buf();
+    let raw = tokio::task::spawn_blocking(move || std::fs::read(&path)).await.map_err(std::io::Error::other)??;
+    links.withhold_originals(info, record, raw).await?;
+    Ok(())
 }
 
 /// [`headed`], or the header of `body` (the message as sanitised) rewritten the same way.
@@ -151,9 +191,18 @@ async fn separated<'r>(
     let tag = subject_tag(config, record);
     let mut batches = Vec::new();
     let mut held = Vec::new();
-    for &rcpt in rcpts {
+    for (i, &rcpt) in rcpts.iter().enumerate() {
         let made =
             links.separated_variant(config, info, &prepared, record, rcpt.idx, &rcpt.address, (&field, tag)).await;
+        if i == 0
+            && let Ok(body) = &made
+        {
+            // Every recipient's form differs from the first one's only by its link.
+            let (body, record) = (body.clone(), record.clone());
+            tokio::task::spawn_blocking(move || checked(body, &record, true))
+                .await
+                .map_err(std::io::Error::other)??;
+        }
         match made {
             Ok(body) => {
                 batches.push(Batch { rcpts: vec![rcpt], data: Data::Made(body), variant: Some(variant.clone()) })

@@ -3,9 +3,11 @@
 //! each message once per destination, records every attempt, and turns permanent failures and
 //! expiries into delivery status notifications.
 
+mod bcc;
 pub mod decide;
 pub mod dsn;
 mod inbound;
+mod leftover;
 pub mod outcome;
 pub mod pool;
 mod sanitised;

@@ -303,6 +303,7 @@ mod tests {
             findings: None,
             required_tls: None,
             inspection: None,
+            rules: None,
         }
     }
 

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use sekisho_config::{Config, EncryptedPolicy, InlineFormat, SmartHostAttachments};
 use sekisho_store::{MessageInfo, Origin, RecipientRecord, Variant};
 
-use crate::decide::{Carriage, RecipientMx, beyond_smart_host, decide};
+use crate::decide::{Carriage, RecipientMx, beyond_smart_host, decide, forced_by_rule};
 use crate::tls::TlsEvidence;
 use sekisho_links::{LinkError, LinkMaker, Prepared};
 
@@ -31,6 +31,8 @@ pub(crate) struct Files {
     /// by an earlier version, or its inspection could not finish): the walk looks for one.
     find_encrypted: bool,
     keep_cid_images: bool,
+    /// The mis-send rule that sends the attachments as links whatever the TLS, if one does.
+    forced: Option<String>,
     prepared: tokio::sync::Mutex<Option<Walked>>,
     /// The transactions being planned are the message's last in this delivery.
     last: std::sync::atomic::AtomicBool,
@@ -48,6 +50,7 @@ impl Files {
             encrypted: info.encrypted_file().filter(|_| link_encrypted).map(str::to_string),
             find_encrypted: link_encrypted && counted.is_none(),
             keep_cid_images: config.outbound.inline_cid_images,
+            forced: info.rules.as_ref().and_then(|r| r.force_link.clone()),
             prepared: tokio::sync::Mutex::new(None),
             last: std::sync::atomic::AtomicBool::new(false),
         }
@@ -56,6 +59,11 @@ impl Files {
     /// Whether the message may carry files (submitted, and not found without at submission).
     pub(crate) fn may_have(&self) -> bool {
         self.body.is_some()
+    }
+
+    /// The mis-send rule that makes every recipient's carriage a link, if one does.
+    pub(crate) fn forced(&self) -> Option<&str> {
+        self.forced.as_deref()
     }
 
     /// The password-protected file that makes every recipient's carriage a link, if any.
@@ -226,6 +234,9 @@ pub(crate) async fn plan<'r>(
             if let Some(s) = smart_host.filter(|_| !config.is_local(domain)) {
                 let probe = s.probes.get(&domain.to_ascii_lowercase());
                 decision = beyond_smart_host(decision, host, s.mode, policy.inline_min, probe);
+            }
+            if let Some(rule) = files.forced() {
+                decision = forced_by_rule(rule);
             }
             tracing::info!(queue_id = %info.id, to = %rcpt.address, decision = %decision.reason, "attachments");
             (rcpt, policy.inline_format == InlineFormat::Zip, decision)

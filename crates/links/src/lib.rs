@@ -6,9 +6,11 @@
 mod actions;
 mod header_from;
 mod inbound;
+mod originals;
 
 pub use header_from::{header_from, header_subject};
 pub use inbound::{classified, downloadable};
+pub use originals::withheld_files;
 
 pub use actions::{Acted, Actor, LinkActions, LinkError, Which};
 

@@ -224,6 +224,9 @@ keywords! {
         QuarantineDeleted = "quarantine-deleted",
         /// A recipient was told in the quarantine digest that the message was held for them.
         QuarantineDigest = "quarantine-digest",
+        /// An administrator took the original a sanitised copy stood in for (withheld from
+        /// the recipients; kept sealed for the administrators only).
+        OriginalDownloaded = "original-downloaded",
     }
 }
 

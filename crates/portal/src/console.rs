@@ -63,6 +63,9 @@ struct SentPage {
     csrf: String,
     /// The signed-in account is an administrator: the page links to the quarantine.
     admin: Option<&'static str>,
+    /// Messages a mis-send rule holds (`console_hold.rs`).
+    held: Vec<crate::console_hold::HeldRow>,
+    h: &'static crate::console_hold::HoldTexts,
 }
 
 struct RecipientView {
@@ -204,8 +207,13 @@ pub async fn list(State(portal): State<Portal>, headers: HeaderMap) -> Response 
             recipients,
         });
     }
+    let held = match crate::console_hold::held_of(&portal, &session).await {
+        Ok(rows) => rows,
+        Err(r) => return r,
+    };
+    let h = crate::console_hold::hold_texts(t);
     let admin = portal.is_admin(&session).then(|| crate::quarantine::admin_link(t));
-    render(StatusCode::OK, &SentPage { t, who: session.sender, messages, csrf: session.csrf, admin })
+    render(StatusCode::OK, &SentPage { t, who: session.sender, messages, csrf: session.csrf, admin, held, h })
 }
 
 /// The sign-in form.
@@ -420,7 +428,11 @@ pub async fn logout(State(portal): State<Portal>, headers: HeaderMap, Form(form)
 }
 
 /// The session of a console request and the message it names, if the sender may see it.
-async fn owned(portal: &Portal, headers: &HeaderMap, id: &str) -> Result<(ConsoleSession, MessageDetail), Response> {
+pub(crate) async fn owned(
+    portal: &Portal,
+    headers: &HeaderMap,
+    id: &str,
+) -> Result<(ConsoleSession, MessageDetail), Response> {
     let t = portal.texts(headers);
     let session = match portal.console(headers).await {
         Err(e) => return Err(unavailable(e)),

@@ -225,7 +225,8 @@ impl Portal {
         match self.inbound(&c.link.message_id).await {
             Err(e) => Err(crate::page::unavailable(e)),
             Ok(Some(inbound)) => {
-                Portal::inbound_file(t, &inbound, files, n, warned).map_err(|(status, text)| notice(status, t, text))
+                Portal::inbound_file(t, self.inner.config.inbound.unscanned_downloads, &inbound, files, n, warned)
+                    .map_err(|(status, text)| notice(status, t, text))
             }
             Ok(None) if warned => Err(notice(StatusCode::NOT_FOUND, t, t.not_found)),
             Ok(None) => n

@@ -12,6 +12,7 @@
 
 mod checker;
 mod console;
+mod console_hold;
 mod deadline;
 mod download;
 mod forwarded;
@@ -138,6 +139,12 @@ impl Portal {
             .route("/sent/quarantine", get(quarantine::list))
             .route("/sent/quarantine/{id}", get(quarantine::message))
             .route("/sent/quarantine/{id}/{action}", get(quarantine::confirm).post(quarantine::act))
+            .route("/sent/originals", get(quarantine::originals::list))
+            .route(
+                "/sent/originals/{id}/{n}",
+                get(quarantine::originals::confirm).post(quarantine::originals::download),
+            )
+            .route("/sent/m/{id}/hold", post(console_hold::hold_action))
             .route("/check", get(checker::page))
             .route("/favicon.ico", get(|| async { axum::http::StatusCode::NO_CONTENT }))
             .route("/api/v1/check", get(checker::api))

@@ -14,6 +14,8 @@ mod inspector;
 mod limits;
 mod message;
 mod recipients;
+pub mod rules;
+pub mod rules_notice;
 mod senders;
 mod server;
 mod tls;

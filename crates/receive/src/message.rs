@@ -142,9 +142,47 @@ pub(crate) async fn receive<S: AsyncRead + Unpin>(
         }
     }
     let held = inspection.as_ref().is_some_and(|i| i.action == sekisho_policy::inbound::Outcome::Quarantined);
+    let received_at = chrono::Utc::now().timestamp();
+    // Submitted mail: the mis-send rules (crate::rules) refuse it now, or say what is kept
+    // with it and when its first delivery attempt may be.
+    let (mut rules, mut not_before, mut decision) = (None, None, None);
+    let recipients: Vec<String> =
+        if arrival.submission { tx.recipients.iter().map(|r| r.address.clone()).collect() } else { Vec::new() };
+    if arrival.submission {
+        let store = ctx.queue.stores().messages.as_ref();
+        let body = (finished.path(), finished.size());
+        match crate::rules::check(
+            &ctx.config,
+            store,
+            body,
+            &tx.mail.address,
+            &recipients,
+            findings.as_deref(),
+            received_at,
+        )
+        .await
+        {
+            Ok(crate::rules::Ruled { refusal: Some(reply), record, decision, .. }) => {
+                finished.discard();
+                let fired = record.map(|r| r.fired.into_iter().map(|f| f.rule).collect::<Vec<_>>().join(","));
+                tracing::info!(queue_id = %id, from = %tx.mail.address, rules = fired.unwrap_or_default(), reply = %reply.lines[0], "message refused by a rule");
+                if let Some(d) = &decision {
+                    crate::rules_notice::send(&ctx.queue, &ctx.config.hostname, d, &tx.mail.address, &recipients, None)
+                        .await;
+                }
+                return Ok(reply);
+            }
+            Ok(ruled) => (rules, not_before, decision) = (ruled.record, ruled.not_before, ruled.decision),
+            Err(e) => {
+                finished.discard();
+                tracing::error!(queue_id = %id, error = %e, "cannot apply the rules");
+                return Ok(Reply::new(451, "4.3.0", "Local error in processing; the message was not queued"));
+            }
+        }
+    }
     let info = MessageInfo {
         id: id.to_string(),
-        received_at: chrono::Utc::now().timestamp(),
+        received_at,
         sender: tx.mail.address.clone(),
         size: finished.size(),
         ret: tx.mail.ret.map(|r| r.as_str().to_string()),
@@ -160,6 +198,7 @@ pub(crate) async fn receive<S: AsyncRead + Unpin>(
         findings,
         required_tls: None,
         inspection,
+        rules,
     };
     let message = NewMessage {
         info,
@@ -168,7 +207,7 @@ pub(crate) async fn receive<S: AsyncRead + Unpin>(
             .iter()
             .map(|r| NewRecipient { address: r.address.clone(), orcpt: r.orcpt.clone(), notify: r.notify.clone() })
             .collect(),
-        not_before: None,
+        not_before,
         held,
     };
     let size = message.info.size;
@@ -185,6 +224,11 @@ pub(crate) async fn receive<S: AsyncRead + Unpin>(
                 inbound = inbound_action.unwrap_or(""),
                 "queued"
             );
+            if let Some(d) = &decision {
+                let queued = Some(id.as_str());
+                crate::rules_notice::send(&ctx.queue, &ctx.config.hostname, d, &tx.mail.address, &recipients, queued)
+                    .await;
+            }
             Ok(Reply::new(250, "2.0.0", format!("Ok: queued as {id}")))
         }
         Err(e) => Ok(store_error_reply(&id, &e)),

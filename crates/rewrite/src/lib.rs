@@ -13,6 +13,7 @@ pub mod own_mail;
 pub mod quarantine_digest;
 mod replace;
 mod splice;
+pub mod undisclosed;
 mod zip;
 
 pub use inbound_notice::{InboundNotice, class_words, inbound_notice_part};

@@ -107,7 +107,8 @@ pub fn text_part(text: &str) -> Vec<u8> {
     out
 }
 
-fn base64_lines(bytes: &[u8]) -> Vec<u8> {
+/// `bytes` in base64, lines of 76 symbols joined by CRLF (no line break after the last).
+pub(crate) fn base64_lines(bytes: &[u8]) -> Vec<u8> {
     let encoded = base64::engine::general_purpose::STANDARD.encode(bytes);
     let mut out = Vec::with_capacity(encoded.len() + encoded.len() / 38);
     for (i, line) in encoded.as_bytes().chunks(76).enumerate() {

@@ -3,8 +3,6 @@
 
 use std::io::Write;
 
-use base64::Engine as _;
-
 /// One file to put in the ZIP.
 #[derive(Debug, Clone, Copy)]
 pub struct ZipEntry<'a> {
@@ -80,18 +78,12 @@ pub fn zip_archive(entries: &[ZipEntry<'_>]) -> std::io::Result<Vec<u8>> {
 
 /// The ZIP as a MIME part (headers, empty line, base64 body) named `name`.
 pub fn zip_part(zip: &[u8], name: &str) -> Vec<u8> {
-    let encoded = base64::engine::general_purpose::STANDARD.encode(zip);
     let mut out = format!(
         "Content-Type: application/zip; name=\"{name}\"\r\nContent-Disposition: attachment; filename=\"{name}\"\r\n\
          Content-Transfer-Encoding: base64\r\n\r\n"
     )
     .into_bytes();
-    for (i, line) in encoded.as_bytes().chunks(76).enumerate() {
-        if i > 0 {
-            out.extend_from_slice(b"\r\n");
-        }
-        out.extend_from_slice(line);
-    }
+    out.extend_from_slice(&crate::replace::base64_lines(zip));
     out
 }
 

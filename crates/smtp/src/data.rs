@@ -436,9 +436,12 @@ mod tests {
         let mut m = b"A: b\r\n\r\n".to_vec();
         m.extend(std::iter::repeat_n(b'x', 5000));
         m.extend_from_slice(b"\r\n.\r\n");
-        let (_, _, done, verdict) = run(&m, 333, BareLineEndings::Reject);
-        assert!(done);
-        assert_eq!(verdict, Err(DataError::LineTooLong { line: 3, limit: 2048 }));
+        // Cut across reads, and whole in one read (the line read where it arrived).
+        for chunk in [1, 333, m.len()] {
+            let (_, _, done, verdict) = run(&m, chunk, BareLineEndings::Reject);
+            assert!(done);
+            assert_eq!(verdict, Err(DataError::LineTooLong { line: 3, limit: 2048 }), "chunk {chunk}");
+        }
     }
 
     #[test]
@@ -446,9 +449,12 @@ mod tests {
         let mut m = b"A: b\r\n\r\n".to_vec();
         m.extend(std::iter::repeat_n(b'x', 2048));
         m.extend_from_slice(b"\r\n.\r\n");
-        let (_, _, done, verdict) = run(&m, 100, BareLineEndings::Reject);
-        assert!(done);
-        assert!(verdict.is_ok());
+        for chunk in [1, 100, m.len()] {
+            let (content, _, done, verdict) = run(&m, chunk, BareLineEndings::Reject);
+            assert!(done);
+            assert!(verdict.is_ok(), "chunk {chunk}");
+            assert_eq!(content.len(), 6 + 2 + 2048 + 2, "chunk {chunk}");
+        }
     }
 
     #[test]

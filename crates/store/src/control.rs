@@ -46,14 +46,32 @@ impl QueueControl {
         self.store.apply_move(id, m, due).await
     }
 
+    /// Cancels a message a rule holds (or any message whose recipients are all still queued
+    /// or held): it is never delivered, and `by` and `now` are recorded for its trace. False
+    /// when it was no longer cancellable (its delivery began, it finished, no such message).
+    pub async fn cancel(&self, id: &str, by: &str, now: i64) -> Result<bool, StoreError> {
+        self.store.cancel(id, by, now).await
+    }
+
     /// Removes a message, its recipients and its spooled body; false when there was no such
     /// message.
     pub async fn delete(&self, id: &str) -> Result<bool, StoreError> {
         let found = self.store.delete_message(id).await?;
+        self.remove_body(found, id);
+        Ok(found)
+    }
+
+    /// Deletes message `id` and its body only while every recipient is held; false otherwise.
+    pub async fn delete_held(&self, id: &str) -> Result<bool, StoreError> {
+        let found = self.store.delete_held_message(id).await?;
+        self.remove_body(found, id);
+        Ok(found)
+    }
+
+    fn remove_body(&self, found: bool, id: &str) {
         if found && let Some(id) = QueueId::parse(id) {
             let _ = std::fs::remove_file(self.data_dir.join("spool/msg").join(id.as_str()));
         }
-        Ok(found)
     }
 
     /// Queues a message sekisho writes itself (as `Queue::inject`) without the running
@@ -86,7 +104,10 @@ impl QueueControl {
     /// bodies of the messages removed. `serve` runs it hourly with `[store] retention`;
     /// `sekisho queue purge` on demand.
     pub async fn purge(&self, before: i64) -> Result<PurgeCounts, StoreError> {
+        let files = crate::files::FileStore::open(&self.data_dir)?;
+        let originals = crate::originals::purge_withheld(self.store.as_ref(), &files, before).await?;
         let (mut counts, ids) = self.store.purge_finished(before).await?;
+        counts.originals = originals;
         let spool = self.data_dir.join("spool/msg");
         for id in ids {
             // IDs are checked, never used as paths as they are.

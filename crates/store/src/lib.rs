@@ -12,17 +12,22 @@ mod error;
 pub mod files;
 pub mod links;
 mod model;
+pub mod originals;
 pub mod private;
 mod purge;
 pub mod quarantine;
 mod queue_id;
 mod recovery;
+mod rules_record;
 mod spool;
 mod sqlite;
 mod sqlite_accounts;
 mod sqlite_digest;
+mod sqlite_history;
+mod sqlite_hold;
 mod sqlite_keys;
 mod sqlite_links;
+mod sqlite_originals;
 mod sqlite_tls;
 pub mod state;
 mod store;
@@ -37,15 +42,17 @@ pub use links::{
     PortalEvent, PortalSession, Proof, SessionStore,
 };
 pub use model::{
-    Attempt, AttemptOutcome, AttemptRecord, FileFinding, Found, MessageDetail, MessageInfo, MessageSummary, NewMessage,
-    NewRecipient, Notice, NoticeKind, Origin, ProbeRecord, RecipientRecord, RecipientState, RecipientUpdate,
-    StsPolicyRecord, TlsMemory, UserRecord, Variant,
+    Attempt, AttemptOutcome, AttemptRecord, Cancellation, FileFinding, Found, HeldMessage, MessageDetail, MessageInfo,
+    MessageSummary, NewMessage, NewRecipient, Notice, NoticeKind, Origin, ProbeRecord, RecipientRecord, RecipientState,
+    RecipientUpdate, StsPolicyRecord, TlsMemory, UserRecord, Variant,
 };
+pub use originals::{OriginalError, OriginalStore, WithheldOriginal};
 pub use private::{DIR_MODE, FILE_MODE, Tightened, secure_data_dir};
 pub use purge::PurgeCounts;
 pub use quarantine::{DigestStore, HeldRecipient, QuarantineError};
 pub use queue_id::QueueId;
 pub use recovery::RecoveryReport;
+pub use rules_record::{FiredRule, RulesRecord};
 pub use spool::{FinishedBody, Spool, TempBody};
 pub use sqlite::SqliteStore;
 /// Tests seed data directories through the queue's own writes.

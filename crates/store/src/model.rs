@@ -53,6 +53,9 @@ pub struct MessageInfo {
     /// the message; None when inbound inspection did not run (outbound mail, `[inbound]
     /// inspect = false`).
     pub inspection: Option<sekisho_policy::inbound::InspectionRecord>,
+    /// What the mis-send rules decided at submission; None when no rule is configured (or
+    /// for mail that was not submitted).
+    pub rules: Option<crate::RulesRecord>,
 }
 
 impl MessageInfo {
@@ -150,6 +153,9 @@ pub enum RecipientState {
     Bounced,
     /// Held by an administrator.
     Held,
+    /// Cancelled before any delivery (a held message's sender or an administrator): never
+    /// delivered, final.
+    Cancelled,
 }
 
 impl RecipientState {
@@ -161,6 +167,7 @@ impl RecipientState {
             RecipientState::Delivered => "delivered",
             RecipientState::Bounced => "bounced",
             RecipientState::Held => "held",
+            RecipientState::Cancelled => "cancelled",
         }
     }
 
@@ -172,6 +179,7 @@ impl RecipientState {
             "delivered" => RecipientState::Delivered,
             "bounced" => RecipientState::Bounced,
             "held" => RecipientState::Held,
+            "cancelled" => RecipientState::Cancelled,
             _ => return None,
         })
     }
@@ -336,6 +344,32 @@ pub struct MessageDetail {
     pub recipients: Vec<RecipientRecord>,
     /// Every delivery attempt, oldest first.
     pub attempts: Vec<AttemptRecord>,
+    /// Who cancelled it and when, if it was cancelled.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cancelled: Option<Cancellation>,
+}
+
+/// A cancelled message's who and when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Cancellation {
+    /// Who: "console:ADDRESS" (the sender in the console) or "cli:LOGIN".
+    pub by: String,
+    /// Unix seconds.
+    pub at: i64,
+}
+
+/// A submitted message a mis-send rule holds before its first attempt.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HeldMessage {
+    pub id: String,
+    pub sender: String,
+    /// Unix seconds.
+    pub received_at: i64,
+    /// When its first attempt is due (Unix seconds).
+    pub due_at: i64,
+    pub recipients: Vec<String>,
+    /// The rules that fired.
+    pub rules: Vec<String>,
 }
 
 /// A submission account.
@@ -374,6 +408,7 @@ pub(crate) fn local_message(
             findings: None,
             required_tls,
             inspection: None,
+            rules: None,
         },
         recipients: vec![NewRecipient { address: to.to_string(), orcpt: None, notify: Some("NEVER".into()) }],
         not_before,
@@ -403,6 +438,7 @@ pub(crate) fn sample_message(id: &crate::QueueId, size: u64, recipients: usize) 
             findings: None,
             required_tls: None,
             inspection: None,
+            rules: None,
         },
         recipients: (0..recipients)
             .map(|i| NewRecipient { address: format!("r{i}@example.jp"), orcpt: None, notify: Some("FAILURE".into()) })

@@ -8,6 +8,8 @@
 //!   it (or was revoked) and whose files are already purged from disk, with their links,
 //!   codes, sessions and download counts;
 //! - audit log rows (portal events) older than the cutoff;
+//! - (by `QueueControl::purge`, before this) the originals withheld in favour of sanitised
+//!   copies that were kept before the cutoff, with their sealed files;
 //! - what the quarantine digest remembers of recipients no longer held, told before the
 //!   cutoff, and of its daily runs before it.
 //!
@@ -36,12 +38,15 @@ pub struct PurgeCounts {
     pub links: u64,
     /// Audit log rows.
     pub audit_events: u64,
+    /// Originals withheld in favour of their sanitised copies, kept before the cutoff, with
+    /// their sealed files.
+    pub originals: u64,
 }
 
 /// Finished messages done before `before`, and none other.
 pub(crate) const OLD_FINISHED: &str = "SELECT id FROM messages WHERE done_at IS NOT NULL AND done_at < ?1 \
      AND NOT EXISTS (SELECT 1 FROM recipients r WHERE r.message_id = messages.id \
-         AND r.state NOT IN ('delivered','bounced'))";
+         AND r.state NOT IN ('delivered','bounced','cancelled'))";
 
 /// Kept-file records created before `before` whose links all ended before it (or were
 /// revoked) and whose files are gone from disk.
@@ -75,6 +80,7 @@ impl SqliteStore {
             },
             link_messages: delete(format!("DELETE FROM link_messages WHERE message_id IN ({OLD_LINKS})")).await?,
             audit_events: delete("DELETE FROM portal_events WHERE at < ?1".into()).await?,
+            originals: 0,
         };
         delete(
             "DELETE FROM quarantine_digests WHERE told_at < ?1 AND NOT EXISTS (SELECT 1 FROM recipients r \
@@ -197,6 +203,19 @@ mod tests {
         let body = dir.path().join("spool/msg");
         std::fs::create_dir_all(&body).unwrap();
         std::fs::write(body.join(&old_done), "left behind").unwrap();
+        // Withheld originals: of the old finished message (kept long ago), of the old queued one
+        // (still in the queue) and of the recent one. Their sealed files are on disk.
+        let files = crate::files::FileStore::open(dir.path())
+            .unwrap()
+            .with_keys(crate::files::KeyRing::new(crate::files::StoreKey::generate()));
+        let mut withheld = Vec::new();
+        for (id, kept) in [(&old_done, cutoff - 9 * DAY), (&old_queued, cutoff - 9 * DAY), (&recent_done, now - DAY)] {
+            let sealed = files.put(b"Sub AutoOpen()").unwrap();
+            let mut o = crate::sqlite_originals::sample_original(id, 0, kept);
+            o.file_id = sealed.id;
+            crate::originals::OriginalStore::put_withheld(s.as_ref(), &[o.clone()]).await.unwrap();
+            withheld.push(o);
+        }
 
         let counts = control.purge(cutoff).await.unwrap();
         assert_eq!(
@@ -208,9 +227,16 @@ mod tests {
                 bodies: 1,
                 link_messages: 1,
                 links: 1,
-                audit_events: 2
+                audit_events: 2,
+                originals: 1,
             }
         );
+        let left = crate::originals::OriginalStore::withheld(s.as_ref(), None).await.unwrap();
+        assert_eq!(left.len(), 2, "{left:?}");
+        assert!(left.iter().all(|o| o.message_id != old_done), "the old finished message's original is gone");
+        assert!(!dir.path().join("files").join(&withheld[0].file_id).exists(), "with its sealed file");
+        assert!(dir.path().join("files").join(&withheld[1].file_id).exists(), "a queued message keeps its own");
+        assert!(dir.path().join("files").join(&withheld[2].file_id).exists());
         assert!(s.message(&old_done).await.unwrap().is_none());
         assert!(!body.join(&old_done).exists());
         assert!(s.link_message(&old_done).await.unwrap().is_none());

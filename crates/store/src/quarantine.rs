@@ -57,10 +57,15 @@ impl QueueControl {
         if !self.in_quarantine(id).await? {
             return Err(QuarantineError::NotInQuarantine(id.to_string()));
         }
+        // Each action takes effect only on recipients still held: of two administrators acting
+        // at once (the page and the CLI), the second finds nothing to do and says so.
         let (done, event) = if release {
-            (Done::Released(self.apply(Some(id), Command::Release, now).await?), LinkEvent::QuarantineReleased)
+            match self.apply(Some(id), Command::Release, now).await? {
+                0 => return Err(QuarantineError::NotInQuarantine(id.to_string())),
+                n => (Done::Released(n), LinkEvent::QuarantineReleased),
+            }
         } else {
-            if !self.delete(id).await? {
+            if !self.delete_held(id).await? {
                 return Err(QuarantineError::NotInQuarantine(id.to_string()));
             }
             (Done::Deleted, LinkEvent::QuarantineDeleted)
@@ -107,4 +112,7 @@ pub trait DigestStore: Send + Sync {
     /// Claims the scheduled digest of `slot` (unix seconds of its time of day): true for the
     /// one caller that may send it, false when it was sent already (before a restart).
     async fn claim_digest_slot(&self, slot: i64, now: i64) -> Result<bool, StoreError>;
+    /// Gives back the claim of `slot` after its run failed, so that it runs again (the
+    /// recipients it told stay marked: nobody is told twice).
+    async fn release_digest_slot(&self, slot: i64) -> Result<(), StoreError>;
 }

@@ -265,6 +265,47 @@ CREATE TABLE quarantine_digest_runs (
     ran_at INTEGER NOT NULL
 );
 "#,
+    // Originals withheld from inbound mail in favour of their sanitised copy, sealed for the
+    // administrators only (`originals.rs`).
+    r#"
+CREATE TABLE withheld_originals (
+    message_id TEXT NOT NULL,
+    idx INTEGER NOT NULL,
+    file_id TEXT NOT NULL,
+    key TEXT NOT NULL,
+    name TEXT NOT NULL,
+    content_type TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    sha256 TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    copy_name TEXT NOT NULL,
+    copy_sha256 TEXT NOT NULL,
+    sender TEXT NOT NULL,
+    header_from TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    recipients TEXT NOT NULL,
+    received_at INTEGER NOT NULL,
+    kept_at INTEGER NOT NULL,
+    PRIMARY KEY (message_id, idx)
+);
+"#,
+    // Recipients by domain, for the mis-send rules' first-time domains
+    // (`sqlite_history.rs` `DOMAIN_OF`).
+    r#"
+CREATE INDEX recipients_domain ON recipients (lower(substr(address, instr(address, '@') + 1)), state);
+"#,
+    // What the mis-send rules decided at submission (JSON).
+    r#"
+ALTER TABLE messages ADD COLUMN rules TEXT;
+"#,
+    // Who cancelled a held message, and when (`sqlite_hold.rs`).
+    r#"
+CREATE TABLE cancellations (
+    message_id TEXT PRIMARY KEY REFERENCES messages(id) ON DELETE CASCADE,
+    by TEXT NOT NULL,
+    at INTEGER NOT NULL
+);
+"#,
     // The sender addresses bound to each submission account (`[senders] bind_to_accounts`).
     r#"
 CREATE TABLE user_addresses (
@@ -276,14 +317,14 @@ CREATE TABLE user_addresses (
 ];
 
 /// A message is finished when it is not yet marked done, has recipients, every recipient is
-/// delivered or bounced, and no notification about it waits to be sent.
-const FINISHED: &str = "done_at IS NULL \
+/// delivered, bounced or cancelled, and no notification about it waits to be sent.
+pub(crate) const FINISHED: &str = "done_at IS NULL \
      AND EXISTS (SELECT 1 FROM recipients r WHERE r.message_id = messages.id) \
      AND NOT EXISTS (SELECT 1 FROM recipients r WHERE r.message_id = messages.id \
-         AND (r.state NOT IN ('delivered','bounced') OR r.notice IS NOT NULL))";
+         AND (r.state NOT IN ('delivered','bounced','cancelled') OR r.notice IS NOT NULL))";
 
 /// The final states, as an SQL list.
-const FINAL: &str = "'delivered','bounced'";
+const FINAL: &str = "'delivered','bounced','cancelled'";
 
 /// `(SET expression, WHERE list)` of move `m` on the column `column`, generated from
 /// [`state::next`]: `CASE column WHEN 'from' THEN 'to' ... END` and `'from', ...`.
@@ -313,7 +354,7 @@ fn outcome_sql() -> String {
 
 /// Rows per multi-row INSERT, within SQLite's 32766 bound variables per statement (a message
 /// row binds 17).
-const MESSAGE_ROWS_PER_INSERT: usize = 32766 / 17;
+const MESSAGE_ROWS_PER_INSERT: usize = 32766 / 18;
 const RECIPIENT_ROWS_PER_INSERT: usize = 4000;
 const ATTEMPT_ROWS_PER_INSERT: usize = 2500;
 const UPDATE_ROWS_PER_STATEMENT: usize = 3000;
@@ -390,7 +431,7 @@ async fn migrate(pool: &SqlitePool) -> Result<(), StoreError> {
 /// A message with its recipient counts, as `queue list` and the sender console list them; the
 /// query goes on with WHERE.
 pub(crate) const SUMMARY_SELECT: &str = "SELECT m.id, m.received_at, m.sender, m.size, COUNT(r.idx) AS n, \
-     SUM(CASE WHEN r.state IN ('delivered','bounced') THEN 0 ELSE 1 END) AS pending \
+     SUM(CASE WHEN r.state IN ('delivered','bounced','cancelled') THEN 0 ELSE 1 END) AS pending \
      FROM messages m LEFT JOIN recipients r ON r.message_id = m.id";
 
 /// A row of `SUMMARY_SELECT`.
@@ -411,6 +452,14 @@ pub(crate) fn now() -> i64 {
 
 #[async_trait]
 impl MessageStore for SqliteStore {
+    async fn written_domains(&self, domains: &[String]) -> Result<std::collections::BTreeSet<String>, StoreError> {
+        self.written_domains_of(domains).await
+    }
+
+    async fn held(&self, now: i64, sender: Option<&str>) -> Result<Vec<crate::model::HeldMessage>, StoreError> {
+        self.held_messages(now, sender).await
+    }
+
     async fn list_messages(&self, include_done: bool) -> Result<Vec<MessageSummary>, StoreError> {
         let rows = sqlx::query(&format!(
             "{SUMMARY_SELECT} WHERE ? OR m.done_at IS NULL GROUP BY m.id ORDER BY m.received_at, m.id"
@@ -423,6 +472,7 @@ impl MessageStore for SqliteStore {
 
     async fn message(&self, id: &str) -> Result<Option<MessageDetail>, StoreError> {
         let Some(mut detail) = self.message_without_history(id).await? else { return Ok(None) };
+        detail.cancelled = self.cancellation_of(id).await?;
         let rows = sqlx::query(
             "SELECT a.*, r.address FROM attempts a JOIN recipients r ON r.message_id = a.message_id AND r.idx = a.idx \
              WHERE a.message_id = ? ORDER BY a.rowid",
@@ -519,8 +569,9 @@ impl MessageStore for SqliteStore {
             },
             // An unreadable record (a row damaged on disk) reads as "not inspected".
             inspection: m.get::<Option<String>, _>("inspection").and_then(|j| serde_json::from_str(&j).ok()),
+            rules: m.get::<Option<String>, _>("rules").and_then(|j| serde_json::from_str(&j).ok()),
         };
-        Ok(Some(MessageDetail { info, done_at: m.get("done_at"), recipients, attempts }))
+        Ok(Some(MessageDetail { info, done_at: m.get("done_at"), recipients, attempts, cancelled: None }))
     }
 
     async fn quarantined(&self) -> Result<Vec<String>, StoreError> {
@@ -564,6 +615,10 @@ impl MessageStore for SqliteStore {
 
 #[async_trait]
 impl QueueWrites for SqliteStore {
+    async fn cancel(&self, id: &str, by: &str, now: i64) -> Result<bool, StoreError> {
+        self.cancel_message(id, by, now).await
+    }
+
     async fn insert_messages(&self, batch: &[NewMessage]) -> Result<(), StoreError> {
         let mut conn = self.write_conn(true).await?;
         let mut tx = sqlx::Connection::begin(&mut *conn).await?;
@@ -571,7 +626,7 @@ impl QueueWrites for SqliteStore {
         for chunk in batch.chunks(MESSAGE_ROWS_PER_INSERT) {
             let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
                 "INSERT INTO messages (id, received_at, sender, size, ret, envid, smtputf8, body_8bit, \
-                 client_ip, helo, listener, auth_user, tls, origin, findings, required_tls, inspection) ",
+                 client_ip, helo, listener, auth_user, tls, origin, findings, required_tls, inspection, rules) ",
             );
             q.push_values(chunk, |mut b, NewMessage { info: m, .. }| {
                 b.push_bind(&m.id)
@@ -590,7 +645,8 @@ impl QueueWrites for SqliteStore {
                     .push_bind(m.origin.as_str())
                     .push_bind(m.findings.as_ref().and_then(|f| serde_json::to_string(f).ok()))
                     .push_bind(m.required_tls.map(|a| a.as_str()))
-                    .push_bind(m.inspection.as_ref().and_then(|i| serde_json::to_string(i).ok()));
+                    .push_bind(m.inspection.as_ref().and_then(|i| serde_json::to_string(i).ok()))
+                    .push_bind(m.rules.as_ref().and_then(|r| serde_json::to_string(r).ok()));
             });
             q.build().execute(&mut *tx).await?;
         }
@@ -767,6 +823,17 @@ impl QueueWrites for SqliteStore {
             .await?;
         Ok(done.rows_affected() > 0)
     }
+
+    async fn delete_held_message(&self, id: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "DELETE FROM messages WHERE id = ? \
+             AND NOT EXISTS (SELECT 1 FROM recipients r WHERE r.message_id = messages.id AND r.state <> 'held')",
+        )
+        .bind(id)
+        .execute(&mut *self.write_conn(true).await?)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
 }
 
 #[cfg(test)]
@@ -778,6 +845,22 @@ mod tests {
 
     fn message(n: usize) -> NewMessage {
         sample_message(&QueueId::generate(), 10, n)
+    }
+
+    #[tokio::test]
+    async fn a_held_message_is_deleted_only_while_every_recipient_is_still_held() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = SqliteStore::open(&dir.path().join("q.db")).await.unwrap();
+        let (mut held, queued) = (message(2), message(2));
+        held.held = true;
+        s.insert_messages(&[held.clone(), queued.clone()]).await.unwrap();
+        assert!(!s.delete_held_message(&queued.info.id).await.unwrap(), "its recipients are due");
+        assert!(s.message(&queued.info.id).await.unwrap().is_some());
+        s.apply_move(Some(&held.info.id), crate::state::Move::Release, Some(1)).await.unwrap();
+        assert!(!s.delete_held_message(&held.info.id).await.unwrap(), "released meanwhile");
+        s.apply_move(Some(&held.info.id), crate::state::Move::Hold, None).await.unwrap();
+        assert!(s.delete_held_message(&held.info.id).await.unwrap());
+        assert!(s.message(&held.info.id).await.unwrap().is_none());
     }
 
     #[tokio::test]

@@ -67,6 +67,14 @@ impl DigestStore for SqliteStore {
             .await?;
         Ok(done.rows_affected() == 1)
     }
+
+    async fn release_digest_slot(&self, slot: i64) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM quarantine_digest_runs WHERE slot = ?")
+            .bind(slot)
+            .execute(&mut *self.write_conn(true).await?)
+            .await?;
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -105,6 +113,8 @@ mod tests {
         assert_eq!(s.untold().await.unwrap().len(), 2);
         assert!(s.claim_digest_slot(100, 101).await.unwrap());
         assert!(!s.claim_digest_slot(100, 102).await.unwrap(), "a slot runs once");
+        s.release_digest_slot(100).await.unwrap();
+        assert!(s.claim_digest_slot(100, 103).await.unwrap(), "a failed run is given back and runs again");
         assert!(s.claim_digest_slot(200, 201).await.unwrap());
 
         // Retention forgets only what no longer matters: a recipient still held stays told.

@@ -6,12 +6,15 @@ use crate::error::StoreError;
 use crate::files::{FileKeyChange, FileKeyRow};
 use crate::sqlite::SqliteStore;
 
-/// Every kept (not purged) file's stored key.
+/// Every kept (not purged) file's stored key, and every withheld original's.
 pub(crate) async fn file_keys(s: &SqliteStore) -> Result<Vec<FileKeyRow>, StoreError> {
-    let rows =
-        sqlx::query("SELECT message_id, idx, file_id, key FROM link_files WHERE purged = 0 ORDER BY message_id, idx")
-            .fetch_all(&s.reader)
-            .await?;
+    let rows = sqlx::query(
+        "SELECT message_id, idx, file_id, key, 0 AS original FROM link_files WHERE purged = 0 \
+         UNION ALL SELECT message_id, idx, file_id, key, 1 AS original FROM withheld_originals \
+         ORDER BY original, message_id, idx",
+    )
+    .fetch_all(&s.reader)
+    .await?;
     Ok(rows
         .iter()
         .map(|r| FileKeyRow {
@@ -19,6 +22,7 @@ pub(crate) async fn file_keys(s: &SqliteStore) -> Result<Vec<FileKeyRow>, StoreE
             idx: r.get("idx"),
             file_id: r.get("file_id"),
             key: r.get("key"),
+            original: r.get::<i64, _>("original") != 0,
         })
         .collect())
 }
@@ -28,7 +32,12 @@ pub(crate) async fn replace_file_keys(s: &SqliteStore, changes: &[FileKeyChange]
     let mut conn = s.write_conn(true).await?;
     let mut tx = sqlx::Connection::begin(&mut *conn).await?;
     for c in changes {
-        let changed = sqlx::query("UPDATE link_files SET key = ? WHERE message_id = ? AND idx = ? AND key = ?")
+        let sql = if c.original {
+            "UPDATE withheld_originals SET key = ? WHERE message_id = ? AND idx = ? AND key = ?"
+        } else {
+            "UPDATE link_files SET key = ? WHERE message_id = ? AND idx = ? AND key = ?"
+        };
+        let changed = sqlx::query(sql)
             .bind(&c.new)
             .bind(&c.message_id)
             .bind(c.idx)
@@ -103,10 +112,41 @@ mod tests {
 
         // A key changed under the rewrap: nothing is replaced.
         let stale = vec![
-            FileKeyChange { message_id: "M1".into(), idx: 0, old: rotated[0].key.clone(), new: "x".into() },
-            FileKeyChange { message_id: "M1".into(), idx: 1, old: "stale".into(), new: "y".into() },
+            FileKeyChange {
+                message_id: "M1".into(),
+                idx: 0,
+                old: rotated[0].key.clone(),
+                new: "x".into(),
+                original: false,
+            },
+            FileKeyChange { message_id: "M1".into(), idx: 1, old: "stale".into(), new: "y".into(), original: false },
         ];
         assert!(s.replace_file_keys(&stale).await.is_err());
         assert_eq!(s.link_message("M1").await.unwrap().unwrap().files, rotated);
+    }
+}
+
+#[cfg(test)]
+mod withheld_tests {
+    use super::*;
+    use crate::files::{FileKey, KeyRing, StoreKey, wrap_file_keys};
+    use crate::originals::OriginalStore;
+
+    #[tokio::test]
+    async fn a_withheld_originals_key_is_rotated_with_the_kept_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = SqliteStore::open(&dir.path().join("q.db")).await.unwrap();
+        let (old, new) = (StoreKey::generate(), StoreKey::generate());
+        let key = FileKey::generate();
+        let mut o = crate::sqlite_originals::sample_original("M1", 0, 100);
+        o.file_id = "cd".repeat(16);
+        o.key = KeyRing::new(old.clone()).wrap(&o.file_id, &key);
+        s.put_withheld(&[o.clone()]).await.unwrap();
+        let ring = KeyRing::new(new.clone()).with_previous(old.clone());
+        let done = wrap_file_keys(&s, &ring).await.unwrap();
+        assert_eq!(done.rewrapped, 1);
+        let stored = s.withheld(Some("M1")).await.unwrap().remove(0).key;
+        assert_eq!(KeyRing::new(new).unwrap(&o.file_id, &stored), Ok(key), "the new store key opens it");
+        assert!(KeyRing::new(old).unwrap(&o.file_id, &stored).is_err(), "the old one no longer does");
     }
 }

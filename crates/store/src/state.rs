@@ -8,6 +8,8 @@
 //!     │  └─────────────┘
 //!     │ release     hold (queued or active)
 //!   held ◀──────────────
+//!
+//!   queued / held ──cancel──▶ cancelled (final: never delivered)
 //! ```
 //! A recipient held while its delivery was under way stays held when that attempt is
 //! deferred; when the attempt delivered or bounced it, that is what happened and is recorded —
@@ -33,15 +35,19 @@ pub enum Move {
     Release,
     /// The administrator asks for an attempt now (`queue retry`, `queue flush`).
     Retry,
+    /// The sender or an administrator cancels a message not yet under delivery (`hold
+    /// cancel`, the console's "cancel").
+    Cancel,
 }
 
 /// Every state, for the tables generated from [`next`].
-pub const ALL_STATES: [RecipientState; 5] = [
+pub const ALL_STATES: [RecipientState; 6] = [
     RecipientState::Queued,
     RecipientState::Active,
     RecipientState::Held,
     RecipientState::Delivered,
     RecipientState::Bounced,
+    RecipientState::Cancelled,
 ];
 
 /// The state a recipient in `current` moves to, or `None` when the move does not apply to it
@@ -49,7 +55,8 @@ pub const ALL_STATES: [RecipientState; 5] = [
 pub fn next(current: RecipientState, m: Move) -> Option<RecipientState> {
     use RecipientState::*;
     match (current, m) {
-        (Delivered | Bounced, _) => None,
+        (Delivered | Bounced | Cancelled, _) => None,
+        (Queued | Held, Move::Cancel) => Some(Cancelled),
         (Queued, Move::Claim) => Some(Active),
         (Active, Move::Recover) => Some(Queued),
         (Queued | Active, Move::Hold) => Some(Held),
@@ -70,7 +77,7 @@ pub fn moves(m: Move) -> Vec<(RecipientState, RecipientState)> {
 
 /// True when a recipient in this state will not move again.
 pub fn is_final(state: RecipientState) -> bool {
-    matches!(state, RecipientState::Delivered | RecipientState::Bounced)
+    matches!(state, RecipientState::Delivered | RecipientState::Bounced | RecipientState::Cancelled)
 }
 
 #[cfg(test)]
@@ -90,15 +97,17 @@ mod tests {
             Move::Hold,
             Move::Release,
             Move::Retry,
+            Move::Cancel,
         ];
         // Rows: the state before; columns: the moves above. `-` = left as it is.
         #[rustfmt::skip]
-        let table: [(RecipientState, [Option<RecipientState>; 8]); 5] = [
-            (Queued,    [Some(Active), Some(Delivered), Some(Bounced), Some(Queued), None,         Some(Held), None,         Some(Queued)]),
-            (Active,    [None,         Some(Delivered), Some(Bounced), Some(Queued), Some(Queued), Some(Held), None,         None]),
-            (Held,      [None,         Some(Delivered), Some(Bounced), Some(Held),   None,         None,       Some(Queued), None]),
-            (Delivered, [None,         None,            None,          None,         None,         None,       None,         None]),
-            (Bounced,   [None,         None,            None,          None,         None,         None,       None,         None]),
+        let table: [(RecipientState, [Option<RecipientState>; 9]); 6] = [
+            (Queued,    [Some(Active), Some(Delivered), Some(Bounced), Some(Queued), None,         Some(Held), None,         Some(Queued), Some(Cancelled)]),
+            (Active,    [None,         Some(Delivered), Some(Bounced), Some(Queued), Some(Queued), Some(Held), None,         None,         None]),
+            (Held,      [None,         Some(Delivered), Some(Bounced), Some(Held),   None,         None,       Some(Queued), None,         Some(Cancelled)]),
+            (Delivered, [None,         None,            None,          None,         None,         None,       None,         None,         None]),
+            (Bounced,   [None,         None,            None,          None,         None,         None,       None,         None,         None]),
+            (Cancelled, [None,         None,            None,          None,         None,         None,       None,         None,         None]),
         ];
         for (from, row) in table {
             for (m, want) in moves.iter().zip(row) {
@@ -121,6 +130,14 @@ mod tests {
         assert_eq!(released, Queued);
         assert_eq!(next(released, Move::Outcome(O::Delivered)), Some(Delivered), "never delivered twice");
         assert_eq!(next(released, Move::Outcome(O::Bounced)), Some(Bounced));
+    }
+
+    #[test]
+    fn a_cancelled_recipient_is_never_claimed_and_one_under_delivery_cannot_be_cancelled() {
+        assert_eq!(next(Cancelled, Move::Claim), None);
+        assert_eq!(next(Cancelled, Move::Release), None, "a release after a cancel changes nothing");
+        assert_eq!(next(Active, Move::Cancel), None, "once claimed, a cancel is too late");
+        assert!(is_final(Cancelled));
     }
 
     #[test]

@@ -13,6 +13,7 @@ use crate::model::{
     MessageDetail, MessageSummary, NewMessage, NoticeKind, ProbeRecord, RecipientUpdate, StsPolicyRecord, TlsMemory,
     UserRecord,
 };
+use crate::originals::OriginalStore;
 use crate::quarantine::DigestStore;
 use crate::state::Move;
 
@@ -38,6 +39,12 @@ pub trait MessageStore: Send + Sync {
     async fn message_sizes(&self) -> Result<Vec<(String, u64, u64)>, StoreError>;
     /// Inbound messages in quarantine (a recipient still held), oldest first.
     async fn quarantined(&self) -> Result<Vec<String>, StoreError>;
+    /// Which of `domains` submitted mail has been delivered to (lower case): the domains the
+    /// organisation has written to, for the mis-send rules.
+    async fn written_domains(&self, domains: &[String]) -> Result<std::collections::BTreeSet<String>, StoreError>;
+    /// Submitted messages a mis-send rule holds at `now` (no attempt yet, due later), of one
+    /// sender when given, soonest due first.
+    async fn held(&self, now: i64, sender: Option<&str>) -> Result<Vec<crate::model::HeldMessage>, StoreError>;
 }
 
 /// What sekisho knows of other domains' transport: downgrade memory, MTA-STS policies, and
@@ -83,6 +90,10 @@ pub trait AccountStore: Send + Sync {
 /// statement is atomic on its own; states move only as [`crate::state::next`] says.
 #[async_trait]
 pub trait QueueWrites: Send + Sync {
+    /// Cancels message `id` ([`crate::state::Move::Cancel`] on every recipient, in one
+    /// statement, only when all of them are still queued or held), records `by` and `now`, and
+    /// finishes it; false when it was no longer cancellable.
+    async fn cancel(&self, id: &str, by: &str, now: i64) -> Result<bool, StoreError>;
     /// Inserts messages with all their recipients in one transaction: all or none.
     async fn insert_messages(&self, batch: &[NewMessage]) -> Result<(), StoreError>;
     /// Claims up to `limit` queued recipients due at `now` ([`Move::Claim`]), one message's
@@ -107,15 +118,21 @@ pub trait QueueWrites: Send + Sync {
     async fn purge_finished(&self, before: i64) -> Result<(crate::PurgeCounts, Vec<String>), StoreError>;
     /// Removes a message and its recipients.
     async fn delete_message(&self, id: &str) -> Result<bool, StoreError>;
+    /// Removes a message and its recipients only while every recipient is held (so a message
+    /// released meanwhile, its delivery under way, stays).
+    async fn delete_held_message(&self, id: &str) -> Result<bool, StoreError>;
 }
 
 /// Everything a backend implements.
 pub(crate) trait Backend:
-    MessageStore + QueueWrites + TlsStore + AccountStore + LinkStore + SessionStore + DigestStore
+    MessageStore + QueueWrites + TlsStore + AccountStore + LinkStore + SessionStore + DigestStore + OriginalStore
 {
 }
 
-impl<T: MessageStore + QueueWrites + TlsStore + AccountStore + LinkStore + SessionStore + DigestStore> Backend for T {}
+impl<T> Backend for T where
+    T: MessageStore + QueueWrites + TlsStore + AccountStore + LinkStore + SessionStore + DigestStore + OriginalStore
+{
+}
 
 /// The public roles of one backend, each handed to the consumers that need it.
 #[derive(Clone)]
@@ -127,6 +144,8 @@ pub struct Stores {
     pub sessions: Arc<dyn SessionStore>,
     /// What the quarantine digest told whom.
     pub digests: Arc<dyn DigestStore>,
+    /// Originals withheld in favour of their sanitised copies, for the administrators.
+    pub originals: Arc<dyn OriginalStore>,
 }
 
 impl Stores {
@@ -138,6 +157,7 @@ impl Stores {
             links: backend.clone(),
             sessions: backend.clone(),
             digests: backend.clone(),
+            originals: backend.clone(),
         }
     }
 }

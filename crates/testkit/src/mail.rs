@@ -136,3 +136,21 @@ pub fn encrypted_zip(password: &str, entries: &[(&str, &[u8])]) -> Vec<u8> {
     assert!(out.status.success(), "zip failed: {}", String::from_utf8_lossy(&out.stderr));
     std::fs::read(dir.path().join("archive.zip")).expect("the archive")
 }
+
+/// `bytes` uuencoded as `name` (`begin 644 NAME` ... `end`), as a mail program puts a file in
+/// the text of a message.
+pub fn uuencoded(name: &str, bytes: &[u8]) -> String {
+    let mut out = format!("begin 644 {name}\r\n");
+    for chunk in bytes.chunks(45) {
+        out.push((b' ' + chunk.len() as u8) as char);
+        for three in chunk.chunks(3) {
+            let b = [three[0], *three.get(1).unwrap_or(&0), *three.get(2).unwrap_or(&0)];
+            for c in [b[0] >> 2, (b[0] & 3) << 4 | b[1] >> 4, (b[1] & 15) << 2 | b[2] >> 6, b[2] & 63] {
+                out.push(if c == 0 { '`' } else { (b' ' + c) as char });
+            }
+        }
+        out.push_str("\r\n");
+    }
+    out.push_str("`\r\nend\r\n");
+    out
+}

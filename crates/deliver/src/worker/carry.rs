@@ -60,8 +60,12 @@ impl Inner {
         )
         .await;
         files.planned().await;
+        // `bcc_external`: external recipients each get a copy naming only them.
+        let (batches, hidden) =
+            crate::bcc::separate(&self.config, info, batches, &self.queue.body_path(&info.id)).await;
         let mut results: Vec<RcptResult> = held
             .into_iter()
+            .chain(hidden)
             .map(|h| RcptResult { variant: Some(h.variant), ..result(h.rcpt, Verdict::deferred("4.3.0", h.reason)) })
             .collect();
         let body = self.queue.body_path(&info.id);

@@ -65,8 +65,9 @@ impl Inner {
             let beyond = smart_host
                 .filter(|_| !self.config.is_local(&domain))
                 .map(|s| (s.mode, s.probes.get(&domain).map(|p| p.assurance)));
-            let outlook =
-                Outlook { inline_min: policy.inline_min, encrypted: files.encrypted().is_some(), last_session, beyond };
+            // A rule's force_link makes a link certain, as `never` does.
+            let inline_min = if files.forced().is_some() { InlineMin::Never } else { policy.inline_min };
+            let outlook = Outlook { inline_min, encrypted: files.encrypted().is_some(), last_session, beyond };
             let link = link_likely(outlook);
             seal |= link;
             walk |= link || policy.inline_format == InlineFormat::Zip;

@@ -208,4 +208,4 @@ pub fn open_message(raw: &[u8], limits: &MessageLimits) -> Result<Contents, Mime
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -12,7 +12,8 @@ fn fixture(name: &str) -> Vec<u8> {
     std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
-fn zip(entries: &[(&str, &[u8])]) -> Vec<u8> {
+/// A deflated ZIP of `entries`, in memory (tests of other modules build theirs with it too).
+pub(crate) fn zip(entries: &[(&str, &[u8])]) -> Vec<u8> {
     let mut w = ::zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
     let options = ::zip::write::SimpleFileOptions::default().compression_method(::zip::CompressionMethod::Deflated);
     for (name, data) in entries {

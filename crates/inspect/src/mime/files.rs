@@ -5,7 +5,7 @@
 use mail_parser::{MessageParser, MimeHeaders, PartType};
 
 use super::loose;
-use super::{MessageLimits, MimeError, decode, dismantle, enter, names, prescan, unambiguous};
+use super::{MessageLimits, MimeError, decode, dismantle, entered, names, prescan};
 
 /// One file carried by a message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -111,9 +111,9 @@ impl FileWalk<'_> {
         section: &str,
         depth: u32,
     ) -> Result<(), MimeError> {
-        enter(self.limits, &mut self.parts, depth)?;
-        let Some(part) = message.parts.get(id as usize) else { return Ok(()) };
-        unambiguous(part, section)?;
+        let Some(part) = entered(self.limits, &mut self.parts, (message, id), section, depth)? else {
+            return Ok(());
+        };
         let end = (part.offset_end as usize).min(raw.len());
         let span = (part.offset_header as usize, end);
         match &part.body {

@@ -6,7 +6,7 @@
 
 use mail_parser::{MessageParser, MimeHeaders, PartType};
 
-use super::{MessageLimits, MimeError, dismantle, enter, names, prescan, unambiguous};
+use super::{MessageLimits, MimeError, dismantle, enter, entered, names, prescan, unambiguous};
 
 /// What to do with one part to deliver a message's HTML as text.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,30 +44,37 @@ struct Bodies<'l> {
 
 /// A text part of the message's own (not an attachment).
 fn body_part(part: &mail_parser::MessagePart<'_>) -> bool {
-    let attachment = part.content_disposition().is_some_and(|d| d.ctype().eq_ignore_ascii_case("attachment"));
-    names(part).is_empty() && !attachment
+    names(part).is_empty() && !attachment(part)
 }
 
-/// True when `part` is an HTML body, or a multipart (e.g. `multipart/related`) holding one:
-/// an alternative to remove beside a text/plain one. Other alternatives (a calendar invitation)
-/// stay. At most `budget` parts are looked at.
-fn shows_html(message: &mail_parser::Message<'_>, part: &mail_parser::MessagePart<'_>, budget: usize) -> bool {
+/// `Content-Disposition: attachment`.
+fn attachment(part: &mail_parser::MessagePart<'_>) -> bool {
+    part.content_disposition().is_some_and(|d| d.ctype().eq_ignore_ascii_case("attachment"))
+}
+
+/// True when `part` is an HTML body, or a multipart (e.g. `multipart/related`) holding one and
+/// nothing else of its own: an alternative to remove beside a text/plain one. Other
+/// alternatives (a calendar invitation) stay, and so does one that carries a file beside its
+/// HTML (its HTML parts are converted instead). The resources an HTML body shows by Content-ID
+/// go with it. At most `budget` parts are looked at.
+fn removable(message: &mail_parser::Message<'_>, part: &mail_parser::MessagePart<'_>, budget: usize) -> bool {
     let mut pending = vec![part];
-    let mut seen = 0;
+    let (mut seen, mut html) = (0, false);
     while let Some(p) = pending.pop() {
         seen += 1;
         if seen > budget {
             return false;
         }
         match &p.body {
-            PartType::Html(_) if body_part(p) => return true,
+            PartType::Html(_) if body_part(p) => html = true,
             PartType::Multipart(children) => {
                 pending.extend(children.iter().filter_map(|c| message.parts.get(*c as usize)));
             }
-            _ => {}
+            _ if body_part(p) || (p.content_id().is_some() && !attachment(p)) => {}
+            _ => return false,
         }
     }
-    false
+    html
 }
 
 impl Bodies<'_> {
@@ -79,9 +86,9 @@ impl Bodies<'_> {
         section: &str,
         depth: u32,
     ) -> Result<(), MimeError> {
-        enter(self.limits, &mut self.parts, depth)?;
-        let Some(part) = message.parts.get(id as usize) else { return Ok(()) };
-        unambiguous(part, section)?;
+        let Some(part) = entered(self.limits, &mut self.parts, (message, id), section, depth)? else {
+            return Ok(());
+        };
         let end = (part.offset_end as usize).min(raw.len());
         let span = (if id == 0 { 0 } else { part.offset_header as usize }, end);
         match &part.body {
@@ -95,7 +102,7 @@ impl Bodies<'_> {
                 for (i, c) in children.iter().enumerate() {
                     let s = format!("{section}.{}", i + 1);
                     match child(c) {
-                        Some(p) if plain && shows_html(message, p, self.limits.max_parts) => {
+                        Some(p) if plain && removable(message, p, self.limits.max_parts) => {
                             enter(self.limits, &mut self.parts, depth + 1)?;
                             unambiguous(p, &s)?;
                             let end = (p.offset_end as usize).min(raw.len());
@@ -147,5 +154,27 @@ mod tests {
         let alone = "From: a@example.jp\r\nContent-Type: text/html\r\n\r\n<b>hi</b>\r\n";
         let bodies = html_bodies(alone.as_bytes(), &MessageLimits::default()).unwrap();
         assert_eq!(bodies, [HtmlBody::Convert { span: (0, alone.len()), html: "<b>hi</b>\r\n".into() }]);
+    }
+
+    #[test]
+    fn an_alternative_carrying_a_file_keeps_it_and_its_html_is_converted() {
+        let raw = "From: a@example.jp\r\nContent-Type: multipart/alternative; boundary=\"A\"\r\n\r\n\
+            --A\r\nContent-Type: text/plain\r\n\r\nsee the invoice\r\n\
+            --A\r\nContent-Type: multipart/mixed; boundary=\"X\"\r\n\r\n\
+            --X\r\nContent-Type: text/html\r\n\r\n<p>see the invoice</p>\r\n\
+            --X\r\nContent-Type: application/pdf; name=\"invoice.pdf\"\r\n\
+            Content-Disposition: attachment; filename=\"invoice.pdf\"\r\n\r\n%PDF-1.4\r\n--X--\r\n--A--\r\n";
+        let bodies = html_bodies(raw.as_bytes(), &MessageLimits::default()).unwrap();
+        let [HtmlBody::Convert { span, .. }] = bodies.as_slice() else { panic!("the file must stay: {bodies:?}") };
+        assert!(raw[span.0..span.1].starts_with("Content-Type: text/html"));
+        // An image the HTML shows by Content-ID goes with it.
+        let related = "From: a@example.jp\r\nContent-Type: multipart/alternative; boundary=\"A\"\r\n\r\n\
+            --A\r\nContent-Type: text/plain\r\n\r\nlogo\r\n\
+            --A\r\nContent-Type: multipart/related; boundary=\"R\"\r\n\r\n\
+            --R\r\nContent-Type: text/html\r\n\r\n<img src=\"cid:logo\">\r\n\
+            --R\r\nContent-Type: image/png; name=\"logo.png\"\r\nContent-ID: <logo>\r\n\r\nPNG\r\n--R--\r\n--A--\r\n";
+        let bodies = html_bodies(related.as_bytes(), &MessageLimits::default()).unwrap();
+        let [HtmlBody::Remove { span }] = bodies.as_slice() else { panic!("{bodies:?}") };
+        assert!(related[span.0..span.1].starts_with("Content-Type: multipart/related"));
     }
 }

@@ -9,9 +9,11 @@ mod html_bodies;
 mod loose;
 mod prescan;
 pub(crate) mod transfer;
+mod words;
 
 pub use files::{AttachedFile, Carried, MessageFiles, attachments, carried};
 pub use html_bodies::{HtmlBody, html_bodies};
+pub use words::{Words, words};
 
 use prescan::prescan;
 
@@ -177,6 +179,21 @@ fn transfer_encoding(part: &mail_parser::MessagePart<'_>) -> Option<String> {
     })
 }
 
+/// Part `id` of `message`, entered at `depth`: counted against the limits and refused when
+/// its MIME fields can be read in more than one way; `None` when the message has no such part.
+fn entered<'m, 'x>(
+    limits: &MessageLimits,
+    parts: &mut usize,
+    (message, id): (&'m mail_parser::Message<'x>, u32),
+    section: &str,
+    depth: u32,
+) -> Result<Option<&'m mail_parser::MessagePart<'x>>, MimeError> {
+    enter(limits, parts, depth)?;
+    let Some(part) = message.parts.get(id as usize) else { return Ok(None) };
+    unambiguous(part, section)?;
+    Ok(Some(part))
+}
+
 /// Counts one more part at `depth`, refusing what passes the limits.
 fn enter(limits: &MessageLimits, parts: &mut usize, depth: u32) -> Result<(), MimeError> {
     if depth > limits.max_depth {
@@ -206,9 +223,10 @@ impl Walk<'_> {
         depth: u32,
         outer_span: Option<(usize, usize)>,
     ) -> Result<(), MimeError> {
-        enter(self.limits, &mut self.parts, depth)?;
-        let Some(part) = message.parts.get(id as usize) else { return Ok(()) };
-        unambiguous(part, if section.is_empty() { "1" } else { section })?;
+        let section_name = if section.is_empty() { "1" } else { section };
+        let Some(part) = entered(self.limits, &mut self.parts, (message, id), section_name, depth)? else {
+            return Ok(());
+        };
         match &part.body {
             PartType::Multipart(children) => {
                 for (i, child) in children.iter().enumerate() {

@@ -2,18 +2,9 @@ use std::collections::HashSet;
 use std::io::{Read, Write};
 
 use super::*;
+use crate::content::tests::zip;
 use crate::content::{Hazard, open_file};
 use crate::encrypted::Limits;
-
-fn zip(entries: &[(&str, &[u8])]) -> Vec<u8> {
-    let mut w = ::zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
-    let options = ::zip::write::SimpleFileOptions::default().compression_method(::zip::CompressionMethod::Deflated);
-    for (name, data) in entries {
-        w.start_file(*name, options).unwrap();
-        w.write_all(data).unwrap();
-    }
-    w.finish().unwrap().into_inner()
-}
 
 /// A VBA project as Office stores it: a compound file with a VBA storage.
 fn vba_project() -> Vec<u8> {

@@ -123,6 +123,7 @@ impl Portal {
             left: &left,
             unlocked: &unlocked,
             actions: show_files,
+            unscanned: self.inner.config.inbound.unscanned_downloads,
         });
         let safe_zips = unlocked
             .iter()
@@ -182,9 +183,11 @@ impl Portal {
 
     /// The kept file behind the record's file `n` of an inbound message, for a download
     /// `warned` or not; else the status and sentence of the refusal: its class forbids it
-    /// (Danger: 403 always; not scanned: 403 until the warning was accepted), or it was not kept.
+    /// (Danger: 403 always; not scanned: 403 until the warning was accepted, or always when
+    /// `unscanned` downloads are not allowed), or it was not kept.
     pub(crate) fn inbound_file(
         t: &'static Texts,
+        unscanned: bool,
         inbound: &Inbound,
         files: &[LinkFile],
         n: &str,
@@ -196,8 +199,9 @@ impl Portal {
         };
         // File `n` is its Safe sanitised copy when it has one (the original is never kept).
         let class = inbound.record.safe_copy(n).map_or(file.class, |c| c.copy.class);
-        match gate(class, warned) {
+        match gate(class, warned, unscanned) {
             Gate::Never => Err((StatusCode::FORBIDDEN, i.danger_refused)),
+            Gate::Refused => Err((StatusCode::FORBIDDEN, i.unscanned_refused)),
             Gate::Warn => Err((StatusCode::FORBIDDEN, i.needs_warning)),
             Gate::Send => kept_at(&inbound.record, files, n).cloned().ok_or((StatusCode::GONE, t.purged)),
         }
@@ -446,6 +450,7 @@ mod tests {
             left: &BTreeMap::new(),
             unlocked: &BTreeMap::new(),
             actions: true,
+            unscanned: true,
         });
         InboundPage {
             t,

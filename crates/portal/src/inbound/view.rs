@@ -27,13 +27,17 @@ pub enum Gate {
     Warn,
     /// Danger: never.
     Never,
+    /// Not scanned, and `[inbound] unscanned_downloads = false`: never, whatever the warning.
+    Refused,
 }
 
-/// The gate of a file of `class`; `warned`: the recipient accepted the page's warning.
-pub fn gate(class: FileClass, warned: bool) -> Gate {
+/// The gate of a file of `class`; `warned`: the recipient accepted the page's warning;
+/// `unscanned`: files that were not scanned may be downloaded after it.
+pub fn gate(class: FileClass, warned: bool, unscanned: bool) -> Gate {
     match class {
         FileClass::Safe => Gate::Send,
         FileClass::Danger => Gate::Never,
+        FileClass::Unsupported | FileClass::Error if !unscanned => Gate::Refused,
         FileClass::Unsupported | FileClass::Error if warned => Gate::Send,
         FileClass::Unsupported | FileClass::Error => Gate::Warn,
     }
@@ -103,6 +107,8 @@ pub struct Tree<'a> {
     pub unlocked: &'a BTreeMap<usize, Vec<ClassifiedFile>>,
     /// The recipient may act (verified): downloads, warnings and passwords are offered.
     pub actions: bool,
+    /// `[inbound] unscanned_downloads`.
+    pub unscanned: bool,
 }
 
 fn row(t: &'static Texts, f: &ClassifiedFile, depth: usize) -> Row {
@@ -130,8 +136,12 @@ pub fn rows(tree: &Tree<'_>) -> Vec<Row> {
         let kept = kept_at(tree.record, tree.files, n).filter(|k| !k.purged);
         let left = kept.and_then(|k| tree.left.get(&k.idx)).copied().unwrap_or(0);
         let opened = tree.unlocked.get(&n);
-        match (gate(file.class, false), kept) {
+        match (gate(file.class, false, tree.unscanned), kept) {
             (Gate::Never, _) => top.note = Some(tree.i.never),
+            (Gate::Refused, kept) => {
+                top.note = Some(tree.i.unscanned_refused);
+                top.unlock = (tree.actions && kept.is_some() && unlockable(file) && opened.is_none()).then_some(n);
+            }
             (_, None) => top.note = Some(tree.i.not_kept),
             (_, Some(_)) if left == 0 => top.note = Some(tree.t.used_up),
             (Gate::Send, Some(_)) if tree.actions => top.download = Some(format!("/d/files/{n}")),
@@ -160,11 +170,11 @@ pub fn rows(tree: &Tree<'_>) -> Vec<Row> {
             Some(entries) => {
                 for (k, e) in entries.iter().enumerate() {
                     let mut r = row(tree.t, e, 1);
-                    match gate(e.class, false) {
+                    match gate(e.class, false, tree.unscanned) {
                         Gate::Send if tree.actions => r.download = Some(format!("/d/unlocked/{n}/{k}")),
                         Gate::Send => {}
                         Gate::Never => r.note = Some(tree.i.never),
-                        Gate::Warn => r.note = Some(tree.i.not_kept),
+                        Gate::Warn | Gate::Refused => r.note = Some(tree.i.not_kept),
                     }
                     out.push(r);
                     for (path, f) in e.walk().into_iter().skip(1) {
@@ -235,11 +245,37 @@ mod tests {
 
     #[test]
     fn only_safe_goes_as_it_is_not_scanned_after_a_warning_danger_never() {
-        assert_eq!(gate(FileClass::Safe, false), Gate::Send);
-        assert_eq!(gate(FileClass::Unsupported, false), Gate::Warn);
-        assert_eq!(gate(FileClass::Error, false), Gate::Warn);
-        assert_eq!(gate(FileClass::Error, true), Gate::Send);
-        assert_eq!(gate(FileClass::Danger, true), Gate::Never, "no warning opens a Danger file");
+        assert_eq!(gate(FileClass::Safe, false, true), Gate::Send);
+        assert_eq!(gate(FileClass::Unsupported, false, true), Gate::Warn);
+        assert_eq!(gate(FileClass::Error, false, true), Gate::Warn);
+        assert_eq!(gate(FileClass::Error, true, true), Gate::Send);
+        assert_eq!(gate(FileClass::Danger, true, true), Gate::Never, "no warning opens a Danger file");
+        // unscanned_downloads = false: no warning opens a file that was not scanned.
+        assert_eq!(gate(FileClass::Unsupported, true, false), Gate::Refused);
+        assert_eq!(gate(FileClass::Error, true, false), Gate::Refused);
+        assert_eq!(gate(FileClass::Safe, false, false), Gate::Send);
+    }
+
+    #[test]
+    fn with_unscanned_downloads_off_the_unscanned_row_offers_its_password_form_only() {
+        let r = record();
+        let files = [kept(0, "clean.txt", "s"), kept(1, "secret.zip", "u")];
+        let left = BTreeMap::from([(0, 3), (1, 3)]);
+        let unlocked = BTreeMap::new();
+        let tree = Tree {
+            t: &crate::lang::EN,
+            i: &super::super::texts::EN,
+            record: &r,
+            files: &files,
+            left: &left,
+            unlocked: &unlocked,
+            actions: true,
+            unscanned: false,
+        };
+        let rows = rows(&tree);
+        assert_eq!((rows[2].class, rows[2].warn, rows[2].unlock), ("unsupported", None, Some(2)));
+        assert_eq!(rows[2].note, Some(super::super::texts::EN.unscanned_refused));
+        assert_eq!(rows[1].download.as_deref(), Some("/d/files/1"), "Safe files as usual");
     }
 
     #[test]
@@ -271,7 +307,16 @@ mod tests {
             unlocked: &'a BTreeMap<usize, Vec<ClassifiedFile>>,
             actions: bool,
         ) -> Tree<'a> {
-            Tree { t: &crate::lang::EN, i: &super::super::texts::EN, record, files, left, unlocked, actions }
+            Tree {
+                t: &crate::lang::EN,
+                i: &super::super::texts::EN,
+                record,
+                files,
+                left,
+                unlocked,
+                actions,
+                unscanned: true,
+            }
         }
         let parts = (&r, &files[..], &left);
         let rows = rows(&tree(parts, &unlocked, true));

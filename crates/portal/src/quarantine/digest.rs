@@ -135,7 +135,12 @@ pub async fn run_daily(
             Ok(true) => match send_digests(&config, &stores, &control, now).await {
                 Ok(sent) if !sent.is_empty() => queued(),
                 Ok(_) => {}
-                Err(e) => tracing::error!(error = %e, "the quarantine digest failed"),
+                Err(e) => {
+                    tracing::error!(error = %e, "the quarantine digest failed; it runs again within the hour");
+                    if let Err(e) = stores.digests.release_digest_slot(slot).await {
+                        tracing::error!(error = %e, "cannot give back the quarantine digest's run");
+                    }
+                }
             },
             Ok(false) => {}
             Err(e) => tracing::error!(error = %e, "cannot claim the quarantine digest's run"),

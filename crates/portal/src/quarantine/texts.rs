@@ -26,8 +26,11 @@ pub struct QuarantineTexts {
     pub confirm_release: &'static str,
     pub confirm_delete: &'static str,
     pub not_held: &'static str,
+    pub more: &'static str,
     pub not_admin: &'static str,
     pub admin_link_session: &'static str,
+    /// The link to the originals replaced by sanitised copies.
+    pub originals: &'static str,
 }
 
 /// Japanese.
@@ -52,8 +55,10 @@ pub const JA: QuarantineTexts = QuarantineTexts {
     confirm_release: "このメールを保留中の宛先へそのまま配送します。よろしいですか？",
     confirm_delete: "このメールを削除します。誰にも配送されず、元に戻せません。よろしいですか？",
     not_held: "このメールは隔離されていません（すでに配送または削除されています）。",
+    more: "件の隔離メールはここに表示していません。上の古いものから対応するか、sekisho quarantine list を使ってください。",
     not_admin: "このページは管理者だけが使えます。このアカウントは [portal] administrators に含まれていません。",
     admin_link_session: "管理者のページを開くには、メールのリンクではなくアカウントのパスワードでサインインしてください。",
+    originals: "無害化で差し替えた原本",
 };
 
 /// English.
@@ -78,8 +83,10 @@ pub const EN: QuarantineTexts = QuarantineTexts {
     confirm_release: "Release this message: it is delivered as it is to the recipients it is held for. Go ahead?",
     confirm_delete: "Delete this message: nobody gets it, and it cannot be undone. Go ahead?",
     not_held: "This message is not in quarantine (it was released or deleted already).",
+    more: "more held messages are not shown here: handle the oldest above first, or use sekisho quarantine list.",
     not_admin: "Only administrators can use this page: this account is not listed in [portal] administrators.",
     admin_link_session: "To open the administration pages, sign in with your account's password, not with a mailed link.",
+    originals: "Originals replaced by sanitised copies",
 };
 
 /// The sentences in the language of `t`.

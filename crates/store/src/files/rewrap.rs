@@ -16,6 +16,8 @@ pub struct FileKeyRow {
     pub file_id: String,
     /// The stored key (plain hex from before wrapping, or wrapped).
     pub key: String,
+    /// A withheld original's key (`withheld_originals`), not a kept file's (`link_files`).
+    pub original: bool,
 }
 
 /// One stored key to replace, only if it still is `old`.
@@ -25,6 +27,8 @@ pub struct FileKeyChange {
     pub idx: i64,
     pub old: String,
     pub new: String,
+    /// See [`FileKeyRow::original`].
+    pub original: bool,
 }
 
 /// What [`wrap_file_keys`] did.
@@ -58,7 +62,13 @@ pub async fn wrap_file_keys(store: &dyn LinkStore, ring: &KeyRing) -> Result<Rew
                 } else {
                     done.rewrapped += 1;
                 }
-                changes.push(FileKeyChange { message_id: row.message_id, idx: row.idx, old: row.key, new });
+                changes.push(FileKeyChange {
+                    message_id: row.message_id,
+                    idx: row.idx,
+                    old: row.key,
+                    new,
+                    original: row.original,
+                });
             }
             Err(e @ KeyError::UnknownStoreKey { .. }) => return Err(StoreError::FileKey(e)),
             Err(_) => done.damaged.push((row.message_id, row.idx)),

@@ -1,0 +1,89 @@
+//! The rules' `bcc_external` at delivery: when the message's `RulesRecord` names it, every
+//! external recipient's transaction carries a copy whose To and Cc name only that recipient
+//! (`sekisho_rewrite::undisclosed`); internal recipients (local domains, `[rules]
+//! partner_domains`) get the message as planned. Applied to the transactions `variants::plan`
+//! made, whatever they carry (the spooled body, a link variant, a rewritten header), so the
+//! inline-or-link decision is untouched. When the header cannot be read, the external
+//! recipients are held back: the list is never shown to them instead.
+
+use std::io::Read as _;
+use std::path::Path;
+
+use sekisho_config::{Config, domain_matches};
+use sekisho_rewrite::undisclosed::{only_recipient, only_recipient_message};
+use sekisho_store::{MessageInfo, RecipientRecord, Variant};
+
+use crate::decide::Carriage;
+use crate::variants::{Batch, Data, Held};
+
+/// Longest header read from the spool, beyond `[smtp] max_header_size`.
+const HEADER_SLACK: usize = 64 << 10;
+
+/// Whether `address` is internal for the rules: a local or a partner domain.
+fn internal(config: &Config, address: &str) -> bool {
+    let domain = address.rsplit_once('@').map_or("", |(_, d)| d);
+    config.is_local(domain) || domain_matches(&config.rules.partner_domains, domain)
+}
+
+/// `batches` with each external recipient in a transaction of its own naming only them, when
+/// the message's rules asked for it; the recipients that could not be given one are held back.
+pub(crate) async fn separate<'r>(
+    config: &Config,
+    info: &MessageInfo,
+    batches: Vec<Batch<'r>>,
+    spooled: &Path,
+) -> (Vec<Batch<'r>>, Vec<Held<'r>>) {
+    let Some(rule) = info.rules.as_ref().and_then(|r| r.bcc_external.as_deref()) else { return (batches, Vec::new()) };
+    if batches.iter().all(|b| b.rcpts.iter().all(|r| internal(config, &r.address))) {
+        return (batches, Vec::new());
+    }
+    let head = read_head(config, spooled).await;
+    let (mut out, mut held) = (Vec::new(), Vec::new());
+    for batch in batches {
+        let (inside, outside): (Vec<&'r RecipientRecord>, Vec<&'r RecipientRecord>) =
+            batch.rcpts.iter().partition(|r| internal(config, &r.address));
+        for rcpt in outside {
+            let data = match (&batch.data, &head) {
+                (Data::Spooled, Ok((head, end))) => {
+                    Data::Headed { head: only_recipient(head, &rcpt.address), resume_at: *end as u64 }
+                }
+                (Data::Headed { head, resume_at }, _) => {
+                    Data::Headed { head: only_recipient(head, &rcpt.address), resume_at: *resume_at }
+                }
+                (Data::Made(bytes), _) => Data::Made(only_recipient_message(bytes, &rcpt.address)),
+                (Data::Spooled, Err(e)) => {
+                    let reason = format!("the header could not be read to hide the other recipients ({e})");
+                    let variant =
+                        batch.variant.clone().unwrap_or(Variant { kind: Carriage::Inline, reason: reason.clone() });
+                    held.push(Held { rcpt, variant, reason });
+                    continue;
+                }
+            };
+            tracing::debug!(queue_id = %info.id, to = %rcpt.address, rule, "a copy naming only its recipient");
+            out.push(Batch { rcpts: vec![rcpt], data, variant: batch.variant.clone() });
+        }
+        if !inside.is_empty() {
+            out.push(Batch { rcpts: inside, data: batch.data, variant: batch.variant });
+        }
+    }
+    (out, held)
+}
+
+/// The spooled message's header block and where its body starts.
+async fn read_head(config: &Config, path: &Path) -> Result<(Vec<u8>, usize), std::io::Error> {
+    let limit = config.smtp.max_header_size.saturating_add(HEADER_SLACK);
+    let path = path.to_path_buf();
+    let prefix = tokio::task::spawn_blocking(move || {
+        let mut prefix = Vec::new();
+        std::fs::File::open(&path)?.take(limit as u64).read_to_end(&mut prefix)?;
+        Ok::<_, std::io::Error>(prefix)
+    })
+    .await
+    .map_err(std::io::Error::other)??;
+    let end = sekisho_rewrite::inbound::header_end(&prefix)
+        .or((prefix.len() < limit).then_some(prefix.len()))
+        .ok_or_else(|| std::io::Error::other("the header is longer than the limit"))?;
+    let mut head = prefix;
+    head.truncate(end);
+    Ok((head, end))
+}
