@@ -49,6 +49,14 @@ fn users_are_added_listed_and_removed() {
     assert_eq!(code, 2, "empty password: {stderr}");
     let (code, _, _) = run(Some(&config), &["user", "add", "bad name"], "pw\n");
     assert_eq!(code, 2);
+    let (code, stdout, stderr) = run(Some(&config), &["user", "bind", "alice@example.jp", "Sales@example.jp"], "");
+    assert_eq!((code, stdout.trim()), (0, "Sales@example.jp bound to user alice@example.jp"), "{stderr}");
+    assert_eq!(run(Some(&config), &["user", "bind", "nobody", "x@example.jp"], "").0, 1, "no such user");
+    assert_eq!(run(Some(&config), &["user", "bind", "alice@example.jp", "not an address"], "").0, 2);
+    let (_, stdout, _) = run(Some(&config), &["user", "addresses", "alice@example.jp"], "");
+    assert_eq!(stdout, "sales@example.jp\n");
+    assert_eq!(run(Some(&config), &["user", "unbind", "alice@example.jp", "sales@example.jp"], "").0, 0);
+    assert_eq!(run(Some(&config), &["user", "unbind", "alice@example.jp", "sales@example.jp"], "").0, 1);
     assert_eq!(run(Some(&config), &["user", "del", "alice@example.jp"], "").0, 0);
     assert_eq!(run(Some(&config), &["user", "del", "alice@example.jp"], "").0, 1);
 }

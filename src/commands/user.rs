@@ -1,4 +1,5 @@
-//! `sekisho user add|del|list`: submission accounts, argon2id hashes in the store.
+//! `sekisho user add|del|list|bind|unbind|addresses`: submission accounts, argon2id hashes in the
+//! store, and the sender addresses bound to them (`[senders] bind_to_accounts`).
 
 use std::io::{BufRead, IsTerminal};
 
@@ -24,6 +25,12 @@ pub(crate) enum UserCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Bind a sender address to an account (`[senders] bind_to_accounts`).
+    Bind { name: String, address: String },
+    /// Remove a sender address from an account.
+    Unbind { name: String, address: String },
+    /// The sender addresses bound to an account.
+    Addresses { name: String },
 }
 
 pub(crate) async fn run(command: UserCommand, config: &Config, source: &ConfigSource) -> Result<(), Failure> {
@@ -51,6 +58,33 @@ pub(crate) async fn run(command: UserCommand, config: &Config, source: &ConfigSo
             } else {
                 Err(Failure::Failed(format!("no user {name}")))
             }
+        }
+        UserCommand::Bind { name, address } => {
+            let valid = address.rsplit_once('@').is_some_and(|(l, d)| !l.is_empty() && !d.is_empty())
+                && !address.chars().any(|c| c.is_whitespace() || c.is_control() || matches!(c, '<' | '>'));
+            if !valid {
+                return Err(Failure::Usage(format!("`{address}` is not an e-mail address")));
+            }
+            if store.bind_address(&name, &address).await.map_err(failed)? {
+                outln!("{address} bound to user {name}");
+                Ok(())
+            } else {
+                Err(Failure::Failed(format!("no user {name}")))
+            }
+        }
+        UserCommand::Unbind { name, address } => {
+            if store.unbind_address(&name, &address).await.map_err(failed)? {
+                outln!("{address} no longer bound to user {name}");
+                Ok(())
+            } else {
+                Err(Failure::Failed(format!("{address} is not bound to user {name}")))
+            }
+        }
+        UserCommand::Addresses { name } => {
+            for a in store.addresses(&name).await.map_err(failed)? {
+                outln!("{a}");
+            }
+            Ok(())
         }
         UserCommand::List { json } => {
             let list = store.users().await.map_err(failed)?;

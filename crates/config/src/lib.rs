@@ -9,9 +9,12 @@ mod digest_time;
 mod duration;
 mod error;
 mod inbound;
+mod ldap;
 mod portal;
+mod recipients;
 mod route;
 mod rules;
+mod senders;
 mod size;
 mod static_records;
 mod time_zone;
@@ -29,7 +32,9 @@ pub use digest_time::DigestTime;
 pub use duration::Duration;
 pub use error::{ConfigError, InvalidValue};
 pub use inbound::{InboundConfig, InboundRule};
+pub use ldap::LdapConfig;
 pub use portal::{Passphrase, PortalConfig};
+pub use recipients::{RecipientRule, RecipientsConfig};
 pub use route::NextHop;
 pub use rules::{
     Actions as RuleActions, Checked as RuleChecked, Decision as RuleDecision, FileFacts, Match as RuleMatch,
@@ -41,6 +46,7 @@ pub use sekisho_policy::{
     Access, Assurance, CheckerAccess, DowngradeAction, EncryptedPolicy, InlineFormat, InlineMin, Language,
     PasswordDelivery, ProxyHeader, SmartHostAttachments, UninspectablePolicy,
 };
+pub use senders::SendersConfig;
 pub use size::Size;
 pub use static_records::{StaticRecord, decode_hex, normalize_host};
 pub use time_zone::TimeZone;
@@ -79,6 +85,12 @@ pub struct Config {
     pub mta_sts: MtaStsConfig,
     /// Inbound protection: what is done with mail for the local domains, by its files.
     pub inbound: InboundConfig,
+    /// Recipient verification at RCPT for the local domains.
+    pub recipients: RecipientsConfig,
+    /// Which senders submission clients may use.
+    pub senders: SendersConfig,
+    /// The directory asked for recipients and account addresses.
+    pub ldap: LdapConfig,
     /// The download portal.
     pub portal: PortalConfig,
     /// Inbound antivirus: the clamd every inbound attachment and archive entry is sent to.
@@ -527,6 +539,9 @@ impl Default for Config {
             outbound: OutboundConfig::default(),
             mta_sts: MtaStsConfig::default(),
             inbound: InboundConfig::default(),
+            recipients: RecipientsConfig::default(),
+            senders: SendersConfig::default(),
+            ldap: LdapConfig::default(),
             portal: PortalConfig::default(),
             antivirus: AntivirusConfig::default(),
             rules: RulesConfig::default(),
@@ -800,6 +815,16 @@ impl Config {
             if d.is_empty() || d.contains(['@', ' ']) {
                 return Err(err("local_domains", format!("`{d}` is not a domain")));
             }
+        }
+        if let Some((key, message)) = self.recipients.problem(&self.local_domains, self.delivery.next_hop.as_deref()) {
+            return Err(err(&key, message));
+        }
+        if let Some((key, message)) = self.senders.problem() {
+            return Err(err(&key, message));
+        }
+        let ldap_used = self.senders.ldap || self.recipients.domains.iter().any(|r| r.ldap);
+        if let Some((key, message)) = self.ldap.problem(ldap_used) {
+            return Err(err(&key, message));
         }
         Ok(())
     }

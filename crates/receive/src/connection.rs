@@ -149,6 +149,12 @@ impl Conn<'_> {
                             }
                             session.auth_result(user, outcome)
                         }
+                        Next::VerifyRecipient { address } => {
+                            session.recipient_verdict(self.ctx.recipients.verify(self.peer.ip(), &address).await)
+                        }
+                        Next::VerifySender { user, address } => {
+                            session.sender_verdict(crate::senders::check(self.ctx, user.as_deref(), &address).await)
+                        }
                     };
                 }
             }

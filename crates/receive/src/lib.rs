@@ -13,8 +13,10 @@ mod inbound;
 mod inspector;
 mod limits;
 mod message;
+mod recipients;
 pub mod rules;
 pub mod rules_notice;
+mod senders;
 mod server;
 mod tls;
 

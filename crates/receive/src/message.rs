@@ -47,11 +47,14 @@ pub(crate) async fn receive<S: AsyncRead + Unpin>(
     let rate = ctx.config.smtp.min_data_rate as f64;
     let mut deadline = Instant::now() + timeout;
     let date = chrono::Local::now().to_rfc2822();
+    // The header From's addresses, checked against the sender's account (`[senders]`).
+    let mut header_from = Vec::new();
     loop {
         if !buf.is_empty() {
             let fed = decoder.feed(buf, &mut out);
             buf.drain(..fed.consumed);
             if let Some(h) = decoder.take_header() {
+                header_from = sekisho_smtp::from_field::from_addresses(&h);
                 body.write(trace_fields(ctx, &id, tx, arrival, &h, &date).as_bytes()).await;
                 body.write(&h).await;
             }
@@ -78,6 +81,7 @@ pub(crate) async fn receive<S: AsyncRead + Unpin>(
     }
     let verdict = decoder.finish();
     if let Some(h) = decoder.take_header() {
+        header_from = sekisho_smtp::from_field::from_addresses(&h);
         body.write(trace_fields(ctx, &id, tx, arrival, &h, &date).as_bytes()).await;
         body.write(&h).await;
     }
@@ -96,6 +100,13 @@ pub(crate) async fn receive<S: AsyncRead + Unpin>(
     };
     // Outbound, every attachment is inspected before the 250: a password-protected file is
     // what sekisho replaces.
+    if arrival.submission
+        && let Some(reply) = crate::senders::check_header(ctx, arrival.user, &header_from).await
+    {
+        finished.discard();
+        tracing::info!(queue_id = %id, from = %tx.mail.address, reply = %reply.lines[0], "message refused");
+        return Ok(reply);
+    }
     let mut findings = None;
     if arrival.submission {
         match crate::attachments::check(&ctx.config.outbound, finished.path()).await {

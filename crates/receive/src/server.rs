@@ -25,6 +25,10 @@ pub(crate) struct Ctx {
     pub data_limits: DataLimits,
     /// Scans inbound files (`[antivirus]`).
     pub antivirus: Arc<dyn sekisho_inbound::Antivirus>,
+    /// Recipient verification at RCPT on the MX listeners (`[recipients]`).
+    pub recipients: crate::recipients::Recipients,
+    /// The directory (`[ldap]`), when configured.
+    pub directory: Option<Arc<sekisho_directory::Directory>>,
     local_domains: Arc<[String]>,
 }
 
@@ -55,11 +59,15 @@ impl ListenerCtx {
                 max_errors: s.max_errors,
                 max_junk_commands: s.max_junk_commands,
                 max_auth_failures: s.max_auth_failures,
+                max_unknown_recipients: ctx.config.recipients.max_unknown,
             },
             tls_available: true,
             plaintext_auth_allowed: self.config.plaintext_auth_on_loopback && ip.is_loopback(),
             client_trusted: self.config.trusts(ip),
             bare_line_endings: ctx.data_limits.bare_line_endings,
+            verify_recipients: !self.is_submission() && ctx.recipients.active(),
+            verify_senders: self.is_submission()
+                && (ctx.config.senders.bind_to_accounts || !ctx.config.senders.trusted_domains.is_empty()),
         }
     }
 }
@@ -111,7 +119,19 @@ impl Server {
                 "[antivirus] clamd is not set: inbound files are classified Error (not scanned) and handled by [inbound] error"
             );
         }
+        let directory = config.ldap.url.as_ref().map(|url| {
+            let l = &config.ldap;
+            Arc::new(sekisho_directory::Directory::new(sekisho_directory::DirectorySettings {
+                url: url.clone(),
+                bind_dn: l.bind_dn.clone(),
+                bind_password: l.bind_password.clone(),
+                base_dn: l.base_dn.clone(),
+                timeout: l.timeout.0,
+            }))
+        });
         let ctx = Ctx {
+            recipients: crate::recipients::Recipients::new(&config, directory.clone()),
+            directory,
             local_domains: config.local_domains.clone().into(),
             config,
             queue,

@@ -7,15 +7,18 @@
 pub mod address;
 pub mod command;
 pub mod data;
+pub mod from_field;
 pub mod header;
 pub mod line;
 pub mod received;
 pub mod relay;
 pub mod reply;
 pub mod session;
+pub mod verify;
 
 pub use command::{Command, MailParams, RcptParams};
 pub use data::{BareLineEndings, DataDecoder, DataError, DataLimits};
 pub use line::{FramedLine, LineReader};
 pub use reply::Reply;
 pub use session::{Action, AuthOutcome, ListenerRole, Next, Session, SessionConfig, SessionLimits, Transaction};
+pub use verify::{RecipientVerdict, SenderVerdict};

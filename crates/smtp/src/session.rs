@@ -15,6 +15,7 @@ use crate::data::BareLineEndings;
 use crate::line::FramedLine;
 use crate::relay;
 use crate::reply::Reply;
+use crate::verify::{self, RecipientVerdict, SenderVerdict};
 
 /// What a listener is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,6 +39,8 @@ pub struct SessionLimits {
     pub max_junk_commands: u32,
     /// Failed AUTH attempts before 421 and close.
     pub max_auth_failures: u32,
+    /// Unknown recipients (550 5.1.1) before the next RCPT gets 421 and close.
+    pub max_unknown_recipients: u32,
 }
 
 /// Everything the session needs to know about its listener and client.
@@ -59,6 +62,11 @@ pub struct SessionConfig {
     pub client_trusted: bool,
     /// Policy for bare CR/LF, also applied to command lines.
     pub bare_line_endings: BareLineEndings,
+    /// MX listener: each new recipient is checked by the I/O layer (`Next::VerifyRecipient`).
+    pub verify_recipients: bool,
+    /// Submission listener: the sender of an authenticated or trusted client is checked by the
+    /// I/O layer (`Next::VerifySender`).
+    pub verify_senders: bool,
 }
 
 /// The envelope of the message being received.
@@ -83,6 +91,11 @@ pub enum Next {
     ReceiveData,
     /// Check these credentials, then call `auth_result`.
     VerifyAuth { user: String, password: String },
+    /// Ask the recipient sources about this address, then call `recipient_verdict`.
+    VerifyRecipient { address: String },
+    /// Check that the authenticated `user` (or, with `None`, the trusted network) may send as
+    /// `address`, then call `sender_verdict`.
+    VerifySender { user: Option<String>, address: String },
 }
 
 /// Replies to send, then the next step.
@@ -127,6 +140,12 @@ pub struct Session {
     errors: u32,
     junk: u32,
     auth_failures: u32,
+    /// Recipients refused as unknown in this session.
+    unknown: u32,
+    /// The recipient waiting for `recipient_verdict`.
+    pending: Option<RcptParams>,
+    /// The MAIL FROM waiting for `sender_verdict`.
+    pending_mail: Option<MailParams>,
 }
 
 const BASE64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
@@ -144,6 +163,9 @@ impl Session {
             errors: 0,
             junk: 0,
             auth_failures: 0,
+            unknown: 0,
+            pending: None,
+            pending_mail: None,
         }
     }
 
@@ -256,6 +278,34 @@ impl Session {
         self.reply(reply)
     }
 
+    /// The verdict on the recipient asked for with `Next::VerifyRecipient`.
+    pub fn recipient_verdict(&mut self, verdict: RecipientVerdict) -> Action {
+        let (Some(r), Some(_)) = (self.pending.take(), &self.tx) else {
+            return self.close(Reply::new(421, "4.3.0", "Internal state error, closing connection"));
+        };
+        match verdict.refusal(&r.address) {
+            None => self.accept_recipient(r),
+            Some(reply) if verdict == RecipientVerdict::Unknown => {
+                self.unknown += 1;
+                self.error(reply)
+            }
+            // Counted like any refusal (as Postfix's error count does): a client cannot make
+            // endless callouts while the internal server is down.
+            Some(reply) => self.error(reply),
+        }
+    }
+
+    /// The verdict on the sender asked for with `Next::VerifySender`.
+    pub fn sender_verdict(&mut self, verdict: SenderVerdict) -> Action {
+        let Some(m) = self.pending_mail.take() else {
+            return self.close(Reply::new(421, "4.3.0", "Internal state error, closing connection"));
+        };
+        match verdict.refusal(&m.address) {
+            None => self.open_transaction(m),
+            Some(reply) => self.error(reply),
+        }
+    }
+
     /// Refuses the current command for a reason found by the I/O layer (e.g. storage low).
     pub fn refuse(&mut self, reply: Reply) -> Action {
         self.error(reply)
@@ -342,6 +392,16 @@ impl Session {
                 format!("Message size exceeds the fixed maximum of {} bytes", self.cfg.limits.max_message_size),
             ));
         }
+        let checked = self.user.is_some() || self.cfg.client_trusted;
+        if self.cfg.verify_senders && self.cfg.role == ListenerRole::Submission && checked {
+            let (user, address) = (self.user.clone(), m.address.clone());
+            self.pending_mail = Some(m);
+            return Action { replies: vec![], next: Next::VerifySender { user, address } };
+        }
+        self.open_transaction(m)
+    }
+
+    fn open_transaction(&mut self, m: MailParams) -> Action {
         let sender = if m.address.is_empty() { "<>".to_string() } else { m.address.clone() };
         self.tx = Some(Transaction { mail: m, recipients: Vec::new() });
         self.reply(Reply::new(250, "2.1.0", format!("Sender <{}> ok", sender.trim_matches(['<', '>']))))
@@ -351,6 +411,10 @@ impl Session {
         let Some(tx) = &self.tx else {
             return self.error(Reply::new(503, "5.5.1", "Need MAIL command first"));
         };
+        // Not an oracle: a session that tried too many unknown addresses gets no more answers.
+        if self.verifies() && self.unknown >= self.cfg.limits.max_unknown_recipients {
+            return self.close(verify::too_many_unknown(self.cfg.limits.max_unknown_recipients));
+        }
         if r.address.eq_ignore_ascii_case("postmaster") {
             // RFC 5321 §4.5.1: <Postmaster> without a domain reaches this system's postmaster.
             match self.cfg.local_domains.first() {
@@ -376,7 +440,21 @@ impl Session {
                 format!("Too many recipients (limit {} per message)", self.cfg.limits.max_recipients),
             ));
         }
-        let tx = self.tx.as_mut().expect("checked above");
+        let known = tx.recipients.iter().any(|x| x.address.eq_ignore_ascii_case(&r.address));
+        if self.verifies() && !known {
+            let address = r.address.clone();
+            self.pending = Some(r);
+            return Action { replies: vec![], next: Next::VerifyRecipient { address } };
+        }
+        self.accept_recipient(r)
+    }
+
+    fn verifies(&self) -> bool {
+        self.cfg.verify_recipients && self.cfg.role == ListenerRole::Mx
+    }
+
+    fn accept_recipient(&mut self, mut r: RcptParams) -> Action {
+        let tx = self.tx.as_mut().expect("a recipient is only taken within a transaction");
         if !tx.recipients.iter().any(|x| x.address.eq_ignore_ascii_case(&r.address)) {
             r.address.shrink_to_fit();
             tx.recipients.push(r.clone());
@@ -538,11 +616,14 @@ mod tests {
                 max_errors: 10,
                 max_junk_commands: 4,
                 max_auth_failures: 2,
+                max_unknown_recipients: 2,
             },
             tls_available: true,
             plaintext_auth_allowed: false,
             client_trusted: false,
             bare_line_endings: BareLineEndings::Reject,
+            verify_recipients: false,
+            verify_senders: false,
         }
     }
 
@@ -771,5 +852,108 @@ mod tests {
         send(&mut s, "RCPT TO:<bob@example.jp>");
         assert_eq!(codes(&send(&mut s, "RCPT TO:<BOB@example.jp>")), [250]);
         assert_eq!(s.transaction().unwrap().recipients.len(), 1);
+    }
+
+    #[test]
+    fn recipients_are_verified_and_unknown_ones_get_550_then_421() {
+        let mut s = Session::new(SessionConfig { verify_recipients: true, ..cfg(ListenerRole::Mx) });
+        send(&mut s, "EHLO x");
+        send(&mut s, "MAIL FROM:<a@b.example>");
+        let a = send(&mut s, "RCPT TO:<bob@example.jp>");
+        assert_eq!(a, Action { replies: vec![], next: Next::VerifyRecipient { address: "bob@example.jp".into() } });
+        assert_eq!(codes(&s.recipient_verdict(RecipientVerdict::Known)), [250]);
+        assert_eq!(
+            codes(&send(&mut s, "RCPT TO:<BOB@example.jp>")),
+            [250],
+            "a recipient already taken is not asked again"
+        );
+        assert_eq!(send(&mut s, "RCPT TO:<eve@elsewhere.example>").replies[0].code, 554, "relay rules come first");
+        send(&mut s, "RCPT TO:<nobody@example.jp>");
+        let a = s.recipient_verdict(RecipientVerdict::Unknown);
+        assert_eq!((a.replies[0].code, a.replies[0].status), (550, Some("5.1.1")));
+        send(&mut s, "RCPT TO:<later@example.jp>");
+        assert_eq!(codes(&s.recipient_verdict(RecipientVerdict::Unverified)), [450]);
+        send(&mut s, "RCPT TO:<down@example.jp>");
+        assert_eq!(codes(&s.recipient_verdict(RecipientVerdict::Unreachable)), [451], "not counted as unknown");
+        send(&mut s, "RCPT TO:<nobody2@example.jp>");
+        assert_eq!(codes(&s.recipient_verdict(RecipientVerdict::Unknown)), [550]);
+        assert_eq!(s.transaction().unwrap().recipients.len(), 1, "only the known recipient is kept");
+        let a = send(&mut s, "RCPT TO:<bob@example.jp>");
+        assert_eq!((a.replies[0].code, a.replies[0].status, a.next), (421, Some("4.7.1"), Next::Close));
+    }
+
+    #[test]
+    fn a_throttled_client_is_closed_and_temporary_verdicts_count_as_errors() {
+        let mut s = Session::new(SessionConfig { verify_recipients: true, ..cfg(ListenerRole::Mx) });
+        send(&mut s, "EHLO x");
+        send(&mut s, "MAIL FROM:<a@b.example>");
+        for i in 0..9 {
+            send(&mut s, &format!("RCPT TO:<r{i}@example.jp>"));
+            assert_eq!(s.recipient_verdict(RecipientVerdict::Unreachable).next, Next::Continue);
+        }
+        send(&mut s, "RCPT TO:<r9@example.jp>");
+        assert_eq!(s.recipient_verdict(RecipientVerdict::Unreachable).next, Next::Close, "max_errors holds");
+
+        let mut s = Session::new(SessionConfig { verify_recipients: true, ..cfg(ListenerRole::Mx) });
+        send(&mut s, "EHLO x");
+        send(&mut s, "MAIL FROM:<a@b.example>");
+        send(&mut s, "RCPT TO:<bob@example.jp>");
+        let a = s.recipient_verdict(RecipientVerdict::Throttled);
+        assert_eq!((codes(&a), a.next), (vec![421], Next::Close));
+    }
+
+    #[test]
+    fn the_unknown_limit_holds_across_transactions_and_submission_never_verifies() {
+        let mut s = Session::new(SessionConfig { verify_recipients: true, ..cfg(ListenerRole::Mx) });
+        send(&mut s, "EHLO x");
+        for _ in 0..2 {
+            send(&mut s, "MAIL FROM:<a@b.example>");
+            send(&mut s, "RCPT TO:<x@example.jp>");
+            s.recipient_verdict(RecipientVerdict::Unknown);
+            send(&mut s, "RSET");
+        }
+        send(&mut s, "MAIL FROM:<a@b.example>");
+        assert_eq!(send(&mut s, "RCPT TO:<y@example.jp>").next, Next::Close);
+
+        let mut s = Session::new(SessionConfig {
+            verify_recipients: true,
+            client_trusted: true,
+            ..cfg(ListenerRole::Submission)
+        });
+        send(&mut s, "EHLO x");
+        send(&mut s, "MAIL FROM:<a@b.example>");
+        assert_eq!(codes(&send(&mut s, "RCPT TO:<x@example.jp>")), [250]);
+    }
+
+    #[test]
+    fn senders_of_checked_clients_are_asked_about_and_a_mismatch_is_553() {
+        let mut s = Session::new(SessionConfig {
+            verify_senders: true,
+            plaintext_auth_allowed: true,
+            ..cfg(ListenerRole::Submission)
+        });
+        send(&mut s, "EHLO x");
+        assert_eq!(codes(&send(&mut s, "MAIL FROM:<ceo@example.jp>")), [250], "an unauthenticated client is not asked");
+        send(&mut s, "RSET");
+        send(&mut s, "AUTH PLAIN AGFsaWNlAHNlY3JldA==");
+        s.auth_result("alice".into(), AuthOutcome::Success);
+        let a = send(&mut s, "MAIL FROM:<ceo@example.jp>");
+        assert_eq!(a.next, Next::VerifySender { user: Some("alice".into()), address: "ceo@example.jp".into() });
+        let a = s.sender_verdict(SenderVerdict::NotBound { account: "alice".into() });
+        assert_eq!((a.replies[0].code, a.replies[0].status), (553, Some("5.7.1")));
+        assert!(a.replies[0].lines[0].contains("account alice"), "{a:?}");
+        assert!(s.transaction().is_none());
+        send(&mut s, "MAIL FROM:<alice@example.jp>");
+        assert_eq!(codes(&s.sender_verdict(SenderVerdict::Unverified)), [451]);
+        send(&mut s, "MAIL FROM:<alice@example.jp>");
+        assert_eq!(codes(&s.sender_verdict(SenderVerdict::Allowed)), [250]);
+        assert_eq!(s.transaction().unwrap().mail.address, "alice@example.jp");
+
+        let mut s =
+            Session::new(SessionConfig { verify_senders: true, client_trusted: true, ..cfg(ListenerRole::Submission) });
+        send(&mut s, "EHLO x");
+        let a = send(&mut s, "MAIL FROM:<app@outside.example>");
+        assert_eq!(a.next, Next::VerifySender { user: None, address: "app@outside.example".into() });
+        assert_eq!(codes(&s.sender_verdict(SenderVerdict::NotTrustedDomain)), [553]);
     }
 }

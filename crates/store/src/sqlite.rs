@@ -306,6 +306,14 @@ CREATE TABLE cancellations (
     at INTEGER NOT NULL
 );
 "#,
+    // The sender addresses bound to each submission account (`[senders] bind_to_accounts`).
+    r#"
+CREATE TABLE user_addresses (
+    name TEXT NOT NULL,
+    address TEXT NOT NULL,
+    PRIMARY KEY (name, address)
+);
+"#,
 ];
 
 /// A message is finished when it is not yet marked done, has recipients, every recipient is

@@ -24,10 +24,9 @@ impl AccountStore for SqliteStore {
     }
 
     async fn delete_user(&self, name: &str) -> Result<bool, StoreError> {
-        let done = sqlx::query("DELETE FROM users WHERE name = ?")
-            .bind(name)
-            .execute(&mut *self.write_conn(true).await?)
-            .await?;
+        let mut conn = self.write_conn(true).await?;
+        sqlx::query("DELETE FROM user_addresses WHERE name = ?").bind(name).execute(&mut *conn).await?;
+        let done = sqlx::query("DELETE FROM users WHERE name = ?").bind(name).execute(&mut *conn).await?;
         Ok(done.rows_affected() > 0)
     }
 
@@ -42,5 +41,55 @@ impl AccountStore for SqliteStore {
             .fetch_optional(&self.reader)
             .await?;
         Ok(row.map(|r| r.get("password_hash")))
+    }
+
+    async fn bind_address(&self, name: &str, address: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "INSERT OR IGNORE INTO user_addresses (name, address) SELECT name, ? FROM users WHERE name = ?",
+        )
+        .bind(address.to_lowercase())
+        .bind(name)
+        .execute(&mut *self.write_conn(true).await?)
+        .await?;
+        Ok(done.rows_affected() > 0 || self.addresses(name).await?.contains(&address.to_lowercase()))
+    }
+
+    async fn unbind_address(&self, name: &str, address: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query("DELETE FROM user_addresses WHERE name = ? AND address = ?")
+            .bind(name)
+            .bind(address.to_lowercase())
+            .execute(&mut *self.write_conn(true).await?)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn addresses(&self, name: &str) -> Result<Vec<String>, StoreError> {
+        let rows = sqlx::query("SELECT address FROM user_addresses WHERE name = ? ORDER BY address")
+            .bind(name)
+            .fetch_all(&self.reader)
+            .await?;
+        Ok(rows.iter().map(|r| r.get("address")).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn addresses_are_bound_to_existing_accounts_and_go_with_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = SqliteStore::open(&dir.path().join("q.db")).await.unwrap();
+        assert!(!s.bind_address("alice", "sales@corp.test").await.unwrap(), "no such account");
+        s.put_user("alice", "h").await.unwrap();
+        assert!(s.bind_address("alice", "Sales@Corp.test").await.unwrap());
+        assert!(s.bind_address("alice", "sales@corp.test").await.unwrap(), "binding twice is fine");
+        s.bind_address("alice", "alice@corp.test").await.unwrap();
+        assert_eq!(s.addresses("alice").await.unwrap(), ["alice@corp.test", "sales@corp.test"]);
+        assert!(s.unbind_address("alice", "SALES@corp.test").await.unwrap());
+        assert!(!s.unbind_address("alice", "sales@corp.test").await.unwrap());
+        s.delete_user("alice").await.unwrap();
+        s.put_user("alice", "h").await.unwrap();
+        assert!(s.addresses("alice").await.unwrap().is_empty(), "a new account of the same name starts with none");
     }
 }

@@ -76,6 +76,13 @@ pub trait AccountStore: Send + Sync {
     async fn users(&self) -> Result<Vec<UserRecord>, StoreError>;
     /// The PHC password hash of an account.
     async fn password_hash(&self, name: &str) -> Result<Option<String>, StoreError>;
+    /// Binds a sender address (kept in lower case) to an account; false when there is no such
+    /// account.
+    async fn bind_address(&self, name: &str, address: &str) -> Result<bool, StoreError>;
+    /// Removes a bound address; false when it was not bound.
+    async fn unbind_address(&self, name: &str, address: &str) -> Result<bool, StoreError>;
+    /// The sender addresses bound to an account, in order.
+    async fn addresses(&self, name: &str) -> Result<Vec<String>, StoreError>;
 }
 
 /// Writing the queue: only `Queue` and `QueueControl` hold this role (other crates can name

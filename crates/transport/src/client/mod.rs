@@ -4,5 +4,6 @@
 pub mod body;
 pub mod ehlo;
 pub mod envelope;
+pub mod probe;
 pub mod reply;
 pub mod session;

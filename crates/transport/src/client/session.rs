@@ -424,13 +424,23 @@ impl Connection {
         matches!(self.command("RSET\r\n", self.t.mail, "after RSET").await, Ok(r) if r.is_positive())
     }
 
+    /// The timeouts this connection runs with.
+    pub fn timeouts(&self) -> Timeouts {
+        self.t
+    }
+
     /// QUIT and close.
     pub async fn quit(mut self) {
         let _ = self.command("QUIT\r\n", Duration::from_secs(5), "after QUIT").await;
         let _ = self.io.shutdown().await;
     }
 
-    async fn command(&mut self, cmd: &str, limit: Duration, what: &'static str) -> Result<ServerReply, SessionError> {
+    pub(crate) async fn command(
+        &mut self,
+        cmd: &str,
+        limit: Duration,
+        what: &'static str,
+    ) -> Result<ServerReply, SessionError> {
         self.write(cmd.as_bytes(), limit).await?;
         self.read_reply(limit, what).await
     }

@@ -1,0 +1,136 @@
+//! The directory as a source: a private OpenLDAP slapd (Debian's `slapd`, on a loopback port,
+//! its database loaded from an LDIF) answers which recipients exist and which addresses an
+//! account may send as; a directory that does not answer is a temporary refusal, never a 550.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use base64::Engine as _;
+use sekisho_config::RecipientRule;
+use sekisho_testkit::{Client, TestServer};
+
+const LDIF: &str = "dn: dc=example,dc=jp
+objectClass: dcObject
+objectClass: organization
+dc: example
+o: Example
+
+dn: ou=people,dc=example,dc=jp
+objectClass: organizationalUnit
+ou: people
+
+dn: uid=alice,ou=people,dc=example,dc=jp
+objectClass: inetOrgPerson
+uid: alice
+cn: Alice
+sn: Example
+mail: alice@example.jp
+mail: sales@example.jp
+";
+
+/// A slapd started for one test; stopped when dropped.
+struct Slapd {
+    dir: PathBuf,
+    url: String,
+}
+
+impl Slapd {
+    fn start(dir: &Path, ip: &str) -> Slapd {
+        let port = std::net::TcpListener::bind((ip, 0)).unwrap().local_addr().unwrap().port();
+        std::fs::create_dir_all(dir.join("db")).unwrap();
+        let conf = format!(
+            "include /etc/ldap/schema/core.schema\ninclude /etc/ldap/schema/cosine.schema\n\
+             include /etc/ldap/schema/inetorgperson.schema\nmodulepath /usr/lib/ldap\nmoduleload back_mdb\n\
+             pidfile {d}/slapd.pid\ndatabase mdb\nsuffix \"dc=example,dc=jp\"\n\
+             rootdn \"cn=admin,dc=example,dc=jp\"\nrootpw secret\ndirectory {d}/db\n",
+            d = dir.display()
+        );
+        std::fs::write(dir.join("slapd.conf"), conf).unwrap();
+        std::fs::write(dir.join("data.ldif"), LDIF).unwrap();
+        let conf = dir.join("slapd.conf");
+        let loaded = Command::new("slapadd").arg("-f").arg(&conf).arg("-l").arg(dir.join("data.ldif")).status();
+        assert!(loaded.expect("slapadd (Debian: slapd; scripts/test installs it)").success());
+        let url = format!("ldap://{ip}:{port}");
+        let started = Command::new("slapd").arg("-f").arg(&conf).arg("-h").arg(format!("{url}/")).status();
+        assert!(started.expect("slapd (Debian: slapd)").success());
+        for _ in 0..100 {
+            if std::net::TcpStream::connect((ip, port)).is_ok() {
+                return Slapd { dir: dir.to_path_buf(), url };
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        panic!("slapd did not start listening on {url}");
+    }
+
+    fn stop(&self) {
+        if let Ok(pid) = std::fs::read_to_string(self.dir.join("slapd.pid")) {
+            let _ = Command::new("kill").arg(pid.trim()).status();
+            for _ in 0..100 {
+                if !self.dir.join("slapd.pid").exists() {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+        }
+    }
+}
+
+impl Drop for Slapd {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn b64(s: &str) -> String {
+    base64::engine::general_purpose::STANDARD.encode(s)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_directory_says_who_exists_and_which_addresses_an_account_may_use() {
+    let dir = tempfile::tempdir().unwrap();
+    let slapd = Slapd::start(&dir.path().join("slapd"), "127.0.0.162");
+    let url = slapd.url.clone();
+    let s = TestServer::start_with(|c| {
+        c.ldap.url = Some(url);
+        c.ldap.bind_dn = Some("cn=admin,dc=example,dc=jp".into());
+        c.ldap.bind_password = Some("secret".into());
+        c.ldap.base_dn = "dc=example,dc=jp".into();
+        c.recipients.max_unknown = 5;
+        c.recipients.domains.push(RecipientRule {
+            domains: vec!["example.jp".into()],
+            list: None,
+            callout: false,
+            callout_host: None,
+            ldap: true,
+        });
+        c.senders.bind_to_accounts = true;
+        c.senders.ldap = true;
+    })
+    .await;
+
+    let (mut c, _) = Client::connect(s.mx).await;
+    c.cmd("EHLO client.example").await;
+    c.cmd("MAIL FROM:<someone@outside.example>").await;
+    assert_eq!(c.cmd("RCPT TO:<alice@example.jp>").await.code, 250);
+    assert_eq!(c.cmd("RCPT TO:<Sales@example.jp>").await.code, 250, "a second mail value");
+    let r = c.cmd("RCPT TO:<ghost@example.jp>").await;
+    assert_eq!((r.code, r.text().starts_with("5.1.1 <ghost@example.jp>")), (550, true), "{r:?}");
+    let r = c.cmd("RCPT TO:<*)(uid=*@example.jp>").await;
+    assert_ne!(r.code, 250, "filter metacharacters are escaped: {r:?}");
+
+    s.add_user("alice", "pw").await;
+    let (c2, _) = Client::connect(s.submission).await;
+    let mut c2 = c2.starttls(&s.pki.ca_pem).await;
+    assert_eq!(c2.cmd(&format!("AUTH PLAIN {}", b64("\0alice\0pw"))).await.code, 235);
+    assert_eq!(c2.cmd("MAIL FROM:<sales@example.jp>").await.code, 250, "the directory's mail values");
+    c2.cmd("RSET").await;
+    let r = c2.cmd("MAIL FROM:<ceo@example.jp>").await;
+    assert_eq!(r.code, 553, "{r:?}");
+
+    slapd.stop();
+    let r = c.cmd("RCPT TO:<bob@example.jp>").await;
+    assert_eq!(r.code, 450, "the directory does not answer: temporary, never 550: {r:?}");
+    c2.cmd("RSET").await;
+    let r = c2.cmd("MAIL FROM:<sales@example.jp>").await;
+    assert_eq!(r.code, 451, "{r:?}");
+}
