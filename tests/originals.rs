@@ -5,7 +5,7 @@
 
 mod support;
 
-use std::io::{Read as _, Write as _};
+use std::io::Read as _;
 
 use sekisho_config::Config;
 use sekisho_policy::inbound::{FileClass, InboundAction, Outcome};
