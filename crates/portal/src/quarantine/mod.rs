@@ -135,6 +135,16 @@ impl Portal {
         Err(notice(StatusCode::FORBIDDEN, t, &format!("{sentence} ({})", session.sender)))
     }
 
+    /// [`Portal::admin`] for a form an administrator posted: refused (403) unless it carries
+    /// the console session's `csrf` token and comes from the portal's own pages.
+    async fn admin_form(&self, headers: &HeaderMap, csrf: &str) -> Result<Admin, Response> {
+        let (session, t, q) = self.admin(headers).await?;
+        if !self.form_allowed(headers, &session.csrf, csrf) {
+            return Err(notice(StatusCode::FORBIDDEN, t, t.bad_form));
+        }
+        Ok((session, t, q))
+    }
+
     /// A held message as a row, its header read from the spool.
     async fn held_row(&self, d: &MessageDetail) -> HeldRow {
         let header = read_header(self.inner.queue.control().body_path(&d.info.id)).await;
@@ -280,13 +290,10 @@ pub async fn act(
     Path((id, action)): Path<(String, String)>,
     Form(form): Form<ConfirmForm>,
 ) -> Response {
-    let (session, t, q) = match portal.admin(&headers).await {
+    let (session, t, q) = match portal.admin_form(&headers, form.csrf()).await {
         Ok(v) => v,
         Err(r) => return r,
     };
-    if !portal.form_allowed(&headers, &session.csrf, form.csrf()) {
-        return notice(StatusCode::FORBIDDEN, t, t.bad_form);
-    }
     let Some(release) = release_of(&action) else { return notice(StatusCode::NOT_FOUND, t, t.not_found) };
     if QueueId::parse(&id).is_none() {
         return notice(StatusCode::NOT_FOUND, t, q.not_held);

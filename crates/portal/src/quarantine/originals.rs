@@ -193,13 +193,10 @@ pub async fn download(
     Path((id, n)): Path<(String, String)>,
     Form(form): Form<ConfirmForm>,
 ) -> Response {
-    let (session, t, _) = match portal.admin(&headers).await {
+    let (session, t, _) = match portal.admin_form(&headers, form.csrf()).await {
         Ok(v) => v,
         Err(r) => return r,
     };
-    if !portal.form_allowed(&headers, &session.csrf, form.csrf()) {
-        return notice(StatusCode::FORBIDDEN, t, t.bad_form);
-    }
     let o = original_texts(t);
     let (Some(_), Ok(n)) = (QueueId::parse(&id), n.parse::<i64>()) else {
         return notice(StatusCode::NOT_FOUND, t, o.not_found);
