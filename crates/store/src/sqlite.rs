@@ -289,10 +289,12 @@ CREATE TABLE withheld_originals (
     PRIMARY KEY (message_id, idx)
 );
 "#,
-    // Recipients by domain, for the mis-send rules' first-time domains
-    // (`sqlite_history.rs` `DOMAIN_OF`).
+    // Delivered recipients by domain, for the mis-send rules' first-time domains
+    // (`sqlite_history.rs` `DOMAIN_OF`). Partial: a recipient enters it once, when delivered,
+    // so the queue's other moves never touch it.
     r#"
-CREATE INDEX recipients_domain ON recipients (lower(substr(address, instr(address, '@') + 1)), state);
+CREATE INDEX recipients_domain ON recipients (lower(substr(address, instr(address, '@') + 1)))
+    WHERE state = 'delivered';
 "#,
     // What the mis-send rules decided at submission (JSON).
     r#"
