@@ -10,6 +10,7 @@ use std::io::Read as _;
 use sekisho_config::Config;
 use sekisho_policy::inbound::{FileClass, InboundAction, Outcome};
 use sekisho_store::{LinkEvent, RecipientState};
+use sekisho_testkit::console::{get, http, sign_in};
 use sekisho_testkit::mail::sha256;
 use sekisho_testkit::{Browser, Client, FakeDns, FakeMx, MxBehavior, TestServer, queue_id};
 
@@ -89,35 +90,6 @@ fn with_files(files: &[(&str, &str, &[u8])]) -> String {
 }
 
 const XLSM: &str = "application/vnd.ms-excel.sheet.macroEnabled.12";
-
-fn http() -> reqwest::Client {
-    reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()
-}
-
-/// Signs in to the console with a password; the console cookie.
-async fn sign_in(http: &reqwest::Client, base: &str, user: &str, password: &str) -> String {
-    let r = http.get(format!("{base}/sent")).header("accept-language", "en").send().await.unwrap();
-    let pre = r.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_string();
-    let csrf = sekisho_testkit::csrf_in(&r.bytes().await.unwrap()).unwrap();
-    let form = [("csrf", csrf.as_str()), ("user", user), ("password", password)];
-    let r = http.post(format!("{base}/sent/login")).header("cookie", pre).form(&form).send().await.unwrap();
-    assert_eq!(r.status().as_u16(), 303, "{user} signs in");
-    r.headers()
-        .get_all("set-cookie")
-        .iter()
-        .map(|c| c.to_str().unwrap().split(';').next().unwrap().to_string())
-        .find(|c| c.starts_with("sekisho-console="))
-        .expect("a console cookie")
-}
-
-async fn get(http: &reqwest::Client, url: String, cookie: Option<&str>) -> (u16, String) {
-    let mut r = http.get(url).header("accept-language", "en");
-    if let Some(c) = cookie {
-        r = r.header("cookie", c);
-    }
-    let r = r.send().await.unwrap();
-    (r.status().as_u16(), r.text().await.unwrap())
-}
 
 /// POST `csrf` to `url` with `cookie`: status, headers and body.
 async fn post(

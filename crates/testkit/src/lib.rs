@@ -5,6 +5,7 @@
 mod browser;
 mod clamd;
 mod client;
+pub mod console;
 mod dns;
 mod https;
 pub mod mail;
