@@ -207,6 +207,7 @@ pub fn submitted(id: &str, received_at: i64, recipients: &[&str]) -> sekisho_sto
         required_tls: None,
         inspection: None,
         rules: None,
+        sender_record: None,
     };
     let recipients = recipients.iter().map(|a| NewRecipient { address: (*a).into(), orcpt: None, notify: None });
     NewMessage { info, recipients: recipients.collect(), not_before: None, held: false }

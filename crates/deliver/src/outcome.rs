@@ -304,6 +304,7 @@ mod tests {
             required_tls: None,
             inspection: None,
             rules: None,
+            sender_record: None,
         }
     }
 

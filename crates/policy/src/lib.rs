@@ -5,6 +5,7 @@
 
 pub mod inbound;
 mod keywords;
+pub mod sender;
 pub mod text;
 
 pub use keywords::UnknownKeyword;

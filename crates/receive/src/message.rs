@@ -199,6 +199,7 @@ pub(crate) async fn receive<S: AsyncRead + Unpin>(
         required_tls: None,
         inspection,
         rules,
+        sender_record: None,
     };
     let message = NewMessage {
         info,

@@ -56,6 +56,9 @@ pub struct MessageInfo {
     /// What the mis-send rules decided at submission; None when no rule is configured (or
     /// for mail that was not submitted).
     pub rules: Option<crate::RulesRecord>,
+    /// Who really sent an inbound message: authentication results and findings; None for
+    /// mail that did not arrive on the MX listener (or when no check ran).
+    pub sender_record: Option<sekisho_policy::sender::SenderRecord>,
 }
 
 impl MessageInfo {
@@ -409,6 +412,7 @@ pub(crate) fn local_message(
             required_tls,
             inspection: None,
             rules: None,
+            sender_record: None,
         },
         recipients: vec![NewRecipient { address: to.to_string(), orcpt: None, notify: Some("NEVER".into()) }],
         not_before,
@@ -439,6 +443,7 @@ pub(crate) fn sample_message(id: &crate::QueueId, size: u64, recipients: usize) 
             required_tls: None,
             inspection: None,
             rules: None,
+            sender_record: None,
         },
         recipients: (0..recipients)
             .map(|i| NewRecipient { address: format!("r{i}@example.jp"), orcpt: None, notify: Some("FAILURE".into()) })

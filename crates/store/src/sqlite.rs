@@ -316,6 +316,10 @@ CREATE TABLE user_addresses (
     PRIMARY KEY (name, address)
 );
 "#,
+    // Who really sent an inbound message: authentication results and findings (JSON).
+    r#"
+ALTER TABLE messages ADD COLUMN sender_record TEXT;
+"#,
 ];
 
 /// A message is finished when it is not yet marked done, has recipients, every recipient is
@@ -355,8 +359,8 @@ fn outcome_sql() -> String {
 }
 
 /// Rows per multi-row INSERT, within SQLite's 32766 bound variables per statement (a message
-/// row binds 17).
-const MESSAGE_ROWS_PER_INSERT: usize = 32766 / 18;
+/// row binds 19).
+const MESSAGE_ROWS_PER_INSERT: usize = 32766 / 19;
 const RECIPIENT_ROWS_PER_INSERT: usize = 4000;
 const ATTEMPT_ROWS_PER_INSERT: usize = 2500;
 const UPDATE_ROWS_PER_STATEMENT: usize = 3000;
@@ -572,6 +576,7 @@ impl MessageStore for SqliteStore {
             // An unreadable record (a row damaged on disk) reads as "not inspected".
             inspection: m.get::<Option<String>, _>("inspection").and_then(|j| serde_json::from_str(&j).ok()),
             rules: m.get::<Option<String>, _>("rules").and_then(|j| serde_json::from_str(&j).ok()),
+            sender_record: m.get::<Option<String>, _>("sender_record").and_then(|j| serde_json::from_str(&j).ok()),
         };
         Ok(Some(MessageDetail { info, done_at: m.get("done_at"), recipients, attempts, cancelled: None }))
     }
@@ -628,7 +633,7 @@ impl QueueWrites for SqliteStore {
         for chunk in batch.chunks(MESSAGE_ROWS_PER_INSERT) {
             let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
                 "INSERT INTO messages (id, received_at, sender, size, ret, envid, smtputf8, body_8bit, \
-                 client_ip, helo, listener, auth_user, tls, origin, findings, required_tls, inspection, rules) ",
+                 client_ip, helo, listener, auth_user, tls, origin, findings, required_tls, inspection, rules, sender_record) ",
             );
             q.push_values(chunk, |mut b, NewMessage { info: m, .. }| {
                 b.push_bind(&m.id)
@@ -648,7 +653,8 @@ impl QueueWrites for SqliteStore {
                     .push_bind(m.findings.as_ref().and_then(|f| serde_json::to_string(f).ok()))
                     .push_bind(m.required_tls.map(|a| a.as_str()))
                     .push_bind(m.inspection.as_ref().and_then(|i| serde_json::to_string(i).ok()))
-                    .push_bind(m.rules.as_ref().and_then(|r| serde_json::to_string(r).ok()));
+                    .push_bind(m.rules.as_ref().and_then(|r| serde_json::to_string(r).ok()))
+                    .push_bind(m.sender_record.as_ref().and_then(|r| serde_json::to_string(r).ok()));
             });
             q.build().execute(&mut *tx).await?;
         }
