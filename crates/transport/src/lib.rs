@@ -11,6 +11,7 @@ pub mod public;
 pub mod resolve;
 pub mod route;
 pub mod sts;
+pub mod tlsrpt;
 pub mod tls;
 
 pub use error::SetupError;
