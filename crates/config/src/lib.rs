@@ -15,6 +15,7 @@ mod recipients;
 mod route;
 mod rules;
 mod senders;
+mod reports;
 mod size;
 mod static_records;
 mod time_zone;
@@ -47,6 +48,7 @@ pub use sekisho_policy::{
     PasswordDelivery, ProxyHeader, SmartHostAttachments, UninspectablePolicy,
 };
 pub use senders::SendersConfig;
+pub use reports::{ReportsConfig, TlsRptConfig};
 pub use size::Size;
 pub use static_records::{StaticRecord, decode_hex, normalize_host};
 pub use time_zone::TimeZone;
@@ -83,6 +85,10 @@ pub struct Config {
     pub outbound: OutboundConfig,
     /// MTA-STS (RFC 8461) policy discovery for outbound mail.
     pub mta_sts: MtaStsConfig,
+    /// The daily SMTP TLS reports (RFC 8460) to recipient domains.
+    pub tlsrpt: TlsRptConfig,
+    /// Who sekisho says it is in the reports it sends.
+    pub reports: ReportsConfig,
     /// Inbound protection: what is done with mail for the local domains, by its files.
     pub inbound: InboundConfig,
     /// Recipient verification at RCPT for the local domains.
@@ -538,6 +544,8 @@ impl Default for Config {
             routes: BTreeMap::new(),
             outbound: OutboundConfig::default(),
             mta_sts: MtaStsConfig::default(),
+            tlsrpt: TlsRptConfig::default(),
+            reports: ReportsConfig::default(),
             inbound: InboundConfig::default(),
             recipients: RecipientsConfig::default(),
             senders: SendersConfig::default(),
@@ -820,6 +828,9 @@ impl Config {
             return Err(err(&key, message));
         }
         if let Some((key, message)) = self.senders.problem() {
+            return Err(err(&key, message));
+        }
+        if let Some((key, message)) = reports::problem(&self.reports, &self.tlsrpt) {
             return Err(err(&key, message));
         }
         let ldap_used = self.senders.ldap || self.recipients.domains.iter().any(|r| r.ldap);

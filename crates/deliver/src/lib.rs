@@ -11,9 +11,10 @@ mod leftover;
 pub mod outcome;
 pub mod pool;
 mod sanitised;
+pub mod session_counts;
 pub mod schedule;
 mod variants;
 mod worker;
 
-pub use sekisho_transport::{SetupError, check, client, destination, resolve, route, sts, sts_settings, timeouts, tls};
+pub use sekisho_transport::{SetupError, check, client, destination, resolve, route, sts, sts_settings, timeouts, tls, tlsrpt};
 pub use worker::{DeliverError, Deliverer};

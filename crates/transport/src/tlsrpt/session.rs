@@ -73,12 +73,21 @@ pub fn classify(sts: Option<&StsLookup>, evidence: &TlsEvidence) -> (ReportedPol
     (policy, failure)
 }
 
-/// A host the domain's policy ruled out before any connection (an MTA-STS policy in
-/// `enforce` naming other hosts, unusable TLSA records): a failed session of that policy.
-pub fn skipped(sts: Option<&StsLookup>, reason: &str) -> (ReportedPolicy, (String, String)) {
-    let policy = policy(sts, None);
-    let kind = if policy.kind == "sts" { "validation-failure" } else { "tlsa-invalid" };
-    (policy, (kind.to_string(), reason.to_string()))
+/// A host the domain's policy ruled out before any connection: its TLSA records were
+/// unusable (`dane_failure`: `dnssec-invalid`, `tlsa-invalid`), or an MTA-STS policy in
+/// `enforce` names other hosts. A failed session of that policy.
+pub fn skipped(
+    sts: Option<&StsLookup>,
+    dane_failure: Option<&str>,
+    reason: &str,
+) -> (ReportedPolicy, Option<(String, String)>) {
+    match dane_failure {
+        Some(kind) => (
+            ReportedPolicy { kind: "tlsa".into(), strings: Vec::new(), mx_patterns: Vec::new() },
+            Some((kind.to_string(), reason.to_string())),
+        ),
+        None => (policy(sts, None), Some(("validation-failure".to_string(), reason.to_string()))),
+    }
 }
 
 #[cfg(test)]
@@ -184,7 +193,9 @@ mod tests {
 
     #[test]
     fn a_host_skipped_by_the_policy_counts_as_a_failed_session() {
-        let (p, (kind, _)) = skipped(Some(&sts(Mode::Enforce)), "not in the policy");
-        assert_eq!((p.kind.as_str(), kind.as_str()), ("sts", "validation-failure"));
+        let (p, failure) = skipped(Some(&sts(Mode::Enforce)), None, "not in the policy");
+        assert_eq!((p.kind.as_str(), failure.unwrap().0.as_str()), ("sts", "validation-failure"));
+        let (p, failure) = skipped(None, Some("dnssec-invalid"), "bogus TLSA answer");
+        assert_eq!((p.kind.as_str(), failure.unwrap().0.as_str()), ("tlsa", "dnssec-invalid"));
     }
 }
