@@ -13,6 +13,7 @@ pub mod pool;
 mod sanitised;
 pub mod session_counts;
 pub mod schedule;
+pub mod tls_reports;
 mod variants;
 mod worker;
 

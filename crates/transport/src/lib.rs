@@ -6,6 +6,7 @@
 pub mod check;
 pub mod client;
 pub mod destination;
+pub mod https;
 mod error;
 pub mod public;
 pub mod resolve;
