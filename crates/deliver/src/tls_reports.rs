@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use sekisho_config::Config;
 use sekisho_dns::Dns;
-use sekisho_store::{Queue, QueueId, SentReport, StoreError};
+use sekisho_store::{QueueControl, QueueId, SentReport, StoreError, Stores};
 
 use crate::session_counts::utc_day;
 use crate::tls::TlsClient;
@@ -44,16 +44,26 @@ pub enum Outcome {
 #[derive(Clone)]
 pub struct TlsReports {
     config: Config,
-    queue: Queue,
+    stores: Stores,
+    control: QueueControl,
     dns: Arc<dyn Dns>,
     tls: TlsClient,
+    /// Tells delivery that mail was queued (a running `serve`); nothing for the CLI.
+    wake: Arc<dyn Fn() + Send + Sync>,
 }
 
 impl TlsReports {
-    /// A sender for `queue`'s counts, looking records up with `dns`.
-    pub fn new(config: Config, queue: Queue, dns: Arc<dyn Dns>) -> Result<TlsReports, ReportError> {
+    /// A sender of the counts in `stores`, queuing report mail through `control` (then
+    /// calling `wake`), looking records up with `dns`.
+    pub fn new(
+        config: Config,
+        stores: Stores,
+        control: QueueControl,
+        dns: Arc<dyn Dns>,
+        wake: Arc<dyn Fn() + Send + Sync>,
+    ) -> Result<TlsReports, ReportError> {
         let tls = TlsClient::new(&config.tls.extra_roots)?;
-        Ok(TlsReports { config, queue, dns, tls })
+        Ok(TlsReports { config, stores, control, dns, tls, wake })
     }
 
     fn meta(&self, day: &str) -> ReportMeta {
@@ -67,13 +77,13 @@ impl TlsReports {
 
     /// The report `domain` would get for `day` (JSON), None without sessions that day.
     pub async fn preview(&self, domain: &str, day: &str) -> Result<Option<String>, ReportError> {
-        let counts = self.queue.stores().reports.tls_sessions(day, &domain.to_ascii_lowercase()).await?;
+        let counts = self.stores.reports.tls_sessions(day, &domain.to_ascii_lowercase()).await?;
         Ok(build_report(&self.meta(day), &domain.to_ascii_lowercase(), &counts))
     }
 
     /// Sends the reports of `day` that are not sent yet, domain by domain.
     pub async fn send_day(&self, day: &str, now: i64) -> Result<Vec<(String, Outcome)>, ReportError> {
-        let domains = self.queue.stores().reports.tls_report_domains(day).await?;
+        let domains = self.stores.reports.tls_report_domains(day).await?;
         let mut out = Vec::new();
         for domain in domains {
             let outcome = self.send_domain(&domain, day, now).await?;
@@ -83,7 +93,7 @@ impl TlsReports {
     }
 
     async fn send_domain(&self, domain: &str, day: &str, now: i64) -> Result<Outcome, ReportError> {
-        let store = &self.queue.stores().reports;
+        let store = &self.stores.reports;
         let done = store.sent_reports(domain, day).await?;
         let destinations = match self.dns.txt(&format!("_smtp._tls.{domain}")).await {
             Ok(answers) => match parse_record(&answers) {
@@ -154,9 +164,9 @@ impl TlsReports {
                     },
                     gz,
                 );
-                match self.queue.inject(&id, &self.config.hostname, to, &mail).await {
+                match self.control.inject(&id, &self.config.hostname, to, &mail).await {
                     Ok(()) => {
-                        self.queue.wake();
+                        (self.wake)();
                         format!("queued as {}", id.as_str())
                     }
                     Err(e) => format!("failed: cannot queue the report mail: {e}"),
@@ -187,7 +197,7 @@ impl TlsReports {
                     tracing::error!(error = %e, "cannot send the TLS reports");
                 }
                 let keep = self.config.tlsrpt.keep.0.as_secs() as i64;
-                if let Err(e) = self.queue.stores().reports.purge_tls_sessions(&utc_day(now - keep)).await {
+                if let Err(e) = self.stores.reports.purge_tls_sessions(&utc_day(now - keep)).await {
                     tracing::error!(error = %e, "cannot purge old TLS session counts");
                 }
             }
