@@ -62,8 +62,7 @@ pub(crate) async fn run(command: TlsRptCommand, config: &Config, source: &Config
             }
         }
         TlsRptCommand::Send { now: false, .. } => Err(Failure::Usage(
-            "`sekisho tlsrpt send --now` sends the reports now; `serve` sends them daily after [tlsrpt] send_at"
-                .into(),
+            "`sekisho tlsrpt send --now` sends the reports now; `serve` sends them daily after [tlsrpt] send_at".into(),
         )),
         TlsRptCommand::Send { now: true, date, json } => {
             if config.reports.organization.trim().is_empty() || config.reports.contact.trim().is_empty() {

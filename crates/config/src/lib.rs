@@ -12,10 +12,10 @@ mod inbound;
 mod ldap;
 mod portal;
 mod recipients;
+mod reports;
 mod route;
 mod rules;
 mod senders;
-mod reports;
 mod size;
 mod static_records;
 mod time_zone;
@@ -36,6 +36,7 @@ pub use inbound::{InboundConfig, InboundRule};
 pub use ldap::LdapConfig;
 pub use portal::{Passphrase, PortalConfig};
 pub use recipients::{RecipientRule, RecipientsConfig};
+pub use reports::{ReportsConfig, TlsRptConfig};
 pub use route::NextHop;
 pub use rules::{
     Actions as RuleActions, Checked as RuleChecked, Decision as RuleDecision, FileFacts, Match as RuleMatch,
@@ -48,7 +49,6 @@ pub use sekisho_policy::{
     PasswordDelivery, ProxyHeader, SmartHostAttachments, UninspectablePolicy,
 };
 pub use senders::SendersConfig;
-pub use reports::{ReportsConfig, TlsRptConfig};
 pub use size::Size;
 pub use static_records::{StaticRecord, decode_hex, normalize_host};
 pub use time_zone::TimeZone;

@@ -11,11 +11,13 @@ mod leftover;
 pub mod outcome;
 pub mod pool;
 mod sanitised;
-pub mod session_counts;
 pub mod schedule;
+pub mod session_counts;
 pub mod tls_reports;
 mod variants;
 mod worker;
 
-pub use sekisho_transport::{SetupError, check, client, destination, resolve, route, sts, sts_settings, timeouts, tls, tlsrpt};
+pub use sekisho_transport::{
+    SetupError, check, client, destination, resolve, route, sts, sts_settings, timeouts, tls, tlsrpt,
+};
 pub use worker::{DeliverError, Deliverer};

@@ -90,7 +90,14 @@ mod tests {
         for _ in 0..3 {
             c.add(day1 + 10, "Example.JP", "mx.example.jp", "192.0.2.1", none(), None);
         }
-        c.add(day1 + 20, "example.jp", "mx.example.jp", "192.0.2.1", none(), Some(("starttls-not-supported".into(), "no".into())));
+        c.add(
+            day1 + 20,
+            "example.jp",
+            "mx.example.jp",
+            "192.0.2.1",
+            none(),
+            Some(("starttls-not-supported".into(), "no".into())),
+        );
         c.add(day1 + 86_400, "example.jp", "mx.example.jp", "192.0.2.1", none(), None);
         let mut rows = c.take();
         rows.sort_by(|a, b| (&a.day, &a.failure).cmp(&(&b.day, &b.failure)));

@@ -34,7 +34,8 @@ pub enum ReportError {
 pub enum Outcome {
     /// Sent (or recorded as failed) to these destinations.
     Sent(Vec<SentReport>),
-    /// The domain takes no reports: why (no record, several, no usable rua).
+    /// The domain takes no reports (no record, several, no usable rua), or its record could
+    /// not be looked up now: why.
     NotWanted(String),
     /// Every destination had it already.
     AlreadySent,
@@ -100,7 +101,9 @@ impl TlsReports {
                 Ok(d) => d,
                 Err(e) => return Ok(Outcome::NotWanted(e.to_string())),
             },
-            Err(e) => return Ok(Outcome::NotWanted(format!("_smtp._tls.{domain}: {e}"))),
+            // Tried again on the next run: nothing is recorded.
+            Err(e) if e.is_temporary() => return Ok(Outcome::NotWanted(e.to_string())),
+            Err(_) => return Ok(Outcome::NotWanted(crate::tlsrpt::RecordError::Missing.to_string())),
         };
         let pending: Vec<Rua> = destinations
             .into_iter()

@@ -126,12 +126,28 @@ pub trait QueueWrites: Send + Sync {
 
 /// Everything a backend implements.
 pub(crate) trait Backend:
-    MessageStore + QueueWrites + TlsStore + AccountStore + LinkStore + SessionStore + DigestStore + OriginalStore + ReportStore
+    MessageStore
+    + QueueWrites
+    + TlsStore
+    + AccountStore
+    + LinkStore
+    + SessionStore
+    + DigestStore
+    + OriginalStore
+    + ReportStore
 {
 }
 
 impl<T> Backend for T where
-    T: MessageStore + QueueWrites + TlsStore + AccountStore + LinkStore + SessionStore + DigestStore + OriginalStore + ReportStore
+    T: MessageStore
+        + QueueWrites
+        + TlsStore
+        + AccountStore
+        + LinkStore
+        + SessionStore
+        + DigestStore
+        + OriginalStore
+        + ReportStore
 {
 }
 

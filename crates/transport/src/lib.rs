@@ -6,14 +6,14 @@
 pub mod check;
 pub mod client;
 pub mod destination;
-pub mod https;
 mod error;
+pub mod https;
 pub mod public;
 pub mod resolve;
 pub mod route;
 pub mod sts;
-pub mod tlsrpt;
 pub mod tls;
+pub mod tlsrpt;
 
 pub use error::SetupError;
 

@@ -185,7 +185,9 @@ impl Inner {
         let (mut conn, reused) = match got {
             Ok(c) => c,
             Err(e) => {
-                return Err(NoConnection::Failed(Box::new(self.connect_failure(info, dest, target, required, policy, e))));
+                return Err(NoConnection::Failed(Box::new(
+                    self.connect_failure(info, dest, target, required, policy, e),
+                )));
             }
         };
         record_dane(&mut conn.evidence, &host_dane);

@@ -65,11 +65,12 @@ async fn get(dns: &dyn Dns, tls: &TlsClient, host: &str, port: u16, reach: Reach
         "GET /.well-known/mta-sts.txt HTTP/1.1\r\nHost: {host}\r\nUser-Agent: sekisho\r\nAccept: text/plain\r\n\
          Connection: close\r\n\r\n"
     );
-    let response = exchange(dns, tls, host, port, reach, request.as_bytes(), MAX_POLICY).await.map_err(|e| match e {
-        HttpsError::Certificate(d) => FetchError { kind: "sts-webpki-invalid", detail: d },
-        HttpsError::TooLarge(d) => FetchError::invalid(d),
-        HttpsError::Unreachable(d) | HttpsError::Failed(d) => FetchError::fetch(d),
-    })?;
+    let response =
+        exchange(dns, tls, host, port, reach, request.as_bytes(), MAX_POLICY).await.map_err(|e| match e {
+            HttpsError::Certificate(d) => FetchError { kind: "sts-webpki-invalid", detail: d },
+            HttpsError::TooLarge(d) => FetchError::invalid(d),
+            HttpsError::Unreachable(d) | HttpsError::Failed(d) => FetchError::fetch(d),
+        })?;
     if response.status != 200 {
         let why =
             if (300..400).contains(&response.status) { " (redirects are not followed, RFC 8461 §3.3)" } else { "" };

@@ -46,9 +46,5 @@ pub async fn post_report(
         .await
         .map_err(|_| format!("{url}: no answer within {timeout:?}"))?
         .map_err(|e| e.to_string())?;
-    if (200..300).contains(&response.status) {
-        Ok(())
-    } else {
-        Err(format!("{url}: HTTP status {}", response.status))
-    }
+    if (200..300).contains(&response.status) { Ok(()) } else { Err(format!("{url}: HTTP status {}", response.status)) }
 }

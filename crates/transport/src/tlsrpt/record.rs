@@ -115,10 +115,7 @@ mod tests {
     fn mailto_and_https_destinations_are_read() {
         assert_eq!(
             one("v=TLSRPTv1; rua=mailto:tls@example.jp,https://report.example.jp/v1/tlsrpt").unwrap(),
-            vec![
-                Rua::Mailto("tls@example.jp".into()),
-                Rua::Https("https://report.example.jp/v1/tlsrpt".into())
-            ]
+            vec![Rua::Mailto("tls@example.jp".into()), Rua::Https("https://report.example.jp/v1/tlsrpt".into())]
         );
         assert_eq!(one("v=TLSRPTv1;rua=mailto:a%2Cb@example.jp").unwrap(), vec![Rua::Mailto("a,b@example.jp".into())]);
     }
@@ -131,7 +128,10 @@ mod tests {
             Err(RecordError::Several(2))
         );
         assert_eq!(one("v=TLSRPTv1;"), Err(RecordError::NoRua));
-        assert_eq!(one("v=TLSRPTv1; rua=http://insecure.example/"), Err(RecordError::BadRua("http://insecure.example/".into())));
+        assert_eq!(
+            one("v=TLSRPTv1; rua=http://insecure.example/"),
+            Err(RecordError::BadRua("http://insecure.example/".into()))
+        );
         assert_eq!(one("v=TLSRPTv1; rua=mailto:nobody"), Err(RecordError::BadRua("mailto:nobody".into())));
         // One bad URI beside a good one: the good one is used.
         assert_eq!(one("v=TLSRPTv1; rua=ftp://x,mailto:a@x.jp").unwrap(), vec![Rua::Mailto("a@x.jp".into())]);

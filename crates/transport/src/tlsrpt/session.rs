@@ -45,10 +45,9 @@ pub fn classify(sts: Option<&StsLookup>, evidence: &TlsEvidence) -> (ReportedPol
             let dane = evidence.dane.as_ref().expect("a tlsa policy has DANE evidence");
             match (&dane.matched, evidence.version.is_some()) {
                 (Some(_), true) => None,
-                (_, false) => Some((
-                    evidence.failure.clone().unwrap_or_else(|| "starttls-not-supported".into()),
-                    why(),
-                )),
+                (_, false) => {
+                    Some((evidence.failure.clone().unwrap_or_else(|| "starttls-not-supported".into()), why()))
+                }
                 (None, true) => Some((
                     dane.failure.clone().unwrap_or_else(|| "tlsa-invalid".into()),
                     dane.detail.clone().unwrap_or_else(why),
@@ -121,12 +120,8 @@ mod tests {
         let (p, f) = classify(None, &TlsEvidence::plaintext(false, None));
         assert_eq!(p.kind, "no-policy-found");
         assert_eq!(f.unwrap().0, "starttls-not-supported");
-        let unchecked = TlsEvidence::established(
-            "TLSv1.3",
-            "x",
-            None,
-            Some(Err(("certificate-expired".into(), "expired".into()))),
-        );
+        let unchecked =
+            TlsEvidence::established("TLSv1.3", "x", None, Some(Err(("certificate-expired".into(), "expired".into()))));
         assert_eq!(classify(None, &unchecked).1, None, "opportunistic TLS succeeded");
     }
 
