@@ -9,6 +9,7 @@ mod support;
 use std::path::{Path, PathBuf};
 
 use sekisho_store::RecipientState;
+use sekisho_testkit::console::{get, http, sign_in};
 use sekisho_testkit::{Client, FakeDns, FakeMx, MxBehavior, TestServer, queue_id};
 
 const REPORTS: &str = "dmarc-reports@example.jp";
@@ -39,8 +40,11 @@ async fn reports_sent_to_the_report_address_are_kept_and_listed_failures_first()
     let gw = TestServer::start_delivering(&dns, internal.addr.port(), move |c| {
         c.delivery.next_hop = Some(hop);
         c.reports.receive = vec![REPORTS.into()];
+        c.portal.administrators = vec!["postmaster@example.jp".into()];
     })
     .await;
+    gw.add_user("postmaster@example.jp", "admin password").await;
+    gw.add_user("alice@example.jp", "alice password").await;
 
     let google = send(&gw, REPORTS, &fixture("dmarc-google.eml")).await;
     let outlook = send(&gw, REPORTS, &fixture("dmarc-103.eml")).await;
@@ -66,6 +70,20 @@ async fn reports_sent_to_the_report_address_are_kept_and_listed_failures_first()
     let passed = internal.wait_for(1, 10).await;
     assert_eq!(passed.len(), 1, "only bob's mail reaches the internal server");
     assert_eq!(passed[0].rcpt_to, ["bob@example.jp"]);
+
+    // The administrators' page shows them, failures first; a sender gets 403.
+    let (http, base) = (http(), format!("http://{}", gw.portal.unwrap()));
+    let alice = sign_in(&http, &base, "alice@example.jp", "alice password").await;
+    let (status, page) = get(&http, format!("{base}/sent/reports"), Some(&alice)).await;
+    assert_eq!(status, 403, "{page}");
+    assert!(!page.contains("Company-X"));
+    let admin = sign_in(&http, &base, "postmaster@example.jp", "admin password").await;
+    let (status, page) = get(&http, format!("{base}/sent/reports"), Some(&admin)).await;
+    assert_eq!(status, 200, "{page}");
+    let (company, outlook, google) =
+        (page.find("Company-X").unwrap(), page.find("Outlook.com").unwrap(), page.find("google.com").unwrap());
+    assert!(company.max(outlook) < google, "reports with failures first: {page}");
+    assert!(page.contains("50.223.129.194: 1 message(s) failed DMARC (dkim fail, spf fail), delivered"), "{page}");
 
     let dir = gw.stop().await;
     let config = dir.path().join("cli.toml");
