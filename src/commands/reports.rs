@@ -60,7 +60,7 @@ fn groups(reports: &[ReceivedReport]) -> Vec<Group<'_>> {
         g.last_received = g.last_received.max(r.received_at);
     }
     let mut out: Vec<Group> = by.into_values().collect();
-    out.sort_by(|a, b| b.bad.cmp(&a.bad));
+    out.sort_by_key(|g| std::cmp::Reverse(g.bad));
     out
 }
 

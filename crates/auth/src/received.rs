@@ -51,6 +51,12 @@ pub fn parse_received(message: &[u8], max_size: usize) -> Result<ReceivedReport,
     })
 }
 
+/// The failures' sentences, the most frequent first.
+fn ranked(mut failures: Vec<(u64, String)>) -> Vec<String> {
+    failures.sort_by_key(|f| std::cmp::Reverse(f.0));
+    failures.into_iter().map(|(_, s)| s).collect()
+}
+
 fn keyword<T: serde::Serialize>(value: &T) -> String {
     serde_json::to_value(value).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_else(|| "other".into())
 }
@@ -68,7 +74,6 @@ fn tls_summary(r: &TlsReport) -> ReceivedReport {
             failures.push((n, format!("{} at {host}{ip}: {n} session(s)", keyword(&f.result_type))));
         }
     }
-    failures.sort_by(|a, b| b.0.cmp(&a.0));
     ReceivedReport {
         kind: ReceivedKind::Tls,
         organization: r.organization_name.clone().unwrap_or_default(),
@@ -78,7 +83,7 @@ fn tls_summary(r: &TlsReport) -> ReceivedReport {
         end: r.date_range.end_datetime.to_timestamp(),
         good,
         bad,
-        failures: failures.into_iter().map(|(_, s)| s).collect(),
+        failures: ranked(failures),
         report: serde_json::to_string(r).unwrap_or_default(),
         received_at: 0,
         sender: String::new(),
@@ -113,7 +118,6 @@ fn dmarc_summary(r: &Report) -> ReceivedReport {
             ));
         }
     }
-    failures.sort_by(|a, b| b.0.cmp(&a.0));
     ReceivedReport {
         kind: ReceivedKind::Dmarc,
         organization: r.org_name().to_string(),
@@ -123,7 +127,7 @@ fn dmarc_summary(r: &Report) -> ReceivedReport {
         end: r.date_range_end() as i64,
         good,
         bad,
-        failures: failures.into_iter().map(|(_, s)| s).collect(),
+        failures: ranked(failures),
         report: serde_json::to_string(r).unwrap_or_default(),
         received_at: 0,
         sender: String::new(),

@@ -79,7 +79,7 @@ pub fn rows(reports: &[ReceivedReport]) -> Vec<ReportRow> {
         chrono::DateTime::from_timestamp(t, 0).map_or(t.to_string(), |d| d.format("%Y-%m-%d %H:%M").to_string())
     };
     let mut sorted: Vec<&ReceivedReport> = reports.iter().collect();
-    sorted.sort_by(|a, b| (b.bad > 0, b.received_at).cmp(&(a.bad > 0, a.received_at)));
+    sorted.sort_by_key(|r| std::cmp::Reverse((r.bad > 0, r.received_at)));
     sorted
         .into_iter()
         .map(|r| ReportRow {
