@@ -8,6 +8,7 @@ pub(crate) mod links;
 pub(crate) mod originals;
 pub(crate) mod quarantine;
 pub(crate) mod queue;
+pub(crate) mod reports;
 pub(crate) mod rules;
 pub(crate) mod serve;
 pub(crate) mod tlsrpt;

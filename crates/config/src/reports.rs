@@ -7,8 +7,9 @@ use crate::digest_time::DigestTime;
 use crate::duration::Duration;
 use crate::size::Size;
 
-/// `[reports]`: the reporting organisation, shared by every kind of report sekisho sends.
-#[derive(Debug, Clone, Default, Deserialize)]
+/// `[reports]`: the reporting organisation, shared by every kind of report sekisho sends, and
+/// where other organisations' reports arrive.
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ReportsConfig {
     /// The organisation's name as reports show it ("Example Corp").
@@ -18,6 +19,24 @@ pub struct ReportsConfig {
     pub contact: String,
     /// The sender address of report mail; empty: `noreply-reports@` the host name.
     pub from: String,
+    /// Addresses of the local domains where other organisations' TLS and DMARC reports arrive
+    /// (the `rua` the organisation publishes): mail to them is read and kept as reports
+    /// (`sekisho reports`) instead of being passed to the internal server.
+    pub receive: Vec<String>,
+    /// Largest report accepted once decompressed.
+    pub max_report_size: Size,
+}
+
+impl Default for ReportsConfig {
+    fn default() -> Self {
+        ReportsConfig {
+            organization: String::new(),
+            contact: String::new(),
+            from: String::new(),
+            receive: Vec::new(),
+            max_report_size: Size(20 << 20),
+        }
+    }
 }
 
 /// `[tlsrpt]`: daily aggregate reports of the TLS sessions with each recipient domain that
@@ -51,6 +70,11 @@ impl Default for TlsRptConfig {
 }
 
 impl ReportsConfig {
+    /// True when mail to `address` is a report to read and keep.
+    pub fn receives(&self, address: &str) -> bool {
+        self.receive.iter().any(|a| a.eq_ignore_ascii_case(address))
+    }
+
     /// The sender address of report mail.
     pub fn from_address(&self, hostname: &str) -> String {
         if self.from.is_empty() { format!("noreply-reports@{hostname}") } else { self.from.clone() }
@@ -74,6 +98,14 @@ pub(crate) fn problem(reports: &ReportsConfig, tlsrpt: &TlsRptConfig) -> Option<
     }
     if !reports.from.is_empty() && reports.from.rsplit_once('@').is_none_or(|(l, d)| l.is_empty() || d.is_empty()) {
         return Some(("reports.from".into(), format!("`{}` is not an address", reports.from)));
+    }
+    if let Some(a) =
+        reports.receive.iter().find(|a| a.rsplit_once('@').is_none_or(|(l, d)| l.is_empty() || d.is_empty()))
+    {
+        return Some(("reports.receive".into(), format!("`{a}` is not an address")));
+    }
+    if reports.max_report_size.0 == 0 {
+        return Some(("reports.max_report_size".into(), "must be at least 1".into()));
     }
     if tlsrpt.https_timeout.0.is_zero() {
         return Some(("tlsrpt.https_timeout".into(), "must be more than 0".into()));

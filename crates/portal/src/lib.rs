@@ -140,6 +140,7 @@ impl Portal {
             .route("/sent/quarantine/{id}", get(quarantine::message))
             .route("/sent/quarantine/{id}/{action}", get(quarantine::confirm).post(quarantine::act))
             .route("/sent/originals", get(quarantine::originals::list))
+            .route("/sent/reports", get(quarantine::reports::list))
             .route(
                 "/sent/originals/{id}/{n}",
                 get(quarantine::originals::confirm).post(quarantine::originals::download),

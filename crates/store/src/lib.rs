@@ -55,7 +55,7 @@ pub use purge::PurgeCounts;
 pub use quarantine::{DigestStore, HeldRecipient, QuarantineError};
 pub use queue_id::QueueId;
 pub use recovery::RecoveryReport;
-pub use reports::{ReportStore, ReportedPolicy, SentReport, TlsSessionCount};
+pub use reports::{ReceivedKind, ReceivedReport, ReportStore, ReportedPolicy, SentReport, TlsSessionCount};
 pub use rules_record::{FiredRule, RulesRecord};
 pub use spool::{FinishedBody, Spool, TempBody};
 pub use sqlite::SqliteStore;

@@ -66,4 +66,57 @@ pub trait ReportStore: Send + Sync {
     async fn sent_reports(&self, domain: &str, day: &str) -> Result<Vec<SentReport>, StoreError>;
     /// Removes counts and records of days before `day`; returns how many rows went.
     async fn purge_tls_sessions(&self, before_day: &str) -> Result<u64, StoreError>;
+    /// Keeps a report another organisation sent; false when the same report (kind,
+    /// organisation, id) was kept before.
+    async fn keep_received_report(&self, report: &ReceivedReport) -> Result<bool, StoreError>;
+    /// The reports received since `since` (unix seconds), newest first, at most `limit`.
+    async fn received_reports(&self, since: i64, limit: u32) -> Result<Vec<ReceivedReport>, StoreError>;
+}
+
+/// What kind of report arrived.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReceivedKind {
+    /// An SMTP TLS report (RFC 8460) about mail to the organisation's domains.
+    Tls,
+    /// A DMARC aggregate report (RFC 7489 §7.2) about mail claiming the organisation's domains.
+    Dmarc,
+}
+
+impl ReceivedKind {
+    /// The stored keyword.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReceivedKind::Tls => "tls",
+            ReceivedKind::Dmarc => "dmarc",
+        }
+    }
+}
+
+/// A report another organisation sent about the organisation's domains, summarised.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReceivedReport {
+    pub kind: ReceivedKind,
+    /// The reporting organisation.
+    pub organization: String,
+    pub report_id: String,
+    /// The domain it is about (TLS: the first policy's domain; DMARC: the published policy's).
+    pub domain: String,
+    /// The reporting period, unix seconds.
+    pub begin: i64,
+    pub end: i64,
+    /// Successful sessions (TLS) or messages that passed DMARC.
+    pub good: u64,
+    /// Failed sessions (TLS) or messages that failed DMARC.
+    pub bad: u64,
+    /// The failures in words, most frequent first ("certificate-expired at mx1.corp.test
+    /// (192.0.2.1): 3 sessions", "203.0.113.9: 12 messages failed DMARC (dkim fail, spf fail),
+    /// quarantine").
+    pub failures: Vec<String>,
+    /// The whole report as parsed, JSON.
+    pub report: String,
+    /// When it arrived (unix seconds), from whom (envelope sender) and as which queued message.
+    pub received_at: i64,
+    pub sender: String,
+    pub message_id: String,
 }

@@ -346,6 +346,26 @@ CREATE TABLE sent_reports (
     PRIMARY KEY (domain, day, destination)
 );
 "#,
+    // Reports other organisations sent about ours (`sqlite_reports.rs`): TLS-RPT and DMARC.
+    r#"
+CREATE TABLE received_reports (
+    kind TEXT NOT NULL,
+    organization TEXT NOT NULL,
+    report_id TEXT NOT NULL,
+    domain TEXT NOT NULL,
+    begin_at INTEGER NOT NULL,
+    end_at INTEGER NOT NULL,
+    good INTEGER NOT NULL,
+    bad INTEGER NOT NULL,
+    failures TEXT NOT NULL,
+    report TEXT NOT NULL,
+    received_at INTEGER NOT NULL,
+    sender TEXT NOT NULL,
+    message_id TEXT NOT NULL,
+    PRIMARY KEY (kind, organization, report_id)
+);
+CREATE INDEX received_reports_at ON received_reports (received_at);
+"#,
 ];
 
 /// A message is finished when it is not yet marked done, has recipients, every recipient is

@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use sqlx::Row;
 
 use crate::error::StoreError;
-use crate::reports::{ReportStore, ReportedPolicy, SentReport, TlsSessionCount};
+use crate::reports::{ReceivedKind, ReceivedReport, ReportStore, ReportedPolicy, SentReport, TlsSessionCount};
 use crate::sqlite::SqliteStore;
 
 fn json_list(v: &[String]) -> String {
@@ -119,6 +119,65 @@ impl ReportStore for SqliteStore {
                 status: r.get("status"),
             })
             .collect())
+    }
+
+    async fn keep_received_report(&self, r: &ReceivedReport) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "INSERT INTO received_reports (kind, organization, report_id, domain, begin_at, end_at, good, bad, \
+             failures, report, received_at, sender, message_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?) \
+             ON CONFLICT(kind, organization, report_id) DO NOTHING",
+        )
+        .bind(r.kind.as_str())
+        .bind(&r.organization)
+        .bind(&r.report_id)
+        .bind(&r.domain)
+        .bind(r.begin)
+        .bind(r.end)
+        .bind(r.good.min(i64::MAX as u64) as i64)
+        .bind(r.bad.min(i64::MAX as u64) as i64)
+        .bind(json_list(&r.failures))
+        .bind(&r.report)
+        .bind(r.received_at)
+        .bind(&r.sender)
+        .bind(&r.message_id)
+        .execute(&mut *self.write_conn(false).await?)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn received_reports(&self, since: i64, limit: u32) -> Result<Vec<ReceivedReport>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT * FROM received_reports WHERE received_at >= ? ORDER BY received_at DESC, rowid DESC LIMIT ?",
+        )
+        .bind(since)
+        .bind(limit as i64)
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let kind = match r.get::<&str, _>("kind") {
+                    "tls" => ReceivedKind::Tls,
+                    "dmarc" => ReceivedKind::Dmarc,
+                    other => return Err(StoreError::Damaged(format!("received_reports.kind `{other}`"))),
+                };
+                Ok(ReceivedReport {
+                    kind,
+                    organization: r.get("organization"),
+                    report_id: r.get("report_id"),
+                    domain: r.get("domain"),
+                    begin: r.get("begin_at"),
+                    end: r.get("end_at"),
+                    good: r.get::<i64, _>("good") as u64,
+                    bad: r.get::<i64, _>("bad") as u64,
+                    failures: serde_json::from_str(r.get::<&str, _>("failures"))
+                        .map_err(|e| StoreError::Damaged(format!("received_reports.failures: {e}")))?,
+                    report: r.get("report"),
+                    received_at: r.get("received_at"),
+                    sender: r.get("sender"),
+                    message_id: r.get("message_id"),
+                })
+            })
+            .collect()
     }
 
     async fn purge_tls_sessions(&self, before_day: &str) -> Result<u64, StoreError> {

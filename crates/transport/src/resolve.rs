@@ -40,6 +40,13 @@ pub async fn resolve(dns: &dyn Dns, dest: &Destination) -> Result<Vec<Target>, R
     let (name, port, mx_lookup) = match dest {
         Destination::Mx { domain, port } => (domain.as_str(), *port, true),
         Destination::Host { host, port, mx_lookup, .. } => (host.as_str(), *port, *mx_lookup),
+        Destination::Reports => {
+            return Err(RouteFailure {
+                temporary: true,
+                status: "4.3.0",
+                reason: "reports are kept by sekisho itself, not sent to a host".into(),
+            });
+        }
         Destination::NoNextHop => {
             return Err(RouteFailure {
                 temporary: true,

@@ -16,6 +16,8 @@ pub enum Destination {
     Host { host: String, port: u16, mx_lookup: bool, relay: bool },
     /// Inbound mail with no `[delivery] next_hop`: it waits for the administrator.
     NoNextHop,
+    /// Inbound mail to a `[reports] receive` address: read and kept as a report, not passed on.
+    Reports,
 }
 
 impl std::fmt::Display for Destination {
@@ -25,6 +27,7 @@ impl std::fmt::Display for Destination {
             Destination::Host { host, port, mx_lookup: true, .. } => write!(f, "{host}:{port} (MX)"),
             Destination::Host { host, port, .. } => write!(f, "[{host}]:{port}"),
             Destination::NoNextHop => write!(f, "no next hop"),
+            Destination::Reports => write!(f, "the report store"),
         }
     }
 }
@@ -36,6 +39,9 @@ pub fn route(config: &Config, origin: Origin, recipient: &str) -> Destination {
     let domain = recipient.rsplit_once('@').map_or("", |(_, d)| d).trim_end_matches('.').to_ascii_lowercase();
     let port = config.delivery.port;
     let hop = |text: &str| next_hop(text, port, false);
+    if origin == Origin::Mx && config.reports.receives(recipient) {
+        return Destination::Reports;
+    }
     if origin == Origin::Mx {
         return config.delivery.next_hop.as_deref().map_or(Destination::NoNextHop, hop);
     }

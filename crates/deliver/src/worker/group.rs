@@ -51,6 +51,9 @@ impl Inner {
         if let Err(verdict) = self.body_intact(info) {
             return all(verdict, None, None);
         }
+        if *dest == Destination::Reports {
+            return all(self.keep_report(info).await, None, None);
+        }
         let targets = match resolve(self.dns.as_ref(), dest).await {
             Ok(t) => t,
             Err(f) if f.temporary => return all(Verdict::deferred(f.status, f.reason), None, None),

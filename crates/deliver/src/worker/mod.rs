@@ -222,6 +222,7 @@ mod connect;
 mod group;
 mod notices;
 mod prepare;
+mod reports;
 mod settle;
 
 impl Inner {

@@ -31,6 +31,8 @@ pub struct QuarantineTexts {
     pub admin_link_session: &'static str,
     /// The link to the originals replaced by sanitised copies.
     pub originals: &'static str,
+    /// The link to the reports other organisations sent.
+    pub reports: &'static str,
 }
 
 /// Japanese.
@@ -59,6 +61,7 @@ pub const JA: QuarantineTexts = QuarantineTexts {
     not_admin: "このページは管理者だけが使えます。このアカウントは [portal] administrators に含まれていません。",
     admin_link_session: "管理者のページを開くには、メールのリンクではなくアカウントのパスワードでサインインしてください。",
     originals: "無害化で差し替えた原本",
+    reports: "受け取ったレポート（TLS・DMARC）",
 };
 
 /// English.
@@ -87,6 +90,7 @@ pub const EN: QuarantineTexts = QuarantineTexts {
     not_admin: "Only administrators can use this page: this account is not listed in [portal] administrators.",
     admin_link_session: "To open the administration pages, sign in with your account's password, not with a mailed link.",
     originals: "Originals replaced by sanitised copies",
+    reports: "Reports received (TLS, DMARC)",
 };
 
 /// The sentences in the language of `t`.

@@ -45,6 +45,8 @@ pub(crate) struct Recipients {
     directory: Option<Arc<Directory>>,
     /// `[ldap] recipient_filter`.
     recipient_filter: String,
+    /// `[reports] receive`: sekisho itself takes mail for these addresses.
+    report_addresses: Vec<String>,
 }
 
 impl Recipients {
@@ -67,7 +69,13 @@ impl Recipients {
             })
             .collect();
         let unknown = Mutex::new(UnknownCounter::new(c.max_unknown_per_client, c.unknown_window.0));
-        Recipients { rules, unknown, directory, recipient_filter: config.ldap.recipient_filter.clone() }
+        Recipients {
+            rules,
+            unknown,
+            directory,
+            recipient_filter: config.ldap.recipient_filter.clone(),
+            report_addresses: config.reports.receive.clone(),
+        }
     }
 
     /// True when some domain is verified.
@@ -95,7 +103,9 @@ impl Recipients {
     async fn lookup(&self, recipient: &str) -> RecipientVerdict {
         let Some(mailbox) = address::split(recipient) else { return RecipientVerdict::Known };
         // RFC 5321 §4.5.1: every domain has a postmaster.
-        if mailbox.local.eq_ignore_ascii_case("postmaster") {
+        if mailbox.local.eq_ignore_ascii_case("postmaster")
+            || self.report_addresses.iter().any(|a| a.eq_ignore_ascii_case(recipient))
+        {
             return RecipientVerdict::Known;
         }
         let Some(rule) = self.rules.iter().find(|r| sekisho_config::domain_matches(&r.domains, mailbox.domain)) else {
