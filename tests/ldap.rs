@@ -2,11 +2,9 @@
 //! its database loaded from an LDIF) answers which recipients exist and which addresses an
 //! account may send as; a directory that does not answer is a temporary refusal, never a 550.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
-
 use base64::Engine as _;
 use sekisho_config::RecipientRule;
+use sekisho_testkit::slapd::Slapd;
 use sekisho_testkit::{Client, TestServer};
 
 const LDIF: &str = "dn: dc=example,dc=jp
@@ -28,59 +26,6 @@ mail: alice@example.jp
 mail: sales@example.jp
 ";
 
-/// A slapd started for one test; stopped when dropped.
-struct Slapd {
-    dir: PathBuf,
-    url: String,
-}
-
-impl Slapd {
-    fn start(dir: &Path, ip: &str) -> Slapd {
-        let port = std::net::TcpListener::bind((ip, 0)).unwrap().local_addr().unwrap().port();
-        std::fs::create_dir_all(dir.join("db")).unwrap();
-        let conf = format!(
-            "include /etc/ldap/schema/core.schema\ninclude /etc/ldap/schema/cosine.schema\n\
-             include /etc/ldap/schema/inetorgperson.schema\nmodulepath /usr/lib/ldap\nmoduleload back_mdb\n\
-             pidfile {d}/slapd.pid\ndatabase mdb\nsuffix \"dc=example,dc=jp\"\n\
-             rootdn \"cn=admin,dc=example,dc=jp\"\nrootpw secret\ndirectory {d}/db\n",
-            d = dir.display()
-        );
-        std::fs::write(dir.join("slapd.conf"), conf).unwrap();
-        std::fs::write(dir.join("data.ldif"), LDIF).unwrap();
-        let conf = dir.join("slapd.conf");
-        let loaded = Command::new("slapadd").arg("-f").arg(&conf).arg("-l").arg(dir.join("data.ldif")).status();
-        assert!(loaded.expect("slapadd (Debian: slapd; scripts/test installs it)").success());
-        let url = format!("ldap://{ip}:{port}");
-        let started = Command::new("slapd").arg("-f").arg(&conf).arg("-h").arg(format!("{url}/")).status();
-        assert!(started.expect("slapd (Debian: slapd)").success());
-        for _ in 0..100 {
-            if std::net::TcpStream::connect((ip, port)).is_ok() {
-                return Slapd { dir: dir.to_path_buf(), url };
-            }
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
-        panic!("slapd did not start listening on {url}");
-    }
-
-    fn stop(&self) {
-        if let Ok(pid) = std::fs::read_to_string(self.dir.join("slapd.pid")) {
-            let _ = Command::new("kill").arg(pid.trim()).status();
-            for _ in 0..100 {
-                if !self.dir.join("slapd.pid").exists() {
-                    break;
-                }
-                std::thread::sleep(std::time::Duration::from_millis(50));
-            }
-        }
-    }
-}
-
-impl Drop for Slapd {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
 fn b64(s: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(s)
 }
@@ -88,7 +33,7 @@ fn b64(s: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_directory_says_who_exists_and_which_addresses_an_account_may_use() {
     let dir = tempfile::tempdir().unwrap();
-    let slapd = Slapd::start(&dir.path().join("slapd"), "127.0.0.162");
+    let slapd = Slapd::start(&dir.path().join("slapd"), "127.0.0.162", LDIF);
     let url = slapd.url.clone();
     let s = TestServer::start_with(|c| {
         c.ldap.url = Some(url);

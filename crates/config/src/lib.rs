@@ -5,6 +5,7 @@
 
 mod antivirus;
 mod attachments;
+mod console;
 mod digest_time;
 mod duration;
 mod error;
@@ -29,6 +30,7 @@ use serde::Deserialize;
 
 pub use antivirus::AntivirusConfig;
 pub use attachments::{AttachmentPolicy, AttachmentRule, domain_matches};
+pub use console::{ConsoleConfig, ConsoleLdap, SignInMethod};
 pub use digest_time::DigestTime;
 pub use duration::Duration;
 pub use error::{ConfigError, InvalidValue};
@@ -89,6 +91,8 @@ pub struct Config {
     pub tlsrpt: TlsRptConfig,
     /// Who sekisho says it is in the reports it sends.
     pub reports: ReportsConfig,
+    /// How people sign in to the sender console.
+    pub console: ConsoleConfig,
     /// Inbound protection: what is done with mail for the local domains, by its files.
     pub inbound: InboundConfig,
     /// Recipient verification at RCPT for the local domains.
@@ -546,6 +550,7 @@ impl Default for Config {
             mta_sts: MtaStsConfig::default(),
             tlsrpt: TlsRptConfig::default(),
             reports: ReportsConfig::default(),
+            console: ConsoleConfig::default(),
             inbound: InboundConfig::default(),
             recipients: RecipientsConfig::default(),
             senders: SendersConfig::default(),
@@ -831,6 +836,9 @@ impl Config {
             return Err(err(&key, message));
         }
         if let Some((key, message)) = reports::problem(&self.reports, &self.tlsrpt) {
+            return Err(err(&key, message));
+        }
+        if let Some((key, message)) = self.console.problem(self.ldap.url.as_deref()) {
             return Err(err(&key, message));
         }
         let ldap_used = self.senders.ldap || self.recipients.domains.iter().any(|r| r.ldap);

@@ -43,6 +43,18 @@ pub struct Directory {
     settings: DirectorySettings,
 }
 
+/// The directory `[ldap]` names, if it names one.
+pub fn configured(l: &sekisho_config::LdapConfig) -> Option<Directory> {
+    let url = l.url.as_ref()?;
+    Some(Directory::new(DirectorySettings {
+        url: url.clone(),
+        bind_dn: l.bind_dn.clone(),
+        bind_password: l.bind_password.clone(),
+        base_dn: l.base_dn.clone(),
+        timeout: l.timeout.0,
+    }))
+}
+
 impl Directory {
     /// A directory asked with `settings`.
     pub fn new(settings: DirectorySettings) -> Directory {
@@ -78,6 +90,91 @@ impl Directory {
             .into_iter()
             .map(|e| SearchEntry::construct(e).attrs.into_iter().map(|(k, v)| (k.to_ascii_lowercase(), v)).collect())
             .collect())
+    }
+}
+
+/// What an LDAP sign-in found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SignIn {
+    /// The password is the user's: their DN and addresses.
+    Accepted { dn: String, addresses: Vec<String> },
+    /// The filter finds no entry (or more than one: the name is ambiguous).
+    NoSuchUser,
+    /// The bind as the user failed (or the password was empty: an unauthenticated bind
+    /// proves nothing).
+    WrongPassword,
+    /// The user is not a member of the required group.
+    NotInGroup,
+}
+
+impl Directory {
+    /// Checks `password` for the one entry `user_filter` finds (searched with the configured
+    /// bind): binds as that entry, then, when `group` (DN, and a filter with `{dn}`) is given,
+    /// looks for the user in it. The addresses are the values of `address_attributes`.
+    pub async fn sign_in(
+        &self,
+        user_filter: &str,
+        password: &str,
+        address_attributes: &[String],
+        group: Option<(&str, &str)>,
+    ) -> Result<SignIn, DirectoryError> {
+        let limit = self.settings.timeout;
+        tokio::time::timeout(limit, self.sign_in_now(user_filter, password, address_attributes, group))
+            .await
+            .map_err(|_| DirectoryError::Timeout(limit))?
+    }
+
+    async fn sign_in_now(
+        &self,
+        user_filter: &str,
+        password: &str,
+        address_attributes: &[String],
+        group: Option<(&str, &str)>,
+    ) -> Result<SignIn, DirectoryError> {
+        let s = &self.settings;
+        let attrs: Vec<&str> = address_attributes.iter().map(String::as_str).collect();
+        let (conn, mut ldap) =
+            LdapConnAsync::with_settings(LdapConnSettings::new().set_conn_timeout(s.timeout), &s.url).await?;
+        ldap3::drive!(conn);
+        if let Some(dn) = &s.bind_dn {
+            ldap.simple_bind(dn, s.bind_password.as_deref().unwrap_or("")).await?.success()?;
+        }
+        let (found, _) = ldap.search(&s.base_dn, Scope::Subtree, user_filter, attrs).await?.success()?;
+        let mut found: Vec<SearchEntry> = found.into_iter().map(SearchEntry::construct).collect();
+        if found.len() != 1 {
+            let _ = ldap.unbind().await;
+            return Ok(SignIn::NoSuchUser);
+        }
+        let entry = found.remove(0);
+        if let Some((group_dn, group_filter)) = group {
+            let f = filter(group_filter, "dn", &entry.dn);
+            let (members, _) = ldap.search(group_dn, Scope::Base, &f, vec!["1.1"]).await?.success()?;
+            if members.is_empty() {
+                let _ = ldap.unbind().await;
+                return Ok(SignIn::NotInGroup);
+            }
+        }
+        let _ = ldap.unbind().await;
+        if password.is_empty() {
+            return Ok(SignIn::WrongPassword);
+        }
+        // The user's own bind, on a connection of its own.
+        let (conn, mut as_user) =
+            LdapConnAsync::with_settings(LdapConnSettings::new().set_conn_timeout(s.timeout), &s.url).await?;
+        ldap3::drive!(conn);
+        let bound = as_user.simple_bind(&entry.dn, password).await?;
+        let _ = as_user.unbind().await;
+        // 49: invalidCredentials.
+        match bound.rc {
+            0 => {}
+            49 => return Ok(SignIn::WrongPassword),
+            _ => {
+                bound.success()?;
+            }
+        }
+        let attrs: HashMap<String, Vec<String>> =
+            entry.attrs.into_iter().map(|(k, v)| (k.to_ascii_lowercase(), v)).collect();
+        Ok(SignIn::Accepted { dn: entry.dn, addresses: addresses(&[attrs], address_attributes) })
     }
 }
 

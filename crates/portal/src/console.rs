@@ -257,14 +257,36 @@ pub async fn login(
             return r;
         }
     }
+    let local = portal.inner.config.console.allows(sekisho_config::SignInMethod::Local);
     let hash = match portal.inner.stores.accounts.password_hash(user).await {
-        Ok(h) => h,
+        Ok(h) => h.filter(|_| local),
         Err(e) => {
             guard.forget(user, ip, admitted);
             return unavailable(e);
         }
     };
     let known = hash.is_some();
+    // Not one of sekisho's own accounts: the organisation's directory, when it is a way in.
+    if !known && let Some(directory) = &portal.inner.directory {
+        match directory_sign_in(&portal, directory, user, &form.password).await {
+            Ok(DirectoryAnswer::Accepted(sender)) => {
+                guard.forget(user, ip, admitted);
+                tracing::info!(user = %shown.escape_debug(), %sender, client = %ip, "console sign-in through the directory");
+                return portal.sign_in(&sender, false).await;
+            }
+            Ok(DirectoryAnswer::Refused(why)) => {
+                tracing::warn!(user = %shown.escape_debug(), client = %ip, why, "console sign-in through the directory refused");
+                guard.failed(user, now());
+                tokio::time::sleep(WRONG_PASSWORD_DELAY).await;
+                return portal.sign_in_page(t, StatusCode::FORBIDDEN, Some(t.console_wrong.to_string()));
+            }
+            Err(e) => {
+                guard.forget(user, ip, admitted);
+                tracing::error!(user = %shown.escape_debug(), client = %ip, error = %e, "console sign-in: the directory did not answer");
+                return busy(t);
+            }
+        }
+    }
     // An unknown name is checked against a dummy hash: the answer takes as long.
     let right = match guard.verify(hash, form.password).await {
         Ok(right) => right,
@@ -287,6 +309,40 @@ pub async fn login(
     guard.forget(user, ip, admitted);
     tracing::info!(user = %shown.escape_debug(), client = %ip, "console sign-in");
     portal.sign_in(user, true).await
+}
+
+/// What the directory said about a name and password.
+enum DirectoryAnswer {
+    /// Signed in as this sender address.
+    Accepted(String),
+    /// Refused: why, for the log (the user sees the same sentence as for a wrong password).
+    Refused(&'static str),
+}
+
+/// Checks `user` and `password` against the directory (`[console.ldap]`): the sender is the
+/// address typed when the entry has it, else the entry's first address.
+async fn directory_sign_in(
+    portal: &Portal,
+    directory: &sekisho_directory::Directory,
+    user: &str,
+    password: &str,
+) -> Result<DirectoryAnswer, sekisho_directory::DirectoryError> {
+    use sekisho_directory::SignIn;
+    let c = &portal.inner.config.console.ldap;
+    let user_filter = sekisho_directory::filter(&c.user_filter, "user", user);
+    let group = c.group.as_deref().map(|g| (g, c.group_filter.as_str()));
+    Ok(match directory.sign_in(&user_filter, password, &c.address_attributes, group).await? {
+        SignIn::Accepted { addresses, .. } => {
+            let typed = user.to_ascii_lowercase();
+            match addresses.iter().find(|a| **a == typed).or(addresses.first()) {
+                Some(sender) => DirectoryAnswer::Accepted(sender.clone()),
+                None => DirectoryAnswer::Refused("the directory entry has no mail address"),
+            }
+        }
+        SignIn::NoSuchUser => DirectoryAnswer::Refused("no single directory entry for the name"),
+        SignIn::WrongPassword => DirectoryAnswer::Refused("wrong password"),
+        SignIn::NotInGroup => DirectoryAnswer::Refused("not a member of [console.ldap] group"),
+    })
 }
 
 impl Portal {

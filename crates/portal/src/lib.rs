@@ -68,6 +68,8 @@ struct Inner {
     held: inbound::Held,
     /// Password openings a few at once.
     openings: tokio::sync::Semaphore,
+    /// The directory console sign-ins are checked against (`[console] sign_in` with "ldap").
+    directory: Option<sekisho_directory::Directory>,
 }
 
 /// Why the portal could not start.
@@ -99,7 +101,13 @@ impl Portal {
         let antivirus = sekisho_inbound::configured(&config.antivirus);
         let held = inbound::Held::default();
         let openings = tokio::sync::Semaphore::new(inbound::OPENINGS_AT_ONCE);
+        let directory = config
+            .console
+            .allows(sekisho_config::SignInMethod::Ldap)
+            .then(|| sekisho_directory::configured(&config.ldap))
+            .flatten();
         let inner = Inner {
+            directory,
             stores,
             files,
             queue,

@@ -8,18 +8,25 @@ pub fn http() -> reqwest::Client {
 
 /// Signs in to the console with a password; the console cookie.
 pub async fn sign_in(http: &reqwest::Client, base: &str, user: &str, password: &str) -> String {
+    let (status, cookie) = try_sign_in(http, base, user, password).await;
+    assert_eq!(status, 303, "{user} signs in");
+    cookie.expect("a console cookie")
+}
+
+/// Posts the console's sign-in form: the status and the console cookie, when one was set.
+pub async fn try_sign_in(http: &reqwest::Client, base: &str, user: &str, password: &str) -> (u16, Option<String>) {
     let r = http.get(format!("{base}/sent")).header("accept-language", "en").send().await.unwrap();
     let pre = r.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_string();
     let csrf = crate::csrf_in(&r.bytes().await.unwrap()).unwrap();
     let form = [("csrf", csrf.as_str()), ("user", user), ("password", password)];
     let r = http.post(format!("{base}/sent/login")).header("cookie", pre).form(&form).send().await.unwrap();
-    assert_eq!(r.status().as_u16(), 303, "{user} signs in");
-    r.headers()
+    let cookie = r
+        .headers()
         .get_all("set-cookie")
         .iter()
         .map(|c| c.to_str().unwrap().split(';').next().unwrap().to_string())
-        .find(|c| c.starts_with("sekisho-console="))
-        .expect("a console cookie")
+        .find(|c| c.starts_with("sekisho-console=") && c.len() > "sekisho-console=".len());
+    (r.status().as_u16(), cookie)
 }
 
 /// GET `url` in English, with `cookie` when given: the status and the page.

@@ -12,6 +12,7 @@ pub mod mail;
 mod mx;
 mod pki;
 mod seed;
+pub mod slapd;
 
 pub use browser::{Browser, csrf_in};
 pub use clamd::{

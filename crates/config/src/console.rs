@@ -1,0 +1,87 @@
+//! `[console]`: how people sign in to the sender console (and the approval and administration
+//! pages behind it): with sekisho's own accounts, and/or through the organisation's directory.
+
+use serde::Deserialize;
+
+use sekisho_policy::keywords;
+
+keywords! {
+    /// A way to sign in to the console.
+    SignInMethod {
+        /// sekisho's own accounts (`sekisho user add`).
+        Local = "local",
+        /// An LDAP bind as the user the directory (`[ldap]`) finds.
+        Ldap = "ldap",
+    }
+}
+
+/// `[console]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConsoleConfig {
+    /// The ways to sign in, tried in this order for a name and password.
+    pub sign_in: Vec<SignInMethod>,
+    /// Sign-in through the directory.
+    pub ldap: ConsoleLdap,
+}
+
+/// `[console.ldap]`: the directory is `[ldap]` (url, bind_dn, bind_password, base_dn, timeout).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConsoleLdap {
+    /// The user's entry; `{user}` is the name typed (escaped).
+    pub user_filter: String,
+    /// Attributes of the entry holding the user's addresses (the first is the console's
+    /// sender; `proxyAddresses`: only `smtp:` values).
+    pub address_attributes: Vec<String>,
+    /// Only members of this group (its DN) may sign in; unset: anyone the filter finds.
+    pub group: Option<String>,
+    /// The group's entry naming a member; `{dn}` is the user's DN (escaped).
+    pub group_filter: String,
+}
+
+impl Default for ConsoleConfig {
+    fn default() -> Self {
+        ConsoleConfig { sign_in: vec![SignInMethod::Local], ldap: ConsoleLdap::default() }
+    }
+}
+
+impl Default for ConsoleLdap {
+    fn default() -> Self {
+        ConsoleLdap {
+            user_filter: "(|(mail={user})(uid={user})(userPrincipalName={user}))".into(),
+            address_attributes: vec!["mail".into(), "proxyAddresses".into()],
+            group: None,
+            group_filter: "(|(member={dn})(uniqueMember={dn}))".into(),
+        }
+    }
+}
+
+impl ConsoleConfig {
+    /// True when `method` is one of the ways to sign in.
+    pub fn allows(&self, method: SignInMethod) -> bool {
+        self.sign_in.contains(&method)
+    }
+
+    /// The first problem: its key and a sentence.
+    pub(crate) fn problem(&self, ldap_url: Option<&str>) -> Option<(String, String)> {
+        if self.sign_in.is_empty() {
+            return Some(("console.sign_in".into(), "needs at least one of \"local\", \"ldap\"".into()));
+        }
+        if self.allows(SignInMethod::Ldap) && ldap_url.is_none() {
+            return Some(("console.sign_in".into(), "\"ldap\" needs the directory: set [ldap] url".into()));
+        }
+        for (key, filter, var) in [
+            ("console.ldap.user_filter", &self.ldap.user_filter, "{user}"),
+            ("console.ldap.group_filter", &self.ldap.group_filter, "{dn}"),
+        ] {
+            if !filter.contains(var) || !filter.starts_with('(') {
+                return Some((key.into(), format!("must be an LDAP filter with {var}, e.g. \"(mail={var})\"")));
+            }
+        }
+        if self.ldap.address_attributes.is_empty() {
+            return Some(("console.ldap.address_attributes".into(), "needs at least one attribute".into()));
+        }
+        None
+    }
+}

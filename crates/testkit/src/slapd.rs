@@ -1,0 +1,67 @@
+//! A private OpenLDAP slapd (Debian's `slapd`) for one test: a `dc=example,dc=jp` database
+//! loaded from the test's LDIF, listening on a loopback port, `cn=admin,dc=example,dc=jp` /
+//! `secret` as its root; stopped when dropped.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The root DN and password of every test slapd.
+pub const ADMIN_DN: &str = "cn=admin,dc=example,dc=jp";
+pub const ADMIN_PASSWORD: &str = "secret";
+
+/// A running slapd.
+pub struct Slapd {
+    dir: PathBuf,
+    /// `ldap://IP:PORT`.
+    pub url: String,
+}
+
+impl Slapd {
+    /// Starts slapd in `dir` on `ip` with the entries of `ldif` (under `dc=example,dc=jp`, which
+    /// it must create).
+    pub fn start(dir: &Path, ip: &str, ldif: &str) -> Slapd {
+        let port = std::net::TcpListener::bind((ip, 0)).expect("a free port").local_addr().expect("addr").port();
+        std::fs::create_dir_all(dir.join("db")).expect("slapd directory");
+        let conf = format!(
+            "include /etc/ldap/schema/core.schema\ninclude /etc/ldap/schema/cosine.schema\n\
+             include /etc/ldap/schema/inetorgperson.schema\nmodulepath /usr/lib/ldap\nmoduleload back_mdb\n\
+             pidfile {d}/slapd.pid\ndatabase mdb\nsuffix \"dc=example,dc=jp\"\n\
+             rootdn \"{ADMIN_DN}\"\nrootpw {ADMIN_PASSWORD}\ndirectory {d}/db\n",
+            d = dir.display()
+        );
+        std::fs::write(dir.join("slapd.conf"), conf).expect("slapd.conf");
+        std::fs::write(dir.join("data.ldif"), ldif).expect("data.ldif");
+        let conf = dir.join("slapd.conf");
+        let loaded = Command::new("slapadd").arg("-f").arg(&conf).arg("-l").arg(dir.join("data.ldif")).status();
+        assert!(loaded.expect("slapadd (Debian: slapd; scripts/test installs it)").success());
+        let url = format!("ldap://{ip}:{port}");
+        let started = Command::new("slapd").arg("-f").arg(&conf).arg("-h").arg(format!("{url}/")).status();
+        assert!(started.expect("slapd (Debian: slapd)").success());
+        for _ in 0..100 {
+            if std::net::TcpStream::connect((ip, port)).is_ok() {
+                return Slapd { dir: dir.to_path_buf(), url };
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        panic!("slapd did not start listening on {url}");
+    }
+
+    /// Stops it (the directory then does not answer).
+    pub fn stop(&self) {
+        if let Ok(pid) = std::fs::read_to_string(self.dir.join("slapd.pid")) {
+            let _ = Command::new("kill").arg(pid.trim()).status();
+            for _ in 0..100 {
+                if !self.dir.join("slapd.pid").exists() {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+        }
+    }
+}
+
+impl Drop for Slapd {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
