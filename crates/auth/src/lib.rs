@@ -1,5 +1,17 @@
 //! Mail authentication: SPF, DKIM, DMARC and ARC verified for inbound mail, DKIM and ARC
 //! signatures for what sekisho sends or changes. Built on `mail-auth` (pinned to 0.13.3, the
 //! last release that builds with mail-parser 0.11).
+//!
+//! Inbound: [`Verifier::verify`] runs every check of one message within a time budget and
+//! gives the [`sekisho_policy::sender::AuthenticationRecord`] kept with it (with the
+//! Authentication-Results field delivery adds) and the facts [`policy::decide`] (pure) turns
+//! into deliver, quarantine or reject; [`results::findings`] (pure) gives the `dmarc-fail`,
+//! `spf-fail` and `dkim-fail` findings.
+
+pub mod cache;
+pub mod policy;
+pub mod results;
+mod verify;
 
 pub use mail_auth;
+pub use verify::{Arrival, AuthError, Verified, Verifier};

@@ -4,6 +4,7 @@
 //! sekisho runs on the embedded default (`DEFAULT_TOML`).
 
 mod antivirus;
+mod authentication;
 mod attachments;
 mod digest_time;
 mod duration;
@@ -47,6 +48,7 @@ pub use sekisho_policy::{
     PasswordDelivery, ProxyHeader, SmartHostAttachments, UninspectablePolicy,
 };
 pub use senders::SendersConfig;
+pub use authentication::{ArcSealConfig, AuthenticationConfig, DmarcMode};
 pub use size::Size;
 pub use static_records::{StaticRecord, decode_hex, normalize_host};
 pub use time_zone::TimeZone;
@@ -89,6 +91,8 @@ pub struct Config {
     pub recipients: RecipientsConfig,
     /// Which senders submission clients may use.
     pub senders: SendersConfig,
+    /// SPF, DKIM, DMARC and ARC for inbound mail.
+    pub authentication: AuthenticationConfig,
     /// The directory asked for recipients and account addresses.
     pub ldap: LdapConfig,
     /// The download portal.
@@ -541,6 +545,7 @@ impl Default for Config {
             inbound: InboundConfig::default(),
             recipients: RecipientsConfig::default(),
             senders: SendersConfig::default(),
+            authentication: AuthenticationConfig::default(),
             ldap: LdapConfig::default(),
             portal: PortalConfig::default(),
             antivirus: AntivirusConfig::default(),
@@ -820,6 +825,9 @@ impl Config {
             return Err(err(&key, message));
         }
         if let Some((key, message)) = self.senders.problem() {
+            return Err(err(&key, message));
+        }
+        if let Some((key, message)) = self.authentication.problem() {
             return Err(err(&key, message));
         }
         let ldap_used = self.senders.ldap || self.recipients.domains.iter().any(|r| r.ldap);

@@ -131,6 +131,14 @@ impl Resolver {
     }
 }
 
+/// The plain (non-validating) hickory resolver of `[dns]`, for the mail authentication checks
+/// (SPF, DKIM, DMARC, ARC), which need TXT, MX and address lookups of their own. hickory keeps
+/// its answers, positive and negative (NXDOMAIN, no records), for their TTL (a negative answer
+/// for its SOA's minimum), up to 8192 names; `[dns.static]` records do not apply here.
+pub fn plain_resolver(config: &DnsConfig) -> Result<TokioResolver, DnsError> {
+    build(config, false)
+}
+
 /// One hickory resolver from `[dns]`; `validate` turns on DNSSEC validation with the configured
 /// trust anchor.
 fn build(config: &DnsConfig, validate: bool) -> Result<TokioResolver, DnsError> {
