@@ -81,7 +81,8 @@ pub fn dmarc(output: &DmarcOutput, policy: &str) -> MethodResult {
 }
 
 /// The findings for failed checks, most serious first: DMARC, then SPF, then each DKIM
-/// signature that failed.
+/// signature that failed (`fail`, `permerror`, or `neutral` with an error: a body hash that
+/// does not match).
 pub fn findings(
     spf: Option<&MethodResult>,
     dkim: &[MethodResult],
@@ -115,7 +116,8 @@ pub fn findings(
             ),
         });
     }
-    for k in dkim.iter().filter(|k| k.result == "fail" || k.result == "permerror") {
+    // mail-auth says "neutral" for a signature whose body hash does not match.
+    for k in dkim.iter().filter(|k| matches!(k.result.as_str(), "fail" | "permerror") || (k.result == "neutral" && !k.reason.is_empty())) {
         let domain = k.about.split_whitespace().next().unwrap_or("").trim_start_matches("d=");
         out.push(SenderFinding {
             kind: FindingKind::DkimFail,
