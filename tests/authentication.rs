@@ -362,3 +362,29 @@ async fn mail_auth_defect_relaxed_body_ending_in_whitespace_lines_does_not_verif
     let (_, record) = site.record(&site.send("alice@sender.example", &simple).await).await;
     assert_eq!(auth(&record).dkim[0].result, "pass", "{:?}", auth(&record).dkim);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queue_show_says_the_results_in_words_and_its_json_carries_them() {
+    let site = Site::start(|_| {}).await;
+    dmarc_site_records(&site.dns);
+    let r = unaligned(&site, "ceo@quarantine.example", "shown").await;
+    let (_, _) = site.record(&r).await;
+    let id = queue_id(&r).unwrap();
+    let config = site.dir.path().join("show.toml");
+    std::fs::write(&config, format!("[store]\npath = \"{}\"\n", site.gw.config.store.path.display())).unwrap();
+    let (code, out, err) = support::run(Some(&config), &["queue", "show", &id], "");
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("spf:        pass for envelope sender domain other.example\n"), "{out}");
+    assert!(out.contains("dmarc:      fail for header From domain quarantine.example: p=quarantine"), "{out}");
+    assert!(out.contains("dmarc action: quarantine: the sender's domain quarantine.example"), "{out}");
+    assert!(out.contains("finding:    dmarc-fail (quarantine.example: "), "{out}");
+    let (code, out, err) = support::run(Some(&config), &["queue", "show", &id, "--json"], "");
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let s = &v["sender_record"];
+    assert_eq!(s["authentication"]["spf"]["result"], "pass", "{s:#}");
+    assert_eq!(s["authentication"]["dmarc"]["result"], "fail", "{s:#}");
+    assert_eq!(s["authentication"]["dkim"], serde_json::json!([]), "{s:#}");
+    assert_eq!(s["findings"][0]["kind"], "dmarc-fail", "{s:#}");
+    assert!(s["findings"][0]["sentence_ja"].as_str().unwrap().contains("DMARC"), "{s:#}");
+}

@@ -9,6 +9,7 @@ pub(crate) mod originals;
 pub(crate) mod quarantine;
 pub(crate) mod queue;
 pub(crate) mod rules;
+pub(crate) mod sender_record;
 pub(crate) mod serve;
 pub(crate) mod user;
 
