@@ -6,6 +6,9 @@ dkimpy and pyspf, run by /usr/bin/python3):
   sign KEY DOMAIN SELECTOR CANON       stdin message -> stdout with a DKIM-Signature on top
   arcsign KEY DOMAIN SELECTOR SRV_ID   stdin message -> stdout with the next ARC set on top
   spf DNS_IP DNS_PORT CLIENT_IP SENDER HELO -> prints pyspf's result, asking that DNS server
+  arcverify KEYS_FILE                  stdin message -> prints dkimpy's chain validation and
+                                       reason; KEYS_FILE holds "NAME<TAB>TXT" lines, the only
+                                       DNS dkimpy asks
 """
 import base64
 import sys
@@ -45,6 +48,20 @@ def main():
         print(result)
         return
     message = sys.stdin.buffer.read()
+    if cmd == "arcverify":
+        records = {}
+        for line in open(args[0]):
+            name, _, text = line.rstrip("\n").partition("\t")
+            records[name.rstrip(".").lower()] = text.encode()
+
+        def dnsfunc(name, timeout=5):
+            if isinstance(name, bytes):
+                name = name.decode()
+            return records.get(name.rstrip(".").lower())
+
+        cv, _, reason = dkim.arc_verify(message, dnsfunc=dnsfunc)
+        print(cv.decode() if isinstance(cv, bytes) else cv, reason)
+        return
     key = open(args[0], "rb").read()
     if cmd == "sign":
         canon = args[3].encode()

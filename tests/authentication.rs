@@ -388,3 +388,73 @@ async fn queue_show_says_the_results_in_words_and_its_json_carries_them() {
     assert_eq!(s["findings"][0]["kind"], "dmarc-fail", "{s:#}");
     assert!(s["findings"][0]["sentence_ja"].as_str().unwrap().contains("DMARC"), "{s:#}");
 }
+
+/// A message with a file, which sekisho separates (no antivirus: the file is Error).
+fn with_file(from: &str, subject: &str) -> String {
+    format!(
+        "From: {from}\r\nTo: bob@example.jp\r\nSubject: {subject}\r\nDate: Fri, 4 Dec 2026 10:00:00 +0000\r\n\
+         Message-ID: <{subject}@sender.example>\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b\"\r\n\r\n\
+         --b\r\nContent-Type: text/plain\r\n\r\nSee the file.\r\n--b\r\nContent-Type: application/octet-stream; name=\"a.bin\"\r\n\
+         Content-Disposition: attachment; filename=\"a.bin\"\r\nContent-Transfer-Encoding: base64\r\n\r\nAAECAwQFBgc=\r\n--b--\r\n"
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_sekisho_changes_carries_an_arc_set_dkimpy_validates() {
+    let dir = tempfile::tempdir().unwrap();
+    let origin = key(dir.path(), "origin");
+    let list = key(dir.path(), "list");
+    let gateway = key(dir.path(), "gateway");
+    let seal_key = gateway.path.clone();
+    let site = Site::start(move |c| {
+        c.authentication.arc_seal = Some(sekisho_config::ArcSealConfig {
+            domain: "gw.sekisho.test".into(),
+            selector: "arc".into(),
+            key_file: seal_key,
+        });
+    })
+    .await;
+    site.dns.txt("s1._domainkey.sender.example", &origin.record);
+    site.dns.txt("arc._domainkey.lists.example.org", &list.record);
+    site.dns.txt("sender.example", "v=spf1 ip4:127.0.0.0/8 -all");
+    site.dns.txt("lists.example.org", "v=spf1 ip4:127.0.0.0/8 -all");
+    let keys = dir.path().join("keys.txt");
+    std::fs::write(
+        &keys,
+        format!(
+            "s1._domainkey.sender.example\t{}\narc._domainkey.lists.example.org\t{}\narc._domainkey.gw.sekisho.test\t{}\n",
+            origin.record, list.record, gateway.record
+        ),
+    )
+    .unwrap();
+    let arcverify = |message: &[u8]| String::from_utf8(tool(&["arcverify", keys.to_str().unwrap()], message)).unwrap();
+
+    // Straight from the author: sekisho's set is the first (cv=none).
+    let signed = sign(&with_file("alice@sender.example", "direct"), &origin, "sender.example", "s1", "relaxed");
+    let (d, _) = site.record(&site.send("alice@sender.example", &signed).await).await;
+    assert_eq!(d.info.inspection.as_ref().unwrap().action, sekisho_policy::inbound::Outcome::Separated);
+    let got = site.internal.wait_for(1, 10).await;
+    let text = String::from_utf8_lossy(&got[0].data).to_string();
+    let seal = text.lines().next().unwrap();
+    assert!(seal.starts_with("ARC-Seal: i=1;") && seal.contains(" d=gw.sekisho.test;") && seal.contains(" cv=none;"), "{text}");
+    assert!(text.contains("c=relaxed/simple;"), "the body is signed with simple canonicalization: {text}");
+    let aar = text.lines().find(|l| l.starts_with("ARC-Authentication-Results: i=1; gw.sekisho.test; ")).expect(&text);
+    assert!(aar.contains("spf=pass (") && aar.contains("smtp.mailfrom=alice@sender.example"), "{aar}");
+    assert!(text.contains("dkim=pass"), "{text}");
+    assert!(arcverify(&got[0].data).starts_with("pass"), "{}", arcverify(&got[0].data));
+    assert!(arcverify(text.replace("See the file.", "See the other file.").as_bytes()).starts_with("fail"));
+
+    // Through a list that sealed it: sekisho's set is the second and vouches for the first.
+    let seen = format!(
+        "Authentication-Results: lists.example.org; dkim=pass header.d=sender.example; dmarc=pass header.from=sender.example\r\n{}",
+        sign(&with_file("alice@sender.example", "listed"), &origin, "sender.example", "s1", "relaxed")
+    );
+    let forwarded = arc_seal(&seen, &list, "lists.example.org", "arc");
+    let (_, record) = site.record(&site.send("list-bounces@lists.example.org", &forwarded).await).await;
+    assert_eq!(result(&auth(&record).arc), "pass");
+    let got = site.internal.wait_for(2, 10).await;
+    let text = String::from_utf8_lossy(&got[1].data).to_string();
+    let seal = text.lines().next().unwrap();
+    assert!(seal.starts_with("ARC-Seal: i=2;") && seal.contains(" cv=pass;"), "{text}");
+    assert!(arcverify(&got[1].data).starts_with("pass"), "{}", arcverify(&got[1].data));
+}

@@ -7,11 +7,15 @@
 //! Authentication-Results field delivery adds) and the facts [`policy::decide`] (pure) turns
 //! into deliver, quarantine or reject; [`results::findings`] (pure) gives the `dmarc-fail`,
 //! `spf-fail` and `dkim-fail` findings.
+//!
+//! Changed inbound mail: [`ArcSigner::seal`] adds an ARC set (`[authentication.arc_seal]`).
 
+mod arc_seal;
 pub mod cache;
 pub mod policy;
 pub mod results;
 mod verify;
 
+pub use arc_seal::{ArcSigner, SealError};
 pub use mail_auth;
 pub use verify::{Arrival, AuthError, Verified, Verifier};

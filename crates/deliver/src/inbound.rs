@@ -226,8 +226,9 @@ fn subject_tag<'c>(config: &'c Config, record: &InspectionRecord) -> Option<&'c 
 /// Each transaction of MX mail with an authentication record gets sekisho's
 /// Authentication-Results field on top of its header, and every field claiming sekisho's
 /// authserv-id on arrival is removed (RFC 8601 §5): the planned header when there is one, else
-/// the spooled one (mail not inspected, `[inbound] inspect = false`). A message that was not
-/// authenticated goes as planned.
+/// the spooled one (mail not inspected, `[inbound] inspect = false`). A message whose body
+/// sekisho made anew (separated, sanitised) is also ARC-sealed under
+/// `[authentication.arc_seal]`. A message that was not authenticated goes as planned.
 pub(crate) async fn with_results<'r>(
     config: &Config,
     info: &MessageInfo,
@@ -239,6 +240,7 @@ pub(crate) async fn with_results<'r>(
     };
     let id = config.authentication.authserv_id(&config.hostname);
     let field = auth.results_field.as_str();
+    let signer = arc_signer(config, info);
     let mut out = Vec::with_capacity(batches.len());
     for mut batch in batches {
         batch.data = match batch.data {
@@ -259,12 +261,38 @@ pub(crate) async fn with_results<'r>(
                 let end = header_end(&body).unwrap_or(body.len());
                 let mut made = authres::with_results(&body[..end], id, field);
                 made.extend_from_slice(&body[end..]);
-                Data::Made(made)
+                Data::Made(sealed(signer.as_ref(), made, auth, info))
             }
         };
         out.push(batch);
     }
     (out, held)
+}
+
+/// The ARC sealer of `[authentication.arc_seal]`, when set and its key can be used (else the
+/// changed message goes unsealed, and the reason is logged).
+fn arc_signer(config: &Config, info: &MessageInfo) -> Option<sekisho_auth::ArcSigner> {
+    let settings = config.authentication.arc_seal.as_ref()?;
+    sekisho_auth::ArcSigner::load(settings)
+        .inspect_err(|e| tracing::error!(queue_id = %info.id, error = %e, "cannot seal changed inbound mail (ARC)"))
+        .ok()
+}
+
+/// `made` (a message sekisho changed) with an ARC set on top, when sealing is configured.
+fn sealed(
+    signer: Option<&sekisho_auth::ArcSigner>,
+    made: Vec<u8>,
+    auth: &sekisho_policy::sender::AuthenticationRecord,
+    info: &MessageInfo,
+) -> Vec<u8> {
+    let Some(signer) = signer else { return made };
+    match signer.seal(&made, auth) {
+        Ok(sealed) => sealed,
+        Err(e) => {
+            tracing::warn!(queue_id = %info.id, error = %e, "changed inbound mail goes without an ARC set");
+            made
+        }
+    }
 }
 
 /// The first bytes of the spooled message and where its header block ends in them (all of
