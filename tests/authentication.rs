@@ -120,7 +120,13 @@ async fn a_message_signed_by_dkimpy_passes_and_an_altered_one_fails_with_the_rea
     site.dns.txt("s1._domainkey.sender.example", &k.record);
     site.dns.txt("sender.example", "v=spf1 ip4:127.0.0.0/8 -all");
     site.dns.txt("_dmarc.sender.example", "v=DMARC1; p=reject");
-    let signed = sign(&letter("Alice <alice@sender.example>", "signed", "Hello Bob.\r\n"), &k, "sender.example", "s1", "relaxed");
+    let signed = sign(
+        &letter("Alice <alice@sender.example>", "signed", "Hello Bob.\r\n"),
+        &k,
+        "sender.example",
+        "s1",
+        "relaxed",
+    );
 
     let (d, record) = site.record(&site.send("alice@sender.example", &signed).await).await;
     let a = auth(&record);
@@ -132,7 +138,10 @@ async fn a_message_signed_by_dkimpy_passes_and_an_altered_one_fails_with_the_rea
     let got = site.internal.wait_for(1, 5).await;
     let text = String::from_utf8_lossy(&got[0].data).to_string();
     assert!(text.starts_with("Authentication-Results: gw.sekisho.test;"), "{text}");
-    assert!(text.contains("dkim=pass header.d=sender.example header.s=s1") || text.contains("dkim=pass header.i="), "{text}");
+    assert!(
+        text.contains("dkim=pass header.d=sender.example header.s=s1") || text.contains("dkim=pass header.i="),
+        "{text}"
+    );
     assert!(text.contains("dmarc=pass header.from=sender.example policy.dmarc=reject"), "{text}");
 
     // The same message changed on the way: the body hash no longer matches.
@@ -180,11 +189,9 @@ async fn spf_results_agree_with_pyspf_on_the_same_records() {
         let sender = format!("someone@{domain}");
         let (_, record) = site.record(&site.send(&sender, &letter(&sender, "spf", "Text.\r\n")).await).await;
         let ours = result(&auth(&record).spf).to_string();
-        let theirs = String::from_utf8(tool(
-            &["spf", &dns_ip, &dns_port, "127.0.0.1", &sender, "relay.outside.example"],
-            b"",
-        ))
-        .unwrap();
+        let theirs =
+            String::from_utf8(tool(&["spf", &dns_ip, &dns_port, "127.0.0.1", &sender, "relay.outside.example"], b""))
+                .unwrap();
         assert_eq!(ours, theirs.trim(), "{domain}: sekisho and pyspf disagree");
         let finding = record.findings.iter().any(|f| f.kind == FindingKind::SpfFail);
         assert_eq!(finding, ours == "fail", "{domain}: {:?}", record.findings);
@@ -214,12 +221,17 @@ async fn dmarc_enforced_rejects_quarantines_or_delivers_as_the_domain_publishes(
 
     let r = unaligned(&site, "ceo@reject.example", "r1").await;
     assert_eq!(r.code, 550, "{r:?}");
-    assert!(r.lines[0].starts_with("5.7.1 Message refused: the sender's domain reject.example publishes DMARC p=reject"), "{r:?}");
+    assert!(
+        r.lines[0].starts_with("5.7.1 Message refused: the sender's domain reject.example publishes DMARC p=reject"),
+        "{r:?}"
+    );
 
     let (d, record) = site.record(&unaligned(&site, "ceo@quarantine.example", "q1").await).await;
     assert!(d.recipients.iter().all(|r| r.state == RecipientState::Held), "{d:#?}");
     assert!(auth(&record).dmarc_action.starts_with("quarantine: "), "{:?}", auth(&record));
-    assert!(record.findings.iter().any(|f| f.kind == FindingKind::DmarcFail && f.detail.contains("quarantine.example")));
+    assert!(
+        record.findings.iter().any(|f| f.kind == FindingKind::DmarcFail && f.detail.contains("quarantine.example"))
+    );
 
     let (d, record) = site.record(&unaligned(&site, "ceo@none.example", "n1").await).await;
     assert!(d.recipients.iter().all(|r| r.state == RecipientState::Delivered), "{d:#?}");
@@ -271,7 +283,13 @@ async fn a_forwarded_message_with_a_trusted_arc_chain_is_delivered_and_an_untrus
     };
     // The author signs; the list records what it saw, adds a footer (breaking the signature)
     // and seals.
-    let signed = sign(&letter("Alice <alice@sender.example>", "list", "To the list.\r\n"), &origin, "sender.example", "s1", "relaxed");
+    let signed = sign(
+        &letter("Alice <alice@sender.example>", "list", "To the list.\r\n"),
+        &origin,
+        "sender.example",
+        "s1",
+        "relaxed",
+    );
     let seen = format!(
         "Authentication-Results: lists.example.org; dkim=pass header.d=sender.example; dmarc=pass header.from=sender.example\r\n{}",
         signed.replace("To the list.\r\n", "To the list.\r\n-- \r\nThe list's footer\r\n")
@@ -436,7 +454,10 @@ async fn a_message_sekisho_changes_carries_an_arc_set_dkimpy_validates() {
     let got = site.internal.wait_for(1, 10).await;
     let text = String::from_utf8_lossy(&got[0].data).to_string();
     let seal = text.lines().next().unwrap();
-    assert!(seal.starts_with("ARC-Seal: i=1;") && seal.contains(" d=gw.sekisho.test;") && seal.contains(" cv=none;"), "{text}");
+    assert!(
+        seal.starts_with("ARC-Seal: i=1;") && seal.contains(" d=gw.sekisho.test;") && seal.contains(" cv=none;"),
+        "{text}"
+    );
     assert!(text.contains("c=relaxed/simple;"), "the body is signed with simple canonicalization: {text}");
     let aar = text.lines().find(|l| l.starts_with("ARC-Authentication-Results: i=1; gw.sekisho.test; ")).expect(&text);
     assert!(aar.contains("spf=pass (") && aar.contains("smtp.mailfrom=alice@sender.example"), "{aar}");

@@ -104,12 +104,12 @@ pub fn decide(facts: &DmarcFacts, local: &Local<'_>) -> DmarcAction {
             note: Some(format!("the trusted ARC sealer {sealer} saw DMARC pass before it changed the message")),
         };
     }
-    let reason = format!(
-        "the sender's domain {domain} publishes DMARC p={} and this message fails it",
-        published.as_str()
-    );
+    let reason =
+        format!("the sender's domain {domain} publishes DMARC p={} and this message fails it", published.as_str());
     match (local.mode, published) {
-        (DmarcMode::Record, _) => DmarcAction::Deliver { note: Some("[authentication] dmarc_policy = \"record\"".into()) },
+        (DmarcMode::Record, _) => {
+            DmarcAction::Deliver { note: Some("[authentication] dmarc_policy = \"record\"".into()) }
+        }
         (DmarcMode::Enforce, Published::Reject) => DmarcAction::Reject { reason },
         _ => DmarcAction::Quarantine { reason },
     }

@@ -117,7 +117,9 @@ pub fn findings(
         });
     }
     // mail-auth says "neutral" for a signature whose body hash does not match.
-    for k in dkim.iter().filter(|k| matches!(k.result.as_str(), "fail" | "permerror") || (k.result == "neutral" && !k.reason.is_empty())) {
+    for k in dkim.iter().filter(|k| {
+        matches!(k.result.as_str(), "fail" | "permerror") || (k.result == "neutral" && !k.reason.is_empty())
+    }) {
         let domain = k.about.split_whitespace().next().unwrap_or("").trim_start_matches("d=");
         out.push(SenderFinding {
             kind: FindingKind::DkimFail,
@@ -153,7 +155,12 @@ mod tests {
         assert_eq!(kinds, [FindingKind::DmarcFail, FindingKind::SpfFail, FindingKind::DkimFail]);
         assert!(f[2].sentence.contains("example.com") && f[2].detail.contains("body hash mismatch"));
         assert!(f[1].sentence_ja.contains("192.0.2.1"));
-        let ok = findings(Some(&r("softfail", "x", "")), &[r("pass", "d=x s=y", "")], Some(&r("pass", "x", "")), "192.0.2.1".parse().unwrap());
+        let ok = findings(
+            Some(&r("softfail", "x", "")),
+            &[r("pass", "d=x s=y", "")],
+            Some(&r("pass", "x", "")),
+            "192.0.2.1".parse().unwrap(),
+        );
         assert!(ok.is_empty());
     }
 }

@@ -47,6 +47,17 @@ pub struct Verified {
     pub dmarc: DmarcFacts,
 }
 
+/// mail-auth's parameters over sekisho's caches.
+type Cached<'x, P> = Parameters<
+    'x,
+    P,
+    crate::cache::TtlCache<Box<str>, mail_auth::Txt>,
+    crate::cache::TtlCache<Box<str>, mail_auth::RecordSet<mail_auth::MX>>,
+    crate::cache::TtlCache<Box<str>, mail_auth::RecordSet<std::net::Ipv4Addr>>,
+    crate::cache::TtlCache<Box<str>, mail_auth::RecordSet<std::net::Ipv6Addr>>,
+    crate::cache::TtlCache<IpAddr, mail_auth::RecordSet<Box<str>>>,
+>;
+
 /// SPF, DKIM, DMARC and ARC for inbound mail; one per server, shared by every connection (its
 /// caches are).
 pub struct Verifier {
@@ -75,18 +86,8 @@ impl Verifier {
         }
     }
 
-    fn params<P>(
-        &self,
-        p: P,
-    ) -> Parameters<
-        '_,
-        P,
-        crate::cache::TtlCache<Box<str>, mail_auth::Txt>,
-        crate::cache::TtlCache<Box<str>, mail_auth::RecordSet<mail_auth::MX>>,
-        crate::cache::TtlCache<Box<str>, mail_auth::RecordSet<std::net::Ipv4Addr>>,
-        crate::cache::TtlCache<Box<str>, mail_auth::RecordSet<std::net::Ipv6Addr>>,
-        crate::cache::TtlCache<IpAddr, mail_auth::RecordSet<Box<str>>>,
-    > {
+    /// mail-auth's parameters with `p` and sekisho's caches.
+    fn params<P>(&self, p: P) -> Cached<'_, P> {
         let c = &self.caches;
         Parameters::new(p)
             .with_txt_cache(&c.txt)
@@ -133,11 +134,10 @@ impl Verifier {
         };
         let dkim = auth.verify_dkim(self.params(&message)).await;
         let arc = auth.verify_arc(self.params(&message)).await;
-        let dmarc = auth
-            .verify_dmarc(self.params(DmarcParameters::new(&message, &dkim, mail_from_domain, &spf)))
-            .await;
+        let dmarc = auth.verify_dmarc(self.params(DmarcParameters::new(&message, &dkim, mail_from_domain, &spf))).await;
         let header_from = message.from.first().map(String::as_str).unwrap_or("");
-        field = field.with_dkim_results(&dkim, header_from).with_arc_result(&arc, a.client_ip).with_dmarc_result(&dmarc);
+        field =
+            field.with_dkim_results(&dkim, header_from).with_arc_result(&arc, a.client_ip).with_dmarc_result(&dmarc);
         let published = match dmarc.policy() {
             Policy::Reject => Published::Reject,
             Policy::Quarantine => Published::Quarantine,
@@ -229,7 +229,9 @@ mod tests {
 
     #[test]
     fn the_sealers_results_are_read_for_dmarc_pass() {
-        assert!(saw_dmarc_pass(b"i=1; lists.example.org; spf=pass smtp.mailfrom=a.example;\r\n dmarc=pass header.from=a.example"));
+        assert!(saw_dmarc_pass(
+            b"i=1; lists.example.org; spf=pass smtp.mailfrom=a.example;\r\n dmarc=pass header.from=a.example"
+        ));
         assert!(!saw_dmarc_pass(b"i=1; lists.example.org; dmarc=fail header.from=a.example"));
         assert!(!saw_dmarc_pass(b"i=1; lists.example.org; dkim=pass (dmarc=pass in a comment)"));
     }

@@ -106,13 +106,10 @@ impl AuthenticationConfig {
         if let Some(d) = self.trusted_arc_sealers.iter().find(|d| d.is_empty() || d.contains('@') || d.contains(' ')) {
             return Some(("authentication.trusted_arc_sealers".into(), format!("`{d}` is not a domain")));
         }
-        if let Some(seal) = &self.arc_seal {
-            if seal.domain.is_empty() || seal.selector.is_empty() {
-                return Some((
-                    "authentication.arc_seal".into(),
-                    "needs `domain`, `selector` and `key_file`".into(),
-                ));
-            }
+        if let Some(seal) = &self.arc_seal
+            && (seal.domain.is_empty() || seal.selector.is_empty())
+        {
+            return Some(("authentication.arc_seal".into(), "needs `domain`, `selector` and `key_file`".into()));
         }
         None
     }
@@ -141,9 +138,12 @@ mod tests {
         assert!(c.authentication.trusted_forwarder("192.0.2.7".parse().unwrap(), "x"));
         assert!(c.authentication.trusted_forwarder("198.51.100.1".parse().unwrap(), "FWD.example.net"));
         assert!(!c.authentication.trusted_forwarder("198.51.100.1".parse().unwrap(), "other.example"));
-        let e = Config::parse("[authentication]\nauthserv_id = \"a b\"\n", Path::new("a.toml")).unwrap_err().to_string();
+        let e =
+            Config::parse("[authentication]\nauthserv_id = \"a b\"\n", Path::new("a.toml")).unwrap_err().to_string();
         assert!(e.starts_with("a.toml:2: authentication.authserv_id"), "{e}");
-        let e = Config::parse("[authentication]\ndmarc_policy = \"strict\"\n", Path::new("a.toml")).unwrap_err().to_string();
+        let e = Config::parse("[authentication]\ndmarc_policy = \"strict\"\n", Path::new("a.toml"))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("dmarc_policy"), "{e}");
     }
 }

@@ -4,8 +4,8 @@
 //! sekisho runs on the embedded default (`DEFAULT_TOML`).
 
 mod antivirus;
-mod authentication;
 mod attachments;
+mod authentication;
 mod digest_time;
 mod duration;
 mod error;
@@ -29,6 +29,7 @@ use serde::Deserialize;
 
 pub use antivirus::AntivirusConfig;
 pub use attachments::{AttachmentPolicy, AttachmentRule, domain_matches};
+pub use authentication::{ArcSealConfig, AuthenticationConfig, DmarcMode};
 pub use digest_time::DigestTime;
 pub use duration::Duration;
 pub use error::{ConfigError, InvalidValue};
@@ -48,7 +49,6 @@ pub use sekisho_policy::{
     PasswordDelivery, ProxyHeader, SmartHostAttachments, UninspectablePolicy,
 };
 pub use senders::SendersConfig;
-pub use authentication::{ArcSealConfig, AuthenticationConfig, DmarcMode};
 pub use size::Size;
 pub use static_records::{StaticRecord, decode_hex, normalize_host};
 pub use time_zone::TimeZone;

@@ -252,11 +252,17 @@ pub(crate) async fn with_results<'r>(
                     let variant =
                         batch.variant.clone().unwrap_or(Variant { kind: Carriage::Inline, reason: "inbound".into() });
                     let reason = format!("cannot read the spooled message: {e}");
-                    held.extend(batch.rcpts.iter().map(|&rcpt| Held { rcpt, variant: variant.clone(), reason: reason.clone() }));
+                    held.extend(batch.rcpts.iter().map(|&rcpt| Held {
+                        rcpt,
+                        variant: variant.clone(),
+                        reason: reason.clone(),
+                    }));
                     continue;
                 }
             },
-            Data::Headed { head, resume_at } => Data::Headed { head: authres::with_results(&head, id, field), resume_at },
+            Data::Headed { head, resume_at } => {
+                Data::Headed { head: authres::with_results(&head, id, field), resume_at }
+            }
             Data::Made(body) => {
                 let end = header_end(&body).unwrap_or(body.len());
                 let mut made = authres::with_results(&body[..end], id, field);
