@@ -198,6 +198,25 @@ async fn spf_results_agree_with_pyspf_on_the_same_records() {
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_message_from_the_same_sender_asks_dns_nothing() {
+    let site = Site::start(|_| {}).await;
+    let k = key(site.dir.path(), "s1");
+    site.dns.txt("s1._domainkey.sender.example", &k.record);
+    site.dns.txt("sender.example", "v=spf1 ip4:127.0.0.0/8 -all");
+    site.dns.txt("_dmarc.sender.example", "v=DMARC1; p=reject");
+    let signed = sign(&letter("alice@sender.example", "cached", "Hi.\r\n"), &k, "sender.example", "s1", "relaxed");
+    let (_, record) = site.record(&site.send("alice@sender.example", &signed).await).await;
+    assert_eq!(result(&auth(&record).dmarc), "pass");
+    let asked = site.dns.queries();
+    assert!(asked > 0);
+    // The records found (SPF, the key, DMARC) and those not found (the HELO name's SPF, which
+    // does not exist) are both remembered.
+    let (_, again) = site.record(&site.send("alice@sender.example", &signed).await).await;
+    assert_eq!(auth(&again).dkim, auth(&record).dkim);
+    assert_eq!(site.dns.queries(), asked, "the second message was answered from the caches");
+}
+
 /// A message whose header From is `from` (no DKIM) sent with an envelope sender of
 /// bounce@other.example, whose SPF passes but does not align: DMARC fails.
 async fn unaligned(site: &Site, from: &str, subject: &str) -> Response {
@@ -478,4 +497,106 @@ async fn a_message_sekisho_changes_carries_an_arc_set_dkimpy_validates() {
     let seal = text.lines().next().unwrap();
     assert!(seal.starts_with("ARC-Seal: i=2;") && seal.contains(" cv=pass;"), "{text}");
     assert!(arcverify(&got[1].data).starts_with("pass"), "{}", arcverify(&got[1].data));
+}
+
+/// CPU time of this process so far (user + system), from /proc/self/stat.
+fn process_cpu() -> std::time::Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
+    let fields: Vec<&str> = stat.rsplit_once(')').unwrap().1.split_whitespace().collect();
+    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as u64;
+    std::time::Duration::from_millis(ticks * 1000 / hz)
+}
+
+/// A 10 KB letter signed by dkimpy, with SPF, DKIM and DMARC records for its domain.
+fn ten_kb_signed(dns: &FakeDns, dir: &Path) -> String {
+    let k = key(dir, "bench");
+    dns.txt("bench._domainkey.sender.example", &k.record);
+    dns.txt("sender.example", "v=spf1 ip4:127.0.0.0/8 -all");
+    dns.txt("_dmarc.sender.example", "v=DMARC1; p=reject");
+    let line = "The quarterly figures are attached below as text, line after line.\r\n";
+    let body = line.repeat(10_240 / line.len());
+    sign(&letter("Alice <alice@sender.example>", "bench", &body), &k, "sender.example", "bench", "relaxed")
+}
+
+/// BENCHMARKS.md, "Inbound authentication": the checks of one 10 KB message with warm caches,
+/// CPU per message. `cargo test --test authentication measure_ -- --ignored --nocapture`.
+#[tokio::test(flavor = "current_thread")]
+#[ignore = "a measurement, run by hand"]
+async fn measure_cpu_per_message_of_the_checks() {
+    let dns = FakeDns::start("127.0.0.53").await;
+    let dir = tempfile::tempdir().unwrap();
+    let message = ten_kb_signed(&dns, dir.path());
+    let raw = format!("Received: from relay.outside.example by gw.sekisho.test\r\n{message}");
+    let config = sekisho_config::DnsConfig { servers: vec![dns.addr], ..Default::default() };
+    let verifier = sekisho_auth::Verifier::new(&config).unwrap();
+    let arrival = sekisho_auth::Arrival {
+        raw: raw.as_bytes(),
+        client_ip: "127.0.0.1".parse().unwrap(),
+        helo: "relay.outside.example",
+        mail_from: "alice@sender.example",
+        hostname: "gw.sekisho.test",
+        authserv_id: "gw.sekisho.test",
+    };
+    let budget = std::time::Duration::from_secs(10);
+    let first = verifier.verify(&arrival, budget).await;
+    assert_eq!(first.record.dkim[0].result, "pass", "{:?}", first.record);
+    let queries = dns.queries();
+    let n = 2000;
+    let (cpu, wall) = (process_cpu(), std::time::Instant::now());
+    for _ in 0..n {
+        let v = verifier.verify(&arrival, budget).await;
+        assert_eq!(v.record.dmarc.as_ref().unwrap().result, "pass");
+    }
+    let (cpu, wall) = (process_cpu() - cpu, wall.elapsed());
+    println!(
+        "checks of a 10 KB signed message, warm caches: {:.3} ms CPU, {:.3} ms wall per message over {n}; DNS queries after the first message: {}",
+        cpu.as_secs_f64() * 1000.0 / n as f64,
+        wall.as_secs_f64() * 1000.0 / n as f64,
+        dns.queries() - queries
+    );
+}
+
+/// One message in a session of its own.
+async fn send_one(mx: std::net::SocketAddr, message: std::sync::Arc<String>) {
+    let (mut c, _) = Client::connect(mx).await;
+    c.cmd("EHLO relay.outside.example").await;
+    let r = c.send_mail("alice@sender.example", &["bob@example.jp"], &message).await;
+    assert_eq!(r.code, 250, "{r:?}");
+}
+
+/// BENCHMARKS.md, "Inbound authentication": 10 KB messages through the MX listener (8
+/// concurrent sessions, one message each), authentication on against off, in this debug build.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement, run by hand"]
+async fn measure_inbound_throughput_with_authentication_on_and_off() {
+    for on in [false, true, false, true] {
+        let site = Site::start(|c| {
+            c.authentication.enabled = on;
+            c.inbound.inspect = false;
+        })
+        .await;
+        let message = std::sync::Arc::new(ten_kb_signed(&site.dns, site.dir.path()));
+        let mx = site.gw.mx;
+        send_one(mx, message.clone()).await; // warms the caches
+        let (n, sessions) = (400, 8);
+        let (cpu, wall) = (process_cpu(), std::time::Instant::now());
+        let mut tasks = tokio::task::JoinSet::new();
+        for _ in 0..sessions {
+            let m = message.clone();
+            tasks.spawn(async move {
+                for _ in 0..n / sessions {
+                    send_one(mx, m.clone()).await;
+                }
+            });
+        }
+        while tasks.join_next().await.is_some() {}
+        let (cpu, wall) = (process_cpu() - cpu, wall.elapsed());
+        println!(
+            "authentication {}: {:.0} msg/s accepted, {:.2} ms CPU per message (server, client and sink in one process)",
+            if on { "on " } else { "off" },
+            n as f64 / wall.as_secs_f64(),
+            cpu.as_secs_f64() * 1000.0 / n as f64
+        );
+    }
 }
