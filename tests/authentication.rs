@@ -247,6 +247,8 @@ async fn dmarc_enforced_rejects_quarantines_or_delivers_as_the_domain_publishes(
 
     let (d, record) = site.record(&unaligned(&site, "ceo@quarantine.example", "q1").await).await;
     assert!(d.recipients.iter().all(|r| r.state == RecipientState::Held), "{d:#?}");
+    let quarantine = site.gw.queue.control();
+    assert!(quarantine.in_quarantine(&d.info.id).await.unwrap(), "administrators find it in the quarantine");
     assert!(auth(&record).dmarc_action.starts_with("quarantine: "), "{:?}", auth(&record));
     assert!(
         record.findings.iter().any(|f| f.kind == FindingKind::DmarcFail && f.detail.contains("quarantine.example"))
