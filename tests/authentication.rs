@@ -231,6 +231,12 @@ fn dmarc_site_records(dns: &FakeDns) {
     dns.txt("_dmarc.parent.example", "v=DMARC1; p=none; sp=reject");
     dns.addr("news.parent.example", "192.0.2.1");
     dns.txt("_dmarc.sampled.example", "v=DMARC1; p=reject; pct=0");
+    dns.txt("_dmarc.np.example", "v=DMARC1; p=none; sp=none; np=reject");
+    dns.addr("real.np.example", "192.0.2.1");
+    dns.txt("mail.strict.example", "v=spf1 ip4:127.0.0.0/8 -all");
+    dns.txt("_dmarc.strict.example", "v=DMARC1; p=reject; aspf=s");
+    dns.txt("mail.relaxed.example", "v=spf1 ip4:127.0.0.0/8 -all");
+    dns.txt("_dmarc.relaxed.example", "v=DMARC1; p=reject");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -263,11 +269,26 @@ async fn dmarc_enforced_rejects_quarantines_or_delivers_as_the_domain_publishes(
     let r = unaligned(&site, "ceo@news.parent.example", "s1").await;
     assert_eq!(r.code, 550, "sp=reject applies to news.parent.example: {r:?}");
 
+    // np= for a subdomain that does not exist, sp= for one that does.
+    let r = unaligned(&site, "ceo@ghost.np.example", "np1").await;
+    assert_eq!(r.code, 550, "np=reject applies to a name that does not exist: {r:?}");
+    let (d, _) = site.record(&unaligned(&site, "ceo@real.np.example", "np2").await).await;
+    assert!(d.recipients.iter().all(|r| r.state == RecipientState::Delivered), "sp=none: {d:#?}");
+
+    // Alignment: the envelope's mail.DOMAIN aligns with DOMAIN when relaxed, not when strict.
+    let strict = site.send("bounce@mail.strict.example", &letter("ceo@strict.example", "a1", "Hi.\r\n")).await;
+    assert_eq!(strict.code, 550, "aspf=s: {strict:?}");
+    let (_, record) = site
+        .record(&site.send("bounce@mail.relaxed.example", &letter("ceo@relaxed.example", "a2", "Hi.\r\n")).await)
+        .await;
+    assert_eq!(result(&auth(&record).dmarc), "pass", "relaxed SPF alignment: {:?}", auth(&record));
+
     // pct=0: outside the sample, p=reject is applied as quarantine.
     let (d, record) = site.record(&unaligned(&site, "ceo@sampled.example", "p1").await).await;
     assert!(d.recipients.iter().all(|r| r.state == RecipientState::Held), "{d:#?}");
     assert!(auth(&record).dmarc_action.contains("p=quarantine"), "{:?}", auth(&record));
-    assert!(site.internal.received().len() == 1, "only the p=none message reached the internal server");
+    let delivered = site.internal.wait_for(3, 10).await;
+    assert_eq!(delivered.len(), 3, "only p=none, sp=none and the aligned message reached the internal server");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
