@@ -69,6 +69,12 @@ enum Command {
         #[command(subcommand)]
         command: commands::rules::RulesCommand,
     },
+    /// SMTP TLS reports (RFC 8460): `tlsrpt preview DOMAIN` shows a domain's report, `tlsrpt
+    /// send --now` sends a day's reports.
+    Tlsrpt {
+        #[command(subcommand)]
+        command: commands::tlsrpt::TlsRptCommand,
+    },
     /// Manage submission accounts.
     User {
         #[command(subcommand)]
@@ -135,6 +141,7 @@ fn run_async(command: Command, config: Config, source: ConfigSource) -> Result<(
             Command::User { command } => commands::user::run(command, &config, &source).await,
             Command::Hold { command } => commands::hold::run(command, &config, &source).await,
             Command::Rules { command } => commands::rules::run(command, &config, &source).await,
+            Command::Tlsrpt { command } => commands::tlsrpt::run(command, &config, &source).await,
             Command::Key { command } => commands::key::run(command, &config, &source).await,
             Command::Links { command } => commands::links::run(command, &config, &source).await,
             Command::Config { .. } => unreachable!("handled before the runtime starts"),

@@ -11,6 +11,7 @@ pub(crate) mod queue;
 pub(crate) mod rules;
 pub(crate) mod sender_record;
 pub(crate) mod serve;
+pub(crate) mod tlsrpt;
 pub(crate) mod user;
 
 use sekisho_config::Config;

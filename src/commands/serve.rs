@@ -28,9 +28,19 @@ pub(crate) async fn run(config: Config, source: &ConfigSource) -> Result<(), Fai
     );
     let files = crate::store_key::open_files(&config, queue.stores().links.as_ref()).await?;
     let server = Server::bind(config.clone(), queue.clone()).await.map_err(|e| Failure::Failed(e.to_string()))?;
-    let dns = sekisho_dns::Resolver::new(&config.dns).map_err(|e| Failure::Failed(e.to_string()))?;
-    let deliverer = Deliverer::new(config.clone(), queue.clone(), Arc::new(dns), files.clone())
+    let dns: Arc<dyn sekisho_dns::Dns> =
+        Arc::new(sekisho_dns::Resolver::new(&config.dns).map_err(|e| Failure::Failed(e.to_string()))?);
+    let deliverer = Deliverer::new(config.clone(), queue.clone(), dns.clone(), files.clone())
         .map_err(|e| Failure::Usage(e.to_string()))?;
+    let report_queue = queue.clone();
+    let tls_reports = sekisho_deliver::tls_reports::TlsReports::new(
+        config.clone(),
+        queue.stores().clone(),
+        queue.control().clone(),
+        dns,
+        Arc::new(move || report_queue.wake()),
+    )
+    .map_err(|e| Failure::Usage(e.to_string()))?;
     let retention = Retention { control: queue.control().clone(), keep: config.store.retention.0 };
     let (digest_stores, digest_control, digest_queue) =
         (queue.stores().clone(), queue.control().clone(), queue.clone());
@@ -73,6 +83,7 @@ pub(crate) async fn run(config: Config, source: &ConfigSource) -> Result<(), Fai
         move || digest_queue.wake(),
         until_stopped(),
     ));
+    let reporting = tokio::spawn(tls_reports.run(until_stopped()));
     server.run(shutdown).await;
     let _ = stop.send(true);
     let _ = delivering.await;
@@ -83,6 +94,7 @@ pub(crate) async fn run(config: Config, source: &ConfigSource) -> Result<(), Fai
     }
     let _ = purging.await;
     let _ = digesting.await;
+    let _ = reporting.await;
     hangups.abort();
     tracing::info!("stopped");
     Ok(())

@@ -13,6 +13,7 @@ mod inbound;
 mod ldap;
 mod portal;
 mod recipients;
+mod reports;
 mod route;
 mod rules;
 mod senders;
@@ -37,6 +38,7 @@ pub use inbound::{InboundConfig, InboundRule};
 pub use ldap::LdapConfig;
 pub use portal::{Passphrase, PortalConfig};
 pub use recipients::{RecipientRule, RecipientsConfig};
+pub use reports::{ReportsConfig, TlsRptConfig};
 pub use route::NextHop;
 pub use rules::{
     Actions as RuleActions, Checked as RuleChecked, Decision as RuleDecision, FileFacts, Match as RuleMatch,
@@ -85,6 +87,10 @@ pub struct Config {
     pub outbound: OutboundConfig,
     /// MTA-STS (RFC 8461) policy discovery for outbound mail.
     pub mta_sts: MtaStsConfig,
+    /// The daily SMTP TLS reports (RFC 8460) to recipient domains.
+    pub tlsrpt: TlsRptConfig,
+    /// Who sekisho says it is in the reports it sends.
+    pub reports: ReportsConfig,
     /// Inbound protection: what is done with mail for the local domains, by its files.
     pub inbound: InboundConfig,
     /// Recipient verification at RCPT for the local domains.
@@ -542,6 +548,8 @@ impl Default for Config {
             routes: BTreeMap::new(),
             outbound: OutboundConfig::default(),
             mta_sts: MtaStsConfig::default(),
+            tlsrpt: TlsRptConfig::default(),
+            reports: ReportsConfig::default(),
             inbound: InboundConfig::default(),
             recipients: RecipientsConfig::default(),
             senders: SendersConfig::default(),
@@ -828,6 +836,9 @@ impl Config {
             return Err(err(&key, message));
         }
         if let Some((key, message)) = self.authentication.problem() {
+            return Err(err(&key, message));
+        }
+        if let Some((key, message)) = reports::problem(&self.reports, &self.tlsrpt) {
             return Err(err(&key, message));
         }
         let ldap_used = self.senders.ldap || self.recipients.domains.iter().any(|r| r.ldap);

@@ -12,8 +12,12 @@ pub mod outcome;
 pub mod pool;
 mod sanitised;
 pub mod schedule;
+pub mod session_counts;
+pub mod tls_reports;
 mod variants;
 mod worker;
 
-pub use sekisho_transport::{SetupError, check, client, destination, resolve, route, sts, sts_settings, timeouts, tls};
+pub use sekisho_transport::{
+    SetupError, check, client, destination, resolve, route, sts, sts_settings, timeouts, tls, tlsrpt,
+};
 pub use worker::{DeliverError, Deliverer};

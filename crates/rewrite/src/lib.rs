@@ -14,6 +14,7 @@ pub mod own_mail;
 pub mod quarantine_digest;
 mod replace;
 mod splice;
+mod tls_report;
 pub mod undisclosed;
 mod zip;
 
@@ -21,4 +22,5 @@ pub use inbound_notice::{InboundNotice, class_words, inbound_notice_part};
 pub use notice::{Notice, NoticeFile, NoticeTemplates, PLACEHOLDERS, human_size, notice_part};
 pub use replace::{PartEdit, edit_parts, file_part, text_part};
 pub use splice::{RewriteError, link_variant};
+pub use tls_report::{TlsReportMail, tls_report_mail};
 pub use zip::{ZipBuilder, ZipEntry, zip_archive, zip_part};

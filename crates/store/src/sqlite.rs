@@ -320,6 +320,32 @@ CREATE TABLE user_addresses (
     r#"
 ALTER TABLE messages ADD COLUMN sender_record TEXT;
 "#,
+    // TLS sessions per day and recipient domain, for TLS-RPT reports (`sqlite_reports.rs`);
+    // `failure` is empty for a successful session.
+    r#"
+CREATE TABLE tls_sessions (
+    day TEXT NOT NULL,
+    domain TEXT NOT NULL,
+    policy_type TEXT NOT NULL,
+    policy_strings TEXT NOT NULL,
+    mx_patterns TEXT NOT NULL,
+    mx_host TEXT NOT NULL,
+    receiving_ip TEXT NOT NULL,
+    failure TEXT NOT NULL,
+    detail TEXT,
+    count INTEGER NOT NULL,
+    PRIMARY KEY (day, domain, policy_type, policy_strings, mx_patterns, mx_host, receiving_ip, failure)
+);
+CREATE TABLE sent_reports (
+    domain TEXT NOT NULL,
+    day TEXT NOT NULL,
+    destination TEXT NOT NULL,
+    report_id TEXT NOT NULL,
+    at INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    PRIMARY KEY (domain, day, destination)
+);
+"#,
 ];
 
 /// A message is finished when it is not yet marked done, has recipients, every recipient is

@@ -15,6 +15,7 @@ use crate::model::{
 };
 use crate::originals::OriginalStore;
 use crate::quarantine::DigestStore;
+use crate::reports::ReportStore;
 use crate::state::Move;
 
 /// A recipient claimed for delivery.
@@ -125,12 +126,28 @@ pub trait QueueWrites: Send + Sync {
 
 /// Everything a backend implements.
 pub(crate) trait Backend:
-    MessageStore + QueueWrites + TlsStore + AccountStore + LinkStore + SessionStore + DigestStore + OriginalStore
+    MessageStore
+    + QueueWrites
+    + TlsStore
+    + AccountStore
+    + LinkStore
+    + SessionStore
+    + DigestStore
+    + OriginalStore
+    + ReportStore
 {
 }
 
 impl<T> Backend for T where
-    T: MessageStore + QueueWrites + TlsStore + AccountStore + LinkStore + SessionStore + DigestStore + OriginalStore
+    T: MessageStore
+        + QueueWrites
+        + TlsStore
+        + AccountStore
+        + LinkStore
+        + SessionStore
+        + DigestStore
+        + OriginalStore
+        + ReportStore
 {
 }
 
@@ -146,6 +163,8 @@ pub struct Stores {
     pub digests: Arc<dyn DigestStore>,
     /// Originals withheld in favour of their sanitised copies, for the administrators.
     pub originals: Arc<dyn OriginalStore>,
+    /// TLS sessions counted for TLS-RPT, and the reports sent.
+    pub reports: Arc<dyn ReportStore>,
 }
 
 impl Stores {
@@ -158,6 +177,7 @@ impl Stores {
             sessions: backend.clone(),
             digests: backend.clone(),
             originals: backend.clone(),
+            reports: backend.clone(),
         }
     }
 }

@@ -1,6 +1,6 @@
-//! A fake HTTPS server on loopback for MTA-STS policy hosts: answers every GET with the
-//! response the test sets (status, media type, body, or a close without an answer) and counts
-//! requests.
+//! A fake HTTPS server on loopback for MTA-STS policy hosts and TLS-RPT report receivers:
+//! answers every request with the response the test sets (status, media type, body, or a close
+//! without an answer), counts requests and keeps each one's head and body.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -31,7 +31,17 @@ pub struct FakeHttps {
     pub addr: SocketAddr,
     answer: Arc<Mutex<HttpAnswer>>,
     requests: Arc<AtomicUsize>,
+    seen: Arc<Mutex<Vec<Request>>>,
     task: tokio::task::JoinHandle<()>,
+}
+
+/// One request as received.
+#[derive(Debug, Clone)]
+pub struct Request {
+    /// Request line and header fields.
+    pub head: String,
+    /// The body, as long as its Content-Length said (at most 1 MiB).
+    pub body: Vec<u8>,
 }
 
 impl FakeHttps {
@@ -42,11 +52,12 @@ impl FakeHttps {
         let acceptor = crate::mx::acceptor(pki);
         let answer = Arc::new(Mutex::new(answer));
         let requests = Arc::new(AtomicUsize::new(0));
-        let (a, r) = (answer.clone(), requests.clone());
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let (a, r, s) = (answer.clone(), requests.clone(), seen.clone());
         let task = tokio::spawn(async move {
             loop {
                 let Ok((tcp, _)) = listener.accept().await else { continue };
-                let (acceptor, a, r) = (acceptor.clone(), a.clone(), r.clone());
+                let (acceptor, a, r, s) = (acceptor.clone(), a.clone(), r.clone(), s.clone());
                 tokio::spawn(async move {
                     let Ok(mut tls) = acceptor.accept(tcp).await else { return };
                     let mut buf = Vec::new();
@@ -57,6 +68,24 @@ impl FakeHttps {
                             Ok(n) => buf.extend_from_slice(&chunk[..n]),
                         }
                     }
+                    let end = buf.windows(4).position(|w| w == b"\r\n\r\n").map_or(buf.len(), |i| i + 4);
+                    let head = String::from_utf8_lossy(&buf[..end]).into_owned();
+                    let length = head
+                        .lines()
+                        .find_map(|l| {
+                            let (k, v) = l.split_once(':')?;
+                            k.eq_ignore_ascii_case("content-length").then(|| v.trim().parse::<usize>().ok())?
+                        })
+                        .unwrap_or(0)
+                        .min(1 << 20);
+                    let mut body = buf[end..].to_vec();
+                    while body.len() < length {
+                        match tls.read(&mut chunk).await {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => body.extend_from_slice(&chunk[..n]),
+                        }
+                    }
+                    s.lock().expect("requests").push(Request { head, body });
                     r.fetch_add(1, Ordering::SeqCst);
                     let answer = a.lock().expect("answer").clone();
                     if let HttpAnswer::Reply(status, media, body) = answer {
@@ -70,7 +99,7 @@ impl FakeHttps {
                 });
             }
         });
-        FakeHttps { addr, answer, requests, task }
+        FakeHttps { addr, answer, requests, seen, task }
     }
 
     /// Changes the answer from now on.
@@ -81,6 +110,11 @@ impl FakeHttps {
     /// Requests answered so far.
     pub fn requests(&self) -> usize {
         self.requests.load(Ordering::SeqCst)
+    }
+
+    /// Every request received so far, in order.
+    pub fn received(&self) -> Vec<Request> {
+        self.seen.lock().expect("requests").clone()
     }
 }
 

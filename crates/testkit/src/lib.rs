@@ -20,7 +20,7 @@ pub use clamd::{
 };
 pub use client::{Client, Response};
 pub use dns::FakeDns;
-pub use https::{FakeHttps, HttpAnswer};
+pub use https::{FakeHttps, HttpAnswer, Request as HttpRequest};
 pub use mx::{Delivered, FakeMx, MxBehavior};
 pub use pki::TestPki;
 

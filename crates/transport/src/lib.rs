@@ -7,11 +7,13 @@ pub mod check;
 pub mod client;
 pub mod destination;
 mod error;
+pub mod https;
 pub mod public;
 pub mod resolve;
 pub mod route;
 pub mod sts;
 pub mod tls;
+pub mod tlsrpt;
 
 pub use error::SetupError;
 

@@ -56,6 +56,41 @@ impl Inner {
         flagged
     }
 
+    /// Counts one TLS session (or a host the policy ruled out) for the domain's TLS-RPT
+    /// report; only mail routed by the domain's own MX records counts.
+    pub(super) fn count_session(
+        &self,
+        dest: &Destination,
+        target: &Target,
+        (policy, failure): (sekisho_store::ReportedPolicy, Option<(String, String)>),
+    ) {
+        let Destination::Mx { domain, .. } = dest else { return };
+        let full = self.sessions.add(now(), domain, &target.host, &target.ip.to_string(), policy, failure);
+        if full {
+            let rows = self.sessions.take();
+            let store = self.queue.stores().reports.clone();
+            let again = self.sessions.clone();
+            tokio::spawn(async move {
+                if let Err(e) = store.count_tls_sessions(&rows).await {
+                    tracing::error!(error = %e, "cannot store the TLS session counts");
+                    again.restore(rows);
+                }
+            });
+        }
+    }
+
+    /// Writes the counted sessions to the store; on failure they stay for the next time.
+    pub(super) async fn write_session_counts(&self) {
+        let rows = self.sessions.take();
+        if rows.is_empty() {
+            return;
+        }
+        if let Err(e) = self.queue.stores().reports.count_tls_sessions(&rows).await {
+            tracing::error!(error = %e, "cannot store the TLS session counts; keeping them for the next try");
+            self.sessions.restore(rows);
+        }
+    }
+
     /// A pooled connection to `target` (a clean one: its last transaction ended), or a new one.
     pub(super) async fn connection(
         &self,

@@ -17,7 +17,8 @@ use crate::outcome::{HostFailure, RcptResult, Verdict, fold_failures, status_of}
 use crate::resolve::resolve;
 use crate::route::Destination;
 use crate::tls::Assurance;
-use crate::tls::plan::HostPlan;
+use crate::tls::plan::{HostDane, HostPlan};
+use crate::tlsrpt;
 use crate::variants::Files;
 
 /// A connection that passed every check for the recipients at hand.
@@ -162,8 +163,13 @@ impl Inner {
     ) -> Result<Checked, NoConnection> {
         let (host_dane, required, checks) =
             match policy.host(self.dns.as_ref(), &target.host, target.port, required).await {
-                (_, HostPlan::Skip { reason }) => {
+                (dane, HostPlan::Skip { reason }) => {
                     tracing::warn!(queue_id = %info.id, host = %target.host, %reason, "MX host not used");
+                    let dane_failure = match &dane {
+                        HostDane::Unusable { failure, .. } => Some(*failure),
+                        _ => None,
+                    };
+                    self.count_session(dest, target, tlsrpt::skipped(policy.sts.as_ref(), dane_failure, &reason));
                     return Err(NoConnection::Failed(Box::new(HostFailure::temporary(
                         "4.7.5", reason, target, None, None,
                     ))));
@@ -179,13 +185,16 @@ impl Inner {
         let (mut conn, reused) = match got {
             Ok(c) => c,
             Err(e) => {
-                return Err(NoConnection::Failed(Box::new(self.connect_failure(info, target, required, policy, e))));
+                return Err(NoConnection::Failed(Box::new(
+                    self.connect_failure(info, dest, target, required, policy, e),
+                )));
             }
         };
         record_dane(&mut conn.evidence, &host_dane);
         conn.evidence.apply_sts(policy.sts.as_ref(), &target.host);
         if !reused {
             self.probes.observe(target, &conn.evidence, now());
+            self.count_session(dest, target, tlsrpt::classify(policy.sts.as_ref(), &conn.evidence));
         }
         if reused && conn.evidence.assurance < required {
             // Opened for other mail with other checks: a fresh connection goes through these.
@@ -222,6 +231,7 @@ impl Inner {
     fn connect_failure(
         &self,
         info: &MessageInfo,
+        dest: &Destination,
         target: &Target,
         required: Assurance,
         policy: &DomainPolicy,
@@ -231,6 +241,7 @@ impl Inner {
             SessionError::CertificateRefused(mut evidence) => {
                 evidence.apply_sts(policy.sts.as_ref(), &target.host);
                 self.probes.observe(target, &evidence, now());
+                self.count_session(dest, target, tlsrpt::classify(policy.sts.as_ref(), &evidence));
                 let reason = format!(
                     "{}[{}]: TLS required: {}; {}",
                     target.host,

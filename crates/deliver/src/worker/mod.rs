@@ -30,6 +30,9 @@ const RECIPIENTS_PER_TRANSACTION: usize = 50;
 /// How often pending notifications whose queuing failed are tried again.
 const NOTICE_SWEEP: Duration = Duration::from_secs(60);
 
+/// How often the TLS session counts are written to the store.
+const SESSION_COUNT_INTERVAL: Duration = Duration::from_secs(60);
+
 /// Why the deliverer could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum DeliverError {
@@ -67,6 +70,8 @@ pub(crate) struct Inner {
     /// Recent probes of recipient domains for mail through the smart host: (when, found).
     smart_probes: Mutex<HashMap<String, (i64, crate::decide::RecipientMx)>>,
     links: LinkMaker,
+    /// TLS sessions to recipient domains not yet counted in the store (TLS-RPT).
+    sessions: Arc<crate::session_counts::SessionCounts>,
 }
 
 /// The recipients' domains, lower case, each once.
@@ -115,6 +120,7 @@ impl Deliverer {
                 probes: ProbeCache::new(o.probe_cache_ttl.0.as_secs() as i64, queue.stores().tls.clone()),
                 smart_probes: Mutex::new(HashMap::new()),
                 links: LinkMaker::new(&config, queue.clone(), files)?,
+                sessions: Default::default(),
                 timeouts,
                 helo,
                 dns,
@@ -148,6 +154,7 @@ impl Deliverer {
         // Notifications recorded before a crash (or whose queuing failed) but not yet queued.
         inner.sweep_notices().await;
         let mut last_sweep = tokio::time::Instant::now();
+        let mut last_count = tokio::time::Instant::now();
         loop {
             while tasks.try_join_next().is_some() {}
             let room = max_inflight.saturating_sub(tasks.len());
@@ -170,6 +177,10 @@ impl Deliverer {
                     }
                     Err(e) => tracing::error!(error = %e, "cannot read the queue"),
                 }
+            }
+            if last_count.elapsed() >= SESSION_COUNT_INTERVAL {
+                inner.write_session_counts().await;
+                last_count = tokio::time::Instant::now();
             }
             for conn in inner.pool.expire(inner.config.delivery.connection_reuse_time.0) {
                 tokio::spawn(conn.quit());
@@ -198,6 +209,7 @@ impl Deliverer {
             tasks.abort_all();
         }
         inner.queue.remove_finished_bodies().await;
+        inner.write_session_counts().await;
         for conn in inner.pool.drain() {
             let _ = tokio::time::timeout(Duration::from_secs(2), conn.quit()).await;
         }

@@ -2,27 +2,17 @@
 //! the certificate validated for that name, no redirects, `text/plain`, at most 64 KiB, within
 //! a timeout. The address comes from sekisho's DNS view, so tests and private networks work.
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
-use rustls_pki_types::ServerName;
 use sekisho_dns::Dns;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use super::http;
 use super::policy::Policy;
-use crate::public::{NOT_PUBLIC, Reach};
+use crate::https::{HttpsError, exchange};
+use crate::public::Reach;
 use crate::tls::TlsClient;
 
 /// Largest policy accepted (RFC 8461 §3.3 suggests 64 KiB).
 pub const MAX_POLICY: usize = 64 << 10;
-
-/// Most bytes of a whole response read (headers, chunk framing and body).
-const MAX_RAW: usize = http::MAX_HEAD + 2 * MAX_POLICY;
-
-/// Time to connect to one address of the policy host, so a black-holed address leaves time
-/// for the next.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// Why no policy could be had, as an RFC 8460 result type and a readable detail.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -71,78 +61,24 @@ pub async fn fetch(
 }
 
 async fn get(dns: &dyn Dns, tls: &TlsClient, host: &str, port: u16, reach: Reach) -> Result<String, FetchError> {
-    let ips = dns.addresses(host).await.map_err(|e| FetchError::fetch(e.to_string()))?;
-    let mut last = FetchError::fetch(format!("{host} has no address"));
-    for ip in ips.into_iter().take(crate::resolve::MAX_TARGETS) {
-        if !reach.allows(ip) {
-            last = FetchError::fetch(format!("https://{host}/ ({ip}): {NOT_PUBLIC}"));
-            continue;
-        }
-        match get_from(tls, host, SocketAddr::new(ip, port)).await {
-            Ok(text) => return Ok(text),
-            // Only a failure to connect moves on to the next address.
-            Err((true, e)) => last = e,
-            Err((false, e)) => return Err(e),
-        }
-    }
-    Err(last)
-}
-
-/// One address; the flag says whether the connection itself failed.
-async fn get_from(tls: &TlsClient, host: &str, addr: SocketAddr) -> Result<String, (bool, FetchError)> {
-    let tcp = tokio::time::timeout(CONNECT_TIMEOUT, tokio::net::TcpStream::connect(addr))
-        .await
-        .map_err(|_| (true, FetchError::fetch(format!("cannot connect to {host} ({addr}): no answer"))))?
-        .map_err(|e| (true, FetchError::fetch(format!("cannot connect to {host} ({addr}): {e}"))))?;
-    let name = ServerName::try_from(host.to_string()).map_err(|e| (false, FetchError::fetch(e.to_string())))?;
-    let mut stream = tls.https_connector().connect(name, tcp).await.map_err(|e| {
-        let kind = match &e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
-            Some(rustls::Error::InvalidCertificate(_)) => "sts-webpki-invalid",
-            _ => "sts-policy-fetch-error",
-        };
-        (false, FetchError { kind, detail: format!("https://{host}/ ({addr}): TLS: {e}") })
-    })?;
     let request = format!(
         "GET /.well-known/mta-sts.txt HTTP/1.1\r\nHost: {host}\r\nUser-Agent: sekisho\r\nAccept: text/plain\r\n\
          Connection: close\r\n\r\n"
     );
-    let lost = |e: std::io::Error| (false, FetchError::fetch(format!("https://{host}/: {e}")));
-    stream.write_all(request.as_bytes()).await.map_err(lost)?;
-    let mut buf = Vec::with_capacity(4096);
-    let mut parsed_at = 0;
-    let response = loop {
-        let n = stream.read_buf(&mut buf).await;
-        // A server closing without TLS close_notify after a complete response is common.
-        let eof = matches!(n, Ok(0) | Err(_));
-        if let Err(e) = &n
-            && e.kind() != std::io::ErrorKind::UnexpectedEof
-        {
-            return Err(lost(std::io::Error::new(e.kind(), e.to_string())));
-        }
-        if buf.len() > MAX_RAW {
-            return Err((false, FetchError::invalid(format!("the response exceeds {MAX_RAW} bytes"))));
-        }
-        // Parsed again only after a good part more arrived (or at the end): a server trickling
-        // tiny records cannot make the parsing quadratic.
-        if !eof && buf.len() > 16 << 10 && buf.len() - parsed_at < 16 << 10 {
-            continue;
-        }
-        parsed_at = buf.len();
-        match http::parse(&buf, eof, MAX_POLICY) {
-            Ok(Some(r)) => break r,
-            Ok(None) => {}
-            Err(e @ http::HttpError::BodyTooLarge(_)) => return Err((false, FetchError::invalid(e.to_string()))),
-            Err(e) => return Err((false, FetchError::fetch(e.to_string()))),
-        }
-    };
+    let response =
+        exchange(dns, tls, host, port, reach, request.as_bytes(), MAX_POLICY).await.map_err(|e| match e {
+            HttpsError::Certificate(d) => FetchError { kind: "sts-webpki-invalid", detail: d },
+            HttpsError::TooLarge(d) => FetchError::invalid(d),
+            HttpsError::Unreachable(d) | HttpsError::Failed(d) => FetchError::fetch(d),
+        })?;
     if response.status != 200 {
         let why =
             if (300..400).contains(&response.status) { " (redirects are not followed, RFC 8461 §3.3)" } else { "" };
-        return Err((false, FetchError::fetch(format!("https://{host}/: HTTP status {}{why}", response.status))));
+        return Err(FetchError::fetch(format!("https://{host}/: HTTP status {}{why}", response.status)));
     }
     let media = response.header("content-type").unwrap_or("");
     if !media.split(';').next().unwrap_or("").trim().eq_ignore_ascii_case("text/plain") {
-        return Err((false, FetchError::invalid(format!("served as `{media}`, not text/plain"))));
+        return Err(FetchError::invalid(format!("served as `{media}`, not text/plain")));
     }
-    String::from_utf8(response.body).map_err(|_| (false, FetchError::invalid("the policy is not UTF-8 text")))
+    String::from_utf8(response.body).map_err(|_| FetchError::invalid("the policy is not UTF-8 text"))
 }

@@ -1,0 +1,169 @@
+//! SQLite: TLS session counts per day and the reports sent from them.
+
+use async_trait::async_trait;
+use sqlx::Row;
+
+use crate::error::StoreError;
+use crate::reports::{ReportStore, ReportedPolicy, SentReport, TlsSessionCount};
+use crate::sqlite::SqliteStore;
+
+fn json_list(v: &[String]) -> String {
+    serde_json::to_string(v).unwrap_or_else(|_| "[]".into())
+}
+
+#[async_trait]
+impl ReportStore for SqliteStore {
+    async fn count_tls_sessions(&self, counts: &[TlsSessionCount]) -> Result<(), StoreError> {
+        if counts.is_empty() {
+            return Ok(());
+        }
+        let mut conn = self.write_conn(false).await?;
+        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+        for c in counts {
+            sqlx::query(
+                "INSERT INTO tls_sessions (day, domain, policy_type, policy_strings, mx_patterns, mx_host, \
+                 receiving_ip, failure, detail, count) VALUES (?,?,?,?,?,?,?,?,?,?) \
+                 ON CONFLICT(day, domain, policy_type, policy_strings, mx_patterns, mx_host, receiving_ip, failure) \
+                 DO UPDATE SET count = count + excluded.count",
+            )
+            .bind(&c.day)
+            .bind(&c.domain)
+            .bind(&c.policy.kind)
+            .bind(json_list(&c.policy.strings))
+            .bind(json_list(&c.policy.mx_patterns))
+            .bind(&c.mx_host)
+            .bind(&c.receiving_ip)
+            .bind(c.failure.as_deref().unwrap_or(""))
+            .bind(&c.detail)
+            .bind(c.count as i64)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn tls_report_domains(&self, day: &str) -> Result<Vec<String>, StoreError> {
+        let rows = sqlx::query("SELECT DISTINCT domain FROM tls_sessions WHERE day = ? ORDER BY domain")
+            .bind(day)
+            .fetch_all(&self.reader)
+            .await?;
+        Ok(rows.iter().map(|r| r.get("domain")).collect())
+    }
+
+    async fn tls_sessions(&self, day: &str, domain: &str) -> Result<Vec<TlsSessionCount>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT * FROM tls_sessions WHERE day = ? AND domain = ? \
+             ORDER BY policy_type, policy_strings, mx_patterns, failure, mx_host, receiving_ip",
+        )
+        .bind(day)
+        .bind(domain)
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let list = |col: &str| -> Result<Vec<String>, StoreError> {
+                    serde_json::from_str(r.get::<&str, _>(col))
+                        .map_err(|e| StoreError::Damaged(format!("tls_sessions.{col}: {e}")))
+                };
+                let failure: String = r.get("failure");
+                Ok(TlsSessionCount {
+                    day: r.get("day"),
+                    domain: r.get("domain"),
+                    policy: ReportedPolicy {
+                        kind: r.get("policy_type"),
+                        strings: list("policy_strings")?,
+                        mx_patterns: list("mx_patterns")?,
+                    },
+                    mx_host: r.get("mx_host"),
+                    receiving_ip: r.get("receiving_ip"),
+                    failure: (!failure.is_empty()).then_some(failure),
+                    detail: r.get("detail"),
+                    count: r.get::<i64, _>("count") as u64,
+                })
+            })
+            .collect()
+    }
+
+    async fn record_sent_report(&self, s: &SentReport) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO sent_reports (domain, day, destination, report_id, at, status) VALUES (?,?,?,?,?,?) \
+             ON CONFLICT(domain, day, destination) DO UPDATE SET report_id = excluded.report_id, \
+             at = excluded.at, status = excluded.status",
+        )
+        .bind(&s.domain)
+        .bind(&s.day)
+        .bind(&s.destination)
+        .bind(&s.report_id)
+        .bind(s.at)
+        .bind(&s.status)
+        .execute(&mut *self.write_conn(false).await?)
+        .await?;
+        Ok(())
+    }
+
+    async fn sent_reports(&self, domain: &str, day: &str) -> Result<Vec<SentReport>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM sent_reports WHERE domain = ? AND day = ? ORDER BY destination")
+            .bind(domain)
+            .bind(day)
+            .fetch_all(&self.reader)
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| SentReport {
+                domain: r.get("domain"),
+                day: r.get("day"),
+                destination: r.get("destination"),
+                report_id: r.get("report_id"),
+                at: r.get("at"),
+                status: r.get("status"),
+            })
+            .collect())
+    }
+
+    async fn purge_tls_sessions(&self, before_day: &str) -> Result<u64, StoreError> {
+        let mut conn = self.write_conn(false).await?;
+        let a = sqlx::query("DELETE FROM tls_sessions WHERE day < ?").bind(before_day).execute(&mut *conn).await?;
+        let b = sqlx::query("DELETE FROM sent_reports WHERE day < ?").bind(before_day).execute(&mut *conn).await?;
+        Ok(a.rows_affected() + b.rows_affected())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn count(failure: Option<&str>, n: u64) -> TlsSessionCount {
+        TlsSessionCount {
+            day: "2026-12-03".into(),
+            domain: "example.jp".into(),
+            policy: ReportedPolicy {
+                kind: "sts".into(),
+                strings: vec!["version: STSv1".into(), "mode: enforce".into()],
+                mx_patterns: vec!["mx.example.jp".into()],
+            },
+            mx_host: "mx.example.jp".into(),
+            receiving_ip: "192.0.2.1".into(),
+            failure: failure.map(str::to_string),
+            detail: failure.map(|_| "expired".to_string()),
+            count: n,
+        }
+    }
+
+    #[tokio::test]
+    async fn like_sessions_are_summed_and_failures_kept_apart() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("q.db")).await.unwrap();
+        store.count_tls_sessions(&[count(None, 3), count(Some("certificate-expired"), 1)]).await.unwrap();
+        store.count_tls_sessions(&[count(None, 2), count(Some("certificate-expired"), 4)]).await.unwrap();
+        let rows = store.tls_sessions("2026-12-03", "example.jp").await.unwrap();
+        let ok = rows.iter().find(|r| r.failure.is_none()).unwrap();
+        let failed = rows.iter().find(|r| r.failure.is_some()).unwrap();
+        assert_eq!((ok.count, failed.count, rows.len()), (5, 5, 2));
+        assert_eq!(failed.policy.mx_patterns, vec!["mx.example.jp".to_string()]);
+        assert_eq!(store.tls_report_domains("2026-12-03").await.unwrap(), vec!["example.jp".to_string()]);
+        assert!(store.tls_report_domains("2026-12-04").await.unwrap().is_empty());
+        assert_eq!(store.purge_tls_sessions("2026-12-04").await.unwrap(), 2);
+        assert!(store.tls_sessions("2026-12-03", "example.jp").await.unwrap().is_empty());
+    }
+}
