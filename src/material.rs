@@ -1,6 +1,6 @@
 //! What the configuration names on disk, loaded the way `serve` will load it: the listeners'
-//! certificate and key, the extra roots for outbound TLS, the DNSSEC trust anchor, the store
-//! key (`crate::store_key`). Run by
+//! certificate and key, the extra roots for outbound TLS, the DNSSEC trust anchor, the ARC
+//! sealing key, the store key (`crate::store_key`). Run by
 //! `config check` and before `serve` starts, so a bad file is a configuration error (exit 2)
 //! that names the file, the line and the key.
 
@@ -31,6 +31,11 @@ pub(crate) fn check(config: &Config) -> Result<(), ConfigError> {
         && let Err(e) = sekisho_dns::check_trust_anchor(anchor)
     {
         return Err(config.error_at("dns.trust_anchor", e.to_string()));
+    }
+    if let Some(seal) = &config.authentication.arc_seal
+        && let Err(e) = sekisho_auth::ArcSigner::load(seal)
+    {
+        return Err(config.error_at("authentication.arc_seal.key_file", e.to_string()));
     }
     crate::store_key::check(config)
 }

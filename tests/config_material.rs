@@ -32,6 +32,15 @@ fn bad_tls_material_and_trust_anchors_are_configuration_errors_with_file_line_an
         ("key-as-cert", tls(&one.key_path, &one.key_path), "tls.certificate", "no certificate in the file"),
         ("ds", format!("[dns]\ntrust_anchor = \"{}\"\n", ds.display()), "dns.trust_anchor", "these are DS records"),
         ("bind", format!("[dns]\ntrust_anchor = \"{}\"\n", bind.display()), "dns.trust_anchor", "BIND's trust-anchors"),
+        (
+            "arc-key",
+            format!(
+                "[authentication.arc_seal]\ndomain = \"gw.sekisho.test\"\nselector = \"arc\"\nkey_file = \"{}\"\n",
+                one.key_path.display()
+            ),
+            "authentication.arc_seal.key_file",
+            "not an RSA private key",
+        ),
     ];
     for (name, extra, key, says) in cases {
         let config = config_with(&dir.path().join(name), &extra);

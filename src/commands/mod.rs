@@ -10,6 +10,7 @@ pub(crate) mod quarantine;
 pub(crate) mod queue;
 pub(crate) mod reports;
 pub(crate) mod rules;
+pub(crate) mod sender_record;
 pub(crate) mod serve;
 pub(crate) mod tlsrpt;
 pub(crate) mod user;

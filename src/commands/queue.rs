@@ -208,6 +208,11 @@ pub(crate) async fn run(command: QueueCommand, config: &Config, source: &ConfigS
             if let Some(record) = &info.rules {
                 super::rules::print_record(record);
             }
+            if let Some(record) = &info.sender_record {
+                for line in super::sender_record::lines(record) {
+                    outln!("{line}");
+                }
+            }
             if let Some(c) = &m.cancelled {
                 outln!("cancelled:  {} by {}", format_time(&config.time_zone, c.at), c.by);
             }

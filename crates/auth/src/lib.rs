@@ -2,7 +2,24 @@
 //! signatures for what sekisho sends or changes, and the reports other organisations send about
 //! ours. Built on `mail-auth` (pinned to 0.13.3, the last release that builds with mail-parser
 //! 0.11).
+//!
+//! Inbound: [`Verifier::verify`] runs every check of one message within a time budget and
+//! gives the [`sekisho_policy::sender::AuthenticationRecord`] kept with it (with the
+//! Authentication-Results field delivery adds) and the facts [`policy::decide`] (pure) turns
+//! into deliver, quarantine or reject; [`results::findings`] (pure) gives the `dmarc-fail`,
+//! `spf-fail` and `dkim-fail` findings.
+//!
+//! Changed inbound mail: [`ArcSigner::seal`] adds an ARC set (`[authentication.arc_seal]`).
+//!
+//! Reports other organisations send: [`received::parse_received`].
 
+mod arc_seal;
+pub mod cache;
+pub mod policy;
 pub mod received;
+pub mod results;
+mod verify;
 
+pub use arc_seal::{ArcSigner, SealError};
 pub use mail_auth;
+pub use verify::{Arrival, AuthError, Verified, Verifier};

@@ -5,6 +5,7 @@
 
 mod antivirus;
 mod attachments;
+mod authentication;
 mod console;
 mod digest_time;
 mod duration;
@@ -30,6 +31,7 @@ use serde::Deserialize;
 
 pub use antivirus::AntivirusConfig;
 pub use attachments::{AttachmentPolicy, AttachmentRule, domain_matches};
+pub use authentication::{ArcSealConfig, AuthenticationConfig, DmarcMode};
 pub use console::{ConsoleConfig, ConsoleLdap, SignInMethod};
 pub use digest_time::DigestTime;
 pub use duration::Duration;
@@ -99,6 +101,8 @@ pub struct Config {
     pub recipients: RecipientsConfig,
     /// Which senders submission clients may use.
     pub senders: SendersConfig,
+    /// SPF, DKIM, DMARC and ARC for inbound mail.
+    pub authentication: AuthenticationConfig,
     /// The directory asked for recipients and account addresses.
     pub ldap: LdapConfig,
     /// The download portal.
@@ -554,6 +558,7 @@ impl Default for Config {
             inbound: InboundConfig::default(),
             recipients: RecipientsConfig::default(),
             senders: SendersConfig::default(),
+            authentication: AuthenticationConfig::default(),
             ldap: LdapConfig::default(),
             portal: PortalConfig::default(),
             antivirus: AntivirusConfig::default(),
@@ -833,6 +838,9 @@ impl Config {
             return Err(err(&key, message));
         }
         if let Some((key, message)) = self.senders.problem() {
+            return Err(err(&key, message));
+        }
+        if let Some((key, message)) = self.authentication.problem() {
             return Err(err(&key, message));
         }
         if let Some((key, message)) = reports::problem(&self.reports, &self.tlsrpt) {

@@ -11,6 +11,7 @@ use std::path::Path;
 
 use sekisho_config::Config;
 use sekisho_policy::inbound::{FileClass, InspectionRecord};
+use sekisho_rewrite::authres;
 use sekisho_rewrite::inbound::{header_end, inbound_header, summary};
 
 use sekisho_links::{LinkError, LinkMaker, Prepared};
@@ -220,4 +221,98 @@ async fn separated<'r>(
 /// sanitised copy counts for its original).
 fn subject_tag<'c>(config: &'c Config, record: &InspectionRecord) -> Option<&'c str> {
     Some(config.inbound.subject_tag.as_str()).filter(|t| !t.is_empty() && record.delivered_worst() != FileClass::Safe)
+}
+
+/// Each transaction of MX mail with an authentication record gets sekisho's
+/// Authentication-Results field on top of its header, and every field claiming sekisho's
+/// authserv-id on arrival is removed (RFC 8601 §5): the planned header when there is one, else
+/// the spooled one (mail not inspected, `[inbound] inspect = false`). A message whose body
+/// sekisho made anew (separated, sanitised) is also ARC-sealed under
+/// `[authentication.arc_seal]`. A message that was not authenticated goes as planned.
+pub(crate) async fn with_results<'r>(
+    config: &Config,
+    info: &MessageInfo,
+    (batches, mut held): (Vec<Batch<'r>>, Vec<Held<'r>>),
+    spooled: &Path,
+) -> (Vec<Batch<'r>>, Vec<Held<'r>>) {
+    let Some(auth) = info.sender_record.as_ref().and_then(|s| s.authentication.as_ref()) else {
+        return (batches, held);
+    };
+    let id = config.authentication.authserv_id(&config.hostname);
+    let field = auth.results_field.as_str();
+    let signer = arc_signer(config, info);
+    let mut out = Vec::with_capacity(batches.len());
+    for mut batch in batches {
+        batch.data = match batch.data {
+            Data::Spooled => match spooled_header(config, spooled).await {
+                Ok((prefix, end)) => {
+                    Data::Headed { head: authres::with_results(&prefix[..end], id, field), resume_at: end as u64 }
+                }
+                Err(e) => {
+                    let variant =
+                        batch.variant.clone().unwrap_or(Variant { kind: Carriage::Inline, reason: "inbound".into() });
+                    let reason = format!("cannot read the spooled message: {e}");
+                    held.extend(batch.rcpts.iter().map(|&rcpt| Held {
+                        rcpt,
+                        variant: variant.clone(),
+                        reason: reason.clone(),
+                    }));
+                    continue;
+                }
+            },
+            Data::Headed { head, resume_at } => {
+                Data::Headed { head: authres::with_results(&head, id, field), resume_at }
+            }
+            Data::Made(body) => {
+                let end = header_end(&body).unwrap_or(body.len());
+                let mut made = authres::with_results(&body[..end], id, field);
+                made.extend_from_slice(&body[end..]);
+                Data::Made(sealed(signer.as_ref(), made, auth, info))
+            }
+        };
+        out.push(batch);
+    }
+    (out, held)
+}
+
+/// The ARC sealer of `[authentication.arc_seal]`, when set and its key can be used (else the
+/// changed message goes unsealed, and the reason is logged).
+fn arc_signer(config: &Config, info: &MessageInfo) -> Option<sekisho_auth::ArcSigner> {
+    let settings = config.authentication.arc_seal.as_ref()?;
+    sekisho_auth::ArcSigner::load(settings)
+        .inspect_err(|e| tracing::error!(queue_id = %info.id, error = %e, "cannot seal changed inbound mail (ARC)"))
+        .ok()
+}
+
+/// `made` (a message sekisho changed) with an ARC set on top, when sealing is configured.
+fn sealed(
+    signer: Option<&sekisho_auth::ArcSigner>,
+    made: Vec<u8>,
+    auth: &sekisho_policy::sender::AuthenticationRecord,
+    info: &MessageInfo,
+) -> Vec<u8> {
+    let Some(signer) = signer else { return made };
+    match signer.seal(&made, auth) {
+        Ok(sealed) => sealed,
+        Err(e) => {
+            tracing::warn!(queue_id = %info.id, error = %e, "changed inbound mail goes without an ARC set");
+            made
+        }
+    }
+}
+
+/// The first bytes of the spooled message and where its header block ends in them (all of
+/// them for a message that is all header; none for a header longer than can be read).
+async fn spooled_header(config: &Config, path: &Path) -> std::io::Result<(Vec<u8>, usize)> {
+    let limit = config.smtp.max_header_size.saturating_add(HEADER_SLACK);
+    let path = path.to_path_buf();
+    let prefix = tokio::task::spawn_blocking(move || {
+        let mut prefix = Vec::new();
+        std::fs::File::open(&path)?.take(limit as u64).read_to_end(&mut prefix)?;
+        Ok::<_, std::io::Error>(prefix)
+    })
+    .await
+    .map_err(std::io::Error::other)??;
+    let end = header_end(&prefix).or((prefix.len() < limit).then_some(prefix.len())).unwrap_or(0);
+    Ok((prefix, end))
 }

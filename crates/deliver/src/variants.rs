@@ -206,8 +206,12 @@ pub(crate) async fn plan<'r>(
 ) -> (Vec<Batch<'r>>, Vec<Held<'r>>) {
     let Session { host, evidence, smart_host } = session;
     let plain = || (vec![Batch { rcpts: rcpts.to_vec(), data: Data::Spooled, variant: None }], Vec::new());
-    if let (Origin::Mx, Some(record)) = (info.origin, &info.inspection) {
-        return crate::inbound::plan(config, links, info, record, rcpts, spooled).await;
+    if info.origin == Origin::Mx {
+        let planned = match &info.inspection {
+            Some(record) => crate::inbound::plan(config, links, info, record, rcpts, spooled).await,
+            None => plain(),
+        };
+        return crate::inbound::with_results(config, info, planned, spooled).await;
     }
     if files.body.is_none() {
         return plain();

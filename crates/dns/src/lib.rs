@@ -131,10 +131,33 @@ impl Resolver {
     }
 }
 
+/// The plain (non-validating) hickory resolver of `[dns]`, for the mail authentication checks
+/// (SPF, DKIM, DMARC, ARC), which need TXT, MX and address lookups of their own. hickory keeps
+/// its answers, positive and negative (NXDOMAIN, no records), for their TTL (a negative answer
+/// for its SOA's minimum, at least [`NEGATIVE_MIN_TTL`]), up to 8192 names; `[dns.static]`
+/// records do not apply here.
+pub fn plain_resolver(config: &DnsConfig) -> Result<TokioResolver, DnsError> {
+    build_with(config, false, Some(NEGATIVE_MIN_TTL))
+}
+
+/// The shortest time a negative answer is kept by [`plain_resolver`]: also one without an SOA
+/// (which would otherwise not be kept at all), and one whose SOA minimum is shorter.
+pub const NEGATIVE_MIN_TTL: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// One hickory resolver from `[dns]`; `validate` turns on DNSSEC validation with the configured
 /// trust anchor.
 fn build(config: &DnsConfig, validate: bool) -> Result<TokioResolver, DnsError> {
+    build_with(config, validate, None)
+}
+
+/// [`build`], keeping negative answers at least `negative_min_ttl`.
+fn build_with(
+    config: &DnsConfig,
+    validate: bool,
+    negative_min_ttl: Option<std::time::Duration>,
+) -> Result<TokioResolver, DnsError> {
     let mut opts = ResolverOpts::default();
+    opts.negative_min_ttl = negative_min_ttl;
     opts.timeout = config.timeout.0;
     opts.attempts = 2;
     if validate {

@@ -29,6 +29,17 @@ pub struct AuthenticationRecord {
     pub dmarc: Option<MethodResult>,
     /// The ARC chain as a whole.
     pub arc: Option<MethodResult>,
+    /// SPF for the HELO name (the envelope sender's result is `spf`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spf_helo: Option<MethodResult>,
+    /// What the DMARC result did to the message and why: "quarantine: ...", "deliver: the
+    /// client is a trusted forwarder"; empty when there was nothing to act on.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub dmarc_action: String,
+    /// The Authentication-Results field (RFC 8601) added when the message is delivered to the
+    /// internal server, folded, ending in CRLF.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub results_field: String,
 }
 
 /// One mechanism's result: `pass`, `fail`, `softfail`, `neutral`, `none`, `temperror`,

@@ -11,4 +11,7 @@ pub enum ReceiveError {
     /// The certificate or key could not be used.
     #[error("TLS certificate {}: {message}", path.display())]
     Tls { path: PathBuf, message: String },
+    /// The resolver of the authentication checks could not be built.
+    #[error(transparent)]
+    Authentication(#[from] sekisho_auth::AuthError),
 }

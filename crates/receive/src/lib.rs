@@ -7,6 +7,7 @@
 
 mod attachments;
 mod auth;
+mod authenticate;
 mod connection;
 mod error;
 mod inbound;

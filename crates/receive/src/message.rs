@@ -141,7 +141,28 @@ pub(crate) async fn receive<S: AsyncRead + Unpin>(
             }
         }
     }
-    let held = inspection.as_ref().is_some_and(|i| i.action == sekisho_policy::inbound::Outcome::Quarantined);
+    // Inbound, who really sent it: SPF, DKIM, ARC and DMARC; an enforced `p=reject` is
+    // refused now, a DMARC quarantine holds every recipient.
+    let mut sender_record = None;
+    let mut dmarc_quarantine = false;
+    if !arrival.submission {
+        match crate::authenticate::check(ctx, finished.path(), tx, arrival).await {
+            Ok(Some(crate::authenticate::Authenticated { refusal: Some(reply), .. })) => {
+                finished.discard();
+                tracing::info!(queue_id = %id, from = %tx.mail.address, reply = %reply.lines[0], "message refused by DMARC");
+                return Ok(reply);
+            }
+            Ok(Some(a)) => (sender_record, dmarc_quarantine) = (Some(a.record), a.quarantine),
+            Ok(None) => {}
+            Err(e) => {
+                finished.discard();
+                tracing::error!(queue_id = %id, error = %e, "cannot read the message to authenticate it");
+                return Ok(Reply::new(451, "4.3.0", "Local error in processing; the message was not queued"));
+            }
+        }
+    }
+    let held = dmarc_quarantine
+        || inspection.as_ref().is_some_and(|i| i.action == sekisho_policy::inbound::Outcome::Quarantined);
     let received_at = chrono::Utc::now().timestamp();
     // Submitted mail: the mis-send rules (crate::rules) refuse it now, or say what is kept
     // with it and when its first delivery attempt may be.
@@ -199,7 +220,7 @@ pub(crate) async fn receive<S: AsyncRead + Unpin>(
         required_tls: None,
         inspection,
         rules,
-        sender_record: None,
+        sender_record,
     };
     let message = NewMessage {
         info,

@@ -29,6 +29,8 @@ pub(crate) struct Ctx {
     pub recipients: crate::recipients::Recipients,
     /// The directory (`[ldap]`), when configured.
     pub directory: Option<Arc<sekisho_directory::Directory>>,
+    /// SPF, DKIM, ARC and DMARC for MX mail (`[authentication] enabled`).
+    pub verifier: Option<Arc<sekisho_auth::Verifier>>,
     local_domains: Arc<[String]>,
 }
 
@@ -120,7 +122,13 @@ impl Server {
             );
         }
         let directory = sekisho_directory::configured(&config.ldap).map(Arc::new);
+        let verifier = if has_mx && config.authentication.enabled {
+            Some(Arc::new(sekisho_auth::Verifier::new(&config.dns)?))
+        } else {
+            None
+        };
         let ctx = Ctx {
+            verifier,
             recipients: crate::recipients::Recipients::new(&config, directory.clone()),
             directory,
             local_domains: config.local_domains.clone().into(),

@@ -6,6 +6,7 @@
 
 #![warn(missing_docs)]
 
+pub mod authres;
 pub mod inbound;
 mod inbound_notice;
 mod notice;

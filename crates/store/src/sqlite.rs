@@ -630,7 +630,8 @@ impl MessageStore for SqliteStore {
     async fn quarantined(&self) -> Result<Vec<String>, StoreError> {
         let rows = sqlx::query(
             "SELECT m.id FROM messages m WHERE m.done_at IS NULL \
-             AND json_extract(m.inspection, '$.action') = 'quarantined' \
+             AND (json_extract(m.inspection, '$.action') = 'quarantined' \
+                  OR json_extract(m.sender_record, '$.authentication.dmarc_action') LIKE 'quarantine:%') \
              AND EXISTS (SELECT 1 FROM recipients r WHERE r.message_id = m.id AND r.state = 'held') \
              ORDER BY m.received_at, m.id",
         )

@@ -13,7 +13,8 @@ impl DigestStore for SqliteStore {
         let rows = sqlx::query(
             "SELECT r.message_id, r.idx, r.address FROM recipients r JOIN messages m ON m.id = r.message_id \
              WHERE r.state = 'held' AND m.done_at IS NULL \
-             AND json_extract(m.inspection, '$.action') = 'quarantined' \
+             AND (json_extract(m.inspection, '$.action') = 'quarantined' \
+                  OR json_extract(m.sender_record, '$.authentication.dmarc_action') LIKE 'quarantine:%') \
              AND NOT EXISTS (SELECT 1 FROM quarantine_digests d WHERE d.message_id = r.message_id AND d.idx = r.idx) \
              ORDER BY m.received_at, m.id, r.idx",
         )
