@@ -8,6 +8,7 @@ mod attachments;
 mod digest_time;
 mod duration;
 mod error;
+mod findings;
 mod inbound;
 mod ldap;
 mod portal;
@@ -31,6 +32,7 @@ pub use attachments::{AttachmentPolicy, AttachmentRule, domain_matches};
 pub use digest_time::DigestTime;
 pub use duration::Duration;
 pub use error::{ConfigError, InvalidValue};
+pub use findings::{FindingsConfig, UnusualCountry};
 pub use inbound::{InboundConfig, InboundRule};
 pub use ldap::LdapConfig;
 pub use portal::{Passphrase, PortalConfig};
@@ -89,6 +91,8 @@ pub struct Config {
     pub recipients: RecipientsConfig,
     /// Which senders submission clients may use.
     pub senders: SendersConfig,
+    /// What inbound mail's recipients are told about its sender.
+    pub findings: FindingsConfig,
     /// The directory asked for recipients and account addresses.
     pub ldap: LdapConfig,
     /// The download portal.
@@ -541,6 +545,7 @@ impl Default for Config {
             inbound: InboundConfig::default(),
             recipients: RecipientsConfig::default(),
             senders: SendersConfig::default(),
+            findings: FindingsConfig::default(),
             ldap: LdapConfig::default(),
             portal: PortalConfig::default(),
             antivirus: AntivirusConfig::default(),
@@ -820,6 +825,9 @@ impl Config {
             return Err(err(&key, message));
         }
         if let Some((key, message)) = self.senders.problem() {
+            return Err(err(&key, message));
+        }
+        if let Some((key, message)) = self.findings.problem() {
             return Err(err(&key, message));
         }
         let ldap_used = self.senders.ldap || self.recipients.domains.iter().any(|r| r.ldap);
