@@ -56,6 +56,7 @@ pub use recovery::RecoveryReport;
 pub use rules_record::{FiredRule, RulesRecord};
 pub use spool::{FinishedBody, Spool, TempBody};
 pub use sqlite::SqliteStore;
+pub use sqlite_history::WrittenTo;
 /// Tests seed data directories through the queue's own writes.
 #[cfg(feature = "seeding")]
 pub use store::QueueWrites;
