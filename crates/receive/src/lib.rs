@@ -16,6 +16,7 @@ mod message;
 mod recipients;
 pub mod rules;
 pub mod rules_notice;
+mod sender_findings;
 mod senders;
 mod server;
 mod tls;

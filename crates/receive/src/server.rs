@@ -29,6 +29,8 @@ pub(crate) struct Ctx {
     pub recipients: crate::recipients::Recipients,
     /// The directory (`[ldap]`), when configured.
     pub directory: Option<Arc<sekisho_directory::Directory>>,
+    /// What the sender findings keep between messages (`[findings]`).
+    pub sender_checks: crate::sender_findings::SenderChecks,
     local_domains: Arc<[String]>,
 }
 
@@ -132,6 +134,7 @@ impl Server {
         let ctx = Ctx {
             recipients: crate::recipients::Recipients::new(&config, directory.clone()),
             directory,
+            sender_checks: Default::default(),
             local_domains: config.local_domains.clone().into(),
             config,
             queue,
