@@ -6,11 +6,13 @@
 
 #![warn(missing_docs)]
 
+pub mod banner;
 pub mod inbound;
 mod inbound_notice;
 mod notice;
 pub mod own_mail;
 pub mod quarantine_digest;
+pub mod sender_banner;
 mod replace;
 mod splice;
 pub mod undisclosed;
