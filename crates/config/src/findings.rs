@@ -114,7 +114,9 @@ impl FindingsConfig {
         if let Some(c) = self.countries.iter().find(|c| c.len() != 2 || !c.chars().all(|c| c.is_ascii_alphabetic())) {
             return Some(("findings.countries".into(), format!("`{c}` is not an ISO 3166-1 alpha-2 code (\"JP\")")));
         }
-        for (key, template) in [("findings.banner_text", &self.banner_text), ("findings.banner_html", &self.banner_html)] {
+        for (key, template) in
+            [("findings.banner_text", &self.banner_text), ("findings.banner_html", &self.banner_html)]
+        {
             if !template.is_empty() && !template.contains("{findings}") {
                 return Some((key.into(), "the template must contain `{findings}`".into()));
             }

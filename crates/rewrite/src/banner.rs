@@ -125,18 +125,26 @@ mod tests {
         let out = added(raw);
         let m = MessageParser::default().parse(out.as_bytes()).unwrap();
         assert_eq!(m.body_text(0).unwrap().replace("\r\n", "\n"), "【注意】 look-alike\n\nこんにちは");
-        assert_eq!(m.body_html(0).unwrap(), "<html><BODY class=\"x\"><div id=\"b\">【注意】</div><p>hi</p></body></html>");
+        assert_eq!(
+            m.body_html(0).unwrap(),
+            "<html><BODY class=\"x\"><div id=\"b\">【注意】</div><p>hi</p></body></html>"
+        );
         assert_eq!(m.attachments().count(), 1);
         assert_eq!(m.attachment(0).unwrap().contents(), b"%PDF-");
-        assert!(out.starts_with("From: a@example.jp\r\nSubject: invoice\r\nContent-Type: multipart/mixed; boundary=\"M\"\r\n"));
+        assert!(out.starts_with(
+            "From: a@example.jp\r\nSubject: invoice\r\nContent-Type: multipart/mixed; boundary=\"M\"\r\n"
+        ));
         assert!(out.contains("Content-Disposition: inline\r\nContent-Type: text/plain; charset=UTF-8\r\n"));
         assert!(out.ends_with("JVBERi0=\r\n--M--\r\n"), "the attachment and the closing delimiter as they were");
     }
 
     #[test]
     fn a_message_that_is_one_text_keeps_its_header() {
-        let out = added("From: a@example.jp\r\nSubject: hi\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\nhello\r\n");
-        assert!(out.starts_with("From: a@example.jp\r\nSubject: hi\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=UTF-8"));
+        let out =
+            added("From: a@example.jp\r\nSubject: hi\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\nhello\r\n");
+        assert!(out.starts_with(
+            "From: a@example.jp\r\nSubject: hi\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=UTF-8"
+        ));
         let m = MessageParser::default().parse(out.as_bytes()).unwrap();
         assert_eq!(m.body_text(0).unwrap().replace("\r\n", "\n"), "【注意】 look-alike\n\nhello\n");
         let html = added("From: a@example.jp\r\nContent-Type: text/html\r\n\r\n<p>no body tag</p>");

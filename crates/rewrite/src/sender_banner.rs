@@ -65,12 +65,21 @@ mod tests {
             sentence_ja: "差出人名「<b>ceo@corp.test</b>」は別のアドレスです。".into(),
         };
         let b = findings_banner(std::slice::from_ref(&f), "", "");
-        assert!(b.text.contains("・差出人名「<b>ceo@corp.test</b>」は別のアドレスです。\n  The name shown"), "{}", b.text);
-        assert!(b.html.contains("<li data-kind=\"display-name-spoof\"><span lang=\"ja\">差出人名「&lt;b&gt;ceo@corp.test"));
+        assert!(
+            b.text.contains("・差出人名「<b>ceo@corp.test</b>」は別のアドレスです。\n  The name shown"),
+            "{}",
+            b.text
+        );
+        assert!(
+            b.html.contains("<li data-kind=\"display-name-spoof\"><span lang=\"ja\">差出人名「&lt;b&gt;ceo@corp.test")
+        );
         assert!(!b.html.contains("<b>ceo"), "outsiders' text is escaped");
         let own = findings_banner(&[f.clone()], "CAREFUL\n{findings}", "<p>{findings}</p>");
         assert!(own.text.starts_with("CAREFUL\n・差出人名"));
         assert!(own.html.starts_with("<p><li data-kind="));
-        assert_eq!(findings_field(&[f.clone(), SenderFinding { kind: FindingKind::FirstContact, ..f }]), "display-name-spoof, first-contact");
+        assert_eq!(
+            findings_field(&[f.clone(), SenderFinding { kind: FindingKind::FirstContact, ..f }]),
+            "display-name-spoof, first-contact"
+        );
     }
 }

@@ -109,7 +109,9 @@ mod tests {
         assert_eq!(b.parts.len(), 2, "{b:?}");
         assert_eq!((b.parts[0].html, b.parts[0].text.as_str()), (false, "ては"));
         let (s, e) = b.parts[0].span;
-        assert!(raw[s..e].starts_with("Content-Type: text/plain; charset=shift_jis") && raw[s..e].ends_with("gsSCzQ=="));
+        assert!(
+            raw[s..e].starts_with("Content-Type: text/plain; charset=shift_jis") && raw[s..e].ends_with("gsSCzQ==")
+        );
         assert!(raw[b.parts[0].body_start..].starts_with("gsSCzQ=="));
         assert_eq!((b.parts[1].html, b.parts[1].text.as_str()), (true, "<p>hello</p>"));
         let alone = "From: a@example.jp\r\nSubject: x\r\n\r\nhi\r\n";
