@@ -75,7 +75,13 @@ impl Default for FindingsConfig {
             countries: Vec::new(),
             unusual_country: UnusualCountry::Tag,
             banner: true,
-            banner_kinds: FindingKind::ALL.iter().copied().filter(|k| *k != FindingKind::OriginCountry).collect(),
+            // Information (first contact, the country) is in the record and on the portal, not
+            // on every new correspondent's mail.
+            banner_kinds: FindingKind::ALL
+                .iter()
+                .copied()
+                .filter(|k| !matches!(k, FindingKind::OriginCountry | FindingKind::FirstContact))
+                .collect(),
             banner_text: String::new(),
             banner_html: String::new(),
             subject_tags: [FindingKind::DmarcFail, FindingKind::LookAlike, FindingKind::DisplayNameSpoof]
@@ -146,7 +152,8 @@ mod tests {
         assert_eq!(f.subject_tag([FindingKind::DisplayNameSpoof]), None, "the table replaces the default");
         let default = Config::parse("", Path::new("t.toml")).unwrap().findings;
         assert_eq!(default.subject_tag([FindingKind::DisplayNameSpoof]).as_deref(), Some("[注意]"));
-        assert!(default.wants_banner([FindingKind::FirstContact]));
+        assert!(default.wants_banner([FindingKind::FirstContact, FindingKind::ReplyToElsewhere]));
+        assert!(!default.wants_banner([FindingKind::FirstContact]));
         assert!(!default.wants_banner([FindingKind::OriginCountry]));
         for (text, key) in [
             ("[findings]\npartners = [\"a@b.test\"]", "findings.partners"),

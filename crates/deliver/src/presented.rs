@@ -17,10 +17,13 @@ use sekisho_store::{MessageInfo, Origin, RecipientRecord, Variant};
 
 use crate::variants::{Batch, Data, Held};
 
-/// The findings `info`'s recipients are shown: those of an MX message, when there are any.
-pub(crate) fn shown(info: &MessageInfo) -> Option<&[SenderFinding]> {
+/// The findings `info`'s recipients are shown: those of an MX message when one of them calls
+/// for the banner or a Subject tag (information alone stays in the record and on the portal,
+/// and the message leaves as before).
+pub(crate) fn shown<'i>(policy: &FindingsConfig, info: &'i MessageInfo) -> Option<&'i [SenderFinding]> {
     let record = info.sender_record.as_ref().filter(|_| info.origin == Origin::Mx)?;
-    (!record.findings.is_empty()).then_some(record.findings.as_slice())
+    let kinds = || record.findings.iter().map(|f| f.kind);
+    (policy.wants_banner(kinds()) || policy.subject_tag(kinds()).is_some()).then_some(record.findings.as_slice())
 }
 
 /// `raw` as the recipient sees it with `findings` (see the module).
@@ -60,7 +63,7 @@ pub(crate) async fn presented_body(
     spooled: &Path,
     body: Option<Vec<u8>>,
 ) -> std::io::Result<Option<Vec<u8>>> {
-    let Some(findings) = shown(info) else { return Ok(body) };
+    let Some(findings) = shown(&config.findings, info) else { return Ok(body) };
     let (policy, id, findings, path) =
         (config.findings.clone(), info.id.clone(), findings.to_vec(), spooled.to_path_buf());
     tokio::task::spawn_blocking(move || {
@@ -131,10 +134,10 @@ mod tests {
         let text = m.body_text(0).unwrap();
         assert!(text.contains("look-alike 日本語") && text.ends_with("Pay now\r\n"), "{text}");
         assert!(!text.contains("origin-country"), "not a banner kind by default");
-        // Only information: no banner, no tag, the field only.
-        let policy = FindingsConfig::default();
-        let out = present(&policy, "q", &[finding(FindingKind::OriginCountry)], raw);
+        // A tag without a banner: the body as it was.
+        let policy = FindingsConfig { banner: false, ..FindingsConfig::default() };
+        let out = present(&policy, "q", &[finding(FindingKind::DmarcFail)], raw);
         let out = String::from_utf8(out).unwrap();
-        assert!(out.ends_with("Subject: Invoice\r\n\r\nPay now\r\n"), "{out}");
+        assert!(out.ends_with("Subject: =?UTF-8?B?W+azqOaEj10=?= Invoice\r\n\r\nPay now\r\n"), "{out}");
     }
 }

@@ -209,7 +209,7 @@ pub(crate) async fn plan<'r>(
     if let (Origin::Mx, Some(record)) = (info.origin, &info.inspection) {
         return crate::inbound::plan(config, links, info, record, rcpts, spooled).await;
     }
-    if crate::presented::shown(info).is_some() {
+    if crate::presented::shown(&config.findings, info).is_some() {
         return crate::presented::plan(config, info, rcpts, spooled).await;
     }
     if files.body.is_none() {
