@@ -62,6 +62,8 @@ pub struct InboundPage<'a> {
     pub received: String,
     pub expires: String,
     pub password_in_message: bool,
+    /// What was found about the sender, in the page's language.
+    pub findings: Vec<view::FindingRow>,
     pub rows: Vec<Row>,
     /// Archives opened in this session with Safe entries: their numbers.
     pub safe_zips: Vec<usize>,
@@ -145,6 +147,7 @@ impl Portal {
             received: sekisho_links::readable_time(inbound.info.received_at, zone),
             expires: sekisho_links::readable_time(c.link.expires_at, zone),
             password_in_message: inbound.record.password_in_message,
+            findings: view::finding_rows(inbound.info.sender_record.as_ref(), t.lang),
             rows,
             safe_zips,
             all_safe,
