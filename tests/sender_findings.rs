@@ -1,7 +1,9 @@
 //! Who sent an inbound message, in words the recipient reads: the findings made before the 250
 //! (look-alike domains, display names, Reply-To, the envelope, first contact), kept with the
 //! message, shown by `queue show`, and put in front of the recipient by the internal server's
-//! copy (a header field, the Subject tag, the banner on the text and HTML bodies).
+//! copy (a header field, the Subject tag, the banner on the text and HTML bodies). The client's
+//! country comes from a small MaxMind database each test writes with PyPI's `mmdb-writer`
+//! (`scripts/test` installs it).
 
 mod support;
 
@@ -210,4 +212,69 @@ async fn the_organisations_own_mail_decides_first_contact_and_what_a_look_alike_
     );
     let m = mail_parser::MessageParser::default().parse(got.as_bytes()).unwrap();
     assert!(m.body_text(0).unwrap().contains("cust0mer.example は"), "{got}");
+}
+
+/// A MaxMind-format country database at `dir/country.mmdb` placing 127.0.0.0/8 in North Korea,
+/// written by PyPI's `mmdb-writer`.
+fn country_database(dir: &std::path::Path) -> std::path::PathBuf {
+    let path = dir.join("country.mmdb");
+    let script = "import sys\nfrom netaddr import IPSet\nfrom mmdb_writer import MMDBWriter\n\
+        w = MMDBWriter(ip_version=6, database_type='GeoLite2-Country', ipv4_compatible=True)\n\
+        w.insert_network(IPSet(['127.0.0.0/8']), {'country': {'iso_code': 'KP', 'names': {'en': 'North Korea', 'ja': '北朝鮮'}}})\n\
+        w.to_db_file(sys.argv[1])\n";
+    let out = std::process::Command::new("python3").args(["-c", script]).arg(&path).output().expect("python3");
+    assert!(
+        out.status.success(),
+        "cannot write the country database (install PyPI's mmdb-writer; scripts/test does): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    path
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mail_from_a_country_the_organisation_never_writes_to_is_held_and_said_so() {
+    let site = Site::start(|c, dir| {
+        c.findings.country_database = Some(country_database(dir));
+        c.findings.countries = vec!["JP".into(), "US".into()];
+        c.findings.unusual_country = sekisho_config::UnusualCountry::Hold;
+    })
+    .await;
+    let r = site.send("taro@customer.example", "From: taro@customer.example\r\nSubject: Hi\r\n\r\nHello.\r\n").await;
+    assert_eq!(r.code, 250, "{r:?}");
+    let id = queue_id(&r).unwrap();
+    let d = site.gw.wait_for(&id, 10, |d| d.recipients.iter().all(|r| r.state == RecipientState::Held)).await;
+    assert!(d.recipients.iter().all(|r| r.state == RecipientState::Held), "{d:#?}");
+    let record = d.info.inspection.as_ref().unwrap();
+    assert_eq!(record.action, sekisho_policy::inbound::Outcome::Quarantined);
+    assert!(
+        record.rule.starts_with("sent from KP, a country the organisation does not correspond with"),
+        "{}",
+        record.rule
+    );
+    assert_eq!(kinds(&d), [FirstContact, OriginCountry]);
+    let country = &d.info.sender_record.as_ref().unwrap().findings[1];
+    assert_eq!(
+        country.sentence,
+        "The message was sent from North Korea, a country your organisation does not correspond with."
+    );
+    assert_eq!(country.sentence_ja, "このメールは北朝鮮から送信されました（普段やり取りのない国です）。");
+    assert_eq!(country.detail, "client in KP (unusual)");
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert!(site.internal.received().is_empty(), "nothing is delivered");
+    assert!(site.gw.queue.stores().messages.quarantined().await.unwrap().contains(&id), "in the quarantine");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_usual_country_is_information_and_the_mail_goes_as_sent() {
+    let site = Site::start(|c, dir| {
+        c.findings.country_database = Some(country_database(dir));
+        c.findings.countries = vec!["kp".into()];
+        c.findings.unusual_country = sekisho_config::UnusualCountry::Hold;
+    })
+    .await;
+    let (d, got) =
+        site.delivered("taro@customer.example", "From: taro@customer.example\r\nSubject: Hi\r\n\r\nHello.\r\n").await;
+    assert_eq!(kinds(&d), [FirstContact, OriginCountry]);
+    assert_eq!(d.info.sender_record.as_ref().unwrap().findings[1].sentence, "The message was sent from North Korea.");
+    assert!(got.ends_with("Subject: Hi\r\n\r\nHello.\r\n"), "{got}");
 }

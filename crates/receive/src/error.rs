@@ -11,4 +11,7 @@ pub enum ReceiveError {
     /// The certificate or key could not be used.
     #[error("TLS certificate {}: {message}", path.display())]
     Tls { path: PathBuf, message: String },
+    /// `[findings] country_database` could not be read as a MaxMind database.
+    #[error("[findings] country_database {}: {message}", path.display())]
+    CountryDatabase { path: PathBuf, message: String },
 }

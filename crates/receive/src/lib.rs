@@ -8,6 +8,7 @@
 mod attachments;
 mod auth;
 mod connection;
+mod country;
 mod error;
 mod inbound;
 mod inspector;

@@ -147,12 +147,24 @@ pub(crate) async fn receive<S: AsyncRead + Unpin>(
     }
     // Inbound, who sent it in words a person reads (crate::sender_findings).
     let mut sender_record = None;
+    let mut held_for_sender = false;
     if !arrival.submission && ctx.config.findings.enabled {
         let store = ctx.queue.stores().messages.as_ref();
-        let found = ctx.sender_checks.findings(&ctx.config, store, &tx.mail.address, &header).await;
-        sender_record = Some(sekisho_policy::sender::SenderRecord { authentication: None, findings: found });
+        let sender = (tx.mail.address.as_str(), arrival.client_ip);
+        let found = ctx.sender_checks.findings(&ctx.config, store, sender, &header).await;
+        if let Some(why) = found.hold {
+            // Held in the quarantine where there is one (the inspection record), else held for
+            // `queue release`.
+            held_for_sender = true;
+            if let Some(record) = inspection.as_mut() {
+                record.action = sekisho_policy::inbound::Outcome::Quarantined;
+                record.rule = why;
+            }
+        }
+        sender_record = Some(sekisho_policy::sender::SenderRecord { authentication: None, findings: found.findings });
     }
-    let held = inspection.as_ref().is_some_and(|i| i.action == sekisho_policy::inbound::Outcome::Quarantined);
+    let held = held_for_sender
+        || inspection.as_ref().is_some_and(|i| i.action == sekisho_policy::inbound::Outcome::Quarantined);
     let received_at = chrono::Utc::now().timestamp();
     // Submitted mail: the mis-send rules (crate::rules) refuse it now, or say what is kept
     // with it and when its first delivery attempt may be.

@@ -2,15 +2,17 @@
 //! envelope go to the pure `sekisho_findings::findings`, with what it needs gathered here —
 //! the protected domains (local ones, `[findings] partners`, and the domains the organisation
 //! has written to, read from the store at most every `learned_refresh`), the internal names
-//! (`[findings] internal_names`, read again when the file changes) and the history's answer
-//! for the From address (one indexed lookup per message).
+//! (`[findings] internal_names`, read again when the file changes), the history's answer
+//! for the From address (one indexed lookup per message) and the client's country
+//! (`[findings] country_database`, with `countries` and `unusual_country`).
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use sekisho_config::Config;
-use sekisho_findings::{Contact, Facts, InternalNames, SenderHeader, findings};
+use sekisho_config::UnusualCountry;
+use sekisho_findings::{Contact, Countries, Country, Facts, InternalNames, SenderHeader, findings};
 use sekisho_lookalike::{Protected, Why};
 use sekisho_policy::sender::SenderFinding;
 use sekisho_store::MessageStore;
@@ -22,6 +24,8 @@ const NAMES_CHECK: Duration = Duration::from_secs(2);
 /// What the checks keep between messages.
 #[derive(Default)]
 pub(crate) struct SenderChecks {
+    /// `[findings] country_database`, read at start.
+    countries: Option<crate::country::CountryDb>,
     /// The protected domains and when they were built.
     protected: Mutex<Option<(Instant, Arc<Protected>)>>,
     /// The internal names, when the file was last looked at, and its modification time and
@@ -35,16 +39,33 @@ struct NamesFile {
     names: Arc<InternalNames>,
 }
 
+/// The findings about one message, and whether the policy holds it.
+pub(crate) struct Found {
+    /// Most serious first.
+    pub findings: Vec<SenderFinding>,
+    /// Why the message is held for an administrator (`unusual_country = "hold"`), if it is.
+    pub hold: Option<String>,
+}
+
 impl SenderChecks {
+    /// The checks for `config`, its country database read.
+    pub(crate) fn new(config: &Config) -> Result<SenderChecks, crate::ReceiveError> {
+        let countries = match &config.findings.country_database {
+            Some(path) if config.findings.enabled => Some(crate::country::CountryDb::open(path)?),
+            _ => None,
+        };
+        Ok(SenderChecks { countries, ..SenderChecks::default() })
+    }
+
     /// The findings about the sender of a message from `envelope_sender` with `header` (its
-    /// header block as received).
+    /// header block as received), sent by a client at `client`.
     pub(crate) async fn findings(
         &self,
         config: &Config,
         store: &dyn MessageStore,
-        envelope_sender: &str,
+        (envelope_sender, client): (&str, std::net::IpAddr),
         header: &[u8],
-    ) -> Vec<SenderFinding> {
+    ) -> Found {
         let policy = &config.findings;
         let header = SenderHeader::parse(header);
         let protected = self.protected(config, store).await;
@@ -59,6 +80,13 @@ impl SenderChecks {
             },
             _ => None,
         };
+        let usual = Countries::new(policy.countries.iter().map(String::as_str));
+        let country = self.countries.as_ref().and_then(|db| db.lookup(client)).map(|l| Country {
+            usual: usual.usual(&l.code),
+            code: l.code,
+            name_en: l.name_en,
+            name_ja: l.name_ja,
+        });
         let facts = Facts {
             envelope_sender,
             header: &header,
@@ -66,9 +94,15 @@ impl SenderChecks {
             internal_names: &names,
             protected: &protected,
             contact,
-            country: None,
+            country: country.as_ref(),
         };
-        findings(&facts)
+        let hold = country.as_ref().filter(|c| !c.usual && policy.unusual_country == UnusualCountry::Hold).map(|c| {
+            format!(
+                "sent from {}, a country the organisation does not correspond with → hold (findings.unusual_country)",
+                c.code
+            )
+        });
+        Found { findings: findings(&facts), hold }
     }
 
     /// The protected domains, built again from the store when older than `learned_refresh`.

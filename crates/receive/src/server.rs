@@ -134,7 +134,7 @@ impl Server {
         let ctx = Ctx {
             recipients: crate::recipients::Recipients::new(&config, directory.clone()),
             directory,
-            sender_checks: Default::default(),
+            sender_checks: crate::sender_findings::SenderChecks::new(&config)?,
             local_domains: config.local_domains.clone().into(),
             config,
             queue,
