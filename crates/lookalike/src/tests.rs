@@ -113,3 +113,22 @@ fn the_finding_names_why_the_imitated_domain_is_protected() {
     assert_eq!(both.len(), 1);
     assert_eq!(both.check("exarnple.co.jp").unwrap().why, Some(Why::Local));
 }
+
+/// Measurement, not a check: `cargo test -p sekisho-lookalike --release at_scale -- --ignored
+/// --nocapture`, 20 000 learned domains.
+#[test]
+#[ignore]
+fn at_scale() {
+    let learned: Vec<String> = (0..20_000).map(|i| format!("company{i}.co.jp")).collect();
+    let started = std::time::Instant::now();
+    let p = Protected::new(learned.iter().map(|d| (d.as_str(), Why::Corresponded)));
+    let built = started.elapsed();
+    let started = std::time::Instant::now();
+    let mut found = 0;
+    for i in 0..1000 {
+        found += usize::from(p.check(&format!("cornpany{i}.co.jp")).is_some());
+    }
+    let per = started.elapsed() / 1000;
+    assert!(found > 900);
+    println!("Protected::new: {built:?} for {} domains; check: {per:?} per domain", p.len());
+}
