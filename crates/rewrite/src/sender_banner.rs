@@ -74,7 +74,7 @@ mod tests {
             b.html.contains("<li data-kind=\"display-name-spoof\"><span lang=\"ja\">差出人名「&lt;b&gt;ceo@corp.test")
         );
         assert!(!b.html.contains("<b>ceo"), "outsiders' text is escaped");
-        let own = findings_banner(&[f.clone()], "CAREFUL\n{findings}", "<p>{findings}</p>");
+        let own = findings_banner(std::slice::from_ref(&f), "CAREFUL\n{findings}", "<p>{findings}</p>");
         assert!(own.text.starts_with("CAREFUL\n・差出人名"));
         assert!(own.html.starts_with("<p><li data-kind="));
         assert_eq!(
