@@ -14,17 +14,34 @@ pub(crate) fn swapped(s: &str) -> String {
 }
 
 /// The edit distance that counts when `ours` (a sender's label) is near `theirs` (a protected
-/// label): 1 for labels of at least 4 characters, 2 for labels of at least 8; None otherwise.
-/// Short labels are too close to too many others to warn about.
-pub(crate) fn near(ours: &str, theirs: &str) -> Option<u8> {
-    let shortest = ours.chars().count().min(theirs.chars().count());
-    let limit = match shortest {
+/// label), both as characters: 1 for labels of at least 4 characters, 2 for labels of at least
+/// 8; None otherwise. Short labels are too close to too many others to warn about.
+pub(crate) fn near(ours: &[char], theirs: &[char]) -> Option<u8> {
+    let limit = match ours.len().min(theirs.len()) {
         0..4 => return None,
         4..8 => 1,
         _ => 2,
     };
-    let d = edit_distance(ours, theirs, limit)?;
+    let d = distance(ours, theirs, limit)?;
     (d >= 1).then_some(d as u8)
+}
+
+/// How many of a label's characters fall in each of 32 buckets: two labels within `k` edits
+/// differ by at most `2k` in these counts (a substitution moves one character from a bucket to
+/// another, an insertion or deletion one, a transposition none), a quick test before
+/// [`near`].
+pub(crate) fn counts(label: &[char]) -> [u8; 32] {
+    let mut counts = [0u8; 32];
+    for &c in label {
+        let bucket = &mut counts[(c as u32 % 32) as usize];
+        *bucket = bucket.saturating_add(1);
+    }
+    counts
+}
+
+/// True when labels with `a` and `b` as [`counts`] may be within `limit` edits.
+pub(crate) fn may_be_near(a: &[u8; 32], b: &[u8; 32], limit: usize) -> bool {
+    a.iter().zip(b).map(|(x, y)| x.abs_diff(*y) as usize).sum::<usize>() <= 2 * limit
 }
 
 /// The optimal string alignment distance between `a` and `b` (insertions, deletions,
@@ -32,31 +49,38 @@ pub(crate) fn near(ours: &str, theirs: &str) -> Option<u8> {
 pub fn edit_distance(a: &str, b: &str, limit: usize) -> Option<usize> {
     let a: Vec<char> = a.chars().collect();
     let b: Vec<char> = b.chars().collect();
+    distance(&a, &b, limit)
+}
+
+/// [`edit_distance`] on characters, with three rows of the table and an early end once every
+/// cell of a row is over `limit`.
+fn distance(a: &[char], b: &[char], limit: usize) -> Option<usize> {
     if a.len().abs_diff(b.len()) > limit {
         return None;
     }
     let width = b.len() + 1;
-    let mut rows = vec![vec![0usize; width]; a.len() + 1];
-    for (j, cell) in rows[0].iter_mut().enumerate() {
-        *cell = j;
-    }
+    let mut before: Vec<usize> = vec![0; width];
+    let mut previous: Vec<usize> = (0..width).collect();
+    let mut current: Vec<usize> = vec![0; width];
     for i in 1..=a.len() {
-        rows[i][0] = i;
+        current[0] = i;
         let mut smallest = i;
         for j in 1..=b.len() {
             let cost = usize::from(a[i - 1] != b[j - 1]);
-            let mut d = (rows[i - 1][j] + 1).min(rows[i][j - 1] + 1).min(rows[i - 1][j - 1] + cost);
+            let mut d = (previous[j] + 1).min(current[j - 1] + 1).min(previous[j - 1] + cost);
             if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
-                d = d.min(rows[i - 2][j - 2] + 1);
+                d = d.min(before[j - 2] + 1);
             }
-            rows[i][j] = d;
+            current[j] = d;
             smallest = smallest.min(d);
         }
         if smallest > limit {
             return None;
         }
+        std::mem::swap(&mut before, &mut previous);
+        std::mem::swap(&mut previous, &mut current);
     }
-    let d = rows[a.len()][b.len()];
+    let d = previous[b.len()];
     (d <= limit).then_some(d)
 }
 

@@ -60,6 +60,10 @@ pub struct LookAlike {
 struct Entry {
     name: Registrable,
     why: Why,
+    /// Its label's characters.
+    label: Vec<char>,
+    /// Their [`compare::counts`].
+    counts: [u8; 32],
 }
 
 /// The protected domains, ready to compare against.
@@ -72,6 +76,8 @@ pub struct Protected {
     skeletons: HashMap<String, usize>,
     /// Swap-normalised registrable domain → index of the first entry with it.
     swaps: HashMap<String, usize>,
+    /// (suffix, label length in characters) → the entries with it, for the edit distance.
+    by_length: HashMap<(String, usize), Vec<usize>>,
 }
 
 impl Protected {
@@ -89,7 +95,10 @@ impl Protected {
             p.exact.insert(name.ascii.clone(), i);
             p.skeletons.entry(compare::skeleton(&name.unicode)).or_insert(i);
             p.swaps.entry(compare::swapped(&name.unicode)).or_insert(i);
-            p.entries.push(Entry { name, why });
+            let label: Vec<char> = name.label().chars().collect();
+            p.by_length.entry((name.suffix.clone(), label.len())).or_default().push(i);
+            let counts = compare::counts(&label);
+            p.entries.push(Entry { name, why, label, counts });
         }
         p
     }
@@ -122,12 +131,17 @@ impl Protected {
             return Some(found(i, How::Swap));
         }
         let mut best: Option<(u8, usize)> = None;
-        for (i, e) in self.entries.iter().enumerate() {
-            if e.name.suffix != name.suffix {
+        let label: Vec<char> = name.label().chars().collect();
+        let lengths = label.len().saturating_sub(2)..=label.len() + 2;
+        let counts = compare::counts(&label);
+        let candidates = lengths.filter_map(|n| self.by_length.get(&(name.suffix.clone(), n))).flatten();
+        for &i in candidates {
+            let e = &self.entries[i];
+            if !compare::may_be_near(&counts, &e.counts, 2) {
                 continue;
             }
-            let Some(d) = compare::near(name.label(), e.name.label()) else { continue };
-            if best.is_none_or(|(b, j)| (d, e.why) < (b, self.entries[j].why)) {
+            let Some(d) = compare::near(&label, &e.label) else { continue };
+            if best.is_none_or(|(b, j)| (d, e.why, i) < (b, self.entries[j].why, j)) {
                 best = Some((d, i));
             }
         }

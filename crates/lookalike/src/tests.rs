@@ -130,5 +130,11 @@ fn at_scale() {
     }
     let per = started.elapsed() / 1000;
     assert!(found > 900);
-    println!("Protected::new: {built:?} for {} domains; check: {per:?} per domain", p.len());
+    // A domain resembling none, as long as the learned ones: each of them is compared.
+    let started = std::time::Instant::now();
+    for i in 0..100 {
+        assert!(p.check(&format!("qwxyzvb{i}.co.jp")).is_none());
+    }
+    let miss = started.elapsed() / 100;
+    println!("Protected::new: {built:?} for {} domains; check: {per:?} per look-alike, {miss:?} per miss", p.len());
 }

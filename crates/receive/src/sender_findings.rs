@@ -123,14 +123,19 @@ impl SenderChecks {
             Vec::new()
         };
         let started = Instant::now();
-        let p = Arc::new(Protected::new(
-            config
-                .local_domains
-                .iter()
-                .map(|d| (d.as_str(), Why::Local))
-                .chain(policy.partners.iter().map(|d| (d.as_str(), Why::Partner)))
-                .chain(learned.iter().map(|d| (d.as_str(), Why::Corresponded))),
-        ));
+        let (local, partners) = (config.local_domains.clone(), policy.partners.clone());
+        // Tens of thousands of learned domains take a while: not on the runtime's threads.
+        let built = tokio::task::spawn_blocking(move || {
+            Protected::new(
+                local
+                    .iter()
+                    .map(|d| (d.as_str(), Why::Local))
+                    .chain(partners.iter().map(|d| (d.as_str(), Why::Partner)))
+                    .chain(learned.iter().map(|d| (d.as_str(), Why::Corresponded))),
+            )
+        })
+        .await;
+        let p = Arc::new(built.unwrap_or_default());
         tracing::debug!(domains = p.len(), ms = started.elapsed().as_millis() as u64, "protected domains built");
         *cached = Some((Instant::now(), p.clone()));
         p
