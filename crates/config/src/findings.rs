@@ -36,6 +36,9 @@ pub struct FindingsConfig {
     /// A file of the organisation's people's names (one a line, `#` comments), for a display
     /// name that is an internal name on an outside address; read again when it changes.
     pub internal_names: Option<PathBuf>,
+    /// The names also come from the directory: the `[ldap] name_attributes` of the entries
+    /// matching `[ldap] names_filter`, read at most every `learned_refresh`.
+    pub ldap_names: bool,
     /// Say when nobody in the organisation has written to the sender before.
     pub first_contact: bool,
     /// A MaxMind-format country database (GeoLite2-Country, GeoIP2-Country, DB-IP); unset:
@@ -70,6 +73,7 @@ impl Default for FindingsConfig {
             learn_domains: true,
             learned_refresh: Duration::from_secs(600),
             internal_names: None,
+            ldap_names: false,
             first_contact: true,
             country_database: None,
             countries: Vec::new(),

@@ -830,7 +830,7 @@ impl Config {
         if let Some((key, message)) = self.findings.problem() {
             return Err(err(&key, message));
         }
-        let ldap_used = self.senders.ldap || self.recipients.domains.iter().any(|r| r.ldap);
+        let ldap_used = self.senders.ldap || self.recipients.domains.iter().any(|r| r.ldap) || self.findings.ldap_names;
         if let Some((key, message)) = self.ldap.problem(ldap_used) {
             return Err(err(&key, message));
         }

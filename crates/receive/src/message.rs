@@ -151,7 +151,8 @@ pub(crate) async fn receive<S: AsyncRead + Unpin>(
     if !arrival.submission && ctx.config.findings.enabled {
         let store = ctx.queue.stores().messages.as_ref();
         let sender = (tx.mail.address.as_str(), arrival.client_ip);
-        let found = ctx.sender_checks.findings(&ctx.config, store, sender, &header).await;
+        let directory = ctx.directory.as_deref();
+        let found = ctx.sender_checks.findings(&ctx.config, store, sender, &header, directory).await;
         if let Some(why) = found.hold {
             // Held in the quarantine where there is one (the inspection record), else held for
             // `queue release`.

@@ -6,12 +6,12 @@
 //! for the From address (one indexed lookup per message) and the client's country
 //! (`[findings] country_database`, with `countries` and `unusual_country`).
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use sekisho_config::Config;
 use sekisho_config::UnusualCountry;
+use sekisho_directory::Directory;
 use sekisho_findings::{Contact, Countries, Country, Facts, InternalNames, SenderHeader, findings};
 use sekisho_lookalike::{Protected, Why};
 use sekisho_policy::sender::SenderFinding;
@@ -28,15 +28,23 @@ pub(crate) struct SenderChecks {
     countries: Option<crate::country::CountryDb>,
     /// The protected domains and when they were built.
     protected: Mutex<Option<(Instant, Arc<Protected>)>>,
-    /// The internal names, when the file was last looked at, and its modification time and
-    /// size then.
-    names: Mutex<Option<NamesFile>>,
+    /// The internal names and where they come from.
+    names: Mutex<Option<NamesState>>,
 }
 
-struct NamesFile {
-    checked: Instant,
+/// The internal names' sources as last read, and the names made of them.
+#[derive(Default)]
+struct NamesState {
+    /// When the file was last looked at, whether it was ever read, and its modification time
+    /// and size then.
+    file_checked: Option<Instant>,
+    file_read: bool,
     stamp: Option<(SystemTime, u64)>,
-    names: Arc<InternalNames>,
+    file_text: String,
+    /// When the directory was last asked, and what it said.
+    directory_read: Option<Instant>,
+    directory_names: Vec<String>,
+    combined: Arc<InternalNames>,
 }
 
 /// The findings about one message, and whether the policy holds it.
@@ -65,11 +73,12 @@ impl SenderChecks {
         store: &dyn MessageStore,
         (envelope_sender, client): (&str, std::net::IpAddr),
         header: &[u8],
+        directory: Option<&Directory>,
     ) -> Found {
         let policy = &config.findings;
         let header = SenderHeader::parse(header);
         let protected = self.protected(config, store).await;
-        let names = self.names(policy.internal_names.as_ref()).await;
+        let names = self.names(config, directory).await;
         let contact = match header.from.first() {
             Some(from) if policy.first_contact => match store.written_to(&from.address).await {
                 Ok(w) => Some(Contact { address: w.address, domain: w.domain }),
@@ -141,31 +150,51 @@ impl SenderChecks {
         p
     }
 
-    /// The internal names, read again when the file's modification time or size changed.
-    async fn names(&self, path: Option<&PathBuf>) -> Arc<InternalNames> {
-        let Some(path) = path else { return Arc::new(InternalNames::default()) };
-        let mut cached = self.names.lock().await;
-        if let Some(n) = cached.as_ref()
-            && n.checked.elapsed() < NAMES_CHECK
-        {
-            return n.names.clone();
+    /// The internal names: the file's, read again when its modification time or size changed
+    /// (looked at every 2 s), and the directory's, read at most every `learned_refresh`.
+    async fn names(&self, config: &Config, directory: Option<&Directory>) -> Arc<InternalNames> {
+        let policy = &config.findings;
+        let from_directory = directory.filter(|_| policy.ldap_names);
+        if policy.internal_names.is_none() && from_directory.is_none() {
+            return Arc::new(InternalNames::default());
         }
-        let stamp = tokio::fs::metadata(path).await.ok().and_then(|m| Some((m.modified().ok()?, m.len())));
-        if let Some(n) = cached.as_mut()
-            && n.stamp == stamp
+        let mut state = self.names.lock().await;
+        let st = state.get_or_insert_with(NamesState::default);
+        let mut changed = false;
+        if let Some(path) = &policy.internal_names
+            && st.file_checked.is_none_or(|t| t.elapsed() >= NAMES_CHECK)
         {
-            n.checked = Instant::now();
-            return n.names.clone();
-        }
-        let names = match tokio::fs::read_to_string(path).await {
-            Ok(text) => Arc::new(InternalNames::parse(&text)),
-            Err(e) => {
-                tracing::warn!(path = %path.display(), error = %e, "cannot read [findings] internal_names");
-                // An unreadable file keeps the names last read.
-                cached.as_ref().map(|n| n.names.clone()).unwrap_or_default()
+            st.file_checked = Some(Instant::now());
+            let stamp = tokio::fs::metadata(path).await.ok().and_then(|m| Some((m.modified().ok()?, m.len())));
+            if !st.file_read || stamp != st.stamp {
+                match tokio::fs::read_to_string(path).await {
+                    Ok(text) => (st.file_text, st.stamp, st.file_read, changed) = (text, stamp, true, true),
+                    // An unreadable file keeps the names last read.
+                    Err(e) => {
+                        tracing::warn!(path = %path.display(), error = %e, "cannot read [findings] internal_names")
+                    }
+                }
             }
-        };
-        *cached = Some(NamesFile { checked: Instant::now(), stamp, names: names.clone() });
-        names
+        }
+        if let Some(directory) = from_directory
+            && st.directory_read.is_none_or(|t| t.elapsed() >= policy.learned_refresh.0)
+        {
+            st.directory_read = Some(Instant::now());
+            let attrs: Vec<&str> = config.ldap.name_attributes.iter().map(String::as_str).collect();
+            match directory.search(&config.ldap.names_filter, &attrs).await {
+                Ok(entries) => {
+                    st.directory_names = entries.into_iter().flat_map(|e| e.into_values().flatten()).collect();
+                    changed = true;
+                }
+                // A directory that does not answer keeps the names last read.
+                Err(e) => tracing::warn!(error = %e, "cannot read the internal names from the directory"),
+            }
+        }
+        if changed {
+            let mut names = InternalNames::parse(&st.file_text);
+            names.extend(st.directory_names.iter().map(String::as_str));
+            st.combined = Arc::new(names);
+        }
+        st.combined.clone()
     }
 }
