@@ -29,6 +29,8 @@ pub(crate) fn shown<'i>(policy: &FindingsConfig, info: &'i MessageInfo) -> Optio
 /// `raw` as the recipient sees it with `findings` (see the module).
 pub(crate) fn present(policy: &FindingsConfig, id: &str, findings: &[SenderFinding], raw: Vec<u8>) -> Vec<u8> {
     let kinds = || findings.iter().map(|f| f.kind);
+    // Said in the field when the banner could not go in.
+    let mut unbannered = None;
     let body = if policy.wants_banner(kinds()) {
         let wanted: Vec<SenderFinding> =
             findings.iter().filter(|f| policy.banner_kinds.contains(&f.kind)).cloned().collect();
@@ -37,11 +39,13 @@ pub(crate) fn present(policy: &FindingsConfig, id: &str, findings: &[SenderFindi
             Ok(Bannered::Added(out)) => out,
             Ok(Bannered::Signed) => {
                 tracing::info!(queue_id = %id, "no banner: the message's text is signed");
+                unbannered = Some("no banner: the text is signed");
                 raw
             }
             Ok(Bannered::NoBody) => raw,
             Err(e) => {
                 tracing::info!(queue_id = %id, error = %e, "no banner: the body cannot be walked");
+                unbannered = Some("no banner: the body cannot be walked");
                 raw
             }
         }
@@ -50,7 +54,11 @@ pub(crate) fn present(policy: &FindingsConfig, id: &str, findings: &[SenderFindi
     };
     let end = header_end(&body).unwrap_or(body.len());
     let tag = policy.subject_tag(kinds());
-    let mut out = header_with(&body[..end], (FINDINGS_FIELD, &findings_field(findings)), tag.as_deref());
+    let mut field = findings_field(findings);
+    if let Some(why) = unbannered {
+        field = format!("{field}; {why}");
+    }
+    let mut out = header_with(&body[..end], (FINDINGS_FIELD, &field), tag.as_deref());
     out.extend_from_slice(&body[end..]);
     out
 }
@@ -134,6 +142,15 @@ mod tests {
         let text = m.body_text(0).unwrap();
         assert!(text.contains("look-alike 日本語") && text.ends_with("Pay now\r\n"), "{text}");
         assert!(!text.contains("origin-country"), "not a banner kind by default");
+        // A signed message keeps its body, and the field says why there is no banner.
+        let signed = b"From: a@examp1e.co.jp\r\nSubject: Signed\r\nContent-Type: multipart/signed; protocol=\"application/pkcs7-signature\"; boundary=\"S\"\r\n\r\n\
+            --S\r\nContent-Type: text/plain\r\n\r\nsigned\r\n--S\r\nContent-Type: application/pkcs7-signature\r\n\r\nMIAG\r\n--S--\r\n";
+        let out = present(&FindingsConfig::default(), "q", &found[..1], signed.to_vec());
+        let out = String::from_utf8(out).unwrap();
+        assert!(out.starts_with("X-Sekisho-Sender-Findings: look-alike; no banner: the text is signed\r\n"), "{out}");
+        let body_at = out.find("\r\n\r\n").unwrap();
+        let signed_at = signed.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+        assert_eq!(&out.as_bytes()[body_at..], &signed[signed_at..], "the signed body as it was");
         // A tag without a banner: the body as it was.
         let policy = FindingsConfig { banner: false, ..FindingsConfig::default() };
         let out = present(&policy, "q", &[finding(FindingKind::DmarcFail)], raw);
