@@ -47,3 +47,19 @@ impl CountryDb {
         Some(Located { code, name_en: names.english.map(str::to_string), name_ja: names.japanese.map(str::to_string) })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_that_is_no_database_is_refused_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("GeoLite2-Country.mmdb");
+        std::fs::write(&path, b"not a MaxMind database").unwrap();
+        let Err(e) = CountryDb::open(&path) else { panic!("accepted") };
+        assert!(e.to_string().starts_with(&format!("[findings] country_database {}: ", path.display())), "{e}");
+        let Err(e) = CountryDb::open(&dir.path().join("missing.mmdb")) else { panic!("accepted") };
+        assert!(e.to_string().contains("missing.mmdb"), "{e}");
+    }
+}
