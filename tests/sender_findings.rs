@@ -262,6 +262,21 @@ async fn mail_from_a_country_the_organisation_never_writes_to_is_held_and_said_s
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     assert!(site.internal.received().is_empty(), "nothing is delivered");
     assert!(site.gw.queue.stores().messages.quarantined().await.unwrap().contains(&id), "in the quarantine");
+
+    // Without an inspection record (no quarantine to put it in), its recipients are held.
+    let site = Site::start(|c, dir| {
+        c.inbound.inspect = false;
+        c.findings.country_database = Some(country_database(dir));
+        c.findings.countries = vec!["JP".into()];
+        c.findings.unusual_country = sekisho_config::UnusualCountry::Hold;
+    })
+    .await;
+    let r = site.send("taro@customer.example", "From: taro@customer.example\r\nSubject: Hi\r\n\r\nHello.\r\n").await;
+    let id = queue_id(&r).unwrap_or_else(|| panic!("{r:?}"));
+    let d = site.gw.wait_for(&id, 10, |d| d.recipients.iter().all(|r| r.state == RecipientState::Held)).await;
+    assert!(d.info.inspection.is_none() && d.recipients.iter().all(|r| r.state == RecipientState::Held), "{d:#?}");
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert!(site.internal.received().is_empty(), "nothing is delivered");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
