@@ -20,6 +20,10 @@
 //! quarantine, opens a held message and releases it through the confirmation; the message then
 //! reaches the internal server and the audit log names the administrator.
 //!
+//! Who sent it (`tests/browser/findings.mjs`): a separated inbound message from a look-alike
+//! domain whose display name is another address written as markup; its classification page
+//! lists each finding with its evidence, the name shown as text.
+//!
 //! Hold and cancel (`tests/browser/held.mjs`): a message a mis-send rule holds five minutes is
 //! listed in the console with the time left; its "Cancel" button cancels it, the page says it
 //! will never be delivered, and it is never delivered.
@@ -54,6 +58,8 @@ const CONSOLE_SHOTS: &str = "console-";
 const UNLOCK_SHOTS: &str = "unlock-";
 /// The file-name prefix of the quarantine release's screenshots.
 const QUARANTINE_SHOTS: &str = "quarantine-";
+/// The file-name prefix of the sender findings' screenshots.
+const FINDINGS_SHOTS: &str = "findings-";
 /// The file-name prefix of the held-message walk's screenshots.
 const HELD_SHOTS: &str = "held-";
 
@@ -476,4 +482,65 @@ async fn a_sender_cancels_a_held_message_in_the_console_in_chromium() {
     s.queue.control().apply(Some(&id), sekisho_store::Command::Retry, now).await.unwrap();
     tokio::time::sleep(Duration::from_millis(1000)).await;
     assert!(mx.received().is_empty(), "a cancelled message is never delivered");
+}
+
+#[tokio::test]
+async fn the_classification_page_says_who_sent_the_message_in_chromium() {
+    preflight();
+    let dns = FakeDns::start("127.0.7.91").await;
+    let internal = FakeMx::start("127.0.7.92:0", MxBehavior::default()).await;
+    let hop = format!("[127.0.7.92]:{}", internal.addr.port());
+    let s = TestServer::start_delivering(&dns, internal.addr.port(), move |c| {
+        c.delivery.next_hop = Some(hop);
+        c.findings.partners = vec!["example-bank.co.jp".into()];
+    })
+    .await;
+    // No antivirus: the file is Error, so the message is separated and has a page.
+    let message = "From: \"<img src=x onerror=alert(1)><b>ceo@example.jp</b>\" <billing@examp1e-bank.co.jp>\r\n\
+                   To: bob@example.jp\r\nSubject: Invoice\r\nMIME-Version: 1.0\r\n\
+                   Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nSee.\r\n\
+                   --b\r\nContent-Type: application/octet-stream; name=\"invoice.bin\"\r\n\
+                   Content-Disposition: attachment; filename=\"invoice.bin\"\r\nContent-Transfer-Encoding: base64\r\n\r\n\
+                   AAECAw==\r\n--b--\r\n";
+    let (mut c, _) = sekisho_testkit::Client::connect(s.mx).await;
+    c.cmd("EHLO outside.example").await;
+    let r = c.send_mail("billing@examp1e-bank.co.jp", &["bob@example.jp"], message).await;
+    let id = sekisho_testkit::queue_id(&r).unwrap_or_else(|| panic!("{r:?}"));
+    s.wait_for(&id, 30, done).await;
+    let got = internal.wait_for(1, 5).await;
+    let notice = notice_text(&got[0].data);
+    let at = notice.find("Files and their classes: ").expect(&notice) + "Files and their classes: ".len();
+    let link = notice[at..].lines().next().unwrap().trim().to_string();
+
+    let shots = artefacts(|name| name.starts_with(FINDINGS_SHOTS));
+    let env = [("PORTAL_LINK", link.as_ref()), ("SCREENSHOT_DIR", shots.as_os_str())];
+    let (said, status, stderr) = run_script("findings.mjs", &env, async |stdout, _| {
+        let mut said = Vec::new();
+        while let Some(line) = stdout.next_line().await.unwrap() {
+            said.push(line);
+        }
+        said
+    })
+    .await;
+    assert!(status.success(), "findings.mjs failed ({status}); screenshots in {}:\n{stderr}", shots.display());
+    assert_eq!(
+        said,
+        [
+            "HEADING About the sender",
+            "FINDING look-alike examp1e-bank.co.jp looks like example-bank.co.jp, a partner you write to: it is not that domain. \
+             (examp1e-bank.co.jp ~ example-bank.co.jp (confusable characters))",
+            "FINDING display-name-spoof The name shown, \"<img src=x onerror=alert(1)><b>ceo@example.jp</b>\", is another \
+             address than the one this message came from (billing@examp1e-bank.co.jp). (display name \"<img src=x \
+             onerror=alert(1)><b>ceo@example.jp</b>\", address billing@examp1e-bank.co.jp)",
+            "FINDING first-contact Nobody in your organisation has written to billing@examp1e-bank.co.jp or to anyone at \
+             examp1e-bank.co.jp before. (no mail written to billing@examp1e-bank.co.jp or to examp1e-bank.co.jp before)",
+            "INJECTED 0",
+            "DONE",
+        ],
+        "{stderr}"
+    );
+    for step in ["01-opened", "02-findings"] {
+        let name = format!("{FINDINGS_SHOTS}{step}.png");
+        assert!(is_png(&shots.join(&name)), "no screenshot {name} in {}", shots.display());
+    }
 }

@@ -1,6 +1,8 @@
 //! The directory as a source: a private OpenLDAP slapd (Debian's `slapd`, on a loopback port,
 //! its database loaded from an LDIF) answers which recipients exist and which addresses an
 //! account may send as; a directory that does not answer is a temporary refusal, never a 550.
+//! Its people's names are the internal names an outside sender must not show
+//! (`[findings] ldap_names`).
 
 use base64::Engine as _;
 use sekisho_config::RecipientRule;
@@ -24,6 +26,14 @@ cn: Alice
 sn: Example
 mail: alice@example.jp
 mail: sales@example.jp
+
+dn: uid=taro,ou=people,dc=example,dc=jp
+objectClass: inetOrgPerson
+uid: taro
+cn: Taro Yamada
+sn: Yamada
+displayName:: 5bGx55SwIOWkqumDjg==
+mail: taro@example.jp
 ";
 
 fn b64(s: &str) -> String {
@@ -78,4 +88,42 @@ async fn the_directory_says_who_exists_and_which_addresses_an_account_may_use() 
     c2.cmd("RSET").await;
     let r = c2.cmd("MAIL FROM:<sales@example.jp>").await;
     assert_eq!(r.code, 451, "{r:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outsider_showing_the_name_of_someone_in_the_directory_is_a_display_name_spoof() {
+    use sekisho_policy::sender::FindingKind;
+    let dir = tempfile::tempdir().unwrap();
+    let slapd = Slapd::start(&dir.path().join("slapd"), "127.0.0.163", LDIF);
+    let url = slapd.url.clone();
+    let s = TestServer::start_with(|c| {
+        c.ldap.url = Some(url);
+        c.ldap.bind_dn = Some("cn=admin,dc=example,dc=jp".into());
+        c.ldap.bind_password = Some("secret".into());
+        c.ldap.base_dn = "dc=example,dc=jp".into();
+        c.findings.ldap_names = true;
+    })
+    .await;
+    let send = async |from: &str| {
+        let (mut c, _) = Client::connect(s.mx).await;
+        c.cmd("EHLO outside.example").await;
+        let message = format!("From: {from}\r\nSubject: Payment\r\n\r\nPlease pay.\r\n");
+        let r = c.send_mail("someone@free.test", &["bob@example.jp"], &message).await;
+        assert_eq!(r.code, 250, "{r:?}");
+        let id = sekisho_testkit::queue_id(&r).unwrap();
+        let d = s.queue.stores().messages.message(&id).await.unwrap().unwrap();
+        d.info.sender_record.unwrap().findings
+    };
+    // The displayName (山田 太郎) and the cn (Taro Yamada, in either order) are internal names.
+    for from in ["=?UTF-8?B?5bGx55SwIOWkqumDjg==?= <someone@free.test>", "\"Yamada Taro\" <someone@free.test>"] {
+        let found = send(from).await;
+        let spoof = found
+            .iter()
+            .find(|f| f.kind == FindingKind::DisplayNameSpoof)
+            .unwrap_or_else(|| panic!("{from}: {found:?}"));
+        assert!(spoof.detail.ends_with("(an internal name), address someone@free.test"), "{spoof:?}");
+    }
+    let found = send("\"Hanako Suzuki\" <someone@free.test>").await;
+    assert!(found.iter().all(|f| f.kind != FindingKind::DisplayNameSpoof), "not in the directory: {found:?}");
+    slapd.stop();
 }

@@ -212,6 +212,7 @@ pub(crate) async fn run(command: QueueCommand, config: &Config, source: &ConfigS
                 for line in super::sender_record::lines(record) {
                     outln!("{line}");
                 }
+                print_sender_findings(record);
             }
             if let Some(c) = &m.cancelled {
                 outln!("cancelled:  {} by {}", format_time(&config.time_zone, c.at), c.by);
@@ -281,6 +282,20 @@ pub(crate) async fn run(command: QueueCommand, config: &Config, source: &ConfigS
             }
             Ok(())
         }
+    }
+}
+
+/// What was found about an inbound message's sender, in words: each finding's sentence, then
+/// its evidence.
+pub(crate) fn print_sender_findings(record: &sekisho_policy::sender::SenderRecord) {
+    if record.findings.is_empty() {
+        outln!("findings:   none about the sender");
+    }
+    for f in &record.findings {
+        let visible = sekisho_policy::text::visible;
+        outln!("finding:    {}: {}", f.kind, visible(&f.sentence));
+        outln!("            {}", visible(&f.sentence_ja));
+        outln!("            evidence: {}", visible(&f.detail));
     }
 }
 

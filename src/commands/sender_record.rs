@@ -1,5 +1,5 @@
 //! `queue show`'s lines about who sent an inbound message: each authentication result in
-//! words, what DMARC did, and the findings.
+//! words and what DMARC did (the findings: `queue::print_sender_findings`).
 
 use sekisho_policy::sender::{MethodResult, SenderRecord};
 
@@ -28,9 +28,6 @@ pub(crate) fn lines(record: &SenderRecord) -> Vec<String> {
         if !a.dmarc_action.is_empty() {
             out.push(format!("dmarc action: {}", a.dmarc_action));
         }
-    }
-    for f in &record.findings {
-        out.push(format!("finding:    {} ({}): {}", f.kind, f.detail, f.sentence));
     }
     out
 }
@@ -81,6 +78,6 @@ mod tests {
         assert!(text.contains("dkim:       pass for signature d=example.com s=s1\n"), "{text}");
         assert!(text.contains("arc:        none\n"), "{text}");
         assert!(text.contains("dmarc action: quarantine: "), "{text}");
-        assert!(text.contains("finding:    spf-fail (example.com: 192.0.2.1 is not permitted): The server"), "{text}");
+        assert!(!text.contains("finding:"), "the findings are printed beside, once: {text}");
     }
 }

@@ -25,6 +25,10 @@ pub struct LdapConfig {
     pub sender_filter: String,
     /// Attributes of that entry holding its addresses (`proxyAddresses`: only `smtp:` values).
     pub sender_attributes: Vec<String>,
+    /// The entries of the organisation's people, for `[findings] ldap_names`.
+    pub names_filter: String,
+    /// Attributes of those entries holding a person's name.
+    pub name_attributes: Vec<String>,
 }
 
 impl Default for LdapConfig {
@@ -38,6 +42,8 @@ impl Default for LdapConfig {
             recipient_filter: "(|(mail={address})(proxyAddresses=smtp:{address}))".into(),
             sender_filter: "(|(uid={user})(sAMAccountName={user})(userPrincipalName={user}))".into(),
             sender_attributes: vec!["mail".into(), "proxyAddresses".into()],
+            names_filter: "(|(objectClass=person)(objectClass=user))".into(),
+            name_attributes: vec!["displayName".into(), "cn".into()],
         }
     }
 }
@@ -64,6 +70,9 @@ impl LdapConfig {
             if !filter.contains(var) || !filter.starts_with('(') {
                 return Some((format!("ldap.{key}"), format!("`{filter}` must be an LDAP filter containing {var}")));
             }
+        }
+        if !self.names_filter.starts_with('(') {
+            return Some(("ldap.names_filter".into(), format!("`{}` must be an LDAP filter", self.names_filter)));
         }
         if self.bind_dn.is_some() != self.bind_password.is_some() {
             return Some(("ldap.bind_dn".into(), "bind_dn and bind_password go together".into()));

@@ -10,6 +10,7 @@ mod console;
 mod digest_time;
 mod duration;
 mod error;
+mod findings;
 mod inbound;
 mod ldap;
 mod portal;
@@ -36,6 +37,7 @@ pub use console::{ConsoleConfig, ConsoleLdap, SignInMethod};
 pub use digest_time::DigestTime;
 pub use duration::Duration;
 pub use error::{ConfigError, InvalidValue};
+pub use findings::{FindingsConfig, UnusualCountry};
 pub use inbound::{InboundConfig, InboundRule};
 pub use ldap::LdapConfig;
 pub use portal::{Passphrase, PortalConfig};
@@ -103,6 +105,8 @@ pub struct Config {
     pub senders: SendersConfig,
     /// SPF, DKIM, DMARC and ARC for inbound mail.
     pub authentication: AuthenticationConfig,
+    /// What inbound mail's recipients are told about its sender.
+    pub findings: FindingsConfig,
     /// The directory asked for recipients and account addresses.
     pub ldap: LdapConfig,
     /// The download portal.
@@ -559,6 +563,7 @@ impl Default for Config {
             recipients: RecipientsConfig::default(),
             senders: SendersConfig::default(),
             authentication: AuthenticationConfig::default(),
+            findings: FindingsConfig::default(),
             ldap: LdapConfig::default(),
             portal: PortalConfig::default(),
             antivirus: AntivirusConfig::default(),
@@ -849,7 +854,10 @@ impl Config {
         if let Some((key, message)) = self.console.problem(self.ldap.url.as_deref()) {
             return Err(err(&key, message));
         }
-        let ldap_used = self.senders.ldap || self.recipients.domains.iter().any(|r| r.ldap);
+        if let Some((key, message)) = self.findings.problem() {
+            return Err(err(&key, message));
+        }
+        let ldap_used = self.senders.ldap || self.recipients.domains.iter().any(|r| r.ldap) || self.findings.ldap_names;
         if let Some((key, message)) = self.ldap.problem(ldap_used) {
             return Err(err(&key, message));
         }

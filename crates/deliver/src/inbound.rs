@@ -67,7 +67,12 @@ pub(crate) async fn plan<'r>(
     let separate = record.action == Outcome::Separated;
     let kind = if separate { Carriage::Link } else { Carriage::Inline };
     let variant = Variant { kind, reason: format!("inbound: {}", record.rule) };
-    let planned = match sanitised(record, spooled).await {
+    let body = match sanitised(record, spooled).await {
+        // The sender findings' banner, field and tag go on the message as it leaves.
+        Ok(body) => crate::presented::presented_body(config, info, spooled, body).await.map_err(Unplanned::from),
+        Err(e) => Err(e),
+    };
+    let planned = match body {
         Err(e) => Err(e),
         // The originals the copies stand in for are kept for the administrators first: a
         // message whose originals cannot be kept is held back, never sent without them kept.

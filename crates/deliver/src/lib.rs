@@ -10,6 +10,7 @@ mod inbound;
 mod leftover;
 pub mod outcome;
 pub mod pool;
+mod presented;
 mod sanitised;
 pub mod schedule;
 pub mod session_counts;

@@ -213,6 +213,9 @@ pub(crate) async fn plan<'r>(
         };
         return crate::inbound::with_results(config, info, planned, spooled).await;
     }
+    if crate::presented::shown(&config.findings, info).is_some() {
+        return crate::presented::plan(config, info, rcpts, spooled).await;
+    }
     if files.body.is_none() {
         return plain();
     }

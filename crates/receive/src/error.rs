@@ -14,4 +14,7 @@ pub enum ReceiveError {
     /// The resolver of the authentication checks could not be built.
     #[error(transparent)]
     Authentication(#[from] sekisho_auth::AuthError),
+    /// `[findings] country_database` could not be read as a MaxMind database.
+    #[error("[findings] country_database {}: {message}", path.display())]
+    CountryDatabase { path: PathBuf, message: String },
 }

@@ -49,12 +49,15 @@ pub(crate) async fn receive<S: AsyncRead + Unpin>(
     let date = chrono::Local::now().to_rfc2822();
     // The header From's addresses, checked against the sender's account (`[senders]`).
     let mut header_from = Vec::new();
+    // MX mail: the header block, for the sender findings (`[findings]`).
+    let mut header = Vec::new();
     loop {
         if !buf.is_empty() {
             let fed = decoder.feed(buf, &mut out);
             buf.drain(..fed.consumed);
             if let Some(h) = decoder.take_header() {
                 header_from = sekisho_smtp::from_field::from_addresses(&h);
+                keep_header(&mut header, arrival, &h);
                 body.write(trace_fields(ctx, &id, tx, arrival, &h, &date).as_bytes()).await;
                 body.write(&h).await;
             }
@@ -82,6 +85,7 @@ pub(crate) async fn receive<S: AsyncRead + Unpin>(
     let verdict = decoder.finish();
     if let Some(h) = decoder.take_header() {
         header_from = sekisho_smtp::from_field::from_addresses(&h);
+        keep_header(&mut header, arrival, &h);
         body.write(trace_fields(ctx, &id, tx, arrival, &h, &date).as_bytes()).await;
         body.write(&h).await;
     }
@@ -161,7 +165,28 @@ pub(crate) async fn receive<S: AsyncRead + Unpin>(
             }
         }
     }
+    // Inbound, who sent it in words a person reads (crate::sender_findings), beside what
+    // authentication found.
+    let mut held_for_sender = false;
+    if !arrival.submission && ctx.config.findings.enabled {
+        let store = ctx.queue.stores().messages.as_ref();
+        let sender = (tx.mail.address.as_str(), arrival.client_ip);
+        let directory = ctx.directory.as_deref();
+        let found = ctx.sender_checks.findings(&ctx.config, store, sender, &header, directory).await;
+        if let Some(why) = found.hold {
+            // Held in the quarantine where there is one (the inspection record), else held for
+            // `queue release`.
+            held_for_sender = true;
+            if let Some(record) = inspection.as_mut() {
+                record.action = sekisho_policy::inbound::Outcome::Quarantined;
+                record.rule = why;
+            }
+        }
+        let record: &mut sekisho_policy::sender::SenderRecord = sender_record.get_or_insert_with(Default::default);
+        record.findings = sekisho_findings::merge(std::mem::take(&mut record.findings), found.findings);
+    }
     let held = dmarc_quarantine
+        || held_for_sender
         || inspection.as_ref().is_some_and(|i| i.action == sekisho_policy::inbound::Outcome::Quarantined);
     let received_at = chrono::Utc::now().timestamp();
     // Submitted mail: the mis-send rules (crate::rules) refuse it now, or say what is kept
@@ -234,6 +259,8 @@ pub(crate) async fn receive<S: AsyncRead + Unpin>(
     };
     let size = message.info.size;
     let inbound_action = message.info.inspection.as_ref().map(|i| i.action.as_str());
+    let sender_findings: Option<Vec<&str>> =
+        message.info.sender_record.as_ref().map(|r| r.findings.iter().map(|f| f.kind.as_str()).collect());
     match ctx.queue.commit(finished, message).await {
         Ok(()) => {
             tracing::info!(
@@ -244,6 +271,7 @@ pub(crate) async fn receive<S: AsyncRead + Unpin>(
                 client = %arrival.client_ip,
                 user = arrival.user.unwrap_or(""),
                 inbound = inbound_action.unwrap_or(""),
+                findings = sender_findings.map(|k| k.join(",")).unwrap_or_default(),
                 "queued"
             );
             if let Some(d) = &decision {
@@ -254,6 +282,14 @@ pub(crate) async fn receive<S: AsyncRead + Unpin>(
             Ok(Reply::new(250, "2.0.0", format!("Ok: queued as {id}")))
         }
         Err(e) => Ok(store_error_reply(&id, &e)),
+    }
+}
+
+/// Keeps a copy of an MX message's header block `h` in `header` (submitted mail needs none).
+fn keep_header(header: &mut Vec<u8>, arrival: &Arrival<'_>, h: &[u8]) {
+    if !arrival.submission {
+        header.clear();
+        header.extend_from_slice(h);
     }
 }
 

@@ -31,6 +31,8 @@ pub(crate) struct Ctx {
     pub directory: Option<Arc<sekisho_directory::Directory>>,
     /// SPF, DKIM, ARC and DMARC for MX mail (`[authentication] enabled`).
     pub verifier: Option<Arc<sekisho_auth::Verifier>>,
+    /// What the sender findings keep between messages (`[findings]`).
+    pub sender_checks: crate::sender_findings::SenderChecks,
     local_domains: Arc<[String]>,
 }
 
@@ -131,6 +133,7 @@ impl Server {
             verifier,
             recipients: crate::recipients::Recipients::new(&config, directory.clone()),
             directory,
+            sender_checks: crate::sender_findings::SenderChecks::new(&config)?,
             local_domains: config.local_domains.clone().into(),
             config,
             queue,

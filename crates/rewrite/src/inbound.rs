@@ -57,7 +57,13 @@ fn sanitised(record: &InspectionRecord) -> String {
 /// `FIELD: summary` in front, every `FIELD` already there removed, and, with `tag`, the
 /// Subject starting with it (a Subject is added when there is none).
 pub fn inbound_header(header: &[u8], summary: &str, tag: Option<&str>) -> Vec<u8> {
-    let mut out = format!("{FIELD}: {summary}\r\n").into_bytes();
+    header_with(header, (FIELD, summary), tag)
+}
+
+/// `header` with `field: value` in front (every `field` already there removed) and, with
+/// `tag`, the Subject starting with it (a Subject is added when there is none).
+pub fn header_with(header: &[u8], (field, value): (&str, &str), tag: Option<&str>) -> Vec<u8> {
+    let mut out = format!("{field}: {value}\r\n").into_bytes();
     let mut tagged = tag.is_none();
     let mut skipping = false;
     let lines = header.split_inclusive(|&b| b == b'\n');
@@ -67,7 +73,7 @@ pub fn inbound_header(header: &[u8], summary: &str, tag: Option<&str>) -> Vec<u8
             continue;
         }
         skipping = false;
-        if is_field(line, FIELD) {
+        if is_field(line, field) {
             skipping = true;
             continue;
         }

@@ -7,12 +7,14 @@
 #![warn(missing_docs)]
 
 pub mod authres;
+pub mod banner;
 pub mod inbound;
 mod inbound_notice;
 mod notice;
 pub mod own_mail;
 pub mod quarantine_digest;
 mod replace;
+pub mod sender_banner;
 mod splice;
 mod tls_report;
 pub mod undisclosed;

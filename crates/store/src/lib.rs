@@ -59,6 +59,7 @@ pub use reports::{ReceivedKind, ReceivedReport, ReportStore, ReportedPolicy, Sen
 pub use rules_record::{FiredRule, RulesRecord};
 pub use spool::{FinishedBody, Spool, TempBody};
 pub use sqlite::SqliteStore;
+pub use sqlite_history::WrittenTo;
 /// Tests seed data directories through the queue's own writes.
 #[cfg(feature = "seeding")]
 pub use store::QueueWrites;

@@ -508,6 +508,14 @@ impl MessageStore for SqliteStore {
         self.written_domains_of(domains).await
     }
 
+    async fn written_to(&self, address: &str) -> Result<crate::WrittenTo, StoreError> {
+        self.written_to_of(address).await
+    }
+
+    async fn all_written_domains(&self) -> Result<Vec<String>, StoreError> {
+        self.all_written_domains_of().await
+    }
+
     async fn held(&self, now: i64, sender: Option<&str>) -> Result<Vec<crate::model::HeldMessage>, StoreError> {
         self.held_messages(now, sender).await
     }

@@ -43,6 +43,12 @@ pub trait MessageStore: Send + Sync {
     /// Which of `domains` submitted mail has been delivered to (lower case): the domains the
     /// organisation has written to, for the mis-send rules.
     async fn written_domains(&self, domains: &[String]) -> Result<std::collections::BTreeSet<String>, StoreError>;
+    /// Whether submitted mail has been delivered to `address` and to its domain (case does not
+    /// matter): one indexed lookup, for the `first-contact` finding.
+    async fn written_to(&self, address: &str) -> Result<crate::WrittenTo, StoreError>;
+    /// Every domain submitted mail has been delivered to (lower case), for the domains a
+    /// look-alike may imitate.
+    async fn all_written_domains(&self) -> Result<Vec<String>, StoreError>;
     /// Submitted messages a mis-send rule holds at `now` (no attempt yet, due later), of one
     /// sender when given, soonest due first.
     async fn held(&self, now: i64, sender: Option<&str>) -> Result<Vec<crate::model::HeldMessage>, StoreError>;

@@ -8,11 +8,13 @@ mod files;
 mod html_bodies;
 mod loose;
 mod prescan;
+mod text_bodies;
 pub(crate) mod transfer;
 mod words;
 
 pub use files::{AttachedFile, Carried, MessageFiles, attachments, carried};
 pub use html_bodies::{HtmlBody, html_bodies};
+pub use text_bodies::{TextBodies, TextBody, text_bodies};
 pub use words::{Words, words};
 
 use prescan::prescan;

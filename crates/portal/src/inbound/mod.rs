@@ -62,6 +62,8 @@ pub struct InboundPage<'a> {
     pub received: String,
     pub expires: String,
     pub password_in_message: bool,
+    /// What was found about the sender, in the page's language.
+    pub findings: Vec<view::FindingRow>,
     pub rows: Vec<Row>,
     /// Archives opened in this session with Safe entries: their numbers.
     pub safe_zips: Vec<usize>,
@@ -145,6 +147,7 @@ impl Portal {
             received: sekisho_links::readable_time(inbound.info.received_at, zone),
             expires: sekisho_links::readable_time(c.link.expires_at, zone),
             password_in_message: inbound.record.password_in_message,
+            findings: view::finding_rows(inbound.info.sender_record.as_ref(), t.lang),
             rows,
             safe_zips,
             all_safe,
@@ -463,6 +466,18 @@ mod tests {
             received: "2026-12-04 09:00 (UTC+09:00)".into(),
             expires: "2026-12-11 09:00 (UTC+09:00)".into(),
             password_in_message: true,
+            findings: view::finding_rows(
+                Some(&sekisho_policy::sender::SenderRecord {
+                    authentication: None,
+                    findings: vec![sekisho_policy::sender::SenderFinding {
+                        kind: sekisho_policy::sender::FindingKind::DisplayNameSpoof,
+                        detail: "display name \"<b>x\"".into(),
+                        sentence: "The name shown, \"<b>x\", is another address.".into(),
+                        sentence_ja: "差出人名「<b>x」は別のアドレスです。".into(),
+                    }],
+                }),
+                t.lang,
+            ),
             rows,
             safe_zips: Vec::new(),
             all_safe: false,
@@ -481,9 +496,14 @@ mod tests {
         let ja = page(&crate::lang::JA, "<img src=x onerror=alert(1)>.exe").render().unwrap();
         assert!(ja.contains("<html lang=\"ja\">") && ja.contains("ヘッダと情報が異なります"), "{ja}");
         assert!(ja.contains("危険（ダウンロードできません）") && ja.contains("パスワードがこのメール自体に"), "{ja}");
+        assert!(
+            ja.contains("差出人についての注意") && ja.contains("差出人名「&#60;b&#62;x」は別のアドレスです。"),
+            "{ja}"
+        );
         assert!(!ja.contains("<img") && !ja.contains("<script>") && !ja.contains("<b>x"), "{ja}");
         let en = page(&crate::lang::EN, "a.exe").render().unwrap();
         assert!(en.contains("differs from the header") && en.contains("Danger (cannot be downloaded)"), "{en}");
+        assert!(en.contains("About the sender") && en.contains("data-kind=\"display-name-spoof\""), "{en}");
         assert!(en.contains("<span class=\"note\">cannot be downloaded</span>") && !en.contains("href=\"/d/files"));
     }
 }

@@ -8,6 +8,8 @@ use crate::lang::Texts;
 /// What the classification page says beyond the recipient page.
 pub struct InboundTexts {
     pub heading: &'static str,
+    /// The heading of the findings about the sender.
+    pub sender_findings: &'static str,
     pub header_from: &'static str,
     pub envelope_from: &'static str,
     pub differs: &'static str,
@@ -41,6 +43,7 @@ pub struct InboundTexts {
 /// Japanese.
 pub const JA: InboundTexts = InboundTexts {
     heading: "添付ファイルの検査結果",
+    sender_findings: "差出人についての注意",
     header_from: "差出人（ヘッダ）",
     envelope_from: "送信元（エンベロープ）",
     differs: "ヘッダと情報が異なります",
@@ -74,6 +77,7 @@ pub const JA: InboundTexts = InboundTexts {
 /// English.
 pub const EN: InboundTexts = InboundTexts {
     heading: "Inspected attachments",
+    sender_findings: "About the sender",
     header_from: "From (header)",
     envelope_from: "Sender (envelope)",
     differs: "differs from the header",

@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 
 use sekisho_policy::inbound::{ClassifiedFile, FileClass, InspectionRecord};
+use sekisho_policy::sender::SenderRecord;
 use sekisho_policy::text::visible;
 use sekisho_store::LinkFile;
 
@@ -194,6 +195,31 @@ pub fn rows(tree: &Tree<'_>) -> Vec<Row> {
         }
     }
     out
+}
+
+/// One finding about the sender as the page shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FindingRow {
+    /// Its kind (`look-alike`).
+    pub kind: &'static str,
+    /// Its sentence in the page's language.
+    pub sentence: String,
+    /// Its evidence.
+    pub detail: String,
+}
+
+/// The findings of `record` for a page in `lang` ("ja" or "en"), most serious first.
+pub fn finding_rows(record: Option<&SenderRecord>, lang: &str) -> Vec<FindingRow> {
+    let Some(record) = record else { return Vec::new() };
+    record
+        .findings
+        .iter()
+        .map(|f| FindingRow {
+            kind: f.kind.as_str(),
+            sentence: visible(if lang == "ja" { &f.sentence_ja } else { &f.sentence }).into_owned(),
+            detail: visible(&f.detail).into_owned(),
+        })
+        .collect()
 }
 
 #[cfg(test)]
