@@ -8,7 +8,9 @@ use std::collections::BTreeMap;
 use sekisho_config::{Config, EncryptedPolicy, InlineFormat, SmartHostAttachments};
 use sekisho_store::{MessageInfo, Origin, RecipientRecord, Variant};
 
-use crate::decide::{Carriage, RecipientMx, beyond_smart_host, decide, forced_by_rule};
+use crate::decide::{
+    Carriage, RecipientMx, Sizes, beyond_smart_host, by_size, decide, forced_by_rule, refused_for_size,
+};
 use crate::tls::TlsEvidence;
 use sekisho_links::{LinkError, LinkMaker, Prepared};
 
@@ -33,6 +35,9 @@ pub(crate) struct Files {
     keep_cid_images: bool,
     /// The mis-send rule that sends the attachments as links whatever the TLS, if one does.
     forced: Option<String>,
+    /// The message's files together, in bytes (from inspection at submission; else the
+    /// spooled message's size), for `link_above`.
+    files_size: u64,
     prepared: tokio::sync::Mutex<Option<Walked>>,
     /// The transactions being planned are the message's last in this delivery.
     last: std::sync::atomic::AtomicBool,
@@ -51,6 +56,7 @@ impl Files {
             find_encrypted: link_encrypted && counted.is_none(),
             keep_cid_images: config.outbound.inline_cid_images,
             forced: info.rules.as_ref().and_then(|r| r.force_link.clone()),
+            files_size: info.findings.as_ref().map_or(info.size, |f| f.iter().map(|f| f.size).sum()),
             prepared: tokio::sync::Mutex::new(None),
             last: std::sync::atomic::AtomicBool::new(false),
         }
@@ -64,6 +70,11 @@ impl Files {
     /// The mis-send rule that makes every recipient's carriage a link, if one does.
     pub(crate) fn forced(&self) -> Option<&str> {
         self.forced.as_deref()
+    }
+
+    /// The message's files together, in bytes, as `link_above` weighs them.
+    pub(crate) fn size(&self) -> u64 {
+        self.files_size
     }
 
     /// The password-protected file that makes every recipient's carriage a link, if any.
@@ -168,11 +179,12 @@ pub(crate) struct Held<'r> {
     pub reason: String,
 }
 
-/// The session the transactions go over: the host, what it proved, and (for the smart host)
-/// what the probe found beyond it.
+/// The session the transactions go over: the host, what it proved, the SIZE limit it
+/// announced (RFC 1870), and (for the smart host) what the probe found beyond it.
 pub(crate) struct Session<'a> {
     pub host: &'a str,
     pub evidence: &'a TlsEvidence,
+    pub advertised_size: Option<u64>,
     pub smart_host: Option<&'a SmartHost>,
 }
 
@@ -204,7 +216,7 @@ pub(crate) async fn plan<'r>(
     session: Session<'_>,
     spooled: &std::path::Path,
 ) -> (Vec<Batch<'r>>, Vec<Held<'r>>) {
-    let Session { host, evidence, smart_host } = session;
+    let Session { host, evidence, advertised_size, smart_host } = session;
     let plain = || (vec![Batch { rcpts: rcpts.to_vec(), data: Data::Spooled, variant: None }], Vec::new());
     if let (Origin::Mx, Some(record)) = (info.origin, &info.inspection) {
         return crate::inbound::plan(config, links, info, record, rcpts, spooled).await;
@@ -238,11 +250,22 @@ pub(crate) async fn plan<'r>(
             if let Some(rule) = files.forced() {
                 decision = forced_by_rule(rule);
             }
+            let sizes = Sizes {
+                files: files.size(),
+                inline: info.size,
+                advertised: advertised_size,
+                link_above: policy.link_above,
+                refused_before: refused_for_size(rcpt.last_reply.as_deref()),
+            };
+            let (decision, size_rule) = by_size(decision, host, &sizes);
+            if let Some(limit) = advertised_size.filter(|&l| l > 0) {
+                tracing::info!(queue_id = %info.id, to = %rcpt.address, host, size_limit = limit, size = info.size, "announced SIZE");
+            }
             tracing::info!(queue_id = %info.id, to = %rcpt.address, decision = %decision.reason, "attachments");
-            (rcpt, policy.inline_format == InlineFormat::Zip, decision)
+            (rcpt, policy.inline_format == InlineFormat::Zip, decision, size_rule)
         })
         .collect();
-    if walked.is_none() && decided.iter().any(|(_, zip, d)| *zip || d.carriage == Carriage::Link) {
+    if walked.is_none() && decided.iter().any(|(_, zip, d, _)| *zip || d.carriage == Carriage::Link) {
         let w = files.prepared().await;
         if matches!(*w, Ok(None)) {
             return plain();
@@ -255,7 +278,7 @@ pub(crate) async fn plan<'r>(
     let mut zipped = Batch { rcpts: Vec::new(), data: Data::Spooled, variant: None };
     let mut batches = Vec::new();
     let mut held = Vec::new();
-    for (rcpt, zip, decision) in decided {
+    for (rcpt, zip, decision, size_rule) in decided {
         let variant = decision.variant();
         match (decision.carriage, prepared) {
             (Carriage::Inline, Some(Ok(_))) if zip => {
@@ -274,6 +297,7 @@ pub(crate) async fn plan<'r>(
                     rcpt.idx,
                     &rcpt.address,
                     path_to(config, &rcpt.address, evidence, smart_host),
+                    size_rule.map(|r| r.notice()),
                 )
                 .await
             {

@@ -362,6 +362,7 @@ impl LinkMaker {
             expires,
             access_en,
             access_ja,
+            why: None,
         })
     }
 
@@ -410,7 +411,8 @@ impl LinkMaker {
     }
 
     /// A new link for recipient `idx` (`address`) and the link variant that carries it.
-    /// `path`: the TLS known to reach the recipient's server (see `code_falls_back`).
+    /// `path`: the TLS known to reach the recipient's server (see `code_falls_back`); `why`:
+    /// the notice's sentence (English, Japanese) when the files go as a link for their size.
     pub async fn link_variant(
         &self,
         config: &Config,
@@ -419,9 +421,10 @@ impl LinkMaker {
         idx: i64,
         address: &str,
         path: Option<Assurance>,
+        why: Option<(String, String)>,
     ) -> Result<Vec<u8>, LinkError> {
         let kept = self.keep(info, prepared).await?;
-        let notice = self.new_link(config, &kept, idx, address, path).await?;
+        let notice = Notice { why, ..self.new_link(config, &kept, idx, address, path).await? };
         let spans = prepared.spans();
         // A boundary the message could contain is all but impossible; one more try if it does.
         let mut last = String::new();

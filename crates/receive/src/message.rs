@@ -18,6 +18,8 @@ pub(crate) struct Arrival<'a> {
     pub client_ip: std::net::IpAddr,
     pub listener: &'a str,
     pub submission: bool,
+    /// The listener's largest message (`[[listener]] max_message_size`).
+    pub max_message_size: u64,
     pub tls: Option<&'a (String, String)>,
     pub user: Option<&'a str>,
 }
@@ -40,7 +42,11 @@ pub(crate) async fn receive<S: AsyncRead + Unpin>(
     arrival: &Arrival<'_>,
 ) -> Result<Reply, Abort> {
     let id = QueueId::generate();
-    let mut decoder = DataDecoder::new(ctx.data_limits);
+    let limits = sekisho_smtp::DataLimits {
+        max_message: usize::try_from(arrival.max_message_size).unwrap_or(usize::MAX),
+        ..ctx.data_limits
+    };
+    let mut decoder = DataDecoder::new(limits);
     let mut body = Sink::new(ctx.queue.create_body(&id).await);
     let mut out = Vec::with_capacity(64 << 10);
     let timeout = ctx.config.smtp.data_timeout.0;
