@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use sekisho_config::{AttachmentRule, Size};
 use sekisho_store::{MessageDetail, RecipientState};
 use sekisho_testkit::mail::{Names, done, link_in, message_with_files, notice_text, random_bytes, wrapped};
-use sekisho_testkit::{Client, FakeDns, FakeMx, MxBehavior, TestPki, TestServer};
+use sekisho_testkit::{Client, FakeDns, FakeMx, MxBehavior, Response, TestPki, TestServer};
 
 const MB: usize = 1 << 20;
 
@@ -228,4 +228,57 @@ async fn each_listener_has_its_own_message_size_limit() {
     assert_eq!(r.code, 250, "{r:?}");
     let r = mx.send_mail("x@partner.test", &["bob@example.jp"], &submitted).await;
     assert_eq!(r.code, 552, "{r:?}");
+}
+
+#[tokio::test]
+async fn the_portals_quotas_refuse_at_submission_with_a_sentence_naming_them() {
+    let net = Net::new("127.0.19.41").await;
+    // No STARTTLS: every file goes as a link and is kept in the portal.
+    let plain = FakeMx::start(&format!("127.0.19.42:{}", net.port), MxBehavior::default()).await;
+    net.dns.addr("mx.plain.example", "127.0.19.42");
+    net.dns.mx("plain.example", 10, "mx.plain.example");
+    let s = TestServer::start_delivering(&net.dns, net.port, |c| {
+        c.portal.quota_per_sender = Some(Size(500 << 10));
+        c.portal.quota_total = Some(Size(800 << 10));
+    })
+    .await;
+    let file = random_bytes(300 << 10);
+    let message = message_with_files("gina@plain.example", &[("report.pdf", &file)], Names::Quoted);
+    let first = send(&s, "alice@example.jp", &message).await;
+    delivered(&s, &first).await;
+    assert_eq!(s.queue.stores().links.kept_bytes(Some("alice@example.jp")).await.unwrap(), 300 << 10);
+    // Alice's second file would take her over her quota.
+    let r = send(&s, "alice@example.jp", &message).await;
+    assert_eq!((r.code, r.text().contains("5.3.1")), (552, true), "{r:?}");
+    assert!(
+        r.text().contains(
+            "Your files kept in the download portal would exceed your storage quota (quota_per_sender = 500.0 KiB: \
+             300.0 KiB kept, this message's files 300.0 KiB)"
+        ),
+        "{r:?}"
+    );
+    // Another sender still has room of their own, until the portal as a whole is full.
+    let r = send(&s, "carol@example.jp", &message).await;
+    delivered(&s, &r).await;
+    let r = send(&s, "dave@example.jp", &message).await;
+    assert_eq!(r.code, 552, "{r:?}");
+    assert!(
+        r.text().contains("The download portal's storage is full (quota_total = 800.0 KiB: 600.0 KiB kept"),
+        "{r:?}"
+    );
+    assert_eq!(plain.received().len(), 2, "only the two accepted messages left");
+}
+
+/// Submits `message` from `from` to gina@plain.example; the final reply.
+async fn send(s: &TestServer, from: &str, message: &str) -> Response {
+    let (mut c, _) = Client::connect(s.trusted).await;
+    c.cmd("EHLO client.test").await;
+    c.send_mail(from, &["gina@plain.example"], message).await
+}
+
+/// Waits until the message `r` queued is delivered.
+async fn delivered(s: &TestServer, r: &Response) {
+    let id = sekisho_testkit::queue_id(r).unwrap_or_else(|| panic!("queued: {r:?}"));
+    let d = s.wait_for(&id, 30, done).await;
+    assert!(d.recipients.iter().all(|r| r.state == RecipientState::Delivered), "{:#?}", d.recipients);
 }

@@ -129,6 +129,26 @@ pub(crate) async fn receive<S: AsyncRead + Unpin>(
             }
         }
     }
+    // The portal's storage quotas: files that may have to be kept for links.
+    if arrival.submission {
+        let files = findings
+            .as_ref()
+            .map_or(finished.size(), |f: &Vec<sekisho_store::FileFinding>| f.iter().map(|f| f.size).sum());
+        let links = ctx.queue.stores().links.clone();
+        match crate::quota::check(&ctx.config.portal, links.as_ref(), &tx.mail.address, files).await {
+            Ok(None) => {}
+            Ok(Some(reply)) => {
+                finished.discard();
+                tracing::info!(queue_id = %id, from = %tx.mail.address, reply = %reply.lines[0], "message refused");
+                return Ok(reply);
+            }
+            Err(e) => {
+                finished.discard();
+                tracing::error!(queue_id = %id, error = %e, "cannot read the portal's storage use");
+                return Ok(Reply::new(451, "4.3.0", "Local error in processing; the message was not queued"));
+            }
+        }
+    }
     // Inbound, every file is opened, scanned and classified before the 250: a rejected
     // message is refused now, the others are queued with what was found and decided.
     let mut inspection = None;
