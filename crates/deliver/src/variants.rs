@@ -17,6 +17,21 @@ use sekisho_links::{LinkError, LinkMaker, Prepared};
 /// The message read and walked, shared by whoever needs it while it is kept.
 pub(crate) type Walked = std::sync::Arc<Result<Option<Prepared>, PrepareError>>;
 
+/// Memory the messages walked by every delivery may hold at once (a message read whole and
+/// its files decoded), in units of 64 KiB: many small messages at once, large ones in turn.
+const MEMORY_UNITS: u32 = 1024;
+const UNIT: u64 = 64 << 10;
+
+/// The memory budget of walked messages.
+static MEMORY: std::sync::LazyLock<std::sync::Arc<tokio::sync::Semaphore>> =
+    std::sync::LazyLock::new(|| std::sync::Arc::new(tokio::sync::Semaphore::new(MEMORY_UNITS as usize)));
+
+/// The units a message of `size` bytes takes while walked: the body, its decoded files and a
+/// copy being made (about three times its size), at most the whole budget.
+fn units(size: u64) -> u32 {
+    (size.saturating_mul(3).div_ceil(UNIT)).clamp(1, MEMORY_UNITS as u64) as u32
+}
+
 /// A submitted message's files, taken out of the spooled body the first time a decision needs
 /// them (a link or a ZIP), and let go once the last transaction's variants are made: a
 /// delivery never holds a message and its decoded files while it waits on the network.
@@ -38,7 +53,10 @@ pub(crate) struct Files {
     /// The message's files together, in bytes (from inspection at submission; else the
     /// spooled message's size), for `link_above`.
     files_size: u64,
-    prepared: tokio::sync::Mutex<Option<Walked>>,
+    /// The spooled message's size, for its share of the memory budget.
+    spooled_size: u64,
+    /// The walked message, with its share of the memory budget while it is kept.
+    prepared: tokio::sync::Mutex<Option<(Walked, Option<tokio::sync::OwnedSemaphorePermit>)>>,
     /// The transactions being planned are the message's last in this delivery.
     last: std::sync::atomic::AtomicBool,
 }
@@ -57,6 +75,7 @@ impl Files {
             keep_cid_images: config.outbound.inline_cid_images,
             forced: info.rules.as_ref().and_then(|r| r.force_link.clone()),
             files_size: info.findings.as_ref().map_or(info.size, |f| f.iter().map(|f| f.size).sum()),
+            spooled_size: info.size,
             prepared: tokio::sync::Mutex::new(None),
             last: std::sync::atomic::AtomicBool::new(false),
         }
@@ -87,9 +106,11 @@ impl Files {
     pub(crate) async fn prepared(&self) -> Walked {
         let Some(body) = &self.body else { return std::sync::Arc::new(Ok(None)) };
         let mut slot = self.prepared.lock().await;
-        if let Some(walked) = &*slot {
+        if let Some((walked, _)) = &*slot {
             return walked.clone();
         }
+        // A closed semaphore never happens (it is never closed): then no share is held.
+        let memory = MEMORY.clone().acquire_many_owned(units(self.spooled_size)).await.ok();
         let (keep_cid_images, find_encrypted) = (self.keep_cid_images, self.find_encrypted);
         let walk = async move {
             let raw = tokio::fs::read(body).await.map_err(PrepareError::Read)?;
@@ -97,7 +118,7 @@ impl Files {
             Ok(walked.await.map_err(LinkError::from)??)
         };
         let walked = std::sync::Arc::new(walk.await);
-        *slot = Some(walked.clone());
+        *slot = Some((walked.clone(), memory));
         walked
     }
 
@@ -107,8 +128,8 @@ impl Files {
     }
 
     /// Once the last group's variants are made, lets the walked message go (its bytes are freed
-    /// when the last user drops them); a later need, such as the next MX host after a failed
-    /// session, walks it again.
+    /// when the last user drops them) with its share of the memory budget; a later need, such
+    /// as the next MX host after a failed session, walks it again.
     pub(crate) async fn planned(&self) {
         if self.last.load(std::sync::atomic::Ordering::Relaxed) {
             self.prepared.lock().await.take();

@@ -28,7 +28,8 @@ use sekisho_store::{Access, LinkFile, LinkMessage, LinkStore, MessageInfo, NewLi
 /// A submitted message read for delivery, with its files taken out to rewrite it.
 pub struct Prepared {
     pub raw: Vec<u8>,
-    pub files: MessageFiles,
+    /// Shared, so sealing them on a blocking thread needs no copy of their bytes.
+    pub files: Arc<MessageFiles>,
     /// The name of a password-protected file among them, when asked to look for one: only for
     /// a message not inspected at submission (whose findings say it otherwise).
     pub encrypted: Option<String>,
@@ -50,7 +51,7 @@ impl Prepared {
                 })
             })
             .flatten();
-        Ok((!files.files.is_empty()).then_some(Prepared { raw, files, encrypted }))
+        Ok((!files.files.is_empty()).then_some(Prepared { raw, files: Arc::new(files), encrypted }))
     }
 
     fn spans(&self) -> Vec<(usize, usize)> {
@@ -237,10 +238,9 @@ impl LinkMaker {
             return Ok(m);
         }
         let mut files = Vec::with_capacity(prepared.files.files.len());
-        for f in prepared.files.files.iter().filter(|f| wanted(f)) {
-            let store = self.files.clone();
-            let bytes = f.bytes.clone();
-            let sealed = tokio::task::spawn_blocking(move || store.put(&bytes)).await??;
+        for (n, f) in prepared.files.files.iter().enumerate().filter(|(_, f)| wanted(f)) {
+            let (store, all) = (self.files.clone(), prepared.files.clone());
+            let sealed = tokio::task::spawn_blocking(move || store.put(&all.files[n].bytes)).await??;
             files.push(LinkFile {
                 idx: files.len() as i64,
                 file_id: sealed.id,

@@ -115,7 +115,7 @@ pub(crate) async fn receive<S: AsyncRead + Unpin>(
     }
     let mut findings = None;
     if arrival.submission {
-        match crate::attachments::check(&ctx.config.outbound, finished.path()).await {
+        match crate::attachments::check(&ctx.config.outbound, finished.path(), finished.size()).await {
             Ok(crate::attachments::Inspected { refusal: None, findings: found }) => findings = found,
             Ok(crate::attachments::Inspected { refusal: Some(reply), .. }) => {
                 finished.discard();
