@@ -170,7 +170,7 @@ impl FileWalk<'_> {
                     return Ok(());
                 }
                 let body = raw.get(part.offset_body as usize..end).unwrap_or_default();
-                let bytes = decode(part, body);
+                let bytes = decode(part, body).into_owned();
                 let content_type = part.content_type().map_or("application/octet-stream".to_string(), |ct| {
                     format!("{}/{}", ct.ctype(), ct.subtype().unwrap_or("octet-stream")).to_ascii_lowercase()
                 });
