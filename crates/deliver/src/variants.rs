@@ -12,7 +12,7 @@ use crate::decide::{
     Carriage, RecipientMx, Sizes, beyond_smart_host, by_size, decide, forced_by_rule, refused_for_size,
 };
 use crate::tls::TlsEvidence;
-use sekisho_links::{LinkError, LinkMaker, Prepared};
+use sekisho_links::{LinkError, LinkFor, LinkMaker, Prepared};
 
 /// The message read and walked, shared by whoever needs it while it is kept.
 pub(crate) type Walked = std::sync::Arc<Result<Option<Prepared>, PrepareError>>;
@@ -315,10 +315,12 @@ pub(crate) async fn plan<'r>(
                     config,
                     info,
                     p,
-                    rcpt.idx,
-                    &rcpt.address,
-                    path_to(config, &rcpt.address, evidence, smart_host),
-                    size_rule.map(|r| r.notice()),
+                    LinkFor {
+                        idx: rcpt.idx,
+                        address: &rcpt.address,
+                        path: path_to(config, &rcpt.address, evidence, smart_host),
+                        why: size_rule.map(|r| r.notice()),
+                    },
                 )
                 .await
             {

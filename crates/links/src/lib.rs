@@ -68,6 +68,18 @@ impl Prepared {
     }
 }
 
+/// The recipient a link variant is made for.
+#[derive(Debug, Clone)]
+pub struct LinkFor<'a> {
+    /// The recipient's position in the envelope.
+    pub idx: i64,
+    pub address: &'a str,
+    /// The TLS known to reach the recipient's server (see [`code_falls_back`]).
+    pub path: Option<Assurance>,
+    /// The notice's sentence (English, Japanese) when the files go as a link for their size.
+    pub why: Option<(String, String)>,
+}
+
 /// Makes links: keeps a message's files and writes each recipient's link variant.
 pub struct LinkMaker {
     store: Arc<dyn LinkStore>,
@@ -410,20 +422,16 @@ impl LinkMaker {
         Ok(id.to_string())
     }
 
-    /// A new link for recipient `idx` (`address`) and the link variant that carries it.
-    /// `path`: the TLS known to reach the recipient's server (see `code_falls_back`); `why`:
-    /// the notice's sentence (English, Japanese) when the files go as a link for their size.
+    /// A new link for recipient `to` and the link variant that carries it.
     pub async fn link_variant(
         &self,
         config: &Config,
         info: &MessageInfo,
         prepared: &Prepared,
-        idx: i64,
-        address: &str,
-        path: Option<Assurance>,
-        why: Option<(String, String)>,
+        to: LinkFor<'_>,
     ) -> Result<Vec<u8>, LinkError> {
         let kept = self.keep(info, prepared).await?;
+        let LinkFor { idx, address, path, why } = to;
         let notice = Notice { why, ..self.new_link(config, &kept, idx, address, path).await? };
         let spans = prepared.spans();
         // A boundary the message could contain is all but impossible; one more try if it does.

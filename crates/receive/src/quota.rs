@@ -77,8 +77,9 @@ mod tests {
     fn each_quota_refuses_with_its_own_sentence() {
         const MB: u64 = 1 << 20;
         let u = |files, sender_kept, total_kept| Usage { files, sender_kept, total_kept };
-        // (per sender, total, usage, expected status and words)
-        let cases: [(Option<u64>, Option<u64>, Usage, Option<&str>); 7] = [
+        // (per sender, total, usage, the refusal's words if refused)
+        type Case = (Option<u64>, Option<u64>, Usage, Option<&'static str>);
+        let cases: [Case; 7] = [
             (None, None, u(900 * MB, 900 * MB, 900 * MB), None),
             (Some(100 * MB), None, u(40 * MB, 60 * MB, 0), None),
             (Some(100 * MB), None, u(41 * MB, 60 * MB, 0), Some("quota_per_sender = 100.0 MiB: 60.0 MiB kept")),
