@@ -26,10 +26,14 @@ const UNIT: u64 = 64 << 10;
 static MEMORY: std::sync::LazyLock<std::sync::Arc<tokio::sync::Semaphore>> =
     std::sync::LazyLock::new(|| std::sync::Arc::new(tokio::sync::Semaphore::new(MEMORY_UNITS as usize)));
 
-/// The units a message of `size` bytes takes while walked: the body, its decoded files and a
-/// copy being made (about three times its size), at most the whole budget.
+/// The most one message takes: three quarters of the budget, so large messages are walked one
+/// at a time while small ones still find room beside one.
+const MAX_UNITS: u32 = MEMORY_UNITS / 4 * 3;
+
+/// The units a message of `size` bytes takes while walked: three times its size (the body,
+/// its decoded files and the variants made from them), at most `MAX_UNITS`.
 fn units(size: u64) -> u32 {
-    (size.saturating_mul(3).div_ceil(UNIT)).clamp(1, MEMORY_UNITS as u64) as u32
+    (size.saturating_mul(3).div_ceil(UNIT)).clamp(1, MAX_UNITS as u64) as u32
 }
 
 /// A submitted message's files, taken out of the spooled body the first time a decision needs
@@ -346,4 +350,20 @@ pub(crate) async fn plan<'r>(
     }
     let inline = [as_is, zipped].into_iter().filter(|b| !b.rcpts.is_empty());
     (inline.chain(batches).collect(), held)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn large_messages_are_walked_in_turn_and_small_ones_beside_them() {
+        assert_eq!(units(0), 1);
+        assert_eq!(units(64 << 10), 3);
+        assert_eq!(units(10 << 20), 480);
+        let large = units(100 << 20);
+        assert_eq!(large, MAX_UNITS);
+        assert!(2 * large > MEMORY_UNITS, "two large messages never at once");
+        assert!(large + units(1 << 20) <= MEMORY_UNITS, "a small one beside a large one");
+    }
 }
