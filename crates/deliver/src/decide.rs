@@ -230,10 +230,12 @@ pub fn refused_for_size(last_reply: Option<&str>) -> bool {
     last_reply.is_some_and(|r| r.contains(SIZE_REFUSAL))
 }
 
-/// Whether a permanent refusal after the data (`status`, `reason` the reply's text) is one
-/// for size: 552, or the enhanced status 5.3.4 (RFC 3463: message too big for system).
+/// Whether a permanent refusal (`status`, `reason` the reply's text) is one for size: the
+/// enhanced status 5.3.4 (RFC 3463: message too big for system), or 552 (RFC 1870: the
+/// message exceeds the server's fixed maximum) without an enhanced status that says otherwise
+/// (a 552 5.2.2 is a full mailbox).
 pub fn is_size_refusal(status: &str, reason: &str) -> bool {
-    status == "5.3.4" || reason.trim_start().starts_with("552")
+    status == "5.3.4" || (status == "5.0.0" && reason.trim_start().starts_with("552"))
 }
 
 #[cfg(test)]
@@ -448,6 +450,8 @@ mod tests {
         assert!(is_size_refusal("5.3.4", "552 5.3.4 Message too big"));
         assert!(is_size_refusal("5.0.0", "552 Message size exceeds fixed limit"));
         assert!(!is_size_refusal("5.7.1", "550 5.7.1 Relaying denied"));
+        assert!(!is_size_refusal("5.2.2", "552 5.2.2 Mailbox full"), "a full mailbox is not the message's size");
+        assert!(!is_size_refusal("5.0.0", "554 Transaction failed"));
         let reply = format!("mx1.example.jp {SIZE_REFUSAL} 552 5.3.4 too big");
         assert!(refused_for_size(Some(&reply)));
         assert!(!refused_for_size(Some("451 4.3.0 try later")));
