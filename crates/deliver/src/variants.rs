@@ -283,9 +283,6 @@ pub(crate) async fn plan<'r>(
                 refused_before: refused_for_size(rcpt.last_reply.as_deref()),
             };
             let (decision, size_rule) = by_size(decision, host, &sizes);
-            if let Some(limit) = advertised_size.filter(|&l| l > 0) {
-                tracing::info!(queue_id = %info.id, to = %rcpt.address, host, size_limit = limit, size = info.size, "announced SIZE");
-            }
             tracing::info!(queue_id = %info.id, to = %rcpt.address, decision = %decision.reason, "attachments");
             (rcpt, policy.inline_format == InlineFormat::Zip, decision, size_rule)
         })
