@@ -16,6 +16,9 @@ pub struct AttachmentRule {
     pub inline_format: Option<InlineFormat>,
     /// How their links are opened.
     pub access: Option<Access>,
+    /// Attachments larger than this (the message's files together) go to them as a link
+    /// whatever the session's TLS.
+    pub link_above: Option<crate::Size>,
 }
 
 /// True when `domain` is one of `patterns` ("example.com", or ".example.com" for it and its
@@ -40,4 +43,7 @@ pub struct AttachmentPolicy {
     pub inline_format: InlineFormat,
     /// How the recipient's link opens.
     pub access: Access,
+    /// Attachments larger than this many bytes (together) go as a link whatever the TLS;
+    /// None: no size rule.
+    pub link_above: Option<u64>,
 }

@@ -385,6 +385,9 @@ pub struct OutboundConfig {
     /// Minutes every submitted message waits before its first delivery attempt (the sender
     /// can still cancel it); 0: off. A rule's `hold` can make it longer.
     pub hold: u32,
+    /// Attachments larger than this (a message's files together) go as the link variant
+    /// whatever the session's TLS; unset: no size rule.
+    pub link_above: Option<Size>,
 }
 
 impl Default for OutboundConfig {
@@ -407,6 +410,7 @@ impl Default for OutboundConfig {
             notice_text_template: None,
             notice_html_template: None,
             hold: 0,
+            link_above: None,
         }
     }
 }
@@ -472,6 +476,7 @@ impl Config {
             inline_min: rules.iter().find_map(|r| r.inline_min).unwrap_or(general_min),
             inline_format: rules.iter().find_map(|r| r.inline_format).unwrap_or(o.inline_format),
             access: rules.iter().find_map(|r| r.access).unwrap_or(self.portal.access),
+            link_above: rules.iter().find_map(|r| r.link_above).or(o.link_above).map(|s| s.0),
         }
     }
 }
@@ -523,6 +528,10 @@ pub struct ListenerConfig {
     /// `[smtp] max_connections_per_client`.
     #[serde(default)]
     pub max_connections_per_client: Option<usize>,
+    /// Largest message this listener accepts (announced as EHLO SIZE); unset:
+    /// `[smtp] max_message_size`.
+    #[serde(default)]
+    pub max_message_size: Option<Size>,
 }
 
 impl ListenerConfig {
@@ -538,6 +547,11 @@ impl ListenerConfig {
             self.max_connections.unwrap_or(smtp.max_connections),
             self.max_connections_per_client.unwrap_or(smtp.max_connections_per_client),
         )
+    }
+
+    /// The largest message this listener accepts, with `[smtp] max_message_size` as default.
+    pub fn max_message_size(&self, smtp: &SmtpConfig) -> u64 {
+        self.max_message_size.map_or(smtp.max_message_size, |s| s.0)
     }
 }
 
@@ -716,6 +730,9 @@ impl Config {
                 if value == Some(0) {
                     return Err(err(&format!("listener.{i}.{key}"), "must be at least 1".into()));
                 }
+            }
+            if l.max_message_size.is_some_and(|s| s.0 == 0) {
+                return Err(err(&format!("listener.{i}.max_message_size"), "must be at least 1".into()));
             }
         }
         match &self.store.key_file {
@@ -935,6 +952,7 @@ fn default_listeners() -> Vec<ListenerConfig> {
             plaintext_auth_on_loopback: false,
             max_connections: None,
             max_connections_per_client: None,
+            max_message_size: None,
         },
         ListenerConfig {
             address: "127.0.0.1:2526".parse().expect("literal"),
@@ -943,6 +961,7 @@ fn default_listeners() -> Vec<ListenerConfig> {
             plaintext_auth_on_loopback: false,
             max_connections: None,
             max_connections_per_client: None,
+            max_message_size: None,
         },
     ]
 }

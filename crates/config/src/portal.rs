@@ -93,6 +93,14 @@ pub struct PortalConfig {
     /// Passphrases agreed beforehand: `[[portal.passphrase]] match = "bob@example.com" or
     /// "example.com", hash = "$argon2id$...", hint = "..."`.
     pub passphrase: Vec<Passphrase>,
+    /// Bytes of files one sender may have kept in the portal's sealed store at once (not yet
+    /// purged); a submitted message with files that would go over it is refused with 552.
+    /// Unset: no limit.
+    pub quota_per_sender: Option<crate::Size>,
+    /// Bytes of files the portal's sealed store may hold for all senders together; a
+    /// submitted message with files that would go over it is refused with 552. Unset: no
+    /// limit.
+    pub quota_total: Option<crate::Size>,
 }
 
 /// A passphrase agreed with a recipient address or domain, stored as an argon2 hash.
@@ -152,6 +160,8 @@ impl Default for PortalConfig {
             api_token_sha256: String::new(),
             administrators: Vec::new(),
             passphrase: Vec::new(),
+            quota_per_sender: None,
+            quota_total: None,
         }
     }
 }

@@ -128,6 +128,116 @@ pub fn forced_by_rule(rule: &str) -> Decision {
     }
 }
 
+/// What the size rules weigh for one recipient: the message's files together, the size of
+/// the message that would go inline, the limit the receiving server announced (EHLO `SIZE`,
+/// RFC 1870; `Some(0)` or None: none), `[outbound] link_above` for the recipient's domain, and
+/// whether the last attempt's inline message was refused as too large (552 after the data).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Sizes {
+    pub files: u64,
+    pub inline: u64,
+    pub advertised: Option<u64>,
+    pub link_above: Option<u64>,
+    pub refused_before: bool,
+}
+
+/// Which size rule made a recipient's carriage a link.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SizeRule {
+    /// `link_above`: the files are larger than configured.
+    LinkAbove { files: u64, limit: u64 },
+    /// The receiving server announced a limit below the inline message.
+    Advertised { inline: u64, limit: u64 },
+    /// The receiving server refused the inline message as too large in the last attempt.
+    RefusedBefore,
+}
+
+impl SizeRule {
+    /// The sentence the notice gives the recipient, in English and Japanese.
+    pub fn notice(&self) -> (String, String) {
+        use sekisho_rewrite::human_size;
+        match *self {
+            SizeRule::LinkAbove { files, limit } => (
+                format!(
+                    "the files ({}) are larger than the {} the sender's organisation sends by mail",
+                    human_size(files),
+                    human_size(limit)
+                ),
+                format!(
+                    "ファイル（{}）が送信者の組織がメールで送る上限 {} を超えています",
+                    human_size(files),
+                    human_size(limit)
+                ),
+            ),
+            SizeRule::Advertised { inline, limit } => (
+                format!(
+                    "the message with its files ({}) is larger than your mail server accepts ({})",
+                    human_size(inline),
+                    human_size(limit)
+                ),
+                format!(
+                    "ファイルを含むメール（{}）がお使いのメールサーバーの受信上限（{}）を超えています",
+                    human_size(inline),
+                    human_size(limit)
+                ),
+            ),
+            SizeRule::RefusedBefore => (
+                "the file is larger than your mail server accepts".into(),
+                "ファイルがお使いのメールサーバーの受信上限を超えています".into(),
+            ),
+        }
+    }
+}
+
+/// The size rules over the TLS decision `tls` for a recipient behind `host`: `link_above`,
+/// then the server's announced limit, then a refusal for size in the last attempt make an
+/// inline carriage a link; the reason names the rule (and the figures) for the trace. A link
+/// decided for another cause keeps that cause. A pure function.
+pub fn by_size(tls: Decision, host: &str, sizes: &Sizes) -> (Decision, Option<SizeRule>) {
+    if tls.carriage == Carriage::Link {
+        return (tls, None);
+    }
+    let link = |why: String| Decision { carriage: Carriage::Link, reason: format!("link — {why}") };
+    if let Some(limit) = sizes.link_above.filter(|&l| sizes.files > l) {
+        let why = format!(
+            "the files ({} bytes) are larger than link_above ({limit} bytes): they go as a link whatever the TLS",
+            sizes.files
+        );
+        return (link(why), Some(SizeRule::LinkAbove { files: sizes.files, limit }));
+    }
+    if let Some(limit) = sizes.advertised.filter(|&l| l > 0 && l < sizes.inline) {
+        let why = format!(
+            "{host} announced SIZE {limit} and the message with its files is {} bytes: the link variant instead of a \
+             bounce",
+            sizes.inline
+        );
+        return (link(why), Some(SizeRule::Advertised { inline: sizes.inline, limit }));
+    }
+    if sizes.refused_before {
+        let why = "the last attempt's message was refused as too large (552 after the data): the link variant";
+        return (link(why.into()), Some(SizeRule::RefusedBefore));
+    }
+    (tls, None)
+}
+
+/// The start of the reason a recipient is deferred with when the receiving server refused the
+/// inline message as too large; the next attempt reads it back from the recipient's last
+/// reply (`refused_for_size`).
+pub const SIZE_REFUSAL: &str = "refused the message as too large; the next attempt sends the link variant:";
+
+/// Whether a recipient's last reply says the inline message was refused as too large.
+pub fn refused_for_size(last_reply: Option<&str>) -> bool {
+    last_reply.is_some_and(|r| r.contains(SIZE_REFUSAL))
+}
+
+/// Whether a permanent refusal (`status`, `reason` the reply's text) is one for size: the
+/// enhanced status 5.3.4 (RFC 3463: message too big for system), or 552 (RFC 1870: the
+/// message exceeds the server's fixed maximum) without an enhanced status that says otherwise
+/// (a 552 5.2.2 is a full mailbox).
+pub fn is_size_refusal(status: &str, reason: &str) -> bool {
+    status == "5.3.4" || (status == "5.0.0" && reason.trim_start().starts_with("552"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -276,5 +386,75 @@ mod tests {
         // Policy "none": inline whatever either hop reached.
         let d = beyond_smart_host(hop(), "smart.isp.example", probe_mode, InlineMin::None, Some(&plain));
         assert_eq!(d.carriage, Carriage::Inline);
+    }
+
+    #[test]
+    fn size_rules_turn_inline_into_links_and_say_which() {
+        let inline = || decide("mx1.example.jp", &tls(Assurance::Dane), InlineMin::Encrypted, None);
+        let link = || decide("mx1.example.jp", &TlsEvidence::plaintext(false, None), InlineMin::Encrypted, None);
+        let mb = 1u64 << 20;
+        let base = Sizes { files: 15 * mb, inline: 20 * mb, ..Sizes::default() };
+        // (case, sizes, expected carriage, rule, words of the reason)
+        let cases: Vec<(&str, Sizes, Carriage, Option<SizeRule>, &str)> = vec![
+            ("no size rule", base, Carriage::Inline, None, "inline — TLS 1.3"),
+            (
+                "files above link_above",
+                Sizes { link_above: Some(10 * mb), ..base },
+                Carriage::Link,
+                Some(SizeRule::LinkAbove { files: 15 * mb, limit: 10 * mb }),
+                "larger than link_above (10485760 bytes)",
+            ),
+            ("files at link_above", Sizes { link_above: Some(15 * mb), ..base }, Carriage::Inline, None, "inline"),
+            (
+                "announced SIZE below the message",
+                Sizes { advertised: Some(5_000_000), ..base },
+                Carriage::Link,
+                Some(SizeRule::Advertised { inline: 20 * mb, limit: 5_000_000 }),
+                "mx1.example.jp announced SIZE 5000000",
+            ),
+            (
+                "announced SIZE above the message",
+                Sizes { advertised: Some(50 * mb), ..base },
+                Carriage::Inline,
+                None,
+                "inline",
+            ),
+            ("SIZE without a limit", Sizes { advertised: Some(0), ..base }, Carriage::Inline, None, "inline"),
+            (
+                "refused for size last time",
+                Sizes { refused_before: true, ..base },
+                Carriage::Link,
+                Some(SizeRule::RefusedBefore),
+                "refused as too large (552 after the data)",
+            ),
+            (
+                "link_above wins over the announced limit",
+                Sizes { link_above: Some(10 * mb), advertised: Some(1), refused_before: true, ..base },
+                Carriage::Link,
+                Some(SizeRule::LinkAbove { files: 15 * mb, limit: 10 * mb }),
+                "link_above",
+            ),
+        ];
+        for (case, sizes, carriage, rule, words) in cases {
+            let (d, r) = by_size(inline(), "mx1.example.jp", &sizes);
+            assert_eq!((d.carriage, r), (carriage, rule), "{case}: {}", d.reason);
+            assert!(d.reason.contains(words), "{case}: {}", d.reason);
+        }
+        // A link for the TLS keeps its own reason: the size adds nothing.
+        let (d, r) = by_size(link(), "mx1.example.jp", &Sizes { link_above: Some(1), ..base });
+        assert_eq!((d, r), (link(), None));
+    }
+
+    #[test]
+    fn a_refusal_for_size_is_read_back_from_the_last_reply() {
+        assert!(is_size_refusal("5.3.4", "552 5.3.4 Message too big"));
+        assert!(is_size_refusal("5.0.0", "552 Message size exceeds fixed limit"));
+        assert!(!is_size_refusal("5.7.1", "550 5.7.1 Relaying denied"));
+        assert!(!is_size_refusal("5.2.2", "552 5.2.2 Mailbox full"), "a full mailbox is not the message's size");
+        assert!(!is_size_refusal("5.0.0", "554 Transaction failed"));
+        let reply = format!("mx1.example.jp {SIZE_REFUSAL} 552 5.3.4 too big");
+        assert!(refused_for_size(Some(&reply)));
+        assert!(!refused_for_size(Some("451 4.3.0 try later")));
+        assert!(!refused_for_size(None));
     }
 }

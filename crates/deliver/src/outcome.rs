@@ -112,6 +112,20 @@ pub fn transaction_verdict(data: Option<&ServerReply>, rcpt: ServerReply) -> Ver
     }
 }
 
+/// A recipient's verdict after a transaction that carried the message's files inline: a
+/// permanent refusal for size (552, 5.3.4) from `host` becomes a deferral whose reason tells
+/// the next attempt to send the link variant (`decide::refused_for_size` reads it back), so
+/// the sender gets the file through instead of a bounce.
+pub fn size_refusal_deferred(verdict: Verdict, host: &str) -> Verdict {
+    match verdict {
+        Verdict::Bounced { status, reason } if crate::decide::is_size_refusal(&status, &reason) => Verdict::Deferred {
+            status: "4.3.4".into(),
+            reason: format!("{host} {} {reason}", crate::decide::SIZE_REFUSAL),
+        },
+        v => v,
+    }
+}
+
 /// The enhanced status code of a reply, or one derived from its class.
 pub fn status_of(r: &ServerReply) -> String {
     r.enhanced().map(str::to_string).unwrap_or_else(|| {
@@ -401,5 +415,19 @@ mod tests {
             &POLICY(),
         );
         assert_eq!(u.notice, None);
+    }
+
+    #[test]
+    fn a_refusal_for_size_waits_for_the_link_and_other_refusals_bounce() {
+        let bounced = |status: &str, reason: &str| Verdict::Bounced { status: status.into(), reason: reason.into() };
+        let v = size_refusal_deferred(bounced("5.3.4", "552 5.3.4 Message too big for system"), "mx1.partner.test");
+        let Verdict::Deferred { status, reason } = v else { panic!("{v:?}") };
+        assert_eq!(status, "4.3.4");
+        assert!(crate::decide::refused_for_size(Some(&reason)), "{reason}");
+        assert!(reason.starts_with("mx1.partner.test ") && reason.ends_with("552 5.3.4 Message too big for system"));
+        let other = bounced("5.7.1", "550 5.7.1 rejected");
+        assert_eq!(size_refusal_deferred(other.clone(), "mx1.partner.test"), other);
+        let delivered = Verdict::Delivered { reply: "250 ok".into() };
+        assert_eq!(size_refusal_deferred(delivered.clone(), "mx1.partner.test"), delivered);
     }
 }

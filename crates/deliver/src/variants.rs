@@ -8,12 +8,33 @@ use std::collections::BTreeMap;
 use sekisho_config::{Config, EncryptedPolicy, InlineFormat, SmartHostAttachments};
 use sekisho_store::{MessageInfo, Origin, RecipientRecord, Variant};
 
-use crate::decide::{Carriage, RecipientMx, beyond_smart_host, decide, forced_by_rule};
+use crate::decide::{
+    Carriage, RecipientMx, Sizes, beyond_smart_host, by_size, decide, forced_by_rule, refused_for_size,
+};
 use crate::tls::TlsEvidence;
-use sekisho_links::{LinkError, LinkMaker, Prepared};
+use sekisho_links::{LinkError, LinkFor, LinkMaker, Prepared};
 
 /// The message read and walked, shared by whoever needs it while it is kept.
 pub(crate) type Walked = std::sync::Arc<Result<Option<Prepared>, PrepareError>>;
+
+/// Memory the messages walked by every delivery may hold at once (a message read whole and
+/// its files decoded), in units of 64 KiB: many small messages at once, large ones in turn.
+const MEMORY_UNITS: u32 = 1024;
+const UNIT: u64 = 64 << 10;
+
+/// The memory budget of walked messages.
+static MEMORY: std::sync::LazyLock<std::sync::Arc<tokio::sync::Semaphore>> =
+    std::sync::LazyLock::new(|| std::sync::Arc::new(tokio::sync::Semaphore::new(MEMORY_UNITS as usize)));
+
+/// The most one message takes: three quarters of the budget, so large messages are walked one
+/// at a time while small ones still find room beside one.
+const MAX_UNITS: u32 = MEMORY_UNITS / 4 * 3;
+
+/// The units a message of `size` bytes takes while walked: three times its size (the body,
+/// its decoded files and the variants made from them), at most `MAX_UNITS`.
+fn units(size: u64) -> u32 {
+    (size.saturating_mul(3).div_ceil(UNIT)).clamp(1, MAX_UNITS as u64) as u32
+}
 
 /// A submitted message's files, taken out of the spooled body the first time a decision needs
 /// them (a link or a ZIP), and let go once the last transaction's variants are made: a
@@ -33,7 +54,13 @@ pub(crate) struct Files {
     keep_cid_images: bool,
     /// The mis-send rule that sends the attachments as links whatever the TLS, if one does.
     forced: Option<String>,
-    prepared: tokio::sync::Mutex<Option<Walked>>,
+    /// The message's files together, in bytes (from inspection at submission; else the
+    /// spooled message's size), for `link_above`.
+    files_size: u64,
+    /// The spooled message's size, for its share of the memory budget.
+    spooled_size: u64,
+    /// The walked message, with its share of the memory budget while it is kept.
+    prepared: tokio::sync::Mutex<Option<(Walked, Option<tokio::sync::OwnedSemaphorePermit>)>>,
     /// The transactions being planned are the message's last in this delivery.
     last: std::sync::atomic::AtomicBool,
 }
@@ -51,6 +78,8 @@ impl Files {
             find_encrypted: link_encrypted && counted.is_none(),
             keep_cid_images: config.outbound.inline_cid_images,
             forced: info.rules.as_ref().and_then(|r| r.force_link.clone()),
+            files_size: info.findings.as_ref().map_or(info.size, |f| f.iter().map(|f| f.size).sum()),
+            spooled_size: info.size,
             prepared: tokio::sync::Mutex::new(None),
             last: std::sync::atomic::AtomicBool::new(false),
         }
@@ -66,6 +95,11 @@ impl Files {
         self.forced.as_deref()
     }
 
+    /// The message's files together, in bytes, as `link_above` weighs them.
+    pub(crate) fn size(&self) -> u64 {
+        self.files_size
+    }
+
     /// The password-protected file that makes every recipient's carriage a link, if any.
     pub(crate) fn encrypted(&self) -> Option<&str> {
         self.encrypted.as_deref()
@@ -76,9 +110,11 @@ impl Files {
     pub(crate) async fn prepared(&self) -> Walked {
         let Some(body) = &self.body else { return std::sync::Arc::new(Ok(None)) };
         let mut slot = self.prepared.lock().await;
-        if let Some(walked) = &*slot {
+        if let Some((walked, _)) = &*slot {
             return walked.clone();
         }
+        // A closed semaphore never happens (it is never closed): then no share is held.
+        let memory = MEMORY.clone().acquire_many_owned(units(self.spooled_size)).await.ok();
         let (keep_cid_images, find_encrypted) = (self.keep_cid_images, self.find_encrypted);
         let walk = async move {
             let raw = tokio::fs::read(body).await.map_err(PrepareError::Read)?;
@@ -86,7 +122,7 @@ impl Files {
             Ok(walked.await.map_err(LinkError::from)??)
         };
         let walked = std::sync::Arc::new(walk.await);
-        *slot = Some(walked.clone());
+        *slot = Some((walked.clone(), memory));
         walked
     }
 
@@ -96,8 +132,8 @@ impl Files {
     }
 
     /// Once the last group's variants are made, lets the walked message go (its bytes are freed
-    /// when the last user drops them); a later need, such as the next MX host after a failed
-    /// session, walks it again.
+    /// when the last user drops them) with its share of the memory budget; a later need, such
+    /// as the next MX host after a failed session, walks it again.
     pub(crate) async fn planned(&self) {
         if self.last.load(std::sync::atomic::Ordering::Relaxed) {
             self.prepared.lock().await.take();
@@ -168,11 +204,12 @@ pub(crate) struct Held<'r> {
     pub reason: String,
 }
 
-/// The session the transactions go over: the host, what it proved, and (for the smart host)
-/// what the probe found beyond it.
+/// The session the transactions go over: the host, what it proved, the SIZE limit it
+/// announced (RFC 1870), and (for the smart host) what the probe found beyond it.
 pub(crate) struct Session<'a> {
     pub host: &'a str,
     pub evidence: &'a TlsEvidence,
+    pub advertised_size: Option<u64>,
     pub smart_host: Option<&'a SmartHost>,
 }
 
@@ -204,7 +241,7 @@ pub(crate) async fn plan<'r>(
     session: Session<'_>,
     spooled: &std::path::Path,
 ) -> (Vec<Batch<'r>>, Vec<Held<'r>>) {
-    let Session { host, evidence, smart_host } = session;
+    let Session { host, evidence, advertised_size, smart_host } = session;
     let plain = || (vec![Batch { rcpts: rcpts.to_vec(), data: Data::Spooled, variant: None }], Vec::new());
     if info.origin == Origin::Mx {
         let planned = match &info.inspection {
@@ -245,11 +282,19 @@ pub(crate) async fn plan<'r>(
             if let Some(rule) = files.forced() {
                 decision = forced_by_rule(rule);
             }
+            let sizes = Sizes {
+                files: files.size(),
+                inline: info.size,
+                advertised: advertised_size,
+                link_above: policy.link_above,
+                refused_before: refused_for_size(rcpt.last_reply.as_deref()),
+            };
+            let (decision, size_rule) = by_size(decision, host, &sizes);
             tracing::info!(queue_id = %info.id, to = %rcpt.address, decision = %decision.reason, "attachments");
-            (rcpt, policy.inline_format == InlineFormat::Zip, decision)
+            (rcpt, policy.inline_format == InlineFormat::Zip, decision, size_rule)
         })
         .collect();
-    if walked.is_none() && decided.iter().any(|(_, zip, d)| *zip || d.carriage == Carriage::Link) {
+    if walked.is_none() && decided.iter().any(|(_, zip, d, _)| *zip || d.carriage == Carriage::Link) {
         let w = files.prepared().await;
         if matches!(*w, Ok(None)) {
             return plain();
@@ -262,7 +307,7 @@ pub(crate) async fn plan<'r>(
     let mut zipped = Batch { rcpts: Vec::new(), data: Data::Spooled, variant: None };
     let mut batches = Vec::new();
     let mut held = Vec::new();
-    for (rcpt, zip, decision) in decided {
+    for (rcpt, zip, decision, size_rule) in decided {
         let variant = decision.variant();
         match (decision.carriage, prepared) {
             (Carriage::Inline, Some(Ok(_))) if zip => {
@@ -278,9 +323,12 @@ pub(crate) async fn plan<'r>(
                     config,
                     info,
                     p,
-                    rcpt.idx,
-                    &rcpt.address,
-                    path_to(config, &rcpt.address, evidence, smart_host),
+                    LinkFor {
+                        idx: rcpt.idx,
+                        address: &rcpt.address,
+                        path: path_to(config, &rcpt.address, evidence, smart_host),
+                        why: size_rule.map(|r| r.notice()),
+                    },
                 )
                 .await
             {
@@ -306,4 +354,20 @@ pub(crate) async fn plan<'r>(
     }
     let inline = [as_is, zipped].into_iter().filter(|b| !b.rcpts.is_empty());
     (inline.chain(batches).collect(), held)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn large_messages_are_walked_in_turn_and_small_ones_beside_them() {
+        assert_eq!(units(0), 1);
+        assert_eq!(units(64 << 10), 3);
+        assert_eq!(units(10 << 20), 480);
+        let large = units(100 << 20);
+        assert_eq!(large, MAX_UNITS);
+        assert!(2 * large > MEMORY_UNITS, "two large messages never at once");
+        assert!(large + units(1 << 20) <= MEMORY_UNITS, "a small one beside a large one");
+    }
 }

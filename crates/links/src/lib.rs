@@ -28,7 +28,8 @@ use sekisho_store::{Access, LinkFile, LinkMessage, LinkStore, MessageInfo, NewLi
 /// A submitted message read for delivery, with its files taken out to rewrite it.
 pub struct Prepared {
     pub raw: Vec<u8>,
-    pub files: MessageFiles,
+    /// Shared, so sealing them on a blocking thread needs no copy of their bytes.
+    pub files: Arc<MessageFiles>,
     /// The name of a password-protected file among them, when asked to look for one: only for
     /// a message not inspected at submission (whose findings say it otherwise).
     pub encrypted: Option<String>,
@@ -50,7 +51,7 @@ impl Prepared {
                 })
             })
             .flatten();
-        Ok((!files.files.is_empty()).then_some(Prepared { raw, files, encrypted }))
+        Ok((!files.files.is_empty()).then_some(Prepared { raw, files: Arc::new(files), encrypted }))
     }
 
     fn spans(&self) -> Vec<(usize, usize)> {
@@ -65,6 +66,18 @@ impl Prepared {
         link_variant(&self.raw, &self.spans(), &zip_part(&zip, "attachments.zip"))
             .map_err(|e| LinkError::Message(e.to_string()))
     }
+}
+
+/// The recipient a link variant is made for.
+#[derive(Debug, Clone)]
+pub struct LinkFor<'a> {
+    /// The recipient's position in the envelope.
+    pub idx: i64,
+    pub address: &'a str,
+    /// The TLS known to reach the recipient's server (see [`code_falls_back`]).
+    pub path: Option<Assurance>,
+    /// The notice's sentence (English, Japanese) when the files go as a link for their size.
+    pub why: Option<(String, String)>,
 }
 
 /// Makes links: keeps a message's files and writes each recipient's link variant.
@@ -237,10 +250,9 @@ impl LinkMaker {
             return Ok(m);
         }
         let mut files = Vec::with_capacity(prepared.files.files.len());
-        for f in prepared.files.files.iter().filter(|f| wanted(f)) {
-            let store = self.files.clone();
-            let bytes = f.bytes.clone();
-            let sealed = tokio::task::spawn_blocking(move || store.put(&bytes)).await??;
+        for (n, f) in prepared.files.files.iter().enumerate().filter(|(_, f)| wanted(f)) {
+            let (store, all) = (self.files.clone(), prepared.files.clone());
+            let sealed = tokio::task::spawn_blocking(move || store.put(&all.files[n].bytes)).await??;
             files.push(LinkFile {
                 idx: files.len() as i64,
                 file_id: sealed.id,
@@ -362,6 +374,7 @@ impl LinkMaker {
             expires,
             access_en,
             access_ja,
+            why: None,
         })
     }
 
@@ -409,19 +422,17 @@ impl LinkMaker {
         Ok(id.to_string())
     }
 
-    /// A new link for recipient `idx` (`address`) and the link variant that carries it.
-    /// `path`: the TLS known to reach the recipient's server (see `code_falls_back`).
+    /// A new link for recipient `to` and the link variant that carries it.
     pub async fn link_variant(
         &self,
         config: &Config,
         info: &MessageInfo,
         prepared: &Prepared,
-        idx: i64,
-        address: &str,
-        path: Option<Assurance>,
+        to: LinkFor<'_>,
     ) -> Result<Vec<u8>, LinkError> {
         let kept = self.keep(info, prepared).await?;
-        let notice = self.new_link(config, &kept, idx, address, path).await?;
+        let LinkFor { idx, address, path, why } = to;
+        let notice = Notice { why, ..self.new_link(config, &kept, idx, address, path).await? };
         let spans = prepared.spans();
         // A boundary the message could contain is all but impossible; one more try if it does.
         let mut last = String::new();

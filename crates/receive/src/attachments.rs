@@ -33,8 +33,8 @@ pub(crate) struct Inspected {
     pub findings: Option<Vec<FileFinding>>,
 }
 
-/// Inspects the spooled message at `path`.
-pub(crate) async fn check(policy: &OutboundConfig, path: &Path) -> Result<Inspected, std::io::Error> {
+/// Inspects the spooled message at `path` (`size` bytes).
+pub(crate) async fn check(policy: &OutboundConfig, path: &Path, size: u64) -> Result<Inspected, std::io::Error> {
     if policy.encrypted_attachments == EncryptedPolicy::Allow
         && policy.uninspectable_attachments == UninspectablePolicy::Allow
     {
@@ -51,6 +51,13 @@ pub(crate) async fn check(policy: &OutboundConfig, path: &Path) -> Result<Inspec
             )
         })
     };
+    // Its share of the memory budget inbound inspections use too: a large submission waits
+    // for room instead of holding its bytes beside several others.
+    let memory = crate::inbound::MEMORY.acquire_many(crate::inbound::units(size));
+    let Ok(memory) = tokio::time::timeout(INSPECTION_TIME, memory).await else {
+        return Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "no room to inspect the message"));
+    };
+    let _memory = memory.map_err(std::io::Error::other)?;
     let Ok(turn) = tokio::time::timeout(INSPECTION_TIME, INSPECTIONS.acquire()).await else {
         return Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "no turn to inspect the message"));
     };
@@ -358,8 +365,9 @@ mod tests {
     async fn forty_thousand_nested_messages_are_refused_not_a_crash() {
         let raw = format!("From: a@example.jp\r\n{}", "Content-Type : message/rfc822\r\n\r\n".repeat(40_000));
         let path = std::env::temp_dir().join(format!("sekisho-deep-{}.eml", std::process::id()));
+        let size = raw.len() as u64;
         tokio::fs::write(&path, raw).await.unwrap();
-        let inspected = check(&policy("reject", "reject"), &path).await;
+        let inspected = check(&policy("reject", "reject"), &path, size).await;
         let _ = tokio::fs::remove_file(&path).await;
         let refusal = inspected.unwrap().refusal.expect("refused");
         assert_eq!((refusal.code, refusal.status), (550, Some("5.6.0")));

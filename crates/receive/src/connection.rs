@@ -238,6 +238,7 @@ impl Conn<'_> {
             client_ip: self.peer.ip(),
             listener: &self.listener.label,
             submission: self.listener.is_submission(),
+            max_message_size: self.listener.config.max_message_size(&self.ctx.config.smtp),
             tls: self.tls.as_ref(),
             user: session.user(),
         };

@@ -18,18 +18,18 @@ use tokio::time::Instant;
 use crate::attachments::{ascii, quoted};
 use crate::inspector::{INSPECTIONS, INSPECTORS};
 
-/// Memory all inbound inspections may hold at once (a message, its decoded files and what
+/// Memory all inspections (inbound, and submitted mail's attachment check) may hold at once (a message, its decoded files and what
 /// archives expand to stay in memory from the opening to the last scan), in units of 64 KiB.
 const MEMORY_UNITS: u32 = 1024;
 const UNIT: u64 = 64 << 10;
 
-/// The memory budget of inbound inspections: many small messages at once, few large ones.
-static MEMORY: std::sync::LazyLock<tokio::sync::Semaphore> =
+/// The memory budget of inspections: many small messages at once, few large ones.
+pub(crate) static MEMORY: std::sync::LazyLock<tokio::sync::Semaphore> =
     std::sync::LazyLock::new(|| tokio::sync::Semaphore::new(MEMORY_UNITS as usize));
 
 /// The units a message of `size` bytes takes: the body, its decoded files and their entries
 /// (about three times its size), at most the whole budget.
-fn units(size: u64) -> u32 {
+pub(crate) fn units(size: u64) -> u32 {
     (size.saturating_mul(3).div_ceil(UNIT)).clamp(1, MEMORY_UNITS as u64) as u32
 }
 

@@ -15,6 +15,7 @@ mod inbound;
 mod inspector;
 mod limits;
 mod message;
+mod quota;
 mod recipients;
 pub mod rules;
 pub mod rules_notice;

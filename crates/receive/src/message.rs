@@ -18,6 +18,8 @@ pub(crate) struct Arrival<'a> {
     pub client_ip: std::net::IpAddr,
     pub listener: &'a str,
     pub submission: bool,
+    /// The listener's largest message (`[[listener]] max_message_size`).
+    pub max_message_size: u64,
     pub tls: Option<&'a (String, String)>,
     pub user: Option<&'a str>,
 }
@@ -40,7 +42,11 @@ pub(crate) async fn receive<S: AsyncRead + Unpin>(
     arrival: &Arrival<'_>,
 ) -> Result<Reply, Abort> {
     let id = QueueId::generate();
-    let mut decoder = DataDecoder::new(ctx.data_limits);
+    let limits = sekisho_smtp::DataLimits {
+        max_message: usize::try_from(arrival.max_message_size).unwrap_or(usize::MAX),
+        ..ctx.data_limits
+    };
+    let mut decoder = DataDecoder::new(limits);
     let mut body = Sink::new(ctx.queue.create_body(&id).await);
     let mut out = Vec::with_capacity(64 << 10);
     let timeout = ctx.config.smtp.data_timeout.0;
@@ -113,7 +119,7 @@ pub(crate) async fn receive<S: AsyncRead + Unpin>(
     }
     let mut findings = None;
     if arrival.submission {
-        match crate::attachments::check(&ctx.config.outbound, finished.path()).await {
+        match crate::attachments::check(&ctx.config.outbound, finished.path(), finished.size()).await {
             Ok(crate::attachments::Inspected { refusal: None, findings: found }) => findings = found,
             Ok(crate::attachments::Inspected { refusal: Some(reply), .. }) => {
                 finished.discard();
@@ -123,6 +129,26 @@ pub(crate) async fn receive<S: AsyncRead + Unpin>(
             Err(e) => {
                 finished.discard();
                 tracing::error!(queue_id = %id, error = %e, "cannot inspect the message");
+                return Ok(Reply::new(451, "4.3.0", "Local error in processing; the message was not queued"));
+            }
+        }
+    }
+    // The portal's storage quotas: files that may have to be kept for links.
+    if arrival.submission {
+        let files = findings
+            .as_ref()
+            .map_or(finished.size(), |f: &Vec<sekisho_store::FileFinding>| f.iter().map(|f| f.size).sum());
+        let links = ctx.queue.stores().links.clone();
+        match crate::quota::check(&ctx.config.portal, links.as_ref(), &tx.mail.address, files).await {
+            Ok(None) => {}
+            Ok(Some(reply)) => {
+                finished.discard();
+                tracing::info!(queue_id = %id, from = %tx.mail.address, reply = %reply.lines[0], "message refused");
+                return Ok(reply);
+            }
+            Err(e) => {
+                finished.discard();
+                tracing::error!(queue_id = %id, error = %e, "cannot read the portal's storage use");
                 return Ok(Reply::new(451, "4.3.0", "Local error in processing; the message was not queued"));
             }
         }

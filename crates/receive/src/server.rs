@@ -58,7 +58,7 @@ impl ListenerCtx {
             role: if self.is_submission() { ListenerRole::Submission } else { ListenerRole::Mx },
             local_domains: ctx.local_domains.clone(),
             limits: SessionLimits {
-                max_message_size: s.max_message_size,
+                max_message_size: self.config.max_message_size(s),
                 max_recipients: s.max_recipients,
                 max_errors: s.max_errors,
                 max_junk_commands: s.max_junk_commands,

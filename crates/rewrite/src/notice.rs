@@ -29,10 +29,14 @@ pub struct Notice {
     pub access_en: String,
     /// The same in Japanese.
     pub access_ja: String,
+    /// Why the files travel as a link when the reason is their size, in English and Japanese
+    /// (e.g. "the files are larger than your mail server accepts"); None: the usual reason.
+    pub why: Option<(String, String)>,
 }
 
 /// Notice texts an administrator wrote instead of the built-in ones. Each may use
-/// `{{files}}`, `{{url}}`, `{{expires}}`, `{{access_en}}` and `{{access_ja}}`; in the HTML one,
+/// `{{files}}`, `{{url}}`, `{{expires}}`, `{{access_en}}`, `{{access_ja}}`, `{{why_en}}` and
+/// `{{why_ja}}` (empty unless the files go as a link for their size); in the HTML one,
 /// every value is escaped and `{{files}}` is table rows (`<tr><td>name</td><td>size</td>
 /// <td><code>sha256</code></td></tr>`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -44,7 +48,7 @@ pub struct NoticeTemplates {
 }
 
 /// The placeholders a template may use.
-pub const PLACEHOLDERS: [&str; 5] = ["files", "url", "expires", "access_en", "access_ja"];
+pub const PLACEHOLDERS: [&str; 7] = ["files", "url", "expires", "access_en", "access_ja", "why_en", "why_ja"];
 
 /// `template` with each `{{name}}` replaced by `value(name)`, in one pass: a value is never
 /// read again for placeholders. Unknown names stay as written.
@@ -120,6 +124,8 @@ fn text_from(template: &str, n: &Notice) -> String {
         "expires" => Some(n.expires.clone()),
         "access_en" => Some(n.access_en.clone()),
         "access_ja" => Some(n.access_ja.clone()),
+        "why_en" => Some(n.why.as_ref().map_or(String::new(), |w| w.0.clone())),
+        "why_ja" => Some(n.why.as_ref().map_or(String::new(), |w| w.1.clone())),
         _ => None,
     });
     // Mail wants CRLF line ends, whatever the template file had.
@@ -133,15 +139,25 @@ fn html_from(template: &str, n: &Notice) -> String {
         "expires" => Some(escape(&n.expires)),
         "access_en" => Some(escape(&n.access_en)),
         "access_ja" => Some(escape(&n.access_ja)),
+        "why_en" => Some(n.why.as_ref().map_or(String::new(), |w| escape(&w.0))),
+        "why_ja" => Some(n.why.as_ref().map_or(String::new(), |w| escape(&w.1))),
         _ => None,
     })
 }
 
 fn text(n: &Notice) -> String {
     let files = text_files(n);
+    let opening = match &n.why {
+        Some((en, ja)) => format!(
+            "添付ファイルはダウンロードリンクでお届けします: {ja}。\r\n\
+             The attachments of this message are delivered as a download link: {en}.\r\n\r\n"
+        ),
+        None => "添付ファイルは安全のためダウンロードリンクでお届けします。\r\n\
+                 The attachments of this message are delivered as a download link for their protection.\r\n\r\n"
+            .to_string(),
+    };
     format!(
-        "添付ファイルは安全のためダウンロードリンクでお届けします。\r\n\
-         The attachments of this message are delivered as a download link for their protection.\r\n\r\n\
+        "{opening}\
          {files}\r\n\
          ダウンロード / Download: {}\r\n\
          開き方: {}\r\nHow to open it: {}\r\n\
@@ -180,9 +196,19 @@ fn html_rows(n: &Notice) -> String {
 
 fn html(n: &Notice) -> String {
     let rows = html_rows(n);
+    let opening = match &n.why {
+        Some((en, ja)) => format!(
+            "添付ファイルはダウンロードリンクでお届けします: {}。<br>\
+             The attachments of this message are delivered as a download link: {}.",
+            escape(ja),
+            escape(en)
+        ),
+        None => "添付ファイルは安全のためダウンロードリンクでお届けします。<br>\
+                 The attachments of this message are delivered as a download link for their protection."
+            .to_string(),
+    };
     format!(
-        "<!DOCTYPE html><html><body><p>添付ファイルは安全のためダウンロードリンクでお届けします。<br>\
-         The attachments of this message are delivered as a download link for their protection.</p>\
+        "<!DOCTYPE html><html><body><p>{opening}</p>\
          <table><tr><th>File</th><th>Size</th><th>SHA-256</th></tr>{rows}</table>\
          <p><a href=\"{url}\">ダウンロード / Download</a></p><p>開き方: {}<br>How to open it: {}</p>\
          <p>有効期限 / Available until: {}</p></body></html>",
@@ -204,6 +230,7 @@ mod tests {
             expires: "2026-12-08 10:00 JST".into(),
             access_en: "a one-time code sent to your address".into(),
             access_ja: "ご本人のアドレスに届くワンタイムコード".into(),
+            why: None,
         }
     }
 
@@ -213,6 +240,22 @@ mod tests {
         let body = text[start..].split("\r\n\r\n").nth(1).unwrap().split("\r\n--").next().unwrap();
         let clean: String = body.split_whitespace().collect();
         String::from_utf8(base64::engine::general_purpose::STANDARD.decode(clean).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn a_link_for_size_says_why_in_both_languages() {
+        let why =
+            ("the file is larger than your mail server accepts".into(), "ファイルが受信上限を超えています".into());
+        let part = notice_part(&Notice { why: Some(why), ..notice("big.iso") }, "b1", &NoticeTemplates::default());
+        let text = decoded(&part, "text/plain");
+        assert!(text.contains("download link: the file is larger than your mail server accepts."), "{text}");
+        assert!(text.contains("ファイルが受信上限を超えています"), "{text}");
+        assert!(!text.contains("for their protection"), "{text}");
+        let html = decoded(&part, "text/html");
+        assert!(html.contains("larger than your mail server accepts"), "{html}");
+        let templated = NoticeTemplates { text: Some("[{{why_en}}] {{url}}".into()), html: None };
+        let plain = notice_part(&notice("a.pdf"), "b1", &templated);
+        assert!(decoded(&plain, "text/plain").starts_with("[] https://"), "no reason: empty");
     }
 
     #[test]

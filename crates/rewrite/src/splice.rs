@@ -201,6 +201,7 @@ mod walk_tests {
             expires: "soon".into(),
             access_en: "a code".into(),
             access_ja: "コード".into(),
+            why: None,
         };
         let spans: Vec<_> = attachments.iter().map(|p| p.span).collect();
         let out = link_variant(raw, &spans, &notice_part(&notice, "=-n", &crate::NoticeTemplates::default())).unwrap();

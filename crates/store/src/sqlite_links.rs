@@ -129,6 +129,26 @@ impl LinkStore for SqliteStore {
         Ok(done.rows_affected() == 1)
     }
 
+    async fn kept_bytes(&self, sender: Option<&str>) -> Result<u64, StoreError> {
+        let total: i64 = match sender {
+            Some(sender) => {
+                sqlx::query_scalar(
+                    "SELECT COALESCE(SUM(f.size), 0) FROM link_files f JOIN link_messages m USING (message_id) \
+                     WHERE f.purged = 0 AND m.sender = ?",
+                )
+                .bind(sender)
+                .fetch_one(&self.reader)
+                .await?
+            }
+            None => {
+                sqlx::query_scalar("SELECT COALESCE(SUM(size), 0) FROM link_files WHERE purged = 0")
+                    .fetch_one(&self.reader)
+                    .await?
+            }
+        };
+        Ok(total.max(0) as u64)
+    }
+
     async fn link_message(&self, message_id: &str) -> Result<Option<LinkMessage>, StoreError> {
         let Some(m) = sqlx::query("SELECT * FROM link_messages WHERE message_id = ?")
             .bind(message_id)

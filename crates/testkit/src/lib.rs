@@ -91,6 +91,7 @@ pub fn base_config(dir: &Path, pki: &TestPki) -> Config {
         plaintext_auth_on_loopback: false,
         max_connections: None,
         max_connections_per_client: None,
+        max_message_size: None,
     };
     config.listeners =
         vec![listener(Role::Submission, &["127.0.0.0/8"]), listener(Role::Submission, &[]), listener(Role::Mx, &[])];

@@ -20,7 +20,7 @@ pub struct MxBehavior {
     pub dsn: bool,
     pub eight_bit: bool,
     pub smtputf8: bool,
-    /// Announced SIZE limit.
+    /// Announced SIZE limit; MAIL with a larger `SIZE=` is refused with 552 5.3.4.
     pub size: Option<u64>,
     /// Reply to MAIL FROM.
     pub mail_reply: String,
@@ -223,6 +223,14 @@ async fn serve(
             "MAIL" => {
                 from = between(&line, '<', '>');
                 rcpts.clear();
+                // As RFC 1870 says: a declared size above the announced limit is refused.
+                let declared = upper.split_whitespace().find_map(|w| w.strip_prefix("SIZE=")?.parse::<u64>().ok());
+                if let (Some(limit), Some(size)) = (b.size.filter(|&l| l > 0), declared)
+                    && size > limit
+                {
+                    send(&mut io, "552 5.3.4 Message size exceeds fixed maximum message size\r\n").await?;
+                    continue;
+                }
                 send(&mut io, &format!("{}\r\n", b.mail_reply)).await?;
             }
             "RCPT" => {

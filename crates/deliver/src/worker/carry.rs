@@ -10,7 +10,8 @@ use super::group::Checked;
 use crate::client::envelope::Envelope;
 use crate::client::reply::ServerReply;
 use crate::client::session::{RcptSpec, SessionError, Target, Transaction};
-use crate::outcome::{HostFailure, RcptResult, Verdict, status_of, transaction_verdict};
+use crate::decide::Carriage;
+use crate::outcome::{HostFailure, RcptResult, Verdict, size_refusal_deferred, status_of, transaction_verdict};
 use crate::variants::{self, Files, Session, SmartHost};
 
 /// What carrying the transactions over one session came to.
@@ -55,7 +56,7 @@ impl Inner {
             info,
             files,
             rcpts,
-            Session { host: &target.host, evidence: &evidence, smart_host },
+            Session { host: &target.host, evidence: &evidence, advertised_size: conn.caps.size, smart_host },
             &self.queue.body_path(&info.id),
         )
         .await;
@@ -114,8 +115,11 @@ impl Inner {
                     verdicts
                 }
             };
+            // A server that refuses the files inline for their size gets the link next time.
+            let inline_files = files.may_have() && batch.variant.as_ref().is_some_and(|v| v.kind == Carriage::Inline);
             // The next hop's DSN support matters for recipients it accepted.
             results.extend(batch.rcpts.iter().zip(verdicts).map(|(r, verdict)| {
+                let verdict = if inline_files { size_refusal_deferred(verdict, &target.host) } else { verdict };
                 let next_hop_dsn = dsn && matches!(verdict, Verdict::Delivered { .. });
                 with_variant(RcptResult { next_hop_dsn, ..result(r, verdict) })
             }));

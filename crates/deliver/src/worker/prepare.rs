@@ -68,7 +68,11 @@ impl Inner {
             // A rule's force_link makes a link certain, as `never` does.
             let inline_min = if files.forced().is_some() { InlineMin::Never } else { policy.inline_min };
             let outlook = Outlook { inline_min, encrypted: files.encrypted().is_some(), last_session, beyond };
-            let link = link_likely(outlook);
+            // `link_above`, or a refusal for size last time, makes a link certain whatever the
+            // session.
+            let too_large = policy.link_above.is_some_and(|limit| files.size() > limit)
+                || crate::decide::refused_for_size(r.last_reply.as_deref());
+            let link = too_large || link_likely(outlook);
             seal |= link;
             walk |= link || policy.inline_format == InlineFormat::Zip;
         }

@@ -36,9 +36,10 @@ pub fn attachments(raw: &[u8], limits: &MessageLimits, keep_cid_images: bool) ->
     prescan(raw, limits)?;
     let message = MessageParser::default().parse(raw).ok_or(MimeError::Unparseable)?;
     let cids = if keep_cid_images { referenced_cids(&message) } else { Vec::new() };
-    let mut walk = FileWalk { limits, parts: 0, cids, out: Vec::new(), text: None };
+    let mut walk = FileWalk { limits, parts: 0, cids, out: Vec::new(), decoded: Vec::new(), text: None };
     let walked = walk.part(&message, raw, 0, "1", 0);
     let subject = message.subject().unwrap_or_default().to_string();
+    let message = walk.move_decoded(message);
     dismantle(message);
     walked.map(|()| MessageFiles { subject, files: walk.out })
 }
@@ -59,8 +60,16 @@ pub struct Carried {
 pub fn carried(raw: &[u8], limits: &MessageLimits, max_text: usize) -> Result<Carried, MimeError> {
     prescan(raw, limits)?;
     let message = MessageParser::default().parse(raw).ok_or(MimeError::Unparseable)?;
-    let mut walk = FileWalk { limits, parts: 0, cids: Vec::new(), out: Vec::new(), text: Some(Text::new(max_text)) };
+    let mut walk = FileWalk {
+        limits,
+        parts: 0,
+        cids: Vec::new(),
+        out: Vec::new(),
+        decoded: Vec::new(),
+        text: Some(Text::new(max_text)),
+    };
     let walked = walk.part(&message, raw, 0, "1", 0);
+    let message = walk.move_decoded(message);
     dismantle(message);
     walked.map(|()| Carried { files: walk.out, text: walk.text.map(|t| t.text).unwrap_or_default() })
 }
@@ -98,11 +107,25 @@ struct FileWalk<'l> {
     /// Content-IDs referenced from HTML parts, without angle brackets, lower case.
     cids: Vec<String>,
     out: Vec<AttachedFile>,
+    /// Files whose bytes are mail-parser's own decoding of part `.1`: moved into `out[.0]`
+    /// after the walk (`move_decoded`) instead of copied, so a large file is held once.
+    decoded: Vec<(usize, u32)>,
     /// Gather text and the files outside attachment parts too (for [`carried`]).
     text: Option<Text>,
 }
 
 impl FileWalk<'_> {
+    /// Moves mail-parser's decoded bytes of the parts noted in `decoded` into their files.
+    fn move_decoded<'x>(&mut self, mut message: mail_parser::Message<'x>) -> mail_parser::Message<'x> {
+        for (n, id) in self.decoded.drain(..) {
+            let (Some(part), Some(file)) = (message.parts.get_mut(id as usize), self.out.get_mut(n)) else { continue };
+            if let PartType::Binary(bytes) | PartType::InlineBinary(bytes) = std::mem::take(&mut part.body) {
+                file.bytes = bytes.into_owned();
+            }
+        }
+        message
+    }
+
     fn part(
         &mut self,
         message: &mail_parser::Message<'_>,
@@ -170,7 +193,16 @@ impl FileWalk<'_> {
                     return Ok(());
                 }
                 let body = raw.get(part.offset_body as usize..end).unwrap_or_default();
-                let bytes = decode(part, body);
+                let bytes = match decode(part, body) {
+                    std::borrow::Cow::Owned(bytes) => bytes,
+                    // The raw body itself (no transfer encoding to undo).
+                    std::borrow::Cow::Borrowed(b) if std::ptr::eq(b, body) => b.to_vec(),
+                    // mail-parser's decoding: moved in after the walk.
+                    std::borrow::Cow::Borrowed(_) => {
+                        self.decoded.push((self.out.len(), id));
+                        Vec::new()
+                    }
+                };
                 let content_type = part.content_type().map_or("application/octet-stream".to_string(), |ct| {
                     format!("{}/{}", ct.ctype(), ct.subtype().unwrap_or("octet-stream")).to_ascii_lowercase()
                 });

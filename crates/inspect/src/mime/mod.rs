@@ -158,17 +158,19 @@ fn unambiguous(part: &mail_parser::MessagePart<'_>, section: &str) -> Result<(),
 
 /// A leaf part's bytes, decoded from its transfer encoding (`body` is its raw body). A binary
 /// part in plain base64 is taken as mail-parser already decoded it (both decoders read plain
-/// base64 alike); any other base64 is decoded here, leniently, as mail programs do.
-fn decode(part: &mail_parser::MessagePart<'_>, body: &[u8]) -> Vec<u8> {
+/// base64 alike), borrowed rather than copied (a large file is held once, not twice); any
+/// other base64 is decoded here, leniently, as mail programs do.
+fn decode<'p>(part: &'p mail_parser::MessagePart<'_>, body: &'p [u8]) -> std::borrow::Cow<'p, [u8]> {
+    use std::borrow::Cow;
     match transfer_encoding(part).as_deref() {
         Some("base64") => match &part.body {
             PartType::Binary(decoded) | PartType::InlineBinary(decoded) if transfer::is_plain_base64(body) => {
-                decoded.to_vec()
+                Cow::Borrowed(decoded.as_ref())
             }
-            _ => transfer::base64(body),
+            _ => Cow::Owned(transfer::base64(body)),
         },
-        Some("quoted-printable") => transfer::quoted_printable(body),
-        _ => body.to_vec(),
+        Some("quoted-printable") => Cow::Owned(transfer::quoted_printable(body)),
+        _ => Cow::Borrowed(body),
     }
 }
 
