@@ -3,3 +3,6 @@
 //! last release that builds with mail-parser 0.11).
 
 pub use mail_auth;
+
+pub mod dkim;
+pub mod dkim_key;
