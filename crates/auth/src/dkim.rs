@@ -44,7 +44,7 @@ pub const SIGNED_FIELDS: &[&str] = &[
 pub struct DkimDomain {
     /// The signing domain (`d=`).
     pub domain: String,
-    /// Header From domains it signs for: a name, or `*.name` for every name below it.
+    /// Header From domains it signs for: a name, or `.name` for it and every name below it.
     pub sender_domains: Vec<String>,
     /// Each selector and its key, or why it has none.
     pub keys: Vec<(String, Result<LoadedKey, String>)>,
@@ -135,10 +135,11 @@ impl DkimSigners {
     }
 }
 
-/// `pattern` (a name or `*.name`) covers `domain` (both lower case).
+/// `pattern` (a name, or `.name` for it and every name below it) covers `domain` (both lower
+/// case), as elsewhere in sekisho's configuration.
 fn sender_matches(pattern: &str, domain: &str) -> bool {
-    match pattern.strip_prefix("*.") {
-        Some(parent) => domain.strip_suffix(parent).is_some_and(|head| head.ends_with('.')),
+    match pattern.strip_prefix('.') {
+        Some(parent) => domain == parent || domain.ends_with(pattern),
         None => pattern == domain,
     }
 }
@@ -312,7 +313,7 @@ mod tests {
 
     #[test]
     fn the_header_from_domain_chooses_the_signer_and_the_reason_is_stated_otherwise() {
-        let s = signers(&["example.jp", "*.example.jp"]);
+        let s = signers(&[".example.jp"]);
         assert!(matches!(s.choose(Some("Example.JP")), Choice::Sign(_)));
         assert!(matches!(s.choose(Some("sales.example.jp")), Choice::Sign(_)));
         let Choice::Unsigned(why) = s.choose(Some("badexample.jp")) else { panic!("not signed") };

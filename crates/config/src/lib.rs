@@ -6,6 +6,7 @@
 mod antivirus;
 mod attachments;
 mod digest_time;
+mod dkim;
 mod duration;
 mod error;
 mod inbound;
@@ -29,6 +30,7 @@ use serde::Deserialize;
 pub use antivirus::AntivirusConfig;
 pub use attachments::{AttachmentPolicy, AttachmentRule, domain_matches};
 pub use digest_time::DigestTime;
+pub use dkim::{DkimConfig, default_key_path as default_dkim_key_path, dns_name_ok};
 pub use duration::Duration;
 pub use error::{ConfigError, InvalidValue};
 pub use inbound::{InboundConfig, InboundRule};
@@ -97,6 +99,8 @@ pub struct Config {
     pub antivirus: AntivirusConfig,
     /// Mis-send rules applied to submitted mail.
     pub rules: RulesConfig,
+    /// DKIM signing of outbound mail, one table per signing domain.
+    pub dkim: Vec<DkimConfig>,
     /// Listening sockets.
     #[serde(rename = "listener")]
     pub listeners: Vec<ListenerConfig>,
@@ -545,6 +549,7 @@ impl Default for Config {
             portal: PortalConfig::default(),
             antivirus: AntivirusConfig::default(),
             rules: RulesConfig::default(),
+            dkim: Vec::new(),
             listeners: Vec::new(),
             source: None,
         }
@@ -820,6 +825,9 @@ impl Config {
             return Err(err(&key, message));
         }
         if let Some((key, message)) = self.senders.problem() {
+            return Err(err(&key, message));
+        }
+        if let Some((key, message)) = dkim::problem(&self.dkim) {
             return Err(err(&key, message));
         }
         let ldap_used = self.senders.ldap || self.recipients.domains.iter().any(|r| r.ldap);
