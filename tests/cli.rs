@@ -433,6 +433,7 @@ async fn queue_show_tells_each_attempts_variant() {
         outcome: AttemptOutcome::Delivered,
         evidence: None,
         variant: variant.and_then(|(k, r)| sekisho_store::Variant::parse(k, r.into())),
+        dkim: None,
     };
     let update = |idx, a| sekisho_store::RecipientUpdate {
         message_id: id.into(),

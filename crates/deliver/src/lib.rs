@@ -12,6 +12,7 @@ pub mod outcome;
 pub mod pool;
 mod sanitised;
 pub mod schedule;
+mod sign;
 mod variants;
 mod worker;
 

@@ -67,6 +67,8 @@ pub(crate) struct Inner {
     /// Recent probes of recipient domains for mail through the smart host: (when, found).
     smart_probes: Mutex<HashMap<String, (i64, crate::decide::RecipientMx)>>,
     links: LinkMaker,
+    /// DKIM keys, and the signatures of spooled bodies already signed.
+    dkim: Arc<crate::sign::Dkim>,
 }
 
 /// The recipients' domains, lower case, each once.
@@ -115,6 +117,7 @@ impl Deliverer {
                 probes: ProbeCache::new(o.probe_cache_ttl.0.as_secs() as i64, queue.stores().tls.clone()),
                 smart_probes: Mutex::new(HashMap::new()),
                 links: LinkMaker::new(&config, queue.clone(), files)?,
+                dkim: Arc::new(crate::sign::Dkim::load(&config)),
                 timeouts,
                 helo,
                 dns,
