@@ -204,15 +204,24 @@ impl Signing<'_> {
                 selector: selector.selector.clone(),
                 reason: e.to_string(),
             })?;
-            let field = signature.to_header();
-            fields.extend_from_slice(field.as_bytes());
-            if !field.ends_with("\r\n") {
-                fields.extend_from_slice(b"\r\n");
-            }
+            fields.extend_from_slice(unfold_last(&signature.to_header()).as_bytes());
             names.push(format!("s={} {}", selector.selector, selector.algorithm));
         }
         Ok(Signed { fields, summary: format!("signed: d={} {}", self.domain.domain, names.join(", ")) })
     }
+}
+
+/// The field as mail-auth 0.13 writes it, CRLF-ended, without a fold before its closing `;`.
+/// mail-auth signs the field with an empty `b=` (`b=;`), but when the base64 of `b=` fills its
+/// last line it writes the `;` on a folded line of its own (`b=...\r\n\t;`): a verifier then
+/// reads `b= ;` and the signature fails (dkimpy does). The fold is taken out.
+fn unfold_last(field: &str) -> String {
+    let field = field.trim_end_matches("\r\n");
+    let field = match field.strip_suffix(';') {
+        Some(head) => format!("{};", head.trim_end_matches(['\r', '\n', '\t', ' '])),
+        None => field.to_string(),
+    };
+    field + "\r\n"
 }
 
 /// Line ends as the SMTP client sends them: CRLF, a bare CR or LF made CRLF, and a last line
@@ -340,15 +349,28 @@ mod tests {
         let mut b = r.start();
         b.write(b"From: a@example.jp\r\nTo: b@example.org\r\nSubject: x\r\n\r\nline\r\nlast\r\n");
         let (a, b) = (a.finish().unwrap(), b.finish().unwrap());
-        let bh = |f: &[u8]| String::from_utf8_lossy(f).split("bh=").nth(1).unwrap().split(';').next().unwrap().to_string();
+        let bh =
+            |f: &[u8]| String::from_utf8_lossy(f).split("bh=").nth(1).unwrap().split(';').next().unwrap().to_string();
         assert_eq!(bh(&a.fields), bh(&b.fields));
         assert!(a.fields.ends_with(b"\r\n"));
         assert_eq!(a.summary, "signed: d=example.jp s=ed1 ed25519-sha256");
     }
 
     #[test]
+    fn no_fold_is_left_before_the_closing_semicolon() {
+        assert_eq!(
+            unfold_last("DKIM-Signature: a=1; b=QUJD\r\n\tREVG==\r\n\t;\r\n"),
+            "DKIM-Signature: a=1; b=QUJD\r\n\tREVG==;\r\n"
+        );
+        assert_eq!(unfold_last("DKIM-Signature: a=1; b=QUJD;"), "DKIM-Signature: a=1; b=QUJD;\r\n");
+    }
+
+    #[test]
     fn the_from_domain_is_read_from_folded_and_named_fields() {
-        assert_eq!(header_from_domain(b"To: x@y\r\nFROM: \"A, B\"\r\n <a@Example.JP>\r\n\r\nFrom: z@evil"), Some("example.jp".into()));
+        assert_eq!(
+            header_from_domain(b"To: x@y\r\nFROM: \"A, B\"\r\n <a@Example.JP>\r\n\r\nFrom: z@evil"),
+            Some("example.jp".into())
+        );
         assert_eq!(header_from_domain(b"From: a@sub.example.jp\n\n"), Some("sub.example.jp".into()));
         assert_eq!(header_from_domain(b"Subject: none\r\n\r\nFrom: a@b.c"), None);
     }

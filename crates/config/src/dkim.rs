@@ -43,7 +43,9 @@ pub fn default_key_path(store: &Path, domain: &str, selector: &str) -> PathBuf {
 pub fn dns_name_ok(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 253
-        && name.split('.').all(|l| !l.is_empty() && l.len() <= 63 && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+        && name.split('.').all(|l| {
+            !l.is_empty() && l.len() <= 63 && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
 }
 
 /// The first problem of the `[[dkim]]` tables: its key and a sentence.

@@ -954,7 +954,11 @@ mod tests {
         assert_eq!(d.attempts.len(), 2);
         assert_eq!(d.attempts[1].recipient, "r1@example.jp");
         assert_eq!(d.attempts[1].attempt.variant, attempt(AttemptOutcome::Delivered).variant, "the decision is kept");
-        assert_eq!(d.attempts[1].attempt.dkim.as_deref(), Some("signed: d=example.jp s=ed1 ed25519-sha256"), "the signatures are kept");
+        assert_eq!(
+            d.attempts[1].attempt.dkim.as_deref(),
+            Some("signed: d=example.jp s=ed1 ed25519-sha256"),
+            "the signatures are kept"
+        );
         assert_eq!(d.recipients[1].attempts, 1);
         assert_eq!(d.recipients[1].state, RecipientState::Queued);
         assert_eq!(s.apply_move(Some(&id), Move::Hold, None).await.unwrap(), 1, "the delivered one stays delivered");

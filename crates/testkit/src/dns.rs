@@ -165,9 +165,11 @@ impl FakeDns {
         }
     }
 
-    /// Adds a TXT record.
+    /// Adds a TXT record; a text longer than 255 bytes goes in several strings, as a zone
+    /// file's `"..." "..."` would (resolvers join them).
     pub fn txt(&self, owner: &str, text: &str) {
-        self.add(owner, RData::TXT(TXT::new(vec![text.to_string()])));
+        let strings = text.as_bytes().chunks(255).map(|c| String::from_utf8_lossy(c).into_owned()).collect();
+        self.add(owner, RData::TXT(TXT::new(strings)));
     }
 
     /// Adds a TLSA record, e.g. `tlsa("_25._tcp.mx1.example.jp", 3, 1, 1, &sha256_of_spki)`.
