@@ -73,7 +73,13 @@ async fn every_variant_sekisho_sends_verifies_with_dkimpy_for_both_algorithms() 
     {
         let host = format!("mx.{domain}");
         let tls = tls.then(|| good.clone());
-        mxs.push(FakeMx::start(&format!("{ip}:{port}"), MxBehavior { tls, ..Default::default() }).await);
+        let rcpt_reply: Box<dyn Fn(&str) -> String + Send + Sync> =
+            Box::new(
+                |a: &str| {
+                    if a.contains("nobody@") { "550 5.1.1 no such user".into() } else { "250 2.1.5 Ok".into() }
+                },
+            );
+        mxs.push(FakeMx::start(&format!("{ip}:{port}"), MxBehavior { tls, rcpt_reply, ..Default::default() }).await);
         dns.addr(&host, ip);
         dns.mx(domain, 10, &host);
     }
@@ -89,6 +95,12 @@ async fn every_variant_sekisho_sends_verifies_with_dkimpy_for_both_algorithms() 
         dns.txt(&name, &new.key.record());
         records.insert(name, new.key.record());
     }
+    // sekisho's own mail (From MAILER-DAEMON@gw.sekisho.test) is signed by a domain of its own.
+    let own = generate(DkimAlgorithm::Ed25519Sha256).unwrap();
+    write_key(&dir.join("gw.key"), &own.pem).unwrap();
+    dns.txt("gw._domainkey.sekisho.test", &own.key.record());
+    records.insert("gw._domainkey.sekisho.test".into(), own.key.record());
+    let own_key = dir.join("gw.key");
     let roots = vec![good.ca_path.clone()];
     let s = TestServer::start_delivering(&dns, port, move |c| {
         c.tls.extra_roots = roots;
@@ -103,6 +115,12 @@ async fn every_variant_sekisho_sends_verifies_with_dkimpy_for_both_algorithms() 
             sender_domains: vec![],
             selectors: vec!["rsa1".into(), "ed1".into()],
             keys,
+        });
+        c.dkim.push(sekisho_config::DkimConfig {
+            domain: "sekisho.test".into(),
+            sender_domains: vec![".sekisho.test".into()],
+            selectors: vec!["gw".into()],
+            keys: BTreeMap::from([("gw".to_string(), own_key)]),
         });
     })
     .await;
@@ -151,6 +169,14 @@ async fn every_variant_sekisho_sends_verifies_with_dkimpy_for_both_algorithms() 
         let got = mxs[0].wait_for(2 + n, 5).await;
         both_verify(&got.last().unwrap().data, &records, &dir, what);
     }
+
+    // A bounce: the DSN sekisho writes to the sender is signed by sekisho's own domain.
+    let m = "From: alice@example.jp\r\nTo: nobody@plain.example\r\nSubject: bounce me\r\n\r\nhello\r\n";
+    let id = s.submit("alice@example.jp", &["nobody@plain.example"], m).await;
+    s.wait_for(&id, 30, done).await;
+    let dsn = home.wait_for(1, 30).await;
+    assert!(String::from_utf8_lossy(&dsn[0].data).contains("MAILER-DAEMON@gw.sekisho.test"));
+    assert_eq!(dkimpy(&dsn[0].data, &records, &dir), ["ed25519-sha256 gw True"], "the DSN");
 
     // A From domain without a [[dkim]] table: sent unsigned, and the trace says why.
     let m = "From: eve@other.example\r\nTo: carol@tls.example\r\nSubject: unsigned\r\n\r\nhello\r\n";
