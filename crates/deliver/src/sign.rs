@@ -168,3 +168,71 @@ fn with_fields(data: Data, fields: &[u8]) -> Data {
         Data::Made(bytes) => Data::Made([fields, &bytes[..]].concat()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sekisho_auth::dkim_key::{DkimAlgorithm, generate, write_key};
+
+    fn dkim(dir: &Path) -> Arc<Dkim> {
+        let key = dir.join("ed1.key");
+        write_key(&key, &generate(DkimAlgorithm::Ed25519Sha256).unwrap().pem).unwrap();
+        let mut config = Config::default();
+        config.dkim.push(sekisho_config::DkimConfig {
+            domain: "example.jp".into(),
+            sender_domains: vec![],
+            selectors: vec!["ed1".into(), "gone".into()],
+            keys: [("ed1".to_string(), key)].into(),
+        });
+        config.store.path = dir.join("data");
+        Arc::new(Dkim::load(&config))
+    }
+
+    fn head_of(data: &Data) -> Vec<u8> {
+        match data {
+            Data::Headed { head, .. } => head.clone(),
+            Data::Made(bytes) => bytes.clone(),
+            Data::Spooled => Vec::new(),
+        }
+    }
+
+    #[tokio::test]
+    async fn the_spooled_body_is_signed_once_per_message_and_each_made_variant_as_it_is() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dkim(dir.path());
+        let spooled = dir.path().join("body");
+        std::fs::write(&spooled, "From: a@example.jp\r\nTo: b@example.org\r\nSubject: s\r\n\r\nbody\r\n").unwrap();
+        let (first, why) = d.sign("M1", Data::Spooled, &spooled).await;
+        assert_eq!(why.as_deref(), Some("signed: d=example.jp s=ed1 ed25519-sha256"));
+        let Data::Headed { head, resume_at: 0 } = &first else { panic!("the fields in front of the spooled body") };
+        assert!(head.starts_with(b"DKIM-Signature: v=1; a=ed25519-sha256; s=ed1; d=example.jp; c=relaxed/simple;"));
+        // Kept: the next transaction of the same message does not read the body again.
+        std::fs::write(&spooled, "From: a@example.jp\r\n\r\nother\r\n").unwrap();
+        let (again, _) = d.sign("M1", Data::Spooled, &spooled).await;
+        assert_eq!(head_of(&again), head_of(&first));
+        let (other, _) = d.sign("M2", Data::Spooled, &spooled).await;
+        assert_ne!(head_of(&other), head_of(&first), "another message is signed for itself");
+        // A variant made for one recipient, and a rewritten header in front of the spool.
+        let made = b"From: a@example.jp\r\nSubject: notice\r\n\r\nlink\r\n".to_vec();
+        let (signed, _) = d.sign("M1", Data::Made(made.clone()), &spooled).await;
+        let signed = head_of(&signed);
+        assert!(signed.starts_with(b"DKIM-Signature: ") && signed.ends_with(&made));
+        let (headed, _) =
+            d.sign("M3", Data::Headed { head: b"From: a@example.jp\r\n".to_vec(), resume_at: 20 }, &spooled).await;
+        let Data::Headed { head, resume_at: 20 } = headed else { panic!("still headed") };
+        assert!(head.starts_with(b"DKIM-Signature: ") && head.ends_with(b"From: a@example.jp\r\n"));
+    }
+
+    #[tokio::test]
+    async fn mail_from_a_domain_without_a_key_leaves_as_it_is_and_says_why() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dkim(dir.path());
+        let made = b"From: x@other.example\r\n\r\nhi\r\n".to_vec();
+        let (data, why) = d.sign("M1", Data::Made(made.clone()), dir.path()).await;
+        assert_eq!(head_of(&data), made);
+        assert_eq!(why.as_deref(), Some("not signed: no [[dkim]] signs for other.example"));
+        let off = Arc::new(Dkim::load(&Config::default()));
+        let (data, why) = off.sign("M1", Data::Made(made.clone()), dir.path()).await;
+        assert_eq!((head_of(&data), why), (made, None), "no [[dkim]]: nothing to say");
+    }
+}
