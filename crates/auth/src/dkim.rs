@@ -117,6 +117,11 @@ impl DkimSigners {
         DkimSigners { domains }
     }
 
+    /// True when no `[[dkim]]` is configured.
+    pub fn is_empty(&self) -> bool {
+        self.domains.is_empty()
+    }
+
     /// Which domain signs mail whose header From is in `from_domain` (None: no readable From).
     pub fn choose(&self, from_domain: Option<&str>) -> Choice<'_> {
         if self.domains.is_empty() {

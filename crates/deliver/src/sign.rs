@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex};
 use sekisho_auth::dkim::{Choice, DkimDomain, DkimSigners, Signed, header_from_domain};
 use sekisho_auth::dkim_key::read_key;
 use sekisho_config::Config;
+use sekisho_store::Origin;
 
 use crate::variants::Data;
 
@@ -60,8 +61,19 @@ impl Dkim {
 
     /// `data` as it will be sent, signed when its From domain has a key, and the sentence for
     /// the trace (None when no `[[dkim]]` is configured). The spooled body is at `spooled`;
-    /// `id` is the message's.
-    pub(crate) async fn sign(self: &Arc<Self>, id: &str, data: Data, spooled: &Path) -> (Data, Option<String>) {
+    /// `id` and `origin` are the message's. Mail received from the internet is never signed:
+    /// its From is whatever the sender wrote, and a signature would vouch for a forgery.
+    pub(crate) async fn sign(
+        self: &Arc<Self>,
+        id: &str,
+        origin: Origin,
+        data: Data,
+        spooled: &Path,
+    ) -> (Data, Option<String>) {
+        if origin == Origin::Mx {
+            let why = (!self.signers.is_empty()).then(|| "not signed: inbound mail from the internet".to_string());
+            return (data, why);
+        }
         let outcome: Arc<Outcome> = match &data {
             Data::Made(bytes) => Arc::new(self.sign_reader(&mut &bytes[..])),
             Data::Spooled => {
@@ -202,23 +214,29 @@ mod tests {
         let d = dkim(dir.path());
         let spooled = dir.path().join("body");
         std::fs::write(&spooled, "From: a@example.jp\r\nTo: b@example.org\r\nSubject: s\r\n\r\nbody\r\n").unwrap();
-        let (first, why) = d.sign("M1", Data::Spooled, &spooled).await;
+        let (first, why) = d.sign("M1", Origin::Submission, Data::Spooled, &spooled).await;
         assert_eq!(why.as_deref(), Some("signed: d=example.jp s=ed1 ed25519-sha256"));
         let Data::Headed { head, resume_at: 0 } = &first else { panic!("the fields in front of the spooled body") };
         assert!(head.starts_with(b"DKIM-Signature: v=1; a=ed25519-sha256; s=ed1; d=example.jp; c=relaxed/simple;"));
         // Kept: the next transaction of the same message does not read the body again.
         std::fs::write(&spooled, "From: a@example.jp\r\n\r\nother\r\n").unwrap();
-        let (again, _) = d.sign("M1", Data::Spooled, &spooled).await;
+        let (again, _) = d.sign("M1", Origin::Submission, Data::Spooled, &spooled).await;
         assert_eq!(head_of(&again), head_of(&first));
-        let (other, _) = d.sign("M2", Data::Spooled, &spooled).await;
+        let (other, _) = d.sign("M2", Origin::Submission, Data::Spooled, &spooled).await;
         assert_ne!(head_of(&other), head_of(&first), "another message is signed for itself");
         // A variant made for one recipient, and a rewritten header in front of the spool.
         let made = b"From: a@example.jp\r\nSubject: notice\r\n\r\nlink\r\n".to_vec();
-        let (signed, _) = d.sign("M1", Data::Made(made.clone()), &spooled).await;
+        let (signed, _) = d.sign("M1", Origin::Submission, Data::Made(made.clone()), &spooled).await;
         let signed = head_of(&signed);
         assert!(signed.starts_with(b"DKIM-Signature: ") && signed.ends_with(&made));
-        let (headed, _) =
-            d.sign("M3", Data::Headed { head: b"From: a@example.jp\r\n".to_vec(), resume_at: 20 }, &spooled).await;
+        let (headed, _) = d
+            .sign(
+                "M3",
+                Origin::Submission,
+                Data::Headed { head: b"From: a@example.jp\r\n".to_vec(), resume_at: 20 },
+                &spooled,
+            )
+            .await;
         let Data::Headed { head, resume_at: 20 } = headed else { panic!("still headed") };
         assert!(head.starts_with(b"DKIM-Signature: ") && head.ends_with(b"From: a@example.jp\r\n"));
     }
@@ -228,11 +246,16 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let d = dkim(dir.path());
         let made = b"From: x@other.example\r\n\r\nhi\r\n".to_vec();
-        let (data, why) = d.sign("M1", Data::Made(made.clone()), dir.path()).await;
+        let (data, why) = d.sign("M1", Origin::Submission, Data::Made(made.clone()), dir.path()).await;
         assert_eq!(head_of(&data), made);
         assert_eq!(why.as_deref(), Some("not signed: no [[dkim]] signs for other.example"));
         let off = Arc::new(Dkim::load(&Config::default()));
-        let (data, why) = off.sign("M1", Data::Made(made.clone()), dir.path()).await;
-        assert_eq!((head_of(&data), why), (made, None), "no [[dkim]]: nothing to say");
+        let (data, why) = off.sign("M1", Origin::Submission, Data::Made(made.clone()), dir.path()).await;
+        assert_eq!((head_of(&data), why), (made.clone(), None), "no [[dkim]]: nothing to say");
+        // Inbound mail is never signed, whatever its From says.
+        let forged = b"From: ceo@example.jp\r\n\r\npay this\r\n".to_vec();
+        let (data, why) = d.sign("M2", Origin::Mx, Data::Made(forged.clone()), dir.path()).await;
+        assert_eq!(head_of(&data), forged);
+        assert_eq!(why.as_deref(), Some("not signed: inbound mail from the internet"));
     }
 }

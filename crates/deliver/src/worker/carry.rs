@@ -77,7 +77,7 @@ impl Inner {
                 continue;
             }
             // Signed as it is sent, after every rewrite.
-            let (data, dkim) = self.dkim.sign(&info.id, batch.data, &body).await;
+            let (data, dkim) = self.dkim.sign(&info.id, info.origin, batch.data, &body).await;
             let with_variant = |r: RcptResult| RcptResult { variant: batch.variant.clone(), dkim: dkim.clone(), ..r };
             let specs: Vec<RcptSpec<'_>> = batch
                 .rcpts
