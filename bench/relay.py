@@ -12,6 +12,7 @@ Usage: bench/relay.py [--runs 3] [--sizes 10k,100k,1m] [--only postfix|sekisho] 
                       [--sink smtp-sink|plain|tls] [--messages-per-connection N] [--no-inspection]
                       [--messages N] [--no-build] [--tuned]
        bench/relay.py --attachments [links|inline|both] [--runs 3] [--messages 300] [--json FILE]
+       bench/relay.py --dkim [--runs 3] [--sizes 10k] [--sink smtp-sink|plain|tls]
 Needs the postfix package (smtp-source, smtp-sink), root for Postfix's relay and smtp-sink, and
 a release build of sekisho (built here with cargo). Traffic stays on 127.0.0.0/8.
 
@@ -23,6 +24,11 @@ message pay a whole session (sekisho's max_messages_per_connection; Postfix's
 smtp_connection_cache_on_demand = no). --no-inspection turns off sekisho's inspection of
 submitted attachments ([outbound] encrypted_attachments and uninspectable_attachments =
 "allow"), to show what it costs.
+
+--dkim measures sekisho alone with DKIM signing off, with an RSA 2048 key, with an Ed25519 key
+and with both (dual signing), the runs interleaved (off, rsa, ed25519, dual, off, ...): the From
+domain of smtp-source's messages (example.jp) gets a [[dkim]] table whose keys `sekisho dkim
+keygen` makes, so every message is signed as it leaves. The sink gets what it would verify.
 
 --attachments measures sekisho alone on messages with one 1 MB attachment (1,000,000 random
 bytes, base64: 1.37 MB on the wire), sent by two smtp-source processes of 10 sessions each,
@@ -209,10 +215,21 @@ class PostfixRelay:
 class SekishoRelay:
     name = "sekisho"
 
-    def __init__(self, workdir, sink_port, binary, per_connection, inspection=True, extra=""):
-        """Relays to the sink at sink_port, or (sink_port None) as `extra` routes it."""
+    def __init__(self, workdir, sink_port, binary, per_connection, inspection=True, extra="", dkim=()):
+        """Relays to the sink at sink_port, or (sink_port None) as `extra` routes it; signs mail
+        from example.jp with a key of each algorithm in `dkim` ("rsa-sha256", "ed25519-sha256")."""
         self.dir = os.path.join(workdir, "sekisho")
         os.makedirs(self.dir, exist_ok=True)
+        if dkim:
+            keys = []
+            for n, algorithm in enumerate(dkim):
+                path = os.path.join(self.dir, f"dkim{n}.key")
+                subprocess.run([binary, "dkim", "keygen", "example.jp", f"s{n}", "--algorithm", algorithm,
+                                "--out", path], check=True, stdout=subprocess.DEVNULL)
+                keys.append((f"s{n}", path))
+            selectors = ", ".join(f'"{s}"' for s, _ in keys)
+            paths = ", ".join(f's{n} = "{p}"' for n, (_, p) in enumerate(keys))
+            extra += f'\n[[dkim]]\ndomain = "example.jp"\nselectors = [{selectors}]\nkeys = {{ {paths} }}\n' 
         self.port = free_port(SEKISHO)
         portal = f"{SEKISHO}:{free_port(SEKISHO)}"
         relay_host = f'relay_host = "[{SINK}]:{sink_port}"' if sink_port else ""
@@ -265,7 +282,7 @@ trusted_networks = ["127.0.0.0/8"]
             self.proc.kill()
 
 
-def one_run(kind, size_name, binary, sink_kind, per_connection, inspection=True, messages=None):
+def one_run(kind, size_name, binary, sink_kind, per_connection, inspection=True, messages=None, dkim=()):
     size, count = COUNTS[size_name]
     count = messages or count
     work = tempfile.mkdtemp(prefix=f"bench-{kind}-")
@@ -274,7 +291,7 @@ def one_run(kind, size_name, binary, sink_kind, per_connection, inspection=True,
     if kind == "postfix":
         relay = PostfixRelay(work, sink_port, per_connection)
     else:
-        relay = SekishoRelay(work, sink_port, binary, per_connection, inspection)
+        relay = SekishoRelay(work, sink_port, binary, per_connection, inspection, dkim=dkim)
     peak, done = sample_peak_memory(relay)
     busy0, relay0, t0 = busy_jiffies(), relay.cpu_jiffies(), time.time()
     source = subprocess.run(["smtp-source", "-s", "20", "-m", str(count), "-l", str(size), "-M", "source.test",
@@ -504,6 +521,34 @@ def attachments_main(args, binary):
             json.dump(results, f, indent=2)
 
 
+def dkim_main(args, binary):
+    """Signing off, RSA 2048, Ed25519, both: the runs interleaved, medians compared with off."""
+    modes = [("off", ()), ("rsa", ("rsa-sha256",)), ("ed25519", ("ed25519-sha256",)),
+             ("dual", ("rsa-sha256", "ed25519-sha256"))]
+    for size_name in args.sizes.split(","):
+        results = {name: [] for name, _ in modes}
+        for run in range(args.runs):
+            for name, dkim in modes:
+                r = one_run("sekisho", size_name, binary, args.sink, args.messages_per_connection,
+                            not args.no_inspection, args.messages, dkim)
+                results[name].append(r)
+                print(f"dkim {name:8} {size_name:5} run {run + 1}: {r['msgs_per_s']:8.1f} msg/s "
+                      f"relay {r['relay_cpu_ms_per_msg']:.2f} ms/msg mem {r['memory_kib'] / 1024:.1f} MiB", flush=True)
+        print()
+        print("| size | DKIM | msg/s | relay CPU ms/msg | box CPU ms/msg | vs off |")
+        print("|---|---|---|---|---|---|")
+        off = statistics.median(r["msgs_per_s"] for r in results["off"])
+        for name, _ in modes:
+            rs = results[name]
+            rate = statistics.median(r["msgs_per_s"] for r in rs)
+            relay = statistics.median(r["relay_cpu_ms_per_msg"] for r in rs)
+            box = statistics.median(r["box_cpu_ms_per_msg"] for r in rs)
+            print(f"| {size_name} | {name} | {rate:.0f} | {relay:.2f} | {box:.2f} | {(rate / off - 1) * 100:+.1f}% |")
+        if args.json:
+            with open(args.json, "w") as f:
+                json.dump(results, f, indent=2)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--runs", type=int, default=3)
@@ -519,6 +564,8 @@ def main():
     ap.add_argument("--no-build", action="store_true",
                     help="use the release binaries already built (under $CARGO_TARGET_DIR) as they are")
     ap.add_argument("--messages", type=int, help="messages per run instead of the size's default (at most 20000)")
+    ap.add_argument("--dkim", action="store_true",
+                    help="sekisho alone: DKIM signing off, RSA, Ed25519 and both, runs interleaved")
     ap.add_argument("--attachments", nargs="?", const="both", choices=["links", "inline", "both"],
                     help="sekisho alone, 1 MB attachments, half the recipients without STARTTLS (links)")
     args = ap.parse_args()
@@ -538,6 +585,9 @@ def main():
         subprocess.run(["cargo", "build", "--release", "--quiet", "--example", "tls_sink"], cwd=ROOT, check=True)
     if args.attachments:
         attachments_main(args, binary)
+        return
+    if args.dkim:
+        dkim_main(args, binary)
         return
     kinds = [args.only] if args.only else ["postfix", "sekisho"]
     results = []

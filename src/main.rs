@@ -83,6 +83,12 @@ enum Command {
         #[command(subcommand)]
         command: commands::user::UserCommand,
     },
+    /// DKIM signing keys: make one and print its TXT record, check the published records,
+    /// rotate to a new selector.
+    Dkim {
+        #[command(subcommand)]
+        command: commands::dkim::DkimCommand,
+    },
     /// The store key that wraps kept files' keys: generate one, rotate to a new one.
     Key {
         #[command(subcommand)]
@@ -147,6 +153,7 @@ fn run_async(command: Command, config: Config, source: ConfigSource) -> Result<(
             Command::Reports(args) => commands::reports::run(args, &config, &source).await,
             Command::Tlsrpt { command } => commands::tlsrpt::run(command, &config, &source).await,
             Command::Key { command } => commands::key::run(command, &config, &source).await,
+            Command::Dkim { command } => commands::dkim::run(command, &config, &source).await,
             Command::Links { command } => commands::links::run(command, &config, &source).await,
             Command::Config { .. } => unreachable!("handled before the runtime starts"),
         }

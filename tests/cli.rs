@@ -432,6 +432,7 @@ async fn queue_show_tells_each_attempts_variant() {
         tls: None,
         outcome: AttemptOutcome::Delivered,
         evidence: None,
+        dkim: variant.map(|_| "signed: d=example.jp s=ed1 ed25519-sha256".to_string()),
         variant: variant.and_then(|(k, r)| sekisho_store::Variant::parse(k, r.into())),
     };
     let update = |idx, a| sekisho_store::RecipientUpdate {
@@ -455,12 +456,16 @@ async fn queue_show_tells_each_attempts_variant() {
     assert_eq!(code, 0, "{stderr}");
     assert!(stdout.contains(&format!("variant:    {reason}")), "{stdout}");
     assert_eq!(stdout.matches("variant:").count(), 1, "none for an attempt without one: {stdout}");
+    assert!(stdout.contains("dkim:       signed: d=example.jp s=ed1 ed25519-sha256"), "{stdout}");
+    assert_eq!(stdout.matches("dkim:").count(), 1, "none when signing is off: {stdout}");
     assert!(stdout.contains("file:       quote.pdf (application/pdf, 1000 bytes): clean"), "{stdout}");
     let shown = json_of(&config, &["queue", "show", id, "--json"]);
     let attempts = shown["attempts"].as_array().unwrap();
     let of = |r: &str| attempts.iter().find(|a| a["recipient"] == r).unwrap()["variant"].clone();
     assert_eq!(of("bob@example.com"), serde_json::json!({"kind": "link", "reason": reason}));
     assert_eq!(of("carol@example.org"), serde_json::Value::Null);
+    let signed = attempts.iter().find(|a| a["recipient"] == "bob@example.com").unwrap()["dkim"].clone();
+    assert_eq!(signed, "signed: d=example.jp s=ed1 ed25519-sha256");
 }
 
 #[test]

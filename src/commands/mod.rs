@@ -2,6 +2,7 @@
 
 pub(crate) mod check;
 pub(crate) mod config;
+pub(crate) mod dkim;
 pub(crate) mod hold;
 pub(crate) mod key;
 pub(crate) mod links;

@@ -265,6 +265,9 @@ pub(crate) async fn run(command: QueueCommand, config: &Config, source: &ConfigS
                         outln!("variant:    {} — {}", v.kind, v.reason);
                     }
                 }
+                if let Some(dkim) = &a_.dkim {
+                    outln!("dkim:       {dkim}");
+                }
             }
             // Who released or deleted it from quarantine, and which digests told whom.
             for e in stores.links.events(&id).await.map_err(failed)? {

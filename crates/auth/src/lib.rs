@@ -11,10 +11,14 @@
 //!
 //! Changed inbound mail: [`ArcSigner::seal`] adds an ARC set (`[authentication.arc_seal]`).
 //!
+//! What sekisho sends: [`dkim`] signs it with the keys of [`dkim_key`].
+//!
 //! Reports other organisations send: [`received::parse_received`].
 
 mod arc_seal;
 pub mod cache;
+pub mod dkim;
+pub mod dkim_key;
 pub mod policy;
 pub mod received;
 pub mod results;

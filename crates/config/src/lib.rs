@@ -8,6 +8,7 @@ mod attachments;
 mod authentication;
 mod console;
 mod digest_time;
+mod dkim;
 mod duration;
 mod error;
 mod findings;
@@ -35,6 +36,7 @@ pub use attachments::{AttachmentPolicy, AttachmentRule, domain_matches};
 pub use authentication::{ArcSealConfig, AuthenticationConfig, DmarcMode};
 pub use console::{ConsoleConfig, ConsoleLdap, SignInMethod};
 pub use digest_time::DigestTime;
+pub use dkim::{DkimConfig, default_key_path as default_dkim_key_path, dns_name_ok};
 pub use duration::Duration;
 pub use error::{ConfigError, InvalidValue};
 pub use findings::{FindingsConfig, UnusualCountry};
@@ -115,6 +117,8 @@ pub struct Config {
     pub antivirus: AntivirusConfig,
     /// Mis-send rules applied to submitted mail.
     pub rules: RulesConfig,
+    /// DKIM signing of outbound mail, one table per signing domain.
+    pub dkim: Vec<DkimConfig>,
     /// Listening sockets.
     #[serde(rename = "listener")]
     pub listeners: Vec<ListenerConfig>,
@@ -582,6 +586,7 @@ impl Default for Config {
             portal: PortalConfig::default(),
             antivirus: AntivirusConfig::default(),
             rules: RulesConfig::default(),
+            dkim: Vec::new(),
             listeners: Vec::new(),
             source: None,
         }
@@ -872,6 +877,9 @@ impl Config {
             return Err(err(&key, message));
         }
         if let Some((key, message)) = self.findings.problem() {
+            return Err(err(&key, message));
+        }
+        if let Some((key, message)) = dkim::problem(&self.dkim) {
             return Err(err(&key, message));
         }
         let ldap_used = self.senders.ldap || self.recipients.domains.iter().any(|r| r.ldap) || self.findings.ldap_names;

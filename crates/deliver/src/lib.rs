@@ -14,6 +14,7 @@ mod presented;
 mod sanitised;
 pub mod schedule;
 pub mod session_counts;
+mod sign;
 pub mod tls_reports;
 mod variants;
 mod worker;

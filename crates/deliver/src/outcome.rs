@@ -45,6 +45,8 @@ pub struct RcptResult {
     pub next_hop_dsn: bool,
     /// Which variant of the message the recipient was sent, and why.
     pub variant: Option<Variant>,
+    /// Which DKIM signatures the data carried, or why none (None: signing is off).
+    pub dkim: Option<String>,
 }
 
 impl RcptResult {
@@ -55,7 +57,7 @@ impl RcptResult {
         at: Option<(Target, Option<String>)>,
         evidence: Option<TlsEvidence>,
     ) -> RcptResult {
-        RcptResult { idx, verdict, attempt_at: at, evidence, next_hop_dsn: false, variant: None }
+        RcptResult { idx, verdict, attempt_at: at, evidence, next_hop_dsn: false, variant: None, dkim: None }
     }
 }
 
@@ -243,6 +245,7 @@ pub fn recipient_update(
             outcome,
             evidence: r.evidence.as_ref().and_then(|e| serde_json::to_value(e).ok()),
             variant: r.variant,
+            dkim: r.dkim,
         }),
         notice,
     };

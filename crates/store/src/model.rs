@@ -295,6 +295,9 @@ pub struct Attempt {
     pub evidence: Option<serde_json::Value>,
     /// Which variant of the message went (or would have gone) to the recipient, and why.
     pub variant: Option<Variant>,
+    /// Which DKIM signatures the message carried ("signed: d=... s=... rsa-sha256"), or why
+    /// none ("not signed: ..."); None when signing is off.
+    pub dkim: Option<String>,
 }
 
 /// Which variant of a message a recipient was sent, and the sentence that says why.

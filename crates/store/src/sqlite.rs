@@ -366,6 +366,10 @@ CREATE TABLE received_reports (
 );
 CREATE INDEX received_reports_at ON received_reports (received_at);
 "#,
+    // Which DKIM signatures each attempt's data carried, or why none.
+    r#"
+ALTER TABLE attempts ADD COLUMN dkim TEXT;
+"#,
 ];
 
 /// A message is finished when it is not yet marked done, has recipients, every recipient is
@@ -408,6 +412,7 @@ fn outcome_sql() -> String {
 /// row binds 19).
 const MESSAGE_ROWS_PER_INSERT: usize = 32766 / 19;
 const RECIPIENT_ROWS_PER_INSERT: usize = 4000;
+/// An attempt row binds 13.
 const ATTEMPT_ROWS_PER_INSERT: usize = 2500;
 const UPDATE_ROWS_PER_STATEMENT: usize = 3000;
 
@@ -562,6 +567,7 @@ impl MessageStore for SqliteStore {
                         (Some(kind), Some(reason)) => Variant::parse(&kind, reason),
                         _ => None,
                     },
+                    dkim: r.get("dkim"),
                 },
             });
         }
@@ -774,7 +780,7 @@ impl QueueWrites for SqliteStore {
             // attempts are dropped, never the whole batch.
             let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
                 "INSERT INTO attempts (message_id, idx, at, host, ip, port, reply, tls, outcome, evidence, variant, \
-                 variant_reason) \
+                 variant_reason, dkim) \
                  SELECT * FROM (",
             );
             q.push_values(chunk, |mut b, (u, a)| {
@@ -789,7 +795,8 @@ impl QueueWrites for SqliteStore {
                     .push_bind(a.outcome.as_str())
                     .push_bind(a.evidence.as_ref().map(|e| e.to_string()))
                     .push_bind(a.variant.as_ref().map(|v| v.kind.as_str()))
-                    .push_bind(a.variant.as_ref().map(|v| v.reason.clone()));
+                    .push_bind(a.variant.as_ref().map(|v| v.reason.clone()))
+                    .push_bind(&a.dkim);
             });
             q.push(") AS v WHERE v.column1 IN (SELECT id FROM messages)");
             q.build().execute(&mut *conn).await?;
@@ -980,6 +987,7 @@ mod tests {
                 kind: sekisho_policy::Carriage::Link,
                 reason: "link — mx1.example.jp offered no STARTTLS".into(),
             }),
+            dkim: Some("signed: d=example.jp s=ed1 ed25519-sha256".into()),
         };
         let update = |idx, outcome| RecipientUpdate {
             message_id: id.clone(),
@@ -1001,6 +1009,11 @@ mod tests {
         assert_eq!(d.attempts.len(), 2);
         assert_eq!(d.attempts[1].recipient, "r1@example.jp");
         assert_eq!(d.attempts[1].attempt.variant, attempt(AttemptOutcome::Delivered).variant, "the decision is kept");
+        assert_eq!(
+            d.attempts[1].attempt.dkim.as_deref(),
+            Some("signed: d=example.jp s=ed1 ed25519-sha256"),
+            "the signatures are kept"
+        );
         assert_eq!(d.recipients[1].attempts, 1);
         assert_eq!(d.recipients[1].state, RecipientState::Queued);
         assert_eq!(s.apply_move(Some(&id), Move::Hold, None).await.unwrap(), 1, "the delivered one stays delivered");
@@ -1092,6 +1105,7 @@ mod tests {
                 outcome: AttemptOutcome::Delivered,
                 evidence: None,
                 variant: None,
+                dkim: None,
             }),
             notice: None,
         };

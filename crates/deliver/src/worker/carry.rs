@@ -71,12 +71,15 @@ impl Inner {
             .collect();
         let body = self.queue.body_path(&info.id);
         let mut stop: Option<Stop> = None;
-        for (n, batch) in batches.iter().enumerate() {
-            let with_variant = |r: RcptResult| RcptResult { variant: batch.variant.clone(), ..r };
+        for (n, batch) in batches.into_iter().enumerate() {
             if let Some(Stop::Clean(verdict) | Stop::Broken(verdict)) = &stop {
+                let with_variant = |r: RcptResult| RcptResult { variant: batch.variant.clone(), ..r };
                 results.extend(batch.rcpts.iter().map(|r| with_variant(result(r, verdict.clone()))));
                 continue;
             }
+            // Signed as it is sent, after every rewrite.
+            let (data, dkim) = self.dkim.sign(&info.id, info.origin, batch.data, &body).await;
+            let with_variant = |r: RcptResult| RcptResult { variant: batch.variant.clone(), dkim: dkim.clone(), ..r };
             let specs: Vec<RcptSpec<'_>> = batch
                 .rcpts
                 .iter()
@@ -84,14 +87,13 @@ impl Inner {
                 .collect();
             let env = Envelope {
                 sender: &info.sender,
-                size: batch.data.size(info.size),
+                size: data.size(info.size),
                 body_8bit: info.body_8bit,
                 smtputf8: info.smtputf8,
                 ret: info.ret.as_deref(),
                 envid: info.envid.as_deref(),
             };
-            let data = batch.data.body(&body);
-            let sent = conn.send(&env, &specs, data).await;
+            let sent = conn.send(&env, &specs, data.body(&body)).await;
             let first = n == 0;
             if first && reused && sent.is_err() && !conn.data_started() {
                 // The server closed the idle connection before the data: once more on a fresh

@@ -72,6 +72,8 @@ pub(crate) struct Inner {
     links: LinkMaker,
     /// TLS sessions to recipient domains not yet counted in the store (TLS-RPT).
     sessions: Arc<crate::session_counts::SessionCounts>,
+    /// DKIM keys, and the signatures of spooled bodies already signed.
+    dkim: Arc<crate::sign::Dkim>,
 }
 
 /// The recipients' domains, lower case, each once.
@@ -121,6 +123,7 @@ impl Deliverer {
                 smart_probes: Mutex::new(HashMap::new()),
                 links: LinkMaker::new(&config, queue.clone(), files)?,
                 sessions: Default::default(),
+                dkim: Arc::new(crate::sign::Dkim::load(&config)),
                 timeouts,
                 helo,
                 dns,
