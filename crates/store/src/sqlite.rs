@@ -320,6 +320,11 @@ CREATE TABLE user_addresses (
     r#"
 ALTER TABLE messages ADD COLUMN sender_record TEXT;
 "#,
+    // Unfinished messages by sender, for one sender's held list (`sqlite_hold.rs` `held_sql`):
+    // the console's /sent page reads that sender's rows only, however many others are held.
+    r#"
+CREATE INDEX messages_pending_sender ON messages (sender COLLATE NOCASE) WHERE done_at IS NULL;
+"#,
 ];
 
 /// A message is finished when it is not yet marked done, has recipients, every recipient is

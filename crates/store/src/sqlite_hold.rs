@@ -56,24 +56,10 @@ impl SqliteStore {
 
     /// Submitted messages a rule holds at `now`: not finished, no attempt yet, every recipient
     /// queued and due later; of one sender (any case) when `sender` is given. Soonest due
-    /// first.
+    /// first. One sender's list reads only that sender's unfinished messages (the partial
+    /// index `messages_pending_sender`), however many others are held.
     pub(crate) async fn held_messages(&self, now: i64, sender: Option<&str>) -> Result<Vec<HeldMessage>, StoreError> {
-        let queued = RecipientState::Queued.as_str();
-        let rows = sqlx::query(&format!(
-            "SELECT m.id, m.sender, m.received_at, m.rules, MIN(r.next_attempt_at) AS due, \
-             group_concat(r.address, ' ') AS rcpts \
-             FROM messages m JOIN recipients r ON r.message_id = m.id \
-             WHERE m.done_at IS NULL AND m.origin = 'submission' AND m.rules IS NOT NULL \
-             AND json_extract(m.rules, '$.hold_minutes') IS NOT NULL \
-             AND (?2 IS NULL OR lower(m.sender) = lower(?2)) \
-             GROUP BY m.id \
-             HAVING SUM(CASE WHEN r.state = '{queued}' AND r.attempts = 0 THEN 0 ELSE 1 END) = 0 AND due > ?1 \
-             ORDER BY due, m.id"
-        ))
-        .bind(now)
-        .bind(sender)
-        .fetch_all(&self.reader)
-        .await?;
+        let rows = sqlx::query(&held_sql(sender.is_some())).bind(now).bind(sender).fetch_all(&self.reader).await?;
         Ok(rows
             .iter()
             .map(|r| {
@@ -90,6 +76,24 @@ impl SqliteStore {
             })
             .collect())
     }
+}
+
+/// The held list's query: `?1` is now, `?2` the sender when `by_sender`.
+fn held_sql(by_sender: bool) -> String {
+    let queued = RecipientState::Queued.as_str();
+    // `COLLATE NOCASE` on the bare column lets SQLite use the partial index of unfinished
+    // messages by sender; `lower(sender)` would read every unfinished message.
+    let sender = if by_sender { "AND m.sender = ?2 COLLATE NOCASE" } else { "AND ?2 IS NULL" };
+    format!(
+        "SELECT m.id, m.sender, m.received_at, m.rules, MIN(r.next_attempt_at) AS due, \
+         group_concat(r.address, ' ') AS rcpts \
+         FROM messages m JOIN recipients r ON r.message_id = m.id \
+         WHERE m.done_at IS NULL AND m.origin = 'submission' AND m.rules IS NOT NULL \
+         AND json_extract(m.rules, '$.hold_minutes') IS NOT NULL {sender} \
+         GROUP BY m.id \
+         HAVING SUM(CASE WHEN r.state = '{queued}' AND r.attempts = 0 THEN 0 ELSE 1 END) = 0 AND due > ?1 \
+         ORDER BY due, m.id"
+    )
 }
 
 #[cfg(test)]
@@ -129,6 +133,31 @@ mod tests {
         assert_eq!((c.by.as_str(), c.at), ("console:a@example.com", 1600));
         assert_eq!(s.held(1500, None).await.unwrap().len(), 1, "only b is held now");
         assert!(s.claim_due(i64::MAX, 10).await.unwrap().iter().all(|c| c.message_id != a.info.id), "never claimed");
+    }
+
+    #[tokio::test]
+    async fn one_senders_held_list_reads_only_that_senders_unfinished_messages() {
+        use sqlx::Row;
+        let dir = tempfile::tempdir().unwrap();
+        let s = SqliteStore::open(&dir.path().join("q.db")).await.unwrap();
+        let plan: Vec<String> = sqlx::query(&format!("EXPLAIN QUERY PLAN {}", super::held_sql(true)))
+            .bind(0)
+            .bind("a@example.com")
+            .fetch_all(&s.reader)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get::<String, _>("detail"))
+            .collect();
+        assert!(
+            plan.iter().any(|d| d.contains("SEARCH m USING INDEX messages_pending_sender (sender=?)")),
+            "the console's list must not scan every held message: {plan:?}"
+        );
+        let mut other = held(2000);
+        other.info.sender = "Bob@Example.com".into();
+        s.insert_messages(&[held(2000), other]).await.unwrap();
+        assert_eq!(s.held(1500, Some("BOB@example.COM")).await.unwrap().len(), 1, "any case");
+        assert_eq!(s.held(1500, None).await.unwrap().len(), 2);
     }
 
     #[tokio::test]
