@@ -37,9 +37,9 @@ pub use portal::{Passphrase, PortalConfig};
 pub use recipients::{RecipientRule, RecipientsConfig};
 pub use route::NextHop;
 pub use rules::{
-    Actions as RuleActions, Checked as RuleChecked, Decision as RuleDecision, FileFacts, Match as RuleMatch,
-    RecipientClass, Rejection as RuleRejection, Rule, RulesConfig, Submission, evaluate as evaluate_rules,
-    fold as fold_keyword,
+    Actions as RuleActions, ApprovalNeeded, Checked as RuleChecked, DEFAULT_APPROVAL_TIMEOUT, Decision as RuleDecision,
+    FileFacts, Match as RuleMatch, OnTimeout, RecipientClass, Rejection as RuleRejection, RequireApproval, Rule,
+    RulesConfig, Submission, evaluate as evaluate_rules, fold as fold_keyword,
 };
 pub use sekisho_antivirus::{ClamdAddress, ClamdSettings};
 pub use sekisho_policy::{

@@ -7,6 +7,7 @@
 //! Evaluation ([`evaluate`]) is a pure function of the rules and a [`Submission`]: what the
 //! store knows (the domains the organisation has written to) is handed in.
 
+mod approval;
 mod eval;
 mod fold;
 #[cfg(test)]
@@ -20,6 +21,7 @@ use serde::Deserialize;
 use crate::error::ConfigError;
 use crate::size::Size;
 
+pub use approval::{ApprovalNeeded, DEFAULT_APPROVAL_TIMEOUT, OnTimeout, RequireApproval};
 pub use eval::{Checked, Decision, FileFacts, Rejection, Submission, evaluate};
 pub use fold::fold;
 
@@ -127,6 +129,8 @@ pub struct Actions {
     /// With more than this many external recipients, each external recipient gets a copy whose
     /// To and Cc name only them (the others as if in Bcc); internal recipients see the list.
     pub bcc_external: Option<usize>,
+    /// The message waits, held, until an approver approves or rejects it (or its timeout).
+    pub require_approval: Option<RequireApproval>,
 }
 
 impl Actions {
@@ -237,11 +241,17 @@ impl RulesConfig {
                 }
             }
             validate_actions(&rule.actions, &|k: &str, m| err(&key(&format!("actions.{k}")), m))?;
+            if let Some(a) = &rule.actions.require_approval {
+                a.validate(&self.groups, prefix, &|k: &str, m| err(&key(&format!("actions.{k}")), m))?;
+            }
             if rule.actions.is_empty() {
                 return Err(err(&key("actions"), format!("rule `{}` has no action", rule.name)));
             }
         }
         validate_actions(&self.default, &|k: &str, m| err(&format!("{prefix}default.{k}"), m))?;
+        if let Some(a) = &self.default.require_approval {
+            a.validate(&self.groups, prefix, &|k: &str, m| err(&format!("{prefix}default.{k}"), m))?;
+        }
         if self.default.reject.is_some() {
             return Err(err(&format!("{prefix}default.reject"), "the default cannot refuse every message".into()));
         }
