@@ -6,6 +6,7 @@
 //! transaction (group commit). At start, `Queue::open` makes the spool and the database agree
 //! again after a crash. Files kept for download are sealed with a key of their own ([`files`]).
 
+pub mod approval;
 mod committer;
 mod control;
 mod error;
@@ -22,6 +23,7 @@ mod rules_record;
 mod spool;
 mod sqlite;
 mod sqlite_accounts;
+mod sqlite_approval;
 mod sqlite_digest;
 mod sqlite_history;
 mod sqlite_hold;
@@ -33,6 +35,7 @@ pub mod state;
 mod store;
 pub mod users;
 
+pub use approval::{Approval, ApprovalError, Approver, Decided, Verdict, Who};
 pub use committer::{DataDirLock, Queue, lock_data_dir};
 pub use control::{Command, QueueControl};
 pub use error::StoreError;
@@ -53,7 +56,7 @@ pub use purge::PurgeCounts;
 pub use quarantine::{DigestStore, HeldRecipient, QuarantineError};
 pub use queue_id::QueueId;
 pub use recovery::RecoveryReport;
-pub use rules_record::{FiredRule, RulesRecord};
+pub use rules_record::{ApprovalRequest, FiredRule, RulesRecord};
 pub use spool::{FinishedBody, Spool, TempBody};
 pub use sqlite::SqliteStore;
 /// Tests seed data directories through the queue's own writes.

@@ -15,32 +15,12 @@ impl SqliteStore {
     /// Cancels message `id` for `by` at `now`; false when it was no longer cancellable
     /// (delivery began, it finished, or it does not exist).
     pub(crate) async fn cancel_message(&self, id: &str, by: &str, now: i64) -> Result<bool, StoreError> {
-        let (set, from) = move_sql("state", Move::Cancel);
         let mut conn = self.write_conn(true).await?;
         let mut tx = sqlx::Connection::begin(&mut *conn).await?;
-        let moved = sqlx::query(&format!(
-            "UPDATE recipients SET state = {set} WHERE message_id = ?1 AND state IN ({from}) \
-             AND NOT EXISTS (SELECT 1 FROM recipients a WHERE a.message_id = ?1 AND a.state NOT IN ({from}))"
-        ))
-        .bind(id)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if moved == 0 {
+        if !cancel_in(&mut tx, id, by, now).await? {
             tx.rollback().await?;
             return Ok(false);
         }
-        sqlx::query("INSERT OR REPLACE INTO cancellations (message_id, by, at) VALUES (?, ?, ?)")
-            .bind(id)
-            .bind(by)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query(&format!("UPDATE messages SET done_at = ? WHERE id = ? AND {FINISHED}"))
-            .bind(now)
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
         tx.commit().await?;
         Ok(true)
     }
@@ -76,6 +56,41 @@ impl SqliteStore {
             })
             .collect())
     }
+}
+
+/// Within `tx`: cancels every recipient of message `id` while all of them are still queued or
+/// held, records `by` and `now` and finishes the message; false (nothing written) when it was
+/// no longer cancellable.
+pub(crate) async fn cancel_in(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    id: &str,
+    by: &str,
+    now: i64,
+) -> Result<bool, StoreError> {
+    let (set, from) = move_sql("state", Move::Cancel);
+    let moved = sqlx::query(&format!(
+        "UPDATE recipients SET state = {set} WHERE message_id = ?1 AND state IN ({from}) \
+         AND NOT EXISTS (SELECT 1 FROM recipients a WHERE a.message_id = ?1 AND a.state NOT IN ({from}))"
+    ))
+    .bind(id)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
+    if moved == 0 {
+        return Ok(false);
+    }
+    sqlx::query("INSERT OR REPLACE INTO cancellations (message_id, by, at) VALUES (?, ?, ?)")
+        .bind(id)
+        .bind(by)
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+    sqlx::query(&format!("UPDATE messages SET done_at = ? WHERE id = ? AND {FINISHED}"))
+        .bind(now)
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(true)
 }
 
 /// The held list's query: `?1` is now, `?2` the sender when `by_sender`.
