@@ -141,7 +141,7 @@ pub(crate) async fn receive<S: AsyncRead + Unpin>(
             }
         }
     }
-    let held = inspection.as_ref().is_some_and(|i| i.action == sekisho_policy::inbound::Outcome::Quarantined);
+    let mut held = inspection.as_ref().is_some_and(|i| i.action == sekisho_policy::inbound::Outcome::Quarantined);
     let received_at = chrono::Utc::now().timestamp();
     // Submitted mail: the mis-send rules (crate::rules) refuse it now, or say what is kept
     // with it and when its first delivery attempt may be.
@@ -172,7 +172,10 @@ pub(crate) async fn receive<S: AsyncRead + Unpin>(
                 }
                 return Ok(reply);
             }
-            Ok(ruled) => (rules, not_before, decision) = (ruled.record, ruled.not_before, ruled.decision),
+            Ok(ruled) => {
+                held |= ruled.awaits_approval;
+                (rules, not_before, decision) = (ruled.record, ruled.not_before, ruled.decision);
+            }
             Err(e) => {
                 finished.discard();
                 tracing::error!(queue_id = %id, error = %e, "cannot apply the rules");

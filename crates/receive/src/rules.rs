@@ -8,10 +8,10 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use sekisho_config::{Config, FileFacts, RuleDecision, Submission, domain_matches, evaluate_rules};
+use sekisho_config::{Config, FileFacts, OnTimeout, RuleDecision, Submission, domain_matches, evaluate_rules};
 use sekisho_inspect::mime::{MessageLimits, Words, inspect_message, words};
 use sekisho_smtp::Reply;
-use sekisho_store::{FileFinding, FiredRule, Found, MessageStore, RulesRecord, StoreError};
+use sekisho_store::{ApprovalRequest, FileFinding, FiredRule, Found, MessageStore, RulesRecord, StoreError};
 
 /// Most bytes of a message's text the body keywords are looked for in.
 pub const MAX_RULE_TEXT: usize = 1 << 20;
@@ -125,8 +125,8 @@ pub fn decide(
     )
 }
 
-/// What is kept with the message: pure.
-pub fn record(d: &RuleDecision) -> RulesRecord {
+/// What is kept with the message received at `received_at`: pure.
+pub fn record(d: &RuleDecision, received_at: i64) -> RulesRecord {
     RulesRecord {
         fired: d
             .checked
@@ -138,6 +138,12 @@ pub fn record(d: &RuleDecision) -> RulesRecord {
         hold_minutes: d.hold_minutes,
         force_link: d.force_link.clone(),
         bcc_external: d.bcc_external.clone(),
+        approval: d.approval.as_ref().map(|a| ApprovalRequest {
+            rule: a.rule.clone(),
+            approvers: a.approvers.clone(),
+            deadline: received_at + i64::from(a.timeout_minutes) * 60,
+            release_on_timeout: a.on_timeout == OnTimeout::Release,
+        }),
     }
 }
 
@@ -155,6 +161,8 @@ pub(crate) struct Ruled {
     pub record: Option<RulesRecord>,
     /// The first delivery attempt not before this time (Unix seconds).
     pub not_before: Option<i64>,
+    /// Every recipient starts held: a rule asks for an approver's decision.
+    pub awaits_approval: bool,
     /// The decision, for the notices it asks for (`crate::rules_notice`).
     pub decision: Option<RuleDecision>,
 }
@@ -172,7 +180,7 @@ pub(crate) async fn check(
 ) -> Result<Ruled, RulesError> {
     let rules = &config.rules;
     if rules.rules.is_empty() && rules.default.is_empty() && config.outbound.hold == 0 {
-        return Ok(Ruled { refusal: None, record: None, not_before: None, decision: None });
+        return Ok(Ruled { refusal: None, record: None, not_before: None, awaits_approval: false, decision: None });
     }
     let known = known_domains(config, store, recipients).await?;
     // The words and, when the inspection at submission did not run, the files: read and
@@ -206,7 +214,8 @@ pub(crate) async fn check(
     Ok(Ruled {
         refusal: reply(&decision),
         not_before: decision.hold_minutes.map(|m| received_at + i64::from(m) * 60),
-        record: Some(record(&decision)),
+        awaits_approval: decision.reject.is_none() && decision.approval.is_some(),
+        record: Some(record(&decision, received_at)),
         decision: Some(decision),
     })
 }

@@ -30,6 +30,7 @@ fn message(now: i64, held: bool, sender: String) -> NewMessage {
         required_tls: None,
         inspection: None,
         rules: held.then(|| RulesRecord { hold_minutes: Some(5), ..Default::default() }),
+        sender_record: None,
     };
     let recipients = vec![NewRecipient { address: "bob@customer.example".into(), orcpt: None, notify: None }];
     NewMessage { info, recipients, not_before: held.then_some(now + 300), held: false }

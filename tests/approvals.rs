@@ -1,0 +1,140 @@
+//! Approval: a message a `require_approval` rule matches waits, held in the queue, for an
+//! approver. A rejection means it is never delivered and its trace says who rejected it, when
+//! and why; an approval sends it at once. Over the real submission listener and a fake MX, and
+//! through `sekisho approvals`.
+
+mod support;
+
+use std::path::Path;
+use std::time::Duration;
+
+use sekisho_config::Config;
+use sekisho_store::{Approver, RecipientState, Verdict, Who};
+use sekisho_testkit::mail::done;
+use sekisho_testkit::{FakeDns, FakeMx, MxBehavior, TestServer};
+use support::{data_store, own_address, run, submitted, write_config};
+
+const CONTRACT: &str =
+    "From: alice@example.jp\r\nTo: bob@approve.example\r\nSubject: the contract\r\n\r\nSigned copy attached.\r\n";
+
+fn contracts_need_a_manager() -> sekisho_config::RulesConfig {
+    let text = "local_domains = [\"example.jp\"]\n[rules.groups]\nmanagers = [\"boss@example.jp\"]\n\
+                [[rules.rule]]\nname = \"contract-approval\"\nmatch = { subject_keywords = [\"contract\"] }\n\
+                actions = { require_approval = { group = \"managers\", timeout = 60 } }\n";
+    Config::parse(text, Path::new("rules.toml")).unwrap().rules
+}
+
+#[tokio::test]
+async fn a_message_awaiting_approval_waits_a_rejected_one_never_leaves_and_an_approved_one_does() {
+    let dns = FakeDns::start("127.0.7.94").await;
+    let mx = FakeMx::start("127.0.8.93:0", MxBehavior::default()).await;
+    dns.addr("mx.approve.example", "127.0.8.93");
+    dns.mx("approve.example", 10, "mx.approve.example");
+    let r = contracts_need_a_manager();
+    let s = TestServer::start_delivering(&dns, mx.addr.port(), move |c| c.rules = r).await;
+    let rejected = s.submit("alice@example.jp", &["bob@approve.example"], CONTRACT).await;
+    let approved = s.submit("alice@example.jp", &["carol@approve.example"], CONTRACT).await;
+    let d = s.queue.stores().messages.message(&rejected).await.unwrap().unwrap();
+    assert_eq!(d.recipients[0].state, RecipientState::Held);
+    let a = d.approval.as_ref().expect("the approval asked for");
+    assert_eq!((a.rule.as_str(), a.approvers.as_slice()), ("contract-approval", &["boss@example.jp".to_string()][..]));
+    assert_eq!(a.deadline, d.info.received_at + 3600);
+    let pending = s.queue.stores().messages.awaiting_approval(Some("alice@example.jp")).await.unwrap();
+    assert_eq!(pending.len(), 2, "the sender sees both awaiting approval: {pending:?}");
+
+    // Several delivery scans (every 200 ms) pass: nothing leaves without a decision.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(mx.received().is_empty(), "mail awaiting approval is not delivered");
+
+    let boss = Approver { who: Who::Approver("boss@example.jp"), client: "127.0.0.1", user_agent: "test" };
+    let now = chrono::Utc::now().timestamp();
+    let control = s.queue.control();
+    control.decide_approval(&rejected, Verdict::Reject, &boss, "wrong customer", now).await.unwrap();
+    control.decide_approval(&approved, Verdict::Approve, &boss, "", now).await.unwrap();
+    s.queue.wake();
+    let d = s.wait_for(&approved, 10, done).await;
+    assert_eq!(d.recipients[0].state, RecipientState::Delivered);
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let got = mx.received();
+    assert_eq!(got.len(), 1, "only the approved message arrived");
+    assert_eq!(got[0].rcpt_to, ["carol@approve.example"]);
+
+    let d = s.queue.stores().messages.message(&rejected).await.unwrap().unwrap();
+    assert_eq!(d.recipients[0].state, RecipientState::Cancelled);
+    assert!(d.done_at.is_some());
+    let json = serde_json::to_value(&d).unwrap();
+    let decision = &json["approval"]["decision"];
+    assert_eq!(decision["approved"], false, "the trace API's record: {json}");
+    assert_eq!(decision["by"], "approver:boss@example.jp");
+    assert_eq!(decision["comment"], "wrong customer");
+    assert_eq!(decision["at"], now);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn approvals_list_approve_and_reject_from_the_command_line() {
+    use sekisho_store::QueueWrites;
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), own_address(2525), "");
+    let (_data, store) = data_store(&config).await;
+    let now = chrono::Utc::now().timestamp();
+    for id in ["MAPPROVECLI00001", "MAPPROVECLI00002"] {
+        let mut m = submitted(id, now, &["bob@approve.example"]);
+        m.held = true;
+        m.info.rules = Some(sekisho_store::RulesRecord {
+            approval: Some(sekisho_store::ApprovalRequest {
+                rule: "contract-approval".into(),
+                approvers: vec!["boss@example.jp".into()],
+                deadline: now + 3600,
+                release_on_timeout: false,
+            }),
+            ..Default::default()
+        });
+        store.insert_messages(&[m]).await.unwrap();
+    }
+    drop(store);
+    let cli = |args: &'static [&'static str]| {
+        let config = config.clone();
+        move || run(Some(&config), args, "")
+    };
+    let (code, stdout, stderr) = tokio::task::spawn_blocking(cli(&["approvals", "list"])).await.unwrap();
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.contains("MAPPROVECLI00001  <alice@example.jp> -> bob@approve.example  (rule contract-approval; approvers boss@example.jp; rejected at "),
+        "{stdout}"
+    );
+    let (code, stdout, _) = tokio::task::spawn_blocking(cli(&["approvals", "list", "--json"])).await.unwrap();
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(v.as_array().unwrap().len(), 2);
+    assert_eq!(v[0]["deadline"], now + 3600);
+
+    let (code, _, stderr) =
+        tokio::task::spawn_blocking(cli(&["approvals", "reject", "MAPPROVECLI00001", "--comment", " "])).await.unwrap();
+    assert_eq!((code, stderr.as_str()), (1, "sekisho: a rejection needs a comment: the sender is told why\n"));
+    let (code, stdout, stderr) =
+        tokio::task::spawn_blocking(cli(&["approvals", "reject", "MAPPROVECLI00001", "--comment", "wrong file"]))
+            .await
+            .unwrap();
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(stdout, "MAPPROVECLI00001: rejected, it will never be delivered\n");
+    let (code, _, stderr) =
+        tokio::task::spawn_blocking(cli(&["approvals", "approve", "MAPPROVECLI00001"])).await.unwrap();
+    assert_eq!(
+        (code, stderr.as_str()),
+        (1, "sekisho: no message MAPPROVECLI00001 awaits approval (see `sekisho approvals list`)\n")
+    );
+    let (code, stdout, _) = tokio::task::spawn_blocking(cli(&["queue", "show", "MAPPROVECLI00001"])).await.unwrap();
+    assert_eq!(code, 0);
+    assert!(
+        stdout.contains("approval:   rejected ") && stdout.contains(" by cli:") && stdout.contains(": wrong file"),
+        "{stdout}"
+    );
+
+    let (code, stdout, _) =
+        tokio::task::spawn_blocking(cli(&["approvals", "approve", "MAPPROVECLI00002", "--json"])).await.unwrap();
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!((v["id"].as_str(), v["approved"].as_bool()), (Some("MAPPROVECLI00002"), Some(true)));
+    let (code, stdout, _) = tokio::task::spawn_blocking(cli(&["approvals", "list"])).await.unwrap();
+    assert_eq!((code, stdout.as_str()), (0, "no message awaits approval\n"));
+}
