@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use sekisho_config::Config;
 use sekisho_store::{Approver, RecipientState, Verdict, Who};
-use sekisho_testkit::mail::done;
+use sekisho_testkit::mail::{done, own_mail_text};
 use sekisho_testkit::{FakeDns, FakeMx, MxBehavior, TestServer};
 use support::{data_store, own_address, run, submitted, write_config};
 
@@ -18,10 +18,28 @@ const CONTRACT: &str =
     "From: alice@example.jp\r\nTo: bob@approve.example\r\nSubject: the contract\r\n\r\nSigned copy attached.\r\n";
 
 fn contracts_need_a_manager() -> sekisho_config::RulesConfig {
-    let text = "local_domains = [\"example.jp\"]\n[rules.groups]\nmanagers = [\"boss@example.jp\"]\n\
+    let text = "local_domains = [\"example.jp\"]\n[rules.groups]\nmanagers = [\"boss@hq.example\"]\n\
                 [[rules.rule]]\nname = \"contract-approval\"\nmatch = { subject_keywords = [\"contract\"] }\n\
                 actions = { require_approval = { group = \"managers\", timeout = 60 } }\n";
     Config::parse(text, Path::new("rules.toml")).unwrap().rules
+}
+
+/// What reached the fake MX for the customers (not the approver's mails).
+fn to_customers(mx: &FakeMx) -> Vec<sekisho_testkit::Delivered> {
+    mx.received().into_iter().filter(|m| m.rcpt_to.iter().all(|r| r.ends_with("@approve.example"))).collect()
+}
+
+/// Waits up to 10 s for `n` mails to `rcpt` at `mx`; their bytes.
+async fn wait_for_mails(mx: &FakeMx, rcpt: &str, n: usize) -> Vec<Vec<u8>> {
+    for _ in 0..100 {
+        let got: Vec<Vec<u8>> =
+            mx.received().into_iter().filter(|m| m.rcpt_to.iter().any(|r| r == rcpt)).map(|m| m.data).collect();
+        if got.len() >= n {
+            return got;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("fewer than {n} mails to {rcpt}");
 }
 
 #[tokio::test]
@@ -30,6 +48,7 @@ async fn a_message_awaiting_approval_waits_a_rejected_one_never_leaves_and_an_ap
     let mx = FakeMx::start("127.0.8.93:0", MxBehavior::default()).await;
     dns.addr("mx.approve.example", "127.0.8.93");
     dns.mx("approve.example", 10, "mx.approve.example");
+    dns.mx("hq.example", 10, "mx.approve.example");
     let r = contracts_need_a_manager();
     let s = TestServer::start_delivering(&dns, mx.addr.port(), move |c| c.rules = r).await;
     let rejected = s.submit("alice@example.jp", &["bob@approve.example"], CONTRACT).await;
@@ -37,16 +56,24 @@ async fn a_message_awaiting_approval_waits_a_rejected_one_never_leaves_and_an_ap
     let d = s.queue.stores().messages.message(&rejected).await.unwrap().unwrap();
     assert_eq!(d.recipients[0].state, RecipientState::Held);
     let a = d.approval.as_ref().expect("the approval asked for");
-    assert_eq!((a.rule.as_str(), a.approvers.as_slice()), ("contract-approval", &["boss@example.jp".to_string()][..]));
+    assert_eq!((a.rule.as_str(), a.approvers.as_slice()), ("contract-approval", &["boss@hq.example".to_string()][..]));
     assert_eq!(a.deadline, d.info.received_at + 3600);
     let pending = s.queue.stores().messages.awaiting_approval(Some("alice@example.jp")).await.unwrap();
     assert_eq!(pending.len(), 2, "the sender sees both awaiting approval: {pending:?}");
+    // The approver is mailed, once per message, with the link to the approval page.
+    let mails = wait_for_mails(&mx, "boss@hq.example", 2).await;
+    let text = own_mail_text(&mails[0]).expect("a text mail");
+    assert!(text.starts_with("A message awaits your approval (rule contract-approval).\n"), "{text}");
+    assert!(
+        mails.iter().any(|m| own_mail_text(m).unwrap().contains(&format!("/sent/approvals/{rejected}\n"))),
+        "{text}"
+    );
 
     // Several delivery scans (every 200 ms) pass: nothing leaves without a decision.
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert!(mx.received().is_empty(), "mail awaiting approval is not delivered");
+    assert!(to_customers(&mx).is_empty(), "mail awaiting approval is not delivered");
 
-    let boss = Approver { who: Who::Approver("boss@example.jp"), client: "127.0.0.1", user_agent: "test" };
+    let boss = Approver { who: Who::Approver("boss@hq.example"), client: "127.0.0.1", user_agent: "test" };
     let now = chrono::Utc::now().timestamp();
     let control = s.queue.control();
     control.decide_approval(&rejected, Verdict::Reject, &boss, "wrong customer", now).await.unwrap();
@@ -55,7 +82,7 @@ async fn a_message_awaiting_approval_waits_a_rejected_one_never_leaves_and_an_ap
     let d = s.wait_for(&approved, 10, done).await;
     assert_eq!(d.recipients[0].state, RecipientState::Delivered);
     tokio::time::sleep(Duration::from_millis(1000)).await;
-    let got = mx.received();
+    let got = to_customers(&mx);
     assert_eq!(got.len(), 1, "only the approved message arrived");
     assert_eq!(got[0].rcpt_to, ["carol@approve.example"]);
 
@@ -65,7 +92,7 @@ async fn a_message_awaiting_approval_waits_a_rejected_one_never_leaves_and_an_ap
     let json = serde_json::to_value(&d).unwrap();
     let decision = &json["approval"]["decision"];
     assert_eq!(decision["approved"], false, "the trace API's record: {json}");
-    assert_eq!(decision["by"], "approver:boss@example.jp");
+    assert_eq!(decision["by"], "approver:boss@hq.example");
     assert_eq!(decision["comment"], "wrong customer");
     assert_eq!(decision["at"], now);
 }

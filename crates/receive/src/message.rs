@@ -228,6 +228,10 @@ pub(crate) async fn receive<S: AsyncRead + Unpin>(
                 inbound = inbound_action.unwrap_or(""),
                 "queued"
             );
+            if let Some(d) = decision.as_ref().filter(|d| d.approval.is_some()) {
+                let message = (id.as_str(), tx.mail.address.as_str(), &recipients[..], received_at);
+                crate::approval_notice::send(&ctx.queue, &ctx.config, d, message).await;
+            }
             if let Some(d) = &decision {
                 let queued = Some(id.as_str());
                 crate::rules_notice::send(&ctx.queue, &ctx.config.hostname, d, &tx.mail.address, &recipients, queued)
