@@ -65,9 +65,16 @@ async fn main() {
     let start = Instant::now();
     let held = s.held(now, None).await.unwrap();
     let list = start.elapsed();
-    let start = Instant::now();
-    let one = s.held(now, Some("USER7@example.jp")).await.unwrap();
-    let one_list = start.elapsed();
+    // One sender's list, as each `/sent` page load asks for it: the median of 21.
+    let mut times = Vec::new();
+    let mut one = Vec::new();
+    for i in 0..21 {
+        let start = Instant::now();
+        one = s.held(now, Some(&format!("USER{i}@example.jp"))).await.unwrap();
+        times.push(start.elapsed());
+    }
+    times.sort();
+    let one_list = times[times.len() / 2];
     println!(
         "{held_count} held + 1,000 due: {claimed} claimed in {scans} scans, {:.2} ms per scan; an empty scan {:.2} ms; \
          hold list of {} in {:.0} ms; one sender's list of {} in {:.2} ms",
