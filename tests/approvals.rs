@@ -165,3 +165,44 @@ async fn approvals_list_approve_and_reject_from_the_command_line() {
     let (code, stdout, _) = tokio::task::spawn_blocking(cli(&["approvals", "list"])).await.unwrap();
     assert_eq!((code, stdout.as_str()), (0, "no message awaits approval\n"));
 }
+
+#[tokio::test]
+async fn by_the_queues_clock_an_approval_nobody_gave_is_decided_at_its_timeout_as_the_rule_says() {
+    let dns = FakeDns::start("127.0.7.97").await;
+    let mx = FakeMx::start("127.0.8.97:0", MxBehavior::default()).await;
+    dns.addr("mx.approve.example", "127.0.8.97");
+    dns.mx("approve.example", 10, "mx.approve.example");
+    dns.mx("hq.example", 10, "mx.approve.example");
+    let text = "local_domains = [\"example.jp\"]\n\
+                [[rules.rule]]\nname = \"contract-approval\"\nmatch = { subject_keywords = [\"contract\"] }\n\
+                actions = { require_approval = { approvers = [\"boss@hq.example\"], timeout = 60 } }\n\
+                [[rules.rule]]\nname = \"invoice-approval\"\nmatch = { subject_keywords = [\"invoice\"] }\n\
+                actions = { require_approval = { approvers = [\"boss@hq.example\"], timeout = 60, on_timeout = \"release\" } }\n";
+    let r = Config::parse(text, Path::new("rules.toml")).unwrap().rules;
+    let s = TestServer::start_delivering(&dns, mx.addr.port(), move |c| c.rules = r).await;
+    let rejected = s.submit("alice@example.jp", &["bob@approve.example"], CONTRACT).await;
+    let invoice = CONTRACT.replace("the contract", "the invoice");
+    let released = s.submit("alice@example.jp", &["carol@approve.example"], &invoice).await;
+
+    // 59 minutes pass without a decision: both still wait.
+    s.queue.clock().advance(59 * 60);
+    s.queue.wake();
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert_eq!(s.queue.stores().messages.awaiting_approval(None).await.unwrap().len(), 2);
+    assert!(to_customers(&mx).is_empty());
+
+    // The hour is up: the contract is rejected, the invoice sent, as each rule says.
+    s.queue.clock().advance(2 * 60);
+    s.queue.wake();
+    let d = s.wait_for(&released, 10, done).await;
+    assert_eq!(d.recipients[0].state, RecipientState::Delivered);
+    assert_eq!(d.approval.unwrap().decision.unwrap().by, "timeout");
+    let d = s.wait_for(&rejected, 10, |d| d.recipients[0].state == RecipientState::Cancelled).await;
+    let decision = d.approval.unwrap().decision.unwrap();
+    assert_eq!((decision.approved, decision.by.as_str()), (false, "timeout"));
+    assert_eq!(decision.comment, "nobody decided by the deadline: rejected as rule contract-approval says");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let got = to_customers(&mx);
+    assert_eq!(got.len(), 1, "only the released message arrived");
+    assert_eq!(got[0].rcpt_to, ["carol@approve.example"]);
+}

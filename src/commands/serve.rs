@@ -34,7 +34,6 @@ pub(crate) async fn run(config: Config, source: &ConfigSource) -> Result<(), Fai
     let retention = Retention { control: queue.control().clone(), keep: config.store.retention.0 };
     let (digest_stores, digest_control, digest_queue) =
         (queue.stores().clone(), queue.control().clone(), queue.clone());
-    let (approval_control, approval_queue) = (queue.control().clone(), queue.clone());
     let portal = Portal::new(config.clone(), queue, files).map_err(|e| Failure::Failed(e.to_string()))?;
     let portal_listener = tokio::net::TcpListener::bind(config.portal.address)
         .await
@@ -74,12 +73,6 @@ pub(crate) async fn run(config: Config, source: &ConfigSource) -> Result<(), Fai
         move || digest_queue.wake(),
         until_stopped(),
     ));
-    let approving = tokio::spawn(expire_approvals_every(
-        approval_control,
-        move || approval_queue.wake(),
-        APPROVAL_SWEEP,
-        until_stopped(),
-    ));
     server.run(shutdown).await;
     let _ = stop.send(true);
     let _ = delivering.await;
@@ -90,7 +83,6 @@ pub(crate) async fn run(config: Config, source: &ConfigSource) -> Result<(), Fai
     }
     let _ = purging.await;
     let _ = digesting.await;
-    let _ = approving.await;
     hangups.abort();
     tracing::info!("stopped");
     Ok(())
@@ -149,37 +141,6 @@ async fn purge_every(
             Err(e) => tracing::error!(error = %e, "cannot purge expired download files"),
         }
         retention.purge().await;
-        tokio::select! {
-            _ = &mut stop => return,
-            _ = tokio::time::sleep(interval) => {}
-        }
-    }
-}
-
-/// How often approvals whose timeout has passed are decided as their rule says.
-const APPROVAL_SWEEP: std::time::Duration = std::time::Duration::from_secs(30);
-
-/// Decides the approvals whose timeout has passed (released or rejected as their rule says),
-/// at start and every `interval` until `stop`; wakes delivery when one was released.
-async fn expire_approvals_every(
-    control: QueueControl,
-    wake: impl Fn(),
-    interval: std::time::Duration,
-    stop: impl std::future::Future<Output = ()>,
-) {
-    tokio::pin!(stop);
-    loop {
-        match control.expire_approvals(chrono::Utc::now().timestamp()).await {
-            Ok(decided) => {
-                for (id, d) in &decided {
-                    tracing::info!(queue_id = %id, released = d.approved, "approval timed out");
-                }
-                if decided.iter().any(|(_, d)| d.approved) {
-                    wake();
-                }
-            }
-            Err(e) => tracing::error!(error = %e, "cannot decide timed-out approvals"),
-        }
         tokio::select! {
             _ = &mut stop => return,
             _ = tokio::time::sleep(interval) => {}

@@ -142,7 +142,7 @@ pub(crate) async fn receive<S: AsyncRead + Unpin>(
         }
     }
     let mut held = inspection.as_ref().is_some_and(|i| i.action == sekisho_policy::inbound::Outcome::Quarantined);
-    let received_at = chrono::Utc::now().timestamp();
+    let received_at = ctx.queue.now();
     // Submitted mail: the mis-send rules (crate::rules) refuse it now, or say what is kept
     // with it and when its first delivery attempt may be.
     let (mut rules, mut not_before, mut decision) = (None, None, None);

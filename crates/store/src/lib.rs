@@ -7,6 +7,7 @@
 //! again after a crash. Files kept for download are sealed with a key of their own ([`files`]).
 
 pub mod approval;
+mod clock;
 mod committer;
 mod control;
 mod error;
@@ -36,6 +37,7 @@ mod store;
 pub mod users;
 
 pub use approval::{Approval, ApprovalError, Approver, Decided, Verdict, Who};
+pub use clock::Clock;
 pub use committer::{DataDirLock, Queue, lock_data_dir};
 pub use control::{Command, QueueControl};
 pub use error::StoreError;
