@@ -367,6 +367,9 @@ pub struct OutboundConfig {
     /// Minutes every submitted message waits before its first delivery attempt (the sender
     /// can still cancel it); 0: off. A rule's `hold` can make it longer.
     pub hold: u32,
+    /// Mail the sender of each held message a single-use link that cancels it (valid until
+    /// it leaves).
+    pub hold_cancel_mail: bool,
 }
 
 impl Default for OutboundConfig {
@@ -389,6 +392,7 @@ impl Default for OutboundConfig {
             notice_text_template: None,
             notice_html_template: None,
             hold: 0,
+            hold_cancel_mail: false,
         }
     }
 }

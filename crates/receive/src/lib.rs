@@ -8,6 +8,7 @@
 pub mod approval_notice;
 mod attachments;
 mod auth;
+pub mod cancel_notice;
 mod connection;
 mod error;
 mod inbound;

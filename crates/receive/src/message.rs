@@ -228,6 +228,12 @@ pub(crate) async fn receive<S: AsyncRead + Unpin>(
                 inbound = inbound_action.unwrap_or(""),
                 "queued"
             );
+            if let Some(due) =
+                not_before.filter(|_| ctx.config.outbound.hold_cancel_mail && !tx.mail.address.is_empty())
+            {
+                crate::cancel_notice::send(&ctx.queue, &ctx.config, id.as_str(), &tx.mail.address, &recipients, due)
+                    .await;
+            }
             if let Some(d) = decision.as_ref().filter(|d| d.approval.is_some()) {
                 let message = (id.as_str(), tx.mail.address.as_str(), &recipients[..], received_at);
                 crate::approval_notice::send(&ctx.queue, &ctx.config, d, message).await;

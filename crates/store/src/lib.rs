@@ -25,6 +25,7 @@ mod spool;
 mod sqlite;
 mod sqlite_accounts;
 mod sqlite_approval;
+mod sqlite_cancel_link;
 mod sqlite_digest;
 mod sqlite_history;
 mod sqlite_hold;
@@ -61,6 +62,7 @@ pub use recovery::RecoveryReport;
 pub use rules_record::{ApprovalRequest, FiredRule, RulesRecord};
 pub use spool::{FinishedBody, Spool, TempBody};
 pub use sqlite::SqliteStore;
+pub use sqlite_cancel_link::ByLink;
 /// Tests seed data directories through the queue's own writes.
 #[cfg(feature = "seeding")]
 pub use store::QueueWrites;

@@ -341,6 +341,16 @@ CREATE TABLE approvals (
 );
 CREATE INDEX approvals_pending ON approvals (deadline) WHERE approved IS NULL;
 "#,
+    // Single-use cancel links mailed to the senders of held messages (`sqlite_cancel_link.rs`):
+    // the token's hash only.
+    r#"
+CREATE TABLE cancel_links (
+    token_hash TEXT PRIMARY KEY,
+    message_id TEXT NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
+    expires_at INTEGER NOT NULL,
+    used_at INTEGER
+);
+"#,
 ];
 
 /// A message is finished when it is not yet marked done, has recipients, every recipient is
@@ -669,6 +679,14 @@ impl QueueWrites for SqliteStore {
 
     async fn approvals_due(&self, now: i64) -> Result<Vec<crate::Approval>, StoreError> {
         self.expired_approvals(now).await
+    }
+
+    async fn put_cancel_link(&self, token_hash: &str, id: &str, expires_at: i64) -> Result<(), StoreError> {
+        self.insert_cancel_link(token_hash, id, expires_at).await
+    }
+
+    async fn cancel_by_link(&self, token_hash: &str, now: i64) -> Result<crate::ByLink, StoreError> {
+        self.use_cancel_link(token_hash, now).await
     }
 
     async fn insert_messages(&self, batch: &[NewMessage]) -> Result<(), StoreError> {

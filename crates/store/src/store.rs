@@ -105,6 +105,11 @@ pub trait QueueWrites: Send + Sync {
     async fn decide_approval(&self, id: &str, d: &crate::Decided) -> Result<bool, StoreError>;
     /// Approvals still pending whose deadline is at or before `now`, oldest deadline first.
     async fn approvals_due(&self, now: i64) -> Result<Vec<crate::Approval>, StoreError>;
+    /// Stores a cancel link (the hash of its token) for message `id`, working until `expires_at`.
+    async fn put_cancel_link(&self, token_hash: &str, id: &str, expires_at: i64) -> Result<(), StoreError>;
+    /// Uses a cancel link at `now`: cancels its message (by "link:SENDER") and uses the link up,
+    /// in one transaction, or says why not (nothing written then).
+    async fn cancel_by_link(&self, token_hash: &str, now: i64) -> Result<crate::ByLink, StoreError>;
     /// Inserts messages with all their recipients in one transaction: all or none.
     async fn insert_messages(&self, batch: &[NewMessage]) -> Result<(), StoreError>;
     /// Claims up to `limit` queued recipients due at `now` ([`Move::Claim`]), one message's
