@@ -44,9 +44,15 @@ pub(crate) async fn run(command: RulesCommand, config: &Config, source: &ConfigS
     } else {
         (BTreeSet::new(), false)
     };
+    // The directory says which of the rules' LDAP groups the sender is in.
+    let directory = sekisho_receive::directory(config);
+    let sender_groups = sekisho_receive::rules::sender_groups(config, directory.as_ref(), &from)
+        .await
+        .map_err(|e| Failure::Failed(format!("cannot ask the directory for the rules' groups: {e}")))?;
+    let asked = sekisho_receive::rules::Asked { known_domains: known, sender_groups };
     let findings = sekisho_receive::rules::inspect_files(&raw).unwrap_or_default();
     let words = sekisho_receive::rules::rule_words(config, &raw);
-    let decision = sekisho_receive::rules::decide(config, &words, raw.len() as u64, &from, &to, &findings, &known);
+    let decision = sekisho_receive::rules::decide(config, &words, raw.len() as u64, &from, &to, &findings, &asked);
     if json {
         return print_json(&as_json(&decision, history));
     }

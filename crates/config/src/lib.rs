@@ -826,7 +826,9 @@ impl Config {
         if let Some((key, message)) = self.senders.problem() {
             return Err(err(&key, message));
         }
-        let ldap_used = self.senders.ldap || self.recipients.domains.iter().any(|r| r.ldap);
+        let ldap_used = self.senders.ldap
+            || self.recipients.domains.iter().any(|r| r.ldap)
+            || !self.rules.ldap_groups_used().is_empty();
         if let Some((key, message)) = self.ldap.problem(ldap_used) {
             return Err(err(&key, message));
         }

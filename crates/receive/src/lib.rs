@@ -25,3 +25,17 @@ mod tls;
 pub use error::ReceiveError;
 pub use server::Server;
 pub use tls::{CertificateError, TlsManager, check_certificate};
+
+/// The directory `[ldap]` configures, if any.
+pub fn directory(config: &sekisho_config::Config) -> Option<sekisho_directory::Directory> {
+    let l = &config.ldap;
+    l.url.as_ref().map(|url| {
+        sekisho_directory::Directory::new(sekisho_directory::DirectorySettings {
+            url: url.clone(),
+            bind_dn: l.bind_dn.clone(),
+            bind_password: l.bind_password.clone(),
+            base_dn: l.base_dn.clone(),
+            timeout: l.timeout.0,
+        })
+    })
+}

@@ -153,7 +153,7 @@ pub(crate) async fn receive<S: AsyncRead + Unpin>(
         let body = (finished.path(), finished.size());
         match crate::rules::check(
             &ctx.config,
-            store,
+            (store, ctx.directory.as_deref()),
             body,
             &tx.mail.address,
             &recipients,

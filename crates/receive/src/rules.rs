@@ -25,6 +25,39 @@ pub enum RulesError {
     /// The delivered history could not be asked.
     #[error("cannot read the delivered history for the rules: {0}")]
     Store(#[from] StoreError),
+    /// The directory did not say whether the sender is in a group a rule names.
+    #[error("cannot ask the directory for the rules' groups: {0}")]
+    Directory(#[from] sekisho_directory::DirectoryError),
+}
+
+/// What the rules need to know beyond the message, asked before they are evaluated.
+#[derive(Debug, Clone, Default)]
+pub struct Asked {
+    /// The recipients' external domains the organisation has written to.
+    pub known_domains: BTreeSet<String>,
+    /// The `[rules.ldap_groups]` the directory says the sender is in.
+    pub sender_groups: BTreeSet<String>,
+}
+
+/// Which of the LDAP groups the rules name `sender` is in: one search per group, only for
+/// groups some rule names. Without a directory, none.
+pub async fn sender_groups(
+    config: &Config,
+    directory: Option<&sekisho_directory::Directory>,
+    sender: &str,
+) -> Result<BTreeSet<String>, sekisho_directory::DirectoryError> {
+    let mut out = BTreeSet::new();
+    let Some(directory) = directory else { return Ok(out) };
+    if sender.is_empty() {
+        return Ok(out);
+    }
+    for (name, template) in config.rules.ldap_groups_used() {
+        let filter = sekisho_directory::filter(template, "sender", sender);
+        if !directory.search(&filter, &["1.1"]).await?.is_empty() {
+            out.insert(name.to_string());
+        }
+    }
+    Ok(out)
 }
 
 /// The files of a message as the rules see them.
@@ -99,7 +132,7 @@ pub async fn known_domains(
 }
 
 /// The rules' decision on a message of `size` bytes from `sender` to `recipients`, with its
-/// `words`, its files' `findings` and the `known` domains: pure.
+/// `words`, its files' `findings` and what was `asked` of the store and the directory: pure.
 pub fn decide(
     config: &Config,
     words: &Words,
@@ -107,7 +140,7 @@ pub fn decide(
     sender: &str,
     recipients: &[String],
     findings: &[FileFinding],
-    known: &BTreeSet<String>,
+    asked: &Asked,
 ) -> RuleDecision {
     let files = file_facts(findings);
     evaluate_rules(
@@ -120,7 +153,8 @@ pub fn decide(
             size,
             files: &files,
             local_domains: &config.local_domains,
-            known_domains: known,
+            known_domains: &asked.known_domains,
+            ldap_groups: &asked.sender_groups,
         },
     )
 }
@@ -171,7 +205,7 @@ pub(crate) struct Ruled {
 /// `received_at`; `findings` are those of the inspection at submission, if it ran.
 pub(crate) async fn check(
     config: &Config,
-    store: &dyn MessageStore,
+    (store, directory): (&dyn MessageStore, Option<&sekisho_directory::Directory>),
     (path, size): (&Path, u64),
     sender: &str,
     recipients: &[String],
@@ -182,7 +216,10 @@ pub(crate) async fn check(
     if rules.rules.is_empty() && rules.default.is_empty() && config.outbound.hold == 0 {
         return Ok(Ruled { refusal: None, record: None, not_before: None, awaits_approval: false, decision: None });
     }
-    let known = known_domains(config, store, recipients).await?;
+    let asked = Asked {
+        known_domains: known_domains(config, store, recipients).await?,
+        sender_groups: sender_groups(config, directory, sender).await?,
+    };
     // The words and, when the inspection at submission did not run, the files: read and
     // walked on a blocking thread.
     let need_files = findings.is_none() && wants_files(config);
@@ -205,7 +242,7 @@ pub(crate) async fn check(
         .map_err(std::io::Error::other)??
     };
     let findings = findings.or(walked.as_deref()).unwrap_or_default();
-    let mut decision = decide(config, &words, size, sender, recipients, findings, &known);
+    let mut decision = decide(config, &words, size, sender, recipients, findings, &asked);
     // `[outbound] hold`: every message waits at least that long.
     if config.outbound.hold > 0 {
         decision.hold_minutes =

@@ -119,16 +119,7 @@ impl Server {
                 "[antivirus] clamd is not set: inbound files are classified Error (not scanned) and handled by [inbound] error"
             );
         }
-        let directory = config.ldap.url.as_ref().map(|url| {
-            let l = &config.ldap;
-            Arc::new(sekisho_directory::Directory::new(sekisho_directory::DirectorySettings {
-                url: url.clone(),
-                bind_dn: l.bind_dn.clone(),
-                bind_password: l.bind_password.clone(),
-                base_dn: l.base_dn.clone(),
-                timeout: l.timeout.0,
-            }))
-        });
+        let directory = crate::directory(&config).map(Arc::new);
         let ctx = Ctx {
             recipients: crate::recipients::Recipients::new(&config, directory.clone()),
             directory,

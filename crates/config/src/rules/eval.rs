@@ -37,6 +37,8 @@ pub struct Submission<'a> {
     pub local_domains: &'a [String],
     /// The external domains (lower case) the organisation has had mail delivered to.
     pub known_domains: &'a BTreeSet<String>,
+    /// The `[rules.ldap_groups]` the directory says the sender is in.
+    pub ldap_groups: &'a BTreeSet<String>,
 }
 
 /// One rule as evaluated: whether it matched and why (each condition that held), or the first
@@ -187,8 +189,9 @@ impl<'a> Prepared<'a> {
             hold(ok, format!("sender {} is listed", s.sender), format!("sender {} is not listed", s.sender))?;
         }
         if !m.sender_group.is_empty() {
-            let group =
-                m.sender_group.iter().find(|g| rules.groups.get(*g).is_some_and(|l| address_matches(l, s.sender)));
+            let group = m.sender_group.iter().find(|g| {
+                rules.groups.get(*g).is_some_and(|l| address_matches(l, s.sender)) || s.ldap_groups.contains(*g)
+            });
             hold(
                 group.is_some(),
                 format!("sender {} is in group {}", s.sender, group.map_or("", |g| g.as_str())),

@@ -354,6 +354,7 @@ fn each_case_fires_the_rules_it_states() {
             files: &c.files,
             local_domains: &config.local_domains,
             known_domains: &known,
+            ldap_groups: &BTreeSet::new(),
         };
         let d = evaluate(&config.rules, &s);
         assert_eq!(d.fired(), c.fired, "{}: {:#?}", c.what, d.checked);
@@ -385,6 +386,7 @@ fn a_matched_rule_says_why_and_an_unmatched_one_says_what_failed() {
         files: &files,
         local_domains: &config.local_domains,
         known_domains: &known,
+        ldap_groups: &BTreeSet::new(),
     };
     let d = evaluate(&config.rules, &s);
     let first_time = d.checked.iter().find(|c| c.rule == "first-time").unwrap();
@@ -453,4 +455,44 @@ fn rules_read_from_their_own_file_name_that_file_in_errors() {
     )
     .unwrap_err();
     assert!(e.to_string().starts_with("sekisho.toml:2: rules.file: the rules are read from"), "{e}");
+}
+
+#[test]
+fn a_group_the_directory_decides_matches_when_the_directory_says_the_sender_is_in_it() {
+    let text = "[ldap]\nurl = \"ldap://127.0.0.1:389\"\nbase_dn = \"dc=example,dc=jp\"\n\
+                [rules.ldap_groups]\nmanagers = \"(&(mail={sender})(ou=managers))\"\n\
+                [[rules.rule]]\nname = \"managers-out\"\nmatch = { sender_group = [\"managers\"] }\n\
+                actions = { hold = 5 }\n";
+    let config = Config::parse(text, Path::new("rules.toml")).unwrap();
+    assert_eq!(config.rules.ldap_groups_used(), [("managers", "(&(mail={sender})(ou=managers))")]);
+    let (rcpts, known) = (to(&["c@customer.example"]), BTreeSet::new());
+    let evaluate_with = |groups: &BTreeSet<String>| {
+        let s = Submission {
+            sender: "boss@example.jp",
+            recipients: &rcpts,
+            subject: "",
+            body: "",
+            size: 100,
+            files: &[],
+            local_domains: &config.local_domains,
+            known_domains: &known,
+            ldap_groups: groups,
+        };
+        evaluate(&config.rules, &s)
+    };
+    let d = evaluate_with(&BTreeSet::from(["managers".to_string()]));
+    assert_eq!(d.fired(), ["managers-out"]);
+    assert_eq!(d.checked[0].reasons, ["sender boss@example.jp is in group managers"]);
+    assert!(evaluate_with(&BTreeSet::new()).fired().is_empty());
+
+    let parse = |text: &str| Config::parse(text, Path::new("s.toml")).unwrap_err().to_string();
+    let e = parse("[rules.ldap_groups]\nm = \"(mail=x)\"\n");
+    assert_eq!(e, "s.toml:2: rules.ldap_groups.m: `(mail=x)` must be an LDAP filter containing {sender}");
+    let e = parse("[rules.groups]\nm = [\"a@x.jp\"]\n[rules.ldap_groups]\nm = \"(mail={sender})\"\n");
+    assert!(e.contains("rules.ldap_groups.m: `m` is also in rules.groups"), "{e}");
+    let e = parse(
+        "[rules.ldap_groups]\nm = \"(mail={sender})\"\n[[rules.rule]]\nname = \"a\"\n\
+         match = { sender_group = [\"m\"] }\nactions = { hold = 5 }\n",
+    );
+    assert!(e.contains("ldap.url") && e.contains("url is not set"), "{e}");
 }
