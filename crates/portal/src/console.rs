@@ -369,11 +369,7 @@ impl Portal {
         // A sender of mail through sekisho, or an approver of a message awaiting approval.
         let known = match stores.links.messages_from(&address, None, 1).await {
             Ok(m) if !m.is_empty() => Ok(true),
-            Ok(_) => stores
-                .messages
-                .awaiting_approval(None)
-                .await
-                .map(|all| all.iter().any(|a| a.approvers.iter().any(|x| x.eq_ignore_ascii_case(&address)))),
+            Ok(_) => stores.messages.awaiting_approval_of(&address).await.map(|mine| !mine.is_empty()),
             Err(e) => Err(e),
         };
         let recent = stores.sessions.console_logins_since(&address, now() - 3600).await;

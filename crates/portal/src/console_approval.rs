@@ -131,12 +131,14 @@ pub(crate) async fn approvals_of(
 ) -> Result<(Vec<ApprovalRow>, Vec<ApprovalRow>), Response> {
     let store = &portal.inner.stores.messages;
     let zone = &portal.inner.config.time_zone;
-    let (mine, all) =
-        match tokio::try_join!(store.awaiting_approval(Some(&session.sender)), store.awaiting_approval(None)) {
-            Ok(v) => v,
-            Err(e) => return Err(unavailable(e)),
-        };
-    let to_decide = all.into_iter().filter(|a| is_approver(a, &session.sender)).map(|a| row(zone, a)).collect();
+    let (mine, to_decide) = match tokio::try_join!(
+        store.awaiting_approval(Some(&session.sender)),
+        store.awaiting_approval_of(&session.sender)
+    ) {
+        Ok(v) => v,
+        Err(e) => return Err(unavailable(e)),
+    };
+    let to_decide = to_decide.into_iter().map(|a| row(zone, a)).collect();
     Ok((mine.into_iter().map(|a| row(zone, a)).collect(), to_decide))
 }
 

@@ -219,6 +219,8 @@ mod tests {
         s.insert_messages(&[m]).await.unwrap();
         let pending = s.awaiting_approval(Some("A@EXAMPLE.COM")).await.unwrap();
         assert_eq!(pending.len(), 1);
+        assert_eq!(s.awaiting_approval_of("Deputy@Example.JP").await.unwrap(), pending, "an approver's list");
+        assert!(s.awaiting_approval_of("a@example.com").await.unwrap().is_empty(), "the sender approves nothing");
         assert_eq!((pending[0].rule.as_str(), pending[0].deadline), ("contract", 4600));
         assert_eq!(pending[0].recipients, ["r0@example.jp", "r1@example.jp"]);
         assert!(s.claim_due(i64::MAX, 10).await.unwrap().is_empty(), "nothing leaves while it waits");

@@ -501,6 +501,10 @@ impl MessageStore for SqliteStore {
         self.pending_approvals(sender).await
     }
 
+    async fn awaiting_approval_of(&self, approver: &str) -> Result<Vec<crate::Approval>, StoreError> {
+        self.pending_approvals_of(approver).await
+    }
+
     async fn approval(&self, id: &str) -> Result<Option<crate::Approval>, StoreError> {
         self.approval_of(id).await
     }

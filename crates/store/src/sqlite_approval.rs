@@ -31,6 +31,13 @@ pub(crate) async fn insert_request(
     Ok(())
 }
 
+/// Pending approvals whose deadline is at or before `?1`. `+m.done_at`: driven by the pending
+/// approvals' index, never by every unfinished message (the delivery scan runs this whenever
+/// it finds nothing due).
+fn expired_sql() -> String {
+    format!("{SELECT} WHERE a.approved IS NULL AND a.deadline <= ?1 AND +m.done_at IS NULL ORDER BY a.deadline, m.id")
+}
+
 const SELECT: &str = "SELECT a.*, m.sender, m.received_at, \
      (SELECT group_concat(r.address, ' ') FROM recipients r WHERE r.message_id = a.message_id) AS rcpts \
      FROM approvals a JOIN messages m ON m.id = a.message_id";
@@ -62,11 +69,29 @@ impl SqliteStore {
     /// Pending approvals of unfinished messages (of one sender, any case, when given), oldest
     /// first.
     pub(crate) async fn pending_approvals(&self, sender: Option<&str>) -> Result<Vec<Approval>, StoreError> {
-        let by_sender = if sender.is_some() { "AND m.sender = ?1 COLLATE NOCASE" } else { "AND ?1 IS NULL" };
+        // One sender's: through the index of unfinished messages by sender; all: through the
+        // pending approvals' index (`+m.done_at` keeps SQLite off every unfinished message).
+        let which = if sender.is_some() {
+            "m.done_at IS NULL AND m.sender = ?1 COLLATE NOCASE"
+        } else {
+            "+m.done_at IS NULL AND ?1 IS NULL"
+        };
+        let rows = sqlx::query(&format!("{SELECT} WHERE a.approved IS NULL AND {which} ORDER BY m.received_at, m.id"))
+            .bind(sender)
+            .fetch_all(&self.reader)
+            .await?;
+        Ok(rows.iter().map(approval).collect())
+    }
+
+    /// Pending approvals of unfinished messages that `approver` (any case) may decide, oldest
+    /// first: only pending approvals are read (the partial index `approvals_pending`).
+    pub(crate) async fn pending_approvals_of(&self, approver: &str) -> Result<Vec<Approval>, StoreError> {
         let rows = sqlx::query(&format!(
-            "{SELECT} WHERE a.approved IS NULL AND m.done_at IS NULL {by_sender} ORDER BY m.received_at, m.id"
+            "{SELECT} WHERE a.approved IS NULL AND +m.done_at IS NULL \
+             AND EXISTS (SELECT 1 FROM json_each(a.approvers) j WHERE j.value = ?1 COLLATE NOCASE) \
+             ORDER BY m.received_at, m.id"
         ))
-        .bind(sender)
+        .bind(approver)
         .fetch_all(&self.reader)
         .await?;
         Ok(rows.iter().map(approval).collect())
@@ -81,12 +106,7 @@ impl SqliteStore {
 
     /// Pending approvals of unfinished messages whose deadline is at or before `now`.
     pub(crate) async fn expired_approvals(&self, now: i64) -> Result<Vec<Approval>, StoreError> {
-        let rows = sqlx::query(&format!(
-            "{SELECT} WHERE a.approved IS NULL AND a.deadline <= ? AND m.done_at IS NULL ORDER BY a.deadline, m.id"
-        ))
-        .bind(now)
-        .fetch_all(&self.reader)
-        .await?;
+        let rows = sqlx::query(&expired_sql()).bind(now).fetch_all(&self.reader).await?;
         Ok(rows.iter().map(approval).collect())
     }
 
@@ -127,5 +147,33 @@ impl SqliteStore {
         }
         tx.commit().await?;
         Ok(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use sqlx::Row;
+
+    use crate::sqlite::SqliteStore;
+
+    /// The plan of `sql` (with `?1` bound to a value).
+    async fn plan(s: &SqliteStore, sql: &str) -> Vec<String> {
+        sqlx::query(&format!("EXPLAIN QUERY PLAN {sql}"))
+            .bind(0)
+            .fetch_all(&s.reader)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get::<String, _>("detail"))
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn the_timeout_sweep_reads_pending_approvals_only_never_every_unfinished_message() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = SqliteStore::open(&dir.path().join("q.db")).await.unwrap();
+        let p = plan(&s, &super::expired_sql()).await;
+        assert!(p.iter().any(|d| d.starts_with("SEARCH a USING INDEX approvals_pending")), "{p:?}");
+        assert!(!p.iter().any(|d| d.contains("messages_pending")), "{p:?}");
     }
 }

@@ -47,6 +47,8 @@ pub trait MessageStore: Send + Sync {
     async fn held(&self, now: i64, sender: Option<&str>) -> Result<Vec<crate::model::HeldMessage>, StoreError>;
     /// Messages waiting for an approver's decision (of one sender when given), oldest first.
     async fn awaiting_approval(&self, sender: Option<&str>) -> Result<Vec<crate::Approval>, StoreError>;
+    /// Messages waiting for a decision `approver` (any case) may take, oldest first.
+    async fn awaiting_approval_of(&self, approver: &str) -> Result<Vec<crate::Approval>, StoreError>;
     /// Message `id`'s approval, asked for or decided, if a rule asked for one.
     async fn approval(&self, id: &str) -> Result<Option<crate::Approval>, StoreError>;
 }
