@@ -64,6 +64,11 @@ enum Command {
         #[command(subcommand)]
         command: commands::hold::HoldCommand,
     },
+    /// Messages a rule holds for an approver: list, approve, reject (with a comment).
+    Approvals {
+        #[command(subcommand)]
+        command: commands::approvals::ApprovalsCommand,
+    },
     /// Mis-send rules: `rules test` shows which match a message and what would happen.
     Rules {
         #[command(subcommand)]
@@ -149,6 +154,7 @@ fn run_async(command: Command, config: Config, source: ConfigSource) -> Result<(
             Command::Check(args) => commands::check::run(args, &config, &source).await,
             Command::User { command } => commands::user::run(command, &config, &source).await,
             Command::Hold { command } => commands::hold::run(command, &config, &source).await,
+            Command::Approvals { command } => commands::approvals::run(command, &config, &source).await,
             Command::Rules { command } => commands::rules::run(command, &config, &source).await,
             Command::Reports(args) => commands::reports::run(args, &config, &source).await,
             Command::Tlsrpt { command } => commands::tlsrpt::run(command, &config, &source).await,

@@ -28,6 +28,11 @@
 //! listed in the console with the time left; its "Cancel" button cancels it, the page says it
 //! will never be delivered, and it is never delivered.
 //!
+//! Approval (`tests/browser/approval.mjs`): the sender sees a message a rule holds for an
+//! approver "awaiting approval by" them; the approver finds it in the console, opens the
+//! approval page and rejects it with a comment; the sender then sees who rejected it and why,
+//! and it is never delivered.
+//!
 //! Screenshots of each step are kept under `target/browser-artefacts/` of the workspace, the
 //! console's named `console-*.png`, the classification page's `unlock-*.png`. The scripts share `tests/browser/common.mjs`.
 //!
@@ -62,6 +67,9 @@ const QUARANTINE_SHOTS: &str = "quarantine-";
 const FINDINGS_SHOTS: &str = "findings-";
 /// The file-name prefix of the held-message walk's screenshots.
 const HELD_SHOTS: &str = "held-";
+
+/// The file-name prefix of the approval walk's screenshots.
+const APPROVAL_SHOTS: &str = "approval-";
 
 fn is_png(path: &Path) -> bool {
     std::fs::read(path).is_ok_and(|b| b.len() > 1000 && b.starts_with(b"\x89PNG\r\n\x1a\n"))
@@ -211,7 +219,7 @@ async fn a_recipient_walks_from_the_notice_to_the_file_in_chromium() {
     assert!(link.starts_with(&format!("{portal}/d/")), "{link}");
 
     let shots = artefacts(|name| {
-        ![CONSOLE_SHOTS, UNLOCK_SHOTS, QUARANTINE_SHOTS, HELD_SHOTS].iter().any(|p| name.starts_with(p))
+        ![CONSOLE_SHOTS, UNLOCK_SHOTS, QUARANTINE_SHOTS, HELD_SHOTS, APPROVAL_SHOTS].iter().any(|p| name.starts_with(p))
     });
     let started = std::time::Instant::now();
     let (w, status, stderr) = walk(&link, &shots, &plain_mx, rcpt).await;
@@ -543,4 +551,69 @@ async fn the_classification_page_says_who_sent_the_message_in_chromium() {
         let name = format!("{FINDINGS_SHOTS}{step}.png");
         assert!(is_png(&shots.join(&name)), "no screenshot {name} in {}", shots.display());
     }
+}
+
+#[tokio::test]
+async fn an_approver_rejects_a_message_with_a_comment_and_the_sender_sees_why_in_chromium() {
+    preflight();
+    let dns = FakeDns::start("127.0.7.93").await;
+    let mx = FakeMx::start("127.0.7.95:0", MxBehavior::default()).await;
+    dns.mx("approve.example", 10, "mx.approve.example");
+    dns.addr("mx.approve.example", "127.0.7.95");
+    let rules = sekisho_config::Config::parse(
+        "local_domains = [\"example.jp\"]\n[[rules.rule]]\nname = \"contract-approval\"\n\
+         match = { subject_keywords = [\"contract\"] }\n\
+         actions = { require_approval = { approvers = [\"boss@example.jp\"], timeout = 60 } }\n",
+        Path::new("rules.toml"),
+    )
+    .unwrap()
+    .rules;
+    let s = TestServer::start_delivering(&dns, mx.addr.port(), move |c| c.rules = rules).await;
+    let (sender, sender_password) = ("alice@example.jp", "correct horse battery");
+    let (approver, approver_password) = ("boss@example.jp", "staple battery horse");
+    s.add_user(sender, sender_password).await;
+    s.add_user(approver, approver_password).await;
+    let message = "Subject: the contract\r\nMIME-Version: 1.0\r\n\
+                   Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\n\
+                   Signed copy attached.\r\n--b\r\nContent-Type: application/pdf; name=\"contract.pdf\"\r\n\
+                   Content-Disposition: attachment; filename=\"contract.pdf\"\r\nContent-Transfer-Encoding: base64\r\n\r\n\
+                   JVBERi0xLjQKJSVFT0YK\r\n--b--\r\n";
+    let id = s.submit(sender, &["bob@approve.example"], message).await;
+    let comment = "Wrong customer: this contract is for Tanaka of Kita, not Minami";
+
+    let shots = artefacts(|name| name.starts_with(APPROVAL_SHOTS));
+    let portal = format!("http://{}", s.portal.unwrap());
+    let env = [
+        ("PORTAL", portal.as_ref()),
+        ("MESSAGE_ID", id.as_ref()),
+        ("SENDER_USER", sender.as_ref()),
+        ("SENDER_PASSWORD", sender_password.as_ref()),
+        ("APPROVER_USER", approver.as_ref()),
+        ("APPROVER_PASSWORD", approver_password.as_ref()),
+        ("COMMENT", comment.as_ref()),
+        ("SCREENSHOT_DIR", shots.as_os_str()),
+    ];
+    let (said, status, stderr) = run_script("approval.mjs", &env, async |stdout, _| {
+        let mut said = Vec::new();
+        while let Some(line) = stdout.next_line().await.unwrap() {
+            said.push(line);
+        }
+        said
+    })
+    .await;
+    assert!(status.success(), "approval.mjs failed ({status}); screenshots in {}:\n{stderr}", shots.display());
+    assert_eq!(said, ["DONE"], "{stderr}");
+    for step in ["01-awaiting", "02-to-decide", "03-approval-page", "04-rejected", "05-outcome"] {
+        let name = format!("{APPROVAL_SHOTS}{step}.png");
+        assert!(is_png(&shots.join(&name)), "no screenshot {name} in {}", shots.display());
+    }
+    let d = s.queue.stores().messages.message(&id).await.unwrap().unwrap();
+    assert_eq!(d.recipients[0].state, RecipientState::Cancelled);
+    let decision = d.approval.unwrap().decision.unwrap();
+    assert_eq!((decision.by.as_str(), decision.comment.as_str()), ("approver:boss@example.jp", comment));
+    let events = s.queue.stores().links.events(&id).await.unwrap();
+    let rejected = events.iter().find(|e| e.event.as_str() == "approval-rejected").expect("audited");
+    assert!(rejected.user_agent.contains("Chrome"), "{rejected:?}");
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert!(mx.received().is_empty(), "a rejected message is never delivered");
 }

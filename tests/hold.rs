@@ -179,3 +179,30 @@ async fn a_kill_9_while_a_thousand_messages_are_held_loses_none_and_releases_non
     }
     tokio::task::spawn_blocking(move || server.kill()).await.unwrap();
 }
+
+#[tokio::test]
+async fn by_the_queues_clock_a_five_minute_hold_delivers_nothing_before_its_time_and_the_message_after() {
+    let dns = FakeDns::start("127.0.7.96").await;
+    let mx = FakeMx::start("127.0.8.95:0", MxBehavior::default()).await;
+    dns.addr("mx.hold.example", "127.0.8.95");
+    dns.mx("hold.example", 10, "mx.hold.example");
+    let r = hold_five_minutes();
+    let s = TestServer::start_delivering(&dns, mx.addr.port(), move |c| c.rules = r).await;
+    let id = s.submit("alice@example.jp", &["bob@hold.example"], MESSAGE).await;
+    let due = s.queue.stores().messages.message(&id).await.unwrap().unwrap().recipients[0].next_attempt_at;
+    assert_eq!(due, s.queue.stores().messages.message(&id).await.unwrap().unwrap().info.received_at + 300);
+
+    // Four and a half minutes pass (the queue's clock moves; nobody waits for it): still held.
+    s.queue.clock().advance(270);
+    s.queue.wake();
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert!(s.queue.now() < due, "the test itself took half a minute");
+    assert!(mx.received().is_empty(), "nothing leaves before its time");
+
+    // Five minutes and some seconds: it leaves.
+    s.queue.clock().advance(40);
+    s.queue.wake();
+    let d = s.wait_for(&id, 10, done).await;
+    assert_eq!(d.recipients[0].state, RecipientState::Delivered);
+    assert_eq!(mx.received().len(), 1);
+}

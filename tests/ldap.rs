@@ -4,6 +4,8 @@
 //! Its people's names are the internal names an outside sender must not show
 //! (`[findings] ldap_names`).
 
+use std::path::Path;
+
 use base64::Engine as _;
 use sekisho_config::RecipientRule;
 use sekisho_testkit::slapd::Slapd;
@@ -34,6 +36,14 @@ cn: Taro Yamada
 sn: Yamada
 displayName:: 5bGx55SwIOWkqumDjg==
 mail: taro@example.jp
+
+dn: uid=boss,ou=people,dc=example,dc=jp
+objectClass: inetOrgPerson
+uid: boss
+cn: Boss
+sn: Example
+mail: boss@example.jp
+ou: managers
 ";
 
 fn b64(s: &str) -> String {
@@ -126,4 +136,46 @@ async fn an_outsider_showing_the_name_of_someone_in_the_directory_is_a_display_n
     let found = send("\"Hanako Suzuki\" <someone@free.test>").await;
     assert!(found.iter().all(|f| f.kind != FindingKind::DisplayNameSpoof), "not in the directory: {found:?}");
     slapd.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rule_for_a_group_the_directory_keeps_matches_its_members_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let slapd = Slapd::start(&dir.path().join("slapd"), "127.0.0.165", LDIF);
+    let url = slapd.url.clone();
+    let rules = sekisho_config::Config::parse(
+        "[ldap]\nurl = \"ldap://127.0.0.1:389\"\nbase_dn = \"dc=example,dc=jp\"\n\
+         [rules.ldap_groups]\nmanagers = \"(&(mail={sender})(ou=managers))\"\n\
+         [[rules.rule]]\nname = \"managers-wait\"\nmatch = { sender_group = [\"managers\"] }\n\
+         actions = { hold = 5 }\n",
+        Path::new("rules.toml"),
+    )
+    .unwrap()
+    .rules;
+    let s = TestServer::start_with(|c| {
+        c.ldap.url = Some(url);
+        c.ldap.bind_dn = Some("cn=admin,dc=example,dc=jp".into());
+        c.ldap.bind_password = Some("secret".into());
+        c.ldap.base_dn = "dc=example,dc=jp".into();
+        c.rules = rules;
+    })
+    .await;
+    let message = "Subject: figures\r\n\r\nHere.\r\n";
+    let boss = s.submit("Boss@example.jp", &["c@customer.example"], message).await;
+    let d = s.queue.stores().messages.message(&boss).await.unwrap().unwrap();
+    let record = d.info.rules.unwrap();
+    assert_eq!(record.hold_minutes, Some(5));
+    assert_eq!(record.fired[0].reasons, ["sender Boss@example.jp is in group managers"]);
+    let alice = s.submit("alice@example.jp", &["c@customer.example"], message).await;
+    let d = s.queue.stores().messages.message(&alice).await.unwrap().unwrap();
+    assert!(d.info.rules.unwrap().fired.is_empty(), "alice is no manager");
+    let (mut c, _) = Client::connect(s.trusted).await;
+    c.cmd("EHLO client.example").await;
+    let r = c.send_mail("*)(mail=*@example.jp", &["c@customer.example"], message).await;
+    assert_ne!(r.code, 250, "filter metacharacters are escaped (or refused): {r:?}");
+
+    slapd.stop();
+    c.cmd("RSET").await;
+    let r = c.send_mail("boss@example.jp", &["c@customer.example"], message).await;
+    assert_eq!(r.code, 451, "the directory does not answer: temporary, never sent unruled: {r:?}");
 }

@@ -88,6 +88,6 @@ pub(crate) async fn run(command: HoldCommand, config: &Config, source: &ConfigSo
 }
 
 /// The login name of whoever runs the command (behind sudo, the one who ran sudo).
-fn operator() -> Option<String> {
+pub(crate) fn operator() -> Option<String> {
     ["SUDO_USER", "USER", "LOGNAME"].iter().find_map(|v| std::env::var(v).ok().filter(|u| !u.is_empty()))
 }

@@ -1,5 +1,6 @@
 //! One file per subcommand.
 
+pub(crate) mod approvals;
 pub(crate) mod check;
 pub(crate) mod config;
 pub(crate) mod dkim;

@@ -214,6 +214,22 @@ pub(crate) async fn run(command: QueueCommand, config: &Config, source: &ConfigS
                 }
                 print_sender_findings(record);
             }
+            if let Some(a) = &m.approval {
+                match &a.decision {
+                    None => outln!(
+                        "approval:   awaiting {} until {}",
+                        a.approvers.join(", "),
+                        format_time(&config.time_zone, a.deadline)
+                    ),
+                    Some(d) => outln!(
+                        "approval:   {} {} by {}{}",
+                        if d.approved { "approved" } else { "rejected" },
+                        format_time(&config.time_zone, d.at),
+                        d.by,
+                        if d.comment.is_empty() { String::new() } else { format!(": {}", d.comment) }
+                    ),
+                }
+            }
             if let Some(c) = &m.cancelled {
                 outln!("cancelled:  {} by {}", format_time(&config.time_zone, c.at), c.by);
             }

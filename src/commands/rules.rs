@@ -44,9 +44,15 @@ pub(crate) async fn run(command: RulesCommand, config: &Config, source: &ConfigS
     } else {
         (BTreeSet::new(), false)
     };
+    // The directory says which of the rules' LDAP groups the sender is in.
+    let directory = sekisho_directory::configured(&config.ldap);
+    let sender_groups = sekisho_receive::rules::sender_groups(config, directory.as_ref(), &from)
+        .await
+        .map_err(|e| Failure::Failed(format!("cannot ask the directory for the rules' groups: {e}")))?;
+    let asked = sekisho_receive::rules::Asked { known_domains: known, sender_groups };
     let findings = sekisho_receive::rules::inspect_files(&raw).unwrap_or_default();
     let words = sekisho_receive::rules::rule_words(config, &raw);
-    let decision = sekisho_receive::rules::decide(config, &words, raw.len() as u64, &from, &to, &findings, &known);
+    let decision = sekisho_receive::rules::decide(config, &words, raw.len() as u64, &from, &to, &findings, &asked);
     if json {
         return print_json(&as_json(&decision, history));
     }
@@ -84,6 +90,15 @@ fn outcome(d: &RuleDecision) -> Vec<String> {
         return vec![format!("refuse at submission (rule {}): 550 5.7.1 {}", r.rule, r.sentence)];
     }
     let mut out = Vec::new();
+    if let Some(a) = &d.approval {
+        out.push(format!(
+            "wait for approval by {} (rule {}; {} after {} minute(s) without a decision)",
+            a.approvers.join(", "),
+            a.rule,
+            if a.on_timeout == sekisho_config::OnTimeout::Release { "release" } else { "reject" },
+            a.timeout_minutes
+        ));
+    }
     if let Some(m) = d.hold_minutes {
         out.push(format!("hold {m} minute(s) before the first delivery attempt"));
     }
@@ -115,6 +130,10 @@ fn as_json(d: &RuleDecision, history: bool) -> serde_json::Value {
         "force_link": d.force_link,
         "notify": d.notify,
         "bcc_external": d.bcc_external,
+        "approval": d.approval.as_ref().map(|a| serde_json::json!({
+            "rule": a.rule, "approvers": a.approvers, "timeout_minutes": a.timeout_minutes,
+            "on_timeout": a.on_timeout.as_str(),
+        })),
     })
 }
 
@@ -139,6 +158,9 @@ fn record_lines(r: &sekisho_store::RulesRecord) -> Vec<String> {
     }
     if let Some(rule) = &r.bcc_external {
         out.push(format!("bcc:        each external recipient sees only themselves (rule {rule})"));
+    }
+    if let Some(a) = &r.approval {
+        out.push(format!("approvers:  {} (rule {})", a.approvers.join(", "), a.rule));
     }
     out
 }

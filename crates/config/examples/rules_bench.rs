@@ -58,6 +58,7 @@ fn main() {
         files: &files,
         local_domains: &config.local_domains,
         known_domains: &known,
+        ldap_groups: &std::collections::BTreeSet::new(),
     };
     let rounds = 20_000;
     let mut fired = 0;

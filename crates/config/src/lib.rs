@@ -47,9 +47,9 @@ pub use recipients::{RecipientRule, RecipientsConfig};
 pub use reports::{ReportsConfig, TlsRptConfig};
 pub use route::NextHop;
 pub use rules::{
-    Actions as RuleActions, Checked as RuleChecked, Decision as RuleDecision, FileFacts, Match as RuleMatch,
-    RecipientClass, Rejection as RuleRejection, Rule, RulesConfig, Submission, evaluate as evaluate_rules,
-    fold as fold_keyword,
+    Actions as RuleActions, ApprovalNeeded, Checked as RuleChecked, DEFAULT_APPROVAL_TIMEOUT, Decision as RuleDecision,
+    FileFacts, Match as RuleMatch, OnTimeout, RecipientClass, Rejection as RuleRejection, RequireApproval, Rule,
+    RulesConfig, Submission, evaluate as evaluate_rules, fold as fold_keyword,
 };
 pub use sekisho_antivirus::{ClamdAddress, ClamdSettings};
 pub use sekisho_policy::{
@@ -392,6 +392,9 @@ pub struct OutboundConfig {
     /// Attachments larger than this (a message's files together) go as the link variant
     /// whatever the session's TLS; unset: no size rule.
     pub link_above: Option<Size>,
+    /// Mail the sender of each held message a single-use link that cancels it (valid until
+    /// it leaves).
+    pub hold_cancel_mail: bool,
 }
 
 impl Default for OutboundConfig {
@@ -415,6 +418,7 @@ impl Default for OutboundConfig {
             notice_html_template: None,
             hold: 0,
             link_above: None,
+            hold_cancel_mail: false,
         }
     }
 }
@@ -882,7 +886,10 @@ impl Config {
         if let Some((key, message)) = dkim::problem(&self.dkim) {
             return Err(err(&key, message));
         }
-        let ldap_used = self.senders.ldap || self.recipients.domains.iter().any(|r| r.ldap) || self.findings.ldap_names;
+        let ldap_used = self.senders.ldap
+            || self.recipients.domains.iter().any(|r| r.ldap)
+            || self.findings.ldap_names
+            || !self.rules.ldap_groups_used().is_empty();
         if let Some((key, message)) = self.ldap.problem(ldap_used) {
             return Err(err(&key, message));
         }

@@ -228,6 +228,13 @@ keywords! {
         /// An administrator took the original a sanitised copy stood in for (withheld from
         /// the recipients; kept sealed for the administrators only).
         OriginalDownloaded = "original-downloaded",
+        /// An approver approved a message a rule held for approval: delivery begins.
+        ApprovalApproved = "approval-approved",
+        /// An approver rejected a message a rule held for approval: it is never delivered.
+        ApprovalRejected = "approval-rejected",
+        /// Nobody decided within the rule's timeout: the message was released or rejected as
+        /// the rule says.
+        ApprovalTimedOut = "approval-timed-out",
     }
 }
 

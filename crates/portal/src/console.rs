@@ -52,6 +52,8 @@ struct MessageRow {
     id: String,
     subject: String,
     recipients: Vec<String>,
+    /// Who approved or rejected it, when and why (`console_approval.rs`).
+    approval: Option<String>,
 }
 
 #[derive(Template)]
@@ -66,6 +68,10 @@ struct SentPage {
     /// Messages a mis-send rule holds (`console_hold.rs`).
     held: Vec<crate::console_hold::HeldRow>,
     h: &'static crate::console_hold::HoldTexts,
+    /// The sender's messages awaiting approval, and those awaiting this person's approval.
+    awaiting: Vec<crate::console_approval::ApprovalRow>,
+    to_decide: Vec<crate::console_approval::ApprovalRow>,
+    a: &'static crate::console_approval::ApprovalTexts,
 }
 
 struct RecipientView {
@@ -200,7 +206,12 @@ pub async fn list(State(portal): State<Portal>, headers: HeaderMap) -> Response 
                 }
             })
             .collect();
+        let approval = detail
+            .approval
+            .as_ref()
+            .and_then(|a| crate::console_approval::outcome(t, &portal.inner.config.time_zone, a));
         messages.push(MessageRow {
+            approval,
             when: when(&portal.inner.config.time_zone, m.received_at),
             id: m.id,
             subject: kept.map(|k| k.subject).unwrap_or_default(),
@@ -212,8 +223,15 @@ pub async fn list(State(portal): State<Portal>, headers: HeaderMap) -> Response 
         Err(r) => return r,
     };
     let h = crate::console_hold::hold_texts(t);
+    let (awaiting, to_decide) = match crate::console_approval::approvals_of(&portal, &session).await {
+        Ok(rows) => rows,
+        Err(r) => return r,
+    };
+    let a = crate::console_approval::approval_texts(t);
     let admin = portal.is_admin(&session).then(|| crate::quarantine::admin_link(t));
-    render(StatusCode::OK, &SentPage { t, who: session.sender, messages, csrf: session.csrf, admin, held, h })
+    let page =
+        SentPage { t, who: session.sender, messages, csrf: session.csrf, admin, held, h, awaiting, to_decide, a };
+    render(StatusCode::OK, &page)
 }
 
 /// The sign-in form.
@@ -404,7 +422,12 @@ impl Portal {
     /// `SIGN_IN_LINKS_PER_HOUR` links in the last hour; failures are logged.
     async fn mail_sign_in_link(&self, address: String, client: std::net::IpAddr) {
         let stores = &self.inner.stores;
-        let known = stores.links.messages_from(&address, None, 1).await.map(|m| !m.is_empty());
+        // A sender of mail through sekisho, or an approver of a message awaiting approval.
+        let known = match stores.links.messages_from(&address, None, 1).await {
+            Ok(m) if !m.is_empty() => Ok(true),
+            Ok(_) => stores.messages.awaiting_approval_of(&address).await.map(|mine| !mine.is_empty()),
+            Err(e) => Err(e),
+        };
         let recent = stores.sessions.console_logins_since(&address, now() - 3600).await;
         match (known, recent) {
             (Ok(true), Ok(n)) if n < SIGN_IN_LINKS_PER_HOUR => {

@@ -7,7 +7,7 @@ use axum::Form;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use sekisho_store::{Command, ConsoleSession, HeldMessage};
+use sekisho_store::{ByLink, Command, ConsoleSession, HeldMessage};
 
 use crate::Portal;
 use crate::lang::Texts;
@@ -26,6 +26,10 @@ pub(crate) struct HoldTexts {
     pub too_late: &'static str,
     pub already: &'static str,
     pub not_held: &'static str,
+    pub link_intro: &'static str,
+    pub link_button: &'static str,
+    pub link_used: &'static str,
+    pub link_unknown: &'static str,
 }
 
 const HOLD_EN: HoldTexts = HoldTexts {
@@ -40,6 +44,10 @@ const HOLD_EN: HoldTexts = HoldTexts {
     too_late: "Too late to cancel: delivery of this message has begun.",
     already: "This message was cancelled already: it will never be delivered.",
     not_held: "This message is no longer held: it has left, or was cancelled.",
+    link_intro: "Cancel this held message? It will never be delivered.",
+    link_button: "Cancel the message",
+    link_used: "This cancel link was used already.",
+    link_unknown: "This cancel link does not work: it is unknown, or the message has left already.",
 };
 
 const HOLD_JA: HoldTexts = HoldTexts {
@@ -54,6 +62,10 @@ const HOLD_JA: HoldTexts = HoldTexts {
     too_late: "取り消せませんでした。このメールの配送はすでに始まっています。",
     already: "このメールはすでに取り消されています。配送されません。",
     not_held: "このメールはもう保留されていません(送信済みか、取り消し済みです)。",
+    link_intro: "保留中のこのメールを取り消しますか?取り消したメールは配送されません。",
+    link_button: "送信を取り消す",
+    link_used: "この取消リンクはすでに使われています。",
+    link_unknown: "この取消リンクは使えません(不明なリンクか、メールがすでに送信されました)。",
 };
 
 /// The held-messages texts for the page's language.
@@ -144,6 +156,50 @@ pub async fn hold_action(
             }
         }
         _ => notice(StatusCode::BAD_REQUEST, t, t.bad_form),
+    }
+}
+
+/// A cancel link's token: what `random_token` makes.
+fn plausible_token(token: &str) -> bool {
+    token.len() <= 64 && token.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// `GET /sent/cancel/{token}`: a mailed cancel link shows a button; only its POST cancels, so
+/// a mail scanner fetching the link cancels nothing.
+pub async fn cancel_link_page(State(portal): State<Portal>, headers: HeaderMap, Path(token): Path<String>) -> Response {
+    let t = portal.texts(&headers);
+    let h = hold_texts(t);
+    if !plausible_token(&token) {
+        return notice(StatusCode::NOT_FOUND, t, h.link_unknown);
+    }
+    portal.confirm_page(t, h.link_intro, format!("/sent/cancel/{token}"), h.link_button)
+}
+
+/// `POST /sent/cancel/{token}`: the button of a mailed cancel link. Exactly one of the cancel
+/// and the delivery reaching the message wins, and the page says which.
+pub async fn cancel_by_link(
+    State(portal): State<Portal>,
+    headers: HeaderMap,
+    Path(token): Path<String>,
+    Form(form): Form<crate::recipient::ConfirmForm>,
+) -> Response {
+    let t = portal.texts(&headers);
+    let h = hold_texts(t);
+    if !portal.confirm_allowed(&headers, form.csrf()) {
+        return notice(StatusCode::FORBIDDEN, t, t.bad_form);
+    }
+    if !plausible_token(&token) {
+        return notice(StatusCode::NOT_FOUND, t, h.link_unknown);
+    }
+    match portal.inner.queue.control().cancel_by_link(&token, portal.inner.queue.now()).await {
+        Ok(ByLink::Cancelled(id)) => {
+            tracing::info!(queue_id = %id, "held message cancelled by a mailed link");
+            notice(StatusCode::OK, t, h.cancelled)
+        }
+        Ok(ByLink::TooLate(_)) => notice(StatusCode::CONFLICT, t, h.too_late),
+        Ok(ByLink::Used) => notice(StatusCode::GONE, t, h.link_used),
+        Ok(ByLink::Unknown) => notice(StatusCode::NOT_FOUND, t, h.link_unknown),
+        Err(e) => unavailable(e),
     }
 }
 

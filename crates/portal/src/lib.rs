@@ -12,6 +12,7 @@
 
 mod checker;
 mod console;
+mod console_approval;
 mod console_hold;
 mod deadline;
 mod download;
@@ -154,6 +155,8 @@ impl Portal {
                 get(quarantine::originals::confirm).post(quarantine::originals::download),
             )
             .route("/sent/m/{id}/hold", post(console_hold::hold_action))
+            .route("/sent/cancel/{token}", get(console_hold::cancel_link_page).post(console_hold::cancel_by_link))
+            .route("/sent/approvals/{id}", get(console_approval::approval_page).post(console_approval::approval_action))
             .route("/check", get(checker::page))
             .route("/favicon.ico", get(|| async { axum::http::StatusCode::NO_CONTENT }))
             .route("/api/v1/check", get(checker::api))

@@ -5,9 +5,11 @@
 //! connection limits, and streams DATA into the spool. A message is acknowledged with 250 only
 //! after `Queue::commit` returned: body and envelope are on disk.
 
+pub mod approval_notice;
 mod attachments;
 mod auth;
 mod authenticate;
+pub mod cancel_notice;
 mod connection;
 mod country;
 mod error;

@@ -211,10 +211,10 @@ pub(crate) async fn receive<S: AsyncRead + Unpin>(
         let record: &mut sekisho_policy::sender::SenderRecord = sender_record.get_or_insert_with(Default::default);
         record.findings = sekisho_findings::merge(std::mem::take(&mut record.findings), found.findings);
     }
-    let held = dmarc_quarantine
+    let mut held = dmarc_quarantine
         || held_for_sender
         || inspection.as_ref().is_some_and(|i| i.action == sekisho_policy::inbound::Outcome::Quarantined);
-    let received_at = chrono::Utc::now().timestamp();
+    let received_at = ctx.queue.now();
     // Submitted mail: the mis-send rules (crate::rules) refuse it now, or say what is kept
     // with it and when its first delivery attempt may be.
     let (mut rules, mut not_before, mut decision) = (None, None, None);
@@ -225,7 +225,7 @@ pub(crate) async fn receive<S: AsyncRead + Unpin>(
         let body = (finished.path(), finished.size());
         match crate::rules::check(
             &ctx.config,
-            store,
+            (store, ctx.directory.as_deref()),
             body,
             &tx.mail.address,
             &recipients,
@@ -244,7 +244,10 @@ pub(crate) async fn receive<S: AsyncRead + Unpin>(
                 }
                 return Ok(reply);
             }
-            Ok(ruled) => (rules, not_before, decision) = (ruled.record, ruled.not_before, ruled.decision),
+            Ok(ruled) => {
+                held |= ruled.awaits_approval;
+                (rules, not_before, decision) = (ruled.record, ruled.not_before, ruled.decision);
+            }
             Err(e) => {
                 finished.discard();
                 tracing::error!(queue_id = %id, error = %e, "cannot apply the rules");
@@ -300,6 +303,16 @@ pub(crate) async fn receive<S: AsyncRead + Unpin>(
                 findings = sender_findings.map(|k| k.join(",")).unwrap_or_default(),
                 "queued"
             );
+            if let Some(due) =
+                not_before.filter(|_| ctx.config.outbound.hold_cancel_mail && !tx.mail.address.is_empty())
+            {
+                crate::cancel_notice::send(&ctx.queue, &ctx.config, id.as_str(), &tx.mail.address, &recipients, due)
+                    .await;
+            }
+            if let Some(d) = decision.as_ref().filter(|d| d.approval.is_some()) {
+                let message = (id.as_str(), tx.mail.address.as_str(), &recipients[..], received_at);
+                crate::approval_notice::send(&ctx.queue, &ctx.config, d, message).await;
+            }
             if let Some(d) = &decision {
                 let queued = Some(id.as_str());
                 crate::rules_notice::send(&ctx.queue, &ctx.config.hostname, d, &tx.mail.address, &recipients, queued)

@@ -8,10 +8,10 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use sekisho_config::{Config, FileFacts, RuleDecision, Submission, domain_matches, evaluate_rules};
+use sekisho_config::{Config, FileFacts, OnTimeout, RuleDecision, Submission, domain_matches, evaluate_rules};
 use sekisho_inspect::mime::{MessageLimits, Words, inspect_message, words};
 use sekisho_smtp::Reply;
-use sekisho_store::{FileFinding, FiredRule, Found, MessageStore, RulesRecord, StoreError};
+use sekisho_store::{ApprovalRequest, FileFinding, FiredRule, Found, MessageStore, RulesRecord, StoreError};
 
 /// Most bytes of a message's text the body keywords are looked for in.
 pub const MAX_RULE_TEXT: usize = 1 << 20;
@@ -25,6 +25,39 @@ pub enum RulesError {
     /// The delivered history could not be asked.
     #[error("cannot read the delivered history for the rules: {0}")]
     Store(#[from] StoreError),
+    /// The directory did not say whether the sender is in a group a rule names.
+    #[error("cannot ask the directory for the rules' groups: {0}")]
+    Directory(#[from] sekisho_directory::DirectoryError),
+}
+
+/// What the rules need to know beyond the message, asked before they are evaluated.
+#[derive(Debug, Clone, Default)]
+pub struct Asked {
+    /// The recipients' external domains the organisation has written to.
+    pub known_domains: BTreeSet<String>,
+    /// The `[rules.ldap_groups]` the directory says the sender is in.
+    pub sender_groups: BTreeSet<String>,
+}
+
+/// Which of the LDAP groups the rules name `sender` is in: one search per group, only for
+/// groups some rule names. Without a directory, none.
+pub async fn sender_groups(
+    config: &Config,
+    directory: Option<&sekisho_directory::Directory>,
+    sender: &str,
+) -> Result<BTreeSet<String>, sekisho_directory::DirectoryError> {
+    let mut out = BTreeSet::new();
+    let Some(directory) = directory else { return Ok(out) };
+    if sender.is_empty() {
+        return Ok(out);
+    }
+    for (name, template) in config.rules.ldap_groups_used() {
+        let filter = sekisho_directory::filter(template, "sender", sender);
+        if !directory.search(&filter, &["1.1"]).await?.is_empty() {
+            out.insert(name.to_string());
+        }
+    }
+    Ok(out)
 }
 
 /// The files of a message as the rules see them.
@@ -99,7 +132,7 @@ pub async fn known_domains(
 }
 
 /// The rules' decision on a message of `size` bytes from `sender` to `recipients`, with its
-/// `words`, its files' `findings` and the `known` domains: pure.
+/// `words`, its files' `findings` and what was `asked` of the store and the directory: pure.
 pub fn decide(
     config: &Config,
     words: &Words,
@@ -107,7 +140,7 @@ pub fn decide(
     sender: &str,
     recipients: &[String],
     findings: &[FileFinding],
-    known: &BTreeSet<String>,
+    asked: &Asked,
 ) -> RuleDecision {
     let files = file_facts(findings);
     evaluate_rules(
@@ -120,13 +153,14 @@ pub fn decide(
             size,
             files: &files,
             local_domains: &config.local_domains,
-            known_domains: known,
+            known_domains: &asked.known_domains,
+            ldap_groups: &asked.sender_groups,
         },
     )
 }
 
-/// What is kept with the message: pure.
-pub fn record(d: &RuleDecision) -> RulesRecord {
+/// What is kept with the message received at `received_at`: pure.
+pub fn record(d: &RuleDecision, received_at: i64) -> RulesRecord {
     RulesRecord {
         fired: d
             .checked
@@ -138,6 +172,12 @@ pub fn record(d: &RuleDecision) -> RulesRecord {
         hold_minutes: d.hold_minutes,
         force_link: d.force_link.clone(),
         bcc_external: d.bcc_external.clone(),
+        approval: d.approval.as_ref().map(|a| ApprovalRequest {
+            rule: a.rule.clone(),
+            approvers: a.approvers.clone(),
+            deadline: received_at + i64::from(a.timeout_minutes) * 60,
+            release_on_timeout: a.on_timeout == OnTimeout::Release,
+        }),
     }
 }
 
@@ -155,6 +195,8 @@ pub(crate) struct Ruled {
     pub record: Option<RulesRecord>,
     /// The first delivery attempt not before this time (Unix seconds).
     pub not_before: Option<i64>,
+    /// Every recipient starts held: a rule asks for an approver's decision.
+    pub awaits_approval: bool,
     /// The decision, for the notices it asks for (`crate::rules_notice`).
     pub decision: Option<RuleDecision>,
 }
@@ -163,7 +205,7 @@ pub(crate) struct Ruled {
 /// `received_at`; `findings` are those of the inspection at submission, if it ran.
 pub(crate) async fn check(
     config: &Config,
-    store: &dyn MessageStore,
+    (store, directory): (&dyn MessageStore, Option<&sekisho_directory::Directory>),
     (path, size): (&Path, u64),
     sender: &str,
     recipients: &[String],
@@ -172,9 +214,12 @@ pub(crate) async fn check(
 ) -> Result<Ruled, RulesError> {
     let rules = &config.rules;
     if rules.rules.is_empty() && rules.default.is_empty() && config.outbound.hold == 0 {
-        return Ok(Ruled { refusal: None, record: None, not_before: None, decision: None });
+        return Ok(Ruled { refusal: None, record: None, not_before: None, awaits_approval: false, decision: None });
     }
-    let known = known_domains(config, store, recipients).await?;
+    let asked = Asked {
+        known_domains: known_domains(config, store, recipients).await?,
+        sender_groups: sender_groups(config, directory, sender).await?,
+    };
     // The words and, when the inspection at submission did not run, the files: read and
     // walked on a blocking thread.
     let need_files = findings.is_none() && wants_files(config);
@@ -197,7 +242,7 @@ pub(crate) async fn check(
         .map_err(std::io::Error::other)??
     };
     let findings = findings.or(walked.as_deref()).unwrap_or_default();
-    let mut decision = decide(config, &words, size, sender, recipients, findings, &known);
+    let mut decision = decide(config, &words, size, sender, recipients, findings, &asked);
     // `[outbound] hold`: every message waits at least that long.
     if config.outbound.hold > 0 {
         decision.hold_minutes =
@@ -206,7 +251,8 @@ pub(crate) async fn check(
     Ok(Ruled {
         refusal: reply(&decision),
         not_before: decision.hold_minutes.map(|m| received_at + i64::from(m) * 60),
-        record: Some(record(&decision)),
+        awaits_approval: decision.reject.is_none() && decision.approval.is_some(),
+        record: Some(record(&decision, received_at)),
         decision: Some(decision),
     })
 }

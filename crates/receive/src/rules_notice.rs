@@ -20,10 +20,17 @@ pub fn notice_recipients(d: &RuleDecision, sender: &str) -> Vec<String> {
 /// The notice's subject and text for a message from `sender` to `recipients`, queued as
 /// `queued` (None: refused): pure.
 pub fn notice(d: &RuleDecision, sender: &str, recipients: &[String], queued: Option<&str>) -> (String, String) {
-    let outcome = match (&d.reject, d.hold_minutes) {
-        (Some(r), _) => format!("refused at submission (550 5.7.1 {})", r.sentence),
-        (None, Some(m)) => format!("held {m} minute(s) before its first delivery attempt"),
-        (None, None) => "sent as usual".to_string(),
+    let outcome = match (&d.reject, d.hold_minutes, &d.approval) {
+        (Some(r), _, _) => format!("refused at submission (550 5.7.1 {})", r.sentence),
+        (None, _, Some(a)) => format!(
+            "awaiting approval by {} (rule {}; {} after {} minute(s) without a decision)",
+            a.approvers.join(", "),
+            a.rule,
+            if a.on_timeout == sekisho_config::OnTimeout::Release { "released" } else { "rejected" },
+            a.timeout_minutes
+        ),
+        (None, Some(m), None) => format!("held {m} minute(s) before its first delivery attempt"),
+        (None, None, None) => "sent as usual".to_string(),
     };
     let mut text = format!(
         "A mis-send rule applied to a message.\n\nFrom: <{sender}>\nTo: {}\n{}\n\nWhat happens: {outcome}\n",
@@ -71,5 +78,32 @@ pub(crate) async fn send(
         if let Err(e) = queue.inject(&id, hostname, &addr, &mail).await {
             tracing::error!(queue_id = %id, to = %addr, error = %e, "cannot queue the rules' notice");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use sekisho_config::{ApprovalNeeded, OnTimeout, RuleDecision};
+
+    #[test]
+    fn the_notice_of_a_message_awaiting_approval_names_the_approvers_and_what_the_timeout_does() {
+        let d = RuleDecision {
+            approval: Some(ApprovalNeeded {
+                rule: "contract-approval".into(),
+                approvers: vec!["boss@example.jp".into(), "deputy@example.jp".into()],
+                timeout_minutes: 120,
+                on_timeout: OnTimeout::Reject,
+            }),
+            hold_minutes: Some(5),
+            ..Default::default()
+        };
+        let (subject, text) = super::notice(&d, "alice@example.jp", &["bob@customer.example".into()], Some("MID"));
+        let outcome = "awaiting approval by boss@example.jp, deputy@example.jp \
+                       (rule contract-approval; rejected after 120 minute(s) without a decision)";
+        assert_eq!(subject, format!("sekisho rule default: {outcome}"));
+        assert!(text.contains(&format!("What happens: {outcome}\n")), "{text}");
+        let record = crate::rules::record(&d, 1000);
+        let a = record.approval.unwrap();
+        assert_eq!((a.deadline, a.release_on_timeout), (1000 + 120 * 60, false));
     }
 }

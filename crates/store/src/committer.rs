@@ -40,6 +40,8 @@ pub struct Queue {
     /// Bodies of finished messages, removed once "done" is durable.
     removals: Arc<std::sync::Mutex<Vec<String>>>,
     outcomes: mpsc::Sender<Outcomes>,
+    /// The time receiving, the delivery scan and the approvals' timeouts go by.
+    clock: crate::Clock,
     _lock: Arc<std::fs::File>,
 }
 
@@ -107,8 +109,18 @@ impl Queue {
         let (outcomes, outcome_rx) = mpsc::channel(1024);
         tokio::spawn(outcome_loop(store.clone(), outcome_rx));
         let (stores, control) = (Stores::of(&store), QueueControl::new(store.clone(), data_dir));
-        let queue =
-            Queue { spool, store, stores, control, commits: tx, new_mail, removals, outcomes, _lock: Arc::new(lock.0) };
+        let queue = Queue {
+            spool,
+            store,
+            stores,
+            control,
+            commits: tx,
+            new_mail,
+            removals,
+            outcomes,
+            clock: crate::Clock::default(),
+            _lock: Arc::new(lock.0),
+        };
         Ok((queue, report))
     }
 
@@ -234,6 +246,16 @@ impl Queue {
     /// Completes when new messages were committed since the last call (for the deliverer).
     pub async fn new_mail(&self) {
         self.new_mail.notified().await;
+    }
+
+    /// Now, by the queue's clock (Unix seconds).
+    pub fn now(&self) -> i64 {
+        self.clock.now()
+    }
+
+    /// The queue's clock; tests move it forward.
+    pub fn clock(&self) -> &crate::Clock {
+        &self.clock
     }
 
     /// Wakes whoever waits in `new_mail` (after queue commands such as flush).

@@ -120,3 +120,17 @@ impl QueueControl {
         Ok(counts)
     }
 }
+
+impl QueueControl {
+    /// Stores a mailed cancel link for message `id`: `token`'s hash, working until
+    /// `expires_at` (when the message leaves its hold).
+    pub async fn put_cancel_link(&self, token: &str, id: &str, expires_at: i64) -> Result<(), StoreError> {
+        self.store.put_cancel_link(&crate::links::token_hash(token), id, expires_at).await
+    }
+
+    /// Uses a mailed cancel link at `now`: its message is cancelled (by "link:SENDER") and the
+    /// link used up, or nothing happens and the answer says why.
+    pub async fn cancel_by_link(&self, token: &str, now: i64) -> Result<crate::ByLink, StoreError> {
+        self.store.cancel_by_link(&crate::links::token_hash(token), now).await
+    }
+}

@@ -6,6 +6,8 @@
 //! transaction (group commit). At start, `Queue::open` makes the spool and the database agree
 //! again after a crash. Files kept for download are sealed with a key of their own ([`files`]).
 
+pub mod approval;
+mod clock;
 mod committer;
 mod control;
 mod error;
@@ -23,6 +25,8 @@ mod rules_record;
 mod spool;
 mod sqlite;
 mod sqlite_accounts;
+mod sqlite_approval;
+mod sqlite_cancel_link;
 mod sqlite_digest;
 mod sqlite_history;
 mod sqlite_hold;
@@ -35,6 +39,8 @@ pub mod state;
 mod store;
 pub mod users;
 
+pub use approval::{Approval, ApprovalError, Approver, Decided, Verdict, Who};
+pub use clock::Clock;
 pub use committer::{DataDirLock, Queue, lock_data_dir};
 pub use control::{Command, QueueControl};
 pub use error::StoreError;
@@ -56,9 +62,10 @@ pub use quarantine::{DigestStore, HeldRecipient, QuarantineError};
 pub use queue_id::QueueId;
 pub use recovery::RecoveryReport;
 pub use reports::{ReceivedKind, ReceivedReport, ReportStore, ReportedPolicy, SentReport, TlsSessionCount};
-pub use rules_record::{FiredRule, RulesRecord};
+pub use rules_record::{ApprovalRequest, FiredRule, RulesRecord};
 pub use spool::{FinishedBody, Spool, TempBody};
 pub use sqlite::SqliteStore;
+pub use sqlite_cancel_link::ByLink;
 pub use sqlite_history::WrittenTo;
 /// Tests seed data directories through the queue's own writes.
 #[cfg(feature = "seeding")]

@@ -353,6 +353,9 @@ pub struct MessageDetail {
     /// Who cancelled it and when, if it was cancelled.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cancelled: Option<Cancellation>,
+    /// The approval a rule asked for, pending or decided.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub approval: Option<crate::Approval>,
 }
 
 /// A cancelled message's who and when.

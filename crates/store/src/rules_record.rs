@@ -29,4 +29,20 @@ pub struct RulesRecord {
     /// The rule that gives each external recipient a copy naming only them, if one does.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bcc_external: Option<String>,
+    /// What a `require_approval` rule asks for: the message waits, held, for a decision.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval: Option<ApprovalRequest>,
+}
+
+/// Who must approve a message, and until when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApprovalRequest {
+    /// The rule that asks for it.
+    pub rule: String,
+    /// The addresses that may decide (lower case).
+    pub approvers: Vec<String>,
+    /// When the timeout decides (Unix seconds).
+    pub deadline: i64,
+    /// True: the timeout releases the message; false: it rejects it.
+    pub release_on_timeout: bool,
 }

@@ -370,6 +370,37 @@ CREATE INDEX received_reports_at ON received_reports (received_at);
     r#"
 ALTER TABLE attempts ADD COLUMN dkim TEXT;
 "#,
+    // Unfinished messages by sender, for one sender's held list (`sqlite_hold.rs` `held_sql`):
+    // the console's /sent page reads that sender's rows only, however many others are held.
+    r#"
+CREATE INDEX messages_pending_sender ON messages (sender COLLATE NOCASE) WHERE done_at IS NULL;
+"#,
+    // Messages a rule holds for an approver (`sqlite_approval.rs`): the request, written with
+    // the message in one transaction, and the decision (who, when, why) once taken.
+    r#"
+CREATE TABLE approvals (
+    message_id TEXT PRIMARY KEY REFERENCES messages(id) ON DELETE CASCADE,
+    rule TEXT NOT NULL,
+    approvers TEXT NOT NULL,
+    deadline INTEGER NOT NULL,
+    release_on_timeout INTEGER NOT NULL,
+    approved INTEGER,
+    by TEXT,
+    at INTEGER,
+    comment TEXT
+);
+CREATE INDEX approvals_pending ON approvals (deadline) WHERE approved IS NULL;
+"#,
+    // Single-use cancel links mailed to the senders of held messages (`sqlite_cancel_link.rs`):
+    // the token's hash only.
+    r#"
+CREATE TABLE cancel_links (
+    token_hash TEXT PRIMARY KEY,
+    message_id TEXT NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
+    expires_at INTEGER NOT NULL,
+    used_at INTEGER
+);
+"#,
 ];
 
 /// A message is finished when it is not yet marked done, has recipients, every recipient is
@@ -525,6 +556,18 @@ impl MessageStore for SqliteStore {
         self.held_messages(now, sender).await
     }
 
+    async fn awaiting_approval(&self, sender: Option<&str>) -> Result<Vec<crate::Approval>, StoreError> {
+        self.pending_approvals(sender).await
+    }
+
+    async fn awaiting_approval_of(&self, approver: &str) -> Result<Vec<crate::Approval>, StoreError> {
+        self.pending_approvals_of(approver).await
+    }
+
+    async fn approval(&self, id: &str) -> Result<Option<crate::Approval>, StoreError> {
+        self.approval_of(id).await
+    }
+
     async fn list_messages(&self, include_done: bool) -> Result<Vec<MessageSummary>, StoreError> {
         let rows = sqlx::query(&format!(
             "{SUMMARY_SELECT} WHERE ? OR m.done_at IS NULL GROUP BY m.id ORDER BY m.received_at, m.id"
@@ -538,6 +581,7 @@ impl MessageStore for SqliteStore {
     async fn message(&self, id: &str) -> Result<Option<MessageDetail>, StoreError> {
         let Some(mut detail) = self.message_without_history(id).await? else { return Ok(None) };
         detail.cancelled = self.cancellation_of(id).await?;
+        detail.approval = self.approval_of(id).await?;
         let rows = sqlx::query(
             "SELECT a.*, r.address FROM attempts a JOIN recipients r ON r.message_id = a.message_id AND r.idx = a.idx \
              WHERE a.message_id = ? ORDER BY a.rowid",
@@ -638,7 +682,14 @@ impl MessageStore for SqliteStore {
             rules: m.get::<Option<String>, _>("rules").and_then(|j| serde_json::from_str(&j).ok()),
             sender_record: m.get::<Option<String>, _>("sender_record").and_then(|j| serde_json::from_str(&j).ok()),
         };
-        Ok(Some(MessageDetail { info, done_at: m.get("done_at"), recipients, attempts, cancelled: None }))
+        Ok(Some(MessageDetail {
+            info,
+            done_at: m.get("done_at"),
+            recipients,
+            attempts,
+            cancelled: None,
+            approval: None,
+        }))
     }
 
     async fn quarantined(&self) -> Result<Vec<String>, StoreError> {
@@ -685,6 +736,22 @@ impl MessageStore for SqliteStore {
 impl QueueWrites for SqliteStore {
     async fn cancel(&self, id: &str, by: &str, now: i64) -> Result<bool, StoreError> {
         self.cancel_message(id, by, now).await
+    }
+
+    async fn decide_approval(&self, id: &str, d: &crate::Decided) -> Result<bool, StoreError> {
+        self.record_approval(id, d).await
+    }
+
+    async fn approvals_due(&self, now: i64) -> Result<Vec<crate::Approval>, StoreError> {
+        self.expired_approvals(now).await
+    }
+
+    async fn put_cancel_link(&self, token_hash: &str, id: &str, expires_at: i64) -> Result<(), StoreError> {
+        self.insert_cancel_link(token_hash, id, expires_at).await
+    }
+
+    async fn cancel_by_link(&self, token_hash: &str, now: i64) -> Result<crate::ByLink, StoreError> {
+        self.use_cancel_link(token_hash, now).await
     }
 
     async fn insert_messages(&self, batch: &[NewMessage]) -> Result<(), StoreError> {
@@ -736,6 +803,11 @@ impl QueueWrites for SqliteStore {
                     .push_bind(m.not_before.unwrap_or(m.info.received_at));
             });
             q.build().execute(&mut *tx).await?;
+        }
+        for m in batch {
+            if let Some(a) = m.info.rules.as_ref().and_then(|r| r.approval.as_ref()) {
+                crate::sqlite_approval::insert_request(&mut tx, &m.info.id, a).await?;
+            }
         }
         tx.commit().await?;
         Ok(())

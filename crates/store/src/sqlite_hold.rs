@@ -15,32 +15,12 @@ impl SqliteStore {
     /// Cancels message `id` for `by` at `now`; false when it was no longer cancellable
     /// (delivery began, it finished, or it does not exist).
     pub(crate) async fn cancel_message(&self, id: &str, by: &str, now: i64) -> Result<bool, StoreError> {
-        let (set, from) = move_sql("state", Move::Cancel);
         let mut conn = self.write_conn(true).await?;
         let mut tx = sqlx::Connection::begin(&mut *conn).await?;
-        let moved = sqlx::query(&format!(
-            "UPDATE recipients SET state = {set} WHERE message_id = ?1 AND state IN ({from}) \
-             AND NOT EXISTS (SELECT 1 FROM recipients a WHERE a.message_id = ?1 AND a.state NOT IN ({from}))"
-        ))
-        .bind(id)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if moved == 0 {
+        if !cancel_in(&mut tx, id, by, now).await? {
             tx.rollback().await?;
             return Ok(false);
         }
-        sqlx::query("INSERT OR REPLACE INTO cancellations (message_id, by, at) VALUES (?, ?, ?)")
-            .bind(id)
-            .bind(by)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query(&format!("UPDATE messages SET done_at = ? WHERE id = ? AND {FINISHED}"))
-            .bind(now)
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
         tx.commit().await?;
         Ok(true)
     }
@@ -56,24 +36,10 @@ impl SqliteStore {
 
     /// Submitted messages a rule holds at `now`: not finished, no attempt yet, every recipient
     /// queued and due later; of one sender (any case) when `sender` is given. Soonest due
-    /// first.
+    /// first. One sender's list reads only that sender's unfinished messages (the partial
+    /// index `messages_pending_sender`), however many others are held.
     pub(crate) async fn held_messages(&self, now: i64, sender: Option<&str>) -> Result<Vec<HeldMessage>, StoreError> {
-        let queued = RecipientState::Queued.as_str();
-        let rows = sqlx::query(&format!(
-            "SELECT m.id, m.sender, m.received_at, m.rules, MIN(r.next_attempt_at) AS due, \
-             group_concat(r.address, ' ') AS rcpts \
-             FROM messages m JOIN recipients r ON r.message_id = m.id \
-             WHERE m.done_at IS NULL AND m.origin = 'submission' AND m.rules IS NOT NULL \
-             AND json_extract(m.rules, '$.hold_minutes') IS NOT NULL \
-             AND (?2 IS NULL OR lower(m.sender) = lower(?2)) \
-             GROUP BY m.id \
-             HAVING SUM(CASE WHEN r.state = '{queued}' AND r.attempts = 0 THEN 0 ELSE 1 END) = 0 AND due > ?1 \
-             ORDER BY due, m.id"
-        ))
-        .bind(now)
-        .bind(sender)
-        .fetch_all(&self.reader)
-        .await?;
+        let rows = sqlx::query(&held_sql(sender.is_some())).bind(now).bind(sender).fetch_all(&self.reader).await?;
         Ok(rows
             .iter()
             .map(|r| {
@@ -90,6 +56,59 @@ impl SqliteStore {
             })
             .collect())
     }
+}
+
+/// Within `tx`: cancels every recipient of message `id` while all of them are still queued or
+/// held, records `by` and `now` and finishes the message; false (nothing written) when it was
+/// no longer cancellable.
+pub(crate) async fn cancel_in(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    id: &str,
+    by: &str,
+    now: i64,
+) -> Result<bool, StoreError> {
+    let (set, from) = move_sql("state", Move::Cancel);
+    let moved = sqlx::query(&format!(
+        "UPDATE recipients SET state = {set} WHERE message_id = ?1 AND state IN ({from}) \
+         AND NOT EXISTS (SELECT 1 FROM recipients a WHERE a.message_id = ?1 AND a.state NOT IN ({from}))"
+    ))
+    .bind(id)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
+    if moved == 0 {
+        return Ok(false);
+    }
+    sqlx::query("INSERT OR REPLACE INTO cancellations (message_id, by, at) VALUES (?, ?, ?)")
+        .bind(id)
+        .bind(by)
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+    sqlx::query(&format!("UPDATE messages SET done_at = ? WHERE id = ? AND {FINISHED}"))
+        .bind(now)
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(true)
+}
+
+/// The held list's query: `?1` is now, `?2` the sender when `by_sender`.
+fn held_sql(by_sender: bool) -> String {
+    let queued = RecipientState::Queued.as_str();
+    // `COLLATE NOCASE` on the bare column lets SQLite use the partial index of unfinished
+    // messages by sender; `lower(sender)` would read every unfinished message.
+    let sender = if by_sender { "AND m.sender = ?2 COLLATE NOCASE" } else { "AND ?2 IS NULL" };
+    format!(
+        "SELECT m.id, m.sender, m.received_at, m.rules, MIN(r.next_attempt_at) AS due, \
+         group_concat(r.address, ' ') AS rcpts \
+         FROM messages m JOIN recipients r ON r.message_id = m.id \
+         WHERE m.done_at IS NULL AND m.origin = 'submission' AND m.rules IS NOT NULL \
+         AND json_extract(m.rules, '$.hold_minutes') IS NOT NULL {sender} \
+         GROUP BY m.id \
+         HAVING SUM(CASE WHEN r.state = '{queued}' AND r.attempts = 0 THEN 0 ELSE 1 END) = 0 AND due > ?1 \
+         ORDER BY due, m.id"
+    )
 }
 
 #[cfg(test)]
@@ -129,6 +148,31 @@ mod tests {
         assert_eq!((c.by.as_str(), c.at), ("console:a@example.com", 1600));
         assert_eq!(s.held(1500, None).await.unwrap().len(), 1, "only b is held now");
         assert!(s.claim_due(i64::MAX, 10).await.unwrap().iter().all(|c| c.message_id != a.info.id), "never claimed");
+    }
+
+    #[tokio::test]
+    async fn one_senders_held_list_reads_only_that_senders_unfinished_messages() {
+        use sqlx::Row;
+        let dir = tempfile::tempdir().unwrap();
+        let s = SqliteStore::open(&dir.path().join("q.db")).await.unwrap();
+        let plan: Vec<String> = sqlx::query(&format!("EXPLAIN QUERY PLAN {}", super::held_sql(true)))
+            .bind(0)
+            .bind("a@example.com")
+            .fetch_all(&s.reader)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get::<String, _>("detail"))
+            .collect();
+        assert!(
+            plan.iter().any(|d| d.contains("SEARCH m USING INDEX messages_pending_sender (sender=?)")),
+            "the console's list must not scan every held message: {plan:?}"
+        );
+        let mut other = held(2000);
+        other.info.sender = "Bob@Example.com".into();
+        s.insert_messages(&[held(2000), other]).await.unwrap();
+        assert_eq!(s.held(1500, Some("BOB@example.COM")).await.unwrap().len(), 1, "any case");
+        assert_eq!(s.held(1500, None).await.unwrap().len(), 2);
     }
 
     #[tokio::test]

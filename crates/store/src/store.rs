@@ -52,6 +52,12 @@ pub trait MessageStore: Send + Sync {
     /// Submitted messages a mis-send rule holds at `now` (no attempt yet, due later), of one
     /// sender when given, soonest due first.
     async fn held(&self, now: i64, sender: Option<&str>) -> Result<Vec<crate::model::HeldMessage>, StoreError>;
+    /// Messages waiting for an approver's decision (of one sender when given), oldest first.
+    async fn awaiting_approval(&self, sender: Option<&str>) -> Result<Vec<crate::Approval>, StoreError>;
+    /// Messages waiting for a decision `approver` (any case) may take, oldest first.
+    async fn awaiting_approval_of(&self, approver: &str) -> Result<Vec<crate::Approval>, StoreError>;
+    /// Message `id`'s approval, asked for or decided, if a rule asked for one.
+    async fn approval(&self, id: &str) -> Result<Option<crate::Approval>, StoreError>;
 }
 
 /// What sekisho knows of other domains' transport: downgrade memory, MTA-STS policies, and
@@ -101,6 +107,18 @@ pub trait QueueWrites: Send + Sync {
     /// statement, only when all of them are still queued or held), records `by` and `now`, and
     /// finishes it; false when it was no longer cancellable.
     async fn cancel(&self, id: &str, by: &str, now: i64) -> Result<bool, StoreError>;
+    /// Records the decision on message `id`'s approval and acts on it in one transaction: an
+    /// approval releases its held recipients (due at the decision's time), a rejection cancels
+    /// them and finishes the message. False when no decision was pending or its recipients
+    /// were no longer held (cancelled by the sender meanwhile).
+    async fn decide_approval(&self, id: &str, d: &crate::Decided) -> Result<bool, StoreError>;
+    /// Approvals still pending whose deadline is at or before `now`, oldest deadline first.
+    async fn approvals_due(&self, now: i64) -> Result<Vec<crate::Approval>, StoreError>;
+    /// Stores a cancel link (the hash of its token) for message `id`, working until `expires_at`.
+    async fn put_cancel_link(&self, token_hash: &str, id: &str, expires_at: i64) -> Result<(), StoreError>;
+    /// Uses a cancel link at `now`: cancels its message (by "link:SENDER") and uses the link up,
+    /// in one transaction, or says why not (nothing written then).
+    async fn cancel_by_link(&self, token_hash: &str, now: i64) -> Result<crate::ByLink, StoreError>;
     /// Inserts messages with all their recipients in one transaction: all or none.
     async fn insert_messages(&self, batch: &[NewMessage]) -> Result<(), StoreError>;
     /// Claims up to `limit` queued recipients due at `now` ([`Move::Claim`]), one message's

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeSet;
 
-use super::{Actions, Match, RecipientClass, RulesConfig, fold};
+use super::{Actions, ApprovalNeeded, Match, RecipientClass, RulesConfig, fold};
 use crate::attachments::domain_matches;
 
 /// One file the message carries, as the inspection at submission found it.
@@ -37,6 +37,8 @@ pub struct Submission<'a> {
     pub local_domains: &'a [String],
     /// The external domains (lower case) the organisation has had mail delivered to.
     pub known_domains: &'a BTreeSet<String>,
+    /// The `[rules.ldap_groups]` the directory says the sender is in.
+    pub ldap_groups: &'a BTreeSet<String>,
 }
 
 /// One rule as evaluated: whether it matched and why (each condition that held), or the first
@@ -78,6 +80,8 @@ pub struct Decision {
     /// The first rule whose `bcc_external` applies (more external recipients than it allows):
     /// each external recipient gets a copy naming only them.
     pub bcc_external: Option<String>,
+    /// The first rule (or "default") that asks for approval, and what that approval needs.
+    pub approval: Option<ApprovalNeeded>,
 }
 
 impl Decision {
@@ -86,7 +90,17 @@ impl Decision {
         self.checked.iter().filter(|c| c.matched).map(|c| c.rule.as_str()).collect()
     }
 
-    fn apply(&mut self, rule: &str, a: &Actions, external: usize) {
+    fn apply(&mut self, rules: &RulesConfig, rule: &str, a: &Actions, external: usize) {
+        if let Some(r) = &a.require_approval
+            && self.approval.is_none()
+        {
+            self.approval = Some(ApprovalNeeded {
+                rule: rule.to_string(),
+                approvers: r.approvers(&rules.groups),
+                timeout_minutes: r.timeout,
+                on_timeout: r.on_timeout,
+            });
+        }
         if a.bcc_external.is_some_and(|n| external > n) && self.bcc_external.is_none() {
             self.bcc_external = Some(rule.to_string());
         }
@@ -175,8 +189,9 @@ impl<'a> Prepared<'a> {
             hold(ok, format!("sender {} is listed", s.sender), format!("sender {} is not listed", s.sender))?;
         }
         if !m.sender_group.is_empty() {
-            let group =
-                m.sender_group.iter().find(|g| rules.groups.get(*g).is_some_and(|l| address_matches(l, s.sender)));
+            let group = m.sender_group.iter().find(|g| {
+                rules.groups.get(*g).is_some_and(|l| address_matches(l, s.sender)) || s.ldap_groups.contains(*g)
+            });
             hold(
                 group.is_some(),
                 format!("sender {} is in group {}", s.sender, group.map_or("", |g| g.as_str())),
@@ -294,7 +309,7 @@ pub fn evaluate(rules: &RulesConfig, submission: &Submission<'_>) -> Decision {
         let reasons = checked.unwrap_or_else(|no| vec![no]);
         decision.checked.push(Checked { rule: rule.name.clone(), matched, reasons });
         if matched {
-            decision.apply(&rule.name, &rule.actions, prepared.external.len());
+            decision.apply(rules, &rule.name, &rule.actions, prepared.external.len());
             if rule.stop || decision.reject.is_some() {
                 break;
             }
@@ -302,7 +317,7 @@ pub fn evaluate(rules: &RulesConfig, submission: &Submission<'_>) -> Decision {
     }
     if !decision.checked.iter().any(|c| c.matched) {
         decision.default_applied = true;
-        decision.apply("default", &rules.default, prepared.external.len());
+        decision.apply(rules, "default", &rules.default, prepared.external.len());
     }
     decision
 }

@@ -7,6 +7,7 @@
 //! Evaluation ([`evaluate`]) is a pure function of the rules and a [`Submission`]: what the
 //! store knows (the domains the organisation has written to) is handed in.
 
+mod approval;
 mod eval;
 mod fold;
 #[cfg(test)]
@@ -20,6 +21,7 @@ use serde::Deserialize;
 use crate::error::ConfigError;
 use crate::size::Size;
 
+pub use approval::{ApprovalNeeded, DEFAULT_APPROVAL_TIMEOUT, OnTimeout, RequireApproval};
 pub use eval::{Checked, Decision, FileFacts, Rejection, Submission, evaluate};
 pub use fold::fold;
 
@@ -35,6 +37,9 @@ pub struct RulesConfig {
     pub partner_domains: Vec<String>,
     /// Named lists of sender addresses ("a@example.jp", or "@example.jp" for a whole domain).
     pub groups: BTreeMap<String, Vec<String>>,
+    /// Groups the directory (`[ldap]`) decides: the sender is in one when this LDAP filter, its
+    /// `{sender}` replaced by the envelope sender (escaped), finds an entry.
+    pub ldap_groups: BTreeMap<String, String>,
     /// The rules, in order.
     #[serde(rename = "rule")]
     pub rules: Vec<Rule>,
@@ -127,6 +132,8 @@ pub struct Actions {
     /// With more than this many external recipients, each external recipient gets a copy whose
     /// To and Cc name only them (the others as if in Bcc); internal recipients see the list.
     pub bcc_external: Option<usize>,
+    /// The message waits, held, until an approver approves or rejects it (or its timeout).
+    pub require_approval: Option<RequireApproval>,
 }
 
 impl Actions {
@@ -142,6 +149,7 @@ impl Actions {
 struct RulesFile {
     partner_domains: Vec<String>,
     groups: BTreeMap<String, Vec<String>>,
+    ldap_groups: BTreeMap<String, String>,
     #[serde(rename = "rule")]
     rules: Vec<Rule>,
     default: Actions,
@@ -158,6 +166,7 @@ impl RulesConfig {
         let Some(path) = self.file.clone() else { return Ok(None) };
         if !self.partner_domains.is_empty()
             || !self.groups.is_empty()
+            || !self.ldap_groups.is_empty()
             || !self.rules.is_empty()
             || !self.default.is_empty()
         {
@@ -174,6 +183,7 @@ impl RulesConfig {
         let read: RulesFile = toml::from_str(&text).map_err(|e| ConfigError::from_toml(&path, &text, &e))?;
         self.partner_domains = read.partner_domains;
         self.groups = read.groups;
+        self.ldap_groups = read.ldap_groups;
         self.rules = read.rules;
         self.default = read.default;
         Ok(Some((path, text)))
@@ -189,6 +199,20 @@ impl RulesConfig {
         }
     }
 
+    /// The LDAP groups some rule's `sender_group` names, each once: what must be asked of the
+    /// directory about a sender before the rules are evaluated.
+    pub fn ldap_groups_used(&self) -> Vec<(&str, &str)> {
+        let mut out: Vec<(&str, &str)> = Vec::new();
+        for g in self.rules.iter().flat_map(|r| &r.matches.sender_group) {
+            if let Some(filter) = self.ldap_groups.get(g)
+                && !out.iter().any(|(n, _)| n == g)
+            {
+                out.push((g.as_str(), filter.as_str()));
+            }
+        }
+        out
+    }
+
     /// Checks the rules; `prefix` is "rules." in the configuration and "" in a rules file.
     pub(crate) fn validate(&self, err: &dyn Fn(&str, String) -> ConfigError, prefix: &str) -> Result<(), ConfigError> {
         let mut names = std::collections::BTreeSet::new();
@@ -201,8 +225,9 @@ impl RulesConfig {
                 return Err(err(&key("name"), format!("`{}` names two rules", rule.name)));
             }
             for group in &rule.matches.sender_group {
-                if !self.groups.contains_key(group) {
-                    let known: Vec<&str> = self.groups.keys().map(String::as_str).collect();
+                if !self.groups.contains_key(group) && !self.ldap_groups.contains_key(group) {
+                    let known: Vec<&str> =
+                        self.groups.keys().chain(self.ldap_groups.keys()).map(String::as_str).collect();
                     return Err(err(
                         &key("match.sender_group"),
                         format!("no group `{group}` in {prefix}groups (groups: {})", known.join(", ")),
@@ -237,13 +262,28 @@ impl RulesConfig {
                 }
             }
             validate_actions(&rule.actions, &|k: &str, m| err(&key(&format!("actions.{k}")), m))?;
+            if let Some(a) = &rule.actions.require_approval {
+                a.validate(&self.groups, prefix, &|k: &str, m| err(&key(&format!("actions.{k}")), m))?;
+            }
             if rule.actions.is_empty() {
                 return Err(err(&key("actions"), format!("rule `{}` has no action", rule.name)));
             }
         }
         validate_actions(&self.default, &|k: &str, m| err(&format!("{prefix}default.{k}"), m))?;
+        if let Some(a) = &self.default.require_approval {
+            a.validate(&self.groups, prefix, &|k: &str, m| err(&format!("{prefix}default.{k}"), m))?;
+        }
         if self.default.reject.is_some() {
             return Err(err(&format!("{prefix}default.reject"), "the default cannot refuse every message".into()));
+        }
+        for (name, filter) in &self.ldap_groups {
+            let key = format!("{prefix}ldap_groups.{name}");
+            if self.groups.contains_key(name) {
+                return Err(err(&key, format!("`{name}` is also in {prefix}groups: a group comes from one place")));
+            }
+            if !filter.starts_with('(') || !filter.contains("{sender}") {
+                return Err(err(&key, format!("`{filter}` must be an LDAP filter containing {{sender}}")));
+            }
         }
         for (name, members) in &self.groups {
             if let Some(bad) = members.iter().find(|m| !m.contains('@')) {

@@ -3,7 +3,7 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use super::{FileFacts, Submission, evaluate};
+use super::{FileFacts, OnTimeout, Submission, evaluate};
 use crate::Config;
 
 const RULES: &str = r#"
@@ -15,6 +15,7 @@ partner_domains = [".partner.example"]
 [rules.groups]
 board = ["ceo@example.jp", "@board.example.jp"]
 interns = ["intern1@example.jp"]
+managers = ["Boss@example.jp", "deputy@example.jp"]
 
 [rules.default]
 hold = 1
@@ -84,6 +85,16 @@ actions = { reject = "Messages of 20 MB or more are not sent: share the files by
 name = "internal-no-files"
 match = { recipient_class = ["internal"], attachments = false, sender = ["@example.jp"] }
 actions = { notify = ["sender"] }
+
+[[rules.rule]]
+name = "contract-approval"
+match = { subject_keywords = ["契約"], recipient_class = ["external"] }
+actions = { require_approval = { group = "managers", approvers = ["boss@example.jp"], timeout = 120 } }
+
+[[rules.rule]]
+name = "payroll-approval"
+match = { body_keywords = ["給与"] }
+actions = { require_approval = { approvers = ["hr-lead@example.jp"], timeout = 30, on_timeout = "release" } }
 "#;
 
 /// One row: the message, then what must come out.
@@ -99,6 +110,7 @@ struct Case {
     reject: Option<&'static str>,
     hold: Option<u32>,
     force_link: bool,
+    approval: Option<(&'static str, &'static [&'static str], OnTimeout)>,
 }
 
 fn file(name: &str, content_type: &str, size: u64, encrypted: bool) -> FileFacts {
@@ -128,6 +140,7 @@ fn case(what: &'static str, from: &'static str, rcpts: Vec<String>) -> Case {
         reject: None,
         hold: None,
         force_link: false,
+        approval: None,
     }
 }
 
@@ -158,6 +171,10 @@ impl Case {
     }
     fn held(mut self, minutes: u32) -> Self {
         self.hold = Some(minutes);
+        self
+    }
+    fn approved_by(mut self, rule: &'static str, approvers: &'static [&'static str], on_timeout: OnTimeout) -> Self {
+        self.approval = Some((rule, approvers, on_timeout));
         self
     }
     fn linked(mut self) -> Self {
@@ -297,6 +314,27 @@ fn cases() -> Vec<Case> {
             .linked(),
         case("someone outside the company's domain writing inside", "guest@other.example", to(&["b@example.jp"]))
             .held(1),
+        case("a contract outside waits for a manager", "user@example.jp", to(&["c@customer.example"]))
+            .subject("契約書の件")
+            .fires(&["contract-approval"])
+            .approved_by("contract-approval", &["boss@example.jp", "deputy@example.jp"], OnTimeout::Reject),
+        case("a contract inside needs nobody's approval", "user@example.jp", to(&["b@example.jp"]))
+            .subject("契約書の件")
+            .fires(&["internal-no-files"]),
+        case("pay in the text, even inside, waits for HR", "user@example.jp", to(&["b@example.jp"]))
+            .body("今月の給与明細です")
+            .fires(&["internal-no-files", "payroll-approval"])
+            .approved_by("payroll-approval", &["hr-lead@example.jp"], OnTimeout::Release),
+        case("a contract and pay outside: the first approval rule decides", "user@example.jp", {
+            to(&["c@customer.example"])
+        })
+        .subject("契約")
+        .body("給与")
+        .fires(&["contract-approval", "payroll-approval"])
+        .approved_by("contract-approval", &["boss@example.jp", "deputy@example.jp"], OnTimeout::Reject),
+        case("the board's contract stops before any approval", "ceo@example.jp", to(&["c@customer.example"]))
+            .subject("契約")
+            .fires(&["board-out"]),
     ]
 }
 
@@ -316,12 +354,16 @@ fn each_case_fires_the_rules_it_states() {
             files: &c.files,
             local_domains: &config.local_domains,
             known_domains: &known,
+            ldap_groups: &BTreeSet::new(),
         };
         let d = evaluate(&config.rules, &s);
         assert_eq!(d.fired(), c.fired, "{}: {:#?}", c.what, d.checked);
         assert_eq!(d.reject.as_ref().map(|r| r.rule.as_str()), c.reject, "{}", c.what);
         assert_eq!(d.hold_minutes, c.hold, "{}", c.what);
         assert_eq!(d.force_link.is_some(), c.force_link, "{}", c.what);
+        let approval = d.approval.as_ref().map(|a| (a.rule.as_str(), a.approvers.clone(), a.on_timeout));
+        let want = c.approval.map(|(r, who, t)| (r, who.iter().map(|w| w.to_string()).collect::<Vec<_>>(), t));
+        assert_eq!(approval, want, "{}", c.what);
         assert_eq!(d.default_applied, c.fired.is_empty(), "{}", c.what);
         // many-domains moves external recipients to Bcc above 11 of them.
         let bcc = d.fired().contains(&"many-domains") && c.to.len() > 11;
@@ -344,6 +386,7 @@ fn a_matched_rule_says_why_and_an_unmatched_one_says_what_failed() {
         files: &files,
         local_domains: &config.local_domains,
         known_domains: &known,
+        ldap_groups: &BTreeSet::new(),
     };
     let d = evaluate(&config.rules, &s);
     let first_time = d.checked.iter().find(|c| c.rule == "first-time").unwrap();
@@ -372,6 +415,21 @@ fn rule_errors_name_the_file_line_and_key() {
     assert!(e.starts_with("sekisho.toml:3: ") && e.contains("outside"), "{e}");
     let e = parse("[[rules.rule]]\nname = \"a\"\n");
     assert_eq!(e, "sekisho.toml:1: rules.rule.0.actions: rule `a` has no action");
+    let e = parse("[[rules.rule]]\nname = \"a\"\nactions = { require_approval = { timeout = 5 } }\n");
+    assert_eq!(
+        e,
+        "sekisho.toml:3: rules.rule.0.actions.require_approval: name the approvers (`approvers`) or their group (`group`)"
+    );
+    let e = parse(
+        "[rules.groups]\nsales = [\"@example.jp\"]\n[[rules.rule]]\nname = \"a\"\n\
+         actions = { require_approval = { group = \"sales\" } }\n",
+    );
+    assert_eq!(
+        e,
+        "sekisho.toml:5: rules.rule.0.actions.require_approval.group: group `sales` holds `@example.jp`: approvers must be addresses, not a whole domain"
+    );
+    let e = parse("[[rules.rule]]\nname = \"a\"\nactions = { require_approval = { approvers = [\"boss\"] } }\n");
+    assert_eq!(e, "sekisho.toml:3: rules.rule.0.actions.require_approval.approvers: `boss` is not an address");
     let e = parse("[[rules.rule]]\nname = \"a\"\nactions = { reject = \"\" }\n");
     assert!(e.starts_with("sekisho.toml:3: rules.rule.0.actions.reject: "), "{e}");
 }
@@ -397,4 +455,44 @@ fn rules_read_from_their_own_file_name_that_file_in_errors() {
     )
     .unwrap_err();
     assert!(e.to_string().starts_with("sekisho.toml:2: rules.file: the rules are read from"), "{e}");
+}
+
+#[test]
+fn a_group_the_directory_decides_matches_when_the_directory_says_the_sender_is_in_it() {
+    let text = "[ldap]\nurl = \"ldap://127.0.0.1:389\"\nbase_dn = \"dc=example,dc=jp\"\n\
+                [rules.ldap_groups]\nmanagers = \"(&(mail={sender})(ou=managers))\"\n\
+                [[rules.rule]]\nname = \"managers-out\"\nmatch = { sender_group = [\"managers\"] }\n\
+                actions = { hold = 5 }\n";
+    let config = Config::parse(text, Path::new("rules.toml")).unwrap();
+    assert_eq!(config.rules.ldap_groups_used(), [("managers", "(&(mail={sender})(ou=managers))")]);
+    let (rcpts, known) = (to(&["c@customer.example"]), BTreeSet::new());
+    let evaluate_with = |groups: &BTreeSet<String>| {
+        let s = Submission {
+            sender: "boss@example.jp",
+            recipients: &rcpts,
+            subject: "",
+            body: "",
+            size: 100,
+            files: &[],
+            local_domains: &config.local_domains,
+            known_domains: &known,
+            ldap_groups: groups,
+        };
+        evaluate(&config.rules, &s)
+    };
+    let d = evaluate_with(&BTreeSet::from(["managers".to_string()]));
+    assert_eq!(d.fired(), ["managers-out"]);
+    assert_eq!(d.checked[0].reasons, ["sender boss@example.jp is in group managers"]);
+    assert!(evaluate_with(&BTreeSet::new()).fired().is_empty());
+
+    let parse = |text: &str| Config::parse(text, Path::new("s.toml")).unwrap_err().to_string();
+    let e = parse("[rules.ldap_groups]\nm = \"(mail=x)\"\n");
+    assert_eq!(e, "s.toml:2: rules.ldap_groups.m: `(mail=x)` must be an LDAP filter containing {sender}");
+    let e = parse("[rules.groups]\nm = [\"a@x.jp\"]\n[rules.ldap_groups]\nm = \"(mail={sender})\"\n");
+    assert!(e.contains("rules.ldap_groups.m: `m` is also in rules.groups"), "{e}");
+    let e = parse(
+        "[rules.ldap_groups]\nm = \"(mail={sender})\"\n[[rules.rule]]\nname = \"a\"\n\
+         match = { sender_group = [\"m\"] }\nactions = { hold = 5 }\n",
+    );
+    assert!(e.contains("ldap.url") && e.contains("url is not set"), "{e}");
 }

@@ -163,7 +163,7 @@ impl Deliverer {
             let room = max_inflight.saturating_sub(tasks.len());
             let mut claimed = 0;
             if room > 0 {
-                match inner.queue.claim_due(now(), (room * 4) as u32).await {
+                match inner.queue.claim_due(inner.queue.now(), (room * 4) as u32).await {
                     Ok(claims) => {
                         claimed = claims.len();
                         let mut by_message: Vec<(String, Vec<i64>)> = Vec::new();
@@ -190,6 +190,7 @@ impl Deliverer {
             }
             if claimed == 0 {
                 inner.queue.remove_finished_bodies().await;
+                inner.expire_approvals().await;
                 if last_sweep.elapsed() >= NOTICE_SWEEP {
                     inner.sweep_notices().await;
                     last_sweep = tokio::time::Instant::now();
@@ -219,6 +220,7 @@ impl Deliverer {
     }
 }
 
+mod approvals;
 mod beyond;
 mod carry;
 mod connect;

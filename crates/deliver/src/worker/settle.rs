@@ -3,7 +3,7 @@
 
 use sekisho_store::MessageDetail;
 
-use super::{Inner, now};
+use super::Inner;
 use crate::outcome::{RcptResult, RetryPolicy, recipient_update};
 
 impl Inner {
@@ -21,7 +21,7 @@ impl Inner {
     /// notifications it calls for.
     pub(super) async fn settle(&self, detail: &MessageDetail, results: Vec<RcptResult>) {
         let info = &detail.info;
-        let t = now();
+        let t = self.queue.now();
         let policy = self.retry_policy();
         let mut updates = Vec::with_capacity(results.len());
         for r in results {
