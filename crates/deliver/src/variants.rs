@@ -244,14 +244,16 @@ pub(crate) async fn plan<'r>(
     let Session { host, evidence, advertised_size, smart_host } = session;
     let plain = || (vec![Batch { rcpts: rcpts.to_vec(), data: Data::Spooled, variant: None }], Vec::new());
     if info.origin == Origin::Mx {
+        // Inspected mail as its record says; mail not inspected with the findings presented
+        // (banner, subject tag) when there are some to show; then the Authentication-Results.
         let planned = match &info.inspection {
             Some(record) => crate::inbound::plan(config, links, info, record, rcpts, spooled).await,
+            None if crate::presented::shown(&config.findings, info).is_some() => {
+                crate::presented::plan(config, info, rcpts, spooled).await
+            }
             None => plain(),
         };
         return crate::inbound::with_results(config, info, planned, spooled).await;
-    }
-    if crate::presented::shown(&config.findings, info).is_some() {
-        return crate::presented::plan(config, info, rcpts, spooled).await;
     }
     if files.body.is_none() {
         return plain();
