@@ -108,6 +108,12 @@ async fn a_days_sessions_become_the_rfc_8460_report_sent_by_mail_and_https_once(
     let secure_sessions = secure.connections() as u64;
     let plain_sessions = plain.connections() as u64;
     assert!(secure_sessions >= 1 && plain_sessions >= 1);
+    // Another domain on the same MX host: a session reused from the pool counts for it too,
+    // once, under its own policy (none).
+    dns.mx("shared.example", 10, "mx.secure.example");
+    let id = s.submit("alice@example.jp", &["z@shared.example"], "Subject: shared\r\n\r\nbody\r\n").await;
+    let d = s.wait_for(&id, 20, |d| d.recipients[0].state == RecipientState::Delivered).await;
+    assert_eq!(d.recipients[0].state, RecipientState::Delivered, "{d:#?}");
     // Stopping writes what delivery counted.
     let dir = s.stop().await;
     let data = dir.path().join("data");
@@ -147,6 +153,12 @@ async fn a_days_sessions_become_the_rfc_8460_report_sent_by_mail_and_https_once(
     });
     assert_eq!(report, expected, "{out}");
     assert_eq!(schema_problem(&out), None);
+
+    let (code, out, err) = cli(&config, &["tlsrpt", "preview", "shared.example"]).await;
+    assert_eq!(code, 0, "{err}");
+    let shared: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(shared["policies"][0]["policy"]["policy-type"], "no-policy-found", "{out}");
+    assert_eq!(shared["policies"][0]["summary"]["total-successful-session-count"], 1, "{out}");
 
     let (code, out, err) = cli(&config, &["tlsrpt", "preview", "plain.example", "--date", &today]).await;
     assert_eq!(code, 0, "{err}");

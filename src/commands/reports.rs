@@ -67,8 +67,11 @@ fn groups(reports: &[ReceivedReport]) -> Vec<Group<'_>> {
 pub(crate) async fn run(args: ReportsArgs, config: &Config, source: &ConfigSource) -> Result<(), Failure> {
     let (stores, _) = super::open_store(config, source, super::DataDir::MustExist).await?;
     let since = chrono::Utc::now().timestamp() - i64::from(args.days) * 86_400;
-    let reports =
-        stores.reports.received_reports(since, MAX_REPORTS).await.map_err(|e| Failure::Failed(e.to_string()))?;
+    let reports = stores
+        .reports
+        .received_reports(since, MAX_REPORTS, args.json)
+        .await
+        .map_err(|e| Failure::Failed(e.to_string()))?;
     let groups = groups(&reports);
     if args.json {
         return print_json(&serde_json::json!({ "days": args.days, "groups": groups, "reports": reports }));
@@ -79,20 +82,21 @@ pub(crate) async fn run(args: ReportsArgs, config: &Config, source: &ConfigSourc
             outln!("([reports] receive names no address where reports arrive)");
         }
     }
+    use sekisho_policy::text::visible;
     for g in &groups {
         let (ok, failed) = if g.kind == "tls" { ("successful sessions", "failed") } else { ("passed DMARC", "failed") };
         outln!(
             "{} ({} reports) about {}: {} report(s), {} {ok}, {} {failed}; last {}",
-            g.organization,
+            visible(g.organization),
             g.kind,
-            g.domain,
+            visible(g.domain),
             g.reports,
             g.good,
             g.bad,
             format_time(&config.time_zone, g.last_received)
         );
         for f in g.failures.iter().take(20) {
-            outln!("    {f}");
+            outln!("    {}", visible(f));
         }
         if g.failures.len() > 20 {
             outln!("    ... and {} more (--json lists them all)", g.failures.len() - 20);

@@ -86,7 +86,9 @@ pub(crate) async fn run(command: TlsRptCommand, config: &Config, source: &Config
                             outln!("{domain}: {} — {}", s.destination, s.status);
                         }
                     }
-                    Outcome::NotWanted(why) => outln!("{domain}: not sent — {why}"),
+                    Outcome::NotWanted(why) => {
+                        outln!("{domain}: not sent — {}", sekisho_policy::text::visible(why))
+                    }
                     Outcome::AlreadySent => outln!("{domain}: sent before"),
                 }
             }

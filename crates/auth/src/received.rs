@@ -51,10 +51,18 @@ pub fn parse_received(message: &[u8], max_size: usize) -> Result<ReceivedReport,
     })
 }
 
-/// The failures' sentences, the most frequent first.
+/// Most failure sentences kept per report; the rest are counted in one more line.
+const MAX_FAILURE_LINES: usize = 100;
+
+/// The failures' sentences, the most frequent first, at most [`MAX_FAILURE_LINES`].
 fn ranked(mut failures: Vec<(u64, String)>) -> Vec<String> {
     failures.sort_by_key(|f| std::cmp::Reverse(f.0));
-    failures.into_iter().map(|(_, s)| s).collect()
+    let more = failures.len().saturating_sub(MAX_FAILURE_LINES);
+    let mut out: Vec<String> = failures.into_iter().take(MAX_FAILURE_LINES).map(|(_, s)| s).collect();
+    if more > 0 {
+        out.push(format!("... and {more} more"));
+    }
+    out
 }
 
 fn keyword<T: serde::Serialize>(value: &T) -> String {

@@ -25,6 +25,10 @@ pub struct ReportsConfig {
     pub receive: Vec<String>,
     /// Largest report accepted once decompressed.
     pub max_report_size: Size,
+    /// Keep only reports whose mail carries a DKIM signature that verified (RFC 8460 §3 asks
+    /// receivers to ignore unsigned reports); applies when `[authentication]` checked the
+    /// mail.
+    pub require_dkim: bool,
 }
 
 impl Default for ReportsConfig {
@@ -35,6 +39,7 @@ impl Default for ReportsConfig {
             from: String::new(),
             receive: Vec::new(),
             max_report_size: Size(20 << 20),
+            require_dkim: true,
         }
     }
 }

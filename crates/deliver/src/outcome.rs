@@ -253,7 +253,7 @@ pub fn recipient_update(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use sekisho_store::RecipientState;
 
@@ -301,7 +301,8 @@ mod tests {
         }
     }
 
-    fn info(sender: &str, origin: Origin) -> MessageInfo {
+    /// A message's record for tests.
+    pub(crate) fn info(sender: &str, origin: Origin) -> MessageInfo {
         MessageInfo {
             id: "Q1".into(),
             received_at: 1_000,

@@ -184,30 +184,42 @@ impl TlsReports {
         }
     }
 
-    /// Sends yesterday's reports once a day after `[tlsrpt] send_at` (UTC), until `shutdown`;
-    /// also drops counts older than `[tlsrpt] keep`. Does nothing unless `[tlsrpt] send`.
+    /// Until `shutdown`: sends yesterday's reports after `[tlsrpt] send_at` (UTC) when `[tlsrpt]
+    /// send`, and, whether or not it sends, drops session counts older than `[tlsrpt] keep` and
+    /// received reports older than `[store] retention`. A shutdown does not wait for a run.
     pub async fn run(self, shutdown: impl std::future::Future<Output = ()>) {
-        if !self.config.tlsrpt.send {
-            return;
-        }
         tokio::pin!(shutdown);
         loop {
-            let now = chrono::Utc::now().timestamp();
-            let minute_of_day = (now.rem_euclid(86_400) / 60) as u16;
-            if self.config.tlsrpt.send_at.minutes().is_some_and(|at| minute_of_day >= at) {
-                let yesterday = utc_day(now - 86_400);
-                if let Err(e) = self.send_day(&yesterday, now).await {
-                    tracing::error!(error = %e, "cannot send the TLS reports");
-                }
-                let keep = self.config.tlsrpt.keep.0.as_secs() as i64;
-                if let Err(e) = self.stores.reports.purge_tls_sessions(&utc_day(now - keep)).await {
-                    tracing::error!(error = %e, "cannot purge old TLS session counts");
-                }
+            tokio::select! {
+                _ = &mut shutdown => return,
+                _ = self.run_once() => {}
             }
             tokio::select! {
                 _ = &mut shutdown => return,
                 _ = tokio::time::sleep(CHECK_INTERVAL) => {}
             }
+        }
+    }
+
+    async fn run_once(&self) {
+        let now = chrono::Utc::now().timestamp();
+        let minute_of_day = (now.rem_euclid(86_400) / 60) as u16;
+        let due = self.config.tlsrpt.send_at.minutes().is_some_and(|at| minute_of_day >= at);
+        if self.config.tlsrpt.send && due {
+            let yesterday = utc_day(now - 86_400);
+            if let Err(e) = self.send_day(&yesterday, now).await {
+                tracing::error!(error = %e, "cannot send the TLS reports");
+            }
+        }
+        let keep = self.config.tlsrpt.keep.0.as_secs() as i64;
+        if let Err(e) = self.stores.reports.purge_tls_sessions(&utc_day(now - keep)).await {
+            tracing::error!(error = %e, "cannot purge old TLS session counts");
+        }
+        let retention = self.config.store.retention.0.as_secs() as i64;
+        if retention > 0
+            && let Err(e) = self.stores.reports.purge_received_reports(now - retention).await
+        {
+            tracing::error!(error = %e, "cannot purge old received reports");
         }
     }
 }

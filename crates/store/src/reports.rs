@@ -69,8 +69,16 @@ pub trait ReportStore: Send + Sync {
     /// Keeps a report another organisation sent; false when the same report (kind,
     /// organisation, id) was kept before.
     async fn keep_received_report(&self, report: &ReceivedReport) -> Result<bool, StoreError>;
-    /// The reports received since `since` (unix seconds), newest first, at most `limit`.
-    async fn received_reports(&self, since: i64, limit: u32) -> Result<Vec<ReceivedReport>, StoreError>;
+    /// The reports received since `since` (unix seconds), newest first, at most `limit`; the
+    /// whole report (`report`) only `with_report`, else empty.
+    async fn received_reports(
+        &self,
+        since: i64,
+        limit: u32,
+        with_report: bool,
+    ) -> Result<Vec<ReceivedReport>, StoreError>;
+    /// Removes the reports received before `before` (unix seconds); how many went.
+    async fn purge_received_reports(&self, before: i64) -> Result<u64, StoreError>;
 }
 
 /// What kind of report arrived.

@@ -145,10 +145,18 @@ impl ReportStore for SqliteStore {
         Ok(done.rows_affected() == 1)
     }
 
-    async fn received_reports(&self, since: i64, limit: u32) -> Result<Vec<ReceivedReport>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT * FROM received_reports WHERE received_at >= ? ORDER BY received_at DESC, rowid DESC LIMIT ?",
-        )
+    async fn received_reports(
+        &self,
+        since: i64,
+        limit: u32,
+        with_report: bool,
+    ) -> Result<Vec<ReceivedReport>, StoreError> {
+        let report = if with_report { "report" } else { "'' AS report" };
+        let rows = sqlx::query(&format!(
+            "SELECT kind, organization, report_id, domain, begin_at, end_at, good, bad, failures, {report}, \
+             received_at, sender, message_id FROM received_reports WHERE received_at >= ? \
+             ORDER BY received_at DESC, rowid DESC LIMIT ?"
+        ))
         .bind(since)
         .bind(limit as i64)
         .fetch_all(&self.reader)
@@ -178,6 +186,14 @@ impl ReportStore for SqliteStore {
                 })
             })
             .collect()
+    }
+
+    async fn purge_received_reports(&self, before: i64) -> Result<u64, StoreError> {
+        let done = sqlx::query("DELETE FROM received_reports WHERE received_at < ?")
+            .bind(before)
+            .execute(&mut *self.write_conn(false).await?)
+            .await?;
+        Ok(done.rows_affected())
     }
 
     async fn purge_tls_sessions(&self, before_day: &str) -> Result<u64, StoreError> {

@@ -16,8 +16,8 @@ use crate::destination::{DomainPolicy, PolicySources, below_required, record_dan
 use crate::outcome::{HostFailure, RcptResult, Verdict, fold_failures, status_of};
 use crate::resolve::resolve;
 use crate::route::Destination;
-use crate::tls::Assurance;
 use crate::tls::plan::{HostDane, HostPlan};
+use crate::tls::{Assurance, TlsEvidence};
 use crate::tlsrpt;
 use crate::variants::Files;
 
@@ -197,12 +197,19 @@ impl Inner {
         conn.evidence.apply_sts(policy.sts.as_ref(), &target.host);
         if !reused {
             self.probes.observe(target, &conn.evidence, now());
-            self.count_session(dest, target, tlsrpt::classify(policy.sts.as_ref(), &conn.evidence));
         }
         if reused && conn.evidence.assurance < required {
             // Opened for other mail with other checks: a fresh connection goes through these.
             tokio::spawn(conn.quit());
             return Err(NoConnection::Fresh);
+        }
+        // Once per session and recipient domain: a pooled session first used for another
+        // domain counts for this one now, under this domain's policy.
+        if let Destination::Mx { domain, .. } = dest
+            && !conn.reported_for.iter().any(|d| d.eq_ignore_ascii_case(domain))
+        {
+            conn.reported_for.push(domain.clone());
+            self.count_session(dest, target, tlsrpt::classify(policy.sts.as_ref(), &conn.evidence));
         }
         let downgrade = self.observe_transport(info, rcpts, target, &mut conn.evidence);
         if downgrade && self.config.outbound.downgrade_action == DowngradeAction::Defer {
@@ -256,6 +263,16 @@ impl Inner {
                 HostFailure::temporary("4.7.5", reason, target, None, Some(*evidence))
             }
             e => {
+                // A failed TLS handshake where TLS is required: a failed session of the
+                // domain's policy (opportunistic TLS fell back to plaintext and was counted).
+                if let SessionError::Tls(detail) = &e {
+                    let evidence = TlsEvidence::plaintext(true, Some(("validation-failure", detail.clone())));
+                    self.count_session(dest, target, tlsrpt::classify(policy.sts.as_ref(), &evidence));
+                } else if matches!(e, SessionError::Timeout("in the TLS handshake")) {
+                    let why = "the TLS handshake timed out".to_string();
+                    let evidence = TlsEvidence::plaintext(true, Some(("validation-failure", why)));
+                    self.count_session(dest, target, tlsrpt::classify(policy.sts.as_ref(), &evidence));
+                }
                 let permanent = e.permanent_reply().is_some();
                 let status = e.permanent_reply().map_or("4.4.1".to_string(), status_of);
                 tracing::info!(queue_id = %info.id, host = %target.host, ip = %target.ip, error = %e, "connection failed");

@@ -8,10 +8,26 @@ use sekisho_store::MessageInfo;
 use super::{Inner, now};
 use crate::outcome::Verdict;
 
+static PARSING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(1);
+
+/// Why a report's mail is not trusted (`[reports] require_dkim` and authentication found no
+/// verified DKIM signature), if it is not. Pure.
+fn unsigned(config: &sekisho_config::Config, info: &MessageInfo) -> Option<&'static str> {
+    let auth = info.sender_record.as_ref()?.authentication.as_ref()?;
+    (config.reports.require_dkim && !auth.dkim.iter().any(|d| d.result == "pass"))
+        .then_some("no DKIM signature of the report's mail verified ([reports] require_dkim, RFC 8460 §3)")
+}
+
 impl Inner {
     /// Reads the spooled message `info` as a report and keeps it; the recipients' verdict.
     pub(super) async fn keep_report(&self, info: &MessageInfo) -> Verdict {
+        if let Some(why) = unsigned(&self.config, info) {
+            tracing::warn!(queue_id = %info.id, sender = %info.sender, %why, "report dropped");
+            return Verdict::Delivered { reply: format!("dropped: {why}") };
+        }
         let max = self.config.reports.max_report_size.0 as usize;
+        // One report read at a time: a flood of large reports cannot take the memory.
+        let _one = PARSING.acquire().await.expect("semaphore open");
         let body = match tokio::fs::read(self.queue.body_path(&info.id)).await {
             Ok(b) => b,
             Err(e) => return Verdict::deferred("4.3.0", format!("cannot read the spooled report: {e}")),
@@ -47,5 +63,34 @@ impl Inner {
             }
             Err(e) => Verdict::deferred("4.3.0", format!("cannot keep the report: {e}")),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use sekisho_policy::sender::{AuthenticationRecord, MethodResult, SenderRecord};
+
+    use super::*;
+
+    #[test]
+    fn a_report_is_kept_only_when_a_dkim_signature_verified_or_nothing_was_checked() {
+        let config = sekisho_config::Config::embedded();
+        let mut info = crate::outcome::tests::info("reports@sender.example", sekisho_store::Origin::Mx);
+        assert_eq!(unsigned(&config, &info), None, "authentication did not run");
+        let dkim = |result: &str| MethodResult { result: result.into(), ..Default::default() };
+        let record = |results: Vec<MethodResult>| SenderRecord {
+            authentication: Some(AuthenticationRecord { dkim: results, ..Default::default() }),
+            findings: vec![],
+        };
+        info.sender_record = Some(record(vec![]));
+        assert!(unsigned(&config, &info).is_some(), "no signature");
+        info.sender_record = Some(record(vec![dkim("fail"), dkim("neutral")]));
+        assert!(unsigned(&config, &info).is_some(), "no signature verified");
+        info.sender_record = Some(record(vec![dkim("fail"), dkim("pass")]));
+        assert_eq!(unsigned(&config, &info), None);
+        let mut lax = config.clone();
+        lax.reports.require_dkim = false;
+        info.sender_record = Some(record(vec![]));
+        assert_eq!(unsigned(&lax, &info), None);
     }
 }

@@ -110,7 +110,7 @@ pub async fn list(State(portal): State<Portal>, headers: HeaderMap) -> Response 
         Ok(v) => v,
         Err(r) => return r,
     };
-    let reports = match portal.inner.stores.reports.received_reports(now() - 30 * 86_400, SHOWN).await {
+    let reports = match portal.inner.stores.reports.received_reports(now() - 30 * 86_400, SHOWN, false).await {
         Ok(r) => r,
         Err(e) => return unavailable(e),
     };

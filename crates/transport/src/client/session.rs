@@ -98,6 +98,9 @@ pub struct Connection {
     pub evidence: TlsEvidence,
     /// Transactions completed on this connection.
     pub transactions: usize,
+    /// The recipient domains this session was counted for in their TLS reports (a pooled
+    /// connection may carry mail for several).
+    pub reported_for: Vec<String>,
     /// An RSET failed or a reply went missing: the dialogue may be out of step.
     broken: bool,
     /// The current transaction began sending the message data.
@@ -163,6 +166,7 @@ impl Connection {
             caps: Capabilities::default(),
             evidence: TlsEvidence::plaintext(false, None),
             transactions: 0,
+            reported_for: Vec::new(),
             broken: false,
             data_started: false,
             t,
@@ -280,6 +284,7 @@ impl Connection {
             caps: Capabilities::default(),
             evidence,
             transactions: 0,
+            reported_for: Vec::new(),
             broken: false,
             data_started: false,
             t: self.t,

@@ -32,7 +32,8 @@ pub async fn post_report(
         }
         _ => (authority, 443),
     };
-    if host.is_empty() || path.contains([' ', '\r', '\n']) || host.contains(['@', ' ']) {
+    let unsafe_text = |s: &str| s.chars().any(|c| c.is_control() || c.is_whitespace());
+    if host.is_empty() || unsafe_text(path) || unsafe_text(authority) || host.contains('@') {
         return Err(format!("{url}: not a usable URL"));
     }
     let mut request = format!(

@@ -59,18 +59,22 @@ pub fn parse_record(answers: &[String]) -> Result<Vec<Rua>, RecordError> {
     let mut out = Vec::new();
     let mut rejected = None;
     for uri in rua.split(',').map(str::trim).filter(|u| !u.is_empty()) {
-        let decoded = percent_decode(uri);
+        // §3: only commas and semicolons are encoded in the record; the rest of an https URI
+        // is sent as published.
+        let decoded = uri.replace("%2C", ",").replace("%2c", ",").replace("%3B", ";").replace("%3b", ";");
         let lower = decoded.to_ascii_lowercase();
         if let Some(addr) = lower.starts_with("mailto:").then(|| &decoded[7..]) {
             // An address without parameters (`?subject=` is not for reports).
-            let addr = addr.split('?').next().unwrap_or("");
-            match addr.rsplit_once('@') {
-                Some((local, domain)) if !local.is_empty() && domain.contains('.') && !addr.contains(' ') => {
-                    out.push(Rua::Mailto(addr.to_string()))
-                }
-                _ => rejected = Some(uri.to_string()),
+            let addr = percent_decode(addr.split('?').next().unwrap_or(""));
+            if plain_address(&addr) {
+                out.push(Rua::Mailto(addr))
+            } else {
+                rejected = Some(uri.to_string());
             }
-        } else if lower.starts_with("https://") && decoded.len() > 8 && !decoded.contains(' ') {
+        } else if lower.starts_with("https://")
+            && decoded.len() > 8
+            && !decoded.chars().any(|c| c.is_control() || c.is_whitespace())
+        {
             out.push(Rua::Https(decoded))
         } else {
             rejected = Some(uri.to_string());
@@ -83,7 +87,17 @@ pub fn parse_record(answers: &[String]) -> Result<Vec<Rua>, RecordError> {
     }
 }
 
-/// `%2C` → `,`, `%3B` → `;` and the like (§3: commas and semicolons in URIs are encoded).
+/// An address sekisho will put in an envelope: `local@domain.tld` of plain characters (no
+/// control characters, spaces, quotes, angle brackets or commas).
+fn plain_address(addr: &str) -> bool {
+    addr.len() <= 254
+        && !addr
+            .chars()
+            .any(|c| c.is_control() || c.is_whitespace() || matches!(c, '<' | '>' | '"' | ',' | '(' | ')' | '\\'))
+        && addr.rsplit_once('@').is_some_and(|(l, d)| !l.is_empty() && d.contains('.') && !d.contains('@'))
+}
+
+/// `%40` → `@` and the like in a mailto address (§3: commas and semicolons in URIs are encoded).
 fn percent_decode(s: &str) -> String {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
@@ -117,7 +131,10 @@ mod tests {
             one("v=TLSRPTv1; rua=mailto:tls@example.jp,https://report.example.jp/v1/tlsrpt").unwrap(),
             vec![Rua::Mailto("tls@example.jp".into()), Rua::Https("https://report.example.jp/v1/tlsrpt".into())]
         );
-        assert_eq!(one("v=TLSRPTv1;rua=mailto:a%2Cb@example.jp").unwrap(), vec![Rua::Mailto("a,b@example.jp".into())]);
+        assert_eq!(
+            one("v=TLSRPTv1;rua=mailto:tls%40example.jp,https://r.example.jp/a%2Fb").unwrap(),
+            vec![Rua::Mailto("tls@example.jp".into()), Rua::Https("https://r.example.jp/a%2Fb".into())]
+        );
     }
 
     #[test]
@@ -133,6 +150,9 @@ mod tests {
             Err(RecordError::BadRua("http://insecure.example/".into()))
         );
         assert_eq!(one("v=TLSRPTv1; rua=mailto:nobody"), Err(RecordError::BadRua("mailto:nobody".into())));
+        for bad in ["mailto:a%0D%0ARCPT@example.jp", "mailto:a%2Cb@example.jp", "mailto:<a@example.jp>"] {
+            assert_eq!(one(&format!("v=TLSRPTv1; rua={bad}")), Err(RecordError::BadRua(bad.into())), "{bad}");
+        }
         // One bad URI beside a good one: the good one is used.
         assert_eq!(one("v=TLSRPTv1; rua=ftp://x,mailto:a@x.jp").unwrap(), vec![Rua::Mailto("a@x.jp".into())]);
     }
