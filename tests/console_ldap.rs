@@ -9,17 +9,7 @@ use sekisho_testkit::console::{get, http, try_sign_in};
 use sekisho_testkit::slapd::{ADMIN_DN, ADMIN_PASSWORD, Slapd};
 use sekisho_testkit::{FakeDns, TestServer};
 
-const LDIF: &str = "dn: dc=example,dc=jp
-objectClass: dcObject
-objectClass: organization
-dc: example
-o: Example
-
-dn: ou=people,dc=example,dc=jp
-objectClass: organizationalUnit
-ou: people
-
-dn: uid=hanako,ou=people,dc=example,dc=jp
+const LDIF: &str = "dn: uid=hanako,ou=people,dc=example,dc=jp
 objectClass: inetOrgPerson
 uid: hanako
 cn: Hanako

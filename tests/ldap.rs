@@ -11,17 +11,7 @@ use sekisho_config::RecipientRule;
 use sekisho_testkit::slapd::Slapd;
 use sekisho_testkit::{Client, TestServer};
 
-const LDIF: &str = "dn: dc=example,dc=jp
-objectClass: dcObject
-objectClass: organization
-dc: example
-o: Example
-
-dn: ou=people,dc=example,dc=jp
-objectClass: organizationalUnit
-ou: people
-
-dn: uid=alice,ou=people,dc=example,dc=jp
+const LDIF: &str = "dn: uid=alice,ou=people,dc=example,dc=jp
 objectClass: inetOrgPerson
 uid: alice
 cn: Alice

@@ -65,6 +65,25 @@ fn ranked(mut failures: Vec<(u64, String)>) -> Vec<String> {
     out
 }
 
+/// A report's counts, failures and JSON; the caller names who, what and when.
+fn counted<T: serde::Serialize>(good: u64, bad: u64, failures: Vec<(u64, String)>, report: &T) -> ReceivedReport {
+    ReceivedReport {
+        kind: ReceivedKind::Tls,
+        organization: String::new(),
+        report_id: String::new(),
+        domain: String::new(),
+        begin: 0,
+        end: 0,
+        good,
+        bad,
+        failures: ranked(failures),
+        report: serde_json::to_string(report).unwrap_or_default(),
+        received_at: 0,
+        sender: String::new(),
+        message_id: String::new(),
+    }
+}
+
 fn keyword<T: serde::Serialize>(value: &T) -> String {
     serde_json::to_value(value).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_else(|| "other".into())
 }
@@ -89,13 +108,7 @@ fn tls_summary(r: &TlsReport) -> ReceivedReport {
         domain: r.policies.first().map(|p| p.policy.policy_domain.to_ascii_lowercase()).unwrap_or_default(),
         begin: r.date_range.start_datetime.to_timestamp(),
         end: r.date_range.end_datetime.to_timestamp(),
-        good,
-        bad,
-        failures: ranked(failures),
-        report: serde_json::to_string(r).unwrap_or_default(),
-        received_at: 0,
-        sender: String::new(),
-        message_id: String::new(),
+        ..counted(good, bad, failures, r)
     }
 }
 
@@ -131,14 +144,8 @@ fn dmarc_summary(r: &Report) -> ReceivedReport {
         organization: r.org_name().to_string(),
         report_id: r.report_id().to_string(),
         domain: r.domain().to_ascii_lowercase(),
-        begin: r.date_range_begin() as i64,
-        end: r.date_range_end() as i64,
-        good,
-        bad,
-        failures: ranked(failures),
-        report: serde_json::to_string(r).unwrap_or_default(),
-        received_at: 0,
-        sender: String::new(),
-        message_id: String::new(),
+        begin: i64::try_from(r.date_range_begin()).unwrap_or(i64::MAX),
+        end: i64::try_from(r.date_range_end()).unwrap_or(i64::MAX),
+        ..counted(good, bad, failures, r)
     }
 }

@@ -72,18 +72,32 @@ impl Directory {
         tokio::time::timeout(limit, self.search_now(filter, attrs)).await.map_err(|_| DirectoryError::Timeout(limit))?
     }
 
+    /// A new connection, not bound yet.
+    async fn connect(&self) -> Result<ldap3::Ldap, DirectoryError> {
+        let s = &self.settings;
+        let (conn, ldap) =
+            LdapConnAsync::with_settings(LdapConnSettings::new().set_conn_timeout(s.timeout), &s.url).await?;
+        ldap3::drive!(conn);
+        Ok(ldap)
+    }
+
+    /// A new connection bound with the configured DN (anonymous without one).
+    async fn bound(&self) -> Result<ldap3::Ldap, DirectoryError> {
+        let s = &self.settings;
+        let mut ldap = self.connect().await?;
+        if let Some(dn) = &s.bind_dn {
+            ldap.simple_bind(dn, s.bind_password.as_deref().unwrap_or("")).await?.success()?;
+        }
+        Ok(ldap)
+    }
+
     async fn search_now(
         &self,
         filter: &str,
         attrs: &[&str],
     ) -> Result<Vec<HashMap<String, Vec<String>>>, DirectoryError> {
         let s = &self.settings;
-        let settings = LdapConnSettings::new().set_conn_timeout(s.timeout);
-        let (conn, mut ldap) = LdapConnAsync::with_settings(settings, &s.url).await?;
-        ldap3::drive!(conn);
-        if let Some(dn) = &s.bind_dn {
-            ldap.simple_bind(dn, s.bind_password.as_deref().unwrap_or("")).await?.success()?;
-        }
+        let mut ldap = self.bound().await?;
         let (entries, _) = ldap.search(&s.base_dn, Scope::Subtree, filter, attrs.to_vec()).await?.success()?;
         let _ = ldap.unbind().await;
         Ok(entries
@@ -133,12 +147,7 @@ impl Directory {
     ) -> Result<SignIn, DirectoryError> {
         let s = &self.settings;
         let attrs: Vec<&str> = address_attributes.iter().map(String::as_str).collect();
-        let (conn, mut ldap) =
-            LdapConnAsync::with_settings(LdapConnSettings::new().set_conn_timeout(s.timeout), &s.url).await?;
-        ldap3::drive!(conn);
-        if let Some(dn) = &s.bind_dn {
-            ldap.simple_bind(dn, s.bind_password.as_deref().unwrap_or("")).await?.success()?;
-        }
+        let mut ldap = self.bound().await?;
         let (found, _) = ldap.search(&s.base_dn, Scope::Subtree, user_filter, attrs).await?.success()?;
         let mut found: Vec<SearchEntry> = found.into_iter().map(SearchEntry::construct).collect();
         if found.len() != 1 {
@@ -159,9 +168,7 @@ impl Directory {
             return Ok(SignIn::WrongPassword);
         }
         // The user's own bind, on a connection of its own.
-        let (conn, mut as_user) =
-            LdapConnAsync::with_settings(LdapConnSettings::new().set_conn_timeout(s.timeout), &s.url).await?;
-        ldap3::drive!(conn);
+        let mut as_user = self.connect().await?;
         let bound = as_user.simple_bind(&entry.dn, password).await?;
         let _ = as_user.unbind().await;
         // 49: invalidCredentials.

@@ -1,5 +1,5 @@
 //! A private OpenLDAP slapd (Debian's `slapd`) for one test: a `dc=example,dc=jp` database
-//! loaded from the test's LDIF, listening on a loopback port, `cn=admin,dc=example,dc=jp` /
+//! with `ou=people` and the test's own entries, listening on a loopback port, `cn=admin,dc=example,dc=jp` /
 //! `secret` as its root; stopped when dropped.
 
 use std::path::{Path, PathBuf};
@@ -9,6 +9,19 @@ use std::process::Command;
 pub const ADMIN_DN: &str = "cn=admin,dc=example,dc=jp";
 pub const ADMIN_PASSWORD: &str = "secret";
 
+/// The entries every test directory has.
+const BASE: &str = "dn: dc=example,dc=jp
+objectClass: dcObject
+objectClass: organization
+dc: example
+o: Example
+
+dn: ou=people,dc=example,dc=jp
+objectClass: organizationalUnit
+ou: people
+
+";
+
 /// A running slapd.
 pub struct Slapd {
     dir: PathBuf,
@@ -17,8 +30,8 @@ pub struct Slapd {
 }
 
 impl Slapd {
-    /// Starts slapd in `dir` on `ip` with the entries of `ldif` (under `dc=example,dc=jp`, which
-    /// it must create).
+    /// Starts slapd in `dir` on `ip` with `dc=example,dc=jp`, `ou=people,dc=example,dc=jp` and
+    /// the entries of `ldif` under them.
     pub fn start(dir: &Path, ip: &str, ldif: &str) -> Slapd {
         let port = std::net::TcpListener::bind((ip, 0)).expect("a free port").local_addr().expect("addr").port();
         std::fs::create_dir_all(dir.join("db")).expect("slapd directory");
@@ -30,7 +43,7 @@ impl Slapd {
             d = dir.display()
         );
         std::fs::write(dir.join("slapd.conf"), conf).expect("slapd.conf");
-        std::fs::write(dir.join("data.ldif"), ldif).expect("data.ldif");
+        std::fs::write(dir.join("data.ldif"), format!("{BASE}{ldif}")).expect("data.ldif");
         let conf = dir.join("slapd.conf");
         let loaded = Command::new("slapadd").arg("-f").arg(&conf).arg("-l").arg(dir.join("data.ldif")).status();
         assert!(loaded.expect("slapadd (Debian: slapd; scripts/test installs it)").success());
