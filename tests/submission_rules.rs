@@ -283,7 +283,7 @@ actions = { banner = "This mail was sent to you from outside Example Corp.\nお�
     assert_eq!(banner.rule, "outside-notice");
     let got = mx.wait_for(1, 10).await;
     let m = mail_parser::MessageParser::default().parse(&got[0].data).unwrap();
-    let text = m.body_text(0).unwrap();
+    let text = m.body_text(0).unwrap().replace("\r\n", "\n");
     assert!(
         text.starts_with("This mail was sent to you from outside Example Corp.\nお取り扱いにご注意ください。"),
         "{text}"
