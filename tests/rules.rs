@@ -143,6 +143,7 @@ async fn queue_show_names_the_rule_that_fired_and_why() {
         force_link: Some("first-time-domain".into()),
         bcc_external: None,
         approval: None,
+        banner: None,
     });
     store.insert_messages(&[m]).await.unwrap();
     drop(store);

@@ -247,3 +247,47 @@ actions = { bcc_external = 10 }
         "they see the list: {text}"
     );
 }
+
+#[tokio::test]
+async fn a_rules_banner_reaches_the_recipients_above_the_text_with_the_attachment_kept() {
+    let dns = FakeDns::start("127.0.0.53").await;
+    let home = FakeMx::start("127.0.7.56:0", MxBehavior::default()).await;
+    let port = home.addr.port();
+    dns.mx("example.jp", 10, "mx.example.jp");
+    dns.addr("mx.example.jp", "127.0.7.56");
+    let mx = FakeMx::start(&format!("127.0.7.57:{port}"), MxBehavior::default()).await;
+    dns.mx("customer.example", 10, "mx.customer.example");
+    dns.addr("mx.customer.example", "127.0.7.57");
+    let r = rules(
+        r#"
+[[rules.rule]]
+name = "outside-notice"
+match = { recipient_class = ["external"] }
+actions = { banner = "This mail was sent to you from outside Example Corp.\nお取り扱いにご注意ください。" }
+"#,
+    );
+    let s = TestServer::start_delivering(&dns, port, move |c| {
+        c.rules = r;
+        c.outbound.attachments_inline_min = sekisho_config::InlineMin::None;
+    })
+    .await;
+    let message = "From: alice@example.jp\r\nTo: bob@customer.example\r\nSubject: figures\r\nMIME-Version: 1.0\r\n\
+                   Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\n\
+                   The figures.\r\n--b\r\nContent-Type: application/pdf; name=\"f.pdf\"\r\n\
+                   Content-Disposition: attachment; filename=\"f.pdf\"\r\nContent-Transfer-Encoding: base64\r\n\r\n\
+                   JVBERi0xLjQKJSVFT0YK\r\n--b--\r\n";
+    let id = s.submit("alice@example.jp", &["bob@customer.example"], message).await;
+    let d = s.wait_for(&id, 30, done).await;
+    assert_eq!(d.recipients[0].state, RecipientState::Delivered, "{d:#?}");
+    let banner = d.info.rules.as_ref().unwrap().banner.as_ref().expect("the banner kept with the message");
+    assert_eq!(banner.rule, "outside-notice");
+    let got = mx.wait_for(1, 10).await;
+    let m = mail_parser::MessageParser::default().parse(&got[0].data).unwrap();
+    let text = m.body_text(0).unwrap().replace("\r\n", "\n");
+    assert!(
+        text.starts_with("This mail was sent to you from outside Example Corp.\nお取り扱いにご注意ください。"),
+        "{text}"
+    );
+    assert!(text.trim_end().ends_with("The figures."), "{text}");
+    assert_eq!(m.attachment(0).unwrap().contents(), b"%PDF-1.4\n%%EOF\n", "the attachment travels as it was");
+}

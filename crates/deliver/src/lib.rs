@@ -11,6 +11,7 @@ mod leftover;
 pub mod outcome;
 pub mod pool;
 mod presented;
+mod rules_banner;
 mod sanitised;
 pub mod schedule;
 pub mod session_counts;

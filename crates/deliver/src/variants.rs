@@ -231,8 +231,23 @@ fn path_to(
     }
 }
 
-/// The transactions for `rcpts` over `session`.
+/// The transactions for `rcpts` over `session`, with the mis-send rules' banner in each when
+/// a rule gave the message one.
 pub(crate) async fn plan<'r>(
+    config: &Config,
+    links: &LinkMaker,
+    info: &MessageInfo,
+    files: &Files,
+    rcpts: &[&'r RecipientRecord],
+    session: Session<'_>,
+    spooled: &std::path::Path,
+) -> (Vec<Batch<'r>>, Vec<Held<'r>>) {
+    let planned = plan_variants(config, links, info, files, rcpts, session, spooled).await;
+    crate::rules_banner::with_rules_banner(info, planned, spooled).await
+}
+
+/// The transactions for `rcpts` over `session`, as the message's variants make them.
+async fn plan_variants<'r>(
     config: &Config,
     links: &LinkMaker,
     info: &MessageInfo,

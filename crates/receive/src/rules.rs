@@ -172,6 +172,10 @@ pub fn record(d: &RuleDecision, received_at: i64) -> RulesRecord {
         hold_minutes: d.hold_minutes,
         force_link: d.force_link.clone(),
         bcc_external: d.bcc_external.clone(),
+        banner: d
+            .banner
+            .as_ref()
+            .map(|(rule, text)| sekisho_store::RuleBanner { rule: rule.clone(), text: text.clone() }),
         approval: d.approval.as_ref().map(|a| ApprovalRequest {
             rule: a.rule.clone(),
             approvers: a.approvers.clone(),

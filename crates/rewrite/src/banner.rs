@@ -19,6 +19,21 @@ pub struct Banner {
     pub html: String,
 }
 
+impl Banner {
+    /// A banner of plain `text` (an administrator's sentence): as it is before text bodies,
+    /// escaped with its line breaks kept before HTML ones.
+    pub fn from_text(text: &str) -> Banner {
+        let lines: Vec<String> = text.lines().map(crate::notice::escape).collect();
+        Banner {
+            text: text.to_string(),
+            html: format!(
+                "<div data-sekisho-banner=\"rules\" style=\"border:2px solid #c60;padding:8px;margin-bottom:12px\">{}</div>",
+                lines.join("<br>")
+            ),
+        }
+    }
+}
+
 /// What became of a message given a banner.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Bannered {

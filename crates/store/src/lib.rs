@@ -62,7 +62,7 @@ pub use quarantine::{DigestStore, HeldRecipient, QuarantineError};
 pub use queue_id::QueueId;
 pub use recovery::RecoveryReport;
 pub use reports::{ReceivedKind, ReceivedReport, ReportStore, ReportedPolicy, SentReport, TlsSessionCount};
-pub use rules_record::{ApprovalRequest, FiredRule, RulesRecord};
+pub use rules_record::{ApprovalRequest, FiredRule, RuleBanner, RulesRecord};
 pub use spool::{FinishedBody, Spool, TempBody};
 pub use sqlite::SqliteStore;
 pub use sqlite_cancel_link::ByLink;

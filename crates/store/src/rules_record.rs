@@ -32,6 +32,16 @@ pub struct RulesRecord {
     /// What a `require_approval` rule asks for: the message waits, held, for a decision.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub approval: Option<ApprovalRequest>,
+    /// The rule whose banner the recipients get at the top of the message, and its text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub banner: Option<RuleBanner>,
+}
+
+/// A rule's banner, as kept with the message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RuleBanner {
+    pub rule: String,
+    pub text: String,
 }
 
 /// Who must approve a message, and until when.

@@ -82,6 +82,8 @@ pub struct Decision {
     pub bcc_external: Option<String>,
     /// The first rule (or "default") that asks for approval, and what that approval needs.
     pub approval: Option<ApprovalNeeded>,
+    /// The first rule (or "default") with a banner, and its text.
+    pub banner: Option<(String, String)>,
 }
 
 impl Decision {
@@ -109,6 +111,11 @@ impl Decision {
         }
         if let Some(m) = a.hold {
             self.hold_minutes = Some(self.hold_minutes.map_or(m, |h| h.max(m)));
+        }
+        if let Some(text) = &a.banner
+            && self.banner.is_none()
+        {
+            self.banner = Some((rule.to_string(), text.clone()));
         }
         if a.force_link && self.force_link.is_none() {
             self.force_link = Some(rule.to_string());

@@ -134,6 +134,8 @@ pub struct Actions {
     pub bcc_external: Option<usize>,
     /// The message waits, held, until an approver approves or rejects it (or its timeout).
     pub require_approval: Option<RequireApproval>,
+    /// A text put at the top of the message's text and HTML bodies for its recipients.
+    pub banner: Option<String>,
 }
 
 impl Actions {
@@ -298,6 +300,11 @@ impl RulesConfig {
 }
 
 fn validate_actions(a: &Actions, err: &dyn Fn(&str, String) -> ConfigError) -> Result<(), ConfigError> {
+    if let Some(b) = &a.banner
+        && (b.trim().is_empty() || b.chars().count() > 2000 || b.chars().any(|c| c.is_control() && c != '\n'))
+    {
+        return Err(err("banner", "must be a text of 1 to 2000 characters (line breaks allowed)".into()));
+    }
     if a.bcc_external == Some(0) {
         return Err(err("bcc_external", "must be at least 1 (external recipients)".into()));
     }
