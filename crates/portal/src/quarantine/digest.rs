@@ -11,7 +11,7 @@ use sekisho_config::Config;
 use sekisho_rewrite::quarantine_digest::{DIGEST_SUBJECT, HeldItem, digest_text};
 use sekisho_store::{HeldRecipient, LinkEvent, PortalEvent, QueueControl, QueueId, StoreError, Stores};
 
-use super::view::why;
+use super::view::why_held;
 
 const DAY: i64 = 86_400;
 
@@ -58,7 +58,7 @@ pub async fn send_digests(
         }
         let Some(d) = stores.messages.message_without_history(&id).await? else { continue };
         let header = super::read_header(control.body_path(&id)).await;
-        let reason = d.info.inspection.as_ref().map(why).unwrap_or_default();
+        let reason = why_held(&d.info);
         items.insert(
             id,
             HeldItem {

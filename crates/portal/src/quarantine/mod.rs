@@ -33,7 +33,7 @@ use crate::page::{ConfirmPage, notice, now, render, unavailable};
 use crate::recipient::ConfirmForm;
 use crate::session::Client;
 use texts::{QuarantineTexts, quarantine_texts};
-use view::{FileRow, Header, file_rows, held_recipients, why};
+use view::{FileRow, Header, file_rows, held_recipients};
 
 /// The most header bytes read from a held message's body.
 const HEADER_BYTES: u64 = 64 << 10;
@@ -159,7 +159,7 @@ impl Portal {
             subject: sekisho_policy::text::visible(&header.subject).into_owned(),
             recipients: held_recipients(d),
             size: sekisho_rewrite::human_size(d.info.size),
-            why: d.info.inspection.as_ref().map(why).unwrap_or_default(),
+            why: view::why_held(&d.info),
         }
     }
 

@@ -72,6 +72,21 @@ pub fn why(record: &InspectionRecord) -> String {
     parts.join("; ")
 }
 
+/// Why an inbound message is held, in one line: the inspection's files (or decision) when it
+/// quarantined the message, and what DMARC did when a DMARC failure quarantined it.
+pub fn why_held(info: &sekisho_store::MessageInfo) -> String {
+    let inspected = info.inspection.as_ref().filter(|r| r.action == sekisho_policy::inbound::Outcome::Quarantined);
+    let dmarc = info
+        .sender_record
+        .as_ref()
+        .and_then(|s| s.authentication.as_ref())
+        .map(|a| a.dmarc_action.as_str())
+        .filter(|a| a.starts_with("quarantine"));
+    let parts: Vec<String> =
+        inspected.map(why).into_iter().chain(dmarc.map(|d| format!("DMARC {}", visible(d)))).collect();
+    parts.join("; ")
+}
+
 /// The recipients still held, in envelope order.
 pub fn held_recipients(d: &MessageDetail) -> Vec<String> {
     d.recipients.iter().filter(|r| r.state == RecipientState::Held).map(|r| r.address.clone()).collect()
@@ -118,5 +133,40 @@ mod tests {
         assert_eq!(why(&empty), "danger file → quarantine (inbound.danger)");
         let header = Header::read(b"From: Bank <a@bank.example>\r\nSubject: Hi\r\n\r\nbody");
         assert_eq!((header.from.as_str(), header.subject.as_str()), ("Bank <a@bank.example>", "Hi"));
+    }
+
+    #[test]
+    fn a_dmarc_quarantine_says_why_beside_the_inspection() {
+        use sekisho_policy::sender::{AuthenticationRecord, SenderRecord};
+        let mut info = sekisho_store::MessageInfo {
+            id: "Q1".into(),
+            received_at: 0,
+            sender: "ceo@bank.example".into(),
+            size: 1,
+            ret: None,
+            envid: None,
+            smtputf8: false,
+            body_8bit: false,
+            client_ip: "192.0.2.1".into(),
+            helo: "x".into(),
+            listener: "mx".into(),
+            auth_user: None,
+            tls: None,
+            origin: sekisho_store::Origin::Mx,
+            findings: None,
+            required_tls: None,
+            inspection: None,
+            rules: None,
+            sender_record: None,
+        };
+        assert_eq!(why_held(&info), "");
+        let dmarc = |action: &str| SenderRecord {
+            authentication: Some(AuthenticationRecord { dmarc_action: action.into(), ..Default::default() }),
+            findings: vec![],
+        };
+        info.sender_record = Some(dmarc("quarantine: the sender's domain bank.example publishes DMARC p=reject"));
+        assert_eq!(why_held(&info), "DMARC quarantine: the sender's domain bank.example publishes DMARC p=reject");
+        info.sender_record = Some(dmarc("deliver: the client is a trusted forwarder"));
+        assert_eq!(why_held(&info), "", "only a quarantine is a reason to hold");
     }
 }
