@@ -6,7 +6,6 @@
 //! inline-or-link decision is untouched. When the header cannot be read, the external
 //! recipients are held back: the list is never shown to them instead.
 
-use std::io::Read as _;
 use std::path::Path;
 
 use sekisho_config::{Config, domain_matches};
@@ -15,9 +14,6 @@ use sekisho_store::{MessageInfo, RecipientRecord, Variant};
 
 use crate::decide::Carriage;
 use crate::variants::{Batch, Data, Held};
-
-/// Longest header read from the spool, beyond `[smtp] max_header_size`.
-const HEADER_SLACK: usize = 64 << 10;
 
 /// Whether `address` is internal for the rules: a local or a partner domain.
 fn internal(config: &Config, address: &str) -> bool {
@@ -71,18 +67,8 @@ pub(crate) async fn separate<'r>(
 
 /// The spooled message's header block and where its body starts.
 async fn read_head(config: &Config, path: &Path) -> Result<(Vec<u8>, usize), std::io::Error> {
-    let limit = config.smtp.max_header_size.saturating_add(HEADER_SLACK);
-    let path = path.to_path_buf();
-    let prefix = tokio::task::spawn_blocking(move || {
-        let mut prefix = Vec::new();
-        std::fs::File::open(&path)?.take(limit as u64).read_to_end(&mut prefix)?;
-        Ok::<_, std::io::Error>(prefix)
-    })
-    .await
-    .map_err(std::io::Error::other)??;
-    let end = sekisho_rewrite::inbound::header_end(&prefix)
-        .or((prefix.len() < limit).then_some(prefix.len()))
-        .ok_or_else(|| std::io::Error::other("the header is longer than the limit"))?;
+    let (prefix, end) = crate::spooled::spooled_header(config, path).await?;
+    let end = end.ok_or_else(|| std::io::Error::other("the header is longer than the limit"))?;
     let mut head = prefix;
     head.truncate(end);
     Ok((head, end))

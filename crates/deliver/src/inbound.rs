@@ -6,7 +6,6 @@
 //! delivery (a Safe copy in place of a file, HTML bodies as text), the whole message is read and
 //! rewritten first ([`crate::sanitised`]).
 
-use std::io::Read as _;
 use std::path::Path;
 
 use sekisho_config::Config;
@@ -22,10 +21,6 @@ use sekisho_store::{MessageInfo, RecipientRecord, Variant};
 use crate::leftover::withheld_file_left;
 use crate::sanitised::{SanitisedError, sanitised_body, wanted};
 use crate::variants::{Batch, Data, Held};
-
-/// How much of the spooled body is read to find the end of its header block, beyond `[smtp]
-/// max_header_size` (the Received field sekisho wrote in front of it).
-const HEADER_SLACK: usize = 64 << 10;
 
 /// Why an inbound message's transactions could not be made: every recipient is held back.
 #[derive(Debug, thiserror::Error)]
@@ -145,20 +140,11 @@ async fn headed_or_made(
 
 /// The data for inbound mail inspected as `record`, spooled at `path`.
 async fn headed(config: &Config, record: &InspectionRecord, path: &Path) -> std::io::Result<Data> {
-    let limit = config.smtp.max_header_size.saturating_add(HEADER_SLACK);
-    let path = path.to_path_buf();
-    let prefix = tokio::task::spawn_blocking(move || {
-        let mut prefix = Vec::new();
-        std::fs::File::open(&path)?.take(limit as u64).read_to_end(&mut prefix)?;
-        Ok::<_, std::io::Error>(prefix)
-    })
-    .await
-    .map_err(std::io::Error::other)??;
+    let (prefix, end) = crate::spooled::spooled_header(config, path).await?;
     let field = summary(record, &config.hostname);
     let tag = subject_tag(config, record);
     // A message that is all header (no empty line) was read whole when it is shorter than the
     // limit; a longer header than that cannot be, and gets the field in front only.
-    let end = header_end(&prefix).or((prefix.len() < limit).then_some(prefix.len()));
     Ok(match end {
         Some(end) => Data::Headed { head: inbound_header(&prefix[..end], &field, tag), resume_at: end as u64 },
         None => Data::Headed { head: inbound_header(b"", &field, None), resume_at: 0 },
@@ -309,15 +295,6 @@ fn sealed(
 /// The first bytes of the spooled message and where its header block ends in them (all of
 /// them for a message that is all header; none for a header longer than can be read).
 async fn spooled_header(config: &Config, path: &Path) -> std::io::Result<(Vec<u8>, usize)> {
-    let limit = config.smtp.max_header_size.saturating_add(HEADER_SLACK);
-    let path = path.to_path_buf();
-    let prefix = tokio::task::spawn_blocking(move || {
-        let mut prefix = Vec::new();
-        std::fs::File::open(&path)?.take(limit as u64).read_to_end(&mut prefix)?;
-        Ok::<_, std::io::Error>(prefix)
-    })
-    .await
-    .map_err(std::io::Error::other)??;
-    let end = header_end(&prefix).or((prefix.len() < limit).then_some(prefix.len())).unwrap_or(0);
-    Ok((prefix, end))
+    let (prefix, end) = crate::spooled::spooled_header(config, path).await?;
+    Ok((prefix, end.unwrap_or(0)))
 }

@@ -459,6 +459,19 @@ pub struct SqliteStore {
 }
 
 impl SqliteStore {
+    /// The details of SQLite's plan for `sql`, for tests that check an index is used (its
+    /// parameters left unbound: the plan does not depend on their values).
+    #[cfg(test)]
+    pub(crate) async fn query_plan(&self, sql: &str) -> Vec<String> {
+        sqlx::query(&format!("EXPLAIN QUERY PLAN {sql}"))
+            .fetch_all(&self.reader)
+            .await
+            .expect("a plan")
+            .iter()
+            .map(|r| sqlx::Row::get::<String, _>(r, "detail"))
+            .collect()
+    }
+
     /// Opens (creating if needed) the database at `path`.
     pub async fn open(path: &Path) -> Result<SqliteStore, StoreError> {
         // Created 0600 before SQLite opens it: SQLite gives the -wal and -shm files the

@@ -152,27 +152,13 @@ impl SqliteStore {
 
 #[cfg(test)]
 mod tests {
-    use sqlx::Row;
-
     use crate::sqlite::SqliteStore;
-
-    /// The plan of `sql` (with `?1` bound to a value).
-    async fn plan(s: &SqliteStore, sql: &str) -> Vec<String> {
-        sqlx::query(&format!("EXPLAIN QUERY PLAN {sql}"))
-            .bind(0)
-            .fetch_all(&s.reader)
-            .await
-            .unwrap()
-            .iter()
-            .map(|r| r.get::<String, _>("detail"))
-            .collect()
-    }
 
     #[tokio::test]
     async fn the_timeout_sweep_reads_pending_approvals_only_never_every_unfinished_message() {
         let dir = tempfile::tempdir().unwrap();
         let s = SqliteStore::open(&dir.path().join("q.db")).await.unwrap();
-        let p = plan(&s, &super::expired_sql()).await;
+        let p = s.query_plan(&super::expired_sql()).await;
         assert!(p.iter().any(|d| d.starts_with("SEARCH a USING INDEX approvals_pending")), "{p:?}");
         assert!(!p.iter().any(|d| d.contains("messages_pending")), "{p:?}");
     }
