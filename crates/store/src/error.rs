@@ -23,6 +23,17 @@ pub enum StoreError {
     /// A kept file's key does not open (no store key, another store key, altered).
     #[error("file key: {0}")]
     FileKey(#[from] crate::files::KeyError),
+    /// The database was migrated by a newer version of sekisho than this one.
+    #[error(
+        "the queue database was written by a newer sekisho (schema version {found}; this version knows versions up \
+         to {known}): run that version or a newer one, or restore the backup taken before the upgrade"
+    )]
+    SchemaTooNew {
+        /// The schema version found in the database.
+        found: i64,
+        /// The newest schema version this build knows.
+        known: usize,
+    },
     /// A stored value could not be read back.
     #[error("damaged record {0}")]
     Damaged(String),

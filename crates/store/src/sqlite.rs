@@ -520,6 +520,11 @@ impl SqliteStore {
 async fn migrate(pool: &SqlitePool) -> Result<(), StoreError> {
     let mut conn = pool.acquire().await?;
     let applied: i64 = sqlx::query_scalar("PRAGMA user_version").fetch_one(&mut *conn).await?;
+    // A database a newer version has migrated is never used by an older one: its new columns
+    // and states would be ignored or damaged.
+    if applied > MIGRATIONS.len() as i64 {
+        return Err(StoreError::SchemaTooNew { found: applied, known: MIGRATIONS.len() });
+    }
     for (i, step) in MIGRATIONS.iter().enumerate().skip(applied.max(0) as usize) {
         let mut tx = sqlx::Connection::begin(&mut *conn).await?;
         sqlx::raw_sql(step).execute(&mut *tx).await?;
@@ -1016,6 +1021,25 @@ mod tests {
         s.apply_move(Some(&held.info.id), crate::state::Move::Hold, None).await.unwrap();
         assert!(s.delete_held_message(&held.info.id).await.unwrap());
         assert!(s.message(&held.info.id).await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn a_database_a_newer_version_migrated_is_refused_and_left_as_it_is() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("q.db");
+        let s = SqliteStore::open(&path).await.unwrap();
+        let newer = MIGRATIONS.len() + 1;
+        sqlx::raw_sql(&format!("PRAGMA user_version = {newer}")).execute(&s.writer).await.unwrap();
+        s.writer.close().await;
+        s.reader.close().await;
+        let Err(e) = SqliteStore::open(&path).await else { panic!("a newer schema was opened") };
+        assert!(
+            matches!(e, StoreError::SchemaTooNew { found, known } if found == newer as i64 && known == MIGRATIONS.len())
+        );
+        let text = e.to_string();
+        assert!(text.contains("newer sekisho") && text.contains(&format!("schema version {newer}")), "{text}");
+        let Err(again) = SqliteStore::open(&path).await else { panic!("opened once refused: it was changed") };
+        assert!(matches!(again, StoreError::SchemaTooNew { .. }), "{again}");
     }
 
     #[tokio::test]
