@@ -169,3 +169,78 @@ async fn a_rule_for_a_group_the_directory_keeps_matches_its_members_only() {
     let r = c.send_mail("boss@example.jp", &["c@customer.example"], message).await;
     assert_eq!(r.code, 451, "the directory does not answer: temporary, never sent unruled: {r:?}");
 }
+
+/// `[ldap]` for a test: the directory at `url`, bound as its administrator, trusting `ca`.
+fn ldap_config(url: &str, starttls: bool, ca: Option<&Path>) -> sekisho_config::Config {
+    let mut c = sekisho_config::Config::default();
+    c.ldap.url = Some(url.into());
+    c.ldap.starttls = starttls;
+    c.ldap.ca_file = ca.map(Path::to_path_buf);
+    c.ldap.bind_dn = Some("cn=admin,dc=example,dc=jp".into());
+    c.ldap.bind_password = Some("secret".into());
+    c.ldap.base_dn = "dc=example,dc=jp".into();
+    c
+}
+
+/// The `mail` values the directory of `config` gives for uid=alice, or why it gave none.
+async fn alice_mail(config: &sekisho_config::Config) -> Result<Vec<String>, String> {
+    let directory = sekisho_directory::configured(config).map_err(|e| e.to_string())?.expect("a directory");
+    let entries = directory.search("(uid=alice)", &["mail"]).await.map_err(|e| e.to_string())?;
+    Ok(sekisho_directory::addresses(&entries, &["mail".to_string()]))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_directory_is_asked_over_ldaps_and_starttls_and_never_in_plain_text() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = sekisho_testkit::TestPki::generate(&dir.path().join("pki"), "127.0.0.166");
+    let slapd = Slapd::start_tls(&dir.path().join("slapd"), "127.0.0.166", LDIF, &pki);
+    let ldaps = slapd.ldaps_url.clone().unwrap();
+    let ca = Some(pki.ca_path.as_path());
+    let expected = vec!["alice@example.jp".to_string(), "sales@example.jp".to_string()];
+
+    assert_eq!(alice_mail(&ldap_config(&ldaps, false, ca)).await, Ok(expected.clone()), "ldaps://");
+    assert_eq!(alice_mail(&ldap_config(&slapd.url, true, ca)).await, Ok(expected), "ldap:// with StartTLS");
+    // This directory refuses a bind without TLS: the plain client is turned away, which shows
+    // the two above really spoke TLS.
+    let plain = alice_mail(&ldap_config(&slapd.url, false, None)).await.unwrap_err();
+    assert!(plain.contains("confidentiality required") || plain.contains("rc=13"), "{plain}");
+    // Without the directory's CA the certificate is not trusted: no answer, no fallback.
+    let untrusted = alice_mail(&ldap_config(&ldaps, false, None)).await.unwrap_err();
+    assert!(untrusted.contains("UnknownIssuer"), "{untrusted}");
+    let untrusted = alice_mail(&ldap_config(&slapd.url, true, None)).await.unwrap_err();
+    assert!(untrusted.contains("UnknownIssuer"), "StartTLS is not downgraded either: {untrusted}");
+
+    // End to end: recipients verified through ldaps://.
+    let (url, ca_file) = (ldaps.clone(), pki.ca_path.clone());
+    let s = TestServer::start_with(move |c| {
+        let l = ldap_config(&url, false, Some(&ca_file)).ldap;
+        c.ldap = l;
+        c.recipients.domains.push(RecipientRule {
+            domains: vec!["example.jp".into()],
+            list: None,
+            callout: false,
+            callout_host: None,
+            ldap: true,
+        });
+    })
+    .await;
+    let (mut c, _) = Client::connect(s.mx).await;
+    c.cmd("EHLO client.example").await;
+    c.cmd("MAIL FROM:<someone@outside.example>").await;
+    assert_eq!(c.cmd("RCPT TO:<alice@example.jp>").await.code, 250);
+    let r = c.cmd("RCPT TO:<ghost@example.jp>").await;
+    assert_eq!(r.code, 550, "{r:?}");
+    slapd.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_directory_whose_certificate_names_another_host_is_not_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    // Signed by a CA sekisho trusts, but for ldap.other.test (and 127.0.0.1), not 127.0.0.167.
+    let pki = sekisho_testkit::TestPki::generate(&dir.path().join("pki"), "ldap.other.test");
+    let slapd = Slapd::start_tls(&dir.path().join("slapd"), "127.0.0.167", LDIF, &pki);
+    let ldaps = slapd.ldaps_url.clone().unwrap();
+    let wrong = alice_mail(&ldap_config(&ldaps, false, Some(&pki.ca_path))).await.unwrap_err();
+    assert!(wrong.contains("not valid for name"), "{wrong}");
+    slapd.stop();
+}

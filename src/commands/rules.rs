@@ -45,7 +45,7 @@ pub(crate) async fn run(command: RulesCommand, config: &Config, source: &ConfigS
         (BTreeSet::new(), false)
     };
     // The directory says which of the rules' LDAP groups the sender is in.
-    let directory = sekisho_directory::configured(&config.ldap);
+    let directory = sekisho_directory::configured(config).map_err(|e| Failure::Failed(e.to_string()))?;
     let sender_groups = sekisho_receive::rules::sender_groups(config, directory.as_ref(), &from)
         .await
         .map_err(|e| Failure::Failed(format!("cannot ask the directory for the rules' groups: {e}")))?;

@@ -1,6 +1,8 @@
 //! `[ldap]`: the directory (Active Directory, OpenLDAP) asked for existing recipients
 //! (`[[recipients.domains]] ldap = true`) and the addresses of an account (`[senders] ldap`).
 
+use std::path::PathBuf;
+
 use serde::Deserialize;
 
 use crate::Duration;
@@ -9,8 +11,15 @@ use crate::Duration;
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LdapConfig {
-    /// `ldap://host:port`; unset: no directory.
+    /// `ldap://host:port` or `ldaps://host:port` (TLS from the first byte); unset: no
+    /// directory.
     pub url: Option<String>,
+    /// With `ldap://`: upgrade each connection with StartTLS before binding (refused if the
+    /// directory cannot).
+    pub starttls: bool,
+    /// PEM certificates trusted for the directory's certificate, besides the WebPKI roots and
+    /// `[tls] extra_roots` (an internal CA, e.g. Active Directory Certificate Services).
+    pub ca_file: Option<PathBuf>,
     /// DN to bind with; unset: anonymous.
     pub bind_dn: Option<String>,
     /// Its password.
@@ -35,6 +44,8 @@ impl Default for LdapConfig {
     fn default() -> Self {
         LdapConfig {
             url: None,
+            starttls: false,
+            ca_file: None,
             bind_dn: None,
             bind_password: None,
             base_dn: String::new(),
@@ -54,8 +65,18 @@ impl LdapConfig {
         let Some(url) = &self.url else {
             return used.then(|| ("ldap.url".into(), "LDAP is used (ldap = true) but [ldap] url is not set".into()));
         };
-        if !url.starts_with("ldap://") {
-            return Some(("ldap.url".into(), format!("`{url}`: only ldap://host:port is supported")));
+        let tls_from_start = url.starts_with("ldaps://");
+        if !tls_from_start && !url.starts_with("ldap://") {
+            return Some(("ldap.url".into(), format!("`{url}`: write ldap://host:port or ldaps://host:port")));
+        }
+        if tls_from_start && self.starttls {
+            return Some((
+                "ldap.starttls".into(),
+                "an ldaps:// url is TLS from the first byte; starttls is for ldap:// urls".into(),
+            ));
+        }
+        if let Some(path) = self.ca_file.as_ref().filter(|p| !p.exists()) {
+            return Some(("ldap.ca_file".into(), format!("{} does not exist", path.display())));
         }
         if self.base_dn.is_empty() {
             return Some(("ldap.base_dn".into(), "must be set when url is".into()));
@@ -93,10 +114,25 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("ldap.url") && e.contains("url is not set"), "{e}");
-        let e = Config::parse("[ldap]\nurl = \"ldaps://x\"\nbase_dn = \"dc=x\"\n", Path::new("s.toml"))
+        let e = Config::parse("[ldap]\nurl = \"ldapi://x\"\nbase_dn = \"dc=x\"\n", Path::new("s.toml"))
             .unwrap_err()
             .to_string();
-        assert!(e.starts_with("s.toml:2: ldap.url"), "{e}");
+        assert!(e.starts_with("s.toml:2: ldap.url") && e.contains("ldaps://host:port"), "{e}");
+        let e = Config::parse(
+            "[ldap]\nurl = \"ldaps://x:636\"\nstarttls = true\nbase_dn = \"dc=x\"\n",
+            Path::new("s.toml"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.starts_with("s.toml:3: ldap.starttls"), "{e}");
+        let e = Config::parse(
+            "[ldap]\nurl = \"ldaps://x:636\"\nca_file = \"/nonexistent/ca.pem\"\nbase_dn = \"dc=x\"\n",
+            Path::new("s.toml"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.starts_with("s.toml:3: ldap.ca_file") && e.contains("does not exist"), "{e}");
+        Config::parse("[ldap]\nurl = \"ldaps://x:636\"\nbase_dn = \"dc=x\"\n", Path::new("s.toml")).unwrap();
         let c =
             Config::parse("[ldap]\nurl = \"ldap://127.0.0.1:389\"\nbase_dn = \"dc=x\"\n", Path::new("s.toml")).unwrap();
         assert_eq!(c.ldap.sender_attributes, ["mail", "proxyAddresses"]);

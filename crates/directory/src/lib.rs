@@ -3,10 +3,14 @@
 //! the configured DN, within a time limit. Kept apart so the LDAP client crate is built and
 //! changed in one place.
 //!
-//! Only `ldap://` is supported by this build (no TLS): run it over a trusted network or the
-//! loopback.
+//! `ldaps://` speaks TLS from the first byte; `ldap://` with `starttls` upgrades before the
+//! bind. Either way the directory's certificate is validated (chain to the WebPKI roots,
+//! `[tls] extra_roots` or `[ldap] ca_file`, and the URL's host name), and a failure is an error,
+//! never a fallback to plain text. Plain `ldap://` without StartTLS sends the bind password in
+//! clear: for the loopback or a trusted network only.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use ldap3::{LdapConnAsync, LdapConnSettings, Scope, SearchEntry};
@@ -24,6 +28,10 @@ pub struct DirectorySettings {
     pub base_dn: String,
     /// Time for one whole question (connect, bind, search).
     pub timeout: Duration,
+    /// TLS for `ldaps://` urls and StartTLS; `None`: plain `ldap://`.
+    pub tls: Option<Arc<rustls::ClientConfig>>,
+    /// Upgrade `ldap://` connections with StartTLS.
+    pub starttls: bool,
 }
 
 /// Why the directory gave no answer.
@@ -35,6 +43,9 @@ pub enum DirectoryError {
     /// Connection, bind or search failed.
     #[error("directory: {0}")]
     Ldap(#[from] ldap3::LdapError),
+    /// The trusted certificates for the directory could not be loaded.
+    #[error("directory TLS: {0}")]
+    Tls(#[from] sekisho_transport::SetupError),
 }
 
 /// An LDAP directory.
@@ -43,16 +54,26 @@ pub struct Directory {
     settings: DirectorySettings,
 }
 
-/// The directory `[ldap]` names, if it names one.
-pub fn configured(l: &sekisho_config::LdapConfig) -> Option<Directory> {
-    let url = l.url.as_ref()?;
-    Some(Directory::new(DirectorySettings {
+/// The directory `[ldap]` names, if it names one; with its TLS set up from `[ldap] ca_file`
+/// and `[tls] extra_roots` when the url is `ldaps://` or `starttls` is set.
+pub fn configured(config: &sekisho_config::Config) -> Result<Option<Directory>, DirectoryError> {
+    let l = &config.ldap;
+    let Some(url) = l.url.as_ref() else { return Ok(None) };
+    let tls = if url.starts_with("ldaps://") || l.starttls {
+        let roots: Vec<_> = config.tls.extra_roots.iter().chain(&l.ca_file).cloned().collect();
+        Some(Arc::new(sekisho_transport::tls::verifier::TlsClient::new(&roots)?.validating_config()))
+    } else {
+        None
+    };
+    Ok(Some(Directory::new(DirectorySettings {
         url: url.clone(),
         bind_dn: l.bind_dn.clone(),
         bind_password: l.bind_password.clone(),
         base_dn: l.base_dn.clone(),
         timeout: l.timeout.0,
-    }))
+        tls,
+        starttls: l.starttls,
+    })))
 }
 
 impl Directory {
@@ -75,8 +96,11 @@ impl Directory {
     /// A new connection, not bound yet.
     async fn connect(&self) -> Result<ldap3::Ldap, DirectoryError> {
         let s = &self.settings;
-        let (conn, ldap) =
-            LdapConnAsync::with_settings(LdapConnSettings::new().set_conn_timeout(s.timeout), &s.url).await?;
+        let mut settings = LdapConnSettings::new().set_conn_timeout(s.timeout).set_starttls(s.starttls);
+        if let Some(tls) = &s.tls {
+            settings = settings.set_config(tls.clone());
+        }
+        let (conn, ldap) = LdapConnAsync::with_settings(settings, &s.url).await?;
         ldap3::drive!(conn);
         Ok(ldap)
     }

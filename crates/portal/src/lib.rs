@@ -85,6 +85,9 @@ pub enum PortalError {
     /// The notice templates.
     #[error(transparent)]
     Links(#[from] sekisho_links::LinkError),
+    /// The directory's TLS for console sign-in (`[ldap] ca_file`, `[tls] extra_roots`).
+    #[error(transparent)]
+    Directory(#[from] sekisho_directory::DirectoryError),
 }
 
 impl Portal {
@@ -102,11 +105,11 @@ impl Portal {
         let antivirus = sekisho_inbound::configured(&config.antivirus);
         let held = inbound::Held::default();
         let openings = tokio::sync::Semaphore::new(inbound::OPENINGS_AT_ONCE);
-        let directory = config
-            .console
-            .allows(sekisho_config::SignInMethod::Ldap)
-            .then(|| sekisho_directory::configured(&config.ldap))
-            .flatten();
+        let directory = if config.console.allows(sekisho_config::SignInMethod::Ldap) {
+            sekisho_directory::configured(&config)?
+        } else {
+            None
+        };
         let inner = Inner {
             directory,
             stores,

@@ -14,6 +14,9 @@ pub enum ReceiveError {
     /// The resolver of the authentication checks could not be built.
     #[error(transparent)]
     Authentication(#[from] sekisho_auth::AuthError),
+    /// The directory's TLS could not be set up (`[ldap] ca_file`, `[tls] extra_roots`).
+    #[error(transparent)]
+    Directory(#[from] sekisho_directory::DirectoryError),
     /// `[findings] country_database` could not be read as a MaxMind database.
     #[error("[findings] country_database {}: {message}", path.display())]
     CountryDatabase { path: PathBuf, message: String },

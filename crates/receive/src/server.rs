@@ -123,7 +123,7 @@ impl Server {
                 "[antivirus] clamd is not set: inbound files are classified Error (not scanned) and handled by [inbound] error"
             );
         }
-        let directory = sekisho_directory::configured(&config.ldap).map(Arc::new);
+        let directory = sekisho_directory::configured(&config)?.map(Arc::new);
         let verifier = if has_mx && config.authentication.enabled {
             Some(Arc::new(sekisho_auth::Verifier::new(&config.dns)?))
         } else {

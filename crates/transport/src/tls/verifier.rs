@@ -65,13 +65,19 @@ impl TlsClient {
     /// A connector for HTTPS (MTA-STS policies): the same roots, the certificate always
     /// validated, HTTP/1.1 by ALPN.
     pub fn https_connector(&self) -> tokio_rustls::TlsConnector {
-        let mut config = rustls::ClientConfig::builder_with_provider(self.provider.clone())
+        let mut config = self.validating_config();
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        tokio_rustls::TlsConnector::from(Arc::new(config))
+    }
+
+    /// A client configuration with the same roots that always validates the certificate and
+    /// its name (TLS 1.2 and 1.3): for services sekisho uses, such as the directory.
+    pub fn validating_config(&self) -> rustls::ClientConfig {
+        rustls::ClientConfig::builder_with_provider(self.provider.clone())
             .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
             .expect("TLS 1.2 and 1.3 are supported")
             .with_webpki_verifier(self.verifier.clone())
-            .with_no_client_auth();
-        config.alpn_protocols = vec![b"http/1.1".to_vec()];
-        tokio_rustls::TlsConnector::from(Arc::new(config))
+            .with_no_client_auth()
     }
 }
 
