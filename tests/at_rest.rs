@@ -161,6 +161,7 @@ async fn an_old_data_directory_is_tightened_and_wrapped_and_the_key_rotates() {
                 sha256: "00".repeat(32),
                 purged: false,
             }],
+            original: None,
             password_hash: None,
         })
         .await

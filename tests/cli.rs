@@ -177,6 +177,7 @@ async fn seed_links(
         header_from: String::new(),
         created_at,
         files,
+        original: None,
         password_hash: None,
     };
     store.put_link_message(&message).await.unwrap();

@@ -472,6 +472,13 @@ impl Config {
         self.local_domains.iter().any(|d| d.eq_ignore_ascii_case(domain))
     }
 
+    /// True when `address` is internal for the mis-send rules: of a local or a partner domain
+    /// (`[rules] partner_domains`); `bcc_external` hides the other recipients from the rest.
+    pub fn internal_for_rules(&self, address: &str) -> bool {
+        let domain = address.rsplit_once('@').map_or("", |(_, d)| d);
+        self.is_local(domain) || domain_matches(&self.rules.partner_domains, domain)
+    }
+
     /// How attachments travel to `domain`, and how its links open: each key from the first
     /// `[[outbound.attachments]]` rule that matches the domain and sets it, else the general
     /// setting (`internal_inline_min` for local domains, `attachments_inline_min` for others;

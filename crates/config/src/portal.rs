@@ -35,6 +35,9 @@ pub struct PortalConfig {
     /// How long a link works; its files are purged once every link of the message has expired
     /// (and `keep_expired` has passed since) or been revoked.
     pub link_expiry: Duration,
+    /// Keep the whole message beside its files, so the recipient can download it as one
+    /// `.eml` with every attachment (outbound link messages only; doubles their storage).
+    pub original_download: bool,
     /// How long the files of expired links stay sealed in the file store (downloadable by
     /// nobody) so the sender can send them again as a new link; 0: purged at expiry.
     pub keep_expired: Duration,
@@ -142,6 +145,7 @@ impl Default for PortalConfig {
             password_delay: Duration::from_secs(300),
             link_expiry: Duration::from_secs(7 * 86_400),
             keep_expired: Duration::from_secs(0),
+            original_download: false,
             max_downloads: 10,
             code_lifetime: Duration::from_secs(600),
             max_failures: 5,

@@ -8,18 +8,12 @@
 
 use std::path::Path;
 
-use sekisho_config::{Config, domain_matches};
+use sekisho_config::Config;
 use sekisho_rewrite::undisclosed::{only_recipient, only_recipient_message};
 use sekisho_store::{MessageInfo, RecipientRecord, Variant};
 
 use crate::decide::Carriage;
 use crate::variants::{Batch, Data, Held};
-
-/// Whether `address` is internal for the rules: a local or a partner domain.
-fn internal(config: &Config, address: &str) -> bool {
-    let domain = address.rsplit_once('@').map_or("", |(_, d)| d);
-    config.is_local(domain) || domain_matches(&config.rules.partner_domains, domain)
-}
 
 /// `batches` with each external recipient in a transaction of its own naming only them, when
 /// the message's rules asked for it; the recipients that could not be given one are held back.
@@ -30,14 +24,14 @@ pub(crate) async fn separate<'r>(
     spooled: &Path,
 ) -> (Vec<Batch<'r>>, Vec<Held<'r>>) {
     let Some(rule) = info.rules.as_ref().and_then(|r| r.bcc_external.as_deref()) else { return (batches, Vec::new()) };
-    if batches.iter().all(|b| b.rcpts.iter().all(|r| internal(config, &r.address))) {
+    if batches.iter().all(|b| b.rcpts.iter().all(|r| config.internal_for_rules(&r.address))) {
         return (batches, Vec::new());
     }
     let head = read_head(config, spooled).await;
     let (mut out, mut held) = (Vec::new(), Vec::new());
     for batch in batches {
         let (inside, outside): (Vec<&'r RecipientRecord>, Vec<&'r RecipientRecord>) =
-            batch.rcpts.iter().partition(|r| internal(config, &r.address));
+            batch.rcpts.iter().partition(|r| config.internal_for_rules(&r.address));
         for rcpt in outside {
             let data = match (&batch.data, &head) {
                 (Data::Spooled, Ok((head, end))) => {

@@ -223,6 +223,7 @@ mod tests {
             header_from: String::new(),
             created_at: 100,
             files: vec![file],
+            original: None,
             password_hash: None,
         };
         s.put_link_message(&message).await.unwrap();

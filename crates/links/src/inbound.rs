@@ -64,7 +64,9 @@ impl LinkMaker {
         (field, tag): (&str, Option<&str>),
     ) -> Result<Vec<u8>, LinkError> {
         let kept = self
-            .keep_some(info, prepared, |f| classified_attachment(record, f).is_some_and(|c| downloadable(c.class)))
+            .keep_some(info, prepared, false, |f| {
+                classified_attachment(record, f).is_some_and(|c| downloadable(c.class))
+            })
             .await?;
         let access = config.inbound.access;
         let link = self.store_link(config, &kept, idx, address, (access, None, None), access_sentences(access, None));

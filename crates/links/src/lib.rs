@@ -68,6 +68,9 @@ impl Prepared {
     }
 }
 
+/// The name the recipient's copy of the original message is downloaded under.
+pub const ORIGINAL_NAME: &str = "message.eml";
+
 /// The recipient a link variant is made for.
 #[derive(Debug, Clone)]
 pub struct LinkFor<'a> {
@@ -88,6 +91,9 @@ pub struct LinkMaker {
     queue: Queue,
     /// The administrator's notice texts, if any.
     templates: NoticeTemplates,
+    /// Seal the whole message beside its files, for the recipient's `.eml` (`[portal]
+    /// original_download`).
+    keep_original: bool,
 }
 
 /// A time as the notice and the portal show it: "2026-12-09 10:00 (UTC+09:00)", in the
@@ -154,7 +160,8 @@ impl LinkMaker {
         };
         let o = &config.outbound;
         let templates = NoticeTemplates { text: read(&o.notice_text_template)?, html: read(&o.notice_html_template)? };
-        Ok(LinkMaker { store: queue.stores().links.clone(), files, queue, templates })
+        let keep_original = config.portal.original_download;
+        Ok(LinkMaker { store: queue.stores().links.clone(), files, queue, templates, keep_original })
     }
 
     /// The hash of the message's password, made (and mailed to the sender) the first time a
@@ -236,14 +243,16 @@ impl LinkMaker {
 
     /// The message's kept files: sealed and stored now unless an earlier delivery did.
     pub async fn keep(&self, info: &MessageInfo, prepared: &Prepared) -> Result<LinkMessage, LinkError> {
-        self.keep_some(info, prepared, |_| true).await
+        self.keep_some(info, prepared, self.keep_original, |_| true).await
     }
 
-    /// Like [`keep`](Self::keep), sealing only the files `wanted` accepts.
+    /// Like [`keep`](Self::keep), sealing only the files `wanted` accepts, and with
+    /// `original` the whole message too.
     async fn keep_some(
         &self,
         info: &MessageInfo,
         prepared: &Prepared,
+        original: bool,
         wanted: impl Fn(&sekisho_inspect::mime::AttachedFile) -> bool,
     ) -> Result<LinkMessage, LinkError> {
         if let Some(m) = self.store.link_message(&info.id).await? {
@@ -264,6 +273,22 @@ impl LinkMaker {
                 purged: false,
             });
         }
+        let original = if original {
+            let (store, raw) = (self.files.clone(), prepared.raw.clone());
+            let sealed = tokio::task::spawn_blocking(move || store.put(&raw)).await??;
+            Some(LinkFile {
+                idx: sekisho_store::links::ORIGINAL_IDX,
+                file_id: sealed.id,
+                key: sealed.key,
+                name: ORIGINAL_NAME.into(),
+                content_type: "message/rfc822".into(),
+                size: sealed.size,
+                sha256: sealed.sha256,
+                purged: false,
+            })
+        } else {
+            None
+        };
         let message = LinkMessage {
             message_id: info.id.clone(),
             sender: info.sender.clone(),
@@ -271,11 +296,12 @@ impl LinkMaker {
             header_from: header_from(&prepared.raw),
             created_at: chrono::Utc::now().timestamp(),
             files,
+            original,
             password_hash: None,
         };
         let kept = self.store.put_link_message(&message).await?;
         if kept != message {
-            for f in &message.files {
+            for f in message.files.iter().chain(&message.original) {
                 self.files.remove(&f.file_id);
             }
         }

@@ -45,7 +45,7 @@ pub fn content_disposition(name: &str) -> String {
 }
 
 /// Writes into the response body from a blocking thread.
-struct Pipe {
+pub(crate) struct Pipe {
     tx: mpsc::Sender<std::io::Result<Vec<u8>>>,
 }
 
@@ -65,13 +65,13 @@ impl std::io::Write for Pipe {
 /// Why a download was not sent.
 #[derive(Debug, thiserror::Error)]
 #[error("the download was not counted: {0}")]
-struct NotCounted(&'static str);
+pub(crate) struct NotCounted(&'static str);
 
 /// A response body written by `produce` on a blocking thread, once `commit` (the download
 /// counted) succeeded: the first byte goes out counted, so a transfer abandoned near its end
 /// is a download too, and no client gets most of a file past the limit. A failure ends the
 /// body early (the client sees a truncated transfer, never wrong bytes as complete).
-fn streamed<C>(
+pub(crate) fn streamed<C>(
     produce: impl FnOnce(&mut std::io::BufWriter<Pipe>) -> std::io::Result<()> + Send + 'static,
     commit: impl FnOnce() -> C + Send + 'static,
 ) -> Body
@@ -119,7 +119,7 @@ impl Portal {
 
     /// The refusal when one of `files` is purged, used up or unreadable; the files are opened
     /// one at a time and closed again.
-    async fn left(&self, headers: &HeaderMap, c: &Current, files: &[&LinkFile]) -> Result<(), Response> {
+    pub(crate) async fn left(&self, headers: &HeaderMap, c: &Current, files: &[&LinkFile]) -> Result<(), Response> {
         let t = self.texts(headers);
         let made = match self.inner.stores.links.downloads(&c.link.message_id, c.link.idx).await {
             Ok(made) => made,
@@ -143,7 +143,7 @@ impl Portal {
     /// Counts a download of each of `files`, as its first bytes go out, and records it in
     /// the audit log (`detail`); fails when one is used up meanwhile. The first download of a
     /// link is announced to the sender when `notify_first_download` is on.
-    async fn counted(
+    pub(crate) async fn counted(
         &self,
         c: &Current,
         files: &[LinkFile],
@@ -193,7 +193,7 @@ impl Portal {
         }
     }
 
-    fn open(&self, f: &LinkFile) -> std::io::Result<impl Read + Send + 'static> {
+    pub(crate) fn open(&self, f: &LinkFile) -> std::io::Result<impl Read + Send + 'static> {
         self.inner.files.reader(&f.file_id, &f.key).map_err(std::io::Error::other)
     }
 

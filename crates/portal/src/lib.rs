@@ -22,6 +22,7 @@ mod inbound;
 mod lang;
 mod listener;
 mod mails;
+mod original;
 mod page;
 mod quarantine;
 mod recipient;
@@ -141,6 +142,7 @@ impl Portal {
             .route("/d/unlocked/{n}/all.zip", get(inbound::safe_zip).head(download::head))
             .route("/d/unlocked/{n}/{k}", get(inbound::entry).head(download::head))
             .route("/d/all.zip", get(download::all).head(download::head))
+            .route("/d/message.eml", get(original::message).head(download::head))
             .route("/sent", get(console::list))
             .route("/sent/login", post(console::login))
             .route("/sent/login-link", post(console::login_link))

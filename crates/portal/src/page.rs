@@ -39,6 +39,8 @@ pub struct RecipientPage<'a> {
     pub locked: bool,
     /// A line about the last action ("a code was sent", "that is not right").
     pub message: Option<String>,
+    /// The whole message can be downloaded as one `.eml` (`[portal] original_download`).
+    pub original: bool,
     pub csrf: &'a str,
 }
 
@@ -116,6 +118,7 @@ mod tests {
             locked: false,
             message: None,
             csrf: "c",
+            original: false,
         };
         let html = page.render().unwrap();
         assert!(!html.contains("<svg") && !html.contains("<script>alert"), "{html}");

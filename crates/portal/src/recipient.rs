@@ -113,6 +113,10 @@ impl Portal {
             })
             .collect();
         let expires = sekisho_links::readable_time(c.link.expires_at, &self.inner.config.time_zone);
+        let original = message_files.original.as_ref().is_some_and(|o| {
+            let made = downloads.iter().find(|(i, _)| *i == o.idx).map_or(0, |(_, n)| *n);
+            !o.purged && made < c.link.max_downloads
+        });
         let page = RecipientPage {
             t,
             sender: &message_files.sender,
@@ -126,6 +130,7 @@ impl Portal {
             locked,
             message,
             csrf: &c.session.csrf,
+            original,
         };
         render(if locked && status.is_success() { StatusCode::LOCKED } else { status }, &page)
     }

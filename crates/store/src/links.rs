@@ -46,6 +46,10 @@ pub struct LinkFile {
     pub purged: bool,
 }
 
+/// The file index under which a message's original (`LinkMessage::original`) is kept: its
+/// downloads are counted under it too.
+pub const ORIGINAL_IDX: i64 = -1;
+
 /// A message whose attachments are kept for download.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct LinkMessage {
@@ -61,6 +65,11 @@ pub struct LinkMessage {
     /// Unix seconds.
     pub created_at: i64,
     pub files: Vec<LinkFile>,
+    /// The whole message as the sender sent it, sealed beside its files (`[portal]
+    /// original_download`), for the recipient's `.eml`; stored as file index
+    /// [`ORIGINAL_IDX`], never among `files`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub original: Option<LinkFile>,
     /// PHC hash of the message's password (links in password mode), once one was made.
     #[serde(skip)]
     pub password_hash: Option<String>,

@@ -155,6 +155,7 @@ mod tests {
             header_from: String::new(),
             created_at: at,
             files: vec![file],
+            original: None,
             password_hash: None,
         };
         s.put_link_message(&m).await.unwrap();

@@ -88,6 +88,7 @@ mod tests {
             header_from: String::new(),
             created_at: 0,
             files: vec![file(0, "a0", k0.to_hex()), file(1, "a1", k1.to_hex())],
+            original: None,
             password_hash: None,
         };
         s.put_link_message(&message).await.unwrap();

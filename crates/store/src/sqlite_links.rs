@@ -94,7 +94,7 @@ impl LinkStore for SqliteStore {
         .await?
         .rows_affected();
         if inserted == 1 {
-            for f in &m.files {
+            for f in m.files.iter().chain(&m.original) {
                 sqlx::query(
                     "INSERT INTO link_files (message_id, idx, file_id, key, name, content_type, size, sha256) \
                      VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -157,22 +157,23 @@ impl LinkStore for SqliteStore {
         else {
             return Ok(None);
         };
-        let files = sqlx::query("SELECT * FROM link_files WHERE message_id = ? ORDER BY idx")
-            .bind(message_id)
-            .fetch_all(&self.reader)
-            .await?
-            .iter()
-            .map(|f| LinkFile {
-                idx: f.get("idx"),
-                file_id: f.get("file_id"),
-                key: f.get("key"),
-                name: f.get("name"),
-                content_type: f.get("content_type"),
-                size: f.get::<i64, _>("size") as u64,
-                sha256: f.get("sha256"),
-                purged: f.get("purged"),
-            })
-            .collect();
+        let (originals, files): (Vec<LinkFile>, Vec<LinkFile>) =
+            sqlx::query("SELECT * FROM link_files WHERE message_id = ? ORDER BY idx")
+                .bind(message_id)
+                .fetch_all(&self.reader)
+                .await?
+                .iter()
+                .map(|f| LinkFile {
+                    idx: f.get("idx"),
+                    file_id: f.get("file_id"),
+                    key: f.get("key"),
+                    name: f.get("name"),
+                    content_type: f.get("content_type"),
+                    size: f.get::<i64, _>("size") as u64,
+                    sha256: f.get("sha256"),
+                    purged: f.get("purged"),
+                })
+                .partition(|f| f.idx == crate::links::ORIGINAL_IDX);
         Ok(Some(LinkMessage {
             message_id: m.get("message_id"),
             sender: m.get("sender"),
@@ -180,6 +181,7 @@ impl LinkStore for SqliteStore {
             header_from: m.get("header_from"),
             created_at: m.get("created_at"),
             files,
+            original: originals.into_iter().next(),
             password_hash: m.get("password_hash"),
         }))
     }
@@ -395,7 +397,8 @@ impl LinkStore for SqliteStore {
              AND (?3 IS NULL \
                OR EXISTS (SELECT 1 FROM recipients s WHERE s.message_id = m.id AND s.address LIKE ?3 ESCAPE '\\') \
                OR EXISTS (SELECT 1 FROM link_messages k WHERE k.message_id = m.id AND k.subject LIKE ?3 ESCAPE '\\') \
-               OR EXISTS (SELECT 1 FROM link_files f WHERE f.message_id = m.id AND f.name LIKE ?3 ESCAPE '\\')) \
+               OR EXISTS (SELECT 1 FROM link_files f WHERE f.message_id = m.id AND f.idx >= 0 \
+                   AND f.name LIKE ?3 ESCAPE '\\')) \
              GROUP BY m.id ORDER BY m.received_at DESC, m.id DESC LIMIT ?4",
             crate::sqlite::SUMMARY_SELECT
         ))
@@ -695,6 +698,7 @@ mod tests {
                 sha256: "cd".repeat(32),
                 purged: false,
             }],
+            original: None,
             password_hash: None,
         }
     }

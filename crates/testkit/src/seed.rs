@@ -58,6 +58,7 @@ impl TestServer {
             header_from: String::new(),
             created_at: 0,
             files: kept,
+            original: None,
             password_hash: None,
         };
         store.put_link_message(&message).await.expect("keep the files");
