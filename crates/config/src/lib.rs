@@ -540,9 +540,20 @@ pub struct ListenerConfig {
     /// `[smtp] max_message_size`.
     #[serde(default)]
     pub max_message_size: Option<Size>,
+    /// RFC 8689 REQUIRETLS advertised after STARTTLS and accepted on MAIL FROM; unset: on for
+    /// submission listeners, off for MX listeners (see `offers_requiretls`).
+    #[serde(default)]
+    pub requiretls: Option<bool>,
 }
 
 impl ListenerConfig {
+    /// Whether this listener advertises REQUIRETLS after STARTTLS. By default only submission
+    /// listeners do: mail taken on an MX listener goes on to `[delivery] next_hop`, which then
+    /// has to offer REQUIRETLS over authenticated TLS too, or every such message bounces.
+    pub fn offers_requiretls(&self) -> bool {
+        self.requiretls.unwrap_or(self.role == Role::Submission)
+    }
+
     /// True when `ip` is in this listener's trusted networks.
     pub fn trusts(&self, ip: IpAddr) -> bool {
         self.trusted_networks.iter().any(|n| n.contains(&ip))
@@ -968,6 +979,7 @@ fn default_listeners() -> Vec<ListenerConfig> {
             max_connections: None,
             max_connections_per_client: None,
             max_message_size: None,
+            requiretls: None,
         },
         ListenerConfig {
             address: "127.0.0.1:2526".parse().expect("literal"),
@@ -977,6 +989,7 @@ fn default_listeners() -> Vec<ListenerConfig> {
             max_connections: None,
             max_connections_per_client: None,
             max_message_size: None,
+            requiretls: None,
         },
     ]
 }

@@ -172,7 +172,8 @@ impl Queue {
         let mut body = self.create_body(id).await?;
         body.write(bytes).await?;
         let finished = body.finish().await?;
-        let message = crate::model::local_message(id, hostname, to, bytes, finished.size(), not_before, required_tls);
+        let message =
+            crate::model::local_message(id, hostname, to, bytes, finished.size(), not_before, required_tls, None);
         self.commit(finished, message).await
     }
 

@@ -49,6 +49,9 @@ pub struct MessageInfo {
     /// requires for its recipients' domains (sekisho's own code mails under `[portal]
     /// code_min_assurance`); None: only that.
     pub required_tls: Option<sekisho_policy::Assurance>,
+    /// What the sender asked of the transport (RFC 8689): `REQUIRETLS` on MAIL FROM, or a
+    /// `TLS-Required: No` field honoured at submission; None: neither.
+    pub sender_tls: Option<sekisho_policy::SenderTls>,
     /// What inbound protection found in each file, the class it gave it and what it did with
     /// the message; None when inbound inspection did not run (outbound mail, `[inbound]
     /// inspect = false`).
@@ -397,6 +400,7 @@ pub(crate) fn local_message(
     size: u64,
     not_before: Option<i64>,
     required_tls: Option<sekisho_policy::Assurance>,
+    sender_tls: Option<sekisho_policy::SenderTls>,
 ) -> NewMessage {
     NewMessage {
         info: MessageInfo {
@@ -416,6 +420,7 @@ pub(crate) fn local_message(
             origin: Origin::Local,
             findings: None,
             required_tls,
+            sender_tls,
             inspection: None,
             rules: None,
             sender_record: None,
@@ -447,6 +452,7 @@ pub(crate) fn sample_message(id: &crate::QueueId, size: u64, recipients: usize) 
             origin: Origin::Submission,
             findings: None,
             required_tls: None,
+            sender_tls: None,
             inspection: None,
             rules: None,
             sender_record: None,
