@@ -82,7 +82,10 @@ impl Inner {
             NoticeKind::Delayed => DsnKind::Delayed,
             NoticeKind::Relayed => DsnKind::Relayed,
         };
+        // A REQUIRETLS message's content went only over authenticated TLS; its DSN, which goes
+        // back without that requirement, returns the header only (RFC 8689 §5).
         let full = kind == DsnKind::Failed
+            && !crate::requiretls::requires_tls(info.sender_tls)
             && match info.ret.as_deref() {
                 Some("FULL") => true,
                 Some(_) => false,
