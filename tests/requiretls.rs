@@ -302,3 +302,79 @@ async fn the_requiretls_flag_survives_a_restart_and_still_governs_delivery() {
     assert_eq!(got.len(), 1, "delivered after the restart");
     assert!(got[0].mail_line.ends_with(" REQUIRETLS"), "{}", got[0].mail_line);
 }
+
+#[tokio::test]
+async fn sekishos_tls_report_mail_says_tls_required_no_and_reaches_a_rua_whose_mx_fails_mta_sts() {
+    let mut net = Net::new(&format!("{BASE}.6")).await;
+    // partner.example asks for TLS reports by mail to reports.example.
+    let partner_pki = TestPki::generate(&pki_dir("partner"), "mx.partner.example");
+    let _partner = net.mx(&format!("{BASE}.60"), "partner.example", Some(partner_pki), false).await;
+    net.dns.txt("_smtp._tls.partner.example", "v=TLSRPTv1; rua=mailto:tls@reports.example");
+    // reports.example enforces MTA-STS, and its MX cannot prove its name.
+    let wrong = TestPki::generate(&pki_dir("reports"), "not-mx.reports.example");
+    let reports_mx = net.mx(&format!("{BASE}.61"), "reports.example", Some(wrong), false).await;
+    let policy_pki = TestPki::generate(&pki_dir("reports-sts"), "mta-sts.reports.example");
+    net.roots.push(policy_pki.ca_path.clone());
+    let policy = "version: STSv1\r\nmode: enforce\r\nmx: mx.reports.example\r\nmax_age: 86400\r\n";
+    let https = FakeHttps::start(&format!("{BASE}.62:0"), &policy_pki, HttpAnswer::policy(policy)).await;
+    net.dns.addr("mta-sts.reports.example", &format!("{BASE}.62"));
+    net.dns.txt("_mta-sts.reports.example", "v=STSv1; id=rep1;");
+    let (roots, sts_port) = (net.roots.clone(), https.addr.port());
+    let settings = move |c: &mut sekisho_config::Config| {
+        c.tls.extra_roots = roots;
+        c.mta_sts.port = sts_port;
+    };
+    let s = TestServer::start_delivering(&net.dns, net.port, settings.clone()).await;
+    // Ordinary mail to reports.example waits: the policy holds.
+    let held = s.submit("alice@example.jp", &["ops@reports.example"], MSG).await;
+    let d = s.wait_for(&held, 20, |d| d.recipients[0].attempts >= 1).await;
+    assert_eq!(d.recipients[0].state, RecipientState::Queued, "{d:#?}");
+    let id = s.submit("alice@example.jp", &["bob@partner.example"], MSG).await;
+    s.wait_for(&id, 20, settled).await;
+    let dir = s.stop().await;
+
+    let today = chrono::Utc::now().format("%Y-%m-%d").to_string();
+    let config = dir.path().join("cli.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "hostname = \"gw.sekisho.test\"\n[store]\npath = \"{}\"\n[dns]\nservers = [\"{}\"]\n\
+             [reports]\norganization = \"Example Corp\"\ncontact = \"mailto:postmaster@example.jp\"\n",
+            dir.path().join("data").display(),
+            net.dns.addr,
+        ),
+    )
+    .unwrap();
+    let cfg = config.clone();
+    let args = ["tlsrpt", "send", "--now", "--date", today.as_str()].map(String::from);
+    let (code, out, err) = tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        support::run(Some(&cfg), &args, "")
+    })
+    .await
+    .unwrap();
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("queued as"), "{out}");
+
+    let s = TestServer::restart_delivering(dir, &net.dns, net.port, settings).await;
+    let mails = reports_mx.wait_for(1, 20).await;
+    assert_eq!(mails.len(), 1, "RFC 8460 §3: the report arrives where TLS fails");
+    assert_eq!(mails[0].rcpt_to, ["tls@reports.example"]);
+    let text = String::from_utf8_lossy(&mails[0].data);
+    assert!(text.contains("\r\nTLS-Required: No\r\n"), "{text}");
+    let messages = s.queue.stores().messages.clone();
+    let mut report = None;
+    for m in messages.list_messages(true).await.unwrap() {
+        let d = messages.message(&m.id).await.unwrap().unwrap();
+        if d.recipients[0].address == "tls@reports.example" {
+            report = Some(d);
+        }
+    }
+    let report = report.expect("the report mail in the queue");
+    assert_eq!(report.info.sender_tls, Some(sekisho_policy::SenderTls::NotRequired));
+    let d = s.wait_for(&report.info.id, 20, settled).await;
+    let e = d.attempts.last().unwrap().attempt.evidence.clone().unwrap();
+    assert!(e["waived"].as_str().unwrap().contains("the MTA-STS policy of reports.example (enforce)"), "{e:#}");
+    let d = s.queue.stores().messages.message(&held).await.unwrap().unwrap();
+    assert_ne!(d.recipients[0].state, RecipientState::Delivered, "other mail to reports.example still waits");
+}
