@@ -172,8 +172,8 @@ impl Queue {
         let mut body = self.create_body(id).await?;
         body.write(bytes).await?;
         let finished = body.finish().await?;
-        let message =
-            crate::model::local_message(id, hostname, to, bytes, finished.size(), not_before, required_tls, None);
+        let tls = crate::model::LocalTls { required: required_tls, asked: None };
+        let message = crate::model::local_message(id, hostname, to, bytes, finished.size(), not_before, tls);
         self.commit(finished, message).await
     }
 

@@ -97,7 +97,8 @@ impl QueueControl {
         let mut body = spool.create(id).await?;
         body.write(bytes).await?;
         let finished = body.finish().await?;
-        let message = crate::model::local_message(id, hostname, to, bytes, finished.size(), None, None, sender_tls);
+        let tls = crate::model::LocalTls { required: None, asked: sender_tls };
+        let message = crate::model::local_message(id, hostname, to, bytes, finished.size(), None, tls);
         if let Some(Err(e)) = spool.publish(&[&finished]).into_iter().next() {
             finished.discard();
             return Err(e);

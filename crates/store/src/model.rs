@@ -391,6 +391,15 @@ pub struct UserRecord {
     pub created_at: i64,
 }
 
+/// What one of sekisho's own messages asks of the transport.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct LocalTls {
+    /// The level every hop needs at least (`MessageInfo::required_tls`).
+    pub required: Option<sekisho_policy::Assurance>,
+    /// What the message itself asks (`MessageInfo::sender_tls`).
+    pub asked: Option<sekisho_policy::SenderTls>,
+}
+
 /// A message sekisho writes itself: from the null sender, to `to` alone, never notified about.
 pub(crate) fn local_message(
     id: &crate::QueueId,
@@ -399,9 +408,9 @@ pub(crate) fn local_message(
     bytes: &[u8],
     size: u64,
     not_before: Option<i64>,
-    required_tls: Option<sekisho_policy::Assurance>,
-    sender_tls: Option<sekisho_policy::SenderTls>,
+    tls: LocalTls,
 ) -> NewMessage {
+    let LocalTls { required: required_tls, asked: sender_tls } = tls;
     NewMessage {
         info: MessageInfo {
             id: id.to_string(),
