@@ -1017,6 +1017,19 @@ mod tests {
     }
 
     #[test]
+    fn requiretls_is_offered_on_submission_listeners_unless_configured() {
+        let c = Config::embedded();
+        assert!(c.listeners[0].offers_requiretls(), "submission: on by default");
+        assert!(!c.listeners[1].offers_requiretls(), "MX: off by default");
+        let c = parse(
+            "[[listener]]\naddress = \"127.0.0.1:25\"\nrole = \"mx\"\nrequiretls = true\n\
+             [[listener]]\naddress = \"127.0.0.1:587\"\nrole = \"submission\"\nrequiretls = false\n",
+        )
+        .unwrap();
+        assert!(c.listeners[0].offers_requiretls() && !c.listeners[1].offers_requiretls());
+    }
+
+    #[test]
     fn time_zone_is_an_iana_name_resolved_at_load() {
         let c = parse("time_zone = \"Asia/Tokyo\"\n").unwrap();
         assert_eq!(c.time_zone.name(), "Asia/Tokyo");
