@@ -488,6 +488,34 @@ pub struct TlsMemory {
     pub last_authenticated_at: i64,
 }
 
+/// Delivery attempts to one recipient domain that share what their sessions proved, counted
+/// (`TlsStore::partner_evidence`): the rows `sekisho partners` aggregates.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PartnerEvidence {
+    /// The recipient domain, lower case.
+    pub domain: String,
+    /// The attempt's outcome ("delivered", "deferred", "bounced").
+    pub outcome: String,
+    /// "inline" or "link" for mail that carried files; None for mail without.
+    pub variant: Option<Carriage>,
+    /// The session's assurance keyword ("none", "encrypted", ...), when recorded.
+    pub assurance: Option<String>,
+    /// The RFC 8460 result type that limited it ("starttls-not-supported", ...), if any.
+    pub failure: Option<String>,
+    /// The session looked like a STARTTLS downgrade.
+    pub downgrade: bool,
+    /// A link because the session was below the policy's `inline_min` (no failure of its own:
+    /// e.g. authenticated where MTA-STS or DANE is asked for).
+    pub below_policy: bool,
+    /// In the second half of the window.
+    pub late: bool,
+    /// How many attempts.
+    pub attempts: u64,
+    /// Unix seconds of the first and the last of them.
+    pub first_at: i64,
+    pub last_at: i64,
+}
+
 /// The TLS evidence of the last session to one MX address (the probe cache).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ProbeRecord {

@@ -406,6 +406,10 @@ CREATE TABLE cancel_links (
     r#"
 ALTER TABLE messages ADD COLUMN sender_tls TEXT;
 "#,
+    // `sekisho partners` reads a window of attempts by time.
+    r#"
+CREATE INDEX attempts_at ON attempts (at);
+"#,
 ];
 
 /// A message is finished when it is not yet marked done, has recipients, every recipient is
