@@ -34,11 +34,20 @@ struct Net {
 
 impl Net {
     async fn new(home_ip: &str) -> Net {
+        Net::with_home(home_ip, false).await
+    }
+
+    /// With `secure`, the home MX has a trusted certificate and advertises REQUIRETLS.
+    async fn with_home(home_ip: &str, secure: bool) -> Net {
         let dns = FakeDns::start("127.0.0.53").await;
-        let home = FakeMx::start(&format!("{home_ip}:0"), MxBehavior::default()).await;
+        let mut roots = Vec::new();
+        let tls = secure.then(|| TestPki::generate(&pki_dir("home"), "mx.example.jp"));
+        roots.extend(tls.as_ref().map(|p| p.ca_path.clone()));
+        let home =
+            FakeMx::start(&format!("{home_ip}:0"), MxBehavior { tls, requiretls: secure, ..Default::default() }).await;
         dns.mx("example.jp", 10, "mx.example.jp");
         dns.addr("mx.example.jp", home_ip);
-        Net { dns, port: home.addr.port(), roots: Vec::new(), home }
+        Net { dns, port: home.addr.port(), roots, home }
     }
 
     /// An MX host for `domain` at `ip` with `tls` (its CA trusted), advertising REQUIRETLS after
@@ -156,7 +165,7 @@ async fn without_requiretls_plaintext_or_a_valid_certificate_the_message_bounces
     assert!(plain.received().is_empty(), "never plaintext");
     assert!(old.received().is_empty() && untrusted.received().is_empty());
 
-    // Each sender hears which requirement failed, with the header only (RFC 8689 §5).
+    // Each sender hears which requirement failed, with the header only (RFC 8689).
     let dsns = net.home.wait_for(4, 20).await;
     assert_eq!(dsns.len(), 4);
     for (rcpt, why) in cases {
@@ -166,12 +175,19 @@ async fn without_requiretls_plaintext_or_a_valid_certificate_the_message_bounces
         assert!(text.contains(why), "{rcpt}: {text}");
         assert!(text.contains("Subject: contract"), "the header is returned: {text}");
         assert!(!text.contains("the secret terms"), "never the content: {text}");
+        let dsn = dsn.unwrap();
+        assert!(!dsn.mail_line.contains("REQUIRETLS"), "the home MX does not offer it: {}", dsn.mail_line);
     }
+    let dsn_records: Vec<_> = s.stored_all().await.into_iter().filter(|m| m.info.sender.is_empty()).collect();
+    assert!(
+        dsn_records.iter().all(|m| m.info.sender_tls == Some(sekisho_policy::SenderTls::RequireTlsIfOffered)),
+        "a bounce about a REQUIRETLS message asks for it where offered, and is not discarded without it"
+    );
 }
 
 #[tokio::test]
 async fn a_requiretls_message_is_never_sent_as_a_link() {
-    let mut net = Net::new(&format!("{BASE}.3")).await;
+    let mut net = Net::with_home(&format!("{BASE}.3"), true).await;
     let good = TestPki::generate(&pki_dir("linkless"), "mx.linkless.example");
     let mx = net.mx(&format!("{BASE}.30"), "linkless.example", Some(good), true).await;
     // Attachments go inline only over MTA-STS: this authenticated session would get a link.
@@ -194,6 +210,7 @@ async fn a_requiretls_message_is_never_sent_as_a_link() {
     assert!(last.starts_with("REQUIRETLS: the attachments would go as a download link"), "{last}");
     let dsn = net.home.wait_for(1, 20).await;
     assert!(String::from_utf8_lossy(&dsn[0].data).contains("Status: 5.7.30"));
+    assert!(dsn[0].tls && dsn[0].mail_line.ends_with(" REQUIRETLS"), "where offered: {}", dsn[0].mail_line);
     let got = mx.received();
     assert_eq!(got.len(), 1, "only the message without REQUIRETLS (as a link notice)");
     assert_eq!(got[0].rcpt_to, ["ann@linkless.example"]);

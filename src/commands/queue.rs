@@ -188,6 +188,10 @@ pub(crate) async fn run(command: QueueCommand, config: &Config, source: &ConfigS
                 Some(sekisho_policy::SenderTls::NotRequired) => {
                     outln!("tls-required: No (RFC 8689): delivered whatever the destination's TLS policy says")
                 }
+                Some(sekisho_policy::SenderTls::RequireTlsIfOffered) => outln!(
+                    "requiretls: if offered (RFC 8689): a DSN about a REQUIRETLS message, relayed with REQUIRETLS \
+                 where the next hop offers it"
+                ),
                 None => {}
             }
             outln!("sender:     <{}>", info.sender);

@@ -18,7 +18,7 @@ use sekisho_policy::{Assurance, SenderTls};
 use crate::client::session::Target;
 use crate::tls::TlsEvidence;
 
-/// The enhanced status of a REQUIRETLS failure (RFC 8689 §6, "REQUIRETLS support required").
+/// The enhanced status of a REQUIRETLS failure (RFC 8689, "REQUIRETLS support required").
 pub const STATUS: &str = "5.7.30";
 
 /// What every session of a delivery must reach: `configured` is the strongest
@@ -31,7 +31,7 @@ pub fn required(asked: Option<SenderTls>, configured: Assurance, own: Option<Ass
         // The sender's relaxation covers the destination's and the configured policy, never a
         // floor sekisho set for its own message.
         Some(SenderTls::NotRequired) => own,
-        None => configured.max(own),
+        Some(SenderTls::RequireTlsIfOffered) | None => configured.max(own),
     }
 }
 
@@ -45,7 +45,25 @@ pub fn requires_tls(asked: Option<SenderTls>) -> bool {
     asked == Some(SenderTls::RequireTls)
 }
 
-/// RFC 8689 §4.2.2 for one session to `target`: authenticated TLS or better, and REQUIRETLS
+/// Whether this transaction carries `REQUIRETLS` on MAIL FROM: always for a REQUIRETLS message
+/// (the session was gated), and for a DSN about one where the server advertised it over a
+/// session that reached `authenticated` (RFC 8689: such a bounce is not discarded when the
+/// next hop cannot).
+pub fn relayed_with(asked: Option<SenderTls>, evidence: &TlsEvidence, advertised: bool) -> bool {
+    match asked {
+        Some(SenderTls::RequireTls) => true,
+        Some(SenderTls::RequireTlsIfOffered) => advertised && evidence.assurance >= Assurance::Authenticated,
+        _ => false,
+    }
+}
+
+/// What a DSN about a message asks of the transport: REQUIRETLS where offered for a REQUIRETLS
+/// message, nothing otherwise.
+pub fn for_dsn(asked: Option<SenderTls>) -> Option<SenderTls> {
+    requires_tls(asked).then_some(SenderTls::RequireTlsIfOffered)
+}
+
+/// RFC 8689 for one session to `target`: authenticated TLS or better, and REQUIRETLS
 /// advertised in the EHLO after STARTTLS. The error is the sentence for the trace and the DSN.
 pub fn gate(target: &Target, evidence: &TlsEvidence, advertised: bool) -> Result<(), String> {
     let at = format!("{}[{}]", target.host, target.ip);
@@ -146,6 +164,20 @@ mod tests {
             assert_eq!(gate(&target(), &at(level, Option::None), true), Ok(()), "{level:?}");
         }
         assert!(gate(&target(), &at(Assurance::Dane, Option::None), false).is_err(), "advertising is required too");
+    }
+
+    #[test]
+    fn a_dsn_about_a_requiretls_message_asks_for_requiretls_only_where_offered() {
+        let dsn = for_dsn(Some(SenderTls::RequireTls));
+        assert_eq!(dsn, Some(SenderTls::RequireTlsIfOffered));
+        assert_eq!(for_dsn(Option::None), Option::None);
+        assert_eq!(for_dsn(Some(SenderTls::NotRequired)), Option::None);
+        assert!(!requires_tls(dsn), "never bounced for it");
+        assert!(relayed_with(dsn, &at(Assurance::Authenticated, Option::None), true));
+        assert!(!relayed_with(dsn, &at(Assurance::Authenticated, Option::None), false), "not advertised: sent without");
+        assert!(!relayed_with(dsn, &at(Assurance::Encrypted, Some("certificate-expired")), true));
+        assert!(relayed_with(Some(SenderTls::RequireTls), &at(Assurance::Dane, Option::None), true));
+        assert!(!relayed_with(Option::None, &at(Assurance::Dane, Option::None), true));
     }
 
     #[test]

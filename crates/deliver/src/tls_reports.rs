@@ -168,7 +168,7 @@ impl TlsReports {
                     gz,
                 );
                 // RFC 8460 §3: reports are delivered even where TLS fails; the mail says so itself
-                // (`TLS-Required: No`, RFC 8689 §5) and is queued with it.
+                // (`TLS-Required: No`, RFC 8689) and is queued with it.
                 let not_required = Some(sekisho_policy::SenderTls::NotRequired);
                 match self.control.inject_with(&id, &self.config.hostname, to, &mail, not_required).await {
                     Ok(()) => {

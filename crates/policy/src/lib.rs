@@ -258,6 +258,10 @@ keywords! {
         /// `TLS-Required: No` (from an authenticated submission client or sekisho itself):
         /// delivered whatever the destination's TLS policy says.
         NotRequired = "tls-required-no",
+        /// A DSN about a REQUIRETLS message (RFC 8689): relayed with REQUIRETLS where the
+        /// next hop advertises it over authenticated TLS, and otherwise sent anyway (a bounce
+        /// is not discarded for it).
+        RequireTlsIfOffered = "requiretls-if-offered",
     }
 }
 

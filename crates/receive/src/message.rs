@@ -57,7 +57,7 @@ pub(crate) async fn receive<S: AsyncRead + Unpin>(
     let mut header_from = Vec::new();
     // MX mail: the header block, for the sender findings (`[findings]`).
     let mut header = Vec::new();
-    // RFC 8689 §5: a `TLS-Required: No` field in the header block.
+    // RFC 8689: a `TLS-Required: No` field in the header block.
     let mut tls_required_no = false;
     loop {
         if !buf.is_empty() {

@@ -19,7 +19,7 @@ pub(crate) struct Asked {
 /// The request kept with the message, and, when a `TLS-Required: No` field is not honoured,
 /// why (for the log).
 ///
-/// - `REQUIRETLS` wins: RFC 8689 §4.2.1 says the field is then ignored.
+/// - `REQUIRETLS` wins: RFC 8689 says the field is then ignored.
 /// - `TLS-Required: No` weakens sekisho's own transport policy for the message, so only an
 ///   accountable sender may ask for it: a client that authenticated on a submission listener.
 ///   A client that relays because its address is in `trusted_networks` (any process on such
@@ -52,7 +52,7 @@ mod tests {
 
     #[test]
     fn requiretls_wins_and_only_an_authenticated_submission_may_relax_tls() {
-        assert_eq!(decide(asked(true, true, true, true)).0, Some(SenderTls::RequireTls), "RFC 8689 §4.2.1");
+        assert_eq!(decide(asked(true, true, true, true)).0, Some(SenderTls::RequireTls), "RFC 8689");
         assert_eq!(decide(asked(true, false, false, false)).0, Some(SenderTls::RequireTls));
         assert_eq!(decide(asked(false, true, true, true)), (Some(SenderTls::NotRequired), None));
         let (kept, why) = decide(asked(false, true, true, false));

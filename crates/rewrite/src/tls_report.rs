@@ -83,7 +83,7 @@ mod tests {
         ));
         assert!(head.contains("\r\nTLS-Report-Domain: example.jp\r\nTLS-Report-Submitter: gw.corp.test\r\n"));
         assert!(head.contains("multipart/report; report-type=\"tlsrpt\""));
-        assert!(head.contains("\r\nTLS-Required: No\r\n"), "RFC 8460 §3 with RFC 8689 §5: {head}");
+        assert!(head.contains("\r\nTLS-Required: No\r\n"), "RFC 8460 §3 with RFC 8689: {head}");
         assert!(!head.contains("\r\nBcc"), "{head}");
         assert!(body.contains("Content-Type: application/tlsrpt+gzip\r\n"));
         assert!(body.contains("filename=\"gw.corp.test!example.jp!1796256000!1796342399.json.gz\""));

@@ -17,7 +17,7 @@ pub fn field_names(header: &[u8]) -> impl Iterator<Item = &[u8]> {
     })
 }
 
-/// True when the header block has a `TLS-Required` field whose value is `No` (RFC 8689 §5:
+/// True when the header block has a `TLS-Required` field whose value is `No` (RFC 8689:
 /// the only value defined; any case, folding whitespace and a trailing comment allowed).
 pub fn tls_required_no(header: &[u8]) -> bool {
     field_values(header, "TLS-Required").any(|v| {

@@ -353,7 +353,7 @@ impl Session {
         if self.cfg.tls_available && !self.tls {
             lines.push("STARTTLS".into());
         }
-        // RFC 8689 §3: only where the session itself is TLS.
+        // RFC 8689: only where the session itself is TLS.
         if self.requiretls_offered() {
             lines.push("REQUIRETLS".into());
         }
@@ -394,7 +394,7 @@ impl Session {
             return self.error(Reply::new(555, "5.5.4", "REQUIRETLS is not offered on this listener"));
         }
         if m.requiretls && !self.tls {
-            // RFC 8689 §4.1: REQUIRETLS is given only over a session that is itself TLS.
+            // RFC 8689: REQUIRETLS is given only over a session that is itself TLS.
             return self.error(Reply::new(
                 530,
                 "5.7.10",

@@ -113,7 +113,7 @@ impl Inner {
                 smtputf8: info.smtputf8,
                 ret: info.ret.as_deref(),
                 envid: info.envid.as_deref(),
-                requiretls,
+                requiretls: crate::requiretls::relayed_with(info.sender_tls, &evidence, conn.caps.requiretls),
             };
             let sent = conn.send(&env, &specs, data.body(&body)).await;
             let first = n == 0;

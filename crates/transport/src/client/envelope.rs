@@ -173,7 +173,7 @@ mod tests {
     fn requiretls_goes_on_mail_from_only_to_a_server_that_advertises_it() {
         let e = Envelope { requiretls: true, ..env() };
         let with = Capabilities { requiretls: true, ..full() };
-        assert!(mail_from(&e, &["b@x"], &with).unwrap().contains(" REQUIRETLS"), "RFC 8689 §4.2.2");
+        assert!(mail_from(&e, &["b@x"], &with).unwrap().contains(" REQUIRETLS"), "RFC 8689");
         let refused = mail_from(&e, &["b@x"], &full()).unwrap_err();
         assert_eq!(refused.status, "5.7.30");
         assert!(refused.reason.contains("does not advertise REQUIRETLS"));

@@ -42,7 +42,7 @@ pub struct TlsEvidence {
     pub dane: Option<DaneEvidence>,
     /// The domain reached TLS in recent deliveries and this session reached less.
     pub downgrade_suspected: bool,
-    /// The message asked, with `TLS-Required: No` (RFC 8689 §5), to be delivered whatever the
+    /// The message asked, with `TLS-Required: No` (RFC 8689), to be delivered whatever the
     /// destination's TLS policy says: which policy this session was not held to, and why.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub waived: Option<String>,
