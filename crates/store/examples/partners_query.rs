@@ -60,7 +60,7 @@ fn attempt(at: i64, n: usize) -> Attempt {
             "inline — TLS 1.3, authenticated",
         ),
     };
-    let variant = (n % 3 == 0).then(|| Variant {
+    let variant = n.is_multiple_of(3).then(|| Variant {
         kind: if why.starts_with("link") { Carriage::Link } else { Carriage::Inline },
         reason: why.into(),
     });
