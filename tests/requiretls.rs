@@ -395,3 +395,38 @@ async fn sekishos_tls_report_mail_says_tls_required_no_and_reaches_a_rua_whose_m
     let d = s.queue.stores().messages.message(&held).await.unwrap().unwrap();
     assert_ne!(d.recipients[0].state, RecipientState::Delivered, "other mail to reports.example still waits");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_smtplib_sees_requiretls_after_starttls_and_its_mail_option_is_kept() {
+    let s = TestServer::start().await;
+    let script = r#"
+import smtplib, ssl, sys
+port, cafile = int(sys.argv[1]), sys.argv[2]
+with smtplib.SMTP("localhost", port, local_hostname="python.client.test", timeout=20) as c:
+    c.ehlo()
+    assert not c.has_extn("requiretls"), "not before STARTTLS"
+    try:
+        c.sendmail("alice@example.jp", ["bob@outside.example"], b"Subject: x\r\n\r\nx\r\n", mail_options=["REQUIRETLS"])
+        raise SystemExit("REQUIRETLS accepted without TLS")
+    except smtplib.SMTPSenderRefused as e:
+        print("refused", e.smtp_code, e.smtp_error.decode())
+    c.starttls(context=ssl.create_default_context(cafile=cafile))
+    c.ehlo()
+    assert c.has_extn("requiretls"), "REQUIRETLS after STARTTLS"
+    assert c.sendmail("alice@example.jp", ["bob@outside.example"], b"Subject: y\r\n\r\ny\r\n", mail_options=["REQUIRETLS"]) == {}
+    print("sent ok")
+"#;
+    let (port, ca) = (s.trusted.port().to_string(), s.pki.ca_path.clone());
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("python3").args(["-c", script, &port]).arg(&ca).output().expect("run python3")
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    assert!(stdout.contains("refused 530 5.7.10 REQUIRETLS needs a TLS session"), "{stdout}");
+    assert!(stdout.contains("sent ok"), "{stdout}");
+    let stored = s.stored_all().await;
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0].info.sender_tls, Some(sekisho_policy::SenderTls::RequireTls));
+}
