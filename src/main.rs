@@ -77,6 +77,10 @@ enum Command {
     /// Reports other organisations sent about ours (TLS-RPT, DMARC aggregate), per
     /// organisation, failures first.
     Reports(commands::reports::ReportsArgs),
+    /// The partner TLS report: per recipient domain, how much mail went inline and how much as
+    /// links, why, since when and whether it improved; `partners explain DOMAIN` writes the
+    /// text for its postmaster.
+    Partners(commands::partners::PartnersArgs),
     /// SMTP TLS reports (RFC 8460): `tlsrpt preview DOMAIN` shows a domain's report, `tlsrpt
     /// send --now` sends a day's reports.
     Tlsrpt {
@@ -157,6 +161,7 @@ fn run_async(command: Command, config: Config, source: ConfigSource) -> Result<(
             Command::Approvals { command } => commands::approvals::run(command, &config, &source).await,
             Command::Rules { command } => commands::rules::run(command, &config, &source).await,
             Command::Reports(args) => commands::reports::run(args, &config, &source).await,
+            Command::Partners(args) => commands::partners::run(args, &config, &source).await,
             Command::Tlsrpt { command } => commands::tlsrpt::run(command, &config, &source).await,
             Command::Key { command } => commands::key::run(command, &config, &source).await,
             Command::Dkim { command } => commands::dkim::run(command, &config, &source).await,

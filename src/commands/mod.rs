@@ -8,6 +8,7 @@ pub(crate) mod hold;
 pub(crate) mod key;
 pub(crate) mod links;
 pub(crate) mod originals;
+pub(crate) mod partners;
 pub(crate) mod quarantine;
 pub(crate) mod queue;
 pub(crate) mod reports;

@@ -181,6 +181,19 @@ pub(crate) async fn run(command: QueueCommand, config: &Config, source: &ConfigS
             );
             outln!("tls:        {}", info.tls.as_deref().unwrap_or("none"));
             outln!("user:       {}", info.auth_user.as_deref().unwrap_or("-"));
+            match info.sender_tls {
+                Some(sekisho_policy::SenderTls::RequireTls) => outln!(
+                    "requiretls: yes (RFC 8689): only authenticated TLS to servers that advertise REQUIRETLS, else 5.7.30"
+                ),
+                Some(sekisho_policy::SenderTls::NotRequired) => {
+                    outln!("tls-required: No (RFC 8689): delivered whatever the destination's TLS policy says")
+                }
+                Some(sekisho_policy::SenderTls::RequireTlsIfOffered) => outln!(
+                    "requiretls: if offered (RFC 8689): a DSN about a REQUIRETLS message, relayed with REQUIRETLS \
+                 where the next hop offers it"
+                ),
+                None => {}
+            }
             outln!("sender:     <{}>", info.sender);
             outln!(
                 "size:       {} bytes{}{}",
@@ -283,6 +296,9 @@ pub(crate) async fn run(command: QueueCommand, config: &Config, source: &ConfigS
                 }
                 if let Some(dkim) = &a_.dkim {
                     outln!("dkim:       {dkim}");
+                }
+                if let Some(waived) = a_.evidence.as_ref().and_then(|e| e["waived"].as_str()) {
+                    outln!("waived:     {waived}");
                 }
             }
             // Who released or deleted it from quarantine, and which digests told whom.

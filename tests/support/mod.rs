@@ -205,6 +205,7 @@ pub fn submitted(id: &str, received_at: i64, recipients: &[&str]) -> sekisho_sto
         origin: Origin::Submission,
         findings: None,
         required_tls: None,
+        sender_tls: None,
         inspection: None,
         rules: None,
         sender_record: None,

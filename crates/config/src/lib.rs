@@ -547,9 +547,20 @@ pub struct ListenerConfig {
     /// `[smtp] max_message_size`.
     #[serde(default)]
     pub max_message_size: Option<Size>,
+    /// RFC 8689 REQUIRETLS advertised after STARTTLS and accepted on MAIL FROM; unset: on for
+    /// submission listeners, off for MX listeners (see `offers_requiretls`).
+    #[serde(default)]
+    pub requiretls: Option<bool>,
 }
 
 impl ListenerConfig {
+    /// Whether this listener advertises REQUIRETLS after STARTTLS. By default only submission
+    /// listeners do: mail taken on an MX listener goes on to `[delivery] next_hop`, which then
+    /// has to offer REQUIRETLS over authenticated TLS too, or every such message bounces.
+    pub fn offers_requiretls(&self) -> bool {
+        self.requiretls.unwrap_or(self.role == Role::Submission)
+    }
+
     /// True when `ip` is in this listener's trusted networks.
     pub fn trusts(&self, ip: IpAddr) -> bool {
         self.trusted_networks.iter().any(|n| n.contains(&ip))
@@ -975,6 +986,7 @@ fn default_listeners() -> Vec<ListenerConfig> {
             max_connections: None,
             max_connections_per_client: None,
             max_message_size: None,
+            requiretls: None,
         },
         ListenerConfig {
             address: "127.0.0.1:2526".parse().expect("literal"),
@@ -984,6 +996,7 @@ fn default_listeners() -> Vec<ListenerConfig> {
             max_connections: None,
             max_connections_per_client: None,
             max_message_size: None,
+            requiretls: None,
         },
     ]
 }
@@ -1008,6 +1021,19 @@ mod tests {
         assert_eq!(c.smtp.max_text_line, 2048);
         assert_eq!(c.store.path, PathBuf::from("./sekisho-data"));
         assert_eq!(c.store.retention, Duration::from_secs(90 * 86_400));
+    }
+
+    #[test]
+    fn requiretls_is_offered_on_submission_listeners_unless_configured() {
+        let c = Config::embedded();
+        assert!(c.listeners[0].offers_requiretls(), "submission: on by default");
+        assert!(!c.listeners[1].offers_requiretls(), "MX: off by default");
+        let c = parse(
+            "[[listener]]\naddress = \"127.0.0.1:25\"\nrole = \"mx\"\nrequiretls = true\n\
+             [[listener]]\naddress = \"127.0.0.1:587\"\nrole = \"submission\"\nrequiretls = false\n",
+        )
+        .unwrap();
+        assert!(c.listeners[0].offers_requiretls() && !c.listeners[1].offers_requiretls());
     }
 
     #[test]

@@ -11,6 +11,7 @@ mod leftover;
 pub mod outcome;
 pub mod pool;
 mod presented;
+pub mod requiretls;
 mod rules_banner;
 mod sanitised;
 pub mod schedule;

@@ -320,6 +320,7 @@ pub(crate) mod tests {
             origin,
             findings: None,
             required_tls: None,
+            sender_tls: None,
             inspection: None,
             rules: None,
             sender_record: None,

@@ -167,7 +167,10 @@ impl TlsReports {
                     },
                     gz,
                 );
-                match self.control.inject(&id, &self.config.hostname, to, &mail).await {
+                // RFC 8460 §3: reports are delivered even where TLS fails; the mail says so itself
+                // (`TLS-Required: No`, RFC 8689) and is queued with it.
+                let not_required = Some(sekisho_policy::SenderTls::NotRequired);
+                match self.control.inject_with(&id, &self.config.hostname, to, &mail, not_required).await {
                     Ok(()) => {
                         (self.wake)();
                         format!("queued as {}", id.as_str())

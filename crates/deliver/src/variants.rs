@@ -311,7 +311,8 @@ async fn plan_variants<'r>(
             (rcpt, policy.inline_format == InlineFormat::Zip, decision, size_rule)
         })
         .collect();
-    if walked.is_none() && decided.iter().any(|(_, zip, d, _)| *zip || d.carriage == Carriage::Link) {
+    let links_made = !crate::requiretls::requires_tls(info.sender_tls);
+    if walked.is_none() && decided.iter().any(|(_, zip, d, _)| *zip || (links_made && d.carriage == Carriage::Link)) {
         let w = files.prepared().await;
         if matches!(*w, Ok(None)) {
             return plain();
@@ -324,9 +325,14 @@ async fn plan_variants<'r>(
     let mut zipped = Batch { rcpts: Vec::new(), data: Data::Spooled, variant: None };
     let mut batches = Vec::new();
     let mut held = Vec::new();
+    let requiretls = crate::requiretls::requires_tls(info.sender_tls);
     for (rcpt, zip, decision, size_rule) in decided {
         let variant = decision.variant();
         match (decision.carriage, prepared) {
+            // Never a link for a REQUIRETLS message: `carry` bounces it (5.7.30).
+            (Carriage::Link, _) if requiretls => {
+                held.push(Held { rcpt, variant, reason: crate::requiretls::no_link(&decision.reason) });
+            }
             (Carriage::Inline, Some(Ok(_))) if zip => {
                 zipped.rcpts.push(rcpt);
                 zipped.variant = Some(variant);

@@ -248,6 +248,23 @@ keywords! {
     }
 }
 
+keywords! {
+    /// What the sender asked of the transport for one message (RFC 8689), kept with it in the
+    /// queue. Absent: sekisho's own policies (`[[outbound.tls]]`, MTA-STS, DANE) alone decide.
+    SenderTls {
+        /// `MAIL FROM:<..> REQUIRETLS`: every hop must be authenticated TLS to a server that
+        /// advertises REQUIRETLS, else the message bounces (5.7.30).
+        RequireTls = "requiretls",
+        /// `TLS-Required: No` (from an authenticated submission client or sekisho itself):
+        /// delivered whatever the destination's TLS policy says.
+        NotRequired = "tls-required-no",
+        /// A DSN about a REQUIRETLS message (RFC 8689): relayed with REQUIRETLS where the
+        /// next hop advertises it over authenticated TLS, and otherwise sent anyway (a bounce
+        /// is not discarded for it).
+        RequireTlsIfOffered = "requiretls-if-offered",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

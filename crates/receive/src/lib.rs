@@ -22,6 +22,7 @@ mod recipients;
 pub mod rules;
 pub mod rules_notice;
 mod sender_findings;
+mod sender_tls;
 mod senders;
 mod server;
 mod tls;

@@ -57,12 +57,15 @@ pub(crate) async fn receive<S: AsyncRead + Unpin>(
     let mut header_from = Vec::new();
     // MX mail: the header block, for the sender findings (`[findings]`).
     let mut header = Vec::new();
+    // RFC 8689: a `TLS-Required: No` field in the header block.
+    let mut tls_required_no = false;
     loop {
         if !buf.is_empty() {
             let fed = decoder.feed(buf, &mut out);
             buf.drain(..fed.consumed);
             if let Some(h) = decoder.take_header() {
                 header_from = sekisho_smtp::from_field::from_addresses(&h);
+                tls_required_no = sekisho_smtp::header::tls_required_no(&h);
                 keep_header(&mut header, arrival, &h);
                 body.write(trace_fields(ctx, &id, tx, arrival, &h, &date).as_bytes()).await;
                 body.write(&h).await;
@@ -91,6 +94,7 @@ pub(crate) async fn receive<S: AsyncRead + Unpin>(
     let verdict = decoder.finish();
     if let Some(h) = decoder.take_header() {
         header_from = sekisho_smtp::from_field::from_addresses(&h);
+        tls_required_no = sekisho_smtp::header::tls_required_no(&h);
         keep_header(&mut header, arrival, &h);
         body.write(trace_fields(ctx, &id, tx, arrival, &h, &date).as_bytes()).await;
         body.write(&h).await;
@@ -255,6 +259,15 @@ pub(crate) async fn receive<S: AsyncRead + Unpin>(
             }
         }
     }
+    let (sender_tls, ignored) = crate::sender_tls::decide(crate::sender_tls::Asked {
+        requiretls: tx.mail.requiretls,
+        tls_required_no,
+        submission: arrival.submission,
+        authenticated: arrival.user.is_some(),
+    });
+    if let Some(why) = ignored {
+        tracing::info!(queue_id = %id, from = %tx.mail.address, reason = why, "TLS-Required field not honoured");
+    }
     let info = MessageInfo {
         id: id.to_string(),
         received_at,
@@ -272,6 +285,7 @@ pub(crate) async fn receive<S: AsyncRead + Unpin>(
         origin: if arrival.submission { Origin::Submission } else { Origin::Mx },
         findings,
         required_tls: None,
+        sender_tls,
         inspection,
         rules,
         sender_record,

@@ -72,6 +72,7 @@ impl ListenerCtx {
             verify_recipients: !self.is_submission() && ctx.recipients.active(),
             verify_senders: self.is_submission()
                 && (ctx.config.senders.bind_to_accounts || !ctx.config.senders.trusted_domains.is_empty()),
+            requiretls: self.config.offers_requiretls(),
         }
     }
 }

@@ -40,7 +40,8 @@ pub fn tls_report_mail(m: &TlsReportMail, report_gz: &[u8]) -> Vec<u8> {
     format!(
         "From: <{from}>\r\nTo: <{to}>\r\nSubject: Report Domain: {domain} Submitter: {submitter} Report-ID: <{id}>\r\n\
          Date: {date}\r\nMessage-ID: <{mid}@{submitter}>\r\nTLS-Report-Domain: {domain}\r\n\
-         TLS-Report-Submitter: {submitter}\r\nAuto-Submitted: auto-generated\r\nMIME-Version: 1.0\r\n\
+         TLS-Report-Submitter: {submitter}\r\nAuto-Submitted: auto-generated\r\nTLS-Required: No\r\n\
+         MIME-Version: 1.0\r\n\
          Content-Type: multipart/report; report-type=\"tlsrpt\";\r\n boundary=\"{boundary}\"\r\n\r\n\
          --{boundary}\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\n\
          This is an aggregate TLS report from {submitter} about the TLS sessions it had with the mail\r\n\
@@ -82,6 +83,7 @@ mod tests {
         ));
         assert!(head.contains("\r\nTLS-Report-Domain: example.jp\r\nTLS-Report-Submitter: gw.corp.test\r\n"));
         assert!(head.contains("multipart/report; report-type=\"tlsrpt\""));
+        assert!(head.contains("\r\nTLS-Required: No\r\n"), "RFC 8460 §3 with RFC 8689: {head}");
         assert!(!head.contains("\r\nBcc"), "{head}");
         assert!(body.contains("Content-Type: application/tlsrpt+gzip\r\n"));
         assert!(body.contains("filename=\"gw.corp.test!example.jp!1796256000!1796342399.json.gz\""));

@@ -51,6 +51,8 @@ pub struct MailParams {
     pub ret: Option<Ret>,
     /// DSN ENVID, xtext-decoded.
     pub envid: Option<String>,
+    /// RFC 8689 `REQUIRETLS`: the session decides whether it may be given here.
+    pub requiretls: bool,
 }
 
 /// RCPT TO and its parameters.
@@ -126,9 +128,6 @@ pub fn parse(line: &[u8]) -> Result<Command, Reply> {
             if from.flags & smtp_proto::MAIL_BODY_BINARYMIME != 0 {
                 return Err(Reply::new(555, "5.5.4", "BODY=BINARYMIME is not supported"));
             }
-            if from.flags & smtp_proto::MAIL_REQUIRETLS != 0 {
-                return Err(Reply::new(555, "5.5.4", "REQUIRETLS is not supported"));
-            }
             let ret = if from.flags & smtp_proto::MAIL_RET_FULL != 0 {
                 Some(Ret::Full)
             } else if from.flags & smtp_proto::MAIL_RET_HDRS != 0 {
@@ -150,6 +149,7 @@ pub fn parse(line: &[u8]) -> Result<Command, Reply> {
                 smtputf8: from.flags & smtp_proto::MAIL_SMTPUTF8 != 0,
                 ret,
                 envid: from.env_id.map(|v| clean(&v, "ENVID=xtext")).transpose()?,
+                requiretls: from.flags & smtp_proto::MAIL_REQUIRETLS != 0,
             })
         }
         Request::Rcpt { to } => {
@@ -391,6 +391,9 @@ mod tests {
         assert_eq!(m.envid.as_deref(), Some("QQ+1"));
         assert_eq!(mail("MAIL FROM:<>").address, "");
         assert!(mail("MAIL FROM:<ü@example.jp> SMTPUTF8").smtputf8);
+        assert!(mail("MAIL FROM:<a@example.com> REQUIRETLS").requiretls);
+        assert!(mail("MAIL FROM:<a@example.com> requiretls").requiretls);
+        assert!(!mail("MAIL FROM:<a@example.com>").requiretls);
     }
 
     #[test]

@@ -67,6 +67,8 @@ pub struct SessionConfig {
     /// Submission listener: the sender of an authenticated or trusted client is checked by the
     /// I/O layer (`Next::VerifySender`).
     pub verify_senders: bool,
+    /// RFC 8689: REQUIRETLS is advertised after STARTTLS and `MAIL FROM:<..> REQUIRETLS` taken.
+    pub requiretls: bool,
 }
 
 /// The envelope of the message being received.
@@ -351,11 +353,19 @@ impl Session {
         if self.cfg.tls_available && !self.tls {
             lines.push("STARTTLS".into());
         }
+        // RFC 8689: only where the session itself is TLS.
+        if self.requiretls_offered() {
+            lines.push("REQUIRETLS".into());
+        }
         if self.auth_offered() {
             lines.push("AUTH PLAIN LOGIN".into());
         }
         lines.extend(["ENHANCEDSTATUSCODES", "8BITMIME", "DSN", "SMTPUTF8"].map(String::from));
         self.reply(Reply::plain(250, lines))
+    }
+
+    fn requiretls_offered(&self) -> bool {
+        self.cfg.requiretls && self.tls
     }
 
     fn auth_offered(&self) -> bool {
@@ -371,10 +381,25 @@ impl Session {
         if self.tx.is_some() {
             return self.error(Reply::new(503, "5.5.1", "Nested MAIL command"));
         }
-        let has_params =
-            m.size.is_some() || m.body != BodyType::SevenBit || m.smtputf8 || m.ret.is_some() || m.envid.is_some();
+        let has_params = m.size.is_some()
+            || m.body != BodyType::SevenBit
+            || m.smtputf8
+            || m.ret.is_some()
+            || m.envid.is_some()
+            || m.requiretls;
         if !esmtp && has_params {
             return self.error(Reply::new(555, "5.5.4", "MAIL parameters require EHLO"));
+        }
+        if m.requiretls && !self.cfg.requiretls {
+            return self.error(Reply::new(555, "5.5.4", "REQUIRETLS is not offered on this listener"));
+        }
+        if m.requiretls && !self.tls {
+            // RFC 8689: REQUIRETLS is given only over a session that is itself TLS.
+            return self.error(Reply::new(
+                530,
+                "5.7.10",
+                "REQUIRETLS needs a TLS session: issue STARTTLS first (RFC 8689)",
+            ));
         }
         if !m.address.is_empty() {
             match address::split(&m.address) {
@@ -624,6 +649,7 @@ mod tests {
             bare_line_endings: BareLineEndings::Reject,
             verify_recipients: false,
             verify_senders: false,
+            requiretls: true,
         }
     }
 
@@ -955,5 +981,38 @@ mod tests {
         let a = send(&mut s, "MAIL FROM:<app@outside.example>");
         assert_eq!(a.next, Next::VerifySender { user: None, address: "app@outside.example".into() });
         assert_eq!(codes(&s.sender_verdict(SenderVerdict::NotTrustedDomain)), [553]);
+    }
+
+    #[test]
+    fn requiretls_is_advertised_after_starttls_and_refused_without_tls() {
+        let mut s = Session::new(SessionConfig { client_trusted: true, ..cfg(ListenerRole::Submission) });
+        let text = send(&mut s, "EHLO x").replies[0].to_wire();
+        assert!(!text.contains("REQUIRETLS"), "not before TLS: {text}");
+        let a = send(&mut s, "MAIL FROM:<a@b.example> REQUIRETLS");
+        assert_eq!((a.replies[0].code, a.replies[0].status), (530, Some("5.7.10")));
+        assert!(a.replies[0].lines[0].contains("STARTTLS"), "{a:?}");
+        assert!(s.transaction().is_none());
+        send(&mut s, "STARTTLS");
+        s.tls_established();
+        let text = send(&mut s, "EHLO x").replies[0].to_wire();
+        assert!(text.contains("REQUIRETLS"), "{text}");
+        assert_eq!(codes(&send(&mut s, "MAIL FROM:<a@b.example> REQUIRETLS")), [250]);
+        assert!(s.transaction().unwrap().mail.requiretls);
+        send(&mut s, "RSET");
+        send(&mut s, "HELO x");
+        assert_eq!(codes(&send(&mut s, "MAIL FROM:<a@b.example> REQUIRETLS")), [555], "HELO has no parameters");
+    }
+
+    #[test]
+    fn a_listener_that_does_not_offer_requiretls_refuses_it_even_over_tls() {
+        let mut s = Session::new(SessionConfig { requiretls: false, ..cfg(ListenerRole::Mx) });
+        send(&mut s, "STARTTLS");
+        s.tls_established();
+        let text = send(&mut s, "EHLO x").replies[0].to_wire();
+        assert!(!text.contains("REQUIRETLS"), "{text}");
+        let a = send(&mut s, "MAIL FROM:<a@b.example> REQUIRETLS");
+        assert_eq!((a.replies[0].code, a.replies[0].status), (555, Some("5.5.4")));
+        assert!(a.replies[0].lines[0].contains("not offered"), "{a:?}");
+        assert_eq!(codes(&send(&mut s, "MAIL FROM:<a@b.example>")), [250]);
     }
 }

@@ -28,6 +28,7 @@ fn message(now: i64, held: bool, sender: String) -> NewMessage {
         origin: Origin::Submission,
         findings: None,
         required_tls: None,
+        sender_tls: None,
         inspection: None,
         rules: held.then(|| RulesRecord { hold_minutes: Some(5), ..Default::default() }),
         sender_record: None,

@@ -146,6 +146,24 @@ impl Queue {
         self.inject_at(id, hostname, to, bytes, None).await
     }
 
+    /// Like `inject`, with what sekisho asks of the transport for this message (a DSN about a
+    /// REQUIRETLS message: `SenderTls::RequireTlsIfOffered`).
+    pub async fn inject_asking(
+        &self,
+        id: &QueueId,
+        hostname: &str,
+        to: &str,
+        bytes: &[u8],
+        asked: Option<sekisho_policy::SenderTls>,
+    ) -> Result<(), StoreError> {
+        let mut body = self.create_body(id).await?;
+        body.write(bytes).await?;
+        let finished = body.finish().await?;
+        let tls = crate::model::LocalTls { required: None, asked };
+        let message = crate::model::local_message(id, hostname, to, bytes, finished.size(), None, tls);
+        self.commit(finished, message).await
+    }
+
     /// Like `inject`, first tried not before `not_before` (Unix seconds) when given.
     pub async fn inject_at(
         &self,
@@ -172,7 +190,8 @@ impl Queue {
         let mut body = self.create_body(id).await?;
         body.write(bytes).await?;
         let finished = body.finish().await?;
-        let message = crate::model::local_message(id, hostname, to, bytes, finished.size(), not_before, required_tls);
+        let tls = crate::model::LocalTls { required: required_tls, asked: None };
+        let message = crate::model::local_message(id, hostname, to, bytes, finished.size(), not_before, tls);
         self.commit(finished, message).await
     }
 

@@ -79,11 +79,26 @@ impl QueueControl {
     /// record inserted, so the CLI can queue one beside `sekisho serve`, which delivers it at
     /// its next scan.
     pub async fn inject(&self, id: &QueueId, hostname: &str, to: &str, bytes: &[u8]) -> Result<(), StoreError> {
+        self.inject_with(id, hostname, to, bytes, None).await
+    }
+
+    /// Like `inject`, with what sekisho itself asks of the transport for this message: its
+    /// TLS-RPT report mail carries `TLS-Required: No` and is queued with
+    /// `SenderTls::NotRequired` (RFC 8460 §3: reports must arrive where TLS fails).
+    pub async fn inject_with(
+        &self,
+        id: &QueueId,
+        hostname: &str,
+        to: &str,
+        bytes: &[u8],
+        sender_tls: Option<sekisho_policy::SenderTls>,
+    ) -> Result<(), StoreError> {
         let spool = crate::spool::Spool::open(&self.data_dir)?;
         let mut body = spool.create(id).await?;
         body.write(bytes).await?;
         let finished = body.finish().await?;
-        let message = crate::model::local_message(id, hostname, to, bytes, finished.size(), None, None);
+        let tls = crate::model::LocalTls { required: None, asked: sender_tls };
+        let message = crate::model::local_message(id, hostname, to, bytes, finished.size(), None, tls);
         if let Some(Err(e)) = spool.publish(&[&finished]).into_iter().next() {
             finished.discard();
             return Err(e);

@@ -33,6 +33,7 @@ mod sqlite_hold;
 mod sqlite_keys;
 mod sqlite_links;
 mod sqlite_originals;
+mod sqlite_partners;
 mod sqlite_reports;
 mod sqlite_tls;
 pub mod state;
@@ -52,8 +53,8 @@ pub use links::{
 };
 pub use model::{
     Attempt, AttemptOutcome, AttemptRecord, Cancellation, FileFinding, Found, HeldMessage, MessageDetail, MessageInfo,
-    MessageSummary, NewMessage, NewRecipient, Notice, NoticeKind, Origin, ProbeRecord, RecipientRecord, RecipientState,
-    RecipientUpdate, StsPolicyRecord, TlsMemory, UserRecord, Variant,
+    MessageSummary, NewMessage, NewRecipient, Notice, NoticeKind, Origin, PartnerEvidence, ProbeRecord,
+    RecipientRecord, RecipientState, RecipientUpdate, StsPolicyRecord, TlsMemory, UserRecord, Variant,
 };
 pub use originals::{OriginalError, OriginalStore, WithheldOriginal};
 pub use private::{DIR_MODE, FILE_MODE, Tightened, secure_data_dir};

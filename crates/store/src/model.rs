@@ -49,6 +49,9 @@ pub struct MessageInfo {
     /// requires for its recipients' domains (sekisho's own code mails under `[portal]
     /// code_min_assurance`); None: only that.
     pub required_tls: Option<sekisho_policy::Assurance>,
+    /// What the sender asked of the transport (RFC 8689): `REQUIRETLS` on MAIL FROM, or a
+    /// `TLS-Required: No` field honoured at submission; None: neither.
+    pub sender_tls: Option<sekisho_policy::SenderTls>,
     /// What inbound protection found in each file, the class it gave it and what it did with
     /// the message; None when inbound inspection did not run (outbound mail, `[inbound]
     /// inspect = false`).
@@ -388,6 +391,15 @@ pub struct UserRecord {
     pub created_at: i64,
 }
 
+/// What one of sekisho's own messages asks of the transport.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct LocalTls {
+    /// The level every hop needs at least (`MessageInfo::required_tls`).
+    pub required: Option<sekisho_policy::Assurance>,
+    /// What the message itself asks (`MessageInfo::sender_tls`).
+    pub asked: Option<sekisho_policy::SenderTls>,
+}
+
 /// A message sekisho writes itself: from the null sender, to `to` alone, never notified about.
 pub(crate) fn local_message(
     id: &crate::QueueId,
@@ -396,8 +408,9 @@ pub(crate) fn local_message(
     bytes: &[u8],
     size: u64,
     not_before: Option<i64>,
-    required_tls: Option<sekisho_policy::Assurance>,
+    tls: LocalTls,
 ) -> NewMessage {
+    let LocalTls { required: required_tls, asked: sender_tls } = tls;
     NewMessage {
         info: MessageInfo {
             id: id.to_string(),
@@ -416,6 +429,7 @@ pub(crate) fn local_message(
             origin: Origin::Local,
             findings: None,
             required_tls,
+            sender_tls,
             inspection: None,
             rules: None,
             sender_record: None,
@@ -447,6 +461,7 @@ pub(crate) fn sample_message(id: &crate::QueueId, size: u64, recipients: usize) 
             origin: Origin::Submission,
             findings: None,
             required_tls: None,
+            sender_tls: None,
             inspection: None,
             rules: None,
             sender_record: None,
@@ -471,6 +486,34 @@ pub struct TlsMemory {
     /// Deliveries that reached `authenticated`, and the time of the last.
     pub authenticated_sessions: u32,
     pub last_authenticated_at: i64,
+}
+
+/// Delivery attempts to one recipient domain that share what their sessions proved, counted
+/// (`TlsStore::partner_evidence`): the rows `sekisho partners` aggregates.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PartnerEvidence {
+    /// The recipient domain, lower case.
+    pub domain: String,
+    /// The attempt's outcome ("delivered", "deferred", "bounced").
+    pub outcome: String,
+    /// "inline" or "link" for mail that carried files; None for mail without.
+    pub variant: Option<Carriage>,
+    /// The session's assurance keyword ("none", "encrypted", ...), when recorded.
+    pub assurance: Option<String>,
+    /// The RFC 8460 result type that limited it ("starttls-not-supported", ...), if any.
+    pub failure: Option<String>,
+    /// The session looked like a STARTTLS downgrade.
+    pub downgrade: bool,
+    /// A link because the session was below the policy's `inline_min` (no failure of its own:
+    /// e.g. authenticated where MTA-STS or DANE is asked for).
+    pub below_policy: bool,
+    /// In the second half of the window.
+    pub late: bool,
+    /// How many attempts.
+    pub attempts: u64,
+    /// Unix seconds of the first and the last of them.
+    pub first_at: i64,
+    pub last_at: i64,
 }
 
 /// The TLS evidence of the last session to one MX address (the probe cache).

@@ -401,6 +401,15 @@ CREATE TABLE cancel_links (
     used_at INTEGER
 );
 "#,
+    // What the sender asked of the transport (RFC 8689): 'requiretls' (MAIL FROM REQUIRETLS)
+    // or 'tls-required-no' (a `TLS-Required: No` field honoured); NULL: neither.
+    r#"
+ALTER TABLE messages ADD COLUMN sender_tls TEXT;
+"#,
+    // `sekisho partners` reads a window of attempts by time.
+    r#"
+CREATE INDEX attempts_at ON attempts (at);
+"#,
 ];
 
 /// A message is finished when it is not yet marked done, has recipients, every recipient is
@@ -440,8 +449,8 @@ fn outcome_sql() -> String {
 }
 
 /// Rows per multi-row INSERT, within SQLite's 32766 bound variables per statement (a message
-/// row binds 19).
-const MESSAGE_ROWS_PER_INSERT: usize = 32766 / 19;
+/// row binds 20).
+const MESSAGE_ROWS_PER_INSERT: usize = 32766 / 20;
 const RECIPIENT_ROWS_PER_INSERT: usize = 4000;
 /// An attempt row binds 13.
 const ATTEMPT_ROWS_PER_INSERT: usize = 2500;
@@ -695,6 +704,13 @@ impl MessageStore for SqliteStore {
                 ),
                 None => None,
             },
+            sender_tls: match m.get::<Option<String>, _>("sender_tls") {
+                Some(kw) => Some(
+                    sekisho_policy::SenderTls::parse(&kw)
+                        .ok_or_else(|| StoreError::Damaged(format!("{id}: sender_tls `{kw}`")))?,
+                ),
+                None => None,
+            },
             // An unreadable record (a row damaged on disk) reads as "not inspected".
             inspection: m.get::<Option<String>, _>("inspection").and_then(|j| serde_json::from_str(&j).ok()),
             rules: m.get::<Option<String>, _>("rules").and_then(|j| serde_json::from_str(&j).ok()),
@@ -779,7 +795,8 @@ impl QueueWrites for SqliteStore {
         for chunk in batch.chunks(MESSAGE_ROWS_PER_INSERT) {
             let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
                 "INSERT INTO messages (id, received_at, sender, size, ret, envid, smtputf8, body_8bit, \
-                 client_ip, helo, listener, auth_user, tls, origin, findings, required_tls, inspection, rules, sender_record) ",
+                 client_ip, helo, listener, auth_user, tls, origin, findings, required_tls, inspection, rules, sender_record, \
+                 sender_tls) ",
             );
             q.push_values(chunk, |mut b, NewMessage { info: m, .. }| {
                 b.push_bind(&m.id)
@@ -800,7 +817,8 @@ impl QueueWrites for SqliteStore {
                     .push_bind(m.required_tls.map(|a| a.as_str()))
                     .push_bind(m.inspection.as_ref().and_then(|i| serde_json::to_string(i).ok()))
                     .push_bind(m.rules.as_ref().and_then(|r| serde_json::to_string(r).ok()))
-                    .push_bind(m.sender_record.as_ref().and_then(|r| serde_json::to_string(r).ok()));
+                    .push_bind(m.sender_record.as_ref().and_then(|r| serde_json::to_string(r).ok()))
+                    .push_bind(m.sender_tls.map(|t| t.as_str()));
             });
             q.build().execute(&mut *tx).await?;
         }

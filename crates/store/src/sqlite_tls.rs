@@ -106,4 +106,8 @@ impl TlsStore for SqliteStore {
             })
             .collect())
     }
+
+    async fn partner_evidence(&self, since: i64, middle: i64) -> Result<Vec<crate::PartnerEvidence>, StoreError> {
+        crate::sqlite_partners::partner_evidence(self, since, middle).await
+    }
 }

@@ -76,6 +76,10 @@ pub trait TlsStore: Send + Sync {
     async fn record_probe(&self, probe: &ProbeRecord) -> Result<(), StoreError>;
     /// The stored sessions to `host` since `since` (unix seconds).
     async fn probes(&self, host: &str, since: i64) -> Result<Vec<ProbeRecord>, StoreError>;
+    /// The delivery attempts of outbound and sekisho's own mail since `since` (unix seconds)
+    /// with their TLS evidence, counted per recipient domain and what the session proved;
+    /// `late` marks those at or after `middle` (one statement on the `attempts_at` index).
+    async fn partner_evidence(&self, since: i64, middle: i64) -> Result<Vec<crate::PartnerEvidence>, StoreError>;
 }
 
 /// Submission accounts (receive's AUTH, the console's sign-in, the CLI).

@@ -167,7 +167,12 @@ impl Client {
 
     /// MAIL, RCPT for each recipient, DATA, content (dot-stuffed here), final reply.
     pub async fn send_mail(&mut self, from: &str, to: &[&str], content: &str) -> Response {
-        let r = self.cmd(&format!("MAIL FROM:<{from}>")).await;
+        self.send_mail_with(from, "", to, content).await
+    }
+
+    /// Like `send_mail`, with `params` after the reverse path (e.g. " REQUIRETLS").
+    pub async fn send_mail_with(&mut self, from: &str, params: &str, to: &[&str], content: &str) -> Response {
+        let r = self.cmd(&format!("MAIL FROM:<{from}>{params}")).await;
         if r.code != 250 {
             return r;
         }

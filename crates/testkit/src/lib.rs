@@ -92,6 +92,7 @@ pub fn base_config(dir: &Path, pki: &TestPki) -> Config {
         max_connections: None,
         max_connections_per_client: None,
         max_message_size: None,
+        requiretls: None,
     };
     config.listeners =
         vec![listener(Role::Submission, &["127.0.0.0/8"]), listener(Role::Submission, &[]), listener(Role::Mx, &[])];

@@ -38,6 +38,8 @@ pub struct MxBehavior {
     pub reply_delay: std::time::Duration,
     /// Wait before the greeting, in milliseconds (a slow host; tests look at sekisho meanwhile).
     pub greeting_delay_ms: std::sync::atomic::AtomicU64,
+    /// Advertise REQUIRETLS (RFC 8689) in the EHLO reply after STARTTLS.
+    pub requiretls: bool,
 }
 
 impl Default for MxBehavior {
@@ -57,6 +59,7 @@ impl Default for MxBehavior {
             offer_tls: std::sync::atomic::AtomicBool::new(true),
             reply_delay: std::time::Duration::ZERO,
             greeting_delay_ms: std::sync::atomic::AtomicU64::new(0),
+            requiretls: false,
         }
     }
 }
@@ -81,6 +84,8 @@ pub(crate) async fn bind_retrying(addr: &str) -> TcpListener {
 #[derive(Debug, Clone)]
 pub struct Delivered {
     pub mail_from: String,
+    /// The MAIL command as sent, with its parameters (without CRLF).
+    pub mail_line: String,
     pub rcpt_to: Vec<String>,
     /// The data, dot-unstuffed, as it arrived (CRLF lines).
     pub data: Vec<u8>,
@@ -172,6 +177,7 @@ async fn serve(
         return Ok(());
     }
     let mut from = String::new();
+    let mut mail_line = String::new();
     let mut rcpts: Vec<String> = Vec::new();
     loop {
         let mut line = String::new();
@@ -201,6 +207,9 @@ async fn serve(
                 if b.tls.is_some() && !tls && b.offer_tls.load(Ordering::SeqCst) {
                     caps.push("STARTTLS".into());
                 }
+                if b.requiretls && tls {
+                    caps.push("REQUIRETLS".into());
+                }
                 caps.push("ENHANCEDSTATUSCODES".into());
                 let n = caps.len();
                 let text: String = caps
@@ -222,6 +231,7 @@ async fn serve(
             }
             "MAIL" => {
                 from = between(&line, '<', '>');
+                mail_line = line.trim_end().to_string();
                 rcpts.clear();
                 // As RFC 1870 says: a declared size above the announced limit is refused.
                 let declared = upper.split_whitespace().find_map(|w| w.strip_prefix("SIZE=")?.parse::<u64>().ok());
@@ -274,6 +284,7 @@ async fn serve(
                 if reply.starts_with('2') {
                     received.lock().expect("received").push(Delivered {
                         mail_from: from.clone(),
+                        mail_line: mail_line.clone(),
                         rcpt_to: rcpts.clone(),
                         data,
                         tls,

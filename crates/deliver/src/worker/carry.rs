@@ -64,11 +64,32 @@ impl Inner {
         // `bcc_external`: external recipients each get a copy naming only them.
         let (batches, hidden) =
             crate::bcc::separate(&self.config, info, batches, &self.queue.body_path(&info.id)).await;
+        // REQUIRETLS: a recipient whose attachments would go as a link bounces (5.7.30), and so
+        // does one whose planned transaction is a link variant (an inbound separated message).
+        let requiretls = crate::requiretls::requires_tls(info.sender_tls);
+        let (linked, batches): (Vec<_>, Vec<_>) = batches
+            .into_iter()
+            .partition(|b| requiretls && b.variant.as_ref().is_some_and(|v| v.kind == Carriage::Link));
         let mut results: Vec<RcptResult> = held
             .into_iter()
             .chain(hidden)
-            .map(|h| RcptResult { variant: Some(h.variant), ..result(h.rcpt, Verdict::deferred("4.3.0", h.reason)) })
+            .map(|h| {
+                let verdict = if requiretls && h.variant.kind == Carriage::Link {
+                    Verdict::Bounced { status: crate::requiretls::STATUS.into(), reason: h.reason }
+                } else {
+                    Verdict::deferred("4.3.0", h.reason)
+                };
+                RcptResult { variant: Some(h.variant), ..result(h.rcpt, verdict) }
+            })
             .collect();
+        for batch in linked {
+            let variant = batch.variant.clone().expect("a link batch has its variant");
+            let reason = crate::requiretls::no_link(&variant.reason);
+            let verdict = Verdict::Bounced { status: crate::requiretls::STATUS.into(), reason };
+            results.extend(
+                batch.rcpts.iter().map(|r| RcptResult { variant: Some(variant.clone()), ..result(r, verdict.clone()) }),
+            );
+        }
         let body = self.queue.body_path(&info.id);
         let mut stop: Option<Stop> = None;
         for (n, batch) in batches.into_iter().enumerate() {
@@ -92,6 +113,7 @@ impl Inner {
                 smtputf8: info.smtputf8,
                 ret: info.ret.as_deref(),
                 envid: info.envid.as_deref(),
+                requiretls: crate::requiretls::relayed_with(info.sender_tls, &evidence, conn.caps.requiretls),
             };
             let sent = conn.send(&env, &specs, data.body(&body)).await;
             let first = n == 0;

@@ -11,9 +11,10 @@ use sekisho_store::{MessageInfo, RecipientRecord};
 
 use super::carry::Carried;
 use super::{Inner, now};
-use crate::client::session::{Connection, SessionError, Target};
+use crate::client::session::{Checks, Connection, SessionError, Target};
 use crate::destination::{DomainPolicy, PolicySources, below_required, record_dane};
 use crate::outcome::{HostFailure, RcptResult, Verdict, fold_failures, status_of};
+use crate::requiretls;
 use crate::resolve::resolve;
 use crate::route::Destination;
 use crate::tls::plan::{HostDane, HostPlan};
@@ -123,11 +124,17 @@ impl Inner {
     /// One transaction carries every recipient of the group: it needs the strongest assurance
     /// any of their domains requires, and at least what the message itself requires (a code
     /// mail under `[portal] code_min_assurance`).
+    /// What the sender asked (RFC 8689, `crate::requiretls::required`) raises it to
+    /// `authenticated` (REQUIRETLS) or waives the configured part (`TLS-Required: No`).
     fn required(&self, info: &MessageInfo, rcpts: &[&RecipientRecord]) -> Assurance {
+        requiretls::required(info.sender_tls, self.configured(rcpts), info.required_tls)
+    }
+
+    /// The strongest `[[outbound.tls]]` level among the recipients' domains.
+    fn configured(&self, rcpts: &[&RecipientRecord]) -> Assurance {
         rcpts
             .iter()
             .map(|r| self.config.outbound.required_for(r.address.rsplit_once('@').map_or("", |(_, d)| d)))
-            .chain(info.required_tls)
             .max()
             .unwrap_or(Assurance::None)
     }
@@ -164,21 +171,26 @@ impl Inner {
         required: Assurance,
         policy: &mut DomainPolicy,
     ) -> Result<Checked, NoConnection> {
-        let (host_dane, required, checks) =
-            match policy.host(self.dns.as_ref(), &target.host, target.port, required).await {
-                (dane, HostPlan::Skip { reason }) => {
-                    tracing::warn!(queue_id = %info.id, host = %target.host, %reason, "MX host not used");
-                    let dane_failure = match &dane {
-                        HostDane::Unusable { failure, .. } => Some(*failure),
-                        _ => None,
-                    };
-                    self.count_session(dest, target, tlsrpt::skipped(policy.sts.as_ref(), dane_failure, &reason));
-                    return Err(NoConnection::Failed(Box::new(HostFailure::temporary(
-                        "4.7.5", reason, target, None, None,
-                    ))));
-                }
-                (dane, HostPlan::Try { required, checks }) => (dane, required, checks),
-            };
+        let waive = requiretls::waives_policy(info.sender_tls);
+        let planned = match policy.host(self.dns.as_ref(), &target.host, target.port, required).await {
+            // `TLS-Required: No`: opportunistic TLS whatever the domain's policy asks of the host.
+            (dane, _) if waive => (dane, HostPlan::Try { required, checks: Checks::default() }),
+            planned => planned,
+        };
+        let (host_dane, required, checks) = match planned {
+            (dane, HostPlan::Skip { reason }) => {
+                tracing::warn!(queue_id = %info.id, host = %target.host, %reason, "MX host not used");
+                let dane_failure = match &dane {
+                    HostDane::Unusable { failure, .. } => Some(*failure),
+                    _ => None,
+                };
+                self.count_session(dest, target, tlsrpt::skipped(policy.sts.as_ref(), dane_failure, &reason));
+                return Err(NoConnection::Failed(Box::new(HostFailure::temporary(
+                    "4.7.5", reason, target, None, None,
+                ))));
+            }
+            (dane, HostPlan::Try { required, checks }) => (dane, required, checks),
+        };
         let _slot = self.connections.acquire().await.expect("semaphore open");
         let got = if fresh_only {
             self.open(target, dest, required, &checks).await.map(|c| (c, false))
@@ -193,8 +205,24 @@ impl Inner {
                 )));
             }
         };
-        record_dane(&mut conn.evidence, &host_dane);
+        if waive {
+            // What DNS published, not held against a session that was not asked to meet it.
+            conn.evidence.set_dane(host_dane.evidence());
+        } else {
+            record_dane(&mut conn.evidence, &host_dane);
+        }
         conn.evidence.apply_sts(policy.sts.as_ref(), &target.host);
+        if waive {
+            let domain = match dest {
+                Destination::Mx { domain, .. } if policy.enforced().is_some() => Some(domain.as_str()),
+                _ => None,
+            };
+            let dane = matches!(host_dane, HostDane::Applies(_) | HostDane::NoneUsable(_));
+            conn.evidence.waived = Some(requiretls::waived(self.configured(rcpts), domain, dane, &conn.evidence));
+        } else {
+            // A pooled connection may have carried a `TLS-Required: No` message before.
+            conn.evidence.waived = None;
+        }
         if !reused {
             self.probes.observe(target, &conn.evidence, now());
         }
@@ -211,8 +239,23 @@ impl Inner {
             conn.reported_for.push(domain.clone());
             self.count_session(dest, target, tlsrpt::classify(policy.sts.as_ref(), &conn.evidence));
         }
+        if requiretls::requires_tls(info.sender_tls)
+            && let Err(reason) = requiretls::gate(target, &conn.evidence, conn.caps.requiretls)
+        {
+            tracing::warn!(queue_id = %info.id, host = %target.host, ip = %target.ip, %reason, "REQUIRETLS not met");
+            let failure = HostFailure {
+                permanent: true,
+                status: requiretls::STATUS.into(),
+                reason,
+                target: target.clone(),
+                tls: conn.tls_summary(),
+                evidence: Some(conn.evidence.clone()),
+            };
+            tokio::spawn(conn.quit());
+            return Err(NoConnection::Failed(Box::new(failure)));
+        }
         let downgrade = self.observe_transport(info, rcpts, target, &mut conn.evidence);
-        if downgrade && self.config.outbound.downgrade_action == DowngradeAction::Defer {
+        if downgrade && !waive && self.config.outbound.downgrade_action == DowngradeAction::Defer {
             let reason = format!(
                 "{}[{}]: STARTTLS downgrade suspected: the domain reached TLS in recent deliveries, this session \
                  reached {}; the mail waits",
@@ -260,6 +303,18 @@ impl Inner {
                     SessionError::CertificateRefused(evidence.clone())
                 );
                 tracing::warn!(queue_id = %info.id, host = %target.host, ip = %target.ip, %reason, "TLS policy not met");
+                if requiretls::requires_tls(info.sender_tls) {
+                    // The certificate does not prove the host's name: REQUIRETLS fails here.
+                    let reason = format!("REQUIRETLS: {reason}");
+                    return HostFailure {
+                        permanent: true,
+                        status: requiretls::STATUS.into(),
+                        reason,
+                        target: target.clone(),
+                        tls: None,
+                        evidence: Some(*evidence),
+                    };
+                }
                 HostFailure::temporary("4.7.5", reason, target, None, Some(*evidence))
             }
             e => {

@@ -82,7 +82,10 @@ impl Inner {
             NoticeKind::Delayed => DsnKind::Delayed,
             NoticeKind::Relayed => DsnKind::Relayed,
         };
+        // A REQUIRETLS message's content went only over authenticated TLS; its DSN returns the
+        // header only, as if RET=HDRS (RFC 8689), and may go where REQUIRETLS is not offered.
         let full = kind == DsnKind::Failed
+            && !crate::requiretls::requires_tls(info.sender_tls)
             && match info.ret.as_deref() {
                 Some("FULL") => true,
                 Some(_) => false,
@@ -111,7 +114,9 @@ impl Inner {
             full,
             message_id: &message_id,
         });
-        self.queue.inject(&id, &self.config.hostname, &info.sender, &bytes).await?;
+        // RFC 8689: the DSN about a REQUIRETLS message asks for REQUIRETLS where offered.
+        let asked = crate::requiretls::for_dsn(info.sender_tls);
+        self.queue.inject_asking(&id, &self.config.hostname, &info.sender, &bytes, asked).await?;
         tracing::info!(queue_id = %info.id, dsn = %id, kind = ?kind, to = %info.sender, "notification queued");
         Ok(())
     }

@@ -155,6 +155,7 @@ mod tests {
             origin: sekisho_store::Origin::Mx,
             findings: None,
             required_tls: None,
+            sender_tls: None,
             inspection: None,
             rules: None,
             sender_record: None,

@@ -16,6 +16,8 @@ pub struct Capabilities {
     pub enhanced_status: bool,
     /// AUTH mechanisms, upper case.
     pub auth: Vec<String>,
+    /// RFC 8689 REQUIRETLS.
+    pub requiretls: bool,
 }
 
 impl Capabilities {
@@ -33,6 +35,7 @@ impl Capabilities {
                 "STARTTLS" => caps.starttls = true,
                 "DSN" => caps.dsn = true,
                 "ENHANCEDSTATUSCODES" => caps.enhanced_status = true,
+                "REQUIRETLS" => caps.requiretls = true,
                 "AUTH" => caps.auth = words.map(|w| w.to_ascii_uppercase()).collect(),
                 _ => {}
             }
@@ -54,12 +57,21 @@ mod tests {
     fn reads_extensions() {
         let reply = ServerReply {
             code: 250,
-            lines: ["mx.example", "PIPELINING", "SIZE 1000", "STARTTLS", "AUTH PLAIN login", "DSN", "8BITMIME"]
-                .map(String::from)
-                .to_vec(),
+            lines: [
+                "mx.example",
+                "PIPELINING",
+                "SIZE 1000",
+                "STARTTLS",
+                "AUTH PLAIN login",
+                "DSN",
+                "8BITMIME",
+                "requiretls",
+            ]
+            .map(String::from)
+            .to_vec(),
         };
         let c = Capabilities::from_ehlo(&reply);
-        assert!(c.pipelining && c.starttls && c.dsn && c.eight_bit_mime && !c.smtputf8);
+        assert!(c.pipelining && c.starttls && c.dsn && c.eight_bit_mime && !c.smtputf8 && c.requiretls);
         assert_eq!(c.auth, ["PLAIN", "LOGIN"]);
         assert!(c.too_small_for(1001) && !c.too_small_for(1000));
         let unlimited = Capabilities { size: Some(0), ..c };

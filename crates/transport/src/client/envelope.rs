@@ -12,6 +12,8 @@ pub struct Envelope<'a> {
     pub smtputf8: bool,
     pub ret: Option<&'a str>,
     pub envid: Option<&'a str>,
+    /// RFC 8689: relayed with `REQUIRETLS`; a server that does not advertise it cannot take it.
+    pub requiretls: bool,
 }
 
 /// Why the message cannot go to this server as it is (a permanent failure for it).
@@ -37,6 +39,13 @@ pub fn mail_from(env: &Envelope<'_>, recipients: &[&str], caps: &Capabilities) -
             reason: "the message has 8-bit content and the receiving server does not support 8BITMIME".into(),
         });
     }
+    if env.requiretls && !caps.requiretls {
+        return Err(Unsendable {
+            status: "5.7.30",
+            reason: "the message requires TLS (REQUIRETLS) and the receiving server does not advertise REQUIRETLS"
+                .into(),
+        });
+    }
     if caps.too_small_for(env.size) {
         return Err(Unsendable {
             status: "5.3.4",
@@ -56,6 +65,9 @@ pub fn mail_from(env: &Envelope<'_>, recipients: &[&str], caps: &Capabilities) -
     // Declared by the sender (UTF-8 headers, say) and supported here, or needed by the envelope.
     if utf8_envelope || (env.smtputf8 && caps.smtputf8) {
         cmd.push_str(" SMTPUTF8");
+    }
+    if env.requiretls {
+        cmd.push_str(" REQUIRETLS");
     }
     if caps.dsn {
         if let Some(ret) = env.ret {
@@ -110,6 +122,7 @@ mod tests {
             smtputf8: false,
             ret: Some("HDRS"),
             envid: Some("id+1"),
+            requiretls: false,
         }
     }
 
@@ -154,6 +167,17 @@ mod tests {
         assert!(!mail_from(&declared, &["b@x"], &nou).unwrap().contains("SMTPUTF8"), "ASCII envelope still goes");
         let small = Capabilities { size: Some(999), ..full() };
         assert_eq!(mail_from(&env(), &["b@x"], &small).unwrap_err().status, "5.3.4");
+    }
+
+    #[test]
+    fn requiretls_goes_on_mail_from_only_to_a_server_that_advertises_it() {
+        let e = Envelope { requiretls: true, ..env() };
+        let with = Capabilities { requiretls: true, ..full() };
+        assert!(mail_from(&e, &["b@x"], &with).unwrap().contains(" REQUIRETLS"), "RFC 8689");
+        let refused = mail_from(&e, &["b@x"], &full()).unwrap_err();
+        assert_eq!(refused.status, "5.7.30");
+        assert!(refused.reason.contains("does not advertise REQUIRETLS"));
+        assert!(!mail_from(&env(), &["b@x"], &with).unwrap().contains("REQUIRETLS"));
     }
 
     #[test]

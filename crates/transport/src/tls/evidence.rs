@@ -42,6 +42,10 @@ pub struct TlsEvidence {
     pub dane: Option<DaneEvidence>,
     /// The domain reached TLS in recent deliveries and this session reached less.
     pub downgrade_suspected: bool,
+    /// The message asked, with `TLS-Required: No` (RFC 8689), to be delivered whatever the
+    /// destination's TLS policy says: which policy this session was not held to, and why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waived: Option<String>,
 }
 
 /// The MTA-STS policy as applied to one session.
@@ -78,6 +82,7 @@ impl TlsEvidence {
             mta_sts: None,
             dane: None,
             downgrade_suspected: false,
+            waived: None,
         }
     }
 
@@ -107,6 +112,7 @@ impl TlsEvidence {
             mta_sts: None,
             dane: None,
             downgrade_suspected: false,
+            waived: None,
         }
     }
 
