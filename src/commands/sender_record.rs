@@ -72,6 +72,7 @@ mod tests {
                 sentence: "The server ...".into(),
                 sentence_ja: "...".into(),
             }],
+            reputation: None,
         };
         let text = lines(&record).join("\n");
         assert!(text.contains("spf:        fail for envelope sender domain example.com: the client is not"), "{text}");

@@ -163,6 +163,7 @@ mod tests {
         let dmarc = |action: &str| SenderRecord {
             authentication: Some(AuthenticationRecord { dmarc_action: action.into(), ..Default::default() }),
             findings: vec![],
+            reputation: None,
         };
         info.sender_record = Some(dmarc("quarantine: the sender's domain bank.example publishes DMARC p=reject"));
         assert_eq!(why_held(&info), "DMARC quarantine: the sender's domain bank.example publishes DMARC p=reject");
