@@ -113,6 +113,15 @@ async fn a_listed_client_is_refused_at_rcpt_naming_the_list_and_a_clean_one_is_n
     let r = reputation(&d);
     assert_eq!((r.score, r.hits.len(), r.action.as_str()), (0, 0, ""), "{r:?}");
     assert!(reputation_findings(&d).is_empty());
+
+    // Answers are kept for their TTL, negative ones too: the same client and sender again ask
+    // DNS nothing, and the listed client is refused again without asking.
+    let asked = site.dns.queries();
+    let (_, done) = site.send(CLEAN, "a@sender.example", &plain("a@sender.example", "again")).await;
+    assert_eq!(done.unwrap().code, 250);
+    let (rcpt, _) = site.send(LISTED, "a@sender.example", &plain("a@sender.example", "again")).await;
+    assert_eq!(rcpt.code, 550);
+    assert_eq!(site.dns.queries(), asked, "answered from the cache");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -122,7 +131,10 @@ async fn a_listed_client_is_tagged_and_the_recipient_is_told_which_list_and_why(
     let r = reputation(&d);
     assert_eq!(r.score, 3);
     assert_eq!(r.action, "tag: score 3 reaches [reputation] tag_score 1 (dnsbl.test)");
-    assert_eq!((r.hits[0].list.as_str(), r.hits[0].listed.as_str(), r.hits[0].code.as_str()), ("dnsbl.test", LISTED, "127.0.0.4"));
+    assert_eq!(
+        (r.hits[0].list.as_str(), r.hits[0].listed.as_str(), r.hits[0].code.as_str()),
+        ("dnsbl.test", LISTED, "127.0.0.4")
+    );
     let found = reputation_findings(&d);
     assert_eq!(found.len(), 1, "{found:?}");
     assert_eq!(found[0].0, "dnsbl.test: client 127.0.0.23 → 127.0.0.4");

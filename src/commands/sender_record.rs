@@ -97,7 +97,10 @@ mod tests {
             }),
         };
         let text = lines(&record).join("\n");
-        assert!(text.contains("reputation: score 3 → tag: score 3 reaches [reputation] tag_score 1 (zen.example)\n"), "{text}");
+        assert!(
+            text.contains("reputation: score 3 → tag: score 3 reaches [reputation] tag_score 1 (zen.example)\n"),
+            "{text}"
+        );
         assert!(text.contains("  listed:   zen.example: client 192.0.2.1 → 127.0.0.2 (weight 3)\n"), "{text}");
         assert!(text.ends_with("  no answer: slow.example (192.0.2.1): no answer within 2s"), "{text}");
         assert!(text.contains("spf:        fail for envelope sender domain example.com: the client is not"), "{text}");

@@ -73,7 +73,11 @@ impl Drop for ClientLookup {
 }
 
 /// Asks every query at once, each within `timeout`; the answers in the queries' order.
-async fn ask<'c>(lists: &Arc<Blocklists>, config: &ReputationConfig, queries: Vec<Query<'c>>) -> Vec<(Query<'c>, Answer)> {
+async fn ask<'c>(
+    lists: &Arc<Blocklists>,
+    config: &ReputationConfig,
+    queries: Vec<Query<'c>>,
+) -> Vec<(Query<'c>, Answer)> {
     let timeout = config.timeout.0;
     let mut set = tokio::task::JoinSet::new();
     for (i, q) in queries.iter().enumerate() {
@@ -138,8 +142,8 @@ pub(crate) async fn check(
     }
     let (record, action) = sekisho_reputation::evaluate(config, record);
     let findings = sekisho_reputation::findings(&record, action);
-    let refusal = (action == Action::Reject)
-        .then(|| Reply::new(550, "5.7.1", sekisho_reputation::message_refusal(&record)));
+    let refusal =
+        (action == Action::Reject).then(|| Reply::new(550, "5.7.1", sekisho_reputation::message_refusal(&record)));
     Checked { refusal, findings, quarantine: action == Action::Quarantine, record }
 }
 
