@@ -247,7 +247,8 @@ class SekishoRelay:
             # server); no DNS but the harness's, so no authentication.
             top = 'local_domains = ["example.com"]'
             relay_host = f'next_hop = "[{SINK}]:{sink_port}"'
-            listener = 'role = "mx"'
+            # smtp-source's 20 sessions come from one address.
+            listener = 'role = "mx"\nmax_connections_per_client = 100'
             extra += "\n[authentication]\nenabled = false\n"
         config = os.path.join(self.dir, "sekisho.toml")
         with open(config, "w") as f:
