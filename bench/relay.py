@@ -13,6 +13,7 @@ Usage: bench/relay.py [--runs 3] [--sizes 10k,100k,1m] [--only postfix|sekisho] 
                       [--messages N] [--no-build] [--tuned]
        bench/relay.py --attachments [links|inline|both] [--runs 3] [--messages 300] [--json FILE]
        bench/relay.py --dkim [--runs 3] [--sizes 10k] [--sink smtp-sink|plain|tls]
+       bench/relay.py --reputation [--runs 3] [--sizes 10k]
 Needs the postfix package (smtp-source, smtp-sink), root for Postfix's relay and smtp-sink, and
 a release build of sekisho (built here with cargo). Traffic stays on 127.0.0.0/8.
 
@@ -29,6 +30,13 @@ submitted attachments ([outbound] encrypted_attachments and uninspectable_attach
 and with both (dual signing), the runs interleaved (off, rsa, ed25519, dual, off, ...): the From
 domain of smtp-source's messages (example.jp) gets a [[dkim]] table whose keys `sekisho dkim
 keygen` makes, so every message is signed as it leaves. The sink gets what it would verify.
+
+--reputation measures sekisho alone as an MX relay (its MX listener takes example.com and
+delivers it to the sink, [delivery] next_hop; authentication off) without and with three DNS
+blocklists ([reputation]: two client lists, one domain list), the runs interleaved. The lists
+are on a fake DNS server in this harness (UDP on 127.0.0.154) that lists nothing (NXDOMAIN, as
+for most legitimate mail), so every message asks about its client and its sender's domain, and
+the answers come from sekisho's cache after the first.
 
 --attachments measures sekisho alone on messages with one 1 MB attachment (1,000,000 random
 bytes, base64: 1.37 MB on the wire), sent by two smtp-source processes of 10 sessions each,
@@ -215,7 +223,7 @@ class PostfixRelay:
 class SekishoRelay:
     name = "sekisho"
 
-    def __init__(self, workdir, sink_port, binary, per_connection, inspection=True, extra="", dkim=()):
+    def __init__(self, workdir, sink_port, binary, per_connection, inspection=True, extra="", dkim=(), mx=False):
         """Relays to the sink at sink_port, or (sink_port None) as `extra` routes it; signs mail
         from example.jp with a key of each algorithm in `dkim` ("rsa-sha256", "ed25519-sha256")."""
         self.dir = os.path.join(workdir, "sekisho")
@@ -233,9 +241,19 @@ class SekishoRelay:
         self.port = free_port(SEKISHO)
         portal = f"{SEKISHO}:{free_port(SEKISHO)}"
         relay_host = f'relay_host = "[{SINK}]:{sink_port}"' if sink_port else ""
+        top, listener = "", 'role = "submission"\ntrusted_networks = ["127.0.0.0/8"]'
+        if mx:
+            # Mail for example.com arrives from the internet and goes to the sink (the internal
+            # server); no DNS but the harness's, so no authentication.
+            top = 'local_domains = ["example.com"]'
+            relay_host = f'next_hop = "[{SINK}]:{sink_port}"'
+            # smtp-source's 20 sessions come from one address.
+            listener = 'role = "mx"\nmax_connections_per_client = 100'
+            extra += "\n[authentication]\nenabled = false\n"
         config = os.path.join(self.dir, "sekisho.toml")
         with open(config, "w") as f:
             f.write(f"""hostname = "bench.sekisho.test"
+{top}
 [store]
 path = "{self.dir}/data"
 min_free_space = 0
@@ -252,8 +270,7 @@ encrypted_attachments = "{'reject' if inspection else 'allow'}"
 uninspectable_attachments = "{'reject' if inspection else 'allow'}"
 [[listener]]
 address = "{SEKISHO}:{self.port}"
-role = "submission"
-trusted_networks = ["127.0.0.0/8"]
+{listener}
 {extra}""")
         self.proc = subprocess.Popen([binary, "--config", config, "serve"],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -282,7 +299,8 @@ trusted_networks = ["127.0.0.0/8"]
             self.proc.kill()
 
 
-def one_run(kind, size_name, binary, sink_kind, per_connection, inspection=True, messages=None, dkim=()):
+def one_run(kind, size_name, binary, sink_kind, per_connection, inspection=True, messages=None, dkim=(),
+            mx=False, extra=""):
     size, count = COUNTS[size_name]
     count = messages or count
     work = tempfile.mkdtemp(prefix=f"bench-{kind}-")
@@ -291,7 +309,7 @@ def one_run(kind, size_name, binary, sink_kind, per_connection, inspection=True,
     if kind == "postfix":
         relay = PostfixRelay(work, sink_port, per_connection)
     else:
-        relay = SekishoRelay(work, sink_port, binary, per_connection, inspection, dkim=dkim)
+        relay = SekishoRelay(work, sink_port, binary, per_connection, inspection, dkim=dkim, mx=mx, extra=extra)
     peak, done = sample_peak_memory(relay)
     busy0, relay0, t0 = busy_jiffies(), relay.cpu_jiffies(), time.time()
     source = subprocess.run(["smtp-source", "-s", "20", "-m", str(count), "-l", str(size), "-M", "source.test",
@@ -549,6 +567,84 @@ def dkim_main(args, binary):
                 json.dump(results, f, indent=2)
 
 
+FAKE_DNS = "127.0.0.154"
+
+
+class FakeDns:
+    """A DNS server on UDP that answers every question NXDOMAIN (nothing listed) and counts them."""
+
+    def __init__(self):
+        import socket
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind((FAKE_DNS, 0))
+        self.addr = f"{FAKE_DNS}:{self.sock.getsockname()[1]}"
+        self.queries = 0
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        while True:
+            try:
+                packet, peer = self.sock.recvfrom(4096)
+            except OSError:
+                return
+            if len(packet) < 12:
+                continue
+            self.queries += 1
+            # The question: labels up to the root, then type and class.
+            end = 12
+            while end < len(packet) and packet[end] != 0:
+                end += packet[end] + 1
+            question = packet[12:end + 5]
+            flags = 0x8183  # response, recursion desired and available, NXDOMAIN
+            header = packet[:2] + flags.to_bytes(2, "big") + (1).to_bytes(2, "big") + bytes(6)
+            self.sock.sendto(header + question, peer)
+
+    def stop(self):
+        self.sock.close()
+
+
+def reputation_main(args, binary):
+    dns = FakeDns()
+    lists = f"""
+[dns]
+servers = ["{dns.addr}"]
+[reputation]
+client_lists = ["dnsbl.bench=127.0.0.[2..11]*3", "allow.bench=127.0.[0..255].[1..3]*-2"]
+domain_lists = ["dbl.bench=127.0.1.[2..99]*2"]
+quarantine_score = 4
+reject_score = 6
+"""
+    results = {"none": [], "lists": []}
+    for size_name in args.sizes.split(","):
+        for run in range(args.runs):
+            for variant in ["none", "lists"]:
+                before = dns.queries
+                r = one_run("sekisho", size_name, binary, args.sink, args.messages_per_connection, True,
+                            args.messages, mx=True, extra=lists if variant == "lists" else "")
+                r["variant"], r["dns_queries"] = variant, dns.queries - before
+                results[variant].append(r)
+                print(f"{variant:6} {size_name:5} run {run + 1}: {r['msgs_per_s']:8.1f} msg/s "
+                      f"relay {r['relay_cpu_ms_per_msg']:.2f} ms/msg box {r['box_cpu_ms_per_msg']:.2f} ms/msg "
+                      f"DNS queries {r['dns_queries']}", flush=True)
+    dns.stop()
+    print()
+    print("| size | blocklists | msg/s (runs) | median msg/s | relay CPU ms/msg | box CPU ms/msg | lists/none |")
+    print("|---|---|---|---|---|---|---|")
+    for size_name in args.sizes.split(","):
+        med = {}
+        for variant in ["none", "lists"]:
+            rs = [r for r in results[variant] if r["size"] == size_name]
+            med[variant] = statistics.median(r["msgs_per_s"] for r in rs)
+            runs = ", ".join(f"{r['msgs_per_s']:.0f}" for r in rs)
+            ratio = f"{med['lists'] / med['none']:.2f}" if variant == "lists" else ""
+            print(f"| {size_name} | {variant} | {runs} | {med[variant]:.0f} | "
+                  f"{statistics.median(r['relay_cpu_ms_per_msg'] for r in rs):.2f} | "
+                  f"{statistics.median(r['box_cpu_ms_per_msg'] for r in rs):.2f} | {ratio} |")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=2)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--runs", type=int, default=3)
@@ -566,6 +662,8 @@ def main():
     ap.add_argument("--messages", type=int, help="messages per run instead of the size's default (at most 20000)")
     ap.add_argument("--dkim", action="store_true",
                     help="sekisho alone: DKIM signing off, RSA, Ed25519 and both, runs interleaved")
+    ap.add_argument("--reputation", action="store_true",
+                    help="sekisho alone as an MX relay: no DNS blocklists and three, runs interleaved")
     ap.add_argument("--attachments", nargs="?", const="both", choices=["links", "inline", "both"],
                     help="sekisho alone, 1 MB attachments, half the recipients without STARTTLS (links)")
     args = ap.parse_args()
@@ -588,6 +686,9 @@ def main():
         return
     if args.dkim:
         dkim_main(args, binary)
+        return
+    if args.reputation:
+        reputation_main(args, binary)
         return
     kinds = [args.only] if args.only else ["postfix", "sekisho"]
     results = []

@@ -1,5 +1,6 @@
 //! `queue show`'s lines about who sent an inbound message: each authentication result in
-//! words and what DMARC did (the findings: `queue::print_sender_findings`).
+//! words, what DMARC did, and what the DNS blocklists said (the findings:
+//! `queue::print_sender_findings`).
 
 use sekisho_policy::sender::{MethodResult, SenderRecord};
 
@@ -27,6 +28,16 @@ pub(crate) fn lines(record: &SenderRecord) -> Vec<String> {
         }
         if !a.dmarc_action.is_empty() {
             out.push(format!("dmarc action: {}", a.dmarc_action));
+        }
+    }
+    if let Some(r) = &record.reputation {
+        let action = if r.action.is_empty() { "nothing" } else { r.action.as_str() };
+        out.push(format!("reputation: score {} → {action}", r.score));
+        for h in &r.hits {
+            out.push(format!("  listed:   {}: {} {} → {} (weight {})", h.list, h.source, h.listed, h.code, h.weight));
+        }
+        for u in &r.unanswered {
+            out.push(format!("  no answer: {u}"));
         }
     }
     out
@@ -72,8 +83,26 @@ mod tests {
                 sentence: "The server ...".into(),
                 sentence_ja: "...".into(),
             }],
+            reputation: Some(sekisho_policy::sender::ReputationRecord {
+                score: 3,
+                action: "tag: score 3 reaches [reputation] tag_score 1 (zen.example)".into(),
+                hits: vec![sekisho_policy::sender::ReputationHit {
+                    list: "zen.example".into(),
+                    listed: "192.0.2.1".into(),
+                    source: "client".into(),
+                    code: "127.0.0.2".into(),
+                    weight: 3,
+                }],
+                unanswered: vec!["slow.example (192.0.2.1): no answer within 2s".into()],
+            }),
         };
         let text = lines(&record).join("\n");
+        assert!(
+            text.contains("reputation: score 3 → tag: score 3 reaches [reputation] tag_score 1 (zen.example)\n"),
+            "{text}"
+        );
+        assert!(text.contains("  listed:   zen.example: client 192.0.2.1 → 127.0.0.2 (weight 3)\n"), "{text}");
+        assert!(text.ends_with("  no answer: slow.example (192.0.2.1): no answer within 2s"), "{text}");
         assert!(text.contains("spf:        fail for envelope sender domain example.com: the client is not"), "{text}");
         assert!(text.contains("dkim:       pass for signature d=example.com s=s1\n"), "{text}");
         assert!(text.contains("arc:        none\n"), "{text}");

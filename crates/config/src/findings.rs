@@ -88,10 +88,15 @@ impl Default for FindingsConfig {
                 .collect(),
             banner_text: String::new(),
             banner_html: String::new(),
-            subject_tags: [FindingKind::DmarcFail, FindingKind::LookAlike, FindingKind::DisplayNameSpoof]
-                .into_iter()
-                .map(|k| (k, "[注意]".to_string()))
-                .collect(),
+            subject_tags: [
+                FindingKind::DmarcFail,
+                FindingKind::LookAlike,
+                FindingKind::DisplayNameSpoof,
+                FindingKind::Reputation,
+            ]
+            .into_iter()
+            .map(|k| (k, "[注意]".to_string()))
+            .collect(),
         }
     }
 }

@@ -17,6 +17,7 @@ mod ldap;
 mod portal;
 mod recipients;
 mod reports;
+mod reputation;
 mod route;
 mod rules;
 mod senders;
@@ -45,6 +46,7 @@ pub use ldap::LdapConfig;
 pub use portal::{Passphrase, PortalConfig};
 pub use recipients::{RecipientRule, RecipientsConfig};
 pub use reports::{ReportsConfig, TlsRptConfig};
+pub use reputation::{CodePattern, DnsList, DnsLists, ListSyntaxError, ReputationConfig};
 pub use route::NextHop;
 pub use rules::{
     Actions as RuleActions, ApprovalNeeded, Checked as RuleChecked, DEFAULT_APPROVAL_TIMEOUT, Decision as RuleDecision,
@@ -109,6 +111,8 @@ pub struct Config {
     pub authentication: AuthenticationConfig,
     /// What inbound mail's recipients are told about its sender.
     pub findings: FindingsConfig,
+    /// DNS blocklists: the client's address and the message's domains.
+    pub reputation: ReputationConfig,
     /// The directory asked for recipients and account addresses.
     pub ldap: LdapConfig,
     /// The download portal.
@@ -604,6 +608,7 @@ impl Default for Config {
             senders: SendersConfig::default(),
             authentication: AuthenticationConfig::default(),
             findings: FindingsConfig::default(),
+            reputation: ReputationConfig::default(),
             ldap: LdapConfig::default(),
             portal: PortalConfig::default(),
             antivirus: AntivirusConfig::default(),
@@ -899,6 +904,9 @@ impl Config {
             return Err(err(&key, message));
         }
         if let Some((key, message)) = self.findings.problem() {
+            return Err(err(&key, message));
+        }
+        if let Some((key, message)) = self.reputation.problem() {
             return Err(err(&key, message));
         }
         if let Some((key, message)) = dkim::problem(&self.dkim) {

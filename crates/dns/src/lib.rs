@@ -6,6 +6,7 @@
 //! and say whether their answer is DNSSEC-secure, insecure or bogus (see `dnssec`); the ordinary
 //! lookups never validate.
 
+mod blocklist;
 mod dnssec;
 
 use std::collections::BTreeMap;
@@ -20,6 +21,7 @@ use hickory_resolver::proto::dnssec::TrustAnchors;
 use hickory_resolver::proto::rr::{RData, RecordType};
 use sekisho_config::{DnsConfig, StaticRecord, normalize_host};
 
+pub use blocklist::Blocklists;
 pub use dnssec::{Dnssec, Secured, Tlsa};
 use dnssec::{Validated, classify_validated};
 

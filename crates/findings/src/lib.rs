@@ -129,12 +129,13 @@ pub fn rank(kind: FindingKind) -> u8 {
         FindingKind::DmarcFail => 0,
         FindingKind::LookAlike => 1,
         FindingKind::DisplayNameSpoof => 2,
-        FindingKind::SpfFail => 3,
-        FindingKind::DkimFail => 4,
-        FindingKind::HeaderEnvelopeMismatch => 5,
-        FindingKind::ReplyToElsewhere => 6,
-        FindingKind::FirstContact => 7,
-        FindingKind::OriginCountry => 8,
+        FindingKind::Reputation => 3,
+        FindingKind::SpfFail => 4,
+        FindingKind::DkimFail => 5,
+        FindingKind::HeaderEnvelopeMismatch => 6,
+        FindingKind::ReplyToElsewhere => 7,
+        FindingKind::FirstContact => 8,
+        FindingKind::OriginCountry => 9,
     }
 }
 

@@ -15,6 +15,43 @@ pub struct SenderRecord {
     /// What a person should know, most serious first.
     #[serde(default)]
     pub findings: Vec<SenderFinding>,
+    /// What the DNS blocklists said (`[reputation]`); None when no list was asked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reputation: Option<ReputationRecord>,
+}
+
+/// What the DNS blocklists said about a message: every hit, the lists that did not answer, the
+/// score and what it did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReputationRecord {
+    /// The sum of the hits' weights.
+    pub score: i32,
+    /// What the score did and why: "tag: score 3 reaches tag_score 1", "quarantine: ...",
+    /// "reject: ..."; empty when it did nothing.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub action: String,
+    /// Each list that named the client or a domain.
+    #[serde(default)]
+    pub hits: Vec<ReputationHit>,
+    /// The lists that did not answer in time or failed, with the name asked about ("zone:
+    /// no answer within 2s"): they count nothing.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unanswered: Vec<String>,
+}
+
+/// One list naming the client or one of the message's domains.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReputationHit {
+    /// The list's zone ("zen.spamhaus.org").
+    pub list: String,
+    /// What was listed: the client's address or a domain.
+    pub listed: String,
+    /// Where it was found: "client", "envelope sender", "From", "Reply-To", "link".
+    pub source: String,
+    /// The list's answer ("127.0.0.2").
+    pub code: String,
+    /// The entry's weight (negative for an allow list).
+    pub weight: i32,
 }
 
 /// The results of the authentication checks, one per mechanism (RFC 8601 vocabulary).
@@ -79,6 +116,8 @@ keywords! {
         FirstContact = "first-contact",
         /// The connecting client's country (information).
         OriginCountry = "origin-country",
+        /// A DNS blocklist names the client's address or one of the message's domains.
+        Reputation = "reputation",
     }
 }
 

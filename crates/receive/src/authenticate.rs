@@ -65,7 +65,11 @@ pub(crate) async fn check(
         }
         DmarcAction::Reject { reason } => (Some(refusal(reason)), false),
     };
-    Ok(Some(Authenticated { refusal, record: SenderRecord { authentication: Some(auth), findings }, quarantine }))
+    Ok(Some(Authenticated {
+        refusal,
+        record: SenderRecord { authentication: Some(auth), findings, reputation: None },
+        quarantine,
+    }))
 }
 
 /// The 550 for a DMARC `p=reject` enforced (RFC 7489 §10.3).

@@ -37,7 +37,10 @@ pub(crate) async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
 ) {
     let mut session = Session::new(listener.session_config(&ctx, peer.ip()));
     let mut buf = Vec::with_capacity(4096);
-    let mut conn = Conn { ctx: &ctx, listener: &listener, peer, tls: None, slot: Some(slot) };
+    // The blocklists are asked now, while the client speaks (MX listeners, untrusted clients).
+    let applies = !listener.is_submission() && !listener.config.trusts(peer.ip());
+    let reputation = crate::reputation::ClientLookup::start(&ctx, peer.ip(), applies);
+    let mut conn = Conn { ctx: &ctx, listener: &listener, peer, tls: None, slot: Some(slot), reputation };
     let limit = ctx.config.smtp.command_timeout.0;
     if write(&mut tcp, &session.greeting().to_wire(), limit).await.is_err() {
         return;
@@ -79,6 +82,8 @@ struct Conn<'a> {
     tls: Option<(String, String)>,
     /// Held until the session ends.
     slot: Option<ConnectionSlot>,
+    /// The client's DNS blocklists, asked at connect; None when they do not apply.
+    reputation: Option<crate::reputation::ClientLookup>,
 }
 
 /// The reply to message content sent before the 354.
@@ -102,7 +107,10 @@ impl Conn<'_> {
             let mut pos = 0;
             while let Some(line) = reader.take(buf, &mut pos) {
                 line_started = None;
-                let mut action = self.on_line(session, line);
+                let mut action = match self.listed_at_rcpt(session, &line).await {
+                    Some(reply) => session.refuse(reply),
+                    None => self.on_line(session, line),
+                };
                 if action.next == Next::ReceiveData && pos < buf.len() && self.forbids_pipelining(session) {
                     tracing::info!(client = %self.peer, bytes = buf.len() - pos, "message content sent before 354");
                     action = Action { replies: vec![synchronization_error()], next: Next::Close };
@@ -220,19 +228,39 @@ impl Conn<'_> {
         session.on_line(line)
     }
 
+    /// The 550 for a RCPT line of a client whose blocklists' score alone reaches
+    /// `[reputation] reject_score` (waiting for their answers, at most `timeout`).
+    async fn listed_at_rcpt(&mut self, session: &Session, line: &FramedLine) -> Option<Reply> {
+        let FramedLine::Line(bytes) = line else { return None };
+        if bytes.len() < 4 || !bytes[..4].eq_ignore_ascii_case(b"RCPT") || session.transaction().is_none() {
+            return None;
+        }
+        if session.user().is_some() {
+            return None;
+        }
+        let reply = self.reputation.as_mut()?.refusal(&self.ctx.config.reputation, self.peer.ip()).await?;
+        tracing::info!(client = %self.peer, "refused at RCPT: the client is on DNS blocklists ([reputation] reject_score)");
+        Some(reply)
+    }
+
     fn storage_low(&self) -> bool {
         self.ctx.queue.spool().free_space().is_some_and(|free| free < self.ctx.config.store.min_free_space)
     }
 
     async fn receive_data<S: AsyncRead + AsyncWrite + Unpin>(
-        &self,
+        &mut self,
         stream: &mut S,
         session: &Session,
         buf: &mut Vec<u8>,
     ) -> Result<Reply, Abort> {
         let tx = session.transaction().cloned().expect("DATA is only accepted within a transaction");
         let (helo, esmtp) = session.helo().unwrap_or(("unknown", false));
+        let reputation = match (&mut self.reputation, session.user()) {
+            (Some(lookup), None) => Some(lookup.record().await.clone()),
+            _ => None,
+        };
         let arrival = Arrival {
+            reputation: reputation.as_ref(),
             helo,
             esmtp,
             client_ip: self.peer.ip(),

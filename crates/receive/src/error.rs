@@ -20,4 +20,7 @@ pub enum ReceiveError {
     /// `[findings] country_database` could not be read as a MaxMind database.
     #[error("[findings] country_database {}: {message}", path.display())]
     CountryDatabase { path: PathBuf, message: String },
+    /// The resolver of the DNS blocklists (`[reputation]`) could not be built.
+    #[error("[reputation]: cannot build the resolver: {0}")]
+    Blocklists(#[from] sekisho_dns::DnsError),
 }

@@ -19,6 +19,7 @@ mod limits;
 mod message;
 mod quota;
 mod recipients;
+mod reputation;
 pub mod rules;
 pub mod rules_notice;
 mod sender_findings;

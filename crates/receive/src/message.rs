@@ -22,6 +22,9 @@ pub(crate) struct Arrival<'a> {
     pub max_message_size: u64,
     pub tls: Option<&'a (String, String)>,
     pub user: Option<&'a str>,
+    /// What the client's DNS blocklists said (`[reputation]`); None when they do not apply
+    /// (submission, trusted networks, authenticated clients, no list configured).
+    pub reputation: Option<&'a sekisho_policy::sender::ReputationRecord>,
 }
 
 /// Why the data phase ended without a reply to send.
@@ -215,7 +218,23 @@ pub(crate) async fn receive<S: AsyncRead + Unpin>(
         let record: &mut sekisho_policy::sender::SenderRecord = sender_record.get_or_insert_with(Default::default);
         record.findings = sekisho_findings::merge(std::mem::take(&mut record.findings), found.findings);
     }
+    // Inbound, DNS blocklists (crate::reputation): the client's answers, asked at connect, and
+    // the message's domains'; the score tags, quarantines or refuses.
+    let mut reputation_quarantine = false;
+    if let (false, Some(client)) = (arrival.submission, arrival.reputation) {
+        let checked = crate::reputation::check(ctx, client, tx, &header, finished.path()).await;
+        if let Some(reply) = checked.refusal {
+            finished.discard();
+            tracing::info!(queue_id = %id, from = %tx.mail.address, reply = %reply.lines[0], "message refused by DNS blocklists");
+            return Ok(reply);
+        }
+        reputation_quarantine = checked.quarantine;
+        let record: &mut sekisho_policy::sender::SenderRecord = sender_record.get_or_insert_with(Default::default);
+        record.findings = sekisho_findings::merge(std::mem::take(&mut record.findings), checked.findings);
+        record.reputation = Some(checked.record);
+    }
     let mut held = dmarc_quarantine
+        || reputation_quarantine
         || held_for_sender
         || inspection.as_ref().is_some_and(|i| i.action == sekisho_policy::inbound::Outcome::Quarantined);
     let received_at = ctx.queue.now();

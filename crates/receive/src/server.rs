@@ -33,6 +33,9 @@ pub(crate) struct Ctx {
     pub verifier: Option<Arc<sekisho_auth::Verifier>>,
     /// What the sender findings keep between messages (`[findings]`).
     pub sender_checks: crate::sender_findings::SenderChecks,
+    /// The resolver the DNS blocklists are asked through (`[reputation]`, MX listeners), when
+    /// a list is configured.
+    pub blocklists: Option<Arc<sekisho_dns::Blocklists>>,
     local_domains: Arc<[String]>,
 }
 
@@ -130,8 +133,14 @@ impl Server {
         } else {
             None
         };
+        let blocklists = if has_mx && config.reputation.enabled() {
+            Some(Arc::new(sekisho_dns::Blocklists::new(&config.dns)?))
+        } else {
+            None
+        };
         let ctx = Ctx {
             verifier,
+            blocklists,
             recipients: crate::recipients::Recipients::new(&config, directory.clone()),
             directory,
             sender_checks: crate::sender_findings::SenderChecks::new(&config)?,

@@ -1,5 +1,6 @@
 //! A fake DNS server on loopback: answers A, AAAA, MX, TXT, CNAME and TLSA from a zone the test
-//! writes, NXDOMAIN for unknown names, and SERVFAIL where the test asks for it. UDP and TCP.
+//! writes, NXDOMAIN for unknown names, SERVFAIL where the test asks for it, and silence for the
+//! names a test makes [`FakeDns::silent`]. UDP and TCP.
 //!
 //! DNSSEC, for DANE tests: unsigned until the test declares a zone with [`FakeDns::sign_zone`]
 //! or [`FakeDns::unsigned_zone`]. From then on the server is authoritative for the whole tree
@@ -39,6 +40,7 @@ const TTL: u32 = 60;
 struct Zone {
     records: HashMap<String, Vec<RData>>,
     servfail: Vec<String>,
+    silent: Vec<String>,
     queries: usize,
     /// `None`: the plain unsigned server.
     dnssec: Option<Signing>,
@@ -193,6 +195,11 @@ impl FakeDns {
         self.zone.lock().expect("zone").servfail.push(key(owner));
     }
 
+    /// Never answers a query about `owner` or any name below it (a list that does not answer).
+    pub fn silent(&self, owner: &str) {
+        self.zone.lock().expect("zone").silent.push(key(owner));
+    }
+
     /// Queries answered so far.
     pub fn queries(&self) -> usize {
         self.zone.lock().expect("zone").queries
@@ -279,6 +286,9 @@ fn answer(zone: &Mutex<Zone>, packet: &[u8], udp: bool) -> Option<Vec<u8>> {
     let mut z = zone.lock().ok()?;
     z.queries += 1;
     let owner = key(&q.name().to_ascii());
+    if z.silent.iter().any(|s| at_or_below(&owner, s)) {
+        return None;
+    }
     if z.servfail.contains(&owner) {
         reply.metadata.response_code = ResponseCode::ServFail;
         return reply.to_vec().ok();

@@ -81,6 +81,7 @@ mod tests {
         let record = |results: Vec<MethodResult>| SenderRecord {
             authentication: Some(AuthenticationRecord { dkim: results, ..Default::default() }),
             findings: vec![],
+            reputation: None,
         };
         info.sender_record = Some(record(vec![]));
         assert!(unsigned(&config, &info).is_some(), "no signature");

@@ -475,6 +475,7 @@ mod tests {
                         sentence: "The name shown, \"<b>x\", is another address.".into(),
                         sentence_ja: "差出人名「<b>x」は別のアドレスです。".into(),
                     }],
+                    reputation: None,
                 }),
                 t.lang,
             ),

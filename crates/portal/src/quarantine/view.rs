@@ -73,7 +73,8 @@ pub fn why(record: &InspectionRecord) -> String {
 }
 
 /// Why an inbound message is held, in one line: the inspection's files (or decision) when it
-/// quarantined the message, and what DMARC did when a DMARC failure quarantined it.
+/// quarantined the message, what DMARC did when a DMARC failure quarantined it, and the DNS
+/// blocklists' score when it reached `[reputation] quarantine_score`.
 pub fn why_held(info: &sekisho_store::MessageInfo) -> String {
     let inspected = info.inspection.as_ref().filter(|r| r.action == sekisho_policy::inbound::Outcome::Quarantined);
     let dmarc = info
@@ -82,8 +83,18 @@ pub fn why_held(info: &sekisho_store::MessageInfo) -> String {
         .and_then(|s| s.authentication.as_ref())
         .map(|a| a.dmarc_action.as_str())
         .filter(|a| a.starts_with("quarantine"));
-    let parts: Vec<String> =
-        inspected.map(why).into_iter().chain(dmarc.map(|d| format!("DMARC {}", visible(d)))).collect();
+    let listed = info
+        .sender_record
+        .as_ref()
+        .and_then(|s| s.reputation.as_ref())
+        .map(|r| r.action.as_str())
+        .filter(|a| a.starts_with("quarantine"));
+    let parts: Vec<String> = inspected
+        .map(why)
+        .into_iter()
+        .chain(dmarc.map(|d| format!("DMARC {}", visible(d))))
+        .chain(listed.map(|l| format!("DNS blocklists {}", visible(l))))
+        .collect();
     parts.join("; ")
 }
 
@@ -164,10 +175,21 @@ mod tests {
         let dmarc = |action: &str| SenderRecord {
             authentication: Some(AuthenticationRecord { dmarc_action: action.into(), ..Default::default() }),
             findings: vec![],
+            reputation: None,
         };
         info.sender_record = Some(dmarc("quarantine: the sender's domain bank.example publishes DMARC p=reject"));
         assert_eq!(why_held(&info), "DMARC quarantine: the sender's domain bank.example publishes DMARC p=reject");
         info.sender_record = Some(dmarc("deliver: the client is a trusted forwarder"));
         assert_eq!(why_held(&info), "", "only a quarantine is a reason to hold");
+        let listed = sekisho_policy::sender::ReputationRecord {
+            score: 3,
+            action: "quarantine: score 3 reaches [reputation] quarantine_score 3 (dbl.example)".into(),
+            ..Default::default()
+        };
+        info.sender_record = Some(SenderRecord { reputation: Some(listed), ..dmarc("") });
+        assert_eq!(
+            why_held(&info),
+            "DNS blocklists quarantine: score 3 reaches [reputation] quarantine_score 3 (dbl.example)"
+        );
     }
 }
