@@ -853,7 +853,10 @@ impl Config {
                 self.listeners.iter().find(|l| l.address == admin).map(|l| format!("the [[listener]] at {}", l.address))
             });
             if let Some(taken) = taken {
-                return Err(err("admin.listen", format!("{admin} is already {taken}: the administrators' listener needs an address of its own")));
+                return Err(err(
+                    "admin.listen",
+                    format!("{admin} is already {taken}: the administrators' listener needs an address of its own"),
+                ));
             }
         }
         let budget = self.inbound.time_budget.0;

@@ -15,29 +15,11 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::{Registry, Unit};
-use sekisho_policy::Assurance;
 use sekisho_policy::inbound::FileClass;
+use sekisho_policy::{Assurance, Carriage};
 
 /// Label pairs of one series.
 type Labels = Vec<(&'static str, String)>;
-
-/// How a delivered recipient got the message's files.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Carriage {
-    /// The files went in the message (as sent, or in a ZIP).
-    Inline,
-    /// The files stayed on the portal; the recipient got a link.
-    Link,
-}
-
-impl Carriage {
-    fn as_str(self) -> &'static str {
-        match self {
-            Carriage::Inline => "inline",
-            Carriage::Link => "link",
-        }
-    }
-}
 
 /// Which side of sekisho a TLS handshake failed on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -156,7 +138,11 @@ impl Metrics {
             tls_failures.clone(),
         );
         let queue = Family::<Labels, Gauge>::default();
-        registry.register("sekisho_queue_recipients", "Recipients in the queue not yet finished, by state", queue.clone());
+        registry.register(
+            "sekisho_queue_recipients",
+            "Recipients in the queue not yet finished, by state",
+            queue.clone(),
+        );
         let time_to_250 = Histogram::new(exponential_buckets(0.001, 2.0, 16));
         registry.register_with_unit(
             "sekisho_time_to_250",
@@ -227,9 +213,9 @@ impl Metrics {
         self.inner.downgrade_alarms.inc();
     }
 
-    /// A file downloaded from the portal.
-    pub fn download(&self) {
-        self.inner.downloads.inc();
+    /// `files` downloaded from the portal (a ZIP of all counts each file in it).
+    pub fn downloaded(&self, files: usize) {
+        self.inner.downloads.inc_by(files as u64);
     }
 
     /// An inbound message inspected, its worst file `class`.
