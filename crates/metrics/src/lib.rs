@@ -108,7 +108,7 @@ impl Metrics {
         let carried = Family::<Labels, Counter>::default();
         registry.register(
             "sekisho_recipients_carried",
-            "Recipients of messages with files delivered, by how the files went (inline or link)",
+            "Recipients delivered after the inline-or-link decision (submitted mail with files, inspected inbound mail), by its outcome",
             carried.clone(),
         );
         let downgrade_alarms = Counter::default();
@@ -203,7 +203,7 @@ impl Metrics {
         self.inner.bounced.inc();
     }
 
-    /// A recipient of a message with files delivered `how`.
+    /// A recipient delivered `how` the inline-or-link decision (or inbound inspection) chose.
     pub fn carried(&self, how: Carriage) {
         self.inner.carried.get_or_create(&vec![("carriage", how.as_str().to_string())]).inc();
     }
