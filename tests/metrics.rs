@@ -25,9 +25,8 @@ type Series = (String, Vec<(String, String)>);
 fn parse_exposition(text: &str) -> BTreeMap<Series, f64> {
     let mut families: Vec<(String, String)> = Vec::new();
     let mut samples = BTreeMap::new();
-    let mut lines = text.lines().peekable();
     let mut ended = false;
-    while let Some(line) = lines.next() {
+    for line in text.lines() {
         assert!(!ended, "nothing after # EOF: {line}");
         if line == "# EOF" {
             ended = true;
