@@ -14,6 +14,7 @@ Usage: bench/relay.py [--runs 3] [--sizes 10k,100k,1m] [--only postfix|sekisho] 
        bench/relay.py --attachments [links|inline|both] [--runs 3] [--messages 300] [--json FILE]
        bench/relay.py --dkim [--runs 3] [--sizes 10k] [--sink smtp-sink|plain|tls]
        bench/relay.py --reputation [--runs 3] [--sizes 10k]
+       bench/relay.py --admin [--runs 3] [--sizes 10k]
 Needs the postfix package (smtp-source, smtp-sink), root for Postfix's relay and smtp-sink, and
 a release build of sekisho (built here with cargo). Traffic stays on 127.0.0.0/8.
 
@@ -37,6 +38,9 @@ blocklists ([reputation]: two client lists, one domain list), the runs interleav
 are on a fake DNS server in this harness (UDP on 127.0.0.154) that lists nothing (NXDOMAIN, as
 for most legitimate mail), so every message asks about its client and its sender's domain, and
 the answers come from sekisho's cache after the first.
+--admin measures sekisho alone with and without `[admin] listen`, the runs interleaved (off, on,
+off, ...); while on, /metrics is scraped every second (Prometheus's default is every 15 s), and
+the last scrape must hold the counters.
 
 --attachments measures sekisho alone on messages with one 1 MB attachment (1,000,000 random
 bytes, base64: 1.37 MB on the wire), sent by two smtp-source processes of 10 sessions each,
@@ -300,17 +304,21 @@ address = "{SEKISHO}:{self.port}"
 
 
 def one_run(kind, size_name, binary, sink_kind, per_connection, inspection=True, messages=None, dkim=(),
-            mx=False, extra=""):
+            mx=False, extra="", admin=False):
     size, count = COUNTS[size_name]
     count = messages or count
     work = tempfile.mkdtemp(prefix=f"bench-{kind}-")
     sink_port = free_port(SINK)
     sink = Sink(sink_port, sink_kind)
+    admin_addr = f"{SEKISHO}:{free_port(SEKISHO)}" if admin else None
     if kind == "postfix":
         relay = PostfixRelay(work, sink_port, per_connection)
     else:
+        if admin:
+            extra += f'[admin]\nlisten = "{admin_addr}"\n'
         relay = SekishoRelay(work, sink_port, binary, per_connection, inspection, dkim=dkim, mx=mx, extra=extra)
     peak, done = sample_peak_memory(relay)
+    scrapes = scrape_every_second(admin_addr, done) if admin else None
     busy0, relay0, t0 = busy_jiffies(), relay.cpu_jiffies(), time.time()
     source = subprocess.run(["smtp-source", "-s", "20", "-m", str(count), "-l", str(size), "-M", "source.test",
                              "-f", "bench@example.jp", "-t", "sink@example.com", relay.addr],
@@ -338,12 +346,59 @@ def one_run(kind, size_name, binary, sink_kind, per_connection, inspection=True,
     }
     if kind == "sekisho":
         result["peak_rss_kib"] = relay.peak_rss_kib()
+    if scrapes is not None:
+        result["scrapes"] = len(scrapes)
+        last = scrapes[-1] if scrapes else ""
+        if "sekisho_messages_received_total" not in last:
+            raise SystemExit(f"--admin: no metrics scraped from {admin_addr}")
     relay.stop()
     sink.stop()
     shutil.rmtree(work, ignore_errors=True)
     if sink.count < count:
         raise SystemExit(f"{kind} {size_name}: only {sink.count} of {count} messages reached the sink")
     return result
+
+
+def scrape_every_second(addr, done):
+    """Scrapes http://addr/metrics every second until done is set, as Prometheus would (its
+    default interval is 15 s: this is fifteen times the load); returns the texts scraped."""
+    import urllib.request
+    texts = []
+
+    def loop():
+        while not done.wait(1.0):
+            try:
+                with urllib.request.urlopen(f"http://{addr}/metrics", timeout=5) as r:
+                    texts.append(r.read().decode())
+            except OSError:
+                pass
+
+    threading.Thread(target=loop, daemon=True).start()
+    return texts
+
+
+def admin_main(args, binary):
+    """--admin: sekisho alone, runs alternating without and with [admin] listen (scraped every
+    second), so both see the same machine; prints the medians of each."""
+    results = {False: [], True: []}
+    for size_name in args.sizes.split(","):
+        for run in range(args.runs):
+            for admin in (False, True):
+                r = one_run("sekisho", size_name, binary, args.sink, args.messages_per_connection,
+                            not args.no_inspection, args.messages, admin=admin)
+                results[admin].append(r)
+                label = "admin on " if admin else "admin off"
+                print(f"{label} {size_name:5} run {run + 1}: {r['msgs_per_s']:8.1f} msg/s "
+                      f"relay {r['relay_cpu_ms_per_msg']:.3f} ms/msg mem {r['peak_rss_kib'] / 1024:.1f} MiB"
+                      + (f" scrapes {r['scrapes']}" if admin else ""), flush=True)
+    print()
+    print("| admin listener | msg/s (median) | relay CPU ms/msg | peak RSS MiB |")
+    print("|---|---|---|---|")
+    for admin in (False, True):
+        rs = results[admin]
+        print(f"| {'on, /metrics every 1 s' if admin else 'off'} | {statistics.median(r['msgs_per_s'] for r in rs):.0f} | "
+              f"{statistics.median(r['relay_cpu_ms_per_msg'] for r in rs):.3f} | "
+              f"{max(r['peak_rss_kib'] for r in rs) / 1024:.0f} |")
 
 
 def attachment_message(path):
@@ -660,6 +715,8 @@ def main():
     ap.add_argument("--no-build", action="store_true",
                     help="use the release binaries already built (under $CARGO_TARGET_DIR) as they are")
     ap.add_argument("--messages", type=int, help="messages per run instead of the size's default (at most 20000)")
+    ap.add_argument("--admin", action="store_true",
+                    help="sekisho alone, runs alternating without and with the admin listener scraped every second")
     ap.add_argument("--dkim", action="store_true",
                     help="sekisho alone: DKIM signing off, RSA, Ed25519 and both, runs interleaved")
     ap.add_argument("--reputation", action="store_true",
@@ -689,6 +746,9 @@ def main():
         return
     if args.reputation:
         reputation_main(args, binary)
+        return
+    if args.admin:
+        admin_main(args, binary)
         return
     kinds = [args.only] if args.only else ["postfix", "sekisho"]
     results = []

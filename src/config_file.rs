@@ -89,6 +89,17 @@ pub(crate) fn load(source: &ConfigSource) -> Result<Config, Failure> {
     }
 }
 
+/// Reads the configuration `source` names and checks it, with every file it names, the way
+/// `sekisho config check` does and a reload (SIGHUP) does: the one place both go through.
+pub(crate) fn load_checked(source: &ConfigSource) -> Result<Config, sekisho_config::ConfigError> {
+    let config = match source.path() {
+        Some(p) => Config::load(p)?,
+        None => Config::embedded(),
+    };
+    crate::material::check(&config)?;
+    Ok(config)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

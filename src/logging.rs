@@ -1,14 +1,18 @@
-//! Log output: one line per event on stderr, text or JSON, filtered by `[log] level` or
-//! RUST_LOG. Lines are handed to a writer thread, so a delivery or session task never waits on
-//! the stderr lock or its write; when the writer falls behind by more than `BUFFERED_LINES`,
-//! tasks wait for it rather than lose a line.
+//! Log output: one line per event on stderr, or appended to `[log] file` (reopened on SIGHUP,
+//! so logrotate can move it away), text or JSON, filtered by `[log] level` or RUST_LOG. Lines
+//! are handed to a writer thread, so a delivery or session task never waits on the stderr lock
+//! or its write; when the writer falls behind by more than `BUFFERED_LINES`, tasks wait for it
+//! rather than lose a line.
 //!
 //! Many values come from outsiders (HELO names, addresses, user names, file names, a remote
 //! server's replies): in text lines every field and message is written with its control and
 //! bidirectional formatting characters escaped (`sekisho_policy::text::Escaped`), here, once for
 //! every logging site, so no value can start a line of its own. JSON escapes them itself.
 
-use std::io::IsTerminal;
+use std::fs::File;
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use sekisho_config::{LogConfig, LogFormat};
 use sekisho_policy::text::Escaped;
@@ -20,24 +24,78 @@ use tracing_subscriber::fmt::format::{FormatFields, Writer};
 /// Lines waiting for the writer thread before tasks wait for it.
 const BUFFERED_LINES: usize = 65_536;
 
-/// Installs the global subscriber; the guard flushes what is buffered when dropped, so it
-/// lives as long as the command.
-pub(crate) fn init(config: &LogConfig) -> WorkerGuard {
+/// Installs the global subscriber, writing to `[log] file` when set (the returned [`LogFile`]
+/// reopens it), else stderr; the guard flushes what is buffered when dropped, so it lives as
+/// long as the command. Fails when the file cannot be opened.
+pub(crate) fn init(config: &LogConfig) -> std::io::Result<(WorkerGuard, Option<LogFile>)> {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&config.level));
-    let (writer, guard) = NonBlockingBuilder::default()
-        .lossy(false)
-        .buffered_lines_limit(BUFFERED_LINES)
-        .thread_name("sekisho-log")
-        .finish(std::io::stderr());
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(writer)
-        .with_ansi(std::io::stderr().is_terminal());
+    let builder =
+        NonBlockingBuilder::default().lossy(false).buffered_lines_limit(BUFFERED_LINES).thread_name("sekisho-log");
+    let (file, (writer, guard), ansi) = match &config.file {
+        Some(path) => {
+            let file = LogFile::open(path)?;
+            let writer = builder.finish(FileWriter(file.file.clone()));
+            (Some(file), writer, false)
+        }
+        None => (None, builder.finish(std::io::stderr()), std::io::stderr().is_terminal()),
+    };
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer).with_ansi(ansi);
     let _ = match config.format {
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
         LogFormat::Text => builder.with_target(false).fmt_fields(escaped_fields()).try_init(),
     };
-    guard
+    Ok((guard, file))
+}
+
+/// `[log] file`, open for appending; [`LogFile::reopen`] starts writing to whatever file is at
+/// its path now (a new one after logrotate renamed the old).
+#[derive(Clone)]
+pub(crate) struct LogFile {
+    path: PathBuf,
+    file: Arc<Mutex<File>>,
+}
+
+impl LogFile {
+    fn open(path: &Path) -> std::io::Result<LogFile> {
+        Ok(LogFile { path: path.to_path_buf(), file: Arc::new(Mutex::new(append(path)?)) })
+    }
+
+    /// The file's path.
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Opens the path again and writes there from the next line on; on error the old file
+    /// stays in use.
+    pub(crate) fn reopen(&self) -> std::io::Result<()> {
+        let fresh = append(&self.path)?;
+        let mut file = self.file.lock().unwrap_or_else(|e| e.into_inner());
+        let _ = file.flush();
+        *file = fresh;
+        Ok(())
+    }
+}
+
+/// Opens `path` for appending, creating it (0600: sekisho's umask) when missing.
+fn append(path: &Path) -> std::io::Result<File> {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(|e| std::io::Error::new(e.kind(), format!("cannot open the log file {}: {e}", path.display())))
+}
+
+/// The writer thread's end of a [`LogFile`].
+struct FileWriter(Arc<Mutex<File>>);
+
+impl Write for FileWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).write(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).flush()
+    }
 }
 
 /// Text fields as `name=value` separated by spaces (the message bare), each value escaped.
@@ -84,6 +142,24 @@ mod tests {
         );
         assert!(text.contains("file=\"invoice\\u{202e}fdp.exe\""), "{text}");
         assert!(text.contains("refused for mallory\\u{a}2026"), "the message too: {text}");
+    }
+
+    #[test]
+    fn a_reopened_log_file_writes_where_the_path_points_now() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sekisho.log");
+        let log = LogFile::open(&path).unwrap();
+        let mut w = FileWriter(log.file.clone());
+        w.write_all(b"before\n").unwrap();
+        std::fs::rename(&path, dir.path().join("sekisho.log.1")).unwrap();
+        w.write_all(b"still the old file\n").unwrap();
+        log.reopen().unwrap();
+        w.write_all(b"after\n").unwrap();
+        let old = std::fs::read_to_string(dir.path().join("sekisho.log.1")).unwrap();
+        assert_eq!(old, "before\nstill the old file\n");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "after\n");
+        let gone = LogFile::open(&dir.path().join("gone/sekisho.log")).err().unwrap();
+        assert!(gone.to_string().starts_with("cannot open the log file "), "{gone}");
     }
 
     struct Sink(Arc<Mutex<Vec<u8>>>);

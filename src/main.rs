@@ -4,6 +4,7 @@
 
 #![warn(clippy::print_stdout)]
 
+mod admin;
 mod allocator;
 mod commands;
 mod config_file;
@@ -11,6 +12,7 @@ mod hangup;
 mod logging;
 mod material;
 mod output;
+mod reload;
 mod store_key;
 
 use std::path::PathBuf;

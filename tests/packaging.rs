@@ -75,6 +75,7 @@ fn the_service_unit_verifies_and_runs_the_gateway_unprivileged_and_hardened() {
         ("NoNewPrivileges", "yes"),
         ("ProtectSystem", "strict"),
         ("ReadWritePaths", "/var/lib/sekisho"),
+        ("LogsDirectory", "sekisho"),
         ("StateDirectoryMode", "0700"),
         ("ProtectHome", "yes"),
         ("PrivateTmp", "yes"),

@@ -3,7 +3,6 @@
 use std::path::PathBuf;
 
 use clap::Subcommand;
-use sekisho_config::Config;
 
 use crate::Failure;
 use crate::output::{out, outln};
@@ -31,8 +30,7 @@ pub(crate) fn run(command: ConfigCommand, global: Option<PathBuf>) -> Result<(),
             let Some(path) = source.path() else {
                 return Err(Failure::Usage(format!("no configuration file to check: {source}")));
             };
-            let config = Config::load(path).map_err(|e| Failure::Usage(e.to_string()))?;
-            crate::material::check(&config).map_err(|e| Failure::Usage(e.to_string()))?;
+            let config = crate::config_file::load_checked(&source).map_err(|e| Failure::Usage(e.to_string()))?;
             outln!(
                 "{}: ok ({} listener{}, data in {})",
                 path.display(),

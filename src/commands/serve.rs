@@ -1,5 +1,6 @@
-//! `sekisho serve`: run the gateway until SIGINT or SIGTERM. SIGHUP does no harm: until
-//! configuration reload exists, it is logged and the gateway keeps serving.
+//! `sekisho serve`: run the gateway until SIGINT or SIGTERM. SIGHUP reopens `[log] file` and
+//! reloads the configuration (`crate::hangup`); `[admin] listen` serves metrics and health
+//! checks (`crate::admin`).
 
 use std::sync::Arc;
 
@@ -14,7 +15,8 @@ use crate::config_file::ConfigSource;
 
 pub(crate) async fn run(config: Config, source: &ConfigSource) -> Result<(), Failure> {
     crate::material::check(&config).map_err(|e| Failure::Usage(e.to_string()))?;
-    let _log = crate::logging::init(&config.log);
+    let (_log, log_file) = crate::logging::init(&config.log).map_err(|e| Failure::Usage(e.to_string()))?;
+    let metrics = sekisho_metrics::Metrics::new();
     let (queue, report) = Queue::open_with(&config.store.path, config.store.group_commit_max, config.store.group_sync)
         .await
         .map_err(|e| Failure::Failed(e.to_string()))?;
@@ -27,11 +29,14 @@ pub(crate) async fn run(config: Config, source: &ConfigSource) -> Result<(), Fai
         "queue opened"
     );
     let files = crate::store_key::open_files(&config, queue.stores().links.as_ref()).await?;
-    let server = Server::bind(config.clone(), queue.clone()).await.map_err(|e| Failure::Failed(e.to_string()))?;
+    let server = Server::bind_with(config.clone(), queue.clone(), metrics.clone())
+        .await
+        .map_err(|e| Failure::Failed(e.to_string()))?;
     let dns: Arc<dyn sekisho_dns::Dns> =
         Arc::new(sekisho_dns::Resolver::new(&config.dns).map_err(|e| Failure::Failed(e.to_string()))?);
     let deliverer = Deliverer::new(config.clone(), queue.clone(), dns.clone(), files.clone())
-        .map_err(|e| Failure::Usage(e.to_string()))?;
+        .map_err(|e| Failure::Usage(e.to_string()))?
+        .with_metrics(metrics.clone());
     let report_queue = queue.clone();
     let tls_reports = sekisho_deliver::tls_reports::TlsReports::new(
         config.clone(),
@@ -44,13 +49,23 @@ pub(crate) async fn run(config: Config, source: &ConfigSource) -> Result<(), Fai
     let retention = Retention { control: queue.control().clone(), keep: config.store.retention.0 };
     let (digest_stores, digest_control, digest_queue) =
         (queue.stores().clone(), queue.control().clone(), queue.clone());
-    let portal = Portal::new(config.clone(), queue, files).map_err(|e| Failure::Failed(e.to_string()))?;
+    let admin = crate::admin::bind(&config, metrics.clone(), queue.clone()).await?;
+    let portal = Portal::new_with(config.clone(), queue, files, metrics).map_err(|e| Failure::Failed(e.to_string()))?;
     let portal_listener = tokio::net::TcpListener::bind(config.portal.address)
         .await
         .map_err(|e| Failure::Failed(format!("cannot listen on {} (portal): {e}", config.portal.address)))?;
     // Handlers are in place before anything is printed: a signal right after start is a clean stop.
     let shutdown = shutdown_signal().map_err(|e| Failure::Failed(format!("cannot handle signals: {e}")))?;
-    let hangups = crate::hangup::handle().map_err(|e| Failure::Failed(format!("cannot handle SIGHUP: {e}")))?;
+    let reloadable = crate::hangup::Reloadable {
+        source: source.clone(),
+        started: config.clone(),
+        running: config.clone(),
+        server: server.reloader(),
+        deliverer: deliverer.clone(),
+        log: log_file,
+    };
+    let hangups =
+        crate::hangup::handle(reloadable).map_err(|e| Failure::Failed(format!("cannot handle SIGHUP: {e}")))?;
     for (addr, role) in server.local_addrs() {
         let role = match role {
             Role::Submission => "submission",
@@ -63,6 +78,9 @@ pub(crate) async fn run(config: Config, source: &ConfigSource) -> Result<(), Fai
             "sekisho listening on {addr} (portal, links at {}/d/...)",
             config.portal.url.trim_end_matches('/')
         ));
+    }
+    if let Some(addr) = admin.as_ref().and_then(|(l, _)| l.local_addr().ok()) {
+        crate::output::announce(format_args!("sekisho listening on {addr} (admin: /metrics, /healthz, /readyz)"));
     }
     crate::output::announce(format_args!("configuration: {source}"));
     crate::output::announce(format_args!("data directory: {}", config.store.path.display()));
@@ -84,6 +102,7 @@ pub(crate) async fn run(config: Config, source: &ConfigSource) -> Result<(), Fai
         until_stopped(),
     ));
     let reporting = tokio::spawn(tls_reports.run(until_stopped()));
+    let administering = admin.map(|(listener, admin)| tokio::spawn(admin.run(listener, until_stopped())));
     server.run(shutdown).await;
     let _ = stop.send(true);
     let _ = delivering.await;
@@ -95,6 +114,9 @@ pub(crate) async fn run(config: Config, source: &ConfigSource) -> Result<(), Fai
     let _ = purging.await;
     let _ = digesting.await;
     let _ = reporting.await;
+    if let Some(task) = administering {
+        let _ = task.await;
+    }
     hangups.abort();
     tracing::info!("stopped");
     Ok(())

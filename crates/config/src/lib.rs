@@ -123,6 +123,8 @@ pub struct Config {
     pub rules: RulesConfig,
     /// DKIM signing of outbound mail, one table per signing domain.
     pub dkim: Vec<DkimConfig>,
+    /// The administrators' listener: metrics and health checks.
+    pub admin: AdminConfig,
     /// Listening sockets.
     #[serde(rename = "listener")]
     pub listeners: Vec<ListenerConfig>,
@@ -510,6 +512,15 @@ pub enum LogFormat {
     Json,
 }
 
+/// `[admin]`
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminConfig {
+    /// Where `/metrics`, `/healthz` and `/readyz` are served (plain HTTP: keep it on loopback or
+    /// a management network). Unset: no administrators' listener.
+    pub listen: Option<SocketAddr>,
+}
+
 /// `[log]`
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -517,6 +528,9 @@ pub struct LogConfig {
     pub format: LogFormat,
     /// tracing filter, e.g. "info" or "sekisho_receive=debug".
     pub level: String,
+    /// Write log lines to this file (appended; reopened on SIGHUP, for logrotate) instead of
+    /// standard error. Unset: standard error.
+    pub file: Option<PathBuf>,
 }
 
 /// Listener role.
@@ -614,6 +628,7 @@ impl Default for Config {
             antivirus: AntivirusConfig::default(),
             rules: RulesConfig::default(),
             dkim: Vec::new(),
+            admin: AdminConfig::default(),
             listeners: Vec::new(),
             source: None,
         }
@@ -661,7 +676,7 @@ impl Default for SmtpConfig {
 
 impl Default for LogConfig {
     fn default() -> Self {
-        LogConfig { format: LogFormat::Text, level: "info".into() }
+        LogConfig { format: LogFormat::Text, level: "info".into(), file: None }
     }
 }
 
@@ -856,6 +871,17 @@ impl Config {
             }
         }
         self.validate_portal(&err)?;
+        if let Some(admin) = self.admin.listen {
+            let taken = (admin == self.portal.address).then_some("[portal] address".to_string()).or_else(|| {
+                self.listeners.iter().find(|l| l.address == admin).map(|l| format!("the [[listener]] at {}", l.address))
+            });
+            if let Some(taken) = taken {
+                return Err(err(
+                    "admin.listen",
+                    format!("{admin} is already {taken}: the administrators' listener needs an address of its own"),
+                ));
+            }
+        }
         let budget = self.inbound.time_budget.0;
         if budget < std::time::Duration::from_secs(1) || budget > std::time::Duration::from_secs(300) {
             return Err(err(
@@ -1064,6 +1090,20 @@ mod tests {
         assert_eq!(e, "test.toml:3: store.retention: must be \"0\" (keep forever) or at least \"1h\"");
         let e = parse("[store]\nretention = \"ninety days\"\n").unwrap_err().to_string();
         assert!(e.contains("test.toml:2") && e.contains("retention"), "{e}");
+    }
+
+    #[test]
+    fn the_admin_listener_is_off_by_default_and_needs_an_address_of_its_own() {
+        assert_eq!(parse("").unwrap().admin.listen, None);
+        let c = parse("[admin]\nlisten = \"127.0.0.1:9025\"\n\n[log]\nfile = \"/var/log/sekisho.log\"\n").unwrap();
+        assert_eq!(c.admin.listen, Some("127.0.0.1:9025".parse().unwrap()));
+        assert_eq!(c.log.file, Some(PathBuf::from("/var/log/sekisho.log")));
+        let e = parse("[admin]\nlisten = \"127.0.0.1:2525\"\n").unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "test.toml:2: admin.listen: 127.0.0.1:2525 is already the [[listener]] at 127.0.0.1:2525: the \
+             administrators' listener needs an address of its own"
+        );
     }
 
     #[test]

@@ -163,6 +163,7 @@ impl Portal {
                 }
             }
         }
+        self.inner.metrics.downloaded(files.len());
         self.event(&c.link, sekisho_store::LinkEvent::Download, client, detail).await;
         if first {
             let names: Vec<_> = files.iter().map(|f| visible(&f.name)).collect();

@@ -72,6 +72,8 @@ struct Inner {
     openings: tokio::sync::Semaphore,
     /// The directory console sign-ins are checked against (`[console] sign_in` with "ldap").
     directory: Option<sekisho_directory::Directory>,
+    /// What is counted for `/metrics`.
+    metrics: sekisho_metrics::Metrics,
 }
 
 /// Why the portal could not start.
@@ -95,6 +97,16 @@ impl Portal {
     /// A portal over the running gateway's queue (its store) and file store (opened with the
     /// store key).
     pub fn new(config: Config, queue: Queue, files: FileStore) -> Result<Portal, PortalError> {
+        Self::new_with(config, queue, files, sekisho_metrics::Metrics::default())
+    }
+
+    /// Like `new`, counting downloads in `metrics`.
+    pub fn new_with(
+        config: Config,
+        queue: Queue,
+        files: FileStore,
+        metrics: sekisho_metrics::Metrics,
+    ) -> Result<Portal, PortalError> {
         let limiter = RateLimiter::new(config.portal.rate_limit);
         let check_limiter = RateLimiter::new(config.portal.check_rate_limit);
         // Visitors choose the domain: unless allowed, the checker contacts public addresses only.
@@ -124,6 +136,7 @@ impl Portal {
             antivirus,
             held,
             openings,
+            metrics,
             config,
         };
         Ok(Portal { inner: Arc::new(inner) })

@@ -57,10 +57,12 @@ pub(crate) async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
             let mut tls = match handshake {
                 Ok(Ok(tls)) => tls,
                 Ok(Err(e)) => {
+                    ctx.metrics.tls_failure(sekisho_metrics::Direction::Inbound);
                     tracing::info!(client = %peer, error = %e, "TLS handshake failed");
                     return;
                 }
                 Err(_) => {
+                    ctx.metrics.tls_failure(sekisho_metrics::Direction::Inbound);
                     tracing::info!(client = %peer, "TLS handshake timed out");
                     return;
                 }

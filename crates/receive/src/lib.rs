@@ -29,5 +29,5 @@ mod server;
 mod tls;
 
 pub use error::ReceiveError;
-pub use server::Server;
+pub use server::{Reloader, Server};
 pub use tls::{CertificateError, TlsManager, check_certificate};

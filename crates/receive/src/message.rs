@@ -95,6 +95,8 @@ pub(crate) async fn receive<S: AsyncRead + Unpin>(
         }
     }
     let verdict = decoder.finish();
+    // The end of DATA: the time to 250 counts from here.
+    let data_end = std::time::Instant::now();
     if let Some(h) = decoder.take_header() {
         header_from = sekisho_smtp::from_field::from_addresses(&h);
         tls_required_no = sekisho_smtp::header::tls_required_no(&h);
@@ -164,7 +166,11 @@ pub(crate) async fn receive<S: AsyncRead + Unpin>(
     // message is refused now, the others are queued with what was found and decided.
     let mut inspection = None;
     if !arrival.submission {
-        match crate::inbound::check(&ctx.config, &ctx.antivirus, (finished.path(), finished.size()), tx).await {
+        let checked = crate::inbound::check(&ctx.config, &ctx.antivirus, (finished.path(), finished.size()), tx).await;
+        if let Ok(crate::inbound::Checked { record: Some(r), .. }) = &checked {
+            ctx.metrics.inspected(r.worst());
+        }
+        match checked {
             Ok(crate::inbound::Checked { refusal: Some(reply), .. }) => {
                 finished.discard();
                 tracing::info!(queue_id = %id, from = %tx.mail.address, reply = %reply.lines[0], "message refused");
@@ -351,6 +357,7 @@ pub(crate) async fn receive<S: AsyncRead + Unpin>(
                 crate::rules_notice::send(&ctx.queue, &ctx.config.hostname, d, &tx.mail.address, &recipients, queued)
                     .await;
             }
+            ctx.metrics.received(arrival.listener, data_end.elapsed());
             Ok(Reply::new(250, "2.0.0", format!("Ok: queued as {id}")))
         }
         Err(e) => Ok(store_error_reply(&id, &e)),

@@ -10,6 +10,7 @@ use sekisho_smtp::{BareLineEndings, DataLimits, ListenerRole, Reply, SessionConf
 use sekisho_store::Queue;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 
 use crate::auth::Authenticator;
 use crate::error::ReceiveError;
@@ -21,7 +22,7 @@ pub(crate) struct Ctx {
     pub config: Config,
     pub queue: Queue,
     pub tls: TlsManager,
-    pub auth: Authenticator,
+    pub auth: Arc<Authenticator>,
     pub data_limits: DataLimits,
     /// Scans inbound files (`[antivirus]`).
     pub antivirus: Arc<dyn sekisho_inbound::Antivirus>,
@@ -37,6 +38,8 @@ pub(crate) struct Ctx {
     /// a list is configured.
     pub blocklists: Option<Arc<sekisho_dns::Blocklists>>,
     local_domains: Arc<[String]>,
+    /// What is counted for `/metrics`.
+    pub metrics: sekisho_metrics::Metrics,
 }
 
 /// One listener's settings.
@@ -82,22 +85,50 @@ impl ListenerCtx {
 
 /// A bound SMTP server, ready to run.
 pub struct Server {
-    ctx: Arc<Ctx>,
+    /// The context new connections take; a reload replaces it, and a session keeps the one it
+    /// started with.
+    current: Arc<watch::Sender<Arc<Ctx>>>,
     listeners: Vec<(TcpListener, Arc<ListenerCtx>)>,
 }
 
-impl Server {
-    /// Loads the certificate and binds every listener of `config`.
-    pub async fn bind(config: Config, queue: Queue) -> Result<Server, ReceiveError> {
+/// Replaces the configuration new connections get (`Server::reloader`).
+#[derive(Clone)]
+pub struct Reloader {
+    current: Arc<watch::Sender<Arc<Ctx>>>,
+}
+
+impl Reloader {
+    /// Builds the context of `config` (its certificate read again, its policies, rules and
+    /// recipients) and hands it to the connections accepted from now on. On error nothing
+    /// changes. What is bound at start (the listeners' addresses and roles, each listener's
+    /// settings, the store) and the sign-in failure counters stay as they are.
+    pub fn reload(&self, config: Config) -> Result<(), ReceiveError> {
+        let old = self.current.borrow().clone();
+        let ctx = Ctx::build(config, old.queue.clone(), old.metrics.clone(), Some(old.auth.clone()))?;
+        self.current.send_replace(Arc::new(ctx));
+        Ok(())
+    }
+}
+
+impl Ctx {
+    /// The context of `config`; `auth` keeps the sign-in failure counters of an earlier one.
+    fn build(
+        config: Config,
+        queue: Queue,
+        metrics: sekisho_metrics::Metrics,
+        auth: Option<Arc<Authenticator>>,
+    ) -> Result<Ctx, ReceiveError> {
         let (cert, key, self_signed) = config.tls_paths();
         let tls = TlsManager::load(&cert, &key, self_signed, &config.hostname)?;
         let s = &config.smtp;
-        let auth = Authenticator::new(
-            queue.stores().accounts.clone(),
-            s.auth_failure_delay.0,
-            s.client_auth_failure_limit,
-            s.client_auth_failure_window.0,
-        );
+        let auth = auth.unwrap_or_else(|| {
+            Arc::new(Authenticator::new(
+                queue.stores().accounts.clone(),
+                s.auth_failure_delay.0,
+                s.client_auth_failure_limit,
+                s.client_auth_failure_window.0,
+            ))
+        });
         let data_limits = DataLimits {
             max_line: s.max_text_line,
             max_header: s.max_header_size,
@@ -107,19 +138,6 @@ impl Server {
                 sekisho_config::BareLineEndings::Normalize => BareLineEndings::Normalize,
             },
         };
-        let mut listeners = Vec::new();
-        for l in &config.listeners {
-            let socket = TcpListener::bind(l.address)
-                .await
-                .map_err(|source| ReceiveError::Bind { address: l.address, source })?;
-            let local = socket.local_addr().map_err(|source| ReceiveError::Bind { address: l.address, source })?;
-            let role = if l.role == Role::Submission { "submission" } else { "mx" };
-            let mut lc = l.clone();
-            lc.address = local;
-            let (max_total, max_per_client) = l.connection_limits(s);
-            let limiter = ConnectionLimiter::new(max_total, max_per_client, s.stress_threshold);
-            listeners.push((socket, Arc::new(ListenerCtx { config: lc, label: format!("{local} {role}"), limiter })));
-        }
         let antivirus = sekisho_inbound::configured(&config.antivirus);
         let has_mx = config.listeners.iter().any(|l| l.role == Role::Mx);
         if has_mx && config.inbound.inspect && config.antivirus.clamd.is_none() {
@@ -138,7 +156,7 @@ impl Server {
         } else {
             None
         };
-        let ctx = Ctx {
+        Ok(Ctx {
             verifier,
             blocklists,
             recipients: crate::recipients::Recipients::new(&config, directory.clone()),
@@ -151,8 +169,44 @@ impl Server {
             auth,
             data_limits,
             antivirus,
-        };
-        Ok(Server { ctx: Arc::new(ctx), listeners })
+            metrics,
+        })
+    }
+}
+
+impl Server {
+    /// Loads the certificate and binds every listener of `config`.
+    pub async fn bind(config: Config, queue: Queue) -> Result<Server, ReceiveError> {
+        Self::bind_with(config, queue, sekisho_metrics::Metrics::default()).await
+    }
+
+    /// Like `bind`, counting what it receives in `metrics`.
+    pub async fn bind_with(
+        config: Config,
+        queue: Queue,
+        metrics: sekisho_metrics::Metrics,
+    ) -> Result<Server, ReceiveError> {
+        let s = &config.smtp;
+        let mut listeners = Vec::new();
+        for l in &config.listeners {
+            let socket = TcpListener::bind(l.address)
+                .await
+                .map_err(|source| ReceiveError::Bind { address: l.address, source })?;
+            let local = socket.local_addr().map_err(|source| ReceiveError::Bind { address: l.address, source })?;
+            let role = if l.role == Role::Submission { "submission" } else { "mx" };
+            let mut lc = l.clone();
+            lc.address = local;
+            let (max_total, max_per_client) = l.connection_limits(s);
+            let limiter = ConnectionLimiter::new(max_total, max_per_client, s.stress_threshold);
+            listeners.push((socket, Arc::new(ListenerCtx { config: lc, label: format!("{local} {role}"), limiter })));
+        }
+        let ctx = Ctx::build(config, queue, metrics, None)?;
+        Ok(Server { current: Arc::new(watch::channel(Arc::new(ctx)).0), listeners })
+    }
+
+    /// The handle that replaces the configuration of the connections to come.
+    pub fn reloader(&self) -> Reloader {
+        Reloader { current: self.current.clone() }
     }
 
     /// The bound addresses with their roles (port 0 resolved).
@@ -164,14 +218,14 @@ impl Server {
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
         let mut tasks = tokio::task::JoinSet::new();
         for (socket, listener) in self.listeners {
-            tasks.spawn(accept_loop(self.ctx.clone(), socket, listener));
+            tasks.spawn(accept_loop(self.current.subscribe(), socket, listener));
         }
         shutdown.await;
         tasks.abort_all();
     }
 }
 
-async fn accept_loop(ctx: Arc<Ctx>, socket: TcpListener, listener: Arc<ListenerCtx>) {
+async fn accept_loop(current: watch::Receiver<Arc<Ctx>>, socket: TcpListener, listener: Arc<ListenerCtx>) {
     loop {
         let (mut tcp, mut peer) = match socket.accept().await {
             Ok(x) => x,
@@ -202,7 +256,8 @@ async fn accept_loop(ctx: Arc<Ctx>, socket: TcpListener, listener: Arc<ListenerC
             }
         };
         tracing::info!(client = %peer, listener = %listener.label, open = listener.limiter.open(), "connect");
-        let (ctx, listener) = (ctx.clone(), listener.clone());
+        // The configuration of the moment: the session keeps it to its end.
+        let (ctx, listener) = (current.borrow().clone(), listener.clone());
         tokio::spawn(crate::connection::serve(ctx, listener, tcp, peer, slot));
     }
 }
@@ -221,5 +276,6 @@ pub(crate) async fn test_server(dir: &std::path::Path) -> (Arc<Ctx>, Vec<Arc<Lis
     }
     let (queue, _) = Queue::open_with(&config.store.path, 1, false).await.expect("open queue");
     let server = Server::bind(config, queue).await.expect("bind");
-    (server.ctx, server.listeners.into_iter().map(|(_, l)| l).collect())
+    let ctx = server.current.borrow().clone();
+    (ctx, server.listeners.into_iter().map(|(_, l)| l).collect())
 }

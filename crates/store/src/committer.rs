@@ -124,6 +124,25 @@ impl Queue {
         Ok((queue, report))
     }
 
+    /// Whether a message could be accepted now: a file can be created, written and removed in
+    /// the spool, and the store takes writes. The error names the part that failed.
+    pub async fn check_writable(&self) -> Result<(), StoreError> {
+        let probe = self.spool.tmp_dir().join(".ready-probe");
+        let written = tokio::task::spawn_blocking({
+            let probe = probe.clone();
+            move || {
+                use std::io::Write;
+                let mut f = crate::private::open_or_create(&probe)?;
+                f.write_all(b"ready")?;
+                std::fs::remove_file(&probe)
+            }
+        })
+        .await
+        .unwrap_or_else(|e| Err(std::io::Error::other(e)));
+        written.map_err(|e| StoreError::io("write", &probe, e))?;
+        self.store.check_writable().await
+    }
+
     /// Starts writing the body of a new message.
     pub async fn create_body(&self, id: &QueueId) -> Result<TempBody, StoreError> {
         self.spool.create(id).await

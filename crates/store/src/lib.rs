@@ -28,6 +28,7 @@ mod sqlite_accounts;
 mod sqlite_approval;
 mod sqlite_cancel_link;
 mod sqlite_digest;
+mod sqlite_health;
 mod sqlite_history;
 mod sqlite_hold;
 mod sqlite_keys;
@@ -71,7 +72,7 @@ pub use sqlite_history::WrittenTo;
 /// Tests seed data directories through the queue's own writes.
 #[cfg(feature = "seeding")]
 pub use store::QueueWrites;
-pub use store::{AccountStore, Claim, MessageStore, Stores, TlsStore};
+pub use store::{AccountStore, Claim, MessageStore, QueueDepth, Stores, TlsStore};
 
 use std::path::Path;
 use std::sync::Arc;

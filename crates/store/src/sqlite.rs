@@ -567,6 +567,14 @@ pub(crate) fn now() -> i64 {
 
 #[async_trait]
 impl MessageStore for SqliteStore {
+    async fn queue_depth(&self) -> Result<crate::store::QueueDepth, StoreError> {
+        self.queue_depth_of().await
+    }
+
+    async fn check_writable(&self) -> Result<(), StoreError> {
+        self.check_writable_of().await
+    }
+
     async fn written_domains(&self, domains: &[String]) -> Result<std::collections::BTreeSet<String>, StoreError> {
         self.written_domains_of(domains).await
     }

@@ -58,6 +58,21 @@ pub trait MessageStore: Send + Sync {
     async fn awaiting_approval_of(&self, approver: &str) -> Result<Vec<crate::Approval>, StoreError>;
     /// Message `id`'s approval, asked for or decided, if a rule asked for one.
     async fn approval(&self, id: &str) -> Result<Option<crate::Approval>, StoreError>;
+    /// Recipients not yet finished, by state: one indexed count (`/metrics`).
+    async fn queue_depth(&self) -> Result<QueueDepth, StoreError>;
+    /// Whether the store takes writes now (`/readyz`).
+    async fn check_writable(&self) -> Result<(), StoreError>;
+}
+
+/// The recipients of the queue that are not finished, by state.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QueueDepth {
+    /// Waiting for their next attempt.
+    pub queued: u64,
+    /// Being delivered now.
+    pub active: u64,
+    /// Held (quarantine, a rule, an approval, an administrator).
+    pub held: u64,
 }
 
 /// What sekisho knows of other domains' transport: downgrade memory, MTA-STS policies, and

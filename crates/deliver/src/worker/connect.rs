@@ -44,6 +44,7 @@ impl Inner {
         // The evidence may belong to a pooled connection used before for other domains.
         evidence.downgrade_suspected = flagged;
         if flagged {
+            self.metrics.downgrade_alarm();
             tracing::warn!(
                 queue_id = %info.id,
                 host = %target.host,
@@ -116,7 +117,11 @@ impl Inner {
         checks: &Checks,
     ) -> Result<Connection, SessionError> {
         let auth = self.relay_auth(dest);
-        match Connection::open(target, &self.helo, Some(&self.tls), auth, self.timeouts, checks).await {
+        let opened = Connection::open(target, &self.helo, Some(&self.tls), auth, self.timeouts, checks).await;
+        if let Err(SessionError::Tls(_)) = &opened {
+            self.metrics.tls_failure(sekisho_metrics::Direction::Outbound);
+        }
+        match opened {
             // A failed handshake: opportunistic TLS falls back to plaintext on a new connection.
             Err(SessionError::Tls(e)) if auth.is_none() && required == Assurance::None => {
                 tracing::info!(host = %target.host, ip = %target.ip, error = %e, "STARTTLS failed; retrying without TLS");

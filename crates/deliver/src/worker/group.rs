@@ -57,7 +57,10 @@ impl Inner {
         }
         let targets = match resolve(self.dns.as_ref(), dest).await {
             Ok(t) => t,
-            Err(f) if f.temporary => return all(Verdict::deferred(f.status, f.reason), None, None),
+            Err(f) if f.temporary => {
+                self.metrics.dns_error();
+                return all(Verdict::deferred(f.status, f.reason), None, None);
+            }
             Err(f) => return all(Verdict::Bounced { status: f.status.into(), reason: f.reason }, None, None),
         };
         let slots = self.destination_slots(dest);

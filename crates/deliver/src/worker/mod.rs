@@ -10,7 +10,7 @@ use sekisho_config::Config;
 use sekisho_dns::Dns;
 use sekisho_links::LinkMaker;
 use sekisho_store::{Queue, RecipientRecord};
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 
 use crate::client::session::Timeouts;
@@ -50,30 +50,38 @@ pub enum DeliverError {
 /// Delivers queued mail until shut down.
 #[derive(Clone)]
 pub struct Deliverer {
-    inner: Arc<Inner>,
+    /// What the next delivery works with; a reload replaces it, and a delivery under way keeps
+    /// the one it started with.
+    current: Arc<watch::Sender<Arc<Inner>>>,
 }
 
+/// One configuration's delivery context. What delivery learns and holds (connections, the
+/// pool, the TLS knowledge, session counts) is shared by every `Inner` a reload makes.
 pub(crate) struct Inner {
     config: Config,
     queue: Queue,
     dns: Arc<dyn Dns>,
     tls: TlsClient,
-    pool: Pool,
-    connections: Semaphore,
-    per_destination: Mutex<HashMap<Destination, Arc<Semaphore>>>,
+    pool: Arc<Pool>,
+    connections: Arc<Semaphore>,
+    per_destination: Arc<Mutex<HashMap<Destination, Arc<Semaphore>>>>,
     timeouts: Timeouts,
     helo: String,
-    downgrades: crate::tls::DowngradeMemory,
-    sts: StsPolicies,
-    dnssec: DnssecHealth,
-    probes: ProbeCache,
+    downgrades: Arc<crate::tls::DowngradeMemory>,
+    sts: Arc<StsPolicies>,
+    dnssec: Arc<DnssecHealth>,
+    probes: Arc<ProbeCache>,
     /// Recent probes of recipient domains for mail through the smart host: (when, found).
-    smart_probes: Mutex<HashMap<String, (i64, crate::decide::RecipientMx)>>,
+    smart_probes: Arc<Mutex<HashMap<String, (i64, crate::decide::RecipientMx)>>>,
     links: LinkMaker,
     /// TLS sessions to recipient domains not yet counted in the store (TLS-RPT).
     sessions: Arc<crate::session_counts::SessionCounts>,
     /// DKIM keys, and the signatures of spooled bodies already signed.
     dkim: Arc<crate::sign::Dkim>,
+    /// The sealed file store, for the link maker of a reloaded configuration.
+    files: sekisho_store::files::FileStore,
+    /// What is counted for `/metrics`.
+    metrics: sekisho_metrics::Metrics,
 }
 
 /// The recipients' domains, lower case, each once.
@@ -99,9 +107,6 @@ impl Deliverer {
         files: sekisho_store::files::FileStore,
     ) -> Result<Deliverer, DeliverError> {
         let d = &config.delivery;
-        let timeouts = timeouts(d);
-        let helo = d.helo_name.clone().unwrap_or_else(|| config.hostname.clone());
-        let tls = TlsClient::new(&config.tls.extra_roots)?;
         let o = &config.outbound;
         let downgrades =
             crate::tls::DowngradeMemory::new(o.downgrade_window.0.as_secs() as i64, o.downgrade_min_sessions, []);
@@ -110,33 +115,53 @@ impl Deliverer {
             config.mta_sts.retry_after_failure.0.as_secs() as i64,
             Some(queue.stores().tls.clone()),
         );
-        Ok(Deliverer {
-            inner: Arc::new(Inner {
-                connections: Semaphore::new(d.max_connections),
-                per_destination: Mutex::new(HashMap::new()),
-                pool: Pool::default(),
-                tls,
-                downgrades,
-                sts,
-                dnssec: DnssecHealth::new(config.dns.dnssec),
-                probes: ProbeCache::new(o.probe_cache_ttl.0.as_secs() as i64, queue.stores().tls.clone()),
-                smart_probes: Mutex::new(HashMap::new()),
-                links: LinkMaker::new(&config, queue.clone(), files)?,
-                sessions: Default::default(),
-                dkim: Arc::new(crate::sign::Dkim::load(&config)),
-                timeouts,
-                helo,
-                dns,
-                queue,
-                config,
-            }),
-        })
+        let shared = Inner {
+            connections: Arc::new(Semaphore::new(d.max_connections)),
+            per_destination: Arc::default(),
+            pool: Arc::default(),
+            tls: TlsClient::new(&config.tls.extra_roots)?,
+            downgrades: Arc::new(downgrades),
+            sts: Arc::new(sts),
+            dnssec: Arc::new(DnssecHealth::new(config.dns.dnssec)),
+            probes: Arc::new(ProbeCache::new(o.probe_cache_ttl.0.as_secs() as i64, queue.stores().tls.clone())),
+            smart_probes: Arc::default(),
+            links: LinkMaker::new(&config, queue.clone(), files.clone())?,
+            sessions: Default::default(),
+            dkim: Arc::new(crate::sign::Dkim::load(&config)),
+            timeouts: timeouts(d),
+            helo: d.helo_name.clone().unwrap_or_else(|| config.hostname.clone()),
+            dns,
+            queue,
+            files,
+            metrics: sekisho_metrics::Metrics::default(),
+            config,
+        };
+        Ok(Deliverer { current: Arc::new(watch::channel(Arc::new(shared)).0) })
+    }
+
+    /// Counts deliveries in `metrics`.
+    pub fn with_metrics(self, metrics: sekisho_metrics::Metrics) -> Deliverer {
+        let old = self.current.borrow().clone();
+        let inner = old.reloaded(old.config.clone(), metrics).expect("the same configuration loads again");
+        self.current.send_replace(Arc::new(inner));
+        self
+    }
+
+    /// Delivers with `config` from the next delivery on (routes, policies, DKIM keys, notice
+    /// templates, retry schedule); deliveries under way finish with the configuration they
+    /// started with. On error nothing changes. Sizes fixed at start stay: `max_connections`,
+    /// the downgrade memory's window, the MTA-STS and probe caches' settings, `[dns]`.
+    pub fn reload(&self, config: Config) -> Result<(), DeliverError> {
+        let old = self.current.borrow().clone();
+        let inner = old.reloaded(config, old.metrics.clone())?;
+        self.current.send_replace(Arc::new(inner));
+        Ok(())
     }
 
     /// Runs until `shutdown` completes. Recipients being delivered at that moment stay
     /// claimed; the next start makes them due again.
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
-        let inner = self.inner;
+        let mut inner = self.current.borrow().clone();
         let max_inflight = inner.config.delivery.max_connections * 2;
         let mut tasks = JoinSet::new();
         tokio::pin!(shutdown);
@@ -159,6 +184,8 @@ impl Deliverer {
         let mut last_sweep = tokio::time::Instant::now();
         let mut last_count = tokio::time::Instant::now();
         loop {
+            // The configuration of the moment: each delivery keeps the one it started with.
+            inner = self.current.borrow().clone();
             while tasks.try_join_next().is_some() {}
             let room = max_inflight.saturating_sub(tasks.len());
             let mut claimed = 0;
@@ -231,6 +258,32 @@ mod reports;
 mod settle;
 
 impl Inner {
+    /// A context for `config` sharing everything delivery learned and holds with this one.
+    fn reloaded(&self, config: Config, metrics: sekisho_metrics::Metrics) -> Result<Inner, DeliverError> {
+        let d = &config.delivery;
+        Ok(Inner {
+            connections: self.connections.clone(),
+            per_destination: self.per_destination.clone(),
+            pool: self.pool.clone(),
+            tls: TlsClient::new(&config.tls.extra_roots)?,
+            downgrades: self.downgrades.clone(),
+            sts: self.sts.clone(),
+            dnssec: self.dnssec.clone(),
+            probes: self.probes.clone(),
+            smart_probes: self.smart_probes.clone(),
+            links: LinkMaker::new(&config, self.queue.clone(), self.files.clone())?,
+            sessions: self.sessions.clone(),
+            dkim: Arc::new(crate::sign::Dkim::load(&config)),
+            timeouts: timeouts(d),
+            helo: d.helo_name.clone().unwrap_or_else(|| config.hostname.clone()),
+            dns: self.dns.clone(),
+            queue: self.queue.clone(),
+            files: self.files.clone(),
+            metrics,
+            config,
+        })
+    }
+
     async fn deliver_message(&self, id: &str, idxs: &[i64]) {
         let detail = match self.queue.stores().messages.message_without_history(id).await {
             Ok(Some(d)) => d,

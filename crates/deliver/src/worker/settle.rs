@@ -1,7 +1,7 @@
 //! After an attempt: each recipient's update (a pure function in `crate::outcome`), logged and
 //! recorded with the notifications it calls for in one transaction.
 
-use sekisho_store::MessageDetail;
+use sekisho_store::{AttemptOutcome, MessageDetail};
 
 use super::Inner;
 use crate::outcome::{RcptResult, RetryPolicy, recipient_update};
@@ -17,6 +17,30 @@ impl Inner {
         }
     }
 
+    /// Counts one recipient's outcome for `/metrics`: delivered (by the session's `assurance`,
+    /// `age` seconds after reception, and how its files went), deferred or bounced.
+    fn count(
+        &self,
+        update: &sekisho_store::RecipientUpdate,
+        assurance: Option<sekisho_policy::Assurance>,
+        carriage: Option<sekisho_policy::Carriage>,
+        age: i64,
+    ) {
+        match update.outcome {
+            AttemptOutcome::Delivered => {
+                let age = std::time::Duration::from_secs(age.max(0) as u64);
+                self.metrics.delivered(assurance.unwrap_or(sekisho_policy::Assurance::None), age);
+                if let Some(how) = carriage {
+                    self.metrics.carried(how);
+                }
+            }
+            // A recipient set aside because its destination was busy had no attempt.
+            AttemptOutcome::Deferred if update.attempt.is_some() => self.metrics.deferred(),
+            AttemptOutcome::Deferred => {}
+            AttemptOutcome::Bounced => self.metrics.bounced(),
+        }
+    }
+
     /// Records what an attempt did to each recipient of message `detail`, then queues the
     /// notifications it calls for.
     pub(super) async fn settle(&self, detail: &MessageDetail, results: Vec<RcptResult>) {
@@ -26,7 +50,9 @@ impl Inner {
         let mut updates = Vec::with_capacity(results.len());
         for r in results {
             let Some(rec) = detail.recipients.iter().find(|x| x.idx == r.idx) else { continue };
+            let (assurance, carriage) = (r.evidence.as_ref().map(|e| e.assurance), r.variant.as_ref().map(|v| v.kind));
             let (update, report) = recipient_update(info, rec, r, t, &policy);
+            self.count(&update, assurance, carriage, t - info.received_at);
             if let (Some(report), Some(attempt)) = (report, &update.attempt) {
                 let relay = if attempt.host.is_empty() {
                     "none".to_string()
