@@ -10,6 +10,8 @@ pub mod approval;
 mod clock;
 mod committer;
 mod control;
+mod counts;
+mod dmarc_rows;
 mod error;
 pub mod files;
 pub mod links;
@@ -43,6 +45,8 @@ pub use approval::{Approval, ApprovalError, Approver, Decided, Verdict, Who};
 pub use clock::Clock;
 pub use committer::{DataDirLock, Queue, lock_data_dir};
 pub use control::{Command, QueueControl};
+pub use counts::Counts;
+pub use dmarc_rows::{DkimAuth, DmarcCount, DmarcRow, PublishedDmarc, SpfAuth};
 pub use error::StoreError;
 pub use files::purge_expired_files;
 pub use files::sealed::sha256_hex;
@@ -61,7 +65,9 @@ pub use purge::PurgeCounts;
 pub use quarantine::{DigestStore, HeldRecipient, QuarantineError};
 pub use queue_id::QueueId;
 pub use recovery::RecoveryReport;
-pub use reports::{ReceivedKind, ReceivedReport, ReportStore, ReportedPolicy, SentReport, TlsSessionCount};
+pub use reports::{
+    ReceivedKind, ReceivedReport, ReportKind, ReportStore, ReportedPolicy, SentReport, TlsSessionCount,
+};
 pub use rules_record::{ApprovalRequest, FiredRule, RuleBanner, RulesRecord};
 pub use spool::{FinishedBody, Spool, TempBody};
 pub use sqlite::SqliteStore;

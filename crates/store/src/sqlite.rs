@@ -401,6 +401,32 @@ CREATE TABLE cancel_links (
     used_at INTEGER
 );
 "#,
+    // DMARC aggregate reports sekisho sends (`sqlite_reports.rs`): the day's rows, one per
+    // policy domain and like messages (the row as JSON), and the record of sent reports gains
+    // the kind of report, so a TLS and a DMARC report to the same address are apart.
+    r#"
+CREATE TABLE dmarc_rows (
+    day TEXT NOT NULL,
+    domain TEXT NOT NULL,
+    row TEXT NOT NULL,
+    count INTEGER NOT NULL,
+    PRIMARY KEY (day, domain, row)
+);
+CREATE TABLE sent_reports_kinds (
+    kind TEXT NOT NULL,
+    domain TEXT NOT NULL,
+    day TEXT NOT NULL,
+    destination TEXT NOT NULL,
+    report_id TEXT NOT NULL,
+    at INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    PRIMARY KEY (kind, domain, day, destination)
+);
+INSERT INTO sent_reports_kinds (kind, domain, day, destination, report_id, at, status)
+    SELECT 'tls', domain, day, destination, report_id, at, status FROM sent_reports;
+DROP TABLE sent_reports;
+ALTER TABLE sent_reports_kinds RENAME TO sent_reports;
+"#,
 ];
 
 /// A message is finished when it is not yet marked done, has recipients, every recipient is
