@@ -16,6 +16,7 @@ mod inbound;
 mod ldap;
 mod portal;
 mod recipients;
+mod dmarc_reports;
 mod reports;
 mod route;
 mod rules;
@@ -44,6 +45,7 @@ pub use inbound::{InboundConfig, InboundRule};
 pub use ldap::LdapConfig;
 pub use portal::{Passphrase, PortalConfig};
 pub use recipients::{RecipientRule, RecipientsConfig};
+pub use dmarc_reports::{DmarcReportsConfig, ReportPeriod};
 pub use reports::{ReportsConfig, TlsRptConfig};
 pub use route::NextHop;
 pub use rules::{
@@ -97,6 +99,8 @@ pub struct Config {
     pub tlsrpt: TlsRptConfig,
     /// Who sekisho says it is in the reports it sends.
     pub reports: ReportsConfig,
+    /// The daily DMARC aggregate reports (RFC 7489) to the domains mail claimed to come from.
+    pub dmarc: DmarcReportsConfig,
     /// How people sign in to the sender console.
     pub console: ConsoleConfig,
     /// Inbound protection: what is done with mail for the local domains, by its files.
@@ -580,6 +584,7 @@ impl Default for Config {
             mta_sts: MtaStsConfig::default(),
             tlsrpt: TlsRptConfig::default(),
             reports: ReportsConfig::default(),
+            dmarc: DmarcReportsConfig::default(),
             console: ConsoleConfig::default(),
             inbound: InboundConfig::default(),
             recipients: RecipientsConfig::default(),
@@ -875,6 +880,9 @@ impl Config {
             return Err(err(&key, message));
         }
         if let Some((key, message)) = reports::problem(&self.reports, &self.tlsrpt) {
+            return Err(err(&key, message));
+        }
+        if let Some((key, message)) = self.dmarc.problem(&self.reports) {
             return Err(err(&key, message));
         }
         if let Some((key, message)) = self.console.problem(self.ldap.url.as_deref()) {
