@@ -77,6 +77,12 @@ enum Command {
     /// Reports other organisations sent about ours (TLS-RPT, DMARC aggregate), per
     /// organisation, failures first.
     Reports(commands::reports::ReportsArgs),
+    /// DMARC aggregate reports (RFC 7489) sent: `dmarc preview DOMAIN` shows a domain's report,
+    /// `dmarc send --now` sends a day's reports.
+    Dmarc {
+        #[command(subcommand)]
+        command: commands::dmarc::DmarcCommand,
+    },
     /// SMTP TLS reports (RFC 8460): `tlsrpt preview DOMAIN` shows a domain's report, `tlsrpt
     /// send --now` sends a day's reports.
     Tlsrpt {
@@ -158,6 +164,7 @@ fn run_async(command: Command, config: Config, source: ConfigSource) -> Result<(
             Command::Rules { command } => commands::rules::run(command, &config, &source).await,
             Command::Reports(args) => commands::reports::run(args, &config, &source).await,
             Command::Tlsrpt { command } => commands::tlsrpt::run(command, &config, &source).await,
+            Command::Dmarc { command } => commands::dmarc::run(command, &config, &source).await,
             Command::Key { command } => commands::key::run(command, &config, &source).await,
             Command::Dkim { command } => commands::dkim::run(command, &config, &source).await,
             Command::Links { command } => commands::links::run(command, &config, &source).await,

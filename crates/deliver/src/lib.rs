@@ -6,6 +6,7 @@
 mod bcc;
 pub mod decide;
 pub mod dsn;
+pub mod dmarc_reports;
 mod inbound;
 mod leftover;
 pub mod outcome;
@@ -14,6 +15,7 @@ mod presented;
 mod rules_banner;
 mod sanitised;
 pub mod schedule;
+mod reporting;
 pub mod session_counts;
 mod sign;
 mod spooled;

@@ -33,6 +33,8 @@ pub(crate) struct Ctx {
     pub verifier: Option<Arc<sekisho_auth::Verifier>>,
     /// What the sender findings keep between messages (`[findings]`).
     pub sender_checks: crate::sender_findings::SenderChecks,
+    /// The DMARC aggregate reports' rows counted so far (`[dmarc]`).
+    pub dmarc_rows: crate::dmarc_rows::DmarcRows,
     local_domains: Arc<[String]>,
 }
 
@@ -134,6 +136,7 @@ impl Server {
             recipients: crate::recipients::Recipients::new(&config, directory.clone()),
             directory,
             sender_checks: crate::sender_findings::SenderChecks::new(&config)?,
+            dmarc_rows: crate::dmarc_rows::DmarcRows::new(queue.stores().reports.clone()),
             local_domains: config.local_domains.clone().into(),
             config,
             queue,
@@ -150,14 +153,26 @@ impl Server {
         self.listeners.iter().map(|(_, l)| (l.config.address, l.config.role)).collect()
     }
 
-    /// Accepts connections until `shutdown` completes.
+    /// Accepts connections until `shutdown` completes; the DMARC report rows counted so far
+    /// are written then.
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
         let mut tasks = tokio::task::JoinSet::new();
         for (socket, listener) in self.listeners {
             tasks.spawn(accept_loop(self.ctx.clone(), socket, listener));
         }
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let ctx = self.ctx.clone();
+        let writing = tokio::spawn(async move {
+            ctx.dmarc_rows
+                .run(async move {
+                    let _ = stopped.await;
+                })
+                .await
+        });
         shutdown.await;
         tasks.abort_all();
+        let _ = stop.send(());
+        let _ = writing.await;
     }
 }
 

@@ -24,6 +24,7 @@ pub enum MailedReport {
 /// What the report mail says about its report.
 #[derive(Debug, Clone)]
 pub struct ReportMail<'a> {
+    /// Which report it carries.
     pub kind: MailedReport,
     /// The sender address (`[reports] from`).
     pub from: &'a str,

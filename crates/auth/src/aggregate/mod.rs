@@ -9,4 +9,4 @@ mod xml;
 
 pub use row::{Message, Reported, published, row};
 pub use rua::{Destination, authorises, destinations, needs_authorisation};
-pub use xml::{ReportMeta, build_report};
+pub use xml::{ReportMeta, build_report, policy_of};

@@ -13,6 +13,12 @@ pub struct Destination {
     pub max_size: Option<u64>,
 }
 
+impl std::fmt::Display for Destination {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.uri)
+    }
+}
+
 impl Destination {
     /// The address's domain, lower case.
     pub fn domain(&self) -> String {

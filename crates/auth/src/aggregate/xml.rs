@@ -40,21 +40,28 @@ impl ReportMeta {
 /// policy seen (the record changed during the day) are one record; `policy_published` is the
 /// policy most messages were seen under.
 pub fn build_report(meta: &ReportMeta, domain: &str, rows: &[DmarcCount]) -> Option<String> {
-    let mut by_policy: HashMap<&PublishedDmarc, u64> = HashMap::new();
+    let policy = policy_of(rows)?;
     let mut records: HashMap<DmarcRow, u64> = HashMap::new();
     for r in rows {
-        *by_policy.entry(&r.row.policy).or_default() += r.count;
         let mut key = r.row.clone();
-        key.policy.rua.clear();
         key.policy = blank();
         *records.entry(key).or_default() += r.count;
     }
-    let policy = by_policy.into_iter().max_by(|a, b| a.1.cmp(&b.1).then_with(|| b.0.p.cmp(&a.0.p)))?.0;
     let mut records: Vec<(DmarcRow, u64)> = records.into_iter().collect();
     records.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| record_order(&a.0).cmp(&record_order(&b.0))));
     let mut w = Writer::new_with_indent(Vec::new(), b' ', 2);
     write(&mut w, meta, domain, policy, &records).expect("writing to memory");
     String::from_utf8(w.into_inner()).ok()
+}
+
+/// The policy most of `rows`' messages were seen under (the report's `policy_published`, and
+/// whose `rua` it goes to); None without rows.
+pub fn policy_of(rows: &[DmarcCount]) -> Option<&PublishedDmarc> {
+    let mut by_policy: HashMap<&PublishedDmarc, u64> = HashMap::new();
+    for r in rows {
+        *by_policy.entry(&r.row.policy).or_default() += r.count;
+    }
+    by_policy.into_iter().max_by(|a, b| a.1.cmp(&b.1).then_with(|| b.0.p.cmp(&a.0.p))).map(|(p, _)| p)
 }
 
 fn blank() -> PublishedDmarc {
