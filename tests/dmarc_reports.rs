@@ -155,7 +155,8 @@ async fn inbound_traffic_becomes_the_rfc_7489_report_mailed_signed_once_and_only
         let (mail_from, message) = match n {
             0..3 => ("alice@sender.example", {
                 let m = letter("Alice <alice@sender.example>", n);
-                let signed = tool(&["sign", signing.to_str().unwrap(), "sender.example", "s1", "relaxed"], m.as_bytes());
+                let signed =
+                    tool(&["sign", signing.to_str().unwrap(), "sender.example", "s1", "relaxed"], m.as_bytes());
                 String::from_utf8(signed).unwrap()
             }),
             3..5 => ("bounce@bulk.example", letter("Alice <alice@sender.example>", n)),
@@ -228,7 +229,10 @@ async fn inbound_traffic_becomes_the_rfc_7489_report_mailed_signed_once_and_only
         compact.contains("<dkim><domain>sender.example</domain><selector>s1</selector><result>pass</result></dkim>"),
         "{xml}"
     );
-    assert!(compact.contains("<spf><domain>bulk.example</domain><scope>mfrom</scope><result>fail</result></spf>"), "{xml}");
+    assert!(
+        compact.contains("<spf><domain>bulk.example</domain><scope>mfrom</scope><result>fail</result></spf>"),
+        "{xml}"
+    );
     let (code, _, err) = cli(&config, &["dmarc", "preview", "quiet.example", "--date", &today]).await;
     assert_eq!(code, 1, "a domain that asks for no reports has none");
     assert!(err.contains("no mail claiming quiet.example"), "{err}");
@@ -256,7 +260,11 @@ async fn inbound_traffic_becomes_the_rfc_7489_report_mailed_signed_once_and_only
         "{out}"
     );
     assert!(statuses["mailto:tiny@sender.example!100"].starts_with("not sent: the compressed report ("), "{out}");
-    assert!(statuses["mailto:tiny@sender.example!100"].ends_with("is larger than the 100 bytes mailto:tiny@sender.example!100 accepts"), "{out}");
+    assert!(
+        statuses["mailto:tiny@sender.example!100"]
+            .ends_with("is larger than the 100 bytes mailto:tiny@sender.example!100 accepts"),
+        "{out}"
+    );
 
     // The mail: delivered by the queue once the gateway runs again, over a session without
     // TLS (the fake MX offers none), the report attached, signed.
@@ -286,7 +294,10 @@ async fn inbound_traffic_becomes_the_rfc_7489_report_mailed_signed_once_and_only
         "{text}"
     );
     assert!(text.contains("Content-Type: application/gzip\r\n"), "{text}");
-    assert!(text.contains(&format!("filename=\"gw.sekisho.test!sender.example!{begin}!{}.xml.gz\"", begin + 86_399)), "{text}");
+    assert!(
+        text.contains(&format!("filename=\"gw.sekisho.test!sender.example!{begin}!{}.xml.gz\"", begin + 86_399)),
+        "{text}"
+    );
     let parsed = mail_parser::MessageParser::default().parse(mail.as_slice()).expect("a message");
     let attached = parsed.attachment(0).expect("the report is attached");
     let attached_xml = String::from_utf8(gunzip(attached.contents())).unwrap();

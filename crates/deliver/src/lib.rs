@@ -5,17 +5,17 @@
 
 mod bcc;
 pub mod decide;
-pub mod dsn;
 pub mod dmarc_reports;
+pub mod dsn;
 mod inbound;
 mod leftover;
 pub mod outcome;
 pub mod pool;
 mod presented;
+mod reporting;
 mod rules_banner;
 mod sanitised;
 pub mod schedule;
-mod reporting;
 pub mod session_counts;
 mod sign;
 mod spooled;

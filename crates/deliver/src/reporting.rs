@@ -50,7 +50,12 @@ pub(crate) struct Reporter {
 }
 
 impl Reporter {
-    pub(crate) fn new(config: Config, stores: Stores, control: QueueControl, wake: Arc<dyn Fn() + Send + Sync>) -> Self {
+    pub(crate) fn new(
+        config: Config,
+        stores: Stores,
+        control: QueueControl,
+        wake: Arc<dyn Fn() + Send + Sync>,
+    ) -> Self {
         Reporter { config, stores, control, wake }
     }
 

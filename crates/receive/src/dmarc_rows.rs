@@ -53,7 +53,8 @@ async fn write(counts: &Counts<DmarcRow, ()>, store: &dyn ReportStore) {
     if rows.is_empty() {
         return;
     }
-    let batch: Vec<DmarcCount> = rows.iter().map(|(row, count, ())| DmarcCount { row: row.clone(), count: *count }).collect();
+    let batch: Vec<DmarcCount> =
+        rows.iter().map(|(row, count, ())| DmarcCount { row: row.clone(), count: *count }).collect();
     if let Err(e) = store.count_dmarc_rows(&batch).await {
         tracing::error!(error = %e, "cannot store the DMARC report rows; keeping them for the next try");
         counts.restore(rows);

@@ -137,7 +137,9 @@ mod tests {
         assert!(!head.contains("TLS-Report"), "{head}");
         assert!(!head.contains("\r\nBcc"), "{head}");
         assert!(body.contains("Content-Type: application/gzip\r\n"));
-        assert!(body.contains("Content-Disposition: attachment;\r\n filename=\"gw.corp.test!example.jp!1796256000!1796342399.xml.gz\""));
+        assert!(body.contains(
+            "Content-Disposition: attachment;\r\n filename=\"gw.corp.test!example.jp!1796256000!1796342399.xml.gz\""
+        ));
         assert!(body.contains("DMARC aggregate report"));
     }
 }

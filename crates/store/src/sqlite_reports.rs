@@ -4,8 +4,8 @@
 use async_trait::async_trait;
 use sqlx::Row;
 
-use crate::error::StoreError;
 use crate::dmarc_rows::{DmarcCount, DmarcRow};
+use crate::error::StoreError;
 use crate::reports::{
     ReceivedKind, ReceivedReport, ReportKind, ReportStore, ReportedPolicy, SentReport, TlsSessionCount,
 };
@@ -108,14 +108,13 @@ impl ReportStore for SqliteStore {
     }
 
     async fn sent_reports(&self, kind: ReportKind, domain: &str, day: &str) -> Result<Vec<SentReport>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT * FROM sent_reports WHERE kind = ? AND domain = ? AND day = ? ORDER BY destination",
-        )
-        .bind(kind.as_str())
-        .bind(domain)
-        .bind(day)
-        .fetch_all(&self.reader)
-        .await?;
+        let rows =
+            sqlx::query("SELECT * FROM sent_reports WHERE kind = ? AND domain = ? AND day = ? ORDER BY destination")
+                .bind(kind.as_str())
+                .bind(domain)
+                .bind(day)
+                .fetch_all(&self.reader)
+                .await?;
         Ok(rows
             .iter()
             .map(|r| SentReport {
@@ -332,7 +331,11 @@ mod tests {
                 reason: None,
                 envelope_from: "example.com".into(),
                 header_from: "example.com".into(),
-                dkim_results: vec![DkimAuth { domain: "example.com".into(), selector: "s1".into(), result: "pass".into() }],
+                dkim_results: vec![DkimAuth {
+                    domain: "example.com".into(),
+                    selector: "s1".into(),
+                    result: "pass".into(),
+                }],
                 spf_result: SpfAuth { domain: "example.com".into(), scope: "mfrom".into(), result: "fail".into() },
             },
             count: 2,

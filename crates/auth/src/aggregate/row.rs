@@ -187,7 +187,11 @@ mod tests {
     use crate::policy::{ArcFacts, DmarcFacts, Published};
 
     fn verified(reported: bool) -> Verified {
-        let m = |result: &str, about: &str| MethodResult { result: result.into(), about: about.into(), reason: String::new() };
+        let m = |result: &str, about: &str| MethodResult {
+            result: result.into(),
+            about: about.into(),
+            reason: String::new(),
+        };
         Verified {
             record: AuthenticationRecord {
                 spf: Some(m("softfail", "Bulk.Example.net")),
@@ -226,7 +230,10 @@ mod tests {
             helo: "mx.bulk.example.net",
         };
         let r = row(&verified(true), &DmarcAction::Deliver { note: None }, None, &msg).unwrap();
-        assert_eq!((r.day.as_str(), r.domain.as_str(), r.header_from.as_str()), ("2026-12-03", "example.com", "example.com"));
+        assert_eq!(
+            (r.day.as_str(), r.domain.as_str(), r.header_from.as_str()),
+            ("2026-12-03", "example.com", "example.com")
+        );
         assert_eq!(r.source_ip, "192.0.2.7", "an IPv4-mapped client is written as IPv4");
         assert_eq!((r.disposition.as_str(), r.dkim.as_str(), r.spf.as_str()), ("none", "pass", "fail"));
         assert_eq!(r.envelope_from, "bulk.example.net");
@@ -236,7 +243,11 @@ mod tests {
         );
         let dkim: Vec<(&str, &str, &str)> =
             r.dkim_results.iter().map(|d| (d.domain.as_str(), d.selector.as_str(), d.result.as_str())).collect();
-        assert_eq!(dkim, [("example.com", "s1", "pass"), ("other.example", "x", "fail")], "a result without d= is left out");
+        assert_eq!(
+            dkim,
+            [("example.com", "s1", "pass"), ("other.example", "x", "fail")],
+            "a result without d= is left out"
+        );
 
         let null = Message { mail_from: "", client_ip: "2001:db8::1".parse().unwrap(), ..msg };
         let q = DmarcAction::Quarantine { reason: "r".into() };
@@ -255,7 +266,10 @@ mod tests {
         )
         .unwrap();
         let p = published(&r, 25);
-        assert_eq!((p.p.as_str(), p.sp.as_str(), p.adkim.as_str(), p.aspf.as_str()), ("quarantine", "reject", "s", "r"));
+        assert_eq!(
+            (p.p.as_str(), p.sp.as_str(), p.adkim.as_str(), p.aspf.as_str()),
+            ("quarantine", "reject", "s", "r")
+        );
         assert_eq!((p.pct, p.fo.as_str()), (25, "d:s"));
         assert_eq!(p.rua, ["mailto:a@example.com", "mailto:b@x.example!10485760"]);
     }

@@ -87,7 +87,13 @@ fn text(w: &mut W, name: &str, value: &str) -> io::Result<()> {
     Ok(())
 }
 
-fn write(w: &mut W, meta: &ReportMeta, domain: &str, policy: &PublishedDmarc, records: &[(DmarcRow, u64)]) -> io::Result<()> {
+fn write(
+    w: &mut W,
+    meta: &ReportMeta,
+    domain: &str,
+    policy: &PublishedDmarc,
+    records: &[(DmarcRow, u64)],
+) -> io::Result<()> {
     w.write_event(Event::Decl(BytesDecl::new("1.0", Some("UTF-8"), None)))?;
     w.create_element("feedback").write_inner_content(|w| {
         text(w, "version", "1.0")?;
@@ -182,7 +188,11 @@ mod tests {
                 reason: Some("local_policy".into()),
                 envelope_from: "example.com".into(),
                 header_from: "example.com".into(),
-                dkim_results: vec![DkimAuth { domain: "example.com".into(), selector: "s<1>".into(), result: "pass".into() }],
+                dkim_results: vec![DkimAuth {
+                    domain: "example.com".into(),
+                    selector: "s<1>".into(),
+                    result: "pass".into(),
+                }],
                 spf_result: SpfAuth { domain: "example.com".into(), scope: "mfrom".into(), result: "fail".into() },
             },
             count: n,
@@ -200,7 +210,10 @@ mod tests {
         };
         let rows = [count("192.0.2.1", "reject", 3), count("192.0.2.1", "none", 1), count("192.0.2.2", "reject", 2)];
         let xml = build_report(&meta, "example.com", &rows).unwrap();
-        assert!(xml.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<feedback>\n  <version>1.0</version>"), "{xml}");
+        assert!(
+            xml.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<feedback>\n  <version>1.0</version>"),
+            "{xml}"
+        );
         assert!(xml.contains("<org_name>Corp &amp; Co</org_name>"), "{xml}");
         assert!(xml.contains("<report_id>2026-12-03.example.com@gw.corp.test</report_id>"));
         assert!(xml.contains("<begin>1796256000</begin>\n      <end>1796342399</end>"), "{xml}");
