@@ -1029,6 +1029,33 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn tls_reports_sent_before_dmarc_reports_existed_stay_recorded_as_tls() {
+        use crate::reports::{ReportKind, ReportStore};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("q.db");
+        let before = MIGRATIONS.iter().position(|m| m.contains("CREATE TABLE dmarc_rows")).unwrap();
+        let options = SqliteConnectOptions::new().filename(&path).create_if_missing(true);
+        let pool = SqlitePool::connect_with(options).await.unwrap();
+        for (i, step) in MIGRATIONS[..before].iter().enumerate() {
+            sqlx::raw_sql(step).execute(&pool).await.unwrap();
+            sqlx::raw_sql(&format!("PRAGMA user_version = {}", i + 1)).execute(&pool).await.unwrap();
+        }
+        sqlx::query(
+            "INSERT INTO sent_reports (domain, day, destination, report_id, at, status) \
+             VALUES ('example.jp', '2026-12-03', 'mailto:tls@example.jp', 'r1', 5, 'queued as Q1')",
+        )
+        .execute(&pool)
+        .await
+        .unwrap();
+        pool.close().await;
+        let s = SqliteStore::open(&path).await.unwrap();
+        let tls = s.sent_reports(ReportKind::Tls, "example.jp", "2026-12-03").await.unwrap();
+        assert_eq!(tls.len(), 1);
+        assert_eq!((tls[0].destination.as_str(), tls[0].status.as_str()), ("mailto:tls@example.jp", "queued as Q1"));
+        assert!(s.sent_reports(ReportKind::Dmarc, "example.jp", "2026-12-03").await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
     async fn a_held_message_is_deleted_only_while_every_recipient_is_still_held() {
         let dir = tempfile::tempdir().unwrap();
         let s = SqliteStore::open(&dir.path().join("q.db")).await.unwrap();
