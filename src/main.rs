@@ -83,6 +83,12 @@ enum Command {
     /// links, why, since when and whether it improved; `partners explain DOMAIN` writes the
     /// text for its postmaster.
     Partners(commands::partners::PartnersArgs),
+    /// DMARC aggregate reports (RFC 7489) sent: `dmarc preview DOMAIN` shows a domain's report,
+    /// `dmarc send --now` sends a day's reports.
+    Dmarc {
+        #[command(subcommand)]
+        command: commands::dmarc::DmarcCommand,
+    },
     /// SMTP TLS reports (RFC 8460): `tlsrpt preview DOMAIN` shows a domain's report, `tlsrpt
     /// send --now` sends a day's reports.
     Tlsrpt {
@@ -165,6 +171,7 @@ fn run_async(command: Command, config: Config, source: ConfigSource) -> Result<(
             Command::Reports(args) => commands::reports::run(args, &config, &source).await,
             Command::Partners(args) => commands::partners::run(args, &config, &source).await,
             Command::Tlsrpt { command } => commands::tlsrpt::run(command, &config, &source).await,
+            Command::Dmarc { command } => commands::dmarc::run(command, &config, &source).await,
             Command::Key { command } => commands::key::run(command, &config, &source).await,
             Command::Dkim { command } => commands::dkim::run(command, &config, &source).await,
             Command::Links { command } => commands::links::run(command, &config, &source).await,

@@ -4,6 +4,7 @@ pub(crate) mod approvals;
 pub(crate) mod check;
 pub(crate) mod config;
 pub(crate) mod dkim;
+pub(crate) mod dmarc;
 pub(crate) mod hold;
 pub(crate) mod key;
 pub(crate) mod links;

@@ -42,10 +42,18 @@ pub(crate) async fn run(config: Config, source: &ConfigSource) -> Result<(), Fai
         config.clone(),
         queue.stores().clone(),
         queue.control().clone(),
-        dns,
+        dns.clone(),
         Arc::new(move || report_queue.wake()),
     )
     .map_err(|e| Failure::Usage(e.to_string()))?;
+    let report_queue = queue.clone();
+    let dmarc_reports = sekisho_deliver::dmarc_reports::DmarcReports::new(
+        config.clone(),
+        queue.stores().clone(),
+        queue.control().clone(),
+        dns,
+        Arc::new(move || report_queue.wake()),
+    );
     let retention = Retention { control: queue.control().clone(), keep: config.store.retention.0 };
     let (digest_stores, digest_control, digest_queue) =
         (queue.stores().clone(), queue.control().clone(), queue.clone());
@@ -103,6 +111,7 @@ pub(crate) async fn run(config: Config, source: &ConfigSource) -> Result<(), Fai
     ));
     let reporting = tokio::spawn(tls_reports.run(until_stopped()));
     let administering = admin.map(|(listener, admin)| tokio::spawn(admin.run(listener, until_stopped())));
+    let dmarc_reporting = tokio::spawn(dmarc_reports.run(until_stopped()));
     server.run(shutdown).await;
     let _ = stop.send(true);
     let _ = delivering.await;
@@ -117,6 +126,7 @@ pub(crate) async fn run(config: Config, source: &ConfigSource) -> Result<(), Fai
     if let Some(task) = administering {
         let _ = task.await;
     }
+    let _ = dmarc_reporting.await;
     hangups.abort();
     tracing::info!("stopped");
     Ok(())

@@ -36,7 +36,8 @@ pub(crate) enum TlsRptCommand {
     },
 }
 
-fn day(given: Option<String>, default_offset: i64) -> Result<String, Failure> {
+/// The UTC day `--date` names, or today plus `default_offset` seconds.
+pub(super) fn day(given: Option<String>, default_offset: i64) -> Result<String, Failure> {
     match given {
         Some(d) if chrono::NaiveDate::parse_from_str(&d, "%Y-%m-%d").is_ok() => Ok(d),
         Some(d) => Err(Failure::Usage(format!("--date `{d}` is not a day such as 2026-12-03"))),
@@ -72,29 +73,40 @@ pub(crate) async fn run(command: TlsRptCommand, config: &Config, source: &Config
             }
             let day = day(date, -86_400)?;
             let outcomes = reports.send_day(&day, chrono::Utc::now().timestamp()).await.map_err(failed)?;
-            if json {
-                let rows: Vec<serde_json::Value> = outcomes.iter().map(|(d, o)| as_json(d, o)).collect();
-                return print_json(&serde_json::json!({ "day": day, "domains": rows }));
-            }
-            if outcomes.is_empty() {
-                outln!("no session was counted on {day} (UTC): no report to send");
-            }
-            for (domain, outcome) in &outcomes {
-                match outcome {
-                    Outcome::Sent(sent) => {
-                        for s in sent {
-                            outln!("{domain}: {} — {}", s.destination, s.status);
-                        }
-                    }
-                    Outcome::NotWanted(why) => {
-                        outln!("{domain}: not sent — {}", sekisho_policy::text::visible(why))
-                    }
-                    Outcome::AlreadySent => outln!("{domain}: sent before"),
-                }
-            }
-            Ok(())
+            print_outcomes(&day, &outcomes, json, "no session was counted")
         }
     }
+}
+
+/// What a `send --now` did, domain by domain (`--json`: one object); `nothing` starts the line
+/// printed when there was nothing to report.
+pub(super) fn print_outcomes(
+    day: &str,
+    outcomes: &[(String, Outcome)],
+    json: bool,
+    nothing: &str,
+) -> Result<(), Failure> {
+    if json {
+        let rows: Vec<serde_json::Value> = outcomes.iter().map(|(d, o)| as_json(d, o)).collect();
+        return print_json(&serde_json::json!({ "day": day, "domains": rows }));
+    }
+    if outcomes.is_empty() {
+        outln!("{nothing} on {day} (UTC): no report to send");
+    }
+    for (domain, outcome) in outcomes {
+        match outcome {
+            Outcome::Sent(sent) => {
+                for s in sent {
+                    outln!("{domain}: {} — {}", s.destination, sekisho_policy::text::visible(&s.status));
+                }
+            }
+            Outcome::NotWanted(why) => {
+                outln!("{domain}: not sent — {}", sekisho_policy::text::visible(why))
+            }
+            Outcome::AlreadySent => outln!("{domain}: sent before"),
+        }
+    }
+    Ok(())
 }
 
 fn as_json(domain: &str, outcome: &Outcome) -> serde_json::Value {

@@ -13,8 +13,12 @@
 //!
 //! What sekisho sends: [`dkim`] signs it with the keys of [`dkim_key`].
 //!
+//! Reports sekisho sends about the mail it received: [`aggregate`] (pure: the DMARC aggregate
+//! report's rows from each message's results, the RFC 7489 XML, the `rua` destinations).
+//!
 //! Reports other organisations send: [`received::parse_received`].
 
+pub mod aggregate;
 mod arc_seal;
 pub mod cache;
 pub mod dkim;

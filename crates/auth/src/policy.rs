@@ -80,38 +80,74 @@ pub enum DmarcAction {
     Reject { reason: String },
 }
 
+/// Why a failing message was not handled as its domain's policy asks, as a DMARC aggregate
+/// report says it (RFC 7489 `PolicyOverrideType`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Override {
+    /// Outside the record's `pct` sample.
+    SampledOut,
+    /// The client is a trusted forwarder.
+    TrustedForwarder,
+    /// A trusted ARC sealer saw DMARC pass before it changed the message.
+    Forwarded,
+    /// `[authentication] dmarc_policy` is weaker than the record.
+    LocalPolicy,
+}
+
+impl Override {
+    /// The report's keyword.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Override::SampledOut => "sampled_out",
+            Override::TrustedForwarder => "trusted_forwarder",
+            Override::Forwarded => "forwarded",
+            Override::LocalPolicy => "local_policy",
+        }
+    }
+}
+
 /// The action for a message with these DMARC facts under these local settings.
 pub fn decide(facts: &DmarcFacts, local: &Local<'_>) -> DmarcAction {
+    decide_why(facts, local).0
+}
+
+/// The action, and why it is weaker than the published policy when it is.
+pub fn decide_why(facts: &DmarcFacts, local: &Local<'_>) -> (DmarcAction, Option<Override>) {
     if !facts.failed || facts.published == Published::None {
-        return DmarcAction::Deliver { note: None };
+        return (DmarcAction::Deliver { note: None }, None);
     }
     let domain = &facts.domain;
-    let published = if local.roll < facts.pct.min(100) { facts.published } else { facts.published.weaker() };
+    let sampled = local.roll < facts.pct.min(100);
+    let published = if sampled { facts.published } else { facts.published.weaker() };
+    let sampled_out = (!sampled).then_some(Override::SampledOut);
     if published == Published::None {
-        return DmarcAction::Deliver {
-            note: Some(format!("outside the pct={} sample of {domain}'s p={}", facts.pct, facts.published.as_str())),
-        };
+        let note = format!("outside the pct={} sample of {domain}'s p={}", facts.pct, facts.published.as_str());
+        return (DmarcAction::Deliver { note: Some(note) }, sampled_out);
     }
     if local.trusted_forwarder {
-        return DmarcAction::Deliver { note: Some("the client is a trusted forwarder".into()) };
+        let note = "the client is a trusted forwarder".to_string();
+        return (DmarcAction::Deliver { note: Some(note) }, Some(Override::TrustedForwarder));
     }
     if facts.arc.pass
         && facts.arc.sealer_saw_dmarc_pass
         && let Some(sealer) = &facts.arc.sealer
         && local.trusted_sealers.iter().any(|t| t.trim_end_matches('.').eq_ignore_ascii_case(sealer))
     {
-        return DmarcAction::Deliver {
-            note: Some(format!("the trusted ARC sealer {sealer} saw DMARC pass before it changed the message")),
-        };
+        let note = format!("the trusted ARC sealer {sealer} saw DMARC pass before it changed the message");
+        return (DmarcAction::Deliver { note: Some(note) }, Some(Override::Forwarded));
     }
     let reason =
         format!("the sender's domain {domain} publishes DMARC p={} and this message fails it", published.as_str());
     match (local.mode, published) {
-        (DmarcMode::Record, _) => {
-            DmarcAction::Deliver { note: Some("[authentication] dmarc_policy = \"record\"".into()) }
+        (DmarcMode::Record, _) => (
+            DmarcAction::Deliver { note: Some("[authentication] dmarc_policy = \"record\"".into()) },
+            Some(Override::LocalPolicy),
+        ),
+        (DmarcMode::Enforce, Published::Reject) => (DmarcAction::Reject { reason }, sampled_out),
+        (DmarcMode::Quarantine, Published::Reject) => {
+            (DmarcAction::Quarantine { reason }, sampled_out.or(Some(Override::LocalPolicy)))
         }
-        (DmarcMode::Enforce, Published::Reject) => DmarcAction::Reject { reason },
-        _ => DmarcAction::Quarantine { reason },
+        _ => (DmarcAction::Quarantine { reason }, sampled_out),
     }
 }
 
@@ -205,5 +241,20 @@ mod tests {
         assert!(matches!(decide(&arc(false, "lists.example.org", true), &with_sealers), DmarcAction::Reject { .. }));
         assert!(matches!(decide(&arc(true, "other.example", true), &with_sealers), DmarcAction::Reject { .. }));
         assert!(matches!(decide(&arc(true, "lists.example.org", false), &with_sealers), DmarcAction::Reject { .. }));
+    }
+
+    #[test]
+    fn a_weaker_action_says_why_in_the_reports_words() {
+        let f = failed(Published::Reject, 30);
+        let why = |f: &DmarcFacts, l: &Local<'_>| decide_why(f, l).1.map(Override::as_str);
+        assert_eq!(why(&f, &local(DmarcMode::Enforce, 29)), None);
+        assert_eq!(why(&f, &local(DmarcMode::Enforce, 30)), Some("sampled_out"));
+        let all = failed(Published::Reject, 100);
+        assert_eq!(why(&all, &local(DmarcMode::Record, 0)), Some("local_policy"));
+        assert_eq!(why(&all, &local(DmarcMode::Quarantine, 0)), Some("local_policy"));
+        let fwd = Local { trusted_forwarder: true, ..local(DmarcMode::Enforce, 0) };
+        assert_eq!(why(&all, &fwd), Some("trusted_forwarder"));
+        let passed = DmarcFacts { failed: false, ..all };
+        assert_eq!(why(&passed, &local(DmarcMode::Enforce, 0)), None);
     }
 }

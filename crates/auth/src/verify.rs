@@ -13,6 +13,7 @@ use mail_auth::{AuthenticatedMessage, AuthenticationResults, DmarcResult, Messag
 use sekisho_config::DnsConfig;
 use sekisho_policy::sender::{AuthenticationRecord, MethodResult};
 
+use crate::aggregate::{self, Reported};
 use crate::cache::Caches;
 use crate::policy::{ArcFacts, DmarcFacts, Published, record_pct};
 use crate::results;
@@ -45,6 +46,9 @@ pub struct Verified {
     pub record: AuthenticationRecord,
     /// What the DMARC policy decision reads.
     pub dmarc: DmarcFacts,
+    /// What a DMARC aggregate report about the message needs, when the From domain's record
+    /// asks for aggregate reports (`rua=`).
+    pub reported: Option<Reported>,
 }
 
 /// mail-auth's parameters over sekisho's caches.
@@ -130,7 +134,7 @@ impl Verifier {
                 reason: "the message's header cannot be read".into(),
             });
             record.results_field = field.to_header();
-            return Verified { record, dmarc: no_dmarc(String::new()) };
+            return Verified { record, dmarc: no_dmarc(String::new()), reported: None };
         };
         let dkim = auth.verify_dkim(self.params(&message)).await;
         let arc = auth.verify_arc(self.params(&message)).await;
@@ -160,9 +164,21 @@ impl Verifier {
             reason: arc_reason,
         });
         record.results_field = field.to_header();
+        let reported = match dmarc.dmarc_record() {
+            Some(r) if !r.rua.is_empty() => {
+                let pct = if failed && published != Published::None { pct } else { self.pct(dmarc.domain()).await };
+                Some(Reported {
+                    policy: aggregate::published(r, pct),
+                    dkim_aligned: *dmarc.dkim_result() == DmarcResult::Pass,
+                    spf_aligned: *dmarc.spf_result() == DmarcResult::Pass,
+                })
+            }
+            _ => None,
+        };
         Verified {
             dmarc: DmarcFacts { failed, domain: dmarc.domain().to_string(), published, pct, arc: arc_facts },
             record,
+            reported,
         }
     }
 
@@ -220,6 +236,7 @@ fn timed_out(a: &Arrival<'_>) -> Verified {
             pct: 100,
             arc: ArcFacts::default(),
         },
+        reported: None,
     }
 }
 

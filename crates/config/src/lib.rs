@@ -9,6 +9,7 @@ mod authentication;
 mod console;
 mod digest_time;
 mod dkim;
+mod dmarc_reports;
 mod duration;
 mod error;
 mod findings;
@@ -38,6 +39,7 @@ pub use authentication::{ArcSealConfig, AuthenticationConfig, DmarcMode};
 pub use console::{ConsoleConfig, ConsoleLdap, SignInMethod};
 pub use digest_time::DigestTime;
 pub use dkim::{DkimConfig, default_key_path as default_dkim_key_path, dns_name_ok};
+pub use dmarc_reports::{DmarcReportsConfig, ReportPeriod};
 pub use duration::Duration;
 pub use error::{ConfigError, InvalidValue};
 pub use findings::{FindingsConfig, UnusualCountry};
@@ -99,6 +101,8 @@ pub struct Config {
     pub tlsrpt: TlsRptConfig,
     /// Who sekisho says it is in the reports it sends.
     pub reports: ReportsConfig,
+    /// The daily DMARC aggregate reports (RFC 7489) to the domains mail claimed to come from.
+    pub dmarc: DmarcReportsConfig,
     /// How people sign in to the sender console.
     pub console: ConsoleConfig,
     /// Inbound protection: what is done with mail for the local domains, by its files.
@@ -616,6 +620,7 @@ impl Default for Config {
             mta_sts: MtaStsConfig::default(),
             tlsrpt: TlsRptConfig::default(),
             reports: ReportsConfig::default(),
+            dmarc: DmarcReportsConfig::default(),
             console: ConsoleConfig::default(),
             inbound: InboundConfig::default(),
             recipients: RecipientsConfig::default(),
@@ -924,6 +929,9 @@ impl Config {
             return Err(err(&key, message));
         }
         if let Some((key, message)) = reports::problem(&self.reports, &self.tlsrpt) {
+            return Err(err(&key, message));
+        }
+        if let Some((key, message)) = self.dmarc.problem(&self.reports) {
             return Err(err(&key, message));
         }
         if let Some((key, message)) = self.console.problem(self.ldap.url.as_deref()) {

@@ -5,12 +5,14 @@
 
 mod bcc;
 pub mod decide;
+pub mod dmarc_reports;
 pub mod dsn;
 mod inbound;
 mod leftover;
 pub mod outcome;
 pub mod pool;
 mod presented;
+mod reporting;
 pub mod requiretls;
 mod rules_banner;
 mod sanitised;

@@ -3,10 +3,7 @@
 //! is bounded by the number of distinct (day, domain, policy, host, address, result) rows, not
 //! by the number of sessions.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-
-use sekisho_store::{ReportedPolicy, TlsSessionCount};
+use sekisho_store::{Counts, ReportedPolicy, TlsSessionCount};
 
 /// Distinct rows kept before the oldest counts are written anyway (a flood of distinct hosts).
 const MAX_ROWS: usize = 10_000;
@@ -14,9 +11,14 @@ const MAX_ROWS: usize = 10_000;
 type Key = (String, String, ReportedPolicy, String, String, Option<String>);
 
 /// Session counts not yet in the store.
-#[derive(Default)]
 pub struct SessionCounts {
-    rows: Mutex<HashMap<Key, (u64, Option<String>)>>,
+    rows: Counts<Key, Option<String>>,
+}
+
+impl Default for SessionCounts {
+    fn default() -> Self {
+        SessionCounts { rows: Counts::new(MAX_ROWS) }
+    }
 }
 
 /// The UTC day of unix time `t`, `YYYY-MM-DD`.
@@ -42,17 +44,15 @@ impl SessionCounts {
             None => (None, None),
         };
         let key = (utc_day(at), domain.to_ascii_lowercase(), policy, host.to_ascii_lowercase(), ip.to_string(), kind);
-        let mut rows = self.rows.lock().expect("counts lock");
-        let entry = rows.entry(key).or_insert((0, detail));
-        entry.0 += 1;
-        rows.len() >= MAX_ROWS
+        self.rows.add(key, || detail)
     }
 
     /// Takes every row counted so far.
     pub fn take(&self) -> Vec<TlsSessionCount> {
-        let rows = std::mem::take(&mut *self.rows.lock().expect("counts lock"));
-        rows.into_iter()
-            .map(|((day, domain, policy, mx_host, receiving_ip, failure), (count, detail))| TlsSessionCount {
+        self.rows
+            .take()
+            .into_iter()
+            .map(|((day, domain, policy, mx_host, receiving_ip, failure), count, detail)| TlsSessionCount {
                 day,
                 domain,
                 policy,
@@ -67,11 +67,11 @@ impl SessionCounts {
 
     /// Puts rows back after the store refused them, so a passing failure loses no count.
     pub fn restore(&self, rows: Vec<TlsSessionCount>) {
-        let mut map = self.rows.lock().expect("counts lock");
-        for r in rows {
-            let key = (r.day, r.domain, r.policy, r.mx_host, r.receiving_ip, r.failure);
-            map.entry(key).or_insert((0, r.detail)).0 += r.count;
-        }
+        self.rows.restore(
+            rows.into_iter()
+                .map(|r| ((r.day, r.domain, r.policy, r.mx_host, r.receiving_ip, r.failure), r.count, r.detail))
+                .collect(),
+        );
     }
 }
 

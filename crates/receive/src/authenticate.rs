@@ -2,12 +2,13 @@
 //! body before the 250, beside the inbound inspection. The DMARC result is acted on here:
 //! `reject` is a 550 5.7.1 now, `quarantine` commits every recipient `held`. The results and
 //! the findings go into the message's `SenderRecord`; the Authentication-Results field is added
-//! at delivery (`sekisho_deliver`'s inbound path).
+//! at delivery (`sekisho_deliver`'s inbound path). A message whose From domain asks for DMARC
+//! aggregate reports is counted in its report's row (`crate::dmarc_rows`), refused or not.
 
 use std::path::Path;
 
 use sekisho_auth::policy::{self, DmarcAction, Local};
-use sekisho_auth::{Arrival as AuthArrival, results};
+use sekisho_auth::{Arrival as AuthArrival, aggregate, results};
 use sekisho_policy::sender::SenderRecord;
 use sekisho_smtp::{Reply, Transaction};
 
@@ -50,7 +51,16 @@ pub(crate) async fn check(
         trusted_sealers: &settings.trusted_arc_sealers,
         roll: policy::pct_roll(&message_id(&raw)),
     };
-    let action = policy::decide(&verified.dmarc, &local);
+    let (action, why) = policy::decide_why(&verified.dmarc, &local);
+    let message = aggregate::Message {
+        at: ctx.queue.now(),
+        client_ip: arrival.client_ip,
+        mail_from: &tx.mail.address,
+        helo: arrival.helo,
+    };
+    if let Some(row) = aggregate::row(&verified, &action, why, &message) {
+        ctx.dmarc_rows.add(row);
+    }
     let mut auth = verified.record;
     let findings = results::findings(auth.spf.as_ref(), &auth.dkim, auth.dmarc.as_ref(), arrival.client_ip);
     let (refusal, quarantine) = match &action {

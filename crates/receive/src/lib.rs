@@ -12,6 +12,7 @@ mod authenticate;
 pub mod cancel_notice;
 mod connection;
 mod country;
+mod dmarc_rows;
 mod error;
 mod inbound;
 mod inspector;

@@ -37,6 +37,8 @@ pub(crate) struct Ctx {
     /// The resolver the DNS blocklists are asked through (`[reputation]`, MX listeners), when
     /// a list is configured.
     pub blocklists: Option<Arc<sekisho_dns::Blocklists>>,
+    /// The DMARC aggregate reports' rows counted so far (`[dmarc]`), kept across reloads.
+    pub dmarc_rows: Arc<crate::dmarc_rows::DmarcRows>,
     local_domains: Arc<[String]>,
     /// What is counted for `/metrics`.
     pub metrics: sekisho_metrics::Metrics,
@@ -104,19 +106,22 @@ impl Reloader {
     /// settings, the store) and the sign-in failure counters stay as they are.
     pub fn reload(&self, config: Config) -> Result<(), ReceiveError> {
         let old = self.current.borrow().clone();
-        let ctx = Ctx::build(config, old.queue.clone(), old.metrics.clone(), Some(old.auth.clone()))?;
+        let ctx =
+            Ctx::build(config, old.queue.clone(), old.metrics.clone(), Some(old.auth.clone()), old.dmarc_rows.clone())?;
         self.current.send_replace(Arc::new(ctx));
         Ok(())
     }
 }
 
 impl Ctx {
-    /// The context of `config`; `auth` keeps the sign-in failure counters of an earlier one.
+    /// The context of `config`; `auth` keeps the sign-in failure counters of an earlier one,
+    /// `dmarc_rows` the DMARC report rows counted so far.
     fn build(
         config: Config,
         queue: Queue,
         metrics: sekisho_metrics::Metrics,
         auth: Option<Arc<Authenticator>>,
+        dmarc_rows: Arc<crate::dmarc_rows::DmarcRows>,
     ) -> Result<Ctx, ReceiveError> {
         let (cert, key, self_signed) = config.tls_paths();
         let tls = TlsManager::load(&cert, &key, self_signed, &config.hostname)?;
@@ -159,6 +164,7 @@ impl Ctx {
         Ok(Ctx {
             verifier,
             blocklists,
+            dmarc_rows,
             recipients: crate::recipients::Recipients::new(&config, directory.clone()),
             directory,
             sender_checks: crate::sender_findings::SenderChecks::new(&config)?,
@@ -200,7 +206,8 @@ impl Server {
             let limiter = ConnectionLimiter::new(max_total, max_per_client, s.stress_threshold);
             listeners.push((socket, Arc::new(ListenerCtx { config: lc, label: format!("{local} {role}"), limiter })));
         }
-        let ctx = Ctx::build(config, queue, metrics, None)?;
+        let dmarc_rows = Arc::new(crate::dmarc_rows::DmarcRows::new(queue.stores().reports.clone()));
+        let ctx = Ctx::build(config, queue, metrics, None, dmarc_rows)?;
         Ok(Server { current: Arc::new(watch::channel(Arc::new(ctx)).0), listeners })
     }
 
@@ -214,14 +221,25 @@ impl Server {
         self.listeners.iter().map(|(_, l)| (l.config.address, l.config.role)).collect()
     }
 
-    /// Accepts connections until `shutdown` completes.
+    /// Accepts connections until `shutdown` completes; the DMARC report rows counted so far
+    /// are written then.
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
         let mut tasks = tokio::task::JoinSet::new();
         for (socket, listener) in self.listeners {
             tasks.spawn(accept_loop(self.current.subscribe(), socket, listener));
         }
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let rows = self.current.borrow().dmarc_rows.clone();
+        let writing = tokio::spawn(async move {
+            rows.run(async move {
+                    let _ = stopped.await;
+                })
+                .await
+        });
         shutdown.await;
         tasks.abort_all();
+        let _ = stop.send(());
+        let _ = writing.await;
     }
 }
 

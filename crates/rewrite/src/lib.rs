@@ -14,15 +14,15 @@ mod notice;
 pub mod own_mail;
 pub mod quarantine_digest;
 mod replace;
+mod report_mail;
 pub mod sender_banner;
 mod splice;
-mod tls_report;
 pub mod undisclosed;
 mod zip;
 
 pub use inbound_notice::{InboundNotice, class_words, inbound_notice_part};
 pub use notice::{Notice, NoticeFile, NoticeTemplates, PLACEHOLDERS, human_size, notice_part};
 pub use replace::{PartEdit, edit_parts, file_part, text_part};
+pub use report_mail::{MailedReport, ReportMail, report_mail};
 pub use splice::{RewriteError, link_variant};
-pub use tls_report::{TlsReportMail, tls_report_mail};
 pub use zip::{ZipBuilder, ZipEntry, zip_archive, zip_part};

@@ -1,11 +1,33 @@
 //! What sekisho reports to other domains: the TLS sessions it had with each recipient domain,
-//! counted per day (RFC 8460 aggregate reports are built from these counts), and which reports
+//! counted per day (RFC 8460 aggregate reports are built from these counts), the DMARC results
+//! of the mail it received (RFC 7489 aggregate reports, `crate::dmarc_rows`), and which reports
 //! went out.
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
+use crate::dmarc_rows::DmarcCount;
 use crate::error::StoreError;
+
+/// Which kind of report sekisho sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReportKind {
+    /// An SMTP TLS report (RFC 8460) to a recipient domain.
+    Tls,
+    /// A DMARC aggregate report (RFC 7489 §7.2) to a sender's domain.
+    Dmarc,
+}
+
+impl ReportKind {
+    /// The stored keyword.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReportKind::Tls => "tls",
+            ReportKind::Dmarc => "dmarc",
+        }
+    }
+}
 
 /// The TLS policy a session was held to, as a TLS-RPT report names it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -37,9 +59,10 @@ pub struct TlsSessionCount {
     pub count: u64,
 }
 
-/// A report that was sent (or could not be), one per domain, day and destination.
+/// A report that was sent (or could not be), one per kind, domain, day and destination.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SentReport {
+    pub kind: ReportKind,
     pub domain: String,
     pub day: String,
     /// The `rua` URI it went to.
@@ -47,7 +70,8 @@ pub struct SentReport {
     pub report_id: String,
     /// Unix seconds.
     pub at: i64,
-    /// `queued` (mailto, queued as the given message), `posted` (https), or `failed: why`.
+    /// `queued as ID` (mailto), `posted` (https), `failed: why` (tried again on the next run)
+    /// or `not sent: why` (never tried again, e.g. larger than the destination accepts).
     pub status: String,
 }
 
@@ -62,10 +86,20 @@ pub trait ReportStore: Send + Sync {
     async fn tls_sessions(&self, day: &str, domain: &str) -> Result<Vec<TlsSessionCount>, StoreError>;
     /// Records a report sent (or failed) to one destination.
     async fn record_sent_report(&self, report: &SentReport) -> Result<(), StoreError>;
-    /// The reports recorded for one domain and day.
-    async fn sent_reports(&self, domain: &str, day: &str) -> Result<Vec<SentReport>, StoreError>;
-    /// Removes counts and records of days before `day`; returns how many rows went.
+    /// The reports of one kind recorded for one domain and day.
+    async fn sent_reports(&self, kind: ReportKind, domain: &str, day: &str) -> Result<Vec<SentReport>, StoreError>;
+    /// Removes TLS session counts and records of TLS reports of days before `day`; returns how
+    /// many rows went.
     async fn purge_tls_sessions(&self, before_day: &str) -> Result<u64, StoreError>;
+    /// Adds DMARC counts (one transaction; like rows are summed).
+    async fn count_dmarc_rows(&self, counts: &[DmarcCount]) -> Result<(), StoreError>;
+    /// The policy domains with DMARC rows counted on `day`.
+    async fn dmarc_report_domains(&self, day: &str) -> Result<Vec<String>, StoreError>;
+    /// The DMARC rows of one policy domain on one day.
+    async fn dmarc_rows(&self, day: &str, domain: &str) -> Result<Vec<DmarcCount>, StoreError>;
+    /// Removes DMARC rows and records of DMARC reports of days before `day`; returns how many
+    /// rows went.
+    async fn purge_dmarc_rows(&self, before_day: &str) -> Result<u64, StoreError>;
     /// Keeps a report another organisation sent; false when the same report (kind,
     /// organisation, id) was kept before.
     async fn keep_received_report(&self, report: &ReceivedReport) -> Result<bool, StoreError>;

@@ -410,6 +410,32 @@ ALTER TABLE messages ADD COLUMN sender_tls TEXT;
     r#"
 CREATE INDEX attempts_at ON attempts (at);
 "#,
+    // DMARC aggregate reports sekisho sends (`sqlite_reports.rs`): the day's rows, one per
+    // policy domain and like messages (the row as JSON), and the record of sent reports gains
+    // the kind of report, so a TLS and a DMARC report to the same address are apart.
+    r#"
+CREATE TABLE dmarc_rows (
+    day TEXT NOT NULL,
+    domain TEXT NOT NULL,
+    row TEXT NOT NULL,
+    count INTEGER NOT NULL,
+    PRIMARY KEY (day, domain, row)
+);
+CREATE TABLE sent_reports_kinds (
+    kind TEXT NOT NULL,
+    domain TEXT NOT NULL,
+    day TEXT NOT NULL,
+    destination TEXT NOT NULL,
+    report_id TEXT NOT NULL,
+    at INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    PRIMARY KEY (kind, domain, day, destination)
+);
+INSERT INTO sent_reports_kinds (kind, domain, day, destination, report_id, at, status)
+    SELECT 'tls', domain, day, destination, report_id, at, status FROM sent_reports;
+DROP TABLE sent_reports;
+ALTER TABLE sent_reports_kinds RENAME TO sent_reports;
+"#,
 ];
 
 /// A message is finished when it is not yet marked done, has recipients, every recipient is
@@ -1031,6 +1057,33 @@ mod tests {
 
     fn message(n: usize) -> NewMessage {
         sample_message(&QueueId::generate(), 10, n)
+    }
+
+    #[tokio::test]
+    async fn tls_reports_sent_before_dmarc_reports_existed_stay_recorded_as_tls() {
+        use crate::reports::{ReportKind, ReportStore};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("q.db");
+        let before = MIGRATIONS.iter().position(|m| m.contains("CREATE TABLE dmarc_rows")).unwrap();
+        let options = SqliteConnectOptions::new().filename(&path).create_if_missing(true);
+        let pool = SqlitePool::connect_with(options).await.unwrap();
+        for (i, step) in MIGRATIONS[..before].iter().enumerate() {
+            sqlx::raw_sql(step).execute(&pool).await.unwrap();
+            sqlx::raw_sql(&format!("PRAGMA user_version = {}", i + 1)).execute(&pool).await.unwrap();
+        }
+        sqlx::query(
+            "INSERT INTO sent_reports (domain, day, destination, report_id, at, status) \
+             VALUES ('example.jp', '2026-12-03', 'mailto:tls@example.jp', 'r1', 5, 'queued as Q1')",
+        )
+        .execute(&pool)
+        .await
+        .unwrap();
+        pool.close().await;
+        let s = SqliteStore::open(&path).await.unwrap();
+        let tls = s.sent_reports(ReportKind::Tls, "example.jp", "2026-12-03").await.unwrap();
+        assert_eq!(tls.len(), 1);
+        assert_eq!((tls[0].destination.as_str(), tls[0].status.as_str()), ("mailto:tls@example.jp", "queued as Q1"));
+        assert!(s.sent_reports(ReportKind::Dmarc, "example.jp", "2026-12-03").await.unwrap().is_empty());
     }
 
     #[tokio::test]

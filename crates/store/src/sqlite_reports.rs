@@ -1,10 +1,14 @@
-//! SQLite: TLS session counts per day and the reports sent from them.
+//! SQLite: TLS session counts and DMARC rows per day, the reports sent from them, and the
+//! reports other organisations sent.
 
 use async_trait::async_trait;
 use sqlx::Row;
 
+use crate::dmarc_rows::{DmarcCount, DmarcRow};
 use crate::error::StoreError;
-use crate::reports::{ReceivedKind, ReceivedReport, ReportStore, ReportedPolicy, SentReport, TlsSessionCount};
+use crate::reports::{
+    ReceivedKind, ReceivedReport, ReportKind, ReportStore, ReportedPolicy, SentReport, TlsSessionCount,
+};
 use crate::sqlite::SqliteStore;
 
 fn json_list(v: &[String]) -> String {
@@ -87,10 +91,11 @@ impl ReportStore for SqliteStore {
 
     async fn record_sent_report(&self, s: &SentReport) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO sent_reports (domain, day, destination, report_id, at, status) VALUES (?,?,?,?,?,?) \
-             ON CONFLICT(domain, day, destination) DO UPDATE SET report_id = excluded.report_id, \
-             at = excluded.at, status = excluded.status",
+            "INSERT INTO sent_reports (kind, domain, day, destination, report_id, at, status) \
+             VALUES (?,?,?,?,?,?,?) ON CONFLICT(kind, domain, day, destination) DO UPDATE SET \
+             report_id = excluded.report_id, at = excluded.at, status = excluded.status",
         )
+        .bind(s.kind.as_str())
         .bind(&s.domain)
         .bind(&s.day)
         .bind(&s.destination)
@@ -102,15 +107,18 @@ impl ReportStore for SqliteStore {
         Ok(())
     }
 
-    async fn sent_reports(&self, domain: &str, day: &str) -> Result<Vec<SentReport>, StoreError> {
-        let rows = sqlx::query("SELECT * FROM sent_reports WHERE domain = ? AND day = ? ORDER BY destination")
-            .bind(domain)
-            .bind(day)
-            .fetch_all(&self.reader)
-            .await?;
+    async fn sent_reports(&self, kind: ReportKind, domain: &str, day: &str) -> Result<Vec<SentReport>, StoreError> {
+        let rows =
+            sqlx::query("SELECT * FROM sent_reports WHERE kind = ? AND domain = ? AND day = ? ORDER BY destination")
+                .bind(kind.as_str())
+                .bind(domain)
+                .bind(day)
+                .fetch_all(&self.reader)
+                .await?;
         Ok(rows
             .iter()
             .map(|r| SentReport {
+                kind,
                 domain: r.get("domain"),
                 day: r.get("day"),
                 destination: r.get("destination"),
@@ -199,7 +207,66 @@ impl ReportStore for SqliteStore {
     async fn purge_tls_sessions(&self, before_day: &str) -> Result<u64, StoreError> {
         let mut conn = self.write_conn(false).await?;
         let a = sqlx::query("DELETE FROM tls_sessions WHERE day < ?").bind(before_day).execute(&mut *conn).await?;
-        let b = sqlx::query("DELETE FROM sent_reports WHERE day < ?").bind(before_day).execute(&mut *conn).await?;
+        let b = sqlx::query("DELETE FROM sent_reports WHERE kind = 'tls' AND day < ?")
+            .bind(before_day)
+            .execute(&mut *conn)
+            .await?;
+        Ok(a.rows_affected() + b.rows_affected())
+    }
+
+    async fn count_dmarc_rows(&self, counts: &[DmarcCount]) -> Result<(), StoreError> {
+        if counts.is_empty() {
+            return Ok(());
+        }
+        let mut conn = self.write_conn(false).await?;
+        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+        for c in counts {
+            let row = serde_json::to_string(&c.row).map_err(|e| StoreError::Damaged(format!("dmarc row: {e}")))?;
+            sqlx::query(
+                "INSERT INTO dmarc_rows (day, domain, row, count) VALUES (?,?,?,?) \
+                 ON CONFLICT(day, domain, row) DO UPDATE SET count = count + excluded.count",
+            )
+            .bind(&c.row.day)
+            .bind(&c.row.domain)
+            .bind(row)
+            .bind(c.count.min(i64::MAX as u64) as i64)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn dmarc_report_domains(&self, day: &str) -> Result<Vec<String>, StoreError> {
+        let rows = sqlx::query("SELECT DISTINCT domain FROM dmarc_rows WHERE day = ? ORDER BY domain")
+            .bind(day)
+            .fetch_all(&self.reader)
+            .await?;
+        Ok(rows.iter().map(|r| r.get("domain")).collect())
+    }
+
+    async fn dmarc_rows(&self, day: &str, domain: &str) -> Result<Vec<DmarcCount>, StoreError> {
+        let rows = sqlx::query("SELECT row, count FROM dmarc_rows WHERE day = ? AND domain = ? ORDER BY row")
+            .bind(day)
+            .bind(domain)
+            .fetch_all(&self.reader)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                let row: DmarcRow = serde_json::from_str(r.get::<&str, _>("row"))
+                    .map_err(|e| StoreError::Damaged(format!("dmarc_rows.row: {e}")))?;
+                Ok(DmarcCount { row, count: r.get::<i64, _>("count") as u64 })
+            })
+            .collect()
+    }
+
+    async fn purge_dmarc_rows(&self, before_day: &str) -> Result<u64, StoreError> {
+        let mut conn = self.write_conn(false).await?;
+        let a = sqlx::query("DELETE FROM dmarc_rows WHERE day < ?").bind(before_day).execute(&mut *conn).await?;
+        let b = sqlx::query("DELETE FROM sent_reports WHERE kind = 'dmarc' AND day < ?")
+            .bind(before_day)
+            .execute(&mut *conn)
+            .await?;
         Ok(a.rows_affected() + b.rows_affected())
     }
 }
@@ -240,5 +307,71 @@ mod tests {
         assert!(store.tls_report_domains("2026-12-04").await.unwrap().is_empty());
         assert_eq!(store.purge_tls_sessions("2026-12-04").await.unwrap(), 2);
         assert!(store.tls_sessions("2026-12-03", "example.jp").await.unwrap().is_empty());
+    }
+
+    fn dmarc(ip: &str, disposition: &str) -> DmarcCount {
+        use crate::dmarc_rows::{DkimAuth, PublishedDmarc, SpfAuth};
+        DmarcCount {
+            row: DmarcRow {
+                day: "2026-12-03".into(),
+                domain: "example.com".into(),
+                policy: PublishedDmarc {
+                    adkim: "r".into(),
+                    aspf: "r".into(),
+                    p: "reject".into(),
+                    sp: "reject".into(),
+                    pct: 100,
+                    fo: "0".into(),
+                    rua: vec!["mailto:d@example.com".into()],
+                },
+                source_ip: ip.into(),
+                disposition: disposition.into(),
+                dkim: "pass".into(),
+                spf: "fail".into(),
+                reason: None,
+                envelope_from: "example.com".into(),
+                header_from: "example.com".into(),
+                dkim_results: vec![DkimAuth {
+                    domain: "example.com".into(),
+                    selector: "s1".into(),
+                    result: "pass".into(),
+                }],
+                spf_result: SpfAuth { domain: "example.com".into(), scope: "mfrom".into(), result: "fail".into() },
+            },
+            count: 2,
+        }
+    }
+
+    #[tokio::test]
+    async fn like_dmarc_rows_are_summed_and_a_tls_report_does_not_mark_a_dmarc_one_sent() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("q.db")).await.unwrap();
+        store.count_dmarc_rows(&[dmarc("192.0.2.1", "none"), dmarc("192.0.2.2", "reject")]).await.unwrap();
+        store.count_dmarc_rows(&[dmarc("192.0.2.1", "none")]).await.unwrap();
+        let rows = store.dmarc_rows("2026-12-03", "example.com").await.unwrap();
+        let counts: Vec<(&str, u64)> = rows.iter().map(|r| (r.row.source_ip.as_str(), r.count)).collect();
+        assert_eq!(counts, [("192.0.2.1", 4), ("192.0.2.2", 2)]);
+        assert_eq!(rows[0].row, dmarc("192.0.2.1", "none").row, "the row reads back as written");
+        assert_eq!(store.dmarc_report_domains("2026-12-03").await.unwrap(), ["example.com".to_string()]);
+
+        let sent = |kind| SentReport {
+            kind,
+            domain: "example.com".into(),
+            day: "2026-12-03".into(),
+            destination: "mailto:d@example.com".into(),
+            report_id: "r".into(),
+            at: 1,
+            status: "queued as x".into(),
+        };
+        store.record_sent_report(&sent(ReportKind::Tls)).await.unwrap();
+        assert!(store.sent_reports(ReportKind::Dmarc, "example.com", "2026-12-03").await.unwrap().is_empty());
+        store.record_sent_report(&sent(ReportKind::Dmarc)).await.unwrap();
+        assert_eq!(
+            store.sent_reports(ReportKind::Dmarc, "example.com", "2026-12-03").await.unwrap(),
+            [sent(ReportKind::Dmarc)]
+        );
+        assert_eq!(store.purge_dmarc_rows("2026-12-04").await.unwrap(), 3);
+        assert!(store.dmarc_rows("2026-12-03", "example.com").await.unwrap().is_empty());
+        assert_eq!(store.sent_reports(ReportKind::Tls, "example.com", "2026-12-03").await.unwrap().len(), 1);
     }
 }
