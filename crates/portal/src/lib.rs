@@ -22,6 +22,7 @@ mod inbound;
 mod lang;
 mod listener;
 mod mails;
+mod oidc;
 mod page;
 mod quarantine;
 mod recipient;
