@@ -12,6 +12,7 @@ pub mod mail;
 mod mx;
 mod pki;
 mod seed;
+pub mod oidc;
 pub mod slapd;
 
 pub use browser::{Browser, csrf_in};

@@ -154,13 +154,6 @@ impl Claims {
     }
 }
 
-/// The token's header `kid`, to know whether the key set must be fetched again first.
-pub fn key_id(token: &str) -> Result<Option<String>, JwtError> {
-    let header = token.split('.').next().ok_or(JwtError::Malformed("no header"))?;
-    let header = json_part(header, "the header is not base64url JSON")?;
-    Ok(header.get("kid").and_then(Value::as_str).map(str::to_string))
-}
-
 fn json_part(part: &str, what: &'static str) -> Result<serde_json::Map<String, Value>, JwtError> {
     let bytes = URL_SAFE_NO_PAD.decode(part).map_err(|_| JwtError::Malformed(what))?;
     match serde_json::from_slice(&bytes) {

@@ -142,7 +142,6 @@ fn a_bad_signature_or_an_unknown_key_is_refused() {
     // A kid the key set does not have (the caller fetches the set again, once).
     let token = rs256(&rsa("b"), json!({"alg": "RS256", "kid": "key-b"}), &claims());
     assert_eq!(check(&token), Err(JwtError::UnknownKey("key-b".into())));
-    assert_eq!(key_id(&token), Ok(Some("key-b".into())));
     // After the refresh, the new key verifies it.
     let both = json!({"keys": [rsa_jwk(&rsa("a"), "key-a"), rsa_jwk(&rsa("b"), "key-b")]});
     let both = Jwks::parse(both.to_string().as_bytes()).unwrap();
