@@ -94,7 +94,9 @@ async fn a_verified_address_signs_in_through_the_provider_and_refusals_say_why()
     // The sign-in page offers the provider.
     let (status, page) = get(&http, format!("{base}/sent"), None).await;
     assert_eq!(status, 200);
-    assert!(page.contains("href=\"/sent/oidc/start\" id=\"oidc-sign-in\"") && page.contains("Sign in with 127.0.0.171"));
+    assert!(
+        page.contains("href=\"/sent/oidc/start\" id=\"oidc-sign-in\"") && page.contains("Sign in with 127.0.0.171")
+    );
 
     // Success: a console session for the verified address, showing its sent mail.
     let (answer, back, pre) = sign_in_as(&http, &base, &provider, "hanako", |u| u).await;

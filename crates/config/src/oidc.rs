@@ -121,7 +121,7 @@ impl ConsoleOidc {
         if let Some(d) = self.allowed_domains.iter().find(|d| d.is_empty() || d.contains(['@', ' '])) {
             return Some((key("allowed_domains"), format!("`{d}` is not a domain")));
         }
-        if self.groups_claim.is_some() != !self.groups.is_empty() {
+        if self.groups_claim.is_some() == self.groups.is_empty() {
             return Some((key("groups"), "groups_claim and groups go together".into()));
         }
         if self.timeout.0.is_zero() {
@@ -148,7 +148,8 @@ mod tests {
     fn an_http_issuer_is_refused_unless_it_is_on_the_loopback() {
         let e = problem("issuer = \"http://login.example.jp\"\nclient_id = \"c\"\nclient_secret = \"s\"\n");
         assert!(e.starts_with("s.toml:4: console.oidc.issuer") && e.contains("must be https://"), "{e}");
-        for issuer in ["https://login.example.jp/realms/x", "http://127.0.0.1:9400", "http://[::1]:80", "http://localhost"]
+        for issuer in
+            ["https://login.example.jp/realms/x", "http://127.0.0.1:9400", "http://[::1]:80", "http://localhost"]
         {
             let text = format!("{BASE}issuer = \"{issuer}\"\nclient_id = \"c\"\nclient_secret = \"s\"\n");
             let c = Config::parse(&text, Path::new("s.toml")).unwrap_or_else(|e| panic!("{issuer}: {e}"));

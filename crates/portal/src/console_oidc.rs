@@ -144,7 +144,12 @@ pub async fn callback(
     // The sign-in this browser started, used up whatever follows.
     let pending = cookie(&headers, OIDC, portal.secure()).and_then(|c| portal.inner.oidc_flows.take(&c, admitted));
     let Some(pending) = pending else {
-        return refuse(StatusCode::BAD_REQUEST, o.bad_state, "no sign-in under way for this browser (or expired)", true);
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            o.bad_state,
+            "no sign-in under way for this browser (or expired)",
+            true,
+        );
     };
     if !answer.state.as_deref().is_some_and(|s| same(s, &pending.state)) {
         return refuse(StatusCode::BAD_REQUEST, o.bad_state, "state does not match the sign-in under way", true);

@@ -10,9 +10,9 @@ mod dns;
 mod https;
 pub mod mail;
 mod mx;
+pub mod oidc;
 mod pki;
 mod seed;
-pub mod oidc;
 pub mod slapd;
 
 pub use browser::{Browser, csrf_in};

@@ -66,7 +66,8 @@ impl OidcProvider {
 
     /// Sets the claims of user `sub` (e.g. `{"email": ..., "email_verified": true}`).
     pub fn set_user(&self, sub: &str, claims: serde_json::Value) {
-        let (status, answer) = exchange(self.addr, "PUT", &format!("/users/{sub}"), "application/json", &claims.to_string());
+        let (status, answer) =
+            exchange(self.addr, "PUT", &format!("/users/{sub}"), "application/json", &claims.to_string());
         assert_eq!(status, 204, "{answer}");
     }
 

@@ -205,10 +205,21 @@ mod tests {
         assert_eq!((u.secure, u.host.as_str(), u.port), (true, "login.example.jp", 443));
         assert_eq!(u.target, "/realms/x/.well-known/openid-configuration");
         let u = WebUrl::parse("http://127.0.0.1:9400?x=1").unwrap();
-        assert_eq!((u.secure, u.port, u.authority.as_str(), u.target.as_str()), (false, 9400, "127.0.0.1:9400", "/?x=1"));
+        assert_eq!(
+            (u.secure, u.port, u.authority.as_str(), u.target.as_str()),
+            (false, 9400, "127.0.0.1:9400", "/?x=1")
+        );
         let u = WebUrl::parse("http://[::1]:8080/jwks").unwrap();
         assert_eq!((u.host.as_str(), u.port), ("::1", 8080));
-        for bad in ["ftp://x/", "https://u@h/", "https://h/a b", "https://h/#f", "https://h:99999/", "https:///x", "https://h\r\n/"] {
+        for bad in [
+            "ftp://x/",
+            "https://u@h/",
+            "https://h/a b",
+            "https://h/#f",
+            "https://h:99999/",
+            "https:///x",
+            "https://h\r\n/",
+        ] {
             assert!(WebUrl::parse(bad).is_err(), "{bad}");
         }
     }

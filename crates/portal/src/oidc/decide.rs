@@ -58,7 +58,10 @@ mod tests {
     fn only_a_verified_address_in_an_allowed_domain_and_group_signs_in() {
         let mut c = ConsoleOidc::default();
         assert_eq!(admit(&claims(Some("Hanako@Example.jp"), true, &[]), &c), Ok("hanako@example.jp".into()));
-        assert_eq!(admit(&claims(Some("h@example.jp"), false, &[]), &c), Err(Refusal::NotVerified("h@example.jp".into())));
+        assert_eq!(
+            admit(&claims(Some("h@example.jp"), false, &[]), &c),
+            Err(Refusal::NotVerified("h@example.jp".into()))
+        );
         assert_eq!(admit(&claims(None, true, &[]), &c), Err(Refusal::NoEmail));
         assert_eq!(admit(&claims(Some("a b@x.jp"), true, &[]), &c), Err(Refusal::NoEmail));
         c.allowed_domains = vec!["example.jp".into()];

@@ -192,13 +192,14 @@ pub fn verify_id_token(token: &str, keys: &Jwks, expected: &Expected<'_>) -> Res
     if candidates.is_empty() {
         return Err(JwtError::UnknownKey(kid.unwrap_or("(none)").chars().take(100).collect()));
     }
-    let signature = URL_SAFE_NO_PAD.decode(signature_b64).map_err(|_| JwtError::Malformed("the signature is not base64url"))?;
+    let signature =
+        URL_SAFE_NO_PAD.decode(signature_b64).map_err(|_| JwtError::Malformed("the signature is not base64url"))?;
     let signed = &token.as_bytes()[..header_b64.len() + 1 + claims_b64.len()];
     // Without a kid, any of the provider's keys of the right type may have signed it.
     let verified = candidates.iter().any(|k| match &k.material {
-        KeyMaterial::Rsa { n, e } => {
-            signature::RsaPublicKeyComponents { n, e }.verify(&signature::RSA_PKCS1_2048_8192_SHA256, signed, &signature).is_ok()
-        }
+        KeyMaterial::Rsa { n, e } => signature::RsaPublicKeyComponents { n, e }
+            .verify(&signature::RSA_PKCS1_2048_8192_SHA256, signed, &signature)
+            .is_ok(),
         KeyMaterial::P256(point) => UnparsedPublicKey::new(verification, point).verify(signed, &signature).is_ok(),
     });
     if !verified {

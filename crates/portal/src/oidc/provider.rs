@@ -100,7 +100,10 @@ impl Provider {
         let url = format!("{}/.well-known/openid-configuration", self.config.issuer.trim_end_matches('/'));
         let r = self.web.get(&url, "application/json", MAX_DOCUMENT, self.timeout()).await?;
         if r.status != 200 {
-            return Err(ProviderError::BadResponse { what: "discovery document", detail: format!("HTTP {}", r.status) });
+            return Err(ProviderError::BadResponse {
+                what: "discovery document",
+                detail: format!("HTTP {}", r.status),
+            });
         }
         let m = parse_metadata(&r.body, &self.config.issuer)?;
         self.cache.lock().unwrap_or_else(|p| p.into_inner()).metadata = Some((m.clone(), now()));
@@ -162,12 +165,16 @@ impl Provider {
                 description: field("error_description"),
             });
         }
-        let id_token = body.get("id_token").and_then(Value::as_str).ok_or_else(|| ProviderError::BadResponse {
-            what: "token response",
-            detail: "no id_token".into(),
-        })?;
-        let expected =
-            Expected { issuer: &self.config.issuer, client_id: &self.config.client_id, nonce: &pending.nonce, now: now() };
+        let id_token = body
+            .get("id_token")
+            .and_then(Value::as_str)
+            .ok_or_else(|| ProviderError::BadResponse { what: "token response", detail: "no id_token".into() })?;
+        let expected = Expected {
+            issuer: &self.config.issuer,
+            client_id: &self.config.client_id,
+            nonce: &pending.nonce,
+            now: now(),
+        };
         let keys = self.keys(&m.jwks_uri, false).await?;
         match jwt::verify_id_token(id_token, &keys, &expected) {
             // A key the set lacks: the provider may have rotated its keys; fetch them again, once.
