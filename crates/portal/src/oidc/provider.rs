@@ -186,3 +186,61 @@ impl Provider {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use super::*;
+
+    /// A provider on the loopback that publishes its discovery document and refuses every code
+    /// as a provider does for a wrong client secret; the requests it got.
+    async fn refusing_provider() -> (String, tokio::task::JoinHandle<Vec<String>>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let issuer = format!("http://{}", listener.local_addr().unwrap());
+        let doc = serde_json::json!({"issuer": issuer, "authorization_endpoint": format!("{issuer}/auth"),
+            "token_endpoint": format!("{issuer}/token"), "jwks_uri": format!("{issuer}/jwks")})
+        .to_string();
+        let served = tokio::spawn(async move {
+            let mut requests = Vec::new();
+            for _ in 0..2 {
+                let (mut s, _) = listener.accept().await.unwrap();
+                let mut buf = vec![0; 8192];
+                let n = s.read(&mut buf).await.unwrap();
+                let request = String::from_utf8_lossy(&buf[..n]).to_string();
+                let (status, body) = if request.starts_with("GET /.well-known/openid-configuration ") {
+                    ("200 OK", doc.clone())
+                } else {
+                    ("401 Unauthorized", r#"{"error": "invalid_client", "error_description": "bad secret"}"#.into())
+                };
+                let answer = format!(
+                    "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+                    body.len()
+                );
+                s.write_all(answer.as_bytes()).await.unwrap();
+                requests.push(request);
+            }
+            requests
+        });
+        (issuer, served)
+    }
+
+    #[tokio::test]
+    async fn a_refused_code_carries_the_providers_error_for_the_log() {
+        let (issuer, served) = refusing_provider().await;
+        let config = ConsoleOidc { issuer, client_id: "sekisho".into(), ..Default::default() };
+        let web = WebClient::new(&sekisho_config::Config::default()).unwrap();
+        let provider =
+            Provider::new(config, "wrong secret".into(), "https://portal.test/sent/oidc/callback".into(), web);
+        let pending = super::super::PendingFlows::default().begin(0).1;
+        let e = provider.redeem("the-code", &pending).await.unwrap_err();
+        assert!(matches!(&e, ProviderError::Refused { status: 401, error, .. } if error == "invalid_client"), "{e:?}");
+        assert!(e.to_string().contains("HTTP 401 invalid_client bad secret"), "{e}");
+        let requests = served.await.unwrap();
+        let token = &requests[1];
+        // client_secret_basic of "sekisho" and "wrong secret" (form-encoded: "wrong+secret").
+        assert!(token.contains("Authorization: Basic c2VraXNobzp3cm9uZytzZWNyZXQ=\r\n"), "{token}");
+        assert!(token.contains("grant_type=authorization_code&code=the-code&redirect_uri="), "{token}");
+        assert!(token.contains(&format!("code_verifier={}", pending.verifier)), "{token}");
+    }
+}
