@@ -4,7 +4,7 @@
 //! a verified address in an allowed domain gets a console session showing its sent mail; a
 //! tampered `state`, a replayed answer, an unverified address, a domain outside
 //! `allowed_domains` and a wrong client secret each get their status and sentence, and no
-//! session.
+//! session; refused answers are throttled per client.
 
 use sekisho_config::SignInMethod;
 use sekisho_testkit::console::{get, http};
@@ -134,7 +134,7 @@ async fn a_verified_address_signs_in_through_the_provider_and_refusals_say_why()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_wrong_client_secret_is_the_providers_refusal_and_a_502() {
+async fn a_wrong_client_secret_is_a_502_and_refused_answers_are_throttled() {
     let provider = OidcProvider::start("127.0.0.172");
     provider.set_user("hanako", json!({"email": "hanako@example.jp", "email_verified": true}));
     let dns = FakeDns::start("127.0.0.53").await;
@@ -143,4 +143,14 @@ async fn a_wrong_client_secret_is_the_providers_refusal_and_a_502() {
     let (answer, _, _) = sign_in_as(&http, &base, &provider, "hanako", |u| u).await;
     assert_eq!((answer.status, answer.console.is_none()), (502, true));
     assert!(answer.page.contains("did not answer properly"), "{}", answer.page);
+
+    // The provider's failure is not the user's: it counts toward no throttling. Ten refused
+    // answers from one client do, and the next is turned away unchecked.
+    for _ in 0..10 {
+        let r = http.get(format!("{base}/sent/oidc/callback?state=x&code=y")).send().await.unwrap();
+        assert_eq!(r.status().as_u16(), 400);
+    }
+    let r = http.get(format!("{base}/sent/oidc/callback?state=x&code=y")).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 429);
+    assert_eq!(r.headers()["retry-after"], "900");
 }
