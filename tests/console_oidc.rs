@@ -121,6 +121,15 @@ async fn a_verified_address_signs_in_through_the_provider_and_refusals_say_why()
     // The provider's answer without the browser's pre-session cookie: 400.
     let r = http.get(format!("{base}/sent/oidc/callback?state=x&code=y")).send().await.unwrap();
     assert_eq!(r.status().as_u16(), 400);
+    // In Japanese too.
+    let r = http.get(format!("{base}/sent/oidc/callback?state=x&code=y")).header("accept-language", "ja");
+    let r = r.send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 400);
+    let page = r.text().await.unwrap();
+    assert!(
+        page.contains("サインインページからやり直してください") && page.contains("127.0.0.171 でサインイン"),
+        "{page}"
+    );
 
     // An address the provider has not verified: 403 with the sentence.
     let (answer, _, _) = sign_in_as(&http, &base, &provider, "jiro", |u| u).await;

@@ -24,8 +24,8 @@ pub const OIDC: &str = "sekisho-oidc";
 
 /// The sentences of OpenID Connect sign-in, in one language.
 pub(crate) struct OidcTexts {
-    /// "Sign in with" (the provider's name follows).
-    pub sign_in_with: &'static str,
+    /// "Sign in with {}", `{}` the provider's name.
+    sign_in_with: &'static str,
     bad_state: &'static str,
     provider_failed: &'static str,
     provider_denied: &'static str,
@@ -36,7 +36,7 @@ pub(crate) struct OidcTexts {
 }
 
 const OIDC_EN: OidcTexts = OidcTexts {
-    sign_in_with: "Sign in with",
+    sign_in_with: "Sign in with {}",
     bad_state: "This sign-in did not start here or took longer than 10 minutes. Start again from the sign-in page.",
     provider_failed: "The organisation's sign-in service did not answer properly. Try again later, or tell your administrator.",
     provider_denied: "The organisation's sign-in service did not sign you in.",
@@ -47,7 +47,7 @@ const OIDC_EN: OidcTexts = OidcTexts {
 };
 
 const OIDC_JA: OidcTexts = OidcTexts {
-    sign_in_with: "次でサインイン:",
+    sign_in_with: "{} でサインイン",
     bad_state: "このサインインはここで始まったものでないか、10分以上経過しました。サインインページからやり直してください。",
     provider_failed: "組織のサインインサービスから正しい応答がありませんでした。後でお試しいただくか、管理者に連絡してください。",
     provider_denied: "組織のサインインサービスでサインインが完了しませんでした。",
@@ -66,7 +66,7 @@ impl Portal {
     /// The sign-in page's OpenID Connect button text, when it is a way to sign in.
     pub(crate) fn oidc_button(&self, t: &Texts) -> Option<String> {
         let provider = self.inner.oidc.as_ref()?;
-        Some(format!("{} {}", oidc_texts(t).sign_in_with, provider.config().display_name()))
+        Some(oidc_texts(t).sign_in_with.replace("{}", provider.config().display_name()))
     }
 
     /// The sign-in page with `text`, the pre-session cookie cleared.
