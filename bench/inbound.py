@@ -10,13 +10,18 @@ attach100k (a 100 KB PDF), zip1m (a ~1 MB ZIP of 20 entries). 20 concurrent sess
 per connection, timed from the first connection to the last message at the sink; CPU per process
 tree from /proc; peak memory.
 
-sekisho runs its defaults apart from addresses, routes and authentication (off: no DNS here): its MX listener on 127.0.0.1:PORT
+sekisho runs its defaults apart from addresses and routes: its MX listener on 127.0.0.1:PORT
 accepts corp.test, delivers it to the sink ([delivery] next_hop), and scans with the anchor's
-clamd ([antivirus] clamd). clamd (alone) is restarted before every round of either gateway, so no
+clamd ([antivirus] clamd). Authentication (SPF, DKIM, ARC, DMARC) is off by default here; with
+--authentication on it runs as it does by default, asking the anchor's DNS stub (every name
+NXDOMAIN at once, as the rspamd stack is set up; started on 127.0.0.1:11354 for these rounds),
+so SPF and DMARC find no record and the negative answers are cached; --authentication both
+runs an "off" and an "on" round in turn, so both meet the same machine. clamd (alone) is restarted before every round of either gateway, so no
 round profits from clamd's cache of files it already found clean.
 
 Usage (as root): bench/inbound.py [--mixes text,attach100k,zip1m] [--rounds 3]
                                   [--stack rspamd|amavis] [--only sekisho|peer]
+                                  [--authentication off|on|both]
                                   [--anchor PATH] [--json FILE] [--no-build]
 """
 import argparse
@@ -34,6 +39,7 @@ MESSAGES = {"text": 1000, "attach100k": 500, "zip1m": 150}
 SINK_PORT = 14026
 CLAMD = "127.0.0.1:13410"
 MX = "127.0.0.1:14125"
+DNS_STUB = "127.0.0.1:11354"
 
 
 def anchor(args, *cmd):
@@ -50,8 +56,17 @@ def restart_clamd(args):
     a.restart_clamd(a.Paths("/tmp/inanchor", args.stack))
 
 
-def sekisho_config(dir):
+def dns_stub(args):
+    """The anchor's NXDOMAIN stub on DNS_STUB, for rounds with authentication on."""
+    return subprocess.Popen([sys.executable, args.anchor, "dns-stub", "--port", DNS_STUB.split(":")[1]])
+
+
+def sekisho_config(dir, authentication):
     path = os.path.join(dir, "sekisho.toml")
+    if authentication:
+        auth = f'[dns]\nservers = ["{DNS_STUB}"]\n'
+    else:
+        auth = "# Authentication off for these rounds (--authentication on runs it).\n[authentication]\nenabled = false\n"
     with open(path, "w") as f:
         f.write(f"""hostname = "gw.bench.test"
 local_domains = ["corp.test"]
@@ -70,10 +85,7 @@ clamd = "{CLAMD}"
 address = "127.0.0.1:18025"
 url = "http://127.0.0.1:18025"
 
-# No DNS answers here: SPF, DKIM, ARC and DMARC would only wait out their time budget. The
-# authentication checks are measured apart (BENCHMARKS.md).
-[authentication]
-enabled = false
+{auth}
 
 [[listener]]
 address = "{MX}"
@@ -82,10 +94,10 @@ role = "mx"
     return path
 
 
-def sekisho_round(args, binary, mix, json_file):
+def sekisho_round(args, binary, mix, json_file, authentication):
     dir = tempfile.mkdtemp(prefix="sekisho-inbound-")
     try:
-        config = sekisho_config(dir)
+        config = sekisho_config(dir, authentication)
         log = open(os.path.join(dir, "log"), "w")
         proc = subprocess.Popen([binary, "--config", config, "serve"], stdout=log, stderr=log)
         for _ in range(100):
@@ -95,10 +107,11 @@ def sekisho_round(args, binary, mix, json_file):
                 break
             except OSError:
                 time.sleep(0.1)
+        name = "sekisho+auth" if authentication else "sekisho"
         try:
             anchor(args, "run", "--stack", args.stack, "--mix", mix, "--messages", str(MESSAGES[mix]),
                    "--rounds", "1", "--port", MX.split(":")[1], "--sink-port", str(SINK_PORT),
-                   "--track", f"sekisho={proc.pid}", "--track", "clamd=auto", "--mem-sum", "sekisho,clamd",
+                   "--track", f"{name}={proc.pid}", "--track", "clamd=auto", "--mem-sum", f"{name},clamd",
                    *(["--json", json_file] if json_file else []))
         finally:
             proc.terminate()
@@ -116,12 +129,15 @@ def main():
     ap.add_argument("--anchor", default=DEFAULT_ANCHOR)
     ap.add_argument("--json")
     ap.add_argument("--no-build", action="store_true")
+    ap.add_argument("--authentication", default="off", choices=["off", "on", "both"])
     args = ap.parse_args()
+    settings = {"off": [False], "on": [True], "both": [False, True]}[args.authentication]
     target = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
     binary = os.path.join(target, "release", "sekisho")
     if not args.no_build:
         subprocess.run(["cargo", "build", "--release", "--bin", "sekisho"], cwd=ROOT, check=True)
     anchor(args, "up", "--stack", args.stack)
+    stub = dns_stub(args) if True in settings and args.only != "peer" else None
     try:
         for mix in args.mixes.split(","):
             if args.only != "sekisho":
@@ -129,9 +145,12 @@ def main():
                        "--rounds", str(args.rounds), *(["--json", args.json] if args.json else []))
             if args.only != "peer":
                 for _ in range(args.rounds):
-                    restart_clamd(args)
-                    sekisho_round(args, binary, mix, args.json)
+                    for authentication in settings:
+                        restart_clamd(args)
+                        sekisho_round(args, binary, mix, args.json, authentication)
     finally:
+        if stub:
+            stub.terminate()
         anchor(args, "down")
 
 

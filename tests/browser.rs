@@ -77,6 +77,8 @@ const OIDC_SHOTS: &str = "oidc-";
 
 /// The file-name prefix of the approval walk's screenshots.
 const APPROVAL_SHOTS: &str = "approval-";
+/// The file-name prefix of the search-and-send-again walk's screenshots.
+const RESEND_SHOTS: &str = "resend-";
 
 fn is_png(path: &Path) -> bool {
     std::fs::read(path).is_ok_and(|b| b.len() > 1000 && b.starts_with(b"\x89PNG\r\n\x1a\n"))
@@ -623,6 +625,75 @@ async fn an_approver_rejects_a_message_with_a_comment_and_the_sender_sees_why_in
     assert!(rejected.user_agent.contains("Chrome"), "{rejected:?}");
     tokio::time::sleep(Duration::from_millis(1000)).await;
     assert!(mx.received().is_empty(), "a rejected message is never delivered");
+}
+
+#[tokio::test]
+async fn a_sender_finds_an_old_quote_and_sends_its_expired_link_again_in_chromium() {
+    preflight();
+    let dns = FakeDns::start("127.0.7.96").await;
+    let home = FakeMx::start("127.0.7.97:0", MxBehavior::default()).await;
+    let port = home.addr.port();
+    let plain_mx = FakeMx::start(&format!("127.0.7.98:{port}"), MxBehavior::default()).await;
+    dns.mx("plain.example", 10, "mx.plain.example");
+    dns.addr("mx.plain.example", "127.0.7.98");
+    let s = TestServer::start_delivering(&dns, port, |c| {
+        c.portal.keep_expired = sekisho_config::Duration::from_secs(30 * 86_400);
+    })
+    .await;
+    let (user, password) = ("alice@example.jp", "correct horse battery");
+    s.add_user(user, password).await;
+    let rcpt = "bob@plain.example";
+    let quote = random_bytes(30_000);
+    let id = s.submit(user, &[rcpt], &message_with_files(rcpt, &[("quote-2025.pdf", &quote)], Names::Quoted)).await;
+    let other =
+        s.submit(user, &[rcpt], &message_with_files(rcpt, &[("minutes.pdf", &random_bytes(900))], Names::Quoted)).await;
+    for m in [&id, &other] {
+        let d = s.wait_for(m, 30, done).await;
+        assert_eq!(d.recipients[0].state, RecipientState::Delivered, "{:#?}", d.recipients);
+    }
+    plain_mx.wait_for(2, 5).await;
+    // A month later: the link expired; the hourly purge keeps the file (keep_expired).
+    let now = chrono::Utc::now().timestamp();
+    assert_eq!(s.queue.stores().links.set_link_expiry(&id, Some(0), now - 86_400).await.unwrap(), 1);
+    s.portal_app.as_ref().unwrap().purge().await.unwrap();
+
+    let shots = artefacts(|name| name.starts_with(RESEND_SHOTS));
+    let portal = format!("http://{}", s.portal.unwrap());
+    let env = [
+        ("PORTAL", portal.as_ref()),
+        ("MESSAGE_ID", id.as_ref()),
+        ("OTHER_ID", other.as_ref()),
+        ("SEARCH", "quote-2025".as_ref()),
+        ("RECIPIENT", rcpt.as_ref()),
+        ("CONSOLE_USER", user.as_ref()),
+        ("CONSOLE_PASSWORD", password.as_ref()),
+        ("SCREENSHOT_DIR", shots.as_os_str()),
+    ];
+    let (said, status, stderr) = run_script("resend.mjs", &env, async |stdout, _| {
+        let mut said = Vec::new();
+        while let Some(line) = stdout.next_line().await.unwrap() {
+            said.push(line);
+        }
+        said
+    })
+    .await;
+    assert!(status.success(), "resend.mjs failed ({status}); screenshots in {}:\n{stderr}", shots.display());
+    assert_eq!(said, ["DONE"], "{stderr}");
+    for step in ["01-search", "02-expired", "03-sent-again"] {
+        let name = format!("{RESEND_SHOTS}{step}.png");
+        assert!(is_png(&shots.join(&name)), "no screenshot {name} in {}", shots.display());
+    }
+
+    // The new notice reached the recipient, and its link gives the same file.
+    let got = plain_mx.wait_for(3, 30).await;
+    let link = link_in(&notice_text(&got[2].data));
+    let mut browser = s.browser();
+    let (status, page) = browser.open(&link).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("quote-2025.pdf"), "{page}");
+    let events = s.queue.stores().links.events(&id).await.unwrap();
+    let resent = events.iter().find(|e| e.event.as_str() == "resent").unwrap_or_else(|| panic!("{events:?}"));
+    assert!(resent.user_agent.contains("Chrome"), "{resent:?}");
 }
 
 #[tokio::test]

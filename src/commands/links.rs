@@ -304,7 +304,8 @@ pub(crate) async fn run(command: LinksCommand, config: &Config, source: &ConfigS
             let files = FileStore::open(&config.store.path).map_err(failed)?;
             // The same purge as `serve`'s hourly one; a file already gone from the file store
             // is marked purged all the same.
-            let done = sekisho_store::purge_expired_files(store, &files, now).await.map_err(failed)?;
+            let before = config.portal.purge_expired_before(now);
+            let done = sekisho_store::purge_expired_files(store, &files, before).await.map_err(failed)?;
             let mut names: HashMap<String, Vec<(i64, String)>> = HashMap::new();
             let mut purged = Vec::new();
             for (message_id, idx) in done {

@@ -33,8 +33,11 @@ pub struct PortalConfig {
     /// How long after the link the password mail leaves (`password_delivery = "separate-mail"`).
     pub password_delay: Duration,
     /// How long a link works; its files are purged once every link of the message has expired
-    /// or been revoked.
+    /// (and `keep_expired` has passed since) or been revoked.
     pub link_expiry: Duration,
+    /// How long the files of expired links stay sealed in the file store (downloadable by
+    /// nobody) so the sender can send them again as a new link; 0: purged at expiry.
+    pub keep_expired: Duration,
     /// Downloads of each file per recipient.
     pub max_downloads: u32,
     /// How long a one-time code is valid.
@@ -138,6 +141,7 @@ impl Default for PortalConfig {
             password_delivery: PasswordDelivery::Sender,
             password_delay: Duration::from_secs(300),
             link_expiry: Duration::from_secs(7 * 86_400),
+            keep_expired: Duration::from_secs(0),
             max_downloads: 10,
             code_lifetime: Duration::from_secs(600),
             max_failures: 5,
@@ -167,6 +171,12 @@ impl Default for PortalConfig {
 }
 
 impl PortalConfig {
+    /// The time before which a link must have expired for its files to be purged at `now`:
+    /// `now` less `keep_expired`.
+    pub fn purge_expired_before(&self, now: i64) -> i64 {
+        now.saturating_sub(self.keep_expired.0.as_secs() as i64)
+    }
+
     /// True when `ip` is one of `trusted_proxies`.
     pub fn trusted_proxy(&self, ip: IpAddr) -> bool {
         // An IPv4 proxy reaching a dual-stack listener shows as ::ffff:a.b.c.d.

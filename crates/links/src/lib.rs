@@ -283,21 +283,22 @@ impl LinkMaker {
     }
 
     /// A new link for recipient `idx` (`address`) of the kept message, stored (any earlier
-    /// token of the recipient stops working), and the notice that carries it.
+    /// token of the recipient stops working), and the notice that carries it. Its access mode
+    /// is `same_access` (a link sent again keeps the one it had), else the policy's.
     async fn new_link(
         &self,
         config: &Config,
         kept: &LinkMessage,
-        idx: i64,
-        address: &str,
+        (idx, address): (i64, &str),
         path: Option<Assurance>,
+        same_access: Option<Access>,
     ) -> Result<Notice, LinkError> {
         let domain = address.rsplit_once('@').map_or("", |(_, d)| d);
         let portal = &config.portal;
         let policy = config.attachments_for(domain);
         let passphrase = portal.passphrase_for(address);
         // A recipient with no agreed passphrase gets one-time codes instead.
-        let access = match policy.access {
+        let access = match same_access.unwrap_or(policy.access) {
             Access::Passphrase if passphrase.is_none() => Access::Otp,
             a => a,
         };
@@ -383,8 +384,10 @@ impl LinkMaker {
         format!("=_sekisho_{}", token_hash(&random_token(16)).get(..24).unwrap_or_default())
     }
 
-    /// Sends recipient `idx` of message `message_id` a new link (the old one stops working) in
-    /// a notice of its own, through the queue: the console's "re-send". Returns the queue ID.
+    /// Sends recipient `idx` of message `message_id` a new link (the old one stops working, an
+    /// expired one is replaced) with a new expiry and the same access mode, in a notice of its
+    /// own, through the queue: the console's "re-send". Refused once the files are purged.
+    /// Returns the queue ID.
     /// Records it on the audit log as taken by `actor`.
     pub async fn resend(
         &self,
@@ -403,7 +406,7 @@ impl LinkMaker {
         if kept.files.iter().all(|f| f.purged) {
             return Err(LinkError::Purged(message_id.to_string()));
         }
-        let notice = self.new_link(config, &kept, idx, &link.recipient, None).await?;
+        let notice = self.new_link(config, &kept, (idx, &link.recipient), None, Some(link.access)).await?;
         let subject = format!("ダウンロードリンク / Download link: {}", kept.subject);
         let mail = sekisho_rewrite::own_mail::mail_with_part(
             &config.hostname,
@@ -432,7 +435,7 @@ impl LinkMaker {
     ) -> Result<Vec<u8>, LinkError> {
         let kept = self.keep(info, prepared).await?;
         let LinkFor { idx, address, path, why } = to;
-        let notice = Notice { why, ..self.new_link(config, &kept, idx, address, path).await? };
+        let notice = Notice { why, ..self.new_link(config, &kept, (idx, address), path, None).await? };
         let spans = prepared.spans();
         // A boundary the message could contain is all but impossible; one more try if it does.
         let mut last = String::new();

@@ -74,7 +74,19 @@ struct SentPage {
     awaiting: Vec<crate::console_approval::ApprovalRow>,
     to_decide: Vec<crate::console_approval::ApprovalRow>,
     a: &'static crate::console_approval::ApprovalTexts,
+    /// What the sender searched for ("": the newest messages).
+    search: String,
 }
+
+/// The console's list: `?q=` searches recipients, kept subjects and kept file names.
+#[derive(serde::Deserialize)]
+pub struct SentQuery {
+    #[serde(default)]
+    q: String,
+}
+
+/// The longest search text, in characters.
+const SEARCH_MAX: usize = 200;
 
 struct RecipientView {
     idx: i64,
@@ -173,16 +185,25 @@ impl Portal {
 }
 
 /// `GET /sent`: the sign-in page, or the list of messages sent.
-pub async fn list(State(portal): State<Portal>, headers: HeaderMap) -> Response {
+pub async fn list(
+    State(portal): State<Portal>,
+    headers: HeaderMap,
+    axum::extract::Query(query): axum::extract::Query<SentQuery>,
+) -> Response {
     let t = portal.texts(&headers);
     let (session, _) = match portal.console(&headers).await {
         Err(e) => return unavailable(e),
         Ok(None) => return portal.sign_in_page(t, StatusCode::OK, None),
         Ok(Some(s)) => s,
     };
+    let search = query.q.trim().to_string();
+    if search.chars().count() > SEARCH_MAX {
+        return notice(StatusCode::BAD_REQUEST, t, t.console_search_too_long);
+    }
     let stores = &portal.inner.stores;
     let account = session.account.then_some(session.sender.as_str());
-    let summaries = match stores.links.messages_from(&session.sender, account, LIST_LIMIT).await {
+    let wanted = (!search.is_empty()).then_some(search.as_str());
+    let summaries = match stores.links.messages_from(&session.sender, account, wanted, LIST_LIMIT).await {
         Ok(s) => s,
         Err(e) => return unavailable(e),
     };
@@ -232,8 +253,19 @@ pub async fn list(State(portal): State<Portal>, headers: HeaderMap) -> Response 
     };
     let a = crate::console_approval::approval_texts(t);
     let admin = portal.is_admin(&session).then(|| crate::quarantine::admin_link(t));
-    let page =
-        SentPage { t, who: session.sender, messages, csrf: session.csrf, admin, held, h, awaiting, to_decide, a };
+    let page = SentPage {
+        t,
+        who: session.sender,
+        messages,
+        csrf: session.csrf,
+        admin,
+        held,
+        h,
+        awaiting,
+        to_decide,
+        a,
+        search,
+    };
     render(StatusCode::OK, &page)
 }
 
@@ -426,7 +458,7 @@ impl Portal {
     async fn mail_sign_in_link(&self, address: String, client: std::net::IpAddr) {
         let stores = &self.inner.stores;
         // A sender of mail through sekisho, or an approver of a message awaiting approval.
-        let known = match stores.links.messages_from(&address, None, 1).await {
+        let known = match stores.links.messages_from(&address, None, None, 1).await {
             Ok(m) if !m.is_empty() => Ok(true),
             Ok(_) => stores.messages.awaiting_approval_of(&address).await.map(|mine| !mine.is_empty()),
             Err(e) => Err(e),

@@ -205,8 +205,8 @@ impl Portal {
 
     /// Removes the files of messages whose every link expired or was revoked; how many.
     pub async fn purge(&self) -> Result<usize, sekisho_store::StoreError> {
-        let now = chrono::Utc::now().timestamp();
-        sekisho_store::purge_expired_files(self.inner.stores.links.as_ref(), &self.inner.files, now)
+        let before = self.inner.config.portal.purge_expired_before(chrono::Utc::now().timestamp());
+        sekisho_store::purge_expired_files(self.inner.stores.links.as_ref(), &self.inner.files, before)
             .await
             .map(|p| p.len())
     }

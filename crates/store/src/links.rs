@@ -202,11 +202,14 @@ pub trait LinkStore: Send + Sync {
     /// Marks a file removed from the file store.
     async fn mark_purged(&self, message_id: &str, file_idx: i64) -> Result<(), StoreError>;
     /// Messages `sender` sent, newest first, at most `limit`: those whose envelope sender is
-    /// `sender`, and with `account`, those submitted under that account.
+    /// `sender`, and with `account`, those submitted under that account. With `search`, only
+    /// those with a recipient address, a kept subject or a kept file name containing it
+    /// (case-insensitive for ASCII letters; `%` and `_` are plain characters).
     async fn messages_from(
         &self,
         sender: &str,
         account: Option<&str>,
+        search: Option<&str>,
         limit: u32,
     ) -> Result<Vec<crate::model::MessageSummary>, StoreError>;
     /// Every kept (not purged) file's stored key, for wrapping them with the store key at start

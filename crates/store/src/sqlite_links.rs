@@ -385,15 +385,23 @@ impl LinkStore for SqliteStore {
         &self,
         sender: &str,
         account: Option<&str>,
+        search: Option<&str>,
         limit: u32,
     ) -> Result<Vec<MessageSummary>, StoreError> {
+        let pattern = search.map(|s| format!("%{}%", like_escaped(s)));
         let rows = sqlx::query(&format!(
             "{} WHERE m.origin = 'submission' AND (m.sender = ?1 COLLATE NOCASE \
-             OR (?2 IS NOT NULL AND m.auth_user = ?2)) GROUP BY m.id ORDER BY m.received_at DESC, m.id DESC LIMIT ?3",
+             OR (?2 IS NOT NULL AND m.auth_user = ?2)) \
+             AND (?3 IS NULL \
+               OR EXISTS (SELECT 1 FROM recipients s WHERE s.message_id = m.id AND s.address LIKE ?3 ESCAPE '\\') \
+               OR EXISTS (SELECT 1 FROM link_messages k WHERE k.message_id = m.id AND k.subject LIKE ?3 ESCAPE '\\') \
+               OR EXISTS (SELECT 1 FROM link_files f WHERE f.message_id = m.id AND f.name LIKE ?3 ESCAPE '\\')) \
+             GROUP BY m.id ORDER BY m.received_at DESC, m.id DESC LIMIT ?4",
             crate::sqlite::SUMMARY_SELECT
         ))
         .bind(sender)
         .bind(account)
+        .bind(pattern)
         .bind(limit as i64)
         .fetch_all(&self.reader)
         .await?;
@@ -648,6 +656,18 @@ impl SessionStore for SqliteStore {
     }
 }
 
+/// `text` for a LIKE pattern with `ESCAPE '\'`: its `%`, `_` and `\` match themselves.
+fn like_escaped(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -708,10 +728,43 @@ mod tests {
         other.info.sender = "carol@example.jp".into();
         other.info.auth_user = Some("alice".into());
         s.insert_messages(&[m.clone(), other.clone()]).await.unwrap();
-        let by_address = s.messages_from("alice@example.jp", None, 10).await.unwrap();
+        let by_address = s.messages_from("alice@example.jp", None, None, 10).await.unwrap();
         assert_eq!(by_address.iter().map(|x| x.id.as_str()).collect::<Vec<_>>(), [m.info.id.as_str()]);
-        assert_eq!(s.messages_from("alice@example.jp", Some("alice"), 10).await.unwrap().len(), 2);
-        assert!(s.messages_from("bob@example.jp", None, 10).await.unwrap().is_empty());
+        assert_eq!(s.messages_from("alice@example.jp", Some("alice"), None, 10).await.unwrap().len(), 2);
+        assert!(s.messages_from("bob@example.jp", None, None, 10).await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_sender_finds_sent_mail_by_recipient_subject_or_file_name() {
+        let (_d, s) = store().await;
+        use crate::store::QueueWrites as _;
+        let mut quote = crate::model::sample_message(&crate::QueueId::generate(), 10, 1);
+        quote.info.sender = "alice@example.jp".into();
+        quote.recipients[0].address = "Buyer@Partner.example".into();
+        let mut other = crate::model::sample_message(&crate::QueueId::generate(), 20, 1);
+        other.info.sender = "alice@example.jp".into();
+        other.recipients[0].address = "carol@elsewhere.example".into();
+        let mut not_hers = crate::model::sample_message(&crate::QueueId::generate(), 30, 1);
+        not_hers.info.sender = "dave@example.jp".into();
+        not_hers.recipients[0].address = "buyer@partner.example".into();
+        s.insert_messages(&[quote.clone(), other.clone(), not_hers]).await.unwrap();
+        let mut kept = message();
+        kept.message_id = quote.info.id.to_string();
+        kept.subject = "2026年度 見積書 100%".into();
+        kept.files[0].name = "quote_2026.pdf".into();
+        s.put_link_message(&kept).await.unwrap();
+        let found = async |q: &str| -> Vec<String> {
+            let rows = s.messages_from("alice@example.jp", None, Some(q), 10).await.unwrap();
+            rows.into_iter().map(|r| r.id).collect()
+        };
+        let quote_id = vec![quote.info.id.to_string()];
+        assert_eq!(found("buyer@partner").await, quote_id, "a recipient, whatever its case");
+        assert_eq!(found("見積").await, quote_id, "the subject");
+        assert_eq!(found("QUOTE_2026").await, quote_id, "a file name");
+        assert_eq!(found("100%").await, quote_id, "% is a plain character");
+        assert!(found("2026年度_見積").await.is_empty(), "_ is a plain character");
+        assert_eq!(found("example").await.len(), 2, "both of hers, never someone else's");
+        assert!(found("nothing like it").await.is_empty());
     }
 
     #[tokio::test]

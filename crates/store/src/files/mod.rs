@@ -128,15 +128,16 @@ pub async fn open_with_keys(
     Ok((files.with_keys(keys), done))
 }
 
-/// Removes from `files` every file whose message's links have all expired or been revoked by
-/// `now`, and marks it purged; returns (message ID, file index) of each.
+/// Removes from `files` every file whose message's links have all been revoked or expired
+/// by `expired_before` (now, less what `[portal] keep_expired` keeps), and marks it purged;
+/// returns (message ID, file index) of each.
 pub async fn purge_expired_files(
     store: &dyn crate::links::LinkStore,
     files: &FileStore,
-    now: i64,
+    expired_before: i64,
 ) -> Result<Vec<(String, i64)>, StoreError> {
     let mut purged = Vec::new();
-    for (message_id, idx, file_id) in store.files_to_purge(now).await? {
+    for (message_id, idx, file_id) in store.files_to_purge(expired_before).await? {
         files.remove(&file_id);
         store.mark_purged(&message_id, idx).await?;
         purged.push((message_id, idx));
