@@ -33,6 +33,10 @@
 //! approval page and rejects it with a comment; the sender then sees who rejected it and why,
 //! and it is never delivered.
 //!
+//! The organisation's sign-in (`tests/browser/oidc.mjs`): the console's "Sign in with PROVIDER"
+//! button leads to a real OpenID Provider on the loopback (oidc-provider-mock), and its answer
+//! ends in the console, signed in as the user's verified address, listing their sent mail.
+//!
 //! Screenshots of each step are kept under `target/browser-artefacts/` of the workspace, the
 //! console's named `console-*.png`, the classification page's `unlock-*.png`. The scripts share `tests/browser/common.mjs`.
 //!
@@ -67,6 +71,9 @@ const QUARANTINE_SHOTS: &str = "quarantine-";
 const FINDINGS_SHOTS: &str = "findings-";
 /// The file-name prefix of the held-message walk's screenshots.
 const HELD_SHOTS: &str = "held-";
+
+/// The file-name prefix of the OpenID Connect sign-in's screenshots.
+const OIDC_SHOTS: &str = "oidc-";
 
 /// The file-name prefix of the approval walk's screenshots.
 const APPROVAL_SHOTS: &str = "approval-";
@@ -687,4 +694,48 @@ async fn a_sender_finds_an_old_quote_and_sends_its_expired_link_again_in_chromiu
     let events = s.queue.stores().links.events(&id).await.unwrap();
     let resent = events.iter().find(|e| e.event.as_str() == "resent").unwrap_or_else(|| panic!("{events:?}"));
     assert!(resent.user_agent.contains("Chrome"), "{resent:?}");
+}
+
+#[tokio::test]
+async fn a_sender_signs_in_through_the_organisations_provider_in_chromium() {
+    preflight();
+    let provider = sekisho_testkit::oidc::OidcProvider::start("127.0.7.100");
+    provider.set_user("hanako", serde_json::json!({"email": "hanako@example.jp", "email_verified": true}));
+    let dns = FakeDns::start("127.0.7.103").await;
+    let issuer = provider.issuer.clone();
+    let s = TestServer::start_delivering(&dns, 9, |c| {
+        let (id, secret) = provider.register(&format!("{}/sent/oidc/callback", c.portal.url));
+        c.console.sign_in = vec![sekisho_config::SignInMethod::Local, sekisho_config::SignInMethod::Oidc];
+        c.console.oidc.issuer = issuer.clone();
+        c.console.oidc.client_id = id;
+        c.console.oidc.client_secret = Some(secret);
+    })
+    .await;
+    let id = s.submit("hanako@example.jp", &["bob@example.com"], "Subject: plans\r\n\r\nthe plans\r\n").await;
+    let portal = format!("http://{}", s.portal.unwrap());
+    let shots = artefacts(|name| name.starts_with(OIDC_SHOTS));
+    let env = [
+        ("PORTAL", portal.as_ref()),
+        ("ISSUER", issuer.as_ref()),
+        ("SUB", "hanako".as_ref()),
+        ("SENDER", "hanako@example.jp".as_ref()),
+        ("MESSAGE_ID", id.as_ref()),
+        ("SCREENSHOT_DIR", shots.as_os_str()),
+    ];
+    let started = std::time::Instant::now();
+    let (said, status, stderr) = run_script("oidc.mjs", &env, async |stdout, _| {
+        let mut said = Vec::new();
+        while let Some(line) = stdout.next_line().await.unwrap() {
+            said.push(line);
+        }
+        said
+    })
+    .await;
+    eprintln!("oidc.mjs took {:.1} s; {said:?}\n{stderr}", started.elapsed().as_secs_f64());
+    assert!(status.success(), "oidc.mjs failed ({status}); screenshots in {}:\n{stderr}", shots.display());
+    assert_eq!(said, ["DONE"], "{stderr}");
+    for step in ["01-sign-in", "02-provider", "03-signed-in"] {
+        let name = format!("{OIDC_SHOTS}{step}.png");
+        assert!(is_png(&shots.join(&name)), "no screenshot {name} in {}", shots.display());
+    }
 }

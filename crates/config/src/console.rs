@@ -12,6 +12,8 @@ keywords! {
         Local = "local",
         /// An LDAP bind as the user the directory (`[ldap]`) finds.
         Ldap = "ldap",
+        /// The organisation's OpenID Provider (`[console.oidc]`): a button on the sign-in page.
+        Oidc = "oidc",
     }
 }
 
@@ -23,6 +25,8 @@ pub struct ConsoleConfig {
     pub sign_in: Vec<SignInMethod>,
     /// Sign-in through the directory.
     pub ldap: ConsoleLdap,
+    /// Sign-in through the organisation's OpenID Provider.
+    pub oidc: crate::ConsoleOidc,
 }
 
 /// `[console.ldap]`: the directory is `[ldap]` (url, bind_dn, bind_password, base_dn, timeout).
@@ -42,7 +46,7 @@ pub struct ConsoleLdap {
 
 impl Default for ConsoleConfig {
     fn default() -> Self {
-        ConsoleConfig { sign_in: vec![SignInMethod::Local], ldap: ConsoleLdap::default() }
+        ConsoleConfig { sign_in: vec![SignInMethod::Local], ldap: ConsoleLdap::default(), oidc: Default::default() }
     }
 }
 
@@ -66,7 +70,7 @@ impl ConsoleConfig {
     /// The first problem: its key and a sentence.
     pub(crate) fn problem(&self, ldap_url: Option<&str>) -> Option<(String, String)> {
         if self.sign_in.is_empty() {
-            return Some(("console.sign_in".into(), "needs at least one of \"local\", \"ldap\"".into()));
+            return Some(("console.sign_in".into(), "needs at least one of \"local\", \"ldap\", \"oidc\"".into()));
         }
         if self.allows(SignInMethod::Ldap) && ldap_url.is_none() {
             return Some(("console.sign_in".into(), "\"ldap\" needs the directory: set [ldap] url".into()));
@@ -81,6 +85,9 @@ impl ConsoleConfig {
         }
         if self.ldap.address_attributes.is_empty() {
             return Some(("console.ldap.address_attributes".into(), "needs at least one attribute".into()));
+        }
+        if self.allows(SignInMethod::Oidc) {
+            return self.oidc.problem();
         }
         None
     }

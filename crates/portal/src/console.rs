@@ -45,6 +45,8 @@ struct SignInPage {
     t: &'static Texts,
     csrf: String,
     message: Option<String>,
+    /// "Sign in with PROVIDER", when OpenID Connect is a way to sign in.
+    oidc: Option<String>,
 }
 
 struct MessageRow {
@@ -137,7 +139,7 @@ impl Portal {
     }
 
     /// Signs `sender` in: a new session and its cookie.
-    async fn sign_in(&self, sender: &str, account: bool) -> Response {
+    pub(crate) async fn sign_in(&self, sender: &str, account: bool) -> Response {
         let id = random_token(32);
         let lifetime = self.inner.config.portal.session_lifetime.0.as_secs();
         let session = ConsoleSession {
@@ -160,7 +162,8 @@ impl Portal {
     /// The sign-in page, with a fresh form token in a cookie of its own (double submit).
     pub(crate) fn sign_in_page(&self, t: &'static Texts, status: StatusCode, message: Option<String>) -> Response {
         let csrf = random_token(16);
-        let mut r = render(status, &SignInPage { t, csrf: csrf.clone(), message });
+        let oidc = self.oidc_button(t);
+        let mut r = render(status, &SignInPage { t, csrf: csrf.clone(), message, oidc });
         if let Ok(v) = HeaderValue::from_str(&set_cookie(SIGN_IN, &csrf, self.secure(), 3600)) {
             r.headers_mut().insert(header::SET_COOKIE, v);
         }
@@ -415,7 +418,7 @@ impl Portal {
 }
 
 /// A plain mail address: something@domain.tld, nothing that could break a header.
-fn plausible_address(address: &str) -> bool {
+pub(crate) fn plausible_address(address: &str) -> bool {
     address.len() <= 254
         && address.split_once('@').is_some_and(|(l, d)| !l.is_empty() && d.contains('.'))
         && !address.chars().any(|c| c.is_control() || c.is_whitespace() || matches!(c, '<' | '>' | '"' | ','))

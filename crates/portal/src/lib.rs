@@ -14,6 +14,7 @@ mod checker;
 mod console;
 mod console_approval;
 mod console_hold;
+mod console_oidc;
 mod deadline;
 mod download;
 mod forwarded;
@@ -22,6 +23,7 @@ mod inbound;
 mod lang;
 mod listener;
 mod mails;
+mod oidc;
 mod original;
 mod page;
 mod quarantine;
@@ -42,6 +44,7 @@ use sekisho_transport::check::CheckService;
 use sekisho_transport::public::Reach;
 
 pub use guard::RateLimiter;
+pub use oidc::OidcSetupError;
 pub use quarantine::digest;
 
 /// What the portal's handlers share.
@@ -74,6 +77,10 @@ struct Inner {
     directory: Option<sekisho_directory::Directory>,
     /// What is counted for `/metrics`.
     metrics: sekisho_metrics::Metrics,
+    /// The OpenID Provider console sign-ins go through (`[console] sign_in` with "oidc").
+    oidc: Option<oidc::Provider>,
+    /// OpenID Connect sign-ins under way.
+    oidc_flows: oidc::PendingFlows,
 }
 
 /// Why the portal could not start.
@@ -91,6 +98,10 @@ pub enum PortalError {
     /// The directory's TLS for console sign-in (`[ldap] ca_file`, `[tls] extra_roots`).
     #[error(transparent)]
     Directory(#[from] sekisho_directory::DirectoryError),
+    /// The OpenID Provider for console sign-in (`[console.oidc] client_secret_file`, the
+    /// HTTP client).
+    #[error(transparent)]
+    Oidc(#[from] oidc::OidcSetupError),
 }
 
 impl Portal {
@@ -123,8 +134,11 @@ impl Portal {
         } else {
             None
         };
+        let oidc = oidc::configured(&config)?;
         let inner = Inner {
             directory,
+            oidc,
+            oidc_flows: oidc::PendingFlows::default(),
             stores,
             files,
             queue,
@@ -161,6 +175,8 @@ impl Portal {
             .route("/sent/login-link", post(console::login_link))
             .route("/sent/login/{token}", get(console::login_link_page).post(console::login_with_link))
             .route("/sent/logout", post(console::logout))
+            .route("/sent/oidc/start", get(console_oidc::start))
+            .route("/sent/oidc/callback", get(console_oidc::callback))
             .route("/sent/m/{id}", get(console::message))
             .route("/sent/m/{id}/link", post(console::link_action))
             .route("/sent/quarantine", get(quarantine::list))

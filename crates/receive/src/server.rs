@@ -232,9 +232,9 @@ impl Server {
         let rows = self.current.borrow().dmarc_rows.clone();
         let writing = tokio::spawn(async move {
             rows.run(async move {
-                    let _ = stopped.await;
-                })
-                .await
+                let _ = stopped.await;
+            })
+            .await
         });
         shutdown.await;
         tasks.abort_all();

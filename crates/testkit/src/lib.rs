@@ -10,6 +10,7 @@ mod dns;
 mod https;
 pub mod mail;
 mod mx;
+pub mod oidc;
 mod pki;
 mod seed;
 pub mod slapd;

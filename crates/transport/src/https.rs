@@ -1,14 +1,15 @@
 //! One HTTPS request and its response, for what sekisho fetches or posts itself (MTA-STS
 //! policies, TLS-RPT reports): the host's addresses from sekisho's DNS view (each checked
 //! against the reach), the certificate validated for the host name, HTTP/1.1 with
-//! `Connection: close`, the response read within limits.
+//! `Connection: close`, the response read within limits. Plain HTTP only to the loopback
+//! (`exchange_loopback`).
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use rustls_pki_types::ServerName;
 use sekisho_dns::Dns;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use crate::public::{NOT_PUBLIC, Reach};
 use crate::sts::http::{self, HttpError, Response};
@@ -69,19 +70,43 @@ async fn exchange_with(
     request: &[u8],
     max_body: usize,
 ) -> Result<Response, HttpsError> {
-    let tcp = tokio::time::timeout(CONNECT_TIMEOUT, tokio::net::TcpStream::connect(addr))
-        .await
-        .map_err(|_| HttpsError::Unreachable(format!("cannot connect to {host} ({addr}): no answer")))?
-        .map_err(|e| HttpsError::Unreachable(format!("cannot connect to {host} ({addr}): {e}")))?;
+    let tcp = connect(host, addr).await?;
     let name = ServerName::try_from(host.to_string()).map_err(|e| HttpsError::Failed(e.to_string()))?;
-    let mut stream = tls.https_connector().connect(name, tcp).await.map_err(|e| {
+    let stream = tls.https_connector().connect(name, tcp).await.map_err(|e| {
         let detail = format!("https://{host}/ ({addr}): TLS: {e}");
         match &e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
             Some(rustls::Error::InvalidCertificate(_)) => HttpsError::Certificate(detail),
             _ => HttpsError::Failed(detail),
         }
     })?;
-    let lost = |e: std::io::Error| HttpsError::Failed(format!("https://{host}/: {e}"));
+    send_and_read(stream, &format!("https://{host}/"), request, max_body).await
+}
+
+/// Sends `request` in plain HTTP to `addr`, which must be a loopback address (a local test
+/// provider or a sidecar; nothing else is spoken to without TLS), and reads the response.
+pub async fn exchange_loopback(addr: SocketAddr, request: &[u8], max_body: usize) -> Result<Response, HttpsError> {
+    if !addr.ip().is_loopback() {
+        return Err(HttpsError::Unreachable(format!("http://{addr}/: plain HTTP only to the loopback")));
+    }
+    let host = addr.ip().to_string();
+    let tcp = connect(&host, addr).await?;
+    send_and_read(tcp, &format!("http://{addr}/"), request, max_body).await
+}
+
+async fn connect(host: &str, addr: SocketAddr) -> Result<tokio::net::TcpStream, HttpsError> {
+    tokio::time::timeout(CONNECT_TIMEOUT, tokio::net::TcpStream::connect(addr))
+        .await
+        .map_err(|_| HttpsError::Unreachable(format!("cannot connect to {host} ({addr}): no answer")))?
+        .map_err(|e| HttpsError::Unreachable(format!("cannot connect to {host} ({addr}): {e}")))
+}
+
+async fn send_and_read<S: AsyncRead + AsyncWrite + Unpin>(
+    mut stream: S,
+    url: &str,
+    request: &[u8],
+    max_body: usize,
+) -> Result<Response, HttpsError> {
+    let lost = |e: std::io::Error| HttpsError::Failed(format!("{url}: {e}"));
     stream.write_all(request).await.map_err(lost)?;
     let max_raw = http::MAX_HEAD + 2 * max_body;
     let mut buf = Vec::with_capacity(4096);

@@ -14,6 +14,7 @@ pub mod route;
 pub mod sts;
 pub mod tls;
 pub mod tlsrpt;
+pub mod web;
 
 pub use error::SetupError;
 
