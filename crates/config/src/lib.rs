@@ -21,6 +21,7 @@ mod route;
 mod rules;
 mod senders;
 mod size;
+mod smime;
 mod static_records;
 mod time_zone;
 
@@ -58,6 +59,7 @@ pub use sekisho_policy::{
 };
 pub use senders::SendersConfig;
 pub use size::Size;
+pub use smime::{SmimeConfig, SmimeSigner, default_smime_paths};
 pub use static_records::{StaticRecord, decode_hex, normalize_host};
 pub use time_zone::TimeZone;
 
@@ -119,6 +121,9 @@ pub struct Config {
     pub rules: RulesConfig,
     /// DKIM signing of outbound mail, one table per signing domain.
     pub dkim: Vec<DkimConfig>,
+    /// S/MIME: signing outbound mail (`[[smime.sign]]`) and the roots inbound signatures are
+    /// verified against.
+    pub smime: SmimeConfig,
     /// Listening sockets.
     #[serde(rename = "listener")]
     pub listeners: Vec<ListenerConfig>,
@@ -591,6 +596,7 @@ impl Default for Config {
             antivirus: AntivirusConfig::default(),
             rules: RulesConfig::default(),
             dkim: Vec::new(),
+            smime: SmimeConfig::default(),
             listeners: Vec::new(),
             source: None,
         }
@@ -884,6 +890,9 @@ impl Config {
             return Err(err(&key, message));
         }
         if let Some((key, message)) = dkim::problem(&self.dkim) {
+            return Err(err(&key, message));
+        }
+        if let Some((key, message)) = self.smime.problem() {
             return Err(err(&key, message));
         }
         let ldap_used = self.senders.ldap

@@ -16,6 +16,7 @@ mod sanitised;
 pub mod schedule;
 pub mod session_counts;
 mod sign;
+mod smime_sign;
 mod spooled;
 pub mod tls_reports;
 mod variants;

@@ -164,8 +164,8 @@ fn decoded(fields: &[header::Field<'_>], body: &[u8], limits: &Limits) -> Result
     Ok(der)
 }
 
-/// The header From's address, lowercased.
-fn header_from(head: &[u8]) -> Option<String> {
+/// The header From's (first) address of a message or header block, lowercased.
+pub fn header_from(head: &[u8]) -> Option<String> {
     let parsed = mail_parser::MessageParser::new().parse_headers(head)?;
     let from = parsed.from()?;
     from.first().and_then(|a| a.address()).map(|a| a.to_ascii_lowercase())

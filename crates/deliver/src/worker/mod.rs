@@ -74,6 +74,8 @@ pub(crate) struct Inner {
     sessions: Arc<crate::session_counts::SessionCounts>,
     /// DKIM keys, and the signatures of spooled bodies already signed.
     dkim: Arc<crate::sign::Dkim>,
+    /// S/MIME signers (`[[smime.sign]]`).
+    smime: Arc<crate::smime_sign::Smime>,
 }
 
 /// The recipients' domains, lower case, each once.
@@ -124,6 +126,7 @@ impl Deliverer {
                 links: LinkMaker::new(&config, queue.clone(), files)?,
                 sessions: Default::default(),
                 dkim: Arc::new(crate::sign::Dkim::load(&config)),
+                smime: Arc::new(crate::smime_sign::Smime::load(&config)),
                 timeouts,
                 helo,
                 dns,
