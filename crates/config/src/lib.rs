@@ -59,7 +59,7 @@ pub use sekisho_policy::{
 };
 pub use senders::SendersConfig;
 pub use size::Size;
-pub use smime::{SmimeConfig, SmimeSigner, default_smime_paths};
+pub use smime::{SmimeConfig, SmimeSigner, default_smime_paths, pattern_ok as smime_pattern_ok};
 pub use static_records::{StaticRecord, decode_hex, normalize_host};
 pub use time_zone::TimeZone;
 

@@ -94,7 +94,8 @@ impl SmimeConfig {
     }
 }
 
-fn pattern_ok(pattern: &str) -> bool {
+/// Whether `pattern` is a sender pattern `[[smime.sign]] senders` accepts.
+pub fn pattern_ok(pattern: &str) -> bool {
     let p = pattern.trim();
     if let Some(d) = p.strip_prefix("*@").or_else(|| p.strip_prefix('@')) {
         return dns_name_ok(d);

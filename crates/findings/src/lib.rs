@@ -11,6 +11,7 @@ mod country;
 mod header;
 mod names;
 mod sentences;
+mod smime;
 
 use sekisho_lookalike::{Protected, organisational_domain};
 use sekisho_policy::sender::{FindingKind, SenderFinding};
@@ -18,6 +19,7 @@ use sekisho_policy::sender::{FindingKind, SenderFinding};
 pub use country::{Countries, Country};
 pub use header::{Mailbox, SenderHeader, domain_of};
 pub use names::{InternalNames, fold};
+pub use smime::{smime_invalid, smime_valid};
 
 /// What the organisation's history says about the sender's address and domain.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -131,10 +133,12 @@ pub fn rank(kind: FindingKind) -> u8 {
         FindingKind::DisplayNameSpoof => 2,
         FindingKind::SpfFail => 3,
         FindingKind::DkimFail => 4,
-        FindingKind::HeaderEnvelopeMismatch => 5,
-        FindingKind::ReplyToElsewhere => 6,
-        FindingKind::FirstContact => 7,
-        FindingKind::OriginCountry => 8,
+        FindingKind::SmimeInvalid => 5,
+        FindingKind::HeaderEnvelopeMismatch => 6,
+        FindingKind::ReplyToElsewhere => 7,
+        FindingKind::FirstContact => 8,
+        FindingKind::OriginCountry => 9,
+        FindingKind::SmimeValid => 10,
     }
 }
 

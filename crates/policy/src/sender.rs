@@ -79,6 +79,11 @@ keywords! {
         FirstContact = "first-contact",
         /// The connecting client's country (information).
         OriginCountry = "origin-country",
+        /// The message carries an S/MIME signature that verified: the signer's certificate
+        /// chains to a configured root and is for the From address (positive evidence).
+        SmimeValid = "smime-valid",
+        /// The message carries an S/MIME signature that did not verify, and why.
+        SmimeInvalid = "smime-invalid",
     }
 }
 

@@ -17,4 +17,7 @@ pub enum ReceiveError {
     /// `[findings] country_database` could not be read as a MaxMind database.
     #[error("[findings] country_database {}: {message}", path.display())]
     CountryDatabase { path: PathBuf, message: String },
+    /// A file of `[smime] roots` could not be read as PEM certificates.
+    #[error("[smime] roots {}: {message}", path.display())]
+    SmimeRoots { path: PathBuf, message: String },
 }

@@ -24,6 +24,7 @@ pub mod rules_notice;
 mod sender_findings;
 mod senders;
 mod server;
+mod smime;
 mod tls;
 
 pub use error::ReceiveError;

@@ -33,6 +33,8 @@ pub(crate) struct Ctx {
     pub verifier: Option<Arc<sekisho_auth::Verifier>>,
     /// What the sender findings keep between messages (`[findings]`).
     pub sender_checks: crate::sender_findings::SenderChecks,
+    /// S/MIME verification of MX mail (`[smime] roots`).
+    pub smime: Option<crate::smime::SmimeCheck>,
     local_domains: Arc<[String]>,
 }
 
@@ -134,6 +136,7 @@ impl Server {
             recipients: crate::recipients::Recipients::new(&config, directory.clone()),
             directory,
             sender_checks: crate::sender_findings::SenderChecks::new(&config)?,
+            smime: if has_mx { crate::smime::SmimeCheck::new(&config)? } else { None },
             local_domains: config.local_domains.clone().into(),
             config,
             queue,
