@@ -106,7 +106,7 @@ impl Smime {
         if signed_kind(message).is_some() {
             return Err("not signed: already S/MIME-signed by the sender".into());
         }
-        if !signer.emails().iter().any(|e| *e == from) {
+        if !signer.emails().contains(&from) {
             return Err(format!(
                 "not signed: the certificate {} is for {}, not {from}",
                 signer.subject(),
