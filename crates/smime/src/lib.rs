@@ -5,6 +5,7 @@
 //! The CMS structures are RustCrypto's (`cms`, `x509-cert`, `der`); signatures and digests are
 //! ring's, which the rest of sekisho already uses.
 
+mod ber;
 mod canon;
 mod certs;
 mod error;

@@ -82,6 +82,33 @@ fn openssl_signed_mail_verifies_here_detached_and_opaque_with_the_chain() {
 }
 
 #[test]
+fn streamed_ber_and_key_identifier_signers_as_outlook_and_openssl_cms_write_them_verify() {
+    let pki = Pki::new();
+    pki.user("alice", "alice@example.com", 30);
+    let content = "Content-Type: text/plain\r\n\r\nhello\r\n";
+    for (cms, extra) in [
+        (false, vec!["-nodetach", "-stream", "-certfile", "inter.pem"]),
+        (false, vec!["-stream", "-certfile", "inter.pem"]),
+        (true, vec!["-keyid", "-certfile", "inter.pem"]),
+        (true, vec!["-keyid", "-nodetach", "-stream", "-certfile", "inter.pem"]),
+    ] {
+        let signed = if cms {
+            let mut args = vec!["cms", "-sign", "-signer", "alice.pem", "-inkey", "alice.key", "-md", "sha256"];
+            args.extend_from_slice(&extra);
+            let (ok, out, err) = crate::openssl_pki::openssl_with(pki.dir(), &args, content.as_bytes());
+            assert!(ok, "{err}");
+            out
+        } else {
+            pki.openssl_sign("alice", content.as_bytes(), &extra)
+        };
+        let mut message = b"From: alice@example.com\r\n".to_vec();
+        message.extend(&signed);
+        let v = verify(&pki, &message);
+        assert!(v.result.is_ok(), "{cms} {extra:?}: {:?}", v.result);
+    }
+}
+
+#[test]
 fn without_certificates_in_the_message_the_signer_is_not_found() {
     let pki = Pki::new();
     pki.user("alice", "alice@example.com", 30);

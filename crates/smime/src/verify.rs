@@ -180,7 +180,8 @@ fn verify_cms(
     from: Option<&str>,
     limits: &Limits,
 ) -> Result<Valid, Failure> {
-    let info = ContentInfo::from_der(der).map_err(|e| malformed(format!("ContentInfo: {e}")))?;
+    let der = crate::ber::to_der(der).map_err(malformed)?;
+    let info = ContentInfo::from_der(&der).map_err(|e| malformed(format!("ContentInfo: {e}")))?;
     if info.content_type != oids::SIGNED_DATA {
         return Err(malformed(format!("content type {} is not signed-data", info.content_type)));
     }
