@@ -361,3 +361,66 @@ async fn a_pkcs12_file_from_openssl_imports_with_the_key_private_and_the_printed
     assert_eq!(code, 1);
     assert!(stderr.contains("exists; move it away to import again"), "{stderr}");
 }
+
+#[test]
+fn bad_smime_material_is_a_configuration_error_naming_the_key() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let pki = Pki::new();
+    pki.user("alice", "alice@example.jp", 30);
+    pki.user("bob", "bob@example.jp", 30);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(pki.path("alice.key"), std::fs::Permissions::from_mode(0o600)).unwrap();
+    std::fs::set_permissions(pki.path("bob.key"), std::fs::Permissions::from_mode(0o644)).unwrap();
+    let not_pem = dir.path().join("roots.pem");
+    std::fs::write(&not_pem, "no certificates here\n").unwrap();
+    let sign = |cert: &str, key: &str| {
+        format!(
+            "[[smime.sign]]\nsenders = [\"example.jp\"]\ncertificate = \"{}\"\nkey = \"{}\"\n",
+            pki.path(cert).display(),
+            pki.path(key).display()
+        )
+    };
+    let cases = [
+        (
+            "roots",
+            format!("[smime]\nroots = [\"{}\"]\n", not_pem.display()),
+            "smime.roots",
+            "holds no CERTIFICATE block",
+        ),
+        ("mismatch", sign("alice.chain.pem", "bob.key"), "smime.sign.0.key", ""),
+        (
+            "exposed",
+            sign("bob.chain.pem", "bob.key"),
+            "smime.sign.0.key",
+            "is readable by others (mode 644); chmod 600 it",
+        ),
+        ("no chain", sign("alice.key", "alice.key"), "smime.sign.0.certificate", ""),
+    ];
+    std::fs::set_permissions(pki.path("bob.key"), std::fs::Permissions::from_mode(0o600)).unwrap();
+    for (name, extra, key, says) in cases {
+        if name == "exposed" {
+            std::fs::set_permissions(pki.path("bob.key"), std::fs::Permissions::from_mode(0o644)).unwrap();
+        }
+        let sub = dir.path().join(name.replace(' ', "-"));
+        std::fs::create_dir_all(&sub).unwrap();
+        let config = support::write_config(
+            &sub,
+            support::own_address(2525),
+            &format!("[delivery]\nrelay_host = \"[127.0.0.1]:9\"\n{extra}"),
+        );
+        let (code, out, err) = support::run(None, &["config", "check", config.to_str().unwrap()], "");
+        assert_eq!(code, 2, "{name}: {out}{err}");
+        assert!(err.contains(&format!("{key}: ")), "{name}: {err}");
+        assert!(err.contains(says), "{name}: {err}");
+        if name == "mismatch" {
+            assert!(err.contains("the private key does not match the certificate CN=alice"), "{err}");
+        }
+    }
+    let good = support::write_config(
+        &dir.path().join("good"),
+        support::own_address(2525),
+        &format!("[delivery]\nrelay_host = \"[127.0.0.1]:9\"\n{}", sign("alice.chain.pem", "alice.key")),
+    );
+    let (code, out, err) = support::run(None, &["config", "check", good.to_str().unwrap()], "");
+    assert_eq!(code, 0, "{out}{err}");
+}

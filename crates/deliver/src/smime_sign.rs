@@ -22,21 +22,47 @@ pub(crate) struct Smime {
     signers: Vec<Loaded>,
 }
 
+/// Why a `[[smime.sign]]` table's files cannot sign: the certificate's or the key's fault.
+#[derive(Debug, thiserror::Error)]
+pub enum SignerFileError {
+    /// The certificate chain file.
+    #[error("{0}")]
+    Certificate(String),
+    /// The private key file (unreadable, readable by others, unusable, not the certificate's).
+    #[error("{0}")]
+    Key(String),
+}
+
 /// Reads a key file, refusing one that others may read.
-fn read_private(path: &Path) -> Result<Vec<u8>, String> {
+fn read_private(path: &Path) -> Result<Vec<u8>, SignerFileError> {
     use std::os::unix::fs::PermissionsExt as _;
-    let meta = std::fs::metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let mode = meta.permissions().mode() & 0o777;
+    let failed = |e: std::io::Error| SignerFileError::Key(format!("{}: {e}", path.display()));
+    let mode = std::fs::metadata(path).map_err(failed)?.permissions().mode() & 0o777;
     if mode & 0o077 != 0 {
-        return Err(format!("{} is readable by others (mode {mode:o}); chmod 600 it", path.display()));
+        return Err(SignerFileError::Key(format!(
+            "{} is readable by others (mode {mode:o}); chmod 600 it",
+            path.display()
+        )));
     }
-    std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))
+    std::fs::read(path).map_err(failed)
+}
+
+/// Loads a `[[smime.sign]]` table's chain and key as `serve` does (also run by `config check`).
+pub fn load_signer(table: &sekisho_config::SmimeSigner) -> Result<Signer, SignerFileError> {
+    let chain = std::fs::read(&table.certificate)
+        .map_err(|e| SignerFileError::Certificate(format!("{}: {e}", table.certificate.display())))?;
+    let key = read_private(&table.key)?;
+    Signer::from_pem(&chain, &key).map_err(|e| match e {
+        sekisho_smime::SmimeError::Malformed { what: "the certificate chain", .. }
+        | sekisho_smime::SmimeError::Incomplete(_) => {
+            SignerFileError::Certificate(format!("{}: {e}", table.certificate.display()))
+        }
+        e => SignerFileError::Key(format!("{}: {e}", table.key.display())),
+    })
 }
 
 fn load(table: &sekisho_config::SmimeSigner) -> Loaded {
-    let chain = std::fs::read(&table.certificate).map_err(|e| format!("{}: {e}", table.certificate.display()))?;
-    let key = read_private(&table.key)?;
-    Signer::from_pem(&chain, &key).map_err(|e| e.to_string())
+    load_signer(table).map_err(|e| e.to_string())
 }
 
 impl Smime {

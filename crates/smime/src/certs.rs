@@ -21,8 +21,12 @@ pub struct Trust {
 }
 
 impl Trust {
-    /// The certificates of a PEM file (one or more `CERTIFICATE` blocks).
+    /// The certificates of a PEM file (one or more `CERTIFICATE` blocks; none when the file
+    /// holds no PEM block at all).
     pub fn from_pem(pem: &[u8]) -> Result<Trust, SmimeError> {
+        if !pem.windows(11).any(|w| w == b"-----BEGIN ") {
+            return Ok(Trust::default());
+        }
         let roots = Certificate::load_pem_chain(pem).map_err(|e| SmimeError::malformed("the roots' PEM file", e))?;
         Ok(Trust { roots })
     }
