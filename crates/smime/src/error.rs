@@ -22,7 +22,7 @@ pub enum SmimeError {
     WrongPassword,
     /// The PKCS#12 file uses a scheme sekisho cannot read.
     #[error(
-        "unsupported PKCS#12 protection: {0} (export it again with OpenSSL 3's defaults: AES-256-CBC and an HMAC-SHA-256 MAC)"
+        "unsupported PKCS#12 protection: {0} (export it again with AES-256-CBC or 3DES and an HMAC-SHA-256 or SHA-1 MAC)"
     )]
     UnsupportedPkcs12(String),
     /// The PKCS#12 file holds no private key or no certificate for it.

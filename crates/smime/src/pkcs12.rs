@@ -1,5 +1,6 @@
-//! PKCS#12 files (`.p12`, `.pfx`) as OpenSSL 3 writes them by default (PBES2 with
-//! AES-256-CBC and PBKDF2, HMAC-SHA-256 MAC): the private key and the certificate chain.
+//! PKCS#12 files (`.p12`, `.pfx`): as OpenSSL 3 writes them by default (PBES2 with
+//! AES-256-CBC and PBKDF2, HMAC-SHA-256 MAC), and as Windows and `openssl pkcs12 -legacy`
+//! write them (PKCS#12 PBE with 3DES or RC2, SHA-1 MAC): the private key and the chain.
 
 use cms::content_info::ContentInfo;
 use der::asn1::{AnyRef, OctetString};
@@ -95,13 +96,9 @@ pub fn read_pkcs12(file: &[u8], password: &str) -> Result<Identity, SmimeError> 
                     certs.push(cert.cert_value.as_bytes().to_vec());
                 }
             } else if bag.bag_id == oids::PKCS8_SHROUDED_KEY_BAG {
-                let encrypted = pkcs8::EncryptedPrivateKeyInfo::from_der(inner)
-                    .map_err(|e| SmimeError::malformed("the encrypted private key", e))?;
-                if encrypted.encryption_algorithm.pbes2().is_none() {
-                    return Err(SmimeError::UnsupportedPkcs12("a key encrypted with PBES1 (legacy)".into()));
-                }
-                let doc = encrypted.decrypt(password.as_bytes()).map_err(|_| SmimeError::WrongPassword)?;
-                keys.push(doc.as_bytes().to_vec());
+                let encrypted =
+                    Shrouded::from_der(inner).map_err(|e| SmimeError::malformed("the encrypted private key", e))?;
+                keys.push(decrypt(&encrypted.algorithm, password, encrypted.data.as_bytes())?);
             } else if bag.bag_id == oids::KEY_BAG {
                 keys.push(inner.to_vec());
             }
@@ -112,23 +109,33 @@ pub fn read_pkcs12(file: &[u8], password: &str) -> Result<Identity, SmimeError> 
     Ok(Identity { key_pkcs8: key, chain })
 }
 
+/// A pkcs8ShroudedKeyBag's value (EncryptedPrivateKeyInfo), whatever its scheme.
+#[derive(der::Sequence)]
+struct Shrouded {
+    algorithm: spki::AlgorithmIdentifierOwned,
+    data: OctetString,
+}
+
+/// Iteration counts outside this range are refused (a hostile file could ask for years).
+const ITERATIONS: std::ops::RangeInclusive<i32> = 1..=10_000_000;
+
 fn check_mac(mac: &pkcs12::mac_data::MacData, data: &[u8], password: &str) -> Result<(), SmimeError> {
     let alg = mac.mac.algorithm.oid;
-    if alg != oids::SHA256 {
-        return Err(SmimeError::UnsupportedPkcs12(format!("a MAC with digest {alg}")));
-    }
-    if !(1..=10_000_000).contains(&mac.iterations) {
+    if !ITERATIONS.contains(&mac.iterations) {
         return Err(SmimeError::malformed("the PKCS#12 MAC", "iteration count out of range"));
     }
-    let key = pkcs12::kdf::derive_key_utf8::<sha2::Sha256>(
-        password,
-        mac.mac_salt.as_bytes(),
-        pkcs12::kdf::Pkcs12KeyType::Mac,
-        mac.iterations,
-        32,
-    )
-    .map_err(|e| SmimeError::malformed("the password", e))?;
-    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &key);
+    let (salt, kind, n) = (mac.mac_salt.as_bytes(), pkcs12::kdf::Pkcs12KeyType::Mac, mac.iterations);
+    let bad_password = |e| SmimeError::malformed("the password", e);
+    let (key, hmac) = if alg == oids::SHA256 {
+        let key = pkcs12::kdf::derive_key_utf8::<sha2::Sha256>(password, salt, kind, n, 32).map_err(bad_password)?;
+        (key, ring::hmac::HMAC_SHA256)
+    } else if alg == oids::SHA1 {
+        let key = pkcs12::kdf::derive_key_utf8::<sha1::Sha1>(password, salt, kind, n, 20).map_err(bad_password)?;
+        (key, ring::hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY)
+    } else {
+        return Err(SmimeError::UnsupportedPkcs12(format!("a MAC with digest {alg}")));
+    };
+    let key = ring::hmac::Key::new(hmac, &key);
     ring::hmac::verify(&key, data, mac.mac.digest.as_bytes()).map_err(|_| SmimeError::WrongPassword)
 }
 
@@ -136,16 +143,54 @@ fn decrypt_safe(info: &ContentInfo, password: &str) -> Result<Vec<u8>, SmimeErro
     let data: cms::encrypted_data::EncryptedData =
         info.content.decode_as().map_err(|e| SmimeError::malformed("an encrypted safe", e))?;
     let eci = data.enc_content_info;
-    let alg_der = eci.content_enc_alg.to_der().map_err(|e| SmimeError::malformed("an encrypted safe", e))?;
-    let alg_ref =
-        spki::AlgorithmIdentifierRef::from_der(&alg_der).map_err(|e| SmimeError::malformed("an encrypted safe", e))?;
-    let scheme = pkcs5::EncryptionScheme::try_from(alg_ref)
-        .map_err(|_| SmimeError::UnsupportedPkcs12(format!("safe encryption {}", eci.content_enc_alg.oid)))?;
-    if scheme.pbes2().is_none() {
-        return Err(SmimeError::UnsupportedPkcs12("certificates encrypted with PBES1 (legacy RC2/3DES)".into()));
-    }
     let ciphertext = eci.encrypted_content.ok_or(SmimeError::Incomplete("an empty encrypted safe"))?;
-    scheme.decrypt(password.as_bytes(), ciphertext.as_bytes()).map_err(|_| SmimeError::WrongPassword)
+    decrypt(&eci.content_enc_alg, password, ciphertext.as_bytes())
+}
+
+/// Decrypts `ciphertext` encrypted under `alg`: PBES2 (PKCS#5) or PKCS#12's own PBE.
+fn decrypt(alg: &spki::AlgorithmIdentifierOwned, password: &str, ciphertext: &[u8]) -> Result<Vec<u8>, SmimeError> {
+    if alg.oid == oids::PBES2 {
+        let alg_der = alg.to_der().map_err(|e| SmimeError::malformed("an encryption scheme", e))?;
+        let alg_ref = spki::AlgorithmIdentifierRef::from_der(&alg_der)
+            .map_err(|e| SmimeError::malformed("an encryption scheme", e))?;
+        let scheme = pkcs5::EncryptionScheme::try_from(alg_ref)
+            .map_err(|_| SmimeError::UnsupportedPkcs12(format!("PBES2 parameters of {}", alg.oid)))?;
+        return scheme.decrypt(password.as_bytes(), ciphertext).map_err(|_| SmimeError::WrongPassword);
+    }
+    let params: pkcs12::pbe_params::Pkcs12PbeParams = alg
+        .parameters
+        .as_ref()
+        .ok_or_else(|| SmimeError::malformed("PBE parameters", "absent"))?
+        .decode_as()
+        .map_err(|e| SmimeError::malformed("PBE parameters", e))?;
+    if !ITERATIONS.contains(&params.iterations) {
+        return Err(SmimeError::malformed("PBE parameters", "iteration count out of range"));
+    }
+    let derive = |kind, len| {
+        pkcs12::kdf::derive_key_utf8::<sha1::Sha1>(password, params.salt.as_bytes(), kind, params.iterations, len)
+            .map_err(|e| SmimeError::malformed("the password", e))
+    };
+    use cbc::cipher::block_padding::Pkcs7;
+    use cbc::cipher::{BlockDecryptMut as _, InnerIvInit as _, KeyIvInit as _};
+    use pkcs12::kdf::Pkcs12KeyType::{EncryptionKey, Iv};
+    let iv = derive(Iv, 8)?;
+    let wrong = |_| SmimeError::WrongPassword;
+    if alg.oid == oids::PBE_SHA1_3DES {
+        let key = derive(EncryptionKey, 24)?;
+        let d = cbc::Decryptor::<des::TdesEde3>::new_from_slices(&key, &iv)
+            .map_err(|e| SmimeError::malformed("a 3DES key", e))?;
+        return d.decrypt_padded_vec_mut::<Pkcs7>(ciphertext).map_err(wrong);
+    }
+    let bits = match alg.oid {
+        o if o == oids::PBE_SHA1_RC2_40 => 40,
+        o if o == oids::PBE_SHA1_RC2_128 => 128,
+        o => return Err(SmimeError::UnsupportedPkcs12(format!("encryption {o}"))),
+    };
+    let key = derive(EncryptionKey, bits / 8)?;
+    let cipher = rc2::Rc2::new_with_eff_key_len(&key, bits);
+    let d = cbc::Decryptor::<rc2::Rc2>::inner_iv_slice_init(cipher, &iv)
+        .map_err(|e| SmimeError::malformed("an RC2 IV", e))?;
+    d.decrypt_padded_vec_mut::<Pkcs7>(ciphertext).map_err(wrong)
 }
 
 /// The certificate of `key` first, then its issuers among `certs`.

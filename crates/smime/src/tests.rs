@@ -202,6 +202,41 @@ fn a_pkcs12_file_from_openssl_gives_a_signer_openssl_accepts() {
 }
 
 #[test]
+fn legacy_pkcs12_files_as_windows_and_openssl_legacy_write_them_import() {
+    let pki = Pki::new();
+    pki.user("alice", "alice@example.com", 30);
+    // OpenSSL's -legacy: RC2-40 for the certificates, 3DES for the key, a SHA-1 MAC; Windows'
+    // "TripleDES-SHA1": 3DES for both.
+    for (name, extra) in [
+        ("legacy.p12", vec!["-legacy"]),
+        ("tdes.p12", vec!["-certpbe", "PBE-SHA1-3DES", "-keypbe", "PBE-SHA1-3DES", "-macalg", "sha1"]),
+    ] {
+        let mut args = vec![
+            "pkcs12",
+            "-export",
+            "-inkey",
+            "alice.key",
+            "-in",
+            "alice.pem",
+            "-certfile",
+            "inter.pem",
+            "-passout",
+            "pass:pw",
+            "-out",
+            name,
+        ];
+        args.extend_from_slice(&extra);
+        let (ok, _, err) = crate::openssl_pki::openssl_with(pki.dir(), &args, b"");
+        assert!(ok, "{name}: {err}");
+        let p12 = std::fs::read(pki.path(name)).unwrap();
+        assert!(matches!(read_pkcs12(&p12, "wrong"), Err(crate::SmimeError::WrongPassword)), "{name}");
+        let identity = read_pkcs12(&p12, "pw").unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(identity.chain.len(), 2, "{name}");
+        assert_eq!(identity.signer().unwrap().emails(), vec!["alice@example.com".to_string()], "{name}");
+    }
+}
+
+#[test]
 fn malformed_and_truncated_signatures_are_findings_not_panics() {
     let pki = Pki::new();
     pki.user("alice", "alice@example.com", 30);
