@@ -13,7 +13,7 @@ use crate::ReceiveError;
 
 /// The roots, read once at start.
 pub(crate) struct SmimeCheck {
-    trust: Trust,
+    trust: std::sync::Arc<Trust>,
 }
 
 /// What verifying one message gave.
@@ -40,7 +40,7 @@ impl SmimeCheck {
             }
             trust.extend(roots);
         }
-        Ok(Some(SmimeCheck { trust }))
+        Ok(Some(SmimeCheck { trust: std::sync::Arc::new(trust) }))
     }
 
     /// Verifies the S/MIME signature of the spooled message at `path`; None when it carries
