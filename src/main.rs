@@ -106,6 +106,11 @@ enum Command {
         #[command(subcommand)]
         command: commands::dkim::DkimCommand,
     },
+    /// S/MIME: import a PKCS#12 file's key and certificate chain for [[smime.sign]].
+    Smime {
+        #[command(subcommand)]
+        command: commands::smime::SmimeCommand,
+    },
     /// The store key that wraps kept files' keys: generate one, rotate to a new one.
     Key {
         #[command(subcommand)]
@@ -174,6 +179,7 @@ fn run_async(command: Command, config: Config, source: ConfigSource) -> Result<(
             Command::Dmarc { command } => commands::dmarc::run(command, &config, &source).await,
             Command::Key { command } => commands::key::run(command, &config, &source).await,
             Command::Dkim { command } => commands::dkim::run(command, &config, &source).await,
+            Command::Smime { command } => commands::smime::run(command, &config, &source).await,
             Command::Links { command } => commands::links::run(command, &config, &source).await,
             Command::Config { .. } => unreachable!("handled before the runtime starts"),
         }

@@ -1,6 +1,6 @@
 //! What the configuration names on disk, loaded the way `serve` will load it: the listeners'
 //! certificate and key, the extra roots for outbound TLS, the DNSSEC trust anchor, the ARC
-//! sealing key, the store key (`crate::store_key`). Run by
+//! sealing key, the S/MIME roots and signers, the store key (`crate::store_key`). Run by
 //! `config check` and before `serve` starts, so a bad file is a configuration error (exit 2)
 //! that names the file, the line and the key.
 
@@ -37,5 +37,31 @@ pub(crate) fn check(config: &Config) -> Result<(), ConfigError> {
     {
         return Err(config.error_at("authentication.arc_seal.key_file", e.to_string()));
     }
+    smime(config)?;
     crate::store_key::check(config)
+}
+
+/// `[smime] roots` and each `[[smime.sign]]` table's chain and key.
+fn smime(config: &Config) -> Result<(), ConfigError> {
+    for path in &config.smime.roots {
+        let roots = std::fs::read(path)
+            .map_err(|e| e.to_string())
+            .and_then(|pem| sekisho_smime::Trust::from_pem(&pem).map_err(|e| e.to_string()));
+        match roots {
+            Err(e) => return Err(config.error_at("smime.roots", format!("{}: {e}", path.display()))),
+            Ok(t) if t.is_empty() => {
+                return Err(config.error_at("smime.roots", format!("{}: holds no CERTIFICATE block", path.display())));
+            }
+            Ok(_) => {}
+        }
+    }
+    for (i, table) in config.smime.sign.iter().enumerate() {
+        use sekisho_deliver::SignerFileError as E;
+        match sekisho_deliver::load_smime_signer(table) {
+            Ok(_) => {}
+            Err(E::Certificate(e)) => return Err(config.error_at(&format!("smime.sign.{i}.certificate"), e)),
+            Err(E::Key(e)) => return Err(config.error_at(&format!("smime.sign.{i}.key"), e)),
+        }
+    }
+    Ok(())
 }

@@ -434,6 +434,7 @@ async fn queue_show_tells_each_attempts_variant() {
         outcome: AttemptOutcome::Delivered,
         evidence: None,
         dkim: variant.map(|_| "signed: d=example.jp s=ed1 ed25519-sha256".to_string()),
+        smime: variant.map(|_| "signed: S/MIME by CN=alice <alice@example.jp>, sha-256".to_string()),
         variant: variant.and_then(|(k, r)| sekisho_store::Variant::parse(k, r.into())),
     };
     let update = |idx, a| sekisho_store::RecipientUpdate {
@@ -458,6 +459,7 @@ async fn queue_show_tells_each_attempts_variant() {
     assert!(stdout.contains(&format!("variant:    {reason}")), "{stdout}");
     assert_eq!(stdout.matches("variant:").count(), 1, "none for an attempt without one: {stdout}");
     assert!(stdout.contains("dkim:       signed: d=example.jp s=ed1 ed25519-sha256"), "{stdout}");
+    assert!(stdout.contains("smime:      signed: S/MIME by CN=alice <alice@example.jp>, sha-256"), "{stdout}");
     assert_eq!(stdout.matches("dkim:").count(), 1, "none when signing is off: {stdout}");
     assert!(stdout.contains("file:       quote.pdf (application/pdf, 1000 bytes): clean"), "{stdout}");
     let shown = json_of(&config, &["queue", "show", id, "--json"]);

@@ -16,6 +16,7 @@ pub(crate) mod reports;
 pub(crate) mod rules;
 pub(crate) mod sender_record;
 pub(crate) mod serve;
+pub(crate) mod smime;
 pub(crate) mod tlsrpt;
 pub(crate) mod user;
 

@@ -294,6 +294,9 @@ pub(crate) async fn run(command: QueueCommand, config: &Config, source: &ConfigS
                         outln!("variant:    {} — {}", v.kind, v.reason);
                     }
                 }
+                if let Some(smime) = &a_.smime {
+                    outln!("smime:      {smime}");
+                }
                 if let Some(dkim) = &a_.dkim {
                     outln!("dkim:       {dkim}");
                 }

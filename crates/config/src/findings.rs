@@ -79,12 +79,14 @@ impl Default for FindingsConfig {
             countries: Vec::new(),
             unusual_country: UnusualCountry::Tag,
             banner: true,
-            // Information (first contact, the country) is in the record and on the portal, not
-            // on every new correspondent's mail.
+            // Information (first contact, the country, a valid S/MIME signature) is in the
+            // record and on the portal, not on every new correspondent's mail.
             banner_kinds: FindingKind::ALL
                 .iter()
                 .copied()
-                .filter(|k| !matches!(k, FindingKind::OriginCountry | FindingKind::FirstContact))
+                .filter(|k| {
+                    !matches!(k, FindingKind::OriginCountry | FindingKind::FirstContact | FindingKind::SmimeValid)
+                })
                 .collect(),
             banner_text: String::new(),
             banner_html: String::new(),

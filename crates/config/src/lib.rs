@@ -24,6 +24,7 @@ mod route;
 mod rules;
 mod senders;
 mod size;
+mod smime;
 mod static_records;
 mod time_zone;
 
@@ -64,6 +65,7 @@ pub use sekisho_policy::{
 };
 pub use senders::SendersConfig;
 pub use size::Size;
+pub use smime::{SmimeConfig, SmimeSigner, default_smime_paths, pattern_ok as smime_pattern_ok};
 pub use static_records::{StaticRecord, decode_hex, normalize_host};
 pub use time_zone::TimeZone;
 
@@ -131,6 +133,9 @@ pub struct Config {
     pub dkim: Vec<DkimConfig>,
     /// The administrators' listener: metrics and health checks.
     pub admin: AdminConfig,
+    /// S/MIME: signing outbound mail (`[[smime.sign]]`) and the roots inbound signatures are
+    /// verified against.
+    pub smime: SmimeConfig,
     /// Listening sockets.
     #[serde(rename = "listener")]
     pub listeners: Vec<ListenerConfig>,
@@ -636,6 +641,7 @@ impl Default for Config {
             rules: RulesConfig::default(),
             dkim: Vec::new(),
             admin: AdminConfig::default(),
+            smime: SmimeConfig::default(),
             listeners: Vec::new(),
             source: None,
         }
@@ -946,6 +952,9 @@ impl Config {
             return Err(err(&key, message));
         }
         if let Some((key, message)) = dkim::problem(&self.dkim) {
+            return Err(err(&key, message));
+        }
+        if let Some((key, message)) = self.smime.problem() {
             return Err(err(&key, message));
         }
         let ldap_used = self.senders.ldap

@@ -19,6 +19,8 @@ mod sanitised;
 pub mod schedule;
 pub mod session_counts;
 mod sign;
+mod smime_sign;
+pub use smime_sign::{SignerFileError, load_signer as load_smime_signer};
 mod spooled;
 pub mod tls_reports;
 mod variants;

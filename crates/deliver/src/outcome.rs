@@ -47,6 +47,8 @@ pub struct RcptResult {
     pub variant: Option<Variant>,
     /// Which DKIM signatures the data carried, or why none (None: signing is off).
     pub dkim: Option<String>,
+    /// Who S/MIME-signed the data, or why nobody did (None: `[[smime.sign]]` is off).
+    pub smime: Option<String>,
 }
 
 impl RcptResult {
@@ -57,7 +59,16 @@ impl RcptResult {
         at: Option<(Target, Option<String>)>,
         evidence: Option<TlsEvidence>,
     ) -> RcptResult {
-        RcptResult { idx, verdict, attempt_at: at, evidence, next_hop_dsn: false, variant: None, dkim: None }
+        RcptResult {
+            idx,
+            verdict,
+            attempt_at: at,
+            evidence,
+            next_hop_dsn: false,
+            variant: None,
+            dkim: None,
+            smime: None,
+        }
     }
 }
 
@@ -246,6 +257,7 @@ pub fn recipient_update(
             evidence: r.evidence.as_ref().and_then(|e| serde_json::to_value(e).ok()),
             variant: r.variant,
             dkim: r.dkim,
+            smime: r.smime,
         }),
         notice,
     };

@@ -11,6 +11,7 @@ mod country;
 mod header;
 mod names;
 mod sentences;
+mod smime;
 
 use sekisho_lookalike::{Protected, organisational_domain};
 use sekisho_policy::sender::{FindingKind, SenderFinding};
@@ -18,6 +19,7 @@ use sekisho_policy::sender::{FindingKind, SenderFinding};
 pub use country::{Countries, Country};
 pub use header::{Mailbox, SenderHeader, domain_of};
 pub use names::{InternalNames, fold};
+pub use smime::{smime_invalid, smime_valid};
 
 /// What the organisation's history says about the sender's address and domain.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -132,10 +134,12 @@ pub fn rank(kind: FindingKind) -> u8 {
         FindingKind::Reputation => 3,
         FindingKind::SpfFail => 4,
         FindingKind::DkimFail => 5,
-        FindingKind::HeaderEnvelopeMismatch => 6,
-        FindingKind::ReplyToElsewhere => 7,
-        FindingKind::FirstContact => 8,
-        FindingKind::OriginCountry => 9,
+        FindingKind::SmimeInvalid => 6,
+        FindingKind::HeaderEnvelopeMismatch => 7,
+        FindingKind::ReplyToElsewhere => 8,
+        FindingKind::FirstContact => 9,
+        FindingKind::OriginCountry => 10,
+        FindingKind::SmimeValid => 11,
     }
 }
 

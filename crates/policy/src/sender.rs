@@ -118,6 +118,11 @@ keywords! {
         OriginCountry = "origin-country",
         /// A DNS blocklist names the client's address or one of the message's domains.
         Reputation = "reputation",
+        /// The message carries an S/MIME signature that verified: the signer's certificate
+        /// chains to a configured root and is for the From address (positive evidence).
+        SmimeValid = "smime-valid",
+        /// The message carries an S/MIME signature that did not verify, and why.
+        SmimeInvalid = "smime-invalid",
     }
 }
 

@@ -23,4 +23,7 @@ pub enum ReceiveError {
     /// The resolver of the DNS blocklists (`[reputation]`) could not be built.
     #[error("[reputation]: cannot build the resolver: {0}")]
     Blocklists(#[from] sekisho_dns::DnsError),
+    /// A file of `[smime] roots` could not be read as PEM certificates.
+    #[error("[smime] roots {}: {message}", path.display())]
+    SmimeRoots { path: PathBuf, message: String },
 }

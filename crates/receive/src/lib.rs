@@ -27,6 +27,7 @@ mod sender_findings;
 mod sender_tls;
 mod senders;
 mod server;
+mod smime;
 mod tls;
 
 pub use error::ReceiveError;

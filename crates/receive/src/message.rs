@@ -204,6 +204,26 @@ pub(crate) async fn receive<S: AsyncRead + Unpin>(
             }
         }
     }
+    // Inbound, an S/MIME signature (crate::smime, `[smime] roots`): a finding, and a clause of
+    // the Authentication-Results field. A message that cannot be read for it goes on without.
+    if !arrival.submission
+        && let Some(smime) = &ctx.smime
+    {
+        match smime.check(finished.path()).await {
+            Ok(Some(checked)) => {
+                let record: &mut sekisho_policy::sender::SenderRecord =
+                    sender_record.get_or_insert_with(Default::default);
+                if let Some(auth) = record.authentication.as_mut() {
+                    auth.results_field = crate::smime::with_clause(&auth.results_field, &checked.clause);
+                }
+                record.findings = sekisho_findings::merge(std::mem::take(&mut record.findings), vec![checked.finding]);
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(queue_id = %id, error = %e, "cannot read the message to verify its S/MIME signature")
+            }
+        }
+    }
     // Inbound, who sent it in words a person reads (crate::sender_findings), beside what
     // authentication found.
     let mut held_for_sender = false;

@@ -39,6 +39,8 @@ pub(crate) struct Ctx {
     pub blocklists: Option<Arc<sekisho_dns::Blocklists>>,
     /// The DMARC aggregate reports' rows counted so far (`[dmarc]`), kept across reloads.
     pub dmarc_rows: Arc<crate::dmarc_rows::DmarcRows>,
+    /// S/MIME verification of MX mail (`[smime] roots`).
+    pub smime: Option<crate::smime::SmimeCheck>,
     local_domains: Arc<[String]>,
     /// What is counted for `/metrics`.
     pub metrics: sekisho_metrics::Metrics,
@@ -168,6 +170,7 @@ impl Ctx {
             recipients: crate::recipients::Recipients::new(&config, directory.clone()),
             directory,
             sender_checks: crate::sender_findings::SenderChecks::new(&config)?,
+            smime: if has_mx { crate::smime::SmimeCheck::new(&config)? } else { None },
             local_domains: config.local_domains.clone().into(),
             config,
             queue,

@@ -75,6 +75,7 @@ fn attempt(at: i64, n: usize) -> Attempt {
         evidence: Some(evidence),
         variant,
         dkim: None,
+        smime: None,
     }
 }
 

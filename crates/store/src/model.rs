@@ -301,6 +301,9 @@ pub struct Attempt {
     /// Which DKIM signatures the message carried ("signed: d=... s=... rsa-sha256"), or why
     /// none ("not signed: ..."); None when signing is off.
     pub dkim: Option<String>,
+    /// Who S/MIME-signed the data ("signed: S/MIME by CN=... <address>, sha-256"), or why
+    /// nobody did ("not signed: ..."); None when `[[smime.sign]]` is not configured.
+    pub smime: Option<String>,
 }
 
 /// Which variant of a message a recipient was sent, and the sentence that says why.

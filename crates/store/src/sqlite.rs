@@ -436,6 +436,10 @@ INSERT INTO sent_reports_kinds (kind, domain, day, destination, report_id, at, s
 DROP TABLE sent_reports;
 ALTER TABLE sent_reports_kinds RENAME TO sent_reports;
 "#,
+    // Who S/MIME-signed each attempt's data, or why nobody did.
+    r#"
+ALTER TABLE attempts ADD COLUMN smime TEXT;
+"#,
 ];
 
 /// A message is finished when it is not yet marked done, has recipients, every recipient is
@@ -673,6 +677,7 @@ impl MessageStore for SqliteStore {
                         _ => None,
                     },
                     dkim: r.get("dkim"),
+                    smime: r.get("smime"),
                 },
             });
         }
@@ -922,7 +927,7 @@ impl QueueWrites for SqliteStore {
             // attempts are dropped, never the whole batch.
             let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
                 "INSERT INTO attempts (message_id, idx, at, host, ip, port, reply, tls, outcome, evidence, variant, \
-                 variant_reason, dkim) \
+                 variant_reason, dkim, smime) \
                  SELECT * FROM (",
             );
             q.push_values(chunk, |mut b, (u, a)| {
@@ -938,7 +943,8 @@ impl QueueWrites for SqliteStore {
                     .push_bind(a.evidence.as_ref().map(|e| e.to_string()))
                     .push_bind(a.variant.as_ref().map(|v| v.kind.as_str()))
                     .push_bind(a.variant.as_ref().map(|v| v.reason.clone()))
-                    .push_bind(&a.dkim);
+                    .push_bind(&a.dkim)
+                    .push_bind(&a.smime);
             });
             q.push(") AS v WHERE v.column1 IN (SELECT id FROM messages)");
             q.build().execute(&mut *conn).await?;
@@ -1176,6 +1182,7 @@ mod tests {
                 reason: "link — mx1.example.jp offered no STARTTLS".into(),
             }),
             dkim: Some("signed: d=example.jp s=ed1 ed25519-sha256".into()),
+            smime: Some("signed: S/MIME by CN=alice <alice@example.jp>, sha-256".into()),
         };
         let update = |idx, outcome| RecipientUpdate {
             message_id: id.clone(),
@@ -1201,6 +1208,11 @@ mod tests {
             d.attempts[1].attempt.dkim.as_deref(),
             Some("signed: d=example.jp s=ed1 ed25519-sha256"),
             "the signatures are kept"
+        );
+        assert_eq!(
+            d.attempts[1].attempt.smime.as_deref(),
+            Some("signed: S/MIME by CN=alice <alice@example.jp>, sha-256"),
+            "who S/MIME-signed is kept"
         );
         assert_eq!(d.recipients[1].attempts, 1);
         assert_eq!(d.recipients[1].state, RecipientState::Queued);
@@ -1294,6 +1306,7 @@ mod tests {
                 evidence: None,
                 variant: None,
                 dkim: None,
+                smime: None,
             }),
             notice: None,
         };

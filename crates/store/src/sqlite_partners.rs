@@ -69,6 +69,7 @@ mod tests {
             evidence: Some(evidence),
             variant: variant.map(|(kind, reason)| Variant { kind, reason: reason.into() }),
             dkim: None,
+            smime: None,
         }
     }
 

@@ -98,9 +98,16 @@ impl Inner {
                 results.extend(batch.rcpts.iter().map(|r| with_variant(result(r, verdict.clone()))));
                 continue;
             }
-            // Signed as it is sent, after every rewrite.
-            let (data, dkim) = self.dkim.sign(&info.id, info.origin, batch.data, &body).await;
-            let with_variant = |r: RcptResult| RcptResult { variant: batch.variant.clone(), dkim: dkim.clone(), ..r };
+            // Signed as it is sent, after every rewrite: S/MIME first, then DKIM over the
+            // final bytes.
+            let (data, smime) = self.smime.sign(&info.id, info.origin, batch.data, &body).await;
+            let (data, dkim) = self.dkim.sign(&info.id, info.origin, data, &body).await;
+            let with_variant = |r: RcptResult| RcptResult {
+                variant: batch.variant.clone(),
+                dkim: dkim.clone(),
+                smime: smime.clone(),
+                ..r
+            };
             let specs: Vec<RcptSpec<'_>> = batch
                 .rcpts
                 .iter()

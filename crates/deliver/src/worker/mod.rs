@@ -82,6 +82,8 @@ pub(crate) struct Inner {
     files: sekisho_store::files::FileStore,
     /// What is counted for `/metrics`.
     metrics: sekisho_metrics::Metrics,
+    /// S/MIME signers (`[[smime.sign]]`).
+    smime: Arc<crate::smime_sign::Smime>,
 }
 
 /// The recipients' domains, lower case, each once.
@@ -128,6 +130,7 @@ impl Deliverer {
             links: LinkMaker::new(&config, queue.clone(), files.clone())?,
             sessions: Default::default(),
             dkim: Arc::new(crate::sign::Dkim::load(&config)),
+            smime: Arc::new(crate::smime_sign::Smime::load(&config)),
             timeouts: timeouts(d),
             helo: d.helo_name.clone().unwrap_or_else(|| config.hostname.clone()),
             dns,
@@ -274,6 +277,7 @@ impl Inner {
             links: LinkMaker::new(&config, self.queue.clone(), self.files.clone())?,
             sessions: self.sessions.clone(),
             dkim: Arc::new(crate::sign::Dkim::load(&config)),
+            smime: Arc::new(crate::smime_sign::Smime::load(&config)),
             timeouts: timeouts(d),
             helo: d.helo_name.clone().unwrap_or_else(|| config.hostname.clone()),
             dns: self.dns.clone(),
