@@ -3,7 +3,7 @@
 #
 #   docker build -t sekisho .
 #   sekisho key generate store.key          # once; keep it out of the data volume's backups
-#   docker run -d --name sekisho -p 25:25 -p 587:587 -p 8025:8025 \
+#   docker run -d --name sekisho -p 25:25 -p 587:587 -p 127.0.0.1:8025:8025 \
 #     -v sekisho-data:/var/lib/sekisho \
 #     -v "$PWD/store.key:/run/secrets/sekisho-store-key:ro" \
 #     -v "$PWD/sekisho.toml:/etc/sekisho/sekisho.toml:ro" sekisho
@@ -25,10 +25,12 @@ RUN apt-get update \
  && install -d -o sekisho -g sekisho -m 0700 /var/lib/sekisho
 COPY --from=build /src/target/release/sekisho /usr/bin/sekisho
 COPY packaging/sekisho.toml /etc/sekisho/sekisho.toml
-# In a container the portal listens on every address, and the store key is a mounted secret.
-RUN sed -i -e 's/^address = "127.0.0.1:8025"/address = "0.0.0.0:8025"/' \
-           -e 's|^path = "/var/lib/sekisho"|path = "/var/lib/sekisho"\nkey_file = "/run/secrets/sekisho-store-key"|' \
-           /etc/sekisho/sekisho.toml
+# In a container the portal listens on every address of the container (publish it on the
+# host's loopback, behind the TLS proxy); the store key is the mounted secret, read as a
+# systemd-style credential (/run/secrets/sekisho-store-key), so a configuration of your own
+# needs no key_file.
+RUN sed -i -e 's/^address = "127.0.0.1:8025"/address = "0.0.0.0:8025"/' /etc/sekisho/sekisho.toml
+ENV CREDENTIALS_DIRECTORY=/run/secrets
 VOLUME /var/lib/sekisho
 EXPOSE 25 587 8025
 USER sekisho

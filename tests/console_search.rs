@@ -56,8 +56,12 @@ async fn a_sender_finds_sent_mail_and_sends_an_expired_link_again() {
             &message_with_files("bob@plain.example", &[("quotation-2026.pdf", b"x")], Names::Quoted),
         )
         .await;
+    // Mallory's message is delivered, so its file is kept and searchable too: a search that
+    // does not find it says something.
+    s.wait_for(&others, 30, done).await;
+    assert!(s.queue.stores().links.link_message(&others).await.unwrap().is_some(), "mallory's file is kept");
     let first_notice = mx
-        .wait_for(2, 10)
+        .wait_for(3, 10)
         .await
         .iter()
         .find(|m| m.rcpt_to.iter().any(|r| r == "bob@plain.example"))
@@ -119,8 +123,8 @@ async fn a_sender_finds_sent_mail_and_sends_an_expired_link_again() {
     assert_eq!(r.status().as_u16(), 303, "{}", r.text().await.unwrap());
     let link = s.queue.stores().links.link(&quote, 0).await.unwrap().unwrap();
     assert!(link.expires_at > chrono::Utc::now().timestamp() + 86_000, "a new expiry: {link:?}");
-    assert_eq!(link.access, sekisho_store::Access::Otp, "the same access mode");
-    let again = mx.wait_for(3, 30).await;
+    assert_eq!(link.access, sekisho_store::Access::Otp, "the link's own mode (and the policy's: see links' unit test)");
+    let again = mx.wait_for(4, 30).await;
     let notice = again
         .iter()
         .rev()

@@ -30,7 +30,9 @@ async fn verified(s: &TestServer, mx: &FakeMx, rcpt: &str) -> Browser {
     let notice = mx.received().iter().find(|m| m.rcpt_to == [rcpt.to_string()]).map(|m| notice_text(&m.data)).unwrap();
     let mut b = s.browser();
     assert_eq!(b.open(&link_in(&notice)).await.0, 200);
-    assert_eq!(b.get("/d/message.eml").await.0, 403, "nothing before the code");
+    if s.config.portal.original_download {
+        assert_eq!(b.get("/d/message.eml").await.0, 403, "nothing before the code");
+    }
     assert_eq!(b.submit("/d/code", &[]).await.0, 303);
     let code = code_from(mx, rcpt, 10).await;
     assert_eq!(b.verify(&code).await, 303);
@@ -54,7 +56,7 @@ async fn the_recipient_downloads_the_whole_message_with_every_attachment_as_sent
     assert!(page.contains("id=\"download-original\" href=\"/d/message.eml\""), "{page}");
     let (status, headers, eml) = b.get("/d/message.eml").await;
     assert_eq!(status, 200);
-    assert_eq!(headers["content-type"], "message/rfc822");
+    assert_eq!(headers["content-type"], "application/octet-stream", "bytes to save, never to render");
     assert!(headers["content-disposition"].to_str().unwrap().contains("message.eml"));
     assert!(eml.starts_with(b"Received: "), "with sekisho's trace field, as delivered");
     assert!(eml.ends_with(message.as_bytes()), "the message as the sender sent it");
@@ -65,8 +67,13 @@ async fn the_recipient_downloads_the_whole_message_with_every_attachment_as_sent
         .map(|a| (a.attachment_name().unwrap_or_default().to_string(), sha256(a.contents())))
         .collect();
     assert_eq!(got, [("quotation.pdf".to_string(), sha256(&sheet)), ("議事録.txt".to_string(), sha256(&notes))]);
-    let downloads = s.queue.stores().links.downloads(&id, 0).await.unwrap();
-    assert_eq!(downloads, [(sekisho_store::links::ORIGINAL_IDX, 1)], "counted as a download of its own");
+    let mut downloads = s.queue.stores().links.downloads(&id, 0).await.unwrap();
+    downloads.sort();
+    assert_eq!(
+        downloads,
+        [(sekisho_store::links::ORIGINAL_IDX, 1), (0, 1), (1, 1)],
+        "a download of its own and one of each file it holds"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -112,4 +119,24 @@ async fn off_by_default_the_page_offers_no_message_and_asking_for_it_is_a_404() 
     let (_, _, page) = b.get("/d").await;
     assert!(!String::from_utf8(page).unwrap().contains("download-original"));
     assert_eq!(b.get("/d/message.eml").await.0, 404);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_message_holds_every_file_so_it_needs_a_download_left_of_each() {
+    let (s, _dns, mx) = gateway("127.0.24.8", "127.0.24.7", |c| {
+        c.portal.original_download = true;
+        c.portal.max_downloads = 1;
+    })
+    .await;
+    let rcpt = "bob@plain.example";
+    let message =
+        message_with_files(rcpt, &[("a.pdf", &random_bytes(3000)), ("b.pdf", &random_bytes(3000))], Names::Quoted);
+    let id = s.submit("alice@example.jp", &[rcpt], &message).await;
+    s.wait_for(&id, 30, done).await;
+    mx.wait_for(1, 5).await;
+    let mut b = verified(&s, &mx, rcpt).await;
+    assert_eq!(b.get("/d/files/0").await.0, 200, "the one download of a.pdf");
+    let (_, _, page) = b.get("/d").await;
+    assert!(!String::from_utf8(page).unwrap().contains("download-original"), "no longer offered");
+    assert_eq!(b.get("/d/message.eml").await.0, 410, "a.pdf has no download left: nor has the message holding it");
 }

@@ -67,6 +67,8 @@ async fn every_outbound_variant_is_smime_signed_before_dkim_and_openssl_verifies
             keys: [("ed1".to_string(), key_path)].into(),
         });
         c.smime.sign.push(signer);
+        // The test submits from a trusted network, without authenticating.
+        c.smime.sign_trusted_networks = true;
     })
     .await;
 

@@ -16,6 +16,10 @@ pub struct SmimeConfig {
     pub roots: Vec<PathBuf>,
     /// Signing of outbound mail, one table per certificate.
     pub sign: Vec<SmimeSigner>,
+    /// Also sign mail a `trusted_networks` client submitted without authenticating (an internal
+    /// relay that authenticated its users itself); off, only mail whose authenticated account
+    /// is bound to its From is signed.
+    pub sign_trusted_networks: bool,
 }
 
 /// One `[[smime.sign]]` table.

@@ -13,10 +13,10 @@ pub fn smime_valid(signer: &str, subject: &str, issuer: &str) -> SenderFinding {
         kind: FindingKind::SmimeValid,
         detail: format!("{signer} ({subject}, issued by {issuer})"),
         sentence: format!(
-            "The message carries a valid S/MIME signature of {signer} (certificate {subject}, issued by {issuer}): it was not changed after it was signed."
+            "The message carries a valid S/MIME signature of {signer} (certificate {subject}, issued by {issuer}): its text and attachments were not changed after they were signed (the subject and the other header fields are not covered by the signature)."
         ),
         sentence_ja: format!(
-            "{signer} の有効なS/MIME署名があります（証明書 {subject}、発行者 {issuer}）。署名の後で改変されていません。"
+            "{signer} の有効なS/MIME署名があります（証明書 {subject}、発行者 {issuer}）。本文と添付ファイルは署名の後で改変されていません（件名などのヘッダーは署名の対象外です）。"
         ),
     }
 }

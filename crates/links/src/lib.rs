@@ -68,6 +68,25 @@ impl Prepared {
     }
 }
 
+/// The access mode of a new link: the one the link it replaces had (`had`), unless `policy`
+/// (today's) is stricter; with no earlier link, the policy's. Pure.
+fn access_for(had: Option<Access>, policy: Access) -> Access {
+    match had {
+        Some(had) if strictness(had) >= strictness(policy) => had,
+        _ => policy,
+    }
+}
+
+/// How much an access mode asks of whoever holds the link: the link alone, a code mailed to
+/// the recipient, a secret handed over apart.
+fn strictness(access: Access) -> u8 {
+    match access {
+        Access::None => 0,
+        Access::Otp => 1,
+        Access::Password | Access::Passphrase => 2,
+    }
+}
+
 /// The name the recipient's copy of the original message is downloaded under.
 pub const ORIGINAL_NAME: &str = "message.eml";
 
@@ -310,7 +329,8 @@ impl LinkMaker {
 
     /// A new link for recipient `idx` (`address`) of the kept message, stored (any earlier
     /// token of the recipient stops working), and the notice that carries it. Its access mode
-    /// is `same_access` (a link sent again keeps the one it had), else the policy's.
+    /// is the policy's, or `same_access` (a link sent again keeps the one it had) unless
+    /// today's policy is stricter.
     async fn new_link(
         &self,
         config: &Config,
@@ -324,7 +344,7 @@ impl LinkMaker {
         let policy = config.attachments_for(domain);
         let passphrase = portal.passphrase_for(address);
         // A recipient with no agreed passphrase gets one-time codes instead.
-        let access = match same_access.unwrap_or(policy.access) {
+        let access = match access_for(same_access, policy.access) {
             Access::Passphrase if passphrase.is_none() => Access::Otp,
             a => a,
         };
@@ -478,6 +498,16 @@ impl LinkMaker {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_link_sent_again_keeps_its_mode_unless_the_policy_became_stricter() {
+        use Access::*;
+        assert_eq!(access_for(Some(Passphrase), Otp), Passphrase, "kept: stricter than today's policy");
+        assert_eq!(access_for(Some(Otp), Otp), Otp);
+        assert_eq!(access_for(Some(None), Otp), Otp, "today's policy is stricter");
+        assert_eq!(access_for(Some(Otp), Password), Password);
+        assert_eq!(access_for(Option::None, None), None, "a first link: the policy's");
+    }
 
     #[test]
     fn only_codes_fall_back_and_only_below_a_known_floor() {

@@ -1,10 +1,12 @@
 //! `GET /d/message.eml`: the recipient's copy of the whole message as the sender sent it, every
 //! attachment in it, so their mail archive and search hold what they received
-//! (`[portal] original_download`). Outbound link messages only (an inbound message's files
-//! are classified one by one on their page). It counts as a download under its own index and
-//! goes through the same checks as a file (a verified session, the link not locked, downloads
-//! left, not purged). A recipient the mis-send rules gave an undisclosed copy (`bcc_external`)
-//! gets the message with To and Cc naming only them, as delivered.
+//! (`[portal] original_download`, checked at each request: turned off, no kept message is
+//! served). Outbound link messages only (an inbound message's files are classified one by
+//! one on their page). It goes through the same checks as a file (a verified session, the link
+//! not locked, not purged) and, as it holds every file, needs a download left of each and
+//! counts one of each besides its own. When the mis-send rules hid recipients from each
+//! other (`bcc_external`), or the message's record is gone, every recipient's copy has To and
+//! Cc naming only them: never more than anyone was shown.
 
 use std::io::{Read, Write};
 
@@ -27,7 +29,11 @@ pub async fn message(
     ConnectInfo(Peer(peer)): ConnectInfo<Peer>,
     headers: HeaderMap,
 ) -> Response {
-    let (c, _) = match portal.downloadable(&headers).await {
+    if !portal.inner.config.portal.original_download {
+        let t = portal.texts(&headers);
+        return notice(StatusCode::NOT_FOUND, t, t.not_found);
+    }
+    let (c, files) = match portal.downloadable(&headers).await {
         Ok(v) => v,
         Err(refusal) => return refusal,
     };
@@ -42,12 +48,12 @@ pub async fn message(
     let Some(original) = kept.and_then(|k| k.original).filter(|_| inbound.is_none()) else {
         return notice(StatusCode::NOT_FOUND, t, t.not_found);
     };
-    if let Err(refusal) = portal.left(&headers, &c, &[&original]).await {
+    let every: Vec<&sekisho_store::LinkFile> = files.iter().chain([&original]).collect();
+    if let Err(refusal) = portal.left(&headers, &c, &every).await {
         return refusal;
     }
-    // Without the message's record (past retention), the other recipients are hidden too.
-    let undisclosed = !portal.inner.config.internal_for_rules(&c.link.recipient)
-        && detail.is_none_or(|d| d.info.rules.as_ref().is_some_and(|r| r.bcc_external.is_some()));
+    let counted: Vec<sekisho_store::LinkFile> = every.into_iter().cloned().collect();
+    let undisclosed = detail.is_none_or(|d| d.info.rules.as_ref().is_some_and(|r| r.bcc_external.is_some()));
     let recipient = c.link.recipient.clone();
     let client = Client::new(peer, &headers);
     let (p, file) = (portal.clone(), original.clone());
@@ -60,10 +66,11 @@ pub async fn message(
                 std::io::copy(&mut reader, out).map(drop)
             }
         },
-        move || async move { portal.counted(&c, &[original], &client, "the original message".into()).await },
+        move || async move { portal.counted(&c, &counted, &client, "the whole message (.eml)".into()).await },
     );
     let mut response = body.into_response();
-    attachment_headers(&mut response, "message/rfc822", sekisho_links::ORIGINAL_NAME, None);
+    // Bytes to save, never to render, as every download.
+    attachment_headers(&mut response, "application/octet-stream", sekisho_links::ORIGINAL_NAME, None);
     response
 }
 

@@ -113,10 +113,11 @@ impl Portal {
             })
             .collect();
         let expires = sekisho_links::readable_time(c.link.expires_at, &self.inner.config.time_zone);
-        let original = message_files.original.as_ref().is_some_and(|o| {
-            let made = downloads.iter().find(|(i, _)| *i == o.idx).map_or(0, |(_, n)| *n);
-            !o.purged && made < c.link.max_downloads
-        });
+        let left = |f: &sekisho_store::LinkFile| {
+            !f.purged && downloads.iter().find(|(i, _)| *i == f.idx).map_or(0, |(_, n)| *n) < c.link.max_downloads
+        };
+        let original = self.inner.config.portal.original_download
+            && message_files.original.as_ref().is_some_and(|o| left(o) && message_files.files.iter().all(left));
         let page = RecipientPage {
             t,
             sender: &message_files.sender,

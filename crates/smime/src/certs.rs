@@ -134,9 +134,18 @@ pub(crate) fn for_email(cert: &Certificate) -> bool {
     true
 }
 
+/// A CA that may sign certificates: basicConstraints CA, and keyCertSign when it states its
+/// key usage.
 fn is_ca(cert: &Certificate) -> bool {
-    extension::<BasicConstraints>(cert, oids::BASIC_CONSTRAINTS).is_some_and(|b| b.ca)
+    let signs_certs = !has_extension(cert, oids::KEY_USAGE)
+        || extension::<KeyUsage>(cert, oids::KEY_USAGE).is_some_and(|ku| ku.0.contains(KeyUsages::KeyCertSign));
+    extension::<BasicConstraints>(cert, oids::BASIC_CONSTRAINTS).is_some_and(|b| b.ca) && signs_certs
 }
+
+/// Signature checks one chain may cost at most: each candidate parent whose subject matches
+/// costs one, so a message with many look-alike CA certificates cannot make verification
+/// expensive.
+const MAX_SIGNATURE_CHECKS: u32 = 16;
 
 /// The verification algorithm for a signature made with `alg` (a signature or digest
 /// algorithm) by the key `spki`.
@@ -152,7 +161,6 @@ pub(crate) fn verify_algorithm(
             a if a == oids::SHA256_WITH_RSA => oids::SHA256,
             a if a == oids::SHA384_WITH_RSA => oids::SHA384,
             a if a == oids::SHA512_WITH_RSA => oids::SHA512,
-            a if a == oids::SHA1_WITH_RSA => oids::SHA1,
             a if a == oids::RSA_ENCRYPTION => digest.ok_or_else(unsupported)?,
             _ => return Err(unsupported()),
         };
@@ -160,7 +168,6 @@ pub(crate) fn verify_algorithm(
             h if h == oids::SHA256 => &signature::RSA_PKCS1_2048_8192_SHA256,
             h if h == oids::SHA384 => &signature::RSA_PKCS1_2048_8192_SHA384,
             h if h == oids::SHA512 => &signature::RSA_PKCS1_2048_8192_SHA512,
-            h if h == oids::SHA1 => &signature::RSA_PKCS1_2048_8192_SHA1_FOR_LEGACY_USE_ONLY,
             _ => return Err(unsupported()),
         });
     }
@@ -194,11 +201,12 @@ pub(crate) fn verify_with(
     signature::UnparsedPublicKey::new(alg, key).verify(message, sig).is_ok()
 }
 
-/// Whether `child` was signed by `parent`'s key.
-fn signed_by(child: &Certificate, parent: &Certificate) -> bool {
-    if child.tbs_certificate.issuer != parent.tbs_certificate.subject {
+/// Whether `child` was signed by `parent`'s key; a signature check spends one of `budget`.
+fn signed_by(child: &Certificate, parent: &Certificate, budget: &mut u32) -> bool {
+    if child.tbs_certificate.issuer != parent.tbs_certificate.subject || *budget == 0 {
         return false;
     }
+    *budget -= 1;
     let spki = &parent.tbs_certificate.subject_public_key_info;
     let Ok(alg) = verify_algorithm(child.signature_algorithm.oid, None, spki) else { return false };
     let Ok(tbs) = child.tbs_certificate.to_der() else { return false };
@@ -216,14 +224,18 @@ pub(crate) fn chain_to_root(
 ) -> Result<(), Failure> {
     let mut current = signer.clone();
     check_validity(&current, now)?;
+    let mut budget = MAX_SIGNATURE_CHECKS;
     for _ in 0..MAX_CHAIN {
         if trust.roots.contains(&current) {
             return Ok(());
         }
-        if let Some(root) = trust.roots.iter().find(|r| signed_by(&current, r)) {
+        if let Some(root) = trust.roots.iter().find(|r| signed_by(&current, r, &mut budget)) {
             return check_validity(root, now);
         }
-        let Some(next) = pool.iter().find(|c| **c != current && signed_by(&current, c)) else {
+        let Some(next) = pool.iter().find(|c| **c != current && signed_by(&current, c, &mut budget)) else {
+            if budget == 0 {
+                return Err(Failure::TooLarge);
+            }
             return Err(Failure::UntrustedRoot { issuer: current.tbs_certificate.issuer.to_string() });
         };
         check_validity(next, now)?;

@@ -19,7 +19,7 @@ pub use certs::{Trust, signer_emails};
 pub use error::{Failure, SmimeError};
 pub use pkcs12::{Identity, read_pkcs12};
 pub use sign::{Signer, sign_message};
-pub use verify::{Kind, Limits, Valid, Verification, header_from, signed_kind, verify_message};
+pub use verify::{Kind, Limits, Valid, Verification, header_from, signed_kind, sole_from, verify_message};
 
 #[cfg(any(test, feature = "test-pki"))]
 pub mod openssl_pki;

@@ -256,3 +256,56 @@ fn malformed_and_truncated_signatures_are_findings_not_panics() {
     assert_eq!(v.result, Err(Failure::TooLarge));
     assert!(verify_message(MESSAGE.as_bytes(), &trust(&pki), now(), &Limits::default()).is_none());
 }
+
+/// A validly signed message with its top-level header fields `extra` added and its body
+/// changed by `edit`; what verification says of it.
+fn reshaped(extra: &str, edit: impl Fn(String) -> String) -> Result<crate::Valid, Failure> {
+    let pki = Pki::new();
+    pki.user("alice", "alice@example.com", 30);
+    let signed = String::from_utf8(sign_message(&signer(&pki, "alice"), MESSAGE.as_bytes(), now()).unwrap()).unwrap();
+    assert!(verify(&pki, signed.as_bytes()).result.is_ok(), "the message as signed verifies");
+    let (head, body) = signed.split_once("\r\n\r\n").unwrap();
+    verify(&pki, format!("{head}\r\n{extra}\r\n{}", edit(body.to_string())).as_bytes()).result
+}
+
+#[test]
+fn a_second_content_type_that_would_show_other_parts_is_never_valid() {
+    // The first Content-Type is the signed structure; readers taking the last one show the
+    // parts of boundary M instead, which the signature does not cover.
+    let r = reshaped("Content-Type: multipart/mixed; boundary=M", |body| {
+        format!("{body}--M\r\nContent-Type: text/plain\r\n\r\nNew bank account: 12345\r\n--M--\r\n")
+    });
+    assert_eq!(r, Err(Failure::Malformed("the message has 2 Content-Type fields".into())));
+}
+
+#[test]
+fn a_part_added_after_the_signature_or_an_unclosed_body_is_never_valid() {
+    let boundary = |body: &str| body.lines().find(|l| l.starts_with("--")).unwrap().to_string();
+    let added = reshaped("", |body| {
+        let b = boundary(&body);
+        body.replace(&format!("{b}--"), &format!("{b}\r\nContent-Type: application/pdf\r\n\r\nforged\r\n{b}--"))
+    });
+    assert_eq!(added, Err(Failure::Malformed("multipart/signed with 3 parts, not 2".into())));
+    let unclosed = reshaped("", |body| {
+        let b = boundary(&body);
+        body.replace(&format!("{b}--\r\n"), &format!("{b}\r\nContent-Type: application/pdf\r\n\r\nforged\r\n"))
+    });
+    assert!(matches!(unclosed, Err(Failure::Malformed(_))), "{unclosed:?}");
+}
+
+#[test]
+fn a_from_with_a_second_mailbox_or_field_is_never_bound_to_the_signer() {
+    let r = reshaped("", |b| b);
+    assert!(r.is_ok(), "unchanged: {r:?}");
+    let pki = Pki::new();
+    pki.user("alice", "alice@example.com", 30);
+    let signed = String::from_utf8(sign_message(&signer(&pki, "alice"), MESSAGE.as_bytes(), now()).unwrap()).unwrap();
+    let two = signed.replacen("From: Alice <alice@example.com>", "From: mallory@evil.example, alice@example.com", 1);
+    assert_eq!(
+        verify(&pki, two.as_bytes()).result,
+        Err(Failure::Malformed("the From field names more than one mailbox".into()))
+    );
+    let twice =
+        signed.replacen("From: Alice <alice@example.com>", "From: mallory@evil.example\r\nFrom: alice@example.com", 1);
+    assert_eq!(verify(&pki, twice.as_bytes()).result, Err(Failure::Malformed("the message has 2 From fields".into())));
+}

@@ -106,19 +106,34 @@ pub fn verify_message(message: &[u8], trust: &Trust, now: u64, limits: &Limits) 
     Some(Verification { kind, result })
 }
 
+/// The top-level fields that must appear once: with two of them, readers disagree about which
+/// applies, so what is verified might not be what is shown.
+const ONCE: [&str; 3] = ["Content-Type", "MIME-Version", "From"];
+
 fn verify_kind(message: &[u8], kind: Kind, trust: &Trust, now: u64, limits: &Limits) -> Result<Valid, Failure> {
     let (fields_end, body_start) = header::split(message);
     let fields = header::fields(&message[..fields_end]);
+    for name in ONCE {
+        let n = fields.iter().filter(|f| f.is(name)).count();
+        if n > 1 {
+            return Err(malformed(format!("the message has {n} {name} fields")));
+        }
+    }
     let ct = header::content_type(&fields);
     let body = &message[body_start..];
-    let from = header_from(&message[..body_start]);
+    let from = sole_from(&message[..body_start])?;
     match kind {
         Kind::Detached => {
             let boundary = ct.param("boundary").ok_or_else(|| malformed("multipart/signed without a boundary"))?;
             let parts = header::multipart(body, boundary);
-            let [(cs, ce), (ss, se), ..] = parts.parts[..] else {
-                return Err(malformed("multipart/signed without two parts"));
+            // Exactly the signed part and its signature: a part more (or one never closed) would
+            // be shown by mail programs without being signed.
+            let [(cs, ce), (ss, se)] = parts.parts[..] else {
+                return Err(malformed(format!("multipart/signed with {} parts, not 2", parts.parts.len())));
             };
+            if !parts.closed {
+                return Err(malformed("multipart/signed without its closing delimiter"));
+            }
             let sig_entity = &body[ss..se];
             let (sig_fields_end, sig_body) = header::split(sig_entity);
             let sig_fields = header::fields(&sig_entity[..sig_fields_end]);
@@ -127,11 +142,11 @@ fn verify_kind(message: &[u8], kind: Kind, trust: &Trust, now: u64, limits: &Lim
                 return Err(malformed("the second part is not application/pkcs7-signature"));
             }
             let der = decoded(&sig_fields, &sig_entity[sig_body..], limits)?;
-            verify_cms(&der, Some(&body[cs..ce]), trust, now, from.as_deref(), limits)
+            verify_cms(&der, Some(&body[cs..ce]), trust, now, Some(&from), limits)
         }
         Kind::Opaque => {
             let der = decoded(&fields, body, limits)?;
-            verify_cms(&der, None, trust, now, from.as_deref(), limits)
+            verify_cms(&der, None, trust, now, Some(&from), limits)
         }
     }
 }
@@ -162,6 +177,24 @@ fn decoded(fields: &[header::Field<'_>], body: &[u8], limits: &Limits) -> Result
         return Err(Failure::TooLarge);
     }
     Ok(der)
+}
+
+/// The one address of the header From of a message, lowercased: a message with several From
+/// fields, or a From with several mailboxes (or none), cannot be bound to one signer.
+pub fn sole_from(head: &[u8]) -> Result<String, Failure> {
+    let (fields_end, _) = header::split(head);
+    let n = header::fields(&head[..fields_end]).iter().filter(|f| f.is("From")).count();
+    if n > 1 {
+        return Err(malformed(format!("the message has {n} From fields")));
+    }
+    let parsed = mail_parser::MessageParser::new().parse_headers(head);
+    let from = parsed.as_ref().and_then(|p| p.from());
+    let mut all = from.into_iter().flat_map(|f| f.iter());
+    match (all.next().and_then(|a| a.address()), all.next()) {
+        (Some(address), None) => Ok(address.to_ascii_lowercase()),
+        (None, _) => Err(Failure::FromMismatch { from: String::new(), signer: Vec::new() }),
+        (Some(_), Some(_)) => Err(malformed("the From field names more than one mailbox")),
+    }
 }
 
 /// The header From's (first) address of a message or header block, lowercased.
@@ -213,17 +246,19 @@ fn verify_cms(
         o if o == oids::SHA256 => &ring::digest::SHA256,
         o if o == oids::SHA384 => &ring::digest::SHA384,
         o if o == oids::SHA512 => &ring::digest::SHA512,
-        o if o == oids::SHA1 => &ring::digest::SHA1_FOR_LEGACY_USE_ONLY,
+        o if o == oids::SHA1 => return Err(Failure::Unsupported("SHA-1 digests are no longer trusted".into())),
         o => return Err(Failure::Unsupported(format!("digest {o}"))),
     };
     let digest = ring::digest::digest(digest_alg, content);
     let mut signing_time = None;
     let signed_bytes = match &signer_info.signed_attrs {
         Some(attrs) => {
-            let mut claimed = None;
+            let (mut claimed, mut content_type) = (None, None);
             for attr in attrs.iter() {
                 let Some(value) = attr.values.iter().next() else { continue };
-                if attr.oid == oids::MESSAGE_DIGEST {
+                if attr.oid == oids::CONTENT_TYPE {
+                    content_type = value.decode_as::<der::oid::ObjectIdentifier>().ok();
+                } else if attr.oid == oids::MESSAGE_DIGEST {
                     claimed =
                         Some(value.decode_as::<OctetString>().map_err(|e| malformed(format!("messageDigest: {e}")))?);
                 } else if attr.oid == oids::SIGNING_TIME {
@@ -235,6 +270,12 @@ fn verify_cms(
                 }
             }
             let claimed = claimed.ok_or_else(|| malformed("no messageDigest attribute"))?;
+            // RFC 5652 §5.3: the signed content-type attribute names the content signed, and
+            // S/MIME signs data.
+            let econtent_type = signed.encap_content_info.econtent_type;
+            if content_type != Some(econtent_type) || econtent_type != oids::DATA {
+                return Err(malformed("the signed content-type attribute is missing or is not id-data"));
+            }
             if claimed.as_bytes() != digest.as_ref() {
                 return Err(Failure::Tampered);
             }

@@ -440,6 +440,12 @@ ALTER TABLE sent_reports_kinds RENAME TO sent_reports;
     r#"
 ALTER TABLE attempts ADD COLUMN smime TEXT;
 "#,
+    // A link message may keep the whole original message beside its files (`link_files` row
+    // of index -1, `[portal] original_download`). A version before this step would list that
+    // row as a file: this step makes such versions refuse the database (`SchemaTooNew`).
+    r#"
+CREATE INDEX link_files_original ON link_files (message_id) WHERE idx < 0;
+"#,
 ];
 
 /// A message is finished when it is not yet marked done, has recipients, every recipient is

@@ -100,7 +100,7 @@ impl Inner {
             }
             // Signed as it is sent, after every rewrite: S/MIME first, then DKIM over the
             // final bytes.
-            let (data, smime) = self.smime.sign(&info.id, info.origin, batch.data, &body).await;
+            let (data, smime) = self.smime.sign(info, batch.data, &body).await;
             let (data, dkim) = self.dkim.sign(&info.id, info.origin, data, &body).await;
             let with_variant = |r: RcptResult| RcptResult {
                 variant: batch.variant.clone(),

@@ -1,6 +1,7 @@
 //! The provider's discovery document (OpenID Connect Discovery 1.0 §3–4), pure: its issuer
-//! must be exactly the configured one, and each endpoint `https://` (or `http://` on the
-//! loopback, as for the issuer).
+//! must be exactly the configured one, and each endpoint `https://`; `http://` on the loopback
+//! only when the issuer itself is such (a provider on this machine), so a changed document
+//! can never send the client secret in clear text.
 
 use serde_json::Value;
 
@@ -52,10 +53,11 @@ pub fn parse_metadata(body: &[u8], issuer: &str) -> Result<Metadata, MetadataErr
     if found != issuer {
         return Err(MetadataError::Issuer { found: found.chars().take(200).collect(), configured: issuer.into() });
     }
+    let plain_allowed = !issuer.starts_with("https://");
     let endpoint = |key: &'static str| {
         doc.get(key)
             .and_then(Value::as_str)
-            .filter(|u| usable_url(u) && !u.contains('#'))
+            .filter(|u| usable_url(u) && (plain_allowed || u.starts_with("https://")) && !u.contains('#'))
             .map(str::to_string)
             .ok_or(MetadataError::Endpoint(key))
     };
@@ -69,6 +71,16 @@ pub fn parse_metadata(body: &[u8], issuer: &str) -> Result<Metadata, MetadataErr
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_https_issuer_never_gets_plain_http_endpoints_even_on_the_loopback() {
+        let doc = br#"{"issuer": "https://idp.example.jp", "authorization_endpoint": "https://idp.example.jp/auth",
+            "token_endpoint": "http://127.0.0.1:9/token", "jwks_uri": "https://idp.example.jp/keys"}"#;
+        assert_eq!(parse_metadata(doc, "https://idp.example.jp"), Err(MetadataError::Endpoint("token_endpoint")));
+        let local = br#"{"issuer": "http://127.0.0.1:9400", "authorization_endpoint": "http://127.0.0.1:9400/a",
+            "token_endpoint": "http://127.0.0.1:9400/t", "jwks_uri": "http://127.0.0.1:9400/k"}"#;
+        assert!(parse_metadata(local, "http://127.0.0.1:9400").is_ok(), "a provider on the loopback");
+    }
 
     #[test]
     fn the_issuer_must_be_the_configured_one_and_endpoints_https() {
