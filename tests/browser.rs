@@ -90,6 +90,8 @@ struct Walk {
     asked_for_code: bool,
     filename: Option<String>,
     sha256: Option<String>,
+    /// The name the browser suggested for the whole message (`.eml`), when it was downloaded.
+    original: Option<String>,
     done: bool,
     other: Vec<String>,
 }
@@ -175,9 +177,13 @@ async fn run_script<T>(
 
 /// Runs `tests/browser/walk.mjs` on `link`, giving it the code that arrives at `mx` for `rcpt`
 /// when it asks; returns what it printed, its exit status and its stderr.
-async fn walk(link: &str, shots: &Path, mx: &FakeMx, rcpt: &str) -> (Walk, ExitStatus, String) {
-    let env =
-        [("PORTAL_LINK", link.as_ref()), ("SCREENSHOT_DIR", shots.as_os_str()), ("HOSTILE_NAME", HOSTILE.as_ref())];
+async fn walk(link: &str, shots: &Path, mx: &FakeMx, rcpt: &str, original: &Path) -> (Walk, ExitStatus, String) {
+    let env = [
+        ("PORTAL_LINK", link.as_ref()),
+        ("SCREENSHOT_DIR", shots.as_os_str()),
+        ("HOSTILE_NAME", HOSTILE.as_ref()),
+        ("ORIGINAL_OUT", original.as_os_str()),
+    ];
     run_script("walk.mjs", &env, async |stdout, stdin| {
         let mut w = Walk::default();
         while let Some(line) = stdout.next_line().await.unwrap() {
@@ -190,6 +196,7 @@ async fn walk(link: &str, shots: &Path, mx: &FakeMx, rcpt: &str) -> (Walk, ExitS
                 }
                 ("FILENAME", name) => w.filename = Some(name.to_string()),
                 ("SHA256", hex) => w.sha256 = Some(hex.to_string()),
+                ("ORIGINAL", name) => w.original = Some(name.to_string()),
                 ("DONE", _) => w.done = true,
                 _ => w.other.push(line),
             }
@@ -210,7 +217,7 @@ async fn a_recipient_walks_from_the_notice_to_the_file_in_chromium() {
     let plain_mx = FakeMx::start(&format!("127.0.7.61:{port}"), MxBehavior::default()).await;
     dns.mx("plain.example", 10, "mx.plain.example");
     dns.addr("mx.plain.example", "127.0.7.61");
-    let s = TestServer::start_delivering(&dns, port, |_| {}).await;
+    let s = TestServer::start_delivering(&dns, port, |c| c.portal.original_download = true).await;
 
     let hostile = random_bytes(120_000);
     let sheet = random_bytes(30_000);
@@ -231,13 +238,24 @@ async fn a_recipient_walks_from_the_notice_to_the_file_in_chromium() {
         ![CONSOLE_SHOTS, UNLOCK_SHOTS, QUARANTINE_SHOTS, HELD_SHOTS, APPROVAL_SHOTS].iter().any(|p| name.starts_with(p))
     });
     let started = std::time::Instant::now();
-    let (w, status, stderr) = walk(&link, &shots, &plain_mx, rcpt).await;
+    let original = tempfile::tempdir().unwrap();
+    let eml = original.path().join("message.eml");
+    let (w, status, stderr) = walk(&link, &shots, &plain_mx, rcpt, &eml).await;
     eprintln!("walk.mjs took {:.1} s; {w:?}", started.elapsed().as_secs_f64());
     assert!(status.success(), "walk.mjs failed ({status}); screenshots in {}:\n{stderr}", shots.display());
     assert!(w.asked_for_code && w.done, "{w:?}\n{stderr}");
     assert_eq!(w.sha256.as_deref(), Some(sha256(&hostile).as_str()), "the file downloaded is the file sent");
     let suggested = w.filename.as_deref().unwrap_or_default();
     assert!(suggested.ends_with(".pdf"), "the browser saves {suggested:?}");
+    // The whole message, kept as the recipient's mail: every attachment byte for byte.
+    assert_eq!(w.original.as_deref(), Some("message.eml"), "{w:?}");
+    let saved = std::fs::read(&eml).unwrap();
+    let parsed = mail_parser::MessageParser::default().parse(&saved).expect("the .eml is a message");
+    let mut got: Vec<String> = parsed.attachments().map(|a| sha256(a.contents())).collect();
+    let mut sent = vec![sha256(&hostile), sha256(&sheet)];
+    got.sort();
+    sent.sort();
+    assert_eq!(got, sent, "the .eml holds every file as sent");
     for name in ["01-opened.png", "02-code-sent.png", "04-files.png", "05-downloaded.png"] {
         assert!(is_png(&shots.join(name)), "no screenshot {name} in {}", shots.display());
     }

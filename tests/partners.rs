@@ -66,6 +66,7 @@ async fn a_partner_without_starttls_and_one_with_an_expired_certificate_are_list
         // Attachments inline only over a certificate valid for the MX name.
         c.outbound.attachments_inline_min = sekisho_policy::InlineMin::Authenticated;
         c.portal.url = "https://portal.example.jp".into();
+        c.portal.administrators = vec!["postmaster@example.jp".into()];
     })
     .await;
     let sends = [
@@ -132,4 +133,45 @@ async fn a_partner_without_starttls_and_one_with_an_expired_certificate_are_list
     assert_eq!(code, 1);
     assert!(err.contains("no mail to good.example fell short of the policy"), "{err}");
     assert!(home.received().is_empty(), "nothing was sent to anyone: the text is for the administrator");
+
+    // The same report on the administrators' page; the explanation goes out only on a click.
+    use sekisho_testkit::console::{get, http, sign_in};
+    s.add_user("postmaster@example.jp", "admin password").await;
+    s.add_user("alice@example.jp", "alice password").await;
+    let (http, base) = (http(), format!("http://{}", s.portal.unwrap()));
+    let alice = sign_in(&http, &base, "alice@example.jp", "alice password").await;
+    assert_eq!(get(&http, format!("{base}/sent/partners"), Some(&alice)).await.0, 403, "administrators only");
+    let admin = sign_in(&http, &base, "postmaster@example.jp", "admin password").await;
+    let (status, page) = get(&http, format!("{base}/sent/partners"), Some(&admin)).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(
+        page.contains("data-domain=\"notls.example\"") && page.contains("data-domain=\"expired.example\""),
+        "{page}"
+    );
+    assert!(!page.contains("good.example"), "{page}");
+    assert!(page.contains("no STARTTLS (3)") && page.contains("expired certificate (1)"), "{page}");
+    let (status, page) = get(&http, format!("{base}/sent/partners/expired.example"), Some(&admin)).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("https://portal.example.jp/check?domain=expired.example"), "{page}");
+    assert!(page.contains("id=\"send-en\"") && page.contains("id=\"send-ja\""), "{page}");
+    assert_eq!(get(&http, format!("{base}/sent/partners/good.example"), Some(&admin)).await.0, 404);
+    assert_eq!(old.received().len(), 1, "nothing sent by looking");
+    let at = page.find("name=\"csrf\" value=\"").unwrap() + 19;
+    let csrf = &page[at..at + page[at..].find('"').unwrap()];
+    let r = http
+        .post(format!("{base}/sent/partners/expired.example"))
+        .header("cookie", &admin)
+        .header("accept-language", "en")
+        .form(&[("csrf", csrf), ("lang", "en")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert!(r.text().await.unwrap().contains("The explanation is queued for postmaster@expired.example"));
+    let got = old.wait_for(2, 20).await;
+    assert_eq!(got[1].rcpt_to, ["postmaster@expired.example"]);
+    let mail = mail_parser::MessageParser::default().parse(&got[1].data).expect("a message");
+    assert_eq!(mail.subject(), Some("TLS for mail to expired.example"));
+    let body = mail.body_text(0).unwrap_or_default();
+    assert!(body.contains("https://portal.example.jp/check?domain=expired.example"), "{body}");
 }

@@ -3,7 +3,9 @@
 // test found at the fake MX, download the first file through the page's own link.
 //
 // Environment: PORTAL_LINK (the link from the notice), SCREENSHOT_DIR (where the screenshots
-// go), CHROMIUM (default /usr/bin/chromium), HOSTILE_NAME (a file name that must show as text).
+// go), CHROMIUM (default /usr/bin/chromium), HOSTILE_NAME (a file name that must show as text),
+// ORIGINAL_OUT (optional: also download the whole message through the page's
+// `#download-original` link and save it there; then `ORIGINAL <name the browser suggests>`).
 // Protocol on stdout, one line each: `NEED_CODE` once the code was asked for (the code and a
 // newline are then expected on stdin), `FILENAME <name the browser suggests>`,
 // `SHA256 <hex of the downloaded file>`, `DONE` at the end. Anything wrong: a message on stderr
@@ -89,6 +91,14 @@ await inChromium(options, async ({ page, shot, expectPage }) => {
   say(`SHA256 ${createHash('sha256').update(bytes).digest('hex')}`);
   await shot('05-downloaded.png');
   await noSvg('the page after the download');
+
+  if (process.env.ORIGINAL_OUT) {
+    const [whole] = await Promise.all([page.waitForEvent('download'), page.click('#download-original')]);
+    const failed = await whole.failure();
+    if (failed) throw new Error(`the .eml download failed: ${failed}`);
+    await whole.saveAs(process.env.ORIGINAL_OUT);
+    say(`ORIGINAL ${whole.suggestedFilename()}`);
+  }
 
   const xss = await page.evaluate(() => window.__xss);
   if (xss !== undefined) throw new Error(`window.__xss was set: ${JSON.stringify(xss)}`);

@@ -184,6 +184,8 @@ impl Portal {
             .route("/sent/quarantine/{id}/{action}", get(quarantine::confirm).post(quarantine::act))
             .route("/sent/originals", get(quarantine::originals::list))
             .route("/sent/reports", get(quarantine::reports::list))
+            .route("/sent/partners", get(quarantine::partners::list))
+            .route("/sent/partners/{domain}", get(quarantine::partners::partner).post(quarantine::partners::send))
             .route(
                 "/sent/originals/{id}/{n}",
                 get(quarantine::originals::confirm).post(quarantine::originals::download),

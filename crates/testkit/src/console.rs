@@ -25,7 +25,10 @@ pub async fn try_sign_in(http: &reqwest::Client, base: &str, user: &str, passwor
         .get_all("set-cookie")
         .iter()
         .map(|c| c.to_str().unwrap().split(';').next().unwrap().to_string())
-        .find(|c| c.starts_with("sekisho-console=") && c.len() > "sekisho-console=".len());
+        // `__Host-sekisho-console` when the portal's url is https.
+        .find(|c| {
+            c.split_once('=').is_some_and(|(name, value)| name.ends_with("sekisho-console") && !value.is_empty())
+        });
     (r.status().as_u16(), cookie)
 }
 

@@ -9,6 +9,7 @@
 
 pub mod digest;
 pub mod originals;
+pub mod partners;
 pub mod reports;
 mod texts;
 pub mod view;

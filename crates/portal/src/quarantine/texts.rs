@@ -33,6 +33,21 @@ pub struct QuarantineTexts {
     pub originals: &'static str,
     /// The link to the reports other organisations sent.
     pub reports: &'static str,
+    /// The partner TLS report: the link and heading, what it shows, its table's heads, the
+    /// empty page, the explanation's button and what the page says once it was sent.
+    pub partners: &'static str,
+    pub partners_intro: &'static str,
+    pub partners_empty: &'static str,
+    pub partner_domain: &'static str,
+    pub partner_attempts: &'static str,
+    pub partner_inline: &'static str,
+    pub partner_links: &'static str,
+    pub partner_held: &'static str,
+    pub partner_reasons: &'static str,
+    pub partner_since: &'static str,
+    pub partner_trend: &'static str,
+    pub partner_send: &'static str,
+    pub partner_sent: &'static str,
 }
 
 /// Japanese.
@@ -62,6 +77,19 @@ pub const JA: QuarantineTexts = QuarantineTexts {
     admin_link_session: "管理者のページを開くには、メールのリンクではなくアカウントのパスワードでサインインしてください。",
     originals: "無害化で差し替えた原本",
     reports: "受け取ったレポート（TLS・DMARC）",
+    partners: "取引先の TLS 状況",
+    partners_intro: "過去30日、宛先ドメインごとに、メールがリンクになった回数とその理由（STARTTLS なし、証明書の期限切れ、名前の不一致など）、いつからか、改善したか。ドメインを選ぶと、先方のメール管理者に送る説明文を表示します（送るのはボタンを押したときだけです）。",
+    partners_empty: "過去30日、すべての宛先でポリシーどおりに配送されました。",
+    partner_domain: "ドメイン",
+    partner_attempts: "配送試行",
+    partner_inline: "添付のまま",
+    partner_links: "リンク",
+    partner_held: "保留・不達",
+    partner_reasons: "理由",
+    partner_since: "いつから",
+    partner_trend: "傾向",
+    partner_send: "この説明を送る",
+    partner_sent: "説明を送信キューに入れました:",
 };
 
 /// English.
@@ -91,6 +119,19 @@ pub const EN: QuarantineTexts = QuarantineTexts {
     admin_link_session: "To open the administration pages, sign in with your account's password, not with a mailed link.",
     originals: "Originals replaced by sanitised copies",
     reports: "Reports received (TLS, DMARC)",
+    partners: "Partners' TLS",
+    partners_intro: "Per recipient domain over the last 30 days: how much mail became links and why (no STARTTLS, an expired certificate, a name mismatch, ...), since when, and whether it improved. Choose a domain for the explanation to send to its postmaster (sent only when you press the button).",
+    partners_empty: "In the last 30 days every recipient domain was reached as the policy asks.",
+    partner_domain: "Domain",
+    partner_attempts: "Attempts",
+    partner_inline: "Inline",
+    partner_links: "Links",
+    partner_held: "Held back",
+    partner_reasons: "Why",
+    partner_since: "Since",
+    partner_trend: "Trend",
+    partner_send: "Send this explanation",
+    partner_sent: "The explanation is queued for",
 };
 
 /// The sentences in the language of `t`.
