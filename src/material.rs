@@ -1,5 +1,5 @@
 //! What the configuration names on disk, loaded the way `serve` will load it: the listeners'
-//! certificate and key, the extra roots for outbound TLS, the DNSSEC trust anchor, the ARC
+//! certificate and key, the extra roots for outbound TLS, the directory's CA, the DNSSEC trust anchor, the ARC
 //! sealing key, the S/MIME roots and signers, the store key (`crate::store_key`). Run by
 //! `config check` and before `serve` starts, so a bad file is a configuration error (exit 2)
 //! that names the file, the line and the key.
@@ -25,6 +25,11 @@ pub(crate) fn check(config: &Config) -> Result<(), ConfigError> {
     }
     if let Err(e) = sekisho_deliver::tls::TlsClient::new(&config.tls.extra_roots) {
         return Err(config.error_at("tls.extra_roots", e.to_string()));
+    }
+    if let Some(ca) = &config.ldap.ca_file
+        && let Err(e) = sekisho_deliver::tls::TlsClient::new(std::slice::from_ref(ca))
+    {
+        return Err(config.error_at("ldap.ca_file", e.to_string()));
     }
     if config.dns.dnssec
         && let Some(anchor) = &config.dns.trust_anchor

@@ -26,6 +26,8 @@ fn bad_tls_material_and_trust_anchors_are_configuration_errors_with_file_line_an
     let bind = dir.path().join("bind.keys");
     std::fs::write(&bind, "trust-anchors {\n  . initial-key 257 3 8 \"AwEAAa==\";\n};\n").unwrap();
     let missing = dir.path().join("missing.key");
+    let bad_ca = dir.path().join("bad-ca.pem");
+    std::fs::write(&bad_ca, "-----BEGIN CERTIFICATE-----\nnot base64 at all!\n-----END CERTIFICATE-----\n").unwrap();
     let cases: Vec<(&str, String, &str, &str)> = vec![
         ("missing", tls(&one.cert_path, &missing), "tls.key", "is not a file"),
         ("mismatch", tls(&one.cert_path, &other.key_path), "tls.key", "is not the key of the certificate"),
@@ -40,6 +42,15 @@ fn bad_tls_material_and_trust_anchors_are_configuration_errors_with_file_line_an
             ),
             "authentication.arc_seal.key_file",
             "not an RSA private key",
+        ),
+        (
+            "ldap-ca",
+            format!(
+                "[ldap]\nurl = \"ldaps://127.0.0.1:636\"\nbase_dn = \"dc=example,dc=jp\"\nca_file = \"{}\"\n",
+                bad_ca.display()
+            ),
+            "ldap.ca_file",
+            "bad-ca.pem",
         ),
     ];
     for (name, extra, key, says) in cases {
