@@ -95,10 +95,6 @@ fn explain(config: &Config, partners: &[Partner], domain: &str, lang: &str, days
             "no mail to {domain} fell short of the policy in the last {days} day(s): nothing to explain"
         )));
     };
-    let organisation =
-        if config.reports.organization.is_empty() { config.hostname.as_str() } else { &config.reports.organization };
-    let checker = format!("{}/check", config.portal.url.trim_end_matches('/'));
-    let at = |t| format_time(&config.time_zone, t);
-    outln!("{}", sekisho_partners::explain(p, lang, organisation, &checker, &at));
+    outln!("{}", sekisho_partners::explain_as(p, lang, config));
     Ok(())
 }

@@ -22,6 +22,16 @@ impl Lang {
     }
 }
 
+/// [`explain`] as the gateway of `config` writes it: signed with `[reports] organization`
+/// (else the host name), the checker at `[portal] url` + `/check`, times in `time_zone`.
+pub fn explain_as(p: &Partner, lang: Lang, config: &sekisho_config::Config) -> String {
+    let r = &config.reports;
+    let organisation = if r.organization.is_empty() { config.hostname.as_str() } else { &r.organization };
+    let checker = format!("{}/check", config.portal.url.trim_end_matches('/'));
+    let date = |t: i64| config.time_zone.format(t, "%Y-%m-%d %H:%M:%S");
+    explain(p, lang, organisation, &checker, &date)
+}
+
 /// The explanation for `p`'s postmaster, from `organisation` (who is writing), with
 /// `checker` the public checker page's address (`[portal] url` + `/check`). `date` formats Unix
 /// seconds as the administrator reads them.

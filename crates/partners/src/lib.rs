@@ -9,7 +9,7 @@
 mod explain;
 mod reason;
 
-pub use explain::{Lang, explain};
+pub use explain::{Lang, explain, explain_as};
 pub use reason::Reason;
 
 use std::collections::BTreeMap;

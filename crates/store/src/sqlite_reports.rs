@@ -15,6 +15,17 @@ fn json_list(v: &[String]) -> String {
     serde_json::to_string(v).unwrap_or_else(|_| "[]".into())
 }
 
+impl SqliteStore {
+    /// The domains with rows of `day` in `table` (`tls_sessions` or `dmarc_rows`), in order.
+    async fn report_domains(&self, table: &'static str, day: &str) -> Result<Vec<String>, StoreError> {
+        let rows = sqlx::query(&format!("SELECT DISTINCT domain FROM {table} WHERE day = ? ORDER BY domain"))
+            .bind(day)
+            .fetch_all(&self.reader)
+            .await?;
+        Ok(rows.iter().map(|r| r.get("domain")).collect())
+    }
+}
+
 #[async_trait]
 impl ReportStore for SqliteStore {
     async fn count_tls_sessions(&self, counts: &[TlsSessionCount]) -> Result<(), StoreError> {
@@ -48,11 +59,7 @@ impl ReportStore for SqliteStore {
     }
 
     async fn tls_report_domains(&self, day: &str) -> Result<Vec<String>, StoreError> {
-        let rows = sqlx::query("SELECT DISTINCT domain FROM tls_sessions WHERE day = ? ORDER BY domain")
-            .bind(day)
-            .fetch_all(&self.reader)
-            .await?;
-        Ok(rows.iter().map(|r| r.get("domain")).collect())
+        self.report_domains("tls_sessions", day).await
     }
 
     async fn tls_sessions(&self, day: &str, domain: &str) -> Result<Vec<TlsSessionCount>, StoreError> {
@@ -238,11 +245,7 @@ impl ReportStore for SqliteStore {
     }
 
     async fn dmarc_report_domains(&self, day: &str) -> Result<Vec<String>, StoreError> {
-        let rows = sqlx::query("SELECT DISTINCT domain FROM dmarc_rows WHERE day = ? ORDER BY domain")
-            .bind(day)
-            .fetch_all(&self.reader)
-            .await?;
-        Ok(rows.iter().map(|r| r.get("domain")).collect())
+        self.report_domains("dmarc_rows", day).await
     }
 
     async fn dmarc_rows(&self, day: &str, domain: &str) -> Result<Vec<DmarcCount>, StoreError> {

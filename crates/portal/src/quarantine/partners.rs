@@ -70,19 +70,6 @@ impl Portal {
         Ok(sekisho_partners::partners(&rows, &self.inner.config.local_domains))
     }
 
-    /// The explanation of `p` for its postmaster in `lang`.
-    fn explanation(&self, p: &Partner, lang: Lang) -> String {
-        let config = &self.inner.config;
-        let organisation = if config.reports.organization.is_empty() {
-            config.hostname.as_str()
-        } else {
-            &config.reports.organization
-        };
-        let checker = format!("{}/check", config.portal.url.trim_end_matches('/'));
-        let at = |t: i64| config.time_zone.format(t, "%Y-%m-%d %H:%M");
-        sekisho_partners::explain(p, lang, organisation, &checker, &at)
-    }
-
     /// The partner `domain` among those listed, or the 404 page.
     async fn partner(&self, t: &'static Texts, domain: &str) -> Result<Partner, Response> {
         match self.partners().await {
@@ -160,8 +147,8 @@ fn page(
         who: session.sender,
         domain: p.domain.clone(),
         postmaster: format!("postmaster@{}", p.domain),
-        en: portal.explanation(p, Lang::En),
-        ja: portal.explanation(p, Lang::Ja),
+        en: sekisho_partners::explain_as(p, Lang::En, &portal.inner.config),
+        ja: sekisho_partners::explain_as(p, Lang::Ja, &portal.inner.config),
         csrf: session.csrf,
         sent,
     };
@@ -191,7 +178,12 @@ pub async fn send(
         Lang::En => format!("TLS for mail to {}", p.domain),
     };
     let hostname = &portal.inner.config.hostname;
-    let mail = crate::mails::plain_mail(hostname, &to, &subject, &portal.explanation(&p, lang));
+    let mail = crate::mails::plain_mail(
+        hostname,
+        &to,
+        &subject,
+        &sekisho_partners::explain_as(&p, lang, &portal.inner.config),
+    );
     let id = sekisho_store::QueueId::generate();
     if let Err(e) = portal.inner.queue.inject(&id, hostname, &to, &mail).await {
         return unavailable(e);
