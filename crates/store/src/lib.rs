@@ -17,6 +17,7 @@ pub mod files;
 pub mod links;
 mod model;
 pub mod originals;
+mod postgres;
 pub mod private;
 mod purge;
 pub mod quarantine;
@@ -62,6 +63,7 @@ pub use model::{
     RecipientRecord, RecipientState, RecipientUpdate, StsPolicyRecord, TlsMemory, UserRecord, Variant,
 };
 pub use originals::{OriginalError, OriginalStore, WithheldOriginal};
+pub use postgres::PgStore;
 pub use private::{DIR_MODE, FILE_MODE, Tightened, secure_data_dir};
 pub use purge::PurgeCounts;
 pub use quarantine::{DigestStore, HeldRecipient, QuarantineError};

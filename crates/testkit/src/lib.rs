@@ -12,6 +12,7 @@ pub mod mail;
 mod mx;
 pub mod oidc;
 mod pki;
+pub mod postgres;
 mod seed;
 pub mod slapd;
 
