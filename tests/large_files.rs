@@ -253,7 +253,7 @@ async fn the_portals_quotas_refuse_at_submission_with_a_sentence_naming_them() {
     assert!(
         r.text().contains(
             "Your files kept in the download portal would exceed your storage quota (quota_per_sender = 500.0 KiB: \
-             300.0 KiB kept, this message's files 300.0 KiB)"
+             300.0 KiB kept or waiting for delivery, this message's files 300.0 KiB)"
         ),
         "{r:?}"
     );
@@ -263,10 +263,40 @@ async fn the_portals_quotas_refuse_at_submission_with_a_sentence_naming_them() {
     let r = send(&s, "dave@example.jp", &message).await;
     assert_eq!(r.code, 552, "{r:?}");
     assert!(
-        r.text().contains("The download portal's storage is full (quota_total = 800.0 KiB: 600.0 KiB kept"),
+        r.text().contains("The download portal's storage is full (quota_total = 800.0 KiB: 600.0 KiB kept or waiting for delivery"),
         "{r:?}"
     );
     assert_eq!(plain.received().len(), 2, "only the two accepted messages left");
+}
+
+#[tokio::test]
+async fn messages_not_yet_delivered_count_against_the_quotas_with_the_original_kept_beside_their_files() {
+    let net = Net::new("127.0.19.43").await;
+    // gina's server never answers: what Alice sends her waits in the queue, undelivered, and
+    // would be kept in the portal once it leaves as a link.
+    net.dns.addr("mx.plain.example", "127.0.19.44");
+    net.dns.mx("plain.example", 10, "mx.plain.example");
+    let s = TestServer::start_delivering(&net.dns, net.port, |c| {
+        c.portal.quota_per_sender = Some(Size(700 << 10));
+        c.portal.original_download = true;
+    })
+    .await;
+    let file = random_bytes(200 << 10);
+    let message = message_with_files("gina@plain.example", &[("report.pdf", &file)], Names::Quoted);
+    let first = send(&s, "alice@example.jp", &message).await;
+    assert_eq!(first.code, 250, "{first:?}");
+    // Nothing is kept yet, but the file and the original beside it are counted as waiting.
+    let waiting = s.queue.stores().links.kept_bytes(Some("alice@example.jp")).await.unwrap();
+    assert!(waiting > 2 * (200 << 10) && waiting < 3 * (200 << 10), "file + original: {waiting}");
+    let r = send(&s, "alice@example.jp", &message).await;
+    assert_eq!(r.code, 552, "the second undelivered message goes over 700 KiB: {r:?}");
+    assert!(r.text().contains("quota_per_sender = 700.0 KiB") && r.text().contains("kept or waiting for delivery"), "{r:?}");
+    // Once the waiting message is gone (deleted by the administrator), there is room again.
+    let id = sekisho_testkit::queue_id(&first).unwrap();
+    assert!(s.queue.control().delete(&id).await.unwrap());
+    assert_eq!(s.queue.stores().links.kept_bytes(Some("alice@example.jp")).await.unwrap(), 0);
+    let r = send(&s, "alice@example.jp", &message).await;
+    assert_eq!(r.code, 250, "{r:?}");
 }
 
 /// Submits `message` from `from` to gina@plain.example; the final reply.

@@ -143,12 +143,11 @@ pub(crate) async fn receive<S: AsyncRead + Unpin>(
         }
     }
     // The portal's storage quotas: files that may have to be kept for links.
+    let portal_bytes =
+        if arrival.submission { crate::quota::weight(&ctx.config.portal, findings.as_deref(), finished.size()) } else { 0 };
     if arrival.submission {
-        let files = findings
-            .as_ref()
-            .map_or(finished.size(), |f: &Vec<sekisho_store::FileFinding>| f.iter().map(|f| f.size).sum());
         let links = ctx.queue.stores().links.clone();
-        match crate::quota::check(&ctx.config.portal, links.as_ref(), &tx.mail.address, files).await {
+        match crate::quota::check(&ctx.config.portal, links.as_ref(), &tx.mail.address, portal_bytes).await {
             Ok(None) => {}
             Ok(Some(reply)) => {
                 finished.discard();
@@ -344,6 +343,7 @@ pub(crate) async fn receive<S: AsyncRead + Unpin>(
             .collect(),
         not_before,
         held,
+        portal_bytes,
     };
     let size = message.info.size;
     let inbound_action = message.info.inspection.as_ref().map(|i| i.action.as_str());

@@ -1,8 +1,8 @@
 //! The portal's storage quotas (`[portal] quota_per_sender`, `quota_total`), checked at
 //! submission: a message with files that would take the sender's kept files, or everyone's,
 //! over the quota is refused with 552 and a sentence naming the quota, before the 250. What is
-//! counted is what the sealed store holds now (files not yet purged); the purge frees it as
-//! links expire.
+//! counted is what the sealed store holds now (files not yet purged) and what messages not yet
+//! delivered may still make it keep (their [`weight`]); the purge frees it as links expire.
 
 use sekisho_config::PortalConfig;
 use sekisho_rewrite::human_size;
@@ -28,7 +28,7 @@ pub(crate) fn decide(per_sender: Option<u64>, total: Option<u64>, u: Usage) -> O
             "5.3.1",
             format!(
                 "Your files kept in the download portal would exceed your storage quota (quota_per_sender = {}: {} \
-                 kept, this message's files {}); the message was not queued. Send it again once older links have \
+                 kept or waiting for delivery, this message's files {}); the message was not queued. Send it again once older links have \
                  expired, or ask your administrator",
                 human_size(quota),
                 human_size(u.sender_kept),
@@ -41,8 +41,8 @@ pub(crate) fn decide(per_sender: Option<u64>, total: Option<u64>, u: Usage) -> O
             552,
             "5.3.1",
             format!(
-                "The download portal's storage is full (quota_total = {}: {} kept, this message's files {}); the \
-                 message was not queued. Send it again later, or ask your administrator",
+                "The download portal's storage is full (quota_total = {}: {} kept or waiting for delivery, this \
+                 message's files {}); the message was not queued. Send it again later, or ask your administrator",
                 human_size(quota),
                 human_size(u.total_kept),
                 human_size(u.files)
@@ -52,8 +52,20 @@ pub(crate) fn decide(per_sender: Option<u64>, total: Option<u64>, u: Usage) -> O
     None
 }
 
-/// The refusal for a submitted message from `sender` whose files together are `files` bytes,
-/// if a quota is set and would be exceeded.
+/// What a submitted message may make the portal keep: its files as inspection measured them (the
+/// whole body when it did not look), and with `[portal] original_download` the original message
+/// beside them. Nothing for a message without files: no link is made for it.
+pub(crate) fn weight(portal: &PortalConfig, findings: Option<&[sekisho_store::FileFinding]>, size: u64) -> u64 {
+    let files = findings.map_or(size, |f| f.iter().map(|f| f.size).sum());
+    match files {
+        0 => 0,
+        _ if portal.original_download => files.saturating_add(size),
+        _ => files,
+    }
+}
+
+/// The refusal for a submitted message from `sender` whose [`weight`] is `files` bytes, if a
+/// quota is set and would be exceeded.
 pub(crate) async fn check(
     portal: &PortalConfig,
     links: &dyn LinkStore,
@@ -72,6 +84,26 @@ pub(crate) async fn check(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_message_weighs_its_files_and_the_original_kept_beside_them() {
+        let finding = |size| sekisho_store::FileFinding {
+            section: "2".into(),
+            name: "a.pdf".into(),
+            content_type: "application/pdf".into(),
+            size,
+            found: sekisho_store::Found::Clean,
+        };
+        let mut portal = PortalConfig::default();
+        let files = [finding(300), finding(200)];
+        assert_eq!(weight(&portal, Some(&files), 1000), 500);
+        // Not inspected: the whole body may be files.
+        assert_eq!(weight(&portal, None, 1000), 1000);
+        // No files: no link, nothing kept, even with the original offered.
+        portal.original_download = true;
+        assert_eq!(weight(&portal, Some(&[]), 1000), 0);
+        assert_eq!(weight(&portal, Some(&files), 1000), 1500);
+    }
 
     #[test]
     fn each_quota_refuses_with_its_own_sentence() {

@@ -42,6 +42,7 @@ fn message(now: i64, n: usize) -> NewMessage {
         recipients: vec![NewRecipient { address, orcpt: None, notify: None }],
         not_before: None,
         held: false,
+        portal_bytes: 0,
     }
 }
 

@@ -169,8 +169,9 @@ pub trait LinkStore: Send + Sync {
     async fn set_message_password(&self, message_id: &str, password_hash: &str) -> Result<bool, StoreError>;
     /// The message's files, if it has any kept.
     async fn link_message(&self, message_id: &str) -> Result<Option<LinkMessage>, StoreError>;
-    /// Bytes of files kept and not yet purged: of messages from `sender` with `Some`, of all
-    /// messages with `None` (the portal's storage quotas).
+    /// Bytes of files kept and not yet purged, and the `portal_bytes` of undelivered messages
+    /// with no files kept yet: of messages from `sender` with `Some`, of all messages with `None`
+    /// (the portal's storage quotas).
     async fn kept_bytes(&self, sender: Option<&str>) -> Result<u64, StoreError>;
     /// Creates or replaces one recipient's link.
     async fn put_link(&self, link: &NewLink) -> Result<(), StoreError>;

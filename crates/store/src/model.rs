@@ -143,6 +143,9 @@ pub struct NewMessage {
     /// Every recipient starts held (quarantine): nothing is delivered until an administrator
     /// releases it.
     pub held: bool,
+    /// Bytes the portal may have to keep for this message's links (its files, and the original
+    /// beside them): counted by the storage quotas until the message is delivered.
+    pub portal_bytes: u64,
 }
 
 /// Where a recipient stands.
@@ -440,6 +443,7 @@ pub(crate) fn local_message(
         recipients: vec![NewRecipient { address: to.to_string(), orcpt: None, notify: Some("NEVER".into()) }],
         not_before,
         held: false,
+        portal_bytes: 0,
     }
 }
 
@@ -474,6 +478,7 @@ pub(crate) fn sample_message(id: &crate::QueueId, size: u64, recipients: usize) 
             .collect(),
         not_before: None,
         held: false,
+        portal_bytes: 0,
     }
 }
 

@@ -446,6 +446,12 @@ ALTER TABLE attempts ADD COLUMN smime TEXT;
     r#"
 CREATE INDEX link_files_original ON link_files (message_id) WHERE idx < 0;
 "#,
+    // What a submitted message may make the portal keep until it is delivered (its files, and
+    // the original beside them): the storage quotas count it while the message is undelivered.
+    r#"
+ALTER TABLE messages ADD COLUMN portal_bytes INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX messages_portal_pending ON messages (sender) WHERE done_at IS NULL AND portal_bytes > 0;
+"#,
 ];
 
 /// A message is finished when it is not yet marked done, has recipients, every recipient is
@@ -486,7 +492,7 @@ fn outcome_sql() -> String {
 
 /// Rows per multi-row INSERT, within SQLite's 32766 bound variables per statement (a message
 /// row binds 20).
-const MESSAGE_ROWS_PER_INSERT: usize = 32766 / 20;
+const MESSAGE_ROWS_PER_INSERT: usize = 32766 / 21;
 const RECIPIENT_ROWS_PER_INSERT: usize = 4000;
 /// An attempt row binds 13.
 const ATTEMPT_ROWS_PER_INSERT: usize = 2500;
@@ -841,9 +847,9 @@ impl QueueWrites for SqliteStore {
             let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
                 "INSERT INTO messages (id, received_at, sender, size, ret, envid, smtputf8, body_8bit, \
                  client_ip, helo, listener, auth_user, tls, origin, findings, required_tls, inspection, rules, sender_record, \
-                 sender_tls) ",
+                 sender_tls, portal_bytes) ",
             );
-            q.push_values(chunk, |mut b, NewMessage { info: m, .. }| {
+            q.push_values(chunk, |mut b, NewMessage { info: m, portal_bytes, .. }| {
                 b.push_bind(&m.id)
                     .push_bind(m.received_at)
                     .push_bind(&m.sender)
@@ -863,7 +869,8 @@ impl QueueWrites for SqliteStore {
                     .push_bind(m.inspection.as_ref().and_then(|i| serde_json::to_string(i).ok()))
                     .push_bind(m.rules.as_ref().and_then(|r| serde_json::to_string(r).ok()))
                     .push_bind(m.sender_record.as_ref().and_then(|r| serde_json::to_string(r).ok()))
-                    .push_bind(m.sender_tls.map(|t| t.as_str()));
+                    .push_bind(m.sender_tls.map(|t| t.as_str()))
+                    .push_bind(*portal_bytes as i64);
             });
             q.build().execute(&mut *tx).await?;
         }
