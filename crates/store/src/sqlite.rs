@@ -10,10 +10,10 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 
 use crate::error::StoreError;
 use crate::model::{
-    Attempt, AttemptOutcome, AttemptRecord, MessageDetail, MessageInfo, MessageSummary, NewMessage, Notice, NoticeKind,
-    Origin, RecipientRecord, RecipientState, RecipientUpdate, Variant,
+    Attempt, AttemptRecord, MessageDetail, MessageSummary, NewMessage, NoticeKind, RecipientState, RecipientUpdate,
 };
-use crate::state::{self, Move};
+use crate::rows;
+use crate::state::Move;
 use crate::store::{Claim, MessageStore, QueueWrites};
 
 /// Schema changes in order; `PRAGMA user_version` counts how many are applied.
@@ -448,41 +448,8 @@ CREATE INDEX link_files_original ON link_files (message_id) WHERE idx < 0;
 "#,
 ];
 
-/// A message is finished when it is not yet marked done, has recipients, every recipient is
-/// delivered, bounced or cancelled, and no notification about it waits to be sent.
-pub(crate) const FINISHED: &str = "done_at IS NULL \
-     AND EXISTS (SELECT 1 FROM recipients r WHERE r.message_id = messages.id) \
-     AND NOT EXISTS (SELECT 1 FROM recipients r WHERE r.message_id = messages.id \
-         AND (r.state NOT IN ('delivered','bounced','cancelled') OR r.notice IS NOT NULL))";
-
-/// The final states, as an SQL list.
-const FINAL: &str = "'delivered','bounced','cancelled'";
-
-/// `(SET expression, WHERE list)` of move `m` on the column `column`, generated from
-/// [`state::next`]: `CASE column WHEN 'from' THEN 'to' ... END` and `'from', ...`.
-pub(crate) fn move_sql(column: &str, m: Move) -> (String, String) {
-    let pairs = state::moves(m);
-    let when: String = pairs.iter().map(|(f, t)| format!(" WHEN '{}' THEN '{}'", f.as_str(), t.as_str())).collect();
-    let from: Vec<String> = pairs.iter().map(|(f, _)| format!("'{}'", f.as_str())).collect();
-    (format!("CASE {column}{when} ELSE {column} END"), from.join(", "))
-}
-
-/// The new state of a recipient after an attempt whose outcome is `v.outcome`, generated
-/// from [`state::next`]; a recipient the outcome does not apply to keeps its state.
-fn outcome_sql() -> String {
-    let mut when = String::new();
-    for o in [AttemptOutcome::Delivered, AttemptOutcome::Deferred, AttemptOutcome::Bounced] {
-        for (f, t) in state::moves(Move::Outcome(o)) {
-            when += &format!(
-                " WHEN v.outcome = '{}' AND recipients.state = '{}' THEN '{}'",
-                o.as_str(),
-                f.as_str(),
-                t.as_str()
-            );
-        }
-    }
-    format!("CASE{when} ELSE recipients.state END")
-}
+pub(crate) use crate::queue_sql::{FINISHED, move_sql};
+use crate::queue_sql::{FINAL, outcome_sql};
 
 /// Rows per multi-row INSERT, within SQLite's 32766 bound variables per statement (a message
 /// row binds 20).
@@ -579,23 +546,10 @@ async fn migrate(pool: &SqlitePool) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// A message with its recipient counts, as `queue list` and the sender console list them; the
-/// query goes on with WHERE.
-pub(crate) const SUMMARY_SELECT: &str = "SELECT m.id, m.received_at, m.sender, m.size, COUNT(r.idx) AS n, \
-     SUM(CASE WHEN r.state IN ('delivered','bounced','cancelled') THEN 0 ELSE 1 END) AS pending \
-     FROM messages m LEFT JOIN recipients r ON r.message_id = m.id";
+pub(crate) use crate::queue_sql::SUMMARY_SELECT;
 
-/// A row of `SUMMARY_SELECT`.
-pub(crate) fn summary(r: &sqlx::sqlite::SqliteRow) -> MessageSummary {
-    MessageSummary {
-        id: r.get("id"),
-        received_at: r.get("received_at"),
-        sender: r.get("sender"),
-        size: r.get::<i64, _>("size") as u64,
-        recipients: r.get::<i64, _>("n") as u64,
-        pending: r.get::<Option<i64>, _>("pending").unwrap_or(0) as u64,
-    }
-}
+/// A row of `SUMMARY_SELECT` (written once in `rows`).
+pub(crate) use crate::rows::summary;
 
 pub(crate) fn now() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
@@ -661,31 +615,7 @@ impl MessageStore for SqliteStore {
         .fetch_all(&self.reader)
         .await?;
         for r in &rows {
-            let outcome: String = r.get("outcome");
-            detail.attempts.push(AttemptRecord {
-                recipient: r.get("address"),
-                attempt: Attempt {
-                    at: r.get("at"),
-                    host: r.get("host"),
-                    ip: r.get("ip"),
-                    port: r.get::<i64, _>("port") as u16,
-                    reply: r.get("reply"),
-                    tls: r.get("tls"),
-                    outcome: match outcome.as_str() {
-                        "delivered" => AttemptOutcome::Delivered,
-                        "bounced" => AttemptOutcome::Bounced,
-                        _ => AttemptOutcome::Deferred,
-                    },
-                    evidence: r.get::<Option<String>, _>("evidence").and_then(|e| serde_json::from_str(&e).ok()),
-                    variant: match (r.get::<Option<String>, _>("variant"), r.get::<Option<String>, _>("variant_reason"))
-                    {
-                        (Some(kind), Some(reason)) => Variant::parse(&kind, reason),
-                        _ => None,
-                    },
-                    dkim: r.get("dkim"),
-                    smime: r.get("smime"),
-                },
-            });
+            detail.attempts.push(AttemptRecord { recipient: r.get("address"), attempt: rows::attempt(r) });
         }
         Ok(Some(detail))
     }
@@ -703,64 +633,9 @@ impl MessageStore for SqliteStore {
         let Some(m) = rows.first() else { return Ok(None) };
         let rows: Vec<&sqlx::sqlite::SqliteRow> =
             rows.iter().filter(|r| r.try_get::<Option<i64>, _>("idx").ok().flatten().is_some()).collect();
-        let mut recipients = Vec::with_capacity(rows.len());
-        for r in &rows {
-            let state: String = r.get("state");
-            recipients.push(RecipientRecord {
-                idx: r.get("idx"),
-                address: r.get("address"),
-                orcpt: r.get("orcpt"),
-                notify: r.get("notify"),
-                state: RecipientState::parse(&state)
-                    .ok_or_else(|| StoreError::Damaged(format!("{id}: recipient state `{state}`")))?,
-                attempts: r.get::<i64, _>("attempts") as u32,
-                next_attempt_at: r.get("next_attempt_at"),
-                last_reply: r.get("last_reply"),
-                delay_warned: r.get("delay_warned"),
-                notice: match (r.get::<Option<String>, _>("notice"), r.get::<Option<String>, _>("notice_status")) {
-                    (Some(kind), Some(status)) => NoticeKind::parse(&kind).map(|kind| Notice { kind, status }),
-                    _ => None,
-                },
-            });
-        }
+        let recipients = rows.iter().map(|r| rows::recipient(*r, id)).collect::<Result<Vec<_>, _>>()?;
         let attempts = Vec::new();
-        let info = MessageInfo {
-            id: m.get("id"),
-            received_at: m.get("received_at"),
-            sender: m.get("sender"),
-            size: m.get::<i64, _>("size") as u64,
-            ret: m.get("ret"),
-            envid: m.get("envid"),
-            smtputf8: m.get("smtputf8"),
-            body_8bit: m.get("body_8bit"),
-            client_ip: m.get("client_ip"),
-            helo: m.get("helo"),
-            listener: m.get("listener"),
-            auth_user: m.get("auth_user"),
-            tls: m.get("tls"),
-            origin: Origin::parse(m.get::<&str, _>("origin"))
-                .ok_or_else(|| StoreError::Damaged(format!("{id}: origin")))?,
-            // Unreadable findings (a row damaged on disk) read as "not inspected".
-            findings: m.get::<Option<String>, _>("findings").and_then(|j| serde_json::from_str(&j).ok()),
-            required_tls: match m.get::<Option<String>, _>("required_tls") {
-                Some(level) => Some(
-                    sekisho_policy::Assurance::parse(&level)
-                        .ok_or_else(|| StoreError::Damaged(format!("{id}: required_tls `{level}`")))?,
-                ),
-                None => None,
-            },
-            sender_tls: match m.get::<Option<String>, _>("sender_tls") {
-                Some(kw) => Some(
-                    sekisho_policy::SenderTls::parse(&kw)
-                        .ok_or_else(|| StoreError::Damaged(format!("{id}: sender_tls `{kw}`")))?,
-                ),
-                None => None,
-            },
-            // An unreadable record (a row damaged on disk) reads as "not inspected".
-            inspection: m.get::<Option<String>, _>("inspection").and_then(|j| serde_json::from_str(&j).ok()),
-            rules: m.get::<Option<String>, _>("rules").and_then(|j| serde_json::from_str(&j).ok()),
-            sender_record: m.get::<Option<String>, _>("sender_record").and_then(|j| serde_json::from_str(&j).ok()),
-        };
+        let info = rows::message_info(m)?;
         Ok(Some(MessageDetail {
             info,
             done_at: m.get("done_at"),
@@ -1063,7 +938,8 @@ impl QueueWrites for SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::sample_message;
+    use crate::model::{AttemptOutcome, sample_message};
+    use crate::state;
     use crate::queue_id::QueueId;
     use crate::store::AccountStore;
 
