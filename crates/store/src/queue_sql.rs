@@ -45,4 +45,3 @@ pub(crate) fn outcome_sql() -> String {
 pub(crate) const SUMMARY_SELECT: &str = "SELECT m.id, m.received_at, m.sender, m.size, COUNT(r.idx) AS n, \
      SUM(CASE WHEN r.state IN ('delivered','bounced','cancelled') THEN 0 ELSE 1 END) AS pending \
      FROM messages m LEFT JOIN recipients r ON r.message_id = m.id";
-

@@ -448,8 +448,8 @@ CREATE INDEX link_files_original ON link_files (message_id) WHERE idx < 0;
 "#,
 ];
 
-pub(crate) use crate::queue_sql::{FINISHED, move_sql};
 use crate::queue_sql::{FINAL, outcome_sql};
+pub(crate) use crate::queue_sql::{FINISHED, move_sql};
 
 /// Rows per multi-row INSERT, within SQLite's 32766 bound variables per statement (a message
 /// row binds 20).
@@ -939,8 +939,8 @@ impl QueueWrites for SqliteStore {
 mod tests {
     use super::*;
     use crate::model::{AttemptOutcome, sample_message};
-    use crate::state;
     use crate::queue_id::QueueId;
+    use crate::state;
     use crate::store::AccountStore;
 
     fn message(n: usize) -> NewMessage {

@@ -8,13 +8,13 @@ use sqlx::Row;
 use sqlx::postgres::PgRow;
 
 use super::PgStore;
+use crate::WrittenTo;
 use crate::approval::Approval;
 use crate::error::StoreError;
 use crate::model::{AttemptRecord, Cancellation, HeldMessage, MessageDetail, MessageSummary, RecipientState};
 use crate::queue_sql::SUMMARY_SELECT;
 use crate::rows;
 use crate::store::{MessageStore, QueueDepth};
-use crate::WrittenTo;
 
 /// The recipient's domain, lower case (the expression the `recipients_domain` index is built
 /// on: a query must write it the same way to use the index).

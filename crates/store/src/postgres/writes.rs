@@ -31,7 +31,7 @@ use crate::state::Move;
 use crate::store::{Claim, QueueWrites};
 
 /// Rows per multi-row statement, within PostgreSQL's 65535 parameters (a message row binds 20,
-/// an attempt row 14, an outcome 9, a recipient 7).
+/// an attempt row 15, an outcome 9, a recipient 7).
 const MESSAGE_ROWS_PER_INSERT: usize = 3000;
 const RECIPIENT_ROWS_PER_INSERT: usize = 9000;
 const ATTEMPT_ROWS_PER_INSERT: usize = 4000;
@@ -303,11 +303,8 @@ impl QueueWrites for PgStore {
 
     async fn claim_due(&self, now: i64, limit: u32) -> Result<Vec<Claim>, StoreError> {
         let mut tx = self.pool.begin().await?;
-        let locked: Vec<String> = sqlx::query_scalar(&lock_messages_sql())
-            .bind(now)
-            .bind(limit as i64)
-            .fetch_all(&mut *tx)
-            .await?;
+        let locked: Vec<String> =
+            sqlx::query_scalar(&lock_messages_sql()).bind(now).bind(limit as i64).fetch_all(&mut *tx).await?;
         if locked.is_empty() {
             tx.commit().await?;
             return Ok(Vec::new());
@@ -350,10 +347,13 @@ impl QueueWrites for PgStore {
             // attempts are dropped, never the whole batch.
             let mut q = QueryBuilder::<Postgres>::new(
                 "INSERT INTO attempts (message_id, idx, at, host, ip, port, reply, tls, outcome, evidence, variant, \
-                 variant_reason, dkim, smime) SELECT v.* FROM (",
+                 variant_reason, dkim, smime) SELECT message_id, idx, at, host, ip, port, reply, tls, outcome, \
+                 evidence, variant, variant_reason, dkim, smime FROM (",
             );
-            q.push_values(chunk, |mut b, (u, a)| {
-                b.push_bind(&u.message_id)
+            // In the batch's order: `seq` orders the history.
+            q.push_values(chunk.iter().enumerate(), |mut b, (n, (u, a))| {
+                b.push_bind(n as i64)
+                    .push_bind(&u.message_id)
                     .push_bind(u.idx)
                     .push_bind(a.at)
                     .push_bind(&a.host)
@@ -369,8 +369,8 @@ impl QueueWrites for PgStore {
                     .push_bind(&a.smime);
             });
             q.push(
-                ") AS v(message_id, idx, at, host, ip, port, reply, tls, outcome, evidence, variant, variant_reason, \
-                 dkim, smime) WHERE v.message_id IN (SELECT id FROM messages)",
+                ") AS v(n, message_id, idx, at, host, ip, port, reply, tls, outcome, evidence, variant, \
+                 variant_reason, dkim, smime) WHERE v.message_id IN (SELECT id FROM messages) ORDER BY v.n",
             );
             q.build().execute(&self.pool).await?;
         }
@@ -407,12 +407,13 @@ impl QueueWrites for PgStore {
         ids.dedup();
         let mut finished = Vec::new();
         for chunk in ids.chunks(UPDATE_ROWS_PER_STATEMENT) {
-            let done: Vec<String> =
-                sqlx::query_scalar(&format!("UPDATE messages SET done_at = $1 WHERE id = ANY($2) AND {FINISHED} RETURNING id"))
-                    .bind(now)
-                    .bind(chunk)
-                    .fetch_all(&self.pool)
-                    .await?;
+            let done: Vec<String> = sqlx::query_scalar(&format!(
+                "UPDATE messages SET done_at = $1 WHERE id = ANY($2) AND {FINISHED} RETURNING id"
+            ))
+            .bind(now)
+            .bind(chunk)
+            .fetch_all(&self.pool)
+            .await?;
             finished.extend(done);
         }
         finished.sort_unstable();
