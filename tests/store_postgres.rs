@@ -9,10 +9,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use sekisho_store::{
-    AccountStore, ApprovalRequest, Attempt, AttemptOutcome, ByLink, Claim, Decided, MessageInfo, MessageStore,
-    NewMessage, NewRecipient, Notice, NoticeKind, Origin, PgStore, ProbeRecord, QueueDepth, QueueWrites,
-    RecipientState, RecipientUpdate, RulesRecord, SqliteStore, StoreError, StsPolicyRecord, TlsMemory, TlsStore,
-    Variant, WrittenTo,
+    AccountStore, ApprovalRequest, Attempt, AttemptOutcome, ByLink, Claim, Decided, MessageStore, NewMessage, Notice,
+    NoticeKind, Origin, PgStore, ProbeRecord, QueueDepth, QueueWrites, RecipientState, RecipientUpdate, RulesRecord,
+    SqliteStore, StoreError, StsPolicyRecord, TlsMemory, TlsStore, Variant, WrittenTo,
 };
 use sekisho_testkit::postgres::Postgres;
 
@@ -48,38 +47,18 @@ async fn sqlx_exec(url: &str, sql: &str) {
     sqlx::query(sql).execute(&mut c).await.unwrap();
 }
 
-/// A submitted message `id` from a@example.com to `n` recipients r0@example.jp, r1@..., due at
-/// once (received at 1000).
+mod support;
+
+/// A submitted message `id` from alice@example.jp to `n` recipients r0@example.jp,
+/// r1@..., due at once (received at 1000).
 fn message(id: &str, n: usize) -> NewMessage {
-    NewMessage {
-        info: MessageInfo {
-            id: id.into(),
-            received_at: 1000,
-            sender: "a@example.com".into(),
-            size: 10,
-            ret: Some("HDRS".into()),
-            envid: Some("env".into()),
-            smtputf8: false,
-            body_8bit: true,
-            client_ip: "127.0.0.1".into(),
-            helo: "client".into(),
-            listener: "127.0.0.1:2525 submission".into(),
-            auth_user: Some("alice".into()),
-            tls: None,
-            origin: Origin::Submission,
-            findings: None,
-            required_tls: None,
-            sender_tls: None,
-            inspection: None,
-            rules: None,
-            sender_record: None,
-        },
-        recipients: (0..n)
-            .map(|i| NewRecipient { address: format!("r{i}@example.jp"), orcpt: None, notify: Some("FAILURE".into()) })
-            .collect(),
-        not_before: None,
-        held: false,
+    let addresses: Vec<String> = (0..n).map(|i| format!("r{i}@example.jp")).collect();
+    let mut m = support::submitted(id, 1000, &addresses.iter().map(String::as_str).collect::<Vec<_>>());
+    (m.info.ret, m.info.body_8bit, m.info.auth_user) = (Some("HDRS".into()), true, Some("alice".into()));
+    for r in &mut m.recipients {
+        r.notify = Some("FAILURE".into());
     }
+    m
 }
 
 fn attempt(at: i64, outcome: AttemptOutcome) -> Attempt {
@@ -222,7 +201,7 @@ async fn holds_and_approvals(m: &dyn MessageStore, w: &dyn QueueWrites) {
     let held = m.held(1100, None).await.unwrap();
     assert_eq!(held.iter().map(|x| (x.id.as_str(), x.due_at)).collect::<Vec<_>>(), [("H", 1300)]);
     assert_eq!(held[0].recipients, ["r0@example.jp", "r1@example.jp"]);
-    assert_eq!(m.held(1100, Some("A@EXAMPLE.com")).await.unwrap().len(), 1, "any case");
+    assert_eq!(m.held(1100, Some("ALICE@Example.JP")).await.unwrap().len(), 1, "any case");
     assert!(m.held(1100, Some("nobody@example.com")).await.unwrap().is_empty());
     w.put_cancel_link("tok", "H", 1300).await.unwrap();
     assert_eq!(w.cancel_by_link("nope", 1100).await.unwrap(), ByLink::Unknown);
@@ -230,7 +209,7 @@ async fn holds_and_approvals(m: &dyn MessageStore, w: &dyn QueueWrites) {
     assert_eq!(w.cancel_by_link("tok", 1101).await.unwrap(), ByLink::Used);
     let d = m.message("H").await.unwrap().unwrap();
     assert_eq!(states(&d), [S::Cancelled; 2]);
-    assert_eq!((d.cancelled.unwrap().by.as_str(), d.done_at), ("link:a@example.com", Some(1100)));
+    assert_eq!((d.cancelled.unwrap().by.as_str(), d.done_at), ("link:alice@example.jp", Some(1100)));
     assert!(!w.cancel("H", "cli:root", 1102).await.unwrap(), "cancelled once");
 
     assert_eq!(m.awaiting_approval(None).await.unwrap().len(), 2);

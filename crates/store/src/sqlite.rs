@@ -448,7 +448,10 @@ CREATE INDEX link_files_original ON link_files (message_id) WHERE idx < 0;
 "#,
 ];
 
-use crate::queue_sql::{FINAL, outcome_sql};
+use crate::queue_sql::{
+    ATTEMPT_COLUMNS, FINAL, MESSAGE_COLUMNS, OUTCOME_COLUMNS, RECIPIENT_COLUMNS, bind_attempt, bind_message,
+    bind_outcome, bind_recipient, outcome_sql,
+};
 pub(crate) use crate::queue_sql::{FINISHED, move_sql};
 
 /// Rows per multi-row INSERT, within SQLite's 32766 bound variables per statement (a message
@@ -713,51 +716,16 @@ impl QueueWrites for SqliteStore {
         let mut tx = sqlx::Connection::begin(&mut *conn).await?;
         // Multi-row INSERTs: two statements per batch, however many messages it holds.
         for chunk in batch.chunks(MESSAGE_ROWS_PER_INSERT) {
-            let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
-                "INSERT INTO messages (id, received_at, sender, size, ret, envid, smtputf8, body_8bit, \
-                 client_ip, helo, listener, auth_user, tls, origin, findings, required_tls, inspection, rules, sender_record, \
-                 sender_tls) ",
-            );
-            q.push_values(chunk, |mut b, NewMessage { info: m, .. }| {
-                b.push_bind(&m.id)
-                    .push_bind(m.received_at)
-                    .push_bind(&m.sender)
-                    .push_bind(m.size as i64)
-                    .push_bind(&m.ret)
-                    .push_bind(&m.envid)
-                    .push_bind(m.smtputf8)
-                    .push_bind(m.body_8bit)
-                    .push_bind(&m.client_ip)
-                    .push_bind(&m.helo)
-                    .push_bind(&m.listener)
-                    .push_bind(&m.auth_user)
-                    .push_bind(&m.tls)
-                    .push_bind(m.origin.as_str())
-                    .push_bind(m.findings.as_ref().and_then(|f| serde_json::to_string(f).ok()))
-                    .push_bind(m.required_tls.map(|a| a.as_str()))
-                    .push_bind(m.inspection.as_ref().and_then(|i| serde_json::to_string(i).ok()))
-                    .push_bind(m.rules.as_ref().and_then(|r| serde_json::to_string(r).ok()))
-                    .push_bind(m.sender_record.as_ref().and_then(|r| serde_json::to_string(r).ok()))
-                    .push_bind(m.sender_tls.map(|t| t.as_str()));
-            });
+            let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(format!("INSERT INTO messages ({MESSAGE_COLUMNS}) "));
+            q.push_values(chunk, |mut b, m| bind_message!(b, &m.info));
             q.build().execute(&mut *tx).await?;
         }
         let rows: Vec<(&NewMessage, usize)> =
             batch.iter().flat_map(|m| (0..m.recipients.len()).map(move |idx| (m, idx))).collect();
         for chunk in rows.chunks(RECIPIENT_ROWS_PER_INSERT) {
-            let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
-                "INSERT INTO recipients (message_id, idx, address, orcpt, notify, state, next_attempt_at) ",
-            );
-            q.push_values(chunk, |mut b, (m, idx)| {
-                let r = &m.recipients[*idx];
-                b.push_bind(&m.info.id)
-                    .push_bind(*idx as i64)
-                    .push_bind(&r.address)
-                    .push_bind(&r.orcpt)
-                    .push_bind(&r.notify)
-                    .push_bind(if m.held { "held" } else { "queued" })
-                    .push_bind(m.not_before.unwrap_or(m.info.received_at));
-            });
+            let mut q =
+                sqlx::QueryBuilder::<sqlx::Sqlite>::new(format!("INSERT INTO recipients ({RECIPIENT_COLUMNS}) "));
+            q.push_values(chunk, |mut b, (m, idx)| bind_recipient!(b, m, *idx));
             q.build().execute(&mut *tx).await?;
         }
         for m in batch {
@@ -806,45 +774,16 @@ impl QueueWrites for SqliteStore {
         for chunk in attempts.chunks(ATTEMPT_ROWS_PER_INSERT) {
             // A message deleted during its delivery has no row to attach the attempt to: its
             // attempts are dropped, never the whole batch.
-            let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
-                "INSERT INTO attempts (message_id, idx, at, host, ip, port, reply, tls, outcome, evidence, variant, \
-                 variant_reason, dkim, smime) \
-                 SELECT * FROM (",
-            );
-            q.push_values(chunk, |mut b, (u, a)| {
-                b.push_bind(&u.message_id)
-                    .push_bind(u.idx)
-                    .push_bind(a.at)
-                    .push_bind(&a.host)
-                    .push_bind(&a.ip)
-                    .push_bind(a.port as i64)
-                    .push_bind(&a.reply)
-                    .push_bind(&a.tls)
-                    .push_bind(a.outcome.as_str())
-                    .push_bind(a.evidence.as_ref().map(|e| e.to_string()))
-                    .push_bind(a.variant.as_ref().map(|v| v.kind.as_str()))
-                    .push_bind(a.variant.as_ref().map(|v| v.reason.clone()))
-                    .push_bind(&a.dkim)
-                    .push_bind(&a.smime);
-            });
+            let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(format!(
+                "INSERT INTO attempts ({ATTEMPT_COLUMNS}) SELECT * FROM ("
+            ));
+            q.push_values(chunk, |mut b, (u, a)| bind_attempt!(b, u, a));
             q.push(") AS v WHERE v.column1 IN (SELECT id FROM messages)");
             q.build().execute(&mut *conn).await?;
         }
         for chunk in updates.chunks(UPDATE_ROWS_PER_STATEMENT) {
-            let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
-                "WITH v(message_id, idx, outcome, next_attempt_at, last_reply, delay_warned, tried, notice, notice_status) AS (",
-            );
-            q.push_values(chunk, |mut b, u| {
-                b.push_bind(&u.message_id)
-                    .push_bind(u.idx)
-                    .push_bind(u.outcome.as_str())
-                    .push_bind(u.next_attempt_at)
-                    .push_bind(&u.last_reply)
-                    .push_bind(u.delay_warned)
-                    .push_bind(u.attempt.is_some() as i64)
-                    .push_bind(u.notice.as_ref().map(|n| n.kind.as_str()))
-                    .push_bind(u.notice.as_ref().map(|n| n.status.as_str()));
-            });
+            let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(format!("WITH v({OUTCOME_COLUMNS}) AS ("));
+            q.push_values(chunk, |mut b, u| bind_outcome!(b, u));
             q.push(format!(
                 ") UPDATE recipients SET state = {}, next_attempt_at = v.next_attempt_at, \
                  last_reply = v.last_reply, delay_warned = v.delay_warned, attempts = attempts + v.tried, \

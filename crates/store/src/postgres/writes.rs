@@ -24,7 +24,10 @@ use super::queue::APPROVAL_SELECT;
 use crate::approval::{Approval, Decided};
 use crate::error::StoreError;
 use crate::model::{Attempt, NewMessage, NoticeKind, RecipientState, RecipientUpdate};
-use crate::queue_sql::{FINAL, FINISHED, move_sql, outcome_sql};
+use crate::queue_sql::{
+    ATTEMPT_COLUMNS, FINAL, FINISHED, MESSAGE_COLUMNS, OUTCOME_COLUMNS, RECIPIENT_COLUMNS, bind_attempt, bind_message,
+    bind_outcome, bind_recipient, move_sql, outcome_sql,
+};
 use crate::rows;
 use crate::sqlite_cancel_link::ByLink;
 use crate::state::Move;
@@ -234,52 +237,15 @@ impl QueueWrites for PgStore {
     async fn insert_messages(&self, batch: &[NewMessage]) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
         for chunk in batch.chunks(MESSAGE_ROWS_PER_INSERT) {
-            let mut q = QueryBuilder::<Postgres>::new(
-                "INSERT INTO messages (id, received_at, sender, size, ret, envid, smtputf8, body_8bit, \
-                 client_ip, helo, listener, auth_user, tls, origin, findings, required_tls, inspection, rules, \
-                 sender_record, sender_tls) ",
-            );
-            q.push_values(chunk, |mut b, NewMessage { info: m, .. }| {
-                b.push_bind(&m.id)
-                    .push_bind(m.received_at)
-                    .push_bind(&m.sender)
-                    .push_bind(m.size as i64)
-                    .push_bind(&m.ret)
-                    .push_bind(&m.envid)
-                    .push_bind(m.smtputf8)
-                    .push_bind(m.body_8bit)
-                    .push_bind(&m.client_ip)
-                    .push_bind(&m.helo)
-                    .push_bind(&m.listener)
-                    .push_bind(&m.auth_user)
-                    .push_bind(&m.tls)
-                    .push_bind(m.origin.as_str())
-                    .push_bind(m.findings.as_ref().and_then(|f| serde_json::to_string(f).ok()))
-                    .push_bind(m.required_tls.map(|a| a.as_str()))
-                    .push_bind(m.inspection.as_ref().and_then(|i| serde_json::to_string(i).ok()))
-                    .push_bind(m.rules.as_ref().and_then(|r| serde_json::to_string(r).ok()))
-                    .push_bind(m.sender_record.as_ref().and_then(|r| serde_json::to_string(r).ok()))
-                    .push_bind(m.sender_tls.map(|t| t.as_str()));
-            });
+            let mut q = QueryBuilder::<Postgres>::new(format!("INSERT INTO messages ({MESSAGE_COLUMNS}) "));
+            q.push_values(chunk, |mut b, m| bind_message!(b, &m.info));
             q.build().execute(&mut *tx).await?;
         }
         let rows: Vec<(&NewMessage, usize)> =
             batch.iter().flat_map(|m| (0..m.recipients.len()).map(move |idx| (m, idx))).collect();
         for chunk in rows.chunks(RECIPIENT_ROWS_PER_INSERT) {
-            let mut q = QueryBuilder::<Postgres>::new(
-                "INSERT INTO recipients (message_id, idx, address, orcpt, notify, state, next_attempt_at) ",
-            );
-            q.push_values(chunk, |mut b, (m, idx)| {
-                let r = &m.recipients[*idx];
-                let state = if m.held { RecipientState::Held } else { RecipientState::Queued };
-                b.push_bind(&m.info.id)
-                    .push_bind(*idx as i64)
-                    .push_bind(&r.address)
-                    .push_bind(&r.orcpt)
-                    .push_bind(&r.notify)
-                    .push_bind(state.as_str())
-                    .push_bind(m.not_before.unwrap_or(m.info.received_at));
-            });
+            let mut q = QueryBuilder::<Postgres>::new(format!("INSERT INTO recipients ({RECIPIENT_COLUMNS}) "));
+            q.push_values(chunk, |mut b, (m, idx)| bind_recipient!(b, m, *idx));
             q.build().execute(&mut *tx).await?;
         }
         for m in batch {
@@ -345,33 +311,17 @@ impl QueueWrites for PgStore {
         for chunk in attempts.chunks(ATTEMPT_ROWS_PER_INSERT) {
             // A message deleted during its delivery has no row to attach the attempt to: its
             // attempts are dropped, never the whole batch.
-            let mut q = QueryBuilder::<Postgres>::new(
-                "INSERT INTO attempts (message_id, idx, at, host, ip, port, reply, tls, outcome, evidence, variant, \
-                 variant_reason, dkim, smime) SELECT message_id, idx, at, host, ip, port, reply, tls, outcome, \
-                 evidence, variant, variant_reason, dkim, smime FROM (",
-            );
+            let mut q = QueryBuilder::<Postgres>::new(format!(
+                "INSERT INTO attempts ({ATTEMPT_COLUMNS}) SELECT {ATTEMPT_COLUMNS} FROM ("
+            ));
             // In the batch's order: `seq` orders the history.
             q.push_values(chunk.iter().enumerate(), |mut b, (n, (u, a))| {
-                b.push_bind(n as i64)
-                    .push_bind(&u.message_id)
-                    .push_bind(u.idx)
-                    .push_bind(a.at)
-                    .push_bind(&a.host)
-                    .push_bind(&a.ip)
-                    .push_bind(a.port as i64)
-                    .push_bind(&a.reply)
-                    .push_bind(&a.tls)
-                    .push_bind(a.outcome.as_str())
-                    .push_bind(a.evidence.as_ref().map(|e| e.to_string()))
-                    .push_bind(a.variant.as_ref().map(|v| v.kind.as_str()))
-                    .push_bind(a.variant.as_ref().map(|v| v.reason.clone()))
-                    .push_bind(&a.dkim)
-                    .push_bind(&a.smime);
+                b.push_bind(n as i64);
+                bind_attempt!(b, u, a)
             });
-            q.push(
-                ") AS v(n, message_id, idx, at, host, ip, port, reply, tls, outcome, evidence, variant, \
-                 variant_reason, dkim, smime) WHERE v.message_id IN (SELECT id FROM messages) ORDER BY v.n",
-            );
+            q.push(format!(
+                ") AS v(n, {ATTEMPT_COLUMNS}) WHERE v.message_id IN (SELECT id FROM messages) ORDER BY v.n"
+            ));
             q.build().execute(&self.pool).await?;
         }
         let active = RecipientState::Active.as_str();
@@ -381,20 +331,9 @@ impl QueueWrites for PgStore {
                 ", next_attempt_at = v.next_attempt_at, last_reply = v.last_reply, delay_warned = v.delay_warned, \
                  attempts = recipients.attempts + v.tried, notice = v.notice, notice_status = v.notice_status FROM (",
             );
-            q.push_values(chunk, |mut b, u| {
-                b.push_bind(&u.message_id)
-                    .push_bind(u.idx)
-                    .push_bind(u.outcome.as_str())
-                    .push_bind(u.next_attempt_at)
-                    .push_bind(&u.last_reply)
-                    .push_bind(u.delay_warned)
-                    .push_bind(u.attempt.is_some() as i64)
-                    .push_bind(u.notice.as_ref().map(|n| n.kind.as_str()))
-                    .push_bind(u.notice.as_ref().map(|n| n.status.as_str()));
-            });
+            q.push_values(chunk, |mut b, u| bind_outcome!(b, u));
             q.push(format!(
-                ") AS v(message_id, idx, outcome, next_attempt_at, last_reply, delay_warned, tried, notice, \
-                 notice_status) WHERE recipients.message_id = v.message_id AND recipients.idx = v.idx \
+                ") AS v({OUTCOME_COLUMNS}) WHERE recipients.message_id = v.message_id AND recipients.idx = v.idx \
                  AND recipients.state NOT IN ({FINAL}) \
                  AND NOT (v.outcome = 'deferred' AND recipients.state = '{active}' \
                  AND recipients.claimed_by IS DISTINCT FROM "
