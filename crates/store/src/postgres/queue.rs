@@ -29,17 +29,22 @@ pub(super) const APPROVAL_SELECT: &str = "SELECT a.*, m.sender, m.received_at, \
 const DEPTH: &str =
     "SELECT state, COUNT(*) AS n FROM recipients WHERE state IN ('queued', 'active', 'held') GROUP BY state";
 
-/// The held list: `$1` is now, `$2` the sender (any case) or NULL for every sender's.
-const HELD: &str = "SELECT m.id, m.sender, m.received_at, m.rules, MIN(r.next_attempt_at) AS due, \
-     string_agg(r.address, ' ' ORDER BY r.idx) AS rcpts \
-     FROM messages m JOIN recipients r ON r.message_id = m.id \
-     WHERE m.done_at IS NULL AND m.origin = 'submission' AND m.rules IS NOT NULL \
-     AND (m.rules::jsonb ->> 'hold_minutes') IS NOT NULL \
-     AND ($2::text IS NULL OR lower(m.sender) = lower($2)) \
-     GROUP BY m.id \
-     HAVING SUM(CASE WHEN r.state = 'queued' AND r.attempts = 0 THEN 0 ELSE 1 END) = 0 \
-     AND MIN(r.next_attempt_at) > $1 \
-     ORDER BY due, m.id";
+/// The held list's query: `$1` is now, `$2` the sender (any case) when `by_sender`. One
+/// sender's list reads that sender's unfinished messages only (`messages_pending_sender`).
+fn held_sql(by_sender: bool) -> String {
+    let sender = if by_sender { "AND lower(m.sender) = lower($2)" } else { "AND $2::text IS NULL" };
+    format!(
+        "SELECT m.id, m.sender, m.received_at, m.rules, MIN(r.next_attempt_at) AS due, \
+         string_agg(r.address, ' ' ORDER BY r.idx) AS rcpts \
+         FROM messages m JOIN recipients r ON r.message_id = m.id \
+         WHERE m.done_at IS NULL AND m.origin = 'submission' AND m.rules IS NOT NULL \
+         AND (m.rules::jsonb ->> 'hold_minutes') IS NOT NULL {sender} \
+         GROUP BY m.id \
+         HAVING SUM(CASE WHEN r.state = 'queued' AND r.attempts = 0 THEN 0 ELSE 1 END) = 0 \
+         AND MIN(r.next_attempt_at) > $1 \
+         ORDER BY due, m.id"
+    )
+}
 
 impl PgStore {
     async fn approvals_where(&self, condition: &str, bind: Option<&str>) -> Result<Vec<Approval>, StoreError> {
@@ -191,13 +196,17 @@ impl MessageStore for PgStore {
     }
 
     async fn held(&self, now: i64, sender: Option<&str>) -> Result<Vec<HeldMessage>, StoreError> {
-        let rows = sqlx::query(HELD).bind(now).bind(sender).fetch_all(&self.pool).await?;
+        let rows = sqlx::query(&held_sql(sender.is_some())).bind(now).bind(sender).fetch_all(&self.pool).await?;
         Ok(rows.iter().map(rows::held).collect())
     }
 
     async fn awaiting_approval(&self, sender: Option<&str>) -> Result<Vec<Approval>, StoreError> {
         self.approvals_where(
-            "a.approved IS NULL AND m.done_at IS NULL AND ($1::text IS NULL OR lower(m.sender) = lower($1))",
+            if sender.is_some() {
+                "a.approved IS NULL AND m.done_at IS NULL AND lower(m.sender) = lower($1)"
+            } else {
+                "a.approved IS NULL AND m.done_at IS NULL AND $1::text IS NULL"
+            },
             sender,
         )
         .await

@@ -55,7 +55,6 @@ CREATE TABLE recipients (
     PRIMARY KEY (message_id, idx)
 );
 CREATE INDEX recipients_due ON recipients (state, next_attempt_at);
-CREATE INDEX recipients_leases ON recipients (lease_until) WHERE state = 'active';
 CREATE INDEX recipients_domain ON recipients (lower(substr(address, strpos(address, '@') + 1)))
     WHERE state = 'delivered';
 CREATE TABLE attempts (
