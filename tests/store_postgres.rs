@@ -387,9 +387,15 @@ async fn two_nodes_claiming_together_share_no_recipient_and_leave_none_behind() 
     let b = PgStore::open(&pg.url()).await.unwrap().with_claims("b", Duration::from_secs(600));
     let batch: Vec<NewMessage> = (0..200).map(|i| message(&format!("M{i:03}"), 1)).collect();
     a.insert_messages(&batch).await.unwrap();
-    let (from_a, from_b) =
-        tokio::join!(tokio::spawn(claim_all(a.clone(), 2000, 7)), tokio::spawn(claim_all(b.clone(), 2000, 7)));
-    let (from_a, from_b) = (from_a.unwrap(), from_b.unwrap());
+    // Each node claims with two tasks at once (its delivery scan and a `queue flush`, say).
+    let (a1, a2, b1, b2) = tokio::join!(
+        tokio::spawn(claim_all(a.clone(), 2000, 3)),
+        tokio::spawn(claim_all(a.clone(), 2000, 3)),
+        tokio::spawn(claim_all(b.clone(), 2000, 3)),
+        tokio::spawn(claim_all(b.clone(), 2000, 3)),
+    );
+    let from_a = [a1.unwrap(), a2.unwrap()].concat();
+    let from_b = [b1.unwrap(), b2.unwrap()].concat();
     let set = |c: &[Claim]| c.iter().map(|c| (c.message_id.clone(), c.idx)).collect::<BTreeSet<_>>();
     let (set_a, set_b) = (set(&from_a), set(&from_b));
     assert_eq!(set_a.len() + set_b.len(), from_a.len() + from_b.len(), "no node got a recipient twice");
