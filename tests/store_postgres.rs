@@ -1,8 +1,18 @@
 //! The PostgreSQL store against a real PostgreSQL server (Debian's `postgresql`, started by the
 //! test kit): nodes that start together migrate once, and a database a newer sekisho migrated
-//! is refused.
+//! is refused; the queue lives the same on SQLite and PostgreSQL (one test body for both);
+//! several nodes claim from one queue without ever sharing a recipient, a node that died
+//! leaves its claims to the others once their lease runs out, and what was committed
+//! survives the database server crashing.
 
-use sekisho_store::{PgStore, StoreError};
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use sekisho_store::{
+    AccountStore, ApprovalRequest, Attempt, AttemptOutcome, ByLink, Claim, Decided, MessageStore, NewMessage, Notice,
+    NoticeKind, Origin, PgStore, ProbeRecord, QueueDepth, QueueWrites, RecipientState, RecipientUpdate, RulesRecord,
+    SqliteStore, StoreError, StsPolicyRecord, TlsMemory, TlsStore, Variant, WrittenTo,
+};
 use sekisho_testkit::postgres::Postgres;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -35,4 +45,453 @@ async fn sqlx_exec(url: &str, sql: &str) {
     use sqlx::Connection;
     let mut c = sqlx::PgConnection::connect(url).await.unwrap();
     sqlx::query(sql).execute(&mut c).await.unwrap();
+}
+
+mod support;
+
+/// A submitted message `id` from alice@example.jp to `n` recipients r0@example.jp,
+/// r1@..., due at once (received at 1000).
+fn message(id: &str, n: usize) -> NewMessage {
+    let addresses: Vec<String> = (0..n).map(|i| format!("r{i}@example.jp")).collect();
+    let mut m = support::submitted(id, 1000, &addresses.iter().map(String::as_str).collect::<Vec<_>>());
+    (m.info.ret, m.info.body_8bit, m.info.auth_user) = (Some("HDRS".into()), true, Some("alice".into()));
+    for r in &mut m.recipients {
+        r.notify = Some("FAILURE".into());
+    }
+    m
+}
+
+fn attempt(at: i64, outcome: AttemptOutcome) -> Attempt {
+    Attempt {
+        at,
+        host: "mx1.example.jp".into(),
+        ip: "127.0.0.2".into(),
+        port: 25,
+        reply: "250 ok".into(),
+        tls: Some("TLSv1.3".into()),
+        outcome,
+        evidence: Some(serde_json::json!({ "assurance": "encrypted", "downgrade_suspected": false })),
+        variant: Some(Variant { kind: sekisho_policy::Carriage::Link, reason: "link — no STARTTLS".into() }),
+        dkim: Some("signed: d=example.com s=s1 ed25519-sha256".into()),
+        smime: None,
+    }
+}
+
+fn outcome(id: &str, idx: i64, outcome: AttemptOutcome, at: i64) -> RecipientUpdate {
+    RecipientUpdate {
+        message_id: id.into(),
+        idx,
+        outcome,
+        next_attempt_at: at + 1000,
+        last_reply: Some("reply".into()),
+        delay_warned: false,
+        attempt: Some(attempt(at, outcome)),
+        notice: None,
+    }
+}
+
+fn states(d: &sekisho_store::MessageDetail) -> Vec<RecipientState> {
+    d.recipients.iter().map(|r| r.state).collect()
+}
+
+/// The queue's life: insert, list, claim, outcomes (delivered, deferred and due again,
+/// bounced with a notice), history, done, what the history says, purge.
+async fn queue_life(m: &dyn MessageStore, w: &dyn QueueWrites) {
+    use AttemptOutcome::*;
+    use RecipientState as S;
+    w.insert_messages(&[message("A", 3), message("B", 1)]).await.unwrap();
+    assert!(w.insert_messages(&[message("C", 1), message("A", 1)]).await.is_err(), "a duplicate fails the batch");
+    assert!(m.message("C").await.unwrap().is_none(), "all or none");
+    assert_eq!(m.list_messages(false).await.unwrap().iter().map(|s| s.id.as_str()).collect::<Vec<_>>(), ["A", "B"]);
+    let a = m.message("A").await.unwrap().unwrap();
+    assert_eq!(
+        (a.info.ret.as_deref(), a.info.body_8bit, a.info.auth_user.as_deref()),
+        (Some("HDRS"), true, Some("alice"))
+    );
+    assert_eq!(a.recipients[1].notify.as_deref(), Some("FAILURE"));
+    assert_eq!(states(&a), [S::Queued; 3]);
+    assert_eq!(m.queue_depth().await.unwrap(), QueueDepth { queued: 4, active: 0, held: 0 });
+    assert!(w.claim_due(999, 10).await.unwrap().is_empty(), "nothing is due before it arrived");
+
+    let mut claims = w.claim_due(2000, 10).await.unwrap();
+    claims.sort_by(|x, y| (&x.message_id, x.idx).cmp(&(&y.message_id, y.idx)));
+    let claim = |id: &str, idx| Claim { message_id: id.into(), idx };
+    assert_eq!(claims, [claim("A", 0), claim("A", 1), claim("A", 2), claim("B", 0)]);
+    assert!(w.claim_due(2000, 10).await.unwrap().is_empty(), "claimed recipients are not due");
+    assert_eq!(m.queue_depth().await.unwrap().active, 4);
+
+    let mut bounced = outcome("A", 2, Bounced, 2001);
+    bounced.notice = Some(Notice { kind: NoticeKind::Failed, status: "5.1.1".into() });
+    let finished = w
+        .record_outcomes(
+            &[
+                outcome("A", 0, Delivered, 2001),
+                outcome("A", 1, Deferred, 2001),
+                bounced,
+                outcome("B", 0, Delivered, 2002),
+            ],
+            2003,
+        )
+        .await
+        .unwrap();
+    assert_eq!(finished, ["B"], "A still has a recipient to deliver");
+    let a = m.message("A").await.unwrap().unwrap();
+    assert_eq!(states(&a), [S::Delivered, S::Queued, S::Bounced]);
+    assert_eq!(a.recipients[1].next_attempt_at, 3001, "deferred to its next attempt");
+    assert_eq!(a.recipients[1].attempts, 1);
+    assert_eq!(
+        a.attempts.iter().map(|x| x.recipient.as_str()).collect::<Vec<_>>(),
+        ["r0@example.jp", "r1@example.jp", "r2@example.jp"]
+    );
+    assert_eq!(a.attempts[0].attempt, attempt(2001, Delivered), "the history keeps the whole attempt");
+    assert_eq!(a.recipients[2].notice.as_ref().map(|n| n.kind), Some(NoticeKind::Failed));
+    assert_eq!(m.messages_with_notices().await.unwrap(), ["A"]);
+    assert_eq!(m.message("B").await.unwrap().unwrap().done_at, Some(2003));
+
+    assert!(w.claim_due(3000, 10).await.unwrap().is_empty());
+    assert_eq!(w.claim_due(3001, 10).await.unwrap(), [claim("A", 1)], "due again at its next attempt");
+    let finished = w.record_outcomes(&[outcome("A", 1, Delivered, 3002)], 3003).await.unwrap();
+    assert!(finished.is_empty(), "a notification still waits");
+    w.clear_notices("A", NoticeKind::Failed, &[2]).await.unwrap();
+    assert!(w.finish_if_done("A", 3004).await.unwrap());
+    assert!(m.list_messages(false).await.unwrap().is_empty());
+    assert_eq!(m.list_messages(true).await.unwrap().len(), 2);
+    assert!(m.message_sizes().await.unwrap().is_empty(), "recovery ignores done messages");
+    assert_eq!(m.queue_depth().await.unwrap(), QueueDepth::default());
+
+    let asked = ["Example.JP".to_string(), "other.example".to_string()];
+    assert_eq!(m.written_domains(&asked).await.unwrap(), BTreeSet::from(["example.jp".to_string()]));
+    assert_eq!(m.written_to(" R1@example.jp").await.unwrap(), WrittenTo { address: true, domain: true });
+    assert_eq!(m.written_to("r2@example.jp").await.unwrap(), WrittenTo { address: false, domain: true }, "bounced");
+    assert_eq!(m.all_written_domains().await.unwrap(), ["example.jp"]);
+
+    let (counts, mut ids) = w.purge_finished(3004).await.unwrap();
+    ids.sort();
+    assert_eq!((counts.messages, counts.recipients, counts.attempts, ids), (1, 1, 1, vec!["B".to_string()]));
+    assert!(m.message("A").await.unwrap().is_some(), "done at the cutoff: kept");
+    assert!(m.message("B").await.unwrap().is_none());
+    assert!(w.delete_message("A").await.unwrap());
+    assert!(!w.delete_message("A").await.unwrap());
+}
+
+/// Holds and moves: a mis-send hold listed and cancelled by its link, an administrator's
+/// hold and release, an approval decided and one that timed out.
+async fn holds_and_approvals(m: &dyn MessageStore, w: &dyn QueueWrites) {
+    use RecipientState as S;
+    let mut h = message("H", 2);
+    h.info.rules = Some(RulesRecord { hold_minutes: Some(5), ..Default::default() });
+    h.not_before = Some(1300);
+    let mut p = message("P", 1);
+    p.held = true;
+    p.info.rules = Some(RulesRecord {
+        approval: Some(ApprovalRequest {
+            rule: "big".into(),
+            approvers: vec!["boss@example.com".into()],
+            deadline: 5000,
+            release_on_timeout: false,
+        }),
+        ..Default::default()
+    });
+    let mut t = p.clone();
+    t.info.id = "T".into();
+    t.info.sender = "Other@Example.com".into();
+    t.info.rules.as_mut().unwrap().approval.as_mut().unwrap().deadline = 1200;
+    w.insert_messages(&[h, p, t, message("Q", 1)]).await.unwrap();
+
+    let held = m.held(1100, None).await.unwrap();
+    assert_eq!(held.iter().map(|x| (x.id.as_str(), x.due_at)).collect::<Vec<_>>(), [("H", 1300)]);
+    assert_eq!(held[0].recipients, ["r0@example.jp", "r1@example.jp"]);
+    assert_eq!(m.held(1100, Some("ALICE@Example.JP")).await.unwrap().len(), 1, "any case");
+    assert!(m.held(1100, Some("nobody@example.com")).await.unwrap().is_empty());
+    w.put_cancel_link("tok", "H", 1300).await.unwrap();
+    assert_eq!(w.cancel_by_link("nope", 1100).await.unwrap(), ByLink::Unknown);
+    assert_eq!(w.cancel_by_link("tok", 1100).await.unwrap(), ByLink::Cancelled("H".into()));
+    assert_eq!(w.cancel_by_link("tok", 1101).await.unwrap(), ByLink::Used);
+    let d = m.message("H").await.unwrap().unwrap();
+    assert_eq!(states(&d), [S::Cancelled; 2]);
+    assert_eq!((d.cancelled.unwrap().by.as_str(), d.done_at), ("link:alice@example.jp", Some(1100)));
+    assert!(!w.cancel("H", "cli:root", 1102).await.unwrap(), "cancelled once");
+
+    assert_eq!(m.awaiting_approval(None).await.unwrap().len(), 2);
+    assert_eq!(m.awaiting_approval(Some("other@example.COM")).await.unwrap()[0].message_id, "T");
+    let mine = m.awaiting_approval_of("Boss@Example.com").await.unwrap();
+    assert_eq!(mine.iter().map(|a| a.message_id.as_str()).collect::<Vec<_>>(), ["P", "T"]);
+    assert!(m.awaiting_approval_of("someone@example.com").await.unwrap().is_empty());
+    assert_eq!(w.approvals_due(1200).await.unwrap().iter().map(|a| a.message_id.clone()).collect::<Vec<_>>(), ["T"]);
+    let decided = |approved, by: &str, at| Decided { approved, by: by.into(), at, comment: "ok".into() };
+    assert!(w.decide_approval("P", &decided(true, "approver:boss@example.com", 1150)).await.unwrap());
+    assert!(!w.decide_approval("P", &decided(false, "cli:root", 1151)).await.unwrap(), "decided once");
+    let p = m.message("P").await.unwrap().unwrap();
+    assert_eq!((states(&p), p.recipients[0].next_attempt_at), (vec![S::Queued], 1150), "released at once");
+    assert_eq!(p.approval.unwrap().decision.unwrap().by, "approver:boss@example.com");
+    assert!(w.decide_approval("T", &decided(false, "timeout", 1200)).await.unwrap());
+    let t = m.message("T").await.unwrap().unwrap();
+    assert_eq!((states(&t), t.done_at), (vec![S::Cancelled], Some(1200)), "rejected: cancelled and finished");
+    assert!(m.approval("T").await.unwrap().unwrap().decision.is_some_and(|d| !d.approved));
+
+    // The administrator holds Q, then releases it; a held message is deleted only while held.
+    assert_eq!(w.apply_move(Some("Q"), sekisho_store::state::Move::Hold, None).await.unwrap(), 1);
+    assert_eq!(m.queue_depth().await.unwrap().held, 1);
+    let claimed = w.claim_due(2000, 10).await.unwrap();
+    assert_eq!(claimed, [Claim { message_id: "P".into(), idx: 0 }], "held recipients are never claimed");
+    assert!(!w.cancel("P", "cli:root", 2001).await.unwrap(), "too late: its delivery began");
+    assert_eq!(w.apply_move(None, sekisho_store::state::Move::Release, Some(2000)).await.unwrap(), 1);
+    assert!(!w.delete_held_message("Q").await.unwrap(), "released meanwhile");
+    assert_eq!(w.apply_move(None, sekisho_store::state::Move::Recover, Some(2000)).await.unwrap(), 1, "P given back");
+    assert_eq!(w.claim_due(2000, 10).await.unwrap().len(), 2, "P and Q");
+}
+
+/// Accounts and the addresses bound to them.
+async fn accounts(s: &dyn AccountStore) {
+    assert!(!s.bind_address("alice", "sales@corp.test").await.unwrap(), "no such account");
+    s.put_user("alice", "h1").await.unwrap();
+    s.put_user("alice", "h2").await.unwrap();
+    s.put_user("bob", "hb").await.unwrap();
+    assert_eq!(s.password_hash("alice").await.unwrap().as_deref(), Some("h2"));
+    assert_eq!(s.password_hash("carol").await.unwrap(), None);
+    assert_eq!(s.users().await.unwrap().iter().map(|u| u.name.as_str()).collect::<Vec<_>>(), ["alice", "bob"]);
+    assert!(s.bind_address("alice", "Sales@Corp.test").await.unwrap());
+    assert!(s.bind_address("alice", "sales@corp.test").await.unwrap(), "binding twice is fine");
+    s.bind_address("alice", "alice@corp.test").await.unwrap();
+    assert_eq!(s.addresses("alice").await.unwrap(), ["alice@corp.test", "sales@corp.test"]);
+    assert!(s.unbind_address("alice", "SALES@corp.test").await.unwrap());
+    assert!(!s.unbind_address("alice", "sales@corp.test").await.unwrap());
+    assert!(s.delete_user("alice").await.unwrap());
+    assert!(!s.delete_user("alice").await.unwrap());
+    s.put_user("alice", "h").await.unwrap();
+    assert!(s.addresses("alice").await.unwrap().is_empty(), "a new account of the same name starts with none");
+}
+
+/// Downgrade memory, MTA-STS policies, probes and the partners' evidence.
+async fn tls_knowledge(t: &dyn TlsStore, w: &dyn QueueWrites) {
+    let memory = |sessions| TlsMemory {
+        domain: "example.jp".into(),
+        host: "mx1.example.jp".into(),
+        secure_sessions: sessions,
+        last_secure_at: 100,
+        authenticated_sessions: 1,
+        last_authenticated_at: 90,
+    };
+    t.remember_tls(&memory(3)).await.unwrap();
+    t.remember_tls(&memory(4)).await.unwrap();
+    assert_eq!(t.tls_memory().await.unwrap(), [memory(4)], "one row per domain and host, replaced");
+    let policy = |id: &str| StsPolicyRecord {
+        domain: "example.jp".into(),
+        policy_id: id.into(),
+        policy: "version: STSv1\nmode: enforce\n".into(),
+        fetched_at: 10,
+        expires_at: 99,
+    };
+    t.remember_sts_policy(&policy("1")).await.unwrap();
+    t.remember_sts_policy(&policy("2")).await.unwrap();
+    assert_eq!(t.sts_policies().await.unwrap(), [policy("2")]);
+    let probe = |ip: &str, at| ProbeRecord {
+        host: "mx1.example.jp".into(),
+        ip: ip.into(),
+        port: 25,
+        at,
+        evidence: "{}".into(),
+    };
+    t.record_probe(&probe("192.0.2.2", 50)).await.unwrap();
+    t.record_probe(&probe("192.0.2.1", 40)).await.unwrap();
+    t.record_probe(&probe("192.0.2.1", 60)).await.unwrap();
+    assert_eq!(t.probes("mx1.example.jp", 45).await.unwrap(), [probe("192.0.2.1", 60), probe("192.0.2.2", 50)]);
+    assert!(t.probes("mx2.example.jp", 0).await.unwrap().is_empty());
+
+    let mut out = message("E", 2);
+    out.recipients[1].address = "x@Other.example".into();
+    let mut inbound = message("I", 1);
+    inbound.info.origin = Origin::Mx;
+    w.insert_messages(&[out, inbound]).await.unwrap();
+    assert_eq!(w.claim_due(2000, 10).await.unwrap().len(), 3);
+    let updates = [
+        outcome("E", 0, AttemptOutcome::Delivered, 100),
+        outcome("E", 1, AttemptOutcome::Deferred, 900),
+        outcome("I", 0, AttemptOutcome::Delivered, 950),
+    ];
+    w.record_outcomes(&updates, 1000).await.unwrap();
+    let mut rows = t.partner_evidence(50, 500).await.unwrap();
+    rows.sort_by(|a, b| a.domain.cmp(&b.domain));
+    let got: Vec<_> = rows.iter().map(|r| (r.domain.as_str(), r.outcome.as_str(), r.late, r.attempts)).collect();
+    assert_eq!(
+        got,
+        [("example.jp", "delivered", false, 1), ("other.example", "deferred", true, 1)],
+        "inbound not counted"
+    );
+    assert_eq!((rows[0].assurance.as_deref(), rows[0].downgrade), (Some("encrypted"), false));
+    assert_eq!(rows[0].variant, Some(sekisho_policy::Carriage::Link));
+}
+
+/// One queue's whole life, on SQLite and on PostgreSQL: the same test body holds both
+/// backends to one behaviour.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_queue_lives_the_same_on_sqlite_and_postgresql() {
+    let dir = tempfile::tempdir().unwrap();
+    let pg = Postgres::start(&dir.path().join("pg"), "127.0.0.1");
+    for (n, body) in ["life", "holds", "accounts", "tls"].into_iter().enumerate() {
+        let sqlite = SqliteStore::open(&dir.path().join(format!("{body}.db"))).await.unwrap();
+        let postgres = PgStore::open(&pg.create_database(&format!("db{n}"))).await.unwrap();
+        let backends: [(&str, &dyn Backends); 2] = [("sqlite", &sqlite), ("postgres", &postgres)];
+        for (name, s) in backends {
+            eprintln!("{body} on {name}");
+            match body {
+                "life" => queue_life(s.messages(), s.writes()).await,
+                "holds" => holds_and_approvals(s.messages(), s.writes()).await,
+                "accounts" => accounts(s.accounts()).await,
+                _ => tls_knowledge(s.tls(), s.writes()).await,
+            }
+        }
+    }
+}
+
+/// The roles of one store, for the shared test bodies.
+trait Backends {
+    fn messages(&self) -> &dyn MessageStore;
+    fn writes(&self) -> &dyn QueueWrites;
+    fn accounts(&self) -> &dyn AccountStore;
+    fn tls(&self) -> &dyn TlsStore;
+}
+
+impl<T: MessageStore + QueueWrites + AccountStore + TlsStore> Backends for T {
+    fn messages(&self) -> &dyn MessageStore {
+        self
+    }
+    fn writes(&self) -> &dyn QueueWrites {
+        self
+    }
+    fn accounts(&self) -> &dyn AccountStore {
+        self
+    }
+    fn tls(&self) -> &dyn TlsStore {
+        self
+    }
+}
+
+/// Claims of one node until it finds nothing due.
+async fn claim_all(node: PgStore, now: i64, limit: u32) -> Vec<Claim> {
+    let mut all = Vec::new();
+    loop {
+        let claims = node.claim_due(now, limit).await.unwrap();
+        if claims.is_empty() {
+            return all;
+        }
+        all.extend(claims);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_claiming_together_share_no_recipient_and_leave_none_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let pg = Postgres::start(&dir.path().join("pg"), "127.0.0.1");
+    let a = PgStore::open(&pg.url()).await.unwrap().with_claims("a", Duration::from_secs(600));
+    let b = PgStore::open(&pg.url()).await.unwrap().with_claims("b", Duration::from_secs(600));
+    let batch: Vec<NewMessage> = (0..200).map(|i| message(&format!("M{i:03}"), 1)).collect();
+    a.insert_messages(&batch).await.unwrap();
+    // Each node claims with two tasks at once (its delivery scan and a `queue flush`, say).
+    let (a1, a2, b1, b2) = tokio::join!(
+        tokio::spawn(claim_all(a.clone(), 2000, 3)),
+        tokio::spawn(claim_all(a.clone(), 2000, 3)),
+        tokio::spawn(claim_all(b.clone(), 2000, 3)),
+        tokio::spawn(claim_all(b.clone(), 2000, 3)),
+    );
+    let from_a = [a1.unwrap(), a2.unwrap()].concat();
+    let from_b = [b1.unwrap(), b2.unwrap()].concat();
+    let set = |c: &[Claim]| c.iter().map(|c| (c.message_id.clone(), c.idx)).collect::<BTreeSet<_>>();
+    let (set_a, set_b) = (set(&from_a), set(&from_b));
+    assert_eq!(set_a.len() + set_b.len(), from_a.len() + from_b.len(), "no node got a recipient twice");
+    assert!(set_a.is_disjoint(&set_b), "both nodes got {:?}", set_a.intersection(&set_b).collect::<Vec<_>>());
+    assert_eq!(
+        set_a.len() + set_b.len(),
+        200,
+        "every due recipient was claimed (a: {}, b: {})",
+        set_a.len(),
+        set_b.len()
+    );
+
+    // Messages of several recipients: each is delivered by one node, never split between two.
+    let batch: Vec<NewMessage> = (0..20).map(|i| message(&format!("N{i:02}"), 5)).collect();
+    a.insert_messages(&batch).await.unwrap();
+    let (from_a, from_b) =
+        tokio::join!(tokio::spawn(claim_all(a.clone(), 2000, 100)), tokio::spawn(claim_all(b.clone(), 2000, 100)));
+    let mut by_message: BTreeMap<String, BTreeSet<&str>> = BTreeMap::new();
+    for (node, claims) in [("a", from_a.unwrap()), ("b", from_b.unwrap())] {
+        for c in claims {
+            by_message.entry(c.message_id).or_default().insert(node);
+        }
+    }
+    assert_eq!(by_message.len(), 20);
+    assert!(by_message.values().all(|nodes| nodes.len() == 1), "{by_message:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_nodes_claims_go_to_another_once_its_lease_runs_out_and_its_late_outcomes_never_undo() {
+    use AttemptOutcome::*;
+    let dir = tempfile::tempdir().unwrap();
+    let pg = Postgres::start(&dir.path().join("pg"), "127.0.0.1");
+    let a = PgStore::open(&pg.url()).await.unwrap().with_claims("a", Duration::from_secs(60));
+    let b = PgStore::open(&pg.url()).await.unwrap().with_claims("b", Duration::from_secs(60));
+    a.insert_messages(&[message("L", 3)]).await.unwrap();
+    assert_eq!(a.claim_due(1000, 10).await.unwrap().len(), 3);
+    assert!(b.claim_due(1059, 10).await.unwrap().is_empty(), "a's lease holds until 1060");
+    assert_eq!(
+        b.apply_move(None, sekisho_store::state::Move::Recover, Some(1059)).await.unwrap(),
+        0,
+        "b's recovery leaves a's claims alone"
+    );
+    // a is gone; its lease runs out and b takes the recipients over.
+    let mut taken = b.claim_due(1060, 10).await.unwrap();
+    taken.sort_by_key(|c| c.idx);
+    assert_eq!(taken.iter().map(|c| c.idx).collect::<Vec<_>>(), [0, 1, 2]);
+    assert!(a.claim_due(1061, 10).await.unwrap().is_empty(), "b's lease holds now");
+    b.record_outcomes(&[outcome("L", 0, Delivered, 1070)], 1071).await.unwrap();
+    // a was only slow: its late outcomes arrive after b took over.
+    a.record_outcomes(
+        &[outcome("L", 0, Deferred, 1080), outcome("L", 1, Deferred, 1080), outcome("L", 2, Delivered, 1080)],
+        1081,
+    )
+    .await
+    .unwrap();
+    let d = a.message("L").await.unwrap().unwrap();
+    assert_eq!(
+        states(&d),
+        [RecipientState::Delivered, RecipientState::Active, RecipientState::Delivered],
+        "delivered stays delivered; b's claim is not given back by a's deferral; a delivery is recorded"
+    );
+    assert_eq!(d.attempts.len(), 4, "every attempt is in the history");
+    b.record_outcomes(&[outcome("L", 1, Deferred, 1090)], 1091).await.unwrap();
+    assert_eq!(
+        a.message("L").await.unwrap().unwrap().recipients[1].state,
+        RecipientState::Queued,
+        "b's own deferral counts"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_committed_message_survives_the_database_server_crashing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut pg = Postgres::start(&dir.path().join("pg"), "127.0.0.1");
+    let url = pg.url();
+    let s = PgStore::open(&url).await.unwrap();
+    s.insert_messages(&[message("D", 2)]).await.unwrap();
+    s.put_user("alice", "h").await.unwrap();
+    assert_eq!(sqlx_text(&url, "SHOW synchronous_commit").await, "on");
+    drop(s);
+    pg.crash();
+    pg.restart();
+    let s = PgStore::open(&url).await.unwrap();
+    let d = s.message("D").await.unwrap().expect("the message survived the crash");
+    assert_eq!(d.recipients.len(), 2);
+    assert_eq!(s.password_hash("alice").await.unwrap().as_deref(), Some("h"));
+    assert_eq!(s.claim_due(2000, 10).await.unwrap().len(), 2, "and is delivered");
+    drop(s);
+    pg.stop();
+    pg.restart();
+    let s = PgStore::open(&url).await.unwrap();
+    assert_eq!(s.queue_depth().await.unwrap().active, 2, "a claim survives a restart too");
+}
+
+async fn sqlx_text(url: &str, sql: &str) -> String {
+    use sqlx::Connection;
+    let mut c = sqlx::PgConnection::connect(url).await.unwrap();
+    sqlx::query_scalar(sql).fetch_one(&mut c).await.unwrap()
 }

@@ -10,10 +10,10 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 
 use crate::error::StoreError;
 use crate::model::{
-    Attempt, AttemptOutcome, AttemptRecord, MessageDetail, MessageInfo, MessageSummary, NewMessage, Notice, NoticeKind,
-    Origin, RecipientRecord, RecipientState, RecipientUpdate, Variant,
+    Attempt, AttemptRecord, MessageDetail, MessageSummary, NewMessage, NoticeKind, RecipientState, RecipientUpdate,
 };
-use crate::state::{self, Move};
+use crate::rows;
+use crate::state::Move;
 use crate::store::{Claim, MessageStore, QueueWrites};
 
 /// Schema changes in order; `PRAGMA user_version` counts how many are applied.
@@ -454,41 +454,11 @@ CREATE INDEX messages_portal_pending ON messages (sender) WHERE done_at IS NULL 
 "#,
 ];
 
-/// A message is finished when it is not yet marked done, has recipients, every recipient is
-/// delivered, bounced or cancelled, and no notification about it waits to be sent.
-pub(crate) const FINISHED: &str = "done_at IS NULL \
-     AND EXISTS (SELECT 1 FROM recipients r WHERE r.message_id = messages.id) \
-     AND NOT EXISTS (SELECT 1 FROM recipients r WHERE r.message_id = messages.id \
-         AND (r.state NOT IN ('delivered','bounced','cancelled') OR r.notice IS NOT NULL))";
-
-/// The final states, as an SQL list.
-const FINAL: &str = "'delivered','bounced','cancelled'";
-
-/// `(SET expression, WHERE list)` of move `m` on the column `column`, generated from
-/// [`state::next`]: `CASE column WHEN 'from' THEN 'to' ... END` and `'from', ...`.
-pub(crate) fn move_sql(column: &str, m: Move) -> (String, String) {
-    let pairs = state::moves(m);
-    let when: String = pairs.iter().map(|(f, t)| format!(" WHEN '{}' THEN '{}'", f.as_str(), t.as_str())).collect();
-    let from: Vec<String> = pairs.iter().map(|(f, _)| format!("'{}'", f.as_str())).collect();
-    (format!("CASE {column}{when} ELSE {column} END"), from.join(", "))
-}
-
-/// The new state of a recipient after an attempt whose outcome is `v.outcome`, generated
-/// from [`state::next`]; a recipient the outcome does not apply to keeps its state.
-fn outcome_sql() -> String {
-    let mut when = String::new();
-    for o in [AttemptOutcome::Delivered, AttemptOutcome::Deferred, AttemptOutcome::Bounced] {
-        for (f, t) in state::moves(Move::Outcome(o)) {
-            when += &format!(
-                " WHEN v.outcome = '{}' AND recipients.state = '{}' THEN '{}'",
-                o.as_str(),
-                f.as_str(),
-                t.as_str()
-            );
-        }
-    }
-    format!("CASE{when} ELSE recipients.state END")
-}
+use crate::queue_sql::{
+    ATTEMPT_COLUMNS, FINAL, MESSAGE_COLUMNS, OUTCOME_COLUMNS, RECIPIENT_COLUMNS, bind_attempt, bind_message,
+    bind_outcome, bind_recipient, outcome_sql,
+};
+pub(crate) use crate::queue_sql::{FINISHED, move_sql};
 
 /// Rows per multi-row INSERT, within SQLite's 32766 bound variables per statement (a message
 /// row binds 20).
@@ -585,23 +555,10 @@ async fn migrate(pool: &SqlitePool) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// A message with its recipient counts, as `queue list` and the sender console list them; the
-/// query goes on with WHERE.
-pub(crate) const SUMMARY_SELECT: &str = "SELECT m.id, m.received_at, m.sender, m.size, COUNT(r.idx) AS n, \
-     SUM(CASE WHEN r.state IN ('delivered','bounced','cancelled') THEN 0 ELSE 1 END) AS pending \
-     FROM messages m LEFT JOIN recipients r ON r.message_id = m.id";
+pub(crate) use crate::queue_sql::SUMMARY_SELECT;
 
-/// A row of `SUMMARY_SELECT`.
-pub(crate) fn summary(r: &sqlx::sqlite::SqliteRow) -> MessageSummary {
-    MessageSummary {
-        id: r.get("id"),
-        received_at: r.get("received_at"),
-        sender: r.get("sender"),
-        size: r.get::<i64, _>("size") as u64,
-        recipients: r.get::<i64, _>("n") as u64,
-        pending: r.get::<Option<i64>, _>("pending").unwrap_or(0) as u64,
-    }
-}
+/// A row of `SUMMARY_SELECT` (written once in `rows`).
+pub(crate) use crate::rows::summary;
 
 pub(crate) fn now() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
@@ -667,31 +624,7 @@ impl MessageStore for SqliteStore {
         .fetch_all(&self.reader)
         .await?;
         for r in &rows {
-            let outcome: String = r.get("outcome");
-            detail.attempts.push(AttemptRecord {
-                recipient: r.get("address"),
-                attempt: Attempt {
-                    at: r.get("at"),
-                    host: r.get("host"),
-                    ip: r.get("ip"),
-                    port: r.get::<i64, _>("port") as u16,
-                    reply: r.get("reply"),
-                    tls: r.get("tls"),
-                    outcome: match outcome.as_str() {
-                        "delivered" => AttemptOutcome::Delivered,
-                        "bounced" => AttemptOutcome::Bounced,
-                        _ => AttemptOutcome::Deferred,
-                    },
-                    evidence: r.get::<Option<String>, _>("evidence").and_then(|e| serde_json::from_str(&e).ok()),
-                    variant: match (r.get::<Option<String>, _>("variant"), r.get::<Option<String>, _>("variant_reason"))
-                    {
-                        (Some(kind), Some(reason)) => Variant::parse(&kind, reason),
-                        _ => None,
-                    },
-                    dkim: r.get("dkim"),
-                    smime: r.get("smime"),
-                },
-            });
+            detail.attempts.push(AttemptRecord { recipient: r.get("address"), attempt: rows::attempt(r) });
         }
         Ok(Some(detail))
     }
@@ -709,64 +642,9 @@ impl MessageStore for SqliteStore {
         let Some(m) = rows.first() else { return Ok(None) };
         let rows: Vec<&sqlx::sqlite::SqliteRow> =
             rows.iter().filter(|r| r.try_get::<Option<i64>, _>("idx").ok().flatten().is_some()).collect();
-        let mut recipients = Vec::with_capacity(rows.len());
-        for r in &rows {
-            let state: String = r.get("state");
-            recipients.push(RecipientRecord {
-                idx: r.get("idx"),
-                address: r.get("address"),
-                orcpt: r.get("orcpt"),
-                notify: r.get("notify"),
-                state: RecipientState::parse(&state)
-                    .ok_or_else(|| StoreError::Damaged(format!("{id}: recipient state `{state}`")))?,
-                attempts: r.get::<i64, _>("attempts") as u32,
-                next_attempt_at: r.get("next_attempt_at"),
-                last_reply: r.get("last_reply"),
-                delay_warned: r.get("delay_warned"),
-                notice: match (r.get::<Option<String>, _>("notice"), r.get::<Option<String>, _>("notice_status")) {
-                    (Some(kind), Some(status)) => NoticeKind::parse(&kind).map(|kind| Notice { kind, status }),
-                    _ => None,
-                },
-            });
-        }
+        let recipients = rows.iter().map(|r| rows::recipient(*r, id)).collect::<Result<Vec<_>, _>>()?;
         let attempts = Vec::new();
-        let info = MessageInfo {
-            id: m.get("id"),
-            received_at: m.get("received_at"),
-            sender: m.get("sender"),
-            size: m.get::<i64, _>("size") as u64,
-            ret: m.get("ret"),
-            envid: m.get("envid"),
-            smtputf8: m.get("smtputf8"),
-            body_8bit: m.get("body_8bit"),
-            client_ip: m.get("client_ip"),
-            helo: m.get("helo"),
-            listener: m.get("listener"),
-            auth_user: m.get("auth_user"),
-            tls: m.get("tls"),
-            origin: Origin::parse(m.get::<&str, _>("origin"))
-                .ok_or_else(|| StoreError::Damaged(format!("{id}: origin")))?,
-            // Unreadable findings (a row damaged on disk) read as "not inspected".
-            findings: m.get::<Option<String>, _>("findings").and_then(|j| serde_json::from_str(&j).ok()),
-            required_tls: match m.get::<Option<String>, _>("required_tls") {
-                Some(level) => Some(
-                    sekisho_policy::Assurance::parse(&level)
-                        .ok_or_else(|| StoreError::Damaged(format!("{id}: required_tls `{level}`")))?,
-                ),
-                None => None,
-            },
-            sender_tls: match m.get::<Option<String>, _>("sender_tls") {
-                Some(kw) => Some(
-                    sekisho_policy::SenderTls::parse(&kw)
-                        .ok_or_else(|| StoreError::Damaged(format!("{id}: sender_tls `{kw}`")))?,
-                ),
-                None => None,
-            },
-            // An unreadable record (a row damaged on disk) reads as "not inspected".
-            inspection: m.get::<Option<String>, _>("inspection").and_then(|j| serde_json::from_str(&j).ok()),
-            rules: m.get::<Option<String>, _>("rules").and_then(|j| serde_json::from_str(&j).ok()),
-            sender_record: m.get::<Option<String>, _>("sender_record").and_then(|j| serde_json::from_str(&j).ok()),
-        };
+        let info = rows::message_info(m)?;
         Ok(Some(MessageDetail {
             info,
             done_at: m.get("done_at"),
@@ -844,52 +722,16 @@ impl QueueWrites for SqliteStore {
         let mut tx = sqlx::Connection::begin(&mut *conn).await?;
         // Multi-row INSERTs: two statements per batch, however many messages it holds.
         for chunk in batch.chunks(MESSAGE_ROWS_PER_INSERT) {
-            let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
-                "INSERT INTO messages (id, received_at, sender, size, ret, envid, smtputf8, body_8bit, \
-                 client_ip, helo, listener, auth_user, tls, origin, findings, required_tls, inspection, rules, sender_record, \
-                 sender_tls, portal_bytes) ",
-            );
-            q.push_values(chunk, |mut b, NewMessage { info: m, portal_bytes, .. }| {
-                b.push_bind(&m.id)
-                    .push_bind(m.received_at)
-                    .push_bind(&m.sender)
-                    .push_bind(m.size as i64)
-                    .push_bind(&m.ret)
-                    .push_bind(&m.envid)
-                    .push_bind(m.smtputf8)
-                    .push_bind(m.body_8bit)
-                    .push_bind(&m.client_ip)
-                    .push_bind(&m.helo)
-                    .push_bind(&m.listener)
-                    .push_bind(&m.auth_user)
-                    .push_bind(&m.tls)
-                    .push_bind(m.origin.as_str())
-                    .push_bind(m.findings.as_ref().and_then(|f| serde_json::to_string(f).ok()))
-                    .push_bind(m.required_tls.map(|a| a.as_str()))
-                    .push_bind(m.inspection.as_ref().and_then(|i| serde_json::to_string(i).ok()))
-                    .push_bind(m.rules.as_ref().and_then(|r| serde_json::to_string(r).ok()))
-                    .push_bind(m.sender_record.as_ref().and_then(|r| serde_json::to_string(r).ok()))
-                    .push_bind(m.sender_tls.map(|t| t.as_str()))
-                    .push_bind(*portal_bytes as i64);
-            });
+            let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(format!("INSERT INTO messages ({MESSAGE_COLUMNS}) "));
+            q.push_values(chunk, |mut b, m| bind_message!(b, m));
             q.build().execute(&mut *tx).await?;
         }
         let rows: Vec<(&NewMessage, usize)> =
             batch.iter().flat_map(|m| (0..m.recipients.len()).map(move |idx| (m, idx))).collect();
         for chunk in rows.chunks(RECIPIENT_ROWS_PER_INSERT) {
-            let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
-                "INSERT INTO recipients (message_id, idx, address, orcpt, notify, state, next_attempt_at) ",
-            );
-            q.push_values(chunk, |mut b, (m, idx)| {
-                let r = &m.recipients[*idx];
-                b.push_bind(&m.info.id)
-                    .push_bind(*idx as i64)
-                    .push_bind(&r.address)
-                    .push_bind(&r.orcpt)
-                    .push_bind(&r.notify)
-                    .push_bind(if m.held { "held" } else { "queued" })
-                    .push_bind(m.not_before.unwrap_or(m.info.received_at));
-            });
+            let mut q =
+                sqlx::QueryBuilder::<sqlx::Sqlite>::new(format!("INSERT INTO recipients ({RECIPIENT_COLUMNS}) "));
+            q.push_values(chunk, |mut b, (m, idx)| bind_recipient!(b, m, *idx));
             q.build().execute(&mut *tx).await?;
         }
         for m in batch {
@@ -938,45 +780,16 @@ impl QueueWrites for SqliteStore {
         for chunk in attempts.chunks(ATTEMPT_ROWS_PER_INSERT) {
             // A message deleted during its delivery has no row to attach the attempt to: its
             // attempts are dropped, never the whole batch.
-            let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
-                "INSERT INTO attempts (message_id, idx, at, host, ip, port, reply, tls, outcome, evidence, variant, \
-                 variant_reason, dkim, smime) \
-                 SELECT * FROM (",
-            );
-            q.push_values(chunk, |mut b, (u, a)| {
-                b.push_bind(&u.message_id)
-                    .push_bind(u.idx)
-                    .push_bind(a.at)
-                    .push_bind(&a.host)
-                    .push_bind(&a.ip)
-                    .push_bind(a.port as i64)
-                    .push_bind(&a.reply)
-                    .push_bind(&a.tls)
-                    .push_bind(a.outcome.as_str())
-                    .push_bind(a.evidence.as_ref().map(|e| e.to_string()))
-                    .push_bind(a.variant.as_ref().map(|v| v.kind.as_str()))
-                    .push_bind(a.variant.as_ref().map(|v| v.reason.clone()))
-                    .push_bind(&a.dkim)
-                    .push_bind(&a.smime);
-            });
+            let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(format!(
+                "INSERT INTO attempts ({ATTEMPT_COLUMNS}) SELECT * FROM ("
+            ));
+            q.push_values(chunk, |mut b, (u, a)| bind_attempt!(b, u, a));
             q.push(") AS v WHERE v.column1 IN (SELECT id FROM messages)");
             q.build().execute(&mut *conn).await?;
         }
         for chunk in updates.chunks(UPDATE_ROWS_PER_STATEMENT) {
-            let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
-                "WITH v(message_id, idx, outcome, next_attempt_at, last_reply, delay_warned, tried, notice, notice_status) AS (",
-            );
-            q.push_values(chunk, |mut b, u| {
-                b.push_bind(&u.message_id)
-                    .push_bind(u.idx)
-                    .push_bind(u.outcome.as_str())
-                    .push_bind(u.next_attempt_at)
-                    .push_bind(&u.last_reply)
-                    .push_bind(u.delay_warned)
-                    .push_bind(u.attempt.is_some() as i64)
-                    .push_bind(u.notice.as_ref().map(|n| n.kind.as_str()))
-                    .push_bind(u.notice.as_ref().map(|n| n.status.as_str()));
-            });
+            let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(format!("WITH v({OUTCOME_COLUMNS}) AS ("));
+            q.push_values(chunk, |mut b, u| bind_outcome!(b, u));
             q.push(format!(
                 ") UPDATE recipients SET state = {}, next_attempt_at = v.next_attempt_at, \
                  last_reply = v.last_reply, delay_warned = v.delay_warned, attempts = attempts + v.tried, \
@@ -1070,8 +883,9 @@ impl QueueWrites for SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::sample_message;
+    use crate::model::{AttemptOutcome, sample_message};
     use crate::queue_id::QueueId;
+    use crate::state;
     use crate::store::AccountStore;
 
     fn message(n: usize) -> NewMessage {

@@ -71,25 +71,3 @@ impl AccountStore for SqliteStore {
         Ok(rows.iter().map(|r| r.get("address")).collect())
     }
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn addresses_are_bound_to_existing_accounts_and_go_with_them() {
-        let dir = tempfile::tempdir().unwrap();
-        let s = SqliteStore::open(&dir.path().join("q.db")).await.unwrap();
-        assert!(!s.bind_address("alice", "sales@corp.test").await.unwrap(), "no such account");
-        s.put_user("alice", "h").await.unwrap();
-        assert!(s.bind_address("alice", "Sales@Corp.test").await.unwrap());
-        assert!(s.bind_address("alice", "sales@corp.test").await.unwrap(), "binding twice is fine");
-        s.bind_address("alice", "alice@corp.test").await.unwrap();
-        assert_eq!(s.addresses("alice").await.unwrap(), ["alice@corp.test", "sales@corp.test"]);
-        assert!(s.unbind_address("alice", "SALES@corp.test").await.unwrap());
-        assert!(!s.unbind_address("alice", "sales@corp.test").await.unwrap());
-        s.delete_user("alice").await.unwrap();
-        s.put_user("alice", "h").await.unwrap();
-        assert!(s.addresses("alice").await.unwrap().is_empty(), "a new account of the same name starts with none");
-    }
-}

@@ -3,8 +3,6 @@
 //! moves the recipients (released: due at once; rejected: cancelled, the message finished),
 //! only while the decision is pending and the recipients are still held.
 
-use sqlx::Row;
-
 use crate::approval::{Approval, Decided};
 use crate::error::StoreError;
 use crate::rules_record::ApprovalRequest;
@@ -43,26 +41,7 @@ const SELECT: &str = "SELECT a.*, m.sender, m.received_at, \
      FROM approvals a JOIN messages m ON m.id = a.message_id";
 
 fn approval(r: &sqlx::sqlite::SqliteRow) -> Approval {
-    let approved: Option<bool> = r.get("approved");
-    Approval {
-        message_id: r.get("message_id"),
-        sender: r.get("sender"),
-        received_at: r.get("received_at"),
-        recipients: r
-            .get::<Option<String>, _>("rcpts")
-            .map(|s| s.split(' ').map(str::to_string).collect())
-            .unwrap_or_default(),
-        rule: r.get("rule"),
-        approvers: serde_json::from_str(&r.get::<String, _>("approvers")).unwrap_or_default(),
-        deadline: r.get("deadline"),
-        release_on_timeout: r.get("release_on_timeout"),
-        decision: approved.map(|approved| Decided {
-            approved,
-            by: r.get::<Option<String>, _>("by").unwrap_or_default(),
-            at: r.get::<Option<i64>, _>("at").unwrap_or_default(),
-            comment: r.get::<Option<String>, _>("comment").unwrap_or_default(),
-        }),
-    }
+    crate::rows::approval(r)
 }
 
 impl SqliteStore {

@@ -40,21 +40,7 @@ impl SqliteStore {
     /// index `messages_pending_sender`), however many others are held.
     pub(crate) async fn held_messages(&self, now: i64, sender: Option<&str>) -> Result<Vec<HeldMessage>, StoreError> {
         let rows = sqlx::query(&held_sql(sender.is_some())).bind(now).bind(sender).fetch_all(&self.reader).await?;
-        Ok(rows
-            .iter()
-            .map(|r| {
-                let rules: Option<crate::RulesRecord> =
-                    r.get::<Option<String>, _>("rules").and_then(|j| serde_json::from_str(&j).ok());
-                HeldMessage {
-                    id: r.get("id"),
-                    sender: r.get("sender"),
-                    received_at: r.get("received_at"),
-                    due_at: r.get("due"),
-                    recipients: r.get::<String, _>("rcpts").split(' ').map(str::to_string).collect(),
-                    rules: rules.map(|x| x.fired.into_iter().map(|f| f.rule).collect()).unwrap_or_default(),
-                }
-            })
-            .collect())
+        Ok(rows.iter().map(crate::rows::held).collect())
     }
 }
 

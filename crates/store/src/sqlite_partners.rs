@@ -1,7 +1,5 @@
 //! SQLite: the delivery evidence per recipient domain that `sekisho partners` reads.
 
-use sqlx::Row;
-
 use crate::error::StoreError;
 use crate::model::PartnerEvidence;
 use crate::sqlite::SqliteStore;
@@ -28,22 +26,7 @@ pub(crate) async fn partner_evidence(
     middle: i64,
 ) -> Result<Vec<PartnerEvidence>, StoreError> {
     let rows = sqlx::query(QUERY).bind(since).bind(middle).fetch_all(&store.reader).await?;
-    Ok(rows
-        .iter()
-        .map(|r| PartnerEvidence {
-            domain: r.get("domain"),
-            outcome: r.get("outcome"),
-            variant: r.get::<Option<String>, _>("variant").and_then(|v| sekisho_policy::Carriage::parse(&v)),
-            assurance: r.get("assurance"),
-            failure: r.get("failure"),
-            downgrade: r.get::<Option<i64>, _>("downgrade").unwrap_or(0) != 0,
-            below_policy: r.get::<Option<i64>, _>("below_policy").unwrap_or(0) != 0,
-            late: r.get::<i64, _>("late") != 0,
-            attempts: r.get::<i64, _>("n") as u64,
-            first_at: r.get("first_at"),
-            last_at: r.get("last_at"),
-        })
-        .collect())
+    Ok(rows.iter().map(crate::rows::partner_evidence).collect())
 }
 
 /// The query plan, for the index test.

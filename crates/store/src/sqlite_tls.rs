@@ -1,10 +1,10 @@
 //! SQLite: what sekisho knows of other domains' transport (downgrade memory, MTA-STS, probes).
 
 use async_trait::async_trait;
-use sqlx::Row;
 
 use crate::error::StoreError;
 use crate::model::{ProbeRecord, StsPolicyRecord, TlsMemory};
+use crate::rows;
 use crate::sqlite::SqliteStore;
 use crate::store::TlsStore;
 
@@ -12,17 +12,7 @@ use crate::store::TlsStore;
 impl TlsStore for SqliteStore {
     async fn tls_memory(&self) -> Result<Vec<TlsMemory>, StoreError> {
         let rows = sqlx::query("SELECT * FROM tls_memory").fetch_all(&self.reader).await?;
-        Ok(rows
-            .iter()
-            .map(|r| TlsMemory {
-                domain: r.get("domain"),
-                host: r.get("host"),
-                secure_sessions: r.get::<i64, _>("secure_sessions") as u32,
-                last_secure_at: r.get("last_secure_at"),
-                authenticated_sessions: r.get::<i64, _>("authenticated_sessions") as u32,
-                last_authenticated_at: r.get("last_authenticated_at"),
-            })
-            .collect())
+        Ok(rows.iter().map(rows::tls_memory).collect())
     }
 
     async fn remember_tls(&self, m: &TlsMemory) -> Result<(), StoreError> {
@@ -46,16 +36,7 @@ impl TlsStore for SqliteStore {
 
     async fn sts_policies(&self) -> Result<Vec<StsPolicyRecord>, StoreError> {
         let rows = sqlx::query("SELECT * FROM sts_policies").fetch_all(&self.reader).await?;
-        Ok(rows
-            .iter()
-            .map(|r| StsPolicyRecord {
-                domain: r.get("domain"),
-                policy_id: r.get("policy_id"),
-                policy: r.get("policy"),
-                fetched_at: r.get("fetched_at"),
-                expires_at: r.get("expires_at"),
-            })
-            .collect())
+        Ok(rows.iter().map(rows::sts_policy).collect())
     }
 
     async fn remember_sts_policy(&self, p: &StsPolicyRecord) -> Result<(), StoreError> {
@@ -95,16 +76,7 @@ impl TlsStore for SqliteStore {
             .bind(since)
             .fetch_all(&self.reader)
             .await?;
-        Ok(rows
-            .iter()
-            .map(|r| ProbeRecord {
-                host: r.get("host"),
-                ip: r.get("ip"),
-                port: r.get::<i64, _>("port") as u16,
-                at: r.get("at"),
-                evidence: r.get("evidence"),
-            })
-            .collect())
+        Ok(rows.iter().map(rows::probe).collect())
     }
 
     async fn partner_evidence(&self, since: i64, middle: i64) -> Result<Vec<crate::PartnerEvidence>, StoreError> {

@@ -65,34 +65,55 @@ impl Postgres {
             .status();
         assert!(made.expect("initdb (Debian: postgresql; scripts/test installs it)").success(), "initdb failed");
         let port = std::net::TcpListener::bind((ip, 0)).expect("a free port").local_addr().expect("addr").port();
+        let mut pg = Postgres { child: None, dir: dir.to_path_buf(), ip: ip.to_string(), port };
+        pg.run();
+        let created = Command::new(bin("createdb"))
+            .args(["-h", ip, "-p", &port.to_string(), "-U", "postgres", "sekisho"])
+            .status();
+        assert!(created.expect("createdb").success(), "createdb failed");
+        pg
+    }
+
+    /// Starts the server again on its cluster and port after [`Postgres::stop`] (what a
+    /// restart of the database host looks like to sekisho).
+    pub fn restart(&mut self) {
+        self.stop();
+        self.run();
+    }
+
+    /// Starts the server process and waits until it accepts connections.
+    fn run(&mut self) {
+        let (ip, port) = (self.ip.clone(), self.port);
         let child = as_owner(bin("postgres"))
             .arg("-D")
-            .arg(&data)
-            .args(["-h", ip, "-p", &port.to_string(), "-k"])
-            .arg(dir)
+            .arg(self.dir.join("pgdata"))
+            .args(["-h", &ip, "-p", &port.to_string(), "-k"])
+            .arg(&self.dir)
             .args(["-c", "fsync=on", "-c", "max_connections=200"])
             .stdout(std::process::Stdio::null())
-            .stderr(std::fs::File::create(dir.join("postgres.log")).expect("postgres.log"))
+            .stderr(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(self.dir.join("postgres.log"))
+                    .expect("postgres.log"),
+            )
             .spawn()
             .expect("postgres (Debian: postgresql)");
-        let mut pg = Postgres { child: Some(child), dir: dir.to_path_buf(), ip: ip.to_string(), port };
+        self.child = Some(child);
         for _ in 0..200 {
             let ready = Command::new(bin("pg_isready"))
-                .args(["-h", ip, "-p", &port.to_string(), "-q"])
+                .args(["-h", &ip, "-p", &port.to_string(), "-q"])
                 .status()
                 .map(|s| s.success())
                 .unwrap_or(false);
             if ready {
-                let created = Command::new(bin("createdb"))
-                    .args(["-h", ip, "-p", &port.to_string(), "-U", "postgres", "sekisho"])
-                    .status();
-                assert!(created.expect("createdb").success(), "createdb failed");
-                return pg;
+                return;
             }
             std::thread::sleep(std::time::Duration::from_millis(50));
         }
-        pg.stop();
-        panic!("postgres did not start on {ip}:{port}: see {}", dir.join("postgres.log").display());
+        self.stop();
+        panic!("postgres did not start on {ip}:{port}: see {}", self.dir.join("postgres.log").display());
     }
 
     /// The URL of the `sekisho` database, as `[store] url` takes it.
@@ -116,8 +137,24 @@ impl Postgres {
 
     /// Stops the server (fast shutdown) and waits for it.
     pub fn stop(&mut self) {
+        self.signal("-INT");
+    }
+
+    /// Stops the server the way a crash does (immediate shutdown: no checkpoint, the next
+    /// start replays the write-ahead log) and waits for it.
+    pub fn crash(&mut self) {
+        self.signal("-QUIT");
+    }
+
+    /// Signals the postmaster itself (as root the child is `runuser`, which would turn any
+    /// signal into its own way of ending the server) and waits for it to exit.
+    fn signal(&mut self, signal: &str) {
         if let Some(mut child) = self.child.take() {
-            let _ = Command::new("kill").arg("-INT").arg(child.id().to_string()).status();
+            let pid = std::fs::read_to_string(self.dir.join("pgdata/postmaster.pid"))
+                .ok()
+                .and_then(|s| s.lines().next().map(str::to_string))
+                .unwrap_or_else(|| child.id().to_string());
+            let _ = Command::new("kill").arg(signal).arg(pid.trim()).status();
             let _ = child.wait();
         }
     }

@@ -4,7 +4,13 @@
 //! does; the schema is [`schema::MIGRATIONS`], applied once under an advisory lock so that
 //! nodes starting together never migrate twice.
 
+mod accounts;
+mod queue;
 mod schema;
+mod tls;
+mod writes;
+
+use std::sync::Arc;
 
 use sqlx::postgres::{PgPool, PgPoolOptions};
 
@@ -13,10 +19,18 @@ use crate::error::StoreError;
 /// The advisory lock every node takes while it migrates (an arbitrary constant: "sekisho" in ASCII).
 const MIGRATION_LOCK: i64 = 0x0073_656b_6973_686f;
 
+/// How long a claim lasts by default: longer than any one delivery of a message (connect,
+/// TLS and DATA timeouts together), so a live node never loses its claim mid-delivery.
+pub const DEFAULT_LEASE: std::time::Duration = std::time::Duration::from_secs(30 * 60);
+
 /// A PostgreSQL store shared by every node pointed at the same database.
 #[derive(Clone, Debug)]
 pub struct PgStore {
     pub(crate) pool: PgPool,
+    /// This node's name in the claims it takes (`recipients.claimed_by`).
+    pub(crate) node: Arc<str>,
+    /// How long a claim lasts, in seconds: after that another node may take the recipient over.
+    pub(crate) lease: i64,
 }
 
 impl PgStore {
@@ -25,7 +39,24 @@ impl PgStore {
     pub async fn open(url: &str) -> Result<PgStore, StoreError> {
         let pool = PgPoolOptions::new().max_connections(16).connect(url).await?;
         migrate(&pool).await?;
-        Ok(PgStore { pool })
+        let node = format!("node-{}-{:08x}", std::process::id(), rand::random::<u32>());
+        Ok(PgStore { pool, node: node.into(), lease: DEFAULT_LEASE.as_secs() as i64 })
+    }
+
+    /// Names this node in its claims and sets how long a claim lasts. A node that restarts
+    /// under the same name gives its old claims back at once (crash recovery's
+    /// `Move::Recover` releases only this node's claims); under a new name they wait out their
+    /// lease. The lease must outlast the longest delivery: a claim older than it is taken over
+    /// by another node (the message may then be delivered twice, never lost).
+    pub fn with_claims(mut self, node: &str, lease: std::time::Duration) -> PgStore {
+        self.node = node.into();
+        self.lease = lease.as_secs().max(1) as i64;
+        self
+    }
+
+    /// This node's name in its claims.
+    pub fn node(&self) -> &str {
+        &self.node
     }
 }
 
