@@ -24,6 +24,7 @@ pub mod quarantine;
 mod queue_id;
 mod recovery;
 mod reports;
+mod rows;
 mod rules_record;
 mod spool;
 mod sqlite;

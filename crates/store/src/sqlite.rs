@@ -585,18 +585,6 @@ pub(crate) const SUMMARY_SELECT: &str = "SELECT m.id, m.received_at, m.sender, m
      SUM(CASE WHEN r.state IN ('delivered','bounced','cancelled') THEN 0 ELSE 1 END) AS pending \
      FROM messages m LEFT JOIN recipients r ON r.message_id = m.id";
 
-/// A row of `SUMMARY_SELECT`.
-pub(crate) fn summary(r: &sqlx::sqlite::SqliteRow) -> MessageSummary {
-    MessageSummary {
-        id: r.get("id"),
-        received_at: r.get("received_at"),
-        sender: r.get("sender"),
-        size: r.get::<i64, _>("size") as u64,
-        recipients: r.get::<i64, _>("n") as u64,
-        pending: r.get::<Option<i64>, _>("pending").unwrap_or(0) as u64,
-    }
-}
-
 pub(crate) fn now() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
 }
@@ -646,7 +634,7 @@ impl MessageStore for SqliteStore {
         .bind(include_done)
         .fetch_all(&self.reader)
         .await?;
-        Ok(rows.iter().map(summary).collect())
+        Ok(rows.iter().map(crate::rows::summary).collect())
     }
 
     async fn message(&self, id: &str) -> Result<Option<MessageDetail>, StoreError> {

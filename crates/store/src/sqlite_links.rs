@@ -2,9 +2,6 @@
 
 use async_trait::async_trait;
 use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
-
-use sekisho_policy::LinkEvent;
 
 use crate::error::StoreError;
 use crate::links::{
@@ -14,25 +11,7 @@ use crate::links::{
 use crate::model::MessageSummary;
 use crate::sqlite::SqliteStore;
 
-fn link_record(r: &SqliteRow) -> Result<LinkRecord, StoreError> {
-    let access: String = r.get("access");
-    Ok(LinkRecord {
-        message_id: r.get("message_id"),
-        idx: r.get("idx"),
-        recipient: r.get("recipient"),
-        access: Access::parse(&access).ok_or_else(|| StoreError::Damaged(format!("link access `{access}`")))?,
-        created_at: r.get("created_at"),
-        expires_at: r.get("expires_at"),
-        revoked: r.get("revoked"),
-        failures: r.get::<i64, _>("failures") as u32,
-        max_downloads: r.get::<i64, _>("max_downloads") as u32,
-        secret_hash: r.get("secret_hash"),
-        hint: r.get("hint"),
-    })
-}
-
-const LINK_COLUMNS: &str = "message_id, idx, recipient, access, created_at, expires_at, revoked, failures, \
-                            max_downloads, secret_hash, hint";
+use crate::rows::{LINK_COLUMNS, link_record};
 
 impl SqliteStore {
     /// Counts one try against the link unless it is locked; None when it is.
@@ -157,23 +136,11 @@ impl LinkStore for SqliteStore {
         else {
             return Ok(None);
         };
-        let (originals, files): (Vec<LinkFile>, Vec<LinkFile>) =
-            sqlx::query("SELECT * FROM link_files WHERE message_id = ? ORDER BY idx")
-                .bind(message_id)
-                .fetch_all(&self.reader)
-                .await?
-                .iter()
-                .map(|f| LinkFile {
-                    idx: f.get("idx"),
-                    file_id: f.get("file_id"),
-                    key: f.get("key"),
-                    name: f.get("name"),
-                    content_type: f.get("content_type"),
-                    size: f.get::<i64, _>("size") as u64,
-                    sha256: f.get("sha256"),
-                    purged: f.get("purged"),
-                })
-                .partition(|f| f.idx == crate::links::ORIGINAL_IDX);
+        let rows = sqlx::query("SELECT * FROM link_files WHERE message_id = ? ORDER BY idx")
+            .bind(message_id)
+            .fetch_all(&self.reader)
+            .await?;
+        let (files, original) = crate::rows::split_original(&rows);
         Ok(Some(LinkMessage {
             message_id: m.get("message_id"),
             sender: m.get("sender"),
@@ -181,7 +148,7 @@ impl LinkStore for SqliteStore {
             header_from: m.get("header_from"),
             created_at: m.get("created_at"),
             files,
-            original: originals.into_iter().next(),
+            original,
             password_hash: m.get("password_hash"),
         }))
     }
@@ -344,21 +311,7 @@ impl LinkStore for SqliteStore {
             .bind(message_id)
             .fetch_all(&self.reader)
             .await?;
-        rows.iter()
-            .map(|r| {
-                let event: String = r.get("event");
-                Ok(PortalEvent {
-                    at: r.get("at"),
-                    message_id: r.get("message_id"),
-                    idx: r.get("idx"),
-                    event: LinkEvent::parse(&event)
-                        .ok_or_else(|| StoreError::Damaged(format!("portal event `{event}`")))?,
-                    client: r.get("client"),
-                    user_agent: r.get("user_agent"),
-                    detail: r.get("detail"),
-                })
-            })
-            .collect()
+        rows.iter().map(crate::rows::portal_event).collect()
     }
 
     async fn files_to_purge(&self, now: i64) -> Result<Vec<(String, i64, String)>, StoreError> {
@@ -390,7 +343,7 @@ impl LinkStore for SqliteStore {
         search: Option<&str>,
         limit: u32,
     ) -> Result<Vec<MessageSummary>, StoreError> {
-        let pattern = search.map(|s| format!("%{}%", like_escaped(s)));
+        let pattern = search.map(crate::rows::contains_pattern);
         let rows = sqlx::query(&format!(
             "{} WHERE m.origin = 'submission' AND (m.sender = ?1 COLLATE NOCASE \
              OR (?2 IS NOT NULL AND m.auth_user = ?2)) \
@@ -408,7 +361,7 @@ impl LinkStore for SqliteStore {
         .bind(limit as i64)
         .fetch_all(&self.reader)
         .await?;
-        Ok(rows.iter().map(crate::sqlite::summary).collect())
+        Ok(rows.iter().map(crate::rows::summary).collect())
     }
 
     // Files at rest: implemented in sqlite_keys.rs.
@@ -561,13 +514,7 @@ impl SessionStore for SqliteStore {
             .bind(now)
             .fetch_optional(&self.reader)
             .await?;
-        Ok(row.map(|r| PortalSession {
-            message_id: r.get("message_id"),
-            idx: r.get("idx"),
-            csrf: r.get("csrf"),
-            verified: r.get("verified"),
-            expires_at: r.get("expires_at"),
-        }))
+        Ok(row.as_ref().map(crate::rows::portal_session))
     }
 
     async fn verify_session(&self, id_hash: &str) -> Result<(), StoreError> {
@@ -601,12 +548,7 @@ impl SessionStore for SqliteStore {
             .bind(now)
             .fetch_optional(&self.reader)
             .await?;
-        Ok(row.map(|r| ConsoleSession {
-            sender: r.get("sender"),
-            account: r.get("account"),
-            csrf: r.get("csrf"),
-            expires_at: r.get("expires_at"),
-        }))
+        Ok(row.as_ref().map(crate::rows::console_session))
     }
 
     async fn put_console_login(&self, token_hash: &str, address: &str, expires_at: i64) -> Result<(), StoreError> {
@@ -657,18 +599,6 @@ impl SessionStore for SqliteStore {
             .await?;
         Ok(())
     }
-}
-
-/// `text` for a LIKE pattern with `ESCAPE '\'`: its `%`, `_` and `\` match themselves.
-fn like_escaped(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
 }
 
 #[cfg(test)]

@@ -1,35 +1,12 @@
 //! SQLite: the originals withheld from inbound mail (table `withheld_originals`).
 
 use async_trait::async_trait;
-use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
 
 use crate::error::StoreError;
 use crate::originals::{OriginalStore, WithheldOriginal};
 use crate::sqlite::SqliteStore;
 
-fn original(r: &SqliteRow) -> WithheldOriginal {
-    let recipients: String = r.get("recipients");
-    WithheldOriginal {
-        message_id: r.get("message_id"),
-        idx: r.get("idx"),
-        file_id: r.get("file_id"),
-        key: r.get("key"),
-        name: r.get("name"),
-        content_type: r.get("content_type"),
-        size: r.get::<i64, _>("size") as u64,
-        sha256: r.get("sha256"),
-        reason: r.get("reason"),
-        copy_name: r.get("copy_name"),
-        copy_sha256: r.get("copy_sha256"),
-        sender: r.get("sender"),
-        header_from: r.get("header_from"),
-        subject: r.get("subject"),
-        recipients: recipients.split('\n').filter(|a| !a.is_empty()).map(str::to_owned).collect(),
-        received_at: r.get("received_at"),
-        kept_at: r.get("kept_at"),
-    }
-}
+use crate::rows::withheld_original as original;
 
 #[async_trait]
 impl OriginalStore for SqliteStore {
@@ -65,7 +42,7 @@ impl OriginalStore for SqliteStore {
             .bind(&o.sender)
             .bind(&o.header_from)
             .bind(&o.subject)
-            .bind(o.recipients.join("\n"))
+            .bind(crate::rows::address_lines(&o.recipients))
             .bind(o.received_at)
             .bind(o.kept_at)
             .execute(&mut *tx)

@@ -6,14 +6,10 @@ use sqlx::Row;
 
 use crate::dmarc_rows::{DmarcCount, DmarcRow};
 use crate::error::StoreError;
-use crate::reports::{
-    ReceivedKind, ReceivedReport, ReportKind, ReportStore, ReportedPolicy, SentReport, TlsSessionCount,
-};
+use crate::reports::{ReceivedReport, ReportKind, ReportStore, ReportedPolicy, SentReport, TlsSessionCount};
 use crate::sqlite::SqliteStore;
 
-fn json_list(v: &[String]) -> String {
-    serde_json::to_string(v).unwrap_or_else(|_| "[]".into())
-}
+use crate::rows::json_list;
 
 impl SqliteStore {
     /// The domains with rows of `day` in `table` (`tls_sessions` or `dmarc_rows`), in order.
@@ -71,29 +67,7 @@ impl ReportStore for SqliteStore {
         .bind(domain)
         .fetch_all(&self.reader)
         .await?;
-        rows.iter()
-            .map(|r| {
-                let list = |col: &str| -> Result<Vec<String>, StoreError> {
-                    serde_json::from_str(r.get::<&str, _>(col))
-                        .map_err(|e| StoreError::Damaged(format!("tls_sessions.{col}: {e}")))
-                };
-                let failure: String = r.get("failure");
-                Ok(TlsSessionCount {
-                    day: r.get("day"),
-                    domain: r.get("domain"),
-                    policy: ReportedPolicy {
-                        kind: r.get("policy_type"),
-                        strings: list("policy_strings")?,
-                        mx_patterns: list("mx_patterns")?,
-                    },
-                    mx_host: r.get("mx_host"),
-                    receiving_ip: r.get("receiving_ip"),
-                    failure: (!failure.is_empty()).then_some(failure),
-                    detail: r.get("detail"),
-                    count: r.get::<i64, _>("count") as u64,
-                })
-            })
-            .collect()
+        rows.iter().map(crate::rows::tls_session).collect()
     }
 
     async fn record_sent_report(&self, s: &SentReport) -> Result<(), StoreError> {
@@ -122,18 +96,7 @@ impl ReportStore for SqliteStore {
                 .bind(day)
                 .fetch_all(&self.reader)
                 .await?;
-        Ok(rows
-            .iter()
-            .map(|r| SentReport {
-                kind,
-                domain: r.get("domain"),
-                day: r.get("day"),
-                destination: r.get("destination"),
-                report_id: r.get("report_id"),
-                at: r.get("at"),
-                status: r.get("status"),
-            })
-            .collect())
+        Ok(rows.iter().map(|r| crate::rows::sent_report(kind, r)).collect())
     }
 
     async fn keep_received_report(&self, r: &ReceivedReport) -> Result<bool, StoreError> {
@@ -148,8 +111,8 @@ impl ReportStore for SqliteStore {
         .bind(&r.domain)
         .bind(r.begin)
         .bind(r.end)
-        .bind(r.good.min(i64::MAX as u64) as i64)
-        .bind(r.bad.min(i64::MAX as u64) as i64)
+        .bind(crate::rows::stored_count(r.good))
+        .bind(crate::rows::stored_count(r.bad))
         .bind(json_list(&r.failures))
         .bind(&r.report)
         .bind(r.received_at)
@@ -166,41 +129,16 @@ impl ReportStore for SqliteStore {
         limit: u32,
         with_report: bool,
     ) -> Result<Vec<ReceivedReport>, StoreError> {
-        let report = if with_report { "report" } else { "'' AS report" };
         let rows = sqlx::query(&format!(
-            "SELECT kind, organization, report_id, domain, begin_at, end_at, good, bad, failures, {report}, \
-             received_at, sender, message_id FROM received_reports WHERE received_at >= ? \
-             ORDER BY received_at DESC, rowid DESC LIMIT ?"
+            "SELECT {} FROM received_reports WHERE received_at >= ? \
+             ORDER BY received_at DESC, rowid DESC LIMIT ?",
+            crate::rows::received_columns(with_report)
         ))
         .bind(since)
         .bind(limit as i64)
         .fetch_all(&self.reader)
         .await?;
-        rows.iter()
-            .map(|r| {
-                let kind = match r.get::<&str, _>("kind") {
-                    "tls" => ReceivedKind::Tls,
-                    "dmarc" => ReceivedKind::Dmarc,
-                    other => return Err(StoreError::Damaged(format!("received_reports.kind `{other}`"))),
-                };
-                Ok(ReceivedReport {
-                    kind,
-                    organization: r.get("organization"),
-                    report_id: r.get("report_id"),
-                    domain: r.get("domain"),
-                    begin: r.get("begin_at"),
-                    end: r.get("end_at"),
-                    good: r.get::<i64, _>("good") as u64,
-                    bad: r.get::<i64, _>("bad") as u64,
-                    failures: serde_json::from_str(r.get::<&str, _>("failures"))
-                        .map_err(|e| StoreError::Damaged(format!("received_reports.failures: {e}")))?,
-                    report: r.get("report"),
-                    received_at: r.get("received_at"),
-                    sender: r.get("sender"),
-                    message_id: r.get("message_id"),
-                })
-            })
-            .collect()
+        rows.iter().map(crate::rows::received_report).collect()
     }
 
     async fn purge_received_reports(&self, before: i64) -> Result<u64, StoreError> {
@@ -228,7 +166,7 @@ impl ReportStore for SqliteStore {
         let mut conn = self.write_conn(false).await?;
         let mut tx = sqlx::Connection::begin(&mut *conn).await?;
         for c in counts {
-            let row = serde_json::to_string(&c.row).map_err(|e| StoreError::Damaged(format!("dmarc row: {e}")))?;
+            let row = crate::rows::dmarc_row_json(&c.row)?;
             sqlx::query(
                 "INSERT INTO dmarc_rows (day, domain, row, count) VALUES (?,?,?,?) \
                  ON CONFLICT(day, domain, row) DO UPDATE SET count = count + excluded.count",
@@ -236,7 +174,7 @@ impl ReportStore for SqliteStore {
             .bind(&c.row.day)
             .bind(&c.row.domain)
             .bind(row)
-            .bind(c.count.min(i64::MAX as u64) as i64)
+            .bind(crate::rows::stored_count(c.count))
             .execute(&mut *tx)
             .await?;
         }
@@ -254,13 +192,7 @@ impl ReportStore for SqliteStore {
             .bind(domain)
             .fetch_all(&self.reader)
             .await?;
-        rows.iter()
-            .map(|r| {
-                let row: DmarcRow = serde_json::from_str(r.get::<&str, _>("row"))
-                    .map_err(|e| StoreError::Damaged(format!("dmarc_rows.row: {e}")))?;
-                Ok(DmarcCount { row, count: r.get::<i64, _>("count") as u64 })
-            })
-            .collect()
+        rows.iter().map(crate::rows::dmarc_count).collect()
     }
 
     async fn purge_dmarc_rows(&self, before_day: &str) -> Result<u64, StoreError> {
