@@ -5,8 +5,8 @@ use sqlx::Row;
 
 use crate::error::StoreError;
 use crate::links::{
-    Access, CodeReport, ConsoleSession, LinkFile, LinkMessage, LinkRecord, LinkStore, NewCode, NewLink, PortalEvent,
-    PortalSession, Proof, SessionStore,
+    CodeReport, ConsoleSession, LinkMessage, LinkRecord, LinkStore, NewCode, NewLink, PortalEvent, PortalSession,
+    Proof, SessionStore,
 };
 use crate::model::MessageSummary;
 use crate::sqlite::SqliteStore;
@@ -604,6 +604,7 @@ impl SessionStore for SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::links::{Access, LinkFile};
 
     async fn store() -> (tempfile::TempDir, SqliteStore) {
         let dir = tempfile::tempdir().unwrap();

@@ -4,9 +4,9 @@
 use async_trait::async_trait;
 use sqlx::Row;
 
-use crate::dmarc_rows::{DmarcCount, DmarcRow};
+use crate::dmarc_rows::DmarcCount;
 use crate::error::StoreError;
-use crate::reports::{ReceivedReport, ReportKind, ReportStore, ReportedPolicy, SentReport, TlsSessionCount};
+use crate::reports::{ReceivedReport, ReportKind, ReportStore, SentReport, TlsSessionCount};
 use crate::sqlite::SqliteStore;
 
 use crate::rows::json_list;
@@ -209,6 +209,8 @@ impl ReportStore for SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::dmarc_rows::DmarcRow;
+    use crate::reports::ReportedPolicy;
 
     fn count(failure: Option<&str>, n: u64) -> TlsSessionCount {
         TlsSessionCount {

@@ -4,7 +4,13 @@
 //! does; the schema is [`schema::MIGRATIONS`], applied once under an advisory lock so that
 //! nodes starting together never migrate twice.
 
+mod digest;
+mod keys;
+mod links;
+mod originals;
+mod reports;
 mod schema;
+mod sessions;
 
 use sqlx::postgres::{PgPool, PgPoolOptions};
 
