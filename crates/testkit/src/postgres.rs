@@ -117,7 +117,13 @@ impl Postgres {
     /// Stops the server (fast shutdown) and waits for it.
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
-            let _ = Command::new("kill").arg("-INT").arg(child.id().to_string()).status();
+            // The postmaster itself (its PID heads postmaster.pid): `runuser`, the child when
+            // the tests run as root, does not pass SIGINT on, and waiting for it would hang.
+            let postmaster = std::fs::read_to_string(self.dir.join("pgdata").join("postmaster.pid"))
+                .ok()
+                .and_then(|s| s.lines().next().map(str::to_owned))
+                .unwrap_or_else(|| child.id().to_string());
+            let _ = Command::new("kill").arg("-INT").arg(postmaster).status();
             let _ = child.wait();
         }
     }
