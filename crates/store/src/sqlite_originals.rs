@@ -116,23 +116,4 @@ mod tests {
             kept_at,
         }
     }
-
-    #[tokio::test]
-    async fn originals_are_recorded_once_per_message_and_found_for_purge_by_age() {
-        let dir = tempfile::tempdir().unwrap();
-        let s = SqliteStore::open(&dir.path().join("q.db")).await.unwrap();
-        assert!(s.put_withheld(&[sample("M1", 0, 100), sample("M1", 2, 100)]).await.unwrap());
-        assert!(!s.put_withheld(&[sample("M1", 0, 200)]).await.unwrap(), "a retry keeps nothing twice");
-        assert!(s.put_withheld(&[sample("M2", 0, 300)]).await.unwrap());
-        let all = s.withheld(None).await.unwrap();
-        assert_eq!(
-            all.iter().map(|o| (o.message_id.as_str(), o.idx)).collect::<Vec<_>>(),
-            [("M2", 0), ("M1", 0), ("M1", 2)]
-        );
-        assert_eq!(all[1], sample("M1", 0, 100), "read back as written");
-        assert_eq!(s.withheld(Some("M1")).await.unwrap().len(), 2);
-        assert_eq!(s.withheld_before(101).await.unwrap().len(), 2);
-        s.forget_withheld("M1", 0).await.unwrap();
-        assert_eq!(s.withheld_before(1000).await.unwrap().len(), 2);
-    }
 }
