@@ -26,6 +26,7 @@ mod queue_sql;
 mod recovery;
 mod reports;
 mod rows;
+mod rows_portal;
 mod rules_record;
 mod spool;
 mod sqlite;

@@ -47,6 +47,9 @@ macro_rules! cols {
 cols!(sqlx::sqlite::SqliteRow);
 cols!(sqlx::postgres::PgRow);
 
+// The portal's rows live beside these; one path for both.
+pub(crate) use crate::rows_portal::*;
+
 /// Stored JSON; unreadable JSON (a row damaged on disk) reads as absent.
 fn json<T: serde::de::DeserializeOwned>(r: &impl Cols, c: &str) -> Option<T> {
     r.opt_text(c).and_then(|j| serde_json::from_str(&j).ok())

@@ -557,9 +557,6 @@ async fn migrate(pool: &SqlitePool) -> Result<(), StoreError> {
 
 pub(crate) use crate::queue_sql::SUMMARY_SELECT;
 
-/// A row of `SUMMARY_SELECT` (written once in `rows`).
-pub(crate) use crate::rows::summary;
-
 pub(crate) fn now() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
 }
@@ -609,7 +606,7 @@ impl MessageStore for SqliteStore {
         .bind(include_done)
         .fetch_all(&self.reader)
         .await?;
-        Ok(rows.iter().map(summary).collect())
+        Ok(rows.iter().map(crate::rows::summary).collect())
     }
 
     async fn message(&self, id: &str) -> Result<Option<MessageDetail>, StoreError> {

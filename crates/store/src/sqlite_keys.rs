@@ -1,7 +1,5 @@
 //! The SQLite side of files at rest: reading and replacing the stored file keys.
 
-use sqlx::Row;
-
 use crate::error::StoreError;
 use crate::files::{FileKeyChange, FileKeyRow};
 use crate::sqlite::SqliteStore;
@@ -15,16 +13,7 @@ pub(crate) async fn file_keys(s: &SqliteStore) -> Result<Vec<FileKeyRow>, StoreE
     )
     .fetch_all(&s.reader)
     .await?;
-    Ok(rows
-        .iter()
-        .map(|r| FileKeyRow {
-            message_id: r.get("message_id"),
-            idx: r.get("idx"),
-            file_id: r.get("file_id"),
-            key: r.get("key"),
-            original: r.get::<i64, _>("original") != 0,
-        })
-        .collect())
+    Ok(rows.iter().map(crate::rows::file_key_row).collect())
 }
 
 /// Replaces stored keys in one transaction; rolls back when one no longer holds its old value.
@@ -47,10 +36,7 @@ pub(crate) async fn replace_file_keys(s: &SqliteStore, changes: &[FileKeyChange]
             .rows_affected();
         if changed != 1 {
             tx.rollback().await?;
-            return Err(StoreError::Damaged(format!(
-                "file key of {} file {}: changed while it was rewrapped; nothing was replaced",
-                c.message_id, c.idx
-            )));
+            return Err(crate::rows::key_changed(c));
         }
     }
     tx.commit().await?;

@@ -2,37 +2,16 @@
 
 use async_trait::async_trait;
 use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
-
-use sekisho_policy::LinkEvent;
 
 use crate::error::StoreError;
 use crate::links::{
-    Access, CodeReport, ConsoleSession, LinkFile, LinkMessage, LinkRecord, LinkStore, NewCode, NewLink, PortalEvent,
-    PortalSession, Proof, SessionStore,
+    CodeReport, ConsoleSession, LinkMessage, LinkRecord, LinkStore, NewCode, NewLink, PortalEvent, PortalSession,
+    Proof, SessionStore,
 };
 use crate::model::MessageSummary;
 use crate::sqlite::SqliteStore;
 
-fn link_record(r: &SqliteRow) -> Result<LinkRecord, StoreError> {
-    let access: String = r.get("access");
-    Ok(LinkRecord {
-        message_id: r.get("message_id"),
-        idx: r.get("idx"),
-        recipient: r.get("recipient"),
-        access: Access::parse(&access).ok_or_else(|| StoreError::Damaged(format!("link access `{access}`")))?,
-        created_at: r.get("created_at"),
-        expires_at: r.get("expires_at"),
-        revoked: r.get("revoked"),
-        failures: r.get::<i64, _>("failures") as u32,
-        max_downloads: r.get::<i64, _>("max_downloads") as u32,
-        secret_hash: r.get("secret_hash"),
-        hint: r.get("hint"),
-    })
-}
-
-const LINK_COLUMNS: &str = "message_id, idx, recipient, access, created_at, expires_at, revoked, failures, \
-                            max_downloads, secret_hash, hint";
+use crate::rows::{LINK_COLUMNS, link_record};
 
 impl SqliteStore {
     /// Counts one try against the link unless it is locked; None when it is.
@@ -161,23 +140,11 @@ impl LinkStore for SqliteStore {
         else {
             return Ok(None);
         };
-        let (originals, files): (Vec<LinkFile>, Vec<LinkFile>) =
-            sqlx::query("SELECT * FROM link_files WHERE message_id = ? ORDER BY idx")
-                .bind(message_id)
-                .fetch_all(&self.reader)
-                .await?
-                .iter()
-                .map(|f| LinkFile {
-                    idx: f.get("idx"),
-                    file_id: f.get("file_id"),
-                    key: f.get("key"),
-                    name: f.get("name"),
-                    content_type: f.get("content_type"),
-                    size: f.get::<i64, _>("size") as u64,
-                    sha256: f.get("sha256"),
-                    purged: f.get("purged"),
-                })
-                .partition(|f| f.idx == crate::links::ORIGINAL_IDX);
+        let rows = sqlx::query("SELECT * FROM link_files WHERE message_id = ? ORDER BY idx")
+            .bind(message_id)
+            .fetch_all(&self.reader)
+            .await?;
+        let (files, original) = crate::rows::split_original(&rows);
         Ok(Some(LinkMessage {
             message_id: m.get("message_id"),
             sender: m.get("sender"),
@@ -185,7 +152,7 @@ impl LinkStore for SqliteStore {
             header_from: m.get("header_from"),
             created_at: m.get("created_at"),
             files,
-            original: originals.into_iter().next(),
+            original,
             password_hash: m.get("password_hash"),
         }))
     }
@@ -348,21 +315,7 @@ impl LinkStore for SqliteStore {
             .bind(message_id)
             .fetch_all(&self.reader)
             .await?;
-        rows.iter()
-            .map(|r| {
-                let event: String = r.get("event");
-                Ok(PortalEvent {
-                    at: r.get("at"),
-                    message_id: r.get("message_id"),
-                    idx: r.get("idx"),
-                    event: LinkEvent::parse(&event)
-                        .ok_or_else(|| StoreError::Damaged(format!("portal event `{event}`")))?,
-                    client: r.get("client"),
-                    user_agent: r.get("user_agent"),
-                    detail: r.get("detail"),
-                })
-            })
-            .collect()
+        rows.iter().map(crate::rows::portal_event).collect()
     }
 
     async fn files_to_purge(&self, now: i64) -> Result<Vec<(String, i64, String)>, StoreError> {
@@ -394,7 +347,7 @@ impl LinkStore for SqliteStore {
         search: Option<&str>,
         limit: u32,
     ) -> Result<Vec<MessageSummary>, StoreError> {
-        let pattern = search.map(|s| format!("%{}%", like_escaped(s)));
+        let pattern = search.map(crate::rows::contains_pattern);
         let rows = sqlx::query(&format!(
             "{} WHERE m.origin = 'submission' AND (m.sender = ?1 COLLATE NOCASE \
              OR (?2 IS NOT NULL AND m.auth_user = ?2)) \
@@ -412,7 +365,7 @@ impl LinkStore for SqliteStore {
         .bind(limit as i64)
         .fetch_all(&self.reader)
         .await?;
-        Ok(rows.iter().map(crate::sqlite::summary).collect())
+        Ok(rows.iter().map(crate::rows::summary).collect())
     }
 
     // Files at rest: implemented in sqlite_keys.rs.
@@ -565,13 +518,7 @@ impl SessionStore for SqliteStore {
             .bind(now)
             .fetch_optional(&self.reader)
             .await?;
-        Ok(row.map(|r| PortalSession {
-            message_id: r.get("message_id"),
-            idx: r.get("idx"),
-            csrf: r.get("csrf"),
-            verified: r.get("verified"),
-            expires_at: r.get("expires_at"),
-        }))
+        Ok(row.as_ref().map(crate::rows::portal_session))
     }
 
     async fn verify_session(&self, id_hash: &str) -> Result<(), StoreError> {
@@ -605,12 +552,7 @@ impl SessionStore for SqliteStore {
             .bind(now)
             .fetch_optional(&self.reader)
             .await?;
-        Ok(row.map(|r| ConsoleSession {
-            sender: r.get("sender"),
-            account: r.get("account"),
-            csrf: r.get("csrf"),
-            expires_at: r.get("expires_at"),
-        }))
+        Ok(row.as_ref().map(crate::rows::console_session))
     }
 
     async fn put_console_login(&self, token_hash: &str, address: &str, expires_at: i64) -> Result<(), StoreError> {
@@ -663,21 +605,10 @@ impl SessionStore for SqliteStore {
     }
 }
 
-/// `text` for a LIKE pattern with `ESCAPE '\'`: its `%`, `_` and `\` match themselves.
-fn like_escaped(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::links::{Access, LinkFile};
 
     async fn store() -> (tempfile::TempDir, SqliteStore) {
         let dir = tempfile::tempdir().unwrap();
@@ -773,136 +704,6 @@ mod tests {
         assert!(found("2026年度_見積").await.is_empty(), "_ is a plain character");
         assert_eq!(found("example").await.len(), 2, "both of hers, never someone else's");
         assert!(found("nothing like it").await.is_empty());
-    }
-
-    #[tokio::test]
-    async fn files_are_recorded_once_per_message() {
-        let (_d, s) = store().await;
-        let first = s.put_link_message(&message()).await.unwrap();
-        let mut again = message();
-        again.files[0].file_id = "ef".repeat(16);
-        let kept = s.put_link_message(&again).await.unwrap();
-        assert_eq!(kept, first, "the first stored copy stays");
-        assert!(s.set_message_password("M1", "$argon2id$one").await.unwrap());
-        assert!(!s.set_message_password("M1", "$argon2id$two").await.unwrap(), "one password per message");
-        assert_eq!(s.link_message("M1").await.unwrap().unwrap().password_hash.as_deref(), Some("$argon2id$one"));
-    }
-
-    #[tokio::test]
-    async fn a_new_token_replaces_the_old_one_and_its_sessions() {
-        let (_d, s) = store().await;
-        s.put_link_message(&message()).await.unwrap();
-        s.put_link(&link("old")).await.unwrap();
-        let session =
-            PortalSession { message_id: "M1".into(), idx: 0, csrf: "c".into(), verified: true, expires_at: i64::MAX };
-        s.put_session("sid", &session).await.unwrap();
-        s.put_link(&link("new")).await.unwrap();
-        assert!(s.link_by_token("old").await.unwrap().is_none());
-        assert_eq!(s.link_by_token("new").await.unwrap().unwrap().recipient, "bob@example.com");
-        assert!(s.session("sid", 0).await.unwrap().is_none(), "sessions of the old token end");
-    }
-
-    fn code(session: &str, hash: &str, report: &str, at: i64) -> NewCode {
-        NewCode {
-            message_id: "M1".into(),
-            idx: 0,
-            session_hash: session.into(),
-            code_hash: hash.into(),
-            report_hash: report.into(),
-            client: "192.0.2.7, Firefox".into(),
-            created_at: at,
-            expires_at: at + 400,
-        }
-    }
-
-    #[tokio::test]
-    async fn codes_are_single_use_and_five_wrong_tries_lock() {
-        let (_d, s) = store().await;
-        s.put_link_message(&message()).await.unwrap();
-        s.put_link(&link("t")).await.unwrap();
-        assert!(s.issue_code(&code("A", "right", "r1", 100), 30).await.unwrap());
-        assert_eq!(s.use_code("M1", 0, "A", "wrong", 100, 5).await.unwrap(), Proof::Wrong { left: 4 });
-        assert_eq!(s.use_code("M1", 0, "A", "right", 600, 5).await.unwrap(), Proof::Wrong { left: 3 }, "expired");
-        assert!(s.issue_code(&code("A", "right", "r2", 100), 30).await.unwrap());
-        assert_eq!(s.use_code("M1", 0, "A", "right", 100, 5).await.unwrap(), Proof::Accepted);
-        assert_eq!(s.use_code("M1", 0, "A", "right", 100, 5).await.unwrap(), Proof::Wrong { left: 4 }, "used up");
-        for left in (0..4).rev() {
-            assert_eq!(s.use_code("M1", 0, "A", "x", 100, 5).await.unwrap(), Proof::Wrong { left });
-        }
-        assert!(s.issue_code(&code("A", "right", "r3", 100), 30).await.unwrap());
-        let locked = s.use_code("M1", 0, "A", "right", 100, 5).await.unwrap();
-        assert_eq!(locked, Proof::Locked, "locked even for the right one");
-        assert!(s.link("M1", 0).await.unwrap().unwrap().locked(5));
-        assert!(s.unlock_link("M1", 0).await.unwrap());
-        assert_eq!(s.use_code("M1", 0, "A", "right", 100, 5).await.unwrap(), Proof::Accepted);
-    }
-
-    #[tokio::test]
-    async fn a_code_opens_only_the_session_that_asked_for_it() {
-        let (_d, s) = store().await;
-        s.put_link_message(&message()).await.unwrap();
-        s.put_link(&link("t")).await.unwrap();
-        assert!(s.issue_code(&code("A", "right", "r1", 100), 30).await.unwrap());
-        assert_eq!(s.use_code("M1", 0, "B", "right", 100, 5).await.unwrap(), Proof::Wrong { left: 4 });
-        assert_eq!(s.use_code("M1", 0, "A", "right", 100, 5).await.unwrap(), Proof::Accepted);
-        assert!(s.issue_code(&code("A", "old", "r2", 100), 30).await.unwrap());
-        assert!(s.issue_code(&code("A", "new", "r3", 101), 30).await.unwrap());
-        assert_eq!(s.use_code("M1", 0, "A", "old", 101, 5).await.unwrap(), Proof::Wrong { left: 4 }, "replaced");
-    }
-
-    #[tokio::test]
-    async fn concurrent_code_requests_never_pass_the_hourly_limit() {
-        let (_d, s) = store().await;
-        s.put_link_message(&message()).await.unwrap();
-        s.put_link(&link("t")).await.unwrap();
-        let asks = (0..30).map(|i| {
-            let s = s.clone();
-            tokio::spawn(async move { s.issue_code(&code("A", "c", &format!("r{i}"), 100), 5).await.unwrap() })
-        });
-        let mut issued = 0;
-        for a in asks {
-            issued += usize::from(a.await.unwrap());
-        }
-        assert_eq!(issued, 5);
-        assert!(s.issue_code(&code("A", "c", "later", 100 + 3601), 5).await.unwrap(), "an hour later");
-    }
-
-    #[tokio::test]
-    async fn a_reported_code_locks_the_link_and_ends_the_asking_session() {
-        let (_d, s) = store().await;
-        s.put_link_message(&message()).await.unwrap();
-        s.put_link(&link("t")).await.unwrap();
-        let session =
-            PortalSession { message_id: "M1".into(), idx: 0, csrf: "c".into(), verified: true, expires_at: i64::MAX };
-        s.put_session("A", &session).await.unwrap();
-        s.put_session("B", &session).await.unwrap();
-        assert!(s.issue_code(&code("A", "right", "rep", 100), 30).await.unwrap());
-        let report = s.report_code("rep", 5).await.unwrap().unwrap();
-        assert_eq!((report.message_id.as_str(), report.client.as_str()), ("M1", "192.0.2.7, Firefox"));
-        assert_eq!(s.report_code("rep", 5).await.unwrap(), None, "once");
-        assert!(s.link("M1", 0).await.unwrap().unwrap().locked(5));
-        assert!(s.session("A", 0).await.unwrap().is_none(), "the asking session ends");
-        assert!(s.session("B", 0).await.unwrap().is_some());
-        assert_eq!(s.use_code("M1", 0, "A", "right", 100, 5).await.unwrap(), Proof::Locked);
-    }
-
-    #[tokio::test]
-    async fn concurrent_wrong_guesses_never_pass_the_limit() {
-        let (_d, s) = store().await;
-        s.put_link_message(&message()).await.unwrap();
-        s.put_link(&link("t")).await.unwrap();
-        let tries = (0..40).map(|i| {
-            let s = s.clone();
-            tokio::spawn(async move { s.prove_secret("M1", 0, 5, i == 39).await.unwrap() })
-        });
-        let mut counted = 0;
-        for t in tries {
-            if t.await.unwrap() != Proof::Locked {
-                counted += 1;
-            }
-        }
-        assert_eq!(counted, 5);
-        assert_eq!(s.link("M1", 0).await.unwrap().unwrap().failures, 5);
     }
 
     #[tokio::test]

@@ -1,35 +1,12 @@
 //! SQLite: the originals withheld from inbound mail (table `withheld_originals`).
 
 use async_trait::async_trait;
-use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
 
 use crate::error::StoreError;
 use crate::originals::{OriginalStore, WithheldOriginal};
 use crate::sqlite::SqliteStore;
 
-fn original(r: &SqliteRow) -> WithheldOriginal {
-    let recipients: String = r.get("recipients");
-    WithheldOriginal {
-        message_id: r.get("message_id"),
-        idx: r.get("idx"),
-        file_id: r.get("file_id"),
-        key: r.get("key"),
-        name: r.get("name"),
-        content_type: r.get("content_type"),
-        size: r.get::<i64, _>("size") as u64,
-        sha256: r.get("sha256"),
-        reason: r.get("reason"),
-        copy_name: r.get("copy_name"),
-        copy_sha256: r.get("copy_sha256"),
-        sender: r.get("sender"),
-        header_from: r.get("header_from"),
-        subject: r.get("subject"),
-        recipients: recipients.split('\n').filter(|a| !a.is_empty()).map(str::to_owned).collect(),
-        received_at: r.get("received_at"),
-        kept_at: r.get("kept_at"),
-    }
-}
+use crate::rows::withheld_original as original;
 
 #[async_trait]
 impl OriginalStore for SqliteStore {
@@ -65,7 +42,7 @@ impl OriginalStore for SqliteStore {
             .bind(&o.sender)
             .bind(&o.header_from)
             .bind(&o.subject)
-            .bind(o.recipients.join("\n"))
+            .bind(crate::rows::address_lines(&o.recipients))
             .bind(o.received_at)
             .bind(o.kept_at)
             .execute(&mut *tx)
@@ -138,24 +115,5 @@ mod tests {
             received_at: kept_at - 1,
             kept_at,
         }
-    }
-
-    #[tokio::test]
-    async fn originals_are_recorded_once_per_message_and_found_for_purge_by_age() {
-        let dir = tempfile::tempdir().unwrap();
-        let s = SqliteStore::open(&dir.path().join("q.db")).await.unwrap();
-        assert!(s.put_withheld(&[sample("M1", 0, 100), sample("M1", 2, 100)]).await.unwrap());
-        assert!(!s.put_withheld(&[sample("M1", 0, 200)]).await.unwrap(), "a retry keeps nothing twice");
-        assert!(s.put_withheld(&[sample("M2", 0, 300)]).await.unwrap());
-        let all = s.withheld(None).await.unwrap();
-        assert_eq!(
-            all.iter().map(|o| (o.message_id.as_str(), o.idx)).collect::<Vec<_>>(),
-            [("M2", 0), ("M1", 0), ("M1", 2)]
-        );
-        assert_eq!(all[1], sample("M1", 0, 100), "read back as written");
-        assert_eq!(s.withheld(Some("M1")).await.unwrap().len(), 2);
-        assert_eq!(s.withheld_before(101).await.unwrap().len(), 2);
-        s.forget_withheld("M1", 0).await.unwrap();
-        assert_eq!(s.withheld_before(1000).await.unwrap().len(), 2);
     }
 }

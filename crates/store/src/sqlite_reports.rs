@@ -4,16 +4,12 @@
 use async_trait::async_trait;
 use sqlx::Row;
 
-use crate::dmarc_rows::{DmarcCount, DmarcRow};
+use crate::dmarc_rows::DmarcCount;
 use crate::error::StoreError;
-use crate::reports::{
-    ReceivedKind, ReceivedReport, ReportKind, ReportStore, ReportedPolicy, SentReport, TlsSessionCount,
-};
+use crate::reports::{ReceivedReport, ReportKind, ReportStore, SentReport, TlsSessionCount};
 use crate::sqlite::SqliteStore;
 
-fn json_list(v: &[String]) -> String {
-    serde_json::to_string(v).unwrap_or_else(|_| "[]".into())
-}
+use crate::rows::json_list;
 
 impl SqliteStore {
     /// The domains with rows of `day` in `table` (`tls_sessions` or `dmarc_rows`), in order.
@@ -71,29 +67,7 @@ impl ReportStore for SqliteStore {
         .bind(domain)
         .fetch_all(&self.reader)
         .await?;
-        rows.iter()
-            .map(|r| {
-                let list = |col: &str| -> Result<Vec<String>, StoreError> {
-                    serde_json::from_str(r.get::<&str, _>(col))
-                        .map_err(|e| StoreError::Damaged(format!("tls_sessions.{col}: {e}")))
-                };
-                let failure: String = r.get("failure");
-                Ok(TlsSessionCount {
-                    day: r.get("day"),
-                    domain: r.get("domain"),
-                    policy: ReportedPolicy {
-                        kind: r.get("policy_type"),
-                        strings: list("policy_strings")?,
-                        mx_patterns: list("mx_patterns")?,
-                    },
-                    mx_host: r.get("mx_host"),
-                    receiving_ip: r.get("receiving_ip"),
-                    failure: (!failure.is_empty()).then_some(failure),
-                    detail: r.get("detail"),
-                    count: r.get::<i64, _>("count") as u64,
-                })
-            })
-            .collect()
+        rows.iter().map(crate::rows::tls_session).collect()
     }
 
     async fn record_sent_report(&self, s: &SentReport) -> Result<(), StoreError> {
@@ -122,18 +96,7 @@ impl ReportStore for SqliteStore {
                 .bind(day)
                 .fetch_all(&self.reader)
                 .await?;
-        Ok(rows
-            .iter()
-            .map(|r| SentReport {
-                kind,
-                domain: r.get("domain"),
-                day: r.get("day"),
-                destination: r.get("destination"),
-                report_id: r.get("report_id"),
-                at: r.get("at"),
-                status: r.get("status"),
-            })
-            .collect())
+        Ok(rows.iter().map(|r| crate::rows::sent_report(kind, r)).collect())
     }
 
     async fn keep_received_report(&self, r: &ReceivedReport) -> Result<bool, StoreError> {
@@ -148,8 +111,8 @@ impl ReportStore for SqliteStore {
         .bind(&r.domain)
         .bind(r.begin)
         .bind(r.end)
-        .bind(r.good.min(i64::MAX as u64) as i64)
-        .bind(r.bad.min(i64::MAX as u64) as i64)
+        .bind(crate::rows::stored_count(r.good))
+        .bind(crate::rows::stored_count(r.bad))
         .bind(json_list(&r.failures))
         .bind(&r.report)
         .bind(r.received_at)
@@ -166,41 +129,16 @@ impl ReportStore for SqliteStore {
         limit: u32,
         with_report: bool,
     ) -> Result<Vec<ReceivedReport>, StoreError> {
-        let report = if with_report { "report" } else { "'' AS report" };
         let rows = sqlx::query(&format!(
-            "SELECT kind, organization, report_id, domain, begin_at, end_at, good, bad, failures, {report}, \
-             received_at, sender, message_id FROM received_reports WHERE received_at >= ? \
-             ORDER BY received_at DESC, rowid DESC LIMIT ?"
+            "SELECT {} FROM received_reports WHERE received_at >= ? \
+             ORDER BY received_at DESC, rowid DESC LIMIT ?",
+            crate::rows::received_columns(with_report)
         ))
         .bind(since)
         .bind(limit as i64)
         .fetch_all(&self.reader)
         .await?;
-        rows.iter()
-            .map(|r| {
-                let kind = match r.get::<&str, _>("kind") {
-                    "tls" => ReceivedKind::Tls,
-                    "dmarc" => ReceivedKind::Dmarc,
-                    other => return Err(StoreError::Damaged(format!("received_reports.kind `{other}`"))),
-                };
-                Ok(ReceivedReport {
-                    kind,
-                    organization: r.get("organization"),
-                    report_id: r.get("report_id"),
-                    domain: r.get("domain"),
-                    begin: r.get("begin_at"),
-                    end: r.get("end_at"),
-                    good: r.get::<i64, _>("good") as u64,
-                    bad: r.get::<i64, _>("bad") as u64,
-                    failures: serde_json::from_str(r.get::<&str, _>("failures"))
-                        .map_err(|e| StoreError::Damaged(format!("received_reports.failures: {e}")))?,
-                    report: r.get("report"),
-                    received_at: r.get("received_at"),
-                    sender: r.get("sender"),
-                    message_id: r.get("message_id"),
-                })
-            })
-            .collect()
+        rows.iter().map(crate::rows::received_report).collect()
     }
 
     async fn purge_received_reports(&self, before: i64) -> Result<u64, StoreError> {
@@ -228,7 +166,7 @@ impl ReportStore for SqliteStore {
         let mut conn = self.write_conn(false).await?;
         let mut tx = sqlx::Connection::begin(&mut *conn).await?;
         for c in counts {
-            let row = serde_json::to_string(&c.row).map_err(|e| StoreError::Damaged(format!("dmarc row: {e}")))?;
+            let row = crate::rows::dmarc_row_json(&c.row)?;
             sqlx::query(
                 "INSERT INTO dmarc_rows (day, domain, row, count) VALUES (?,?,?,?) \
                  ON CONFLICT(day, domain, row) DO UPDATE SET count = count + excluded.count",
@@ -236,7 +174,7 @@ impl ReportStore for SqliteStore {
             .bind(&c.row.day)
             .bind(&c.row.domain)
             .bind(row)
-            .bind(c.count.min(i64::MAX as u64) as i64)
+            .bind(crate::rows::stored_count(c.count))
             .execute(&mut *tx)
             .await?;
         }
@@ -254,13 +192,7 @@ impl ReportStore for SqliteStore {
             .bind(domain)
             .fetch_all(&self.reader)
             .await?;
-        rows.iter()
-            .map(|r| {
-                let row: DmarcRow = serde_json::from_str(r.get::<&str, _>("row"))
-                    .map_err(|e| StoreError::Damaged(format!("dmarc_rows.row: {e}")))?;
-                Ok(DmarcCount { row, count: r.get::<i64, _>("count") as u64 })
-            })
-            .collect()
+        rows.iter().map(crate::rows::dmarc_count).collect()
     }
 
     async fn purge_dmarc_rows(&self, before_day: &str) -> Result<u64, StoreError> {
@@ -271,110 +203,5 @@ impl ReportStore for SqliteStore {
             .execute(&mut *conn)
             .await?;
         Ok(a.rows_affected() + b.rows_affected())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn count(failure: Option<&str>, n: u64) -> TlsSessionCount {
-        TlsSessionCount {
-            day: "2026-12-03".into(),
-            domain: "example.jp".into(),
-            policy: ReportedPolicy {
-                kind: "sts".into(),
-                strings: vec!["version: STSv1".into(), "mode: enforce".into()],
-                mx_patterns: vec!["mx.example.jp".into()],
-            },
-            mx_host: "mx.example.jp".into(),
-            receiving_ip: "192.0.2.1".into(),
-            failure: failure.map(str::to_string),
-            detail: failure.map(|_| "expired".to_string()),
-            count: n,
-        }
-    }
-
-    #[tokio::test]
-    async fn like_sessions_are_summed_and_failures_kept_apart() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(&dir.path().join("q.db")).await.unwrap();
-        store.count_tls_sessions(&[count(None, 3), count(Some("certificate-expired"), 1)]).await.unwrap();
-        store.count_tls_sessions(&[count(None, 2), count(Some("certificate-expired"), 4)]).await.unwrap();
-        let rows = store.tls_sessions("2026-12-03", "example.jp").await.unwrap();
-        let ok = rows.iter().find(|r| r.failure.is_none()).unwrap();
-        let failed = rows.iter().find(|r| r.failure.is_some()).unwrap();
-        assert_eq!((ok.count, failed.count, rows.len()), (5, 5, 2));
-        assert_eq!(failed.policy.mx_patterns, vec!["mx.example.jp".to_string()]);
-        assert_eq!(store.tls_report_domains("2026-12-03").await.unwrap(), vec!["example.jp".to_string()]);
-        assert!(store.tls_report_domains("2026-12-04").await.unwrap().is_empty());
-        assert_eq!(store.purge_tls_sessions("2026-12-04").await.unwrap(), 2);
-        assert!(store.tls_sessions("2026-12-03", "example.jp").await.unwrap().is_empty());
-    }
-
-    fn dmarc(ip: &str, disposition: &str) -> DmarcCount {
-        use crate::dmarc_rows::{DkimAuth, PublishedDmarc, SpfAuth};
-        DmarcCount {
-            row: DmarcRow {
-                day: "2026-12-03".into(),
-                domain: "example.com".into(),
-                policy: PublishedDmarc {
-                    adkim: "r".into(),
-                    aspf: "r".into(),
-                    p: "reject".into(),
-                    sp: "reject".into(),
-                    pct: 100,
-                    fo: "0".into(),
-                    rua: vec!["mailto:d@example.com".into()],
-                },
-                source_ip: ip.into(),
-                disposition: disposition.into(),
-                dkim: "pass".into(),
-                spf: "fail".into(),
-                reason: None,
-                envelope_from: "example.com".into(),
-                header_from: "example.com".into(),
-                dkim_results: vec![DkimAuth {
-                    domain: "example.com".into(),
-                    selector: "s1".into(),
-                    result: "pass".into(),
-                }],
-                spf_result: SpfAuth { domain: "example.com".into(), scope: "mfrom".into(), result: "fail".into() },
-            },
-            count: 2,
-        }
-    }
-
-    #[tokio::test]
-    async fn like_dmarc_rows_are_summed_and_a_tls_report_does_not_mark_a_dmarc_one_sent() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(&dir.path().join("q.db")).await.unwrap();
-        store.count_dmarc_rows(&[dmarc("192.0.2.1", "none"), dmarc("192.0.2.2", "reject")]).await.unwrap();
-        store.count_dmarc_rows(&[dmarc("192.0.2.1", "none")]).await.unwrap();
-        let rows = store.dmarc_rows("2026-12-03", "example.com").await.unwrap();
-        let counts: Vec<(&str, u64)> = rows.iter().map(|r| (r.row.source_ip.as_str(), r.count)).collect();
-        assert_eq!(counts, [("192.0.2.1", 4), ("192.0.2.2", 2)]);
-        assert_eq!(rows[0].row, dmarc("192.0.2.1", "none").row, "the row reads back as written");
-        assert_eq!(store.dmarc_report_domains("2026-12-03").await.unwrap(), ["example.com".to_string()]);
-
-        let sent = |kind| SentReport {
-            kind,
-            domain: "example.com".into(),
-            day: "2026-12-03".into(),
-            destination: "mailto:d@example.com".into(),
-            report_id: "r".into(),
-            at: 1,
-            status: "queued as x".into(),
-        };
-        store.record_sent_report(&sent(ReportKind::Tls)).await.unwrap();
-        assert!(store.sent_reports(ReportKind::Dmarc, "example.com", "2026-12-03").await.unwrap().is_empty());
-        store.record_sent_report(&sent(ReportKind::Dmarc)).await.unwrap();
-        assert_eq!(
-            store.sent_reports(ReportKind::Dmarc, "example.com", "2026-12-03").await.unwrap(),
-            [sent(ReportKind::Dmarc)]
-        );
-        assert_eq!(store.purge_dmarc_rows("2026-12-04").await.unwrap(), 3);
-        assert!(store.dmarc_rows("2026-12-03", "example.com").await.unwrap().is_empty());
-        assert_eq!(store.sent_reports(ReportKind::Tls, "example.com", "2026-12-03").await.unwrap().len(), 1);
     }
 }

@@ -5,8 +5,14 @@
 //! nodes starting together never migrate twice.
 
 mod accounts;
+mod digest;
+mod keys;
+mod links;
+mod originals;
 mod queue;
+mod reports;
 mod schema;
+mod sessions;
 mod tls;
 mod writes;
 

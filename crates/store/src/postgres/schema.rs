@@ -136,4 +136,185 @@ CREATE TABLE tls_probes (
     PRIMARY KEY (host, ip, port)
 );
 "#,
+    // 2: the portal and the reports (`links.rs`, `sessions.rs`, `digest.rs`, `originals.rs`,
+    // `reports.rs`), in the final shape of the SQLite migrations. Long text that keys a row
+    // (JSON lists, a DMARC row, another organisation's names) is keyed by its MD5, within
+    // PostgreSQL's index row size.
+    r#"
+CREATE TABLE link_messages (
+    message_id TEXT PRIMARY KEY,
+    sender TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    header_from TEXT NOT NULL DEFAULT '',
+    created_at BIGINT NOT NULL,
+    password_hash TEXT
+);
+CREATE INDEX link_messages_sender ON link_messages (sender);
+CREATE TABLE link_files (
+    message_id TEXT NOT NULL REFERENCES link_messages(message_id) ON DELETE CASCADE,
+    idx BIGINT NOT NULL,
+    file_id TEXT NOT NULL,
+    key TEXT NOT NULL,
+    name TEXT NOT NULL,
+    content_type TEXT NOT NULL,
+    size BIGINT NOT NULL,
+    sha256 TEXT NOT NULL,
+    purged BOOLEAN NOT NULL DEFAULT FALSE,
+    PRIMARY KEY (message_id, idx)
+);
+CREATE INDEX link_files_original ON link_files (message_id) WHERE idx < 0;
+CREATE TABLE links (
+    message_id TEXT NOT NULL REFERENCES link_messages(message_id) ON DELETE CASCADE,
+    idx BIGINT NOT NULL,
+    recipient TEXT NOT NULL,
+    token_hash TEXT NOT NULL UNIQUE,
+    access TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL,
+    revoked BOOLEAN NOT NULL DEFAULT FALSE,
+    failures BIGINT NOT NULL DEFAULT 0,
+    max_downloads BIGINT NOT NULL,
+    secret_hash TEXT,
+    hint TEXT,
+    PRIMARY KEY (message_id, idx)
+);
+CREATE TABLE link_session_codes (
+    message_id TEXT NOT NULL,
+    idx BIGINT NOT NULL,
+    session_hash TEXT NOT NULL,
+    code_hash TEXT NOT NULL,
+    report_hash TEXT NOT NULL UNIQUE,
+    client TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL,
+    reported BOOLEAN NOT NULL DEFAULT FALSE,
+    FOREIGN KEY (message_id, idx) REFERENCES links(message_id, idx) ON DELETE CASCADE
+);
+CREATE INDEX link_session_codes_link ON link_session_codes (message_id, idx, created_at);
+CREATE INDEX link_session_codes_created ON link_session_codes (created_at);
+CREATE TABLE portal_sessions (
+    id_hash TEXT PRIMARY KEY,
+    message_id TEXT NOT NULL,
+    idx BIGINT NOT NULL,
+    csrf TEXT NOT NULL,
+    verified BOOLEAN NOT NULL,
+    expires_at BIGINT NOT NULL,
+    FOREIGN KEY (message_id, idx) REFERENCES links(message_id, idx) ON DELETE CASCADE
+);
+CREATE INDEX portal_sessions_link ON portal_sessions (message_id, idx);
+CREATE INDEX portal_sessions_expiry ON portal_sessions (expires_at);
+CREATE TABLE link_downloads (
+    message_id TEXT NOT NULL,
+    idx BIGINT NOT NULL,
+    file_idx BIGINT NOT NULL,
+    count BIGINT NOT NULL,
+    PRIMARY KEY (message_id, idx, file_idx)
+);
+CREATE TABLE portal_events (
+    seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    at BIGINT NOT NULL,
+    message_id TEXT NOT NULL,
+    idx BIGINT,
+    event TEXT NOT NULL,
+    client TEXT NOT NULL,
+    user_agent TEXT NOT NULL,
+    detail TEXT NOT NULL
+);
+CREATE INDEX portal_events_message ON portal_events (message_id);
+CREATE INDEX portal_events_at ON portal_events (at);
+CREATE TABLE console_sessions (
+    id_hash TEXT PRIMARY KEY,
+    sender TEXT NOT NULL,
+    account BOOLEAN NOT NULL,
+    csrf TEXT NOT NULL,
+    expires_at BIGINT NOT NULL
+);
+CREATE INDEX console_sessions_expiry ON console_sessions (expires_at);
+CREATE TABLE console_logins (
+    token_hash TEXT PRIMARY KEY,
+    address TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL
+);
+CREATE INDEX console_logins_address ON console_logins (address, created_at);
+CREATE TABLE quarantine_digests (
+    message_id TEXT NOT NULL,
+    idx BIGINT NOT NULL,
+    told_at BIGINT NOT NULL,
+    PRIMARY KEY (message_id, idx)
+);
+CREATE TABLE quarantine_digest_runs (
+    slot BIGINT PRIMARY KEY,
+    ran_at BIGINT NOT NULL
+);
+CREATE TABLE withheld_originals (
+    message_id TEXT NOT NULL,
+    idx BIGINT NOT NULL,
+    file_id TEXT NOT NULL,
+    key TEXT NOT NULL,
+    name TEXT NOT NULL,
+    content_type TEXT NOT NULL,
+    size BIGINT NOT NULL,
+    sha256 TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    copy_name TEXT NOT NULL,
+    copy_sha256 TEXT NOT NULL,
+    sender TEXT NOT NULL,
+    header_from TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    recipients TEXT NOT NULL,
+    received_at BIGINT NOT NULL,
+    kept_at BIGINT NOT NULL,
+    PRIMARY KEY (message_id, idx)
+);
+CREATE TABLE tls_sessions (
+    day TEXT NOT NULL,
+    domain TEXT NOT NULL,
+    policy_type TEXT NOT NULL,
+    policy_strings TEXT NOT NULL,
+    mx_patterns TEXT NOT NULL,
+    mx_host TEXT NOT NULL,
+    receiving_ip TEXT NOT NULL,
+    failure TEXT NOT NULL,
+    detail TEXT,
+    count BIGINT NOT NULL
+);
+CREATE UNIQUE INDEX tls_sessions_key ON tls_sessions
+    (day, domain, policy_type, md5(policy_strings), md5(mx_patterns), mx_host, receiving_ip, failure);
+CREATE TABLE sent_reports (
+    kind TEXT NOT NULL,
+    domain TEXT NOT NULL,
+    day TEXT NOT NULL,
+    destination TEXT NOT NULL,
+    report_id TEXT NOT NULL,
+    at BIGINT NOT NULL,
+    status TEXT NOT NULL,
+    PRIMARY KEY (kind, domain, day, destination)
+);
+CREATE TABLE dmarc_rows (
+    day TEXT NOT NULL,
+    domain TEXT NOT NULL,
+    "row" TEXT NOT NULL,
+    count BIGINT NOT NULL
+);
+CREATE UNIQUE INDEX dmarc_rows_key ON dmarc_rows (day, domain, md5("row"));
+CREATE TABLE received_reports (
+    seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    kind TEXT NOT NULL,
+    organization TEXT NOT NULL,
+    report_id TEXT NOT NULL,
+    domain TEXT NOT NULL,
+    begin_at BIGINT NOT NULL,
+    end_at BIGINT NOT NULL,
+    good BIGINT NOT NULL,
+    bad BIGINT NOT NULL,
+    failures TEXT NOT NULL,
+    report TEXT NOT NULL,
+    received_at BIGINT NOT NULL,
+    sender TEXT NOT NULL,
+    message_id TEXT NOT NULL
+);
+CREATE UNIQUE INDEX received_reports_key ON received_reports (kind, md5(organization), md5(report_id));
+CREATE INDEX received_reports_at ON received_reports (received_at);
+"#,
 ];
