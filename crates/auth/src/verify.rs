@@ -238,6 +238,7 @@ fn timed_out(a: &Arrival<'_>) -> Verified {
         dmarc: Some(t("")),
         arc: Some(t("")),
         dmarc_action: String::new(),
+        dmarc_failure_report: String::new(),
         results_field: format!(
             "Authentication-Results: {};\r\n\tspf=temperror (time budget exceeded);\r\n\tdkim=temperror;\r\n\tarc=temperror;\r\n\tdmarc=temperror\r\n",
             a.authserv_id

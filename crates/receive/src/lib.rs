@@ -13,6 +13,7 @@ pub mod cancel_notice;
 mod connection;
 mod country;
 mod dmarc_rows;
+mod failure_reports;
 mod error;
 mod inbound;
 mod inspector;
