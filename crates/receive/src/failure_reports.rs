@@ -218,7 +218,12 @@ fn own_domain(config: &Config, domain: &str) -> bool {
     let domain = org(domain);
     let from = config.reports.from_address(&config.hostname);
     let from_domain = from.rsplit_once('@').map_or("", |(_, d)| d);
-    config.local_domains.iter().map(String::as_str).chain([config.hostname.as_str(), from_domain]).any(|d| org(d) == domain)
+    config
+        .local_domains
+        .iter()
+        .map(String::as_str)
+        .chain([config.hostname.as_str(), from_domain])
+        .any(|d| org(d) == domain)
 }
 
 /// True when the message's Content-Type is `multipart/report` (a report is never reported on).

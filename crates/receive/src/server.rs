@@ -226,7 +226,8 @@ impl Server {
         }
         let dmarc_rows = Arc::new(crate::dmarc_rows::DmarcRows::new(queue.stores().reports.clone()));
         let failure_reports = Arc::new(crate::failure_reports::FailureReports::new());
-        let dns: Arc<dyn sekisho_dns::Dns> = Arc::new(sekisho_dns::Resolver::new(&config.dns).map_err(ReceiveError::Resolver)?);
+        let dns: Arc<dyn sekisho_dns::Dns> =
+            Arc::new(sekisho_dns::Resolver::new(&config.dns).map_err(ReceiveError::Resolver)?);
         let ctx = Ctx::build(config, queue, metrics, None, Kept { dmarc_rows, failure_reports })?;
         Ok(Server { current: Arc::new(watch::channel(Arc::new(ctx)).0), listeners, dns })
     }

@@ -97,6 +97,8 @@ fn fold(value: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use mail_parser::MimeHeaders as _;
+
     use super::*;
 
     fn report() -> FailureReport {
@@ -109,8 +111,8 @@ mod tests {
             rcpt_to: vec!["redacted-01@corp.test".into(), "redacted-02@corp.test".into()],
             arrival_date: "Fri, 4 Dec 2026 10:00:00 +0000".into(),
             source_ip: "192.0.2.7".into(),
-            authentication_results: "gw.corp.test; spf=fail smtp.mailfrom=bulk.example; dmarc=fail header.from=example.net"
-                .into(),
+            authentication_results:
+                "gw.corp.test; spf=fail smtp.mailfrom=bulk.example; dmarc=fail header.from=example.net".into(),
             identity_alignment: "none".into(),
             delivery_result: "reject".into(),
             header: "From: <redacted-03@example.net>\r\nSubject: [redacted]\r\n".into(),
@@ -119,7 +121,13 @@ mod tests {
 
     #[test]
     fn the_report_is_an_rfc_6591_auth_failure_report_with_the_header_only() {
-        let mail = failure_report_mail(&report(), "noreply@gw.corp.test", "ruf@example.net\r\nBcc: x@evil.test", "Fri, 4 Dec 2026 10:00:01 +0000", "Q1");
+        let mail = failure_report_mail(
+            &report(),
+            "noreply@gw.corp.test",
+            "ruf@example.net\r\nBcc: x@evil.test",
+            "Fri, 4 Dec 2026 10:00:01 +0000",
+            "Q1",
+        );
         let text = String::from_utf8(mail.clone()).unwrap();
         assert!(text.contains("To: <ruf@example.netBcc: x@evil.test>\r\n"), "nothing breaks a header line: {text}");
         let parsed = mail_parser::MessageParser::default().parse(&mail).expect("a message");
@@ -129,7 +137,9 @@ mod tests {
             .parts
             .iter()
             .skip(1)
-            .map(|p| p.content_type().map(|c| format!("{}/{}", c.ctype(), c.subtype().unwrap_or(""))).unwrap_or_default())
+            .map(|p| {
+                p.content_type().map(|c| format!("{}/{}", c.ctype(), c.subtype().unwrap_or(""))).unwrap_or_default()
+            })
             .collect();
         assert_eq!(types, ["text/plain", "message/feedback-report", "text/rfc822-headers"]);
         for field in [

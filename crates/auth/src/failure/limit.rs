@@ -16,9 +16,9 @@ pub enum Limited {
 impl std::fmt::Display for Limited {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Limited::Domain { .. } => {
-                f.write_str("rate-limited: a failure report about this domain was sent less than [dmarc] failure_interval ago")
-            }
+            Limited::Domain { .. } => f.write_str(
+                "rate-limited: a failure report about this domain was sent less than [dmarc] failure_interval ago",
+            ),
             Limited::Daily { max } => {
                 write!(f, "rate-limited: {max} failure reports were sent today ([dmarc] failure_daily_max)")
             }
