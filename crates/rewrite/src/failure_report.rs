@@ -65,9 +65,10 @@ pub fn failure_report_mail(r: &FailureReport, from: &str, to: &str, date: &str, 
         _ => "delivered",
     };
     let text = format!(
-        "This is a DMARC failure report (RFC 7489, RFC 6591) from {org} ({host}, contact {contact}).\r\n\
-         A message claiming to come from {domain} arrived from {ip} on {arrival} and failed\r\n\
-         {domain}'s DMARC policy; it was {what}.\r\n\r\n\
+        "This is a DMARC failure report (RFC 7489, RFC 6591).\r\n\
+         Reporting organisation: {org}\r\nReporting host: {host}\r\nContact: {contact}\r\n\r\n\
+         A message claiming to come from {domain} arrived from {ip}\r\n\
+         on {arrival} and failed {domain}'s DMARC policy;\r\nit was {what}.\r\n\r\n\
          The local parts of addresses are replaced by keyed hashes and the subject is removed\r\n\
          (RFC 6590); the message's body is not included.\r\n",
         org = safe(&r.org_name),
@@ -159,6 +160,7 @@ mod tests {
             assert!(text.contains(field), "{field:?} in {text}");
         }
         assert!(text.contains("User-Agent: sekisho/"), "{text}");
-        assert!(text.contains("it was refused"), "{text}");
+        assert!(text.contains("\r\nit was refused.\r\n"), "{text}");
+        assert!(text.contains("Reporting organisation: Corp\r\n"), "{text}");
     }
 }
