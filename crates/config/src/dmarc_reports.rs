@@ -98,10 +98,8 @@ impl DmarcReportsConfig {
         if self.failure_interval.0.as_secs() < 60 {
             return Some(("dmarc.failure_interval".into(), "must be at least 1 minute".into()));
         }
-        if self.reports {
-            if self.send_at.minutes().is_none() {
-                return Some(("dmarc.send_at".into(), "must be a time of day such as \"00:40\"".into()));
-            }
+        if self.reports && self.send_at.minutes().is_none() {
+            return Some(("dmarc.send_at".into(), "must be a time of day such as \"00:40\"".into()));
         }
         if self.keep.0.as_secs() < 2 * 86_400 {
             return Some(("dmarc.keep".into(), "must be at least 2 days: yesterday's results are sent today".into()));
