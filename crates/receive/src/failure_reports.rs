@@ -246,7 +246,50 @@ fn is_report(raw: &[u8]) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::is_report;
+    use super::*;
+
+    #[test]
+    fn the_decision_says_why_a_report_is_not_sent() {
+        let reports = FailureReports::new();
+        let mut config = Config::embedded();
+        config.hostname = "gw.corp.test".into();
+        config.local_domains = vec!["corp.test".into()];
+        let failure = Failure {
+            ruf: vec!["mailto:fr@example.net".into(), "https://example.net/ruf".into()],
+            fo: "0".into(),
+            dkim_aligned: false,
+            spf_aligned: false,
+            dkim_failed: false,
+            spf_failed: true,
+        };
+        let action = DmarcAction::Quarantine { reason: "r".into() };
+        let raw = b"From: alice@example.net\r\nSubject: s\r\n\r\nbody\r\n";
+        let failed = |domain| Failed {
+            queue_id: "Q1",
+            domain,
+            failure: &failure,
+            action: &action,
+            raw,
+            results_field: "Authentication-Results: gw.corp.test; dmarc=fail\r\n",
+            client_ip: "192.0.2.1".parse().unwrap(),
+            mail_from: "b@bulk.example",
+            rcpt_to: vec!["bob@corp.test"],
+            at: 1_796_256_000,
+        };
+        assert_eq!(reports.consider(&config, &failed("example.net")), "not sent: [dmarc] failure_reports is off");
+        config.dmarc.failure_reports = true;
+        assert_eq!(
+            reports.consider(&config, &failed("mail.corp.test")),
+            "not sent: mail.corp.test is this organisation's own domain"
+        );
+        assert_eq!(reports.consider(&config, &failed("example.net")), "queued for sending to mailto:fr@example.net");
+        assert!(reports.consider(&config, &failed("example.net")).starts_with("not sent: rate-limited: "));
+        // The waiting reports are bounded: nothing takes them here.
+        let domains: Vec<String> = (0..MAX_PENDING).map(|i| format!("d{i}.example")).collect();
+        let outcomes: Vec<String> = domains.iter().map(|d| reports.consider(&config, &failed(d))).collect();
+        assert!(outcomes[..MAX_PENDING - 1].iter().all(|o| o.starts_with("queued for sending")), "{outcomes:?}");
+        assert_eq!(outcomes[MAX_PENDING - 1], "not sent: 64 failure reports are already waiting to be queued");
+    }
 
     #[test]
     fn a_report_is_recognised_by_its_content_type() {
