@@ -66,9 +66,10 @@ pub(crate) async fn check(
     }
     let mut auth = verified.record;
     if let (true, Some(failure)) = (verified.dmarc.failed, &verified.failure) {
+        let domain = verified.dmarc.domain.trim_end_matches('.').to_ascii_lowercase();
         let failed = crate::failure_reports::Failed {
             queue_id,
-            domain: &verified.dmarc.domain,
+            domain: &domain,
             failure,
             action: &action,
             raw: &raw,
@@ -79,7 +80,7 @@ pub(crate) async fn check(
             at: message.at,
         };
         let outcome = ctx.failure_reports.consider(&ctx.config, &failed);
-        tracing::info!(%queue_id, domain = %verified.dmarc.domain, %outcome, "DMARC failure report");
+        tracing::info!(%queue_id, %domain, %outcome, "DMARC failure report");
         auth.dmarc_failure_report = outcome;
     }
     let findings = results::findings(auth.spf.as_ref(), &auth.dkim, auth.dmarc.as_ref(), arrival.client_ip);
