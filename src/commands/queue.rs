@@ -304,11 +304,15 @@ pub(crate) async fn run(command: QueueCommand, config: &Config, source: &ConfigS
                     outln!("waived:     {waived}");
                 }
             }
-            // Who released or deleted it from quarantine, and which digests told whom.
+            // Who released or deleted it from quarantine, which digests told whom, and where
+            // the DMARC failure report about it went.
             for e in stores.links.events(&id).await.map_err(failed)? {
                 if matches!(
                     e.event,
-                    LinkEvent::QuarantineReleased | LinkEvent::QuarantineDeleted | LinkEvent::QuarantineDigest
+                    LinkEvent::QuarantineReleased
+                        | LinkEvent::QuarantineDeleted
+                        | LinkEvent::QuarantineDigest
+                        | LinkEvent::DmarcFailureReport
                 ) {
                     outln!(
                         "event:      {} {}: {}",

@@ -29,6 +29,9 @@ pub(crate) fn lines(record: &SenderRecord) -> Vec<String> {
         if !a.dmarc_action.is_empty() {
             out.push(format!("dmarc action: {}", a.dmarc_action));
         }
+        if !a.dmarc_failure_report.is_empty() {
+            out.push(format!("dmarc failure report: {}", a.dmarc_failure_report));
+        }
     }
     if let Some(r) = &record.reputation {
         let action = if r.action.is_empty() { "nothing" } else { r.action.as_str() };

@@ -46,6 +46,7 @@ fn verified(domain: &str, pass: bool) -> Verified {
             dkim_aligned: pass,
             spf_aligned: pass,
         }),
+        failure: None,
     }
 }
 

@@ -14,7 +14,8 @@
 //! What sekisho sends: [`dkim`] signs it with the keys of [`dkim_key`].
 //!
 //! Reports sekisho sends about the mail it received: [`aggregate`] (pure: the DMARC aggregate
-//! report's rows from each message's results, the RFC 7489 XML, the `rua` destinations).
+//! report's rows from each message's results, the RFC 7489 XML, the `rua` destinations) and
+//! [`failure`] (pure: whether a message's failure is reported (`fo=`), redaction, rate limits).
 //!
 //! Reports other organisations send: [`received::parse_received`].
 
@@ -23,6 +24,7 @@ mod arc_seal;
 pub mod cache;
 pub mod dkim;
 pub mod dkim_key;
+pub mod failure;
 pub mod policy;
 pub mod received;
 pub mod results;

@@ -15,6 +15,7 @@ use sekisho_policy::sender::{AuthenticationRecord, MethodResult};
 
 use crate::aggregate::{self, Reported};
 use crate::cache::Caches;
+use crate::failure::Failure;
 use crate::policy::{ArcFacts, DmarcFacts, Published, record_pct};
 use crate::results;
 
@@ -49,6 +50,9 @@ pub struct Verified {
     /// What a DMARC aggregate report about the message needs, when the From domain's record
     /// asks for aggregate reports (`rua=`).
     pub reported: Option<Reported>,
+    /// What a DMARC failure report about the message needs, when the From domain's record
+    /// asks for failure reports (`ruf=`).
+    pub failure: Option<Failure>,
 }
 
 /// mail-auth's parameters over sekisho's caches.
@@ -134,7 +138,7 @@ impl Verifier {
                 reason: "the message's header cannot be read".into(),
             });
             record.results_field = field.to_header();
-            return Verified { record, dmarc: no_dmarc(String::new()), reported: None };
+            return Verified { record, dmarc: no_dmarc(String::new()), reported: None, failure: None };
         };
         let dkim = auth.verify_dkim(self.params(&message)).await;
         let arc = auth.verify_arc(self.params(&message)).await;
@@ -175,10 +179,22 @@ impl Verifier {
             }
             _ => None,
         };
+        let failure = match dmarc.dmarc_record() {
+            Some(r) if !r.ruf.is_empty() => Some(Failure {
+                ruf: aggregate::mailto_uris(&r.ruf),
+                fo: aggregate::fo_of(r).into(),
+                dkim_aligned: *dmarc.dkim_result() == DmarcResult::Pass,
+                spf_aligned: *dmarc.spf_result() == DmarcResult::Pass,
+                dkim_failed: record.dkim.iter().any(|d| matches!(d.result.as_str(), "fail" | "permerror")),
+                spf_failed: record.spf.as_ref().is_some_and(|s| s.result == "fail"),
+            }),
+            _ => None,
+        };
         Verified {
             dmarc: DmarcFacts { failed, domain: dmarc.domain().to_string(), published, pct, arc: arc_facts },
             record,
             reported,
+            failure,
         }
     }
 
@@ -222,6 +238,7 @@ fn timed_out(a: &Arrival<'_>) -> Verified {
         dmarc: Some(t("")),
         arc: Some(t("")),
         dmarc_action: String::new(),
+        dmarc_failure_report: String::new(),
         results_field: format!(
             "Authentication-Results: {};\r\n\tspf=temperror (time budget exceeded);\r\n\tdkim=temperror;\r\n\tarc=temperror;\r\n\tdmarc=temperror\r\n",
             a.authserv_id
@@ -237,6 +254,7 @@ fn timed_out(a: &Arrival<'_>) -> Verified {
             arc: ArcFacts::default(),
         },
         reported: None,
+        failure: None,
     }
 }
 

@@ -1,6 +1,7 @@
 //! `[dmarc]`: the DMARC aggregate reports (RFC 7489 §7.2) sekisho sends to the domains that
-//! ask for them (`rua=`) about the mail it received claiming to come from them. Failure
-//! reports (`ruf=`) are never sent: they carry parts of messages.
+//! ask for them (`rua=`) about the mail it received claiming to come from them, and the failure
+//! reports (`ruf=`, RFC 7489 §7.3), off by default: they carry parts of messages (redacted
+//! headers, never bodies).
 
 use serde::Deserialize;
 
@@ -34,6 +35,13 @@ pub struct DmarcReportsConfig {
     pub send_at: DigestTime,
     /// How long the counted results and the record of sent reports are kept.
     pub keep: Duration,
+    /// Send failure reports (RFC 6591, redacted) to the domains whose record asks for them
+    /// (`ruf=`), as the failing mail arrives (needs `org_name` and `contact` as `reports`).
+    pub failure_reports: bool,
+    /// At most one failure report about a domain per this interval.
+    pub failure_interval: Duration,
+    /// At most this many failure reports per UTC day, all domains together.
+    pub failure_daily_max: u32,
 }
 
 impl Default for DmarcReportsConfig {
@@ -45,6 +53,9 @@ impl Default for DmarcReportsConfig {
             period: ReportPeriod::Daily,
             send_at: DigestTime::at(0, 40).expect("a time of day"),
             keep: Duration(std::time::Duration::from_secs(30 * 86_400)),
+            failure_reports: false,
+            failure_interval: Duration(std::time::Duration::from_secs(3600)),
+            failure_daily_max: 100,
         }
     }
 }
@@ -63,22 +74,32 @@ impl DmarcReportsConfig {
 
     /// The first problem: its key and a sentence.
     pub(crate) fn problem(&self, reports: &ReportsConfig) -> Option<(String, String)> {
-        if self.reports {
+        if self.reports || self.failure_reports {
+            let key = if self.reports { "reports" } else { "failure_reports" };
             if self.organization(reports).trim().is_empty() {
                 return Some((
                     "dmarc.org_name".into(),
-                    "must be set (or [reports] organization) when [dmarc] reports = true: every report names it".into(),
+                    format!("must be set (or [reports] organization) when [dmarc] {key} = true: every report names it"),
                 ));
             }
             if self.contact_address(reports).is_empty() {
                 return Some((
                     "dmarc.contact".into(),
-                    "must be set (or [reports] contact) when [dmarc] reports = true: every report gives it".into(),
+                    format!("must be set (or [reports] contact) when [dmarc] {key} = true: every report gives it"),
                 ));
             }
-            if self.send_at.minutes().is_none() {
-                return Some(("dmarc.send_at".into(), "must be a time of day such as \"00:40\"".into()));
-            }
+        }
+        if self.failure_daily_max == 0 {
+            return Some((
+                "dmarc.failure_daily_max".into(),
+                "must be at least 1 (failure_reports = false sends none)".into(),
+            ));
+        }
+        if self.failure_interval.0.as_secs() < 60 {
+            return Some(("dmarc.failure_interval".into(), "must be at least 1 minute".into()));
+        }
+        if self.reports && self.send_at.minutes().is_none() {
+            return Some(("dmarc.send_at".into(), "must be a time of day such as \"00:40\"".into()));
         }
         if self.keep.0.as_secs() < 2 * 86_400 {
             return Some(("dmarc.keep".into(), "must be at least 2 days: yesterday's results are sent today".into()));
@@ -112,6 +133,15 @@ mod tests {
         assert_eq!(ok.dmarc.send_at.minutes(), Some(40));
         let defaults = Config::parse("hostname = \"gw.corp.test\"\n", Path::new("t.toml")).unwrap();
         assert!(!defaults.dmarc.reports, "off by default");
+        assert!(!defaults.dmarc.failure_reports, "failure reports are off by default");
+        assert_eq!((defaults.dmarc.failure_interval.0.as_secs(), defaults.dmarc.failure_daily_max), (3600, 100));
+        let text = "hostname = \"gw.corp.test\"\n[dmarc]\nfailure_reports = true\norg_name = \"Corp\"\n";
+        let e = Config::parse(text, Path::new("t.toml")).unwrap_err().to_string();
+        assert!(e.starts_with("t.toml:2: dmarc.contact: must be set"), "{e}");
+        assert!(e.contains("failure_reports = true"), "{e}");
+        let text = "hostname = \"gw.corp.test\"\n[dmarc]\nfailure_interval = \"10s\"\n";
+        let e = Config::parse(text, Path::new("t.toml")).unwrap_err().to_string();
+        assert!(e.starts_with("t.toml:3: dmarc.failure_interval: must be at least 1 minute"), "{e}");
         let e = Config::parse("[dmarc]\nperiod = \"hourly\"\n", Path::new("t.toml")).unwrap_err().to_string();
         assert!(e.contains("dmarc.period") || e.contains("hourly"), "{e}");
     }

@@ -5,11 +5,12 @@
 //! `[[dkim]]` table covers the From domain). A destination outside the policy domain's
 //! organisation gets it only when `<domain>._report._dmarc.<its domain>` authorises it (§7.1);
 //! one whose `!size` limit is smaller than the report does not get it. What went where is
-//! recorded: a report is sent once per destination. Failure reports (`ruf`) are never sent.
+//! recorded: a report is sent once per destination. Failure reports (`ruf`) are sent as mail
+//! arrives (`sekisho_receive`'s `failure_reports`).
 
 use std::sync::Arc;
 
-use sekisho_auth::aggregate::{ReportMeta, authorises, build_report, destinations, needs_authorisation, policy_of};
+use sekisho_auth::aggregate::{ReportMeta, build_report, destinations, policy_of, refusal};
 use sekisho_config::Config;
 use sekisho_dns::Dns;
 use sekisho_rewrite::MailedReport;
@@ -86,7 +87,7 @@ impl DmarcReports {
         let gz = gzip(xml.as_bytes());
         let mut sent = Vec::new();
         for d in pending {
-            let status = match self.refusal(domain, &d, gz.len() as u64).await {
+            let status = match refusal(self.dns.as_ref(), domain, &d, gz.len() as u64, "compressed report").await {
                 Some(why) => why,
                 None => self.reporter.mail(MailedReport::Dmarc, &d.address, domain, day, &report_id, &gz).await,
             };
@@ -103,31 +104,6 @@ impl DmarcReports {
             sent.push(record);
         }
         Ok(Outcome::Sent(sent))
-    }
-
-    /// Why `d` does not get the report about `domain` (`size` bytes compressed): `not sent: ...`
-    /// (never tried again for that day) or `failed: ...` (tried again on the next run).
-    async fn refusal(&self, domain: &str, d: &sekisho_auth::aggregate::Destination, size: u64) -> Option<String> {
-        let rua_domain = d.domain();
-        if needs_authorisation(domain, &rua_domain) {
-            let name = format!("{domain}._report._dmarc.{rua_domain}");
-            match self.dns.txt(&name).await {
-                Ok(answers) if authorises(&answers) => {}
-                Err(e) if e.is_temporary() => return Some(format!("failed: cannot look up {name}: {e}")),
-                _ => {
-                    return Some(format!(
-                        "not sent: {rua_domain} is outside {domain}'s organisation and publishes no v=DMARC1 record at {name} (RFC 7489 §7.1)"
-                    ));
-                }
-            }
-        }
-        match d.max_size {
-            Some(max) if size > max => Some(format!(
-                "not sent: the compressed report ({size} bytes) is larger than the {max} bytes {} accepts",
-                d.uri
-            )),
-            _ => None,
-        }
     }
 
     /// Until `shutdown`: sends yesterday's reports after `[dmarc] send_at` (UTC) when `[dmarc]

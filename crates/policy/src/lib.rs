@@ -235,6 +235,9 @@ keywords! {
         /// Nobody decided within the rule's timeout: the message was released or rejected as
         /// the rule says.
         ApprovalTimedOut = "approval-timed-out",
+        /// A DMARC failure report about the inbound message was queued to a `ruf` destination,
+        /// or why not (`not sent: ...`), as the background sender decided.
+        DmarcFailureReport = "dmarc-failure-report",
     }
 }
 

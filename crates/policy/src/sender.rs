@@ -73,6 +73,11 @@ pub struct AuthenticationRecord {
     /// client is a trusted forwarder"; empty when there was nothing to act on.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub dmarc_action: String,
+    /// What became of the DMARC failure report (`ruf=`) about the message, when its DMARC
+    /// failed and the record asks for failure reports: "queued for sending to mailto:...",
+    /// "not sent: [dmarc] failure_reports is off", "not sent: rate-limited: ...".
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub dmarc_failure_report: String,
     /// The Authentication-Results field (RFC 8601) added when the message is delivered to the
     /// internal server, folded, ending in CRLF.
     #[serde(default, skip_serializing_if = "String::is_empty")]

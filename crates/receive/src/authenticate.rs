@@ -3,7 +3,9 @@
 //! `reject` is a 550 5.7.1 now, `quarantine` commits every recipient `held`. The results and
 //! the findings go into the message's `SenderRecord`; the Authentication-Results field is added
 //! at delivery (`sekisho_deliver`'s inbound path). A message whose From domain asks for DMARC
-//! aggregate reports is counted in its report's row (`crate::dmarc_rows`), refused or not.
+//! aggregate reports is counted in its report's row (`crate::dmarc_rows`), refused or not; one
+//! that fails DMARC where the record asks for failure reports is considered for one
+//! (`crate::failure_reports`), and what became of it is kept in its trace.
 
 use std::path::Path;
 
@@ -32,6 +34,7 @@ pub(crate) async fn check(
     path: &Path,
     tx: &Transaction,
     arrival: &Arrival<'_>,
+    queue_id: &str,
 ) -> Result<Option<Authenticated>, std::io::Error> {
     let Some(verifier) = &ctx.verifier else { return Ok(None) };
     let settings = &ctx.config.authentication;
@@ -62,6 +65,24 @@ pub(crate) async fn check(
         ctx.dmarc_rows.add(row);
     }
     let mut auth = verified.record;
+    if let (true, Some(failure)) = (verified.dmarc.failed, &verified.failure) {
+        let domain = verified.dmarc.domain.trim_end_matches('.').to_ascii_lowercase();
+        let failed = crate::failure_reports::Failed {
+            queue_id,
+            domain: &domain,
+            failure,
+            action: &action,
+            raw: &raw,
+            results_field: &auth.results_field,
+            client_ip: arrival.client_ip,
+            mail_from: &tx.mail.address,
+            rcpt_to: tx.recipients.iter().map(|r| r.address.as_str()).collect(),
+            at: message.at,
+        };
+        let outcome = ctx.failure_reports.consider(&ctx.config, &failed);
+        tracing::info!(%queue_id, %domain, %outcome, "DMARC failure report");
+        auth.dmarc_failure_report = outcome;
+    }
     let findings = results::findings(auth.spf.as_ref(), &auth.dkim, auth.dmarc.as_ref(), arrival.client_ip);
     let (refusal, quarantine) = match &action {
         DmarcAction::Deliver { note: None } => (None, false),

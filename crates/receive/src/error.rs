@@ -23,6 +23,10 @@ pub enum ReceiveError {
     /// The resolver of the DNS blocklists (`[reputation]`) could not be built.
     #[error("[reputation]: cannot build the resolver: {0}")]
     Blocklists(#[from] sekisho_dns::DnsError),
+    /// The resolver the DMARC failure reports' authorisations are looked up with (`[dns]`)
+    /// could not be built.
+    #[error("[dns]: cannot build the resolver: {0}")]
+    Resolver(sekisho_dns::DnsError),
     /// A file of `[smime] roots` could not be read as PEM certificates.
     #[error("[smime] roots {}: {message}", path.display())]
     SmimeRoots { path: PathBuf, message: String },

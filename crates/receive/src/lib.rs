@@ -14,6 +14,7 @@ mod connection;
 mod country;
 mod dmarc_rows;
 mod error;
+mod failure_reports;
 mod inbound;
 mod inspector;
 mod limits;

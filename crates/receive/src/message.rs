@@ -188,7 +188,7 @@ pub(crate) async fn receive<S: AsyncRead + Unpin>(
     let mut sender_record = None;
     let mut dmarc_quarantine = false;
     if !arrival.submission {
-        match crate::authenticate::check(ctx, finished.path(), tx, arrival).await {
+        match crate::authenticate::check(ctx, finished.path(), tx, arrival, id.as_str()).await {
             Ok(Some(crate::authenticate::Authenticated { refusal: Some(reply), .. })) => {
                 finished.discard();
                 tracing::info!(queue_id = %id, from = %tx.mail.address, reply = %reply.lines[0], "message refused by DMARC");

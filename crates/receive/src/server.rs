@@ -39,6 +39,9 @@ pub(crate) struct Ctx {
     pub blocklists: Option<Arc<sekisho_dns::Blocklists>>,
     /// The DMARC aggregate reports' rows counted so far (`[dmarc]`), kept across reloads.
     pub dmarc_rows: Arc<crate::dmarc_rows::DmarcRows>,
+    /// The DMARC failure reports waiting and their rate limits (`[dmarc] failure_reports`),
+    /// kept across reloads.
+    pub failure_reports: Arc<crate::failure_reports::FailureReports>,
     /// S/MIME verification of MX mail (`[smime] roots`).
     pub smime: Option<crate::smime::SmimeCheck>,
     local_domains: Arc<[String]>,
@@ -93,6 +96,8 @@ pub struct Server {
     /// started with.
     current: Arc<watch::Sender<Arc<Ctx>>>,
     listeners: Vec<(TcpListener, Arc<ListenerCtx>)>,
+    /// The resolver the DMARC failure reports' authorisations are looked up with.
+    dns: Arc<dyn sekisho_dns::Dns>,
 }
 
 /// Replaces the configuration new connections get (`Server::reloader`).
@@ -108,23 +113,32 @@ impl Reloader {
     /// settings, the store) and the sign-in failure counters stay as they are.
     pub fn reload(&self, config: Config) -> Result<(), ReceiveError> {
         let old = self.current.borrow().clone();
-        let ctx =
-            Ctx::build(config, old.queue.clone(), old.metrics.clone(), Some(old.auth.clone()), old.dmarc_rows.clone())?;
+        let kept = Kept { dmarc_rows: old.dmarc_rows.clone(), failure_reports: old.failure_reports.clone() };
+        let ctx = Ctx::build(config, old.queue.clone(), old.metrics.clone(), Some(old.auth.clone()), kept)?;
         self.current.send_replace(Arc::new(ctx));
         Ok(())
     }
 }
 
+/// What a reload keeps of the running context besides the sign-in failure counters.
+struct Kept {
+    /// The DMARC report rows counted so far.
+    dmarc_rows: Arc<crate::dmarc_rows::DmarcRows>,
+    /// The DMARC failure reports waiting and their rate limits.
+    failure_reports: Arc<crate::failure_reports::FailureReports>,
+}
+
 impl Ctx {
     /// The context of `config`; `auth` keeps the sign-in failure counters of an earlier one,
-    /// `dmarc_rows` the DMARC report rows counted so far.
+    /// `kept` the DMARC state.
     fn build(
         config: Config,
         queue: Queue,
         metrics: sekisho_metrics::Metrics,
         auth: Option<Arc<Authenticator>>,
-        dmarc_rows: Arc<crate::dmarc_rows::DmarcRows>,
+        kept: Kept,
     ) -> Result<Ctx, ReceiveError> {
+        let Kept { dmarc_rows, failure_reports } = kept;
         let (cert, key, self_signed) = config.tls_paths();
         let tls = TlsManager::load(&cert, &key, self_signed, &config.hostname)?;
         let s = &config.smtp;
@@ -167,6 +181,7 @@ impl Ctx {
             verifier,
             blocklists,
             dmarc_rows,
+            failure_reports,
             recipients: crate::recipients::Recipients::new(&config, directory.clone()),
             directory,
             sender_checks: crate::sender_findings::SenderChecks::new(&config)?,
@@ -210,8 +225,11 @@ impl Server {
             listeners.push((socket, Arc::new(ListenerCtx { config: lc, label: format!("{local} {role}"), limiter })));
         }
         let dmarc_rows = Arc::new(crate::dmarc_rows::DmarcRows::new(queue.stores().reports.clone()));
-        let ctx = Ctx::build(config, queue, metrics, None, dmarc_rows)?;
-        Ok(Server { current: Arc::new(watch::channel(Arc::new(ctx)).0), listeners })
+        let failure_reports = Arc::new(crate::failure_reports::FailureReports::new());
+        let dns: Arc<dyn sekisho_dns::Dns> =
+            Arc::new(sekisho_dns::Resolver::new(&config.dns).map_err(ReceiveError::Resolver)?);
+        let ctx = Ctx::build(config, queue, metrics, None, Kept { dmarc_rows, failure_reports })?;
+        Ok(Server { current: Arc::new(watch::channel(Arc::new(ctx)).0), listeners, dns })
     }
 
     /// The handle that replaces the configuration of the connections to come.
@@ -225,7 +243,7 @@ impl Server {
     }
 
     /// Accepts connections until `shutdown` completes; the DMARC report rows counted so far
-    /// are written then.
+    /// are written then. DMARC failure reports are queued meanwhile.
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
         let mut tasks = tokio::task::JoinSet::new();
         for (socket, listener) in self.listeners {
@@ -239,10 +257,23 @@ impl Server {
             })
             .await
         });
+        let (current, dns) = (self.current.borrow().clone(), self.dns.clone());
+        let (stop_reports, reports_stopped) = tokio::sync::oneshot::channel::<()>();
+        let reporting = tokio::spawn(async move {
+            let (reports, queue) = (current.failure_reports.clone(), current.queue.clone());
+            drop(current);
+            reports
+                .run(queue, dns, async move {
+                    let _ = reports_stopped.await;
+                })
+                .await
+        });
         shutdown.await;
         tasks.abort_all();
         let _ = stop.send(());
+        let _ = stop_reports.send(());
         let _ = writing.await;
+        let _ = reporting.await;
     }
 }
 

@@ -8,6 +8,7 @@
 
 pub mod authres;
 pub mod banner;
+mod failure_report;
 pub mod inbound;
 mod inbound_notice;
 mod notice;
@@ -20,6 +21,7 @@ mod splice;
 pub mod undisclosed;
 mod zip;
 
+pub use failure_report::{FailureReport, failure_report_mail};
 pub use inbound_notice::{InboundNotice, class_words, inbound_notice_part};
 pub use notice::{Notice, NoticeFile, NoticeTemplates, PLACEHOLDERS, human_size, notice_part};
 pub use replace::{PartEdit, edit_parts, file_part, text_part};

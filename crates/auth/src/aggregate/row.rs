@@ -28,29 +28,36 @@ pub fn published(r: &Dmarc, pct: u8) -> PublishedDmarc {
         Policy::Quarantine => "quarantine",
         Policy::None | Policy::Unspecified => "none",
     };
-    let fo = match r.fo {
-        Report::All => "0",
-        Report::Any => "1",
-        Report::Dkim => "d",
-        Report::Spf => "s",
-        Report::DkimSpf => "d:s",
-    };
     PublishedDmarc {
         adkim: align(r.adkim).into(),
         aspf: align(r.aspf).into(),
         p: policy(r.p).into(),
         sp: policy(r.sp).into(),
         pct,
-        fo: fo.into(),
-        rua: r
-            .rua
-            .iter()
-            .map(|u| match u.max_size() {
-                0 => format!("mailto:{}", u.uri()),
-                n => format!("mailto:{}!{n}", u.uri()),
-            })
-            .collect(),
+        fo: fo_of(r).into(),
+        rua: mailto_uris(&r.rua),
     }
+}
+
+/// The record's `fo` as published: `0`, `1`, `d`, `s` or `d:s`.
+pub(crate) fn fo_of(r: &Dmarc) -> &'static str {
+    match r.fo {
+        Report::All => "0",
+        Report::Any => "1",
+        Report::Dkim => "d",
+        Report::Spf => "s",
+        Report::DkimSpf => "d:s",
+    }
+}
+
+/// A `rua` or `ruf` list as `mailto:ADDRESS` or `mailto:ADDRESS!BYTES`.
+pub(crate) fn mailto_uris(uris: &[mail_auth::dmarc::URI]) -> Vec<String> {
+    uris.iter()
+        .map(|u| match u.max_size() {
+            0 => format!("mailto:{}", u.uri()),
+            n => format!("mailto:{}!{n}", u.uri()),
+        })
+        .collect()
 }
 
 /// How the message arrived.
@@ -205,6 +212,7 @@ mod tests {
                 pct: 100,
                 arc: ArcFacts::default(),
             },
+            failure: None,
             reported: reported.then(|| Reported {
                 policy: PublishedDmarc {
                     adkim: "r".into(),
