@@ -10,6 +10,7 @@
 
 #![warn(missing_docs)]
 
+mod chart;
 mod checker;
 mod console;
 mod console_approval;
@@ -184,6 +185,7 @@ impl Portal {
             .route("/sent/quarantine/{id}/{action}", get(quarantine::confirm).post(quarantine::act))
             .route("/sent/originals", get(quarantine::originals::list))
             .route("/sent/reports", get(quarantine::reports::list))
+            .route("/sent/dashboard", get(quarantine::dashboard::page))
             .route("/sent/partners", get(quarantine::partners::list))
             .route("/sent/partners/{domain}", get(quarantine::partners::partner).post(quarantine::partners::send))
             .route(
