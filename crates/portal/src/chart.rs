@@ -14,6 +14,8 @@ pub const LEVELS: [&str; 6] = ["none", "encrypted", "authenticated", "mta-sts", 
 const COLOURS: [&str; 6] = ["#c0392b", "#e67e22", "#2e86c1", "#1e8449", "#0b4f2c", "#999999"];
 
 const WIDTH: u32 = 720;
+/// Room left and right of the bars for the axis' first and last labels.
+const PAD: u32 = 20;
 const PLOT_TOP: u32 = 10;
 const PLOT_HEIGHT: u32 = 180;
 const AXIS: u32 = 22;
@@ -68,7 +70,7 @@ fn escape(s: &str) -> String {
 
 /// `part` of `whole` in percent, rounded.
 pub fn percent(part: u64, whole: u64) -> u64 {
-    if whole == 0 { 0 } else { (part * 100 + whole / 2) / whole }
+    (part * 100 + whole / 2).checked_div(whole).unwrap_or(0)
 }
 
 /// The height in pixels of `count` when `max` fills the plot.
@@ -99,11 +101,11 @@ pub fn svg(chart: &Chart) -> String {
         );
     }
     let n = chart.bars.len().max(1);
-    let slot = f64::from(WIDTH) / n as f64;
+    let slot = f64::from(WIDTH - 2 * PAD) / n as f64;
     let bar_width = (slot * 0.8).max(1.0);
     let every = chart.label_every.max(1);
     for (i, bar) in chart.bars.iter().enumerate() {
-        let x = i as f64 * slot + (slot - bar_width) / 2.0;
+        let x = f64::from(PAD) + i as f64 * slot + (slot - bar_width) / 2.0;
         let total = bar.total();
         let label = escape(&bar.label);
         if total > 0 {
@@ -134,9 +136,9 @@ pub fn svg(chart: &Chart) -> String {
         }
     }
     let legend_y = base + AXIS;
-    let step = WIDTH / LEVELS.len() as u32;
+    let step = (WIDTH - 2 * PAD) / LEVELS.len() as u32;
     for (k, name) in chart.level_names.iter().enumerate() {
-        let x = k as u32 * step;
+        let x = PAD + k as u32 * step;
         let _ = write!(
             out,
             "<g class=\"legend\" data-level=\"{}\"><rect x=\"{x}\" y=\"{legend_y}\" width=\"12\" height=\"12\" fill=\"{}\"/>\
