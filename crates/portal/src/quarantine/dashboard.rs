@@ -237,6 +237,46 @@ mod tests {
         assert_eq!(got, [("b0", [0, 0, 0, 0, 2, 1]), ("b1", [0; 6]), ("b2", [3, 0, 0, 0, 0, 1])]);
     }
 
+    fn evidence(domain: &str, late: bool, plain: bool, downgrade: bool) -> sekisho_store::PartnerEvidence {
+        sekisho_store::PartnerEvidence {
+            domain: domain.into(),
+            outcome: "delivered".into(),
+            variant: None,
+            assurance: Some(if plain { "none" } else { "authenticated" }.into()),
+            failure: plain.then(|| "starttls-not-supported".into()),
+            downgrade,
+            below_policy: false,
+            late,
+            attempts: 1,
+            first_at: if late { 2000 } else { 1000 },
+            last_at: if late { 2000 } else { 1000 },
+        }
+    }
+
+    #[test]
+    fn domains_whose_share_short_of_the_policy_grew_or_with_a_downgrade_are_the_worse_ones() {
+        let rows = [
+            // worse.example: 1 of 2 short, then 2 of 2.
+            evidence("worse.example", false, true, false),
+            evidence("worse.example", false, false, false),
+            evidence("worse.example", true, true, false),
+            evidence("worse.example", true, true, false),
+            // better.example: 2 of 2 short, then 1 of 2.
+            evidence("better.example", false, true, false),
+            evidence("better.example", false, true, false),
+            evidence("better.example", true, true, false),
+            evidence("better.example", true, false, false),
+            // down.example: new in the window, with a suspected downgrade.
+            evidence("down.example", true, true, true),
+        ];
+        let partners = sekisho_partners::partners(&rows, &[]);
+        assert_eq!(partners.len(), 3);
+        let worse = worse(&partners, &|t| t.to_string());
+        let got: Vec<_> = worse.iter().map(|w| (w.domain.as_str(), w.trend, w.since.as_str())).collect();
+        assert_eq!(got, [("worse.example", "worse", "1000"), ("down.example", "new", "2000")], "in the report's order");
+        assert!(worse[1].reasons.contains("downgrade"), "{}", worse[1].reasons);
+    }
+
     #[test]
     fn periods_start_at_the_zones_hour_and_midnight() {
         // 2026-12-04 23:30 UTC is 2026-12-05 08:30 in Tokyo (UTC+9).
