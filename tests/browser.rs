@@ -37,6 +37,11 @@
 //! button leads to a real OpenID Provider on the loopback (oidc-provider-mock), and its answer
 //! ends in the console, signed in as the user's verified address, listing their sent mail.
 //!
+//! The administrator's dashboard (`tests/browser/dashboard.mjs`): after a delivery over an
+//! authenticated TLS session and one in plaintext, the administrator follows the console's link
+//! to the dashboard, whose 24-hour chart Chromium draws with one segment per level, and a recent
+//! delivery's link opens the message's page.
+//!
 //! Screenshots of each step are kept under `target/browser-artefacts/` of the workspace, the
 //! console's named `console-*.png`, the classification page's `unlock-*.png`. The scripts share `tests/browser/common.mjs`.
 //!
@@ -52,7 +57,7 @@ use sekisho_store::RecipientState;
 use sekisho_testkit::mail::{
     Names, code_from, done, encrypted_zip, link_in, message_with_files, notice_text, random_bytes, sha256,
 };
-use sekisho_testkit::{FakeDns, FakeMx, MxBehavior, TestServer};
+use sekisho_testkit::{FakeDns, FakeMx, MxBehavior, TestPki, TestServer};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::process::{ChildStdin, ChildStdout};
 
@@ -79,6 +84,8 @@ const OIDC_SHOTS: &str = "oidc-";
 const APPROVAL_SHOTS: &str = "approval-";
 /// The file-name prefix of the search-and-send-again walk's screenshots.
 const RESEND_SHOTS: &str = "resend-";
+/// The file-name prefix of the dashboard walk's screenshots.
+const DASHBOARD_SHOTS: &str = "dashboard-";
 
 fn is_png(path: &Path) -> bool {
     std::fs::read(path).is_ok_and(|b| b.len() > 1000 && b.starts_with(b"\x89PNG\r\n\x1a\n"))
@@ -754,6 +761,63 @@ async fn a_sender_signs_in_through_the_organisations_provider_in_chromium() {
     assert_eq!(said, ["DONE"], "{stderr}");
     for step in ["01-sign-in", "02-provider", "03-signed-in"] {
         let name = format!("{OIDC_SHOTS}{step}.png");
+        assert!(is_png(&shots.join(&name)), "no screenshot {name} in {}", shots.display());
+    }
+}
+
+#[tokio::test]
+async fn an_administrator_reads_the_dashboards_chart_and_opens_a_delivery_in_chromium() {
+    preflight();
+    let dns = FakeDns::start("127.0.7.110").await;
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+    let pki_dir = std::env::temp_dir().join(format!("sekisho-browser-dashboard-{}-{nanos}", std::process::id()));
+    let pki = TestPki::generate(&pki_dir, "mx.secure.example");
+    let roots = vec![pki.ca_path.clone()];
+    let secure = FakeMx::start("127.0.7.111:0", MxBehavior { tls: Some(pki), ..Default::default() }).await;
+    let port = secure.addr.port();
+    dns.mx("secure.example", 10, "mx.secure.example");
+    dns.addr("mx.secure.example", "127.0.7.111");
+    let _plain = FakeMx::start(&format!("127.0.7.112:{port}"), MxBehavior::default()).await;
+    dns.mx("plain.example", 10, "mx.plain.example");
+    dns.addr("mx.plain.example", "127.0.7.112");
+    let (user, password) = ("postmaster@example.jp", "correct horse battery");
+    let s = TestServer::start_delivering(&dns, port, move |c| {
+        c.tls.extra_roots = roots;
+        c.portal.administrators = vec![user.into()];
+    })
+    .await;
+    s.add_user(user, password).await;
+    let mut ids = Vec::new();
+    for rcpt in ["bob@secure.example", "carol@plain.example"] {
+        let id = s.submit("alice@example.jp", &[rcpt], "Subject: report\r\n\r\nThe figures.\r\n").await;
+        let d = s.wait_for(&id, 20, done).await;
+        assert_eq!(d.recipients[0].state, RecipientState::Delivered, "{d:#?}");
+        ids.push(id);
+    }
+
+    let shots = artefacts(|name| name.starts_with(DASHBOARD_SHOTS));
+    let portal = format!("http://{}", s.portal.unwrap());
+    let env = [
+        ("PORTAL", portal.as_ref()),
+        ("MESSAGE_ID", ids[1].as_ref()),
+        ("RECIPIENT", "carol@plain.example".as_ref()),
+        ("CONSOLE_USER", user.as_ref()),
+        ("CONSOLE_PASSWORD", password.as_ref()),
+        ("EXPECT", "authenticated=1 none=1".as_ref()),
+        ("SCREENSHOT_DIR", shots.as_os_str()),
+    ];
+    let (said, status, stderr) = run_script("dashboard.mjs", &env, async |stdout, _| {
+        let mut said = Vec::new();
+        while let Some(line) = stdout.next_line().await.unwrap() {
+            said.push(line);
+        }
+        said
+    })
+    .await;
+    assert!(status.success(), "dashboard.mjs failed ({status}); screenshots in {}:\n{stderr}", shots.display());
+    assert_eq!(said, ["DONE"], "{stderr}");
+    for step in ["01-dashboard", "02-trace"] {
+        let name = format!("{DASHBOARD_SHOTS}{step}.png");
         assert!(is_png(&shots.join(&name)), "no screenshot {name} in {}", shots.display());
     }
 }

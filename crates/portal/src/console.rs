@@ -65,8 +65,9 @@ struct SentPage {
     who: String,
     messages: Vec<MessageRow>,
     csrf: String,
-    /// The signed-in account is an administrator: the page links to the quarantine.
-    admin: Option<&'static str>,
+    /// The signed-in account is an administrator: the page links to the quarantine and to
+    /// the dashboard (their links' words).
+    admin: Option<(&'static str, &'static str)>,
     /// Messages a mis-send rule holds (`console_hold.rs`).
     held: Vec<crate::console_hold::HeldRow>,
     h: &'static crate::console_hold::HoldTexts,
@@ -109,6 +110,9 @@ struct MessagePage {
     files: Vec<String>,
     recipients: Vec<RecipientView>,
     csrf: String,
+    /// The signed-in sender's own message: its links can be acted on (an administrator
+    /// reading another's message from the dashboard only reads).
+    owner: bool,
 }
 
 /// A response that sets cookie `name` and sends the browser to `to`.
@@ -252,7 +256,8 @@ pub async fn list(
         Err(r) => return r,
     };
     let a = crate::console_approval::approval_texts(t);
-    let admin = portal.is_admin(&session).then(|| crate::quarantine::admin_link(t));
+    let admin =
+        portal.is_admin(&session).then(|| (crate::quarantine::admin_link(t), crate::quarantine::dashboard_link(t)));
     let page = SentPage {
         t,
         who: session.sender,
@@ -547,6 +552,17 @@ pub(crate) async fn owned(
     headers: &HeaderMap,
     id: &str,
 ) -> Result<(ConsoleSession, MessageDetail), Response> {
+    owned_or_read(portal, headers, id, false).await.map(|(s, d, _)| (s, d))
+}
+
+/// [`owned`], and with `admin_reads` any message for an administrator (the dashboard's
+/// drill-down); the flag says whether the sender owns it.
+async fn owned_or_read(
+    portal: &Portal,
+    headers: &HeaderMap,
+    id: &str,
+    admin_reads: bool,
+) -> Result<(ConsoleSession, MessageDetail, bool), Response> {
     let t = portal.texts(headers);
     let session = match portal.console(headers).await {
         Err(e) => return Err(unavailable(e)),
@@ -554,16 +570,17 @@ pub(crate) async fn owned(
         Ok(Some((s, _))) => s,
     };
     match portal.inner.stores.messages.message(id).await {
-        Ok(Some(d)) if Portal::owns(&session, &d) => Ok((session, d)),
+        Ok(Some(d)) if Portal::owns(&session, &d) => Ok((session, d, true)),
+        Ok(Some(d)) if admin_reads && portal.is_admin(&session) => Ok((session, d, false)),
         // Someone else's message is no different from none at all.
         Ok(_) => Err(notice(StatusCode::NOT_FOUND, t, t.not_found)),
         Err(e) => Err(unavailable(e)),
     }
 }
 
-/// `GET /sent/m/{id}`: one message, per recipient.
+/// `GET /sent/m/{id}`: one message, per recipient (for an administrator, any message).
 pub async fn message(State(portal): State<Portal>, headers: HeaderMap, Path(id): Path<String>) -> Response {
-    let (session, detail) = match owned(&portal, &headers, &id).await {
+    let (session, detail, owner) = match owned_or_read(&portal, &headers, &id, true).await {
         Ok(v) => v,
         Err(r) => return r,
     };
@@ -665,6 +682,7 @@ pub async fn message(State(portal): State<Portal>, headers: HeaderMap, Path(id):
         files,
         recipients,
         csrf: session.csrf,
+        owner,
     };
     render(StatusCode::OK, &page)
 }

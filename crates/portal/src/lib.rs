@@ -4,12 +4,13 @@
 //! the password or the agreed passphrase, then downloads each file (streamed, never whole in memory) or all of
 //! them as one plain ZIP. Every form carries a CSRF token, every response strict security
 //! headers, every client a request budget, and every event goes to the audit log. Beside it:
-//! the sender console (with the quarantine's administration pages for the accounts in
-//! `[portal] administrators`), the TLS checker page and API, and the message trace API for
+//! the sender console (with the quarantine's administration pages and the operations dashboard
+//! for the accounts in `[portal] administrators`), the TLS checker page and API, and the message trace API for
 //! administrators. [`digest`] sends the quarantine digest.
 
 #![warn(missing_docs)]
 
+mod chart;
 mod checker;
 mod console;
 mod console_approval;
@@ -184,6 +185,7 @@ impl Portal {
             .route("/sent/quarantine/{id}/{action}", get(quarantine::confirm).post(quarantine::act))
             .route("/sent/originals", get(quarantine::originals::list))
             .route("/sent/reports", get(quarantine::reports::list))
+            .route("/sent/dashboard", get(quarantine::dashboard::page))
             .route("/sent/partners", get(quarantine::partners::list))
             .route("/sent/partners/{domain}", get(quarantine::partners::partner).post(quarantine::partners::send))
             .route(

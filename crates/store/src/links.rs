@@ -205,6 +205,11 @@ pub trait LinkStore: Send + Sync {
     async fn record_event(&self, event: &PortalEvent) -> Result<(), StoreError>;
     /// The audit log of one message, oldest first.
     async fn events(&self, message_id: &str) -> Result<Vec<PortalEvent>, StoreError>;
+    /// Audit log events of one kind at or after `since` (the dashboard: quarantine releases).
+    async fn count_events(&self, event: LinkEvent, since: i64) -> Result<u64, StoreError>;
+    /// Links working at `now`, and those that expired or were revoked but still expire at or
+    /// after `since`, with the downloads through them (the dashboard).
+    async fn link_counts(&self, now: i64, since: i64) -> Result<crate::LinkCounts, StoreError>;
     /// Files still kept whose every link (if any was made) has expired or been revoked by
     /// `now`, of messages no longer in the queue (a recipient still to be delivered may get a
     /// link to them): (message_id, file_idx, file_id).

@@ -452,6 +452,12 @@ CREATE INDEX link_files_original ON link_files (message_id) WHERE idx < 0;
 ALTER TABLE messages ADD COLUMN portal_bytes INTEGER NOT NULL DEFAULT 0;
 CREATE INDEX messages_portal_pending ON messages (sender) WHERE done_at IS NULL AND portal_bytes > 0;
 "#,
+    // The administrator's dashboard (`sqlite_dashboard.rs`) counts the links of a window by
+    // their expiry and the quarantine releases of a window in the audit log.
+    r#"
+CREATE INDEX links_expires ON links (expires_at);
+CREATE INDEX portal_events_event ON portal_events (event, at);
+"#,
 ];
 
 use crate::queue_sql::{
@@ -565,6 +571,23 @@ pub(crate) fn now() -> i64 {
 impl MessageStore for SqliteStore {
     async fn queue_depth(&self) -> Result<crate::store::QueueDepth, StoreError> {
         self.queue_depth_of().await
+    }
+
+    async fn oldest_queued(&self) -> Result<Option<i64>, StoreError> {
+        self.oldest_queued_of().await
+    }
+
+    async fn recent_deliveries(&self, now: i64, limit: u32) -> Result<Vec<crate::RecentDelivery>, StoreError> {
+        self.recent_deliveries_of(now, limit).await
+    }
+
+    async fn delivered_by_assurance(
+        &self,
+        since: i64,
+        until: i64,
+        width: i64,
+    ) -> Result<Vec<crate::AssuranceCount>, StoreError> {
+        self.delivered_by_assurance_of(since, until, width).await
     }
 
     async fn check_writable(&self) -> Result<(), StoreError> {

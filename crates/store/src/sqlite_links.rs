@@ -293,6 +293,14 @@ impl LinkStore for SqliteStore {
         Ok(rows.iter().map(|r| (r.get("file_idx"), r.get::<i64, _>("count") as u32)).collect())
     }
 
+    async fn count_events(&self, event: crate::links::LinkEvent, since: i64) -> Result<u64, StoreError> {
+        self.count_events_of(event, since).await
+    }
+
+    async fn link_counts(&self, now: i64, since: i64) -> Result<crate::LinkCounts, StoreError> {
+        self.link_counts_of(now, since).await
+    }
+
     async fn record_event(&self, e: &PortalEvent) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO portal_events (at, message_id, idx, event, client, user_agent, detail) \

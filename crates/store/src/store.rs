@@ -60,6 +60,21 @@ pub trait MessageStore: Send + Sync {
     async fn approval(&self, id: &str) -> Result<Option<crate::Approval>, StoreError>;
     /// Recipients not yet finished, by state: one indexed count (`/metrics`).
     async fn queue_depth(&self) -> Result<QueueDepth, StoreError>;
+    /// When the oldest message with a recipient queued or in delivery (held ones aside) was
+    /// received (Unix seconds); None when nothing waits (the dashboard).
+    async fn oldest_queued(&self) -> Result<Option<i64>, StoreError>;
+    /// The `limit` newest delivery attempts at or before `now`, newest first, of any message
+    /// (the dashboard; one range of the attempts' time index).
+    async fn recent_deliveries(&self, now: i64, limit: u32) -> Result<Vec<crate::RecentDelivery>, StoreError>;
+    /// The recipients of outbound and sekisho's own mail (not inbound) delivered in
+    /// [`since`, `until`), counted per bucket of `width` seconds from `since` and the assurance
+    /// the session reached (the dashboard's charts; one range of the attempts' time index).
+    async fn delivered_by_assurance(
+        &self,
+        since: i64,
+        until: i64,
+        width: i64,
+    ) -> Result<Vec<crate::AssuranceCount>, StoreError>;
     /// Whether the store takes writes now (`/readyz`).
     async fn check_writable(&self) -> Result<(), StoreError>;
 }

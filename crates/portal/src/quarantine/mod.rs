@@ -7,6 +7,8 @@
 //! Administrators are console accounts listed in `[portal] administrators`, signed in with
 //! their password. Not signed in: the sign-in page; signed in but not listed: 403.
 
+pub mod dashboard;
+mod dashboard_texts;
 pub mod digest;
 pub mod originals;
 pub mod partners;
@@ -56,6 +58,11 @@ pub(crate) async fn read_header(path: Option<PathBuf>) -> Header {
 /// The console's link to the quarantine, in the language of `t`.
 pub(crate) fn admin_link(t: &Texts) -> &'static str {
     quarantine_texts(t).link
+}
+
+/// The console's link to the dashboard, in the language of `t`.
+pub(crate) fn dashboard_link(t: &Texts) -> &'static str {
+    dashboard_texts::dashboard_texts(t).heading
 }
 
 /// An administrator's session, with the texts of the request's language.

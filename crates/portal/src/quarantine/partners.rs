@@ -63,7 +63,7 @@ pub struct SendForm {
 
 impl Portal {
     /// The partners of the last `DAYS` days whose mail fell short of the policy.
-    async fn partners(&self) -> Result<Vec<Partner>, sekisho_store::StoreError> {
+    pub(super) async fn partners(&self) -> Result<Vec<Partner>, sekisho_store::StoreError> {
         let now = now();
         let span = DAYS * 86_400;
         let rows = self.inner.stores.tls.partner_evidence(now - span, now - span / 2).await?;

@@ -65,6 +65,14 @@ async fn judge(
 
 #[async_trait]
 impl LinkStore for PgStore {
+    async fn count_events(&self, event: crate::links::LinkEvent, since: i64) -> Result<u64, StoreError> {
+        self.count_events_of(event, since).await
+    }
+
+    async fn link_counts(&self, now: i64, since: i64) -> Result<crate::LinkCounts, StoreError> {
+        self.link_counts_of(now, since).await
+    }
+
     async fn put_link_message(&self, m: &LinkMessage) -> Result<LinkMessage, StoreError> {
         let mut tx = self.pool.begin().await?;
         let inserted = sqlx::query(

@@ -5,6 +5,7 @@
 //! nodes starting together never migrate twice.
 
 mod accounts;
+mod dashboard;
 mod digest;
 mod keys;
 mod links;

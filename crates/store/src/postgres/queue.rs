@@ -66,6 +66,23 @@ impl PgStore {
 
 #[async_trait]
 impl MessageStore for PgStore {
+    async fn oldest_queued(&self) -> Result<Option<i64>, StoreError> {
+        self.oldest_queued_of().await
+    }
+
+    async fn recent_deliveries(&self, now: i64, limit: u32) -> Result<Vec<crate::RecentDelivery>, StoreError> {
+        self.recent_deliveries_of(now, limit).await
+    }
+
+    async fn delivered_by_assurance(
+        &self,
+        since: i64,
+        until: i64,
+        width: i64,
+    ) -> Result<Vec<crate::AssuranceCount>, StoreError> {
+        self.delivered_by_assurance_of(since, until, width).await
+    }
+
     async fn list_messages(&self, include_done: bool) -> Result<Vec<MessageSummary>, StoreError> {
         let rows = sqlx::query(&format!(
             "{SUMMARY_SELECT} WHERE $1 OR m.done_at IS NULL GROUP BY m.id ORDER BY m.received_at, m.id"

@@ -178,6 +178,7 @@ CREATE TABLE links (
     hint TEXT,
     PRIMARY KEY (message_id, idx)
 );
+CREATE INDEX links_expires ON links (expires_at);
 CREATE TABLE link_session_codes (
     message_id TEXT NOT NULL,
     idx BIGINT NOT NULL,
@@ -222,6 +223,7 @@ CREATE TABLE portal_events (
 );
 CREATE INDEX portal_events_message ON portal_events (message_id);
 CREATE INDEX portal_events_at ON portal_events (at);
+CREATE INDEX portal_events_event ON portal_events (event, at);
 CREATE TABLE console_sessions (
     id_hash TEXT PRIMARY KEY,
     sender TEXT NOT NULL,
