@@ -42,6 +42,7 @@ mod sqlite_reports;
 mod sqlite_tls;
 pub mod state;
 mod store;
+pub mod submit;
 pub mod users;
 
 pub use approval::{Approval, ApprovalError, Approver, Decided, Verdict, Who};
@@ -72,6 +73,7 @@ pub use recovery::RecoveryReport;
 pub use reports::{ReceivedKind, ReceivedReport, ReportKind, ReportStore, ReportedPolicy, SentReport, TlsSessionCount};
 pub use rules_record::{ApprovalRequest, FiredRule, RuleBanner, RulesRecord};
 pub use spool::{FinishedBody, Spool, TempBody};
+pub use submit::{SubmitReply, Submitted, Submitter};
 pub use sqlite::SqliteStore;
 pub use sqlite_cancel_link::ByLink;
 pub use sqlite_history::WrittenTo;
