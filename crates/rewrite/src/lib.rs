@@ -6,6 +6,7 @@
 
 #![warn(missing_docs)]
 
+mod attachment;
 pub mod authres;
 pub mod banner;
 pub mod inbound;
@@ -20,6 +21,7 @@ mod splice;
 pub mod undisclosed;
 mod zip;
 
+pub use attachment::{Base64Lines, attachment_header};
 pub use inbound_notice::{InboundNotice, class_words, inbound_notice_part};
 pub use notice::{Notice, NoticeFile, NoticeTemplates, PLACEHOLDERS, human_size, notice_part};
 pub use replace::{PartEdit, edit_parts, file_part, text_part};
