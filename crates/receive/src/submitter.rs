@@ -34,10 +34,7 @@ pub(crate) fn own_address(user: &str, bound: &[String], patterns: &[String]) -> 
     if user.contains('@') {
         return Some(user.to_string());
     }
-    bound
-        .first()
-        .cloned()
-        .or_else(|| patterns.iter().map(|p| p.replace("{user}", user)).find(|a| a.contains('@')))
+    bound.first().cloned().or_else(|| patterns.iter().map(|p| p.replace("{user}", user)).find(|a| a.contains('@')))
 }
 
 #[async_trait]

@@ -17,7 +17,7 @@ fn plain(name: &str) -> bool {
 
 /// `name` as RFC 2047 encoded words of at most 75 characters, whole characters in each, joined
 /// by a folding line break.
-fn encoded_words(name: &str) -> String {
+pub fn encoded_words(name: &str) -> String {
     let mut words = Vec::new();
     let mut start = 0;
     let mut end = 0;

@@ -21,7 +21,7 @@ mod splice;
 pub mod undisclosed;
 mod zip;
 
-pub use attachment::{Base64Lines, attachment_header};
+pub use attachment::{Base64Lines, attachment_header, encoded_words};
 pub use inbound_notice::{InboundNotice, class_words, inbound_notice_part};
 pub use notice::{Notice, NoticeFile, NoticeTemplates, PLACEHOLDERS, human_size, notice_part};
 pub use replace::{PartEdit, edit_parts, file_part, text_part};

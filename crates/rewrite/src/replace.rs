@@ -2,9 +2,8 @@
 //! copy, an HTML body by its text) or removed (an HTML alternative beside a text/plain one),
 //! every other byte left as it was.
 
-
-use crate::splice::{RewriteError, delimiter_start, whole_message};
 use crate::attachment::base64_lines;
+use crate::splice::{RewriteError, delimiter_start, whole_message};
 
 /// One change to a part of a message (`span`: from the start of the part's header to the end
 /// of its body, as the MIME walk reports it).

@@ -73,7 +73,6 @@ pub use recovery::RecoveryReport;
 pub use reports::{ReceivedKind, ReceivedReport, ReportKind, ReportStore, ReportedPolicy, SentReport, TlsSessionCount};
 pub use rules_record::{ApprovalRequest, FiredRule, RuleBanner, RulesRecord};
 pub use spool::{FinishedBody, Spool, TempBody};
-pub use submit::{SubmitReply, Submitted, Submitter};
 pub use sqlite::SqliteStore;
 pub use sqlite_cancel_link::ByLink;
 pub use sqlite_history::WrittenTo;
@@ -81,6 +80,7 @@ pub use sqlite_history::WrittenTo;
 #[cfg(feature = "seeding")]
 pub use store::QueueWrites;
 pub use store::{AccountStore, Claim, MessageStore, QueueDepth, Stores, TlsStore};
+pub use submit::{SubmitReply, Submitted, Submitter};
 
 use std::path::Path;
 use std::sync::Arc;
