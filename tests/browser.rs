@@ -838,25 +838,26 @@ async fn a_sender_uploads_300_mb_from_the_send_page_and_the_recipient_downloads_
         ("RECIPIENT", "bob@big.example".as_ref()),
         ("SCREENSHOT_DIR", shots.as_os_str()),
     ];
-    let (said, status, stderr) = run_script_within(Duration::from_secs(600), "send.mjs", &env, async |stdout, stdin| {
-        let mut said = Vec::new();
-        let mut upload_peak = 0;
-        while let Some(line) = stdout.next_line().await.unwrap() {
-            match line.split_once(' ').unwrap_or((line.as_str(), "")) {
-                ("UPLOADED", _) => upload_peak = peak.load(std::sync::atomic::Ordering::SeqCst),
-                ("NEED_LINK", _) => {
-                    let got = mx.wait_for(1, 300).await;
-                    let link = link_in(&notice_text(&got[0].data));
-                    stdin.write_all(format!("{link}\n").as_bytes()).await.unwrap();
-                    stdin.flush().await.unwrap();
+    let (said, status, stderr) =
+        run_script_within(Duration::from_secs(600), "send.mjs", &env, async |stdout, stdin| {
+            let mut said = Vec::new();
+            let mut upload_peak = 0;
+            while let Some(line) = stdout.next_line().await.unwrap() {
+                match line.split_once(' ').unwrap_or((line.as_str(), "")) {
+                    ("UPLOADED", _) => upload_peak = peak.load(std::sync::atomic::Ordering::SeqCst),
+                    ("NEED_LINK", _) => {
+                        let got = mx.wait_for(1, 300).await;
+                        let link = link_in(&notice_text(&got[0].data));
+                        stdin.write_all(format!("{link}\n").as_bytes()).await.unwrap();
+                        stdin.flush().await.unwrap();
+                    }
+                    _ => {}
                 }
-                _ => {}
+                said.push(line);
             }
-            said.push(line);
-        }
-        (said, upload_peak)
-    })
-    .await;
+            (said, upload_peak)
+        })
+        .await;
     sampling.abort();
     let (said, upload_peak) = said;
     assert!(status.success(), "send.mjs failed ({status}); screenshots in {}:\n{stderr}", shots.display());
