@@ -239,3 +239,23 @@ async fn too_large_malformed_signed_out_and_forged_uploads_queue_nothing() {
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     assert!(n.tls_mx.received().is_empty(), "nothing was delivered");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rule_refuses_a_message_from_the_page_as_it_would_one_from_a_client() {
+    let rules = sekisho_config::Config::parse(
+        "local_domains = [\"example.jp\"]\n[[rules.rule]]\nname = \"no-secrets\"\n\
+         match = { subject_keywords = [\"社外秘\"] }\n\
+         actions = { reject = \"Confidential material may not leave\" }\n",
+        std::path::Path::new("rules.toml"),
+    )
+    .unwrap()
+    .rules;
+    let n = net(47, move |c| c.rules = rules).await;
+    let sender = Sender::sign_in(&n.s, "alice@example.jp").await;
+    let (status, page) = sender.send("carol@tls.example", "【社外秘】計画", &[("a.bin", &random_bytes(1000))]).await;
+    assert_eq!(status, 422, "{page}");
+    assert!(page.contains("550 5.7.1 Confidential material may not leave"), "{page}");
+    assert!(spool_is_empty(&n.s), "nothing was queued");
+    let (status, page) = sender.send("carol@tls.example", "x", &[("a.bin", &random_bytes(1000))]).await;
+    assert_eq!(status, 200, "another subject is not refused: {page}");
+}
