@@ -440,3 +440,18 @@ fn bad_request(t: &'static Texts, why: &str) -> Response {
     tracing::info!(why, "upload refused: malformed form");
     result(t, StatusCode::BAD_REQUEST, &own_reply(501, "5.5.4", why.to_string()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_answer_of_the_gateway_has_its_http_status() {
+        let reply = |code, status: &str| own_reply(code, status, "x");
+        assert_eq!(status_of(&SubmitReply { queued: Some("ID".into()), ..reply(250, "2.0.0") }), StatusCode::OK);
+        assert_eq!(status_of(&reply(552, "5.3.4")), StatusCode::PAYLOAD_TOO_LARGE, "too large");
+        assert_eq!(status_of(&reply(552, "5.3.1")), StatusCode::UNPROCESSABLE_ENTITY, "a quota is policy");
+        assert_eq!(status_of(&reply(550, "5.7.1")), StatusCode::UNPROCESSABLE_ENTITY, "a rule, inspection, binding");
+        assert_eq!(status_of(&reply(451, "4.3.0")), StatusCode::SERVICE_UNAVAILABLE, "try again later");
+    }
+}
