@@ -41,6 +41,10 @@
 //! authenticated TLS session and one in plaintext, the administrator follows the console's link
 //! to the dashboard, whose 24-hour chart Chromium draws with one segment per level, and a recent
 //! delivery's link opens the message's page.
+//! Sending a large file (`tests/browser/send.mjs`): the sender signs in, opens the send page,
+//! uploads a 300 MB file of random bytes; the progress bar reaches 100 % and the answer shows
+//! the queue ID; the recipient (an MX without STARTTLS: a link) downloads the file in Chromium
+//! and its SHA-256 is the file's. The server's resident memory is sampled during the upload.
 //!
 //! Screenshots of each step are kept under `target/browser-artefacts/` of the workspace, the
 //! console's named `console-*.png`, the classification page's `unlock-*.png`. The scripts share `tests/browser/common.mjs`.
@@ -82,6 +86,8 @@ const OIDC_SHOTS: &str = "oidc-";
 
 /// The file-name prefix of the approval walk's screenshots.
 const APPROVAL_SHOTS: &str = "approval-";
+/// The file-name prefix of the send-a-file walk's screenshots.
+const SEND_SHOTS: &str = "send-";
 /// The file-name prefix of the search-and-send-again walk's screenshots.
 const RESEND_SHOTS: &str = "resend-";
 /// The file-name prefix of the dashboard walk's screenshots.
@@ -146,6 +152,16 @@ async fn run_script<T>(
     env: &[(&str, &OsStr)],
     talk: impl AsyncFnOnce(&mut Lines<BufReader<ChildStdout>>, &mut ChildStdin) -> T,
 ) -> (T, ExitStatus, String) {
+    run_script_within(SCRIPT_LIMIT, script, env, talk).await
+}
+
+/// `run_script` with a limit of its own.
+async fn run_script_within<T>(
+    limit: Duration,
+    script: &str,
+    env: &[(&str, &OsStr)],
+    talk: impl AsyncFnOnce(&mut Lines<BufReader<ChildStdout>>, &mut ChildStdin) -> T,
+) -> (T, ExitStatus, String) {
     let _one = ONE_BROWSER.lock().await;
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut child = tokio::process::Command::new("node")
@@ -171,13 +187,13 @@ async fn run_script<T>(
         let status = child.wait().await.unwrap();
         (made, status)
     };
-    match tokio::time::timeout(SCRIPT_LIMIT, whole).await {
+    match tokio::time::timeout(limit, whole).await {
         Ok((made, status)) => (made, status, errors.await.unwrap()),
         Err(_) => {
             // Chromium ends with node: it loses the pipe playwright-core drives it through.
             let _ = child.start_kill();
             let stderr = tokio::time::timeout(Duration::from_secs(5), errors).await.ok().and_then(Result::ok);
-            panic!("{script} killed after {} s; its stderr:\n{}", SCRIPT_LIMIT.as_secs(), stderr.unwrap_or_default())
+            panic!("{script} killed after {} s; its stderr:\n{}", limit.as_secs(), stderr.unwrap_or_default())
         }
     }
 }
@@ -820,4 +836,106 @@ async fn an_administrator_reads_the_dashboards_chart_and_opens_a_delivery_in_chr
         let name = format!("{DASHBOARD_SHOTS}{step}.png");
         assert!(is_png(&shots.join(&name)), "no screenshot {name} in {}", shots.display());
     }
+/// The test process's resident memory (the server runs in it): (VmRSS, VmHWM) in KiB.
+fn memory_kib() -> (u64, u64) {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+            .unwrap_or(0)
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sender_uploads_300_mb_from_the_send_page_and_the_recipient_downloads_it_in_chromium() {
+    preflight();
+    let dns = FakeDns::start("127.0.7.120").await;
+    let mx = FakeMx::start("127.0.7.121:0", MxBehavior::default()).await;
+    dns.mx("big.example", 10, "mx.big.example");
+    dns.addr("mx.big.example", "127.0.7.121");
+    let s = TestServer::start_delivering(&dns, mx.addr.port(), |c| {
+        c.portal.access = sekisho_policy::Access::None;
+    })
+    .await;
+    let (user, password) = ("alice@example.jp", "correct horse battery");
+    s.add_user(user, password).await;
+    // 300 MB of random bytes in the test's temporary directory, written a MiB at a time.
+    let dir = tempfile::tempdir().unwrap();
+    let upload = dir.path().join("dataset.bin");
+    let mut hash = ring::digest::Context::new(&ring::digest::SHA256);
+    {
+        use std::io::Write as _;
+        let mut f = std::fs::File::create(&upload).unwrap();
+        for _ in 0..300 {
+            let chunk = random_bytes(1 << 20);
+            hash.update(&chunk);
+            f.write_all(&chunk).unwrap();
+        }
+    }
+    let expected: String = hash.finish().as_ref().iter().map(|b| format!("{b:02x}")).collect();
+    let (idle_rss, _) = memory_kib();
+
+    // The server's memory, sampled while the browser uploads.
+    let peak = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let sampling = {
+        let peak = peak.clone();
+        tokio::spawn(async move {
+            loop {
+                peak.fetch_max(memory_kib().0, std::sync::atomic::Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        })
+    };
+    let shots = artefacts(|name| name.starts_with(SEND_SHOTS));
+    let portal = format!("http://{}", s.portal.unwrap());
+    let env = [
+        ("PORTAL", portal.as_ref()),
+        ("CONSOLE_USER", user.as_ref()),
+        ("CONSOLE_PASSWORD", password.as_ref()),
+        ("UPLOAD", upload.as_os_str()),
+        ("RECIPIENT", "bob@big.example".as_ref()),
+        ("SCREENSHOT_DIR", shots.as_os_str()),
+    ];
+    let (said, status, stderr) =
+        run_script_within(Duration::from_secs(600), "send.mjs", &env, async |stdout, stdin| {
+            let mut said = Vec::new();
+            let mut upload_peak = 0;
+            while let Some(line) = stdout.next_line().await.unwrap() {
+                match line.split_once(' ').unwrap_or((line.as_str(), "")) {
+                    ("UPLOADED", _) => upload_peak = peak.load(std::sync::atomic::Ordering::SeqCst),
+                    ("NEED_LINK", _) => {
+                        let got = mx.wait_for(1, 300).await;
+                        let link = link_in(&notice_text(&got[0].data));
+                        stdin.write_all(format!("{link}\n").as_bytes()).await.unwrap();
+                        stdin.flush().await.unwrap();
+                    }
+                    _ => {}
+                }
+                said.push(line);
+            }
+            (said, upload_peak)
+        })
+        .await;
+    sampling.abort();
+    let (said, upload_peak) = said;
+    assert!(status.success(), "send.mjs failed ({status}); screenshots in {}:\n{stderr}", shots.display());
+    let (_, hwm) = memory_kib();
+    eprintln!(
+        "send page, 300 MB: test process idle {} MiB, peak RSS while uploading {} MiB, VmHWM at the end {} MiB",
+        idle_rss / 1024,
+        upload_peak / 1024,
+        hwm / 1024
+    );
+    assert!(said.iter().any(|l| l == "UPLOADED"), "the bar reached 100 %: {said:?}");
+    let id = said.iter().find_map(|l| l.strip_prefix("QUEUED ")).expect("a queue id").to_string();
+    assert_eq!(said.iter().find_map(|l| l.strip_prefix("SHA256 ")), Some(expected.as_str()), "{stderr}");
+    assert_eq!(said.last().map(String::as_str), Some("DONE"));
+    let d = s.queue.stores().messages.message(&id).await.unwrap().unwrap();
+    assert_eq!(d.info.auth_user.as_deref(), Some(user));
+    assert_eq!(d.recipients[0].state, RecipientState::Delivered);
+    // Memory stays bounded while the upload streams to the spool: far below the file's size.
+    assert!(upload_peak > 0 && upload_peak < idle_rss + 150 * 1024, "peak {upload_peak} KiB, idle {idle_rss} KiB");
 }

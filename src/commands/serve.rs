@@ -59,6 +59,8 @@ pub(crate) async fn run(config: Config, source: &ConfigSource) -> Result<(), Fai
         (queue.stores().clone(), queue.control().clone(), queue.clone());
     let admin = crate::admin::bind(&config, metrics.clone(), queue.clone()).await?;
     let portal = Portal::new_with(config.clone(), queue, files, metrics).map_err(|e| Failure::Failed(e.to_string()))?;
+    // The send page's messages take the submission path.
+    portal.set_submitter(server.submitter());
     let portal_listener = tokio::net::TcpListener::bind(config.portal.address)
         .await
         .map_err(|e| Failure::Failed(format!("cannot listen on {} (portal): {e}", config.portal.address)))?;

@@ -27,6 +27,12 @@ pub struct ConsoleConfig {
     pub ldap: ConsoleLdap,
     /// Sign-in through the organisation's OpenID Provider.
     pub oidc: crate::ConsoleOidc,
+    /// The send-a-file page (`/sent/send`): the most file bytes one message may carry
+    /// ("2GB", 1 GB = 1024 MB). A larger upload is stopped where it passes the limit (413).
+    pub send_max_size: crate::Size,
+    /// The longest a send-a-file upload may take, from its first byte (instead of `[portal]
+    /// request_timeout`, which stays in force for every other request).
+    pub send_timeout: crate::Duration,
 }
 
 /// `[console.ldap]`: the directory is `[ldap]` (url, bind_dn, bind_password, base_dn, timeout).
@@ -46,7 +52,13 @@ pub struct ConsoleLdap {
 
 impl Default for ConsoleConfig {
     fn default() -> Self {
-        ConsoleConfig { sign_in: vec![SignInMethod::Local], ldap: ConsoleLdap::default(), oidc: Default::default() }
+        ConsoleConfig {
+            sign_in: vec![SignInMethod::Local],
+            ldap: ConsoleLdap::default(),
+            oidc: Default::default(),
+            send_max_size: crate::Size(2 << 30),
+            send_timeout: crate::Duration::from_secs(3600),
+        }
     }
 }
 
@@ -82,6 +94,12 @@ impl ConsoleConfig {
             if !filter.contains(var) || !filter.starts_with('(') {
                 return Some((key.into(), format!("must be an LDAP filter with {var}, e.g. \"(mail={var})\"")));
             }
+        }
+        if self.send_max_size.0 == 0 {
+            return Some(("console.send_max_size".into(), "must be more than 0".into()));
+        }
+        if self.send_timeout.0.is_zero() {
+            return Some(("console.send_timeout".into(), "must be more than 0".into()));
         }
         if self.ldap.address_attributes.is_empty() {
             return Some(("console.ldap.address_attributes".into(), "needs at least one attribute".into()));

@@ -77,6 +77,8 @@ struct SentPage {
     a: &'static crate::console_approval::ApprovalTexts,
     /// What the sender searched for ("": the newest messages).
     search: String,
+    /// The send page's link, when the page is on.
+    send_link: Option<&'static str>,
 }
 
 /// The console's list: `?q=` searches recipients, kept subjects and kept file names.
@@ -270,6 +272,7 @@ pub async fn list(
         to_decide,
         a,
         search,
+        send_link: portal.inner.submitter.get().map(|_| crate::console_send::send_texts(t).link),
     };
     render(StatusCode::OK, &page)
 }

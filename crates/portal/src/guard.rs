@@ -97,7 +97,15 @@ pub async fn guard(
     let peer = SocketAddr::new(client, connection.addr.port());
     request.extensions_mut().insert(ConnectInfo(Peer(peer)));
     let (parts, body) = request.into_parts();
-    let (body, missed) = deadline::timed(body, started + p.request_timeout.0);
+    // The send page's upload may take longer than any other request, and its page runs a
+    // script of its own.
+    let send_page = parts.uri.path() == "/sent/send";
+    let timeout = if send_page && parts.method == axum::http::Method::POST {
+        portal.inner.config.console.send_timeout.0
+    } else {
+        p.request_timeout.0
+    };
+    let (body, missed) = deadline::timed(body, started + timeout);
     let request = Request::from_parts(parts, body);
     let clock = connection.clock.clone();
     let mut response = if portal.inner.limiter.allow(client) {
@@ -113,6 +121,9 @@ pub async fn guard(
     let headers = response.headers_mut();
     for (name, value) in HEADERS {
         headers.insert(name, HeaderValue::from_static(value));
+    }
+    if send_page {
+        headers.insert("content-security-policy", HeaderValue::from_static(crate::console_send::SEND_CSP));
     }
     if secure {
         headers.insert(header::STRICT_TRANSPORT_SECURITY, HeaderValue::from_static(HSTS));

@@ -16,6 +16,7 @@ mod console;
 mod console_approval;
 mod console_hold;
 mod console_oidc;
+mod console_send;
 mod deadline;
 mod download;
 mod forwarded;
@@ -29,6 +30,7 @@ mod original;
 mod page;
 mod quarantine;
 mod recipient;
+mod send_mime;
 mod session;
 mod sign_in_guard;
 mod trace;
@@ -82,6 +84,9 @@ struct Inner {
     oidc: Option<oidc::Provider>,
     /// OpenID Connect sign-ins under way.
     oidc_flows: oidc::PendingFlows,
+    /// Where the send page's messages go (the receive stage's submission path); unset: the
+    /// page is off.
+    submitter: std::sync::OnceLock<Arc<dyn sekisho_store::Submitter>>,
 }
 
 /// Why the portal could not start.
@@ -140,6 +145,7 @@ impl Portal {
             directory,
             oidc,
             oidc_flows: oidc::PendingFlows::default(),
+            submitter: std::sync::OnceLock::new(),
             stores,
             files,
             queue,
@@ -155,6 +161,12 @@ impl Portal {
             config,
         };
         Ok(Portal { inner: Arc::new(inner) })
+    }
+
+    /// Turns the send page (`/sent/send`) on: its messages go to `submitter`, the path a
+    /// submitted message takes after DATA. Only the first call counts.
+    pub fn set_submitter(&self, submitter: Arc<dyn sekisho_store::Submitter>) {
+        let _ = self.inner.submitter.set(submitter);
     }
 
     /// The portal's routes.
@@ -178,6 +190,14 @@ impl Portal {
             .route("/sent/logout", post(console::logout))
             .route("/sent/oidc/start", get(console_oidc::start))
             .route("/sent/oidc/callback", get(console_oidc::callback))
+            .route(
+                "/sent/send",
+                get(console_send::form)
+                    .post(console_send::send)
+                    // The upload streams to the spool; `[console] send_max_size` is counted there.
+                    .layer(axum::extract::DefaultBodyLimit::disable()),
+            )
+            .route("/sent/send.js", get(console_send::script))
             .route("/sent/m/{id}", get(console::message))
             .route("/sent/m/{id}/link", post(console::link_action))
             .route("/sent/quarantine", get(quarantine::list))

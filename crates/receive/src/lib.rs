@@ -5,6 +5,7 @@
 //! connection limits, and streams DATA into the spool. A message is acknowledged with 250 only
 //! after `Queue::commit` returned: body and envelope are on disk.
 
+mod accept;
 pub mod approval_notice;
 mod attachments;
 mod auth;
@@ -29,6 +30,7 @@ mod sender_tls;
 mod senders;
 mod server;
 mod smime;
+mod submitter;
 mod tls;
 
 pub use error::ReceiveError;

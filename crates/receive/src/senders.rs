@@ -38,7 +38,7 @@ pub(crate) async fn check(ctx: &Ctx, user: Option<&str>, address: &str) -> Sende
 
 /// The addresses bound to account `user`: in the account store, and in the directory with
 /// `[senders] ldap`. `None` when a source could not be read.
-async fn bound_addresses(ctx: &Ctx, user: &str) -> Option<Vec<String>> {
+pub(crate) async fn bound_addresses(ctx: &Ctx, user: &str) -> Option<Vec<String>> {
     let mut bound = match ctx.queue.stores().accounts.addresses(user).await {
         Ok(bound) => bound,
         Err(e) => {

@@ -237,6 +237,12 @@ impl Server {
         Reloader { current: self.current.clone() }
     }
 
+    /// What the portal's send page hands its messages to: the path a submitted message takes
+    /// after DATA, under the configuration of the moment.
+    pub fn submitter(&self) -> Arc<dyn sekisho_store::Submitter> {
+        Arc::new(crate::submitter::PortalSubmitter { current: self.current.clone() })
+    }
+
     /// The bound addresses with their roles (port 0 resolved).
     pub fn local_addrs(&self) -> Vec<(SocketAddr, Role)> {
         self.listeners.iter().map(|(_, l)| (l.config.address, l.config.role)).collect()

@@ -7,7 +7,8 @@
 
 use sekisho_inspect::mime::{MessageLimits, MimeError, TextBody, text_bodies};
 
-use crate::replace::{PartEdit, base64_lines, edit_parts};
+use crate::attachment::base64_lines;
+use crate::replace::{PartEdit, edit_parts};
 use crate::splice::RewriteError;
 
 /// The banner in both forms.

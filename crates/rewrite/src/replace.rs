@@ -2,8 +2,7 @@
 //! copy, an HTML body by its text) or removed (an HTML alternative beside a text/plain one),
 //! every other byte left as it was.
 
-use base64::Engine as _;
-
+use crate::attachment::base64_lines;
 use crate::splice::{RewriteError, delimiter_start, whole_message};
 
 /// One change to a part of a message (`span`: from the start of the part's header to the end
@@ -73,28 +72,7 @@ pub fn edit_parts(raw: &[u8], mut edits: Vec<PartEdit>) -> Result<Vec<u8>, Rewri
 /// A file as a MIME attachment part named `name` (any text: encoded as RFC 2231 and RFC 2047
 /// ask), its bytes in base64.
 pub fn file_part(bytes: &[u8], name: &str, content_type: &str) -> Vec<u8> {
-    let plain = name.chars().all(|c| c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ');
-    let (type_name, disposition) = if plain {
-        (format!("name=\"{name}\""), format!("filename=\"{name}\""))
-    } else {
-        let encoded = base64::engine::general_purpose::STANDARD.encode(name);
-        let percent: String = name
-            .bytes()
-            .map(|b| {
-                if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-                    (b as char).to_string()
-                } else {
-                    format!("%{b:02X}")
-                }
-            })
-            .collect();
-        (format!("name=\"=?UTF-8?B?{encoded}?=\""), format!("filename*=UTF-8''{percent}"))
-    };
-    let mut out = format!(
-        "Content-Type: {content_type}; {type_name}\r\nContent-Disposition: attachment; {disposition}\r\n\
-         Content-Transfer-Encoding: base64\r\n\r\n"
-    )
-    .into_bytes();
+    let mut out = crate::attachment::attachment_header(name, content_type).into_bytes();
     out.extend_from_slice(&base64_lines(bytes));
     out
 }
@@ -104,19 +82,6 @@ pub fn text_part(text: &str) -> Vec<u8> {
     let crlf = text.replace("\r\n", "\n").replace('\n', "\r\n");
     let mut out = b"Content-Type: text/plain; charset=UTF-8\r\nContent-Transfer-Encoding: base64\r\n\r\n".to_vec();
     out.extend_from_slice(&base64_lines(crlf.as_bytes()));
-    out
-}
-
-/// `bytes` in base64, lines of 76 symbols joined by CRLF (no line break after the last).
-pub(crate) fn base64_lines(bytes: &[u8]) -> Vec<u8> {
-    let encoded = base64::engine::general_purpose::STANDARD.encode(bytes);
-    let mut out = Vec::with_capacity(encoded.len() + encoded.len() / 38);
-    for (i, line) in encoded.as_bytes().chunks(76).enumerate() {
-        if i > 0 {
-            out.extend_from_slice(b"\r\n");
-        }
-        out.extend_from_slice(line);
-    }
     out
 }
 
@@ -149,8 +114,8 @@ mod tests {
             "From: a@example.jp\r\nContent-Type: multipart/mixed; boundary=\"M\"\r\n\r\n\
              --M\r\nContent-Type: multipart/alternative; boundary=\"A\"\r\n\r\n\
              --A\r\nContent-Type: text/plain\r\n\r\nhello\r\n--A--\r\n\
-             --M\r\nContent-Type: application/x; name=\"=?UTF-8?B?6KaL56mNICLmm7giLnhsc3g=?=\"\r\n\
-             Content-Disposition: attachment; filename*=UTF-8''%E8%A6%8B%E7%A9%8D%20%22%E6%9B%B8%22.xlsx\r\n\
+             --M\r\nContent-Type: application/x;\r\n name=\"=?UTF-8?B?6KaL56mNICLmm7giLnhsc3g=?=\"\r\n\
+             Content-Disposition: attachment;\r\n filename*=UTF-8''%E8%A6%8B%E7%A9%8D%20%22%E6%9B%B8%22.xlsx\r\n\
              Content-Transfer-Encoding: base64\r\n\r\nWExTWA==\r\n--M--\r\n"
         );
         let overlapping = vec![PartEdit::Remove { span: html }, PartEdit::Remove { span: (html.0 + 1, html.1) }];

@@ -83,7 +83,7 @@ pub fn zip_part(zip: &[u8], name: &str) -> Vec<u8> {
          Content-Transfer-Encoding: base64\r\n\r\n"
     )
     .into_bytes();
-    out.extend_from_slice(&crate::replace::base64_lines(zip));
+    out.extend_from_slice(&crate::attachment::base64_lines(zip));
     out
 }
 

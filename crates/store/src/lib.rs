@@ -47,6 +47,7 @@ mod sqlite_reports;
 mod sqlite_tls;
 pub mod state;
 mod store;
+pub mod submit;
 pub mod users;
 
 pub use approval::{Approval, ApprovalError, Approver, Decided, Verdict, Who};
@@ -85,6 +86,7 @@ pub use sqlite_history::WrittenTo;
 #[cfg(feature = "seeding")]
 pub use store::QueueWrites;
 pub use store::{AccountStore, Claim, MessageStore, QueueDepth, Stores, TlsStore};
+pub use submit::{SubmitReply, Submitted, Submitter};
 
 use std::path::Path;
 use std::sync::Arc;

@@ -43,6 +43,11 @@ pub struct FinishedBody {
 }
 
 impl FinishedBody {
+    /// The message's queue ID.
+    pub fn id(&self) -> &QueueId {
+        &self.id
+    }
+
     /// Bytes in the body.
     pub fn size(&self) -> u64 {
         self.size

@@ -182,6 +182,9 @@ impl TestServer {
         };
         let portal = portal_listener
             .map(|l| (l, sekisho_portal::Portal::new(config.clone(), queue.clone(), files.clone()).expect("portal")));
+        if let Some((_, p)) = &portal {
+            p.set_submitter(server.submitter());
+        }
         let portal_app = portal.as_ref().map(|(_, p)| p.clone());
         let task = tokio::spawn(async move {
             let (tx, rx) = tokio::sync::watch::channel(false);

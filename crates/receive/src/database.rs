@@ -1,0 +1,15 @@
+//! Where the configuration puts the queue's state (`[store] backend`, `url`): the one mapping
+//! from the configuration to the store's [`Database`], for `serve`, the commands and the tests.
+
+use sekisho_config::{Config, StoreBackend};
+use sekisho_store::Database;
+
+/// The configured database; on PostgreSQL this node claims work under its host name, so a
+/// restarted node takes its own unfinished claims back at once.
+pub fn database(config: &Config) -> Database {
+    match (config.store.backend, &config.store.url) {
+        (StoreBackend::Postgres, Some(url)) => Database::Postgres { url: url.clone(), node: config.hostname.clone() },
+        // A checked configuration has a URL with "postgres"; SQLite otherwise.
+        _ => Database::Sqlite,
+    }
+}
