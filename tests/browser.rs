@@ -41,6 +41,7 @@
 //! authenticated TLS session and one in plaintext, the administrator follows the console's link
 //! to the dashboard, whose 24-hour chart Chromium draws with one segment per level, and a recent
 //! delivery's link opens the message's page.
+//!
 //! Sending a large file (`tests/browser/send.mjs`): the sender signs in, opens the send page,
 //! uploads a 300 MB file of random bytes; the progress bar reaches 100 % and the answer shows
 //! the queue ID; the recipient (an MX without STARTTLS: a link) downloads the file in Chromium
@@ -836,6 +837,8 @@ async fn an_administrator_reads_the_dashboards_chart_and_opens_a_delivery_in_chr
         let name = format!("{DASHBOARD_SHOTS}{step}.png");
         assert!(is_png(&shots.join(&name)), "no screenshot {name} in {}", shots.display());
     }
+}
+
 /// The test process's resident memory (the server runs in it): (VmRSS, VmHWM) in KiB.
 fn memory_kib() -> (u64, u64) {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();

@@ -53,7 +53,9 @@ pub(crate) async fn open_store(
             crate::config_file::ENV
         )));
     }
-    sekisho_store::open_store(path).await.map_err(|e| Failure::Failed(e.to_string()))
+    sekisho_store::open_store_on(path, &sekisho_receive::database(config))
+        .await
+        .map_err(|e| Failure::Failed(e.to_string()))
 }
 
 /// Prints a value as pretty JSON on stdout.

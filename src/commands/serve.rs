@@ -17,9 +17,11 @@ pub(crate) async fn run(config: Config, source: &ConfigSource) -> Result<(), Fai
     crate::material::check(&config).map_err(|e| Failure::Usage(e.to_string()))?;
     let (_log, log_file) = crate::logging::init(&config.log).map_err(|e| Failure::Usage(e.to_string()))?;
     let metrics = sekisho_metrics::Metrics::new();
-    let (queue, report) = Queue::open_with(&config.store.path, config.store.group_commit_max, config.store.group_sync)
-        .await
-        .map_err(|e| Failure::Failed(e.to_string()))?;
+    let database = sekisho_receive::database(&config);
+    let (queue, report) =
+        Queue::open_on(&config.store.path, &database, config.store.group_commit_max, config.store.group_sync)
+            .await
+            .map_err(|e| Failure::Failed(e.to_string()))?;
     tracing::info!(
         messages = report.messages,
         claims_released = report.claims_released,

@@ -165,6 +165,36 @@ pub struct StoreConfig {
     /// `$CREDENTIALS_DIRECTORY/sekisho-store-key`, else [`StoreConfig::default_key_file`]
     /// (created at first start).
     pub key_file: Option<PathBuf>,
+    /// Where the queue's state lives: `sqlite` (in the data directory) or `postgres` (at `url`).
+    pub backend: StoreBackend,
+    /// The PostgreSQL database, `postgres://user:password@host:port/database`; only with
+    /// `backend = "postgres"`.
+    pub url: Option<String>,
+}
+
+/// A database URL as it may be shown in an error or a log: any password replaced by `***`.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            match userinfo.find(':') {
+                Some(colon) => format!("{}{}:***{}", &url[..scheme + 3], &userinfo[..colon], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// `[store] backend`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StoreBackend {
+    /// SQLite in the data directory (the embedded default).
+    #[default]
+    Sqlite,
+    /// A PostgreSQL server (`[store] url`).
+    Postgres,
 }
 
 impl StoreConfig {
@@ -657,6 +687,8 @@ impl Default for StoreConfig {
             group_sync: false,
             retention: Duration::from_secs(90 * 86_400),
             key_file: None,
+            backend: StoreBackend::Sqlite,
+            url: None,
         }
     }
 }
@@ -775,6 +807,20 @@ impl Config {
         let retention = self.store.retention.0;
         if !retention.is_zero() && retention < std::time::Duration::from_secs(3600) {
             return Err(err("store.retention", "must be \"0\" (keep forever) or at least \"1h\"".into()));
+        }
+        match (self.store.backend, &self.store.url) {
+            (StoreBackend::Postgres, None) => {
+                return Err(err("store.backend", "\"postgres\" needs [store] url = \"postgres://...\"".into()));
+            }
+            (StoreBackend::Postgres, Some(url))
+                if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) =>
+            {
+                return Err(err("store.url", format!("`{}` is not a postgres:// URL", redact_url(url))));
+            }
+            (StoreBackend::Sqlite, Some(_)) => {
+                return Err(err("store.url", "is only used with backend = \"postgres\"".into()));
+            }
+            _ => {}
         }
         let mut seen = std::collections::HashSet::new();
         for (i, l) in self.listeners.iter().enumerate() {
@@ -1105,6 +1151,20 @@ mod tests {
     fn retention_is_a_duration_of_an_hour_or_more_or_zero() {
         assert_eq!(parse("[store]\nretention = \"30d\"\n").unwrap().store.retention, Duration::from_secs(30 * 86_400));
         assert!(parse("[store]\nretention = \"0\"\n").unwrap().store.retention.0.is_zero(), "0 keeps forever");
+        assert_eq!(parse("").unwrap().store.backend, StoreBackend::Sqlite);
+        let c =
+            parse("[store]\nbackend = \"postgres\"\nurl = \"postgres://sekisho@db.example:5432/sekisho\"\n").unwrap();
+        assert_eq!(
+            (c.store.backend, c.store.url.as_deref()),
+            (StoreBackend::Postgres, Some("postgres://sekisho@db.example:5432/sekisho"))
+        );
+        let e = parse("[store]\nbackend = \"postgres\"\n").unwrap_err().to_string();
+        assert_eq!(e, "test.toml:2: store.backend: \"postgres\" needs [store] url = \"postgres://...\"");
+        let e = parse("[store]\nbackend = \"postgres\"\nurl = \"mysql://u:secret@h/d\"\n").unwrap_err().to_string();
+        assert_eq!(e, "test.toml:3: store.url: `mysql://u:***@h/d` is not a postgres:// URL");
+        let e = parse("[store]\nurl = \"postgres://h/d\"\n").unwrap_err().to_string();
+        assert_eq!(e, "test.toml:2: store.url: is only used with backend = \"postgres\"");
+        assert!(parse("[store]\nbackend = \"oracle\"\n").unwrap_err().to_string().contains("unknown variant"));
         let e = parse("[store]\npath = \"/x\"\nretention = \"10m\"\n").unwrap_err().to_string();
         assert_eq!(e, "test.toml:3: store.retention: must be \"0\" (keep forever) or at least \"1h\"");
         let e = parse("[store]\nretention = \"ninety days\"\n").unwrap_err().to_string();

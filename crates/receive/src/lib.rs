@@ -13,6 +13,7 @@ mod authenticate;
 pub mod cancel_notice;
 mod connection;
 mod country;
+mod database;
 mod dmarc_rows;
 mod error;
 mod failure_reports;
@@ -33,6 +34,7 @@ mod smime;
 mod submitter;
 mod tls;
 
+pub use database::database;
 pub use error::ReceiveError;
 pub use server::{Reloader, Server};
 pub use tls::{CertificateError, TlsManager, check_certificate};

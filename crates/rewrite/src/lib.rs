@@ -22,8 +22,8 @@ mod splice;
 pub mod undisclosed;
 mod zip;
 
-pub use failure_report::{FailureReport, failure_report_mail};
 pub use attachment::{Base64Lines, attachment_header, encoded_words};
+pub use failure_report::{FailureReport, failure_report_mail};
 pub use inbound_notice::{InboundNotice, class_words, inbound_notice_part};
 pub use notice::{Notice, NoticeFile, NoticeTemplates, PLACEHOLDERS, human_size, notice_part};
 pub use replace::{PartEdit, edit_parts, file_part, text_part};

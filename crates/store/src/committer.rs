@@ -12,7 +12,6 @@ use crate::model::{NewMessage, NoticeKind, RecipientUpdate};
 use crate::queue_id::QueueId;
 use crate::recovery::{self, RecoveryReport};
 use crate::spool::{FinishedBody, Spool, TempBody};
-use crate::sqlite::SqliteStore;
 use crate::store::{Backend, Claim, Stores};
 
 /// Delivery outcomes waiting for the outcome writer.
@@ -74,6 +73,17 @@ impl Queue {
         group_commit_max: usize,
         group_sync: bool,
     ) -> Result<(Queue, RecoveryReport), StoreError> {
+        Self::open_on(data_dir, &crate::Database::Sqlite, group_commit_max, group_sync).await
+    }
+
+    /// Like `open_with`, with the queue's state in `database` (bodies stay in the data
+    /// directory's spool).
+    pub async fn open_on(
+        data_dir: &Path,
+        database: &crate::Database,
+        group_commit_max: usize,
+        group_sync: bool,
+    ) -> Result<(Queue, RecoveryReport), StoreError> {
         crate::private::create_dir_all(data_dir).map_err(|e| StoreError::io("create", data_dir, e))?;
         match crate::private::secure_data_dir(data_dir) {
             Ok(None) => {}
@@ -93,7 +103,7 @@ impl Queue {
         }
         let lock = lock_data_dir(data_dir)?;
         let spool = Spool::open_with(data_dir, group_sync)?;
-        let store: Arc<dyn Backend> = Arc::new(SqliteStore::open(&data_dir.join("queue.db")).await?);
+        let store = database.open_serving(data_dir).await?;
         let report = recovery::recover(&spool, store.as_ref()).await?;
         let (tx, rx) = mpsc::channel(group_commit_max.max(1) * 4);
         let new_mail = Arc::new(tokio::sync::Notify::new());

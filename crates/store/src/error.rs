@@ -17,6 +17,12 @@ pub enum StoreError {
     /// Another sekisho process holds the data directory.
     #[error("data directory {} is in use by another sekisho process", .0.display())]
     Locked(PathBuf),
+    /// Another sekisho node serves from the same PostgreSQL database.
+    #[error(
+        "another sekisho node is serving from this PostgreSQL database; until message bodies are shared between \
+         nodes, one node serves per database (stop the other, or give this one a database of its own)"
+    )]
+    DatabaseInUse,
     /// The committer task is gone (shutting down).
     #[error("the queue is shutting down")]
     Closed,

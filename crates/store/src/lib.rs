@@ -91,10 +91,47 @@ pub use submit::{SubmitReply, Submitted, Submitter};
 use std::path::Path;
 use std::sync::Arc;
 
+/// Where the queue's state lives (`[store] backend`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Database {
+    /// `queue.db` in the data directory.
+    Sqlite,
+    /// A PostgreSQL database: its URL, and this node's name in the claims it takes (stable
+    /// across restarts, so a restarted node takes its own unfinished claims back at once).
+    Postgres { url: String, node: String },
+}
+
+impl Database {
+    /// Opens it for reading and administration.
+    async fn open(&self, data_dir: &Path) -> Result<Arc<dyn store::Backend>, StoreError> {
+        Ok(match self {
+            Database::Sqlite => Arc::new(SqliteStore::open(&data_dir.join("queue.db")).await?),
+            Database::Postgres { url, node } => {
+                Arc::new(PgStore::open(url).await?.with_claims(node, postgres::DEFAULT_LEASE))
+            }
+        })
+    }
+
+    /// Opens it for a serving node: on PostgreSQL, also takes the serving lock.
+    pub(crate) async fn open_serving(&self, data_dir: &Path) -> Result<Arc<dyn store::Backend>, StoreError> {
+        Ok(match self {
+            Database::Sqlite => self.open(data_dir).await?,
+            Database::Postgres { url, node } => {
+                Arc::new(PgStore::open(url).await?.with_claims(node, postgres::DEFAULT_LEASE).serve_alone().await?)
+            }
+        })
+    }
+}
+
 /// Opens the store for reading and administration (CLI), without recovery or the spool lock:
 /// its roles, and the administrator's door to the queue.
 pub async fn open_store(data_dir: &Path) -> Result<(Stores, QueueControl), StoreError> {
+    open_store_on(data_dir, &Database::Sqlite).await
+}
+
+/// Like [`open_store`], with the queue's state in `database`.
+pub async fn open_store_on(data_dir: &Path, database: &Database) -> Result<(Stores, QueueControl), StoreError> {
     private::create_dir_all(data_dir).map_err(|e| StoreError::io("create the data directory", data_dir, e))?;
-    let backend: Arc<dyn store::Backend> = Arc::new(SqliteStore::open(&data_dir.join("queue.db")).await?);
+    let backend = database.open(data_dir).await?;
     Ok((Stores::of(&backend), QueueControl::new(backend, data_dir)))
 }

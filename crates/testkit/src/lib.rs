@@ -157,9 +157,11 @@ impl TestServer {
         // (`config.authentication.enabled = true`), so the others keep their DNS traffic.
         config.authentication.enabled = false;
         tweak(&mut config);
-        let (queue, _) = Queue::open_with(&config.store.path, config.store.group_commit_max, config.store.group_sync)
-            .await
-            .expect("open queue");
+        let database = sekisho_receive::database(&config);
+        let (queue, _) =
+            Queue::open_on(&config.store.path, &database, config.store.group_commit_max, config.store.group_sync)
+                .await
+                .expect("open queue");
         let files = open_files(&config, &queue).await;
         let server = Server::bind(config.clone(), queue.clone()).await.expect("bind");
         let addrs = server.local_addrs();
