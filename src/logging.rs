@@ -98,18 +98,31 @@ impl Write for FileWriter {
     }
 }
 
-/// Text fields as `name=value` separated by spaces (the message bare), each value escaped.
+/// Text fields as `name=value` separated by spaces (the message bare), each value escaped as
+/// it is written into the line (no copy of the value first).
 fn escaped_fields() -> impl for<'w> FormatFields<'w> + Send + Sync + 'static {
     tracing_subscriber::fmt::format::debug_fn(
         |w: &mut Writer<'_>, field: &tracing::field::Field, value: &dyn std::fmt::Debug| {
-            let value = format!("{value:?}");
-            match field.name() {
-                "message" => write!(w, "{}", Escaped(&value)),
-                name => write!(w, "{name}={}", Escaped(&value)),
+            use std::fmt::Write as _;
+            if field.name() != "message" {
+                w.write_str(field.name())?;
+                w.write_char('=')?;
             }
+            write!(Escaping(w), "{value:?}")
         },
     )
     .delimited(" ")
+}
+
+/// Writes what it is given with `hidden` characters escaped ([`Escaped`]): every piece a value
+/// formats itself into is whole characters, so escaping piece by piece escapes the value.
+struct Escaping<'a, W: std::fmt::Write>(&'a mut W);
+
+impl<W: std::fmt::Write> std::fmt::Write for Escaping<'_, W> {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        // Printable ASCII (most of every line) has nothing to escape.
+        if s.bytes().all(|b| (b' '..=b'~').contains(&b)) { self.0.write_str(s) } else { write!(self.0, "{}", Escaped(s)) }
+    }
 }
 
 #[cfg(test)]
