@@ -1,8 +1,9 @@
 //! Log output: one line per event on stderr, or appended to `[log] file` (reopened on SIGHUP,
 //! so logrotate can move it away), text or JSON, filtered by `[log] level` or RUST_LOG. Lines
 //! are handed to a writer thread, so a delivery or session task never waits on the stderr lock
-//! or its write; when the writer falls behind by more than `BUFFERED_LINES`, tasks wait for it
-//! rather than lose a line.
+//! or its write (the thread writes the lines waiting for it together, with one system call);
+//! when the writer falls behind by more than `BUFFERED_LINES`, tasks wait for it rather than
+//! lose a line.
 //!
 //! Many values come from outsiders (HELO names, addresses, user names, file names, a remote
 //! server's replies): in text lines every field and message is written with its control and
@@ -34,10 +35,10 @@ pub(crate) fn init(config: &LogConfig) -> std::io::Result<(WorkerGuard, Option<L
     let (file, (writer, guard), ansi) = match &config.file {
         Some(path) => {
             let file = LogFile::open(path)?;
-            let writer = builder.finish(FileWriter(file.file.clone()));
+            let writer = builder.finish(batched(FileWriter(file.file.clone())));
             (Some(file), writer, false)
         }
-        None => (None, builder.finish(std::io::stderr()), std::io::stderr().is_terminal()),
+        None => (None, builder.finish(batched(std::io::stderr())), std::io::stderr().is_terminal()),
     };
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer).with_ansi(ansi);
     let _ = match config.format {
@@ -45,6 +46,12 @@ pub(crate) fn init(config: &LogConfig) -> std::io::Result<(WorkerGuard, Option<L
         LogFormat::Text => builder.with_target(false).fmt_fields(escaped_fields()).try_init(),
     };
     Ok((guard, file))
+}
+
+/// The writer thread's output: the lines it finds waiting are written with one system call,
+/// not one each (it flushes whenever it has written every line waiting, so none lingers).
+fn batched<W: Write>(out: W) -> std::io::BufWriter<W> {
+    std::io::BufWriter::with_capacity(64 << 10, out)
 }
 
 /// `[log] file`, open for appending; [`LogFile::reopen`] starts writing to whatever file is at
@@ -98,18 +105,35 @@ impl Write for FileWriter {
     }
 }
 
-/// Text fields as `name=value` separated by spaces (the message bare), each value escaped.
+/// Text fields as `name=value` separated by spaces (the message bare), each value escaped as
+/// it is written into the line (no copy of the value first).
 fn escaped_fields() -> impl for<'w> FormatFields<'w> + Send + Sync + 'static {
     tracing_subscriber::fmt::format::debug_fn(
         |w: &mut Writer<'_>, field: &tracing::field::Field, value: &dyn std::fmt::Debug| {
-            let value = format!("{value:?}");
-            match field.name() {
-                "message" => write!(w, "{}", Escaped(&value)),
-                name => write!(w, "{name}={}", Escaped(&value)),
+            use std::fmt::Write as _;
+            if field.name() != "message" {
+                w.write_str(field.name())?;
+                w.write_char('=')?;
             }
+            write!(Escaping(w), "{value:?}")
         },
     )
     .delimited(" ")
+}
+
+/// Writes what it is given with `hidden` characters escaped ([`Escaped`]): every piece a value
+/// formats itself into is whole characters, so escaping piece by piece escapes the value.
+struct Escaping<'a, W: std::fmt::Write>(&'a mut W);
+
+impl<W: std::fmt::Write> std::fmt::Write for Escaping<'_, W> {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        // Printable ASCII (most of every line) has nothing to escape.
+        if s.bytes().all(|b| (b' '..=b'~').contains(&b)) {
+            self.0.write_str(s)
+        } else {
+            write!(self.0, "{}", Escaped(s))
+        }
+    }
 }
 
 #[cfg(test)]

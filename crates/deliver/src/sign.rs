@@ -70,6 +70,10 @@ impl Dkim {
         data: Data,
         spooled: &Path,
     ) -> (Data, Option<String>) {
+        // No `[[dkim]]`: nothing to read (the body is not opened, no thread hop).
+        if self.signers.is_empty() {
+            return (data, None);
+        }
         if origin == Origin::Mx {
             let why = (!self.signers.is_empty()).then(|| "not signed: inbound mail from the internet".to_string());
             return (data, why);
@@ -206,6 +210,19 @@ mod tests {
             Data::Made(bytes) => bytes.clone(),
             Data::Spooled => Vec::new(),
         }
+    }
+
+    #[tokio::test]
+    async fn without_dkim_the_data_leaves_as_it_is_and_the_body_is_not_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let off = Arc::new(Dkim::load(&Config::default()));
+        // No body at this path: reading it would give "not signed: the spooled body: ...".
+        let gone = dir.path().join("gone");
+        let (data, why) = off.sign("M1", Origin::Submission, Data::Spooled, &gone).await;
+        assert!(matches!(data, Data::Spooled) && why.is_none(), "{why:?}");
+        let made = b"From: a@example.jp\r\n\r\nhi\r\n".to_vec();
+        let (data, why) = off.sign("M2", Origin::Submission, Data::Made(made.clone()), &gone).await;
+        assert!(matches!(&data, Data::Made(b) if *b == made) && why.is_none(), "{why:?}");
     }
 
     #[tokio::test]

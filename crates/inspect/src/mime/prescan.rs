@@ -34,8 +34,23 @@ pub(super) fn prescan(raw: &[u8], limits: &MessageLimits) -> Result<(), MimeErro
 }
 
 /// The second bound: Content-Type fields on any line, read as mail-parser reads field names.
+/// Only a line with a colon can hold a field: the colons are found in one pass over `raw`, and
+/// only their lines are read (a body of text or base64 has few or none).
 fn count_types(raw: &[u8], limits: &MessageLimits) -> Result<(), MimeError> {
-    let types = lines(raw).filter(|line| field_name(line).is_some_and(|n| n == b"content-type")).count();
+    let mut types = 0;
+    // Where the line after the last one read starts.
+    let mut next = 0;
+    for colon in memchr::memchr_iter(b':', raw) {
+        if colon < next {
+            continue;
+        }
+        let start = memchr::memrchr(b'\n', &raw[..colon]).map_or(0, |at| at + 1);
+        let end = memchr::memchr(b'\n', &raw[colon..]).map_or(raw.len(), |at| colon + at);
+        if field_name(&raw[start..end]).is_some_and(|n| n == b"content-type") {
+            types += 1;
+        }
+        next = end + 1;
+    }
     if types > limits.max_parts {
         return Err(MimeError::TooManyParts(limits.max_parts));
     }
@@ -92,6 +107,11 @@ fn scan(raw: &[u8], limits: &MessageLimits, depth: u32, encoded_left: u32, parts
     let mut frames: Vec<Frame> = Vec::new();
     let mut mode = Mode::Header(Vec::new());
     for line in lines(raw) {
+        // A body outside any multipart runs to the end: no delimiter can follow, so nothing
+        // after it opens or counts a part.
+        if matches!(mode, Mode::Body) && !frames.iter().any(|f| matches!(f, Frame::Multipart { .. })) {
+            break;
+        }
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         mode = match mode {
             Mode::Header(mut fields) => match header_line(&mut fields, line) {
@@ -400,6 +420,35 @@ mod tests {
         let encoded = base64::engine::general_purpose::STANDARD.encode(&deep);
         let raw = format!("Content-Type: message/rfc822\r\nContent-Transfer-Encoding: base64\r\n\r\n{encoded}\r\n");
         assert_eq!(scan_default(raw.as_bytes()), Err(MimeError::TooDeep(20)));
+    }
+
+    #[test]
+    fn content_type_lines_count_wherever_they_are_and_only_lines_with_a_colon_are_read() {
+        let limits = MessageLimits { max_parts: 3, ..MessageLimits::default() };
+        // Fields in a body count as mail-parser may read them (the second bound), however the
+        // line is spelled and whatever other colons it holds; ends of lines CRLF or LF.
+        for (body, count) in [
+            ("Content-Type: a\r\n content-type : b\nno colon\r\nX-Other: c\r\n", 2),
+            ("Content-Type: a:b:c\r\nContent-Type:d\r\n:Content-Type: e\r\n", 3),
+            ("text: with colons: here\r\nContent-Type: last line without its end", 1),
+        ] {
+            let raw = format!("Subject: s\r\n\r\n{body}");
+            let expected = if count > limits.max_parts { Err(MimeError::TooManyParts(3)) } else { Ok(()) };
+            assert_eq!(count_types(raw.as_bytes(), &limits), expected, "{body:?}");
+            let over = format!("{raw}\r\nContent-Type: x\r\n{}", "Content-Type: y\n".repeat(3 - count));
+            assert_eq!(count_types(over.as_bytes(), &limits), Err(MimeError::TooManyParts(3)), "{body:?}");
+        }
+    }
+
+    #[test]
+    fn a_single_part_body_is_read_no_further_yet_its_fields_still_count() {
+        // After a body outside any multipart nothing opens a part: a delimiter-looking line in
+        // it is text. The second bound still reads every line.
+        let text = "--b\r\nContent-Type: message/rfc822\r\n\r\n".repeat(10);
+        let raw = format!("Subject: s\r\n\r\n{text}");
+        assert_eq!(scan_default(raw.as_bytes()), Ok(()));
+        let limits = MessageLimits { max_parts: 5, ..MessageLimits::default() };
+        assert_eq!(prescan(raw.as_bytes(), &limits), Err(MimeError::TooManyParts(5)));
     }
 
     #[test]

@@ -378,20 +378,24 @@ impl Connection {
         use std::io::Read;
         // Reads come from the page cache (the body was just written or is small): done in
         // place, they cost no thread hop.
-        let mut file: Box<dyn Read + Send> = match body {
+        let lost = |_| SessionError::Lost("reading the spooled body");
+        let (mut file, len): (Box<dyn Read + Send>, u64) = match body {
             Body::File(path) => {
-                Box::new(std::fs::File::open(path).map_err(|_| SessionError::Lost("reading the spooled body"))?)
+                let file = std::fs::File::open(path).map_err(lost)?;
+                let len = file.metadata().map_err(lost)?.len();
+                (Box::new(file), len)
             }
-            Body::Bytes(bytes) => Box::new(bytes),
+            Body::Bytes(bytes) => (Box::new(bytes), bytes.len() as u64),
             Body::Spliced { head, path, resume_at } => {
                 use std::io::Seek as _;
-                let mut rest = std::fs::File::open(path).map_err(|_| SessionError::Lost("reading the spooled body"))?;
-                rest.seek(std::io::SeekFrom::Start(resume_at))
-                    .map_err(|_| SessionError::Lost("reading the spooled body"))?;
-                Box::new(std::io::Read::chain(head, rest))
+                let mut rest = std::fs::File::open(path).map_err(lost)?;
+                let len = rest.metadata().map_err(lost)?.len().saturating_sub(resume_at);
+                rest.seek(std::io::SeekFrom::Start(resume_at)).map_err(lost)?;
+                (Box::new(std::io::Read::chain(head, rest)), head.len() as u64 + len)
             }
         };
-        let mut chunk = vec![0u8; 64 << 10];
+        // As large as the body, up to 64 KiB: a small message does not fill a large buffer.
+        let mut chunk = vec![0u8; len.clamp(1, 64 << 10) as usize];
         let mut out = Vec::with_capacity(70 << 10);
         let mut stuffer = DotStuffer::default();
         loop {
