@@ -1,8 +1,10 @@
-//! RFC 6590 redaction for failure reports: every address's local-part is replaced by a keyed
-//! hash (`redacted-` and 16 hex digits: the same address gives the same token under one key,
-//! so reports can be correlated, but the mailbox cannot be read back), address fields keep
-//! only their redacted addresses (display names go), and free-text fields (Subject,
-//! Thread-Topic, Comments, Keywords) become `[redacted]`. The body is never included.
+//! RFC 6590 redaction for failure reports: only an allowlist of header fields is kept (trace
+//! and authentication fields, Message-ID, Date, MIME-Version, Content-Type's type/subtype and
+//! the address fields), without comments, quoted strings or control characters; every
+//! address's local-part is replaced whole by a keyed hash (`redacted-` and 16 hex digits: the
+//! same address gives the same token under one key, so reports can be correlated, but the
+//! mailbox cannot be read back), only a tag name before it (`smtp.mailfrom=`) staying; address
+//! fields keep only their redacted addresses (display names go). The body is never included.
 
 use ring::hmac;
 
