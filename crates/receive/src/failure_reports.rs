@@ -6,8 +6,9 @@
 //! destination's authorisation (§7.1, shared with the aggregate reports), checks its `!size`
 //! limit, queues the mail through sekisho's own queue (DKIM-signed at delivery like every
 //! report) and records the outcome as the message's `dmarc-failure-report` event. At most
-//! [`MAX_PENDING`] reports wait; the rate limits are `[dmarc] failure_interval` per domain and
-//! `failure_daily_max` a day.
+//! [`MAX_PENDING`] reports wait; the rate limits are `[dmarc] failure_interval` per reported
+//! organisation, [`sekisho_auth::failure::PER_ORGANISATION_DAILY_MAX`] a day per organisation
+//! and `failure_daily_max` a day in all (a report no destination took gives its slot back).
 
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
@@ -48,6 +49,8 @@ struct Job {
     report: FailureReport,
     from: String,
     hostname: String,
+    /// Unix time of the reported message's arrival (the day its rate-limit slot counts in).
+    at: i64,
 }
 
 /// A message that failed DMARC, as authentication saw it.
@@ -89,8 +92,8 @@ impl FailureReports {
         if own_domain(config, m.domain) {
             return format!("not sent: {} is this organisation's own domain", m.domain);
         }
-        if is_report(m.raw) {
-            return "not sent: the message is itself a report (multipart/report)".into();
+        if let Some(why) = automatic(m) {
+            return format!("not sent: the message is itself automatic ({why})");
         }
         if !asks(&f.fo, f) {
             return format!("not sent: the record's fo={} does not ask for a report about this failure", f.fo);
@@ -115,6 +118,7 @@ impl FailureReports {
             report: self.report(config, m),
             from: config.reports.from_address(&config.hostname),
             hostname: config.hostname.clone(),
+            at: m.at,
         });
         format!("queued for sending to {uris}")
     }
@@ -163,7 +167,12 @@ impl FailureReports {
             tokio::select! {
                 _ = &mut shutdown => return,
                 job = receiver.recv() => match job {
-                    Some(job) => send(&queue, dns.as_ref(), job).await,
+                    Some(job) => {
+                        let at = job.at;
+                        if !send(&queue, dns.as_ref(), job).await {
+                            self.limiter.lock().expect("the limiter").release(at);
+                        }
+                    }
                     None => return,
                 },
             }
@@ -172,7 +181,9 @@ impl FailureReports {
 }
 
 /// Queues one report to each of its destinations that takes it; records what became of it.
-async fn send(queue: &Queue, dns: &dyn Dns, job: Job) {
+/// False when none took it (not authorised, too large, not queued): its daily slot is given back.
+async fn send(queue: &Queue, dns: &dyn Dns, job: Job) -> bool {
+    let mut sent = false;
     for d in &job.destinations {
         let id = QueueId::generate();
         let date = chrono::Utc::now().to_rfc2822();
@@ -192,6 +203,7 @@ async fn send(queue: &Queue, dns: &dyn Dns, job: Job) {
         };
         let (queue_id, domain, destination) = (&job.queue_id, &job.domain, &d.uri);
         if status.starts_with("queued") {
+            sent = true;
             tracing::info!(%queue_id, %domain, %destination, %status, "DMARC failure report sent");
         } else {
             tracing::warn!(%queue_id, %domain, %destination, %status, "DMARC failure report not sent");
@@ -209,6 +221,7 @@ async fn send(queue: &Queue, dns: &dyn Dns, job: Job) {
             tracing::error!(%queue_id, error = %e, "cannot record the DMARC failure report's outcome");
         }
     }
+    sent
 }
 
 /// True when `domain` belongs to this organisation (a local domain's, the host's or the report
@@ -226,22 +239,41 @@ fn own_domain(config: &Config, domain: &str) -> bool {
         .any(|d| org(d) == domain)
 }
 
-/// True when the message's Content-Type is `multipart/report` (a report is never reported on).
-fn is_report(raw: &[u8]) -> bool {
+/// Why `m` is itself an automatic message, which is never reported on (no loops, no reports
+/// about bounces): a null envelope sender, `Auto-Submitted` other than `no` (RFC 3834), a
+/// `multipart/report`.
+fn automatic(m: &Failed<'_>) -> Option<&'static str> {
+    if m.mail_from.trim().trim_start_matches('<').trim_end_matches('>').is_empty() {
+        return Some("null envelope sender");
+    }
+    let auto = field(m.raw, "auto-submitted");
+    if auto.is_some_and(|v| !v.split(['(', ';']).next().unwrap_or("").trim().eq_ignore_ascii_case("no")) {
+        return Some("Auto-Submitted");
+    }
+    if field(m.raw, "content-type").is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("multipart/report"))
+    {
+        return Some("multipart/report");
+    }
+    None
+}
+
+/// The unfolded value of the header's first field `name` (lower case).
+fn field(raw: &[u8], name: &str) -> Option<String> {
     let end = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap_or(raw.len());
-    let header = String::from_utf8_lossy(&raw[..end]).to_ascii_lowercase();
+    let header = String::from_utf8_lossy(&raw[..end]);
     let mut lines = header.split("\r\n").peekable();
     while let Some(line) = lines.next() {
-        if let Some(value) = line.strip_prefix("content-type:") {
+        let Some((n, value)) = line.split_once(':') else { continue };
+        if n.trim_end().eq_ignore_ascii_case(name) && !line.starts_with([' ', '\t']) {
             let mut value = value.to_string();
             while let Some(next) = lines.peek().filter(|l| l.starts_with([' ', '\t'])) {
                 value.push_str(next);
                 lines.next();
             }
-            return value.trim_start().starts_with("multipart/report");
+            return Some(value);
         }
     }
-    false
+    None
 }
 
 #[cfg(test)]
@@ -291,9 +323,45 @@ mod tests {
         assert_eq!(outcomes[MAX_PENDING - 1], "not sent: 64 failure reports are already waiting to be queued");
     }
 
+    fn failed<'a>(failure: &'a Failure, action: &'a DmarcAction, raw: &'a [u8], mail_from: &'a str) -> Failed<'a> {
+        Failed {
+            queue_id: "Q1",
+            domain: "example.net",
+            failure,
+            action,
+            raw,
+            results_field: "",
+            client_ip: "192.0.2.1".parse().unwrap(),
+            mail_from,
+            rcpt_to: vec![],
+            at: 0,
+        }
+    }
+
     #[test]
-    fn a_report_is_recognised_by_its_content_type() {
-        assert!(is_report(b"From: a@b\r\nContent-Type:\r\n multipart/report; report-type=feedback-report\r\n\r\nx"));
-        assert!(!is_report(b"From: a@b\r\nContent-Type: text/plain\r\n\r\nContent-Type: multipart/report\r\n"));
+    fn automatic_messages_are_never_reported_on() {
+        let failure = Failure {
+            ruf: vec![],
+            fo: "0".into(),
+            dkim_aligned: false,
+            spf_aligned: false,
+            dkim_failed: false,
+            spf_failed: false,
+        };
+        let action = DmarcAction::Reject { reason: "r".into() };
+        let is = |raw: &[u8], from: &str| automatic(&failed(&failure, &action, raw, from));
+        let plain = b"From: a@example.net\r\nAuto-Submitted: no (a person)\r\n\r\nAuto-Submitted: auto-replied\r\n";
+        assert_eq!(is(plain, "a@example.net"), None);
+        assert_eq!(is(plain, ""), Some("null envelope sender"));
+        assert_eq!(is(plain, "<>"), Some("null envelope sender"));
+        assert_eq!(
+            is(b"From: a@example.net\r\nauto-submitted:\r\n auto-replied\r\n\r\nx", "a@example.net"),
+            Some("Auto-Submitted")
+        );
+        assert_eq!(is(b"Auto-Submitted: auto-generated\r\n\r\n", "a@example.net"), Some("Auto-Submitted"));
+        let report = b"From: a@b\r\nContent-Type:\r\n multipart/report; report-type=feedback-report\r\n\r\nx";
+        assert_eq!(is(report, "a@example.net"), Some("multipart/report"));
+        let inner = b"From: a@b\r\nContent-Type: text/plain\r\n\r\nContent-Type: multipart/report\r\n";
+        assert_eq!(is(inner, "a@example.net"), None);
     }
 }

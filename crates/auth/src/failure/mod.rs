@@ -2,16 +2,18 @@
 //! - [`Failure`]: what a report about one message needs from its checks (carried in
 //!   `Verified::failure` when the From domain's record has `ruf=`);
 //! - [`asks`]: whether the record's `fo=` asks for a report on this failure;
-//! - [`Redactor`]: local-parts of addresses replaced by a keyed hash, the subject and other
-//!   free text removed (RFC 6590), so the report shows domains, not people;
-//! - [`Limiter`]: at most one report per reported domain per interval and a daily cap.
+//! - [`Redactor`]: an allowlist of header fields, local-parts of addresses replaced by a keyed
+//!   hash, comments and control characters removed (RFC 6590), so the report shows domains,
+//!   not people;
+//! - [`Limiter`]: at most one report per reported organisation per interval, a daily cap per
+//!   organisation and a daily cap in all.
 
 mod fo;
 mod limit;
 mod redact;
 
 pub use fo::asks;
-pub use limit::{Limited, Limiter};
+pub use limit::{Limited, Limiter, PER_ORGANISATION_DAILY_MAX};
 pub use redact::Redactor;
 
 /// What a failure report about one message needs from its checks.
