@@ -10,8 +10,9 @@ use sekisho_inspect::encrypted::Verdict;
 use sekisho_inspect::mime::{MessageLimits, MimeError, PartReport, inspect_message};
 
 use crate::inspector::{INSPECTIONS, INSPECTORS};
-use crate::spooled::{CUT_AT, Spooled};
+use sekisho_inspect::mime::inspect_cut;
 use sekisho_smtp::Reply;
+use sekisho_store::spooled::{CUT_AT, Spooled};
 use sekisho_store::{FileFinding, Found};
 
 /// Longest reply text: with "550 5.7.1 " before it and CRLF after, a reply line stays within
@@ -62,7 +63,11 @@ pub(crate) async fn check(policy: &OutboundConfig, path: &Path, size: u64) -> Re
     // skeleton, and the archives whose entries the inspection expands) waits for room instead
     // of being held beside several others.
     let held = spooled.in_memory() + spooled.containers();
-    let inspection = match inspect_in_turn(spooled, held).await? {
+    let inspection = match if spooled.is_cut() {
+        inspect_in_turn(spooled, held).await?
+    } else {
+        Some(Inspection::Whole(path.to_path_buf()))
+    } {
         Some(Inspection::Done(result)) => Some(result),
         // A cut body that is no whole part body: the message is inspected whole, with the
         // share of a whole message.
@@ -95,7 +100,7 @@ trait Inspectable: Send + 'static {
 
 impl Inspectable for Spooled {
     fn inspect(self) -> std::io::Result<Inspection> {
-        Ok(match Spooled::inspect(&self, &MessageLimits::default()) {
+        Ok(match inspect_cut(self.skeleton(), &self.cuts(), &MessageLimits::default()) {
             Some(result) => Inspection::Done(result),
             None => Inspection::Whole(self.path().to_path_buf()),
         })

@@ -28,7 +28,6 @@ mod sender_tls;
 mod senders;
 mod server;
 mod smime;
-mod spooled;
 mod tls;
 
 pub use error::ReceiveError;

@@ -26,6 +26,7 @@ mod recovery;
 mod reports;
 mod rules_record;
 mod spool;
+pub mod spooled;
 mod sqlite;
 mod sqlite_accounts;
 mod sqlite_approval;

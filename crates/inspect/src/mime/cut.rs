@@ -166,16 +166,16 @@ impl<'c, 'a> Cuts<'c, 'a> {
         !self.misfit && self.used.iter().all(|u| *u)
     }
 
-    /// The decoded bytes of the cut at `body_start` when one is there; `rest` is what the
+    /// The cut at `body_start` (its index and decoded bytes) when one is there; `rest` is what the
     /// skeleton has after it in that body, `base64` whether the part is declared so.
-    pub(super) fn at(&mut self, body_start: usize, rest: &[u8], base64: bool) -> Option<&'a [u8]> {
+    pub(super) fn at(&mut self, body_start: usize, rest: &[u8], base64: bool) -> Option<(usize, &'a [u8])> {
         let i = self.cuts.iter().position(|c| c.at == body_start)?;
         if !base64 || !rest.iter().all(|b| matches!(b, b'\r' | b'\n' | b' ' | b'\t')) || self.used[i] {
             self.misfit = true;
             return None;
         }
         self.used[i] = true;
-        Some(self.cuts[i].decoded)
+        Some((i, self.cuts[i].decoded))
     }
 
     /// Notes that a cut fell inside `start..end` of the skeleton (where no cut may be).

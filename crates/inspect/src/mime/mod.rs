@@ -14,7 +14,7 @@ pub(crate) mod transfer;
 mod words;
 
 pub use cut::{Cut, LongBodies, Span};
-pub use files::{AttachedFile, Carried, MessageFiles, attachments, carried};
+pub use files::{AttachedFile, Carried, MessageFiles, attachments, attachments_cut, carried};
 pub use html_bodies::{HtmlBody, html_bodies};
 pub use text_bodies::{TextBodies, TextBody, text_bodies};
 pub use transfer::Base64;
@@ -295,7 +295,7 @@ impl Walk<'_, '_, '_> {
                     0 => self.cuts.at(start, body, transfer_encoding(part).as_deref() == Some("base64")),
                     _ => None,
                 };
-                let bytes = cut.map_or_else(|| decode(part, body), std::borrow::Cow::Borrowed);
+                let bytes = cut.map_or_else(|| decode(part, body), |(_, decoded)| std::borrow::Cow::Borrowed(decoded));
                 let names = names(part);
                 let content_type = part.content_type().map_or("text/plain".to_string(), |ct| {
                     format!("{}/{}", ct.ctype(), ct.subtype().unwrap_or("")).to_ascii_lowercase()

@@ -1,38 +1,40 @@
-//! A spooled message made ready for inspection without holding it whole: its long base64
-//! bodies (attachments of megabytes) decoded, a buffer at a time, into private files beside it
-//! (created 0600 in the spool's `tmp` directory and unlinked at once, so nothing is left
-//! behind) and mapped read-only; the rest of the message (its skeleton) read into memory.
-//! [`sekisho_inspect::mime::inspect_cut`] then walks the skeleton with the decoded bodies in
+//! A spooled message read without holding it whole: its long base64 bodies (attachments of
+//! megabytes) decoded, a buffer at a time, into unnamed private files in its directory
+//! (`O_TMPFILE`, 0600: nothing is left behind, whatever happens) and mapped read-only; the
+//! rest of the message (its skeleton) read into memory. [`sekisho_inspect::mime::inspect_cut`]
+//! and [`sekisho_inspect::mime::attachments_cut`] walk the skeleton with the decoded bodies in
 //! place of the cut ones: the archive inspection reads a mapped file where it needs random
-//! access (a ZIP's directory at its end), and a file that is no container costs the pages of
-//! its head and tail, not its size.
+//! access (a ZIP's directory at its end), a file that is no container costs the pages of its
+//! head and tail, not its size, and sealing reads the decoded file a segment at a time.
 
 use std::fs::File;
 use std::io::{self, Read, Seek, Write};
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
-use sekisho_inspect::mime::{Base64, Cut, LongBodies, MessageLimits, MimeError, PartReport, Span, inspect_cut};
+use sekisho_inspect::mime::{Base64, Cut, LongBodies, Span};
 
 /// Base64 bodies at least this long (encoded; 6 MiB decoded) are decoded to a file; shorter
 /// ones stay in the skeleton and are inspected in memory, as they always were.
-pub(crate) const CUT_AT: u64 = 8 << 20;
+pub const CUT_AT: u64 = 8 << 20;
 
 /// Bytes read from the spool file at a time.
 const BUFFER: usize = 256 << 10;
 
 /// A spooled message with its long bodies decoded to mapped files.
-pub(crate) struct Spooled {
+pub struct Spooled {
     path: PathBuf,
     skeleton: Vec<u8>,
-    /// Each cut body: where it was in the skeleton, its encoded length, its decoded bytes.
-    bodies: Vec<(usize, usize, Mapped)>,
+    /// Each cut body: where it was in the skeleton, its encoded length, its decoded file and
+    /// bytes.
+    bodies: Vec<(usize, usize, File, Mapped)>,
 }
 
 impl Spooled {
     /// Reads the message at `path` twice: once to find its long bodies, once to copy the rest
-    /// and decode those. Memory: the skeleton and one buffer.
-    pub(crate) fn open(path: &Path, cut_at: u64) -> io::Result<Spooled> {
+    /// and decode those. Memory: the skeleton and one buffer. A message without long bodies is
+    /// read once and not kept (not [`Spooled::is_cut`]).
+    pub fn open(path: &Path, cut_at: u64) -> io::Result<Spooled> {
         let mut file = File::open(path)?;
         let mut buf = vec![0u8; BUFFER];
         let mut finder = LongBodies::new(cut_at);
@@ -44,8 +46,12 @@ impl Spooled {
             finder.feed(&buf[..n]);
         }
         let spans = finder.finish();
-        file.rewind()?;
         let mut spooled = Spooled { path: path.to_path_buf(), skeleton: Vec::new(), bodies: Vec::new() };
+        if spans.is_empty() {
+            // Nothing to cut: the message is to be read whole ([`Spooled::is_cut`]).
+            return Ok(spooled);
+        }
+        file.rewind()?;
         let mut pos = 0u64;
         let mut spans = spans.into_iter().peekable();
         let mut body: Option<(Span, Base64, io::BufWriter<File>)> = None;
@@ -76,7 +82,7 @@ impl Spooled {
                 if pos == next
                     && let Some(span) = spans.next()
                 {
-                    let out = io::BufWriter::with_capacity(BUFFER, private_file(path, spooled.bodies.len())?);
+                    let out = io::BufWriter::with_capacity(BUFFER, private_file(path)?);
                     body = Some((span, Base64::default(), out));
                 }
             }
@@ -92,49 +98,94 @@ impl Spooled {
         let file = out.into_inner().map_err(|e| e.into_error())?;
         let len = file.metadata()?.len() as usize;
         let mapped = Mapped::new(&file, len)?;
-        self.bodies.push((self.skeleton.len(), (span.end - span.start) as usize, mapped));
+        self.bodies.push((self.skeleton.len(), (span.end - span.start) as usize, file, mapped));
         Ok(())
     }
 
     /// Bytes of the message held in memory (the skeleton).
-    pub(crate) fn in_memory(&self) -> u64 {
+    pub fn in_memory(&self) -> u64 {
         self.skeleton.len() as u64
     }
 
     /// Bytes of decoded bodies that are containers (an archive's entries are expanded in
     /// memory when inspected), judged by their first bytes.
-    pub(crate) fn containers(&self) -> u64 {
+    pub fn containers(&self) -> u64 {
         use sekisho_inspect::encrypted::{Format, sniff};
         self.bodies
             .iter()
-            .map(|(_, _, m)| m.bytes())
+            .map(|(_, _, _, m)| m.bytes())
             .filter(|b| sniff(&b[..b.len().min(64 << 10)]) != Format::Other)
             .map(|b| b.len() as u64)
             .sum()
     }
 
-    /// Inspects the message; `None` when its cut bodies are not whole part bodies, and it is
-    /// to be inspected whole ([`Spooled::path`]).
-    pub(crate) fn inspect(&self, limits: &MessageLimits) -> Option<Result<Vec<PartReport>, MimeError>> {
-        let cuts: Vec<Cut<'_>> =
-            self.bodies.iter().map(|(at, len, m)| Cut { at: *at, len: *len, decoded: m.bytes() }).collect();
-        inspect_cut(&self.skeleton, &cuts, limits)
+    /// The message without its cut bodies.
+    pub fn skeleton(&self) -> &[u8] {
+        &self.skeleton
+    }
+
+    /// The cut bodies, decoded, for [`sekisho_inspect::mime::inspect_cut`].
+    pub fn cuts(&self) -> Vec<Cut<'_>> {
+        self.bodies.iter().map(|(at, len, _, m)| Cut { at: *at, len: *len, decoded: m.bytes() }).collect()
+    }
+
+    /// Cut body `n` decoded, as mapped bytes.
+    pub fn decoded(&self, n: usize) -> Option<&[u8]> {
+        self.bodies.get(n).map(|(_, _, _, m)| m.bytes())
+    }
+
+    /// Takes the skeleton out (to be held elsewhere), leaving the cut bodies.
+    pub fn take_skeleton(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.skeleton)
+    }
+
+    /// Whether any body was cut out.
+    pub fn is_cut(&self) -> bool {
+        !self.bodies.is_empty()
+    }
+
+    /// Cut body `n` decoded, read a buffer at a time from its file.
+    pub fn reader(&self, n: usize) -> Option<impl Read + '_> {
+        self.bodies.get(n).map(|(_, _, file, _)| AtOffset { file, pos: 0 })
     }
 
     /// The spooled message.
-    pub(crate) fn path(&self) -> &Path {
+    pub fn path(&self) -> &Path {
         &self.path
     }
 }
 
-/// A new file beside `message` that only sekisho's user can read, already unlinked.
-fn private_file(message: &Path, n: usize) -> io::Result<File> {
-    let mut name = message.file_name().unwrap_or_default().to_os_string();
-    name.push(format!(".part{n}"));
-    let path = message.with_file_name(name);
-    let file = std::fs::OpenOptions::new().read(true).write(true).create_new(true).mode(0o600).open(&path)?;
-    std::fs::remove_file(&path)?;
-    Ok(file)
+/// Reads a file from its start without moving its shared offset.
+struct AtOffset<'f> {
+    file: &'f File,
+    pos: u64,
+}
+
+impl Read for AtOffset<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.file.read_at(buf, self.pos)?;
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
+/// A new file in `message`'s directory that has no name (it goes when closed) and only
+/// sekisho's user could open; where `O_TMPFILE` is not supported, a named one unlinked at once.
+fn private_file(message: &Path) -> io::Result<File> {
+    let dir = message.parent().unwrap_or(Path::new("."));
+    let open = || std::fs::OpenOptions::new().read(true).write(true).mode(0o600).clone();
+    match open().custom_flags(libc::O_TMPFILE).open(dir) {
+        Ok(file) => Ok(file),
+        Err(e) if matches!(e.raw_os_error(), Some(libc::EOPNOTSUPP | libc::EISDIR | libc::EINVAL)) => {
+            let mut name = message.file_name().unwrap_or_default().to_os_string();
+            name.push(format!(".part{}", rand::random::<u64>()));
+            let path = message.with_file_name(name);
+            let file = open().create_new(true).open(&path)?;
+            std::fs::remove_file(&path)?;
+            Ok(file)
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// A file mapped read-only (its pages are read when touched, and can be dropped by the kernel
@@ -186,6 +237,7 @@ impl Drop for Mapped {
 mod tests {
     use super::*;
     use base64::Engine as _;
+    use sekisho_inspect::mime::{MessageLimits, inspect_cut};
 
     fn attachment(len: usize) -> Vec<u8> {
         let mut seed = 11u32;
@@ -223,11 +275,15 @@ mod tests {
         std::fs::write(&path, &raw).unwrap();
         let spooled = Spooled::open(&path, 64 << 10).unwrap();
         assert_eq!(spooled.bodies.len(), 1);
-        assert_eq!(spooled.bodies[0].2.bytes(), file.as_slice(), "decoded as a whole");
+        assert_eq!(spooled.bodies[0].3.bytes(), file.as_slice(), "decoded as a whole");
+        let mut read = Vec::new();
+        spooled.reader(0).unwrap().read_to_end(&mut read).unwrap();
+        assert_eq!(read, file, "and read back from its file");
         assert!(spooled.in_memory() < 1000, "{}", spooled.in_memory());
         let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
         assert_eq!(names, ["Q1"], "the decoded file is no file in the spool");
-        let cut = spooled.inspect(&MessageLimits::default()).expect("the cut is a part's body").unwrap();
+        let limits = MessageLimits::default();
+        let cut = inspect_cut(spooled.skeleton(), &spooled.cuts(), &limits).expect("the cut is a part's body").unwrap();
         let whole = sekisho_inspect::mime::inspect_message(&raw, &MessageLimits::default()).unwrap();
         assert_eq!(format!("{cut:?}"), format!("{whole:?}"), "the same reports, spans included");
         assert_eq!(cut[1].size, file.len());
@@ -242,6 +298,6 @@ mod tests {
         std::fs::write(&path, raw).unwrap();
         let spooled = Spooled::open(&path, 64 << 10).unwrap();
         assert_eq!(spooled.bodies.len(), 1, "the preamble was cut");
-        assert!(spooled.inspect(&MessageLimits::default()).is_none());
+        assert!(inspect_cut(spooled.skeleton(), &spooled.cuts(), &MessageLimits::default()).is_none());
     }
 }
