@@ -108,7 +108,7 @@ impl LongBodies {
             return;
         }
         let run = self.run.get_or_insert(Run { start: line.start, end, symbols: 0, pads: 0, plain: true });
-        run.plain &= !line.symbol_after_pad && !(run.pads > 0 && line.symbols > 0);
+        run.plain &= !(line.symbol_after_pad || run.pads > 0 && line.symbols > 0);
         run.end = end;
         run.symbols += line.symbols;
         run.pads += line.pads;
@@ -214,12 +214,12 @@ mod tests {
         let text = b"Content-Type: a\r\n\r\nQUJD\r\nREVG\r\nRw==\r\n--B--\r\n";
         for piece in [1, 2, 3, 7, 1000] {
             let found = runs(text, 4, piece);
-            assert_eq!(found, [19..35], "{piece}");
+            assert_eq!(found, vec![19..35], "{piece}");
             assert_eq!(&text[19..35], b"QUJD\r\nREVG\r\nRw==");
         }
         let lf = b"H: a\n\nQUJD\nREVG\n--B--\n";
-        assert_eq!(runs(lf, 4, 5), [6..15]);
-        assert_eq!(runs(b"QUJDREVG", 4, 3), [0..8], "a run at the end without a line break");
+        assert_eq!(runs(lf, 4, 5), vec![6..15]);
+        assert_eq!(runs(b"QUJDREVG", 4, 3), vec![0..8], "a run at the end without a line break");
     }
 
     #[test]
@@ -230,13 +230,16 @@ mod tests {
         assert!(runs(b"\r\nQ===\r\n", 1, 100).is_empty(), "three pads");
         assert_eq!(runs(b"x:\r\nQUJD\r\n\r\nREVG\r\n", 1, 100), [4..8, 12..16], "an empty line ends a run");
         assert_eq!(runs(b"QUJD\rREVG\r\n", 1, 100), Vec::<Span>::new(), "a bare CR is no line break");
-        assert_eq!(runs(b"QUJD REVG\r\nQUJD\r\n", 1, 100), [11..15], "blanks end a run");
+        assert_eq!(runs(b"QUJD REVG\r\nQUJD\r\n", 1, 100), vec![11..15], "blanks end a run");
         assert_eq!(runs(b"--QUJD\r\n", 1, 100), Vec::<Span>::new(), "a boundary is never in a run");
     }
 
     /// The message cut as the spool's reader cuts it: its runs of `min` bytes or more taken
     /// out, each decoded.
-    fn cut(raw: &[u8], min: u64) -> (Vec<u8>, Vec<(usize, usize, Vec<u8>)>) {
+    /// A cut body as the tests hold it: where, how long, decoded.
+    type Body = (usize, usize, Vec<u8>);
+
+    fn cut(raw: &[u8], min: u64) -> (Vec<u8>, Vec<Body>) {
         let mut finder = LongBodies::new(min);
         finder.feed(raw);
         let (mut skeleton, mut bodies, mut pos) = (Vec::new(), Vec::new(), 0usize);
@@ -312,14 +315,14 @@ mod tests {
                     let raw = mixed(
                         eol,
                         &[
-                            ("Content-Type: text/plain".into(), "see attached".into()),
+                            ("Content-Type: text/plain", "see attached".into()),
                             (
                                 &format!(
                                     "Content-Type: application/octet-stream; name=\"{file}\"\nContent-Transfer-Encoding: base64"
                                 ),
                                 b64(&bytes, eol),
                             ),
-                            ("Content-Type: text/plain".into(), "after".into()),
+                            ("Content-Type: text/plain", "after".into()),
                         ],
                         close,
                     );

@@ -45,6 +45,9 @@ pub fn attachments(raw: &[u8], limits: &MessageLimits, keep_cid_images: bool) ->
     walked.map(|()| MessageFiles { subject, files: walk.out })
 }
 
+/// The files of a cut message, and for each the index of the cut holding its bytes.
+pub type CutFiles = (MessageFiles, Vec<Option<usize>>);
+
 /// [`attachments`] of a message whose long base64 bodies were cut out (see
 /// [`super::LongBodies`], [`super::inspect_cut`]): the files of `skeleton`, spans in its
 /// offsets (the message without its attachments is the same made from either), and for each
@@ -55,7 +58,7 @@ pub fn attachments_cut(
     cuts: &[Cut<'_>],
     limits: &MessageLimits,
     keep_cid_images: bool,
-) -> Option<Result<(MessageFiles, Vec<Option<usize>>), MimeError>> {
+) -> Option<Result<CutFiles, MimeError>> {
     if let Err(e) = prescan(skeleton, limits) {
         return cuts.is_empty().then_some(Err(e));
     }

@@ -14,7 +14,7 @@ pub(crate) mod transfer;
 mod words;
 
 pub use cut::{Cut, LongBodies, Span};
-pub use files::{AttachedFile, Carried, MessageFiles, attachments, attachments_cut, carried};
+pub use files::{AttachedFile, Carried, CutFiles, MessageFiles, attachments, attachments_cut, carried};
 pub use html_bodies::{HtmlBody, html_bodies};
 pub use text_bodies::{TextBodies, TextBody, text_bodies};
 pub use transfer::Base64;
