@@ -42,8 +42,8 @@ pub(crate) async fn check(policy: &OutboundConfig, path: &Path, size: u64) -> Re
     {
         return Ok(Inspected { refusal: None, findings: None });
     }
-    // Inspection holds a message and its decoded parts in memory and uses a core: a few at a
-    // time, whatever the number of connections.
+    // Inspection uses a core (and holds what is not cut out in memory): a few at a time,
+    // whatever the number of connections.
     let too_slow = || {
         (policy.uninspectable_attachments == UninspectablePolicy::Reject).then(|| {
             Reply::new(
@@ -53,8 +53,8 @@ pub(crate) async fn check(policy: &OutboundConfig, path: &Path, size: u64) -> Re
             )
         })
     };
-    // Long base64 bodies (the attachments of megabytes) are decoded to files beside the
-    // spooled message a buffer at a time; only the rest of the message is held.
+    // Long base64 bodies (the attachments of megabytes) are decoded to unnamed files in the
+    // spool a buffer at a time; only the rest of the message is held.
     let spooled = {
         let path = path.to_path_buf();
         tokio::task::spawn_blocking(move || Spooled::open(&path, CUT_AT)).await.map_err(std::io::Error::other)??
@@ -63,11 +63,11 @@ pub(crate) async fn check(policy: &OutboundConfig, path: &Path, size: u64) -> Re
     // skeleton, and the archives whose entries the inspection expands) waits for room instead
     // of being held beside several others.
     let held = spooled.in_memory() + spooled.containers();
-    let inspection = match if spooled.is_cut() {
-        inspect_in_turn(spooled, held).await?
-    } else {
-        Some(Inspection::Whole(path.to_path_buf()))
-    } {
+    let first = match spooled.is_cut() {
+        true => inspect_in_turn(spooled, held).await?,
+        false => Some(Inspection::Whole(path.to_path_buf())),
+    };
+    let inspection = match first {
         Some(Inspection::Done(result)) => Some(result),
         // A cut body that is no whole part body: the message is inspected whole, with the
         // share of a whole message.
