@@ -13,6 +13,7 @@ use crate::decide::{
 };
 use crate::tls::TlsEvidence;
 use sekisho_links::{LinkError, LinkFor, LinkMaker, Prepared};
+use sekisho_store::spooled::{CUT_AT, Spooled};
 
 /// The message read and walked, shared by whoever needs it while it is kept.
 pub(crate) type Walked = std::sync::Arc<Result<Option<Prepared>, PrepareError>>;
@@ -113,15 +114,8 @@ impl Files {
         if let Some((walked, _)) = &*slot {
             return walked.clone();
         }
-        // A closed semaphore never happens (it is never closed): then no share is held.
-        let memory = MEMORY.clone().acquire_many_owned(units(self.spooled_size)).await.ok();
-        let (keep_cid_images, find_encrypted) = (self.keep_cid_images, self.find_encrypted);
-        let walk = async move {
-            let raw = tokio::fs::read(body).await.map_err(PrepareError::Read)?;
-            let walked = tokio::task::spawn_blocking(move || Prepared::new(raw, keep_cid_images, find_encrypted));
-            Ok(walked.await.map_err(LinkError::from)??)
-        };
-        let walked = std::sync::Arc::new(walk.await);
+        let (walked, memory) = walk(body.clone(), self.spooled_size, self.keep_cid_images, self.find_encrypted).await;
+        let walked = std::sync::Arc::new(walked);
         *slot = Some((walked.clone(), memory));
         walked
     }
@@ -142,6 +136,44 @@ impl Files {
 }
 
 /// Why a message's files could not be taken out of it.
+/// Reads and walks the spooled message at `body` (`size` bytes) with its share of the memory
+/// budget: the long base64 bodies decoded to files and the rest held (their share is that
+/// rest's, and the containers' among the files'), else the whole message.
+async fn walk(
+    body: std::path::PathBuf,
+    size: u64,
+    keep_cid_images: bool,
+    find_encrypted: bool,
+) -> (Result<Option<Prepared>, PrepareError>, Option<tokio::sync::OwnedSemaphorePermit>) {
+    let path = body.clone();
+    let spooled = match tokio::task::spawn_blocking(move || Spooled::open(&path, CUT_AT)).await {
+        Ok(Ok(spooled)) => spooled,
+        Ok(Err(e)) => return (Err(PrepareError::Read(e)), None),
+        Err(e) => return (Err(LinkError::from(e).into()), None),
+    };
+    if spooled.is_cut() {
+        // A closed semaphore never happens (it is never closed): then no share is held.
+        let held = spooled.in_memory() + spooled.containers();
+        let memory = MEMORY.clone().acquire_many_owned(units(held)).await.ok();
+        let walked =
+            tokio::task::spawn_blocking(move || Prepared::from_spooled(spooled, keep_cid_images, find_encrypted));
+        match walked.await {
+            Ok(Ok(Ok(prepared))) => return (Ok(prepared), memory),
+            // A cut body that is no file's whole body: walked whole below.
+            Ok(Ok(Err(_))) => {}
+            Ok(Err(e)) => return (Err(e.into()), memory),
+            Err(e) => return (Err(LinkError::from(e).into()), memory),
+        }
+    }
+    let memory = MEMORY.clone().acquire_many_owned(units(size)).await.ok();
+    let walk = async move {
+        let raw = tokio::fs::read(body).await.map_err(PrepareError::Read)?;
+        let walked = tokio::task::spawn_blocking(move || Prepared::new(raw, keep_cid_images, find_encrypted));
+        Ok(walked.await.map_err(LinkError::from)??)
+    };
+    (walk.await, memory)
+}
+
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum PrepareError {
     /// The spooled body could not be read.

@@ -17,22 +17,28 @@ pub use actions::{Acted, Actor, LinkActions, LinkError, Which};
 use std::sync::Arc;
 
 use sekisho_config::{Assurance, Config, PasswordDelivery, TimeZone};
-use sekisho_inspect::mime::{MessageFiles, MessageLimits, attachments};
+use sekisho_inspect::mime::{MessageFiles, MessageLimits, attachments, attachments_cut};
 use sekisho_rewrite::{
     Notice, NoticeFile, NoticeTemplates, ZipEntry, link_variant, notice_part, zip_archive, zip_part,
 };
 use sekisho_store::files::FileStore;
 use sekisho_store::links::{random_token, token_hash};
+use sekisho_store::spooled::Spooled;
 use sekisho_store::{Access, LinkFile, LinkMessage, LinkStore, MessageInfo, NewLink, Queue};
 
 /// A submitted message read for delivery, with its files taken out to rewrite it.
 pub struct Prepared {
+    /// The message; without its long base64 bodies when it was read from the spool with them
+    /// cut out (spans and variants are the same made from either).
     pub raw: Vec<u8>,
     /// Shared, so sealing them on a blocking thread needs no copy of their bytes.
     pub files: Arc<MessageFiles>,
     /// The name of a password-protected file among them, when asked to look for one: only for
     /// a message not inspected at submission (whose findings say it otherwise).
     pub encrypted: Option<String>,
+    /// The spooled message whose cut bodies hold some files' bytes (`cut[n]`: file `n`'s).
+    spooled: Option<Arc<Spooled>>,
+    cut: Vec<Option<usize>>,
 }
 
 impl Prepared {
@@ -41,17 +47,49 @@ impl Prepared {
     pub fn new(raw: Vec<u8>, keep_cid_images: bool, find_encrypted: bool) -> Result<Option<Prepared>, LinkError> {
         let files = attachments(&raw, &MessageLimits::default(), keep_cid_images)
             .map_err(|e| LinkError::Message(e.to_string()))?;
+        let cut = vec![None; files.files.len()];
+        Ok(Prepared { raw, files: Arc::new(files), encrypted: None, spooled: None, cut }.finish(find_encrypted))
+    }
+
+    /// [`Prepared::new`] for a message read from the spool with its long bodies cut out
+    /// (blocking). `Err(spooled)` when a cut body is not a file's whole body: the message is
+    /// then to be read whole.
+    #[allow(clippy::result_large_err)]
+    pub fn from_spooled(
+        mut spooled: Spooled,
+        keep_cid_images: bool,
+        find_encrypted: bool,
+    ) -> Result<Result<Option<Prepared>, Spooled>, LinkError> {
+        let walked = attachments_cut(spooled.skeleton(), &spooled.cuts(), &MessageLimits::default(), keep_cid_images);
+        let Some(walked) = walked else { return Ok(Err(spooled)) };
+        let (files, cut) = walked.map_err(|e| LinkError::Message(e.to_string()))?;
+        let raw = spooled.take_skeleton();
+        let prepared = Prepared { raw, files: Arc::new(files), encrypted: None, spooled: Some(Arc::new(spooled)), cut };
+        Ok(Ok(prepared.finish(find_encrypted)))
+    }
+
+    /// With `find_encrypted`, the first password-protected file noted; `None` without files.
+    fn finish(mut self, find_encrypted: bool) -> Option<Prepared> {
         let limits = MessageLimits::default().archive;
-        let encrypted = find_encrypted
+        self.encrypted = find_encrypted
             .then(|| {
-                files.files.iter().find_map(|f| {
-                    let report = sekisho_inspect::encrypted::inspect(&f.name, &f.bytes, &limits);
+                self.files.files.iter().enumerate().find_map(|(n, f)| {
+                    let report = sekisho_inspect::encrypted::inspect(&f.name, self.bytes(n), &limits);
                     matches!(report.verdict(), sekisho_inspect::encrypted::Verdict::Encrypted(_))
                         .then(|| f.name.clone())
                 })
             })
             .flatten();
-        Ok((!files.files.is_empty()).then_some(Prepared { raw, files: Arc::new(files), encrypted }))
+        (!self.files.files.is_empty()).then_some(self)
+    }
+
+    /// File `n`'s bytes: its own, or its cut body's.
+    fn bytes(&self, n: usize) -> &[u8] {
+        let cut = self.cut.get(n).copied().flatten();
+        match (cut, &self.spooled) {
+            (Some(i), Some(spooled)) => spooled.decoded(i).unwrap_or_default(),
+            _ => self.files.files.get(n).map_or(&[][..], |f| &f.bytes),
+        }
     }
 
     fn spans(&self) -> Vec<(usize, usize)> {
@@ -60,8 +98,13 @@ impl Prepared {
 
     /// The message with its attachments in one plain ZIP.
     pub fn zip_variant(&self) -> Result<Vec<u8>, LinkError> {
-        let entries: Vec<ZipEntry<'_>> =
-            self.files.files.iter().map(|f| ZipEntry { name: &f.name, bytes: &f.bytes }).collect();
+        let entries: Vec<ZipEntry<'_>> = self
+            .files
+            .files
+            .iter()
+            .enumerate()
+            .map(|(n, f)| ZipEntry { name: &f.name, bytes: self.bytes(n) })
+            .collect();
         let zip = zip_archive(&entries).map_err(|e| LinkError::Message(format!("cannot build the ZIP: {e}")))?;
         link_variant(&self.raw, &self.spans(), &zip_part(&zip, "attachments.zip"))
             .map_err(|e| LinkError::Message(e.to_string()))
@@ -279,8 +322,21 @@ impl LinkMaker {
         }
         let mut files = Vec::with_capacity(prepared.files.files.len());
         for (n, f) in prepared.files.files.iter().enumerate().filter(|(_, f)| wanted(f)) {
-            let (store, all) = (self.files.clone(), prepared.files.clone());
-            let sealed = tokio::task::spawn_blocking(move || store.put(&all.files[n].bytes)).await??;
+            let store = self.files.clone();
+            let sealed = match (prepared.cut.get(n).copied().flatten(), prepared.spooled.clone()) {
+                // A cut body: sealed from its file, a segment at a time.
+                (Some(i), Some(spooled)) => {
+                    tokio::task::spawn_blocking(move || match spooled.reader(i) {
+                        Some(reader) => store.put_from(reader),
+                        None => store.put(&[]),
+                    })
+                    .await??
+                }
+                _ => {
+                    let all = prepared.files.clone();
+                    tokio::task::spawn_blocking(move || store.put(&all.files[n].bytes)).await??
+                }
+            };
             files.push(LinkFile {
                 idx: files.len() as i64,
                 file_id: sealed.id,
@@ -293,8 +349,22 @@ impl LinkMaker {
             });
         }
         let original = if original {
-            let (store, raw) = (self.files.clone(), prepared.raw.clone());
-            let sealed = tokio::task::spawn_blocking(move || store.put(&raw)).await??;
+            let store = self.files.clone();
+            let sealed = match prepared.spooled.as_ref().map(|s| s.path().to_path_buf()) {
+                // The whole message, from the spool a segment at a time.
+                Some(path) => {
+                    tokio::task::spawn_blocking(move || {
+                        let file =
+                            std::fs::File::open(&path).map_err(|e| sekisho_store::StoreError::io("read", &path, e))?;
+                        store.put_from(file)
+                    })
+                    .await??
+                }
+                None => {
+                    let raw = prepared.raw.clone();
+                    tokio::task::spawn_blocking(move || store.put(&raw)).await??
+                }
+            };
             Some(LinkFile {
                 idx: sekisho_store::links::ORIGINAL_IDX,
                 file_id: sealed.id,
@@ -519,5 +589,60 @@ mod tests {
         assert!(!code_falls_back(Access::Otp, Option::None, Some(None)), "no floor: today's behaviour");
         assert!(!code_falls_back(Access::Passphrase, Some(Dane), Some(None)));
         assert!(!code_falls_back(Access::None, Some(Dane), Some(None)));
+    }
+
+    fn spooled_message(dir: &std::path::Path) -> (std::path::PathBuf, Vec<u8>, Vec<u8>) {
+        let file: Vec<u8> = (0..200_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+        let encoded = {
+            const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+            let mut out = Vec::new();
+            for (n, chunk) in file.chunks(3).enumerate() {
+                if n > 0 && n % 19 == 0 {
+                    out.extend_from_slice(b"\r\n");
+                }
+                let v = chunk.iter().enumerate().fold(0u32, |v, (i, b)| v | (u32::from(*b) << (16 - 8 * i)));
+                for i in 0..4 {
+                    out.push(if i <= chunk.len() { ALPHABET[(v >> (18 - 6 * i)) as usize & 63] } else { b'=' });
+                }
+            }
+            out
+        };
+        let mut raw = b"From: a@example.jp\r\nTo: b@example.com\r\nSubject: files\r\nMIME-Version: 1.0\r\n\
+                        Content-Type: multipart/mixed; boundary=\"B\"\r\n\r\n--B\r\nContent-Type: text/plain\r\n\r\nsee\r\n\
+                        --B\r\nContent-Type: application/octet-stream; name=\"big.bin\"\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+            .to_vec();
+        raw.extend_from_slice(&encoded);
+        raw.extend_from_slice(
+            b"\r\n--B\r\nContent-Type: text/plain; name=\"small.txt\"\r\n\r\nsmall file\r\n--B--\r\n",
+        );
+        let path = dir.join("Q1");
+        std::fs::write(&path, &raw).unwrap();
+        (path, raw, file)
+    }
+
+    #[test]
+    fn a_message_read_with_its_long_bodies_cut_makes_the_same_variants() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, raw, file) = spooled_message(dir.path());
+        let whole = Prepared::new(raw, false, true).unwrap().unwrap();
+        let spooled = Spooled::open(&path, 64 << 10).unwrap();
+        assert!(spooled.is_cut());
+        let Ok(Ok(Some(cut))) = Prepared::from_spooled(spooled, false, true) else { panic!("walked") };
+        assert!(cut.raw.len() < 1000, "the skeleton is held, not the message: {}", cut.raw.len());
+        let names = |p: &Prepared| p.files.files.iter().map(|f| f.name.clone()).collect::<Vec<_>>();
+        assert_eq!(names(&cut), ["big.bin", "small.txt"]);
+        assert_eq!(names(&cut), names(&whole));
+        assert_eq!(cut.bytes(0), file.as_slice());
+        assert_eq!(cut.bytes(1), whole.bytes(1));
+        let notice = b"--N\r\n\r\nnotice\r\n".to_vec();
+        assert_eq!(
+            link_variant(&cut.raw, &cut.spans(), &notice).unwrap(),
+            link_variant(&whole.raw, &whole.spans(), &notice).unwrap(),
+            "the message without its attachments is the same"
+        );
+        assert_eq!(cut.zip_variant().unwrap().len(), whole.zip_variant().unwrap().len());
+        let mut read = Vec::new();
+        std::io::Read::read_to_end(&mut cut.spooled.as_ref().unwrap().reader(0).unwrap(), &mut read).unwrap();
+        assert_eq!(read, file, "what is sealed is read from the decoded file");
     }
 }

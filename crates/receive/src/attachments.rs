@@ -10,7 +10,9 @@ use sekisho_inspect::encrypted::Verdict;
 use sekisho_inspect::mime::{MessageLimits, MimeError, PartReport, inspect_message};
 
 use crate::inspector::{INSPECTIONS, INSPECTORS};
+use sekisho_inspect::mime::inspect_cut;
 use sekisho_smtp::Reply;
+use sekisho_store::spooled::{CUT_AT, Spooled};
 use sekisho_store::{FileFinding, Found};
 
 /// Longest reply text: with "550 5.7.1 " before it and CRLF after, a reply line stays within
@@ -40,8 +42,8 @@ pub(crate) async fn check(policy: &OutboundConfig, path: &Path, size: u64) -> Re
     {
         return Ok(Inspected { refusal: None, findings: None });
     }
-    // Inspection holds a message and its decoded parts in memory and uses a core: a few at a
-    // time, whatever the number of connections.
+    // Inspection uses a core (and holds what is not cut out in memory): a few at a time,
+    // whatever the number of connections.
     let too_slow = || {
         (policy.uninspectable_attachments == UninspectablePolicy::Reject).then(|| {
             Reply::new(
@@ -51,9 +53,71 @@ pub(crate) async fn check(policy: &OutboundConfig, path: &Path, size: u64) -> Re
             )
         })
     };
-    // Its share of the memory budget inbound inspections use too: a large submission waits
-    // for room instead of holding its bytes beside several others.
-    let memory = crate::inbound::MEMORY.acquire_many(crate::inbound::units(size));
+    // Long base64 bodies (the attachments of megabytes) are decoded to unnamed files in the
+    // spool a buffer at a time; only the rest of the message is held.
+    let spooled = {
+        let path = path.to_path_buf();
+        tokio::task::spawn_blocking(move || Spooled::open(&path, CUT_AT)).await.map_err(std::io::Error::other)??
+    };
+    // Its share of the memory budget inbound inspections use too: what is held in memory (the
+    // skeleton, and the archives whose entries the inspection expands) waits for room instead
+    // of being held beside several others.
+    let held = spooled.in_memory() + spooled.containers();
+    let first = match spooled.is_cut() {
+        true => inspect_in_turn(spooled, held).await?,
+        false => Some(Inspection::Whole(path.to_path_buf())),
+    };
+    let inspection = match first {
+        Some(Inspection::Done(result)) => Some(result),
+        // A cut body that is no whole part body: the message is inspected whole, with the
+        // share of a whole message.
+        Some(Inspection::Whole(path)) => match inspect_in_turn(path, size).await? {
+            Some(Inspection::Done(result)) => Some(result),
+            _ => None,
+        },
+        None => None,
+    };
+    match inspection {
+        Some(result) => {
+            let findings = result.as_ref().ok().map(|parts| findings(parts));
+            Ok(Inspected { refusal: decide(policy, &result), findings })
+        }
+        None => Ok(Inspected { refusal: too_slow(), findings: None }),
+    }
+}
+
+/// What an inspection thread made of a message.
+enum Inspection {
+    Done(Result<Vec<PartReport>, MimeError>),
+    /// To be inspected whole (the message at this path).
+    Whole(std::path::PathBuf),
+}
+
+/// What can be inspected on an inspection thread.
+trait Inspectable: Send + 'static {
+    fn inspect(self) -> std::io::Result<Inspection>;
+}
+
+impl Inspectable for Spooled {
+    fn inspect(self) -> std::io::Result<Inspection> {
+        Ok(match inspect_cut(self.skeleton(), &self.cuts(), &MessageLimits::default()) {
+            Some(result) => Inspection::Done(result),
+            None => Inspection::Whole(self.path().to_path_buf()),
+        })
+    }
+}
+
+impl Inspectable for std::path::PathBuf {
+    fn inspect(self) -> std::io::Result<Inspection> {
+        // Read on the inspection thread itself: one hop between threads instead of two.
+        std::fs::read(&self).map(|raw| Inspection::Done(inspect_message(&raw, &MessageLimits::default())))
+    }
+}
+
+/// Inspects `what` (holding `held` bytes in memory) on an inspection thread once its share of
+/// the memory budget and a turn are free; `None` when that took too long.
+async fn inspect_in_turn(what: impl Inspectable, held: u64) -> Result<Option<Inspection>, std::io::Error> {
+    let memory = crate::inbound::MEMORY.acquire_many(crate::inbound::units(held));
     let Ok(memory) = tokio::time::timeout(INSPECTION_TIME, memory).await else {
         return Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "no room to inspect the message"));
     };
@@ -62,23 +126,19 @@ pub(crate) async fn check(policy: &OutboundConfig, path: &Path, size: u64) -> Re
         return Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "no turn to inspect the message"));
     };
     let _turn = turn.map_err(std::io::Error::other)?;
-    // Read on the inspection thread itself: one hop between threads instead of two.
-    let path = path.to_path_buf();
-    let inspection =
-        INSPECTORS.run(move || std::fs::read(&path).map(|raw| inspect_message(&raw, &MessageLimits::default())))?;
+    let inspection = INSPECTORS.run(move || what.inspect())?;
     match tokio::time::timeout(INSPECTION_TIME, inspection).await {
         Ok(result) => {
             let result =
                 result.map_err(|_| std::io::Error::other("the inspection thread ended without an answer"))??;
-            let findings = result.as_ref().ok().map(|parts| findings(parts));
-            Ok(Inspected { refusal: decide(policy, &result), findings })
+            Ok(Some(result))
         }
         Err(_) => {
             // That thread is still at it: another takes its place.
             if let Err(e) = INSPECTORS.add_thread() {
                 tracing::error!(error = %e, "cannot start an inspection thread");
             }
-            Ok(Inspected { refusal: too_slow(), findings: None })
+            Ok(None)
         }
     }
 }

@@ -30,6 +30,7 @@ mod rows;
 mod rows_portal;
 mod rules_record;
 mod spool;
+pub mod spooled;
 mod sqlite;
 mod sqlite_accounts;
 mod sqlite_approval;

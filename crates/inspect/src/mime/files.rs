@@ -4,8 +4,9 @@
 
 use mail_parser::{MessageParser, MimeHeaders, PartType};
 
+use super::cut::{Cut, Cuts};
 use super::loose;
-use super::{MessageLimits, MimeError, decode, dismantle, entered, names, prescan};
+use super::{MessageLimits, MimeError, decode, dismantle, entered, names, prescan, transfer_encoding};
 
 /// One file carried by a message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,12 +37,45 @@ pub fn attachments(raw: &[u8], limits: &MessageLimits, keep_cid_images: bool) ->
     prescan(raw, limits)?;
     let message = MessageParser::default().parse(raw).ok_or(MimeError::Unparseable)?;
     let cids = if keep_cid_images { referenced_cids(&message) } else { Vec::new() };
-    let mut walk = FileWalk { limits, parts: 0, cids, out: Vec::new(), decoded: Vec::new(), text: None };
+    let mut walk = FileWalk::new(limits, cids, None, Cuts::none());
     let walked = walk.part(&message, raw, 0, "1", 0);
     let subject = message.subject().unwrap_or_default().to_string();
     let message = walk.move_decoded(message);
     dismantle(message);
     walked.map(|()| MessageFiles { subject, files: walk.out })
+}
+
+/// The files of a cut message, and for each the index of the cut holding its bytes.
+pub type CutFiles = (MessageFiles, Vec<Option<usize>>);
+
+/// [`attachments`] of a message whose long base64 bodies were cut out (see
+/// [`super::LongBodies`], [`super::inspect_cut`]): the files of `skeleton`, spans in its
+/// offsets (the message without its attachments is the same made from either), and for each
+/// file the index of the cut holding its bytes (its `bytes` then empty). `None` when a cut is
+/// not exactly the body of a part taken out as a file: the message is then to be walked whole.
+pub fn attachments_cut(
+    skeleton: &[u8],
+    cuts: &[Cut<'_>],
+    limits: &MessageLimits,
+    keep_cid_images: bool,
+) -> Option<Result<CutFiles, MimeError>> {
+    if let Err(e) = prescan(skeleton, limits) {
+        return cuts.is_empty().then_some(Err(e));
+    }
+    let Some(message) = MessageParser::default().parse(skeleton) else {
+        return cuts.is_empty().then_some(Err(MimeError::Unparseable));
+    };
+    let cids = if keep_cid_images { referenced_cids(&message) } else { Vec::new() };
+    let mut walk = FileWalk::new(limits, cids, None, Cuts::new(cuts));
+    let walked = walk.part(&message, skeleton, 0, "1", 0);
+    let subject = message.subject().unwrap_or_default().to_string();
+    let message = walk.move_decoded(message);
+    dismantle(message);
+    let mut cut = vec![None; walk.out.len()];
+    for (n, i) in walk.cut_files.drain(..) {
+        cut[n] = Some(i);
+    }
+    walk.cuts.all_fit().then(|| walked.map(|()| (MessageFiles { subject, files: walk.out }, cut)))
 }
 
 /// Everything a message carries for inspection: its [`attachments`], and also the files a mail
@@ -60,14 +94,7 @@ pub struct Carried {
 pub fn carried(raw: &[u8], limits: &MessageLimits, max_text: usize) -> Result<Carried, MimeError> {
     prescan(raw, limits)?;
     let message = MessageParser::default().parse(raw).ok_or(MimeError::Unparseable)?;
-    let mut walk = FileWalk {
-        limits,
-        parts: 0,
-        cids: Vec::new(),
-        out: Vec::new(),
-        decoded: Vec::new(),
-        text: Some(Text::new(max_text)),
-    };
+    let mut walk = FileWalk::new(limits, Vec::new(), Some(Text::new(max_text)), Cuts::none());
     let walked = walk.part(&message, raw, 0, "1", 0);
     let message = walk.move_decoded(message);
     dismantle(message);
@@ -101,7 +128,7 @@ impl Text {
     }
 }
 
-struct FileWalk<'l> {
+struct FileWalk<'l, 'c, 'a> {
     limits: &'l MessageLimits,
     parts: usize,
     /// Content-IDs referenced from HTML parts, without angle brackets, lower case.
@@ -112,9 +139,19 @@ struct FileWalk<'l> {
     decoded: Vec<(usize, u32)>,
     /// Gather text and the files outside attachment parts too (for [`carried`]).
     text: Option<Text>,
+    /// Bodies cut out of the message walked (none for a whole message).
+    cuts: Cuts<'c, 'a>,
+    /// Files whose bytes are cut `.1`: file `.0`.
+    cut_files: Vec<(usize, usize)>,
 }
 
-impl FileWalk<'_> {
+impl<'l, 'c, 'a> FileWalk<'l, 'c, 'a> {
+    fn new(limits: &'l MessageLimits, cids: Vec<String>, text: Option<Text>, cuts: Cuts<'c, 'a>) -> Self {
+        FileWalk { limits, parts: 0, cids, out: Vec::new(), decoded: Vec::new(), text, cuts, cut_files: Vec::new() }
+    }
+}
+
+impl FileWalk<'_, '_, '_> {
     /// Moves mail-parser's decoded bytes of the parts noted in `decoded` into their files.
     fn move_decoded<'x>(&mut self, mut message: mail_parser::Message<'x>) -> mail_parser::Message<'x> {
         for (n, id) in self.decoded.drain(..) {
@@ -193,14 +230,22 @@ impl FileWalk<'_> {
                     return Ok(());
                 }
                 let body = raw.get(part.offset_body as usize..end).unwrap_or_default();
-                let bytes = match decode(part, body) {
-                    std::borrow::Cow::Owned(bytes) => bytes,
-                    // The raw body itself (no transfer encoding to undo).
-                    std::borrow::Cow::Borrowed(b) if std::ptr::eq(b, body) => b.to_vec(),
-                    // mail-parser's decoding: moved in after the walk.
-                    std::borrow::Cow::Borrowed(_) => {
-                        self.decoded.push((self.out.len(), id));
-                        Vec::new()
+                let base64 = transfer_encoding(part).as_deref() == Some("base64");
+                let cut = self.cuts.at(part.offset_body as usize, body, base64);
+                let bytes = if let Some((i, _)) = cut {
+                    // The bytes stay in the cut body's file.
+                    self.cut_files.push((self.out.len(), i));
+                    Vec::new()
+                } else {
+                    match decode(part, body) {
+                        std::borrow::Cow::Owned(bytes) => bytes,
+                        // The raw body itself (no transfer encoding to undo).
+                        std::borrow::Cow::Borrowed(b) if std::ptr::eq(b, body) => b.to_vec(),
+                        // mail-parser's decoding: moved in after the walk.
+                        std::borrow::Cow::Borrowed(_) => {
+                            self.decoded.push((self.out.len(), id));
+                            Vec::new()
+                        }
                     }
                 };
                 let content_type = part.content_type().map_or("application/octet-stream".to_string(), |ct| {
@@ -215,7 +260,7 @@ impl FileWalk<'_> {
     }
 }
 
-impl FileWalk<'_> {
+impl FileWalk<'_, '_, '_> {
     /// A text part that is not an attachment: its text, and the files encoded in it.
     fn text_part(&mut self, part: &mail_parser::MessagePart<'_>, span: (usize, usize)) {
         let found = match &part.body {

@@ -4,6 +4,7 @@
 //! RFC 2231 and encoded-word forms, from every Content-Type and Content-Disposition field — so
 //! that a decision never rests on only the first one.
 
+mod cut;
 mod files;
 mod html_bodies;
 mod loose;
@@ -12,11 +13,14 @@ mod text_bodies;
 pub(crate) mod transfer;
 mod words;
 
-pub use files::{AttachedFile, Carried, MessageFiles, attachments, carried};
+pub use cut::{Cut, LongBodies, Span};
+pub use files::{AttachedFile, Carried, CutFiles, MessageFiles, attachments, attachments_cut, carried};
 pub use html_bodies::{HtmlBody, html_bodies};
 pub use text_bodies::{TextBodies, TextBody, text_bodies};
+pub use transfer::Base64;
 pub use words::{Words, words};
 
+use cut::Cuts;
 use prescan::prescan;
 
 use mail_parser::{HeaderName, HeaderValue, MessageParser, MimeHeaders, PartType};
@@ -103,10 +107,32 @@ impl PartReport {
 pub fn inspect_message(raw: &[u8], limits: &MessageLimits) -> Result<Vec<PartReport>, MimeError> {
     prescan(raw, limits)?;
     let message = MessageParser::default().parse(raw).ok_or(MimeError::Unparseable)?;
-    let mut walk = Walk { limits, parts: 0, out: Vec::new() };
+    let mut walk = Walk { limits, parts: 0, out: Vec::new(), cuts: Cuts::none(), decoded_inner: 0 };
     let walked = walk.part(&message, raw, 0, "", 0, None);
     dismantle(message);
     walked.map(|()| walk.out)
+}
+
+/// [`inspect_message`] for a message whose long base64 bodies were cut out (see
+/// [`LongBodies`]): `skeleton` is the message without them, `cuts` says where they were and
+/// holds their decoded bytes. The reports are those of the whole message (spans in its
+/// offsets). `None` when a cut is not exactly one part's body: the message is then to be
+/// inspected whole.
+pub fn inspect_cut(
+    skeleton: &[u8],
+    cuts: &[Cut<'_>],
+    limits: &MessageLimits,
+) -> Option<Result<Vec<PartReport>, MimeError>> {
+    if let Err(e) = prescan(skeleton, limits) {
+        return cuts.is_empty().then_some(Err(e));
+    }
+    let Some(message) = MessageParser::default().parse(skeleton) else {
+        return cuts.is_empty().then_some(Err(MimeError::Unparseable));
+    };
+    let mut walk = Walk { limits, parts: 0, out: Vec::new(), cuts: Cuts::new(cuts), decoded_inner: 0 };
+    let walked = walk.part(&message, skeleton, 0, "", 0, None);
+    dismantle(message);
+    walk.cuts.all_fit().then(|| walked.map(|()| walk.out))
 }
 
 /// Drops a parsed message level by level: mail-parser nests attached messages as values, and
@@ -210,13 +236,18 @@ fn enter(limits: &MessageLimits, parts: &mut usize, depth: u32) -> Result<(), Mi
     Ok(())
 }
 
-struct Walk<'l> {
+struct Walk<'l, 'c, 'a> {
     limits: &'l MessageLimits,
     parts: usize,
     out: Vec<PartReport>,
+    /// Bodies cut out of the message walked (none for a whole message).
+    cuts: Cuts<'c, 'a>,
+    /// How many transfer-encoded attached messages the walk is in (their offsets are not the
+    /// skeleton's).
+    decoded_inner: u32,
 }
 
-impl Walk<'_> {
+impl Walk<'_, '_, '_> {
     /// Part `id` of `message`, whose offsets point into `raw`.
     fn part(
         &mut self,
@@ -243,17 +274,28 @@ impl Walk<'_> {
                 let s = if section.is_empty() { "1".to_string() } else { section.to_string() };
                 // A message attached as is keeps offsets into the outer message; one that was
                 // transfer-encoded was decoded and parsed on its own.
-                let inner_raw = if part.encoding == mail_parser::Encoding::None { raw } else { inner.raw_message() };
-                let own = (part.offset_header as usize, part.offset_end as usize);
+                let encoded = part.encoding != mail_parser::Encoding::None;
+                let inner_raw = if encoded { inner.raw_message() } else { raw };
+                let own = self.span(part.offset_header as usize, part.offset_end as usize);
                 // A part of an attached message is replaced with the whole attached message.
                 let span = outer_span.or(Some(own));
-                self.part(inner, inner_raw, 0, &s, depth + 1, span)
+                if encoded && self.decoded_inner == 0 {
+                    self.cuts.forbid(part.offset_body as usize, part.offset_end as usize);
+                }
+                self.decoded_inner += u32::from(encoded);
+                let walked = self.part(inner, inner_raw, 0, &s, depth + 1, span);
+                self.decoded_inner -= u32::from(encoded);
+                walked
             }
             _ => {
                 let section = if section.is_empty() { "1".to_string() } else { section.to_string() };
                 let (start, end) = (part.offset_body as usize, (part.offset_end as usize).min(raw.len()));
                 let body = raw.get(start..end.max(start)).unwrap_or_default();
-                let bytes = decode(part, body);
+                let cut = match self.decoded_inner {
+                    0 => self.cuts.at(start, body, transfer_encoding(part).as_deref() == Some("base64")),
+                    _ => None,
+                };
+                let bytes = cut.map_or_else(|| decode(part, body), |(_, decoded)| std::borrow::Cow::Borrowed(decoded));
                 let names = names(part);
                 let content_type = part.content_type().map_or("text/plain".to_string(), |ct| {
                     format!("{}/{}", ct.ctype(), ct.subtype().unwrap_or("")).to_ascii_lowercase()
@@ -271,7 +313,7 @@ impl Walk<'_> {
                 let label = names.first().cloned().unwrap_or_else(|| format!("part {section}"));
                 let report = encrypted::inspect(&label, &bytes, &self.limits.archive);
                 let size = bytes.len();
-                let span = outer_span.unwrap_or((part.offset_header as usize, end.max(start)));
+                let span = outer_span.unwrap_or_else(|| self.span(part.offset_header as usize, end.max(start)));
                 // Files uuencoded in a text are attachments to the mail programs that show them.
                 if content_type.starts_with("text/") && (bytes.starts_with(b"begin ") || contains(&bytes, b"\nbegin "))
                 {
@@ -303,6 +345,17 @@ impl Walk<'_> {
                 });
                 Ok(())
             }
+        }
+    }
+}
+
+impl Walk<'_, '_, '_> {
+    /// `start..end` of the walked message as a span of the whole message (the same when
+    /// nothing was cut out, or inside a transfer-encoded attached message).
+    fn span(&self, start: usize, end: usize) -> (usize, usize) {
+        match self.decoded_inner {
+            0 => (self.cuts.start(start), self.cuts.end(end)),
+            _ => (start, end),
         }
     }
 }

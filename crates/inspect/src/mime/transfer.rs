@@ -18,41 +18,68 @@ static SYMBOLS: [u8; 256] = {
 };
 
 /// Decodes base64 (the RFC 2045 alphabet), ignoring every other character as RFC 2045 says;
-/// `=` ends a quantum and decoding goes on after it, as lenient mail programs do. Whole
-/// quanta of four symbols, the bulk of any part, are decoded at once.
+/// `=` ends a quantum and decoding goes on after it, as lenient mail programs do.
 pub fn base64(raw: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(raw.len() / 4 * 3);
-    let (mut acc, mut bits) = (0u32, 0u32);
-    let mut i = 0;
-    while i < raw.len() {
-        if bits == 0
-            && let Some(q) = raw.get(i..i + 4)
-        {
-            let v = [SYMBOLS[q[0] as usize], SYMBOLS[q[1] as usize], SYMBOLS[q[2] as usize], SYMBOLS[q[3] as usize]];
-            if (v[0] | v[1] | v[2] | v[3]) < 64 {
-                let n = u32::from(v[0]) << 18 | u32::from(v[1]) << 12 | u32::from(v[2]) << 6 | u32::from(v[3]);
-                out.extend_from_slice(&[(n >> 16) as u8, (n >> 8) as u8, n as u8]);
-                i += 4;
-                continue;
+    Base64::default().feed(raw, &mut out);
+    out
+}
+
+/// [`base64`] a piece at a time: a body fed in any number of pieces decodes to the same bytes
+/// as the whole body at once (a quantum may straddle two pieces).
+#[derive(Debug, Default, Clone)]
+pub struct Base64 {
+    acc: u32,
+    bits: u32,
+}
+
+impl Base64 {
+    /// Decodes `raw`, the next piece of a body, appending to `out`. Whole quanta of four
+    /// symbols, the bulk of any part, are decoded at once.
+    pub fn feed(&mut self, raw: &[u8], out: &mut Vec<u8>) {
+        let (mut acc, mut bits) = (self.acc, self.bits);
+        let mut i = 0;
+        while i < raw.len() {
+            if bits == 0
+                && let Some(q) = raw.get(i..i + 4)
+            {
+                let v =
+                    [SYMBOLS[q[0] as usize], SYMBOLS[q[1] as usize], SYMBOLS[q[2] as usize], SYMBOLS[q[3] as usize]];
+                if (v[0] | v[1] | v[2] | v[3]) < 64 {
+                    let n = u32::from(v[0]) << 18 | u32::from(v[1]) << 12 | u32::from(v[2]) << 6 | u32::from(v[3]);
+                    out.extend_from_slice(&[(n >> 16) as u8, (n >> 8) as u8, n as u8]);
+                    i += 4;
+                    continue;
+                }
             }
-        }
-        let v = SYMBOLS[raw[i] as usize];
-        i += 1;
-        match v {
-            PAD => (acc, bits) = (0, 0),
-            SKIP => {}
-            v => {
-                acc = (acc << 6) | u32::from(v);
-                bits += 6;
-                if bits >= 8 {
-                    bits -= 8;
-                    out.push((acc >> bits) as u8);
-                    acc &= (1 << bits) - 1;
+            let v = SYMBOLS[raw[i] as usize];
+            i += 1;
+            match v {
+                PAD => (acc, bits) = (0, 0),
+                SKIP => {}
+                v => {
+                    acc = (acc << 6) | u32::from(v);
+                    bits += 6;
+                    if bits >= 8 {
+                        bits -= 8;
+                        out.push((acc >> bits) as u8);
+                        acc &= (1 << bits) - 1;
+                    }
                 }
             }
         }
+        (self.acc, self.bits) = (acc, bits);
     }
-    out
+}
+
+/// A symbol of the base64 alphabet, or `=`.
+pub(crate) fn is_base64_symbol(b: u8) -> bool {
+    SYMBOLS[b as usize] != SKIP
+}
+
+/// `=` (padding).
+pub(crate) fn is_pad(b: u8) -> bool {
+    SYMBOLS[b as usize] == PAD
 }
 
 /// True when `raw` is base64 as RFC 2045 writes it: alphabet symbols in whole quanta, only
@@ -130,6 +157,19 @@ pub fn quoted_printable(raw: &[u8]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn base64_fed_in_pieces_decodes_as_the_whole() {
+        let raw = b"UEsD\r\nBA==QU JD\r\nR\tEV=Gx\r\nyz";
+        for piece in 1..raw.len() {
+            let mut out = Vec::new();
+            let mut decoder = Base64::default();
+            for chunk in raw.chunks(piece) {
+                decoder.feed(chunk, &mut out);
+            }
+            assert_eq!(out, base64(raw), "pieces of {piece}");
+        }
+    }
 
     #[test]
     fn base64_tolerates_line_breaks_and_missing_padding() {

@@ -68,17 +68,23 @@ impl FileStore {
 
     /// Seals and stores `plain` durably under a new key (blocking: call it off the runtime).
     pub fn put(&self, plain: &[u8]) -> Result<StoredFile, StoreError> {
+        self.put_from(plain)
+    }
+
+    /// [`FileStore::put`] for a plaintext read a segment at a time (blocking).
+    pub fn put_from(&self, plain: impl std::io::Read) -> Result<StoredFile, StoreError> {
         let keys = self.keys()?;
         let id = sealed::hex(&rand::random::<[u8; 16]>());
         let key = FileKey::generate();
         let tmp = self.tmp.join(&id);
-        let write = || -> std::io::Result<()> {
+        let write = || -> std::io::Result<(u64, String)> {
             let mut f = std::io::BufWriter::new(crate::private::create_new_file(&tmp)?);
-            sealed::seal(&key, plain, &mut f)?;
+            let sealed = sealed::seal_from(&key, plain, &mut f)?;
             let f = f.into_inner().map_err(|e| e.into_error())?;
-            f.sync_data()
+            f.sync_data()?;
+            Ok(sealed)
         };
-        write().map_err(|e| {
+        let (size, sha256) = write().map_err(|e| {
             let _ = std::fs::remove_file(&tmp);
             StoreError::io("write", &tmp, e)
         })?;
@@ -88,10 +94,8 @@ impl FileStore {
             StoreError::io("rename", &path, e)
         })?;
         sync_dir(&self.dir).map_err(|e| StoreError::io("fsync", &self.dir, e))?;
-        let digest = ring::digest::digest(&ring::digest::SHA256, plain);
-        let sha256 = sealed::hex(digest.as_ref());
         let key = keys.wrap(&id, &key);
-        Ok(StoredFile { id, key, size: plain.len() as u64, sha256 })
+        Ok(StoredFile { id, key, size, sha256 })
     }
 
     /// The plaintext of file `id`, whose key is stored as `stored_key`, as a stream. A key

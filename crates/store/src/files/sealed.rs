@@ -77,28 +77,38 @@ fn aad(last: bool) -> [u8; 9] {
 
 /// Seals `plain` into `out` under `key`.
 pub fn seal(key: &FileKey, plain: &[u8], out: &mut impl Write) -> io::Result<()> {
+    seal_from(key, plain, out).map(|_| ())
+}
+
+/// [`seal`] for a plaintext read a segment at a time from `plain` (a file of any size is held
+/// one segment at a time); answers its size and SHA-256 (hex).
+pub fn seal_from(key: &FileKey, mut plain: impl Read, out: &mut impl Write) -> io::Result<(u64, String)> {
     let prefix: [u8; 8] = rand::random();
     out.write_all(MAGIC)?;
     out.write_all(&prefix)?;
     let aead = key.aead();
-    let segments: Vec<&[u8]> = plain.chunks(SEGMENT).collect();
-    // Always a last segment, empty when the size is a multiple of SEGMENT: full segments are
-    // never last, which is how a reader tells a truncation.
-    let count = if plain.len().is_multiple_of(SEGMENT) { segments.len() + 1 } else { segments.len() };
-    if count > u32::MAX as usize {
-        return Err(io::Error::other("file too large to seal"));
-    }
+    let mut digest = ring::digest::Context::new(&ring::digest::SHA256);
+    let mut size = 0u64;
     let mut buf = Vec::with_capacity(SEGMENT + TAG);
-    for i in 0..count {
-        let chunk = segments.get(i).copied().unwrap_or(&[]);
-        let last = i + 1 == count;
+    // Always a last segment, shorter than SEGMENT (empty when the size is a multiple of it):
+    // full segments are never last, which is how a reader tells a truncation.
+    for i in 0u32.. {
         buf.clear();
-        buf.extend_from_slice(chunk);
-        aead.seal_in_place_append_tag(nonce(&prefix, i as u32), Aad::from(aad(last)), &mut buf)
+        (&mut plain).take(SEGMENT as u64).read_to_end(&mut buf)?;
+        digest.update(&buf);
+        size += buf.len() as u64;
+        let last = buf.len() < SEGMENT;
+        if i == u32::MAX && !last {
+            return Err(io::Error::other("file too large to seal"));
+        }
+        aead.seal_in_place_append_tag(nonce(&prefix, i), Aad::from(aad(last)), &mut buf)
             .map_err(|_| io::Error::other("sealing failed"))?;
         out.write_all(&buf)?;
+        if last {
+            break;
+        }
     }
-    Ok(())
+    Ok((size, hex(digest.finish().as_ref())))
 }
 
 /// Reads a sealed file as its plaintext, segment by segment; any damage is an error
