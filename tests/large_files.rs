@@ -263,7 +263,9 @@ async fn the_portals_quotas_refuse_at_submission_with_a_sentence_naming_them() {
     let r = send(&s, "dave@example.jp", &message).await;
     assert_eq!(r.code, 552, "{r:?}");
     assert!(
-        r.text().contains("The download portal's storage is full (quota_total = 800.0 KiB: 600.0 KiB kept or waiting for delivery"),
+        r.text().contains(
+            "The download portal's storage is full (quota_total = 800.0 KiB: 600.0 KiB kept or waiting for delivery"
+        ),
         "{r:?}"
     );
     assert_eq!(plain.received().len(), 2, "only the two accepted messages left");
@@ -290,7 +292,10 @@ async fn messages_not_yet_delivered_count_against_the_quotas_with_the_original_k
     assert!(waiting > 2 * (200 << 10) && waiting < 3 * (200 << 10), "file + original: {waiting}");
     let r = send(&s, "alice@example.jp", &message).await;
     assert_eq!(r.code, 552, "the second undelivered message goes over 700 KiB: {r:?}");
-    assert!(r.text().contains("quota_per_sender = 700.0 KiB") && r.text().contains("kept or waiting for delivery"), "{r:?}");
+    assert!(
+        r.text().contains("quota_per_sender = 700.0 KiB") && r.text().contains("kept or waiting for delivery"),
+        "{r:?}"
+    );
     // Once the waiting message is gone (deleted by the administrator), there is room again.
     let id = sekisho_testkit::queue_id(&first).unwrap();
     assert!(s.queue.control().delete(&id).await.unwrap());

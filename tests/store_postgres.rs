@@ -464,6 +464,36 @@ async fn a_dead_nodes_claims_go_to_another_once_its_lease_runs_out_and_its_late_
         RecipientState::Queued,
         "b's own deferral counts"
     );
+    // Another late deferral from a, now that the recipient waits for b's next try.
+    a.record_outcomes(&[outcome("L", 1, Deferred, 1100)], 1101).await.unwrap();
+    let r = &a.message("L").await.unwrap().unwrap().recipients[1];
+    assert_eq!((r.state, r.next_attempt_at), (RecipientState::Queued, 2090), "b's schedule stands");
+}
+
+/// A recipient held while a claim waits for its row is not returned as claimed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recipient_held_while_a_claim_waits_for_it_is_not_claimed() {
+    use sqlx::Connection;
+    let dir = tempfile::tempdir().unwrap();
+    let pg = Postgres::start(&dir.path().join("pg"), "127.0.0.1");
+    let a = PgStore::open(&pg.url()).await.unwrap().with_claims("a", Duration::from_secs(60));
+    a.insert_messages(&[message("H", 1)]).await.unwrap();
+    // Another session holds the recipient and has not committed yet.
+    let mut other = sqlx::PgConnection::connect(&pg.url()).await.unwrap();
+    let mut tx = other.begin().await.unwrap();
+    sqlx::query("UPDATE recipients SET state = 'held' WHERE message_id = 'H'").execute(&mut *tx).await.unwrap();
+    let claim = tokio::spawn({
+        let a = a.clone();
+        async move { a.claim_due(2000, 10).await.unwrap() }
+    });
+    // The claim waits for the recipient's row.
+    while sqlx_count(&pg.url(), "SELECT COUNT(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'").await == 0 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tx.commit().await.unwrap();
+    assert!(claim.await.unwrap().is_empty(), "a held recipient is not claimed");
+    let d = a.message("H").await.unwrap().unwrap();
+    assert_eq!(states(&d), [RecipientState::Held]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -143,8 +143,11 @@ pub(crate) async fn receive<S: AsyncRead + Unpin>(
         }
     }
     // The portal's storage quotas: files that may have to be kept for links.
-    let portal_bytes =
-        if arrival.submission { crate::quota::weight(&ctx.config.portal, findings.as_deref(), finished.size()) } else { 0 };
+    let portal_bytes = if arrival.submission {
+        crate::quota::weight(&ctx.config.portal, findings.as_deref(), finished.size())
+    } else {
+        0
+    };
     if arrival.submission {
         let links = ctx.queue.stores().links.clone();
         match crate::quota::check(&ctx.config.portal, links.as_ref(), &tx.mail.address, portal_bytes).await {

@@ -60,11 +60,7 @@ pub(crate) fn recent_delivery(r: &impl crate::rows::Cols) -> RecentDelivery {
 
 /// A row of the per-bucket, per-level count (either backend).
 pub(crate) fn assurance_count(r: &impl crate::rows::Cols) -> AssuranceCount {
-    AssuranceCount {
-        bucket: r.int("bucket"),
-        assurance: r.opt_text("assurance"),
-        delivered: r.int("n").max(0) as u64,
-    }
+    AssuranceCount { bucket: r.int("bucket"), assurance: r.opt_text("assurance"), delivered: r.int("n").max(0) as u64 }
 }
 
 /// The row of the links' counts (either backend).

@@ -6,10 +6,10 @@ use sekisho_policy::LinkEvent;
 
 use crate::dmarc_rows::{DmarcCount, DmarcRow};
 use crate::error::StoreError;
-use crate::rows::Cols;
 use crate::links::{Access, ConsoleSession, LinkFile, LinkRecord, PortalEvent, PortalSession};
 use crate::originals::WithheldOriginal;
 use crate::reports::{ReceivedKind, ReceivedReport, ReportedPolicy, SentReport, TlsSessionCount};
+use crate::rows::Cols;
 
 /// The columns [`link_record`] reads.
 pub(crate) const LINK_COLUMNS: &str = "message_id, idx, recipient, access, created_at, expires_at, revoked, \
