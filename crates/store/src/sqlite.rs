@@ -1012,7 +1012,7 @@ mod tests {
                 notice: None,
             })
             .collect();
-        assert_eq!(s.record_outcomes(&updates, 2001).await.unwrap(), [m.info.id.clone()], "the message is done");
+        assert_eq!(s.record_outcomes(&updates, 2001).await.unwrap(), vec![m.info.id.clone()], "the message is done");
         let d = s.message(&m.info.id).await.unwrap().unwrap();
         assert_eq!(d.attempts.len(), 3000);
         assert!(d.recipients.iter().all(|r| r.state == RecipientState::Delivered));
