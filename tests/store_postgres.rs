@@ -525,3 +525,22 @@ async fn sqlx_text(url: &str, sql: &str) -> String {
     let mut c = sqlx::PgConnection::connect(url).await.unwrap();
     sqlx::query_scalar(sql).fetch_one(&mut c).await.unwrap()
 }
+
+/// A claim reads a limited stretch of the due recipients: one message under delivery with
+/// many due recipients ahead of the others does not hide them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_under_delivery_with_many_due_recipients_does_not_hide_the_next_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let pg = Postgres::start(&dir.path().join("pg"), "127.0.0.1");
+    let a = PgStore::open(&pg.url()).await.unwrap().with_claims("a", Duration::from_secs(600));
+    a.insert_messages(&[message("BIG", 50)]).await.unwrap();
+    let mut later = message("NEXT", 1);
+    later.info.received_at = 1500;
+    later.not_before = Some(1500);
+    a.insert_messages(&[later]).await.unwrap();
+    let first = a.claim_due(2000, 1).await.unwrap();
+    assert_eq!((first[0].message_id.as_str(), first[0].idx), ("BIG", 0));
+    let next = a.claim_due(2000, 1).await.unwrap();
+    assert_eq!(next.iter().map(|c| c.message_id.as_str()).collect::<Vec<_>>(), ["NEXT"]);
+    assert!(a.claim_due(2000, 1).await.unwrap().is_empty(), "BIG is delivered by one task at a time");
+}

@@ -63,14 +63,31 @@ fn not_under_delivery(message: &str) -> String {
 }
 
 /// Locks up to `$2` messages with recipients claimable at `$1` and none under delivery,
-/// soonest due first, skipping those another node holds.
+/// soonest due first, skipping those another node holds. The candidates are the first `$3`
+/// claimable recipients of each claimable state in due order: limited scans of the
+/// `recipients_due` index (state, then due), never a pass over the whole backlog.
 fn lock_messages_sql() -> String {
+    let active = RecipientState::Active.as_str();
+    let free = not_under_delivery("r.message_id");
+    let mut scans: Vec<String> = crate::state::moves(Move::Claim)
+        .iter()
+        .map(|(from, _)| format!("r.state = '{}' AND r.next_attempt_at <= $1", from.as_str()))
+        .collect();
+    scans.push(format!("r.state = '{active}' AND COALESCE(r.lease_until, 0) <= $1"));
+    let scans: Vec<String> = scans
+        .iter()
+        .map(|due| {
+            format!(
+                "(SELECT r.message_id, r.next_attempt_at FROM recipients r WHERE {due} AND {free} \
+                 ORDER BY r.next_attempt_at LIMIT $3)"
+            )
+        })
+        .collect();
     format!(
-        "SELECT m.id FROM messages m JOIN (SELECT r.message_id, MIN(r.next_attempt_at) AS due FROM recipients r \
-         WHERE {claimable} GROUP BY r.message_id) d ON d.message_id = m.id \
-         WHERE {free} ORDER BY d.due, m.id LIMIT $2 FOR NO KEY UPDATE OF m SKIP LOCKED",
-        claimable = claimable("r"),
-        free = not_under_delivery("m.id"),
+        "SELECT m.id FROM (SELECT c.message_id, MIN(c.next_attempt_at) AS due FROM ({union}) c \
+         GROUP BY c.message_id) d JOIN messages m ON m.id = d.message_id \
+         ORDER BY d.due, m.id LIMIT $2 FOR NO KEY UPDATE OF m SKIP LOCKED",
+        union = scans.join(" UNION ALL "),
     )
 }
 
@@ -275,8 +292,15 @@ impl QueueWrites for PgStore {
 
     async fn claim_due(&self, now: i64, limit: u32) -> Result<Vec<Claim>, StoreError> {
         let mut tx = self.pool.begin().await?;
-        let locked: Vec<String> =
-            sqlx::query_scalar(&lock_messages_sql()).bind(now).bind(limit as i64).fetch_all(&mut *tx).await?;
+        // Candidates beyond `limit`: messages another node is locking are skipped, the next
+        // ones taken.
+        let window = (limit as i64).saturating_mul(4);
+        let locked: Vec<String> = sqlx::query_scalar(&lock_messages_sql())
+            .bind(now)
+            .bind(limit as i64)
+            .bind(window)
+            .fetch_all(&mut *tx)
+            .await?;
         if locked.is_empty() {
             tx.commit().await?;
             return Ok(Vec::new());
