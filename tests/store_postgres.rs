@@ -464,6 +464,36 @@ async fn a_dead_nodes_claims_go_to_another_once_its_lease_runs_out_and_its_late_
         RecipientState::Queued,
         "b's own deferral counts"
     );
+    // Another late deferral from a, now that the recipient waits for b's next try.
+    a.record_outcomes(&[outcome("L", 1, Deferred, 1100)], 1101).await.unwrap();
+    let r = &a.message("L").await.unwrap().unwrap().recipients[1];
+    assert_eq!((r.state, r.next_attempt_at), (RecipientState::Queued, 2090), "b's schedule stands");
+}
+
+/// A recipient held while a claim waits for its row is not returned as claimed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recipient_held_while_a_claim_waits_for_it_is_not_claimed() {
+    use sqlx::Connection;
+    let dir = tempfile::tempdir().unwrap();
+    let pg = Postgres::start(&dir.path().join("pg"), "127.0.0.1");
+    let a = PgStore::open(&pg.url()).await.unwrap().with_claims("a", Duration::from_secs(60));
+    a.insert_messages(&[message("H", 1)]).await.unwrap();
+    // Another session holds the recipient and has not committed yet.
+    let mut other = sqlx::PgConnection::connect(&pg.url()).await.unwrap();
+    let mut tx = other.begin().await.unwrap();
+    sqlx::query("UPDATE recipients SET state = 'held' WHERE message_id = 'H'").execute(&mut *tx).await.unwrap();
+    let claim = tokio::spawn({
+        let a = a.clone();
+        async move { a.claim_due(2000, 10).await.unwrap() }
+    });
+    // The claim waits for the recipient's row.
+    while sqlx_count(&pg.url(), "SELECT COUNT(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'").await == 0 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tx.commit().await.unwrap();
+    assert!(claim.await.unwrap().is_empty(), "a held recipient is not claimed");
+    let d = a.message("H").await.unwrap().unwrap();
+    assert_eq!(states(&d), [RecipientState::Held]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -494,4 +524,23 @@ async fn sqlx_text(url: &str, sql: &str) -> String {
     use sqlx::Connection;
     let mut c = sqlx::PgConnection::connect(url).await.unwrap();
     sqlx::query_scalar(sql).fetch_one(&mut c).await.unwrap()
+}
+
+/// A claim reads a limited stretch of the due recipients: one message under delivery with
+/// many due recipients ahead of the others does not hide them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_under_delivery_with_many_due_recipients_does_not_hide_the_next_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let pg = Postgres::start(&dir.path().join("pg"), "127.0.0.1");
+    let a = PgStore::open(&pg.url()).await.unwrap().with_claims("a", Duration::from_secs(600));
+    a.insert_messages(&[message("BIG", 50)]).await.unwrap();
+    let mut later = message("NEXT", 1);
+    later.info.received_at = 1500;
+    later.not_before = Some(1500);
+    a.insert_messages(&[later]).await.unwrap();
+    let first = a.claim_due(2000, 1).await.unwrap();
+    assert_eq!((first[0].message_id.as_str(), first[0].idx), ("BIG", 0));
+    let next = a.claim_due(2000, 1).await.unwrap();
+    assert_eq!(next.iter().map(|c| c.message_id.as_str()).collect::<Vec<_>>(), ["NEXT"]);
+    assert!(a.claim_due(2000, 1).await.unwrap().is_empty(), "BIG is delivered by one task at a time");
 }

@@ -61,6 +61,19 @@ pub(crate) const ATTEMPT_COLUMNS: &str =
 pub(crate) const OUTCOME_COLUMNS: &str =
     "message_id, idx, outcome, next_attempt_at, last_reply, delay_warned, tried, notice, notice_status";
 
+/// The number of columns in a list such as [`ATTEMPT_COLUMNS`] (what one row binds).
+pub(crate) const fn column_count(columns: &str) -> usize {
+    let bytes = columns.as_bytes();
+    let (mut n, mut i) = (1, 0);
+    while i < bytes.len() {
+        if bytes[i] == b',' {
+            n += 1;
+        }
+        i += 1;
+    }
+    n
+}
+
 /// Stored JSON of an optional value.
 pub(crate) fn json_text<T: serde::Serialize>(v: &Option<T>) -> Option<String> {
     v.as_ref().and_then(|v| serde_json::to_string(v).ok())

@@ -458,21 +458,28 @@ CREATE INDEX messages_portal_pending ON messages (sender) WHERE done_at IS NULL 
 CREATE INDEX links_expires ON links (expires_at);
 CREATE INDEX portal_events_event ON portal_events (event, at);
 "#,
+    // The dashboard's oldest waiting message is read in arrival order among the unfinished
+    // ones (`sqlite_dashboard.rs`), never by scanning every queued recipient.
+    r#"
+DROP INDEX messages_pending;
+CREATE INDEX messages_pending ON messages (done_at, received_at);
+"#,
 ];
 
 use crate::queue_sql::{
     ATTEMPT_COLUMNS, FINAL, MESSAGE_COLUMNS, OUTCOME_COLUMNS, RECIPIENT_COLUMNS, bind_attempt, bind_message,
-    bind_outcome, bind_recipient, outcome_sql,
+    bind_outcome, bind_recipient, column_count, outcome_sql,
 };
 pub(crate) use crate::queue_sql::{FINISHED, move_sql};
 
-/// Rows per multi-row INSERT, within SQLite's 32766 bound variables per statement (a message
-/// row binds 20).
-const MESSAGE_ROWS_PER_INSERT: usize = 32766 / 21;
-const RECIPIENT_ROWS_PER_INSERT: usize = 4000;
-/// An attempt row binds 13.
-const ATTEMPT_ROWS_PER_INSERT: usize = 2500;
-const UPDATE_ROWS_PER_STATEMENT: usize = 3000;
+/// SQLite's bound variables per statement.
+const MAX_VARIABLES: usize = 32766;
+/// Rows per multi-row statement, within [`MAX_VARIABLES`]: computed from each row's columns
+/// (the "done" UPDATE binds its time besides one id per message).
+const MESSAGE_ROWS_PER_INSERT: usize = MAX_VARIABLES / column_count(MESSAGE_COLUMNS);
+const RECIPIENT_ROWS_PER_INSERT: usize = MAX_VARIABLES / column_count(RECIPIENT_COLUMNS);
+const ATTEMPT_ROWS_PER_INSERT: usize = MAX_VARIABLES / column_count(ATTEMPT_COLUMNS);
+const UPDATE_ROWS_PER_STATEMENT: usize = MAX_VARIABLES / column_count(OUTCOME_COLUMNS);
 
 /// Queue store in one SQLite database file.
 #[derive(Debug, Clone)]
@@ -972,6 +979,43 @@ mod tests {
         assert!(text.contains("newer sekisho") && text.contains(&format!("schema version {newer}")), "{text}");
         let Err(again) = SqliteStore::open(&path).await else { panic!("opened once refused: it was changed") };
         assert!(matches!(again, StoreError::SchemaTooNew { .. }), "{again}");
+    }
+
+    #[tokio::test]
+    async fn the_outcomes_of_a_message_to_3000_recipients_are_recorded_with_every_attempt() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = SqliteStore::open(&dir.path().join("q.db")).await.unwrap();
+        let m = message(3000);
+        s.insert_messages(std::slice::from_ref(&m)).await.unwrap();
+        assert_eq!(s.claim_due(i64::MAX, 3000).await.unwrap().len(), 3000);
+        let updates: Vec<RecipientUpdate> = (0..3000)
+            .map(|idx| RecipientUpdate {
+                message_id: m.info.id.clone(),
+                idx,
+                outcome: AttemptOutcome::Delivered,
+                next_attempt_at: 2000,
+                last_reply: Some("250 ok".into()),
+                delay_warned: false,
+                attempt: Some(Attempt {
+                    at: 2000,
+                    host: "mx.example.com".into(),
+                    ip: "127.0.0.2".into(),
+                    port: 25,
+                    reply: "250 ok".into(),
+                    tls: None,
+                    outcome: AttemptOutcome::Delivered,
+                    evidence: None,
+                    variant: None,
+                    dkim: None,
+                    smime: None,
+                }),
+                notice: None,
+            })
+            .collect();
+        assert_eq!(s.record_outcomes(&updates, 2001).await.unwrap(), vec![m.info.id.clone()], "the message is done");
+        let d = s.message(&m.info.id).await.unwrap().unwrap();
+        assert_eq!(d.attempts.len(), 3000);
+        assert!(d.recipients.iter().all(|r| r.state == RecipientState::Delivered));
     }
 
     #[tokio::test]

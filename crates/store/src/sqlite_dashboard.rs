@@ -1,6 +1,6 @@
 //! SQLite: what the administrator's dashboard reads (`crate::dashboard`). Every statement is
 //! bounded: the recent attempts and the delivered ones of a window by the `attempts_at` index,
-//! the oldest queued message through the `recipients_due` index, the links by `links_expires`
+//! the oldest queued message in arrival order through `messages_pending`, the links by `links_expires`
 //! and the audit log's events by `portal_events_event`.
 
 use sqlx::Row;
@@ -32,9 +32,10 @@ GROUP BY 1, 2";
 
 /// The oldest message with a recipient waiting for or in delivery (held ones aside).
 const OLDEST_QUEUED: &str = "\
-SELECT MIN(m.received_at) AS oldest FROM recipients r \
-JOIN messages m ON m.id = r.message_id \
-WHERE r.state IN ('queued', 'active')";
+SELECT m.received_at AS oldest FROM messages m \
+WHERE m.done_at IS NULL AND EXISTS (SELECT 1 FROM recipients r WHERE r.message_id = m.id \
+AND r.state IN ('queued', 'active')) \
+ORDER BY m.received_at LIMIT 1";
 
 /// Links working at `now` or ended since `since`, and their downloads.
 const LINKS: &str = "\
@@ -65,7 +66,7 @@ impl SqliteStore {
     }
 
     pub(crate) async fn oldest_queued_of(&self) -> Result<Option<i64>, StoreError> {
-        Ok(sqlx::query(OLDEST_QUEUED).fetch_one(&self.reader).await?.get("oldest"))
+        Ok(sqlx::query_scalar(OLDEST_QUEUED).fetch_optional(&self.reader).await?)
     }
 
     pub(crate) async fn link_counts_of(&self, now: i64, since: i64) -> Result<LinkCounts, StoreError> {
@@ -174,6 +175,9 @@ mod tests {
     async fn the_oldest_queued_message_is_the_oldest_with_a_recipient_waiting_or_in_delivery() {
         let (_d, s) = store().await;
         assert_eq!(s.oldest_queued().await.unwrap(), None, "an empty queue");
+        let plan = s.query_plan(OLDEST_QUEUED).await;
+        assert!(plan.iter().any(|p| p.contains("messages_pending")), "read in arrival order: {plan:?}");
+        assert!(!plan.iter().any(|p| p.starts_with("SCAN r")), "no scan of the recipients: {plan:?}");
         let mut old = sample_message(&QueueId::generate(), 10, 1);
         old.info.received_at = 500;
         old.held = true;

@@ -110,26 +110,25 @@ impl LinkStore for SqliteStore {
 
     async fn kept_bytes(&self, sender: Option<&str>) -> Result<u64, StoreError> {
         // Files kept now, and what undelivered messages that have no kept files yet may still
-        // make the portal keep.
-        let (kept, pending) = match sender {
-            Some(_) => (
-                "SELECT COALESCE(SUM(f.size), 0) FROM link_files f JOIN link_messages m USING (message_id) \
-                 WHERE f.purged = 0 AND m.sender = ?",
-                "SELECT COALESCE(SUM(portal_bytes), 0) FROM messages WHERE done_at IS NULL AND portal_bytes > 0 \
-                 AND sender = ? AND id NOT IN (SELECT message_id FROM link_messages)",
-            ),
-            None => (
-                "SELECT COALESCE(SUM(size), 0) FROM link_files WHERE purged = 0 AND ? IS NULL",
-                "SELECT COALESCE(SUM(portal_bytes), 0) FROM messages WHERE done_at IS NULL AND portal_bytes > 0 \
-                 AND ? IS NULL AND id NOT IN (SELECT message_id FROM link_messages)",
-            ),
+        // make the portal keep: one statement, so that a message's bytes are counted on one
+        // side or the other even when its files are committed meanwhile.
+        let sql = match sender {
+            Some(_) => {
+                "SELECT (SELECT COALESCE(SUM(f.size), 0) FROM link_files f JOIN link_messages m USING (message_id) \
+                 WHERE f.purged = 0 AND m.sender = ?1) \
+                 + (SELECT COALESCE(SUM(q.portal_bytes), 0) FROM messages q WHERE q.done_at IS NULL \
+                 AND q.portal_bytes > 0 AND q.sender = ?1 \
+                 AND NOT EXISTS (SELECT 1 FROM link_messages k WHERE k.message_id = q.id))"
+            }
+            None => {
+                "SELECT (SELECT COALESCE(SUM(size), 0) FROM link_files WHERE purged = 0 AND ?1 IS NULL) \
+                 + (SELECT COALESCE(SUM(q.portal_bytes), 0) FROM messages q WHERE q.done_at IS NULL \
+                 AND q.portal_bytes > 0 AND ?1 IS NULL \
+                 AND NOT EXISTS (SELECT 1 FROM link_messages k WHERE k.message_id = q.id))"
+            }
         };
-        let mut total = 0i64;
-        for sql in [kept, pending] {
-            let bytes: i64 = sqlx::query_scalar(sql).bind(sender).fetch_one(&self.reader).await?;
-            total = total.saturating_add(bytes.max(0));
-        }
-        Ok(total as u64)
+        let total: i64 = sqlx::query_scalar(sql).bind(sender).fetch_one(&self.reader).await?;
+        Ok(total.max(0) as u64)
     }
 
     async fn link_message(&self, message_id: &str) -> Result<Option<LinkMessage>, StoreError> {

@@ -1,6 +1,6 @@
 //! PostgreSQL: what the administrator's dashboard reads (`crate::dashboard`), the same
 //! statements as `sqlite_dashboard.rs` in PostgreSQL's dialect, bounded by the same indexes
-//! (`attempts_at`, `recipients_due`, `links_expires`, `portal_events_event`).
+//! (`attempts_at`, `messages_pending`, `links_expires`, `portal_events_event`).
 
 use sqlx::Row;
 
@@ -26,9 +26,10 @@ WHERE a.at >= $1 AND a.at < $2 AND a.outcome = 'delivered' AND m.origin != 'mx' 
 GROUP BY 1, 2";
 
 const OLDEST_QUEUED: &str = "\
-SELECT MIN(m.received_at) AS oldest FROM recipients r \
-JOIN messages m ON m.id = r.message_id \
-WHERE r.state IN ('queued', 'active')";
+SELECT m.received_at AS oldest FROM messages m \
+WHERE m.done_at IS NULL AND EXISTS (SELECT 1 FROM recipients r WHERE r.message_id = m.id \
+AND r.state IN ('queued', 'active')) \
+ORDER BY m.received_at LIMIT 1";
 
 const LINKS: &str = "\
 SELECT COALESCE(SUM(CASE WHEN NOT l.revoked AND l.expires_at > $1 THEN 1 ELSE 0 END), 0)::BIGINT AS active, \
@@ -57,7 +58,7 @@ impl PgStore {
     }
 
     pub(crate) async fn oldest_queued_of(&self) -> Result<Option<i64>, StoreError> {
-        Ok(sqlx::query(OLDEST_QUEUED).fetch_one(&self.pool).await?.get("oldest"))
+        Ok(sqlx::query_scalar(OLDEST_QUEUED).fetch_optional(&self.pool).await?)
     }
 
     pub(crate) async fn link_counts_of(&self, now: i64, since: i64) -> Result<LinkCounts, StoreError> {

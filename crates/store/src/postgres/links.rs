@@ -153,9 +153,9 @@ impl LinkStore for PgStore {
         let total: i64 = sqlx::query_scalar(
             "SELECT (SELECT COALESCE(SUM(f.size), 0) FROM link_files f JOIN link_messages m USING (message_id) \
              WHERE NOT f.purged AND ($1::TEXT IS NULL OR m.sender = $1))::BIGINT \
-             + (SELECT COALESCE(SUM(portal_bytes), 0) FROM messages WHERE done_at IS NULL AND portal_bytes > 0 \
-             AND ($1::TEXT IS NULL OR sender = $1) \
-             AND id NOT IN (SELECT message_id FROM link_messages))::BIGINT",
+             + (SELECT COALESCE(SUM(q.portal_bytes), 0) FROM messages q WHERE q.done_at IS NULL \
+             AND q.portal_bytes > 0 AND ($1::TEXT IS NULL OR q.sender = $1) \
+             AND NOT EXISTS (SELECT 1 FROM link_messages k WHERE k.message_id = q.id))::BIGINT",
         )
         .bind(sender)
         .fetch_one(&self.pool)

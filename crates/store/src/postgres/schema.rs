@@ -34,7 +34,7 @@ CREATE TABLE messages (
     sender_tls TEXT,
     portal_bytes BIGINT NOT NULL DEFAULT 0
 );
-CREATE INDEX messages_pending ON messages (done_at);
+CREATE INDEX messages_pending ON messages (done_at, received_at);
 CREATE INDEX messages_portal_pending ON messages (sender) WHERE done_at IS NULL AND portal_bytes > 0;
 CREATE INDEX messages_sender ON messages (lower(sender));
 CREATE INDEX messages_auth_user ON messages (auth_user);
@@ -101,6 +101,7 @@ CREATE TABLE cancel_links (
     expires_at BIGINT NOT NULL,
     used_at BIGINT
 );
+CREATE INDEX cancel_links_message ON cancel_links (message_id);
 CREATE TABLE users (
     name TEXT PRIMARY KEY,
     password_hash TEXT NOT NULL,

@@ -26,27 +26,30 @@ use crate::error::StoreError;
 use crate::model::{Attempt, NewMessage, NoticeKind, RecipientState, RecipientUpdate};
 use crate::queue_sql::{
     ATTEMPT_COLUMNS, FINAL, FINISHED, MESSAGE_COLUMNS, OUTCOME_COLUMNS, RECIPIENT_COLUMNS, bind_attempt, bind_message,
-    bind_outcome, bind_recipient, move_sql, outcome_sql,
+    bind_outcome, bind_recipient, column_count, move_sql, outcome_sql,
 };
 use crate::rows;
 use crate::sqlite_cancel_link::ByLink;
 use crate::state::Move;
 use crate::store::{Claim, QueueWrites};
 
-/// Rows per multi-row statement, within PostgreSQL's 65535 parameters (a message row binds 20,
-/// an attempt row 15, an outcome 9, a recipient 7).
-const MESSAGE_ROWS_PER_INSERT: usize = 3000;
-const RECIPIENT_ROWS_PER_INSERT: usize = 9000;
-const ATTEMPT_ROWS_PER_INSERT: usize = 4000;
-const UPDATE_ROWS_PER_STATEMENT: usize = 6000;
+/// PostgreSQL's bound parameters per statement.
+const MAX_PARAMETERS: usize = 65535;
+/// Rows per multi-row statement, within [`MAX_PARAMETERS`]: computed from each row's columns
+/// (an attempt row binds its position too; the outcomes' UPDATE binds the node once more).
+const MESSAGE_ROWS_PER_INSERT: usize = MAX_PARAMETERS / column_count(MESSAGE_COLUMNS);
+const RECIPIENT_ROWS_PER_INSERT: usize = MAX_PARAMETERS / column_count(RECIPIENT_COLUMNS);
+const ATTEMPT_ROWS_PER_INSERT: usize = MAX_PARAMETERS / (column_count(ATTEMPT_COLUMNS) + 1);
+const UPDATE_ROWS_PER_STATEMENT: usize = (MAX_PARAMETERS - 1) / column_count(OUTCOME_COLUMNS);
 
-/// A recipient a claim at `$1` may take: queued and due, or active under a lease that ran out.
-fn claimable() -> String {
-    let (_, from) = move_sql("r.state", Move::Claim);
+/// A recipient (columns of `table`) a claim at `$1` may take: queued and due, or active
+/// under a lease that ran out.
+fn claimable(table: &str) -> String {
+    let (_, from) = move_sql("state", Move::Claim);
     let active = RecipientState::Active.as_str();
     format!(
-        "((r.state IN ({from}) AND r.next_attempt_at <= $1) \
-         OR (r.state = '{active}' AND COALESCE(r.lease_until, 0) <= $1))"
+        "(({table}.state IN ({from}) AND {table}.next_attempt_at <= $1) \
+         OR ({table}.state = '{active}' AND COALESCE({table}.lease_until, 0) <= $1))"
     )
 }
 
@@ -60,27 +63,47 @@ fn not_under_delivery(message: &str) -> String {
 }
 
 /// Locks up to `$2` messages with recipients claimable at `$1` and none under delivery,
-/// soonest due first, skipping those another node holds.
+/// soonest due first, skipping those another node holds. The candidates are the first `$3`
+/// claimable recipients of each claimable state in due order: limited scans of the
+/// `recipients_due` index (state, then due), never a pass over the whole backlog.
 fn lock_messages_sql() -> String {
+    let active = RecipientState::Active.as_str();
+    let free = not_under_delivery("r.message_id");
+    let mut scans: Vec<String> = crate::state::moves(Move::Claim)
+        .iter()
+        .map(|(from, _)| format!("r.state = '{}' AND r.next_attempt_at <= $1", from.as_str()))
+        .collect();
+    scans.push(format!("r.state = '{active}' AND COALESCE(r.lease_until, 0) <= $1"));
+    let scans: Vec<String> = scans
+        .iter()
+        .map(|due| {
+            format!(
+                "(SELECT r.message_id, r.next_attempt_at FROM recipients r WHERE {due} AND {free} \
+                 ORDER BY r.next_attempt_at LIMIT $3)"
+            )
+        })
+        .collect();
     format!(
-        "SELECT m.id FROM messages m JOIN (SELECT r.message_id, MIN(r.next_attempt_at) AS due FROM recipients r \
-         WHERE {claimable} GROUP BY r.message_id) d ON d.message_id = m.id \
-         WHERE {free} ORDER BY d.due, m.id LIMIT $2 FOR NO KEY UPDATE OF m SKIP LOCKED",
-        claimable = claimable(),
-        free = not_under_delivery("m.id"),
+        "SELECT m.id FROM (SELECT c.message_id, MIN(c.next_attempt_at) AS due FROM ({union}) c \
+         GROUP BY c.message_id) d JOIN messages m ON m.id = d.message_id \
+         ORDER BY d.due, m.id LIMIT $2 FOR NO KEY UPDATE OF m SKIP LOCKED",
+        union = scans.join(" UNION ALL "),
     )
 }
 
 /// Claims up to `$3` claimable recipients of the locked messages `$2` for node `$4` until `$5`.
+/// The outer UPDATE repeats the condition on its own row: under READ COMMITTED, a row changed
+/// meanwhile (held, cancelled, delivered) is rechecked against the outer WHERE only.
 fn claim_sql() -> String {
     let (set, _) = move_sql("state", Move::Claim);
     format!(
         "UPDATE recipients SET state = {set}, claimed_by = $4, lease_until = $5 \
-         WHERE (message_id, idx) IN (SELECT r.message_id, r.idx FROM recipients r \
+         WHERE {again} AND (message_id, idx) IN (SELECT r.message_id, r.idx FROM recipients r \
          WHERE r.message_id = ANY($2) AND {claimable} AND {free} \
          ORDER BY r.next_attempt_at, r.message_id, r.idx LIMIT $3) \
          RETURNING message_id, idx",
-        claimable = claimable(),
+        again = claimable("recipients"),
+        claimable = claimable("r"),
         free = not_under_delivery("r.message_id"),
     )
 }
@@ -269,8 +292,15 @@ impl QueueWrites for PgStore {
 
     async fn claim_due(&self, now: i64, limit: u32) -> Result<Vec<Claim>, StoreError> {
         let mut tx = self.pool.begin().await?;
-        let locked: Vec<String> =
-            sqlx::query_scalar(&lock_messages_sql()).bind(now).bind(limit as i64).fetch_all(&mut *tx).await?;
+        // Candidates beyond `limit`: messages another node is locking are skipped, the next
+        // ones taken.
+        let window = (limit as i64).saturating_mul(4);
+        let locked: Vec<String> = sqlx::query_scalar(&lock_messages_sql())
+            .bind(now)
+            .bind(limit as i64)
+            .bind(window)
+            .fetch_all(&mut *tx)
+            .await?;
         if locked.is_empty() {
             tx.commit().await?;
             return Ok(Vec::new());
@@ -335,10 +365,10 @@ impl QueueWrites for PgStore {
             q.push(format!(
                 ") AS v({OUTCOME_COLUMNS}) WHERE recipients.message_id = v.message_id AND recipients.idx = v.idx \
                  AND recipients.state NOT IN ({FINAL}) \
-                 AND NOT (v.outcome = 'deferred' AND recipients.state = '{active}' \
-                 AND recipients.claimed_by IS DISTINCT FROM "
+                 AND (v.outcome <> 'deferred' OR (recipients.state = '{active}' \
+                 AND recipients.claimed_by IS NOT DISTINCT FROM "
             ));
-            q.push_bind(&*self.node).push(")");
+            q.push_bind(&*self.node).push("))");
             q.build().execute(&self.pool).await?;
         }
         let mut ids: Vec<&str> = updates.iter().map(|u| u.message_id.as_str()).collect();
@@ -394,18 +424,24 @@ impl QueueWrites for PgStore {
     }
 
     async fn purge_finished(&self, before: i64) -> Result<(crate::PurgeCounts, Vec<String>), StoreError> {
+        // The finished set is chosen once and locked: every statement deletes exactly it, and
+        // the ids returned are the messages deleted.
         let mut tx = self.pool.begin().await?;
-        let ids: Vec<String> = sqlx::query_scalar(OLD_FINISHED).bind(before).fetch_all(&mut *tx).await?;
-        let mut delete = async |sql: String| -> Result<u64, StoreError> {
-            Ok(sqlx::query(&sql).bind(before).execute(&mut *tx).await?.rows_affected())
+        let chosen: Vec<String> =
+            sqlx::query_scalar(&format!("{OLD_FINISHED} FOR UPDATE")).bind(before).fetch_all(&mut *tx).await?;
+        let mut delete = async |sql: &str| -> Result<u64, StoreError> {
+            Ok(sqlx::query(sql).bind(&chosen).execute(&mut *tx).await?.rows_affected())
         };
-        let counts = crate::PurgeCounts {
-            attempts: delete(format!("DELETE FROM attempts WHERE message_id IN ({OLD_FINISHED})")).await?,
-            recipients: delete(format!("DELETE FROM recipients WHERE message_id IN ({OLD_FINISHED})")).await?,
-            messages: delete(format!("DELETE FROM messages WHERE id IN ({OLD_FINISHED})")).await?,
-            ..Default::default()
-        };
+        let attempts = delete("DELETE FROM attempts WHERE message_id = ANY($1)").await?;
+        let recipients = delete("DELETE FROM recipients WHERE message_id = ANY($1)").await?;
+        // The rest (cancellations, approvals, cancel links) goes with the message (cascades).
+        let mut ids: Vec<String> = sqlx::query_scalar("DELETE FROM messages WHERE id = ANY($1) RETURNING id")
+            .bind(&chosen)
+            .fetch_all(&mut *tx)
+            .await?;
         tx.commit().await?;
+        ids.sort_unstable();
+        let counts = crate::PurgeCounts { attempts, recipients, messages: ids.len() as u64, ..Default::default() };
         Ok((counts, ids))
     }
 
