@@ -220,6 +220,16 @@ async fn too_large_malformed_signed_out_and_forged_uploads_queue_nothing() {
     let (status, page) = sender.send("carol@tls.example, not-an-address", "x", &[("a.bin", b"x")]).await;
     assert_eq!(status, 400, "{page}");
     assert!(page.contains("not-an-address"), "{page}");
+    // Empty files still add parts to the message: their number and their names are bounded.
+    let names: Vec<String> = (0..101).map(|i| format!("empty-{i}.txt")).collect();
+    let many: Vec<(&str, &[u8])> = names.iter().map(|n| (n.as_str(), &b""[..])).collect();
+    let (status, page) = sender.send("carol@tls.example", "x", &many).await;
+    assert_eq!(status, 400, "{page}");
+    assert!(page.contains("at most 100 files"), "{page}");
+    let long = format!("{}.txt", "a".repeat(2000));
+    let (status, page) = sender.send("carol@tls.example", "x", &[(long.as_str(), b"x")]).await;
+    assert_eq!(status, 400, "{page}");
+    assert!(page.contains("file name is longer"), "{page}");
     let fields = [("csrf", "forged"), ("to", "carol@tls.example")];
     let (status, _) = sender.post(Some(&sender.cookie), &fields, &[("a.bin", b"x")]).await;
     assert_eq!(status, 403);

@@ -33,6 +33,13 @@ const MAX_FIELD: usize = 64 << 10;
 /// What a request may carry beyond its files: fields, part headers.
 const FORM_OVERHEAD: u64 = 4 << 20;
 
+/// Most files one message from the page carries: each adds a part to the spooled message
+/// whatever its size, so their number is bounded as their bytes are.
+const MAX_FILES: usize = 100;
+
+/// The longest file name taken (bytes of UTF-8), as file systems allow.
+const MAX_FILE_NAME: usize = 255 * 4;
+
 /// The send page's words.
 pub(crate) struct SendTexts {
     pub title: &'static str,
@@ -222,6 +229,8 @@ pub async fn send(
     };
     let mut fields = Fields::default();
     let mut writing: Option<Writing> = None;
+    // A client that goes away mid-upload drops this handler: its spool file goes with it.
+    let mut unfinished = Unfinished(None);
     let stopped = loop {
         let field = match multipart.next_field().await {
             Ok(Some(f)) => f,
@@ -232,7 +241,10 @@ pub async fn send(
         if name == "files" {
             if writing.is_none() {
                 match begin(&portal, &headers, (&session, submitter.as_ref()), &fields, peer.ip()).await {
-                    Ok(w) => writing = Some(w),
+                    Ok(w) => {
+                        unfinished.arm(w.body.path());
+                        writing = Some(w);
+                    }
                     Err(r) => return r,
                 }
             }
@@ -274,7 +286,10 @@ pub async fn send(
     let mut w = match writing {
         Some(w) => w,
         None => match begin(&portal, &headers, (&session, submitter.as_ref()), &fields, peer.ip()).await {
-            Ok(w) => w,
+            Ok(w) => {
+                unfinished.arm(w.body.path());
+                w
+            }
             Err(r) => return r,
         },
     };
@@ -294,18 +309,45 @@ pub async fn send(
         bytes = w.bytes,
         "upload received from the send page"
     );
-    let reply = submitter
-        .submit(Submitted {
-            body: finished,
-            sender: w.sender.clone(),
-            recipients: w.recipients,
-            user: session.sender.clone(),
-            header_from: vec![w.sender],
-            client_ip: peer.ip(),
-            listener: "portal".into(),
-        })
-        .await;
+    // From here the submission owns the file, and it runs to its end even if the client goes
+    // away: the message is then queued or refused as a whole, never half-way.
+    unfinished.disarm();
+    let submitted = Submitted {
+        body: finished,
+        sender: w.sender.clone(),
+        recipients: w.recipients,
+        user: session.sender.clone(),
+        header_from: vec![w.sender],
+        client_ip: peer.ip(),
+        listener: "portal".into(),
+    };
+    let reply = match tokio::spawn(async move { submitter.submit(submitted).await }).await {
+        Ok(reply) => reply,
+        Err(_) => own_reply(451, "4.3.0", "Local error in processing; the message was not queued"),
+    };
     result(t, status_of(&reply), &reply)
+}
+
+/// The spool file of an upload not handed to the submission yet, removed when the handler ends
+/// before that (an error, the client gone).
+struct Unfinished(Option<std::path::PathBuf>);
+
+impl Unfinished {
+    fn arm(&mut self, path: &std::path::Path) {
+        self.0 = Some(path.to_path_buf());
+    }
+
+    fn disarm(&mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for Unfinished {
+    fn drop(&mut self) {
+        if let Some(path) = self.0.take() {
+            let _ = std::fs::remove_file(path);
+        }
+    }
 }
 
 /// 413, the connection closed (the rest of the body is not read).
@@ -395,6 +437,15 @@ async fn small_value(mut field: Field<'_>, limit: usize) -> Result<String, Strin
 async fn file(w: &mut Writing, mut field: Field<'_>, max: u64) -> Result<(), Stop> {
     let store = |e| Stop::Answer(unavailable(e));
     let name = field.file_name().unwrap_or("").to_string();
+    if name.len() > MAX_FILE_NAME {
+        return Err(Stop::Answer(bad_request(&crate::lang::EN, "a file name is longer than 1020 bytes")));
+    }
+    if w.files >= MAX_FILES {
+        return Err(Stop::Answer(bad_request(
+            &crate::lang::EN,
+            &format!("at most {MAX_FILES} files can be sent at once"),
+        )));
+    }
     let content_type = send_mime::content_type(field.content_type());
     let mut out = Vec::with_capacity(128 << 10);
     let mut started = false;

@@ -31,7 +31,8 @@ fn addresses(field: &str) -> Result<Vec<String>, RecipientsError> {
             _ => item,
         };
         for a in address.split_whitespace() {
-            if !crate::console::plausible_address(a) || !a.is_ascii() {
+            // As SMTP submission takes a RCPT TO path (RFC 5321 §4.1.2), ASCII only.
+            if !sekisho_smtp::address::valid_mailbox(a) || !a.is_ascii() {
                 return Err(RecipientsError::Bad(a.chars().take(100).collect()));
             }
             out.push(a.to_string());
@@ -148,6 +149,10 @@ mod tests {
         assert_eq!(recipients("bob", "", 10), Err(RecipientsError::Bad("bob".into())));
         assert_eq!(recipients("a@x.example\r\nBcc: e@evil.example", "", 10), Err(RecipientsError::Bad("Bcc:".into())));
         assert_eq!(recipients("a@x.example, b@x.example", "", 1), Err(RecipientsError::TooMany(1)));
+        // What SMTP submission would refuse with 501 is refused here too.
+        for bad in ["a@b@evil.example", "x@foo..bar", "x@host:25", "x(y)@x.example"] {
+            assert_eq!(recipients(bad, "", 10), Err(RecipientsError::Bad(bad.into())), "{bad}");
+        }
     }
 
     #[test]

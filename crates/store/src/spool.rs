@@ -175,6 +175,11 @@ impl TempBody {
         Ok(())
     }
 
+    /// Where the body is being written.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
     /// Writes what is buffered and fsyncs the file.
     pub async fn finish(mut self) -> Result<FinishedBody, StoreError> {
         self.flush_buf()?;
