@@ -3,6 +3,8 @@
 //! report per domain and interval, queued in the background, DKIM-signed, to authorised
 //! destinations only; the message's trace says what became of it.
 
+mod support;
+
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
@@ -14,31 +16,6 @@ use sekisho_store::{MessageDetail, RecipientState};
 use sekisho_testkit::{Client, FakeDns, FakeMx, MxBehavior, TestServer, queue_id};
 
 const BASE: &str = "127.0.47";
-
-/// Verifies every DKIM-Signature of `message` with dkimpy, the key records being `records`;
-/// one "d s result" line per signature.
-fn dkimpy(message: &[u8], records: &BTreeMap<String, String>, dir: &Path) -> Vec<String> {
-    let script = r#"
-import json, sys, dkim
-records = json.load(open(sys.argv[1]))
-msg = open(sys.argv[2], 'rb').read()
-def dnsfunc(name, timeout=5):
-    return records.get(name.decode().rstrip('.'), '').encode()
-d = dkim.DKIM(msg)
-sigs = [v for (k, v) in d.headers if k.lower() == b'dkim-signature']
-for i, v in enumerate(sigs):
-    tags = dict(t.strip().split('=', 1) for t in v.decode().replace('\r\n', '').split(';') if '=' in t)
-    ok = dkim.DKIM(msg).verify(idx=i, dnsfunc=dnsfunc)
-    print(tags['d'].strip(), tags['s'].strip(), ok)
-"#;
-    let (rec, msg, py) = (dir.join("records.json"), dir.join("report.eml"), dir.join("verify.py"));
-    std::fs::write(&rec, serde_json::to_vec(records).unwrap()).unwrap();
-    std::fs::write(&msg, message).unwrap();
-    std::fs::write(&py, script).unwrap();
-    let out = Command::new("/usr/bin/python3").arg(&py).arg(&rec).arg(&msg).output().expect("dkimpy");
-    assert!(out.status.success(), "dkimpy: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap().lines().map(str::to_string).collect()
-}
 
 /// A message claiming `domain` in From, sent from an address its SPF does not permit and
 /// unsigned: it fails DMARC. Returns its stored record (the default `dmarc_policy` quarantines
@@ -215,7 +192,7 @@ async fn a_forged_message_gets_one_redacted_signed_report_where_authorised_and_o
         assert!(!lower.contains(private), "{private:?} appears in the report: {text}");
     }
     let records = BTreeMap::from([("gw._domainkey.sekisho.test".to_string(), own.key.record())]);
-    assert_eq!(dkimpy(mail, &records, work.path()), ["sekisho.test gw True"], "{text}");
+    assert_eq!(support::dkimpy(mail, &records, work.path(), &["d", "s"]), ["sekisho.test gw True"], "{text}");
     drop((gw, internal));
 }
 

@@ -66,31 +66,6 @@ fn schema_problem(xml: &str, dir: &Path) -> Option<String> {
     (!out.status.success()).then(|| String::from_utf8_lossy(&out.stderr).into_owned())
 }
 
-/// Verifies every DKIM-Signature of `message` with dkimpy, the key records being `records`;
-/// one "a s result" line per signature.
-fn dkimpy(message: &[u8], records: &BTreeMap<String, String>, dir: &Path) -> Vec<String> {
-    let script = r#"
-import json, sys, dkim
-records = json.load(open(sys.argv[1]))
-msg = open(sys.argv[2], 'rb').read()
-def dnsfunc(name, timeout=5):
-    return records.get(name.decode().rstrip('.'), '').encode()
-d = dkim.DKIM(msg)
-sigs = [v for (k, v) in d.headers if k.lower() == b'dkim-signature']
-for i, v in enumerate(sigs):
-    tags = dict(t.strip().split('=', 1) for t in v.decode().replace('\r\n', '').split(';') if '=' in t)
-    ok = dkim.DKIM(msg).verify(idx=i, dnsfunc=dnsfunc)
-    print(tags['d'].strip(), tags['s'].strip(), ok)
-"#;
-    let (rec, msg, py) = (dir.join("records.json"), dir.join("report.eml"), dir.join("verify.py"));
-    std::fs::write(&rec, serde_json::to_vec(records).unwrap()).unwrap();
-    std::fs::write(&msg, message).unwrap();
-    std::fs::write(&py, script).unwrap();
-    let out = Command::new("/usr/bin/python3").arg(&py).arg(&rec).arg(&msg).output().expect("dkimpy");
-    assert!(out.status.success(), "dkimpy: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap().lines().map(str::to_string).collect()
-}
-
 async fn cli(config: &Path, args: &[&str]) -> (i32, String, String) {
     let (config, args) = (config.to_path_buf(), args.iter().map(|a| a.to_string()).collect::<Vec<_>>());
     tokio::task::spawn_blocking(move || {
@@ -305,7 +280,7 @@ async fn inbound_traffic_becomes_the_rfc_7489_report_mailed_signed_once_and_only
     assert_eq!(schema_problem(&attached_xml, work.path()), None);
     mail_auth::report::Report::parse_rfc5322(mail, 1 << 20).expect("mail-auth reads the report mail");
     let records = BTreeMap::from([("gw._domainkey.sekisho.test".to_string(), own.key.record())]);
-    assert_eq!(dkimpy(mail, &records, work.path()), ["sekisho.test gw True"], "{text}");
+    assert_eq!(support::dkimpy(mail, &records, work.path(), &["d", "s"]), ["sekisho.test gw True"], "{text}");
     let to_noauth = noauth_mx.received();
     assert!(to_noauth.is_empty(), "an unauthorised destination gets nothing: {to_noauth:?}");
     let dir = gw.stop().await;

@@ -213,3 +213,37 @@ pub fn submitted(id: &str, received_at: i64, recipients: &[&str]) -> sekisho_sto
     let recipients = recipients.iter().map(|a| NewRecipient { address: (*a).into(), orcpt: None, notify: None });
     NewMessage { info, recipients: recipients.collect(), not_before: None, held: false, portal_bytes: 0 }
 }
+
+/// Verifies every DKIM-Signature of `message` with dkimpy (Debian's python3-dkim), the key
+/// records being `records` (name → TXT value); one line per signature: the values of `tags`
+/// (e.g. `["d", "s"]`), then `True` or `False`.
+pub fn dkimpy(
+    message: &[u8],
+    records: &std::collections::BTreeMap<String, String>,
+    dir: &Path,
+    tags: &[&str],
+) -> Vec<String> {
+    let script = r#"
+import json, sys, dkim
+records = json.load(open(sys.argv[1]))
+msg = open(sys.argv[2], 'rb').read()
+shown = sys.argv[3].split(',')
+def dnsfunc(name, timeout=5):
+    return records.get(name.decode().rstrip('.'), '').encode()
+d = dkim.DKIM(msg)
+sigs = [v for (k, v) in d.headers if k.lower() == b'dkim-signature']
+for i, v in enumerate(sigs):
+    tags = dict(t.strip().split('=', 1) for t in v.decode().replace('\r\n', '').split(';') if '=' in t)
+    ok = dkim.DKIM(msg).verify(idx=i, dnsfunc=dnsfunc)
+    print(*[tags[t].strip() for t in shown], ok)
+"#;
+    let n = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+    let (rec, msg, py) = (dir.join(format!("r{n}.json")), dir.join(format!("m{n}.eml")), dir.join("verify.py"));
+    std::fs::write(&rec, serde_json::to_vec(records).unwrap()).unwrap();
+    std::fs::write(&msg, message).unwrap();
+    std::fs::write(&py, script).unwrap();
+    let out =
+        Command::new("/usr/bin/python3").arg(&py).arg(&rec).arg(&msg).arg(tags.join(",")).output().expect("dkimpy");
+    assert!(out.status.success(), "dkimpy: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap().lines().map(str::to_string).collect()
+}
