@@ -6,8 +6,6 @@
 mod support;
 
 use std::collections::BTreeMap;
-use std::path::Path;
-use std::process::Command;
 
 use mail_parser::MimeHeaders as _;
 use sekisho_auth::dkim_key::{DkimAlgorithm, generate, write_key};
