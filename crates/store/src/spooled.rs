@@ -33,9 +33,13 @@ pub struct Spooled {
 impl Spooled {
     /// Reads the message at `path` twice: once to find its long bodies, once to copy the rest
     /// and decode those. Memory: the skeleton and one buffer. A message without long bodies is
-    /// read once and not kept (not [`Spooled::is_cut`]).
+    /// read once and not kept (not [`Spooled::is_cut`]); a message shorter than `cut_at` cannot
+    /// hold a long body and is not read at all.
     pub fn open(path: &Path, cut_at: u64) -> io::Result<Spooled> {
         let mut file = File::open(path)?;
+        if file.metadata()?.len() < cut_at {
+            return Ok(Spooled { path: path.to_path_buf(), skeleton: Vec::new(), bodies: Vec::new() });
+        }
         let mut buf = vec![0u8; BUFFER];
         let mut finder = LongBodies::new(cut_at);
         loop {
