@@ -103,7 +103,7 @@ impl Queue {
         }
         let lock = lock_data_dir(data_dir)?;
         let spool = Spool::open_with(data_dir, group_sync)?;
-        let store = database.open_serving(data_dir).await?;
+        let store = database.open(data_dir, true).await?;
         let report = recovery::recover(&spool, store.as_ref()).await?;
         let (tx, rx) = mpsc::channel(group_commit_max.max(1) * 4);
         let new_mail = Arc::new(tokio::sync::Notify::new());

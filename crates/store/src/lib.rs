@@ -103,22 +103,13 @@ pub enum Database {
 }
 
 impl Database {
-    /// Opens it for reading and administration.
-    async fn open(&self, data_dir: &Path) -> Result<Arc<dyn store::Backend>, StoreError> {
+    /// Opens it; for a serving node (`serving`) on PostgreSQL, also takes the serving lock.
+    pub(crate) async fn open(&self, data_dir: &Path, serving: bool) -> Result<Arc<dyn store::Backend>, StoreError> {
         Ok(match self {
             Database::Sqlite => Arc::new(SqliteStore::open(&data_dir.join("queue.db")).await?),
             Database::Postgres { url, node } => {
-                Arc::new(PgStore::open(url).await?.with_claims(node, postgres::DEFAULT_LEASE))
-            }
-        })
-    }
-
-    /// Opens it for a serving node: on PostgreSQL, also takes the serving lock.
-    pub(crate) async fn open_serving(&self, data_dir: &Path) -> Result<Arc<dyn store::Backend>, StoreError> {
-        Ok(match self {
-            Database::Sqlite => self.open(data_dir).await?,
-            Database::Postgres { url, node } => {
-                Arc::new(PgStore::open(url).await?.with_claims(node, postgres::DEFAULT_LEASE).serve_alone().await?)
+                let store = PgStore::open(url).await?.with_claims(node, postgres::DEFAULT_LEASE);
+                Arc::new(if serving { store.serve_alone().await? } else { store })
             }
         })
     }
@@ -133,6 +124,6 @@ pub async fn open_store(data_dir: &Path) -> Result<(Stores, QueueControl), Store
 /// Like [`open_store`], with the queue's state in `database`.
 pub async fn open_store_on(data_dir: &Path, database: &Database) -> Result<(Stores, QueueControl), StoreError> {
     private::create_dir_all(data_dir).map_err(|e| StoreError::io("create the data directory", data_dir, e))?;
-    let backend = database.open(data_dir).await?;
+    let backend = database.open(data_dir, false).await?;
     Ok((Stores::of(&backend), QueueControl::new(backend, data_dir)))
 }
