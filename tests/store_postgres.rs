@@ -544,3 +544,41 @@ async fn a_message_under_delivery_with_many_due_recipients_does_not_hide_the_nex
     assert_eq!(next.iter().map(|c| c.message_id.as_str()).collect::<Vec<_>>(), ["NEXT"]);
     assert!(a.claim_due(2000, 1).await.unwrap().is_empty(), "BIG is delivered by one task at a time");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bodies_and_files_stored_by_one_node_are_read_whole_by_another() {
+    use sekisho_store::objects::{ObjectKind, ObjectStore};
+    let dir = tempfile::tempdir().unwrap();
+    let pg = Postgres::start(&dir.path().join("pg"), "127.0.0.1");
+    let (a, b) = (PgStore::open(&pg.url()).await.unwrap(), PgStore::open(&pg.url()).await.unwrap());
+    // Larger than one part, not a multiple of it; an empty body; a body of exactly one part.
+    let big: Vec<u8> = (0..(2 << 20) + 12345u32).map(|i| (i % 251) as u8).collect();
+    let cases = [("big", big.clone()), ("empty", Vec::new()), ("one-part", vec![7u8; 1 << 20])];
+    for (id, bytes) in &cases {
+        let src = dir.path().join(format!("{id}.src"));
+        std::fs::write(&src, bytes).unwrap();
+        assert_eq!(a.put_object(ObjectKind::Body, id, &src).await.unwrap(), bytes.len() as u64);
+    }
+    for (id, bytes) in &cases {
+        let dest = dir.path().join(format!("{id}.fetched"));
+        assert!(b.fetch_object(ObjectKind::Body, id, &dest).await.unwrap(), "{id} is there");
+        assert_eq!(&std::fs::read(&dest).unwrap(), bytes, "{id} read back whole on the other node");
+    }
+    // Kinds are apart; what is missing is said, and no file appears for it.
+    let nothing = dir.path().join("nothing");
+    assert!(!b.fetch_object(ObjectKind::File, "big", &nothing).await.unwrap());
+    assert!(!nothing.exists());
+    // A replaced object is read as its new self, never mixed with the old parts.
+    let src = dir.path().join("small.src");
+    std::fs::write(&src, b"short now").unwrap();
+    a.put_object(ObjectKind::Body, "big", &src).await.unwrap();
+    let dest = dir.path().join("big.again");
+    assert!(b.fetch_object(ObjectKind::Body, "big", &dest).await.unwrap());
+    assert_eq!(std::fs::read(&dest).unwrap(), b"short now");
+    assert_eq!(b.object_ids(ObjectKind::Body).await.unwrap(), ["big", "empty", "one-part"]);
+    let ids = vec!["big".to_string(), "empty".to_string(), "unknown".to_string()];
+    assert_eq!(b.remove_objects(ObjectKind::Body, &ids).await.unwrap(), 2);
+    assert_eq!(a.object_ids(ObjectKind::Body).await.unwrap(), ["one-part"]);
+    let parts: i64 = sqlx_count(&pg.url(), "SELECT COUNT(*) FROM objects").await;
+    assert_eq!(parts, 1, "no part of a removed object is left");
+}

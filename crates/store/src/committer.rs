@@ -103,7 +103,8 @@ impl Queue {
         }
         let lock = lock_data_dir(data_dir)?;
         let spool = Spool::open_with(data_dir, group_sync)?;
-        let store = database.open(data_dir, true).await?;
+        let opened = database.open(data_dir, true).await?;
+        let store = opened.backend.clone();
         let report = recovery::recover(&spool, store.as_ref()).await?;
         let (tx, rx) = mpsc::channel(group_commit_max.max(1) * 4);
         let new_mail = Arc::new(tokio::sync::Notify::new());
@@ -118,7 +119,7 @@ impl Queue {
         ));
         let (outcomes, outcome_rx) = mpsc::channel(1024);
         tokio::spawn(outcome_loop(store.clone(), outcome_rx));
-        let (stores, control) = (Stores::of(&store), QueueControl::new(store.clone(), data_dir));
+        let (stores, control) = (Stores::of(&opened), QueueControl::new(store.clone(), data_dir));
         let queue = Queue {
             spool,
             store,

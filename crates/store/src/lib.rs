@@ -17,6 +17,7 @@ mod error;
 pub mod files;
 pub mod links;
 mod model;
+pub mod objects;
 pub mod originals;
 mod postgres;
 pub mod private;
@@ -104,12 +105,16 @@ pub enum Database {
 
 impl Database {
     /// Opens it; for a serving node (`serving`) on PostgreSQL, also takes the serving lock.
-    pub(crate) async fn open(&self, data_dir: &Path, serving: bool) -> Result<Arc<dyn store::Backend>, StoreError> {
+    pub(crate) async fn open(&self, data_dir: &Path, serving: bool) -> Result<store::Opened, StoreError> {
         Ok(match self {
-            Database::Sqlite => Arc::new(SqliteStore::open(&data_dir.join("queue.db")).await?),
+            Database::Sqlite => store::Opened {
+                backend: Arc::new(SqliteStore::open(&data_dir.join("queue.db")).await?),
+                objects: None,
+            },
             Database::Postgres { url, node } => {
                 let store = PgStore::open(url).await?.with_claims(node, postgres::DEFAULT_LEASE);
-                Arc::new(if serving { store.serve_alone().await? } else { store })
+                let store = Arc::new(if serving { store.serve_alone().await? } else { store });
+                store::Opened { backend: store.clone(), objects: Some(store) }
             }
         })
     }
@@ -124,6 +129,6 @@ pub async fn open_store(data_dir: &Path) -> Result<(Stores, QueueControl), Store
 /// Like [`open_store`], with the queue's state in `database`.
 pub async fn open_store_on(data_dir: &Path, database: &Database) -> Result<(Stores, QueueControl), StoreError> {
     private::create_dir_all(data_dir).map_err(|e| StoreError::io("create the data directory", data_dir, e))?;
-    let backend = database.open(data_dir, false).await?;
-    Ok((Stores::of(&backend), QueueControl::new(backend, data_dir)))
+    let opened = database.open(data_dir, false).await?;
+    Ok((Stores::of(&opened), QueueControl::new(opened.backend, data_dir)))
 }

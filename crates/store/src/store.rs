@@ -223,10 +223,20 @@ pub struct Stores {
     pub originals: Arc<dyn OriginalStore>,
     /// TLS sessions counted for TLS-RPT, and the reports sent.
     pub reports: Arc<dyn ReportStore>,
+    /// Where bodies and sealed files are shared with the other nodes: `None` on SQLite, whose
+    /// node keeps them in its data directory alone.
+    pub objects: Option<Arc<dyn crate::objects::ObjectStore>>,
+}
+
+/// A backend as opened: its roles, and its shared objects when it has them.
+pub(crate) struct Opened {
+    pub(crate) backend: Arc<dyn Backend>,
+    pub(crate) objects: Option<Arc<dyn crate::objects::ObjectStore>>,
 }
 
 impl Stores {
-    pub(crate) fn of(backend: &Arc<dyn Backend>) -> Stores {
+    pub(crate) fn of(opened: &Opened) -> Stores {
+        let backend = &opened.backend;
         Stores {
             messages: backend.clone(),
             tls: backend.clone(),
@@ -236,6 +246,7 @@ impl Stores {
             digests: backend.clone(),
             originals: backend.clone(),
             reports: backend.clone(),
+            objects: opened.objects.clone(),
         }
     }
 }

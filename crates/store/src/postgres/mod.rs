@@ -9,6 +9,7 @@ mod dashboard;
 mod digest;
 mod keys;
 mod links;
+mod objects;
 mod originals;
 mod queue;
 mod reports;

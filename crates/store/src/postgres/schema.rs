@@ -320,4 +320,16 @@ CREATE TABLE received_reports (
 CREATE UNIQUE INDEX received_reports_key ON received_reports (kind, md5(organization), md5(report_id));
 CREATE INDEX received_reports_at ON received_reports (received_at);
 "#,
+    // 3: message bodies and sealed portal files, shared by every node (`objects.rs`): each in
+    // parts of at most 1 MiB, stored uncompressed (bodies are mostly base64 and files sealed).
+    r#"
+CREATE TABLE objects (
+    kind SMALLINT NOT NULL,
+    id TEXT NOT NULL,
+    part INTEGER NOT NULL,
+    data BYTEA NOT NULL,
+    PRIMARY KEY (kind, id, part)
+);
+ALTER TABLE objects ALTER COLUMN data SET STORAGE EXTERNAL;
+"#,
 ];

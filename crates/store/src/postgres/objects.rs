@@ -1,0 +1,124 @@
+//! PostgreSQL: message bodies and sealed files, each in parts of [`PART`] bytes (a row stays far
+//! below PostgreSQL's 1 GB field limit, and no node holds a whole large object in memory).
+//! An object is written in one transaction, so a reader sees all of its parts or none.
+
+use std::path::Path;
+
+use async_trait::async_trait;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::error::StoreError;
+use crate::objects::{ObjectKind, ObjectStore};
+
+use super::PgStore;
+
+/// Bytes per stored part.
+pub(crate) const PART: usize = 1 << 20;
+
+#[async_trait]
+impl ObjectStore for PgStore {
+    async fn put_object(&self, kind: ObjectKind, id: &str, path: &Path) -> Result<u64, StoreError> {
+        let mut file = tokio::fs::File::open(path).await.map_err(|e| StoreError::io("open", path, e))?;
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM objects WHERE kind = $1 AND id = $2").bind(kind.code()).bind(id).execute(&mut *tx).await?;
+        let (mut part, mut total) = (0i32, 0u64);
+        loop {
+            let mut buf = Vec::with_capacity(PART);
+            (&mut file).take(PART as u64).read_to_end(&mut buf).await.map_err(|e| StoreError::io("read", path, e))?;
+            // An empty object is still one (empty) part: its presence is what `fetch` finds.
+            if buf.is_empty() && part > 0 {
+                break;
+            }
+            let n = buf.len();
+            sqlx::query("INSERT INTO objects (kind, id, part, data) VALUES ($1, $2, $3, $4)")
+                .bind(kind.code())
+                .bind(id)
+                .bind(part)
+                .bind(buf)
+                .execute(&mut *tx)
+                .await?;
+            total += n as u64;
+            part += 1;
+            if n < PART {
+                break;
+            }
+        }
+        tx.commit().await?;
+        Ok(total)
+    }
+
+    async fn fetch_object(&self, kind: ObjectKind, id: &str, dest: &Path) -> Result<bool, StoreError> {
+        let tmp = dest.with_file_name(format!(
+            ".{}.{:08x}.fetch",
+            dest.file_name().map(|n| n.to_string_lossy()).unwrap_or_default(),
+            rand::random::<u32>()
+        ));
+        let result = fetch_into(self, kind, id, &tmp).await;
+        match result {
+            Ok(true) => {
+                tokio::fs::rename(&tmp, dest).await.map_err(|e| StoreError::io("rename", dest, e))?;
+                Ok(true)
+            }
+            other => {
+                let _ = tokio::fs::remove_file(&tmp).await;
+                other
+            }
+        }
+    }
+
+    async fn remove_objects(&self, kind: ObjectKind, ids: &[String]) -> Result<u64, StoreError> {
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let removed: Vec<String> =
+            sqlx::query_scalar("DELETE FROM objects WHERE kind = $1 AND id = ANY($2) AND part = 0 RETURNING id")
+                .bind(kind.code())
+                .bind(ids)
+                .fetch_all(&self.pool)
+                .await?;
+        sqlx::query("DELETE FROM objects WHERE kind = $1 AND id = ANY($2)")
+            .bind(kind.code())
+            .bind(ids)
+            .execute(&self.pool)
+            .await?;
+        Ok(removed.len() as u64)
+    }
+
+    async fn object_ids(&self, kind: ObjectKind) -> Result<Vec<String>, StoreError> {
+        Ok(sqlx::query_scalar("SELECT id FROM objects WHERE kind = $1 AND part = 0 ORDER BY id")
+            .bind(kind.code())
+            .fetch_all(&self.pool)
+            .await?)
+    }
+}
+
+/// Writes the parts of (`kind`, `id`) to `tmp` and fsyncs it; `Ok(false)` when there are none.
+/// The parts are read one at a time in one snapshot, so a copy replaced meanwhile is never mixed
+/// with the one being read.
+async fn fetch_into(store: &PgStore, kind: ObjectKind, id: &str, tmp: &Path) -> Result<bool, StoreError> {
+    let mut tx = store.pool.begin().await?;
+    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY").execute(&mut *tx).await?;
+    let mut file: Option<tokio::fs::File> = None;
+    for part in 0i32.. {
+        let data: Option<Vec<u8>> = sqlx::query_scalar("SELECT data FROM objects WHERE kind = $1 AND id = $2 AND part = $3")
+            .bind(kind.code())
+            .bind(id)
+            .bind(part)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(data) = data else { break };
+        let f = match &mut file {
+            Some(f) => f,
+            empty => {
+                let created = crate::private::create_new_file(tmp).map_err(|e| StoreError::io("create", tmp, e))?;
+                empty.insert(tokio::fs::File::from_std(created))
+            }
+        };
+        f.write_all(&data).await.map_err(|e| StoreError::io("write", tmp, e))?;
+    }
+    tx.commit().await?;
+    let Some(mut f) = file else { return Ok(false) };
+    f.flush().await.map_err(|e| StoreError::io("write", tmp, e))?;
+    f.sync_all().await.map_err(|e| StoreError::io("fsync", tmp, e))?;
+    Ok(true)
+}
