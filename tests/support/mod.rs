@@ -9,6 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+pub mod cluster;
+
 /// The binary under test.
 pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_sekisho")
@@ -22,13 +24,19 @@ pub fn own_address(port: u16) -> SocketAddr {
 
 /// Writes a configuration for a server with one trusted submission listener at `addr`.
 pub fn write_config(dir: &Path, addr: SocketAddr, extra: &str) -> PathBuf {
+    write_node_config(dir, addr, "gw.sekisho.test", "", extra)
+}
+
+/// Like [`write_config`], for a server named `hostname` with `store` (lines such as
+/// `backend = "postgres"`) added to its `[store]` table.
+pub fn write_node_config(dir: &Path, addr: SocketAddr, hostname: &str, store: &str, extra: &str) -> PathBuf {
     std::fs::create_dir_all(dir).unwrap();
     let path = dir.join("sekisho.toml");
     // Without a delivery setup of its own, a test server sends everything to a closed port on
     // loopback: no DNS query and no connection ever leaves the machine.
     let extra = if extra.is_empty() { "[delivery]\nrelay_host = \"[127.0.0.1]:9\"\n" } else { extra };
     let text = format!(
-        "hostname = \"gw.sekisho.test\"\nlocal_domains = [\"example.jp\"]\n{extra}\n\n[store]\npath = \"{}\"\nmin_free_space = 0\n\n\
+        "hostname = \"{hostname}\"\nlocal_domains = [\"example.jp\"]\n{extra}\n\n[store]\npath = \"{}\"\nmin_free_space = 0\n{store}\n\n\
          [log]\nlevel = \"warn\"\n\n[portal]\naddress = \"{ip}:8025\"\nurl = \"http://{ip}:8025\"\n\n\
          [[listener]]\naddress = \"{addr}\"\nrole = \"submission\"\ntrusted_networks = [\"127.0.0.0/8\"]\n",
         dir.join("data").display(),
