@@ -355,6 +355,15 @@ class PostgresServer:
     def cpu_jiffies(self):
         return sum(proc_cpu_jiffies(p) for p in descendants(self.master))
 
+    def counters(self):
+        """WAL bytes written so far, and the database's transactions and rows written."""
+        out = subprocess.run([f"{PG_BIN}/psql", "-h", PG_IP, "-p", str(self.port), "-U", "postgres", "-d", "sekisho",
+                              "-At", "-F", " ", "-c",
+                              "SELECT pg_current_wal_lsn() - '0/0', xact_commit, tup_inserted + tup_updated + "
+                              "tup_deleted FROM pg_stat_database WHERE datname = 'sekisho'"],
+                             capture_output=True, text=True, check=True).stdout.split()
+        return [float(x) for x in out]
+
     def stop(self):
         subprocess.run(["kill", "-INT", str(self.master)], check=False)
         self.proc.wait()
@@ -410,6 +419,7 @@ def one_run(kind, size_name, binary, sink_kind, per_connection, inspection=True,
     db = getattr(relay, "db", None)
     busy0, relay0, t0 = busy_jiffies(), relay.cpu_jiffies(), time.time()
     db0 = db.cpu_jiffies() if db else 0
+    counters0 = db.counters() if db else None
     sources = []
     for i, addr in enumerate(addrs):
         share = count // len(addrs) + (1 if i < count % len(addrs) else 0)
@@ -427,6 +437,10 @@ def one_run(kind, size_name, binary, sink_kind, per_connection, inspection=True,
     t1 = time.time()
     busy1, relay1 = busy_jiffies(), relay.cpu_jiffies()
     db1 = db.cpu_jiffies() if db else 0
+    if db:
+        # The statistics collector reports with a delay of up to half a second.
+        time.sleep(1)
+        counters1 = db.counters()
     done.set()
     hz = os.sysconf("SC_CLK_TCK")
     result = {
@@ -446,6 +460,10 @@ def one_run(kind, size_name, binary, sink_kind, per_connection, inspection=True,
         result["db_cpu_ms_per_msg"] = (db1 - db0) * 1000 / hz / count
         result["relay_cpu_ms_per_msg"] += result["db_cpu_ms_per_msg"]
         result["nodes"] = nodes
+        wal, commits, rows = (b - a for a, b in zip(counters0, counters1))
+        result["db_wal_bytes_per_msg"] = wal / count
+        result["db_commits_per_msg"] = commits / count
+        result["db_rows_written_per_msg"] = rows / count
     if kind == "sekisho":
         result["peak_rss_kib"] = relay.peak_rss_kib()
     if scrapes is not None:
@@ -871,9 +889,14 @@ def main():
                             not args.no_inspection, args.messages, nodes=nodes)
                 r["relay"] = kind
                 results.append(r)
+                db = ""
+                if nodes:
+                    db = (f" (database {r['db_cpu_ms_per_msg']:.2f} ms/msg, WAL {r['db_wal_bytes_per_msg'] / 1024:.1f} "
+                          f"KiB/msg, {r['db_commits_per_msg']:.1f} commits/msg, "
+                          f"{r['db_rows_written_per_msg']:.1f} rows written/msg)")
                 print(f"{kind:8} {size_name:5} run {run + 1}: {r['msgs_per_s']:8.1f} msg/s {r['mb_per_s']:7.2f} MB/s "
                       f"box {r['box_cpu_ms_per_msg']:.2f} ms/msg relay {r['relay_cpu_ms_per_msg']:.2f} ms/msg "
-                      f"mem {r['memory_kib'] / 1024:.1f} MiB", flush=True)
+                      f"mem {r['memory_kib'] / 1024:.1f} MiB{db}", flush=True)
     print()
     print("| size | relay | msg/s | MB/s | box CPU ms/msg | relay CPU ms/msg | relay memory MiB | sekisho/Postfix |")
     print("|---|---|---|---|---|---|---|---|")
