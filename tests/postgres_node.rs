@@ -1,18 +1,18 @@
-//! A sekisho node whose queue lives in PostgreSQL (`[store] backend = "postgres"`), against a
+//! sekisho nodes whose queue lives in PostgreSQL (`[store] backend = "postgres"`), against a
 //! real PostgreSQL server started by the test kit: mail is accepted, delivered and explained
 //! as on SQLite, what it recorded is read back through the same roles (the dashboard's
-//! queries among them, and the commands' read-back), and while message bodies stay in each
-//! node's own spool a second node on the same database is refused with a sentence instead of
-//! moving the first one's mail aside.
+//! queries among them, and the commands' read-back), and, message bodies being shared through
+//! the database, a second node with a data directory of its own delivers what the first one
+//! accepted and could not deliver before it stopped.
 
 use sekisho_config::StoreBackend;
-use sekisho_store::{Database, Queue, RecipientState, StoreError};
+use sekisho_store::{Database, RecipientState};
 use sekisho_testkit::mail::done;
 use sekisho_testkit::postgres::Postgres;
 use sekisho_testkit::{Client, FakeDns, FakeMx, MxBehavior, TestServer};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_node_on_postgresql_delivers_explains_and_keeps_a_second_node_out() {
+async fn a_node_on_postgresql_delivers_and_explains() {
     let dir = tempfile::tempdir().unwrap();
     let pg = Postgres::start(&dir.path().join("pg"), "127.0.0.1");
     let dns = FakeDns::start("127.0.0.53").await;
@@ -53,16 +53,9 @@ async fn a_node_on_postgresql_delivers_explains_and_keeps_a_second_node_out() {
     let by_level = s.queue.stores().messages.delivered_by_assurance(0, i64::MAX / 2, i64::MAX / 4).await.unwrap();
     assert_eq!(by_level.iter().map(|c| c.delivered).sum::<u64>(), 1, "{by_level:?}");
 
-    // A second node with a spool of its own would find none of the first node's bodies: refused.
-    let other = tempfile::tempdir().unwrap();
-    let database = Database::Postgres { url: url.clone(), node: "second".into() };
-    match Queue::open_on(other.path(), &database, 16, false).await {
-        Err(e @ StoreError::DatabaseInUse) => assert!(e.to_string().contains("one node serves per database"), "{e}"),
-        Err(e) => panic!("expected DatabaseInUse, got {e}"),
-        Ok(_) => panic!("a second serving node was let in"),
-    }
     // What the node recorded is read back by the administrator's commands from PostgreSQL.
     let data_dir = s.stop().await;
+    let database = Database::Postgres { url: url.clone(), node: "admin".into() };
     let (stores, _) = sekisho_store::open_store_on(&data_dir.path().join("data"), &database).await.unwrap();
     let again = stores.messages.message(&id).await.unwrap().expect("still recorded");
     assert_eq!(again.recipients[0].state, RecipientState::Delivered);
@@ -72,4 +65,73 @@ async fn count(url: &str, sql: &str) -> i64 {
     use sqlx::Connection;
     let mut c = sqlx::PgConnection::connect(url).await.unwrap();
     sqlx::query_scalar(sql).fetch_one(&mut c).await.unwrap()
+}
+
+/// A node configured on the database at `url` under `hostname`.
+fn on_postgres(url: &str, hostname: &str) -> impl FnOnce(&mut sekisho_config::Config) {
+    let (url, hostname) = (url.to_string(), hostname.to_string());
+    move |c| {
+        c.store.backend = StoreBackend::Postgres;
+        c.store.url = Some(url);
+        c.hostname = hostname;
+    }
+}
+
+/// Waits up to 10 s for `cond`.
+async fn eventually(what: &str, mut cond: impl AsyncFnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !cond().await {
+        assert!(tokio::time::Instant::now() < deadline, "{what}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_node_delivers_what_the_first_accepted_before_it_stopped() {
+    let dir = tempfile::tempdir().unwrap();
+    let pg = Postgres::start(&dir.path().join("pg"), "127.0.0.1");
+    let url = pg.url();
+    let dns = FakeDns::start("127.0.0.53").await;
+    // The partner's MX refuses for now as seen from the first node, and takes mail as seen from
+    // the second (the same address, two ports).
+    let deferring = MxBehavior { mail_reply: "451 4.3.2 try again later".into(), ..MxBehavior::default() };
+    let down = FakeMx::start("127.0.23.2:0", deferring).await;
+    let up = FakeMx::start("127.0.23.2:0", MxBehavior::default()).await;
+    dns.addr("mx.partner.example", "127.0.23.2");
+    dns.mx("partner.example", 10, "mx.partner.example");
+
+    let first = TestServer::start_delivering(&dns, down.addr.port(), on_postgres(&url, "gw1.sekisho.test")).await;
+    let content = "From: alice@example.jp\r\nTo: bob@partner.example\r\nSubject: across nodes\r\n\r\nhello\r\n";
+    let id = first.submit("alice@example.jp", &["bob@partner.example"], content).await;
+    let d = first.wait_for(&id, 30, |d| d.recipients[0].attempts >= 1).await;
+    assert_ne!(d.recipients[0].state, RecipientState::Delivered, "deferred on the first node: {:#?}", d.recipients);
+    let spooled = first.body(&id);
+    let first_dir = first.stop().await;
+
+    // The second node: a data directory of its own, the same database, another name. It has
+    // no copy of the body: it fetches the one the first node stored before its 250.
+    let second = TestServer::start_delivering(&dns, up.addr.port(), on_postgres(&url, "gw2.sekisho.test")).await;
+    assert!(!second.queue.body_path(&id).exists());
+    let d = second.wait_for(&id, 30, done).await;
+    assert_eq!(d.recipients[0].state, RecipientState::Delivered, "{:#?}", d.recipients);
+    let received = up.received();
+    assert_eq!(received.len(), 1);
+    assert_eq!(received[0].data, spooled, "the message as the first node accepted it");
+    assert!(d.attempts.iter().any(|a| a.attempt.reply.contains("try again later")), "{:#?}", d.attempts);
+    // Finished: its body leaves the shared store and the second node's spool.
+    let parts = format!("SELECT COUNT(*) FROM objects WHERE id = '{id}'");
+    eventually("the shared body is removed", async || count(&url, &parts).await == 0).await;
+    eventually("the second node's copy is removed", async || !second.queue.body_path(&id).exists()).await;
+
+    // The first node starts again under its own name beside the second: its copy of the
+    // finished message goes, and both serve from the one database.
+    let first_copy = first_dir.path().join("data/spool/msg").join(&id);
+    assert!(first_copy.exists(), "the stopped node still had its copy");
+    let first =
+        TestServer::restart_delivering(first_dir, &dns, up.addr.port(), on_postgres(&url, "gw1.sekisho.test")).await;
+    assert!(!first_copy.exists(), "swept at start: no queued message needs it");
+    let again = first.submit("alice@example.jp", &["bob@partner.example"], content).await;
+    let d = second.wait_for(&again, 30, done).await;
+    assert_eq!(d.recipients[0].state, RecipientState::Delivered, "{:#?}", d.recipients);
+    assert_eq!(up.received().len(), 2);
 }

@@ -3,15 +3,17 @@
 //! is refused; the queue lives the same on SQLite and PostgreSQL (one test body for both);
 //! several nodes claim from one queue without ever sharing a recipient, a node that died
 //! leaves its claims to the others once their lease runs out, and what was committed
-//! survives the database server crashing.
+//! survives the database server crashing; message bodies are shared through the database, so
+//! every node reads and recovers them alike.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use sekisho_store::{
-    AccountStore, ApprovalRequest, Attempt, AttemptOutcome, ByLink, Claim, Decided, MessageStore, NewMessage, Notice,
-    NoticeKind, Origin, PgStore, ProbeRecord, QueueDepth, QueueWrites, RecipientState, RecipientUpdate, RulesRecord,
-    SqliteStore, StoreError, StsPolicyRecord, TlsMemory, TlsStore, Variant, WrittenTo,
+    AccountStore, ApprovalRequest, Attempt, AttemptOutcome, ByLink, Claim, Database, Decided, MessageStore, NewMessage,
+    Notice, NoticeKind, Origin, PgStore, ProbeRecord, Queue, QueueDepth, QueueId, QueueWrites, RecipientState,
+    RecipientUpdate, RecoveryReport, RulesRecord, SqliteStore, StoreError, StsPolicyRecord, TlsMemory, TlsStore,
+    Variant, WrittenTo,
 };
 use sekisho_testkit::postgres::Postgres;
 
@@ -581,4 +583,140 @@ async fn bodies_and_files_stored_by_one_node_are_read_whole_by_another() {
     assert_eq!(a.object_ids(ObjectKind::Body).await.unwrap(), ["one-part"]);
     let parts: i64 = sqlx_count(&pg.url(), "SELECT COUNT(*) FROM objects").await;
     assert_eq!(parts, 1, "no part of a removed object is left");
+}
+
+/// A serving node on `url` named `node`, with its data directory at `dir`.
+async fn serving_node(dir: &std::path::Path, url: &str, node: &str) -> (Queue, RecoveryReport) {
+    let database = Database::Postgres { url: url.into(), node: node.into() };
+    Queue::open_on(dir, &database, 16, false).await.unwrap()
+}
+
+/// Accepts `bytes` on `q` as a submitted message to one recipient, as the SMTP server does.
+async fn accept(q: &Queue, bytes: &[u8]) -> String {
+    let id = QueueId::generate();
+    let mut body = q.create_body(&id).await.unwrap();
+    body.write(bytes).await.unwrap();
+    let finished = body.finish().await.unwrap();
+    let mut m = support::submitted(id.as_str(), 1000, &["bob@partner.example"]);
+    m.info.size = bytes.len() as u64;
+    q.commit(finished, m).await.unwrap();
+    id.to_string()
+}
+
+async fn parts_of(url: &str, id: &str) -> i64 {
+    sqlx_count(url, &format!("SELECT COUNT(*) FROM objects WHERE kind = 1 AND id = '{id}'")).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_accepted_on_one_node_is_read_on_another_and_leaves_with_its_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let pg = Postgres::start(&dir.path().join("pg"), "127.0.0.1");
+    let url = pg.url();
+    // Two nodes serve from one database at once, each with its own data directory.
+    let (a, _) = serving_node(&dir.path().join("a"), &url, "a").await;
+    let (b, _) = serving_node(&dir.path().join("b"), &url, "b").await;
+    let bytes: Vec<u8> = (0..(3 << 19) + 77u32).map(|i| b"abcdefghij\r\n"[(i % 12) as usize]).collect();
+    let id = accept(&a, &bytes).await;
+    assert_eq!(parts_of(&url, &id).await, 2, "stored whole in the database before the commit returned");
+    assert!(!b.body_path(&id).exists(), "the other node has no copy of its own yet");
+    let path = b.local_body(&id).await.unwrap();
+    assert_eq!(path, b.body_path(&id), "fetched into the other node's spool");
+    assert_eq!(std::fs::read(&path).unwrap(), bytes, "whole, byte for byte");
+    let spooled: Vec<_> = std::fs::read_dir(path.parent().unwrap()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(spooled, [std::ffi::OsString::from(&id)], "nothing left beside it");
+
+    // A shared copy of another size than the queue recorded is refused, and not kept.
+    let short = accept(&a, b"Subject: short\r\n\r\nbody\r\n").await;
+    sqlx_exec(&url, &format!("UPDATE objects SET data = substring(data from 1 for 5) WHERE id = '{short}'")).await;
+    match b.local_body(&short).await {
+        Err(e @ StoreError::BodyUnavailable { .. }) => assert!(e.to_string().contains("recorded 24"), "{e}"),
+        other => panic!("expected BodyUnavailable, got {other:?}"),
+    }
+    assert!(!b.body_path(&short).exists());
+    let unknown = QueueId::generate();
+    assert!(matches!(b.local_body(unknown.as_str()).await, Err(StoreError::BodyUnavailable { .. })));
+    assert!(matches!(b.local_body("../queue.db").await, Err(StoreError::BodyUnavailable { .. })));
+
+    // Deleted on one node: its copy there and the shared one go.
+    assert!(b.control().delete(&id).await.unwrap());
+    assert_eq!(parts_of(&url, &id).await, 0);
+    assert!(!b.body_path(&id).exists());
+
+    // sekisho's own mail, through the server's committer and the commands' door alike, is
+    // shared before it is committed.
+    let own = QueueId::generate();
+    a.inject(&own, "gw1.sekisho.test", "carol@partner.example", b"Subject: own\r\n\r\nx\r\n").await.unwrap();
+    assert_eq!(parts_of(&url, own.as_str()).await, 1);
+    let queued = QueueId::generate();
+    a.control()
+        .inject(&queued, "gw1.sekisho.test", "carol@partner.example", b"Subject: cli\r\n\r\ny\r\n")
+        .await
+        .unwrap();
+    assert_eq!(std::fs::read(b.local_body(queued.as_str()).await.unwrap()).unwrap(), b"Subject: cli\r\n\r\ny\r\n");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recovery_trusts_the_shared_copies_and_sweeps_only_what_no_node_can_still_commit() {
+    use sekisho_store::objects::ObjectKind;
+    let dir = tempfile::tempdir().unwrap();
+    let pg = Postgres::start(&dir.path().join("pg"), "127.0.0.1");
+    let url = pg.url();
+    let (a_dir, b_dir) = (dir.path().join("a"), dir.path().join("b"));
+    let (a, _) = serving_node(&a_dir, &url, "a").await;
+    let m1 = accept(&a, b"Subject: one\r\n\r\nfirst\r\n").await;
+    let m2 = accept(&a, b"Subject: two\r\n\r\nsecond\r\n").await;
+    let m3 = accept(&a, b"Subject: three\r\n\r\nthird\r\n").await;
+    // Bodies stored by a node that crashed before committing their messages: one two hours
+    // ago, one just now (as a node still committing it would have).
+    let objects = a.stores().objects.clone().expect("PostgreSQL shares bodies");
+    let src = dir.path().join("orphan");
+    std::fs::write(&src, b"never committed").unwrap();
+    let (old, fresh) = (QueueId::generate().to_string(), QueueId::generate().to_string());
+    objects.put_object(ObjectKind::Body, &old, &src).await.unwrap();
+    objects.put_object(ObjectKind::Body, &fresh, &src).await.unwrap();
+    sqlx_exec(&url, &format!("UPDATE objects SET stored_at = stored_at - 7200 WHERE id = '{old}'")).await;
+
+    // A second node starts while the first serves: no message is set aside for want of a copy
+    // in its own spool, and only the old orphan is swept.
+    let (b, report) = serving_node(&b_dir, &url, "b").await;
+    assert_eq!(report.quarantined, []);
+    assert_eq!(report.messages, 3);
+    assert_eq!(report.shared_orphans_swept, 1);
+    let mut left = objects.object_ids(ObjectKind::Body).await.unwrap();
+    left.sort();
+    let mut expected = vec![m1.clone(), m2.clone(), m3.clone(), fresh.clone()];
+    expected.sort();
+    assert_eq!(left, expected, "the body another node may still be committing stays");
+
+    // Damage: the shared copies of m2 and m3 are lost, and only node a has m2; a's copy of m1
+    // is truncated.
+    sqlx_exec(&url, &format!("DELETE FROM objects WHERE id IN ('{m2}', '{m3}')")).await;
+    std::fs::remove_file(a.body_path(&m3)).unwrap();
+    std::fs::write(a.body_path(&m1), b"Subj").unwrap();
+    drop(a);
+    let (a, report) = serving_node(&a_dir, &url, "a").await;
+    assert_eq!(report.shared_restored, 1, "m2 stored again from a's copy");
+    assert_eq!(report.quarantined.iter().map(|(id, _)| id.as_str()).collect::<Vec<_>>(), [m3.as_str()]);
+    assert!(report.quarantined[0].1.contains("shared copy"), "{:?}", report.quarantined);
+    assert!(a_dir.join("quarantine").join(format!("{m3}.json")).exists());
+    assert_eq!(report.messages, 2);
+    assert!(!a.body_path(&m1).exists(), "a local copy of another size is dropped");
+    assert_eq!(std::fs::read(a.local_body(&m1).await.unwrap()).unwrap(), b"Subject: one\r\n\r\nfirst\r\n");
+    assert_eq!(std::fs::read(b.local_body(&m2).await.unwrap()).unwrap(), b"Subject: two\r\n\r\nsecond\r\n");
+    assert!(b.stores().messages.message(&m3).await.unwrap().is_none(), "m3 is out of the queue for every node");
+
+    // m2 leaves the queue through node a; node b's cached copy goes at its hourly sweep once an
+    // hour old (it might be a body b is committing until then).
+    // A queued message's copy stays however old.
+    assert!(a.control().delete(&m2).await.unwrap());
+    assert!(b.body_path(&m2).exists());
+    b.local_body(&m1).await.unwrap();
+    assert_eq!(b.control().sweep_bodies().await.unwrap(), (0, 0));
+    let two_hours_ago = std::time::SystemTime::now() - Duration::from_secs(7200);
+    for id in [&m1, &m2] {
+        std::fs::File::options().write(true).open(b.body_path(id)).unwrap().set_modified(two_hours_ago).unwrap();
+    }
+    assert_eq!(b.control().sweep_bodies().await.unwrap(), (1, 0));
+    assert!(!b.body_path(&m2).exists());
+    assert!(b.body_path(&m1).exists(), "the copy of a queued message stays");
 }

@@ -27,6 +27,8 @@ pub(crate) async fn run(config: Config, source: &ConfigSource) -> Result<(), Fai
         claims_released = report.claims_released,
         temp_removed = report.temp_removed,
         orphans_swept = report.orphans_swept,
+        shared_orphans_swept = report.shared_orphans_swept,
+        shared_restored = report.shared_restored,
         quarantined = report.quarantined.len(),
         "queue opened"
     );
@@ -148,8 +150,15 @@ struct Retention {
 }
 
 impl Retention {
-    /// Removes finished messages, links' records and audit rows older than `keep`.
+    /// Removes the bodies no queued message needs (PostgreSQL: shared and cached copies of
+    /// messages finished on any node), then finished messages, links' records and audit rows
+    /// older than `keep`.
     async fn purge(&self) {
+        match self.control.sweep_bodies().await {
+            Ok((0, 0)) => {}
+            Ok((local, shared)) => tracing::info!(local, shared, "bodies no queued message needs removed"),
+            Err(e) => tracing::error!(error = %e, "cannot sweep the bodies no queued message needs"),
+        }
         if self.keep.is_zero() {
             return;
         }

@@ -199,9 +199,12 @@ pub async fn approval_page(State(portal): State<Portal>, headers: HeaderMap, Pat
         Err(r) => return r,
     };
     let t = portal.texts(&headers);
-    let path = portal.inner.queue.body_path(&id);
+    let path = portal.inner.queue.local_body(&id).await;
+    if let Err(e) = &path {
+        tracing::warn!(queue_id = %id, error = %e, "cannot read the body of a message waiting for approval");
+    }
     let (subject, text, files) = tokio::task::spawn_blocking(move || {
-        let raw = std::fs::read(path).unwrap_or_default();
+        let raw = path.ok().and_then(|p| std::fs::read(p).ok()).unwrap_or_default();
         let limits = MessageLimits::default();
         let w = words(&raw, &limits, TEXT_SHOWN).unwrap_or_default();
         let files = attachments(&raw, &limits, false)

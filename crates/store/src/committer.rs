@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
 
+use crate::bodies::Bodies;
 use crate::control::QueueControl;
 use crate::error::StoreError;
 use crate::model::{NewMessage, NoticeKind, RecipientUpdate};
@@ -76,8 +77,9 @@ impl Queue {
         Self::open_on(data_dir, &crate::Database::Sqlite, group_commit_max, group_sync).await
     }
 
-    /// Like `open_with`, with the queue's state in `database` (bodies stay in the data
-    /// directory's spool).
+    /// Like `open_with`, with the queue's state in `database`. On PostgreSQL each body is also
+    /// stored in the database before its message is committed, and other nodes may serve from
+    /// the same database, each with a data directory of its own.
     pub async fn open_on(
         data_dir: &Path,
         database: &crate::Database,
@@ -103,14 +105,16 @@ impl Queue {
         }
         let lock = lock_data_dir(data_dir)?;
         let spool = Spool::open_with(data_dir, group_sync)?;
-        let opened = database.open(data_dir, true).await?;
+        let opened = database.open(data_dir).await?;
         let store = opened.backend.clone();
-        let report = recovery::recover(&spool, store.as_ref()).await?;
+        let control = QueueControl::of(&opened, data_dir);
+        let report = recovery::recover(&spool, store.as_ref(), &control.bodies).await?;
         let (tx, rx) = mpsc::channel(group_commit_max.max(1) * 4);
         let new_mail = Arc::new(tokio::sync::Notify::new());
         let removals = Arc::new(std::sync::Mutex::new(Vec::new()));
         tokio::spawn(commit_loop(
             spool.clone(),
+            control.bodies.clone(),
             store.clone(),
             rx,
             group_commit_max.max(1),
@@ -119,7 +123,7 @@ impl Queue {
         ));
         let (outcomes, outcome_rx) = mpsc::channel(1024);
         tokio::spawn(outcome_loop(store.clone(), outcome_rx));
-        let (stores, control) = (Stores::of(&opened), QueueControl::new(store.clone(), data_dir));
+        let stores = Stores::of(&opened);
         let queue = Queue {
             spool,
             store,
@@ -160,8 +164,15 @@ impl Queue {
     }
 
     /// Makes a finished body and its envelope durable. Returns only when both are on disk:
-    /// then, and only then, the SMTP server may say 250.
+    /// then, and only then, the SMTP server may say 250. On PostgreSQL the body is stored in
+    /// the database first, where every node reaches it; a failure there is an error as any
+    /// other (the message is not committed).
     pub async fn commit(&self, body: FinishedBody, message: NewMessage) -> Result<(), StoreError> {
+        if let Err(e) = self.control.bodies.share(&body).await {
+            tracing::error!(queue_id = %body.id, error = %e, "cannot store the body in the shared store");
+            body.discard();
+            return Err(e);
+        }
         let (done, wait) = oneshot::channel();
         if let Err(mpsc::error::SendError(p)) = self.commits.send(Pending { body, message, done }).await {
             p.body.discard();
@@ -268,14 +279,22 @@ impl Queue {
         &self.spool
     }
 
-    /// Path of a committed message body.
+    /// Where this node keeps the body of a committed message. On PostgreSQL this node may have
+    /// no copy: readers go through [`Queue::local_body`].
     pub fn body_path(&self, id: &str) -> PathBuf {
         self.spool.body_path(id)
     }
 
+    /// The local path of committed message `id`'s body, fetched from the shared store first
+    /// when this node has no copy ([`QueueControl::local_body`]).
+    pub async fn local_body(&self, id: &str) -> Result<PathBuf, StoreError> {
+        self.control.local_body(id).await
+    }
+
     /// Removes the body of a message that is done, once its "done" record is durable: right
     /// after the next durable commit, or at the latest in `remove_finished_bodies`. Until
-    /// then a power cut finds the body where recovery expects it.
+    /// then a power cut finds the body where recovery expects it. On PostgreSQL the shared
+    /// copy goes too.
     pub fn remove_body(&self, id: &str) {
         self.removals.lock().expect("removals lock").push(id.to_string());
     }
@@ -287,7 +306,7 @@ impl Queue {
             return;
         }
         match self.store.make_durable().await {
-            Ok(()) => remove_pending(&self.spool, &self.removals),
+            Ok(()) => remove_pending(&self.control.bodies, &self.removals),
             Err(e) => tracing::error!(error = %e, "cannot make the queue durable"),
         }
     }
@@ -315,6 +334,7 @@ impl Queue {
 
 async fn commit_loop(
     spool: Spool,
+    bodies: Bodies,
     store: Arc<dyn Backend>,
     mut rx: mpsc::Receiver<Pending>,
     max: usize,
@@ -326,9 +346,7 @@ async fn commit_loop(
         // Bodies finished before this durable commit may go once it is done.
         let ready: Vec<String> = std::mem::take(&mut *removals.lock().expect("removals lock"));
         if commit_batch(&spool, store.as_ref(), std::mem::take(&mut batch)).await {
-            for id in &ready {
-                spool.remove(id);
-            }
+            remove_bodies(&bodies, ready);
         } else {
             removals.lock().expect("removals lock").extend(ready);
         }
@@ -360,11 +378,23 @@ async fn outcome_loop(store: Arc<dyn Backend>, mut rx: mpsc::Receiver<Outcomes>)
     }
 }
 
-fn remove_pending(spool: &Spool, removals: &std::sync::Mutex<Vec<String>>) {
+fn remove_pending(bodies: &Bodies, removals: &std::sync::Mutex<Vec<String>>) {
     let ready: Vec<String> = std::mem::take(&mut *removals.lock().expect("removals lock"));
-    for id in &ready {
-        spool.remove(id);
+    remove_bodies(bodies, ready);
+}
+
+/// Removes the bodies of finished messages: this node's copies at once; on PostgreSQL the
+/// shared ones on a task of their own, so the next commit does not wait for them.
+fn remove_bodies(bodies: &Bodies, ids: Vec<String>) {
+    if ids.is_empty() {
+        return;
     }
+    if bodies.shared().is_none() {
+        bodies.remove_local(&ids);
+        return;
+    }
+    let bodies = bodies.clone();
+    tokio::spawn(async move { bodies.remove(&ids).await });
 }
 
 /// Commits a batch; true when the database commit (FULL, so durable) happened.

@@ -5,17 +5,20 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use crate::bodies::Bodies;
 use crate::error::StoreError;
 use crate::purge::PurgeCounts;
 use crate::queue_id::QueueId;
 use crate::state::Move;
-use crate::store::Backend;
+use crate::store::{Backend, Opened};
 
 /// Queue administration over one data directory.
 #[derive(Clone)]
 pub struct QueueControl {
     pub(crate) store: Arc<dyn Backend>,
     data_dir: PathBuf,
+    /// Where the committed bodies are: this node's spool, and the shared store on PostgreSQL.
+    pub(crate) bodies: Bodies,
 }
 
 /// What an administrator can ask of a message's recipients.
@@ -31,8 +34,17 @@ pub enum Command {
 }
 
 impl QueueControl {
+    /// The door over a backend whose bodies are in the data directory alone.
+    #[cfg(test)]
     pub(crate) fn new(store: Arc<dyn Backend>, data_dir: &Path) -> QueueControl {
-        QueueControl { store, data_dir: data_dir.to_path_buf() }
+        Self::of(&Opened { backend: store, objects: None }, data_dir)
+    }
+
+    /// The door over a backend as opened, sharing bodies through its objects when it has them.
+    pub(crate) fn of(opened: &Opened, data_dir: &Path) -> QueueControl {
+        let store = opened.backend.clone();
+        let bodies = Bodies::new(data_dir, store.clone(), opened.objects.clone());
+        QueueControl { store, data_dir: data_dir.to_path_buf(), bodies }
     }
 
     /// Applies `command` to the recipients of message `id` (of every message with `None`) at
@@ -53,24 +65,24 @@ impl QueueControl {
         self.store.cancel(id, by, now).await
     }
 
-    /// Removes a message, its recipients and its spooled body; false when there was no such
-    /// message.
+    /// Removes a message, its recipients and its body (this node's copy, and the shared one on
+    /// PostgreSQL); false when there was no such message.
     pub async fn delete(&self, id: &str) -> Result<bool, StoreError> {
         let found = self.store.delete_message(id).await?;
-        self.remove_body(found, id);
+        self.remove_body(found, id).await;
         Ok(found)
     }
 
     /// Deletes message `id` and its body only while every recipient is held; false otherwise.
     pub async fn delete_held(&self, id: &str) -> Result<bool, StoreError> {
         let found = self.store.delete_held_message(id).await?;
-        self.remove_body(found, id);
+        self.remove_body(found, id).await;
         Ok(found)
     }
 
-    fn remove_body(&self, found: bool, id: &str) {
-        if found && let Some(id) = QueueId::parse(id) {
-            let _ = std::fs::remove_file(self.data_dir.join("spool/msg").join(id.as_str()));
+    async fn remove_body(&self, found: bool, id: &str) {
+        if found {
+            self.bodies.remove(&[id.to_string()]).await;
         }
     }
 
@@ -99,6 +111,10 @@ impl QueueControl {
         let finished = body.finish().await?;
         let tls = crate::model::LocalTls { required: None, asked: sender_tls };
         let message = crate::model::local_message(id, hostname, to, bytes, finished.size(), None, tls);
+        if let Err(e) = self.bodies.share(&finished).await {
+            finished.discard();
+            return Err(e);
+        }
         if let Some(Err(e)) = spool.publish(&[&finished]).into_iter().next() {
             finished.discard();
             return Err(e);
@@ -110,29 +126,38 @@ impl QueueControl {
         Ok(())
     }
 
-    /// Where the body of message `id` is spooled (None for an ID that is not one).
-    pub fn body_path(&self, id: &str) -> Option<PathBuf> {
-        QueueId::parse(id).map(|id| self.data_dir.join("spool/msg").join(id.as_str()))
+    /// The local path of committed message `id`'s body, for reading it: the one door every
+    /// reader goes through. On SQLite it is the spool's file. On PostgreSQL this node's copy
+    /// when it has one, otherwise the shared copy fetched first (and checked against the
+    /// recorded size); [`StoreError::BodyUnavailable`] when there is none, or not whole.
+    pub async fn local_body(&self, id: &str) -> Result<PathBuf, StoreError> {
+        self.bodies.local(id).await
     }
 
-    /// Purges what is older than `before` (unix seconds) from the store, and the spooled
-    /// bodies of the messages removed. `serve` runs it hourly with `[store] retention`;
+    /// Purges what is older than `before` (unix seconds) from the store, and the bodies of
+    /// the messages removed. `serve` runs it hourly with `[store] retention`;
     /// `sekisho queue purge` on demand.
     pub async fn purge(&self, before: i64) -> Result<PurgeCounts, StoreError> {
         let files = crate::files::FileStore::open(&self.data_dir)?;
         let originals = crate::originals::purge_withheld(self.store.as_ref(), &files, before).await?;
         let (mut counts, ids) = self.store.purge_finished(before).await?;
         counts.originals = originals;
-        let spool = self.data_dir.join("spool/msg");
-        for id in ids {
-            // IDs are checked, never used as paths as they are.
-            if let Some(id) = QueueId::parse(&id)
-                && std::fs::remove_file(spool.join(id.as_str())).is_ok()
-            {
-                counts.bodies += 1;
-            }
-        }
+        counts.bodies = self.bodies.remove(&ids).await;
         Ok(counts)
+    }
+
+    /// On PostgreSQL, removes the bodies no queued message needs any more (see
+    /// `Bodies::sweep`): shared objects of messages finished, deleted or never committed, and
+    /// this node's cached copies of them, once older than an hour. Nothing on SQLite, where a
+    /// body goes with its message. Returns (local copies, shared objects) removed.
+    pub async fn sweep_bodies(&self) -> Result<(u64, u64), StoreError> {
+        if self.bodies.shared().is_none() {
+            return Ok((0, 0));
+        }
+        let queued = self.store.message_sizes().await?.into_iter().map(|(id, _, _)| id).collect();
+        let now = crate::sqlite::now();
+        let swept = self.bodies.sweep(&queued, now, now - crate::bodies::UNCOMMITTED_GRACE).await?;
+        Ok((swept.local, swept.shared))
     }
 }
 

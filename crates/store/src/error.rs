@@ -17,12 +17,14 @@ pub enum StoreError {
     /// Another sekisho process holds the data directory.
     #[error("data directory {} is in use by another sekisho process", .0.display())]
     Locked(PathBuf),
-    /// Another sekisho node serves from the same PostgreSQL database.
-    #[error(
-        "another sekisho node is serving from this PostgreSQL database; until message bodies are shared between \
-         nodes, one node serves per database (stop the other, or give this one a database of its own)"
-    )]
-    DatabaseInUse,
+    /// A committed message's body is in no store this node reaches, or not whole there.
+    #[error("the body of message {id} {why}")]
+    BodyUnavailable {
+        /// The message's queue ID.
+        id: String,
+        /// What was found instead.
+        why: String,
+    },
     /// The committer task is gone (shutting down).
     #[error("the queue is shutting down")]
     Closed,

@@ -7,6 +7,7 @@
 //! again after a crash. Files kept for download are sealed with a key of their own ([`files`]).
 
 pub mod approval;
+mod bodies;
 mod clock;
 mod committer;
 mod control;
@@ -104,16 +105,16 @@ pub enum Database {
 }
 
 impl Database {
-    /// Opens it; for a serving node (`serving`) on PostgreSQL, also takes the serving lock.
-    pub(crate) async fn open(&self, data_dir: &Path, serving: bool) -> Result<store::Opened, StoreError> {
+    /// Opens it. Several nodes, each with a data directory of its own, may serve from one
+    /// PostgreSQL database: message bodies are shared through it ([`objects`]).
+    pub(crate) async fn open(&self, data_dir: &Path) -> Result<store::Opened, StoreError> {
         Ok(match self {
-            Database::Sqlite => store::Opened {
-                backend: Arc::new(SqliteStore::open(&data_dir.join("queue.db")).await?),
-                objects: None,
-            },
+            Database::Sqlite => {
+                store::Opened { backend: Arc::new(SqliteStore::open(&data_dir.join("queue.db")).await?), objects: None }
+            }
             Database::Postgres { url, node } => {
                 let store = PgStore::open(url).await?.with_claims(node, postgres::DEFAULT_LEASE);
-                let store = Arc::new(if serving { store.serve_alone().await? } else { store });
+                let store = Arc::new(store);
                 store::Opened { backend: store.clone(), objects: Some(store) }
             }
         })
@@ -129,6 +130,6 @@ pub async fn open_store(data_dir: &Path) -> Result<(Stores, QueueControl), Store
 /// Like [`open_store`], with the queue's state in `database`.
 pub async fn open_store_on(data_dir: &Path, database: &Database) -> Result<(Stores, QueueControl), StoreError> {
     private::create_dir_all(data_dir).map_err(|e| StoreError::io("create the data directory", data_dir, e))?;
-    let opened = database.open(data_dir, false).await?;
-    Ok((Stores::of(&opened), QueueControl::new(opened.backend, data_dir)))
+    let opened = database.open(data_dir).await?;
+    Ok((Stores::of(&opened), QueueControl::of(&opened, data_dir)))
 }

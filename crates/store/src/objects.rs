@@ -44,4 +44,19 @@ pub trait ObjectStore: Send + Sync {
 
     /// The ids of every object of `kind` (for recovery and migration).
     async fn object_ids(&self, kind: ObjectKind) -> Result<Vec<String>, StoreError>;
+
+    /// Every object of `kind` with its size and when it was stored (for recovery and the
+    /// sweep of objects nothing refers to).
+    async fn stored_objects(&self, kind: ObjectKind) -> Result<Vec<StoredObject>, StoreError>;
+}
+
+/// One object as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredObject {
+    /// Its id (a queue ID for a body).
+    pub id: String,
+    /// Its bytes.
+    pub size: u64,
+    /// When it was stored (Unix seconds, by the clock of the node that stored it).
+    pub stored_at: i64,
 }

@@ -6,12 +6,26 @@
 //!   acknowledged either) are swept;
 //! - rows whose body is missing or has the wrong size, and rows without recipients, are moved
 //!   aside to `quarantine/` with a JSON note and logged: never delivered truncated.
+//!
+//! On PostgreSQL the body that counts is the shared copy (`crate::bodies`), and other nodes
+//! may be receiving and delivering meanwhile:
+//! - a message this node has no copy of is fine while the shared copy has the recorded size;
+//!   a local copy of another size is dropped (it is fetched again when needed);
+//! - a shared copy missing or of another size is stored again from a local copy of the right
+//!   size (bodies kept only in a node's spool before they were shared); without one the
+//!   message is quarantined, but only once a second look finds it still queued (another node
+//!   may have finished it and removed its body meanwhile);
+//! - this node's files no queued message needs are removed, and shared objects no queued
+//!   message needs only once stored more than an hour ago (`bodies::UNCOMMITTED_GRACE`): an
+//!   object stored by a node that has not committed its message yet is never swept.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use serde::Serialize;
 
+use crate::bodies::Bodies;
 use crate::error::StoreError;
+use crate::objects::{ObjectKind, ObjectStore};
 use crate::spool::{Spool, sync_dir};
 use crate::store::Backend;
 
@@ -22,8 +36,14 @@ pub struct RecoveryReport {
     pub claims_released: u64,
     /// Temp bodies removed.
     pub temp_removed: u64,
-    /// Bodies without a database row, removed.
+    /// Bodies without a database row, removed (on PostgreSQL: this node's files no queued
+    /// message needs).
     pub orphans_swept: u64,
+    /// PostgreSQL: shared bodies of no queued message (finished, deleted, or stored by a node
+    /// that crashed before committing), removed.
+    pub shared_orphans_swept: u64,
+    /// PostgreSQL: shared bodies stored again from this node's copy (missing or damaged there).
+    pub shared_restored: u64,
     /// Messages moved to quarantine, with the reason.
     pub quarantined: Vec<(String, String)>,
     /// Messages in the queue after recovery.
@@ -32,7 +52,7 @@ pub struct RecoveryReport {
     pub finished: u64,
 }
 
-pub(crate) async fn recover(spool: &Spool, store: &dyn Backend) -> Result<RecoveryReport, StoreError> {
+pub(crate) async fn recover(spool: &Spool, store: &dyn Backend, bodies: &Bodies) -> Result<RecoveryReport, StoreError> {
     let now = crate::sqlite::now();
     let claims_released = store.apply_move(None, crate::state::Move::Recover, Some(now)).await?;
     let mut report = RecoveryReport { claims_released, ..Default::default() };
@@ -45,11 +65,18 @@ pub(crate) async fn recover(spool: &Spool, store: &dyn Backend) -> Result<Recove
         }
     }
 
-    let mut bodies: HashMap<String, u64> = HashMap::new();
+    let mut local: HashMap<String, u64> = HashMap::new();
     for entry in read_dir(spool.msg_dir())? {
         let len = entry.metadata().map_or(u64::MAX, |m| m.len());
-        bodies.insert(entry.file_name().to_string_lossy().into_owned(), len);
+        local.insert(entry.file_name().to_string_lossy().into_owned(), len);
     }
+    if let Some(shared) = bodies.shared() {
+        recover_shared(spool, store, bodies, shared, local, &mut report).await?;
+        let _ = sync_dir(spool.msg_dir());
+        let _ = sync_dir(spool.tmp_dir());
+        return Ok(report);
+    }
+    let mut bodies = local;
 
     for (id, size, recipients) in store.message_sizes().await? {
         let reason = match bodies.remove(&id) {
@@ -79,6 +106,94 @@ pub(crate) async fn recover(spool: &Spool, store: &dyn Backend) -> Result<Recove
     let _ = sync_dir(spool.msg_dir());
     let _ = sync_dir(spool.tmp_dir());
     Ok(report)
+}
+
+/// The PostgreSQL half of [`recover`]: the shared copies count, this node's are a cache.
+async fn recover_shared(
+    spool: &Spool,
+    store: &dyn Backend,
+    bodies: &Bodies,
+    shared: &dyn ObjectStore,
+    local: HashMap<String, u64>,
+    report: &mut RecoveryReport,
+) -> Result<(), StoreError> {
+    // Queued first, then the objects: a message listed here had its body stored before.
+    let queued = store.message_sizes().await?;
+    let stored: HashMap<String, u64> =
+        shared.stored_objects(ObjectKind::Body).await?.into_iter().map(|o| (o.id, o.size)).collect();
+    let mut suspect: Vec<(String, u64, String)> = Vec::new();
+    for (id, size, recipients) in &queued {
+        let (id, size) = (id.as_str(), *size);
+        if let Some(&len) = local.get(id)
+            && len != size
+        {
+            tracing::warn!(
+                queue_id = id,
+                bytes = len,
+                recorded = size,
+                "local copy of a body has another size; dropped"
+            );
+            bodies.remove_local(&[id.to_string()]);
+        }
+        let reason = match stored.get(id) {
+            None => "the shared copy of its body is missing".to_string(),
+            Some(&len) if len != size => {
+                format!("the shared copy of its body has {len} bytes, the queue recorded {size}")
+            }
+            Some(_) if *recipients == 0 => "message has no recipients".to_string(),
+            Some(_) => {
+                report.messages += 1;
+                continue;
+            }
+        };
+        suspect.push((id.to_string(), size, reason));
+    }
+    if !suspect.is_empty() {
+        // A second look: only what is still queued now is damaged (another node may have
+        // finished a message and removed its body since the first).
+        let still: HashSet<String> = store.message_sizes().await?.into_iter().map(|(id, _, _)| id).collect();
+        for (id, size, reason) in suspect {
+            if !still.contains(&id) {
+                continue;
+            }
+            let has_recipients = queued.iter().any(|(q, _, n)| *q == id && *n > 0);
+            if has_recipients && local.get(&id) == Some(&size) {
+                // A store that fails now stops the start with its error: never a quarantine for it.
+                shared.put_object(ObjectKind::Body, &id, &bodies.path(&id)).await?;
+                tracing::warn!(queue_id = %id, reason, "shared copy of a body stored again from this node's copy");
+                report.shared_restored += 1;
+                report.messages += 1;
+                continue;
+            }
+            if let Err(e) = quarantine(spool, store, &id, &reason).await {
+                tracing::error!(queue_id = %id, error = %e, reason, "cannot quarantine a damaged message");
+            } else {
+                quarantine_shared(spool, shared, &id).await;
+            }
+            report.quarantined.push((id, reason));
+        }
+    }
+    // Nothing of this node's is committing yet: every file of its spool no queued message
+    // needs goes now; objects only after the grace, as other nodes may be committing them.
+    let keep: HashSet<String> = queued.into_iter().map(|(id, _, _)| id).collect();
+    let swept = bodies.sweep(&keep, crate::sqlite::now(), i64::MAX).await?;
+    report.orphans_swept = swept.local;
+    report.shared_orphans_swept = swept.shared;
+    Ok(())
+}
+
+/// Keeps the shared copy of a quarantined message beside its note when this node had none of
+/// its own, then removes it from the shared store.
+async fn quarantine_shared(spool: &Spool, shared: &dyn ObjectStore, id: &str) {
+    let to = spool.quarantine_dir().join(id);
+    if !to.exists()
+        && let Err(e) = shared.fetch_object(ObjectKind::Body, id, &to).await
+    {
+        tracing::warn!(queue_id = id, error = %e, "cannot keep the shared copy of a quarantined body");
+    }
+    if let Err(e) = shared.remove_objects(ObjectKind::Body, &[id.to_string()]).await {
+        tracing::warn!(queue_id = id, error = %e, "cannot remove the shared copy of a quarantined body");
+    }
 }
 
 async fn quarantine(spool: &Spool, store: &dyn Backend, id: &str, reason: &str) -> Result<(), StoreError> {

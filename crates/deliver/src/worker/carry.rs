@@ -39,6 +39,7 @@ impl Inner {
         &self,
         info: &MessageInfo,
         files: &Files,
+        body: &std::path::Path,
         smart_host: Option<&SmartHost>,
         rcpts: &[&RecipientRecord],
         target: &Target,
@@ -57,13 +58,12 @@ impl Inner {
             files,
             rcpts,
             Session { host: &target.host, evidence: &evidence, advertised_size: conn.caps.size, smart_host },
-            &self.queue.body_path(&info.id),
+            body,
         )
         .await;
         files.planned().await;
         // `bcc_external`: external recipients each get a copy naming only them.
-        let (batches, hidden) =
-            crate::bcc::separate(&self.config, info, batches, &self.queue.body_path(&info.id)).await;
+        let (batches, hidden) = crate::bcc::separate(&self.config, info, batches, body).await;
         // REQUIRETLS: a recipient whose attachments would go as a link bounces (5.7.30), and so
         // does one whose planned transaction is a link variant (an inbound separated message).
         let requiretls = crate::requiretls::requires_tls(info.sender_tls);
@@ -90,7 +90,6 @@ impl Inner {
                 batch.rcpts.iter().map(|r| RcptResult { variant: Some(variant.clone()), ..result(r, verdict.clone()) }),
             );
         }
-        let body = self.queue.body_path(&info.id);
         let mut stop: Option<Stop> = None;
         for (n, batch) in batches.into_iter().enumerate() {
             if let Some(Stop::Clean(verdict) | Stop::Broken(verdict)) = &stop {
@@ -100,8 +99,8 @@ impl Inner {
             }
             // Signed as it is sent, after every rewrite: S/MIME first, then DKIM over the
             // final bytes.
-            let (data, smime) = self.smime.sign(info, batch.data, &body).await;
-            let (data, dkim) = self.dkim.sign(&info.id, info.origin, data, &body).await;
+            let (data, smime) = self.smime.sign(info, batch.data, body).await;
+            let (data, dkim) = self.dkim.sign(&info.id, info.origin, data, body).await;
             let with_variant = |r: RcptResult| RcptResult {
                 variant: batch.variant.clone(),
                 dkim: dkim.clone(),
@@ -122,7 +121,7 @@ impl Inner {
                 envid: info.envid.as_deref(),
                 requiretls: crate::requiretls::relayed_with(info.sender_tls, &evidence, conn.caps.requiretls),
             };
-            let sent = conn.send(&env, &specs, data.body(&body)).await;
+            let sent = conn.send(&env, &specs, data.body(body)).await;
             let first = n == 0;
             if first && reused && sent.is_err() && !conn.data_started() {
                 // The server closed the idle connection before the data: once more on a fresh

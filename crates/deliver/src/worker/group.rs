@@ -5,12 +5,13 @@
 //! one verdict (`crate::outcome::fold_failures`).
 
 use std::collections::VecDeque;
+use std::path::Path;
 
 use sekisho_config::DowngradeAction;
 use sekisho_store::{MessageInfo, RecipientRecord};
 
 use super::carry::Carried;
-use super::{Inner, now};
+use super::{DAMAGED, Inner, now};
 use crate::client::session::{Checks, Connection, SessionError, Target};
 use crate::destination::{DomainPolicy, PolicySources, below_required, record_dane};
 use crate::outcome::{HostFailure, RcptResult, Verdict, fold_failures, status_of};
@@ -43,17 +44,18 @@ impl Inner {
         &self,
         info: &MessageInfo,
         files: &Files,
+        body: &Path,
         dest: &Destination,
         rcpts: &[&RecipientRecord],
     ) -> Vec<RcptResult> {
         let all = |verdict: Verdict, at: Option<(Target, Option<String>)>, evidence: Option<&_>| {
             rcpts.iter().map(|r| RcptResult::new(r.idx, verdict.clone(), at.clone(), evidence.cloned())).collect()
         };
-        if let Err(verdict) = self.body_intact(info) {
+        if let Err(verdict) = self.body_intact(info, body) {
             return all(verdict, None, None);
         }
         if *dest == Destination::Reports {
-            return all(self.keep_report(info).await, None, None);
+            return all(self.keep_report(info, body).await, None, None);
         }
         let targets = match resolve(self.dns.as_ref(), dest).await {
             Ok(t) => t,
@@ -96,7 +98,7 @@ impl Inner {
                         continue;
                     }
                 };
-            match self.carry(info, files, smart_host.as_ref(), rcpts, target, checked).await {
+            match self.carry(info, files, body, smart_host.as_ref(), rcpts, target, checked).await {
                 Carried::Done(results) => return results,
                 Carried::RetryFresh => todo.push_front((target, true)),
                 Carried::HostFailed(f) => failures.push(*f),
@@ -109,17 +111,14 @@ impl Inner {
         all(verdict, Some((last.target.clone(), last.tls.clone())), last.evidence.as_ref())
     }
 
-    /// The spooled body is there with its recorded size, or the recipients wait for the
-    /// administrator.
-    fn body_intact(&self, info: &MessageInfo) -> Result<(), Verdict> {
-        match std::fs::metadata(self.queue.body_path(&info.id)) {
+    /// The body (`Queue::local_body`) is there with its recorded size, or the recipients wait
+    /// for the administrator.
+    fn body_intact(&self, info: &MessageInfo, body: &Path) -> Result<(), Verdict> {
+        match std::fs::metadata(body) {
             Ok(m) if m.len() == info.size => Ok(()),
             _ => {
                 tracing::error!(queue_id = %info.id, "spooled body missing or damaged; not delivering it");
-                Err(Verdict::deferred(
-                    "4.3.0",
-                    "the spooled message is missing or damaged; the administrator must look at it".into(),
-                ))
+                Err(Verdict::deferred("4.3.0", DAMAGED.into()))
             }
         }
     }

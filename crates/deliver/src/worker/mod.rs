@@ -14,6 +14,7 @@ use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 
 use crate::client::session::Timeouts;
+use crate::outcome::{RcptResult, Verdict};
 use crate::pool::Pool;
 use crate::route::{Destination, route};
 use crate::sts::StsPolicies;
@@ -87,6 +88,22 @@ pub(crate) struct Inner {
 }
 
 /// The recipients' domains, lower case, each once.
+/// Why recipients wait when their message's body is missing or not whole: the administrator
+/// must look (`sekisho queue show`, the quarantine); it is never delivered truncated.
+const DAMAGED: &str = "the spooled message is missing or damaged; the administrator must look at it";
+
+/// What the claimed recipients of message `id` become when its body cannot be had
+/// (`Queue::local_body`): deferred, for the administrator when no store holds it whole, or
+/// until the shared store answers again.
+fn body_unavailable(id: &str, e: &sekisho_store::StoreError) -> Verdict {
+    if let sekisho_store::StoreError::BodyUnavailable { .. } = e {
+        tracing::error!(queue_id = id, error = %e, "body missing or damaged; not delivering it");
+        return Verdict::deferred("4.3.0", DAMAGED.into());
+    }
+    tracing::warn!(queue_id = id, error = %e, "cannot fetch the body from the shared store; deferred");
+    Verdict::deferred("4.3.0", format!("the message's body cannot be fetched now: {e}"))
+}
+
 fn domains_of(rcpts: &[&RecipientRecord]) -> Vec<String> {
     let mut domains: Vec<String> =
         rcpts.iter().map(|r| r.address.rsplit_once('@').map_or("", |(_, d)| d).to_ascii_lowercase()).collect();
@@ -301,7 +318,17 @@ impl Inner {
         for r in detail.recipients.iter().filter(|r| idxs.contains(&r.idx)) {
             groups.entry(route(&self.config, detail.info.origin, &r.address)).or_default().push(r);
         }
-        let files = Files::new(&self.config, &detail.info, self.queue.body_path(&detail.info.id));
+        let body = match self.queue.local_body(id).await {
+            Ok(path) => path,
+            Err(e) => {
+                let verdict = body_unavailable(id, &e);
+                let claimed = groups.values().flatten();
+                let results = claimed.map(|r| RcptResult::new(r.idx, verdict.clone(), None, None)).collect();
+                self.settle(&detail, results).await;
+                return;
+            }
+        };
+        let files = Files::new(&self.config, &detail.info, body.clone());
         let chunks: Vec<_> = groups
             .iter()
             .flat_map(|(dest, rcpts)| rcpts.chunks(RECIPIENTS_PER_TRANSACTION).map(move |c| (dest, c)))
@@ -311,7 +338,7 @@ impl Inner {
             if n + 1 == chunks.len() {
                 files.mark_last();
             }
-            results.extend(self.deliver_group(&detail.info, &files, dest, chunk).await);
+            results.extend(self.deliver_group(&detail.info, &files, &body, dest, chunk).await);
         }
         self.settle(&detail, results).await;
     }

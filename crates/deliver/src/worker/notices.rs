@@ -76,7 +76,14 @@ impl Inner {
         kind: NoticeKind,
         recipients: Vec<DsnRecipient>,
     ) -> Result<(), sekisho_store::StoreError> {
-        let original = tokio::fs::read(self.queue.body_path(&info.id)).await.unwrap_or_default();
+        // The original's body, fetched when this node has none; a body no store holds is
+        // returned as nothing (the notice still goes), a store that does not answer now makes
+        // the notice wait for the next sweep.
+        let original = match self.queue.local_body(&info.id).await {
+            Ok(path) => tokio::fs::read(path).await.unwrap_or_default(),
+            Err(sekisho_store::StoreError::BodyUnavailable { .. }) => Vec::new(),
+            Err(e) => return Err(e),
+        };
         let kind = match kind {
             NoticeKind::Failed => DsnKind::Failed,
             NoticeKind::Delayed => DsnKind::Delayed,

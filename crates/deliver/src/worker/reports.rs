@@ -19,8 +19,9 @@ fn unsigned(config: &sekisho_config::Config, info: &MessageInfo) -> Option<&'sta
 }
 
 impl Inner {
-    /// Reads the spooled message `info` as a report and keeps it; the recipients' verdict.
-    pub(super) async fn keep_report(&self, info: &MessageInfo) -> Verdict {
+    /// Reads the spooled message `info` (its body at `body`, from `Queue::local_body`) as a
+    /// report and keeps it; the recipients' verdict.
+    pub(super) async fn keep_report(&self, info: &MessageInfo, body: &std::path::Path) -> Verdict {
         if let Some(why) = unsigned(&self.config, info) {
             tracing::warn!(queue_id = %info.id, sender = %info.sender, %why, "report dropped");
             return Verdict::Delivered { reply: format!("dropped: {why}") };
@@ -28,7 +29,7 @@ impl Inner {
         let max = self.config.reports.max_report_size.0 as usize;
         // One report read at a time: a flood of large reports cannot take the memory.
         let _one = PARSING.acquire().await.expect("semaphore open");
-        let body = match tokio::fs::read(self.queue.body_path(&info.id)).await {
+        let body = match tokio::fs::read(body).await {
             Ok(b) => b,
             Err(e) => return Verdict::deferred("4.3.0", format!("cannot read the spooled report: {e}")),
         };

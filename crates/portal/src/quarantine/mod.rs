@@ -156,7 +156,7 @@ impl Portal {
 
     /// A held message as a row, its header read from the spool.
     async fn held_row(&self, d: &MessageDetail) -> HeldRow {
-        let header = read_header(self.inner.queue.control().body_path(&d.info.id)).await;
+        let header = read_header(self.inner.queue.local_body(&d.info.id).await.ok()).await;
         let envelope = if d.info.sender.is_empty() { "<>".to_string() } else { d.info.sender.clone() };
         HeldRow {
             id: d.info.id.clone(),

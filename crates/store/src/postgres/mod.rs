@@ -27,11 +27,6 @@ use crate::error::StoreError;
 /// The advisory lock every node takes while it migrates (an arbitrary constant: "sekisho" in ASCII).
 const MIGRATION_LOCK: i64 = 0x0073_656b_6973_686f;
 
-/// The advisory lock one serving node holds for its whole life while message bodies stay in
-/// each node's own spool: a second node on the same database would find none of the first
-/// one's bodies and move its messages aside.
-const SERVING_LOCK: i64 = 0x0073_656b_6973_6831;
-
 /// How long a claim lasts by default: longer than any one delivery of a message (connect,
 /// TLS and DATA timeouts together), so a live node never loses its claim mid-delivery.
 pub const DEFAULT_LEASE: std::time::Duration = std::time::Duration::from_secs(30 * 60);
@@ -44,8 +39,6 @@ pub struct PgStore {
     pub(crate) node: Arc<str>,
     /// How long a claim lasts, in seconds: after that another node may take the recipient over.
     pub(crate) lease: i64,
-    /// The session holding [`SERVING_LOCK`], while this store serves.
-    serving: Option<Arc<tokio::sync::Mutex<sqlx::PgConnection>>>,
 }
 
 impl PgStore {
@@ -55,21 +48,7 @@ impl PgStore {
         let pool = PgPoolOptions::new().max_connections(16).connect(url).await?;
         migrate(&pool).await?;
         let node = format!("node-{}-{:08x}", std::process::id(), rand::random::<u32>());
-        Ok(PgStore { pool, node: node.into(), lease: DEFAULT_LEASE.as_secs() as i64, serving: None })
-    }
-
-    /// Takes the serving lock for as long as this store lives: one serving node per database
-    /// (message bodies are still kept in each node's spool). Fails with
-    /// [`StoreError::DatabaseInUse`] while another node serves from the same database.
-    pub async fn serve_alone(mut self) -> Result<PgStore, StoreError> {
-        let mut conn = self.pool.acquire().await?.detach();
-        let locked: bool =
-            sqlx::query_scalar("SELECT pg_try_advisory_lock($1)").bind(SERVING_LOCK).fetch_one(&mut conn).await?;
-        if !locked {
-            return Err(StoreError::DatabaseInUse);
-        }
-        self.serving = Some(Arc::new(tokio::sync::Mutex::new(conn)));
-        Ok(self)
+        Ok(PgStore { pool, node: node.into(), lease: DEFAULT_LEASE.as_secs() as i64 })
     }
 
     /// Names this node in its claims and sets how long a claim lasts. A node that restarts

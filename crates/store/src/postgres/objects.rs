@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::error::StoreError;
-use crate::objects::{ObjectKind, ObjectStore};
+use crate::objects::{ObjectKind, ObjectStore, StoredObject};
 
 use super::PgStore;
 
@@ -19,8 +19,13 @@ pub(crate) const PART: usize = 1 << 20;
 impl ObjectStore for PgStore {
     async fn put_object(&self, kind: ObjectKind, id: &str, path: &Path) -> Result<u64, StoreError> {
         let mut file = tokio::fs::File::open(path).await.map_err(|e| StoreError::io("open", path, e))?;
+        let stored_at = crate::sqlite::now();
         let mut tx = self.pool.begin().await?;
-        sqlx::query("DELETE FROM objects WHERE kind = $1 AND id = $2").bind(kind.code()).bind(id).execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM objects WHERE kind = $1 AND id = $2")
+            .bind(kind.code())
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
         let (mut part, mut total) = (0i32, 0u64);
         loop {
             let mut buf = Vec::with_capacity(PART);
@@ -30,11 +35,12 @@ impl ObjectStore for PgStore {
                 break;
             }
             let n = buf.len();
-            sqlx::query("INSERT INTO objects (kind, id, part, data) VALUES ($1, $2, $3, $4)")
+            sqlx::query("INSERT INTO objects (kind, id, part, data, stored_at) VALUES ($1, $2, $3, $4, $5)")
                 .bind(kind.code())
                 .bind(id)
                 .bind(part)
                 .bind(buf)
+                .bind(stored_at)
                 .execute(&mut *tx)
                 .await?;
             total += n as u64;
@@ -90,6 +96,21 @@ impl ObjectStore for PgStore {
             .fetch_all(&self.pool)
             .await?)
     }
+
+    async fn stored_objects(&self, kind: ObjectKind) -> Result<Vec<StoredObject>, StoreError> {
+        // `octet_length` of a part stored out of line reads its TOAST pointer, not its bytes.
+        let rows: Vec<(String, i64, i64)> = sqlx::query_as(
+            "SELECT id, SUM(octet_length(data))::BIGINT, MIN(stored_at) FROM objects WHERE kind = $1 \
+             GROUP BY id ORDER BY id",
+        )
+        .bind(kind.code())
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, size, stored_at)| StoredObject { id, size: size.max(0) as u64, stored_at })
+            .collect())
+    }
 }
 
 /// Writes the parts of (`kind`, `id`) to `tmp` and fsyncs it; `Ok(false)` when there are none.
@@ -100,12 +121,13 @@ async fn fetch_into(store: &PgStore, kind: ObjectKind, id: &str, tmp: &Path) -> 
     sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY").execute(&mut *tx).await?;
     let mut file: Option<tokio::fs::File> = None;
     for part in 0i32.. {
-        let data: Option<Vec<u8>> = sqlx::query_scalar("SELECT data FROM objects WHERE kind = $1 AND id = $2 AND part = $3")
-            .bind(kind.code())
-            .bind(id)
-            .bind(part)
-            .fetch_optional(&mut *tx)
-            .await?;
+        let data: Option<Vec<u8>> =
+            sqlx::query_scalar("SELECT data FROM objects WHERE kind = $1 AND id = $2 AND part = $3")
+                .bind(kind.code())
+                .bind(id)
+                .bind(part)
+                .fetch_optional(&mut *tx)
+                .await?;
         let Some(data) = data else { break };
         let f = match &mut file {
             Some(f) => f,

@@ -321,13 +321,16 @@ CREATE UNIQUE INDEX received_reports_key ON received_reports (kind, md5(organiza
 CREATE INDEX received_reports_at ON received_reports (received_at);
 "#,
     // 3: message bodies and sealed portal files, shared by every node (`objects.rs`): each in
-    // parts of at most 1 MiB, stored uncompressed (bodies are mostly base64 and files sealed).
+    // parts of at most 1 MiB, stored uncompressed (bodies are mostly base64 and files sealed),
+    // with when it was stored (Unix seconds), so a sweep leaves alone what may still be
+    // committing.
     r#"
 CREATE TABLE objects (
     kind SMALLINT NOT NULL,
     id TEXT NOT NULL,
     part INTEGER NOT NULL,
     data BYTEA NOT NULL,
+    stored_at BIGINT NOT NULL DEFAULT (EXTRACT(EPOCH FROM now()))::BIGINT,
     PRIMARY KEY (kind, id, part)
 );
 ALTER TABLE objects ALTER COLUMN data SET STORAGE EXTERNAL;

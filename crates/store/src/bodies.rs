@@ -1,0 +1,165 @@
+//! Committed message bodies: where a node finds one, and where it is kept.
+//!
+//! On SQLite a body lives in the data directory's `spool/msg` alone. On PostgreSQL it is also
+//! stored as an object ([`ObjectKind::Body`]) before its message's rows are committed, and a
+//! node's `spool/msg` is a cache of those objects: [`Bodies::local`] is the one door through
+//! which every reader gets a body's local path, fetching it first when this node has no copy.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::error::StoreError;
+use crate::objects::{ObjectKind, ObjectStore};
+use crate::spool::FinishedBody;
+use crate::store::Backend;
+
+/// How long an object stored without a queued message, or a cached body without one, is left
+/// alone: far longer than any node takes from storing a body to committing its message, so a
+/// sweep never removes one another node is still committing.
+pub(crate) const UNCOMMITTED_GRACE: i64 = 60 * 60;
+
+/// The bodies of one node: its spool, and on PostgreSQL the objects every node shares.
+#[derive(Clone)]
+pub(crate) struct Bodies {
+    /// `spool/msg` of the data directory.
+    msg: PathBuf,
+    store: Arc<dyn Backend>,
+    /// `None` on SQLite: the spool is the only copy.
+    shared: Option<Arc<dyn ObjectStore>>,
+}
+
+/// What a sweep of bodies no queued message needs removed.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Swept {
+    /// Files of this node's spool.
+    pub(crate) local: u64,
+    /// Objects in the shared store.
+    pub(crate) shared: u64,
+}
+
+impl Bodies {
+    pub(crate) fn new(data_dir: &Path, store: Arc<dyn Backend>, shared: Option<Arc<dyn ObjectStore>>) -> Bodies {
+        Bodies { msg: data_dir.join("spool/msg"), store, shared }
+    }
+
+    /// Where this node keeps (or would keep) the body of message `id`.
+    pub(crate) fn path(&self, id: &str) -> PathBuf {
+        self.msg.join(id)
+    }
+
+    /// Whether bodies are shared with other nodes (PostgreSQL).
+    pub(crate) fn shared(&self) -> Option<&dyn ObjectStore> {
+        self.shared.as_deref()
+    }
+
+    /// The local path of committed message `id`'s body. On SQLite, the spool's path as it is.
+    /// On PostgreSQL, when this node has no copy, the shared one is fetched first (written
+    /// beside, then renamed) and must have the size the queue recorded; a body found nowhere,
+    /// or at another size, is [`StoreError::BodyUnavailable`].
+    pub(crate) async fn local(&self, id: &str) -> Result<PathBuf, StoreError> {
+        if !file_name(id) {
+            return Err(unavailable(id, "cannot be: that is no queue ID"));
+        }
+        let path = self.msg.join(id);
+        let Some(shared) = &self.shared else { return Ok(path) };
+        if tokio::fs::try_exists(&path).await.unwrap_or(false) {
+            return Ok(path);
+        }
+        let size = match self.store.message_without_history(id).await? {
+            Some(d) => d.info.size,
+            None => return Err(unavailable(id, "is not kept: no such message in the queue")),
+        };
+        crate::private::create_dir_all(&self.msg).map_err(|e| StoreError::io("create", &self.msg, e))?;
+        if !shared.fetch_object(ObjectKind::Body, id, &path).await? {
+            return Err(unavailable(id, "is missing from the shared store"));
+        }
+        let len = tokio::fs::metadata(&path).await.map_err(|e| StoreError::io("read", &path, e))?.len();
+        if len != size {
+            let _ = tokio::fs::remove_file(&path).await;
+            return Err(unavailable(id, &format!("has {len} bytes in the shared store, the queue recorded {size}")));
+        }
+        tracing::debug!(queue_id = id, bytes = len, "body fetched from the shared store");
+        Ok(path)
+    }
+
+    /// Stores a finished body where every node reaches it, before its message is committed
+    /// (PostgreSQL); nothing on SQLite.
+    pub(crate) async fn share(&self, body: &FinishedBody) -> Result<(), StoreError> {
+        let Some(shared) = &self.shared else { return Ok(()) };
+        let stored = shared.put_object(ObjectKind::Body, body.id.as_str(), &body.tmp_path).await?;
+        if stored != body.size {
+            return Err(StoreError::Damaged(format!(
+                "body of message {}: {stored} bytes stored, {} written",
+                body.id, body.size
+            )));
+        }
+        Ok(())
+    }
+
+    /// Removes the bodies of messages that left the queue: this node's copies, and the shared
+    /// ones (a failure there is logged; the sweep removes them later). Returns how many local
+    /// files were removed.
+    pub(crate) async fn remove(&self, ids: &[String]) -> u64 {
+        let local = self.remove_local(ids);
+        if let Some(shared) = &self.shared
+            && let Err(e) = shared.remove_objects(ObjectKind::Body, ids).await
+        {
+            tracing::warn!(error = %e, messages = ids.len(), "cannot remove finished bodies from the shared store yet");
+        }
+        local
+    }
+
+    /// Removes this node's copies of these bodies; returns how many there were.
+    pub(crate) fn remove_local(&self, ids: &[String]) -> u64 {
+        ids.iter().filter(|id| file_name(id) && std::fs::remove_file(self.msg.join(id)).is_ok()).count() as u64
+    }
+
+    /// On PostgreSQL, removes what no queued message needs: objects stored more than
+    /// [`UNCOMMITTED_GRACE`] before `now` whose message is not in `queued` (finished, deleted,
+    /// or never committed: a crash between storing and committing), and this node's cached
+    /// copies not in `queued` last written before `local_before`.
+    pub(crate) async fn sweep(
+        &self,
+        queued: &HashSet<String>,
+        now: i64,
+        local_before: i64,
+    ) -> Result<Swept, StoreError> {
+        let Some(shared) = &self.shared else { return Ok(Swept::default()) };
+        let mut swept = Swept::default();
+        let old: Vec<String> = shared
+            .stored_objects(ObjectKind::Body)
+            .await?
+            .into_iter()
+            .filter(|o| o.stored_at < now - UNCOMMITTED_GRACE && !queued.contains(&o.id))
+            .map(|o| o.id)
+            .collect();
+        if !old.is_empty() {
+            swept.shared = shared.remove_objects(ObjectKind::Body, &old).await?;
+        }
+        for entry in std::fs::read_dir(&self.msg).map_err(|e| StoreError::io("list", &self.msg, e))?.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Ok(meta) = entry.metadata() else { continue };
+            let written = meta.modified().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok());
+            let written = written.map_or(i64::MAX, |d| d.as_secs() as i64);
+            if meta.is_file()
+                && !queued.contains(&name)
+                && written < local_before
+                && std::fs::remove_file(entry.path()).is_ok()
+            {
+                swept.local += 1;
+            }
+        }
+        Ok(swept)
+    }
+}
+
+/// Whether `id` names a file of the spool and nothing else: IDs come from the store and from
+/// people (the commands, the portal's addresses), and are never used as paths unchecked.
+fn file_name(id: &str) -> bool {
+    !id.is_empty() && !id.starts_with('.') && !id.contains(['/', '\0'])
+}
+
+fn unavailable(id: &str, why: &str) -> StoreError {
+    StoreError::BodyUnavailable { id: id.to_string(), why: why.to_string() }
+}
