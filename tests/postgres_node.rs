@@ -9,7 +9,7 @@
 use std::time::Duration;
 
 use sekisho_config::StoreBackend;
-use sekisho_store::{Database, PgStore, QueueWrites, RecipientState, StoreError, Queue};
+use sekisho_store::{Database, PgStore, Queue, QueueWrites, RecipientState, StoreError};
 use sekisho_testkit::mail::done;
 use sekisho_testkit::postgres::Postgres;
 use sekisho_testkit::{Client, FakeDns, FakeMx, MxBehavior, TestServer};

@@ -425,9 +425,11 @@ async fn two_nodes_claiming_together_share_no_recipient_and_leave_none_behind() 
 }
 
 /// The database's clock passes the leases of message `id`'s claims: their stamps are moved
-/// back by `secs`, which is the same comparison as the database's clock moving forward.
+/// back by `secs` (a lease of N seconds ends within N + 1 seconds: stamps are whole seconds,
+/// rounded up), which is the same comparison as the database's clock moving forward.
 async fn lapse(url: &str, id: &str, secs: i64) {
-    sqlx_exec(url, &format!("UPDATE recipients SET lease_until = lease_until - {secs} WHERE message_id = '{id}'")).await;
+    sqlx_exec(url, &format!("UPDATE recipients SET lease_until = lease_until - {secs} WHERE message_id = '{id}'"))
+        .await;
 }
 
 /// The database's clock now, in Unix seconds.
@@ -451,7 +453,7 @@ async fn a_dead_nodes_claims_go_to_another_once_its_lease_runs_out_and_its_late_
         "b's recovery leaves a's claims alone"
     );
     // a is gone; its lease runs out and b takes the recipients over.
-    lapse(&pg.url(), "L", 60).await;
+    lapse(&pg.url(), "L", 61).await;
     let mut taken = b.claim_due(1060, 10).await.unwrap();
     taken.sort_by_key(|c| c.idx);
     assert_eq!(taken.iter().map(|c| c.idx).collect::<Vec<_>>(), [0, 1, 2]);
@@ -615,11 +617,13 @@ async fn an_administrators_hold_waits_for_a_claim_under_way_and_holds_what_it_cl
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     // The claim goes on: its second recipient too, then it commits.
-    sqlx::query("UPDATE recipients SET state = 'active', claimed_by = 'b', lease_until = 4102444800 \
-         WHERE message_id = 'X' AND idx = 1",)
-        .execute(&mut *claim)
-        .await
-        .unwrap();
+    sqlx::query(
+        "UPDATE recipients SET state = 'active', claimed_by = 'b', lease_until = 4102444800 \
+         WHERE message_id = 'X' AND idx = 1",
+    )
+    .execute(&mut *claim)
+    .await
+    .unwrap();
     claim.commit().await.unwrap();
     assert_eq!(hold.await.unwrap(), 2, "the hold saw the whole claim and held both recipients");
     assert_eq!(states(&admin.message("X").await.unwrap().unwrap()), [RecipientState::Held; 2]);
