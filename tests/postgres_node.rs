@@ -3,10 +3,13 @@
 //! as on SQLite, what it recorded is read back through the same roles (the dashboard's
 //! queries among them, and the commands' read-back), and, message bodies being shared through
 //! the database, a second node with a data directory of its own delivers what the first one
-//! accepted and could not deliver before it stopped.
+//! accepted and could not deliver before it stopped; a delivery longer than the claims' lease
+//! keeps its claims by renewing them, so no other node takes its message meanwhile.
+
+use std::time::Duration;
 
 use sekisho_config::StoreBackend;
-use sekisho_store::{Database, RecipientState};
+use sekisho_store::{Database, PgStore, QueueWrites, RecipientState};
 use sekisho_testkit::mail::done;
 use sekisho_testkit::postgres::Postgres;
 use sekisho_testkit::{Client, FakeDns, FakeMx, MxBehavior, TestServer};
@@ -55,7 +58,7 @@ async fn a_node_on_postgresql_delivers_and_explains() {
 
     // What the node recorded is read back by the administrator's commands from PostgreSQL.
     let data_dir = s.stop().await;
-    let database = Database::Postgres { url: url.clone(), node: "admin".into() };
+    let database = Database::Postgres { url: url.clone(), node: "admin".into(), lease: Duration::from_secs(60) };
     let (stores, _) = sekisho_store::open_store_on(&data_dir.path().join("data"), &database).await.unwrap();
     let again = stores.messages.message(&id).await.unwrap().expect("still recorded");
     assert_eq!(again.recipients[0].state, RecipientState::Delivered);
@@ -134,4 +137,54 @@ async fn a_second_node_delivers_what_the_first_accepted_before_it_stopped() {
     let d = second.wait_for(&again, 30, done).await;
     assert_eq!(d.recipients[0].state, RecipientState::Delivered, "{:#?}", d.recipients);
     assert_eq!(up.received().len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delivery_longer_than_the_lease_renews_its_claim_and_no_other_node_takes_the_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let pg = Postgres::start(&dir.path().join("pg"), "127.0.0.1");
+    let dns = FakeDns::start("127.0.0.53").await;
+    // The destination takes 7 s to answer the data: more than three leases of 2 s.
+    let slow = MxBehavior { reply_delay: Duration::from_secs(7), ..Default::default() };
+    let partner = FakeMx::start("127.0.24.2:0", slow).await;
+    dns.addr("mx.partner.example", "127.0.24.2");
+    dns.mx("partner.example", 10, "mx.partner.example");
+    let url = pg.url();
+    let s = TestServer::start_delivering(&dns, partner.addr.port(), |c| {
+        c.store.backend = StoreBackend::Postgres;
+        c.store.url = Some(url.clone());
+        c.store.lease = sekisho_config::Duration::from_secs(2);
+    })
+    .await;
+    // Another node on the same database, looking for work all along (its clock is irrelevant).
+    let other = PgStore::open(&url).await.unwrap().with_claims("other", Duration::from_secs(60));
+
+    let (mut c, _) = Client::connect(s.trusted).await;
+    c.cmd("EHLO client.test").await;
+    let r = c
+        .send_mail(
+            "alice@example.jp",
+            &["bob@partner.example"],
+            "From: alice@example.jp\r\nTo: bob@partner.example\r\nSubject: slow\r\n\r\nhello\r\n",
+        )
+        .await;
+    assert_eq!(r.code, 250, "{r:?}");
+    let id = sekisho_testkit::queue_id(&r).expect("queue id");
+    let started = std::time::Instant::now();
+    let mut looked = 0;
+    loop {
+        let d = s.queue.stores().messages.message(&id).await.unwrap().expect("queued");
+        if done(&d) {
+            assert_eq!(d.recipients[0].state, RecipientState::Delivered, "{:#?}", d.recipients);
+            break;
+        }
+        let taken = other.claim_due(i64::MAX / 2, 10).await.unwrap();
+        assert!(taken.is_empty(), "another node took a message under delivery: {taken:?}");
+        looked += 1;
+        assert!(started.elapsed() < Duration::from_secs(40), "not delivered: {:#?}", d.recipients);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(started.elapsed() > Duration::from_secs(6) && looked > 10, "the delivery outlasted the lease");
+    assert_eq!(partner.received().len(), 1, "delivered once");
+    s.stop().await;
 }

@@ -28,7 +28,7 @@ use support::cluster::{
 };
 
 /// The claims' lease in the lease test: how long a dead node's claims keep others away.
-const LEASE: &str = "3s";
+const LEASE: &str = "10s";
 
 fn messages() -> usize {
     env_usize("SEKISHO_NODES_MESSAGES", 300)

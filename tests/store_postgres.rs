@@ -2,9 +2,10 @@
 //! test kit): nodes that start together migrate once, and a database a newer sekisho migrated
 //! is refused; the queue lives the same on SQLite and PostgreSQL (one test body for both);
 //! several nodes claim from one queue without ever sharing a recipient, a node that died
-//! leaves its claims to the others once their lease runs out, and what was committed
-//! survives the database server crashing; message bodies are shared through the database, so
-//! every node reads and recovers them alike.
+//! leaves its claims to the others once their lease runs out by the database's clock (never a
+//! node's own), a renewed claim outlives its lease, an administrator's hold waits for a claim
+//! under way, and what was committed survives the database server crashing; message bodies are
+//! shared through the database, so every node reads and recovers them alike.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -425,6 +426,19 @@ async fn two_nodes_claiming_together_share_no_recipient_and_leave_none_behind() 
     assert!(by_message.values().all(|nodes| nodes.len() == 1), "{by_message:?}");
 }
 
+/// The database's clock passes the leases of message `id`'s claims: their stamps are moved
+/// back by `secs` (a lease of N seconds ends within N + 1 seconds: stamps are whole seconds,
+/// rounded up), which is the same comparison as the database's clock moving forward.
+async fn lapse(url: &str, id: &str, secs: i64) {
+    sqlx_exec(url, &format!("UPDATE recipients SET lease_until = lease_until - {secs} WHERE message_id = '{id}'"))
+        .await;
+}
+
+/// The database's clock now, in Unix seconds.
+async fn database_now(url: &str) -> i64 {
+    sqlx_count(url, "SELECT FLOOR(EXTRACT(EPOCH FROM clock_timestamp()))::bigint").await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dead_nodes_claims_go_to_another_once_its_lease_runs_out_and_its_late_outcomes_never_undo() {
     use AttemptOutcome::*;
@@ -434,17 +448,19 @@ async fn a_dead_nodes_claims_go_to_another_once_its_lease_runs_out_and_its_late_
     let b = PgStore::open(&pg.url()).await.unwrap().with_claims("b", Duration::from_secs(60));
     a.insert_messages(&[message("L", 3)]).await.unwrap();
     assert_eq!(a.claim_due(1000, 10).await.unwrap().len(), 3);
-    assert!(b.claim_due(1059, 10).await.unwrap().is_empty(), "a's lease holds until 1060");
+    assert!(b.claim_due(1059, 10).await.unwrap().is_empty(), "a's lease holds");
     assert_eq!(
         b.apply_move(None, sekisho_store::state::Move::Recover, Some(1059)).await.unwrap(),
         0,
         "b's recovery leaves a's claims alone"
     );
     // a is gone; its lease runs out and b takes the recipients over.
+    lapse(&pg.url(), "L", 61).await;
     let mut taken = b.claim_due(1060, 10).await.unwrap();
     taken.sort_by_key(|c| c.idx);
     assert_eq!(taken.iter().map(|c| c.idx).collect::<Vec<_>>(), [0, 1, 2]);
     assert!(a.claim_due(1061, 10).await.unwrap().is_empty(), "b's lease holds now");
+    assert!(a.renew_claims("L", &[0, 1, 2]).await.unwrap().is_empty(), "a's claims are lost, not renewed");
     b.record_outcomes(&[outcome("L", 0, Delivered, 1070)], 1071).await.unwrap();
     // a was only slow: its late outcomes arrive after b took over.
     a.record_outcomes(
@@ -470,6 +486,158 @@ async fn a_dead_nodes_claims_go_to_another_once_its_lease_runs_out_and_its_late_
     a.record_outcomes(&[outcome("L", 1, Deferred, 1100)], 1101).await.unwrap();
     let r = &a.message("L").await.unwrap().unwrap().recipients[1];
     assert_eq!((r.state, r.next_attempt_at), (RecipientState::Queued, 2090), "b's schedule stands");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn whose_claim_is_live_is_judged_by_the_databases_clock_not_by_a_nodes() {
+    let dir = tempfile::tempdir().unwrap();
+    let pg = Postgres::start(&dir.path().join("pg"), "127.0.0.1");
+    let url = pg.url();
+    let a = PgStore::open(&url).await.unwrap().with_claims("a", Duration::from_secs(60));
+    let b = PgStore::open(&url).await.unwrap().with_claims("b", Duration::from_secs(60));
+    a.insert_messages(&[message("C", 2)]).await.unwrap();
+    // a's own clock says 1000 (decades behind): the due time goes by it, the lease does not.
+    let before = database_now(&url).await;
+    assert_eq!(a.claim_due(1000, 10).await.unwrap().len(), 2);
+    let after = database_now(&url).await;
+    let until = sqlx_count(&url, "SELECT MIN(lease_until) FROM recipients WHERE message_id = 'C'").await;
+    assert!((before + 60..=after + 61).contains(&until), "stamped by the database's clock: {before} {until}");
+    // b's clock runs a century ahead: every lease looks long over to it, yet the claim is a's.
+    let ahead = before + 100 * 365 * 86_400;
+    assert!(b.claim_due(ahead, 10).await.unwrap().is_empty(), "a live claim is not taken over");
+    assert!(b.renew_claims("C", &[0, 1]).await.unwrap().is_empty(), "b cannot renew a's claims");
+    // a dies; once the database's clock passes its lease, b takes over, its own clock far
+    // behind (1000) as much as far ahead.
+    lapse(&url, "C", 61).await;
+    assert_eq!(b.claim_due(1000, 10).await.unwrap().len(), 2, "a dead claim is not kept");
+    let owners: i64 = sqlx_count(&url, "SELECT COUNT(*) FROM recipients WHERE claimed_by = 'b'").await;
+    assert_eq!(owners, 2);
+}
+
+/// Renews `idxs` of message `id` for `node` every `every` until told to stop; returns how
+/// many renewals kept every claim.
+fn keep_renewing(
+    node: PgStore,
+    id: &'static str,
+    idxs: Vec<i64>,
+    every: Duration,
+) -> (tokio::sync::oneshot::Sender<()>, tokio::task::JoinHandle<usize>) {
+    let (stop, mut stopped) = tokio::sync::oneshot::channel();
+    let task = tokio::spawn(async move {
+        let mut kept = 0;
+        loop {
+            tokio::select! {
+                _ = &mut stopped => return kept,
+                _ = tokio::time::sleep(every) => {
+                    if node.renew_claims(id, &idxs).await.unwrap() == idxs {
+                        kept += 1;
+                    }
+                }
+            }
+        }
+    });
+    (stop, task)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_renewed_claim_outlives_its_lease_and_is_taken_over_once_renewal_stops() {
+    use AttemptOutcome::*;
+    let dir = tempfile::tempdir().unwrap();
+    let pg = Postgres::start(&dir.path().join("pg"), "127.0.0.1");
+    let url = pg.url();
+    let lease = Duration::from_secs(3);
+    let a = PgStore::open(&url).await.unwrap().with_claims("a", lease);
+    let b = PgStore::open(&url).await.unwrap().with_claims("b", lease);
+    a.insert_messages(&[message("R", 3)]).await.unwrap();
+    assert_eq!(a.claim_due(2000, 10).await.unwrap().len(), 3);
+    let first_lease = sqlx_count(&url, "SELECT MAX(lease_until) FROM recipients WHERE message_id = 'R'").await;
+    // a delivers for well over its lease, renewing every third of it; b keeps looking.
+    let (stop, renewals) = keep_renewing(a.clone(), "R", vec![0, 1, 2], lease / 3);
+    let started = std::time::Instant::now();
+    while started.elapsed() < lease * 2 + Duration::from_secs(1) {
+        assert!(b.claim_due(2000, 10).await.unwrap().is_empty(), "b took a renewed claim");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(database_now(&url).await > first_lease, "the first lease is over by the database's clock");
+    let _ = stop.send(());
+    assert!(renewals.await.unwrap() >= 3, "the claims were renewed");
+    // a stops renewing (it died): b takes the recipients over within a lease.
+    let taken = loop {
+        let taken = b.claim_due(2000, 10).await.unwrap();
+        if !taken.is_empty() {
+            break taken;
+        }
+        assert!(started.elapsed() < lease * 6, "b never took the lapsed claims over");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(taken.len(), 3);
+    // a was only stalled: it finds its claims gone, and its late deferral leaves b's alone.
+    assert!(a.renew_claims("R", &[0, 1, 2]).await.unwrap().is_empty());
+    a.record_outcomes(&[outcome("R", 0, Deferred, 2100)], 2101).await.unwrap();
+    let d = a.message("R").await.unwrap().unwrap();
+    assert_eq!(states(&d), [RecipientState::Active; 3], "b's claims stand");
+    assert_eq!(b.renew_claims("R", &[0, 1, 2]).await.unwrap(), [0, 1, 2], "and b renews them");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_administrators_hold_waits_for_a_claim_under_way_and_holds_what_it_claimed() {
+    use sekisho_store::state::Move;
+    use sqlx::Connection;
+    let dir = tempfile::tempdir().unwrap();
+    let pg = Postgres::start(&dir.path().join("pg"), "127.0.0.1");
+    let url = pg.url();
+    let admin = PgStore::open(&url).await.unwrap().with_claims("admin", Duration::from_secs(60));
+    admin.insert_messages(&[message("X", 2), message("Y", 1)]).await.unwrap();
+    // Node b's claim of X is under way: it holds X's lock and has marked one recipient active.
+    let mut b = sqlx::PgConnection::connect(&url).await.unwrap();
+    let mut claim = b.begin().await.unwrap();
+    sqlx::query("SELECT id FROM messages WHERE id = 'X' FOR NO KEY UPDATE").execute(&mut *claim).await.unwrap();
+    sqlx::query(
+        "UPDATE recipients SET state = 'active', claimed_by = 'b', lease_until = 4102444800 \
+         WHERE message_id = 'X' AND idx = 0",
+    )
+    .execute(&mut *claim)
+    .await
+    .unwrap();
+    let hold = tokio::spawn({
+        let admin = admin.clone();
+        async move { admin.apply_move(Some("X"), Move::Hold, None).await.unwrap() }
+    });
+    // The hold waits for the claim's lock, as a claim would, instead of running beside it.
+    let started = std::time::Instant::now();
+    loop {
+        let waiting = sqlx_count(
+            &url,
+            "SELECT COUNT(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%FOR NO KEY UPDATE%'",
+        )
+        .await;
+        if waiting > 0 {
+            break;
+        }
+        assert!(!hold.is_finished(), "the hold ran while the claim held the message");
+        assert!(started.elapsed() < Duration::from_secs(20), "the hold never waited for the message's lock");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // The claim goes on: its second recipient too, then it commits.
+    sqlx::query(
+        "UPDATE recipients SET state = 'active', claimed_by = 'b', lease_until = 4102444800 \
+         WHERE message_id = 'X' AND idx = 1",
+    )
+    .execute(&mut *claim)
+    .await
+    .unwrap();
+    claim.commit().await.unwrap();
+    assert_eq!(hold.await.unwrap(), 2, "the hold saw the whole claim and held both recipients");
+    assert_eq!(states(&admin.message("X").await.unwrap().unwrap()), [RecipientState::Held; 2]);
+    // b's attempt ends deferred: the recipients stay held, and no node claims them.
+    let late = PgStore::open(&url).await.unwrap().with_claims("b", Duration::from_secs(60));
+    late.record_outcomes(&[outcome("X", 0, AttemptOutcome::Deferred, 2000)], 2001).await.unwrap();
+    assert_eq!(states(&admin.message("X").await.unwrap().unwrap()), [RecipientState::Held; 2]);
+    let claimed = late.claim_due(i64::MAX / 2, 10).await.unwrap();
+    assert_eq!(claimed, [Claim { message_id: "Y".into(), idx: 0 }], "only Y, which nobody held");
+    // A release of every held message takes the same lock and makes X due again.
+    assert_eq!(admin.apply_move(None, Move::Release, Some(3000)).await.unwrap(), 2);
+    assert_eq!(late.claim_due(3000, 10).await.unwrap().len(), 2);
 }
 
 /// A recipient held while a claim waits for its row is not returned as claimed.
@@ -587,7 +755,7 @@ async fn bodies_and_files_stored_by_one_node_are_read_whole_by_another() {
 
 /// A serving node on `url` named `node`, with its data directory at `dir`.
 async fn serving_node(dir: &std::path::Path, url: &str, node: &str) -> (Queue, RecoveryReport) {
-    let database = Database::Postgres { url: url.into(), node: node.into() };
+    let database = Database::Postgres { url: url.into(), node: node.into(), lease: Duration::from_secs(600) };
     Queue::open_on(dir, &database, 16, false).await.unwrap()
 }
 

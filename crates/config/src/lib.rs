@@ -170,6 +170,11 @@ pub struct StoreConfig {
     /// The PostgreSQL database, `postgres://user:password@host:port/database`; only with
     /// `backend = "postgres"`.
     pub url: Option<String>,
+    /// With `backend = "postgres"`: how long a node's claim on a recipient lasts unless
+    /// renewed, by the database's clock. A delivering node renews its claims every third of
+    /// it; another node takes over a claim left to lapse (its node died or lost the
+    /// database). Unused on SQLite (one node, whose claims last until it restarts).
+    pub lease: Duration,
 }
 
 /// A database URL as it may be shown in an error or a log: any password replaced by `***`.
@@ -689,6 +694,7 @@ impl Default for StoreConfig {
             key_file: None,
             backend: StoreBackend::Sqlite,
             url: None,
+            lease: Duration::from_secs(5 * 60),
         }
     }
 }
@@ -807,6 +813,14 @@ impl Config {
         let retention = self.store.retention.0;
         if !retention.is_zero() && retention < std::time::Duration::from_secs(3600) {
             return Err(err("store.retention", "must be \"0\" (keep forever) or at least \"1h\"".into()));
+        }
+        if self.store.lease.0 < std::time::Duration::from_secs(10) {
+            return Err(err(
+                "store.lease",
+                "must be at least \"10s\": it is renewed every third of it, and a shorter one hands live \
+                 deliveries to other nodes at the database's first pause"
+                    .into(),
+            ));
         }
         match (self.store.backend, &self.store.url) {
             (StoreBackend::Postgres, None) => {
@@ -1169,6 +1183,19 @@ mod tests {
         assert_eq!(e, "test.toml:3: store.retention: must be \"0\" (keep forever) or at least \"1h\"");
         let e = parse("[store]\nretention = \"ninety days\"\n").unwrap_err().to_string();
         assert!(e.contains("test.toml:2") && e.contains("retention"), "{e}");
+    }
+
+    #[test]
+    fn a_claims_lease_is_a_duration_of_ten_seconds_or_more_five_minutes_by_default() {
+        let postgres = "[store]\nbackend = \"postgres\"\nurl = \"postgres://sekisho@db.example/sekisho\"\n";
+        assert_eq!(parse(postgres).unwrap().store.lease, Duration::from_secs(300));
+        let c = parse(&format!("{postgres}lease = \"90s\"\n")).unwrap();
+        assert_eq!(c.store.lease, Duration::from_secs(90));
+        assert_eq!(parse(&format!("{postgres}lease = 600\n")).unwrap().store.lease, Duration::from_secs(600));
+        let e = parse(&format!("{postgres}lease = \"5s\"\n")).unwrap_err().to_string();
+        assert!(e.starts_with("test.toml:4: store.lease: must be at least \"10s\""), "{e}");
+        let e = parse("[store]\nlease = \"soon\"\n").unwrap_err().to_string();
+        assert!(e.contains("test.toml:2") && e.contains("lease") && e.contains("not a duration"), "{e}");
     }
 
     #[test]

@@ -5,10 +5,12 @@ use sekisho_config::{Config, StoreBackend};
 use sekisho_store::Database;
 
 /// The configured database; on PostgreSQL this node claims work under its host name, so a
-/// restarted node takes its own unfinished claims back at once.
+/// restarted node takes its own unfinished claims back at once, for `[store] lease`.
 pub fn database(config: &Config) -> Database {
     match (config.store.backend, &config.store.url) {
-        (StoreBackend::Postgres, Some(url)) => Database::Postgres { url: url.clone(), node: config.hostname.clone() },
+        (StoreBackend::Postgres, Some(url)) => {
+            Database::Postgres { url: url.clone(), node: config.hostname.clone(), lease: config.store.lease.0 }
+        }
         // A checked configuration has a URL with "postgres"; SQLite otherwise.
         _ => Database::Sqlite,
     }

@@ -242,6 +242,19 @@ impl Queue {
         self.store.claim_due(now, limit).await
     }
 
+    /// Extends this node's claims on recipients `idxs` of message `id` while it delivers them;
+    /// returns those still this node's (see [`crate::QueueWrites::renew_claims`]). A delivery
+    /// calls it every third of [`Queue::claim_lease`].
+    pub async fn renew_claims(&self, id: &str, idxs: &[i64]) -> Result<Vec<i64>, StoreError> {
+        self.store.renew_claims(id, idxs).await
+    }
+
+    /// How long a claim lasts unless renewed: `Some` on PostgreSQL (`[store] lease`), where
+    /// another node takes over a claim whose lease ran out; `None` on SQLite (one node).
+    pub fn claim_lease(&self) -> Option<std::time::Duration> {
+        self.store.claim_lease()
+    }
+
     /// Forgets the pending notifications of one kind for these recipients, once queued.
     pub async fn clear_notices(&self, id: &str, kind: NoticeKind, idxs: &[i64]) -> Result<(), StoreError> {
         self.store.clear_notices(id, kind, idxs).await

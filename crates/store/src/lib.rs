@@ -99,9 +99,10 @@ use std::sync::Arc;
 pub enum Database {
     /// `queue.db` in the data directory.
     Sqlite,
-    /// A PostgreSQL database: its URL, and this node's name in the claims it takes (stable
-    /// across restarts, so a restarted node takes its own unfinished claims back at once).
-    Postgres { url: String, node: String },
+    /// A PostgreSQL database: its URL, this node's name in the claims it takes (stable
+    /// across restarts, so a restarted node takes its own unfinished claims back at once), and
+    /// how long a claim lasts unless renewed (`[store] lease`).
+    Postgres { url: String, node: String, lease: std::time::Duration },
 }
 
 impl Database {
@@ -112,8 +113,8 @@ impl Database {
             Database::Sqlite => {
                 store::Opened { backend: Arc::new(SqliteStore::open(&data_dir.join("queue.db")).await?), objects: None }
             }
-            Database::Postgres { url, node } => {
-                let store = PgStore::open(url).await?.with_claims(node, postgres::DEFAULT_LEASE);
+            Database::Postgres { url, node, lease } => {
+                let store = PgStore::open(url).await?.with_claims(node, *lease);
                 let store = Arc::new(store);
                 store::Opened { backend: store.clone(), objects: Some(store) }
             }

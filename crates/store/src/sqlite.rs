@@ -796,6 +796,17 @@ impl QueueWrites for SqliteStore {
         Ok(done.rows_affected())
     }
 
+    async fn renew_claims(&self, _id: &str, idxs: &[i64]) -> Result<Vec<i64>, StoreError> {
+        // One node: no other takes a claim over, so a claim needs no lease.
+        let mut held = idxs.to_vec();
+        held.sort_unstable();
+        Ok(held)
+    }
+
+    fn claim_lease(&self) -> Option<std::time::Duration> {
+        None
+    }
+
     async fn record_outcomes(&self, updates: &[RecipientUpdate], now: i64) -> Result<Vec<String>, StoreError> {
         // Three statements for the whole batch, each atomic, in an order where a crash between
         // them is harmless: the attempt history first; then every recipient's state together
@@ -1035,6 +1046,10 @@ mod tests {
         let claims = s.claim_due(2000, 10).await.unwrap();
         assert_eq!(claims.len(), 4);
         assert!(s.claim_due(2000, 10).await.unwrap().is_empty(), "claimed recipients are not due");
+        // One node: a claim has no lease, lasts until recovery, and its renewal keeps it as it is.
+        assert_eq!(s.claim_lease(), None);
+        assert_eq!(s.renew_claims(&m.info.id, &[2, 0, 1]).await.unwrap(), [0, 1, 2]);
+        assert!(s.claim_due(i64::MAX, 10).await.unwrap().is_empty(), "no claim lapses, however late");
         assert_eq!(s.apply_move(None, Move::Recover, Some(1)).await.unwrap(), 4);
         assert_eq!(s.claim_due(i64::MAX, 10).await.unwrap().len(), 4, "released claims are due again");
     }

@@ -159,8 +159,18 @@ pub trait QueueWrites: Send + Sync {
     /// recipients by one delivery at a time.
     async fn claim_due(&self, now: i64, limit: u32) -> Result<Vec<Claim>, StoreError>;
     /// Applies `m` to the recipients it applies to (of one message, or of all with `None`),
-    /// making them due at `due` when given; returns how many moved.
+    /// making them due at `due` when given; returns how many moved. On a store shared by
+    /// several nodes it takes the claim's lock on each message it changes first.
     async fn apply_move(&self, id: Option<&str>, m: Move, due: Option<i64>) -> Result<u64, StoreError>;
+    /// Extends this node's claims on recipients `idxs` of message `id` by a whole lease from
+    /// now, by the store's clock; returns those still claimed by this node, in order. One
+    /// missing was taken over by another node after its lease ran out (or left delivery: held,
+    /// or its outcome recorded). A store serving one node (SQLite) has no lease: nothing is
+    /// written and every one is still this node's.
+    async fn renew_claims(&self, id: &str, idxs: &[i64]) -> Result<Vec<i64>, StoreError>;
+    /// How long a claim lasts unless renewed, when claims lapse at all (a store shared by
+    /// several nodes); `None` on a store serving one node, whose claims last until recovery.
+    fn claim_lease(&self) -> Option<std::time::Duration>;
     /// Records attempts and each recipient's outcome ([`Move::Outcome`]) with the notice it
     /// calls for, and marks done the messages they finish (three atomic statements, in an
     /// order where a crash between them is harmless); returns the IDs of the messages finished.

@@ -274,6 +274,7 @@ mod connect;
 mod group;
 mod notices;
 mod prepare;
+mod renew;
 mod reports;
 mod settle;
 
@@ -305,7 +306,12 @@ impl Inner {
         })
     }
 
+    /// Delivers message `id`'s claimed recipients `idxs`, keeping the claims while it lasts.
     async fn deliver_message(&self, id: &str, idxs: &[i64]) {
+        renew::renewing(&self.queue, id, idxs, self.deliver_claimed(id, idxs)).await
+    }
+
+    async fn deliver_claimed(&self, id: &str, idxs: &[i64]) {
         let detail = match self.queue.stores().messages.message_without_history(id).await {
             Ok(Some(d)) => d,
             Ok(None) => return,

@@ -27,9 +27,11 @@ use crate::error::StoreError;
 /// The advisory lock every node takes while it migrates (an arbitrary constant: "sekisho" in ASCII).
 const MIGRATION_LOCK: i64 = 0x0073_656b_6973_686f;
 
-/// How long a claim lasts by default: longer than any one delivery of a message (connect,
-/// TLS and DATA timeouts together), so a live node never loses its claim mid-delivery.
-pub const DEFAULT_LEASE: std::time::Duration = std::time::Duration::from_secs(30 * 60);
+/// How long a claim lasts unless renewed (the default of `[store] lease`). A delivering node renews
+/// its claims every third of it ([`crate::Queue::renew_claims`]), so a live node keeps them
+/// however long its delivery takes, and a node that died leaves its recipients to the others
+/// within five minutes, the first retry's wait of the default schedule.
+pub const DEFAULT_LEASE: std::time::Duration = std::time::Duration::from_secs(5 * 60);
 
 /// A PostgreSQL store shared by every node pointed at the same database.
 #[derive(Clone, Debug)]
@@ -37,7 +39,8 @@ pub struct PgStore {
     pub(crate) pool: PgPool,
     /// This node's name in the claims it takes (`recipients.claimed_by`).
     pub(crate) node: Arc<str>,
-    /// How long a claim lasts, in seconds: after that another node may take the recipient over.
+    /// How long a claim lasts, in seconds by the database's clock: after that, unless renewed,
+    /// another node may take the recipient over.
     pub(crate) lease: i64,
 }
 
@@ -51,11 +54,13 @@ impl PgStore {
         Ok(PgStore { pool, node: node.into(), lease: DEFAULT_LEASE.as_secs() as i64 })
     }
 
-    /// Names this node in its claims and sets how long a claim lasts. A node that restarts
-    /// under the same name gives its old claims back at once (crash recovery's
-    /// `Move::Recover` releases only this node's claims); under a new name they wait out their
-    /// lease. The lease must outlast the longest delivery: a claim older than it is taken over
-    /// by another node (the message may then be delivered twice, never lost).
+    /// Names this node in its claims and sets how long a claim lasts (whole seconds, at least
+    /// one), judged by the database's clock: the nodes' own clocks never decide whose claim
+    /// is live. A node that restarts under the same name gives its old claims back at once
+    /// (crash recovery's `Move::Recover` releases only this node's claims); under a new name
+    /// they wait out their lease. A delivery renews its claims while it lasts
+    /// (`QueueWrites::renew_claims`); a claim not renewed within the lease is taken over by
+    /// another node (the message may then be delivered twice, never lost).
     pub fn with_claims(mut self, node: &str, lease: std::time::Duration) -> PgStore {
         self.node = node.into();
         self.lease = lease.as_secs().max(1) as i64;

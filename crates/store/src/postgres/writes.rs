@@ -9,11 +9,17 @@
 //! back ([`Move::Recover`]) and claimed ([`Move::Claim`]). A message is delivered by one
 //! node at a time: one with a recipient under a live lease is not claimed.
 //!
+//! Leases go by the database's clock alone ([`DB_NOW`]), never by the `now` a node passes:
+//! that `now` says what is due (the queue's clock, which tests move), the database says
+//! whose claim is live. A delivering node renews its claims while it works
+//! ([`QueueWrites::renew_claims`]), so the lease need only outlast a few missed renewals.
+//!
 //! Outcomes never move a recipient backwards: final states never move, and a deferral from
 //! a node whose claim was taken over leaves the new claim alone.
 //!
-//! Every transaction that changes recipients of one message locks its message row first, in
-//! the claim's order, so that a claim and a cancel never deadlock.
+//! Every transaction that changes recipients of one message (a cancel, an administrator's
+//! hold, release or retry, a renewal) locks its message row first, in the claim's order, so
+//! that a claim and such a change never deadlock nor see each other half done.
 
 use async_trait::async_trait;
 use sqlx::postgres::Postgres;
@@ -42,27 +48,40 @@ const RECIPIENT_ROWS_PER_INSERT: usize = MAX_PARAMETERS / column_count(RECIPIENT
 const ATTEMPT_ROWS_PER_INSERT: usize = MAX_PARAMETERS / (column_count(ATTEMPT_COLUMNS) + 1);
 const UPDATE_ROWS_PER_STATEMENT: usize = (MAX_PARAMETERS - 1) / column_count(OUTCOME_COLUMNS);
 
-/// A recipient (columns of `table`) a claim at `$1` may take: queued and due, or active
-/// under a lease that ran out.
+/// The database's clock in Unix seconds (with their fraction), read once per statement:
+/// `statement_timestamp()` is stable within a statement, so every row of one statement is
+/// judged at the same instant, and it is the database server's clock, the one every node
+/// shares. Leases are stamped and judged by it alone: a node whose own clock runs ahead does
+/// not take over live claims, one whose clock runs behind does not keep dead ones.
+const DB_NOW: &str = "EXTRACT(EPOCH FROM statement_timestamp())";
+
+/// The end of a lease of `lease` (an SQL expression, seconds) from now by [`DB_NOW`], rounded
+/// up to a whole second: a claim lasts at least its lease.
+fn lease_end(lease: &str) -> String {
+    format!("(CEIL({DB_NOW})::bigint + {lease})")
+}
+
+/// A recipient (columns of `table`) a claim may take: queued and due at `$1`, or active
+/// under a lease that ran out by the database's clock.
 fn claimable(table: &str) -> String {
     let (_, from) = move_sql("state", Move::Claim);
     let active = RecipientState::Active.as_str();
     format!(
         "(({table}.state IN ({from}) AND {table}.next_attempt_at <= $1) \
-         OR ({table}.state = '{active}' AND COALESCE({table}.lease_until, 0) <= $1))"
+         OR ({table}.state = '{active}' AND COALESCE({table}.lease_until, 0) <= {DB_NOW}))"
     )
 }
 
-/// No recipient of message `m.id` is under a live lease at `$1`.
+/// No recipient of message `m.id` is under a live lease by the database's clock.
 fn not_under_delivery(message: &str) -> String {
     let active = RecipientState::Active.as_str();
     format!(
         "NOT EXISTS (SELECT 1 FROM recipients a WHERE a.message_id = {message} AND a.state = '{active}' \
-         AND COALESCE(a.lease_until, 0) > $1)"
+         AND COALESCE(a.lease_until, 0) > {DB_NOW})"
     )
 }
 
-/// Locks up to `$2` messages with recipients claimable at `$1` and none under delivery,
+/// Locks up to `$2` messages with recipients claimable (due at `$1`) and none under delivery,
 /// soonest due first, skipping those another node holds. The candidates are the first `$3`
 /// claimable recipients of each claimable state in due order: limited scans of the
 /// `recipients_due` index (state, then due), never a pass over the whole backlog.
@@ -73,7 +92,7 @@ fn lock_messages_sql() -> String {
         .iter()
         .map(|(from, _)| format!("r.state = '{}' AND r.next_attempt_at <= $1", from.as_str()))
         .collect();
-    scans.push(format!("r.state = '{active}' AND COALESCE(r.lease_until, 0) <= $1"));
+    scans.push(format!("r.state = '{active}' AND COALESCE(r.lease_until, 0) <= {DB_NOW}"));
     let scans: Vec<String> = scans
         .iter()
         .map(|due| {
@@ -91,17 +110,19 @@ fn lock_messages_sql() -> String {
     )
 }
 
-/// Claims up to `$3` claimable recipients of the locked messages `$2` for node `$4` until `$5`.
-/// The outer UPDATE repeats the condition on its own row: under READ COMMITTED, a row changed
-/// meanwhile (held, cancelled, delivered) is rechecked against the outer WHERE only.
+/// Claims up to `$3` claimable recipients of the locked messages `$2` for node `$4`, for a
+/// lease of `$5` seconds by the database's clock. The outer UPDATE repeats the condition on
+/// its own row: under READ COMMITTED, a row changed meanwhile (held, cancelled, delivered) is
+/// rechecked against the outer WHERE only.
 fn claim_sql() -> String {
     let (set, _) = move_sql("state", Move::Claim);
     format!(
-        "UPDATE recipients SET state = {set}, claimed_by = $4, lease_until = $5 \
+        "UPDATE recipients SET state = {set}, claimed_by = $4, lease_until = {end} \
          WHERE {again} AND (message_id, idx) IN (SELECT r.message_id, r.idx FROM recipients r \
          WHERE r.message_id = ANY($2) AND {claimable} AND {free} \
          ORDER BY r.next_attempt_at, r.message_id, r.idx LIMIT $3) \
          RETURNING message_id, idx",
+        end = lease_end("$5"),
         again = claimable("recipients"),
         claimable = claimable("r"),
         free = not_under_delivery("r.message_id"),
@@ -312,7 +333,7 @@ impl QueueWrites for PgStore {
             .bind(&locked)
             .bind(limit as i64)
             .bind(&*self.node)
-            .bind(now.saturating_add(self.lease))
+            .bind(self.lease)
             .fetch_all(&mut *tx)
             .await?;
         tx.commit().await?;
@@ -323,13 +344,68 @@ impl QueueWrites for PgStore {
         let (set, from) = move_sql("state", m);
         // Crash recovery gives back this node's claims only: other nodes' claims are theirs
         // until their lease runs out.
-        let mine = if m == Move::Recover { "AND claimed_by = $3" } else { "AND $3::text IS NOT NULL" };
+        let recover = m == Move::Recover;
+        let mine = |node: &str| if recover { format!("AND r.claimed_by = {node}") } else { String::new() };
+        let mut tx = self.pool.begin().await?;
+        // The claim's lock first, on every message the move changes: an administrator's hold
+        // or release waits for a claim under way on another node (and a claim skips a message
+        // while it is moved), so neither sees the other half done.
+        let locked: Vec<String> = match id {
+            Some(id) if lock_message(&mut tx, id).await? => vec![id.to_string()],
+            Some(_) => Vec::new(),
+            None => {
+                let sql = format!(
+                    "SELECT m.id FROM messages m WHERE EXISTS (SELECT 1 FROM recipients r \
+                     WHERE r.message_id = m.id AND r.state IN ({from}) {}) ORDER BY m.id FOR NO KEY UPDATE OF m",
+                    mine("$1")
+                );
+                let query = sqlx::query_scalar(&sql);
+                let query = if recover { query.bind(&*self.node) } else { query };
+                query.fetch_all(&mut *tx).await?
+            }
+        };
+        if locked.is_empty() {
+            tx.rollback().await?;
+            return Ok(0);
+        }
         let sql = format!(
-            "UPDATE recipients SET state = {set}, next_attempt_at = COALESCE($1, next_attempt_at) \
-             WHERE state IN ({from}) AND ($2::text IS NULL OR message_id = $2) {mine}"
+            "UPDATE recipients r SET state = {set}, next_attempt_at = COALESCE($1, next_attempt_at) \
+             WHERE r.state IN ({from}) AND r.message_id = ANY($2) {}",
+            mine("$3")
         );
-        let done = sqlx::query(&sql).bind(due).bind(id).bind(&*self.node).execute(&self.pool).await?;
+        let query = sqlx::query(&sql).bind(due).bind(&locked);
+        let query = if recover { query.bind(&*self.node) } else { query };
+        let done = query.execute(&mut *tx).await?;
+        tx.commit().await?;
         Ok(done.rows_affected())
+    }
+
+    async fn renew_claims(&self, id: &str, idxs: &[i64]) -> Result<Vec<i64>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        // The claim's lock order: message, then its recipients.
+        if !lock_message(&mut tx, id).await? {
+            tx.rollback().await?;
+            return Ok(Vec::new());
+        }
+        let mut held: Vec<i64> = sqlx::query_scalar(&format!(
+            "UPDATE recipients SET lease_until = {end} WHERE message_id = $1 AND idx = ANY($2) \
+             AND state = '{active}' AND claimed_by = $3 RETURNING idx",
+            end = lease_end("$4"),
+            active = RecipientState::Active.as_str(),
+        ))
+        .bind(id)
+        .bind(idxs)
+        .bind(&*self.node)
+        .bind(self.lease)
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        held.sort_unstable();
+        Ok(held)
+    }
+
+    fn claim_lease(&self) -> Option<std::time::Duration> {
+        Some(std::time::Duration::from_secs(self.lease as u64))
     }
 
     async fn record_outcomes(&self, updates: &[RecipientUpdate], now: i64) -> Result<Vec<String>, StoreError> {
