@@ -119,7 +119,8 @@ impl Queue {
         ));
         let (outcomes, outcome_rx) = mpsc::channel(1024);
         tokio::spawn(outcome_loop(store.clone(), outcome_rx));
-        let (stores, control) = (Stores::of(&opened), QueueControl::new(store.clone(), data_dir));
+        let (stores, control) =
+            (Stores::of(&opened), QueueControl::new(store.clone(), data_dir).with_objects(opened.objects.clone()));
         let queue = Queue {
             spool,
             store,

@@ -16,6 +16,8 @@ use crate::store::Backend;
 pub struct QueueControl {
     pub(crate) store: Arc<dyn Backend>,
     data_dir: PathBuf,
+    /// The shared objects (PostgreSQL): a purged file's object goes with it.
+    objects: Option<Arc<dyn crate::objects::ObjectStore>>,
 }
 
 /// What an administrator can ask of a message's recipients.
@@ -32,7 +34,12 @@ pub enum Command {
 
 impl QueueControl {
     pub(crate) fn new(store: Arc<dyn Backend>, data_dir: &Path) -> QueueControl {
-        QueueControl { store, data_dir: data_dir.to_path_buf() }
+        QueueControl { store, data_dir: data_dir.to_path_buf(), objects: None }
+    }
+
+    /// The same door, removing purged files from `objects` too.
+    pub(crate) fn with_objects(self, objects: Option<Arc<dyn crate::objects::ObjectStore>>) -> QueueControl {
+        QueueControl { objects, ..self }
     }
 
     /// Applies `command` to the recipients of message `id` (of every message with `None`) at
@@ -119,7 +126,7 @@ impl QueueControl {
     /// bodies of the messages removed. `serve` runs it hourly with `[store] retention`;
     /// `sekisho queue purge` on demand.
     pub async fn purge(&self, before: i64) -> Result<PurgeCounts, StoreError> {
-        let files = crate::files::FileStore::open(&self.data_dir)?;
+        let files = crate::files::FileStore::open(&self.data_dir)?.with_objects(self.objects.clone());
         let originals = crate::originals::purge_withheld(self.store.as_ref(), &files, before).await?;
         let (mut counts, ids) = self.store.purge_finished(before).await?;
         counts.originals = originals;

@@ -130,5 +130,5 @@ pub async fn open_store(data_dir: &Path) -> Result<(Stores, QueueControl), Store
 pub async fn open_store_on(data_dir: &Path, database: &Database) -> Result<(Stores, QueueControl), StoreError> {
     private::create_dir_all(data_dir).map_err(|e| StoreError::io("create the data directory", data_dir, e))?;
     let opened = database.open(data_dir, false).await?;
-    Ok((Stores::of(&opened), QueueControl::new(opened.backend, data_dir)))
+    Ok((Stores::of(&opened), QueueControl::new(opened.backend, data_dir).with_objects(opened.objects)))
 }
