@@ -10,8 +10,8 @@
 use std::path::{Path, PathBuf};
 
 use sekisho_config::{Config, ConfigError};
-use sekisho_store::LinkStore;
 use sekisho_store::files::{FileStore, KeyError, KeyRing, StoreKey, StoredKey};
+use sekisho_store::{LinkStore, Stores};
 
 use crate::Failure;
 
@@ -100,7 +100,8 @@ pub(crate) fn check(config: &Config) -> Result<(), ConfigError> {
 /// Opens the file store with the store key, as `serve` does: creates the default key file on
 /// first start, wraps the keys of files stored before wrapping, and refuses (exit 2, naming
 /// the source) a key that is not the one the stored keys were wrapped with.
-pub(crate) async fn open_files(config: &Config, store: &dyn LinkStore) -> Result<FileStore, Failure> {
+pub(crate) async fn open_files(config: &Config, stores: &Stores) -> Result<FileStore, Failure> {
+    let store = stores.links.as_ref();
     let source = source(config).map_err(|e| Failure::Usage(e.to_string()))?;
     let key = match load(config, &source).map_err(|e| Failure::Usage(e.to_string()))? {
         Some(key) => key,
@@ -115,7 +116,7 @@ pub(crate) async fn open_files(config: &Config, store: &dyn LinkStore) -> Result
         );
     }
     let key_id = key.id();
-    let (files, done) = sekisho_store::files::open_with_keys(&config.store.path, store, KeyRing::new(key))
+    let (files, done) = sekisho_store::files::open_with_keys(&config.store.path, stores, KeyRing::new(key))
         .await
         .map_err(|e| match e {
             sekisho_store::StoreError::FileKey(KeyError::UnknownStoreKey { key_id: stored, .. }) => {

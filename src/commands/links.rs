@@ -134,8 +134,8 @@ pub(crate) async fn run(command: LinksCommand, config: &Config, source: &ConfigS
         outln!("{hash}");
         return Ok(());
     }
-    let links = super::open_store(config, source, super::DataDir::MustExist).await?.0.links;
-    let store: &dyn LinkStore = &*links;
+    let stores = super::open_store(config, source, super::DataDir::MustExist).await?.0;
+    let store: &dyn LinkStore = &*stores.links;
     let now = chrono::Utc::now().timestamp();
     let max_failures = config.portal.max_failures;
     let actions = LinkActions { store, time_zone: &config.time_zone };
@@ -301,9 +301,9 @@ pub(crate) async fn run(command: LinksCommand, config: &Config, source: &ConfigS
             Ok(())
         }
         LinksCommand::Purge { json } => {
-            let files = FileStore::open(&config.store.path).map_err(failed)?;
-            // The same purge as `serve`'s hourly one; a file already gone from the file store
-            // is marked purged all the same.
+            let files = FileStore::open(&config.store.path).map_err(failed)?.with_objects(stores.objects.clone());
+            // The same purge as `serve`'s hourly one (on PostgreSQL, shared copies too); a file
+            // already gone from the file store is marked purged all the same.
             let before = config.portal.purge_expired_before(now);
             let done = sekisho_store::purge_expired_files(store, &files, before).await.map_err(failed)?;
             let mut names: HashMap<String, Vec<(i64, String)>> = HashMap::new();

@@ -56,7 +56,7 @@ pub(crate) async fn export(
     actor: &Actor,
     now: i64,
 ) -> Result<(), Failure> {
-    let files = crate::store_key::open_files(config, stores.links.as_ref()).await?;
+    let files = crate::store_key::open_files(config, stores).await?;
     use std::os::unix::fs::OpenOptionsExt as _;
     let mut file = std::fs::OpenOptions::new()
         .write(true)

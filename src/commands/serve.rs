@@ -32,7 +32,8 @@ pub(crate) async fn run(config: Config, source: &ConfigSource) -> Result<(), Fai
         quarantined = report.quarantined.len(),
         "queue opened"
     );
-    let files = crate::store_key::open_files(&config, queue.stores().links.as_ref()).await?;
+    let files = crate::store_key::open_files(&config, queue.stores()).await?;
+    tokio::spawn(share_kept(files.clone(), queue.stores().links.clone()));
     let server = Server::bind_with(config.clone(), queue.clone(), metrics.clone())
         .await
         .map_err(|e| Failure::Failed(e.to_string()))?;
@@ -179,6 +180,16 @@ impl Retention {
             ),
             Err(e) => tracing::error!(error = %e, "cannot purge records older than the retention"),
         }
+    }
+}
+
+/// On PostgreSQL, stores in the database the kept files only this node has (kept before files
+/// were shared), so that every node serves their links.
+async fn share_kept(files: sekisho_store::files::FileStore, links: Arc<dyn sekisho_store::LinkStore>) {
+    match files.share_kept(links.as_ref()).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(files = n, "kept files of this node now stored in the database for every node"),
+        Err(e) => tracing::error!(error = %e, "cannot store this node's kept files in the database"),
     }
 }
 

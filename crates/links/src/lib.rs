@@ -322,20 +322,24 @@ impl LinkMaker {
         }
         let mut files = Vec::with_capacity(prepared.files.files.len());
         for (n, f) in prepared.files.files.iter().enumerate().filter(|(_, f)| wanted(f)) {
-            let store = self.files.clone();
-            let sealed = match (prepared.cut.get(n).copied().flatten(), prepared.spooled.clone()) {
+            let kept = match (prepared.cut.get(n).copied().flatten(), prepared.spooled.clone()) {
                 // A cut body: sealed from its file, a segment at a time.
                 (Some(i), Some(spooled)) => {
-                    tokio::task::spawn_blocking(move || match spooled.reader(i) {
-                        Some(reader) => store.put_from(reader),
-                        None => store.put(&[]),
-                    })
-                    .await??
+                    self.files
+                        .keep(move |store| match spooled.reader(i) {
+                            Some(reader) => store.seal(reader),
+                            None => store.seal(&[][..]),
+                        })
+                        .await
                 }
                 _ => {
                     let all = prepared.files.clone();
-                    tokio::task::spawn_blocking(move || store.put(&all.files[n].bytes)).await??
+                    self.files.keep(move |store| store.seal(&all.files[n].bytes[..])).await
                 }
+            };
+            let sealed = match kept {
+                Ok(sealed) => sealed,
+                Err(e) => return Err(self.abandon(&files, e).await),
             };
             files.push(LinkFile {
                 idx: files.len() as i64,
@@ -349,21 +353,25 @@ impl LinkMaker {
             });
         }
         let original = if original {
-            let store = self.files.clone();
-            let sealed = match prepared.spooled.as_ref().map(|s| s.path().to_path_buf()) {
+            let kept = match prepared.spooled.as_ref().map(|s| s.path().to_path_buf()) {
                 // The whole message, from the spool a segment at a time.
                 Some(path) => {
-                    tokio::task::spawn_blocking(move || {
-                        let file =
-                            std::fs::File::open(&path).map_err(|e| sekisho_store::StoreError::io("read", &path, e))?;
-                        store.put_from(file)
-                    })
-                    .await??
+                    self.files
+                        .keep(move |store| {
+                            let file = std::fs::File::open(&path)
+                                .map_err(|e| sekisho_store::StoreError::io("read", &path, e))?;
+                            store.seal(file)
+                        })
+                        .await
                 }
                 None => {
                     let raw = prepared.raw.clone();
-                    tokio::task::spawn_blocking(move || store.put(&raw)).await??
+                    self.files.keep(move |store| store.seal(&raw[..])).await
                 }
+            };
+            let sealed = match kept {
+                Ok(sealed) => sealed,
+                Err(e) => return Err(self.abandon(&files, e).await),
             };
             Some(LinkFile {
                 idx: sekisho_store::links::ORIGINAL_IDX,
@@ -388,13 +396,27 @@ impl LinkMaker {
             original,
             password_hash: None,
         };
-        let kept = self.store.put_link_message(&message).await?;
+        let all: Vec<LinkFile> = message.files.iter().chain(&message.original).cloned().collect();
+        let kept = match self.store.put_link_message(&message).await {
+            Ok(kept) => kept,
+            Err(e) => return Err(self.abandon(&all, e).await),
+        };
         if kept != message {
-            for f in message.files.iter().chain(&message.original) {
-                self.files.remove(&f.file_id);
+            // Another delivery of the message kept its files first: these are nobody's.
+            if let Err(e) = self.files.discard(&all.iter().map(|f| f.file_id.clone()).collect::<Vec<_>>()).await {
+                tracing::warn!(queue_id = %info.id, error = %e, "files kept twice could not all be removed");
             }
         }
         Ok(kept)
+    }
+
+    /// Removes `files`, kept for a message whose keeping failed with `e`; returns `e`.
+    async fn abandon(&self, files: &[LinkFile], e: sekisho_store::StoreError) -> LinkError {
+        let ids: Vec<String> = files.iter().map(|f| f.file_id.clone()).collect();
+        if let Err(removal) = self.files.discard(&ids).await {
+            tracing::warn!(error = %removal, "files of a failed keep could not all be removed");
+        }
+        LinkError::Store(e)
     }
 
     /// A new link for recipient `idx` (`address`) of the kept message, stored (any earlier

@@ -43,25 +43,30 @@ impl LinkMaker {
             Some(d) => d.recipients.into_iter().map(|r| r.address).collect(),
             None => Vec::new(),
         };
-        let (files, record_c) = (self.files.clone(), record.clone());
-        let sealed = tokio::task::spawn_blocking(move || {
+        let record_c = record.clone();
+        let taken = tokio::task::spawn_blocking(move || {
             let found = attachments(&raw, &MessageLimits::default(), false)
                 .map_err(|e| LinkError::Message(format!("cannot take the originals out of the message: {e}")))?;
-            let mut sealed = Vec::new();
-            for (i, f) in withheld_files(&record_c, &found.files) {
-                match files.put(&f.bytes) {
-                    Ok(s) => sealed.push((i, f.name.clone(), f.content_type.clone(), s)),
-                    Err(e) => {
-                        for (_, _, _, s) in &sealed {
-                            files.remove(&s.id);
-                        }
-                        return Err(LinkError::Store(e));
+            let taken: Vec<_> = withheld_files(&record_c, &found.files)
+                .into_iter()
+                .map(|(i, f)| (i, f.name.clone(), f.content_type.clone(), f.bytes.clone()))
+                .collect();
+            Ok::<_, LinkError>((taken, header_from(&raw), header_subject(&raw)))
+        });
+        let (taken, from, subject) = taken.await??;
+        let mut sealed = Vec::with_capacity(taken.len());
+        for (i, name, content_type, bytes) in taken {
+            match self.files.keep(move |store| store.seal(&bytes[..])).await {
+                Ok(s) => sealed.push((i, name, content_type, s)),
+                Err(e) => {
+                    let ids: Vec<String> = sealed.iter().map(|(_, _, _, s)| s.id.clone()).collect();
+                    if let Err(removal) = self.files.discard(&ids).await {
+                        tracing::warn!(queue_id = %info.id, error = %removal, "originals of a failed keep could not all be removed");
                     }
+                    return Err(LinkError::Store(e));
                 }
             }
-            Ok::<_, LinkError>((sealed, header_from(&raw), header_subject(&raw)))
-        });
-        let (sealed, from, subject) = sealed.await??;
+        }
         let now = chrono::Utc::now().timestamp();
         let rows: Vec<WithheldOriginal> = sealed
             .iter()
@@ -90,8 +95,9 @@ impl LinkMaker {
             .collect();
         let stored = stores.originals.put_withheld(&rows).await;
         if !matches!(stored, Ok(true)) {
-            for r in &rows {
-                self.files.remove(&r.file_id);
+            let ids: Vec<String> = rows.iter().map(|r| r.file_id.clone()).collect();
+            if let Err(e) = self.files.discard(&ids).await {
+                tracing::warn!(queue_id = %info.id, error = %e, "originals kept twice could not all be removed");
             }
         }
         if stored? {

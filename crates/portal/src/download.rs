@@ -117,8 +117,9 @@ impl Portal {
         }
     }
 
-    /// The refusal when one of `files` is purged, used up or unreadable; the files are opened
-    /// one at a time and closed again.
+    /// The refusal when one of `files` is purged, used up or unreadable; the files are fetched
+    /// when another node kept them (`FileStore::ensure_local`), opened one at a time and closed
+    /// again.
     pub(crate) async fn left(&self, headers: &HeaderMap, c: &Current, files: &[&LinkFile]) -> Result<(), Response> {
         let t = self.texts(headers);
         let made = match self.inner.stores.links.downloads(&c.link.message_id, c.link.idx).await {
@@ -132,7 +133,7 @@ impl Portal {
             if made.iter().any(|(i, n)| *i == f.idx && *n >= c.link.max_downloads) {
                 return Err(notice(StatusCode::GONE, t, t.used_up));
             }
-            if let Err(e) = self.open(f) {
+            if let Err(e) = self.fetch(f).await.and_then(|()| self.open(f).map(drop)) {
                 tracing::error!(message_id = %c.link.message_id, file = %f.file_id, error = %e, "kept file unreadable");
                 return Err(notice(StatusCode::GONE, t, t.purged));
             }
@@ -194,6 +195,13 @@ impl Portal {
         }
     }
 
+    /// Brings kept file `f` to this node when another node kept it (shared store).
+    async fn fetch(&self, f: &LinkFile) -> std::io::Result<()> {
+        self.inner.files.ensure_local(&f.file_id).await.map_err(std::io::Error::other)
+    }
+
+    /// Kept file `f` as a stream of its plaintext, from this node's copy: [`Portal::left`]
+    /// or [`Portal::read_whole`] fetched it first.
     pub(crate) fn open(&self, f: &LinkFile) -> std::io::Result<impl Read + Send + 'static> {
         self.inner.files.reader(&f.file_id, &f.key).map_err(std::io::Error::other)
     }
@@ -201,6 +209,7 @@ impl Portal {
     /// The whole of kept file `f`, read on a blocking thread (an archive to open with a
     /// password: at most the size of a message).
     pub(crate) async fn read_whole(&self, f: &LinkFile) -> std::io::Result<Vec<u8>> {
+        self.fetch(f).await?;
         let (p, f) = (self.clone(), f.clone());
         tokio::task::spawn_blocking(move || {
             let mut bytes = Vec::with_capacity(f.size as usize);

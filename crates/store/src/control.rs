@@ -19,6 +19,8 @@ pub struct QueueControl {
     data_dir: PathBuf,
     /// Where the committed bodies are: this node's spool, and the shared store on PostgreSQL.
     pub(crate) bodies: Bodies,
+    /// The shared objects (PostgreSQL): a purged file's object goes with it.
+    objects: Option<Arc<dyn crate::objects::ObjectStore>>,
 }
 
 /// What an administrator can ask of a message's recipients.
@@ -40,11 +42,12 @@ impl QueueControl {
         Self::of(&Opened { backend: store, objects: None }, data_dir)
     }
 
-    /// The door over a backend as opened, sharing bodies through its objects when it has them.
+    /// The door over a backend as opened, sharing bodies through its objects when it has them;
+    /// a purged file's object goes with it.
     pub(crate) fn of(opened: &Opened, data_dir: &Path) -> QueueControl {
         let store = opened.backend.clone();
         let bodies = Bodies::new(data_dir, store.clone(), opened.objects.clone());
-        QueueControl { store, data_dir: data_dir.to_path_buf(), bodies }
+        QueueControl { store, data_dir: data_dir.to_path_buf(), bodies, objects: opened.objects.clone() }
     }
 
     /// Applies `command` to the recipients of message `id` (of every message with `None`) at
@@ -138,7 +141,7 @@ impl QueueControl {
     /// the messages removed. `serve` runs it hourly with `[store] retention`;
     /// `sekisho queue purge` on demand.
     pub async fn purge(&self, before: i64) -> Result<PurgeCounts, StoreError> {
-        let files = crate::files::FileStore::open(&self.data_dir)?;
+        let files = crate::files::FileStore::open(&self.data_dir)?.with_objects(self.objects.clone());
         let originals = crate::originals::purge_withheld(self.store.as_ref(), &files, before).await?;
         let (mut counts, ids) = self.store.purge_finished(before).await?;
         counts.originals = originals;

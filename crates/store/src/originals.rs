@@ -80,7 +80,8 @@ pub enum OriginalError {
 
 /// Opens original `idx` of message `message_id` for `actor`, an administrator: the audit row
 /// ([`LinkEvent::OriginalDownloaded`], with the administrator's name) is written before a byte
-/// is read. Blocking file open inside; the reader streams the plaintext.
+/// is read. The file is fetched first when another node kept it ([`FileStore::ensure_local`]);
+/// blocking file open inside; the reader streams the plaintext.
 pub async fn open_original(
     originals: &dyn OriginalStore,
     audit: &dyn LinkStore,
@@ -93,6 +94,7 @@ pub async fn open_original(
     let Some(original) = found else {
         return Err(OriginalError::NotFound { message_id: message_id.to_string(), idx });
     };
+    files.ensure_local(&original.file_id).await?;
     let reader = files.reader(&original.file_id, &original.key)?;
     let detail = format!(
         "withheld original \"{}\" ({} bytes, SHA-256 {}) taken {}",
@@ -116,12 +118,12 @@ pub async fn open_original(
     Ok((original, reader))
 }
 
-/// Removes the originals kept before `before` whose message has left the queue: file first,
-/// then the record. Returns how many.
+/// Removes the originals kept before `before` whose message has left the queue: file first
+/// (and its shared object), then the record. Returns how many.
 pub async fn purge_withheld(store: &dyn OriginalStore, files: &FileStore, before: i64) -> Result<u64, StoreError> {
     let mut n = 0;
     for o in store.withheld_before(before).await? {
-        files.remove(&o.file_id);
+        files.discard(std::slice::from_ref(&o.file_id)).await?;
         store.forget_withheld(&o.message_id, o.idx).await?;
         n += 1;
     }

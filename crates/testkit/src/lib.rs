@@ -66,10 +66,9 @@ async fn open_files(config: &Config, queue: &Queue) -> sekisho_store::files::Fil
     use sekisho_store::files::{KeyRing, create_key_file, read_key_file};
     let path = config.store.key_file.as_ref().expect("the test kit's configuration names a key file");
     let key = if path.exists() { read_key_file(path) } else { create_key_file(path) }.expect("store key");
-    let (files, _) =
-        sekisho_store::files::open_with_keys(&config.store.path, queue.stores().links.as_ref(), KeyRing::new(key))
-            .await
-            .expect("open the file store");
+    let (files, _) = sekisho_store::files::open_with_keys(&config.store.path, queue.stores(), KeyRing::new(key))
+        .await
+        .expect("open the file store");
     files
 }
 
