@@ -39,13 +39,11 @@ fn kills() -> usize {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "a second node is refused until message bodies are shared in PostgreSQL (shared-bodies)"]
 async fn three_nodes_killed_in_turn_deliver_every_acknowledged_message() {
     deliveries_survive_kills(Backend::Postgres, 3, messages(), kills()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs shared message bodies and [store] lease (shared-bodies, pg-leases)"]
 async fn a_node_killed_for_good_has_its_claims_delivered_by_the_others_after_the_lease() {
     let _alone = ONE_AT_A_TIME.lock().await;
     let target = messages();
