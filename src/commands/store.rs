@@ -56,7 +56,9 @@ struct Set {
 
 pub(crate) async fn run(command: StoreCommand, config: &Config, source: &ConfigSource) -> Result<(), Failure> {
     match command {
-        StoreCommand::Migrate { to: Backend::Postgres, url, json } => migrate_to_postgres(config, source, &url, json).await,
+        StoreCommand::Migrate { to: Backend::Postgres, url, json } => {
+            migrate_to_postgres(config, source, &url, json).await
+        }
     }
 }
 

@@ -90,12 +90,11 @@ fn decide(table: &'static str, sqlite: &[(String, String)], pg: &[PgColumn]) -> 
         if not_copied(table, name) {
             continue;
         }
-        let target = pg
-            .iter()
-            .find(|c| &c.name == name)
-            .ok_or_else(|| schema(name, "PostgreSQL has no such column".into()))?;
-        let conversion = conversion(sqlite_type, &target.data_type)
-            .ok_or_else(|| schema(name, format!("no conversion from SQLite {sqlite_type} to PostgreSQL {}", target.data_type)))?;
+        let target =
+            pg.iter().find(|c| &c.name == name).ok_or_else(|| schema(name, "PostgreSQL has no such column".into()))?;
+        let conversion = conversion(sqlite_type, &target.data_type).ok_or_else(|| {
+            schema(name, format!("no conversion from SQLite {sqlite_type} to PostgreSQL {}", target.data_type))
+        })?;
         columns.push(Column { name: name.clone(), conversion });
     }
     let mut rowid_as_seq = false;
@@ -154,7 +153,9 @@ pub(crate) async fn copy(sqlite: &SqlitePool, pg: &mut PgConnection, plan: &Tabl
                 v.push(match c.conversion {
                     Conversion::Text => Value::Text(row.try_get(i + 1).map_err(read)?),
                     Conversion::Integer => Value::Integer(row.try_get(i + 1).map_err(read)?),
-                    Conversion::Flag => Value::Flag(row.try_get::<Option<i64>, _>(i + 1).map_err(read)?.map(|n| n != 0)),
+                    Conversion::Flag => {
+                        Value::Flag(row.try_get::<Option<i64>, _>(i + 1).map_err(read)?.map(|n| n != 0))
+                    }
                 });
             }
             values.push(v);

@@ -204,7 +204,11 @@ async fn refuse_unless_empty(conn: &mut sqlx::PgConnection) -> Result<(), Migrat
 
 /// Every table's rows in one transaction, committed only when each table's count in
 /// PostgreSQL is SQLite's.
-async fn copy_rows(sqlite: &SqliteStore, pg: &PgStore, plans: &[copy::TablePlan]) -> Result<Vec<TableRows>, MigrateError> {
+async fn copy_rows(
+    sqlite: &SqliteStore,
+    pg: &PgStore,
+    plans: &[copy::TablePlan],
+) -> Result<Vec<TableRows>, MigrateError> {
     let mut tx = pg.pool.begin().await.map_err(|e| MigrateError::write("the rows", e))?;
     let mut out = Vec::with_capacity(plans.len());
     for plan in plans {

@@ -51,10 +51,10 @@ pub(crate) fn sources(data_dir: &Path) -> Result<Vec<Source>, MigrateError> {
 /// Stores each source as an object.
 pub(crate) async fn copy(pg: &PgStore, sources: &[Source]) -> Result<(), MigrateError> {
     for s in sources {
-        let stored = pg.put_object(s.kind, &s.id, &s.path).await.map_err(|e| MigrateError::Object {
-            path: s.path.clone(),
-            source: e,
-        })?;
+        let stored = pg
+            .put_object(s.kind, &s.id, &s.path)
+            .await
+            .map_err(|e| MigrateError::Object { path: s.path.clone(), source: e })?;
         if stored != s.size {
             return Err(MigrateError::Mismatch {
                 what: format!("{} ({} bytes on disk)", s.path.display(), s.size),
@@ -71,15 +71,14 @@ pub(crate) async fn copy(pg: &PgStore, sources: &[Source]) -> Result<(), Migrate
 pub(crate) async fn verify(pg: &PgStore, sources: &[Source]) -> Result<(Objects, Objects), MigrateError> {
     let mut totals = [Objects::default(), Objects::default()];
     for (slot, kind) in [ObjectKind::Body, ObjectKind::File].into_iter().enumerate() {
-        let stored: BTreeMap<String, i64> = sqlx::query_as(
-            "SELECT id, SUM(octet_length(data))::BIGINT FROM objects WHERE kind = $1 GROUP BY id",
-        )
-        .bind(kind.code())
-        .fetch_all(&pg.pool)
-        .await
-        .map_err(|e| MigrateError::write("objects", e))?
-        .into_iter()
-        .collect();
+        let stored: BTreeMap<String, i64> =
+            sqlx::query_as("SELECT id, SUM(octet_length(data))::BIGINT FROM objects WHERE kind = $1 GROUP BY id")
+                .bind(kind.code())
+                .fetch_all(&pg.pool)
+                .await
+                .map_err(|e| MigrateError::write("objects", e))?
+                .into_iter()
+                .collect();
         let wanted: Vec<&Source> = sources.iter().filter(|s| s.kind == kind).collect();
         let name = match kind {
             ObjectKind::Body => "message bodies",
