@@ -108,9 +108,10 @@ impl Database {
     /// Opens it; for a serving node (`serving`) on PostgreSQL, also takes the serving lock.
     pub(crate) async fn open(&self, data_dir: &Path, serving: bool) -> Result<store::Opened, StoreError> {
         Ok(match self {
-            Database::Sqlite => {
-                store::Opened { backend: Arc::new(SqliteStore::open(&data_dir.join("queue.db")).await?), objects: None }
-            }
+            Database::Sqlite => store::Opened {
+                backend: Arc::new(SqliteStore::open(&data_dir.join("queue.db")).await?),
+                objects: None,
+            },
             Database::Postgres { url, node } => {
                 let store = PgStore::open(url).await?.with_claims(node, postgres::DEFAULT_LEASE);
                 let store = Arc::new(if serving { store.serve_alone().await? } else { store });

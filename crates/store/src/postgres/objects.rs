@@ -20,11 +20,7 @@ impl ObjectStore for PgStore {
     async fn put_object(&self, kind: ObjectKind, id: &str, path: &Path) -> Result<u64, StoreError> {
         let mut file = tokio::fs::File::open(path).await.map_err(|e| StoreError::io("open", path, e))?;
         let mut tx = self.pool.begin().await?;
-        sqlx::query("DELETE FROM objects WHERE kind = $1 AND id = $2")
-            .bind(kind.code())
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query("DELETE FROM objects WHERE kind = $1 AND id = $2").bind(kind.code()).bind(id).execute(&mut *tx).await?;
         let (mut part, mut total) = (0i32, 0u64);
         loop {
             let mut buf = Vec::with_capacity(PART);
@@ -104,13 +100,12 @@ async fn fetch_into(store: &PgStore, kind: ObjectKind, id: &str, tmp: &Path) -> 
     sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY").execute(&mut *tx).await?;
     let mut file: Option<tokio::fs::File> = None;
     for part in 0i32.. {
-        let data: Option<Vec<u8>> =
-            sqlx::query_scalar("SELECT data FROM objects WHERE kind = $1 AND id = $2 AND part = $3")
-                .bind(kind.code())
-                .bind(id)
-                .bind(part)
-                .fetch_optional(&mut *tx)
-                .await?;
+        let data: Option<Vec<u8>> = sqlx::query_scalar("SELECT data FROM objects WHERE kind = $1 AND id = $2 AND part = $3")
+            .bind(kind.code())
+            .bind(id)
+            .bind(part)
+            .fetch_optional(&mut *tx)
+            .await?;
         let Some(data) = data else { break };
         let f = match &mut file {
             Some(f) => f,
