@@ -24,12 +24,8 @@ pub(crate) struct Source {
 /// (temporary files, `files/tmp`) are not objects.
 pub(crate) fn sources(data_dir: &Path) -> Result<Vec<Source>, MigrateError> {
     let mut out = Vec::new();
-    let is_file_id = |n: &str| n.len() == 32 && n.bytes().all(|b| b.is_ascii_hexdigit());
-    let dirs: [(ObjectKind, PathBuf, &dyn Fn(&str) -> bool); 2] = [
-        (ObjectKind::Body, data_dir.join("spool/msg"), &|n| QueueId::parse(n).is_some()),
-        (ObjectKind::File, data_dir.join("files"), &is_file_id),
-    ];
-    for (kind, dir, wanted) in dirs {
+    let dirs = [(ObjectKind::Body, data_dir.join("spool/msg")), (ObjectKind::File, data_dir.join("files"))];
+    for (kind, dir) in dirs {
         let entries = match std::fs::read_dir(&dir) {
             Ok(entries) => entries,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
@@ -39,13 +35,21 @@ pub(crate) fn sources(data_dir: &Path) -> Result<Vec<Source>, MigrateError> {
             let entry = entry.map_err(|e| MigrateError::File { path: dir.clone(), source: e })?;
             let Some(name) = entry.file_name().to_str().map(str::to_string) else { continue };
             let meta = entry.metadata().map_err(|e| MigrateError::File { path: entry.path(), source: e })?;
-            if meta.is_file() && wanted(&name) {
+            if meta.is_file() && is_object_name(kind, &name) {
                 out.push(Source { kind, id: name, path: entry.path(), size: meta.len() });
             }
         }
     }
     out.sort_by(|a, b| (a.kind.code(), &a.id).cmp(&(b.kind.code(), &b.id)));
     Ok(out)
+}
+
+/// Whether a file named `name` is an object of `kind`: a queue id, or a sealed file's id.
+fn is_object_name(kind: ObjectKind, name: &str) -> bool {
+    match kind {
+        ObjectKind::Body => QueueId::parse(name).is_some(),
+        ObjectKind::File => name.len() == 32 && name.bytes().all(|b| b.is_ascii_hexdigit()),
+    }
 }
 
 /// Stores each source as an object.
