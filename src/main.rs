@@ -111,6 +111,11 @@ enum Command {
         #[command(subcommand)]
         command: commands::smime::SmimeCommand,
     },
+    /// The store: `store migrate --to postgres URL` moves a stopped node's data into PostgreSQL.
+    Store {
+        #[command(subcommand)]
+        command: commands::store::StoreCommand,
+    },
     /// The store key that wraps kept files' keys: generate one, rotate to a new one.
     Key {
         #[command(subcommand)]
@@ -178,6 +183,7 @@ fn run_async(command: Command, config: Config, source: ConfigSource) -> Result<(
             Command::Tlsrpt { command } => commands::tlsrpt::run(command, &config, &source).await,
             Command::Dmarc { command } => commands::dmarc::run(command, &config, &source).await,
             Command::Key { command } => commands::key::run(command, &config, &source).await,
+            Command::Store { command } => commands::store::run(command, &config, &source).await,
             Command::Dkim { command } => commands::dkim::run(command, &config, &source).await,
             Command::Smime { command } => commands::smime::run(command, &config, &source).await,
             Command::Links { command } => commands::links::run(command, &config, &source).await,

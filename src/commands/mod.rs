@@ -17,6 +17,7 @@ pub(crate) mod rules;
 pub(crate) mod sender_record;
 pub(crate) mod serve;
 pub(crate) mod smime;
+pub(crate) mod store;
 pub(crate) mod tlsrpt;
 pub(crate) mod user;
 

@@ -17,6 +17,7 @@ mod dmarc_rows;
 mod error;
 pub mod files;
 pub mod links;
+pub mod migrate;
 mod model;
 pub mod objects;
 pub mod originals;

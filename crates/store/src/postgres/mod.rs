@@ -73,6 +73,12 @@ impl PgStore {
     }
 }
 
+/// The schema's steps, for the tests that compare it with SQLite's.
+#[cfg(test)]
+pub(crate) fn schema_steps() -> &'static [&'static str] {
+    schema::MIGRATIONS
+}
+
 /// Applies the migrations not applied yet, one transaction each, while holding the migration
 /// lock: a second node waits, then finds nothing to do.
 async fn migrate(pool: &PgPool) -> Result<(), StoreError> {

@@ -1,0 +1,148 @@
+//! Copying the data directory's message bodies (`spool/msg/<queue id>`) and sealed files
+//! (`files/<id>`) into PostgreSQL's `objects`, then checking what PostgreSQL holds: each one
+//! there, at its size, and nothing else.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use crate::objects::{ObjectKind, ObjectStore};
+use crate::postgres::PgStore;
+use crate::queue_id::QueueId;
+
+use super::{MigrateError, Objects};
+
+/// A file to copy.
+#[derive(Debug, Clone)]
+pub(crate) struct Source {
+    pub(crate) kind: ObjectKind,
+    pub(crate) id: String,
+    pub(crate) path: PathBuf,
+    pub(crate) size: u64,
+}
+
+/// Every body and sealed file in `data_dir`. Names that cannot be a queue id or a file id
+/// (temporary files, `files/tmp`) are not objects.
+pub(crate) fn sources(data_dir: &Path) -> Result<Vec<Source>, MigrateError> {
+    let mut out = Vec::new();
+    let dirs = [(ObjectKind::Body, data_dir.join("spool/msg")), (ObjectKind::File, data_dir.join("files"))];
+    for (kind, dir) in dirs {
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(MigrateError::File { path: dir, source: e }),
+        };
+        for entry in entries {
+            let entry = entry.map_err(|e| MigrateError::File { path: dir.clone(), source: e })?;
+            let Some(name) = entry.file_name().to_str().map(str::to_string) else { continue };
+            let meta = entry.metadata().map_err(|e| MigrateError::File { path: entry.path(), source: e })?;
+            if meta.is_file() && is_object_name(kind, &name) {
+                out.push(Source { kind, id: name, path: entry.path(), size: meta.len() });
+            }
+        }
+    }
+    out.sort_by(|a, b| (a.kind.code(), &a.id).cmp(&(b.kind.code(), &b.id)));
+    Ok(out)
+}
+
+/// Whether a file named `name` is an object of `kind`: a queue id, or a sealed file's id.
+fn is_object_name(kind: ObjectKind, name: &str) -> bool {
+    match kind {
+        ObjectKind::Body => QueueId::parse(name).is_some(),
+        ObjectKind::File => name.len() == 32 && name.bytes().all(|b| b.is_ascii_hexdigit()),
+    }
+}
+
+/// Stores each source as an object.
+pub(crate) async fn copy(pg: &PgStore, sources: &[Source]) -> Result<(), MigrateError> {
+    for s in sources {
+        let stored = pg
+            .put_object(s.kind, &s.id, &s.path)
+            .await
+            .map_err(|e| MigrateError::Object { path: s.path.clone(), source: e })?;
+        if stored != s.size {
+            return Err(MigrateError::Mismatch {
+                what: format!("{} ({} bytes on disk)", s.path.display(), s.size),
+                expected: s.size,
+                found: stored,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Checks that PostgreSQL holds exactly the sources, each at its size; returns the bodies'
+/// and the files' counts and bytes.
+pub(crate) async fn verify(pg: &PgStore, sources: &[Source]) -> Result<(Objects, Objects), MigrateError> {
+    let mut totals = [Objects::default(), Objects::default()];
+    for (slot, kind) in [ObjectKind::Body, ObjectKind::File].into_iter().enumerate() {
+        let stored: BTreeMap<String, i64> =
+            sqlx::query_as("SELECT id, SUM(octet_length(data))::BIGINT FROM objects WHERE kind = $1 GROUP BY id")
+                .bind(kind.code())
+                .fetch_all(&pg.pool)
+                .await
+                .map_err(|e| MigrateError::write("objects", e))?
+                .into_iter()
+                .collect();
+        let wanted: Vec<&Source> = sources.iter().filter(|s| s.kind == kind).collect();
+        let name = match kind {
+            ObjectKind::Body => "message bodies",
+            ObjectKind::File => "sealed files",
+        };
+        if stored.len() != wanted.len() {
+            return Err(MigrateError::Mismatch {
+                what: format!("{name} in PostgreSQL"),
+                expected: wanted.len() as u64,
+                found: stored.len() as u64,
+            });
+        }
+        for s in wanted {
+            let found = stored.get(&s.id).map_or(0, |n| *n as u64);
+            if !stored.contains_key(&s.id) || found != s.size {
+                return Err(MigrateError::Mismatch {
+                    what: format!("bytes of {} in PostgreSQL", s.path.display()),
+                    expected: s.size,
+                    found,
+                });
+            }
+            totals[slot].count += 1;
+            totals[slot].bytes += s.size;
+        }
+    }
+    let [bodies, files] = totals;
+    Ok((bodies, files))
+}
+
+/// Removes the objects a failed migration stored, so that the database is empty again.
+pub(crate) async fn remove(pg: &PgStore, sources: &[Source]) {
+    for kind in [ObjectKind::Body, ObjectKind::File] {
+        let ids: Vec<String> = sources.iter().filter(|s| s.kind == kind).map(|s| s.id.clone()).collect();
+        if let Err(e) = pg.remove_objects(kind, &ids).await {
+            tracing::warn!(error = %e, "could not remove the objects of the failed migration");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bodies_and_sealed_files_are_found_and_temporary_files_are_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path();
+        std::fs::create_dir_all(data.join("spool/msg")).unwrap();
+        std::fs::create_dir_all(data.join("spool/tmp")).unwrap();
+        std::fs::create_dir_all(data.join("files/tmp")).unwrap();
+        let id = QueueId::generate();
+        std::fs::write(data.join("spool/msg").join(id.as_str()), b"Subject: x\r\n\r\nbody\r\n").unwrap();
+        std::fs::write(data.join("spool/msg/.partial"), b"x").unwrap();
+        std::fs::write(data.join("spool/tmp").join(QueueId::generate().as_str()), b"arriving").unwrap();
+        let file_id = "ab".repeat(16);
+        std::fs::write(data.join("files").join(&file_id), vec![7u8; 300]).unwrap();
+        std::fs::write(data.join("files/tmp").join("cd".repeat(16)), b"half written").unwrap();
+        let found: Vec<(ObjectKind, String, u64)> =
+            sources(data).unwrap().into_iter().map(|s| (s.kind, s.id, s.size)).collect();
+        assert_eq!(found, [(ObjectKind::Body, id.to_string(), 20), (ObjectKind::File, file_id, 300)]);
+        assert!(sources(&data.join("nothing here")).unwrap().is_empty(), "no spool yet: nothing to copy");
+    }
+}
