@@ -1,9 +1,9 @@
 //! Log output: one line per event on stderr, or appended to `[log] file` (reopened on SIGHUP,
 //! so logrotate can move it away), text or JSON, filtered by `[log] level` or RUST_LOG. Lines
-//! are handed to a writer thread, so a delivery or session task never waits on the stderr lock
-//! or its write (the thread writes the lines waiting for it together, with one system call);
-//! when the writer falls behind by more than `BUFFERED_LINES`, tasks wait for it rather than
-//! lose a line.
+//! are handed to a writer thread (`crate::log_writer`), so a delivery or session task never
+//! waits on the stderr lock or its write: the thread is woken by the first line after it went
+//! idle, lets the lines of the next few milliseconds gather and writes them with one system
+//! call; when it falls behind by megabytes, tasks wait for it rather than lose a line.
 //!
 //! Many values come from outsiders (HELO names, addresses, user names, file names, a remote
 //! server's replies): in text lines every field and message is written with its control and
@@ -17,28 +17,24 @@ use std::sync::{Arc, Mutex};
 
 use sekisho_config::{LogConfig, LogFormat};
 use sekisho_policy::text::Escaped;
-use tracing_appender::non_blocking::{NonBlockingBuilder, WorkerGuard};
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::field::MakeExt as _;
 use tracing_subscriber::fmt::format::{FormatFields, Writer};
 
-/// Lines waiting for the writer thread before tasks wait for it.
-const BUFFERED_LINES: usize = 65_536;
+use crate::log_writer::{self, Guard};
 
 /// Installs the global subscriber, writing to `[log] file` when set (the returned [`LogFile`]
-/// reopens it), else stderr; the guard flushes what is buffered when dropped, so it lives as
-/// long as the command. Fails when the file cannot be opened.
-pub(crate) fn init(config: &LogConfig) -> std::io::Result<(WorkerGuard, Option<LogFile>)> {
+/// reopens it), else stderr; the guard writes what is waiting when dropped, so it lives as
+/// long as the command. Fails when the file cannot be opened or the writer thread not started.
+pub(crate) fn init(config: &LogConfig) -> std::io::Result<(Guard, Option<LogFile>)> {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&config.level));
-    let builder =
-        NonBlockingBuilder::default().lossy(false).buffered_lines_limit(BUFFERED_LINES).thread_name("sekisho-log");
     let (file, (writer, guard), ansi) = match &config.file {
         Some(path) => {
             let file = LogFile::open(path)?;
-            let writer = builder.finish(batched(FileWriter(file.file.clone())));
+            let writer = log_writer::start(FileWriter(file.file.clone()), "sekisho-log")?;
             (Some(file), writer, false)
         }
-        None => (None, builder.finish(batched(std::io::stderr())), std::io::stderr().is_terminal()),
+        None => (None, log_writer::start(std::io::stderr(), "sekisho-log")?, std::io::stderr().is_terminal()),
     };
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer).with_ansi(ansi);
     let _ = match config.format {
@@ -46,12 +42,6 @@ pub(crate) fn init(config: &LogConfig) -> std::io::Result<(WorkerGuard, Option<L
         LogFormat::Text => builder.with_target(false).fmt_fields(escaped_fields()).try_init(),
     };
     Ok((guard, file))
-}
-
-/// The writer thread's output: the lines it finds waiting are written with one system call,
-/// not one each (it flushes whenever it has written every line waiting, so none lingers).
-fn batched<W: Write>(out: W) -> std::io::BufWriter<W> {
-    std::io::BufWriter::with_capacity(64 << 10, out)
 }
 
 /// `[log] file`, open for appending; [`LogFile::reopen`] starts writing to whatever file is at

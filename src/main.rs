@@ -9,6 +9,7 @@ mod allocator;
 mod commands;
 mod config_file;
 mod hangup;
+mod log_writer;
 mod logging;
 mod material;
 mod output;

@@ -12,7 +12,7 @@ use sekisho_inspect::mime::{MessageLimits, MimeError, PartReport, inspect_messag
 use crate::inspector::{INSPECTIONS, INSPECTORS};
 use sekisho_inspect::mime::inspect_cut;
 use sekisho_smtp::Reply;
-use sekisho_store::spooled::{CUT_AT, Spooled};
+use sekisho_store::spooled::{CUT_AT, Spooled, may_cut};
 use sekisho_store::{FileFinding, Found};
 
 /// Longest reply text: with "550 5.7.1 " before it and CRLF after, a reply line stays within
@@ -53,18 +53,10 @@ pub(crate) async fn check(policy: &OutboundConfig, path: &Path, size: u64) -> Re
             )
         })
     };
-    // Long base64 bodies (the attachments of megabytes) are decoded to unnamed files in the
-    // spool a buffer at a time; only the rest of the message is held.
-    let spooled = {
-        let path = path.to_path_buf();
-        tokio::task::spawn_blocking(move || Spooled::open(&path, CUT_AT)).await.map_err(std::io::Error::other)??
-    };
-    // Its share of the memory budget inbound inspections use too: what is held in memory (the
-    // skeleton, and the archives whose entries the inspection expands) waits for room instead
-    // of being held beside several others.
-    let held = spooled.in_memory() + spooled.containers();
-    let first = match spooled.is_cut() {
-        true => inspect_in_turn(spooled, held).await?,
+    let first = match may_cut(size, CUT_AT) {
+        true => inspect_cut_in_turn(path).await?,
+        // Too short to hold a long body: read whole on the inspection thread, without
+        // opening it on another thread first.
         false => Some(Inspection::Whole(path.to_path_buf())),
     };
     let inspection = match first {
@@ -84,6 +76,24 @@ pub(crate) async fn check(policy: &OutboundConfig, path: &Path, size: u64) -> Re
         }
         None => Ok(Inspected { refusal: too_slow(), findings: None }),
     }
+}
+
+/// Inspects the message at `path` with its long base64 bodies (the attachments of megabytes)
+/// decoded to unnamed files in the spool a buffer at a time, only the rest of it held; when
+/// none was cut, [`Inspection::Whole`].
+async fn inspect_cut_in_turn(path: &Path) -> Result<Option<Inspection>, std::io::Error> {
+    let spooled = {
+        let path = path.to_path_buf();
+        tokio::task::spawn_blocking(move || Spooled::open(&path, CUT_AT)).await.map_err(std::io::Error::other)??
+    };
+    if !spooled.is_cut() {
+        return Ok(Some(Inspection::Whole(path.to_path_buf())));
+    }
+    // Its share of the memory budget inbound inspections use too: what is held in memory (the
+    // skeleton, and the archives whose entries the inspection expands) waits for room instead
+    // of being held beside several others.
+    let held = spooled.in_memory() + spooled.containers();
+    inspect_in_turn(spooled, held).await
 }
 
 /// What an inspection thread made of a message.

@@ -18,6 +18,13 @@ use sekisho_inspect::mime::{Base64, Cut, LongBodies, Span};
 /// ones stay in the skeleton and are inspected in memory, as they always were.
 pub const CUT_AT: u64 = 8 << 20;
 
+/// Whether a spooled message of `size` bytes can hold a body that [`Spooled::open`] would cut
+/// at `cut_at`: a shorter one cannot, and is read whole without opening it first (no file
+/// opened, no thread hop for it).
+pub fn may_cut(size: u64, cut_at: u64) -> bool {
+    size >= cut_at
+}
+
 /// Bytes read from the spool file at a time.
 const BUFFER: usize = 256 << 10;
 
@@ -37,7 +44,7 @@ impl Spooled {
     /// hold a long body and is not read at all.
     pub fn open(path: &Path, cut_at: u64) -> io::Result<Spooled> {
         let mut file = File::open(path)?;
-        if file.metadata()?.len() < cut_at {
+        if !may_cut(file.metadata()?.len(), cut_at) {
             return Ok(Spooled { path: path.to_path_buf(), skeleton: Vec::new(), bodies: Vec::new() });
         }
         let mut buf = vec![0u8; BUFFER];

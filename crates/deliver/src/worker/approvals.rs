@@ -1,6 +1,6 @@
 //! Approvals whose timeout has passed are decided as their rule says (released or rejected,
-//! by "timeout"), by the queue's clock, whenever a delivery scan finds nothing due: one
-//! indexed query (`approvals_pending`) when none has expired.
+//! by "timeout"), by the queue's clock, when a delivery scan finds nothing due, once in each
+//! second of that clock: one indexed query (`approvals_pending`) when none has expired.
 
 use super::Inner;
 

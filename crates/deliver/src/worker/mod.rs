@@ -203,6 +203,8 @@ impl Deliverer {
         inner.sweep_notices().await;
         let mut last_sweep = tokio::time::Instant::now();
         let mut last_count = tokio::time::Instant::now();
+        // The second of the queue's clock in which timed-out approvals were last looked for.
+        let mut approvals_seen_at = None;
         loop {
             // The configuration of the moment: each delivery keeps the one it started with.
             inner = self.current.borrow().clone();
@@ -237,7 +239,13 @@ impl Deliverer {
             }
             if claimed == 0 {
                 inner.queue.remove_finished_bodies().await;
-                inner.expire_approvals().await;
+                // Deadlines are whole seconds of the queue's clock: looked for once in each of
+                // them, not at every scan (one follows every finished delivery).
+                let second = inner.queue.now();
+                if approvals_seen_at != Some(second) {
+                    inner.expire_approvals().await;
+                    approvals_seen_at = Some(second);
+                }
                 if last_sweep.elapsed() >= NOTICE_SWEEP {
                     inner.sweep_notices().await;
                     last_sweep = tokio::time::Instant::now();
