@@ -58,6 +58,53 @@ where
     }
 }
 
+/// Slices handed to one vectored write: well under any system's `IOV_MAX`.
+const SLICES_PER_WRITE: usize = 64;
+
+/// Sends `command` and then `bytes` as INSTREAM chunks and the terminator, straight from
+/// `bytes` (no copy into a frame buffer) with vectored writes: a file of a few chunks goes in
+/// one system call.
+pub async fn write_framed<W>(writer: &mut W, command: &[u8], bytes: &[u8]) -> std::io::Result<()>
+where
+    W: AsyncWrite + Unpin + ?Sized,
+{
+    let headers: Vec<[u8; 4]> = bytes.chunks(CHUNK).map(|c| chunk_header(c.len() as u32)).collect();
+    let mut parts: Vec<&[u8]> = Vec::with_capacity(2 * headers.len() + 2);
+    parts.push(command);
+    for (header, chunk) in headers.iter().zip(bytes.chunks(CHUNK)) {
+        parts.push(header);
+        parts.push(chunk);
+    }
+    parts.push(&TERMINATOR);
+    write_all_parts(writer, &parts).await?;
+    writer.flush().await
+}
+
+/// Writes every one of `parts`, in order, as few writes as the writer allows.
+async fn write_all_parts<W>(writer: &mut W, parts: &[&[u8]]) -> std::io::Result<()>
+where
+    W: AsyncWrite + Unpin + ?Sized,
+{
+    let (mut part, mut offset) = (0, 0);
+    while part < parts.len() {
+        let slices: Vec<std::io::IoSlice<'_>> = std::iter::once(&parts[part][offset..])
+            .chain(parts[part + 1..].iter().copied())
+            .take(SLICES_PER_WRITE)
+            .map(std::io::IoSlice::new)
+            .collect();
+        let mut written = writer.write_vectored(&slices).await?;
+        if written == 0 && slices.iter().any(|s| !s.is_empty()) {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        while part < parts.len() && written >= parts[part].len() - offset {
+            written -= parts[part].len() - offset;
+            (part, offset) = (part + 1, 0);
+        }
+        offset += written;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -93,6 +140,50 @@ mod tests {
         let payload: Vec<u8> =
             [&framed[4..4 + CHUNK], &framed[8 + CHUNK..8 + 2 * CHUNK], &framed[12 + 2 * CHUNK..][..100]].concat();
         assert_eq!(payload, data);
+    }
+
+    /// A writer that takes at most 7 bytes a call and has no vectored writes of its own.
+    struct Trickle(Vec<u8>);
+
+    impl AsyncWrite for Trickle {
+        fn poll_write(
+            mut self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+            buf: &[u8],
+        ) -> std::task::Poll<std::io::Result<usize>> {
+            let n = buf.len().min(7);
+            self.0.extend_from_slice(&buf[..n]);
+            std::task::Poll::Ready(Ok(n))
+        }
+        fn poll_flush(
+            self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<std::io::Result<()>> {
+            std::task::Poll::Ready(Ok(()))
+        }
+        fn poll_shutdown(
+            self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<std::io::Result<()>> {
+            std::task::Poll::Ready(Ok(()))
+        }
+    }
+
+    #[tokio::test]
+    async fn bytes_in_memory_go_framed_as_a_reader_s_do_whatever_each_write_takes() {
+        for len in [0, 1, CHUNK - 1, CHUNK, CHUNK + 1, 40 * CHUNK + 3] {
+            let data: Vec<u8> = (0..len).map(|i| (i % 253) as u8).collect();
+            let mut want = b"zINSTREAM\0".to_vec();
+            write_chunks(&mut &data[..], &mut want, u64::MAX).await.unwrap();
+            let mut whole = Vec::new();
+            write_framed(&mut whole, b"zINSTREAM\0", &data).await.unwrap();
+            assert_eq!(whole, want, "{len}");
+            if len < 3 * CHUNK {
+                let mut trickle = Trickle(Vec::new());
+                write_framed(&mut trickle, b"zINSTREAM\0", &data).await.unwrap();
+                assert_eq!(trickle.0, want, "{len}, 7 bytes a write");
+            }
+        }
     }
 
     #[tokio::test]

@@ -12,7 +12,7 @@ use tokio::net::{TcpStream, UnixStream};
 
 use crate::address::ClamdAddress;
 use crate::error::{ClamdError, Stage};
-use crate::frame::{StreamError, write_chunks};
+use crate::frame::{StreamError, write_chunks, write_framed};
 use crate::reply::strip_session_id;
 
 /// The longest reply read (clamd's are one short line).
@@ -133,7 +133,7 @@ impl Session {
         self.last_id += 1;
         let sent = match request {
             Request::Command(command) => self.write_all(command).await.map_err(|_| Failed::Closed),
-            Request::Bytes(bytes) => self.stream_from(&mut &bytes[..], max_stream).await,
+            Request::Bytes(bytes) => self.stream_bytes(bytes).await,
             Request::Reader(reader) => self.stream_from(*reader, max_stream).await,
         };
         match sent {
@@ -162,6 +162,14 @@ impl Session {
                 Err(Failed::Closed)
             }
         }
+    }
+
+    /// INSTREAM of bytes in memory (their size already checked against `max_stream`).
+    async fn stream_bytes(&mut self, bytes: &[u8]) -> Result<(), Failed> {
+        write_framed(self, b"zINSTREAM\0", bytes).await.map_err(|e| {
+            tracing::debug!(error = %e, "writing to clamd failed; reading what it answered");
+            Failed::Closed
+        })
     }
 
     /// Reads one reply up to its NUL.
@@ -211,6 +219,21 @@ impl AsyncWrite for Session {
             Stream::Unix(s) => Pin::new(s).poll_write(cx, buf),
             Stream::Tcp(s) => Pin::new(s).poll_write(cx, buf),
         }
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        match &mut self.get_mut().stream {
+            Stream::Unix(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+            Stream::Tcp(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        true
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {

@@ -13,8 +13,6 @@ use super::sniff::{Format, candidates};
 use super::{office, pdf, rar, sevenz, zip};
 use crate::content::{self, Node, State};
 
-const CHUNK: usize = 64 * 1024;
-
 /// State shared by every level of one inspection.
 pub(crate) struct Walker<'l> {
     pub(crate) limits: &'l Limits,
@@ -306,25 +304,18 @@ pub(crate) enum Capped {
     Over,
 }
 
-/// Reads `reader` to its end, in chunks, never keeping more than `cap` bytes whatever
-/// `declared` says. Returns the bytes counted against the limits (what was read, or `cap` when
-/// it was passed) and the bytes, or why it stopped.
+/// Reads `reader` to its end, straight into the bytes returned, never keeping more than `cap`
+/// bytes whatever `declared` says. Returns the bytes counted against the limits (what was read,
+/// or `cap` when it was passed) and the bytes, or why it stopped.
 pub(crate) fn read_capped(reader: &mut dyn Read, declared: u64, cap: u64) -> (u64, Result<Vec<u8>, Capped>) {
     let mut out = Vec::with_capacity(declared.min(cap).min(1 << 20) as usize);
-    let mut chunk = vec![0; CHUNK];
-    loop {
-        let n = match reader.read(&mut chunk) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return (out.len() as u64, Err(Capped::Io(e))),
-        };
-        if (out.len() + n) as u64 > cap {
-            return (cap, Err(Capped::Over));
-        }
-        out.extend_from_slice(&chunk[..n]);
+    // One byte past the cap tells an entry that ends there from one that goes on.
+    let ended = reader.take(cap.saturating_add(1)).read_to_end(&mut out);
+    match ended {
+        Err(e) => (out.len() as u64, Err(Capped::Io(e))),
+        Ok(_) if out.len() as u64 > cap => (cap, Err(Capped::Over)),
+        Ok(_) => (out.len() as u64, Ok(out)),
     }
-    (out.len() as u64, Ok(out))
 }
 
 /// A third-party parser panicked on the input, with what it said.

@@ -91,7 +91,86 @@ pub struct Carried {
 }
 
 /// Walks `raw` once and returns what it [`Carried`].
+///
+/// The base64 bodies of its files (runs of at least [`CUT_AT`] bytes, see [`super::LongBodies`])
+/// are first cut out and decoded by sekisho's own decoder, and mail-parser reads only what is
+/// left (it would otherwise decode them a byte at a time while it looks for the boundary); the
+/// walk takes each such file's bytes from its decoded body. When a cut is not exactly the body
+/// of a part taken as a file, the message is walked whole instead: the result is the same.
 pub fn carried(raw: &[u8], limits: &MessageLimits, max_text: usize) -> Result<Carried, MimeError> {
+    if let Some(carried) = carried_cut(raw, limits, max_text) {
+        return Ok(carried);
+    }
+    carried_whole(raw, limits, max_text)
+}
+
+/// Shortest base64 body [`carried`] cuts out of a message before parsing it.
+pub const CUT_AT: usize = 4096;
+
+/// [`carried`] with the message's long base64 file bodies cut out; `None` when there are none,
+/// when a cut is not a file's body, or when the message is refused (then it is to be walked
+/// whole).
+fn carried_cut(raw: &[u8], limits: &MessageLimits, max_text: usize) -> Option<Carried> {
+    let runs: Vec<_> =
+        super::cut::long_bodies_in(raw, CUT_AT).into_iter().filter(|run| file_body(&raw[..run.start])).collect();
+    if runs.is_empty() {
+        return None;
+    }
+    let cut_len: usize = runs.iter().map(|run| run.len()).sum();
+    let mut skeleton = Vec::with_capacity(raw.len() - cut_len);
+    let mut bodies = Vec::with_capacity(runs.len());
+    let mut pos = 0;
+    for run in runs {
+        skeleton.extend_from_slice(&raw[pos..run.start]);
+        bodies.push((skeleton.len(), run.len(), super::transfer::base64(&raw[run.clone()])));
+        pos = run.end;
+    }
+    skeleton.extend_from_slice(&raw[pos..]);
+    let cuts: Vec<Cut<'_>> = bodies.iter().map(|(at, len, decoded)| Cut { at: *at, len: *len, decoded }).collect();
+    if prescan(&skeleton, limits).is_err() {
+        return None;
+    }
+    let message = MessageParser::default().parse(&skeleton)?;
+    let mut walk = FileWalk::new(limits, Vec::new(), Some(Text::new(max_text)), Cuts::new(&cuts));
+    let walked = walk.part(&message, &skeleton, 0, "1", 0);
+    let message = walk.move_decoded(message);
+    dismantle(message);
+    // A refusal is left to the walk of the whole message, which words it.
+    if !walk.cuts.all_fit() || walked.is_err() {
+        return None;
+    }
+    // Spans in the whole message's offsets, as a walk of the whole message gives them.
+    for file in &mut walk.out {
+        file.span = (walk.cuts.start(file.span.0), walk.cuts.end(file.span.1));
+    }
+    let cut_files = std::mem::take(&mut walk.cut_files);
+    let (mut files, text) = (walk.out, walk.text.map(|t| t.text).unwrap_or_default());
+    for (n, i) in cut_files {
+        files[n].bytes = std::mem::take(&mut bodies[i].2);
+    }
+    Some(Carried { files, text })
+}
+
+/// Whether the base64 body that starts at the end of `before` is likely a file's (worth cutting
+/// out): its part's header (after the last boundary line, at most 16 KiB back) does not
+/// declare a text part without a name or an attached message, whose bodies the walk reads from
+/// the parsed message. Only a guess: a wrong one costs a second walk, never a different result.
+fn file_body(before: &[u8]) -> bool {
+    let window = &before[before.len().saturating_sub(16 * 1024)..];
+    let header = memchr::memmem::rfind(window, b"\n--").map_or(window, |at| &window[at + 3..]);
+    let lower = header.to_ascii_lowercase();
+    let Some(at) = memchr::memmem::find(&lower, b"content-type:") else { return true };
+    let value = lower[at + 13..].trim_ascii_start();
+    if value.starts_with(b"message/") {
+        return false;
+    }
+    let named =
+        memchr::memmem::find(&lower, b"name").is_some() || memchr::memmem::find(&lower, b"attachment").is_some();
+    !value.starts_with(b"text/") || named
+}
+
+/// [`carried`] of the message as it is, every body parsed by mail-parser.
+fn carried_whole(raw: &[u8], limits: &MessageLimits, max_text: usize) -> Result<Carried, MimeError> {
     prescan(raw, limits)?;
     let message = MessageParser::default().parse(raw).ok_or(MimeError::Unparseable)?;
     let mut walk = FileWalk::new(limits, Vec::new(), Some(Text::new(max_text)), Cuts::none());
@@ -339,6 +418,93 @@ mod tests {
         let all = attachments(MESSAGE.as_bytes(), &MessageLimits::default(), false).unwrap().files;
         assert_eq!(all.iter().map(|f| f.name.as_str()).collect::<Vec<_>>(), ["logo.png", "a.pdf", "message.eml"]);
         assert_eq!(all[0].bytes, [0x89, b'P', b'N', b'G']);
+    }
+
+    fn b64(bytes: &[u8], eol: &str) -> String {
+        use base64::Engine as _;
+        let text = base64::engine::general_purpose::STANDARD.encode(bytes);
+        text.as_bytes().chunks(76).map(|l| String::from_utf8_lossy(l).into_owned()).collect::<Vec<_>>().join(eol)
+    }
+
+    fn mixed(eol: &str, parts: &[(String, String)]) -> String {
+        let mut m = format!("From: a@example.jp{eol}Content-Type: multipart/mixed; boundary=\"B\"{eol}{eol}");
+        for (headers, body) in parts {
+            m.push_str(&format!("--B{eol}{}{eol}{eol}{body}{eol}", headers.replace('\n', eol)));
+        }
+        m.push_str(&format!("--B--{eol}"));
+        m
+    }
+
+    #[test]
+    fn cutting_long_bodies_out_first_changes_nothing_carried() {
+        let file: Vec<u8> = (0..9000u32).map(|i| (i.wrapping_mul(7919) % 251) as u8).collect();
+        let pdf = [b"%PDF-1.4\n".as_slice(), &file].concat();
+        let uuencoded = format!("see below\nbegin 644 a.bin\n{}\nend\n", "M".repeat(61)).repeat(80);
+        let zip = std::fs::read(format!("{}/tests/fixtures/zipcrypto.zip", env!("CARGO_MANIFEST_DIR"))).unwrap();
+        let limits = MessageLimits::default();
+        for eol in ["\r\n", "\n"] {
+            let base64 = |ct: &str, bytes: &[u8]| (format!("{ct}\nContent-Transfer-Encoding: base64"), b64(bytes, eol));
+            let inner =
+                mixed(eol, &[base64("Content-Type: application/zip; name=\"in.zip\"", &[&zip[..], &file].concat())]);
+            let text = ("Content-Type: text/plain".to_string(), "hello".to_string());
+            let cases = [
+                (
+                    "a file",
+                    mixed(eol, &[text.clone(), base64("Content-Type: application/pdf; name=\"a.pdf\"", &pdf)]),
+                    true,
+                ),
+                (
+                    "a nameless binary part",
+                    mixed(eol, &[base64("Content-Type: application/octet-stream", &file)]),
+                    true,
+                ),
+                (
+                    "a named text part",
+                    mixed(eol, &[base64("Content-Type: text/plain; name=\"u.txt\"", uuencoded.as_bytes())]),
+                    true,
+                ),
+                (
+                    "a text part",
+                    mixed(eol, &[text.clone(), base64("Content-Type: text/plain", uuencoded.as_bytes())]),
+                    false,
+                ),
+                (
+                    "an encoded attached message",
+                    mixed(eol, &[base64("Content-Type: message/rfc822", inner.as_bytes())]),
+                    false,
+                ),
+                ("an attached message", mixed(eol, &[("Content-Type: message/rfc822".into(), inner.clone())]), false),
+                (
+                    "a preamble",
+                    format!(
+                        "Content-Type: multipart/mixed; boundary=B{eol}{eol}{}{eol}--B{eol}{eol}x{eol}--B--{eol}",
+                        b64(&file, eol)
+                    ),
+                    false,
+                ),
+                (
+                    "two encodings",
+                    mixed(eol, &[base64("Content-Type: application/zip\nContent-Transfer-Encoding: base64", &file)]),
+                    false,
+                ),
+                (
+                    "a single part",
+                    format!(
+                        "Subject: x{eol}Content-Type: application/zip{eol}Content-Transfer-Encoding: base64{eol}{eol}{}{eol}",
+                        b64(&file, eol)
+                    ),
+                    true,
+                ),
+            ];
+            for (what, raw, cut) in cases {
+                let whole = carried_whole(raw.as_bytes(), &limits, 1000);
+                assert_eq!(carried(raw.as_bytes(), &limits, 1000), whole, "{what} {eol:?}");
+                assert_eq!(carried_cut(raw.as_bytes(), &limits, 1000).is_some(), cut, "{what} {eol:?}");
+                if cut {
+                    assert!(whole.unwrap().files.iter().any(|f| f.bytes.len() > 4000), "{what}");
+                }
+            }
+        }
     }
 
     #[test]

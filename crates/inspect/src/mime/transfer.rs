@@ -35,20 +35,15 @@ pub struct Base64 {
 
 impl Base64 {
     /// Decodes `raw`, the next piece of a body, appending to `out`. Whole quanta of four
-    /// symbols, the bulk of any part, are decoded at once.
+    /// symbols, the bulk of any part, are decoded a line at a time ([`quanta`]).
     pub fn feed(&mut self, raw: &[u8], out: &mut Vec<u8>) {
         let (mut acc, mut bits) = (self.acc, self.bits);
         let mut i = 0;
         while i < raw.len() {
-            if bits == 0
-                && let Some(q) = raw.get(i..i + 4)
-            {
-                let v =
-                    [SYMBOLS[q[0] as usize], SYMBOLS[q[1] as usize], SYMBOLS[q[2] as usize], SYMBOLS[q[3] as usize]];
-                if (v[0] | v[1] | v[2] | v[3]) < 64 {
-                    let n = u32::from(v[0]) << 18 | u32::from(v[1]) << 12 | u32::from(v[2]) << 6 | u32::from(v[3]);
-                    out.extend_from_slice(&[(n >> 16) as u8, (n >> 8) as u8, n as u8]);
-                    i += 4;
+            if bits == 0 {
+                let used = quanta(&raw[i..], out);
+                i += used;
+                if used > 0 || i == raw.len() {
                     continue;
                 }
             }
@@ -70,6 +65,41 @@ impl Base64 {
         }
         (self.acc, self.bits) = (acc, bits);
     }
+}
+
+/// Each symbol's value in place in a quantum's 24 bits (first symbol highest); every bit set
+/// for a byte that is no symbol (`=` included).
+const fn placed(shift: u32) -> [u32; 256] {
+    let mut t = [u32::MAX; 256];
+    let mut b = 0;
+    while b < 256 {
+        if SYMBOLS[b] < 64 {
+            t[b] = (SYMBOLS[b] as u32) << shift;
+        }
+        b += 1;
+    }
+    t
+}
+static PLACED: [[u32; 256]; 4] = [placed(18), placed(12), placed(6), placed(0)];
+
+/// Decodes the quanta of four symbols at the start of `raw` (at most 32, about a line's),
+/// appending their bytes to `out`; returns how many bytes of `raw` they took.
+fn quanta(raw: &[u8], out: &mut Vec<u8>) -> usize {
+    let mut decoded = [0u8; 96];
+    let mut n = 0;
+    for (q, o) in raw.chunks_exact(4).zip(decoded.chunks_exact_mut(3)) {
+        let v =
+            PLACED[0][q[0] as usize] | PLACED[1][q[1] as usize] | PLACED[2][q[2] as usize] | PLACED[3][q[3] as usize];
+        if v > 0x00ff_ffff {
+            break;
+        }
+        o[0] = (v >> 16) as u8;
+        o[1] = (v >> 8) as u8;
+        o[2] = v as u8;
+        n += 1;
+    }
+    out.extend_from_slice(&decoded[..n * 3]);
+    n * 4
 }
 
 /// A symbol of the base64 alphabet, or `=`.
