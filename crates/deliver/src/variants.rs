@@ -44,6 +44,8 @@ pub(crate) struct Files {
     /// The spooled body, for submitted mail that may carry files; None for mail that is not
     /// rewritten (inbound, sekisho's own) and for submitted mail inspected and found without.
     body: Option<std::path::PathBuf>,
+    /// The spooled body of every message (`Queue::local_body`): what is sent as it is.
+    spooled: std::path::PathBuf,
     /// The count of files inspection at submission found (None: not inspected).
     counted: Option<usize>,
     /// The first password-protected file inspection at submission found, under
@@ -67,13 +69,14 @@ pub(crate) struct Files {
 }
 
 impl Files {
-    /// The files of message `info`, spooled at `body`.
+    /// The files of message `info`, spooled at `body` (this node's copy: `Queue::local_body`).
     pub(crate) fn new(config: &Config, info: &MessageInfo, body: std::path::PathBuf) -> Files {
         let counted = info.findings.as_ref().map(Vec::len);
         let may_have = info.origin == Origin::Submission && counted != Some(0);
         let link_encrypted = config.outbound.encrypted_attachments == EncryptedPolicy::Link;
         Files {
-            body: may_have.then_some(body),
+            body: may_have.then(|| body.clone()),
+            spooled: body,
             counted,
             encrypted: info.encrypted_file().filter(|_| link_encrypted).map(str::to_string),
             find_encrypted: link_encrypted && counted.is_none(),
@@ -84,6 +87,11 @@ impl Files {
             prepared: tokio::sync::Mutex::new(None),
             last: std::sync::atomic::AtomicBool::new(false),
         }
+    }
+
+    /// Where the message's body is spooled on this node.
+    pub(crate) fn spooled(&self) -> &std::path::Path {
+        &self.spooled
     }
 
     /// Whether the message may carry files (submitted, and not found without at submission).

@@ -163,3 +163,29 @@ fn file_name(id: &str) -> bool {
 fn unavailable(id: &str, why: &str) -> StoreError {
     StoreError::BodyUnavailable { id: id.to_string(), why: why.to_string() }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::queue_id::QueueId;
+
+    #[tokio::test]
+    async fn on_sqlite_the_door_is_the_spool_and_never_leaves_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(crate::SqliteStore::open(&dir.path().join("q.db")).await.unwrap());
+        let bodies = Bodies::new(dir.path(), store, None);
+        let id = QueueId::generate();
+        // The spool's path as it is, without looking at the store or the file.
+        assert_eq!(bodies.local(id.as_str()).await.unwrap(), dir.path().join("spool/msg").join(id.as_str()));
+        for bad in ["", "../queue.db", ".hidden", "a/b", "nul\0"] {
+            assert!(matches!(bodies.local(bad).await, Err(StoreError::BodyUnavailable { .. })), "{bad:?}");
+        }
+        // Nothing is shared, so nothing is swept but by recovery.
+        std::fs::create_dir_all(dir.path().join("spool/msg")).unwrap();
+        std::fs::write(bodies.path("orphan"), b"x").unwrap();
+        assert_eq!(bodies.sweep(&HashSet::new(), i64::MAX / 2, i64::MAX).await.unwrap(), Swept::default());
+        assert!(bodies.path("orphan").exists());
+        assert_eq!(bodies.remove_local(&["orphan".into(), "../q.db".into()]), 1);
+        assert!(dir.path().join("q.db").exists());
+    }
+}

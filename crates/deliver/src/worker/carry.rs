@@ -39,7 +39,6 @@ impl Inner {
         &self,
         info: &MessageInfo,
         files: &Files,
-        body: &std::path::Path,
         smart_host: Option<&SmartHost>,
         rcpts: &[&RecipientRecord],
         target: &Target,
@@ -51,6 +50,7 @@ impl Inner {
         let evidence = conn.evidence.clone();
         let result =
             |r: &RecipientRecord, verdict: Verdict| RcptResult::new(r.idx, verdict, at.clone(), Some(evidence.clone()));
+        let body = files.spooled();
         let (batches, held) = variants::plan(
             &self.config,
             &self.links,

@@ -44,13 +44,13 @@ impl Inner {
         &self,
         info: &MessageInfo,
         files: &Files,
-        body: &Path,
         dest: &Destination,
         rcpts: &[&RecipientRecord],
     ) -> Vec<RcptResult> {
         let all = |verdict: Verdict, at: Option<(Target, Option<String>)>, evidence: Option<&_>| {
             rcpts.iter().map(|r| RcptResult::new(r.idx, verdict.clone(), at.clone(), evidence.cloned())).collect()
         };
+        let body = files.spooled();
         if let Err(verdict) = self.body_intact(info, body) {
             return all(verdict, None, None);
         }
@@ -98,7 +98,7 @@ impl Inner {
                         continue;
                     }
                 };
-            match self.carry(info, files, body, smart_host.as_ref(), rcpts, target, checked).await {
+            match self.carry(info, files, smart_host.as_ref(), rcpts, target, checked).await {
                 Carried::Done(results) => return results,
                 Carried::RetryFresh => todo.push_front((target, true)),
                 Carried::HostFailed(f) => failures.push(*f),

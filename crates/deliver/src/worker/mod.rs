@@ -342,7 +342,7 @@ impl Inner {
                 return;
             }
         };
-        let files = Files::new(&self.config, &detail.info, body.clone());
+        let files = Files::new(&self.config, &detail.info, body);
         let chunks: Vec<_> = groups
             .iter()
             .flat_map(|(dest, rcpts)| rcpts.chunks(RECIPIENTS_PER_TRANSACTION).map(move |c| (dest, c)))
@@ -352,7 +352,7 @@ impl Inner {
             if n + 1 == chunks.len() {
                 files.mark_last();
             }
-            results.extend(self.deliver_group(&detail.info, &files, &body, dest, chunk).await);
+            results.extend(self.deliver_group(&detail.info, &files, dest, chunk).await);
         }
         self.settle(&detail, results).await;
     }
