@@ -86,7 +86,7 @@ async fn a_link_made_by_one_node_opens_and_downloads_on_another_until_it_is_purg
     };
     assert!(!sealed.windows(64).any(|w| w == &report[..64]), "the database holds sealed bytes, never the file");
     let a_data = a.config.store.path.clone();
-    assert_eq!(cached(&a_data), [file_id.clone()]);
+    assert_eq!(cached(&a_data), std::slice::from_ref(&file_id));
 
     // Node A stops and its files/ is emptied; node B has never seen the file.
     let a_dir = a.stop().await;
@@ -107,7 +107,7 @@ async fn a_link_made_by_one_node_opens_and_downloads_on_another_until_it_is_purg
     let (status, _, body) = browser.get("/d/files/0").await;
     assert_eq!(status, 200);
     assert_eq!(sha256(&body), sha256(&report), "the file downloaded on B is the file A kept");
-    assert_eq!(cached(&b_data), [file_id.clone()], "B keeps the sealed copy it fetched");
+    assert_eq!(cached(&b_data), std::slice::from_ref(&file_id), "B keeps the sealed copy it fetched");
     let b_copy = std::fs::read(b_data.join("files").join(&file_id)).unwrap();
     assert!(!b_copy.windows(64).any(|w| w == &report[..64]), "sealed on B's disk too");
     let (status, _, zip) = browser.get("/d/all.zip").await;
