@@ -15,6 +15,7 @@ Usage: bench/relay.py [--runs 3] [--sizes 10k,100k,1m] [--only postfix|sekisho] 
        bench/relay.py --dkim [--runs 3] [--sizes 10k] [--sink smtp-sink|plain|tls]
        bench/relay.py --reputation [--runs 3] [--sizes 10k]
        bench/relay.py --admin [--runs 3] [--sizes 10k]
+       bench/relay.py --postgres 1,3 [--runs 3] [--sizes 10k]  (adds sekisho on PostgreSQL, 1 and 3 nodes)
 Needs the postfix package (smtp-source, smtp-sink), root for Postfix's relay and smtp-sink, and
 a release build of sekisho (built here with cargo). Traffic stays on 127.0.0.0/8.
 
@@ -38,6 +39,12 @@ blocklists ([reputation]: two client lists, one domain list), the runs interleav
 are on a fake DNS server in this harness (UDP on 127.0.0.154) that lists nothing (NXDOMAIN, as
 for most legitimate mail), so every message asks about its client and its sender's domain, and
 the answers come from sekisho's cache after the first.
+--postgres N[,N...] adds rows for sekisho with its queue in a private PostgreSQL cluster made for
+each run (Debian's postgresql 15, initdb as the postgres user, 127.0.0.155, fsync on), as each
+node count: the nodes listen on 127.0.0.152, .156, .157 and .158, each with its own data
+directory and name, and smtp-source's 20 sessions and the messages are split between them. The
+relay's CPU then includes the database's (also shown apart in --json as db_cpu_ms_per_msg).
+
 --admin measures sekisho alone with and without `[admin] listen`, the runs interleaved (off, on,
 off, ...); while on, /metrics is scraped every second (Prometheus's default is every 15 s), and
 the last scrape must hold the counters.
@@ -227,10 +234,13 @@ class PostfixRelay:
 class SekishoRelay:
     name = "sekisho"
 
-    def __init__(self, workdir, sink_port, binary, per_connection, inspection=True, extra="", dkim=(), mx=False):
+    def __init__(self, workdir, sink_port, binary, per_connection, inspection=True, extra="", dkim=(), mx=False,
+                 ip=SEKISHO, hostname="bench.sekisho.test", store_url=None):
         """Relays to the sink at sink_port, or (sink_port None) as `extra` routes it; signs mail
-        from example.jp with a key of each algorithm in `dkim` ("rsa-sha256", "ed25519-sha256")."""
-        self.dir = os.path.join(workdir, "sekisho")
+        from example.jp with a key of each algorithm in `dkim` ("rsa-sha256", "ed25519-sha256").
+        Listens on `ip` and names itself `hostname` (several nodes: one address and name each);
+        with `store_url`, the queue is in that PostgreSQL database ([store] backend = "postgres")."""
+        self.dir = os.path.join(workdir, f"sekisho-{ip}")
         os.makedirs(self.dir, exist_ok=True)
         if dkim:
             keys = []
@@ -242,8 +252,8 @@ class SekishoRelay:
             selectors = ", ".join(f'"{s}"' for s, _ in keys)
             paths = ", ".join(f's{n} = "{p}"' for n, (_, p) in enumerate(keys))
             extra += f'\n[[dkim]]\ndomain = "example.jp"\nselectors = [{selectors}]\nkeys = {{ {paths} }}\n' 
-        self.port = free_port(SEKISHO)
-        portal = f"{SEKISHO}:{free_port(SEKISHO)}"
+        self.port = free_port(ip)
+        portal = f"{ip}:{free_port(ip)}"
         relay_host = f'relay_host = "[{SINK}]:{sink_port}"' if sink_port else ""
         top, listener = "", 'role = "submission"\ntrusted_networks = ["127.0.0.0/8"]'
         if mx:
@@ -256,11 +266,12 @@ class SekishoRelay:
             extra += "\n[authentication]\nenabled = false\n"
         config = os.path.join(self.dir, "sekisho.toml")
         with open(config, "w") as f:
-            f.write(f"""hostname = "bench.sekisho.test"
+            f.write(f"""hostname = "{hostname}"
 {top}
 [store]
 path = "{self.dir}/data"
 min_free_space = 0
+{f'backend = "postgres"{chr(10)}url = "{store_url}"' if store_url else ""}
 {TUNED_LOG if TUNED else ""}
 [portal]
 address = "{portal}"
@@ -273,13 +284,13 @@ max_messages_per_connection = {per_connection}
 encrypted_attachments = "{'reject' if inspection else 'allow'}"
 uninspectable_attachments = "{'reject' if inspection else 'allow'}"
 [[listener]]
-address = "{SEKISHO}:{self.port}"
+address = "{ip}:{self.port}"
 {listener}
 {extra}""")
         self.proc = subprocess.Popen([binary, "--config", config, "serve"],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_listening(SEKISHO, self.port)
-        self.addr = f"{SEKISHO}:{self.port}"
+        wait_listening(ip, self.port)
+        self.addr = f"{ip}:{self.port}"
         self.peak_pss = 0
 
     def memory_kib(self):
@@ -303,8 +314,91 @@ address = "{SEKISHO}:{self.port}"
             self.proc.kill()
 
 
+PG_BIN = "/usr/lib/postgresql/15/bin"
+PG_IP = "127.0.0.155"
+# Node addresses for --nodes: the first is the single node's address.
+NODE_IPS = [SEKISHO, "127.0.0.156", "127.0.0.157", "127.0.0.158"]
+
+
+class PostgresServer:
+    """A private PostgreSQL cluster (Debian's postgresql 15) for one run, as the tests' kit
+    makes it: initdb in the run's directory as the `postgres` user, trust authentication on
+    127.0.0.155, fsync on, a database `sekisho`."""
+
+    def __init__(self, workdir):
+        self.dir = os.path.join(workdir, "pg")
+        os.makedirs(self.dir)
+        subprocess.run(["chown", "-R", "postgres:postgres", self.dir], check=True)
+        d = self.dir
+        while d != "/":
+            d = os.path.dirname(d)
+            subprocess.run(["chmod", "o+x", d], check=False)
+        data = os.path.join(self.dir, "pgdata")
+        subprocess.run(["runuser", "-u", "postgres", "--", f"{PG_BIN}/initdb", "-D", data, "-A", "trust", "-U",
+                        "postgres", "--no-sync", "-E", "UTF8", "--locale=C"], check=True, stdout=subprocess.DEVNULL)
+        self.port = free_port(PG_IP)
+        log = open(os.path.join(self.dir, "postgres.log"), "a")
+        self.proc = subprocess.Popen(["runuser", "-u", "postgres", "--", f"{PG_BIN}/postgres", "-D", data, "-h", PG_IP,
+                                      "-p", str(self.port), "-k", self.dir, "-c", "fsync=on",
+                                      "-c", "max_connections=200"], stdout=subprocess.DEVNULL, stderr=log)
+        for _ in range(200):
+            if subprocess.run([f"{PG_BIN}/pg_isready", "-h", PG_IP, "-p", str(self.port), "-q"]).returncode == 0:
+                break
+            time.sleep(0.05)
+        else:
+            raise SystemExit(f"postgres did not start: see {self.dir}/postgres.log")
+        subprocess.run([f"{PG_BIN}/createdb", "-h", PG_IP, "-p", str(self.port), "-U", "postgres", "sekisho"], check=True)
+        with open(os.path.join(data, "postmaster.pid")) as f:
+            self.master = int(f.readline())
+        self.url = f"postgres://postgres@{PG_IP}:{self.port}/sekisho"
+
+    def cpu_jiffies(self):
+        return sum(proc_cpu_jiffies(p) for p in descendants(self.master))
+
+    def counters(self):
+        """WAL bytes written so far, and the database's transactions and rows written."""
+        out = subprocess.run([f"{PG_BIN}/psql", "-h", PG_IP, "-p", str(self.port), "-U", "postgres", "-d", "sekisho",
+                              "-At", "-F", " ", "-c",
+                              "SELECT pg_current_wal_lsn() - '0/0', xact_commit, tup_inserted + tup_updated + "
+                              "tup_deleted FROM pg_stat_database WHERE datname = 'sekisho'"],
+                             capture_output=True, text=True, check=True).stdout.split()
+        return [float(x) for x in out]
+
+    def stop(self):
+        subprocess.run(["kill", "-INT", str(self.master)], check=False)
+        self.proc.wait()
+
+
+class SekishoNodes:
+    """`count` sekisho nodes sharing one PostgreSQL database, each with its own address, name
+    and data directory; measured together (their CPU, memory and the database's CPU)."""
+
+    def __init__(self, workdir, sink_port, binary, per_connection, inspection, count):
+        self.db = PostgresServer(workdir)
+        self.nodes = [SekishoRelay(workdir, sink_port, binary, per_connection, inspection, ip=NODE_IPS[i],
+                                   hostname=f"node{i + 1}.sekisho.test", store_url=self.db.url)
+                      for i in range(count)]
+        self.addrs = [n.addr for n in self.nodes]
+
+    def memory_kib(self):
+        return sum(n.memory_kib() for n in self.nodes)
+
+    def peak_rss_kib(self):
+        return max(n.peak_rss_kib() for n in self.nodes)
+
+    def cpu_jiffies(self):
+        return sum(n.cpu_jiffies() for n in self.nodes)
+
+    def stop(self):
+        for n in self.nodes:
+            n.stop()
+        self.db.stop()
+
+
 def one_run(kind, size_name, binary, sink_kind, per_connection, inspection=True, messages=None, dkim=(),
-            mx=False, extra="", admin=False):
+            mx=False, extra="", admin=False, nodes=0):
+    """One run; `nodes` > 0: sekisho as that many nodes on a private PostgreSQL, the 20 sessions
+    and the messages split between them."""
     size, count = COUNTS[size_name]
     count = messages or count
     work = tempfile.mkdtemp(prefix=f"bench-{kind}-")
@@ -313,23 +407,40 @@ def one_run(kind, size_name, binary, sink_kind, per_connection, inspection=True,
     admin_addr = f"{SEKISHO}:{free_port(SEKISHO)}" if admin else None
     if kind == "postfix":
         relay = PostfixRelay(work, sink_port, per_connection)
+    elif nodes:
+        relay = SekishoNodes(work, sink_port, binary, per_connection, inspection, nodes)
     else:
         if admin:
             extra += f'[admin]\nlisten = "{admin_addr}"\n'
         relay = SekishoRelay(work, sink_port, binary, per_connection, inspection, dkim=dkim, mx=mx, extra=extra)
     peak, done = sample_peak_memory(relay)
     scrapes = scrape_every_second(admin_addr, done) if admin else None
+    addrs = relay.addrs if hasattr(relay, "addrs") else [relay.addr]
+    db = getattr(relay, "db", None)
     busy0, relay0, t0 = busy_jiffies(), relay.cpu_jiffies(), time.time()
-    source = subprocess.run(["smtp-source", "-s", "20", "-m", str(count), "-l", str(size), "-M", "source.test",
-                             "-f", "bench@example.jp", "-t", "sink@example.com", relay.addr],
-                            capture_output=True, text=True)
-    if source.returncode != 0:
-        raise SystemExit(f"smtp-source failed against {kind}: {source.stderr}")
+    db0 = db.cpu_jiffies() if db else 0
+    counters0 = db.counters() if db else None
+    sources = []
+    for i, addr in enumerate(addrs):
+        share = count // len(addrs) + (1 if i < count % len(addrs) else 0)
+        sessions = max(1, 20 // len(addrs) + (1 if i < 20 % len(addrs) else 0))
+        sources.append(subprocess.Popen(["smtp-source", "-s", str(sessions), "-m", str(share), "-l", str(size),
+                                         "-M", "source.test", "-f", "bench@example.jp", "-t", "sink@example.com",
+                                         addr], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True))
+    for source in sources:
+        _, err = source.communicate()
+        if source.returncode != 0:
+            raise SystemExit(f"smtp-source failed against {kind}: {err}")
     deadline = time.time() + 600
     while sink.count < count and time.time() < deadline:
         time.sleep(0.01)
     t1 = time.time()
     busy1, relay1 = busy_jiffies(), relay.cpu_jiffies()
+    db1 = db.cpu_jiffies() if db else 0
+    if db:
+        # The statistics collector reports with a delay of up to half a second.
+        time.sleep(1)
+        counters1 = db.counters()
     done.set()
     hz = os.sysconf("SC_CLK_TCK")
     result = {
@@ -344,6 +455,15 @@ def one_run(kind, size_name, binary, sink_kind, per_connection, inspection=True,
         "relay_cpu_ms_per_msg": (relay1 - relay0) * 1000 / hz / count,
         "memory_kib": peak[0],
     }
+    if db:
+        # The database serves the relay: its CPU is the relay's too, and shown apart.
+        result["db_cpu_ms_per_msg"] = (db1 - db0) * 1000 / hz / count
+        result["relay_cpu_ms_per_msg"] += result["db_cpu_ms_per_msg"]
+        result["nodes"] = nodes
+        wal, commits, rows = (b - a for a, b in zip(counters0, counters1))
+        result["db_wal_bytes_per_msg"] = wal / count
+        result["db_commits_per_msg"] = commits / count
+        result["db_rows_written_per_msg"] = rows / count
     if kind == "sekisho":
         result["peak_rss_kib"] = relay.peak_rss_kib()
     if scrapes is not None:
@@ -721,6 +841,9 @@ def main():
                     help="sekisho alone: DKIM signing off, RSA, Ed25519 and both, runs interleaved")
     ap.add_argument("--reputation", action="store_true",
                     help="sekisho alone as an MX relay: no DNS blocklists and three, runs interleaved")
+    ap.add_argument("--postgres", metavar="NODES", default="",
+                    help="also sekisho on a private PostgreSQL ([store] backend = \"postgres\"), as each of these "
+                         "node counts (e.g. 1,3): rows labelled pg1, pg3; relay CPU includes the database's")
     ap.add_argument("--attachments", nargs="?", const="both", choices=["links", "inline", "both"],
                     help="sekisho alone, 1 MB attachments, half the recipients without STARTTLS (links)")
     args = ap.parse_args()
@@ -751,16 +874,29 @@ def main():
         admin_main(args, binary)
         return
     kinds = [args.only] if args.only else ["postfix", "sekisho"]
+    node_counts = [int(n) for n in args.postgres.split(",") if n]
+    if any(not 1 <= n <= len(NODE_IPS) for n in node_counts):
+        raise SystemExit(f"--postgres: node counts between 1 and {len(NODE_IPS)}")
+    if node_counts and not os.path.exists(f"{PG_BIN}/initdb"):
+        raise SystemExit("--postgres needs Debian's postgresql package (apt-get install postgresql)")
+    kinds += [f"pg{n}" for n in node_counts]
     results = []
     for size_name in args.sizes.split(","):
         for kind in kinds:
             for run in range(args.runs):
-                r = one_run(kind, size_name, binary, args.sink, args.messages_per_connection, not args.no_inspection,
-                            args.messages)
+                nodes = int(kind[2:]) if kind.startswith("pg") else 0
+                r = one_run("sekisho" if nodes else kind, size_name, binary, args.sink, args.messages_per_connection,
+                            not args.no_inspection, args.messages, nodes=nodes)
+                r["relay"] = kind
                 results.append(r)
+                db = ""
+                if nodes:
+                    db = (f" (database {r['db_cpu_ms_per_msg']:.2f} ms/msg, WAL {r['db_wal_bytes_per_msg'] / 1024:.1f} "
+                          f"KiB/msg, {r['db_commits_per_msg']:.1f} commits/msg, "
+                          f"{r['db_rows_written_per_msg']:.1f} rows written/msg)")
                 print(f"{kind:8} {size_name:5} run {run + 1}: {r['msgs_per_s']:8.1f} msg/s {r['mb_per_s']:7.2f} MB/s "
                       f"box {r['box_cpu_ms_per_msg']:.2f} ms/msg relay {r['relay_cpu_ms_per_msg']:.2f} ms/msg "
-                      f"mem {r['memory_kib'] / 1024:.1f} MiB", flush=True)
+                      f"mem {r['memory_kib'] / 1024:.1f} MiB{db}", flush=True)
     print()
     print("| size | relay | msg/s | MB/s | box CPU ms/msg | relay CPU ms/msg | relay memory MiB | sekisho/Postfix |")
     print("|---|---|---|---|---|---|---|---|")
@@ -770,12 +906,12 @@ def main():
             rs = [r for r in results if r["relay"] == kind and r["size"] == size_name]
             med[kind] = {k: statistics.median(r[k] for r in rs)
                          for k in ["msgs_per_s", "mb_per_s", "box_cpu_ms_per_msg", "relay_cpu_ms_per_msg", "memory_kib"]}
-            if kind == "sekisho":
+            if kind != "postfix":
                 med[kind]["memory_kib"] = max(max(r["peak_rss_kib"], r["memory_kib"]) for r in rs)
         for kind in kinds:
             m = med[kind]
             ratio = ""
-            if kind == "sekisho" and "postfix" in med:
+            if kind != "postfix" and "postfix" in med:
                 ratio = f"{m['msgs_per_s'] / med['postfix']['msgs_per_s']:.2f}x"
             print(f"| {size_name} | {kind} | {m['msgs_per_s']:.0f} | {m['mb_per_s']:.1f} | {m['box_cpu_ms_per_msg']:.2f} | "
                   f"{m['relay_cpu_ms_per_msg']:.2f} | {m['memory_kib'] / 1024:.0f} | {ratio} |")
