@@ -210,3 +210,45 @@ async fn exec(url: &str, sql: &str) {
     let mut c = sqlx::PgConnection::connect(url).await.unwrap();
     sqlx::raw_sql(sql).execute(&mut c).await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_migration_that_fails_half_way_keeps_nothing_and_can_be_run_again() {
+    use std::str::FromStr;
+    let dir = tempfile::tempdir().unwrap();
+    let pg = Postgres::start(&dir.path().join("pg"), "127.0.0.1");
+    let url = pg.url();
+    let config = write_config(dir.path(), own_address(2525), "");
+    let (code, _, stderr) = run(Some(&config), &["user", "add", "alice"], "pw\n");
+    assert_eq!(code, 0, "{stderr}");
+    let data = dir.path().join("data");
+    let id = sekisho_store::QueueId::generate();
+    std::fs::create_dir_all(data.join("spool/msg")).unwrap();
+    std::fs::write(data.join("spool/msg").join(id.as_str()), b"Subject: x\r\n\r\nbody\r\n").unwrap();
+    // A session whose link is gone, written past SQLite's foreign keys (a database damaged on
+    // disk): PostgreSQL refuses it, late in the copy.
+    let options =
+        sqlx::sqlite::SqliteConnectOptions::from_str(&format!("sqlite://{}", data.join("queue.db").display()))
+            .unwrap()
+            .foreign_keys(false);
+    let sqlite = sqlx::SqlitePool::connect_with(options).await.unwrap();
+    sqlx::query(
+        "INSERT INTO portal_sessions (id_hash, message_id, idx, csrf, verified, expires_at) \
+         VALUES ('h', 'GONE', 0, 'c', 1, 0)",
+    )
+    .execute(&sqlite)
+    .await
+    .unwrap();
+
+    let args = ["store", "migrate", "--to", "postgres", url.as_str()];
+    let (code, stdout, stderr) = run(Some(&config), &args, "");
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    assert!(stderr.contains("writing portal_sessions to PostgreSQL"), "{stderr}");
+    assert_eq!(pg_count(&url, "SELECT COUNT(*) FROM users").await, 0, "the rows were rolled back");
+    assert_eq!(pg_count(&url, "SELECT COUNT(*) FROM objects").await, 0, "the objects were removed");
+
+    sqlx::query("DELETE FROM portal_sessions").execute(&sqlite).await.unwrap();
+    let (code, stdout, stderr) = run(Some(&config), &args, "");
+    assert_eq!(code, 0, "the same database takes the next run: {stdout}{stderr}");
+    assert_eq!(pg_count(&url, "SELECT COUNT(*) FROM users").await, 1);
+    assert_eq!(pg_count(&url, "SELECT COUNT(*) FROM objects").await, 1);
+}
