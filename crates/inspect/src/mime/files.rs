@@ -111,6 +111,12 @@ pub const CUT_AT: usize = 4096;
 /// when a cut is not a file's body, or when the message is refused (then it is to be walked
 /// whole).
 fn carried_cut(raw: &[u8], limits: &MessageLimits, max_text: usize) -> Option<Carried> {
+    // Only a part declared base64 takes a cut: a message that never names it has none to look
+    // for (a name spelled in mixed case only costs the whole walk).
+    let names_base64 = |spelled: &[u8]| memchr::memmem::find(raw, spelled).is_some();
+    if raw.len() < CUT_AT || !(names_base64(b"ase64") || names_base64(b"ASE64")) {
+        return None;
+    }
     let runs: Vec<_> =
         super::cut::long_bodies_in(raw, CUT_AT).into_iter().filter(|run| file_body(&raw[..run.start])).collect();
     if runs.is_empty() {
