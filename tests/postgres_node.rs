@@ -186,5 +186,7 @@ async fn a_delivery_longer_than_the_lease_renews_its_claim_and_no_other_node_tak
     }
     assert!(started.elapsed() > Duration::from_secs(6) && looked > 10, "the delivery outlasted the lease");
     assert_eq!(partner.received().len(), 1, "delivered once");
+    // Nor did this node take its own claim over as lapsed and start the delivery again.
+    assert_eq!(partner.connections(), 1, "one delivery, one connection");
     s.stop().await;
 }
