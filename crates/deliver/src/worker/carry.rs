@@ -35,6 +35,7 @@ enum Stop {
 impl Inner {
     /// Sends message `info` to `rcpts` over `checked`, in as many transactions as its variants
     /// need.
+    #[allow(clippy::too_many_arguments)]
     pub(super) async fn carry(
         &self,
         info: &MessageInfo,

@@ -390,6 +390,16 @@ mod tests {
         async fn object_ids(&self, _: ObjectKind) -> Result<Vec<String>, StoreError> {
             Ok(self.objects.lock().unwrap().keys().cloned().collect())
         }
+
+        async fn stored_objects(&self, _: ObjectKind) -> Result<Vec<crate::objects::StoredObject>, StoreError> {
+            let objects = self.objects.lock().unwrap();
+            let stored = objects.iter().map(|(id, bytes)| crate::objects::StoredObject {
+                id: id.clone(),
+                size: bytes.len() as u64,
+                stored_at: 0,
+            });
+            Ok(stored.collect())
+        }
     }
 
     fn kept(message_id: &str, f: &StoredFile) -> crate::LinkMessage {
