@@ -108,7 +108,11 @@ async fn a_stopped_sqlite_node_moves_into_postgresql_whole_and_verified() {
     assert_eq!(moved["files"]["count"].as_u64().unwrap(), file_ids.len() as u64);
 
     // The PostgreSQL store reads back what the node wrote.
-    let database = Database::Postgres { url: url.clone(), node: "gw.sekisho.test".into() };
+    let database = Database::Postgres {
+        url: url.clone(),
+        node: "gw.sekisho.test".into(),
+        lease: std::time::Duration::from_secs(300),
+    };
     let (stores, _) = sekisho_store::open_store_on(&data, &database).await.unwrap();
     let again = stores.messages.message(&queued).await.unwrap().expect("the queued message");
     assert_eq!(shown(Some(again.clone())), queued_before, "the queued message reads as it did on SQLite");
