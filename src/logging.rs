@@ -3,7 +3,9 @@
 //! are handed to a writer thread (`crate::log_writer`), so a delivery or session task never
 //! waits on the stderr lock or its write: the thread is woken by the first line after it went
 //! idle, lets the lines of the next few milliseconds gather and writes them with one system
-//! call; when it falls behind by megabytes, tasks wait for it rather than lose a line.
+//! call; when it falls behind by megabytes, tasks wait for it rather than lose a line. A panic
+//! first has the lines queued before it written (waiting at most 100 ms); at exit sekisho waits
+//! at most a second for the writer (stderr may be a pipe nobody reads), then leaves it behind.
 //!
 //! Many values come from outsiders (HELO names, addresses, user names, file names, a remote
 //! server's replies): in text lines every field and message is written with its control and
@@ -36,6 +38,7 @@ pub(crate) fn init(config: &LogConfig) -> std::io::Result<(Guard, Option<LogFile
         }
         None => (None, log_writer::start(std::io::stderr(), "sekisho-log")?, std::io::stderr().is_terminal()),
     };
+    log_writer::flush_on_panic(&writer);
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer).with_ansi(ansi);
     let _ = match config.format {
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
