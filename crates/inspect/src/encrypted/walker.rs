@@ -347,6 +347,18 @@ mod tests {
     use super::*;
 
     #[test]
+    fn an_entry_of_exactly_the_cap_is_read_one_byte_more_is_over() {
+        let entry = vec![7u8; 100];
+        let (read, ended) = read_capped(&mut entry.as_slice(), 100, 100);
+        assert_eq!(read, 100);
+        assert_eq!(ended.unwrap(), entry);
+        let longer = vec![7u8; 101];
+        let (read, ended) = read_capped(&mut longer.as_slice(), 101, 100);
+        assert_eq!(read, 100);
+        assert!(matches!(ended, Err(Capped::Over)), "{ended:?}");
+    }
+
+    #[test]
     fn read_entry_stops_at_the_limits() {
         let limits = Limits { max_entry_size: 10, max_total_uncompressed: 15, ..Limits::default() };
         let mut w = Walker::new(&limits, 0, false);

@@ -514,6 +514,57 @@ mod tests {
     }
 
     #[test]
+    fn odd_spellings_and_endings_carry_the_same_files_cut_or_whole() {
+        let file: Vec<u8> = (0..9000u32).map(|i| (i.wrapping_mul(7919) % 251) as u8).collect();
+        let pdf = [b"%PDF-1.4\n".as_slice(), &file].concat();
+        let limits = MessageLimits::default();
+        for eol in ["\r\n", "\n"] {
+            let pdf_part = |cte: &str, body: String| {
+                (format!("Content-Type: application/pdf; name=\"a.pdf\"\nContent-Transfer-Encoding: {cte}"), body)
+            };
+            let inner = mixed(eol, &[pdf_part("base64", b64(&pdf, eol))]);
+            let cases = [
+                (
+                    "a space before the colon of an attached message's type",
+                    mixed(
+                        eol,
+                        &[(
+                            "Content-Type :message/rfc822\nContent-Transfer-Encoding: base64".into(),
+                            b64(inner.as_bytes(), eol),
+                        )],
+                    ),
+                ),
+                (
+                    "a body that ends the message without a newline",
+                    format!(
+                        "Subject: x{eol}Content-Type: application/pdf{eol}Content-Transfer-Encoding: base64{eol}{eol}{}",
+                        b64(&pdf, eol)
+                    ),
+                ),
+                ("a last line ending in a space", mixed(eol, &[pdf_part("base64", format!("{} ", b64(&pdf, eol)))])),
+                ("a last line ending in a tab", mixed(eol, &[pdf_part("base64", format!("{}\t", b64(&pdf, eol)))])),
+                (
+                    "a last line ending in blanks before the closing boundary",
+                    mixed(eol, &[pdf_part("base64", format!("{} \t ", b64(&pdf, eol)))]),
+                ),
+                ("an encoding spelled in mixed case", mixed(eol, &[pdf_part("bAsE64", b64(&pdf, eol))])),
+            ];
+            for (what, raw) in cases {
+                let whole = carried_whole(raw.as_bytes(), &limits, 1000);
+                assert!(
+                    whole.as_ref().unwrap().files.iter().any(|f| f.bytes.len() > 4000),
+                    "{what} {eol:?}: {:?}",
+                    whole.as_ref().map(|c| c.files.iter().map(|f| (&f.name, f.bytes.len())).collect::<Vec<_>>())
+                );
+                assert_eq!(carried(raw.as_bytes(), &limits, 1000), whole, "{what} {eol:?}");
+                if let Some(cut) = carried_cut(raw.as_bytes(), &limits, 1000) {
+                    assert_eq!(Ok(cut), whole, "{what} {eol:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
     fn a_text_message_has_none_and_limits_hold() {
         let plain = b"From: a@example.jp\r\nSubject: t\r\n\r\nhello\r\n";
         assert!(attachments(plain, &MessageLimits::default(), true).unwrap().files.is_empty());
