@@ -868,7 +868,7 @@ async fn recovery_trusts_the_shared_copies_and_sweeps_only_what_no_node_can_stil
     let (a, report) = serving_node(&a_dir, &url, "a").await;
     assert_eq!(report.shared_restored, 1, "m2 stored again from a's copy");
     // m3's body is reachable nowhere from here, yet another node may hold it: never deleted.
-    assert_eq!(report.unreachable, [m3.clone()]);
+    assert_eq!(report.unreachable, std::slice::from_ref(&m3));
     assert!(b.stores().messages.message(&m3).await.unwrap().is_some(), "m3 stays queued");
     assert!(!a_dir.join("quarantine").join(format!("{m3}.json")).exists());
     // m4's body is there but of the wrong size everywhere: set aside, kept in quarantine
