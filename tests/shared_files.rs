@@ -80,7 +80,12 @@ async fn a_link_made_by_one_node_opens_and_downloads_on_another_until_it_is_purg
     // Node A's files/ is emptied while it keeps serving; node B starts beside it and has never
     // seen the file.
     std::fs::remove_file(a_data.join("files").join(&file_id)).unwrap();
-    let b = TestServer::start_delivering(&dns, port, node).await;
+    // Each node sharing a database has a name of its own (`hostname`).
+    let b = TestServer::start_delivering(&dns, port, |c: &mut sekisho_config::Config| {
+        node(c);
+        c.hostname = "gw2.sekisho.test".into();
+    })
+    .await;
     let b_data = b.config.store.path.clone();
     assert_ne!(a_data, b_data);
     assert!(cached(&b_data).is_empty());

@@ -834,6 +834,7 @@ async fn recovery_trusts_the_shared_copies_and_sweeps_only_what_no_node_can_stil
     let m1 = accept(&a, b"Subject: one\r\n\r\nfirst\r\n").await;
     let m2 = accept(&a, b"Subject: two\r\n\r\nsecond\r\n").await;
     let m3 = accept(&a, b"Subject: three\r\n\r\nthird\r\n").await;
+    let m4 = accept(&a, b"Subject: four\r\n\r\nfourth\r\n").await;
     // Bodies stored by a node that crashed before committing their messages: one two hours
     // ago, one just now (as a node still committing it would have).
     let objects = a.stores().objects.clone().expect("PostgreSQL shares bodies");
@@ -848,30 +849,40 @@ async fn recovery_trusts_the_shared_copies_and_sweeps_only_what_no_node_can_stil
     // in its own spool, and only the old orphan is swept.
     let (b, report) = serving_node(&b_dir, &url, "b").await;
     assert_eq!(report.quarantined, []);
-    assert_eq!(report.messages, 3);
+    assert_eq!(report.messages, 4);
     assert_eq!(report.shared_orphans_swept, 1);
     let mut left = objects.object_ids(ObjectKind::Body).await.unwrap();
     left.sort();
-    let mut expected = vec![m1.clone(), m2.clone(), m3.clone(), fresh.clone()];
+    let mut expected = vec![m1.clone(), m2.clone(), m3.clone(), m4.clone(), fresh.clone()];
     expected.sort();
     assert_eq!(left, expected, "the body another node may still be committing stays");
 
     // Damage: the shared copies of m2 and m3 are lost, and only node a has m2; a's copy of m1
-    // is truncated.
+    // is truncated; m4's shared copy is truncated and a has none of its own.
     sqlx_exec(&url, &format!("DELETE FROM objects WHERE id IN ('{m2}', '{m3}')")).await;
+    sqlx_exec(&url, &format!("UPDATE objects SET data = substring(data from 1 for 5) WHERE id = '{m4}'")).await;
     std::fs::remove_file(a.body_path(&m3)).unwrap();
+    std::fs::remove_file(a.body_path(&m4)).unwrap();
     std::fs::write(a.body_path(&m1), b"Subj").unwrap();
     drop(a);
     let (a, report) = serving_node(&a_dir, &url, "a").await;
     assert_eq!(report.shared_restored, 1, "m2 stored again from a's copy");
-    assert_eq!(report.quarantined.iter().map(|(id, _)| id.as_str()).collect::<Vec<_>>(), [m3.as_str()]);
+    // m3's body is reachable nowhere from here, yet another node may hold it: never deleted.
+    assert_eq!(report.unreachable, std::slice::from_ref(&m3));
+    assert!(b.stores().messages.message(&m3).await.unwrap().is_some(), "m3 stays queued");
+    assert!(!a_dir.join("quarantine").join(format!("{m3}.json")).exists());
+    // m4's body is there but of the wrong size everywhere: set aside, kept in quarantine
+    // before its shared copy goes.
+    assert_eq!(report.quarantined.iter().map(|(id, _)| id.as_str()).collect::<Vec<_>>(), [m4.as_str()]);
     assert!(report.quarantined[0].1.contains("shared copy"), "{:?}", report.quarantined);
-    assert!(a_dir.join("quarantine").join(format!("{m3}.json")).exists());
-    assert_eq!(report.messages, 2);
+    assert!(a_dir.join("quarantine").join(format!("{m4}.json")).exists());
+    assert_eq!(std::fs::read(a_dir.join("quarantine").join(&m4)).unwrap(), b"Subje");
+    assert_eq!(parts_of(&url, &m4).await, 0);
+    assert_eq!(report.messages, 3);
     assert!(!a.body_path(&m1).exists(), "a local copy of another size is dropped");
     assert_eq!(std::fs::read(a.local_body(&m1).await.unwrap()).unwrap(), b"Subject: one\r\n\r\nfirst\r\n");
     assert_eq!(std::fs::read(b.local_body(&m2).await.unwrap()).unwrap(), b"Subject: two\r\n\r\nsecond\r\n");
-    assert!(b.stores().messages.message(&m3).await.unwrap().is_none(), "m3 is out of the queue for every node");
+    assert!(b.stores().messages.message(&m4).await.unwrap().is_none(), "m4 is out of the queue for every node");
 
     // m2 leaves the queue through node a; node b's cached copy goes at its hourly sweep once an
     // hour old (it might be a body b is committing until then).
@@ -887,4 +898,27 @@ async fn recovery_trusts_the_shared_copies_and_sweeps_only_what_no_node_can_stil
     assert_eq!(b.control().sweep_bodies().await.unwrap(), (1, 0));
     assert!(!b.body_path(&m2).exists());
     assert!(b.body_path(&m1).exists(), "the copy of a queued message stays");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_serving_nodes_never_share_a_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let pg = Postgres::start(&dir.path().join("pg"), "127.0.0.1");
+    let url = pg.url();
+    let (a, _) = serving_node(&dir.path().join("a"), &url, "gw1").await;
+    // The same sekisho.toml copied to a second machine: its recovery would release a's live
+    // claims, so it is refused, naming the hostname.
+    let database = Database::Postgres { url: url.clone(), node: "gw1".into(), lease: Duration::from_secs(600) };
+    match Queue::open_on(&dir.path().join("b"), &database, 16, false).await {
+        Err(e @ StoreError::NodeNameInUse(_)) => {
+            assert!(e.to_string().contains("\"gw1\"") && e.to_string().contains("hostname"), "{e}");
+        }
+        other => panic!("expected NodeNameInUse, got {:?}", other.map(|_| ())),
+    }
+    // Under a name of its own it serves beside a.
+    let (b, _) = serving_node(&dir.path().join("b"), &url, "gw2").await;
+    // Once a stops, its name is free again.
+    drop(a);
+    let (_a, _) = serving_node(&dir.path().join("a"), &url, "gw1").await;
+    drop(b);
 }

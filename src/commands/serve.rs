@@ -21,7 +21,11 @@ pub(crate) async fn run(config: Config, source: &ConfigSource) -> Result<(), Fai
     let (queue, report) =
         Queue::open_on(&config.store.path, &database, config.store.group_commit_max, config.store.group_sync)
             .await
-            .map_err(|e| Failure::Failed(e.to_string()))?;
+            .map_err(|e| match e {
+                // Two nodes sharing a name: sekisho.toml must change, as for any configuration error.
+                e @ sekisho_store::StoreError::NodeNameInUse(_) => Failure::Usage(e.to_string()),
+                e => Failure::Failed(e.to_string()),
+            })?;
     tracing::info!(
         messages = report.messages,
         claims_released = report.claims_released,
@@ -30,6 +34,7 @@ pub(crate) async fn run(config: Config, source: &ConfigSource) -> Result<(), Fai
         shared_orphans_swept = report.shared_orphans_swept,
         shared_restored = report.shared_restored,
         quarantined = report.quarantined.len(),
+        unreachable = report.unreachable.len(),
         "queue opened"
     );
     let files = crate::store_key::open_files(&config, queue.stores()).await?;

@@ -97,6 +97,15 @@ where
     Body::from_stream(tokio_stream::wrappers::ReceiverStream::new(rx))
 }
 
+/// Why [`Portal::read_whole`] read nothing.
+#[derive(Debug)]
+pub(crate) enum Unread {
+    /// The shared store failed while fetching it: try again later (503), nothing is lost.
+    Store(sekisho_store::StoreError),
+    /// This node's copy is missing or does not open: gone (410).
+    File(std::io::Error),
+}
+
 impl Portal {
     /// The verified session of a download request and its message's files, or the refusal.
     pub(crate) async fn downloadable(&self, headers: &HeaderMap) -> Result<(Current, Vec<LinkFile>), Response> {
@@ -133,7 +142,11 @@ impl Portal {
             if made.iter().any(|(i, n)| *i == f.idx && *n >= c.link.max_downloads) {
                 return Err(notice(StatusCode::GONE, t, t.used_up));
             }
-            if let Err(e) = self.fetch(f).await.and_then(|()| self.open(f).map(drop)) {
+            // The shared store failing is no purge: the visitor tries again later.
+            if let Err(e) = self.fetch(f).await {
+                return Err(crate::page::unavailable(e));
+            }
+            if let Err(e) = self.open(f) {
                 tracing::error!(message_id = %c.link.message_id, file = %f.file_id, error = %e, "kept file unreadable");
                 return Err(notice(StatusCode::GONE, t, t.purged));
             }
@@ -196,8 +209,8 @@ impl Portal {
     }
 
     /// Brings kept file `f` to this node when another node kept it (shared store).
-    async fn fetch(&self, f: &LinkFile) -> std::io::Result<()> {
-        self.inner.files.ensure_local(&f.file_id).await.map_err(std::io::Error::other)
+    async fn fetch(&self, f: &LinkFile) -> Result<(), sekisho_store::StoreError> {
+        self.inner.files.ensure_local(&f.file_id).await
     }
 
     /// Kept file `f` as a stream of its plaintext, from this node's copy: [`Portal::left`]
@@ -208,16 +221,18 @@ impl Portal {
 
     /// The whole of kept file `f`, read on a blocking thread (an archive to open with a
     /// password: at most the size of a message).
-    pub(crate) async fn read_whole(&self, f: &LinkFile) -> std::io::Result<Vec<u8>> {
-        self.fetch(f).await?;
+    pub(crate) async fn read_whole(&self, f: &LinkFile) -> Result<Vec<u8>, Unread> {
+        self.fetch(f).await.map_err(Unread::Store)?;
         let (p, f) = (self.clone(), f.clone());
-        tokio::task::spawn_blocking(move || {
+        let read = tokio::task::spawn_blocking(move || {
             let mut bytes = Vec::with_capacity(f.size as usize);
             p.open(&f)?.read_to_end(&mut bytes)?;
             Ok(bytes)
         })
         .await
-        .map_err(std::io::Error::other)?
+        .map_err(std::io::Error::other)
+        .and_then(|r| r);
+        read.map_err(Unread::File)
     }
 
     /// The kept file `n` names: for an inbound message the record's file `n`, sent only as its

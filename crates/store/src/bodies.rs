@@ -116,23 +116,17 @@ impl Bodies {
     }
 
     /// On PostgreSQL, removes what no queued message needs: objects stored more than
-    /// [`UNCOMMITTED_GRACE`] before `now` whose message is not in `queued` (finished, deleted,
-    /// or never committed: a crash between storing and committing), and this node's cached
-    /// copies not in `queued` last written before `local_before`.
-    pub(crate) async fn sweep(
-        &self,
-        queued: &HashSet<String>,
-        now: i64,
-        local_before: i64,
-    ) -> Result<Swept, StoreError> {
+    /// [`UNCOMMITTED_GRACE`] ago by the database's clock whose message is not in `queued`
+    /// (finished, deleted, or never committed: a crash between storing and committing), and
+    /// this node's cached copies not in `queued` last written before `local_before`.
+    pub(crate) async fn sweep(&self, queued: &HashSet<String>, local_before: i64) -> Result<Swept, StoreError> {
         let Some(shared) = &self.shared else { return Ok(Swept::default()) };
         let mut swept = Swept::default();
         let old: Vec<String> = shared
-            .stored_objects(ObjectKind::Body)
+            .objects_older_than(ObjectKind::Body, UNCOMMITTED_GRACE)
             .await?
             .into_iter()
-            .filter(|o| o.stored_at < now - UNCOMMITTED_GRACE && !queued.contains(&o.id))
-            .map(|o| o.id)
+            .filter(|id| !queued.contains(id))
             .collect();
         if !old.is_empty() {
             swept.shared = shared.remove_objects(ObjectKind::Body, &old).await?;
@@ -183,7 +177,7 @@ mod tests {
         // Nothing is shared, so nothing is swept but by recovery.
         std::fs::create_dir_all(dir.path().join("spool/msg")).unwrap();
         std::fs::write(bodies.path("orphan"), b"x").unwrap();
-        assert_eq!(bodies.sweep(&HashSet::new(), i64::MAX / 2, i64::MAX).await.unwrap(), Swept::default());
+        assert_eq!(bodies.sweep(&HashSet::new(), i64::MAX).await.unwrap(), Swept::default());
         assert!(bodies.path("orphan").exists());
         assert_eq!(bodies.remove_local(&["orphan".into(), "../q.db".into()]), 1);
         assert!(dir.path().join("q.db").exists());

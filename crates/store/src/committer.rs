@@ -43,6 +43,8 @@ pub struct Queue {
     /// The time receiving, the delivery scan and the approvals' timeouts go by.
     clock: crate::Clock,
     _lock: Arc<std::fs::File>,
+    /// On PostgreSQL, the session holding this node's name while it serves.
+    _node_name: Option<Arc<crate::postgres::NodeNameLock>>,
 }
 
 /// The data directory's lock, held while it lives: one sekisho process at a time.
@@ -105,7 +107,18 @@ impl Queue {
         }
         let lock = lock_data_dir(data_dir)?;
         let spool = Spool::open_with(data_dir, group_sync)?;
+        // One serving node per name on a database: its recovery releases that name's claims.
+        let node_name = match database {
+            crate::Database::Postgres { url, node, .. } => {
+                Some(Arc::new(crate::postgres::hold_node_name(url, node).await?))
+            }
+            crate::Database::Sqlite => None,
+        };
         let opened = database.open(data_dir).await?;
+        // Nothing of this node's is fetching yet: a partial fetch left is from before a stop.
+        for dir in [data_dir.join("files"), data_dir.join("spool/msg")] {
+            crate::objects::remove_partial_fetches(&dir, None);
+        }
         let store = opened.backend.clone();
         let control = QueueControl::of(&opened, data_dir);
         let report = recovery::recover(&spool, store.as_ref(), &control.bodies).await?;
@@ -135,6 +148,7 @@ impl Queue {
             outcomes,
             clock: crate::Clock::default(),
             _lock: Arc::new(lock.0),
+            _node_name: node_name,
         };
         Ok((queue, report))
     }

@@ -146,6 +146,12 @@ impl QueueControl {
         let (mut counts, ids) = self.store.purge_finished(before).await?;
         counts.originals = originals;
         counts.bodies = self.bodies.remove(&ids).await;
+        // Fetches abandoned midway by a process that stopped; one under way is far younger.
+        let stale =
+            std::time::SystemTime::now() - std::time::Duration::from_secs(crate::bodies::UNCOMMITTED_GRACE as u64);
+        for dir in [self.data_dir.join("files"), self.data_dir.join("spool/msg")] {
+            crate::objects::remove_partial_fetches(&dir, Some(stale));
+        }
         Ok(counts)
     }
 
@@ -158,8 +164,8 @@ impl QueueControl {
             return Ok((0, 0));
         }
         let queued = self.store.message_sizes().await?.into_iter().map(|(id, _, _)| id).collect();
-        let now = crate::sqlite::now();
-        let swept = self.bodies.sweep(&queued, now, now - crate::bodies::UNCOMMITTED_GRACE).await?;
+        // Local copies by this node's clock (its own files); shared objects by the database's.
+        let swept = self.bodies.sweep(&queued, crate::sqlite::now() - crate::bodies::UNCOMMITTED_GRACE).await?;
         Ok((swept.local, swept.shared))
     }
 }

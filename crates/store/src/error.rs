@@ -42,6 +42,14 @@ pub enum StoreError {
         /// The newest schema version this build knows.
         known: usize,
     },
+    /// Another node serving from the same PostgreSQL database already goes by this node's name
+    /// (`hostname`): their claims would be taken for one node's, and each one's start-up
+    /// recovery would release the other's live claims.
+    #[error(
+        "another sekisho node serving from this database is already named {0:?} (its `hostname`): each node \
+         sharing a database needs its own `hostname` in sekisho.toml"
+    )]
+    NodeNameInUse(String),
     /// A stored value could not be read back.
     #[error("damaged record {0}")]
     Damaged(String),

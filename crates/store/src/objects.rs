@@ -3,7 +3,8 @@
 //! ([`ObjectStore`], `postgres/objects.rs`), so that any node can deliver any message and serve
 //! any link. A node's own files are then a cache of what the database holds.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
 
 use async_trait::async_trait;
 
@@ -48,6 +49,10 @@ pub trait ObjectStore: Send + Sync {
     /// Every object of `kind` with its size and when it was stored (for recovery and the
     /// sweep of objects nothing refers to).
     async fn stored_objects(&self, kind: ObjectKind) -> Result<Vec<StoredObject>, StoreError>;
+
+    /// The ids of the objects of `kind` stored more than `seconds` ago, judged by the shared
+    /// store's own clock (never a node's, which may be off): what a sweep may consider.
+    async fn objects_older_than(&self, kind: ObjectKind, seconds: i64) -> Result<Vec<String>, StoreError>;
 }
 
 /// One object as stored.
@@ -57,6 +62,66 @@ pub struct StoredObject {
     pub id: String,
     /// Its bytes.
     pub size: u64,
-    /// When it was stored (Unix seconds, by the clock of the node that stored it).
+    /// When it was stored (Unix seconds, by the shared store's clock: the database's).
     pub stored_at: i64,
+}
+
+/// A file being fetched beside its destination (`.<name>.<random>.fetch`): removed when dropped,
+/// so a fetch that fails or is abandoned midway leaves nothing behind (once renamed into place
+/// there is nothing left to remove).
+pub(crate) struct PartialFetch(pub(crate) PathBuf);
+
+impl Drop for PartialFetch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// Removes the partial fetches (`.*.fetch`) in `dir` last written before `before` (every one
+/// when `None`): left by a node that stopped midway. Returns how many were removed.
+pub(crate) fn remove_partial_fetches(dir: &Path, before: Option<SystemTime>) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if !(name.starts_with('.') && name.ends_with(".fetch")) {
+            continue;
+        }
+        let stale = match before {
+            None => true,
+            Some(before) => entry.metadata().and_then(|m| m.modified()).is_ok_and(|t| t < before),
+        };
+        if stale && std::fs::remove_file(entry.path()).is_ok() {
+            removed += 1;
+        }
+    }
+    removed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partial_fetches_are_removed_when_abandoned_or_stale() {
+        let dir = tempfile::tempdir().unwrap();
+        let tmp = dir.path().join(".abc.0000002a.fetch");
+        std::fs::write(&tmp, b"half").unwrap();
+        drop(PartialFetch(tmp.clone()));
+        assert!(!tmp.exists(), "an abandoned fetch leaves nothing");
+
+        let (old, new, body) =
+            (dir.path().join(".old.00000001.fetch"), dir.path().join(".new.00000002.fetch"), dir.path().join("abc"));
+        for p in [&old, &new, &body] {
+            std::fs::write(p, b"x").unwrap();
+        }
+        let hour_ago = SystemTime::now() - std::time::Duration::from_secs(3600);
+        std::fs::File::options().write(true).open(&old).unwrap().set_modified(hour_ago).unwrap();
+        let cutoff = SystemTime::now() - std::time::Duration::from_secs(60);
+        assert_eq!(remove_partial_fetches(dir.path(), Some(cutoff)), 1);
+        assert!(!old.exists() && new.exists() && body.exists(), "a fetch under way stays");
+        assert_eq!(remove_partial_fetches(dir.path(), None), 1);
+        assert!(!new.exists() && body.exists(), "at start every one goes; bodies stay");
+    }
 }

@@ -12,11 +12,16 @@
 //! - a message this node has no copy of is fine while the shared copy has the recorded size;
 //!   a local copy of another size is dropped (it is fetched again when needed);
 //! - a shared copy missing or of another size is stored again from a local copy of the right
-//!   size (bodies kept only in a node's spool before they were shared); without one the
-//!   message is quarantined, but only once a second look finds it still queued (another node
-//!   may have finished it and removed its body meanwhile);
+//!   size (bodies kept only in a node's spool before they were shared);
+//! - a message whose body is reachable nowhere (no shared copy, none here) is never deleted:
+//!   another node may still hold it. It is logged as an error and left queued (delivery defers
+//!   it with `BodyUnavailable`);
+//! - a shared copy of another size without a right local one is quarantined, but only once a
+//!   second look finds the message still queued (another node may have finished it and removed
+//!   its body meanwhile); the shared copy is removed only once kept in `quarantine/`;
 //! - this node's files no queued message needs are removed, and shared objects no queued
-//!   message needs only once stored more than an hour ago (`bodies::UNCOMMITTED_GRACE`): an
+//!   message needs only once stored more than an hour ago by the database's clock
+//!   (`bodies::UNCOMMITTED_GRACE`; a node's clock may be off): an
 //!   object stored by a node that has not committed its message yet is never swept.
 
 use std::collections::{HashMap, HashSet};
@@ -46,6 +51,10 @@ pub struct RecoveryReport {
     pub shared_restored: u64,
     /// Messages moved to quarantine, with the reason.
     pub quarantined: Vec<(String, String)>,
+    /// PostgreSQL: messages left queued although no copy of their body was reachable (no
+    /// shared copy, none in this node's spool): another node may still hold one. Logged as
+    /// errors; delivery defers them until a copy is shared again.
+    pub unreachable: Vec<String>,
     /// Messages in the queue after recovery.
     pub messages: u64,
     /// Messages found finished but not yet marked done.
@@ -122,6 +131,7 @@ async fn recover_shared(
     let stored: HashMap<String, u64> =
         shared.stored_objects(ObjectKind::Body).await?.into_iter().map(|o| (o.id, o.size)).collect();
     let mut suspect: Vec<(String, u64, String)> = Vec::new();
+    let mut missing: Vec<(String, u64)> = Vec::new();
     for (id, size, recipients) in &queued {
         let (id, size) = (id.as_str(), *size);
         if let Some(&len) = local.get(id)
@@ -136,17 +146,38 @@ async fn recover_shared(
             bodies.remove_local(&[id.to_string()]);
         }
         let reason = match stored.get(id) {
-            None => "the shared copy of its body is missing".to_string(),
+            _ if *recipients == 0 => "message has no recipients".to_string(),
+            None => {
+                missing.push((id.to_string(), size));
+                continue;
+            }
             Some(&len) if len != size => {
                 format!("the shared copy of its body has {len} bytes, the queue recorded {size}")
             }
-            Some(_) if *recipients == 0 => "message has no recipients".to_string(),
             Some(_) => {
                 report.messages += 1;
                 continue;
             }
         };
         suspect.push((id.to_string(), size, reason));
+    }
+    for (id, size) in missing {
+        if local.get(&id) == Some(&size) {
+            // A store that fails now stops the start with its error: never a loss for it.
+            shared.put_object(ObjectKind::Body, &id, &bodies.path(&id)).await?;
+            tracing::warn!(queue_id = %id, "shared copy of a body was missing; stored again from this node's copy");
+            report.shared_restored += 1;
+        } else {
+            // Another node (perhaps an older sekisho keeping bodies in its spool alone) may still
+            // hold it, or it finished meanwhile: the message stays queued, and delivery defers it
+            // (`BodyUnavailable`) until a copy is shared again or an administrator acts.
+            tracing::error!(
+                queue_id = %id,
+                "no copy of this message's body is reachable from this node; left queued"
+            );
+            report.unreachable.push(id);
+        }
+        report.messages += 1;
     }
     if !suspect.is_empty() {
         // A second look: only what is still queued now is damaged (another node may have
@@ -176,20 +207,24 @@ async fn recover_shared(
     // Nothing of this node's is committing yet: every file of its spool no queued message
     // needs goes now; objects only after the grace, as other nodes may be committing them.
     let keep: HashSet<String> = queued.into_iter().map(|(id, _, _)| id).collect();
-    let swept = bodies.sweep(&keep, crate::sqlite::now(), i64::MAX).await?;
+    let swept = bodies.sweep(&keep, i64::MAX).await?;
     report.orphans_swept = swept.local;
     report.shared_orphans_swept = swept.shared;
     Ok(())
 }
 
 /// Keeps the shared copy of a quarantined message beside its note when this node had none of
-/// its own, then removes it from the shared store.
+/// its own, then removes it from the shared store: only once a copy is in `quarantine/`.
 async fn quarantine_shared(spool: &Spool, shared: &dyn ObjectStore, id: &str) {
     let to = spool.quarantine_dir().join(id);
     if !to.exists()
         && let Err(e) = shared.fetch_object(ObjectKind::Body, id, &to).await
     {
         tracing::warn!(queue_id = id, error = %e, "cannot keep the shared copy of a quarantined body");
+    }
+    if !to.exists() {
+        tracing::warn!(queue_id = id, "shared copy of a quarantined body left in place: no copy kept in quarantine");
+        return;
     }
     if let Err(e) = shared.remove_objects(ObjectKind::Body, &[id.to_string()]).await {
         tracing::warn!(queue_id = id, error = %e, "cannot remove the shared copy of a quarantined body");

@@ -279,7 +279,11 @@ pub async fn unlock(
     };
     let bytes = match portal.read_whole(&kept).await {
         Ok(bytes) => bytes,
-        Err(e) => {
+        Err(crate::download::Unread::Store(e)) => {
+            forget();
+            return unavailable(e);
+        }
+        Err(crate::download::Unread::File(e)) => {
             forget();
             tracing::error!(message_id = %c.link.message_id, error = %e, "kept file unreadable");
             return notice(StatusCode::GONE, t, t.purged);

@@ -400,6 +400,10 @@ mod tests {
             });
             Ok(stored.collect())
         }
+
+        async fn objects_older_than(&self, _: ObjectKind, _: i64) -> Result<Vec<String>, StoreError> {
+            Ok(self.objects.lock().unwrap().keys().cloned().collect())
+        }
     }
 
     fn kept(message_id: &str, f: &StoredFile) -> crate::LinkMessage {

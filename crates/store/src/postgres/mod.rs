@@ -27,6 +27,14 @@ use crate::error::StoreError;
 /// The advisory lock every node takes while it migrates (an arbitrary constant: "sekisho" in ASCII).
 const MIGRATION_LOCK: i64 = 0x0073_656b_6973_686f;
 
+/// The class of the advisory locks a serving node holds on its own name (its second key is the
+/// name's hash): "seki" in ASCII. The two-key locks never meet [`MIGRATION_LOCK`]'s.
+const NODE_NAME_LOCK_CLASS: i32 = 0x7365_6b69;
+
+/// How long a node that finds its name held waits for it: a node that just stopped under the same
+/// name gives it back once the database notices its session closed.
+const NODE_NAME_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+
 /// How long a claim lasts unless renewed (the default of `[store] lease`). A delivering node renews
 /// its claims every third of it ([`crate::Queue::renew_claims`]), so a live node keeps them
 /// however long its delivery takes, and a node that died leaves its recipients to the others
@@ -70,6 +78,36 @@ impl PgStore {
     /// This node's name in its claims.
     pub fn node(&self) -> &str {
         &self.node
+    }
+}
+
+/// The session holding a serving node's name ([`hold_node_name`]) for as long as it lives.
+#[derive(Debug)]
+pub(crate) struct NodeNameLock {
+    _conn: sqlx::PgConnection,
+}
+
+/// Takes the advisory lock on `node` (a serving node's name) on a session of its own, held for
+/// as long as the returned guard lives: two nodes serving from one database under one name would
+/// each release the other's live claims at start-up. [`StoreError::NodeNameInUse`] when another
+/// session holds it (after a short wait, for a node of that name that just stopped).
+pub(crate) async fn hold_node_name(url: &str, node: &str) -> Result<NodeNameLock, StoreError> {
+    use sqlx::Connection;
+    let mut conn = sqlx::PgConnection::connect(url).await?;
+    let deadline = tokio::time::Instant::now() + NODE_NAME_WAIT;
+    loop {
+        let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1, hashtext($2))")
+            .bind(NODE_NAME_LOCK_CLASS)
+            .bind(node)
+            .fetch_one(&mut conn)
+            .await?;
+        if locked {
+            return Ok(NodeNameLock { _conn: conn });
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(StoreError::NodeNameInUse(node.to_string()));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
 }
 

@@ -19,7 +19,6 @@ pub(crate) const PART: usize = 1 << 20;
 impl ObjectStore for PgStore {
     async fn put_object(&self, kind: ObjectKind, id: &str, path: &Path) -> Result<u64, StoreError> {
         let mut file = tokio::fs::File::open(path).await.map_err(|e| StoreError::io("open", path, e))?;
-        let stored_at = crate::sqlite::now();
         let mut tx = self.pool.begin().await?;
         sqlx::query("DELETE FROM objects WHERE kind = $1 AND id = $2")
             .bind(kind.code())
@@ -35,12 +34,12 @@ impl ObjectStore for PgStore {
                 break;
             }
             let n = buf.len();
-            sqlx::query("INSERT INTO objects (kind, id, part, data, stored_at) VALUES ($1, $2, $3, $4, $5)")
+            // `stored_at` is the database's clock (the column's default), never this node's.
+            sqlx::query("INSERT INTO objects (kind, id, part, data) VALUES ($1, $2, $3, $4)")
                 .bind(kind.code())
                 .bind(id)
                 .bind(part)
                 .bind(buf)
-                .bind(stored_at)
                 .execute(&mut *tx)
                 .await?;
             total += n as u64;
@@ -59,17 +58,14 @@ impl ObjectStore for PgStore {
             dest.file_name().map(|n| n.to_string_lossy()).unwrap_or_default(),
             rand::random::<u32>()
         ));
-        let result = fetch_into(self, kind, id, &tmp).await;
-        match result {
-            Ok(true) => {
-                tokio::fs::rename(&tmp, dest).await.map_err(|e| StoreError::io("rename", dest, e))?;
-                Ok(true)
-            }
-            other => {
-                let _ = tokio::fs::remove_file(&tmp).await;
-                other
-            }
+        // Removed however this ends: an error, or the future dropped mid-fetch (a portal
+        // client that went away).
+        let partial = crate::objects::PartialFetch(tmp);
+        if !fetch_into(self, kind, id, &partial.0).await? {
+            return Ok(false);
         }
+        tokio::fs::rename(&partial.0, dest).await.map_err(|e| StoreError::io("rename", dest, e))?;
+        Ok(true)
     }
 
     async fn remove_objects(&self, kind: ObjectKind, ids: &[String]) -> Result<u64, StoreError> {
@@ -110,6 +106,17 @@ impl ObjectStore for PgStore {
             .into_iter()
             .map(|(id, size, stored_at)| StoredObject { id, size: size.max(0) as u64, stored_at })
             .collect())
+    }
+
+    async fn objects_older_than(&self, kind: ObjectKind, seconds: i64) -> Result<Vec<String>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT id FROM objects WHERE kind = $1 AND part = 0 \
+             AND stored_at < (EXTRACT(EPOCH FROM now()))::BIGINT - $2 ORDER BY id",
+        )
+        .bind(kind.code())
+        .bind(seconds)
+        .fetch_all(&self.pool)
+        .await?)
     }
 }
 
