@@ -12,7 +12,7 @@ use sekisho_config::StoreBackend;
 use sekisho_store::{Database, PgStore, QueueWrites, RecipientState};
 use sekisho_testkit::mail::done;
 use sekisho_testkit::postgres::Postgres;
-use sekisho_testkit::{Client, FakeDns, FakeMx, MxBehavior, TestServer};
+use sekisho_testkit::{FakeDns, FakeMx, MxBehavior, TestServer};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_on_postgresql_delivers_and_explains() {
@@ -29,17 +29,13 @@ async fn a_node_on_postgresql_delivers_and_explains() {
     })
     .await;
 
-    let (mut c, _) = Client::connect(s.trusted).await;
-    c.cmd("EHLO client.test").await;
-    let r = c
-        .send_mail(
+    let id = s
+        .submit(
             "alice@example.jp",
             &["bob@partner.example"],
             "From: alice@example.jp\r\nTo: bob@partner.example\r\nSubject: on PostgreSQL\r\n\r\nhello\r\n",
         )
         .await;
-    assert_eq!(r.code, 250, "{r:?}");
-    let id = sekisho_testkit::queue_id(&r).expect("queue id");
     let d = s.wait_for(&id, 30, done).await;
     assert_eq!(d.recipients[0].state, RecipientState::Delivered, "{:#?}", d.recipients);
     assert_eq!(partner.received().len(), 1);
@@ -159,17 +155,13 @@ async fn a_delivery_longer_than_the_lease_renews_its_claim_and_no_other_node_tak
     // Another node on the same database, looking for work all along (its clock is irrelevant).
     let other = PgStore::open(&url).await.unwrap().with_claims("other", Duration::from_secs(60));
 
-    let (mut c, _) = Client::connect(s.trusted).await;
-    c.cmd("EHLO client.test").await;
-    let r = c
-        .send_mail(
+    let id = s
+        .submit(
             "alice@example.jp",
             &["bob@partner.example"],
             "From: alice@example.jp\r\nTo: bob@partner.example\r\nSubject: slow\r\n\r\nhello\r\n",
         )
         .await;
-    assert_eq!(r.code, 250, "{r:?}");
-    let id = sekisho_testkit::queue_id(&r).expect("queue id");
     let started = std::time::Instant::now();
     let mut looked = 0;
     loop {
