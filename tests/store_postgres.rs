@@ -426,6 +426,36 @@ async fn two_nodes_claiming_together_share_no_recipient_and_leave_none_behind() 
     assert!(by_message.values().all(|nodes| nodes.len() == 1), "{by_message:?}");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_is_left_to_the_node_that_accepted_it_until_it_has_waited() {
+    let dir = tempfile::tempdir().unwrap();
+    let pg = Postgres::start(&dir.path().join("pg"), "127.0.0.1");
+    let a = PgStore::open(&pg.url()).await.unwrap().with_claims("a", Duration::from_secs(600));
+    let b = PgStore::open(&pg.url()).await.unwrap().with_claims("b", Duration::from_secs(600));
+    // All due at 1000: two accepted by a, one by b, one moved in by `store migrate` (no node).
+    a.insert_messages(&[message("A1", 1), message("A2", 2)]).await.unwrap();
+    b.insert_messages(&[message("B1", 1), message("M1", 1)]).await.unwrap();
+    sqlx_exec(&pg.url(), "UPDATE messages SET received_by = NULL WHERE id = 'M1'").await;
+    let ids = |claims: Vec<Claim>| claims.into_iter().map(|c| c.message_id).collect::<BTreeSet<_>>();
+    let set = |ids: &[&str]| ids.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>();
+
+    assert_eq!(
+        ids(b.claim_due(1000, 10).await.unwrap()),
+        set(&["B1", "M1"]),
+        "b takes what it accepted and what no node did, and leaves a's to a"
+    );
+    assert!(b.claim_due(1001, 10).await.unwrap().is_empty(), "a's messages wait for a a little longer");
+    // a is busy or gone: once its messages have waited, another node delivers them.
+    let taken = b.claim_due(1002, 10).await.unwrap();
+    assert_eq!(taken.len(), 3, "every recipient of A1 and A2: {taken:?}");
+    assert_eq!(ids(taken), set(&["A1", "A2"]));
+    assert!(a.claim_due(1002, 10).await.unwrap().is_empty(), "b holds them now");
+
+    // The node that accepted a message takes it as soon as it is due.
+    a.insert_messages(&[message("A3", 1)]).await.unwrap();
+    assert_eq!(ids(a.claim_due(1000, 10).await.unwrap()), set(&["A3"]));
+}
+
 /// The database's clock passes the leases of message `id`'s claims: their stamps are moved
 /// back by `secs` (a lease of N seconds ends within N + 1 seconds: stamps are whole seconds,
 /// rounded up), which is the same comparison as the database's clock moving forward.
@@ -637,7 +667,8 @@ async fn an_administrators_hold_waits_for_a_claim_under_way_and_holds_what_it_cl
     assert_eq!(claimed, [Claim { message_id: "Y".into(), idx: 0 }], "only Y, which nobody held");
     // A release of every held message takes the same lock and makes X due again.
     assert_eq!(admin.apply_move(None, Move::Release, Some(3000)).await.unwrap(), 2);
-    assert_eq!(late.claim_due(3000, 10).await.unwrap().len(), 2);
+    assert_eq!(late.claim_due(3000, 10).await.unwrap().len(), 0, "X is left to the node that accepted it a while");
+    assert_eq!(late.claim_due(3002, 10).await.unwrap().len(), 2);
 }
 
 /// A recipient held while a claim waits for its row is not returned as claimed.

@@ -335,4 +335,10 @@ CREATE TABLE objects (
 );
 ALTER TABLE objects ALTER COLUMN data SET STORAGE EXTERNAL;
 "#,
+    // 4: the node that accepted a message: it delivers it from the copy it already holds, and
+    // the others take it only once it has waited (`writes.rs`, HANDOFF). None for messages
+    // accepted before, or moved in by `store migrate`: any node takes those.
+    r#"
+ALTER TABLE messages ADD COLUMN received_by TEXT;
+"#,
 ];

@@ -81,30 +81,43 @@ fn not_under_delivery(message: &str) -> String {
     )
 }
 
+/// How long, in seconds of the queue's clock, a message due is left to the node that accepted
+/// it before any other node takes it. That node holds the body already and is woken by its own
+/// commit; another node would fetch the body from the database and race it for the claim (with
+/// three nodes, half the messages were delivered by a node that had to fetch them). A node that
+/// is busy, stopped or dead leaves its messages to the others after this wait; claims whose
+/// lease ran out are taken over at once, as before.
+pub(crate) const HANDOFF: i64 = 2;
+
 /// Locks up to `$2` messages with recipients claimable (due at `$1`) and none under delivery,
-/// soonest due first, skipping those another node holds. The candidates are the first `$3`
-/// claimable recipients of each claimable state in due order: limited scans of the
-/// `recipients_due` index (state, then due), never a pass over the whole backlog.
+/// soonest due first, skipping those another node holds, and those accepted by another node
+/// (`$4` is this node) less than `$5` seconds after they fell due ([`HANDOFF`]) unless a claim
+/// of theirs lapsed. The candidates
+/// are the first `$3` claimable recipients of each claimable state in due order: limited scans
+/// of the `recipients_due` index (state, then due), never a pass over the whole backlog.
 fn lock_messages_sql() -> String {
     let active = RecipientState::Active.as_str();
     let free = not_under_delivery("r.message_id");
-    let mut scans: Vec<String> = crate::state::moves(Move::Claim)
+    // Each scan with whether it finds claims whose lease ran out: those are taken over at
+    // once, whichever node accepted the message.
+    let mut scans: Vec<(String, bool)> = crate::state::moves(Move::Claim)
         .iter()
-        .map(|(from, _)| format!("r.state = '{}' AND r.next_attempt_at <= $1", from.as_str()))
+        .map(|(from, _)| (format!("r.state = '{}' AND r.next_attempt_at <= $1", from.as_str()), false))
         .collect();
-    scans.push(format!("r.state = '{active}' AND COALESCE(r.lease_until, 0) <= {DB_NOW}"));
+    scans.push((format!("r.state = '{active}' AND COALESCE(r.lease_until, 0) <= {DB_NOW}"), true));
     let scans: Vec<String> = scans
         .iter()
-        .map(|due| {
+        .map(|(due, lapsed)| {
             format!(
-                "(SELECT r.message_id, r.next_attempt_at FROM recipients r WHERE {due} AND {free} \
-                 ORDER BY r.next_attempt_at LIMIT $3)"
+                "(SELECT r.message_id, r.next_attempt_at, {lapsed} AS lapsed FROM recipients r \
+                 WHERE {due} AND {free} ORDER BY r.next_attempt_at LIMIT $3)"
             )
         })
         .collect();
     format!(
-        "SELECT m.id FROM (SELECT c.message_id, MIN(c.next_attempt_at) AS due FROM ({union}) c \
-         GROUP BY c.message_id) d JOIN messages m ON m.id = d.message_id \
+        "SELECT m.id FROM (SELECT c.message_id, MIN(c.next_attempt_at) AS due, bool_or(c.lapsed) AS lapsed \
+         FROM ({union}) c GROUP BY c.message_id) d JOIN messages m ON m.id = d.message_id \
+         WHERE d.lapsed OR m.received_by IS NULL OR m.received_by = $4 OR d.due <= $1 - $5 \
          ORDER BY d.due, m.id LIMIT $2 FOR NO KEY UPDATE OF m SKIP LOCKED",
         union = scans.join(" UNION ALL "),
     )
@@ -281,8 +294,12 @@ impl QueueWrites for PgStore {
     async fn insert_messages(&self, batch: &[NewMessage]) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
         for chunk in batch.chunks(MESSAGE_ROWS_PER_INSERT) {
-            let mut q = QueryBuilder::<Postgres>::new(format!("INSERT INTO messages ({MESSAGE_COLUMNS}) "));
-            q.push_values(chunk, |mut b, m| bind_message!(b, m));
+            let mut q =
+                QueryBuilder::<Postgres>::new(format!("INSERT INTO messages ({MESSAGE_COLUMNS}, received_by) "));
+            q.push_values(chunk, |mut b, m| {
+                bind_message!(b, m);
+                b.push_bind(&*self.node);
+            });
             q.build().execute(&mut *tx).await?;
         }
         let rows: Vec<(&NewMessage, usize)> =
@@ -320,6 +337,8 @@ impl QueueWrites for PgStore {
             .bind(now)
             .bind(limit as i64)
             .bind(window)
+            .bind(&*self.node)
+            .bind(HANDOFF)
             .fetch_all(&mut *tx)
             .await?;
         if locked.is_empty() {
