@@ -49,6 +49,7 @@ mod sqlite_originals;
 mod sqlite_partners;
 mod sqlite_reports;
 mod sqlite_tls;
+mod sqlite_writer;
 pub mod state;
 mod store;
 pub mod submit;

@@ -117,19 +117,19 @@ mod tests {
         )
         .bind(&id)
         .bind(at)
-        .execute(&s.writer)
+        .execute(&mut *s.writer.lock().await.unwrap())
         .await
         .unwrap();
         if let Some(done) = done {
             sqlx::query("UPDATE recipients SET state = 'delivered' WHERE message_id = ?")
                 .bind(&id)
-                .execute(&s.writer)
+                .execute(&mut *s.writer.lock().await.unwrap())
                 .await
                 .unwrap();
             sqlx::query("UPDATE messages SET done_at = ? WHERE id = ?")
                 .bind(done)
                 .bind(&id)
-                .execute(&s.writer)
+                .execute(&mut *s.writer.lock().await.unwrap())
                 .await
                 .unwrap();
         }

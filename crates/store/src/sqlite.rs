@@ -13,6 +13,7 @@ use crate::model::{
     Attempt, AttemptRecord, MessageDetail, MessageSummary, NewMessage, NoticeKind, RecipientState, RecipientUpdate,
 };
 use crate::rows;
+use crate::sqlite_writer::{WriteConn, Writer};
 use crate::state::Move;
 use crate::store::{Claim, MessageStore, QueueWrites};
 
@@ -484,12 +485,10 @@ const UPDATE_ROWS_PER_STATEMENT: usize = MAX_VARIABLES / column_count(OUTCOME_CO
 /// Queue store in one SQLite database file.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
-    /// The single write connection.
-    pub(crate) writer: SqlitePool,
+    /// The single write connection ([`Writer`]: no pool, so no ping around each use).
+    pub(crate) writer: Arc<Writer>,
     /// Connections for reads (WAL lets them run beside the writer).
     pub(crate) reader: SqlitePool,
-    /// The writer was last set to synchronous=NORMAL.
-    relaxed: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl SqliteStore {
@@ -518,41 +517,34 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
             .busy_timeout(std::time::Duration::from_secs(10));
-        // One writer: SQLite takes one write transaction at a time, and writers queued here wait
-        // without the busy handler's sleeps.
-        let writer = SqlitePoolOptions::new().max_connections(1).connect_with(options.clone()).await?;
-        migrate(&writer).await?;
-        let reader = SqlitePoolOptions::new().max_connections(8).connect_with(options).await?;
-        Ok(SqliteStore { writer, reader, relaxed: Arc::new(std::sync::atomic::AtomicBool::new(false)) })
+        // One writer: SQLite takes one write transaction at a time, and writers queued on its
+        // lock wait without the busy handler's sleeps.
+        let writer = Writer::open(&options).await?;
+        migrate(&mut *writer.lock().await?).await?;
+        // A reader is not pinged before each use: a local connection's thread does not go away
+        // (a ping is a round trip to it).
+        let reader =
+            SqlitePoolOptions::new().max_connections(8).test_before_acquire(false).connect_with(options).await?;
+        Ok(SqliteStore { writer: Arc::new(writer), reader })
     }
 
-    /// The write connection, set to the durability the operation needs: FULL (fsync at commit)
-    /// for what was acknowledged to a client or typed by an administrator; NORMAL for delivery
-    /// progress (claims, outcomes, done), whose loss to a power cut means a message is
-    /// delivered again, never lost, as with Postfix. The next FULL commit syncs the shared WAL.
-    ///
-    /// FULL is set before every durable operation. NORMAL is set only when the connection may
-    /// be in FULL: a wrong guess here can only make progress slower, never an acknowledged
-    /// message less durable.
-    pub(crate) async fn write_conn(
-        &self,
-        durable: bool,
-    ) -> Result<sqlx::pool::PoolConnection<sqlx::Sqlite>, StoreError> {
-        use std::sync::atomic::Ordering;
-        let mut conn = self.writer.acquire().await?;
-        if durable {
-            self.relaxed.store(false, Ordering::SeqCst);
-            sqlx::query("PRAGMA synchronous = FULL").execute(&mut *conn).await?;
-        } else if !self.relaxed.load(Ordering::SeqCst) {
-            sqlx::query("PRAGMA synchronous = NORMAL").execute(&mut *conn).await?;
-            self.relaxed.store(true, Ordering::SeqCst);
-        }
+    /// The write connection, set to the durability the operation needs (see
+    /// [`WriteConn::durability`]): FULL (fsync at commit) for what was acknowledged to a client
+    /// or typed by an administrator; NORMAL for delivery progress (claims, outcomes, done).
+    pub(crate) async fn write_conn(&self, durable: bool) -> Result<WriteConn<'_>, StoreError> {
+        let mut conn = self.writer.lock().await?;
+        conn.set_durability(durable).await?;
         Ok(conn)
+    }
+
+    /// Closes the database's connections (before its files are copied or opened again).
+    pub(crate) async fn close(&self) {
+        self.reader.close().await;
+        self.writer.close().await;
     }
 }
 
-async fn migrate(pool: &SqlitePool) -> Result<(), StoreError> {
-    let mut conn = pool.acquire().await?;
+async fn migrate(conn: &mut sqlx::SqliteConnection) -> Result<(), StoreError> {
     let applied: i64 = sqlx::query_scalar("PRAGMA user_version").fetch_one(&mut *conn).await?;
     // A database a newer version has migrated is never used by an older one: its new columns
     // and states would be ignored or damaged.
@@ -745,28 +737,29 @@ impl QueueWrites for SqliteStore {
     }
 
     async fn insert_messages(&self, batch: &[NewMessage]) -> Result<(), StoreError> {
-        let mut conn = self.write_conn(true).await?;
-        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
-        // Multi-row INSERTs: two statements per batch, however many messages it holds.
+        // One request to the writer's thread: the durability, the transaction and its
+        // multi-row INSERTs (two for the whole batch, however many messages it holds).
+        let mut conn = self.writer.lock().await?;
+        let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(conn.durability(true));
+        q.push("BEGIN IMMEDIATE");
         for chunk in batch.chunks(MESSAGE_ROWS_PER_INSERT) {
-            let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(format!("INSERT INTO messages ({MESSAGE_COLUMNS}) "));
+            q.push(format!("; INSERT INTO messages ({MESSAGE_COLUMNS}) "));
             q.push_values(chunk, |mut b, m| bind_message!(b, m));
-            q.build().execute(&mut *tx).await?;
         }
         let rows: Vec<(&NewMessage, usize)> =
             batch.iter().flat_map(|m| (0..m.recipients.len()).map(move |idx| (m, idx))).collect();
         for chunk in rows.chunks(RECIPIENT_ROWS_PER_INSERT) {
-            let mut q =
-                sqlx::QueryBuilder::<sqlx::Sqlite>::new(format!("INSERT INTO recipients ({RECIPIENT_COLUMNS}) "));
+            q.push(format!("; INSERT INTO recipients ({RECIPIENT_COLUMNS}) "));
             q.push_values(chunk, |mut b, (m, idx)| bind_recipient!(b, m, *idx));
-            q.build().execute(&mut *tx).await?;
         }
         for m in batch {
             if let Some(a) = m.info.rules.as_ref().and_then(|r| r.approval.as_ref()) {
-                crate::sqlite_approval::insert_request(&mut tx, &m.info.id, a).await?;
+                q.push("; ");
+                crate::sqlite_approval::push_request(&mut q, &m.info.id, a);
             }
         }
-        tx.commit().await?;
+        q.push("; COMMIT");
+        conn.transaction(q.build()).await?;
         Ok(())
     }
 
@@ -781,8 +774,10 @@ impl QueueWrites for SqliteStore {
              RETURNING message_id, idx",
             active = RecipientState::Active.as_str()
         );
-        let rows =
-            sqlx::query(&sql).bind(now).bind(limit as i64).fetch_all(&mut *self.write_conn(false).await?).await?;
+        // The durability and the claim in one request to the writer's thread.
+        let mut conn = self.writer.lock().await?;
+        let sql = format!("{}{sql}", conn.durability(false));
+        let rows = sqlx::query(&sql).bind(now).bind(limit as i64).fetch_all(&mut *conn).await?;
         Ok(rows.iter().map(|r| Claim { message_id: r.get("message_id"), idx: r.get("idx") }).collect())
     }
 
@@ -808,25 +803,23 @@ impl QueueWrites for SqliteStore {
     }
 
     async fn record_outcomes(&self, updates: &[RecipientUpdate], now: i64) -> Result<Vec<String>, StoreError> {
-        // Three statements for the whole batch, each atomic, in an order where a crash between
-        // them is harmless: the attempt history first; then every recipient's state together
-        // with the notice it calls for (never one without the other); then "done" for
-        // finished messages, which recovery also sets for any message it finds finished.
-        let mut conn = self.write_conn(false).await?;
+        // One transaction, sent to the writer's thread in one request: the attempt history;
+        // every recipient's state together with the notice it calls for (never one without the
+        // other); "done" for the messages they finish.
+        let mut conn = self.writer.lock().await?;
+        let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(conn.durability(false));
+        q.push("BEGIN IMMEDIATE");
         let attempts: Vec<(&RecipientUpdate, &Attempt)> =
             updates.iter().filter_map(|u| u.attempt.as_ref().map(|a| (u, a))).collect();
         for chunk in attempts.chunks(ATTEMPT_ROWS_PER_INSERT) {
             // A message deleted during its delivery has no row to attach the attempt to: its
             // attempts are dropped, never the whole batch.
-            let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(format!(
-                "INSERT INTO attempts ({ATTEMPT_COLUMNS}) SELECT * FROM ("
-            ));
+            q.push(format!("; INSERT INTO attempts ({ATTEMPT_COLUMNS}) SELECT * FROM ("));
             q.push_values(chunk, |mut b, (u, a)| bind_attempt!(b, u, a));
             q.push(") AS v WHERE v.column1 IN (SELECT id FROM messages)");
-            q.build().execute(&mut *conn).await?;
         }
         for chunk in updates.chunks(UPDATE_ROWS_PER_STATEMENT) {
-            let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(format!("WITH v({OUTCOME_COLUMNS}) AS ("));
+            q.push(format!("; WITH v({OUTCOME_COLUMNS}) AS ("));
             q.push_values(chunk, |mut b, u| bind_outcome!(b, u));
             q.push(format!(
                 ") UPDATE recipients SET state = {}, next_attempt_at = v.next_attempt_at, \
@@ -836,25 +829,22 @@ impl QueueWrites for SqliteStore {
                  AND recipients.state NOT IN ({FINAL})",
                 outcome_sql()
             ));
-            q.build().execute(&mut *conn).await?;
         }
         let mut ids: Vec<&str> = updates.iter().map(|u| u.message_id.as_str()).collect();
         ids.sort_unstable();
         ids.dedup();
-        let mut finished = Vec::new();
         for chunk in ids.chunks(UPDATE_ROWS_PER_STATEMENT) {
-            let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new("UPDATE messages SET done_at = ");
+            q.push("; UPDATE messages SET done_at = ");
             q.push_bind(now).push(" WHERE id IN (");
             let mut list = q.separated(", ");
             for id in chunk {
                 list.push_bind(*id);
             }
             q.push(format!(") AND {FINISHED} RETURNING id"));
-            for row in q.build().fetch_all(&mut *conn).await? {
-                finished.push(row.get::<String, _>("id"));
-            }
         }
-        Ok(finished)
+        q.push("; COMMIT");
+        let rows = conn.transaction(q.build()).await?;
+        Ok(rows.iter().map(|row| row.get::<String, _>("id")).collect())
     }
 
     async fn finish_if_done(&self, id: &str, now: i64) -> Result<bool, StoreError> {
@@ -890,7 +880,7 @@ impl QueueWrites for SqliteStore {
 
     async fn make_durable(&self) -> Result<(), StoreError> {
         // A checkpoint syncs the WAL first, whatever the synchronous mode of earlier commits.
-        sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(&mut *self.write_conn(false).await?).await?;
+        sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(&mut *self.writer.lock().await?).await?;
         Ok(())
     }
 
@@ -979,9 +969,11 @@ mod tests {
         let path = dir.path().join("q.db");
         let s = SqliteStore::open(&path).await.unwrap();
         let newer = MIGRATIONS.len() + 1;
-        sqlx::raw_sql(&format!("PRAGMA user_version = {newer}")).execute(&s.writer).await.unwrap();
-        s.writer.close().await;
-        s.reader.close().await;
+        sqlx::raw_sql(&format!("PRAGMA user_version = {newer}"))
+            .execute(&mut *s.writer.lock().await.unwrap())
+            .await
+            .unwrap();
+        s.close().await;
         let Err(e) = SqliteStore::open(&path).await else { panic!("a newer schema was opened") };
         assert!(
             matches!(e, StoreError::SchemaTooNew { found, known } if found == newer as i64 && known == MIGRATIONS.len())

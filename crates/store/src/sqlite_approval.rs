@@ -10,23 +10,16 @@ use crate::sqlite::{SqliteStore, move_sql};
 use crate::sqlite_hold::cancel_in;
 use crate::state::Move;
 
-/// Within the message's insert: its approval request.
-pub(crate) async fn insert_request(
-    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
-    id: &str,
-    a: &ApprovalRequest,
-) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO approvals (message_id, rule, approvers, deadline, release_on_timeout) VALUES (?, ?, ?, ?, ?)",
-    )
-    .bind(id)
-    .bind(&a.rule)
-    .bind(serde_json::to_string(&a.approvers).unwrap_or_else(|_| "[]".into()))
-    .bind(a.deadline)
-    .bind(a.release_on_timeout)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
+/// Within the message's insert: its approval request, as one more statement of `q`.
+pub(crate) fn push_request(q: &mut sqlx::QueryBuilder<'_, sqlx::Sqlite>, id: &str, a: &ApprovalRequest) {
+    q.push("INSERT INTO approvals (message_id, rule, approvers, deadline, release_on_timeout) VALUES (");
+    let mut values = q.separated(", ");
+    values.push_bind(id.to_string());
+    values.push_bind(a.rule.clone());
+    values.push_bind(serde_json::to_string(&a.approvers).unwrap_or_else(|_| "[]".into()));
+    values.push_bind(a.deadline);
+    values.push_bind(a.release_on_timeout);
+    q.push(")");
 }
 
 /// Pending approvals whose deadline is at or before `?1`. `+m.done_at`: driven by the pending

@@ -30,7 +30,7 @@ impl SqliteStore {
     /// Takes the write lock and lets it go (`BEGIN IMMEDIATE`, `ROLLBACK`): fails when the
     /// database is read-only, locked beyond the busy timeout, or gone.
     pub(crate) async fn check_writable_of(&self) -> Result<(), StoreError> {
-        let mut conn = self.writer.acquire().await?;
+        let mut conn = self.writer.lock().await?;
         sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?;
         sqlx::query("ROLLBACK").execute(&mut *conn).await?;
         Ok(())
@@ -55,7 +55,7 @@ mod tests {
         s.insert_messages(&[queued, held, done.clone()]).await.unwrap();
         sqlx::query("UPDATE recipients SET state = 'delivered' WHERE message_id = ?")
             .bind(&done.info.id)
-            .execute(&s.writer)
+            .execute(&mut *s.writer.lock().await.unwrap())
             .await
             .unwrap();
         assert_eq!(s.queue_depth().await.unwrap(), QueueDepth { queued: 3, active: 0, held: 2 });
@@ -78,7 +78,10 @@ mod tests {
         for chunk in batch.chunks(200) {
             s.insert_messages(chunk).await.unwrap();
         }
-        sqlx::query("UPDATE recipients SET state = 'delivered' WHERE idx > 0").execute(&s.writer).await.unwrap();
+        sqlx::query("UPDATE recipients SET state = 'delivered' WHERE idx > 0")
+            .execute(&mut *s.writer.lock().await.unwrap())
+            .await
+            .unwrap();
         let start = std::time::Instant::now();
         let depth = s.queue_depth().await.unwrap();
         println!("queue depth {depth:?} of 100000 recipients in {:?}", start.elapsed());

@@ -97,7 +97,7 @@ mod tests {
         for id in [&sent.info.id, &inbound.info.id] {
             sqlx::query("UPDATE recipients SET state = 'delivered' WHERE message_id = ?")
                 .bind(id)
-                .execute(&s.writer)
+                .execute(&mut *s.writer.lock().await.unwrap())
                 .await
                 .unwrap();
         }
@@ -121,7 +121,10 @@ mod tests {
         inbound.info.origin = Origin::Mx;
         inbound.recipients[0].address = "c@inbound.example".into();
         s.insert_messages(&[sent.clone(), inbound.clone()]).await.unwrap();
-        sqlx::query("UPDATE recipients SET state = 'delivered'").execute(&s.writer).await.unwrap();
+        sqlx::query("UPDATE recipients SET state = 'delivered'")
+            .execute(&mut *s.writer.lock().await.unwrap())
+            .await
+            .unwrap();
         let w = |address: bool, domain: bool| super::WrittenTo { address, domain };
         assert_eq!(s.written_to("taro@customer.example").await.unwrap(), w(true, true));
         assert_eq!(s.written_to("hanako@CUSTOMER.example").await.unwrap(), w(false, true));
@@ -152,7 +155,10 @@ mod tests {
             })
             .collect();
         s.insert_messages(&batch).await.unwrap();
-        sqlx::query("UPDATE recipients SET state = 'delivered'").execute(&s.writer).await.unwrap();
+        sqlx::query("UPDATE recipients SET state = 'delivered'")
+            .execute(&mut *s.writer.lock().await.unwrap())
+            .await
+            .unwrap();
         let started = std::time::Instant::now();
         for i in 0..1000 {
             let w = s.written_to(&format!("user{i}@domain{}.example", i * 7 % 40_000)).await.unwrap();

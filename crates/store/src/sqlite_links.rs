@@ -747,7 +747,11 @@ mod tests {
         s.put_link(&NewLink { message_id: id.clone(), ..link("t") }).await.unwrap();
         s.revoke_links(&id, None).await.unwrap();
         assert!(s.files_to_purge(i64::MAX).await.unwrap().is_empty(), "revoked, but another recipient may need them");
-        sqlx::query("UPDATE messages SET done_at = 1 WHERE id = ?").bind(&id).execute(&s.writer).await.unwrap();
+        sqlx::query("UPDATE messages SET done_at = 1 WHERE id = ?")
+            .bind(&id)
+            .execute(&mut *s.writer.lock().await.unwrap())
+            .await
+            .unwrap();
         assert_eq!(s.files_to_purge(0).await.unwrap(), [(id, 0, "ab".repeat(16))]);
     }
 }

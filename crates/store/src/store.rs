@@ -172,8 +172,9 @@ pub trait QueueWrites: Send + Sync {
     /// several nodes); `None` on a store serving one node, whose claims last until recovery.
     fn claim_lease(&self) -> Option<std::time::Duration>;
     /// Records attempts and each recipient's outcome ([`Move::Outcome`]) with the notice it
-    /// calls for, and marks done the messages they finish (three atomic statements, in an
-    /// order where a crash between them is harmless); returns the IDs of the messages finished.
+    /// calls for, and marks done the messages they finish (atomic statements in an order where
+    /// a crash between them is harmless; on SQLite one transaction); returns the IDs of the
+    /// messages finished.
     async fn record_outcomes(&self, updates: &[RecipientUpdate], now: i64) -> Result<Vec<String>, StoreError>;
     /// Marks the message done when every recipient is delivered or bounced; true if it is.
     async fn finish_if_done(&self, id: &str, now: i64) -> Result<bool, StoreError>;

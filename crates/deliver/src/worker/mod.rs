@@ -34,6 +34,11 @@ const NOTICE_SWEEP: Duration = Duration::from_secs(60);
 /// How often the TLS session counts are written to the store.
 const SESSION_COUNT_INTERVAL: Duration = Duration::from_secs(60);
 
+/// While deliveries are under way, how often the queue is made durable (a checkpoint: two
+/// fsyncs) so that the bodies of finished messages can go; a queue commit, which happens
+/// with every message received, removes them meanwhile.
+const DURABLE_EVERY: Duration = Duration::from_secs(1);
+
 /// Why the deliverer could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum DeliverError {
@@ -203,6 +208,7 @@ impl Deliverer {
         inner.sweep_notices().await;
         let mut last_sweep = tokio::time::Instant::now();
         let mut last_count = tokio::time::Instant::now();
+        let mut last_durable = tokio::time::Instant::now();
         // The second of the queue's clock in which timed-out approvals were last looked for.
         let mut approvals_seen_at = None;
         loop {
@@ -238,7 +244,12 @@ impl Deliverer {
                 tokio::spawn(conn.quit());
             }
             if claimed == 0 {
-                inner.queue.remove_finished_bodies().await;
+                // Not at every scan that finds nothing (one follows every finished delivery):
+                // when nothing is in flight any more, or once in a while.
+                if tasks.is_empty() || last_durable.elapsed() >= DURABLE_EVERY {
+                    inner.queue.remove_finished_bodies().await;
+                    last_durable = tokio::time::Instant::now();
+                }
                 // Deadlines are whole seconds of the queue's clock: looked for once in each of
                 // them, not at every scan (one follows every finished delivery).
                 let second = inner.queue.now();

@@ -186,8 +186,7 @@ pub async fn to_postgres(data_dir: &Path, url: &str) -> Result<Migrated, Migrate
     if copied.is_err() {
         objects::remove(&pg, &sources).await;
     }
-    sqlite.reader.close().await;
-    sqlite.writer.close().await;
+    sqlite.close().await;
     copied
 }
 

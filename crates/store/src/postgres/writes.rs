@@ -429,8 +429,8 @@ impl QueueWrites for PgStore {
 
     async fn record_outcomes(&self, updates: &[RecipientUpdate], now: i64) -> Result<Vec<String>, StoreError> {
         // Three statements, each atomic, in an order where a crash between them is harmless
-        // (as SQLite's): the attempt history, every recipient's state with its notice, then
-        // "done" for finished messages.
+        // (SQLite runs the same three in one transaction): the attempt history, every
+        // recipient's state with its notice, then "done" for finished messages.
         let attempts: Vec<(&RecipientUpdate, &Attempt)> =
             updates.iter().filter_map(|u| u.attempt.as_ref().map(|a| (u, a))).collect();
         for chunk in attempts.chunks(ATTEMPT_ROWS_PER_INSERT) {
