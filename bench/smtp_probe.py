@@ -7,9 +7,10 @@ smtp-source does), one command at a time (no PIPELINING), to the relay's address
 (several nodes: message i of a session goes to node i mod N, the sessions starting at different
 nodes). For every message it times, with a monotonic clock:
 
-- dot -> 250: from just before the final ".\\r\\n" is written (the body before it already
-  written) to the moment the reply's last line is read: what the relay does between the end of
-  DATA and its answer (inspection, rules, the fsync'd commit), plus queueing behind the load;
+- dot -> 250: from just before the final ".\\r\\n" is written (the body before it handed to the
+  socket; with large messages the relay may still be reading the end of it) to the moment the
+  reply's last line is read: what the relay does between the end of DATA and its answer
+  (inspection, rules, the fsync'd commit), plus waiting behind the load, as a client sees it;
 - MAIL -> 250: from just before MAIL FROM is written to the same 250: the whole transaction
   (MAIL, RCPT, DATA, the body, the dot), without the connection, greeting and EHLO.
 
