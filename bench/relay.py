@@ -8,9 +8,26 @@ to last message received by the sink): messages/s, MB/s, whole-box CPU ms per me
 per message, and the relay's peak memory (sekisho: VmHWM; Postfix: sum of PSS over its
 processes, sampled). Both relays fsync every accepted message before answering 250.
 
+Time to 250: while smtp-source runs, a latency probe (bench/smtp_probe.py, PROBE_SESSIONS = 2
+more sessions, each a process of its own) sends messages of the run's size back to back to the
+relay under test, one per connection like smtp-source, one command at a time; with several
+nodes, each session sends to the nodes in turn. For every message it times "dot->250", from
+writing the final "." (the body already written) to reading the 250, and "MAIL->250", from
+writing MAIL FROM to the same 250 (the transaction, without connecting and EHLO). Each run line
+shows p50 / p99 / max of both (nearest rank); the table's two last columns show them over the
+probe's messages of all runs of that relay and size merged. The probe stops when smtp-source
+ends; its accepted messages reach the sink too, so a run ends when the sink has smtp-source's
+messages plus the probe's, and msg/s, MB/s and the CPU per message count both (the messages the
+relay carried). Every socket operation of the probe has a 30 s timeout; a message that fails is
+counted (and printed) apart, never timed; --no-probe leaves the probe out. In --json each run
+has "total_messages" (smtp-source's "messages" plus the probe's) and "probe": its sessions,
+messages, errors, unanswered (dot written, no reply), dot_to_250_ms and mail_to_250_ms (n, p50,
+p99, max), dot_to_250_ms_by_address (per node) and its samples [address index, dot ms, MAIL ms].
+Only the comparison of relays has the probe (not --dkim, --reputation, --admin, --attachments).
+
 Usage: bench/relay.py [--runs 3] [--sizes 10k,100k,1m] [--only postfix|sekisho] [--json FILE]
                       [--sink smtp-sink|plain|tls] [--messages-per-connection N] [--no-inspection]
-                      [--messages N] [--no-build] [--tuned]
+                      [--messages N] [--no-build] [--tuned] [--no-probe]
        bench/relay.py --attachments [links|inline|both] [--runs 3] [--messages 300] [--json FILE]
        bench/relay.py --dkim [--runs 3] [--sizes 10k] [--sink smtp-sink|plain|tls]
        bench/relay.py --reputation [--runs 3] [--sizes 10k]
@@ -75,6 +92,8 @@ import tempfile
 import threading
 import time
 
+from smtp_probe import LatencyProbe, fmt, summary
+
 # --tuned: the settings figures before 2026-12-04 were measured with. Without it sekisho runs
 # its defaults apart from addresses and routes ([log] level "info", [delivery] max_connections
 # 50, max_connections_per_destination 10, scan_interval "1s").
@@ -91,6 +110,8 @@ COUNTS = {"10k": (10_000, 5000), "100k": (100_000, 2000), "1m": (1_000_000, 300)
 ATTACHMENT_BYTES = 1_000_000
 ATTACHMENT_MESSAGES = 300
 LINK_VARIANT_MAX = 64 << 10
+# Latency probe sessions beside smtp-source's 20 (bench/smtp_probe.py), whatever the node count.
+PROBE_SESSIONS = 2
 
 
 def free_port(ip):
@@ -396,9 +417,12 @@ class SekishoNodes:
 
 
 def one_run(kind, size_name, binary, sink_kind, per_connection, inspection=True, messages=None, dkim=(),
-            mx=False, extra="", admin=False, nodes=0):
+            mx=False, extra="", admin=False, nodes=0, probe=False):
     """One run; `nodes` > 0: sekisho as that many nodes on a private PostgreSQL, the 20 sessions
-    and the messages split between them."""
+    and the messages split between them. With `probe`, PROBE_SESSIONS latency probes
+    (bench/smtp_probe.py) send messages of the same size to the relay (its nodes in turn) while
+    smtp-source runs; their messages reach the sink too, so the run ends when the sink has
+    smtp-source's and the probe's, and the per-message figures count both."""
     size, count = COUNTS[size_name]
     count = messages or count
     work = tempfile.mkdtemp(prefix=f"bench-{kind}-")
@@ -427,12 +451,21 @@ def one_run(kind, size_name, binary, sink_kind, per_connection, inspection=True,
         sources.append(subprocess.Popen(["smtp-source", "-s", str(sessions), "-m", str(share), "-l", str(size),
                                          "-M", "source.test", "-f", "bench@example.jp", "-t", "sink@example.com",
                                          addr], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True))
-    for source in sources:
-        _, err = source.communicate()
-        if source.returncode != 0:
-            raise SystemExit(f"smtp-source failed against {kind}: {err}")
+    latency = LatencyProbe(addrs, size, PROBE_SESSIONS) if probe else None
+    if latency:
+        latency.start()
+    try:
+        for source in sources:
+            _, err = source.communicate()
+            if source.returncode != 0:
+                raise SystemExit(f"smtp-source failed against {kind}: {err}")
+    finally:
+        # The probe measures under smtp-source's load only: it stops when the load does.
+        probed = latency.stop() if latency else None
+    # Every message a relay answered 250 reaches the sink: smtp-source's and the probe's.
+    total = count + (probed["messages"] if probed else 0)
     deadline = time.time() + 600
-    while sink.count < count and time.time() < deadline:
+    while sink.count < total and time.time() < deadline:
         time.sleep(0.01)
     t1 = time.time()
     busy1, relay1 = busy_jiffies(), relay.cpu_jiffies()
@@ -447,23 +480,26 @@ def one_run(kind, size_name, binary, sink_kind, per_connection, inspection=True,
         "relay": kind,
         "size": size_name,
         "messages": count,
+        "total_messages": total,
         "received": sink.count,
         "seconds": t1 - t0,
-        "msgs_per_s": count / (t1 - t0),
-        "mb_per_s": count * size / (t1 - t0) / 1e6,
-        "box_cpu_ms_per_msg": (busy1 - busy0) * 1000 / hz / count,
-        "relay_cpu_ms_per_msg": (relay1 - relay0) * 1000 / hz / count,
+        "msgs_per_s": total / (t1 - t0),
+        "mb_per_s": total * size / (t1 - t0) / 1e6,
+        "box_cpu_ms_per_msg": (busy1 - busy0) * 1000 / hz / total,
+        "relay_cpu_ms_per_msg": (relay1 - relay0) * 1000 / hz / total,
         "memory_kib": peak[0],
     }
+    if probed:
+        result["probe"] = probed
     if db:
         # The database serves the relay: its CPU is the relay's too, and shown apart.
-        result["db_cpu_ms_per_msg"] = (db1 - db0) * 1000 / hz / count
+        result["db_cpu_ms_per_msg"] = (db1 - db0) * 1000 / hz / total
         result["relay_cpu_ms_per_msg"] += result["db_cpu_ms_per_msg"]
         result["nodes"] = nodes
         wal, commits, rows = (b - a for a, b in zip(counters0, counters1))
-        result["db_wal_bytes_per_msg"] = wal / count
-        result["db_commits_per_msg"] = commits / count
-        result["db_rows_written_per_msg"] = rows / count
+        result["db_wal_bytes_per_msg"] = wal / total
+        result["db_commits_per_msg"] = commits / total
+        result["db_rows_written_per_msg"] = rows / total
     if kind == "sekisho":
         result["peak_rss_kib"] = relay.peak_rss_kib()
     if scrapes is not None:
@@ -474,8 +510,8 @@ def one_run(kind, size_name, binary, sink_kind, per_connection, inspection=True,
     relay.stop()
     sink.stop()
     shutil.rmtree(work, ignore_errors=True)
-    if sink.count < count:
-        raise SystemExit(f"{kind} {size_name}: only {sink.count} of {count} messages reached the sink")
+    if sink.count < total:
+        raise SystemExit(f"{kind} {size_name}: only {sink.count} of {total} messages reached the sink")
     return result
 
 
@@ -844,6 +880,8 @@ def main():
     ap.add_argument("--postgres", metavar="NODES", default="",
                     help="also sekisho on a private PostgreSQL ([store] backend = \"postgres\"), as each of these "
                          "node counts (e.g. 1,3): rows labelled pg1, pg3; relay CPU includes the database's")
+    ap.add_argument("--no-probe", action="store_true",
+                    help="no latency probe beside smtp-source (the time-to-250 columns stay empty)")
     ap.add_argument("--attachments", nargs="?", const="both", choices=["links", "inline", "both"],
                     help="sekisho alone, 1 MB attachments, half the recipients without STARTTLS (links)")
     args = ap.parse_args()
@@ -886,7 +924,7 @@ def main():
             for run in range(args.runs):
                 nodes = int(kind[2:]) if kind.startswith("pg") else 0
                 r = one_run("sekisho" if nodes else kind, size_name, binary, args.sink, args.messages_per_connection,
-                            not args.no_inspection, args.messages, nodes=nodes)
+                            not args.no_inspection, args.messages, nodes=nodes, probe=not args.no_probe)
                 r["relay"] = kind
                 results.append(r)
                 db = ""
@@ -894,12 +932,20 @@ def main():
                     db = (f" (database {r['db_cpu_ms_per_msg']:.2f} ms/msg, WAL {r['db_wal_bytes_per_msg'] / 1024:.1f} "
                           f"KiB/msg, {r['db_commits_per_msg']:.1f} commits/msg, "
                           f"{r['db_rows_written_per_msg']:.1f} rows written/msg)")
+                latency = ""
+                if "probe" in r:
+                    p = r["probe"]
+                    latency = (f"; probe {p['messages']} msgs, dot->250 {fmt(p['dot_to_250_ms'])} ms, "
+                               f"MAIL->250 {fmt(p['mail_to_250_ms'])} ms (p50 / p99 / max)")
+                    if p["errors"]:
+                        latency += f", {p['errors']} failed ({p['unanswered']} unanswered): {p['error_reasons'][0]}"
                 print(f"{kind:8} {size_name:5} run {run + 1}: {r['msgs_per_s']:8.1f} msg/s {r['mb_per_s']:7.2f} MB/s "
                       f"box {r['box_cpu_ms_per_msg']:.2f} ms/msg relay {r['relay_cpu_ms_per_msg']:.2f} ms/msg "
-                      f"mem {r['memory_kib'] / 1024:.1f} MiB{db}", flush=True)
+                      f"mem {r['memory_kib'] / 1024:.1f} MiB{db}{latency}", flush=True)
     print()
-    print("| size | relay | msg/s | MB/s | box CPU ms/msg | relay CPU ms/msg | relay memory MiB | sekisho/Postfix |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| size | relay | msg/s | MB/s | box CPU ms/msg | relay CPU ms/msg | relay memory MiB | sekisho/Postfix "
+          "| dot→250 ms p50 / p99 / max | MAIL→250 ms p50 / p99 / max |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for size_name in args.sizes.split(","):
         med = {}
         for kind in kinds:
@@ -908,13 +954,19 @@ def main():
                          for k in ["msgs_per_s", "mb_per_s", "box_cpu_ms_per_msg", "relay_cpu_ms_per_msg", "memory_kib"]}
             if kind != "postfix":
                 med[kind]["memory_kib"] = max(max(r["peak_rss_kib"], r["memory_kib"]) for r in rs)
+            # Latency over the probe's messages of every run of this relay and size, merged
+            # (percentiles of medians would hide the tail the p99 is for).
+            samples = [s for r in rs for s in r.get("probe", {}).get("samples", [])]
+            med[kind]["dot"] = summary([s[1] for s in samples])
+            med[kind]["mail"] = summary([s[2] for s in samples])
         for kind in kinds:
             m = med[kind]
             ratio = ""
             if kind != "postfix" and "postfix" in med:
                 ratio = f"{m['msgs_per_s'] / med['postfix']['msgs_per_s']:.2f}x"
             print(f"| {size_name} | {kind} | {m['msgs_per_s']:.0f} | {m['mb_per_s']:.1f} | {m['box_cpu_ms_per_msg']:.2f} | "
-                  f"{m['relay_cpu_ms_per_msg']:.2f} | {m['memory_kib'] / 1024:.0f} | {ratio} |")
+                  f"{m['relay_cpu_ms_per_msg']:.2f} | {m['memory_kib'] / 1024:.0f} | {ratio} | {fmt(m['dot'])} | "
+                  f"{fmt(m['mail'])} |")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=2)
