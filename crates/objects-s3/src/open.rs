@@ -50,12 +50,19 @@ fn retry() -> RetryConfig {
 
 impl S3Objects {
     /// The object storage of `[store.objects]`. Nothing is sent yet: [`S3Objects::check`] is
-    /// the first request. Credentials not in the configuration come from the environment
-    /// (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`, ...), as the AWS
-    /// tools take them; the keys of `[store.objects]` win over `AWS_*` variables.
+    /// the first request. Without `access_key_id`, credentials come from the environment
+    /// (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`, a web identity, the
+    /// instance's role), as the AWS tools take them, and the keys of `[store.objects]` win over
+    /// other `AWS_*` variables; with it, no `AWS_*` variable is read.
     pub fn open(config: &ObjectsConfig) -> Result<S3Objects, OpenError> {
         let (bucket, prefix) = config.bucket_and_prefix().ok_or_else(|| OpenError::Url(config.url.clone()))?;
-        let mut builder = AmazonS3Builder::from_env()
+        // Configured credentials come alone: an `AWS_SESSION_TOKEN` (or endpoint) of the
+        // environment must not mix with them.
+        let base = match config.access_key_id {
+            Some(_) => AmazonS3Builder::new(),
+            None => AmazonS3Builder::from_env(),
+        };
+        let mut builder = base
             .with_bucket_name(bucket)
             .with_region(&config.region)
             .with_allow_http(config.allow_http)
