@@ -48,7 +48,7 @@ impl ObjectsConfig {
             return None;
         }
         let prefix = prefix.trim_matches('/');
-        if prefix.split('/').any(|s| s.is_empty() && !prefix.is_empty() || s == "." || s == "..") {
+        if prefix.split('/').any(|s| (s.is_empty() && !prefix.is_empty()) || s == "." || s == "..") {
             return None;
         }
         Some((bucket, prefix))

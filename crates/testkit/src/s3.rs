@@ -5,7 +5,7 @@
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::Duration;
 
 /// A running moto server with a bucket.
@@ -25,9 +25,8 @@ impl S3 {
         std::fs::create_dir_all(dir).expect("moto directory");
         let port = std::net::TcpListener::bind((ip, 0)).expect("a free port").local_addr().expect("addr").port();
         let log = std::fs::File::create(dir.join("moto.log")).expect("moto.log");
-        let args = ["-H", ip, "-p", &port.to_string()];
         let child = Command::new("moto_server")
-            .args(args)
+            .args(["-H", ip, "-p", &port.to_string()])
             .stdout(log.try_clone().expect("moto.log"))
             .stderr(log)
             .spawn()
