@@ -38,7 +38,9 @@ async fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
 fn store_lines(dir: &Path, pg: &Postgres, s3: &S3, prefix: &str) -> String {
     let key = dir.join("store.key");
     if !key.exists() {
+        use std::os::unix::fs::PermissionsExt;
         std::fs::write(&key, rand::random::<[u8; 32]>()).unwrap();
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
     }
     // The table comes last among the `[store]` lines: `[store.objects]` closes `[store]`.
     format!(
