@@ -12,6 +12,7 @@ mod hangup;
 mod log_writer;
 mod logging;
 mod material;
+mod object_storage;
 mod output;
 mod reload;
 mod store_key;

@@ -54,7 +54,8 @@ async fn a_node_on_postgresql_delivers_and_explains() {
 
     // What the node recorded is read back by the administrator's commands from PostgreSQL.
     let data_dir = s.stop().await;
-    let database = Database::Postgres { url: url.clone(), node: "admin".into(), lease: Duration::from_secs(60) };
+    let database =
+        Database::Postgres { url: url.clone(), node: "admin".into(), lease: Duration::from_secs(60), objects: None };
     let (stores, _) = sekisho_store::open_store_on(&data_dir.path().join("data"), &database).await.unwrap();
     let again = stores.messages.message(&id).await.unwrap().expect("still recorded");
     assert_eq!(again.recipients[0].state, RecipientState::Delivered);

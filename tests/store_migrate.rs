@@ -112,6 +112,7 @@ async fn a_stopped_sqlite_node_moves_into_postgresql_whole_and_verified() {
         url: url.clone(),
         node: "gw.sekisho.test".into(),
         lease: std::time::Duration::from_secs(300),
+        objects: None,
     };
     let (stores, _) = sekisho_store::open_store_on(&data, &database).await.unwrap();
     let again = stores.messages.message(&queued).await.unwrap().expect("the queued message");

@@ -786,7 +786,8 @@ async fn bodies_and_files_stored_by_one_node_are_read_whole_by_another() {
 
 /// A serving node on `url` named `node`, with its data directory at `dir`.
 async fn serving_node(dir: &std::path::Path, url: &str, node: &str) -> (Queue, RecoveryReport) {
-    let database = Database::Postgres { url: url.into(), node: node.into(), lease: Duration::from_secs(600) };
+    let database =
+        Database::Postgres { url: url.into(), node: node.into(), lease: Duration::from_secs(600), objects: None };
     Queue::open_on(dir, &database, 16, false).await.unwrap()
 }
 
@@ -939,7 +940,8 @@ async fn two_serving_nodes_never_share_a_name() {
     let (a, _) = serving_node(&dir.path().join("a"), &url, "gw1").await;
     // The same sekisho.toml copied to a second machine: its recovery would release a's live
     // claims, so it is refused, naming the hostname.
-    let database = Database::Postgres { url: url.clone(), node: "gw1".into(), lease: Duration::from_secs(600) };
+    let database =
+        Database::Postgres { url: url.clone(), node: "gw1".into(), lease: Duration::from_secs(600), objects: None };
     match Queue::open_on(&dir.path().join("b"), &database, 16, false).await {
         Err(e @ StoreError::NodeNameInUse(_)) => {
             assert!(e.to_string().contains("\"gw1\"") && e.to_string().contains("hostname"), "{e}");

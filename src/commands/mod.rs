@@ -54,7 +54,7 @@ pub(crate) async fn open_store(
             crate::config_file::ENV
         )));
     }
-    sekisho_store::open_store_on(path, &sekisho_receive::database(config))
+    sekisho_store::open_store_on(path, &crate::object_storage::database(config, false).await?)
         .await
         .map_err(|e| Failure::Failed(e.to_string()))
 }

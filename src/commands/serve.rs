@@ -17,7 +17,7 @@ pub(crate) async fn run(config: Config, source: &ConfigSource) -> Result<(), Fai
     crate::material::check(&config).map_err(|e| Failure::Usage(e.to_string()))?;
     let (_log, log_file) = crate::logging::init(&config.log).map_err(|e| Failure::Usage(e.to_string()))?;
     let metrics = sekisho_metrics::Metrics::new();
-    let database = sekisho_receive::database(&config);
+    let database = crate::object_storage::database(&config, true).await?;
     let (queue, report) =
         Queue::open_on(&config.store.path, &database, config.store.group_commit_max, config.store.group_sync)
             .await

@@ -65,7 +65,14 @@ pub(crate) async fn run(command: StoreCommand, config: &Config, source: &ConfigS
 async fn migrate_to_postgres(config: &Config, source: &ConfigSource, url: &str, json: bool) -> Result<(), Failure> {
     let data = &config.store.path;
     let shown = redact_url(url);
-    let moved = migrate::to_postgres(data, url).await.map_err(|e| {
+    // Bodies and sealed files go where this configuration puts them: object storage when
+    // `[store.objects]` is set, PostgreSQL otherwise.
+    let objects = match crate::object_storage::database(config, true).await? {
+        sekisho_store::Database::Postgres { objects, .. } => objects,
+        sekisho_store::Database::Sqlite => None,
+    };
+    let to_objects = config.store.objects.as_ref().map(|o| o.url.clone());
+    let moved = migrate::to_postgres_with(data, url, objects).await.map_err(|e| {
         let text = format!("{e} (data directory {}, configuration: {source})", data.display());
         if e.is_usage() { Failure::Usage(text) } else { Failure::Failed(text) }
     })?;
@@ -79,6 +86,9 @@ async fn migrate_to_postgres(config: &Config, source: &ConfigSource, url: &str, 
     }
     outln!("  {:<24} {:>10} ({} bytes)", "message bodies", moved.bodies.count, moved.bodies.bytes);
     outln!("  {:<24} {:>10} ({} bytes)", "sealed files", moved.files.count, moved.files.bytes);
+    if let Some(objects) = &to_objects {
+        outln!("message bodies and sealed files are in the object storage {objects} ([store.objects])");
+    }
     outln!("next: set these in [store] of {source}, then start sekisho:");
     outln!("  backend = \"postgres\"");
     outln!("  url = \"{shown}\"{}", if shown != url { "   (with the password you gave)" } else { "" });

@@ -15,6 +15,7 @@ mod error;
 mod findings;
 mod inbound;
 mod ldap;
+mod objects;
 mod oidc;
 mod portal;
 mod recipients;
@@ -47,6 +48,7 @@ pub use error::{ConfigError, InvalidValue};
 pub use findings::{FindingsConfig, UnusualCountry};
 pub use inbound::{InboundConfig, InboundRule};
 pub use ldap::LdapConfig;
+pub use objects::ObjectsConfig;
 pub use oidc::{ConsoleOidc, loopback_host, url_host};
 pub use portal::{Passphrase, PortalConfig};
 pub use recipients::{RecipientRule, RecipientsConfig};
@@ -175,6 +177,9 @@ pub struct StoreConfig {
     /// it; another node takes over a claim left to lapse (its node died or lost the
     /// database). Unused on SQLite (one node, whose claims last until it restarts).
     pub lease: Duration,
+    /// `[store.objects]`: with `backend = "postgres"`, message bodies and sealed files in
+    /// S3-compatible object storage instead of the database. Unset: in the database.
+    pub objects: Option<ObjectsConfig>,
 }
 
 /// A database URL as it may be shown in an error or a log: any password replaced by `***`.
@@ -695,6 +700,7 @@ impl Default for StoreConfig {
             backend: StoreBackend::Sqlite,
             url: None,
             lease: Duration::from_secs(5 * 60),
+            objects: None,
         }
     }
 }
@@ -835,6 +841,14 @@ impl Config {
                 return Err(err("store.url", "is only used with backend = \"postgres\"".into()));
             }
             _ => {}
+        }
+        if let Some(objects) = &self.store.objects {
+            if self.store.backend != StoreBackend::Postgres {
+                return Err(err("store.objects", "is only used with [store] backend = \"postgres\"".into()));
+            }
+            if let Some((key, message)) = objects.problem() {
+                return Err(err(&format!("store.objects.{key}"), message));
+            }
         }
         let mut seen = std::collections::HashSet::new();
         for (i, l) in self.listeners.iter().enumerate() {
@@ -1183,6 +1197,45 @@ mod tests {
         assert_eq!(e, "test.toml:3: store.retention: must be \"0\" (keep forever) or at least \"1h\"");
         let e = parse("[store]\nretention = \"ninety days\"\n").unwrap_err().to_string();
         assert!(e.contains("test.toml:2") && e.contains("retention"), "{e}");
+    }
+
+    #[test]
+    fn object_storage_is_for_postgres_and_its_errors_name_the_key_and_line() {
+        let postgres = "[store]\nbackend = \"postgres\"\nurl = \"postgres://sekisho@db.example/sekisho\"\n";
+        assert_eq!(parse(postgres).unwrap().store.objects, None, "unset: objects in the database");
+        let c = parse(&format!(
+            "{postgres}[store.objects]\nurl = \"s3://mail/gw1\"\nendpoint = \"https://minio.example:9000\"\n\
+             access_key_id = \"AKIA1\"\nsecret_access_key_file = \"/etc/sekisho/s3.secret\"\n"
+        ))
+        .unwrap();
+        let o = c.store.objects.unwrap();
+        assert_eq!(
+            (o.bucket_and_prefix(), o.region.as_str(), o.allow_http),
+            (Some(("mail", "gw1")), "us-east-1", false)
+        );
+        assert_eq!(o.secret_access_key_file.as_deref(), Some(Path::new("/etc/sekisho/s3.secret")));
+
+        let e = parse("[store]\npath = \"/x\"\n[store.objects]\nurl = \"s3://mail\"\n").unwrap_err().to_string();
+        assert_eq!(e, "test.toml:3: store.objects: is only used with [store] backend = \"postgres\"");
+        let e = parse(&format!("{postgres}[store.objects]\nurl = \"mail\"\n")).unwrap_err().to_string();
+        assert!(e.starts_with("test.toml:5: store.objects.url: `mail` is not s3://bucket"), "{e}");
+        let e =
+            parse(&format!("{postgres}[store.objects]\nurl = \"s3://mail\"\nendpoint = \"http://127.0.0.1:9000\"\n"))
+                .unwrap_err()
+                .to_string();
+        assert!(e.starts_with("test.toml:6: store.objects.endpoint: is http://"), "{e}");
+        let http = format!(
+            "{postgres}[store.objects]\nurl = \"s3://mail\"\nendpoint = \"http://127.0.0.1:9000\"\nallow_http = true\n"
+        );
+        assert!(parse(&http).unwrap().store.objects.unwrap().allow_http);
+        let e = parse(&format!("{postgres}[store.objects]\nurl = \"s3://mail\"\naccess_key_id = \"AKIA1\"\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("test.toml:6: store.objects.access_key_id: needs secret_access_key_file"), "{e}");
+        let e = parse(&format!("{postgres}[store.objects]\nurl = \"s3://mail\"\nsecret_access_key = \"x\"\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("test.toml:6") && e.contains("unknown key"), "the secret is never inline: {e}");
     }
 
     #[test]

@@ -50,6 +50,16 @@ pub enum StoreError {
          sharing a database needs its own `hostname` in sekisho.toml"
     )]
     NodeNameInUse(String),
+    /// The object storage of `[store.objects]` failed (or could not be reached).
+    #[error("object storage: cannot {action} {key}: {source}")]
+    ObjectStorage {
+        /// What was being done (`store`, `fetch`, `list`, `remove`, ...).
+        action: &'static str,
+        /// The object's key, or the prefix listed.
+        key: String,
+        /// What the object storage (or its client) said.
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// A stored value could not be read back.
     #[error("damaged record {0}")]
     Damaged(String),

@@ -102,23 +102,29 @@ pub enum Database {
     /// `queue.db` in the data directory.
     Sqlite,
     /// A PostgreSQL database: its URL, this node's name in the claims it takes (stable
-    /// across restarts, so a restarted node takes its own unfinished claims back at once), and
-    /// how long a claim lasts unless renewed (`[store] lease`).
-    Postgres { url: String, node: String, lease: std::time::Duration },
+    /// across restarts, so a restarted node takes its own unfinished claims back at once),
+    /// how long a claim lasts unless renewed (`[store] lease`), and where bodies and sealed
+    /// files are shared: the database's `objects` table, or object storage (`[store.objects]`).
+    Postgres { url: String, node: String, lease: std::time::Duration, objects: Option<objects::External> },
 }
 
 impl Database {
     /// Opens it. Several nodes, each with a data directory of its own, may serve from one
-    /// PostgreSQL database: message bodies are shared through it ([`objects`]).
+    /// PostgreSQL database: message bodies are shared through it, or through the object
+    /// storage given ([`objects`]).
     pub(crate) async fn open(&self, data_dir: &Path) -> Result<store::Opened, StoreError> {
         Ok(match self {
             Database::Sqlite => {
                 store::Opened { backend: Arc::new(SqliteStore::open(&data_dir.join("queue.db")).await?), objects: None }
             }
-            Database::Postgres { url, node, lease } => {
+            Database::Postgres { url, node, lease, objects } => {
                 let store = PgStore::open(url).await?.with_claims(node, *lease);
                 let store = Arc::new(store);
-                store::Opened { backend: store.clone(), objects: Some(store) }
+                let shared: Arc<dyn objects::ObjectStore> = match objects {
+                    Some(external) => external.0.clone(),
+                    None => store.clone(),
+                };
+                store::Opened { backend: store, objects: Some(shared) }
             }
         })
     }

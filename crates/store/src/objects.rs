@@ -1,9 +1,12 @@
 //! Bytes every node must reach: message bodies and sealed portal files. With the SQLite backend
 //! they live in the data directory only; with PostgreSQL they are also kept in the database
-//! ([`ObjectStore`], `postgres/objects.rs`), so that any node can deliver any message and serve
-//! any link. A node's own files are then a cache of what the database holds.
+//! ([`ObjectStore`], `postgres/objects.rs`), or in S3-compatible object storage when
+//! `[store.objects]` is set (the `sekisho-objects-s3` crate, handed in as [`External`]), so that
+//! any node can deliver any message and serve any link. A node's own files are then a cache of
+//! what the shared store holds.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use async_trait::async_trait;
@@ -27,7 +30,34 @@ impl ObjectKind {
             ObjectKind::File => 2,
         }
     }
+
+    /// Its name in an object store's keys (`<prefix>/body/<id>`, `<prefix>/file/<id>`).
+    pub fn name(self) -> &'static str {
+        match self {
+            ObjectKind::Body => "body",
+            ObjectKind::File => "file",
+        }
+    }
 }
+
+/// An object store other than the database (`[store.objects]`): with it, bodies and sealed
+/// files go there and never into PostgreSQL's `objects` table.
+#[derive(Clone)]
+pub struct External(pub Arc<dyn ObjectStore>);
+
+impl std::fmt::Debug for External {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("External(..)")
+    }
+}
+
+impl PartialEq for External {
+    fn eq(&self, other: &External) -> bool {
+        std::ptr::addr_eq(Arc::as_ptr(&self.0), Arc::as_ptr(&other.0))
+    }
+}
+
+impl Eq for External {}
 
 /// Bytes stored where every node sharing the database reaches them.
 #[async_trait]
@@ -40,7 +70,8 @@ pub trait ObjectStore: Send + Sync {
     /// name: written beside it, then renamed). `Ok(false)` when there is no such object.
     async fn fetch_object(&self, kind: ObjectKind, id: &str, dest: &Path) -> Result<bool, StoreError>;
 
-    /// Removes these objects; returns how many there were.
+    /// Removes these objects; returns how many there were (object storage, which does not say
+    /// whether a key it deleted existed, counts every id it removed).
     async fn remove_objects(&self, kind: ObjectKind, ids: &[String]) -> Result<u64, StoreError>;
 
     /// The ids of every object of `kind` (for recovery and migration).
@@ -62,14 +93,46 @@ pub struct StoredObject {
     pub id: String,
     /// Its bytes.
     pub size: u64,
-    /// When it was stored (Unix seconds, by the shared store's clock: the database's).
+    /// When it was stored (Unix seconds, by the shared store's clock: the database's, or the
+    /// object storage's `Last-Modified`).
     pub stored_at: i64,
 }
 
 /// A file being fetched beside its destination (`.<name>.<random>.fetch`): removed when dropped,
 /// so a fetch that fails or is abandoned midway leaves nothing behind (once renamed into place
-/// there is nothing left to remove).
-pub(crate) struct PartialFetch(pub(crate) PathBuf);
+/// there is nothing left to remove). Every [`ObjectStore`] fetches through one.
+pub struct PartialFetch(pub(crate) PathBuf);
+
+impl PartialFetch {
+    /// A partial fetch for `dest`, named beside it (nothing is created yet).
+    pub fn beside(dest: &Path) -> PartialFetch {
+        PartialFetch(dest.with_file_name(format!(
+            ".{}.{:08x}.fetch",
+            dest.file_name().map(|n| n.to_string_lossy()).unwrap_or_default(),
+            rand::random::<u32>()
+        )))
+    }
+
+    /// Where it is written.
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+
+    /// Creates it: a new file, mode 0600.
+    pub fn create(&self) -> Result<tokio::fs::File, StoreError> {
+        let created = crate::private::create_new_file(&self.0).map_err(|e| StoreError::io("create", &self.0, e))?;
+        Ok(tokio::fs::File::from_std(created))
+    }
+
+    /// Makes the written file durable and renames it to `dest`.
+    pub async fn finish(self, mut file: tokio::fs::File, dest: &Path) -> Result<(), StoreError> {
+        use tokio::io::AsyncWriteExt;
+        file.flush().await.map_err(|e| StoreError::io("write", &self.0, e))?;
+        file.sync_all().await.map_err(|e| StoreError::io("fsync", &self.0, e))?;
+        drop(file);
+        tokio::fs::rename(&self.0, dest).await.map_err(|e| StoreError::io("rename", dest, e))
+    }
+}
 
 impl Drop for PartialFetch {
     fn drop(&mut self) {

@@ -13,6 +13,7 @@ mod mx;
 pub mod oidc;
 mod pki;
 pub mod postgres;
+pub mod s3;
 mod seed;
 pub mod slapd;
 
@@ -156,7 +157,8 @@ impl TestServer {
         // (`config.authentication.enabled = true`), so the others keep their DNS traffic.
         config.authentication.enabled = false;
         tweak(&mut config);
-        let database = sekisho_receive::database(&config);
+        let mut database = sekisho_receive::database(&config);
+        sekisho_objects_s3::attach(&mut database, &config).expect("[store.objects]");
         let (queue, _) =
             Queue::open_on(&config.store.path, &database, config.store.group_commit_max, config.store.group_sync)
                 .await

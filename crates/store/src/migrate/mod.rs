@@ -2,8 +2,9 @@
 //! (`sekisho store migrate --to postgres URL`), with sekisho stopped.
 //!
 //! In this order: the data directory's lock (refused while `serve` runs); the target's schema
-//! brought up to date and found empty; every message body and sealed file stored as an object,
-//! then checked (each one, at its size); then every table's rows ([`tables::TABLES`]) in one
+//! brought up to date and found empty (and the object storage of `[store.objects]`, when the
+//! objects go there); every message body and sealed file stored as an object, then checked
+//! (each one, at its size); then every table's rows ([`tables::TABLES`]) in one
 //! PostgreSQL transaction, whose row counts are compared with SQLite's before it commits. A
 //! failure leaves the database as it was: the rows are rolled back and the objects removed.
 //! The data directory is only read.
@@ -34,6 +35,17 @@ pub enum MigrateError {
     /// PostgreSQL could not be reached or its schema not brought up to date.
     #[error("cannot use the PostgreSQL database: {0}")]
     Connect(#[source] StoreError),
+    /// The object storage given could not be listed.
+    #[error("cannot use the object storage: {0}")]
+    Objects(#[source] StoreError),
+    /// The object storage given already holds bodies or sealed files.
+    #[error("the object storage already holds {count} {what}; nothing was copied: give an empty bucket or prefix")]
+    ObjectsNotEmpty {
+        /// "message bodies" or "sealed files".
+        what: &'static str,
+        /// How many.
+        count: u64,
+    },
     /// The target already holds sekisho's data.
     #[error(
         "the PostgreSQL database already holds sekisho data (table {table} has {rows} row(s)); nothing was \
@@ -80,7 +92,7 @@ pub enum MigrateError {
         source: std::io::Error,
     },
     /// A body or sealed file could not be stored.
-    #[error("cannot store {} in PostgreSQL: {source}", path.display())]
+    #[error("cannot store {} in the shared store: {source}", path.display())]
     Object {
         /// The file.
         path: PathBuf,
@@ -150,6 +162,16 @@ pub struct Migrated {
 /// Moves the SQLite state and the files of `data_dir` into the empty PostgreSQL database at
 /// `url`. Holds the data directory's lock throughout; reads, never changes, the data directory.
 pub async fn to_postgres(data_dir: &Path, url: &str) -> Result<Migrated, MigrateError> {
+    to_postgres_with(data_dir, url, None).await
+}
+
+/// Like [`to_postgres`], with the bodies and sealed files going to `objects` (the object
+/// storage of `[store.objects]`, which must hold none yet) rather than to PostgreSQL.
+pub async fn to_postgres_with(
+    data_dir: &Path,
+    url: &str,
+    objects: Option<crate::objects::External>,
+) -> Result<Migrated, MigrateError> {
     sqlx::postgres::PgConnectOptions::from_str(url).map_err(|e| MigrateError::Url(e.to_string()))?;
     if !url.starts_with("postgres://") && !url.starts_with("postgresql://") {
         return Err(MigrateError::Url("it does not start with postgres://".into()));
@@ -169,6 +191,12 @@ pub async fn to_postgres(data_dir: &Path, url: &str) -> Result<Migrated, Migrate
     let pg = PgStore::open(url).await.map_err(MigrateError::Connect)?;
     let mut conn = pg.pool.acquire().await.map_err(|e| MigrateError::Connect(e.into()))?;
     refuse_unless_empty(&mut conn).await?;
+    let pg = std::sync::Arc::new(pg);
+    let shared: std::sync::Arc<dyn crate::objects::ObjectStore> = match objects {
+        Some(external) => external.0,
+        None => pg.clone(),
+    };
+    objects::refuse_unless_empty(shared.as_ref()).await?;
     let mut plans = Vec::with_capacity(tables::TABLES.len());
     for table in tables::TABLES {
         plans.push(copy::plan(&sqlite.reader, &mut conn, table).await?);
@@ -177,14 +205,14 @@ pub async fn to_postgres(data_dir: &Path, url: &str) -> Result<Migrated, Migrate
 
     let sources = objects::sources(data_dir)?;
     let copied = async {
-        objects::copy(&pg, &sources).await?;
-        let (bodies, files) = objects::verify(&pg, &sources).await?;
+        objects::copy(shared.as_ref(), &sources).await?;
+        let (bodies, files) = objects::verify(shared.as_ref(), &sources).await?;
         let tables = copy_rows(&sqlite, &pg, &plans).await?;
         Ok::<_, MigrateError>(Migrated { tables, bodies, files })
     }
     .await;
     if copied.is_err() {
-        objects::remove(&pg, &sources).await;
+        objects::remove(shared.as_ref(), &sources).await;
     }
     sqlite.close().await;
     copied

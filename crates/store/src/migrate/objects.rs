@@ -1,12 +1,12 @@
 //! Copying the data directory's message bodies (`spool/msg/<queue id>`) and sealed files
-//! (`files/<id>`) into PostgreSQL's `objects`, then checking what PostgreSQL holds: each one
-//! there, at its size, and nothing else.
+//! (`files/<id>`) into the shared store (PostgreSQL's `objects`, or the object storage of
+//! `[store.objects]`), then checking what it holds: each one there, at its size, and nothing
+//! else.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::objects::{ObjectKind, ObjectStore};
-use crate::postgres::PgStore;
 use crate::queue_id::QueueId;
 
 use super::{MigrateError, Objects};
@@ -52,8 +52,28 @@ fn is_object_name(kind: ObjectKind, name: &str) -> bool {
     }
 }
 
+/// What each kind is called in messages.
+fn kind_name(kind: ObjectKind) -> &'static str {
+    match kind {
+        ObjectKind::Body => "message bodies",
+        ObjectKind::File => "sealed files",
+    }
+}
+
+/// Refuses a shared store that already holds objects (another gateway's, or an earlier
+/// migration's): the verification would not tell them from the ones copied.
+pub(crate) async fn refuse_unless_empty(shared: &dyn ObjectStore) -> Result<(), MigrateError> {
+    for kind in [ObjectKind::Body, ObjectKind::File] {
+        let count = shared.object_ids(kind).await.map_err(MigrateError::Objects)?.len() as u64;
+        if count > 0 {
+            return Err(MigrateError::ObjectsNotEmpty { what: kind_name(kind), count });
+        }
+    }
+    Ok(())
+}
+
 /// Stores each source as an object.
-pub(crate) async fn copy(pg: &PgStore, sources: &[Source]) -> Result<(), MigrateError> {
+pub(crate) async fn copy(pg: &dyn ObjectStore, sources: &[Source]) -> Result<(), MigrateError> {
     for s in sources {
         let stored = pg
             .put_object(s.kind, &s.id, &s.path)
@@ -70,36 +90,32 @@ pub(crate) async fn copy(pg: &PgStore, sources: &[Source]) -> Result<(), Migrate
     Ok(())
 }
 
-/// Checks that PostgreSQL holds exactly the sources, each at its size; returns the bodies'
-/// and the files' counts and bytes.
-pub(crate) async fn verify(pg: &PgStore, sources: &[Source]) -> Result<(Objects, Objects), MigrateError> {
+/// Checks that the shared store holds exactly the sources, each at its size; returns the
+/// bodies' and the files' counts and bytes.
+pub(crate) async fn verify(shared: &dyn ObjectStore, sources: &[Source]) -> Result<(Objects, Objects), MigrateError> {
     let mut totals = [Objects::default(), Objects::default()];
     for (slot, kind) in [ObjectKind::Body, ObjectKind::File].into_iter().enumerate() {
-        let stored: BTreeMap<String, i64> =
-            sqlx::query_as("SELECT id, SUM(octet_length(data))::BIGINT FROM objects WHERE kind = $1 GROUP BY id")
-                .bind(kind.code())
-                .fetch_all(&pg.pool)
-                .await
-                .map_err(|e| MigrateError::write("objects", e))?
-                .into_iter()
-                .collect();
+        let stored: BTreeMap<String, u64> = shared
+            .stored_objects(kind)
+            .await
+            .map_err(|e| MigrateError::Object { path: PathBuf::from(kind.name()), source: e })?
+            .into_iter()
+            .map(|o| (o.id, o.size))
+            .collect();
         let wanted: Vec<&Source> = sources.iter().filter(|s| s.kind == kind).collect();
-        let name = match kind {
-            ObjectKind::Body => "message bodies",
-            ObjectKind::File => "sealed files",
-        };
+        let name = kind_name(kind);
         if stored.len() != wanted.len() {
             return Err(MigrateError::Mismatch {
-                what: format!("{name} in PostgreSQL"),
+                what: format!("{name} in the shared store"),
                 expected: wanted.len() as u64,
                 found: stored.len() as u64,
             });
         }
         for s in wanted {
-            let found = stored.get(&s.id).map_or(0, |n| *n as u64);
+            let found = stored.get(&s.id).copied().unwrap_or(0);
             if !stored.contains_key(&s.id) || found != s.size {
                 return Err(MigrateError::Mismatch {
-                    what: format!("bytes of {} in PostgreSQL", s.path.display()),
+                    what: format!("bytes of {} in the shared store", s.path.display()),
                     expected: s.size,
                     found,
                 });
@@ -112,8 +128,8 @@ pub(crate) async fn verify(pg: &PgStore, sources: &[Source]) -> Result<(Objects,
     Ok((bodies, files))
 }
 
-/// Removes the objects a failed migration stored, so that the database is empty again.
-pub(crate) async fn remove(pg: &PgStore, sources: &[Source]) {
+/// Removes the objects a failed migration stored, so that the shared store is empty again.
+pub(crate) async fn remove(pg: &dyn ObjectStore, sources: &[Source]) {
     for kind in [ObjectKind::Body, ObjectKind::File] {
         let ids: Vec<String> = sources.iter().filter(|s| s.kind == kind).map(|s| s.id.clone()).collect();
         if let Err(e) = pg.remove_objects(kind, &ids).await {

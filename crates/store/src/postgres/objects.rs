@@ -53,18 +53,13 @@ impl ObjectStore for PgStore {
     }
 
     async fn fetch_object(&self, kind: ObjectKind, id: &str, dest: &Path) -> Result<bool, StoreError> {
-        let tmp = dest.with_file_name(format!(
-            ".{}.{:08x}.fetch",
-            dest.file_name().map(|n| n.to_string_lossy()).unwrap_or_default(),
-            rand::random::<u32>()
-        ));
         // Removed however this ends: an error, or the future dropped mid-fetch (a portal
         // client that went away).
-        let partial = crate::objects::PartialFetch(tmp);
-        if !fetch_into(self, kind, id, &partial.0).await? {
+        let partial = crate::objects::PartialFetch::beside(dest);
+        let Some(file) = fetch_into(self, kind, id, &partial).await? else {
             return Ok(false);
-        }
-        tokio::fs::rename(&partial.0, dest).await.map_err(|e| StoreError::io("rename", dest, e))?;
+        };
+        partial.finish(file, dest).await?;
         Ok(true)
     }
 
@@ -120,10 +115,15 @@ impl ObjectStore for PgStore {
     }
 }
 
-/// Writes the parts of (`kind`, `id`) to `tmp` and fsyncs it; `Ok(false)` when there are none.
+/// Writes the parts of (`kind`, `id`) to the partial fetch; `None` when there are none.
 /// The parts are read one at a time in one snapshot, so a copy replaced meanwhile is never mixed
 /// with the one being read.
-async fn fetch_into(store: &PgStore, kind: ObjectKind, id: &str, tmp: &Path) -> Result<bool, StoreError> {
+async fn fetch_into(
+    store: &PgStore,
+    kind: ObjectKind,
+    id: &str,
+    partial: &crate::objects::PartialFetch,
+) -> Result<Option<tokio::fs::File>, StoreError> {
     let mut tx = store.pool.begin().await?;
     sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY").execute(&mut *tx).await?;
     let mut file: Option<tokio::fs::File> = None;
@@ -138,16 +138,10 @@ async fn fetch_into(store: &PgStore, kind: ObjectKind, id: &str, tmp: &Path) -> 
         let Some(data) = data else { break };
         let f = match &mut file {
             Some(f) => f,
-            empty => {
-                let created = crate::private::create_new_file(tmp).map_err(|e| StoreError::io("create", tmp, e))?;
-                empty.insert(tokio::fs::File::from_std(created))
-            }
+            empty => empty.insert(partial.create()?),
         };
-        f.write_all(&data).await.map_err(|e| StoreError::io("write", tmp, e))?;
+        f.write_all(&data).await.map_err(|e| StoreError::io("write", partial.path(), e))?;
     }
     tx.commit().await?;
-    let Some(mut f) = file else { return Ok(false) };
-    f.flush().await.map_err(|e| StoreError::io("write", tmp, e))?;
-    f.sync_all().await.map_err(|e| StoreError::io("fsync", tmp, e))?;
-    Ok(true)
+    Ok(file)
 }
