@@ -62,10 +62,24 @@ pub(crate) async fn run(command: StoreCommand, config: &Config, source: &ConfigS
     }
 }
 
+/// Tells how far the migration has come on stderr (stdout carries the result alone, JSON with
+/// `--json`).
+fn tell(progress: migrate::Progress) {
+    use std::io::Write;
+    let line = match progress {
+        migrate::Progress::Objects { done, total } => format!("stored {done} of {total} bodies and sealed files"),
+        migrate::Progress::ObjectsVerified => "every body and sealed file checked in PostgreSQL".to_string(),
+        migrate::Progress::Table { table, rows, done, total } => {
+            format!("copied table {done} of {total}: {table}, {rows} row(s)")
+        }
+    };
+    let _ = writeln!(std::io::stderr(), "sekisho: {line}");
+}
+
 async fn migrate_to_postgres(config: &Config, source: &ConfigSource, url: &str, json: bool) -> Result<(), Failure> {
     let data = &config.store.path;
     let shown = redact_url(url);
-    let moved = migrate::to_postgres(data, url).await.map_err(|e| {
+    let moved = migrate::to_postgres(data, url, &tell).await.map_err(|e| {
         let text = format!("{e} (data directory {}, configuration: {source})", data.display());
         if e.is_usage() { Failure::Usage(text) } else { Failure::Failed(text) }
     })?;
@@ -79,6 +93,14 @@ async fn migrate_to_postgres(config: &Config, source: &ConfigSource, url: &str, 
     }
     outln!("  {:<24} {:>10} ({} bytes)", "message bodies", moved.bodies.count, moved.bodies.bytes);
     outln!("  {:<24} {:>10} ({} bytes)", "sealed files", moved.files.count, moved.files.bytes);
+    if moved.quarantine.count > 0 {
+        outln!(
+            "{} damaged message(s) set aside by recovery stay in {} (this node's own, on PostgreSQL too): keep \
+             this data directory for this node",
+            moved.quarantine.count,
+            data.join("quarantine").display()
+        );
+    }
     outln!("next: set these in [store] of {source}, then start sekisho:");
     outln!("  backend = \"postgres\"");
     outln!("  url = \"{shown}\"{}", if shown != url { "   (with the password you gave)" } else { "" });

@@ -9,7 +9,10 @@ use crate::objects::{ObjectKind, ObjectStore};
 use crate::postgres::PgStore;
 use crate::queue_id::QueueId;
 
-use super::{MigrateError, Objects};
+use super::{MigrateError, Objects, OnProgress, Progress};
+
+/// Objects between two reports of progress.
+const PROGRESS_EVERY: u64 = 100;
 
 /// A file to copy.
 #[derive(Debug, Clone)]
@@ -52,9 +55,10 @@ fn is_object_name(kind: ObjectKind, name: &str) -> bool {
     }
 }
 
-/// Stores each source as an object.
-pub(crate) async fn copy(pg: &PgStore, sources: &[Source]) -> Result<(), MigrateError> {
-    for s in sources {
+/// Stores each source as an object, telling `progress` every [`PROGRESS_EVERY`] and at the end.
+pub(crate) async fn copy(pg: &PgStore, sources: &[Source], progress: OnProgress<'_>) -> Result<(), MigrateError> {
+    let total = sources.len() as u64;
+    for (n, s) in sources.iter().enumerate() {
         let stored = pg
             .put_object(s.kind, &s.id, &s.path)
             .await
@@ -66,8 +70,34 @@ pub(crate) async fn copy(pg: &PgStore, sources: &[Source]) -> Result<(), Migrate
                 found: stored,
             });
         }
+        let done = n as u64 + 1;
+        if done % PROGRESS_EVERY == 0 || done == total {
+            progress(Progress::Objects { done, total });
+        }
     }
     Ok(())
+}
+
+/// The bodies recovery set aside in `data_dir`'s `quarantine/` (every file but the JSON
+/// notes), counted: they stay there, the node's own directory on PostgreSQL too.
+pub(crate) fn quarantined(data_dir: &Path) -> Result<Objects, MigrateError> {
+    let dir = data_dir.join("quarantine");
+    let entries = match std::fs::read_dir(&dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Objects::default()),
+        Err(e) => return Err(MigrateError::File { path: dir, source: e }),
+    };
+    let mut found = Objects::default();
+    for entry in entries {
+        let entry = entry.map_err(|e| MigrateError::File { path: dir.clone(), source: e })?;
+        let meta = entry.metadata().map_err(|e| MigrateError::File { path: entry.path(), source: e })?;
+        let note = entry.path().extension().is_some_and(|x| x == "json");
+        if meta.is_file() && !note {
+            found.count += 1;
+            found.bytes += meta.len();
+        }
+    }
+    Ok(found)
 }
 
 /// Checks that PostgreSQL holds exactly the sources, each at its size; returns the bodies'
@@ -144,5 +174,10 @@ mod tests {
             sources(data).unwrap().into_iter().map(|s| (s.kind, s.id, s.size)).collect();
         assert_eq!(found, [(ObjectKind::Body, id.to_string(), 20), (ObjectKind::File, file_id, 300)]);
         assert!(sources(&data.join("nothing here")).unwrap().is_empty(), "no spool yet: nothing to copy");
+        assert_eq!(quarantined(data).unwrap(), Objects::default(), "no quarantine yet");
+        std::fs::create_dir_all(data.join("quarantine")).unwrap();
+        std::fs::write(data.join("quarantine").join(id.as_str()), b"Subj").unwrap();
+        std::fs::write(data.join("quarantine").join(format!("{id}.json")), b"{}").unwrap();
+        assert_eq!(quarantined(data).unwrap(), Objects { count: 1, bytes: 4 }, "bodies, not their notes");
     }
 }
