@@ -764,17 +764,21 @@ async fn claims_get_a_connection_while_object_transfers_wait_however_many() {
     node.insert_messages(&[message("M", 3)]).await.unwrap();
     let src = dir.path().join("body");
     std::fs::write(&src, b"Subject: big\r\n\r\nbody\r\n").unwrap();
-    node.put_object(ObjectKind::Body, "stuck", &src).await.unwrap();
-    // Another session holds the object's rows: every store of it waits inside its transaction,
-    // holding a connection, as a transfer of a large object to a slow server would. Twice as
-    // many as the pool has connections are started.
+    let ids: Vec<String> = (0..32).map(|i| format!("stuck{i}")).collect();
+    for id in &ids {
+        node.put_object(ObjectKind::Body, id, &src).await.unwrap();
+    }
+    // Another session holds the objects' rows: every store of one of them waits inside its
+    // transaction, holding a connection, as a transfer of a large object to a slow server
+    // would. Twice as many as the pool has connections are started.
     let mut holder = sqlx::PgConnection::connect(&url).await.unwrap();
     let mut lock = holder.begin().await.unwrap();
-    sqlx::query("SELECT 1 FROM objects WHERE id = 'stuck' FOR UPDATE").execute(&mut *lock).await.unwrap();
-    let transfers: Vec<_> = (0..32)
-        .map(|_| {
-            let (node, src) = (node.clone(), src.clone());
-            tokio::spawn(async move { node.put_object(ObjectKind::Body, "stuck", &src).await })
+    sqlx::query("SELECT 1 FROM objects WHERE id LIKE 'stuck%' FOR UPDATE").execute(&mut *lock).await.unwrap();
+    let transfers: Vec<_> = ids
+        .iter()
+        .map(|id| {
+            let (node, src, id) = (node.clone(), src.clone(), id.clone());
+            tokio::spawn(async move { node.put_object(ObjectKind::Body, &id, &src).await })
         })
         .collect();
     let waiting =
@@ -798,7 +802,7 @@ async fn claims_get_a_connection_while_object_transfers_wait_however_many() {
         t.await.unwrap().unwrap();
     }
     let dest = dir.path().join("fetched");
-    assert!(node.fetch_object(ObjectKind::Body, "stuck", &dest).await.unwrap());
+    assert!(node.fetch_object(ObjectKind::Body, "stuck31", &dest).await.unwrap());
     assert_eq!(std::fs::read(&dest).unwrap(), std::fs::read(&src).unwrap(), "each transfer whole in the end");
 }
 
