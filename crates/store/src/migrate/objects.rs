@@ -71,7 +71,7 @@ pub(crate) async fn copy(pg: &PgStore, sources: &[Source], progress: OnProgress<
             });
         }
         let done = n as u64 + 1;
-        if done % PROGRESS_EVERY == 0 || done == total {
+        if done.is_multiple_of(PROGRESS_EVERY) || done == total {
             progress(Progress::Objects { done, total });
         }
     }
