@@ -183,3 +183,67 @@ async fn a_delivery_longer_than_the_lease_renews_its_claim_and_no_other_node_tak
     assert_eq!(partner.connections(), 1, "one delivery, one connection");
     s.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recipient_taken_over_during_a_delivery_gets_no_transaction_from_this_node() {
+    let dir = tempfile::tempdir().unwrap();
+    let pg = Postgres::start(&dir.path().join("pg"), "127.0.0.1");
+    let dns = FakeDns::start("127.0.0.53").await;
+    // Two destinations, one transaction each, in this order: a.example's host takes 5 s to
+    // answer the data, time for another node to take b.example's recipient over meanwhile.
+    let slow = MxBehavior { reply_delay: Duration::from_secs(5), ..Default::default() };
+    let a = FakeMx::start("127.0.25.2:0", slow).await;
+    let b = FakeMx::start(&format!("127.0.25.3:{}", a.addr.port()), MxBehavior::default()).await;
+    dns.addr("mx.a.example", "127.0.25.2");
+    dns.mx("a.example", 10, "mx.a.example");
+    dns.addr("mx.b.example", "127.0.25.3");
+    dns.mx("b.example", 10, "mx.b.example");
+    let url = pg.url();
+    let s = TestServer::start_delivering(&dns, a.addr.port(), |c| {
+        c.store.backend = StoreBackend::Postgres;
+        c.store.url = Some(url.clone());
+        c.store.lease = sekisho_config::Duration::from_secs(2);
+    })
+    .await;
+
+    let id = s
+        .submit(
+            "alice@example.jp",
+            &["bob@a.example", "carol@b.example"],
+            "From: alice@example.jp\r\nTo: bob@a.example, carol@b.example\r\nSubject: two\r\n\r\nhello\r\n",
+        )
+        .await;
+    eventually("the slow transaction starts", async || a.connections() >= 1).await;
+    // Another node takes carol's claim over (as after a pause of this node longer than the
+    // lease), with a lease of its own for an hour.
+    let taken = count(
+        &url,
+        &format!(
+            "WITH t AS (UPDATE recipients SET claimed_by = 'gw-other', lease_until = lease_until + 3600 \
+             WHERE message_id = '{id}' AND address = 'carol@b.example' AND state = 'active' RETURNING 1) \
+             SELECT COUNT(*) FROM t"
+        ),
+    )
+    .await;
+    assert_eq!(taken, 1, "carol's claim was this node's, under way");
+
+    let d = s.wait_for(&id, 30, |d| d.recipients.iter().any(|r| r.state == RecipientState::Delivered)).await;
+    let state = |addr: &str| d.recipients.iter().find(|r| r.address == addr).unwrap().state;
+    assert_eq!(state("bob@a.example"), RecipientState::Delivered, "{:#?}", d.recipients);
+    assert_eq!(a.received().len(), 1);
+    // The delivery's second transaction went without carol: the node that holds her claim
+    // sends to her; this one neither sent nor deferred her.
+    assert!(b.received().is_empty(), "sent to a recipient another node holds: {:?}", b.received().len());
+    assert_eq!(b.connections(), 0);
+    assert_eq!(state("carol@b.example"), RecipientState::Active, "{:#?}", d.recipients);
+    let owner = count(
+        &url,
+        &format!(
+            "SELECT COUNT(*) FROM recipients WHERE message_id = '{id}' AND address = 'carol@b.example' \
+             AND claimed_by = 'gw-other' AND attempts = 0"
+        ),
+    )
+    .await;
+    assert_eq!(owner, 1, "still the other node's, untouched");
+    s.stop().await;
+}

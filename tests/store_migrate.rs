@@ -86,10 +86,21 @@ async fn a_stopped_sqlite_node_moves_into_postgresql_whole_and_verified() {
         .unwrap();
     assert!(!file_ids.is_empty(), "the file of the link is kept");
 
+    // A damaged message recovery set aside earlier: its body beside its note.
+    let damaged = sekisho_store::QueueId::generate();
+    std::fs::create_dir_all(data.join("quarantine")).unwrap();
+    std::fs::write(data.join("quarantine").join(damaged.as_str()), b"Subj").unwrap();
+    std::fs::write(data.join("quarantine").join(format!("{damaged}.json")), b"{}").unwrap();
+
     let (code, stdout, stderr) =
         migrate_when_unlocked(&config, &["store", "migrate", "--to", "postgres", &url, "--json"]).await;
     assert_eq!(code, 0, "{stdout}{stderr}");
+    // Progress goes to stderr as it happens; stdout is the JSON alone.
+    assert!(stderr.contains("bodies and sealed files") && stderr.contains("copied table 1 of"), "{stderr}");
+    assert!(stderr.contains(": messages, 2 row(s)"), "{stderr}");
     let moved: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(moved["quarantine"]["count"], 1, "{moved}");
+    assert_eq!(std::fs::read(data.join("quarantine").join(damaged.as_str())).unwrap(), b"Subj", "left in place");
     assert_eq!(moved["set"]["backend"], "postgres");
     let tables = moved["tables"].as_array().unwrap();
     assert!(tables.len() >= 27, "every table is listed: {moved}");
@@ -163,6 +174,7 @@ async fn a_stopped_sqlite_node_moves_into_postgresql_whole_and_verified() {
         "{stdout}"
     );
     assert!(stdout.contains("backend = \"postgres\"") && stdout.contains(&format!("url = \"{other}\"")), "{stdout}");
+    assert!(stdout.contains("1 damaged message(s) set aside by recovery stay in"), "{stdout}");
     drop(kept);
 }
 

@@ -784,6 +784,59 @@ async fn bodies_and_files_stored_by_one_node_are_read_whole_by_another() {
     assert_eq!(parts, 1, "no part of a removed object is left");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn claims_get_a_connection_while_object_transfers_wait_however_many() {
+    use sekisho_store::objects::{ObjectKind, ObjectStore};
+    use sqlx::Connection;
+    let dir = tempfile::tempdir().unwrap();
+    let pg = Postgres::start(&dir.path().join("pg"), "127.0.0.1");
+    let url = pg.url();
+    let node = PgStore::open(&url).await.unwrap().with_claims("a", Duration::from_secs(600));
+    node.insert_messages(&[message("M", 3)]).await.unwrap();
+    let src = dir.path().join("body");
+    std::fs::write(&src, b"Subject: big\r\n\r\nbody\r\n").unwrap();
+    let ids: Vec<String> = (0..32).map(|i| format!("stuck{i}")).collect();
+    for id in &ids {
+        node.put_object(ObjectKind::Body, id, &src).await.unwrap();
+    }
+    // Another session holds the objects' rows: every store of one of them waits inside its
+    // transaction, holding a connection, as a transfer of a large object to a slow server
+    // would. Twice as many as the pool has connections are started.
+    let mut holder = sqlx::PgConnection::connect(&url).await.unwrap();
+    let mut lock = holder.begin().await.unwrap();
+    sqlx::query("SELECT 1 FROM objects WHERE id LIKE 'stuck%' FOR UPDATE").execute(&mut *lock).await.unwrap();
+    let transfers: Vec<_> = ids
+        .iter()
+        .map(|id| {
+            let (node, src, id) = (node.clone(), src.clone(), id.clone());
+            tokio::spawn(async move { node.put_object(ObjectKind::Body, &id, &src).await })
+        })
+        .collect();
+    let waiting =
+        "SELECT COUNT(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'DELETE FROM objects%'";
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while sqlx_count(&url, waiting).await < 4 {
+        assert!(tokio::time::Instant::now() < deadline, "the transfers never started");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // The node's claims (and renewals, outcomes) still get a connection at once.
+    let claims = tokio::time::timeout(Duration::from_secs(10), node.claim_due(2000, 10))
+        .await
+        .expect("a claim waited for a connection behind object transfers")
+        .unwrap();
+    assert_eq!(claims.len(), 3);
+    let renewed = node.renew_claims("M", &[0, 1, 2]).await.unwrap();
+    assert_eq!(renewed, [0, 1, 2]);
+    assert_eq!(sqlx_count(&url, waiting).await, 4, "at most a quarter of the pool transfers at once");
+    lock.rollback().await.unwrap();
+    for t in transfers {
+        t.await.unwrap().unwrap();
+    }
+    let dest = dir.path().join("fetched");
+    assert!(node.fetch_object(ObjectKind::Body, "stuck31", &dest).await.unwrap());
+    assert_eq!(std::fs::read(&dest).unwrap(), std::fs::read(&src).unwrap(), "each transfer whole in the end");
+}
+
 /// A serving node on `url` named `node`, with its data directory at `dir`.
 async fn serving_node(dir: &std::path::Path, url: &str, node: &str) -> (Queue, RecoveryReport) {
     let database =
@@ -819,11 +872,18 @@ async fn a_body_accepted_on_one_node_is_read_on_another_and_leaves_with_its_mess
     let id = accept(&a, &bytes).await;
     assert_eq!(parts_of(&url, &id).await, 2, "stored whole in the database before the commit returned");
     assert!(!b.body_path(&id).exists(), "the other node has no copy of its own yet");
+    // A page that shows only the header reads the beginning of the shared copy, nothing more.
+    assert_eq!(b.control().body_head(&id, 1000).await.unwrap(), bytes[..1000]);
+    assert_eq!(b.body_head(&id, 4 << 20).await.unwrap(), bytes[..1 << 20], "its first part at most");
+    assert!(!b.body_path(&id).exists(), "no whole copy fetched for a header");
+    let unknown_head = b.body_head(QueueId::generate().as_str(), 1000).await;
+    assert!(matches!(unknown_head, Err(StoreError::BodyUnavailable { .. })), "{unknown_head:?}");
     let path = b.local_body(&id).await.unwrap();
     assert_eq!(path, b.body_path(&id), "fetched into the other node's spool");
     assert_eq!(std::fs::read(&path).unwrap(), bytes, "whole, byte for byte");
     let spooled: Vec<_> = std::fs::read_dir(path.parent().unwrap()).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(spooled, [std::ffi::OsString::from(&id)], "nothing left beside it");
+    assert_eq!(a.body_head(&id, 1000).await.unwrap(), bytes[..1000], "a node's own copy serves its head");
 
     // A shared copy of another size than the queue recorded is refused, and not kept.
     let short = accept(&a, b"Subject: short\r\n\r\nbody\r\n").await;
@@ -930,6 +990,49 @@ async fn recovery_trusts_the_shared_copies_and_sweeps_only_what_no_node_can_stil
     assert_eq!(b.control().sweep_bodies().await.unwrap(), (1, 0));
     assert!(!b.body_path(&m2).exists());
     assert!(b.body_path(&m1).exists(), "the copy of a queued message stays");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shared_file_no_row_names_is_swept_once_an_hour_old() {
+    use sekisho_store::objects::ObjectKind;
+    let dir = tempfile::tempdir().unwrap();
+    let pg = Postgres::start(&dir.path().join("pg"), "127.0.0.1");
+    let url = pg.url();
+    let (a, _) = serving_node(&dir.path().join("a"), &url, "a").await;
+    let objects = a.stores().objects.clone().expect("PostgreSQL shares files");
+    let src = dir.path().join("sealed");
+    std::fs::write(&src, b"sealed bytes").unwrap();
+    // A kept file and a withheld original, each named by its row; a file a node stored before
+    // it stopped, its link never committed; and one a node is keeping now.
+    let [kept, original, orphan, keeping] = ["aa", "bb", "cc", "dd"].map(|c| c.repeat(16));
+    for id in [&kept, &original, &orphan, &keeping] {
+        objects.put_object(ObjectKind::File, id, &src).await.unwrap();
+    }
+    sqlx_exec(&url, "INSERT INTO link_messages (message_id, sender, subject, created_at) VALUES ('L', 'a@x', 's', 0)")
+        .await;
+    sqlx_exec(
+        &url,
+        &format!(
+            "INSERT INTO link_files (message_id, idx, file_id, key, name, content_type, size, sha256) \
+             VALUES ('L', 0, '{kept}', 'k', 'n.pdf', 'application/pdf', 12, 'h')"
+        ),
+    )
+    .await;
+    sqlx_exec(
+        &url,
+        &format!(
+            "INSERT INTO withheld_originals (message_id, idx, file_id, key, name, content_type, size, sha256, reason, \
+             copy_name, copy_sha256, sender, header_from, subject, recipients, received_at, kept_at) VALUES ('W', 0, \
+             '{original}', 'k', 'n.docm', 't', 12, 'h', 'r', 'n.docx', 'h2', 'a@x', 'a@x', 's', 'b@y', 0, 0)"
+        ),
+    )
+    .await;
+    assert_eq!(a.control().sweep_unnamed_files().await.unwrap(), 0, "nothing is an hour old yet");
+    sqlx_exec(&url, &format!("UPDATE objects SET stored_at = stored_at - 7200 WHERE id <> '{keeping}'")).await;
+    assert_eq!(a.control().sweep_unnamed_files().await.unwrap(), 1);
+    let mut left = objects.object_ids(ObjectKind::File).await.unwrap();
+    left.sort();
+    assert_eq!(left, [kept, original, keeping], "only the file nothing names, an hour old, goes");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -157,13 +157,18 @@ struct Retention {
 
 impl Retention {
     /// Removes the bodies no queued message needs (PostgreSQL: shared and cached copies of
-    /// messages finished on any node), then finished messages, links' records and audit rows
-    /// older than `keep`.
+    /// messages finished on any node) and the shared files nothing names, then finished
+    /// messages, links' records and audit rows older than `keep`.
     async fn purge(&self) {
         match self.control.sweep_bodies().await {
             Ok((0, 0)) => {}
             Ok((local, shared)) => tracing::info!(local, shared, "bodies no queued message needs removed"),
             Err(e) => tracing::error!(error = %e, "cannot sweep the bodies no queued message needs"),
+        }
+        match self.control.sweep_unnamed_files().await {
+            Ok(0) => {}
+            Ok(files) => tracing::info!(files, "shared copies of files no link or original names removed"),
+            Err(e) => tracing::error!(error = %e, "cannot sweep the shared files no link or original names"),
         }
         if self.keep.is_zero() {
             return;

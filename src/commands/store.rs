@@ -62,6 +62,20 @@ pub(crate) async fn run(command: StoreCommand, config: &Config, source: &ConfigS
     }
 }
 
+/// Tells how far the migration has come on stderr (stdout carries the result alone, JSON with
+/// `--json`).
+fn tell(progress: migrate::Progress) {
+    use std::io::Write;
+    let line = match progress {
+        migrate::Progress::Objects { done, total } => format!("stored {done} of {total} bodies and sealed files"),
+        migrate::Progress::ObjectsVerified => "every body and sealed file checked where it is stored".to_string(),
+        migrate::Progress::Table { table, rows, done, total } => {
+            format!("copied table {done} of {total}: {table}, {rows} row(s)")
+        }
+    };
+    let _ = writeln!(std::io::stderr(), "sekisho: {line}");
+}
+
 async fn migrate_to_postgres(config: &Config, source: &ConfigSource, url: &str, json: bool) -> Result<(), Failure> {
     let data = &config.store.path;
     let shown = redact_url(url);
@@ -72,7 +86,7 @@ async fn migrate_to_postgres(config: &Config, source: &ConfigSource, url: &str, 
         sekisho_store::Database::Sqlite => None,
     };
     let to_objects = config.store.objects.as_ref().map(|o| o.url.clone());
-    let moved = migrate::to_postgres_with(data, url, objects).await.map_err(|e| {
+    let moved = migrate::to_postgres_with(data, url, objects, &tell).await.map_err(|e| {
         let text = format!("{e} (data directory {}, configuration: {source})", data.display());
         if e.is_usage() { Failure::Usage(text) } else { Failure::Failed(text) }
     })?;
@@ -88,6 +102,14 @@ async fn migrate_to_postgres(config: &Config, source: &ConfigSource, url: &str, 
     outln!("  {:<24} {:>10} ({} bytes)", "sealed files", moved.files.count, moved.files.bytes);
     if let Some(objects) = &to_objects {
         outln!("message bodies and sealed files are in the object storage {objects} ([store.objects])");
+    }
+    if moved.quarantine.count > 0 {
+        outln!(
+            "{} damaged message(s) set aside by recovery stay in {} (this node's own, on PostgreSQL too): keep \
+             this data directory for this node",
+            moved.quarantine.count,
+            data.join("quarantine").display()
+        );
     }
     outln!("next: set these in [store] of {source}, then start sekisho:");
     outln!("  backend = \"postgres\"");

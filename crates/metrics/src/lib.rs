@@ -62,6 +62,7 @@ struct Inner {
     delivered: Family<Labels, Counter>,
     deferred: Counter,
     bounced: Counter,
+    claims_lost: Counter,
     carried: Family<Labels, Counter>,
     downgrade_alarms: Counter,
     downloads: Counter,
@@ -105,6 +106,12 @@ impl Metrics {
         registry.register("sekisho_recipients_deferred", "Delivery attempts of a recipient deferred", deferred.clone());
         let bounced = Counter::default();
         registry.register("sekisho_recipients_bounced", "Recipients bounced (failed for good)", bounced.clone());
+        let claims_lost = Counter::default();
+        registry.register(
+            "sekisho_claims_lost",
+            "Recipients a delivery left to another node: their claim was taken over before their transaction (several nodes)",
+            claims_lost.clone(),
+        );
         let carried = Family::<Labels, Counter>::default();
         registry.register(
             "sekisho_recipients_carried",
@@ -167,6 +174,7 @@ impl Metrics {
                 delivered,
                 deferred,
                 bounced,
+                claims_lost,
                 carried,
                 downgrade_alarms,
                 downloads,
@@ -201,6 +209,11 @@ impl Metrics {
     /// A recipient bounced.
     pub fn bounced(&self) {
         self.inner.bounced.inc();
+    }
+
+    /// `n` recipients left to the node that took their claims over, before their transaction.
+    pub fn claims_lost(&self, n: u64) {
+        self.inner.claims_lost.inc_by(n);
     }
 
     /// A recipient delivered `how` the inline-or-link decision (or inbound inspection) chose.

@@ -83,6 +83,34 @@ impl Bodies {
         Ok(path)
     }
 
+    /// The first `max` bytes of committed message `id`'s body (fewer when it is shorter), for
+    /// readers of its header: this node's copy when it has one, else only the beginning of the
+    /// shared copy (its first part), never fetching the whole body; with a shared store that
+    /// does not read part of an object, the whole body through [`Bodies::local`].
+    pub(crate) async fn head(&self, id: &str, max: usize) -> Result<Vec<u8>, StoreError> {
+        if !file_name(id) {
+            return Err(unavailable(id, "cannot be: that is no queue ID"));
+        }
+        let path = self.msg.join(id);
+        if let Some(shared) = &self.shared
+            && !tokio::fs::try_exists(&path).await.unwrap_or(false)
+            && let Some(head) = shared.head_object(ObjectKind::Body, id, max).await?
+        {
+            return Ok(head);
+        }
+        let path = self.local(id).await?;
+        tokio::task::spawn_blocking(move || {
+            use std::io::Read;
+            let mut head = Vec::new();
+            std::fs::File::open(&path)
+                .and_then(|f| f.take(max as u64).read_to_end(&mut head))
+                .map_err(|e| StoreError::io("read", &path, e))?;
+            Ok(head)
+        })
+        .await
+        .map_err(|e| StoreError::io("read", Path::new(id), std::io::Error::other(e)))?
+    }
+
     /// Stores a finished body where every node reaches it, before its message is committed
     /// (PostgreSQL); nothing on SQLite.
     pub(crate) async fn share(&self, body: &FinishedBody) -> Result<(), StoreError> {
@@ -179,6 +207,12 @@ mod tests {
         std::fs::write(bodies.path("orphan"), b"x").unwrap();
         assert_eq!(bodies.sweep(&HashSet::new(), i64::MAX).await.unwrap(), Swept::default());
         assert!(bodies.path("orphan").exists());
+        // A header's reader gets the beginning of the spooled file, or the spool's error.
+        std::fs::write(bodies.path(id.as_str()), b"Subject: x\r\n\r\nbody\r\n").unwrap();
+        assert_eq!(bodies.head(id.as_str(), 13).await.unwrap(), b"Subject: x\r\n\r");
+        assert_eq!(bodies.head(id.as_str(), 1 << 16).await.unwrap(), b"Subject: x\r\n\r\nbody\r\n");
+        assert!(bodies.head(QueueId::generate().as_str(), 10).await.is_err(), "not spooled");
+        assert!(matches!(bodies.head("../q.db", 10).await, Err(StoreError::BodyUnavailable { .. })));
         assert_eq!(bodies.remove_local(&["orphan".into(), "../q.db".into()]), 1);
         assert!(dir.path().join("q.db").exists());
     }

@@ -318,6 +318,11 @@ impl Queue {
         self.control.local_body(id).await
     }
 
+    /// The first `max` bytes of committed message `id`'s body ([`QueueControl::body_head`]).
+    pub async fn body_head(&self, id: &str, max: usize) -> Result<Vec<u8>, StoreError> {
+        self.control.body_head(id, max).await
+    }
+
     /// Removes the body of a message that is done, once its "done" record is durable: right
     /// after the next durable commit, or at the latest in `remove_finished_bodies`. Until
     /// then a power cut finds the body where recovery expects it. On PostgreSQL the shared

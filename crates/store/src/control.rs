@@ -137,6 +137,13 @@ impl QueueControl {
         self.bodies.local(id).await
     }
 
+    /// The first `max` bytes of committed message `id`'s body, for readers of its header (the
+    /// quarantine's pages, the digest): through the same door as [`QueueControl::local_body`],
+    /// but on PostgreSQL a node without a copy reads only the beginning of the shared one.
+    pub async fn body_head(&self, id: &str, max: usize) -> Result<Vec<u8>, StoreError> {
+        self.bodies.head(id, max).await
+    }
+
     /// Purges what is older than `before` (unix seconds) from the store, and the bodies of
     /// the messages removed. `serve` runs it hourly with `[store] retention`;
     /// `sekisho queue purge` on demand.
@@ -167,6 +174,18 @@ impl QueueControl {
         // Local copies by this node's clock (its own files); shared objects by the database's.
         let swept = self.bodies.sweep(&queued, crate::sqlite::now() - crate::bodies::UNCOMMITTED_GRACE).await?;
         Ok((swept.local, swept.shared))
+    }
+
+    /// On PostgreSQL, removes the shared objects of kept files no row names once an hour old
+    /// (`FileStore::sweep_unnamed`: a node stopped between storing a file and committing its
+    /// link). Nothing on SQLite. Returns how many were removed; `serve` runs it hourly with
+    /// [`QueueControl::sweep_bodies`].
+    pub async fn sweep_unnamed_files(&self) -> Result<u64, StoreError> {
+        if self.objects.is_none() {
+            return Ok(0);
+        }
+        let files = crate::files::FileStore::open(&self.data_dir)?.with_objects(self.objects.clone());
+        files.sweep_unnamed(self.store.as_ref()).await
     }
 }
 

@@ -70,6 +70,16 @@ pub trait ObjectStore: Send + Sync {
     /// name: written beside it, then renamed). `Ok(false)` when there is no such object.
     async fn fetch_object(&self, kind: ObjectKind, id: &str, dest: &Path) -> Result<bool, StoreError>;
 
+    /// The first `max` bytes of the object (all of it when shorter), for readers that need only
+    /// its beginning (a message's header); a store may give fewer bytes than `max` when `max`
+    /// is large (PostgreSQL: no more than its first part, 1 MiB). `Ok(None)` when there is no
+    /// such object, or when this store does not read part of an object: the default, with which
+    /// callers fetch the whole object instead ([`ObjectStore::fetch_object`]).
+    async fn head_object(&self, kind: ObjectKind, id: &str, max: usize) -> Result<Option<Vec<u8>>, StoreError> {
+        let _ = (kind, id, max);
+        Ok(None)
+    }
+
     /// Removes these objects; returns how many there were (object storage, which does not say
     /// whether a key it deleted existed, counts every id it removed).
     async fn remove_objects(&self, kind: ObjectKind, ids: &[String]) -> Result<u64, StoreError>;

@@ -327,10 +327,13 @@ impl Inner {
 
     /// Delivers message `id`'s claimed recipients `idxs`, keeping the claims while it lasts.
     async fn deliver_message(&self, id: &str, idxs: &[i64]) {
-        renew::renewing(&self.queue, id, idxs, self.deliver_claimed(id, idxs)).await
+        renew::renewing(&self.queue, id, idxs, |held| self.deliver_claimed(id, idxs, held)).await
     }
 
-    async fn deliver_claimed(&self, id: &str, idxs: &[i64]) {
+    /// Delivers message `id`'s claimed recipients `idxs`, one transaction per destination and
+    /// [`RECIPIENTS_PER_TRANSACTION`]; a transaction starts only with the recipients whose claim
+    /// is still `held`.
+    async fn deliver_claimed(&self, id: &str, idxs: &[i64], held: renew::Held) {
         let detail = match self.queue.stores().messages.message_without_history(id).await {
             Ok(Some(d)) => d,
             Ok(None) => return,
@@ -363,7 +366,21 @@ impl Inner {
             if n + 1 == chunks.len() {
                 files.mark_last();
             }
-            results.extend(self.deliver_group(&detail.info, &files, dest, chunk).await);
+            let still: Vec<&RecipientRecord> = chunk.iter().copied().filter(|r| held.holds(r.idx)).collect();
+            if still.len() < chunk.len() {
+                let lost: Vec<i64> = chunk.iter().map(|r| r.idx).filter(|i| !held.holds(*i)).collect();
+                tracing::warn!(
+                    queue_id = id,
+                    destination = %dest,
+                    recipients = ?lost,
+                    "claims lost during the delivery: not sent from this node; the node that took them over delivers them"
+                );
+                self.metrics.claims_lost(lost.len() as u64);
+            }
+            if still.is_empty() {
+                continue;
+            }
+            results.extend(self.deliver_group(&detail.info, &files, dest, &still).await);
         }
         self.settle(&detail, results).await;
     }

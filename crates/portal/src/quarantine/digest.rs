@@ -57,7 +57,7 @@ pub async fn send_digests(
             continue;
         }
         let Some(d) = stores.messages.message_without_history(&id).await? else { continue };
-        let header = super::read_header(control.local_body(&id).await.ok()).await;
+        let header = super::read_header(control, &id).await;
         let reason = why_held(&d.info);
         items.insert(
             id,

@@ -16,9 +16,6 @@ pub mod reports;
 mod texts;
 pub mod view;
 
-use std::io::Read as _;
-use std::path::PathBuf;
-
 use askama::Template;
 use axum::Form;
 use axum::extract::{ConnectInfo, Path, State};
@@ -39,20 +36,19 @@ use texts::{QuarantineTexts, quarantine_texts};
 use view::{FileRow, Header, file_rows, held_recipients};
 
 /// The most header bytes read from a held message's body.
-const HEADER_BYTES: u64 = 64 << 10;
+const HEADER_BYTES: usize = 64 << 10;
 
-/// The From and Subject of a spooled body (empty when it cannot be read).
-pub(crate) async fn read_header(path: Option<PathBuf>) -> Header {
-    let Some(path) = path else { return Header::default() };
-    tokio::task::spawn_blocking(move || {
-        let mut raw = Vec::new();
-        match std::fs::File::open(&path).and_then(|f| f.take(HEADER_BYTES).read_to_end(&mut raw)) {
-            Ok(_) => Header::read(&raw),
-            Err(_) => Header::default(),
+/// The From and Subject of message `id`'s body (empty when it cannot be read), from its first
+/// [`HEADER_BYTES`] alone (`QueueControl::body_head`: on a node without a copy, only the
+/// beginning of the shared one is read).
+pub(crate) async fn read_header(control: &sekisho_store::QueueControl, id: &str) -> Header {
+    match control.body_head(id, HEADER_BYTES).await {
+        Ok(raw) => Header::read(&raw),
+        Err(e) => {
+            tracing::warn!(queue_id = id, error = %e, "cannot read the header of a held message");
+            Header::default()
         }
-    })
-    .await
-    .unwrap_or_default()
+    }
 }
 
 /// The console's link to the quarantine, in the language of `t`.
@@ -156,7 +152,7 @@ impl Portal {
 
     /// A held message as a row, its header read from the spool.
     async fn held_row(&self, d: &MessageDetail) -> HeldRow {
-        let header = read_header(self.inner.queue.local_body(&d.info.id).await.ok()).await;
+        let header = read_header(self.inner.queue.control(), &d.info.id).await;
         let envelope = if d.info.sender.is_empty() { "<>".to_string() } else { d.info.sender.clone() };
         HeldRow {
             id: d.info.id.clone(),

@@ -240,6 +240,26 @@ impl FileStore {
         Ok(stale.into_iter().filter(|id| self.remove(id)).count())
     }
 
+    /// With shared objects, removes the objects of files no row names (neither a kept file nor
+    /// a withheld original, per `LinkStore::file_keys`) once stored more than an hour ago by the
+    /// shared store's clock (`bodies::UNCOMMITTED_GRACE`): left by a node that stopped between
+    /// storing a file ([`FileStore::keep`]) and committing the row that names it. A file kept
+    /// now has its row within that hour. Returns how many were removed.
+    pub async fn sweep_unnamed(&self, store: &dyn crate::links::LinkStore) -> Result<u64, StoreError> {
+        let Some(objects) = &self.objects else { return Ok(0) };
+        let old = objects.objects_older_than(ObjectKind::File, crate::bodies::UNCOMMITTED_GRACE).await?;
+        if old.is_empty() {
+            return Ok(0);
+        }
+        // Read after the objects: a row committed meanwhile is seen here.
+        let kept: HashSet<String> = store.file_keys().await?.into_iter().map(|r| r.file_id).collect();
+        let unnamed: Vec<String> = old.into_iter().filter(|id| !kept.contains(id)).collect();
+        if unnamed.is_empty() {
+            return Ok(0);
+        }
+        objects.remove_objects(ObjectKind::File, &unnamed).await
+    }
+
     /// With shared objects, stores the kept files this node has and the shared objects lack
     /// (kept before files were shared), so that every node can serve them; returns how many.
     /// `serve` runs it once at start. A file purged meanwhile by another node loses the

@@ -7,7 +7,13 @@
 //! (each one, at its size); then every table's rows ([`tables::TABLES`]) in one
 //! PostgreSQL transaction, whose row counts are compared with SQLite's before it commits. A
 //! failure leaves the database as it was: the rows are rolled back and the objects removed.
-//! The data directory is only read.
+//! The data directory is only read. What is done is told as it goes ([`Progress`]: every
+//! hundred objects, every table).
+//!
+//! `quarantine/` (damaged messages recovery set aside, each body beside its JSON note) is not
+//! copied: on PostgreSQL too it is the node's own directory (recovery's `quarantine_shared`
+//! keeps a damaged shared body there), so it stays where it is, in the data directory the node
+//! keeps serving with; the migration counts it ([`Migrated::quarantine`]) so that it is said.
 
 mod copy;
 mod objects;
@@ -157,12 +163,45 @@ pub struct Migrated {
     pub bodies: Objects,
     /// Sealed portal files (`files`).
     pub files: Objects,
+    /// The damaged messages recovery set aside in `quarantine/` (bodies, without their JSON
+    /// notes): not copied, they stay in the data directory, the node's own on PostgreSQL too.
+    pub quarantine: Objects,
 }
 
+/// How far a migration has come, told as it goes (to show an administrator who waits).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Progress {
+    /// Bodies and sealed files stored in PostgreSQL so far, of `total` (every hundred, and the
+    /// last).
+    Objects {
+        /// Stored so far.
+        done: u64,
+        /// To store.
+        total: u64,
+    },
+    /// Every object checked in PostgreSQL, at its size.
+    ObjectsVerified,
+    /// One table's rows copied and counted (the transaction commits after the last).
+    Table {
+        /// The table.
+        table: &'static str,
+        /// Its rows.
+        rows: u64,
+        /// Tables copied so far, this one included.
+        done: usize,
+        /// Tables to copy.
+        total: usize,
+    },
+}
+
+/// Where a migration tells its [`Progress`].
+pub type OnProgress<'a> = &'a (dyn Fn(Progress) + Send + Sync);
+
 /// Moves the SQLite state and the files of `data_dir` into the empty PostgreSQL database at
-/// `url`. Holds the data directory's lock throughout; reads, never changes, the data directory.
-pub async fn to_postgres(data_dir: &Path, url: &str) -> Result<Migrated, MigrateError> {
-    to_postgres_with(data_dir, url, None).await
+/// `url`, telling `progress` as it goes. Holds the data directory's lock throughout; reads,
+/// never changes, the data directory.
+pub async fn to_postgres(data_dir: &Path, url: &str, progress: OnProgress<'_>) -> Result<Migrated, MigrateError> {
+    to_postgres_with(data_dir, url, None, progress).await
 }
 
 /// Like [`to_postgres`], with the bodies and sealed files going to `objects` (the object
@@ -171,6 +210,7 @@ pub async fn to_postgres_with(
     data_dir: &Path,
     url: &str,
     objects: Option<crate::objects::External>,
+    progress: OnProgress<'_>,
 ) -> Result<Migrated, MigrateError> {
     sqlx::postgres::PgConnectOptions::from_str(url).map_err(|e| MigrateError::Url(e.to_string()))?;
     if !url.starts_with("postgres://") && !url.starts_with("postgresql://") {
@@ -204,11 +244,13 @@ pub async fn to_postgres_with(
     drop(conn);
 
     let sources = objects::sources(data_dir)?;
+    let quarantine = objects::quarantined(data_dir)?;
     let copied = async {
-        objects::copy(shared.as_ref(), &sources).await?;
+        objects::copy(shared.as_ref(), &sources, progress).await?;
         let (bodies, files) = objects::verify(shared.as_ref(), &sources).await?;
-        let tables = copy_rows(&sqlite, &pg, &plans).await?;
-        Ok::<_, MigrateError>(Migrated { tables, bodies, files })
+        progress(Progress::ObjectsVerified);
+        let tables = copy_rows(&sqlite, &pg, &plans, progress).await?;
+        Ok::<_, MigrateError>(Migrated { tables, bodies, files, quarantine })
     }
     .await;
     if copied.is_err() {
@@ -235,6 +277,7 @@ async fn copy_rows(
     sqlite: &SqliteStore,
     pg: &PgStore,
     plans: &[copy::TablePlan],
+    progress: OnProgress<'_>,
 ) -> Result<Vec<TableRows>, MigrateError> {
     let mut tx = pg.pool.begin().await.map_err(|e| MigrateError::write("the rows", e))?;
     let mut out = Vec::with_capacity(plans.len());
@@ -250,6 +293,7 @@ async fn copy_rows(
             });
         }
         out.push(TableRows { table: plan.table.to_string(), rows: found });
+        progress(Progress::Table { table: plan.table, rows: found, done: out.len(), total: plans.len() });
     }
     tx.commit().await.map_err(|e| MigrateError::write("the rows", e))?;
     Ok(out)

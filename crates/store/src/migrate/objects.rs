@@ -9,7 +9,10 @@ use std::path::{Path, PathBuf};
 use crate::objects::{ObjectKind, ObjectStore};
 use crate::queue_id::QueueId;
 
-use super::{MigrateError, Objects};
+use super::{MigrateError, Objects, OnProgress, Progress};
+
+/// Objects between two reports of progress.
+const PROGRESS_EVERY: u64 = 100;
 
 /// A file to copy.
 #[derive(Debug, Clone)]
@@ -72,9 +75,10 @@ pub(crate) async fn refuse_unless_empty(shared: &dyn ObjectStore) -> Result<(), 
     Ok(())
 }
 
-/// Stores each source as an object.
-pub(crate) async fn copy(pg: &dyn ObjectStore, sources: &[Source]) -> Result<(), MigrateError> {
-    for s in sources {
+/// Stores each source as an object, telling `progress` every [`PROGRESS_EVERY`] and at the end.
+pub(crate) async fn copy(pg: &dyn ObjectStore, sources: &[Source], progress: OnProgress<'_>) -> Result<(), MigrateError> {
+    let total = sources.len() as u64;
+    for (n, s) in sources.iter().enumerate() {
         let stored = pg
             .put_object(s.kind, &s.id, &s.path)
             .await
@@ -86,8 +90,34 @@ pub(crate) async fn copy(pg: &dyn ObjectStore, sources: &[Source]) -> Result<(),
                 found: stored,
             });
         }
+        let done = n as u64 + 1;
+        if done.is_multiple_of(PROGRESS_EVERY) || done == total {
+            progress(Progress::Objects { done, total });
+        }
     }
     Ok(())
+}
+
+/// The bodies recovery set aside in `data_dir`'s `quarantine/` (every file but the JSON
+/// notes), counted: they stay there, the node's own directory on PostgreSQL too.
+pub(crate) fn quarantined(data_dir: &Path) -> Result<Objects, MigrateError> {
+    let dir = data_dir.join("quarantine");
+    let entries = match std::fs::read_dir(&dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Objects::default()),
+        Err(e) => return Err(MigrateError::File { path: dir, source: e }),
+    };
+    let mut found = Objects::default();
+    for entry in entries {
+        let entry = entry.map_err(|e| MigrateError::File { path: dir.clone(), source: e })?;
+        let meta = entry.metadata().map_err(|e| MigrateError::File { path: entry.path(), source: e })?;
+        let note = entry.path().extension().is_some_and(|x| x == "json");
+        if meta.is_file() && !note {
+            found.count += 1;
+            found.bytes += meta.len();
+        }
+    }
+    Ok(found)
 }
 
 /// Checks that the shared store holds exactly the sources, each at its size; returns the
@@ -160,5 +190,10 @@ mod tests {
             sources(data).unwrap().into_iter().map(|s| (s.kind, s.id, s.size)).collect();
         assert_eq!(found, [(ObjectKind::Body, id.to_string(), 20), (ObjectKind::File, file_id, 300)]);
         assert!(sources(&data.join("nothing here")).unwrap().is_empty(), "no spool yet: nothing to copy");
+        assert_eq!(quarantined(data).unwrap(), Objects::default(), "no quarantine yet");
+        std::fs::create_dir_all(data.join("quarantine")).unwrap();
+        std::fs::write(data.join("quarantine").join(id.as_str()), b"Subj").unwrap();
+        std::fs::write(data.join("quarantine").join(format!("{id}.json")), b"{}").unwrap();
+        assert_eq!(quarantined(data).unwrap(), Objects { count: 1, bytes: 4 }, "bodies, not their notes");
     }
 }

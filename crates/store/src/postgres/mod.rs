@@ -35,6 +35,17 @@ const NODE_NAME_LOCK_CLASS: i32 = 0x7365_6b69;
 /// name gives it back once the database notices its session closed.
 const NODE_NAME_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
 
+/// Connections each node keeps to PostgreSQL at most.
+pub(crate) const POOL_SIZE: u32 = 16;
+
+/// Object transfers (a body or sealed file stored or fetched, each holding a connection for the
+/// whole object) under way at once on one node: a quarter of the pool, so that many large
+/// fetches together never leave claims, renewals and outcomes without a connection.
+pub(crate) const OBJECT_TRANSFERS: usize = {
+    let quarter = POOL_SIZE as usize / 4;
+    if quarter == 0 { 1 } else { quarter }
+};
+
 /// How long a claim lasts unless renewed (the default of `[store] lease`). A delivering node renews
 /// its claims every third of it ([`crate::Queue::renew_claims`]), so a live node keeps them
 /// however long its delivery takes, and a node that died leaves its recipients to the others
@@ -50,16 +61,19 @@ pub struct PgStore {
     /// How long a claim lasts, in seconds by the database's clock: after that, unless renewed,
     /// another node may take the recipient over.
     pub(crate) lease: i64,
+    /// Permits for object transfers ([`OBJECT_TRANSFERS`]), shared by every clone.
+    pub(crate) transfers: Arc<tokio::sync::Semaphore>,
 }
 
 impl PgStore {
     /// Connects to `url` (`postgres://user:password@host:port/database`) and brings the schema
     /// up to date; refuses a database a newer sekisho migrated ([`StoreError::SchemaTooNew`]).
     pub async fn open(url: &str) -> Result<PgStore, StoreError> {
-        let pool = PgPoolOptions::new().max_connections(16).connect(url).await?;
+        let pool = PgPoolOptions::new().max_connections(POOL_SIZE).connect(url).await?;
         migrate(&pool).await?;
         let node = format!("node-{}-{:08x}", std::process::id(), rand::random::<u32>());
-        Ok(PgStore { pool, node: node.into(), lease: DEFAULT_LEASE.as_secs() as i64 })
+        let transfers = Arc::new(tokio::sync::Semaphore::new(OBJECT_TRANSFERS));
+        Ok(PgStore { pool, node: node.into(), lease: DEFAULT_LEASE.as_secs() as i64, transfers })
     }
 
     /// Names this node in its claims and sets how long a claim lasts (whole seconds, at least

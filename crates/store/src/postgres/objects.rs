@@ -1,6 +1,8 @@
 //! PostgreSQL: message bodies and sealed files, each in parts of [`PART`] bytes (a row stays far
 //! below PostgreSQL's 1 GB field limit, and no node holds a whole large object in memory).
 //! An object is written in one transaction, so a reader sees all of its parts or none.
+//! A transfer holds a connection for the whole object: at most [`super::OBJECT_TRANSFERS`] run
+//! at once on a node ([`PgStore::transfer`]), the rest of the pool staying free for the queue.
 
 use std::path::Path;
 
@@ -19,6 +21,7 @@ pub(crate) const PART: usize = 1 << 20;
 impl ObjectStore for PgStore {
     async fn put_object(&self, kind: ObjectKind, id: &str, path: &Path) -> Result<u64, StoreError> {
         let mut file = tokio::fs::File::open(path).await.map_err(|e| StoreError::io("open", path, e))?;
+        let _transfer = self.transfer().await;
         let mut tx = self.pool.begin().await?;
         sqlx::query("DELETE FROM objects WHERE kind = $1 AND id = $2")
             .bind(kind.code())
@@ -56,11 +59,25 @@ impl ObjectStore for PgStore {
         // Removed however this ends: an error, or the future dropped mid-fetch (a portal
         // client that went away).
         let partial = crate::objects::PartialFetch::beside(dest);
+        let _transfer = self.transfer().await;
         let Some(file) = fetch_into(self, kind, id, &partial).await? else {
             return Ok(false);
         };
         partial.finish(file, dest).await?;
         Ok(true)
+    }
+
+    async fn head_object(&self, kind: ObjectKind, id: &str, max: usize) -> Result<Option<Vec<u8>>, StoreError> {
+        // The first part alone: a small read, never a transfer of the whole object.
+        let max = max.min(PART) as i32;
+        Ok(sqlx::query_scalar(
+            "SELECT substring(data FROM 1 FOR $3) FROM objects WHERE kind = $1 AND id = $2 AND part = 0",
+        )
+        .bind(kind.code())
+        .bind(id)
+        .bind(max)
+        .fetch_optional(&self.pool)
+        .await?)
     }
 
     async fn remove_objects(&self, kind: ObjectKind, ids: &[String]) -> Result<u64, StoreError> {
@@ -112,6 +129,13 @@ impl ObjectStore for PgStore {
         .bind(seconds)
         .fetch_all(&self.pool)
         .await?)
+    }
+}
+
+impl PgStore {
+    /// Waits for a transfer permit: held for as long as one object is stored or fetched.
+    async fn transfer(&self) -> tokio::sync::SemaphorePermit<'_> {
+        self.transfers.acquire().await.expect("the transfer semaphore is never closed")
     }
 }
 
