@@ -14,8 +14,12 @@ listener, stderr to /dev/null); smtp-source sends --warmup messages of --size by
   - with --strace, a second measured batch under `strace -c -f`: which system calls, per message
     (strace slows the relay down, so its batch is not the one the other figures come from).
 
+With --mix text|attach100k|zip1m, the MX listener takes the inbound anchor's messages of that
+mix instead, scans them with a clamd of its own and delivers them to smtp-sink (bench/counted.py's
+setup, 4 sessions at a time); clamd's own costs are not counted.
+
 Usage (as root): bench/costs.py [--binary PATH] [--messages 2000] [--warmup 200] [--size 10000]
-                                [--sessions 20] [--strace] [--runs 1]
+                                [--sessions 20] [--strace] [--runs 1] [--mix MIX] [--anchor PATH]
 """
 import argparse
 import os
@@ -29,6 +33,7 @@ import shutil
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "bench"))
 import relay  # noqa: E402
+import counted  # noqa: E402  (bench/counted.py: the inbound setup)
 
 EVENTS = ["context-switches", "raw_syscalls:sys_enter", "sched:sched_wakeup", "task:task_newtask",
           "page-faults"]
@@ -66,20 +71,57 @@ def stop(proc):
     proc.wait(30)
 
 
+class Inbound:
+    """sekisho's MX listener as bench/counted.py runs it, with its clamd, taking `mix`."""
+
+    def __init__(self, work, sink_port, binary, mix, anchor):
+        self.anchor = counted.load_anchor(anchor)
+        self.clamd = counted.Clamd(self.anchor, os.path.join(work, "anchor"))
+        self.port = relay.free_port(counted.SEKISHO)
+        config = os.path.join(work, "sekisho.toml")
+        with open(config, "w") as f:
+            f.write(counted.inbound_config(work, self.port, sink_port))
+        self.proc = subprocess.Popen([binary, "--config", config, "serve"],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        relay.wait_listening(counted.SEKISHO, self.port, 120)
+        self.mix, self.sent = mix, 0
+
+    def send(self, n):
+        counted.send((counted.SEKISHO, self.port),
+                     [(*self.anchor.envelope(i), self.anchor.build_message(self.mix, i, 1))
+                      for i in range(self.sent, self.sent + n)])
+        self.sent += n
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        self.clamd.stop()
+
+
 def one_run(args, work):
     sink_port = relay.free_port(relay.SINK)
     sink = relay.Sink(sink_port, "smtp-sink")
-    gw = relay.SekishoRelay(work, sink_port, args.binary, 100)
+    if args.mix:
+        gw = Inbound(work, sink_port, args.binary, args.mix, args.anchor)
+
+        def source(_addr, _size, count, _sessions):
+            gw.send(count)
+    else:
+        gw = relay.SekishoRelay(work, sink_port, args.binary, 100)
+        source = globals()["source"]
     pid = gw.proc.pid
     try:
         sent = args.warmup
-        source(gw.addr, args.size, args.warmup, args.sessions)
+        source(gw.addr if not args.mix else None, args.size, args.warmup, args.sessions)
         wait_sink(sink, sent)
         time.sleep(2)
         perf_out = os.path.join(work, "perf.txt")
         perf = counting(["perf", "stat", "-x", ",", "-o", perf_out, "-e", ",".join(EVENTS)], pid)
         before = proc_stat(pid)
-        source(gw.addr, args.size, args.messages, args.sessions)
+        source(gw.addr if not args.mix else None, args.size, args.messages, args.sessions)
         sent += args.messages
         wait_sink(sink, sent)
         time.sleep(1)
@@ -100,7 +142,7 @@ def one_run(args, work):
         if args.strace:
             strace_out = os.path.join(work, "strace.txt")
             st = counting(["strace", "-c", "-f", "-o", strace_out], pid)
-            source(gw.addr, args.size, args.messages, args.sessions)
+            source(gw.addr if not args.mix else None, args.size, args.messages, args.sessions)
             sent += args.messages
             wait_sink(sink, sent)
             time.sleep(1)
@@ -126,6 +168,8 @@ def main():
     ap.add_argument("--sessions", type=int, default=20)
     ap.add_argument("--runs", type=int, default=1)
     ap.add_argument("--strace", action="store_true")
+    ap.add_argument("--mix", choices=counted.MIXES, default=None)
+    ap.add_argument("--anchor", default=os.path.join(os.path.dirname(ROOT), "shared", "bench", "inbound_anchor.py"))
     args = ap.parse_args()
     for run in range(args.runs):
         work = tempfile.mkdtemp(prefix="sekisho-costs-")
@@ -133,7 +177,8 @@ def main():
             result, calls = one_run(args, work)
         finally:
             shutil.rmtree(work, ignore_errors=True)
-        print(f"run {run + 1}: {args.messages} messages of {args.size} bytes, per message:")
+        what = f"inbound {args.mix}" if args.mix else f"of {args.size} bytes"
+        print(f"run {run + 1}: {args.messages} messages {what}, per message:")
         for k, v in result.items():
             print(f"  {k:24} {v:10.3f}")
         if calls:

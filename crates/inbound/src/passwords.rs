@@ -15,6 +15,11 @@ pub const MAX_ARCHIVES: usize = 4;
 /// Opens the encrypted ZIP and 7z archives of `contents` that a password in its text opens;
 /// true when one did.
 pub fn open_with_message_passwords(contents: &mut Contents, limits: &Limits) -> bool {
+    // Only an encrypted file is tried: a message without one is not searched for passwords
+    // (the search reads all its text, the most of what opening a plain message costs).
+    if !contents.files.iter().any(|f| matches!(f.state, State::Encrypted { .. })) {
+        return false;
+    }
     let candidates = password_candidates(&contents.text);
     if candidates.is_empty() {
         return false;
@@ -147,5 +152,15 @@ mod tests {
         assert!(found);
         assert_eq!(contents.files[0].state, State::Open);
         assert_eq!(contents.files[0].children.len(), 2);
+    }
+
+    #[test]
+    fn a_message_without_an_encrypted_file_is_left_as_it_was_whatever_its_text_says() {
+        let body = "パスワード：Kx7#pQ2v";
+        let limits = MessageLimits::default();
+        let plain = format!("From: a@b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{body}\r\n");
+        let mut contents = open_message(plain.as_bytes(), &limits).unwrap();
+        assert!(!open_with_message_passwords(&mut contents, &limits.archive));
+        assert!(contents.files.is_empty());
     }
 }

@@ -120,7 +120,7 @@ impl Inspectable for Spooled {
 impl Inspectable for std::path::PathBuf {
     fn inspect(self) -> std::io::Result<Inspection> {
         // Read on the inspection thread itself: one hop between threads instead of two.
-        std::fs::read(&self).map(|raw| Inspection::Done(inspect_message(&raw, &MessageLimits::default())))
+        crate::inspector::with_file(&self, |raw| Inspection::Done(inspect_message(raw, &MessageLimits::default())))
     }
 }
 

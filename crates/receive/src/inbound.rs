@@ -121,12 +121,13 @@ async fn opened(
     // Read on the inspection thread itself: one hop between threads instead of two.
     let path = path.to_path_buf();
     let opening = INSPECTORS.run(move || {
-        let raw = std::fs::read(&path)?;
-        let limits = MessageLimits::default();
-        Ok::<_, std::io::Error>(open_message(&raw, &limits).map(|mut contents| {
-            let found = passwords && open_with_message_passwords(&mut contents, &limits.archive);
-            (contents, found)
-        }))
+        crate::inspector::with_file(&path, |raw| {
+            let limits = MessageLimits::default();
+            open_message(raw, &limits).map(|mut contents| {
+                let found = passwords && open_with_message_passwords(&mut contents, &limits.archive);
+                (contents, found)
+            })
+        })
     })?;
     match tokio::time::timeout_at(deadline, opening).await {
         Ok(Ok(Err(e))) => Err(e),

@@ -4,6 +4,9 @@
 //! system-wide TLB shootdown. An inspection that outlives its time gets a replacement thread,
 //! so a message that makes a parser loop never holds up the others.
 
+use std::cell::RefCell;
+use std::io::Read;
+use std::path::Path;
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, LazyLock, Mutex};
 
@@ -64,5 +67,69 @@ impl Inspectors {
             }
         })?;
         Ok(())
+    }
+}
+
+/// The largest read buffer an inspection thread keeps for its next message.
+const KEPT_BUFFER: usize = 4 << 20;
+
+thread_local! {
+    /// The buffer spooled messages are read into on this thread, kept between messages.
+    static READ_BUFFER: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// `f` over the whole file at `path`, read into this thread's buffer. The buffer is kept for
+/// the next message when it is at most [`KEPT_BUFFER`] (so a message of a few megabytes lands
+/// in memory already mapped, not in pages the system maps, zeroes and takes back for each
+/// one: a block that large comes straight from the system, see `src/allocator.rs`), and freed
+/// after a larger one.
+pub(crate) fn with_file<T>(path: &Path, f: impl FnOnce(&[u8]) -> T) -> std::io::Result<T> {
+    // Taken out while in use: `f` may read another file on this thread.
+    let mut buf = READ_BUFFER.with(RefCell::take);
+    buf.clear();
+    let read = read_into(path, &mut buf);
+    let result = read.map(|()| f(&buf));
+    if buf.capacity() <= KEPT_BUFFER {
+        buf.clear();
+        READ_BUFFER.with(|kept| kept.replace(buf));
+    }
+    result
+}
+
+fn read_into(path: &Path, buf: &mut Vec<u8>) -> std::io::Result<()> {
+    let mut file = std::fs::File::open(path)?;
+    let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+    buf.reserve(usize::try_from(size).unwrap_or(0));
+    file.read_to_end(buf)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_file_is_read_whole_into_the_reused_buffer() {
+        let dir = tempfile::tempdir().unwrap();
+        let (big, small) = (dir.path().join("big"), dir.path().join("small"));
+        std::fs::write(&big, vec![b'a'; 300_000]).unwrap();
+        std::fs::write(&small, b"short").unwrap();
+        assert_eq!(with_file(&big, |raw| raw.to_vec()).unwrap(), vec![b'a'; 300_000]);
+        // The second, shorter file is not followed by what is left of the first.
+        assert_eq!(with_file(&small, |raw| raw.to_vec()).unwrap(), b"short");
+        assert!(READ_BUFFER.with(|b| b.borrow().capacity()) >= 300_000);
+        // Nested reads on one thread each see their own file.
+        let nested = with_file(&small, |outer| (outer.to_vec(), with_file(&big, |inner| inner.len()).unwrap()));
+        assert_eq!(nested.unwrap(), (b"short".to_vec(), 300_000));
+        assert!(with_file(&dir.path().join("missing"), |raw| raw.len()).is_err());
+    }
+
+    #[test]
+    fn a_buffer_over_the_kept_size_is_freed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("large");
+        std::fs::write(&path, vec![0u8; KEPT_BUFFER + 1]).unwrap();
+        assert_eq!(with_file(&path, |raw| raw.len()).unwrap(), KEPT_BUFFER + 1);
+        assert_eq!(READ_BUFFER.with(|b| b.borrow().capacity()), 0);
     }
 }
