@@ -76,10 +76,14 @@ pub(crate) async fn refuse_unless_empty(shared: &dyn ObjectStore) -> Result<(), 
 }
 
 /// Stores each source as an object, telling `progress` every [`PROGRESS_EVERY`] and at the end.
-pub(crate) async fn copy(pg: &dyn ObjectStore, sources: &[Source], progress: OnProgress<'_>) -> Result<(), MigrateError> {
+pub(crate) async fn copy(
+    shared: &dyn ObjectStore,
+    sources: &[Source],
+    progress: OnProgress<'_>,
+) -> Result<(), MigrateError> {
     let total = sources.len() as u64;
     for (n, s) in sources.iter().enumerate() {
-        let stored = pg
+        let stored = shared
             .put_object(s.kind, &s.id, &s.path)
             .await
             .map_err(|e| MigrateError::Object { path: s.path.clone(), source: e })?;
