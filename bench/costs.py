@@ -93,11 +93,7 @@ class Inbound:
         self.sent += n
 
     def stop(self):
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
+        relay.terminate(self.proc)
         self.clamd.stop()
 
 

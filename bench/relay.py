@@ -328,11 +328,16 @@ address = "{ip}:{self.port}"
         return proc_cpu_jiffies(self.proc.pid)
 
     def stop(self):
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
+        terminate(self.proc)
+
+
+def terminate(proc):
+    """Stops a relay with SIGTERM, as its service manager would; SIGKILL after 10 s."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
 
 
 PG_BIN = "/usr/lib/postgresql/15/bin"
