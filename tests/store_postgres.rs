@@ -785,6 +785,34 @@ async fn bodies_and_files_stored_by_one_node_are_read_whole_by_another() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_received_body_and_its_message_are_committed_together_or_not_at_all() {
+    use sekisho_store::objects::{ObjectKind, ObjectStore};
+    let dir = tempfile::tempdir().unwrap();
+    let pg = Postgres::start(&dir.path().join("pg"), "127.0.0.1");
+    let (a, b) = (PgStore::open(&pg.url()).await.unwrap(), PgStore::open(&pg.url()).await.unwrap());
+    let bodies = vec![("ONE".to_string(), b"Subject: one\r\n\r\nbody\r\n".to_vec()), ("TWO".to_string(), Vec::new())];
+    a.insert_messages_with_bodies(&[message("ONE", 2), message("TWO", 1)], &bodies).await.unwrap();
+    // Both messages and both bodies, readable on another node at once.
+    for (id, bytes) in &bodies {
+        assert!(b.message(id).await.unwrap().is_some(), "{id} queued");
+        let dest = dir.path().join(id);
+        assert!(b.fetch_object(ObjectKind::Body, id, &dest).await.unwrap(), "{id}'s body is there");
+        assert_eq!(&std::fs::read(&dest).unwrap(), bytes);
+    }
+    // A batch whose rows fail (a queue ID taken) leaves no body behind either.
+    let again = vec![("THREE".to_string(), b"three".to_vec()), ("ONE".to_string(), b"other".to_vec())];
+    assert!(a.insert_messages_with_bodies(&[message("THREE", 1), message("ONE", 1)], &again).await.is_err());
+    assert_eq!(b.object_ids(ObjectKind::Body).await.unwrap(), ["ONE", "TWO"], "THREE's body went with its rows");
+    let dest = dir.path().join("one-again");
+    assert!(b.fetch_object(ObjectKind::Body, "ONE", &dest).await.unwrap());
+    assert_eq!(std::fs::read(&dest).unwrap(), bodies[0].1, "ONE's body as it was");
+    // A store that keeps no bodies in its rows refuses them rather than lose them.
+    let sqlite = SqliteStore::open(&dir.path().join("queue.db")).await.unwrap();
+    assert!(sqlite.insert_messages_with_bodies(&[message("S", 1)], &bodies[..1]).await.is_err());
+    assert!(sqlite.message("S").await.unwrap().is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn claims_get_a_connection_while_object_transfers_wait_however_many() {
     use sekisho_store::objects::{ObjectKind, ObjectStore};
     use sqlx::Connection;
@@ -813,7 +841,7 @@ async fn claims_get_a_connection_while_object_transfers_wait_however_many() {
         })
         .collect();
     let waiting =
-        "SELECT COUNT(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'DELETE FROM objects%'";
+        "SELECT COUNT(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%DELETE FROM objects%'";
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     while sqlx_count(&url, waiting).await < 4 {
         assert!(tokio::time::Instant::now() < deadline, "the transfers never started");

@@ -27,7 +27,14 @@ pub(crate) struct Bodies {
     store: Arc<dyn Backend>,
     /// `None` on SQLite: the spool is the only copy.
     shared: Option<Arc<dyn ObjectStore>>,
+    /// The shared objects are rows of `store` (PostgreSQL without object storage): a received
+    /// body of at most [`WITH_ROWS_MAX`] is committed with its message ([`Bodies::prepare`]).
+    in_rows: bool,
 }
+
+/// The largest received body committed in its message's transaction rather than stored before
+/// it: the committer holds a batch's bodies in memory (at most `group_commit_max` of them).
+pub(crate) const WITH_ROWS_MAX: u64 = 64 << 10;
 
 /// What a sweep of bodies no queued message needs removed.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -39,8 +46,13 @@ pub(crate) struct Swept {
 }
 
 impl Bodies {
-    pub(crate) fn new(data_dir: &Path, store: Arc<dyn Backend>, shared: Option<Arc<dyn ObjectStore>>) -> Bodies {
-        Bodies { msg: data_dir.join("spool/msg"), store, shared }
+    pub(crate) fn new(
+        data_dir: &Path,
+        store: Arc<dyn Backend>,
+        shared: Option<Arc<dyn ObjectStore>>,
+        in_rows: bool,
+    ) -> Bodies {
+        Bodies { msg: data_dir.join("spool/msg"), store, shared, in_rows }
     }
 
     /// Where this node keeps (or would keep) the body of message `id`.
@@ -125,6 +137,26 @@ impl Bodies {
         Ok(())
     }
 
+    /// Readies a received body for its commit: where the shared objects are the database's own
+    /// rows, a body of at most [`WITH_ROWS_MAX`] is read to be stored in its message's
+    /// transaction (`Some`: one commit makes both durable); any other body is shared now, as
+    /// [`Bodies::share`] does (`None`).
+    pub(crate) async fn prepare(&self, body: &FinishedBody) -> Result<Option<Vec<u8>>, StoreError> {
+        if !(self.in_rows && body.size <= WITH_ROWS_MAX) {
+            return self.share(body).await.map(|()| None);
+        }
+        let bytes = tokio::fs::read(&body.tmp_path).await.map_err(|e| StoreError::io("read", &body.tmp_path, e))?;
+        if bytes.len() as u64 != body.size {
+            return Err(StoreError::Damaged(format!(
+                "body of message {}: {} bytes read, {} written",
+                body.id,
+                bytes.len(),
+                body.size
+            )));
+        }
+        Ok(Some(bytes))
+    }
+
     /// Removes the bodies of messages that left the queue: this node's copies, and the shared
     /// ones (a failure there is logged; the sweep removes them later). Returns how many local
     /// files were removed.
@@ -195,7 +227,7 @@ mod tests {
     async fn on_sqlite_the_door_is_the_spool_and_never_leaves_it() {
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(crate::SqliteStore::open(&dir.path().join("q.db")).await.unwrap());
-        let bodies = Bodies::new(dir.path(), store, None);
+        let bodies = Bodies::new(dir.path(), store, None, false);
         let id = QueueId::generate();
         // The spool's path as it is, without looking at the store or the file.
         assert_eq!(bodies.local(id.as_str()).await.unwrap(), dir.path().join("spool/msg").join(id.as_str()));

@@ -24,6 +24,8 @@ struct Outcomes {
 
 struct Pending {
     body: FinishedBody,
+    /// The body's bytes when they are committed with the message's rows ([`Bodies::prepare`]).
+    with_rows: Option<Vec<u8>>,
     message: NewMessage,
     done: oneshot::Sender<Result<(), StoreError>>,
 }
@@ -182,13 +184,16 @@ impl Queue {
     /// the database first, where every node reaches it; a failure there is an error as any
     /// other (the message is not committed).
     pub async fn commit(&self, body: FinishedBody, message: NewMessage) -> Result<(), StoreError> {
-        if let Err(e) = self.control.bodies.share(&body).await {
-            tracing::error!(queue_id = %body.id, error = %e, "cannot store the body in the shared store");
-            body.discard();
-            return Err(e);
-        }
+        let with_rows = match self.control.bodies.prepare(&body).await {
+            Ok(with_rows) => with_rows,
+            Err(e) => {
+                tracing::error!(queue_id = %body.id, error = %e, "cannot store the body in the shared store");
+                body.discard();
+                return Err(e);
+            }
+        };
         let (done, wait) = oneshot::channel();
-        if let Err(mpsc::error::SendError(p)) = self.commits.send(Pending { body, message, done }).await {
+        if let Err(mpsc::error::SendError(p)) = self.commits.send(Pending { body, with_rows, message, done }).await {
             p.body.discard();
             return Err(StoreError::Closed);
         }
@@ -455,7 +460,11 @@ async fn commit_batch(spool: &Spool, store: &dyn Backend, batch: Vec<Pending>) -
         return false;
     }
     let messages: Vec<NewMessage> = ready.iter().map(|p| p.message.clone()).collect();
-    match store.insert_messages(&messages).await {
+    let bodies: Vec<(String, Vec<u8>)> = ready
+        .iter_mut()
+        .filter_map(|p| p.with_rows.take().map(|bytes| (p.body.id.as_str().to_string(), bytes)))
+        .collect();
+    match store.insert_messages_with_bodies(&messages, &bodies).await {
         Ok(()) => {
             for p in ready {
                 let _ = p.done.send(Ok(()));

@@ -39,14 +39,14 @@ impl QueueControl {
     /// The door over a backend whose bodies are in the data directory alone.
     #[cfg(test)]
     pub(crate) fn new(store: Arc<dyn Backend>, data_dir: &Path) -> QueueControl {
-        Self::of(&Opened { backend: store, objects: None }, data_dir)
+        Self::of(&Opened { backend: store, objects: None, objects_in_rows: false }, data_dir)
     }
 
     /// The door over a backend as opened, sharing bodies through its objects when it has them;
     /// a purged file's object goes with it.
     pub(crate) fn of(opened: &Opened, data_dir: &Path) -> QueueControl {
         let store = opened.backend.clone();
-        let bodies = Bodies::new(data_dir, store.clone(), opened.objects.clone());
+        let bodies = Bodies::new(data_dir, store.clone(), opened.objects.clone(), opened.objects_in_rows);
         QueueControl { store, data_dir: data_dir.to_path_buf(), bodies, objects: opened.objects.clone() }
     }
 

@@ -115,7 +115,8 @@ impl Database {
     pub(crate) async fn open(&self, data_dir: &Path) -> Result<store::Opened, StoreError> {
         Ok(match self {
             Database::Sqlite => {
-                store::Opened { backend: Arc::new(SqliteStore::open(&data_dir.join("queue.db")).await?), objects: None }
+                let backend = Arc::new(SqliteStore::open(&data_dir.join("queue.db")).await?);
+                store::Opened { backend, objects: None, objects_in_rows: false }
             }
             Database::Postgres { url, node, lease, objects } => {
                 let store = PgStore::open(url).await?.with_claims(node, *lease);
@@ -124,7 +125,7 @@ impl Database {
                     Some(external) => external.0.clone(),
                     None => store.clone(),
                 };
-                store::Opened { backend: store, objects: Some(shared) }
+                store::Opened { backend: store, objects: Some(shared), objects_in_rows: objects.is_none() }
             }
         })
     }

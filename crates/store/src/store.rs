@@ -155,6 +155,20 @@ pub trait QueueWrites: Send + Sync {
     async fn cancel_by_link(&self, token_hash: &str, now: i64) -> Result<crate::ByLink, StoreError>;
     /// Inserts messages with all their recipients in one transaction: all or none.
     async fn insert_messages(&self, batch: &[NewMessage]) -> Result<(), StoreError>;
+    /// Like [`QueueWrites::insert_messages`], storing `bodies` (whole message bodies, by queue
+    /// ID) as shared objects in the same transaction, so that one commit makes a message and
+    /// its body durable together. Only a store that keeps bodies in its own rows (PostgreSQL
+    /// without object storage) takes any: the others refuse a non-empty `bodies`.
+    async fn insert_messages_with_bodies(
+        &self,
+        batch: &[NewMessage],
+        bodies: &[(String, Vec<u8>)],
+    ) -> Result<(), StoreError> {
+        if !bodies.is_empty() {
+            return Err(StoreError::Damaged("this store keeps no message bodies in its rows".into()));
+        }
+        self.insert_messages(batch).await
+    }
     /// Claims up to `limit` queued recipients due at `now` ([`Move::Claim`]), one message's
     /// recipients by one delivery at a time.
     async fn claim_due(&self, now: i64, limit: u32) -> Result<Vec<Claim>, StoreError>;
@@ -243,6 +257,10 @@ pub struct Stores {
 pub(crate) struct Opened {
     pub(crate) backend: Arc<dyn Backend>,
     pub(crate) objects: Option<Arc<dyn crate::objects::ObjectStore>>,
+    /// The shared objects are rows of the backend itself (PostgreSQL's `objects` table): a
+    /// received body can be committed in its message's transaction
+    /// ([`QueueWrites::insert_messages_with_bodies`]).
+    pub(crate) objects_in_rows: bool,
 }
 
 impl Stores {

@@ -22,22 +22,33 @@ impl ObjectStore for PgStore {
     async fn put_object(&self, kind: ObjectKind, id: &str, path: &Path) -> Result<u64, StoreError> {
         let mut file = tokio::fs::File::open(path).await.map_err(|e| StoreError::io("open", path, e))?;
         let _transfer = self.transfer().await;
+        let first = read_part(&mut file, path).await?;
+        let n = first.len();
+        if n < PART {
+            // One part (nearly every message body): one statement, its own transaction, one
+            // round trip; the parts of an earlier, larger copy go in the same statement.
+            // `stored_at` is the database's clock (the column's default), never this node's.
+            sqlx::query(
+                "WITH gone AS (DELETE FROM objects WHERE kind = $1 AND id = $2 AND part > 0) \
+                 INSERT INTO objects (kind, id, part, data) VALUES ($1, $2, 0, $3) \
+                 ON CONFLICT (kind, id, part) DO UPDATE SET data = EXCLUDED.data, stored_at = EXCLUDED.stored_at",
+            )
+            .bind(kind.code())
+            .bind(id)
+            .bind(first)
+            .execute(&self.pool)
+            .await?;
+            return Ok(n as u64);
+        }
         let mut tx = self.pool.begin().await?;
         sqlx::query("DELETE FROM objects WHERE kind = $1 AND id = $2")
             .bind(kind.code())
             .bind(id)
             .execute(&mut *tx)
             .await?;
-        let (mut part, mut total) = (0i32, 0u64);
+        let (mut part, mut total, mut buf) = (0i32, 0u64, first);
         loop {
-            let mut buf = Vec::with_capacity(PART);
-            (&mut file).take(PART as u64).read_to_end(&mut buf).await.map_err(|e| StoreError::io("read", path, e))?;
-            // An empty object is still one (empty) part: its presence is what `fetch` finds.
-            if buf.is_empty() && part > 0 {
-                break;
-            }
             let n = buf.len();
-            // `stored_at` is the database's clock (the column's default), never this node's.
             sqlx::query("INSERT INTO objects (kind, id, part, data) VALUES ($1, $2, $3, $4)")
                 .bind(kind.code())
                 .bind(id)
@@ -48,6 +59,11 @@ impl ObjectStore for PgStore {
             total += n as u64;
             part += 1;
             if n < PART {
+                break;
+            }
+            buf = read_part(&mut file, path).await?;
+            // An object of whole parts ends with the last full one.
+            if buf.is_empty() {
                 break;
             }
         }
@@ -84,18 +100,13 @@ impl ObjectStore for PgStore {
         if ids.is_empty() {
             return Ok(0);
         }
-        let removed: Vec<String> =
-            sqlx::query_scalar("DELETE FROM objects WHERE kind = $1 AND id = ANY($2) AND part = 0 RETURNING id")
-                .bind(kind.code())
-                .bind(ids)
-                .fetch_all(&self.pool)
-                .await?;
-        sqlx::query("DELETE FROM objects WHERE kind = $1 AND id = ANY($2)")
+        // One statement: every part goes, and the first parts count the objects there were.
+        let parts: Vec<i32> = sqlx::query_scalar("DELETE FROM objects WHERE kind = $1 AND id = ANY($2) RETURNING part")
             .bind(kind.code())
             .bind(ids)
-            .execute(&self.pool)
+            .fetch_all(&self.pool)
             .await?;
-        Ok(removed.len() as u64)
+        Ok(parts.iter().filter(|&&p| p == 0).count() as u64)
     }
 
     async fn object_ids(&self, kind: ObjectKind) -> Result<Vec<String>, StoreError> {
@@ -130,6 +141,13 @@ impl ObjectStore for PgStore {
         .fetch_all(&self.pool)
         .await?)
     }
+}
+
+/// The next part of `file`: [`PART`] bytes, fewer at its end (none after it).
+async fn read_part(file: &mut tokio::fs::File, path: &Path) -> Result<Vec<u8>, StoreError> {
+    let mut buf = Vec::with_capacity(PART);
+    file.take(PART as u64).read_to_end(&mut buf).await.map_err(|e| StoreError::io("read", path, e))?;
+    Ok(buf)
 }
 
 impl PgStore {

@@ -30,6 +30,7 @@ use super::queue::APPROVAL_SELECT;
 use crate::approval::{Approval, Decided};
 use crate::error::StoreError;
 use crate::model::{Attempt, NewMessage, NoticeKind, RecipientState, RecipientUpdate};
+use crate::objects::ObjectKind;
 use crate::queue_sql::{
     ATTEMPT_COLUMNS, FINAL, FINISHED, MESSAGE_COLUMNS, OUTCOME_COLUMNS, RECIPIENT_COLUMNS, bind_attempt, bind_message,
     bind_outcome, bind_recipient, column_count, move_sql, outcome_sql,
@@ -292,7 +293,25 @@ impl QueueWrites for PgStore {
     }
 
     async fn insert_messages(&self, batch: &[NewMessage]) -> Result<(), StoreError> {
+        self.insert_messages_with_bodies(batch, &[]).await
+    }
+
+    async fn insert_messages_with_bodies(
+        &self,
+        batch: &[NewMessage],
+        bodies: &[(String, Vec<u8>)],
+    ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
+        // Each body as one part (`objects.rs`: bodies this small have no other), stored at the
+        // database's clock (the column's default).
+        for chunk in bodies.chunks(MAX_PARAMETERS / 3) {
+            let mut q = QueryBuilder::<Postgres>::new("INSERT INTO objects (kind, id, part, data) ");
+            q.push_values(chunk, |mut b, (id, bytes)| {
+                b.push_bind(ObjectKind::Body.code()).push_bind(id).push("0").push_bind(bytes);
+            });
+            q.push(" ON CONFLICT (kind, id, part) DO UPDATE SET data = EXCLUDED.data, stored_at = EXCLUDED.stored_at");
+            q.build().execute(&mut *tx).await?;
+        }
         for chunk in batch.chunks(MESSAGE_ROWS_PER_INSERT) {
             let mut q =
                 QueryBuilder::<Postgres>::new(format!("INSERT INTO messages ({MESSAGE_COLUMNS}, received_by) "));
