@@ -26,7 +26,8 @@ impl ObjectStore for PgStore {
         let n = first.len();
         if n < PART {
             // One part (nearly every message body): one statement, its own transaction, one
-            // round trip; the parts of an earlier, larger copy go in the same statement.
+            // round trip; the parts of an earlier, larger copy go in the same statement. An
+            // empty object is still one (empty) part: its presence is what `fetch` finds.
             // `stored_at` is the database's clock (the column's default), never this node's.
             sqlx::query(
                 "WITH gone AS (DELETE FROM objects WHERE kind = $1 AND id = $2 AND part > 0) \
