@@ -182,7 +182,7 @@ impl Queue {
     /// Makes a finished body and its envelope durable. Returns only when both are on disk:
     /// then, and only then, the SMTP server may say 250. On PostgreSQL the body is stored in
     /// the database, where every node reaches it: in the message's own transaction when it is
-    /// small ([`Bodies::prepare`]), else first; a failure there is an error as any other (the
+    /// small (`Bodies::prepare`), else first; a failure there is an error as any other (the
     /// message is not committed).
     pub async fn commit(&self, body: FinishedBody, message: NewMessage) -> Result<(), StoreError> {
         let with_rows = match self.control.bodies.prepare(&body).await {
