@@ -41,10 +41,7 @@ pub(crate) const POOL_SIZE: u32 = 16;
 /// Object transfers (a body or sealed file stored or fetched, each holding a connection for the
 /// whole object) under way at once on one node: a quarter of the pool, so that many large
 /// fetches together never leave claims, renewals and outcomes without a connection.
-pub(crate) const OBJECT_TRANSFERS: usize = {
-    let quarter = POOL_SIZE as usize / 4;
-    if quarter == 0 { 1 } else { quarter }
-};
+pub(crate) const OBJECT_TRANSFERS: usize = POOL_SIZE as usize / 4;
 
 /// How long a claim lasts unless renewed (the default of `[store] lease`). A delivering node renews
 /// its claims every third of it ([`crate::Queue::renew_claims`]), so a live node keeps them

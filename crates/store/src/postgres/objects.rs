@@ -17,6 +17,11 @@ use super::PgStore;
 /// Bytes per stored part.
 pub(crate) const PART: usize = 1 << 20;
 
+/// Ends an `INSERT INTO objects`: a part already there (an object stored again) is replaced,
+/// stored anew at the database's clock.
+pub(super) const REPLACING_PART: &str =
+    " ON CONFLICT (kind, id, part) DO UPDATE SET data = EXCLUDED.data, stored_at = EXCLUDED.stored_at";
+
 #[async_trait]
 impl ObjectStore for PgStore {
     async fn put_object(&self, kind: ObjectKind, id: &str, path: &Path) -> Result<u64, StoreError> {
@@ -29,11 +34,10 @@ impl ObjectStore for PgStore {
             // round trip; the parts of an earlier, larger copy go in the same statement. An
             // empty object is still one (empty) part: its presence is what `fetch` finds.
             // `stored_at` is the database's clock (the column's default), never this node's.
-            sqlx::query(
+            sqlx::query(&format!(
                 "WITH gone AS (DELETE FROM objects WHERE kind = $1 AND id = $2 AND part > 0) \
-                 INSERT INTO objects (kind, id, part, data) VALUES ($1, $2, 0, $3) \
-                 ON CONFLICT (kind, id, part) DO UPDATE SET data = EXCLUDED.data, stored_at = EXCLUDED.stored_at",
-            )
+                 INSERT INTO objects (kind, id, part, data) VALUES ($1, $2, 0, $3){REPLACING_PART}"
+            ))
             .bind(kind.code())
             .bind(id)
             .bind(first)

@@ -309,7 +309,7 @@ impl QueueWrites for PgStore {
             q.push_values(chunk, |mut b, (id, bytes)| {
                 b.push_bind(ObjectKind::Body.code()).push_bind(id).push("0").push_bind(bytes);
             });
-            q.push(" ON CONFLICT (kind, id, part) DO UPDATE SET data = EXCLUDED.data, stored_at = EXCLUDED.stored_at");
+            q.push(super::objects::REPLACING_PART);
             q.build().execute(&mut *tx).await?;
         }
         for chunk in batch.chunks(MESSAGE_ROWS_PER_INSERT) {
