@@ -234,7 +234,7 @@ impl FileStore {
         if local.is_empty() {
             return Ok(0);
         }
-        let kept: HashSet<String> = store.file_keys().await?.into_iter().map(|r| r.file_id).collect();
+        let kept: HashSet<String> = kept_ids(store).await?;
         let shared: HashSet<String> = objects.object_ids(ObjectKind::File).await?.into_iter().collect();
         let stale: Vec<&String> = local.iter().filter(|id| !kept.contains(*id) && !shared.contains(*id)).collect();
         Ok(stale.into_iter().filter(|id| self.remove(id)).count())
@@ -252,11 +252,8 @@ impl FileStore {
             return Ok(0);
         }
         // Read after the objects: a row committed meanwhile is seen here.
-        let kept: HashSet<String> = store.file_keys().await?.into_iter().map(|r| r.file_id).collect();
+        let kept: HashSet<String> = kept_ids(store).await?;
         let unnamed: Vec<String> = old.into_iter().filter(|id| !kept.contains(id)).collect();
-        if unnamed.is_empty() {
-            return Ok(0);
-        }
         objects.remove_objects(ObjectKind::File, &unnamed).await
     }
 
@@ -266,7 +263,7 @@ impl FileStore {
     /// object stored for it again.
     pub async fn share_kept(&self, store: &dyn crate::links::LinkStore) -> Result<usize, StoreError> {
         let Some(objects) = &self.objects else { return Ok(0) };
-        let kept: HashSet<String> = store.file_keys().await?.into_iter().map(|r| r.file_id).collect();
+        let kept: HashSet<String> = kept_ids(store).await?;
         let shared: HashSet<String> = objects.object_ids(ObjectKind::File).await?.into_iter().collect();
         let missing: Vec<String> =
             self.local_ids()?.into_iter().filter(|id| kept.contains(id) && !shared.contains(id)).collect();
@@ -276,7 +273,7 @@ impl FileStore {
         if missing.is_empty() {
             return Ok(0);
         }
-        let still: HashSet<String> = store.file_keys().await?.into_iter().map(|r| r.file_id).collect();
+        let still: HashSet<String> = kept_ids(store).await?;
         let gone: Vec<String> = missing.iter().filter(|id| !still.contains(*id)).cloned().collect();
         objects.remove_objects(ObjectKind::File, &gone).await?;
         Ok(missing.len() - gone.len())
@@ -287,6 +284,11 @@ impl FileStore {
         let entries = std::fs::read_dir(&self.dir).map_err(|e| StoreError::io("read", &self.dir, e))?;
         Ok(entries.filter_map(|e| e.ok()?.file_name().into_string().ok()).filter(|name| is_file_id(name)).collect())
     }
+}
+
+/// The ids of every file a row names: kept files and withheld originals (`LinkStore::file_keys`).
+async fn kept_ids(store: &dyn crate::links::LinkStore) -> Result<HashSet<String>, StoreError> {
+    Ok(store.file_keys().await?.into_iter().map(|r| r.file_id).collect())
 }
 
 /// Whether `id` is a file's name in the store: 128 bits in hex, never a path.

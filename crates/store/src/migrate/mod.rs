@@ -171,7 +171,7 @@ pub struct Migrated {
 /// How far a migration has come, told as it goes (to show an administrator who waits).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Progress {
-    /// Bodies and sealed files stored in PostgreSQL so far, of `total` (every hundred, and the
+    /// Bodies and sealed files stored in the shared store so far, of `total` (every hundred, and the
     /// last).
     Objects {
         /// Stored so far.
@@ -179,7 +179,7 @@ pub enum Progress {
         /// To store.
         total: u64,
     },
-    /// Every object checked in PostgreSQL, at its size.
+    /// Every object checked in the shared store, at its size.
     ObjectsVerified,
     /// One table's rows copied and counted (the transaction commits after the last).
     Table {

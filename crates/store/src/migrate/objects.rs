@@ -132,7 +132,7 @@ pub(crate) async fn verify(shared: &dyn ObjectStore, sources: &[Source]) -> Resu
         let stored: BTreeMap<String, u64> = shared
             .stored_objects(kind)
             .await
-            .map_err(|e| MigrateError::Object { path: PathBuf::from(kind.name()), source: e })?
+            .map_err(MigrateError::Objects)?
             .into_iter()
             .map(|o| (o.id, o.size))
             .collect();
