@@ -27,12 +27,12 @@ impl SqliteStore {
         Ok(depth)
     }
 
-    /// Takes the write lock and lets it go (`BEGIN IMMEDIATE`, `ROLLBACK`): fails when the
-    /// database is read-only, locked beyond the busy timeout, or gone.
+    /// Takes the write lock and lets it go (`BEGIN IMMEDIATE`, `ROLLBACK`, in one request that
+    /// a caller going away cannot leave half done): fails when the database is read-only,
+    /// locked beyond the busy timeout, or gone.
     pub(crate) async fn check_writable_of(&self) -> Result<(), StoreError> {
         let mut conn = self.writer.lock().await?;
-        sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?;
-        sqlx::query("ROLLBACK").execute(&mut *conn).await?;
+        conn.transaction(sqlx::query("BEGIN IMMEDIATE; ROLLBACK")).await?;
         Ok(())
     }
 }

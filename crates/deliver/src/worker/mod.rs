@@ -366,9 +366,11 @@ impl Inner {
             if n + 1 == chunks.len() {
                 files.mark_last();
             }
-            let still: Vec<&RecipientRecord> = chunk.iter().copied().filter(|r| held.holds(r.idx)).collect();
-            if still.len() < chunk.len() {
-                let lost: Vec<i64> = chunk.iter().map(|r| r.idx).filter(|i| !held.holds(*i)).collect();
+            // Asked once per recipient: the renewal may drop a claim at any moment.
+            let (still, lost): (Vec<&RecipientRecord>, Vec<&RecipientRecord>) =
+                chunk.iter().copied().partition(|r| held.holds(r.idx));
+            if !lost.is_empty() {
+                let lost: Vec<i64> = lost.iter().map(|r| r.idx).collect();
                 tracing::warn!(
                     queue_id = id,
                     destination = %dest,
