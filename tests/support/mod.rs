@@ -219,7 +219,14 @@ pub fn submitted(id: &str, received_at: i64, recipients: &[&str]) -> sekisho_sto
         sender_record: None,
     };
     let recipients = recipients.iter().map(|a| NewRecipient { address: (*a).into(), orcpt: None, notify: None });
-    NewMessage { info, recipients: recipients.collect(), not_before: None, held: false, portal_bytes: 0 }
+    NewMessage {
+        info,
+        recipients: recipients.collect(),
+        not_before: None,
+        held: false,
+        portal_bytes: 0,
+        claimed: false,
+    }
 }
 
 /// Verifies every DKIM-Signature of `message` with dkimpy (Debian's python3-dkim), the key

@@ -264,6 +264,7 @@ pub(crate) async fn accept(
         not_before,
         held,
         portal_bytes,
+        claimed: false,
     };
     let size = message.info.size;
     let inbound_action = message.info.inspection.as_ref().map(|i| i.action.as_str());

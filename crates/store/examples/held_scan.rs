@@ -34,7 +34,7 @@ fn message(now: i64, held: bool, sender: String) -> NewMessage {
         sender_record: None,
     };
     let recipients = vec![NewRecipient { address: "bob@customer.example".into(), orcpt: None, notify: None }];
-    NewMessage { info, recipients, not_before: held.then_some(now + 300), held: false, portal_bytes: 0 }
+    NewMessage { info, recipients, not_before: held.then_some(now + 300), held: false, portal_bytes: 0, claimed: false }
 }
 
 #[tokio::main]

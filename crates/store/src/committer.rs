@@ -9,7 +9,8 @@ use tokio::sync::{mpsc, oneshot};
 use crate::bodies::Bodies;
 use crate::control::QueueControl;
 use crate::error::StoreError;
-use crate::model::{NewMessage, NoticeKind, RecipientUpdate};
+use crate::hand_off::{self, HandOff};
+use crate::model::{MessageDetail, NewMessage, NoticeKind, RecipientUpdate};
 use crate::queue_id::QueueId;
 use crate::recovery::{self, RecoveryReport};
 use crate::spool::{FinishedBody, Spool, TempBody};
@@ -44,6 +45,8 @@ pub struct Queue {
     outcomes: mpsc::Sender<Outcomes>,
     /// The time receiving, the delivery scan and the approvals' timeouts go by.
     clock: crate::Clock,
+    /// Messages handed to delivery as they are committed.
+    hand_off: HandOff,
     _lock: Arc<std::fs::File>,
     /// On PostgreSQL, the session holding this node's name while it serves.
     _node_name: Option<Arc<crate::postgres::NodeNameLock>>,
@@ -127,15 +130,18 @@ impl Queue {
         let (tx, rx) = mpsc::channel(group_commit_max.max(1) * 4);
         let new_mail = Arc::new(tokio::sync::Notify::new());
         let removals = Arc::new(std::sync::Mutex::new(Vec::new()));
-        tokio::spawn(commit_loop(
-            spool.clone(),
-            control.bodies.clone(),
-            store.clone(),
-            rx,
-            group_commit_max.max(1),
-            new_mail.clone(),
-            removals.clone(),
-        ));
+        let clock = crate::Clock::default();
+        let hand_off = HandOff::default();
+        let committer = Committer {
+            spool: spool.clone(),
+            bodies: control.bodies.clone(),
+            store: store.clone(),
+            new_mail: new_mail.clone(),
+            removals: removals.clone(),
+            clock: clock.clone(),
+            hand_off: hand_off.clone(),
+        };
+        tokio::spawn(committer.run(rx, group_commit_max.max(1)));
         let (outcomes, outcome_rx) = mpsc::channel(1024);
         tokio::spawn(outcome_loop(store.clone(), outcome_rx));
         let stores = Stores::of(&opened);
@@ -148,7 +154,8 @@ impl Queue {
             new_mail,
             removals,
             outcomes,
-            clock: crate::Clock::default(),
+            clock,
+            hand_off,
             _lock: Arc::new(lock.0),
             _node_name: node_name,
         };
@@ -254,6 +261,13 @@ impl Queue {
         let tls = crate::model::LocalTls { required: required_tls, asked: None };
         let message = crate::model::local_message(id, hostname, to, bytes, finished.size(), not_before, tls);
         self.commit(finished, message).await
+    }
+
+    /// From now on, hands the messages due at once to the returned receiver as they are
+    /// committed, already claimed (at most `capacity` waiting; beyond, they are queued for the
+    /// scan). Only where a claim needs no lease (SQLite); elsewhere nothing is ever handed over.
+    pub fn hand_off(&self, capacity: usize) -> tokio::sync::mpsc::Receiver<MessageDetail> {
+        self.hand_off.open(capacity)
     }
 
     /// Claims up to `limit` recipients due at `now` for delivery (queued → active), one
@@ -370,26 +384,102 @@ impl Queue {
     }
 }
 
-async fn commit_loop(
+/// The group committer: what `commit_loop` needs of the queue.
+struct Committer {
     spool: Spool,
     bodies: Bodies,
     store: Arc<dyn Backend>,
-    mut rx: mpsc::Receiver<Pending>,
-    max: usize,
     new_mail: Arc<tokio::sync::Notify>,
     removals: Arc<std::sync::Mutex<Vec<String>>>,
-) {
-    let mut batch = Vec::with_capacity(max);
-    while rx.recv_many(&mut batch, max).await > 0 {
-        // Bodies finished before this durable commit may go once it is done.
-        let ready: Vec<String> = std::mem::take(&mut *removals.lock().expect("removals lock"));
-        if commit_batch(&spool, store.as_ref(), std::mem::take(&mut batch)).await {
-            remove_bodies(&bodies, ready);
-        } else {
-            removals.lock().expect("removals lock").extend(ready);
+    clock: crate::Clock,
+    hand_off: HandOff,
+}
+
+impl Committer {
+    async fn run(self, mut rx: mpsc::Receiver<Pending>, max: usize) {
+        let mut batch = Vec::with_capacity(max);
+        while rx.recv_many(&mut batch, max).await > 0 {
+            // Bodies finished before this durable commit may go once it is done.
+            let ready: Vec<String> = std::mem::take(&mut *self.removals.lock().expect("removals lock"));
+            match self.commit_batch(std::mem::take(&mut batch)).await {
+                Committed::Yes { left_to_scan } => {
+                    remove_bodies(&self.bodies, ready);
+                    // Messages handed over need no scan to be found.
+                    if left_to_scan {
+                        self.new_mail.notify_one();
+                    }
+                }
+                Committed::No => self.removals.lock().expect("removals lock").extend(ready),
+            }
         }
-        new_mail.notify_one();
     }
+
+    /// Commits a batch: says whether the database commit (FULL, so durable) happened.
+    async fn commit_batch(&self, batch: Vec<Pending>) -> Committed {
+        let published = {
+            let spool = self.spool.clone();
+            let bodies: Vec<FinishedBody> = batch
+                .iter()
+                .map(|p| FinishedBody { id: p.body.id.clone(), tmp_path: p.body.tmp_path.clone(), size: p.body.size })
+                .collect();
+            tokio::task::spawn_blocking(move || spool.publish(&bodies.iter().collect::<Vec<_>>()))
+                .await
+                .unwrap_or_else(|_| batch.iter().map(|_| Err(StoreError::Closed)).collect())
+        };
+        let mut ready = Vec::with_capacity(batch.len());
+        for (p, moved) in batch.into_iter().zip(published) {
+            match moved {
+                Ok(()) => ready.push(p),
+                Err(e) => {
+                    p.body.discard();
+                    let _ = p.done.send(Err(e));
+                }
+            }
+        }
+        if ready.is_empty() {
+            return Committed::No;
+        }
+        let mut messages: Vec<NewMessage> = ready.iter().map(|p| p.message.clone()).collect();
+        let bodies: Vec<(String, Vec<u8>)> = ready
+            .iter_mut()
+            .filter_map(|p| p.with_rows.take().map(|bytes| (p.body.id.as_str().to_string(), bytes)))
+            .collect();
+        // A claim that needs a lease (several nodes) is left to the scan.
+        let reserved = match self.store.claim_lease() {
+            None => self.hand_off.reserve(&mut messages, self.clock.now()),
+            Some(_) => Vec::new(),
+        };
+        match self.store.insert_messages_with_bodies(&messages, &bodies).await {
+            Ok(()) => {
+                for p in ready {
+                    let _ = p.done.send(Ok(()));
+                }
+                let left_to_scan = messages.iter().any(|m| !m.claimed);
+                hand_off::deliver_now(&messages, reserved);
+                Committed::Yes { left_to_scan }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, messages = ready.len(), "queue commit failed");
+                let full = e.is_storage_full();
+                for p in ready {
+                    self.spool.remove(p.body.id.as_str());
+                    let err =
+                        if full { StoreError::StorageFull(e.to_string()) } else { StoreError::Damaged(e.to_string()) };
+                    let _ = p.done.send(Err(err));
+                }
+                Committed::No
+            }
+        }
+    }
+}
+
+/// What became of a batch.
+enum Committed {
+    /// Durable; `left_to_scan` when some of its messages were not handed to delivery.
+    Yes {
+        left_to_scan: bool,
+    },
+    No,
 }
 
 async fn outcome_loop(store: Arc<dyn Backend>, mut rx: mpsc::Receiver<Outcomes>) {
@@ -433,55 +523,4 @@ fn remove_bodies(bodies: &Bodies, ids: Vec<String>) {
     }
     let bodies = bodies.clone();
     tokio::spawn(async move { bodies.remove(&ids).await });
-}
-
-/// Commits a batch; true when the database commit (FULL, so durable) happened.
-async fn commit_batch(spool: &Spool, store: &dyn Backend, batch: Vec<Pending>) -> bool {
-    let published = {
-        let spool = spool.clone();
-        let bodies: Vec<FinishedBody> = batch
-            .iter()
-            .map(|p| FinishedBody { id: p.body.id.clone(), tmp_path: p.body.tmp_path.clone(), size: p.body.size })
-            .collect();
-        tokio::task::spawn_blocking(move || spool.publish(&bodies.iter().collect::<Vec<_>>()))
-            .await
-            .unwrap_or_else(|_| batch.iter().map(|_| Err(StoreError::Closed)).collect())
-    };
-    let mut ready = Vec::with_capacity(batch.len());
-    for (p, moved) in batch.into_iter().zip(published) {
-        match moved {
-            Ok(()) => ready.push(p),
-            Err(e) => {
-                p.body.discard();
-                let _ = p.done.send(Err(e));
-            }
-        }
-    }
-    if ready.is_empty() {
-        return false;
-    }
-    let messages: Vec<NewMessage> = ready.iter().map(|p| p.message.clone()).collect();
-    let bodies: Vec<(String, Vec<u8>)> = ready
-        .iter_mut()
-        .filter_map(|p| p.with_rows.take().map(|bytes| (p.body.id.as_str().to_string(), bytes)))
-        .collect();
-    match store.insert_messages_with_bodies(&messages, &bodies).await {
-        Ok(()) => {
-            for p in ready {
-                let _ = p.done.send(Ok(()));
-            }
-            true
-        }
-        Err(e) => {
-            tracing::error!(error = %e, messages = ready.len(), "queue commit failed");
-            let full = e.is_storage_full();
-            for p in ready {
-                spool.remove(p.body.id.as_str());
-                let err =
-                    if full { StoreError::StorageFull(e.to_string()) } else { StoreError::Damaged(e.to_string()) };
-                let _ = p.done.send(Err(err));
-            }
-            false
-        }
-    }
 }

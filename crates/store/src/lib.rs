@@ -16,6 +16,7 @@ mod dashboard;
 mod dmarc_rows;
 mod error;
 pub mod files;
+mod hand_off;
 pub mod links;
 pub mod migrate;
 mod model;

@@ -146,6 +146,57 @@ pub struct NewMessage {
     /// Bytes the portal may have to keep for this message's links (its files, and the original
     /// beside them): counted by the storage quotas until the message is delivered.
     pub portal_bytes: u64,
+    /// Its recipients are inserted already claimed by this node's delivery, to which the queue
+    /// hands the message as it commits it (no scan, no read back). Set by the queue at commit,
+    /// never by the one who submits: false everywhere else.
+    pub claimed: bool,
+}
+
+impl NewMessage {
+    /// The state its recipients are inserted in.
+    pub fn initial_state(&self) -> RecipientState {
+        match (self.held, self.claimed) {
+            (true, _) => RecipientState::Held,
+            (false, true) => RecipientState::Active,
+            (false, false) => RecipientState::Queued,
+        }
+    }
+
+    /// When its first attempt is due.
+    pub fn first_attempt_at(&self) -> i64 {
+        self.not_before.unwrap_or(self.info.received_at)
+    }
+
+    /// The message as delivery reads it back once its insert is committed
+    /// ([`crate::MessageStore::message_without_history`]): no attempt made, no notice owed.
+    pub fn committed_detail(&self) -> MessageDetail {
+        let state = self.initial_state();
+        let recipients = self
+            .recipients
+            .iter()
+            .enumerate()
+            .map(|(idx, r)| RecipientRecord {
+                idx: idx as i64,
+                address: r.address.clone(),
+                orcpt: r.orcpt.clone(),
+                notify: r.notify.clone(),
+                state,
+                attempts: 0,
+                next_attempt_at: self.first_attempt_at(),
+                last_reply: None,
+                delay_warned: false,
+                notice: None,
+            })
+            .collect();
+        MessageDetail {
+            info: self.info.clone(),
+            done_at: None,
+            recipients,
+            attempts: Vec::new(),
+            cancelled: None,
+            approval: None,
+        }
+    }
 }
 
 /// Where a recipient stands.
@@ -444,6 +495,7 @@ pub(crate) fn local_message(
         not_before,
         held: false,
         portal_bytes: 0,
+        claimed: false,
     }
 }
 
@@ -479,6 +531,7 @@ pub(crate) fn sample_message(id: &crate::QueueId, size: u64, recipients: usize) 
         not_before: None,
         held: false,
         portal_bytes: 0,
+        claimed: false,
     }
 }
 

@@ -115,14 +115,14 @@ macro_rules! bind_recipient {
     ($b:expr, $m:expr, $idx:expr) => {{
         let (m, idx): (&$crate::model::NewMessage, usize) = ($m, $idx);
         let r = &m.recipients[idx];
-        let state = if m.held { $crate::model::RecipientState::Held } else { $crate::model::RecipientState::Queued };
+        let state = m.initial_state();
         $b.push_bind(&m.info.id)
             .push_bind(idx as i64)
             .push_bind(&r.address)
             .push_bind(&r.orcpt)
             .push_bind(&r.notify)
             .push_bind(state.as_str())
-            .push_bind(m.not_before.unwrap_or(m.info.received_at));
+            .push_bind(m.first_attempt_at());
     }};
 }
 

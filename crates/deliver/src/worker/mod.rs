@@ -9,7 +9,7 @@ use std::time::Duration;
 use sekisho_config::Config;
 use sekisho_dns::Dns;
 use sekisho_links::LinkMaker;
-use sekisho_store::{Queue, RecipientRecord};
+use sekisho_store::{MessageDetail, Queue, RecipientRecord};
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 
@@ -188,7 +188,7 @@ impl Deliverer {
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
         let mut inner = self.current.borrow().clone();
         let max_inflight = inner.config.delivery.max_connections * 2;
-        let mut tasks = JoinSet::new();
+        let mut tasks: JoinSet<Found> = JoinSet::new();
         tokio::pin!(shutdown);
         // What earlier runs learned about domains' TLS.
         match inner.queue.stores().tls.tls_memory().await {
@@ -211,16 +211,27 @@ impl Deliverer {
         let mut last_durable = tokio::time::Instant::now();
         // The second of the queue's clock in which timed-out approvals were last looked for.
         let mut approvals_seen_at = None;
+        // Messages the queue claims for this delivery as it commits them: no scan finds them.
+        let mut handed = inner.queue.hand_off(max_inflight);
+        let mut want = Scan::default();
         loop {
             // The configuration of the moment: each delivery keeps the one it started with.
             inner = self.current.borrow().clone();
-            while tasks.try_join_next().is_some() {}
+            while let Some(ended) = tasks.try_join_next() {
+                want.after(ended.unwrap_or(Found::ByScan));
+            }
+            while tasks.len() < max_inflight {
+                let Ok(message) = handed.try_recv() else { break };
+                spawn_handed(&mut tasks, &inner, message);
+            }
             let room = max_inflight.saturating_sub(tasks.len());
             let mut claimed = 0;
-            if room > 0 {
-                match inner.queue.claim_due(inner.queue.now(), (room * 4) as u32).await {
+            if room > 0 && want.now(inner.config.delivery.scan_interval.0) {
+                let limit = (room * 4) as u32;
+                match inner.queue.claim_due(inner.queue.now(), limit).await {
                     Ok(claims) => {
                         claimed = claims.len();
+                        want.scanned(claimed >= limit as usize);
                         let mut by_message: Vec<(String, Vec<i64>)> = Vec::new();
                         for c in claims {
                             match by_message.iter_mut().find(|(id, _)| *id == c.message_id) {
@@ -230,10 +241,16 @@ impl Deliverer {
                         }
                         for (id, idxs) in by_message {
                             let inner = inner.clone();
-                            tasks.spawn(async move { inner.deliver_message(&id, &idxs).await });
+                            tasks.spawn(async move {
+                                inner.deliver_message(&id, &idxs).await;
+                                Found::ByScan
+                            });
                         }
                     }
-                    Err(e) => tracing::error!(error = %e, "cannot read the queue"),
+                    Err(e) => {
+                        want.scanned(false);
+                        tracing::error!(error = %e, "cannot read the queue")
+                    }
                 }
             }
             if last_count.elapsed() >= SESSION_COUNT_INTERVAL {
@@ -244,14 +261,14 @@ impl Deliverer {
                 tokio::spawn(conn.quit());
             }
             if claimed == 0 {
-                // Not at every scan that finds nothing (one follows every finished delivery):
-                // when nothing is in flight any more, or once in a while.
+                // Not at every round (one follows every finished delivery): when nothing is in
+                // flight any more, or once in a while.
                 if tasks.is_empty() || last_durable.elapsed() >= DURABLE_EVERY {
                     inner.queue.remove_finished_bodies().await;
                     last_durable = tokio::time::Instant::now();
                 }
                 // Deadlines are whole seconds of the queue's clock: looked for once in each of
-                // them, not at every scan (one follows every finished delivery).
+                // them, not at every round.
                 let second = inner.queue.now();
                 if approvals_seen_at != Some(second) {
                     inner.expire_approvals().await;
@@ -262,15 +279,17 @@ impl Deliverer {
                     last_sweep = tokio::time::Instant::now();
                 }
             }
-            if claimed > 0 && tasks.len() < max_inflight {
+            if want.pending && tasks.len() < max_inflight {
                 tokio::task::yield_now().await;
                 continue;
             }
+            let room = tasks.len() < max_inflight;
             tokio::select! {
                 _ = &mut shutdown => break,
-                _ = inner.queue.new_mail() => {}
-                _ = tokio::time::sleep(inner.config.delivery.scan_interval.0) => {}
-                Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+                _ = inner.queue.new_mail() => want.pending = true,
+                _ = tokio::time::sleep_until(want.next_due(inner.config.delivery.scan_interval.0)) => {}
+                Some(ended) = tasks.join_next(), if !tasks.is_empty() => want.after(ended.unwrap_or(Found::ByScan)),
+                Some(message) = handed.recv(), if room => spawn_handed(&mut tasks, &inner, message),
             }
         }
         // Deliveries under way get a moment to finish, so a restart does not repeat them.
@@ -295,7 +314,10 @@ mod notices;
 mod prepare;
 mod renew;
 mod reports;
+mod scan;
 mod settle;
+
+use scan::{Found, Scan, spawn_handed};
 
 impl Inner {
     /// A context for `config` sharing everything delivery learned and holds with this one.
@@ -327,21 +349,28 @@ impl Inner {
 
     /// Delivers message `id`'s claimed recipients `idxs`, keeping the claims while it lasts.
     async fn deliver_message(&self, id: &str, idxs: &[i64]) {
-        renew::renewing(&self.queue, id, idxs, |held| self.deliver_claimed(id, idxs, held)).await
+        renew::renewing(&self.queue, id, idxs, |held| async move {
+            match self.queue.stores().messages.message_without_history(id).await {
+                Ok(Some(detail)) => self.deliver_claimed(&detail, idxs, held).await,
+                Ok(None) => {}
+                Err(e) => tracing::error!(queue_id = id, error = %e, "cannot read message"),
+            }
+        })
+        .await
     }
 
-    /// Delivers message `id`'s claimed recipients `idxs`, one transaction per destination and
-    /// [`RECIPIENTS_PER_TRANSACTION`]; a transaction starts only with the recipients whose claim
-    /// is still `held`.
-    async fn deliver_claimed(&self, id: &str, idxs: &[i64], held: renew::Held) {
-        let detail = match self.queue.stores().messages.message_without_history(id).await {
-            Ok(Some(d)) => d,
-            Ok(None) => return,
-            Err(e) => {
-                tracing::error!(queue_id = id, error = %e, "cannot read message");
-                return;
-            }
-        };
+    /// Delivers a message the queue handed over as it committed it, every recipient claimed.
+    async fn deliver_handed(&self, detail: &MessageDetail) {
+        let idxs: Vec<i64> = detail.recipients.iter().map(|r| r.idx).collect();
+        let id = detail.info.id.as_str();
+        renew::renewing(&self.queue, id, &idxs, |held| self.deliver_claimed(detail, &idxs, held)).await
+    }
+
+    /// Delivers the claimed recipients `idxs` of message `detail`, one transaction per
+    /// destination and [`RECIPIENTS_PER_TRANSACTION`]; a transaction starts only with the
+    /// recipients whose claim is still `held`.
+    async fn deliver_claimed(&self, detail: &MessageDetail, idxs: &[i64], held: renew::Held) {
+        let id = detail.info.id.as_str();
         let mut groups: BTreeMap<Destination, Vec<&RecipientRecord>> = BTreeMap::new();
         for r in detail.recipients.iter().filter(|r| idxs.contains(&r.idx)) {
             groups.entry(route(&self.config, detail.info.origin, &r.address)).or_default().push(r);
@@ -352,7 +381,7 @@ impl Inner {
                 let verdict = body_unavailable(id, &e);
                 let claimed = groups.values().flatten();
                 let results = claimed.map(|r| RcptResult::new(r.idx, verdict.clone(), None, None)).collect();
-                self.settle(&detail, results).await;
+                self.settle(detail, results).await;
                 return;
             }
         };
@@ -384,7 +413,7 @@ impl Inner {
             }
             results.extend(self.deliver_group(&detail.info, &files, dest, &still).await);
         }
-        self.settle(&detail, results).await;
+        self.settle(detail, results).await;
     }
 
     pub(super) fn destination_slots(&self, dest: &Destination) -> Arc<Semaphore> {

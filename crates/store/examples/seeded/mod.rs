@@ -68,6 +68,7 @@ pub fn message(now: i64, n: usize) -> NewMessage {
         not_before: None,
         held: false,
         portal_bytes: 0,
+        claimed: false,
     }
 }
 
