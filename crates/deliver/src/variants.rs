@@ -66,11 +66,19 @@ pub(crate) struct Files {
     prepared: tokio::sync::Mutex<Option<(Walked, Option<tokio::sync::OwnedSemaphorePermit>)>>,
     /// The transactions being planned are the message's last in this delivery.
     last: std::sync::atomic::AtomicBool,
+    /// The spooled body's bytes, when the queue kept them in memory (`sekisho_store::Handed`).
+    kept: Option<std::sync::Arc<Vec<u8>>>,
 }
 
 impl Files {
-    /// The files of message `info`, spooled at `body` (this node's copy: `Queue::local_body`).
-    pub(crate) fn new(config: &Config, info: &MessageInfo, body: std::path::PathBuf) -> Files {
+    /// The files of message `info`, spooled at `body` (this node's copy: `Queue::local_body`),
+    /// whose bytes are `kept` in memory when the queue kept them.
+    pub(crate) fn new(
+        config: &Config,
+        info: &MessageInfo,
+        body: std::path::PathBuf,
+        kept: Option<std::sync::Arc<Vec<u8>>>,
+    ) -> Files {
         let counted = info.findings.as_ref().map(Vec::len);
         let may_have = info.origin == Origin::Submission && counted != Some(0);
         let link_encrypted = config.outbound.encrypted_attachments == EncryptedPolicy::Link;
@@ -86,12 +94,30 @@ impl Files {
             spooled_size: info.size,
             prepared: tokio::sync::Mutex::new(None),
             last: std::sync::atomic::AtomicBool::new(false),
+            kept: kept.filter(|k| k.len() as u64 == info.size),
         }
     }
 
     /// Where the message's body is spooled on this node.
     pub(crate) fn spooled(&self) -> &std::path::Path {
         &self.spooled
+    }
+
+    /// Whether the spooled body's bytes are in memory (so there is no file to check).
+    pub(crate) fn body_in_memory(&self) -> bool {
+        self.kept.is_some()
+    }
+
+    /// What a transaction sending `data` sends: the spooled body from memory when it is kept.
+    pub(crate) fn body_of<'a>(&'a self, data: &'a Data) -> crate::client::session::Body<'a> {
+        use crate::client::session::Body;
+        match (data, &self.kept) {
+            (Data::Spooled, Some(kept)) => Body::Bytes(kept),
+            (Data::Headed { head, resume_at }, Some(kept)) => {
+                Body::Joined { head, rest: kept.get(*resume_at as usize..).unwrap_or_default() }
+            }
+            _ => data.body(&self.spooled),
+        }
     }
 
     /// Whether the message may carry files (submitted, and not found without at submission).

@@ -45,7 +45,7 @@ pub(crate) async fn accept(
     }
     let mut findings = None;
     if arrival.submission {
-        match crate::attachments::check(&ctx.config.outbound, finished.path(), finished.size()).await {
+        match crate::attachments::check(&ctx.config.outbound, &finished).await {
             Ok(crate::attachments::Inspected { refusal: None, findings: found }) => findings = found,
             Ok(crate::attachments::Inspected { refusal: Some(reply), .. }) => {
                 finished.discard();
@@ -85,7 +85,7 @@ pub(crate) async fn accept(
     // message is refused now, the others are queued with what was found and decided.
     let mut inspection = None;
     if !arrival.submission {
-        let checked = crate::inbound::check(&ctx.config, &ctx.antivirus, (finished.path(), finished.size()), tx).await;
+        let checked = crate::inbound::check(&ctx.config, &ctx.antivirus, &finished, tx).await;
         if let Ok(crate::inbound::Checked { record: Some(r), .. }) = &checked {
             ctx.metrics.inspected(r.worst());
         }

@@ -9,11 +9,11 @@ use sekisho_config::{EncryptedPolicy, OutboundConfig, UninspectablePolicy};
 use sekisho_inspect::encrypted::Verdict;
 use sekisho_inspect::mime::{MessageLimits, MimeError, PartReport, inspect_message};
 
-use crate::inspector::{INSPECTIONS, INSPECTORS};
+use crate::inspector::{INSPECTIONS, INSPECTORS, Source};
 use sekisho_inspect::mime::inspect_cut;
 use sekisho_smtp::Reply;
 use sekisho_store::spooled::{CUT_AT, Spooled, may_cut};
-use sekisho_store::{FileFinding, Found};
+use sekisho_store::{FileFinding, FinishedBody, Found};
 
 /// Longest reply text: with "550 5.7.1 " before it and CRLF after, a reply line stays within
 /// RFC 5321's 512 bytes.
@@ -35,8 +35,9 @@ pub(crate) struct Inspected {
     pub findings: Option<Vec<FileFinding>>,
 }
 
-/// Inspects the spooled message at `path` (`size` bytes).
-pub(crate) async fn check(policy: &OutboundConfig, path: &Path, size: u64) -> Result<Inspected, std::io::Error> {
+/// Inspects the received message `body`.
+pub(crate) async fn check(policy: &OutboundConfig, body: &FinishedBody) -> Result<Inspected, std::io::Error> {
+    let (path, size) = (body.path(), body.size());
     if policy.encrypted_attachments == EncryptedPolicy::Allow
         && policy.uninspectable_attachments == UninspectablePolicy::Allow
     {
@@ -55,9 +56,9 @@ pub(crate) async fn check(policy: &OutboundConfig, path: &Path, size: u64) -> Re
     };
     let first = match may_cut(size, CUT_AT) {
         true => inspect_cut_in_turn(path).await?,
-        // Too short to hold a long body: read whole on the inspection thread, without
-        // opening it on another thread first.
-        false => Some(Inspection::Whole(path.to_path_buf())),
+        // Too short to hold a long body: read whole on the inspection thread (or from memory),
+        // without opening it on another thread first.
+        false => Some(Inspection::Whole(Source::of(body))),
     };
     let inspection = match first {
         Some(Inspection::Done(result)) => Some(result),
@@ -87,7 +88,7 @@ async fn inspect_cut_in_turn(path: &Path) -> Result<Option<Inspection>, std::io:
         tokio::task::spawn_blocking(move || Spooled::open(&path, CUT_AT)).await.map_err(std::io::Error::other)??
     };
     if !spooled.is_cut() {
-        return Ok(Some(Inspection::Whole(path.to_path_buf())));
+        return Ok(Some(Inspection::Whole(Source::File(path.to_path_buf()))));
     }
     // Its share of the memory budget inbound inspections use too: what is held in memory (the
     // skeleton, and the archives whose entries the inspection expands) waits for room instead
@@ -99,8 +100,8 @@ async fn inspect_cut_in_turn(path: &Path) -> Result<Option<Inspection>, std::io:
 /// What an inspection thread made of a message.
 enum Inspection {
     Done(Result<Vec<PartReport>, MimeError>),
-    /// To be inspected whole (the message at this path).
-    Whole(std::path::PathBuf),
+    /// To be inspected whole.
+    Whole(Source),
 }
 
 /// What can be inspected on an inspection thread.
@@ -112,15 +113,15 @@ impl Inspectable for Spooled {
     fn inspect(self) -> std::io::Result<Inspection> {
         Ok(match inspect_cut(self.skeleton(), &self.cuts(), &MessageLimits::default()) {
             Some(result) => Inspection::Done(result),
-            None => Inspection::Whole(self.path().to_path_buf()),
+            None => Inspection::Whole(Source::File(self.path().to_path_buf())),
         })
     }
 }
 
-impl Inspectable for std::path::PathBuf {
+impl Inspectable for Source {
     fn inspect(self) -> std::io::Result<Inspection> {
         // Read on the inspection thread itself: one hop between threads instead of two.
-        crate::inspector::with_file(&self, |raw| Inspection::Done(inspect_message(raw, &MessageLimits::default())))
+        self.with(|raw| Inspection::Done(inspect_message(raw, &MessageLimits::default())))
     }
 }
 
@@ -433,14 +434,19 @@ mod tests {
 
     #[tokio::test]
     async fn forty_thousand_nested_messages_are_refused_not_a_crash() {
-        let raw = format!("From: a@example.jp\r\n{}", "Content-Type : message/rfc822\r\n\r\n".repeat(40_000));
-        let path = std::env::temp_dir().join(format!("sekisho-deep-{}.eml", std::process::id()));
-        let size = raw.len() as u64;
-        tokio::fs::write(&path, raw).await.unwrap();
-        let inspected = check(&policy("reject", "reject"), &path, size).await;
-        let _ = tokio::fs::remove_file(&path).await;
-        let refusal = inspected.unwrap().refusal.expect("refused");
-        assert_eq!((refusal.code, refusal.status), (550, Some("5.6.0")));
-        assert!(refusal.lines[0].starts_with("MIME parts are nested more than 20 deep"), "{:?}", refusal.lines);
+        // From the spooled file (1.3 MB), and from memory (a body that fit one write).
+        for levels in [40_000, 1_500] {
+            let raw = format!("From: a@example.jp\r\n{}", "Content-Type : message/rfc822\r\n\r\n".repeat(levels));
+            let dir = tempfile::tempdir().unwrap();
+            let spool = sekisho_store::Spool::open(dir.path()).unwrap();
+            let mut body = spool.create(&sekisho_store::QueueId::generate()).await.unwrap();
+            body.write(raw.as_bytes()).await.unwrap();
+            let body = body.finish().await.unwrap();
+            assert_eq!(body.kept().is_some(), levels == 1_500);
+            let inspected = check(&policy("reject", "reject"), &body).await;
+            let refusal = inspected.unwrap().refusal.expect("refused");
+            assert_eq!((refusal.code, refusal.status), (550, Some("5.6.0")));
+            assert!(refusal.lines[0].starts_with("MIME parts are nested more than 20 deep"), "{:?}", refusal.lines);
+        }
     }
 }

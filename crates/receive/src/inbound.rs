@@ -3,7 +3,6 @@
 //! to it: refused now (550), or queued with its record (delivered, separated or quarantined by
 //! the later stages).
 
-use std::path::Path;
 use std::sync::Arc;
 
 use sekisho_config::Config;
@@ -13,10 +12,11 @@ use sekisho_inspect::content::{Contents, open_message};
 use sekisho_inspect::mime::{MessageLimits, MimeError};
 use sekisho_policy::inbound::{ClassifiedFile, FileClass, InboundAction, InspectionRecord, SanitisedCopy};
 use sekisho_smtp::{Reply, Transaction};
+use sekisho_store::FinishedBody;
 use tokio::time::Instant;
 
 use crate::attachments::{ascii, quoted};
-use crate::inspector::{INSPECTIONS, INSPECTORS};
+use crate::inspector::{INSPECTIONS, INSPECTORS, Source};
 
 /// Memory all inspections (inbound, and submitted mail's attachment check) may hold at once (a message, its decoded files and what
 /// archives expand to stay in memory from the opening to the last scan), in units of 64 KiB.
@@ -41,13 +41,14 @@ pub(crate) struct Checked {
     pub record: Option<InspectionRecord>,
 }
 
-/// Inspects the received message at `path` (`size` bytes) for the recipients of `tx`.
+/// Inspects the received message `body` for the recipients of `tx`.
 pub(crate) async fn check(
     config: &Config,
     antivirus: &Arc<dyn Antivirus>,
-    (path, size): (&Path, u64),
+    body: &FinishedBody,
     tx: &Transaction,
 ) -> Result<Checked, std::io::Error> {
+    let size = body.size();
     let policy = &config.inbound;
     if !policy.inspect {
         return Ok(Checked { refusal: None, record: None });
@@ -60,7 +61,7 @@ pub(crate) async fn check(
     let _memory = memory.map_err(std::io::Error::other)?;
     let mut password_in_message = false;
     let mut sanitised = Vec::new();
-    let files = match opened(path, deadline, policy.message_passwords).await? {
+    let files = match opened(Source::of(body), deadline, policy.message_passwords).await? {
         Ok(Some((contents, found))) => {
             password_in_message = found;
             let mut files = contents.files;
@@ -110,7 +111,7 @@ fn finish(
 /// its text carries when `passwords` (and whether one opened); `Ok(None)` when that did not
 /// end by `deadline`.
 async fn opened(
-    path: &Path,
+    message: Source,
     deadline: Instant,
     passwords: bool,
 ) -> Result<Result<Option<(Contents, bool)>, MimeError>, std::io::Error> {
@@ -119,9 +120,8 @@ async fn opened(
     };
     let _turn = turn.map_err(std::io::Error::other)?;
     // Read on the inspection thread itself: one hop between threads instead of two.
-    let path = path.to_path_buf();
     let opening = INSPECTORS.run(move || {
-        crate::inspector::with_file(&path, |raw| {
+        message.with(|raw| {
             let limits = MessageLimits::default();
             open_message(raw, &limits).map(|mut contents| {
                 let found = passwords && open_with_message_passwords(&mut contents, &limits.archive);

@@ -96,6 +96,32 @@ pub(crate) fn with_file<T>(path: &Path, f: impl FnOnce(&[u8]) -> T) -> std::io::
     result
 }
 
+/// A received message as an inspection thread reads it: the bytes the queue kept in memory
+/// (a body that fit one write), else its spooled file.
+#[derive(Debug, Clone)]
+pub(crate) enum Source {
+    Kept(std::sync::Arc<Vec<u8>>),
+    File(std::path::PathBuf),
+}
+
+impl Source {
+    /// Where the finished `body` is read from.
+    pub(crate) fn of(body: &sekisho_store::FinishedBody) -> Source {
+        match body.kept() {
+            Some(kept) => Source::Kept(kept.clone()),
+            None => Source::File(body.path().to_path_buf()),
+        }
+    }
+
+    /// `f` over the whole message (a file is read with [`with_file`]).
+    pub(crate) fn with<T>(&self, f: impl FnOnce(&[u8]) -> T) -> std::io::Result<T> {
+        match self {
+            Source::Kept(bytes) => Ok(f(bytes)),
+            Source::File(path) => with_file(path, f),
+        }
+    }
+}
+
 fn read_into(path: &Path, buf: &mut Vec<u8>) -> std::io::Result<()> {
     let mut file = std::fs::File::open(path)?;
     let size = file.metadata().map(|m| m.len()).unwrap_or(0);

@@ -145,7 +145,10 @@ impl Bodies {
         if !(self.in_rows && body.size <= WITH_ROWS_MAX) {
             return self.share(body).await.map(|()| None);
         }
-        let bytes = tokio::fs::read(&body.tmp_path).await.map_err(|e| StoreError::io("read", &body.tmp_path, e))?;
+        let bytes = match body.kept() {
+            Some(kept) => kept.to_vec(),
+            None => tokio::fs::read(&body.tmp_path).await.map_err(|e| StoreError::io("read", &body.tmp_path, e))?,
+        };
         if bytes.len() as u64 != body.size {
             return Err(StoreError::Damaged(format!(
                 "body of message {}: {} bytes read, {} written",

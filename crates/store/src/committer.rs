@@ -9,8 +9,8 @@ use tokio::sync::{mpsc, oneshot};
 use crate::bodies::Bodies;
 use crate::control::QueueControl;
 use crate::error::StoreError;
-use crate::hand_off::{self, HandOff};
-use crate::model::{MessageDetail, NewMessage, NoticeKind, RecipientUpdate};
+use crate::hand_off::{self, HandOff, Handed};
+use crate::model::{NewMessage, NoticeKind, RecipientUpdate};
 use crate::queue_id::QueueId;
 use crate::recovery::{self, RecoveryReport};
 use crate::spool::{FinishedBody, Spool, TempBody};
@@ -266,7 +266,7 @@ impl Queue {
     /// From now on, hands the messages due at once to the returned receiver as they are
     /// committed, already claimed (at most `capacity` waiting; beyond, they are queued for the
     /// scan). Only where a claim needs no lease (SQLite); elsewhere nothing is ever handed over.
-    pub fn hand_off(&self, capacity: usize) -> tokio::sync::mpsc::Receiver<MessageDetail> {
+    pub fn hand_off(&self, capacity: usize) -> tokio::sync::mpsc::Receiver<Handed> {
         self.hand_off.open(capacity)
     }
 
@@ -420,7 +420,12 @@ impl Committer {
             let spool = self.spool.clone();
             let bodies: Vec<FinishedBody> = batch
                 .iter()
-                .map(|p| FinishedBody { id: p.body.id.clone(), tmp_path: p.body.tmp_path.clone(), size: p.body.size })
+                .map(|p| FinishedBody {
+                    id: p.body.id.clone(),
+                    tmp_path: p.body.tmp_path.clone(),
+                    size: p.body.size,
+                    kept: None,
+                })
                 .collect();
             tokio::task::spawn_blocking(move || spool.publish(&bodies.iter().collect::<Vec<_>>()))
                 .await
@@ -451,11 +456,12 @@ impl Committer {
         };
         match self.store.insert_messages_with_bodies(&messages, &bodies).await {
             Ok(()) => {
+                let left_to_scan = messages.iter().any(|m| !m.claimed);
+                let kept: Vec<_> = ready.iter().map(|p| p.body.kept.clone()).collect();
                 for p in ready {
                     let _ = p.done.send(Ok(()));
                 }
-                let left_to_scan = messages.iter().any(|m| !m.claimed);
-                hand_off::deliver_now(&messages, reserved);
+                hand_off::deliver_now(&messages, kept, reserved);
                 Committed::Yes { left_to_scan }
             }
             Err(e) => {

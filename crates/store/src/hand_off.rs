@@ -11,19 +11,29 @@ use tokio::sync::mpsc::{self, OwnedPermit};
 use crate::model::MessageDetail;
 use crate::model::NewMessage;
 
+/// A message handed to delivery, every recipient claimed.
+#[derive(Debug)]
+pub struct Handed {
+    /// The message as delivery would read it back.
+    pub detail: MessageDetail,
+    /// Its whole body, when the queue kept it in memory ([`crate::FinishedBody::kept`]): the
+    /// same bytes as the spooled file.
+    pub body: Option<Arc<Vec<u8>>>,
+}
+
 /// The committer's side of the hand-off: empty until delivery asks for messages.
 #[derive(Clone, Default)]
 pub(crate) struct HandOff {
-    to_delivery: Arc<Mutex<Option<mpsc::Sender<MessageDetail>>>>,
+    to_delivery: Arc<Mutex<Option<mpsc::Sender<Handed>>>>,
 }
 
 /// A message handed over once its commit is done.
-pub(crate) type Reserved = Option<OwnedPermit<MessageDetail>>;
+pub(crate) type Reserved = Option<OwnedPermit<Handed>>;
 
 impl HandOff {
     /// Hands committed messages to the returned receiver from now on, at most `capacity`
     /// waiting: beyond that a message is queued and scanned for as usual.
-    pub(crate) fn open(&self, capacity: usize) -> mpsc::Receiver<MessageDetail> {
+    pub(crate) fn open(&self, capacity: usize) -> mpsc::Receiver<Handed> {
         let (tx, rx) = mpsc::channel(capacity.max(1));
         *self.to_delivery.lock().expect("hand-off lock") = Some(tx);
         rx
@@ -46,11 +56,12 @@ impl HandOff {
     }
 }
 
-/// Hands over the committed messages of `batch` whose place was `reserved`.
-pub(crate) fn deliver_now(batch: &[NewMessage], reserved: Vec<Reserved>) {
-    for (m, permit) in batch.iter().zip(reserved) {
+/// Hands over the committed messages of `batch` (with the bodies `kept` in memory) whose
+/// place was `reserved`.
+pub(crate) fn deliver_now(batch: &[NewMessage], kept: Vec<Option<Arc<Vec<u8>>>>, reserved: Vec<Reserved>) {
+    for ((m, body), permit) in batch.iter().zip(kept).zip(reserved) {
         if let Some(permit) = permit {
-            permit.send(m.committed_detail());
+            permit.send(Handed { detail: m.committed_detail(), body });
         }
     }
 }
@@ -89,8 +100,10 @@ mod tests {
         assert_eq!(claimed, [true, false, false, false]);
         assert_eq!(b[1].initial_state(), RecipientState::Held);
         assert_eq!(b[3].initial_state(), RecipientState::Queued);
-        deliver_now(&b, reserved);
-        let handed = rx.try_recv().unwrap();
+        let kept = vec![Some(Arc::new(b"body".to_vec())), None, None, None];
+        deliver_now(&b, kept, reserved);
+        let Handed { detail: handed, body } = rx.try_recv().unwrap();
+        assert_eq!(body.as_deref().map(Vec::as_slice), Some(&b"body"[..]));
         assert_eq!(handed.info.id, b[0].info.id);
         assert!(handed.recipients.iter().all(|r| r.state == RecipientState::Active));
         assert_eq!(handed.recipients.len(), 2);
@@ -127,7 +140,8 @@ mod tests {
             m.info.rules = Some(crate::RulesRecord { hold_minutes: None, ..Default::default() });
             handed_id = m.info.id.clone();
             accept(&q, m).await;
-            let handed = rx.recv().await.unwrap();
+            let Handed { detail: handed, body } = rx.recv().await.unwrap();
+            assert_eq!(body.as_deref().map(Vec::as_slice), Some(&b"Subject: a\r\n\r\nbody\r\n"[..]), "kept whole");
             let stored = q.stores().messages.message_without_history(&handed_id).await.unwrap().unwrap();
             assert_eq!(serde_json::to_value(&handed).unwrap(), serde_json::to_value(&stored).unwrap());
             assert!(stored.recipients.iter().all(|r| r.state == RecipientState::Active));

@@ -66,6 +66,7 @@ pub use dmarc_rows::{DkimAuth, DmarcCount, DmarcRow, PublishedDmarc, SpfAuth};
 pub use error::StoreError;
 pub use files::purge_expired_files;
 pub use files::sealed::sha256_hex;
+pub use hand_off::Handed;
 pub use links::{
     Access, CodeReport, ConsoleSession, LinkEvent, LinkFile, LinkMessage, LinkRecord, LinkStore, NewCode, NewLink,
     PortalEvent, PortalSession, Proof, SessionStore,

@@ -40,12 +40,21 @@ pub struct FinishedBody {
     pub(crate) id: QueueId,
     pub(crate) tmp_path: PathBuf,
     pub(crate) size: u64,
+    /// The whole body, when it fit one write (up to 64 KiB): what is read of it before its
+    /// delivery (inspection, the shared store, a delivery handed the message at commit) is
+    /// read from here, not from the file.
+    pub(crate) kept: Option<std::sync::Arc<Vec<u8>>>,
 }
 
 impl FinishedBody {
     /// The message's queue ID.
     pub fn id(&self) -> &QueueId {
         &self.id
+    }
+
+    /// The whole body, when it is kept in memory (it fit one write).
+    pub fn kept(&self) -> Option<&std::sync::Arc<Vec<u8>>> {
+        self.kept.as_ref()
     }
 
     /// Bytes in the body.
@@ -182,15 +191,21 @@ impl TempBody {
 
     /// Writes what is buffered and fsyncs the file.
     pub async fn finish(mut self) -> Result<FinishedBody, StoreError> {
-        self.flush_buf()?;
+        // A body that never left the buffer is kept whole, at its own size.
+        let whole = self.size == self.buf.len() as u64;
+        self.file.write_all(&self.buf).map_err(|e| StoreError::io("write", &self.path, e))?;
+        let kept = whole.then(|| {
+            self.buf.shrink_to_fit();
+            std::sync::Arc::new(std::mem::take(&mut self.buf))
+        });
         let TempBody { id, path, file, size, group_sync, .. } = self;
         if group_sync {
-            return Ok(FinishedBody { id, tmp_path: path, size });
+            return Ok(FinishedBody { id, tmp_path: path, size, kept });
         }
         // sync_data: the data and the size that finds it, without the timestamps.
         let synced = tokio::task::spawn_blocking(move || file.sync_data()).await;
         match synced {
-            Ok(Ok(())) => Ok(FinishedBody { id, tmp_path: path, size }),
+            Ok(Ok(())) => Ok(FinishedBody { id, tmp_path: path, size, kept }),
             Ok(Err(e)) => Err(StoreError::io("fsync", &path, e)),
             Err(_) => Err(StoreError::Closed),
         }
@@ -224,4 +239,26 @@ pub(crate) fn sync_dir(dir: &Path) -> std::io::Result<()> {
 
 fn clone_io(e: &std::io::Error) -> std::io::Error {
     std::io::Error::new(e.kind(), e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_body_that_fit_one_write_is_kept_whole_and_a_longer_one_is_read_from_its_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let spool = Spool::open(dir.path()).unwrap();
+        for (len, kept) in [(10_000, true), (WRITE_CHUNK - 1, true), (WRITE_CHUNK, false), (300_000, false)] {
+            let bytes: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+            let mut body = spool.create(&QueueId::generate()).await.unwrap();
+            for part in bytes.chunks(7_000) {
+                body.write(part).await.unwrap();
+            }
+            let body = body.finish().await.unwrap();
+            assert!(std::fs::read(&body.tmp_path).unwrap() == bytes, "{len} bytes on disk");
+            assert_eq!(body.kept().is_some(), kept, "{len} bytes");
+            assert!(body.kept().is_none_or(|k| k.as_slice() == bytes), "{len} bytes kept as written");
+        }
+    }
 }

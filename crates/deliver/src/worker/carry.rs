@@ -122,7 +122,7 @@ impl Inner {
                 envid: info.envid.as_deref(),
                 requiretls: crate::requiretls::relayed_with(info.sender_tls, &evidence, conn.caps.requiretls),
             };
-            let sent = conn.send(&env, &specs, data.body(body)).await;
+            let sent = conn.send(&env, &specs, files.body_of(&data)).await;
             let first = n == 0;
             if first && reused && sent.is_err() && !conn.data_started() {
                 // The server closed the idle connection before the data: once more on a fresh

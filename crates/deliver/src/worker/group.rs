@@ -5,7 +5,6 @@
 //! one verdict (`crate::outcome::fold_failures`).
 
 use std::collections::VecDeque;
-use std::path::Path;
 
 use sekisho_config::DowngradeAction;
 use sekisho_store::{MessageInfo, RecipientRecord};
@@ -51,7 +50,7 @@ impl Inner {
             rcpts.iter().map(|r| RcptResult::new(r.idx, verdict.clone(), at.clone(), evidence.cloned())).collect()
         };
         let body = files.spooled();
-        if let Err(verdict) = self.body_intact(info, body) {
+        if let Err(verdict) = self.body_intact(info, files) {
             return all(verdict, None, None);
         }
         if *dest == Destination::Reports {
@@ -113,8 +112,11 @@ impl Inner {
 
     /// The body (`Queue::local_body`) is there with its recorded size, or the recipients wait
     /// for the administrator.
-    fn body_intact(&self, info: &MessageInfo, body: &Path) -> Result<(), Verdict> {
-        match std::fs::metadata(body) {
+    fn body_intact(&self, info: &MessageInfo, files: &Files) -> Result<(), Verdict> {
+        if files.body_in_memory() {
+            return Ok(());
+        }
+        match std::fs::metadata(files.spooled()) {
             Ok(m) if m.len() == info.size => Ok(()),
             _ => {
                 tracing::error!(queue_id = %info.id, "spooled body missing or damaged; not delivering it");

@@ -9,7 +9,7 @@ use std::time::Duration;
 use sekisho_config::Config;
 use sekisho_dns::Dns;
 use sekisho_links::LinkMaker;
-use sekisho_store::{MessageDetail, Queue, RecipientRecord};
+use sekisho_store::{Handed, MessageDetail, Queue, RecipientRecord};
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 
@@ -289,7 +289,8 @@ impl Deliverer {
                 _ = inner.queue.new_mail() => want.pending = true,
                 _ = tokio::time::sleep_until(want.next_due(inner.config.delivery.scan_interval.0)) => {}
                 Some(ended) = tasks.join_next(), if !tasks.is_empty() => want.after(ended.unwrap_or(Found::ByScan)),
-                Some(message) = handed.recv(), if room => spawn_handed(&mut tasks, &inner, message),
+                // With the configuration of this moment (a reload may have come while waiting).
+                Some(message) = handed.recv(), if room => spawn_handed(&mut tasks, &self.current.borrow().clone(), message),
             }
         }
         // Deliveries under way get a moment to finish, so a restart does not repeat them.
@@ -351,7 +352,7 @@ impl Inner {
     async fn deliver_message(&self, id: &str, idxs: &[i64]) {
         renew::renewing(&self.queue, id, idxs, |held| async move {
             match self.queue.stores().messages.message_without_history(id).await {
-                Ok(Some(detail)) => self.deliver_claimed(&detail, idxs, held).await,
+                Ok(Some(detail)) => self.deliver_claimed(&detail, None, idxs, held).await,
                 Ok(None) => {}
                 Err(e) => tracing::error!(queue_id = id, error = %e, "cannot read message"),
             }
@@ -360,16 +361,24 @@ impl Inner {
     }
 
     /// Delivers a message the queue handed over as it committed it, every recipient claimed.
-    async fn deliver_handed(&self, detail: &MessageDetail) {
+    async fn deliver_handed(&self, handed: Handed) {
+        let Handed { detail, body } = handed;
         let idxs: Vec<i64> = detail.recipients.iter().map(|r| r.idx).collect();
         let id = detail.info.id.as_str();
-        renew::renewing(&self.queue, id, &idxs, |held| self.deliver_claimed(detail, &idxs, held)).await
+        renew::renewing(&self.queue, id, &idxs, |held| self.deliver_claimed(&detail, body, &idxs, held)).await
     }
 
-    /// Delivers the claimed recipients `idxs` of message `detail`, one transaction per
-    /// destination and [`RECIPIENTS_PER_TRANSACTION`]; a transaction starts only with the
-    /// recipients whose claim is still `held`.
-    async fn deliver_claimed(&self, detail: &MessageDetail, idxs: &[i64], held: renew::Held) {
+    /// Delivers the claimed recipients `idxs` of message `detail` (its body `kept` in memory
+    /// when the queue kept it), one transaction per destination and
+    /// [`RECIPIENTS_PER_TRANSACTION`]; a transaction starts only with the recipients whose
+    /// claim is still `held`.
+    async fn deliver_claimed(
+        &self,
+        detail: &MessageDetail,
+        kept: Option<Arc<Vec<u8>>>,
+        idxs: &[i64],
+        held: renew::Held,
+    ) {
         let id = detail.info.id.as_str();
         let mut groups: BTreeMap<Destination, Vec<&RecipientRecord>> = BTreeMap::new();
         for r in detail.recipients.iter().filter(|r| idxs.contains(&r.idx)) {
@@ -385,7 +394,7 @@ impl Inner {
                 return;
             }
         };
-        let files = Files::new(&self.config, &detail.info, body);
+        let files = Files::new(&self.config, &detail.info, body, kept);
         let chunks: Vec<_> = groups
             .iter()
             .flat_map(|(dest, rcpts)| rcpts.chunks(RECIPIENTS_PER_TRANSACTION).map(move |c| (dest, c)))

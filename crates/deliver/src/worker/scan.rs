@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use sekisho_store::MessageDetail;
+use sekisho_store::Handed;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
@@ -61,10 +61,10 @@ impl Scan {
 }
 
 /// Starts the delivery of a message the queue handed over.
-pub(super) fn spawn_handed(tasks: &mut JoinSet<Found>, inner: &std::sync::Arc<Inner>, message: MessageDetail) {
+pub(super) fn spawn_handed(tasks: &mut JoinSet<Found>, inner: &std::sync::Arc<Inner>, message: Handed) {
     let inner = inner.clone();
     tasks.spawn(async move {
-        inner.deliver_handed(&message).await;
+        inner.deliver_handed(message).await;
         Found::HandedOver
     });
 }

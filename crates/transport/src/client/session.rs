@@ -128,6 +128,12 @@ pub enum Body<'a> {
         path: &'a Path,
         resume_at: u64,
     },
+    /// `head`, then `rest` (a rewritten header block in front of the rest of a body held in
+    /// memory).
+    Joined {
+        head: &'a [u8],
+        rest: &'a [u8],
+    },
 }
 
 /// What the server said about one transaction.
@@ -392,6 +398,9 @@ impl Connection {
                 let len = rest.metadata().map_err(lost)?.len().saturating_sub(resume_at);
                 rest.seek(std::io::SeekFrom::Start(resume_at)).map_err(lost)?;
                 (Box::new(std::io::Read::chain(head, rest)), head.len() as u64 + len)
+            }
+            Body::Joined { head, rest } => {
+                (Box::new(std::io::Read::chain(head, rest)), head.len() as u64 + rest.len() as u64)
             }
         };
         // As large as the body, up to 64 KiB: a small message does not fill a large buffer.
