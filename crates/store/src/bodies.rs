@@ -164,7 +164,12 @@ impl Bodies {
     /// ones (a failure there is logged; the sweep removes them later). Returns how many local
     /// files were removed.
     pub(crate) async fn remove(&self, ids: &[String]) -> u64 {
-        let local = self.remove_local(ids);
+        // On a blocking thread: an unlink may wait for the device (a file system mounted with
+        // `discard` trims the freed blocks before it returns).
+        let local = {
+            let (bodies, ids) = (self.clone(), ids.to_vec());
+            tokio::task::spawn_blocking(move || bodies.remove_local(&ids)).await.unwrap_or(0)
+        };
         if let Some(shared) = &self.shared
             && let Err(e) = shared.remove_objects(ObjectKind::Body, ids).await
         {

@@ -358,7 +358,11 @@ impl Queue {
             return;
         }
         match self.store.make_durable().await {
-            Ok(()) => remove_pending(&self.control.bodies, &self.removals),
+            Ok(()) => {
+                if let Some(removing) = remove_pending(&self.control.bodies, &self.removals) {
+                    let _ = removing.await;
+                }
+            }
             Err(e) => tracing::error!(error = %e, "cannot make the queue durable"),
         }
     }
@@ -512,21 +516,17 @@ async fn outcome_loop(store: Arc<dyn Backend>, mut rx: mpsc::Receiver<Outcomes>)
     }
 }
 
-fn remove_pending(bodies: &Bodies, removals: &std::sync::Mutex<Vec<String>>) {
+fn remove_pending(bodies: &Bodies, removals: &std::sync::Mutex<Vec<String>>) -> Option<tokio::task::JoinHandle<u64>> {
     let ready: Vec<String> = std::mem::take(&mut *removals.lock().expect("removals lock"));
-    remove_bodies(bodies, ready);
+    remove_bodies(bodies, ready)
 }
 
-/// Removes the bodies of finished messages: this node's copies at once; on PostgreSQL the
-/// shared ones on a task of their own, so the next commit does not wait for them.
-fn remove_bodies(bodies: &Bodies, ids: Vec<String>) {
+/// Removes the bodies of finished messages (this node's copies; on PostgreSQL the shared ones
+/// too) on a task of their own, so the next commit does not wait for them.
+fn remove_bodies(bodies: &Bodies, ids: Vec<String>) -> Option<tokio::task::JoinHandle<u64>> {
     if ids.is_empty() {
-        return;
-    }
-    if bodies.shared().is_none() {
-        bodies.remove_local(&ids);
-        return;
+        return None;
     }
     let bodies = bodies.clone();
-    tokio::spawn(async move { bodies.remove(&ids).await });
+    Some(tokio::spawn(async move { bodies.remove(&ids).await }))
 }
