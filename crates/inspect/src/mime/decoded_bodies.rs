@@ -56,9 +56,9 @@ pub(crate) fn decoded_long_bodies(raw: &[u8], min_len: usize, wanted: impl Fn(&[
             Some(o) => o,
             None => {
                 let wanted = wanted(&raw[..line_start]);
-                if wanted && out.is_empty() {
-                    // At most what the rest of the message decodes to: one block, mapped once.
-                    out.reserve((raw.len() - line_start) / 4 * 3);
+                if wanted && out.capacity() == 0 {
+                    // At most what the rest of the message decodes to, in this thread's spare.
+                    out = crate::buffers::decoded((raw.len() - line_start) / 4 * 3);
                 }
                 let from = out.len();
                 if wanted {
@@ -140,13 +140,16 @@ fn close(open: Option<Open>, min_len: u64, out: &mut Vec<u8>, kept: &mut Vec<Kep
 }
 
 /// Each kept run with its own bytes: the first keeps the buffer they were decoded into (a
-/// message with one attachment copies nothing), the others are copied out of it.
+/// message with one attachment copies nothing; the buffer is cut down to its bytes when it is
+/// more than twice as large), the others are copied out of it.
 fn pieces(mut out: Vec<u8>, kept: Vec<Kept>) -> Vec<Decoded> {
     let mut found: Vec<Decoded> = Vec::with_capacity(kept.len());
     for (i, (span, bytes)) in kept.into_iter().enumerate().rev() {
         if i == 0 {
             out.truncate(bytes.end);
-            out.shrink_to_fit();
+            if out.capacity() > 2 * out.len() {
+                out.shrink_to_fit();
+            }
             found.push((span, std::mem::take(&mut out)));
         } else {
             found.push((span, out[bytes.clone()].to_vec()));
