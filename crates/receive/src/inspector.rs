@@ -9,7 +9,7 @@ use std::path::Path;
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, LazyLock, Mutex};
 
-use sekisho_inspect::buffers::{KEPT, Spare};
+use sekisho_inspect::buffers::Spare;
 
 /// Stack of each inspection thread. The limits keep the walk shallow, but a stack overflow
 /// cannot be caught: inspection never runs on a runtime thread's small stack.
@@ -77,7 +77,7 @@ thread_local! {
 }
 
 /// `f` over the whole file at `path`, read into this thread's buffer. The buffer is kept for
-/// the next message when it is at most [`KEPT`] (so a message of a few megabytes lands in
+/// the next message when it is at most [`sekisho_inspect::buffers::KEPT`] (so a message of a few megabytes lands in
 /// memory already mapped, not in pages the system maps, zeroes and takes back for each one:
 /// see [`sekisho_inspect::buffers`]), and freed after a larger one.
 pub(crate) fn with_file<T>(path: &Path, f: impl FnOnce(&[u8]) -> T) -> std::io::Result<T> {
@@ -100,6 +100,7 @@ fn read_into(path: &Path, buf: &mut Vec<u8>) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sekisho_inspect::buffers::KEPT;
 
     #[test]
     fn each_file_is_read_whole_into_the_reused_buffer() {
