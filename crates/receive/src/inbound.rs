@@ -113,6 +113,7 @@ struct Opened {
     password_in_message: bool,
     /// The bytes sanitised copies are made of (`[inbound] sanitise_macros`).
     originals: Originals,
+    /// The SHA-256 of every file with bytes.
     hashes: Hashes,
 }
 
