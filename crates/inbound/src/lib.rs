@@ -17,4 +17,4 @@ pub use classify::classify;
 pub use decide::{Decision, decide, decide_sanitised};
 pub use passwords::open_with_message_passwords;
 pub use sanitise::{Originals, sanitise_copies, sanitise_originals};
-pub use scan::{Scans, scan_all};
+pub use scan::{Hashes, Scans, hash_all, scan_all, scan_hashed};

@@ -29,23 +29,59 @@ pub fn scanned(node: &Node) -> bool {
     node.content.is_some() && node.children.is_empty()
 }
 
-/// Scans every file of `files` that [`scanned`] selects, taking their bytes (`content` is
-/// `None` afterwards, the memory freed as each scan ends).
-pub async fn scan_all(files: &mut [Node], antivirus: Arc<dyn Antivirus>, deadline: Instant) -> Scans {
-    let mut jobs = Vec::new();
+/// The SHA-256 (hex) of every file of an opened message whose bytes could be read, by
+/// position ([`hash_all`]).
+#[derive(Debug, Default)]
+pub struct Hashes(HashMap<Position, String>);
+
+/// Hashes every file of `files` with bytes, and lets go of the bytes of every node the
+/// antivirus does not see (an opened container), each handed to `freed`: the thread that
+/// opened the message can keep that memory for the next one
+/// ([`sekisho_inspect::buffers::keep_decoded`]).
+pub fn hash_all(files: &mut [Node], mut freed: impl FnMut(Vec<u8>)) -> Hashes {
     let mut sha256 = HashMap::new();
     let mut stack: Vec<(Vec<usize>, &mut Node)> = files.iter_mut().enumerate().map(|(i, n)| (vec![i], n)).collect();
     while let Some((path, node)) = stack.pop() {
         if let Some(bytes) = &node.content {
             sha256.insert(path.clone(), hex(ring::digest::digest(&ring::digest::SHA256, bytes).as_ref()));
         }
-        if scanned(node) {
-            if let Some(bytes) = node.content.take() {
-                jobs.push((path.clone(), Arc::new(bytes)));
-            }
-        } else {
-            node.content = None;
+        if !scanned(node)
+            && let Some(bytes) = node.content.take()
+        {
+            freed(bytes);
         }
+        for (i, child) in node.children.iter_mut().enumerate() {
+            let mut p = path.clone();
+            p.push(i);
+            stack.push((p, child));
+        }
+    }
+    Hashes(sha256)
+}
+
+/// Scans every file of `files` that [`scanned`] selects, taking their bytes (`content` is
+/// `None` afterwards, the memory freed as each scan ends).
+pub async fn scan_all(files: &mut [Node], antivirus: Arc<dyn Antivirus>, deadline: Instant) -> Scans {
+    let hashes = hash_all(files, drop);
+    scan_hashed(files, hashes, antivirus, deadline).await
+}
+
+/// [`scan_all`] of `files` already hashed by [`hash_all`] (on the thread that opened them).
+pub async fn scan_hashed(
+    files: &mut [Node],
+    hashes: Hashes,
+    antivirus: Arc<dyn Antivirus>,
+    deadline: Instant,
+) -> Scans {
+    let mut jobs = Vec::new();
+    let mut stack: Vec<(Vec<usize>, &mut Node)> = files.iter_mut().enumerate().map(|(i, n)| (vec![i], n)).collect();
+    while let Some((path, node)) = stack.pop() {
+        if scanned(node)
+            && let Some(bytes) = node.content.take()
+        {
+            jobs.push((path.clone(), Arc::new(bytes)));
+        }
+        node.content = None;
         for (i, child) in node.children.iter_mut().enumerate() {
             let mut p = path.clone();
             p.push(i);
@@ -71,7 +107,7 @@ pub async fn scan_all(files: &mut [Node], antivirus: Arc<dyn Antivirus>, deadlin
             Err(e) => tracing::error!(error = %e, "a scan task failed"),
         }
     }
-    Scans { verdicts, sha256 }
+    Scans { verdicts, sha256: hashes.0 }
 }
 
 fn hex(bytes: &[u8]) -> String {

@@ -6,6 +6,7 @@
 
 #![warn(missing_docs)]
 
+pub mod buffers;
 pub mod content;
 pub mod encrypted;
 pub mod mime;

@@ -6,9 +6,11 @@
 use std::sync::Arc;
 
 use sekisho_config::Config;
-use sekisho_inbound::{Antivirus, classify, decide_sanitised, open_with_message_passwords, scan_all};
-use sekisho_inbound::{sanitise_copies, sanitise_originals};
-use sekisho_inspect::content::{Contents, open_message};
+use sekisho_inbound::{
+    Antivirus, Hashes, Originals, classify, decide_sanitised, hash_all, open_with_message_passwords,
+};
+use sekisho_inbound::{sanitise_copies, sanitise_originals, scan_hashed};
+use sekisho_inspect::content::{Node, open_message};
 use sekisho_inspect::mime::{MessageLimits, MimeError};
 use sekisho_policy::inbound::{ClassifiedFile, FileClass, InboundAction, InspectionRecord, SanitisedCopy};
 use sekisho_smtp::{Reply, Transaction};
@@ -61,13 +63,10 @@ pub(crate) async fn check(
     let _memory = memory.map_err(std::io::Error::other)?;
     let mut password_in_message = false;
     let mut sanitised = Vec::new();
-    let files = match opened(Source::of(body), deadline, policy.message_passwords).await? {
-        Ok(Some((contents, found))) => {
+    let files = match opened(Source::of(body), deadline, policy).await? {
+        Ok(Some(Opened { mut files, password_in_message: found, originals, hashes })) => {
             password_in_message = found;
-            let mut files = contents.files;
-            // Sanitised copies: the originals' bytes are taken before the scan frees them.
-            let originals = sanitise_originals(&files, policy.sanitise_macros);
-            let scans = scan_all(&mut files, antivirus.clone(), deadline).await;
+            let scans = scan_hashed(&mut files, hashes, antivirus.clone(), deadline).await;
             let mut files = classify(&files, &scans, &policy.danger_content);
             let danger = &policy.danger_content;
             sanitised = sanitise_copies(&mut files, originals, antivirus.clone(), deadline, danger).await;
@@ -107,25 +106,41 @@ fn finish(
     Checked { refusal, record: Some(record) }
 }
 
+/// A message opened on an inspection thread.
+struct Opened {
+    /// Its files, the bytes of those the antivirus does not see already let go.
+    files: Vec<Node>,
+    /// A password in its text opened one of its archives.
+    password_in_message: bool,
+    /// The bytes sanitised copies are made of (`[inbound] sanitise_macros`).
+    originals: Originals,
+    /// The SHA-256 of every file with bytes.
+    hashes: Hashes,
+}
+
 /// The message opened on an inspection thread, its encrypted archives tried with the passwords
-/// its text carries when `passwords` (and whether one opened); `Ok(None)` when that did not
-/// end by `deadline`.
+/// its text carries under `[inbound] message_passwords`, the originals of sanitised copies
+/// taken, every file hashed (the memory of an archive whose entries were taken out kept by that
+/// thread for the next message); `Ok(None)` when that did not end by `deadline`.
 async fn opened(
     message: Source,
     deadline: Instant,
-    passwords: bool,
-) -> Result<Result<Option<(Contents, bool)>, MimeError>, std::io::Error> {
+    policy: &sekisho_config::InboundConfig,
+) -> Result<Result<Option<Opened>, MimeError>, std::io::Error> {
     let Ok(turn) = tokio::time::timeout_at(deadline, INSPECTIONS.acquire()).await else {
         return Ok(Ok(None));
     };
     let _turn = turn.map_err(std::io::Error::other)?;
     // Read on the inspection thread itself: one hop between threads instead of two.
+    let (passwords, sanitise) = (policy.message_passwords, policy.sanitise_macros);
     let opening = INSPECTORS.run(move || {
         message.with(|raw| {
             let limits = MessageLimits::default();
             open_message(raw, &limits).map(|mut contents| {
                 let found = passwords && open_with_message_passwords(&mut contents, &limits.archive);
-                (contents, found)
+                let originals = sanitise_originals(&contents.files, sanitise);
+                let hashes = hash_all(&mut contents.files, sekisho_inspect::buffers::keep_decoded);
+                Opened { files: contents.files, password_in_message: found, originals, hashes }
             })
         })
     })?;

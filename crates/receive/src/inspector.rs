@@ -4,11 +4,12 @@
 //! system-wide TLB shootdown. An inspection that outlives its time gets a replacement thread,
 //! so a message that makes a parser loop never holds up the others.
 
-use std::cell::RefCell;
 use std::io::Read;
 use std::path::Path;
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, LazyLock, Mutex};
+
+use sekisho_inspect::buffers::Spare;
 
 /// Stack of each inspection thread. The limits keep the walk shallow, but a stack overflow
 /// cannot be caught: inspection never runs on a runtime thread's small stack.
@@ -70,29 +71,21 @@ impl Inspectors {
     }
 }
 
-/// The largest read buffer an inspection thread keeps for its next message.
-const KEPT_BUFFER: usize = 4 << 20;
-
 thread_local! {
     /// The buffer spooled messages are read into on this thread, kept between messages.
-    static READ_BUFFER: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+    static READ_BUFFER: Spare = const { Spare::new() };
 }
 
 /// `f` over the whole file at `path`, read into this thread's buffer. The buffer is kept for
-/// the next message when it is at most [`KEPT_BUFFER`] (so a message of a few megabytes lands
-/// in memory already mapped, not in pages the system maps, zeroes and takes back for each
-/// one: a block that large comes straight from the system, see `src/allocator.rs`), and freed
-/// after a larger one.
+/// the next message when it is at most [`sekisho_inspect::buffers::KEPT`] (so a message of a few megabytes lands in
+/// memory already mapped, not in pages the system maps, zeroes and takes back for each one:
+/// see [`sekisho_inspect::buffers`]), and freed after a larger one.
 pub(crate) fn with_file<T>(path: &Path, f: impl FnOnce(&[u8]) -> T) -> std::io::Result<T> {
     // Taken out while in use: `f` may read another file on this thread.
-    let mut buf = READ_BUFFER.with(RefCell::take);
-    buf.clear();
+    let mut buf = READ_BUFFER.with(|spare| spare.take(0));
     let read = read_into(path, &mut buf);
     let result = read.map(|()| f(&buf));
-    if buf.capacity() <= KEPT_BUFFER {
-        buf.clear();
-        READ_BUFFER.with(|kept| kept.replace(buf));
-    }
+    READ_BUFFER.with(|spare| spare.keep(buf));
     result
 }
 
@@ -133,6 +126,7 @@ fn read_into(path: &Path, buf: &mut Vec<u8>) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sekisho_inspect::buffers::KEPT;
 
     #[test]
     fn each_file_is_read_whole_into_the_reused_buffer() {
@@ -143,7 +137,9 @@ mod tests {
         assert_eq!(with_file(&big, |raw| raw.to_vec()).unwrap(), vec![b'a'; 300_000]);
         // The second, shorter file is not followed by what is left of the first.
         assert_eq!(with_file(&small, |raw| raw.to_vec()).unwrap(), b"short");
-        assert!(READ_BUFFER.with(|b| b.borrow().capacity()) >= 300_000);
+        let kept = READ_BUFFER.with(|b| b.take(0));
+        assert!(kept.capacity() >= 300_000);
+        READ_BUFFER.with(|b| b.keep(kept));
         // Nested reads on one thread each see their own file.
         let nested = with_file(&small, |outer| (outer.to_vec(), with_file(&big, |inner| inner.len()).unwrap()));
         assert_eq!(nested.unwrap(), (b"short".to_vec(), 300_000));
@@ -154,8 +150,8 @@ mod tests {
     fn a_buffer_over_the_kept_size_is_freed() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("large");
-        std::fs::write(&path, vec![0u8; KEPT_BUFFER + 1]).unwrap();
-        assert_eq!(with_file(&path, |raw| raw.len()).unwrap(), KEPT_BUFFER + 1);
-        assert_eq!(READ_BUFFER.with(|b| b.borrow().capacity()), 0);
+        std::fs::write(&path, vec![0u8; KEPT + 1]).unwrap();
+        assert_eq!(with_file(&path, |raw| raw.len()).unwrap(), KEPT + 1);
+        assert_eq!(READ_BUFFER.with(|b| b.take(0).capacity()), 0);
     }
 }

@@ -173,10 +173,11 @@ fn text_type(bytes: &[u8]) -> Sniffed {
     if head.is_empty() {
         return Sniffed::new("empty", None);
     }
-    let binary =
-        head.iter().filter(|&&b| b == 0 || (b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r' | 0x0C | 0x1B))).count();
     let utf16 = head.starts_with(b"\xFF\xFE") || head.starts_with(b"\xFE\xFF");
-    if binary * 20 > head.len() && !utf16 {
+    // More than one byte in twenty a control character: data. Counted only until that is
+    // known (random bytes tell within the first half of the head).
+    let control = |&&b: &&u8| b == 0 || (b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r' | 0x0C | 0x1B));
+    if !utf16 && head.iter().filter(control).nth(head.len() / 20).is_some() {
         return Sniffed::new("data", None);
     }
     if is_html(head) {
@@ -289,6 +290,14 @@ mod tests {
         assert_eq!(sniff(b"<!DOCTYPE html><p>", Format::Other, None).label, "HTML document");
         assert_eq!(sniff(b"a,b,c\n1,2,3\n", Format::Other, None).label, "text");
         assert_eq!(sniff(&[0u8, 1, 2, 3, 0, 0], Format::Other, None).label, "data");
+        // One control byte in twenty is still text; one more is data.
+        let mut text = vec![b'a'; 100];
+        text[..5].fill(1);
+        assert_eq!(sniff(&text, Format::Other, None).label, "text");
+        text[50] = 0;
+        assert_eq!(sniff(&text, Format::Other, None).label, "data");
+        text[..2].copy_from_slice(b"\xFF\xFE");
+        assert_eq!(sniff(&text, Format::Other, None).label, "text", "UTF-16 is not counted");
         assert!(sniff(LNK, Format::Other, None).shortcut);
         assert_eq!(sniff(ONENOTE, Format::Other, None).active, Some("OneNote"));
         assert_eq!(sniff(b"ITSF\x03\x00", Format::Other, None).active, Some("CHM"));

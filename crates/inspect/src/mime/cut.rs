@@ -49,13 +49,13 @@ struct Line {
 
 /// The run of base64 lines being read.
 #[derive(Debug)]
-struct Run {
-    start: u64,
+pub(super) struct Run {
+    pub(super) start: u64,
     /// End of the last line's symbols.
-    end: u64,
-    symbols: u64,
-    pads: u64,
-    plain: bool,
+    pub(super) end: u64,
+    pub(super) symbols: u64,
+    pub(super) pads: u64,
+    pub(super) plain: bool,
 }
 
 impl LongBodies {
@@ -124,7 +124,7 @@ impl LongBodies {
 
 impl Run {
     /// Plain base64: whole quanta, `=` only as the final padding.
-    fn is_plain(&self) -> bool {
+    pub(super) fn is_plain(&self) -> bool {
         let (symbols, pads) = (self.symbols, self.pads);
         self.plain && pads <= 2 && (symbols + pads) % 4 == 0 && (pads == 0 || symbols % 4 != 0)
     }
@@ -136,47 +136,9 @@ impl Line {
     }
 }
 
-/// [`LongBodies`] over a message held in memory: the same runs (whole lines of plain base64,
-/// at least `min_len` bytes, line breaks around them excluded), found a line at a time.
-pub(crate) fn long_bodies_in(raw: &[u8], min_len: usize) -> Vec<std::ops::Range<usize>> {
-    let min_len = min_len.max(1);
-    let mut found = Vec::new();
-    let mut run: Option<Run> = None;
-    let close = |run: Option<Run>, found: &mut Vec<std::ops::Range<usize>>| {
-        if let Some(run) = run
-            && run.is_plain()
-            && run.end - run.start >= min_len as u64
-        {
-            found.push(run.start as usize..run.end as usize);
-        }
-    };
-    let mut start = 0;
-    loop {
-        let next = memchr::memchr(b'\n', &raw[start..]).map(|at| start + at);
-        let stop = next.unwrap_or(raw.len());
-        let end = if stop > start && raw[stop - 1] == b'\r' { stop - 1 } else { stop };
-        match base64_line(&raw[start..end]) {
-            Some((symbols, pads, symbol_after_pad)) => {
-                let r = run.get_or_insert(Run { start: start as u64, end: 0, symbols: 0, pads: 0, plain: true });
-                r.plain &= !(symbol_after_pad || r.pads > 0 && symbols > 0);
-                r.end = end as u64;
-                r.symbols += symbols;
-                r.pads += pads;
-            }
-            None => close(run.take(), &mut found),
-        }
-        match next {
-            Some(at) => start = at + 1,
-            None => break,
-        }
-    }
-    close(run, &mut found);
-    found
-}
-
 /// A line (its line break removed) made only of base64 symbols and `=`, none empty: its
 /// symbols, its pads, and whether a symbol follows a pad.
-fn base64_line(line: &[u8]) -> Option<(u64, u64, bool)> {
+pub(super) fn base64_line(line: &[u8]) -> Option<(u64, u64, bool)> {
     if line.is_empty() || !line.iter().all(|&b| is_base64_symbol(b)) {
         return None;
     }
@@ -279,29 +241,6 @@ mod tests {
         let lf = b"H: a\n\nQUJD\nREVG\n--B--\n";
         assert_eq!(runs(lf, 4, 5), vec![6..15]);
         assert_eq!(runs(b"QUJDREVG", 4, 3), vec![0..8], "a run at the end without a line break");
-    }
-
-    #[test]
-    fn the_in_memory_finder_finds_what_the_streaming_one_finds() {
-        let alphabet = b"AAAAQQQ==\r\n\n\n- :";
-        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
-        for case in 0..3000 {
-            let text: Vec<u8> = (0..case % 211)
-                .map(|_| {
-                    seed ^= seed << 13;
-                    seed ^= seed >> 7;
-                    seed ^= seed << 17;
-                    alphabet[(seed % alphabet.len() as u64) as usize]
-                })
-                .collect();
-            for min in [1, 4, 12] {
-                let streamed: Vec<_> =
-                    runs(&text, min, 7).into_iter().map(|r| r.start as usize..r.end as usize).collect();
-                assert_eq!(long_bodies_in(&text, min as usize), streamed, "{:?}", String::from_utf8_lossy(&text));
-            }
-        }
-        let found = long_bodies_in(b"QUJD\r\nREVG\r\nRw==\r", 4);
-        assert_eq!((found.len(), found[0].start, found[0].end), (1, 0, 16), "a CR at the very end is a line break's");
     }
 
     #[test]

@@ -117,18 +117,17 @@ fn carried_cut(raw: &[u8], limits: &MessageLimits, max_text: usize) -> Option<Ca
     if raw.len() < CUT_AT || !(names_base64(b"ase64") || names_base64(b"ASE64")) {
         return None;
     }
-    let runs: Vec<_> =
-        super::cut::long_bodies_in(raw, CUT_AT).into_iter().filter(|run| file_body(&raw[..run.start])).collect();
+    let runs = super::decoded_bodies::decoded_long_bodies(raw, CUT_AT, file_body);
     if runs.is_empty() {
         return None;
     }
-    let cut_len: usize = runs.iter().map(|run| run.len()).sum();
+    let cut_len: usize = runs.iter().map(|(run, _)| run.len()).sum();
     let mut skeleton = Vec::with_capacity(raw.len() - cut_len);
     let mut bodies = Vec::with_capacity(runs.len());
     let mut pos = 0;
-    for run in runs {
+    for (run, decoded) in runs {
         skeleton.extend_from_slice(&raw[pos..run.start]);
-        bodies.push((skeleton.len(), run.len(), super::transfer::base64(&raw[run.clone()])));
+        bodies.push((skeleton.len(), run.len(), decoded));
         pos = run.end;
     }
     skeleton.extend_from_slice(&raw[pos..]);

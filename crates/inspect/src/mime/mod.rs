@@ -5,6 +5,7 @@
 //! that a decision never rests on only the first one.
 
 mod cut;
+mod decoded_bodies;
 mod files;
 mod html_bodies;
 mod loose;

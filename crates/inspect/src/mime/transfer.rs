@@ -65,6 +65,11 @@ impl Base64 {
         }
         (self.acc, self.bits) = (acc, bits);
     }
+
+    /// No symbol is waiting for the rest of its quantum: [`quanta`] may decode what comes next.
+    pub(super) fn aligned(&self) -> bool {
+        self.bits == 0
+    }
 }
 
 /// Each symbol's value in place in a quantum's 24 bits (first symbol highest); every bit set
@@ -84,7 +89,7 @@ static PLACED: [[u32; 256]; 4] = [placed(18), placed(12), placed(6), placed(0)];
 
 /// Decodes the quanta of four symbols at the start of `raw` (at most 32, about a line's),
 /// appending their bytes to `out`; returns how many bytes of `raw` they took.
-fn quanta(raw: &[u8], out: &mut Vec<u8>) -> usize {
+pub(super) fn quanta(raw: &[u8], out: &mut Vec<u8>) -> usize {
     let mut decoded = [0u8; 96];
     let mut n = 0;
     for (q, o) in raw.chunks_exact(4).zip(decoded.chunks_exact_mut(3)) {
