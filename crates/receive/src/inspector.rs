@@ -6,8 +6,9 @@
 
 use std::io::Read;
 use std::path::Path;
-use std::sync::mpsc::{Receiver, Sender, channel};
-use std::sync::{Arc, LazyLock, Mutex};
+use std::sync::LazyLock;
+
+use crossbeam_channel::{Receiver, Sender, unbounded};
 
 use sekisho_inspect::buffers::Spare;
 
@@ -18,10 +19,11 @@ const INSPECTION_STACK: usize = 64 << 20;
 /// One inspection: it sends its own answer.
 type Job = Box<dyn FnOnce() + Send>;
 
-/// The inspection threads and their queue.
+/// The inspection threads and their queue: every idle thread waits on the queue itself, so a
+/// job wakes one thread (a queue behind a lock woke a second one to take the lock).
 pub(crate) struct Inspectors {
     jobs: Sender<Job>,
-    queue: Arc<Mutex<Receiver<Job>>>,
+    queue: Receiver<Job>,
 }
 
 /// Messages inspected at once in this process: one per core (at least two). An inspection
@@ -31,8 +33,8 @@ pub(crate) static INSPECTIONS: LazyLock<tokio::sync::Semaphore> =
 
 /// One thread per core (at least two), as many as inspections run at once.
 pub(crate) static INSPECTORS: LazyLock<Inspectors> = LazyLock::new(|| {
-    let (jobs, queue) = channel();
-    let pool = Inspectors { jobs, queue: Arc::new(Mutex::new(queue)) };
+    let (jobs, queue) = unbounded();
+    let pool = Inspectors { jobs, queue };
     for _ in 0..std::thread::available_parallelism().map_or(2, |n| n.get().max(2)) {
         if let Err(e) = pool.add_thread() {
             tracing::error!(error = %e, "cannot start an inspection thread");
@@ -61,7 +63,7 @@ impl Inspectors {
         let queue = self.queue.clone();
         std::thread::Builder::new().name("sekisho-inspect".into()).stack_size(INSPECTION_STACK).spawn(move || {
             loop {
-                let job = queue.lock().expect("inspection queue").recv();
+                let job = queue.recv();
                 let Ok(job) = job else { return };
                 // A panic drops the answer: the waiting session hears the inspection failed.
                 let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
