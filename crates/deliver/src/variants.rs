@@ -67,7 +67,7 @@ pub(crate) struct Files {
     /// The transactions being planned are the message's last in this delivery.
     last: std::sync::atomic::AtomicBool,
     /// The spooled body's bytes, when the queue kept them in memory (`sekisho_store::Handed`).
-    kept: Option<std::sync::Arc<Vec<u8>>>,
+    kept: Option<std::sync::Arc<sekisho_store::KeptBody>>,
 }
 
 impl Files {
@@ -77,7 +77,7 @@ impl Files {
         config: &Config,
         info: &MessageInfo,
         body: std::path::PathBuf,
-        kept: Option<std::sync::Arc<Vec<u8>>>,
+        kept: Option<std::sync::Arc<sekisho_store::KeptBody>>,
     ) -> Files {
         let counted = info.findings.as_ref().map(Vec::len);
         let may_have = info.origin == Origin::Submission && counted != Some(0);

@@ -28,17 +28,6 @@ use crate::{sts_settings, timeouts};
 /// further transactions, so servers that take 100 recipients at most are never overrun.
 const RECIPIENTS_PER_TRANSACTION: usize = 50;
 
-/// How often pending notifications whose queuing failed are tried again.
-const NOTICE_SWEEP: Duration = Duration::from_secs(60);
-
-/// How often the TLS session counts are written to the store.
-const SESSION_COUNT_INTERVAL: Duration = Duration::from_secs(60);
-
-/// While deliveries are under way, how often the queue is made durable (a checkpoint: two
-/// fsyncs) so that the bodies of finished messages can go; a queue commit, which happens
-/// with every message received, removes them meanwhile.
-const DURABLE_EVERY: Duration = Duration::from_secs(1);
-
 /// Why the deliverer could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum DeliverError {
@@ -190,27 +179,10 @@ impl Deliverer {
         let max_inflight = inner.config.delivery.max_connections * 2;
         let mut tasks: JoinSet<Found> = JoinSet::new();
         tokio::pin!(shutdown);
-        // What earlier runs learned about domains' TLS.
-        match inner.queue.stores().tls.tls_memory().await {
-            Ok(rows) => inner.downgrades.load(rows.into_iter().map(|m| {
-                let memory = crate::tls::DomainMemory {
-                    secure_sessions: m.secure_sessions,
-                    last_secure_at: m.last_secure_at,
-                    authenticated_sessions: m.authenticated_sessions,
-                    last_authenticated_at: m.last_authenticated_at,
-                };
-                ((m.domain, m.host), memory)
-            })),
-            Err(e) => tracing::error!(error = %e, "cannot read the downgrade memory"),
-        }
-        inner.sts.load().await;
+        inner.load_memory().await;
         // Notifications recorded before a crash (or whose queuing failed) but not yet queued.
         inner.sweep_notices().await;
-        let mut last_sweep = tokio::time::Instant::now();
-        let mut last_count = tokio::time::Instant::now();
-        let mut last_durable = tokio::time::Instant::now();
-        // The second of the queue's clock in which timed-out approvals were last looked for.
-        let mut approvals_seen_at = None;
+        let mut chores = Chores::default();
         // Messages the queue claims for this delivery as it commits them: no scan finds them.
         let mut handed = inner.queue.hand_off(max_inflight);
         let mut want = Scan::default();
@@ -227,58 +199,9 @@ impl Deliverer {
             let room = max_inflight.saturating_sub(tasks.len());
             let mut claimed = 0;
             if room > 0 && want.now(inner.config.delivery.scan_interval.0) {
-                let limit = (room * 4) as u32;
-                match inner.queue.claim_due(inner.queue.now(), limit).await {
-                    Ok(claims) => {
-                        claimed = claims.len();
-                        want.scanned(claimed >= limit as usize);
-                        let mut by_message: Vec<(String, Vec<i64>)> = Vec::new();
-                        for c in claims {
-                            match by_message.iter_mut().find(|(id, _)| *id == c.message_id) {
-                                Some((_, idxs)) => idxs.push(c.idx),
-                                None => by_message.push((c.message_id, vec![c.idx])),
-                            }
-                        }
-                        for (id, idxs) in by_message {
-                            let inner = inner.clone();
-                            tasks.spawn(async move {
-                                inner.deliver_message(&id, &idxs).await;
-                                Found::ByScan
-                            });
-                        }
-                    }
-                    Err(e) => {
-                        want.scanned(false);
-                        tracing::error!(error = %e, "cannot read the queue")
-                    }
-                }
+                claimed = claim_and_start(&mut tasks, &inner, room, &mut want).await;
             }
-            if last_count.elapsed() >= SESSION_COUNT_INTERVAL {
-                inner.write_session_counts().await;
-                last_count = tokio::time::Instant::now();
-            }
-            for conn in inner.pool.expire(inner.config.delivery.connection_reuse_time.0) {
-                tokio::spawn(conn.quit());
-            }
-            if claimed == 0 {
-                // Not at every round (one follows every finished delivery): when nothing is in
-                // flight any more, or once in a while.
-                if tasks.is_empty() || last_durable.elapsed() >= DURABLE_EVERY {
-                    inner.queue.remove_finished_bodies().await;
-                    last_durable = tokio::time::Instant::now();
-                }
-                // Deadlines are whole seconds of the queue's clock: looked for once in each of
-                // them, not at every round.
-                let second = inner.queue.now();
-                if approvals_seen_at != Some(second) {
-                    inner.expire_approvals().await;
-                    approvals_seen_at = Some(second);
-                }
-                if last_sweep.elapsed() >= NOTICE_SWEEP {
-                    inner.sweep_notices().await;
-                    last_sweep = tokio::time::Instant::now();
-                }
-            }
+            chores.every_round(&inner, claimed == 0, tasks.is_empty()).await;
             if want.pending && tasks.len() < max_inflight {
                 tokio::task::yield_now().await;
                 continue;
@@ -309,6 +232,7 @@ impl Deliverer {
 mod approvals;
 mod beyond;
 mod carry;
+mod chores;
 mod connect;
 mod group;
 mod notices;
@@ -318,7 +242,8 @@ mod reports;
 mod scan;
 mod settle;
 
-use scan::{Found, Scan, spawn_handed};
+use chores::Chores;
+use scan::{Found, Scan, claim_and_start, spawn_handed};
 
 impl Inner {
     /// A context for `config` sharing everything delivery learned and holds with this one.
@@ -348,6 +273,23 @@ impl Inner {
         })
     }
 
+    /// What earlier runs learned about domains' TLS: the downgrade memory and the MTA-STS cache.
+    async fn load_memory(&self) {
+        match self.queue.stores().tls.tls_memory().await {
+            Ok(rows) => self.downgrades.load(rows.into_iter().map(|m| {
+                let memory = crate::tls::DomainMemory {
+                    secure_sessions: m.secure_sessions,
+                    last_secure_at: m.last_secure_at,
+                    authenticated_sessions: m.authenticated_sessions,
+                    last_authenticated_at: m.last_authenticated_at,
+                };
+                ((m.domain, m.host), memory)
+            })),
+            Err(e) => tracing::error!(error = %e, "cannot read the downgrade memory"),
+        }
+        self.sts.load().await;
+    }
+
     /// Delivers message `id`'s claimed recipients `idxs`, keeping the claims while it lasts.
     async fn deliver_message(&self, id: &str, idxs: &[i64]) {
         renew::renewing(&self.queue, id, idxs, |held| async move {
@@ -375,7 +317,7 @@ impl Inner {
     async fn deliver_claimed(
         &self,
         detail: &MessageDetail,
-        kept: Option<Arc<Vec<u8>>>,
+        kept: Option<Arc<sekisho_store::KeptBody>>,
         idxs: &[i64],
         held: renew::Held,
     ) {

@@ -60,6 +60,42 @@ impl Scan {
     }
 }
 
+/// Claims what is due for `room` more deliveries and starts them, one task per message (`want`
+/// learns whether more may be due); returns how many recipients were claimed.
+pub(super) async fn claim_and_start(
+    tasks: &mut JoinSet<Found>,
+    inner: &std::sync::Arc<Inner>,
+    room: usize,
+    want: &mut Scan,
+) -> usize {
+    let limit = (room * 4) as u32;
+    let claims = match inner.queue.claim_due(inner.queue.now(), limit).await {
+        Ok(claims) => claims,
+        Err(e) => {
+            want.scanned(false);
+            tracing::error!(error = %e, "cannot read the queue");
+            return 0;
+        }
+    };
+    want.scanned(claims.len() >= limit as usize);
+    let claimed = claims.len();
+    let mut by_message: Vec<(String, Vec<i64>)> = Vec::new();
+    for c in claims {
+        match by_message.iter_mut().find(|(id, _)| *id == c.message_id) {
+            Some((_, idxs)) => idxs.push(c.idx),
+            None => by_message.push((c.message_id, vec![c.idx])),
+        }
+    }
+    for (id, idxs) in by_message {
+        let inner = inner.clone();
+        tasks.spawn(async move {
+            inner.deliver_message(&id, &idxs).await;
+            Found::ByScan
+        });
+    }
+    claimed
+}
+
 /// Starts the delivery of a message the queue handed over.
 pub(super) fn spawn_handed(tasks: &mut JoinSet<Found>, inner: &std::sync::Arc<Inner>, message: Handed) {
     let inner = inner.clone();
