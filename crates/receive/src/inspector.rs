@@ -91,11 +91,11 @@ pub(crate) fn with_file<T>(path: &Path, f: impl FnOnce(&[u8]) -> T) -> std::io::
     result
 }
 
-/// A received message as an inspection thread reads it: the bytes the queue kept in memory
-/// (a body that fit one write), else its spooled file.
+/// A received message as an inspection thread reads it: the bytes the queue kept in memory,
+/// else its spooled file.
 #[derive(Debug, Clone)]
 pub(crate) enum Source {
-    Kept(std::sync::Arc<Vec<u8>>),
+    Kept(std::sync::Arc<sekisho_store::KeptBody>),
     File(std::path::PathBuf),
 }
 

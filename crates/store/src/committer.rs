@@ -388,7 +388,7 @@ impl Queue {
     }
 }
 
-/// The group committer: what `commit_loop` needs of the queue.
+/// The group committer: the part of the queue that commits received messages in batches.
 struct Committer {
     spool: Spool,
     bodies: Bodies,

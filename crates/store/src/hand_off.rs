@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::mpsc::{self, OwnedPermit};
 
+use crate::kept::KeptBody;
 use crate::model::MessageDetail;
 use crate::model::NewMessage;
 
@@ -18,7 +19,7 @@ pub struct Handed {
     pub detail: MessageDetail,
     /// Its whole body, when the queue kept it in memory ([`crate::FinishedBody::kept`]): the
     /// same bytes as the spooled file.
-    pub body: Option<Arc<Vec<u8>>>,
+    pub body: Option<Arc<KeptBody>>,
 }
 
 /// The committer's side of the hand-off: empty until delivery asks for messages.
@@ -58,7 +59,7 @@ impl HandOff {
 
 /// Hands over the committed messages of `batch` (with the bodies `kept` in memory) whose
 /// place was `reserved`.
-pub(crate) fn deliver_now(batch: &[NewMessage], kept: Vec<Option<Arc<Vec<u8>>>>, reserved: Vec<Reserved>) {
+pub(crate) fn deliver_now(batch: &[NewMessage], kept: Vec<Option<Arc<KeptBody>>>, reserved: Vec<Reserved>) {
     for ((m, body), permit) in batch.iter().zip(kept).zip(reserved) {
         if let Some(permit) = permit {
             permit.send(Handed { detail: m.committed_detail(), body });
@@ -100,10 +101,10 @@ mod tests {
         assert_eq!(claimed, [true, false, false, false]);
         assert_eq!(b[1].initial_state(), RecipientState::Held);
         assert_eq!(b[3].initial_state(), RecipientState::Queued);
-        let kept = vec![Some(Arc::new(b"body".to_vec())), None, None, None];
+        let kept = vec![Some(KeptBody::of(b"body")), None, None, None];
         deliver_now(&b, kept, reserved);
         let Handed { detail: handed, body } = rx.try_recv().unwrap();
-        assert_eq!(body.as_deref().map(Vec::as_slice), Some(&b"body"[..]));
+        assert_eq!(body.as_deref().map(|b| &b[..]), Some(&b"body"[..]));
         assert_eq!(handed.info.id, b[0].info.id);
         assert!(handed.recipients.iter().all(|r| r.state == RecipientState::Active));
         assert_eq!(handed.recipients.len(), 2);
@@ -141,7 +142,7 @@ mod tests {
             handed_id = m.info.id.clone();
             accept(&q, m).await;
             let Handed { detail: handed, body } = rx.recv().await.unwrap();
-            assert_eq!(body.as_deref().map(Vec::as_slice), Some(&b"Subject: a\r\n\r\nbody\r\n"[..]), "kept whole");
+            assert_eq!(body.as_deref().map(|b| &b[..]), Some(&b"Subject: a\r\n\r\nbody\r\n"[..]), "kept whole");
             let stored = q.stores().messages.message_without_history(&handed_id).await.unwrap().unwrap();
             assert_eq!(serde_json::to_value(&handed).unwrap(), serde_json::to_value(&stored).unwrap());
             assert!(stored.recipients.iter().all(|r| r.state == RecipientState::Active));

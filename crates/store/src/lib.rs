@@ -17,6 +17,7 @@ mod dmarc_rows;
 mod error;
 pub mod files;
 mod hand_off;
+mod kept;
 pub mod links;
 pub mod migrate;
 mod model;
@@ -67,6 +68,7 @@ pub use error::StoreError;
 pub use files::purge_expired_files;
 pub use files::sealed::sha256_hex;
 pub use hand_off::Handed;
+pub use kept::KeptBody;
 pub use links::{
     Access, CodeReport, ConsoleSession, LinkEvent, LinkFile, LinkMessage, LinkRecord, LinkStore, NewCode, NewLink,
     PortalEvent, PortalSession, Proof, SessionStore,

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::io::Write;
 
 use crate::error::StoreError;
+use crate::kept::{Keeping, KeptBody};
 use crate::queue_id::QueueId;
 
 /// The body directories under the data directory.
@@ -29,6 +30,8 @@ pub struct TempBody {
     size: u64,
     /// The batch's syncfs(2) makes this body durable, not its own fsync.
     group_sync: bool,
+    /// The body kept in memory as it is written, while it may be.
+    keeping: Keeping,
 }
 
 /// Bytes collected before one write to the file.
@@ -40,10 +43,10 @@ pub struct FinishedBody {
     pub(crate) id: QueueId,
     pub(crate) tmp_path: PathBuf,
     pub(crate) size: u64,
-    /// The whole body, when it fit one write (up to 64 KiB): what is read of it before its
-    /// delivery (inspection, the shared store, a delivery handed the message at commit) is
-    /// read from here, not from the file.
-    pub(crate) kept: Option<std::sync::Arc<Vec<u8>>>,
+    /// The whole body, when it was kept in memory ([`crate::kept`]): what is read of it
+    /// before its delivery (inspection, the shared store, a delivery handed the message at
+    /// commit) is read from here, not from the file.
+    pub(crate) kept: Option<std::sync::Arc<KeptBody>>,
 }
 
 impl FinishedBody {
@@ -52,8 +55,8 @@ impl FinishedBody {
         &self.id
     }
 
-    /// The whole body, when it is kept in memory (it fit one write).
-    pub fn kept(&self) -> Option<&std::sync::Arc<Vec<u8>>> {
+    /// The whole body, when it is kept in memory.
+    pub fn kept(&self) -> Option<&std::sync::Arc<KeptBody>> {
         self.kept.as_ref()
     }
 
@@ -118,6 +121,7 @@ impl Spool {
             buf: Vec::with_capacity(WRITE_CHUNK),
             size: 0,
             group_sync: self.group_sync,
+            keeping: Keeping::new(),
         })
     }
 
@@ -180,6 +184,7 @@ impl TempBody {
 
     fn flush_buf(&mut self) -> Result<(), StoreError> {
         self.file.write_all(&self.buf).map_err(|e| StoreError::io("write", &self.path, e))?;
+        self.keeping.add(&self.buf);
         self.buf.clear();
         Ok(())
     }
@@ -191,14 +196,9 @@ impl TempBody {
 
     /// Writes what is buffered and fsyncs the file.
     pub async fn finish(mut self) -> Result<FinishedBody, StoreError> {
-        // A body that never left the buffer is kept whole, at its own size.
-        let whole = self.size == self.buf.len() as u64;
-        self.file.write_all(&self.buf).map_err(|e| StoreError::io("write", &self.path, e))?;
-        let kept = whole.then(|| {
-            self.buf.shrink_to_fit();
-            std::sync::Arc::new(std::mem::take(&mut self.buf))
-        });
-        let TempBody { id, path, file, size, group_sync, .. } = self;
+        self.flush_buf()?;
+        let TempBody { id, path, file, size, group_sync, keeping, .. } = self;
+        let kept = keeping.finish();
         if group_sync {
             return Ok(FinishedBody { id, tmp_path: path, size, kept });
         }
@@ -244,12 +244,15 @@ fn clone_io(e: &std::io::Error) -> std::io::Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kept::KEEP_MAX;
 
     #[tokio::test]
-    async fn a_body_that_fit_one_write_is_kept_whole_and_a_longer_one_is_read_from_its_file() {
+    async fn a_body_up_to_the_keeping_limit_is_kept_whole_and_a_longer_one_is_read_from_its_file() {
         let dir = tempfile::tempdir().unwrap();
         let spool = Spool::open(dir.path()).unwrap();
-        for (len, kept) in [(10_000, true), (WRITE_CHUNK - 1, true), (WRITE_CHUNK, false), (300_000, false)] {
+        for (len, kept) in
+            [(10_000, true), (WRITE_CHUNK, true), (KEEP_MAX, true), (KEEP_MAX + 1, false), (300_000, false)]
+        {
             let bytes: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
             let mut body = spool.create(&QueueId::generate()).await.unwrap();
             for part in bytes.chunks(7_000) {
@@ -258,7 +261,7 @@ mod tests {
             let body = body.finish().await.unwrap();
             assert!(std::fs::read(&body.tmp_path).unwrap() == bytes, "{len} bytes on disk");
             assert_eq!(body.kept().is_some(), kept, "{len} bytes");
-            assert!(body.kept().is_none_or(|k| k.as_slice() == bytes), "{len} bytes kept as written");
+            assert!(body.kept().is_none_or(|k| k[..] == bytes[..]), "{len} bytes kept as written");
         }
     }
 }
