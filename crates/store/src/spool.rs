@@ -118,7 +118,7 @@ impl Spool {
             id: id.clone(),
             path,
             file,
-            buf: Vec::with_capacity(WRITE_CHUNK),
+            buf: Vec::new(),
             size: 0,
             group_sync: self.group_sync,
             keeping: Keeping::new(),
@@ -172,20 +172,45 @@ impl TempBody {
         self.size
     }
 
-    /// Appends bytes.
+    /// Appends bytes. While the body is kept in memory ([`crate::kept`]), the file is written
+    /// from the kept bytes; once it is not, from a buffer of its own.
     pub async fn write(&mut self, bytes: &[u8]) -> Result<(), StoreError> {
-        self.buf.extend_from_slice(bytes);
         self.size += bytes.len() as u64;
+        if self.keeping.is_kept() {
+            if self.keeping.add(bytes) {
+                if self.keeping.unwritten().len() >= WRITE_CHUNK {
+                    self.write_kept()?;
+                }
+                return Ok(());
+            }
+            self.write_kept()?;
+            self.keeping.give_up();
+        }
+        if self.buf.capacity() == 0 {
+            self.buf.reserve_exact(WRITE_CHUNK);
+        }
+        self.buf.extend_from_slice(bytes);
         if self.buf.len() >= WRITE_CHUNK {
             self.flush_buf()?;
         }
         Ok(())
     }
 
+    /// Writes the kept bytes the file does not have yet.
+    fn write_kept(&mut self) -> Result<(), StoreError> {
+        let rest = self.keeping.unwritten();
+        if !rest.is_empty() {
+            self.file.write_all(rest).map_err(|e| StoreError::io("write", &self.path, e))?;
+            self.keeping.written();
+        }
+        Ok(())
+    }
+
     fn flush_buf(&mut self) -> Result<(), StoreError> {
-        self.file.write_all(&self.buf).map_err(|e| StoreError::io("write", &self.path, e))?;
-        self.keeping.add(&self.buf);
-        self.buf.clear();
+        if !self.buf.is_empty() {
+            self.file.write_all(&self.buf).map_err(|e| StoreError::io("write", &self.path, e))?;
+            self.buf.clear();
+        }
         Ok(())
     }
 
@@ -196,6 +221,7 @@ impl TempBody {
 
     /// Writes what is buffered and fsyncs the file.
     pub async fn finish(mut self) -> Result<FinishedBody, StoreError> {
+        self.write_kept()?;
         self.flush_buf()?;
         let TempBody { id, path, file, size, group_sync, keeping, .. } = self;
         let kept = keeping.finish();
@@ -250,9 +276,14 @@ mod tests {
     async fn a_body_up_to_the_keeping_limit_is_kept_whole_and_a_longer_one_is_read_from_its_file() {
         let dir = tempfile::tempdir().unwrap();
         let spool = Spool::open(dir.path()).unwrap();
-        for (len, kept) in
-            [(10_000, true), (WRITE_CHUNK, true), (KEEP_MAX, true), (KEEP_MAX + 1, false), (300_000, false)]
-        {
+        for (len, kept) in [
+            (10_000, true),
+            (WRITE_CHUNK, true),
+            (300_000, true),
+            (KEEP_MAX, true),
+            (KEEP_MAX + 1, false),
+            (KEEP_MAX + 300_000, false),
+        ] {
             let bytes: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
             let mut body = spool.create(&QueueId::generate()).await.unwrap();
             for part in bytes.chunks(7_000) {
