@@ -1,14 +1,14 @@
 //! Whole received bodies kept in memory from receive to delivery, so that what reads them
 //! before their delivery (inspection, the shared store, a delivery handed the message at
 //! commit) reads memory instead of the spooled file. Bounded: a body of at most [`KEEP_MAX`],
-//! and all kept bodies together at most [`KEPT_BUDGET`]; beyond, bodies are read from their
-//! files as before.
+//! and all the memory of kept bodies together at most [`KEPT_BUDGET`]; beyond, bodies are
+//! read from their files as before.
 //!
 //! A body of at most [`SMALL`] is kept in a heap block of its size. A larger one is kept in a
 //! buffer the allocator maps from the system (its threshold is 256 KiB, `src/allocator.rs`):
 //! a fresh mapping would cost a zeroed page per 4 KiB written and an unmapping per message, so
-//! such buffers are given back to a spare list when their body is done and taken again by the
-//! next large body, up to [`SPARE_MAX`] bytes of them.
+//! such a buffer goes to a spare list when its body is done, for the next large body. Spare
+//! buffers count in the budget too, and are freed when a body needs their room.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -21,17 +21,18 @@ const SMALL: usize = 192 << 10;
 /// The largest body kept.
 pub(crate) const KEEP_MAX: usize = 4 << 20;
 
-/// Bytes of buffers holding kept bodies in the whole process, at most.
-const KEPT_BUDGET: usize = 32 << 20;
-
-/// Bytes of spare large buffers kept for the next large body, at most.
-const SPARE_MAX: usize = 16 << 20;
+/// Bytes of buffers for kept bodies (holding a body, or spare) in the whole process, at most.
+const KEPT_BUDGET: usize = 24 << 20;
 
 /// Bytes of the budget taken now.
 static KEPT: AtomicUsize = AtomicUsize::new(0);
 
-/// Large buffers whose bodies are done.
-static SPARE: Mutex<Spares> = Mutex::new(Spares { bufs: Vec::new(), bytes: 0, max: SPARE_MAX });
+/// Large buffers whose bodies are done, each with the share of the budget it holds.
+static SPARE: Mutex<Vec<(Vec<u8>, Share)>> = Mutex::new(Vec::new());
+
+/// Serialises the tests that keep bodies and expect them kept (one of them fills the budget).
+#[cfg(test)]
+pub(crate) static BUDGET_TEST: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// A share of [`KEPT_BUDGET`], given back when dropped.
 #[derive(Debug, Default)]
@@ -54,6 +55,16 @@ impl Share {
         }
         taken.is_ok()
     }
+
+    /// [`Share::resize`], freeing spare buffers while the budget has no room.
+    fn grow(&mut self, total: usize) -> bool {
+        while !self.resize(total) {
+            if take_spare().is_none() {
+                return false;
+            }
+        }
+        true
+    }
 }
 
 impl Drop for Share {
@@ -63,7 +74,7 @@ impl Drop for Share {
 }
 
 /// A buffer holding a body, with the share of the budget its capacity takes. A large one goes
-/// back to the spare list when dropped.
+/// to the spare list when dropped.
 #[derive(Debug, Default)]
 struct Held {
     bytes: Vec<u8>,
@@ -83,7 +94,7 @@ impl Held {
         }
         if need <= SMALL {
             // Exactly as large as needed: never a doubling past the allocator's threshold.
-            if !self.share.resize(need) {
+            if !self.share.grow(need) {
                 return false;
             }
             self.bytes.reserve_exact(need - self.bytes.len());
@@ -93,7 +104,7 @@ impl Held {
             return self.move_to_large(need);
         }
         let target = need.max(self.bytes.capacity() * 2).min(KEEP_MAX);
-        if !self.share.resize(target) {
+        if !self.share.grow(target) {
             return false;
         }
         self.bytes.reserve_exact(target - self.bytes.len());
@@ -102,17 +113,16 @@ impl Held {
 
     /// Moves the bytes held into a spare large buffer (or a new one) with room for `need`.
     fn move_to_large(&mut self, need: usize) -> bool {
-        let mut large = take_spare().unwrap_or_default();
-        let target = need.max(large.capacity()).max(2 * SMALL).min(KEEP_MAX);
-        // The share covers the larger buffer while both exist, then only it.
-        if !self.share.resize(self.bytes.capacity() + target) {
-            give_back(large);
+        let (mut large, mut share) = take_spare().unwrap_or_default();
+        let target = need.max(large.capacity()).clamp(2 * SMALL, KEEP_MAX);
+        if !share.grow(target) {
+            give_back(large, share);
             return false;
         }
         large.reserve_exact(target);
         large.extend_from_slice(&self.bytes);
-        self.bytes = large;
-        self.share.resize(target);
+        // The small block and its share are let go.
+        *self = Held { bytes: large, share };
         true
     }
 }
@@ -120,49 +130,24 @@ impl Held {
 impl Drop for Held {
     fn drop(&mut self) {
         if self.bytes.capacity() > SMALL {
-            give_back(std::mem::take(&mut self.bytes));
+            give_back(std::mem::take(&mut self.bytes), std::mem::take(&mut self.share));
         }
     }
 }
 
-/// Empty buffers kept for reuse, holding at most `max` bytes together.
-#[derive(Debug)]
-struct Spares {
-    bufs: Vec<Vec<u8>>,
-    bytes: usize,
-    max: usize,
-}
-
-impl Spares {
-    /// A spare buffer, if there is one.
-    fn take(&mut self) -> Option<Vec<u8>> {
-        let buf = self.bufs.pop()?;
-        self.bytes -= buf.capacity();
-        Some(buf)
-    }
-
-    /// Keeps `buf`, emptied, while there is room; frees it otherwise.
-    fn give_back(&mut self, mut buf: Vec<u8>) {
-        buf.clear();
-        if self.bytes + buf.capacity() <= self.max {
-            self.bytes += buf.capacity();
-            self.bufs.push(buf);
-        }
-    }
-}
-
-fn spares() -> std::sync::MutexGuard<'static, Spares> {
+fn spares() -> std::sync::MutexGuard<'static, Vec<(Vec<u8>, Share)>> {
     SPARE.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// A spare large buffer, empty, if there is one.
-fn take_spare() -> Option<Vec<u8>> {
-    spares().take()
+/// A spare large buffer, empty, with its share, if there is one.
+fn take_spare() -> Option<(Vec<u8>, Share)> {
+    spares().pop()
 }
 
-/// Keeps a large buffer for the next large body while the spare list has room.
-fn give_back(buf: Vec<u8>) {
-    spares().give_back(buf);
+/// Keeps a large buffer, emptied, with its share, for the next large body.
+fn give_back(mut buf: Vec<u8>, share: Share) {
+    buf.clear();
+    spares().push((buf, share));
 }
 
 /// A whole received body, kept in memory: the same bytes as its spooled file.
@@ -252,6 +237,7 @@ mod tests {
 
     #[test]
     fn a_body_is_kept_up_to_its_limit_and_given_up_beyond() {
+        let _alone = BUDGET_TEST.blocking_lock();
         let first = vec![1u8; 100 << 10];
         let rest = vec![2u8; KEEP_MAX - (100 << 10)];
         let body = kept(&[&first, &rest]).expect("kept at the limit");
@@ -263,6 +249,7 @@ mod tests {
 
     #[test]
     fn a_body_growing_past_the_heap_size_keeps_its_bytes_in_order() {
+        let _alone = BUDGET_TEST.blocking_lock();
         let parts: Vec<Vec<u8>> = (0..40).map(|i| vec![i as u8; 7_001]).collect();
         let refs: Vec<&[u8]> = parts.iter().map(|p| &p[..]).collect();
         let body = kept(&refs).expect("280 KB is kept");
@@ -271,6 +258,7 @@ mod tests {
 
     #[test]
     fn the_file_is_written_from_the_kept_bytes_once() {
+        let _alone = BUDGET_TEST.blocking_lock();
         let mut k = Keeping::new();
         assert!(k.add(b"abc"));
         assert_eq!(k.unwritten(), b"abc");
@@ -289,19 +277,27 @@ mod tests {
     }
 
     #[test]
-    fn spare_buffers_are_reused_and_stay_within_their_bound() {
-        let mut spares = Spares { bufs: Vec::new(), bytes: 0, max: 3 << 20 };
-        let mut buf = Vec::with_capacity(1 << 20);
-        buf.extend_from_slice(b"old bytes");
-        let address = buf.as_ptr();
-        spares.give_back(buf);
-        let again = spares.take().expect("kept");
-        assert!(again.as_ptr() == address && again.is_empty() && again.capacity() >= 1 << 20);
-        assert!(spares.take().is_none() && spares.bytes == 0);
-        for _ in 0..5 {
-            spares.give_back(Vec::with_capacity(1 << 20));
+    fn spare_buffers_are_reused_and_freed_when_a_body_needs_their_room() {
+        // The budget is the process's: the tests keeping large bodies take turns, and the
+        // others keep a few small ones at most.
+        let _alone = BUDGET_TEST.blocking_lock();
+        let big = vec![7u8; 1 << 20];
+        let first = kept(&[&big]).expect("1 MiB kept");
+        let address = first.as_ptr();
+        drop(first);
+        let again = kept(&[&big]).expect("kept again");
+        assert_eq!(again.as_ptr(), address, "the spare buffer is taken again");
+        drop(again);
+        // Fill the budget with spare buffers, then keep a body: spares are freed for it.
+        let mut bodies = Vec::new();
+        while let Some(b) = kept(&[&vec![1u8; KEEP_MAX]]) {
+            bodies.push(b);
         }
-        assert_eq!(spares.bufs.len(), 3, "beyond 3 MiB buffers are freed");
-        assert!(spares.bytes <= 3 << 20);
+        assert!(!bodies.is_empty() && KEPT.load(Ordering::Acquire) <= KEPT_BUDGET);
+        drop(bodies);
+        assert!(!spares().is_empty(), "their buffers are spare now");
+        let small: Vec<Arc<KeptBody>> = (0..KEPT_BUDGET / SMALL).filter_map(|_| kept(&[&vec![2u8; SMALL]])).collect();
+        assert!(small.len() >= KEPT_BUDGET / SMALL - 2, "spares make room for bodies: {}", small.len());
+        assert!(KEPT.load(Ordering::Acquire) <= KEPT_BUDGET);
     }
 }

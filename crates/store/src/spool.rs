@@ -274,6 +274,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_body_up_to_the_keeping_limit_is_kept_whole_and_a_longer_one_is_read_from_its_file() {
+        let _alone = crate::kept::BUDGET_TEST.lock().await;
         let dir = tempfile::tempdir().unwrap();
         let spool = Spool::open(dir.path()).unwrap();
         for (len, kept) in [
