@@ -3,7 +3,8 @@
 //! Debian's clamav-testfiles come back found by the name clamd gives them, a large file goes
 //! from disk in chunks, and everything that is not an answer (too large, clamd stopped, clamd
 //! silent, clamd closing a session) comes back as an error, never as clean. Scans share
-//! `max_concurrent` sessions, reused from scan to scan.
+//! `max_concurrent` sessions, reused from scan to scan. Over the Unix socket files go as
+//! descriptors of memory files, and streamed when clamd does not get the descriptor.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -52,6 +53,7 @@ fn settings(address: ClamdAddress) -> ClamdSettings {
         scan_timeout: Duration::from_secs(30),
         max_concurrent: 4,
         max_stream: 25 << 20,
+        pass_descriptors: true,
     }
 }
 
@@ -116,6 +118,74 @@ async fn clean_bytes_are_clean_over_the_unix_socket_and_over_tcp() {
         assert_eq!(client.scan(b"Dear colleague, the minutes are attached.").await.unwrap(), Verdict::Clean);
         assert_eq!(client.scan(b"").await.unwrap(), Verdict::Clean, "an empty file");
     }
+}
+
+/// A Unix socket in front of clamd's that copies bytes both ways and nothing else: a
+/// descriptor sent through it is lost, as through a socket proxy.
+async fn byte_relay(clamd: &Clamd) -> (ClamdAddress, tempfile::TempDir) {
+    let ClamdAddress::Unix(upstream) = clamd.unix_address() else { unreachable!() };
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("relay.sock");
+    let listener = tokio::net::UnixListener::bind(&path).unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut client, _)) = listener.accept().await {
+            let upstream = upstream.clone();
+            tokio::spawn(async move {
+                let mut clamd = tokio::net::UnixStream::connect(upstream).await.unwrap();
+                let _ = tokio::io::copy_bidirectional(&mut client, &mut clamd).await;
+            });
+        }
+    });
+    (ClamdAddress::Unix(path), dir)
+}
+
+#[tokio::test]
+async fn over_the_unix_socket_files_go_as_descriptors_and_over_tcp_streamed() {
+    let clamd = Clamd::start().await;
+    let unix = Client::new(settings(clamd.unix_address()));
+    assert!(unix.passes_descriptors());
+    let mut in_text = b"report follows\r\n".to_vec();
+    in_text.extend_from_slice(EICAR);
+    assert_eq!(unix.scan(&in_text).await.unwrap(), found(EICAR_SIGNATURE));
+    assert_eq!(unix.scan(b"Dear colleague").await.unwrap(), Verdict::Clean);
+    let large: Vec<u8> = (0..3_000_000u32).map(|i| (i % 253) as u8).chain(EICAR.iter().copied()).collect();
+    assert_eq!(unix.scan(&large).await.unwrap(), found(EICAR_SIGNATURE), "the last bytes of 3 MB are read");
+    assert!(unix.passes_descriptors(), "clamd took every descriptor");
+    let by_descriptor = findings(&clamd, MEMORY_FILE);
+    assert!(by_descriptor > 0, "clamd logs the findings as memory files:\n{}", clamd.log());
+    assert_eq!(findings(&clamd, STREAM), 0, "nothing streamed:\n{}", clamd.log());
+
+    let tcp = Client::new(settings(clamd.tcp_address()));
+    assert!(!tcp.passes_descriptors(), "no descriptors over TCP");
+    assert_eq!(tcp.scan(&in_text).await.unwrap(), found(EICAR_SIGNATURE));
+    let streamed = Client::new(ClamdSettings { pass_descriptors: false, ..settings(clamd.unix_address()) });
+    assert!(!streamed.passes_descriptors(), "pass_descriptors = false streams");
+    assert_eq!(streamed.scan(&in_text).await.unwrap(), found(EICAR_SIGNATURE));
+    assert_eq!(findings(&clamd, MEMORY_FILE), by_descriptor, "{}", clamd.log());
+    assert!(findings(&clamd, STREAM) > 0, "{}", clamd.log());
+}
+
+/// How clamd's log names a file passed as a descriptor, and one streamed.
+const MEMORY_FILE: &str = "/memfd:sekisho-scan";
+const STREAM: &str = "instream(";
+
+/// Lines of clamd's log (and its output) with a finding in a file named by `kind`.
+fn findings(clamd: &Clamd, kind: &str) -> usize {
+    clamd.log().lines().filter(|l| l.contains("FOUND") && l.contains(kind)).count()
+}
+
+#[tokio::test]
+async fn a_clamd_that_gets_no_descriptor_through_a_proxy_gets_every_file_streamed() {
+    let clamd = Clamd::start().await;
+    let (address, _dir) = byte_relay(&clamd).await;
+    let client = Client::new(settings(address));
+    assert!(client.passes_descriptors(), "a Unix socket: descriptors first");
+    assert_eq!(client.scan(EICAR).await.unwrap(), found(EICAR_SIGNATURE), "refused as a descriptor, then streamed");
+    assert!(!client.passes_descriptors(), "streamed from then on");
+    assert_eq!(client.scan(b"minutes").await.unwrap(), Verdict::Clean);
+    assert_eq!(client.scan(EICAR).await.unwrap(), found(EICAR_SIGNATURE));
+    assert_eq!(findings(&clamd, MEMORY_FILE), 0, "{}", clamd.log());
+    assert!(findings(&clamd, STREAM) > 0, "{}", clamd.log());
 }
 
 #[tokio::test]

@@ -1,5 +1,6 @@
 //! The handle callers share: bounded concurrency, a pool of clamd sessions, timeouts.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -7,6 +8,7 @@ use tokio::io::AsyncRead;
 use tokio::sync::Semaphore;
 
 use crate::address::ClamdAddress;
+use crate::descriptor::memory_file;
 use crate::error::{ClamdError, Stage};
 use crate::reply::{Verdict, parse_scan_reply};
 use crate::session::{Failed, Request, Session, Tracked};
@@ -30,6 +32,10 @@ pub struct ClamdSettings {
     /// The largest file sent, in bytes; larger ones are [`ClamdError::TooLarge`] without being
     /// sent. clamd's `StreamMaxLength` must be at least this.
     pub max_stream: u64,
+    /// Over a Unix socket, files in memory go to clamd as descriptors of memory files
+    /// (`FILDES`) rather than streamed (`INSTREAM`): clamd then neither receives the bytes
+    /// nor writes them to its `TemporaryDirectory`. Streamed over TCP whatever this says.
+    pub pass_descriptors: bool,
 }
 
 /// A clamd client. Cloning it is cheap; the clones share one pool and one concurrency limit.
@@ -43,13 +49,18 @@ struct Inner {
     permits: Semaphore,
     /// Sessions between requests, the most recently used last. Locked only to push or pop.
     idle: Mutex<Vec<Session>>,
+    /// Whether files in memory go as descriptors: `pass_descriptors` on a Unix socket, until
+    /// clamd refuses one that it then scans streamed (or memory files cannot be made).
+    descriptors: AtomicBool,
 }
 
 impl Clamd {
     /// A client for `settings`; it connects at the first request.
     pub fn new(settings: ClamdSettings) -> Clamd {
         let permits = Semaphore::new(settings.max_concurrent.max(1));
-        Clamd { inner: Arc::new(Inner { settings, permits, idle: Mutex::new(Vec::new()) }) }
+        let descriptors =
+            AtomicBool::new(settings.pass_descriptors && matches!(settings.address, ClamdAddress::Unix(_)));
+        Clamd { inner: Arc::new(Inner { settings, permits, idle: Mutex::new(Vec::new()), descriptors }) }
     }
 
     /// The settings it was made with.
@@ -57,12 +68,46 @@ impl Clamd {
         &self.inner.settings
     }
 
-    /// Scans bytes in memory.
+    /// Scans bytes in memory: passed as a descriptor ([`Clamd::passes_descriptors`]) or
+    /// streamed.
     pub async fn scan(&self, bytes: &[u8]) -> Result<Verdict, ClamdError> {
         if bytes.len() as u64 > self.inner.settings.max_stream {
             return Err(ClamdError::TooLarge);
         }
+        if self.passes_descriptors() {
+            match memory_file(bytes) {
+                Ok(file) => match self.run(Request::<tokio::io::Empty>::Descriptor(&file), parse_scan_reply).await {
+                    Err(refused @ (ClamdError::Refused(_) | ClamdError::Protocol(_))) => {
+                        let streamed = self.run(Request::<tokio::io::Empty>::Bytes(bytes), parse_scan_reply).await;
+                        if streamed.is_ok() {
+                            self.stop_passing_descriptors(&refused.to_string());
+                        }
+                        return streamed;
+                    }
+                    other => return other,
+                },
+                Err(e) => self.stop_passing_descriptors(&format!("no memory file: {e}")),
+            }
+        }
         self.run(Request::<tokio::io::Empty>::Bytes(bytes), parse_scan_reply).await
+    }
+
+    /// Whether files in memory go to clamd as descriptors now: `pass_descriptors` on a Unix
+    /// socket, unless clamd refused a descriptor and then scanned the same file streamed.
+    pub fn passes_descriptors(&self) -> bool {
+        self.inner.descriptors.load(Ordering::Relaxed)
+    }
+
+    /// From now on files are streamed, said once in the log.
+    fn stop_passing_descriptors(&self, why: &str) {
+        if self.inner.descriptors.swap(false, Ordering::Relaxed) {
+            tracing::warn!(
+                address = %self.inner.settings.address,
+                why,
+                "clamd did not scan a file passed as a descriptor (FILDES) but scanned it streamed; \
+                 files are streamed (INSTREAM) from now on"
+            );
+        }
     }
 
     /// Scans what `reader` yields, sent as it is read, one 64 KiB chunk at a time.
@@ -176,6 +221,7 @@ mod tests {
             scan_timeout: Duration::from_secs(1),
             max_concurrent: 1,
             max_stream: 1,
+            pass_descriptors: true,
         });
         send(clamd.scan(b""));
         send(clamd.scan_reader(&b""[..], None));

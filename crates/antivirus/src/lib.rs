@@ -1,10 +1,11 @@
-//! sekisho's client for ClamAV's clamd: every file is streamed with `INSTREAM` and the reply
-//! is read strictly. Only `stream: OK` is clean; anything sekisho cannot get scanned is a
+//! sekisho's client for ClamAV's clamd: every file is streamed with `INSTREAM`, or over a Unix
+//! socket passed as a memory file's descriptor with `FILDES`, and the reply is read strictly. Only `stream: OK` is clean; anything sekisho cannot get scanned is a
 //! [`ClamdError`], which the caller must treat as "not scanned", never as safe.
 //!
 //! The layout, from the wire up:
 //! - `frame`: INSTREAM's chunks (a 4-byte big-endian length, the bytes, a zero length at the
 //!   end); only one 64 KiB chunk is held at a time, whatever the file's size.
+//! - `descriptor`: FILDES's memory file and the message that carries its descriptor.
 //! - `reply`: pure reading of clamd's replies ([`parse_scan_reply`]) and of the session numbers
 //!   in front of them.
 //! - `session`: one connection in session mode (`zIDSESSION`; each reply is numbered `N: `).
@@ -22,6 +23,7 @@
 
 mod address;
 mod client;
+mod descriptor;
 mod error;
 mod frame;
 mod reply;

@@ -1,4 +1,5 @@
-//! clamd's replies, read strictly: only `stream: OK` is clean.
+//! clamd's replies, read strictly: only `stream: OK` (or `fd[N]: OK` for a descriptor) is
+//! clean.
 //!
 //! A reply is the text before the NUL that ends it (`z` commands). Inside a session
 //! (`zIDSESSION`), clamd puts the command's number in front: `3: stream: OK`.
@@ -25,7 +26,8 @@ const SIZE_LIMIT: &str = "INSTREAM size limit exceeded. ERROR";
 /// at a limit.
 const LIMITS_EXCEEDED: &str = "Heuristics.Limits.Exceeded";
 
-/// Reads the reply to `INSTREAM`. `stream: OK` is [`Verdict::Clean`], `stream: NAME FOUND`
+/// Reads the reply to `INSTREAM` or `FILDES`, which names what it scanned `stream` or `fd[N]`
+/// (the descriptor's number in clamd). `stream: OK` is [`Verdict::Clean`], `stream: NAME FOUND`
 /// is [`Verdict::Found`], except `Heuristics.Limits.Exceeded.*`, which is
 /// [`ClamdError::LimitExceeded`] (clamd stopped before the end of the file); the size-limit
 /// error is [`ClamdError::TooLarge`]; everything else,
@@ -36,7 +38,7 @@ pub fn parse_scan_reply(reply: &str) -> Result<Verdict, ClamdError> {
         return Err(ClamdError::TooLarge);
     }
     let refused = || ClamdError::Refused(reply.to_string());
-    let rest = reply.strip_prefix("stream: ").ok_or_else(refused)?;
+    let rest = strip_subject(reply).ok_or_else(refused)?;
     if rest == "OK" {
         return Ok(Verdict::Clean);
     }
@@ -48,6 +50,15 @@ pub fn parse_scan_reply(reply: &str) -> Result<Verdict, ClamdError> {
         return Err(ClamdError::LimitExceeded { signature: signature.to_string() });
     }
     Ok(Verdict::Found { signature: signature.to_string() })
+}
+
+/// The reply after its subject, `stream: ` or `fd[N]: ` (N a descriptor's number).
+fn strip_subject(reply: &str) -> Option<&str> {
+    if let Some(rest) = reply.strip_prefix("stream: ") {
+        return Some(rest);
+    }
+    let (number, rest) = reply.strip_prefix("fd[")?.split_once("]: ")?;
+    (!number.is_empty() && number.len() <= 10 && number.bytes().all(|b| b.is_ascii_digit())).then_some(rest)
 }
 
 /// Takes the session number off a reply read inside `zIDSESSION`: `"3: stream: OK"` with
@@ -78,6 +89,22 @@ mod tests {
         for reply in ["OK", "stream: OK ", "stream:OK", "Stream: OK", "stream: ok", "", "PONG", "stream: OK\n"] {
             assert!(matches!(parse_scan_reply(reply), Err(ClamdError::Refused(r)) if r == reply), "{reply:?}");
         }
+    }
+
+    #[test]
+    fn a_descriptor_is_named_by_its_number() {
+        assert_eq!(parse_scan_reply("fd[12]: OK").unwrap(), Verdict::Clean);
+        assert_eq!(parse_scan_reply("fd[7]: Eicar-Test-Signature FOUND").unwrap(), found("Eicar-Test-Signature"));
+        assert!(matches!(
+            parse_scan_reply("fd[9]: Heuristics.Limits.Exceeded.MaxFileSize FOUND"),
+            Err(ClamdError::LimitExceeded { .. })
+        ));
+        for reply in
+            ["fd[]: OK", "fd[x]: OK", "fd[12] OK", "fd[12]:OK", "fd[-1]: OK", "fd[12345678901]: OK", "fd[3]: ok"]
+        {
+            assert!(matches!(parse_scan_reply(reply), Err(ClamdError::Refused(r)) if r == reply), "{reply:?}");
+        }
+        assert!(matches!(parse_scan_reply("No file descriptor received. ERROR"), Err(ClamdError::Refused(_))));
     }
 
     #[test]

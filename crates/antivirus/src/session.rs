@@ -3,14 +3,16 @@
 //! in `frame` and `reply`.
 
 use std::io;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, Interest, ReadBuf};
 use tokio::net::{TcpStream, UnixStream};
 
 use crate::address::ClamdAddress;
+use crate::descriptor::{FILDES, send_descriptor};
 use crate::error::{ClamdError, Stage};
 use crate::frame::{StreamError, write_chunks, write_framed};
 use crate::reply::strip_session_id;
@@ -24,6 +26,8 @@ pub(crate) enum Request<'a, R> {
     Command(&'static [u8]),
     /// INSTREAM with bytes in memory.
     Bytes(&'a [u8]),
+    /// FILDES with a memory file's descriptor (Unix sockets only).
+    Descriptor(&'a OwnedFd),
     /// INSTREAM with bytes read as they are sent.
     Reader(&'a mut Tracked<R>),
 }
@@ -32,7 +36,7 @@ impl<R> Request<'_, R> {
     /// Whether the request can go again on another connection: all of it is still at hand.
     pub(crate) fn replayable(&self) -> bool {
         match self {
-            Request::Command(_) | Request::Bytes(_) => true,
+            Request::Command(_) | Request::Bytes(_) | Request::Descriptor(_) => true,
             Request::Reader(r) => !r.read_any,
         }
     }
@@ -135,6 +139,7 @@ impl Session {
             Request::Command(command) => self.write_all(command).await.map_err(|_| Failed::Closed),
             Request::Bytes(bytes) => self.stream_bytes(bytes).await,
             Request::Reader(reader) => self.stream_from(*reader, max_stream).await,
+            Request::Descriptor(file) => self.pass_descriptor(file).await,
         };
         match sent {
             Ok(()) => {}
@@ -170,6 +175,27 @@ impl Session {
             tracing::debug!(error = %e, "writing to clamd failed; reading what it answered");
             Failed::Closed
         })
+    }
+
+    /// FILDES: the command, then one byte carrying `file`'s descriptor.
+    async fn pass_descriptor(&mut self, file: &OwnedFd) -> Result<(), Failed> {
+        if !matches!(self.stream, Stream::Unix(_)) {
+            return Err(ClamdError::Protocol("a descriptor can only be passed over a Unix socket".into()).into());
+        }
+        let closed = |e: io::Error| {
+            tracing::debug!(error = %e, "passing a descriptor to clamd failed; reading what it answered");
+            Failed::Closed
+        };
+        self.write_all(FILDES).await.map_err(closed)?;
+        let Stream::Unix(stream) = &self.stream else { unreachable!("checked above") };
+        loop {
+            stream.writable().await.map_err(closed)?;
+            match stream.try_io(Interest::WRITABLE, || send_descriptor(stream.as_raw_fd(), file)) {
+                Ok(()) => return Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                Err(e) => return Err(closed(e)),
+            }
+        }
     }
 
     /// Reads one reply up to its NUL.

@@ -22,6 +22,9 @@ pub struct AntivirusConfig {
     /// The largest file sent to clamd; a larger one is not scanned (Error). clamd's
     /// `StreamMaxLength` must be at least this.
     pub max_stream: Size,
+    /// Over a Unix socket, each file goes to clamd as the descriptor of a memory file
+    /// (`FILDES`) instead of streamed (`INSTREAM`); false streams every file.
+    pub pass_descriptors: bool,
 }
 
 impl Default for AntivirusConfig {
@@ -32,6 +35,7 @@ impl Default for AntivirusConfig {
             scan_timeout: Duration::from_secs(60),
             max_concurrent: 8,
             max_stream: Size(25 << 20),
+            pass_descriptors: true,
         }
     }
 }
@@ -46,6 +50,7 @@ impl AntivirusConfig {
             scan_timeout: self.scan_timeout.0,
             max_concurrent: self.max_concurrent,
             max_stream: self.max_stream.0,
+            pass_descriptors: self.pass_descriptors,
         })
     }
 
@@ -102,6 +107,7 @@ mod tests {
         assert_eq!(c.antivirus.scan_timeout, Duration::from_secs(60));
         assert_eq!(c.antivirus.max_concurrent, 8);
         assert_eq!(c.antivirus.max_stream, Size(25 * 1024 * 1024), "clamd.conf's StreamMaxLength 25M");
+        assert!(c.antivirus.pass_descriptors, "descriptors over a Unix socket");
         assert!(Config::embedded().antivirus.clamd.is_none(), "the embedded default scans nothing");
     }
 
@@ -118,6 +124,9 @@ mod tests {
         assert_eq!(s.scan_timeout, std::time::Duration::from_secs(90));
         assert_eq!(s.max_concurrent, 4);
         assert_eq!(s.max_stream, 50 << 20);
+        assert!(s.pass_descriptors);
+        let s = parse("[antivirus]\nclamd = \"unix:/run/clamav/clamd.ctl\"\npass_descriptors = false\n").unwrap();
+        assert!(!s.antivirus.settings().unwrap().pass_descriptors);
         let c = parse("[antivirus]\nclamd = \"[::1]:3310\"\nmax_stream = 1000\n").unwrap();
         assert_eq!(c.antivirus.clamd, Some(ClamdAddress::Tcp("[::1]:3310".parse().unwrap())));
         assert_eq!(c.antivirus.max_stream, Size(1000), "a bare number is bytes");
