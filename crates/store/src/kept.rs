@@ -8,7 +8,9 @@
 //! buffer the allocator maps from the system (its threshold is 256 KiB, `src/allocator.rs`):
 //! a fresh mapping would cost a zeroed page per 4 KiB written and an unmapping per message, so
 //! such a buffer goes to a spare list when its body is done, for the next large body. Spare
-//! buffers count in the budget too, and are freed when a body needs their room.
+//! buffers count in the budget too, and are freed when a body needs their room. A large
+//! buffer's body starts at an address aligned to [`ALIGN`], so that its file can be written
+//! straight from it without the page cache ([`crate::direct`]).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -20,6 +22,10 @@ const SMALL: usize = 192 << 10;
 
 /// The largest body kept.
 pub(crate) const KEEP_MAX: usize = 4 << 20;
+
+/// The alignment of a large buffer's body (and of its padded length when it is written
+/// directly): a page, which covers every disk's logical block size.
+pub(crate) const ALIGN: usize = 4096;
 
 /// Bytes of buffers for kept bodies (holding a body, or spare) in the whole process, at most.
 const KEPT_BUDGET: usize = 24 << 20;
@@ -73,24 +79,42 @@ impl Drop for Share {
     }
 }
 
-/// A buffer holding a body, with the share of the budget its capacity takes. A large one goes
-/// to the spare list when dropped.
+/// A buffer holding a body from `start` on, with the share of the budget its capacity takes.
+/// A large one goes to the spare list when dropped; its body starts [`ALIGN`]ed, with room
+/// for its padding to a multiple of [`ALIGN`] after it.
 #[derive(Debug, Default)]
 struct Held {
     bytes: Vec<u8>,
+    /// Where the body starts in `bytes` (0 in a small buffer).
+    start: usize,
     share: Share,
 }
 
+/// Room a large buffer has beyond its body's: the shift that aligns the body, and its padding.
+const LARGE_SLACK: usize = 2 * ALIGN;
+
+/// The largest capacity of a large buffer: [`KEEP_MAX`] at any start, and its slack.
+const LARGE_MAX: usize = KEEP_MAX + ALIGN + LARGE_SLACK;
+
 impl Held {
+    fn body(&self) -> &[u8] {
+        &self.bytes[self.start..]
+    }
+
+    fn is_large(&self) -> bool {
+        self.bytes.capacity() > SMALL
+    }
+
     /// Room for `more` bytes after those held, within [`KEEP_MAX`] and the budget; false when
     /// there is none (nothing changed).
     fn room(&mut self, more: usize) -> bool {
-        let need = self.bytes.len() + more;
+        let body = self.bytes.len() - self.start + more;
+        if body > KEEP_MAX {
+            return false;
+        }
+        let need = if self.is_large() { self.start + body + LARGE_SLACK } else { body };
         if need <= self.bytes.capacity() {
             return true;
-        }
-        if need > KEEP_MAX {
-            return false;
         }
         if need <= SMALL {
             // Exactly as large as needed: never a doubling past the allocator's threshold.
@@ -100,36 +124,55 @@ impl Held {
             self.bytes.reserve_exact(need - self.bytes.len());
             return true;
         }
-        if self.bytes.capacity() <= SMALL {
-            return self.move_to_large(need);
+        if !self.is_large() {
+            return self.move_to_large(body);
         }
-        let target = need.max(self.bytes.capacity() * 2).min(KEEP_MAX);
+        let target = need.max(self.bytes.capacity() * 2).min(LARGE_MAX);
         if !self.share.grow(target) {
             return false;
         }
         self.bytes.reserve_exact(target - self.bytes.len());
+        self.align();
         true
     }
 
-    /// Moves the bytes held into a spare large buffer (or a new one) with room for `need`.
-    fn move_to_large(&mut self, need: usize) -> bool {
+    /// Moves the bytes held into a spare large buffer (or a new one) with room for a body of
+    /// `body` bytes.
+    fn move_to_large(&mut self, body: usize) -> bool {
         let (mut large, mut share) = take_spare().unwrap_or_default();
-        let target = need.max(large.capacity()).clamp(2 * SMALL, KEEP_MAX);
+        let target = (body + ALIGN + LARGE_SLACK).max(large.capacity()).clamp(2 * SMALL, LARGE_MAX);
         if !share.grow(target) {
             give_back(large, share);
             return false;
         }
         large.reserve_exact(target);
-        large.extend_from_slice(&self.bytes);
+        let start = large.as_ptr().align_offset(ALIGN);
+        large.resize(start, 0);
+        large.extend_from_slice(self.body());
         // The small block and its share are let go.
-        *self = Held { bytes: large, share };
+        *self = Held { bytes: large, start, share };
         true
+    }
+
+    /// Shifts the body of a large buffer to its aligned start (after the buffer moved).
+    fn align(&mut self) {
+        let start = self.bytes.as_ptr().align_offset(ALIGN);
+        if start == self.start {
+            return;
+        }
+        let len = self.bytes.len() - self.start;
+        if start > self.start {
+            self.bytes.resize(start + len, 0);
+        }
+        self.bytes.copy_within(self.start..self.start + len, start);
+        self.bytes.truncate(start + len);
+        self.start = start;
     }
 }
 
 impl Drop for Held {
     fn drop(&mut self) {
-        if self.bytes.capacity() > SMALL {
+        if self.is_large() {
             give_back(std::mem::take(&mut self.bytes), std::mem::take(&mut self.share));
         }
     }
@@ -158,7 +201,7 @@ impl std::ops::Deref for KeptBody {
     type Target = [u8];
 
     fn deref(&self) -> &[u8] {
-        &self.0.bytes
+        self.0.body()
     }
 }
 
@@ -166,7 +209,7 @@ impl std::ops::Deref for KeptBody {
 impl KeptBody {
     /// `bytes` as a kept body, outside the budget (tests).
     pub(crate) fn of(bytes: &[u8]) -> Arc<KeptBody> {
-        Arc::new(KeptBody(Held { bytes: bytes.to_vec(), share: Share::default() }))
+        Arc::new(KeptBody(Held { bytes: bytes.to_vec(), start: 0, share: Share::default() }))
     }
 }
 
@@ -197,12 +240,31 @@ impl Keeping {
 
     /// The kept bytes not yet written to the file.
     pub(crate) fn unwritten(&self) -> &[u8] {
-        self.held.as_ref().map_or(&[], |h| &h.bytes[self.written..])
+        self.held.as_ref().map_or(&[], |h| &h.body()[self.written..])
     }
 
     /// Records that [`Keeping::unwritten`] was written to the file.
     pub(crate) fn written(&mut self) {
-        self.written = self.held.as_ref().map_or(0, |h| h.bytes.len());
+        self.written = self.held.as_ref().map_or(0, |h| h.body().len());
+    }
+
+    /// Calls `write` with the whole body padded with zeros to a multiple of [`ALIGN`], starting
+    /// at an [`ALIGN`]ed address, when the body is kept in a large buffer and none of it was
+    /// written yet; `None` otherwise. The padding is taken off again afterwards.
+    pub(crate) fn with_aligned<T>(&mut self, write: impl FnOnce(&[u8]) -> T) -> Option<T> {
+        let held = self.held.as_mut().filter(|h| h.is_large())?;
+        let len = held.bytes.len() - held.start;
+        let padded = len.div_ceil(ALIGN) * ALIGN;
+        if self.written != 0
+            || held.start + padded > held.bytes.capacity()
+            || held.body().as_ptr().align_offset(ALIGN) != 0
+        {
+            return None;
+        }
+        held.bytes.resize(held.start + padded, 0);
+        let written = write(&held.bytes[held.start..]);
+        held.bytes.truncate(held.start + len);
+        Some(written)
     }
 
     /// Stops keeping the body (after its kept bytes were written), giving back its memory.

@@ -13,6 +13,7 @@ mod committer;
 mod control;
 mod counts;
 mod dashboard;
+mod direct;
 mod dmarc_rows;
 mod error;
 pub mod files;

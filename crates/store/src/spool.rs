@@ -173,12 +173,14 @@ impl TempBody {
     }
 
     /// Appends bytes. While the body is kept in memory ([`crate::kept`]), the file is written
-    /// from the kept bytes; once it is not, from a buffer of its own.
+    /// from the kept bytes: all at once in [`TempBody::finish`] when the body has its own fsync
+    /// (directly, [`crate::direct`]), else as they come; once it is not kept, from a buffer of
+    /// its own.
     pub async fn write(&mut self, bytes: &[u8]) -> Result<(), StoreError> {
         self.size += bytes.len() as u64;
         if self.keeping.is_kept() {
             if self.keeping.add(bytes) {
-                if self.keeping.unwritten().len() >= WRITE_CHUNK {
+                if !self.writes_at_finish() && self.keeping.unwritten().len() >= WRITE_CHUNK {
                     self.write_kept()?;
                 }
                 return Ok(());
@@ -194,6 +196,11 @@ impl TempBody {
             self.flush_buf()?;
         }
         Ok(())
+    }
+
+    /// Whether a kept body is written whole in [`TempBody::finish`], on the thread of its fsync.
+    fn writes_at_finish(&self) -> bool {
+        !self.group_sync && crate::direct::enabled()
     }
 
     /// Writes the kept bytes the file does not have yet.
@@ -221,6 +228,9 @@ impl TempBody {
 
     /// Writes what is buffered and fsyncs the file.
     pub async fn finish(mut self) -> Result<FinishedBody, StoreError> {
+        if self.keeping.is_kept() && self.writes_at_finish() {
+            return self.write_kept_and_sync().await;
+        }
         self.write_kept()?;
         self.flush_buf()?;
         let TempBody { id, path, file, size, group_sync, keeping, .. } = self;
@@ -233,6 +243,23 @@ impl TempBody {
         match synced {
             Ok(Ok(())) => Ok(FinishedBody { id, tmp_path: path, size, kept }),
             Ok(Err(e)) => Err(StoreError::io("fsync", &path, e)),
+            Err(_) => Err(StoreError::Closed),
+        }
+    }
+
+    /// [`TempBody::finish`] of a kept body none of which is written yet: written whole (directly
+    /// when it can be) and synced, on one blocking thread.
+    async fn write_kept_and_sync(self) -> Result<FinishedBody, StoreError> {
+        let TempBody { id, path, file, size, mut keeping, .. } = self;
+        let done = tokio::task::spawn_blocking(move || {
+            crate::direct::write_kept(&file, &mut keeping).map_err(|e| ("write", e))?;
+            file.sync_data().map_err(|e| ("fsync", e))?;
+            Ok(keeping)
+        })
+        .await;
+        match done {
+            Ok(Ok(keeping)) => Ok(FinishedBody { id, tmp_path: path, size, kept: keeping.finish() }),
+            Ok(Err((op, e))) => Err(StoreError::io(op, &path, e)),
             Err(_) => Err(StoreError::Closed),
         }
     }
