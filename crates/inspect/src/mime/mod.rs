@@ -4,6 +4,7 @@
 //! RFC 2231 and encoded-word forms, from every Content-Type and Content-Disposition field — so
 //! that a decision never rests on only the first one.
 
+mod base64_avx2;
 mod cut;
 mod decoded_bodies;
 mod files;

@@ -87,9 +87,14 @@ const fn placed(shift: u32) -> [u32; 256] {
 }
 static PLACED: [[u32; 256]; 4] = [placed(18), placed(12), placed(6), placed(0)];
 
-/// Decodes the quanta of four symbols at the start of `raw` (at most 32, about a line's),
-/// appending their bytes to `out`; returns how many bytes of `raw` they took.
+/// Decodes the quanta of four symbols at the start of `raw` (at most 32, about a line's, or
+/// every leading block of 32 symbols with AVX2), appending their bytes to `out`; returns how
+/// many bytes of `raw` they took.
 pub(super) fn quanta(raw: &[u8], out: &mut Vec<u8>) -> usize {
+    let used = super::base64_avx2::blocks(raw, out);
+    if used > 0 {
+        return used;
+    }
     let mut decoded = [0u8; 96];
     let mut n = 0;
     for (q, o) in raw.chunks_exact(4).zip(decoded.chunks_exact_mut(3)) {
