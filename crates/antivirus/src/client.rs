@@ -8,7 +8,6 @@ use tokio::io::AsyncRead;
 use tokio::sync::Semaphore;
 
 use crate::address::ClamdAddress;
-use crate::descriptor::memory_file;
 use crate::error::{ClamdError, Stage};
 use crate::reply::{Verdict, parse_scan_reply};
 use crate::session::{Failed, Request, Session, Tracked};
@@ -50,7 +49,7 @@ struct Inner {
     /// Sessions between requests, the most recently used last. Locked only to push or pop.
     idle: Mutex<Vec<Session>>,
     /// Whether files in memory go as descriptors: `pass_descriptors` on a Unix socket, until
-    /// clamd refuses one that it then scans streamed (or memory files cannot be made).
+    /// clamd answers that it takes none and scans the file streamed.
     descriptors: AtomicBool,
 }
 
@@ -68,32 +67,34 @@ impl Clamd {
         &self.inner.settings
     }
 
-    /// Scans bytes in memory: passed as a descriptor ([`Clamd::passes_descriptors`]) or
-    /// streamed.
+    /// Scans bytes in memory: passed as a descriptor ([`Clamd::passes_descriptors`]; the memory
+    /// file is made once the request has its turn under `max_concurrent`) or streamed. A file
+    /// clamd fails to scan as a descriptor is sent again streamed; when clamd's answer says it
+    /// takes no descriptors at all, every later file is streamed.
     pub async fn scan(&self, bytes: &[u8]) -> Result<Verdict, ClamdError> {
         if bytes.len() as u64 > self.inner.settings.max_stream {
             return Err(ClamdError::TooLarge);
         }
         if self.passes_descriptors() {
-            match memory_file(bytes) {
-                Ok(file) => match self.run(Request::<tokio::io::Empty>::Descriptor(&file), parse_scan_reply).await {
-                    Err(refused @ (ClamdError::Refused(_) | ClamdError::Protocol(_))) => {
-                        let streamed = self.run(Request::<tokio::io::Empty>::Bytes(bytes), parse_scan_reply).await;
-                        if streamed.is_ok() {
-                            self.stop_passing_descriptors(&refused.to_string());
-                        }
-                        return streamed;
+            match self.run(Request::<tokio::io::Empty>::Descriptor(bytes), parse_scan_reply).await {
+                Err(ClamdError::NoMemoryFile(e)) => {
+                    tracing::debug!(error = %e, "no memory file for a descriptor; streaming the file");
+                }
+                Err(failed @ (ClamdError::Refused(_) | ClamdError::Protocol(_))) => {
+                    let streamed = self.run(Request::<tokio::io::Empty>::Bytes(bytes), parse_scan_reply).await;
+                    if streamed.is_ok() && descriptors_unsupported(&failed) {
+                        self.stop_passing_descriptors(&failed.to_string());
                     }
-                    other => return other,
-                },
-                Err(e) => self.stop_passing_descriptors(&format!("no memory file: {e}")),
+                    return streamed;
+                }
+                other => return other,
             }
         }
         self.run(Request::<tokio::io::Empty>::Bytes(bytes), parse_scan_reply).await
     }
 
     /// Whether files in memory go to clamd as descriptors now: `pass_descriptors` on a Unix
-    /// socket, unless clamd refused a descriptor and then scanned the same file streamed.
+    /// socket, unless clamd answered that it takes none and then scanned the file streamed.
     pub fn passes_descriptors(&self) -> bool {
         self.inner.descriptors.load(Ordering::Relaxed)
     }
@@ -206,6 +207,16 @@ impl Clamd {
     }
 }
 
+/// Whether clamd's answer to `FILDES` says it cannot take descriptors at all (rather than
+/// failing on one file): it got none (something between drops them), or does not know the
+/// command.
+fn descriptors_unsupported(failed: &ClamdError) -> bool {
+    let (ClamdError::Refused(reply) | ClamdError::Protocol(reply)) = failed else { return false };
+    ["No file descriptor received", "ancillary data", "UNKNOWN COMMAND", "FILDES"]
+        .iter()
+        .any(|sign| reply.contains(sign))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -228,5 +239,23 @@ mod tests {
         send(clamd.ping());
         send(clamd.version());
         send(clamd.clone());
+    }
+
+    #[test]
+    fn only_answers_about_descriptors_themselves_stop_their_use() {
+        for reply in [
+            "No file descriptor received. ERROR",
+            "PROTOCOL ERROR: ancillary data sent without FILDES. ERROR",
+            "UNKNOWN COMMAND",
+        ] {
+            assert!(descriptors_unsupported(&ClamdError::Refused(reply.into())), "{reply}");
+        }
+        for failed in [
+            ClamdError::Refused("fd[12]: Can't allocate memory ERROR".into()),
+            ClamdError::Protocol("clamd closed the connection before it answered".into()),
+            ClamdError::TooLarge,
+        ] {
+            assert!(!descriptors_unsupported(&failed), "{failed}");
+        }
     }
 }

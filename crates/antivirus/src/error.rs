@@ -67,4 +67,7 @@ pub enum ClamdError {
     /// Reading the file, or the connection, failed.
     #[error("i/o error talking to clamd: {0}")]
     Io(#[from] std::io::Error),
+    /// No memory file could be made for a file to pass as a descriptor (it is then streamed).
+    #[error("no memory file for the descriptor: {0}")]
+    NoMemoryFile(std::io::Error),
 }

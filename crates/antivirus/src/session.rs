@@ -3,7 +3,7 @@
 //! in `frame` and `reply`.
 
 use std::io;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::AsRawFd;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -12,7 +12,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, Interest, Re
 use tokio::net::{TcpStream, UnixStream};
 
 use crate::address::ClamdAddress;
-use crate::descriptor::{FILDES, send_descriptor};
+use crate::descriptor::{FILDES, memory_file, send_descriptor};
 use crate::error::{ClamdError, Stage};
 use crate::frame::{StreamError, write_chunks, write_framed};
 use crate::reply::strip_session_id;
@@ -26,8 +26,8 @@ pub(crate) enum Request<'a, R> {
     Command(&'static [u8]),
     /// INSTREAM with bytes in memory.
     Bytes(&'a [u8]),
-    /// FILDES with a memory file's descriptor (Unix sockets only).
-    Descriptor(&'a OwnedFd),
+    /// FILDES with the descriptor of a memory file holding the bytes (Unix sockets only).
+    Descriptor(&'a [u8]),
     /// INSTREAM with bytes read as they are sent.
     Reader(&'a mut Tracked<R>),
 }
@@ -139,7 +139,7 @@ impl Session {
             Request::Command(command) => self.write_all(command).await.map_err(|_| Failed::Closed),
             Request::Bytes(bytes) => self.stream_bytes(bytes).await,
             Request::Reader(reader) => self.stream_from(*reader, max_stream).await,
-            Request::Descriptor(file) => self.pass_descriptor(file).await,
+            Request::Descriptor(bytes) => self.pass_descriptor(bytes).await,
         };
         match sent {
             Ok(()) => {}
@@ -177,11 +177,13 @@ impl Session {
         })
     }
 
-    /// FILDES: the command, then one byte carrying `file`'s descriptor.
-    async fn pass_descriptor(&mut self, file: &OwnedFd) -> Result<(), Failed> {
+    /// FILDES: the command, then one byte carrying the descriptor of a memory file holding
+    /// `bytes` (made here, under the request's turn, and closed once sent).
+    async fn pass_descriptor(&mut self, bytes: &[u8]) -> Result<(), Failed> {
         if !matches!(self.stream, Stream::Unix(_)) {
             return Err(ClamdError::Protocol("a descriptor can only be passed over a Unix socket".into()).into());
         }
+        let file = memory_file(bytes).map_err(|e| Failed::Error(ClamdError::NoMemoryFile(e)))?;
         let closed = |e: io::Error| {
             tracing::debug!(error = %e, "passing a descriptor to clamd failed; reading what it answered");
             Failed::Closed
@@ -190,7 +192,7 @@ impl Session {
         let Stream::Unix(stream) = &self.stream else { unreachable!("checked above") };
         loop {
             stream.writable().await.map_err(closed)?;
-            match stream.try_io(Interest::WRITABLE, || send_descriptor(stream.as_raw_fd(), file)) {
+            match stream.try_io(Interest::WRITABLE, || send_descriptor(stream.as_raw_fd(), &file)) {
                 Ok(()) => return Ok(()),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
                 Err(e) => return Err(closed(e)),

@@ -33,6 +33,7 @@ pub(crate) enum Written {
 /// Writes the whole kept body to the empty `file`: directly when it is kept in a large
 /// buffer and direct writes work, else through the page cache.
 pub(crate) fn write_kept(file: &File, keeping: &mut Keeping) -> io::Result<Written> {
+    debug_assert!(file.metadata().is_ok_and(|m| m.len() == 0), "the body's file is still empty");
     let len = keeping.unwritten().len() as u64;
     let direct = if enabled() { keeping.with_aligned(|padded| write_direct(file, padded, len)) } else { None };
     let how = match direct {
