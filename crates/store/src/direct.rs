@@ -37,13 +37,14 @@ pub(crate) fn write_kept(file: &File, keeping: &mut Keeping) -> io::Result<Writt
     let len = keeping.unwritten().len() as u64;
     let direct = if enabled() { keeping.with_aligned(|padded| write_direct(file, padded, len)) } else { None };
     let how = match direct {
-        Some(Ok(())) => Written::Direct,
-        Some(Err(e)) if e.raw_os_error() == Some(libc::EINVAL) => {
+        Some(Ok(DirectWrite::Done)) => Written::Direct,
+        Some(Ok(DirectWrite::Refused(e))) => {
             if DIRECT.swap(false, Ordering::Relaxed) {
                 tracing::info!(error = %e, "the spool's file system refuses direct writes; bodies are written through the page cache");
             }
             write_cached(file, keeping.unwritten())?
         }
+        Some(Ok(DirectWrite::Short)) => write_cached(file, keeping.unwritten())?,
         Some(Err(e)) => return Err(e),
         None => {
             file.write_all_at(keeping.unwritten(), 0)?;
@@ -63,13 +64,36 @@ fn write_cached(file: &File, body: &[u8]) -> io::Result<Written> {
     Ok(Written::Cached)
 }
 
+/// How a direct write ended, when no other error stopped it.
+enum DirectWrite {
+    /// The whole body is in the file, cut to its length.
+    Done,
+    /// The file system refused the first direct write (`EINVAL`): it takes none.
+    Refused(io::Error),
+    /// A direct write stopped short (a nearly full disk), so the next one could not be
+    /// aligned: this body goes through the page cache, later ones are still tried directly.
+    Short,
+}
+
 /// Writes `padded` (aligned, a multiple of the alignment long) at the start of `file`
 /// directly, then cuts the file to `len`.
-fn write_direct(file: &File, padded: &[u8], len: u64) -> io::Result<()> {
-    set_direct(file, true)?;
-    file.write_all_at(padded, 0)?;
+fn write_direct(file: &File, padded: &[u8], len: u64) -> io::Result<DirectWrite> {
+    if let Err(e) = set_direct(file, true) {
+        return refused(e);
+    }
+    match file.write_at(padded, 0) {
+        Ok(n) if n == padded.len() => {}
+        Ok(_) => return Ok(DirectWrite::Short),
+        Err(e) => return refused(e),
+    }
     set_direct(file, false)?;
-    file.set_len(len)
+    file.set_len(len)?;
+    Ok(DirectWrite::Done)
+}
+
+/// An `EINVAL` from the first direct step is the file system's refusal; other errors stand.
+fn refused(e: io::Error) -> io::Result<DirectWrite> {
+    if e.raw_os_error() == Some(libc::EINVAL) { Ok(DirectWrite::Refused(e)) } else { Err(e) }
 }
 
 /// Turns `O_DIRECT` on or off for `file`.
@@ -137,6 +161,14 @@ mod tests {
         assert!(std::fs::read(dir.path().join("large")).unwrap() == body);
         let k = k.finish().expect("still kept");
         assert!(k[..] == body[..], "the kept bytes without their padding");
+    }
+
+    #[test]
+    fn only_einval_is_a_refusal_of_direct_writes() {
+        assert!(matches!(refused(io::Error::from_raw_os_error(libc::EINVAL)), Ok(DirectWrite::Refused(_))));
+        for errno in [libc::ENOSPC, libc::EIO, libc::EDQUOT] {
+            assert!(refused(io::Error::from_raw_os_error(errno)).is_err(), "{errno} stands as an error");
+        }
     }
 
     #[test]
