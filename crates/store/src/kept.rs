@@ -108,7 +108,7 @@ impl Held {
     /// Room for `more` bytes after those held, within [`KEEP_MAX`] and the budget; false when
     /// there is none (nothing changed).
     fn room(&mut self, more: usize) -> bool {
-        let body = self.bytes.len() - self.start + more;
+        let body = self.body().len() + more;
         if body > KEEP_MAX {
             return false;
         }
@@ -160,7 +160,7 @@ impl Held {
         if start == self.start {
             return;
         }
-        let len = self.bytes.len() - self.start;
+        let len = self.body().len();
         if start > self.start {
             self.bytes.resize(start + len, 0);
         }
@@ -253,7 +253,7 @@ impl Keeping {
     /// written yet; `None` otherwise. The padding is taken off again afterwards.
     pub(crate) fn with_aligned<T>(&mut self, write: impl FnOnce(&[u8]) -> T) -> Option<T> {
         let held = self.held.as_mut().filter(|h| h.is_large())?;
-        let len = held.bytes.len() - held.start;
+        let len = held.body().len();
         let padded = len.div_ceil(ALIGN) * ALIGN;
         if self.written != 0
             || held.start + padded > held.bytes.capacity()

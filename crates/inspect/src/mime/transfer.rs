@@ -195,7 +195,7 @@ pub fn quoted_printable(raw: &[u8]) -> Vec<u8> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
     #[test]
@@ -221,8 +221,8 @@ mod tests {
         assert_eq!(base64(b"QQ==UEsDBA=="), b"APK\x03\x04", "decoding goes on after padding");
     }
 
-    /// The plain one-symbol-at-a-time decoder the fast one must agree with.
-    fn reference(raw: &[u8]) -> Vec<u8> {
+    /// The plain one-symbol-at-a-time decoder the fast ones must agree with.
+    pub(in crate::mime) fn reference(raw: &[u8]) -> Vec<u8> {
         let mut out = Vec::new();
         let (mut acc, mut bits) = (0u32, 0u32);
         for &b in raw {
